@@ -1,0 +1,48 @@
+# shopmind — every target sets up .venv itself, so a fresh clone needs nothing else.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-dev
+DEMO_WORKSPACE ?= .shopmind-demo
+DEMO_CUSTOMERS ?= 5000
+DEMO_DAYS      ?= 90
+
+.PHONY: help setup demo test check lint format bench clean
+
+help:
+	@echo "make demo   - set up .venv and generate + load the synthetic Korean demo shop, then show its status"
+	@echo "make test   - set up .venv and run the whole test suite"
+	@echo "make check  - ruff, mypy and the import-layer contracts"
+	@echo "make bench  - benchmarks, each beside a peer measured in the same run"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/shopmind init --workspace $(DEMO_WORKSPACE)
+	$(BIN)/shopmind demo --workspace $(DEMO_WORKSPACE) --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --seed 42
+	$(BIN)/shopmind status --workspace $(DEMO_WORKSPACE)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q
+
+check: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(DEMO_WORKSPACE) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,27 @@
+"""The storage port and its embedded DuckDB adapter, migrations, the quarantine and workspaces."""
+
+from shopmind.store._migrations import LATEST_VERSION, MIGRATIONS, Migration
+from shopmind.store._store import (
+    FACT_TABLES,
+    QUARANTINE_SCHEMA,
+    Store,
+    StoreStatus,
+    TableSummary,
+    WriteResult,
+)
+from shopmind.store._url import open_store
+from shopmind.store._workspace import Workspace
+
+__all__ = [
+    "FACT_TABLES",
+    "LATEST_VERSION",
+    "MIGRATIONS",
+    "QUARANTINE_SCHEMA",
+    "Migration",
+    "Store",
+    "StoreStatus",
+    "TableSummary",
+    "Workspace",
+    "WriteResult",
+    "open_store",
+]

@@ -1,0 +1,216 @@
+"""Versioned schema migrations. Append new ones; never edit one that has shipped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "facts: events, orders, products, identities, consents, interests, weather, quarantine",
+        """
+        CREATE TABLE imports (
+            import_id    VARCHAR PRIMARY KEY,
+            kind         VARCHAR NOT NULL,
+            source       VARCHAR NOT NULL,
+            file_sha256  VARCHAR,
+            started_at   TIMESTAMPTZ NOT NULL,
+            finished_at  TIMESTAMPTZ,
+            rows_read    BIGINT,
+            accepted     BIGINT,
+            duplicates   BIGINT,
+            rejected     BIGINT
+        );
+        CREATE TABLE events (
+            message_id   VARCHAR PRIMARY KEY,
+            type         VARCHAR NOT NULL,
+            name         VARCHAR,
+            anonymous_id VARCHAR,
+            user_id      VARCHAR,
+            previous_id  VARCHAR,
+            session_id   VARCHAR,
+            event_time   TIMESTAMPTZ NOT NULL,
+            client_time  TIMESTAMPTZ,
+            sent_at      TIMESTAMPTZ,
+            received_at  TIMESTAMPTZ NOT NULL,
+            time_flag    VARCHAR,
+            device_type  VARCHAR,
+            os           VARCHAR,
+            channel      VARCHAR,
+            region       VARCHAR,
+            city         VARCHAR,
+            locale       VARCHAR,
+            page_url     VARCHAR,
+            referrer     VARCHAR,
+            utm_source   VARCHAR,
+            utm_medium   VARCHAR,
+            utm_campaign VARCHAR,
+            utm_term     VARCHAR,
+            utm_content  VARCHAR,
+            product_id   VARCHAR,
+            category     VARCHAR,
+            query        VARCHAR,
+            quantity     INTEGER,
+            price        DOUBLE,
+            order_id     VARCHAR,
+            revenue      DOUBLE,
+            currency     VARCHAR,
+            banner_id    VARCHAR,
+            campaign_id  VARCHAR,
+            properties   JSON,
+            email_hash   VARCHAR,
+            phone_hash   VARCHAR,
+            source       VARCHAR NOT NULL,
+            CHECK (anonymous_id IS NOT NULL OR user_id IS NOT NULL)
+        );
+        CREATE TABLE orders (
+            order_id     VARCHAR PRIMARY KEY,
+            ordered_at   TIMESTAMPTZ NOT NULL,
+            customer_id  VARCHAR,
+            anonymous_id VARCHAR,
+            email_hash   VARCHAR,
+            phone_hash   VARCHAR,
+            currency     VARCHAR NOT NULL,
+            country      VARCHAR,
+            region       VARCHAR,
+            channel      VARCHAR,
+            device_type  VARCHAR,
+            is_return    BOOLEAN NOT NULL DEFAULT false,
+            source       VARCHAR NOT NULL
+        );
+        CREATE TABLE order_lines (
+            line_key     VARCHAR PRIMARY KEY,
+            order_id     VARCHAR NOT NULL,
+            line_no      INTEGER,
+            product_id   VARCHAR NOT NULL,
+            description  VARCHAR,
+            quantity     BIGINT NOT NULL,
+            unit_price   DOUBLE NOT NULL,
+            is_return    BOOLEAN NOT NULL DEFAULT false,
+            is_product   BOOLEAN NOT NULL DEFAULT true
+        );
+        CREATE TABLE products (
+            product_id   VARCHAR PRIMARY KEY,
+            name         VARCHAR,
+            category     VARCHAR,
+            brand        VARCHAR,
+            price        DOUBLE CHECK (price IS NULL OR price >= 0),
+            currency     VARCHAR,
+            colour       VARCHAR,
+            description  VARCHAR,
+            stock        BIGINT,
+            region       VARCHAR,
+            is_product   BOOLEAN NOT NULL DEFAULT true,
+            updated_at   TIMESTAMPTZ
+        );
+        CREATE TABLE identity_links (
+            link_id      BIGINT PRIMARY KEY,
+            a            VARCHAR NOT NULL,
+            b            VARCHAR NOT NULL,
+            reason       VARCHAR NOT NULL,
+            merged       BOOLEAN NOT NULL,
+            created_at   TIMESTAMPTZ NOT NULL,
+            undone_at    TIMESTAMPTZ
+        );
+        CREATE TABLE profiles (
+            identifier   VARCHAR PRIMARY KEY,
+            profile_id   VARCHAR NOT NULL,
+            kind         VARCHAR NOT NULL
+        );
+        CREATE TABLE consents (
+            identifier   VARCHAR NOT NULL,
+            channel      VARCHAR NOT NULL,
+            purpose      VARCHAR NOT NULL,
+            granted      BOOLEAN NOT NULL,
+            recorded_at  TIMESTAMPTZ NOT NULL,
+            source       VARCHAR NOT NULL
+        );
+        CREATE TABLE external_interests (
+            identifier   VARCHAR NOT NULL,
+            keyword      VARCHAR NOT NULL,
+            topic        VARCHAR,
+            weight       DOUBLE,
+            observed_at  TIMESTAMPTZ,
+            source       VARCHAR NOT NULL,
+            PRIMARY KEY (identifier, keyword, source)
+        );
+        CREATE TABLE weather (
+            region       VARCHAR NOT NULL,
+            day          DATE NOT NULL,
+            temp_c       DOUBLE,
+            precip_mm    DOUBLE,
+            PRIMARY KEY (region, day)
+        );
+        CREATE TABLE quarantine (
+            import_id    VARCHAR,
+            source       VARCHAR NOT NULL,
+            line_no      BIGINT,
+            field        VARCHAR NOT NULL,
+            reason       VARCHAR NOT NULL,
+            raw          VARCHAR,
+            quarantined_at TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
+    Migration(
+        2,
+        "derived results: scores, segment members, recommendations, job runs",
+        """
+        CREATE TABLE job_runs (
+            run_id       VARCHAR PRIMARY KEY,
+            job          VARCHAR NOT NULL,
+            as_of        TIMESTAMPTZ NOT NULL,
+            started_at   TIMESTAMPTZ NOT NULL,
+            finished_at  TIMESTAMPTZ,
+            status       VARCHAR NOT NULL
+        );
+        CREATE TABLE scores (
+            run_id       VARCHAR NOT NULL,
+            profile_id   VARCHAR NOT NULL,
+            name         VARCHAR NOT NULL,
+            value        DOUBLE,
+            as_of        TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE segment_members (
+            run_id       VARCHAR NOT NULL,
+            segment      VARCHAR NOT NULL,
+            profile_id   VARCHAR NOT NULL,
+            as_of        TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE recommendations (
+            run_id       VARCHAR NOT NULL,
+            profile_id   VARCHAR NOT NULL,
+            placement    VARCHAR,
+            rank         INTEGER NOT NULL,
+            product_id   VARCHAR NOT NULL,
+            score        DOUBLE,
+            reason       VARCHAR,
+            algorithm    VARCHAR,
+            as_of        TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
+    Migration(
+        3,
+        "views: order totals",
+        """
+        CREATE VIEW order_totals AS
+        SELECT o.order_id, o.ordered_at, o.customer_id, o.currency, o.is_return,
+               count(l.line_key) AS n_lines,
+               coalesce(sum(l.quantity), 0) AS items,
+               coalesce(sum(l.quantity * l.unit_price), 0) AS revenue
+        FROM orders o LEFT JOIN order_lines l USING (order_id)
+        GROUP BY ALL;
+        """,
+    ),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version

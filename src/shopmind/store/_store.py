@@ -1,0 +1,508 @@
+"""The embedded DuckDB store of one workspace (one shop).
+
+Writers hand over Arrow tables in the layouts of ``shopmind.events`` (``EVENT_SCHEMA``,
+``ORDER_SCHEMA``, ``ORDER_LINE_SCHEMA``); every write is one transaction, so it is durable when
+the call returns (DuckDB syncs its write-ahead log at commit), and idempotent: an event whose
+message id, an order whose id, or an order line whose line key is already stored is skipped and
+counted as a duplicate. Readers get Ibis tables, so the same expressions run on Spark later.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import ibis
+import pyarrow as pa
+
+from shopmind.core import (
+    Clock,
+    SchemaVersionError,
+    StoreError,
+    SystemClock,
+    UnknownIdentityLinkError,
+    WorkspaceLockedError,
+)
+from shopmind.events import (
+    EVENT_SCHEMA,
+    ORDER_LINE_SCHEMA,
+    ORDER_SCHEMA,
+    IdentityGraph,
+    IdentityLink,
+)
+from shopmind.store._migrations import LATEST_VERSION, MIGRATIONS
+
+FACT_TABLES = (
+    "events",
+    "orders",
+    "order_lines",
+    "products",
+    "profiles",
+    "identity_links",
+    "consents",
+    "external_interests",
+    "weather",
+    "quarantine",
+    "imports",
+)
+
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("line_no", pa.int64()),
+        ("field", pa.string()),
+        ("reason", pa.string()),
+        ("raw", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write did: rows newly stored and rows skipped because they were stored before."""
+
+    inserted: int
+    duplicates: int
+
+    def __add__(self, other: WriteResult) -> WriteResult:
+        return WriteResult(self.inserted + other.inserted, self.duplicates + other.duplicates)
+
+
+@dataclass(frozen=True)
+class TableSummary:
+    name: str
+    rows: int
+    first: datetime | None
+    last: datetime | None
+
+
+@dataclass(frozen=True)
+class StoreStatus:
+    """Counts per table, date ranges and a data-quality summary."""
+
+    path: str
+    schema_version: int
+    tables: tuple[TableSummary, ...]
+    quarantine_by_reason: tuple[tuple[str, int], ...]
+    quality: tuple[tuple[str, int], ...]
+
+    def rows(self, table: str) -> int:
+        return next(t.rows for t in self.tables if t.name == table)
+
+
+_TIME_COLUMNS = {
+    "events": "event_time",
+    "orders": "ordered_at",
+    "quarantine": "quarantined_at",
+    "imports": "started_at",
+    "identity_links": "created_at",
+    "consents": "recorded_at",
+    "weather": "day",
+    "external_interests": "observed_at",
+}
+
+
+class Store:
+    """A workspace's DuckDB file (or an in-memory store for tests with ``path=":memory:"``)."""
+
+    def __init__(self, path: str | Path, *, clock: Clock | None = None, read_only: bool = False) -> None:
+        self.path = str(path)
+        self._clock: Clock = clock or SystemClock()
+        try:
+            self._con = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise WorkspaceLockedError(
+                    f"the store {self.path} is in use by another shopmind process; stop that process "
+                    f"(e.g. the running 'shopmind serve') or use another workspace. Detail: {exc}"
+                ) from None
+            raise StoreError(f"cannot open the store {self.path}: {exc}") from None
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._ibis: Any = None
+        self._graph: IdentityGraph | None = None  # this process owns the file, so a cache is safe
+        if not read_only:
+            self.migrate()
+        elif self.schema_version() != LATEST_VERSION:
+            raise SchemaVersionError(
+                f"{self.path} has schema version {self.schema_version()}, this shopmind needs "
+                f"{LATEST_VERSION}; open it once read-write to migrate it"
+            )
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def schema_version(self) -> int:
+        exists = self._con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+        ).fetchone()
+        if not exists or not exists[0]:
+            return 0
+        row = self._con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+        return int(row[0]) if row else 0
+
+    def migrate(self) -> list[int]:
+        """Apply pending migrations, each in its own transaction; returns the versions applied."""
+        self._con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMPTZ)"
+        )
+        current = self.schema_version()
+        if current > LATEST_VERSION:
+            raise SchemaVersionError(
+                f"{self.path} has schema version {current}, newer than this shopmind ({LATEST_VERSION}); "
+                "upgrade shopmind"
+            )
+        applied = []
+        for migration in MIGRATIONS:
+            if migration.version <= current:
+                continue
+            with self._transaction() as con:
+                con.execute(migration.sql)
+                con.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                    [migration.version, migration.name, self._clock.now()],
+                )
+            applied.append(migration.version)
+        return applied
+
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = self._con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+    # -- reading ---------------------------------------------------------------------------
+    def ibis(self) -> Any:
+        """An Ibis backend on this store's connection."""
+        if self._ibis is None:
+            self._ibis = ibis.duckdb.from_connection(self._con)
+        return self._ibis
+
+    def table(self, name: str) -> Any:
+        """An Ibis table expression over a stored table or view."""
+        return self.ibis().table(name)
+
+    def sql(self, query: str, params: Sequence[object] | None = None) -> list[tuple[Any, ...]]:
+        """Run a read-only query and return its rows (for tests, reports and the CLI)."""
+        return self._con.execute(query, params or []).fetchall()
+
+    def scalar(self, query: str, params: Sequence[object] | None = None) -> Any:
+        row = self._con.execute(query, params or []).fetchone()
+        return None if row is None else row[0]
+
+    # -- writing facts ---------------------------------------------------------------------
+    def _insert_new(self, table: str, key: str, rows: pa.Table, schema: pa.Schema) -> WriteResult:
+        """Insert the rows whose key is not stored yet (first copy wins inside the batch)."""
+        if rows.num_rows == 0:
+            return WriteResult(0, 0)
+        rows = _conform(rows, schema)
+        cols = ", ".join(f'"{c}"' for c in schema.names)
+        view = f"_incoming_{uuid.uuid4().hex}"
+        self._con.register(view, rows)
+        try:
+            with self._transaction() as con:
+                before = self._count(table)
+                con.execute(
+                    f"""INSERT INTO {table} ({cols})
+                    SELECT {cols} FROM (
+                        SELECT *, row_number() OVER (PARTITION BY "{key}") AS _copy FROM {view}
+                    ) AS i
+                    WHERE _copy = 1 AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t."{key}" = i."{key}")"""
+                )
+                inserted = self._count(table) - before
+        finally:
+            self._con.unregister(view)
+        return WriteResult(inserted, rows.num_rows - inserted)
+
+    def _count(self, table: str) -> int:
+        return int(self.scalar(f"SELECT count(*) FROM {table}"))
+
+    def write_events(self, events: pa.Table) -> WriteResult:
+        """Store events (``EVENT_SCHEMA`` layout); re-sent message ids are stored once.
+
+        Identity links implied by the new events (anonymous id with user id, alias, hashed
+        contact data) are recorded in the same call; call ``rebuild_profiles`` after a load.
+        """
+        result = self._insert_new("events", "message_id", events, EVENT_SCHEMA)
+        if result.inserted:
+            self._link_from_events(events)
+        return result
+
+    def write_orders(self, orders: pa.Table, lines: pa.Table) -> tuple[WriteResult, WriteResult]:
+        """Store order headers and lines; known order ids and line keys are skipped."""
+        return (
+            self._insert_new("orders", "order_id", orders, ORDER_SCHEMA),
+            self._insert_new("order_lines", "line_key", lines, ORDER_LINE_SCHEMA),
+        )
+
+    def write_products(self, products: pa.Table) -> WriteResult:
+        """Insert new products; for known ones, fill in the given (non-null) attributes."""
+        if products.num_rows == 0:
+            return WriteResult(0, 0)
+        names = [c for c in products.column_names if c != "product_id"]
+        view = f"_products_{uuid.uuid4().hex}"
+        self._con.register(view, products)
+        sets = ", ".join(f'"{c}" = coalesce(excluded."{c}", products."{c}")' for c in names)
+        cols = ", ".join(f'"{c}"' for c in ["product_id", *names])
+        try:
+            with self._transaction() as con:
+                before = self._count("products")
+                con.execute(
+                    f"""INSERT INTO products ({cols}, updated_at)
+                    SELECT {cols}, ? FROM (
+                        SELECT *, row_number() OVER (PARTITION BY product_id) AS _copy FROM {view}
+                    ) WHERE _copy = 1
+                    ON CONFLICT (product_id) DO UPDATE SET {sets}, updated_at = excluded.updated_at""",
+                    [self._clock.now()],
+                )
+                inserted = self._count("products") - before
+        finally:
+            self._con.unregister(view)
+        return WriteResult(inserted, products.num_rows - inserted)
+
+    def write_weather(self, weather: pa.Table) -> WriteResult:
+        """Daily weather per region (region, day, temp_c, precip_mm)."""
+        view = f"_weather_{uuid.uuid4().hex}"
+        self._con.register(view, weather)
+        try:
+            with self._transaction() as con:
+                before = self._count("weather")
+                con.execute(
+                    f"""INSERT OR REPLACE INTO weather (region, day, temp_c, precip_mm)
+                    SELECT region, day, temp_c, precip_mm FROM {view}"""
+                )
+                inserted = self._count("weather") - before
+        finally:
+            self._con.unregister(view)
+        return WriteResult(inserted, weather.num_rows - inserted)
+
+    def write_interests(self, interests: pa.Table) -> WriteResult:
+        """External interest signals (identifier, keyword, topic, weight, observed_at, source)."""
+        view = f"_interests_{uuid.uuid4().hex}"
+        self._con.register(view, interests)
+        try:
+            with self._transaction() as con:
+                before = self._count("external_interests")
+                con.execute(
+                    f"""INSERT OR IGNORE INTO external_interests
+                    (identifier, keyword, topic, weight, observed_at, source)
+                    SELECT identifier, keyword, topic, weight, observed_at, source FROM {view}"""
+                )
+                inserted = self._count("external_interests") - before
+        finally:
+            self._con.unregister(view)
+        return WriteResult(inserted, interests.num_rows - inserted)
+
+    def record_consent(
+        self, identifier: str, channel: str, purpose: str, granted: bool, source: str = "api"
+    ) -> None:
+        """Append a consent decision; the latest one per identifier, channel and purpose holds."""
+        self._con.execute(
+            "INSERT INTO consents VALUES (?, ?, ?, ?, ?, ?)",
+            [identifier, channel, purpose, granted, self._clock.now(), source],
+        )
+
+    def quarantine(self, rows: pa.Table, *, source: str, import_id: str | None = None) -> int:
+        """Keep rejected input with its reason (``QUARANTINE_SCHEMA`` layout); returns rows kept."""
+        if rows.num_rows == 0:
+            return 0
+        rows = _conform(rows, QUARANTINE_SCHEMA)
+        view = f"_rejected_{uuid.uuid4().hex}"
+        self._con.register(view, rows)
+        try:
+            self._con.execute(
+                f"""INSERT INTO quarantine (import_id, source, line_no, field, reason, raw, quarantined_at)
+                SELECT ?, ?, line_no, field, reason, raw, ? FROM {view}""",
+                [import_id, source, self._clock.now()],
+            )
+        finally:
+            self._con.unregister(view)
+        return rows.num_rows
+
+    def begin_import(self, kind: str, source: str, file_sha256: str | None) -> str:
+        import_id = uuid.uuid4().hex[:16]
+        self._con.execute(
+            "INSERT INTO imports (import_id, kind, source, file_sha256, started_at) VALUES (?, ?, ?, ?, ?)",
+            [import_id, kind, source, file_sha256, self._clock.now()],
+        )
+        return import_id
+
+    def finish_import(self, import_id: str, *, rows_read: int, accepted: int, duplicates: int, rejected: int) -> None:
+        self._con.execute(
+            """UPDATE imports SET finished_at = ?, rows_read = ?, accepted = ?, duplicates = ?, rejected = ?
+            WHERE import_id = ?""",
+            [self._clock.now(), rows_read, accepted, duplicates, rejected, import_id],
+        )
+
+    # -- identity --------------------------------------------------------------------------
+    def _link_from_events(self, events: pa.Table) -> None:
+        view = f"_linking_{uuid.uuid4().hex}"
+        self._con.register(view, events)
+        try:
+            pairs = self._con.execute(
+                f"""SELECT DISTINCT a, b, reason FROM (
+                    SELECT 'anon:' || anonymous_id AS a, 'user:' || user_id AS b,
+                           CASE type WHEN 'identify' THEN 'identify' ELSE 'event' END AS reason
+                    FROM {view} WHERE anonymous_id IS NOT NULL AND user_id IS NOT NULL
+                    UNION ALL
+                    SELECT 'anon:' || previous_id, 'user:' || user_id, 'alias'
+                    FROM {view} WHERE type = 'alias' AND previous_id IS NOT NULL AND user_id IS NOT NULL
+                    UNION ALL
+                    SELECT coalesce('user:' || user_id, 'anon:' || anonymous_id), 'email:' || email_hash, 'contact'
+                    FROM {view} WHERE email_hash IS NOT NULL
+                    UNION ALL
+                    SELECT coalesce('user:' || user_id, 'anon:' || anonymous_id), 'phone:' || phone_hash, 'contact'
+                    FROM {view} WHERE phone_hash IS NOT NULL
+                )"""
+            ).fetchall()
+        finally:
+            self._con.unregister(view)
+        if pairs:
+            self.link_identities(pairs)
+
+    def identity_graph(self) -> IdentityGraph:
+        """The identity graph of the active (not undone) links."""
+        if self._graph is None:
+            rows = self._con.execute(
+                "SELECT link_id, a, b, reason, merged FROM identity_links WHERE undone_at IS NULL"
+            ).fetchall()
+            next_id = int(self.scalar("SELECT coalesce(max(link_id), 0) + 1 FROM identity_links"))
+            self._graph = IdentityGraph(
+                (IdentityLink(int(r[0]), r[1], r[2], r[3], bool(r[4])) for r in sorted(rows)), next_id=next_id
+            )
+        return self._graph
+
+    def link_identities(self, pairs: Iterable[tuple[str, str, str]]) -> list[IdentityLink]:
+        """Record links (a, b, reason) between identifiers; returns the new ones (merges flagged)."""
+        graph = self.identity_graph()
+        new = [link for a, b, reason in pairs if (link := graph.link(a, b, reason)) is not None]
+        if new:
+            now = self._clock.now()
+            rows = pa.table(
+                {
+                    "link_id": [lk.link_id for lk in new],
+                    "a": [lk.a for lk in new],
+                    "b": [lk.b for lk in new],
+                    "reason": [lk.reason for lk in new],
+                    "merged": [lk.merged for lk in new],
+                }
+            )
+            view = f"_links_{uuid.uuid4().hex}"
+            self._con.register(view, rows)
+            try:
+                with self._transaction() as con:
+                    con.execute(
+                        f"INSERT INTO identity_links (link_id, a, b, reason, merged, created_at) "
+                        f"SELECT link_id, a, b, reason, merged, ? FROM {view}",
+                        [now],
+                    )
+            except BaseException:
+                self._graph = None  # the cache holds links that were not stored
+                raise
+            finally:
+                self._con.unregister(view)
+        return new
+
+    def undo_link(self, link_id: int) -> IdentityLink:
+        """Undo a merge: the link stays on record, marked undone; call ``rebuild_profiles`` next."""
+        row = self._con.execute(
+            "SELECT link_id, a, b, reason, merged FROM identity_links WHERE link_id = ? AND undone_at IS NULL",
+            [link_id],
+        ).fetchone()
+        if row is None:
+            raise UnknownIdentityLinkError(f"no active identity link with id {link_id}")
+        self._con.execute("UPDATE identity_links SET undone_at = ? WHERE link_id = ?", [self._clock.now(), link_id])
+        self._graph = None
+        return IdentityLink(int(row[0]), row[1], row[2], row[3], bool(row[4]))
+
+    def rebuild_profiles(self) -> int:
+        """Recompute identifier -> profile for every identifier seen; returns the number of profiles."""
+        graph = self.identity_graph()
+        linked = pa.table(
+            {
+                "identifier": list(graph.assignments().keys()),
+                "profile_id": list(graph.assignments().values()),
+            },
+            schema=pa.schema([("identifier", pa.string()), ("profile_id", pa.string())]),
+        )
+        self._con.register("_linked_profiles", linked)
+        try:
+            with self._transaction() as con:
+                con.execute("DELETE FROM profiles")
+                con.execute(
+                    """INSERT INTO profiles (identifier, profile_id, kind)
+                    SELECT ident, coalesce(l.profile_id, ident), split_part(ident, ':', 1) FROM (
+                        SELECT 'anon:' || anonymous_id AS ident FROM events WHERE anonymous_id IS NOT NULL
+                        UNION SELECT 'user:' || user_id FROM events WHERE user_id IS NOT NULL
+                        UNION SELECT 'user:' || customer_id FROM orders WHERE customer_id IS NOT NULL
+                        UNION SELECT 'anon:' || anonymous_id FROM orders WHERE anonymous_id IS NOT NULL
+                        UNION SELECT 'email:' || email_hash FROM orders WHERE email_hash IS NOT NULL
+                        UNION SELECT 'phone:' || phone_hash FROM orders WHERE phone_hash IS NOT NULL
+                        UNION SELECT identifier FROM _linked_profiles
+                    ) AS seen LEFT JOIN _linked_profiles l ON l.identifier = seen.ident"""
+                )
+        finally:
+            self._con.unregister("_linked_profiles")
+        return int(self.scalar("SELECT count(DISTINCT profile_id) FROM profiles"))
+
+    # -- status ----------------------------------------------------------------------------
+    def status(self) -> StoreStatus:
+        tables = []
+        for name in FACT_TABLES:
+            col = _TIME_COLUMNS.get(name)
+            if col:
+                rows, first, last = self._con.execute(f"SELECT count(*), min({col}), max({col}) FROM {name}").fetchone()  # type: ignore[misc]
+            else:
+                rows, first, last = self._count(name), None, None
+            tables.append(TableSummary(name, int(rows), first, last))
+        by_reason = self._con.execute(
+            "SELECT split_part(reason, ';', 1) AS r, count(*) FROM quarantine GROUP BY r ORDER BY 2 DESC LIMIT 20"
+        ).fetchall()
+        quality = [
+            ("events with a corrected clock", "SELECT count(*) FROM events WHERE time_flag = 'skew_corrected'"),
+            ("events clamped from the future", "SELECT count(*) FROM events WHERE time_flag = 'future_clamped'"),
+            ("anonymous-only events", "SELECT count(*) FROM events WHERE user_id IS NULL"),
+            (
+                "guest orders (no member id)",
+                "SELECT count(*) FROM orders WHERE customer_id IS NULL",
+            ),
+            ("return / cancellation lines", "SELECT count(*) FROM order_lines WHERE is_return"),
+            ("non-product lines (postage, fees...)", "SELECT count(*) FROM order_lines WHERE NOT is_product"),
+            ("lines without a description", "SELECT count(*) FROM order_lines WHERE description IS NULL"),
+            ("quarantined rows", "SELECT count(*) FROM quarantine"),
+        ]
+        return StoreStatus(
+            path=self.path,
+            schema_version=self.schema_version(),
+            tables=tuple(tables),
+            quarantine_by_reason=tuple((str(r), int(n)) for r, n in by_reason),
+            quality=tuple((label, int(self.scalar(q))) for label, q in quality),
+        )
+
+
+def _conform(rows: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Order, fill and cast columns to ``schema``; missing columns become nulls."""
+    arrays = []
+    for fld in schema:
+        if fld.name in rows.column_names:
+            arrays.append(rows.column(fld.name).cast(fld.type))
+        else:
+            arrays.append(pa.nulls(rows.num_rows, fld.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
