@@ -152,6 +152,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE TABLE quarantine (
             import_id    VARCHAR,
             source       VARCHAR NOT NULL,
+            file_sha256  VARCHAR,
             line_no      BIGINT,
             field        VARCHAR NOT NULL,
             reason       VARCHAR NOT NULL,

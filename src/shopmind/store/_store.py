@@ -122,7 +122,7 @@ class Store:
                     f"(e.g. the running 'shopmind serve') or use another workspace. Detail: {exc}"
                 ) from None
             raise StoreError(f"cannot open the store {self.path}: {exc}") from None
-        self._con.execute("SET TimeZone = 'UTC'")
+        self._run("SET TimeZone = 'UTC'")
         self._ibis: Any = None
         self._graph: IdentityGraph | None = None  # this process owns the file, so a cache is safe
         if not read_only:
@@ -144,17 +144,16 @@ class Store:
         self.close()
 
     def schema_version(self) -> int:
-        exists = self._con.execute(
+        exists = self._run(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
-        ).fetchone()
-        if not exists or not exists[0]:
+        )
+        if not exists[0][0]:
             return 0
-        row = self._con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
-        return int(row[0]) if row else 0
+        return int(self._run("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0])
 
     def migrate(self) -> list[int]:
         """Apply pending migrations, each in its own transaction; returns the versions applied."""
-        self._con.execute(
+        self._run(
             "CREATE TABLE IF NOT EXISTS schema_migrations "
             "(version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMPTZ)"
         )
@@ -169,8 +168,8 @@ class Store:
             if migration.version <= current:
                 continue
             with self._transaction() as con:
-                con.execute(migration.sql)
-                con.execute(
+                self._run(migration.sql)
+                self._run(
                     "INSERT INTO schema_migrations VALUES (?, ?, ?)",
                     [migration.version, migration.name, self._clock.now()],
                 )
@@ -179,14 +178,17 @@ class Store:
 
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = self._con
-        con.execute("BEGIN TRANSACTION")
+        self._run("BEGIN TRANSACTION")
         try:
-            yield con
+            yield self._con
         except BaseException:
-            con.execute("ROLLBACK")
+            self._run("ROLLBACK")
             raise
-        con.execute("COMMIT")
+        self._run("COMMIT")
+
+    def _run(self, sql: str, params: Sequence[object] | None = None) -> list[tuple[Any, ...]]:
+        # DuckDB 2 refuses further work on a connection until a result is fully fetched
+        return self._con.execute(sql, params or []).fetchall()
 
     # -- reading ---------------------------------------------------------------------------
     def ibis(self) -> Any:
@@ -201,11 +203,24 @@ class Store:
 
     def sql(self, query: str, params: Sequence[object] | None = None) -> list[tuple[Any, ...]]:
         """Run a read-only query and return its rows (for tests, reports and the CLI)."""
-        return self._con.execute(query, params or []).fetchall()
+        return self._run(query, params)
+
+    def query_arrow(self, query: str, params: Sequence[object] | None = None) -> pa.Table:
+        """Run a query and return an Arrow table (the relational work stays in the engine)."""
+        return self._con.sql(query, params=list(params or [])).to_arrow_table()
+
+    @contextmanager
+    def staged(self, name: str, rows: pa.Table) -> Iterator[str]:
+        """Make an Arrow table queryable as ``name`` for the duration of the block."""
+        self._con.register(name, rows)
+        try:
+            yield name
+        finally:
+            self._con.unregister(name)
 
     def scalar(self, query: str, params: Sequence[object] | None = None) -> Any:
-        row = self._con.execute(query, params or []).fetchone()
-        return None if row is None else row[0]
+        rows = self._run(query, params)
+        return rows[0][0] if rows else None
 
     # -- writing facts ---------------------------------------------------------------------
     def _insert_new(self, table: str, key: str, rows: pa.Table, schema: pa.Schema) -> WriteResult:
@@ -219,7 +234,7 @@ class Store:
         try:
             with self._transaction() as con:
                 before = self._count(table)
-                con.execute(
+                self._run(
                     f"""INSERT INTO {table} ({cols})
                     SELECT {cols} FROM (
                         SELECT *, row_number() OVER (PARTITION BY "{key}") AS _copy FROM {view}
@@ -252,19 +267,24 @@ class Store:
             self._insert_new("order_lines", "line_key", lines, ORDER_LINE_SCHEMA),
         )
 
-    def write_products(self, products: pa.Table) -> WriteResult:
-        """Insert new products; for known ones, fill in the given (non-null) attributes."""
+    def write_products(self, products: pa.Table, *, overwrite: bool = True) -> WriteResult:
+        """Insert new products; update known ones.
+
+        With ``overwrite`` (a catalogue import) the given non-null attributes replace the stored
+        ones; without it (products seen in orders) they only fill attributes still missing.
+        """
         if products.num_rows == 0:
             return WriteResult(0, 0)
         names = [c for c in products.column_names if c != "product_id"]
         view = f"_products_{uuid.uuid4().hex}"
         self._con.register(view, products)
-        sets = ", ".join(f'"{c}" = coalesce(excluded."{c}", products."{c}")' for c in names)
+        first, second = ("excluded", "products") if overwrite else ("products", "excluded")
+        sets = ", ".join(f'"{c}" = coalesce({first}."{c}", {second}."{c}")' for c in names)
         cols = ", ".join(f'"{c}"' for c in ["product_id", *names])
         try:
             with self._transaction() as con:
                 before = self._count("products")
-                con.execute(
+                self._run(
                     f"""INSERT INTO products ({cols}, updated_at)
                     SELECT {cols}, ? FROM (
                         SELECT *, row_number() OVER (PARTITION BY product_id) AS _copy FROM {view}
@@ -284,7 +304,7 @@ class Store:
         try:
             with self._transaction() as con:
                 before = self._count("weather")
-                con.execute(
+                self._run(
                     f"""INSERT OR REPLACE INTO weather (region, day, temp_c, precip_mm)
                     SELECT region, day, temp_c, precip_mm FROM {view}"""
                 )
@@ -300,7 +320,7 @@ class Store:
         try:
             with self._transaction() as con:
                 before = self._count("external_interests")
-                con.execute(
+                self._run(
                     f"""INSERT OR IGNORE INTO external_interests
                     (identifier, keyword, topic, weight, observed_at, source)
                     SELECT identifier, keyword, topic, weight, observed_at, source FROM {view}"""
@@ -314,38 +334,56 @@ class Store:
         self, identifier: str, channel: str, purpose: str, granted: bool, source: str = "api"
     ) -> None:
         """Append a consent decision; the latest one per identifier, channel and purpose holds."""
-        self._con.execute(
+        self._run(
             "INSERT INTO consents VALUES (?, ?, ?, ?, ?, ?)",
             [identifier, channel, purpose, granted, self._clock.now(), source],
         )
 
-    def quarantine(self, rows: pa.Table, *, source: str, import_id: str | None = None) -> int:
-        """Keep rejected input with its reason (``QUARANTINE_SCHEMA`` layout); returns rows kept."""
+    def quarantine(
+        self,
+        rows: pa.Table,
+        *,
+        source: str,
+        import_id: str | None = None,
+        file_sha256: str | None = None,
+    ) -> int:
+        """Keep rejected input with its reason (``QUARANTINE_SCHEMA`` layout); returns rows kept.
+
+        A line of a file (same content hash) that is already in the quarantine is not kept twice.
+        """
         if rows.num_rows == 0:
             return 0
         rows = _conform(rows, QUARANTINE_SCHEMA)
         view = f"_rejected_{uuid.uuid4().hex}"
         self._con.register(view, rows)
         try:
-            self._con.execute(
-                f"""INSERT INTO quarantine (import_id, source, line_no, field, reason, raw, quarantined_at)
-                SELECT ?, ?, line_no, field, reason, raw, ? FROM {view}""",
-                [import_id, source, self._clock.now()],
-            )
+            with self._transaction() as con:
+                before = self._count("quarantine")
+                self._run(
+                    f"""INSERT INTO quarantine
+                    (import_id, source, file_sha256, line_no, field, reason, raw, quarantined_at)
+                    SELECT ?, ?, ?, line_no, field, reason, raw, ? FROM {view} r
+                    WHERE ? IS NULL OR NOT EXISTS (
+                        SELECT 1 FROM quarantine q
+                        WHERE q.file_sha256 = ? AND q.line_no IS NOT DISTINCT FROM r.line_no
+                    )""",
+                    [import_id, source, file_sha256, self._clock.now(), file_sha256, file_sha256],
+                )
+                kept = self._count("quarantine") - before
         finally:
             self._con.unregister(view)
-        return rows.num_rows
+        return kept
 
     def begin_import(self, kind: str, source: str, file_sha256: str | None) -> str:
         import_id = uuid.uuid4().hex[:16]
-        self._con.execute(
+        self._run(
             "INSERT INTO imports (import_id, kind, source, file_sha256, started_at) VALUES (?, ?, ?, ?, ?)",
             [import_id, kind, source, file_sha256, self._clock.now()],
         )
         return import_id
 
     def finish_import(self, import_id: str, *, rows_read: int, accepted: int, duplicates: int, rejected: int) -> None:
-        self._con.execute(
+        self._run(
             """UPDATE imports SET finished_at = ?, rows_read = ?, accepted = ?, duplicates = ?, rejected = ?
             WHERE import_id = ?""",
             [self._clock.now(), rows_read, accepted, duplicates, rejected, import_id],
@@ -356,7 +394,7 @@ class Store:
         view = f"_linking_{uuid.uuid4().hex}"
         self._con.register(view, events)
         try:
-            pairs = self._con.execute(
+            pairs = self._run(
                 f"""SELECT DISTINCT a, b, reason FROM (
                     SELECT 'anon:' || anonymous_id AS a, 'user:' || user_id AS b,
                            CASE type WHEN 'identify' THEN 'identify' ELSE 'event' END AS reason
@@ -371,7 +409,7 @@ class Store:
                     SELECT coalesce('user:' || user_id, 'anon:' || anonymous_id), 'phone:' || phone_hash, 'contact'
                     FROM {view} WHERE phone_hash IS NOT NULL
                 )"""
-            ).fetchall()
+            )
         finally:
             self._con.unregister(view)
         if pairs:
@@ -380,9 +418,9 @@ class Store:
     def identity_graph(self) -> IdentityGraph:
         """The identity graph of the active (not undone) links."""
         if self._graph is None:
-            rows = self._con.execute(
+            rows = self._run(
                 "SELECT link_id, a, b, reason, merged FROM identity_links WHERE undone_at IS NULL"
-            ).fetchall()
+            )
             next_id = int(self.scalar("SELECT coalesce(max(link_id), 0) + 1 FROM identity_links"))
             self._graph = IdentityGraph(
                 (IdentityLink(int(r[0]), r[1], r[2], r[3], bool(r[4])) for r in sorted(rows)), next_id=next_id
@@ -408,7 +446,7 @@ class Store:
             self._con.register(view, rows)
             try:
                 with self._transaction() as con:
-                    con.execute(
+                    self._run(
                         f"INSERT INTO identity_links (link_id, a, b, reason, merged, created_at) "
                         f"SELECT link_id, a, b, reason, merged, ? FROM {view}",
                         [now],
@@ -422,14 +460,15 @@ class Store:
 
     def undo_link(self, link_id: int) -> IdentityLink:
         """Undo a merge: the link stays on record, marked undone; call ``rebuild_profiles`` next."""
-        row = self._con.execute(
+        rows = self._run(
             "SELECT link_id, a, b, reason, merged FROM identity_links WHERE link_id = ? AND undone_at IS NULL",
             [link_id],
-        ).fetchone()
-        if row is None:
+        )
+        if not rows:
             raise UnknownIdentityLinkError(f"no active identity link with id {link_id}")
-        self._con.execute("UPDATE identity_links SET undone_at = ? WHERE link_id = ?", [self._clock.now(), link_id])
+        self._run("UPDATE identity_links SET undone_at = ? WHERE link_id = ?", [self._clock.now(), link_id])
         self._graph = None
+        row = rows[0]
         return IdentityLink(int(row[0]), row[1], row[2], row[3], bool(row[4]))
 
     def rebuild_profiles(self) -> int:
@@ -445,8 +484,8 @@ class Store:
         self._con.register("_linked_profiles", linked)
         try:
             with self._transaction() as con:
-                con.execute("DELETE FROM profiles")
-                con.execute(
+                self._run("DELETE FROM profiles")
+                self._run(
                     """INSERT INTO profiles (identifier, profile_id, kind)
                     SELECT ident, coalesce(l.profile_id, ident), split_part(ident, ':', 1) FROM (
                         SELECT 'anon:' || anonymous_id AS ident FROM events WHERE anonymous_id IS NOT NULL
@@ -468,13 +507,13 @@ class Store:
         for name in FACT_TABLES:
             col = _TIME_COLUMNS.get(name)
             if col:
-                rows, first, last = self._con.execute(f"SELECT count(*), min({col}), max({col}) FROM {name}").fetchone()  # type: ignore[misc]
+                rows, first, last = self._run(f"SELECT count(*), min({col}), max({col}) FROM {name}")[0]
             else:
                 rows, first, last = self._count(name), None, None
             tables.append(TableSummary(name, int(rows), first, last))
-        by_reason = self._con.execute(
+        by_reason = self._run(
             "SELECT split_part(reason, ';', 1) AS r, count(*) FROM quarantine GROUP BY r ORDER BY 2 DESC LIMIT 20"
-        ).fetchall()
+        )
         quality = [
             ("events with a corrected clock", "SELECT count(*) FROM events WHERE time_flag = 'skew_corrected'"),
             ("events clamped from the future", "SELECT count(*) FROM events WHERE time_flag = 'future_clamped'"),

@@ -1,0 +1,180 @@
+"""Reading CSV, Parquet and XLSX files into Arrow, with each row's input line number.
+
+``_line`` is the line of the file where the row starts (CSV, counting the header as line 1),
+the sheet row (XLSX, header row 1) or the 1-based row number (Parquet). Rows that cannot even be
+read (invalid UTF-8, wrong number of fields) come back separately, with their reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from shopmind.core import ImportFileError
+
+LINE = "_line"
+SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}
+
+
+@dataclass(frozen=True)
+class UnreadableRow:
+    line_no: int
+    reason: str
+    raw: str
+
+
+@dataclass(frozen=True)
+class TabularFile:
+    rows: pa.Table  # source columns plus ``_line``
+    unreadable: tuple[UnreadableRow, ...]
+    sha256: str
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_tabular(path: str | Path, *, sheet: str | None = None, delimiter: str | None = None) -> TabularFile:
+    """Read a whole CSV/Parquet/XLSX file; raises ImportFileError when the file itself is unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImportFileError(f"{path}: no such file")
+    fmt = SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise ImportFileError(
+            f"{path}: unknown file type {path.suffix!r}; expected one of {', '.join(sorted(SUFFIXES))}"
+        )
+    sha = file_sha256(path)
+    if fmt == "parquet":
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise ImportFileError(f"{path}: not a readable Parquet file ({exc})") from None
+        table = table.append_column(LINE, pa.array(range(1, table.num_rows + 1), pa.int64()))
+        return TabularFile(table, (), sha)
+    if fmt == "xlsx":
+        return _read_xlsx(path, sheet, sha)
+    return _read_csv(path, delimiter or ("\t" if path.suffix.lower() == ".tsv" else ","), sha)
+
+
+def _read_csv(path: Path, delimiter: str, sha: str) -> TabularFile:
+    bad: list[UnreadableRow] = []
+    lines: list[int] = []
+    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise ImportFileError(f"{path}: the file is empty (expected a header line)") from None
+        except csv.Error as exc:
+            raise ImportFileError(f"{path}: cannot read the header line ({exc})") from None
+        header = [h.strip() for h in header]
+        if len(set(header)) != len(header):
+            raise ImportFileError(f"{path}: the header repeats a column name: {header}")
+        columns: list[list[str | None]] = [[] for _ in header]
+        start = reader.line_num + 1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                bad.append(UnreadableRow(start, f"line: malformed CSV ({exc})", ""))
+                start = reader.line_num + 1
+                continue
+            line_no, start = start, reader.line_num + 1
+            raw = delimiter.join(row)
+            if not row:
+                continue
+            if any("\udc80" <= ch <= "\udcff" for ch in raw):
+                pos = next(i for i, ch in enumerate(raw) if "\udc80" <= ch <= "\udcff")
+                bad.append(
+                    UnreadableRow(
+                        line_no,
+                        f"line: not valid UTF-8 (byte 0x{ord(raw[pos]) - 0xDC00:02x} at character {pos + 1}); "
+                        "save the file as UTF-8",
+                        raw.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"),
+                    )
+                )
+                continue
+            if len(row) != len(header):
+                bad.append(
+                    UnreadableRow(
+                        line_no, f"line: has {len(row)} fields, the header has {len(header)}", raw
+                    )
+                )
+                continue
+            for col, value in zip(columns, row, strict=True):
+                col.append(value if value != "" else None)
+            lines.append(line_no)
+    arrays = {name: pa.array(col, pa.string()) for name, col in zip(header, columns, strict=True)}
+    arrays[LINE] = pa.array(lines, pa.int64())
+    return TabularFile(pa.table(arrays), tuple(bad), sha)
+
+
+def _cell(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = str(value)
+    return text if text != "" else None
+
+
+def _read_xlsx(path: Path, sheet: str | None, sha: str) -> TabularFile:
+    import openpyxl  # heavy; only needed for this format
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many unrelated types for a bad file
+        raise ImportFileError(f"{path}: not a readable XLSX workbook ({exc})") from None
+    try:
+        if sheet is not None and sheet not in book.sheetnames:
+            raise ImportFileError(f"{path}: no sheet {sheet!r}; the workbook has {book.sheetnames}")
+        ws = book[sheet] if sheet is not None else book.worksheets[0]
+        rows = ws.iter_rows(values_only=True)
+        try:
+            header = [str(h).strip() if h is not None else "" for h in next(rows)]
+        except StopIteration:
+            raise ImportFileError(f"{path}: the sheet is empty (expected a header row)") from None
+        columns: list[list[str | None]] = [[] for _ in header]
+        lines: list[int] = []
+        for i, row in enumerate(rows, start=2):
+            values = [_cell(v) for v in row[: len(header)]]
+            if all(v is None for v in values):
+                continue
+            values += [None] * (len(header) - len(values))
+            for col, value in zip(columns, values, strict=True):
+                col.append(value)
+            lines.append(i)
+    finally:
+        book.close()
+    arrays = {name: pa.array(col, pa.string()) for name, col in zip(header, columns, strict=True) if name}
+    arrays[LINE] = pa.array(lines, pa.int64())
+    return TabularFile(pa.table(arrays), (), sha)
+
+
+def unreadable_table(rows: tuple[UnreadableRow, ...]) -> pa.Table:
+    """Unreadable rows in the store's quarantine layout."""
+    return pa.table(
+        {
+            "line_no": pa.array([r.line_no for r in rows], pa.int64()),
+            "field": pa.array(["line"] * len(rows), pa.string()),
+            "reason": pa.array([r.reason for r in rows], pa.string()),
+            "raw": pa.array([r.raw for r in rows], pa.string()),
+        }
+    )
