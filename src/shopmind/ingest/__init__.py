@@ -11,9 +11,13 @@ from shopmind.ingest._orders import (
     detect_format,
     import_orders,
 )
+from shopmind.ingest._catalogue import CATALOGUE_FIELDS, import_catalogue
+from shopmind.ingest._events import import_events
+from shopmind.ingest._interests import import_interests
 from shopmind.ingest._report import ImportReport, Progress
 
 __all__ = [
+    "CATALOGUE_FIELDS",
     "FORMATS",
     "GENERIC",
     "ONLINE_RETAIL",
@@ -23,5 +27,8 @@ __all__ = [
     "OrderFormat",
     "Progress",
     "detect_format",
+    "import_catalogue",
+    "import_events",
+    "import_interests",
     "import_orders",
 ]

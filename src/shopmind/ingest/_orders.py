@@ -19,11 +19,10 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from shopmind.core import IdentifierHasher, ImportFileError
 from shopmind.ingest._report import ImportReport, Progress, no_progress
-from shopmind.ingest._tabular import LINE, read_tabular, unreadable_table
+from shopmind.ingest._tabular import LINE, hash_contacts, read_tabular, split_checked
 from shopmind.store import Store
 
 CHUNK_ROWS = 100_000
@@ -40,8 +39,8 @@ class OrderColumns:
     unit_price: str = "unit_price"
     customer_id: str | None = "customer_id"
     description: str | None = "description"
-    email: str | None = None
-    phone: str | None = None
+    email: str | None = "email"
+    phone: str | None = "phone"
     currency: str | None = None
     country: str | None = None
     region: str | None = None
@@ -131,7 +130,7 @@ def _typed_select(fmt: OrderFormat, schema: pa.Schema) -> str:
 
     def src(field: str) -> str:
         # used inside SQL string literals, hence the doubled quotes
-        return "column ''" + getattr(c, field).replace("'", "") + ""
+        return "column " + _sql_str(getattr(c, field)).replace("'", "''")
 
     def numeric(col: str) -> str:
         if pa.types.is_integer(types[col]) or pa.types.is_floating(types[col]):
@@ -217,29 +216,6 @@ def _typed_select(fmt: OrderFormat, schema: pa.Schema) -> str:
     """
 
 
-def _hash_column(
-    values: pa.ChunkedArray | None, hasher: IdentifierHasher | None, kind: str, n: int
-) -> tuple[pa.Array, pa.Array]:
-    """Keyed hashes of a contact column, and a flag for values that are not valid contacts."""
-    if values is None:
-        return pa.nulls(n, pa.string()), pa.array([False] * n)
-    if hasher is None:
-        raise ImportFileError(f"mapping a {kind} column needs the workspace's hashing key")
-    cache: dict[str, str | None] = {}
-    hashes: list[str | None] = []
-    bad: list[bool] = []
-    for raw in values.to_pylist():
-        if raw is None or str(raw).strip() == "":
-            hashes.append(None)
-            bad.append(False)
-            continue
-        if raw not in cache:
-            cache[raw] = hasher.email(str(raw)) if kind == "email" else hasher.phone(str(raw))
-        hashes.append(cache[raw])
-        bad.append(cache[raw] is None)
-    return pa.array(hashes, pa.string()), pa.array(bad)
-
-
 def import_orders(
     store: Store,
     path: str | Path,
@@ -280,7 +256,7 @@ def import_orders(
     n = rows.num_rows
     for kind in ("email", "phone"):
         col = getattr(columns, kind)
-        hashes, bad = _hash_column(rows.column(col) if col else None, hasher, kind, n)
+        hashes, bad = hash_contacts(rows.column(col) if col else None, hasher, kind, n)
         rows = rows.append_column(f"_{kind}_hash", hashes).append_column(f"_{kind}_bad", bad)
         if col:  # plain contact data never reaches the store, not even the quarantine
             rows = rows.drop_columns([col])
@@ -292,18 +268,7 @@ def import_orders(
         checked = store.query_arrow(_typed_select(fmt, rows.schema))
     progress("validate", 1, 1)
 
-    has_errors = pc.greater(pc.list_value_length(checked.column("errors")), 0)
-    rejected = checked.filter(has_errors)
-    accepted = checked.filter(pc.invert(has_errors))
-    rejected_q = pa.table(
-        {
-            "line_no": rejected.column("line_no"),
-            "field": pc.list_element(rejected.column("errors"), 0),
-            "reason": pc.binary_join(rejected.column("errors"), "; "),
-            "raw": rejected.column("raw").cast(pa.string()),
-        }
-    )
-    rejected_q = pa.concat_tables([unreadable_table(data.unreadable), rejected_q.cast(unreadable_table(()).schema)])
+    accepted, rejected_q = split_checked(checked, data.unreadable)
     store.quarantine(rejected_q, source=source, import_id=import_id, file_sha256=data.sha256)
 
     with store.staged("accepted_lines", accepted):
@@ -365,7 +330,7 @@ def import_orders(
     )
 
 
-_DETAIL = re.compile(r"(\"[^\"]*\"|'[^']*'|-?\d[\d.,]*)")
+_DETAIL = re.compile(r"\"[^\"]*\"|(?<![\w.-])-?\d+(?:\.\d+)?(?![\w.:-])")
 
 
 def _reasons(rejected: pa.Table) -> tuple[tuple[str, int], ...]:

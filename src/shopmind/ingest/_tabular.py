@@ -14,9 +14,10 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from shopmind.core import ImportFileError
+from shopmind.core import IdentifierHasher, ImportFileError
 
 LINE = "_line"
 SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}
@@ -178,3 +179,43 @@ def unreadable_table(rows: tuple[UnreadableRow, ...]) -> pa.Table:
             "raw": pa.array([r.raw for r in rows], pa.string()),
         }
     )
+
+
+def split_checked(checked: pa.Table, unreadable: tuple[UnreadableRow, ...]) -> tuple[pa.Table, pa.Table]:
+    """Split rows checked in SQL (an ``errors`` list column, ``line_no`` and ``raw``) into the
+    accepted rows and the quarantine rows (unreadable lines first)."""
+    bad = pc.greater(pc.list_value_length(checked.column("errors")), 0)
+    rejected = checked.filter(bad)
+    layout = unreadable_table(()).schema
+    quarantined = pa.table(
+        {
+            "line_no": rejected.column("line_no"),
+            "field": pc.list_element(pc.split_pattern(pc.list_element(rejected.column("errors"), 0), ": ", max_splits=1), 0),
+            "reason": pc.binary_join(rejected.column("errors"), "; "),
+            "raw": rejected.column("raw").cast(pa.string()),
+        }
+    ).cast(layout)
+    return checked.filter(pc.invert(bad)), pa.concat_tables([unreadable_table(unreadable), quarantined])
+
+
+def hash_contacts(
+    values: pa.ChunkedArray | None, hasher: IdentifierHasher | None, kind: str, n: int
+) -> tuple[pa.Array, pa.Array]:
+    """Keyed hashes of an e-mail or phone column, and a flag for values that are not valid."""
+    if values is None:
+        return pa.nulls(n, pa.string()), pa.array([False] * n)
+    if hasher is None:
+        raise ImportFileError(f"mapping a {kind} column needs the workspace's hashing key")
+    cache: dict[str, str | None] = {}
+    hashes: list[str | None] = []
+    bad: list[bool] = []
+    for raw in values.to_pylist():
+        if raw is None or str(raw).strip() == "":
+            hashes.append(None)
+            bad.append(False)
+            continue
+        if raw not in cache:
+            cache[raw] = hasher.email(str(raw)) if kind == "email" else hasher.phone(str(raw))
+        hashes.append(cache[raw])
+        bad.append(cache[raw] is None)
+    return pa.array(hashes, pa.string()), pa.array(bad)

@@ -1,0 +1,122 @@
+"""What the demo shop planted on purpose, so tests of later models can check they recover it.
+
+Every truth here is real in the generated tables (``tests/test_demo_shop.py`` checks each one);
+identifiers are the ones the events and orders carry: ``user_id`` / ``customer_id`` for members,
+``anonymous_id`` for devices and visitors, ``product_id`` for products.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import NamedTuple
+
+
+class ComplementaryPair(NamedTuple):
+    """Buying ``antecedent`` makes buying ``consequent`` in the same order likely (a -> b)."""
+
+    antecedent: str
+    consequent: str
+
+
+@dataclass(frozen=True)
+class DeviceHourHabit:
+    """Members who browse on one device at one time of day and buy on another at another time.
+
+    ``compliance`` is the share of their browsing (and of their buying) sessions that follow the
+    habit; the rest follow the shop-wide pattern. Hours are in the shop's time zone (KST).
+    """
+
+    name: str
+    user_ids: frozenset[str]
+    browse_device: str
+    browse_hours_kst: tuple[int, ...]
+    buy_device: str
+    buy_hours_kst: tuple[int, ...]
+    compliance: float
+
+
+@dataclass(frozen=True)
+class WeatherEffect:
+    """Demand for ``category`` follows ``variable`` of the buyer's region on the day of the order.
+
+    ``direction`` is -1 when demand rises as the variable falls (coats in the cold) and +1 when it
+    rises with it (umbrellas in the rain). ``multiplier`` describes the planted weight, applied to
+    the category's share before each line's category is drawn.
+    """
+
+    category: str
+    variable: str  # a column of the weather table: "temp_c" or "precip_mm"
+    direction: int
+    multiplier: str
+
+
+@dataclass(frozen=True)
+class PlantedTruths:
+    """The behaviours the simulator planted, with the ids that carry them.
+
+    Period: the shop's local days ``start`` .. ``start + days - 1`` (Asia/Seoul); every event lies
+    in ``[start 00:00 KST, (start + days) 00:00 KST)``.
+    """
+
+    start: date
+    days: int
+
+    #: Planted heavy buyers: about a fifth of the members who buy in the period, with many more
+    #: orders (rate ~0.1 a day) and bigger baskets (more lines, more units, pricier products)
+    #: than other buyers, so together they bring most of the revenue (a Pareto shop).
+    #: Includes the churned VIPs below.
+    vip_user_ids: frozenset[str]
+
+    #: Former VIPs (a subset of ``vip_user_ids``): they buy even more than VIPs early on, then
+    #: stop completely - no event of any kind on or after ``churned_from[user_id]``, a day between
+    #: 45% and 60% of the way through the period (so the last third is always silent).
+    churned_vip_user_ids: frozenset[str]
+    churned_from: Mapping[str, date]
+
+    #: Product-level rules: an order with ``antecedent`` also gets ``consequent`` with
+    #: ``complementary_probability`` (far above the consequent's base rate). Every 라면 product
+    #: points to the same 김치 product, 삼겹살 to 쌈장, each printer to its brand's ink, tents to
+    #: camping chairs.
+    complementary_pairs: tuple[ComplementaryPair, ...]
+    complementary_probability: float
+
+    #: Device-by-hour habits (members who browse on mobile at 7-8h KST and buy on desktop at
+    #: 21-22h KST).
+    device_hour_habits: tuple[DeviceHourHabit, ...]
+
+    #: Weather-driven demand: 아우터 (coats, padding) when it is cold, 레인용품 (umbrellas) on rainy days.
+    weather_categories: tuple[WeatherEffect, ...]
+
+    #: Anonymous visitors who scan the whole shop like job seekers or competitors: each session
+    #: opens on /careers (or /about) most of the time, then views one product in each of 8 or
+    #: more distinct categories, a few seconds apart; they never log in nor buy.
+    job_seeker_anonymous_ids: frozenset[str]
+
+    #: Visitors who never log in (``user_id`` always null); guests among them buy as 비회원.
+    anonymous_visitor_ids: frozenset[str]
+    guest_buyer_anonymous_ids: frozenset[str]
+
+    #: Each member's devices (their ``anonymous_id`` values), for identity-stitching checks.
+    member_devices: Mapping[str, tuple[str, ...]]
+
+    #: Each member's favourite category: ~40% of their order lines and ~60% of their product
+    #: views come from it; their external interest keywords name it with probability 0.8.
+    favourite_categories: Mapping[str, str]
+
+    #: External interest keyword -> the category it signals (see ``SyntheticShop.interests``).
+    interest_keywords: Mapping[str, str]
+
+    #: Local specialities (product_id -> region): shoppers in that region pick them 5x as often.
+    regional_products: Mapping[str, str]
+
+    @property
+    def end(self) -> date:
+        """The first day after the period."""
+        return self.start + timedelta(days=self.days)
+
+    @property
+    def active_vip_user_ids(self) -> frozenset[str]:
+        """VIPs still buying at the end of the period."""
+        return self.vip_user_ids - self.churned_vip_user_ids

@@ -1,0 +1,63 @@
+"""Generate the synthetic Korean shop and load it into a store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+from shopmind.demo import PlantedTruths, generate_shop
+from shopmind.store import Store
+
+CHUNK = 250_000
+
+
+@dataclass(frozen=True)
+class DemoLoadReport:
+    events: int
+    orders: int
+    order_lines: int
+    products: int
+    weather_days: int
+    profiles: int
+    duplicates: int
+    truths: PlantedTruths
+
+
+def load_demo_shop(
+    store: Store,
+    *,
+    customers: int,
+    days: int,
+    seed: int,
+    start: date | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> DemoLoadReport:
+    """Generate a shop from ``seed`` and store it; loading the same seed twice stores it once."""
+    report = progress or (lambda phase, done, total: None)
+    shop = generate_shop(
+        customers=customers, days=days, seed=seed, start=start, progress=lambda d, t: report("generate", d, t)
+    )
+    products = store.write_products(shop.products)
+    store.write_weather(shop.weather)
+    events = shop.events
+    inserted = duplicates = 0
+    for begin in range(0, max(events.num_rows, 1), CHUNK):
+        result = store.write_events(events.slice(begin, CHUNK))
+        inserted += result.inserted
+        duplicates += result.duplicates
+        report("store events", min(begin + CHUNK, events.num_rows), events.num_rows)
+    orders, lines = store.write_orders(shop.orders, shop.order_lines)
+    report("profiles", 0, 1)
+    profiles = store.rebuild_profiles()
+    report("profiles", 1, 1)
+    return DemoLoadReport(
+        events=inserted,
+        orders=orders.inserted,
+        order_lines=lines.inserted,
+        products=products.inserted,
+        weather_days=shop.weather.num_rows,
+        profiles=profiles,
+        duplicates=duplicates + orders.duplicates + lines.duplicates,
+        truths=shop.truths,
+    )

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from shopmind.core import FixedClock, IdentifierHasher
+from shopmind.store import Store
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def data_file(*parts: str) -> Path:
+    """A file of ../shared/data, or skip: the real data sets are not on users' machines."""
+    path = DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data set {path} is absent (it lives in ../shared/data beside the checkout)")
+    return path
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(NOW)
+
+
+@pytest.fixture
+def store(clock: FixedClock) -> Iterator[Store]:
+    with Store(":memory:", clock=clock) as s:
+        yield s
+
+
+@pytest.fixture
+def hasher() -> IdentifierHasher:
+    return IdentifierHasher(b"k" * 32)
