@@ -25,7 +25,7 @@ from shopmind.ingest._report import ImportReport, Progress, no_progress
 from shopmind.ingest._tabular import LINE, hash_contacts, read_tabular, split_checked
 from shopmind.store import Store
 
-CHUNK_ROWS = 100_000
+CHUNK_ROWS = 200_000
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ def _typed_select(fmt: OrderFormat, schema: pa.Schema) -> str:
     currency = f"upper({_text(c.currency)})" if c.currency else _sql_str(fmt.currency)
     return f"""
     WITH typed AS (
-        SELECT {LINE} AS line_no, to_json(s) AS raw,
+        SELECT {LINE} AS line_no, s AS _row,
             {_text(c.order_id)} AS order_id,
             CAST({_q(c.ordered_at)} AS VARCHAR) AS ordered_at_raw,
             {ts} AS ordered_at,
@@ -193,7 +193,7 @@ def _typed_select(fmt: OrderFormat, schema: pa.Schema) -> str:
     ), flagged AS (
         SELECT *, {non_product} AS non_product, {cancel} AS cancelled FROM typed
     )
-    SELECT *, list_filter([
+    , checked AS (SELECT * EXCLUDE (_row), _row, list_filter([
         CASE WHEN order_id IS NULL THEN 'order_id: {src("order_id")} is empty' END,
         CASE WHEN ordered_at_raw IS NULL THEN 'ordered_at: {src("ordered_at")} is empty'
              WHEN ordered_at IS NULL THEN 'ordered_at: cannot read ' || to_json(ordered_at_raw)
@@ -212,7 +212,9 @@ def _typed_select(fmt: OrderFormat, schema: pa.Schema) -> str:
         CASE WHEN email_bad THEN 'email: not a valid e-mail address' END,
         CASE WHEN phone_bad THEN 'phone: not a valid phone number' END
     ], lambda e: e IS NOT NULL) AS errors
-    FROM flagged
+    FROM flagged)
+    -- the raw row is kept only for rejected rows (it goes to the quarantine)
+    SELECT * EXCLUDE (_row), CASE WHEN len(errors) > 0 THEN to_json(_row) END AS raw FROM checked
     """
 
 

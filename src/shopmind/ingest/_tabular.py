@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -61,7 +62,7 @@ def read_tabular(path: str | Path, *, sheet: str | None = None, delimiter: str |
             table = pq.read_table(path)
         except (pa.ArrowInvalid, OSError) as exc:
             raise ImportFileError(f"{path}: not a readable Parquet file ({exc})") from None
-        table = table.append_column(LINE, pa.array(range(1, table.num_rows + 1), pa.int64()))
+        table = table.append_column(LINE, pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64)))
         return TabularFile(table, (), sha)
     if fmt == "xlsx":
         return _read_xlsx(path, sheet, sha)

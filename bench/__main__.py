@@ -1,0 +1,24 @@
+"""Run every benchmark: ``python -m bench`` (what ``make bench`` does)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHES = ["bench.bench_import", "bench.bench_demo"]
+
+
+def main() -> int:
+    failed = 0
+    for name in BENCHES:
+        print(f"\n=== {name} ===", flush=True)
+        try:
+            importlib.import_module(name).main()
+        except Exception as exc:  # report and go on with the other benchmarks
+            failed += 1
+            print(f"{name} failed: {exc!r}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

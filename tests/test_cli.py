@@ -1,0 +1,87 @@
+"""The command line, run as a user would: real processes, real files, exit codes scripts rely on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+
+def shopmind(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "shopmind", *args], capture_output=True, text=True, cwd=cwd, timeout=300,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["init"], ["import"], ["import", "orders"], ["import", "events"], ["import", "catalogue"],
+     ["import", "interests"], ["demo"], ["status"], ["quarantine"], ["identity", "undo"]],
+)
+def test_every_command_explains_itself(command: list[str]) -> None:
+    result = shopmind(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Usage" in result.stdout
+    assert "--workspace" in result.stdout or command in ([], ["import"])
+
+
+def test_import_report_and_exit_codes(tmp_path: Path) -> None:
+    ws = str(tmp_path / "ws")
+    assert shopmind("status", "-w", ws).returncode == 5  # no workspace yet
+    assert "shopmind init" in shopmind("status", "-w", ws).stderr
+    assert shopmind("init", "-w", ws).returncode == 0
+
+    good = tmp_path / "orders.csv"
+    good.write_text("주문,일시,상품,수량,가격\nK1,2026-05-05 10:00,P1,1,1000\nK2,2026-05-06 10:00,P2,2,500\n")
+    mapped = ["--map", "order_id=주문", "--map", "ordered_at=일시", "--map", "product_id=상품",
+              "--map", "quantity=수량", "--map", "unit_price=가격"]
+    result = shopmind("import", "orders", str(good), "-w", ws, *mapped)
+    assert result.returncode == 0, result.stderr
+    assert "rows read" in result.stdout and "2" in result.stdout
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("주문,일시,상품,수량,가격\nK3,2026-05-07 10:00,P1,1,1000\nK4,someday,P1,1,1000\n")
+    result = shopmind("import", "orders", str(bad), "-w", ws, *mapped)
+    assert result.returncode == 3, result.stderr
+    assert "ordered_at" in result.stdout  # the report names the field
+
+    assert shopmind("import", "orders", str(tmp_path / "nope.csv"), "-w", ws).returncode == 4
+    result = shopmind("import", "orders", str(good), "-w", ws)  # columns not mapped
+    assert result.returncode == 4 and "--map" in result.stderr
+
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(
+        orjson.dumps({"messageId": "e1", "type": "page_view", "anonymousId": "a1"}) + b"\n"
+        + orjson.dumps({"messageId": "e2", "type": "identify", "anonymousId": "a1", "userId": "kim",
+                        "traits": {"email": "kim@example.com"}}) + b"\n"
+    )
+    assert shopmind("import", "events", str(events), "-w", ws).returncode == 0
+
+    catalogue = tmp_path / "catalogue.csv"
+    catalogue.write_text("product_id,name,category,brand,price,colour,stock\nP1,신라면,라면,농심,4500,red,10\n")
+    assert shopmind("import", "catalogue", str(catalogue), "-w", ws).returncode == 0
+    interests = tmp_path / "interests.csv"
+    interests.write_text("user_id,keyword,topic,weight\nkim,캠핑,outdoor,0.8\n,골프,sport,0.1\n")
+    result = shopmind("import", "interests", str(interests), "--provider", "adnet", "-w", ws)
+    assert result.returncode == 3 and "identifier" in result.stdout
+
+    status = shopmind("status", "-w", ws, "--json")
+    assert status.returncode == 0, status.stderr
+    facts = json.loads(status.stdout)
+    assert facts["tables"]["order_lines"]["rows"] == 3
+    assert facts["tables"]["events"]["rows"] == 2
+    assert facts["tables"]["products"]["rows"] == 2
+    assert facts["tables"]["external_interests"]["rows"] == 1
+    assert facts["quality"]["quarantined rows"] == 2
+    assert shopmind("status", "-w", ws).returncode == 0
+    quarantine = shopmind("quarantine", "-w", ws)
+    assert "someday" in quarantine.stdout
+
+    merges = shopmind("identity", "merges", "-w", ws)
+    assert "anon:a1" in merges.stdout
+    assert shopmind("identity", "undo", "999", "-w", ws).returncode == 2

@@ -1,0 +1,112 @@
+"""The DuckDB store: migrations, durability across reopen, one owner per file, idempotent writes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from shopmind.core import SchemaVersionError, StoreError, WorkspaceError, WorkspaceLockedError
+from shopmind.events import EVENT_SCHEMA, events_to_arrow, validate_event
+from shopmind.store import LATEST_VERSION, Store, Workspace, open_store
+
+from .conftest import NOW
+
+
+def _events(n: int, start: int = 0) -> pa.Table:
+    return events_to_arrow(
+        [
+            validate_event(
+                {"messageId": f"m{i}", "type": "page_view", "anonymousId": f"a{i % 7}", "userId": f"u{i % 5}"},
+                received_at=NOW,
+            )
+            for i in range(start, start + n)
+        ]
+    )
+
+
+def test_migrations_are_versioned_and_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "shop.duckdb"
+    with Store(path) as s:
+        assert s.schema_version() == LATEST_VERSION
+        versions = [v for (v,) in s.sql("SELECT version FROM schema_migrations ORDER BY version")]
+        assert versions == list(range(1, LATEST_VERSION + 1))
+        assert s.migrate() == []
+    with Store(path) as s:
+        s.sql("INSERT INTO schema_migrations VALUES (999, 'from the future', now())")
+    with pytest.raises(SchemaVersionError, match="upgrade shopmind"):
+        Store(path)
+
+
+def test_writes_are_durable_and_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "shop.duckdb"
+    with Store(path) as s:
+        first = s.write_events(_events(100))
+        assert (first.inserted, first.duplicates) == (100, 0)
+        doubled = pa.concat_tables([_events(10, start=95), _events(10, start=95)])
+        again = s.write_events(doubled)
+        assert (again.inserted, again.duplicates) == (5, 15)
+    with Store(path, read_only=True) as s:  # reopened: everything acknowledged is there
+        assert s.scalar("SELECT count(*) FROM events") == 105
+        assert s.scalar("SELECT count(DISTINCT message_id) FROM events") == 105
+        assert s.table("events").count().execute() == 105  # Ibis reads the same data
+
+
+def test_event_rows_follow_the_schema(store: Store) -> None:
+    store.write_events(_events(3))
+    cols = [name for (name,) in store.sql("SELECT column_name FROM information_schema.columns WHERE table_name = 'events' ORDER BY ordinal_position")]
+    assert cols == EVENT_SCHEMA.names
+
+
+def test_second_process_gets_a_clear_lock_error(tmp_path: Path) -> None:
+    ws = Workspace.init(tmp_path / "ws")
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from shopmind.store import Workspace; s = Workspace(sys.argv[1]).open_store(); "
+         "print('ready', flush=True); time.sleep(30)", str(ws.path)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        with pytest.raises(WorkspaceLockedError, match="in use by another shopmind process"):
+            ws.open_store()
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.1)
+    ws.open_store().close()  # free again once the owner is gone
+
+
+def test_workspace_and_urls(tmp_path: Path) -> None:
+    with pytest.raises(WorkspaceError, match="shopmind init"):
+        Workspace(tmp_path / "nowhere")
+    ws = Workspace.init(tmp_path / "ws")
+    assert Workspace.init(tmp_path / "ws").hasher().email("a@b.co") == ws.hasher().email("a@b.co")
+    assert oct((ws.path / "hash.key").stat().st_mode & 0o777) == "0o600"
+    with open_store(f"duckdb://{ws.store_path}") as s:
+        assert s.schema_version() == LATEST_VERSION
+    with open_store("duckdb://:memory:") as s:
+        assert s.path == ":memory:"
+    with pytest.raises(StoreError, match="unsupported store URL"):
+        open_store("postgres://x")
+
+
+def test_products_catalogue_overwrites_but_orders_only_fill_gaps(store: Store) -> None:
+    store.write_products(pa.table({"product_id": ["P1"], "name": ["from orders"], "price": [100.0]}), overwrite=False)
+    store.write_products(pa.table({"product_id": ["P1"], "name": ["신라면"], "brand": ["농심"]}))
+    store.write_products(pa.table({"product_id": ["P1"], "name": ["again from orders"], "price": [5.0]}), overwrite=False)
+    assert store.sql("SELECT name, brand, price FROM products") == [("신라면", "농심", 100.0)]
+
+
+def test_status_summarises_tables_and_quality(store: Store) -> None:
+    store.write_events(_events(12))
+    store.record_consent("user:u1", "email", "marketing", True)
+    st = store.status()
+    assert st.rows("events") == 12 and st.rows("consents") == 1
+    events = next(t for t in st.tables if t.name == "events")
+    assert events.first is not None and events.last is not None
+    assert dict(st.quality)["anonymous-only events"] == 0
