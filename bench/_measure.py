@@ -40,4 +40,6 @@ def measure(setup: str, body: str) -> Measurement:
 
 def row(label: str, ours: float, peer: float, unit: str, lower_is_better: bool = True) -> str:
     ratio = peer / ours if lower_is_better else ours / peer
-    return f"{label:<44} ours {ours:10.2f} {unit:<6} peer {peer:10.2f} {unit:<6} ratio (peer/ours) {ratio:6.2f}x"
+    return (
+        f"{label:<44} ours {ours:10.2f} {unit:<6} peer {peer:10.2f} {unit:<6} ratio (peer/ours) {ratio:6.2f}x"
+    )

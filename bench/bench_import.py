@@ -8,7 +8,9 @@ from pathlib import Path
 
 from bench._measure import measure, row
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "online_retail" / "online_retail.parquet"
+DATA = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "online_retail" / "online_retail.parquet"
+)
 
 
 def main() -> None:
@@ -28,7 +30,15 @@ def main() -> None:
     print(f"Online Retail import, {ours.result:,} lines (peer: pandas.read_parquet + DuckDB load, no checks)")
     print(row("wall time", ours.seconds, peer.seconds, "s"))
     print(row("peak memory (RSS of the process)", ours.peak_mb, peer.peak_mb, "MB"))
-    print(row("lines per second", ours.result / ours.seconds, peer.result / peer.seconds, "l/s", lower_is_better=False))
+    print(
+        row(
+            "lines per second",
+            ours.result / ours.seconds,
+            peer.result / peer.seconds,
+            "l/s",
+            lower_is_better=False,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -64,19 +64,28 @@ def test_bad_order_rows_are_quarantined_and_good_ones_kept(
     assert report.rejected == len(expected)
     assert store.scalar("SELECT count(*) FROM order_lines") == 3
     assert store.scalar("SELECT count(*) FROM orders") == 2
-    rows = {line: (field, reason) for line, field, reason in store.sql("SELECT line_no, field, reason FROM quarantine")}
+    rows = {
+        line: (field, reason)
+        for line, field, reason in store.sql("SELECT line_no, field, reason FROM quarantine")
+    }
     assert set(rows) == set(expected)
     for line, (field, words) in expected.items():
         got_field, reason = rows[line]
         assert got_field == field, (line, rows[line])
         assert words in reason, (line, reason)
     # the guest is matched by a keyed hash; the plain address is nowhere in the store
-    assert store.scalar("SELECT email_hash FROM orders WHERE order_id = 'A2'") == hasher.email("guest@example.com")
+    assert store.scalar("SELECT email_hash FROM orders WHERE order_id = 'A2'") == hasher.email(
+        "guest@example.com"
+    )
     dump = str(store.sql("SELECT * FROM quarantine")) + str(store.sql("SELECT * FROM orders"))
     assert "guest@example.com" not in dump and "not-an-address" not in dump
     # times with an offset keep it; times without one are in the shop's zone (Asia/Seoul)
-    assert str(store.scalar("SELECT min(ordered_at) FROM orders WHERE order_id = 'A2'")).startswith("2026-03-02 02:00")
-    assert str(store.scalar("SELECT min(ordered_at) FROM orders WHERE order_id = 'A1'")).startswith("2026-03-01 01:00")
+    assert str(store.scalar("SELECT min(ordered_at) FROM orders WHERE order_id = 'A2'")).startswith(
+        "2026-03-02 02:00"
+    )
+    assert str(store.scalar("SELECT min(ordered_at) FROM orders WHERE order_id = 'A1'")).startswith(
+        "2026-03-01 01:00"
+    )
 
     again = import_orders(store, path, hasher=hasher)
     assert again.stored == 0 and again.duplicates == len(GOOD)
@@ -123,6 +132,7 @@ def test_column_mapping_and_xlsx(tmp_path: Path, store: Store) -> None:
 
 # -- events -------------------------------------------------------------------------------
 
+
 def _event(i: int, **over: object) -> dict[str, object]:
     base: dict[str, object] = {
         "messageId": f"m-{i}",
@@ -139,7 +149,11 @@ def _event(i: int, **over: object) -> dict[str, object]:
 BAD_EVENTS: list[tuple[object, str, str]] = [  # (event or raw bytes, field, words in the reason)
     (_event(100, anonymousId=None), "anonymousId", "required"),
     (_event(101, properties={"product_id": "P1", "price": "cheap"}), "properties.price", "number"),
-    (_event(102, properties={"product_id": "P1", "quantity": 0}), "properties.quantity", "greater than or equal"),
+    (
+        _event(102, properties={"product_id": "P1", "quantity": 0}),
+        "properties.quantity",
+        "greater than or equal",
+    ),
     (_event(103, timestamp="the day after tomorrow"), "timestamp", "datetime"),
     (_event(104, type="teleport"), "type", "unknown event type"),
     (_event(105, properties={"product_id": "P1", "note": "x" * 40_000}), "properties", "too large"),
@@ -166,7 +180,10 @@ def test_bad_events_are_quarantined_and_good_ones_kept(tmp_path: Path, store: St
     report = import_events(store, path, clock=clock)  # type: ignore[arg-type]
     assert report.stored == 20
     assert report.rejected == len(BAD_EVENTS)
-    got = {line: (field, reason) for line, field, reason in store.sql("SELECT line_no, field, reason FROM quarantine")}
+    got = {
+        line: (field, reason)
+        for line, field, reason in store.sql("SELECT line_no, field, reason FROM quarantine")
+    }
     assert set(got) == set(expected)
     for line, (field, words) in expected.items():
         assert got[line][0] == field, (line, got[line])

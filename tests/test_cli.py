@@ -13,15 +13,30 @@ import pytest
 
 def shopmind(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "shopmind", *args], capture_output=True, text=True, cwd=cwd, timeout=300,
+        [sys.executable, "-m", "shopmind", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
         env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
     )
 
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["init"], ["import"], ["import", "orders"], ["import", "events"], ["import", "catalogue"],
-     ["import", "interests"], ["demo"], ["status"], ["quarantine"], ["identity", "undo"]],
+    [
+        [],
+        ["init"],
+        ["import"],
+        ["import", "orders"],
+        ["import", "events"],
+        ["import", "catalogue"],
+        ["import", "interests"],
+        ["demo"],
+        ["status"],
+        ["quarantine"],
+        ["identity", "undo"],
+    ],
 )
 def test_every_command_explains_itself(command: list[str]) -> None:
     result = shopmind(*command, "--help")
@@ -38,8 +53,18 @@ def test_import_report_and_exit_codes(tmp_path: Path) -> None:
 
     good = tmp_path / "orders.csv"
     good.write_text("주문,일시,상품,수량,가격\nK1,2026-05-05 10:00,P1,1,1000\nK2,2026-05-06 10:00,P2,2,500\n")
-    mapped = ["--map", "order_id=주문", "--map", "ordered_at=일시", "--map", "product_id=상품",
-              "--map", "quantity=수량", "--map", "unit_price=가격"]
+    mapped = [
+        "--map",
+        "order_id=주문",
+        "--map",
+        "ordered_at=일시",
+        "--map",
+        "product_id=상품",
+        "--map",
+        "quantity=수량",
+        "--map",
+        "unit_price=가격",
+    ]
     result = shopmind("import", "orders", str(good), "-w", ws, *mapped)
     assert result.returncode == 0, result.stderr
     assert "rows read" in result.stdout and "2" in result.stdout
@@ -56,14 +81,25 @@ def test_import_report_and_exit_codes(tmp_path: Path) -> None:
 
     events = tmp_path / "events.jsonl"
     events.write_bytes(
-        orjson.dumps({"messageId": "e1", "type": "page_view", "anonymousId": "a1"}) + b"\n"
-        + orjson.dumps({"messageId": "e2", "type": "identify", "anonymousId": "a1", "userId": "kim",
-                        "traits": {"email": "kim@example.com"}}) + b"\n"
+        orjson.dumps({"messageId": "e1", "type": "page_view", "anonymousId": "a1"})
+        + b"\n"
+        + orjson.dumps(
+            {
+                "messageId": "e2",
+                "type": "identify",
+                "anonymousId": "a1",
+                "userId": "kim",
+                "traits": {"email": "kim@example.com"},
+            }
+        )
+        + b"\n"
     )
     assert shopmind("import", "events", str(events), "-w", ws).returncode == 0
 
     catalogue = tmp_path / "catalogue.csv"
-    catalogue.write_text("product_id,name,category,brand,price,colour,stock\nP1,신라면,라면,농심,4500,red,10\n")
+    catalogue.write_text(
+        "product_id,name,category,brand,price,colour,stock\nP1,신라면,라면,농심,4500,red,10\n"
+    )
     assert shopmind("import", "catalogue", str(catalogue), "-w", ws).returncode == 0
     interests = tmp_path / "interests.csv"
     interests.write_text("user_id,keyword,topic,weight\nkim,캠핑,outdoor,0.8\n,골프,sport,0.1\n")

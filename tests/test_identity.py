@@ -68,7 +68,9 @@ def test_any_order_converges_to_the_same_customers(calls: list[tuple[str, str]],
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(pair, min_size=1, max_size=25), st.data())
-def test_undo_restores_the_grouping_without_that_link(calls: list[tuple[str, str]], data: st.DataObject) -> None:
+def test_undo_restores_the_grouping_without_that_link(
+    calls: list[tuple[str, str]], data: st.DataObject
+) -> None:
     g = IdentityGraph()
     history = []
     for a, b in calls:
@@ -100,8 +102,13 @@ def test_store_stitches_devices_and_guests_and_undoes(store: Store, hasher: Iden
         {"messageId": "1", "type": "page_view", "anonymousId": "phone-device"},
         {"messageId": "2", "type": "page_view", "anonymousId": "laptop"},
         {"messageId": "3", "type": "identify", "anonymousId": "phone-device", "userId": "kim"},
-        {"messageId": "4", "type": "identify", "anonymousId": "laptop", "userId": "kim",
-         "traits": {"email": " Kim@Example.com "}},
+        {
+            "messageId": "4",
+            "type": "identify",
+            "anonymousId": "laptop",
+            "userId": "kim",
+            "traits": {"email": " Kim@Example.com "},
+        },
         {"messageId": "5", "type": "alias", "previousId": "old-cookie", "userId": "kim"},
         {"messageId": "6", "type": "page_view", "anonymousId": "stranger"},
     ]

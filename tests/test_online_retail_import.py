@@ -34,7 +34,9 @@ def test_online_retail_known_facts(retail: tuple[Store, object]) -> None:
     assert store.scalar("SELECT count(DISTINCT product_id) FROM order_lines") == 4_070
     assert store.scalar("SELECT count(*) FROM products") == 4_070
     assert store.scalar("SELECT sum(quantity) FROM order_lines") == 5_176_450
-    assert store.scalar("SELECT sum(quantity * unit_price) FROM order_lines") == pytest.approx(9_747_747.934, abs=0.01)
+    assert store.scalar("SELECT sum(quantity * unit_price) FROM order_lines") == pytest.approx(
+        9_747_747.934, abs=0.01
+    )
     assert store.scalar("SELECT count(*) FROM order_lines WHERE quantity < 0") == 10_624
     # guests: lines without a CustomerID belong to orders without a customer
     assert (

@@ -21,7 +21,12 @@ def _events(n: int, start: int = 0) -> pa.Table:
     return events_to_arrow(
         [
             validate_event(
-                {"messageId": f"m{i}", "type": "page_view", "anonymousId": f"a{i % 7}", "userId": f"u{i % 5}"},
+                {
+                    "messageId": f"m{i}",
+                    "type": "page_view",
+                    "anonymousId": f"a{i % 7}",
+                    "userId": f"u{i % 5}",
+                },
                 received_at=NOW,
             )
             for i in range(start, start + n)
@@ -58,17 +63,27 @@ def test_writes_are_durable_and_idempotent(tmp_path: Path) -> None:
 
 def test_event_rows_follow_the_schema(store: Store) -> None:
     store.write_events(_events(3))
-    cols = [name for (name,) in store.sql("SELECT column_name FROM information_schema.columns WHERE table_name = 'events' ORDER BY ordinal_position")]
+    cols = [
+        name
+        for (name,) in store.sql(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'events' ORDER BY ordinal_position"
+        )
+    ]
     assert cols == EVENT_SCHEMA.names
 
 
 def test_second_process_gets_a_clear_lock_error(tmp_path: Path) -> None:
     ws = Workspace.init(tmp_path / "ws")
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from shopmind.store import Workspace; s = Workspace(sys.argv[1]).open_store(); "
-         "print('ready', flush=True); time.sleep(30)", str(ws.path)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from shopmind.store import Workspace; s = Workspace(sys.argv[1]).open_store(); "
+            "print('ready', flush=True); time.sleep(30)",
+            str(ws.path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
@@ -96,9 +111,13 @@ def test_workspace_and_urls(tmp_path: Path) -> None:
 
 
 def test_products_catalogue_overwrites_but_orders_only_fill_gaps(store: Store) -> None:
-    store.write_products(pa.table({"product_id": ["P1"], "name": ["from orders"], "price": [100.0]}), overwrite=False)
+    store.write_products(
+        pa.table({"product_id": ["P1"], "name": ["from orders"], "price": [100.0]}), overwrite=False
+    )
     store.write_products(pa.table({"product_id": ["P1"], "name": ["신라면"], "brand": ["농심"]}))
-    store.write_products(pa.table({"product_id": ["P1"], "name": ["again from orders"], "price": [5.0]}), overwrite=False)
+    store.write_products(
+        pa.table({"product_id": ["P1"], "name": ["again from orders"], "price": [5.0]}), overwrite=False
+    )
     assert store.sql("SELECT name, brand, price FROM products") == [("신라면", "농심", 100.0)]
 
 

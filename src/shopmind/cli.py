@@ -46,7 +46,9 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
-import_app = typer.Typer(help="Import orders, events, a product catalogue or interest signals.", no_args_is_help=True)
+import_app = typer.Typer(
+    help="Import orders, events, a product catalogue or interest signals.", no_args_is_help=True
+)
 identity_app = typer.Typer(help="Inspect and undo identity merges.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 app.add_typer(identity_app, name="identity")
@@ -56,7 +58,11 @@ err_console = Console(stderr=True)
 WorkspaceOpt = Annotated[
     Path,
     typer.Option(
-        "--workspace", "-w", envvar="SHOPMIND_WORKSPACE", help="Workspace folder (one shop).", show_default=True
+        "--workspace",
+        "-w",
+        envvar="SHOPMIND_WORKSPACE",
+        help="Workspace folder (one shop).",
+        show_default=True,
     ),
 ]
 
@@ -148,9 +154,7 @@ def init(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
 def import_orders_cmd(
     file: Annotated[Path, typer.Argument(help="CSV, Parquet or XLSX file, one order line per row.")],
     workspace: WorkspaceOpt = Path(".shopmind"),
-    fmt: Annotated[
-        str, typer.Option("--format", help=f"auto, or one of: {', '.join(FORMATS)}.")
-    ] = "auto",
+    fmt: Annotated[str, typer.Option("--format", help=f"auto, or one of: {', '.join(FORMATS)}.")] = "auto",
     map_: Annotated[
         list[str] | None,
         typer.Option(
@@ -166,8 +170,13 @@ def import_orders_cmd(
     with _open(workspace) as (ws, store), _progress() as progress:
         try:
             report = import_orders(
-                store, file, fmt=None if fmt == "auto" else fmt, mapping=_mapping(map_) or None,
-                hasher=ws.hasher(), sheet=sheet, progress=progress,
+                store,
+                file,
+                fmt=None if fmt == "auto" else fmt,
+                mapping=_mapping(map_) or None,
+                hasher=ws.hasher(),
+                sheet=sheet,
+                progress=progress,
             )
         except ImportFileError as exc:
             raise _fail(str(exc), EXIT_BAD_FILE) from None
@@ -205,7 +214,9 @@ def import_catalogue_cmd(
     """Import or update the product catalogue."""
     with _open(workspace) as (_, store), _progress() as progress:
         try:
-            report = import_catalogue(store, file, mapping=_mapping(map_), currency=currency, progress=progress)
+            report = import_catalogue(
+                store, file, mapping=_mapping(map_), currency=currency, progress=progress
+            )
         except ImportFileError as exc:
             raise _fail(str(exc), EXIT_BAD_FILE) from None
     raise typer.Exit(_print_report(report))
@@ -213,7 +224,9 @@ def import_catalogue_cmd(
 
 @import_app.command("interests")
 def import_interests_cmd(
-    file: Annotated[Path, typer.Argument(help="File with user_id/anonymous_id/email/phone and keyword columns.")],
+    file: Annotated[
+        Path, typer.Argument(help="File with user_id/anonymous_id/email/phone and keyword columns.")
+    ],
     provider: Annotated[str, typer.Option(help="Who supplied the file (kept with every signal).")],
     workspace: WorkspaceOpt = Path(".shopmind"),
 ) -> None:
@@ -239,7 +252,9 @@ def demo(
     first = date.fromisoformat(start) if start else None
     ws = Workspace.init(workspace)
     with _open(ws.path) as (_, store), _progress() as progress:
-        report = load_demo_shop(store, customers=customers, days=days, seed=seed, start=first, progress=progress)
+        report = load_demo_shop(
+            store, customers=customers, days=days, seed=seed, start=first, progress=progress
+        )
     table = Table(title=f"demo shop (seed {seed}) loaded into {ws.path}")
     table.add_column("table")
     table.add_column("new rows", justify="right")
@@ -265,14 +280,17 @@ def status(
     with _open(workspace) as (_, store):
         st = store.status()
     if as_json:
-        print(
+        typer.echo(
             json.dumps(
                 {
                     "path": st.path,
                     "schema_version": st.schema_version,
                     "tables": {
-                        t.name: {"rows": t.rows, "first": str(t.first) if t.first else None,
-                                 "last": str(t.last) if t.last else None}
+                        t.name: {
+                            "rows": t.rows,
+                            "first": str(t.first) if t.first else None,
+                            "last": str(t.last) if t.last else None,
+                        }
                         for t in st.tables
                     },
                     "quality": dict(st.quality),

@@ -23,5 +23,7 @@ class Settings(BaseSettings):
     currency: str = Field(default="KRW", min_length=3, max_length=3, description="default currency")
     max_event_bytes: int = Field(default=32 * 1024, gt=0, description="largest accepted event")
     future_tolerance_seconds: int = Field(
-        default=300, ge=0, description="how far past the receive time an event time may lie before it is clamped"
+        default=300,
+        ge=0,
+        description="how far past the receive time an event time may lie before it is clamped",
     )

@@ -144,7 +144,7 @@ CATEGORIES: tuple[_Category, ...] = (
     _Category(
         "아우터",
         "outer",
-        2.5,
+        1.5,
         (
             _Item("울 롱코트", ("무신사 스탠다드", "탑텐"), 189_000, _COLOURS, colours=True),
             _Item("구스다운 롱패딩", ("노스페이스", "디스커버리"), 329_000, _COLOURS[:4], colours=True),
@@ -178,7 +178,7 @@ CATEGORIES: tuple[_Category, ...] = (
             _Item("조거 팬츠", ("나이키",), 69_000, (("블랙", 1.0), ("그레이", 1.0)), colours=True),
         ),
         ("청바지", "슬랙스", "조거팬츠"),
-        ("데일리룩",),
+        ("출근룩",),
     ),
     _Category(
         "신발",

@@ -26,12 +26,12 @@ SCANNER_SHARE = 0.004  # of members
 
 #: Mean sessions and orders a day and the gamma shape of their spread, per kind of person.
 RATES: dict[int, tuple[float, float, float]] = {
-    NONBUYER: (0.03, 0.0, 1.0),
-    REGULAR: (0.045, 0.013, 1.2),
-    VIP: (0.2, 0.1, 6.0),
-    CHURNED: (0.22, 0.13, 6.0),
-    VISITOR: (0.02, 0.0, 1.0),
-    GUEST: (0.02, 0.008, 1.2),
+    NONBUYER: (0.024, 0.0, 1.0),
+    REGULAR: (0.036, 0.013, 1.2),
+    VIP: (0.16, 0.1, 6.0),
+    CHURNED: (0.18, 0.15, 6.0),
+    VISITOR: (0.016, 0.0, 1.0),
+    GUEST: (0.016, 0.008, 1.2),
 }
 
 #: Shop-wide share of sessions starting in each KST hour (commute, lunch and the evening peak).

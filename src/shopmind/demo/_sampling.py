@@ -23,13 +23,13 @@ RAIN = CATEGORY_NAMES.index(RAIN_CATEGORY)
 KIMCHI = CATEGORY_NAMES.index("김치")
 
 #: How weather scales a category's share (documented in ``PlantedTruths.weather_categories``).
-COAT_FACTOR_TEXT = "exp(-(temp_c - 10) / 6), clipped to [0.05, 8]"
+COAT_FACTOR_TEXT = "exp(-(temp_c - 5) / 5), clipped to [0.05, 30]"
 RAIN_FACTOR_TEXT = "0.3 + precip_mm / 4, clipped to [0.3, 10]"
 REGIONAL_BOOST = 5.0
 
 
 def coat_factor(temp_c: np.ndarray) -> np.ndarray:
-    return np.clip(np.exp(-(temp_c - 10.0) / 6.0), 0.05, 8.0)
+    return np.clip(np.exp(-(temp_c - 5.0) / 5.0), 0.05, 30.0)
 
 
 def rain_factor(precip_mm: np.ndarray) -> np.ndarray:

@@ -21,6 +21,8 @@ CAMPAIGN_EVERY_DAYS = 7
 FAVOURITE_FOCUS_SHARE = 0.5
 FAVOURITE_LINE_SHARE = 0.4
 COMPLEMENT_PROBABILITY = 0.75
+MIN_VIP_ORDERS = 2
+MIN_CHURNED_ORDERS = 3
 
 US = 1_000_000
 HOUR_US = 3_600 * US
@@ -53,6 +55,8 @@ def make_sessions(
     span = people.active_to - people.active_from
     n_browse = rng.poisson(people.browse_rate * span)
     n_buy = rng.poisson(people.order_rate * span)
+    # a planted VIP is a heavy buyer even when the draw is unlucky
+    n_buy = np.maximum(n_buy, np.select([people.tier == CHURNED, people.tier == VIP], [MIN_CHURNED_ORDERS, MIN_VIP_ORDERS], 0))
     n_scan = np.where(people.tier == SCANNER, 1 + rng.poisson(0.8, people.size), 0)
     everyone = np.arange(people.size)
     person = np.concatenate([np.repeat(everyone, n_browse), np.repeat(everyone, n_buy), np.repeat(everyone, n_scan)])

@@ -297,7 +297,9 @@ def validate_event(
             errors.append(FieldError(f"traits.{key}", "must be a string"))
             continue
         if hasher is None:
-            errors.append(FieldError(f"traits.{key}", "contact data cannot be accepted without a hashing key"))
+            errors.append(
+                FieldError(f"traits.{key}", "contact data cannot be accepted without a hashing key")
+            )
             continue
         hashed = hasher.email(value) if key == "email" else hasher.phone(value)
         if hashed is None:

@@ -1,6 +1,9 @@
 """Importers: orders (CSV/Parquet/XLSX with a column mapping; the UCI Online Retail formats),
 events (JSON Lines), product catalogues and external interest signals."""
 
+from shopmind.ingest._catalogue import CATALOGUE_FIELDS, import_catalogue
+from shopmind.ingest._events import import_events
+from shopmind.ingest._interests import import_interests
 from shopmind.ingest._orders import (
     FORMATS,
     GENERIC,
@@ -11,9 +14,6 @@ from shopmind.ingest._orders import (
     detect_format,
     import_orders,
 )
-from shopmind.ingest._catalogue import CATALOGUE_FIELDS, import_catalogue
-from shopmind.ingest._events import import_events
-from shopmind.ingest._interests import import_interests
 from shopmind.ingest._report import ImportReport, Progress
 
 __all__ = [

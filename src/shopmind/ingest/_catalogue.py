@@ -12,7 +12,16 @@ from shopmind.ingest._tabular import LINE, read_tabular, split_checked
 from shopmind.store import Store
 
 CATALOGUE_FIELDS = (
-    "product_id", "name", "category", "brand", "price", "currency", "colour", "description", "stock", "region",
+    "product_id",
+    "name",
+    "category",
+    "brand",
+    "price",
+    "currency",
+    "colour",
+    "description",
+    "stock",
+    "region",
 )
 
 
@@ -33,16 +42,22 @@ def import_catalogue(
     mapping = dict(mapping or {})
     unknown = set(mapping) - set(CATALOGUE_FIELDS)
     if unknown:
-        raise ImportFileError(f"unknown catalogue field(s) {sorted(unknown)}; the fields are {CATALOGUE_FIELDS}")
+        raise ImportFileError(
+            f"unknown catalogue field(s) {sorted(unknown)}; the fields are {CATALOGUE_FIELDS}"
+        )
     data = read_tabular(path, sheet=sheet)
     progress("read", 1, 1)
     present = [c for c in data.rows.column_names if c != LINE]
     cols = {f: mapping.get(f, f) for f in CATALOGUE_FIELDS}
     for f, c in mapping.items():
         if c not in present:
-            raise ImportFileError(f"{path}: field {f!r} is mapped to column {c!r}, but the columns are {present}")
+            raise ImportFileError(
+                f"{path}: field {f!r} is mapped to column {c!r}, but the columns are {present}"
+            )
     if cols["product_id"] not in present:
-        raise ImportFileError(f"{path}: no product id column; the columns are {present}; pass --map product_id=COLUMN")
+        raise ImportFileError(
+            f"{path}: no product id column; the columns are {present}; pass --map product_id=COLUMN"
+        )
 
     def text(f: str) -> str:
         c = cols[f]
@@ -51,18 +66,18 @@ def import_catalogue(
     price = f"TRY_CAST(replace({text('price')}, ',', '') AS DOUBLE)" if cols["price"] in present else "NULL"
     stock = f"TRY_CAST({text('stock')} AS DOUBLE)" if cols["stock"] in present else "NULL"
     sql = f"""
-        SELECT {LINE} AS line_no, to_json(s) AS raw, {text('product_id')} AS product_id,
-            {text('name')} AS name, {text('category')} AS category, {text('brand')} AS brand,
-            {price} AS price, coalesce(upper({text('currency')}), '{currency}') AS currency,
-            {text('colour')} AS colour, {text('description')} AS description,
-            CAST({stock} AS BIGINT) AS stock, {text('region')} AS region, true AS is_product,
+        SELECT {LINE} AS line_no, to_json(s) AS raw, {text("product_id")} AS product_id,
+            {text("name")} AS name, {text("category")} AS category, {text("brand")} AS brand,
+            {price} AS price, coalesce(upper({text("currency")}), '{currency}') AS currency,
+            {text("colour")} AS colour, {text("description")} AS description,
+            CAST({stock} AS BIGINT) AS stock, {text("region")} AS region, true AS is_product,
             list_filter([
-                CASE WHEN {text('product_id')} IS NULL THEN 'product_id: empty' END,
-                CASE WHEN {text('price')} IS NOT NULL AND {price} IS NULL
-                     THEN 'price: ' || to_json({text('price')}) || ' is not a number' END,
-                CASE WHEN {price} < 0 THEN 'price: negative price ' || {text('price')} END,
-                CASE WHEN {text('stock')} IS NOT NULL AND ({stock} IS NULL OR {stock} <> floor({stock}))
-                     THEN 'stock: ' || to_json({text('stock')}) || ' is not a whole number' END
+                CASE WHEN {text("product_id")} IS NULL THEN 'product_id: empty' END,
+                CASE WHEN {text("price")} IS NOT NULL AND {price} IS NULL
+                     THEN 'price: ' || to_json({text("price")}) || ' is not a number' END,
+                CASE WHEN {price} < 0 THEN 'price: negative price ' || {text("price")} END,
+                CASE WHEN {text("stock")} IS NOT NULL AND ({stock} IS NULL OR {stock} <> floor({stock}))
+                     THEN 'stock: ' || to_json({text("stock")}) || ' is not a whole number' END
             ], lambda e: e IS NOT NULL) AS errors
         FROM staged_catalogue s"""
     import_id = store.begin_import("catalogue", str(path), data.sha256)
@@ -77,8 +92,11 @@ def import_catalogue(
     for field in quarantined.column("field").to_pylist():
         reasons[str(field)] = reasons.get(str(field), 0) + 1
     store.finish_import(
-        import_id, rows_read=data.rows.num_rows + len(data.unreadable), accepted=result.inserted,
-        duplicates=result.duplicates, rejected=quarantined.num_rows,
+        import_id,
+        rows_read=data.rows.num_rows + len(data.unreadable),
+        accepted=result.inserted,
+        duplicates=result.duplicates,
+        rejected=quarantined.num_rows,
     )
     return ImportReport(
         import_id=import_id,

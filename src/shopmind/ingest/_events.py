@@ -81,7 +81,9 @@ def import_events(
                 batch.append(validate_event(obj, received_at=clock.now(), hasher=hasher, source="import"))
             except InvalidEventError as exc:
                 rejected.append(_reject(line_no, exc.field, str(exc), line))
-                key = str(exc.errors[0].field) + ": " + exc.errors[0].reason.split("(")[0].split("'")[0].strip()
+                key = (
+                    str(exc.errors[0].field) + ": " + exc.errors[0].reason.split("(")[0].split("'")[0].strip()
+                )
                 reasons[key] = reasons.get(key, 0) + 1
             if len(batch) >= CHUNK_EVENTS:
                 flush()
@@ -96,7 +98,11 @@ def import_events(
     )
     store.rebuild_profiles()
     store.finish_import(
-        import_id, rows_read=read, accepted=written.inserted, duplicates=written.duplicates, rejected=len(rejected)
+        import_id,
+        rows_read=read,
+        accepted=written.inserted,
+        duplicates=written.duplicates,
+        rejected=len(rejected),
     )
     return ImportReport(
         import_id=import_id,

@@ -31,7 +31,9 @@ def import_interests(
             f"{path}: an interest file needs a 'keyword' column and one of {ID_COLUMNS}; its columns are {present}"
         )
     for kind in ("email", "phone"):
-        hashes, bad = hash_contacts(rows.column(kind) if kind in present else None, hasher, kind, rows.num_rows)
+        hashes, bad = hash_contacts(
+            rows.column(kind) if kind in present else None, hasher, kind, rows.num_rows
+        )
         rows = rows.append_column(f"_{kind}_hash", hashes).append_column(f"_{kind}_bad", bad)
         if kind in present:
             rows = rows.drop_columns([kind])
@@ -43,20 +45,20 @@ def import_interests(
     observed = f"TRY_CAST({text('observed_at')} AS TIMESTAMPTZ)"
     sql = f"""
         SELECT {LINE} AS line_no, to_json(s) AS raw,
-            coalesce('user:' || {text('user_id')}, 'anon:' || {text('anonymous_id')},
+            coalesce('user:' || {text("user_id")}, 'anon:' || {text("anonymous_id")},
                      'email:' || _email_hash, 'phone:' || _phone_hash) AS identifier,
-            {text('keyword')} AS keyword, {text('topic')} AS topic, {weight} AS weight,
+            {text("keyword")} AS keyword, {text("topic")} AS topic, {weight} AS weight,
             {observed} AS observed_at, ? AS source,
             list_filter([
-                CASE WHEN coalesce({text('user_id')}, {text('anonymous_id')}, _email_hash, _phone_hash) IS NULL
+                CASE WHEN coalesce({text("user_id")}, {text("anonymous_id")}, _email_hash, _phone_hash) IS NULL
                      AND NOT (_email_bad OR _phone_bad) THEN 'identifier: no user_id, anonymous_id, email or phone' END,
                 CASE WHEN _email_bad THEN 'email: not a valid e-mail address' END,
                 CASE WHEN _phone_bad THEN 'phone: not a valid phone number' END,
-                CASE WHEN {text('keyword')} IS NULL THEN 'keyword: empty' END,
-                CASE WHEN {text('weight')} IS NOT NULL AND {weight} IS NULL
-                     THEN 'weight: ' || to_json({text('weight')}) || ' is not a number' END,
-                CASE WHEN {text('observed_at')} IS NOT NULL AND {observed} IS NULL
-                     THEN 'observed_at: cannot read ' || to_json({text('observed_at')}) || ' as a date and time' END
+                CASE WHEN {text("keyword")} IS NULL THEN 'keyword: empty' END,
+                CASE WHEN {text("weight")} IS NOT NULL AND {weight} IS NULL
+                     THEN 'weight: ' || to_json({text("weight")}) || ' is not a number' END,
+                CASE WHEN {text("observed_at")} IS NOT NULL AND {observed} IS NULL
+                     THEN 'observed_at: cannot read ' || to_json({text("observed_at")}) || ' as a date and time' END
             ], lambda e: e IS NOT NULL) AS errors
         FROM staged_interests s"""
     import_id = store.begin_import("interests", str(path), data.sha256)
@@ -70,8 +72,11 @@ def import_interests(
     for field in quarantined.column("field").to_pylist():
         reasons[str(field)] = reasons.get(str(field), 0) + 1
     store.finish_import(
-        import_id, rows_read=data.rows.num_rows + len(data.unreadable), accepted=result.inserted,
-        duplicates=result.duplicates, rejected=quarantined.num_rows,
+        import_id,
+        rows_read=data.rows.num_rows + len(data.unreadable),
+        accepted=result.inserted,
+        duplicates=result.duplicates,
+        rejected=quarantined.num_rows,
     )
     return ImportReport(
         import_id=import_id,

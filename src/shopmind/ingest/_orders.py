@@ -68,7 +68,7 @@ class OrderFormat:
             raise ImportFileError(
                 f"unknown mapping field(s) {sorted(unknown)}; the fields are {sorted(known)}"
             )
-        return replace(self, columns=replace(self.columns, **mapping))
+        return replace(self, columns=replace(self.columns, **mapping))  # type: ignore[arg-type]
 
 
 #: Codes in the UCI Online Retail files that are not products (postage, fees, manual entries...).
@@ -94,9 +94,7 @@ ONLINE_RETAIL = OrderFormat(
 ONLINE_RETAIL_II = replace(
     ONLINE_RETAIL,
     name="online_retail_ii",
-    columns=replace(
-        ONLINE_RETAIL.columns, order_id="Invoice", unit_price="Price", customer_id="Customer ID"
-    ),
+    columns=replace(ONLINE_RETAIL.columns, order_id="Invoice", unit_price="Price", customer_id="Customer ID"),
 )
 GENERIC = OrderFormat(name="generic", columns=OrderColumns())
 FORMATS = {f.name: f for f in (GENERIC, ONLINE_RETAIL, ONLINE_RETAIL_II)}
@@ -252,7 +250,7 @@ def import_orders(
                 f"{source}: field {spec.name!r} is mapped to column {col!r}, but the file's columns are "
                 f"{present}; pass --map {spec.name}=COLUMN (format {fmt.name!r})"
             )
-        columns = replace(columns, **{spec.name: None})  # an optional column this file lacks
+        columns = replace(columns, **{spec.name: None})  # type: ignore[arg-type]  # optional, absent here
     fmt = replace(fmt, columns=columns)
 
     n = rows.num_rows
@@ -262,7 +260,6 @@ def import_orders(
         rows = rows.append_column(f"_{kind}_hash", hashes).append_column(f"_{kind}_bad", bad)
         if col:  # plain contact data never reaches the store, not even the quarantine
             rows = rows.drop_columns([col])
-            columns = replace(columns, **{kind: None})
 
     import_id = store.begin_import(f"orders:{fmt.name}", source, data.sha256)
     progress("validate", 0, 1)
@@ -316,7 +313,10 @@ def import_orders(
 
     by_reason = _reasons(rejected_q)
     store.finish_import(
-        import_id, rows_read=n + len(data.unreadable), accepted=stored, duplicates=duplicates,
+        import_id,
+        rows_read=n + len(data.unreadable),
+        accepted=stored,
+        duplicates=duplicates,
         rejected=rejected_q.num_rows,
     )
     return ImportReport(

@@ -111,9 +111,7 @@ def _read_csv(path: Path, delimiter: str, sha: str) -> TabularFile:
                 continue
             if len(row) != len(header):
                 bad.append(
-                    UnreadableRow(
-                        line_no, f"line: has {len(row)} fields, the header has {len(header)}", raw
-                    )
+                    UnreadableRow(line_no, f"line: has {len(row)} fields, the header has {len(header)}", raw)
                 )
                 continue
             for col, value in zip(columns, row, strict=True):
@@ -191,7 +189,9 @@ def split_checked(checked: pa.Table, unreadable: tuple[UnreadableRow, ...]) -> t
     quarantined = pa.table(
         {
             "line_no": rejected.column("line_no"),
-            "field": pc.list_element(pc.split_pattern(pc.list_element(rejected.column("errors"), 0), ": ", max_splits=1), 0),
+            "field": pc.list_element(
+                pc.split_pattern(pc.list_element(rejected.column("errors"), 0), ": ", max_splits=1), 0
+            ),
             "reason": pc.binary_join(rejected.column("errors"), "; "),
             "raw": rejected.column("raw").cast(pa.string()),
         }

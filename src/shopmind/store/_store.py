@@ -167,7 +167,7 @@ class Store:
         for migration in MIGRATIONS:
             if migration.version <= current:
                 continue
-            with self._transaction() as con:
+            with self._transaction():
                 self._run(migration.sql)
                 self._run(
                     "INSERT INTO schema_migrations VALUES (?, ?, ?)",
@@ -177,10 +177,10 @@ class Store:
         return applied
 
     @contextmanager
-    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _transaction(self) -> Iterator[None]:
         self._run("BEGIN TRANSACTION")
         try:
-            yield self._con
+            yield
         except BaseException:
             self._run("ROLLBACK")
             raise
@@ -232,7 +232,7 @@ class Store:
         view = f"_incoming_{uuid.uuid4().hex}"
         self._con.register(view, rows)
         try:
-            with self._transaction() as con:
+            with self._transaction():
                 before = self._count(table)
                 self._run(
                     f"""INSERT INTO {table} ({cols})
@@ -282,7 +282,7 @@ class Store:
         sets = ", ".join(f'"{c}" = coalesce({first}."{c}", {second}."{c}")' for c in names)
         cols = ", ".join(f'"{c}"' for c in ["product_id", *names])
         try:
-            with self._transaction() as con:
+            with self._transaction():
                 before = self._count("products")
                 self._run(
                     f"""INSERT INTO products ({cols}, updated_at)
@@ -302,7 +302,7 @@ class Store:
         view = f"_weather_{uuid.uuid4().hex}"
         self._con.register(view, weather)
         try:
-            with self._transaction() as con:
+            with self._transaction():
                 before = self._count("weather")
                 self._run(
                     f"""INSERT OR REPLACE INTO weather (region, day, temp_c, precip_mm)
@@ -318,7 +318,7 @@ class Store:
         view = f"_interests_{uuid.uuid4().hex}"
         self._con.register(view, interests)
         try:
-            with self._transaction() as con:
+            with self._transaction():
                 before = self._count("external_interests")
                 self._run(
                     f"""INSERT OR IGNORE INTO external_interests
@@ -357,7 +357,7 @@ class Store:
         view = f"_rejected_{uuid.uuid4().hex}"
         self._con.register(view, rows)
         try:
-            with self._transaction() as con:
+            with self._transaction():
                 before = self._count("quarantine")
                 self._run(
                     f"""INSERT INTO quarantine
@@ -382,7 +382,9 @@ class Store:
         )
         return import_id
 
-    def finish_import(self, import_id: str, *, rows_read: int, accepted: int, duplicates: int, rejected: int) -> None:
+    def finish_import(
+        self, import_id: str, *, rows_read: int, accepted: int, duplicates: int, rejected: int
+    ) -> None:
         self._run(
             """UPDATE imports SET finished_at = ?, rows_read = ?, accepted = ?, duplicates = ?, rejected = ?
             WHERE import_id = ?""",
@@ -445,7 +447,7 @@ class Store:
             view = f"_links_{uuid.uuid4().hex}"
             self._con.register(view, rows)
             try:
-                with self._transaction() as con:
+                with self._transaction():
                     self._run(
                         f"INSERT INTO identity_links (link_id, a, b, reason, merged, created_at) "
                         f"SELECT link_id, a, b, reason, merged, ? FROM {view}",
@@ -483,7 +485,7 @@ class Store:
         )
         self._con.register("_linked_profiles", linked)
         try:
-            with self._transaction() as con:
+            with self._transaction():
                 self._run("DELETE FROM profiles")
                 self._run(
                     """INSERT INTO profiles (identifier, profile_id, kind)
@@ -515,8 +517,14 @@ class Store:
             "SELECT split_part(reason, ';', 1) AS r, count(*) FROM quarantine GROUP BY r ORDER BY 2 DESC LIMIT 20"
         )
         quality = [
-            ("events with a corrected clock", "SELECT count(*) FROM events WHERE time_flag = 'skew_corrected'"),
-            ("events clamped from the future", "SELECT count(*) FROM events WHERE time_flag = 'future_clamped'"),
+            (
+                "events with a corrected clock",
+                "SELECT count(*) FROM events WHERE time_flag = 'skew_corrected'",
+            ),
+            (
+                "events clamped from the future",
+                "SELECT count(*) FROM events WHERE time_flag = 'future_clamped'",
+            ),
             ("anonymous-only events", "SELECT count(*) FROM events WHERE user_id IS NULL"),
             (
                 "guest orders (no member id)",

@@ -1,0 +1,358 @@
+"""The synthetic Korean shop: shoppers, sessions, carts and orders with planted truths.
+
+Everything is drawn from one ``numpy.random.default_rng(seed)`` in a fixed order and built as
+whole arrays (no per-event Python), so equal arguments give identical tables, and a shop of
+20,000 members over 180 days (about 1.4 million events) takes a few seconds.
+
+The phases, in the order they draw:
+
+1. **Catalogue and weather** - ~190 products in 16 categories; daily temperature and rain per region.
+2. **People** - ``customers`` members (VIPs, churned VIPs, regular buyers, browsers, a device-by-hour
+   habit group), 0.6 x ``customers`` anonymous visitors (some buy as guests, 비회원) and a few job
+   seekers; each member has 1-3 devices (anonymous ids), each visitor one.
+3. **Sessions** - Poisson counts of browsing and buying sessions per person over their active days,
+   each with a day, a KST hour (shop-wide curve, personal favourite hour, or the planted habit), a
+   device, a focus category and the weather of the person's region that day.
+4. **Orders** - one per buying session: lines drawn by category (weather-adjusted, favourite
+   category) then product (popularity, price for VIPs, local specialities), complementary partners
+   added, quantities and prices.
+5. **Events** - each session expands into its events (landing page with referrer and UTM, identify,
+   CRM message open and click, banners, searches, product views, cart adds and removes, checkout,
+   order), ordered inside the session, spaced by random gaps and sorted by time.
+6. **Tables** - Arrow tables in the store's layouts.
+
+Volume: about ``EVENTS_PER_CUSTOMER_DAY`` events and 0.013 orders per member and day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from types import MappingProxyType
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from shopmind.core import FieldError, InvalidInputError
+from shopmind.demo._catalogue import CATEGORIES, CATEGORY_NAMES, COAT_CATEGORY, CURRENCY, RAIN_CATEGORY, build_catalogue
+from shopmind.demo._events import SOURCE, build_events
+from shopmind.demo._geography import REGION_NAMES, simulate_weather
+from shopmind.demo._people import CHANNEL_NAMES, CHURNED, DEVICE_TYPES, GUEST, SCANNER, VIP, People, make_people
+from shopmind.demo._sampling import COAT_FACTOR_TEXT, RAIN_FACTOR_TEXT, ProductSampler, choice, take
+from shopmind.demo._sessions import (
+    CAMPAIGN_EVERY_DAYS,
+    COMPLEMENT_PROBABILITY,
+    DAY_US,
+    HABIT_BROWSE_HOURS,
+    HABIT_BUY_HOURS,
+    HABIT_COMPLIANCE,
+    US,
+    Orders,
+    Sessions,
+    make_orders,
+    make_sessions,
+)
+from shopmind.demo._truths import ComplementaryPair, DeviceHourHabit, PlantedTruths, WeatherEffect
+from shopmind.events import ORDER_LINE_SCHEMA, ORDER_SCHEMA
+
+DEFAULT_START = date(2026, 1, 1)
+SHOP_UTC_OFFSET = timedelta(hours=9)  # Asia/Seoul has no daylight saving time
+#: Approximate events per member and day (visitors' events included); measured, see the tests.
+EVENTS_PER_CUSTOMER_DAY = 0.4
+MAX_CUSTOMERS = 10_000_000
+MAX_DAYS = 3_660
+
+#: Columns of the ``interests`` table (external interest keywords per member).
+INTEREST_SCHEMA = pa.schema(
+    [
+        ("identifier", pa.string()),
+        ("keyword", pa.string()),
+        ("topic", pa.string()),
+        ("weight", pa.float64()),
+        ("observed_at", pa.timestamp("us", tz="UTC")),
+        ("source", pa.string()),
+    ]
+)
+
+#: External interest keywords and the category each signals.
+INTEREST_KEYWORDS: tuple[tuple[str, str], ...] = tuple((k, c.name) for c in CATEGORIES for k in c.keywords)
+INTEREST_SIGNAL = 0.8  # chance that a member's favourite category shows in their keywords
+
+_PHASES = 6
+
+
+@dataclass(frozen=True)
+class SyntheticShop:
+    """A generated shop: Arrow tables in the store's layouts and what was planted in them.
+
+    ``events``, ``orders`` and ``order_lines`` follow ``shopmind.events`` (``EVENT_SCHEMA``,
+    ``ORDER_SCHEMA``, ``ORDER_LINE_SCHEMA``); ``products`` (``PRODUCT_SCHEMA``), ``weather``
+    (``WEATHER_SCHEMA``) and ``interests`` (``INTEREST_SCHEMA``) the store's tables of the same
+    names (``interests`` goes to ``external_interests``).
+    """
+
+    events: pa.Table
+    orders: pa.Table
+    order_lines: pa.Table
+    products: pa.Table
+    weather: pa.Table
+    interests: pa.Table
+    truths: PlantedTruths
+    customers: int
+    days: int
+    seed: int
+    start: date
+
+    def summary(self) -> dict[str, int]:
+        """Rows per table."""
+        return {
+            "events": self.events.num_rows,
+            "orders": self.orders.num_rows,
+            "order_lines": self.order_lines.num_rows,
+            "products": self.products.num_rows,
+            "weather": self.weather.num_rows,
+            "interests": self.interests.num_rows,
+        }
+
+
+def _check(customers: int, days: int, seed: int) -> None:
+    errors = []
+    if not isinstance(customers, int) or not 1 <= customers <= MAX_CUSTOMERS:
+        errors.append(FieldError("customers", f"must be a whole number from 1 to {MAX_CUSTOMERS:,}"))
+    if not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
+        errors.append(FieldError("days", f"must be a whole number from 1 to {MAX_DAYS:,}"))
+    if not isinstance(seed, int) or seed < 0:
+        errors.append(FieldError("seed", "must be a whole number >= 0"))
+    if errors:
+        raise InvalidInputError(errors)
+
+
+def generate_shop(
+    customers: int,
+    days: int,
+    seed: int,
+    start: date | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SyntheticShop:
+    """Generate a synthetic Korean shop with ``customers`` members over ``days`` days from ``start``.
+
+    Pure: no I/O, no clock; equal arguments give identical tables. ``start`` (default 2026-01-01)
+    is the first local day (Asia/Seoul) of the period. ``progress(done, total)`` is called after
+    each phase. Expect about ``EVENTS_PER_CUSTOMER_DAY * customers * days`` events.
+    """
+    _check(customers, days, seed)
+    first_day = start or DEFAULT_START
+    report = progress or (lambda done, total: None)
+    report(0, _PHASES)
+    rng = np.random.default_rng(seed)
+    local_midnight = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC) - SHOP_UTC_OFFSET
+    period_start_us = int(local_midnight.timestamp()) * US
+
+    catalogue = build_catalogue(rng)
+    weather = simulate_weather(rng, first_day, days)
+    sampler = ProductSampler(catalogue)
+    report(1, _PHASES)
+
+    people = make_people(rng, customers, days)
+    report(2, _PHASES)
+
+    sessions = make_sessions(rng, people, days, weather, period_start_us)
+    report(3, _PHASES)
+
+    orders = make_orders(rng, sessions, people, catalogue, sampler)
+    report(4, _PHASES)
+
+    n_campaigns = -(-days // CAMPAIGN_EVERY_DAYS)
+    campaign_ids = tuple(
+        f"crm-{first_day + timedelta(days=CAMPAIGN_EVERY_DAYS * w):%Y%m%d}" for w in range(n_campaigns)
+    )
+    timed = build_events(rng, sessions, orders, people, catalogue, sampler, campaign_ids, period_start_us, seed)
+    report(5, _PHASES)
+
+    order_table, line_table = _order_tables(sessions, orders, people, catalogue.table, timed.order_time_us, timed.order_ids)
+    interests = _interests(rng, people, days, period_start_us)
+    truths = _truths(people, sessions, orders, catalogue.product_ids, catalogue.pairs, catalogue.region, first_day, days)
+    report(6, _PHASES)
+    return SyntheticShop(
+        events=timed.table,
+        orders=order_table,
+        order_lines=line_table,
+        products=catalogue.table,
+        weather=weather.table,
+        interests=interests,
+        truths=truths,
+        customers=customers,
+        days=days,
+        seed=seed,
+        start=first_day,
+    )
+
+
+def _order_tables(
+    sessions: Sessions,
+    orders: Orders,
+    people: People,
+    products: pa.Table,
+    order_time_us: np.ndarray,
+    order_ids: pa.Array,
+) -> tuple[pa.Table, pa.Table]:
+    n = orders.size
+    chronological = np.argsort(order_time_us, kind="stable")
+    session = orders.session[chronological]
+    person = sessions.person[session]
+    device = sessions.device[session]
+    member = person < people.members
+    zeros = np.zeros(n, dtype=np.int64)
+    header = pa.Table.from_arrays(
+        [
+            order_ids.take(pa.array(chronological)),
+            pa.array(order_time_us[chronological], pa.timestamp("us", tz="UTC")),
+            take(people.user_ids, np.where(member, person, -1)),
+            take(people.anonymous_ids, device),
+            take(people.email_hashes, person),
+            take(people.phone_hashes, person),
+            take([CURRENCY], zeros),
+            take(["KR"], zeros),
+            take(REGION_NAMES, people.region[person]),
+            take(CHANNEL_NAMES, people.device_channel[device]),
+            take(DEVICE_TYPES, people.device_type[device]),
+            pa.array(np.zeros(n, dtype=bool)),
+            take([SOURCE], zeros),
+        ],
+        schema=ORDER_SCHEMA,
+    )
+
+    position = np.empty(n, dtype=np.int64)
+    position[chronological] = np.arange(n)
+    by_time = np.lexsort((orders.line_no, position[orders.line_order]))
+    line_order = orders.line_order[by_time]
+    line_no = orders.line_no[by_time]
+    product = orders.product[by_time]
+    ids = order_ids.take(pa.array(line_order))
+    m = line_order.size
+    lines = pa.Table.from_arrays(
+        [
+            ids,
+            pc.binary_join_element_wise(ids, pc.cast(pa.array(line_no, pa.int64()), pa.string()), "#"),
+            pa.array(line_no.astype(np.int32), pa.int32()),
+            take(products.column("product_id").combine_chunks(), product),
+            take(products.column("name").combine_chunks(), product),
+            pa.array(orders.quantity[by_time].astype(np.int64), pa.int64()),
+            pa.array(orders.unit_price[by_time], pa.float64()),
+            pa.array(np.zeros(m, dtype=bool)),
+            pa.array(np.ones(m, dtype=bool)),
+        ],
+        schema=ORDER_LINE_SCHEMA,
+    )
+    return header, lines
+
+
+def _interests(rng: np.random.Generator, people: People, days: int, period_start_us: int) -> pa.Table:
+    """External interest keywords per member: the favourite category's keyword, usually, plus noise."""
+    members = np.arange(people.members)
+    keyword_category = np.array([CATEGORY_NAMES.index(c) for _, c in INTEREST_KEYWORDS])
+    by_category = [np.flatnonzero(keyword_category == c) for c in range(len(CATEGORIES))]
+    signal = members[rng.random(members.size) < INTEREST_SIGNAL]
+    signal_keyword = np.array(
+        [by_category[c][0] for c in people.favourite[signal]], dtype=np.int64
+    ) if signal.size else np.zeros(0, dtype=np.int64)
+    second = rng.random(signal.size) < 0.5
+    alternatives = np.array([by_category[c][-1] for c in people.favourite[signal]], dtype=np.int64)
+    signal_keyword = np.where(second, alternatives, signal_keyword) if signal.size else signal_keyword
+    noisy = np.repeat(members, rng.poisson(0.7, members.size))
+    noise_keyword = rng.integers(0, len(INTEREST_KEYWORDS), noisy.size)
+    person = np.concatenate([signal, noisy])
+    keyword = np.concatenate([signal_keyword, noise_keyword])
+    weight = np.concatenate([rng.uniform(0.6, 1.0, signal.size), rng.uniform(0.1, 0.7, noisy.size)])
+    _, first = np.unique(person * len(INTEREST_KEYWORDS) + keyword, return_index=True)
+    keep = np.sort(first)
+    person, keyword, weight = person[keep], keyword[keep], np.round(weight[keep], 3)
+    seen = period_start_us + (rng.random(keep.size) * days * DAY_US).astype(np.int64)
+    identifiers = pc.binary_join_element_wise("user:", people.user_ids, "")
+    return pa.Table.from_arrays(
+        [
+            take(identifiers, person),
+            take([k for k, _ in INTEREST_KEYWORDS], keyword),
+            take([c for _, c in INTEREST_KEYWORDS], keyword),
+            pa.array(weight, pa.float64()),
+            pa.array(seen, pa.timestamp("us", tz="UTC")),
+            take([SOURCE], np.zeros(keep.size, dtype=np.int64)),
+        ],
+        schema=INTEREST_SCHEMA,
+    )
+
+
+def _truths(
+    people: People,
+    sessions: Sessions,
+    orders: Orders,
+    product_ids: tuple[str, ...],
+    pairs: tuple[tuple[int, int], ...],
+    product_region: tuple[str | None, ...],
+    start: date,
+    days: int,
+) -> PlantedTruths:
+    user_ids: list[str] = people.user_ids.to_pylist()
+    anonymous_ids: list[str] = people.anonymous_ids.to_pylist()
+    members = people.members
+    tier = people.tier
+
+    def users(mask: np.ndarray) -> frozenset[str]:
+        return frozenset(user_ids[i] for i in np.flatnonzero(mask[:members]))
+
+    def devices(persons: np.ndarray) -> frozenset[str]:
+        return frozenset(
+            anonymous_ids[d]
+            for p in persons
+            for d in range(people.first_device[p], people.first_device[p] + people.device_count[p])
+        )
+
+    churned = np.flatnonzero(tier[:members] == CHURNED)
+    ordering = np.unique(sessions.person[orders.session])
+    guests = ordering[tier[ordering] == GUEST]
+    habit = DeviceHourHabit(
+        name="출근길 모바일 탐색, 밤 데스크톱 구매",
+        user_ids=users(people.habit),
+        browse_device="mobile",
+        browse_hours_kst=HABIT_BROWSE_HOURS,
+        buy_device="desktop",
+        buy_hours_kst=HABIT_BUY_HOURS,
+        compliance=HABIT_COMPLIANCE,
+    )
+    return PlantedTruths(
+        start=start,
+        days=days,
+        vip_user_ids=users((tier == VIP) | (tier == CHURNED)),
+        churned_vip_user_ids=users(tier == CHURNED),
+        churned_from=MappingProxyType(
+            {user_ids[p]: start + timedelta(days=int(people.active_to[p])) for p in churned}
+        ),
+        complementary_pairs=tuple(ComplementaryPair(product_ids[a], product_ids[b]) for a, b in pairs),
+        complementary_probability=COMPLEMENT_PROBABILITY,
+        device_hour_habits=(habit,),
+        weather_categories=(
+            WeatherEffect(COAT_CATEGORY, "temp_c", -1, COAT_FACTOR_TEXT),
+            WeatherEffect(RAIN_CATEGORY, "precip_mm", +1, RAIN_FACTOR_TEXT),
+        ),
+        job_seeker_anonymous_ids=devices(np.flatnonzero(tier == SCANNER)),
+        anonymous_visitor_ids=devices(np.arange(members, people.size)),
+        guest_buyer_anonymous_ids=devices(guests),
+        member_devices=MappingProxyType(
+            {
+                user_ids[p]: tuple(anonymous_ids[people.first_device[p] : people.first_device[p] + people.device_count[p]])
+                for p in range(members)
+            }
+        ),
+        favourite_categories=MappingProxyType(
+            {user_ids[p]: CATEGORY_NAMES[people.favourite[p]] for p in range(members)}
+        ),
+        interest_keywords=MappingProxyType(dict(INTEREST_KEYWORDS)),
+        regional_products=MappingProxyType(
+            {product_ids[i]: r for i, r in enumerate(product_region) if r is not None}
+        ),
+    )
+
+
+__all__ = ["DEFAULT_START", "EVENTS_PER_CUSTOMER_DAY", "INTEREST_SCHEMA", "SyntheticShop", "generate_shop"]
