@@ -20,7 +20,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from shopmind.core import ImportFileError, ShopmindError, UnknownIdentityLinkError, WorkspaceError
@@ -99,7 +99,7 @@ def _progress() -> Iterator[Callable[[str, int, int], None]]:
         console=err_console,
         transient=False,
     )
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def update(phase: str, done: int, total: int) -> None:
         if phase not in tasks:
@@ -264,6 +264,7 @@ def demo(
         ("order lines", report.order_lines),
         ("products", report.products),
         ("weather (region-days)", report.weather_days),
+        ("external interests", report.interests),
         ("profiles", report.profiles),
         ("skipped (already stored)", report.duplicates),
     ):

@@ -51,7 +51,14 @@ class _Category:
     keywords: tuple[str, ...]  # external interest keywords that signal this category
 
 
-_COLOURS = (("블랙", 1.0), ("네이비", 1.0), ("베이지", 1.0), ("그레이", 1.0), ("카멜", 1.05), ("아이보리", 1.0))
+_COLOURS = (
+    ("블랙", 1.0),
+    ("네이비", 1.0),
+    ("베이지", 1.0),
+    ("그레이", 1.0),
+    ("카멜", 1.05),
+    ("아이보리", 1.0),
+)
 
 CATEGORIES: tuple[_Category, ...] = (
     _Category(
@@ -150,7 +157,9 @@ CATEGORIES: tuple[_Category, ...] = (
             _Item("구스다운 롱패딩", ("노스페이스", "디스커버리"), 329_000, _COLOURS[:4], colours=True),
             _Item("숏패딩", ("노스페이스", "탑텐"), 159_000, _COLOURS[:4], colours=True),
             _Item("경량패딩 조끼", ("유니클로", "탑텐"), 49_900, _COLOURS[:3], colours=True),
-            _Item("트렌치코트", ("무신사 스탠다드",), 139_000, (("베이지", 1.0), ("블랙", 1.0)), colours=True),
+            _Item(
+                "트렌치코트", ("무신사 스탠다드",), 139_000, (("베이지", 1.0), ("블랙", 1.0)), colours=True
+            ),
         ),
         ("겨울 코트", "롱패딩", "패딩", "코트", "경량패딩"),
         ("겨울패션",),
@@ -173,7 +182,13 @@ CATEGORIES: tuple[_Category, ...] = (
         "bottoms",
         4.5,
         (
-            _Item("와이드 데님 팬츠", ("스파오", "리바이스"), 49_900, (("블루", 1.0), ("블랙", 1.0)), colours=True),
+            _Item(
+                "와이드 데님 팬츠",
+                ("스파오", "리바이스"),
+                49_900,
+                (("블루", 1.0), ("블랙", 1.0)),
+                colours=True,
+            ),
             _Item("세미와이드 슬랙스", ("무신사 스탠다드",), 39_900, _COLOURS[:3], colours=True),
             _Item("조거 팬츠", ("나이키",), 69_000, (("블랙", 1.0), ("그레이", 1.0)), colours=True),
         ),
@@ -185,7 +200,13 @@ CATEGORIES: tuple[_Category, ...] = (
         "shoes",
         3.5,
         (
-            _Item("러닝화", ("나이키", "아디다스", "뉴발란스"), 119_000, (("블랙", 1.0), ("화이트", 1.0)), colours=True),
+            _Item(
+                "러닝화",
+                ("나이키", "아디다스", "뉴발란스"),
+                119_000,
+                (("블랙", 1.0), ("화이트", 1.0)),
+                colours=True,
+            ),
             _Item("첼시 부츠", ("닥터마틴",), 239_000, (("블랙", 1.0),), colours=True),
             _Item("슬리퍼", ("크록스",), 39_900, (("블랙", 1.0), ("베이지", 1.0)), colours=True),
         ),
@@ -211,7 +232,7 @@ CATEGORIES: tuple[_Category, ...] = (
         "digital",
         3.5,
         (
-            _Item("잉크젯 프린터", ("HP", "캐논", "엡손"), 129_000, (("무한잉크", 1.0),)),
+            _Item("잉크젯 프린터", ("HP", "캐논", "엡손"), 129_000, (("복합기", 1.0),)),
             _Item("정품 잉크 카트리지", ("HP", "캐논", "엡손"), 24_900, (("검정", 1.0), ("컬러", 1.2))),
             _Item("무선 이어폰", ("삼성", "애플"), 179_000, (("화이트", 1.0),)),
             _Item("보조배터리 20000mAh", ("샤오미", "삼성"), 35_900, (("1개", 1.0),)),
@@ -238,7 +259,9 @@ CATEGORIES: tuple[_Category, ...] = (
         "rain",
         0.8,
         (
-            _Item("자동 장우산", ("우산공방", "락앤락"), 19_900, (("블랙", 1.0), ("네이비", 1.0)), colours=True),
+            _Item(
+                "자동 장우산", ("우산공방", "락앤락"), 19_900, (("블랙", 1.0), ("네이비", 1.0)), colours=True
+            ),
             _Item("3단 접이식 우산", ("우산공방",), 14_900, (("블랙", 1.0), ("베이지", 1.0)), colours=True),
             _Item("레인부츠", ("헌터",), 129_000, (("블랙", 1.0),), colours=True),
         ),
@@ -312,65 +335,77 @@ def _shop_price(raw: float) -> float:
     return float(np.ceil(raw / 1_000) * 1_000 - 100)
 
 
+@dataclass(frozen=True)
+class _Listing:
+    """One product before the generator prices it."""
+
+    category: int
+    item: _Item
+    brand: str
+    variant: str
+    base_price: float
+
+    @property
+    def name(self) -> str:
+        return " ".join(part for part in (self.brand, self.item.name, self.variant) if part)
+
+    @property
+    def description(self) -> str:
+        return f"{self.name} - {CATEGORIES[self.category].name} 카테고리 인기 상품"
+
+
+def _listings() -> list[_Listing]:
+    return [
+        _Listing(c_index, item, brand, label, item.price * multiplier)
+        for c_index, cat in enumerate(CATEGORIES)
+        for item in cat.items
+        for brand in item.brands
+        for label, multiplier in item.variants
+    ]
+
+
+def _pairs(listings: list[_Listing]) -> list[tuple[int, int]]:
+    pairs: list[tuple[int, int]] = []
+    for kind, antecedent, consequent, same_brand in _PAIR_RULES:
+        targets = [i for i, x in enumerate(listings) if x.item.name == consequent]
+        for i, x in enumerate(listings):
+            hit = (
+                CATEGORIES[x.category].name == antecedent if kind == "category" else x.item.name == antecedent
+            )
+            if hit:
+                choices = [t for t in targets if listings[t].brand == x.brand] if same_brand else targets
+                # the first (best-known) variant of the partner item, of the same brand where asked
+                pairs.append((i, choices[0]))
+    return pairs
+
+
 def build_catalogue(rng: np.random.Generator) -> Catalogue:
     """Every product of the demo shop, with seed-dependent prices, stock and popularity."""
-    rows: list[dict[str, object]] = []
-    keys: list[tuple[str, str, str]] = []  # (item name, brand, variant) per row
-    category: list[int] = []
-    for c_index, cat in enumerate(CATEGORIES):
-        for item in cat.items:
-            for brand in item.brands:
-                for label, multiplier in item.variants:
-                    name = " ".join(part for part in (brand, item.name, label) if part)
-                    rows.append(
-                        {
-                            "name": name,
-                            "category": cat.name,
-                            "brand": brand,
-                            "base": item.price * multiplier,
-                            "colour": label if item.colours else None,
-                            "description": f"{brand} {item.name}{' ' + label if label else ''} - "
-                            f"{cat.name} 카테고리 인기 상품",
-                            "region": item.region,
-                        }
-                    )
-                    keys.append((item.name, brand, label))
-                    category.append(c_index)
-    n = len(rows)
+    listings = _listings()
+    n = len(listings)
     jitter = rng.uniform(0.92, 1.08, size=n)
-    prices = np.array([_shop_price(float(r["base"]) * j) for r, j in zip(rows, jitter, strict=True)])  # type: ignore[arg-type]
+    prices = np.array([_shop_price(x.base_price * j) for x, j in zip(listings, jitter, strict=True)])
     stock = rng.integers(0, 800, size=n)
-    cat_idx = np.array(category, dtype=np.int64)
+    category = np.array([x.category for x in listings], dtype=np.int64)
     popularity = np.empty(n)
     for c in range(len(CATEGORIES)):
-        members = np.flatnonzero(cat_idx == c)
+        members = np.flatnonzero(category == c)
         ranks = rng.permutation(members.size)
         popularity[members] = 1.0 / (ranks + 1.0) ** 0.8
     ids = tuple(f"P{i + 1:05d}" for i in range(n))
-
-    pairs: list[tuple[int, int]] = []
-    for kind, antecedent, consequent, same_brand in _PAIR_RULES:
-        targets = [i for i, k in enumerate(keys) if k[0] == consequent]
-        for i, (item_name, brand, _) in enumerate(keys):
-            hit = CATEGORIES[category[i]].name == antecedent if kind == "category" else item_name == antecedent
-            if not hit:
-                continue
-            choices = [t for t in targets if keys[t][1] == brand] if same_brand else targets
-            # the first (best-known) variant of the partner item, of the same brand where asked
-            pairs.append((i, choices[0]))
-
+    regions = tuple(x.item.region for x in listings)
     table = pa.table(
         {
             "product_id": pa.array(ids, pa.string()),
-            "name": pa.array([r["name"] for r in rows], pa.string()),
-            "category": pa.array([r["category"] for r in rows], pa.string()),
-            "brand": pa.array([r["brand"] for r in rows], pa.string()),
+            "name": pa.array([x.name for x in listings], pa.string()),
+            "category": pa.array([CATEGORIES[x.category].name for x in listings], pa.string()),
+            "brand": pa.array([x.brand for x in listings], pa.string()),
             "price": pa.array(prices, pa.float64()),
             "currency": pa.array([CURRENCY] * n, pa.string()),
-            "colour": pa.array([r["colour"] for r in rows], pa.string()),
-            "description": pa.array([r["description"] for r in rows], pa.string()),
+            "colour": pa.array([x.variant if x.item.colours else None for x in listings], pa.string()),
+            "description": pa.array([x.description for x in listings], pa.string()),
             "stock": pa.array(stock, pa.int64()),
-            "region": pa.array([r["region"] for r in rows], pa.string()),
+            "region": pa.array(regions, pa.string()),
             "is_product": pa.array([True] * n, pa.bool_()),
         },
         schema=PRODUCT_SCHEMA,
@@ -378,9 +413,9 @@ def build_catalogue(rng: np.random.Generator) -> Catalogue:
     return Catalogue(
         table=table,
         product_ids=ids,
-        category=cat_idx,
+        category=category,
         price=prices,
         popularity=popularity,
-        region=tuple(r["region"] for r in rows),  # type: ignore[misc]
-        pairs=tuple(pairs),
+        region=regions,
+        pairs=tuple(_pairs(listings)),
     )

@@ -14,10 +14,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shopmind.demo._catalogue import CATEGORIES, CATEGORY_NAMES, CATEGORY_SLUGS, CATEGORY_WEIGHTS, CURRENCY, Catalogue
+from shopmind.demo._catalogue import (
+    CATEGORIES,
+    CATEGORY_NAMES,
+    CATEGORY_SLUGS,
+    CATEGORY_WEIGHTS,
+    CURRENCY,
+    Catalogue,
+)
 from shopmind.demo._geography import CITIES, REGION_NAMES
 from shopmind.demo._people import CHANNEL_NAMES, DEVICE_TYPES, OS_NAMES, People
-from shopmind.demo._sampling import ProductSampler, choice, numbered, pick, take
+from shopmind.demo._sampling import ProductSampler, choice, constant, numbered, pick, take
 from shopmind.demo._sessions import BROWSE, BUY, DAY_US, SCAN, US, Orders, Sessions
 from shopmind.events import EVENT_SCHEMA, EventType
 
@@ -54,8 +61,26 @@ TYPES: tuple[EventType, ...] = (
     IDENTIFY,
 ) = range(len(TYPES))
 
-BANNERS = ("bn-winter-sale", "bn-new-season", "bn-free-shipping", "bn-kimchi-festa", "bn-camping-week", "bn-beauty-day")
-FIXED_PAGES = ("/", "/best", "/new", "/mypage", "/cart", "/checkout", "/order/complete", "/careers", "/about", "/member/login")
+BANNERS = (
+    "bn-winter-sale",
+    "bn-new-season",
+    "bn-free-shipping",
+    "bn-kimchi-festa",
+    "bn-camping-week",
+    "bn-beauty-day",
+)
+FIXED_PAGES = (
+    "/",
+    "/best",
+    "/new",
+    "/mypage",
+    "/cart",
+    "/checkout",
+    "/order/complete",
+    "/careers",
+    "/about",
+    "/member/login",
+)
 HOME, BEST, NEW, MYPAGE, CART_PAGE, CHECKOUT_PAGE, ORDER_PAGE, CAREERS, ABOUT, LOGIN = range(len(FIXED_PAGES))
 
 #: Where sessions come from: (share, referrer, utm_source, utm_medium, utm_campaign, utm_content).
@@ -209,7 +234,9 @@ def _draw_events(
     banner = rng.integers(0, len(BANNERS), seen.size)
     blocks.add(seen, BANNER_SEEN, 3.2, banner=banner, path=np.full(seen.size, HOME))
     clicked = rng.random(seen.size) < 0.06
-    blocks.add(seen[clicked], BANNER_CLICK, 3.3, banner=banner[clicked], path=np.full(int(clicked.sum()), HOME))
+    blocks.add(
+        seen[clicked], BANNER_CLICK, 3.3, banner=banner[clicked], path=np.full(int(clicked.sum()), HOME)
+    )
 
     shoppers = ids[kind != SCAN]
     # more pages: listings of the focus category, home, best, new, my page (members), cart
@@ -224,10 +251,14 @@ def _draw_events(
     # searches about the focus category
     searching = shoppers[rng.random(shoppers.size) < 0.3]
     query = pick(rng, QUERY_OFFSET[focus[searching]], QUERY_COUNT[focus[searching]])
-    blocks.add(searching, SEARCH, rng.uniform(4.0, 40.0, searching.size), query=query, path=pages.search + query)
+    blocks.add(
+        searching, SEARCH, rng.uniform(4.0, 40.0, searching.size), query=query, path=pages.search + query
+    )
 
     # product views: mostly the focus category
-    views = rng.poisson(np.where(people.premium[person[shoppers]], 3.4, 2.3) - np.where(kind[shoppers] == BUY, 1.3, 0))
+    views = rng.poisson(
+        np.where(people.premium[person[shoppers]], 3.4, 2.3) - np.where(kind[shoppers] == BUY, 1.3, 0)
+    )
     at = np.repeat(shoppers, views)
     category = np.where(rng.random(at.size) < 0.7, focus[at], choice(rng, CATEGORY_WEIGHTS, at.size))
     product = sampler.sample(rng, group[at], category)
@@ -268,9 +299,17 @@ def _draw_events(
     viewed = rng.uniform(4.0, 80.0, line_session.size)
     common = {"product": orders.product, "price": orders.unit_price, "path": product_page(orders.product)}
     blocks.add(line_session, PRODUCT, viewed, quantity=np.ones(line_session.size), **common)
-    blocks.add(line_session, CART_ADD, viewed + rng.uniform(0.5, 5.0, line_session.size), quantity=orders.quantity, **common)
+    blocks.add(
+        line_session,
+        CART_ADD,
+        viewed + rng.uniform(0.5, 5.0, line_session.size),
+        quantity=orders.quantity,
+        **common,
+    )
     blocks.add(orders.session, CHECKOUT, 95.0, path=np.full(orders.size, CHECKOUT_PAGE))
-    blocks.add(orders.session, ORDER, 97.0, order=np.arange(orders.size), path=np.full(orders.size, ORDER_PAGE))
+    blocks.add(
+        orders.session, ORDER, 97.0, order=np.arange(orders.size), path=np.full(orders.size, ORDER_PAGE)
+    )
 
     # job seekers: one quick product view in each of many distinct categories
     scanning = ids[kind == SCAN]
@@ -319,9 +358,8 @@ def build_events(
     traffic = _traffic(rng, sessions, channel)
 
     # order inside each session, then time: the gaps add up from the session start
-    order = np.lexsort((ev["seq"], ev["session"]))
-    ev = {name: column[order] for name, column in ev.items()}
-    session = ev["session"]
+    in_session = np.lexsort((ev["seq"], ev["session"]))
+    session = ev["session"][in_session]
     n = session.size
     scanning = sessions.kind[session] == SCAN
     gaps = np.where(scanning, rng.uniform(2.0, 8.0, n), 3.0 + rng.exponential(30.0, n))
@@ -338,7 +376,10 @@ def build_events(
     time_us = session_start[session] + offset
 
     chronological = np.argsort(time_us, kind="stable")
-    ev = {name: column[chronological] for name, column in ev.items()}
+    final = in_session[chronological]
+    del ev["seq"]
+    for name in list(ev):  # one column at a time keeps the peak memory down
+        ev[name] = ev[name][final]
     time_us = time_us[chronological]
     session = ev["session"]
     kind = ev["kind"]
@@ -367,8 +408,6 @@ def build_events(
     path = ev["path"]
     url = np.where(path >= 0, channel[session] * len(pages.paths) + path, -1)
     times = pa.array(time_us, pa.timestamp("us", tz="UTC"))
-    nothing = np.full(n, -1, dtype=np.int64)
-    zeros = np.zeros(n, dtype=np.int64)
     quantity = ev["quantity"]
     price = ev["price"]
     revenue = np.zeros(n)
@@ -393,7 +432,7 @@ def build_events(
         "channel": take(CHANNEL_NAMES, channel[session]),
         "region": take(REGION_NAMES, people.region[person]),
         "city": take(CITIES, people.city[person]),
-        "locale": take([LOCALE], zeros),
+        "locale": constant(LOCALE, n),
         "page_url": take(pages.urls(), url),
         "referrer": take([t[1] for t in TRAFFIC], row),
         "utm_source": take([t[2] for t in TRAFFIC], row),
@@ -402,7 +441,9 @@ def build_events(
         "utm_term": take(QUERIES, utm_term),
         "utm_content": take([t[5] for t in TRAFFIC], row),
         "product_id": take(catalogue.product_ids, product),
-        "category": take(CATEGORY_NAMES, np.where(has_product, catalogue.category[np.maximum(product, 0)], -1)),
+        "category": take(
+            CATEGORY_NAMES, np.where(has_product, catalogue.category[np.maximum(product, 0)], -1)
+        ),
         "query": take(QUERIES, ev["query"]),
         "quantity": pa.array(quantity.astype(np.int32), pa.int32(), mask=quantity < 0),
         "price": pa.array(price, pa.float64(), mask=price < 0),
@@ -410,11 +451,11 @@ def build_events(
         "revenue": pa.array(revenue, pa.float64(), mask=~is_order),
         "currency": take([CURRENCY], np.where(is_order, 0, -1)),
         "banner_id": take(BANNERS, ev["banner"]),
-        "campaign_id": take(campaign_ids, np.where(message, campaign, -1)) if campaign_ids else take([], nothing),
+        "campaign_id": take(campaign_ids, np.where(message, campaign, -1)),
         "properties": pa.nulls(n, pa.string()),
         "email_hash": take(people.email_hashes, guest_contact),
         "phone_hash": take(people.phone_hashes, guest_contact),
-        "source": take([SOURCE], zeros),
+        "source": constant(SOURCE, n),
     }
     table = pa.Table.from_arrays([columns[name] for name in EVENT_SCHEMA.names], schema=EVENT_SCHEMA)
     return TimedEvents(table=table, order_time_us=order_time_us, order_ids=order_ids)

@@ -90,7 +90,9 @@ def simulate_weather(rng: np.random.Generator, start: date, days: int) -> Weathe
     table = pa.table(
         {
             "region": pa.array(np.repeat(np.array(REGION_NAMES, dtype=object), days), pa.string()),
-            "day": pa.array(np.tile(np.arange(first_day, first_day + days, dtype=np.int32), n_regions), pa.date32()),
+            "day": pa.array(
+                np.tile(np.arange(first_day, first_day + days, dtype=np.int32), n_regions), pa.date32()
+            ),
             "temp_c": pa.array(temp.ravel(), pa.float64()),
             "precip_mm": pa.array(precip.ravel(), pa.float64()),
         },

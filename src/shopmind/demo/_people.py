@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,7 +9,7 @@ import pyarrow as pa
 
 from shopmind.demo._catalogue import CATEGORY_WEIGHTS
 from shopmind.demo._geography import CITY_COUNTS, CITY_OFFSETS, REGION_SHARES
-from shopmind.demo._sampling import COAT, KIMCHI, RAIN, choice, hex_strings, pick, take
+from shopmind.demo._sampling import COAT, KIMCHI, RAIN, choice, hex_strings, pick, take, uuid4_strings
 
 # Kinds of person (``People.tier``).
 NONBUYER, REGULAR, VIP, CHURNED, VISITOR, GUEST, SCANNER = range(7)
@@ -36,8 +35,10 @@ RATES: dict[int, tuple[float, float, float]] = {
 
 #: Shop-wide share of sessions starting in each KST hour (commute, lunch and the evening peak).
 HOUR_WEIGHTS = np.array(
-    [1.0, 0.6, 0.3, 0.2, 0.2, 0.3, 0.8, 1.8, 2.2, 2.0, 2.2, 2.6]
-    + [3.4, 3.2, 2.6, 2.5, 2.6, 2.8, 3.0, 3.4, 4.2, 4.8, 4.6, 3.0]
+    [
+        *(1.0, 0.6, 0.3, 0.2, 0.2, 0.3, 0.8, 1.8, 2.2, 2.0, 2.2, 2.6),  # 0-11h
+        *(3.4, 3.2, 2.6, 2.5, 2.6, 2.8, 3.0, 3.4, 4.2, 4.8, 4.6, 3.0),  # 12-23h
+    ]
 )
 
 DEVICE_TYPES = ("mobile", "desktop", "tablet")
@@ -145,10 +146,7 @@ def make_people(rng: np.random.Generator, customers: int, days: int) -> People:
     app_share = np.array([0.55, 0.0, 0.35])[device_type]
     device_channel = (rng.random(n_devices) < app_share).astype(np.int64)
 
-    raw = rng.bytes(16 * n_devices)
-    anonymous_ids = pa.array(
-        [str(uuid.UUID(bytes=raw[16 * i : 16 * i + 16], version=4)) for i in range(n_devices)], pa.string()
-    )
+    anonymous_ids = uuid4_strings(rng, n_devices)
     user_ids = pa.array([f"m{i:06d}" for i in range(1, members + 1)], pa.string())
 
     guests = np.flatnonzero(tier == GUEST)

@@ -78,9 +78,54 @@ def numbered(prefix: str, numbers: np.ndarray) -> pa.Array:
     return pc.binary_join_element_wise(prefix, digits, "")
 
 
-def hex_strings(rng: np.random.Generator, count: int, n_bytes: int) -> list[str]:
-    raw = rng.bytes(count * n_bytes)
-    return [raw[i * n_bytes : (i + 1) * n_bytes].hex() for i in range(count)]
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def _fixed_width(chars: np.ndarray) -> pa.Array:
+    """Rows of ASCII codes (``uint8``, one row per string, all the same width) as a string array."""
+    count, width = chars.shape
+    offsets = np.arange(0, count * width + 1, width, dtype=np.int32)
+    data = np.ascontiguousarray(chars, dtype=np.uint8)
+    return pa.Array.from_buffers(pa.string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+def _hex_digits(raw: np.ndarray) -> np.ndarray:
+    """Bytes ``[count, n]`` as lower-case hex digit codes ``[count, 2n]``."""
+    digits = np.stack([raw >> 4, raw & 0x0F], axis=-1).reshape(raw.shape[0], 2 * raw.shape[1])
+    return _HEX_DIGITS[digits]
+
+
+def constant(text: str, count: int) -> pa.Array:
+    """``count`` copies of ``text``."""
+    code = np.frombuffer(text.encode(), dtype=np.uint8)
+    return _fixed_width(np.broadcast_to(code, (count, code.size)))
+
+
+def hex_strings(rng: np.random.Generator, count: int, n_bytes: int) -> pa.Array:
+    """``count`` random hex strings of ``2 * n_bytes`` digits."""
+    raw = rng.integers(0, 256, size=(count, n_bytes), dtype=np.uint8)
+    return _fixed_width(_hex_digits(raw))
+
+
+def uuid4_strings(rng: np.random.Generator, count: int) -> pa.Array:
+    """``count`` random (version 4) UUIDs in their usual text form, as trackers make anonymous ids."""
+    raw = rng.integers(0, 256, size=(count, 16), dtype=np.uint8)
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
+    digits = _hex_digits(raw)
+    dash = np.full((count, 1), ord("-"), dtype=np.uint8)
+    parts = [
+        digits[:, 0:8],
+        dash,
+        digits[:, 8:12],
+        dash,
+        digits[:, 12:16],
+        dash,
+        digits[:, 16:20],
+        dash,
+        digits[:, 20:],
+    ]
+    return _fixed_width(np.concatenate(parts, axis=1))
 
 
 class ProductSampler:
@@ -98,7 +143,9 @@ class ProductSampler:
         cats = np.arange(len(CATEGORIES))
         self._start = np.searchsorted(category, cats, side="left")
         self._end = np.searchsorted(category, cats, side="right")
-        median = np.array([np.median(catalogue.price[s:e]) for s, e in zip(self._start, self._end, strict=True)])
+        median = np.array(
+            [np.median(catalogue.price[s:e]) for s, e in zip(self._start, self._end, strict=True)]
+        )
         premium = (catalogue.price / median[category]) ** 0.8
         local = np.array([[r == name for r in catalogue.region] for name in REGION_NAMES], dtype=np.float64)
         regional = 1.0 + (REGIONAL_BOOST - 1.0) * local  # [region, product]
@@ -109,7 +156,9 @@ class ProductSampler:
         self._cum = np.cumsum(weights.ravel())
         before = self._cum.reshape(weights.shape) - weights
         self._base = before[:, self._start]  # [group, category]
-        self._total = np.stack([weights[:, s:e].sum(axis=1) for s, e in zip(self._start, self._end, strict=True)], 1)
+        self._total = np.stack(
+            [weights[:, s:e].sum(axis=1) for s, e in zip(self._start, self._end, strict=True)], 1
+        )
 
     @staticmethod
     def group(premium: np.ndarray, region: np.ndarray) -> np.ndarray:

@@ -56,10 +56,15 @@ def make_sessions(
     n_browse = rng.poisson(people.browse_rate * span)
     n_buy = rng.poisson(people.order_rate * span)
     # a planted VIP is a heavy buyer even when the draw is unlucky
-    n_buy = np.maximum(n_buy, np.select([people.tier == CHURNED, people.tier == VIP], [MIN_CHURNED_ORDERS, MIN_VIP_ORDERS], 0))
+    n_buy = np.maximum(
+        n_buy,
+        np.select([people.tier == CHURNED, people.tier == VIP], [MIN_CHURNED_ORDERS, MIN_VIP_ORDERS], 0),
+    )
     n_scan = np.where(people.tier == SCANNER, 1 + rng.poisson(0.8, people.size), 0)
     everyone = np.arange(people.size)
-    person = np.concatenate([np.repeat(everyone, n_browse), np.repeat(everyone, n_buy), np.repeat(everyone, n_scan)])
+    person = np.concatenate(
+        [np.repeat(everyone, n_browse), np.repeat(everyone, n_buy), np.repeat(everyone, n_scan)]
+    )
     kind = np.repeat(np.array([BROWSE, BUY, SCAN]), [n_browse.sum(), n_buy.sum(), n_scan.sum()])
     n = person.size
 
@@ -125,7 +130,11 @@ class Orders:
 
 
 def make_orders(
-    rng: np.random.Generator, sessions: Sessions, people: People, catalogue: Catalogue, sampler: ProductSampler
+    rng: np.random.Generator,
+    sessions: Sessions,
+    people: People,
+    catalogue: Catalogue,
+    sampler: ProductSampler,
 ) -> Orders:
     session = np.flatnonzero(sessions.kind == BUY)
     n_orders = session.size

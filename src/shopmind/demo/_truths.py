@@ -63,15 +63,16 @@ class PlantedTruths:
     start: date
     days: int
 
-    #: Planted heavy buyers: about a fifth of the members who buy in the period, with many more
-    #: orders (rate ~0.1 a day) and bigger baskets (more lines, more units, pricier products)
-    #: than other buyers, so together they bring most of the revenue (a Pareto shop).
-    #: Includes the churned VIPs below.
+    #: Planted heavy buyers (7% of members; about a fifth of the members who buy in the period):
+    #: ~0.1 orders a day (at least 2 in the period) against ~0.013-0.023 for other buyers, and
+    #: bigger baskets (more lines, more units, pricier products), so the top fifth of buyers
+    #: brings 70-80% of the revenue (a Pareto shop). Includes the churned VIPs below.
     vip_user_ids: frozenset[str]
 
-    #: Former VIPs (a subset of ``vip_user_ids``): they buy even more than VIPs early on, then
-    #: stop completely - no event of any kind on or after ``churned_from[user_id]``, a day between
-    #: 45% and 60% of the way through the period (so the last third is always silent).
+    #: Former VIPs (a fifth of ``vip_user_ids``): they buy even more than VIPs early on (~0.15
+    #: orders a day, at least 3 in all), then stop completely - no event of any kind, on any of
+    #: their devices, on or after ``churned_from[user_id]``, a day between 45% and 60% of the way
+    #: through the period (so the last third is always silent).
     churned_vip_user_ids: frozenset[str]
     churned_from: Mapping[str, date]
 
@@ -82,11 +83,12 @@ class PlantedTruths:
     complementary_pairs: tuple[ComplementaryPair, ...]
     complementary_probability: float
 
-    #: Device-by-hour habits (members who browse on mobile at 7-8h KST and buy on desktop at
-    #: 21-22h KST).
+    #: Device-by-hour habits: 12% of the regular buyers browse on their phone at 7-8h KST
+    #: (출근길) and buy on their desktop at 21-22h KST; an order's event can spill past 23:00.
     device_hour_habits: tuple[DeviceHourHabit, ...]
 
-    #: Weather-driven demand: 아우터 (coats, padding) when it is cold, 레인용품 (umbrellas) on rainy days.
+    #: Weather-driven demand, by the buyer's region and local day: 아우터 (coats, padding) when it
+    #: is cold, 레인용품 (umbrellas, rain boots) on rainy days.
     weather_categories: tuple[WeatherEffect, ...]
 
     #: Anonymous visitors who scan the whole shop like job seekers or competitors: each session
@@ -94,15 +96,18 @@ class PlantedTruths:
     #: more distinct categories, a few seconds apart; they never log in nor buy.
     job_seeker_anonymous_ids: frozenset[str]
 
-    #: Visitors who never log in (``user_id`` always null); guests among them buy as 비회원.
+    #: Devices of people who never log in (``user_id`` always null): anonymous visitors, job
+    #: seekers, and guests, who buy as 비회원 (orders with ``customer_id`` null and hashed contact).
     anonymous_visitor_ids: frozenset[str]
     guest_buyer_anonymous_ids: frozenset[str]
 
     #: Each member's devices (their ``anonymous_id`` values), for identity-stitching checks.
     member_devices: Mapping[str, tuple[str, ...]]
 
-    #: Each member's favourite category: ~40% of their order lines and ~60% of their product
-    #: views come from it; their external interest keywords name it with probability 0.8.
+    #: Each member's favourite category (never 아우터, 레인용품 or 김치, so as not to blur the
+    #: weather and pair truths): it is the focus of half their browsing sessions, and about 40%
+    #: of their order lines and product views come from it (vs ~7% for a random category);
+    #: their external interest keywords name it with probability 0.8.
     favourite_categories: Mapping[str, str]
 
     #: External interest keyword -> the category it signals (see ``SyntheticShop.interests``).

@@ -200,9 +200,12 @@ def _resolve_type(envelope: _Envelope) -> tuple[EventType, str | None]:
         raise InvalidEventError(
             [FieldError("type", f"unknown event type {envelope.type!r}; expected one of: {expected}, track")]
         ) from None
-    if kind is EventType.CUSTOM and not (envelope.event or envelope.name):
-        raise InvalidEventError([FieldError("event", "a custom event needs its name in 'event'")])
-    return kind, (envelope.event or envelope.name) if kind is EventType.CUSTOM else None
+    if kind is EventType.CUSTOM:
+        name = envelope.event or envelope.name
+        if not name:
+            raise InvalidEventError([FieldError("event", "a custom event needs its name in 'event'")])
+        return kind, name
+    return kind, envelope.name  # e.g. the page's name on a page view
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -19,6 +19,7 @@ class DemoLoadReport:
     order_lines: int
     products: int
     weather_days: int
+    interests: int
     profiles: int
     duplicates: int
     truths: PlantedTruths
@@ -40,6 +41,7 @@ def load_demo_shop(
     )
     products = store.write_products(shop.products)
     store.write_weather(shop.weather)
+    interests = store.write_interests(shop.interests)
     events = shop.events
     inserted = duplicates = 0
     for begin in range(0, max(events.num_rows, 1), CHUNK):
@@ -57,6 +59,7 @@ def load_demo_shop(
         order_lines=lines.inserted,
         products=products.inserted,
         weather_days=shop.weather.num_rows,
+        interests=interests.inserted,
         profiles=profiles,
         duplicates=duplicates + orders.duplicates + lines.duplicates,
         truths=shop.truths,
