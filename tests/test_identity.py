@@ -131,3 +131,46 @@ def test_store_stitches_devices_and_guests_and_undoes(store: Store, hasher: Iden
     assert profile["anon:laptop"] == "anon:laptop"
     assert profile["anon:phone-device"] == "user:kim"
     assert store.scalar("SELECT count(*) FROM identity_links WHERE undone_at IS NOT NULL") == 1
+
+
+ANON = [f"dev{i}" for i in range(5)]
+USERS = [f"member{i}" for i in range(3)]
+call = st.one_of(
+    st.builds(
+        lambda a, u: {"type": "identify", "anonymousId": a, "userId": u},
+        st.sampled_from(ANON),
+        st.sampled_from(USERS),
+    ),
+    st.builds(
+        lambda a, u: {"type": "alias", "previousId": a, "userId": u},
+        st.sampled_from(ANON),
+        st.sampled_from(USERS),
+    ),
+    st.builds(
+        lambda a, u: {"type": "page_view", "anonymousId": a, **({"userId": u} if u else {})},
+        st.sampled_from(ANON),
+        st.one_of(st.none(), st.sampled_from(USERS)),
+    ),
+)
+
+
+def _store_grouping(calls: list[dict[str, object]]) -> frozenset[frozenset[str]]:
+    with Store(":memory:") as store:
+        events = [validate_event({**c, "messageId": f"m{i}"}, received_at=NOW) for i, c in enumerate(calls)]
+        for e in events:  # one call at a time, as a live server would receive them
+            store.write_events(events_to_arrow([e]))
+        store.rebuild_profiles()
+        groups: dict[str, set[str]] = {}
+        for ident, profile in store.sql("SELECT identifier, profile_id FROM profiles"):
+            groups.setdefault(profile, set()).add(ident)
+        return frozenset(frozenset(g) for g in groups.values())
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(call, min_size=1, max_size=12), st.randoms(use_true_random=False))
+def test_identify_alias_track_in_any_order_give_the_same_customers(
+    calls: list[dict[str, object]], rnd: random.Random
+) -> None:
+    shuffled = calls[:]
+    rnd.shuffle(shuffled)
+    assert _store_grouping(calls) == _store_grouping(shuffled)
