@@ -143,6 +143,18 @@ def _mapping(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
+def _run_import(
+    workspace: Path, run: Callable[[Workspace, Store, Callable[[str, int, int], None]], ImportReport]
+) -> None:
+    """Open the workspace, run one import with a progress bar, print its report, exit with its code."""
+    with _open(workspace) as (ws, store), _progress() as progress:
+        try:
+            report = run(ws, store, progress)
+        except ImportFileError as exc:
+            raise _fail(str(exc), EXIT_BAD_FILE) from None
+    raise typer.Exit(_print_report(report))
+
+
 @app.command()
 def init(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
     """Create a workspace: a folder with the shop's store (shop.duckdb) and its secret hashing key."""
@@ -167,20 +179,19 @@ def import_orders_cmd(
 ) -> None:
     """Import order lines. Cancellations become returns, missing customers are guests, rejected
     rows are kept in the quarantine with their reason and line number."""
-    with _open(workspace) as (ws, store), _progress() as progress:
-        try:
-            report = import_orders(
-                store,
-                file,
-                fmt=None if fmt == "auto" else fmt,
-                mapping=_mapping(map_) or None,
-                hasher=ws.hasher(),
-                sheet=sheet,
-                progress=progress,
-            )
-        except ImportFileError as exc:
-            raise _fail(str(exc), EXIT_BAD_FILE) from None
-    raise typer.Exit(_print_report(report))
+    mapping = _mapping(map_) or None
+    _run_import(
+        workspace,
+        lambda ws, store, progress: import_orders(
+            store,
+            file,
+            fmt=None if fmt == "auto" else fmt,
+            mapping=mapping,
+            hasher=ws.hasher(),
+            sheet=sheet,
+            progress=progress,
+        ),
+    )
 
 
 @import_app.command("events")
@@ -189,12 +200,10 @@ def import_events_cmd(
     workspace: WorkspaceOpt = Path(".shopmind"),
 ) -> None:
     """Import events (page views, product views, searches, carts, orders, ...) from JSON Lines."""
-    with _open(workspace) as (ws, store), _progress() as progress:
-        try:
-            report = import_events(store, file, hasher=ws.hasher(), progress=progress)
-        except ImportFileError as exc:
-            raise _fail(str(exc), EXIT_BAD_FILE) from None
-    raise typer.Exit(_print_report(report))
+    _run_import(
+        workspace,
+        lambda ws, store, progress: import_events(store, file, hasher=ws.hasher(), progress=progress),
+    )
 
 
 @import_app.command("catalogue")
@@ -212,14 +221,13 @@ def import_catalogue_cmd(
     currency: Annotated[str, typer.Option(help="Currency of prices without one.")] = "KRW",
 ) -> None:
     """Import or update the product catalogue."""
-    with _open(workspace) as (_, store), _progress() as progress:
-        try:
-            report = import_catalogue(
-                store, file, mapping=_mapping(map_), currency=currency, progress=progress
-            )
-        except ImportFileError as exc:
-            raise _fail(str(exc), EXIT_BAD_FILE) from None
-    raise typer.Exit(_print_report(report))
+    mapping = _mapping(map_)
+    _run_import(
+        workspace,
+        lambda ws, store, progress: import_catalogue(
+            store, file, mapping=mapping, currency=currency, progress=progress
+        ),
+    )
 
 
 @import_app.command("interests")
@@ -231,12 +239,12 @@ def import_interests_cmd(
     workspace: WorkspaceOpt = Path(".shopmind"),
 ) -> None:
     """Import external interest keywords/topics from a third-party file."""
-    with _open(workspace) as (ws, store), _progress() as progress:
-        try:
-            report = import_interests(store, file, provider=provider, hasher=ws.hasher(), progress=progress)
-        except ImportFileError as exc:
-            raise _fail(str(exc), EXIT_BAD_FILE) from None
-    raise typer.Exit(_print_report(report))
+    _run_import(
+        workspace,
+        lambda ws, store, progress: import_interests(
+            store, file, provider=provider, hasher=ws.hasher(), progress=progress
+        ),
+    )
 
 
 @app.command()

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from shopmind.core import Clock, IdentifierHasher, ImportFileError, InvalidEventError, SystemClock
 from shopmind.events import Event, events_to_arrow, orders_from_events, validate_event
-from shopmind.ingest._report import ImportReport, Progress, no_progress
+from shopmind.ingest._report import ImportReport, Progress, finish_import, no_progress
 from shopmind.ingest._tabular import file_sha256
 from shopmind.store import QUARANTINE_SCHEMA, Store, WriteResult
 
@@ -97,20 +97,13 @@ def import_events(
         file_sha256=sha,
     )
     store.rebuild_profiles()
-    store.finish_import(
-        import_id,
-        rows_read=read,
-        accepted=written.inserted,
-        duplicates=written.duplicates,
-        rejected=len(rejected),
-    )
-    return ImportReport(
+    return finish_import(
+        store,
         import_id=import_id,
         kind="events",
         source=str(path),
         rows_read=read,
-        stored=written.inserted,
-        duplicates=written.duplicates,
+        written=written,
         rejected=len(rejected),
         rejected_by_reason=tuple(sorted(reasons.items(), key=lambda kv: -kv[1])),
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shopmind.core import IdentifierHasher, ImportFileError
-from shopmind.ingest._report import ImportReport, Progress, no_progress
+from shopmind.ingest._report import ImportReport, Progress, count_by_field, finish_import, no_progress
 from shopmind.ingest._tabular import LINE, hash_contacts, read_tabular, split_checked
 from shopmind.store import Store
 
@@ -68,23 +68,13 @@ def import_interests(
     store.quarantine(quarantined, source=str(path), import_id=import_id, file_sha256=data.sha256)
     result = store.write_interests(accepted)
     progress("store", 1, 1)
-    reasons: dict[str, int] = {}
-    for field in quarantined.column("field").to_pylist():
-        reasons[str(field)] = reasons.get(str(field), 0) + 1
-    store.finish_import(
-        import_id,
-        rows_read=data.rows.num_rows + len(data.unreadable),
-        accepted=result.inserted,
-        duplicates=result.duplicates,
-        rejected=quarantined.num_rows,
-    )
-    return ImportReport(
+    return finish_import(
+        store,
         import_id=import_id,
         kind="interests",
         source=str(path),
         rows_read=data.rows.num_rows + len(data.unreadable),
-        stored=result.inserted,
-        duplicates=result.duplicates,
+        written=result,
         rejected=quarantined.num_rows,
-        rejected_by_reason=tuple(sorted(reasons.items(), key=lambda kv: -kv[1])),
+        rejected_by_reason=count_by_field(quarantined),
     )

@@ -21,9 +21,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from shopmind.core import IdentifierHasher, ImportFileError
-from shopmind.ingest._report import ImportReport, Progress, no_progress
+from shopmind.ingest._report import ImportReport, Progress, finish_import, no_progress
 from shopmind.ingest._tabular import LINE, hash_contacts, read_tabular, split_checked
-from shopmind.store import Store
+from shopmind.store import Store, WriteResult
 
 CHUNK_ROWS = 200_000
 
@@ -311,23 +311,15 @@ def import_orders(
     products_result = store.write_products(products, overwrite=False)
     store.rebuild_profiles()
 
-    by_reason = _reasons(rejected_q)
-    store.finish_import(
-        import_id,
-        rows_read=n + len(data.unreadable),
-        accepted=stored,
-        duplicates=duplicates,
-        rejected=rejected_q.num_rows,
-    )
-    return ImportReport(
+    return finish_import(
+        store,
         import_id=import_id,
         kind=f"orders:{fmt.name}",
         source=source,
         rows_read=n + len(data.unreadable),
-        stored=stored,
-        duplicates=duplicates,
+        written=WriteResult(stored, duplicates),
         rejected=rejected_q.num_rows,
-        rejected_by_reason=by_reason,
+        rejected_by_reason=_reasons(rejected_q),
         extra=(("new orders", orders_result.inserted), ("new products", products_result.inserted)),
     )
 

@@ -223,28 +223,36 @@ class Store:
         return rows[0][0] if rows else None
 
     # -- writing facts ---------------------------------------------------------------------
-    def _insert_new(self, table: str, key: str, rows: pa.Table, schema: pa.Schema) -> WriteResult:
-        """Insert the rows whose key is not stored yet (first copy wins inside the batch)."""
-        if rows.num_rows == 0:
-            return WriteResult(0, 0)
-        rows = _conform(rows, schema)
-        cols = ", ".join(f'"{c}"' for c in schema.names)
+    def _write(
+        self, table: str, rows: pa.Table, statement: str, params: Sequence[object] = ()
+    ) -> WriteResult:
+        """Run ``statement`` (``{src}`` names the staged rows) in one transaction; rows that did not
+        add a new row to ``table`` count as duplicates."""
         view = f"_incoming_{uuid.uuid4().hex}"
         self._con.register(view, rows)
         try:
             with self._transaction():
                 before = self._count(table)
-                self._run(
-                    f"""INSERT INTO {table} ({cols})
-                    SELECT {cols} FROM (
-                        SELECT *, row_number() OVER (PARTITION BY "{key}") AS _copy FROM {view}
-                    ) AS i
-                    WHERE _copy = 1 AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t."{key}" = i."{key}")"""
-                )
+                self._run(statement.replace("{src}", view), params)
                 inserted = self._count(table) - before
         finally:
             self._con.unregister(view)
         return WriteResult(inserted, rows.num_rows - inserted)
+
+    def _insert_new(self, table: str, key: str, rows: pa.Table, schema: pa.Schema) -> WriteResult:
+        """Insert the rows whose key is not stored yet (first copy wins inside the batch)."""
+        if rows.num_rows == 0:
+            return WriteResult(0, 0)
+        cols = ", ".join(f'"{c}"' for c in schema.names)
+        return self._write(
+            table,
+            _conform(rows, schema),
+            f"""INSERT INTO {table} ({cols})
+            SELECT {cols} FROM (
+                SELECT *, row_number() OVER (PARTITION BY "{key}") AS _copy FROM {{src}}
+            ) AS i
+            WHERE _copy = 1 AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t."{key}" = i."{key}")""",
+        )
 
     def _count(self, table: str) -> int:
         return int(self.scalar(f"SELECT count(*) FROM {table}"))
@@ -276,59 +284,37 @@ class Store:
         if products.num_rows == 0:
             return WriteResult(0, 0)
         names = [c for c in products.column_names if c != "product_id"]
-        view = f"_products_{uuid.uuid4().hex}"
-        self._con.register(view, products)
         first, second = ("excluded", "products") if overwrite else ("products", "excluded")
         sets = ", ".join(f'"{c}" = coalesce({first}."{c}", {second}."{c}")' for c in names)
         cols = ", ".join(f'"{c}"' for c in ["product_id", *names])
-        try:
-            with self._transaction():
-                before = self._count("products")
-                self._run(
-                    f"""INSERT INTO products ({cols}, updated_at)
-                    SELECT {cols}, ? FROM (
-                        SELECT *, row_number() OVER (PARTITION BY product_id) AS _copy FROM {view}
-                    ) WHERE _copy = 1
-                    ON CONFLICT (product_id) DO UPDATE SET {sets}, updated_at = excluded.updated_at""",
-                    [self._clock.now()],
-                )
-                inserted = self._count("products") - before
-        finally:
-            self._con.unregister(view)
-        return WriteResult(inserted, products.num_rows - inserted)
+        return self._write(
+            "products",
+            products,
+            f"""INSERT INTO products ({cols}, updated_at)
+            SELECT {cols}, ? FROM (
+                SELECT *, row_number() OVER (PARTITION BY product_id) AS _copy FROM {{src}}
+            ) WHERE _copy = 1
+            ON CONFLICT (product_id) DO UPDATE SET {sets}, updated_at = excluded.updated_at""",
+            [self._clock.now()],
+        )
 
     def write_weather(self, weather: pa.Table) -> WriteResult:
         """Daily weather per region (region, day, temp_c, precip_mm)."""
-        view = f"_weather_{uuid.uuid4().hex}"
-        self._con.register(view, weather)
-        try:
-            with self._transaction():
-                before = self._count("weather")
-                self._run(
-                    f"""INSERT OR REPLACE INTO weather (region, day, temp_c, precip_mm)
-                    SELECT region, day, temp_c, precip_mm FROM {view}"""
-                )
-                inserted = self._count("weather") - before
-        finally:
-            self._con.unregister(view)
-        return WriteResult(inserted, weather.num_rows - inserted)
+        return self._write(
+            "weather",
+            weather,
+            """INSERT OR REPLACE INTO weather (region, day, temp_c, precip_mm)
+            SELECT region, day, temp_c, precip_mm FROM {src}""",
+        )
 
     def write_interests(self, interests: pa.Table) -> WriteResult:
         """External interest signals (identifier, keyword, topic, weight, observed_at, source)."""
-        view = f"_interests_{uuid.uuid4().hex}"
-        self._con.register(view, interests)
-        try:
-            with self._transaction():
-                before = self._count("external_interests")
-                self._run(
-                    f"""INSERT OR IGNORE INTO external_interests
-                    (identifier, keyword, topic, weight, observed_at, source)
-                    SELECT identifier, keyword, topic, weight, observed_at, source FROM {view}"""
-                )
-                inserted = self._count("external_interests") - before
-        finally:
-            self._con.unregister(view)
-        return WriteResult(inserted, interests.num_rows - inserted)
+        return self._write(
+            "external_interests",
+            interests,
+            """INSERT OR IGNORE INTO external_interests (identifier, keyword, topic, weight, observed_at, source)
+            SELECT identifier, keyword, topic, weight, observed_at, source FROM {src}""",
+        )
 
     def record_consent(
         self, identifier: str, channel: str, purpose: str, granted: bool, source: str = "api"
@@ -353,26 +339,16 @@ class Store:
         """
         if rows.num_rows == 0:
             return 0
-        rows = _conform(rows, QUARANTINE_SCHEMA)
-        view = f"_rejected_{uuid.uuid4().hex}"
-        self._con.register(view, rows)
-        try:
-            with self._transaction():
-                before = self._count("quarantine")
-                self._run(
-                    f"""INSERT INTO quarantine
-                    (import_id, source, file_sha256, line_no, field, reason, raw, quarantined_at)
-                    SELECT ?, ?, ?, line_no, field, reason, raw, ? FROM {view} r
-                    WHERE ? IS NULL OR NOT EXISTS (
-                        SELECT 1 FROM quarantine q
-                        WHERE q.file_sha256 = ? AND q.line_no IS NOT DISTINCT FROM r.line_no
-                    )""",
-                    [import_id, source, file_sha256, self._clock.now(), file_sha256, file_sha256],
-                )
-                kept = self._count("quarantine") - before
-        finally:
-            self._con.unregister(view)
-        return kept
+        return self._write(
+            "quarantine",
+            _conform(rows, QUARANTINE_SCHEMA),
+            """INSERT INTO quarantine (import_id, source, file_sha256, line_no, field, reason, raw, quarantined_at)
+            SELECT ?, ?, ?, line_no, field, reason, raw, ? FROM {src} r
+            WHERE ? IS NULL OR NOT EXISTS (
+                SELECT 1 FROM quarantine q WHERE q.file_sha256 = ? AND q.line_no IS NOT DISTINCT FROM r.line_no
+            )""",
+            [import_id, source, file_sha256, self._clock.now(), file_sha256, file_sha256],
+        ).inserted
 
     def begin_import(self, kind: str, source: str, file_sha256: str | None) -> str:
         import_id = uuid.uuid4().hex[:16]
