@@ -45,8 +45,9 @@ def maximise(
 
     The penalty follows lifetimes' convention (an L2 penalty on the parameters added to the mean
     negative log-likelihood), so the same ``penalizer_coef`` means the same shrinkage there and here.
-    L-BFGS-B is polished by Nelder-Mead and a second L-BFGS-B run when it stops without meeting
-    its criteria; the result counts as converged when the gradient at the end is small.
+    When the chosen gradient method stops without meeting its criteria, Nelder-Mead and a second
+    run of it polish the result; the fit counts as converged when the last run met its criteria or
+    the gradient at the end is small.
     """
 
     def objective(log_params: FloatArray) -> float:
@@ -56,39 +57,36 @@ def maximise(
         return value if np.isfinite(value) else 1e100
 
     bounds = [(-LOG_BOUND, LOG_BOUND)] * len(start)
-    x = np.asarray(start, dtype=np.float64)
-    if method == "Nelder-Mead":
-        plan = ["Nelder-Mead", "L-BFGS-B"]
-    elif method == "BFGS":
-        plan = ["BFGS", "Nelder-Mead", "BFGS"]
-    else:
-        plan = ["L-BFGS-B", "Nelder-Mead", "L-BFGS-B"]
-    message = ""
-    success = False
-    for step, name in enumerate(plan):
-        if success and step > 0 and name == "Nelder-Mead":
-            break
+
+    def run(name: str, x0: FloatArray) -> tuple[FloatArray, bool, str]:
         options: dict[str, float | int] = {"maxiter": maxiter}
         if name == "Nelder-Mead":
             options.update({"xatol": 1e-8, "fatol": 1e-12, "maxfev": maxiter * 10})
         res = minimize(
             objective,
-            x,
+            x0,
             method=name,
             jac=None if name == "Nelder-Mead" else "3-point",
             bounds=None if name == "BFGS" else bounds,
             tol=tol,
             options=options,
         )
-        x = np.clip(np.asarray(res.x, dtype=np.float64), -LOG_BOUND, LOG_BOUND)
-        success = bool(res.success) and name != "Nelder-Mead"
-        message = str(res.message)
-        if success and step == 0:
-            break
+        x_end = np.clip(np.asarray(res.x, dtype=np.float64), -LOG_BOUND, LOG_BOUND)
+        return x_end, bool(res.success), str(res.message)
+
+    # Nelder-Mead is robust but imprecise: it is always followed by a gradient method
+    if method == "Nelder-Mead":
+        x, _, _ = run("Nelder-Mead", np.asarray(start, dtype=np.float64))
+        x, success, message = run("BFGS", x)
+    else:
+        x, success, message = run(method, np.asarray(start, dtype=np.float64))
+        if not success:
+            x, _, _ = run("Nelder-Mead", x)
+            x, success, message = run(method, x)
 
     gradient = _central_gradient(objective, x)
     at_bound = bool(np.any(np.abs(x) >= LOG_BOUND - 1e-6))
-    converged = bool(np.all(np.abs(gradient) < _GRADIENT_TOLERANCE)) or (success and not at_bound)
+    converged = success or bool(np.all(np.abs(gradient) < _GRADIENT_TOLERANCE))
 
     def penalised_total(log_params: FloatArray) -> float:
         return objective(log_params) * n_customers
