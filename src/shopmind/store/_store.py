@@ -367,6 +367,48 @@ class Store:
             [self._clock.now(), rows_read, accepted, duplicates, rejected, import_id],
         )
 
+    # -- derived results -------------------------------------------------------------------
+    def begin_run(self, job: str, as_of: datetime) -> str:
+        """Record the start of a job run; its results are written under the returned run id."""
+        run_id = uuid.uuid4().hex[:16]
+        self._run(
+            "INSERT INTO job_runs (run_id, job, as_of, started_at, status) VALUES (?, ?, ?, ?, 'running')",
+            [run_id, job, as_of, self._clock.now()],
+        )
+        return run_id
+
+    def finish_run(self, run_id: str, status: str = "ok") -> None:
+        self._run(
+            "UPDATE job_runs SET finished_at = ?, status = ? WHERE run_id = ?", [self._clock.now(), status, run_id]
+        )
+
+    def write_scores(self, run_id: str, as_of: datetime, scores: pa.Table) -> int:
+        """Per-profile scores in long form (profile_id, name, value)."""
+        return self._write(
+            "scores",
+            scores,
+            "INSERT INTO scores (run_id, profile_id, name, value, as_of) SELECT ?, profile_id, name, value, ? FROM {src}",
+            [run_id, as_of],
+        ).inserted
+
+    def write_segment_members(self, run_id: str, as_of: datetime, members: pa.Table) -> int:
+        """Segment membership (segment, profile_id)."""
+        return self._write(
+            "segment_members",
+            members,
+            "INSERT INTO segment_members (run_id, segment, profile_id, as_of) SELECT ?, segment, profile_id, ? FROM {src}",
+            [run_id, as_of],
+        ).inserted
+
+    def latest_run(self, job: str, before: datetime | None = None) -> tuple[str, datetime] | None:
+        """The newest successful run of ``job`` (with as_of before ``before``, if given)."""
+        rows = self._run(
+            """SELECT run_id, as_of FROM job_runs WHERE job = ? AND status = 'ok' AND (? IS NULL OR as_of < ?)
+            ORDER BY as_of DESC, finished_at DESC LIMIT 1""",
+            [job, before, before],
+        )
+        return (rows[0][0], rows[0][1]) if rows else None
+
     # -- identity --------------------------------------------------------------------------
     def _link_from_events(self, events: pa.Table) -> None:
         view = f"_linking_{uuid.uuid4().hex}"
