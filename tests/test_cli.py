@@ -121,3 +121,23 @@ def test_import_report_and_exit_codes(tmp_path: Path) -> None:
     merges = shopmind("identity", "merges", "-w", ws)
     assert "anon:a1" in merges.stdout
     assert shopmind("identity", "undo", "999", "-w", ws).returncode == 2
+
+
+def test_run_and_customers_commands(tmp_path: Path) -> None:
+    ws = str(tmp_path / "ws")
+    assert shopmind("demo", "-w", ws, "--customers", "800", "--days", "60", "--seed", "3").returncode == 0
+    assert shopmind("customers", "segments", "-w", ws).returncode == 2  # no run yet: a usage hint
+    assert shopmind("run", "-w", ws, "--as-of", "yesterday").returncode == 2
+    first = shopmind("run", "-w", ws, "--as-of", "2026-02-01")
+    assert first.returncode == 0, first.stderr
+    assert "세그먼트" in first.stdout and "VIPs" in first.stdout
+    assert shopmind("run", "-w", ws, "--as-of", "2026-03-02").returncode == 0
+    segments = shopmind("customers", "segments", "-w", ws)
+    assert segments.returncode == 0 and "dormant former VIP" in segments.stdout
+    out = tmp_path / "vips.csv"
+    listed = shopmind("customers", "list", "-w", ws, "--segment", "clv_vip", "--output", str(out))
+    assert listed.returncode == 0, listed.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0] == "profile_id,clv_12m,p_alive,revenue" and len(lines) > 10
+    moved = shopmind("customers", "moved", "-w", ws, "--from", "vip", "--to", "dormant_vip")
+    assert moved.returncode == 0 and "moved from vip to dormant_vip" in moved.stdout

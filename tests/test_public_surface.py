@@ -11,6 +11,9 @@ PACKAGES = [
     "shopmind.store",
     "shopmind.ingest",
     "shopmind.demo",
+    "shopmind.features",
+    "shopmind.segments",
+    "shopmind.models",
     "shopmind.pipeline",
 ]
 
@@ -33,3 +36,6 @@ def test_error_root() -> None:
     assert issubclass(InvalidEventError, ValueError)
     assert issubclass(WorkspaceLockedError, ShopmindError)
     assert issubclass(StoreError, ShopmindError)
+    from shopmind.models import NotFittedError
+
+    assert issubclass(NotFittedError, ShopmindError)

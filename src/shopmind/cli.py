@@ -14,16 +14,24 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from shopmind.core import ImportFileError, ShopmindError, UnknownIdentityLinkError, WorkspaceError
+from shopmind.core import (
+    DEFAULT_SHOP_TZ,
+    ImportFileError,
+    ShopmindError,
+    UnknownIdentityLinkError,
+    WorkspaceError,
+    to_utc,
+)
 from shopmind.ingest import (
     FORMATS,
     ImportReport,
@@ -32,7 +40,8 @@ from shopmind.ingest import (
     import_interests,
     import_orders,
 )
-from shopmind.pipeline import load_demo_shop
+from shopmind.pipeline import load_demo_shop, run_customer_intelligence
+from shopmind.segments import SEGMENTS
 from shopmind.store import Store, Workspace
 
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_REJECTED, EXIT_BAD_FILE, EXIT_WORKSPACE = 0, 1, 2, 3, 4, 5
@@ -52,6 +61,10 @@ import_app = typer.Typer(
 identity_app = typer.Typer(help="Inspect and undo identity merges.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 app.add_typer(identity_app, name="identity")
+customers_app = typer.Typer(
+    help="Who the customers are: segments, VIPs, movement, one profile.", no_args_is_help=True
+)
+app.add_typer(customers_app, name="customers")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -379,6 +392,168 @@ def identity_undo(link_id: int, workspace: WorkspaceOpt = Path(".shopmind")) -> 
             raise _fail(str(exc), EXIT_USAGE, "list links with: shopmind identity merges") from None
         profiles = store.rebuild_profiles()
     console.print(f"undid link {link.link_id} ({link.a} ~ {link.b}); {profiles:,} profiles now")
+
+
+def _as_of(value: str | None) -> datetime:
+    """A date (midnight in the shop's zone, so that day is not yet observed) or an ISO time."""
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time(0), ZoneInfo(DEFAULT_SHOP_TZ)).astimezone(
+                UTC
+            )
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a date (YYYY-MM-DD) or ISO time", param_hint="--as-of"
+        ) from None
+    return to_utc(parsed)
+
+
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="Compute as of this moment: YYYY-MM-DD (that day's midnight in Asia/Seoul, the day itself not "
+        "yet seen) or an ISO time. Default: now. An earlier date replays the past (a backtest).",
+    ),
+]
+
+
+@app.command()
+def run(workspace: WorkspaceOpt = Path(".shopmind"), as_of: AsOfOpt = None) -> None:
+    """Understand every customer as of a date: RFM segments, P(alive), churn risk, expected purchases,
+    expected spend, 12-month CLV and VIPs (top 20% by CLV). Results are stored with the run."""
+    moment = _as_of(as_of)
+    with _open(workspace) as (_, store), _progress() as progress:
+        result = run_customer_intelligence(store, moment, progress=progress)
+    table = Table(title=f"customers as of {moment:%Y-%m-%d %H:%M} UTC (run {result.run_id})")
+    table.add_column("segment")
+    table.add_column("세그먼트")
+    table.add_column("profiles", justify="right")
+    for key, count in result.segments:
+        seg = SEGMENTS[key]
+        table.add_row(seg.en, seg.ko, f"{count:,}")
+    console.print(table)
+    console.print(
+        f"buyers {result.buyers:,} · VIPs (top 20% by CLV) {result.vips:,} · top 20% of buyers gave "
+        f"{result.pareto.revenue_share_of_top:.0%} of revenue"
+    )
+    if result.clv_params:
+        console.print("BG/NBD " + ", ".join(f"{k}={v:.4g}" for k, v in result.clv_params))
+        console.print("Gamma-Gamma " + ", ".join(f"{k}={v:.4g}" for k, v in result.spend_params))
+    for note in result.warnings:
+        err_console.print(f"[yellow]warning:[/] {note}")
+
+
+def _run_or_fail(store: Store, as_of: datetime | None = None) -> tuple[str, datetime]:
+    latest = store.latest_run("customer_intelligence", before=as_of)
+    if latest is None:
+        raise _fail("no customer-intelligence run yet", EXIT_USAGE, "run: shopmind run --as-of YYYY-MM-DD")
+    return latest
+
+
+@customers_app.command("segments")
+def customers_segments(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
+    """Profiles per segment in the latest run, with each segment's rule."""
+    with _open(workspace) as (_, store):
+        run_id, moment = _run_or_fail(store)
+        rows = store.sql(
+            "SELECT segment, count(*) FROM segment_members WHERE run_id = ? GROUP BY segment ORDER BY 2 DESC",
+            [run_id],
+        )
+    table = Table(title=f"segments as of {moment:%Y-%m-%d}")
+    for col in ("segment", "세그먼트", "rule", "profiles"):
+        table.add_column(col, justify="right" if col == "profiles" else "left")
+    for key, count in rows:
+        seg = SEGMENTS.get(key)
+        table.add_row(
+            seg.en if seg else key,
+            seg.ko if seg else "VIP (CLV 상위 20%)",
+            seg.rule if seg else "top 20% by 12-month CLV",
+            f"{count:,}",
+        )
+    console.print(table)
+
+
+@customers_app.command("list")
+def customers_list(
+    workspace: WorkspaceOpt = Path(".shopmind"),
+    segment: Annotated[str, typer.Option(help="Segment key, e.g. vip, dormant_vip, clv_vip.")] = "clv_vip",
+    limit: Annotated[int, typer.Option(min=1)] = 20,
+    output: Annotated[Path | None, typer.Option(help="Write every member to this CSV file.")] = None,
+) -> None:
+    """The profiles of a segment in the latest run, highest CLV first."""
+    with _open(workspace) as (_, store):
+        run_id, _ = _run_or_fail(store)
+        rows = store.sql(
+            """SELECT m.profile_id,
+                max(CASE WHEN s.name = 'clv_12m' THEN s.value END) AS clv,
+                max(CASE WHEN s.name = 'p_alive' THEN s.value END) AS p_alive,
+                max(CASE WHEN s.name = 'revenue' THEN s.value END) AS revenue
+            FROM segment_members m LEFT JOIN scores s ON s.run_id = m.run_id AND s.profile_id = m.profile_id
+            WHERE m.run_id = ? AND m.segment = ? GROUP BY m.profile_id ORDER BY clv DESC NULLS LAST, revenue DESC NULLS LAST""",
+            [run_id, segment],
+        )
+    if output:
+        with output.open("w", encoding="utf-8") as fh:
+            fh.write("profile_id,clv_12m,p_alive,revenue\n")
+            for pid, clv, alive, revenue in rows:
+                fh.write(
+                    f"{pid},{'' if clv is None else clv},{'' if alive is None else alive},{'' if revenue is None else revenue}\n"
+                )
+        console.print(f"wrote {len(rows):,} profiles to {output}")
+    table = Table(title=f"{segment}: {len(rows):,} profiles")
+    for col in ("profile", "CLV 12m", "P(alive)", "revenue so far"):
+        table.add_column(col, justify="left" if col == "profile" else "right")
+    for pid, clv, alive, revenue in rows[:limit]:
+        table.add_row(
+            pid,
+            "" if clv is None else f"{clv:,.0f}",
+            "" if alive is None else f"{alive:.2f}",
+            "" if revenue is None else f"{revenue:,.0f}",
+        )
+    console.print(table)
+
+
+@customers_app.command("moved")
+def customers_moved(
+    workspace: WorkspaceOpt = Path(".shopmind"),
+    from_: Annotated[str, typer.Option("--from", help="Segment in the earlier run, e.g. vip.")] = "vip",
+    to: Annotated[str, typer.Option(help="Segment in the latest run, e.g. dormant_vip.")] = "dormant_vip",
+    since: Annotated[
+        str | None, typer.Option(help="Compare with the latest run before this date (YYYY-MM-DD).")
+    ] = None,
+) -> None:
+    """Segment movement between two runs, e.g. VIPs who became dormant this month."""
+    with _open(workspace) as (_, store):
+        latest_id, latest_at = _run_or_fail(store)
+        earlier = store.latest_run("customer_intelligence", before=_as_of(since) if since else latest_at)
+        if earlier is None:
+            raise _fail(
+                "only one run: nothing to compare with",
+                EXIT_USAGE,
+                "run: shopmind run --as-of <an earlier date>",
+            )
+        rows = store.sql(
+            """SELECT b.profile_id FROM segment_members b JOIN segment_members a USING (profile_id)
+            WHERE b.run_id = ? AND b.segment = ? AND a.run_id = ? AND a.segment = ? ORDER BY 1""",
+            [earlier[0], from_, latest_id, to],
+        )
+        flows = store.sql(
+            """SELECT b.segment, a.segment, count(*) FROM segment_members b JOIN segment_members a USING (profile_id)
+            WHERE b.run_id = ? AND a.run_id = ? AND b.segment <> 'clv_vip' AND a.segment <> 'clv_vip'
+            GROUP BY ALL ORDER BY 3 DESC LIMIT 15""",
+            [earlier[0], latest_id],
+        )
+    table = Table(title=f"movement {earlier[1]:%Y-%m-%d} → {latest_at:%Y-%m-%d}")
+    for col in ("from", "to", "profiles"):
+        table.add_column(col)
+    for a, b, n in flows:
+        table.add_row(a, b, f"{n:,}")
+    console.print(table)
+    console.print(f"{len(rows):,} profiles moved from {from_} to {to}: " + ", ".join(r[0] for r in rows[:20]))
 
 
 def main() -> None:

@@ -1,3 +1,28 @@
-"""(being built)"""
+"""Customer-lifetime-value models fitted by maximum likelihood (numpy/scipy), with the
+scikit-learn estimator contract and the vocabulary of the papers.
 
-__all__: list[str] = []
+- :class:`BetaGeoModel`: BG/NBD (Fader, Hardie & Lee 2005) repeat purchases and P(alive).
+- :class:`ParetoNBDModel`: Pareto/NBD (Schmittlein, Morrison & Colombo 1987).
+- :class:`GammaGammaModel`: spend per transaction (Fader & Hardie 2013) and discounted CLV.
+
+Each takes per-customer arrays (frequency, recency, T; or frequency, monetary_value), never
+storage; ``fit`` returns the model, learned state ends in ``_``.
+"""
+
+from shopmind.models._base import PredictionInterval
+from shopmind.models._beta_geo import BetaGeoModel
+from shopmind.models._errors import NotFittedError
+from shopmind.models._gamma_gamma import GammaGammaModel, PurchaseCountModel
+from shopmind.models._pareto_nbd import ParetoNBDModel
+from shopmind.models._warnings import ShopmindWarning, UnstableFitWarning
+
+__all__ = [
+    "BetaGeoModel",
+    "GammaGammaModel",
+    "NotFittedError",
+    "ParetoNBDModel",
+    "PredictionInterval",
+    "PurchaseCountModel",
+    "ShopmindWarning",
+    "UnstableFitWarning",
+]

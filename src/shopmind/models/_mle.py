@@ -17,6 +17,11 @@ FloatArray = npt.NDArray[np.float64]
 LOG_BOUND = 20.0
 _HESSIAN_STEP = 1e-4
 _GRADIENT_TOLERANCE = 1e-5  # on the mean negative log-likelihood per customer
+_PRECISE_OPTIONS: dict[str, dict[str, float]] = {
+    "L-BFGS-B": {"ftol": 1e-12, "gtol": 1e-8},
+    "BFGS": {"gtol": 1e-7},
+    "Nelder-Mead": {"xatol": 1e-8, "fatol": 1e-12},
+}
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ def maximise(
     method: str,
     maxiter: int,
     tol: float | None,
+    value_and_gradient: Callable[[FloatArray], tuple[float, FloatArray]] | None = None,
 ) -> MleResult:
     """Minimise ``mean NLL + penalizer_coef * sum(params**2)`` over log-parameters.
 
@@ -48,6 +54,10 @@ def maximise(
     When the chosen gradient method stops without meeting its criteria, Nelder-Mead and a second
     run of it polish the result; the fit counts as converged when the last run met its criteria or
     the gradient at the end is small.
+
+    ``value_and_gradient``, when given, returns the total negative log-likelihood and its analytic
+    gradient in the log-parameters together: the optimiser then needs one evaluation per step
+    instead of one per parameter and direction, and the Hessian is taken by differencing it.
     """
 
     def objective(log_params: FloatArray) -> float:
@@ -56,17 +66,35 @@ def maximise(
             value += penalizer_coef * float(np.sum(np.exp(2.0 * log_params)))
         return value if np.isfinite(value) else 1e100
 
+    def objective_and_gradient(log_params: FloatArray) -> tuple[float, FloatArray]:
+        assert value_and_gradient is not None
+        value, slope = value_and_gradient(log_params)
+        value, slope = value / n_customers, slope / n_customers
+        if penalizer_coef:
+            value += penalizer_coef * float(np.sum(np.exp(2.0 * log_params)))
+            slope = slope + 2.0 * penalizer_coef * np.exp(2.0 * log_params)
+        if not np.isfinite(value) or not np.isfinite(slope).all():
+            return 1e100, np.zeros_like(log_params)
+        return value, slope
+
+    def objective_gradient(log_params: FloatArray) -> FloatArray:
+        return objective_and_gradient(log_params)[1]
+
     bounds = [(-LOG_BOUND, LOG_BOUND)] * len(start)
 
     def run(name: str, x0: FloatArray) -> tuple[FloatArray, bool, str]:
         options: dict[str, float | int] = {"maxiter": maxiter}
         if name == "Nelder-Mead":
-            options.update({"xatol": 1e-8, "fatol": 1e-12, "maxfev": maxiter * 10})
+            options["maxfev"] = maxiter * 10
+        if tol is None:
+            # tighter than scipy's defaults: the golden CDNOW estimates need 4-5 significant digits
+            options.update(_PRECISE_OPTIONS[name])
+        analytic = value_and_gradient is not None and name != "Nelder-Mead"
         res = minimize(
-            objective,
+            objective_and_gradient if analytic else objective,
             x0,
             method=name,
-            jac=None if name == "Nelder-Mead" else "3-point",
+            jac=True if analytic else (None if name == "Nelder-Mead" else "3-point"),
             bounds=None if name == "BFGS" else bounds,
             tol=tol,
             options=options,
@@ -84,14 +112,14 @@ def maximise(
             x, _, _ = run("Nelder-Mead", x)
             x, success, message = run(method, x)
 
-    gradient = _central_gradient(objective, x)
+    slope = objective_gradient(x) if value_and_gradient else _central_gradient(objective, x)
     at_bound = bool(np.any(np.abs(x) >= LOG_BOUND - 1e-6))
-    converged = success or bool(np.all(np.abs(gradient) < _GRADIENT_TOLERANCE))
+    converged = success or bool(np.all(np.abs(slope) < _GRADIENT_TOLERANCE))
 
-    def penalised_total(log_params: FloatArray) -> float:
-        return objective(log_params) * n_customers
-
-    hessian = _central_hessian(penalised_total, x)
+    if value_and_gradient:
+        hessian = _jacobian(lambda u: objective_gradient(u) * n_customers, x)
+    else:
+        hessian = _central_hessian(lambda u: objective(u) * n_customers, x)
     covariance = _inverse_if_positive_definite(hessian)
     log_likelihood = -float(total_negative_log_likelihood(x))
     return MleResult(x, log_likelihood, covariance, converged, at_bound, message)
@@ -105,6 +133,18 @@ def _central_gradient(f: Callable[[FloatArray], float], x: FloatArray) -> FloatA
         e[i] = h
         gradient[i] = (f(x + e) - f(x - e)) / (2.0 * h)
     return gradient
+
+
+def _jacobian(g: Callable[[FloatArray], FloatArray], x: FloatArray) -> FloatArray:
+    """Central differences of a gradient, symmetrised: the Hessian from 2k gradient calls."""
+    h = _HESSIAN_STEP
+    columns = []
+    for i in range(len(x)):
+        e = np.zeros_like(x)
+        e[i] = h
+        columns.append((g(x + e) - g(x - e)) / (2.0 * h))
+    jacobian = np.column_stack(columns)
+    return np.asarray((jacobian + jacobian.T) / 2.0, dtype=np.float64)
 
 
 def _central_hessian(f: Callable[[FloatArray], float], x: FloatArray) -> FloatArray:

@@ -379,7 +379,8 @@ class Store:
 
     def finish_run(self, run_id: str, status: str = "ok") -> None:
         self._run(
-            "UPDATE job_runs SET finished_at = ?, status = ? WHERE run_id = ?", [self._clock.now(), status, run_id]
+            "UPDATE job_runs SET finished_at = ?, status = ? WHERE run_id = ?",
+            [self._clock.now(), status, run_id],
         )
 
     def write_scores(self, run_id: str, as_of: datetime, scores: pa.Table) -> int:

@@ -1,0 +1,200 @@
+"""The customer-intelligence job: for one ``as_of``, read the store, build the purchase and
+visit summaries in the engine, segment every profile, fit the CLV models on compact arrays and
+write the results back (scores, segment members), so any earlier ``as_of`` replays the past."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pyarrow as pa
+
+from shopmind.core import DEFAULT_SHOP_TZ
+from shopmind.features import purchase_transactions, rfm_summary, visit_summary
+from shopmind.models import BetaGeoModel, GammaGammaModel
+from shopmind.segments import customer_segments
+from shopmind.store import Store
+
+JOB = "customer_intelligence"
+WEEKS_PER_MONTH = 4.345
+VIP_SHARE = 0.2  # VIPs are the top 20% of buyers by predicted 12-month CLV
+MIN_BUYERS_FOR_CLV = 20
+
+
+@dataclass(frozen=True)
+class ParetoReport:
+    """How concentrated revenue is: the share of the top 20% of buyers, and the curve
+    (share of buyers -> share of revenue) at 1% steps, for a plot."""
+
+    top_share_of_buyers: float
+    revenue_share_of_top: float
+    curve: tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class IntelligenceReport:
+    run_id: str
+    as_of: datetime
+    buyers: int
+    profiles: int
+    segments: tuple[tuple[str, int], ...]
+    vips: int
+    clv_params: tuple[tuple[str, float], ...]
+    spend_params: tuple[tuple[str, float], ...]
+    pareto: ParetoReport
+    warnings: tuple[str, ...]
+
+
+def pareto_report(revenue: np.ndarray, top: float = VIP_SHARE) -> ParetoReport:
+    """Share of revenue from the top ``top`` share of buyers by revenue, and the Lorenz-style curve."""
+    values = np.sort(np.asarray(revenue, dtype=float))[::-1]
+    if values.size == 0 or values.sum() <= 0:
+        return ParetoReport(top, 0.0, ())
+    cumulative = np.cumsum(values) / values.sum()
+    n_top = max(1, round(top * values.size))
+    steps = np.linspace(0.01, 1.0, 100)
+    curve = tuple((float(s), float(cumulative[max(0, round(s * values.size) - 1)])) for s in steps)
+    return ParetoReport(top, float(cumulative[n_top - 1]), curve)
+
+
+def _fit_purchase_model(x: np.ndarray, t_x: np.ndarray, age: np.ndarray, notes: list[str]) -> BetaGeoModel:
+    """BG/NBD by plain maximum likelihood; when that optimum lies on the boundary (a, b running off
+    to infinity: dropout that looks constant) its predictions are not finite, and a small ridge
+    penalty (as in lifetimes' ``penalizer_coef``) gives a usable fit instead."""
+    model = BetaGeoModel().fit(x, t_x, age)
+    check = model.conditional_expected_number_of_purchases_up_to_time(52, x, t_x, age)
+    if np.all(np.isfinite(check)):
+        return model
+    notes.append(
+        "the unpenalised BG/NBD optimum lies on the boundary (a, b -> infinity) and its predictions are "
+        "not finite; refitted with penalizer_coef=0.001"
+    )
+    return BetaGeoModel(penalizer_coef=0.001).fit(x, t_x, age)
+
+
+def run_customer_intelligence(
+    store: Store,
+    as_of: datetime,
+    *,
+    zone: str = DEFAULT_SHOP_TZ,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> IntelligenceReport:
+    """Compute and store RFM segments, P(alive), expected purchases, expected spend, 12-month CLV
+    and VIP status for every profile as of ``as_of``."""
+    report = progress or (lambda phase, done, total: None)
+    steps = 5
+    run_id = store.begin_run(JOB, as_of)
+    try:
+        report("summaries", 0, steps)
+        tx = purchase_transactions(store.table("orders"), store.table("order_lines"), store.table("profiles"))
+        summary = rfm_summary(tx, as_of, unit_days=7, zone=zone)
+        visits = visit_summary(store.table("events"), store.table("profiles"), as_of, zone=zone)
+        segments = customer_segments(summary, visits).to_pyarrow()
+        buyers = summary.to_pyarrow()
+        report("summaries", 1, steps)
+
+        notes: list[str] = []
+        ids = buyers.column("profile_id")
+        x = buyers.column("frequency").to_numpy().astype(float)
+        t_x = buyers.column("recency").to_numpy().astype(float)
+        age = buyers.column("T").to_numpy().astype(float)
+        m = buyers.column("monetary_value").to_numpy().astype(float)
+        revenue = buyers.column("revenue").to_numpy().astype(float)
+        clv_params: tuple[tuple[str, float], ...] = ()
+        spend_params: tuple[tuple[str, float], ...] = ()
+        columns: dict[str, np.ndarray] = {
+            "frequency": x,
+            "recency_weeks": t_x,
+            "T_weeks": age,
+            "monetary_value": m,
+            "revenue": revenue,
+        }
+        if buyers.num_rows >= MIN_BUYERS_FOR_CLV and (x > 0).sum() >= 2:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                bgnbd = _fit_purchase_model(x, t_x, age, notes)
+                report("fit", 2, steps)
+                repeat = x > 0
+                spend = GammaGammaModel().fit(x[repeat], m[repeat])
+            notes.extend(str(w.message) for w in caught)
+            clv_params = tuple((k, float(v)) for k, v in bgnbd.params_.items())
+            spend_params = tuple((k, float(v)) for k, v in spend.params_.items())
+            p_alive = bgnbd.conditional_probability_alive(x, t_x, age)
+            columns["p_alive"] = p_alive
+            columns["churn_risk"] = 1.0 - p_alive
+            columns["expected_purchases_90d"] = bgnbd.conditional_expected_number_of_purchases_up_to_time(
+                90 / 7, x, t_x, age
+            )
+            columns["expected_average_spend"] = spend.conditional_expected_average_profit(x, m)
+            clv = spend.customer_lifetime_value(
+                bgnbd, x, t_x, age, m, time_unit_per_month=WEEKS_PER_MONTH, time=12, discount_rate=0.01
+            )
+            columns["clv_12m"] = clv
+            ranking = clv
+        else:
+            notes.append(
+                f"only {buyers.num_rows} buyers ({int((x > 0).sum())} repeat buyers) before {as_of:%Y-%m-%d}: "
+                f"too few to fit the lifetime-value models (need {MIN_BUYERS_FOR_CLV}); VIPs are ranked by "
+                "past revenue instead. Import more order history or pick a later --as-of."
+            )
+            ranking = revenue
+        report("fit", 3, steps)
+        n_vip = int(np.ceil(VIP_SHARE * len(ranking))) if len(ranking) else 0
+        is_vip = np.zeros(len(ranking), dtype=float)
+        if n_vip:
+            is_vip[np.argsort(-ranking, kind="stable")[:n_vip]] = 1.0
+        columns["is_vip"] = is_vip
+
+        names, values, pids = [], [], []
+        for name, arr in columns.items():
+            names.append(pa.array([name] * len(arr), pa.string()))
+            values.append(pa.array(np.asarray(arr, dtype=float)))
+            pids.append(ids)
+        scores = pa.table(
+            {
+                "profile_id": pa.chunked_array([c for p in pids for c in p.chunks], pa.string()),
+                "name": pa.concat_arrays(names) if names else pa.array([], pa.string()),
+                "value": pa.concat_arrays(values) if values else pa.array([], pa.float64()),
+            }
+        )
+        seg_scores = [
+            pa.table(
+                {
+                    "profile_id": segments.column("profile_id"),
+                    "name": [n] * segments.num_rows,
+                    "value": segments.column(n).cast(pa.float64()),
+                }
+            )
+            for n in ("r_score", "f_score", "m_score")
+        ]
+        store.write_scores(run_id, as_of, pa.concat_tables([scores, *seg_scores]))
+        vip_members = pa.table(
+            {"segment": ["clv_vip"] * n_vip, "profile_id": ids.take(pa.array(np.flatnonzero(is_vip)))}
+        )
+        store.write_segment_members(
+            run_id, as_of, pa.concat_tables([segments.select(["segment", "profile_id"]), vip_members])
+        )
+        report("store", 4, steps)
+        counts: dict[str, int] = {}
+        for seg in segments.column("segment").to_pylist():
+            counts[seg] = counts.get(seg, 0) + 1
+        store.finish_run(run_id)
+        report("store", 5, steps)
+    except BaseException:
+        store.finish_run(run_id, "failed")
+        raise
+    return IntelligenceReport(
+        run_id=run_id,
+        as_of=as_of,
+        buyers=buyers.num_rows,
+        profiles=segments.num_rows,
+        segments=tuple(sorted(counts.items(), key=lambda kv: -kv[1])),
+        vips=n_vip,
+        clv_params=clv_params,
+        spend_params=spend_params,
+        pareto=pareto_report(revenue),
+        warnings=tuple(notes),
+    )
