@@ -1,4 +1,5 @@
-"""Jobs that wire the store to the parts above it (the demo shop now; models and scores later)."""
+"""Jobs that wire the store to the parts above it: the demo shop, customer intelligence (segments,
+CLV, VIPs) and purchase probability."""
 
 from shopmind.pipeline._demo_job import DemoLoadReport, load_demo_shop
 from shopmind.pipeline._intelligence import (
@@ -7,12 +8,16 @@ from shopmind.pipeline._intelligence import (
     pareto_report,
     run_customer_intelligence,
 )
+from shopmind.pipeline._purchase import PurchaseReport, run_purchase_probability, score_name
 
 __all__ = [
     "DemoLoadReport",
     "IntelligenceReport",
     "ParetoReport",
+    "PurchaseReport",
     "load_demo_shop",
     "pareto_report",
     "run_customer_intelligence",
+    "run_purchase_probability",
+    "score_name",
 ]

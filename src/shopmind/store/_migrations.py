@@ -212,6 +212,19 @@ MIGRATIONS: tuple[Migration, ...] = (
         GROUP BY ALL;
         """,
     ),
+    Migration(
+        4,
+        "model cards of the supervised models (JSON), per job run",
+        """
+        CREATE TABLE model_cards (
+            run_id       VARCHAR NOT NULL,
+            name         VARCHAR NOT NULL,
+            card         VARCHAR NOT NULL,
+            as_of        TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (run_id, name)
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

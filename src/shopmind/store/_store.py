@@ -10,7 +10,7 @@ counted as a duplicate. Readers get Ibis tables, so the same expressions run on 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +19,7 @@ from typing import Any
 
 import duckdb
 import ibis
+import orjson
 import pyarrow as pa
 
 from shopmind.core import (
@@ -400,6 +401,18 @@ class Store:
             "INSERT INTO segment_members (run_id, segment, profile_id, as_of) SELECT ?, segment, profile_id, ? FROM {src}",
             [run_id, as_of],
         ).inserted
+
+    def write_model_card(self, run_id: str, as_of: datetime, name: str, card: Mapping[str, Any]) -> None:
+        """Keep a model's quality figures (a JSON-able mapping) with the run that produced it."""
+        self._run(
+            "INSERT INTO model_cards (run_id, name, card, as_of) VALUES (?, ?, ?, ?)",
+            [run_id, name, orjson.dumps(card, option=orjson.OPT_SERIALIZE_NUMPY).decode(), as_of],
+        )
+
+    def model_card(self, run_id: str, name: str) -> dict[str, Any] | None:
+        """A model card written by :meth:`write_model_card`, or None."""
+        rows = self._run("SELECT card FROM model_cards WHERE run_id = ? AND name = ?", [run_id, name])
+        return orjson.loads(rows[0][0]) if rows else None
 
     def latest_run(self, job: str, before: datetime | None = None) -> tuple[str, datetime] | None:
         """The newest successful run of ``job`` (with as_of before ``before``, if given)."""

@@ -1,0 +1,164 @@
+"""Behavioural features per profile at one ``as_of`` (members and anonymous visitors), and the
+labels of what they did next: the inputs of the purchase-probability, churn and look-alike models.
+
+Everything is an Ibis expression over the stored events and purchases, filtered to what happened
+before ``as_of`` (features) or in ``[as_of, as_of + horizon)`` (labels), so training on past
+windows and scoring today are the same code with another ``as_of``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import ibis
+import ibis.expr.types as ir
+
+from shopmind.core import DEFAULT_SHOP_TZ
+from shopmind.features._rfm import event_profiles
+from shopmind.features._time import utc_offset_hours
+
+#: Days without a visit or purchase given to profiles that never had one: far beyond any window,
+#: so trees split them off, and finite, so every model can read them.
+NEVER = 9_999.0
+RECENT_DAYS = 7
+MONTH_DAYS = 30
+QUARTER_DAYS = 90
+
+#: The feature columns, in a fixed order (what the models see), with their meaning.
+FEATURES: dict[str, str] = {
+    "is_member": "1 for a signed-in member, 0 for an anonymous visitor or a guest buyer",
+    "days_since_last_visit": "days since the last event (NEVER without one)",
+    "days_since_first_seen": "days since the first event or purchase (tenure)",
+    "visit_days_7": "distinct days with an event in the last 7 days",
+    "visit_days_30": "distinct days with an event in the last 30 days",
+    "sessions_30": "sessions in the last 30 days",
+    "events_30": "events in the last 30 days",
+    "product_views_7": "product views in the last 7 days",
+    "product_views_30": "product views in the last 30 days",
+    "cart_adds_7": "cart additions in the last 7 days",
+    "cart_adds_30": "cart additions in the last 30 days",
+    "checkouts_30": "checkouts started in the last 30 days",
+    "searches_30": "searches in the last 30 days",
+    "categories_viewed_30": "distinct categories viewed in the last 30 days",
+    "viewed_price_mean_30": "mean price of the products viewed or carted in the last 30 days",
+    "viewed_price_max_30": "highest such price",
+    "mobile_share": "share of events on a mobile device",
+    "app_share": "share of events in the app",
+    "evening_share": "share of events between 18:00 and 24:00 shop-local time",
+    "morning_share": "share of events between 06:00 and 10:00 shop-local time",
+    "days_since_last_purchase": "days since the last purchase (NEVER without one)",
+    "orders_30": "purchases in the last 30 days",
+    "orders_90": "purchases in the last 90 days",
+    "orders_all": "purchases ever",
+    "revenue_all": "revenue ever",
+    "average_order_value": "revenue per purchase (0 without one)",
+}
+
+
+def _days_before(as_of: datetime, ts: ir.TimestampValue) -> ir.FloatingValue:
+    """Whole and fractional days from ``ts`` to ``as_of``."""
+    return (ibis.literal(as_of).epoch_seconds() - ts.epoch_seconds()).cast("float64") / 86_400.0
+
+
+def behaviour_features(
+    events: ir.Table,
+    transactions: ir.Table,
+    profiles: ir.Table,
+    as_of: datetime,
+    *,
+    zone: str = DEFAULT_SHOP_TZ,
+    lookback_days: int = 365,
+) -> ir.Table:
+    """One row per profile seen in the ``lookback_days`` before ``as_of`` (an event or a
+    purchase): ``profile_id`` and the columns of :data:`FEATURES` (floats, no nulls).
+
+    ``transactions`` is :func:`~shopmind.features.purchase_transactions` (profile_id, order_id,
+    ordered_at, value). Shops without on-site events (order history only) get zeros in the event
+    columns and NEVER as days since the last visit.
+    """
+    start = as_of - timedelta(days=lookback_days)
+    hours = utc_offset_hours(zone, as_of)
+    seen = event_profiles(events.filter((events.event_time < as_of) & (events.event_time >= start)), profiles)
+    age = _days_before(as_of, seen.event_time)
+    hour = (seen.event_time + ibis.interval(minutes=round(hours * 60))).hour()
+    seen = seen.mutate(_age=age, _hour=hour, _day=(age.floor()).cast("int64"))
+    recent, month = seen._age < RECENT_DAYS, seen._age < MONTH_DAYS
+    is_view = seen.type == "product_view"
+    is_cart = seen.type == "cart_add"
+    priced = (is_view | is_cart) & month & seen.price.notnull()
+
+    def count(cond: ir.BooleanValue) -> ir.FloatingValue:
+        return cond.cast("int64").sum().cast("float64")
+
+    def share(cond: ir.BooleanValue) -> ir.FloatingValue:
+        return cond.cast("float64").mean()
+
+    visits = seen.group_by("profile_id").aggregate(
+        is_member=seen.user_id.notnull().any().cast("float64"),
+        days_since_last_visit=seen._age.min(),
+        _first_visit=seen._age.max(),
+        visit_days_7=seen._day.nunique(where=recent).cast("float64"),
+        visit_days_30=seen._day.nunique(where=month).cast("float64"),
+        sessions_30=seen.session_id.nunique(where=month).cast("float64"),
+        events_30=count(month),
+        product_views_7=count(is_view & recent),
+        product_views_30=count(is_view & month),
+        cart_adds_7=count(is_cart & recent),
+        cart_adds_30=count(is_cart & month),
+        checkouts_30=count((seen.type == "checkout_start") & month),
+        searches_30=count((seen.type == "search") & month),
+        categories_viewed_30=seen.category.nunique(where=is_view & month).cast("float64"),
+        viewed_price_mean_30=seen.price.mean(where=priced),
+        viewed_price_max_30=seen.price.max(where=priced),
+        mobile_share=share(seen.device_type == "mobile"),
+        app_share=share(seen.channel == "app"),
+        evening_share=share(seen._hour >= 18),
+        morning_share=share((seen._hour >= 6) & (seen._hour < 10)),
+    )
+
+    bought = transactions.filter((transactions.ordered_at < as_of) & (transactions.ordered_at >= start))
+    b_age = _days_before(as_of, bought.ordered_at)
+    bought = bought.mutate(_age=b_age)
+    buys = bought.group_by("profile_id").aggregate(
+        days_since_last_purchase=bought._age.min(),
+        _first_purchase=bought._age.max(),
+        orders_30=count(bought._age < MONTH_DAYS),
+        orders_90=count(bought._age < QUARTER_DAYS),
+        orders_all=bought.count().cast("float64"),
+        revenue_all=bought.value.sum().cast("float64"),
+    )
+
+    joined = visits.outer_join(buys, visits.profile_id == buys.profile_id)
+    never = ibis.literal(NEVER)
+    zero = ibis.literal(0.0)
+    event_columns = [c for c in FEATURES if c in visits.columns and c not in {"days_since_last_visit"}]
+    out = joined.select(
+        profile_id=ibis.coalesce(joined.profile_id, joined.profile_id_right),
+        **{c: ibis.coalesce(joined[c], zero) for c in event_columns},
+        days_since_last_visit=ibis.coalesce(joined.days_since_last_visit, never),
+        days_since_first_seen=ibis.greatest(
+            ibis.coalesce(joined._first_visit, zero), ibis.coalesce(joined._first_purchase, zero)
+        ),
+        days_since_last_purchase=ibis.coalesce(joined.days_since_last_purchase, never),
+        orders_30=ibis.coalesce(joined.orders_30, zero),
+        orders_90=ibis.coalesce(joined.orders_90, zero),
+        orders_all=ibis.coalesce(joined.orders_all, zero),
+        revenue_all=ibis.coalesce(joined.revenue_all, zero),
+    )
+    out = out.mutate(
+        average_order_value=ibis.ifelse(out.orders_all > 0, out.revenue_all / out.orders_all, zero),
+    )
+    # guests and members known only from orders are members when their id says so
+    out = out.mutate(
+        is_member=ibis.greatest(out.is_member, out.profile_id.startswith("user:").cast("float64"))
+    )
+    return out.select("profile_id", *FEATURES)
+
+
+def purchase_labels(transactions: ir.Table, as_of: datetime, horizon_days: float) -> ir.Table:
+    """The profiles that bought in ``[as_of, as_of + horizon_days)``: profile_id, orders, revenue."""
+    end = as_of + timedelta(days=horizon_days)
+    window = transactions.filter((transactions.ordered_at >= as_of) & (transactions.ordered_at < end))
+    return window.group_by("profile_id").aggregate(
+        orders=window.count().cast("float64"), revenue=window.value.sum().cast("float64")
+    )
