@@ -141,3 +141,10 @@ def test_run_and_customers_commands(tmp_path: Path) -> None:
     assert lines[0] == "profile_id,clv_12m,p_alive,revenue" and len(lines) > 10
     moved = shopmind("customers", "moved", "-w", ws, "--from", "vip", "--to", "dormant_vip")
     assert moved.returncode == 0 and "moved from vip to dormant_vip" in moved.stdout
+    assert "model card: AUC" in first.stdout + first.stderr or "purchase probability skipped" in first.stderr
+    audience = tmp_path / "band.csv"
+    band = shopmind("customers", "band", "-w", ws, "--low", "0.2", "--high", "1", "--output", str(audience))
+    assert band.returncode == 0, band.stderr
+    count = int(band.stdout.split(" profiles")[0].replace(",", ""))
+    assert len(audience.read_text().splitlines()) == count + 1
+    assert shopmind("customers", "band", "-w", ws, "--low", "0.5", "--high", "0.2").returncode == 2

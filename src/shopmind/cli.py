@@ -27,6 +27,7 @@ from rich.table import Table
 from shopmind.core import (
     DEFAULT_SHOP_TZ,
     ImportFileError,
+    InvalidInputError,
     ShopmindError,
     UnknownIdentityLinkError,
     WorkspaceError,
@@ -40,7 +41,8 @@ from shopmind.ingest import (
     import_interests,
     import_orders,
 )
-from shopmind.pipeline import load_demo_shop, run_customer_intelligence
+from shopmind.models import probability_bands
+from shopmind.pipeline import load_demo_shop, run_customer_intelligence, run_purchase_probability, score_name
 from shopmind.segments import SEGMENTS
 from shopmind.store import Store, Workspace
 
@@ -422,12 +424,24 @@ AsOfOpt = Annotated[
 
 
 @app.command()
-def run(workspace: WorkspaceOpt = Path(".shopmind"), as_of: AsOfOpt = None) -> None:
+def run(
+    workspace: WorkspaceOpt = Path(".shopmind"),
+    as_of: AsOfOpt = None,
+    horizon: Annotated[int, typer.Option(min=1, help="Purchase-probability horizon in days.")] = 7,
+) -> None:
     """Understand every customer as of a date: RFM segments, P(alive), churn risk, expected purchases,
-    expected spend, 12-month CLV and VIPs (top 20% by CLV). Results are stored with the run."""
+    expected spend, 12-month CLV and VIPs (top 20% by CLV), and the probability that each profile
+    (members and anonymous visitors) buys within --horizon days, backtested on past windows.
+    Results are stored with the run."""
     moment = _as_of(as_of)
+    purchase = None
+    purchase_problem = None
     with _open(workspace) as (_, store), _progress() as progress:
         result = run_customer_intelligence(store, moment, progress=progress)
+        try:
+            purchase = run_purchase_probability(store, moment, horizon_days=horizon, progress=progress)
+        except InvalidInputError as exc:
+            purchase_problem = str(exc)
     table = Table(title=f"customers as of {moment:%Y-%m-%d %H:%M} UTC (run {result.run_id})")
     table.add_column("segment")
     table.add_column("세그먼트")
@@ -445,6 +459,26 @@ def run(workspace: WorkspaceOpt = Path(".shopmind"), as_of: AsOfOpt = None) -> N
         console.print("Gamma-Gamma " + ", ".join(f"{k}={v:.4g}" for k, v in result.spend_params))
     for note in result.warnings:
         err_console.print(f"[yellow]warning:[/] {note}")
+    if purchase is None:
+        err_console.print(f"[yellow]purchase probability skipped:[/] {purchase_problem}")
+        return
+    card = purchase.card
+    bands = Table(title=f"P(buy within {horizon} days) · 구매 확률 — backtest on the newest complete window")
+    for col in ("band", "profiles", "expected buyers", "actual buyers"):
+        bands.add_column(col, justify="right")
+    for band in card.bands:
+        bands.add_row(
+            f"{band.low:.0%}-{band.high:.0%}",
+            f"{band.profiles:,}",
+            f"{band.expected_buyers:,.1f}",
+            f"{band.actual_buyers:,}",
+        )
+    console.print(bands)
+    console.print(
+        f"model card: AUC {card.auc:.3f} (recency only {card.baseline_auc:.3f}) · Brier {card.brier:.4f} · "
+        f"ECE {card.ece:.4f} · top decile lift {card.lift[0][2]:.1f}x · today: {purchase.profiles:,} profiles, "
+        f"{purchase.expected_buyers:,.0f} expected buyers"
+    )
 
 
 def _run_or_fail(store: Store, as_of: datetime | None = None) -> tuple[str, datetime]:
@@ -515,6 +549,46 @@ def customers_list(
             "" if revenue is None else f"{revenue:,.0f}",
         )
     console.print(table)
+
+
+@customers_app.command("band")
+def customers_band(
+    workspace: WorkspaceOpt = Path(".shopmind"),
+    low: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Lowest purchase probability, e.g. 0.3.")
+    ] = 0.5,
+    high: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Highest purchase probability, e.g. 0.6.")
+    ] = 1.0,
+    horizon: Annotated[int, typer.Option(min=1, help="The horizon the probability was run with.")] = 7,
+    output: Annotated[
+        Path | None, typer.Option(help="Write the profiles of the band to this CSV file.")
+    ] = None,
+) -> None:
+    """The profiles whose purchase probability lies in [--low, --high]: count, expected buyers and,
+    with --output, the audience as CSV (profile_id, probability), most likely buyers first."""
+    if high <= low:
+        raise _fail("--high must be above --low", EXIT_USAGE, "e.g. --low 0.3 --high 0.6")
+    with _open(workspace) as (_, store):
+        latest = store.latest_run("purchase_probability")
+        if latest is None:
+            raise _fail("no purchase-probability run yet", EXIT_USAGE, "run: shopmind run --as-of YYYY-MM-DD")
+        rows = store.sql(
+            "SELECT profile_id, value FROM scores WHERE run_id = ? AND name = ? AND value >= ? AND value <= ? "
+            "ORDER BY value DESC, profile_id",
+            [latest[0], score_name(horizon), low, high],
+        )
+    (band,) = probability_bands([v for _, v in rows], edges=[low, high]) if rows else (None,)
+    expected = band.expected_buyers if band else 0.0
+    console.print(
+        f"{len(rows):,} profiles with P(buy within {horizon} days) in [{low:.0%}, {high:.0%}] · "
+        f"expected buyers {expected:,.1f}"
+    )
+    if output:
+        with output.open("w", encoding="utf-8") as fh:
+            fh.write("profile_id,probability\n")
+            fh.writelines(f"{pid},{value}\n" for pid, value in rows)
+        console.print(f"wrote {len(rows):,} profiles to {output}")
 
 
 @customers_app.command("moved")
