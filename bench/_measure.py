@@ -43,3 +43,92 @@ def row(label: str, ours: float, peer: float, unit: str, lower_is_better: bool =
     return (
         f"{label:<44} ours {ours:10.2f} {unit:<6} peer {peer:10.2f} {unit:<6} ratio (peer/ours) {ratio:6.2f}x"
     )
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    seconds: float
+    peak_mb: float  # highest RSS sampled while the stage ran (the process's, so it includes what came before)
+
+
+@dataclass(frozen=True)
+class StagedMeasurement:
+    stages: tuple[Stage, ...]
+    peak_mb: float  # the process's high-water RSS (getrusage), interpreter and imports included
+    result: object
+
+    @property
+    def seconds(self) -> float:
+        return sum(s.seconds for s in self.stages)
+
+    def seconds_of(self, *prefixes: str) -> float:
+        return sum(s.seconds for s in self.stages if s.name.startswith(prefixes))
+
+
+_STAGES_PRELUDE = '''
+import json, os, resource, threading, time
+
+
+class Stages:
+    """Wall time and peak RSS per stage. ``end(name)`` closes the stage running since the previous
+    ``end`` (or since construction); ``progress(prefix)`` is a ``progress(phase, done, total)``
+    callback that does ``end(prefix + label)`` on every report, so the time up to each report is
+    counted in the phase that reports it; ``labels`` maps "phase done" or "phase" to the label
+    (default: the phase). RSS is sampled every 5 ms by a thread."""
+
+    def __init__(self):
+        self.rows = {}
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        self._lock = threading.Lock()
+        self._peak = self._rss()
+        self._t = time.perf_counter()
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _rss(self):
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * self._page
+
+    def _sample(self):
+        while True:
+            rss = self._rss()
+            with self._lock:
+                self._peak = max(self._peak, rss)
+            time.sleep(0.005)
+
+    def end(self, name):
+        now, rss = time.perf_counter(), self._rss()
+        with self._lock:
+            peak, self._peak = max(self._peak, rss), rss
+        seconds, mb = self.rows.get(name, (0.0, 0.0))
+        self.rows[name] = (seconds + now - self._t, max(mb, peak / 2**20))
+        self._t = now
+
+    def progress(self, prefix="", labels=None):
+        labels = labels or {}
+
+        def report(phase, done, total):
+            self.end(prefix + labels.get(f"{phase} {done}", labels.get(phase, phase)))
+
+        return report
+
+    def report(self, result):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        stages = [[k, s, mb] for k, (s, mb) in self.rows.items()]
+        print("@@" + json.dumps({"stages": stages, "peak_mb": peak, "result": result}, default=str), flush=True)
+'''
+
+
+def measure_stages(script: str, timeout: float | None = None) -> StagedMeasurement:
+    """Run ``script`` in a fresh process; it gets a ``Stages`` class and must end with
+    ``stages.report(result)``. Raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds."""
+    code = _STAGES_PRELUDE + textwrap.dedent(script)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=timeout
+    )
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("@@")), None)
+    if proc.returncode != 0 or line is None:
+        raise RuntimeError(f"exit code {proc.returncode}: {proc.stderr[-2000:]}")
+    data = json.loads(line[2:])
+    stages = tuple(Stage(name, seconds, mb) for name, seconds, mb in data["stages"])
+    return StagedMeasurement(stages, data["peak_mb"], data["result"])
