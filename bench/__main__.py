@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["bench.bench_import", "bench.bench_demo", "bench.bench_clv"]
+BENCHES = ["bench.bench_import", "bench.bench_demo", "bench.bench_clv", "bench.bench_pipeline"]
 
 
 def main() -> int:

@@ -5,7 +5,8 @@ same arrays), on simulated BG/NBD populations of 100,000 customers (all three mo
 1,000,000 customers (BG/NBD and Gamma-Gamma; Pareto/NBD is left out there because lifetimes takes
 over ten minutes for it), and scoring 1,000,000 customers (P(alive), expected purchases over 13
 weeks and 12-month CLV). The fitted parameters are printed beside each other so that speed is not
-bought with accuracy.
+bought with accuracy. The CDNOW fits take well under a second, where one run on a shared
+machine is easily slowed several-fold, so the best of ``REPEATS`` fresh processes is reported.
 
 Gamma-Gamma is fitted on the repeat buyers whose repeat purchases are worth something (the master
 file has one repeat buyer whose repeat purchases are all $0, which the model cannot take).
@@ -15,7 +16,7 @@ Run with ``python -m bench.bench_clv`` (``make bench`` installs lifetimes, the p
 
 from __future__ import annotations
 
-from bench._measure import measure, row
+from bench._measure import best_of, measure, row
 
 CDNOW = "../shared/data/cdnow/CDNOW_sample.txt"
 CDNOW_MASTER = "../shared/data/cdnow/CDNOW_master.txt"
@@ -81,6 +82,7 @@ data["monetary_value"] = rest[rest.day > rest["first"]].groupby("c").value.mean(
 
 CDNOW_SETUP = cdnow_setup(CDNOW)
 CDNOW_MASTER_SETUP = cdnow_setup(CDNOW_MASTER)
+REPEATS = 3  # CDNOW fits take well under a second: the best of 3 fresh processes is reported
 REPEATERS = "\nrep = data[(data.frequency > 0) & (data.monetary_value > 0)]"
 
 OURS_IMPORT = "from shopmind.models import BetaGeoModel, ParetoNBDModel, GammaGammaModel"
@@ -117,12 +119,13 @@ def _params(values: object) -> str:
     return ", ".join(f"{k} {v:.4g}" for k, v in dict(values).items())  # type: ignore[call-overload]
 
 
-def _fit_rows(label: str, data_setup: str, models: tuple[str, ...] = tuple(FITS)) -> None:
+def _fit_rows(label: str, data_setup: str, models: tuple[str, ...] = tuple(FITS), repeats: int = 1) -> None:
     for model in models:
         ours_body, peer_body = FITS[model]
-        ours = measure(f"{data_setup}{REPEATERS}\n{OURS_IMPORT}", ours_body)
-        peer = measure(f"{data_setup}{REPEATERS}\n{PEER_IMPORT}", peer_body)
-        print(row(f"{model} fit, {label}", ours.seconds, peer.seconds, "s"))
+        ours = best_of(repeats, f"{data_setup}{REPEATERS}\n{OURS_IMPORT}", ours_body)
+        peer = best_of(repeats, f"{data_setup}{REPEATERS}\n{PEER_IMPORT}", peer_body)
+        best = f", best of {repeats}" if repeats > 1 else ""
+        print(row(f"{model} fit, {label}{best}", ours.seconds, peer.seconds, "s"))
         print(f"    ours: {_params(ours.result)}\n    peer: {_params(peer.result)}")
 
 
@@ -130,12 +133,14 @@ def _acceptance() -> None:
     """BG/NBD + Gamma-Gamma on the whole CDNOW master file, fitted together on the same arrays."""
     count = measure(f"{CDNOW_MASTER_SETUP}{REPEATERS}", "(len(data), len(rep))")
     customers, repeaters = count.result  # type: ignore[misc]
-    ours = measure(
+    ours = best_of(
+        REPEATS,
         f"{CDNOW_MASTER_SETUP}{REPEATERS}\n{OURS_IMPORT}",
         "{**BetaGeoModel().fit(data.frequency, data.recency, data['T']).params_, "
         "**GammaGammaModel().fit(rep.frequency, rep.monetary_value).params_}",
     )
-    peer = measure(
+    peer = best_of(
+        REPEATS,
         f"{CDNOW_MASTER_SETUP}{REPEATERS}\n{PEER_IMPORT}",
         "{**BetaGeoFitter().fit(data.frequency, data.recency, data['T']).params_.to_dict(), "
         "**GammaGammaFitter().fit(rep.frequency, rep.monetary_value).params_.to_dict()}",
@@ -144,7 +149,7 @@ def _acceptance() -> None:
         f"acceptance: CDNOW master file, {customers:,} customers ({repeaters:,} repeat buyers for Gamma-Gamma), "
         "calibration 1997-01-01 .. 1997-09-30"
     )
-    print(row("BG/NBD + Gamma-Gamma fit, CDNOW master", ours.seconds, peer.seconds, "s"))
+    print(row(f"BG/NBD + Gamma-Gamma fit, best of {REPEATS}", ours.seconds, peer.seconds, "s"))
     print(f"    ours: {_params(ours.result)}\n    peer: {_params(peer.result)}")
     verdict = "PASS (ours faster)" if ours.seconds < peer.seconds else "FAIL (ours not faster)"
     print(f"    acceptance: {verdict}")
@@ -153,12 +158,10 @@ def _acceptance() -> None:
 def main() -> None:
     print("CLV models: shopmind (numpy/scipy maximum likelihood) vs lifetimes 0.11 (autograd)")
     _acceptance()
-    _fit_rows("CDNOW sample 2,357 customers", CDNOW_SETUP)
-    _fit_rows("simulated 100,000 customers", f"{SIMULATE}\ndata = simulate(100_000)")
+    _fit_rows("CDNOW sample (2,357)", CDNOW_SETUP, repeats=REPEATS)
+    _fit_rows("simulated 100,000", f"{SIMULATE}\ndata = simulate(100_000)")
     # Pareto/NBD on 1M: lifetimes needs over ten minutes (and ours minutes), so it stops at 100k
-    _fit_rows(
-        "simulated 1,000,000 customers", f"{SIMULATE}\ndata = simulate(1_000_000)", ("BG/NBD", "Gamma-Gamma")
-    )
+    _fit_rows("simulated 1,000,000", f"{SIMULATE}\ndata = simulate(1_000_000)", ("BG/NBD", "Gamma-Gamma"))
 
     n = 1_000_000
     fit_setup = f"""{SIMULATE}
@@ -172,11 +175,13 @@ rep = data[data.frequency > 0]
         SCORE_OURS,
     )
     peer = measure(
-        f"{fit_setup}{PEER_IMPORT}\nbg = BetaGeoFitter().fit(x, tx, T)\n"
+        # lifetimes' customer_lifetime_value needs pandas Series (it reads frequency.index)
+        f"{fit_setup}{PEER_IMPORT}\nx, tx, T, m = (pd.Series(v) for v in (x, tx, T, m))\n"
+        "bg = BetaGeoFitter().fit(x, tx, T)\n"
         "gg = GammaGammaFitter().fit(rep.frequency, rep.monetary_value)",
         SCORE_PEER,
     )
-    print(row(f"score {n:,} customers (P(alive), E[Y(13)], CLV 12m)", ours.seconds, peer.seconds, "s"))
+    print(row(f"score {n:,} (P(alive), E[Y(13)], CLV 12m)", ours.seconds, peer.seconds, "s"))
     print(row("  peak RSS of that process", ours.peak_mb, peer.peak_mb, "MB"))
     print(f"    sums ours: {[round(v, 1) for v in ours.result]}")  # type: ignore[attr-defined]
     print(f"    sums peer: {[round(v, 1) for v in peer.result]}")  # type: ignore[attr-defined]
