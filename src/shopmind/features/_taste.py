@@ -128,6 +128,20 @@ def taste_scores(
         view_weight=view_weight,
         half_life_days=half_life_days,
     )
+    return _scores(signals)
+
+
+def _kind_counts(signals: ir.Table) -> dict[str, ir.IntegerValue]:
+    """Plain counts of bought lines, cart additions and product views, as aggregations."""
+    return {
+        "purchases": (signals.kind == "purchase").sum().cast("int64"),
+        "cart_adds": (signals.kind == "cart_add").sum().cast("int64"),
+        "product_views": (signals.kind == "product_view").sum().cast("int64"),
+    }
+
+
+def _scores(signals: ir.Table) -> ir.Table:
+    """The long-form taste (see :func:`taste_scores`) from the decayed signals."""
     parts = []
     for dimension in DIMENSIONS:
         # a kind weighted 0 casts no vote (else a profile with only such signals divides by 0)
@@ -136,9 +150,7 @@ def taste_scores(
             votes.group_by(profile_id=votes.profile_id, value=votes[dimension]).aggregate(
                 dimension=ibis.literal(dimension),
                 weight=votes.weight.sum(),
-                purchases=(votes.kind == "purchase").sum().cast("int64"),
-                cart_adds=(votes.kind == "cart_add").sum().cast("int64"),
-                product_views=(votes.kind == "product_view").sum().cast("int64"),
+                **_kind_counts(votes),
             )
         )
     long = parts[0].union(*parts[1:])
@@ -261,23 +273,8 @@ def customer_taste(
         view_weight=view_weight,
         half_life_days=half_life_days,
     )
-    scores = taste_scores(
-        events,
-        orders,
-        order_lines,
-        products,
-        profiles,
-        as_of,
-        purchase_weight=purchase_weight,
-        cart_weight=cart_weight,
-        view_weight=view_weight,
-        half_life_days=half_life_days,
-    )
-    counts = signals.group_by("profile_id").aggregate(
-        purchases=(signals.kind == "purchase").sum().cast("int64"),
-        cart_adds=(signals.kind == "cart_add").sum().cast("int64"),
-        product_views=(signals.kind == "product_view").sum().cast("int64"),
-    )
+    scores = _scores(signals)
+    counts = signals.group_by("profile_id").aggregate(**_kind_counts(signals))
     liked = _interests(interests, profiles, as_of, top_k)
     universe = counts.select("profile_id").union(liked.select("profile_id"), distinct=True)
     parts = [
