@@ -20,6 +20,13 @@ from shopmind.core import DEFAULT_SHOP_TZ
 from shopmind.features._time import as_of_day, local_day
 
 
+def _money(amount: ir.NumericValue) -> ir.NumericValue:
+    """Money sums to a millionth of the currency unit: the engine sums doubles in parallel in no
+    fixed order, and the last-bit differences that leaves would make the same data and ``as_of``
+    give different scores (a flat likelihood amplifies them)."""
+    return amount.round(6)
+
+
 def customer_key(orders: ir.Table, profiles: ir.Table) -> ir.Table:
     """Orders with the buyer's profile id: members by member id, guests (비회원) by their hashed
     e-mail or phone; orders of guests without either have no profile and are left out."""
@@ -41,7 +48,7 @@ def purchase_transactions(orders: ir.Table, order_lines: ir.Table, profiles: ir.
     Returns and cancellations, non-product lines (postage, fees) and orders worth nothing are left out.
     """
     lines = order_lines.filter(order_lines.is_product & ~order_lines.is_return)
-    value = lines.group_by("order_id").aggregate(value=(lines.quantity * lines.unit_price).sum())
+    value = lines.group_by("order_id").aggregate(value=_money((lines.quantity * lines.unit_price).sum()))
     bought = customer_key(orders.filter(~orders.is_return), profiles)
     joined = bought.join(value, "order_id")
     return joined.select("profile_id", "order_id", "ordered_at", "value").filter(ibis._.value > 0)
@@ -58,20 +65,20 @@ def rfm_summary(
     first and last purchase, days since the last purchase)."""
     seen = transactions.filter(transactions.ordered_at < as_of)
     daily = seen.group_by(profile_id=seen.profile_id, day=local_day(seen.ordered_at, zone, as_of)).aggregate(
-        value=seen.value.sum(), orders=seen.order_id.nunique(), last_at=seen.ordered_at.max()
+        value=_money(seen.value.sum()), orders=seen.order_id.nunique(), last_at=seen.ordered_at.max()
     )
     per = daily.group_by("profile_id").aggregate(
         first_day=daily.day.min(),
         last_day=daily.day.max(),
         days=daily.day.count(),
         orders=daily.orders.sum(),
-        revenue=daily.value.sum(),
+        revenue=_money(daily.value.sum()),
         last_purchase_at=daily.last_at.max(),
     )
     first_value = daily.join(per.select("profile_id", "first_day"), "profile_id").filter(
         lambda t: t.day == t.first_day
     )
-    first_value = first_value.group_by("profile_id").aggregate(first_value=first_value.value.sum())
+    first_value = first_value.group_by("profile_id").aggregate(first_value=_money(first_value.value.sum()))
     per = per.join(first_value, "profile_id")
     today = ibis.literal(as_of_day(as_of, zone))
     frequency = (per.days - 1).cast("int64")
@@ -80,7 +87,7 @@ def rfm_summary(
         frequency=frequency,
         recency=per.last_day.delta(per.first_day, unit="day").cast("float64") / unit_days,
         T=today.delta(per.first_day, unit="day").cast("float64") / unit_days,
-        monetary_value=ibis.ifelse(frequency > 0, (per.revenue - per.first_value) / frequency, 0.0),
+        monetary_value=ibis.ifelse(frequency > 0, _money((per.revenue - per.first_value) / frequency), 0.0),
         orders=per.orders.cast("int64"),
         revenue=per.revenue,
         first_purchase_day=per.first_day,
