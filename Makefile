@@ -6,11 +6,12 @@ STAMP  := $(VENV)/.installed-dev
 DEMO_WORKSPACE ?= .shopmind-demo
 DEMO_CUSTOMERS ?= 5000
 DEMO_DAYS      ?= 90
+DEMO_AS_OF     ?= 2026-04-01
 
 .PHONY: help setup demo test check lint format bench clean
 
 help:
-	@echo "make demo   - set up .venv and generate + load the synthetic Korean demo shop, then show its status"
+	@echo "make demo   - set up .venv, generate + load the synthetic Korean demo shop, and understand its customers"
 	@echo "make test   - set up .venv and run the whole test suite"
 	@echo "make check  - ruff, mypy and the import-layer contracts"
 	@echo "make bench  - benchmarks, each beside a peer measured in the same run"
@@ -27,6 +28,9 @@ demo: $(STAMP)
 	$(BIN)/shopmind init --workspace $(DEMO_WORKSPACE)
 	$(BIN)/shopmind demo --workspace $(DEMO_WORKSPACE) --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --seed 42
 	$(BIN)/shopmind status --workspace $(DEMO_WORKSPACE)
+	$(BIN)/shopmind run --workspace $(DEMO_WORKSPACE) --as-of $(DEMO_AS_OF) --churn-horizon 21
+	$(BIN)/shopmind customers at-risk --workspace $(DEMO_WORKSPACE) --limit 5
+	$(BIN)/shopmind customers lookalikes --workspace $(DEMO_WORKSPACE) --limit 5
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from shopmind.core import FixedClock, IdentifierHasher
+from shopmind.ingest import import_orders
 from shopmind.store import Store
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -19,6 +20,15 @@ def data_file(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"real data set {path} is absent (it lives in ../shared/data beside the checkout)")
     return path
+
+
+@pytest.fixture(scope="module")
+def retail() -> Iterator[Store]:
+    """Online Retail's orders imported into a fresh in-memory store (once per test module)."""
+    path = data_file("online_retail", "online_retail.parquet")
+    with Store(":memory:") as store:
+        import_orders(store, path)
+        yield store
 
 
 @pytest.fixture

@@ -36,6 +36,11 @@ def shopmind(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
         ["status"],
         ["quarantine"],
         ["identity", "undo"],
+        ["run"],
+        ["customers", "at-risk"],
+        ["customers", "dormant-vips"],
+        ["customers", "lookalikes"],
+        ["customers", "show"],
     ],
 )
 def test_every_command_explains_itself(command: list[str]) -> None:
@@ -148,3 +153,32 @@ def test_run_and_customers_commands(tmp_path: Path) -> None:
     count = int(band.stdout.split(" profiles")[0].replace(",", ""))
     assert len(audience.read_text().splitlines()) == count + 1
     assert shopmind("customers", "band", "-w", ws, "--low", "0.5", "--high", "0.2").returncode == 2
+
+    # churn, VIPs at risk, dormant former VIPs, look-alikes and one profile, from the second run
+    second = shopmind("run", "-w", ws, "--as-of", "2026-03-02", "--churn-horizon", "14")
+    assert second.returncode == 0, second.stderr
+    assert "churn risk" in second.stdout and "could become VIP" in second.stdout
+    assert "taste" in second.stdout
+    at_risk = tmp_path / "at_risk.csv"
+    shown = shopmind("customers", "at-risk", "-w", ws, "-o", str(at_risk))
+    assert shown.returncode == 0, shown.stderr
+    risky = at_risk.read_text().splitlines()
+    assert risky[0] == "profile_id,churn_risk,clv_12m,revenue"
+    assert all(float(line.split(",")[1]) >= 0.5 for line in risky[1:])
+    dormant = tmp_path / "dormant.csv"
+    assert shopmind("customers", "dormant-vips", "-w", ws, "-o", str(dormant)).returncode == 0
+    assert dormant.read_text().startswith("profile_id,revenue,days_since_last_purchase,churn_risk")
+    looks = tmp_path / "looks.csv"
+    assert shopmind("customers", "lookalikes", "-w", ws, "-o", str(looks)).returncode == 0
+    candidates = looks.read_text().splitlines()[1:]
+    assert candidates and all(float(line.split(",")[1]) >= 0.5 for line in candidates)
+    vip = lines[1].split(",")[0]
+    profile = shopmind("customers", "show", vip, "-w", ws, "--json")
+    assert profile.returncode == 0, profile.stderr
+    found = json.loads(profile.stdout)
+    assert "clv_12m" in found["scores"] and "churn_risk" in found["scores"]
+    assert found["taste"]["top_categories"] and found["habits"]["send_channel"] in {"push", "sms", "email"}
+    assert "best send time" in shopmind("customers", "show", vip, "-w", ws).stdout
+    assert shopmind("customers", "show", "user:nobody", "-w", ws).returncode == 2
+    bad_zone = shopmind("run", "-w", ws, "--zone", "Mars/Olympus")
+    assert bad_zone.returncode == 2 and "IANA" in bad_zone.stderr

@@ -9,7 +9,13 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from shopmind.pipeline import load_demo_shop, pareto_report, run_customer_intelligence
+from shopmind.pipeline import (
+    load_demo_shop,
+    pareto_report,
+    run_churn_risk,
+    run_customer_intelligence,
+    run_preferences,
+)
 from shopmind.store import Store
 
 DAYS = 150
@@ -48,10 +54,33 @@ def test_planted_vips_rank_at_the_top(shop: tuple[Store, object, object]) -> Non
 
 def test_planted_churned_vips_are_flagged(shop: tuple[Store, object, object]) -> None:
     store, truths, result = shop
-    risk = _scores(store, result.run_id, "churn_risk")  # type: ignore[attr-defined]
+    churn = run_churn_risk(store, END, horizon_days=30, windows=6)
+    assert churn.chosen in {"supervised", "p_alive"} and churn.supervised_auc and churn.p_alive_auc
+    # the chosen model is the one with the better backtest
+    assert churn.chosen == ("supervised" if churn.supervised_auc >= churn.p_alive_auc else "p_alive")
+    card = store.model_card(churn.run_id, "churn_risk")
+    assert card is not None and card["chosen"] == churn.chosen and card["auc"] > 0.6
+    risk = _scores(store, churn.run_id, "churn_risk")
     churned = [risk[f"user:{u}"] for u in truths.churned_vip_user_ids]  # type: ignore[attr-defined]
     active = [risk[f"user:{u}"] for u in truths.active_vip_user_ids]  # type: ignore[attr-defined]
     assert np.median(churned) > 0.5 > np.median(active)
+    assert np.mean(np.array(churned) >= 0.5) > 0.9 and np.mean(np.array(active) >= 0.5) < 0.2
+    # VIPs at risk: today's CLV VIPs whose risk is at least 0.5, and nobody else
+    at_risk = {
+        p
+        for (p,) in store.sql(
+            "SELECT profile_id FROM segment_members WHERE run_id = ? AND segment = 'vip_at_risk'",
+            [churn.run_id],
+        )
+    }
+    vips = {
+        p
+        for (p,) in store.sql(
+            "SELECT profile_id FROM segment_members WHERE run_id = ? AND segment = 'clv_vip'",
+            [result.run_id],  # type: ignore[attr-defined]
+        )
+    }
+    assert at_risk and at_risk == {p for p in vips if risk[p] >= 0.5}
     segments = dict(
         store.sql(
             "SELECT profile_id, segment FROM segment_members WHERE run_id = ? AND segment <> 'clv_vip'",
@@ -81,3 +110,22 @@ def test_pareto_report() -> None:
     report = pareto_report(np.array([100.0] + [1.0] * 9))
     assert report.revenue_share_of_top == pytest.approx(101 / 109)
     assert report.curve[-1] == (1.0, 1.0)
+
+
+def test_taste_and_habits_are_stored_per_profile(shop: tuple[Store, object, object]) -> None:
+    store, truths, _ = shop
+    report = run_preferences(store, END)
+    assert (
+        report.tastes > 1000 and report.habits >= report.tastes * 0.5 and 0 < report.fallbacks < report.habits
+    )
+    # the planted device-by-hour habit comes back from the store, not only from the feature function
+    (habit,) = truths.device_hour_habits  # type: ignore[attr-defined]
+    stored = [store.profile_facts(f"user:{u}", "habits", report.run_id) for u in sorted(habit.user_ids)]
+    assert all(f is not None and {"send_hour", "send_channel", "buy_device"} <= set(f) for f in stored)
+    bought = [f for f in stored if f and f["buy_sessions"] > 0]
+    assert len(bought) >= 20
+    at_night_on_desktop = [20 <= f["buy_hour"] <= 23 and f["buy_device"] == habit.buy_device for f in bought]
+    assert np.mean(at_night_on_desktop) >= 0.75
+    someone = sorted(habit.user_ids)[0]
+    taste = store.profile_facts(f"user:{someone}", "taste")
+    assert taste is not None and taste["top_categories"] and "bought_price_avg" in taste

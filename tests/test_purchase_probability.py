@@ -18,7 +18,6 @@ from sklearn.base import clone
 from shopmind.core import InvalidInputError
 from shopmind.features import purchase_transactions, rfm_summary
 from shopmind.features._behaviour import FEATURES, behaviour_features, purchase_labels
-from shopmind.ingest import import_orders
 from shopmind.models import (
     BetaGeoModel,
     CalibratedBoostingClassifier,
@@ -29,8 +28,6 @@ from shopmind.models import (
 from shopmind.pipeline import load_demo_shop, run_purchase_probability
 from shopmind.pipeline._purchase import recency_baseline
 from shopmind.store import Store
-
-from .conftest import data_file
 
 # --- the model card -------------------------------------------------------------------------------
 
@@ -154,14 +151,6 @@ def test_features_see_nothing_after_as_of(demo: Store) -> None:
 LONDON = ZoneInfo("Europe/London")
 CALIBRATION_END = datetime(2011, 9, 9, tzinfo=LONDON)  # calibrate to 2011-09-08 inclusive
 HOLDOUT_END = datetime(2011, 12, 10, tzinfo=LONDON)  # hold out to 2011-12-09 inclusive
-
-
-@pytest.fixture(scope="module")
-def retail() -> Iterator[Store]:
-    path = data_file("online_retail", "online_retail.parquet")
-    with Store(":memory:") as store:
-        import_orders(store, path)
-        yield store
 
 
 def test_online_retail_clv_beats_same_as_last_period(retail: Store) -> None:

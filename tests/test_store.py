@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -129,3 +130,29 @@ def test_status_summarises_tables_and_quality(store: Store) -> None:
     events = next(t for t in st.tables if t.name == "events")
     assert events.first is not None and events.last is not None
     assert dict(st.quality)["anonymous-only events"] == 0
+
+
+def test_profile_facts_keep_nested_values_per_run(store: Store) -> None:
+    as_of = datetime(2026, 3, 1, tzinfo=UTC)
+    run = store.begin_run("preferences", as_of)
+    rows = pa.table(
+        {
+            "profile_id": ["user:a", "user:b"],
+            "top_categories": [[{"rank": 1, "category": "라면"}], []],
+            "send_hour": [21, None],
+        }
+    )
+    assert store.write_profile_facts(run, as_of, "taste", rows) == 2
+    assert store.profile_facts("user:a", "taste") is None  # the run has not finished: not visible
+    store.finish_run(run)
+    assert store.profile_facts("user:a", "taste") == {
+        "profile_id": "user:a",
+        "top_categories": [{"rank": 1, "category": "라면"}],
+        "send_hour": 21,
+    }
+    assert store.profile_facts("user:b", "taste", run) == {
+        "profile_id": "user:b",
+        "top_categories": [],
+        "send_hour": None,
+    }
+    assert store.profile_facts("user:a", "habits") is None

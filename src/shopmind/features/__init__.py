@@ -1,6 +1,8 @@
 """Ibis expressions that turn stored facts into model inputs: purchase (RFM) and visit summaries,
-tastes (categories, brands, price band, interests) and habits (best time and channel)."""
+tastes (categories, brands, price band, interests), habits (best time and channel) and the
+behavioural features and labels of the supervised models (purchase probability, churn, look-alikes)."""
 
+from shopmind.features._behaviour import FEATURES, NEVER, behaviour_features, purchase_labels
 from shopmind.features._habits import best_time_and_device, send_channel
 from shopmind.features._rfm import (
     customer_key,
@@ -13,12 +15,16 @@ from shopmind.features._taste import customer_taste, taste_scores
 from shopmind.features._time import as_of_day, local_day
 
 __all__ = [
+    "FEATURES",
+    "NEVER",
     "as_of_day",
+    "behaviour_features",
     "best_time_and_device",
     "customer_key",
     "customer_taste",
     "event_profiles",
     "local_day",
+    "purchase_labels",
     "purchase_transactions",
     "rfm_summary",
     "send_channel",

@@ -63,6 +63,8 @@ class MaximumLikelihoodModel(BaseEstimator):
         log_likelihood_: the total log-likelihood at the estimates (without the penalty).
         n_customers_: the number of customers fitted.
         converged_: whether the optimiser met its convergence criteria.
+        at_bound_: whether a parameter ran to the edge of the search range (the data cannot pin
+            it down; a small ``penalizer_coef`` gives a usable fit).
         log_params_covariance_: the covariance matrix of the log-parameters (in ``params_`` order).
         fit_warnings_: the texts of the :class:`UnstableFitWarning` the fit emitted.
     """
@@ -75,6 +77,7 @@ class MaximumLikelihoodModel(BaseEstimator):
     log_likelihood_: float
     n_customers_: int
     converged_: bool
+    at_bound_: bool
     log_params_covariance_: FloatArray
     fit_warnings_: tuple[str, ...]
 
@@ -185,6 +188,7 @@ class MaximumLikelihoodModel(BaseEstimator):
         self.log_likelihood_ = result.log_likelihood
         self.n_customers_ = n_customers
         self.converged_ = result.converged
+        self.at_bound_ = result.at_bound
         self.log_params_covariance_ = result.log_covariance
 
         self.fit_warnings_ = ()

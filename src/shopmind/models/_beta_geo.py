@@ -16,9 +16,9 @@ import numpy.typing as npt
 from scipy.special import betainc, betaincinv, betaln, digamma, expit, gammaln, hyp2f1, roots_legendre, xlogy
 
 from shopmind.core import FieldError, InvalidInputError
-from shopmind.models._base import TransactionModel
+from shopmind.models._base import TransactionModel, broadcast_with_time
 from shopmind.models._mle import FloatArray
-from shopmind.models._validation import check_time
+from shopmind.models._validation import check_rfm, check_time
 
 
 def _log_odds_dead(
@@ -270,3 +270,20 @@ class BetaGeoModel(TransactionModel):
         except ValueError:
             raise InvalidInputError([FieldError("n", "does not broadcast against t")]) from None
         return probability_of_purchases(r, alpha, a, b, t_arr, n_arr)
+
+    def conditional_probability_no_purchases_up_to_time(
+        self, t: npt.ArrayLike, frequency: npt.ArrayLike, recency: npt.ArrayLike, T: npt.ArrayLike
+    ) -> FloatArray:
+        """P(no purchase in (T, T + t] | frequency, recency, T): the churn probability over a horizon.
+
+        A customer who is no longer alive makes no purchase; one who is alive at T cannot drop out
+        before the next purchase (BG/NBD dropout follows a purchase), so stays silent with
+        probability E[exp(-λt)] under the posterior λ ~ Gamma(r + x, α + T):
+        ``1 - P(alive) + P(alive) ((α + T) / (α + T + t))^(r + x)``. ``t`` broadcasts against
+        the customers."""
+        r, alpha, _, _ = self._check_fitted()
+        x, tx, age = check_rfm(frequency, recency, T, fit=False)
+        t_arr, x, tx, age = broadcast_with_time(check_time(t), x, tx, age)
+        alive = self.conditional_probability_alive(x, tx, age)
+        silent = np.exp((r + x) * (np.log(alpha + age) - np.log(alpha + age + t_arr)))
+        return np.asarray(1.0 - alive + alive * silent, dtype=np.float64)

@@ -205,6 +205,13 @@ class CalibratedBoostingClassifier(ClassifierMixin, BaseEstimator):
         p = np.clip(p, 0.0, 1.0)
         return np.column_stack([1.0 - p, p])
 
+    def top_features(self, n: int = 8) -> tuple[tuple[str, float], ...]:
+        """The ``n`` features with the largest share of the trees' total gain, largest first."""
+        self._check_fitted()
+        gain = self.feature_importances_
+        share = gain / gain.sum() if gain.sum() > 0 else gain
+        return tuple((str(name), float(value)) for name, value in share.head(n).items())
+
     def predict(self, X: pd.DataFrame | npt.ArrayLike) -> npt.NDArray[np.int64]:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)
 

@@ -1,6 +1,7 @@
 """Jobs that wire the store to the parts above it: the demo shop, customer intelligence (segments,
-CLV, VIPs) and purchase probability."""
+CLV, VIPs), churn risk, purchase probability, look-alikes (could become VIP), taste and habits."""
 
+from shopmind.pipeline._churn import ChurnReport, run_churn_risk
 from shopmind.pipeline._demo_job import DemoLoadReport, load_demo_shop
 from shopmind.pipeline._intelligence import (
     IntelligenceReport,
@@ -8,16 +9,24 @@ from shopmind.pipeline._intelligence import (
     pareto_report,
     run_customer_intelligence,
 )
+from shopmind.pipeline._lookalike import LookalikeReport, run_vip_lookalike
+from shopmind.pipeline._preferences import PreferencesReport, run_preferences
 from shopmind.pipeline._purchase import PurchaseReport, run_purchase_probability, score_name
 
 __all__ = [
+    "ChurnReport",
     "DemoLoadReport",
     "IntelligenceReport",
+    "LookalikeReport",
     "ParetoReport",
+    "PreferencesReport",
     "PurchaseReport",
     "load_demo_shop",
     "pareto_report",
+    "run_churn_risk",
     "run_customer_intelligence",
+    "run_preferences",
     "run_purchase_probability",
+    "run_vip_lookalike",
     "score_name",
 ]

@@ -4,7 +4,6 @@ write the results back (scores, segment members), so any earlier ``as_of`` repla
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +13,7 @@ import pyarrow as pa
 
 from shopmind.core import DEFAULT_SHOP_TZ
 from shopmind.features import purchase_transactions, rfm_summary, visit_summary
-from shopmind.models import BetaGeoModel, GammaGammaModel
+from shopmind.pipeline._clv import fit_repeat_purchases, fit_spend
 from shopmind.segments import customer_segments
 from shopmind.store import Store
 
@@ -60,21 +59,6 @@ def pareto_report(revenue: np.ndarray, top: float = VIP_SHARE) -> ParetoReport:
     return ParetoReport(top, float(cumulative[n_top - 1]), curve)
 
 
-def _fit_purchase_model(x: np.ndarray, t_x: np.ndarray, age: np.ndarray, notes: list[str]) -> BetaGeoModel:
-    """BG/NBD by plain maximum likelihood; when that optimum lies on the boundary (a, b running off
-    to infinity: dropout that looks constant) its predictions are not finite, and a small ridge
-    penalty (as in lifetimes' ``penalizer_coef``) gives a usable fit instead."""
-    model = BetaGeoModel().fit(x, t_x, age)
-    check = model.conditional_expected_number_of_purchases_up_to_time(52, x, t_x, age)
-    if np.all(np.isfinite(check)):
-        return model
-    notes.append(
-        "the unpenalised BG/NBD optimum lies on the boundary (a, b -> infinity) and its predictions are "
-        "not finite; refitted with penalizer_coef=0.001"
-    )
-    return BetaGeoModel(penalizer_coef=0.001).fit(x, t_x, age)
-
-
 def run_customer_intelligence(
     store: Store,
     as_of: datetime,
@@ -83,7 +67,7 @@ def run_customer_intelligence(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> IntelligenceReport:
     """Compute and store RFM segments, P(alive), expected purchases, expected spend, 12-month CLV
-    and VIP status for every profile as of ``as_of``."""
+    and VIP status (churn risk is :func:`run_churn_risk`'s) for every profile as of ``as_of``."""
     report = progress or (lambda phase, done, total: None)
     steps = 5
     run_id = store.begin_run(JOB, as_of)
@@ -112,28 +96,29 @@ def run_customer_intelligence(
             "monetary_value": m,
             "revenue": revenue,
         }
+        spend = None
         if buyers.num_rows >= MIN_BUYERS_FOR_CLV and (x > 0).sum() >= 2:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                bgnbd = _fit_purchase_model(x, t_x, age, notes)
-                report("fit", 2, steps)
-                repeat = x > 0
-                spend = GammaGammaModel().fit(x[repeat], m[repeat])
-            notes.extend(str(w.message) for w in caught)
+            bgnbd = fit_repeat_purchases(x, t_x, age, notes)
+            report("fit", 2, steps)
+            spend = fit_spend(x, m, notes)
             clv_params = tuple((k, float(v)) for k, v in bgnbd.params_.items())
-            spend_params = tuple((k, float(v)) for k, v in spend.params_.items())
             p_alive = bgnbd.conditional_probability_alive(x, t_x, age)
             columns["p_alive"] = p_alive
-            columns["churn_risk"] = 1.0 - p_alive
             columns["expected_purchases_90d"] = bgnbd.conditional_expected_number_of_purchases_up_to_time(
                 90 / 7, x, t_x, age
             )
-            columns["expected_average_spend"] = spend.conditional_expected_average_profit(x, m)
+        if spend is not None:
+            spend_params = tuple((k, float(v)) for k, v in spend.params_.items())
+            m_seen = np.maximum(m, 0.0)
+            columns["expected_average_spend"] = spend.conditional_expected_average_profit(x, m_seen)
             clv = spend.customer_lifetime_value(
-                bgnbd, x, t_x, age, m, time_unit_per_month=WEEKS_PER_MONTH, time=12, discount_rate=0.01
+                bgnbd, x, t_x, age, m_seen, time_unit_per_month=WEEKS_PER_MONTH, time=12, discount_rate=0.01
             )
             columns["clv_12m"] = clv
             ranking = clv
+        elif clv_params:
+            notes.append("without a spend model VIPs are ranked by past revenue")
+            ranking = revenue
         else:
             notes.append(
                 f"only {buyers.num_rows} buyers ({int((x > 0).sum())} repeat buyers) before {as_of:%Y-%m-%d}: "

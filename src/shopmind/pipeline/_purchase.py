@@ -1,14 +1,9 @@
 """The purchase-probability job: P(a profile buys within the next N days), for members and
-anonymous visitors, learned from past windows of the same shop, calibrated, backtested and
-written to the store with its model card.
-
-Windows: the features at cut ``c`` (everything before ``c``) and the label "bought in
-``[c, c + N days)``", for cuts ``as_of - N - k·stride``, k = 0..windows-1 (every label is complete
-before ``as_of``; a stride shorter than N gives overlapping windows, more of them). The backtest
-scores the newest window (cut ``as_of - N``) as if it were today, with a model that only knew
-what was known then: the windows whose labels end by that cut. The production model learns on
-every window and scores ``as_of``. Both calibrate on out-of-fold scores, the windows dealt into
-folds (see :class:`~shopmind.models.CalibratedBoostingClassifier`).
+anonymous visitors, learned from past windows of the same shop (see
+:mod:`shopmind.pipeline._windows`), calibrated, backtested and written to the store with its
+model card. Both the backtest and the production model calibrate on out-of-fold scores, the
+windows dealt into folds (see :class:`~shopmind.models.CalibratedBoostingClassifier`). A stride
+shorter than N gives overlapping windows, more of them.
 """
 
 from __future__ import annotations
@@ -23,9 +18,9 @@ import pandas as pd
 import pyarrow as pa
 
 from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError
-from shopmind.features import purchase_transactions
-from shopmind.features._behaviour import FEATURES, behaviour_features, purchase_labels
+from shopmind.features import FEATURES, behaviour_features, purchase_labels, purchase_transactions
 from shopmind.models import CalibratedBoostingClassifier, ModelCard, model_card
+from shopmind.pipeline._windows import first_known, window_cuts
 from shopmind.store import Store
 
 JOB = "purchase_probability"
@@ -103,8 +98,7 @@ def run_purchase_probability(
     tx = purchase_transactions(store.table("orders"), store.table("order_lines"), profiles)
     frames = []
     stride = stride_days or horizon_days
-    for k in range(windows):
-        cut = as_of - timedelta(days=horizon_days + k * stride)
+    for k, cut in enumerate(window_cuts(as_of, horizon_days, windows, stride)):
         frames.append(labelled_window(events, tx, profiles, cut, horizon_days, zone))
         report("windows", k + 1, steps)
     usable = [f for f in frames if f.y.nunique() == 2]
@@ -123,19 +117,19 @@ def run_purchase_probability(
     def model() -> CalibratedBoostingClassifier:
         return CalibratedBoostingClassifier(random_state=random_state)
 
-    first_known = -(-horizon_days // stride)  # the first window whose labels end by the newest cut
-    if len(frames) < first_known + MIN_WINDOWS:
+    known_from = first_known(horizon_days, stride)
+    if len(frames) < known_from + MIN_WINDOWS:
         raise InvalidInputError(
             [
                 FieldError(
                     "windows",
-                    f"must be at least {first_known + MIN_WINDOWS} for a {horizon_days}-day horizon with a "
+                    f"must be at least {known_from + MIN_WINDOWS} for a {horizon_days}-day horizon with a "
                     f"{stride}-day stride",
                 )
             ]
         )
     latest = frames[0]
-    known = frames[first_known:]
+    known = frames[known_from:]
     older = pd.concat(known, ignore_index=True)
     window_of = np.repeat(np.arange(len(known)), [len(f) for f in known])
     backtest = model().fit(older[columns], older.y, groups=window_of)
@@ -177,8 +171,6 @@ def run_purchase_probability(
         store.finish_run(run_id, "failed")
         raise
     report("store", steps, steps)
-    importances = production.feature_importances_
-    top = importances / importances.sum() if importances.sum() > 0 else importances
     return PurchaseReport(
         run_id=run_id,
         as_of=as_of,
@@ -186,5 +178,5 @@ def run_purchase_probability(
         profiles=len(now),
         expected_buyers=float(probability.sum()),
         card=card,
-        top_features=tuple((str(k), float(v)) for k, v in top.head(8).items()),
+        top_features=production.top_features(),
     )

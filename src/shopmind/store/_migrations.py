@@ -225,6 +225,19 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        5,
+        "profile facts: what a job found about a profile that is not one number (taste, habits, drivers)",
+        """
+        CREATE TABLE profile_facts (
+            run_id       VARCHAR NOT NULL,
+            profile_id   VARCHAR NOT NULL,
+            kind         VARCHAR NOT NULL,
+            facts        VARCHAR NOT NULL,
+            as_of        TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -409,6 +409,29 @@ class Store:
             [run_id, name, orjson.dumps(card, option=orjson.OPT_SERIALIZE_NUMPY).decode(), as_of],
         )
 
+    def write_profile_facts(self, run_id: str, as_of: datetime, kind: str, rows: pa.Table) -> int:
+        """Keep, per profile, what a job found that is not one number (e.g. ``taste``, ``habits``,
+        a model's ``drivers``): ``rows`` has ``profile_id`` and any other columns, nested ones
+        too; each row is kept as one JSON object under ``kind``."""
+        return self._write(
+            "profile_facts",
+            rows,
+            "INSERT INTO profile_facts (run_id, profile_id, kind, facts, as_of) "
+            "SELECT ?, profile_id, ?, CAST(to_json(src) AS VARCHAR), ? FROM {src} AS src",
+            [run_id, kind, as_of],
+        ).inserted
+
+    def profile_facts(self, profile_id: str, kind: str, run_id: str | None = None) -> dict[str, Any] | None:
+        """The facts of ``kind`` about one profile from ``run_id`` (default: the newest run that
+        wrote any), as a dict, or None."""
+        rows = self._run(
+            """SELECT f.facts FROM profile_facts f JOIN job_runs r USING (run_id)
+            WHERE f.profile_id = ? AND f.kind = ? AND (? IS NULL OR f.run_id = ?) AND r.status = 'ok'
+            ORDER BY r.as_of DESC, r.finished_at DESC LIMIT 1""",
+            [profile_id, kind, run_id, run_id],
+        )
+        return orjson.loads(rows[0][0]) if rows else None
+
     def model_card(self, run_id: str, name: str) -> dict[str, Any] | None:
         """A model card written by :meth:`write_model_card`, or None."""
         rows = self._run("SELECT card FROM model_cards WHERE run_id = ? AND name = ?", [run_id, name])

@@ -1,0 +1,26 @@
+"""The ``shopmind`` command line.
+
+Exit codes, for scripts:
+  0  done, nothing rejected
+  1  unexpected internal error (a bug: please report it)
+  2  wrong usage (unknown option, missing argument)
+  3  done, but some rows were rejected and kept in the quarantine
+  4  the input file cannot be used (missing, unreadable, wrong columns)
+  5  the workspace is missing, locked by another process or from a newer shopmind
+"""
+
+from __future__ import annotations
+
+from shopmind.cli import _customers, _data, _run  # noqa: F401  (they register the commands)
+from shopmind.cli._common import EXIT_BUG, app, err_console
+from shopmind.core import ShopmindError
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    try:
+        app()
+    except ShopmindError as exc:  # anything not mapped above is still a clear message, not a trace
+        err_console.print(f"[bold red]error:[/] {exc}")
+        raise SystemExit(EXIT_BUG) from None

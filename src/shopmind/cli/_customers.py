@@ -1,0 +1,390 @@
+"""``shopmind customers ...``: segments, lists, probability bands, movement, VIPs at risk, dormant
+former VIPs, look-alikes and one profile, read from the stored runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from shopmind.cli._common import (
+    EXIT_USAGE,
+    WorkspaceOpt,
+    console,
+    customers_app,
+    fail,
+    open_workspace,
+    parse_as_of,
+)
+from shopmind.models import probability_bands
+from shopmind.pipeline import score_name
+from shopmind.segments import SEGMENTS
+from shopmind.store import Store
+
+
+def _run_or_fail(
+    store: Store, as_of: datetime | None = None, job: str = "customer_intelligence"
+) -> tuple[str, datetime]:
+    latest = store.latest_run(job, before=as_of)
+    if latest is None:
+        raise fail(f"no {job.replace('_', '-')} run yet", EXIT_USAGE, "run: shopmind run --as-of YYYY-MM-DD")
+    return latest
+
+
+def _same_day_run(store: Store, job: str, as_of: datetime) -> str | None:
+    rows = store.sql(
+        "SELECT run_id FROM job_runs WHERE job = ? AND status = 'ok' AND as_of = ? ORDER BY finished_at DESC LIMIT 1",
+        [job, as_of],
+    )
+    return rows[0][0] if rows else None
+
+
+def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(header)
+        count = 0
+        for row in rows:
+            out.writerow(["" if v is None else v for v in row])
+            count += 1
+    console.print(f"wrote {count:,} profiles to {path}")
+    return count
+
+
+def _number(value: float | None, spec: str) -> str:
+    return "" if value is None else format(value, spec)
+
+
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write every listed profile to this CSV file.")
+]
+LimitOpt = Annotated[int, typer.Option(min=1, help="Rows to show on screen.")]
+
+
+@customers_app.command("segments")
+def customers_segments(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
+    """Profiles per segment in the latest run, with each segment's rule."""
+    with open_workspace(workspace) as (_, store):
+        run_id, moment = _run_or_fail(store)
+        rows = store.sql(
+            "SELECT segment, count(*) FROM segment_members WHERE run_id = ? GROUP BY segment ORDER BY 2 DESC",
+            [run_id],
+        )
+    table = Table(title=f"segments as of {moment:%Y-%m-%d}")
+    for col in ("segment", "세그먼트", "rule", "profiles"):
+        table.add_column(col, justify="right" if col == "profiles" else "left")
+    for key, count in rows:
+        seg = SEGMENTS.get(key)
+        table.add_row(
+            seg.en if seg else key,
+            seg.ko if seg else "VIP (CLV 상위 20%)",
+            seg.rule if seg else "top 20% by 12-month CLV",
+            f"{count:,}",
+        )
+    console.print(table)
+
+
+@customers_app.command("list")
+def customers_list(
+    workspace: WorkspaceOpt = Path(".shopmind"),
+    segment: Annotated[str, typer.Option(help="Segment key, e.g. vip, dormant_vip, clv_vip.")] = "clv_vip",
+    limit: Annotated[int, typer.Option(min=1)] = 20,
+    output: Annotated[Path | None, typer.Option(help="Write every member to this CSV file.")] = None,
+) -> None:
+    """The profiles of a segment in the latest run, highest CLV first."""
+    with open_workspace(workspace) as (_, store):
+        run_id, _ = _run_or_fail(store)
+        rows = store.sql(
+            """SELECT m.profile_id,
+                max(CASE WHEN s.name = 'clv_12m' THEN s.value END) AS clv,
+                max(CASE WHEN s.name = 'p_alive' THEN s.value END) AS p_alive,
+                max(CASE WHEN s.name = 'revenue' THEN s.value END) AS revenue
+            FROM segment_members m LEFT JOIN scores s ON s.run_id = m.run_id AND s.profile_id = m.profile_id
+            WHERE m.run_id = ? AND m.segment = ? GROUP BY m.profile_id ORDER BY clv DESC NULLS LAST, revenue DESC NULLS LAST""",
+            [run_id, segment],
+        )
+    if output:
+        with output.open("w", encoding="utf-8") as fh:
+            fh.write("profile_id,clv_12m,p_alive,revenue\n")
+            for pid, clv, alive, revenue in rows:
+                fh.write(
+                    f"{pid},{'' if clv is None else clv},{'' if alive is None else alive},{'' if revenue is None else revenue}\n"
+                )
+        console.print(f"wrote {len(rows):,} profiles to {output}")
+    table = Table(title=f"{segment}: {len(rows):,} profiles")
+    for col in ("profile", "CLV 12m", "P(alive)", "revenue so far"):
+        table.add_column(col, justify="left" if col == "profile" else "right")
+    for pid, clv, alive, revenue in rows[:limit]:
+        table.add_row(
+            pid,
+            "" if clv is None else f"{clv:,.0f}",
+            "" if alive is None else f"{alive:.2f}",
+            "" if revenue is None else f"{revenue:,.0f}",
+        )
+    console.print(table)
+
+
+@customers_app.command("band")
+def customers_band(
+    workspace: WorkspaceOpt = Path(".shopmind"),
+    low: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Lowest purchase probability, e.g. 0.3.")
+    ] = 0.5,
+    high: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Highest purchase probability, e.g. 0.6.")
+    ] = 1.0,
+    horizon: Annotated[int, typer.Option(min=1, help="The horizon the probability was run with.")] = 7,
+    output: Annotated[
+        Path | None, typer.Option(help="Write the profiles of the band to this CSV file.")
+    ] = None,
+) -> None:
+    """The profiles whose purchase probability lies in [--low, --high]: count, expected buyers and,
+    with --output, the audience as CSV (profile_id, probability), most likely buyers first."""
+    if high <= low:
+        raise fail("--high must be above --low", EXIT_USAGE, "e.g. --low 0.3 --high 0.6")
+    with open_workspace(workspace) as (_, store):
+        latest = store.latest_run("purchase_probability")
+        if latest is None:
+            raise fail("no purchase-probability run yet", EXIT_USAGE, "run: shopmind run --as-of YYYY-MM-DD")
+        rows = store.sql(
+            "SELECT profile_id, value FROM scores WHERE run_id = ? AND name = ? AND value >= ? AND value <= ? "
+            "ORDER BY value DESC, profile_id",
+            [latest[0], score_name(horizon), low, high],
+        )
+    (band,) = probability_bands([v for _, v in rows], edges=[low, high]) if rows else (None,)
+    expected = band.expected_buyers if band else 0.0
+    console.print(
+        f"{len(rows):,} profiles with P(buy within {horizon} days) in [{low:.0%}, {high:.0%}] · "
+        f"expected buyers {expected:,.1f}"
+    )
+    if output:
+        with output.open("w", encoding="utf-8") as fh:
+            fh.write("profile_id,probability\n")
+            fh.writelines(f"{pid},{value}\n" for pid, value in rows)
+        console.print(f"wrote {len(rows):,} profiles to {output}")
+
+
+@customers_app.command("moved")
+def customers_moved(
+    workspace: WorkspaceOpt = Path(".shopmind"),
+    from_: Annotated[str, typer.Option("--from", help="Segment in the earlier run, e.g. vip.")] = "vip",
+    to: Annotated[str, typer.Option(help="Segment in the latest run, e.g. dormant_vip.")] = "dormant_vip",
+    since: Annotated[
+        str | None, typer.Option(help="Compare with the latest run before this date (YYYY-MM-DD).")
+    ] = None,
+) -> None:
+    """Segment movement between two runs, e.g. VIPs who became dormant this month."""
+    with open_workspace(workspace) as (_, store):
+        latest_id, latest_at = _run_or_fail(store)
+        earlier = store.latest_run("customer_intelligence", before=parse_as_of(since) if since else latest_at)
+        if earlier is None:
+            raise fail(
+                "only one run: nothing to compare with",
+                EXIT_USAGE,
+                "run: shopmind run --as-of <an earlier date>",
+            )
+        rows = store.sql(
+            """SELECT b.profile_id FROM segment_members b JOIN segment_members a USING (profile_id)
+            WHERE b.run_id = ? AND b.segment = ? AND a.run_id = ? AND a.segment = ? ORDER BY 1""",
+            [earlier[0], from_, latest_id, to],
+        )
+        flows = store.sql(
+            """SELECT b.segment, a.segment, count(*) FROM segment_members b JOIN segment_members a USING (profile_id)
+            WHERE b.run_id = ? AND a.run_id = ? AND b.segment <> 'clv_vip' AND a.segment <> 'clv_vip'
+            GROUP BY ALL ORDER BY 3 DESC LIMIT 15""",
+            [earlier[0], latest_id],
+        )
+    table = Table(title=f"movement {earlier[1]:%Y-%m-%d} → {latest_at:%Y-%m-%d}")
+    for col in ("from", "to", "profiles"):
+        table.add_column(col)
+    for a, b, n in flows:
+        table.add_row(a, b, f"{n:,}")
+    console.print(table)
+    console.print(f"{len(rows):,} profiles moved from {from_} to {to}: " + ", ".join(r[0] for r in rows[:20]))
+
+
+@customers_app.command("at-risk")
+def customers_at_risk(
+    workspace: WorkspaceOpt = Path(".shopmind"), limit: LimitOpt = 20, output: OutputOpt = None
+) -> None:
+    """VIPs at risk · 이탈 위험 VIP: today's VIPs (top 20% by CLV) whose churn risk is at least the
+    run's --at-risk threshold, riskiest first, with their CLV (the value at stake)."""
+    with open_workspace(workspace) as (_, store):
+        run_id, moment = _run_or_fail(store, job="churn_risk")
+        intelligence = _same_day_run(store, "customer_intelligence", moment)
+        rows = store.sql(
+            """SELECT m.profile_id, r.value AS risk, c.value AS clv, v.value AS revenue
+            FROM segment_members m
+            JOIN scores r ON r.run_id = m.run_id AND r.profile_id = m.profile_id AND r.name = 'churn_risk'
+            LEFT JOIN scores c ON c.run_id = ? AND c.profile_id = m.profile_id AND c.name = 'clv_12m'
+            LEFT JOIN scores v ON v.run_id = ? AND v.profile_id = m.profile_id AND v.name = 'revenue'
+            WHERE m.run_id = ? AND m.segment = 'vip_at_risk' ORDER BY risk DESC, clv DESC NULLS LAST, 1""",
+            [intelligence, intelligence, run_id],
+        )
+    if output:
+        _write_csv(output, ("profile_id", "churn_risk", "clv_12m", "revenue"), rows)
+    table = Table(title=f"VIPs at risk · 이탈 위험 VIP as of {moment:%Y-%m-%d}: {len(rows):,}")
+    for col in ("profile", "churn risk", "CLV 12m", "revenue so far"):
+        table.add_column(col, justify="left" if col == "profile" else "right")
+    for pid, risk, clv, revenue in rows[:limit]:
+        table.add_row(pid, f"{risk:.0%}", _number(clv, ",.0f"), _number(revenue, ",.0f"))
+    console.print(table)
+
+
+@customers_app.command("dormant-vips")
+def customers_dormant_vips(
+    workspace: WorkspaceOpt = Path(".shopmind"), limit: LimitOpt = 20, output: OutputOpt = None
+) -> None:
+    """Former VIPs now dormant · 뜸한 VIP: frequent, high-spending buyers who have stopped buying
+    (RFM R <= 2, F >= 4, M >= 4), biggest spenders first, with their days since the last purchase
+    and churn risk: the win-back list."""
+    with open_workspace(workspace) as (_, store):
+        run_id, moment = _run_or_fail(store)
+        churn = _same_day_run(store, "churn_risk", moment)
+        rows = store.sql(
+            """SELECT m.profile_id, v.value AS revenue, round(7 * (t.value - r.value)) AS days_since,
+                k.value AS risk
+            FROM segment_members m
+            LEFT JOIN scores v ON v.run_id = m.run_id AND v.profile_id = m.profile_id AND v.name = 'revenue'
+            LEFT JOIN scores t ON t.run_id = m.run_id AND t.profile_id = m.profile_id AND t.name = 'T_weeks'
+            LEFT JOIN scores r ON r.run_id = m.run_id AND r.profile_id = m.profile_id AND r.name = 'recency_weeks'
+            LEFT JOIN scores k ON k.run_id = ? AND k.profile_id = m.profile_id AND k.name = 'churn_risk'
+            WHERE m.run_id = ? AND m.segment = 'dormant_vip' ORDER BY revenue DESC NULLS LAST, 1""",
+            [churn, run_id],
+        )
+    if output:
+        _write_csv(output, ("profile_id", "revenue", "days_since_last_purchase", "churn_risk"), rows)
+    table = Table(title=f"former VIPs now dormant · 뜸한 VIP as of {moment:%Y-%m-%d}: {len(rows):,}")
+    for col in ("profile", "revenue so far", "days since last purchase", "churn risk"):
+        table.add_column(col, justify="left" if col == "profile" else "right")
+    for pid, revenue, days, risk in rows[:limit]:
+        table.add_row(pid, _number(revenue, ",.0f"), _number(days, ".0f"), _number(risk, ".0%"))
+    console.print(table)
+
+
+@customers_app.command("lookalikes")
+def customers_lookalikes(
+    workspace: WorkspaceOpt = Path(".shopmind"), limit: LimitOpt = 20, output: OutputOpt = None
+) -> None:
+    """Could become VIP · 잠재 VIP: non-VIPs whose behaviour looks like today's VIPs' behaviour
+    before they were VIPs, likeliest first, with the features that drive each score."""
+    with open_workspace(workspace) as (_, store):
+        run_id, moment = _run_or_fail(store, job="vip_lookalike")
+        rows = store.sql(
+            """SELECT m.profile_id, s.value, f.facts FROM segment_members m
+            JOIN scores s ON s.run_id = m.run_id AND s.profile_id = m.profile_id AND s.name = 'vip_lookalike'
+            LEFT JOIN profile_facts f ON f.run_id = m.run_id AND f.profile_id = m.profile_id
+                AND f.kind = 'vip_lookalike'
+            WHERE m.run_id = ? AND m.segment = 'could_become_vip' ORDER BY 2 DESC, 1""",
+            [run_id],
+        )
+    listed = [(pid, p, _drivers(facts)) for pid, p, facts in rows]
+    if output:
+        _write_csv(output, ("profile_id", "probability", "drivers"), listed)
+    table = Table(title=f"could become VIP · 잠재 VIP as of {moment:%Y-%m-%d}: {len(rows):,}")
+    for col in ("profile", "probability", "why (top features)"):
+        table.add_column(col, justify="right" if col == "probability" else "left")
+    for pid, p, drivers in listed[:limit]:
+        table.add_row(pid, f"{p:.0%}", drivers)
+    console.print(table)
+
+
+#: The lists that models (not RFM rules) make, as people read them.
+LISTS = {
+    "clv_vip": "VIP, top 20% by 12-month CLV · VIP (CLV 상위 20%)",
+    "vip_at_risk": "VIP at risk · 이탈 위험 VIP",
+    "could_become_vip": "could become VIP (look-alike) · 잠재 VIP",
+}
+
+
+def _drivers(facts: str | None) -> str:
+    if not facts:
+        return ""
+    return "; ".join(f"{d['feature']} (+{d['contribution']:.2f})" for d in json.loads(facts)["drivers"])
+
+
+@customers_app.command("show")
+def customers_show(
+    profile: Annotated[str, typer.Argument(help="A profile id, e.g. user:m000772 (see customers list).")],
+    workspace: WorkspaceOpt = Path(".shopmind"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print everything as JSON for scripts.")] = False,
+) -> None:
+    """One customer: segment, scores of the latest runs (CLV, P(alive), churn risk, purchase
+    probability, could-become-VIP and its drivers), taste, and best time and channel."""
+    with open_workspace(workspace) as (_, store):
+        if not store.sql("SELECT 1 FROM profiles WHERE profile_id = ?", [profile]):
+            raise fail(f"no profile {profile!r}", EXIT_USAGE, "list some with: shopmind customers list")
+        scores = store.sql(
+            """SELECT s.name, s.value FROM scores s
+            JOIN (SELECT job, arg_max(run_id, as_of) AS run_id FROM job_runs WHERE status = 'ok' GROUP BY job) r
+              USING (run_id)
+            WHERE s.profile_id = ? ORDER BY 1""",
+            [profile],
+        )
+        segments = store.sql(
+            """SELECT m.segment FROM segment_members m
+            JOIN (SELECT job, arg_max(run_id, as_of) AS run_id FROM job_runs WHERE status = 'ok' GROUP BY job) r
+              USING (run_id)
+            WHERE m.profile_id = ? ORDER BY 1""",
+            [profile],
+        )
+        facts = {kind: store.profile_facts(profile, kind) for kind in ("taste", "habits", "vip_lookalike")}
+    found = {
+        "profile_id": profile,
+        "segments": [s for (s,) in segments],
+        "scores": dict(scores),
+        **{kind: value for kind, value in facts.items() if value is not None},
+    }
+    if as_json:
+        console.print_json(json.dumps(found, ensure_ascii=False, default=str))
+        return
+    console.print(f"[bold]{profile}[/]")
+    for key in found["segments"]:
+        seg = SEGMENTS.get(key)
+        label = f"{seg.en} · {seg.ko}" if seg else LISTS.get(key, key)
+        console.print(f"segment · 세그먼트: {label}")
+    table = Table(title="scores · 점수")
+    table.add_column("score")
+    table.add_column("value", justify="right")
+    for name, value in scores:
+        table.add_row(name, f"{value:,.4g}")
+    console.print(table)
+    taste = facts["taste"]
+    if taste:
+        categories = ", ".join(c["category"] for c in taste["top_categories"]) or "-"
+        brands = ", ".join(b["brand"] for b in taste["top_brands"]) or "-"
+        console.print(f"taste · 취향: categories {categories} · brands {brands}")
+        for kind in ("bought", "viewed"):
+            if taste.get(f"{kind}_price_avg") is not None:
+                console.print(
+                    f"  {kind} prices: average {taste[f'{kind}_price_avg']:,.0f} "
+                    f"(range {taste[f'{kind}_price_min']:,.0f}-{taste[f'{kind}_price_max']:,.0f})"
+                )
+        if taste["interests"]:
+            console.print("  interests: " + ", ".join(i["keyword"] for i in taste["interests"]))
+    habits = facts["habits"]
+    if habits:
+        days = "월화수목금토일"
+        for kind, label in (("browse", "browses"), ("buy", "buys")):
+            if habits[f"{kind}_hour"] is not None:
+                console.print(
+                    f"{label} around {habits[f'{kind}_hour']:02d}:00 on {days[habits[f'{kind}_weekday']]}요일, "
+                    f"on {habits[f'{kind}_device']} ({habits[f'{kind}_channel']})"
+                )
+        basis = {"profile": "their own history", "segment": "their segment", "shop": "the whole shop"}
+        console.print(
+            f"best send time · 최적 발송: {habits['send_hour']:02d}:00 by {habits['send_channel']} "
+            f"(from {basis[habits['send_basis']]})"
+        )
+    look = facts["vip_lookalike"]
+    if look:
+        console.print(
+            f"could become VIP: {look['probability']:.0%} · why: "
+            + ("; ".join(d["feature"] for d in look["drivers"]) or "-")
+        )

@@ -1,0 +1,313 @@
+"""Commands that bring data in and show what is stored: init, import, demo, status, quarantine,
+identity."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from shopmind.cli._common import (
+    EXIT_BAD_FILE,
+    EXIT_OK,
+    EXIT_REJECTED,
+    EXIT_USAGE,
+    WorkspaceOpt,
+    app,
+    console,
+    fail,
+    identity_app,
+    import_app,
+    open_workspace,
+    progress_bars,
+)
+from shopmind.core import (
+    ImportFileError,
+    UnknownIdentityLinkError,
+)
+from shopmind.ingest import (
+    FORMATS,
+    ImportReport,
+    import_catalogue,
+    import_events,
+    import_interests,
+    import_orders,
+)
+from shopmind.pipeline import load_demo_shop
+from shopmind.store import Store, Workspace
+
+
+def _print_report(report: ImportReport) -> int:
+    table = Table(title=f"import {report.kind}: {report.source}", show_header=False)
+    table.add_column("what")
+    table.add_column("rows", justify="right")
+    table.add_row("rows read", f"{report.rows_read:,}")
+    table.add_row("accepted", f"{report.accepted:,}")
+    table.add_row("  newly stored", f"{report.stored:,}")
+    table.add_row("  already stored (skipped)", f"{report.duplicates:,}")
+    for label, value in report.extra:
+        table.add_row(f"  {label}", f"{value:,}")
+    table.add_row("rejected (quarantined)", f"[red]{report.rejected:,}[/]" if report.rejected else "0")
+    console.print(table)
+    if report.rejected_by_reason:
+        reasons = Table(title="rejected by reason")
+        reasons.add_column("reason")
+        reasons.add_column("rows", justify="right")
+        for reason, count in report.rejected_by_reason:
+            reasons.add_row(reason, f"{count:,}")
+        console.print(reasons)
+        console.print(f"See them with: shopmind quarantine --import-id {report.import_id}")
+    return EXIT_OK if report.ok else EXIT_REJECTED
+
+
+def _mapping(pairs: list[str] | None) -> dict[str, str]:
+    out = {}
+    for pair in pairs or []:
+        field, sep, column = pair.partition("=")
+        if not sep or not field or not column:
+            raise typer.BadParameter(f"expected FIELD=COLUMN, got {pair!r}", param_hint="--map")
+        out[field.strip()] = column.strip()
+    return out
+
+
+def _run_import(
+    workspace: Path, run: Callable[[Workspace, Store, Callable[[str, int, int], None]], ImportReport]
+) -> None:
+    """Open the workspace, run one import with a progress bar, print its report, exit with its code."""
+    with open_workspace(workspace) as (ws, store), progress_bars() as progress:
+        try:
+            report = run(ws, store, progress)
+        except ImportFileError as exc:
+            raise fail(str(exc), EXIT_BAD_FILE) from None
+    raise typer.Exit(_print_report(report))
+
+
+@app.command()
+def init(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
+    """Create a workspace: a folder with the shop's store (shop.duckdb) and its secret hashing key."""
+    ws = Workspace.init(workspace)
+    console.print(f"workspace ready at [bold]{ws.path}[/] (store {ws.store_path.name}, schema migrated)")
+
+
+@import_app.command("orders")
+def import_orders_cmd(
+    file: Annotated[Path, typer.Argument(help="CSV, Parquet or XLSX file, one order line per row.")],
+    workspace: WorkspaceOpt = Path(".shopmind"),
+    fmt: Annotated[str, typer.Option("--format", help=f"auto, or one of: {', '.join(FORMATS)}.")] = "auto",
+    map_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="FIELD=COLUMN, repeatable. Fields: order_id, ordered_at, product_id, quantity, unit_price, "
+            "customer_id, description, email, phone, currency, country, region, channel.",
+        ),
+    ] = None,
+    sheet: Annotated[str | None, typer.Option(help="XLSX sheet name (default: the first).")] = None,
+) -> None:
+    """Import order lines. Cancellations become returns, missing customers are guests, rejected
+    rows are kept in the quarantine with their reason and line number."""
+    mapping = _mapping(map_) or None
+    _run_import(
+        workspace,
+        lambda ws, store, progress: import_orders(
+            store,
+            file,
+            fmt=None if fmt == "auto" else fmt,
+            mapping=mapping,
+            hasher=ws.hasher(),
+            sheet=sheet,
+            progress=progress,
+        ),
+    )
+
+
+@import_app.command("events")
+def import_events_cmd(
+    file: Annotated[Path, typer.Argument(help="JSON Lines file, one event object per line.")],
+    workspace: WorkspaceOpt = Path(".shopmind"),
+) -> None:
+    """Import events (page views, product views, searches, carts, orders, ...) from JSON Lines."""
+    _run_import(
+        workspace,
+        lambda ws, store, progress: import_events(store, file, hasher=ws.hasher(), progress=progress),
+    )
+
+
+@import_app.command("catalogue")
+def import_catalogue_cmd(
+    file: Annotated[Path, typer.Argument(help="CSV, Parquet or XLSX product catalogue.")],
+    workspace: WorkspaceOpt = Path(".shopmind"),
+    map_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="FIELD=COLUMN, repeatable. Fields: product_id, name, category, brand, price, currency, "
+            "colour, description, stock, region.",
+        ),
+    ] = None,
+    currency: Annotated[str, typer.Option(help="Currency of prices without one.")] = "KRW",
+) -> None:
+    """Import or update the product catalogue."""
+    mapping = _mapping(map_)
+    _run_import(
+        workspace,
+        lambda ws, store, progress: import_catalogue(
+            store, file, mapping=mapping, currency=currency, progress=progress
+        ),
+    )
+
+
+@import_app.command("interests")
+def import_interests_cmd(
+    file: Annotated[
+        Path, typer.Argument(help="File with user_id/anonymous_id/email/phone and keyword columns.")
+    ],
+    provider: Annotated[str, typer.Option(help="Who supplied the file (kept with every signal).")],
+    workspace: WorkspaceOpt = Path(".shopmind"),
+) -> None:
+    """Import external interest keywords/topics from a third-party file."""
+    _run_import(
+        workspace,
+        lambda ws, store, progress: import_interests(
+            store, file, provider=provider, hasher=ws.hasher(), progress=progress
+        ),
+    )
+
+
+@app.command()
+def demo(
+    workspace: WorkspaceOpt = Path(".shopmind"),
+    customers: Annotated[int, typer.Option(min=10, help="Number of customers (members and guests).")] = 5000,
+    days: Annotated[int, typer.Option(min=7, help="Days of history.")] = 90,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same shop.")] = 42,
+    start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (default 2026-01-01).")] = None,
+) -> None:
+    """Generate a synthetic Korean shop (catalogue, regions and weather, sessions, searches, carts,
+    orders, banners) with planted truths, and load it into the workspace (created if missing)."""
+    first = date.fromisoformat(start) if start else None
+    ws = Workspace.init(workspace)
+    with open_workspace(ws.path) as (_, store), progress_bars() as progress:
+        report = load_demo_shop(
+            store, customers=customers, days=days, seed=seed, start=first, progress=progress
+        )
+    table = Table(title=f"demo shop (seed {seed}) loaded into {ws.path}")
+    table.add_column("table")
+    table.add_column("new rows", justify="right")
+    for label, value in (
+        ("events", report.events),
+        ("orders", report.orders),
+        ("order lines", report.order_lines),
+        ("products", report.products),
+        ("weather (region-days)", report.weather_days),
+        ("external interests", report.interests),
+        ("profiles", report.profiles),
+        ("skipped (already stored)", report.duplicates),
+    ):
+        table.add_row(label, f"{value:,}")
+    console.print(table)
+
+
+@app.command()
+def status(
+    workspace: WorkspaceOpt = Path(".shopmind"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+) -> None:
+    """Counts per table, date ranges and a data-quality summary."""
+    with open_workspace(workspace) as (_, store):
+        st = store.status()
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "path": st.path,
+                    "schema_version": st.schema_version,
+                    "tables": {
+                        t.name: {
+                            "rows": t.rows,
+                            "first": str(t.first) if t.first else None,
+                            "last": str(t.last) if t.last else None,
+                        }
+                        for t in st.tables
+                    },
+                    "quality": dict(st.quality),
+                    "quarantine_by_reason": dict(st.quarantine_by_reason),
+                },
+                ensure_ascii=False,
+            )
+        )
+        return
+    tables = Table(title=f"{st.path} (schema v{st.schema_version})")
+    tables.add_column("table")
+    tables.add_column("rows", justify="right")
+    tables.add_column("from")
+    tables.add_column("to")
+    for t in st.tables:
+        tables.add_row(t.name, f"{t.rows:,}", str(t.first or "")[:19], str(t.last or "")[:19])
+    console.print(tables)
+    quality = Table(title="data quality")
+    quality.add_column("check")
+    quality.add_column("rows", justify="right")
+    for label, value in st.quality:
+        quality.add_row(label, f"{value:,}")
+    console.print(quality)
+    if st.quarantine_by_reason:
+        reasons = Table(title="quarantine by reason")
+        reasons.add_column("reason")
+        reasons.add_column("rows", justify="right")
+        for reason, count in st.quarantine_by_reason:
+            reasons.add_row(reason, f"{count:,}")
+        console.print(reasons)
+
+
+@app.command()
+def quarantine(
+    workspace: WorkspaceOpt = Path(".shopmind"),
+    import_id: Annotated[str | None, typer.Option(help="Only rows of this import.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Rows to show.")] = 20,
+) -> None:
+    """Show rejected input rows with their line number, field and reason."""
+    with open_workspace(workspace) as (_, store):
+        rows = store.sql(
+            """SELECT source, line_no, field, reason, raw FROM quarantine
+            WHERE ? IS NULL OR import_id = ? ORDER BY quarantined_at, line_no LIMIT ?""",
+            [import_id, import_id, limit],
+        )
+    table = Table(title="quarantine")
+    for col in ("source", "line", "field", "reason", "raw"):
+        table.add_column(col, overflow="fold")
+    for source, line_no, field, reason, raw in rows:
+        table.add_row(Path(source).name, str(line_no), field, reason, (raw or "")[:80])
+    console.print(table)
+
+
+@identity_app.command("merges")
+def identity_merges(workspace: WorkspaceOpt = Path(".shopmind"), limit: int = 20) -> None:
+    """List the most recent identity links (merges can be undone by id)."""
+    with open_workspace(workspace) as (_, store):
+        rows = store.sql(
+            "SELECT link_id, a, b, reason, merged, undone_at FROM identity_links ORDER BY link_id DESC LIMIT ?",
+            [limit],
+        )
+    table = Table(title="identity links")
+    for col in ("id", "a", "b", "reason", "merged", "undone"):
+        table.add_column(col)
+    for link_id, a, b, reason, merged, undone in rows:
+        table.add_row(str(link_id), a, b, reason, "yes" if merged else "", str(undone or ""))
+    console.print(table)
+
+
+@identity_app.command("undo")
+def identity_undo(link_id: int, workspace: WorkspaceOpt = Path(".shopmind")) -> None:
+    """Undo an identity link; the customers it joined are split again."""
+    with open_workspace(workspace) as (_, store):
+        try:
+            link = store.undo_link(link_id)
+        except UnknownIdentityLinkError as exc:
+            raise fail(str(exc), EXIT_USAGE, "list links with: shopmind identity merges") from None
+        profiles = store.rebuild_profiles()
+    console.print(f"undid link {link.link_id} ({link.a} ~ {link.b}); {profiles:,} profiles now")

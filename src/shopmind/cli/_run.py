@@ -1,0 +1,188 @@
+"""``shopmind run``: every customer-intelligence job as of one date, with a short report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import typer
+from rich.table import Table
+
+from shopmind.cli._common import (
+    AsOfOpt,
+    WorkspaceOpt,
+    app,
+    console,
+    err_console,
+    open_workspace,
+    parse_as_of,
+    progress_bars,
+)
+from shopmind.core import DEFAULT_SHOP_TZ, InvalidInputError
+from shopmind.pipeline import (
+    ChurnReport,
+    IntelligenceReport,
+    LookalikeReport,
+    PreferencesReport,
+    PurchaseReport,
+    run_churn_risk,
+    run_customer_intelligence,
+    run_preferences,
+    run_purchase_probability,
+    run_vip_lookalike,
+)
+from shopmind.segments import SEGMENTS
+
+T = TypeVar("T")
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise typer.BadParameter(
+            f"{value!r} is not a time zone: use an IANA name such as Asia/Seoul or Europe/London",
+            param_hint="--zone",
+        ) from None
+    return value
+
+
+def _optional(step: str, job: Callable[[], T]) -> T | None:
+    """Run a job that may lack the history it needs; say why it was skipped instead of failing."""
+    try:
+        return job()
+    except InvalidInputError as exc:
+        err_console.print(f"[yellow]{step} skipped:[/] {exc}")
+        return None
+
+
+@app.command()
+def run(
+    workspace: WorkspaceOpt = Path(".shopmind"),
+    as_of: AsOfOpt = None,
+    horizon: Annotated[int, typer.Option(min=1, help="Purchase-probability horizon in days.")] = 7,
+    churn_horizon: Annotated[
+        int, typer.Option(min=1, help="Churn: a buyer who makes no purchase within this many days churned.")
+    ] = 90,
+    at_risk: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Churn risk from which a VIP is listed as 'at risk'.")
+    ] = 0.5,
+    zone: Annotated[
+        str, typer.Option(help="The shop's time zone (IANA name): days, hours and --as-of dates are local.")
+    ] = DEFAULT_SHOP_TZ,
+) -> None:
+    """Understand every customer as of a date and store the results with the run:
+
+    RFM segments; P(alive), expected purchases, expected spend, 12-month CLV and VIPs (top 20% by
+    CLV); churn risk (P(alive)-based or supervised, whichever wins the backtest) with the VIPs at
+    risk; the probability that each profile buys within --horizon days (backtested, calibrated);
+    who could become a VIP (look-alikes of today's VIPs); taste and best time and channel.
+
+    Jobs that lack the history they need are skipped with the reason; see the results with
+    'shopmind customers ...'."""
+    zone = _zone(zone)
+    moment = parse_as_of(as_of, zone)
+    with open_workspace(workspace) as (_, store), progress_bars() as progress:
+        result = run_customer_intelligence(store, moment, zone=zone, progress=progress)
+        churn = _optional(
+            "churn risk",
+            lambda: run_churn_risk(
+                store, moment, horizon_days=churn_horizon, at_risk=at_risk, zone=zone, progress=progress
+            ),
+        )
+        purchase = _optional(
+            "purchase probability",
+            lambda: run_purchase_probability(
+                store, moment, horizon_days=horizon, zone=zone, progress=progress
+            ),
+        )
+        lookalike = _optional(
+            "could become VIP", lambda: run_vip_lookalike(store, moment, zone=zone, progress=progress)
+        )
+        preferences = run_preferences(store, moment, zone=zone, progress=progress)
+    _print_intelligence(result, moment)
+    if churn is not None:
+        _print_churn(churn)
+    if purchase is not None:
+        _print_purchase(purchase)
+    if lookalike is not None:
+        _print_lookalike(lookalike)
+    _print_preferences(preferences)
+
+
+def _print_intelligence(result: IntelligenceReport, moment: datetime) -> None:
+    table = Table(title=f"customers as of {moment:%Y-%m-%d %H:%M} UTC (run {result.run_id})")
+    table.add_column("segment")
+    table.add_column("세그먼트")
+    table.add_column("profiles", justify="right")
+    for key, count in result.segments:
+        seg = SEGMENTS[key]
+        table.add_row(seg.en, seg.ko, f"{count:,}")
+    console.print(table)
+    console.print(
+        f"buyers {result.buyers:,} · VIPs (top 20% by CLV) {result.vips:,} · top 20% of buyers gave "
+        f"{result.pareto.revenue_share_of_top:.0%} of revenue"
+    )
+    if result.clv_params:
+        console.print("BG/NBD " + ", ".join(f"{k}={v:.4g}" for k, v in result.clv_params))
+    if result.spend_params:
+        console.print("Gamma-Gamma " + ", ".join(f"{k}={v:.4g}" for k, v in result.spend_params))
+    for note in result.warnings:
+        err_console.print(f"[yellow]warning:[/] {note}")
+
+
+def _auc(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _print_churn(churn: ChurnReport) -> None:
+    console.print(
+        f"churn risk · 이탈 위험 ({churn.horizon_days} days without a purchase): {churn.buyers:,} buyers, "
+        f"model {churn.chosen} (backtest AUC supervised {_auc(churn.supervised_auc)}, P(alive)-based "
+        f"{_auc(churn.p_alive_auc)}) · VIPs at risk {churn.vips_at_risk:,} (shopmind customers at-risk)"
+    )
+    for note in churn.notes:
+        if not note.startswith("chosen:"):
+            err_console.print(f"[yellow]churn:[/] {note}")
+
+
+def _print_purchase(purchase: PurchaseReport) -> None:
+    card = purchase.card
+    bands = Table(
+        title=f"P(buy within {purchase.horizon_days} days) · 구매 확률 — backtest on the newest complete window"
+    )
+    for col in ("band", "profiles", "expected buyers", "actual buyers"):
+        bands.add_column(col, justify="right")
+    for band in card.bands:
+        bands.add_row(
+            f"{band.low:.0%}-{band.high:.0%}",
+            f"{band.profiles:,}",
+            f"{band.expected_buyers:,.1f}",
+            f"{band.actual_buyers:,}",
+        )
+    console.print(bands)
+    console.print(
+        f"model card: AUC {card.auc:.3f} (recency only {card.baseline_auc:.3f}) · Brier {card.brier:.4f} · "
+        f"ECE {card.ece:.4f} · top decile lift {card.lift[0][2]:.1f}x · today: {purchase.profiles:,} profiles, "
+        f"{purchase.expected_buyers:,.0f} expected buyers"
+    )
+
+
+def _print_lookalike(lookalike: LookalikeReport) -> None:
+    drivers = ", ".join(name for name, _ in lookalike.top_features[:3])
+    console.print(
+        f"could become VIP · 잠재 VIP (look-alikes of {lookalike.vips:,} VIPs): {lookalike.candidates:,} of "
+        f"{lookalike.scored:,} non-VIPs · held-out AUC {lookalike.card.auc:.3f} (past revenue "
+        f"{_auc(lookalike.card.baseline_auc)}) · drivers: {drivers} (shopmind customers lookalikes)"
+    )
+
+
+def _print_preferences(preferences: PreferencesReport) -> None:
+    console.print(
+        f"taste · 취향 for {preferences.tastes:,} profiles · best time and channel · 최적 발송 시간 for "
+        f"{preferences.habits:,} ({preferences.fallbacks:,} from their segment or the shop: little history) "
+        "(shopmind customers show PROFILE)"
+    )

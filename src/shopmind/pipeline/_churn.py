@@ -1,0 +1,303 @@
+"""The churn-risk job: for every buyer, the risk of not buying again within the next N days
+(default 90), from two models, the better one chosen by a backtest on the newest complete window:
+
+- **P(alive)**: the BG/NBD probability of no purchase within the horizon, from the purchase
+  history alone: 1 - P(alive) + P(alive) x P(silent for N days | alive) (plain 1 - P(alive) is 0
+  for every one-time buyer under BG/NBD, which ranks the likeliest churners as the safest);
+- **supervised**: calibrated gradient-boosted trees on the behavioural features (visits, views,
+  carts, purchases; see :data:`~shopmind.features.FEATURES`) plus the BG/NBD P(alive) and
+  expected purchases, trained on past ``as_of`` windows (see :mod:`shopmind.pipeline._windows`).
+
+The label of a window is 1 when a buyer known at the cut makes no purchase in ``[cut, cut + N)``.
+The chosen model's risk is written as ``churn_risk`` (the other's beside it), the backtest as the
+model card ``churn_risk``, and the VIPs of the customer-intelligence run of the same ``as_of``
+whose risk is at least ``at_risk`` as the segment ``vip_at_risk``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from sklearn.metrics import roc_auc_score
+
+from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError
+from shopmind.features import (
+    FEATURES,
+    behaviour_features,
+    purchase_labels,
+    purchase_transactions,
+    rfm_summary,
+)
+from shopmind.models import CalibratedBoostingClassifier, ModelCard, model_card
+from shopmind.pipeline._clv import fit_repeat_purchases
+from shopmind.pipeline._windows import first_known, window_cuts
+from shopmind.store import Store
+
+JOB = "churn_risk"
+SCORE = "churn_risk"
+AT_RISK_SEGMENT = "vip_at_risk"
+MIN_WINDOWS = 3
+MIN_BUYERS = 20
+#: Buyers are followed over their whole history (not the last year only): a buyer who has not
+#: been back for two years is the surest churner, and must be scored too.
+LOOKBACK_DAYS = 3_650
+ALIVE = ("p_alive", "expected_purchases", "p_no_purchase")
+COLUMNS = (*FEATURES, *ALIVE)
+
+
+@dataclass(frozen=True)
+class ChurnReport:
+    run_id: str
+    as_of: datetime
+    horizon_days: int
+    buyers: int
+    chosen: str  # "supervised" or "p_alive"
+    supervised_auc: float | None  # backtest AUC, None when too few windows to train
+    p_alive_auc: float | None  # backtest AUC of the P(alive)-based risk, None without a BG/NBD fit
+    card: ModelCard | None  # the chosen model's backtest
+    vips_at_risk: int
+    top_features: tuple[tuple[str, float], ...]
+    notes: tuple[str, ...]
+
+
+def _alive(tx: ir.Table, cut: datetime, horizon_days: int, zone: str, notes: list[str]) -> pd.DataFrame:
+    """P(alive), the expected purchases and P(no purchase) within the horizon per buyer at ``cut`` (NaN when the
+    shop has too few buyers for a BG/NBD fit)."""
+    summary = rfm_summary(tx, cut, unit_days=7, zone=zone).order_by("profile_id").to_pandas()
+    x = summary.frequency.to_numpy(float)
+    t_x, age = summary.recency.to_numpy(float), summary["T"].to_numpy(float)
+    out = pd.DataFrame({"profile_id": summary.profile_id})
+    if len(summary) < MIN_BUYERS or (x > 0).sum() < 2:
+        for column in ALIVE:
+            out[column] = np.nan
+        return out
+    model = fit_repeat_purchases(x, t_x, age, notes)
+    out["p_alive"] = model.conditional_probability_alive(x, t_x, age)
+    out["expected_purchases"] = model.conditional_expected_number_of_purchases_up_to_time(
+        horizon_days / 7.0, x, t_x, age
+    )
+    out["p_no_purchase"] = model.conditional_probability_no_purchases_up_to_time(
+        horizon_days / 7.0, x, t_x, age
+    )
+    return out
+
+
+def churn_features(
+    events: ir.Table,
+    tx: ir.Table,
+    profiles: ir.Table,
+    cut: datetime,
+    horizon_days: int,
+    zone: str,
+    notes: list[str] | None = None,
+) -> pd.DataFrame:
+    """One row per buyer before ``cut``: ``profile_id`` and :data:`COLUMNS`."""
+    found = behaviour_features(events, tx, profiles, cut, zone=zone, lookback_days=LOOKBACK_DAYS).to_pandas()
+    buyers = found[found.orders_all > 0]
+    alive = _alive(tx, cut, horizon_days, zone, [] if notes is None else notes)
+    frame = buyers.merge(alive, on="profile_id", how="left")
+    return frame.sort_values("profile_id", kind="stable").reset_index(drop=True)
+
+
+def _labelled(
+    events: ir.Table, tx: ir.Table, profiles: ir.Table, cut: datetime, horizon_days: int, zone: str
+) -> pd.DataFrame:
+    frame = churn_features(events, tx, profiles, cut, horizon_days, zone)
+    came_back = set(purchase_labels(tx, cut, horizon_days).to_pandas().profile_id)
+    frame["y"] = (~frame.profile_id.isin(came_back)).astype(np.int64)
+    return frame
+
+
+def _auc(y: pd.Series, score: np.ndarray) -> float | None:
+    ok = np.isfinite(score)
+    if not ok.all() or y.nunique() < 2:
+        return None
+    return float(roc_auc_score(y, score))
+
+
+def run_churn_risk(
+    store: Store,
+    as_of: datetime,
+    *,
+    horizon_days: int = 90,
+    windows: int = 6,
+    stride_days: int | None = None,
+    at_risk: float = 0.5,
+    zone: str = DEFAULT_SHOP_TZ,
+    random_state: int = 0,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> ChurnReport:
+    """Score, backtest and store every buyer's churn risk as of ``as_of`` (see the module).
+
+    ``stride_days`` defaults to a third of the horizon (windows overlap; a 90-day horizon then
+    needs ``windows`` >= 6 for a supervised backtest). Without enough past windows the P(alive)
+    risk is used, with a note; without enough buyers for either model, InvalidInputError.
+    """
+    errors = []
+    if not isinstance(horizon_days, int) or horizon_days < 1:
+        errors.append(FieldError("horizon_days", "must be a whole number of days >= 1"))
+    if not isinstance(windows, int) or windows < 1:
+        errors.append(FieldError("windows", "must be a whole number >= 1"))
+    if not 0.0 <= at_risk <= 1.0:
+        errors.append(FieldError("at_risk", "must be a risk between 0 and 1, e.g. 0.5"))
+    if errors:
+        raise InvalidInputError(errors)
+    report = progress or (lambda phase, done, total: None)
+    steps = windows + 3
+    events, profiles = store.table("events"), store.table("profiles")
+    tx = purchase_transactions(store.table("orders"), store.table("order_lines"), profiles)
+    stride = stride_days or max(1, horizon_days // 3)
+    notes: list[str] = []
+
+    frames = []
+    for k, cut in enumerate(window_cuts(as_of, horizon_days, windows, stride)):
+        frames.append(_labelled(events, tx, profiles, cut, horizon_days, zone))
+        report("windows", k + 1, steps)
+    latest = frames[0]
+    known_from = first_known(horizon_days, stride)
+    known = [f for f in frames[known_from:] if f.y.nunique() == 2]
+
+    alive_risk = latest.p_no_purchase.to_numpy()
+    p_alive_auc = _auc(latest.y, alive_risk)
+    supervised_auc = None
+    card = None
+    columns = list(COLUMNS)
+
+    def model() -> CalibratedBoostingClassifier:
+        # small, slow-learning trees: a shop has far fewer buyers than visitors and churn signals
+        # are smooth (recency, frequency, spend); on Online Retail they beat the purchase model's
+        # larger trees in the backtest (AUC 0.755 vs 0.715 at 2011-09-09) and the P(alive) risk (0.744)
+        return CalibratedBoostingClassifier(
+            random_state=random_state,
+            n_estimators=200,
+            learning_rate=0.02,
+            num_leaves=7,
+            min_child_samples=200,
+        )
+
+    if len(known) >= MIN_WINDOWS and latest.y.nunique() == 2:
+        older = pd.concat(known, ignore_index=True)
+        groups = np.repeat(np.arange(len(known)), [len(f) for f in known])
+        predicted = model().fit(older[columns], older.y, groups=groups).predict_proba(latest[columns])[:, 1]
+        supervised_auc = _auc(latest.y, predicted)
+        card = model_card(
+            latest.y,
+            predicted,
+            name=SCORE,
+            baseline=alive_risk if p_alive_auc is not None else None,
+            notes=(
+                f"backtest: trained on {len(known)} windows of {horizon_days} days, scored on the buyers at the "
+                f"newest complete window's cut ({as_of - pd.Timedelta(days=horizon_days):%Y-%m-%d}); label: no "
+                "purchase within the horizon",
+                "baseline_auc: the P(alive)-based risk (BG/NBD P(no purchase within the horizon)) at the same cut",
+            ),
+        )
+    else:
+        notes.append(
+            f"only {len(known)} past windows of {horizon_days} days with churners and returners before "
+            f"{as_of:%Y-%m-%d} (need {MIN_WINDOWS}): churn risk is the P(alive)-based one alone. Import more history "
+            "or pick a shorter horizon."
+        )
+    report("backtest", windows + 1, steps)
+
+    supervised_wins = supervised_auc is not None and (p_alive_auc is None or supervised_auc >= p_alive_auc)
+    now = churn_features(events, tx, profiles, as_of, horizon_days, zone, notes)
+    if now.empty:
+        raise InvalidInputError([FieldError("as_of", f"no buyers before {as_of:%Y-%m-%d}: nothing to score")])
+    scores = {"churn_risk_p_alive": now.p_no_purchase.to_numpy()}
+    top: tuple[tuple[str, float], ...] = ()
+    if supervised_wins:
+        every = [f for f in frames if f.y.nunique() == 2]  # the newest windows too, labels known by now
+        train = pd.concat(every, ignore_index=True)
+        window_of = np.repeat(np.arange(len(every)), [len(f) for f in every])
+        production = model().fit(train[columns], train.y, groups=window_of)
+        scores["churn_risk_supervised"] = production.predict_proba(now[columns])[:, 1]
+        top = production.top_features()
+    elif not np.isfinite(scores["churn_risk_p_alive"]).all():
+        raise InvalidInputError(
+            [
+                FieldError(
+                    "as_of",
+                    f"too few buyers before {as_of:%Y-%m-%d} for either churn model (need {MIN_BUYERS} with "
+                    "repeat buyers among them, and past windows): import more order history",
+                )
+            ]
+        )
+    else:
+        card = (
+            model_card(latest.y, np.clip(alive_risk, 0, 1), name=SCORE) if p_alive_auc is not None else None
+        )
+    chosen = "supervised" if supervised_wins else "p_alive"
+    scores[SCORE] = scores[f"churn_risk_{chosen}"]
+    notes.append(
+        f"chosen: {chosen} (backtest AUC supervised "
+        f"{'n/a' if supervised_auc is None else f'{supervised_auc:.3f}'}, P(alive)-based "
+        f"{'n/a' if p_alive_auc is None else f'{p_alive_auc:.3f}'})"
+    )
+    report("fit", windows + 2, steps)
+
+    at_risk_ids = _vips_at_risk(store, as_of, now.profile_id, scores[SCORE], at_risk)
+    run_id = store.begin_run(JOB, as_of)
+    try:
+        ids = now.profile_id.to_numpy()
+        store.write_scores(
+            run_id,
+            as_of,
+            pa.concat_tables(
+                pa.table(
+                    {"profile_id": ids, "name": [name] * len(ids), "value": np.asarray(values, dtype=float)}
+                )
+                for name, values in scores.items()
+            ),
+        )
+        store.write_segment_members(
+            run_id,
+            as_of,
+            pa.table({"segment": [AT_RISK_SEGMENT] * len(at_risk_ids), "profile_id": at_risk_ids}),
+        )
+        if card is not None:
+            store.write_model_card(
+                run_id, as_of, SCORE, {**card.to_dict(), "chosen": chosen, "p_alive_auc": p_alive_auc}
+            )
+        store.finish_run(run_id)
+    except BaseException:
+        store.finish_run(run_id, "failed")
+        raise
+    report("store", steps, steps)
+    return ChurnReport(
+        run_id=run_id,
+        as_of=as_of,
+        horizon_days=horizon_days,
+        buyers=len(now),
+        chosen=chosen,
+        supervised_auc=supervised_auc,
+        p_alive_auc=p_alive_auc,
+        card=card,
+        vips_at_risk=len(at_risk_ids),
+        top_features=top,
+        notes=tuple(dict.fromkeys(notes)),
+    )
+
+
+def _vips_at_risk(
+    store: Store, as_of: datetime, ids: pd.Series, risk: np.ndarray, at_risk: float
+) -> list[str]:
+    """The CLV VIPs of the customer-intelligence run of the same ``as_of`` whose risk is at least
+    ``at_risk``, riskiest first (none without such a run)."""
+    rows = store.sql(
+        """SELECT m.profile_id FROM segment_members m JOIN job_runs r USING (run_id)
+        WHERE r.job = 'customer_intelligence' AND r.status = 'ok' AND r.as_of = ? AND m.segment = 'clv_vip'
+        AND r.run_id = (SELECT run_id FROM job_runs WHERE job = 'customer_intelligence' AND status = 'ok'
+                        AND as_of = ? ORDER BY finished_at DESC LIMIT 1)""",
+        [as_of, as_of],
+    )
+    vips = {pid for (pid,) in rows}
+    frame = pd.DataFrame({"profile_id": ids.to_numpy(), "risk": risk})
+    flagged = frame[frame.profile_id.isin(vips) & (frame.risk >= at_risk)]
+    return flagged.sort_values(["risk", "profile_id"], ascending=[False, True]).profile_id.tolist()
