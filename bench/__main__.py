@@ -5,7 +5,13 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["bench.bench_import", "bench.bench_demo", "bench.bench_clv", "bench.bench_pipeline"]
+BENCHES = [
+    "bench.bench_import",
+    "bench.bench_demo",
+    "bench.bench_clv",
+    "bench.bench_pipeline",
+    "bench.bench_rules",
+]
 
 
 def main() -> int:
