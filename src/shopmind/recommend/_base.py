@@ -1,0 +1,178 @@
+"""The one base every recommender shares: what it is fitted on, what it answers, and the rules that
+hold for all of them (excluded, already-bought, out-of-stock and non-product items never come out;
+unknown users and items get an answer, not an error).
+
+Interactions are a table with one row per (user, item) event: ``user``, ``item`` and optionally
+``weight`` (default 1: a purchase line, a view...), ``time`` and ``region``. The catalogue,
+optional, has ``item`` and any of ``category``, ``brand``, ``price``, ``in_stock`` (bool) and
+``is_product`` (bool: False for postage, gift wrap, fees).
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Self
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from shopmind.core import FieldError, InvalidInputError
+from shopmind.recommend._errors import NotFittedError
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why an item is recommended, in Korean and English (``kind`` for code: ``bought_together``,
+    ``similar``, ``popular``, ``popular_in_region``, ``trending``, ``popular_in_category``)."""
+
+    kind: str
+    ko: str
+    en: str
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    item: str
+    score: float
+    reason: Reason
+
+
+@dataclass(frozen=True)
+class Context:
+    """What is known at the moment of recommending: items to leave out, the visitor's region, the
+    items of the current session or cart, and the time."""
+
+    exclude: frozenset[str] = frozenset()
+    region: str | None = None
+    session: tuple[str, ...] = ()
+    now: datetime | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def check_interactions(interactions: pd.DataFrame) -> pd.DataFrame:
+    """The interactions with ``user`` and ``item`` as text and ``weight`` as float; raises
+    InvalidInputError naming a missing column or a bad weight."""
+    if not isinstance(interactions, pd.DataFrame):
+        raise InvalidInputError(
+            [FieldError("interactions", "must be a pandas DataFrame with user and item columns")]
+        )
+    missing = [c for c in ("user", "item") if c not in interactions.columns]
+    if missing:
+        raise InvalidInputError([FieldError(c, "column is missing from the interactions") for c in missing])
+    frame = interactions.dropna(subset=["user", "item"]).copy()
+    frame["user"] = frame["user"].astype(str)
+    frame["item"] = frame["item"].astype(str)
+    weight = frame["weight"] if "weight" in frame.columns else pd.Series(1.0, index=frame.index)
+    frame["weight"] = pd.to_numeric(weight, errors="coerce")
+    if frame["weight"].isna().any() or (frame["weight"] < 0).any():
+        raise InvalidInputError([FieldError("weight", "must be a number >= 0 on every row")])
+    if frame.empty:
+        raise InvalidInputError([FieldError("interactions", "no rows with both a user and an item")])
+    return frame
+
+
+class Recommender(BaseEstimator):
+    """The contract of every algorithm: ``fit(interactions, catalogue=None)`` returns the model;
+    ``recommend(user, context, n)`` and ``similar_items(item, n)`` return up to ``n``
+    :class:`Recommendation`, best first, each with its reason.
+
+    Shared hyper-parameter: ``exclude_seen`` (default True): leave out what the user already
+    interacted with (set False for consumables bought again and again).
+    """
+
+    exclude_seen: bool
+
+    def fit(self, interactions: pd.DataFrame, catalogue: pd.DataFrame | None = None) -> Self:
+        frame = check_interactions(interactions)
+        self.items_ = np.asarray(sorted(frame["item"].unique()), dtype=object)
+        self.users_ = np.asarray(sorted(frame["user"].unique()), dtype=object)
+        self._item_index = {item: i for i, item in enumerate(self.items_.tolist())}
+        self._user_index = {user: i for i, user in enumerate(self.users_.tolist())}
+        self._seen: dict[str, frozenset[str]] = {
+            str(user): frozenset(items) for user, items in frame.groupby("user")["item"]
+        }
+        self._blocked = _blocked(catalogue)
+        self._fit(frame, catalogue)
+        return self
+
+    @abstractmethod
+    def _fit(self, frame: pd.DataFrame, catalogue: pd.DataFrame | None) -> None: ...
+
+    @abstractmethod
+    def _scores(self, user: str, context: Context) -> tuple[npt.NDArray[np.float64], Explain]:
+        """A score per item of ``items_`` (-inf: not a candidate) and the reason of an item (by
+        index; asked only for the items returned)."""
+
+    def _similar(self, item: str) -> tuple[npt.NDArray[np.float64], Explain]:
+        """A score per item of ``items_`` for items like ``item`` (known); default: none."""
+        return np.full(self.items_.size, -np.inf), lambda index: _NO_REASON
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "items_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet: call fit(interactions) first."
+            )
+
+    def recommend(self, user: Hashable, context: Context | None = None, n: int = 10) -> list[Recommendation]:
+        """Up to ``n`` items for ``user`` (unknown users get the algorithm's cold-start answer)."""
+        self._check_fitted()
+        _check_n(n)
+        context = context or Context()
+        key = str(user)
+        scores, reasons = self._scores(key, context)
+        banned = set(context.exclude) | self._blocked
+        if getattr(self, "exclude_seen", True):
+            banned |= self._seen.get(key, frozenset())
+        return self._top(scores, reasons, banned, n)
+
+    def similar_items(self, item: Hashable, n: int = 10) -> list[Recommendation]:
+        """Up to ``n`` items like ``item`` (an unknown item gets an empty list)."""
+        self._check_fitted()
+        _check_n(n)
+        key = str(item)
+        if key not in self._item_index:
+            return []
+        scores, reasons = self._similar(key)
+        return self._top(scores, reasons, {key} | self._blocked, n)
+
+    def _top(
+        self, scores: npt.NDArray[np.float64], reasons: Explain, banned: Iterable[str], n: int
+    ) -> list[Recommendation]:
+        scores = scores.astype(np.float64, copy=True)
+        for item in banned:
+            index = self._item_index.get(item)
+            if index is not None:
+                scores[index] = -np.inf
+        candidates = np.flatnonzero(np.isfinite(scores))
+        if candidates.size > 4 * n:  # only the best few need a full, tie-stable sort
+            cut = np.partition(-scores[candidates], 4 * n)[4 * n]
+            candidates = candidates[-scores[candidates] <= cut]
+        # best first; ties by item id (ids are sorted, so by index), so answers are reproducible
+        order = candidates[np.lexsort((candidates, -scores[candidates]))][:n]
+        return [Recommendation(str(self.items_[i]), float(scores[i]), reasons(int(i))) for i in order]
+
+
+_NO_REASON = Reason("none", "", "")
+Explain = Callable[[int], Reason]
+
+
+def _check_n(n: int) -> None:
+    if not isinstance(n, int) or n < 1:
+        raise InvalidInputError([FieldError("n", "must be a whole number >= 1")])
+
+
+def _blocked(catalogue: pd.DataFrame | None) -> frozenset[str]:
+    """Items never to recommend: out of stock or not products (per the catalogue)."""
+    if catalogue is None or "item" not in catalogue.columns:
+        return frozenset()
+    bad = pd.Series(False, index=catalogue.index)
+    if "in_stock" in catalogue.columns:
+        bad |= ~catalogue["in_stock"].fillna(True).astype(bool)
+    if "is_product" in catalogue.columns:
+        bad |= ~catalogue["is_product"].fillna(True).astype(bool)
+    return frozenset(catalogue.loc[bad, "item"].astype(str))

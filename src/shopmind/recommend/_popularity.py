@@ -1,0 +1,95 @@
+"""Popularity, the baseline to beat: the items most customers chose, overall, in the visitor's
+region, in the customer's favourite category, or trending (most customers in the latest days)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from shopmind.core import FieldError, InvalidInputError
+from shopmind.recommend._base import Context, Explain, Reason, Recommender
+
+POPULAR = Reason("popular", "인기 상품", "popular")
+
+
+class PopularityRecommender(Recommender):
+    """Items ranked by the number of distinct customers who chose them (a bulk buyer counts once).
+
+    Args:
+        by: ``"overall"``; ``"region"`` (what customers of the visitor's region chose, from the
+            ``region`` column of the interactions and ``Context.region``; overall elsewhere);
+            ``"category"`` (the most popular items of the customer's most chosen category, from
+            the catalogue's ``category``; overall for new customers).
+        trending_days: count only the customers of the last ``trending_days`` before the latest
+            interaction (needs a ``time`` column): what is popular *now*.
+        exclude_seen: leave out what the customer already chose.
+    """
+
+    def __init__(
+        self,
+        *,
+        by: Literal["overall", "region", "category"] = "overall",
+        trending_days: int | None = None,
+        exclude_seen: bool = True,
+    ) -> None:
+        self.by = by
+        self.trending_days = trending_days
+        self.exclude_seen = exclude_seen
+
+    def _fit(self, frame: pd.DataFrame, catalogue: pd.DataFrame | None) -> None:
+        if self.by not in ("overall", "region", "category"):
+            raise InvalidInputError([FieldError("by", "must be 'overall', 'region' or 'category'")])
+        needs = {"region": "region", "trending": "time"}
+        if self.by == "region" and "region" not in frame.columns:
+            raise InvalidInputError([FieldError(needs["region"], "column is needed for by='region'")])
+        if self.trending_days is not None:
+            if "time" not in frame.columns:
+                raise InvalidInputError([FieldError("time", "column is needed for trending_days")])
+            if not isinstance(self.trending_days, int) or self.trending_days < 1:
+                raise InvalidInputError([FieldError("trending_days", "must be a whole number of days >= 1")])
+            times = pd.to_datetime(frame["time"], utc=True)
+            frame = frame[times >= times.max() - pd.Timedelta(days=self.trending_days)]
+        self._base = self._counts(frame)
+        self._by_region: dict[str, npt.NDArray[np.float64]] = {}
+        if self.by == "region":
+            for region, part in frame.groupby("region"):
+                self._by_region[str(region)] = self._counts(part)
+        self._category_of: dict[str, str] = {}
+        self._favourite: dict[str, str] = {}
+        if self.by == "category":
+            if catalogue is None or "category" not in catalogue.columns:
+                raise InvalidInputError(
+                    [FieldError("catalogue", "needs a category column for by='category'")]
+                )
+            self._category_of = dict(
+                zip(catalogue["item"].astype(str), catalogue["category"].astype(str), strict=False)
+            )
+            chosen = frame.assign(category=frame["item"].map(self._category_of)).dropna(subset=["category"])
+            counts = chosen.groupby(["user", "category"]).size().reset_index(name="n")
+            best = counts.sort_values(
+                ["user", "n", "category"], ascending=[True, False, True]
+            ).drop_duplicates("user")
+            self._favourite = dict(zip(best.user, best.category, strict=True))
+        self._reason = Reason("trending", "요즘 뜨는 상품", "trending now") if self.trending_days else POPULAR
+
+    def _counts(self, frame: pd.DataFrame) -> npt.NDArray[np.float64]:
+        users = frame.groupby("item")["user"].nunique()
+        scores = np.zeros(self.items_.size)
+        scores[[self._item_index[i] for i in users.index]] = users.to_numpy(dtype=np.float64)
+        return scores
+
+    def _scores(self, user: str, context: Context) -> tuple[npt.NDArray[np.float64], Explain]:
+        if self.by == "region" and context.region in self._by_region:
+            region = str(context.region)
+            reason = Reason("popular_in_region", f"{region}에서 인기", f"popular in {region}")
+            return self._by_region[region] + self._base * 1e-9, lambda index: reason
+        if self.by == "category" and user in self._favourite:
+            category = self._favourite[user]
+            inside = np.array([self._category_of.get(i) == category for i in self.items_.tolist()])
+            reason = Reason("popular_in_category", f"{category} 인기 상품", f"popular in {category}")
+            scores = np.where(inside, self._base, -np.inf)
+            return scores, lambda index: reason
+        return self._base.copy(), lambda index: self._reason
