@@ -156,3 +156,14 @@ def test_profile_facts_keep_nested_values_per_run(store: Store) -> None:
         "send_hour": None,
     }
     assert store.profile_facts("user:a", "habits") is None
+
+
+def test_job_run_is_ok_only_when_its_block_ends_and_failed_if_it_raises(store: Store) -> None:
+    as_of = datetime(2026, 3, 1, tzinfo=UTC)
+    with store.job_run("demo_job", as_of) as run_id:
+        assert store.run_at("demo_job", as_of) is None  # not visible while running
+    assert store.run_at("demo_job", as_of) == run_id
+    with pytest.raises(RuntimeError), store.job_run("other_job", as_of) as failed:
+        raise RuntimeError("boom")
+    assert store.run_at("other_job", as_of) is None
+    assert store.sql("SELECT status FROM job_runs WHERE run_id = ?", [failed]) == [("failed",)]

@@ -37,14 +37,6 @@ def _run_or_fail(
     return latest
 
 
-def _same_day_run(store: Store, job: str, as_of: datetime) -> str | None:
-    rows = store.sql(
-        "SELECT run_id FROM job_runs WHERE job = ? AND status = 'ok' AND as_of = ? ORDER BY finished_at DESC LIMIT 1",
-        [job, as_of],
-    )
-    return rows[0][0] if rows else None
-
-
 def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
     with path.open("w", encoding="utf-8", newline="") as fh:
         out = csv.writer(fh)
@@ -217,7 +209,7 @@ def customers_at_risk(
     run's --at-risk threshold, riskiest first, with their CLV (the value at stake)."""
     with open_workspace(workspace) as (_, store):
         run_id, moment = _run_or_fail(store, job="churn_risk")
-        intelligence = _same_day_run(store, "customer_intelligence", moment)
+        intelligence = store.run_at("customer_intelligence", moment)
         rows = store.sql(
             """SELECT m.profile_id, r.value AS risk, c.value AS clv, v.value AS revenue
             FROM segment_members m
@@ -246,7 +238,7 @@ def customers_dormant_vips(
     and churn risk: the win-back list."""
     with open_workspace(workspace) as (_, store):
         run_id, moment = _run_or_fail(store)
-        churn = _same_day_run(store, "churn_risk", moment)
+        churn = store.run_at("churn_risk", moment)
         rows = store.sql(
             """SELECT m.profile_id, v.value AS revenue, round(7 * (t.value - r.value)) AS days_since,
                 k.value AS risk

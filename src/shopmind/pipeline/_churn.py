@@ -243,8 +243,7 @@ def run_churn_risk(
     report("fit", windows + 2, steps)
 
     at_risk_ids = _vips_at_risk(store, as_of, now.profile_id, scores[SCORE], at_risk)
-    run_id = store.begin_run(JOB, as_of)
-    try:
+    with store.job_run(JOB, as_of) as run_id:
         ids = now.profile_id.to_numpy()
         store.write_scores(
             run_id,
@@ -265,10 +264,6 @@ def run_churn_risk(
             store.write_model_card(
                 run_id, as_of, SCORE, {**card.to_dict(), "chosen": chosen, "p_alive_auc": p_alive_auc}
             )
-        store.finish_run(run_id)
-    except BaseException:
-        store.finish_run(run_id, "failed")
-        raise
     report("store", steps, steps)
     return ChurnReport(
         run_id=run_id,
@@ -290,12 +285,9 @@ def _vips_at_risk(
 ) -> list[str]:
     """The CLV VIPs of the customer-intelligence run of the same ``as_of`` whose risk is at least
     ``at_risk``, riskiest first (none without such a run)."""
+    run_id = store.run_at("customer_intelligence", as_of)
     rows = store.sql(
-        """SELECT m.profile_id FROM segment_members m JOIN job_runs r USING (run_id)
-        WHERE r.job = 'customer_intelligence' AND r.status = 'ok' AND r.as_of = ? AND m.segment = 'clv_vip'
-        AND r.run_id = (SELECT run_id FROM job_runs WHERE job = 'customer_intelligence' AND status = 'ok'
-                        AND as_of = ? ORDER BY finished_at DESC LIMIT 1)""",
-        [as_of, as_of],
+        "SELECT profile_id FROM segment_members WHERE run_id = ? AND segment = 'clv_vip'", [run_id]
     )
     vips = {pid for (pid,) in rows}
     frame = pd.DataFrame({"profile_id": ids.to_numpy(), "risk": risk})

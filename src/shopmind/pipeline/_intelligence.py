@@ -70,8 +70,7 @@ def run_customer_intelligence(
     and VIP status (churn risk is :func:`run_churn_risk`'s) for every profile as of ``as_of``."""
     report = progress or (lambda phase, done, total: None)
     steps = 5
-    run_id = store.begin_run(JOB, as_of)
-    try:
+    with store.job_run(JOB, as_of) as run_id:
         report("summaries", 0, steps)
         tx = purchase_transactions(store.table("orders"), store.table("order_lines"), store.table("profiles"))
         summary = rfm_summary(tx, as_of, unit_days=7, zone=zone)
@@ -166,11 +165,7 @@ def run_customer_intelligence(
         counts: dict[str, int] = {}
         for seg in segments.column("segment").to_pylist():
             counts[seg] = counts.get(seg, 0) + 1
-        store.finish_run(run_id)
-        report("store", 5, steps)
-    except BaseException:
-        store.finish_run(run_id, "failed")
-        raise
+    report("store", 5, steps)
     return IntelligenceReport(
         run_id=run_id,
         as_of=as_of,

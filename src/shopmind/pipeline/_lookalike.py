@@ -48,12 +48,8 @@ class LookalikeReport:
 
 
 def _vips(store: Store, as_of: datetime) -> set[str]:
-    rows = store.sql(
-        """SELECT run_id FROM job_runs WHERE job = 'customer_intelligence' AND status = 'ok' AND as_of = ?
-        ORDER BY finished_at DESC LIMIT 1""",
-        [as_of],
-    )
-    if not rows:
+    run_id = store.run_at("customer_intelligence", as_of)
+    if run_id is None:
         raise InvalidInputError(
             [
                 FieldError(
@@ -64,7 +60,7 @@ def _vips(store: Store, as_of: datetime) -> set[str]:
             ]
         )
     members = store.sql(
-        "SELECT profile_id FROM segment_members WHERE run_id = ? AND segment = 'clv_vip'", [rows[0][0]]
+        "SELECT profile_id FROM segment_members WHERE run_id = ? AND segment = 'clv_vip'", [run_id]
     )
     return {pid for (pid,) in members}
 
@@ -148,8 +144,7 @@ def run_vip_lookalike(
     candidates = now.profile_id[probability >= min_probability].tolist()
     report("store", 3, 4)
 
-    run_id = store.begin_run(JOB, as_of)
-    try:
+    with store.job_run(JOB, as_of) as run_id:
         ids = now.profile_id.to_numpy()
         store.write_scores(
             run_id, as_of, pa.table({"profile_id": ids, "name": [SCORE] * len(ids), "value": probability})
@@ -172,10 +167,6 @@ def run_vip_lookalike(
             run_id, as_of, pa.table({"segment": [SEGMENT] * len(candidates), "profile_id": candidates})
         )
         store.write_model_card(run_id, as_of, SCORE, card.to_dict())
-        store.finish_run(run_id)
-    except BaseException:
-        store.finish_run(run_id, "failed")
-        raise
     report("store", 4, 4)
     return LookalikeReport(
         run_id=run_id,

@@ -36,14 +36,10 @@ def run_preferences(
     run of the same ``as_of`` exists, else the shop's."""
     report = progress or (lambda phase, done, total: None)
     segments = None
-    rows = store.sql(
-        """SELECT run_id FROM job_runs WHERE job = 'customer_intelligence' AND status = 'ok' AND as_of = ?
-        ORDER BY finished_at DESC LIMIT 1""",
-        [as_of],
-    )
-    if rows:
+    intelligence = store.run_at("customer_intelligence", as_of)
+    if intelligence is not None:
         members = store.table("segment_members")
-        segments = members.filter((members.run_id == rows[0][0]) & (members.segment != "clv_vip")).select(
+        segments = members.filter((members.run_id == intelligence) & (members.segment != "clv_vip")).select(
             "profile_id", "segment"
         )
     report("taste", 0, 3)
@@ -61,14 +57,9 @@ def run_preferences(
         store.table("events"), store.table("profiles"), as_of, zone=zone, segments=segments
     ).to_pyarrow()
     report("store", 2, 3)
-    run_id = store.begin_run(JOB, as_of)
-    try:
+    with store.job_run(JOB, as_of) as run_id:
         tastes = store.write_profile_facts(run_id, as_of, "taste", taste)
         habit_rows = store.write_profile_facts(run_id, as_of, "habits", habits)
-        store.finish_run(run_id)
-    except BaseException:
-        store.finish_run(run_id, "failed")
-        raise
     report("store", 3, 3)
     fallbacks = sum(1 for flag in habits.column("is_fallback").to_pylist() if flag)
     return PreferencesReport(run_id, as_of, tastes, habit_rows, fallbacks)

@@ -156,8 +156,7 @@ def run_purchase_probability(
     probability = production.predict_proba(now[columns])[:, 1]
     report("fit", windows + 2, steps)
 
-    run_id = store.begin_run(JOB, as_of)
-    try:
+    with store.job_run(JOB, as_of) as run_id:
         store.write_scores(
             run_id,
             as_of,
@@ -166,10 +165,6 @@ def run_purchase_probability(
             ),
         )
         store.write_model_card(run_id, as_of, name, card.to_dict())
-        store.finish_run(run_id)
-    except BaseException:
-        store.finish_run(run_id, "failed")
-        raise
     report("store", steps, steps)
     return PurchaseReport(
         run_id=run_id,

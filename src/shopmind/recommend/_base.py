@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Self
 
@@ -51,7 +51,6 @@ class Context:
     region: str | None = None
     session: tuple[str, ...] = ()
     now: datetime | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 def check_interactions(interactions: pd.DataFrame) -> pd.DataFrame:

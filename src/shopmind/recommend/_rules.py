@@ -197,8 +197,10 @@ def _eclat(
     bits = np.zeros((frequent.size, words), dtype=np.uint64)
     np.bitwise_or.at(bits, (c, r // WORD), np.left_shift(np.uint64(1), (r % WORD).astype(np.uint64)))
     dense = x.toarray().astype(np.float32) if n * frequent.size <= _DENSE_CELLS else None
-    csc = x.tocsc()
-    baskets_of = [csc.indices[csc.indptr[i] : csc.indptr[i + 1]] for i in range(frequent.size)]
+    baskets_of = []
+    if dense is not None:
+        csc = x.tocsc()
+        baskets_of = [csc.indices[csc.indptr[i] : csc.indptr[i + 1]] for i in range(frequent.size)]
 
     # the nodes of level 3: each frequent item heads the pairs it starts
     alone = np.arange(frequent.size)

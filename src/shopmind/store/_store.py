@@ -437,6 +437,27 @@ class Store:
         rows = self._run("SELECT card FROM model_cards WHERE run_id = ? AND name = ?", [run_id, name])
         return orjson.loads(rows[0][0]) if rows else None
 
+    @contextmanager
+    def job_run(self, job: str, as_of: datetime) -> Iterator[str]:
+        """A run of ``job`` as of ``as_of`` for the block: yields its run id; the run is finished
+        'ok' when the block ends, 'failed' if it raises (so readers never see half a result)."""
+        run_id = self.begin_run(job, as_of)
+        try:
+            yield run_id
+        except BaseException:
+            self.finish_run(run_id, "failed")
+            raise
+        self.finish_run(run_id)
+
+    def run_at(self, job: str, as_of: datetime) -> str | None:
+        """The newest successful run of ``job`` with exactly this ``as_of``, or None."""
+        rows = self._run(
+            "SELECT run_id FROM job_runs WHERE job = ? AND status = 'ok' AND as_of = ? "
+            "ORDER BY finished_at DESC LIMIT 1",
+            [job, as_of],
+        )
+        return rows[0][0] if rows else None
+
     def latest_run(self, job: str, before: datetime | None = None) -> tuple[str, datetime] | None:
         """The newest successful run of ``job`` (with as_of before ``before``, if given)."""
         rows = self._run(
