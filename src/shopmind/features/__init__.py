@@ -4,6 +4,7 @@ behavioural features and labels of the supervised models (purchase probability, 
 
 from shopmind.features._behaviour import FEATURES, NEVER, behaviour_features, purchase_labels
 from shopmind.features._habits import best_time_and_device, send_channel
+from shopmind.features._interactions import interactions, recommender_catalogue
 from shopmind.features._rfm import (
     customer_key,
     event_profiles,
@@ -23,9 +24,11 @@ __all__ = [
     "customer_key",
     "customer_taste",
     "event_profiles",
+    "interactions",
     "local_day",
     "purchase_labels",
     "purchase_transactions",
+    "recommender_catalogue",
     "rfm_summary",
     "send_channel",
     "taste_scores",

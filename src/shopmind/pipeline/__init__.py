@@ -12,8 +12,15 @@ from shopmind.pipeline._intelligence import (
 from shopmind.pipeline._lookalike import LookalikeReport, run_vip_lookalike
 from shopmind.pipeline._preferences import PreferencesReport, run_preferences
 from shopmind.pipeline._purchase import PurchaseReport, run_purchase_probability, score_name
+from shopmind.pipeline._recommend import (
+    ALGORITHMS,
+    RecommenderData,
+    evaluate_recommendations,
+    recommender_data,
+)
 
 __all__ = [
+    "ALGORITHMS",
     "ChurnReport",
     "DemoLoadReport",
     "IntelligenceReport",
@@ -21,8 +28,11 @@ __all__ = [
     "ParetoReport",
     "PreferencesReport",
     "PurchaseReport",
+    "RecommenderData",
+    "evaluate_recommendations",
     "load_demo_shop",
     "pareto_report",
+    "recommender_data",
     "run_churn_risk",
     "run_customer_intelligence",
     "run_preferences",

@@ -45,12 +45,15 @@ class Recommendation:
 @dataclass(frozen=True)
 class Context:
     """What is known at the moment of recommending: items to leave out, the visitor's region, the
-    items of the current session or cart, and the time."""
+    items of the current session or cart, the time and, when the caller knows it, the weather
+    (otherwise looked up for the region and day in the weather table given at fit, if any)."""
 
     exclude: frozenset[str] = frozenset()
     region: str | None = None
     session: tuple[str, ...] = ()
     now: datetime | None = None
+    temp_c: float | None = None
+    precip_mm: float | None = None
 
 
 def check_interactions(interactions: pd.DataFrame) -> pd.DataFrame:

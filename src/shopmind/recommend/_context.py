@@ -1,0 +1,191 @@
+"""Context: how much more an item sells in the visitor's region, in today's weather there and at
+this time of day, than on average (contextual post-filtering, Adomavicius & Tuzhilin 2011).
+
+Each lift is a smoothed ratio of shares: for an item ``i`` and a context value ``c`` (a region, a
+temperature band, a rain band, an hour band), lift = P(i | c) / P(i) with P(i | c) =
+(n_ic + m·P(i)) / (n_c + m), so a context seen rarely stays near 1. Weather and hour lifts are
+learned per category (per item without categories) since single items are too sparse; weather
+comes from a table of region, day, temp_c and precip_mm joined to each interaction's region and
+local day. The lifts multiply; a ranker adds their logarithm to its score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from shopmind.recommend._base import Context, Reason
+
+FloatArray = npt.NDArray[np.float64]
+TEMP_EDGES = (0.0, 5.0, 10.0, 15.0, 20.0, 25.0)
+RAIN_EDGES = (0.1, 5.0)
+HOUR_EDGES = (6, 11, 14, 18, 22)
+STRONG = 1.5  # a lift at least this large becomes the reason
+
+
+def _band(value: float, edges: tuple[float, ...]) -> int:
+    return int(np.searchsorted(edges, value, side="right"))
+
+
+@dataclass
+class _Table:
+    """Lift per (group, context value): group = item or category code."""
+
+    lift: dict[tuple[int, Any], float] = field(default_factory=dict)
+
+    @classmethod
+    def learn(cls, groups: npt.NDArray[np.int64], values: pd.Series, m: float) -> _Table:
+        frame = pd.DataFrame({"g": groups, "c": values.to_numpy()}).dropna()
+        frame = frame[frame["g"] >= 0]
+        if frame.empty:
+            return cls()
+        total = len(frame)
+        p = frame.groupby("g").size() / total
+        n_c = frame.groupby("c").size()
+        n_gc = frame.groupby(["g", "c"]).size()
+        table = {}
+        for (g, c), n in n_gc.items():
+            share = (n + m * p[g]) / (n_c[c] + m)
+            table[(int(g), c)] = float(share / p[g])
+        return cls(table)
+
+    def get(self, groups: npt.NDArray[np.int64], value: Any) -> FloatArray:
+        """Lift of each group in context ``value`` (1 where unknown). A group never seen in that
+        context gets the smoothed lift of zero sales there, approximated by 1/(1 + n_c/m) → here
+        simply 1 when the table has no entry for the group at all."""
+        return np.array([self.lift.get((int(g), value), 1.0) for g in groups])
+
+
+class ContextLift:
+    """Lifts of items by region, weather and time of day, learned from interactions.
+
+    Args:
+        smoothing: the pseudo-count ``m`` of the module docstring.
+        zone: the shop's time zone (local day for the weather, local hour).
+    """
+
+    def __init__(self, *, smoothing: float = 20.0, zone: str = "Asia/Seoul") -> None:
+        self.smoothing = smoothing
+        self.zone = zone
+
+    def fit(self, frame: pd.DataFrame, catalogue: pd.DataFrame | None, weather: pd.DataFrame | None) -> Self:
+        items = sorted(frame["item"].astype(str).unique())
+        self._item_code = {item: i for i, item in enumerate(items)}
+        item_codes = frame["item"].map(self._item_code).to_numpy(dtype=np.int64)
+        self._group_of: dict[str, int] = dict(self._item_code)  # weather and hour: per category if known
+        group_codes = item_codes
+        if catalogue is not None and {"item", "category"} <= set(catalogue.columns):
+            cats = catalogue.dropna(subset=["category"]).drop_duplicates("item")
+            names = sorted(cats["category"].astype(str).unique())
+            code = {c: i for i, c in enumerate(names)}
+            self._group_of = {
+                str(i): code[str(c)] for i, c in zip(cats["item"], cats["category"], strict=True)
+            }
+            group_codes = frame["item"].map(self._group_of).fillna(-1).to_numpy(dtype=np.int64)
+        m = self.smoothing
+        self.region_ = _Table()
+        if "region" in frame.columns:
+            self.region_ = _Table.learn(item_codes, frame["region"].astype("string"), m)
+        self.hour_ = _Table()
+        self.temp_ = _Table()
+        self.rain_ = _Table()
+        self._weather: dict[tuple[str, Any], tuple[float, float]] = {}
+        if "time" not in frame.columns:
+            return self
+        local = pd.to_datetime(frame["time"], utc=True).dt.tz_convert(self.zone)
+        hours = pd.Series(np.searchsorted(HOUR_EDGES, local.dt.hour.to_numpy(), side="right"))
+        self.hour_ = _Table.learn(group_codes, hours, m)
+        if weather is None or "region" not in frame.columns or weather.empty:
+            return self
+        table = weather.assign(
+            day=pd.to_datetime(weather["day"]).dt.date, region=weather["region"].astype(str)
+        )
+        self._weather = {
+            (r, d): (float(t), float(p))
+            for r, d, t, p in zip(
+                table["region"], table["day"], table["temp_c"], table["precip_mm"], strict=True
+            )
+        }
+        keyed = pd.DataFrame(
+            {"region": frame["region"].astype(str).to_numpy(), "day": local.dt.date.to_numpy()}
+        )
+        joined = keyed.merge(
+            table[["region", "day", "temp_c", "precip_mm"]], on=["region", "day"], how="left"
+        )
+        temp = joined["temp_c"].map(lambda v: np.nan if pd.isna(v) else _band(v, TEMP_EDGES))
+        rain = joined["precip_mm"].map(lambda v: np.nan if pd.isna(v) else _band(v, RAIN_EDGES))
+        self.temp_ = _Table.learn(group_codes, temp, m)
+        self.rain_ = _Table.learn(group_codes, rain, m)
+        return self
+
+    def weather_of(self, context: Context) -> tuple[float, float] | None:
+        """(temp_c, precip_mm) given in the context, else from the table for its region and day."""
+        if context.temp_c is not None:
+            return context.temp_c, context.precip_mm or 0.0
+        if context.region is None or context.now is None:
+            return None
+        day = (
+            pd.Timestamp(context.now).tz_convert(self.zone).date()
+            if context.now.tzinfo
+            else context.now.date()
+        )
+        return self._weather.get((context.region, day))
+
+    def lift(self, items: npt.NDArray[Any], context: Context) -> tuple[FloatArray, list[Reason | None]]:
+        """The combined lift of each item in ``context`` and, where one lift is strong, the reason."""
+        n = len(items)
+        names = [str(i) for i in items]
+        codes = np.array([self._item_code.get(i, -1) for i in names], dtype=np.int64)
+        groups = np.array([self._group_of.get(i, -1) for i in names], dtype=np.int64)
+        parts: list[tuple[FloatArray, Reason]] = []
+        if context.region is not None:
+            region = context.region
+            parts.append(
+                (
+                    self.region_.get(codes, region),
+                    Reason("popular_in_region", f"{region}에서 인기", f"popular in {region}"),
+                )
+            )
+        measured = self.weather_of(context)
+        if measured is not None:
+            temp, rain = measured
+            cold = temp < 10
+            parts.append(
+                (
+                    self.temp_.get(groups, _band(temp, TEMP_EDGES)),
+                    Reason("weather", "추운 날씨에 인기", "popular in cold weather")
+                    if cold
+                    else Reason("weather", "더운 날씨에 인기", "popular in warm weather"),
+                )
+            )
+            parts.append(
+                (
+                    self.rain_.get(groups, _band(rain, RAIN_EDGES)),
+                    Reason("weather", "비 오는 날 인기", "popular on rainy days")
+                    if rain >= RAIN_EDGES[0]
+                    else Reason("weather", "맑은 날 인기", "popular on dry days"),
+                )
+            )
+        if context.now is not None:
+            local = pd.Timestamp(context.now)
+            hour = (local.tz_convert(self.zone) if local.tzinfo else local).hour
+            band = int(np.searchsorted(HOUR_EDGES, hour, side="right"))
+            parts.append(
+                (
+                    self.hour_.get(groups, band),
+                    Reason("time_of_day", "이 시간대에 인기", "popular at this hour"),
+                )
+            )
+        total = np.ones(n)
+        reasons: list[Reason | None] = [None] * n
+        strongest = np.full(n, STRONG)
+        for values, reason in parts:
+            total *= values
+            for k in np.flatnonzero(values >= strongest):
+                reasons[k] = reason
+                strongest[k] = values[k]
+        return np.clip(total, 0.1, 10.0), reasons

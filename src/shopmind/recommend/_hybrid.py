@@ -1,0 +1,516 @@
+"""The hybrid: the candidates of several recommenders, ranked by a learned ranker (the two-stage
+"candidate generation, then ranking" design of Covington et al. 2016, with LambdaMART, Burges 2010).
+
+Fitting learns from the shop's own past: the latest ``label_days`` of the interactions are held
+back, the components are fitted on what came before, and LightGBM's LambdaRank learns which
+candidates the customers then chose, from each component's rank and score of the candidate, the
+item's popularity and trend, and the customer's affinity for its category, brand and price band.
+The components are then refitted on everything, and serve the candidates the ranker orders.
+Without a ``time`` column (or with too little history) the candidates are blended by reciprocal
+rank fusion (Cormack et al. 2009) instead.
+
+After ranking come the context and the shop's rules: :class:`ContextLift` (region, weather, time
+of day), the customer's brand and price-band affinity, and at most ``max_per_category`` items of
+one category in a list. ``similar_items`` gives alternatives (like the item, same category);
+``complements`` gives cross-sell (bought with the item, another category).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from sklearn.base import clone
+
+from shopmind.core import FieldError, InvalidInputError
+from shopmind.recommend._base import Context, Explain, Reason, Recommendation, Recommender
+from shopmind.recommend._context import ContextLift
+from shopmind.recommend._item_cf import ItemCFRecommender
+from shopmind.recommend._popularity import PopularityRecommender
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+TREND_DAYS = 30
+ITEM_FEATURES = ("popularity", "trend", "days_since_sold", "age_days")
+USER_FEATURES = ("user_items", "user_days_idle")
+AFFINITY_FEATURES = ("category_share", "brand_share", "price_log_ratio")
+RRF_K = 60.0
+
+
+def default_components(catalogue: pd.DataFrame | None, has_time: bool) -> list[tuple[str, Recommender]]:
+    """Item CF, user CF, ALS, popularity, trending (with times) and content (with a catalogue that
+    describes the items)."""
+    from shopmind.recommend._factor import ALSRecommender
+    from shopmind.recommend._user_cf import UserCFRecommender
+
+    components: list[tuple[str, Recommender]] = [
+        ("item_cf", ItemCFRecommender()),
+        ("user_cf", UserCFRecommender()),
+        ("als", ALSRecommender()),
+        ("popularity", PopularityRecommender()),
+    ]
+    if has_time:
+        components.append(("trending", PopularityRecommender(trending_days=TREND_DAYS)))
+    described = {"name", "description", "category", "brand"}
+    if catalogue is not None and described & set(catalogue.columns):
+        from shopmind.recommend._content import ContentRecommender
+
+        components.append(("content", ContentRecommender()))
+    return components
+
+
+class HybridRecommender(Recommender):
+    """Candidates from ``components`` (default :func:`default_components`), ranked by LambdaRank
+    trees learned on the shop's past.
+
+    Args:
+        components: ``(name, recommender)`` pairs (cloned before fitting).
+        candidates: items taken from each component per request.
+        label_days: days held back to learn the ranker (default: a quarter of the history,
+            between 7 and 90 days).
+        max_training_users: customers sampled (seeded) to learn the ranker.
+        n_estimators, learning_rate, num_leaves: the ranker's trees.
+        context_weight: how strongly region, weather and time of day re-rank (0: not at all).
+        affinity_weight: how strongly the customer's brand and price band re-rank.
+        max_per_category: at most this many items of one category in a list (None: no limit).
+        random_state: seeds the user sample and the trees.
+        exclude_seen: leave out what the customer already chose.
+    """
+
+    def __init__(
+        self,
+        *,
+        components: Sequence[tuple[str, Recommender]] | None = None,
+        candidates: int = 50,
+        label_days: int | None = None,
+        max_training_users: int = 3000,
+        n_estimators: int = 150,
+        learning_rate: float = 0.05,
+        num_leaves: int = 15,
+        context_weight: float = 1.0,
+        affinity_weight: float = 0.0,
+        max_per_category: int | None = None,
+        random_state: int = 0,
+        exclude_seen: bool = True,
+    ) -> None:
+        self.components = components
+        self.candidates = candidates
+        self.label_days = label_days
+        self.max_training_users = max_training_users
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.context_weight = context_weight
+        self.affinity_weight = affinity_weight
+        self.max_per_category = max_per_category
+        self.random_state = random_state
+        self.exclude_seen = exclude_seen
+
+    # -- fitting ---------------------------------------------------------------------------------
+
+    def fit(
+        self,
+        interactions: pd.DataFrame,
+        catalogue: pd.DataFrame | None = None,
+        *,
+        weather: pd.DataFrame | None = None,
+    ) -> HybridRecommender:
+        """Fit on ``interactions`` (see :class:`Recommender`); ``weather`` (region, day, temp_c,
+        precip_mm) lets the context step follow the weather of the visitor's region."""
+        self._weather = weather
+        super().fit(interactions, catalogue)
+        return self
+
+    def _check_params(self) -> None:
+        checks = {
+            "candidates": isinstance(self.candidates, int) and self.candidates >= 1,
+            "max_training_users": isinstance(self.max_training_users, int) and self.max_training_users >= 1,
+            "label_days": self.label_days is None
+            or (isinstance(self.label_days, int) and self.label_days >= 1),
+            "max_per_category": self.max_per_category is None
+            or (isinstance(self.max_per_category, int) and self.max_per_category >= 1),
+            "context_weight": self.context_weight >= 0,
+            "affinity_weight": self.affinity_weight >= 0,
+        }
+        bad = [
+            FieldError(name, "is out of range (see HybridRecommender)")
+            for name, ok in checks.items()
+            if not ok
+        ]
+        if bad:
+            raise InvalidInputError(bad)
+
+    def _fit(self, frame: pd.DataFrame, catalogue: pd.DataFrame | None) -> None:
+        self._check_params()
+        has_time = "time" in frame.columns
+        if has_time:
+            frame = frame.assign(time=pd.to_datetime(frame["time"], utc=True))
+        chosen = self.components if self.components is not None else default_components(catalogue, has_time)
+        if not chosen:
+            raise InvalidInputError([FieldError("components", "needs at least one recommender")])
+        self.component_names_ = [name for name, _ in chosen]
+        self.ranker_: lgb.LGBMRanker | None = None
+        self.ranker_note_ = "no time column: candidates blended by reciprocal rank fusion"
+        if has_time:
+            self._learn_ranker(frame, catalogue, chosen)
+        models = [(name, clone(model).fit(frame, catalogue)) for name, model in chosen]
+        self._state = _State.build(frame, catalogue, models, self.candidates)
+        # the union of the components' items (content-based models also know new catalogue items)
+        self.items_ = self._state.items
+        self._item_index = self._state.index
+        self.context_ = ContextLift().fit(frame, catalogue, self._weather)
+
+    def _learn_ranker(
+        self, frame: pd.DataFrame, catalogue: pd.DataFrame | None, chosen: Sequence[tuple[str, Recommender]]
+    ) -> None:
+        times = frame["time"]
+        span_days = (times.max() - times.min()).total_seconds() / 86_400
+        days = self.label_days or int(np.clip(span_days / 4, 7, 90))
+        cut = times.max() - pd.Timedelta(days=days)
+        before, after = frame[times < cut], frame[times >= cut]
+        known = set(before["user"])
+        after = after[after["user"].isin(known)]
+        pairs = before[["user", "item"]].drop_duplicates()
+        after = after.merge(pairs, on=["user", "item"], how="left", indicator=True)
+        after = after[after["_merge"] == "left_only"]
+        labels = {str(u): set(items) for u, items in after.groupby("user")["item"]}
+        if len(labels) < 20 or before["item"].nunique() < 2:
+            self.ranker_note_ = (
+                f"too little history before the last {days} days to learn a ranker "
+                f"({len(labels)} customers chose something new): reciprocal rank fusion"
+            )
+            return
+        models = [(name, clone(model).fit(before, catalogue)) for name, model in chosen]
+        state = _State.build(before, catalogue, models, self.candidates)
+        rng = np.random.default_rng(self.random_state)
+        users = sorted(labels)
+        if len(users) > self.max_training_users:
+            users = sorted(rng.choice(users, size=self.max_training_users, replace=False).tolist())
+        blocks, targets, groups = [], [], []
+        for user in users:
+            cand, features, _ = state.candidates(user, Context(), self.exclude_seen)
+            if cand.size == 0:
+                continue
+            y = np.array([state.items[i] in labels[user] for i in cand], dtype=np.int32)
+            if y.sum() == 0:
+                continue  # LambdaRank learns nothing from a list without a positive
+            blocks.append(features)
+            targets.append(y)
+            groups.append(cand.size)
+        if not groups:
+            self.ranker_note_ = "no candidate was ever chosen in the held-back days: reciprocal rank fusion"
+            return
+        ranker = lgb.LGBMRanker(
+            objective="lambdarank",
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_child_samples=20,
+            subsample=0.8,
+            subsample_freq=1,
+            colsample_bytree=0.8,
+            random_state=self.random_state,
+            deterministic=True,
+            force_row_wise=True,
+            n_jobs=1,
+            verbose=-1,
+        )
+        ranker.fit(np.vstack(blocks), np.concatenate(targets), group=groups)
+        self.ranker_ = ranker
+        self.feature_names_ = state.feature_names
+        self.ranker_note_ = (
+            f"LambdaRank learned on {len(groups)} customers' choices in the {days} days "
+            f"from {cut.date()} (components fitted on what came before)"
+        )
+
+    # -- answering -------------------------------------------------------------------------------
+
+    def _scores(self, user: str, context: Context) -> tuple[FloatArray, Explain]:
+        state = self._state
+        cand, features, reasons = state.candidates(user, context, self.exclude_seen)
+        scores = np.full(state.items.size, -np.inf)
+        if cand.size == 0:
+            return scores, reasons
+        if self.ranker_ is not None:
+            value = self.ranker_.booster_.predict(features, num_threads=1)
+        else:
+            ranks = features[:, : 2 * len(state.components) : 2]
+            value = (1.0 / (RRF_K + ranks)).sum(axis=1) * 100.0
+        if self.affinity_weight > 0:
+            names = state.feature_names
+            share = np.nan_to_num(features[:, names.index("brand_share")])
+            price = np.nan_to_num(features[:, names.index("price_log_ratio")], nan=2.0)
+            value = value + self.affinity_weight * (share - 0.25 * np.abs(price))
+        lift, context_reason = self.context_.lift(state.items[cand], context)
+        if self.context_weight > 0:
+            value = value + self.context_weight * np.log(lift)
+        scores[cand] = value
+        strong = {int(i): context_reason[k] for k, i in enumerate(cand) if context_reason[k] is not None}
+
+        def explain(index: int) -> Reason:
+            return strong.get(index) or reasons(index)
+
+        return scores, explain
+
+    def recommend(self, user: Hashable, context: Context | None = None, n: int = 10) -> list[Recommendation]:
+        if self.max_per_category is None:
+            return super().recommend(user, context, n)
+        self._check_fitted()
+        pool = super().recommend(user, context, max(n * 5, n + 20))
+        return _diversified(pool, self._state.category_of, self.max_per_category, n)
+
+    def _similar(self, item: str) -> tuple[FloatArray, Explain]:
+        """Alternatives: items like ``item`` in its category (content first, then bought-together)."""
+        state = self._state
+        scores, explain = state.component_similar(item, prefer=("content", "als", "item_cf"))
+        category = state.category_of.get(item)
+        if category is not None:
+            other = np.array([state.category_of.get(i) != category for i in state.items.tolist()])
+            scores[other & np.isfinite(scores)] -= 1e6  # other categories only after the same one
+        return scores, explain
+
+    def complements(self, item: Hashable, n: int = 10) -> list[Recommendation]:
+        """Cross-sell: items bought together with ``item``, from other categories than its own
+        (when the catalogue has categories)."""
+        self._check_fitted()
+        key = str(item)
+        state = self._state
+        if key not in state.index:
+            return []
+        scores, explain = state.component_similar(key, prefer=("item_cf", "user_cf", "als"))
+        category = state.category_of.get(key)
+        if category is not None:
+            same = np.array([state.category_of.get(i) == category for i in state.items.tolist()])
+            scores[same] = -np.inf
+        return self._top(scores, explain, {key} | self._blocked, n)
+
+
+_FALLBACK = Reason("popular", "인기 상품", "popular")
+
+
+def _diversified(
+    pool: list[Recommendation], category_of: dict[str, str], limit: int, n: int
+) -> list[Recommendation]:
+    kept, counts, rest = [], {}, []
+    for rec in pool:
+        category = category_of.get(rec.item)
+        if category is not None and counts.get(category, 0) >= limit:
+            rest.append(rec)
+            continue
+        if category is not None:
+            counts[category] = counts.get(category, 0) + 1
+        kept.append(rec)
+        if len(kept) == n:
+            break
+    return kept if len(kept) == n else kept + rest[: n - len(kept)]
+
+
+@dataclass
+class _State:
+    """The fitted components and the facts the ranker's features need, over one item universe."""
+
+    items: npt.NDArray[Any]
+    index: dict[str, int]
+    components: list[tuple[str, Recommender, npt.NDArray[np.int64]]]  # name, model, its items here
+    inverse: list[npt.NDArray[np.int64]]  # per component: state item -> the component's index
+    per_component: int
+    item_facts: FloatArray  # [item, ITEM_FEATURES]
+    history: dict[str, npt.NDArray[np.int64]]
+    user_idle: dict[str, float]
+    category: npt.NDArray[np.int64]  # -1 unknown
+    brand: npt.NDArray[np.int64]
+    log_price: FloatArray  # NaN unknown
+    category_of: dict[str, str]
+    blocked: npt.NDArray[np.int64]  # out of stock or not products
+
+    @property
+    def feature_names(self) -> list[str]:
+        names = []
+        for name, _, _ in self.components:
+            names += [f"{name}_rank", f"{name}_score"]
+        return names + list(ITEM_FEATURES) + list(USER_FEATURES) + list(AFFINITY_FEATURES)
+
+    @classmethod
+    def build(
+        cls,
+        frame: pd.DataFrame,
+        catalogue: pd.DataFrame | None,
+        models: list[tuple[str, Recommender]],
+        per_component: int,
+    ) -> _State:
+        items = np.asarray(sorted(set().union(*(m.items_.tolist() for _, m in models))), dtype=object)
+        index = {item: i for i, item in enumerate(items.tolist())}
+        components = [
+            (name, model, np.array([index[i] for i in model.items_.tolist()], dtype=np.int64))
+            for name, model in models
+        ]
+        inverse = []
+        for _, _, mapping in components:
+            back = np.full(items.size, -1, dtype=np.int64)
+            back[mapping] = np.arange(mapping.size)
+            inverse.append(back)
+        codes = frame["item"].map(index).to_numpy()
+        users = frame.groupby("user")["item"].agg(lambda s: np.unique(s.map(index).to_numpy()))
+        history = {str(u): np.asarray(v, dtype=np.int64) for u, v in users.items()}
+        facts = np.zeros((items.size, len(ITEM_FEATURES)))
+        n_users = max(frame["user"].nunique(), 1)
+        distinct = frame[["user", "item"]].drop_duplicates()
+        pop = np.bincount(distinct["item"].map(index).to_numpy(), minlength=items.size) / n_users
+        facts[:, 0] = pop
+        user_idle: dict[str, float] = {}
+        if "time" in frame.columns:
+            times = frame["time"]
+            end = times.max()
+            age = (end - times).dt.total_seconds().to_numpy() / 86_400
+            recent = frame[age <= TREND_DAYS][["user", "item"]].drop_duplicates()
+            n_recent = max(recent["user"].nunique(), 1)
+            recent_pop = np.bincount(recent["item"].map(index).to_numpy(), minlength=items.size) / n_recent
+            facts[:, 1] = (recent_pop + 1e-3) / (pop + 1e-3)
+            last = np.full(items.size, np.nan)
+            first = np.full(items.size, np.nan)
+            order = np.argsort(age)
+            # newest sale per item = smallest age; oldest = largest age
+            last_age = pd.Series(age[order]).groupby(codes[order]).min()
+            first_age = pd.Series(age[order]).groupby(codes[order]).max()
+            last[last_age.index.to_numpy()] = last_age.to_numpy()
+            first[first_age.index.to_numpy()] = first_age.to_numpy()
+            facts[:, 2], facts[:, 3] = last, first
+            idle = pd.Series(age).groupby(frame["user"].to_numpy()).min()
+            user_idle = {str(u): float(v) for u, v in idle.items()}
+        else:
+            facts[:, 1:] = np.nan
+        category, brand, log_price, category_of = _catalogue_codes(catalogue, index, items.size)
+        return cls(
+            items,
+            index,
+            components,
+            inverse,
+            per_component,
+            facts,
+            history,
+            user_idle,
+            category,
+            brand,
+            log_price,
+            category_of,
+            np.array(sorted(index[i] for i in models[0][1]._blocked if i in index), dtype=np.int64),
+        )
+
+    def candidates(
+        self, user: str, context: Context, exclude_seen: bool
+    ) -> tuple[IntArray, FloatArray, Explain]:
+        """The union of the components' top candidates for ``user`` (state item indices), their
+        features (one row each) and the reason of an item (from the component ranking it best)."""
+        banned = np.zeros(self.items.size, dtype=bool)
+        seen = self.history.get(user)
+        if exclude_seen and seen is not None:
+            banned[seen] = True
+        for item in context.exclude:
+            if item in self.index:
+                banned[self.index[item]] = True
+        banned[self.blocked] = True
+        k = self.per_component
+        m = len(self.components)
+        ranks = np.full((self.items.size, m), np.inf)
+        scores = np.zeros((self.items.size, m))
+        explains: list[Explain] = []
+        for j, (_, model, mapping) in enumerate(self.components):
+            raw, explain = model._scores(user, context)
+            explains.append(explain)
+            full = np.full(self.items.size, -np.inf)
+            full[mapping] = raw
+            full[banned] = -np.inf
+            finite = np.flatnonzero(np.isfinite(full))
+            if finite.size == 0:
+                continue
+            if finite.size > k:
+                finite = finite[np.argpartition(-full[finite], k - 1)[:k]]
+            order = finite[np.lexsort((finite, -full[finite]))]
+            top = full[order[0]]
+            ranks[order, j] = np.arange(1, order.size + 1)
+            scores[order, j] = full[order] / top if top > 0 else 0.0
+        cand = np.flatnonzero(np.isfinite(ranks).any(axis=1))
+        r = ranks[cand]
+        best = np.argmin(r, axis=1)  # the component ranking the item best (the first on ties)
+        by_item = dict(zip(cand.tolist(), best.tolist(), strict=True))
+        inverse = self.inverse
+
+        def reason(index: int) -> Reason:
+            j = by_item.get(index)
+            return _FALLBACK if j is None else explains[j](int(inverse[j][index]))
+
+        if cand.size == 0:
+            return cand, np.zeros((0, len(self.feature_names))), reason
+        blocks = np.empty((cand.size, 2 * m))
+        blocks[:, 0::2] = np.where(np.isinf(r), k + 1.0, r)
+        blocks[:, 1::2] = scores[cand]
+        n_seen = 0 if seen is None else seen.size
+        user_part = np.tile([np.log1p(n_seen), self.user_idle.get(user, np.nan)], (cand.size, 1))
+        features = np.hstack([blocks, self.item_facts[cand], user_part, self._affinity(seen, cand)])
+        return cand, features, reason
+
+    def _affinity(self, seen: npt.NDArray[np.int64] | None, cand: npt.NDArray[np.int64]) -> FloatArray:
+        out = np.full((cand.size, len(AFFINITY_FEATURES)), np.nan)
+        if seen is None or seen.size == 0:
+            return out
+        for col, codes in ((0, self.category), (1, self.brand)):
+            own = codes[seen]
+            own = own[own >= 0]
+            if own.size:
+                shares = np.bincount(own, minlength=codes.max() + 1) / own.size
+                known = codes[cand] >= 0
+                out[known, col] = shares[codes[cand][known]]
+        prices = self.log_price[seen]
+        prices = prices[~np.isnan(prices)]
+        if prices.size:
+            out[:, 2] = self.log_price[cand] - np.median(prices)
+        return out
+
+    def component_similar(self, item: str, prefer: Sequence[str]) -> tuple[FloatArray, Explain]:
+        """``similar_items`` scores of the first preferred component that knows ``item``."""
+        by_name = {name: j for j, (name, _, _) in enumerate(self.components)}
+        for name in [*prefer, *by_name]:
+            if name not in by_name:
+                continue
+            _, model, mapping = self.components[by_name[name]]
+            back = self.inverse[by_name[name]]
+            if item not in model._item_index:
+                continue
+            raw, explain = model._similar(item)
+            if not np.isfinite(raw).any():
+                continue
+            full = np.full(self.items.size, -np.inf)
+            full[mapping] = raw
+            return full, lambda index, explain=explain, back=back: explain(int(back[index]))
+        return np.full(self.items.size, -np.inf), lambda index: _FALLBACK
+
+
+def _catalogue_codes(
+    catalogue: pd.DataFrame | None, index: dict[str, int], size: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], FloatArray, dict[str, str]]:
+    category = np.full(size, -1, dtype=np.int64)
+    brand = np.full(size, -1, dtype=np.int64)
+    log_price = np.full(size, np.nan)
+    category_of: dict[str, str] = {}
+    if catalogue is None or "item" not in catalogue.columns:
+        return category, brand, log_price, category_of
+    rows = catalogue.assign(item=catalogue["item"].astype(str)).drop_duplicates("item")
+    rows = rows[rows["item"].isin(index.keys())]
+    at = rows["item"].map(index).to_numpy()
+    for column, target in (("category", category), ("brand", brand)):
+        if column in rows.columns:
+            codes, _ = pd.factorize(rows[column].astype("string"), sort=True)
+            target[at] = codes  # missing values factorise to -1
+    if "category" in rows.columns:
+        named = rows.dropna(subset=["category"])
+        category_of = dict(zip(named["item"], named["category"].astype(str), strict=True))
+    if "price" in rows.columns:
+        price = pd.to_numeric(rows["price"], errors="coerce").to_numpy(dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            log_price[at] = np.where(price > 0, np.log(price), np.nan)
+    return category, brand, log_price, category_of
