@@ -14,6 +14,7 @@ from sklearn.base import clone
 from shopmind.core import InvalidInputError
 from shopmind.recommend import (
     Context,
+    HybridRecommender,
     ItemCFRecommender,
     NotFittedError,
     PopularityRecommender,
@@ -39,9 +40,10 @@ def _data(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
         if region == "부산" and rng.random() < 0.6:
             chosen.add("P29")  # a Busan favourite
         for k, item in enumerate(sorted(chosen)):
-            rows.append(
-                {"user": f"u{u}", "item": item, "region": region, "time": start + pd.Timedelta(hours=k)}
-            )
+            # two orders: the planted pairs always in the first one
+            later = k % 2 == 1 and item not in PAIRS and item not in PAIRS.values()
+            time = start + pd.Timedelta(days=10 if later else 0)
+            rows.append({"user": f"u{u}", "item": item, "region": region, "time": time})
     catalogue = pd.DataFrame(
         {
             "item": ITEMS,
@@ -59,6 +61,8 @@ ALGORITHMS: dict[str, Callable[[], Recommender]] = {
     "popularity by category": lambda: PopularityRecommender(by="category"),
     "trending": lambda: PopularityRecommender(trending_days=20),
     "item cf": ItemCFRecommender,
+    "bought together": lambda: ItemCFRecommender(by="basket"),
+    "hybrid": lambda: HybridRecommender(n_estimators=30),
 }
 
 
@@ -113,10 +117,14 @@ def test_item_cf_finds_the_planted_complements_and_says_why(data: tuple[pd.DataF
     model = ItemCFRecommender().fit(interactions, catalogue)
     for a, b in PAIRS.items():
         top = model.similar_items(a, n=1)[0]
-        assert top.item == b and top.reason.kind == "bought_together" and a in top.reason.en
+        assert top.item == b and top.reason.kind == "also_chose" and a in top.reason.en
     # real time: a new visitor with P01 in the session is offered P02, because of P01
     (first,) = model.recommend("new visitor", Context(session=("P01",)), n=1)
     assert first.item == "P02" and "P01" in first.reason.ko
+    # the same from baskets: frequently bought together (one basket = one user and time)
+    baskets = ItemCFRecommender(by="basket").fit(interactions, catalogue)
+    top = baskets.similar_items("P01", n=1)[0]
+    assert top.item == "P02" and top.reason.kind == "bought_together"
     # exclude_seen=False keeps a repeat purchase possible (consumables)
     buyer = interactions.loc[interactions.item == "P01", "user"].iloc[0]
     repeat = ItemCFRecommender(exclude_seen=False).fit(interactions, catalogue).recommend(buyer, n=30)

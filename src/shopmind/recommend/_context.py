@@ -6,11 +6,12 @@ temperature band, a rain band, an hour band), lift = P(i | c) / P(i) with P(i | 
 (n_ic + m·P(i)) / (n_c + m), so a context seen rarely stays near 1. Weather and hour lifts are
 learned per category (per item without categories) since single items are too sparse; weather
 comes from a table of region, day, temp_c and precip_mm joined to each interaction's region and
-local day. The lifts multiply; a ranker adds their logarithm to its score.
+local day. Interactions count by their ``weight``, so purchases speak louder than views. The lifts multiply; a ranker adds their logarithm to its score.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -33,31 +34,43 @@ def _band(value: float, edges: tuple[float, ...]) -> int:
 
 @dataclass
 class _Table:
-    """Lift per (group, context value): group = item or category code."""
+    """Lift per (group, context value) as a dense [group, value] matrix; group = item or category
+    code (-1: unknown, lift 1)."""
 
-    lift: dict[tuple[int, Any], float] = field(default_factory=dict)
+    values: dict[Any, int] = field(default_factory=dict)
+    lift: FloatArray = field(default_factory=lambda: np.ones((0, 0)))
 
     @classmethod
-    def learn(cls, groups: npt.NDArray[np.int64], values: pd.Series, m: float) -> _Table:
-        frame = pd.DataFrame({"g": groups, "c": values.to_numpy()}).dropna()
+    def learn(
+        cls, groups: npt.NDArray[np.int64], values: pd.Series, weights: FloatArray, m: float, n_groups: int
+    ) -> _Table:
+        frame = pd.DataFrame({"g": groups, "c": values.to_numpy(), "w": weights}).dropna()
         frame = frame[frame["g"] >= 0]
         if frame.empty:
             return cls()
-        total = len(frame)
-        p = frame.groupby("g").size() / total
-        n_c = frame.groupby("c").size()
-        n_gc = frame.groupby(["g", "c"]).size()
-        table = {}
-        for (g, c), n in n_gc.items():
-            share = (n + m * p[g]) / (n_c[c] + m)
-            table[(int(g), c)] = float(share / p[g])
-        return cls(table)
+        names = sorted(frame["c"].unique().tolist())
+        index = {v: i for i, v in enumerate(names)}
+        counts = np.zeros((n_groups, len(names)))
+        np.add.at(
+            counts,
+            (frame["g"].to_numpy(dtype=np.int64), frame["c"].map(index).to_numpy()),
+            frame["w"].to_numpy(dtype=np.float64),
+        )
+        p = counts.sum(axis=1) / counts.sum()
+        share = (counts + m * p[:, None]) / (counts.sum(axis=0)[None, :] + m)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            lift = np.where(p[:, None] > 0, share / p[:, None], 1.0)
+        return cls(index, lift)
 
     def get(self, groups: npt.NDArray[np.int64], value: Any) -> FloatArray:
-        """Lift of each group in context ``value`` (1 where unknown). A group never seen in that
-        context gets the smoothed lift of zero sales there, approximated by 1/(1 + n_c/m) → here
-        simply 1 when the table has no entry for the group at all."""
-        return np.array([self.lift.get((int(g), value), 1.0) for g in groups])
+        """Lift of each group in context ``value`` (1 for unknown groups and unseen values)."""
+        column = self.values.get(value)
+        out = np.ones(groups.size)
+        if column is None:
+            return out
+        known = groups >= 0
+        out[known] = self.lift[groups[known], column]
+        return out
 
 
 class ContextLift:
@@ -78,6 +91,7 @@ class ContextLift:
         item_codes = frame["item"].map(self._item_code).to_numpy(dtype=np.int64)
         self._group_of: dict[str, int] = dict(self._item_code)  # weather and hour: per category if known
         group_codes = item_codes
+        n_groups = len(items)
         if catalogue is not None and {"item", "category"} <= set(catalogue.columns):
             cats = catalogue.dropna(subset=["category"]).drop_duplicates("item")
             names = sorted(cats["category"].astype(str).unique())
@@ -86,10 +100,13 @@ class ContextLift:
                 str(i): code[str(c)] for i, c in zip(cats["item"], cats["category"], strict=True)
             }
             group_codes = frame["item"].map(self._group_of).fillna(-1).to_numpy(dtype=np.int64)
+            n_groups = len(names)
         m = self.smoothing
+        # what sells: rows count by their weight (a purchase 1, a view less)
+        w = frame["weight"].to_numpy(dtype=np.float64) if "weight" in frame.columns else np.ones(len(frame))
         self.region_ = _Table()
         if "region" in frame.columns:
-            self.region_ = _Table.learn(item_codes, frame["region"].astype("string"), m)
+            self.region_ = _Table.learn(item_codes, frame["region"].astype(object), w, m, len(items))
         self.hour_ = _Table()
         self.temp_ = _Table()
         self.rain_ = _Table()
@@ -98,7 +115,7 @@ class ContextLift:
             return self
         local = pd.to_datetime(frame["time"], utc=True).dt.tz_convert(self.zone)
         hours = pd.Series(np.searchsorted(HOUR_EDGES, local.dt.hour.to_numpy(), side="right"))
-        self.hour_ = _Table.learn(group_codes, hours, m)
+        self.hour_ = _Table.learn(group_codes, hours, w, m, n_groups)
         if weather is None or "region" not in frame.columns or weather.empty:
             return self
         table = weather.assign(
@@ -118,8 +135,8 @@ class ContextLift:
         )
         temp = joined["temp_c"].map(lambda v: np.nan if pd.isna(v) else _band(v, TEMP_EDGES))
         rain = joined["precip_mm"].map(lambda v: np.nan if pd.isna(v) else _band(v, RAIN_EDGES))
-        self.temp_ = _Table.learn(group_codes, temp, m)
-        self.rain_ = _Table.learn(group_codes, rain, m)
+        self.temp_ = _Table.learn(group_codes, temp, w, m, n_groups)
+        self.rain_ = _Table.learn(group_codes, rain, w, m, n_groups)
         return self
 
     def weather_of(self, context: Context) -> tuple[float, float] | None:
@@ -135,12 +152,22 @@ class ContextLift:
         )
         return self._weather.get((context.region, day))
 
-    def lift(self, items: npt.NDArray[Any], context: Context) -> tuple[FloatArray, list[Reason | None]]:
-        """The combined lift of each item in ``context`` and, where one lift is strong, the reason."""
-        n = len(items)
+    def codes(self, items: Sequence[Any]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """The item and group codes of ``items`` (-1 when unknown), for :meth:`lift_codes`."""
         names = [str(i) for i in items]
         codes = np.array([self._item_code.get(i, -1) for i in names], dtype=np.int64)
         groups = np.array([self._group_of.get(i, -1) for i in names], dtype=np.int64)
+        return codes, groups
+
+    def lift(self, items: Sequence[Any], context: Context) -> tuple[FloatArray, list[Reason | None]]:
+        """The combined lift of each item in ``context`` and, where one lift is strong, the reason."""
+        return self.lift_codes(*self.codes(items), context)
+
+    def lift_codes(
+        self, codes: npt.NDArray[np.int64], groups: npt.NDArray[np.int64], context: Context
+    ) -> tuple[FloatArray, list[Reason | None]]:
+        """:meth:`lift` for items given by their :meth:`codes`."""
+        n = codes.size
         parts: list[tuple[FloatArray, Reason]] = []
         if context.region is not None:
             region = context.region
@@ -185,7 +212,7 @@ class ContextLift:
         strongest = np.full(n, STRONG)
         for values, reason in parts:
             total *= values
-            for k in np.flatnonzero(values >= strongest):
+            for k in np.flatnonzero(values >= strongest).tolist():
                 reasons[k] = reason
                 strongest[k] = values[k]
         return np.clip(total, 0.1, 10.0), reasons

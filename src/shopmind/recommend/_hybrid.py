@@ -18,7 +18,7 @@ one category in a list. ``similar_items`` gives alternatives (like the item, sam
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import lightgbm as lgb
@@ -55,6 +55,7 @@ def default_components(catalogue: pd.DataFrame | None, has_time: bool) -> list[t
         ("popularity", PopularityRecommender()),
     ]
     if has_time:
+        components.append(("bought_together", ItemCFRecommender(by="basket", shrinkage=2.0)))
         components.append(("trending", PopularityRecommender(trending_days=TREND_DAYS)))
     described = {"name", "description", "category", "brand"}
     if catalogue is not None and described & set(catalogue.columns):
@@ -76,6 +77,8 @@ class HybridRecommender(Recommender):
         max_training_users: customers sampled (seeded) to learn the ranker.
         n_estimators, learning_rate, num_leaves: the ranker's trees.
         context_weight: how strongly region, weather and time of day re-rank (0: not at all).
+        session_weight: how strongly the complements of the items in the current session or cart
+            come first (0: the session only feeds the components).
         affinity_weight: how strongly the customer's brand and price band re-rank.
         max_per_category: at most this many items of one category in a list (None: no limit).
         random_state: seeds the user sample and the trees.
@@ -93,6 +96,7 @@ class HybridRecommender(Recommender):
         learning_rate: float = 0.05,
         num_leaves: int = 15,
         context_weight: float = 1.0,
+        session_weight: float = 1.0,
         affinity_weight: float = 0.0,
         max_per_category: int | None = None,
         random_state: int = 0,
@@ -106,6 +110,7 @@ class HybridRecommender(Recommender):
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
         self.context_weight = context_weight
+        self.session_weight = session_weight
         self.affinity_weight = affinity_weight
         self.max_per_category = max_per_category
         self.random_state = random_state
@@ -135,6 +140,7 @@ class HybridRecommender(Recommender):
             "max_per_category": self.max_per_category is None
             or (isinstance(self.max_per_category, int) and self.max_per_category >= 1),
             "context_weight": self.context_weight >= 0,
+            "session_weight": self.session_weight >= 0,
             "affinity_weight": self.affinity_weight >= 0,
         }
         bad = [
@@ -159,11 +165,11 @@ class HybridRecommender(Recommender):
         if has_time:
             self._learn_ranker(frame, catalogue, chosen)
         models = [(name, clone(model).fit(frame, catalogue)) for name, model in chosen]
-        self._state = _State.build(frame, catalogue, models, self.candidates)
+        self._state = _State.build(frame, catalogue, models, self.candidates, self._weather)
         # the union of the components' items (content-based models also know new catalogue items)
         self.items_ = self._state.items
         self._item_index = self._state.index
-        self.context_ = ContextLift().fit(frame, catalogue, self._weather)
+        self.context_ = self._state.context
 
     def _learn_ranker(
         self, frame: pd.DataFrame, catalogue: pd.DataFrame | None, chosen: Sequence[tuple[str, Recommender]]
@@ -186,14 +192,14 @@ class HybridRecommender(Recommender):
             )
             return
         models = [(name, clone(model).fit(before, catalogue)) for name, model in chosen]
-        state = _State.build(before, catalogue, models, self.candidates)
+        state = _State.build(before, catalogue, models, self.candidates, self._weather)
         rng = np.random.default_rng(self.random_state)
         users = sorted(labels)
         if len(users) > self.max_training_users:
             users = sorted(rng.choice(users, size=self.max_training_users, replace=False).tolist())
         blocks, targets, groups = [], [], []
         for user in users:
-            cand, features, _ = state.candidates(user, Context(), self.exclude_seen)
+            cand, features, _ = state.candidates(user, state.local(user, Context()), self.exclude_seen)
             if cand.size == 0:
                 continue
             y = np.array([state.items[i] in labels[user] for i in cand], dtype=np.int32)
@@ -232,6 +238,9 @@ class HybridRecommender(Recommender):
 
     def _scores(self, user: str, context: Context) -> tuple[FloatArray, Explain]:
         state = self._state
+        context = state.local(user, context)
+        if user not in state.history and not context.session:
+            return state.popular_in(context, self.context_weight)
         cand, features, reasons = state.candidates(user, context, self.exclude_seen)
         scores = np.full(state.items.size, -np.inf)
         if cand.size == 0:
@@ -239,18 +248,25 @@ class HybridRecommender(Recommender):
         if self.ranker_ is not None:
             value = self.ranker_.booster_.predict(features, num_threads=1)
         else:
-            ranks = features[:, : 2 * len(state.components) : 2]
+            ranks = features[:, : 2 * (len(state.components) + 1) : 2]
             value = (1.0 / (RRF_K + ranks)).sum(axis=1) * 100.0
         if self.affinity_weight > 0:
             names = state.feature_names
             share = np.nan_to_num(features[:, names.index("brand_share")])
             price = np.nan_to_num(features[:, names.index("price_log_ratio")], nan=2.0)
             value = value + self.affinity_weight * (share - 0.25 * np.abs(price))
-        lift, context_reason = self.context_.lift(state.items[cand], context)
+        lift, context_reason = state.context.lift_codes(
+            state.item_code[cand], state.group_code[cand], context
+        )
         if self.context_weight > 0:
             value = value + self.context_weight * np.log(lift)
-        scores[cand] = value
         strong = {int(i): context_reason[k] for k, i in enumerate(cand) if context_reason[k] is not None}
+        together, why = state.session_complements(context)
+        if self.session_weight > 0 and together is not None:
+            boost = together[cand]
+            value = value + self.session_weight * (np.ptp(value) + 1.0) * boost
+            strong.update({int(i): why(int(i)) for i in cand[boost >= 0.5].tolist()})
+        scores[cand] = value
 
         def explain(index: int) -> Reason:
             return strong.get(index) or reasons(index)
@@ -275,18 +291,16 @@ class HybridRecommender(Recommender):
         return scores, explain
 
     def complements(self, item: Hashable, n: int = 10) -> list[Recommendation]:
-        """Cross-sell: items bought together with ``item``, from other categories than its own
-        (when the catalogue has categories)."""
+        """Cross-sell: the items bought in the same orders as ``item`` (McAuley et al. 2015:
+        complements are bought together, substitutes viewed together), whatever their category."""
         self._check_fitted()
         key = str(item)
         state = self._state
         if key not in state.index:
             return []
-        scores, explain = state.component_similar(key, prefer=("item_cf", "user_cf", "als"))
-        category = state.category_of.get(key)
-        if category is not None:
-            same = np.array([state.category_of.get(i) == category for i in state.items.tolist()])
-            scores[same] = -np.inf
+        scores, explain = state.component_similar(
+            key, prefer=("bought_together", "item_cf", "user_cf", "als")
+        )
         return self._top(scores, explain, {key} | self._blocked, n)
 
 
@@ -327,11 +341,37 @@ class _State:
     log_price: FloatArray  # NaN unknown
     category_of: dict[str, str]
     blocked: npt.NDArray[np.int64]  # out of stock or not products
+    context: ContextLift
+    item_code: IntArray  # the context's codes of each item
+    group_code: IntArray
+    home: dict[str, str]  # each customer's usual region
+
+    def local(self, user: str, context: Context) -> Context:
+        """``context`` with the customer's usual region when the request names none."""
+        if context.region is None and user in self.home:
+            return replace(context, region=self.home[user])
+        return context
+
+    def session_complements(self, context: Context) -> tuple[FloatArray | None, Explain]:
+        """How strongly each item complements the session's items (0..1, the best 1), and why."""
+        rows = []
+        for item in context.session:
+            if item in self.index:
+                scores, explain = self.component_similar(item, prefer=("bought_together", "item_cf"))
+                rows.append((np.where(np.isfinite(scores), scores, 0.0), explain))
+        if not rows:
+            return None, lambda index: _FALLBACK
+        stacked = np.vstack([r for r, _ in rows])
+        total = stacked.sum(axis=0)
+        top = total.max()
+        if top <= 0:
+            return None, lambda index: _FALLBACK
+        return total / top, lambda index: rows[int(np.argmax(stacked[:, index]))][1](index)
 
     @property
     def feature_names(self) -> list[str]:
         names = []
-        for name, _, _ in self.components:
+        for name in [*(c[0] for c in self.components), "in_context"]:
             names += [f"{name}_rank", f"{name}_score"]
         return names + list(ITEM_FEATURES) + list(USER_FEATURES) + list(AFFINITY_FEATURES)
 
@@ -342,6 +382,7 @@ class _State:
         catalogue: pd.DataFrame | None,
         models: list[tuple[str, Recommender]],
         per_component: int,
+        weather: pd.DataFrame | None = None,
     ) -> _State:
         items = np.asarray(sorted(set().union(*(m.items_.tolist() for _, m in models))), dtype=object)
         index = {item: i for i, item in enumerate(items.tolist())}
@@ -385,6 +426,13 @@ class _State:
         else:
             facts[:, 1:] = np.nan
         category, brand, log_price, category_of = _catalogue_codes(catalogue, index, items.size)
+        context = ContextLift().fit(frame, catalogue, weather)
+        home: dict[str, str] = {}
+        if "region" in frame.columns:
+            regions = frame.dropna(subset=["region"]).groupby(["user", "region"]).size().reset_index(name="n")
+            regions = regions.sort_values(["user", "n", "region"], ascending=[True, False, True])
+            regions = regions.drop_duplicates("user")
+            home = dict(zip(regions["user"].astype(str), regions["region"].astype(str), strict=True))
         return cls(
             items,
             index,
@@ -399,6 +447,9 @@ class _State:
             log_price,
             category_of,
             np.array(sorted(index[i] for i in models[0][1]._blocked if i in index), dtype=np.int64),
+            context,
+            *context.codes(items.tolist()),
+            home,
         )
 
     def candidates(
@@ -415,15 +466,12 @@ class _State:
                 banned[self.index[item]] = True
         banned[self.blocked] = True
         k = self.per_component
-        m = len(self.components)
+        m = len(self.components) + 1
         ranks = np.full((self.items.size, m), np.inf)
         scores = np.zeros((self.items.size, m))
         explains: list[Explain] = []
-        for j, (_, model, mapping) in enumerate(self.components):
-            raw, explain = model._scores(user, context)
+        for j, (full, explain) in enumerate(self._sources(user, context)):
             explains.append(explain)
-            full = np.full(self.items.size, -np.inf)
-            full[mapping] = raw
             full[banned] = -np.inf
             finite = np.flatnonzero(np.isfinite(full))
             if finite.size == 0:
@@ -438,11 +486,10 @@ class _State:
         r = ranks[cand]
         best = np.argmin(r, axis=1)  # the component ranking the item best (the first on ties)
         by_item = dict(zip(cand.tolist(), best.tolist(), strict=True))
-        inverse = self.inverse
 
         def reason(index: int) -> Reason:
             j = by_item.get(index)
-            return _FALLBACK if j is None else explains[j](int(inverse[j][index]))
+            return _FALLBACK if j is None else explains[j](index)
 
         if cand.size == 0:
             return cand, np.zeros((0, len(self.feature_names))), reason
@@ -453,6 +500,33 @@ class _State:
         user_part = np.tile([np.log1p(n_seen), self.user_idle.get(user, np.nan)], (cand.size, 1))
         features = np.hstack([blocks, self.item_facts[cand], user_part, self._affinity(seen, cand)])
         return cand, features, reason
+
+    def popular_in(self, context: Context, weight: float) -> tuple[FloatArray, Explain]:
+        """New visitors: the items most customers chose, re-weighted by the context's lifts."""
+        lift, why = self.context.lift_codes(self.item_code, self.group_code, context)
+        popular = self.item_facts[:, 0] * lift**weight
+        trend = self.item_facts[:, 1]
+        trending = Reason("trending", "요즘 뜨는 상품", "trending now")
+
+        def explain(index: int) -> Reason:
+            return why[index] or (trending if trend[index] >= 2 else _FALLBACK)
+
+        return np.where(popular > 0, popular, -np.inf), explain
+
+    def _sources(self, user: str, context: Context) -> list[tuple[FloatArray, Explain]]:
+        """Each component's scores over this state's items (and its reason by state index), then
+        the popularity of each item in the context (region, weather, hour)."""
+        sources: list[tuple[FloatArray, Explain]] = []
+        for j, (_, model, mapping) in enumerate(self.components):
+            raw, explain = model._scores(user, context)
+            full = np.full(self.items.size, -np.inf)
+            full[mapping] = raw
+            back = self.inverse[j]
+            sources.append((full, lambda index, explain=explain, back=back: explain(int(back[index]))))
+        lift, why = self.context.lift_codes(self.item_code, self.group_code, context)
+        popular = self.item_facts[:, 0] * lift
+        sources.append((np.where(popular > 0, popular, -np.inf), lambda index: why[index] or _FALLBACK))
+        return sources
 
     def _affinity(self, seen: npt.NDArray[np.int64] | None, cand: npt.NDArray[np.int64]) -> FloatArray:
         out = np.full((cand.size, len(AFFINITY_FEATURES)), np.nan)

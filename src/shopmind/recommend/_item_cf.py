@@ -3,6 +3,8 @@ bought this also bought"): items are similar when the same customers chose both.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -17,21 +19,40 @@ def _together(item: str) -> Reason:
     return Reason("bought_together", f"{item}와(과) 자주 함께 구매", f"bought together with {item}")
 
 
+def _also_chose(item: str) -> Reason:
+    return Reason(
+        "also_chose", f"{item}을(를) 고른 고객이 함께 고른 상품", f"customers who chose {item} also chose"
+    )
+
+
 class ItemCFRecommender(Recommender):
-    """Cosine similarity of items over customers (who chose each, weights ignored), shrunk towards
-    0 for items with few customers in common: sim(i, j) = c_ij / (sqrt(c_i c_j) + shrinkage),
+    """Cosine similarity of items over customers (who chose each, weights ignored) or over baskets
+    (``by="basket"``: the purchases a customer made at one time, i.e. one order: "frequently
+    bought together"), shrunk towards 0 for items with few in common:
+    sim(i, j) = c_ij / (sqrt(c_i c_j) + shrinkage),
     keeping each item's ``neighbours`` most similar items. A customer's score for an item is the
     sum of its similarities to the items they chose and to the items of the current session
     (``Context.session``: real-time, session-based recommendations); the reason names the item
     that contributes most. Customers with no history and no session get the most popular items.
 
     Args:
+        by: ``"user"`` (customers who viewed or bought this also viewed or bought) or
+            ``"basket"`` (rows with the same user and ``time``; only ``kind == "purchase"`` rows
+            when the interactions have a ``kind`` column).
         neighbours: similar items kept per item.
         shrinkage: added to the cosine's denominator (0 = plain cosine).
         exclude_seen: leave out what the customer already chose.
     """
 
-    def __init__(self, *, neighbours: int = 100, shrinkage: float = 10.0, exclude_seen: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        by: Literal["user", "basket"] = "user",
+        neighbours: int = 100,
+        shrinkage: float = 10.0,
+        exclude_seen: bool = True,
+    ) -> None:
+        self.by = by
         self.neighbours = neighbours
         self.shrinkage = shrinkage
         self.exclude_seen = exclude_seen
@@ -41,13 +62,19 @@ class ItemCFRecommender(Recommender):
             raise InvalidInputError([FieldError("neighbours", "must be a whole number >= 1")])
         if not self.shrinkage >= 0:
             raise InvalidInputError([FieldError("shrinkage", "must be a number >= 0")])
+        if self.by not in ("user", "basket"):
+            raise InvalidInputError([FieldError("by", "must be 'user' or 'basket'")])
         pairs = frame[["user", "item"]].drop_duplicates()
         rows = pairs["user"].map(self._user_index).to_numpy()
         cols = pairs["item"].map(self._item_index).to_numpy()
         x = sparse.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(self.users_.size, self.items_.size))
         self._user_items = x
+        self._popularity = np.asarray(x.sum(axis=0)).ravel()
+        self._reason = _also_chose
+        if self.by == "basket":
+            x = self._baskets(frame)
+            self._reason = _together
         chosen = np.asarray(x.sum(axis=0)).ravel()
-        self._popularity = chosen
         co = (x.T @ x).tocsr()
         co.setdiag(0)
         co.eliminate_zeros()
@@ -55,6 +82,21 @@ class ItemCFRecommender(Recommender):
         sim = co.data / (np.sqrt(chosen[co.row] * chosen[co.col]) + self.shrinkage)
         similarity = sparse.csr_matrix((sim, (co.row, co.col)), shape=co.shape)
         self._similarity = _keep_top(similarity, self.neighbours)
+
+    def _baskets(self, frame: pd.DataFrame) -> sparse.csr_matrix:
+        if "time" not in frame.columns:
+            raise InvalidInputError(
+                [FieldError("time", "column is needed for by='basket' (one basket per time)")]
+            )
+        bought = frame[frame["kind"] == "purchase"] if "kind" in frame.columns else frame
+        bought = bought[["user", "time", "item"]].drop_duplicates()
+        keys = pd.MultiIndex.from_frame(bought[["user", "time"]].astype(str))
+        basket, _ = pd.factorize(keys, sort=True)
+        cols = bought["item"].map(self._item_index).to_numpy()
+        return sparse.csr_matrix(
+            (np.ones(cols.size), (basket, cols)),
+            shape=(int(basket.max()) + 1 if basket.size else 0, self.items_.size),
+        )
 
     def _profile(self, user: str, context: Context) -> npt.NDArray[np.int64]:
         own = []
@@ -72,12 +114,14 @@ class ItemCFRecommender(Recommender):
         scores = block.sum(axis=0)
         scores[scores <= 0] = -np.inf
         names = self.items_.tolist()
-        return scores, lambda index: _together(names[history[int(np.argmax(block[:, index]))]])
+        reason = self._reason
+        return scores, lambda index: reason(names[history[int(np.argmax(block[:, index]))]])
 
     def _similar(self, item: str) -> tuple[npt.NDArray[np.float64], Explain]:
         row = self._similarity[self._item_index[item]].toarray().ravel()
         row[row <= 0] = -np.inf
-        return row, lambda index: _together(item)
+        reason = self._reason
+        return row, lambda index: reason(item)
 
 
 def _keep_top(matrix: sparse.csr_matrix, k: int) -> sparse.csr_matrix:
