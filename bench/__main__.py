@@ -11,6 +11,7 @@ BENCHES = [
     "bench.bench_clv",
     "bench.bench_pipeline",
     "bench.bench_rules",
+    "bench.bench_recommend",
 ]
 
 

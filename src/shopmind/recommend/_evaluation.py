@@ -173,7 +173,7 @@ def evaluate_recommenders(
             on_step(name)
         started = time.perf_counter()
         if weather is not None and "weather" in inspect.signature(model.fit).parameters:
-            model.fit(split.train, catalogue, weather=weather)
+            model.fit(split.train, catalogue, weather=weather)  # type: ignore[call-arg]
         else:
             model.fit(split.train, catalogue)
         fit_seconds = time.perf_counter() - started

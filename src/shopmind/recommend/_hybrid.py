@@ -307,10 +307,17 @@ class HybridRecommender(Recommender):
 _FALLBACK = Reason("popular", "인기 상품", "popular")
 
 
+def _remapped(explain: Explain, back: IntArray) -> Explain:
+    """A component's reasons, asked by this state's item index."""
+    return lambda index: explain(int(back[index]))
+
+
 def _diversified(
     pool: list[Recommendation], category_of: dict[str, str], limit: int, n: int
 ) -> list[Recommendation]:
-    kept, counts, rest = [], {}, []
+    kept: list[Recommendation] = []
+    rest: list[Recommendation] = []
+    counts: dict[str, int] = {}
     for rec in pool:
         category = category_of.get(rec.item)
         if category is not None and counts.get(category, 0) >= limit:
@@ -396,8 +403,8 @@ class _State:
             back[mapping] = np.arange(mapping.size)
             inverse.append(back)
         codes = frame["item"].map(index).to_numpy()
-        users = frame.groupby("user")["item"].agg(lambda s: np.unique(s.map(index).to_numpy()))
-        history = {str(u): np.asarray(v, dtype=np.int64) for u, v in users.items()}
+        pairs = frame.assign(code=codes)[["user", "code"]].drop_duplicates().sort_values(["user", "code"])
+        history = {str(u): c.to_numpy(dtype=np.int64) for u, c in pairs.groupby("user", sort=True)["code"]}
         facts = np.zeros((items.size, len(ITEM_FEATURES)))
         n_users = max(frame["user"].nunique(), 1)
         distinct = frame[["user", "item"]].drop_duplicates()
@@ -522,7 +529,7 @@ class _State:
             full = np.full(self.items.size, -np.inf)
             full[mapping] = raw
             back = self.inverse[j]
-            sources.append((full, lambda index, explain=explain, back=back: explain(int(back[index]))))
+            sources.append((full, _remapped(explain, back)))
         lift, why = self.context.lift_codes(self.item_code, self.group_code, context)
         popular = self.item_facts[:, 0] * lift
         sources.append((np.where(popular > 0, popular, -np.inf), lambda index: why[index] or _FALLBACK))

@@ -110,12 +110,19 @@ class ItemCFRecommender(Recommender):
         history = self._profile(user, context)
         if history.size == 0:
             return self._popularity.astype(np.float64), lambda index: POPULAR
-        block = self._similarity[history].toarray()
-        scores = block.sum(axis=0)
+        block = self._similarity[history]
+        scores = np.asarray(block.sum(axis=0)).ravel()
         scores[scores <= 0] = -np.inf
         names = self.items_.tolist()
         reason = self._reason
-        return scores, lambda index: reason(names[history[int(np.argmax(block[:, index]))]])
+        columns = block.tocsc()  # asked only for the few items returned
+
+        def explain(index: int) -> Reason:
+            start, end = columns.indptr[index], columns.indptr[index + 1]
+            rows, values = columns.indices[start:end], columns.data[start:end]
+            return reason(names[history[int(rows[np.lexsort((rows, -values))[0]])]])
+
+        return scores, explain
 
     def _similar(self, item: str) -> tuple[npt.NDArray[np.float64], Explain]:
         row = self._similarity[self._item_index[item]].toarray().ravel()

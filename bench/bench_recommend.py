@@ -1,0 +1,113 @@
+"""Recommenders on Online Retail (purchases before 2011-10-01; 1,000 seeded test customers):
+training time of every algorithm and the latency of one ``recommend`` call (median, p99) from
+the in-process index, beside two peers measured in the same run: the `implicit` library's own
+ALS (fit on the same user × item matrix; ``model.recommend`` for one user, N=10) and a
+pandas popularity baseline (value_counts, then the top 10 not yet bought).
+
+Run with ``python -m bench.bench_recommend``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from bench._measure import row
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SPLIT = pd.Timestamp("2011-10-01", tz="UTC")
+USERS = 1000
+
+
+def _load() -> tuple[pd.DataFrame, pd.DataFrame]:
+    frame = pd.read_parquet(DATA / "online_retail" / "online_retail.parquet")
+    frame = frame[~frame.InvoiceNo.astype(str).str.startswith("C") & (frame.Quantity > 0)]
+    frame = frame.dropna(subset=["CustomerID"])
+    rows = pd.DataFrame(
+        {
+            "user": frame.CustomerID.astype(int).astype(str),
+            "item": frame.StockCode.astype(str),
+            "time": pd.to_datetime(frame.InvoiceDate).dt.tz_localize("UTC"),
+            "kind": "purchase",
+        }
+    )
+    catalogue = (
+        frame.assign(item=frame.StockCode.astype(str))
+        .groupby("item")
+        .agg(
+            name=("Description", lambda s: s.mode().iat[0] if s.notna().any() else None),
+            price=("UnitPrice", "median"),
+        )
+        .reset_index()
+    )
+    return rows[rows.time < SPLIT].reset_index(drop=True), catalogue
+
+
+def _latency(call, users: list[str]) -> tuple[float, float]:
+    times = np.empty(len(users))
+    for i, user in enumerate(users):
+        t0 = time.perf_counter()
+        call(user)
+        times[i] = time.perf_counter() - t0
+    return float(np.median(times) * 1e3), float(np.quantile(times, 0.99) * 1e3)
+
+
+def main() -> None:
+    from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
+
+    from shopmind.pipeline import ALGORITHMS
+
+    train, catalogue = _load()
+    rng = np.random.default_rng(0)
+    users = sorted(rng.choice(sorted(train.user.unique()), size=USERS, replace=False).tolist())
+    print(
+        f"{len(train):,} purchase lines, {train.user.nunique():,} customers, {train.item.nunique():,} items"
+    )
+
+    # peer 1: implicit's own ALS on the same matrix
+    codes_u, uniq_u = pd.factorize(train.user, sort=True)
+    codes_i, _ = pd.factorize(train.item, sort=True)
+    matrix = sparse.csr_matrix((np.ones(codes_u.size), (codes_u, codes_i))).tocsr()
+    matrix.sum_duplicates()
+    matrix.data = np.log1p(matrix.data)
+    index = {u: i for i, u in enumerate(uniq_u)}
+    with threadpool_limits(1, "blas"):
+        peer = AlternatingLeastSquares(factors=64, regularization=0.05, iterations=15, random_state=0)
+        t0 = time.perf_counter()
+        peer.fit(matrix, show_progress=False)
+        peer_fit = time.perf_counter() - t0
+        peer_p50, peer_p99 = _latency(lambda u: peer.recommend(index[u], matrix[index[u]], N=10), users)
+    # peer 2: a pandas popularity list
+    t0 = time.perf_counter()
+    ranked = train.drop_duplicates(["user", "item"]).item.value_counts().index.tolist()
+    seen = train.groupby("user").item.agg(set).to_dict()
+    pop_fit = time.perf_counter() - t0
+    pop_p50, pop_p99 = _latency(lambda u: [i for i in ranked[:200] if i not in seen[u]][:10], users)
+    print(f"peer implicit ALS: fit {peer_fit:.2f} s, latency p50 {peer_p50:.3f} ms, p99 {peer_p99:.3f} ms")
+    print(f"peer pandas popularity: fit {pop_fit:.2f} s, latency p50 {pop_p50:.3f} ms, p99 {pop_p99:.3f} ms")
+    print(f"{'algorithm':<12} {'fit s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    results = {}
+    for name, make in ALGORITHMS.items():
+        model = make()
+        t0 = time.perf_counter()
+        model.fit(train, catalogue)
+        fit = time.perf_counter() - t0
+        p50, p99 = _latency(lambda u, model=model: model.recommend(u, n=10), users)
+        results[name] = (fit, p50, p99)
+        print(f"{name:<12} {fit:8.2f} {p50:8.3f} {p99:8.3f}", flush=True)
+    print(row("ALS training (ours wraps implicit) vs implicit", results["als"][0], peer_fit, "s"))
+    print(row("ALS recommend p50 vs implicit recommend p50", results["als"][1], peer_p50, "ms"))
+    print(row("hybrid recommend p50 vs implicit ALS p50", results["hybrid"][1], peer_p50, "ms"))
+    print(row("hybrid recommend p99 vs implicit ALS p99", results["hybrid"][2], peer_p99, "ms"))
+    print(row("popularity recommend p50 vs pandas popularity", results["popularity"][1], pop_p50, "ms"))
+    worst = max(results, key=lambda n: results[n][2])
+    print(f"slowest p99: {worst} {results[worst][2]:.2f} ms (target: well under 5 ms)")
+
+
+if __name__ == "__main__":
+    main()
