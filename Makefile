@@ -31,6 +31,8 @@ demo: $(STAMP)
 	$(BIN)/shopmind run --workspace $(DEMO_WORKSPACE) --as-of $(DEMO_AS_OF) --churn-horizon 21
 	$(BIN)/shopmind customers at-risk --workspace $(DEMO_WORKSPACE) --limit 5
 	$(BIN)/shopmind customers lookalikes --workspace $(DEMO_WORKSPACE) --limit 5
+	$(BIN)/shopmind recommend rules --workspace $(DEMO_WORKSPACE) --min-support 0.002 --min-confidence 0.2 --limit 8
+	$(BIN)/shopmind recommend for new-visitor --workspace $(DEMO_WORKSPACE) --session P00001 --region 강원 --temp-c -5 --n 5
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q

@@ -82,6 +82,8 @@ class ItemCFRecommender(Recommender):
         sim = co.data / (np.sqrt(chosen[co.row] * chosen[co.col]) + self.shrinkage)
         similarity = sparse.csr_matrix((sim, (co.row, co.col)), shape=co.shape)
         self._similarity = _keep_top(similarity, self.neighbours)
+        self._by_column = self._similarity.tocsc()  # who points to an item: for the reasons
+        self._names = self.items_.tolist()
 
     def _baskets(self, frame: pd.DataFrame) -> sparse.csr_matrix:
         if "time" not in frame.columns:
@@ -110,17 +112,21 @@ class ItemCFRecommender(Recommender):
         history = self._profile(user, context)
         if history.size == 0:
             return self._popularity.astype(np.float64), lambda index: POPULAR
-        block = self._similarity[history]
-        scores = np.asarray(block.sum(axis=0)).ravel()
+        sim = self._similarity
+        starts, ends = sim.indptr[history], sim.indptr[history + 1]
+        lengths = ends - starts
+        # the entries of the history's rows, gathered without slicing the matrix row by row
+        at = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+        scores = np.bincount(sim.indices[at], weights=sim.data[at], minlength=self.items_.size)
         scores[scores <= 0] = -np.inf
-        names = self.items_.tolist()
-        reason = self._reason
-        columns = block.tocsc()  # asked only for the few items returned
+        names, reason, columns = self._names, self._reason, self._by_column
 
-        def explain(index: int) -> Reason:
+        def explain(index: int) -> Reason:  # the history item most similar to the recommended one
             start, end = columns.indptr[index], columns.indptr[index + 1]
             rows, values = columns.indices[start:end], columns.data[start:end]
-            return reason(names[history[int(rows[np.lexsort((rows, -values))[0]])]])
+            mine = np.isin(rows, history)
+            rows, values = rows[mine], values[mine]
+            return reason(names[int(rows[np.lexsort((rows, -values))[0]])])
 
         return scores, explain
 
