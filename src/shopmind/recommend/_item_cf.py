@@ -117,7 +117,9 @@ class ItemCFRecommender(Recommender):
         lengths = ends - starts
         # the entries of the history's rows, gathered without slicing the matrix row by row
         at = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-        scores = np.bincount(sim.indices[at], weights=sim.data[at], minlength=self.items_.size)
+        scores = np.bincount(sim.indices[at], weights=sim.data[at], minlength=self.items_.size).astype(
+            np.float64
+        )
         scores[scores <= 0] = -np.inf
         names, reason, columns = self._names, self._reason, self._by_column
 
