@@ -129,7 +129,14 @@ class ALSRecommender(_FactorRecommender):
     their items, x_u = (YᵀCY + regularization·I)⁻¹ YᵀC p, so session items count at once; with
     neither history nor session, the most popular items (distinct customers). The reason names the
     customer's item (history or session) whose factors are closest (cosine) to the recommended
-    item's; ``similar_items`` ranks items by the cosine of their factors.
+    item's; ``similar_items`` ranks items by the cosine of their factors. Fitting runs on implicit's
+    threads and is still reproducible (each customer's and item's solve is independent).
+
+    The defaults were chosen on Online Retail (recall of the items new to each customer in the next
+    three months, on a validation split): the log damping did as well as ignoring the weights and
+    better than raw quantities; alpha 0.25–1 beat 5–40; regularization was flat from 0.05 to 20 but
+    fell off from 50 (the penalty is not scaled to the size of the data, so the default stays in the
+    middle of the plateau); 64 factors beat 32 and 128, and 30 sweeps did no better than 15.
 
     Args:
         factors: latent factors per customer and item.
@@ -144,8 +151,8 @@ class ALSRecommender(_FactorRecommender):
         self,
         *,
         factors: int = 64,
-        regularization: float = 0.05,
-        alpha: float = 1.0,
+        regularization: float = 1.0,
+        alpha: float = 0.5,
         iterations: int = 15,
         random_state: int | None = 0,
         exclude_seen: bool = True,
@@ -212,6 +219,11 @@ class BPRRecommender(_FactorRecommender):
     own factors; with neither history nor session, the most popular items (distinct customers).
     Reasons and ``similar_items`` as :class:`ALSRecommender` (cosine of the factors, bias left out).
 
+    The defaults were chosen on Online Retail (as for :class:`ALSRecommender`): what matters is the
+    amount of training, learning_rate × iterations: 0.5 to 0.6 (0.005 × 100, 0.01 × 60) was best
+    there, 1 and more did worse (0.05 × 100: about a fifth fewer hits), and much less leaves the factors
+    of a small shop unlearnt (the planted pairs of the tests are missed at 0.005 × 100).
+
     Args:
         factors: latent factors per customer and item (plus the item bias).
         learning_rate: step of the stochastic gradient ascent.
@@ -225,9 +237,9 @@ class BPRRecommender(_FactorRecommender):
         self,
         *,
         factors: int = 64,
-        learning_rate: float = 0.05,
+        learning_rate: float = 0.01,
         regularization: float = 0.01,
-        iterations: int = 100,
+        iterations: int = 60,
         random_state: int | None = 0,
         exclude_seen: bool = True,
     ) -> None:
