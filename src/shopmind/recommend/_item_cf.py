@@ -122,11 +122,13 @@ class ItemCFRecommender(Recommender):
         )
         scores[scores <= 0] = -np.inf
         names, reason, columns = self._names, self._reason, self._by_column
+        in_history = np.zeros(self.items_.size, dtype=bool)
+        in_history[history] = True
 
         def explain(index: int) -> Reason:  # the history item most similar to the recommended one
             start, end = columns.indptr[index], columns.indptr[index + 1]
             rows, values = columns.indices[start:end], columns.data[start:end]
-            mine = np.isin(rows, history)
+            mine = in_history[rows]
             rows, values = rows[mine], values[mine]
             return reason(names[int(rows[np.lexsort((rows, -values))[0]])])
 
