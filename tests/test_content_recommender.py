@@ -3,18 +3,14 @@ nobody has bought yet, and its inputs."""
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.base import clone
 
 from shopmind.core import InvalidInputError
-from shopmind.recommend._base import Context, Recommendation
+from shopmind.recommend._base import Context
 from shopmind.recommend._content import ContentRecommender, tokenize
-from shopmind.recommend._errors import NotFittedError
-from tests.test_recommender_contract import ITEMS, _data
+from tests.test_recommender_contract import _data, check_contract
 
 SHOP = pd.DataFrame(
     [
@@ -60,40 +56,8 @@ def shop() -> ContentRecommender:
 
 
 def test_contract(data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
-    interactions, catalogue = data
-    model = ContentRecommender()
-    assert clone(model).get_params() == model.get_params()
-    with pytest.raises(NotFittedError):
-        model.recommend("u1")
-    assert model.fit(interactions, catalogue) is model
-    user = "u1"
-    seen = set(interactions.loc[interactions.user == user, "item"])
-    context = Context(exclude=frozenset({"P05", "P06"}), region="서울")
-    got = model.recommend(user, context, n=8)
-    assert 0 < len(got) <= 8 and all(isinstance(r, Recommendation) for r in got)
-    items = [r.item for r in got]
-    assert len(set(items)) == len(items) and set(items) <= set(ITEMS)
-    assert all(a.score >= b.score for a, b in itertools.pairwise(got))
-    assert not set(items) & ({"P05", "P06", "P07", "P08"} | seen)  # excluded, sold out, postage, bought
-    assert all(r.reason.ko and r.reason.en for r in got)
-    # deterministic, whatever the order of the rows (of the interactions and of the catalogue)
-    again = ContentRecommender().fit(
-        interactions.sample(frac=1.0, random_state=1), catalogue.sample(frac=1.0, random_state=2)
-    )
-    assert again.recommend(user, context, n=8) == got
-    assert again.similar_items("P01", n=8) == model.similar_items("P01", n=8)
-    # cold start: a new visitor and an unknown item get answers, not errors
-    assert (
-        ContentRecommender()
-        .fit(interactions, catalogue)
-        .recommend("someone new", Context(region="부산"), n=5)
-    )
-    assert model.similar_items("no such item") == []
-    similar = model.similar_items("P01", n=5)
-    assert similar and "P01" not in {r.item for r in similar}
-    assert not {"P07", "P08"} & {r.item for r in similar}
-    with pytest.raises(InvalidInputError, match="n"):
-        model.recommend(user, n=0)
+    model = check_contract(ContentRecommender, *data)
+    assert model.similar_items("P01", n=5)  # the catalogue alone makes items similar
 
 
 def test_kiwi_splits_korean_product_names_into_nouns() -> None:

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from shopmind.demo import PlantedTruths, generate_shop
-from shopmind.pipeline import RecommenderData, load_demo_shop, recommender_data
+from shopmind.pipeline import RecommenderData, load_demo_shop, order_baskets, recommender_data
 from shopmind.recommend import AssociationRules, Context, HybridRecommender
 from shopmind.store import Store
 
@@ -35,13 +35,7 @@ def shop() -> Iterator[Shop]:
     with Store(":memory:") as store:
         load_demo_shop(store, customers=CUSTOMERS, days=DAYS, seed=SEED)
         data = recommender_data(store, view_weight=0.2, cart_weight=0.5)
-        baskets = [
-            row[0]
-            for row in store.sql(
-                "SELECT list(DISTINCT product_id ORDER BY product_id) FROM order_lines "
-                "WHERE is_product AND NOT is_return GROUP BY order_id ORDER BY order_id"
-            )
-        ]
+        baskets = order_baskets(store)
     truths = generate_shop(customers=CUSTOMERS, days=DAYS, seed=SEED).truths
     model = HybridRecommender().fit(data.interactions, data.catalogue, weather=data.weather)
     yield Shop(data, truths, model, baskets)

@@ -71,10 +71,12 @@ def data() -> tuple[pd.DataFrame, pd.DataFrame]:
     return _data()
 
 
-@pytest.mark.parametrize("name", ALGORITHMS)
-def test_contract(name: str, data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
-    interactions, catalogue = data
-    model = ALGORITHMS[name]()
+def check_contract(
+    make: Callable[[], Recommender], interactions: pd.DataFrame, catalogue: pd.DataFrame
+) -> Recommender:
+    """The contract every recommender keeps (other test modules call it for their algorithms);
+    returns the model fitted on ``interactions`` and ``catalogue``."""
+    model = make()
     assert clone(model).get_params() == model.get_params()
     with pytest.raises(NotFittedError):
         model.recommend("u1")
@@ -89,18 +91,25 @@ def test_contract(name: str, data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     assert all(a.score >= b.score for a, b in itertools.pairwise(got))
     assert not set(items) & ({"P05", "P06", "P07", "P08"} | seen)  # excluded, sold out, postage, bought
     assert all(r.reason.ko and r.reason.en for r in got)
-    # deterministic, whatever the order of the rows
-    again = ALGORITHMS[name]().fit(interactions.sample(frac=1.0, random_state=1), catalogue)
-    assert again.recommend(user, context, n=8) == got
-    # cold start: a new visitor and an unknown item get answers, not errors
-    assert (
-        ALGORITHMS[name]().fit(interactions, catalogue).recommend("someone new", Context(region="부산"), n=5)
+    # deterministic, whatever the order of the rows (of the interactions and of the catalogue)
+    again = make().fit(
+        interactions.sample(frac=1.0, random_state=1), catalogue.sample(frac=1.0, random_state=2)
     )
+    assert again.recommend(user, context, n=8) == got
+    assert again.similar_items("P01", n=8) == model.similar_items("P01", n=8)
+    # cold start: a new visitor and an unknown item get answers, not errors
+    assert model.recommend("someone new", Context(region="부산"), n=5)
     assert model.similar_items("no such item") == []
     similar = model.similar_items("P01", n=5)
     assert "P01" not in {r.item for r in similar} and not {"P07", "P08"} & {r.item for r in similar}
     with pytest.raises(InvalidInputError, match="n"):
         model.recommend(user, n=0)
+    return model
+
+
+@pytest.mark.parametrize("name", ALGORITHMS)
+def test_contract(name: str, data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    check_contract(ALGORITHMS[name], *data)
 
 
 def test_bad_interactions_name_the_field() -> None:

@@ -19,7 +19,7 @@ from shopmind.cli._common import (
     parse_as_of,
 )
 from shopmind.core import InvalidInputError
-from shopmind.pipeline import ALGORITHMS, evaluate_recommendations, recommender_data
+from shopmind.pipeline import ALGORITHMS, evaluate_recommendations, order_baskets, recommender_data
 from shopmind.recommend import AssociationRules, Context, HybridRecommender, Recommendation
 
 EXIT_INPUT = 4
@@ -121,16 +121,13 @@ def recommend_rules(
 ) -> None:
     """Association rules "A → B" mined from the orders (one basket per order), by lift."""
     with open_workspace(workspace) as (_, store):
-        baskets = store.sql(
-            "SELECT list(DISTINCT l.product_id) FROM order_lines l JOIN orders o USING (order_id) "
-            "WHERE NOT o.is_return AND NOT l.is_return AND l.is_product GROUP BY l.order_id"
-        )
+        baskets = order_baskets(store)
         names = dict(store.sql("SELECT product_id, name FROM products WHERE name IS NOT NULL"))
     try:
         rules = AssociationRules(
             min_support=min_support, min_confidence=min_confidence, max_length=max_length
         )
-        table = rules.fit(row[0] for row in baskets).rules_.to_pandas()
+        table = rules.fit(baskets).rules_.to_pandas()
     except InvalidInputError as exc:
         raise fail(str(exc), EXIT_INPUT, "raise --min-support") from None
     if output is not None:

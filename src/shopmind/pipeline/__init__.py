@@ -16,6 +16,7 @@ from shopmind.pipeline._recommend import (
     ALGORITHMS,
     RecommenderData,
     evaluate_recommendations,
+    order_baskets,
     recommender_data,
 )
 
@@ -31,6 +32,7 @@ __all__ = [
     "RecommenderData",
     "evaluate_recommendations",
     "load_demo_shop",
+    "order_baskets",
     "pareto_report",
     "recommender_data",
     "run_churn_risk",

@@ -68,6 +68,17 @@ def recommender_data(
     return RecommenderData(rows, catalogue.sort_values("item").reset_index(drop=True), weather)
 
 
+def order_baskets(store: Store) -> list[list[str]]:
+    """One basket per order (its distinct products, sorted), for association rules; returns,
+    cancellations and non-product lines left out."""
+    rows = store.sql(
+        "SELECT list(DISTINCT l.product_id ORDER BY l.product_id) FROM order_lines l JOIN orders o "
+        "USING (order_id) WHERE NOT o.is_return AND NOT l.is_return AND l.is_product "
+        "GROUP BY l.order_id ORDER BY l.order_id"
+    )
+    return [row[0] for row in rows]
+
+
 def evaluate_recommendations(
     store: Store,
     split_at: datetime,

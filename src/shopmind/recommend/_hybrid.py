@@ -30,6 +30,7 @@ from sklearn.base import clone
 from shopmind.core import FieldError, InvalidInputError
 from shopmind.recommend._base import Context, Explain, Reason, Recommendation, Recommender
 from shopmind.recommend._context import ContextLift
+from shopmind.recommend._evaluation import temporal_split
 from shopmind.recommend._item_cf import ItemCFRecommender
 from shopmind.recommend._popularity import PopularityRecommender
 
@@ -178,13 +179,11 @@ class HybridRecommender(Recommender):
         span_days = (times.max() - times.min()).total_seconds() / 86_400
         days = self.label_days or int(np.clip(span_days / 4, 7, 90))
         cut = times.max() - pd.Timedelta(days=days)
-        before, after = frame[times < cut], frame[times >= cut]
-        known = set(before["user"])
-        after = after[after["user"].isin(known)]
-        pairs = before[["user", "item"]].drop_duplicates()
-        after = after.merge(pairs, on=["user", "item"], how="left", indicator=True)
-        after = after[after["_merge"] == "left_only"]
-        labels = {str(u): set(items) for u, items in after.groupby("user")["item"]}
+        try:  # what the customers known before the cut chose afterwards, new to them
+            split = temporal_split(frame, cut)
+            before, labels = split.train, split.relevant
+        except InvalidInputError:
+            before, labels = frame[times < cut], {}
         if len(labels) < 20 or before["item"].nunique() < 2:
             self.ranker_note_ = (
                 f"too little history before the last {days} days to learn a ranker "
@@ -284,9 +283,9 @@ class HybridRecommender(Recommender):
         """Alternatives: items like ``item`` in its category (content first, then bought-together)."""
         state = self._state
         scores, explain = state.component_similar(item, prefer=("content", "als", "item_cf"))
-        category = state.category_of.get(item)
-        if category is not None:
-            other = np.array([state.category_of.get(i) != category for i in state.items.tolist()])
+        category = state.category[state.index[item]]
+        if category >= 0:
+            other = state.category != category
             scores[other & np.isfinite(scores)] -= 1e6  # other categories only after the same one
         return scores, explain
 
@@ -421,10 +420,9 @@ class _State:
             facts[:, 1] = (recent_pop + 1e-3) / (pop + 1e-3)
             last = np.full(items.size, np.nan)
             first = np.full(items.size, np.nan)
-            order = np.argsort(age)
             # newest sale per item = smallest age; oldest = largest age
-            last_age = pd.Series(age[order]).groupby(codes[order]).min()
-            first_age = pd.Series(age[order]).groupby(codes[order]).max()
+            ages = pd.Series(age).groupby(codes)
+            last_age, first_age = ages.min(), ages.max()
             last[last_age.index.to_numpy()] = last_age.to_numpy()
             first[first_age.index.to_numpy()] = first_age.to_numpy()
             facts[:, 2], facts[:, 3] = last, first
