@@ -66,6 +66,10 @@ def test_planted_pairs_are_the_top_rules_complements_and_session_picks(shop: Sho
     ramen = next(p for p in pairs if shop.category(p.antecedent) == "라면")
     (first,) = shop.model.complements(ramen.antecedent, n=1)
     assert shop.category(first.item) == "김치" and "함께 구매" in first.reason.ko
+    # the reason names the product as the shop does, not by its id
+    name = shop.data.catalogue.set_index("item")["name"][ramen.antecedent]
+    assert first.reason.ko == f"{name}와(과) 자주 함께 구매", first.reason
+    assert first.reason.en == f"bought together with {name}"
 
 
 def _count(

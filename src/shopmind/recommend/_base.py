@@ -11,7 +11,7 @@ optional, has ``item`` and any of ``category``, ``brand``, ``price``, ``in_stock
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Self
@@ -95,12 +95,23 @@ class Recommender(BaseEstimator):
         self.users_ = np.asarray(sorted(frame["user"].unique()), dtype=object)
         self._item_index = {item: i for i, item in enumerate(self.items_.tolist())}
         self._user_index = {user: i for i, user in enumerate(self.users_.tolist())}
-        self._seen: dict[str, frozenset[str]] = {
-            str(user): frozenset(items) for user, items in frame.groupby("user")["item"]
-        }
         self._blocked = _blocked(catalogue)
         self._fit(frame, catalogue)
+        # what each user chose and what is never offered, as indices of the fitted items (some
+        # algorithms widen ``items_`` in ``_fit``, e.g. to catalogue items without sales)
+        codes = frame["item"].map(self._item_index).to_numpy(dtype=np.int64)
+        pairs = pd.DataFrame({"user": frame["user"].to_numpy(), "code": codes}).drop_duplicates()
+        self._seen: dict[str, npt.NDArray[np.int64]] = {
+            str(user): np.sort(group.to_numpy(dtype=np.int64))
+            for user, group in pairs.groupby("user", sort=False)["code"]
+        }
+        self._blocked_codes = self._codes(self._blocked)
         return self
+
+    def _codes(self, items: Iterable[str]) -> npt.NDArray[np.int64]:
+        """The indices of the known ``items`` (unknown ones left out)."""
+        index = self._item_index
+        return np.asarray([index[i] for i in items if i in index], dtype=np.int64)
 
     @abstractmethod
     def _fit(self, frame: pd.DataFrame, catalogue: pd.DataFrame | None) -> None: ...
@@ -127,10 +138,10 @@ class Recommender(BaseEstimator):
         context = context or Context()
         key = str(user)
         scores, reasons = self._scores(key, context)
-        banned = set(context.exclude) | self._blocked
-        if getattr(self, "exclude_seen", True):
-            banned |= self._seen.get(key, frozenset())
-        return self._top(scores, reasons, banned, n)
+        banned = [self._blocked_codes, self._codes(context.exclude)]
+        if getattr(self, "exclude_seen", True) and key in self._seen:
+            banned.append(self._seen[key])
+        return self._top(scores, reasons, np.concatenate(banned), n)
 
     def similar_items(self, item: Hashable, n: int = 10) -> list[Recommendation]:
         """Up to ``n`` items like ``item`` (an unknown item gets an empty list)."""
@@ -140,16 +151,19 @@ class Recommender(BaseEstimator):
         if key not in self._item_index:
             return []
         scores, reasons = self._similar(key)
-        return self._top(scores, reasons, {key} | self._blocked, n)
+        banned = np.append(self._blocked_codes, self._item_index[key])
+        return self._top(scores, reasons, banned, n)
 
     def _top(
-        self, scores: npt.NDArray[np.float64], reasons: Explain, banned: Iterable[str], n: int
+        self,
+        scores: npt.NDArray[np.float64],
+        reasons: Explain,
+        banned: npt.NDArray[np.int64],
+        n: int,
     ) -> list[Recommendation]:
+        """The ``n`` best items by ``scores`` (never the ``banned`` indices), each with its reason."""
         scores = scores.astype(np.float64, copy=True)
-        for item in banned:
-            index = self._item_index.get(item)
-            if index is not None:
-                scores[index] = -np.inf
+        scores[banned] = -np.inf
         candidates = np.flatnonzero(np.isfinite(scores))
         if candidates.size > 4 * n:  # only the best few need a full, tie-stable sort
             cut = np.partition(-scores[candidates], 4 * n)[4 * n]
@@ -166,6 +180,16 @@ Explain = Callable[[int], Reason]
 def _check_n(n: int) -> None:
     if not isinstance(n, int) or n < 1:
         raise InvalidInputError([FieldError("n", "must be a whole number >= 1")])
+
+
+def display_names(items: Sequence[str], catalogue: pd.DataFrame | None) -> list[str]:
+    """How reasons name each of ``items``: its catalogue ``name`` when it has one, else its id."""
+    names = list(items)
+    if catalogue is None or not {"item", "name"} <= set(catalogue.columns):
+        return names
+    named = catalogue.dropna(subset=["item", "name"])
+    lookup = dict(zip(named["item"].astype(str), named["name"].astype(str).str.strip(), strict=True))
+    return [lookup.get(item) or item for item in names]
 
 
 def _blocked(catalogue: pd.DataFrame | None) -> frozenset[str]:

@@ -24,7 +24,7 @@ import pandas as pd
 from scipy import sparse
 
 from shopmind.core import FieldError, InvalidInputError
-from shopmind.recommend._base import Context, Explain, Reason, Recommender
+from shopmind.recommend._base import Context, Explain, Reason, Recommender, display_names
 from shopmind.recommend._popularity import POPULAR
 
 #: Relative weights of the attribute columns inside the attribute part of an item's vector.
@@ -201,11 +201,7 @@ class ContentRecommender(Recommender):
         )
         self._vectors = sparse.csr_matrix(place @ features)
         self._vectors.sort_indices()
-        self._names = list(items)
-        if "name" in table.columns:
-            for item, name in zip(table["item"], table["name"], strict=True):
-                if isinstance(name, str) and name.strip():
-                    self._names[self._item_index[item]] = name.strip()
+        self._names = display_names(items, table)
 
         pairs = frame.groupby(["user", "item"], sort=True)["weight"].sum().reset_index()
         pairs = pairs.sort_values(["user", "item"], kind="stable")
@@ -297,12 +293,15 @@ class ContentRecommender(Recommender):
         scores[session] = -np.inf  # what is in the session (cart, page) now is not offered again
         order, position = np.unique(np.concatenate(sources), return_inverse=True)
         coefficients = np.bincount(position, weights=np.concatenate(weights), minlength=order.size)
-        chosen = self._vectors[order]
+        vectors = self._vectors
+        chosen: list[sparse.csr_matrix] = []  # the chosen items' rows, gathered on the first reason
 
         def explain(index: int) -> Reason:
             if similarity[index] <= 0:
                 return POPULAR
-            contributions = coefficients * (chosen @ self._vector(index))
+            if not chosen:
+                chosen.append(_rows(vectors, order))
+            contributions = coefficients * (chosen[0] @ self._vector(index))
             return _similar_to(self._names[int(order[int(np.argmax(contributions))])])
 
         return scores, explain
@@ -312,6 +311,17 @@ class ContentRecommender(Recommender):
         scores = np.where(similarity > 0, similarity + self._tie_break, -np.inf)
         reason = _similar_to(self._names[self._item_index[item]])
         return scores, lambda index: reason
+
+
+def _rows(matrix: sparse.csr_matrix, rows: npt.NDArray[np.int64]) -> sparse.csr_matrix:
+    """``matrix[rows]``, gathered straight from the CSR arrays (scipy's indexing costs more)."""
+    starts = matrix.indptr[rows]
+    lengths = matrix.indptr[rows + 1] - starts
+    at = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+    indptr = np.concatenate(([0], np.cumsum(lengths)))
+    return sparse.csr_matrix(
+        (matrix.data[at], matrix.indices[at], indptr), shape=(rows.size, matrix.shape[1])
+    )
 
 
 def _catalogue_table(catalogue: pd.DataFrame | None) -> pd.DataFrame:

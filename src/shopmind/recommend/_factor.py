@@ -28,7 +28,7 @@ from scipy import sparse
 from threadpoolctl import threadpool_limits
 
 from shopmind.core import FieldError, InvalidInputError
-from shopmind.recommend._base import Context, Explain, Reason, Recommender
+from shopmind.recommend._base import Context, Explain, Reason, Recommender, display_names
 from shopmind.recommend._popularity import POPULAR
 
 Floats = npt.NDArray[np.float64]
@@ -78,6 +78,7 @@ class _FactorRecommender(Recommender):
         shape = (self.users_.size, self.items_.size)
         self._weights = sparse.csr_matrix((pairs["weight"].to_numpy(dtype=np.float64), (rows, cols)), shape)
         self._popularity = np.bincount(cols, minlength=self.items_.size).astype(np.float64)
+        self._names = display_names(self.items_.tolist(), catalogue)
         with threadpool_limits(1, "blas"):  # implicit's advice: BLAS threads only slow its solvers down
             users, items = self._train(self._weights)
         self.user_factors_ = np.ascontiguousarray(users, dtype=np.float64)
@@ -100,7 +101,7 @@ class _FactorRecommender(Recommender):
         unit = self._unit[history]
 
         def explain(item: int) -> Reason:
-            return _taste(str(self.items_[history[int((unit @ self._unit[item]).argmax())]]))
+            return _taste(self._names[history[int((unit @ self._unit[item]).argmax())]])
 
         return scores, explain
 
@@ -114,7 +115,8 @@ class _FactorRecommender(Recommender):
     def _similar(self, item: str) -> tuple[Floats, Explain]:
         scores = self._unit @ self._unit[self._item_index[item]]
         scores[scores <= 0] = -np.inf
-        return scores, lambda _: _alike(item)
+        reason = _alike(self._names[self._item_index[item]])
+        return scores, lambda _: reason
 
 
 class ALSRecommender(_FactorRecommender):

@@ -300,7 +300,7 @@ class HybridRecommender(Recommender):
         scores, explain = state.component_similar(
             key, prefer=("bought_together", "item_cf", "user_cf", "als")
         )
-        return self._top(scores, explain, {key} | self._blocked, n)
+        return self._top(scores, explain, np.append(self._blocked_codes, state.index[key]), n)
 
 
 _FALLBACK = Reason("popular", "인기 상품", "popular")

@@ -11,7 +11,7 @@ import pandas as pd
 from scipy import sparse
 
 from shopmind.core import FieldError, InvalidInputError
-from shopmind.recommend._base import Context, Explain, Reason, Recommender
+from shopmind.recommend._base import Context, Explain, Reason, Recommender, display_names
 from shopmind.recommend._popularity import POPULAR
 
 
@@ -83,7 +83,7 @@ class ItemCFRecommender(Recommender):
         similarity = sparse.csr_matrix((sim, (co.row, co.col)), shape=co.shape)
         self._similarity = _keep_top(similarity, self.neighbours)
         self._by_column = self._similarity.tocsc()  # who points to an item: for the reasons
-        self._names = self.items_.tolist()
+        self._names = display_names(self.items_.tolist(), catalogue)
 
     def _baskets(self, frame: pd.DataFrame) -> sparse.csr_matrix:
         if "time" not in frame.columns:
@@ -101,12 +101,15 @@ class ItemCFRecommender(Recommender):
         )
 
     def _profile(self, user: str, context: Context) -> npt.NDArray[np.int64]:
-        own = []
-        if user in self._user_index:
-            row = self._user_items[self._user_index[user]]
-            own = row.indices.tolist()
+        own = np.empty(0, dtype=np.int64)
+        index = self._user_index.get(user)
+        if index is not None:
+            chosen = self._user_items
+            own = chosen.indices[chosen.indptr[index] : chosen.indptr[index + 1]].astype(np.int64)
+        if not context.session:
+            return np.unique(own)
         session = [self._item_index[i] for i in context.session if i in self._item_index]
-        return np.asarray(sorted(set(own) | set(session)), dtype=np.int64)
+        return np.union1d(own, np.asarray(session, dtype=np.int64))
 
     def _scores(self, user: str, context: Context) -> tuple[npt.NDArray[np.float64], Explain]:
         history = self._profile(user, context)
@@ -130,6 +133,8 @@ class ItemCFRecommender(Recommender):
             rows, values = columns.indices[start:end], columns.data[start:end]
             mine = in_history[rows]
             rows, values = rows[mine], values[mine]
+            if rows.size == 0:  # asked about an item no chosen item points to
+                return POPULAR
             return reason(names[int(rows[np.lexsort((rows, -values))[0]])])
 
         return scores, explain
@@ -137,8 +142,8 @@ class ItemCFRecommender(Recommender):
     def _similar(self, item: str) -> tuple[npt.NDArray[np.float64], Explain]:
         row = self._similarity[self._item_index[item]].toarray().ravel()
         row[row <= 0] = -np.inf
-        reason = self._reason
-        return row, lambda index: reason(item)
+        reason = self._reason(self._names[self._item_index[item]])
+        return row, lambda index: reason
 
 
 def _keep_top(matrix: sparse.csr_matrix, k: int) -> sparse.csr_matrix:
