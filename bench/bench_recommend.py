@@ -1,6 +1,6 @@
 """Recommenders on Online Retail (purchases before 2011-10-01; 1,000 seeded test customers):
 training time of every algorithm and the latency of one ``recommend`` call (median, p99) from
-the in-process index, beside two peers measured in the same run: the `implicit` library's own
+the in-process index (and of the hybrid asked with a cart, which it ranks live), beside two peers measured in the same run: the `implicit` library's own
 ALS (fit on the same user × item matrix; ``model.recommend`` for one user, N=10) and a
 pandas popularity baseline (value_counts, then the top 10 not yet bought).
 
@@ -61,6 +61,7 @@ def main() -> None:
     from threadpoolctl import threadpool_limits
 
     from shopmind.pipeline import ALGORITHMS
+    from shopmind.recommend import Context
 
     train, catalogue = _load()
     rng = np.random.default_rng(0)
@@ -100,13 +101,23 @@ def main() -> None:
         p50, p99 = _latency(lambda u, model=model: model.recommend(u, n=10), users)
         results[name] = (fit, p50, p99)
         print(f"{name:<12} {fit:8.2f} {p50:8.3f} {p99:8.3f}", flush=True)
+        if name == "hybrid":  # a request with a cart is ranked live, not from the index
+            last = train.sort_values("time").groupby("user").item.last().to_dict()
+            p50, p99 = _latency(
+                lambda u, model=model, last=last: model.recommend(u, Context(session=(last[u],)), n=10), users
+            )
+            results["hybrid, live (cart)"] = (fit, p50, p99)
+            print(f"{'  with cart':<12} {'':>8} {p50:8.3f} {p99:8.3f}", flush=True)
     print(row("ALS training (ours wraps implicit) vs implicit", results["als"][0], peer_fit, "s"))
     print(row("ALS recommend p50 vs implicit recommend p50", results["als"][1], peer_p50, "ms"))
     print(row("hybrid recommend p50 vs implicit ALS p50", results["hybrid"][1], peer_p50, "ms"))
     print(row("hybrid recommend p99 vs implicit ALS p99", results["hybrid"][2], peer_p99, "ms"))
+    live = results["hybrid, live (cart)"]
+    print(row("hybrid with a cart (live) p99 vs implicit ALS p99", live[2], peer_p99, "ms"))
     print(row("popularity recommend p50 vs pandas popularity", results["popularity"][1], pop_p50, "ms"))
-    worst = max(results, key=lambda n: results[n][2])
-    print(f"slowest p99: {worst} {results[worst][2]:.2f} ms (target: well under 5 ms)")
+    indexed = {name: r for name, r in results.items() if name != "hybrid, live (cart)"}
+    worst = max(indexed, key=lambda n: indexed[n][2])
+    print(f"slowest p99 from the index: {worst} {indexed[worst][2]:.2f} ms (target: well under 5 ms)")
 
 
 if __name__ == "__main__":

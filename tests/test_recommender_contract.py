@@ -104,12 +104,38 @@ def check_contract(
     assert "P01" not in {r.item for r in similar} and not {"P07", "P08"} & {r.item for r in similar}
     with pytest.raises(InvalidInputError, match="n"):
         model.recommend(user, n=0)
+    # the cheap reasons (used by the hybrid's index) are the reasons of scoring
+    for someone, when in [(user, context), ("u2", Context()), ("someone new", Context(session=("P01",)))]:
+        _, reasons = model._scores(someone, when)
+        explainer = model._explainer(someone, when)
+        for r in model.recommend(someone, when, n=5):
+            index = model._item_index[r.item]
+            assert explainer(index) == reasons(index), (someone, r)
     return model
 
 
 @pytest.mark.parametrize("name", ALGORITHMS)
 def test_contract(name: str, data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     check_contract(ALGORITHMS[name], *data)
+
+
+def test_hybrid_index_answers_as_live_ranking(data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    """Known customers are answered from the in-process index built at fit: the same items,
+    scores and reasons as ranking every component live, including when the index keeps fewer
+    items than asked (then the request is ranked live)."""
+    interactions, catalogue = data
+    live = HybridRecommender(n_estimators=30, index_size=0).fit(interactions, catalogue)
+    indexed = HybridRecommender(n_estimators=30).fit(interactions, catalogue)
+    short = HybridRecommender(n_estimators=30, index_size=3).fit(interactions, catalogue)
+    users = sorted(interactions.user.unique())
+    assert len(indexed._index) == len(users) and not live._index
+    for user in users:
+        expected = live.recommend(user, n=10)
+        assert indexed.recommend(user, n=10) == expected, user
+        assert short.recommend(user, n=10) == expected, user
+        assert short.recommend(user, n=2) == expected[:2], user
+    in_session = Context(session=("P01",))
+    assert indexed.recommend("u3", in_session) == live.recommend("u3", in_session)
 
 
 def test_bad_interactions_name_the_field() -> None:

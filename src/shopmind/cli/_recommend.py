@@ -184,7 +184,9 @@ def recommend_for(
         except InvalidInputError as exc:
             raise fail(str(exc), EXIT_INPUT) from None
     with console.status("learning the hybrid recommender from the shop's past"):
-        model = HybridRecommender().fit(data.interactions, data.catalogue, weather=data.weather)
+        model = HybridRecommender(index_size=0).fit(
+            data.interactions, data.catalogue, weather=data.weather
+        )  # one answer: no index
     err_console.print(f"[dim]{model.ranker_note_}[/]")
     context = Context(
         region=region,

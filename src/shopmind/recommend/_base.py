@@ -121,6 +121,11 @@ class Recommender(BaseEstimator):
         """A score per item of ``items_`` (-inf: not a candidate) and the reason of an item (by
         index; asked only for the items returned)."""
 
+    def _explainer(self, user: str, context: Context) -> Explain:
+        """The reasons ``_scores`` gives ``user`` in ``context``, without the scores (algorithms
+        override it where that is cheaper than scoring)."""
+        return self._scores(user, context)[1]
+
     def _similar(self, item: str) -> tuple[npt.NDArray[np.float64], Explain]:
         """A score per item of ``items_`` for items like ``item`` (known); default: none."""
         return np.full(self.items_.size, -np.inf), lambda index: _NO_REASON
@@ -138,10 +143,14 @@ class Recommender(BaseEstimator):
         context = context or Context()
         key = str(user)
         scores, reasons = self._scores(key, context)
+        return self._top(scores, reasons, self._banned(key, context), n)
+
+    def _banned(self, user: str, context: Context) -> npt.NDArray[np.int64]:
+        """The indices never offered to ``user`` now: blocked, excluded and (by default) chosen."""
         banned = [self._blocked_codes, self._codes(context.exclude)]
-        if getattr(self, "exclude_seen", True) and key in self._seen:
-            banned.append(self._seen[key])
-        return self._top(scores, reasons, np.concatenate(banned), n)
+        if getattr(self, "exclude_seen", True) and user in self._seen:
+            banned.append(self._seen[user])
+        return np.concatenate(banned)
 
     def similar_items(self, item: Hashable, n: int = 10) -> list[Recommendation]:
         """Up to ``n`` items like ``item`` (an unknown item gets an empty list)."""

@@ -16,6 +16,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
@@ -262,7 +263,8 @@ class ContentRecommender(Recommender):
         dense[self._vectors.indices[start:end]] = self._vectors.data[start:end]
         return dense
 
-    def _scores(self, user: str, context: Context) -> tuple[npt.NDArray[np.float64], Explain]:
+    def _profile(self, user: str, context: Context) -> _Profile | None:
+        """The unit profile of ``user`` with the session, or None when it is empty."""
         # profile = history / |history| + session / |session|, with each chosen item's coefficient
         # in it kept, so the reason can name the item that contributes most
         profile = np.zeros(self._vectors.shape[1])
@@ -287,30 +289,59 @@ class ContentRecommender(Recommender):
                 weights.append(np.full(session.size, 1.0 / length))
         norm = float(np.linalg.norm(profile))
         if norm == 0:
-            return self._popularity.copy(), lambda index: POPULAR
-        similarity = np.round(self._vectors @ (profile / norm), _DECIMALS)
-        scores = similarity + self._tie_break
-        scores[session] = -np.inf  # what is in the session (cart, page) now is not offered again
+            return None
         order, position = np.unique(np.concatenate(sources), return_inverse=True)
-        coefficients = np.bincount(position, weights=np.concatenate(weights), minlength=order.size)
+        coefficients = np.bincount(position, weights=np.concatenate(weights), minlength=order.size).astype(
+            np.float64
+        )
+        return _Profile(profile / norm, session, order, coefficients)
+
+    def _scores(self, user: str, context: Context) -> tuple[npt.NDArray[np.float64], Explain]:
+        profile = self._profile(user, context)
+        if profile is None:
+            return self._popularity.copy(), lambda index: POPULAR
+        similarity = np.round(self._vectors @ profile.unit, _DECIMALS)
+        scores = similarity + self._tie_break
+        scores[profile.session] = -np.inf  # what is in the session (cart, page) now is not offered again
+        return scores, self._explain(profile)
+
+    def _explainer(self, user: str, context: Context) -> Explain:
+        profile = self._profile(user, context)
+        if profile is None:
+            return lambda index: POPULAR
+        return self._explain(profile)
+
+    def _explain(self, profile: _Profile) -> Explain:
         vectors = self._vectors
         chosen: list[sparse.csr_matrix] = []  # the chosen items' rows, gathered on the first reason
 
         def explain(index: int) -> Reason:
-            if similarity[index] <= 0:
-                return POPULAR
+            start, end = vectors.indptr[index], vectors.indptr[index + 1]
+            if (
+                round(float(vectors.data[start:end] @ profile.unit[vectors.indices[start:end]]), _DECIMALS)
+                <= 0
+            ):
+                return POPULAR  # like nothing chosen: ranked by popularity
             if not chosen:
-                chosen.append(_rows(vectors, order))
-            contributions = coefficients * (chosen[0] @ self._vector(index))
-            return _similar_to(self._names[int(order[int(np.argmax(contributions))])])
+                chosen.append(_rows(vectors, profile.order))
+            contributions = profile.coefficients * (chosen[0] @ self._vector(index))
+            return _similar_to(self._names[int(profile.order[int(np.argmax(contributions))])])
 
-        return scores, explain
+        return explain
 
     def _similar(self, item: str) -> tuple[npt.NDArray[np.float64], Explain]:
         similarity = np.round(self._vectors @ self._vector(self._item_index[item]), _DECIMALS)
         scores = np.where(similarity > 0, similarity + self._tie_break, -np.inf)
         reason = _similar_to(self._names[self._item_index[item]])
         return scores, lambda index: reason
+
+
+@dataclass(frozen=True)
+class _Profile:
+    unit: npt.NDArray[np.float64]  # the profile, L2-normalised
+    session: npt.NDArray[np.int64]  # the session's items
+    order: npt.NDArray[np.int64]  # the chosen items (history and session)...
+    coefficients: npt.NDArray[np.float64]  # ...and the weight of each in the profile
 
 
 def _rows(matrix: sparse.csr_matrix, rows: npt.NDArray[np.int64]) -> sparse.csr_matrix:

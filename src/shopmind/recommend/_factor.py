@@ -88,22 +88,36 @@ class _FactorRecommender(Recommender):
         self._unit = np.divide(latent, norms, out=np.zeros_like(latent), where=norms > 0)
 
     def _scores(self, user: str, context: Context) -> tuple[Floats, Explain]:
-        session = np.asarray(
-            [self._item_index[i] for i in context.session if i in self._item_index], dtype=np.int64
-        )
+        session = self._session(context)
         index = self._user_index.get(user)
         if index is None and session.size == 0:
             return self._popularity.copy(), lambda _: POPULAR
         scores = self.item_factors_ @ self._vector(index, session)
         if self.exclude_seen:
             scores[session] = -np.inf  # already in the cart or just viewed
+        return scores, self._explain(index, session)
+
+    def _session(self, context: Context) -> Indices:
+        return np.asarray(
+            [self._item_index[i] for i in context.session if i in self._item_index], dtype=np.int64
+        )
+
+    def _explainer(self, user: str, context: Context) -> Explain:
+        session = self._session(context)
+        index = self._user_index.get(user)
+        if index is None and session.size == 0:
+            return lambda _: POPULAR
+        return self._explain(index, session)
+
+    def _explain(self, index: int | None, session: Indices) -> Explain:
+        """The reason names the chosen item whose factors are closest to the recommended one's."""
         history = np.union1d(self._row(index)[0], session)
         unit = self._unit[history]
 
         def explain(item: int) -> Reason:
             return _taste(self._names[history[int((unit @ self._unit[item]).argmax())]])
 
-        return scores, explain
+        return explain
 
     def _row(self, user: int | None) -> tuple[Indices, Floats]:
         """The items a known user chose and their summed weights (nothing for None)."""

@@ -28,7 +28,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from shopmind.core import FieldError, InvalidInputError
-from shopmind.recommend._base import Context, Explain, Reason, Recommendation, Recommender
+from shopmind.recommend._base import Context, Explain, Reason, Recommendation, Recommender, _check_n
 from shopmind.recommend._context import ContextLift
 from shopmind.recommend._evaluation import temporal_split
 from shopmind.recommend._item_cf import ItemCFRecommender
@@ -82,6 +82,8 @@ class HybridRecommender(Recommender):
             come first (0: the session only feeds the components).
         affinity_weight: how strongly the customer's brand and price band re-rank.
         max_per_category: at most this many items of one category in a list (None: no limit).
+        index_size: items kept per known customer in the in-process index built at fit (0: no
+            index; every request is ranked live).
         random_state: seeds the user sample and the trees.
         exclude_seen: leave out what the customer already chose.
     """
@@ -100,6 +102,7 @@ class HybridRecommender(Recommender):
         session_weight: float = 1.0,
         affinity_weight: float = 0.0,
         max_per_category: int | None = None,
+        index_size: int = 50,
         random_state: int = 0,
         exclude_seen: bool = True,
     ) -> None:
@@ -114,6 +117,7 @@ class HybridRecommender(Recommender):
         self.session_weight = session_weight
         self.affinity_weight = affinity_weight
         self.max_per_category = max_per_category
+        self.index_size = index_size
         self.random_state = random_state
         self.exclude_seen = exclude_seen
 
@@ -140,6 +144,7 @@ class HybridRecommender(Recommender):
             or (isinstance(self.label_days, int) and self.label_days >= 1),
             "max_per_category": self.max_per_category is None
             or (isinstance(self.max_per_category, int) and self.max_per_category >= 1),
+            "index_size": isinstance(self.index_size, int) and self.index_size >= 0,
             "context_weight": self.context_weight >= 0,
             "session_weight": self.session_weight >= 0,
             "affinity_weight": self.affinity_weight >= 0,
@@ -171,6 +176,9 @@ class HybridRecommender(Recommender):
         self.items_ = self._state.items
         self._item_index = self._state.index
         self.context_ = self._state.context
+        self._index: dict[str, _Indexed] = {}
+        if self.index_size > 0:
+            self._index = {user: self._indexed(user) for user in sorted(self._state.history)}
 
     def _learn_ranker(
         self, frame: pd.DataFrame, catalogue: pd.DataFrame | None, chosen: Sequence[tuple[str, Recommender]]
@@ -198,7 +206,7 @@ class HybridRecommender(Recommender):
             users = sorted(rng.choice(users, size=self.max_training_users, replace=False).tolist())
         blocks, targets, groups = [], [], []
         for user in users:
-            cand, features, _ = state.candidates(user, state.local(user, Context()), self.exclude_seen)
+            cand, features, _, _ = state.candidates(user, state.local(user, Context()), self.exclude_seen)
             if cand.size == 0:
                 continue
             y = np.array([state.items[i] in labels[user] for i in cand], dtype=np.int32)
@@ -235,17 +243,16 @@ class HybridRecommender(Recommender):
 
     # -- answering -------------------------------------------------------------------------------
 
-    def _scores(self, user: str, context: Context) -> tuple[FloatArray, Explain]:
+    def _ranked(self, user: str, context: Context) -> tuple[IntArray, FloatArray, IntArray, list[Explain]]:
+        """The candidates for ``user`` (state item indices), the ranker's value of each (with the
+        brand and price affinity, before the context), the source ranking each best, and the
+        sources' reasons."""
         state = self._state
-        context = state.local(user, context)
-        if user not in state.history and not context.session:
-            return state.popular_in(context, self.context_weight)
-        cand, features, reasons = state.candidates(user, context, self.exclude_seen)
-        scores = np.full(state.items.size, -np.inf)
+        cand, features, best, explains = state.candidates(user, context, self.exclude_seen)
         if cand.size == 0:
-            return scores, reasons
+            return cand, np.zeros(0), best, explains
         if self.ranker_ is not None:
-            value = self.ranker_.booster_.predict(features, num_threads=1)
+            value = np.asarray(self.ranker_.booster_.predict(features, num_threads=1), dtype=np.float64)
         else:
             ranks = features[:, : 2 * (len(state.components) + 1) : 2]
             value = (1.0 / (RRF_K + ranks)).sum(axis=1) * 100.0
@@ -254,6 +261,17 @@ class HybridRecommender(Recommender):
             share = np.nan_to_num(features[:, names.index("brand_share")])
             price = np.nan_to_num(features[:, names.index("price_log_ratio")], nan=2.0)
             value = value + self.affinity_weight * (share - 0.25 * np.abs(price))
+        return cand, value, best, explains
+
+    def _in_context(
+        self, cand: IntArray, value: FloatArray, context: Context, reason_of: Explain
+    ) -> tuple[FloatArray, Explain]:
+        """The candidates' final scores in ``context`` (region, weather and hour lifts, then the
+        session's complements first) and their reasons."""
+        state = self._state
+        scores = np.full(state.items.size, -np.inf)
+        if cand.size == 0:
+            return scores, reason_of
         lift, context_reason = state.context.lift_codes(
             state.item_code[cand], state.group_code[cand], context
         )
@@ -268,15 +286,84 @@ class HybridRecommender(Recommender):
         scores[cand] = value
 
         def explain(index: int) -> Reason:
-            return strong.get(index) or reasons(index)
+            return strong.get(index) or reason_of(index)
 
         return scores, explain
 
+    def _scores(self, user: str, context: Context) -> tuple[FloatArray, Explain]:
+        """Ranked live: every component scores, the ranker orders the union of their candidates."""
+        state = self._state
+        context = state.local(user, context)
+        if user not in state.history and not context.session:
+            return state.popular_in(context, self.context_weight)
+        cand, value, best, explains = self._ranked(user, context)
+        by_item = dict(zip(cand.tolist(), best.tolist(), strict=True))
+
+        def reason_of(index: int) -> Reason:
+            j = by_item.get(index)
+            return _FALLBACK if j is None else explains[j](index)
+
+        return self._in_context(cand, value, context, reason_of)
+
+    def _indexed(self, user: str) -> _Indexed:
+        """What the index keeps for a known customer: the ``index_size`` best candidates in their
+        usual context (their region, no session), with the value before the context, so that a
+        request adds the lifts of its own region, weather and hour."""
+        state = self._state
+        cand, value, best, _ = self._ranked(user, state.local(user, Context()))
+        if cand.size > self.index_size:
+            final = value
+            if self.context_weight > 0:
+                lift, _ = state.context.lift_codes(
+                    state.item_code[cand], state.group_code[cand], state.local(user, Context())
+                )
+                final = value + self.context_weight * np.log(lift)
+            keep = np.lexsort((cand, -final))[: self.index_size]
+            keep.sort()
+            cand, value, best = cand[keep], value[keep], best[keep]
+        return _Indexed(cand, value, best.astype(np.int8), complete=cand.size < self.index_size)
+
+    def _from_index(self, user: str, context: Context, want: int) -> tuple[FloatArray, Explain] | None:
+        """The answer from the in-process index: the same as ranking live for a request in the
+        customer's usual region without a session (other regions, weather and hours re-rank the
+        kept candidates by their lifts, and excluded items leave them); None when the request
+        needs live ranking (a session, an unknown customer, or more items than the index keeps)."""
+        row = self._index.get(user)
+        if row is None or context.session:
+            return None
+        state = self._state
+        cand = row.items
+        if not row.complete:
+            excluded = np.isin(cand, self._codes(context.exclude)).sum()
+            if cand.size - excluded < want:
+                return None
+        context = state.local(user, context)
+        components = state.components
+        explainers: dict[int, Explain] = {}
+
+        def reason_of(index: int) -> Reason:
+            j = int(row.best[int(np.searchsorted(cand, index))])
+            if j >= len(components):  # the in-context popularity: its reason is the context's
+                return _FALLBACK
+            if j not in explainers:
+                _, model, _ = components[j]
+                explainers[j] = _remapped(model._explainer(user, context), state.inverse[j])
+            return explainers[j](index)
+
+        return self._in_context(cand, row.value, context, reason_of)
+
     def recommend(self, user: Hashable, context: Context | None = None, n: int = 10) -> list[Recommendation]:
-        if self.max_per_category is None:
-            return super().recommend(user, context, n)
+        """Up to ``n`` items for ``user``: known customers without a session are answered from the
+        in-process index (see ``index_size``), everyone else is ranked live."""
         self._check_fitted()
-        pool = super().recommend(user, context, max(n * 5, n + 20))
+        _check_n(n)
+        context = context or Context()
+        key = str(user)
+        want = n if self.max_per_category is None else max(n * 5, n + 20)
+        answer = self._from_index(key, context, want) or self._scores(key, context)
+        pool = self._top(*answer, self._banned(key, context), want)
+        if self.max_per_category is None:
+            return pool
         return _diversified(pool, self._state.category_of, self.max_per_category, n)
 
     def _similar(self, item: str) -> tuple[FloatArray, Explain]:
@@ -328,6 +415,16 @@ def _diversified(
         if len(kept) == n:
             break
     return kept if len(kept) == n else kept + rest[: n - len(kept)]
+
+
+@dataclass(frozen=True)
+class _Indexed:
+    """One known customer's row of the in-process index."""
+
+    items: IntArray  # state item indices, sorted
+    value: FloatArray  # the ranker's value (with the affinity), before the context
+    best: npt.NDArray[np.int8]  # the source that ranked each item best: its reason
+    complete: bool  # every candidate is kept (fewer than index_size)
 
 
 @dataclass
@@ -459,9 +556,10 @@ class _State:
 
     def candidates(
         self, user: str, context: Context, exclude_seen: bool
-    ) -> tuple[IntArray, FloatArray, Explain]:
-        """The union of the components' top candidates for ``user`` (state item indices), their
-        features (one row each) and the reason of an item (from the component ranking it best)."""
+    ) -> tuple[IntArray, FloatArray, IntArray, list[Explain]]:
+        """The union of the components' top candidates for ``user`` (state item indices, sorted),
+        their features (one row each), the source ranking each best (the first on ties) and the
+        sources' reasons (by state item index)."""
         banned = np.zeros(self.items.size, dtype=bool)
         seen = self.history.get(user)
         if exclude_seen and seen is not None:
@@ -489,22 +587,16 @@ class _State:
             scores[order, j] = full[order] / top if top > 0 else 0.0
         cand = np.flatnonzero(np.isfinite(ranks).any(axis=1))
         r = ranks[cand]
-        best = np.argmin(r, axis=1)  # the component ranking the item best (the first on ties)
-        by_item = dict(zip(cand.tolist(), best.tolist(), strict=True))
-
-        def reason(index: int) -> Reason:
-            j = by_item.get(index)
-            return _FALLBACK if j is None else explains[j](index)
-
+        best = np.argmin(r, axis=1)
         if cand.size == 0:
-            return cand, np.zeros((0, len(self.feature_names))), reason
+            return cand, np.zeros((0, len(self.feature_names))), best, explains
         blocks = np.empty((cand.size, 2 * m))
         blocks[:, 0::2] = np.where(np.isinf(r), k + 1.0, r)
         blocks[:, 1::2] = scores[cand]
         n_seen = 0 if seen is None else seen.size
         user_part = np.tile([np.log1p(n_seen), self.user_idle.get(user, np.nan)], (cand.size, 1))
         features = np.hstack([blocks, self.item_facts[cand], user_part, self._affinity(seen, cand)])
-        return cand, features, reason
+        return cand, features, best, explains
 
     def popular_in(self, context: Context, weight: float) -> tuple[FloatArray, Explain]:
         """New visitors: the items most customers chose, re-weighted by the context's lifts."""

@@ -124,6 +124,13 @@ class ItemCFRecommender(Recommender):
             np.float64
         )
         scores[scores <= 0] = -np.inf
+        return scores, self._explain(history)
+
+    def _explainer(self, user: str, context: Context) -> Explain:
+        history = self._profile(user, context)
+        return self._explain(history) if history.size else lambda index: POPULAR
+
+    def _explain(self, history: npt.NDArray[np.int64]) -> Explain:
         names, reason, columns = self._names, self._reason, self._by_column
         in_history = np.zeros(self.items_.size, dtype=bool)
         in_history[history] = True
@@ -137,7 +144,7 @@ class ItemCFRecommender(Recommender):
                 return POPULAR
             return reason(names[int(rows[np.lexsort((rows, -values))[0]])])
 
-        return scores, explain
+        return explain
 
     def _similar(self, item: str) -> tuple[npt.NDArray[np.float64], Explain]:
         row = self._similarity[self._item_index[item]].toarray().ravel()
