@@ -178,3 +178,37 @@ def test_popularity_follows_region_category_and_time(data: tuple[pd.DataFrame, p
     assert len({r.reason.en for r in favourite}) == 1 and favourite[0].reason.kind == "popular_in_category"
     trending = PopularityRecommender(trending_days=10).fit(interactions, catalogue).recommend("new", n=3)
     assert trending[0].reason.kind == "trending"
+
+
+def test_hybrid_affinity_reranks_by_the_customers_brand_and_price_band() -> None:
+    """Purchases at random, so only the re-rank can favour a customer's own brand and price band:
+    with ``affinity_weight`` their brand's share of the list rises and the prices come closer to
+    what they usually pay."""
+    rng = np.random.default_rng(5)
+    items = [f"A{i:02d}" for i in range(60)]
+    brand = {item: "XYZ"[i % 3] for i, item in enumerate(items)}
+    price = {item: [5_000, 20_000, 80_000][(i // 3) % 3] for i, item in enumerate(items)}
+    catalogue = pd.DataFrame({"item": items, "brand": list(brand.values()), "price": list(price.values())})
+    start = pd.Timestamp("2026-01-01", tz="UTC")
+    rows = [
+        {"user": f"c{u}", "item": item, "time": start + pd.Timedelta(days=int(rng.integers(0, 90)))}
+        for u in range(500)
+        for item in rng.choice(items, size=4, replace=False).tolist()
+    ]
+    interactions = pd.DataFrame(rows)
+    plain = HybridRecommender(n_estimators=30).fit(interactions, catalogue)
+    personal = HybridRecommender(n_estimators=30, affinity_weight=3.0).fit(interactions, catalogue)
+    shares: dict[str, list[float]] = {"plain": [], "personal": []}
+    gaps: dict[str, list[float]] = {"plain": [], "personal": []}
+    for user, chosen in interactions.groupby("user")["item"]:
+        brands = pd.Series([brand[i] for i in chosen]).value_counts()
+        if len(brands) > 1 and brands.iloc[0] == brands.iloc[1]:
+            continue  # no favourite brand
+        usual = np.median(np.log([price[i] for i in chosen]))
+        for name, model in (("plain", plain), ("personal", personal)):
+            got = [r.item for r in model.recommend(user, n=10)]
+            shares[name].append(np.mean([brand[i] == brands.index[0] for i in got]))
+            gaps[name].append(np.mean([abs(np.log(price[i]) - usual) for i in got]))
+    assert len(shares["plain"]) > 100
+    assert np.mean(shares["personal"]) > np.mean(shares["plain"]) + 0.15, shares
+    assert np.mean(gaps["personal"]) < 0.8 * np.mean(gaps["plain"])

@@ -281,7 +281,7 @@ class ContentRecommender(Recommender):
             sorted({self._item_index[i] for i in context.session if i in self._item_index}), dtype=np.int64
         )
         if session.size:
-            in_session = np.asarray(self._vectors[session].sum(axis=0)).ravel()
+            in_session = np.asarray(_rows(self._vectors, session).sum(axis=0)).ravel()
             length = float(np.linalg.norm(in_session))
             if length > 0:
                 profile += in_session / length
