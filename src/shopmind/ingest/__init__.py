@@ -4,6 +4,7 @@ events (JSON Lines), product catalogues and external interest signals."""
 from shopmind.ingest._catalogue import CATALOGUE_FIELDS, import_catalogue
 from shopmind.ingest._events import import_events
 from shopmind.ingest._interests import import_interests
+from shopmind.ingest._live import Rejected, store_incoming, validate_incoming
 from shopmind.ingest._orders import (
     FORMATS,
     GENERIC,
@@ -26,9 +27,12 @@ __all__ = [
     "OrderColumns",
     "OrderFormat",
     "Progress",
+    "Rejected",
     "detect_format",
     "import_catalogue",
     "import_events",
     "import_interests",
     "import_orders",
+    "store_incoming",
+    "validate_incoming",
 ]

@@ -1,5 +1,6 @@
 """The storage port and its embedded DuckDB adapter, migrations, the quarantine and workspaces."""
 
+from shopmind.store._keys import KEYS_FILE, KINDS, ApiKey, KeyKind, KeyRing
 from shopmind.store._migrations import LATEST_VERSION, MIGRATIONS, Migration
 from shopmind.store._store import (
     FACT_TABLES,
@@ -14,9 +15,14 @@ from shopmind.store._workspace import Workspace
 
 __all__ = [
     "FACT_TABLES",
+    "KEYS_FILE",
+    "KINDS",
     "LATEST_VERSION",
     "MIGRATIONS",
     "QUARANTINE_SCHEMA",
+    "ApiKey",
+    "KeyKind",
+    "KeyRing",
     "Migration",
     "Store",
     "StoreStatus",

@@ -1,0 +1,7 @@
+"""The HTTP surface: the collection API, profiles and recommendations, on-site decisions and the
+JavaScript tracker, served by ``shopmind serve``."""
+
+from shopmind.api._app import create_app
+from shopmind.api._config import ServerConfig
+
+__all__ = ["ServerConfig", "create_app"]

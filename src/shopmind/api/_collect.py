@@ -1,0 +1,220 @@
+"""The collection API, shaped like the common tracking APIs: ``/v1/track``, ``/v1/identify``,
+``/v1/alias``, ``/v1/page`` take one event; ``/v1/batch`` takes ``{"batch": [...]}``.
+
+A request is answered 200 only when its events are durable in the store (group commit); an event
+re-sent with the same ``messageId`` is stored once (``duplicate: true``); invalid events are kept
+in the quarantine with their reasons (400 for a single event; in a batch the valid ones are stored
+and the invalid ones are listed by index). Bodies above the size limits get 413, bodies that are
+not JSON 400, and a server behind on writing answers 503 with Retry-After instead of failing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+
+from shopmind.api._auth import requires
+from shopmind.api._errors import ERROR_SCHEMA, ApiError
+from shopmind.api._worker import GroupCommitter
+from shopmind.core import FieldError
+from shopmind.ingest import Rejected, validate_incoming
+
+router = APIRouter(prefix="/v1", tags=["collect"])
+
+_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "One event (Segment-style keys; snake_case works too).",
+    "properties": {
+        "messageId": {"type": "string", "maxLength": 512},
+        "type": {"type": "string"},
+        "event": {"type": "string"},
+        "name": {"type": "string"},
+        "anonymousId": {"type": "string"},
+        "userId": {"type": "string"},
+        "previousId": {"type": "string"},
+        "sessionId": {"type": "string"},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "sentAt": {"type": "string", "format": "date-time"},
+        "context": {"type": "object"},
+        "properties": {"type": "object"},
+        "traits": {"type": "object"},
+    },
+}
+_REJECTED_SCHEMA = {
+    "type": "object",
+    "required": ["index", "errors"],
+    "properties": {"index": {"type": "integer"}, "errors": ERROR_SCHEMA["properties"]["errors"]},
+}
+_ONE_RESPONSE = {
+    "type": "object",
+    "required": ["success", "messageId", "duplicate"],
+    "properties": {
+        "success": {"type": "boolean"},
+        "messageId": {"type": "string"},
+        "duplicate": {"type": "boolean"},
+        "timeFlag": {"type": ["string", "null"]},
+    },
+}
+_BATCH_RESPONSE = {
+    "type": "object",
+    "required": ["success", "accepted", "duplicates", "rejected"],
+    "properties": {
+        "success": {"type": "boolean"},
+        "accepted": {"type": "integer"},
+        "duplicates": {"type": "integer"},
+        "rejected": {"type": "array", "items": _REJECTED_SCHEMA},
+    },
+}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+
+
+_ERRORS = {
+    "400": _error("Not JSON, or the event is invalid (each field and why; the event is quarantined)"),
+    "401": _error("Missing or wrong key"),
+    "413": _error("The body is larger than the limit"),
+    "429": _error("Too many requests for this key (see Retry-After)"),
+    "503": _error("The server is behind on writing (see Retry-After)"),
+}
+
+
+def _doc(schema: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+        "responses": {
+            "200": {"description": "Stored (durable)", "content": {"application/json": {"schema": response}}},
+            **_ERRORS,
+        },
+    }
+
+
+async def _read(request: Request, limit: int) -> Any:
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        raise ApiError(413, "too_large", f"the body has {int(length):,} bytes; the limit is {limit:,}")
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > limit:
+            raise ApiError(413, "too_large", f"the body is larger than the limit of {limit:,} bytes")
+    try:
+        return orjson.loads(bytes(data))
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(
+            400, "invalid_json", f"the body is not valid JSON ({exc}); send one JSON object"
+        ) from None
+
+
+async def _store(
+    request: Request, raws: list[Any], defaults: dict[str, Any]
+) -> tuple[list[Any], list[bool], list[Rejected]]:
+    state = request.app.state
+    committer: GroupCommitter = state.committer
+    if not committer.running:
+        raise ApiError(503, "unavailable", "the server is shutting down; retry", headers={"Retry-After": "1"})
+    if committer.would_overflow(len(raws)):
+        raise ApiError(
+            503,
+            "overloaded",
+            "the server is behind on writing; retry after Retry-After seconds",
+            headers={"Retry-After": "1"},
+        )
+    events, _, rejected = validate_incoming(
+        raws,
+        received_at=datetime.now(UTC),
+        hasher=state.hasher,
+        defaults=defaults,
+        max_bytes=state.config.max_event_bytes,
+    )
+    duplicates = await committer.submit(events, rejected)
+    return events, duplicates, rejected
+
+
+def _single(endpoint_type: str | None):  # type: ignore[no-untyped-def]
+    async def collect(request: Request, _: str = Depends(requires("write"))) -> dict[str, Any]:
+        raw = await _read(request, request.app.state.config.max_event_bytes)
+        if not isinstance(raw, dict):
+            raise ApiError(
+                400,
+                "invalid_event",
+                "the body must be one JSON object (an event)",
+                [FieldError("event", "expected a JSON object")],
+            )
+        defaults = {"type": endpoint_type} if endpoint_type else {}
+        events, duplicates, rejected = await _store(request, [raw], defaults)
+        if rejected:
+            errors = rejected[0].errors
+            raise ApiError(
+                400, "invalid_event", "; ".join(str(e) for e in errors) + " (kept in the quarantine)", errors
+            )
+        return {
+            "success": True,
+            "messageId": events[0].message_id,
+            "duplicate": duplicates[0],
+            "timeFlag": events[0].time_flag,
+        }
+
+    return collect
+
+
+for _path, _type, _summary in (
+    ("/track", "track", "Record what a visitor did (a named event)"),
+    ("/identify", "identify", "Tie a visitor to a known customer, with traits"),
+    ("/alias", "alias", "Merge two ids of one person (previousId → userId)"),
+    ("/page", "page", "Record a page view"),
+):
+    router.add_api_route(
+        _path,
+        _single(_type),
+        methods=["POST"],
+        summary=_summary,
+        openapi_extra=_doc(_EVENT_SCHEMA, _ONE_RESPONSE),
+        response_model=None,
+    )
+
+
+@router.post(
+    "/batch",
+    summary="Record many events at once (valid ones are stored, invalid ones listed by index)",
+    openapi_extra=_doc(
+        {
+            "type": "object",
+            "required": ["batch"],
+            "properties": {
+                "batch": {"type": "array", "items": _EVENT_SCHEMA},
+                "sentAt": {"type": "string", "format": "date-time"},
+                "context": {"type": "object"},
+            },
+        },
+        _BATCH_RESPONSE,
+    ),
+    response_model=None,
+)
+async def batch(request: Request, _: str = Depends(requires("write"))) -> dict[str, Any]:
+    raw = await _read(request, request.app.state.config.max_batch_bytes)
+    if not isinstance(raw, dict) or not isinstance(raw.get("batch"), list):
+        raise ApiError(
+            400,
+            "invalid_batch",
+            'the body must be {"batch": [events...]}',
+            [FieldError("batch", "expected a list of events")],
+        )
+    defaults: dict[str, Any] = {}
+    for key in ("sentAt", "context"):  # shared by every event that has none of its own
+        if key in raw:
+            defaults[key] = raw[key]
+    events, duplicates, rejected = await _store(request, raw["batch"], defaults)
+    return {
+        "success": not rejected,
+        "accepted": len(events),
+        "duplicates": sum(duplicates),
+        "rejected": [
+            {"index": r.index, "errors": [{"field": e.field, "reason": e.reason} for e in r.errors]}
+            for r in rejected
+        ],
+    }

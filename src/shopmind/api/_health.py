@@ -1,0 +1,27 @@
+"""Liveness and readiness, for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import ORJSONResponse
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process answers")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="The store is open and events are being written", response_model=None)
+async def readyz(request: Request) -> ORJSONResponse:
+    committer = request.app.state.committer
+    ready = committer.running
+    payload: dict[str, Any] = {
+        "ready": ready,
+        "pending_events": committer.pending,
+        "groups_written": committer.groups,
+    }
+    return ORJSONResponse(payload, status_code=200 if ready else 503)
