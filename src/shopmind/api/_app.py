@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
 
-from shopmind.api import _collect, _health
+from shopmind.api import _collect, _health, _inspect
 from shopmind.api._auth import RateLimiter
 from shopmind.api._config import ServerConfig
 from shopmind.api._errors import HANDLERS
@@ -51,4 +51,5 @@ def create_app(workspace: str | Path, config: ServerConfig | None = None) -> Fas
         app.add_exception_handler(error, handler)
     app.include_router(_health.router)
     app.include_router(_collect.router)
+    app.include_router(_inspect.router)
     return app

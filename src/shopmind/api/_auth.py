@@ -19,18 +19,19 @@ from shopmind.store import KeyKind, KeyRing
 _HINT = "send 'Authorization: Bearer <key>' with a key from 'shopmind keys create'"
 
 
-def presented_key(request: Request) -> str | None:
+def presented_key(request: Request) -> tuple[str | None, bool]:
+    """The key the request presents, and whether it came in the URL (write keys only)."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
+        return value.strip(), False
     if scheme.lower() == "basic" and value.strip():
         try:
             user = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")[0]
         except (binascii.Error, UnicodeDecodeError):
-            return None
-        return user or None
-    return request.query_params.get("writeKey") or None
+            return None, False
+        return user or None, False
+    return request.query_params.get("writeKey") or None, True
 
 
 @dataclass
@@ -66,8 +67,10 @@ def requires(kind: KeyKind) -> Callable[[Request], Awaitable[KeyKind]]:
 
     async def check(request: Request) -> KeyKind:
         keys: KeyRing = request.app.state.keys
-        key = presented_key(request)
+        key, in_url = presented_key(request)
         found = keys.check(key) if key else None
+        if found == "secret" and in_url:  # URLs end up in logs: secret keys go in the header only
+            found = None
         if found is None:
             raise ApiError(
                 401,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -97,4 +98,9 @@ def serve(
     if not KeyRing(workspace).list():
         err_console.print("[yellow]no API keys yet:[/] create one with 'shopmind keys create --kind write'")
     err_console.print(f"shopmind serving {workspace} on http://{host}:{port} (docs: /docs)")
+    # uvicorn stops gracefully on SIGTERM / Ctrl-C, then raises the signal again for the handler
+    # found at start: with these, a graceful stop exits 0 instead of dying by the signal
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     uvicorn.run(api, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+    err_console.print("shopmind stopped; everything acknowledged is stored")

@@ -42,8 +42,11 @@ def validate_incoming(
     positions: list[int] = []
     rejected: list[Rejected] = []
     for index, raw in enumerate(raws):
-        if isinstance(raw, dict) and defaults:
-            raw = {**defaults, **raw}
+        if isinstance(raw, dict):
+            if defaults:
+                raw = {**defaults, **raw}
+            if "type" not in raw and "event" in raw:  # a named event is a track call
+                raw = {**raw, "type": "track"}
         try:
             accepted.append(validate_event(raw, received_at=received_at, hasher=hasher, max_bytes=max_bytes))  # type: ignore[arg-type]
             positions.append(index)
