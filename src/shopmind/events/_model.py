@@ -157,7 +157,8 @@ ORDER_SCHEMA = pa.schema(
 
 def events_to_arrow(events: list[Event]) -> pa.Table:
     """Rows for the store, in the ``EVENT_SCHEMA`` layout."""
-    return pa.Table.from_pylist([e.row() for e in events], schema=EVENT_SCHEMA)
+    columns = {name: [getattr(e, name) for e in events] for name in EVENT_SCHEMA.names}
+    return pa.Table.from_pydict(columns, schema=EVENT_SCHEMA)
 
 
 def orders_from_events(events: list[Event]) -> tuple[pa.Table, pa.Table]:

@@ -60,6 +60,11 @@ def store_incoming(store: Store, events: Sequence[Event], rejected: Sequence[Rej
     """Store a group of accepted events (re-sent message ids once) with their orders, and keep the
     rejected ones in the quarantine with their reasons. Returns, per event, whether it was a
     duplicate (stored before, or earlier in this group). Durable when it returns."""
+    with store.atomically():  # one commit, one sync of the log, for the whole group
+        return _store_group(store, events, rejected)
+
+
+def _store_group(store: Store, events: Sequence[Event], rejected: Sequence[Rejected]) -> list[bool]:
     duplicate: list[bool] = []
     if events:
         ids = [e.message_id for e in events]

@@ -125,6 +125,7 @@ class Store:
             raise StoreError(f"cannot open the store {self.path}: {exc}") from None
         self._run("SET TimeZone = 'UTC'")
         self._ibis: Any = None
+        self._in_transaction = False
         self._graph: IdentityGraph | None = None  # this process owns the file, so a cache is safe
         if not read_only:
             self.migrate()
@@ -179,13 +180,26 @@ class Store:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
+        if self._in_transaction:  # inside ``atomically``: one commit for everything
+            yield
+            return
         self._run("BEGIN TRANSACTION")
+        self._in_transaction = True
         try:
             yield
         except BaseException:
             self._run("ROLLBACK")
             raise
-        self._run("COMMIT")
+        else:
+            self._run("COMMIT")
+        finally:
+            self._in_transaction = False
+
+    @contextmanager
+    def atomically(self) -> Iterator[None]:
+        """Every write inside is one transaction: all durable at the end (one sync), or none."""
+        with self._transaction():
+            yield
 
     def _run(self, sql: str, params: Sequence[object] | None = None) -> list[tuple[Any, ...]]:
         # DuckDB 2 refuses further work on a connection until a result is fully fetched
@@ -232,10 +246,8 @@ class Store:
         view = f"_incoming_{uuid.uuid4().hex}"
         self._con.register(view, rows)
         try:
-            with self._transaction():
-                before = self._count(table)
-                self._run(statement.replace("{src}", view), params)
-                inserted = self._count(table) - before
+            with self._transaction():  # an INSERT answers how many rows it added
+                inserted = int(self._run(statement.replace("{src}", view), params)[0][0])
         finally:
             self._con.unregister(view)
         return WriteResult(inserted, rows.num_rows - inserted)
@@ -245,15 +257,21 @@ class Store:
         if rows.num_rows == 0:
             return WriteResult(0, 0)
         cols = ", ".join(f'"{c}"' for c in schema.names)
-        return self._write(
+        keys = rows.column(key).to_pylist()
+        first = dict.fromkeys(keys)
+        if len(first) < len(keys):  # the first copy of a key wins inside the batch
+            seen: set[object] = set()
+            keep = [not (k in seen or seen.add(k)) for k in keys]  # type: ignore[func-returns-value]
+            unique = rows.filter(pa.array(keep))
+        else:
+            unique = rows
+        result = self._write(
             table,
-            _conform(rows, schema),
-            f"""INSERT INTO {table} ({cols})
-            SELECT {cols} FROM (
-                SELECT *, row_number() OVER (PARTITION BY "{key}") AS _copy FROM {{src}}
-            ) AS i
-            WHERE _copy = 1 AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t."{key}" = i."{key}")""",
+            _conform(unique, schema),
+            # the key's primary-key index skips stored rows (no scan of the table, whatever its size)
+            f'INSERT INTO {table} ({cols}) SELECT {cols} FROM {{src}} ON CONFLICT ("{key}") DO NOTHING',
         )
+        return WriteResult(result.inserted, rows.num_rows - result.inserted)
 
     def _count(self, table: str) -> int:
         return int(self.scalar(f"SELECT count(*) FROM {table}"))
@@ -469,29 +487,24 @@ class Store:
 
     # -- identity --------------------------------------------------------------------------
     def _link_from_events(self, events: pa.Table) -> None:
-        view = f"_linking_{uuid.uuid4().hex}"
-        self._con.register(view, events)
-        try:
-            pairs = self._run(
-                f"""SELECT DISTINCT a, b, reason FROM (
-                    SELECT 'anon:' || anonymous_id AS a, 'user:' || user_id AS b,
-                           CASE type WHEN 'identify' THEN 'identify' ELSE 'event' END AS reason
-                    FROM {view} WHERE anonymous_id IS NOT NULL AND user_id IS NOT NULL
-                    UNION ALL
-                    SELECT 'anon:' || previous_id, 'user:' || user_id, 'alias'
-                    FROM {view} WHERE type = 'alias' AND previous_id IS NOT NULL AND user_id IS NOT NULL
-                    UNION ALL
-                    SELECT coalesce('user:' || user_id, 'anon:' || anonymous_id), 'email:' || email_hash, 'contact'
-                    FROM {view} WHERE email_hash IS NOT NULL
-                    UNION ALL
-                    SELECT coalesce('user:' || user_id, 'anon:' || anonymous_id), 'phone:' || phone_hash, 'contact'
-                    FROM {view} WHERE phone_hash IS NOT NULL
-                )"""
-            )
-        finally:
-            self._con.unregister(view)
+        """Record the identity links the events imply: anonymous id with user id, alias, and
+        hashed e-mail or phone with whoever sent it."""
+        col = {
+            name: events.column(name).to_pylist()
+            for name in ("type", "anonymous_id", "user_id", "previous_id", "email_hash", "phone_hash")
+        }
+        pairs: dict[tuple[str, str, str], None] = {}
+        for kind, anon, user, previous, email, phone in zip(*col.values(), strict=True):
+            if anon is not None and user is not None:
+                pairs[(f"anon:{anon}", f"user:{user}", "identify" if kind == "identify" else "event")] = None
+            if kind == "alias" and previous is not None and user is not None:
+                pairs[(f"anon:{previous}", f"user:{user}", "alias")] = None
+            who = f"user:{user}" if user is not None else f"anon:{anon}" if anon is not None else None
+            for prefix, value in (("email", email), ("phone", phone)):
+                if value is not None and who is not None:
+                    pairs[(who, f"{prefix}:{value}", "contact")] = None
         if pairs:
-            self.link_identities(pairs)
+            self.link_identities(list(pairs))
 
     def identity_graph(self) -> IdentityGraph:
         """The identity graph of the active (not undone) links."""
