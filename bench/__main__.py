@@ -12,6 +12,7 @@ BENCHES = [
     "bench.bench_pipeline",
     "bench.bench_rules",
     "bench.bench_recommend",
+    "bench.bench_api",
 ]
 
 
