@@ -38,7 +38,9 @@ def test_sigkill_loses_nothing_acknowledged(tmp_path: Path) -> None:
     retries = [0]
 
     def send(client: int) -> None:
-        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.write_key}"}) as http:
+        with httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {server.write_key}"}
+        ) as http:
             for start in range(0, TOTAL // CLIENTS, BATCH):
                 events = _batch(client, start)
                 while True:  # re-send until acknowledged, as a tracker does

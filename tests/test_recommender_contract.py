@@ -50,6 +50,7 @@ def _data(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
             "category": ["라면" if i < 10 else "김치" if i < 20 else "과일" for i in range(30)],
             "in_stock": [i != 7 for i in range(30)],  # P07 is sold out
             "is_product": [i != 8 for i in range(30)],  # P08 is postage
+            "listed_region": [("부산" if i == 27 else None) for i in range(30)],  # P27: a used car in 부산
         }
     )
     return pd.DataFrame(rows), catalogue
@@ -90,6 +91,17 @@ def check_contract(
     assert len(set(items)) == len(items) and set(items) <= set(ITEMS)
     assert all(a.score >= b.score for a, b in itertools.pairwise(got))
     assert not set(items) & ({"P05", "P06", "P07", "P08"} | seen)  # excluded, sold out, postage, bought
+    # an item listed in one region only is offered there and nowhere else
+    everywhere = {
+        r.item
+        for u in ("u1", "u2", "u3", "someone new")
+        for r in model.recommend(u, Context(region="서울"), n=30)
+    }
+    assert "P27" not in everywhere
+    in_busan = {
+        r.item for u in ("u1", "u2", "u3", "u4") for r in model.recommend(u, Context(region="부산"), n=30)
+    }
+    assert "P27" in in_busan
     assert all(r.reason.ko and r.reason.en for r in got)
     # deterministic, whatever the order of the rows (of the interactions and of the catalogue)
     again = make().fit(

@@ -4,8 +4,10 @@ unknown users and items get an answer, not an error).
 
 Interactions are a table with one row per (user, item) event: ``user``, ``item`` and optionally
 ``weight`` (default 1: a purchase line, a view...), ``time`` and ``region``. The catalogue,
-optional, has ``item`` and any of ``category``, ``brand``, ``price``, ``in_stock`` (bool) and
-``is_product`` (bool: False for postage, gift wrap, fees).
+optional, has ``item`` and any of ``category``, ``brand``, ``price``, ``in_stock`` (bool),
+``is_product`` (bool: False for postage, gift wrap, fees) and ``listed_region`` (the one region
+where the item is offered, like a used car listed in 부산; empty: everywhere). A region-bound item
+is only offered to a request in its region (for known customers without one, their usual region).
 """
 
 from __future__ import annotations
@@ -106,6 +108,10 @@ class Recommender(BaseEstimator):
             for user, group in pairs.groupby("user", sort=False)["code"]
         }
         self._blocked_codes = self._codes(self._blocked)
+        bound = _listed_regions(catalogue)
+        known = [item for item in bound if item in self._item_index]
+        self._bound_codes = self._codes(known)
+        self._bound_regions = np.asarray([bound[item] for item in known], dtype=object)
         return self
 
     def _codes(self, items: Iterable[str]) -> npt.NDArray[np.int64]:
@@ -150,6 +156,8 @@ class Recommender(BaseEstimator):
         banned = [self._blocked_codes, self._codes(context.exclude)]
         if getattr(self, "exclude_seen", True) and user in self._seen:
             banned.append(self._seen[user])
+        if self._bound_codes.size:  # listed in one region only: not offered elsewhere
+            banned.append(self._bound_codes[self._bound_regions != context.region])
         return np.concatenate(banned)
 
     def similar_items(self, item: Hashable, n: int = 10) -> list[Recommendation]:
@@ -199,6 +207,14 @@ def display_names(items: Sequence[str], catalogue: pd.DataFrame | None) -> list[
     named = catalogue.dropna(subset=["item", "name"])
     lookup = dict(zip(named["item"].astype(str), named["name"].astype(str).str.strip(), strict=True))
     return [lookup.get(item) or item for item in names]
+
+
+def _listed_regions(catalogue: pd.DataFrame | None) -> dict[str, str]:
+    """The items offered in one region only, with that region."""
+    if catalogue is None or not {"item", "listed_region"} <= set(catalogue.columns):
+        return {}
+    rows = catalogue.dropna(subset=["item", "listed_region"])
+    return dict(zip(rows["item"].astype(str), rows["listed_region"].astype(str), strict=True))
 
 
 def _blocked(catalogue: pd.DataFrame | None) -> frozenset[str]:

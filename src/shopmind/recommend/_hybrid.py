@@ -323,7 +323,9 @@ class HybridRecommender(Recommender):
             cand, value, best = cand[keep], value[keep], best[keep]
         return _Indexed(cand, value, best.astype(np.int8), complete=cand.size < self.index_size)
 
-    def _from_index(self, user: str, context: Context, want: int) -> tuple[FloatArray, Explain] | None:
+    def _from_index(
+        self, user: str, context: Context, want: int, banned: IntArray
+    ) -> tuple[FloatArray, Explain] | None:
         """The answer from the in-process index: the same as ranking live for a request in the
         customer's usual region without a session (other regions, weather and hours re-rank the
         kept candidates by their lifts, and excluded items leave them); None when the request
@@ -334,7 +336,7 @@ class HybridRecommender(Recommender):
         state = self._state
         cand = row.items
         if not row.complete:
-            excluded = np.isin(cand, self._codes(context.exclude)).sum()
+            excluded = np.isin(cand, banned).sum()
             if cand.size - excluded < want:
                 return None
         context = state.local(user, context)
@@ -360,8 +362,9 @@ class HybridRecommender(Recommender):
         context = context or Context()
         key = str(user)
         want = n if self.max_per_category is None else max(n * 5, n + 20)
-        answer = self._from_index(key, context, want) or self._scores(key, context)
-        pool = self._top(*answer, self._banned(key, context), want)
+        banned = self._banned(key, self._state.local(key, context))
+        answer = self._from_index(key, context, want, banned) or self._scores(key, context)
+        pool = self._top(*answer, banned, want)
         if self.max_per_category is None:
             return pool
         return _diversified(pool, self._state.category_of, self.max_per_category, n)
