@@ -37,6 +37,7 @@ from shopmind.ingest import (
     import_events,
     import_interests,
     import_orders,
+    import_weather,
 )
 from shopmind.pipeline import load_demo_shop
 from shopmind.store import Store, Workspace
@@ -177,6 +178,18 @@ def import_interests_cmd(
             store, file, provider=provider, hasher=ws.hasher(), progress=progress
         ),
     )
+
+
+@import_app.command("weather")
+def import_weather_cmd(
+    file: Annotated[
+        Path,
+        typer.Argument(help="File with region, day (YYYY-MM-DD) and temp_c and/or precip_mm columns."),
+    ],
+    workspace: WorkspaceOpt = Path(".shopmind"),
+) -> None:
+    """Import daily weather per region; recommendations then follow the visitor's weather."""
+    _run_import(workspace, lambda ws, store, progress: import_weather(store, file, progress=progress))
 
 
 @app.command()

@@ -16,6 +16,7 @@ from shopmind.ingest._orders import (
     import_orders,
 )
 from shopmind.ingest._report import ImportReport, Progress
+from shopmind.ingest._weather import import_weather
 
 __all__ = [
     "CATALOGUE_FIELDS",
@@ -33,6 +34,7 @@ __all__ = [
     "import_events",
     "import_interests",
     "import_orders",
+    "import_weather",
     "store_incoming",
     "validate_incoming",
 ]
