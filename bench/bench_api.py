@@ -22,8 +22,9 @@ import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench._measure import row  # noqa: E402
-from tests.serving import Server, free_port  # noqa: E402
+from tests.serving import Server, free_port
+
+from bench._measure import row
 
 CONNECTIONS = 8
 BATCH = 100
@@ -74,7 +75,9 @@ async def _drive(url: str, key: str, jobs: list[tuple[str, dict[str, object]]]) 
     for i in range(len(jobs)):
         queue.put_nowait(i)
     limits = httpx.Limits(max_connections=CONNECTIONS)
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, limits=limits) as http:
+    async with httpx.AsyncClient(
+        base_url=url, headers={"Authorization": f"Bearer {key}"}, limits=limits
+    ) as http:
 
         async def worker() -> None:
             while not queue.empty():
@@ -92,7 +95,10 @@ async def _drive(url: str, key: str, jobs: list[tuple[str, dict[str, object]]]) 
 
 
 def _load(url: str, key: str, offset: int) -> dict[str, float]:
-    batches = [("/v1/batch", {"batch": [_event(offset + b * BATCH + j) for j in range(BATCH)]}) for b in range(BATCHES)]
+    batches = [
+        ("/v1/batch", {"batch": [_event(offset + b * BATCH + j) for j in range(BATCH)]})
+        for b in range(BATCHES)
+    ]
     seconds, _ = asyncio.run(_drive(url, key, batches))
     singles = [("/v1/track", _event(offset + BATCHES * BATCH + i)) for i in range(SINGLES)]
     single_seconds, latencies = asyncio.run(_drive(url, key, singles))
@@ -137,9 +143,25 @@ def main() -> None:
             peer.terminate()
             peer.wait()
     print(f"ours: {ours['events_per_s']:,.0f} events/s batched (durable), peak RSS {ours_mb:.0f} MB")
-    print(f"peer (bare FastAPI, nothing stored): {theirs['events_per_s']:,.0f} events/s, RSS {theirs_mb:.0f} MB")
-    print(row("batched ingestion, s per 100k events", 1e5 / ours["events_per_s"], 1e5 / theirs["events_per_s"], "s"))
-    print(row("single events, s per 1k requests", 1e3 / ours["requests_per_s"], 1e3 / theirs["requests_per_s"], "s"))
+    print(
+        f"peer (bare FastAPI, nothing stored): {theirs['events_per_s']:,.0f} events/s, RSS {theirs_mb:.0f} MB"
+    )
+    print(
+        row(
+            "batched ingestion, s per 100k events",
+            1e5 / ours["events_per_s"],
+            1e5 / theirs["events_per_s"],
+            "s",
+        )
+    )
+    print(
+        row(
+            "single events, s per 1k requests",
+            1e3 / ours["requests_per_s"],
+            1e3 / theirs["requests_per_s"],
+            "s",
+        )
+    )
     print(row("single event p50", ours["p50_ms"], theirs["p50_ms"], "ms"))
     print(row("single event p99", ours["p99_ms"], theirs["p99_ms"], "ms"))
     target = "met" if ours["events_per_s"] >= 20_000 else "NOT met"
