@@ -307,8 +307,8 @@ class HybridRecommender(Recommender):
 
     def _indexed(self, user: str) -> _Indexed:
         """What the index keeps for a known customer: the ``index_size`` best candidates in their
-        usual context (their region, no session), with the value before the context, so that a
-        request adds the lifts of its own region, weather and hour."""
+        usual context (their region, no session), with the value before the context lifts, which
+        each request adds."""
         state = self._state
         cand, value, best, _ = self._ranked(user, state.local(user, Context()))
         if cand.size > self.index_size:
@@ -327,13 +327,22 @@ class HybridRecommender(Recommender):
         self, user: str, context: Context, want: int, banned: IntArray
     ) -> tuple[FloatArray, Explain] | None:
         """The answer from the in-process index: the same as ranking live for a request in the
-        customer's usual region without a session (other regions, weather and hours re-rank the
-        kept candidates by their lifts, and excluded items leave them); None when the request
-        needs live ranking (a session, an unknown customer, or more items than the index keeps)."""
+        customer's usual region without a session, weather or time (excluded items leave the kept
+        candidates); None when the request needs live ranking (a session, another region, a
+        weather or a time, whose in-context popular items are candidates too; an unknown customer;
+        more items than the index keeps)."""
         row = self._index.get(user)
         if row is None or context.session:
             return None
         state = self._state
+        usual = state.local(user, Context()).region
+        if (
+            context.temp_c is not None
+            or context.precip_mm is not None
+            or context.now is not None
+            or (context.region is not None and context.region != usual)
+        ):
+            return None  # another context brings its own candidates (in-context popular items)
         cand = row.items
         if not row.complete:
             excluded = np.isin(cand, banned).sum()
@@ -355,8 +364,9 @@ class HybridRecommender(Recommender):
         return self._in_context(cand, row.value, context, reason_of)
 
     def recommend(self, user: Hashable, context: Context | None = None, n: int = 10) -> list[Recommendation]:
-        """Up to ``n`` items for ``user``: known customers without a session are answered from the
-        in-process index (see ``index_size``), everyone else is ranked live."""
+        """Up to ``n`` items for ``user``: known customers in their usual context (no session,
+        their region, no weather or time given) are answered from the in-process index (see
+        ``index_size``); every other request is ranked live."""
         self._check_fitted()
         _check_n(n)
         context = context or Context()
