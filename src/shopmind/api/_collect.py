@@ -10,6 +10,7 @@ not JSON 400, and a server behind on writing answers 503 with Retry-After instea
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -124,7 +125,7 @@ async def _store(
             "the server is behind on writing; retry after Retry-After seconds",
             headers={"Retry-After": "1"},
         )
-    events, _, rejected = validate_incoming(
+    events, rejected = validate_incoming(
         raws,
         received_at=datetime.now(UTC),
         hasher=state.hasher,
@@ -135,7 +136,7 @@ async def _store(
     return events, duplicates, rejected
 
 
-def _single(endpoint_type: str | None):  # type: ignore[no-untyped-def]
+def _single(endpoint_type: str | None) -> Callable[..., Awaitable[dict[str, Any]]]:
     async def collect(request: Request, _: str = Depends(requires("write"))) -> dict[str, Any]:
         raw = await _read(request, request.app.state.config.max_event_bytes)
         if not isinstance(raw, dict):

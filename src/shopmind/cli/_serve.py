@@ -91,9 +91,7 @@ def serve(
 
     try:
         api = create_app(workspace, ServerConfig(max_pending_events=max_pending, requests_per_second=rate))
-    except WorkspaceError as exc:
-        raise fail(str(exc), EXIT_WORKSPACE) from None
-    except ShopmindError as exc:
+    except ShopmindError as exc:  # not a workspace, locked by another server, newer schema
         raise fail(str(exc), EXIT_WORKSPACE) from None
     if not KeyRing(workspace).list():
         err_console.print("[yellow]no API keys yet:[/] create one with 'shopmind keys create --kind write'")

@@ -35,11 +35,10 @@ def validate_incoming(
     hasher: IdentifierHasher | None,
     defaults: dict[str, object] | None = None,
     max_bytes: int = MAX_EVENT_BYTES,
-) -> tuple[list[Event], list[int], list[Rejected]]:
-    """Validate a request's events: the accepted ones, their positions, and the rejected ones.
+) -> tuple[list[Event], list[Rejected]]:
+    """Validate a request's events: the accepted ones and the rejected ones (with their position).
     ``defaults`` fill keys an event leaves out (e.g. ``type`` from the endpoint)."""
     accepted: list[Event] = []
-    positions: list[int] = []
     rejected: list[Rejected] = []
     for index, raw in enumerate(raws):
         if isinstance(raw, dict):
@@ -49,11 +48,10 @@ def validate_incoming(
                 raw = {**raw, "type": "track"}
         try:
             accepted.append(validate_event(raw, received_at=received_at, hasher=hasher, max_bytes=max_bytes))  # type: ignore[arg-type]
-            positions.append(index)
         except InvalidEventError as exc:
             text = orjson.dumps(raw, default=str)[:_RAW_LIMIT].decode("utf-8", "replace")
             rejected.append(Rejected(index, exc.errors, text))
-    return accepted, positions, rejected
+    return accepted, rejected
 
 
 def store_incoming(store: Store, events: Sequence[Event], rejected: Sequence[Rejected]) -> list[bool]:

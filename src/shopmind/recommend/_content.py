@@ -27,6 +27,7 @@ from scipy import sparse
 from shopmind.core import FieldError, InvalidInputError
 from shopmind.recommend._base import Context, Explain, Reason, Recommender, display_names
 from shopmind.recommend._popularity import POPULAR
+from shopmind.recommend._sparse import take_rows
 
 #: Relative weights of the attribute columns inside the attribute part of an item's vector.
 _ATTRIBUTES = {"category": 1.0, "brand": 0.6, "colour": 0.4}
@@ -281,7 +282,7 @@ class ContentRecommender(Recommender):
             sorted({self._item_index[i] for i in context.session if i in self._item_index}), dtype=np.int64
         )
         if session.size:
-            in_session = np.asarray(_rows(self._vectors, session).sum(axis=0)).ravel()
+            in_session = np.asarray(take_rows(self._vectors, session).sum(axis=0)).ravel()
             length = float(np.linalg.norm(in_session))
             if length > 0:
                 profile += in_session / length
@@ -323,7 +324,7 @@ class ContentRecommender(Recommender):
             ):
                 return POPULAR  # like nothing chosen: ranked by popularity
             if not chosen:
-                chosen.append(_rows(vectors, profile.order))
+                chosen.append(take_rows(vectors, profile.order))
             contributions = profile.coefficients * (chosen[0] @ self._vector(index))
             return _similar_to(self._names[int(profile.order[int(np.argmax(contributions))])])
 
@@ -342,17 +343,6 @@ class _Profile:
     session: npt.NDArray[np.int64]  # the session's items
     order: npt.NDArray[np.int64]  # the chosen items (history and session)...
     coefficients: npt.NDArray[np.float64]  # ...and the weight of each in the profile
-
-
-def _rows(matrix: sparse.csr_matrix, rows: npt.NDArray[np.int64]) -> sparse.csr_matrix:
-    """``matrix[rows]``, gathered straight from the CSR arrays (scipy's indexing costs more)."""
-    starts = matrix.indptr[rows]
-    lengths = matrix.indptr[rows + 1] - starts
-    at = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-    indptr = np.concatenate(([0], np.cumsum(lengths)))
-    return sparse.csr_matrix(
-        (matrix.data[at], matrix.indices[at], indptr), shape=(rows.size, matrix.shape[1])
-    )
 
 
 def _catalogue_table(catalogue: pd.DataFrame | None) -> pd.DataFrame:

@@ -310,13 +310,12 @@ class HybridRecommender(Recommender):
         usual context (their region, no session), with the value before the context lifts, which
         each request adds."""
         state = self._state
-        cand, value, best, _ = self._ranked(user, state.local(user, Context()))
+        usual = state.local(user, Context())
+        cand, value, best, _ = self._ranked(user, usual)
         if cand.size > self.index_size:
             final = value
             if self.context_weight > 0:
-                lift, _ = state.context.lift_codes(
-                    state.item_code[cand], state.group_code[cand], state.local(user, Context())
-                )
+                lift, _ = state.context.lift_codes(state.item_code[cand], state.group_code[cand], usual)
                 final = value + self.context_weight * np.log(lift)
             keep = np.lexsort((cand, -final))[: self.index_size]
             keep.sort()
@@ -335,12 +334,11 @@ class HybridRecommender(Recommender):
         if row is None or context.session:
             return None
         state = self._state
-        usual = state.local(user, Context()).region
         if (
             context.temp_c is not None
             or context.precip_mm is not None
             or context.now is not None
-            or (context.region is not None and context.region != usual)
+            or (context.region is not None and context.region != state.home.get(user))
         ):
             return None  # another context brings its own candidates (in-context popular items)
         cand = row.items

@@ -13,6 +13,7 @@ from scipy import sparse
 from shopmind.core import FieldError, InvalidInputError
 from shopmind.recommend._base import Context, Explain, Reason, Recommender, display_names
 from shopmind.recommend._popularity import POPULAR
+from shopmind.recommend._sparse import row_positions
 
 
 def _together(item: str) -> Reason:
@@ -116,10 +117,7 @@ class ItemCFRecommender(Recommender):
         if history.size == 0:
             return self._popularity.astype(np.float64), lambda index: POPULAR
         sim = self._similarity
-        starts, ends = sim.indptr[history], sim.indptr[history + 1]
-        lengths = ends - starts
-        # the entries of the history's rows, gathered without slicing the matrix row by row
-        at = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+        at = row_positions(sim, history)  # the entries of the history's rows
         scores = np.bincount(sim.indices[at], weights=sim.data[at], minlength=self.items_.size).astype(
             np.float64
         )

@@ -15,6 +15,7 @@ from scipy import sparse
 from shopmind.core import FieldError, InvalidInputError
 from shopmind.recommend._base import Context, Explain, Reason, Recommender
 from shopmind.recommend._popularity import POPULAR
+from shopmind.recommend._sparse import row_positions
 
 Floats = npt.NDArray[np.float64]
 Indices = npt.NDArray[np.int64]
@@ -131,7 +132,4 @@ def _slice(matrix: sparse.csr_matrix, row: int) -> Indices:
 
 def _gather(matrix: sparse.csr_matrix, rows: Indices) -> Indices:
     """The column indices of the given rows, concatenated (rows in the given order)."""
-    starts = matrix.indptr[rows]
-    lengths = matrix.indptr[rows + 1] - starts
-    positions = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-    return np.asarray(matrix.indices[positions], dtype=np.int64)
+    return np.asarray(matrix.indices[row_positions(matrix, rows)], dtype=np.int64)

@@ -257,14 +257,11 @@ class Store:
         if rows.num_rows == 0:
             return WriteResult(0, 0)
         cols = ", ".join(f'"{c}"' for c in schema.names)
-        keys = rows.column(key).to_pylist()
-        first = dict.fromkeys(keys)
-        if len(first) < len(keys):  # the first copy of a key wins inside the batch
-            seen: set[object] = set()
-            keep = [not (k in seen or seen.add(k)) for k in keys]  # type: ignore[func-returns-value]
-            unique = rows.filter(pa.array(keep))
-        else:
-            unique = rows
+        first: dict[object, int] = {}
+        for at, value in enumerate(rows.column(key).to_pylist()):
+            first.setdefault(value, at)
+        # the first copy of a key wins inside the batch
+        unique = rows if len(first) == rows.num_rows else rows.take(sorted(first.values()))
         result = self._write(
             table,
             _conform(unique, schema),
