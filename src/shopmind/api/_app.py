@@ -3,26 +3,48 @@ second server on the same workspace fails to start with a clear message)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import ORJSONResponse
 
-from shopmind.api import _collect, _health, _inspect
+from shopmind.api import _collect, _demo_shop, _health, _inspect, _onsite, _profiles, _sdk
 from shopmind.api._auth import RateLimiter
 from shopmind.api._config import ServerConfig
 from shopmind.api._errors import HANDLERS
+from shopmind.api._models import LiveRecommender
 from shopmind.api._worker import GroupCommitter, StoreWorker
+from shopmind.onsite import load_triggers
 from shopmind.store import KeyRing, Workspace
 
+TRIGGERS_FILE = "triggers.toml"
 
-def create_app(workspace: str | Path, config: ServerConfig | None = None) -> FastAPI:
-    """The HTTP API of the workspace at ``workspace`` (opened when the app starts)."""
+
+def create_app(
+    workspace: str | Path,
+    config: ServerConfig | None = None,
+    *,
+    recommend: bool = True,
+    demo: bool = False,
+) -> FastAPI:
+    """The HTTP API of the workspace at ``workspace`` (opened when the app starts).
+
+    ``recommend``: learn the hybrid recommender in the background at start (recommendations and
+    the recommendation widgets answer 503 until it is ready). ``demo``: serve the demo shop at
+    ``/demo/`` with a write key of its own.
+    """
     config = config or ServerConfig()
     ws = Workspace(workspace)  # fails now, with a clear message, if it is not a workspace
+    triggers = load_triggers(ws.path / TRIGGERS_FILE)  # a bad trigger file fails now, naming the field
     store = ws.open_store()  # fails now if another process owns the store
+    keys = KeyRing(ws.path)
+    recommender = LiveRecommender(enabled=recommend)
+    onsite = _onsite.OnSite(triggers, recommender, now=lambda: datetime.now(UTC))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -30,10 +52,17 @@ def create_app(workspace: str | Path, config: ServerConfig | None = None) -> Fas
         committer = GroupCommitter(worker, config.max_pending_events)
         committer.start()
         app.state.worker, app.state.committer = worker, committer
+        await onsite.start(worker)
+        if demo:
+            app.state.demo_shop = await worker.run(_demo_shop.demo_catalogue)
+        learning = asyncio.create_task(recommender.learn(worker.run), name="shopmind-learn")
         try:
             yield
         finally:  # graceful: what was accepted is written before the store closes
+            learning.cancel()
+            await asyncio.gather(learning, return_exceptions=True)
             await committer.close()
+            await onsite.close()
             worker.close()
 
     app = FastAPI(
@@ -44,12 +73,23 @@ def create_app(workspace: str | Path, config: ServerConfig | None = None) -> Fas
         lifespan=lifespan,
     )
     app.state.config = config
-    app.state.keys = KeyRing(ws.path)
+    app.state.keys = keys
     app.state.hasher = ws.hasher()
     app.state.limiter = RateLimiter(config.requests_per_second)
+    app.state.recommender = recommender
+    app.state.onsite = onsite
+    app.state.demo_shop = None
+    app.state.demo_key = _demo_shop.demo_write_key(ws.path, keys) if demo else None
+    # the tracker runs on the shop's own pages, on another origin: let browsers call the API
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type"],
+        max_age=600,
+    )
     for error, handler in HANDLERS.items():
         app.add_exception_handler(error, handler)
-    app.include_router(_health.router)
-    app.include_router(_collect.router)
-    app.include_router(_inspect.router)
+    for module in (_health, _collect, _inspect, _profiles, _onsite, _sdk, _demo_shop):
+        app.include_router(module.router)
     return app

@@ -15,7 +15,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The store is open and events are being written", response_model=None)
+@router.get(
+    "/readyz",
+    summary="The store is open and events are being written (and how far the recommender is)",
+    response_model=None,
+)
 async def readyz(request: Request) -> ORJSONResponse:
     committer = request.app.state.committer
     ready = committer.running
@@ -23,5 +27,8 @@ async def readyz(request: Request) -> ORJSONResponse:
         "ready": ready,
         "pending_events": committer.pending,
         "groups_written": committer.groups,
+        "recommender": request.app.state.recommender.status,
+        "recommender_note": request.app.state.recommender.note,
+        "live_sessions": len(request.app.state.onsite.tracker),
     }
     return ORJSONResponse(payload, status_code=200 if ready else 503)

@@ -23,7 +23,7 @@ from shopmind.cli._common import (
     parse_as_of,
 )
 from shopmind.models import probability_bands
-from shopmind.pipeline import score_name
+from shopmind.pipeline import latest_scores, score_name, segment_label
 from shopmind.segments import SEGMENTS
 from shopmind.store import Store
 
@@ -287,14 +287,6 @@ def customers_lookalikes(
     console.print(table)
 
 
-#: The lists that models (not RFM rules) make, as people read them.
-LISTS = {
-    "clv_vip": "VIP, top 20% by 12-month CLV · VIP (CLV 상위 20%)",
-    "vip_at_risk": "VIP at risk · 이탈 위험 VIP",
-    "could_become_vip": "could become VIP (look-alike) · 잠재 VIP",
-}
-
-
 def _drivers(facts: str | None) -> str:
     if not facts:
         return ""
@@ -312,40 +304,26 @@ def customers_show(
     with open_workspace(workspace) as (_, store):
         if not store.sql("SELECT 1 FROM profiles WHERE profile_id = ?", [profile]):
             raise fail(f"no profile {profile!r}", EXIT_USAGE, "list some with: shopmind customers list")
-        scores = store.sql(
-            """SELECT s.name, s.value FROM scores s
-            JOIN (SELECT job, arg_max(run_id, as_of) AS run_id FROM job_runs WHERE status = 'ok' GROUP BY job) r
-              USING (run_id)
-            WHERE s.profile_id = ? ORDER BY 1""",
-            [profile],
-        )
-        segments = store.sql(
-            """SELECT m.segment FROM segment_members m
-            JOIN (SELECT job, arg_max(run_id, as_of) AS run_id FROM job_runs WHERE status = 'ok' GROUP BY job) r
-              USING (run_id)
-            WHERE m.profile_id = ? ORDER BY 1""",
-            [profile],
-        )
+        scores, segments = latest_scores(store, profile)
         facts = {kind: store.profile_facts(profile, kind) for kind in ("taste", "habits", "vip_lookalike")}
     found = {
         "profile_id": profile,
-        "segments": [s for (s,) in segments],
-        "scores": dict(scores),
+        "segments": segments,
+        "scores": scores,
         **{kind: value for kind, value in facts.items() if value is not None},
     }
     if as_json:
         console.print_json(json.dumps(found, ensure_ascii=False, default=str))
         return
     console.print(f"[bold]{profile}[/]")
-    for key in found["segments"]:
-        seg = SEGMENTS.get(key)
-        label = f"{seg.en} · {seg.ko}" if seg else LISTS.get(key, key)
-        console.print(f"segment · 세그먼트: {label}")
+    for key in segments:
+        names = segment_label(key)
+        console.print(f"segment · 세그먼트: {names['en']} · {names['ko']}")
     table = Table(title="scores · 점수")
     table.add_column("score")
     table.add_column("value", justify="right")
-    for name, value in scores:
-        table.add_row(name, f"{value:,.4g}")
+    for name, value in scores.items():
+        table.add_row(name, "-" if value is None else f"{value:,.4g}")
     console.print(table)
     taste = facts["taste"]
     if taste:

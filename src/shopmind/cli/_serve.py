@@ -81,8 +81,21 @@ def serve(
     rate: Annotated[
         float | None, typer.Option(help="Requests per second allowed per key (429 + Retry-After above it).")
     ] = None,
+    demo: Annotated[
+        bool,
+        typer.Option("--demo", help="Also serve a demo shop at /demo/ that uses the tracker end to end."),
+    ] = False,
+    recommender: Annotated[
+        bool,
+        typer.Option(
+            "--recommender/--no-recommender",
+            help="Learn the hybrid recommender from the store in the background at start.",
+        ),
+    ] = True,
 ) -> None:
-    """Serve the HTTP API of a workspace: event collection (/v1/track, /v1/batch, ...), health
+    """Serve the HTTP API of a workspace: event collection (/v1/track, /v1/batch, ...), profiles
+    and recommendations (/v1/profiles, /v1/recommendations), on-site decisions (/v1/decide, by the
+    workspace's triggers.toml or the built-in triggers), the JavaScript tracker (/sdk.js), health
     (/healthz, /readyz) and the OpenAPI docs (/docs). One server per workspace: it owns the store
     until it stops (Ctrl-C or SIGTERM stop it gracefully, writing what was accepted)."""
     import uvicorn
@@ -90,12 +103,21 @@ def serve(
     from shopmind.api import ServerConfig, create_app
 
     try:
-        api = create_app(workspace, ServerConfig(max_pending_events=max_pending, requests_per_second=rate))
+        api = create_app(
+            workspace,
+            ServerConfig(max_pending_events=max_pending, requests_per_second=rate),
+            recommend=recommender,
+            demo=demo,
+        )
+    except InvalidInputError as exc:  # the workspace's triggers.toml
+        raise fail(f"triggers.toml: {exc}", EXIT_USAGE, "fix the named fields, or remove the file") from None
     except ShopmindError as exc:  # not a workspace, locked by another server, newer schema
         raise fail(str(exc), EXIT_WORKSPACE) from None
     if not KeyRing(workspace).list():
         err_console.print("[yellow]no API keys yet:[/] create one with 'shopmind keys create --kind write'")
     err_console.print(f"shopmind serving {workspace} on http://{host}:{port} (docs: /docs)")
+    if demo:
+        err_console.print(f"demo shop: http://{host}:{port}/demo/")
     # uvicorn stops gracefully on SIGTERM / Ctrl-C, then raises the signal again for the handler
     # found at start: with these, a graceful stop exits 0 instead of dying by the signal
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -11,6 +11,13 @@ from shopmind.pipeline._intelligence import (
 )
 from shopmind.pipeline._lookalike import LookalikeReport, run_vip_lookalike
 from shopmind.pipeline._preferences import PreferencesReport, run_preferences
+from shopmind.pipeline._profile import (
+    customer_profile,
+    latest_scores,
+    resolve_profile,
+    segment_label,
+    visitor_facts,
+)
 from shopmind.pipeline._purchase import PurchaseReport, run_purchase_probability, score_name
 from shopmind.pipeline._recommend import (
     ALGORITHMS,
@@ -30,15 +37,20 @@ __all__ = [
     "PreferencesReport",
     "PurchaseReport",
     "RecommenderData",
+    "customer_profile",
     "evaluate_recommendations",
+    "latest_scores",
     "load_demo_shop",
     "order_baskets",
     "pareto_report",
     "recommender_data",
+    "resolve_profile",
     "run_churn_risk",
     "run_customer_intelligence",
     "run_preferences",
     "run_purchase_probability",
     "run_vip_lookalike",
     "score_name",
+    "segment_label",
+    "visitor_facts",
 ]

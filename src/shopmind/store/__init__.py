@@ -1,5 +1,12 @@
 """The storage port and its embedded DuckDB adapter, migrations, the quarantine and workspaces."""
 
+from shopmind.store._decisions import (
+    OUTCOMES,
+    log_decisions,
+    log_outcomes,
+    served_since,
+    trigger_performance,
+)
 from shopmind.store._keys import KEYS_FILE, KINDS, ApiKey, KeyKind, KeyRing
 from shopmind.store._migrations import LATEST_VERSION, MIGRATIONS, Migration
 from shopmind.store._store import (
@@ -19,6 +26,7 @@ __all__ = [
     "KINDS",
     "LATEST_VERSION",
     "MIGRATIONS",
+    "OUTCOMES",
     "QUARANTINE_SCHEMA",
     "ApiKey",
     "KeyKind",
@@ -29,5 +37,9 @@ __all__ = [
     "TableSummary",
     "Workspace",
     "WriteResult",
+    "log_decisions",
+    "log_outcomes",
     "open_store",
+    "served_since",
+    "trigger_performance",
 ]

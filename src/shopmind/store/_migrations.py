@@ -238,6 +238,34 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        6,
+        "on-site decisions and their outcomes (shown, clicked, dismissed, converted)",
+        """
+        CREATE TABLE decisions (
+            decision_id  VARCHAR PRIMARY KEY,
+            decided_at   TIMESTAMPTZ NOT NULL,
+            visitor      VARCHAR NOT NULL,
+            user_id      VARCHAR,
+            profile_id   VARCHAR,
+            session_id   VARCHAR,
+            placement    VARCHAR,
+            trigger_id   VARCHAR NOT NULL,
+            action       VARCHAR NOT NULL,
+            page_type    VARCHAR,
+            device_type  VARCHAR,
+            region       VARCHAR
+        );
+        CREATE TABLE decision_outcomes (
+            decision_id  VARCHAR NOT NULL,
+            outcome      VARCHAR NOT NULL,
+            outcome_at   TIMESTAMPTZ NOT NULL,
+            order_id     VARCHAR,
+            revenue      DOUBLE,
+            PRIMARY KEY (decision_id, outcome)
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

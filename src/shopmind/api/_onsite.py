@@ -1,0 +1,310 @@
+"""Real-time on-site decisions: every stored event updates the visitor's live session; ``/v1/decide``
+answers what to show in a placement now (popup, banner, slide-in, recommendation widget) by the
+workspace's triggers, within frequency caps and targeting; every decision is logged, and its
+outcomes (shown, clicked, dismissed; converted when the session then orders) with it.
+
+Decisions are answered at once and written to the log in the background (every quarter second,
+and at shutdown); an outcome is answered only once it is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from shopmind.api._auth import requires
+from shopmind.api._errors import ApiError
+from shopmind.api._models import LiveRecommender
+from shopmind.api._worker import StoreWorker
+from shopmind.events import Event, EventType
+from shopmind.onsite import (
+    FrequencyLedger,
+    Session,
+    SessionTracker,
+    Trigger,
+    Visitor,
+    decide,
+    serve,
+)
+from shopmind.pipeline import visitor_facts
+from shopmind.recommend import Context
+from shopmind.store import OUTCOMES, log_decisions, log_outcomes, served_since, trigger_performance
+
+log = logging.getLogger("shopmind.api")
+router = APIRouter(prefix="/v1", tags=["on-site decisions"])
+FLUSH_SECONDS = 0.25
+_RECENT_DECISIONS = 100_000
+
+
+class OnSite:
+    """Live sessions, triggers, frequency caps and the decision log of one server."""
+
+    def __init__(
+        self, triggers: Sequence[Trigger], recommender: LiveRecommender, now: Callable[[], datetime]
+    ) -> None:
+        self.triggers = list(triggers)
+        self.recommender = recommender
+        self.now = now
+        self.tracker = SessionTracker()
+        self.ledger = FrequencyLedger()
+        self.visitors: dict[str, Visitor] = {}
+        self.orders: dict[str, int] = {}  # visitor → orders completed since the server started
+        self.recent: OrderedDict[str, tuple[str, str]] = OrderedDict()  # decision → (visitor, trigger)
+        self._decisions: list[dict[str, Any]] = []
+        self._outcomes: list[dict[str, Any]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._worker: StoreWorker | None = None
+
+    async def start(self, worker: StoreWorker) -> None:
+        """Read what the store knows about visitors and the last day's decisions (caps survive a
+        restart), then start writing the log."""
+        self._worker = worker
+        self.visitors = await worker.run(visitor_facts)
+        for visitor, trigger, at in await worker.run(served_since, self.now() - timedelta(days=1)):
+            self.ledger.record(visitor, trigger, at)
+        self._task = asyncio.create_task(self._flush_loop(), name="shopmind-decision-log")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.flush()
+
+    async def flush(self) -> None:
+        decisions, self._decisions = self._decisions, []
+        outcomes, self._outcomes = self._outcomes, []
+        if self._worker is None or not (decisions or outcomes):
+            return
+        try:
+            if decisions:
+                await self._worker.run(log_decisions, decisions)
+            if outcomes:
+                await self._worker.run(log_outcomes, outcomes)
+        except Exception:  # keep them for the next round rather than lose them
+            self._decisions[:0], self._outcomes[:0] = decisions, outcomes
+            raise
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("writing the decision log failed; retrying")
+            self.ledger.forget_before(self.now() - timedelta(days=1))
+
+    # -- events ---------------------------------------------------------------------------
+    def observe(self, events: Sequence[Event]) -> None:
+        """Apply stored events to the live sessions; an order converts the session's latest decision."""
+        for event in events:
+            session, converted = self.tracker.observe(event)
+            if session is None or event.type is not EventType.ORDER_COMPLETED:
+                continue
+            self.orders[session.visitor] = self.orders.get(session.visitor, 0) + 1
+            if converted is not None:
+                self._outcomes.append(
+                    {
+                        "decision_id": converted,
+                        "outcome": "converted",
+                        "outcome_at": event.event_time,
+                        "order_id": event.order_id,
+                        "revenue": event.revenue,
+                    }
+                )
+
+    def visitor(self, session: Session) -> Visitor:
+        """What the store knew about the session's visitor, and the orders they completed since."""
+        known = None
+        if session.user_id:
+            known = self.visitors.get(f"user:{session.user_id}")
+        known = known or self.visitors.get(f"anon:{session.visitor}") or Visitor()
+        before_session = self.orders.get(session.visitor, 0) - session.orders
+        if before_session > 0:
+            known = Visitor(known.profile_id, known.segments, known.orders + before_session, True)
+        return known
+
+    # -- deciding -------------------------------------------------------------------------
+    def decide(
+        self, anonymous_id: str | None, user_id: str | None, placement: str | None, lang: str | None
+    ) -> dict[str, Any]:
+        now = self.now()
+        session = self.tracker.session_for(anonymous_id, user_id, now)
+        visitor = self.visitor(session)
+        lang = lang or ("en" if (session.locale or "").lower().startswith("en") else "ko")
+        trigger = decide(self.triggers, session, visitor, self.ledger, now, placement)
+        if trigger is None:
+            return {"decision_id": None, "placement": placement, "action": None}
+        decision_id = uuid.uuid4().hex
+        serve(trigger, session, self.ledger, decision_id, now)
+        self.recent[decision_id] = (session.visitor, trigger.id)
+        while len(self.recent) > _RECENT_DECISIONS:
+            self.recent.popitem(last=False)
+        self._decisions.append(
+            {
+                "decision_id": decision_id,
+                "decided_at": now,
+                "visitor": session.visitor,
+                "user_id": session.user_id,
+                "profile_id": visitor.profile_id,
+                "session_id": session.session_id,
+                "placement": trigger.placement,
+                "trigger_id": trigger.id,
+                "action": trigger.action,
+                "page_type": session.page_type,
+                "device_type": session.device,
+                "region": session.region,
+            }
+        )
+        return {
+            "decision_id": decision_id,
+            "placement": trigger.placement,
+            "action": self._action(trigger, session, visitor, lang),
+        }
+
+    def _action(self, trigger: Trigger, session: Session, visitor: Visitor, lang: str) -> dict[str, Any]:
+        c = trigger.content
+        action: dict[str, Any] = {
+            "kind": trigger.action,
+            "trigger": trigger.id,
+            "title": c.title.in_(lang),
+            "body": c.body.in_(lang) if c.body else None,
+            "button": c.button.in_(lang) if c.button else None,
+            "link": c.link,
+            "coupon": c.coupon,
+            "discount_percent": c.discount_percent,
+            "items": [],
+        }
+        live = self.recommender
+        if c.items and live.ready and live.model is not None:
+            in_cart = tuple(session.cart)
+            context = Context(exclude=frozenset(in_cart), region=session.region, session=in_cart)
+            user = visitor.profile_id or session.visitor
+            action["items"] = live.describe(live.model.recommend(user, context, c.items), lang)
+        return action
+
+    async def outcome(self, decision_id: str, outcome: str) -> bool:
+        """Record an outcome now (durable when it returns); False for an unknown decision."""
+        assert self._worker is not None
+        if decision_id not in self.recent:
+            await self.flush()  # it may still be waiting in the buffer of an earlier server run
+            stored = await self._worker.run(
+                lambda store: store.sql("SELECT 1 FROM decisions WHERE decision_id = ?", [decision_id])
+            )
+            if not stored:
+                return False
+        elif any(d["decision_id"] == decision_id for d in self._decisions):
+            await self.flush()  # the decision first, so the log never has an outcome without it
+        row = {
+            "decision_id": decision_id,
+            "outcome": outcome,
+            "outcome_at": self.now(),
+            "order_id": None,
+            "revenue": None,
+        }
+        await self._worker.run(log_outcomes, [row])
+        return True
+
+
+# -- routes -------------------------------------------------------------------------------
+Lang = Literal["ko", "en"]
+_DECIDE_DOC = (
+    "The on-site action for a placement now (null when nothing applies). Use the write key from "
+    "web pages; the visitor is the tracker's anonymousId (and userId once known)."
+)
+
+
+class DecideRequest(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    anonymous_id: Annotated[str | None, Field(alias="anonymousId", max_length=512)] = None
+    user_id: Annotated[str | None, Field(alias="userId", max_length=512)] = None
+    placement: Annotated[str | None, Field(max_length=64)] = None
+    lang: Lang | None = None
+
+
+def _onsite(request: Request) -> OnSite:
+    onsite: OnSite = request.app.state.onsite
+    return onsite
+
+
+def _decide(request: Request, ask: DecideRequest) -> dict[str, Any]:
+    if not (ask.anonymous_id or ask.user_id):
+        raise ApiError(400, "invalid_request", "say who the visitor is: anonymousId and/or userId")
+    return _onsite(request).decide(ask.anonymous_id, ask.user_id, ask.placement, ask.lang)
+
+
+@router.get("/decide", summary="What to show this visitor in a placement now", description=_DECIDE_DOC)
+async def decide_get(
+    request: Request,
+    anonymous_id: Annotated[str | None, Query(alias="anonymousId", max_length=512)] = None,
+    user_id: Annotated[str | None, Query(alias="userId", max_length=512)] = None,
+    placement: Annotated[str | None, Query(max_length=64)] = None,
+    lang: Lang | None = None,
+    _: str = Depends(requires("write")),
+) -> dict[str, Any]:
+    return _decide(
+        request, DecideRequest(anonymous_id=anonymous_id, user_id=user_id, placement=placement, lang=lang)
+    )
+
+
+@router.post("/decide", summary="What to show this visitor in a placement now", description=_DECIDE_DOC)
+async def decide_post(
+    request: Request, ask: DecideRequest, _: str = Depends(requires("write"))
+) -> dict[str, Any]:
+    return _decide(request, ask)
+
+
+class OutcomeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["shown", "clicked", "dismissed"]
+
+
+@router.post(
+    "/decisions/{decision_id}/outcome",
+    summary="Report what became of a decision: shown, clicked or dismissed (converted is recorded "
+    "by the server when the session orders)",
+)
+async def outcome(
+    decision_id: Annotated[str, Path(max_length=64)],
+    report: OutcomeRequest,
+    request: Request,
+    _: str = Depends(requires("write")),
+) -> dict[str, Any]:
+    if not await _onsite(request).outcome(decision_id, report.outcome):
+        raise ApiError(
+            404, "not_found", f"no decision {decision_id!r}: use the decision_id /v1/decide returned"
+        )
+    return {"success": True, "decision_id": decision_id, "outcome": report.outcome}
+
+
+@router.get(
+    "/triggers",
+    summary="The on-site triggers and how each performs",
+    dependencies=[Depends(requires("secret"))],
+)
+async def triggers(request: Request) -> dict[str, Any]:
+    onsite = _onsite(request)
+    await onsite.flush()
+    performance = {row["trigger_id"]: row for row in await request.app.state.worker.run(trigger_performance)}
+    return {
+        "outcomes": list(OUTCOMES),
+        "triggers": [
+            {
+                **t.model_dump(mode="json"),
+                "performance": performance.get(
+                    t.id,
+                    {"served": 0, "shown": 0, "clicked": 0, "dismissed": 0, "converted": 0, "revenue": 0.0},
+                ),
+            }
+            for t in onsite.triggers
+        ],
+    }

@@ -1,0 +1,133 @@
+"""What the shop's own code asks (secret key): a customer's 360° profile, recommendations for a
+visitor in context (placement, current product, cart, region, weather), and the items related to
+a product (bought with it, or like it), each item with its reason."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from shopmind.api._auth import requires
+from shopmind.api._errors import ApiError
+from shopmind.api._models import LiveRecommender
+from shopmind.pipeline import customer_profile, resolve_profile
+from shopmind.recommend import Context
+from shopmind.store import Store
+
+router = APIRouter(
+    prefix="/v1", tags=["profiles and recommendations"], dependencies=[Depends(requires("secret"))]
+)
+Lang = Literal["ko", "en"]
+
+
+def _profile(store: Store, identifier: str) -> dict[str, Any] | None:
+    profile_id = resolve_profile(store, identifier)
+    return customer_profile(store, profile_id) if profile_id else None
+
+
+@router.get(
+    "/profiles/{profile_id}",
+    summary="A customer's 360° profile: identities and devices, segment, CLV, P(alive), churn risk, "
+    "purchase probability, taste, best time and device, recent events",
+)
+async def profile(profile_id: str, request: Request) -> dict[str, Any]:
+    found = await request.app.state.worker.run(_profile, profile_id)
+    if found is None:
+        raise ApiError(
+            404,
+            "not_found",
+            f"no customer {profile_id!r}: give a profile id (e.g. user:m000123), a user id or an anonymous id",
+        )
+    return found
+
+
+def _recommender(request: Request) -> LiveRecommender:
+    live: LiveRecommender = request.app.state.recommender
+    if not live.ready:
+        retry = {"Retry-After": "5"} if live.status == "training" else {}
+        raise ApiError(
+            503,
+            "recommender_" + live.status,
+            f"recommendations are {live.status}: {live.note}",
+            headers=retry,
+        )
+    return live
+
+
+def _profile_of(request: Request, user: str) -> str | None:
+    """The profile id of ``user`` (None: a visitor the store does not know yet)."""
+    visitors = request.app.state.onsite.visitors
+    for key in (user, f"user:{user}", f"anon:{user}"):
+        found = visitors.get(key)
+        if found is not None and found.profile_id:
+            return str(found.profile_id)
+    return None
+
+
+def _ids(text: str | None) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip())) if text else ()
+
+
+@router.get("/recommendations", summary="Items for a visitor now, each with its reason")
+async def recommendations(
+    request: Request,
+    user: Annotated[str, Query(min_length=1, max_length=512, description="Profile, user or anonymous id")],
+    placement: Annotated[
+        str | None, Query(max_length=64, description="Where the list shows, e.g. home, product, cart")
+    ] = None,
+    product: Annotated[str | None, Query(max_length=512, description="The product on screen")] = None,
+    cart: Annotated[
+        str | None, Query(max_length=8192, description="Comma-separated product ids in the cart")
+    ] = None,
+    region: Annotated[str | None, Query(max_length=64, description="The visitor's region, e.g. 부산")] = None,
+    temp_c: Annotated[float | None, Query(ge=-60, le=60, description="Temperature now")] = None,
+    precip_mm: Annotated[float | None, Query(ge=0, le=1000, description="Rain now (mm)")] = None,
+    n: Annotated[int, Query(ge=1, le=100)] = 10,
+    lang: Lang = "ko",
+) -> dict[str, Any]:
+    live = _recommender(request)
+    assert live.model is not None
+    in_cart = _ids(cart)
+    session = tuple(dict.fromkeys((*in_cart, *((product,) if product else ()))))
+    profile_id = _profile_of(request, user)
+    context = Context(
+        exclude=frozenset(session),
+        region=region,
+        session=session,
+        now=datetime.now(UTC) if region and temp_c is None and precip_mm is None else None,
+        temp_c=temp_c,
+        precip_mm=precip_mm,
+    )
+    # with no weather given, today's weather in the region is looked up (that needs the day)
+    found = live.model.recommend(profile_id or user, context, n)
+    return {
+        "user": user,
+        "profile_id": profile_id,
+        "placement": placement,
+        "algorithm": "hybrid",
+        "items": live.describe(found, lang),
+    }
+
+
+@router.get("/products/{product_id}/related", summary="Items bought with a product, or like it")
+async def related(
+    request: Request,
+    product_id: str,
+    kind: Annotated[
+        Literal["complements", "alternatives"],
+        Query(description="complements: bought with it (cross-sell); alternatives: like it"),
+    ] = "complements",
+    n: Annotated[int, Query(ge=1, le=100)] = 10,
+    lang: Lang = "ko",
+) -> dict[str, Any]:
+    live = _recommender(request)
+    assert live.model is not None
+    if product_id not in live.items:
+        raise ApiError(
+            404, "not_found", f"no product {product_id!r} in the catalogue the recommender learned"
+        )
+    model = live.model
+    found = model.complements(product_id, n) if kind == "complements" else model.similar_items(product_id, n)
+    return {"product_id": product_id, "kind": kind, "items": live.describe(found, lang)}

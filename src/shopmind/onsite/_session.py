@@ -1,0 +1,265 @@
+"""Each visitor's live session, updated by every event as it arrives: pages and their dwell,
+products and categories seen, the cart, scroll depth, exit intent, device and region.
+
+A session ends after 30 minutes without events (the usual web-analytics rule); the next event
+starts a new one and the visitor counts as returning. Events are applied in the order they are
+stored, which is the order the visitor's own tracker sent them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+import orjson
+
+from shopmind.events import Event, EventType
+
+#: Page types the triggers can name; a page view says its own (``properties.page_type``) or it is
+#: read from the first segment of the URL's path.
+PAGE_TYPES = ("home", "category", "product", "search", "cart", "checkout", "account", "careers", "other")
+_PATH_TYPES = {
+    "": "home",
+    "index.html": "home",
+    "category": "category",
+    "categories": "category",
+    "c": "category",
+    "product": "product",
+    "products": "product",
+    "p": "product",
+    "goods": "product",
+    "search": "search",
+    "cart": "cart",
+    "basket": "cart",
+    "checkout": "checkout",
+    "order": "checkout",
+    "account": "account",
+    "mypage": "account",
+    "careers": "careers",
+    "jobs": "careers",
+    "recruit": "careers",
+}
+#: Custom events the tracker sends (any spelling of case and separators).
+EXIT_INTENT = "exit intent"
+SCROLL = "scroll depth"
+PAGE_LEFT = "page left"
+IDLE = timedelta(minutes=30)
+
+
+def page_type_of(url: str | None, declared: object = None) -> str:
+    """The type of page at ``url`` (``declared`` wins when it is one of :data:`PAGE_TYPES`)."""
+    if isinstance(declared, str) and declared.lower() in PAGE_TYPES:
+        return declared.lower()
+    if not url:
+        return "other"
+    path = urlsplit(url).path if "://" in url else url.split("?", 1)[0]
+    first = path.strip("/").split("/", 1)[0].lower()
+    return _PATH_TYPES.get(first, "other")
+
+
+def _path_after_first(url: str | None) -> str | None:
+    """``fruit`` of ``https://shop.kr/category/fruit``."""
+    if not url:
+        return None
+    path = urlsplit(url).path if "://" in url else url.split("?", 1)[0]
+    parts = path.strip("/").split("/")
+    return parts[1] if len(parts) > 1 and parts[1] else None
+
+
+def _name(event: Event) -> str:
+    return (event.name or "").replace("_", " ").replace("-", " ").strip().lower()
+
+
+def _properties(event: Event) -> dict[str, object]:
+    if not event.properties:
+        return {}
+    found = orjson.loads(event.properties)
+    return found if isinstance(found, dict) else {}
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+@dataclass
+class Session:
+    """What one visitor is doing right now. ``visitor`` is the tracker's anonymous id (or the
+    user id when no anonymous id is sent)."""
+
+    visitor: str
+    started_at: datetime
+    last_at: datetime
+    user_id: str | None = None
+    session_id: str | None = None
+    number: int = 1  # this visitor's how-manyth session since the server started
+    device: str | None = None
+    region: str | None = None
+    locale: str | None = None
+    pages: int = 0
+    page_type: str = "other"
+    page_url: str | None = None
+    page_started_at: datetime | None = None
+    dwell_seconds: list[float] = field(default_factory=list)  # of each finished page
+    scroll_percent: float = 0.0  # deepest on the current page
+    exit_intent: bool = False  # on the current page
+    categories: dict[str, int] = field(default_factory=dict)
+    products: list[str] = field(default_factory=list)  # viewed, most recent last, once each
+    cart: dict[str, int] = field(default_factory=dict)
+    cart_changed_at: datetime | None = None
+    orders: int = 0  # completed in this session
+    served: list[tuple[str, str, datetime]] = field(default_factory=list)  # decision, trigger, at
+
+    @property
+    def cart_items(self) -> int:
+        return sum(self.cart.values())
+
+    @property
+    def mean_dwell_seconds(self) -> float | None:
+        """Mean time on the pages left so far (None before the first page is left)."""
+        return sum(self.dwell_seconds) / len(self.dwell_seconds) if self.dwell_seconds else None
+
+    def served_count(self, trigger: str) -> int:
+        return sum(1 for _, t, _ in self.served if t == trigger)
+
+    def _leave_page(self, at: datetime, seconds: float | None = None) -> None:
+        if self.page_started_at is None:
+            return
+        spent = seconds if seconds is not None else (at - self.page_started_at).total_seconds()
+        self.dwell_seconds.append(max(0.0, spent))
+        self.page_started_at = None
+
+    def _view_page(self, at: datetime, url: str | None, declared: object) -> None:
+        self._leave_page(at)
+        self.pages += 1
+        self.page_url = url
+        self.page_type = page_type_of(url, declared)
+        self.page_started_at = at
+        self.scroll_percent = 0.0
+        self.exit_intent = False
+
+    def apply(self, event: Event) -> str | None:
+        """Update the session with ``event``; returns the id of the decision an order converts
+        (the latest one served in this session), if the event completes an order."""
+        at = event.event_time
+        self.last_at = max(self.last_at, at)
+        self.user_id = event.user_id or self.user_id
+        self.session_id = event.session_id or self.session_id
+        self.device = event.device_type or self.device
+        self.region = event.region or self.region
+        self.locale = event.locale or self.locale
+        kind = event.type
+        if kind is EventType.PAGE_VIEW:
+            props = _properties(event)
+            self._view_page(at, event.page_url, props.get("page_type"))
+            category = event.category or props.get("category")
+            if not category and self.page_type == "category":
+                category = _path_after_first(event.page_url)
+            if isinstance(category, str) and category:
+                self.categories[category] = self.categories.get(category, 0) + 1
+        elif kind is EventType.PRODUCT_VIEW:
+            if self.page_type != "product" or event.page_url != self.page_url:
+                self._view_page(at, event.page_url or self.page_url, "product")
+            if event.product_id:
+                if event.product_id in self.products:
+                    self.products.remove(event.product_id)
+                self.products.append(event.product_id)
+            if event.category:
+                self.categories[event.category] = self.categories.get(event.category, 0) + 1
+        elif kind is EventType.CART_ADD and event.product_id:
+            self.cart[event.product_id] = self.cart.get(event.product_id, 0) + max(1, event.quantity or 1)
+            self.cart_changed_at = at
+        elif kind is EventType.CART_REMOVE and event.product_id:
+            left = self.cart.get(event.product_id, 0) - max(1, event.quantity or 1)
+            if left > 0:
+                self.cart[event.product_id] = left
+            else:
+                self.cart.pop(event.product_id, None)
+            self.cart_changed_at = at
+        elif kind is EventType.CHECKOUT_START and self.page_type != "checkout":
+            self._view_page(at, event.page_url, "checkout")
+        elif kind is EventType.ORDER_COMPLETED:
+            self.orders += 1
+            self.cart.clear()
+            self.cart_changed_at = at
+            return self.served[-1][0] if self.served else None
+        elif kind is EventType.CUSTOM:
+            self._custom(event, at)
+        return None
+
+    def _custom(self, event: Event, at: datetime) -> None:
+        name = _name(event)
+        props = _properties(event)
+        if name == EXIT_INTENT:
+            self.exit_intent = True
+        elif name == SCROLL:
+            depth = _number(props.get("percent"))
+            if depth is not None:
+                self.scroll_percent = max(self.scroll_percent, min(100.0, max(0.0, depth)))
+        elif name == PAGE_LEFT:
+            self._leave_page(at, _number(props.get("seconds")))
+
+
+class SessionTracker:
+    """Live sessions of the visitors seen lately, in memory, the least recently active dropped
+    first beyond ``max_sessions``. Not thread-safe: one event loop updates and reads it."""
+
+    def __init__(self, idle: timedelta = IDLE, max_sessions: int = 200_000) -> None:
+        self.idle = idle
+        self.max_sessions = max_sessions
+        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._users: dict[str, str] = {}  # user id → the visitor id it was last seen with
+        self.seen = 0
+        self.started = time.monotonic()
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def visitor_of(self, anonymous_id: str | None, user_id: str | None) -> str | None:
+        """The session key of a visitor known by either id."""
+        if anonymous_id:
+            return anonymous_id
+        if user_id:
+            return self._users.get(user_id, user_id)
+        return None
+
+    def get(self, anonymous_id: str | None = None, user_id: str | None = None) -> Session | None:
+        visitor = self.visitor_of(anonymous_id, user_id)
+        return self._sessions.get(visitor) if visitor else None
+
+    def session_for(self, anonymous_id: str | None, user_id: str | None, now: datetime) -> Session:
+        """The visitor's live session (a new, empty one when none is live at ``now``)."""
+        visitor = self.visitor_of(anonymous_id, user_id)
+        if visitor is None:
+            raise ValueError("a visitor needs an anonymous id or a user id")
+        session = self._sessions.get(visitor)
+        if session is None or now - session.last_at > self.idle:
+            number = session.number + 1 if session is not None else 1
+            session = Session(visitor, now, now, user_id=user_id, number=number)
+            self._remember(visitor, session)
+        return session
+
+    def _remember(self, visitor: str, session: Session) -> None:
+        self._sessions[visitor] = session
+        self._sessions.move_to_end(visitor)
+        while len(self._sessions) > self.max_sessions:
+            self._sessions.popitem(last=False)
+
+    def observe(self, event: Event) -> tuple[Session | None, str | None]:
+        """Apply one stored event; returns its session and the decision an order converts."""
+        visitor = self.visitor_of(event.anonymous_id, event.user_id)
+        if visitor is None:
+            return None, None
+        self.seen += 1
+        if event.anonymous_id and event.user_id:
+            self._users[event.user_id] = event.anonymous_id
+        session = self._sessions.get(visitor)
+        if session is None or event.event_time - session.last_at > self.idle:
+            number = session.number + 1 if session is not None else 1
+            session = Session(visitor, event.event_time, event.event_time, number=number)
+        self._remember(visitor, session)
+        return session, session.apply(event)

@@ -1,0 +1,153 @@
+"""The 360° profile of one customer as the latest job runs left it (segments, CLV, P(alive), churn
+risk, purchase probability, VIP, taste, best time and device) with their identities, devices and
+recent events; and what the on-site decisions need to know about every visitor, read at once."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from shopmind.onsite import Visitor
+from shopmind.segments import SEGMENTS
+from shopmind.store import Store
+
+#: the latest successful run of each job
+_LATEST_RUNS = (
+    "(SELECT job, arg_max(run_id, as_of) AS run_id, max(as_of) AS as_of "
+    "FROM job_runs WHERE status = 'ok' GROUP BY job)"
+)
+#: the model lists beside the RFM segments, as people read them
+LISTS = {
+    "clv_vip": ("VIP (CLV 상위 20%)", "VIP, top 20% by 12-month CLV"),
+    "vip_at_risk": ("이탈 위험 VIP", "VIP at risk"),
+    "could_become_vip": ("잠재 VIP", "could become VIP (look-alike)"),
+}
+_RECENT_COLUMNS = (
+    "message_id",
+    "event_time",
+    "type",
+    "name",
+    "product_id",
+    "category",
+    "page_url",
+    "order_id",
+    "revenue",
+    "device_type",
+    "channel",
+    "region",
+)
+
+
+def _plain(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime | date) else value
+
+
+def segment_label(key: str) -> dict[str, str]:
+    seg = SEGMENTS.get(key)
+    ko, en = (seg.ko, seg.en) if seg else LISTS.get(key, (key, key))
+    return {"key": key, "ko": ko, "en": en}
+
+
+def resolve_profile(store: Store, identifier: str) -> str | None:
+    """The profile id of ``identifier`` (a profile id, or ``user:…``/``anon:…``/a bare user id)."""
+    for candidate in (identifier, f"user:{identifier}", f"anon:{identifier}"):
+        rows = store.sql("SELECT profile_id FROM profiles WHERE identifier = ?", [candidate])
+        if rows:
+            return str(rows[0][0])
+    return None
+
+
+def latest_scores(store: Store, profile_id: str) -> tuple[dict[str, float | None], list[str]]:
+    """The scores and segments of ``profile_id`` from the latest run of each job."""
+    scores = store.sql(
+        f"SELECT s.name, s.value FROM scores s JOIN {_LATEST_RUNS} r USING (run_id) "
+        "WHERE s.profile_id = ? ORDER BY 1",
+        [profile_id],
+    )
+    segments = store.sql(
+        f"SELECT m.segment FROM segment_members m JOIN {_LATEST_RUNS} r USING (run_id) "
+        "WHERE m.profile_id = ? ORDER BY 1",
+        [profile_id],
+    )
+    return dict(scores), [s for (s,) in segments]
+
+
+def customer_profile(store: Store, profile_id: str, recent: int = 20) -> dict[str, Any] | None:
+    """Everything known about one customer, JSON-ready; None when there is no such profile."""
+    identities = store.sql(
+        "SELECT identifier, kind FROM profiles WHERE profile_id = ? ORDER BY kind, identifier", [profile_id]
+    )
+    if not identities:
+        return None
+    anon = [i.removeprefix("anon:") for i, k in identities if k == "anon"]
+    users = [i.removeprefix("user:") for i, k in identities if k == "user"]
+    mine = "(anonymous_id IN (SELECT unnest(?::VARCHAR[])) OR user_id IN (SELECT unnest(?::VARCHAR[])))"
+    devices = store.sql(
+        f"""SELECT device_type, os, channel, count(*) AS events, max(event_time) AS last_seen
+        FROM events WHERE {mine} GROUP BY ALL ORDER BY events DESC, last_seen DESC""",
+        [anon, users],
+    )
+    events = store.sql(
+        f"SELECT {', '.join(_RECENT_COLUMNS)} FROM events WHERE {mine} ORDER BY event_time DESC LIMIT ?",
+        [anon, users, recent],
+    )
+    orders = store.sql(
+        """SELECT count(*) FILTER (WHERE NOT is_return), coalesce(sum(revenue) FILTER (WHERE NOT is_return), 0),
+               max(ordered_at)
+        FROM order_totals WHERE customer_id IN (SELECT unnest(?::VARCHAR[]))""",
+        [users],
+    )[0]
+    scores, segments = latest_scores(store, profile_id)
+    runs = dict(store.sql(f"SELECT job, as_of FROM {_LATEST_RUNS}"))
+    facts = {kind: store.profile_facts(profile_id, kind) for kind in ("taste", "habits", "vip_lookalike")}
+    purchase = {k: v for k, v in scores.items() if k.startswith("purchase_probability_")}
+    return {
+        "profile_id": profile_id,
+        "identities": [{"identifier": i, "kind": k} for i, k in identities],
+        "devices": [
+            {"device_type": d, "os": o, "channel": c, "events": n, "last_seen": _plain(at)}
+            for d, o, c, n, at in devices
+        ],
+        "orders": {"count": int(orders[0]), "revenue": float(orders[1]), "last_at": _plain(orders[2])},
+        "segments": [segment_label(s) for s in segments],
+        "vip": bool(scores.get("is_vip")) or "clv_vip" in segments,
+        "clv_12m": scores.get("clv_12m"),
+        "p_alive": scores.get("p_alive"),
+        "churn_risk": scores.get("churn_risk"),
+        "purchase_probability": purchase,
+        "could_become_vip": scores.get("vip_lookalike"),
+        "scores": scores,
+        "taste": facts["taste"],
+        "best_time": facts["habits"],
+        "vip_lookalike": facts["vip_lookalike"],
+        "recent_events": [
+            {k: _plain(v) for k, v in zip(_RECENT_COLUMNS, row, strict=True)} for row in events
+        ],
+        "as_of": {job: _plain(at) for job, at in sorted(runs.items())},
+    }
+
+
+def visitor_facts(store: Store) -> dict[str, Visitor]:
+    """What the on-site decisions need about every known identifier (``user:…``, ``anon:…``):
+    its profile, segments of the latest runs, and orders completed. One read of the store."""
+    rows = store.sql(
+        f"""WITH seg AS (
+            SELECT m.profile_id, list(DISTINCT m.segment) AS segments
+            FROM segment_members m JOIN {_LATEST_RUNS} r USING (run_id) GROUP BY 1
+        ), ord AS (
+            SELECT p.profile_id, count(DISTINCT o.order_id) AS orders
+            FROM orders o JOIN profiles p ON p.identifier = 'user:' || o.customer_id
+            WHERE NOT o.is_return GROUP BY 1
+        )
+        SELECT p.identifier, p.profile_id, seg.segments, coalesce(ord.orders, 0)
+        FROM profiles p LEFT JOIN seg USING (profile_id) LEFT JOIN ord USING (profile_id)"""
+    )
+    by_profile: dict[str, Visitor] = {}
+    found: dict[str, Visitor] = {}
+    for ident, profile, segments, orders in rows:
+        visitor = by_profile.get(profile)
+        if visitor is None:
+            visitor = Visitor(profile, frozenset(segments or ()), int(orders), known=True)
+            by_profile[profile] = visitor
+        found[ident] = visitor
+    return found

@@ -1,0 +1,100 @@
+"""The log of on-site decisions and their outcomes: what was shown to whom, where and why, and
+whether it was seen, clicked, dismissed or followed by an order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from shopmind.store._store import Store
+
+DECISION_SCHEMA = pa.schema(
+    [
+        ("decision_id", pa.string()),
+        ("decided_at", pa.timestamp("us", tz="UTC")),
+        ("visitor", pa.string()),
+        ("user_id", pa.string()),
+        ("profile_id", pa.string()),
+        ("session_id", pa.string()),
+        ("placement", pa.string()),
+        ("trigger_id", pa.string()),
+        ("action", pa.string()),
+        ("page_type", pa.string()),
+        ("device_type", pa.string()),
+        ("region", pa.string()),
+    ]
+)
+OUTCOME_SCHEMA = pa.schema(
+    [
+        ("decision_id", pa.string()),
+        ("outcome", pa.string()),
+        ("outcome_at", pa.timestamp("us", tz="UTC")),
+        ("order_id", pa.string()),
+        ("revenue", pa.float64()),
+    ]
+)
+OUTCOMES = ("shown", "clicked", "dismissed", "converted")
+
+
+def log_decisions(store: Store, rows: Sequence[dict[str, Any]]) -> int:
+    """Store decisions (``DECISION_SCHEMA`` keys); a decision id already stored is skipped."""
+    return _insert(store, "decisions", DECISION_SCHEMA, rows, "decision_id")
+
+
+def log_outcomes(store: Store, rows: Sequence[dict[str, Any]]) -> int:
+    """Store outcomes (``OUTCOME_SCHEMA`` keys); each outcome of a decision is kept once (the first)."""
+    return _insert(store, "decision_outcomes", OUTCOME_SCHEMA, rows, "decision_id, outcome")
+
+
+def _insert(store: Store, table: str, schema: pa.Schema, rows: Sequence[dict[str, Any]], key: str) -> int:
+    if not rows:
+        return 0
+    cols = ", ".join(schema.names)
+    with (
+        store.atomically(),
+        store.staged(f"_incoming_{table}", pa.Table.from_pylist(list(rows), schema)) as src,
+    ):
+        return int(
+            store.sql(
+                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {src} ON CONFLICT ({key}) DO NOTHING"
+            )[0][0]
+        )
+
+
+def served_since(store: Store, since: datetime) -> list[tuple[str, str, datetime]]:
+    """(visitor, trigger, decided_at) of the decisions since ``since`` (frequency caps after a restart)."""
+    return [
+        (v, t, at)
+        for v, t, at in store.sql(
+            "SELECT visitor, trigger_id, decided_at FROM decisions WHERE decided_at >= ? ORDER BY decided_at",
+            [since],
+        )
+    ]
+
+
+def trigger_performance(store: Store, since: datetime | None = None) -> list[dict[str, Any]]:
+    """Per trigger: decisions served, and how many were shown, clicked, dismissed and converted,
+    with the converted revenue."""
+    rows = store.sql(
+        """SELECT d.trigger_id, any_value(d.action) AS action, count(*) AS served,
+               count(*) FILTER (WHERE o.shown) AS shown,
+               count(*) FILTER (WHERE o.clicked) AS clicked,
+               count(*) FILTER (WHERE o.dismissed) AS dismissed,
+               count(*) FILTER (WHERE o.converted) AS converted,
+               coalesce(sum(o.revenue), 0) AS revenue
+        FROM decisions d LEFT JOIN (
+            SELECT decision_id,
+                   bool_or(outcome = 'shown') AS shown, bool_or(outcome = 'clicked') AS clicked,
+                   bool_or(outcome = 'dismissed') AS dismissed, bool_or(outcome = 'converted') AS converted,
+                   sum(revenue) FILTER (WHERE outcome = 'converted') AS revenue
+            FROM decision_outcomes GROUP BY decision_id
+        ) o USING (decision_id)
+        WHERE ? IS NULL OR d.decided_at >= ?
+        GROUP BY d.trigger_id ORDER BY served DESC, d.trigger_id""",
+        [since, since],
+    )
+    keys = ("trigger_id", "action", "served", "shown", "clicked", "dismissed", "converted", "revenue")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
