@@ -73,16 +73,17 @@ body{{margin:0;font:15px/1.5 'Noto Sans KR',system-ui,sans-serif;color:#222}}
 header{{display:flex;gap:18px;align-items:center;padding:12px 20px;border-bottom:1px solid #ddd}}
 header a{{color:#222;text-decoration:none}} main{{padding:20px;max-width:960px;margin:auto;min-height:1400px}}
 .grid{{display:grid;grid-template-columns:repeat(auto-fill,minmax(180px,1fr));gap:14px;list-style:none;padding:0}}
-.card{{border:1px solid #ddd;border-radius:8px;padding:12px}} button.buy{{background:#1f4fd8;color:#fff;border:0;border-radius:6px;padding:10px 16px;font-size:15px;cursor:pointer}}
+.card{{border:1px solid #ddd;border-radius:8px;padding:12px}} .buy{{display:inline-block;text-decoration:none;background:#1f4fd8;color:#fff;border:0;border-radius:6px;padding:10px 16px;font-size:15px;cursor:pointer}}
 </style>
-<script src="/sdk.js" data-write-key="{_e(key)}" defer></script></head>
-<body><header><a href="/demo/"><b>쇼프마인드 데모 상점</b></a><a href="/demo/cart" id="cart-link">장바구니</a></header>
-<div data-shopmind-placement="top"></div>
-<main>{body}</main>
+<link rel="icon" href="data:,">
 <script>
 function cart() {{ return JSON.parse(localStorage.getItem("demo:cart") || "{{}}"); }}
 function saveCart(c) {{ localStorage.setItem("demo:cart", JSON.stringify(c)); }}
 </script>
+<script src="/sdk.js" data-write-key="{_e(key)}" data-link-base="/demo" defer></script></head>
+<body><header><a href="/demo/"><b>쇼프마인드 데모 상점</b></a><a href="/demo/cart" id="cart-link">장바구니</a></header>
+<div data-shopmind-placement="top"></div>
+<main>{body}</main>
 </body></html>"""
     return HTMLResponse(text)
 

@@ -12,6 +12,7 @@
  * with data-shopmind-placement="…" on load, renders the popup / slide-in / banner /
  * recommendation widget, and reports its outcomes (shown, clicked, dismissed). Events are sent
  * in order, one request at a time, so the server sees them as they happened.
+ * Links of the actions that start with "/" get data-link-base="/shop" in front when set.
  * The page's type comes from <meta name="shopmind:page-type" content="cart"> (else the URL), a
  * category page's category from <meta name="shopmind:category" content="…">.
  */
@@ -120,6 +121,9 @@
     return post("/v1/decisions/" + encodeURIComponent(decision.decision_id) + "/outcome", { outcome: what })
       .then(function (r) { notify("outcome", { decision: decision, outcome: what }); return r; });
   }
+  function link(href) {  // data-link-base="/shop" when the shop does not live at the site's root
+    return href && href.charAt(0) === "/" && cfg.linkBase ? cfg.linkBase.replace(/\/$/, "") + href : href;
+  }
   function el(tag, cls, text) {
     var e = d.createElement(tag);
     if (cls) e.className = cls;
@@ -173,10 +177,11 @@
     }
     if (a.button) {
       var button = el("a", "shopmind-button", a.button);
-      button.href = a.link || "#";
+      button.href = link(a.link) || "#";
       button.addEventListener("click", function (e) {
         e.preventDefault();
-        outcome(decision, "clicked").then(function () { if (a.link) w.location.href = a.link; });
+        var go = function () { if (a.link) w.location.href = link(a.link); };
+        outcome(decision, "clicked").then(go, go);
       });
       box.appendChild(button);
     }

@@ -1,0 +1,35 @@
+"""Small synthetic shops for the server's tests, with the facts planted in them as oracles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from shopmind.pipeline import load_demo_shop, run_customer_intelligence
+from shopmind.store import Workspace
+
+AS_OF = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Shop:
+    folder: Path
+    vip: str  # a VIP's member id (no prefix)
+    repeat_buyer: str  # a member with orders who is not a VIP
+    pairs: tuple[tuple[str, str], ...]  # planted complements: (bought first, bought with it)
+
+
+def demo_workspace(folder: Path, customers: int = 400, days: int = 60) -> Shop:
+    """A workspace with the synthetic shop loaded and its customers understood."""
+    ws = Workspace.init(folder)
+    with ws.open_store() as store:
+        loaded = load_demo_shop(store, customers=customers, days=days, seed=3)
+        run_customer_intelligence(store, AS_OF)
+        vips = {p for (p,) in store.sql("SELECT profile_id FROM segment_members WHERE segment = 'vip'")}
+        buyers = store.sql(
+            "SELECT 'user:' || customer_id FROM orders GROUP BY 1 HAVING count(*) >= 2 ORDER BY 1"
+        )
+    repeat = next(p for (p,) in buyers if p not in vips)
+    pairs = tuple((p.antecedent, p.consequent) for p in loaded.truths.complementary_pairs)
+    return Shop(folder, sorted(vips)[0].removeprefix("user:"), repeat.removeprefix("user:"), pairs)
