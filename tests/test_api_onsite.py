@@ -77,7 +77,7 @@ def test_scopes_of_the_profile_recommendation_and_decision_endpoints(server: Ser
         # the browser decides with the write key
         assert write.get("/v1/decide", params={"anonymousId": "a-1", "placement": "popup"}).status_code == 200
         no_one = write.get("/v1/decide", params={"placement": "popup"})
-        assert no_one.status_code == 400 and "anonymousId" in no_one.json()["message"]
+        assert no_one.status_code == 422 and no_one.json()["errors"][0]["field"] == "anonymousId"
     with server.client("sm_w_000000000000_wrong") as wrong:
         assert wrong.get("/v1/decide", params={"anonymousId": "a-1"}).status_code == 401
 

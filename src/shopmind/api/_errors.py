@@ -3,11 +3,14 @@ shopmind's errors become HTTP statuses here and nowhere else."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException
 
 from shopmind.core import FieldError, InvalidInputError, ShopmindError
 
@@ -70,4 +73,72 @@ ERROR_SCHEMA: dict[str, Any] = {
     },
 }
 
-HANDLERS = {ApiError: api_error, InvalidInputError: invalid_input, ShopmindError: shopmind_error}
+
+async def invalid_request(request: Request, exc: Exception) -> ORJSONResponse:
+    """A parameter or body that does not fit the documented schema: each field and why."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        FieldError(
+            ".".join(str(p) for p in e["loc"] if p not in ("query", "path", "body")) or "request", e["msg"]
+        )
+        for e in exc.errors()
+    ]
+    message = "; ".join(str(e) for e in errors) + " (see /docs for this endpoint's parameters)"
+    return ORJSONResponse(body("invalid_request", message, errors), status_code=422)
+
+
+async def http_error(request: Request, exc: Exception) -> ORJSONResponse:
+    """Starlette's own answers (no such path, method not allowed) in the one error shape; a 405
+    lists every method of the path, whichever route matched first."""
+    assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        methods = _documented_methods(request)
+        if methods:
+            headers["Allow"] = ", ".join(sorted(methods))
+        message = f"{request.method} is not allowed here; use {headers.get('Allow', 'another method')}"
+        return ORJSONResponse(body("method_not_allowed", message), status_code=405, headers=headers)
+    if exc.status_code == 404:
+        message = f"no such endpoint: {request.url.path} (the API is listed at /docs)"
+        return ORJSONResponse(body("not_found", message), status_code=404, headers=headers)
+    return ORJSONResponse(body("http_error", str(exc.detail)), status_code=exc.status_code, headers=headers)
+
+
+def _documented_methods(request: Request) -> set[str]:
+    """The methods the OpenAPI document lists for the request's path."""
+    found: set[str] = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\{[^/]+\}", "[^/]+", template), request.url.path):
+            found |= {method.upper() for method in operations}
+    return found
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses, all in the one error shape."""
+    return {
+        status: {
+            "description": _DESCRIPTIONS[status],
+            "content": {"application/json": {"schema": ERROR_SCHEMA}},
+        }
+        for status in statuses
+    }
+
+
+_DESCRIPTIONS = {
+    400: "The request cannot be served as it is (the message says why)",
+    401: "Missing or wrong key",
+    403: "The key may not do this (a write key only collects and decides)",
+    404: "Not found",
+    413: "The body is larger than the limit",
+    422: "A parameter or the body does not fit this endpoint's schema (each field and why)",
+    429: "Too many requests for this key (see Retry-After)",
+    503: "Not ready yet, or behind on writing (see Retry-After)",
+}
+
+HANDLERS = {
+    ApiError: api_error,
+    InvalidInputError: invalid_input,
+    ShopmindError: shopmind_error,
+    RequestValidationError: invalid_request,
+    HTTPException: http_error,
+}

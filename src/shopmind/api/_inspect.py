@@ -9,10 +9,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from shopmind.api._auth import requires
-from shopmind.api._errors import ApiError
+from shopmind.api._errors import ApiError, error_responses
 from shopmind.store import Store
 
-router = APIRouter(prefix="/v1", tags=["inspect"], dependencies=[Depends(requires("secret"))])
+router = APIRouter(
+    prefix="/v1",
+    tags=["inspect"],
+    dependencies=[Depends(requires("secret"))],
+    responses=error_responses(401, 403, 404, 422, 429),
+)
 
 _EVENT_COLUMNS = (
     "message_id",

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from shopmind.api._auth import requires
-from shopmind.api._errors import ApiError
+from shopmind.api._errors import ApiError, error_responses
 from shopmind.api._models import LiveRecommender
 from shopmind.api._worker import StoreWorker
 from shopmind.events import Event, EventType
@@ -39,7 +39,9 @@ from shopmind.recommend import Context
 from shopmind.store import OUTCOMES, log_decisions, log_outcomes, served_since, trigger_performance
 
 log = logging.getLogger("shopmind.api")
-router = APIRouter(prefix="/v1", tags=["on-site decisions"])
+router = APIRouter(
+    prefix="/v1", tags=["on-site decisions"], responses=error_responses(400, 401, 403, 404, 422, 429)
+)
 FLUSH_SECONDS = 0.25
 _RECENT_DECISIONS = 100_000
 
@@ -217,15 +219,16 @@ class OnSite:
 Lang = Literal["ko", "en"]
 _DECIDE_DOC = (
     "The on-site action for a placement now (null when nothing applies). Use the write key from "
-    "web pages; the visitor is the tracker's anonymousId (and userId once known)."
+    "web pages; the visitor is the tracker's anonymousId (and userId once known; a server that "
+    "knows only the member id passes it as both)."
 )
 
 
 class DecideRequest(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
-    anonymous_id: Annotated[str | None, Field(alias="anonymousId", max_length=512)] = None
-    user_id: Annotated[str | None, Field(alias="userId", max_length=512)] = None
+    anonymous_id: Annotated[str, Field(alias="anonymousId", min_length=1, max_length=512)]
+    user_id: Annotated[str | None, Field(alias="userId", min_length=1, max_length=512)] = None
     placement: Annotated[str | None, Field(max_length=64)] = None
     lang: Lang | None = None
 
@@ -236,16 +239,14 @@ def _onsite(request: Request) -> OnSite:
 
 
 def _decide(request: Request, ask: DecideRequest) -> dict[str, Any]:
-    if not (ask.anonymous_id or ask.user_id):
-        raise ApiError(400, "invalid_request", "say who the visitor is: anonymousId and/or userId")
     return _onsite(request).decide(ask.anonymous_id, ask.user_id, ask.placement, ask.lang)
 
 
 @router.get("/decide", summary="What to show this visitor in a placement now", description=_DECIDE_DOC)
 async def decide_get(
     request: Request,
-    anonymous_id: Annotated[str | None, Query(alias="anonymousId", max_length=512)] = None,
-    user_id: Annotated[str | None, Query(alias="userId", max_length=512)] = None,
+    anonymous_id: Annotated[str, Query(alias="anonymousId", min_length=1, max_length=512)],
+    user_id: Annotated[str | None, Query(alias="userId", min_length=1, max_length=512)] = None,
     placement: Annotated[str | None, Query(max_length=64)] = None,
     lang: Lang | None = None,
     _: str = Depends(requires("write")),

@@ -10,14 +10,17 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 
 from shopmind.api._auth import requires
-from shopmind.api._errors import ApiError
+from shopmind.api._errors import ApiError, error_responses
 from shopmind.api._models import LiveRecommender
 from shopmind.pipeline import customer_profile, resolve_profile
 from shopmind.recommend import Context
 from shopmind.store import Store
 
 router = APIRouter(
-    prefix="/v1", tags=["profiles and recommendations"], dependencies=[Depends(requires("secret"))]
+    prefix="/v1",
+    tags=["profiles and recommendations"],
+    dependencies=[Depends(requires("secret"))],
+    responses=error_responses(401, 403, 404, 422, 429, 503),
 )
 Lang = Literal["ko", "en"]
 
