@@ -13,6 +13,7 @@ BENCHES = [
     "bench.bench_rules",
     "bench.bench_recommend",
     "bench.bench_api",
+    "bench.bench_onsite",
 ]
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from shopmind.pipeline import load_demo_shop, run_customer_intelligence
 from shopmind.store import Workspace
 
-AS_OF = datetime(2026, 3, 2, tzinfo=UTC)
+START = datetime(2026, 1, 1, tzinfo=UTC)  # the synthetic shop's first day
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ def demo_workspace(folder: Path, customers: int = 400, days: int = 60) -> Shop:
     ws = Workspace.init(folder)
     with ws.open_store() as store:
         loaded = load_demo_shop(store, customers=customers, days=days, seed=3)
-        run_customer_intelligence(store, AS_OF)
+        run_customer_intelligence(store, START + timedelta(days=days))  # as of its last day
         vips = {p for (p,) in store.sql("SELECT profile_id FROM segment_members WHERE segment = 'vip'")}
         buyers = store.sql(
             "SELECT 'user:' || customer_id FROM orders GROUP BY 1 HAVING count(*) >= 2 ORDER BY 1"

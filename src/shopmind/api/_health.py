@@ -29,6 +29,7 @@ async def readyz(request: Request) -> ORJSONResponse:
         "groups_written": committer.groups,
         "recommender": request.app.state.recommender.status,
         "recommender_note": request.app.state.recommender.note,
+        "recommender_fit_seconds": request.app.state.recommender.fit_seconds,
         "live_sessions": len(request.app.state.onsite.tracker),
     }
     return ORJSONResponse(payload, status_code=200 if ready else 503)
