@@ -18,7 +18,6 @@ the receive time plus the tolerance are clamped to the receive time and flagged.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -34,14 +33,18 @@ from pydantic import (
 )
 
 from shopmind.core import FieldError, IdentifierHasher, InvalidEventError
+from shopmind.events._fast import fast_event
 from shopmind.events._model import Event, OrderLine
-from shopmind.events._types import CHANNELS, DEVICE_TYPES, TYPE_ALIASES, EventType
-
-MAX_EVENT_BYTES = 32 * 1024
-FUTURE_TOLERANCE = timedelta(minutes=5)
-
-#: Top-level keys of the common tracking APIs that carry nothing shopmind keeps.
-_IGNORED_KEYS = frozenset({"integrations", "version", "writeKey", "receivedAt", "originalTimestamp"})
+from shopmind.events._rules import (
+    FUTURE_TOLERANCE,
+    IGNORED_KEYS,
+    MAX_EVENT_BYTES,
+    aware,
+    content_message_id,
+    correct_event_time,
+    resolve_type,
+)
+from shopmind.events._types import CHANNELS, DEVICE_TYPES, EventType
 
 Text = Annotated[str, Field(min_length=1, max_length=512)]
 
@@ -178,70 +181,6 @@ def _errors_of(exc: ValidationError, prefix: str = "") -> list[FieldError]:
     return out
 
 
-def _resolve_type(envelope: _Envelope) -> tuple[EventType, str | None]:
-    raw = envelope.type.strip().lower()
-    if raw == "track":
-        name = envelope.event or envelope.name
-        if name is None:
-            raise InvalidEventError([FieldError("event", "a 'track' call needs the event name")])
-        known = TYPE_ALIASES.get(name.strip().lower())
-        if known is None:
-            try:
-                return EventType(name.strip().lower()), None
-            except ValueError:
-                return EventType.CUSTOM, name
-        return known, None
-    if raw in TYPE_ALIASES:
-        return TYPE_ALIASES[raw], envelope.name
-    try:
-        kind = EventType(raw)
-    except ValueError:
-        expected = ", ".join(t.value for t in EventType)
-        raise InvalidEventError(
-            [FieldError("type", f"unknown event type {envelope.type!r}; expected one of: {expected}, track")]
-        ) from None
-    if kind is EventType.CUSTOM:
-        name = envelope.event or envelope.name
-        if not name:
-            raise InvalidEventError([FieldError("event", "a custom event needs its name in 'event'")])
-        return kind, name
-    return kind, envelope.name  # e.g. the page's name on a page view
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    # A time without an offset is taken as UTC, as the common tracking APIs do.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def correct_event_time(
-    timestamp: datetime | None,
-    sent_at: datetime | None,
-    received_at: datetime,
-    tolerance: timedelta = FUTURE_TOLERANCE,
-) -> tuple[datetime, str | None]:
-    """The event time corrected for the client's clock error, and a flag saying what was done."""
-    if timestamp is None:
-        return received_at, "server_time"
-    flag = None
-    corrected = timestamp
-    if sent_at is not None:
-        skew = received_at - sent_at
-        if abs(skew) > timedelta(seconds=1):
-            corrected = timestamp + skew
-            flag = "skew_corrected"
-    if corrected > received_at + tolerance:
-        return received_at, "future_clamped"
-    return corrected, flag
-
-
-def content_message_id(raw: Mapping[str, Any]) -> str:
-    """A stable id for an event that came without one, so a re-sent copy is still stored once."""
-    digest = hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
-    return "h-" + digest[:32]
-
-
 def validate_event(
     raw: Mapping[str, Any],
     *,
@@ -253,12 +192,36 @@ def validate_event(
 ) -> Event:
     """Check one event and return it flattened, or raise ``InvalidEventError`` naming each field.
 
-    E-mail and phone traits are replaced by keyed hashes (``hasher``); without a hasher they are
-    refused, because the plain values must never reach the store.
+    E-mail and phone traits (or properties) are replaced by keyed hashes (``hasher``); without a
+    hasher they are refused, because the plain values must never reach the store.
+
+    The common shapes take a fast path (``events._fast``) that returns the same event as the full
+    validation below; anything else, and every invalid event, takes the full one, so the errors
+    are always its errors.
     """
+    if type(raw) is dict:
+        event = fast_event(
+            raw, received_at=received_at, source=source, max_bytes=max_bytes, tolerance=tolerance
+        )
+        if event is not None:
+            return event
+    return _validate_fully(
+        raw, received_at=received_at, hasher=hasher, source=source, max_bytes=max_bytes, tolerance=tolerance
+    )
+
+
+def _validate_fully(
+    raw: Mapping[str, Any],
+    *,
+    received_at: datetime,
+    hasher: IdentifierHasher | None,
+    source: str,
+    max_bytes: int,
+    tolerance: timedelta,
+) -> Event:
     if not isinstance(raw, Mapping):
         raise InvalidEventError([FieldError("event", f"expected a JSON object, got {type(raw).__name__}")])
-    payload = {k: v for k, v in raw.items() if k not in _IGNORED_KEYS}
+    payload = {k: v for k, v in raw.items() if k not in IGNORED_KEYS}
     try:
         size = len(orjson.dumps(payload, default=str))
     except (TypeError, orjson.JSONEncodeError) as exc:
@@ -270,7 +233,7 @@ def validate_event(
         envelope = _Envelope.model_validate(payload)
     except ValidationError as exc:
         raise InvalidEventError(_errors_of(exc)) from None
-    kind, name = _resolve_type(envelope)
+    kind, name = resolve_type(envelope.type, envelope.event, envelope.name)
 
     errors: list[FieldError] = []
     if kind is EventType.ALIAS:
@@ -282,6 +245,11 @@ def validate_event(
         errors.append(FieldError("anonymousId", "one of anonymousId or userId is required"))
 
     props: dict[str, Any] = dict(envelope.properties)
+    traits = dict(envelope.traits)
+    # contact data comes out of both before anything keeps them: only their hashes are stored
+    contact = {key: traits.pop(key, None) or props.pop(key, None) for key in ("email", "phone")}
+    for key in ("email", "phone"):
+        props.pop(key, None)
     model = _PROPERTY_MODELS.get(kind)
     parsed: Any = None
     if model is not None:
@@ -291,9 +259,7 @@ def validate_event(
             errors.extend(_errors_of(exc, prefix="properties."))
 
     email_hash = phone_hash = None
-    traits = dict(envelope.traits)
-    for key in ("email", "phone"):
-        value = traits.pop(key, None) or props.pop(key, None)
+    for key, value in contact.items():
         if value is None:
             continue
         if not isinstance(value, str):
@@ -315,7 +281,7 @@ def validate_event(
         raise InvalidEventError(errors)
 
     event_time, flag = correct_event_time(
-        _aware(envelope.timestamp), _aware(envelope.sent_at), received_at.astimezone(UTC), tolerance
+        aware(envelope.timestamp), aware(envelope.sent_at), received_at.astimezone(UTC), tolerance
     )
     ctx = envelope.context
     fields: dict[str, Any] = {}
@@ -360,8 +326,8 @@ def validate_event(
         previous_id=envelope.previous_id,
         session_id=envelope.session_id,
         event_time=event_time,
-        client_time=_aware(envelope.timestamp),
-        sent_at=_aware(envelope.sent_at),
+        client_time=aware(envelope.timestamp),
+        sent_at=aware(envelope.sent_at),
         received_at=received_at.astimezone(UTC),
         time_flag=flag,
         device_type=ctx.device.type if ctx.device else None,

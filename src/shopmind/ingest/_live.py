@@ -4,6 +4,7 @@ for durability without one disk sync per request."""
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,7 +13,7 @@ import orjson
 import pyarrow as pa
 
 from shopmind.core import FieldError, IdentifierHasher, InvalidEventError
-from shopmind.events import Event, events_to_arrow, orders_from_events, validate_event
+from shopmind.events import EVENT_SCHEMA, Event, orders_from_events, validate_event
 from shopmind.events._validation import MAX_EVENT_BYTES
 from shopmind.store import QUARANTINE_SCHEMA, Store
 
@@ -56,43 +57,56 @@ def validate_incoming(
 
 def store_incoming(store: Store, events: Sequence[Event], rejected: Sequence[Rejected]) -> list[bool]:
     """Store a group of accepted events (re-sent message ids once) with their orders, and keep the
-    rejected ones in the quarantine with their reasons. Returns, per event, whether it was a
-    duplicate (stored before, or earlier in this group). Durable when it returns."""
-    with store.atomically():  # one commit, one sync of the log, for the whole group
-        return _store_group(store, events, rejected)
+    rejected ones in the quarantine with their reasons, in one transaction (one sync of the log).
+    Returns, per event, whether it was a duplicate (stored before, or earlier in this group).
+    Durable when it returns."""
+    table = _events_table(events) if events else None
+    quarantined = _quarantine_rows(rejected) if rejected else None
+    return store.write_atomically(lambda: _store_group(store, events, table, quarantined))
 
 
-def _store_group(store: Store, events: Sequence[Event], rejected: Sequence[Rejected]) -> list[bool]:
+def _store_group(
+    store: Store, events: Sequence[Event], table: pa.Table | None, quarantined: pa.Table | None
+) -> list[bool]:
     duplicate: list[bool] = []
-    if events:
-        ids = [e.message_id for e in events]
-        known = {
-            row[0]
-            for row in store.sql(
-                "SELECT message_id FROM events WHERE message_id IN (SELECT unnest(?::VARCHAR[]))", [ids]
-            )
-        }
+    if table is not None:
+        stored = store.write_events(table).stored_before
         seen: set[str] = set()
-        for message_id in ids:
-            duplicate.append(message_id in known or message_id in seen)
-            seen.add(message_id)
-        batch = list(events)
-        store.write_events(events_to_arrow(batch))
-        orders, lines = orders_from_events(batch)
-        if orders.num_rows:
-            store.write_orders(orders, lines)
-    if rejected:
-        rows = [
-            {
-                "line_no": r.index,
-                "field": r.errors[0].field if r.errors else "event",
-                "reason": _reason(r),
-                "raw": r.raw,
-            }
-            for r in rejected
-        ]
-        store.quarantine(pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA), source="api")
+        for event in events:
+            duplicate.append(event.message_id in stored or event.message_id in seen)
+            seen.add(event.message_id)
+        # orders of new events only: a re-sent order event is not a new order
+        ordered = [e for e, dup in zip(events, duplicate, strict=True) if e.order_id is not None and not dup]
+        if ordered:
+            orders, lines = orders_from_events(ordered)
+            if orders.num_rows:
+                store.write_orders(orders, lines)
+    if quarantined is not None:
+        store.quarantine(quarantined, source="api")
     return duplicate
+
+
+_ROW = operator.attrgetter(*EVENT_SCHEMA.names)
+
+
+def _events_table(events: Sequence[Event]) -> pa.Table:
+    """``events_to_arrow``, built column by column from one pass over the events."""
+    columns = zip(*map(_ROW, events), strict=True)
+    arrays = [pa.array(values, type=f.type) for values, f in zip(columns, EVENT_SCHEMA, strict=True)]
+    return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
+
+
+def _quarantine_rows(rejected: Sequence[Rejected]) -> pa.Table:
+    rows = [
+        {
+            "line_no": r.index,
+            "field": r.errors[0].field if r.errors else "event",
+            "reason": _reason(r),
+            "raw": r.raw,
+        }
+        for r in rejected
+    ]
+    return pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)
 
 
 def _reason(rejected: Rejected) -> str:

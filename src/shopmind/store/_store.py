@@ -4,18 +4,20 @@ Writers hand over Arrow tables in the layouts of ``shopmind.events`` (``EVENT_SC
 ``ORDER_SCHEMA``, ``ORDER_LINE_SCHEMA``); every write is one transaction, so it is durable when
 the call returns (DuckDB syncs its write-ahead log at commit), and idempotent: an event whose
 message id, an order whose id, or an order line whose line key is already stored is skipped and
-counted as a duplicate. Readers get Ibis tables, so the same expressions run on Spark later.
+counted as a duplicate (keyed rows are first inserted as new, and looked up by the primary-key
+index only if one was not: see ``write_atomically``). Readers get Ibis tables, so the same
+expressions run on Spark later.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import ibis
@@ -63,15 +65,30 @@ QUARANTINE_SCHEMA = pa.schema(
 )
 
 
+T = TypeVar("T")
+
+_LOOKUP_CHUNK = 1000  # keys per IN list: each is one lookup of the primary-key index
+
+
 @dataclass(frozen=True)
 class WriteResult:
-    """What a write did: rows newly stored and rows skipped because they were stored before."""
+    """What a write did: rows newly stored and rows skipped because they were stored before (or
+    repeated in the write); ``stored_before`` names the keys of the first kind."""
 
     inserted: int
     duplicates: int
+    stored_before: frozenset[Any] = field(default=frozenset(), compare=False)
 
     def __add__(self, other: WriteResult) -> WriteResult:
-        return WriteResult(self.inserted + other.inserted, self.duplicates + other.duplicates)
+        return WriteResult(
+            self.inserted + other.inserted,
+            self.duplicates + other.duplicates,
+            self.stored_before | other.stored_before,
+        )
+
+
+class _StoredBefore(StoreError):
+    """A key written as new is stored already (the transaction is lost: DuckDB has no savepoints)."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +143,7 @@ class Store:
         self._run("SET TimeZone = 'UTC'")
         self._ibis: Any = None
         self._in_transaction = False
+        self._assume_new = False  # see write_atomically
         self._graph: IdentityGraph | None = None  # this process owns the file, so a cache is safe
         if not read_only:
             self.migrate()
@@ -189,6 +207,7 @@ class Store:
             yield
         except BaseException:
             self._run("ROLLBACK")
+            self._graph = None  # the cache may hold links that were not stored
             raise
         else:
             self._run("COMMIT")
@@ -200,6 +219,28 @@ class Store:
         """Every write inside is one transaction: all durable at the end (one sync), or none."""
         with self._transaction():
             yield
+
+    def write_atomically(self, write: Callable[[], T]) -> T:
+        """Run ``write`` (writes to this store) as one transaction: all durable when it returns
+        (one sync), or none.
+
+        Keyed rows (events, orders, order lines) are first inserted as if none were stored yet,
+        with no lookup: the usual case, and the fastest. If one was, the transaction is rolled
+        back and ``write`` runs again, this time looking the keys up in the primary-key index
+        (whatever the table's size), so ``write`` must not rely on what its first run changed
+        outside the store. Inside another transaction, ``write`` runs once, looking keys up."""
+        if self._in_transaction:
+            return write()
+        self._assume_new = True
+        try:
+            with self._transaction():
+                return write()
+        except _StoredBefore:
+            pass
+        finally:
+            self._assume_new = False
+        with self._transaction():
+            return write()
 
     def _run(self, sql: str, params: Sequence[object] | None = None) -> list[tuple[Any, ...]]:
         # DuckDB 2 refuses further work on a connection until a result is fully fetched
@@ -253,22 +294,49 @@ class Store:
         return WriteResult(inserted, rows.num_rows - inserted)
 
     def _insert_new(self, table: str, key: str, rows: pa.Table, schema: pa.Schema) -> WriteResult:
-        """Insert the rows whose key is not stored yet (first copy wins inside the batch)."""
+        """Insert the rows whose key is not stored yet (first copy wins inside the batch).
+
+        Plain INSERTs: DuckDB's ON CONFLICT DO NOTHING costs twice as much when nothing conflicts
+        and hundreds of milliseconds per batch on a large table when something does."""
         if rows.num_rows == 0:
             return WriteResult(0, 0)
-        cols = ", ".join(f'"{c}"' for c in schema.names)
-        first: dict[object, int] = {}
+        if not self._in_transaction:
+            return self.write_atomically(lambda: self._insert_new(table, key, rows, schema))
+        first: dict[Any, int] = {}  # key -> its first row (dicts keep insertion order)
         for at, value in enumerate(rows.column(key).to_pylist()):
             first.setdefault(value, at)
-        # the first copy of a key wins inside the batch
-        unique = rows if len(first) == rows.num_rows else rows.take(sorted(first.values()))
-        result = self._write(
-            table,
-            _conform(unique, schema),
-            # the key's primary-key index skips stored rows (no scan of the table, whatever its size)
-            f'INSERT INTO {table} ({cols}) SELECT {cols} FROM {{src}} ON CONFLICT ("{key}") DO NOTHING',
-        )
-        return WriteResult(result.inserted, rows.num_rows - result.inserted)
+        stored = frozenset() if self._assume_new else self._stored_keys(table, key, list(first))
+        keep = [at for value, at in first.items() if value not in stored]
+        unique = rows if len(keep) == rows.num_rows else rows.take(pa.array(keep, pa.int64()))
+        self._append(table, unique, schema)
+        return WriteResult(unique.num_rows, rows.num_rows - unique.num_rows, stored)
+
+    def _stored_keys(self, table: str, key: str, values: list[Any]) -> frozenset[Any]:
+        """Which of ``values`` are stored as ``key`` of ``table`` (lookups in its primary-key
+        index; a join would scan the whole table)."""
+        found: set[Any] = set()
+        for start in range(0, len(values), _LOOKUP_CHUNK):
+            chunk = values[start : start + _LOOKUP_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            found.update(
+                row[0] for row in self._run(f'SELECT "{key}" FROM {table} WHERE "{key}" IN ({marks})', chunk)
+            )
+        return frozenset(found)
+
+    def _append(self, table: str, rows: pa.Table, schema: pa.Schema) -> None:
+        """Insert ``rows`` (keys not stored: see ``write_atomically``) inside the open transaction."""
+        if rows.num_rows == 0:
+            return
+        cols = ", ".join(f'"{c}"' for c in schema.names)
+        self._con.register("_incoming_rows", _conform(rows, schema))
+        try:
+            self._run(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _incoming_rows")
+        except duckdb.ConstraintException as exc:
+            # the transaction is aborted, the view cannot be dropped now: the next write replaces it
+            if self._assume_new and "duplicate key" in str(exc).lower():
+                raise _StoredBefore(str(exc)) from None
+            raise
+        self._con.unregister("_incoming_rows")
 
     def _count(self, table: str) -> int:
         return int(self.scalar(f"SELECT count(*) FROM {table}"))
@@ -279,6 +347,8 @@ class Store:
         Identity links implied by the new events (anonymous id with user id, alias, hashed
         contact data) are recorded in the same call; call ``rebuild_profiles`` after a load.
         """
+        if not self._in_transaction:
+            return self.write_atomically(lambda: self.write_events(events))
         result = self._insert_new("events", "message_id", events, EVENT_SCHEMA)
         if result.inserted:
             self._link_from_events(events)
@@ -286,6 +356,8 @@ class Store:
 
     def write_orders(self, orders: pa.Table, lines: pa.Table) -> tuple[WriteResult, WriteResult]:
         """Store order headers and lines; known order ids and line keys are skipped."""
+        if not self._in_transaction:
+            return self.write_atomically(lambda: self.write_orders(orders, lines))
         return (
             self._insert_new("orders", "order_id", orders, ORDER_SCHEMA),
             self._insert_new("order_lines", "line_key", lines, ORDER_LINE_SCHEMA),
@@ -632,6 +704,8 @@ class Store:
 
 def _conform(rows: pa.Table, schema: pa.Schema) -> pa.Table:
     """Order, fill and cast columns to ``schema``; missing columns become nulls."""
+    if rows.schema.equals(schema):
+        return rows
     arrays = []
     for fld in schema:
         if fld.name in rows.column_names:

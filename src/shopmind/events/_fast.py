@@ -1,0 +1,261 @@
+"""The fast path of event validation: the shapes trackers send most (page views, product views,
+cart changes, searches, banner and message events, identify, alias and custom events, with their
+context) checked by plain Python instead of pydantic, about ten times faster.
+
+It answers either the very ``Event`` the full validation (``events._validation``) returns, or
+None: for anything it is not sure of (an invalid value, an unusual type, snake_case keys, contact
+data, orders, ...) it gives up and the full validation decides, so errors and their messages
+always come from one place. ``tests/test_event_fast_path.py`` checks the equality on generated
+events.
+
+Every check mirrors a rule of the full validation's models: strings (and the keys of
+``properties`` and ``traits``) are taken only when they have no surrounding white space (the
+models strip it) and fit the length limits; numbers only of the exact types the models accept
+without conversion (``int`` also for prices, as ``float``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeGuard
+
+import orjson
+
+from shopmind.core import InvalidEventError
+from shopmind.events._model import Event
+from shopmind.events._rules import IGNORED_KEYS, aware, content_message_id, correct_event_time, resolve_type
+from shopmind.events._types import CHANNELS, DEVICE_TYPES, EventType
+
+#: Top-level keys the fast path knows (the camelCase ones; snake_case aliases take the full path).
+_KEYS = frozenset(
+    {
+        "messageId",
+        "type",
+        "event",
+        "name",
+        "anonymousId",
+        "userId",
+        "previousId",
+        "sessionId",
+        "timestamp",
+        "sentAt",
+        "context",
+        "properties",
+        "traits",
+    }
+)
+_CONTACT = ("email", "phone")
+_PRODUCT_FIELDS = frozenset({"product_id", "category", "price", "quantity"})
+_PRODUCT_TYPES = frozenset({EventType.PRODUCT_VIEW, EventType.CART_ADD, EventType.CART_REMOVE})
+_BANNER_TYPES = frozenset({EventType.BANNER_IMPRESSION, EventType.BANNER_CLICK})
+_MESSAGE_TYPES = frozenset({EventType.MESSAGE_OPEN, EventType.MESSAGE_CLICK})
+_DEVICE_TYPES = frozenset(DEVICE_TYPES)
+_CHANNELS = frozenset(CHANNELS)
+_MAX_EXACT_INT = 2**53  # an int price converts to a float exactly up to here
+
+# What both parsers read alike: date, "T", time to the second, up to 6 decimals, "Z" or ±hh:mm.
+_ISO_TIME = re.compile(
+    r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?"
+    r"(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?",
+    re.ASCII,
+)
+
+
+class _Unsure(Exception):
+    """The fast path cannot vouch for the event: the full validation decides."""
+
+
+def _is_text(value: object, limit: int = 512) -> TypeGuard[str]:
+    """A non-empty string of at most ``limit`` characters without surrounding white space."""
+    return type(value) is str and 0 < len(value) <= limit and value.strip() == value
+
+
+def _time(value: object) -> datetime | None:
+    if value is None:
+        return None
+    if type(value) is datetime:
+        return aware(value)
+    if type(value) is not str or _ISO_TIME.fullmatch(value) is None:
+        raise _Unsure
+    try:
+        return aware(datetime.fromisoformat(value))
+    except ValueError:  # e.g. 31 February
+        raise _Unsure from None
+
+
+def _part(container: dict[str, Any], key: str) -> dict[str, Any]:
+    """A nested object of the context (absent or null: empty)."""
+    value = container.get(key)
+    if value is None:
+        return _EMPTY
+    if type(value) is not dict:
+        raise _Unsure
+    return value
+
+
+def _price(value: object) -> float | None:
+    if value is None:
+        return None
+    if type(value) is int and 0 <= value <= _MAX_EXACT_INT:
+        return float(value)
+    if type(value) is float and value >= 0 and math.isfinite(value):
+        return value
+    raise _Unsure
+
+
+_EMPTY: dict[str, Any] = {}
+
+
+def fast_event(
+    raw: dict[str, Any],
+    *,
+    received_at: datetime,
+    source: str,
+    max_bytes: int,
+    tolerance: timedelta,
+) -> Event | None:
+    """The validated event, or None when the full validation must decide."""
+    try:
+        return _fast_event(raw, received_at, source, max_bytes, tolerance)
+    except (_Unsure, InvalidEventError):
+        return None
+
+
+def _fast_event(
+    raw: dict[str, Any], received_at: datetime, source: str, max_bytes: int, tolerance: timedelta
+) -> Event | None:
+    # one function, few calls: this runs for every event the server receives
+    payload = raw if IGNORED_KEYS.isdisjoint(raw) else {k: v for k, v in raw.items() if k not in IGNORED_KEYS}
+    if not _KEYS.issuperset(payload):
+        return None
+    try:  # the size the full validation measures; it also proves every key a string
+        if len(orjson.dumps(payload)) > max_bytes:
+            return None
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+    get = payload.get
+    declared, event, name, message_id = get("type"), get("event"), get("name"), get("messageId")
+    ids = [get("anonymousId"), get("userId"), get("previousId"), get("sessionId")]
+    for at, value in enumerate(ids):
+        if type(value) is int:  # shops send member numbers as numbers: they are ids
+            ids[at] = str(value)
+    context = get("context", _EMPTY)
+    properties = get("properties", _EMPTY)
+    traits = get("traits", _EMPTY)
+    if type(context) is not dict or type(properties) is not dict or type(traits) is not dict:
+        return None
+    location, page, campaign = _part(context, "location"), _part(context, "page"), _part(context, "campaign")
+    os_name = _part(context, "os").get("name")
+    region, city = location.get("region"), location.get("city")
+    utm = [campaign.get(key) for key in ("source", "medium", "name", "term", "content")]
+    if not _is_text(declared):
+        return None
+    for value in (event, name, message_id, *ids, os_name, region, city, *utm):
+        if value is not None and not _is_text(value):
+            return None
+    locale, url, referrer = context.get("locale"), page.get("url"), page.get("referrer")
+    for value, limit in ((locale, 35), (url, 4096), (referrer, 4096)):  # may be empty
+        if value is not None and (type(value) is not str or len(value) > limit or value.strip() != value):
+            return None
+    device = _part(context, "device").get("type")
+    if device is not None and (type(device) is not str or device not in _DEVICE_TYPES):
+        return None
+    channel = context.get("channel")
+    if channel is not None and (type(channel) is not str or channel not in _CHANNELS):
+        return None
+    if "email" in properties or "phone" in properties or "email" in traits or "phone" in traits:
+        return None  # contact data: hashed (or refused) by the full validation
+    for key in (*properties, *traits):
+        if key.strip() != key:  # the full validation strips these keys
+            return None
+
+    kind, name = resolve_type(declared, event, name)
+    anonymous_id, user_id, previous_id, session_id = ids
+    if kind is EventType.ALIAS:
+        if not previous_id or not user_id:
+            return None
+    elif not user_id and not anonymous_id:
+        return None
+    product_id = category = price = quantity = query = banner_id = campaign_id = None
+    extra: dict[str, Any] = properties
+    if kind in _PRODUCT_TYPES:
+        product_id, category = properties.get("product_id"), properties.get("category")
+        if not _is_text(product_id) or (category is not None and not _is_text(category)):
+            return None
+        price = _price(properties.get("price"))
+        quantity = properties.get("quantity", 1)
+        if type(quantity) is not int or not 1 <= quantity <= 100_000:
+            return None
+        extra = {k: v for k, v in properties.items() if k not in _PRODUCT_FIELDS}
+    elif kind is EventType.SEARCH:
+        query = properties.get("query")
+        if not _is_text(query, 1000):
+            return None
+        extra = {k: v for k, v in properties.items() if k != "query"}
+    elif kind in _BANNER_TYPES:
+        banner_id = properties.get("banner_id")
+        if not _is_text(banner_id):
+            return None
+        extra = {k: v for k, v in properties.items() if k != "banner_id"}
+    elif kind in _MESSAGE_TYPES:
+        campaign_id = properties.get("campaign_id")
+        if not _is_text(campaign_id):
+            return None
+        extra = {k: v for k, v in properties.items() if k != "campaign_id"}
+    elif kind is EventType.ORDER_COMPLETED:
+        return None  # order lines take the full path
+    if traits:
+        extra = {**extra, "traits": traits}
+
+    timestamp, sent_at = _time(get("timestamp")), _time(get("sentAt"))
+    received = received_at.astimezone(UTC)
+    event_time, flag = correct_event_time(timestamp, sent_at, received, tolerance)
+    fields = {  # in the order of Event's fields, as its __init__ would set them
+        "message_id": message_id or content_message_id(payload),
+        "type": kind,
+        "event_time": event_time,
+        "received_at": received,
+        "name": name,
+        "anonymous_id": anonymous_id,
+        "user_id": user_id,
+        "previous_id": previous_id,
+        "session_id": session_id,
+        "client_time": timestamp,
+        "sent_at": sent_at,
+        "time_flag": flag,
+        "device_type": device,
+        "os": os_name,
+        "channel": channel,
+        "region": region,
+        "city": city,
+        "locale": locale,
+        "page_url": url,
+        "referrer": referrer,
+        "utm_source": utm[0],
+        "utm_medium": utm[1],
+        "utm_campaign": utm[2],
+        "utm_term": utm[3],
+        "utm_content": utm[4],
+        "product_id": product_id,
+        "category": category,
+        "query": query,
+        "quantity": quantity,
+        "price": price,
+        "order_id": None,
+        "revenue": None,
+        "currency": None,
+        "banner_id": banner_id,
+        "campaign_id": campaign_id,
+        "properties": orjson.dumps(extra).decode() if extra else None,
+        "email_hash": None,
+        "phone_hash": None,
+        "source": source,
+        "lines": (),
+    }
+    built: Event = Event.__new__(Event)
+    # the frozen dataclass's __init__ sets its 40 fields one by one through object.__setattr__;
+    # filling the instance's dict at once makes the same object, several times faster
+    built.__dict__.update(fields)
+    return built
