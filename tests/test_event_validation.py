@@ -153,3 +153,19 @@ def test_same_event_without_message_id_gets_the_same_id() -> None:
         validate_event(raw, received_at=NOW).message_id
         == validate_event(dict(raw), received_at=NOW).message_id
     )
+
+
+def test_contact_data_in_properties_is_hashed_never_kept(hasher: IdentifierHasher) -> None:
+    e = validate_event(
+        {
+            "type": "product_view",
+            "anonymousId": "a",
+            "traits": {"email": "A@B.co"},
+            "properties": {"product_id": "P1", "email": "other@b.co", "phone": "010-1234-5678", "size": "L"},
+        },
+        received_at=NOW,
+        hasher=hasher,
+    )
+    assert e.email_hash == hasher.email("a@b.co") and e.phone_hash == hasher.phone("010-1234-5678")
+    assert e.properties == '{"size":"L"}'
+    assert "b.co" not in str(e.row()) and "1234" not in str(e.row())

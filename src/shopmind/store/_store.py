@@ -87,6 +87,19 @@ class WriteResult:
         )
 
 
+_LINK_SCHEMA = pa.schema(
+    [
+        ("link_id", pa.int64()),
+        ("a", pa.string()),
+        ("b", pa.string()),
+        ("reason", pa.string()),
+        ("merged", pa.bool_()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+        ("undone_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
 class _StoredBefore(StoreError):
     """A key written as new is stored already (the transaction is lost: DuckDB has no savepoints)."""
 
@@ -144,6 +157,7 @@ class Store:
         self._ibis: Any = None
         self._in_transaction = False
         self._assume_new = False  # see write_atomically
+        self._table_columns: dict[str, list[str]] = {}
         self._graph: IdentityGraph | None = None  # this process owns the file, so a cache is safe
         if not read_only:
             self.migrate()
@@ -327,16 +341,34 @@ class Store:
         """Insert ``rows`` (keys not stored: see ``write_atomically``) inside the open transaction."""
         if rows.num_rows == 0:
             return
-        cols = ", ".join(f'"{c}"' for c in schema.names)
-        self._con.register("_incoming_rows", _conform(rows, schema))
+        rows = _conform(rows, schema)
+        columns = self._columns(table)
         try:
-            self._run(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _incoming_rows")
+            if sorted(columns) == sorted(schema.names):  # every column given: one call, no view
+                self._con.from_arrow(rows.select(columns)).insert_into(table)
+            else:
+                cols = ", ".join(f'"{c}"' for c in schema.names)
+                self._con.register("_incoming_rows", rows)
+                self._run(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _incoming_rows")
+                self._con.unregister("_incoming_rows")
         except duckdb.ConstraintException as exc:
-            # the transaction is aborted, the view cannot be dropped now: the next write replaces it
+            # (the transaction is aborted, a view cannot be dropped now: the next write replaces it)
             if self._assume_new and "duplicate key" in str(exc).lower():
                 raise _StoredBefore(str(exc)) from None
             raise
-        self._con.unregister("_incoming_rows")
+
+    def _columns(self, table: str) -> list[str]:
+        """The columns of ``table`` in their order (migrations run before any write)."""
+        if table not in self._table_columns:
+            self._table_columns[table] = [
+                row[0]
+                for row in self._run(
+                    "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ? "
+                    "ORDER BY column_index",
+                    [table],
+                )
+            ]
+        return self._table_columns[table]
 
     def _count(self, table: str) -> int:
         return int(self.scalar(f"SELECT count(*) FROM {table}"))
@@ -600,22 +632,17 @@ class Store:
                     "b": [lk.b for lk in new],
                     "reason": [lk.reason for lk in new],
                     "merged": [lk.merged for lk in new],
-                }
+                    "created_at": [now] * len(new),
+                    "undone_at": [None] * len(new),
+                },
+                schema=_LINK_SCHEMA,
             )
-            view = f"_links_{uuid.uuid4().hex}"
-            self._con.register(view, rows)
             try:
                 with self._transaction():
-                    self._run(
-                        f"INSERT INTO identity_links (link_id, a, b, reason, merged, created_at) "
-                        f"SELECT link_id, a, b, reason, merged, ? FROM {view}",
-                        [now],
-                    )
+                    self._append("identity_links", rows, _LINK_SCHEMA)
             except BaseException:
                 self._graph = None  # the cache holds links that were not stored
                 raise
-            finally:
-                self._con.unregister(view)
         return new
 
     def undo_link(self, link_id: int) -> IdentityLink:
