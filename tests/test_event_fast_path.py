@@ -190,6 +190,7 @@ _PROPERTIES = _object(
         "campaign_id": _text_field(["C1"]),
         "order_id": _text_field(["O1"]),
         "revenue": _PRICES,
+        "currency": _text_field(["KRW", "USD"], ("krw", "KRW ", "KR", "KRWW")),
         "products": _mostly(st.lists(_LINE, min_size=1, max_size=2), st.lists(_LINE, max_size=2)),
         "path": _text_field(["/p/1"]),
         "results": _mostly(st.integers(0, 100), _ANY),
@@ -304,6 +305,27 @@ def _tracker_call(**extra: Any) -> dict[str, Any]:
         _tracker_call(type="identify", traits={"grade": "gold"}),
         _tracker_call(type="alias", previousId="visitor-1"),
         _tracker_call(type="track", event="Wishlist Shared"),
+        _tracker_call(
+            type="track",
+            event="Order Completed",
+            properties={
+                "order_id": "K-1",
+                "coupon": "WELCOME10",
+                "products": [
+                    {"product_id": "라면", "quantity": 2, "price": 1200, "brand": "농심"},
+                    {"product_id": "김치", "price": 8900.5, "name": "포기김치", "category": "반찬"},
+                ],
+            },
+        ),
+        _tracker_call(
+            type="order_completed",
+            properties={
+                "order_id": "K-2",
+                "revenue": 0,
+                "currency": "USD",
+                "products": [{"product_id": "P", "price": 0}],
+            },
+        ),
         {"type": "page_view", "anonymousId": "a", "timestamp": datetime(2026, 11, 1, 11, 0)},
         {"type": "page_view", "anonymousId": "a"},  # no message id: one from the content
     ],
@@ -323,6 +345,10 @@ def test_the_common_shapes_take_the_fast_path(raw: dict[str, Any]) -> None:
     "raw",
     [
         _tracker_call(type="track", event="Order Completed", properties={"order_id": "O1", "products": []}),
+        _tracker_call(
+            type="order_completed",
+            properties={"order_id": "O1", "currency": "krw", "products": [{"product_id": "P"}]},
+        ),
         _tracker_call(type="identify", traits={"email": "a@b.co"}),
         {"type": "page_view", "anonymous_id": "a"},
         {"type": "page_view", "anonymousId": " a"},

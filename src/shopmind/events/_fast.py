@@ -1,10 +1,10 @@
 """The fast path of event validation: the shapes trackers send most (page views, product views,
-cart changes, searches, banner and message events, identify, alias and custom events, with their
-context) checked by plain Python instead of pydantic, about ten times faster.
+cart changes, searches, orders, banner and message events, identify, alias and custom events,
+with their context) checked by plain Python instead of pydantic, about ten times faster.
 
 It answers either the very ``Event`` the full validation (``events._validation``) returns, or
 None: for anything it is not sure of (an invalid value, an unusual type, snake_case keys, contact
-data, orders, ...) it gives up and the full validation decides, so errors and their messages
+data, ...) it gives up and the full validation decides, so errors and their messages
 always come from one place. ``tests/test_event_fast_path.py`` checks the equality on generated
 events.
 
@@ -24,7 +24,7 @@ from typing import Any, TypeGuard
 import orjson
 
 from shopmind.core import InvalidEventError
-from shopmind.events._model import Event
+from shopmind.events._model import Event, OrderLine
 from shopmind.events._rules import IGNORED_KEYS, aware, content_message_id, correct_event_time, resolve_type
 from shopmind.events._types import CHANNELS, DEVICE_TYPES, EventType
 
@@ -48,6 +48,8 @@ _KEYS = frozenset(
 )
 _CONTACT = ("email", "phone")
 _PRODUCT_FIELDS = frozenset({"product_id", "category", "price", "quantity"})
+_ORDER_FIELDS = frozenset({"order_id", "products", "revenue", "currency"})
+_CURRENCY = re.compile(r"[A-Z]{3}")
 _PRODUCT_TYPES = frozenset({EventType.PRODUCT_VIEW, EventType.CART_ADD, EventType.CART_REMOVE})
 _BANNER_TYPES = frozenset({EventType.BANNER_IMPRESSION, EventType.BANNER_CLICK})
 _MESSAGE_TYPES = frozenset({EventType.MESSAGE_OPEN, EventType.MESSAGE_CLICK})
@@ -93,6 +95,28 @@ def _part(container: dict[str, Any], key: str) -> dict[str, Any]:
     if type(value) is not dict:
         raise _Unsure
     return value
+
+
+def _order_lines(products: object) -> tuple[OrderLine, ...]:
+    if type(products) is not list or not 1 <= len(products) <= 1000:
+        raise _Unsure
+    lines = []
+    for line in products:
+        if type(line) is not dict:
+            raise _Unsure
+        product_id, name, category = line.get("product_id"), line.get("name"), line.get("category")
+        quantity, price = line.get("quantity", 1), _price(line.get("price"))
+        if (
+            not _is_text(product_id)
+            or price is None
+            or type(quantity) is not int
+            or not 1 <= quantity <= 100_000
+            or (name is not None and not _is_text(name))
+            or (category is not None and not _is_text(category))
+        ):
+            raise _Unsure
+        lines.append(OrderLine(product_id, quantity, price, name, category))
+    return tuple(lines)
 
 
 def _price(value: object) -> float | None:
@@ -179,6 +203,8 @@ def _fast_event(
     elif not user_id and not anonymous_id:
         return None
     product_id = category = price = quantity = query = banner_id = campaign_id = None
+    order_id = revenue = currency = None
+    lines: tuple[OrderLine, ...] = ()
     extra: dict[str, Any] = properties
     if kind in _PRODUCT_TYPES:
         product_id, category = properties.get("product_id"), properties.get("category")
@@ -205,7 +231,14 @@ def _fast_event(
             return None
         extra = {k: v for k, v in properties.items() if k != "campaign_id"}
     elif kind is EventType.ORDER_COMPLETED:
-        return None  # order lines take the full path
+        order_id, currency = properties.get("order_id"), properties.get("currency", "KRW")
+        if not _is_text(order_id) or type(currency) is not str or _CURRENCY.fullmatch(currency) is None:
+            return None
+        lines = _order_lines(properties.get("products"))
+        revenue = _price(properties.get("revenue"))
+        if revenue is None:
+            revenue = sum(line.quantity * line.unit_price for line in lines)
+        extra = {k: v for k, v in properties.items() if k not in _ORDER_FIELDS}
     if traits:
         extra = {**extra, "traits": traits}
 
@@ -243,16 +276,16 @@ def _fast_event(
         "query": query,
         "quantity": quantity,
         "price": price,
-        "order_id": None,
-        "revenue": None,
-        "currency": None,
+        "order_id": order_id,
+        "revenue": None if revenue is None else float(revenue),
+        "currency": currency,
         "banner_id": banner_id,
         "campaign_id": campaign_id,
         "properties": orjson.dumps(extra).decode() if extra else None,
         "email_hash": None,
         "phone_hash": None,
         "source": source,
-        "lines": (),
+        "lines": lines,
     }
     built: Event = Event.__new__(Event)
     # the frozen dataclass's __init__ sets its 40 fields one by one through object.__setattr__;
