@@ -169,3 +169,16 @@ def test_contact_data_in_properties_is_hashed_never_kept(hasher: IdentifierHashe
     assert e.email_hash == hasher.email("a@b.co") and e.phone_hash == hasher.phone("010-1234-5678")
     assert e.properties == '{"size":"L"}'
     assert "b.co" not in str(e.row()) and "1234" not in str(e.row())
+
+
+def test_a_clock_correction_out_of_range_keeps_the_event_at_the_server_time() -> None:
+    # found by schemathesis: year 1105 from a client whose clock says year 8055 overflowed (a 500)
+    raw = {
+        "messageId": "m-far",
+        "type": "page",
+        "anonymousId": "a",
+        "timestamp": "1105-11-12T06:20:39Z",
+        "sentAt": "8055-10-25T11:08:22+09:00",
+    }
+    event = validate_event(raw, received_at=NOW)
+    assert event.event_time == NOW and event.time_flag == "out_of_range"

@@ -25,24 +25,82 @@ from shopmind.ingest import Rejected, validate_incoming
 
 router = APIRouter(prefix="/v1", tags=["collect"])
 
-_EVENT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "One event (Segment-style keys; snake_case works too).",
-    "properties": {
-        "messageId": {"type": "string", "maxLength": 512},
-        "type": {"type": "string"},
-        "event": {"type": "string"},
-        "name": {"type": "string"},
-        "anonymousId": {"type": "string"},
-        "userId": {"type": "string"},
-        "previousId": {"type": "string"},
-        "sessionId": {"type": "string"},
-        "timestamp": {"type": "string", "format": "date-time"},
-        "sentAt": {"type": "string", "format": "date-time"},
-        "context": {"type": "object"},
-        "properties": {"type": "object"},
-        "traits": {"type": "object"},
-    },
+_TEXT: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 512}
+
+
+def _or_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """Optional fields may also be null (as the tracking libraries send them)."""
+    if "enum" in schema:
+        return schema if None in schema["enum"] else {**schema, "enum": [*schema["enum"], None]}
+    kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+    return schema if "null" in kinds else {**schema, "type": [*kinds, "null"]}
+
+
+def _object(**properties: dict[str, Any]) -> dict[str, Any]:
+    return _or_null({"type": "object", "properties": {k: _or_null(v) for k, v in properties.items()}})
+
+
+_CONTEXT = _object(
+    device=_object(type={"enum": ["mobile", "desktop", "tablet", "other"]}),
+    os=_object(name=_TEXT),
+    channel={"enum": ["web", "app"]},
+    locale={"type": "string", "maxLength": 35},
+    location=_object(region=_TEXT, city=_TEXT),
+    page=_object(url={"type": "string", "maxLength": 4096}, referrer={"type": "string", "maxLength": 4096}),
+    campaign=_object(**{k: _TEXT for k in ("source", "medium", "name", "term", "content")}),
+)
+_CONTEXT["type"] = "object"  # the context itself may not be null
+_TIME: dict[str, Any] = {"type": "string", "format": "date-time"}
+
+
+def _present(*names: str) -> dict[str, Any]:
+    return {"required": list(names), "properties": {n: _TEXT for n in names}}
+
+
+def _event_schema(kind: str | None, required: tuple[str, ...] = (), description: str = "") -> dict[str, Any]:
+    """The event of an endpoint (``kind``: its type) or of a batch (any type), Segment-style keys."""
+    schema: dict[str, Any] = {
+        "type": "object",
+        "description": description or "One event (Segment-style keys; snake_case works too).",
+        "properties": {
+            "messageId": _or_null(_TEXT),
+            "type": {"enum": [kind]} if kind else _TEXT,
+            **{
+                k: _or_null(_TEXT)
+                for k in ("event", "name", "anonymousId", "userId", "previousId", "sessionId")
+            },
+            "timestamp": _or_null(_TIME),
+            "sentAt": _or_null(_TIME),
+            "context": _CONTEXT,
+            "properties": {"type": "object"},
+            "traits": {"type": "object"},
+            **{key: {} for key in ("integrations", "version", "writeKey", "receivedAt", "originalTimestamp")},
+        },
+        "additionalProperties": False,
+    }
+    if required:
+        schema["required"] = list(required)
+        schema["properties"].update({n: _TEXT for n in required if n != "type"})
+    alternatives = []
+    if "userId" not in required:
+        alternatives.append({"anyOf": [_present("anonymousId"), _present("userId")]})
+    if kind == "track":  # the name may come as "event" or "name"
+        alternatives.append({"anyOf": [_present("event"), _present("name")]})
+    if alternatives:
+        schema["allOf"] = alternatives
+    return schema
+
+
+_EVENT_SCHEMA = _event_schema(
+    None, ("type",), "One event of any type (track, page, identify, alias, product_view, …)."
+)
+_ENDPOINT_SCHEMAS = {
+    "track": _event_schema("track", (), "A named event (e.g. 'Product Viewed' or a name of your own)."),
+    "identify": _event_schema(
+        "identify", ("userId",), "Tie a visitor (anonymousId) to a member id, with traits."
+    ),
+    "alias": _event_schema("alias", ("previousId", "userId"), "Merge two ids of one person."),
+    "page": _event_schema("page", (), "A page view (context.page.url)."),
 }
 _REJECTED_SCHEMA = {
     "type": "object",
@@ -176,9 +234,27 @@ for _path, _type, _summary in (
         _single(_type),
         methods=["POST"],
         summary=_summary,
-        openapi_extra=_doc(_EVENT_SCHEMA, _ONE_RESPONSE),
+        openapi_extra=_doc(_ENDPOINT_SCHEMAS[_type], _ONE_RESPONSE),
         response_model=None,
     )
+
+
+def _shared_errors(defaults: dict[str, Any]) -> list[FieldError]:
+    """What is wrong with a batch's shared ``sentAt`` and ``context`` (they would fail every event)."""
+    errors = []
+    sent = defaults.get("sentAt")
+    if sent is not None:
+        try:
+            datetime.fromisoformat(sent) if isinstance(sent, str) else None
+        except ValueError:
+            sent = None
+        if not isinstance(sent, str):
+            errors.append(
+                FieldError("sentAt", "expected an ISO 8601 date-time, e.g. 2026-11-01T09:00:00+09:00")
+            )
+    if "context" in defaults and not isinstance(defaults["context"], dict):
+        errors.append(FieldError("context", "expected an object"))
+    return errors
 
 
 @router.post(
@@ -190,8 +266,8 @@ for _path, _type, _summary in (
             "required": ["batch"],
             "properties": {
                 "batch": {"type": "array", "items": _EVENT_SCHEMA},
-                "sentAt": {"type": "string", "format": "date-time"},
-                "context": {"type": "object"},
+                "sentAt": _or_null(_TIME),
+                "context": _CONTEXT,
             },
         },
         _BATCH_RESPONSE,
@@ -211,6 +287,9 @@ async def batch(request: Request, _: str = Depends(requires("write"))) -> dict[s
     for key in ("sentAt", "context"):  # shared by every event that has none of its own
         if key in raw:
             defaults[key] = raw[key]
+    shared = _shared_errors(defaults)
+    if shared:
+        raise ApiError(400, "invalid_batch", "; ".join(str(e) for e in shared), shared)
     events, duplicates, rejected = await _store(request, raw["batch"], defaults)
     return {
         "success": not rejected,

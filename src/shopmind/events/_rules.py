@@ -15,6 +15,7 @@ from shopmind.events._types import TYPE_ALIASES, EventType
 
 MAX_EVENT_BYTES = 32 * 1024
 FUTURE_TOLERANCE = timedelta(minutes=5)
+_ONE_SECOND = timedelta(seconds=1)  # a smaller clock difference is taken as the network's
 
 #: Top-level keys of the common tracking APIs that carry nothing shopmind keeps.
 IGNORED_KEYS = frozenset({"integrations", "version", "writeKey", "receivedAt", "originalTimestamp"})
@@ -71,8 +72,11 @@ def correct_event_time(
     corrected = timestamp
     if sent_at is not None:
         skew = received_at - sent_at
-        if abs(skew) > timedelta(seconds=1):
-            corrected = timestamp + skew
+        if abs(skew) > _ONE_SECOND:
+            try:
+                corrected = timestamp + skew
+            except OverflowError:  # e.g. a timestamp in year 1105 from a clock 6,000 years ahead
+                return received_at, "out_of_range"
             flag = "skew_corrected"
     if corrected > received_at + tolerance:
         return received_at, "future_clamped"
