@@ -13,8 +13,7 @@ from typing import Any, TypeVar
 import pyarrow as pa
 
 from shopmind.events import Event
-from shopmind.ingest import Rejected, store_incoming
-from shopmind.ingest._live import event_rows
+from shopmind.ingest import Rejected, event_rows, store_incoming
 from shopmind.store import Store
 
 T = TypeVar("T")

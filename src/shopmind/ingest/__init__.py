@@ -4,7 +4,7 @@ events (JSON Lines), product catalogues and external interest signals."""
 from shopmind.ingest._catalogue import CATALOGUE_FIELDS, import_catalogue
 from shopmind.ingest._events import import_events
 from shopmind.ingest._interests import import_interests
-from shopmind.ingest._live import Rejected, store_incoming, validate_incoming
+from shopmind.ingest._live import Rejected, event_rows, store_incoming, validate_incoming
 from shopmind.ingest._orders import (
     FORMATS,
     GENERIC,
@@ -30,6 +30,7 @@ __all__ = [
     "Progress",
     "Rejected",
     "detect_format",
+    "event_rows",
     "import_catalogue",
     "import_events",
     "import_interests",

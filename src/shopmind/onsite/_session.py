@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import orjson
@@ -53,13 +54,17 @@ def page_type_of(url: str | None, declared: object = None) -> str:
     """The type of page at ``url`` (``declared`` wins when it is one of :data:`PAGE_TYPES`)."""
     if isinstance(declared, str) and declared.lower() in PAGE_TYPES:
         return declared.lower()
-    if not url:
-        return "other"
+    return _type_of_url(url) if url else "other"
+
+
+@lru_cache(maxsize=8192)  # a shop has few distinct pages; every event of a session names one
+def _type_of_url(url: str) -> str:
     path = urlsplit(url).path if "://" in url else url.split("?", 1)[0]
     first = path.strip("/").split("/", 1)[0].lower()
     return _PATH_TYPES.get(first, "other")
 
 
+@lru_cache(maxsize=8192)
 def _path_after_first(url: str | None) -> str | None:
     """``fruit`` of ``https://shop.kr/category/fruit``."""
     if not url:
