@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import dataclass
 
 
@@ -42,6 +43,31 @@ def best_of(repeats: int, setup: str, body: str) -> Measurement:
     """The fastest of ``repeats`` fresh-process measurements: for sub-second work on a shared
     machine, where one run is easily slowed several-fold by other processes."""
     return min((measure(setup, body) for _ in range(repeats)), key=lambda m: m.seconds)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The highest resident memory of a running process so far (Linux's VmHWM), in MB."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            line = next(ln for ln in fh if ln.startswith("VmHWM"))
+        return int(line.split()[1]) / 1024
+    except (OSError, StopIteration):
+        return float("nan")
+
+
+def wait_until_ready(url: str, seconds: float = 60.0) -> None:
+    """Poll ``url`` until it answers 200 (a peer server starting up)."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer 200 within {seconds:.0f} s")
 
 
 def row(label: str, ours: float, peer: float, unit: str, lower_is_better: bool = True) -> str:

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import numpy as np
 import orjson
 import psutil
@@ -38,7 +37,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.serving import Server, free_port
 
-from bench._measure import row
+from bench._measure import peak_rss_mb, row, wait_until_ready
 
 CONNECTIONS = 8
 BATCH_SIZES = (100, 500)
@@ -221,17 +220,8 @@ def _load(port: int, key: str, pid: int) -> _Figures:
         SINGLES / single_seconds,
         float(np.median(latencies) * 1e3),
         float(np.quantile(latencies, 0.99) * 1e3),
-        _peak_mb(pid),
+        peak_rss_mb(pid),
     )
-
-
-def _peak_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            line = next(ln for ln in fh if ln.startswith("VmHWM"))
-        return int(line.split()[1]) / 1024
-    except (OSError, StopIteration):
-        return float("nan")
 
 
 def main() -> None:
@@ -245,12 +235,7 @@ def main() -> None:
         port = free_port()
         peer = subprocess.Popen([sys.executable, "-c", _PEER, str(port)])
         try:
-            for _ in range(300):
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
+            wait_until_ready(f"http://127.0.0.1:{port}/readyz", 30)
             theirs = _load(port, "none", peer.pid)
         finally:
             peer.terminate()

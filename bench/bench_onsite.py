@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.serving import Server, free_port
 from tests.shops import demo_workspace
 
-from bench._measure import row
+from bench._measure import peak_rss_mb, row, wait_until_ready
 from shopmind.pipeline import recommender_data
 from shopmind.store import Store
 
@@ -135,11 +135,6 @@ def _sessions(url: str, key: str, visitors: list[str], products: list[str]) -> N
                 raise RuntimeError(answer.text[:300])
 
 
-def _peak_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as fh:
-        return int(next(ln for ln in fh if ln.startswith("VmHWM")).split()[1]) / 1024
-
-
 def _loads(
     users: list[str], products: list[str], visitors: list[str]
 ) -> dict[str, list[tuple[str, dict[str, Any]]]]:
@@ -195,7 +190,7 @@ def main() -> None:
                 for kind, reqs in loads.items()
             }
             assert server.process is not None
-            ours_mb = _peak_mb(server.process.pid)
+            ours_mb = peak_rss_mb(server.process.pid)
         finally:
             server.stop()
         port = free_port()
@@ -203,17 +198,12 @@ def main() -> None:
             [sys.executable, "-c", _PEER, str(port), str(Path(tmp) / "interactions.parquet")]
         )
         try:
-            for _ in range(600):
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
+            wait_until_ready(f"http://127.0.0.1:{port}/readyz", 120)  # it fits ALS first
             theirs = {
                 kind: asyncio.run(_steady(f"http://127.0.0.1:{port}", "none", reqs))
                 for kind, reqs in loads.items()
             }
-            theirs_mb = _peak_mb(peer.pid)
+            theirs_mb = peak_rss_mb(peer.pid)
         finally:
             peer.terminate()
             peer.wait()

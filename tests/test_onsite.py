@@ -129,7 +129,8 @@ content = { title = { ko = "가", en = "a" } }
     assert "spelling" in str(caught.value)
     with pytest.raises(InvalidInputError, match="not valid TOML"):
         parse_triggers("[[trigger]\n")
-    twice = DEFAULT_TRIGGERS + DEFAULT_TRIGGERS.split("[[trigger]]", 2)[1].join(["[[trigger]]", ""])
+    one = '[[trigger]]\nid = "x"\nname = { ko = "가", en = "a" }\naction = "popup"\nplacement = "popup"\ncontent = { title = { ko = "가", en = "a" } }\n'
+    twice = one + one
     with pytest.raises(InvalidInputError, match="used twice"):
         parse_triggers(twice)
 

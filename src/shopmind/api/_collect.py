@@ -239,19 +239,21 @@ for _path, _type, _summary in (
     )
 
 
+def _is_iso_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _shared_errors(defaults: dict[str, Any]) -> list[FieldError]:
     """What is wrong with a batch's shared ``sentAt`` and ``context`` (they would fail every event)."""
     errors = []
-    sent = defaults.get("sentAt")
-    if sent is not None:
-        try:
-            datetime.fromisoformat(sent) if isinstance(sent, str) else None
-        except ValueError:
-            sent = None
-        if not isinstance(sent, str):
-            errors.append(
-                FieldError("sentAt", "expected an ISO 8601 date-time, e.g. 2026-11-01T09:00:00+09:00")
-            )
+    if defaults.get("sentAt") is not None and not _is_iso_time(defaults["sentAt"]):
+        errors.append(FieldError("sentAt", "expected an ISO 8601 date-time, e.g. 2026-11-01T09:00:00+09:00"))
     if "context" in defaults and not isinstance(defaults["context"], dict):
         errors.append(FieldError("context", "expected an object"))
     return errors

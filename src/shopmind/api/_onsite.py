@@ -60,7 +60,7 @@ class OnSite:
         self.ledger = FrequencyLedger()
         self.visitors: dict[str, Visitor] = {}
         self.orders: dict[str, int] = {}  # visitor → orders completed since the server started
-        self.recent: OrderedDict[str, tuple[str, str]] = OrderedDict()  # decision → (visitor, trigger)
+        self.recent: OrderedDict[str, None] = OrderedDict()  # the latest decisions' ids, oldest first
         self._decisions: list[dict[str, Any]] = []
         self._outcomes: list[dict[str, Any]] = []
         self._task: asyncio.Task[None] | None = None
@@ -147,7 +147,7 @@ class OnSite:
             return {"decision_id": None, "placement": placement, "action": None}
         decision_id = uuid.uuid4().hex
         serve(trigger, session, self.ledger, decision_id, now)
-        self.recent[decision_id] = (session.visitor, trigger.id)
+        self.recent[decision_id] = None
         while len(self.recent) > _RECENT_DECISIONS:
             self.recent.popitem(last=False)
         self._decisions.append(

@@ -8,7 +8,6 @@ stored, which is the order the visitor's own tracker sent them.
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -218,8 +217,6 @@ class SessionTracker:
         self.max_sessions = max_sessions
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._users: dict[str, str] = {}  # user id → the visitor id it was last seen with
-        self.seen = 0
-        self.started = time.monotonic()
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -259,7 +256,6 @@ class SessionTracker:
         visitor = self.visitor_of(event.anonymous_id, event.user_id)
         if visitor is None:
             return None, None
-        self.seen += 1
         if event.anonymous_id and event.user_id:
             self._users[event.user_id] = event.anonymous_id
         session = self._sessions.get(visitor)
