@@ -56,6 +56,27 @@ def test_event_rows_are_what_events_to_arrow_gives() -> None:
     assert event_rows([]).equals(events_to_arrow([]))
 
 
+def test_event_rows_convert_repeated_and_missing_values_alike() -> None:
+    # columns of one repeated value and columns no event uses take shortcuts: the same table
+    first, _ = _validated([_raw(i) for i in range(3)])
+    later, _ = validate_incoming(
+        [_raw(7), _order(2, "K-2")], received_at=NOW + timedelta(seconds=1), hasher=None
+    )
+    snake = {**_raw(9), "anonymous_id": "a9"}  # snake_case: the full validation's event
+    del snake["anonymousId"]
+    full = [validate_event(snake, received_at=NOW)]
+    for events in (first, first[:1], later, first + later + full):
+        assert event_rows(events).equals(events_to_arrow(events))
+
+
+def test_invalid_events_are_listed_by_position_among_valid_ones() -> None:
+    raws: list[Any] = [_raw(0), {"type": "product_view"}, "not an event", _raw(3), {"event": "Wish"}]
+    events, rejected = _validated(raws)
+    assert [e.message_id for e in events] == ["m0", "m3"]
+    assert [r.index for r in rejected] == [1, 2, 4]
+    assert all(r.errors for r in rejected)
+
+
 def test_a_group_of_new_events_is_stored_in_one_go(store: Store) -> None:
     events, rejected = _validated([_raw(1), _raw(2), _raw(2), {"type": "nonsense"}, _order(3, "K-1")])
     assert store_incoming(store, events, rejected) == [False, False, True, False]

@@ -16,6 +16,7 @@ from shopmind.events._validation import (
     content_message_id,
     correct_event_time,
     validate_event,
+    validate_events,
 )
 
 __all__ = [
@@ -37,4 +38,5 @@ __all__ = [
     "identifier",
     "orders_from_events",
     "validate_event",
+    "validate_events",
 ]

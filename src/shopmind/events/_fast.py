@@ -130,6 +130,13 @@ def _price(value: object) -> float | None:
 
 
 _EMPTY: dict[str, Any] = {}
+_UTM_KEYS = ("source", "medium", "name", "term", "content")
+_NO_UTM: tuple[object, ...] = (None, None, None, None, None)
+
+#: (type, event, name) → the event type and name (``resolve_type``): few distinct ones arrive.
+_TYPES: dict[tuple[object, object, object], tuple[EventType, str | None]] = {}
+_TYPES_KEPT = 4096  # beyond this many, custom names are resolved each time
+_set_dict = object.__setattr__  # Event is frozen: its own __setattr__ refuses
 
 
 def fast_event(
@@ -150,7 +157,7 @@ def fast_event(
 def _fast_event(
     raw: dict[str, Any], received_at: datetime, source: str, max_bytes: int, tolerance: timedelta
 ) -> Event | None:
-    # one function, few calls: this runs for every event the server receives
+    # one function, few calls, checks written out: this runs for every event the server receives
     payload = raw if IGNORED_KEYS.isdisjoint(raw) else {k: v for k, v in raw.items() if k not in IGNORED_KEYS}
     if not _KEYS.issuperset(payload):
         return None
@@ -161,42 +168,111 @@ def _fast_event(
         return None
     get = payload.get
     declared, event, name, message_id = get("type"), get("event"), get("name"), get("messageId")
-    ids = [get("anonymousId"), get("userId"), get("previousId"), get("sessionId")]
-    for at, value in enumerate(ids):
-        if type(value) is int:  # shops send member numbers as numbers: they are ids
-            ids[at] = str(value)
+    anonymous_id, user_id = get("anonymousId"), get("userId")
+    previous_id, session_id = get("previousId"), get("sessionId")
+    # shops send member numbers as numbers: they are ids (bool is not int here)
+    if type(anonymous_id) is int:
+        anonymous_id = str(anonymous_id)
+    if type(user_id) is int:
+        user_id = str(user_id)
+    if type(previous_id) is int:
+        previous_id = str(previous_id)
+    if type(session_id) is int:
+        session_id = str(session_id)
     context = get("context", _EMPTY)
     properties = get("properties", _EMPTY)
     traits = get("traits", _EMPTY)
     if type(context) is not dict or type(properties) is not dict or type(traits) is not dict:
         return None
-    location, page, campaign = _part(context, "location"), _part(context, "page"), _part(context, "campaign")
-    os_name = _part(context, "os").get("name")
-    region, city = location.get("region"), location.get("city")
-    utm = [campaign.get(key) for key in ("source", "medium", "name", "term", "content")]
-    if not _is_text(declared):
-        return None
-    for value in (event, name, message_id, *ids, os_name, region, city, *utm):
-        if value is not None and not _is_text(value):
+    if context:
+        cget = context.get
+        device_part, os_part, location = cget("device"), cget("os"), cget("location")
+        page, campaign = cget("page"), cget("campaign")
+        # an absent or null part is empty; anything else but an object is for the full validation
+        if device_part is None:
+            device = None
+        elif type(device_part) is dict:
+            device = device_part.get("type")
+        else:
             return None
-    locale, url, referrer = context.get("locale"), page.get("url"), page.get("referrer")
+        if os_part is None:
+            os_name = None
+        elif type(os_part) is dict:
+            os_name = os_part.get("name")
+        else:
+            return None
+        if location is None:
+            region = city = None
+        elif type(location) is dict:
+            region, city = location.get("region"), location.get("city")
+        else:
+            return None
+        if page is None:
+            url = referrer = None
+        elif type(page) is dict:
+            url, referrer = page.get("url"), page.get("referrer")
+        else:
+            return None
+        if campaign is None:
+            utm = _NO_UTM
+        elif type(campaign) is dict:
+            utm = tuple(map(campaign.get, _UTM_KEYS))
+        else:
+            return None
+        channel, locale = cget("channel"), cget("locale")
+    else:
+        device = os_name = region = city = url = referrer = channel = locale = None
+        utm = _NO_UTM
+    if type(declared) is not str or not 0 < len(declared) <= 512 or declared.strip() != declared:
+        return None
+    for value in (
+        event,
+        name,
+        message_id,
+        anonymous_id,
+        user_id,
+        previous_id,
+        session_id,
+        os_name,
+        region,
+        city,
+    ):
+        if value is not None and (
+            type(value) is not str or not 0 < len(value) <= 512 or value.strip() != value
+        ):
+            return None
+    if utm is not _NO_UTM:
+        for value in utm:
+            if value is not None and (
+                type(value) is not str or not 0 < len(value) <= 512 or value.strip() != value
+            ):
+                return None
     for value, limit in ((locale, 35), (url, 4096), (referrer, 4096)):  # may be empty
         if value is not None and (type(value) is not str or len(value) > limit or value.strip() != value):
             return None
-    device = _part(context, "device").get("type")
     if device is not None and (type(device) is not str or device not in _DEVICE_TYPES):
         return None
-    channel = context.get("channel")
     if channel is not None and (type(channel) is not str or channel not in _CHANNELS):
         return None
-    if "email" in properties or "phone" in properties or "email" in traits or "phone" in traits:
-        return None  # contact data: hashed (or refused) by the full validation
-    for key in (*properties, *traits):
-        if key.strip() != key:  # the full validation strips these keys
+    if properties:
+        if "email" in properties or "phone" in properties:
+            return None  # contact data: hashed (or refused) by the full validation
+        for key in properties:
+            if key.strip() != key:  # the full validation strips these keys
+                return None
+    if traits:
+        if "email" in traits or "phone" in traits:
             return None
+        for key in traits:
+            if key.strip() != key:
+                return None
 
-    kind, name = resolve_type(declared, event, name)
-    anonymous_id, user_id, previous_id, session_id = ids
+    known = _TYPES.get((declared, event, name))
+    if known is None:
+        known = resolve_type(declared, event, name)
+        if len(_TYPES) < _TYPES_KEPT:
+            _TYPES[declared, event, name] = known
+    kind, name = known
     if kind is EventType.ALIAS:
         if not previous_id or not user_id:
             return None
@@ -238,57 +314,65 @@ def _fast_event(
         revenue = _price(properties.get("revenue"))
         if revenue is None:
             revenue = sum(line.quantity * line.unit_price for line in lines)
+        revenue = float(revenue)
         extra = {k: v for k, v in properties.items() if k not in _ORDER_FIELDS}
     if traits:
         extra = {**extra, "traits": traits}
 
-    timestamp, sent_at = _time(get("timestamp")), _time(get("sentAt"))
-    received = received_at.astimezone(UTC)
+    timestamp, sent_at = get("timestamp"), get("sentAt")
+    if timestamp is not None:
+        timestamp = _time(timestamp)
+    if sent_at is not None:
+        sent_at = _time(sent_at)
+    received = received_at if received_at.tzinfo is UTC else received_at.astimezone(UTC)
     event_time, flag = correct_event_time(timestamp, sent_at, received, tolerance)
-    fields = {  # in the order of Event's fields, as its __init__ would set them
-        "message_id": message_id or content_message_id(payload),
-        "type": kind,
-        "event_time": event_time,
-        "received_at": received,
-        "name": name,
-        "anonymous_id": anonymous_id,
-        "user_id": user_id,
-        "previous_id": previous_id,
-        "session_id": session_id,
-        "client_time": timestamp,
-        "sent_at": sent_at,
-        "time_flag": flag,
-        "device_type": device,
-        "os": os_name,
-        "channel": channel,
-        "region": region,
-        "city": city,
-        "locale": locale,
-        "page_url": url,
-        "referrer": referrer,
-        "utm_source": utm[0],
-        "utm_medium": utm[1],
-        "utm_campaign": utm[2],
-        "utm_term": utm[3],
-        "utm_content": utm[4],
-        "product_id": product_id,
-        "category": category,
-        "query": query,
-        "quantity": quantity,
-        "price": price,
-        "order_id": order_id,
-        "revenue": None if revenue is None else float(revenue),
-        "currency": currency,
-        "banner_id": banner_id,
-        "campaign_id": campaign_id,
-        "properties": orjson.dumps(extra).decode() if extra else None,
-        "email_hash": None,
-        "phone_hash": None,
-        "source": source,
-        "lines": lines,
-    }
     built: Event = Event.__new__(Event)
     # the frozen dataclass's __init__ sets its 40 fields one by one through object.__setattr__;
-    # filling the instance's dict at once makes the same object, several times faster
-    built.__dict__.update(fields)
+    # giving the instance its dict at once makes the same object, several times faster
+    _set_dict(
+        built,
+        "__dict__",
+        {  # in the order of Event's fields, as its __init__ would set them
+            "message_id": message_id or content_message_id(payload),
+            "type": kind,
+            "event_time": event_time,
+            "received_at": received,
+            "name": name,
+            "anonymous_id": anonymous_id,
+            "user_id": user_id,
+            "previous_id": previous_id,
+            "session_id": session_id,
+            "client_time": timestamp,
+            "sent_at": sent_at,
+            "time_flag": flag,
+            "device_type": device,
+            "os": os_name,
+            "channel": channel,
+            "region": region,
+            "city": city,
+            "locale": locale,
+            "page_url": url,
+            "referrer": referrer,
+            "utm_source": utm[0],
+            "utm_medium": utm[1],
+            "utm_campaign": utm[2],
+            "utm_term": utm[3],
+            "utm_content": utm[4],
+            "product_id": product_id,
+            "category": category,
+            "query": query,
+            "quantity": quantity,
+            "price": price,
+            "order_id": order_id,
+            "revenue": revenue,
+            "currency": currency,
+            "banner_id": banner_id,
+            "campaign_id": campaign_id,
+            "properties": orjson.dumps(extra).decode() if extra else None,
+            "email_hash": None,
+            "phone_hash": None,
+            "source": source,
+            "lines": lines,
+        },
+    )
     return built

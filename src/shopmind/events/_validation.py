@@ -18,7 +18,7 @@ the receive time plus the tolerance are clamped to the receive time and flagged.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -210,6 +210,42 @@ def validate_event(
     )
 
 
+def validate_events(
+    raws: Iterable[object],
+    *,
+    received_at: datetime,
+    hasher: IdentifierHasher | None = None,
+    source: str = "api",
+    max_bytes: int = MAX_EVENT_BYTES,
+    tolerance: timedelta = FUTURE_TOLERANCE,
+) -> list[Event | InvalidEventError]:
+    """``validate_event`` of each of ``raws``, in order: the event, or why it is invalid (one call
+    for a request's events: the server's hot loop)."""
+    out: list[Event | InvalidEventError] = []
+    append = out.append
+    for raw in raws:
+        event = (
+            fast_event(raw, received_at=received_at, source=source, max_bytes=max_bytes, tolerance=tolerance)
+            if type(raw) is dict
+            else None
+        )
+        if event is None:
+            try:
+                event = _validate_fully(
+                    raw,  # type: ignore[arg-type]
+                    received_at=received_at,
+                    hasher=hasher,
+                    source=source,
+                    max_bytes=max_bytes,
+                    tolerance=tolerance,
+                )
+            except InvalidEventError as exc:
+                append(exc)
+                continue
+        append(event)
+    return out
+
+
 def _validate_fully(
     raw: Mapping[str, Any],
     *,
@@ -352,4 +388,11 @@ def _validate_fully(
     )
 
 
-__all__ = ["CHANNELS", "DEVICE_TYPES", "content_message_id", "correct_event_time", "validate_event"]
+__all__ = [
+    "CHANNELS",
+    "DEVICE_TYPES",
+    "content_message_id",
+    "correct_event_time",
+    "validate_event",
+    "validate_events",
+]

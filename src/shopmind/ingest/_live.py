@@ -13,7 +13,7 @@ import orjson
 import pyarrow as pa
 
 from shopmind.core import FieldError, IdentifierHasher, InvalidEventError
-from shopmind.events import EVENT_SCHEMA, Event, orders_from_events, validate_event
+from shopmind.events import EVENT_SCHEMA, Event, orders_from_events, validate_events
 from shopmind.events._validation import MAX_EVENT_BYTES
 from shopmind.store import QUARANTINE_SCHEMA, Store
 
@@ -39,20 +39,27 @@ def validate_incoming(
 ) -> tuple[list[Event], list[Rejected]]:
     """Validate a request's events: the accepted ones and the rejected ones (with their position).
     ``defaults`` fill keys an event leaves out (e.g. ``type`` from the endpoint)."""
+    if defaults or any(isinstance(raw, dict) and "type" not in raw for raw in raws):
+        raws = [_with_defaults(raw, defaults) for raw in raws]
     accepted: list[Event] = []
     rejected: list[Rejected] = []
-    for index, raw in enumerate(raws):
-        if isinstance(raw, dict):
-            if defaults:
-                raw = {**defaults, **raw}
-            if "type" not in raw and "event" in raw:  # a named event is a track call
-                raw = {**raw, "type": "track"}
-        try:
-            accepted.append(validate_event(raw, received_at=received_at, hasher=hasher, max_bytes=max_bytes))  # type: ignore[arg-type]
-        except InvalidEventError as exc:
+    validated = validate_events(raws, received_at=received_at, hasher=hasher, max_bytes=max_bytes)
+    for index, (raw, event) in enumerate(zip(raws, validated, strict=True)):
+        if isinstance(event, InvalidEventError):
             text = orjson.dumps(raw, default=str)[:_RAW_LIMIT].decode("utf-8", "replace")
-            rejected.append(Rejected(index, exc.errors, text))
+            rejected.append(Rejected(index, event.errors, text))
+        else:
+            accepted.append(event)
     return accepted, rejected
+
+
+def _with_defaults(raw: object, defaults: dict[str, object] | None) -> object:
+    if isinstance(raw, dict):
+        if defaults:
+            raw = {**defaults, **raw}
+        if "type" not in raw and "event" in raw:  # a named event is a track call
+            raw = {**raw, "type": "track"}
+    return raw
 
 
 def store_incoming(
@@ -89,16 +96,26 @@ def _store_group(
     return duplicate
 
 
-_ROW = operator.attrgetter(*EVENT_SCHEMA.names)
+_ROW = operator.itemgetter(*EVENT_SCHEMA.names)
 
 
 def event_rows(events: Sequence[Event]) -> pa.Table:
-    """The events in the ``EVENT_SCHEMA`` layout (what ``events_to_arrow`` gives, a third faster:
-    one pass over the events, then one conversion per column)."""
+    """The events in the ``EVENT_SCHEMA`` layout (what ``events_to_arrow`` gives, several times
+    faster: one pass over the events' fields, then one conversion per column, none for a column
+    of one repeated value, such as the receive time or a column no event of the batch uses)."""
     if not events:
         return EVENT_SCHEMA.empty_table()
-    columns = zip(*map(_ROW, events), strict=True)
-    arrays = [pa.array(values, type=f.type) for values, f in zip(columns, EVENT_SCHEMA, strict=True)]
+    n = len(events)
+    arrays = []
+    columns = zip(*map(_ROW, map(vars, events)), strict=True)
+    for values, type_ in zip(columns, EVENT_SCHEMA.types, strict=True):
+        first = values[0]
+        if values.count(first) != n:
+            arrays.append(pa.array(values, type=type_))
+        elif first is None:
+            arrays.append(pa.nulls(n, type_))
+        else:
+            arrays.append(pa.repeat(pa.scalar(first, type=type_), n))
     return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
 
 

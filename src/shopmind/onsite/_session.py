@@ -77,10 +77,20 @@ def _name(event: Event) -> str:
     return (event.name or "").replace("_", " ").replace("-", " ").strip().lower()
 
 
-def _properties(event: Event) -> dict[str, object]:
-    if not event.properties:
+#: The properties a page view reads, as they appear in the properties' JSON text.
+_PAGE_KEYS = ('"page_type"', '"category"')
+
+
+def _properties(event: Event, wanted: tuple[str, ...] = ()) -> dict[str, object]:
+    """The event's other properties; with ``wanted`` (quoted keys), empty unless one may be there."""
+    text = event.properties
+    if not text:
         return {}
-    found = orjson.loads(event.properties)
+    # the text is orjson's, which writes keys as they are: a key absent from the text is not a
+    # property (a value that reads like a key only makes it parse, as it would without the check)
+    if wanted and not any(key in text for key in wanted):
+        return {}
+    found = orjson.loads(text)
     return found if isinstance(found, dict) else {}
 
 
@@ -150,15 +160,22 @@ class Session:
         """Update the session with ``event``; returns the id of the decision an order converts
         (the latest one served in this session), if the event completes an order."""
         at = event.event_time
-        self.last_at = max(self.last_at, at)
-        self.user_id = event.user_id or self.user_id
-        self.session_id = event.session_id or self.session_id
-        self.device = event.device_type or self.device
-        self.region = event.region or self.region
-        self.locale = event.locale or self.locale
+        if at > self.last_at:
+            self.last_at = at
+        # only what the event says changes: most events repeat the session's device and region
+        if event.user_id:
+            self.user_id = event.user_id
+        if event.session_id:
+            self.session_id = event.session_id
+        if event.device_type:
+            self.device = event.device_type
+        if event.region:
+            self.region = event.region
+        if event.locale:
+            self.locale = event.locale
         kind = event.type
         if kind is EventType.PAGE_VIEW:
-            props = _properties(event)
+            props = _properties(event, _PAGE_KEYS)
             self._view_page(at, event.page_url, props.get("page_type"))
             category = event.category or props.get("category")
             if not category and self.page_type == "category":
@@ -253,14 +270,21 @@ class SessionTracker:
 
     def observe(self, event: Event) -> tuple[Session | None, str | None]:
         """Apply one stored event; returns its session and the decision an order converts."""
-        visitor = self.visitor_of(event.anonymous_id, event.user_id)
-        if visitor is None:
+        anonymous_id, user_id = event.anonymous_id, event.user_id
+        if anonymous_id:
+            visitor = anonymous_id
+            if user_id:
+                self._users[user_id] = anonymous_id
+        elif user_id:
+            visitor = self._users.get(user_id, user_id)
+        else:
             return None, None
-        if event.anonymous_id and event.user_id:
-            self._users[event.user_id] = event.anonymous_id
-        session = self._sessions.get(visitor)
-        if session is None or event.event_time - session.last_at > self.idle:
+        sessions = self._sessions
+        session = sessions.get(visitor)
+        if session is not None and event.event_time - session.last_at <= self.idle:
+            sessions.move_to_end(visitor)  # the usual case: the visitor's live session goes on
+        else:
             number = session.number + 1 if session is not None else 1
             session = Session(visitor, event.event_time, event.event_time, number=number)
-        self._remember(visitor, session)
+            self._remember(visitor, session)
         return session, session.apply(event)
