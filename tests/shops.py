@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from shopmind.pipeline import load_demo_shop, run_customer_intelligence
+from shopmind.pipeline import (
+    load_demo_shop,
+    run_churn_risk,
+    run_customer_intelligence,
+    run_preferences,
+    run_purchase_probability,
+    run_vip_lookalike,
+)
 from shopmind.store import Workspace
 
 START = datetime(2026, 1, 1, tzinfo=UTC)  # the synthetic shop's first day
@@ -33,3 +40,19 @@ def demo_workspace(folder: Path, customers: int = 400, days: int = 60) -> Shop:
     repeat = next(p for (p,) in buyers if p not in vips)
     pairs = tuple((p.antecedent, p.consequent) for p in loaded.truths.complementary_pairs)
     return Shop(folder, sorted(vips)[0].removeprefix("user:"), repeat.removeprefix("user:"), pairs)
+
+
+def understood_workspace(folder: Path, customers: int = 1500, days: int = 90) -> Path:
+    """A workspace with the synthetic shop loaded and every job run as ``shopmind run`` does,
+    customer intelligence twice (30 days apart: segment movement), as the dashboard shows it."""
+    ws = Workspace.init(folder)
+    as_of = START + timedelta(days=days)
+    with ws.open_store() as store:
+        load_demo_shop(store, customers=customers, days=days, seed=5)
+        run_customer_intelligence(store, as_of - timedelta(days=30))
+        run_customer_intelligence(store, as_of)
+        run_churn_risk(store, as_of, horizon_days=21)
+        run_purchase_probability(store, as_of, horizon_days=7)
+        run_vip_lookalike(store, as_of)
+        run_preferences(store, as_of)
+    return folder

@@ -4,6 +4,7 @@ second server on the same workspace fails to start with a clear message)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import ORJSONResponse
 
+from shopmind import web
 from shopmind.api import _collect, _demo_shop, _health, _inspect, _onsite, _profiles, _sdk
 from shopmind.api._auth import RateLimiter
 from shopmind.api._config import ServerConfig
@@ -20,7 +22,8 @@ from shopmind.api._errors import HANDLERS
 from shopmind.api._models import LiveRecommender
 from shopmind.api._worker import GroupCommitter, StoreWorker
 from shopmind.onsite import load_triggers
-from shopmind.store import KeyRing, Workspace
+from shopmind.store import KeyRing, Store, Workspace
+from shopmind.web import Reader
 
 TRIGGERS_FILE = "triggers.toml"
 
@@ -52,9 +55,13 @@ def create_app(
         committer = GroupCommitter(worker, config.max_pending_events)
         committer.start()
         app.state.worker, app.state.committer = worker, committer
+        reader = Reader(store.reader())
+        app.state.dashboard_reader = reader
+        app.state.last_event_at = await reader.run(_last_event)
         await onsite.start(worker)
         if demo:
             app.state.demo_shop = await worker.run(_demo_shop.demo_catalogue)
+        gc.freeze()  # what start-up loaded stays: keep it out of every later full collection
         learning = asyncio.create_task(recommender.learn(worker.run), name="shopmind-learn")
         try:
             yield
@@ -63,6 +70,7 @@ def create_app(
             await asyncio.gather(learning, return_exceptions=True)
             await committer.close()
             await onsite.close()
+            reader.close()
             worker.close()
 
     app = FastAPI(
@@ -92,4 +100,11 @@ def create_app(
         app.add_exception_handler(error, handler)
     for module in (_health, _collect, _inspect, _profiles, _onsite, _sdk, _demo_shop):
         app.include_router(module.router)
+    web.install(app)
     return app
+
+
+def _last_event(store: Store) -> datetime | None:
+    """When the newest stored event arrived (read once; then kept by the collection API)."""
+    found = store.scalar("SELECT max(received_at) FROM events")
+    return found if isinstance(found, datetime) else None

@@ -191,6 +191,8 @@ async def _store(
         max_bytes=state.config.max_event_bytes,
     )
     duplicates = await committer.submit(events, rejected)
+    if events:  # the dashboard's freshness
+        state.last_event_at = events[-1].received_at
     # the live sessions see each stored event once (a re-sent one is not news)
     state.onsite.observe([e for e, seen in zip(events, duplicates, strict=True) if not seen])
     return events, duplicates, rejected

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import threading
 import time
@@ -14,8 +15,8 @@ from typing import Any, Literal, TypeVar
 import pandas as pd
 
 from shopmind.core import ShopmindError
-from shopmind.pipeline import recommender_data
-from shopmind.recommend import HybridRecommender, Recommendation
+from shopmind.pipeline import order_baskets, recommender_data
+from shopmind.recommend import AssociationRules, HybridRecommender, Recommendation
 from shopmind.store import Store
 
 log = logging.getLogger("shopmind.api")
@@ -32,6 +33,9 @@ class LiveRecommender:
         self.model: HybridRecommender | None = None
         self.items: dict[str, dict[str, Any]] = {}
         self.fit_seconds: float | None = None
+        #: association rules of the orders (for the dashboard's products), mined once the
+        #: recommender is ready: lhs (list), rhs, support, confidence, lift
+        self.rules: pd.DataFrame | None = None
 
     @property
     def ready(self) -> bool:
@@ -59,6 +63,15 @@ class LiveRecommender:
         self.model = model
         self.fit_seconds = time.perf_counter() - started
         self.status, self.note = "ready", model.ranker_note_
+        # the model's millions of objects live as long as the server: out of the collector's
+        # sight, a full collection no longer stalls requests for 100-200 ms walking them
+        gc.collect()
+        gc.freeze()
+        try:
+            baskets = await run_on_store(order_baskets)
+            self.rules = await _in_daemon_thread(lambda: _mine(baskets))
+        except ShopmindError as exc:
+            log.warning("association rules unavailable: %s", exc)
 
     def describe(self, recommendations: Sequence[Recommendation], lang: str) -> list[dict[str, Any]]:
         """JSON-ready items with names, categories, prices and the reason in ``lang``."""
@@ -104,6 +117,13 @@ async def _in_daemon_thread(work: Callable[[], T]) -> T:
 
     threading.Thread(target=run, name="shopmind-learn", daemon=True).start()
     return await done
+
+
+def _mine(baskets: list[list[str]]) -> pd.DataFrame:
+    """Rules between items bought together in at least three orders (or 0.1% of them)."""
+    n = max(len(baskets), 1)
+    rules = AssociationRules(min_support=max(3 / n, 0.001), min_confidence=0.05, max_length=3)
+    return rules.fit(baskets).rules_.to_pandas()
 
 
 def _read(store: Store) -> Any:

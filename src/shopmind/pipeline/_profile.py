@@ -91,11 +91,16 @@ def customer_profile(store: Store, profile_id: str, recent: int = 20) -> dict[st
         f"SELECT {', '.join(_RECENT_COLUMNS)} FROM events WHERE {mine} ORDER BY event_time DESC LIMIT ?",
         [anon, users, recent],
     )
+    emails = [i.removeprefix("email:") for i, k in identities if k == "email"]
+    phones = [i.removeprefix("phone:") for i, k in identities if k == "phone"]
+    # a guest's orders carry no member id: they are theirs by anonymous id, email or phone
     orders = store.sql(
-        """SELECT count(*) FILTER (WHERE NOT is_return), coalesce(sum(revenue) FILTER (WHERE NOT is_return), 0),
-               max(ordered_at)
-        FROM order_totals WHERE customer_id IN (SELECT unnest(?::VARCHAR[]))""",
-        [users],
+        """SELECT count(*) FILTER (WHERE NOT t.is_return),
+               coalesce(sum(t.revenue) FILTER (WHERE NOT t.is_return), 0), max(t.ordered_at)
+        FROM order_totals t JOIN orders o USING (order_id)
+        WHERE o.customer_id IN (SELECT unnest(?::VARCHAR[])) OR o.anonymous_id IN (SELECT unnest(?::VARCHAR[]))
+           OR o.email_hash IN (SELECT unnest(?::VARCHAR[])) OR o.phone_hash IN (SELECT unnest(?::VARCHAR[]))""",
+        [users, anon, emails, phones],
     )[0]
     scores, segments = latest_scores(store, profile_id)
     runs = dict(store.sql(f"SELECT job, as_of FROM {_LATEST_RUNS}"))

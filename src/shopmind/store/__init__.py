@@ -1,5 +1,6 @@
 """The storage port and its embedded DuckDB adapter, migrations, the quarantine and workspaces."""
 
+from shopmind.store._audiences import save_audience, saved_audiences
 from shopmind.store._decisions import (
     OUTCOMES,
     log_decisions,
@@ -40,6 +41,8 @@ __all__ = [
     "log_decisions",
     "log_outcomes",
     "open_store",
+    "save_audience",
+    "saved_audiences",
     "served_since",
     "trigger_performance",
 ]

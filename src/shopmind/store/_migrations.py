@@ -266,6 +266,25 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        7,
+        "saved audiences: a rule over a job's scores and the profiles it held when saved",
+        """
+        CREATE TABLE audiences (
+            audience_id  VARCHAR PRIMARY KEY,
+            name         VARCHAR NOT NULL,
+            definition   VARCHAR NOT NULL,
+            run_id       VARCHAR,
+            size         INTEGER NOT NULL,
+            created_at   TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE audience_members (
+            audience_id  VARCHAR NOT NULL,
+            profile_id   VARCHAR NOT NULL,
+            PRIMARY KEY (audience_id, profile_id)
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -167,6 +167,18 @@ class Store:
                 f"{LATEST_VERSION}; open it once read-write to migrate it"
             )
 
+    def reader(self) -> Store:
+        """Another connection to this store's database, for reading on another thread while
+        this one writes (DuckDB connections are not shared between threads). Close it first."""
+        other: Store = Store.__new__(Store)
+        other.__dict__.update(self.__dict__)
+        other._con = self._con.cursor()
+        other._ibis = None
+        other._in_transaction = False
+        other._table_columns = {}
+        other._graph = None
+        return other
+
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
         self._con.close()

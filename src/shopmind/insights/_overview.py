@@ -1,0 +1,84 @@
+"""The overview: how many customers (members, anonymous), revenue and orders over time, how
+concentrated revenue is (the 80/20 Pareto curve and the VIPs' share), and how fresh the data is.
+
+Read from the profiles, the orders and the customer-intelligence run's stored scores: never from
+the event table, which holds every click."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import numpy as np
+
+from shopmind.insights._runs import Run, latest_run, latest_runs
+from shopmind.pipeline import ParetoReport, pareto_report
+from shopmind.store import Store
+
+INTELLIGENCE = "customer_intelligence"
+
+
+@dataclass(frozen=True)
+class Overview:
+    members: int
+    anonymous: int
+    buyers: int
+    orders: int
+    revenue: float
+    days: tuple[tuple[date, int, float], ...]  # local day, orders, revenue
+    pareto: ParetoReport | None  # among the buyers of the latest customer-intelligence run
+    vips: int
+    vip_revenue_share: float | None
+    runs: tuple[Run, ...]
+    last_import: datetime | None
+
+
+def overview(store: Store, zone: str = "Asia/Seoul", days: int = 180) -> Overview:
+    members, anonymous = store.sql(
+        """SELECT count(*) FILTER (WHERE member), count(*) FILTER (WHERE NOT member)
+        FROM (SELECT profile_id, bool_or(kind = 'user') AS member FROM profiles GROUP BY 1)"""
+    )[0]
+    buyers, orders, revenue = store.sql(
+        """SELECT count(DISTINCT customer_id), count(*), coalesce(sum(revenue), 0)
+        FROM order_totals WHERE NOT is_return"""
+    )[0]
+    trend = store.sql(
+        """WITH daily AS (
+            SELECT CAST(timezone(?, ordered_at) AS DATE) AS day, count(*) AS orders, sum(revenue) AS revenue
+            FROM order_totals WHERE NOT is_return GROUP BY 1
+        )
+        SELECT day, orders, revenue FROM daily
+        WHERE day > (SELECT max(day) FROM daily) - CAST(? AS INTEGER) ORDER BY day""",
+        [zone, days],
+    )
+    pareto, vips, vip_share = None, 0, None
+    run = latest_run(store, INTELLIGENCE)
+    if run is not None:
+        rows = store.sql(
+            """SELECT s.value, m.profile_id IS NOT NULL
+            FROM scores s LEFT JOIN segment_members m
+              ON m.run_id = s.run_id AND m.profile_id = s.profile_id AND m.segment = 'clv_vip'
+            WHERE s.run_id = ? AND s.name = 'revenue'""",
+            [run.run_id],
+        )
+        if rows:
+            values = np.array([r[0] for r in rows], dtype=float)
+            vip = np.array([r[1] for r in rows], dtype=bool)
+            pareto = pareto_report(values)
+            vips = int(vip.sum())
+            total = values.sum()
+            vip_share = float(values[vip].sum() / total) if total > 0 else None
+    last_import = store.scalar("SELECT max(finished_at) FROM imports")
+    return Overview(
+        members=int(members),
+        anonymous=int(anonymous),
+        buyers=int(buyers),
+        orders=int(orders),
+        revenue=float(revenue),
+        days=tuple((d, int(n), float(r)) for d, n, r in trend),
+        pareto=pareto,
+        vips=vips,
+        vip_revenue_share=vip_share,
+        runs=tuple(latest_runs(store)),
+        last_import=last_import,
+    )

@@ -1,0 +1,126 @@
+"""What every page shares: the registry of pages (the navigation), the language, the templates
+and their formatting, and the charts' data.
+
+Adding a page: a module with ``router = page("slug", "nav.slug")``, a route on it rendering a
+template that extends ``base.html``, its words in ``_i18n.MESSAGES``, and the module in
+``web.PAGE_MODULES``."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from fastapi import APIRouter, Depends
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+from starlette.requests import Request
+
+from shopmind.web._access import signed_in
+from shopmind.web._i18n import DEFAULT_LANG, LANGS, MESSAGES, message
+
+PREFIX = "/dashboard"
+LANG_COOKIE = "shopmind_lang"
+
+
+@dataclass(frozen=True)
+class Page:
+    slug: str
+    label: str  # the message key of its name in the navigation
+    router: APIRouter
+
+
+#: the navigation, in the order ``web.install`` adds the pages
+PAGES: list[Page] = []
+_MADE: dict[int, Page] = {}
+
+
+def page(slug: str, label: str) -> APIRouter:
+    """A new page's router (every route behind the sign-in), named ``label`` in the navigation."""
+    router = APIRouter(prefix=f"{PREFIX}/{slug}", dependencies=[Depends(signed_in)], include_in_schema=False)
+    _MADE[id(router)] = Page(slug, label, router)
+    return router
+
+
+def navigation(routers: list[APIRouter]) -> None:
+    """Set the navigation to the pages of ``routers``, in that order."""
+    PAGES[:] = [_MADE[id(r)] for r in routers]
+
+
+def lang_of(request: Request) -> str:
+    asked = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
+    return asked if asked in LANGS else DEFAULT_LANG
+
+
+# -- formatting ----------------------------------------------------------------------------
+def _number(value: Any, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def _won(value: Any) -> str:
+    return "–" if value is None else f"₩{value:,.0f}"
+
+
+def _percent(value: Any, digits: int = 0) -> str:
+    return "–" if value is None else f"{100 * value:.{digits}f}%"
+
+
+def _when(value: Any, zone: str = "Asia/Seoul") -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime):
+        return value.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _json(value: Any) -> Markup:
+    """JSON for a ``<script type="application/json">`` block (``</`` cannot end the block)."""
+    text = orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY, default=str).decode()
+    return Markup(text.replace("</", "<\\/"))
+
+
+_ENV = Environment(
+    loader=PackageLoader("shopmind.web", "templates"),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_ENV.filters.update(number=_number, won=_won, percent=_percent, when=_when, json=_json)
+
+
+def render(request: Request, template: str, title: str, **context: Any) -> HTMLResponse:
+    """A page: ``template`` with the frame's context (language, words, navigation)."""
+    lang = lang_of(request)
+
+    def t(key: str, **fields: Any) -> str:
+        text = message(key, lang)
+        return text.format(**fields) if fields else text
+
+    active = request.url.path.removeprefix(PREFIX + "/").split("/")[0]
+    body = _ENV.get_template(template).render(
+        request=request,
+        lang=lang,
+        other_lang="en" if lang == "ko" else "ko",
+        t=t,
+        title=t(title),
+        pages=[(p.slug, t(p.label), p.slug == active) for p in PAGES],
+        prefix=PREFIX,
+        messages=MESSAGES,
+        path=request.url.path,
+        **context,
+    )
+    response = HTMLResponse(body)
+    if request.query_params.get("lang") in LANGS:  # the switch: remember the choice
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")
+    return response

@@ -1,0 +1,69 @@
+"""On-site: the triggers the server decides with and how each performed (served, shown, clicked,
+dismissed, converted, converted revenue)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.responses import HTMLResponse
+from starlette.requests import Request
+
+from shopmind.store import trigger_performance
+from shopmind.web import _charts
+from shopmind.web._frame import lang_of, page, render
+from shopmind.web._i18n import message
+from shopmind.web._reading import read
+
+router = page("onsite", "nav.onsite")
+
+
+@router.get("", response_class=HTMLResponse)
+async def show(request: Request) -> HTMLResponse:
+    performance = {row["trigger_id"]: row for row in await read(request, trigger_performance)}
+    lang = lang_of(request)
+    rows: list[dict[str, Any]] = []
+    for trigger in request.app.state.onsite.triggers:
+        stats = performance.pop(trigger.id, {})
+        rows.append(
+            {
+                "id": trigger.id,
+                "action": trigger.action,
+                "placement": trigger.placement,
+                "priority": trigger.priority,
+                "title": trigger.content.title.in_(lang),
+                **_rates(stats),
+            }
+        )
+    for trigger_id, stats in performance.items():  # decided by an earlier trigger file
+        rows.append(
+            {
+                "id": trigger_id,
+                "action": stats["action"],
+                "placement": None,
+                "priority": None,
+                "title": "",
+                **_rates(stats),
+            }
+        )
+    names = [r["id"] for r in rows]
+    chart = _charts.figure(
+        [
+            {"type": "bar", "name": message(f"os.{k}", lang), "x": names, "y": [r[k] for r in rows]}
+            for k in ("shown", "clicked", "converted")
+        ],
+        barmode="group",
+        showlegend=True,
+        legend={"orientation": "h", "y": 1.15},
+        yaxis=_charts.axis(message("os.served", lang)),
+    )
+    return render(request, "onsite.html", "nav.onsite", rows=rows, charts={"triggers": chart})
+
+
+def _rates(stats: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        k: int(stats.get(k) or 0) for k in ("served", "shown", "clicked", "dismissed", "converted")
+    }
+    out["revenue"] = float(stats.get("revenue") or 0.0)
+    out["ctr"] = out["clicked"] / out["shown"] if out["shown"] else None
+    out["cvr"] = out["converted"] / out["served"] if out["served"] else None
+    return out

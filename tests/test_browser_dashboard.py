@@ -1,0 +1,282 @@
+"""The dashboard in a real browser (Playwright driving Debian's Chromium) against ``shopmind serve``
+on a synthetic shop whose every job has run (customer intelligence twice, for movement): every
+page signs in, renders its charts with data and no console error, in Korean and in English; the
+purchase-probability band selection gives the count the store holds, the audience CSV has as many
+rows and a saved audience as many members. Screenshots of each page go to ``SHOPMIND_ARTIFACTS``
+(or the test's folder)."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shopmind.store import Store, log_decisions, log_outcomes
+from tests.serving import Server
+from tests.shops import understood_workspace
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run installs it with apt-get)"
+)
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+PAGES = ("overview", "customers", "predictions", "customer", "products", "onsite")
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dict[str, Any]]]:
+    folder = understood_workspace(tmp_path_factory.mktemp("dashboard") / "shop")
+    with Store(folder / "shop.duckdb") as store:
+        facts = _facts(store)
+        _decisions(store)
+    server = Server(folder).start()
+    for _ in range(240):  # the recommender learns in the background: the 360° page shows its picks
+        if httpx.get(f"{server.url}/readyz").json().get("recommender") != "training":
+            break
+        import time
+
+        time.sleep(0.5)
+    try:
+        yield server, facts
+    finally:
+        assert server.stop() == 0
+
+
+def _facts(store: Store) -> dict[str, Any]:
+    """What the pages must show, read from the store directly (the oracle)."""
+    members = store.scalar("SELECT count(DISTINCT profile_id) FROM profiles WHERE kind = 'user'")
+    run = store.sql(
+        "SELECT run_id FROM job_runs WHERE job = 'customer_intelligence' ORDER BY as_of DESC LIMIT 1"
+    )[0][0]
+    vip = store.sql(
+        "SELECT profile_id FROM segment_members WHERE run_id = ? AND segment = 'vip' ORDER BY 1 LIMIT 1",
+        [run],
+    )[0][0]
+    purchase = store.sql(
+        "SELECT s.run_id, s.name FROM scores s JOIN job_runs r USING (run_id) "
+        "WHERE r.job = 'purchase_probability' LIMIT 1"
+    )[0]
+    values = [
+        v for (v,) in store.sql("SELECT value FROM scores WHERE run_id = ? AND name = ?", list(purchase))
+    ]
+    segments = dict(
+        store.sql("SELECT segment, count(*) FROM segment_members WHERE run_id = ? GROUP BY 1", [run])
+    )
+    product = store.sql("SELECT product_id FROM order_lines GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")[0][
+        0
+    ]
+    return {"members": members, "vip": vip, "probabilities": values, "segments": segments, "product": product}
+
+
+def _decisions(store: Store) -> None:
+    at = datetime(2026, 3, 31, 12, tzinfo=UTC)
+    rows = [
+        {
+            "decision_id": f"d{i}",
+            "decided_at": at + timedelta(minutes=i),
+            "visitor": f"v{i}",
+            "trigger_id": "first-purchase-coupon" if i < 6 else "cart-abandonment",
+            "action": "popup" if i < 6 else "slide_in",
+            "placement": "popup",
+        }
+        for i in range(10)
+    ]
+    log_decisions(store, rows)
+    outcomes = [{"decision_id": f"d{i}", "outcome": "shown", "outcome_at": at} for i in range(8)]
+    outcomes += [{"decision_id": "d0", "outcome": "clicked", "outcome_at": at}]
+    outcomes += [{"decision_id": "d0", "outcome": "converted", "outcome_at": at, "revenue": 12900.0}]
+    log_outcomes(store, outcomes)
+
+
+def artifacts(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("SHOPMIND_ARTIFACTS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _browser(pw: Any, problems: list[str]) -> tuple[Any, Any]:
+    browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 1000}, locale="ko-KR", accept_downloads=True
+    )
+    page = context.new_page()
+    page.on("console", lambda m: problems.append(f"{page.url}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"{page.url}: {e}"))
+    return browser, page
+
+
+def _sign_in(page: Any, server: Server, target: str = "/dashboard/overview") -> None:
+    page.goto(server.url + target)
+    page.wait_for_url("**/dashboard/login**")
+    page.fill("#key", server.secret_key)
+    page.click("#sign-in")
+    page.wait_for_url(f"**{target}*")
+
+
+def _charts(page: Any) -> dict[str, int]:
+    """Each chart on the page and how many data points its traces draw (0: empty or not drawn)."""
+    page.wait_for_selector("body[data-ready='1']")
+    return page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll('[data-chart]')].map(el => [el.id,
+            (el.data || []).reduce((n, t) => n + ((t.y || t.values || (t.link && t.link.value) || []).length), 0)
+            * (el.querySelector('.main-svg') ? 1 : 0)]))"""
+    )
+
+
+def test_every_page_renders_its_charts_with_data_in_korean_and_english(
+    shop: tuple[Server, dict[str, Any]], tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    server, facts = shop
+    problems: list[str] = []
+    out = artifacts(tmp_path)
+    with sync_playwright() as pw:
+        browser, page = _browser(pw, problems)
+        _sign_in(page, server)
+        visits = [(slug, f"/dashboard/{slug}") for slug in PAGES]
+        visits[3] = ("customer", f"/dashboard/customer?id={facts['vip']}")
+        visits.insert(2, ("segment", "/dashboard/customers/segment/vip"))
+        visits.append(("product", f"/dashboard/products/{facts['product']}"))
+        expected_charts = {
+            "overview": {"trend", "pareto"},
+            "customers": {"segment-map", "movement"},
+            "predictions": {"clv", "purchase", "churn"},
+            "onsite": {"triggers"},
+            "customer": {"hours"},
+        }
+        for slug, url in visits:
+            page.goto(server.url + url)
+            charts = _charts(page)
+            assert expected_charts.get(slug, set()) <= set(charts), (slug, charts)
+            empty = [name for name, points in charts.items() if points == 0]
+            assert not empty, f"{slug}: charts without data {empty}"
+            page.screenshot(path=str(out / f"dashboard-{slug}-ko.png"), full_page=True)
+        # the numbers are the store's
+        page.goto(server.url + "/dashboard/overview")
+        assert page.inner_text("#members").replace(",", "") == str(facts["members"])
+        page.goto(server.url + "/dashboard/customers")
+        for segment, count in facts["segments"].items():
+            row = page.query_selector(f"#segments tr[data-segment='{segment}'] td.num")
+            if row is not None:
+                assert row.inner_text().replace(",", "") == str(count), segment
+        page.goto(server.url + "/dashboard/customer?id=" + facts["vip"])
+        assert page.inner_text("#profile-id").startswith(facts["vip"])
+        assert page.query_selector_all("#recommendations li"), "the 360° page shows live recommendations"
+        assert page.query_selector_all("#timeline tbody tr")
+        page.goto(server.url + "/dashboard/onsite")
+        assert (
+            page.inner_text("#triggers tr[data-trigger='first-purchase-coupon'] [data-count='served']") == "6"
+        )
+        assert (
+            page.inner_text("#triggers tr[data-trigger='first-purchase-coupon'] [data-count='converted']")
+            == "1"
+        )
+
+        # Korean text is drawn with a Korean font, not as boxes: the glyph of 한 differs from
+        # the box an unassigned code point gets in the same font
+        assert page.evaluate(
+            """() => { const draw = ch => { const c = document.createElement('canvas'); c.width = c.height = 40;
+                const g = c.getContext('2d'); g.font = '32px ' + getComputedStyle(document.body).fontFamily;
+                g.fillText(ch, 2, 34); return c.toDataURL(); };
+                return draw('한') !== draw('\\u0378') && draw('한') !== draw('글'); }"""
+        )
+        assert page.inner_text("nav a[data-page='overview']") == "개요"
+
+        # English, remembered from page to page, and back
+        page.click("#lang-switch")
+        page.wait_for_selector("html[lang='en']")
+        assert page.inner_text("nav a[data-page='overview']") == "Overview"
+        assert page.inner_text("h1") == "On-site"
+        for slug, url in visits:
+            page.goto(server.url + url)
+            _charts(page)
+            assert page.get_attribute("html", "lang") == "en"
+            page.screenshot(path=str(out / f"dashboard-{slug}-en.png"), full_page=True)
+        assert page.inner_text("nav a[data-page='customers']") == "Customers"
+        page.click("#lang-switch")
+        page.wait_for_selector("html[lang='ko']")
+        assert page.inner_text("nav a[data-page='customers']") == "고객 세그먼트"
+        browser.close()
+    assert problems == [], problems
+
+
+def _between(values: list[float], low: float, high: float) -> int:
+    return sum(1 for v in values if low <= v < high or (high >= 1.0 and v == 1.0 and low <= v))
+
+
+def test_band_selection_counts_exports_and_saves_the_audience(
+    shop: tuple[Server, dict[str, Any]], tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    server, facts = shop
+    values = facts["probabilities"]
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        browser, page = _browser(pw, problems)
+        _sign_in(page, server, "/dashboard/predictions")
+        _charts(page)
+        assert page.inner_text("#band-count").replace(",", "") == str(len(values))
+
+        # a click on the second band's bar picks 5%–10%
+        bars = page.query_selector_all("#purchase .bars .point path")
+        assert len(bars) == 20
+        box = bars[1].bounding_box()  # plotly's drag layer takes the pointer: click where the bar is
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_function("document.getElementById('band-low').value === '5'")
+        page.wait_for_function("!document.getElementById('audience').hasAttribute('data-busy')")
+        assert page.input_value("#band-high") == "10"
+        assert page.inner_text("#band-count").replace(",", "") == str(_between(values, 0.05, 0.10))
+
+        # a typed range
+        page.fill("#band-low", "20")
+        page.fill("#band-high", "60")
+        expected = _between(values, 0.20, 0.60)
+        assert expected > 0, "the synthetic shop has profiles between 20% and 60%"
+        page.wait_for_function(
+            f"document.getElementById('band-count').textContent.replace(/,/g, '') === '{expected}'"
+        )
+        with page.expect_download() as download:
+            page.click("#export-csv")
+        path = tmp_path / "audience.csv"
+        download.value.save_as(path)
+        with path.open(encoding="utf-8-sig") as f:
+            rows = list(csv.DictReader(f))
+        assert len(rows) == expected
+        assert all(0.20 <= float(r[next(iter(r.keys() - {"profile_id", "member_id"}))]) < 0.60 for r in rows)
+
+        page.fill("#audience-name", "구매 가능성 20-60%")
+        page.click("#save-audience")
+        page.wait_for_selector(f"#save-result[data-size='{expected}']")
+        page.screenshot(path=str(artifacts(tmp_path) / "dashboard-predictions-band.png"), full_page=False)
+        browser.close()
+    assert problems == [], problems
+    with httpx.Client(base_url=server.url) as client:  # the page lists it after a reload
+        page_html = client.get(
+            "/dashboard/predictions", headers={"Authorization": f"Bearer {server.secret_key}"}
+        ).text
+        assert "구매 가능성 20-60%" in page_html
+
+
+def test_the_dashboard_needs_a_secret_key(shop: tuple[Server, dict[str, Any]]) -> None:
+    server, _ = shop
+    with httpx.Client(base_url=server.url) as client:
+        html = {"Accept": "text/html"}
+        answer = client.get("/dashboard/overview", headers=html)
+        assert answer.status_code == 303 and answer.headers["location"].startswith("/dashboard/login")
+        assert client.get("/dashboard/predictions/audience?low=0&high=1").status_code == 401
+        wrong = client.post("/dashboard/login", data={"key": server.write_key, "next": "/dashboard/overview"})
+        assert wrong.status_code == 401  # a write key is public: it does not open the dashboard
+        right = client.post(
+            "/dashboard/login", data={"key": server.secret_key, "next": "https://evil.example/"}
+        )
+        assert right.status_code == 303 and right.headers["location"] == "/dashboard/overview"
+        assert client.get("/dashboard/overview", headers=html).status_code == 200  # the cookie
+        assert client.get("/dashboard/static/plotly.min.js").status_code == 200
