@@ -21,6 +21,7 @@ from shopmind.events import Event, EventType
 #: Page types the triggers can name; a page view says its own (``properties.page_type``) or it is
 #: read from the first segment of the URL's path.
 PAGE_TYPES = ("home", "category", "product", "search", "cart", "checkout", "account", "careers", "other")
+_PAGE_TYPES = frozenset(PAGE_TYPES)
 _PATH_TYPES = {
     "": "home",
     "index.html": "home",
@@ -51,7 +52,9 @@ IDLE = timedelta(minutes=30)
 
 def page_type_of(url: str | None, declared: object = None) -> str:
     """The type of page at ``url`` (``declared`` wins when it is one of :data:`PAGE_TYPES`)."""
-    if isinstance(declared, str) and declared.lower() in PAGE_TYPES:
+    if type(declared) is str and declared in _PAGE_TYPES:  # the usual case: said as it is named
+        return declared
+    if isinstance(declared, str) and declared.lower() in _PAGE_TYPES:
         return declared.lower()
     return _type_of_url(url) if url else "other"
 
@@ -88,7 +91,7 @@ def _properties(event: Event, wanted: tuple[str, ...] = ()) -> dict[str, object]
         return {}
     # the text is orjson's, which writes keys as they are: a key absent from the text is not a
     # property (a value that reads like a key only makes it parse, as it would without the check)
-    if wanted and not any(key in text for key in wanted):
+    if wanted and not any(map(text.__contains__, wanted)):
         return {}
     found = orjson.loads(text)
     return found if isinstance(found, dict) else {}
