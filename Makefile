@@ -33,8 +33,9 @@ demo: $(STAMP)
 	$(BIN)/shopmind customers lookalikes --workspace $(DEMO_WORKSPACE) --limit 5
 	$(BIN)/shopmind recommend rules --workspace $(DEMO_WORKSPACE) --min-support 0.002 --min-confidence 0.2 --limit 8
 	$(BIN)/shopmind recommend for new-visitor --workspace $(DEMO_WORKSPACE) --session P00001 --region 강원 --temp-c -5 --n 5
-	@echo "next: the API, the tracker and a demo shop page with on-site popups:"
-	@echo "  $(BIN)/shopmind serve --workspace $(DEMO_WORKSPACE) --demo   # then open http://127.0.0.1:8000/demo/"
+	@echo "next: the dashboard, the API, the tracker and a demo shop page with on-site popups:"
+	@echo "  $(BIN)/shopmind keys create --kind secret --workspace $(DEMO_WORKSPACE)   # the dashboard's sign-in key"
+	@echo "  $(BIN)/shopmind serve --workspace $(DEMO_WORKSPACE) --demo   # then open http://127.0.0.1:8000/dashboard and /demo/"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q

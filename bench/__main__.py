@@ -14,6 +14,7 @@ BENCHES = [
     "bench.bench_recommend",
     "bench.bench_api",
     "bench.bench_onsite",
+    "bench.bench_dashboard",
 ]
 
 

@@ -116,6 +116,10 @@ def serve(
     if not KeyRing(workspace).list():
         err_console.print("[yellow]no API keys yet:[/] create one with 'shopmind keys create --kind write'")
     err_console.print(f"shopmind serving {workspace} on http://{host}:{port} (docs: /docs)")
+    err_console.print(
+        f"dashboard: http://{host}:{port}/dashboard (sign in with a key from "
+        "'shopmind keys create --kind secret')"
+    )
     if demo:
         err_console.print(f"demo shop: http://{host}:{port}/demo/")
     # uvicorn stops gracefully on SIGTERM / Ctrl-C, then raises the signal again for the handler

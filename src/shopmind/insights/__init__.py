@@ -16,6 +16,7 @@ from shopmind.insights._predictions import (
 from shopmind.insights._products import product, products, regions
 from shopmind.insights._runs import Run, latest_run, latest_runs, runs_of
 from shopmind.insights._segments import (
+    ABSENT,
     LIST_SCORES,
     Movement,
     SegmentSize,
@@ -26,6 +27,7 @@ from shopmind.insights._segments import (
 )
 
 __all__ = [
+    "ABSENT",
     "LIST_SCORES",
     "Band",
     "Histogram",

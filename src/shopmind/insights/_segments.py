@@ -13,6 +13,8 @@ from shopmind.store import Store
 
 #: the columns of a customer list, as the latest run of each job left them
 LIST_SCORES = ("revenue", "clv_12m", "p_alive", "churn_risk", "purchase_probability_7d", "vip_lookalike")
+#: the source of a movement for a profile the earlier run did not segment (not a segment key)
+ABSENT = "(absent)"
 _SCORE_COLUMNS = ", ".join(f"max(s.value) FILTER (WHERE s.name = '{n}') AS {n}" for n in LIST_SCORES)
 
 
@@ -29,7 +31,7 @@ class SegmentSize:
 
 @dataclass(frozen=True)
 class Movement:
-    source: str  # a segment key, or "new" for a profile the earlier run did not have
+    source: str  # a segment key, or ABSENT for a profile the earlier run did not have
     target: str
     customers: int
 
@@ -62,9 +64,9 @@ def movement(store: Store, earlier: Run, later: Run) -> list[Movement]:
                       WHERE run_id = ? AND segment IN (SELECT unnest(?::VARCHAR[]))),
                b AS (SELECT profile_id, segment FROM segment_members
                       WHERE run_id = ? AND segment IN (SELECT unnest(?::VARCHAR[])))
-        SELECT coalesce(a.segment, 'new'), b.segment, count(*)
+        SELECT coalesce(a.segment, ?), b.segment, count(*)
         FROM b LEFT JOIN a USING (profile_id) GROUP BY 1, 2 ORDER BY 3 DESC""",
-        [earlier.run_id, keys, later.run_id, keys],
+        [earlier.run_id, keys, later.run_id, keys, ABSENT],
     )
     return [Movement(s, t, int(n)) for s, t, n in rows]
 

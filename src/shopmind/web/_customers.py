@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from starlette.requests import Request
 
 from shopmind.insights import (
+    ABSENT,
     LIST_SCORES,
     Movement,
     Run,
@@ -83,7 +84,7 @@ async def show(
 def _labels(moves: list[Movement]) -> dict[str, dict[str, str]]:
     keys = {m.source for m in moves} | {m.target for m in moves}
     out = {k: label(k) for k in keys}
-    out["new"] = {"ko": "이전 분석에 없음", "en": "not in the earlier run"}
+    out[ABSENT] = {"ko": "이전 분석에 없음", "en": "not in the earlier run"}
     return out
 
 
