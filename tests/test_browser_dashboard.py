@@ -170,6 +170,13 @@ def test_every_page_renders_its_charts_with_data_in_korean_and_english(
         assert page.inner_text("#profile-id").startswith(facts["vip"])
         assert page.query_selector_all("#recommendations li"), "the 360° page shows live recommendations"
         assert page.query_selector_all("#timeline tbody tr")
+        page.goto(server.url + "/dashboard/products")  # the explorer: another region, cold and early
+        page.select_option("#explore-region", index=1)
+        page.fill("#explore-temp", "-5")
+        page.click("#explore-submit")
+        page.wait_for_url("**temp_c=-5**")
+        assert len(page.query_selector_all("#explore-context li")) == 8
+        assert page.query_selector_all("#explore-context .reason")
         page.goto(server.url + "/dashboard/onsite")
         assert (
             page.inner_text("#triggers tr[data-trigger='first-purchase-coupon'] [data-count='served']") == "6"

@@ -180,6 +180,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "pd.precip": ("강수 (mm)", "Rain (mm)"),
     "pd.hour": ("시각 (0-23시)", "Hour (0-23)"),
     "pd.any": ("(상관없음)", "(any)"),
+    "pd.with_context": ("이 맥락에서", "In this context"),
     "pd.reason": ("이유", "Reason"),
     # on-site
     "os.triggers": ("트리거와 성과", "Triggers and their performance"),
