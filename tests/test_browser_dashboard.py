@@ -177,6 +177,9 @@ def test_every_page_renders_its_charts_with_data_in_korean_and_english(
         page.wait_for_url("**temp_c=-5**")
         assert len(page.query_selector_all("#explore-context li")) == 8
         assert page.query_selector_all("#explore-context .reason")
+        page.goto(server.url + "/dashboard/products?hour=25&temp_c=&precip_mm=")  # a wrong hour is named
+        assert "'25'" in page.inner_text(".explore-problem")
+        assert len(page.query_selector_all("#explore-plain li")) == 8
         page.goto(server.url + "/dashboard/onsite")
         assert (
             page.inner_text("#triggers tr[data-trigger='first-purchase-coupon'] [data-count='served']") == "6"

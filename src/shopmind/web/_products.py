@@ -30,6 +30,17 @@ def _index(store: Store, search: str, offset: int) -> dict[str, Any]:
     return {"total": total, "rows": rows, "regions": regions(store)}
 
 
+def _number(text: str, low: float, high: float, whole: bool = False) -> float | None:
+    """A form field's number: blank is "not given"; anything else must be a number in range."""
+    text = text.strip()
+    if not text:
+        return None
+    value = float(text)  # ValueError names the text
+    if not low <= value <= high or (whole and value != int(value)):
+        raise ValueError(f"{text} is not between {low:g} and {high:g}")
+    return value
+
+
 def _explore(
     request: Request,
     user: str,
@@ -62,13 +73,29 @@ async def index(
     offset: Annotated[int, Query(ge=0)] = 0,
     user: Annotated[str, Query(max_length=512)] = "",
     region: Annotated[str, Query(max_length=64)] = "",
-    temp_c: Annotated[float | None, Query(ge=-60, le=60)] = None,
-    precip_mm: Annotated[float | None, Query(ge=0, le=1000)] = None,
-    hour: Annotated[int | None, Query(ge=0, le=23)] = None,
+    temp_c: Annotated[str, Query(max_length=16)] = "",
+    precip_mm: Annotated[str, Query(max_length=16)] = "",
+    hour: Annotated[str, Query(max_length=16)] = "",
 ) -> HTMLResponse:
     found = await read(request, _index, q, offset)
-    explorer = _explore(request, user.strip(), region, temp_c, precip_mm, hour, lang_of(request))
-    asked = {"user": user, "region": region, "temp_c": temp_c, "precip_mm": precip_mm, "hour": hour}
+    # a form sends its empty fields as empty strings: they mean "not given", not an error page
+    asked: dict[str, Any] = {"user": user, "region": region, "temp_c": None, "precip_mm": None, "hour": None}
+    problems = []
+    fields = (
+        ("temp_c", "pd.temp", temp_c, -60, 60),
+        ("precip_mm", "pd.precip", precip_mm, 0, 1000),
+        ("hour", "pd.hour", hour, 0, 23),
+    )
+    for name, label, text, low, high in fields:
+        try:
+            asked[name] = _number(text, low, high, whole=name == "hour")
+        except ValueError:
+            problems.append((label, text, low, high))
+    hour_of = None if asked["hour"] is None else int(asked["hour"])
+    asked["hour"] = hour_of
+    explorer = _explore(
+        request, user.strip(), region, asked["temp_c"], asked["precip_mm"], hour_of, lang_of(request)
+    )
     return render(
         request,
         "products.html",
@@ -78,6 +105,7 @@ async def index(
         limit=PAGE,
         asked=asked,
         explorer=explorer,
+        problems=problems,
         **found,
     )
 
