@@ -185,3 +185,30 @@ def test_a_reader_reads_while_the_store_writes(tmp_path: Path) -> None:
         assert seen == sorted(seen)  # never a half-written state going backwards
         assert reader.scalar("SELECT count(*) FROM audiences") == 50
         reader.close()
+
+
+def test_no_insight_reads_the_event_table(store: Store) -> None:
+    """The dashboard's figures come from the jobs' results and the orders: with the event table
+    out of reach (renamed inside a transaction that is rolled back), every one still answers."""
+    latest = _run(store)
+    earlier = insights.runs_of(store, "customer_intelligence")[-1]
+    purchase = insights.score_run(store, "purchase_probability")
+    assert purchase is not None
+    store.sql("BEGIN TRANSACTION")
+    try:
+        store.sql("ALTER TABLE events RENAME TO events_out_of_reach")
+        hidden = "SELECT count(*) FROM information_schema.tables WHERE table_name = 'events'"
+        assert store.scalar(hidden) == 0  # (a failed query would abort the transaction)
+        assert insights.overview(store).members > 0
+        assert insights.segment_map(store, latest)
+        assert insights.movement(store, earlier, latest)
+        assert insights.segment_customers(store, latest, "vip", limit=5)[0] > 0
+        assert sum(b.profiles for b in insights.bands(store, *purchase)) > 0
+        assert insights.audience_size(store, *purchase, 0.2, 0.6).profiles >= 0
+        assert insights.model_cards(store)
+        total, rows = insights.products(store, limit=5)
+        assert total > 0 and insights.product(store, rows[0]["product_id"]) is not None
+        assert insights.regions(store)
+    finally:
+        store.sql("ROLLBACK")
+    assert store.scalar("SELECT count(*) FROM events") > 0
