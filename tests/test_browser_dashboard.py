@@ -170,6 +170,7 @@ def test_every_page_renders_its_charts_with_data_in_korean_and_english(
         assert page.inner_text("#profile-id").startswith(facts["vip"])
         assert page.query_selector_all("#recommendations li"), "the 360° page shows live recommendations"
         assert page.query_selector_all("#timeline tbody tr")
+        assert "%EA" not in page.inner_text("#timeline"), "URLs are shown decoded (Korean search words)"
         page.goto(server.url + "/dashboard/products")  # the explorer: another region, cold and early
         page.select_option("#explore-region", index=1)
         page.fill("#explore-temp", "-5")

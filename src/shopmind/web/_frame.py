@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -89,6 +90,11 @@ def _json(value: Any) -> Markup:
     return Markup(text.replace("</", "<\\/"))
 
 
+def _readable(url: Any) -> str:
+    """A URL as people read it: ``search?q=%EA%B9%80%EC%B9%98`` → ``search?q=김치``."""
+    return unquote(str(url)) if url else ""
+
+
 _ENV = Environment(
     loader=PackageLoader("shopmind.web", "templates"),
     autoescape=select_autoescape(["html"]),
@@ -96,7 +102,7 @@ _ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_ENV.filters.update(number=_number, won=_won, percent=_percent, when=_when, json=_json)
+_ENV.filters.update(number=_number, won=_won, percent=_percent, when=_when, json=_json, readable=_readable)
 
 
 def render(request: Request, template: str, title: str, **context: Any) -> HTMLResponse:
