@@ -166,6 +166,8 @@ def test_every_page_renders_its_charts_with_data_in_korean_and_english(
             row = page.query_selector(f"#segments tr[data-segment='{segment}'] td.num")
             if row is not None:
                 assert row.inner_text().replace(",", "") == str(count), segment
+        rules = page.inner_text("#segments")
+        assert "구매 없음" in rules and "purchase" not in rules, "the rules are in Korean"
         page.goto(server.url + "/dashboard/customer?id=" + facts["vip"])
         assert page.inner_text("#profile-id").startswith(facts["vip"])
         assert page.query_selector_all("#recommendations li"), "the 360° page shows live recommendations"

@@ -61,8 +61,15 @@ def trend(
         ],
         showlegend=True,
         legend={"orientation": "h", "y": 1.12},
-        yaxis=axis(labels[0]),
-        yaxis2={"title": {"text": labels[1]}, "overlaying": "y", "side": "right", "showgrid": False},
+        yaxis=axis(labels[0], rangemode="tozero"),
+        yaxis2={
+            "title": {"text": labels[1]},
+            "overlaying": "y",
+            "side": "right",
+            "showgrid": False,
+            "rangemode": "tozero",
+            "tickformat": ",d",  # orders are whole numbers
+        },
         margin={"l": 80, "r": 56, "t": 24, "b": 40},
     )
 
@@ -118,8 +125,10 @@ def treemap(
                     "colorscale": [[0, "#e7f5ff"], [0.25, "#a5d8ff"], [1, "#1c3faa"]],
                     "showscale": False,
                     "line": {"color": "#fff", "width": 2},
+                    "pad": {"t": 0, "l": 0, "r": 0, "b": 0},
                 },
                 "root": {"color": "rgba(0,0,0,0)"},
+                "pathbar": {"visible": False},  # one level: nothing to go back up to
                 "hovertemplate": "%{label}<br>%{value:,}<br>%{text}<extra></extra>",
             }
         ],

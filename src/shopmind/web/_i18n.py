@@ -3,6 +3,8 @@ a key without a translation is a bug the tests catch (every template's keys are 
 
 from __future__ import annotations
 
+from shopmind.segments import SEGMENTS
+
 LANGS = ("ko", "en")
 DEFAULT_LANG = "ko"
 
@@ -202,6 +204,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "os.revenue": ("전환 매출", "Converted revenue"),
     "os.title": ("문구", "Message"),
 }
+
+#: the segments' rules in Korean where words are needed (the formulas read the same in both)
+_RULES_KO = {
+    "new": "R ≥ 4, 아직 구매일 하루",
+    "promising": "R ≥ 4 (그 외)",
+    "needs_attention": "R = 3 (그 외)",
+    "hibernating": "R = 2 (그 외)",
+    "lost": "R = 1 (그 외)",
+    "engaged_visitor": "구매 없음; 3일 이상 방문, 마지막 방문 14일 이내",
+    "new_visitor": "구매 없음; 첫 방문 7일 이내",
+    "passing_visitor": "구매 없음 (그 외)",
+}
+MESSAGES.update({f"rule.{key}": (_RULES_KO.get(key, s.rule), s.rule) for key, s in SEGMENTS.items()})
 
 
 def message(key: str, lang: str) -> str:
