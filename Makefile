@@ -8,10 +8,11 @@ DEMO_CUSTOMERS ?= 5000
 DEMO_DAYS      ?= 90
 DEMO_AS_OF     ?= 2026-04-01
 
-.PHONY: help setup demo test check lint format bench clean
+.PHONY: help setup demo serve test check lint format bench clean
 
 help:
 	@echo "make demo   - set up .venv, generate + load the synthetic Korean demo shop, and understand its customers"
+	@echo "make serve  - after make demo: a sign-in key, then the dashboard, API and demo shop on http://127.0.0.1:8000"
 	@echo "make test   - set up .venv and run the whole test suite"
 	@echo "make check  - ruff, mypy and the import-layer contracts"
 	@echo "make bench  - benchmarks, each beside a peer measured in the same run"
@@ -33,9 +34,14 @@ demo: $(STAMP)
 	$(BIN)/shopmind customers lookalikes --workspace $(DEMO_WORKSPACE) --limit 5
 	$(BIN)/shopmind recommend rules --workspace $(DEMO_WORKSPACE) --min-support 0.002 --min-confidence 0.2 --limit 8
 	$(BIN)/shopmind recommend for new-visitor --workspace $(DEMO_WORKSPACE) --session P00001 --region 강원 --temp-c -5 --n 5
-	@echo "next: the dashboard, the API, the tracker and a demo shop page with on-site popups:"
-	@echo "  $(BIN)/shopmind keys create --kind secret --workspace $(DEMO_WORKSPACE)   # the dashboard's sign-in key"
-	@echo "  $(BIN)/shopmind serve --workspace $(DEMO_WORKSPACE) --demo   # then open http://127.0.0.1:8000/dashboard and /demo/"
+	@echo "next: make serve  - the dashboard (http://127.0.0.1:8000/dashboard), the API and a demo shop page (/demo/)"
+
+serve: $(STAMP)
+	test -f $(DEMO_WORKSPACE)/shop.duckdb || $(MAKE) demo
+	@echo "the dashboard's sign-in key (shown once; keep it):"
+	$(BIN)/shopmind keys create --kind secret --workspace $(DEMO_WORKSPACE)
+	@echo "open http://127.0.0.1:8000/dashboard (sign in with the key above) and http://127.0.0.1:8000/demo/"
+	$(BIN)/shopmind serve --workspace $(DEMO_WORKSPACE) --demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
