@@ -12,13 +12,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import ORJSONResponse
 
 from shopmind import web
 from shopmind.api import _collect, _demo_shop, _health, _inspect, _onsite, _profiles, _sdk
 from shopmind.api._auth import RateLimiter
 from shopmind.api._config import ServerConfig
 from shopmind.api._errors import HANDLERS
+from shopmind.api._json import JSON
 from shopmind.api._models import LiveRecommender
 from shopmind.api._worker import GroupCommitter, StoreWorker
 from shopmind.onsite import load_triggers
@@ -77,7 +77,7 @@ def create_app(
         title="shopmind",
         summary="Collect what shoppers do; serve profiles, recommendations and on-site decisions.",
         version="1",
-        default_response_class=ORJSONResponse,
+        default_response_class=JSON,
         lifespan=lifespan,
     )
     app.state.config = config

@@ -9,9 +9,9 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException
 
+from shopmind.api._json import JSON
 from shopmind.core import FieldError, InvalidInputError, ShopmindError
 
 
@@ -40,20 +40,18 @@ def body(code: str, message: str, errors: Sequence[FieldError] = ()) -> dict[str
     }
 
 
-async def api_error(request: Request, exc: Exception) -> ORJSONResponse:
+async def api_error(request: Request, exc: Exception) -> JSON:
     assert isinstance(exc, ApiError)
-    return ORJSONResponse(
-        body(exc.code, exc.message, exc.errors), status_code=exc.status, headers=exc.headers
-    )
+    return JSON(body(exc.code, exc.message, exc.errors), status_code=exc.status, headers=exc.headers)
 
 
-async def invalid_input(request: Request, exc: Exception) -> ORJSONResponse:
+async def invalid_input(request: Request, exc: Exception) -> JSON:
     assert isinstance(exc, InvalidInputError)
-    return ORJSONResponse(body("invalid_input", str(exc), exc.errors), status_code=400)
+    return JSON(body("invalid_input", str(exc), exc.errors), status_code=400)
 
 
-async def shopmind_error(request: Request, exc: Exception) -> ORJSONResponse:
-    return ORJSONResponse(body("server_error", str(exc)), status_code=500)
+async def shopmind_error(request: Request, exc: Exception) -> JSON:
+    return JSON(body("server_error", str(exc)), status_code=500)
 
 
 ERROR_SCHEMA: dict[str, Any] = {
@@ -74,7 +72,7 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 
-async def invalid_request(request: Request, exc: Exception) -> ORJSONResponse:
+async def invalid_request(request: Request, exc: Exception) -> JSON:
     """A parameter or body that does not fit the documented schema: each field and why."""
     assert isinstance(exc, RequestValidationError)
     errors = [
@@ -84,10 +82,10 @@ async def invalid_request(request: Request, exc: Exception) -> ORJSONResponse:
         for e in exc.errors()
     ]
     message = "; ".join(str(e) for e in errors) + " (see /docs for this endpoint's parameters)"
-    return ORJSONResponse(body("invalid_request", message, errors), status_code=422)
+    return JSON(body("invalid_request", message, errors), status_code=422)
 
 
-async def http_error(request: Request, exc: Exception) -> ORJSONResponse:
+async def http_error(request: Request, exc: Exception) -> JSON:
     """Starlette's own answers (no such path, method not allowed) in the one error shape; a 405
     lists every method of the path, whichever route matched first."""
     assert isinstance(exc, HTTPException)
@@ -97,11 +95,11 @@ async def http_error(request: Request, exc: Exception) -> ORJSONResponse:
         if methods:
             headers["Allow"] = ", ".join(sorted(methods))
         message = f"{request.method} is not allowed here; use {headers.get('Allow', 'another method')}"
-        return ORJSONResponse(body("method_not_allowed", message), status_code=405, headers=headers)
+        return JSON(body("method_not_allowed", message), status_code=405, headers=headers)
     if exc.status_code == 404:
         message = f"no such endpoint: {request.url.path} (the API is listed at /docs)"
-        return ORJSONResponse(body("not_found", message), status_code=404, headers=headers)
-    return ORJSONResponse(body("http_error", str(exc.detail)), status_code=exc.status_code, headers=headers)
+        return JSON(body("not_found", message), status_code=404, headers=headers)
+    return JSON(body("http_error", str(exc.detail)), status_code=exc.status_code, headers=headers)
 
 
 def _documented_methods(request: Request) -> set[str]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
+
+from shopmind.api._json import JSON
 
 router = APIRouter(tags=["health"])
 
@@ -20,7 +21,7 @@ async def healthz() -> dict[str, str]:
     summary="The store is open and events are being written (and how far the recommender is)",
     response_model=None,
 )
-async def readyz(request: Request) -> ORJSONResponse:
+async def readyz(request: Request) -> JSON:
     committer = request.app.state.committer
     ready = committer.running
     payload: dict[str, Any] = {
@@ -32,4 +33,4 @@ async def readyz(request: Request) -> ORJSONResponse:
         "recommender_fit_seconds": request.app.state.recommender.fit_seconds,
         "live_sessions": len(request.app.state.onsite.tracker),
     }
-    return ORJSONResponse(payload, status_code=200 if ready else 503)
+    return JSON(payload, status_code=200 if ready else 503)
