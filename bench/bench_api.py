@@ -49,8 +49,8 @@ _PEER = textwrap.dedent(
     """
     import orjson, uvicorn
     from fastapi import FastAPI, Request
-    from fastapi.responses import ORJSONResponse
-    app = FastAPI(default_response_class=ORJSONResponse)
+    from shopmind.api._json import JSON  # the same orjson response as ours
+    app = FastAPI(default_response_class=JSON)
 
     @app.get("/readyz")
     async def ready():
