@@ -1,5 +1,6 @@
 """Durability: 100,000 events from concurrent clients; the server is killed with SIGKILL at a
-random moment and restarted; every event that got a 2xx is in the store, exactly once."""
+random moment and restarted; every event that got a 2xx is in the store, exactly once, and so is
+what derives from it (orders with their lines, identity links), written after the events."""
 
 from __future__ import annotations
 
@@ -17,16 +18,25 @@ from tests.serving import Server
 TOTAL, CLIENTS, BATCH = 100_000, 4, 250
 
 
-def _batch(client: int, start: int) -> list[dict[str, object]]:
-    return [
-        {
-            "messageId": f"c{client}-{i}",
-            "event": "product_view",
-            "anonymousId": f"visitor-{client}-{i % 500}",
-            "properties": {"product_id": f"P{i % 300:05d}", "price": 1000 + i % 50},
+def _event(client: int, i: int) -> dict[str, object]:
+    """A product view; every 50th an order of two lines, every 40th an identify call."""
+    event: dict[str, object] = {"messageId": f"c{client}-{i}", "anonymousId": f"visitor-{client}-{i % 500}"}
+    if i % 50 == 7:
+        products = [{"product_id": f"P{(i + k) % 300:05d}", "price": 1000 + k, "quantity": 1} for k in (0, 1)]
+        return event | {
+            "event": "Order Completed",
+            "properties": {"order_id": f"O-{client}-{i}", "products": products},
         }
-        for i in range(start, start + BATCH)
-    ]
+    if i % 40 == 3:
+        return event | {"type": "identify", "userId": f"member-{client}-{i % 500}"}
+    return event | {
+        "event": "product_view",
+        "properties": {"product_id": f"P{i % 300:05d}", "price": 1000 + i % 50},
+    }
+
+
+def _batch(client: int, start: int) -> list[dict[str, object]]:
+    return [_event(client, i) for i in range(start, start + BATCH)]
 
 
 @pytest.mark.slow
@@ -77,5 +87,14 @@ def test_sigkill_loses_nothing_acknowledged(tmp_path: Path) -> None:
     with Store(server.workspace / "shop.duckdb") as store:
         count, distinct = store.sql("SELECT count(*), count(DISTINCT message_id) FROM events")[0]
         ids = {row[0] for row in store.sql("SELECT message_id FROM events")}
+        orders = store.sql("SELECT order_id, count(*) FROM order_lines GROUP BY order_id")
+        headers = store.scalar("SELECT count(*) FROM orders")
+        graph = store.identity_graph()
     assert len(acked) == TOTAL and retries[0] > 0  # the kill interrupted requests, they were re-sent
     assert count == distinct == TOTAL and ids == acked  # each exactly once, even the re-sent ones
+    # every order once with its two lines, and every identify call's visitor joined to its member
+    sent = [_event(c, i) for c in range(CLIENTS) for i in range(TOTAL // CLIENTS)]
+    order_ids = {e["properties"]["order_id"] for e in sent if e.get("event") == "Order Completed"}  # type: ignore[index]
+    assert headers == len(order_ids) and dict(orders) == dict.fromkeys(order_ids, 2)
+    for e in (e for e in sent if e.get("type") == "identify"):
+        assert graph.profile_of(f"anon:{e['anonymousId']}") == graph.profile_of(f"user:{e['userId']}")

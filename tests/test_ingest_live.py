@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 
 from shopmind.core import FixedClock
-from shopmind.events import Event, events_to_arrow, validate_event
-from shopmind.ingest import store_incoming, validate_incoming
+from shopmind.events import Event, OrderLine, events_to_arrow, lines_from_properties, validate_event
+from shopmind.ingest import LiveWriter, store_incoming, validate_incoming
 from shopmind.ingest._live import event_rows
 from shopmind.store import Store
 
@@ -143,3 +143,93 @@ def test_validated_rows_keep_the_event_schema() -> None:
     assert rows.schema.equals(events_to_arrow(events).schema)
     assert rows.column("price").to_pylist() == [1001.0]
     assert isinstance(rows, pa.Table) and validate_event(_raw(1), received_at=NOW) == events[0]
+
+
+def _identify(i: int, user: str) -> dict[str, Any]:
+    return {"messageId": f"i{i}", "type": "identify", "anonymousId": f"a{i}", "userId": user}
+
+
+def _alias(i: int, previous: str, user: str) -> dict[str, Any]:
+    return {"messageId": f"l{i}", "type": "alias", "previousId": previous, "userId": user}
+
+
+def _groups() -> list[list[dict[str, Any]]]:
+    """A few requests' worth of events: views, identify and alias calls, orders, a re-sent order."""
+    return [
+        [_raw(1), _raw(2), _order(3, "K-1"), _identify(4, "u7")],
+        [_raw(5), _alias(6, "a9", "u7"), _order(7, "K-2"), _order(3, "K-1")],
+        [_order(8, "K-1"), _raw(9), _identify(10, "u8"), _order(11, "K-3")],
+    ]
+
+
+def _derived(store: Store) -> tuple[Any, ...]:
+    """What is derived from the events: orders, their lines, and who is whom."""
+    return (
+        store.sql("SELECT * FROM orders ORDER BY order_id"),
+        store.sql("SELECT * FROM order_lines ORDER BY line_key"),
+        store.identity_graph().groups(),
+    )
+
+
+def test_the_live_writer_stores_what_store_incoming_does_once_flushed(store: Store) -> None:
+    reference = Store(":memory:", clock=FixedClock(NOW))
+    writer = LiveWriter()
+    for raws in _groups():
+        events, rejected = _validated(raws)
+        assert writer.write(store, events, rejected) == store_incoming(reference, events, rejected)
+    # the events are stored; what derives from them waits for the flush
+    assert store.sql("SELECT * FROM events ORDER BY message_id") == reference.sql(
+        "SELECT * FROM events ORDER BY message_id"
+    )
+    assert store.scalar("SELECT count(*) FROM orders") == 0
+    assert store.scalar("SELECT count(*) FROM identity_links") == 0
+    assert writer.pending > 0 and writer.age() >= 0
+    writer.flush(store)
+    assert writer.pending == 0 and writer.age() == 0
+    assert _derived(store) == _derived(reference)
+    assert store.scalar("SELECT count(*) FROM orders") == 3  # K-1 once: re-sent and reused ids
+    writer.flush(store)  # nothing queued: nothing written twice
+    assert _derived(store) == _derived(reference)
+
+
+def test_recover_derives_what_a_stop_before_the_flush_lost(store: Store) -> None:
+    reference = Store(":memory:", clock=FixedClock(NOW))
+    first, rest = _groups()[0], _groups()[1:]
+    writer = LiveWriter()
+    events, rejected = _validated(first)
+    writer.write(store, events, rejected)
+    store_incoming(reference, events, rejected)
+    writer.flush(store)
+    for raws in rest:  # stored, then the process dies before flushing
+        events, rejected = _validated(raws)
+        writer.write(store, events, rejected)
+        store_incoming(reference, events, rejected)
+    assert _derived(store) != _derived(reference)
+    orders, links = LiveWriter().recover(store)
+    assert orders == 2 and links > 0  # K-2 and K-3; the alias and the second identify
+    assert _derived(store) == _derived(reference)
+    assert LiveWriter().recover(store) == (0, 0)  # nothing is derived twice
+
+
+def test_an_order_keeps_its_lines_in_the_stored_properties() -> None:
+    raw = _order(1, "K-1")
+    raw["properties"] |= {
+        "coupon": "WELCOME10",
+        "products": [
+            {"product_id": "P1", "price": 500, "quantity": 2, "name": "김치", "sku": "x"},
+            {"product_id": "P2", "price": 1250.5, "category": "라면"},
+        ],
+    }
+    events, _ = _validated([raw])
+    stored = events_to_arrow(events).column("properties")[0].as_py()
+    assert (
+        lines_from_properties(stored)
+        == events[0].lines
+        == (
+            OrderLine("P1", 2, 500.0, "김치", None),
+            OrderLine("P2", 1, 1250.5, None, "라면"),
+        )
+    )
+    assert '"coupon":"WELCOME10"' in stored  # the other properties stay as they were
+    assert lines_from_properties(events[0].properties) == ()  # the event itself keeps only those
+    assert event_rows(events).equals(events_to_arrow(events))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -26,6 +27,8 @@ from shopmind.store import KeyRing, Store, Workspace
 from shopmind.web import Reader
 
 TRIGGERS_FILE = "triggers.toml"
+
+_log = logging.getLogger("shopmind.api")
 
 
 def create_app(
@@ -53,6 +56,12 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker = StoreWorker(store)
         committer = GroupCommitter(worker, config.max_pending_events)
+        # orders and identity links of events stored by a run that stopped before writing them
+        orders, links = await worker.run(committer.writer.recover)
+        if orders or links:
+            _log.warning(
+                "derived %d orders and %d identity links the last run had not written", orders, links
+            )
         committer.start()
         app.state.worker, app.state.committer = worker, committer
         reader = Reader(store.reader())

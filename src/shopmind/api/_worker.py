@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +15,7 @@ from typing import Any, TypeVar
 import pyarrow as pa
 
 from shopmind.events import Event
-from shopmind.ingest import Rejected, event_rows, store_incoming
+from shopmind.ingest import LiveWriter, Rejected, event_rows
 from shopmind.store import Store
 
 T = TypeVar("T")
@@ -31,6 +32,14 @@ SWITCH_INTERVAL_S = 0.0001
 #: event in flight, and full collections walked the whole server, about 30 µs per event in all.
 GC_YOUNG_THRESHOLD = 50_000
 
+#: The orders and identity links derived from stored events are written once no group has
+#: come for this long, or when the oldest has waited ``DERIVED_MAX_AGE_S`` under load; anything
+#: that runs on the store's thread writes them first (so it reads every acknowledged event's).
+DERIVED_IDLE_S = 0.05
+DERIVED_MAX_AGE_S = 0.5
+
+_log = logging.getLogger("shopmind.api")
+
 
 class StoreWorker:
     """Runs functions of the store on its own thread, one at a time."""
@@ -44,9 +53,24 @@ class StoreWorker:
         # what the server has loaded so far lives as long as it does: out of the collector's sight
         gc.freeze()
         gc.set_threshold(GC_YOUNG_THRESHOLD, *self._gc_thresholds[1:])
+        #: run on the store's thread before each ``run`` (not before ``write``)
+        self.before_run: Callable[[Store], None] | None = None
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(store, *args)`` on the store's thread, after ``before_run``."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._after_hook, fn, args)
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(store, *args)`` on the store's thread, without ``before_run``."""
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, self.store, *args)
+
+    def _after_hook(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        if self.before_run is not None:
+            try:
+                self.before_run(self.store)
+            except Exception:  # the hook's own failure is not the caller's
+                _log.exception("the store's pending work failed before %s", getattr(fn, "__name__", fn))
+        return fn(self.store, *args)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -66,10 +90,16 @@ class _Waiting:
 
 class GroupCommitter:
     """Collects the events of concurrent requests and stores everything that arrived while the
-    previous write ran in one write; each request's future resolves when its events are durable."""
+    previous write ran in one write; each request's future resolves when its events are durable.
+
+    Each write holds the events alone; the orders and identity links derived from them are
+    written by a ``LiveWriter`` flush when no group is waiting, or after ``DERIVED_MAX_AGE_S``:
+    a group's transaction stays short, and the derived rows of many groups share one."""
 
     def __init__(self, worker: StoreWorker, max_pending: int) -> None:
         self._worker = worker
+        self.writer = LiveWriter()
+        worker.before_run = self.writer.flush
         self._max_pending = max_pending
         self._queue: list[_Waiting] = []
         self.pending = 0
@@ -101,7 +131,15 @@ class GroupCommitter:
 
     async def _loop(self) -> None:
         while not (self._closing and not self._queue):
-            await self._wake.wait()
+            if self.writer.pending and not self._queue:
+                wait = min(DERIVED_IDLE_S, max(0.0, DERIVED_MAX_AGE_S - self.writer.age()))
+                try:
+                    await asyncio.wait_for(self._wake.wait(), wait)
+                except TimeoutError:  # idle: write what derives from the stored events
+                    await self._flush()
+                    continue
+            else:
+                await self._wake.wait()
             self._wake.clear()
             while self._queue:
                 group, self._queue = self._queue, []
@@ -111,7 +149,7 @@ class GroupCommitter:
                 # one chunk: DuckDB reads it with fewer calls back into Python
                 rows = pa.concat_tables(parts).combine_chunks() if parts else None
                 try:
-                    duplicates = await self._worker.run(store_incoming, events, rejected, rows)
+                    duplicates = await self._worker.write(self.writer.write, events, rejected, rows)
                 except Exception as exc:  # every waiting request learns that its events are not stored
                     for w in group:
                         if not w.done.done():
@@ -125,6 +163,15 @@ class GroupCommitter:
                     self.groups += 1
                 finally:
                     self.pending -= len(events)
+                if self.writer.age() > DERIVED_MAX_AGE_S:
+                    await self._flush()
+        await self._flush()
+
+    async def _flush(self) -> None:
+        try:
+            await self._worker.write(self.writer.flush)
+        except Exception:  # the events are stored: their orders and links wait for the next flush
+            _log.exception("writing the orders and identity links derived from stored events failed")
 
     async def close(self) -> None:
         """Store what is queued, then stop."""

@@ -1,6 +1,6 @@
 """The event and order model, validation with field-level errors, and the identity graph."""
 
-from shopmind.events._identity import KIND_PRIORITY, IdentityGraph, IdentityLink, identifier
+from shopmind.events._identity import KIND_PRIORITY, IdentityGraph, IdentityLink, identifier, implied_links
 from shopmind.events._model import (
     EVENT_SCHEMA,
     ORDER_LINE_SCHEMA,
@@ -8,7 +8,9 @@ from shopmind.events._model import (
     Event,
     OrderLine,
     events_to_arrow,
+    lines_from_properties,
     orders_from_events,
+    stored_properties,
 )
 from shopmind.events._types import CHANNELS, DEVICE_TYPES, EventType
 from shopmind.events._validation import (
@@ -36,7 +38,10 @@ __all__ = [
     "correct_event_time",
     "events_to_arrow",
     "identifier",
+    "implied_links",
+    "lines_from_properties",
     "orders_from_events",
+    "stored_properties",
     "validate_event",
     "validate_events",
 ]

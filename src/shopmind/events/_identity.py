@@ -28,6 +28,27 @@ def identifier(kind: str, value: str) -> str:
     return f"{kind}:{value}"
 
 
+def implied_links(
+    rows: Iterable[tuple[str | None, str | None, str | None, str | None, str | None, str | None]],
+) -> list[tuple[str, str, str]]:
+    """The links events imply, each once, in order: the anonymous id with the user id, an alias's
+    previous id with its user id, and hashed e-mail or phone with whoever sent it. ``rows``: each
+    event's (type, anonymous_id, user_id, previous_id, email_hash, phone_hash)."""
+    pairs: dict[tuple[str, str, str], None] = {}
+    for kind, anon, user, previous, email, phone in rows:
+        if anon is not None and user is not None:
+            pairs[(f"anon:{anon}", f"user:{user}", "identify" if kind == "identify" else "event")] = None
+        if kind == "alias" and previous is not None and user is not None:
+            pairs[(f"anon:{previous}", f"user:{user}", "alias")] = None
+        who = f"user:{user}" if user is not None else f"anon:{anon}" if anon is not None else None
+        if who is not None:
+            if email is not None:
+                pairs[(who, f"email:{email}", "contact")] = None
+            if phone is not None:
+                pairs[(who, f"phone:{phone}", "contact")] = None
+    return list(pairs)
+
+
 def _rank(ident: str) -> tuple[int, str]:
     kind, _, value = ident.partition(":")
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import orjson
 import pyarrow as pa
 
 from shopmind.events._types import EventType
@@ -155,9 +156,42 @@ ORDER_SCHEMA = pa.schema(
 )
 
 
+def stored_properties(event: Event) -> str | None:
+    """The ``properties`` column as stored: the event's properties and, for an order, its lines
+    under ``products`` (so that the order can be derived again from the stored event)."""
+    if not event.lines:
+        return event.properties
+    kept = orjson.loads(event.properties) if event.properties else {}
+    kept["products"] = [
+        {
+            "product_id": line.product_id,
+            "quantity": line.quantity,
+            "price": line.unit_price,
+            **({"name": line.name} if line.name is not None else {}),
+            **({"category": line.category} if line.category is not None else {}),
+        }
+        for line in event.lines
+    ]
+    return orjson.dumps(kept).decode()
+
+
+def lines_from_properties(properties: str | None) -> tuple[OrderLine, ...]:
+    """An order's lines from its stored ``properties`` (``stored_properties``); none if absent."""
+    if not properties:
+        return ()
+    products = orjson.loads(properties).get("products")
+    if not isinstance(products, list):
+        return ()
+    return tuple(
+        OrderLine(p["product_id"], int(p["quantity"]), float(p["price"]), p.get("name"), p.get("category"))
+        for p in products
+    )
+
+
 def events_to_arrow(events: list[Event]) -> pa.Table:
     """Rows for the store, in the ``EVENT_SCHEMA`` layout."""
     columns = {name: [getattr(e, name) for e in events] for name in EVENT_SCHEMA.names}
+    columns["properties"] = [stored_properties(e) for e in events]
     return pa.Table.from_pydict(columns, schema=EVENT_SCHEMA)
 
 

@@ -4,7 +4,7 @@ events (JSON Lines), product catalogues and external interest signals."""
 from shopmind.ingest._catalogue import CATALOGUE_FIELDS, import_catalogue
 from shopmind.ingest._events import import_events
 from shopmind.ingest._interests import import_interests
-from shopmind.ingest._live import Rejected, event_rows, store_incoming, validate_incoming
+from shopmind.ingest._live import LiveWriter, Rejected, event_rows, store_incoming, validate_incoming
 from shopmind.ingest._orders import (
     FORMATS,
     GENERIC,
@@ -25,6 +25,7 @@ __all__ = [
     "ONLINE_RETAIL",
     "ONLINE_RETAIL_II",
     "ImportReport",
+    "LiveWriter",
     "OrderColumns",
     "OrderFormat",
     "Progress",

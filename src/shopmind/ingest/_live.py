@@ -1,19 +1,36 @@
 """Events as they arrive over the collection API: validated one by one, then stored in groups (one
 write for everything that arrived while the previous write ran), so an acknowledgement can wait
-for durability without one disk sync per request."""
+for durability without one disk sync per request.
+
+``store_incoming`` writes a group with everything derived from it (orders and their lines,
+identity links) in one transaction. The server uses ``LiveWriter``, which keeps each group's
+transaction to the events alone and writes the derived rows of many groups later in one: they are
+a function of the stored events, so ``LiveWriter.recover`` derives again, at start, whatever a
+crash lost in between.
+"""
 
 from __future__ import annotations
 
 import operator
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import orjson
 import pyarrow as pa
 
 from shopmind.core import FieldError, IdentifierHasher, InvalidEventError
-from shopmind.events import EVENT_SCHEMA, Event, orders_from_events, validate_events
+from shopmind.events import (
+    EVENT_SCHEMA,
+    Event,
+    EventType,
+    implied_links,
+    lines_from_properties,
+    orders_from_events,
+    stored_properties,
+    validate_events,
+)
 from shopmind.events._validation import MAX_EVENT_BYTES
 from shopmind.store import QUARANTINE_SCHEMA, Store
 
@@ -76,27 +93,149 @@ def store_incoming(
 
 
 def _store_group(
-    store: Store, events: Sequence[Event], table: pa.Table | None, quarantined: pa.Table | None
+    store: Store,
+    events: Sequence[Event],
+    table: pa.Table | None,
+    quarantined: pa.Table | None,
+    *,
+    derive: bool = True,
 ) -> list[bool]:
     duplicate: list[bool] = []
     if table is not None:
-        stored = store.write_events(table).stored_before
+        stored = store.write_events(table, link=derive).stored_before
         seen: set[str] = set()
         for event in events:
             duplicate.append(event.message_id in stored or event.message_id in seen)
             seen.add(event.message_id)
-        # orders of new events only: a re-sent order event is not a new order
-        ordered = [e for e, dup in zip(events, duplicate, strict=True) if e.order_id is not None and not dup]
-        if ordered:
-            orders, lines = orders_from_events(ordered)
-            if orders.num_rows:
-                store.write_orders(orders, lines)
+        if derive:
+            _write_orders(store, _new_orders(events, duplicate))
     if quarantined is not None:
         store.quarantine(quarantined, source="api")
     return duplicate
 
 
+def _new_orders(events: Sequence[Event], duplicate: Sequence[bool]) -> list[Event]:
+    """Orders of new events only: a re-sent order event is not a new order."""
+    return [e for e, dup in zip(events, duplicate, strict=True) if e.order_id is not None and not dup]
+
+
+def _write_orders(store: Store, events: Sequence[Event]) -> int:
+    if not events:
+        return 0
+    orders, lines = orders_from_events(list(events))
+    if orders.num_rows:
+        return store.write_orders(orders, lines)[0].inserted
+    return 0
+
+
+#: Events received this long before the newest identity link are searched again by ``recover``
+#: (an event waits for its group far less: the server answers 503 when it falls behind).
+RECOVER_MARGIN = timedelta(minutes=10)
+
+_LINK_COLUMNS = "type, anonymous_id, user_id, previous_id, email_hash, phone_hash"
+
+
+class LiveWriter:
+    """The server's writer: each group's events (and rejected ones) durable in one short
+    transaction; the rows derived from them (orders with their lines, identity links) queued
+    until ``flush`` writes those of many groups in one transaction.
+
+    Between a group's write and the next flush, its orders and links are not in the store yet
+    (the server flushes whenever it has no group waiting, and at least every ``max_age`` seconds
+    under load). Not thread-safe: one thread (the server's store thread) calls it."""
+
+    def __init__(self) -> None:
+        self._orders: list[Event] = []
+        self._links: dict[tuple[str, str, str], None] = {}
+        self._since: float | None = None  # monotonic time of the oldest queued row
+
+    @property
+    def pending(self) -> int:
+        """Derived rows queued (orders and identity links)."""
+        return len(self._orders) + len(self._links)
+
+    def age(self) -> float:
+        """Seconds since the oldest queued derived row was queued (0 when none is)."""
+        return 0.0 if self._since is None else time.monotonic() - self._since
+
+    def write(
+        self,
+        store: Store,
+        events: Sequence[Event],
+        rejected: Sequence[Rejected],
+        rows: pa.Table | None = None,
+    ) -> list[bool]:
+        """Like ``store_incoming``, with the derived rows queued for ``flush``."""
+        table = rows if rows is not None else event_rows(events) if events else None
+        quarantined = _quarantine_rows(rejected) if rejected else None
+        duplicate = store.write_atomically(
+            lambda: _store_group(store, events, table, quarantined, derive=False)
+        )
+        new = [e for e, dup in zip(events, duplicate, strict=True) if not dup]
+        before = self.pending
+        self._orders += _new_orders(new, [False] * len(new))
+        self._links.update(
+            dict.fromkeys(
+                implied_links(
+                    (e.type, e.anonymous_id, e.user_id, e.previous_id, e.email_hash, e.phone_hash)
+                    for e in new
+                )
+            )
+        )
+        if self.pending and not before:
+            self._since = time.monotonic()
+        return duplicate
+
+    def flush(self, store: Store) -> None:
+        """Write the queued orders and identity links in one transaction (kept queued if it fails)."""
+        if not self.pending:
+            return
+        orders, links = self._orders, list(self._links)
+
+        def write() -> None:
+            _write_orders(store, orders)
+            if links:
+                store.link_identities(links)
+
+        store.write_atomically(write)
+        self._orders, self._links, self._since = [], {}, None
+
+    def recover(self, store: Store) -> tuple[int, int]:
+        """Derive again what the last run stored events for but did not flush: the orders of
+        stored order events that have none, and the identity links of the events received since
+        shortly before the newest link. Returns (orders, links) written."""
+        rows = store.query_arrow(
+            f"""SELECT {", ".join(f'e."{c}"' for c in EVENT_SCHEMA.names)} FROM events e
+            WHERE e.type = '{EventType.ORDER_COMPLETED.value}' AND e.order_id IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = e.order_id)
+            ORDER BY e.received_at, e.message_id"""
+        ).to_pylist()
+        lost = [
+            Event(**{**row, "type": EventType(row["type"]), "lines": lines})
+            for row in rows
+            if (lines := lines_from_properties(row["properties"]))
+        ]
+        newest = store.scalar("SELECT max(created_at) FROM identity_links")
+        since = newest - RECOVER_MARGIN if isinstance(newest, datetime) else None
+        pairs = implied_links(
+            store.sql(
+                f"""SELECT {_LINK_COLUMNS} FROM events
+                WHERE (? IS NULL OR received_at >= ?)
+                  AND ((anonymous_id IS NOT NULL AND user_id IS NOT NULL) OR type = 'alias'
+                       OR email_hash IS NOT NULL OR phone_hash IS NOT NULL)
+                ORDER BY received_at, message_id""",
+                [since, since],
+            )
+        )
+
+        def write() -> tuple[int, int]:
+            return _write_orders(store, lost), len(store.link_identities(pairs)) if pairs else 0
+
+        return store.write_atomically(write)
+
+
 _ROW = operator.itemgetter(*EVENT_SCHEMA.names)
+_PROPERTIES = EVENT_SCHEMA.names.index("properties")
 
 
 def event_rows(events: Sequence[Event]) -> pa.Table:
@@ -107,7 +246,9 @@ def event_rows(events: Sequence[Event]) -> pa.Table:
         return EVENT_SCHEMA.empty_table()
     n = len(events)
     arrays = []
-    columns = zip(*map(_ROW, map(vars, events)), strict=True)
+    columns = list(zip(*map(_ROW, map(vars, events)), strict=True))
+    if any(e.lines for e in events):  # orders keep their lines in the stored properties
+        columns[_PROPERTIES] = tuple(stored_properties(e) if e.lines else e.properties for e in events)
     for values, type_ in zip(columns, EVENT_SCHEMA.types, strict=True):
         first = values[0]
         if values.count(first) != n:

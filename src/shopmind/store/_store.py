@@ -38,6 +38,7 @@ from shopmind.events import (
     ORDER_SCHEMA,
     IdentityGraph,
     IdentityLink,
+    implied_links,
 )
 from shopmind.store._migrations import LATEST_VERSION, MIGRATIONS
 
@@ -385,16 +386,18 @@ class Store:
     def _count(self, table: str) -> int:
         return int(self.scalar(f"SELECT count(*) FROM {table}"))
 
-    def write_events(self, events: pa.Table) -> WriteResult:
+    def write_events(self, events: pa.Table, *, link: bool = True) -> WriteResult:
         """Store events (``EVENT_SCHEMA`` layout); re-sent message ids are stored once.
 
         Identity links implied by the new events (anonymous id with user id, alias, hashed
-        contact data) are recorded in the same call; call ``rebuild_profiles`` after a load.
+        contact data) are recorded in the same call, unless ``link`` is false (the caller then
+        records them itself, e.g. later in a larger transaction); call ``rebuild_profiles`` after
+        a load.
         """
         if not self._in_transaction:
-            return self.write_atomically(lambda: self.write_events(events))
+            return self.write_atomically(lambda: self.write_events(events, link=link))
         result = self._insert_new("events", "message_id", events, EVENT_SCHEMA)
-        if result.inserted:
+        if result.inserted and link:
             self._link_from_events(events)
         return result
 
@@ -600,24 +603,14 @@ class Store:
 
     # -- identity --------------------------------------------------------------------------
     def _link_from_events(self, events: pa.Table) -> None:
-        """Record the identity links the events imply: anonymous id with user id, alias, and
-        hashed e-mail or phone with whoever sent it."""
-        col = {
-            name: events.column(name).to_pylist()
+        """Record the identity links the events imply (``events.implied_links``)."""
+        columns = [
+            events.column(name).to_pylist()
             for name in ("type", "anonymous_id", "user_id", "previous_id", "email_hash", "phone_hash")
-        }
-        pairs: dict[tuple[str, str, str], None] = {}
-        for kind, anon, user, previous, email, phone in zip(*col.values(), strict=True):
-            if anon is not None and user is not None:
-                pairs[(f"anon:{anon}", f"user:{user}", "identify" if kind == "identify" else "event")] = None
-            if kind == "alias" and previous is not None and user is not None:
-                pairs[(f"anon:{previous}", f"user:{user}", "alias")] = None
-            who = f"user:{user}" if user is not None else f"anon:{anon}" if anon is not None else None
-            for prefix, value in (("email", email), ("phone", phone)):
-                if value is not None and who is not None:
-                    pairs[(who, f"{prefix}:{value}", "contact")] = None
+        ]
+        pairs = implied_links(zip(*columns, strict=True))
         if pairs:
-            self.link_identities(list(pairs))
+            self.link_identities(pairs)
 
     def identity_graph(self) -> IdentityGraph:
         """The identity graph of the active (not undone) links."""
