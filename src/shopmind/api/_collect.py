@@ -162,7 +162,7 @@ async def _read(request: Request, limit: int) -> Any:
         if len(data) > limit:
             raise ApiError(413, "too_large", f"the body is larger than the limit of {limit:,} bytes")
     try:
-        return orjson.loads(bytes(data))
+        return orjson.loads(data)  # (a bytearray is read as it is, without a copy)
     except orjson.JSONDecodeError as exc:
         raise ApiError(
             400, "invalid_json", f"the body is not valid JSON ({exc}); send one JSON object"

@@ -88,6 +88,14 @@ class _Waiting:
     done: asyncio.Future[list[bool]] = field(repr=False)
 
 
+def _write_group(
+    store: Store, writer: LiveWriter, events: list[Event], rejected: list[Rejected], parts: list[pa.Table]
+) -> list[bool]:
+    # one chunk, made on the store's thread: DuckDB reads it with fewer calls back into Python
+    rows = pa.concat_tables(parts).combine_chunks() if parts else None
+    return writer.write(store, events, rejected, rows)
+
+
 class GroupCommitter:
     """Collects the events of concurrent requests and stores everything that arrived while the
     previous write ran in one write; each request's future resolves when its events are durable.
@@ -146,10 +154,8 @@ class GroupCommitter:
                 events = [e for w in group for e in w.events]
                 rejected = [r for w in group for r in w.rejected]
                 parts = [w.rows for w in group if w.rows is not None]
-                # one chunk: DuckDB reads it with fewer calls back into Python
-                rows = pa.concat_tables(parts).combine_chunks() if parts else None
                 try:
-                    duplicates = await self._worker.write(self.writer.write, events, rejected, rows)
+                    duplicates = await self._worker.write(_write_group, self.writer, events, rejected, parts)
                 except Exception as exc:  # every waiting request learns that its events are not stored
                     for w in group:
                         if not w.done.done():
