@@ -12,8 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import pyarrow as pa
-
 from shopmind.events import Event
 from shopmind.ingest import LiveWriter, Rejected, event_rows
 from shopmind.store import Store
@@ -84,16 +82,7 @@ class StoreWorker:
 class _Waiting:
     events: Sequence[Event]
     rejected: Sequence[Rejected]
-    rows: pa.Table | None  # the events' rows for the store
     done: asyncio.Future[list[bool]] = field(repr=False)
-
-
-def _write_group(
-    store: Store, writer: LiveWriter, events: list[Event], rejected: list[Rejected], parts: list[pa.Table]
-) -> list[bool]:
-    # one chunk, made on the store's thread: DuckDB reads it with fewer calls back into Python
-    rows = pa.concat_tables(parts).combine_chunks() if parts else None
-    return writer.write(store, events, rejected, rows)
 
 
 class GroupCommitter:
@@ -128,10 +117,7 @@ class GroupCommitter:
 
     async def submit(self, events: Sequence[Event], rejected: Sequence[Rejected]) -> list[bool]:
         """Store ``events`` (and quarantine ``rejected``); per event, whether it was a duplicate."""
-        # the rows are built here, on the event loop, while the store's thread writes the previous
-        # group: the write itself is then mostly the database's work, outside the GIL
-        rows = event_rows(events) if events else None
-        waiting = _Waiting(events, rejected, rows, asyncio.get_running_loop().create_future())
+        waiting = _Waiting(events, rejected, asyncio.get_running_loop().create_future())
         self._queue.append(waiting)
         self.pending += len(events)
         self._wake.set()
@@ -153,9 +139,12 @@ class GroupCommitter:
                 group, self._queue = self._queue, []
                 events = [e for w in group for e in w.events]
                 rejected = [r for w in group for r in w.rejected]
-                parts = [w.rows for w in group if w.rows is not None]
+                # the group's rows in one go (a column is converted once, not once per request),
+                # on the event loop: the store's thread then mostly waits for the database,
+                # outside the GIL (measured: more events per second than on the store's thread)
+                rows = event_rows(events) if events else None
                 try:
-                    duplicates = await self._worker.write(_write_group, self.writer, events, rejected, parts)
+                    duplicates = await self._worker.write(self.writer.write, events, rejected, rows)
                 except Exception as exc:  # every waiting request learns that its events are not stored
                     for w in group:
                         if not w.done.done():
