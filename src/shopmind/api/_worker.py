@@ -56,13 +56,13 @@ class StoreWorker:
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(store, *args)`` on the store's thread, after ``before_run``."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self._after_hook, fn, args)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._with_hook, fn, args)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(store, *args)`` on the store's thread, without ``before_run``."""
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, self.store, *args)
 
-    def _after_hook(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    def _with_hook(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         if self.before_run is not None:
             try:
                 self.before_run(self.store)
@@ -90,8 +90,9 @@ class GroupCommitter:
     previous write ran in one write; each request's future resolves when its events are durable.
 
     Each write holds the events alone; the orders and identity links derived from them are
-    written by a ``LiveWriter`` flush when no group is waiting, or after ``DERIVED_MAX_AGE_S``:
-    a group's transaction stays short, and the derived rows of many groups share one."""
+    written by a ``LiveWriter`` flush once no group has come for ``DERIVED_IDLE_S``, after
+    ``DERIVED_MAX_AGE_S`` under load, and before any ``StoreWorker.run``: a group's transaction
+    stays short, and the derived rows of many groups share one."""
 
     def __init__(self, worker: StoreWorker, max_pending: int) -> None:
         self._worker = worker

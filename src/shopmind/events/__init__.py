@@ -1,6 +1,13 @@
 """The event and order model, validation with field-level errors, and the identity graph."""
 
-from shopmind.events._identity import KIND_PRIORITY, IdentityGraph, IdentityLink, identifier, implied_links
+from shopmind.events._identity import (
+    KIND_PRIORITY,
+    LINK_COLUMNS,
+    IdentityGraph,
+    IdentityLink,
+    identifier,
+    implied_links,
+)
 from shopmind.events._model import (
     EVENT_SCHEMA,
     ORDER_LINE_SCHEMA,
@@ -26,6 +33,7 @@ __all__ = [
     "DEVICE_TYPES",
     "EVENT_SCHEMA",
     "KIND_PRIORITY",
+    "LINK_COLUMNS",
     "MAX_EVENT_BYTES",
     "ORDER_LINE_SCHEMA",
     "ORDER_SCHEMA",

@@ -28,12 +28,16 @@ def identifier(kind: str, value: str) -> str:
     return f"{kind}:{value}"
 
 
+#: The event columns ``implied_links`` reads, in its order.
+LINK_COLUMNS = ("type", "anonymous_id", "user_id", "previous_id", "email_hash", "phone_hash")
+
+
 def implied_links(
     rows: Iterable[tuple[str | None, str | None, str | None, str | None, str | None, str | None]],
 ) -> list[tuple[str, str, str]]:
     """The links events imply, each once, in order: the anonymous id with the user id, an alias's
     previous id with its user id, and hashed e-mail or phone with whoever sent it. ``rows``: each
-    event's (type, anonymous_id, user_id, previous_id, email_hash, phone_hash)."""
+    event's ``LINK_COLUMNS``."""
     pairs: dict[tuple[str, str, str], None] = {}
     for kind, anon, user, previous, email, phone in rows:
         if anon is not None and user is not None:

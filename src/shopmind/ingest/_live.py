@@ -23,6 +23,7 @@ import pyarrow as pa
 from shopmind.core import FieldError, IdentifierHasher, InvalidEventError
 from shopmind.events import (
     EVENT_SCHEMA,
+    LINK_COLUMNS,
     Event,
     EventType,
     implied_links,
@@ -87,9 +88,16 @@ def store_incoming(
     ``rows``: the events as ``event_rows`` gives them, if they were built already.
     Returns, per event, whether it was a duplicate (stored before, or earlier in this group).
     Durable when it returns."""
-    table = rows if rows is not None else event_rows(events) if events else None
-    quarantined = _quarantine_rows(rejected) if rejected else None
+    table, quarantined = _tables(events, rejected, rows)
     return store.write_atomically(lambda: _store_group(store, events, table, quarantined))
+
+
+def _tables(
+    events: Sequence[Event], rejected: Sequence[Rejected], rows: pa.Table | None
+) -> tuple[pa.Table | None, pa.Table | None]:
+    """A group's event rows (``rows`` if built already) and quarantine rows, if any."""
+    table = rows if rows is not None else event_rows(events) if events else None
+    return table, _quarantine_rows(rejected) if rejected else None
 
 
 def _store_group(
@@ -132,8 +140,6 @@ def _write_orders(store: Store, events: Sequence[Event]) -> int:
 #: (an event waits for its group far less: the server answers 503 when it falls behind).
 RECOVER_MARGIN = timedelta(minutes=10)
 
-_LINK_COLUMNS = "type, anonymous_id, user_id, previous_id, email_hash, phone_hash"
-
 
 class LiveWriter:
     """The server's writer: each group's events (and rejected ones) durable in one short
@@ -141,8 +147,8 @@ class LiveWriter:
     until ``flush`` writes those of many groups in one transaction.
 
     Between a group's write and the next flush, its orders and links are not in the store yet
-    (the server flushes whenever it has no group waiting, and at least every ``max_age`` seconds
-    under load). Not thread-safe: one thread (the server's store thread) calls it."""
+    (the server decides when to flush: see ``api._worker``). Not thread-safe: one thread (the
+    server's store thread) calls it."""
 
     def __init__(self) -> None:
         self._orders: list[Event] = []
@@ -166,21 +172,15 @@ class LiveWriter:
         rows: pa.Table | None = None,
     ) -> list[bool]:
         """Like ``store_incoming``, with the derived rows queued for ``flush``."""
-        table = rows if rows is not None else event_rows(events) if events else None
-        quarantined = _quarantine_rows(rejected) if rejected else None
+        table, quarantined = _tables(events, rejected, rows)
         duplicate = store.write_atomically(
             lambda: _store_group(store, events, table, quarantined, derive=False)
         )
         new = [e for e, dup in zip(events, duplicate, strict=True) if not dup]
         before = self.pending
-        self._orders += _new_orders(new, [False] * len(new))
+        self._orders += [e for e in new if e.order_id is not None]
         self._links.update(
-            dict.fromkeys(
-                implied_links(
-                    (e.type, e.anonymous_id, e.user_id, e.previous_id, e.email_hash, e.phone_hash)
-                    for e in new
-                )
-            )
+            dict.fromkeys(implied_links(tuple(getattr(e, c) for c in LINK_COLUMNS) for e in new))
         )
         if self.pending and not before:
             self._since = time.monotonic()
@@ -219,7 +219,7 @@ class LiveWriter:
         since = newest - RECOVER_MARGIN if isinstance(newest, datetime) else None
         pairs = implied_links(
             store.sql(
-                f"""SELECT {_LINK_COLUMNS} FROM events
+                f"""SELECT {", ".join(LINK_COLUMNS)} FROM events
                 WHERE (? IS NULL OR received_at >= ?)
                   AND ((anonymous_id IS NOT NULL AND user_id IS NOT NULL) OR type = 'alias'
                        OR email_hash IS NOT NULL OR phone_hash IS NOT NULL)
@@ -248,7 +248,7 @@ def event_rows(events: Sequence[Event]) -> pa.Table:
     arrays = []
     columns = list(zip(*map(_ROW, map(vars, events)), strict=True))
     if any(e.lines for e in events):  # orders keep their lines in the stored properties
-        columns[_PROPERTIES] = tuple(stored_properties(e) if e.lines else e.properties for e in events)
+        columns[_PROPERTIES] = tuple(map(stored_properties, events))
     for values, type_ in zip(columns, EVENT_SCHEMA.types, strict=True):
         first = values[0]
         if values.count(first) != n:

@@ -34,6 +34,7 @@ from shopmind.core import (
 )
 from shopmind.events import (
     EVENT_SCHEMA,
+    LINK_COLUMNS,
     ORDER_LINE_SCHEMA,
     ORDER_SCHEMA,
     IdentityGraph,
@@ -604,10 +605,7 @@ class Store:
     # -- identity --------------------------------------------------------------------------
     def _link_from_events(self, events: pa.Table) -> None:
         """Record the identity links the events imply (``events.implied_links``)."""
-        columns = [
-            events.column(name).to_pylist()
-            for name in ("type", "anonymous_id", "user_id", "previous_id", "email_hash", "phone_hash")
-        ]
+        columns = [events.column(name).to_pylist() for name in LINK_COLUMNS]
         pairs = implied_links(zip(*columns, strict=True))
         if pairs:
             self.link_identities(pairs)
