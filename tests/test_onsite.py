@@ -90,7 +90,8 @@ def test_a_session_follows_pages_dwell_cart_scroll_and_exit_intent() -> None:
         _custom("Exit Intent", 70),
     )
     assert (s.device, s.region, s.pages, s.page_type) == ("mobile", "부산", 4, "cart")
-    assert s.dwell_seconds == [10.0, 15.0, 35.0]  # home, category, product pages
+    # home, category, product pages: 10 s, 15 s and 35 s
+    assert (s.pages_left, s.dwell_total, s.mean_dwell_seconds) == (3, 60.0, 20.0)
     assert s.categories == {"fruit": 1, "과일": 1} and s.products == ["P1"]
     assert s.cart == {"P1": 1, "P2": 1} and s.cart_items == 2
     assert s.scroll_percent == 75.0 and s.exit_intent
@@ -255,7 +256,7 @@ def _session(
     )
     s.cart = {f"P{i}": 1 for i in range(cart)}
     s.categories = {f"c{i}": 1 for i in range(cats)}
-    s.dwell_seconds = [dwell] * max(1, pages - 1)
+    s.pages_left, s.dwell_total = 1, dwell  # a mean of ``dwell`` exactly
     return s
 
 

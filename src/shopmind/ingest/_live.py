@@ -11,6 +11,7 @@ crash lost in between.
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 import time
 from collections.abc import Sequence
@@ -110,11 +111,14 @@ def _store_group(
 ) -> list[bool]:
     duplicate: list[bool] = []
     if table is not None:
-        stored = store.write_events(table, link=derive).stored_before
-        seen: set[str] = set()
-        for event in events:
-            duplicate.append(event.message_id in stored or event.message_id in seen)
-            seen.add(event.message_id)
+        result = store.write_events(table, link=derive)
+        if result.duplicates:
+            stored, seen = result.stored_before, set()
+            for event in events:
+                duplicate.append(event.message_id in stored or event.message_id in seen)
+                seen.add(event.message_id)
+        else:  # the usual case: every event is new
+            duplicate = [False] * len(events)
         if derive:
             _write_orders(store, _new_orders(events, duplicate))
     if quarantined is not None:
@@ -176,12 +180,17 @@ class LiveWriter:
         duplicate = store.write_atomically(
             lambda: _store_group(store, events, table, quarantined, derive=False)
         )
-        new = [e for e, dup in zip(events, duplicate, strict=True) if not dup]
+        new = (
+            events if not any(duplicate) else [e for e, dup in zip(events, duplicate, strict=True) if not dup]
+        )
         before = self.pending
         self._orders += [e for e in new if e.order_id is not None]
-        self._links.update(
-            dict.fromkeys(implied_links(tuple(getattr(e, c) for c in LINK_COLUMNS) for e in new))
-        )
+        # only an event with a member id or contact data implies a link (see ``implied_links``)
+        linking = [
+            e for e in new if e.user_id is not None or e.email_hash is not None or e.phone_hash is not None
+        ]
+        if linking:
+            self._links.update(dict.fromkeys(implied_links(map(_LINK_ROW, map(vars, linking)))))
         if self.pending and not before:
             self._since = time.monotonic()
         return duplicate
@@ -234,7 +243,9 @@ class LiveWriter:
         return store.write_atomically(write)
 
 
-_ROW = operator.itemgetter(*EVENT_SCHEMA.names)
+_FIELDS = [f.name for f in dataclasses.fields(Event)]
+_SCHEMA_FIELDS = [_FIELDS.index(name) for name in EVENT_SCHEMA.names]  # each column's field
+_LINK_ROW = operator.itemgetter(*LINK_COLUMNS)
 _PROPERTIES = EVENT_SCHEMA.names.index("properties")
 
 
@@ -246,12 +257,15 @@ def event_rows(events: Sequence[Event]) -> pa.Table:
         return EVENT_SCHEMA.empty_table()
     n = len(events)
     arrays = []
-    columns = list(zip(*map(_ROW, map(vars, events)), strict=True))
+    # an event's fields are in the order of Event's fields (its __init__ and the fast path both
+    # set them so): the values of the dicts, transposed, are the columns in that order
+    fields = list(zip(*map(dict.values, map(vars, events)), strict=True))
+    columns = [fields[at] for at in _SCHEMA_FIELDS]
     if any(e.lines for e in events):  # orders keep their lines in the stored properties
         columns[_PROPERTIES] = tuple(map(stored_properties, events))
     for values, type_ in zip(columns, EVENT_SCHEMA.types, strict=True):
-        first = values[0]
-        if values.count(first) != n:
+        first, last = values[0], values[-1]
+        if (last is not first and last != first) or values.count(first) != n:
             arrays.append(pa.array(values, type=type_))
         elif first is None:
             arrays.append(pa.nulls(n, type_))

@@ -121,7 +121,8 @@ class Session:
     page_type: str = "other"
     page_url: str | None = None
     page_started_at: datetime | None = None
-    dwell_seconds: list[float] = field(default_factory=list)  # of each finished page
+    pages_left: int = 0  # pages finished (left for another, or closed)
+    dwell_total: float = 0.0  # seconds on the pages finished
     scroll_percent: float = 0.0  # deepest on the current page
     exit_intent: bool = False  # on the current page
     categories: dict[str, int] = field(default_factory=dict)
@@ -138,7 +139,7 @@ class Session:
     @property
     def mean_dwell_seconds(self) -> float | None:
         """Mean time on the pages left so far (None before the first page is left)."""
-        return sum(self.dwell_seconds) / len(self.dwell_seconds) if self.dwell_seconds else None
+        return self.dwell_total / self.pages_left if self.pages_left else None
 
     def served_count(self, trigger: str) -> int:
         return sum(1 for _, t, _ in self.served if t == trigger)
@@ -147,7 +148,9 @@ class Session:
         if self.page_started_at is None:
             return
         spent = seconds if seconds is not None else (at - self.page_started_at).total_seconds()
-        self.dwell_seconds.append(max(0.0, spent))
+        self.pages_left += 1
+        if spent > 0:
+            self.dwell_total += spent
         self.page_started_at = None
 
     def _view_page(self, at: datetime, url: str | None, declared: object) -> None:

@@ -330,8 +330,12 @@ class Store:
             return WriteResult(0, 0)
         if not self._in_transaction:
             return self.write_atomically(lambda: self._insert_new(table, key, rows, schema))
+        keys = rows.column(key).to_pylist()
+        if self._assume_new and len(set(keys)) == len(keys):  # the usual case: nothing to skip
+            self._append(table, rows, schema)
+            return WriteResult(rows.num_rows, 0)
         first: dict[Any, int] = {}  # key -> its first row (dicts keep insertion order)
-        for at, value in enumerate(rows.column(key).to_pylist()):
+        for at, value in enumerate(keys):
             first.setdefault(value, at)
         stored = frozenset() if self._assume_new else self._stored_keys(table, key, list(first))
         keep = [at for value, at in first.items() if value not in stored]
