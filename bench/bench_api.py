@@ -2,9 +2,10 @@
 per second; target >= 20,000/s on 2 cores) and the single-event request rate with its p50/p99
 latency, with the server's peak memory and its CPU time per event.
 
-Load generator: a lean HTTP/1.1 keep-alive client on asyncio (8 connections, bodies encoded
-before the clock starts), because it shares the 2 cores with the server and its own CPU time is
-taken from the server's. Each answer is checked (200, every event of a batch accepted).
+Load generator: a lean HTTP/1.1 keep-alive client on asyncio (8 connections, or ``--connections
+N``; bodies encoded before the clock starts), because it shares the 2 cores with the server and
+its own CPU time is taken from the server's. Each answer is checked (200, every event of a batch
+accepted).
 
 Events: a seeded mix of the shapes a shop's tracker sends (product views, page views, cart adds,
 searches, identify calls with traits, orders), each with a message id, a timestamp, sentAt and a
@@ -18,11 +19,12 @@ one slow round says more about the neighbours than about the server).
 Peer, measured in the same run with the same load: a bare FastAPI endpoint on uvicorn that parses
 the JSON body and answers 200 without validating or storing anything (the HTTP stack's floor).
 
-Run with ``python -m bench.bench_api``.
+Run with ``python -m bench.bench_api [--connections N]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import random
 import subprocess
@@ -153,8 +155,8 @@ async def _answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return status, await reader.readexactly(length)
 
 
-async def _drive(port: int, jobs: list[_Job]) -> tuple[float, np.ndarray]:
-    """Send every job over CONNECTIONS keep-alive connections; wall time and each one's latency."""
+async def _drive(port: int, jobs: list[_Job], connections: int) -> tuple[float, np.ndarray]:
+    """Send every job over ``connections`` keep-alive connections; wall time and each one's latency."""
     latencies = np.empty(len(jobs))
     next_job = iter(range(len(jobs)))
 
@@ -174,7 +176,7 @@ async def _drive(port: int, jobs: list[_Job]) -> tuple[float, np.ndarray]:
             writer.close()
 
     t0 = time.perf_counter()
-    await asyncio.gather(*(connection() for _ in range(CONNECTIONS)))
+    await asyncio.gather(*(connection() for _ in range(connections)))
     return time.perf_counter() - t0, latencies
 
 
@@ -196,7 +198,7 @@ class _Figures:
     peak_mb: float
 
 
-def _load(port: int, key: str, pid: int) -> _Figures:
+def _load(port: int, key: str, pid: int, connections: int) -> _Figures:
     rng = random.Random(SEED)
     now = datetime.now(UTC)
     server = psutil.Process(pid)
@@ -212,7 +214,7 @@ def _load(port: int, key: str, pid: int) -> _Figures:
             offset += EVENTS
             jobs = _jobs(port, key, "/v1/batch", bodies)
             before = sum(server.cpu_times()[:2])
-            seconds, _ = _run(_drive(port, jobs))
+            seconds, _ = _run(_drive(port, jobs, connections))
             cpu.setdefault(size, []).append((sum(server.cpu_times()[:2]) - before) / EVENTS * 1e6)
             events_per_s.setdefault(size, []).append(EVENTS / seconds)
     singles = []
@@ -221,7 +223,7 @@ def _load(port: int, key: str, pid: int) -> _Figures:
         event |= {"type": "track", "event": "Product Viewed"}
         event["properties"] = {"product_id": "P00001", "price": 12900}
         singles.append((orjson.dumps(event), 1))
-    single_seconds, latencies = _run(_drive(port, _jobs(port, key, "/v1/track", singles)))
+    single_seconds, latencies = _run(_drive(port, _jobs(port, key, "/v1/track", singles), connections))
     return _Figures(
         events_per_s,
         cpu,
@@ -232,22 +234,28 @@ def _load(port: int, key: str, pid: int) -> _Figures:
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--connections", type=int, default=CONNECTIONS, help=f"concurrent clients (default {CONNECTIONS})"
+    )
+    connections = parser.parse_args(argv if argv is not None else []).connections
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(Path(tmp) / "shop").start()
         try:
             assert server.process is not None
-            ours = _load(server.port, server.write_key, server.process.pid)
+            ours = _load(server.port, server.write_key, server.process.pid, connections)
         finally:
             server.stop()
         port = free_port()
         peer = subprocess.Popen([sys.executable, "-c", _PEER, str(port)])
         try:
             wait_until_ready(f"http://127.0.0.1:{port}/readyz", 30)
-            theirs = _load(port, "none", peer.pid)
+            theirs = _load(port, "none", peer.pid, connections)
         finally:
             peer.terminate()
             peer.wait()
+    print(f"{connections} connections")
     print(
         f"ours: peak RSS {ours.peak_mb:.0f} MB; peer (bare FastAPI, nothing stored): {theirs.peak_mb:.0f} MB"
     )
@@ -278,4 +286,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
