@@ -62,6 +62,29 @@ def test_writes_are_durable_and_idempotent(tmp_path: Path) -> None:
         assert s.table("events").count().execute() == 105  # Ibis reads the same data
 
 
+def test_events_without_links_are_one_statement_and_still_stored_once(tmp_path: Path) -> None:
+    path = tmp_path / "shop.duckdb"
+    with Store(path) as s:
+        first = s.write_events(_events(50), link=False)  # no transaction of its own
+        assert (first.inserted, first.duplicates) == (50, 0)
+        # a stored key makes the one statement fail as a whole: then looked up, the new ones kept
+        again = s.write_events(_events(10, start=45), link=False)
+        assert (again.inserted, again.duplicates, again.stored_before) == (
+            5,
+            5,
+            {f"m{i}" for i in range(45, 50)},
+        )
+        repeated = s.write_events(pa.concat_tables([_events(3, start=60)] * 2), link=False)
+        assert (repeated.inserted, repeated.duplicates) == (3, 3)
+        assert s.scalar("SELECT count(*) FROM identity_links") == 0
+    with Store(path, read_only=True) as s:
+        assert (
+            s.scalar("SELECT count(*) FROM events")
+            == s.scalar("SELECT count(DISTINCT message_id) FROM events")
+            == 58
+        )
+
+
 def test_event_rows_follow_the_schema(store: Store) -> None:
     store.write_events(_events(3))
     cols = [

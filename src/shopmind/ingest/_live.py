@@ -177,9 +177,12 @@ class LiveWriter:
     ) -> list[bool]:
         """Like ``store_incoming``, with the derived rows queued for ``flush``."""
         table, quarantined = _tables(events, rejected, rows)
-        duplicate = store.write_atomically(
-            lambda: _store_group(store, events, table, quarantined, derive=False)
-        )
+        if quarantined is None:  # the events alone: one statement (``Store.write_events``)
+            duplicate = _store_group(store, events, table, None, derive=False)
+        else:
+            duplicate = store.write_atomically(
+                lambda: _store_group(store, events, table, quarantined, derive=False)
+            )
         new = (
             events if not any(duplicate) else [e for e, dup in zip(events, duplicate, strict=True) if not dup]
         )

@@ -343,6 +343,21 @@ class Store:
         self._append(table, unique, schema)
         return WriteResult(unique.num_rows, rows.num_rows - unique.num_rows, stored)
 
+    def _insert_alone(self, table: str, key: str, rows: pa.Table, schema: pa.Schema) -> WriteResult | None:
+        """Insert ``rows`` in one statement, outside a transaction (durable when it returns), if
+        none of their keys is stored or repeated; None, with nothing written, if one is."""
+        keys = rows.column(key).to_pylist()
+        if not keys or len(set(keys)) != len(keys):
+            return None
+        self._assume_new = True
+        try:
+            self._append(table, rows, schema)
+        except _StoredBefore:  # the statement failed as a whole
+            return None
+        finally:
+            self._assume_new = False
+        return WriteResult(rows.num_rows, 0)
+
     def _stored_keys(self, table: str, key: str, values: list[Any]) -> frozenset[Any]:
         """Which of ``values`` are stored as ``key`` of ``table`` (lookups in its primary-key
         index; a join would scan the whole table)."""
@@ -400,6 +415,10 @@ class Store:
         a load.
         """
         if not self._in_transaction:
+            if not link:  # one statement is its own transaction: no BEGIN and COMMIT to send
+                alone = self._insert_alone("events", "message_id", events, EVENT_SCHEMA)
+                if alone is not None:
+                    return alone
             return self.write_atomically(lambda: self.write_events(events, link=link))
         result = self._insert_new("events", "message_id", events, EVENT_SCHEMA)
         if result.inserted and link:
