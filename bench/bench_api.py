@@ -234,12 +234,22 @@ def _load(port: int, key: str, pid: int, connections: int) -> _Figures:
     )
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument(
-        "--connections", type=int, default=CONNECTIONS, help=f"concurrent clients (default {CONNECTIONS})"
+        "--connections",
+        type=_positive,
+        default=CONNECTIONS,
+        help=f"concurrent clients (default {CONNECTIONS})",
     )
-    connections = parser.parse_args(argv if argv is not None else []).connections
+    connections = parser.parse_args(argv).connections
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(Path(tmp) / "shop").start()
         try:
@@ -286,4 +296,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -4,6 +4,7 @@ message id, orders of new events only, and the rejected kept in the quarantine."
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -67,6 +68,16 @@ def test_event_rows_convert_repeated_and_missing_values_alike() -> None:
     full = [validate_event(snake, received_at=NOW)]
     for events in (first, first[:1], later, first + later + full):
         assert event_rows(events).equals(events_to_arrow(events))
+
+
+def test_every_event_keeps_its_fields_in_the_order_event_rows_reads_them() -> None:
+    # event_rows transposes the events' dicts: both ways of making an event must fill them alike
+    fast, _ = _validated([_raw(1), _order(2, "K-2")])
+    snake = {**_raw(9), "anonymous_id": "a9"}
+    del snake["anonymousId"]
+    full = validate_event(snake, received_at=NOW)
+    for event in [*fast, full]:
+        assert list(vars(event)) == [f.name for f in dataclasses.fields(Event)]
 
 
 def test_invalid_events_are_listed_by_position_among_valid_ones() -> None:
@@ -154,11 +165,12 @@ def _alias(i: int, previous: str, user: str) -> dict[str, Any]:
 
 
 def _groups() -> list[list[dict[str, Any]]]:
-    """A few requests' worth of events: views, identify and alias calls, orders, a re-sent order."""
+    """A few requests' worth of events: views, identify and alias calls, orders, a re-sent order,
+    an invalid event and one sent twice in a request."""
     return [
         [_raw(1), _raw(2), _order(3, "K-1"), _identify(4, "u7")],
         [_raw(5), _alias(6, "a9", "u7"), _order(7, "K-2"), _order(3, "K-1")],
-        [_order(8, "K-1"), _raw(9), _identify(10, "u8"), _order(11, "K-3")],
+        [_order(8, "K-1"), _raw(9), _identify(10, "u8"), {"type": "nonsense"}, _raw(9), _order(11, "K-3")],
     ]
 
 
@@ -181,6 +193,10 @@ def test_the_live_writer_stores_what_store_incoming_does_once_flushed(store: Sto
     assert store.sql("SELECT * FROM events ORDER BY message_id") == reference.sql(
         "SELECT * FROM events ORDER BY message_id"
     )
+    assert store.sql("SELECT line_no, reason FROM quarantine") == reference.sql(
+        "SELECT line_no, reason FROM quarantine"
+    )
+    assert store.scalar("SELECT count(*) FROM quarantine") == 1
     assert store.scalar("SELECT count(*) FROM orders") == 0
     assert store.scalar("SELECT count(*) FROM identity_links") == 0
     assert writer.pending > 0 and writer.age() >= 0

@@ -13,7 +13,7 @@ import pytest
 
 from shopmind.core import SchemaVersionError, StoreError, WorkspaceError, WorkspaceLockedError
 from shopmind.events import EVENT_SCHEMA, events_to_arrow, validate_event
-from shopmind.store import LATEST_VERSION, Store, Workspace, open_store
+from shopmind.store import LATEST_VERSION, Store, Workspace, WriteResult, open_store
 
 from .conftest import NOW
 
@@ -62,27 +62,31 @@ def test_writes_are_durable_and_idempotent(tmp_path: Path) -> None:
         assert s.table("events").count().execute() == 105  # Ibis reads the same data
 
 
-def test_events_without_links_are_one_statement_and_still_stored_once(tmp_path: Path) -> None:
+def test_events_without_links_are_one_statement_and_still_stored_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "shop.duckdb"
     with Store(path) as s:
-        first = s.write_events(_events(50), link=False)  # no transaction of its own
+        statements: list[str] = []
+        run = s._run
+        monkeypatch.setattr(s, "_run", lambda sql, params=None: statements.append(sql) or run(sql, params))
+        first = s.write_events(_events(50), link=False)
         assert (first.inserted, first.duplicates) == (50, 0)
-        # a stored key makes the one statement fail as a whole: then looked up, the new ones kept
+        # the INSERT alone: no BEGIN, no COMMIT, no lookup (only the table's columns, read once)
+        assert [q.split()[0] for q in statements] == ["SELECT"] and "duckdb_columns" in statements[0]
+        statements.clear()
+        # a stored key fails the one statement as a whole: then the keys are looked up, once
         again = s.write_events(_events(10, start=45), link=False)
-        assert (again.inserted, again.duplicates, again.stored_before) == (
-            5,
-            5,
-            {f"m{i}" for i in range(45, 50)},
-        )
+        assert (again.inserted, again.duplicates) == (5, 5)
+        assert again.stored_before == {f"m{i}" for i in range(45, 50)}
+        assert [q.split()[0] for q in statements] == ["BEGIN", "SELECT", "COMMIT"]
         repeated = s.write_events(pa.concat_tables([_events(3, start=60)] * 2), link=False)
         assert (repeated.inserted, repeated.duplicates) == (3, 3)
+        assert s.write_events(_events(0), link=False) == WriteResult(0, 0)
         assert s.scalar("SELECT count(*) FROM identity_links") == 0
     with Store(path, read_only=True) as s:
-        assert (
-            s.scalar("SELECT count(*) FROM events")
-            == s.scalar("SELECT count(DISTINCT message_id) FROM events")
-            == 58
-        )
+        assert s.scalar("SELECT count(*) FROM events") == 58
+        assert s.scalar("SELECT count(DISTINCT message_id) FROM events") == 58
 
 
 def test_event_rows_follow_the_schema(store: Store) -> None:

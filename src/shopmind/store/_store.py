@@ -103,7 +103,8 @@ _LINK_SCHEMA = pa.schema(
 
 
 class _StoredBefore(StoreError):
-    """A key written as new is stored already (the transaction is lost: DuckDB has no savepoints)."""
+    """A key written as new is stored already: the insert failed as a whole (in a transaction,
+    the transaction is lost too: DuckDB has no savepoints)."""
 
 
 @dataclass(frozen=True)
@@ -343,17 +344,12 @@ class Store:
         self._append(table, unique, schema)
         return WriteResult(unique.num_rows, rows.num_rows - unique.num_rows, stored)
 
-    def _insert_alone(self, table: str, key: str, rows: pa.Table, schema: pa.Schema) -> WriteResult | None:
-        """Insert ``rows`` in one statement, outside a transaction (durable when it returns), if
-        none of their keys is stored or repeated; None, with nothing written, if one is."""
-        keys = rows.column(key).to_pylist()
-        if not keys or len(set(keys)) != len(keys):
-            return None
+    def _insert_alone(self, table: str, rows: pa.Table, schema: pa.Schema) -> WriteResult:
+        """Insert ``rows`` in one statement, its own transaction (no BEGIN and COMMIT to send:
+        durable when it returns). ``_StoredBefore``, with nothing written, if a key is stored."""
         self._assume_new = True
         try:
             self._append(table, rows, schema)
-        except _StoredBefore:  # the statement failed as a whole
-            return None
         finally:
             self._assume_new = False
         return WriteResult(rows.num_rows, 0)
@@ -371,7 +367,8 @@ class Store:
         return frozenset(found)
 
     def _append(self, table: str, rows: pa.Table, schema: pa.Schema) -> None:
-        """Insert ``rows`` (keys not stored: see ``write_atomically``) inside the open transaction."""
+        """Insert ``rows`` (keys not stored: see ``write_atomically``) in one statement, inside
+        the open transaction or as its own."""
         if rows.num_rows == 0:
             return
         rows = _conform(rows, schema)
@@ -385,7 +382,8 @@ class Store:
                 self._run(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _incoming_rows")
                 self._con.unregister("_incoming_rows")
         except duckdb.ConstraintException as exc:
-            # (the transaction is aborted, a view cannot be dropped now: the next write replaces it)
+            # (an open transaction is aborted, a view cannot be dropped in it: the next write
+            # replaces the view)
             if self._assume_new and "duplicate key" in str(exc).lower():
                 raise _StoredBefore(str(exc)) from None
             raise
@@ -414,11 +412,17 @@ class Store:
         records them itself, e.g. later in a larger transaction); call ``rebuild_profiles`` after
         a load.
         """
+        if events.num_rows == 0:
+            return WriteResult(0, 0)
         if not self._in_transaction:
-            if not link:  # one statement is its own transaction: no BEGIN and COMMIT to send
-                alone = self._insert_alone("events", "message_id", events, EVENT_SCHEMA)
-                if alone is not None:
-                    return alone
+            if not link:
+                keys = events.column("message_id").to_pylist()
+                if len(set(keys)) == len(keys):  # none repeated: try them as new, in one statement
+                    try:
+                        return self._insert_alone("events", events, EVENT_SCHEMA)
+                    except _StoredBefore:  # some are stored: look the keys up (one transaction)
+                        with self._transaction():
+                            return self.write_events(events, link=link)
             return self.write_atomically(lambda: self.write_events(events, link=link))
         result = self._insert_new("events", "message_id", events, EVENT_SCHEMA)
         if result.inserted and link:
