@@ -11,6 +11,7 @@ expressions run on Spark later.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -185,6 +186,26 @@ class Store:
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
         self._con.close()
+
+    # -- the write-ahead log -------------------------------------------------------------------
+    def wal_bytes(self) -> int:
+        """The size of the write-ahead log: committed writes not yet folded into the database
+        file (0 for an in-memory store). Reads the file's size only: safe from any thread."""
+        try:
+            return os.path.getsize(f"{self.path}.wal") if self.path != ":memory:" else 0
+        except FileNotFoundError:
+            return 0
+
+    def checkpoint_at(self, megabytes: int) -> None:
+        """Let the write-ahead log grow to ``megabytes`` before a commit folds it into the database
+        file (DuckDB's default: 16). A checkpoint's cost grows with the table, not only with the
+        log: fewer, larger ones cost less in all; the log is replayed at the next start after a
+        crash (about 1 s per 100 MB, measured)."""
+        self._run(f"SET checkpoint_threshold = '{int(megabytes)}MB'")
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file now."""
+        self._run("CHECKPOINT")
 
     def __enter__(self) -> Store:
         return self
