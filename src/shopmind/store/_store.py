@@ -347,13 +347,28 @@ class Store:
         """Insert the rows whose key is not stored yet (first copy wins inside the batch).
 
         Plain INSERTs: DuckDB's ON CONFLICT DO NOTHING costs twice as much when nothing conflicts
-        and hundreds of milliseconds per batch on a large table when something does."""
+        and hundreds of milliseconds per batch on a large table when something does. Outside a
+        transaction, rows whose keys are all different go in as one statement, its own
+        transaction (durable when it returns, no BEGIN and COMMIT to send); if a key is stored,
+        that statement fails as a whole and the keys are looked up in one transaction."""
         if rows.num_rows == 0:
             return WriteResult(0, 0)
-        if not self._in_transaction:
-            return self.write_atomically(lambda: self._insert_new(table, key, rows, schema))
         keys = rows.column(key).to_pylist()
-        if self._assume_new and len(set(keys)) == len(keys):  # the usual case: nothing to skip
+        distinct = len(set(keys)) == len(keys)
+        if not self._in_transaction:
+            if not distinct:
+                return self.write_atomically(lambda: self._insert_new(table, key, rows, schema))
+            self._assume_new = True
+            try:
+                self._append(table, rows, schema)
+                return WriteResult(rows.num_rows, 0)
+            except _StoredBefore:
+                pass
+            finally:
+                self._assume_new = False
+            with self._transaction():  # some keys are stored: look them up
+                return self._insert_new(table, key, rows, schema)
+        if self._assume_new and distinct:  # the usual case: nothing to skip
             self._append(table, rows, schema)
             return WriteResult(rows.num_rows, 0)
         first: dict[Any, int] = {}  # key -> its first row (dicts keep insertion order)
@@ -364,16 +379,6 @@ class Store:
         unique = rows if len(keep) == rows.num_rows else rows.take(pa.array(keep, pa.int64()))
         self._append(table, unique, schema)
         return WriteResult(unique.num_rows, rows.num_rows - unique.num_rows, stored)
-
-    def _insert_alone(self, table: str, rows: pa.Table, schema: pa.Schema) -> WriteResult:
-        """Insert ``rows`` in one statement, its own transaction (no BEGIN and COMMIT to send:
-        durable when it returns). ``_StoredBefore``, with nothing written, if a key is stored."""
-        self._assume_new = True
-        try:
-            self._append(table, rows, schema)
-        finally:
-            self._assume_new = False
-        return WriteResult(rows.num_rows, 0)
 
     def _stored_keys(self, table: str, key: str, values: list[Any]) -> frozenset[Any]:
         """Which of ``values`` are stored as ``key`` of ``table`` (lookups in its primary-key
@@ -435,15 +440,7 @@ class Store:
         """
         if events.num_rows == 0:
             return WriteResult(0, 0)
-        if not self._in_transaction:
-            if not link:
-                keys = events.column("message_id").to_pylist()
-                if len(set(keys)) == len(keys):  # none repeated: try them as new, in one statement
-                    try:
-                        return self._insert_alone("events", events, EVENT_SCHEMA)
-                    except _StoredBefore:  # some are stored: look the keys up (one transaction)
-                        with self._transaction():
-                            return self.write_events(events, link=link)
+        if not self._in_transaction and link:  # the events and their links in one transaction
             return self.write_atomically(lambda: self.write_events(events, link=link))
         result = self._insert_new("events", "message_id", events, EVENT_SCHEMA)
         if result.inserted and link:
