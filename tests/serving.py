@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -30,6 +31,7 @@ class Server:
     args: tuple[str, ...] = ()
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    open_files: int | None = None  # the server's open-files limit (soft and hard), e.g. 1024
 
     def __post_init__(self) -> None:
         if not (self.workspace / "shop.duckdb").exists():
@@ -54,7 +56,15 @@ class Server:
             str(self.port),
         ]
         self.log = open(self.workspace / f"server-{self.port}.log", "ab")  # noqa: SIM115
-        self.process = subprocess.Popen([*command, *self.args], stdout=self.log, stderr=subprocess.STDOUT)
+        limit = self.open_files
+
+        def limited() -> None:
+            if limit is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+        self.process = subprocess.Popen(
+            [*command, *self.args], stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=limited
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -82,7 +82,7 @@ async def invalid_request(request: Request, exc: Exception) -> JSON:
         for e in exc.errors()
     ]
     message = "; ".join(str(e) for e in errors) + " (see /docs for this endpoint's parameters)"
-    return JSON(body("invalid_request", message, errors), status_code=422)
+    return JSON(body("invalid_request", message, errors), status_code=400)
 
 
 async def http_error(request: Request, exc: Exception) -> JSON:
@@ -123,12 +123,12 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 _DESCRIPTIONS = {
-    400: "The request cannot be served as it is (the message says why)",
+    400: "The request cannot be served as it is: a parameter or the body does not fit (each field and why)",
+    413: "The body is larger than the limit",
+    415: "A Content-Encoding other than gzip or deflate",
     401: "Missing or wrong key",
     403: "The key may not do this (a write key only collects and decides)",
     404: "Not found",
-    413: "The body is larger than the limit",
-    422: "A parameter or the body does not fit this endpoint's schema (each field and why)",
     429: "Too many requests for this key (see Retry-After)",
     503: "Not ready yet, or behind on writing (see Retry-After)",
 }

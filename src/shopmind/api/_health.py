@@ -11,7 +11,7 @@ from shopmind.api._json import JSON
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process answers")
+@router.api_route("/healthz", methods=["GET", "HEAD"], summary="The process answers")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 

@@ -20,7 +20,7 @@ router = APIRouter(
     prefix="/v1",
     tags=["profiles and recommendations"],
     dependencies=[Depends(requires("secret"))],
-    responses=error_responses(401, 403, 404, 422, 429, 503),
+    responses=error_responses(400, 401, 403, 404, 429, 503),
 )
 Lang = Literal["ko", "en"]
 
@@ -31,7 +31,7 @@ def _profile(store: Store, identifier: str) -> dict[str, Any] | None:
 
 
 @router.get(
-    "/profiles/{profile_id}",
+    "/profiles/{profile_id:path}",
     summary="A customer's 360° profile: identities and devices, segment, CLV, P(alive), churn risk, "
     "purchase probability, taste, best time and device, recent events",
 )
@@ -114,7 +114,7 @@ async def recommendations(
     }
 
 
-@router.get("/products/{product_id}/related", summary="Items bought with a product, or like it")
+@router.get("/products/{product_id:path}/related", summary="Items bought with a product, or like it")
 async def related(
     request: Request,
     product_id: str,

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from shopmind.cli._common import EXIT_USAGE, EXIT_WORKSPACE, WorkspaceOpt, app, console, err_console, fail
 from shopmind.core import InvalidInputError, ShopmindError, WorkspaceError
-from shopmind.store import KINDS, KeyRing, Workspace
+from shopmind.store import KINDS, IdentitySigner, KeyRing, Workspace
 
 keys_app = typer.Typer(
     help="API keys: a write key (collect only; may sit in a web page) and secret keys (everything else).",
@@ -60,6 +60,24 @@ def keys_list(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
     console.print(table)
 
 
+@keys_app.command("identity-secret")
+def keys_identity_secret(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
+    """Print the workspace's identity secret, for the shop's server only: it signs the member id a
+    page is showing, HMAC-SHA256(secret, member id) in hex, and the page passes the signature to
+    shopmind.identify(id, traits, {signature}). /v1/decide serves personal content (a VIP's picks)
+    only for a member id with its valid signature: the write key is public, a member id is not proof."""
+    try:
+        signer = IdentitySigner(Workspace(workspace).path)
+    except WorkspaceError as exc:
+        raise fail(str(exc), EXIT_WORKSPACE) from None
+    err_console.print(
+        "the identity secret (keep it on your server, never in a page); sign a member id with\n"
+        '  python -c "import hmac,hashlib,sys; print(hmac.new(sys.argv[1].encode(), sys.argv[2].encode(), '
+        'hashlib.sha256).hexdigest())" SECRET MEMBER_ID'
+    )
+    console.print(signer.secret, soft_wrap=True)
+
+
 @keys_app.command("revoke")
 def keys_revoke(key_id: str, workspace: WorkspaceOpt = Path(".shopmind")) -> None:
     """Revoke a key at once (a running server refuses it from its next request)."""
@@ -101,11 +119,21 @@ def serve(
     import uvicorn
 
     from shopmind.api import ServerConfig, create_app
+    from shopmind.api._connections import (
+        HEADER_TIMEOUT_S,
+        connection_cap,
+        guarded_protocol,
+        raise_open_files_limit,
+    )
+    from shopmind.core import Settings
+    from shopmind.events import NumberLimits
 
+    settings = Settings()  # SHOPMIND_MAX_UNIT_PRICE and the other limits, from the environment
+    limits = NumberLimits(settings.max_unit_price, settings.max_quantity, settings.max_order_value)
     try:
         api = create_app(
             workspace,
-            ServerConfig(max_pending_events=max_pending, requests_per_second=rate),
+            ServerConfig(max_pending_events=max_pending, requests_per_second=rate, limits=limits),
             recommend=recommender,
             demo=demo,
         )
@@ -126,5 +154,16 @@ def serve(
     # found at start: with these, a graceful stop exits 0 instead of dying by the signal
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    uvicorn.run(api, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+    # slow clients (slowloris) must not hold every file descriptor: a header deadline, a cap on
+    # connections below the open-files limit (raised to the hard limit first)
+    cap = connection_cap(raise_open_files_limit())
+    uvicorn.run(
+        api,
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+        timeout_keep_alive=5,
+        http=guarded_protocol(HEADER_TIMEOUT_S, cap),
+    )
     err_console.print("shopmind stopped; everything acknowledged is stored")

@@ -16,7 +16,6 @@ without conversion (``int`` also for prices, as ``float``).
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
@@ -25,7 +24,15 @@ import orjson
 
 from shopmind.core import InvalidEventError
 from shopmind.events._model import Event, OrderLine
-from shopmind.events._rules import IGNORED_KEYS, aware, content_message_id, correct_event_time, resolve_type
+from shopmind.events._rules import (
+    IGNORED_KEYS,
+    NUMBER_LIMITS,
+    NumberLimits,
+    aware,
+    content_message_id,
+    correct_event_time,
+    resolve_type,
+)
 from shopmind.events._types import CHANNELS, DEVICE_TYPES, EventType
 
 #: Top-level keys the fast path knows (the camelCase ones; snake_case aliases take the full path).
@@ -97,7 +104,7 @@ def _part(container: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
-def _order_lines(products: object) -> tuple[OrderLine, ...]:
+def _order_lines(products: object, limits: NumberLimits) -> tuple[OrderLine, ...]:
     if type(products) is not list or not 1 <= len(products) <= 1000:
         raise _Unsure
     lines = []
@@ -105,12 +112,12 @@ def _order_lines(products: object) -> tuple[OrderLine, ...]:
         if type(line) is not dict:
             raise _Unsure
         product_id, name, category = line.get("product_id"), line.get("name"), line.get("category")
-        quantity, price = line.get("quantity", 1), _price(line.get("price"))
+        quantity, price = line.get("quantity", 1), _price(line.get("price"), limits.max_unit_price)
         if (
             not _is_text(product_id)
             or price is None
             or type(quantity) is not int
-            or not 1 <= quantity <= 100_000
+            or not 1 <= quantity <= limits.max_quantity
             or (name is not None and not _is_text(name))
             or (category is not None and not _is_text(category))
         ):
@@ -119,12 +126,12 @@ def _order_lines(products: object) -> tuple[OrderLine, ...]:
     return tuple(lines)
 
 
-def _price(value: object) -> float | None:
+def _price(value: object, limit: float) -> float | None:
     if value is None:
         return None
-    if type(value) is int and 0 <= value <= _MAX_EXACT_INT:
+    if type(value) is int and 0 <= value <= _MAX_EXACT_INT and value <= limit:
         return float(value)
-    if type(value) is float and value >= 0 and math.isfinite(value):
+    if type(value) is float and 0 <= value <= limit:  # (NaN fails both comparisons)
         return value
     raise _Unsure
 
@@ -146,16 +153,22 @@ def fast_event(
     source: str,
     max_bytes: int,
     tolerance: timedelta,
+    limits: NumberLimits = NUMBER_LIMITS,
 ) -> Event | None:
     """The validated event, or None when the full validation must decide."""
     try:
-        return _fast_event(raw, received_at, source, max_bytes, tolerance)
+        return _fast_event(raw, received_at, source, max_bytes, tolerance, limits)
     except (_Unsure, InvalidEventError):
         return None
 
 
 def _fast_event(
-    raw: dict[str, Any], received_at: datetime, source: str, max_bytes: int, tolerance: timedelta
+    raw: dict[str, Any],
+    received_at: datetime,
+    source: str,
+    max_bytes: int,
+    tolerance: timedelta,
+    limits: NumberLimits,
 ) -> Event | None:
     # one function, few calls, checks written out: this runs for every event the server receives
     payload = raw if IGNORED_KEYS.isdisjoint(raw) else {k: v for k, v in raw.items() if k not in IGNORED_KEYS}
@@ -286,9 +299,9 @@ def _fast_event(
         product_id, category = properties.get("product_id"), properties.get("category")
         if not _is_text(product_id) or (category is not None and not _is_text(category)):
             return None
-        price = _price(properties.get("price"))
+        price = _price(properties.get("price"), limits.max_unit_price)
         quantity = properties.get("quantity", 1)
-        if type(quantity) is not int or not 1 <= quantity <= 100_000:
+        if type(quantity) is not int or not 1 <= quantity <= limits.max_quantity:
             return None
         extra = {k: v for k, v in properties.items() if k not in _PRODUCT_FIELDS}
     elif kind is EventType.SEARCH:
@@ -310,10 +323,12 @@ def _fast_event(
         order_id, currency = properties.get("order_id"), properties.get("currency", "KRW")
         if not _is_text(order_id) or type(currency) is not str or _CURRENCY.fullmatch(currency) is None:
             return None
-        lines = _order_lines(properties.get("products"))
-        revenue = _price(properties.get("revenue"))
+        lines = _order_lines(properties.get("products"), limits)
+        revenue = _price(properties.get("revenue"), limits.max_order_value)
         if revenue is None:
             revenue = sum(line.quantity * line.unit_price for line in lines)
+            if not revenue <= limits.max_order_value:
+                return None
         revenue = float(revenue)
         extra = {k: v for k, v in properties.items() if k not in _ORDER_FIELDS}
     if traits:

@@ -39,6 +39,8 @@ from shopmind.events._rules import (
     FUTURE_TOLERANCE,
     IGNORED_KEYS,
     MAX_EVENT_BYTES,
+    NUMBER_LIMITS,
+    NumberLimits,
     aware,
     content_message_id,
     correct_event_time,
@@ -124,8 +126,8 @@ class _Envelope(_Strict):
 class _ProductProps(_Loose):
     product_id: Text
     category: Text | None = None
-    price: Annotated[float, Field(ge=0)] | None = None
-    quantity: Annotated[int, Field(ge=1, le=100_000)] = 1
+    price: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    quantity: Annotated[int, Field(ge=1)] = 1
 
 
 class _SearchProps(_Loose):
@@ -134,8 +136,8 @@ class _SearchProps(_Loose):
 
 class _LineProps(_Loose):
     product_id: Text
-    quantity: Annotated[int, Field(ge=1, le=100_000)] = 1
-    price: Annotated[float, Field(ge=0)]
+    quantity: Annotated[int, Field(ge=1)] = 1
+    price: Annotated[float, Field(ge=0, allow_inf_nan=False)]
     name: Text | None = None
     category: Text | None = None
 
@@ -143,7 +145,7 @@ class _LineProps(_Loose):
 class _OrderProps(_Loose):
     order_id: Text
     products: Annotated[list[_LineProps], Field(min_length=1, max_length=1000)]
-    revenue: Annotated[float, Field(ge=0)] | None = None
+    revenue: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "KRW"
 
 
@@ -189,6 +191,7 @@ def validate_event(
     source: str = "api",
     max_bytes: int = MAX_EVENT_BYTES,
     tolerance: timedelta = FUTURE_TOLERANCE,
+    limits: NumberLimits = NUMBER_LIMITS,
 ) -> Event:
     """Check one event and return it flattened, or raise ``InvalidEventError`` naming each field.
 
@@ -201,12 +204,23 @@ def validate_event(
     """
     if type(raw) is dict:
         event = fast_event(
-            raw, received_at=received_at, source=source, max_bytes=max_bytes, tolerance=tolerance
+            raw,
+            received_at=received_at,
+            source=source,
+            max_bytes=max_bytes,
+            tolerance=tolerance,
+            limits=limits,
         )
         if event is not None:
             return event
     return _validate_fully(
-        raw, received_at=received_at, hasher=hasher, source=source, max_bytes=max_bytes, tolerance=tolerance
+        raw,
+        received_at=received_at,
+        hasher=hasher,
+        source=source,
+        max_bytes=max_bytes,
+        tolerance=tolerance,
+        limits=limits,
     )
 
 
@@ -218,6 +232,7 @@ def validate_events(
     source: str = "api",
     max_bytes: int = MAX_EVENT_BYTES,
     tolerance: timedelta = FUTURE_TOLERANCE,
+    limits: NumberLimits = NUMBER_LIMITS,
 ) -> list[Event | InvalidEventError]:
     """``validate_event`` of each of ``raws``, in order: the event, or why it is invalid (one call
     for a request's events: the server's hot loop)."""
@@ -225,7 +240,14 @@ def validate_events(
     append = out.append
     for raw in raws:
         event = (
-            fast_event(raw, received_at=received_at, source=source, max_bytes=max_bytes, tolerance=tolerance)
+            fast_event(
+                raw,
+                received_at=received_at,
+                source=source,
+                max_bytes=max_bytes,
+                tolerance=tolerance,
+                limits=limits,
+            )
             if type(raw) is dict
             else None
         )
@@ -238,12 +260,47 @@ def validate_events(
                     source=source,
                     max_bytes=max_bytes,
                     tolerance=tolerance,
+                    limits=limits,
                 )
             except InvalidEventError as exc:
                 append(exc)
                 continue
         append(event)
     return out
+
+
+def _number_errors(parsed: object, limits: NumberLimits) -> list[FieldError]:
+    """Money and quantities beyond the shop's limits (see ``NumberLimits``)."""
+    errors = []
+    if isinstance(parsed, _ProductProps):
+        if parsed.price is not None and (reason := limits.price_error(parsed.price)):
+            errors.append(FieldError("properties.price", reason))
+        if parsed.quantity > limits.max_quantity:
+            errors.append(FieldError("properties.quantity", f"at most {limits.max_quantity:,}"))
+    elif isinstance(parsed, _OrderProps):
+        for i, line in enumerate(parsed.products):
+            if reason := limits.price_error(line.price):
+                errors.append(FieldError(f"properties.products.{i}.price", reason))
+            if line.quantity > limits.max_quantity:
+                errors.append(
+                    FieldError(f"properties.products.{i}.quantity", f"at most {limits.max_quantity:,}")
+                )
+        value = parsed.revenue
+        if value is None:
+            value = sum(line.quantity * line.price for line in parsed.products)
+        if not errors and (reason := limits.order_value_error(value)):
+            errors.append(FieldError("properties.revenue", reason))
+    return errors
+
+
+def _nested_field(payload: Mapping[str, Any]) -> str:
+    """The top-level key whose value cannot be written as JSON for its depth."""
+    for key, value in payload.items():
+        try:
+            orjson.dumps(value, default=str)
+        except TypeError:
+            return str(key)
+    return "event"
 
 
 def _validate_fully(
@@ -254,6 +311,7 @@ def _validate_fully(
     source: str,
     max_bytes: int,
     tolerance: timedelta,
+    limits: NumberLimits = NUMBER_LIMITS,
 ) -> Event:
     if not isinstance(raw, Mapping):
         raise InvalidEventError([FieldError("event", f"expected a JSON object, got {type(raw).__name__}")])
@@ -261,6 +319,10 @@ def _validate_fully(
     try:
         size = len(orjson.dumps(payload, default=str))
     except (TypeError, orjson.JSONEncodeError) as exc:
+        if "recursion" in str(exc).lower():
+            raise InvalidEventError(
+                [FieldError(_nested_field(payload), "nested too deeply (more than 254 levels); flatten it")]
+            ) from None
         raise InvalidEventError([FieldError("event", f"cannot be encoded as JSON: {exc}")]) from None
     if size > max_bytes:
         big = "properties" if "properties" in payload else "event"
@@ -293,6 +355,8 @@ def _validate_fully(
             parsed = model.model_validate(props)
         except ValidationError as exc:
             errors.extend(_errors_of(exc, prefix="properties."))
+        else:
+            errors.extend(_number_errors(parsed, limits))
 
     email_hash = phone_hash = None
     for key, value in contact.items():

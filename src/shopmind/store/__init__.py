@@ -1,6 +1,7 @@
 """The storage port and its embedded DuckDB adapter, migrations, the quarantine and workspaces."""
 
 from shopmind.store._audiences import save_audience, saved_audiences
+from shopmind.store._claims import unverified_orders
 from shopmind.store._decisions import (
     OUTCOMES,
     log_decisions,
@@ -10,6 +11,7 @@ from shopmind.store._decisions import (
 )
 from shopmind.store._keys import KEYS_FILE, KINDS, ApiKey, KeyKind, KeyRing
 from shopmind.store._migrations import LATEST_VERSION, MIGRATIONS, Migration
+from shopmind.store._signatures import IDENTITY_FILE, IdentitySigner
 from shopmind.store._store import (
     FACT_TABLES,
     QUARANTINE_SCHEMA,
@@ -23,6 +25,7 @@ from shopmind.store._workspace import Workspace
 
 __all__ = [
     "FACT_TABLES",
+    "IDENTITY_FILE",
     "KEYS_FILE",
     "KINDS",
     "LATEST_VERSION",
@@ -30,6 +33,7 @@ __all__ = [
     "OUTCOMES",
     "QUARANTINE_SCHEMA",
     "ApiKey",
+    "IdentitySigner",
     "KeyKind",
     "KeyRing",
     "Migration",
@@ -45,4 +49,5 @@ __all__ = [
     "saved_audiences",
     "served_since",
     "trigger_performance",
+    "unverified_orders",
 ]

@@ -24,6 +24,7 @@ import duckdb
 import ibis
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from shopmind.core import (
     Clock,
@@ -42,6 +43,7 @@ from shopmind.events import (
     IdentityLink,
     implied_links,
 )
+from shopmind.store._claims import replace_claims
 from shopmind.store._migrations import LATEST_VERSION, MIGRATIONS
 
 FACT_TABLES = (
@@ -448,9 +450,16 @@ class Store:
         return result
 
     def write_orders(self, orders: pa.Table, lines: pa.Table) -> tuple[WriteResult, WriteResult]:
-        """Store order headers and lines; known order ids and line keys are skipped."""
+        """Store order headers and lines; known order ids and line keys are skipped, except that a
+        verified order (from an import or the shop's server) replaces a client's unverified claim
+        of the same id, lines and all. Headers without ``verified`` are verified."""
+        if "verified" not in orders.column_names:
+            orders = orders.append_column("verified", pa.repeat(pa.scalar(True), orders.num_rows))
         if not self._in_transaction:
             return self.write_atomically(lambda: self.write_orders(orders, lines))
+        confirmed = pc.filter(orders.column("order_id"), orders.column("verified")).to_pylist()
+        if confirmed:
+            replace_claims(self, confirmed)
         return (
             self._insert_new("orders", "order_id", orders, ORDER_SCHEMA),
             self._insert_new("order_lines", "line_key", lines, ORDER_LINE_SCHEMA),

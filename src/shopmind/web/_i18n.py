@@ -44,6 +44,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ov.buyers": ("구매 고객", "Buyers"),
     "ov.orders": ("주문", "Orders"),
     "ov.revenue": ("매출", "Revenue"),
+    "ov.unverified": (
+        "브라우저가 보낸 미확인 주문 {n}건({revenue})은 위 수치에 넣지 않았습니다. 쇼핑몰 서버(비밀 키 API)나 "
+        "주문 가져오기로 확인되면 반영됩니다.",
+        "{n} unverified orders ({revenue}) reported by browsers are not in the figures above; they count "
+        "once the shop's server (secret-key API) or an order import confirms them.",
+    ),
     "ov.trend": ("일별 매출과 주문", "Revenue and orders by day"),
     "ov.pareto": ("파레토 곡선 (80/20)", "Pareto curve (80/20)"),
     "ov.pareto_note": (
