@@ -158,6 +158,7 @@ _ERRORS = {
     "415": _error("A Content-Encoding other than gzip or deflate"),
     "429": _error("Too many requests for this key (see Retry-After)"),
     "503": _error("The server is behind on writing (see Retry-After)"),
+    "507": _error("The server's disk is full: nothing was stored (see Retry-After)"),
 }
 
 

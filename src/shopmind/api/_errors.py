@@ -12,7 +12,10 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from shopmind.api._json import JSON
-from shopmind.core import FieldError, InvalidInputError, ShopmindError
+from shopmind.core import FieldError, InvalidInputError, ShopmindError, StorageFullError
+
+#: Seconds a client waits before sending again to a server whose disk is full.
+RETRY_FULL_S = 30
 
 
 class ApiError(Exception):
@@ -48,6 +51,13 @@ async def api_error(request: Request, exc: Exception) -> JSON:
 async def invalid_input(request: Request, exc: Exception) -> JSON:
     assert isinstance(exc, InvalidInputError)
     return JSON(body("invalid_input", str(exc), exc.errors), status_code=400)
+
+
+async def storage_full(request: Request, exc: Exception) -> JSON:
+    """The disk under the store is full: nothing was stored; the client retries later."""
+    return JSON(
+        body("insufficient_storage", str(exc)), status_code=507, headers={"Retry-After": str(RETRY_FULL_S)}
+    )
 
 
 async def shopmind_error(request: Request, exc: Exception) -> JSON:
@@ -131,10 +141,12 @@ _DESCRIPTIONS = {
     404: "Not found",
     429: "Too many requests for this key (see Retry-After)",
     503: "Not ready yet, or behind on writing (see Retry-After)",
+    507: "The server's disk is full: nothing was stored (see Retry-After)",
 }
 
 HANDLERS = {
     ApiError: api_error,
+    StorageFullError: storage_full,
     InvalidInputError: invalid_input,
     ShopmindError: shopmind_error,
     RequestValidationError: invalid_request,

@@ -71,7 +71,8 @@ def keys_identity_secret(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
     except WorkspaceError as exc:
         raise fail(str(exc), EXIT_WORKSPACE) from None
     err_console.print(
-        "the identity secret (keep it on your server, never in a page); sign a member id with\n"
+        "the identity secret (keep it on your server, never in a page); a member id's signature is\n"
+        "HMAC-SHA256(secret, member id) in hex, e.g.\n"
         '  python -c "import hmac,hashlib,sys; print(hmac.new(sys.argv[1].encode(), sys.argv[2].encode(), '
         'hashlib.sha256).hexdigest())" SECRET MEMBER_ID'
     )

@@ -48,6 +48,11 @@ class StoreError(ShopmindError):
     """The store cannot do what was asked."""
 
 
+class StorageFullError(StoreError):
+    """The disk that holds the store is full: the write was not stored (nothing acknowledged is
+    lost); it works again once space is freed."""
+
+
 class SchemaVersionError(StoreError):
     """The store file was written by a newer shopmind than this one."""
 

@@ -9,6 +9,7 @@ from shopmind.store._decisions import (
     served_since,
     trigger_performance,
 )
+from shopmind.store._disk import free_bytes, out_of_space
 from shopmind.store._keys import KEYS_FILE, KINDS, ApiKey, KeyKind, KeyRing
 from shopmind.store._migrations import LATEST_VERSION, MIGRATIONS, Migration
 from shopmind.store._signatures import IDENTITY_FILE, IdentitySigner
@@ -42,9 +43,11 @@ __all__ = [
     "TableSummary",
     "Workspace",
     "WriteResult",
+    "free_bytes",
     "log_decisions",
     "log_outcomes",
     "open_store",
+    "out_of_space",
     "save_audience",
     "saved_audiences",
     "served_since",

@@ -39,4 +39,6 @@ class IdentitySigner:
         """Whether ``signature`` is ``user_id``'s (in constant time; False when either is missing)."""
         if not user_id or not signature:
             return False
-        return hmac.compare_digest(self.sign(user_id), signature.strip().lower())
+        # (as bytes: compare_digest refuses non-ASCII text, and a signature may be anything)
+        given = signature.strip().lower().encode("utf-8", "replace")
+        return hmac.compare_digest(self.sign(user_id).encode(), given)
