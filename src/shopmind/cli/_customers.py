@@ -22,10 +22,11 @@ from shopmind.cli._common import (
     open_workspace,
     parse_as_of,
 )
+from shopmind.core import UnknownProfileError
 from shopmind.models import probability_bands
 from shopmind.pipeline import latest_scores, score_name, segment_label
 from shopmind.segments import SEGMENTS
-from shopmind.store import Store
+from shopmind.store import Store, erase_profile, resolve_person
 
 
 def _run_or_fail(
@@ -358,3 +359,44 @@ def customers_show(
             f"could become VIP: {look['probability']:.0%} · why: "
             + ("; ".join(d["feature"] for d in look["drivers"]) or "-")
         )
+
+
+@customers_app.command("erase")
+def customers_erase(
+    profile: Annotated[
+        str, typer.Argument(help="A profile id (e.g. user:m000772), a user id or an anonymous id.")
+    ],
+    workspace: WorkspaceOpt = Path(".shopmind"),
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Erase without asking to confirm.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON for scripts.")] = False,
+) -> None:
+    """Erase a customer · 개인정보 삭제: every stored row holding any of their identifiers or
+    hashes (events, orders, identities, scores, findings, memberships, decisions, consents,
+    quarantined input), in one transaction. Only a record that an erasure happened stays."""
+    with open_workspace(workspace) as (ws, store):
+        found = resolve_person(store, profile)
+        if found is not None and not yes:
+            profile_id, identifiers = found
+            question = (
+                f"erase everything stored about {profile_id} ({len(identifiers)} identifiers)? "
+                "This cannot be undone"
+            )
+            if not typer.confirm(question, default=False):
+                raise fail("nothing erased", EXIT_USAGE, "add --yes to erase without being asked")
+        try:
+            erased = erase_profile(store, profile, ws.hasher())
+        except UnknownProfileError as exc:
+            raise fail(str(exc), EXIT_USAGE, "list some with: shopmind customers list") from None
+    if as_json:
+        console.print_json(json.dumps(erased.to_dict(), ensure_ascii=False))
+        return
+    if erased.erasure_id is None:
+        when = ", ".join(f"{at:%Y-%m-%d %H:%M}" for at in erased.erased_before)
+        console.print(f"nothing left to erase: {profile} was erased before ({when})")
+        return
+    table = Table(title=f"erased {erased.profile_id}: {erased.total:,} rows")
+    table.add_column("table")
+    table.add_column("rows deleted", justify="right")
+    for name, count in erased.counts:
+        table.add_row(name, f"{count:,}")
+    console.print(table)

@@ -8,6 +8,7 @@ from shopmind.store._decisions import (
     served_since,
     trigger_performance,
 )
+from shopmind.store._erasure import ERASED_TABLES, Erasure, erase_profile, erasure_token, resolve_person
 from shopmind.store._keys import KEYS_FILE, KINDS, ApiKey, KeyKind, KeyRing
 from shopmind.store._migrations import LATEST_VERSION, MIGRATIONS, Migration
 from shopmind.store._store import (
@@ -19,17 +20,20 @@ from shopmind.store._store import (
     WriteResult,
 )
 from shopmind.store._url import open_store
-from shopmind.store._workspace import Workspace
+from shopmind.store._workspace import PRIVACY_FILE, Workspace
 
 __all__ = [
+    "ERASED_TABLES",
     "FACT_TABLES",
     "KEYS_FILE",
     "KINDS",
     "LATEST_VERSION",
     "MIGRATIONS",
     "OUTCOMES",
+    "PRIVACY_FILE",
     "QUARANTINE_SCHEMA",
     "ApiKey",
+    "Erasure",
     "KeyKind",
     "KeyRing",
     "Migration",
@@ -38,9 +42,12 @@ __all__ = [
     "TableSummary",
     "Workspace",
     "WriteResult",
+    "erase_profile",
+    "erasure_token",
     "log_decisions",
     "log_outcomes",
     "open_store",
+    "resolve_person",
     "save_audience",
     "saved_audiences",
     "served_since",
