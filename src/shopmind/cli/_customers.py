@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import typer
 from rich.table import Table
@@ -38,8 +39,15 @@ def _run_or_fail(
     return latest
 
 
+def _private(path: Path) -> TextIO:
+    """``path`` opened for writing, readable by its owner only: exports list customers."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a file that was there keeps its mode otherwise
+    return os.fdopen(fd, "w", encoding="utf-8", newline="")
+
+
 def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
-    with path.open("w", encoding="utf-8", newline="") as fh:
+    with _private(path) as fh:
         out = csv.writer(fh)
         out.writerow(header)
         count = 0
@@ -103,7 +111,7 @@ def customers_list(
             [run_id, segment],
         )
     if output:
-        with output.open("w", encoding="utf-8") as fh:
+        with _private(output) as fh:
             fh.write("profile_id,clv_12m,p_alive,revenue\n")
             for pid, clv, alive, revenue in rows:
                 fh.write(
@@ -157,7 +165,7 @@ def customers_band(
         f"expected buyers {expected:,.1f}"
     )
     if output:
-        with output.open("w", encoding="utf-8") as fh:
+        with _private(output) as fh:
             fh.write("profile_id,probability\n")
             fh.writelines(f"{pid},{value}\n" for pid, value in rows)
         console.print(f"wrote {len(rows):,} profiles to {output}")
