@@ -205,6 +205,10 @@ class PersonalFields:
     url: frozenset[str]
     # key -> kind, among traits and elsewhere: keys repeat across events, so each is normalised once
     _memo: tuple[dict[str, str], dict[str, str]] = field(default_factory=lambda: ({}, {}), repr=False)
+    _urls: dict[str, str] = field(default_factory=dict, repr=False)  # a URL's tail -> cleaned
+    #: keys known to hold nothing personal (elsewhere, among traits), so a caller on a hot path
+    #: can skip ``scrub`` with one set operation: ``plain[False].issuperset(properties)``
+    plain: tuple[set[str], set[str]] = field(default_factory=lambda: (set(), set()), repr=False)
 
     @classmethod
     def of(
@@ -280,6 +284,8 @@ class PersonalFields:
             kind = ""
         if len(memo) < _MEMO_LIMIT:
             memo[key] = kind
+            if kind == "":
+                self.plain[in_traits].add(key)
         return kind
 
     def scrub(
@@ -290,9 +296,11 @@ class PersonalFields:
         value is appended to ``found``. Returns ``mapping`` itself when nothing changed (the
         usual case: no copy)."""
         out: dict[str, Any] | None = None
-        kind_of = self.kind
+        memo = self._memo[in_traits]  # (``kind``, without a call per key: this runs per event)
         for key, value in mapping.items():
-            kind = kind_of(key, in_traits)
+            kind = memo.get(key)
+            if kind is None:
+                kind = self.kind(key, in_traits)
             if kind == "":
                 if type(value) is dict:
                     cleaned: Any = self.scrub(value, in_traits, f"{prefix}{key}.", found, depth + 1)
@@ -316,7 +324,9 @@ class PersonalFields:
                     continue
             else:
                 if kind != "drop" and value is not None and value != "":
-                    found.append(Found(f"{prefix}{key}", depth, kind, value))
+                    found.append(
+                        Found(f"{prefix}{key}", depth, "email" if kind == "email" else "phone", value)
+                    )
                 out = out if out is not None else dict(mapping)
                 del out[key]
                 continue
@@ -343,14 +353,21 @@ class PersonalFields:
     def clean_url(self, url: str) -> str:
         """``url`` without query parameters (also in the fragment, as single-page shops route)
         whose names are personal keys; the rest exactly as it was. ``url`` itself if none."""
-        if "?" not in url and "#" not in url:
-            return url
-        cleaned = _QUERY_PARAM.sub(self._url_param, url)
-        if cleaned == url:
-            return url
-        # a query left empty, or starting with a separator, is tidied
-        cleaned = re.sub(r"\?(?:[&;])+", "?", cleaned)
-        return re.sub(r"\?(?=#|$)", "", cleaned)
+        start = url.find("?")
+        if start < 0:
+            start = url.find("#")
+            if start < 0:
+                return url
+        # query strings repeat across pages (campaign tags): each is cleaned once
+        tail = url[start:]
+        cleaned = self._urls.get(tail)
+        if cleaned is None:
+            cleaned = _QUERY_PARAM.sub(self._url_param, tail)
+            if cleaned != tail:  # a query left empty, or starting with a separator, is tidied
+                cleaned = re.sub(r"\?(?=#|$)", "", re.sub(r"\?(?:[&;])+", "?", cleaned))
+            if len(self._urls) < _MEMO_LIMIT:
+                self._urls[tail] = cleaned
+        return url if cleaned == tail else url[:start] + cleaned
 
     def _url_param(self, match: re.Match[str]) -> str:
         name = unquote_plus(match.group(2))

@@ -55,6 +55,7 @@ _BANNER_TYPES = frozenset({EventType.BANNER_IMPRESSION, EventType.BANNER_CLICK})
 _MESSAGE_TYPES = frozenset({EventType.MESSAGE_OPEN, EventType.MESSAGE_CLICK})
 _DEVICE_TYPES = frozenset(DEVICE_TYPES)
 _CHANNELS = frozenset(CHANNELS)
+_FLAT = frozenset({dict, list})  # value types that may nest personal fields
 _MAX_EXACT_INT = 2**53  # an int price converts to a float exactly up to here
 
 # What both parsers read alike: date, "T", time to the second, up to 6 decimals, "Z" or ±hh:mm.
@@ -266,9 +267,13 @@ def _fast_event(
         for key in properties:
             if key.strip() != key:  # the full validation strips these keys
                 return None
-        # personal fields go (the same function as the full validation's); contact data is
-        # hashed (or refused) by the full validation
-        properties = fields.scrub(properties, False, "", found)
+        # personal fields go (the same function as the full validation's; skipped when every
+        # key is known to be plain and nothing is nested); contact data is hashed (or refused)
+        # by the full validation
+        if not fields.plain[False].issuperset(properties) or not _FLAT.isdisjoint(
+            map(type, properties.values())
+        ):
+            properties = fields.scrub(properties, False, "", found)
     if traits:
         for key in traits:
             if key.strip() != key:
@@ -276,9 +281,9 @@ def _fast_event(
         traits = fields.scrub(traits, True, "", found)
     if found:
         return None
-    if url:
+    if url and ("?" in url or "#" in url):
         url = fields.clean_url(url)
-    if referrer:
+    if referrer and ("?" in referrer or "#" in referrer):
         referrer = fields.clean_url(referrer)
 
     known = _TYPES.get((declared, event, name))
