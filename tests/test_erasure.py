@@ -4,6 +4,7 @@ a record that an erasure happened stays, naming no one."""
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -182,6 +183,10 @@ def test_cli_erases_a_customer_everywhere(seeded: Workspace) -> None:
     assert answer["profile_id"] == "user:kim-7q" and answer["total"] > 0
     assert all(answer["deleted"][table] > 0 for table in ERASED_TABLES), answer["deleted"]
     assert _assert_kim_is_gone(seeded, lee_before) == answer["deleted"]
+    # nor in the bytes of the file: the store was rewritten without the freed blocks
+    data = seeded.store_path.read_bytes()
+    assert b"kim-7q" not in data and b"lee-3x" in data
+    assert stat.S_IMODE(seeded.store_path.stat().st_mode) == 0o600
 
     again = shopmind("customers", "erase", "user:kim-7q", "--yes", "-w", str(seeded.path))
     assert again.returncode == 0 and "erased before" in again.stdout

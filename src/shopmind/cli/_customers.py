@@ -27,7 +27,7 @@ from shopmind.core import UnknownProfileError
 from shopmind.models import probability_bands
 from shopmind.pipeline import latest_scores, score_name, segment_label
 from shopmind.segments import SEGMENTS
-from shopmind.store import Store, erase_profile, resolve_person
+from shopmind.store import Store, compact_store, erase_profile, resolve_person
 
 
 def _run_or_fail(
@@ -377,6 +377,13 @@ def customers_erase(
     workspace: WorkspaceOpt = Path(".shopmind"),
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Erase without asking to confirm.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON for scripts.")] = False,
+    compact: Annotated[
+        bool,
+        typer.Option(
+            help="Rewrite the store file afterwards, so the deleted rows leave no bytes behind in "
+            "freed blocks (takes about as long as reading the store)."
+        ),
+    ] = True,
 ) -> None:
     """Erase a customer · 개인정보 삭제: every stored row holding any of their identifiers or
     hashes (events, orders, identities, scores, findings, memberships, decisions, consents,
@@ -395,6 +402,8 @@ def customers_erase(
             erased = erase_profile(store, profile, ws.hasher())
         except UnknownProfileError as exc:
             raise fail(str(exc), EXIT_USAGE, "list some with: shopmind customers list") from None
+    if compact and erased.erasure_id is not None:
+        compact_store(ws.store_path)
     if as_json:
         console.print_json(json.dumps(erased.to_dict(), ensure_ascii=False))
         return

@@ -8,7 +8,14 @@ from shopmind.store._decisions import (
     served_since,
     trigger_performance,
 )
-from shopmind.store._erasure import ERASED_TABLES, Erasure, erase_profile, erasure_token, resolve_person
+from shopmind.store._erasure import (
+    ERASED_TABLES,
+    Erasure,
+    compact_store,
+    erase_profile,
+    erasure_token,
+    resolve_person,
+)
 from shopmind.store._keys import KEYS_FILE, KINDS, ApiKey, KeyKind, KeyRing
 from shopmind.store._migrations import LATEST_VERSION, MIGRATIONS, Migration
 from shopmind.store._store import (
@@ -42,6 +49,7 @@ __all__ = [
     "TableSummary",
     "Workspace",
     "WriteResult",
+    "compact_store",
     "erase_profile",
     "erasure_token",
     "log_decisions",
