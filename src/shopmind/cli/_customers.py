@@ -402,7 +402,7 @@ def customers_erase(
             erased = erase_profile(store, profile, ws.hasher())
         except UnknownProfileError as exc:
             raise fail(str(exc), EXIT_USAGE, "list some with: shopmind customers list") from None
-    if compact and erased.erasure_id is not None:
+    if compact:  # also after an erasure by the server, which cannot rewrite the file it holds
         compact_store(ws.store_path)
     if as_json:
         console.print_json(json.dumps(erased.to_dict(), ensure_ascii=False))
