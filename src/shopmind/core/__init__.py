@@ -11,15 +11,34 @@ from shopmind.core._errors import (
     StorageFullError,
     StoreError,
     UnknownIdentityLinkError,
+    UnknownProfileError,
     WorkspaceError,
     WorkspaceLockedError,
 )
 from shopmind.core._hashing import IdentifierHasher, normalise_email, normalise_phone
+from shopmind.core._personal import (
+    DEFAULT_PERSONAL_FIELDS,
+    DROP_KEYS,
+    EMAIL_KEYS,
+    PHONE_KEYS,
+    REDACTED,
+    TRAIT_DROP_KEYS,
+    URL_KEYS,
+    PersonalFields,
+    normalise_key,
+)
 from shopmind.core._settings import Settings
 from shopmind.core._timezone import DEFAULT_SHOP_TZ, to_utc
 
 __all__ = [
+    "DEFAULT_PERSONAL_FIELDS",
     "DEFAULT_SHOP_TZ",
+    "DROP_KEYS",
+    "EMAIL_KEYS",
+    "PHONE_KEYS",
+    "REDACTED",
+    "TRAIT_DROP_KEYS",
+    "URL_KEYS",
     "Clock",
     "FieldError",
     "FixedClock",
@@ -27,6 +46,7 @@ __all__ = [
     "ImportFileError",
     "InvalidEventError",
     "InvalidInputError",
+    "PersonalFields",
     "SchemaVersionError",
     "Settings",
     "ShopmindError",
@@ -34,9 +54,11 @@ __all__ = [
     "StoreError",
     "SystemClock",
     "UnknownIdentityLinkError",
+    "UnknownProfileError",
     "WorkspaceError",
     "WorkspaceLockedError",
     "normalise_email",
+    "normalise_key",
     "normalise_phone",
     "to_utc",
 ]

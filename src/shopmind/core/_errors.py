@@ -67,3 +67,7 @@ class WorkspaceLockedError(WorkspaceError):
 
 class UnknownIdentityLinkError(ShopmindError, KeyError):
     """An identity link id that does not exist (or was already undone)."""
+
+
+class UnknownProfileError(ShopmindError, KeyError):
+    """No customer is known by the given profile, user or anonymous id."""

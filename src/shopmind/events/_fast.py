@@ -4,7 +4,7 @@ with their context) checked by plain Python instead of pydantic, about ten times
 
 It answers either the very ``Event`` the full validation (``events._validation``) returns, or
 None: for anything it is not sure of (an invalid value, an unusual type, snake_case keys, contact
-data, ...) it gives up and the full validation decides, so errors and their messages
+data under any usual key, ...) it gives up and the full validation decides, so errors and their messages
 always come from one place. ``tests/test_event_fast_path.py`` checks the equality on generated
 events.
 
@@ -22,7 +22,8 @@ from typing import Any, TypeGuard
 
 import orjson
 
-from shopmind.core import InvalidEventError
+from shopmind.core import DEFAULT_PERSONAL_FIELDS, InvalidEventError, PersonalFields
+from shopmind.core._personal import Found
 from shopmind.events._model import Event, OrderLine
 from shopmind.events._rules import (
     IGNORED_KEYS,
@@ -53,7 +54,6 @@ _KEYS = frozenset(
         "traits",
     }
 )
-_CONTACT = ("email", "phone")
 _PRODUCT_FIELDS = frozenset({"product_id", "category", "price", "quantity"})
 _ORDER_FIELDS = frozenset({"order_id", "products", "revenue", "currency"})
 _CURRENCY = re.compile(r"[A-Z]{3}")
@@ -62,6 +62,7 @@ _BANNER_TYPES = frozenset({EventType.BANNER_IMPRESSION, EventType.BANNER_CLICK})
 _MESSAGE_TYPES = frozenset({EventType.MESSAGE_OPEN, EventType.MESSAGE_CLICK})
 _DEVICE_TYPES = frozenset(DEVICE_TYPES)
 _CHANNELS = frozenset(CHANNELS)
+_FLAT = frozenset({dict, list})  # value types that may nest personal fields
 _MAX_EXACT_INT = 2**53  # an int price converts to a float exactly up to here
 
 # What both parsers read alike: date, "T", time to the second, up to 6 decimals, "Z" or ±hh:mm.
@@ -154,10 +155,12 @@ def fast_event(
     max_bytes: int,
     tolerance: timedelta,
     limits: NumberLimits = NUMBER_LIMITS,
+    fields: PersonalFields = DEFAULT_PERSONAL_FIELDS,
 ) -> Event | None:
-    """The validated event, or None when the full validation must decide."""
+    """The validated event, or None when the full validation must decide. ``fields``: which
+    fields hold personal data (the hasher's)."""
     try:
-        return _fast_event(raw, received_at, source, max_bytes, tolerance, limits)
+        return _fast_event(raw, received_at, source, max_bytes, tolerance, limits, fields)
     except (_Unsure, InvalidEventError):
         return None
 
@@ -169,6 +172,7 @@ def _fast_event(
     max_bytes: int,
     tolerance: timedelta,
     limits: NumberLimits,
+    fields: PersonalFields,
 ) -> Event | None:
     # one function, few calls, checks written out: this runs for every event the server receives
     payload = raw if IGNORED_KEYS.isdisjoint(raw) else {k: v for k, v in raw.items() if k not in IGNORED_KEYS}
@@ -267,18 +271,29 @@ def _fast_event(
         return None
     if channel is not None and (type(channel) is not str or channel not in _CHANNELS):
         return None
+    found: list[Found] = []
     if properties:
-        if "email" in properties or "phone" in properties:
-            return None  # contact data: hashed (or refused) by the full validation
         for key in properties:
             if key.strip() != key:  # the full validation strips these keys
                 return None
+        # personal fields go (the same function as the full validation's; skipped when every
+        # key is known to be plain and nothing is nested); contact data is hashed (or refused)
+        # by the full validation
+        if not fields.plain[False].issuperset(properties) or not _FLAT.isdisjoint(
+            map(type, properties.values())
+        ):
+            properties = fields.scrub(properties, False, "", found)
     if traits:
-        if "email" in traits or "phone" in traits:
-            return None
         for key in traits:
             if key.strip() != key:
                 return None
+        traits = fields.scrub(traits, True, "", found)
+    if found:
+        return None
+    if url and ("?" in url or "#" in url):
+        url = fields.clean_url(url)
+    if referrer and ("?" in referrer or "#" in referrer):
+        referrer = fields.clean_url(referrer)
 
     known = _TYPES.get((declared, event, name))
     if known is None:

@@ -32,7 +32,8 @@ from pydantic import (
     field_validator,
 )
 
-from shopmind.core import FieldError, IdentifierHasher, InvalidEventError
+from shopmind.core import DEFAULT_PERSONAL_FIELDS, FieldError, IdentifierHasher, InvalidEventError
+from shopmind.core._personal import Found
 from shopmind.events._fast import fast_event
 from shopmind.events._model import Event, OrderLine
 from shopmind.events._rules import (
@@ -170,6 +171,10 @@ _PROPERTY_MODELS: dict[EventType, type[_Loose]] = {
 }
 
 
+def _depth(found: Found) -> int:
+    return found.depth
+
+
 def _errors_of(exc: ValidationError, prefix: str = "") -> list[FieldError]:
     out = []
     for err in exc.errors(include_url=False):
@@ -195,8 +200,11 @@ def validate_event(
 ) -> Event:
     """Check one event and return it flattened, or raise ``InvalidEventError`` naming each field.
 
-    E-mail and phone traits (or properties) are replaced by keyed hashes (``hasher``); without a
-    hasher they are refused, because the plain values must never reach the store.
+    E-mail-like and phone-like traits or properties (any usual key, at any depth: see
+    ``shopmind.core.PersonalFields``, the hasher's ``fields``) are replaced by keyed hashes
+    (``hasher``); without a hasher they are refused, because the plain values must never reach the
+    store. Other personal fields (address, birthday, ...) are dropped, and so are the personal
+    query parameters of the page's URL and referrer.
 
     The common shapes take a fast path (``events._fast``) that returns the same event as the full
     validation below; anything else, and every invalid event, takes the full one, so the errors
@@ -210,6 +218,7 @@ def validate_event(
             max_bytes=max_bytes,
             tolerance=tolerance,
             limits=limits,
+            fields=hasher.fields if hasher is not None else DEFAULT_PERSONAL_FIELDS,
         )
         if event is not None:
             return event
@@ -238,6 +247,7 @@ def validate_events(
     for a request's events: the server's hot loop)."""
     out: list[Event | InvalidEventError] = []
     append = out.append
+    fields = hasher.fields if hasher is not None else DEFAULT_PERSONAL_FIELDS
     for raw in raws:
         event = (
             fast_event(
@@ -247,6 +257,7 @@ def validate_events(
                 max_bytes=max_bytes,
                 tolerance=tolerance,
                 limits=limits,
+                fields=fields,
             )
             if type(raw) is dict
             else None
@@ -342,12 +353,11 @@ def _validate_fully(
     elif not envelope.user_id and not envelope.anonymous_id:
         errors.append(FieldError("anonymousId", "one of anonymousId or userId is required"))
 
-    props: dict[str, Any] = dict(envelope.properties)
-    traits = dict(envelope.traits)
-    # contact data comes out of both before anything keeps them: only their hashes are stored
-    contact = {key: traits.pop(key, None) or props.pop(key, None) for key in ("email", "phone")}
-    for key in ("email", "phone"):
-        props.pop(key, None)
+    personal = hasher.fields if hasher is not None else DEFAULT_PERSONAL_FIELDS
+    # personal data comes out of both before anything keeps them: contact data only as hashes
+    found: list[Found] = []
+    traits = personal.scrub(dict(envelope.traits), True, "traits.", found)
+    props: dict[str, Any] = personal.scrub(dict(envelope.properties), False, "properties.", found)
     model = _PROPERTY_MODELS.get(kind)
     parsed: Any = None
     if model is not None:
@@ -358,25 +368,29 @@ def _validate_fully(
         else:
             errors.extend(_number_errors(parsed, limits))
 
-    email_hash = phone_hash = None
-    for key, value in contact.items():
-        if value is None:
+    hashes: dict[str, str | None] = {"email": None, "phone": None}
+    first: dict[str, Found] = {}
+    for candidate in sorted(found, key=_depth):  # the first found of each kind wins; the others go
+        first.setdefault(candidate.kind, candidate)
+    for key in ("email", "phone"):
+        item = first.get(key)
+        if item is None:
             continue
-        if not isinstance(value, str):
-            errors.append(FieldError(f"traits.{key}", "must be a string"))
+        if not isinstance(item.value, str):
+            errors.append(FieldError(item.path, "must be a string"))
             continue
         if hasher is None:
-            errors.append(
-                FieldError(f"traits.{key}", "contact data cannot be accepted without a hashing key")
-            )
+            errors.append(FieldError(item.path, "contact data cannot be accepted without a hashing key"))
             continue
-        hashed = hasher.email(value) if key == "email" else hasher.phone(value)
+        hashed = hasher.email(item.value) if key == "email" else hasher.phone(item.value)
         if hashed is None:
-            errors.append(FieldError(f"traits.{key}", f"not a valid {key}"))
-        elif key == "email":
-            email_hash = hashed
-        else:
-            phone_hash = hashed
+            errors.append(
+                FieldError(
+                    item.path, "not a valid e-mail address" if key == "email" else "not a valid phone number"
+                )
+            )
+        hashes[key] = hashed
+    email_hash, phone_hash = hashes["email"], hashes["phone"]
     if errors:
         raise InvalidEventError(errors)
 
@@ -436,8 +450,10 @@ def _validate_fully(
         region=ctx.location.region if ctx.location else None,
         city=ctx.location.city if ctx.location else None,
         locale=ctx.locale,
-        page_url=ctx.page.url if ctx.page else None,
-        referrer=ctx.page.referrer if ctx.page else None,
+        page_url=personal.clean_url(ctx.page.url) if ctx.page and ctx.page.url is not None else None,
+        referrer=personal.clean_url(ctx.page.referrer)
+        if ctx.page and ctx.page.referrer is not None
+        else None,
         utm_source=campaign.source,
         utm_medium=campaign.medium,
         utm_campaign=campaign.name,

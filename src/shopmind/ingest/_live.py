@@ -39,7 +39,9 @@ from shopmind.events import (
 from shopmind.events._validation import MAX_EVENT_BYTES
 from shopmind.store import QUARANTINE_SCHEMA, Store
 
-_RAW_LIMIT = 4096  # how much of a rejected event the quarantine keeps
+# how much of a rejected event goes to the quarantine, which redacts personal data and then keeps
+# its first 4,096 characters: redacting whole JSON objects misses nothing a cut would split
+_RAW_LIMIT = 64 * 1024
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,14 @@ from shopmind.store._decisions import (
     trigger_performance,
 )
 from shopmind.store._disk import free_bytes, out_of_space
+from shopmind.store._erasure import (
+    ERASED_TABLES,
+    Erasure,
+    compact_store,
+    erase_profile,
+    erasure_token,
+    resolve_person,
+)
 from shopmind.store._keys import KEYS_FILE, KINDS, ApiKey, KeyKind, KeyRing
 from shopmind.store._migrations import LATEST_VERSION, MIGRATIONS, Migration
 from shopmind.store._signatures import IDENTITY_FILE, IdentitySigner
@@ -22,9 +30,10 @@ from shopmind.store._store import (
     WriteResult,
 )
 from shopmind.store._url import open_store
-from shopmind.store._workspace import Workspace
+from shopmind.store._workspace import PRIVACY_FILE, Workspace
 
 __all__ = [
+    "ERASED_TABLES",
     "FACT_TABLES",
     "IDENTITY_FILE",
     "KEYS_FILE",
@@ -32,8 +41,10 @@ __all__ = [
     "LATEST_VERSION",
     "MIGRATIONS",
     "OUTCOMES",
+    "PRIVACY_FILE",
     "QUARANTINE_SCHEMA",
     "ApiKey",
+    "Erasure",
     "IdentitySigner",
     "KeyKind",
     "KeyRing",
@@ -43,11 +54,15 @@ __all__ = [
     "TableSummary",
     "Workspace",
     "WriteResult",
+    "compact_store",
+    "erase_profile",
+    "erasure_token",
     "free_bytes",
     "log_decisions",
     "log_outcomes",
     "open_store",
     "out_of_space",
+    "resolve_person",
     "save_audience",
     "saved_audiences",
     "served_since",

@@ -286,6 +286,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         """,
     ),
     Migration(
+        8,
+        "erasures: that a customer's data was erased, when and how much, naming no one",
+        """
+        CREATE TABLE erasures (
+            erasure_id   VARCHAR PRIMARY KEY,
+            erased_at    TIMESTAMPTZ NOT NULL,
+            token        VARCHAR NOT NULL,  -- HMAC of the profile id under the workspace's key
+            counts       VARCHAR NOT NULL   -- JSON: rows deleted per table
+        );
+        """,
+    ),
+    Migration(
         10,
         "orders a browser reported with the public write key are claims until a server confirms them",
         """
