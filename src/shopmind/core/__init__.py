@@ -1,4 +1,4 @@
-"""Settings, the error tree, clocks, keyed hashing and the shop's time zone."""
+"""Settings, the error tree, clocks, keyed hashing, password hashing and the shop's time zone."""
 
 from shopmind.core._clock import Clock, FixedClock, SystemClock
 from shopmind.core._errors import (
@@ -14,6 +14,7 @@ from shopmind.core._errors import (
     WorkspaceLockedError,
 )
 from shopmind.core._hashing import IdentifierHasher, normalise_email, normalise_phone
+from shopmind.core._passwords import hash_password, verify_password
 from shopmind.core._settings import Settings
 from shopmind.core._timezone import DEFAULT_SHOP_TZ, to_utc
 
@@ -34,7 +35,9 @@ __all__ = [
     "UnknownIdentityLinkError",
     "WorkspaceError",
     "WorkspaceLockedError",
+    "hash_password",
     "normalise_email",
     "normalise_phone",
     "to_utc",
+    "verify_password",
 ]
