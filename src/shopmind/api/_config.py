@@ -17,9 +17,12 @@ class ServerConfig:
             Retry-After instead of piling up in memory.
         requests_per_second: per key, with a burst of twice as many (None: no limit); beyond it
             requests get 429 with Retry-After.
+        trust_forwarded_proto: believe a reverse proxy's ``X-Forwarded-Proto: https`` (the proxy
+            terminates TLS): the dashboard's cookies are then marked ``Secure``.
     """
 
     max_event_bytes: int = 32 * 1024
     max_batch_bytes: int = 500 * 1024
     max_pending_events: int = 200_000
     requests_per_second: float | None = None
+    trust_forwarded_proto: bool = False

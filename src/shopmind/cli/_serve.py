@@ -85,6 +85,14 @@ def serve(
         bool,
         typer.Option("--demo", help="Also serve a demo shop at /demo/ that uses the tracker end to end."),
     ] = False,
+    forwarded_proto: Annotated[
+        bool,
+        typer.Option(
+            "--forwarded-proto",
+            help="Trust X-Forwarded-Proto from the reverse proxy that terminates TLS in front of the "
+            "server (the dashboard's cookies are then Secure); without it the header is ignored.",
+        ),
+    ] = False,
     recommender: Annotated[
         bool,
         typer.Option(
@@ -105,7 +113,11 @@ def serve(
     try:
         api = create_app(
             workspace,
-            ServerConfig(max_pending_events=max_pending, requests_per_second=rate),
+            ServerConfig(
+                max_pending_events=max_pending,
+                requests_per_second=rate,
+                trust_forwarded_proto=forwarded_proto,
+            ),
             recommend=recommender,
             demo=demo,
         )
@@ -117,8 +129,8 @@ def serve(
         err_console.print("[yellow]no API keys yet:[/] create one with 'shopmind keys create --kind write'")
     err_console.print(f"shopmind serving {workspace} on http://{host}:{port} (docs: /docs)")
     err_console.print(
-        f"dashboard: http://{host}:{port}/dashboard (sign in with a key from "
-        "'shopmind keys create --kind secret')"
+        f"dashboard: http://{host}:{port}/dashboard (sign in with an account from "
+        "'shopmind users create --role owner --login NAME')"
     )
     if demo:
         err_console.print(f"demo shop: http://{host}:{port}/demo/")
@@ -126,5 +138,13 @@ def serve(
     # found at start: with these, a graceful stop exits 0 instead of dying by the signal
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    uvicorn.run(api, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+    # uvicorn's own proxy-header handling (on by default for 127.0.0.1) follows --forwarded-proto
+    uvicorn.run(
+        api,
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+        proxy_headers=forwarded_proto,
+    )
     err_console.print("shopmind stopped; everything acknowledged is stored")

@@ -71,7 +71,7 @@ class SessionUser:
 
 def role_allows(role: str, needed: str) -> bool:
     """Whether ``role`` may do what ``needed`` may (an unknown role may do nothing)."""
-    return role in ROLES and ROLES.index(role) >= ROLES.index(needed)  # type: ignore[arg-type]
+    return role in ROLES and ROLES.index(role) >= ROLES.index(needed)
 
 
 def normalise_login(login: str) -> str:
@@ -79,7 +79,9 @@ def normalise_login(login: str) -> str:
     value = login.strip().lower()
     if not _LOGIN.match(value):
         raise AccountError(
-            "bad_login", "login", "1 to 64 letters, digits or . _ @ + - (no spaces), e.g. 'owner' or an e-mail"
+            "bad_login",
+            "login",
+            "1 to 64 letters, digits or . _ @ + - (no spaces), e.g. 'owner' or an e-mail",
         )
     return value
 
@@ -95,7 +97,7 @@ def check_password(password: str) -> None:
 def _check_role(role: str) -> Role:
     if role not in ROLES:
         raise AccountError("bad_role", "role", f"one of {', '.join(ROLES)}, got {role!r}")
-    return role  # type: ignore[return-value]
+    return role
 
 
 def _check_name(name: str) -> str:
