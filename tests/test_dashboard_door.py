@@ -5,6 +5,7 @@ of an expiry signed with a per-process secret, signed into with the API key)."""
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
@@ -15,15 +16,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pyarrow as pa
 import pytest
-from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 from shopmind import web
 from shopmind.segments import spreadsheet_safe, write_csv
 from shopmind.store import KeyRing, Store, Workspace
+from shopmind.web import _login
 from tests.serving import DashboardClient, Server
 
 AS_OF = datetime(2026, 4, 1, tzinfo=UTC)
@@ -520,17 +524,17 @@ def test_an_owner_made_by_the_cli_signs_in_and_sessions_outlive_a_restart(tmp_pa
 
 
 # -- fuzzing ------------------------------------------------------------------------------------
-def _dashboard_schema() -> dict[str, object]:
+def _dashboard_schema() -> dict[str, Any]:
     """The dashboard's routes (left out of the API's OpenAPI document) as an OpenAPI document of
-    their own, built from a bare app with only the dashboard installed: every form and page,
-    but the sign-out (it would end the fuzzer's session) and the static files."""
-    app = FastAPI(title="shopmind dashboard", version="1")
-    web.install(app)
-    for route in app.routes:
-        path = getattr(route, "path", "")
-        if path.startswith("/dashboard") and path not in ("/dashboard/logout", "/dashboard/static/{name}"):
-            route.include_in_schema = True  # type: ignore[attr-defined]
-    return app.openapi()
+    their own: every form and page but the sign-out (it would end the fuzzer's session)."""
+    routes = []
+    for module in (_login, *web.PAGE_MODULES):
+        for route in module.router.routes:
+            if isinstance(route, APIRoute) and route.path != "/dashboard/logout":
+                shown = copy.copy(route)
+                shown.include_in_schema = True
+                routes.append(shown)
+    return get_openapi(title="shopmind dashboard", version="1", routes=routes)
 
 
 def test_fuzzing_the_dashboards_forms_finds_no_server_error(door: Door, tmp_path: Path) -> None:
@@ -546,8 +550,27 @@ def test_fuzzing_the_dashboards_forms_finds_no_server_error(door: Door, tmp_path
         "/dashboard/users/{user_id}/sessions/revoke",
         "/dashboard/predictions/audiences",
     } <= posts
-    (tmp_path / "dashboard.json").write_text(json.dumps(schema))
     owner = door.sign_in("owner")
+    # an account of its own for the fuzzer to change, disable and sign out (an example it tries)
+    target = owner.post(
+        "/dashboard/users",
+        data={
+            "login": "fuzz-target",
+            "password": "fuzz-target-pass",
+            "role": "viewer",
+            "csrf_token": owner.csrf,
+        },
+    )
+    assert target.status_code == 303
+    target_id = _user_id(owner, "fuzz-target")
+    target_session = door.server.dashboard("fuzz-target", "fuzz-target-pass")
+    for ops in paths.values():
+        for op in ops.values():
+            for parameter in op.get("parameters", []):
+                if parameter["name"] == "user_id":
+                    parameter["schema"]["examples"] = [target_id]
+                    parameter["example"] = target_id
+    (tmp_path / "dashboard.json").write_text(json.dumps(schema))
     cookie = f"shopmind_session={owner.cookies['shopmind_session']}"
     run = subprocess.run(
         [
@@ -580,3 +603,5 @@ def test_fuzzing_the_dashboards_forms_finds_no_server_error(door: Door, tmp_path
     assert run.returncode == 0, summary
     assert f"Tested: {sum(len(ops) for ops in paths.values())}" in summary, summary
     assert owner.get("/dashboard/users").status_code == 200  # the fuzzer's session stayed an owner's
+    # it reached the forms' work, not only their refusals: the target's session was ended
+    assert _signed_out(target_session)
