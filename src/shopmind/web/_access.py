@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from shopmind.store import SessionUser, role_allows, session_hash, session_user,
 from shopmind.web._reading import read
 
 T = TypeVar("T")
+_log = logging.getLogger("shopmind.web")
 
 COOKIE = "shopmind_session"
 LOGIN_COOKIE = "shopmind_login"  # the sign-in form's token, before there is a session
@@ -141,7 +143,13 @@ class Sessions:
         )
 
     def _background(self, request: Request, fn: Callable[..., Any], *args: Any) -> None:
-        task = asyncio.create_task(store_write(request, fn, *args))
+        async def write() -> None:
+            try:
+                await store_write(request, fn, *args)
+            except Exception:  # e.g. the server stopping: a missed "last seen" is no loss
+                _log.info("could not note a dashboard session's last use", exc_info=True)
+
+        task = asyncio.create_task(write())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
