@@ -14,7 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,20 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from shopmind import web
+from shopmind.core import FixedClock, verify_password
 from shopmind.segments import spreadsheet_safe, write_csv
-from shopmind.store import KeyRing, Store, Workspace
+from shopmind.store import (
+    KeyRing,
+    Store,
+    Workspace,
+    create_user,
+    credentials,
+    list_users,
+    session_hash,
+    session_user,
+    set_password,
+    start_session,
+)
 from shopmind.web import _login
 from tests.serving import DashboardClient, Server
 
@@ -605,3 +617,60 @@ def test_fuzzing_the_dashboards_forms_finds_no_server_error(door: Door, tmp_path
     assert owner.get("/dashboard/users").status_code == 200  # the fuzzer's session stayed an owner's
     # it reached the forms' work, not only their refusals: the target's session was ended
     assert _signed_out(target_session)
+
+
+# -- accounts in the store and on the command line ---------------------------------------------
+def test_sessions_expire_and_end_with_a_new_password() -> None:
+    clock = FixedClock(AS_OF)
+    with Store(":memory:", clock=clock) as store:
+        owner = create_user(store, "Owner", "owner", password="first-password")
+        token = start_session(store, owner.user_id, timedelta(hours=12))
+        assert session_user(store, session_hash(token)) is not None
+        stored = store.sql("SELECT session_hash, password_hash FROM dashboard_sessions, users")[0]
+        assert token not in stored and "first-password" not in stored[1]  # only hashes are kept
+        assert stored[1].startswith("scrypt$16384$8$1$")
+        clock.advance(timedelta(hours=12, seconds=1))
+        assert session_user(store, session_hash(token)) is None  # expired
+        token = start_session(store, owner.user_id, timedelta(hours=12))
+        set_password(store, owner.user_id, password="second-password")
+        assert session_user(store, session_hash(token)) is None
+        found = credentials(store, "OWNER")
+        assert found is not None and verify_password("second-password", found[1])
+        assert not verify_password("first-password", found[1])
+
+
+def test_the_users_commands(tmp_path: Path) -> None:
+    folder = tmp_path / "shop"
+    Workspace.init(folder)
+
+    def shopmind(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "shopmind", "users", *args, "-w", str(folder)],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    # what `make serve` runs: a generated password printed once, and nothing changed the next time
+    made = shopmind("create", "--login", "demo", "--role", "owner", "--generate-password", "--exists-ok")
+    assert made.returncode == 0, made.stderr
+    password = made.stdout.strip()
+    again = shopmind("create", "--login", "demo", "--role", "owner", "--generate-password", "--exists-ok")
+    assert again.returncode == 0 and again.stdout == "" and "exists already" in again.stderr
+    refused = shopmind("disable", "demo")
+    assert refused.returncode == 2 and "last active owner" in refused.stderr
+    short = shopmind("create", "--login", "kim", "--role", "marketer", "--password-stdin", stdin="short\n")
+    assert short.returncode == 2 and "at least 8 characters" in short.stderr
+    assert shopmind("create", "--login", "kim", "--password-stdin", stdin="kim-password\n").returncode == 0
+    assert shopmind("role", "kim", "--role", "owner").returncode == 0
+    assert shopmind("disable", "demo").returncode == 0
+    assert shopmind("password", "kim", "--password-stdin", stdin="kim-new-password\n").returncode == 0
+    assert shopmind("sessions", "revoke", "nobody").returncode == 2
+    with Workspace(folder).open_store() as store:
+        users = {u.login: u for u in list_users(store)}
+        assert users["demo"].disabled and users["kim"].role == "owner"
+        demo = credentials(store, "demo")
+        kim = credentials(store, "kim")
+        assert demo is not None and verify_password(password, demo[1])
+        assert kim is not None and verify_password("kim-new-password", kim[1])
