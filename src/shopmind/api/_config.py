@@ -23,6 +23,8 @@ class ServerConfig:
         requests_per_second: per key, with a burst of twice as many (None: no limit); beyond it
             requests get 429 with Retry-After.
         limits: the largest prices, quantities and order values an event may carry.
+        trust_forwarded_proto: believe a reverse proxy's ``X-Forwarded-Proto: https`` (the proxy
+            terminates TLS): the dashboard's cookies are then marked ``Secure``.
     """
 
     max_event_bytes: int = 32 * 1024
@@ -31,3 +33,4 @@ class ServerConfig:
     max_pending_events: int = 200_000
     requests_per_second: float | None = None
     limits: NumberLimits = field(default=NUMBER_LIMITS)
+    trust_forwarded_proto: bool = False

@@ -3,7 +3,6 @@ former VIPs, look-alikes and one profile, read from the stored runs."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -26,7 +25,7 @@ from shopmind.cli._common import (
 from shopmind.core import UnknownProfileError
 from shopmind.models import probability_bands
 from shopmind.pipeline import latest_scores, score_name, segment_label
-from shopmind.segments import SEGMENTS
+from shopmind.segments import SEGMENTS, write_csv
 from shopmind.store import Store, compact_store, erase_profile, resolve_person
 
 
@@ -48,12 +47,7 @@ def _private(path: Path) -> TextIO:
 
 def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
     with _private(path) as fh:
-        out = csv.writer(fh)
-        out.writerow(header)
-        count = 0
-        for row in rows:
-            out.writerow(["" if v is None else v for v in row])
-            count += 1
+        count = write_csv(fh, header, rows)  # a cell that starts like a formula is written as text
     console.print(f"wrote {count:,} profiles to {path}")
     return count
 

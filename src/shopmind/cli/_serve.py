@@ -104,6 +104,14 @@ def serve(
         bool,
         typer.Option("--demo", help="Also serve a demo shop at /demo/ that uses the tracker end to end."),
     ] = False,
+    forwarded_proto: Annotated[
+        bool,
+        typer.Option(
+            "--forwarded-proto",
+            help="Trust X-Forwarded-Proto from the reverse proxy that terminates TLS in front of the "
+            "server (the dashboard's cookies are then Secure); without it the header is ignored.",
+        ),
+    ] = False,
     recommender: Annotated[
         bool,
         typer.Option(
@@ -134,7 +142,12 @@ def serve(
     try:
         api = create_app(
             workspace,
-            ServerConfig(max_pending_events=max_pending, requests_per_second=rate, limits=limits),
+            ServerConfig(
+                max_pending_events=max_pending,
+                requests_per_second=rate,
+                limits=limits,
+                trust_forwarded_proto=forwarded_proto,
+            ),
             recommend=recommender,
             demo=demo,
         )
@@ -146,8 +159,8 @@ def serve(
         err_console.print("[yellow]no API keys yet:[/] create one with 'shopmind keys create --kind write'")
     err_console.print(f"shopmind serving {workspace} on http://{host}:{port} (docs: /docs)")
     err_console.print(
-        f"dashboard: http://{host}:{port}/dashboard (sign in with a key from "
-        "'shopmind keys create --kind secret')"
+        f"dashboard: http://{host}:{port}/dashboard (sign in with an account from "
+        "'shopmind users create --role owner --login NAME')"
     )
     if demo:
         err_console.print(f"demo shop: http://{host}:{port}/demo/")
@@ -158,6 +171,7 @@ def serve(
     # slow clients (slowloris) must not hold every file descriptor: a header deadline, a cap on
     # connections below the open-files limit (raised to the hard limit first)
     cap = connection_cap(raise_open_files_limit())
+    # uvicorn's own proxy-header handling (on by default for 127.0.0.1) follows --forwarded-proto
     uvicorn.run(
         api,
         host=host,
@@ -166,5 +180,6 @@ def serve(
         timeout_graceful_shutdown=10,
         timeout_keep_alive=5,
         http=guarded_protocol(HEADER_TIMEOUT_S, cap),
+        proxy_headers=forwarded_proto,
     )
     err_console.print("shopmind stopped; everything acknowledged is stored")

@@ -1,4 +1,4 @@
-"""Settings, the error tree, clocks, keyed hashing and the shop's time zone."""
+"""Settings, the error tree, clocks, keyed hashing, password hashing and the shop's time zone."""
 
 from shopmind.core._clock import Clock, FixedClock, SystemClock
 from shopmind.core._errors import (
@@ -16,6 +16,7 @@ from shopmind.core._errors import (
     WorkspaceLockedError,
 )
 from shopmind.core._hashing import IdentifierHasher, normalise_email, normalise_phone
+from shopmind.core._passwords import hash_password, verify_password
 from shopmind.core._personal import (
     DEFAULT_PERSONAL_FIELDS,
     DROP_KEYS,
@@ -57,8 +58,10 @@ __all__ = [
     "UnknownProfileError",
     "WorkspaceError",
     "WorkspaceLockedError",
+    "hash_password",
     "normalise_email",
     "normalise_key",
     "normalise_phone",
     "to_utc",
+    "verify_password",
 ]

@@ -298,6 +298,29 @@ MIGRATIONS: tuple[Migration, ...] = (
         """,
     ),
     Migration(
+        9,
+        "dashboard accounts (roles, scrypt password hashes) and their server-side sessions",
+        """
+        CREATE TABLE users (
+            user_id       VARCHAR PRIMARY KEY,
+            login         VARCHAR NOT NULL UNIQUE,
+            display_name  VARCHAR NOT NULL,
+            role          VARCHAR NOT NULL,
+            password_hash VARCHAR NOT NULL,
+            created_at    TIMESTAMPTZ NOT NULL,
+            disabled_at   TIMESTAMPTZ
+        );
+        CREATE TABLE dashboard_sessions (
+            session_hash  VARCHAR PRIMARY KEY,
+            user_id       VARCHAR NOT NULL,
+            created_at    TIMESTAMPTZ NOT NULL,
+            expires_at    TIMESTAMPTZ NOT NULL,
+            last_seen     TIMESTAMPTZ NOT NULL,
+            revoked_at    TIMESTAMPTZ
+        );
+        """,
+    ),
+    Migration(
         10,
         "orders a browser reported with the public write key are claims until a server confirms them",
         """
