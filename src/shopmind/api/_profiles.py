@@ -55,7 +55,7 @@ def _erase(store: Store, identifier: str, hasher: IdentifierHasher) -> Erasure |
 
 
 @router.delete(
-    "/profiles/{profile_id}",
+    "/profiles/{profile_id:path}",
     summary="Erase a customer (개인정보 삭제): every stored row holding any of their identifiers or "
     "hashes; answers the rows deleted per table. Only a record that an erasure happened stays",
 )
