@@ -1,4 +1,4 @@
-"""Settings, the error tree, clocks, keyed hashing and the shop's time zone."""
+"""Settings, the error tree, clocks, keyed hashing, the shop's time zone and native thread limits."""
 
 from shopmind.core._clock import Clock, FixedClock, SystemClock
 from shopmind.core._errors import (
@@ -15,6 +15,7 @@ from shopmind.core._errors import (
 )
 from shopmind.core._hashing import IdentifierHasher, normalise_email, normalise_phone
 from shopmind.core._settings import Settings
+from shopmind.core._threads import single_threaded_blas
 from shopmind.core._timezone import DEFAULT_SHOP_TZ, to_utc
 
 __all__ = [
@@ -36,5 +37,6 @@ __all__ = [
     "WorkspaceLockedError",
     "normalise_email",
     "normalise_phone",
+    "single_threaded_blas",
     "to_utc",
 ]

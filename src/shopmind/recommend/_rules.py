@@ -29,11 +29,13 @@ import pyarrow as pa
 from scipy import sparse
 from sklearn.base import BaseEstimator
 
-from shopmind.core import FieldError, InvalidInputError
+from shopmind.core import FieldError, InvalidInputError, single_threaded_blas
 from shopmind.recommend._errors import NotFittedError
 
 WORD = 64
-_BLOCK_WORDS = 4_000_000  # machine words intersected at once (32 MB)
+# machine words intersected at once (512 KB): blocks that stay in the cache and whose buffers
+# the allocator reuses (32 MB blocks were twice as slow: fresh pages on every block)
+_BLOCK_WORDS = 65_536
 
 RULE_SCHEMA = pa.schema(
     [
@@ -97,7 +99,7 @@ def _too_many(what: str, min_count: int, n: int) -> InvalidInputError:
 
 def _count_triples(
     dense: npt.NDArray[np.float32],
-    baskets_of: list[npt.NDArray[np.int32]],
+    baskets_of: list[npt.NDArray[np.int64]],
     prefix: npt.NDArray[np.int64],
     extend: npt.NDArray[np.int64],
     starts: npt.NDArray[np.int64],
@@ -125,15 +127,17 @@ def _count_triples(
     return np.concatenate(lefts), np.concatenate(rights), np.concatenate(counts)
 
 
-_TRIANGLES: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = {}
-
-
-def _triangle(k: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """The pairs i < j of k items, row by row (cached)."""
-    if k not in _TRIANGLES:
-        a, b = np.triu_indices(k, 1)
-        _TRIANGLES[k] = (a.astype(np.int64), b.astype(np.int64))
-    return _TRIANGLES[k]
+def _sibling_pairs(
+    owner: npt.NDArray[np.int64], starts: npt.NDArray[np.int64], sizes: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Every pair i < j of extension positions of one node (``owner`` maps a position to its
+    node, whose positions are ``starts[node]`` onwards, ``sizes[node]`` of them), by i, then j."""
+    positions = np.arange(owner.size, dtype=np.int64)
+    partners = starts[owner] + sizes[owner] - positions - 1  # the later positions of the node
+    left = np.repeat(positions, partners)
+    first = np.cumsum(partners) - partners  # where each position's pairs begin
+    right = left + 1 + np.arange(left.size, dtype=np.int64) - np.repeat(first, partners)
+    return left, right
 
 
 def _count_pairs(
@@ -145,7 +149,8 @@ def _count_pairs(
     keep_left, keep_right, keep_count, keep_sets = [], [], [], []
     for start in range(0, left.size, per_block):
         a, b = left[start : start + per_block], right[start : start + per_block]
-        joined = sets[a] & sets[b]
+        joined = sets[a]
+        np.bitwise_and(joined, sets[b], out=joined)
         count = np.bitwise_count(joined).sum(axis=1, dtype=np.int64)
         ok = count >= min_count
         keep_left.append(a[ok])
@@ -186,7 +191,10 @@ def _eclat(
     levels = [(frequent[:, None], counts[frequent].astype(np.int64))]
     if frequent.size < 2:
         return levels
-    x = sparse.csr_matrix((np.ones(r.size, dtype=np.int64), (r, c)), shape=(n, frequent.size))
+    # the (basket, item) pairs come sorted by basket, each once: the CSR arrays directly
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(r, minlength=n), out=indptr[1:])
+    x = sparse.csr_matrix((np.ones(r.size, dtype=np.int64), c, indptr), shape=(n, frequent.size))
     pairs = (x.T @ x).toarray()
     heads, tails = np.nonzero(np.triu(pairs >= min_count, 1))
     levels.append((np.column_stack([frequent[heads], frequent[tails]]), pairs[heads, tails].astype(np.int64)))
@@ -196,11 +204,14 @@ def _eclat(
     words = (n + WORD - 1) // WORD
     bits = np.zeros((frequent.size, words), dtype=np.uint64)
     np.bitwise_or.at(bits, (c, r // WORD), np.left_shift(np.uint64(1), (r % WORD).astype(np.uint64)))
-    dense = x.toarray().astype(np.float32) if n * frequent.size <= _DENSE_CELLS else None
+    dense = None
     baskets_of = []
-    if dense is not None:
-        csc = x.tocsc()
-        baskets_of = [csc.indices[csc.indptr[i] : csc.indptr[i + 1]] for i in range(frequent.size)]
+    if n * frequent.size <= _DENSE_CELLS:
+        dense = np.zeros((n, frequent.size), dtype=np.float32)
+        dense[r, c] = 1.0
+        # each item's baskets, ascending: r is sorted, so a stable sort by item keeps that order
+        by_item = r[np.argsort(c, kind="stable")]
+        baskets_of = np.split(by_item, np.cumsum(np.bincount(c, minlength=frequent.size))[:-1])
 
     # the nodes of level 3: each frequent item heads the pairs it starts
     alone = np.arange(frequent.size)
@@ -220,15 +231,9 @@ def _eclat(
                 raise _too_many(f"{left.size:,} frequent itemsets of {length} items", min_count, n)
             joined = None
         else:
-            triangles = [
-                (_triangle(k), begin)
-                for k, begin in zip(sizes.tolist(), starts.tolist(), strict=True)
-                if k > 1
-            ]
-            if not triangles:
+            left, right = _sibling_pairs(owner, starts, sizes)
+            if left.size == 0:
                 break
-            left = np.concatenate([i + begin for (i, _), begin in triangles])
-            right = np.concatenate([j + begin for (_, j), begin in triangles])
             left, right, count, joined = _count_pairs(sets, left, right, min_count)
             if joined.size > MAX_KEPT_WORDS:
                 raise _too_many(f"{left.size:,} frequent itemsets of {length} items", min_count, n)
@@ -239,7 +244,8 @@ def _eclat(
         if length == max_length:
             break
         if joined is None:  # the dense path counted without intersecting: intersect the hits
-            joined = sets[left] & sets[right]
+            joined = sets[left]
+            np.bitwise_and(joined, sets[right], out=joined)
         prefix, owner, starts, extend, sets = _grow(prefix, owner, extend, left, right, joined)
     return levels
 
@@ -390,7 +396,9 @@ class AssociationRules(BaseEstimator):
         """Mine the frequent itemsets and rules of ``baskets`` (an iterable of item collections;
         items are compared by their ``str``; an item twice in a basket counts once)."""
         self._check_params()
-        with _gc_paused():
+        # one BLAS thread: the per-item products of the triple counting are small, and a thread
+        # pool is no faster for them on an idle machine and much slower on a busy one
+        with _gc_paused(), single_threaded_blas():
             return self._fit(baskets)
 
     def _fit(self, baskets: Iterable[Iterable[Hashable]]) -> Self:
