@@ -20,7 +20,7 @@ import gc
 import math
 from collections.abc import Hashable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -282,14 +282,30 @@ def _grow(
     )
 
 
-def _canonical(rows: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.void]]:
-    """Itemsets with their items in ascending id order (= name order), and a byte key per row."""
+def _id_bits(n_items: int) -> int:
+    return max(1, (n_items - 1).bit_length())
+
+
+def _keys(ordered: npt.NDArray[np.int32], bits: int) -> npt.NDArray[Any]:
+    """One key per itemset row (items ascending) to sort and look up: the ids packed into an
+    int64 when they fit, ``bits`` each (searching those is 10x faster than searching bytes),
+    else the row's bytes."""
+    if bits * ordered.shape[1] <= 63:
+        key = np.zeros(len(ordered), dtype=np.int64)
+        for k in range(ordered.shape[1]):
+            key = (key << bits) | ordered[:, k]
+        return key
+    return np.ascontiguousarray(ordered).view(np.dtype((np.void, 4 * ordered.shape[1]))).ravel()
+
+
+def _canonical(rows: npt.NDArray[np.int64], bits: int) -> tuple[npt.NDArray[np.int32], npt.NDArray[Any]]:
+    """Itemsets with their items in ascending id order (= name order), and a key per row."""
     ordered = np.ascontiguousarray(np.sort(rows, axis=1).astype(np.int32))
-    return ordered, ordered.view(np.dtype((np.void, 4 * ordered.shape[1]))).ravel()
+    return ordered, _keys(ordered, bits)
 
 
 def _rules(
-    levels: list[tuple[tuple[npt.NDArray[np.int32], npt.NDArray[np.void]], npt.NDArray[np.int64]]],
+    levels: list[tuple[tuple[npt.NDArray[np.int32], npt.NDArray[Any]], npt.NDArray[np.int64]]],
     names: list[str],
     n: int,
     min_confidence: float,
@@ -301,6 +317,7 @@ def _rules(
     (ones, _), one_counts = levels[0]
     singles[ones[:, 0]] = one_counts
     width = max(1, len(levels) - 1)
+    bits = _id_bits(len(names))
     parts = []
     for size in range(2, len(levels) + 1):
         (rows, _), count = levels[size - 1]
@@ -309,7 +326,7 @@ def _rules(
         sorted_keys = shorter_keys[order]
         for j in range(size):
             lhs = np.ascontiguousarray(np.delete(rows, j, axis=1))
-            keys = lhs.view(np.dtype((np.void, 4 * (size - 1)))).ravel()
+            keys = _keys(lhs, bits)
             conf = count / shorter_count[order[np.searchsorted(sorted_keys, keys)]]
             ok = conf >= min_confidence
             padded = np.full((int(ok.sum()), width), -1, dtype=np.int32)
@@ -330,10 +347,16 @@ def _rules(
     columns = [rhs, *[lhs[:, k] for k in range(width - 1, -1, -1)], -support, -confidence, -lift]
     keys = np.vstack([np.asarray(c, dtype=np.float64) for c in columns])
     order = np.lexsort(keys) if rhs.size else np.zeros(0, dtype=np.int64)
+    # the lists of names by arrow's take on the names (a Python list per rule: 5 ms of 50 on Groceries)
+    lhs = lhs[order]
+    present = lhs >= 0  # -1 pads the end of a shorter lhs
+    offsets = np.zeros(lhs.shape[0] + 1, dtype=np.int32)
+    np.cumsum(present.sum(axis=1), out=offsets[1:])
+    labels = pa.array(names, type=pa.string())
     return pa.table(
         {
-            "lhs": [[names[i] for i in row if i >= 0] for row in lhs[order].tolist()],
-            "rhs": [names[i] for i in rhs[order].tolist()],
+            "lhs": pa.ListArray.from_arrays(pa.array(offsets), labels.take(pa.array(lhs[present]))),
+            "rhs": labels.take(pa.array(rhs[order])),
             "support": support[order],
             "confidence": confidence[order],
             "lift": lift[order],
@@ -410,7 +433,7 @@ class AssociationRules(BaseEstimator):
         counts = np.bincount(cols, minlength=len(names))
         self.item_counts_ = {names[i]: int(c) for i, c in enumerate(counts)}
         levels = [
-            (_canonical(rows_), count)
+            (_canonical(rows_, _id_bits(len(names))), count)
             for rows_, count in _eclat(rows, cols, counts, n, min_count, self.max_length)
         ]
         self._levels = (levels, names)
