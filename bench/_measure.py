@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import statistics
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 
@@ -43,6 +47,46 @@ def best_of(repeats: int, setup: str, body: str) -> Measurement:
     """The fastest of ``repeats`` fresh-process measurements: for sub-second work on a shared
     machine, where one run is easily slowed several-fold by other processes."""
     return min((measure(setup, body) for _ in range(repeats)), key=lambda m: m.seconds)
+
+
+def paired_medians(
+    repeats: int, *sides: tuple[str, str]
+) -> tuple[tuple[Measurement, ...], tuple[list[float], ...]]:
+    """Each ``(setup, body)`` side measured ``repeats`` times in fresh processes, the sides taking
+    turns (so a slow spell of a shared machine falls on all of them): per side the measurement of
+    median time and all the times."""
+    runs: list[list[Measurement]] = [[] for _ in sides]
+    for _ in range(repeats):
+        for kept, (setup, body) in zip(runs, sides, strict=True):
+            kept.append(measure(setup, body))
+    medians = tuple(sorted(kept, key=lambda m: m.seconds)[(len(kept) - 1) // 2] for kept in runs)
+    return medians, tuple([m.seconds for m in kept] for kept in runs)
+
+
+@contextmanager
+def cpu_hog(processes: int) -> Iterator[None]:
+    """``processes`` Python processes spinning on the CPU while the block runs (a busy machine:
+    with one per core, every thread of the measured process waits for its turn), killed after."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)]
+    try:
+        time.sleep(0.5)  # started and spinning before the first measurement
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+        for hog in hogs:
+            hog.wait()
+
+
+def load_note() -> str:
+    """The machine's load average, to print beside figures measured on a shared machine."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} / {five:.2f} (1 / 5 min, {os.cpu_count()} cores)"
+
+
+def spread(seconds: list[float]) -> str:
+    """The times of the repeats, in order, for the record beside a median."""
+    return f"median {statistics.median(seconds):.3f} s of " + ", ".join(f"{s:.3f}" for s in seconds)
 
 
 def peak_rss_mb(pid: int) -> float:

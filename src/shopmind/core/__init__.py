@@ -1,4 +1,5 @@
-"""Settings, the error tree, clocks, keyed hashing, password hashing and the shop's time zone."""
+"""Settings, the error tree, clocks, keyed hashing, password hashing, the shop's time zone and
+native thread limits."""
 
 from shopmind.core._clock import Clock, FixedClock, SystemClock
 from shopmind.core._errors import (
@@ -29,6 +30,7 @@ from shopmind.core._personal import (
     normalise_key,
 )
 from shopmind.core._settings import Settings
+from shopmind.core._threads import single_threaded_blas
 from shopmind.core._timezone import DEFAULT_SHOP_TZ, to_utc
 
 __all__ = [
@@ -62,6 +64,7 @@ __all__ = [
     "normalise_email",
     "normalise_key",
     "normalise_phone",
+    "single_threaded_blas",
     "to_utc",
     "verify_password",
 ]

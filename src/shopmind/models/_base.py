@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.base import BaseEstimator
 
-from shopmind.core import FieldError, InvalidInputError
+from shopmind.core import FieldError, InvalidInputError, single_threaded_blas
 from shopmind.models._errors import NotFittedError
 from shopmind.models._mle import LOG_BOUND, FloatArray, MleResult, aggregate_rows, maximise
 from shopmind.models._validation import check_rfm, check_time
@@ -162,16 +162,20 @@ class MaximumLikelihoodModel(BaseEstimator):
         n_customers: int,
         value_and_gradient: Callable[[FloatArray], tuple[float, FloatArray]] | None = None,
     ) -> MleResult:
-        return maximise(
-            total_negative_log_likelihood,
-            start,
-            value_and_gradient=value_and_gradient,
-            n_customers=float(n_customers),
-            penalizer_coef=float(self.penalizer_coef),
-            method=self.method,
-            maxiter=self.maxiter,
-            tol=self.tol,
-        )
+        # one BLAS thread for the whole optimisation (set once, not per call: about 10 µs each):
+        # its dot products are small, and a thread pool on a busy machine made each objective
+        # call wait for a core (shopmind.core._threads)
+        with single_threaded_blas():
+            return maximise(
+                total_negative_log_likelihood,
+                start,
+                value_and_gradient=value_and_gradient,
+                n_customers=float(n_customers),
+                penalizer_coef=float(self.penalizer_coef),
+                method=self.method,
+                maxiter=self.maxiter,
+                tol=self.tol,
+            )
 
     def _store_fit(
         self, result: MleResult, n_customers: int, data_problems: Sequence[str], *, quiet: bool = False

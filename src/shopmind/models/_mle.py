@@ -177,8 +177,15 @@ def _inverse_if_positive_definite(matrix: FloatArray) -> FloatArray:
 def aggregate_rows(*columns: FloatArray) -> tuple[tuple[FloatArray, ...], FloatArray]:
     """Identical customers contribute identical likelihood terms: keep each distinct row once,
     with its count as a weight (CDNOW's 2,357 customers become about 1,000 rows)."""
-    stacked = np.column_stack(columns)
-    unique, counts = np.unique(stacked, axis=0, return_counts=True)
-    return tuple(np.ascontiguousarray(unique[:, i]) for i in range(unique.shape[1])), counts.astype(
-        np.float64
-    )
+    # the rows of np.unique(axis=0), in its (lexicographic) order, by a sort of the columns:
+    # np.unique sorts the rows as records, 10x slower (16 ms of a 30 ms fit on the CDNOW master)
+    n = len(columns[0])
+    order = np.lexsort(columns[::-1])  # the first column sorts first
+    ordered = [column[order] for column in columns]
+    first = np.zeros(n, dtype=bool)
+    first[:1] = True
+    for column in ordered:
+        first[1:] |= column[1:] != column[:-1]
+    starts = np.flatnonzero(first)
+    counts = np.diff(np.append(starts, n)).astype(np.float64)
+    return tuple(np.ascontiguousarray(column[starts]) for column in ordered), counts
