@@ -10,6 +10,22 @@ from shopmind.store._decisions import (
 )
 from shopmind.store._keys import KEYS_FILE, KINDS, ApiKey, KeyKind, KeyRing
 from shopmind.store._migrations import LATEST_VERSION, MIGRATIONS, Migration
+from shopmind.store._profiles import missing_profiles, record_profiles, stored_profiles
+from shopmind.store._running import (
+    SERVER_FILE,
+    TOKEN_FILE,
+    RunningServer,
+    announce_server,
+    retire_server,
+    running_server,
+)
+from shopmind.store._server_jobs import (
+    JOB_STATUSES,
+    ServerJob,
+    interrupt_server_jobs,
+    record_server_job,
+    server_jobs,
+)
 from shopmind.store._store import (
     FACT_TABLES,
     QUARANTINE_SCHEMA,
@@ -23,26 +39,40 @@ from shopmind.store._workspace import Workspace
 
 __all__ = [
     "FACT_TABLES",
+    "JOB_STATUSES",
     "KEYS_FILE",
     "KINDS",
     "LATEST_VERSION",
     "MIGRATIONS",
     "OUTCOMES",
     "QUARANTINE_SCHEMA",
+    "SERVER_FILE",
+    "TOKEN_FILE",
     "ApiKey",
     "KeyKind",
     "KeyRing",
     "Migration",
+    "RunningServer",
+    "ServerJob",
     "Store",
     "StoreStatus",
     "TableSummary",
     "Workspace",
     "WriteResult",
+    "announce_server",
+    "interrupt_server_jobs",
     "log_decisions",
     "log_outcomes",
+    "missing_profiles",
     "open_store",
+    "record_profiles",
+    "record_server_job",
+    "retire_server",
+    "running_server",
     "save_audience",
     "saved_audiences",
     "served_since",
+    "server_jobs",
+    "stored_profiles",
     "trigger_performance",
 ]
