@@ -187,6 +187,33 @@ def test_the_dashboard_button_starts_a_run_and_the_overview_shows_the_history(se
         assert 'data-status="ok" data-trigger="dashboard"' in page and "Run the analysis now" in page
 
 
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian's chromium is not installed")
+def test_the_button_in_a_browser_starts_a_run_that_the_history_then_shows(server: Server) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_browser_dashboard import _browser, _sign_in
+
+    _wait_for_recommender(server)
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        browser, page = _browser(pw, problems)
+        _sign_in(page, server)
+        finished = len(page.query_selector_all("#job-history tr[data-status='ok']"))
+        page.click("#run-now")
+        page.wait_for_url("**run=started**")
+        assert "분석을 시작했습니다" in page.inner_text("#run-started")
+        deadline = time.monotonic() + 300
+        while len(page.query_selector_all("#job-history tr[data-status='ok']")) <= finished:
+            assert time.monotonic() < deadline, "the run did not finish in time"
+            time.sleep(1.0)
+            page.goto(server.url + "/dashboard/overview")
+        newest = page.query_selector("#job-history tbody tr")
+        assert newest is not None and newest.get_attribute("data-trigger") == "dashboard"
+        assert "고객" in newest.inner_text() and "VIP" in newest.inner_text()
+        browser.close()
+    assert problems == [], problems
+
+
 def test_the_nightly_run_happens_at_its_hour_in_the_shops_zone(tmp_path: Path) -> None:
     shop = demo_workspace(tmp_path / "nightly", customers=150, days=45)
     # 02:59 in Seoul on 2026-02-15 (17:59 UTC the day before)

@@ -17,6 +17,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
@@ -108,16 +109,17 @@ class Jobs:
         trigger: str,
         execute: Callable[[Store], tuple[int, Any]] | None = None,
         *,
+        as_of: datetime | None = None,
         wait: bool = True,
     ) -> ServerJob:
-        """Make a full run as of now (or ``execute(store)``, e.g. the command line's ``run``,
-        which returns its exit code and report) and refit the recommender after it. Raises
-        ``RunInProgressError`` if a run is in progress. ``wait=False``: return the job as it
-        starts; the run goes on in the background."""
+        """Make a full run as of ``as_of`` (default: now), or ``execute(store)`` (the command
+        line's ``run``, which returns its exit code and report), and refit the recommender after
+        it. Raises ``RunInProgressError`` if a run is in progress. ``wait=False``: return the job
+        as it starts; the run goes on in the background."""
         if self.running is not None:
             raise RunInProgressError(self.running)
         now = self.clock.now()
-        job = ServerJob(uuid.uuid4().hex[:16], "run", trigger, now, now, status="running")
+        job = ServerJob(uuid.uuid4().hex[:16], "run", trigger, now, now, status="running", as_of=as_of)
         self.running = job
         self._remember(job)
         task = asyncio.create_task(self._full_run(job, execute), name="shopmind-full-run")
@@ -129,10 +131,11 @@ class Jobs:
     async def _full_run(
         self, job: ServerJob, execute: Callable[[Store], tuple[int, Any]] | None
     ) -> ServerJob:
+        threads = await self.call(_one_engine_thread)
         try:
             await self.call(record_server_job, job)
             if execute is None:
-                as_of, zone = job.requested_at, self.zone
+                as_of, zone = job.as_of or job.requested_at, self.zone
                 code, report = await self.call(lambda store: (0, run_everything(store, as_of, zone=zone)))
             else:
                 code, report = await self.call(execute)
@@ -149,6 +152,7 @@ class Jobs:
                 as_of=report.as_of if isinstance(report, FullRunReport) else None,
                 detail=_json(facts),
             )
+        await self.call(_engine_threads, threads)
         self.running = None
         self._remember(done)
         try:
@@ -179,6 +183,20 @@ def job_facts(job: ServerJob) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         return {"error": job.detail}
     return found if isinstance(found, dict) else {}
+
+
+def _one_engine_thread(store: Store) -> int:
+    """Let DuckDB work on the calling thread only, while a run works (its threads serve every
+    connection of the database, and are not lowered in priority like the job's thread): the run's
+    queries then run on the job's thread, the collected events' writes on the store's. Returns
+    the threads it had."""
+    threads = int(store.scalar("SELECT current_setting('threads')"))
+    store.sql("SET threads = 1")
+    return threads
+
+
+def _engine_threads(store: Store, threads: int) -> None:
+    store.sql(f"SET threads = {int(threads)}")
 
 
 def _nothing(store: Store) -> None:

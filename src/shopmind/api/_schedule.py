@@ -13,11 +13,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shopmind.api._auth import requires
 from shopmind.api._errors import ERROR_SCHEMA, ApiError, error_responses
 from shopmind.api._jobs import Jobs, RunInProgressError, job_facts
-from shopmind.core import Clock
+from shopmind.core import Clock, to_utc
 from shopmind.store import ServerJob
 
 _log = logging.getLogger("shopmind.api")
@@ -105,15 +106,26 @@ async def jobs(request: Request, _: str = Depends(requires("secret"))) -> dict[s
     }
 
 
+class RunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    as_of: AwareDatetime | None = Field(
+        default=None, description="Compute as of this moment (a backtest); default: now."
+    )
+
+
 @router.post(
     "/run",
     status_code=202,
     summary="Run every customer-intelligence job now, as of now (the recommender is refitted after)",
 )
-async def run_now(request: Request, _: str = Depends(requires("secret"))) -> dict[str, Any]:
+async def run_now(
+    request: Request, asked: RunRequest | None = None, _: str = Depends(requires("secret"))
+) -> dict[str, Any]:
     scheduler: Scheduler = request.app.state.scheduler
+    as_of = to_utc(asked.as_of) if asked is not None and asked.as_of is not None else None
     try:
-        job = await scheduler.jobs.full_run("api", wait=False)
+        job = await scheduler.jobs.full_run("api", as_of=as_of, wait=False)
     except RunInProgressError as exc:
         raise ApiError(409, "run_in_progress", str(exc)) from None
     return {"job": _job(job)}
