@@ -1,7 +1,7 @@
 """The on-site decision log, durable before anything is answered: a decision is answered, and an
 outcome acknowledged, only once it is in the store. Everything that arrives while the previous
-write runs goes into the next write, one transaction (one sync of DuckDB's log), on a thread and a
-connection of the log's own: decisions never wait behind the collected events' writes."""
+write runs goes into the next write (one INSERT for the decisions, one for the outcomes, each its
+own transaction: one sync of DuckDB's log), on a thread and a connection of the log's own: decisions never wait behind the collected events' writes."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from shopmind.api._worker import StoreWorker
-from shopmind.store import Store, log_decisions, log_outcomes
+from shopmind.store import Store, append_decisions, append_outcomes
 
 _log = logging.getLogger("shopmind.api")
 _Waiting = tuple[dict[str, Any], "asyncio.Future[None] | None"]
@@ -109,8 +109,7 @@ class DecisionLog:
 
 
 def _write(store: Store, decisions: Sequence[_Waiting], outcomes: Sequence[_Waiting]) -> None:
-    with store.atomically():  # the decisions first: the log never has an outcome without its decision
-        if decisions:
-            log_decisions(store, [row for row, _ in decisions])
-        if outcomes:
-            log_outcomes(store, [row for row, _ in outcomes])
+    # one statement each, its own transaction (about a millisecond, a third of an Arrow view in a
+    # transaction); the decisions first: the log never has an outcome without its decision
+    append_decisions(store, [row for row, _ in decisions])
+    append_outcomes(store, [row for row, _ in outcomes])

@@ -3,6 +3,8 @@
 from shopmind.store._audiences import save_audience, saved_audiences
 from shopmind.store._decisions import (
     OUTCOMES,
+    append_decisions,
+    append_outcomes,
     log_decisions,
     log_outcomes,
     served_since,
@@ -60,6 +62,8 @@ __all__ = [
     "Workspace",
     "WriteResult",
     "announce_server",
+    "append_decisions",
+    "append_outcomes",
     "interrupt_server_jobs",
     "log_decisions",
     "log_outcomes",
