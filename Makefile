@@ -12,7 +12,7 @@ DEMO_AS_OF     ?= 2026-04-01
 
 help:
 	@echo "make demo   - set up .venv, generate + load the synthetic Korean demo shop, and understand its customers"
-	@echo "make serve  - after make demo: a sign-in key, then the dashboard, API and demo shop on http://127.0.0.1:8000"
+	@echo "make serve  - after make demo: a demo owner account, then the dashboard, API and demo shop on http://127.0.0.1:8000"
 	@echo "make test   - set up .venv and run the whole test suite"
 	@echo "make check  - ruff, mypy and the import-layer contracts"
 	@echo "make bench  - benchmarks, each beside a peer measured in the same run"
@@ -38,9 +38,8 @@ demo: $(STAMP)
 
 serve: $(STAMP)
 	test -f $(DEMO_WORKSPACE)/shop.duckdb || $(MAKE) demo
-	@echo "the dashboard's sign-in key (shown once; keep it):"
-	$(BIN)/shopmind keys create --kind secret --workspace $(DEMO_WORKSPACE)
-	@echo "open http://127.0.0.1:8000/dashboard (sign in with the key above) and http://127.0.0.1:8000/demo/"
+	$(BIN)/shopmind users create --login demo --role owner --generate-password --exists-ok --workspace $(DEMO_WORKSPACE)
+	@echo "open http://127.0.0.1:8000/dashboard (sign in as demo with the password above) and http://127.0.0.1:8000/demo/"
 	$(BIN)/shopmind serve --workspace $(DEMO_WORKSPACE) --demo
 
 test: $(STAMP)

@@ -6,6 +6,11 @@ frequency caps, the decision log and its outcomes (conversion included), and /sd
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shopmind.store import IdentitySigner
 from tests.serving import Server
 from tests.shops import Shop, demo_workspace
 
@@ -77,7 +83,7 @@ def test_scopes_of_the_profile_recommendation_and_decision_endpoints(server: Ser
         # the browser decides with the write key
         assert write.get("/v1/decide", params={"anonymousId": "a-1", "placement": "popup"}).status_code == 200
         no_one = write.get("/v1/decide", params={"placement": "popup"})
-        assert no_one.status_code == 422 and no_one.json()["errors"][0]["field"] == "anonymousId"
+        assert no_one.status_code == 400 and no_one.json()["errors"][0]["field"] == "anonymousId"
     with server.client("sm_w_000000000000_wrong") as wrong:
         assert wrong.get("/v1/decide", params={"anonymousId": "a-1"}).status_code == 401
 
@@ -129,7 +135,7 @@ def test_recommendations_in_context_with_reasons(server: Server, shop: Shop) -> 
         )
         assert rainy.status_code == 200 and len(rainy.json()["items"]) == 3
         bad = secret.get("/v1/recommendations", params={"user": "x", "n": 0})
-        assert bad.status_code == 422
+        assert bad.status_code == 400
 
 
 def test_related_items_find_the_planted_complements(server: Server, shop: Shop) -> None:
@@ -188,7 +194,7 @@ def test_the_coupon_popup_its_outcomes_and_the_conversion(server: Server, shop: 
         unknown = write.post("/v1/decisions/not-a-decision/outcome", json={"outcome": "shown"})
         assert unknown.status_code == 404
         wrong = write.post(f"/v1/decisions/{decision['decision_id']}/outcome", json={"outcome": "loved"})
-        assert wrong.status_code == 422
+        assert wrong.status_code == 400
 
 
 def _performance(secret: httpx.Client, trigger: str) -> dict[str, Any]:
@@ -202,13 +208,17 @@ def test_a_repeat_buyer_gets_no_first_purchase_coupon_but_the_cart_reminder_else
 ) -> None:
     with server.client(server.write_key) as write:
         v = Visitor(write, user_id=shop.repeat_buyer)
+        signed = {
+            "userId": shop.repeat_buyer,
+            "userSignature": IdentitySigner(shop.folder).sign(shop.repeat_buyer),
+        }
         v.track("Product Added", product_id="P00003", price=5000)
         v.page("/cart")
         v.track("Exit Intent")
-        assert v.decide("popup")["action"] is None
+        assert v.decide("popup", **signed)["action"] is None
         v.page("/category/fruit")
         v.track("Exit Intent")
-        reminder = v.decide("popup")["action"]
+        reminder = v.decide("popup", **signed)["action"]
         assert reminder["kind"] == "slide_in" and reminder["trigger"] == "cart-abandonment"
         assert reminder["link"] == "/cart"
 
@@ -229,9 +239,28 @@ def test_the_quick_skimmer_gets_the_careers_banner_and_the_returning_vip_their_p
         assert reader.decide("top")["action"] is None
         vip = Visitor(write, user_id=shop.vip)
         vip.page("/")
-        picks = vip.decide("top", userId=shop.vip)["action"]
+        signature = IdentitySigner(shop.folder).sign(shop.vip)  # what the shop's server computes
+        picks = vip.decide("top", userId=shop.vip, userSignature=signature)["action"]
         assert picks["kind"] == "recommendations" and picks["trigger"] == "returning-vip"
         assert len(picks["items"]) == 4 and all(i["reason"]["text"] for i in picks["items"])
+
+
+def test_a_claimed_member_id_without_its_signature_gets_nothing_personal(server: Server, shop: Shop) -> None:
+    # the write key sits in every shop page: guessing member ids revealed who is a VIP, what they
+    # bought (the picks' reasons) and their region
+    with server.client(server.write_key) as write:
+        guesser = Visitor(write, user_id=shop.vip)
+        guesser.page("/")  # the events claim the VIP's id too
+        assert guesser.decide("top", userId=shop.vip)["action"] is None
+        assert guesser.decide("top", userId=shop.vip, userSignature="0" * 64)["action"] is None
+        other = IdentitySigner(shop.folder).sign(shop.repeat_buyer)  # a valid signature of someone else
+        assert guesser.decide("top", userId=shop.vip, userSignature=other)["action"] is None
+        fresh = Visitor(write)
+        assert fresh.decide("top", userId=shop.vip)["action"] is None
+        posted = write.post(
+            "/v1/decide", json={"anonymousId": fresh.anonymous_id, "userId": shop.vip, "placement": "top"}
+        )
+        assert posted.status_code == 200 and posted.json()["action"] is None
 
 
 def test_the_tracker_and_the_demo_shop_are_served(server: Server) -> None:
@@ -249,3 +278,19 @@ def test_the_tracker_and_the_demo_shop_are_served(server: Server) -> None:
             headers={"Origin": "https://shop.example.kr", "Access-Control-Request-Method": "POST"},
         )
         assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == "*"
+
+
+def test_the_shops_server_signs_with_the_secret_the_cli_prints(shop: Shop) -> None:
+    printed = subprocess.run(
+        [sys.executable, "-m", "shopmind", "keys", "identity-secret", "-w", str(shop.folder)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    secret = printed.stdout.strip()
+    assert len(secret) == 64 and "HMAC-SHA256" in printed.stderr
+    mine = hmac.new(secret.encode(), shop.vip.encode(), hashlib.sha256).hexdigest()
+    signer = IdentitySigner(shop.folder)
+    assert signer.verify(shop.vip, mine) and signer.verify(shop.vip, mine.upper())
+    assert not signer.verify(shop.repeat_buyer, mine) and not signer.verify(shop.vip, None)
+    assert oct(os.stat(shop.folder / "identity.key").st_mode & 0o777) == "0o600"

@@ -1,14 +1,16 @@
 """The dashboard in a real browser (Playwright driving Debian's Chromium) against ``shopmind serve``
 on a synthetic shop whose every job has run (customer intelligence twice, for movement): every
-page signs in, renders its charts with data and no console error, in Korean and in English; the
-purchase-probability band selection gives the count the store holds, the audience CSV has as many
-rows and a saved audience as many members. Screenshots of each page go to ``SHOPMIND_ARTIFACTS``
+page signs in with an account, renders its charts with data and no console error, in Korean and
+in English; the purchase-probability band selection gives the count the store holds, the audience
+CSV has as many rows and a saved audience as many members; an owner makes an account on the
+Users page and signs out. Screenshots of each page go to ``SHOPMIND_ARTIFACTS``
 (or the test's folder)."""
 
 from __future__ import annotations
 
 import csv
 import os
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,7 +37,9 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dic
     with Store(folder / "shop.duckdb") as store:
         facts = _facts(store)
         _decisions(store)
-    server = Server(folder).start()
+    server = Server(folder)
+    facts["owner_password"] = server.add_user("owner", "owner")
+    server.start()
     for _ in range(240):  # the recommender learns in the background: the 360° page shows its picks
         if httpx.get(f"{server.url}/readyz").json().get("recommender") != "training":
             break
@@ -111,10 +115,13 @@ def _browser(pw: Any, problems: list[str]) -> tuple[Any, Any]:
     return browser, page
 
 
-def _sign_in(page: Any, server: Server, target: str = "/dashboard/overview") -> None:
+def _sign_in(
+    page: Any, server: Server, password: str, target: str = "/dashboard/overview", login: str = "owner"
+) -> None:
     page.goto(server.url + target)
     page.wait_for_url("**/dashboard/login**")
-    page.fill("#key", server.secret_key)
+    page.fill("#login", login)
+    page.fill("#password", password)
     page.click("#sign-in")
     page.wait_for_url(f"**{target}*")
 
@@ -139,7 +146,7 @@ def test_every_page_renders_its_charts_with_data_in_korean_and_english(
     out = artifacts(tmp_path)
     with sync_playwright() as pw:
         browser, page = _browser(pw, problems)
-        _sign_in(page, server)
+        _sign_in(page, server, facts["owner_password"])
         visits = [(slug, f"/dashboard/{slug}") for slug in PAGES]
         visits[3] = ("customer", f"/dashboard/customer?id={facts['vip']}")
         visits.insert(2, ("segment", "/dashboard/customers/segment/vip"))
@@ -234,7 +241,7 @@ def test_band_selection_counts_exports_and_saves_the_audience(
     problems: list[str] = []
     with sync_playwright() as pw:
         browser, page = _browser(pw, problems)
-        _sign_in(page, server, "/dashboard/predictions")
+        _sign_in(page, server, facts["owner_password"], "/dashboard/predictions")
         _charts(page)
         assert page.inner_text("#band-count").replace(",", "") == str(len(values))
 
@@ -278,18 +285,73 @@ def test_band_selection_counts_exports_and_saves_the_audience(
         assert "구매 가능성 20-60%" in page_html
 
 
-def test_the_dashboard_needs_a_secret_key(shop: tuple[Server, dict[str, Any]]) -> None:
-    server, _ = shop
+def test_the_dashboard_needs_an_account(shop: tuple[Server, dict[str, Any]]) -> None:
+    server, facts = shop
     with httpx.Client(base_url=server.url) as client:
         html = {"Accept": "text/html"}
         answer = client.get("/dashboard/overview", headers=html)
         assert answer.status_code == 303 and answer.headers["location"].startswith("/dashboard/login")
         assert client.get("/dashboard/predictions/audience?low=0&high=1").status_code == 401
-        wrong = client.post("/dashboard/login", data={"key": server.write_key, "next": "/dashboard/overview"})
-        assert wrong.status_code == 401  # a write key is public: it does not open the dashboard
+        form = client.get("/dashboard/login").text
+        token = re.search(r'name="login_token" value="([^"]+)"', form)
+        assert token
+        for password in (server.write_key, server.secret_key):  # keys are not passwords
+            wrong = client.post(
+                "/dashboard/login", data={"login": "owner", "password": password, "login_token": token[1]}
+            )
+            assert wrong.status_code == 401
         right = client.post(
-            "/dashboard/login", data={"key": server.secret_key, "next": "https://evil.example/"}
+            "/dashboard/login",
+            data={
+                "login": "owner",
+                "password": facts["owner_password"],
+                "next": "https://evil.example/",
+                "login_token": token[1],
+            },
         )
         assert right.status_code == 303 and right.headers["location"] == "/dashboard/overview"
         assert client.get("/dashboard/overview", headers=html).status_code == 200  # the cookie
         assert client.get("/dashboard/static/plotly.min.js").status_code == 200
+
+
+def test_an_owner_makes_an_account_and_signs_out_in_the_browser(
+    shop: tuple[Server, dict[str, Any]], tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    server, facts = shop
+    problems: list[str] = []
+    out = artifacts(tmp_path)
+    with sync_playwright() as pw:
+        browser, page = _browser(pw, problems)
+        page.goto(server.url + "/dashboard/login")
+        page.screenshot(path=str(out / "dashboard-login-ko.png"))
+        _sign_in(page, server, facts["owner_password"], "/dashboard/users")
+        assert page.inner_text("#signed-in-as") == "owner · 소유자"
+        page.fill("#new-login", "kim.marketer")
+        page.fill("#new-name", "김마케터")
+        page.select_option("#new-role", "marketer")
+        page.fill("#new-password", "marketing-2026")
+        page.click("#create-user")
+        page.wait_for_selector("#users-done")
+        row = "#users tr[data-login='kim.marketer']"
+        assert page.inner_text(f"{row} td:nth-child(2)") == "김마케터"
+        assert page.input_value(f"{row} select[name=role]") == "marketer"
+        page.screenshot(path=str(out / "dashboard-users-ko.png"), full_page=True)
+        page.goto(server.url + "/dashboard/users?lang=en")
+        page.screenshot(path=str(out / "dashboard-users-en.png"), full_page=True)
+        page.goto(server.url + "/dashboard/users?lang=ko")
+        page.click("#logout")
+        page.wait_for_url("**/dashboard/login**")
+        page.goto(server.url + "/dashboard/overview")
+        page.wait_for_url("**/dashboard/login**")  # the session ended on the server
+
+        # the new marketer signs in; the Users page is not in the navigation and refuses them
+        _sign_in(page, server, "marketing-2026", "/dashboard/overview", "kim.marketer")
+        assert page.query_selector("nav a[data-page='users']") is None
+        assert page.inner_text("#signed-in-as") == "김마케터 · 마케터"
+        answer = page.goto(server.url + "/dashboard/users")
+        assert answer is not None and answer.status == 403
+        assert page.get_attribute("#forbidden", "data-reason") == "role"
+        browser.close()
+    assert problems == [] or all("403" in p for p in problems), problems

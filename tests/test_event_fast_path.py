@@ -155,8 +155,17 @@ _CONTEXT = _object(
         "location": _object({"region": _text_field(["서울", "부산"]), "city": _text_field(["강남구"])}),
         "page": _object(
             {
-                "url": _text_field(["https://shop.example/p/1", "", "u" * 4096], ("u" * 4097,)),
-                "referrer": _text_field([""]),
+                "url": _text_field(
+                    [
+                        "https://shop.example/p/1",
+                        "",
+                        "u" * 4096,
+                        "https://shop.example/p/1?utm_source=n&Email=a%40b.co&size=L",
+                        "https://shop.example/?phone_number=010-1234-5678#/cart?name=김",
+                    ],
+                    ("u" * 4097,),
+                ),
+                "referrer": _text_field(["", "https://m.shop.example/?mobile=01012345678"]),
             }
         ),
         "campaign": _object(
@@ -196,6 +205,13 @@ _PROPERTIES = _object(
         "results": _mostly(st.integers(0, 100), _ANY),
         "email": st.sampled_from([_ABSENT] * 8 + ["a@b.co", 5]),
         " padded key ": st.sampled_from([_ABSENT] * 9 + [1]),
+        # personal fields under other usual keys, nested too, and URLs with personal parameters
+        "Email": st.sampled_from([_ABSENT] * 9 + ["c@d.co"]),
+        "tel": st.sampled_from([_ABSENT] * 9 + ["02-345-6789", ""]),
+        "contact": st.sampled_from([_ABSENT] * 8 + [{"email": "e@f.co"}, {"Phone": None, "note": 1}]),
+        "address": st.sampled_from([_ABSENT] * 8 + ["서울 강남구", {"city": "서울"}]),
+        "name": st.sampled_from([_ABSENT] * 8 + ["신라면"]),
+        "url": st.sampled_from([_ABSENT] * 8 + ["https://s.kr/?birthday=1990-01-01&a=1", 3]),
     }
 )
 _TRAITS = _object(
@@ -203,6 +219,10 @@ _TRAITS = _object(
         "grade": _text_field(["gold"]),
         "email": st.sampled_from([_ABSENT] * 8 + ["a@b.co", "nope"]),
         "phone": st.sampled_from([_ABSENT] * 9 + ["010-1234-5678"]),
+        "mobile": st.sampled_from([_ABSENT] * 9 + ["010-9999-8888", 12]),
+        "name": st.sampled_from([_ABSENT] * 8 + ["김철수"]),
+        "birth_date": st.sampled_from([_ABSENT] * 8 + ["1990-01-01"]),
+        "profile": st.sampled_from([_ABSENT] * 8 + [{"이메일": "g@h.co"}, {"주소": "부산", "tier": 1}]),
     }
 )
 
@@ -328,6 +348,12 @@ def _tracker_call(**extra: Any) -> dict[str, Any]:
         ),
         {"type": "page_view", "anonymousId": "a", "timestamp": datetime(2026, 11, 1, 11, 0)},
         {"type": "page_view", "anonymousId": "a"},  # no message id: one from the content
+        # personal fields that are dropped, and personal query parameters, stay on the fast path
+        _tracker_call(
+            type="page",
+            properties={"url": "https://shop.example/?email=a%40b.co&q=1", "address": {"city": "서울"}},
+            traits={"name": "김철수", "birthday": "1990-01-01", "grade": "gold"},
+        ),
     ],
 )
 def test_the_common_shapes_take_the_fast_path(raw: dict[str, Any]) -> None:
@@ -350,6 +376,8 @@ def test_the_common_shapes_take_the_fast_path(raw: dict[str, Any]) -> None:
             properties={"order_id": "O1", "currency": "krw", "products": [{"product_id": "P"}]},
         ),
         _tracker_call(type="identify", traits={"email": "a@b.co"}),
+        _tracker_call(type="identify", traits={"Mobile": "010-1234-5678"}),
+        _tracker_call(type="page", properties={"contact": {"e-mail": "a@b.co"}}),
         {"type": "page_view", "anonymous_id": "a"},
         {"type": "page_view", "anonymousId": " a"},
         {"type": "page_view", "anonymousId": "a", "timestamp": "2026-11-01 11:00:00"},

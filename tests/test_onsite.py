@@ -103,7 +103,7 @@ def test_a_session_follows_pages_dwell_cart_scroll_and_exit_intent() -> None:
 def test_thirty_idle_minutes_start_a_new_session_and_an_order_converts_the_last_decision() -> None:
     tracker = SessionTracker()
     first = _feed(tracker, _page(0, "/"), _event(EventType.CART_ADD, 5, product_id="P1"))
-    first.served.append(("d-1", "first-purchase-coupon", T0))
+    first.record_served("d-1", "first-purchase-coupon")
     session, converted = tracker.observe(_event(EventType.ORDER_COMPLETED, 60, order_id="o1", revenue=1.0))
     assert converted == "d-1" and session is first and first.orders == 1 and not first.cart
     later = _feed(tracker, _page(60 + 31 * 60, "/"))
@@ -274,7 +274,7 @@ def test_decide_picks_the_best_matching_uncapped_trigger(
 ) -> None:
     ledger = FrequencyLedger()
     for i, trigger_id in enumerate(shown):
-        session.served.append((f"d{i}", trigger_id, T0))
+        session.record_served(f"d{i}", trigger_id)
         ledger.record(session.visitor, trigger_id, T0)
     chosen = decide(TRIGGERS, session, visitor, ledger, T0, placement)
     allowed = [

@@ -59,7 +59,9 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
 
 @pytest.fixture(scope="module")
 def server(shop: Shop) -> Iterator[Server]:
-    running = Server(shop.folder, ("--run-at", "off")).start()
+    running = Server(shop.folder, ("--run-at", "off"))
+    running.marketer_password = running.add_user("marketer", "marketer")  # type: ignore[attr-defined]
+    running.start()
     _wait_for_recommender(running)
     yield running
     if running.process is not None and running.process.poll() is None:
@@ -106,6 +108,15 @@ def test_the_admin_endpoint_answers_this_machine_only() -> None:
     assert _local(_request("127.0.0.1")) and _local(_request("::1"))
     assert not _local(_request("192.0.2.7"))  # another machine
     assert _local(_request("192.0.2.7", server="192.0.2.7"))  # a server bound to one address
+    relayed = Request(
+        {
+            "type": "http",
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8000),
+            "headers": [(b"x-forwarded-for", b"192.0.2.7")],
+        }
+    )
+    assert not _local(relayed)  # a proxy on this machine relays someone else
 
 
 def test_status_customers_run_and_import_work_while_serving(
@@ -197,7 +208,7 @@ def test_the_button_in_a_browser_starts_a_run_that_the_history_then_shows(server
     problems: list[str] = []
     with sync_playwright() as pw:
         browser, page = _browser(pw, problems)
-        _sign_in(page, server)
+        _sign_in(page, server, server.marketer_password, login="marketer")  # type: ignore[attr-defined]
         finished = len(page.query_selector_all("#job-history tr[data-status='ok']"))
         page.click("#run-now")
         page.wait_for_url("**run=started**")
@@ -260,7 +271,7 @@ def test_visitors_collected_over_http_have_profiles_at_once_and_run_scores_them(
     try:
         members = [f"live-{i}" for i in range(8)]
         sent = _live_events(members, per_member=400)
-        with server.client(server.write_key) as c:
+        with server.client(server.secret_key) as c:  # the shop's server: its orders count as sales
             for start in range(0, len(sent), 500):
                 answer = c.post("/v1/batch", json={"batch": sent[start : start + 500]})
                 assert answer.status_code == 200 and answer.json()["accepted"] == len(

@@ -50,8 +50,8 @@ class Admin:
 
 def _local(request: Request) -> bool:
     peer = request.client.host if request.client else None
-    if peer is None:
-        return False
+    if peer is None or "forwarded" in request.headers or "x-forwarded-for" in request.headers:
+        return False  # relayed by a proxy on this machine: the caller is somewhere else
     try:
         if ipaddress.ip_address(peer).is_loopback:
             return True

@@ -24,7 +24,7 @@ from shopmind.api._models import LiveRecommender
 from shopmind.api._operations import Operations, start_operations
 from shopmind.api._worker import GroupCommitter, StoreWorker
 from shopmind.onsite import load_triggers
-from shopmind.store import KeyRing, Store, Workspace
+from shopmind.store import IdentitySigner, KeyRing, Store, Workspace
 from shopmind.web import Reader
 
 TRIGGERS_FILE = "triggers.toml"
@@ -98,6 +98,7 @@ def create_app(
     app.state.config = config
     app.state.keys = keys
     app.state.hasher = ws.hasher()
+    app.state.signer = IdentitySigner(ws.path)
     app.state.limiter = RateLimiter(config.requests_per_second)
     app.state.recommender = recommender
     app.state.onsite = onsite

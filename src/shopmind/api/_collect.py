@@ -10,6 +10,9 @@ not JSON 400, and a server behind on writing answers 503 with Retry-After instea
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import zlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -21,9 +24,23 @@ from shopmind.api._auth import requires
 from shopmind.api._errors import ERROR_SCHEMA, ApiError
 from shopmind.api._worker import GroupCommitter
 from shopmind.core import FieldError
+from shopmind.events import CLIENT_SOURCE, SERVER_SOURCE
 from shopmind.ingest import Rejected, validate_incoming
 
 router = APIRouter(prefix="/v1", tags=["collect"])
+
+#: Content-Encodings a body may come in (the tracking libraries gzip their batches).
+_DECODERS: dict[str, Callable[[], Any]] = {
+    "identity": lambda: None,
+    "gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
+    "x-gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
+    "deflate": lambda: zlib.decompressobj(),
+}
+#: Events validated between two turns of the event loop: a large batch never holds up the
+#: others' requests (or /healthz) for more than a few milliseconds.
+VALIDATION_CHUNK = 250
+#: Seconds a request's body may take to arrive.
+BODY_TIMEOUT_S = 30.0
 
 _TEXT: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 512}
 
@@ -136,9 +153,12 @@ def _error(description: str) -> dict[str, Any]:
 _ERRORS = {
     "400": _error("Not JSON, or the event is invalid (each field and why; the event is quarantined)"),
     "401": _error("Missing or wrong key"),
-    "413": _error("The body is larger than the limit"),
+    "408": _error("The body took too long to arrive"),
+    "413": _error("The body is larger than the limit (or a batch has more events than the limit)"),
+    "415": _error("A Content-Encoding other than gzip or deflate"),
     "429": _error("Too many requests for this key (see Retry-After)"),
     "503": _error("The server is behind on writing (see Retry-After)"),
+    "507": _error("The server's disk is full: nothing was stored (see Retry-After)"),
 }
 
 
@@ -154,13 +174,32 @@ def _doc(schema: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
 
 async def _read(request: Request, limit: int) -> Any:
     length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit:
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in _DECODERS:
+        raise ApiError(
+            415,
+            "unsupported_encoding",
+            f"Content-Encoding {encoding!r} is not supported; send gzip, deflate or an uncompressed body",
+        )
+    if encoding == "identity" and length and length.isdigit() and int(length) > limit:
         raise ApiError(413, "too_large", f"the body has {int(length):,} bytes; the limit is {limit:,}")
+    decoder = _DECODERS[encoding]()
     data = bytearray()
-    async for chunk in request.stream():
-        data += chunk
-        if len(data) > limit:
-            raise ApiError(413, "too_large", f"the body is larger than the limit of {limit:,} bytes")
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_S):  # a slow sender holds a connection, not for ever
+            async for chunk in request.stream():
+                try:  # at most one byte beyond the limit is inflated: a small bomb stays small
+                    data += decoder.decompress(chunk, limit + 1 - len(data)) if decoder else chunk
+                except zlib.error:
+                    raise ApiError(
+                        400, "invalid_encoding", f"the body is not valid {encoding} data; compress it again"
+                    ) from None
+                if len(data) > limit:
+                    raise ApiError(413, "too_large", f"the body is larger than the limit of {limit:,} bytes")
+    except TimeoutError:
+        raise ApiError(
+            408, "too_slow", f"the body took longer than {BODY_TIMEOUT_S:.0f} s to arrive; send it again"
+        ) from None
     try:
         return orjson.loads(data)  # (a bytearray is read as it is, without a copy)
     except orjson.JSONDecodeError as exc:
@@ -170,9 +209,11 @@ async def _read(request: Request, limit: int) -> Any:
 
 
 async def _store(
-    request: Request, raws: list[Any], defaults: dict[str, Any]
+    request: Request, raws: list[Any], defaults: dict[str, Any], kind: str
 ) -> tuple[list[Any], list[bool], list[Rejected]]:
     state = request.app.state
+    # the write key is public (it sits in every shop page): what comes with it is a claim
+    source = SERVER_SOURCE if kind == "secret" else CLIENT_SOURCE
     committer: GroupCommitter = state.committer
     if not committer.running:
         raise ApiError(503, "unavailable", "the server is shutting down; retry", headers={"Retry-After": "1"})
@@ -183,13 +224,22 @@ async def _store(
             "the server is behind on writing; retry after Retry-After seconds",
             headers={"Retry-After": "1"},
         )
-    events, rejected = validate_incoming(
-        raws,
-        received_at=datetime.now(UTC),
-        hasher=state.hasher,
-        defaults=defaults,
-        max_bytes=state.config.max_event_bytes,
-    )
+    received_at = datetime.now(UTC)
+    events, rejected = [], []
+    for start in range(0, len(raws), VALIDATION_CHUNK):
+        if start:
+            await asyncio.sleep(0)  # let other requests in between
+        accepted, refused = validate_incoming(
+            raws[start : start + VALIDATION_CHUNK],
+            received_at=received_at,
+            hasher=state.hasher,
+            defaults=defaults,
+            max_bytes=state.config.max_event_bytes,
+            source=source,
+            limits=state.config.limits,
+        )
+        events += accepted
+        rejected += [dataclasses.replace(r, index=r.index + start) for r in refused] if start else refused
     duplicates = await committer.submit(events, rejected)
     if events:  # the dashboard's freshness
         state.last_event_at = events[-1].received_at
@@ -199,7 +249,7 @@ async def _store(
 
 
 def _single(endpoint_type: str | None) -> Callable[..., Awaitable[dict[str, Any]]]:
-    async def collect(request: Request, _: str = Depends(requires("write"))) -> dict[str, Any]:
+    async def collect(request: Request, kind: str = Depends(requires("write"))) -> dict[str, Any]:
         raw = await _read(request, request.app.state.config.max_event_bytes)
         if not isinstance(raw, dict):
             raise ApiError(
@@ -209,7 +259,7 @@ def _single(endpoint_type: str | None) -> Callable[..., Awaitable[dict[str, Any]
                 [FieldError("event", "expected a JSON object")],
             )
         defaults = {"type": endpoint_type} if endpoint_type else {}
-        events, duplicates, rejected = await _store(request, [raw], defaults)
+        events, duplicates, rejected = await _store(request, [raw], defaults, kind)
         if rejected:
             errors = rejected[0].errors
             raise ApiError(
@@ -278,7 +328,7 @@ def _shared_errors(defaults: dict[str, Any]) -> list[FieldError]:
     ),
     response_model=None,
 )
-async def batch(request: Request, _: str = Depends(requires("write"))) -> dict[str, Any]:
+async def batch(request: Request, kind: str = Depends(requires("write"))) -> dict[str, Any]:
     raw = await _read(request, request.app.state.config.max_batch_bytes)
     if not isinstance(raw, dict) or not isinstance(raw.get("batch"), list):
         raise ApiError(
@@ -291,10 +341,18 @@ async def batch(request: Request, _: str = Depends(requires("write"))) -> dict[s
     for key in ("sentAt", "context"):  # shared by every event that has none of its own
         if key in raw:
             defaults[key] = raw[key]
+    limit = request.app.state.config.max_batch_events
+    if len(raw["batch"]) > limit:
+        raise ApiError(
+            413,
+            "too_many_events",
+            f"the batch has {len(raw['batch']):,} events; the limit is {limit:,} per batch: send more batches",
+            [FieldError("batch", f"at most {limit:,} events")],
+        )
     shared = _shared_errors(defaults)
     if shared:
         raise ApiError(400, "invalid_batch", "; ".join(str(e) for e in shared), shared)
-    events, duplicates, rejected = await _store(request, raw["batch"], defaults)
+    events, duplicates, rejected = await _store(request, raw["batch"], defaults, kind)
     return {
         "success": not rejected,
         "accepted": len(events),

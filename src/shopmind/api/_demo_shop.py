@@ -124,7 +124,7 @@ async def category(request: Request, name: str) -> HTMLResponse:
     )
 
 
-@router.get("/product/{product_id}", response_class=HTMLResponse)
+@router.get("/product/{product_id:path}", response_class=HTMLResponse)
 async def product(request: Request, product_id: str) -> HTMLResponse:
     shop = _shop(request)
     p = shop["products"].get(product_id)

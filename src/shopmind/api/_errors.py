@@ -12,7 +12,10 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from shopmind.api._json import JSON
-from shopmind.core import FieldError, InvalidInputError, ShopmindError
+from shopmind.core import FieldError, InvalidInputError, ShopmindError, StorageFullError
+
+#: Seconds a client waits before sending again to a server whose disk is full.
+RETRY_FULL_S = 30
 
 
 class ApiError(Exception):
@@ -50,6 +53,13 @@ async def invalid_input(request: Request, exc: Exception) -> JSON:
     return JSON(body("invalid_input", str(exc), exc.errors), status_code=400)
 
 
+async def storage_full(request: Request, exc: Exception) -> JSON:
+    """The disk under the store is full: nothing was stored; the client retries later."""
+    return JSON(
+        body("insufficient_storage", str(exc)), status_code=507, headers={"Retry-After": str(RETRY_FULL_S)}
+    )
+
+
 async def shopmind_error(request: Request, exc: Exception) -> JSON:
     return JSON(body("server_error", str(exc)), status_code=500)
 
@@ -82,7 +92,7 @@ async def invalid_request(request: Request, exc: Exception) -> JSON:
         for e in exc.errors()
     ]
     message = "; ".join(str(e) for e in errors) + " (see /docs for this endpoint's parameters)"
-    return JSON(body("invalid_request", message, errors), status_code=422)
+    return JSON(body("invalid_request", message, errors), status_code=400)
 
 
 async def http_error(request: Request, exc: Exception) -> JSON:
@@ -123,18 +133,20 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 _DESCRIPTIONS = {
-    400: "The request cannot be served as it is (the message says why)",
+    400: "The request cannot be served as it is: a parameter or the body does not fit (each field and why)",
+    413: "The body is larger than the limit",
+    415: "A Content-Encoding other than gzip or deflate",
     401: "Missing or wrong key",
     403: "The key may not do this (a write key only collects and decides)",
     404: "Not found",
-    413: "The body is larger than the limit",
-    422: "A parameter or the body does not fit this endpoint's schema (each field and why)",
     429: "Too many requests for this key (see Retry-After)",
     503: "Not ready yet, or behind on writing (see Retry-After)",
+    507: "The server's disk is full: nothing was stored (see Retry-After)",
 }
 
 HANDLERS = {
     ApiError: api_error,
+    StorageFullError: storage_full,
     InvalidInputError: invalid_input,
     ShopmindError: shopmind_error,
     RequestValidationError: invalid_request,

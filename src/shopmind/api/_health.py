@@ -11,7 +11,7 @@ from shopmind.api._json import JSON
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process answers")
+@router.api_route("/healthz", methods=["GET", "HEAD"], summary="The process answers")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -23,9 +23,11 @@ async def healthz() -> dict[str, str]:
 )
 async def readyz(request: Request) -> JSON:
     committer = request.app.state.committer
-    ready = committer.running
+    storage = committer.storage_ready()
+    ready = committer.running and storage
     payload: dict[str, Any] = {
         "ready": ready,
+        "storage": "ok" if storage else "full",
         "pending_events": committer.pending,
         "groups_written": committer.groups,
         "recommender": request.app.state.recommender.status,

@@ -16,7 +16,7 @@ router = APIRouter(
     prefix="/v1",
     tags=["inspect"],
     dependencies=[Depends(requires("secret"))],
-    responses=error_responses(401, 403, 404, 422, 429),
+    responses=error_responses(400, 401, 403, 404, 429),
 )
 
 _EVENT_COLUMNS = (

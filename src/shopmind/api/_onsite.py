@@ -41,7 +41,7 @@ from shopmind.store import OUTCOMES, served_since, trigger_performance
 
 log = logging.getLogger("shopmind.api")
 router = APIRouter(
-    prefix="/v1", tags=["on-site decisions"], responses=error_responses(400, 401, 403, 404, 422, 429)
+    prefix="/v1", tags=["on-site decisions"], responses=error_responses(400, 401, 403, 404, 429)
 )
 _RECENT_DECISIONS = 100_000
 _FORGET_EVERY = 1000  # decisions
@@ -102,9 +102,11 @@ class OnSite:
                 )
 
     def visitor(self, session: Session) -> Visitor:
-        """What the store knew about the session's visitor, and the orders they completed since."""
+        """What the store knew about the session's visitor, and the orders they completed since.
+        A member's profile only for the member id the session proved (``verified_user``): a
+        ``userId`` sent with the public write key is anyone's claim."""
         known = None
-        if session.user_id:
+        if session.user_id and session.user_id == session.verified_user:
             known = self.visitors.get(f"user:{session.user_id}")
         known = known or self.visitors.get(f"anon:{session.visitor}") or Visitor()
         before_session = self.orders.get(session.visitor, 0) - session.orders
@@ -114,11 +116,21 @@ class OnSite:
 
     # -- deciding -------------------------------------------------------------------------
     async def decide(
-        self, anonymous_id: str | None, user_id: str | None, placement: str | None, lang: str | None
+        self,
+        anonymous_id: str | None,
+        user_id: str | None,
+        placement: str | None,
+        lang: str | None,
+        *,
+        verified: bool = False,
     ) -> dict[str, Any]:
-        """What to show now; the decision is durable when this returns."""
+        """What to show now; the decision is durable when this returns. ``verified``:
+        ``user_id`` came with its valid identity signature; otherwise it is not used, and the
+        visitor is answered as the anonymous visitor it may be."""
         now = self.now()
-        session = self.tracker.session_for(anonymous_id, user_id, now)
+        session = self.tracker.session_for(anonymous_id, user_id if verified else None, now)
+        if verified and user_id:
+            session.user_id = session.verified_user = user_id
         visitor = self.visitor(session)
         lang = lang or ("en" if (session.locale or "").lower().startswith("en") else "ko")
         trigger = decide(self.triggers, session, visitor, self.ledger, now, placement)
@@ -195,8 +207,10 @@ class OnSite:
 Lang = Literal["ko", "en"]
 _DECIDE_DOC = (
     "The on-site action for a placement now (null when nothing applies). Use the write key from "
-    "web pages; the visitor is the tracker's anonymousId (and userId once known; a server that "
-    "knows only the member id passes it as both)."
+    "web pages; the visitor is the tracker's anonymousId. A userId counts (personal content such as "
+    "a VIP's picks) only with userSignature, HMAC-SHA256 of the userId under the workspace's "
+    "identity secret (`shopmind keys identity-secret`), computed by the shop's server; without it "
+    "the visitor is answered as an anonymous one."
 )
 
 
@@ -205,6 +219,7 @@ class DecideRequest(BaseModel):
 
     anonymous_id: Annotated[str, Field(alias="anonymousId", min_length=1, max_length=512)]
     user_id: Annotated[str | None, Field(alias="userId", min_length=1, max_length=512)] = None
+    user_signature: Annotated[str | None, Field(alias="userSignature", max_length=128)] = None
     placement: Annotated[str | None, Field(max_length=64)] = None
     lang: Lang | None = None
 
@@ -215,7 +230,10 @@ def _onsite(request: Request) -> OnSite:
 
 
 async def _decide(request: Request, ask: DecideRequest) -> dict[str, Any]:
-    return await _onsite(request).decide(ask.anonymous_id, ask.user_id, ask.placement, ask.lang)
+    verified = request.app.state.signer.verify(ask.user_id, ask.user_signature)
+    return await _onsite(request).decide(
+        ask.anonymous_id, ask.user_id, ask.placement, ask.lang, verified=verified
+    )
 
 
 @router.get("/decide", summary="What to show this visitor in a placement now", description=_DECIDE_DOC)
@@ -223,13 +241,19 @@ async def decide_get(
     request: Request,
     anonymous_id: Annotated[str, Query(alias="anonymousId", min_length=1, max_length=512)],
     user_id: Annotated[str | None, Query(alias="userId", min_length=1, max_length=512)] = None,
+    user_signature: Annotated[str | None, Query(alias="userSignature", max_length=128)] = None,
     placement: Annotated[str | None, Query(max_length=64)] = None,
     lang: Lang | None = None,
     _: str = Depends(requires("write")),
 ) -> dict[str, Any]:
-    return await _decide(
-        request, DecideRequest(anonymous_id=anonymous_id, user_id=user_id, placement=placement, lang=lang)
+    ask = DecideRequest(
+        anonymous_id=anonymous_id,
+        user_id=user_id,
+        user_signature=user_signature,
+        placement=placement,
+        lang=lang,
     )
+    return await _decide(request, ask)
 
 
 @router.post("/decide", summary="What to show this visitor in a placement now", description=_DECIDE_DOC)

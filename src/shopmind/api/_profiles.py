@@ -1,6 +1,6 @@
-"""What the shop's own code asks (secret key): a customer's 360° profile, recommendations for a
-visitor in context (placement, current product, cart, region, weather), and the items related to
-a product (bought with it, or like it), each item with its reason."""
+"""What the shop's own code asks (secret key): a customer's 360° profile (and its erasure),
+recommendations for a visitor in context (placement, current product, cart, region, weather), and
+the items related to a product (bought with it, or like it), each item with its reason."""
 
 from __future__ import annotations
 
@@ -12,15 +12,16 @@ from fastapi import APIRouter, Depends, Query, Request
 from shopmind.api._auth import requires
 from shopmind.api._errors import ApiError, error_responses
 from shopmind.api._models import LiveRecommender
+from shopmind.core import IdentifierHasher, UnknownProfileError
 from shopmind.pipeline import customer_profile, resolve_profile
 from shopmind.recommend import Context
-from shopmind.store import Store
+from shopmind.store import Erasure, Store, erase_profile
 
 router = APIRouter(
     prefix="/v1",
     tags=["profiles and recommendations"],
     dependencies=[Depends(requires("secret"))],
-    responses=error_responses(401, 403, 404, 422, 429, 503),
+    responses=error_responses(400, 401, 403, 404, 429, 503),
 )
 Lang = Literal["ko", "en"]
 
@@ -31,7 +32,7 @@ def _profile(store: Store, identifier: str) -> dict[str, Any] | None:
 
 
 @router.get(
-    "/profiles/{profile_id}",
+    "/profiles/{profile_id:path}",
     summary="A customer's 360° profile: identities and devices, segment, CLV, P(alive), churn risk, "
     "purchase probability, taste, best time and device, recent events",
 )
@@ -44,6 +45,33 @@ async def profile(profile_id: str, request: Request) -> dict[str, Any]:
             f"no customer {profile_id!r}: give a profile id (e.g. user:m000123), a user id or an anonymous id",
         )
     return found
+
+
+def _erase(store: Store, identifier: str, hasher: IdentifierHasher) -> Erasure | None:
+    try:
+        return erase_profile(store, identifier, hasher)
+    except UnknownProfileError:
+        return None
+
+
+@router.delete(
+    "/profiles/{profile_id}",
+    summary="Erase a customer (개인정보 삭제): every stored row holding any of their identifiers or "
+    "hashes; answers the rows deleted per table. Only a record that an erasure happened stays",
+)
+async def erase(profile_id: str, request: Request) -> dict[str, Any]:
+    state = request.app.state
+    found = await state.worker.run(_erase, profile_id, state.hasher)
+    if found is None:
+        raise ApiError(
+            404,
+            "not_found",
+            f"no customer {profile_id!r}: give a profile id (e.g. user:m000123), a user id or an anonymous id",
+        )
+    for ident in found.identifiers:  # what the on-site decisions remember about them goes too
+        state.onsite.visitors.pop(ident, None)
+        state.onsite.orders.pop(ident.partition(":")[2], None)
+    return found.to_dict()
 
 
 def _recommender(request: Request) -> LiveRecommender:
@@ -114,7 +142,7 @@ async def recommendations(
     }
 
 
-@router.get("/products/{product_id}/related", summary="Items bought with a product, or like it")
+@router.get("/products/{product_id:path}/related", summary="Items bought with a product, or like it")
 async def related(
     request: Request,
     product_id: str,

@@ -11,13 +11,17 @@ router = APIRouter(tags=["tracker"])
 _SDK = files("shopmind.api").joinpath("static/sdk.js").read_bytes()
 
 
-@router.get(
+@router.api_route(
     "/sdk.js",
+    methods=["GET", "HEAD"],
     summary="The JavaScript tracker: track, page, identify, exit intent, scroll, on-site rendering",
     response_class=Response,
-    responses={200: {"content": {"application/javascript": {}}, "description": "The tracker"}},
+    responses={200: {"content": {"application/javascript; charset=utf-8": {}}, "description": "The tracker"}},
 )
 async def sdk() -> Response:
     return Response(
-        _SDK, media_type="application/javascript", headers={"Cache-Control": "public, max-age=300"}
+        # the charset: a shop page in EUC-KR would read the tracker's Korean texts as mojibake
+        _SDK,
+        media_type="application/javascript; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=300"},
     )

@@ -7,14 +7,16 @@ import asyncio
 import gc
 import logging
 import sys
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from shopmind.core import StorageFullError
 from shopmind.events import Event
 from shopmind.ingest import LiveWriter, Rejected, event_rows
-from shopmind.store import Store
+from shopmind.store import Store, free_bytes, out_of_space
 
 T = TypeVar("T")
 
@@ -44,6 +46,11 @@ CHECKPOINT_MB = 256
 #: off the requests' path.
 CHECKPOINT_IDLE_S = 1.0
 CHECKPOINT_IDLE_BYTES = 16 * 1024 * 1024
+
+#: Free space that makes the server ready again after its disk was full: this much in all, or
+#: ``FREED_BYTES_READY`` more than when it filled up.
+FREE_BYTES_READY = 64 * 1024 * 1024
+FREED_BYTES_READY = 8 * 1024 * 1024
 
 _log = logging.getLogger("shopmind.api")
 
@@ -113,6 +120,9 @@ class GroupCommitter:
         self.pending = 0
         self.groups = 0
         self.checkpoints = 0  # made while idle
+        #: when writes began failing for a full disk (None: the last write was stored)
+        self.storage_full_since: float | None = None
+        self._free_when_full: int | None = None
         self._checkpoint_above = CHECKPOINT_IDLE_BYTES  # the log size an idle checkpoint waits for
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -124,6 +134,17 @@ class GroupCommitter:
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done() and not self._closing
+
+    def storage_ready(self) -> bool:
+        """False while the disk is full: the last write failed for lack of space and no space has
+        been freed since (``FREE_BYTES_READY`` more than then, or that much in all; the next write
+        then tells)."""
+        if self.storage_full_since is None:
+            return True
+        free = free_bytes(self._worker.store.path)
+        if free is None:
+            return False
+        return free >= FREE_BYTES_READY or free - (self._free_when_full or 0) >= FREED_BYTES_READY
 
     def would_overflow(self, count: int) -> bool:
         return self.pending + count > self._max_pending
@@ -165,10 +186,22 @@ class GroupCommitter:
                 try:
                     duplicates = await self._worker.write(self.writer.write, events, rejected, rows)
                 except Exception as exc:  # every waiting request learns that its events are not stored
+                    if out_of_space(exc):
+                        if self.storage_full_since is None:
+                            self.storage_full_since = time.monotonic()
+                            self._free_when_full = free_bytes(self._worker.store.path)
+                        _log.error(
+                            "the disk under the store is full: %d events refused (%s)", len(events), exc
+                        )
+                        exc = StorageFullError(
+                            "the disk under the store is full: nothing of this request was stored; "
+                            "free some space (the server takes writes again by itself)"
+                        )
                     for w in group:
                         if not w.done.done():
                             w.done.set_exception(exc)
                 else:
+                    self.storage_full_since = None
                     at = 0
                     for w in group:
                         if not w.done.done():

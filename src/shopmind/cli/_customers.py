@@ -3,12 +3,12 @@ former VIPs, look-alikes and one profile, read from the stored runs."""
 
 from __future__ import annotations
 
-import csv
 import json
+import os
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import typer
 from rich.table import Table
@@ -22,10 +22,11 @@ from shopmind.cli._common import (
     open_workspace,
     parse_as_of,
 )
+from shopmind.core import UnknownProfileError
 from shopmind.models import probability_bands
 from shopmind.pipeline import latest_scores, score_name, segment_label
-from shopmind.segments import SEGMENTS
-from shopmind.store import Store
+from shopmind.segments import SEGMENTS, write_csv
+from shopmind.store import Store, compact_store, erase_profile, resolve_person
 
 
 def _run_or_fail(
@@ -37,14 +38,16 @@ def _run_or_fail(
     return latest
 
 
+def _private(path: Path) -> TextIO:
+    """``path`` opened for writing, readable by its owner only: exports list customers."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a file that was there keeps its mode otherwise
+    return os.fdopen(fd, "w", encoding="utf-8", newline="")
+
+
 def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        out = csv.writer(fh)
-        out.writerow(header)
-        count = 0
-        for row in rows:
-            out.writerow(["" if v is None else v for v in row])
-            count += 1
+    with _private(path) as fh:
+        count = write_csv(fh, header, rows)  # a cell that starts like a formula is written as text
     console.print(f"wrote {count:,} profiles to {path}")
     return count
 
@@ -102,7 +105,7 @@ def customers_list(
             [run_id, segment],
         )
     if output:
-        with output.open("w", encoding="utf-8") as fh:
+        with _private(output) as fh:
             fh.write("profile_id,clv_12m,p_alive,revenue\n")
             for pid, clv, alive, revenue in rows:
                 fh.write(
@@ -156,7 +159,7 @@ def customers_band(
         f"expected buyers {expected:,.1f}"
     )
     if output:
-        with output.open("w", encoding="utf-8") as fh:
+        with _private(output) as fh:
             fh.write("profile_id,probability\n")
             fh.writelines(f"{pid},{value}\n" for pid, value in rows)
         console.print(f"wrote {len(rows):,} profiles to {output}")
@@ -358,3 +361,53 @@ def customers_show(
             f"could become VIP: {look['probability']:.0%} · why: "
             + ("; ".join(d["feature"] for d in look["drivers"]) or "-")
         )
+
+
+@customers_app.command("erase")
+def customers_erase(
+    profile: Annotated[
+        str, typer.Argument(help="A profile id (e.g. user:m000772), a user id or an anonymous id.")
+    ],
+    workspace: WorkspaceOpt = Path(".shopmind"),
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Erase without asking to confirm.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON for scripts.")] = False,
+    compact: Annotated[
+        bool,
+        typer.Option(
+            help="Rewrite the store file afterwards, so the deleted rows leave no bytes behind in "
+            "freed blocks (takes about as long as reading the store)."
+        ),
+    ] = True,
+) -> None:
+    """Erase a customer · 개인정보 삭제: every stored row holding any of their identifiers or
+    hashes (events, orders, identities, scores, findings, memberships, decisions, consents,
+    quarantined input), in one transaction. Only a record that an erasure happened stays."""
+    with open_workspace(workspace) as (ws, store):
+        found = resolve_person(store, profile)
+        if found is not None and not yes:
+            profile_id, identifiers = found
+            question = (
+                f"erase everything stored about {profile_id} ({len(identifiers)} identifiers)? "
+                "This cannot be undone"
+            )
+            if not typer.confirm(question, default=False):
+                raise fail("nothing erased", EXIT_USAGE, "add --yes to erase without being asked")
+        try:
+            erased = erase_profile(store, profile, ws.hasher())
+        except UnknownProfileError as exc:
+            raise fail(str(exc), EXIT_USAGE, "list some with: shopmind customers list") from None
+    if compact:  # also after an erasure by the server, which cannot rewrite the file it holds
+        compact_store(ws.store_path)
+    if as_json:
+        console.print_json(json.dumps(erased.to_dict(), ensure_ascii=False))
+        return
+    if erased.erasure_id is None:
+        when = ", ".join(f"{at:%Y-%m-%d %H:%M}" for at in erased.erased_before)
+        console.print(f"nothing left to erase: {profile} was erased before ({when})")
+        return
+    table = Table(title=f"erased {erased.profile_id}: {erased.total:,} rows")
+    table.add_column("table")
+    table.add_column("rows deleted", justify="right")
+    for name, count in erased.counts:
+        table.add_row(name, f"{count:,}")
+    console.print(table)

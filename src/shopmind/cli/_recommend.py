@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -21,6 +21,7 @@ from shopmind.cli._common import (
 from shopmind.core import InvalidInputError
 from shopmind.pipeline import ALGORITHMS, evaluate_recommendations, order_baskets, recommender_data
 from shopmind.recommend import AssociationRules, Context, HybridRecommender, Recommendation
+from shopmind.segments import write_csv
 
 EXIT_INPUT = 4
 evaluate_app = typer.Typer(help="Measure models offline on the shop's own past.", no_args_is_help=True)
@@ -32,6 +33,13 @@ app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(recommend_app, name="recommend")
 
 PERCENT = ("recall", "ndcg", "map", "hit_rate", "coverage", "long_tail")
+
+
+def _write_table(path: Path, table: Any) -> None:
+    """A pandas table as CSV, its text cells safe to open in a spreadsheet (product names come
+    from the shop's catalogue)."""
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        write_csv(fh, [str(c) for c in table.columns], table.itertuples(index=False, name=None))
 
 
 @evaluate_app.command("recommendations")
@@ -104,7 +112,7 @@ def evaluate_recommendations_cmd(
         view.add_row(*cells)
     console.print(view)
     if output is not None:
-        table.to_csv(output, index=False)
+        _write_table(output, table)
         console.print(f"wrote {output}")
 
 
@@ -131,7 +139,7 @@ def recommend_rules(
     except InvalidInputError as exc:
         raise fail(str(exc), EXIT_INPUT, "raise --min-support") from None
     if output is not None:
-        table.to_csv(output, index=False)
+        _write_table(output, table)
         console.print(f"wrote {len(table):,} rules to {output}")
     view = Table(title=f"{len(table):,} rules from {rules.n_baskets_:,} orders (support ≥ {min_support:g})")
     for col in ("if bought · 구매하면", "then · 함께 구매", "support", "confidence", "lift"):

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from shopmind.cli._common import EXIT_USAGE, EXIT_WORKSPACE, WorkspaceOpt, app, console, err_console, fail
 from shopmind.core import InvalidInputError, Settings, ShopmindError, WorkspaceError
-from shopmind.store import KINDS, KeyRing, Workspace
+from shopmind.store import KINDS, IdentitySigner, KeyRing, Workspace
 
 keys_app = typer.Typer(
     help="API keys: a write key (collect only; may sit in a web page) and secret keys (everything else).",
@@ -61,6 +61,25 @@ def keys_list(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
     console.print(table)
 
 
+@keys_app.command("identity-secret")
+def keys_identity_secret(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
+    """Print the workspace's identity secret, for the shop's server only: it signs the member id a
+    page is showing, HMAC-SHA256(secret, member id) in hex, and the page passes the signature to
+    shopmind.identify(id, traits, {signature}). /v1/decide serves personal content (a VIP's picks)
+    only for a member id with its valid signature: the write key is public, a member id is not proof."""
+    try:
+        signer = IdentitySigner(Workspace(workspace).path)
+    except WorkspaceError as exc:
+        raise fail(str(exc), EXIT_WORKSPACE) from None
+    err_console.print(
+        "the identity secret (keep it on your server, never in a page); a member id's signature is\n"
+        "HMAC-SHA256(secret, member id) in hex, e.g.\n"
+        '  python -c "import hmac,hashlib,sys; print(hmac.new(sys.argv[1].encode(), sys.argv[2].encode(), '
+        'hashlib.sha256).hexdigest())" SECRET MEMBER_ID'
+    )
+    console.print(signer.secret, soft_wrap=True)
+
+
 @keys_app.command("revoke")
 def keys_revoke(key_id: str, workspace: WorkspaceOpt = Path(".shopmind")) -> None:
     """Revoke a key at once (a running server refuses it from its next request)."""
@@ -97,6 +116,14 @@ def serve(
         bool,
         typer.Option("--demo", help="Also serve a demo shop at /demo/ that uses the tracker end to end."),
     ] = False,
+    forwarded_proto: Annotated[
+        bool,
+        typer.Option(
+            "--forwarded-proto",
+            help="Trust X-Forwarded-Proto from the reverse proxy that terminates TLS in front of the "
+            "server (the dashboard's cookies are then Secure); without it the header is ignored.",
+        ),
+    ] = False,
     recommender: Annotated[
         bool,
         typer.Option(
@@ -124,20 +151,34 @@ def serve(
     import uvicorn
 
     from shopmind.api import Operations, ServerConfig, create_app
+    from shopmind.api._connections import (
+        HEADER_TIMEOUT_S,
+        connection_cap,
+        guarded_protocol,
+        raise_open_files_limit,
+    )
     from shopmind.cli._in_server import run_command
+    from shopmind.events import NumberLimits
 
+    settings = Settings()  # SHOPMIND_MAX_UNIT_PRICE and the other limits, from the environment
+    limits = NumberLimits(settings.max_unit_price, settings.max_quantity, settings.max_order_value)
     daily = _daily(run_at)
     try:
         api = create_app(
             workspace,
-            ServerConfig(max_pending_events=max_pending, requests_per_second=rate),
+            ServerConfig(
+                max_pending_events=max_pending,
+                requests_per_second=rate,
+                limits=limits,
+                trust_forwarded_proto=forwarded_proto,
+            ),
             recommend=recommender,
             demo=demo,
             operations=Operations(
                 listen=(host, port),
                 run_command=run_command,
                 run_at=daily,
-                zone=Settings().shop_timezone,
+                zone=settings.shop_timezone,
             ),
         )
     except InvalidInputError as exc:  # the workspace's triggers.toml
@@ -148,18 +189,31 @@ def serve(
         err_console.print("[yellow]no API keys yet:[/] create one with 'shopmind keys create --kind write'")
     err_console.print(f"shopmind serving {workspace} on http://{host}:{port} (docs: /docs)")
     err_console.print(
-        f"dashboard: http://{host}:{port}/dashboard (sign in with a key from "
-        "'shopmind keys create --kind secret')"
+        f"dashboard: http://{host}:{port}/dashboard (sign in with an account from "
+        "'shopmind users create --role owner --login NAME')"
     )
     if demo:
         err_console.print(f"demo shop: http://{host}:{port}/demo/")
     if daily is not None:
         err_console.print(
-            f"every customer-intelligence job runs daily at {run_at} ({Settings().shop_timezone})"
+            f"every customer-intelligence job runs daily at {run_at} ({settings.shop_timezone})"
         )
     # uvicorn stops gracefully on SIGTERM / Ctrl-C, then raises the signal again for the handler
     # found at start: with these, a graceful stop exits 0 instead of dying by the signal
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    uvicorn.run(api, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+    # slow clients (slowloris) must not hold every file descriptor: a header deadline, a cap on
+    # connections below the open-files limit (raised to the hard limit first)
+    cap = connection_cap(raise_open_files_limit())
+    # uvicorn's own proxy-header handling (on by default for 127.0.0.1) follows --forwarded-proto
+    uvicorn.run(
+        api,
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+        timeout_keep_alive=5,
+        http=guarded_protocol(HEADER_TIMEOUT_S, cap),
+        proxy_headers=forwarded_proto,
+    )
     err_console.print("shopmind stopped; everything acknowledged is stored")

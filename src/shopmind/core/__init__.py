@@ -1,4 +1,4 @@
-"""Settings, the error tree, clocks, keyed hashing and the shop's time zone."""
+"""Settings, the error tree, clocks, keyed hashing, password hashing and the shop's time zone."""
 
 from shopmind.core._clock import Clock, FixedClock, SystemClock
 from shopmind.core._errors import (
@@ -8,17 +8,38 @@ from shopmind.core._errors import (
     InvalidInputError,
     SchemaVersionError,
     ShopmindError,
+    StorageFullError,
     StoreError,
     UnknownIdentityLinkError,
+    UnknownProfileError,
     WorkspaceError,
     WorkspaceLockedError,
 )
 from shopmind.core._hashing import IdentifierHasher, normalise_email, normalise_phone
+from shopmind.core._passwords import hash_password, verify_password
+from shopmind.core._personal import (
+    DEFAULT_PERSONAL_FIELDS,
+    DROP_KEYS,
+    EMAIL_KEYS,
+    PHONE_KEYS,
+    REDACTED,
+    TRAIT_DROP_KEYS,
+    URL_KEYS,
+    PersonalFields,
+    normalise_key,
+)
 from shopmind.core._settings import Settings
 from shopmind.core._timezone import DEFAULT_SHOP_TZ, to_utc
 
 __all__ = [
+    "DEFAULT_PERSONAL_FIELDS",
     "DEFAULT_SHOP_TZ",
+    "DROP_KEYS",
+    "EMAIL_KEYS",
+    "PHONE_KEYS",
+    "REDACTED",
+    "TRAIT_DROP_KEYS",
+    "URL_KEYS",
     "Clock",
     "FieldError",
     "FixedClock",
@@ -26,15 +47,21 @@ __all__ = [
     "ImportFileError",
     "InvalidEventError",
     "InvalidInputError",
+    "PersonalFields",
     "SchemaVersionError",
     "Settings",
     "ShopmindError",
+    "StorageFullError",
     "StoreError",
     "SystemClock",
     "UnknownIdentityLinkError",
+    "UnknownProfileError",
     "WorkspaceError",
     "WorkspaceLockedError",
+    "hash_password",
     "normalise_email",
+    "normalise_key",
     "normalise_phone",
     "to_utc",
+    "verify_password",
 ]

@@ -48,6 +48,11 @@ class StoreError(ShopmindError):
     """The store cannot do what was asked."""
 
 
+class StorageFullError(StoreError):
+    """The disk that holds the store is full: the write was not stored (nothing acknowledged is
+    lost); it works again once space is freed."""
+
+
 class SchemaVersionError(StoreError):
     """The store file was written by a newer shopmind than this one."""
 
@@ -62,3 +67,7 @@ class WorkspaceLockedError(WorkspaceError):
 
 class UnknownIdentityLinkError(ShopmindError, KeyError):
     """An identity link id that does not exist (or was already undone)."""
+
+
+class UnknownProfileError(ShopmindError, KeyError):
+    """No customer is known by the given profile, user or anonymous id."""

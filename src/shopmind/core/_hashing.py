@@ -11,6 +11,8 @@ import hashlib
 import hmac
 import re
 
+from shopmind.core._personal import DEFAULT_PERSONAL_FIELDS, PersonalFields
+
 _NON_DIGITS = re.compile(r"\D+")
 
 
@@ -44,12 +46,18 @@ def normalise_phone(raw: str, default_country_code: str = "82") -> str | None:
 
 
 class IdentifierHasher:
-    """HMAC-SHA256 of normalised contact data under the workspace's secret key."""
+    """HMAC-SHA256 of normalised contact data under the workspace's secret key.
 
-    def __init__(self, key: bytes) -> None:
+    ``fields`` says which fields of incoming data hold contact and other personal data (the
+    workspace's list): it travels with the key, so every path that may meet contact data (the
+    collection API, every importer) applies the same list.
+    """
+
+    def __init__(self, key: bytes, fields: PersonalFields = DEFAULT_PERSONAL_FIELDS) -> None:
         if len(key) < 16:
             raise ValueError("the hashing key must be at least 16 bytes")
         self._key = key
+        self.fields = fields
 
     def hash_value(self, kind: str, normalised: str) -> str:
         digest = hmac.new(self._key, f"{kind}:{normalised}".encode(), hashlib.sha256)

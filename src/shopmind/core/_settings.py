@@ -27,3 +27,18 @@ class Settings(BaseSettings):
         ge=0,
         description="how far past the receive time an event time may lie before it is clamped",
     )
+    max_unit_price: float = Field(
+        default=1_000_000_000.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="largest unit price an event may carry",
+    )
+    max_quantity: int = Field(
+        default=100_000, gt=0, description="largest quantity of one line an event may carry"
+    )
+    max_order_value: float = Field(
+        default=10_000_000_000.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="largest order value an event may carry",
+    )

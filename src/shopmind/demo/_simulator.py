@@ -257,6 +257,7 @@ def _order_tables(
             take(DEVICE_TYPES, people.device_type[device]),
             pa.array(np.zeros(n, dtype=bool)),
             constant(SOURCE, n),
+            pa.array(np.ones(n, dtype=bool)),  # the shop's own order system: verified
         ],
         schema=ORDER_SCHEMA,
     )

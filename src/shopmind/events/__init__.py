@@ -9,9 +9,11 @@ from shopmind.events._identity import (
     implied_links,
 )
 from shopmind.events._model import (
+    CLIENT_SOURCE,
     EVENT_SCHEMA,
     ORDER_LINE_SCHEMA,
     ORDER_SCHEMA,
+    SERVER_SOURCE,
     Event,
     OrderLine,
     events_to_arrow,
@@ -19,6 +21,7 @@ from shopmind.events._model import (
     orders_from_events,
     stored_properties,
 )
+from shopmind.events._rules import NUMBER_LIMITS, NumberLimits
 from shopmind.events._types import CHANNELS, DEVICE_TYPES, EventType
 from shopmind.events._validation import (
     MAX_EVENT_BYTES,
@@ -30,17 +33,21 @@ from shopmind.events._validation import (
 
 __all__ = [
     "CHANNELS",
+    "CLIENT_SOURCE",
     "DEVICE_TYPES",
     "EVENT_SCHEMA",
     "KIND_PRIORITY",
     "LINK_COLUMNS",
     "MAX_EVENT_BYTES",
+    "NUMBER_LIMITS",
     "ORDER_LINE_SCHEMA",
     "ORDER_SCHEMA",
+    "SERVER_SOURCE",
     "Event",
     "EventType",
     "IdentityGraph",
     "IdentityLink",
+    "NumberLimits",
     "OrderLine",
     "content_message_id",
     "correct_event_time",

@@ -4,7 +4,7 @@ with their context) checked by plain Python instead of pydantic, about ten times
 
 It answers either the very ``Event`` the full validation (``events._validation``) returns, or
 None: for anything it is not sure of (an invalid value, an unusual type, snake_case keys, contact
-data, ...) it gives up and the full validation decides, so errors and their messages
+data under any usual key, ...) it gives up and the full validation decides, so errors and their messages
 always come from one place. ``tests/test_event_fast_path.py`` checks the equality on generated
 events.
 
@@ -16,16 +16,24 @@ without conversion (``int`` also for prices, as ``float``).
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
 
 import orjson
 
-from shopmind.core import InvalidEventError
+from shopmind.core import DEFAULT_PERSONAL_FIELDS, InvalidEventError, PersonalFields
+from shopmind.core._personal import Found
 from shopmind.events._model import Event, OrderLine
-from shopmind.events._rules import IGNORED_KEYS, aware, content_message_id, correct_event_time, resolve_type
+from shopmind.events._rules import (
+    IGNORED_KEYS,
+    NUMBER_LIMITS,
+    NumberLimits,
+    aware,
+    content_message_id,
+    correct_event_time,
+    resolve_type,
+)
 from shopmind.events._types import CHANNELS, DEVICE_TYPES, EventType
 
 #: Top-level keys the fast path knows (the camelCase ones; snake_case aliases take the full path).
@@ -46,7 +54,6 @@ _KEYS = frozenset(
         "traits",
     }
 )
-_CONTACT = ("email", "phone")
 _PRODUCT_FIELDS = frozenset({"product_id", "category", "price", "quantity"})
 _ORDER_FIELDS = frozenset({"order_id", "products", "revenue", "currency"})
 _CURRENCY = re.compile(r"[A-Z]{3}")
@@ -55,6 +62,7 @@ _BANNER_TYPES = frozenset({EventType.BANNER_IMPRESSION, EventType.BANNER_CLICK})
 _MESSAGE_TYPES = frozenset({EventType.MESSAGE_OPEN, EventType.MESSAGE_CLICK})
 _DEVICE_TYPES = frozenset(DEVICE_TYPES)
 _CHANNELS = frozenset(CHANNELS)
+_FLAT = frozenset({dict, list})  # value types that may nest personal fields
 _MAX_EXACT_INT = 2**53  # an int price converts to a float exactly up to here
 
 # What both parsers read alike: date, "T", time to the second, up to 6 decimals, "Z" or ±hh:mm.
@@ -97,7 +105,7 @@ def _part(container: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
-def _order_lines(products: object) -> tuple[OrderLine, ...]:
+def _order_lines(products: object, limits: NumberLimits) -> tuple[OrderLine, ...]:
     if type(products) is not list or not 1 <= len(products) <= 1000:
         raise _Unsure
     lines = []
@@ -105,12 +113,12 @@ def _order_lines(products: object) -> tuple[OrderLine, ...]:
         if type(line) is not dict:
             raise _Unsure
         product_id, name, category = line.get("product_id"), line.get("name"), line.get("category")
-        quantity, price = line.get("quantity", 1), _price(line.get("price"))
+        quantity, price = line.get("quantity", 1), _price(line.get("price"), limits.max_unit_price)
         if (
             not _is_text(product_id)
             or price is None
             or type(quantity) is not int
-            or not 1 <= quantity <= 100_000
+            or not 1 <= quantity <= limits.max_quantity
             or (name is not None and not _is_text(name))
             or (category is not None and not _is_text(category))
         ):
@@ -119,12 +127,12 @@ def _order_lines(products: object) -> tuple[OrderLine, ...]:
     return tuple(lines)
 
 
-def _price(value: object) -> float | None:
+def _price(value: object, limit: float) -> float | None:
     if value is None:
         return None
-    if type(value) is int and 0 <= value <= _MAX_EXACT_INT:
+    if type(value) is int and 0 <= value <= _MAX_EXACT_INT and value <= limit:
         return float(value)
-    if type(value) is float and value >= 0 and math.isfinite(value):
+    if type(value) is float and 0 <= value <= limit:  # (NaN fails both comparisons)
         return value
     raise _Unsure
 
@@ -146,16 +154,25 @@ def fast_event(
     source: str,
     max_bytes: int,
     tolerance: timedelta,
+    limits: NumberLimits = NUMBER_LIMITS,
+    fields: PersonalFields = DEFAULT_PERSONAL_FIELDS,
 ) -> Event | None:
-    """The validated event, or None when the full validation must decide."""
+    """The validated event, or None when the full validation must decide. ``fields``: which
+    fields hold personal data (the hasher's)."""
     try:
-        return _fast_event(raw, received_at, source, max_bytes, tolerance)
+        return _fast_event(raw, received_at, source, max_bytes, tolerance, limits, fields)
     except (_Unsure, InvalidEventError):
         return None
 
 
 def _fast_event(
-    raw: dict[str, Any], received_at: datetime, source: str, max_bytes: int, tolerance: timedelta
+    raw: dict[str, Any],
+    received_at: datetime,
+    source: str,
+    max_bytes: int,
+    tolerance: timedelta,
+    limits: NumberLimits,
+    fields: PersonalFields,
 ) -> Event | None:
     # one function, few calls, checks written out: this runs for every event the server receives
     payload = raw if IGNORED_KEYS.isdisjoint(raw) else {k: v for k, v in raw.items() if k not in IGNORED_KEYS}
@@ -254,18 +271,29 @@ def _fast_event(
         return None
     if channel is not None and (type(channel) is not str or channel not in _CHANNELS):
         return None
+    found: list[Found] = []
     if properties:
-        if "email" in properties or "phone" in properties:
-            return None  # contact data: hashed (or refused) by the full validation
         for key in properties:
             if key.strip() != key:  # the full validation strips these keys
                 return None
+        # personal fields go (the same function as the full validation's; skipped when every
+        # key is known to be plain and nothing is nested); contact data is hashed (or refused)
+        # by the full validation
+        if not fields.plain[False].issuperset(properties) or not _FLAT.isdisjoint(
+            map(type, properties.values())
+        ):
+            properties = fields.scrub(properties, False, "", found)
     if traits:
-        if "email" in traits or "phone" in traits:
-            return None
         for key in traits:
             if key.strip() != key:
                 return None
+        traits = fields.scrub(traits, True, "", found)
+    if found:
+        return None
+    if url and ("?" in url or "#" in url):
+        url = fields.clean_url(url)
+    if referrer and ("?" in referrer or "#" in referrer):
+        referrer = fields.clean_url(referrer)
 
     known = _TYPES.get((declared, event, name))
     if known is None:
@@ -286,9 +314,9 @@ def _fast_event(
         product_id, category = properties.get("product_id"), properties.get("category")
         if not _is_text(product_id) or (category is not None and not _is_text(category)):
             return None
-        price = _price(properties.get("price"))
+        price = _price(properties.get("price"), limits.max_unit_price)
         quantity = properties.get("quantity", 1)
-        if type(quantity) is not int or not 1 <= quantity <= 100_000:
+        if type(quantity) is not int or not 1 <= quantity <= limits.max_quantity:
             return None
         extra = {k: v for k, v in properties.items() if k not in _PRODUCT_FIELDS}
     elif kind is EventType.SEARCH:
@@ -310,10 +338,12 @@ def _fast_event(
         order_id, currency = properties.get("order_id"), properties.get("currency", "KRW")
         if not _is_text(order_id) or type(currency) is not str or _CURRENCY.fullmatch(currency) is None:
             return None
-        lines = _order_lines(properties.get("products"))
-        revenue = _price(properties.get("revenue"))
+        lines = _order_lines(properties.get("products"), limits)
+        revenue = _price(properties.get("revenue"), limits.max_order_value)
         if revenue is None:
             revenue = sum(line.quantity * line.unit_price for line in lines)
+            if not revenue <= limits.max_order_value:
+                return None
         revenue = float(revenue)
         extra = {k: v for k, v in properties.items() if k not in _ORDER_FIELDS}
     if traits:

@@ -158,6 +158,13 @@ class IdentityGraph:
         """The customer's profile id: the group's most authoritative identifier."""
         return self._find(ident) if ident in self._forest() else ident
 
+    def group_of(self, ident: str) -> frozenset[str]:
+        """Every identifier of ``ident``'s customer (``ident`` alone when nothing links it)."""
+        if ident not in self._nodes:
+            return frozenset({ident})
+        root = self.profile_of(ident)
+        return frozenset(node for node in self._nodes if self.profile_of(node) == root)
+
     def links(self) -> Iterator[IdentityLink]:
         return iter(sorted(self._links.values(), key=lambda lk: lk.link_id))
 

@@ -136,7 +136,13 @@ ORDER_LINE_SCHEMA = pa.schema(
     ]
 )
 
-#: Columns of ``orders`` (one header per order).
+#: ``Event.source`` of what a browser or app sent with the public write key: its orders are claims,
+#: kept apart from revenue, CLV, VIPs and model training until a server-side source confirms them.
+CLIENT_SOURCE = "client"
+#: ``Event.source`` of what the shop's own servers sent with a secret key.
+SERVER_SOURCE = "server"
+
+#: Columns of ``orders`` (one header per order; ``verified`` is false for a client's claim).
 ORDER_SCHEMA = pa.schema(
     [
         ("order_id", pa.string()),
@@ -152,6 +158,7 @@ ORDER_SCHEMA = pa.schema(
         ("device_type", pa.string()),
         ("is_return", pa.bool_()),
         ("source", pa.string()),
+        ("verified", pa.bool_()),
     ]
 )
 
@@ -217,6 +224,7 @@ def orders_from_events(events: list[Event]) -> tuple[pa.Table, pa.Table]:
                 "device_type": e.device_type,
                 "is_return": False,
                 "source": e.source,
+                "verified": e.source != CLIENT_SOURCE,
             }
         )
         for i, line in enumerate(e.lines, start=1):

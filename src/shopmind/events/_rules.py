@@ -4,7 +4,9 @@ limits, what a type name means, clock-skew correction and the id of an event sen
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +16,35 @@ from shopmind.core import FieldError, InvalidEventError
 from shopmind.events._types import TYPE_ALIASES, EventType
 
 MAX_EVENT_BYTES = 32 * 1024
+
+
+@dataclass(frozen=True)
+class NumberLimits:
+    """The largest money and quantity an event may carry: every number a browser sends can be a
+    lie (one order of 1e308 won × 100,000 made the dashboard's revenue infinite). Larger values,
+    and non-finite ones, are refused naming the field. Shops set their own with
+    ``SHOPMIND_MAX_UNIT_PRICE``, ``SHOPMIND_MAX_QUANTITY`` and ``SHOPMIND_MAX_ORDER_VALUE``."""
+
+    max_unit_price: float = 1_000_000_000.0  # 10억: above any single item a shop sells
+    max_quantity: int = 100_000
+    max_order_value: float = 10_000_000_000.0  # 100억
+
+    def price_error(self, value: float) -> str | None:
+        if not math.isfinite(value) or value < 0:
+            return f"must be a finite number >= 0, not {value!r}"
+        if value > self.max_unit_price:
+            return f"{value:,.0f} is above the limit of {self.max_unit_price:,.0f} per unit"
+        return None
+
+    def order_value_error(self, value: float) -> str | None:
+        if not math.isfinite(value) or value < 0:
+            return f"the order's value must be a finite number >= 0, not {value!r}"
+        if value > self.max_order_value:
+            return f"the order's value {value:,.0f} is above the limit of {self.max_order_value:,.0f}"
+        return None
+
+
+NUMBER_LIMITS = NumberLimits()
 FUTURE_TOLERANCE = timedelta(minutes=5)
 _ONE_SECOND = timedelta(seconds=1)  # a smaller clock difference is taken as the network's
 

@@ -32,13 +32,16 @@ from pydantic import (
     field_validator,
 )
 
-from shopmind.core import FieldError, IdentifierHasher, InvalidEventError
+from shopmind.core import DEFAULT_PERSONAL_FIELDS, FieldError, IdentifierHasher, InvalidEventError
+from shopmind.core._personal import Found
 from shopmind.events._fast import fast_event
 from shopmind.events._model import Event, OrderLine
 from shopmind.events._rules import (
     FUTURE_TOLERANCE,
     IGNORED_KEYS,
     MAX_EVENT_BYTES,
+    NUMBER_LIMITS,
+    NumberLimits,
     aware,
     content_message_id,
     correct_event_time,
@@ -124,8 +127,8 @@ class _Envelope(_Strict):
 class _ProductProps(_Loose):
     product_id: Text
     category: Text | None = None
-    price: Annotated[float, Field(ge=0)] | None = None
-    quantity: Annotated[int, Field(ge=1, le=100_000)] = 1
+    price: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    quantity: Annotated[int, Field(ge=1)] = 1
 
 
 class _SearchProps(_Loose):
@@ -134,8 +137,8 @@ class _SearchProps(_Loose):
 
 class _LineProps(_Loose):
     product_id: Text
-    quantity: Annotated[int, Field(ge=1, le=100_000)] = 1
-    price: Annotated[float, Field(ge=0)]
+    quantity: Annotated[int, Field(ge=1)] = 1
+    price: Annotated[float, Field(ge=0, allow_inf_nan=False)]
     name: Text | None = None
     category: Text | None = None
 
@@ -143,7 +146,7 @@ class _LineProps(_Loose):
 class _OrderProps(_Loose):
     order_id: Text
     products: Annotated[list[_LineProps], Field(min_length=1, max_length=1000)]
-    revenue: Annotated[float, Field(ge=0)] | None = None
+    revenue: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "KRW"
 
 
@@ -168,6 +171,10 @@ _PROPERTY_MODELS: dict[EventType, type[_Loose]] = {
 }
 
 
+def _depth(found: Found) -> int:
+    return found.depth
+
+
 def _errors_of(exc: ValidationError, prefix: str = "") -> list[FieldError]:
     out = []
     for err in exc.errors(include_url=False):
@@ -189,11 +196,15 @@ def validate_event(
     source: str = "api",
     max_bytes: int = MAX_EVENT_BYTES,
     tolerance: timedelta = FUTURE_TOLERANCE,
+    limits: NumberLimits = NUMBER_LIMITS,
 ) -> Event:
     """Check one event and return it flattened, or raise ``InvalidEventError`` naming each field.
 
-    E-mail and phone traits (or properties) are replaced by keyed hashes (``hasher``); without a
-    hasher they are refused, because the plain values must never reach the store.
+    E-mail-like and phone-like traits or properties (any usual key, at any depth: see
+    ``shopmind.core.PersonalFields``, the hasher's ``fields``) are replaced by keyed hashes
+    (``hasher``); without a hasher they are refused, because the plain values must never reach the
+    store. Other personal fields (address, birthday, ...) are dropped, and so are the personal
+    query parameters of the page's URL and referrer.
 
     The common shapes take a fast path (``events._fast``) that returns the same event as the full
     validation below; anything else, and every invalid event, takes the full one, so the errors
@@ -201,12 +212,24 @@ def validate_event(
     """
     if type(raw) is dict:
         event = fast_event(
-            raw, received_at=received_at, source=source, max_bytes=max_bytes, tolerance=tolerance
+            raw,
+            received_at=received_at,
+            source=source,
+            max_bytes=max_bytes,
+            tolerance=tolerance,
+            limits=limits,
+            fields=hasher.fields if hasher is not None else DEFAULT_PERSONAL_FIELDS,
         )
         if event is not None:
             return event
     return _validate_fully(
-        raw, received_at=received_at, hasher=hasher, source=source, max_bytes=max_bytes, tolerance=tolerance
+        raw,
+        received_at=received_at,
+        hasher=hasher,
+        source=source,
+        max_bytes=max_bytes,
+        tolerance=tolerance,
+        limits=limits,
     )
 
 
@@ -218,14 +241,24 @@ def validate_events(
     source: str = "api",
     max_bytes: int = MAX_EVENT_BYTES,
     tolerance: timedelta = FUTURE_TOLERANCE,
+    limits: NumberLimits = NUMBER_LIMITS,
 ) -> list[Event | InvalidEventError]:
     """``validate_event`` of each of ``raws``, in order: the event, or why it is invalid (one call
     for a request's events: the server's hot loop)."""
     out: list[Event | InvalidEventError] = []
     append = out.append
+    fields = hasher.fields if hasher is not None else DEFAULT_PERSONAL_FIELDS
     for raw in raws:
         event = (
-            fast_event(raw, received_at=received_at, source=source, max_bytes=max_bytes, tolerance=tolerance)
+            fast_event(
+                raw,
+                received_at=received_at,
+                source=source,
+                max_bytes=max_bytes,
+                tolerance=tolerance,
+                limits=limits,
+                fields=fields,
+            )
             if type(raw) is dict
             else None
         )
@@ -238,12 +271,47 @@ def validate_events(
                     source=source,
                     max_bytes=max_bytes,
                     tolerance=tolerance,
+                    limits=limits,
                 )
             except InvalidEventError as exc:
                 append(exc)
                 continue
         append(event)
     return out
+
+
+def _number_errors(parsed: object, limits: NumberLimits) -> list[FieldError]:
+    """Money and quantities beyond the shop's limits (see ``NumberLimits``)."""
+    errors = []
+    if isinstance(parsed, _ProductProps):
+        if parsed.price is not None and (reason := limits.price_error(parsed.price)):
+            errors.append(FieldError("properties.price", reason))
+        if parsed.quantity > limits.max_quantity:
+            errors.append(FieldError("properties.quantity", f"at most {limits.max_quantity:,}"))
+    elif isinstance(parsed, _OrderProps):
+        for i, line in enumerate(parsed.products):
+            if reason := limits.price_error(line.price):
+                errors.append(FieldError(f"properties.products.{i}.price", reason))
+            if line.quantity > limits.max_quantity:
+                errors.append(
+                    FieldError(f"properties.products.{i}.quantity", f"at most {limits.max_quantity:,}")
+                )
+        value = parsed.revenue
+        if value is None:
+            value = sum(line.quantity * line.price for line in parsed.products)
+        if not errors and (reason := limits.order_value_error(value)):
+            errors.append(FieldError("properties.revenue", reason))
+    return errors
+
+
+def _nested_field(payload: Mapping[str, Any]) -> str:
+    """The top-level key whose value cannot be written as JSON for its depth."""
+    for key, value in payload.items():
+        try:
+            orjson.dumps(value, default=str)
+        except TypeError:
+            return str(key)
+    return "event"
 
 
 def _validate_fully(
@@ -254,6 +322,7 @@ def _validate_fully(
     source: str,
     max_bytes: int,
     tolerance: timedelta,
+    limits: NumberLimits = NUMBER_LIMITS,
 ) -> Event:
     if not isinstance(raw, Mapping):
         raise InvalidEventError([FieldError("event", f"expected a JSON object, got {type(raw).__name__}")])
@@ -261,6 +330,10 @@ def _validate_fully(
     try:
         size = len(orjson.dumps(payload, default=str))
     except (TypeError, orjson.JSONEncodeError) as exc:
+        if "recursion" in str(exc).lower():
+            raise InvalidEventError(
+                [FieldError(_nested_field(payload), "nested too deeply (more than 254 levels); flatten it")]
+            ) from None
         raise InvalidEventError([FieldError("event", f"cannot be encoded as JSON: {exc}")]) from None
     if size > max_bytes:
         big = "properties" if "properties" in payload else "event"
@@ -280,12 +353,11 @@ def _validate_fully(
     elif not envelope.user_id and not envelope.anonymous_id:
         errors.append(FieldError("anonymousId", "one of anonymousId or userId is required"))
 
-    props: dict[str, Any] = dict(envelope.properties)
-    traits = dict(envelope.traits)
-    # contact data comes out of both before anything keeps them: only their hashes are stored
-    contact = {key: traits.pop(key, None) or props.pop(key, None) for key in ("email", "phone")}
-    for key in ("email", "phone"):
-        props.pop(key, None)
+    personal = hasher.fields if hasher is not None else DEFAULT_PERSONAL_FIELDS
+    # personal data comes out of both before anything keeps them: contact data only as hashes
+    found: list[Found] = []
+    traits = personal.scrub(dict(envelope.traits), True, "traits.", found)
+    props: dict[str, Any] = personal.scrub(dict(envelope.properties), False, "properties.", found)
     model = _PROPERTY_MODELS.get(kind)
     parsed: Any = None
     if model is not None:
@@ -293,26 +365,32 @@ def _validate_fully(
             parsed = model.model_validate(props)
         except ValidationError as exc:
             errors.extend(_errors_of(exc, prefix="properties."))
+        else:
+            errors.extend(_number_errors(parsed, limits))
 
-    email_hash = phone_hash = None
-    for key, value in contact.items():
-        if value is None:
+    hashes: dict[str, str | None] = {"email": None, "phone": None}
+    first: dict[str, Found] = {}
+    for candidate in sorted(found, key=_depth):  # the first found of each kind wins; the others go
+        first.setdefault(candidate.kind, candidate)
+    for key in ("email", "phone"):
+        item = first.get(key)
+        if item is None:
             continue
-        if not isinstance(value, str):
-            errors.append(FieldError(f"traits.{key}", "must be a string"))
+        if not isinstance(item.value, str):
+            errors.append(FieldError(item.path, "must be a string"))
             continue
         if hasher is None:
-            errors.append(
-                FieldError(f"traits.{key}", "contact data cannot be accepted without a hashing key")
-            )
+            errors.append(FieldError(item.path, "contact data cannot be accepted without a hashing key"))
             continue
-        hashed = hasher.email(value) if key == "email" else hasher.phone(value)
+        hashed = hasher.email(item.value) if key == "email" else hasher.phone(item.value)
         if hashed is None:
-            errors.append(FieldError(f"traits.{key}", f"not a valid {key}"))
-        elif key == "email":
-            email_hash = hashed
-        else:
-            phone_hash = hashed
+            errors.append(
+                FieldError(
+                    item.path, "not a valid e-mail address" if key == "email" else "not a valid phone number"
+                )
+            )
+        hashes[key] = hashed
+    email_hash, phone_hash = hashes["email"], hashes["phone"]
     if errors:
         raise InvalidEventError(errors)
 
@@ -372,8 +450,10 @@ def _validate_fully(
         region=ctx.location.region if ctx.location else None,
         city=ctx.location.city if ctx.location else None,
         locale=ctx.locale,
-        page_url=ctx.page.url if ctx.page else None,
-        referrer=ctx.page.referrer if ctx.page else None,
+        page_url=personal.clean_url(ctx.page.url) if ctx.page and ctx.page.url is not None else None,
+        referrer=personal.clean_url(ctx.page.referrer)
+        if ctx.page and ctx.page.referrer is not None
+        else None,
         utm_source=campaign.source,
         utm_medium=campaign.medium,
         utm_campaign=campaign.name,

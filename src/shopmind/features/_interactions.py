@@ -13,7 +13,7 @@ from datetime import datetime
 import ibis
 import ibis.expr.types as ir
 
-from shopmind.features._rfm import customer_key, event_profiles
+from shopmind.features._rfm import customer_key, event_profiles, placed_orders
 
 
 def interactions(
@@ -27,7 +27,7 @@ def interactions(
     cart_weight: float = 0.0,
 ) -> ir.Table:
     """Columns user (profile id), item (product id), weight, time, region, kind."""
-    placed = orders.filter(~orders.is_return)
+    placed = placed_orders(orders)
     if before is not None:
         placed = placed.filter(placed.ordered_at < before)
     bought = customer_key(placed, profiles).join(

@@ -42,14 +42,24 @@ def customer_key(orders: ir.Table, profiles: ir.Table) -> ir.Table:
     )
 
 
+def placed_orders(orders: ir.Table) -> ir.Table:
+    """Orders that count as purchases: not returns or cancellations, and not a client's claim
+    that no server-side source confirmed (``verified``; tables without it are all verified)."""
+    kept = ~orders.is_return
+    if "verified" in orders.columns:
+        kept = kept & orders.verified
+    return orders.filter(kept)
+
+
 def purchase_transactions(orders: ir.Table, order_lines: ir.Table, profiles: ir.Table) -> ir.Table:
     """One row per purchase: profile_id, order_id, ordered_at, value.
 
-    Returns and cancellations, non-product lines (postage, fees) and orders worth nothing are left out.
+    Returns and cancellations, non-product lines (postage, fees), orders worth nothing and orders
+    not verified (a browser's claim no server-side source confirmed) are left out.
     """
     lines = order_lines.filter(order_lines.is_product & ~order_lines.is_return)
     value = lines.group_by("order_id").aggregate(value=_money((lines.quantity * lines.unit_price).sum()))
-    bought = customer_key(orders.filter(~orders.is_return), profiles)
+    bought = customer_key(placed_orders(orders), profiles)
     joined = bought.join(value, "order_id")
     return joined.select("profile_id", "order_id", "ordered_at", "value").filter(ibis._.value > 0)
 

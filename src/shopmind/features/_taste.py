@@ -24,7 +24,7 @@ from datetime import datetime
 import ibis
 import ibis.expr.types as ir
 
-from shopmind.features._rfm import customer_key, event_profiles
+from shopmind.features._rfm import customer_key, event_profiles, placed_orders
 
 DIMENSIONS = ("category", "brand")
 SECONDS_PER_DAY = 86_400
@@ -60,7 +60,8 @@ def _signals(
         event_category=shown.category,
     )
     lines = order_lines.filter(order_lines.is_product & ~order_lines.is_return)
-    bought = customer_key(orders.filter(~orders.is_return & (orders.ordered_at < as_of)), profiles)
+    placed = placed_orders(orders)
+    bought = customer_key(placed.filter(placed.ordered_at < as_of), profiles)
     bought = bought.join(lines, "order_id")
     bought = bought.select(
         "profile_id",

@@ -14,7 +14,9 @@ from shopmind.ingest._tabular import file_sha256
 from shopmind.store import QUARANTINE_SCHEMA, Store, WriteResult
 
 CHUNK_EVENTS = 50_000
-_RAW_LIMIT = 4096  # how much of a rejected line the quarantine keeps
+# how much of a rejected line goes to the quarantine, which redacts personal data and then keeps
+# its first 4,096 characters
+_RAW_LIMIT = 64 * 1024
 
 
 def _reject(line_no: int, field: str, reason: str, raw: bytes) -> dict[str, object]:

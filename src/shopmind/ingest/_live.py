@@ -23,10 +23,13 @@ import pyarrow as pa
 
 from shopmind.core import FieldError, IdentifierHasher, InvalidEventError
 from shopmind.events import (
+    CLIENT_SOURCE,
     EVENT_SCHEMA,
     LINK_COLUMNS,
+    NUMBER_LIMITS,
     Event,
     EventType,
+    NumberLimits,
     implied_links,
     lines_from_properties,
     orders_from_events,
@@ -36,7 +39,9 @@ from shopmind.events import (
 from shopmind.events._validation import MAX_EVENT_BYTES
 from shopmind.store import QUARANTINE_SCHEMA, Store, missing_profiles, record_profiles
 
-_RAW_LIMIT = 4096  # how much of a rejected event the quarantine keeps
+# how much of a rejected event goes to the quarantine, which redacts personal data and then keeps
+# its first 4,096 characters: redacting whole JSON objects misses nothing a cut would split
+_RAW_LIMIT = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -55,21 +60,44 @@ def validate_incoming(
     hasher: IdentifierHasher | None,
     defaults: dict[str, object] | None = None,
     max_bytes: int = MAX_EVENT_BYTES,
+    source: str = "api",
+    limits: NumberLimits = NUMBER_LIMITS,
 ) -> tuple[list[Event], list[Rejected]]:
     """Validate a request's events: the accepted ones and the rejected ones (with their position).
-    ``defaults`` fill keys an event leaves out (e.g. ``type`` from the endpoint)."""
+    ``defaults`` fill keys an event leaves out (e.g. ``type`` from the endpoint). ``source``:
+    ``CLIENT_SOURCE`` for what a browser or app sent with the public write key (its orders are
+    claims until a server-side source confirms them), ``SERVER_SOURCE`` for the shop's servers."""
     if defaults or any(isinstance(raw, dict) and "type" not in raw for raw in raws):
         raws = [_with_defaults(raw, defaults) for raw in raws]
     accepted: list[Event] = []
     rejected: list[Rejected] = []
-    validated = validate_events(raws, received_at=received_at, hasher=hasher, max_bytes=max_bytes)
+    validated = validate_events(
+        raws, received_at=received_at, hasher=hasher, max_bytes=max_bytes, source=source, limits=limits
+    )
     for index, (raw, event) in enumerate(zip(raws, validated, strict=True)):
         if isinstance(event, InvalidEventError):
-            text = orjson.dumps(raw, default=str)[:_RAW_LIMIT].decode("utf-8", "replace")
-            rejected.append(Rejected(index, event.errors, text))
+            rejected.append(Rejected(index, event.errors, raw_text(raw)))
         else:
             accepted.append(event)
     return accepted, rejected
+
+
+def raw_text(raw: object) -> str:
+    """What the quarantine keeps of a rejected event: its JSON, cut at ``_RAW_LIMIT`` characters
+    (an event nested too deeply for JSON keeps its outer levels)."""
+    try:
+        text = orjson.dumps(raw, default=str)
+    except TypeError:  # nested deeper than orjson writes (254 levels): keep what a reader can use
+        text = orjson.dumps(_shallow(raw, 8), default=str)
+    return text[:_RAW_LIMIT].decode("utf-8", "replace")
+
+
+def _shallow(value: object, depth: int) -> object:
+    if isinstance(value, dict):
+        return {k: _shallow(v, depth - 1) for k, v in value.items()} if depth else "{…}"
+    if isinstance(value, list):
+        return [_shallow(v, depth - 1) for v in value] if depth else "[…]"
+    return value
 
 
 def _with_defaults(raw: object, defaults: dict[str, object] | None) -> object:
@@ -137,6 +165,18 @@ def _identifiers(events: Sequence[Event]) -> set[str]:
     return {*(f"anon:{a}" for a in anons), *(f"user:{u}" for u in users)}
 
 
+def _one_per_order(events: Sequence[Event]) -> list[Event]:
+    """One event per order id: the first, unless a later one comes from a server-side source and
+    the first is a client's claim (the server's order, lines and all, wins)."""
+    chosen: dict[str, Event] = {}
+    for event in events:
+        assert event.order_id is not None
+        held = chosen.get(event.order_id)
+        if held is None or (held.source == CLIENT_SOURCE and event.source != CLIENT_SOURCE):
+            chosen[event.order_id] = event
+    return list(chosen.values())
+
+
 def _new_orders(events: Sequence[Event], duplicate: Sequence[bool]) -> list[Event]:
     """Orders of new events only: a re-sent order event is not a new order."""
     return [e for e, dup in zip(events, duplicate, strict=True) if e.order_id is not None and not dup]
@@ -145,7 +185,7 @@ def _new_orders(events: Sequence[Event], duplicate: Sequence[bool]) -> list[Even
 def _write_orders(store: Store, events: Sequence[Event]) -> int:
     if not events:
         return 0
-    orders, lines = orders_from_events(list(events))
+    orders, lines = orders_from_events(_one_per_order(events))
     if orders.num_rows:
         return store.write_orders(orders, lines)[0].inserted
     return 0

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -110,8 +111,17 @@ def _read_csv(path: Path, delimiter: str, sha: str) -> TabularFile:
                 )
                 continue
             if len(row) != len(header):
+                # kept by column name, so the quarantine can redact personal columns; fields past
+                # the header cannot be told apart (a comma in an address shifts the rest): counted only
+                kept: dict[str, object] = dict(zip(header, row, strict=False))
+                if len(row) > len(header):
+                    kept["_more_fields"] = len(row) - len(header)
                 bad.append(
-                    UnreadableRow(line_no, f"line: has {len(row)} fields, the header has {len(header)}", raw)
+                    UnreadableRow(
+                        line_no,
+                        f"line: has {len(row)} fields, the header has {len(header)}",
+                        orjson.dumps(kept).decode(),
+                    )
                 )
                 continue
             for col, value in zip(columns, row, strict=True):

@@ -20,7 +20,9 @@ def products(
         """WITH sold AS (
             SELECT product_id, count(DISTINCT order_id) AS orders, sum(quantity) AS units,
                    sum(quantity * unit_price) AS revenue
-            FROM order_lines WHERE is_product AND NOT is_return GROUP BY 1
+            FROM order_lines
+            WHERE is_product AND NOT is_return
+              AND order_id IN (SELECT order_id FROM orders WHERE verified) GROUP BY 1
         ), catalogue AS (
             SELECT coalesce(p.product_id, s.product_id) AS product_id, p.name, p.category, p.price,
                    coalesce(s.orders, 0) AS orders, coalesce(s.units, 0) AS units,
@@ -37,15 +39,19 @@ def products(
 
 
 def product(store: Store, product_id: str) -> dict[str, Any] | None:
-    """One product's catalogue facts and sales; None when neither the catalogue nor an order has it."""
+    """One product's catalogue facts and (verified) sales; None when neither the catalogue nor an
+    order has it."""
     rows = store.sql(
-        """SELECT ?, p.name, p.category, p.price,
-               (SELECT count(DISTINCT order_id) FROM order_lines WHERE product_id = ? AND NOT is_return),
-               (SELECT coalesce(sum(quantity), 0) FROM order_lines WHERE product_id = ? AND NOT is_return),
-               (SELECT coalesce(sum(quantity * unit_price), 0) FROM order_lines
-                WHERE product_id = ? AND NOT is_return)
+        """WITH sold AS (
+            SELECT l.* FROM order_lines l JOIN orders o USING (order_id)
+            WHERE l.product_id = ? AND NOT l.is_return AND o.verified
+        )
+        SELECT ?, p.name, p.category, p.price,
+               (SELECT count(DISTINCT order_id) FROM sold),
+               (SELECT coalesce(sum(quantity), 0) FROM sold),
+               (SELECT coalesce(sum(quantity * unit_price), 0) FROM sold)
         FROM (SELECT 1) LEFT JOIN products p ON p.product_id = ?""",
-        [product_id] * 5,
+        [product_id] * 3,
     )
     found = dict(zip(_COLUMNS, rows[0], strict=True))
     if found["name"] is None and not found["orders"]:

@@ -149,5 +149,5 @@ def serve(
     trigger: Trigger, session: Session, ledger: FrequencyLedger, decision_id: str, now: datetime
 ) -> None:
     """Count ``trigger`` as shown to the visitor (against its caps) under ``decision_id``."""
-    session.served.append((decision_id, trigger.id, now))
+    session.record_served(decision_id, trigger.id)
     ledger.record(session.visitor, trigger.id, now)

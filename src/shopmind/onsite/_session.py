@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from shopmind.events import Event, EventType
+from shopmind.events import CLIENT_SOURCE, Event, EventType
 
 #: Page types the triggers can name; a page view says its own (``properties.page_type``) or it is
 #: read from the first segment of the URL's path.
@@ -48,6 +48,12 @@ EXIT_INTENT = "exit intent"
 SCROLL = "scroll depth"
 PAGE_LEFT = "page left"
 IDLE = timedelta(minutes=30)
+#: What one session keeps, whatever a visitor (or a script with the public write key) sends: each
+#: event costs the same and a session's memory is bounded. Beyond these, the oldest product seen is
+#: forgotten first; further categories and cart lines are not added (their counts go on).
+MAX_PRODUCTS = 50
+MAX_CATEGORIES = 100
+MAX_CART_LINES = 100
 
 
 def page_type_of(url: str | None, declared: object = None) -> str:
@@ -112,6 +118,9 @@ class Session:
     started_at: datetime
     last_at: datetime
     user_id: str | None = None
+    #: the member id this session has proved (a valid identity signature, or an event the shop's
+    #: server sent with a secret key): personal content only for it, never for a claimed user_id
+    verified_user: str | None = None
     session_id: str | None = None
     number: int = 1  # this visitor's how-manyth session since the server started
     device: str | None = None
@@ -126,15 +135,27 @@ class Session:
     scroll_percent: float = 0.0  # deepest on the current page
     exit_intent: bool = False  # on the current page
     categories: dict[str, int] = field(default_factory=dict)
-    products: list[str] = field(default_factory=list)  # viewed, most recent last, once each
+    #: viewed, most recent last, once each (the latest ``MAX_PRODUCTS``)
+    recent_products: OrderedDict[str, None] = field(default_factory=OrderedDict)
     cart: dict[str, int] = field(default_factory=dict)
     cart_changed_at: datetime | None = None
     orders: int = 0  # completed in this session
-    served: list[tuple[str, str, datetime]] = field(default_factory=list)  # decision, trigger, at
+    last_decision: str | None = None  # the latest decision served (an order converts it)
+    served: dict[str, int] = field(default_factory=dict)  # trigger → decisions served
 
     @property
     def cart_items(self) -> int:
+        """Units in the cart (at most ``MAX_CART_LINES`` lines to add up)."""
         return sum(self.cart.values())
+
+    @property
+    def products(self) -> list[str]:
+        """Products viewed, most recent last, once each (the latest ``MAX_PRODUCTS``)."""
+        return list(self.recent_products)
+
+    def record_served(self, decision_id: str, trigger: str) -> None:
+        self.last_decision = decision_id
+        self.served[trigger] = self.served.get(trigger, 0) + 1
 
     @property
     def mean_dwell_seconds(self) -> float | None:
@@ -142,7 +163,20 @@ class Session:
         return self.dwell_total / self.pages_left if self.pages_left else None
 
     def served_count(self, trigger: str) -> int:
-        return sum(1 for _, t, _ in self.served if t == trigger)
+        return self.served.get(trigger, 0)
+
+    def _count_category(self, category: str) -> None:
+        seen = self.categories.get(category)
+        if seen is not None:
+            self.categories[category] = seen + 1
+        elif len(self.categories) < MAX_CATEGORIES:
+            self.categories[category] = 1
+
+    def _add_to_cart(self, product: str, quantity: int) -> None:
+        held = self.cart.get(product)
+        if held is None and len(self.cart) >= MAX_CART_LINES:
+            return
+        self.cart[product] = (held or 0) + quantity
 
     def _leave_page(self, at: datetime, seconds: float | None = None) -> None:
         if self.page_started_at is None:
@@ -171,6 +205,8 @@ class Session:
         # only what the event says changes: most events repeat the session's device and region
         if event.user_id:
             self.user_id = event.user_id
+            if event.source != CLIENT_SOURCE:
+                self.verified_user = event.user_id
         if event.session_id:
             self.session_id = event.session_id
         if event.device_type:
@@ -187,18 +223,22 @@ class Session:
             if not category and self.page_type == "category":
                 category = _path_after_first(event.page_url)
             if isinstance(category, str) and category:
-                self.categories[category] = self.categories.get(category, 0) + 1
+                self._count_category(category)
         elif kind is EventType.PRODUCT_VIEW:
             if self.page_type != "product" or event.page_url != self.page_url:
                 self._view_page(at, event.page_url or self.page_url, "product")
             if event.product_id:
-                if event.product_id in self.products:
-                    self.products.remove(event.product_id)
-                self.products.append(event.product_id)
+                recent = self.recent_products
+                if event.product_id in recent:
+                    recent.move_to_end(event.product_id)
+                else:
+                    recent[event.product_id] = None
+                    if len(recent) > MAX_PRODUCTS:
+                        recent.popitem(last=False)
             if event.category:
-                self.categories[event.category] = self.categories.get(event.category, 0) + 1
+                self._count_category(event.category)
         elif kind is EventType.CART_ADD and event.product_id:
-            self.cart[event.product_id] = self.cart.get(event.product_id, 0) + max(1, event.quantity or 1)
+            self._add_to_cart(event.product_id, max(1, event.quantity or 1))
             self.cart_changed_at = at
         elif kind is EventType.CART_REMOVE and event.product_id:
             left = self.cart.get(event.product_id, 0) - max(1, event.quantity or 1)
@@ -213,7 +253,7 @@ class Session:
             self.orders += 1
             self.cart.clear()
             self.cart_changed_at = at
-            return self.served[-1][0] if self.served else None
+            return self.last_decision
         elif kind is EventType.CUSTOM:
             self._custom(event, at)
         return None
@@ -228,7 +268,8 @@ class Session:
             if depth is not None:
                 self.scroll_percent = max(self.scroll_percent, min(100.0, max(0.0, depth)))
         elif name == PAGE_LEFT:
-            self._leave_page(at, _number(props.get("seconds")))
+            seconds = _number(props.get("seconds"))  # a client may say anything: a day at most
+            self._leave_page(at, None if seconds is None else min(max(seconds, 0.0), 86_400.0))
 
 
 class SessionTracker:
@@ -239,7 +280,8 @@ class SessionTracker:
         self.idle = idle
         self.max_sessions = max_sessions
         self._sessions: OrderedDict[str, Session] = OrderedDict()
-        self._users: dict[str, str] = {}  # user id → the visitor id it was last seen with
+        #: user id → the visitor id it was last seen with (as many as sessions, the oldest dropped)
+        self._users: OrderedDict[str, str] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -279,8 +321,11 @@ class SessionTracker:
         anonymous_id, user_id = event.anonymous_id, event.user_id
         if anonymous_id:
             visitor = anonymous_id
-            if user_id:
+            if user_id and self._users.get(user_id) != anonymous_id:
                 self._users[user_id] = anonymous_id
+                self._users.move_to_end(user_id)
+                if len(self._users) > self.max_sessions:
+                    self._users.popitem(last=False)
         elif user_id:
             visitor = self._users.get(user_id, user_id)
         else:

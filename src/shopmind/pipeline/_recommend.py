@@ -70,10 +70,10 @@ def recommender_data(
 
 def order_baskets(store: Store) -> list[list[str]]:
     """One basket per order (its distinct products, sorted), for association rules; returns,
-    cancellations and non-product lines left out."""
+    cancellations, non-product lines and unverified claims left out."""
     rows = store.sql(
         "SELECT list(DISTINCT l.product_id ORDER BY l.product_id) FROM order_lines l JOIN orders o "
-        "USING (order_id) WHERE NOT o.is_return AND NOT l.is_return AND l.is_product "
+        "USING (order_id) WHERE NOT o.is_return AND o.verified AND NOT l.is_return AND l.is_product "
         "GROUP BY l.order_id ORDER BY l.order_id"
     )
     return [row[0] for row in rows]

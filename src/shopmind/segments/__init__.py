@@ -1,5 +1,7 @@
-"""RFM scores and named segments (Korean and English), visitor segments and segment movement."""
+"""RFM scores and named segments (Korean and English), visitor segments and segment movement;
+exports that spreadsheets open safely."""
 
+from shopmind.segments._export import spreadsheet_safe, write_csv
 from shopmind.segments._rfm import (
     BUYER_SEGMENTS,
     SEGMENTS,
@@ -22,4 +24,6 @@ __all__ = [
     "rfm_scores",
     "rfm_segments",
     "segment_transitions",
+    "spreadsheet_safe",
+    "write_csv",
 ]

@@ -1,6 +1,32 @@
-"""The storage port and its embedded DuckDB adapter, migrations, the quarantine and workspaces."""
+"""The storage port and its embedded DuckDB adapter, migrations, the quarantine, workspaces and
+the dashboard's accounts."""
 
+from shopmind.store._accounts import (
+    ROLES,
+    AccountError,
+    Role,
+    SessionUser,
+    User,
+    check_password,
+    create_user,
+    credentials,
+    end_session,
+    find_user,
+    has_owner,
+    list_users,
+    normalise_login,
+    revoke_sessions,
+    role_allows,
+    session_hash,
+    session_user,
+    set_disabled,
+    set_password,
+    set_role,
+    start_session,
+    touch_session,
+)
 from shopmind.store._audiences import save_audience, saved_audiences
+from shopmind.store._claims import unverified_orders
 from shopmind.store._decisions import (
     OUTCOMES,
     append_decisions,
@@ -9,6 +35,15 @@ from shopmind.store._decisions import (
     log_outcomes,
     served_since,
     trigger_performance,
+)
+from shopmind.store._disk import free_bytes, out_of_space
+from shopmind.store._erasure import (
+    ERASED_TABLES,
+    Erasure,
+    compact_store,
+    erase_profile,
+    erasure_token,
+    resolve_person,
 )
 from shopmind.store._keys import KEYS_FILE, KINDS, ApiKey, KeyKind, KeyRing
 from shopmind.store._migrations import LATEST_VERSION, MIGRATIONS, Migration
@@ -28,6 +63,7 @@ from shopmind.store._server_jobs import (
     record_server_job,
     server_jobs,
 )
+from shopmind.store._signatures import IDENTITY_FILE, IdentitySigner
 from shopmind.store._store import (
     FACT_TABLES,
     QUARANTINE_SCHEMA,
@@ -37,46 +73,80 @@ from shopmind.store._store import (
     WriteResult,
 )
 from shopmind.store._url import open_store
-from shopmind.store._workspace import Workspace
+from shopmind.store._workspace import PRIVACY_FILE, Workspace
 
 __all__ = [
+    "ERASED_TABLES",
     "FACT_TABLES",
+    "IDENTITY_FILE",
     "JOB_STATUSES",
     "KEYS_FILE",
     "KINDS",
     "LATEST_VERSION",
     "MIGRATIONS",
     "OUTCOMES",
+    "PRIVACY_FILE",
     "QUARANTINE_SCHEMA",
+    "ROLES",
     "SERVER_FILE",
     "TOKEN_FILE",
+    "AccountError",
     "ApiKey",
+    "Erasure",
+    "IdentitySigner",
     "KeyKind",
     "KeyRing",
     "Migration",
+    "Role",
     "RunningServer",
     "ServerJob",
+    "SessionUser",
     "Store",
     "StoreStatus",
     "TableSummary",
+    "User",
     "Workspace",
     "WriteResult",
     "announce_server",
     "append_decisions",
     "append_outcomes",
+    "check_password",
+    "compact_store",
+    "create_user",
+    "credentials",
+    "end_session",
+    "erase_profile",
+    "erasure_token",
+    "find_user",
+    "free_bytes",
+    "has_owner",
     "interrupt_server_jobs",
+    "list_users",
     "log_decisions",
     "log_outcomes",
     "missing_profiles",
+    "normalise_login",
     "open_store",
+    "out_of_space",
     "record_profiles",
     "record_server_job",
+    "resolve_person",
     "retire_server",
+    "revoke_sessions",
+    "role_allows",
     "running_server",
     "save_audience",
     "saved_audiences",
     "served_since",
     "server_jobs",
+    "session_hash",
+    "session_user",
+    "set_disabled",
+    "set_password",
+    "set_role",
+    "start_session",
     "stored_profiles",
+    "touch_session",
     "trigger_performance",
+    "unverified_orders",
 ]

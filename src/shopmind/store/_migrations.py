@@ -286,6 +286,57 @@ MIGRATIONS: tuple[Migration, ...] = (
         """,
     ),
     Migration(
+        8,
+        "erasures: that a customer's data was erased, when and how much, naming no one",
+        """
+        CREATE TABLE erasures (
+            erasure_id   VARCHAR PRIMARY KEY,
+            erased_at    TIMESTAMPTZ NOT NULL,
+            token        VARCHAR NOT NULL,  -- HMAC of the profile id under the workspace's key
+            counts       VARCHAR NOT NULL   -- JSON: rows deleted per table
+        );
+        """,
+    ),
+    Migration(
+        9,
+        "dashboard accounts (roles, scrypt password hashes) and their server-side sessions",
+        """
+        CREATE TABLE users (
+            user_id       VARCHAR PRIMARY KEY,
+            login         VARCHAR NOT NULL UNIQUE,
+            display_name  VARCHAR NOT NULL,
+            role          VARCHAR NOT NULL,
+            password_hash VARCHAR NOT NULL,
+            created_at    TIMESTAMPTZ NOT NULL,
+            disabled_at   TIMESTAMPTZ
+        );
+        CREATE TABLE dashboard_sessions (
+            session_hash  VARCHAR PRIMARY KEY,
+            user_id       VARCHAR NOT NULL,
+            created_at    TIMESTAMPTZ NOT NULL,
+            expires_at    TIMESTAMPTZ NOT NULL,
+            last_seen     TIMESTAMPTZ NOT NULL,
+            revoked_at    TIMESTAMPTZ
+        );
+        """,
+    ),
+    Migration(
+        10,
+        "orders a browser reported with the public write key are claims until a server confirms them",
+        """
+        ALTER TABLE orders ADD COLUMN verified BOOLEAN DEFAULT true;
+        UPDATE orders SET verified = true WHERE verified IS NULL;
+        CREATE OR REPLACE VIEW order_totals AS
+        SELECT o.order_id, o.ordered_at, o.customer_id, o.currency, o.is_return,
+               count(l.line_key) AS n_lines,
+               coalesce(sum(l.quantity), 0) AS items,
+               coalesce(sum(l.quantity * l.unit_price), 0) AS revenue
+        FROM orders o LEFT JOIN order_lines l USING (order_id)
+        WHERE o.verified
+        GROUP BY ALL;
+        """,
+    ),
+    Migration(
         11,
         "the server's job history: each full run, who asked for it, how it ended",
         """

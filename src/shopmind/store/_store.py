@@ -24,9 +24,12 @@ import duckdb
 import ibis
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from shopmind.core import (
+    DEFAULT_PERSONAL_FIELDS,
     Clock,
+    PersonalFields,
     SchemaVersionError,
     StoreError,
     SystemClock,
@@ -42,7 +45,9 @@ from shopmind.events import (
     IdentityLink,
     implied_links,
 )
+from shopmind.store._claims import replace_claims
 from shopmind.store._migrations import LATEST_VERSION, MIGRATIONS
+from shopmind.store._private import keep_private, redact_rejected
 
 FACT_TABLES = (
     "events",
@@ -143,11 +148,25 @@ _TIME_COLUMNS = {
 
 
 class Store:
-    """A workspace's DuckDB file (or an in-memory store for tests with ``path=":memory:"``)."""
+    """A workspace's DuckDB file (or an in-memory store for tests with ``path=":memory:"``).
 
-    def __init__(self, path: str | Path, *, clock: Clock | None = None, read_only: bool = False) -> None:
+    ``personal``: the fields that hold personal data (the workspace's list), redacted from rejected
+    input before the quarantine keeps it. The file and its write-ahead log are readable by their
+    owner only (see ``keep_private``)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        clock: Clock | None = None,
+        read_only: bool = False,
+        personal: PersonalFields = DEFAULT_PERSONAL_FIELDS,
+    ) -> None:
         self.path = str(path)
         self._clock: Clock = clock or SystemClock()
+        self.personal = personal
+        if self.path != ":memory:":
+            keep_private(self.path)
         try:
             self._con = duckdb.connect(self.path, read_only=read_only)
         except duckdb.IOException as exc:
@@ -157,6 +176,8 @@ class Store:
                     f"(e.g. the running 'shopmind serve') or use another workspace. Detail: {exc}"
                 ) from None
             raise StoreError(f"cannot open the store {self.path}: {exc}") from None
+        if self.path != ":memory:" and not read_only:
+            keep_private(self.path, created=True)
         self._run("SET TimeZone = 'UTC'")
         self._ibis: Any = None
         self._in_transaction = False
@@ -457,9 +478,16 @@ class Store:
         return result
 
     def write_orders(self, orders: pa.Table, lines: pa.Table) -> tuple[WriteResult, WriteResult]:
-        """Store order headers and lines; known order ids and line keys are skipped."""
+        """Store order headers and lines; known order ids and line keys are skipped, except that a
+        verified order (from an import or the shop's server) replaces a client's unverified claim
+        of the same id, lines and all. Headers without ``verified`` are verified."""
+        if "verified" not in orders.column_names:
+            orders = orders.append_column("verified", pa.repeat(pa.scalar(True), orders.num_rows))
         if not self._in_transaction:
             return self.write_atomically(lambda: self.write_orders(orders, lines))
+        confirmed = pc.filter(orders.column("order_id"), orders.column("verified")).to_pylist()
+        if confirmed:
+            replace_claims(self, confirmed)
         return (
             self._insert_new("orders", "order_id", orders, ORDER_SCHEMA),
             self._insert_new("order_lines", "line_key", lines, ORDER_LINE_SCHEMA),
@@ -525,13 +553,15 @@ class Store:
     ) -> int:
         """Keep rejected input with its reason (``QUARANTINE_SCHEMA`` layout); returns rows kept.
 
-        A line of a file (same content hash) that is already in the quarantine is not kept twice.
+        Personal data is redacted from each row's raw input and reason first (``personal``), so
+        the quarantine holds no plain contact data. A line of a file (same content hash) that is
+        already in the quarantine is not kept twice.
         """
         if rows.num_rows == 0:
             return 0
         return self._write(
             "quarantine",
-            _conform(rows, QUARANTINE_SCHEMA),
+            redact_rejected(_conform(rows, QUARANTINE_SCHEMA), self.personal),
             """INSERT INTO quarantine (import_id, source, file_sha256, line_no, field, reason, raw, quarantined_at)
             SELECT ?, ?, ?, line_no, field, reason, raw, ? FROM {src} r
             WHERE ? IS NULL OR NOT EXISTS (
@@ -675,6 +705,10 @@ class Store:
                 (IdentityLink(int(r[0]), r[1], r[2], r[3], bool(r[4])) for r in sorted(rows)), next_id=next_id
             )
         return self._graph
+
+    def forget_identity_graph(self) -> None:
+        """Drop the cached identity graph (after links were deleted, e.g. by an erasure)."""
+        self._graph = None
 
     def link_identities(self, pairs: Iterable[tuple[str, str, str]]) -> list[IdentityLink]:
         """Record links (a, b, reason) between identifiers; returns the new ones (merges flagged)."""

@@ -1,16 +1,35 @@
-"""A workspace: the folder of one shop, holding its store and its secret hashing key."""
+"""A workspace: the folder of one shop, holding its store, its secret hashing key and, if the shop
+wants to change the built-in list of personal fields, ``privacy.toml``::
+
+    [personal_fields]
+    email = ["buyer_mail"]        # also hashed into email_hash
+    phone = ["contact_no"]        # also hashed into phone_hash
+    drop = ["nickname"]           # also dropped
+    url = ["return_to"]           # also URLs whose personal query parameters go
+    keep = ["hp"]                 # built-in names this shop uses for something else
+"""
 
 from __future__ import annotations
 
 import os
 import secrets
+import tomllib
 from pathlib import Path
 
-from shopmind.core import Clock, IdentifierHasher, WorkspaceError
+from shopmind.core import (
+    DEFAULT_PERSONAL_FIELDS,
+    Clock,
+    FieldError,
+    IdentifierHasher,
+    InvalidInputError,
+    PersonalFields,
+    WorkspaceError,
+)
 from shopmind.store._store import Store
 
 STORE_FILE = "shop.duckdb"
 KEY_FILE = "hash.key"
+PRIVACY_FILE = "privacy.toml"
 
 
 class Workspace:
@@ -28,7 +47,9 @@ class Workspace:
     def init(cls, path: str | Path, *, clock: Clock | None = None) -> Workspace:
         """Create the folder, its store (schema migrated) and a random hashing key; idempotent."""
         folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.exists():
+            folder.mkdir(parents=True)
+            folder.chmod(0o700)  # the shop's data: its owner's alone
         key = folder / KEY_FILE
         if not key.exists():
             fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -42,8 +63,31 @@ class Workspace:
         return self.path / STORE_FILE
 
     def open_store(self, *, clock: Clock | None = None, read_only: bool = False) -> Store:
-        return Store(self.store_path, clock=clock, read_only=read_only)
+        return Store(self.store_path, clock=clock, read_only=read_only, personal=self.personal_fields())
 
     def hasher(self) -> IdentifierHasher:
-        """The keyed hash for contact data; losing the key means guests can no longer be matched."""
-        return IdentifierHasher(bytes.fromhex((self.path / KEY_FILE).read_text().strip()))
+        """The keyed hash for contact data, with the workspace's list of personal fields; losing
+        the key means guests can no longer be matched."""
+        key = bytes.fromhex((self.path / KEY_FILE).read_text().strip())
+        return IdentifierHasher(key, self.personal_fields())
+
+    def personal_fields(self) -> PersonalFields:
+        """The fields holding personal data: the built-in list, changed by ``privacy.toml``."""
+        file = self.path / PRIVACY_FILE
+        if not file.exists():
+            return DEFAULT_PERSONAL_FIELDS
+        try:
+            settings = tomllib.loads(file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidInputError([FieldError(PRIVACY_FILE, f"not valid TOML ({exc})")]) from None
+        unknown = [
+            FieldError(f"{PRIVACY_FILE}: {k}", "unknown table; expected [personal_fields]")
+            for k in settings
+            if k != "personal_fields"
+        ]
+        section = settings.get("personal_fields", {})
+        if not isinstance(section, dict):
+            unknown.append(FieldError(f"{PRIVACY_FILE}: personal_fields", "expected a table"))
+        if unknown:
+            raise InvalidInputError(unknown)
+        return DEFAULT_PERSONAL_FIELDS.changed(section, where=f"{PRIVACY_FILE}: personal_fields")

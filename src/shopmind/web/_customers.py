@@ -103,7 +103,7 @@ async def members(
     request: Request,
     segment: str,
     run: Annotated[str | None, Query(max_length=64)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> HTMLResponse:
     found = await read(request, _members, segment, run, offset)
     names = label(segment)

@@ -1,9 +1,10 @@
 """What every page shares: the registry of pages (the navigation), the language, the templates
 and their formatting, and the charts' data.
 
-Adding a page: a module with ``router = page("slug", "nav.slug")``, a route on it rendering a
-template that extends ``base.html``, its words in ``_i18n.MESSAGES``, and the module in
-``web.PAGE_MODULES``."""
+Adding a page: a module with ``router = page("slug", "nav.slug")`` (``role="owner"`` for a page
+only owners see), a route on it rendering a template that extends ``base.html``, its words in
+``_i18n.MESSAGES``, and the module in ``web.PAGE_MODULES``. A form that posts carries
+``csrf_field()``; a script's POST sends the ``csrf-token`` meta tag as ``X-CSRF-Token``."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 from starlette.requests import Request
 
-from shopmind.web._access import signed_in
+from shopmind.web._access import CSRF_FIELD, Viewer, require
 from shopmind.web._i18n import DEFAULT_LANG, LANGS, MESSAGES, message
 
 PREFIX = "/dashboard"
@@ -33,6 +34,7 @@ class Page:
     slug: str
     label: str  # the message key of its name in the navigation
     router: APIRouter
+    role: str = "viewer"  # who sees it (and the least role its routes need)
 
 
 #: the navigation, in the order ``web.install`` adds the pages
@@ -40,10 +42,13 @@ PAGES: list[Page] = []
 _MADE: dict[int, Page] = {}
 
 
-def page(slug: str, label: str) -> APIRouter:
-    """A new page's router (every route behind the sign-in), named ``label`` in the navigation."""
-    router = APIRouter(prefix=f"{PREFIX}/{slug}", dependencies=[Depends(signed_in)], include_in_schema=False)
-    _MADE[id(router)] = Page(slug, label, router)
+def page(slug: str, label: str, role: str = "viewer") -> APIRouter:
+    """A new page's router, named ``label`` in the navigation: every route needs a signed-in
+    ``role`` (or higher), and every POST its CSRF token."""
+    router = APIRouter(
+        prefix=f"{PREFIX}/{slug}", dependencies=[Depends(require(role))], include_in_schema=False
+    )
+    _MADE[id(router)] = Page(slug, label, router, role)
     return router
 
 
@@ -105,6 +110,11 @@ _ENV = Environment(
 _ENV.filters.update(number=_number, won=_won, percent=_percent, when=_when, json=_json, readable=_readable)
 
 
+def csrf_field(viewer: Viewer) -> Markup:
+    """The hidden input every form that posts carries."""
+    return Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, viewer.csrf)
+
+
 def render(request: Request, template: str, title: str, **context: Any) -> HTMLResponse:
     """A page: ``template`` with the frame's context (language, words, navigation)."""
     lang = lang_of(request)
@@ -114,13 +124,16 @@ def render(request: Request, template: str, title: str, **context: Any) -> HTMLR
         return text.format(**fields) if fields else text
 
     active = request.url.path.removeprefix(PREFIX + "/").split("/")[0]
+    viewer: Viewer = request.state.viewer
     body = _ENV.get_template(template).render(
         request=request,
         lang=lang,
         other_lang="en" if lang == "ko" else "ko",
         t=t,
         title=t(title),
-        pages=[(p.slug, t(p.label), p.slug == active) for p in PAGES],
+        pages=[(p.slug, t(p.label), p.slug == active) for p in PAGES if viewer.may(p.role)],
+        viewer=viewer,
+        csrf_field=lambda: csrf_field(viewer),
         prefix=PREFIX,
         messages=MESSAGES,
         path=request.url.path,

@@ -19,14 +19,33 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "nav.onsite": ("온사이트", "On-site"),
     "lang.switch": ("English", "한국어"),
     "logout": ("로그아웃", "Log out"),
+    "nav.users": ("사용자", "Users"),
     "login.title": ("대시보드 로그인", "Dashboard login"),
-    "login.key": ("비밀 키 (secret key)", "Secret key"),
+    "login.login": ("아이디", "Login name"),
+    "login.password": ("비밀번호", "Password"),
     "login.help": (
-        "'shopmind keys create --kind secret'으로 만든 키를 입력하세요.",
-        "Enter a key made with 'shopmind keys create --kind secret'.",
+        "계정은 소유자가 '사용자' 화면에서 만들거나, 서버 관리자가 'shopmind users create'로 만듭니다.",
+        "An owner makes accounts on the Users page; the server's admin with 'shopmind users create'.",
     ),
     "login.submit": ("로그인", "Log in"),
-    "login.wrong": ("키가 맞지 않거나 비밀 키가 아닙니다.", "That key is wrong or not a secret key."),
+    "login.wrong": ("아이디 또는 비밀번호가 맞지 않습니다.", "Wrong login name or password."),
+    "login.expired": (
+        "로그인 양식이 만료되었거나 다른 사이트에서 보낸 요청입니다. 다시 로그인하세요.",
+        "The sign-in form expired or was sent from another site: please sign in again.",
+    ),
+    "forbidden.title": ("허용되지 않은 요청", "Not allowed"),
+    "forbidden.role": (
+        "지금 역할로는 할 수 없는 작업입니다. 소유자에게 역할 변경을 요청하세요.",
+        "Your role does not allow this: ask an owner to change it.",
+    ),
+    "forbidden.csrf": (
+        "요청을 확인할 수 없습니다(오래된 페이지이거나 다른 사이트에서 보낸 요청). 페이지를 새로 고친 뒤 다시 시도하세요.",
+        "This request could not be verified (an old page, or sent from another site): reload the page and try again.",
+    ),
+    "back": ("돌아가기", "Go back"),
+    "role.viewer": ("열람자", "Viewer"),
+    "role.marketer": ("마케터", "Marketer"),
+    "role.owner": ("소유자", "Owner"),
     "empty.no_run": (
         "아직 분석 결과가 없습니다. 'shopmind run --workspace …'을 먼저 실행하세요.",
         "No results yet: run 'shopmind run --workspace …' first.",
@@ -44,6 +63,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ov.buyers": ("구매 고객", "Buyers"),
     "ov.orders": ("주문", "Orders"),
     "ov.revenue": ("매출", "Revenue"),
+    "ov.unverified": (
+        "브라우저가 보낸 미확인 주문 {n}건({revenue})은 위 수치에 넣지 않았습니다. 쇼핑몰 서버(비밀 키 API)나 "
+        "주문 가져오기로 확인되면 반영됩니다.",
+        "{n} unverified orders ({revenue}) reported by browsers are not in the figures above; they count "
+        "once the shop's server (secret-key API) or an order import confirms them.",
+    ),
     "ov.trend": ("일별 매출과 주문", "Revenue and orders by day"),
     "ov.pareto": ("파레토 곡선 (80/20)", "Pareto curve (80/20)"),
     "ov.pareto_note": (
@@ -236,6 +261,60 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "os.cvr": ("전환율", "Conversion rate"),
     "os.revenue": ("전환 매출", "Converted revenue"),
     "os.title": ("문구", "Message"),
+    # users
+    "us.roles_note": (
+        "열람자는 화면을 볼 수 있고, 마케터는 오디언스를 저장하고 CSV로 내보낼 수도 있으며, 소유자는 계정까지 관리합니다.",
+        "Viewers read the pages; marketers also save audiences and export CSV; owners also manage the accounts.",
+    ),
+    "us.list": ("계정", "Accounts"),
+    "us.login": ("아이디", "Login name"),
+    "us.name": ("이름", "Display name"),
+    "us.role": ("역할", "Role"),
+    "us.state": ("상태", "State"),
+    "us.active": ("사용 중", "Active"),
+    "us.disabled": ("사용 중지됨", "Disabled"),
+    "us.sessions": ("열린 세션", "Open sessions"),
+    "us.created": ("만든 날", "Created"),
+    "us.you": ("나", "you"),
+    "us.change_role": ("역할 변경", "Change role"),
+    "us.disable": ("사용 중지", "Disable"),
+    "us.enable": ("다시 사용", "Enable"),
+    "us.revoke": ("모든 세션 끊기", "End all sessions"),
+    "us.create": ("새 계정", "New account"),
+    "us.password": ("비밀번호 (8자 이상)", "Password (8 characters or more)"),
+    "us.submit_create": ("계정 만들기", "Create account"),
+    "us.done.created": ("계정을 만들었습니다.", "Account created."),
+    "us.done.role": ("역할을 바꿨습니다. 바로 적용됩니다.", "Role changed; it applies at once."),
+    "us.done.disabled": (
+        "계정을 사용 중지하고 열린 세션을 모두 끊었습니다.",
+        "Account disabled; its open sessions have ended.",
+    ),
+    "us.done.enabled": ("계정을 다시 사용할 수 있게 했습니다.", "Account enabled again."),
+    "us.done.revoked": ("이 계정의 세션을 모두 끊었습니다.", "Every session of that account has ended."),
+    "us.err.bad_login": (
+        "아이디는 공백 없이 1~64자의 글자, 숫자, . _ @ + - 로 입력하세요.",
+        "A login name is 1 to 64 letters, digits or . _ @ + - (no spaces).",
+    ),
+    "us.err.login_taken": ("이미 쓰고 있는 아이디입니다.", "That login name is taken."),
+    "us.err.bad_name": ("이름은 1~100자로 입력하세요.", "A display name is 1 to 100 characters."),
+    "us.err.bad_role": (
+        "역할을 고르세요: 열람자, 마케터, 소유자.",
+        "Pick a role: viewer, marketer or owner.",
+    ),
+    "us.err.short_password": ("비밀번호는 8자 이상이어야 합니다.", "A password needs at least 8 characters."),
+    "us.err.long_password": (
+        "비밀번호가 너무 깁니다 (최대 1,024자).",
+        "That password is too long (1,024 characters at most).",
+    ),
+    "us.err.no_user": ("그런 계정이 없습니다.", "No such account."),
+    "us.err.last_owner": (
+        "마지막 소유자는 역할을 바꾸거나 사용 중지할 수 없습니다. 먼저 다른 소유자를 만드세요.",
+        "The last active owner cannot be demoted or disabled: make another owner first.",
+    ),
+    "pr.marketer_only": (
+        "오디언스 저장과 CSV 내보내기는 마케터와 소유자만 할 수 있습니다.",
+        "Saving audiences and exporting CSV need the marketer or owner role.",
+    ),
 }
 
 #: the segments' rules in Korean where words are needed (the formulas read the same in both)

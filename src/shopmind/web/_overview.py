@@ -4,15 +4,17 @@ and a button that starts one now)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
+from fastapi import Depends
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.requests import Request
 
 from shopmind.core import ShopmindError
 from shopmind.insights import overview
 from shopmind.web import _charts
+from shopmind.web._access import Viewer, require
 from shopmind.web._frame import PREFIX, lang_of, page, render
 from shopmind.web._i18n import message
 from shopmind.web._reading import read
@@ -74,8 +76,8 @@ def _facts(detail: str | None) -> dict[str, Any]:
 
 
 @router.post("/run", response_class=RedirectResponse)
-async def run_now(request: Request) -> RedirectResponse:
-    """Start every customer-intelligence job now (the button); back to the overview."""
+async def run_now(request: Request, _: Annotated[Viewer, Depends(require("marketer"))]) -> RedirectResponse:
+    """Start every customer-intelligence job now (the button: a marketer's); back to the overview."""
     jobs = request.app.state.jobs
     try:
         await jobs.full_run("dashboard", wait=False)

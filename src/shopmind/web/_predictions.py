@@ -5,11 +5,10 @@ VIP; and the model cards (calibration, lift by decile, backtest)."""
 
 from __future__ import annotations
 
-import csv
 import io
 from typing import Annotated, Any, Literal
 
-from fastapi import Body, Query
+from fastapi import Body, Depends, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.requests import Request
 
@@ -23,14 +22,18 @@ from shopmind.insights import (
     segment_customers,
 )
 from shopmind.insights import latest_run as latest
+from shopmind.segments import write_csv
 from shopmind.store import Store, save_audience, saved_audiences
 from shopmind.web import _charts
+from shopmind.web._access import Viewer, require
 from shopmind.web._frame import lang_of, page, render
 from shopmind.web._i18n import message
 from shopmind.web._reading import read
 
 router = page("predictions", "nav.predictions")
 Score = Literal["purchase_probability", "churn_risk", "vip_lookalike"]
+#: saving and exporting an audience (personal data leaves the dashboard) needs a marketer
+Marketer = Annotated[Viewer, Depends(require("marketer"))]
 #: the lists beside the charts: segment, the job whose run holds it, the order of its rows
 LISTS = (
     ("vip_at_risk", "churn_risk", "clv_12m"),
@@ -157,16 +160,18 @@ def _csv(store: Store, score: str, low: float, high: float) -> tuple[str, str] |
         return None
     rows = audience(store, *found, low, high)
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["profile_id", "member_id", found[1]])
-    for r in rows:
-        writer.writerow([r["profile_id"], r["member"] or "", f"{r[found[1]]:.6f}"])
+    # ids come from visitors: a cell such as "=HYPERLINK(...)" is written as text, not a formula
+    write_csv(
+        out,
+        ["profile_id", "member_id", found[1]],
+        ([r["profile_id"], r["member"], f"{r[found[1]]:.6f}"] for r in rows),
+    )
     return found[1], out.getvalue()
 
 
 @router.get("/audience.csv")
 async def audience_csv(
-    request: Request, low: Bound, high: Bound, score: Score = "purchase_probability"
+    request: Request, _: Marketer, low: Bound, high: Bound, score: Score = "purchase_probability"
 ) -> Response:
     low, high = _bounds(low, high)
     found = await read(request, _csv, score, low, high)
@@ -196,6 +201,7 @@ def _save(store: Store, name: str, score: str, low: float, high: float) -> dict[
 @router.post("/audiences")
 async def save(
     request: Request,
+    _: Marketer,
     name: Annotated[str, Body(min_length=1, max_length=200)],
     low: Annotated[float, Body(ge=0.0, le=1.0)],
     high: Annotated[float, Body(ge=0.0, le=1.0)],

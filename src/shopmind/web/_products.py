@@ -70,7 +70,7 @@ def _explore(
 async def index(
     request: Request,
     q: Annotated[str, Query(max_length=200)] = "",
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     user: Annotated[str, Query(max_length=512)] = "",
     region: Annotated[str, Query(max_length=64)] = "",
     temp_c: Annotated[str, Query(max_length=16)] = "",
@@ -129,7 +129,7 @@ def _rules_of(request: Request, product_id: str, names: dict[str, str]) -> list[
     return out
 
 
-@router.get("/{product_id}", response_class=HTMLResponse)
+@router.get("/{product_id:path}", response_class=HTMLResponse)
 async def detail(request: Request, product_id: str) -> HTMLResponse:
     found = await read(request, product, product_id)
     live = request.app.state.recommender

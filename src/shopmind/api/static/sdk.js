@@ -4,7 +4,7 @@
  *
  *   shopmind.track("Product Added", {product_id: "P1", price: 12900, quantity: 1})
  *   shopmind.page()                        // sent automatically on load (data-auto-page="false" turns it off)
- *   shopmind.identify("member-42", {grade: "gold"})
+ *   shopmind.identify("member-42", {grade: "gold"}, {signature: "<HMAC from your server>"})
  *   shopmind.decide("top")                 // ask for the action of a placement and render it
  *
  * It detects exit intent (the pointer leaving through the top of the window) and scroll depth
@@ -15,6 +15,9 @@
  * Links of the actions that start with "/" get data-link-base="/shop" in front when set.
  * The page's type comes from <meta name="shopmind:page-type" content="cart"> (else the URL), a
  * category page's category from <meta name="shopmind:category" content="…">.
+ * Personal on-site content (a VIP's picks) needs the member's identity signature: your server
+ * computes HMAC-SHA256(identity secret, member id) in hex (`shopmind keys identity-secret`) and
+ * passes it to identify(); without it the visitor is answered as an anonymous one.
  */
 (function (w, d) {
   "use strict";
@@ -99,11 +102,15 @@
     if (meta("category") && !props.category) props.category = meta("category");
     return enqueue("/v1/page", { type: "page", name: name || d.title, properties: props });
   }
-  function identify(id, traits) {
+  function identify(id, traits, options) {
     store.setItem("shopmind:userId", String(id));
+    if (options && options.signature) store.setItem("shopmind:userSignature", String(options.signature));
+    else store.removeItem("shopmind:userSignature");
     return enqueue("/v1/identify", { type: "identify", userId: String(id), traits: traits || {} });
   }
-  function reset() { store.removeItem("shopmind:userId"); store.removeItem("shopmind:anonymousId"); }
+  function reset() {
+    store.removeItem("shopmind:userId"); store.removeItem("shopmind:userSignature"); store.removeItem("shopmind:anonymousId");
+  }
 
   // -- decisions and their rendering ------------------------------------------------------
   function decide(placement, slot) {
@@ -111,6 +118,8 @@
       var q = "?anonymousId=" + encodeURIComponent(anonymousId()) + "&placement=" + encodeURIComponent(placement);
       var uid = userId();
       if (uid) q += "&userId=" + encodeURIComponent(uid);
+      var signature = store.getItem("shopmind:userSignature");
+      if (uid && signature) q += "&userSignature=" + encodeURIComponent(signature);
       return fetch(host + "/v1/decide" + q, { headers: headers() }).then(function (r) { return r.json(); });
     }).then(function (decision) {
       if (decision && decision.action) render(decision, slot);

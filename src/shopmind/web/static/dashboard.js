@@ -10,6 +10,12 @@
     });
   }
 
+  // every POST carries the session's CSRF token (the page's meta tag)
+  function csrf() {
+    var meta = document.querySelector("meta[name='csrf-token']");
+    return meta ? meta.getAttribute("content") : "";
+  }
+
   function audience() {
     var box = document.getElementById("audience");
     if (!box) return;
@@ -34,7 +40,7 @@
     }
     function update() {
       var ticket = ++pending;
-      exportLink.href = endpoint + "/audience.csv?" + query();
+      if (exportLink) exportLink.href = endpoint + "/audience.csv?" + query();
       box.setAttribute("data-busy", "1");
       fetch(endpoint + "/audience?" + query(), { headers: { Accept: "application/json" } })
         .then(function (r) { return r.json(); })
@@ -58,13 +64,15 @@
       });
     }
 
-    document.getElementById("save-form").addEventListener("submit", function (e) {
+    var saveForm = document.getElementById("save-form");
+    if (!saveForm) return; // a viewer: neither saves nor exports
+    saveForm.addEventListener("submit", function (e) {
       e.preventDefault();
       var r = range();
       var name = document.getElementById("audience-name").value.trim();
       fetch(endpoint + "/audiences", {
         method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrf() },
         body: JSON.stringify({ name: name, low: r[0], high: r[1], score: score })
       })
         .then(function (resp) { return resp.json().then(function (body) { return [resp.status, body]; }); })
