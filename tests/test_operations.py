@@ -133,6 +133,8 @@ def test_status_customers_run_and_import_work_while_serving(
     shown = shopmind("customers", "show", f"user:{shop.vip}", "-w", ws, "--json")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["scores"]["clv_12m"] is not None
+    erase = shopmind("customers", "erase", f"user:{shop.vip}", "--yes", "-w", ws)
+    assert erase.returncode == 2 and "DELETE /v1/profiles" in erase.stderr  # never the held file
     missing = shopmind("customers", "show", "user:nobody", "-w", ws)
     assert missing.returncode == 2 and "no profile 'user:nobody'" in missing.stderr
     # an import reads the file on this machine, relative to the caller's folder

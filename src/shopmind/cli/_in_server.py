@@ -26,6 +26,11 @@ _log = logging.getLogger("shopmind.api")
 
 #: commands that never open the store (or that make one): nothing to do through the server
 _LOCAL = {("init",), ("demo",), ("serve",)}
+#: commands the server must not run for the command line, and what to do instead
+_REFUSED: dict[tuple[str, ...], str] = {
+    ("customers", "erase"): "it asks for confirmation and rewrites the store file, which the server "
+    "holds: erase through the server with DELETE /v1/profiles/{id} (secret key), or stop the server first",
+}
 
 
 class _Stream(io.TextIOBase):
@@ -56,6 +61,10 @@ def find_command(path: list[str]) -> Callable[..., Any]:
         if found is None:
             raise InvalidInputError([FieldError("command", f"no command 'shopmind {' '.join(path)}'")])
         command = found
+    if tuple(path) in _REFUSED:
+        raise InvalidInputError(
+            [FieldError("command", f"'shopmind {' '.join(path)}': {_REFUSED[tuple(path)]}")]
+        )
     if hasattr(command, "get_command") or tuple(path) in _LOCAL or command.callback is None:
         raise InvalidInputError(
             [FieldError("command", f"'shopmind {' '.join(path)}' cannot run through the server")]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import operator
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -273,6 +273,12 @@ class LiveWriter:
         profiled = store.write_atomically(write)
         self._orders, self._links, self._seen, self._since = [], {}, {}, None
         self._remember(profiled)
+
+    def forget(self, identifiers: Iterable[str]) -> None:
+        """Identifiers whose profile rows were deleted (an erasure): their next events make them
+        again."""
+        for ident in identifiers:
+            self._known.pop(ident, None)
 
     def _remember(self, identifiers: set[str]) -> None:
         known = self._known
