@@ -234,7 +234,7 @@ def status(
     with open_workspace(workspace) as (_, store):
         st = store.status()
     if as_json:
-        typer.echo(
+        console.out(
             json.dumps(
                 {
                     "path": st.path,
@@ -251,7 +251,8 @@ def status(
                     "quarantine_by_reason": dict(st.quarantine_by_reason),
                 },
                 ensure_ascii=False,
-            )
+            ),
+            highlight=False,
         )
         return
     tables = Table(title=f"{st.path} (schema v{st.schema_version})")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
@@ -21,22 +20,23 @@ from shopmind.cli._common import (
     parse_as_of,
     progress_bars,
 )
-from shopmind.core import DEFAULT_SHOP_TZ, InvalidInputError
+from shopmind.core import DEFAULT_SHOP_TZ
 from shopmind.pipeline import (
     ChurnReport,
+    FullRunReport,
     IntelligenceReport,
     LookalikeReport,
     PreferencesReport,
     PurchaseReport,
-    run_churn_risk,
-    run_customer_intelligence,
-    run_preferences,
-    run_purchase_probability,
-    run_vip_lookalike,
+    run_everything,
 )
 from shopmind.segments import SEGMENTS
 
-T = TypeVar("T")
+_STEPS = {
+    "churn_risk": "churn risk",
+    "purchase_probability": "purchase probability",
+    "vip_lookalike": "could become VIP",
+}
 
 
 def _zone(value: str) -> str:
@@ -48,15 +48,6 @@ def _zone(value: str) -> str:
             param_hint="--zone",
         ) from None
     return value
-
-
-def _optional(step: str, job: Callable[[], T]) -> T | None:
-    """Run a job that may lack the history it needs; say why it was skipped instead of failing."""
-    try:
-        return job()
-    except InvalidInputError as exc:
-        err_console.print(f"[yellow]{step} skipped:[/] {exc}")
-        return None
 
 
 @app.command()
@@ -73,7 +64,7 @@ def run(
     zone: Annotated[
         str, typer.Option(help="The shop's time zone (IANA name): days, hours and --as-of dates are local.")
     ] = DEFAULT_SHOP_TZ,
-) -> None:
+) -> FullRunReport:
     """Understand every customer as of a date and store the results with the run:
 
     RFM segments; P(alive), expected purchases, expected spend, 12-month CLV and VIPs (top 20% by
@@ -82,35 +73,31 @@ def run(
     who could become a VIP (look-alikes of today's VIPs); taste and best time and channel.
 
     Jobs that lack the history they need are skipped with the reason; see the results with
-    'shopmind customers ...'."""
+    'shopmind customers ...'. While 'shopmind serve' runs, the run is made by the server (on its
+    own connection: collection goes on) and the server's recommender is refitted after it."""
     zone = _zone(zone)
     moment = parse_as_of(as_of, zone)
     with open_workspace(workspace) as (_, store), progress_bars() as progress:
-        result = run_customer_intelligence(store, moment, zone=zone, progress=progress)
-        churn = _optional(
-            "churn risk",
-            lambda: run_churn_risk(
-                store, moment, horizon_days=churn_horizon, at_risk=at_risk, zone=zone, progress=progress
-            ),
+        report = run_everything(
+            store,
+            moment,
+            horizon_days=horizon,
+            churn_horizon_days=churn_horizon,
+            at_risk=at_risk,
+            zone=zone,
+            progress=progress,
         )
-        purchase = _optional(
-            "purchase probability",
-            lambda: run_purchase_probability(
-                store, moment, horizon_days=horizon, zone=zone, progress=progress
-            ),
-        )
-        lookalike = _optional(
-            "could become VIP", lambda: run_vip_lookalike(store, moment, zone=zone, progress=progress)
-        )
-        preferences = run_preferences(store, moment, zone=zone, progress=progress)
-    _print_intelligence(result, moment)
-    if churn is not None:
-        _print_churn(churn)
-    if purchase is not None:
-        _print_purchase(purchase)
-    if lookalike is not None:
-        _print_lookalike(lookalike)
-    _print_preferences(preferences)
+    for step, why in report.skipped:
+        err_console.print(f"[yellow]{_STEPS.get(step, step)} skipped:[/] {why}")
+    _print_intelligence(report.intelligence, moment)
+    if report.churn is not None:
+        _print_churn(report.churn)
+    if report.purchase is not None:
+        _print_purchase(report.purchase)
+    if report.lookalike is not None:
+        _print_lookalike(report.lookalike)
+    _print_preferences(report.preferences)
+    return report  # for the server's job history (a command line ignores it)
 
 
 def _print_intelligence(result: IntelligenceReport, moment: datetime) -> None:

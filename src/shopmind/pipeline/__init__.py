@@ -3,6 +3,7 @@ CLV, VIPs), churn risk, purchase probability, look-alikes (could become VIP), ta
 
 from shopmind.pipeline._churn import ChurnReport, run_churn_risk
 from shopmind.pipeline._demo_job import DemoLoadReport, load_demo_shop
+from shopmind.pipeline._full_run import FullRunReport, run_everything
 from shopmind.pipeline._intelligence import (
     IntelligenceReport,
     ParetoReport,
@@ -31,6 +32,7 @@ __all__ = [
     "ALGORITHMS",
     "ChurnReport",
     "DemoLoadReport",
+    "FullRunReport",
     "IntelligenceReport",
     "LookalikeReport",
     "ParetoReport",
@@ -47,6 +49,7 @@ __all__ = [
     "resolve_profile",
     "run_churn_risk",
     "run_customer_intelligence",
+    "run_everything",
     "run_preferences",
     "run_purchase_probability",
     "run_vip_lookalike",
