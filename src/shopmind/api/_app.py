@@ -18,7 +18,7 @@ from shopmind import web
 from shopmind.api import _admin, _collect, _demo_shop, _health, _inspect, _onsite, _profiles, _schedule, _sdk
 from shopmind.api._auth import RateLimiter
 from shopmind.api._config import ServerConfig
-from shopmind.api._errors import HANDLERS
+from shopmind.api._errors import HANDLERS, document_one_error_shape
 from shopmind.api._json import JSON
 from shopmind.api._models import LiveRecommender
 from shopmind.api._operations import Operations, start_operations
@@ -118,6 +118,7 @@ def create_app(
     for module in (_health, _collect, _inspect, _profiles, _onsite, _sdk, _demo_shop, _schedule, _admin):
         app.include_router(module.router)
     web.install(app)
+    document_one_error_shape(app)
     return app
 
 
