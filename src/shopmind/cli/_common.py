@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 from zoneinfo import ZoneInfo
 
 import typer
@@ -27,7 +27,9 @@ from shopmind.core import (
     WorkspaceLockedError,
     to_utc,
 )
-from shopmind.store import Store, Workspace, running_server
+
+if TYPE_CHECKING:  # the store (duckdb, ibis, arrow) is imported by the commands that open it
+    from shopmind.store import Store, Workspace
 
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_REJECTED, EXIT_BAD_FILE, EXIT_WORKSPACE = 0, 1, 2, 3, 4, 5
 
@@ -120,6 +122,8 @@ def open_workspace(workspace: Path) -> Iterator[tuple[Workspace, Store]]:
     if here is not None:  # inside the server: its connection, closed by the server
         yield here.workspace, here.store
         return
+    from shopmind.store import Workspace
+
     try:
         ws = Workspace(workspace)
         store = ws.open_store()
@@ -138,6 +142,7 @@ def open_workspace(workspace: Path) -> Iterator[tuple[Workspace, Store]]:
 def _through_server(workspace: Path, locked: WorkspaceLockedError) -> typer.Exit:
     """Run the current command in the server that owns the store; its exit code."""
     from shopmind.cli._remote import run_in_server  # only when a server owns the store
+    from shopmind.store import running_server
 
     server = running_server(workspace)
     if server is None:

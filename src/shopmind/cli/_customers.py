@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 from rich.table import Table
@@ -23,10 +23,9 @@ from shopmind.cli._common import (
     parse_as_of,
 )
 from shopmind.core import UnknownProfileError
-from shopmind.models import probability_bands
-from shopmind.pipeline import latest_scores, score_name, segment_label
-from shopmind.segments import SEGMENTS, write_csv
-from shopmind.store import Store, compact_store, erase_profile, resolve_person
+
+if TYPE_CHECKING:  # the rest is imported where it is used: ``shopmind --help`` stays quick
+    from shopmind.store import Store
 
 
 def _run_or_fail(
@@ -46,6 +45,8 @@ def _private(path: Path) -> TextIO:
 
 
 def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
+    from shopmind.segments import write_csv
+
     with _private(path) as fh:
         count = write_csv(fh, header, rows)  # a cell that starts like a formula is written as text
     console.print(f"wrote {count:,} profiles to {path}")
@@ -65,6 +66,8 @@ LimitOpt = Annotated[int, typer.Option(min=1, help="Rows to show on screen.")]
 @customers_app.command("segments")
 def customers_segments(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
     """Profiles per segment in the latest run, with each segment's rule."""
+    from shopmind.segments import SEGMENTS
+
     with open_workspace(workspace) as (_, store):
         run_id, moment = _run_or_fail(store)
         rows = store.sql(
@@ -141,6 +144,9 @@ def customers_band(
 ) -> None:
     """The profiles whose purchase probability lies in [--low, --high]: count, expected buyers and,
     with --output, the audience as CSV (profile_id, probability), most likely buyers first."""
+    from shopmind.models import probability_bands
+    from shopmind.pipeline import score_name
+
     if high <= low:
         raise fail("--high must be above --low", EXIT_USAGE, "e.g. --low 0.3 --high 0.6")
     with open_workspace(workspace) as (_, store):
@@ -304,6 +310,8 @@ def customers_show(
 ) -> None:
     """One customer: segment, scores of the latest runs (CLV, P(alive), churn risk, purchase
     probability, could-become-VIP and its drivers), taste, and best time and channel."""
+    from shopmind.pipeline import latest_scores, segment_label
+
     with open_workspace(workspace) as (_, store):
         if not store.sql("SELECT 1 FROM profiles WHERE profile_id = ?", [profile]):
             raise fail(f"no profile {profile!r}", EXIT_USAGE, "list some with: shopmind customers list")
@@ -382,6 +390,8 @@ def customers_erase(
     """Erase a customer · 개인정보 삭제: every stored row holding any of their identifiers or
     hashes (events, orders, identities, scores, findings, memberships, decisions, consents,
     quarantined input), in one transaction. Only a record that an erasure happened stays."""
+    from shopmind.store import compact_store, erase_profile, resolve_person
+
     with open_workspace(workspace) as (ws, store):
         found = resolve_person(store, profile)
         if found is not None and not yes:

@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -30,17 +30,13 @@ from shopmind.core import (
     ImportFileError,
     UnknownIdentityLinkError,
 )
-from shopmind.ingest import (
-    FORMATS,
-    ImportReport,
-    import_catalogue,
-    import_events,
-    import_interests,
-    import_orders,
-    import_weather,
-)
-from shopmind.pipeline import load_demo_shop
-from shopmind.store import Store, Workspace
+
+if TYPE_CHECKING:  # imported where used: ``shopmind --help`` starts without the store and the jobs
+    from shopmind.ingest import ImportReport
+    from shopmind.store import Store, Workspace
+
+#: ``shopmind.ingest.FORMATS`` (named here so the help needs no ingest import; a test keeps them equal)
+ORDER_FORMATS = ("generic", "online_retail", "online_retail_ii")
 
 
 def _print_report(report: ImportReport) -> int:
@@ -91,6 +87,8 @@ def _run_import(
 @app.command()
 def init(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
     """Create a workspace: a folder with the shop's store (shop.duckdb) and its secret hashing key."""
+    from shopmind.store import Workspace
+
     ws = Workspace.init(workspace)
     console.print(f"workspace ready at [bold]{ws.path}[/] (store {ws.store_path.name}, schema migrated)")
 
@@ -99,7 +97,9 @@ def init(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
 def import_orders_cmd(
     file: Annotated[Path, typer.Argument(help="CSV, Parquet or XLSX file, one order line per row.")],
     workspace: WorkspaceOpt = Path(".shopmind"),
-    fmt: Annotated[str, typer.Option("--format", help=f"auto, or one of: {', '.join(FORMATS)}.")] = "auto",
+    fmt: Annotated[
+        str, typer.Option("--format", help=f"auto, or one of: {', '.join(ORDER_FORMATS)}.")
+    ] = "auto",
     map_: Annotated[
         list[str] | None,
         typer.Option(
@@ -112,6 +112,8 @@ def import_orders_cmd(
 ) -> None:
     """Import order lines. Cancellations become returns, missing customers are guests, rejected
     rows are kept in the quarantine with their reason and line number."""
+    from shopmind.ingest import import_orders
+
     mapping = _mapping(map_) or None
     _run_import(
         workspace,
@@ -133,6 +135,8 @@ def import_events_cmd(
     workspace: WorkspaceOpt = Path(".shopmind"),
 ) -> None:
     """Import events (page views, product views, searches, carts, orders, ...) from JSON Lines."""
+    from shopmind.ingest import import_events
+
     _run_import(
         workspace,
         lambda ws, store, progress: import_events(store, file, hasher=ws.hasher(), progress=progress),
@@ -154,6 +158,8 @@ def import_catalogue_cmd(
     currency: Annotated[str, typer.Option(help="Currency of prices without one.")] = "KRW",
 ) -> None:
     """Import or update the product catalogue."""
+    from shopmind.ingest import import_catalogue
+
     mapping = _mapping(map_)
     _run_import(
         workspace,
@@ -172,6 +178,8 @@ def import_interests_cmd(
     workspace: WorkspaceOpt = Path(".shopmind"),
 ) -> None:
     """Import external interest keywords/topics from a third-party file."""
+    from shopmind.ingest import import_interests
+
     _run_import(
         workspace,
         lambda ws, store, progress: import_interests(
@@ -189,6 +197,8 @@ def import_weather_cmd(
     workspace: WorkspaceOpt = Path(".shopmind"),
 ) -> None:
     """Import daily weather per region; recommendations then follow the visitor's weather."""
+    from shopmind.ingest import import_weather
+
     _run_import(workspace, lambda ws, store, progress: import_weather(store, file, progress=progress))
 
 
@@ -202,6 +212,9 @@ def demo(
 ) -> None:
     """Generate a synthetic Korean shop (catalogue, regions and weather, sessions, searches, carts,
     orders, banners) with planted truths, and load it into the workspace (created if missing)."""
+    from shopmind.pipeline import load_demo_shop
+    from shopmind.store import Workspace
+
     first = date.fromisoformat(start) if start else None
     ws = Workspace.init(workspace)
     with open_workspace(ws.path) as (_, store), progress_bars() as progress:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -19,9 +19,12 @@ from shopmind.cli._common import (
     parse_as_of,
 )
 from shopmind.core import InvalidInputError
-from shopmind.pipeline import ALGORITHMS, evaluate_recommendations, order_baskets, recommender_data
-from shopmind.recommend import AssociationRules, Context, HybridRecommender, Recommendation
-from shopmind.segments import write_csv
+
+if TYPE_CHECKING:  # the models are imported when a command runs: ``shopmind --help`` stays quick
+    from shopmind.recommend import Recommendation
+
+#: the keys of ``shopmind.pipeline.ALGORITHMS``, for the help (a test keeps them equal)
+ALGORITHM_NAMES = ("popularity", "trending", "item_cf", "user_cf", "content", "als", "bpr", "hybrid")
 
 EXIT_INPUT = 4
 evaluate_app = typer.Typer(help="Measure models offline on the shop's own past.", no_args_is_help=True)
@@ -38,6 +41,8 @@ PERCENT = ("recall", "ndcg", "map", "hit_rate", "coverage", "long_tail")
 def _write_table(path: Path, table: Any) -> None:
     """A pandas table as CSV, its text cells safe to open in a spreadsheet (product names come
     from the shop's catalogue)."""
+    from shopmind.segments import write_csv
+
     with path.open("w", encoding="utf-8", newline="") as fh:
         write_csv(fh, [str(c) for c in table.columns], table.itertuples(index=False, name=None))
 
@@ -53,7 +58,7 @@ def evaluate_recommendations_cmd(
     k: Annotated[int, typer.Option("--k", "-k", min=1, help="Length of each recommendation list.")] = 10,
     algorithms: Annotated[
         str | None,
-        typer.Option("--algorithms", "-a", help=f"Comma-separated subset of: {', '.join(ALGORITHMS)}."),
+        typer.Option("--algorithms", "-a", help=f"Comma-separated subset of: {', '.join(ALGORITHM_NAMES)}."),
     ] = None,
     max_users: Annotated[
         int | None, typer.Option("--max-users", min=1, help="Evaluate a seeded sample of the test customers.")
@@ -72,6 +77,8 @@ def evaluate_recommendations_cmd(
 
     Example: shopmind evaluate recommendations --split-at 2011-10-01 --until 2011-12-10
     """
+    from shopmind.pipeline import evaluate_recommendations
+
     names = [n.strip() for n in algorithms.split(",") if n.strip()] if algorithms else None
     start = parse_as_of(split_at, zone)
     end = parse_as_of(until, zone) if until else None
@@ -128,6 +135,9 @@ def recommend_rules(
     workspace: WorkspaceOpt = Path(".shopmind"),
 ) -> None:
     """Association rules "A → B" mined from the orders (one basket per order), by lift."""
+    from shopmind.pipeline import order_baskets
+    from shopmind.recommend import AssociationRules
+
     with open_workspace(workspace) as (_, store):
         baskets = order_baskets(store)
         names = dict(store.sql("SELECT product_id, name FROM products WHERE name IS NOT NULL"))
@@ -185,6 +195,9 @@ def recommend_for(
     workspace: WorkspaceOpt = Path(".shopmind"),
 ) -> None:
     """Fit the hybrid recommender and show the items for one customer or visitor, with reasons."""
+    from shopmind.pipeline import recommender_data
+    from shopmind.recommend import Context, HybridRecommender
+
     moment = parse_as_of(as_of)
     with open_workspace(workspace) as (_, store):
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
@@ -21,16 +21,15 @@ from shopmind.cli._common import (
     progress_bars,
 )
 from shopmind.core import DEFAULT_SHOP_TZ
-from shopmind.pipeline import (
-    ChurnReport,
-    FullRunReport,
-    IntelligenceReport,
-    LookalikeReport,
-    PreferencesReport,
-    PurchaseReport,
-    run_everything,
-)
-from shopmind.segments import SEGMENTS
+
+if TYPE_CHECKING:  # the jobs are imported when the command runs: ``shopmind --help`` stays quick
+    from shopmind.pipeline import (
+        ChurnReport,
+        IntelligenceReport,
+        LookalikeReport,
+        PreferencesReport,
+        PurchaseReport,
+    )
 
 _STEPS = {
     "churn_risk": "churn risk",
@@ -64,7 +63,7 @@ def run(
     zone: Annotated[
         str, typer.Option(help="The shop's time zone (IANA name): days, hours and --as-of dates are local.")
     ] = DEFAULT_SHOP_TZ,
-) -> FullRunReport:
+) -> Any:  # the FullRunReport (Typer evaluates this annotation, so it names no job type)
     """Understand every customer as of a date and store the results with the run:
 
     RFM segments; P(alive), expected purchases, expected spend, 12-month CLV and VIPs (top 20% by
@@ -75,6 +74,8 @@ def run(
     Jobs that lack the history they need are skipped with the reason; see the results with
     'shopmind customers ...'. While 'shopmind serve' runs, the run is made by the server (on its
     own connection: collection goes on) and the server's recommender is refitted after it."""
+    from shopmind.pipeline import run_everything
+
     zone = _zone(zone)
     moment = parse_as_of(as_of, zone)
     with open_workspace(workspace) as (_, store), progress_bars() as progress:
@@ -101,6 +102,8 @@ def run(
 
 
 def _print_intelligence(result: IntelligenceReport, moment: datetime) -> None:
+    from shopmind.segments import SEGMENTS
+
     table = Table(title=f"customers as of {moment:%Y-%m-%d %H:%M} UTC (run {result.run_id})")
     table.add_column("segment")
     table.add_column("세그먼트")
