@@ -20,8 +20,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from shopmind.cli._format import shop_zone
 from shopmind.core import (
-    DEFAULT_SHOP_TZ,
     ShopmindError,
     WorkspaceError,
     WorkspaceLockedError,
@@ -155,9 +155,26 @@ def _through_server(workspace: Path, locked: WorkspaceLockedError) -> typer.Exit
 
 @contextmanager
 def progress_bars() -> Iterator[Callable[[str, int, int], None]]:
+    """A progress reporter for a job; every bar ends at its total when the block ends without an
+    error (a job reports a phase as it goes and may skip its last steps: 1/5 on a run that
+    succeeded reads as a failure)."""
+    totals: dict[str, int] = {}
+
+    def tracking(report: Callable[[str, int, int], None]) -> Callable[[str, int, int], None]:
+        def update(phase: str, done: int, total: int) -> None:
+            totals[phase] = max(total, 1)
+            report(phase, done, total)
+
+        return update
+
+    def finish(report: Callable[[str, int, int], None]) -> None:
+        for phase, total in totals.items():
+            report(phase, total, total)
+
     here = IN_SERVER.get()
     if here is not None:  # the caller's terminal draws the bars
-        yield here.progress
+        yield tracking(here.progress)
+        finish(here.progress)
         return
     bars = Progress(
         TextColumn("{task.description:<14}"),
@@ -169,17 +186,19 @@ def progress_bars() -> Iterator[Callable[[str, int, int], None]]:
     )
     tasks: dict[str, TaskID] = {}
 
-    def update(phase: str, done: int, total: int) -> None:
+    def draw(phase: str, done: int, total: int) -> None:
         if phase not in tasks:
             tasks[phase] = bars.add_task(phase, total=max(total, 1))
         bars.update(tasks[phase], completed=done, total=max(total, 1))
 
     with bars:
-        yield update
+        yield tracking(draw)
+        finish(draw)
 
 
-def parse_as_of(value: str | None, zone: str = DEFAULT_SHOP_TZ) -> datetime:
+def parse_as_of(value: str | None, zone: str | None = None) -> datetime:
     """A date (midnight in the shop's zone, so that day is not yet observed) or an ISO time."""
+    zone = zone or shop_zone()
     if value is None:
         return datetime.now(UTC)
     try:

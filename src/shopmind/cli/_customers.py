@@ -22,6 +22,7 @@ from shopmind.cli._common import (
     open_workspace,
     parse_as_of,
 )
+from shopmind.cli._format import local_date, local_time, money, score_value
 from shopmind.core import UnknownProfileError
 
 if TYPE_CHECKING:  # the rest is imported where it is used: ``shopmind --help`` stays quick
@@ -74,7 +75,7 @@ def customers_segments(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
             "SELECT segment, count(*) FROM segment_members WHERE run_id = ? GROUP BY segment ORDER BY 2 DESC",
             [run_id],
         )
-    table = Table(title=f"segments as of {moment:%Y-%m-%d}")
+    table = Table(title=f"segments as of {local_date(moment)}")
     for col in ("segment", "세그먼트", "rule", "profiles"):
         table.add_column(col, justify="right" if col == "profiles" else "left")
     for key, count in rows:
@@ -121,9 +122,9 @@ def customers_list(
     for pid, clv, alive, revenue in rows[:limit]:
         table.add_row(
             pid,
-            "" if clv is None else f"{clv:,.0f}",
+            money(clv),
             "" if alive is None else f"{alive:.2f}",
-            "" if revenue is None else f"{revenue:,.0f}",
+            money(revenue),
         )
     console.print(table)
 
@@ -201,7 +202,7 @@ def customers_moved(
             GROUP BY ALL ORDER BY 3 DESC LIMIT 15""",
             [earlier[0], latest_id],
         )
-    table = Table(title=f"movement {earlier[1]:%Y-%m-%d} → {latest_at:%Y-%m-%d}")
+    table = Table(title=f"movement {local_date(earlier[1])} → {local_date(latest_at)}")
     for col in ("from", "to", "profiles"):
         table.add_column(col)
     for a, b, n in flows:
@@ -230,11 +231,11 @@ def customers_at_risk(
         )
     if output:
         _write_csv(output, ("profile_id", "churn_risk", "clv_12m", "revenue"), rows)
-    table = Table(title=f"VIPs at risk · 이탈 위험 VIP as of {moment:%Y-%m-%d}: {len(rows):,}")
+    table = Table(title=f"VIPs at risk · 이탈 위험 VIP as of {local_date(moment)}: {len(rows):,}")
     for col in ("profile", "churn risk", "CLV 12m", "revenue so far"):
         table.add_column(col, justify="left" if col == "profile" else "right")
     for pid, risk, clv, revenue in rows[:limit]:
-        table.add_row(pid, f"{risk:.0%}", _number(clv, ",.0f"), _number(revenue, ",.0f"))
+        table.add_row(pid, f"{risk:.0%}", money(clv), money(revenue))
     console.print(table)
 
 
@@ -261,11 +262,11 @@ def customers_dormant_vips(
         )
     if output:
         _write_csv(output, ("profile_id", "revenue", "days_since_last_purchase", "churn_risk"), rows)
-    table = Table(title=f"former VIPs now dormant · 뜸한 VIP as of {moment:%Y-%m-%d}: {len(rows):,}")
+    table = Table(title=f"former VIPs now dormant · 뜸한 VIP as of {local_date(moment)}: {len(rows):,}")
     for col in ("profile", "revenue so far", "days since last purchase", "churn risk"):
         table.add_column(col, justify="left" if col == "profile" else "right")
     for pid, revenue, days, risk in rows[:limit]:
-        table.add_row(pid, _number(revenue, ",.0f"), _number(days, ".0f"), _number(risk, ".0%"))
+        table.add_row(pid, money(revenue), _number(days, ".0f"), _number(risk, ".0%"))
     console.print(table)
 
 
@@ -288,7 +289,7 @@ def customers_lookalikes(
     listed = [(pid, p, _drivers(facts)) for pid, p, facts in rows]
     if output:
         _write_csv(output, ("profile_id", "probability", "drivers"), listed)
-    table = Table(title=f"could become VIP · 잠재 VIP as of {moment:%Y-%m-%d}: {len(rows):,}")
+    table = Table(title=f"could become VIP · 잠재 VIP as of {local_date(moment)}: {len(rows):,}")
     for col in ("profile", "probability", "why (top features)"):
         table.add_column(col, justify="right" if col == "probability" else "left")
     for pid, p, drivers in listed[:limit]:
@@ -334,7 +335,7 @@ def customers_show(
     table.add_column("score")
     table.add_column("value", justify="right")
     for name, value in scores.items():
-        table.add_row(name, "-" if value is None else f"{value:,.4g}")
+        table.add_row(name, score_value(name, value))
     console.print(table)
     taste = facts["taste"]
     if taste:
@@ -344,8 +345,8 @@ def customers_show(
         for kind in ("bought", "viewed"):
             if taste.get(f"{kind}_price_avg") is not None:
                 console.print(
-                    f"  {kind} prices: average {taste[f'{kind}_price_avg']:,.0f} "
-                    f"(range {taste[f'{kind}_price_min']:,.0f}-{taste[f'{kind}_price_max']:,.0f})"
+                    f"  {kind} prices: average {money(taste[f'{kind}_price_avg'])} "
+                    f"(range {money(taste[f'{kind}_price_min'])}-{money(taste[f'{kind}_price_max'])})"
                 )
         if taste["interests"]:
             console.print("  interests: " + ", ".join(i["keyword"] for i in taste["interests"]))
@@ -412,7 +413,7 @@ def customers_erase(
         console.print_json(json.dumps(erased.to_dict(), ensure_ascii=False))
         return
     if erased.erasure_id is None:
-        when = ", ".join(f"{at:%Y-%m-%d %H:%M}" for at in erased.erased_before)
+        when = ", ".join(local_time(at) for at in erased.erased_before)
         console.print(f"nothing left to erase: {profile} was erased before ({when})")
         return
     table = Table(title=f"erased {erased.profile_id}: {erased.total:,} rows")

@@ -20,6 +20,8 @@ from shopmind.cli._common import (
     parse_as_of,
     progress_bars,
 )
+from shopmind.cli._format import local_time, plain_number
+from shopmind.cli._notes import print_notes
 from shopmind.core import DEFAULT_SHOP_TZ
 
 if TYPE_CHECKING:  # the jobs are imported when the command runs: ``shopmind --help`` stays quick
@@ -90,7 +92,10 @@ def run(
         )
     for step, why in report.skipped:
         err_console.print(f"[yellow]{_STEPS.get(step, step)} skipped:[/] {why}")
-    _print_intelligence(report.intelligence, moment)
+    notes = [("warning", note) for note in report.intelligence.warnings]
+    if report.churn is not None:
+        notes += [("churn", note) for note in report.churn.notes if not note.startswith("chosen:")]
+    _print_intelligence(report.intelligence, moment, zone)
     if report.churn is not None:
         _print_churn(report.churn)
     if report.purchase is not None:
@@ -98,13 +103,14 @@ def run(
     if report.lookalike is not None:
         _print_lookalike(report.lookalike)
     _print_preferences(report.preferences)
+    print_notes(err_console, notes)  # once each, after the report they qualify
     return report  # for the server's job history (a command line ignores it)
 
 
-def _print_intelligence(result: IntelligenceReport, moment: datetime) -> None:
+def _print_intelligence(result: IntelligenceReport, moment: datetime, zone: str) -> None:
     from shopmind.segments import SEGMENTS
 
-    table = Table(title=f"customers as of {moment:%Y-%m-%d %H:%M} UTC (run {result.run_id})")
+    table = Table(title=f"customers as of {local_time(moment, zone)} (run {result.run_id})")
     table.add_column("segment")
     table.add_column("세그먼트")
     table.add_column("profiles", justify="right")
@@ -117,11 +123,9 @@ def _print_intelligence(result: IntelligenceReport, moment: datetime) -> None:
         f"{result.pareto.revenue_share_of_top:.0%} of revenue"
     )
     if result.clv_params:
-        console.print("BG/NBD " + ", ".join(f"{k}={v:.4g}" for k, v in result.clv_params))
+        console.print("BG/NBD " + ", ".join(f"{k}={plain_number(v)}" for k, v in result.clv_params))
     if result.spend_params:
-        console.print("Gamma-Gamma " + ", ".join(f"{k}={v:.4g}" for k, v in result.spend_params))
-    for note in result.warnings:
-        err_console.print(f"[yellow]warning:[/] {note}")
+        console.print("Gamma-Gamma " + ", ".join(f"{k}={plain_number(v)}" for k, v in result.spend_params))
 
 
 def _auc(value: float | None) -> str:
@@ -134,9 +138,6 @@ def _print_churn(churn: ChurnReport) -> None:
         f"model {churn.chosen} (backtest AUC supervised {_auc(churn.supervised_auc)}, P(alive)-based "
         f"{_auc(churn.p_alive_auc)}) · VIPs at risk {churn.vips_at_risk:,} (shopmind customers at-risk)"
     )
-    for note in churn.notes:
-        if not note.startswith("chosen:"):
-            err_console.print(f"[yellow]churn:[/] {note}")
 
 
 def _print_purchase(purchase: PurchaseReport) -> None:

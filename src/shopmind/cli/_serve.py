@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from shopmind.cli._common import EXIT_USAGE, EXIT_WORKSPACE, WorkspaceOpt, app, console, err_console, fail
+from shopmind.cli._format import local_time
 from shopmind.core import InvalidInputError, ShopmindError, WorkspaceError
 
 if TYPE_CHECKING:  # the rest is imported where it is used: ``shopmind --help`` stays quick
@@ -61,7 +62,7 @@ def keys_list(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
         table.add_row(
             k.key_id,
             k.kind,
-            k.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+            local_time(k.created_at),
             "revoked" if k.revoked else "active",
         )
     console.print(table)

@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from shopmind.cli._common import EXIT_USAGE, WorkspaceOpt, app, console, err_console, fail, open_workspace
+from shopmind.cli._format import local_time
 
 if TYPE_CHECKING:  # the rest is imported where it is used: ``shopmind --help`` stays quick
     from shopmind.store import AccountError, Store, User
@@ -167,7 +168,7 @@ def users_list(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
             u.role,
             "disabled" if u.disabled else "active",
             str(u.active_sessions),
-            u.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+            local_time(u.created_at),
         )
     console.print(table)
 
