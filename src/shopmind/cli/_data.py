@@ -26,6 +26,7 @@ from shopmind.cli._common import (
     open_workspace,
     progress_bars,
 )
+from shopmind.cli._mappings import resolve_mapping
 from shopmind.core import (
     ImportFileError,
     UnknownIdentityLinkError,
@@ -72,6 +73,21 @@ def _mapping(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
+ForgetMapOpt = Annotated[
+    bool, typer.Option("--forget-map", help="Forget the --map pairs saved by the last import of this kind.")
+]
+
+
+def _remembered(workspace: Path, kind: str, pairs: list[str] | None, forget: bool) -> dict[str, str]:
+    """The --map pairs given (saved in the workspace for the next import of ``kind``), or the
+    saved ones when none are given (said, so the user knows which columns are read)."""
+    mapping, reused = resolve_mapping(workspace, kind, _mapping(pairs), forget=forget)
+    if reused:
+        shown = " ".join(f"--map {field}={column}" for field, column in mapping.items())
+        console.print(f"[dim]using the saved mapping for {kind}: {shown} (reset with --forget-map)[/]")
+    return mapping
+
+
 def _run_import(
     workspace: Path, run: Callable[[Workspace, Store, Callable[[str, int, int], None]], ImportReport]
 ) -> None:
@@ -109,12 +125,13 @@ def import_orders_cmd(
         ),
     ] = None,
     sheet: Annotated[str | None, typer.Option(help="XLSX sheet name (default: the first).")] = None,
+    forget_map: ForgetMapOpt = False,
 ) -> None:
     """Import order lines. Cancellations become returns, missing customers are guests, rejected
     rows are kept in the quarantine with their reason and line number."""
     from shopmind.ingest import import_orders
 
-    mapping = _mapping(map_) or None
+    mapping = _remembered(workspace, "orders", map_, forget_map) or None
     _run_import(
         workspace,
         lambda ws, store, progress: import_orders(
@@ -156,11 +173,12 @@ def import_catalogue_cmd(
         ),
     ] = None,
     currency: Annotated[str, typer.Option(help="Currency of prices without one.")] = "KRW",
+    forget_map: ForgetMapOpt = False,
 ) -> None:
     """Import or update the product catalogue."""
     from shopmind.ingest import import_catalogue
 
-    mapping = _mapping(map_)
+    mapping = _remembered(workspace, "catalogue", map_, forget_map)
     _run_import(
         workspace,
         lambda ws, store, progress: import_catalogue(

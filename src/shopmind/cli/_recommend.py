@@ -180,13 +180,16 @@ def recommend_rules(
     console.print(view)
 
 
-def _show(title: str, got: list[Recommendation], names: dict[str, str], english: bool) -> None:
+def _show(title: str, got: list[Recommendation], names: dict[str, str], english: bool, scores: bool) -> None:
+    """Rank, product and reason; the model's raw score only on request: it is a ranking value on
+    the model's own scale (often negative), not a probability a marketer can read."""
     view = Table(title=title)
-    for col in ("#", "product", "score", "why · 이유"):
-        view.add_column(col, justify="right" if col in ("#", "score") else "left")
+    for col in ("#", "product", *(("model score",) if scores else ()), "why · 이유"):
+        view.add_column(col, justify="right" if col in ("#", "model score") else "left")
     for i, rec in enumerate(got, 1):
         product = f"{names[rec.item]} ({rec.item})" if rec.item in names else rec.item
-        view.add_row(str(i), product, f"{rec.score:.3f}", rec.reason.en if english else rec.reason.ko)
+        reason = rec.reason.en if english else rec.reason.ko
+        view.add_row(str(i), product, *((f"{rec.score:.3f}",) if scores else ()), reason)
     console.print(view)
 
 
@@ -206,6 +209,9 @@ def recommend_for(
         str | None, typer.Option("--as-of", help="Learn from purchases before this date.")
     ] = None,
     english: Annotated[bool, typer.Option("--english", help="Reasons in English.")] = False,
+    scores: Annotated[
+        bool, typer.Option("--scores", help="Also show the model's raw ranking score (its own scale).")
+    ] = False,
     workspace: WorkspaceOpt = Path(".shopmind"),
 ) -> None:
     """Fit the hybrid recommender and show the items for one customer or visitor, with reasons."""
@@ -233,4 +239,4 @@ def recommend_for(
     names = dict(
         zip(data.catalogue["item"], data.catalogue["name"].fillna(data.catalogue["item"]), strict=True)
     )
-    _show(f"for {profile}", model.recommend(profile, context, n), names, english)
+    _show(f"for {profile}", model.recommend(profile, context, n), names, english, scores)
