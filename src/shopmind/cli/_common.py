@@ -13,21 +13,23 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from shopmind.cli._format import shop_zone
 from shopmind.core import (
-    DEFAULT_SHOP_TZ,
     ShopmindError,
     WorkspaceError,
     WorkspaceLockedError,
     to_utc,
 )
-from shopmind.store import Store, Workspace, running_server
+
+if TYPE_CHECKING:  # the store (duckdb, ibis, arrow) is imported by the commands that open it
+    from shopmind.store import Store, Workspace
 
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_REJECTED, EXIT_BAD_FILE, EXIT_WORKSPACE = 0, 1, 2, 3, 4, 5
 
@@ -120,6 +122,8 @@ def open_workspace(workspace: Path) -> Iterator[tuple[Workspace, Store]]:
     if here is not None:  # inside the server: its connection, closed by the server
         yield here.workspace, here.store
         return
+    from shopmind.store import Workspace
+
     try:
         ws = Workspace(workspace)
         store = ws.open_store()
@@ -138,6 +142,7 @@ def open_workspace(workspace: Path) -> Iterator[tuple[Workspace, Store]]:
 def _through_server(workspace: Path, locked: WorkspaceLockedError) -> typer.Exit:
     """Run the current command in the server that owns the store; its exit code."""
     from shopmind.cli._remote import run_in_server  # only when a server owns the store
+    from shopmind.store import running_server
 
     server = running_server(workspace)
     if server is None:
@@ -150,9 +155,26 @@ def _through_server(workspace: Path, locked: WorkspaceLockedError) -> typer.Exit
 
 @contextmanager
 def progress_bars() -> Iterator[Callable[[str, int, int], None]]:
+    """A progress reporter for a job; every bar ends at its total when the block ends without an
+    error (a job reports a phase as it goes and may skip its last steps: 1/5 on a run that
+    succeeded reads as a failure)."""
+    totals: dict[str, int] = {}
+
+    def tracking(report: Callable[[str, int, int], None]) -> Callable[[str, int, int], None]:
+        def update(phase: str, done: int, total: int) -> None:
+            totals[phase] = max(total, 1)
+            report(phase, done, total)
+
+        return update
+
+    def finish(report: Callable[[str, int, int], None]) -> None:
+        for phase, total in totals.items():
+            report(phase, total, total)
+
     here = IN_SERVER.get()
     if here is not None:  # the caller's terminal draws the bars
-        yield here.progress
+        yield tracking(here.progress)
+        finish(here.progress)
         return
     bars = Progress(
         TextColumn("{task.description:<14}"),
@@ -164,17 +186,19 @@ def progress_bars() -> Iterator[Callable[[str, int, int], None]]:
     )
     tasks: dict[str, TaskID] = {}
 
-    def update(phase: str, done: int, total: int) -> None:
+    def draw(phase: str, done: int, total: int) -> None:
         if phase not in tasks:
             tasks[phase] = bars.add_task(phase, total=max(total, 1))
         bars.update(tasks[phase], completed=done, total=max(total, 1))
 
     with bars:
-        yield update
+        yield tracking(draw)
+        finish(draw)
 
 
-def parse_as_of(value: str | None, zone: str = DEFAULT_SHOP_TZ) -> datetime:
+def parse_as_of(value: str | None, zone: str | None = None) -> datetime:
     """A date (midnight in the shop's zone, so that day is not yet observed) or an ISO time."""
+    zone = zone or shop_zone()
     if value is None:
         return datetime.now(UTC)
     try:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import signal
 from datetime import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from shopmind.cli._common import EXIT_USAGE, EXIT_WORKSPACE, WorkspaceOpt, app, console, err_console, fail
-from shopmind.core import InvalidInputError, Settings, ShopmindError, WorkspaceError
-from shopmind.store import KINDS, IdentitySigner, KeyRing, Workspace
+from shopmind.cli._format import local_time
+from shopmind.core import InvalidInputError, ShopmindError, WorkspaceError
+
+if TYPE_CHECKING:  # the rest is imported where it is used: ``shopmind --help`` stays quick
+    from shopmind.store import KeyRing
 
 keys_app = typer.Typer(
     help="API keys: a write key (collect only; may sit in a web page) and secret keys (everything else).",
@@ -22,6 +25,8 @@ app.add_typer(keys_app, name="keys")
 
 
 def _ring(workspace: Path) -> KeyRing:
+    from shopmind.store import KeyRing, Workspace
+
     try:
         return KeyRing(Workspace(workspace).path)
     except WorkspaceError as exc:
@@ -34,6 +39,8 @@ def keys_create(
     workspace: WorkspaceOpt = Path(".shopmind"),
 ) -> None:
     """Create a key and print it once: only its hash is kept, so copy it now."""
+    from shopmind.store import KINDS
+
     if kind not in KINDS:
         raise fail(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}", EXIT_USAGE)
     described, key = _ring(workspace).create(kind)
@@ -55,7 +62,7 @@ def keys_list(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
         table.add_row(
             k.key_id,
             k.kind,
-            k.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+            local_time(k.created_at),
             "revoked" if k.revoked else "active",
         )
     console.print(table)
@@ -67,6 +74,8 @@ def keys_identity_secret(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
     page is showing, HMAC-SHA256(secret, member id) in hex, and the page passes the signature to
     shopmind.identify(id, traits, {signature}). /v1/decide serves personal content (a VIP's picks)
     only for a member id with its valid signature: the write key is public, a member id is not proof."""
+    from shopmind.store import IdentitySigner, Workspace
+
     try:
         signer = IdentitySigner(Workspace(workspace).path)
     except WorkspaceError as exc:
@@ -158,7 +167,9 @@ def serve(
         raise_open_files_limit,
     )
     from shopmind.cli._in_server import run_command
+    from shopmind.core import Settings
     from shopmind.events import NumberLimits
+    from shopmind.store import KeyRing
 
     settings = Settings()  # SHOPMIND_MAX_UNIT_PRICE and the other limits, from the environment
     limits = NumberLimits(settings.max_unit_price, settings.max_quantity, settings.max_order_value)

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
-import ibis
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -330,6 +329,8 @@ class Store:
     def ibis(self) -> Any:
         """An Ibis backend on this store's connection."""
         if self._ibis is None:
+            import ibis  # a third of a second: only the jobs that build expressions pay it
+
             self._ibis = ibis.duckdb.from_connection(self._con)
         return self._ibis
 
