@@ -4,9 +4,11 @@ recent events; and what the on-site decisions need to know about every visitor, 
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any
 
+from shopmind.core import IdentifierHasher
 from shopmind.onsite import Visitor
 from shopmind.segments import SEGMENTS
 from shopmind.store import Store
@@ -48,9 +50,29 @@ def segment_label(key: str) -> dict[str, str]:
     return {"key": key, "ko": ko, "en": en}
 
 
-def resolve_profile(store: Store, identifier: str) -> str | None:
-    """The profile id of ``identifier`` (a profile id, or ``user:…``/``anon:…``/a bare user id)."""
-    for candidate in (identifier, f"user:{identifier}", f"anon:{identifier}"):
+#: what a typed phone number may hold: digits, spaces, +, -, dots and brackets
+_PHONE_LIKE = re.compile(r"^\+?[\d\s().-]+$")
+
+
+def contact_identifiers(typed: str, hasher: IdentifierHasher) -> list[str]:
+    """The ``email:…``/``phone:…`` identifiers a typed e-mail address or phone number is stored
+    under: contact data is kept only as keyed hashes, so the typed text is hashed the same way
+    (``010-1234-5678`` and ``+82 10 1234 5678`` agree)."""
+    text = typed.strip()
+    if "@" in text:
+        hashed = hasher.email(text)
+        return [f"email:{hashed}"] if hashed else []
+    if _PHONE_LIKE.match(text):
+        hashed = hasher.phone(text)
+        return [f"phone:{hashed}"] if hashed else []
+    return []
+
+
+def resolve_profile(store: Store, identifier: str, hasher: IdentifierHasher | None = None) -> str | None:
+    """The profile id of ``identifier`` (a profile id, or ``user:…``/``anon:…``/a bare user id;
+    with the workspace's ``hasher``, also an e-mail address or phone number as typed)."""
+    contacts = contact_identifiers(identifier, hasher) if hasher is not None else []
+    for candidate in (identifier, f"user:{identifier}", f"anon:{identifier}", *contacts):
         rows = store.sql("SELECT profile_id FROM profiles WHERE identifier = ?", [candidate])
         if rows:
             return str(rows[0][0])

@@ -9,6 +9,7 @@ from fastapi import Query
 from fastapi.responses import HTMLResponse
 from starlette.requests import Request
 
+from shopmind.core import IdentifierHasher
 from shopmind.pipeline import customer_profile, resolve_profile
 from shopmind.recommend import Context
 from shopmind.store import Store
@@ -21,8 +22,8 @@ router = page("customer", "nav.customer")
 RECOMMENDATIONS = 8
 
 
-def _find(store: Store, identifier: str) -> dict[str, Any] | None:
-    profile_id = resolve_profile(store, identifier)
+def _find(store: Store, identifier: str, hasher: IdentifierHasher | None) -> dict[str, Any] | None:
+    profile_id = resolve_profile(store, identifier, hasher)
     return customer_profile(store, profile_id, recent=30) if profile_id else None
 
 
@@ -52,7 +53,8 @@ def _recommendations(request: Request, profile_id: str, lang: str) -> tuple[list
 @router.get("", response_class=HTMLResponse)
 async def show(request: Request, id: Annotated[str, Query(max_length=512)] = "") -> HTMLResponse:
     identifier = id.strip()
-    profile = await read(request, _find, identifier) if identifier else None
+    hasher = getattr(request.app.state, "hasher", None)
+    profile = await read(request, _find, identifier, hasher) if identifier else None
     lang = lang_of(request)
     context: dict[str, Any] = {"asked": identifier, "profile": profile, "charts": {}}
     if profile is not None:

@@ -87,6 +87,62 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "job.purchase_probability": ("구매 확률", "Purchase probability"),
     "job.vip_lookalike": ("잠재 VIP", "Could become VIP"),
     "job.preferences": ("취향과 최적 시간", "Taste and best time"),
+    # overview KPIs for a picked range (issue 17, point 3)
+    "kpi.title": ("핵심 지표", "Key figures"),
+    "kpi.start": ("시작일", "From"),
+    "kpi.end": ("종료일", "To"),
+    "kpi.within": ("재구매 기준 일수", "Second-purchase window (days)"),
+    "kpi.apply": ("적용", "Apply"),
+    "kpi.compare": (
+        "바로 앞 같은 길이의 기간({start} ~ {end})과 비교합니다.",
+        "Compared with the period just before, {start} – {end}.",
+    ),
+    "kpi.before": ("이전", "before"),
+    "kpi.repurchase_rate": ("재구매율", "Repurchase rate"),
+    "kpi.second_purchase": ("첫 구매 후 {n}일 내 재구매", "Second purchase within {n} days"),
+    "kpi.average_order_value": ("평균 주문 금액", "Average order value"),
+    "kpi.visit_conversion": ("방문 구매 전환율", "Visit conversion rate"),
+    "kpi.revenue_per_visitor": ("방문자당 매출", "Revenue per visitor"),
+    "kpi.help.repurchase_rate": (
+        "기간 중 구매한 고객 가운데 서로 다른 날에 두 번 이상 구매한 고객의 비율",
+        "Of the range's buyers, the share who have bought on two or more days",
+    ),
+    "kpi.help.second_purchase": (
+        "첫 구매 후 {n}일이 이 기간 안에 끝난 신규 고객 가운데 그 {n}일 안에 다시 산 고객의 비율",
+        "Of the new buyers whose {n} days after their first purchase ended in the range, the share who bought again within them",
+    ),
+    "kpi.help.average_order_value": (
+        "매출 ÷ 주문 수 (확인된 주문, 반품 제외)",
+        "Revenue ÷ orders (verified orders, returns left out)",
+    ),
+    "kpi.help.visit_conversion": (
+        "주문으로 이어진 방문(세션)의 비율",
+        "Share of visits (sessions) that ended in an order",
+    ),
+    "kpi.help.revenue_per_visitor": (
+        "매출 ÷ 방문자 수 (방문자는 하루에 한 번 셉니다)",
+        "Revenue ÷ visitors (a visitor counted once per day)",
+    ),
+    "kpi.no_visits": (
+        "방문 지표는 고객 분석을 한 번 실행한 뒤에 나옵니다 (shopmind run).",
+        "The visit figures appear once the customer analysis has run (shopmind run).",
+    ),
+    "kpi.visits_as_of": (
+        "방문 지표는 마지막 고객 분석이 집계한 {day}까지의 방문입니다.",
+        "The visit figures count visits up to {day}, as the last customer analysis counted them.",
+    ),
+    "kpi.err.start": (
+        "시작일을 읽을 수 없거나 종료일보다 늦습니다. 기본 기간(최근 30일)을 보여 드립니다.",
+        "The start date is not a date or is after the end: showing the default range (last 30 days).",
+    ),
+    "kpi.err.end": (
+        "종료일을 읽을 수 없거나 기간이 너무 깁니다(최대 3,660일). 기본 기간(최근 30일)을 보여 드립니다.",
+        "The end date is not a date or the range is too long (3,660 days at most): showing the default range.",
+    ),
+    "kpi.err.within": (
+        "재구매 기준 일수는 1에서 365 사이여야 합니다. 기본 기간과 30일로 보여 드립니다.",
+        "The second-purchase window must be 1 to 365 days: showing the default range and 30 days.",
+    ),
     # customers
     "cu.map": ("RFM 세그먼트 지도", "RFM segment map"),
     "cu.map_note": (
