@@ -5,7 +5,6 @@ any of the usual forms, through the workspace's keyed hash; other text finds no 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -49,7 +48,9 @@ def test_a_guest_is_found_by_phone_in_any_form_and_by_email(shop: tuple[Store, I
     assert profile is not None and profile["orders"]["count"] == orders
 
 
-def test_contact_search_needs_the_workspace_key_and_a_real_contact(shop: tuple[Store, IdentifierHasher]) -> None:
+def test_contact_search_needs_the_workspace_key_and_a_real_contact(
+    shop: tuple[Store, IdentifierHasher],
+) -> None:
     store, hasher = shop
     _, phone, _ = _buying_guest(store, hasher)
     assert resolve_profile(store, phone) is None  # without the hasher a phone is just text

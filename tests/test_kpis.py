@@ -265,3 +265,16 @@ def test_an_empty_store_needs_a_range_or_today() -> None:
             insights.kpis(store)
         found = insights.kpis(store, today=date(2026, 3, 31))
         assert found.end == date(2026, 3, 31) and all(k.value is None for k in found.kpis)
+
+
+def test_every_model_input_has_words_in_both_languages() -> None:
+    """The look-alike drivers and CLV inputs the 360 page shows are said in words, not names."""
+    from shopmind.features import FEATURES
+    from shopmind.web._i18n import MESSAGES
+
+    names = [*FEATURES, "frequency", "recency_weeks", "T_weeks", "monetary_value"]
+    missing = [n for n in names if f"feat.{n}" not in MESSAGES]
+    assert not missing
+    for n in names:
+        ko, en = MESSAGES[f"feat.{n}"]
+        assert n not in ko and n not in en and not any("a" <= c.lower() <= "z" for c in ko)
