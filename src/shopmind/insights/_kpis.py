@@ -109,7 +109,9 @@ def default_range(
 
 def _newest_order_day(store: Store, zone: str) -> date | None:
     found = store.scalar(
-        "SELECT CAST(timezone(?, max(ordered_at)) AS DATE) FROM order_totals WHERE NOT is_return", [zone]
+        # (the orders alone: order_totals would sum every line first)
+        "SELECT CAST(timezone(?, max(ordered_at)) AS DATE) FROM orders WHERE verified AND NOT is_return",
+        [zone],
     )
     return found if isinstance(found, date) else None
 
@@ -118,37 +120,47 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
 
 
-def _purchase_figures(store: Store, start: date, end: date, within: int, zone: str) -> tuple[float, ...]:
-    """orders, revenue, buyers, returning buyers, first-purchase cohort, converted within N."""
-    row = store.sql(
-        f"""WITH bought AS ({_PURCHASES}),
-        days AS (SELECT DISTINCT customer, day FROM bought WHERE customer IS NOT NULL),
-        ranked AS (
-            SELECT customer, day, row_number() OVER (PARTITION BY customer ORDER BY day) AS n FROM days
-        ),
-        firsts AS (
+def _purchase_figures(
+    store: Store, periods: tuple[tuple[date, date], ...], within: int, zone: str
+) -> list[tuple[float, ...]]:
+    """Per period: orders, revenue, buyers, returning buyers, first-purchase cohort, converted
+    within N. One query: the orders are read and each customer's first two purchase days found
+    once (materialised), then counted per period."""
+    marks = ", ".join("(?::INTEGER, ?::DATE, ?::DATE)" for _ in periods)
+    rows = store.sql(
+        f"""WITH bought AS MATERIALIZED ({_PURCHASES}),
+        days AS MATERIALIZED (SELECT DISTINCT customer, day FROM bought WHERE customer IS NOT NULL),
+        firsts AS MATERIALIZED (
             SELECT customer, min(day) FILTER (WHERE n = 1) AS first_day,
                    min(day) FILTER (WHERE n = 2) AS second_day
-            FROM ranked GROUP BY 1
+            FROM (SELECT customer, day, row_number() OVER (PARTITION BY customer ORDER BY day) AS n
+                  FROM days) ranked
+            WHERE n <= 2 GROUP BY 1
         ),
-        buyers AS (SELECT DISTINCT customer FROM days WHERE day BETWEEN ?::DATE AND ?::DATE),
-        returners AS (
-            SELECT count(*) AS n FROM buyers JOIN firsts USING (customer)
-            WHERE second_day IS NOT NULL AND second_day <= ?::DATE
+        periods(k, s, e) AS (VALUES {marks}),
+        sales AS (
+            SELECT k, count(b.order_id) AS orders, coalesce(sum(b.revenue), 0) AS revenue
+            FROM periods LEFT JOIN bought b ON b.day BETWEEN s AND e GROUP BY k
+        ),
+        buyers AS (
+            SELECT k, count(*) AS buyers,
+                   count(*) FILTER (WHERE f.second_day <= e) AS returners
+            FROM (SELECT DISTINCT k, e, customer FROM periods JOIN days ON day BETWEEN s AND e) b
+            JOIN firsts f USING (customer) GROUP BY k
         ),
         cohort AS (
-            SELECT count(*) AS n,
+            SELECT k, count(*) AS cohort,
                    count(*) FILTER (WHERE second_day <= first_day + CAST(? AS INTEGER)) AS converted
-            FROM firsts
-            WHERE first_day BETWEEN ?::DATE - CAST(? AS INTEGER) AND ?::DATE - CAST(? AS INTEGER)
+            FROM periods JOIN firsts
+              ON first_day BETWEEN s - CAST(? AS INTEGER) AND e - CAST(? AS INTEGER)
+            GROUP BY k
         )
-        SELECT (SELECT count(*) FROM bought WHERE day BETWEEN ?::DATE AND ?::DATE),
-               (SELECT coalesce(sum(revenue), 0) FROM bought WHERE day BETWEEN ?::DATE AND ?::DATE),
-               (SELECT count(*) FROM buyers), (SELECT n FROM returners),
-               (SELECT n FROM cohort), (SELECT converted FROM cohort)""",
-        [zone, start, end, end, within, start, within, end, within, start, end, start, end],
-    )[0]
-    return tuple(float(v or 0) for v in row)
+        SELECT k, orders, revenue, coalesce(buyers, 0), coalesce(returners, 0), coalesce(cohort, 0),
+               coalesce(converted, 0)
+        FROM sales LEFT JOIN buyers USING (k) LEFT JOIN cohort USING (k) ORDER BY k""",
+        [zone, *[v for k, (a, b) in enumerate(periods) for v in (k, a, b)], within, within, within],
+    )
+    return [tuple(float(v or 0) for v in row[1:]) for row in rows]
 
 
 def _visit_figures(store: Store, start: date, end: date) -> tuple[float, float, float]:
@@ -191,8 +203,7 @@ def kpis(
     previous_end = start - timedelta(days=1)
     previous_start = previous_end - timedelta(days=length - 1)
 
-    now = _purchase_figures(store, start, end, within, zone)
-    before = _purchase_figures(store, previous_start, previous_end, within, zone)
+    now, before = _purchase_figures(store, ((start, end), (previous_start, previous_end)), within, zone)
     visits_now = _visit_figures(store, start, end)
     visits_before = _visit_figures(store, previous_start, previous_end)
 
