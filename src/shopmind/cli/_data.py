@@ -237,7 +237,13 @@ def demo(
     ws = Workspace.init(workspace)
     with open_workspace(ws.path) as (_, store), progress_bars() as progress:
         report = load_demo_shop(
-            store, customers=customers, days=days, seed=seed, start=first, progress=progress
+            store,
+            customers=customers,
+            days=days,
+            seed=seed,
+            start=first,
+            progress=progress,
+            hasher=ws.hasher(),
         )
     table = Table(title=f"demo shop (seed {seed}) loaded into {ws.path}")
     table.add_column("table")

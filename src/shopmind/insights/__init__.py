@@ -2,6 +2,7 @@
 model cards) and the orders, shaped for people. Reads only; no page scans the event table when a
 job's result answers the question."""
 
+from shopmind.insights._kpis import Kpi, KpiReport, default_range, kpis
 from shopmind.insights._overview import Overview, overview
 from shopmind.insights._predictions import (
     Band,
@@ -31,6 +32,8 @@ __all__ = [
     "LIST_SCORES",
     "Band",
     "Histogram",
+    "Kpi",
+    "KpiReport",
     "Movement",
     "Overview",
     "Run",
@@ -38,7 +41,9 @@ __all__ = [
     "audience",
     "audience_size",
     "bands",
+    "default_range",
     "distribution",
+    "kpis",
     "label",
     "latest_run",
     "latest_runs",

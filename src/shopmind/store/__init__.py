@@ -73,6 +73,7 @@ from shopmind.store._store import (
     WriteResult,
 )
 from shopmind.store._url import open_store
+from shopmind.store._visits import write_visit_days
 from shopmind.store._workspace import PRIVACY_FILE, Workspace
 
 __all__ = [
@@ -149,4 +150,5 @@ __all__ = [
     "touch_session",
     "trigger_performance",
     "unverified_orders",
+    "write_visit_days",
 ]

@@ -353,6 +353,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        12,
+        "visits per shop-local day (sessions, sessions with a verified order, visitors), per run",
+        """
+        CREATE TABLE visit_days (
+            run_id       VARCHAR NOT NULL,
+            day          DATE NOT NULL,
+            sessions     BIGINT NOT NULL,
+            converted    BIGINT NOT NULL,  -- sessions with a verified, placed order
+            visitors     BIGINT NOT NULL,  -- distinct profiles that day
+            as_of        TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (run_id, day)
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends
+from fastapi import Depends, Query
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.requests import Request
 
@@ -17,13 +17,19 @@ from shopmind.web import _charts
 from shopmind.web._access import Viewer, require
 from shopmind.web._frame import PREFIX, lang_of, page, render
 from shopmind.web._i18n import message
+from shopmind.web._kpi_tiles import kpi_context
 from shopmind.web._reading import read
 
 router = page("overview", "nav.overview")
 
 
 @router.get("", response_class=HTMLResponse)
-async def show(request: Request) -> HTMLResponse:
+async def show(
+    request: Request,
+    start: Annotated[str, Query(max_length=10)] = "",
+    end: Annotated[str, Query(max_length=10)] = "",
+    within: Annotated[str, Query(max_length=3)] = "",
+) -> HTMLResponse:
     found = await read(request, overview)
     lang = lang_of(request)
     t = lambda key: message(key, lang)  # noqa: E731
@@ -42,6 +48,8 @@ async def show(request: Request) -> HTMLResponse:
             (t("ov.share_buyers"), t("ov.share_revenue")),
         )
     last_event = getattr(request.app.state, "last_event_at", None)
+    # the KPI tiles for the range picked on the page (issue 17, point 3)
+    tiles = await kpi_context(request, start, end, within)
     return render(
         request,
         "overview.html",
@@ -51,6 +59,7 @@ async def show(request: Request) -> HTMLResponse:
         last_event=last_event,
         jobs=_jobs(request),
         asked=request.query_params.get("run"),
+        **tiles,
     )
 
 
