@@ -219,6 +219,7 @@ def demo(
         ("weather (region-days)", report.weather_days),
         ("external interests", report.interests),
         ("profiles", report.profiles),
+        ("on-site decisions (simulated)", report.decisions),
         ("skipped (already stored)", report.duplicates),
     ):
         table.add_row(label, f"{value:,}")
