@@ -206,6 +206,9 @@ def test_readme_commands_run_and_print_what_it_says(folder: Path) -> None:
         missing = [word for word in RUN[command] if word not in out]
         if result.returncode != 0 or missing:
             failures.append(f"{command}\n  exit {result.returncode}, missing {missing}\n{out[-1500:]}")
+    # what the README says of its example customer: the highest 12-month CLV of the demo shop
+    top = shopmind(["customers", "list", "--segment", "clv_vip", "--limit", "1", "-o", "top.csv"], folder)
+    assert (folder / "top.csv").read_text().splitlines()[1].startswith("user:m003412,"), top.stdout
     for name in ("at_risk.csv", "audience.csv"):
         assert (folder / name).read_text().startswith("profile_id,"), name
     # last: the erasure asks first; answered yes, the customer imported from orders.xlsx is gone
