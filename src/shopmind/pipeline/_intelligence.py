@@ -156,7 +156,10 @@ def run_customer_intelligence(
         ]
         store.write_scores(run_id, as_of, pa.concat_tables([scores, *seg_scores]))
         vip_members = pa.table(
-            {"segment": ["clv_vip"] * n_vip, "profile_id": ids.take(pa.array(np.flatnonzero(is_vip)))}
+            {
+                "segment": pa.array(["clv_vip"] * n_vip, pa.string()),  # typed even when no one is a VIP
+                "profile_id": ids.take(pa.array(np.flatnonzero(is_vip))),
+            }
         )
         store.write_segment_members(
             run_id, as_of, pa.concat_tables([segments.select(["segment", "profile_id"]), vip_members])

@@ -336,6 +336,23 @@ MIGRATIONS: tuple[Migration, ...] = (
         GROUP BY ALL;
         """,
     ),
+    Migration(
+        11,
+        "the server's job history: each full run, who asked for it, how it ended",
+        """
+        CREATE TABLE server_jobs (
+            job_id       VARCHAR PRIMARY KEY,
+            job          VARCHAR NOT NULL,
+            trigger      VARCHAR NOT NULL,
+            requested_at TIMESTAMPTZ NOT NULL,
+            started_at   TIMESTAMPTZ,
+            finished_at  TIMESTAMPTZ,
+            status       VARCHAR NOT NULL,
+            as_of        TIMESTAMPTZ,
+            detail       VARCHAR
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
