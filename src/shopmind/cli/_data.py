@@ -142,6 +142,7 @@ def import_orders_cmd(
             hasher=ws.hasher(),
             sheet=sheet,
             progress=progress,
+            saved_mapping=not map_,
         ),
     )
 
