@@ -7,6 +7,8 @@ DEMO_WORKSPACE ?= .shopmind-demo
 DEMO_CUSTOMERS ?= 5000
 DEMO_DAYS      ?= 90
 DEMO_AS_OF     ?= 2026-04-01
+# a first run four weeks earlier, so the dashboard and `customers moved` show segment movement
+DEMO_EARLIER   ?= 2026-03-04
 
 .PHONY: help setup demo serve test check lint format bench clean
 
@@ -29,6 +31,7 @@ demo: $(STAMP)
 	$(BIN)/shopmind init --workspace $(DEMO_WORKSPACE)
 	$(BIN)/shopmind demo --workspace $(DEMO_WORKSPACE) --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --seed 42
 	$(BIN)/shopmind status --workspace $(DEMO_WORKSPACE)
+	$(BIN)/shopmind run --workspace $(DEMO_WORKSPACE) --as-of $(DEMO_EARLIER) --churn-horizon 21
 	$(BIN)/shopmind run --workspace $(DEMO_WORKSPACE) --as-of $(DEMO_AS_OF) --churn-horizon 21
 	$(BIN)/shopmind customers at-risk --workspace $(DEMO_WORKSPACE) --limit 5
 	$(BIN)/shopmind customers lookalikes --workspace $(DEMO_WORKSPACE) --limit 5

@@ -243,6 +243,14 @@ def test_the_quick_skimmer_gets_the_careers_banner_and_the_returning_vip_their_p
         picks = vip.decide("top", userId=shop.vip, userSignature=signature)["action"]
         assert picks["kind"] == "recommendations" and picks["trigger"] == "returning-vip"
         assert len(picks["items"]) == 4 and all(i["reason"]["text"] for i in picks["items"])
+        # on the page of their first pick, in a new session, the widget offers the other items
+        first = picks["items"][0]["product_id"]
+        again = Visitor(write, user_id=shop.vip)
+        again.page(f"/products/{first}")
+        again.track("Product Viewed", product_id=first)
+        beside = again.decide("top", userId=shop.vip, userSignature=signature)["action"]
+        assert beside["trigger"] == "returning-vip" and len(beside["items"]) == 4
+        assert first not in {i["product_id"] for i in beside["items"]}
 
 
 def test_a_claimed_member_id_without_its_signature_gets_nothing_personal(server: Server, shop: Shop) -> None:

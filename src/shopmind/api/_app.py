@@ -15,7 +15,18 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from shopmind import web
-from shopmind.api import _admin, _collect, _demo_shop, _health, _inspect, _onsite, _profiles, _schedule, _sdk
+from shopmind.api import (
+    _admin,
+    _collect,
+    _demo_shop,
+    _docs,
+    _health,
+    _inspect,
+    _onsite,
+    _profiles,
+    _schedule,
+    _sdk,
+)
 from shopmind.api._auth import RateLimiter
 from shopmind.api._config import ServerConfig
 from shopmind.api._errors import HANDLERS, document_one_error_shape
@@ -94,6 +105,8 @@ def create_app(
         version="1",
         default_response_class=JSON,
         lifespan=lifespan,
+        docs_url=None,  # /docs is served with local assets (api/_docs.py): it works offline
+        redoc_url=None,  # ReDoc would load from a CDN too
     )
     app.state.config = config
     app.state.keys = keys
@@ -115,7 +128,18 @@ def create_app(
     )
     for error, handler in HANDLERS.items():
         app.add_exception_handler(error, handler)
-    for module in (_health, _collect, _inspect, _profiles, _onsite, _sdk, _demo_shop, _schedule, _admin):
+    for module in (
+        _health,
+        _collect,
+        _inspect,
+        _profiles,
+        _onsite,
+        _sdk,
+        _demo_shop,
+        _schedule,
+        _admin,
+        _docs,
+    ):
         app.include_router(module.router)
     web.install(app)
     document_one_error_shape(app)

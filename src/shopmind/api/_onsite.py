@@ -183,7 +183,9 @@ class OnSite:
         live = self.recommender
         if c.items and live.ready and live.model is not None:
             in_cart = tuple(session.cart)
-            context = Context(exclude=frozenset(in_cart), region=session.region, session=in_cart)
+            on_screen = session.product_on_screen  # a widget beside a product does not offer it again
+            banned = frozenset(in_cart) | ({on_screen} if on_screen else set())
+            context = Context(exclude=banned, region=session.region, session=in_cart)
             user = visitor.profile_id or session.visitor
             action["items"] = live.describe(live.model.recommend(user, context, c.items), lang)
         return action

@@ -94,7 +94,7 @@ def customers_list(
     workspace: WorkspaceOpt = Path(".shopmind"),
     segment: Annotated[str, typer.Option(help="Segment key, e.g. vip, dormant_vip, clv_vip.")] = "clv_vip",
     limit: Annotated[int, typer.Option(min=1)] = 20,
-    output: Annotated[Path | None, typer.Option(help="Write every member to this CSV file.")] = None,
+    output: OutputOpt = None,
 ) -> None:
     """The profiles of a segment in the latest run, highest CLV first."""
     with open_workspace(workspace) as (_, store):
@@ -109,13 +109,7 @@ def customers_list(
             [run_id, segment],
         )
     if output:
-        with _private(output) as fh:
-            fh.write("profile_id,clv_12m,p_alive,revenue\n")
-            for pid, clv, alive, revenue in rows:
-                fh.write(
-                    f"{pid},{'' if clv is None else clv},{'' if alive is None else alive},{'' if revenue is None else revenue}\n"
-                )
-        console.print(f"wrote {len(rows):,} profiles to {output}")
+        _write_csv(output, ("profile_id", "clv_12m", "p_alive", "revenue"), rows)
     table = Table(title=f"{segment}: {len(rows):,} profiles")
     for col in ("profile", "CLV 12m", "P(alive)", "revenue so far"):
         table.add_column(col, justify="left" if col == "profile" else "right")
@@ -140,7 +134,7 @@ def customers_band(
     ] = 1.0,
     horizon: Annotated[int, typer.Option(min=1, help="The horizon the probability was run with.")] = 7,
     output: Annotated[
-        Path | None, typer.Option(help="Write the profiles of the band to this CSV file.")
+        Path | None, typer.Option("--output", "-o", help="Write the profiles of the band to this CSV file.")
     ] = None,
 ) -> None:
     """The profiles whose purchase probability lies in [--low, --high]: count, expected buyers and,
@@ -166,10 +160,7 @@ def customers_band(
         f"expected buyers {expected:,.1f}"
     )
     if output:
-        with _private(output) as fh:
-            fh.write("profile_id,probability\n")
-            fh.writelines(f"{pid},{value}\n" for pid, value in rows)
-        console.print(f"wrote {len(rows):,} profiles to {output}")
+        _write_csv(output, ("profile_id", "probability"), rows)
 
 
 @customers_app.command("moved")

@@ -142,6 +142,7 @@ def import_orders_cmd(
             hasher=ws.hasher(),
             sheet=sheet,
             progress=progress,
+            saved_mapping=not map_,
         ),
     )
 
@@ -256,6 +257,7 @@ def demo(
         ("weather (region-days)", report.weather_days),
         ("external interests", report.interests),
         ("profiles", report.profiles),
+        ("on-site decisions (simulated)", report.decisions),
         ("skipped (already stored)", report.duplicates),
     ):
         table.add_row(label, f"{value:,}")

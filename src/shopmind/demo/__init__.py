@@ -2,11 +2,13 @@
 
 ``generate_shop(customers, days, seed)`` returns a ``SyntheticShop`` of Arrow tables in the
 store's layouts (events, orders, order lines, products, weather, external interests) and the
-``PlantedTruths`` behind them.
+``PlantedTruths`` behind them. ``simulate_onsite(truths, seed)`` adds two weeks of on-site decisions
+of the built-in triggers and their outcomes.
 """
 
 from shopmind.demo._catalogue import PRODUCT_SCHEMA
 from shopmind.demo._geography import WEATHER_SCHEMA
+from shopmind.demo._onsite import simulate_onsite
 from shopmind.demo._people import guest_contact
 from shopmind.demo._simulator import (
     DEFAULT_START,
@@ -30,4 +32,5 @@ __all__ = [
     "WeatherEffect",
     "generate_shop",
     "guest_contact",
+    "simulate_onsite",
 ]

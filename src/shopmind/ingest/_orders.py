@@ -225,8 +225,11 @@ def import_orders(
     hasher: IdentifierHasher | None = None,
     sheet: str | None = None,
     progress: Progress = no_progress,
+    saved_mapping: bool = False,
 ) -> ImportReport:
-    """Import an order-line file; ``fmt`` is a preset name or format (detected when None)."""
+    """Import an order-line file; ``fmt`` is a preset name or format (detected when None).
+    ``saved_mapping``: ``mapping`` is the one remembered from an earlier import, not asked for
+    now, so a file of a known format (Online Retail) is read by its format instead."""
     source = str(path)
     progress("read", 0, 1)
     data = read_tabular(path, sheet=sheet)
@@ -236,8 +239,9 @@ def import_orders(
         if fmt not in FORMATS:
             raise ImportFileError(f"unknown order format {fmt!r}; known: {', '.join(FORMATS)}")
         fmt = FORMATS[fmt]
+    preset = fmt is None and detect_format(rows.column_names) is not GENERIC
     fmt = fmt or detect_format(rows.column_names)
-    if mapping:
+    if mapping and not (saved_mapping and preset):
         fmt = fmt.with_mapping(mapping)
     columns = fmt.columns
     present = [c for c in rows.column_names if c != LINE]

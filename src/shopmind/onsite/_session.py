@@ -153,6 +153,13 @@ class Session:
         """Products viewed, most recent last, once each (the latest ``MAX_PRODUCTS``)."""
         return list(self.recent_products)
 
+    @property
+    def product_on_screen(self) -> str | None:
+        """The product whose page the visitor is on (the latest viewed, on a product page)."""
+        if self.page_type != "product" or not self.recent_products:
+            return None
+        return next(reversed(self.recent_products))
+
     def record_served(self, decision_id: str, trigger: str) -> None:
         self.last_decision = decision_id
         self.served[trigger] = self.served.get(trigger, 0) + 1

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from shopmind.core import IdentifierHasher
-from shopmind.demo import PlantedTruths, generate_shop
-from shopmind.store import Store
+from shopmind.demo import PlantedTruths, generate_shop, simulate_onsite
+from shopmind.store import Store, log_decisions, log_outcomes
 
 CHUNK = 250_000
 
@@ -23,6 +23,7 @@ class DemoLoadReport:
     interests: int
     profiles: int
     duplicates: int
+    decisions: int  # simulated on-site decisions of the built-in triggers (newly stored)
     truths: PlantedTruths
 
 
@@ -61,6 +62,10 @@ def load_demo_shop(
     report("profiles", 0, 1)
     profiles = store.rebuild_profiles()
     report("profiles", 1, 1)
+    # the on-site page has data before anyone visits the demo shop's pages
+    decisions, outcomes = simulate_onsite(shop.truths, seed)
+    logged = log_decisions(store, decisions.to_pylist())
+    log_outcomes(store, outcomes.to_pylist())
     return DemoLoadReport(
         events=inserted,
         orders=orders.inserted,
@@ -70,5 +75,6 @@ def load_demo_shop(
         interests=interests.inserted,
         profiles=profiles,
         duplicates=duplicates + orders.duplicates + lines.duplicates,
+        decisions=logged,
         truths=shop.truths,
     )

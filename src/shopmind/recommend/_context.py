@@ -1,9 +1,14 @@
 """Context: how much more an item sells in the visitor's region, in today's weather there and at
 this time of day, than on average (contextual post-filtering, Adomavicius & Tuzhilin 2011).
 
-Each lift is a smoothed ratio of shares: for an item ``i`` and a context value ``c`` (a region, a
-temperature band, a rain band, an hour band), lift = P(i | c) / P(i) with P(i | c) =
-(n_ic + m·P(i)) / (n_c + m), so a context seen rarely stays near 1. Weather and hour lifts are
+Each lift is a smoothed ratio of what an item sold in a context to what it would have sold there
+without one: for an item ``i`` and a context value ``c`` (a region, a temperature band, a rain band,
+an hour band), lift = (n_ic + m) / (E_ic + m) with E_ic = n_c·P(i), the count expected from the
+item's overall share. So the lift stays near 1 unless the evidence (n_ic, E_ic) is large against
+``m``: an item sold twice, never in one region, is not "10× less popular" there (shrinking the
+share towards P(i) with a pseudo-count m·P(i), as before, left such rare items swinging between
+the clip's 0.1 and 10 and drowned the weather). Temperature and rain bands the shop never saw (a
+summer day in a shop with a winter's history) take the nearest band it did see. Weather and hour lifts are
 learned per category (per item without categories) since single items are too sparse; weather
 comes from a table of region, day, temp_c and precip_mm joined to each interaction's region and
 local day. Interactions count by their ``weight``, so purchases speak louder than views. The lifts multiply; a ranker adds their logarithm to its score.
@@ -22,8 +27,9 @@ import pandas as pd
 from shopmind.recommend._base import Context, Reason
 
 FloatArray = npt.NDArray[np.float64]
-TEMP_EDGES = (0.0, 5.0, 10.0, 15.0, 20.0, 25.0)
-RAIN_EDGES = (0.1, 5.0)
+# finer in the cold and the wet, where the demand for coats and rain gear keeps changing
+TEMP_EDGES = (-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0, 25.0)
+RAIN_EDGES = (0.1, 5.0, 15.0)
 HOUR_EDGES = (6, 11, 14, 18, 22)
 STRONG = 1.5  # a lift at least this large becomes the reason
 
@@ -57,14 +63,16 @@ class _Table:
             frame["w"].to_numpy(dtype=np.float64),
         )
         p = counts.sum(axis=1) / counts.sum()
-        share = (counts + m * p[:, None]) / (counts.sum(axis=0)[None, :] + m)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            lift = np.where(p[:, None] > 0, share / p[:, None], 1.0)
+        expected = p[:, None] * counts.sum(axis=0)[None, :]
+        lift = (counts + m) / (expected + m)
         return cls(index, lift)
 
-    def get(self, groups: npt.NDArray[np.int64], value: Any) -> FloatArray:
-        """Lift of each group in context ``value`` (1 for unknown groups and unseen values)."""
+    def get(self, groups: npt.NDArray[np.int64], value: Any, nearest: bool = False) -> FloatArray:
+        """Lift of each group in context ``value`` (1 for unknown groups and unseen values; with
+        ``nearest``, an unseen ordered band takes the nearest seen one)."""
         column = self.values.get(value)
+        if column is None and nearest and self.values:
+            column = self.values[min(self.values, key=lambda seen: abs(seen - value))]
         out = np.ones(groups.size)
         if column is None:
             return out
@@ -77,11 +85,12 @@ class ContextLift:
     """Lifts of items by region, weather and time of day, learned from interactions.
 
     Args:
-        smoothing: the pseudo-count ``m`` of the module docstring.
+        smoothing: the pseudo-count ``m`` of the module docstring (a few purchases: a small
+            category, say rain gear, must still be able to follow the weather).
         zone: the shop's time zone (local day for the weather, local hour).
     """
 
-    def __init__(self, *, smoothing: float = 20.0, zone: str = "Asia/Seoul") -> None:
+    def __init__(self, *, smoothing: float = 3.0, zone: str = "Asia/Seoul") -> None:
         self.smoothing = smoothing
         self.zone = zone
 
@@ -183,7 +192,7 @@ class ContextLift:
             cold = temp < 10
             parts.append(
                 (
-                    self.temp_.get(groups, _band(temp, TEMP_EDGES)),
+                    self.temp_.get(groups, _band(temp, TEMP_EDGES), nearest=True),
                     Reason("weather", "추운 날씨에 인기", "popular in cold weather")
                     if cold
                     else Reason("weather", "더운 날씨에 인기", "popular in warm weather"),
@@ -191,7 +200,7 @@ class ContextLift:
             )
             parts.append(
                 (
-                    self.rain_.get(groups, _band(rain, RAIN_EDGES)),
+                    self.rain_.get(groups, _band(rain, RAIN_EDGES), nearest=True),
                     Reason("weather", "비 오는 날 인기", "popular on rainy days")
                     if rain >= RAIN_EDGES[0]
                     else Reason("weather", "맑은 날 인기", "popular on dry days"),
