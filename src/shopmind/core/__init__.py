@@ -1,5 +1,5 @@
-"""Settings, the error tree, clocks, keyed hashing, password hashing, the shop's time zone and
-native thread limits."""
+"""Settings, the error tree, clocks, keyed hashing, password hashing, the shop's time zone,
+native thread limits and Korean particles."""
 
 from shopmind.core._clock import Clock, FixedClock, SystemClock
 from shopmind.core._errors import (
@@ -17,6 +17,7 @@ from shopmind.core._errors import (
     WorkspaceLockedError,
 )
 from shopmind.core._hashing import IdentifierHasher, normalise_email, normalise_phone
+from shopmind.core._korean import particle, resolve_particles, with_particle
 from shopmind.core._passwords import hash_password, verify_password
 from shopmind.core._personal import (
     DEFAULT_PERSONAL_FIELDS,
@@ -64,7 +65,10 @@ __all__ = [
     "normalise_email",
     "normalise_key",
     "normalise_phone",
+    "particle",
+    "resolve_particles",
     "single_threaded_blas",
     "to_utc",
     "verify_password",
+    "with_particle",
 ]

@@ -207,7 +207,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "pd.precip": ("강수 (mm)", "Rain (mm)"),
     "pd.hour": ("시각 (0-23시)", "Hour (0-23)"),
     "pd.bad_number": (
-        "{field}: '{text}'은(는) {low}~{high} 사이의 숫자가 아니어서 빼고 보여 줍니다. 고쳐서 다시 누르세요.",
+        "{field}: 입력한 값('{text}')이 {low}~{high} 사이의 숫자가 아니어서 빼고 보여 줍니다. 고쳐서 다시 누르세요.",
         "{field}: '{text}' is not a number from {low} to {high}, so it is left out. Correct it and press again.",
     ),
     "pd.any": ("(상관없음)", "(any)"),
