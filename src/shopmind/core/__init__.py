@@ -1,5 +1,5 @@
 """Settings, the error tree, clocks, keyed hashing, password hashing, the shop's time zone,
-native thread limits and Korean particles."""
+native thread limits, Korean particles and the catalogue of labels and terms."""
 
 from shopmind.core._clock import Clock, FixedClock, SystemClock
 from shopmind.core._errors import (
@@ -18,6 +18,7 @@ from shopmind.core._errors import (
 )
 from shopmind.core._hashing import IdentifierHasher, normalise_email, normalise_phone
 from shopmind.core._korean import particle, resolve_particles, with_particle
+from shopmind.core._labels import GLOSSARY, LABELS, label, term
 from shopmind.core._passwords import hash_password, verify_password
 from shopmind.core._personal import (
     DEFAULT_PERSONAL_FIELDS,
@@ -39,6 +40,8 @@ __all__ = [
     "DEFAULT_SHOP_TZ",
     "DROP_KEYS",
     "EMAIL_KEYS",
+    "GLOSSARY",
+    "LABELS",
     "PHONE_KEYS",
     "REDACTED",
     "TRAIT_DROP_KEYS",
@@ -62,12 +65,14 @@ __all__ = [
     "WorkspaceError",
     "WorkspaceLockedError",
     "hash_password",
+    "label",
     "normalise_email",
     "normalise_key",
     "normalise_phone",
     "particle",
     "resolve_particles",
     "single_threaded_blas",
+    "term",
     "to_utc",
     "verify_password",
     "with_particle",

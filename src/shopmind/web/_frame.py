@@ -22,7 +22,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 from starlette.requests import Request
 
-from shopmind.core import resolve_particles, with_particle
+from shopmind.core import label, resolve_particles, with_particle
 from shopmind.web._access import CSRF_FIELD, Viewer, require
 from shopmind.web._i18n import DEFAULT_LANG, LANGS, MESSAGES, message
 
@@ -137,6 +137,7 @@ def render(request: Request, template: str, title: str, **context: Any) -> HTMLR
         lang=lang,
         other_lang="en" if lang == "ko" else "ko",
         t=t,
+        label=lambda kind, code: label(kind, code, lang),  # codes (event types, devices...) as words
         title=t(title),
         pages=[(p.slug, t(p.label), p.slug == active) for p in PAGES if viewer.may(p.role)],
         viewer=viewer,

@@ -3,6 +3,7 @@ a key without a translation is a bug the tests catch (every template's keys are 
 
 from __future__ import annotations
 
+from shopmind.core import GLOSSARY
 from shopmind.segments import SEGMENTS
 
 LANGS = ("ko", "en")
@@ -72,8 +73,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ov.trend": ("일별 매출과 주문", "Revenue and orders by day"),
     "ov.pareto": ("파레토 곡선 (80/20)", "Pareto curve (80/20)"),
     "ov.pareto_note": (
-        "상위 {top}의 고객이 매출의 {share}를 만듭니다. VIP {vips}명이 매출의 {vip_share}.",
-        "The top {top} of buyers bring {share} of revenue. The {vips} VIPs bring {vip_share}.",
+        "매출 상위 {top}의 구매 고객이 매출의 {share}를 만듭니다. CLV VIP(예상 12개월 CLV 상위 20%) {vips}명이 매출의 "
+        "{vip_share}를 만듭니다. 고객 세그먼트의 RFM VIP는 R, F, M 점수 규칙으로 정하므로 수가 다릅니다.",
+        "The top {top} of buyers by revenue bring {share} of revenue. The {vips} CLV VIPs (top 20% by predicted "
+        "12-month CLV) bring {vip_share}. The RFM VIP segment on the Customers page is a rule on R, F and M "
+        "scores, so its count differs.",
     ),
     "ov.share_buyers": ("고객 비율 (매출 순)", "Share of buyers (by revenue)"),
     "ov.share_revenue": ("누적 매출 비율", "Cumulative share of revenue"),
@@ -82,11 +86,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ov.finished": ("완료", "Finished"),
     "ov.last_event": ("마지막 이벤트 수신", "Last event received"),
     "ov.last_import": ("마지막 가져오기", "Last import"),
-    "job.customer_intelligence": ("고객 분석 (RFM, CLV, VIP)", "Customer intelligence (RFM, CLV, VIP)"),
-    "job.churn_risk": ("이탈 위험", "Churn risk"),
-    "job.purchase_probability": ("구매 확률", "Purchase probability"),
-    "job.vip_lookalike": ("잠재 VIP", "Could become VIP"),
-    "job.preferences": ("취향과 최적 시간", "Taste and best time"),
+    # the jobs' names are the glossary's (added below)
     # customers
     "cu.map": ("RFM 세그먼트 지도", "RFM segment map"),
     "cu.map_note": (
@@ -108,7 +108,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "cu.new": ("신규", "new"),
     "cu.list": ("고객 목록", "Customers"),
     "cu.member": ("회원 ID", "Member id"),
-    "cu.profile": ("프로필", "Profile"),
+    "cu.profile": ("고객 ID", "Customer id"),
     # scores
     "sc.revenue": ("누적 매출", "Revenue so far"),
     "sc.clv_12m": ("12개월 CLV", "12-month CLV"),
@@ -116,11 +116,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "sc.churn_risk": ("이탈 위험", "Churn risk"),
     "sc.purchase_probability_7d": ("7일 내 구매 확률", "P(buy within 7 days)"),
     "sc.purchase_probability": ("구매 확률", "Purchase probability"),
-    "sc.vip_lookalike": ("VIP 가능성", "Could become VIP"),
+    "sc.vip_lookalike": GLOSSARY["score.vip_lookalike"],
     # predictions
     "pr.clv": ("CLV 분포 (12개월)", "CLV distribution (12 months)"),
     "pr.clv_note": (
-        "고객 {n}명 · 평균 {mean} · 중앙값 {median}",
+        "구매 고객 {n}명 · 평균 {mean} · 중앙값 {median}",
         "{n} buyers · mean {mean} · median {median}",
     ),
     "pr.purchase": ("구매 확률 구간", "Purchase probability in bands"),
@@ -130,7 +130,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "pr.low": ("최소", "From"),
     "pr.high": ("최대", "To"),
-    "pr.selected": ("선택한 고객", "Selected profiles"),
+    "pr.selected": ("선택한 고객", "Selected customers"),
     "pr.expected": ("예상 구매자", "Expected buyers"),
     "pr.audience_name": ("오디언스 이름", "Audience name"),
     "pr.save": ("오디언스 저장", "Save audience"),
@@ -139,29 +139,30 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "pr.audiences": ("저장한 오디언스", "Saved audiences"),
     "pr.churn": ("이탈 위험 분포", "Churn risk"),
     "pr.vip_at_risk": ("이탈 위험 VIP", "VIPs at risk"),
-    "pr.dormant_vip": ("휴면 전 VIP", "Dormant former VIPs"),
-    "pr.could_become_vip": ("잠재 VIP", "Could become VIP"),
+    "pr.dormant_vip": GLOSSARY["segment.dormant_vip"],
+    "pr.could_become_vip": GLOSSARY["list.could_become_vip"],
     "pr.cards": ("모델 카드", "Model cards"),
     "pr.calibration": ("보정 곡선", "Calibration"),
     "pr.predicted": ("예측 확률", "Predicted"),
     "pr.observed": ("실제 비율", "Observed"),
+    "pr.sample": ("표본", "n ="),
     "pr.lift": ("십분위 리프트", "Lift by decile"),
     "pr.decile": ("십분위", "Decile"),
     "pr.backtest": ("백테스트 (구간별 예상 vs 실제)", "Backtest (expected vs actual per band)"),
     "pr.actual": ("실제", "Actual"),
     "pr.band": ("구간", "Band"),
-    "pr.profiles": ("고객 수", "Profiles"),
+    "pr.profiles": ("고객 수", "Customers"),
     "pr.metrics": (
         "AUC {auc} · Brier {brier} · ECE {ece} · 표본 {n}",
         "AUC {auc} · Brier {brier} · ECE {ece} · n {n}",
     ),
     "card.churn_risk": ("이탈 위험", "Churn risk"),
     "card.purchase_probability_7d": ("7일 내 구매 확률", "Purchase within 7 days"),
-    "card.vip_lookalike": ("잠재 VIP", "Could become VIP"),
+    "card.vip_lookalike": GLOSSARY["list.could_become_vip"],
     # customer 360
-    "c3.find": ("고객 ID (회원 ID, 익명 ID 또는 프로필)", "Customer id (member, anonymous or profile id)"),
+    "c3.find": ("회원 ID, 익명 ID 또는 고객 ID", "Member id, anonymous id or customer id"),
     "c3.not_found": ("그런 고객이 없습니다: {id}", "No such customer: {id}"),
-    "c3.identities": ("식별자", "Identities"),
+    "c3.identities": ("식별자", "Identifiers"),
     "c3.devices": ("기기", "Devices"),
     "c3.scores": ("점수", "Scores"),
     "c3.drivers": ("주요 요인", "Drivers"),
@@ -172,7 +173,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "c3.recommender_wait": ("추천 모델 준비 중: {note}", "Recommender not ready: {note}"),
     "c3.orders": ("주문 {n}건 · 매출 {revenue}", "{n} orders · revenue {revenue}"),
     "c3.segments": ("세그먼트", "Segments"),
-    "c3.vip": ("VIP", "VIP"),
+    "c3.vip": ("CLV VIP", "CLV VIP"),
     "c3.events": ("이벤트", "Events"),
     "c3.last_seen": ("마지막 방문", "Last seen"),
     "c3.when": ("시각", "When"),
@@ -295,6 +296,7 @@ _RULES_KO = {
     "new_visitor": "구매 없음; 첫 방문 7일 이내",
     "passing_visitor": "구매 없음 (그 외)",
 }
+MESSAGES.update({key: names for key, names in GLOSSARY.items() if key.startswith("job.")})
 MESSAGES.update({f"rule.{key}": (_RULES_KO.get(key, s.rule), s.rule) for key, s in SEGMENTS.items()})
 
 
