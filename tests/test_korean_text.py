@@ -206,6 +206,23 @@ def test_the_checker_catches_what_it_must() -> None:
     assert not problems("P00183 · user:m001250 · ORD-5-0001701 · RFM VIP 264명 · 1kg", korean=True)
 
 
+def _a_cli_identifier(problem: str) -> bool:
+    """Segment keys (what ``--segment`` takes, shown beside their names) and table names (in
+    ``status``, for data teams) are identifiers on the command line."""
+    word = problem.split("'")[1] if problem.startswith("raw code") else ""
+    return word in SEGMENTS or word in _TABLES or f"list.{word}" in GLOSSARY
+
+
+_TABLES = {
+    "order_lines",
+    "identity_links",
+    "external_interests",
+    "segment_members",
+    "job_runs",
+    "profile_facts",
+}
+
+
 README_COMMANDS = [
     ["status"],
     ["customers", "segments"],
@@ -215,12 +232,13 @@ README_COMMANDS = [
     ["customers", "dormant-vips"],
     ["customers", "lookalikes"],
     ["customers", "band", "--low", "0.3", "--high", "0.6"],
-    ["customers", "show", "user:m000772"],
+    ["customers", "show", "{member}"],
     ["recommend", "rules", "--min-support", "0.01", "--min-confidence", "0.3"],
-    ["recommend", "for", "user:m000772", "--region", "부산", "--temp-c", "-5"],
+    ["recommend", "for", "{member}", "--region", "부산", "--temp-c", "-5"],
     ["recommend", "for", "new-visitor", "--session", "P00001"],
     ["quarantine"],
     ["identity", "merges"],
+    ["run"],
 ]
 
 
@@ -231,6 +249,9 @@ def test_the_readmes_commands_leave_no_placeholder_or_raw_code(
     """The CLI prints both languages side by side, so English words are expected there; placeholder
     particles and raw codes (``order_completed``, ``slide_in``, ``revenue_all``) are not."""
     _, _, folder = shop
+    with Store(folder / "shop.duckdb") as store:  # the README's customer is one of this shop's VIPs
+        member = store.sql("SELECT min(profile_id) FROM segment_members WHERE segment = 'clv_vip'")[0][0]
+    command = [member if part == "{member}" else part for part in command]
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "shopmind", *command, "-w", str(folder)],
@@ -242,5 +263,5 @@ def test_the_readmes_commands_leave_no_placeholder_or_raw_code(
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip(), "the command prints something"
-    found = problems(done.stdout, korean=False)
+    found = [p for p in problems(done.stdout, korean=False) if not _a_cli_identifier(p)]
     assert not found, "\n".join(found[:40])

@@ -21,7 +21,7 @@ from shopmind.cli._common import (
     parse_as_of,
     progress_bars,
 )
-from shopmind.core import DEFAULT_SHOP_TZ, InvalidInputError
+from shopmind.core import DEFAULT_SHOP_TZ, InvalidInputError, label
 from shopmind.pipeline import (
     ChurnReport,
     IntelligenceReport,
@@ -100,7 +100,7 @@ def run(
             ),
         )
         lookalike = _optional(
-            "could become VIP", lambda: run_vip_lookalike(store, moment, zone=zone, progress=progress)
+            "VIP look-alikes", lambda: run_vip_lookalike(store, moment, zone=zone, progress=progress)
         )
         preferences = run_preferences(store, moment, zone=zone, progress=progress)
     _print_intelligence(result, moment)
@@ -117,7 +117,7 @@ def _print_intelligence(result: IntelligenceReport, moment: datetime) -> None:
     table = Table(title=f"customers as of {moment:%Y-%m-%d %H:%M} UTC (run {result.run_id})")
     table.add_column("segment")
     table.add_column("세그먼트")
-    table.add_column("profiles", justify="right")
+    table.add_column("customers", justify="right")
     for key, count in result.segments:
         seg = SEGMENTS[key]
         table.add_row(seg.en, seg.ko, f"{count:,}")
@@ -141,7 +141,7 @@ def _auc(value: float | None) -> str:
 def _print_churn(churn: ChurnReport) -> None:
     console.print(
         f"churn risk · 이탈 위험 ({churn.horizon_days} days without a purchase): {churn.buyers:,} buyers, "
-        f"model {churn.chosen} (backtest AUC supervised {_auc(churn.supervised_auc)}, P(alive)-based "
+        f"model: {label('model', churn.chosen, 'en')} (backtest AUC supervised {_auc(churn.supervised_auc)}, P(alive)-based "
         f"{_auc(churn.p_alive_auc)}) · VIPs at risk {churn.vips_at_risk:,} (shopmind customers at-risk)"
     )
     for note in churn.notes:
@@ -154,7 +154,7 @@ def _print_purchase(purchase: PurchaseReport) -> None:
     bands = Table(
         title=f"P(buy within {purchase.horizon_days} days) · 구매 확률 — backtest on the newest complete window"
     )
-    for col in ("band", "profiles", "expected buyers", "actual buyers"):
+    for col in ("band", "customers", "expected buyers", "actual buyers"):
         bands.add_column(col, justify="right")
     for band in card.bands:
         bands.add_row(
@@ -166,15 +166,15 @@ def _print_purchase(purchase: PurchaseReport) -> None:
     console.print(bands)
     console.print(
         f"model card: AUC {card.auc:.3f} (recency only {card.baseline_auc:.3f}) · Brier {card.brier:.4f} · "
-        f"ECE {card.ece:.4f} · top decile lift {card.lift[0][2]:.1f}x · today: {purchase.profiles:,} profiles, "
+        f"ECE {card.ece:.4f} · top decile lift {card.lift[0][2]:.1f}x · today: {purchase.profiles:,} customers, "
         f"{purchase.expected_buyers:,.0f} expected buyers"
     )
 
 
 def _print_lookalike(lookalike: LookalikeReport) -> None:
-    drivers = ", ".join(name for name, _ in lookalike.top_features[:3])
+    drivers = ", ".join(label("feature", name, "en") for name, _ in lookalike.top_features[:3])
     console.print(
-        f"could become VIP · 잠재 VIP (look-alikes of {lookalike.vips:,} VIPs): {lookalike.candidates:,} of "
+        f"VIP look-alikes · VIP 유사 고객 (look-alikes of {lookalike.vips:,} VIPs): {lookalike.candidates:,} of "
         f"{lookalike.scored:,} non-VIPs · held-out AUC {lookalike.card.auc:.3f} (past revenue "
         f"{_auc(lookalike.card.baseline_auc)}) · drivers: {drivers} (shopmind customers lookalikes)"
     )
@@ -182,7 +182,7 @@ def _print_lookalike(lookalike: LookalikeReport) -> None:
 
 def _print_preferences(preferences: PreferencesReport) -> None:
     console.print(
-        f"taste · 취향 for {preferences.tastes:,} profiles · best time and channel · 최적 발송 시간 for "
+        f"taste · 취향 for {preferences.tastes:,} customers · best time and channel · 최적 발송 시간 for "
         f"{preferences.habits:,} ({preferences.fallbacks:,} from their segment or the shop: little history) "
         "(shopmind customers show PROFILE)"
     )

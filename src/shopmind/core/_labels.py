@@ -107,7 +107,30 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "shop_orders_7_vs_90": ("쇼핑몰 최근 7일 주문 추세", "shop orders, 7 vs 90 days"),
         "shop_orders_30_vs_90": ("쇼핑몰 최근 30일 주문 추세", "shop orders, 30 vs 90 days"),
     },
+    # the scores a run stores per customer (the model inputs above are scores too)
+    "score": {
+        "revenue": ("누적 매출", "revenue so far"),
+        "clv_12m": ("12개월 CLV", "12-month CLV"),
+        "is_vip": ("CLV VIP 여부", "is a CLV VIP"),
+        "r_score": ("R 점수", "R score"),
+        "f_score": ("F 점수", "F score"),
+        "m_score": ("M 점수", "M score"),
+        "expected_purchases_90d": ("90일 예상 구매 횟수", "expected purchases, 90 days"),
+        "expected_average_spend": ("예상 평균 구매액", "expected average spend"),
+        "churn_risk": ("이탈 위험", "churn risk"),
+        "churn_risk_p_alive": ("이탈 위험 (활성 확률 기반)", "churn risk (from P(alive))"),
+        "churn_risk_supervised": ("이탈 위험 (지도 학습)", "churn risk (supervised)"),
+        "purchase_probability_7d": ("7일 내 구매 확률", "P(buy within 7 days)"),
+        "vip_lookalike": ("VIP 유사도", "VIP look-alike score"),
+    },
+    # which churn model a run chose
+    "model": {
+        "supervised": ("지도 학습 모델", "supervised model"),
+        "p_alive": ("활성 확률 (BG/NBD)", "P(alive) (BG/NBD)"),
+    },
 }
+for _code, _names in LABELS["feature"].items():  # a model input is also a stored score
+    LABELS["score"].setdefault(_code, _names)
 
 #: one name per concept, in both languages: the customer groups (RFM segments and model lists), the
 #: jobs and the counts every surface shows. RFM rules and model lists that sound alike are named
@@ -151,10 +174,13 @@ GLOSSARY: dict[str, tuple[str, str]] = {
 
 def label(kind: str, code: str | None, lang: str) -> str:
     """The word for ``code`` of ``kind`` ("event", "device", "channel", "action", "placement",
-    "page_type", "feature") in ``lang``; an unknown code as it is ("–" for none)."""
+    "page_type", "feature", "score", "model") in ``lang``; an unknown code as it is ("–" for none)."""
     if code is None or code == "":
         return "–"
     found = LABELS.get(kind, {}).get(code)
+    if found is None and kind == "score" and code.startswith("purchase_probability_") and code.endswith("d"):
+        days = code.removeprefix("purchase_probability_").removesuffix("d")  # any horizon a run used
+        found = (f"{days}일 내 구매 확률", f"P(buy within {days} days)")
     if found is None:
         return code
     return found[1] if lang == "en" else found[0]
