@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -39,6 +40,7 @@ from shopmind.ingest import (
     import_orders,
     import_weather,
 )
+from shopmind.insights import counts
 from shopmind.pipeline import load_demo_shop
 from shopmind.store import Store, Workspace
 
@@ -218,7 +220,7 @@ def demo(
         ("products", report.products),
         ("weather (region-days)", report.weather_days),
         ("external interests", report.interests),
-        ("profiles", report.profiles),
+        ("customers (profiles)", report.profiles),
         ("skipped (already stored)", report.duplicates),
     ):
         table.add_row(label, f"{value:,}")
@@ -233,6 +235,7 @@ def status(
     """Counts per table, date ranges and a data-quality summary."""
     with open_workspace(workspace) as (_, store):
         st = store.status()
+        people = counts(store)  # the dashboard's words and numbers: customers, identifiers, buyers
     if as_json:
         typer.echo(
             json.dumps(
@@ -247,6 +250,7 @@ def status(
                         }
                         for t in st.tables
                     },
+                    "counts": asdict(people),
                     "quality": dict(st.quality),
                     "quarantine_by_reason": dict(st.quarantine_by_reason),
                 },
@@ -262,6 +266,11 @@ def status(
     for t in st.tables:
         tables.add_row(t.name, f"{t.rows:,}", str(t.first or "")[:19], str(t.last or "")[:19])
     console.print(tables)
+    console.print(
+        f"customers · 고객 {people.customers:,} (members · 회원 {people.members:,}, anonymous · 비회원 "
+        f"{people.anonymous:,}) from {people.identifiers:,} identifiers · 식별자 (the profiles table's rows); "
+        f"buyers · 구매 고객 {people.buyers:,}, guests included"
+    )
     quality = Table(title="data quality")
     quality.add_column("check")
     quality.add_column("rows", justify="right")

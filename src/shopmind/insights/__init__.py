@@ -2,6 +2,7 @@
 model cards) and the orders, shaped for people. Reads only; no page scans the event table when a
 job's result answers the question."""
 
+from shopmind.insights._counts import Counts, buyer_count, counts
 from shopmind.insights._overview import Overview, overview
 from shopmind.insights._predictions import (
     Band,
@@ -30,6 +31,7 @@ __all__ = [
     "ABSENT",
     "LIST_SCORES",
     "Band",
+    "Counts",
     "Histogram",
     "Movement",
     "Overview",
@@ -38,6 +40,8 @@ __all__ = [
     "audience",
     "audience_size",
     "bands",
+    "buyer_count",
+    "counts",
     "distribution",
     "label",
     "latest_run",
