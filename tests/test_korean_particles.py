@@ -137,3 +137,12 @@ def test_resolving_a_placeholder_equals_attaching_the_particle(word: str, which:
         return  # a word that itself contains placeholders is not this property
     assert resolve_particles(word + which) == with_particle(word, which)
     assert "(" not in resolve_particles(word + which)
+
+
+def test_dashboard_templates_attach_particles_with_the_josa_filter() -> None:
+    from shopmind.web._frame import _ENV
+
+    template = _ENV.from_string('{{ a|josa("을/를") }} · {{ b|josa("과/와") }} · {{ c|josa("(으)로") }}')
+    assert (
+        template.render(a="종가 포기김치 1kg", b="김치", c="서울") == "종가 포기김치 1kg을 · 김치와 · 서울로"
+    )

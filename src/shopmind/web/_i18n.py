@@ -90,8 +90,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # customers
     "cu.map": ("RFM 세그먼트 지도", "RFM segment map"),
     "cu.map_note": (
-        "크기는 고객 수, 색은 매출입니다. 세그먼트를 누르면 고객 목록이 열립니다.",
-        "Size is customers, colour is revenue. Click a segment to open its customers.",
+        "크기는 고객 수, 색은 매출입니다. 세그먼트를 누르면 고객 목록이 열립니다. RFM VIP는 R, F, M 점수 규칙으로 "
+        "정한 세그먼트이고, 개요와 예측의 CLV VIP는 예상 12개월 CLV 상위 20%여서 수가 다릅니다.",
+        "Size is customers, colour is revenue. Click a segment to open its customers. RFM VIP is a rule on the "
+        "R, F and M scores; the CLV VIPs of the overview and predictions are the top 20% by predicted 12-month "
+        "CLV, so the counts differ.",
     ),
     "cu.segment": ("세그먼트", "Segment"),
     "cu.rule": ("규칙", "Rule"),
