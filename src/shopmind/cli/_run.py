@@ -76,10 +76,11 @@ def run(
 ) -> None:
     """Understand every customer as of a date and store the results with the run:
 
-    RFM segments; P(alive), expected purchases, expected spend, 12-month CLV and VIPs (top 20% by
-    CLV); churn risk (P(alive)-based or supervised, whichever wins the backtest) with the VIPs at
-    risk; the probability that each profile buys within --horizon days (backtested, calibrated);
-    who could become a VIP (look-alikes of today's VIPs); taste and best time and channel.
+    RFM segments; P(alive), expected purchases, expected spend, 12-month CLV and the CLV VIPs (top
+    20% by CLV); churn risk (P(alive)-based or supervised, whichever wins the backtest) with the VIPs
+    at risk; the probability that each customer buys within --horizon days (backtested,
+    calibrated); the VIP look-alikes (customers who behave as today's VIPs did before they were
+    VIPs); taste and best time and channel.
 
     Jobs that lack the history they need are skipped with the reason; see the results with
     'shopmind customers ...'."""
