@@ -48,7 +48,7 @@ def understood_workspace(folder: Path, customers: int = 1500, days: int = 90) ->
     ws = Workspace.init(folder)
     as_of = START + timedelta(days=days)
     with ws.open_store() as store:
-        load_demo_shop(store, customers=customers, days=days, seed=5)
+        load_demo_shop(store, customers=customers, days=days, seed=5, hasher=ws.hasher())
         run_customer_intelligence(store, as_of - timedelta(days=30))
         run_customer_intelligence(store, as_of)
         run_churn_risk(store, as_of, horizon_days=21)

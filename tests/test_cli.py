@@ -87,7 +87,9 @@ def test_import_report_and_exit_codes(tmp_path: Path) -> None:
     assert "ordered_at" in result.stdout  # the report names the field
 
     assert shopmind("import", "orders", str(tmp_path / "nope.csv"), "-w", ws).returncode == 4
-    result = shopmind("import", "orders", str(good), "-w", ws)  # columns not mapped
+    reused = shopmind("import", "orders", str(good), "-w", ws)  # the saved --map pairs
+    assert reused.returncode == 0, reused.stderr
+    result = shopmind("import", "orders", str(good), "-w", ws, "--forget-map")  # columns not mapped
     assert result.returncode == 4 and "--map" in result.stderr
 
     events = tmp_path / "events.jsonl"

@@ -49,7 +49,7 @@ RAW_TERMS = {
 ALLOWED = {
     "shopmind", "English", "VIP", "RFM", "CLV", "AUC", "Brier", "ECE", "CSV", "ID", "OS", "R", "F", "M", "T",
     "Android", "iOS", "macOS", "Windows", "Linux", "SPF", "SPF50", "P", "A", "B", "kg", "g", "ml", "L", "cm",
-    "mm", "C", "Pro", "vs",
+    "mm", "C", "Pro", "vs", "p",  # %p: percentage points
     "owner", "nobody",  # the test's account's login name, the id it looks up
 }  # fmt: skip
 # identifiers and data: member/anonymous/profile ids, product ids (P00183), order ids, URLs, SKU-like

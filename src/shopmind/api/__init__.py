@@ -3,5 +3,6 @@ JavaScript tracker, served by ``shopmind serve``."""
 
 from shopmind.api._app import create_app
 from shopmind.api._config import ServerConfig
+from shopmind.api._operations import Operations
 
-__all__ = ["ServerConfig", "create_app"]
+__all__ = ["Operations", "ServerConfig", "create_app"]

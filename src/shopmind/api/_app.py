@@ -15,12 +15,13 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from shopmind import web
-from shopmind.api import _collect, _demo_shop, _health, _inspect, _onsite, _profiles, _sdk
+from shopmind.api import _admin, _collect, _demo_shop, _health, _inspect, _onsite, _profiles, _schedule, _sdk
 from shopmind.api._auth import RateLimiter
 from shopmind.api._config import ServerConfig
-from shopmind.api._errors import HANDLERS
+from shopmind.api._errors import HANDLERS, document_one_error_shape
 from shopmind.api._json import JSON
 from shopmind.api._models import LiveRecommender
+from shopmind.api._operations import Operations, start_operations
 from shopmind.api._worker import GroupCommitter, StoreWorker
 from shopmind.onsite import load_triggers
 from shopmind.store import IdentitySigner, KeyRing, Store, Workspace
@@ -37,14 +38,17 @@ def create_app(
     *,
     recommend: bool = True,
     demo: bool = False,
+    operations: Operations | None = None,
 ) -> FastAPI:
     """The HTTP API of the workspace at ``workspace`` (opened when the app starts).
 
     ``recommend``: learn the hybrid recommender in the background at start (recommendations and
     the recommendation widgets answer 503 until it is ready). ``demo``: serve the demo shop at
-    ``/demo/`` with a write key of its own.
+    ``/demo/`` with a write key of its own. ``operations``: the daily run, and where the server
+    listens for the command line to work through it (see ``Operations``).
     """
     config = config or ServerConfig()
+    operations = operations or Operations()
     ws = Workspace(workspace)  # fails now, with a clear message, if it is not a workspace
     triggers = load_triggers(ws.path / TRIGGERS_FILE)  # a bad trigger file fails now, naming the field
     store = ws.open_store()  # fails now if another process owns the store
@@ -70,11 +74,13 @@ def create_app(
         await onsite.start(worker)
         if demo:
             app.state.demo_shop = await worker.run(_demo_shop.demo_catalogue)
+        stop_operations = await start_operations(app, ws.path, worker, recommender, operations)
         gc.freeze()  # what start-up loaded stays: keep it out of every later full collection
         learning = asyncio.create_task(recommender.learn(worker.run), name="shopmind-learn")
         try:
             yield
         finally:  # graceful: what was accepted is written before the store closes
+            await stop_operations()
             learning.cancel()
             await asyncio.gather(learning, return_exceptions=True)
             await committer.close()
@@ -97,6 +103,7 @@ def create_app(
     app.state.recommender = recommender
     app.state.onsite = onsite
     app.state.demo_shop = None
+    app.state.admin = None
     app.state.demo_key = _demo_shop.demo_write_key(ws.path, keys) if demo else None
     # the tracker runs on the shop's own pages, on another origin: let browsers call the API
     app.add_middleware(
@@ -108,9 +115,10 @@ def create_app(
     )
     for error, handler in HANDLERS.items():
         app.add_exception_handler(error, handler)
-    for module in (_health, _collect, _inspect, _profiles, _onsite, _sdk, _demo_shop):
+    for module in (_health, _collect, _inspect, _profiles, _onsite, _sdk, _demo_shop, _schedule, _admin):
         app.include_router(module.router)
     web.install(app)
+    document_one_error_shape(app)
     return app
 
 

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
@@ -152,3 +152,22 @@ HANDLERS = {
     RequestValidationError: invalid_request,
     HTTPException: http_error,
 }
+
+
+def document_one_error_shape(app: FastAPI) -> None:
+    """FastAPI documents a 422 of its own for every operation that takes parameters or a body;
+    shopmind answers those as 400 in its one error shape (``invalid_request``): the OpenAPI
+    document says so for every operation, present and future."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    responses = operation.get("responses", {})
+                    if responses.pop("422", None) is not None:
+                        responses.setdefault("400", error_responses(400)[400])
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]

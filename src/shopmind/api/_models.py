@@ -3,17 +3,15 @@ when the server starts (the API answers meanwhile; recommendations say 503 until
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import gc
 import logging
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal, TypeVar
 
 import pandas as pd
 
+from shopmind.api._threads import in_daemon_thread
 from shopmind.core import ShopmindError
 from shopmind.pipeline import order_baskets, recommender_data
 from shopmind.recommend import AssociationRules, HybridRecommender, Recommendation
@@ -36,42 +34,62 @@ class LiveRecommender:
         #: association rules of the orders (for the dashboard's products), mined once the
         #: recommender is ready: lhs (list), rhs, support, confidence, lift
         self.rules: pd.DataFrame | None = None
+        self.fits = 0  # models learned since the server started (a refit after each run)
 
     @property
     def ready(self) -> bool:
         return self.status == "ready"
 
-    async def learn(self, run_on_store: Any) -> None:
-        """Read the shop's past on the store's thread, then fit on another thread."""
+    async def learn(self, run_on_store: Any, *, refit: bool = False) -> None:
+        """Read the shop's past with ``run_on_store`` (``fn(store)`` somewhere the store may be
+        read), then fit on another thread. ``refit``: learn again while the current model keeps
+        answering; the new one (its items and rules with it) replaces it in one step."""
         if self.status == "off":
             return
         started = time.perf_counter()
         try:
             data = await run_on_store(_read)
-            model = await _in_daemon_thread(
-                lambda: HybridRecommender().fit(data.interactions, data.catalogue, weather=data.weather)
+            model = await in_daemon_thread(
+                lambda: HybridRecommender().fit(data.interactions, data.catalogue, weather=data.weather),
+                nice=10 if refit else 0,
             )
+            items = _items(data.catalogue)
         except ShopmindError as exc:  # e.g. no orders yet: say so on /readyz and in the 503s
-            self.status, self.note = "unavailable", str(exc)
+            if self.model is None:
+                self.status, self.note = "unavailable", str(exc)
             log.warning("recommendations unavailable: %s", exc)
             return
         except Exception as exc:  # the rest of the API keeps working
-            self.status, self.note = "unavailable", f"learning failed: {exc}"
+            if self.model is None:
+                self.status, self.note = "unavailable", f"learning failed: {exc}"
             log.exception("learning the recommender failed")
             return
-        self.items = _items(data.catalogue)
-        self.model = model
+        if refit:  # the rules of the new orders first: the swap then replaces everything at once
+            rules = await self._rules(run_on_store, nice=10)
+        # the swap: no await between these, so every request sees the old model or the new one
+        self.items, self.model = items, model
+        if refit:
+            self.rules = rules
         self.fit_seconds = time.perf_counter() - started
         self.status, self.note = "ready", model.ranker_note_
+        self.fits += 1
         # the model's millions of objects live as long as the server: out of the collector's
-        # sight, a full collection no longer stalls requests for 100-200 ms walking them
+        # sight, a full collection no longer stalls requests for 100-200 ms walking them (a
+        # refit first lets the collector free the replaced model's cycles)
+        if refit:
+            gc.unfreeze()
         gc.collect()
         gc.freeze()
+        if not refit:  # at start, answers first; the dashboard's rules a moment later
+            self.rules = await self._rules(run_on_store)
+
+    async def _rules(self, run_on_store: Any, nice: int = 0) -> pd.DataFrame | None:
         try:
             baskets = await run_on_store(order_baskets)
-            self.rules = await _in_daemon_thread(lambda: _mine(baskets))
+            return await in_daemon_thread(lambda: _mine(baskets), nice=nice)
         except ShopmindError as exc:
             log.warning("association rules unavailable: %s", exc)
+            return self.rules
 
     def describe(self, recommendations: Sequence[Recommendation], lang: str) -> list[dict[str, Any]]:
         """JSON-ready items with names, categories, prices and the reason in ``lang``."""
@@ -94,29 +112,6 @@ class LiveRecommender:
                 }
             )
         return out
-
-
-async def _in_daemon_thread(work: Callable[[], T]) -> T:
-    """``work()`` on a daemon thread: a server stopping meanwhile does not wait for it to end."""
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[T] = loop.create_future()
-
-    def settle(fn: Callable[..., None], value: Any) -> None:
-        if not done.done():
-            fn(value)
-
-    def run() -> None:
-        try:
-            result = work()
-        except BaseException as exc:
-            outcome: tuple[Callable[..., None], Any] = (done.set_exception, exc)
-        else:
-            outcome = (done.set_result, result)
-        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
-            loop.call_soon_threadsafe(settle, *outcome)
-
-    threading.Thread(target=run, name="shopmind-learn", daemon=True).start()
-    return await done
 
 
 def _mine(baskets: list[list[str]]) -> pd.DataFrame:

@@ -3,14 +3,13 @@ answers what to show in a placement now (popup, banner, slide-in, recommendation
 workspace's triggers, within frequency caps and targeting; every decision is logged, and its
 outcomes (shown, clicked, dismissed; converted when the session then orders) with it.
 
-Decisions are answered at once and written to the log in the background (every two seconds,
-and at shutdown: a write stalls the event loop for some milliseconds, so fewer, larger writes keep
-the decisions' p99 down); an outcome is answered only once it is durable.
+A decision is answered, and an outcome acknowledged, only once it is durable (``DecisionLog``:
+a group commit on a thread and a connection of its own); a conversion, which no request waits
+for, is written with the next group.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections import OrderedDict
@@ -22,6 +21,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from shopmind.api._auth import requires
+from shopmind.api._decision_log import DecisionLog
 from shopmind.api._errors import ApiError, error_responses
 from shopmind.api._models import LiveRecommender
 from shopmind.api._worker import StoreWorker
@@ -37,14 +37,14 @@ from shopmind.onsite import (
 )
 from shopmind.pipeline import visitor_facts
 from shopmind.recommend import Context
-from shopmind.store import OUTCOMES, log_decisions, log_outcomes, served_since, trigger_performance
+from shopmind.store import OUTCOMES, served_since, trigger_performance
 
 log = logging.getLogger("shopmind.api")
 router = APIRouter(
     prefix="/v1", tags=["on-site decisions"], responses=error_responses(400, 401, 403, 404, 429)
 )
-FLUSH_SECONDS = 2.0
 _RECENT_DECISIONS = 100_000
+_FORGET_EVERY = 1000  # decisions
 
 
 class OnSite:
@@ -61,48 +61,26 @@ class OnSite:
         self.visitors: dict[str, Visitor] = {}
         self.orders: dict[str, int] = {}  # visitor → orders completed since the server started
         self.recent: OrderedDict[str, None] = OrderedDict()  # the latest decisions' ids, oldest first
-        self._decisions: list[dict[str, Any]] = []
-        self._outcomes: list[dict[str, Any]] = []
-        self._task: asyncio.Task[None] | None = None
+        self.log = DecisionLog()
+        self._served = 0
         self._worker: StoreWorker | None = None
 
     async def start(self, worker: StoreWorker) -> None:
         """Read what the store knows about visitors and the last day's decisions (caps survive a
-        restart), then start writing the log."""
+        restart), then open the decision log."""
         self._worker = worker
         self.visitors = await worker.run(visitor_facts)
         for visitor, trigger, at in await worker.run(served_since, self.now() - timedelta(days=1)):
             self.ledger.record(visitor, trigger, at)
-        self._task = asyncio.create_task(self._flush_loop(), name="shopmind-decision-log")
+        await self.log.start(worker)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        await self.flush()
+        await self.log.close()
 
     async def flush(self) -> None:
-        decisions, self._decisions = self._decisions, []
-        outcomes, self._outcomes = self._outcomes, []
-        if self._worker is None or not (decisions or outcomes):
-            return
-        try:
-            if decisions:
-                await self._worker.run(log_decisions, decisions)
-            if outcomes:
-                await self._worker.run(log_outcomes, outcomes)
-        except Exception:  # keep them for the next round rather than lose them
-            self._decisions[:0], self._outcomes[:0] = decisions, outcomes
-            raise
-
-    async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_SECONDS)
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("writing the decision log failed; retrying")
-            self.ledger.forget_before(self.now() - timedelta(days=1))
+        """Wait until every decision and outcome so far is written (conversions included)."""
+        await self.log.drain()
+        self.ledger.forget_before(self.now() - timedelta(days=1))
 
     # -- events ---------------------------------------------------------------------------
     def observe(self, events: Sequence[Event]) -> None:
@@ -113,7 +91,7 @@ class OnSite:
                 continue
             self.orders[session.visitor] = self.orders.get(session.visitor, 0) + 1
             if converted is not None:
-                self._outcomes.append(
+                self.log.outcome_soon(
                     {
                         "decision_id": converted,
                         "outcome": "converted",
@@ -137,7 +115,7 @@ class OnSite:
         return known
 
     # -- deciding -------------------------------------------------------------------------
-    def decide(
+    async def decide(
         self,
         anonymous_id: str | None,
         user_id: str | None,
@@ -146,8 +124,9 @@ class OnSite:
         *,
         verified: bool = False,
     ) -> dict[str, Any]:
-        """``verified``: ``user_id`` came with its valid identity signature; otherwise it is not
-        used, and the visitor is answered as the anonymous visitor it may be."""
+        """What to show now; the decision is durable when this returns. ``verified``:
+        ``user_id`` came with its valid identity signature; otherwise it is not used, and the
+        visitor is answered as the anonymous visitor it may be."""
         now = self.now()
         session = self.tracker.session_for(anonymous_id, user_id if verified else None, now)
         if verified and user_id:
@@ -159,10 +138,18 @@ class OnSite:
             return {"decision_id": None, "placement": placement, "action": None}
         decision_id = uuid.uuid4().hex
         serve(trigger, session, self.ledger, decision_id, now)
+        self._served += 1
+        if self._served % _FORGET_EVERY == 0:  # the caps look back a day at most
+            self.ledger.forget_before(now - timedelta(days=1))
         self.recent[decision_id] = None
         while len(self.recent) > _RECENT_DECISIONS:
             self.recent.popitem(last=False)
-        self._decisions.append(
+        answer = {
+            "decision_id": decision_id,
+            "placement": trigger.placement,
+            "action": self._action(trigger, session, visitor, lang),
+        }
+        await self.log.decision(
             {
                 "decision_id": decision_id,
                 "decided_at": now,
@@ -178,11 +165,7 @@ class OnSite:
                 "region": session.region,
             }
         )
-        return {
-            "decision_id": decision_id,
-            "placement": trigger.placement,
-            "action": self._action(trigger, session, visitor, lang),
-        }
+        return answer
 
     def _action(self, trigger: Trigger, session: Session, visitor: Visitor, lang: str) -> dict[str, Any]:
         c = trigger.content
@@ -207,16 +190,8 @@ class OnSite:
 
     async def outcome(self, decision_id: str, outcome: str) -> bool:
         """Record an outcome now (durable when it returns); False for an unknown decision."""
-        assert self._worker is not None
-        if decision_id not in self.recent:
-            await self.flush()  # it may still be waiting in the buffer of an earlier server run
-            stored = await self._worker.run(
-                lambda store: store.sql("SELECT 1 FROM decisions WHERE decision_id = ?", [decision_id])
-            )
-            if not stored:
-                return False
-        elif any(d["decision_id"] == decision_id for d in self._decisions):
-            await self.flush()  # the decision first, so the log never has an outcome without it
+        if decision_id not in self.recent and not await self.log.known(decision_id):
+            return False
         row = {
             "decision_id": decision_id,
             "outcome": outcome,
@@ -224,7 +199,7 @@ class OnSite:
             "order_id": None,
             "revenue": None,
         }
-        await self._worker.run(log_outcomes, [row])
+        await self.log.outcome(row)
         return True
 
 
@@ -254,9 +229,11 @@ def _onsite(request: Request) -> OnSite:
     return onsite
 
 
-def _decide(request: Request, ask: DecideRequest) -> dict[str, Any]:
+async def _decide(request: Request, ask: DecideRequest) -> dict[str, Any]:
     verified = request.app.state.signer.verify(ask.user_id, ask.user_signature)
-    return _onsite(request).decide(ask.anonymous_id, ask.user_id, ask.placement, ask.lang, verified=verified)
+    return await _onsite(request).decide(
+        ask.anonymous_id, ask.user_id, ask.placement, ask.lang, verified=verified
+    )
 
 
 @router.get("/decide", summary="What to show this visitor in a placement now", description=_DECIDE_DOC)
@@ -276,14 +253,14 @@ async def decide_get(
         placement=placement,
         lang=lang,
     )
-    return _decide(request, ask)
+    return await _decide(request, ask)
 
 
 @router.post("/decide", summary="What to show this visitor in a placement now", description=_DECIDE_DOC)
 async def decide_post(
     request: Request, ask: DecideRequest, _: str = Depends(requires("write"))
 ) -> dict[str, Any]:
-    return _decide(request, ask)
+    return await _decide(request, ask)
 
 
 class OutcomeRequest(BaseModel):

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from shopmind.cli import _customers, _data, _recommend, _run, _serve, _users  # noqa: F401  (they register the commands)
 from shopmind.cli._common import EXIT_BUG, app, err_console
+from shopmind.cli._notes import OnceWarnings
 from shopmind.core import ShopmindError
 
 __all__ = ["app", "main"]
 
 
 def main() -> None:
+    OnceWarnings(err_console).install()
     try:
         app()
     except ShopmindError as exc:  # anything not mapped above is still a clear message, not a trace

@@ -1,26 +1,35 @@
 """What every command shares: the Typer apps, the consoles, the workspace option, opening a
-workspace with clear errors, progress bars and the --as-of parser."""
+workspace with clear errors, progress bars and the --as-of parser.
+
+While ``shopmind serve`` owns a workspace's store, a command that opens it is run by the server
+instead (``open_workspace`` finds it and sends the command there; ``cli._in_server`` runs it
+against the server's store, its output going to the consoles of ``InServer``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, cast
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from shopmind.cli._format import shop_zone
 from shopmind.core import (
-    DEFAULT_SHOP_TZ,
     ShopmindError,
     WorkspaceError,
+    WorkspaceLockedError,
     to_utc,
 )
-from shopmind.store import Store, Workspace
+
+if TYPE_CHECKING:  # the store (duckdb, ibis, arrow) is imported by the commands that open it
+    from shopmind.store import Store, Workspace
 
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_REJECTED, EXIT_BAD_FILE, EXIT_WORKSPACE = 0, 1, 2, 3, 4, 5
 
@@ -43,8 +52,48 @@ customers_app = typer.Typer(
     help="Who the customers are: segments, VIPs, movement, one profile.", no_args_is_help=True
 )
 app.add_typer(customers_app, name="customers")
-console = Console()
-err_console = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class InServer:
+    """A command running inside the server that owns the store: the store it uses (a connection
+    of its own), where its output goes and where its progress is reported."""
+
+    workspace: Workspace
+    store: Store
+    out: Console
+    err: Console
+    progress: Callable[[str, int, int], None]
+
+
+#: set while a command runs inside the server (each command on its own thread)
+IN_SERVER: ContextVar[InServer | None] = ContextVar("shopmind_in_server", default=None)
+
+
+class _Routed:
+    """A console that writes to this process's terminal, or, inside the server, to the console
+    of the command running on this thread (commands print to ``console`` and ``err_console``)."""
+
+    def __init__(self, local: Console, pick: Callable[[InServer], Console]) -> None:
+        self._shopmind_local = local
+        self._shopmind_pick = pick
+
+    def _target(self) -> Console:
+        here = IN_SERVER.get()
+        return self._shopmind_local if here is None else self._shopmind_pick(here)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target(), name)
+
+    def __enter__(self) -> Console:  # a live display holds its console (dunders skip __getattr__)
+        return self._target().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._target().__exit__(*exc)
+
+
+console = cast(Console, _Routed(Console(), lambda here: here.out))
+err_console = cast(Console, _Routed(Console(stderr=True), lambda here: here.err))
 
 WorkspaceOpt = Annotated[
     Path,
@@ -67,9 +116,19 @@ def fail(message: str, code: int, hint: str | None = None) -> typer.Exit:
 
 @contextmanager
 def open_workspace(workspace: Path) -> Iterator[tuple[Workspace, Store]]:
+    """The workspace and its store for the block. While ``shopmind serve`` owns the store, the
+    whole command is run by the server instead, and this exits with the command's exit code."""
+    here = IN_SERVER.get()
+    if here is not None:  # inside the server: its connection, closed by the server
+        yield here.workspace, here.store
+        return
+    from shopmind.store import Workspace
+
     try:
         ws = Workspace(workspace)
         store = ws.open_store()
+    except WorkspaceLockedError as exc:
+        raise _through_server(workspace, exc) from None
     except WorkspaceError as exc:
         raise fail(str(exc), EXIT_WORKSPACE) from None
     except ShopmindError as exc:
@@ -80,8 +139,43 @@ def open_workspace(workspace: Path) -> Iterator[tuple[Workspace, Store]]:
         store.close()
 
 
+def _through_server(workspace: Path, locked: WorkspaceLockedError) -> typer.Exit:
+    """Run the current command in the server that owns the store; its exit code."""
+    from shopmind.cli._remote import run_in_server  # only when a server owns the store
+    from shopmind.store import running_server
+
+    server = running_server(workspace)
+    if server is None:
+        return fail(str(locked), EXIT_WORKSPACE)
+    err_console.print(
+        f"[dim]shopmind serve (pid {server.pid}, {server.url}) owns this workspace: working through it[/]"
+    )
+    return typer.Exit(run_in_server(server, console, err_console))
+
+
 @contextmanager
 def progress_bars() -> Iterator[Callable[[str, int, int], None]]:
+    """A progress reporter for a job; every bar ends at its total when the block ends without an
+    error (a job reports a phase as it goes and may skip its last steps: 1/5 on a run that
+    succeeded reads as a failure)."""
+    totals: dict[str, int] = {}
+
+    def tracking(report: Callable[[str, int, int], None]) -> Callable[[str, int, int], None]:
+        def update(phase: str, done: int, total: int) -> None:
+            totals[phase] = max(total, 1)
+            report(phase, done, total)
+
+        return update
+
+    def finish(report: Callable[[str, int, int], None]) -> None:
+        for phase, total in totals.items():
+            report(phase, total, total)
+
+    here = IN_SERVER.get()
+    if here is not None:  # the caller's terminal draws the bars
+        yield tracking(here.progress)
+        finish(here.progress)
+        return
     bars = Progress(
         TextColumn("{task.description:<14}"),
         BarColumn(),
@@ -92,17 +186,19 @@ def progress_bars() -> Iterator[Callable[[str, int, int], None]]:
     )
     tasks: dict[str, TaskID] = {}
 
-    def update(phase: str, done: int, total: int) -> None:
+    def draw(phase: str, done: int, total: int) -> None:
         if phase not in tasks:
             tasks[phase] = bars.add_task(phase, total=max(total, 1))
         bars.update(tasks[phase], completed=done, total=max(total, 1))
 
     with bars:
-        yield update
+        yield tracking(draw)
+        finish(draw)
 
 
-def parse_as_of(value: str | None, zone: str = DEFAULT_SHOP_TZ) -> datetime:
+def parse_as_of(value: str | None, zone: str | None = None) -> datetime:
     """A date (midnight in the shop's zone, so that day is not yet observed) or an ISO time."""
+    zone = zone or shop_zone()
     if value is None:
         return datetime.now(UTC)
     try:

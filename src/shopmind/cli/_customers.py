@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 from rich.table import Table
@@ -22,11 +22,11 @@ from shopmind.cli._common import (
     open_workspace,
     parse_as_of,
 )
-from shopmind.core import UnknownProfileError, label
-from shopmind.models import probability_bands
-from shopmind.pipeline import latest_scores, score_name, segment_label
-from shopmind.segments import SEGMENTS, write_csv
-from shopmind.store import Store, compact_store, erase_profile, resolve_person
+from shopmind.cli._format import local_date, local_time, money, score_value
+from shopmind.core import GLOSSARY, UnknownProfileError, label
+
+if TYPE_CHECKING:  # the rest is imported where it is used: ``shopmind --help`` stays quick
+    from shopmind.store import Store
 
 
 def _run_or_fail(
@@ -46,10 +46,18 @@ def _private(path: Path) -> TextIO:
 
 
 def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
+    from shopmind.segments import write_csv
+
     with _private(path) as fh:
         count = write_csv(fh, header, rows)  # a cell that starts like a formula is written as text
     console.print(f"wrote {count:,} customers to {path}")
     return count
+
+
+def _names(key: str) -> dict[str, str]:
+    """A segment's or list's names, the glossary's (as pipeline.segment_label, without loading it)."""
+    ko, en = GLOSSARY.get(f"segment.{key}") or GLOSSARY.get(f"list.{key}") or (key, key)
+    return {"key": key, "ko": ko, "en": en}
 
 
 def _number(value: float | None, spec: str) -> str:
@@ -65,19 +73,21 @@ LimitOpt = Annotated[int, typer.Option(min=1, help="Rows to show on screen.")]
 @customers_app.command("segments")
 def customers_segments(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
     """Profiles per segment in the latest run, with each segment's rule."""
+    from shopmind.segments import SEGMENTS
+
     with open_workspace(workspace) as (_, store):
         run_id, moment = _run_or_fail(store)
         rows = store.sql(
             "SELECT segment, count(*) FROM segment_members WHERE run_id = ? GROUP BY segment ORDER BY 2 DESC",
             [run_id],
         )
-    table = Table(title=f"segments as of {moment:%Y-%m-%d}")
+    table = Table(title=f"segments as of {local_date(moment)}")
     # the key is what --segment takes; the names are the glossary's, as on the dashboard
     for col in ("key", "segment", "세그먼트", "rule", "customers"):
         table.add_column(col, justify="right" if col == "customers" else "left")
     for key, count in rows:
         seg = SEGMENTS.get(key)
-        name = segment_label(key)
+        name = _names(key)
         table.add_row(
             key, name["en"], name["ko"], seg.rule if seg else "top 20% by 12-month CLV", f"{count:,}"
         )
@@ -111,16 +121,16 @@ def customers_list(
                     f"{pid},{'' if clv is None else clv},{'' if alive is None else alive},{'' if revenue is None else revenue}\n"
                 )
         console.print(f"wrote {len(rows):,} customers to {output}")
-    name = segment_label(segment)
+    name = _names(segment)
     table = Table(title=f"{name['en']} · {name['ko']}: {len(rows):,} customers")
     for col in ("customer", "CLV 12m", "P(alive)", "revenue so far"):
         table.add_column(col, justify="left" if col == "customer" else "right")
     for pid, clv, alive, revenue in rows[:limit]:
         table.add_row(
             pid,
-            "" if clv is None else f"{clv:,.0f}",
+            money(clv),
             "" if alive is None else f"{alive:.2f}",
-            "" if revenue is None else f"{revenue:,.0f}",
+            money(revenue),
         )
     console.print(table)
 
@@ -141,6 +151,9 @@ def customers_band(
 ) -> None:
     """The profiles whose purchase probability lies in [--low, --high]: count, expected buyers and,
     with --output, the audience as CSV (profile_id, probability), most likely buyers first."""
+    from shopmind.models import probability_bands
+    from shopmind.pipeline import score_name
+
     if high <= low:
         raise fail("--high must be above --low", EXIT_USAGE, "e.g. --low 0.3 --high 0.6")
     with open_workspace(workspace) as (_, store):
@@ -195,13 +208,13 @@ def customers_moved(
             GROUP BY ALL ORDER BY 3 DESC LIMIT 15""",
             [earlier[0], latest_id],
         )
-    table = Table(title=f"movement {earlier[1]:%Y-%m-%d} → {latest_at:%Y-%m-%d}")
+    table = Table(title=f"movement {local_date(earlier[1])} → {local_date(latest_at)}")
     for col in ("from", "to", "customers"):
         table.add_column(col)
     named = {
         key: f"{n['en']} · {n['ko']}"
         for key in {*(f[0] for f in flows), *(f[1] for f in flows), from_, to}
-        for n in [segment_label(key)]
+        for n in [_names(key)]
     }
     for a, b, n in flows:
         table.add_row(named[a], named[b], f"{n:,}")
@@ -232,11 +245,11 @@ def customers_at_risk(
         )
     if output:
         _write_csv(output, ("profile_id", "churn_risk", "clv_12m", "revenue"), rows)
-    table = Table(title=f"VIPs at risk · 이탈 위험 VIP as of {moment:%Y-%m-%d}: {len(rows):,}")
+    table = Table(title=f"VIPs at risk · 이탈 위험 VIP as of {local_date(moment)}: {len(rows):,}")
     for col in ("customer", "churn risk", "CLV 12m", "revenue so far"):
         table.add_column(col, justify="left" if col == "customer" else "right")
     for pid, risk, clv, revenue in rows[:limit]:
-        table.add_row(pid, f"{risk:.0%}", _number(clv, ",.0f"), _number(revenue, ",.0f"))
+        table.add_row(pid, f"{risk:.0%}", money(clv), money(revenue))
     console.print(table)
 
 
@@ -263,11 +276,11 @@ def customers_dormant_vips(
         )
     if output:
         _write_csv(output, ("profile_id", "revenue", "days_since_last_purchase", "churn_risk"), rows)
-    table = Table(title=f"dormant VIPs · 휴면 VIP as of {moment:%Y-%m-%d}: {len(rows):,}")
+    table = Table(title=f"dormant VIPs · 휴면 VIP as of {local_date(moment)}: {len(rows):,}")
     for col in ("customer", "revenue so far", "days since last purchase", "churn risk"):
         table.add_column(col, justify="left" if col == "customer" else "right")
     for pid, revenue, days, risk in rows[:limit]:
-        table.add_row(pid, _number(revenue, ",.0f"), _number(days, ".0f"), _number(risk, ".0%"))
+        table.add_row(pid, money(revenue), _number(days, ".0f"), _number(risk, ".0%"))
     console.print(table)
 
 
@@ -290,7 +303,7 @@ def customers_lookalikes(
     listed = [(pid, p, _drivers(facts)) for pid, p, facts in rows]
     if output:
         _write_csv(output, ("profile_id", "probability", "drivers"), listed)
-    table = Table(title=f"VIP look-alikes · VIP 유사 고객 as of {moment:%Y-%m-%d}: {len(rows):,}")
+    table = Table(title=f"VIP look-alikes · VIP 유사 고객 as of {local_date(moment)}: {len(rows):,}")
     for col in ("customer", "probability", "why (top features)"):
         table.add_column(col, justify="right" if col == "probability" else "left")
     for pid, p, drivers in listed[:limit]:
@@ -315,6 +328,8 @@ def customers_show(
 ) -> None:
     """One customer: segment, scores of the latest runs (CLV, P(alive), churn risk, purchase
     probability, could-become-VIP and its drivers), taste, and best time and channel."""
+    from shopmind.pipeline import latest_scores, segment_label
+
     with open_workspace(workspace) as (_, store):
         if not store.sql("SELECT 1 FROM profiles WHERE profile_id = ?", [profile]):
             raise fail(f"no profile {profile!r}", EXIT_USAGE, "list some with: shopmind customers list")
@@ -338,8 +353,7 @@ def customers_show(
     table.add_column("점수")
     table.add_column("value", justify="right")
     for name, value in scores.items():
-        words = (label("score", name, "en"), label("score", name, "ko"))
-        table.add_row(*words, "-" if value is None else f"{value:,.4g}")
+        table.add_row(label("score", name, "en"), label("score", name, "ko"), score_value(name, value))
     console.print(table)
     taste = facts["taste"]
     if taste:
@@ -349,8 +363,8 @@ def customers_show(
         for kind in ("bought", "viewed"):
             if taste.get(f"{kind}_price_avg") is not None:
                 console.print(
-                    f"  {kind} prices: average {taste[f'{kind}_price_avg']:,.0f} "
-                    f"(range {taste[f'{kind}_price_min']:,.0f}-{taste[f'{kind}_price_max']:,.0f})"
+                    f"  {kind} prices: average {money(taste[f'{kind}_price_avg'])} "
+                    f"(range {money(taste[f'{kind}_price_min'])}-{money(taste[f'{kind}_price_max'])})"
                 )
         if taste["interests"]:
             console.print("  interests: " + ", ".join(i["keyword"] for i in taste["interests"]))
@@ -395,6 +409,8 @@ def customers_erase(
     """Erase a customer · 개인정보 삭제: every stored row holding any of their identifiers or
     hashes (events, orders, identities, scores, findings, memberships, decisions, consents,
     quarantined input), in one transaction. Only a record that an erasure happened stays."""
+    from shopmind.store import compact_store, erase_profile, resolve_person
+
     with open_workspace(workspace) as (ws, store):
         found = resolve_person(store, profile)
         if found is not None and not yes:
@@ -415,7 +431,7 @@ def customers_erase(
         console.print_json(json.dumps(erased.to_dict(), ensure_ascii=False))
         return
     if erased.erasure_id is None:
-        when = ", ".join(f"{at:%Y-%m-%d %H:%M}" for at in erased.erased_before)
+        when = ", ".join(local_time(at) for at in erased.erased_before)
         console.print(f"nothing left to erase: {profile} was erased before ({when})")
         return
     table = Table(title=f"erased {erased.profile_id}: {erased.total:,} rows")

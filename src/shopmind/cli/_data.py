@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -27,22 +27,18 @@ from shopmind.cli._common import (
     open_workspace,
     progress_bars,
 )
+from shopmind.cli._mappings import resolve_mapping
 from shopmind.core import (
     ImportFileError,
     UnknownIdentityLinkError,
 )
-from shopmind.ingest import (
-    FORMATS,
-    ImportReport,
-    import_catalogue,
-    import_events,
-    import_interests,
-    import_orders,
-    import_weather,
-)
-from shopmind.insights import counts
-from shopmind.pipeline import load_demo_shop
-from shopmind.store import Store, Workspace
+
+if TYPE_CHECKING:  # imported where used: ``shopmind --help`` starts without the store and the jobs
+    from shopmind.ingest import ImportReport
+    from shopmind.store import Store, Workspace
+
+#: ``shopmind.ingest.FORMATS`` (named here so the help needs no ingest import; a test keeps them equal)
+ORDER_FORMATS = ("generic", "online_retail", "online_retail_ii")
 
 
 def _print_report(report: ImportReport) -> int:
@@ -78,6 +74,21 @@ def _mapping(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
+ForgetMapOpt = Annotated[
+    bool, typer.Option("--forget-map", help="Forget the --map pairs saved by the last import of this kind.")
+]
+
+
+def _remembered(workspace: Path, kind: str, pairs: list[str] | None, forget: bool) -> dict[str, str]:
+    """The --map pairs given (saved in the workspace for the next import of ``kind``), or the
+    saved ones when none are given (said, so the user knows which columns are read)."""
+    mapping, reused = resolve_mapping(workspace, kind, _mapping(pairs), forget=forget)
+    if reused:
+        shown = " ".join(f"--map {field}={column}" for field, column in mapping.items())
+        console.print(f"[dim]using the saved mapping for {kind}: {shown} (reset with --forget-map)[/]")
+    return mapping
+
+
 def _run_import(
     workspace: Path, run: Callable[[Workspace, Store, Callable[[str, int, int], None]], ImportReport]
 ) -> None:
@@ -93,6 +104,8 @@ def _run_import(
 @app.command()
 def init(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
     """Create a workspace: a folder with the shop's store (shop.duckdb) and its secret hashing key."""
+    from shopmind.store import Workspace
+
     ws = Workspace.init(workspace)
     console.print(f"workspace ready at [bold]{ws.path}[/] (store {ws.store_path.name}, schema migrated)")
 
@@ -101,7 +114,9 @@ def init(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
 def import_orders_cmd(
     file: Annotated[Path, typer.Argument(help="CSV, Parquet or XLSX file, one order line per row.")],
     workspace: WorkspaceOpt = Path(".shopmind"),
-    fmt: Annotated[str, typer.Option("--format", help=f"auto, or one of: {', '.join(FORMATS)}.")] = "auto",
+    fmt: Annotated[
+        str, typer.Option("--format", help=f"auto, or one of: {', '.join(ORDER_FORMATS)}.")
+    ] = "auto",
     map_: Annotated[
         list[str] | None,
         typer.Option(
@@ -111,10 +126,13 @@ def import_orders_cmd(
         ),
     ] = None,
     sheet: Annotated[str | None, typer.Option(help="XLSX sheet name (default: the first).")] = None,
+    forget_map: ForgetMapOpt = False,
 ) -> None:
     """Import order lines. Cancellations become returns, missing customers are guests, rejected
     rows are kept in the quarantine with their reason and line number."""
-    mapping = _mapping(map_) or None
+    from shopmind.ingest import import_orders
+
+    mapping = _remembered(workspace, "orders", map_, forget_map) or None
     _run_import(
         workspace,
         lambda ws, store, progress: import_orders(
@@ -135,6 +153,8 @@ def import_events_cmd(
     workspace: WorkspaceOpt = Path(".shopmind"),
 ) -> None:
     """Import events (page views, product views, searches, carts, orders, ...) from JSON Lines."""
+    from shopmind.ingest import import_events
+
     _run_import(
         workspace,
         lambda ws, store, progress: import_events(store, file, hasher=ws.hasher(), progress=progress),
@@ -154,9 +174,12 @@ def import_catalogue_cmd(
         ),
     ] = None,
     currency: Annotated[str, typer.Option(help="Currency of prices without one.")] = "KRW",
+    forget_map: ForgetMapOpt = False,
 ) -> None:
     """Import or update the product catalogue."""
-    mapping = _mapping(map_)
+    from shopmind.ingest import import_catalogue
+
+    mapping = _remembered(workspace, "catalogue", map_, forget_map)
     _run_import(
         workspace,
         lambda ws, store, progress: import_catalogue(
@@ -174,6 +197,8 @@ def import_interests_cmd(
     workspace: WorkspaceOpt = Path(".shopmind"),
 ) -> None:
     """Import external interest keywords/topics from a third-party file."""
+    from shopmind.ingest import import_interests
+
     _run_import(
         workspace,
         lambda ws, store, progress: import_interests(
@@ -191,6 +216,8 @@ def import_weather_cmd(
     workspace: WorkspaceOpt = Path(".shopmind"),
 ) -> None:
     """Import daily weather per region; recommendations then follow the visitor's weather."""
+    from shopmind.ingest import import_weather
+
     _run_import(workspace, lambda ws, store, progress: import_weather(store, file, progress=progress))
 
 
@@ -204,11 +231,20 @@ def demo(
 ) -> None:
     """Generate a synthetic Korean shop (catalogue, regions and weather, sessions, searches, carts,
     orders, banners) with planted truths, and load it into the workspace (created if missing)."""
+    from shopmind.pipeline import load_demo_shop
+    from shopmind.store import Workspace
+
     first = date.fromisoformat(start) if start else None
     ws = Workspace.init(workspace)
     with open_workspace(ws.path) as (_, store), progress_bars() as progress:
         report = load_demo_shop(
-            store, customers=customers, days=days, seed=seed, start=first, progress=progress
+            store,
+            customers=customers,
+            days=days,
+            seed=seed,
+            start=first,
+            progress=progress,
+            hasher=ws.hasher(),
         )
     table = Table(title=f"demo shop (seed {seed}) loaded into {ws.path}")
     table.add_column("table")
@@ -234,10 +270,12 @@ def status(
 ) -> None:
     """Counts per table, date ranges and a data-quality summary."""
     with open_workspace(workspace) as (_, store):
+        from shopmind.insights import counts
+
         st = store.status()
         people = counts(store)  # the dashboard's words and numbers: customers, identifiers, buyers
     if as_json:
-        typer.echo(
+        console.out(
             json.dumps(
                 {
                     "path": st.path,
@@ -255,7 +293,8 @@ def status(
                     "quarantine_by_reason": dict(st.quarantine_by_reason),
                 },
                 ensure_ascii=False,
-            )
+            ),
+            highlight=False,
         )
         return
     tables = Table(title=f"{st.path} (schema v{st.schema_version})")

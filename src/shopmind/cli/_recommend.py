@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -19,9 +19,12 @@ from shopmind.cli._common import (
     parse_as_of,
 )
 from shopmind.core import InvalidInputError
-from shopmind.pipeline import ALGORITHMS, evaluate_recommendations, order_baskets, recommender_data
-from shopmind.recommend import AssociationRules, Context, HybridRecommender, Recommendation
-from shopmind.segments import write_csv
+
+if TYPE_CHECKING:  # the models are imported when a command runs: ``shopmind --help`` stays quick
+    from shopmind.recommend import Recommendation
+
+#: the keys of ``shopmind.pipeline.ALGORITHMS``, for the help (a test keeps them equal)
+ALGORITHM_NAMES = ("popularity", "trending", "item_cf", "user_cf", "content", "als", "bpr", "hybrid")
 
 EXIT_INPUT = 4
 evaluate_app = typer.Typer(help="Measure models offline on the shop's own past.", no_args_is_help=True)
@@ -33,11 +36,25 @@ app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(recommend_app, name="recommend")
 
 PERCENT = ("recall", "ndcg", "map", "hit_rate", "coverage", "long_tail")
+#: the evaluation table's headers, short enough for an 80-column terminal (the CSV keeps the names)
+HEADERS = {
+    "ndcg": "NDCG",
+    "map": "MAP",
+    "hit_rate": "hit",
+    "coverage": "cover",
+    "long_tail": "tail",
+    "popularity_bias": "pop bias",
+    "fit_s": "fit s",
+    "latency_ms_p50": "p50 ms",
+    "latency_ms_p99": "p99 ms",
+}
 
 
 def _write_table(path: Path, table: Any) -> None:
     """A pandas table as CSV, its text cells safe to open in a spreadsheet (product names come
     from the shop's catalogue)."""
+    from shopmind.segments import write_csv
+
     with path.open("w", encoding="utf-8", newline="") as fh:
         write_csv(fh, [str(c) for c in table.columns], table.itertuples(index=False, name=None))
 
@@ -53,7 +70,7 @@ def evaluate_recommendations_cmd(
     k: Annotated[int, typer.Option("--k", "-k", min=1, help="Length of each recommendation list.")] = 10,
     algorithms: Annotated[
         str | None,
-        typer.Option("--algorithms", "-a", help=f"Comma-separated subset of: {', '.join(ALGORITHMS)}."),
+        typer.Option("--algorithms", "-a", help=f"Comma-separated subset of: {', '.join(ALGORITHM_NAMES)}."),
     ] = None,
     max_users: Annotated[
         int | None, typer.Option("--max-users", min=1, help="Evaluate a seeded sample of the test customers.")
@@ -72,6 +89,8 @@ def evaluate_recommendations_cmd(
 
     Example: shopmind evaluate recommendations --split-at 2011-10-01 --until 2011-12-10
     """
+    from shopmind.pipeline import evaluate_recommendations
+
     names = [n.strip() for n in algorithms.split(",") if n.strip()] if algorithms else None
     start = parse_as_of(split_at, zone)
     end = parse_as_of(until, zone) if until else None
@@ -94,8 +113,10 @@ def evaluate_recommendations_cmd(
         f"train < {start:%Y-%m-%d}, test until {table.attrs['until'][:10]}"
     )
     columns = ["algorithm", *PERCENT, "popularity_bias", "fit_s", "latency_ms_p50", "latency_ms_p99"]
-    for col in columns:
-        view.add_column(col.replace("_", " "), justify="left" if col == "algorithm" else "right")
+    for col in columns:  # short headers that fold rather than cut: the table fits 80 columns
+        view.add_column(
+            HEADERS.get(col, col), justify="left" if col == "algorithm" else "right", overflow="fold"
+        )
     best = {col: table[col].max() for col in ("recall", "ndcg", "map", "hit_rate")}
     for row in table.to_dict("records"):
         cells = [str(row["algorithm"])]
@@ -128,6 +149,9 @@ def recommend_rules(
     workspace: WorkspaceOpt = Path(".shopmind"),
 ) -> None:
     """Association rules "A → B" mined from the orders (one basket per order), by lift."""
+    from shopmind.pipeline import order_baskets
+    from shopmind.recommend import AssociationRules
+
     with open_workspace(workspace) as (_, store):
         baskets = order_baskets(store)
         names = dict(store.sql("SELECT product_id, name FROM products WHERE name IS NOT NULL"))
@@ -156,13 +180,16 @@ def recommend_rules(
     console.print(view)
 
 
-def _show(title: str, got: list[Recommendation], names: dict[str, str], english: bool) -> None:
+def _show(title: str, got: list[Recommendation], names: dict[str, str], english: bool, scores: bool) -> None:
+    """Rank, product and reason; the model's raw score only on request: it is a ranking value on
+    the model's own scale (often negative), not a probability a marketer can read."""
     view = Table(title=title)
-    for col in ("#", "product", "score", "why · 이유"):
-        view.add_column(col, justify="right" if col in ("#", "score") else "left")
+    for col in ("#", "product", *(("model score",) if scores else ()), "why · 이유"):
+        view.add_column(col, justify="right" if col in ("#", "model score") else "left")
     for i, rec in enumerate(got, 1):
         product = f"{names[rec.item]} ({rec.item})" if rec.item in names else rec.item
-        view.add_row(str(i), product, f"{rec.score:.3f}", rec.reason.en if english else rec.reason.ko)
+        reason = rec.reason.en if english else rec.reason.ko
+        view.add_row(str(i), product, *((f"{rec.score:.3f}",) if scores else ()), reason)
     console.print(view)
 
 
@@ -182,9 +209,15 @@ def recommend_for(
         str | None, typer.Option("--as-of", help="Learn from purchases before this date.")
     ] = None,
     english: Annotated[bool, typer.Option("--english", help="Reasons in English.")] = False,
+    scores: Annotated[
+        bool, typer.Option("--scores", help="Also show the model's raw ranking score (its own scale).")
+    ] = False,
     workspace: WorkspaceOpt = Path(".shopmind"),
 ) -> None:
     """Fit the hybrid recommender and show the items for one customer or visitor, with reasons."""
+    from shopmind.pipeline import recommender_data
+    from shopmind.recommend import Context, HybridRecommender
+
     moment = parse_as_of(as_of)
     with open_workspace(workspace) as (_, store):
         try:
@@ -206,4 +239,4 @@ def recommend_for(
     names = dict(
         zip(data.catalogue["item"], data.catalogue["name"].fillna(data.catalogue["item"]), strict=True)
     )
-    _show(f"for {profile}", model.recommend(profile, context, n), names, english)
+    _show(f"for {profile}", model.recommend(profile, context, n), names, english, scores)

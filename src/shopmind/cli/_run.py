@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
@@ -21,22 +20,24 @@ from shopmind.cli._common import (
     parse_as_of,
     progress_bars,
 )
-from shopmind.core import DEFAULT_SHOP_TZ, InvalidInputError, label
-from shopmind.pipeline import (
-    ChurnReport,
-    IntelligenceReport,
-    LookalikeReport,
-    PreferencesReport,
-    PurchaseReport,
-    run_churn_risk,
-    run_customer_intelligence,
-    run_preferences,
-    run_purchase_probability,
-    run_vip_lookalike,
-)
-from shopmind.segments import SEGMENTS
+from shopmind.cli._format import local_time, plain_number
+from shopmind.cli._notes import print_notes
+from shopmind.core import DEFAULT_SHOP_TZ, label
 
-T = TypeVar("T")
+if TYPE_CHECKING:  # the jobs are imported when the command runs: ``shopmind --help`` stays quick
+    from shopmind.pipeline import (
+        ChurnReport,
+        IntelligenceReport,
+        LookalikeReport,
+        PreferencesReport,
+        PurchaseReport,
+    )
+
+_STEPS = {
+    "churn_risk": "churn risk",
+    "purchase_probability": "purchase probability",
+    "vip_lookalike": "VIP look-alikes",
+}
 
 
 def _zone(value: str) -> str:
@@ -48,15 +49,6 @@ def _zone(value: str) -> str:
             param_hint="--zone",
         ) from None
     return value
-
-
-def _optional(step: str, job: Callable[[], T]) -> T | None:
-    """Run a job that may lack the history it needs; say why it was skipped instead of failing."""
-    try:
-        return job()
-    except InvalidInputError as exc:
-        err_console.print(f"[yellow]{step} skipped:[/] {exc}")
-        return None
 
 
 @app.command()
@@ -73,7 +65,7 @@ def run(
     zone: Annotated[
         str, typer.Option(help="The shop's time zone (IANA name): days, hours and --as-of dates are local.")
     ] = DEFAULT_SHOP_TZ,
-) -> None:
+) -> Any:  # the FullRunReport (Typer evaluates this annotation, so it names no job type)
     """Understand every customer as of a date and store the results with the run:
 
     RFM segments; P(alive), expected purchases, expected spend, 12-month CLV and the CLV VIPs (top
@@ -83,39 +75,43 @@ def run(
     VIPs); taste and best time and channel.
 
     Jobs that lack the history they need are skipped with the reason; see the results with
-    'shopmind customers ...'."""
+    'shopmind customers ...'. While 'shopmind serve' runs, the run is made by the server (on its
+    own connection: collection goes on) and the server's recommender is refitted after it."""
+    from shopmind.pipeline import run_everything
+
     zone = _zone(zone)
     moment = parse_as_of(as_of, zone)
     with open_workspace(workspace) as (_, store), progress_bars() as progress:
-        result = run_customer_intelligence(store, moment, zone=zone, progress=progress)
-        churn = _optional(
-            "churn risk",
-            lambda: run_churn_risk(
-                store, moment, horizon_days=churn_horizon, at_risk=at_risk, zone=zone, progress=progress
-            ),
+        report = run_everything(
+            store,
+            moment,
+            horizon_days=horizon,
+            churn_horizon_days=churn_horizon,
+            at_risk=at_risk,
+            zone=zone,
+            progress=progress,
         )
-        purchase = _optional(
-            "purchase probability",
-            lambda: run_purchase_probability(
-                store, moment, horizon_days=horizon, zone=zone, progress=progress
-            ),
-        )
-        lookalike = _optional(
-            "VIP look-alikes", lambda: run_vip_lookalike(store, moment, zone=zone, progress=progress)
-        )
-        preferences = run_preferences(store, moment, zone=zone, progress=progress)
-    _print_intelligence(result, moment)
-    if churn is not None:
-        _print_churn(churn)
-    if purchase is not None:
-        _print_purchase(purchase)
-    if lookalike is not None:
-        _print_lookalike(lookalike)
-    _print_preferences(preferences)
+    for step, why in report.skipped:
+        err_console.print(f"[yellow]{_STEPS.get(step, step)} skipped:[/] {why}")
+    notes = [("warning", note) for note in report.intelligence.warnings]
+    if report.churn is not None:
+        notes += [("churn", note) for note in report.churn.notes if not note.startswith("chosen:")]
+    _print_intelligence(report.intelligence, moment, zone)
+    if report.churn is not None:
+        _print_churn(report.churn)
+    if report.purchase is not None:
+        _print_purchase(report.purchase)
+    if report.lookalike is not None:
+        _print_lookalike(report.lookalike)
+    _print_preferences(report.preferences)
+    print_notes(err_console, notes)  # once each, after the report they qualify
+    return report  # for the server's job history (a command line ignores it)
 
 
-def _print_intelligence(result: IntelligenceReport, moment: datetime) -> None:
-    table = Table(title=f"customers as of {moment:%Y-%m-%d %H:%M} UTC (run {result.run_id})")
+def _print_intelligence(result: IntelligenceReport, moment: datetime, zone: str) -> None:
+    from shopmind.segments import SEGMENTS
+
+    table = Table(title=f"customers as of {local_time(moment, zone)} (run {result.run_id})")
     table.add_column("segment")
     table.add_column("세그먼트")
     table.add_column("customers", justify="right")
@@ -124,15 +120,13 @@ def _print_intelligence(result: IntelligenceReport, moment: datetime) -> None:
         table.add_row(seg.en, seg.ko, f"{count:,}")
     console.print(table)
     console.print(
-        f"buyers {result.buyers:,} · VIPs (top 20% by CLV) {result.vips:,} · top 20% of buyers gave "
+        f"buyers {result.buyers:,} · CLV VIPs (top 20% by CLV) {result.vips:,} · top 20% of buyers gave "
         f"{result.pareto.revenue_share_of_top:.0%} of revenue"
     )
     if result.clv_params:
-        console.print("BG/NBD " + ", ".join(f"{k}={v:.4g}" for k, v in result.clv_params))
+        console.print("BG/NBD " + ", ".join(f"{k}={plain_number(v)}" for k, v in result.clv_params))
     if result.spend_params:
-        console.print("Gamma-Gamma " + ", ".join(f"{k}={v:.4g}" for k, v in result.spend_params))
-    for note in result.warnings:
-        err_console.print(f"[yellow]warning:[/] {note}")
+        console.print("Gamma-Gamma " + ", ".join(f"{k}={plain_number(v)}" for k, v in result.spend_params))
 
 
 def _auc(value: float | None) -> str:
@@ -145,9 +139,6 @@ def _print_churn(churn: ChurnReport) -> None:
         f"model: {label('model', churn.chosen, 'en')} (backtest AUC supervised {_auc(churn.supervised_auc)}, P(alive)-based "
         f"{_auc(churn.p_alive_auc)}) · VIPs at risk {churn.vips_at_risk:,} (shopmind customers at-risk)"
     )
-    for note in churn.notes:
-        if not note.startswith("chosen:"):
-            err_console.print(f"[yellow]churn:[/] {note}")
 
 
 def _print_purchase(purchase: PurchaseReport) -> None:

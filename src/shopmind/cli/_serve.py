@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import signal
+from datetime import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from shopmind.cli._common import EXIT_USAGE, EXIT_WORKSPACE, WorkspaceOpt, app, console, err_console, fail
+from shopmind.cli._format import local_time
 from shopmind.core import InvalidInputError, ShopmindError, WorkspaceError
-from shopmind.store import KINDS, IdentitySigner, KeyRing, Workspace
+
+if TYPE_CHECKING:  # the rest is imported where it is used: ``shopmind --help`` stays quick
+    from shopmind.store import KeyRing
 
 keys_app = typer.Typer(
     help="API keys: a write key (collect only; may sit in a web page) and secret keys (everything else).",
@@ -21,6 +25,8 @@ app.add_typer(keys_app, name="keys")
 
 
 def _ring(workspace: Path) -> KeyRing:
+    from shopmind.store import KeyRing, Workspace
+
     try:
         return KeyRing(Workspace(workspace).path)
     except WorkspaceError as exc:
@@ -33,6 +39,8 @@ def keys_create(
     workspace: WorkspaceOpt = Path(".shopmind"),
 ) -> None:
     """Create a key and print it once: only its hash is kept, so copy it now."""
+    from shopmind.store import KINDS
+
     if kind not in KINDS:
         raise fail(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}", EXIT_USAGE)
     described, key = _ring(workspace).create(kind)
@@ -54,7 +62,7 @@ def keys_list(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
         table.add_row(
             k.key_id,
             k.kind,
-            k.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+            local_time(k.created_at),
             "revoked" if k.revoked else "active",
         )
     console.print(table)
@@ -66,6 +74,8 @@ def keys_identity_secret(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
     page is showing, HMAC-SHA256(secret, member id) in hex, and the page passes the signature to
     shopmind.identify(id, traits, {signature}). /v1/decide serves personal content (a VIP's picks)
     only for a member id with its valid signature: the write key is public, a member id is not proof."""
+    from shopmind.store import IdentitySigner, Workspace
+
     try:
         signer = IdentitySigner(Workspace(workspace).path)
     except WorkspaceError as exc:
@@ -87,6 +97,17 @@ def keys_revoke(key_id: str, workspace: WorkspaceOpt = Path(".shopmind")) -> Non
     except InvalidInputError as exc:
         raise fail(str(exc), EXIT_USAGE) from None
     err_console.print(f"revoked {described.kind} key {described.key_id}")
+
+
+def _daily(value: str) -> time | None:
+    if value.strip().lower() == "off":
+        return None
+    try:
+        return time.fromisoformat(value.strip())
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a time of day (HH:MM) or 'off'", param_hint="--run-at"
+        ) from None
 
 
 @app.command()
@@ -119,26 +140,40 @@ def serve(
             help="Learn the hybrid recommender from the store in the background at start.",
         ),
     ] = True,
+    run_at: Annotated[
+        str,
+        typer.Option(
+            "--run-at",
+            help="Run every customer-intelligence job daily at this time (HH:MM) in the shop's zone "
+            "(SHOPMIND_SHOP_TIMEZONE, default Asia/Seoul); 'off': only when asked.",
+        ),
+    ] = "03:00",
 ) -> None:
     """Serve the HTTP API of a workspace: event collection (/v1/track, /v1/batch, ...), profiles
     and recommendations (/v1/profiles, /v1/recommendations), on-site decisions (/v1/decide, by the
     workspace's triggers.toml or the built-in triggers), the JavaScript tracker (/sdk.js), health
     (/healthz, /readyz) and the OpenAPI docs (/docs). One server per workspace: it owns the store
-    until it stops (Ctrl-C or SIGTERM stop it gracefully, writing what was accepted)."""
+    until it stops (Ctrl-C or SIGTERM stop it gracefully, writing what was accepted).
+
+    While it runs, the other commands (status, run, customers, import, ...) work through it, and
+    it runs every customer-intelligence job daily at --run-at (see /v1/jobs)."""
     import uvicorn
 
-    from shopmind.api import ServerConfig, create_app
+    from shopmind.api import Operations, ServerConfig, create_app
     from shopmind.api._connections import (
         HEADER_TIMEOUT_S,
         connection_cap,
         guarded_protocol,
         raise_open_files_limit,
     )
+    from shopmind.cli._in_server import run_command
     from shopmind.core import Settings
     from shopmind.events import NumberLimits
+    from shopmind.store import KeyRing
 
     settings = Settings()  # SHOPMIND_MAX_UNIT_PRICE and the other limits, from the environment
     limits = NumberLimits(settings.max_unit_price, settings.max_quantity, settings.max_order_value)
+    daily = _daily(run_at)
     try:
         api = create_app(
             workspace,
@@ -150,6 +185,12 @@ def serve(
             ),
             recommend=recommender,
             demo=demo,
+            operations=Operations(
+                listen=(host, port),
+                run_command=run_command,
+                run_at=daily,
+                zone=settings.shop_timezone,
+            ),
         )
     except InvalidInputError as exc:  # the workspace's triggers.toml
         raise fail(f"triggers.toml: {exc}", EXIT_USAGE, "fix the named fields, or remove the file") from None
@@ -164,6 +205,10 @@ def serve(
     )
     if demo:
         err_console.print(f"demo shop: http://{host}:{port}/demo/")
+    if daily is not None:
+        err_console.print(
+            f"every customer-intelligence job runs daily at {run_at} ({settings.shop_timezone})"
+        )
     # uvicorn stops gracefully on SIGTERM / Ctrl-C, then raises the signal again for the handler
     # found at start: with these, a graceful stop exits 0 instead of dying by the signal
     for sig in (signal.SIGTERM, signal.SIGINT):

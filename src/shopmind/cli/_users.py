@@ -9,26 +9,19 @@ from __future__ import annotations
 import secrets
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from shopmind.cli._common import EXIT_USAGE, WorkspaceOpt, app, console, err_console, fail, open_workspace
-from shopmind.store import (
-    ROLES,
-    AccountError,
-    Store,
-    User,
-    check_password,
-    create_user,
-    find_user,
-    list_users,
-    revoke_sessions,
-    set_disabled,
-    set_password,
-    set_role,
-)
+from shopmind.cli._format import local_time
+
+if TYPE_CHECKING:  # the rest is imported where it is used: ``shopmind --help`` stays quick
+    from shopmind.store import AccountError, Store, User
+
+#: ``shopmind.store.ROLES``, for the help (a test keeps them equal)
+ROLE_NAMES = ("viewer", "marketer", "owner")
 
 users_app = typer.Typer(
     help="Dashboard accounts: owner (everything), marketer (also saves audiences, exports CSV), viewer (reads).",
@@ -41,6 +34,8 @@ app.add_typer(users_app, name="users")
 
 # -- the work, on a store ---------------------------------------------------------------------
 def _account(store: Store, login: str) -> User:
+    from shopmind.store import AccountError, find_user
+
     found = find_user(store, login)
     if found is None:
         raise AccountError("no_user", "login", f"no account {login!r}; see 'shopmind users list'")
@@ -50,29 +45,41 @@ def _account(store: Store, login: str) -> User:
 def create_account(
     store: Store, login: str, role: str, password: str, display_name: str | None = None
 ) -> User:
+    from shopmind.store import create_user
+
     return create_user(store, login, role, password=password, display_name=display_name)
 
 
 def disable_account(store: Store, login: str) -> User:
     """Disable the account; its sessions end."""
+    from shopmind.store import set_disabled
+
     return set_disabled(store, _account(store, login).user_id, True)
 
 
 def enable_account(store: Store, login: str) -> User:
+    from shopmind.store import set_disabled
+
     return set_disabled(store, _account(store, login).user_id, False)
 
 
 def change_role(store: Store, login: str, role: str) -> User:
+    from shopmind.store import set_role
+
     return set_role(store, _account(store, login).user_id, role)
 
 
 def change_password(store: Store, login: str, password: str) -> User:
     """A new password; every session of the account ends."""
+    from shopmind.store import set_password
+
     return set_password(store, _account(store, login).user_id, password=password)
 
 
 def revoke_account_sessions(store: Store, login: str) -> int:
     """End every session of the account; how many were open."""
+    from shopmind.store import revoke_sessions
+
     return revoke_sessions(store, _account(store, login).user_id)
 
 
@@ -84,6 +91,8 @@ PasswordStdinOpt = Annotated[
 
 
 def _password(from_stdin: bool) -> str:
+    from shopmind.store import AccountError, check_password
+
     if from_stdin:
         line = sys.stdin.readline()
         password = line[:-1] if line.endswith("\n") else line
@@ -107,7 +116,7 @@ def _refused(exc: AccountError) -> typer.Exit:
 @users_app.command("create")
 def users_create(
     login: Annotated[str, typer.Option("--login", help="Login name (letters, digits, . _ @ + -).")],
-    role: Annotated[str, typer.Option("--role", help=f"One of {', '.join(ROLES)}.")] = "viewer",
+    role: Annotated[str, typer.Option("--role", help=f"One of {', '.join(ROLE_NAMES)}.")] = "viewer",
     name: Annotated[str | None, typer.Option("--name", help="Display name (default: the login).")] = None,
     password_stdin: PasswordStdinOpt = False,
     generate: Annotated[
@@ -119,6 +128,8 @@ def users_create(
     workspace: WorkspaceOpt = Path(".shopmind"),
 ) -> None:
     """Create a dashboard account; the password is asked twice (hidden) unless given otherwise."""
+    from shopmind.store import ROLES, AccountError, find_user
+
     if role not in ROLES:
         raise fail(f"--role must be one of {', '.join(ROLES)}, not {role!r}", EXIT_USAGE)
     with open_workspace(workspace) as (_, store):
@@ -142,6 +153,8 @@ def users_create(
 @users_app.command("list")
 def users_list(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
     """The accounts: login, name, role, state and open sessions (never passwords)."""
+    from shopmind.store import list_users
+
     with open_workspace(workspace) as (_, store):
         users = list_users(store)
     if not users:
@@ -155,7 +168,7 @@ def users_list(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
             u.role,
             "disabled" if u.disabled else "active",
             str(u.active_sessions),
-            u.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+            local_time(u.created_at),
         )
     console.print(table)
 
@@ -163,6 +176,8 @@ def users_list(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
 @users_app.command("disable")
 def users_disable(login: LoginArg, workspace: WorkspaceOpt = Path(".shopmind")) -> None:
     """Disable an account: it cannot sign in, and its open sessions end."""
+    from shopmind.store import AccountError
+
     with open_workspace(workspace) as (_, store):
         try:
             user = disable_account(store, login)
@@ -174,6 +189,8 @@ def users_disable(login: LoginArg, workspace: WorkspaceOpt = Path(".shopmind")) 
 @users_app.command("enable")
 def users_enable(login: LoginArg, workspace: WorkspaceOpt = Path(".shopmind")) -> None:
     """Let a disabled account sign in again."""
+    from shopmind.store import AccountError
+
     with open_workspace(workspace) as (_, store):
         try:
             user = enable_account(store, login)
@@ -185,10 +202,12 @@ def users_enable(login: LoginArg, workspace: WorkspaceOpt = Path(".shopmind")) -
 @users_app.command("role")
 def users_role(
     login: LoginArg,
-    role: Annotated[str, typer.Option("--role", help=f"One of {', '.join(ROLES)}.")],
+    role: Annotated[str, typer.Option("--role", help=f"One of {', '.join(ROLE_NAMES)}.")],
     workspace: WorkspaceOpt = Path(".shopmind"),
 ) -> None:
     """Change an account's role (the last active owner stays an owner)."""
+    from shopmind.store import AccountError
+
     with open_workspace(workspace) as (_, store):
         try:
             user = change_role(store, login, role)
@@ -202,6 +221,8 @@ def users_password(
     login: LoginArg, password_stdin: PasswordStdinOpt = False, workspace: WorkspaceOpt = Path(".shopmind")
 ) -> None:
     """Set a new password (asked twice, hidden); the account's open sessions end."""
+    from shopmind.store import AccountError
+
     password = _password(password_stdin)
     with open_workspace(workspace) as (_, store):
         try:
@@ -214,6 +235,8 @@ def users_password(
 @sessions_app.command("revoke")
 def sessions_revoke(login: LoginArg, workspace: WorkspaceOpt = Path(".shopmind")) -> None:
     """End every open dashboard session of an account at once."""
+    from shopmind.store import AccountError
+
     with open_workspace(workspace) as (_, store):
         try:
             ended = revoke_account_sessions(store, login)

@@ -1,6 +1,8 @@
 """Settings, the error tree, clocks, keyed hashing, password hashing, the shop's time zone,
 native thread limits, Korean particles and the catalogue of labels and terms."""
 
+from typing import TYPE_CHECKING, Any
+
 from shopmind.core._clock import Clock, FixedClock, SystemClock
 from shopmind.core._errors import (
     FieldError,
@@ -31,9 +33,23 @@ from shopmind.core._personal import (
     PersonalFields,
     normalise_key,
 )
-from shopmind.core._settings import Settings
 from shopmind.core._threads import single_threaded_blas
 from shopmind.core._timezone import DEFAULT_SHOP_TZ, to_utc
+
+if TYPE_CHECKING:
+    from shopmind.core._settings import Settings
+
+
+def __getattr__(name: str) -> Any:
+    """``Settings`` on first use: pydantic-settings takes a tenth of a second to import, and
+    ``shopmind --help`` or a read command never needs it (PEP 562)."""
+    if name == "Settings":
+        from shopmind.core._settings import Settings
+
+        globals()["Settings"] = Settings
+        return Settings
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_PERSONAL_FIELDS",

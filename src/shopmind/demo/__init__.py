@@ -7,6 +7,7 @@ store's layouts (events, orders, order lines, products, weather, external intere
 
 from shopmind.demo._catalogue import PRODUCT_SCHEMA
 from shopmind.demo._geography import WEATHER_SCHEMA
+from shopmind.demo._people import guest_contact
 from shopmind.demo._simulator import (
     DEFAULT_START,
     EVENTS_PER_CUSTOMER_DAY,
@@ -28,4 +29,5 @@ __all__ = [
     "SyntheticShop",
     "WeatherEffect",
     "generate_shop",
+    "guest_contact",
 ]

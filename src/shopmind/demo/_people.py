@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
 
+from shopmind.core import IdentifierHasher
 from shopmind.demo._catalogue import CATEGORY_WEIGHTS
 from shopmind.demo._geography import CITY_COUNTS, CITY_OFFSETS, REGION_SHARES
 from shopmind.demo._sampling import COAT, KIMCHI, RAIN, choice, hex_strings, pick, take, uuid4_strings
@@ -174,3 +176,29 @@ def make_people(rng: np.random.Generator, customers: int, days: int) -> People:
         email_hashes=take(hex_strings(rng, guests.size, 32), contact),
         phone_hashes=take(hex_strings(rng, guests.size, 32), contact),
     )
+
+
+#: odd and not a multiple of 5, so ``guest * _PHONE_STEP`` never repeats modulo 10**8: each guest
+#: of a shop has a phone number of their own
+_PHONE_STEP = 7_654_321
+
+
+def guest_contact(seed: int, guest: int) -> tuple[str, str]:
+    """The plain e-mail address and mobile number of the ``guest``-th guest (counting guests in
+    person order) of the shop made from ``seed``: a function of the seed alone, so a test or a demo
+    user can type them; the store keeps only their keyed hashes."""
+    shift = int.from_bytes(hashlib.sha256(f"shopmind-demo:{seed}".encode()).digest()[:4], "big")
+    number = (guest * _PHONE_STEP + shift) % 100_000_000
+    return f"guest{guest}.s{seed}@example.com", f"010-{number // 10_000:04d}-{number % 10_000:04d}"
+
+
+def with_contact_hashes(people: People, seed: int, hasher: IdentifierHasher) -> People:
+    """``people`` whose guests carry the keyed hashes of their :func:`guest_contact` (in place of
+    random strings), so the dashboard finds a guest by the phone number or e-mail typed in."""
+    guests = np.flatnonzero(people.tier == GUEST)
+    contact = np.full(people.tier.size, -1, dtype=np.int64)
+    contact[guests] = np.arange(guests.size)
+    plain = [guest_contact(seed, g) for g in range(guests.size)]
+    emails = pa.array([hasher.email(e) for e, _ in plain], pa.string())
+    phones = pa.array([hasher.phone(p) for _, p in plain], pa.string())
+    return replace(people, email_hashes=take(emails, contact), phone_hashes=take(phones, contact))

@@ -37,7 +37,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shopmind.core import FieldError, InvalidInputError
+from shopmind.core import FieldError, IdentifierHasher, InvalidInputError
 from shopmind.demo._catalogue import (
     CATEGORIES,
     CATEGORY_NAMES,
@@ -57,6 +57,7 @@ from shopmind.demo._people import (
     VIP,
     People,
     make_people,
+    with_contact_hashes,
 )
 from shopmind.demo._sampling import COAT_FACTOR_TEXT, RAIN_FACTOR_TEXT, ProductSampler, constant, take
 from shopmind.demo._sessions import (
@@ -165,12 +166,15 @@ def generate_shop(
     seed: int,
     start: date | None = None,
     progress: Callable[[int, int], None] | None = None,
+    hasher: IdentifierHasher | None = None,
 ) -> SyntheticShop:
     """Generate a synthetic Korean shop with ``customers`` members over ``days`` days from ``start``.
 
     Pure: no I/O, no clock; equal arguments give identical tables. ``start`` (default 2026-01-01)
     is the first local day (Asia/Seoul) of the period. ``progress(done, total)`` is called after
-    each phase. Expect about ``EVENTS_PER_CUSTOMER_DAY * customers * days`` events.
+    each phase. Expect about ``EVENTS_PER_CUSTOMER_DAY * customers * days`` events. With the
+    workspace's ``hasher``, guests' contact hashes are those of their ``guest_contact`` (else
+    random strings).
     """
     customers, days, seed = _check(customers, days, seed)
     first_day = start or DEFAULT_START
@@ -188,6 +192,8 @@ def generate_shop(
     report(1, _PHASES)
 
     people = make_people(rng, customers, days)
+    if hasher is not None:  # (after make_people: the random draws are the same either way)
+        people = with_contact_hashes(people, seed, hasher)
     report(2, _PHASES)
 
     sessions = make_sessions(rng, people, days, weather, period_start_us)

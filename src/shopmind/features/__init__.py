@@ -14,6 +14,7 @@ from shopmind.features._rfm import (
 )
 from shopmind.features._taste import customer_taste, taste_scores
 from shopmind.features._time import as_of_day, local_day
+from shopmind.features._visits import daily_visits
 
 __all__ = [
     "FEATURES",
@@ -23,6 +24,7 @@ __all__ = [
     "best_time_and_device",
     "customer_key",
     "customer_taste",
+    "daily_visits",
     "event_profiles",
     "interactions",
     "local_day",

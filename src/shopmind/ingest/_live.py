@@ -3,10 +3,10 @@ write for everything that arrived while the previous write ran), so an acknowled
 for durability without one disk sync per request.
 
 ``store_incoming`` writes a group with everything derived from it (orders and their lines,
-identity links) in one transaction. The server uses ``LiveWriter``, which keeps each group's
-transaction to the events alone and writes the derived rows of many groups later in one: they are
-a function of the stored events, so ``LiveWriter.recover`` derives again, at start, whatever a
-crash lost in between.
+identity links, the profiles of the visitors) in one transaction. The server uses ``LiveWriter``,
+which keeps each group's transaction to the events alone and writes the derived rows of many groups
+later in one: they are a function of the stored events, so ``LiveWriter.recover`` derives again, at
+start, whatever a crash lost in between.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import operator
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,7 +37,7 @@ from shopmind.events import (
     validate_events,
 )
 from shopmind.events._validation import MAX_EVENT_BYTES
-from shopmind.store import QUARANTINE_SCHEMA, Store
+from shopmind.store import QUARANTINE_SCHEMA, Store, missing_profiles, record_profiles
 
 # how much of a rejected event goes to the quarantine, which redacts personal data and then keeps
 # its first 4,096 characters: redacting whole JSON objects misses nothing a cut would split
@@ -139,7 +139,7 @@ def _store_group(
 ) -> list[bool]:
     duplicate: list[bool] = []
     if table is not None:
-        result = store.write_events(table, link=derive)
+        result = store.write_events(table, link=False)
         if result.duplicates:
             stored, seen = result.stored_before, set()
             for event in events:
@@ -149,9 +149,20 @@ def _store_group(
             duplicate = [False] * len(events)
         if derive:
             _write_orders(store, _new_orders(events, duplicate))
+            new = [e for e, dup in zip(events, duplicate, strict=True) if not dup]
+            _link_and_profile(store, implied_links(map(_LINK_ROW, map(vars, new))), _identifiers(new))
     if quarantined is not None:
         store.quarantine(quarantined, source="api")
     return duplicate
+
+
+def _identifiers(events: Sequence[Event]) -> set[str]:
+    """The profile identifiers of the events' senders (``anon:`` and ``user:``)."""
+    anons = {e.anonymous_id for e in events}
+    users = {e.user_id for e in events}
+    anons.discard(None)
+    users.discard(None)
+    return {*(f"anon:{a}" for a in anons), *(f"user:{u}" for u in users)}
 
 
 def _one_per_order(events: Sequence[Event]) -> list[Event]:
@@ -185,24 +196,32 @@ def _write_orders(store: Store, events: Sequence[Event]) -> int:
 RECOVER_MARGIN = timedelta(minutes=10)
 
 
+#: Identifiers the live writer remembers having a profile row (the oldest forgotten first): a
+#: returning visitor's events then cost no lookup.
+KNOWN_PROFILES = 200_000
+
+
 class LiveWriter:
     """The server's writer: each group's events (and rejected ones) durable in one short
-    transaction; the rows derived from them (orders with their lines, identity links) queued
-    until ``flush`` writes those of many groups in one transaction.
+    transaction; the rows derived from them (orders with their lines, identity links, a profile
+    for every new visitor) queued until ``flush`` writes those of many groups in one transaction.
 
-    Between a group's write and the next flush, its orders and links are not in the store yet
-    (the server decides when to flush: see ``api._worker``). Not thread-safe: one thread (the
-    server's store thread) calls it."""
+    Between a group's write and the next flush, its orders, links and profiles are not in the
+    store yet (the server decides when to flush, and flushes before anything else reads on its
+    store thread: see ``api._worker``). Not thread-safe: one thread (the server's store thread)
+    calls it."""
 
     def __init__(self) -> None:
         self._orders: list[Event] = []
         self._links: dict[tuple[str, str, str], None] = {}
+        self._seen: dict[str, None] = {}  # identifiers not known to have a profile row
+        self._known: dict[str, None] = {}  # identifiers known to have one (at most KNOWN_PROFILES)
         self._since: float | None = None  # monotonic time of the oldest queued row
 
     @property
     def pending(self) -> int:
-        """Derived rows queued (orders and identity links)."""
-        return len(self._orders) + len(self._links)
+        """Derived rows queued (orders, identity links and visitors who may lack a profile)."""
+        return len(self._orders) + len(self._links) + len(self._seen)
 
     def age(self) -> float:
         """Seconds since the oldest queued derived row was queued (0 when none is)."""
@@ -234,23 +253,38 @@ class LiveWriter:
         ]
         if linking:
             self._links.update(dict.fromkeys(implied_links(map(_LINK_ROW, map(vars, linking)))))
+        known = self._known
+        self._seen.update(dict.fromkeys(i for i in _identifiers(new) if i not in known))
         if self.pending and not before:
             self._since = time.monotonic()
         return duplicate
 
     def flush(self, store: Store) -> None:
-        """Write the queued orders and identity links in one transaction (kept queued if it fails)."""
+        """Write the queued orders, identity links and new visitors' profiles in one transaction
+        (kept queued if it fails)."""
         if not self.pending:
             return
-        orders, links = self._orders, list(self._links)
+        orders, links, seen = self._orders, list(self._links), set(self._seen)
 
-        def write() -> None:
+        def write() -> set[str]:
             _write_orders(store, orders)
-            if links:
-                store.link_identities(links)
+            return _link_and_profile(store, links, seen)[1]
 
-        store.write_atomically(write)
-        self._orders, self._links, self._since = [], {}, None
+        profiled = store.write_atomically(write)
+        self._orders, self._links, self._seen, self._since = [], {}, {}, None
+        self._remember(profiled)
+
+    def forget(self, identifiers: Iterable[str]) -> None:
+        """Identifiers whose profile rows were deleted (an erasure): their next events make them
+        again."""
+        for ident in identifiers:
+            self._known.pop(ident, None)
+
+    def _remember(self, identifiers: set[str]) -> None:
+        known = self._known
+        known.update(dict.fromkeys(identifiers))
+        for _ in range(len(known) - KNOWN_PROFILES):
+            del known[next(iter(known))]
 
     def recover(self, store: Store) -> tuple[int, int]:
         """Derive again what the last run stored events for but did not flush: the orders of
@@ -281,9 +315,23 @@ class LiveWriter:
         )
 
         def write() -> tuple[int, int]:
-            return _write_orders(store, lost), len(store.link_identities(pairs)) if pairs else 0
+            linked, _ = _link_and_profile(store, pairs, set(missing_profiles(store)))
+            return _write_orders(store, lost), linked
 
         return store.write_atomically(write)
+
+
+def _link_and_profile(
+    store: Store, links: list[tuple[str, str, str]], seen: set[str]
+) -> tuple[int, set[str]]:
+    """Record ``links``, then a profile for every identifier of ``seen`` or of a new link, and move
+    the customers a new link joined to their joined profile; returns the number of new links and
+    the identifiers now known to have a profile."""
+    new = store.link_identities(links) if links else []
+    ends = {ident for link in new for ident in (link.a, link.b)}
+    joined = {ident for link in new if link.merged for ident in (link.a, link.b)}
+    record_profiles(store, seen | ends, joined)
+    return len(new), seen | ends
 
 
 _FIELDS = [f.name for f in dataclasses.fields(Event)]

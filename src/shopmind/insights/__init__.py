@@ -3,6 +3,7 @@ model cards) and the orders, shaped for people. Reads only; no page scans the ev
 job's result answers the question."""
 
 from shopmind.insights._counts import Counts, buyer_count, counts
+from shopmind.insights._kpis import Kpi, KpiReport, default_range, kpis
 from shopmind.insights._overview import Overview, overview
 from shopmind.insights._predictions import (
     Band,
@@ -33,6 +34,8 @@ __all__ = [
     "Band",
     "Counts",
     "Histogram",
+    "Kpi",
+    "KpiReport",
     "Movement",
     "Overview",
     "Run",
@@ -42,7 +45,9 @@ __all__ = [
     "bands",
     "buyer_count",
     "counts",
+    "default_range",
     "distribution",
+    "kpis",
     "label",
     "latest_run",
     "latest_runs",

@@ -1,36 +1,47 @@
 """Jobs that wire the store to the parts above it: the demo shop, customer intelligence (segments,
-CLV, VIPs), churn risk, purchase probability, look-alikes (could become VIP), taste and habits."""
+CLV, VIPs), churn risk, purchase probability, look-alikes (could become VIP), taste and habits.
 
-from shopmind.pipeline._churn import ChurnReport, run_churn_risk
-from shopmind.pipeline._demo_job import DemoLoadReport, load_demo_shop
-from shopmind.pipeline._intelligence import (
-    IntelligenceReport,
-    ParetoReport,
-    pareto_report,
-    run_customer_intelligence,
-)
-from shopmind.pipeline._lookalike import LookalikeReport, run_vip_lookalike
-from shopmind.pipeline._preferences import PreferencesReport, run_preferences
-from shopmind.pipeline._profile import (
-    customer_profile,
-    latest_scores,
-    resolve_profile,
-    segment_label,
-    visitor_facts,
-)
-from shopmind.pipeline._purchase import PurchaseReport, run_purchase_probability, score_name
-from shopmind.pipeline._recommend import (
-    ALGORITHMS,
-    RecommenderData,
-    evaluate_recommendations,
-    order_baskets,
-    recommender_data,
-)
+The names load on first use (PEP 562): a command that needs one job does not import the models
+of all the others (scikit-learn, scipy, LightGBM, implicit)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shopmind.pipeline._churn import ChurnReport, run_churn_risk
+    from shopmind.pipeline._demo_job import DemoLoadReport, load_demo_shop
+    from shopmind.pipeline._full_run import FullRunReport, run_everything
+    from shopmind.pipeline._intelligence import (
+        IntelligenceReport,
+        ParetoReport,
+        pareto_report,
+        run_customer_intelligence,
+    )
+    from shopmind.pipeline._lookalike import LookalikeReport, run_vip_lookalike
+    from shopmind.pipeline._preferences import PreferencesReport, run_preferences
+    from shopmind.pipeline._profile import (
+        customer_profile,
+        latest_scores,
+        resolve_profile,
+        segment_label,
+        visitor_facts,
+    )
+    from shopmind.pipeline._purchase import PurchaseReport, run_purchase_probability, score_name
+    from shopmind.pipeline._recommend import (
+        ALGORITHMS,
+        RecommenderData,
+        evaluate_recommendations,
+        order_baskets,
+        recommender_data,
+    )
 
 __all__ = [
     "ALGORITHMS",
     "ChurnReport",
     "DemoLoadReport",
+    "FullRunReport",
     "IntelligenceReport",
     "LookalikeReport",
     "ParetoReport",
@@ -47,6 +58,7 @@ __all__ = [
     "resolve_profile",
     "run_churn_risk",
     "run_customer_intelligence",
+    "run_everything",
     "run_preferences",
     "run_purchase_probability",
     "run_vip_lookalike",
@@ -54,3 +66,47 @@ __all__ = [
     "segment_label",
     "visitor_facts",
 ]
+
+#: the private module that defines each exported name
+_WHERE = {
+    "ChurnReport": "_churn",
+    "run_churn_risk": "_churn",
+    "DemoLoadReport": "_demo_job",
+    "load_demo_shop": "_demo_job",
+    "FullRunReport": "_full_run",
+    "run_everything": "_full_run",
+    "IntelligenceReport": "_intelligence",
+    "ParetoReport": "_intelligence",
+    "pareto_report": "_intelligence",
+    "run_customer_intelligence": "_intelligence",
+    "LookalikeReport": "_lookalike",
+    "run_vip_lookalike": "_lookalike",
+    "PreferencesReport": "_preferences",
+    "run_preferences": "_preferences",
+    "customer_profile": "_profile",
+    "latest_scores": "_profile",
+    "resolve_profile": "_profile",
+    "segment_label": "_profile",
+    "visitor_facts": "_profile",
+    "PurchaseReport": "_purchase",
+    "run_purchase_probability": "_purchase",
+    "score_name": "_purchase",
+    "ALGORITHMS": "_recommend",
+    "RecommenderData": "_recommend",
+    "evaluate_recommendations": "_recommend",
+    "order_baskets": "_recommend",
+    "recommender_data": "_recommend",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

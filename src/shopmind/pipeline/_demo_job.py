@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
+from shopmind.core import IdentifierHasher
 from shopmind.demo import PlantedTruths, generate_shop
 from shopmind.store import Store
 
@@ -33,11 +34,18 @@ def load_demo_shop(
     seed: int,
     start: date | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    hasher: IdentifierHasher | None = None,
 ) -> DemoLoadReport:
-    """Generate a shop from ``seed`` and store it; loading the same seed twice stores it once."""
+    """Generate a shop from ``seed`` and store it; loading the same seed twice stores it once.
+    Give the workspace's ``hasher`` so guests are found by their demo phone number or e-mail."""
     report = progress or (lambda phase, done, total: None)
     shop = generate_shop(
-        customers=customers, days=days, seed=seed, start=start, progress=lambda d, t: report("generate", d, t)
+        customers=customers,
+        days=days,
+        seed=seed,
+        start=start,
+        progress=lambda d, t: report("generate", d, t),
+        hasher=hasher,
     )
     products = store.write_products(shop.products)
     store.write_weather(shop.weather)

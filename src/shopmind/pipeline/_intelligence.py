@@ -12,10 +12,10 @@ import numpy as np
 import pyarrow as pa
 
 from shopmind.core import DEFAULT_SHOP_TZ
-from shopmind.features import purchase_transactions, rfm_summary, visit_summary
+from shopmind.features import daily_visits, purchase_transactions, rfm_summary, visit_summary
 from shopmind.pipeline._clv import fit_repeat_purchases, fit_spend
 from shopmind.segments import customer_segments
-from shopmind.store import Store
+from shopmind.store import Store, write_visit_days
 
 JOB = "customer_intelligence"
 WEEKS_PER_MONTH = 4.345
@@ -156,11 +156,20 @@ def run_customer_intelligence(
         ]
         store.write_scores(run_id, as_of, pa.concat_tables([scores, *seg_scores]))
         vip_members = pa.table(
-            {"segment": ["clv_vip"] * n_vip, "profile_id": ids.take(pa.array(np.flatnonzero(is_vip)))}
+            {
+                "segment": pa.array(["clv_vip"] * n_vip, pa.string()),  # typed even when no one is a VIP
+                "profile_id": ids.take(pa.array(np.flatnonzero(is_vip))),
+            }
         )
         store.write_segment_members(
             run_id, as_of, pa.concat_tables([segments.select(["segment", "profile_id"]), vip_members])
         )
+        # the dashboard's visit KPIs (conversion of visits, revenue per visitor) read these days
+        # instead of the event table
+        days = daily_visits(
+            store.table("events"), store.table("orders"), store.table("profiles"), as_of, zone=zone
+        )
+        write_visit_days(store, run_id, as_of, days.to_pyarrow())
         report("store", 4, steps)
         counts: dict[str, int] = {}
         for seg in segments.column("segment").to_pylist():

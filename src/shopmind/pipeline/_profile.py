@@ -4,10 +4,11 @@ recent events; and what the on-site decisions need to know about every visitor, 
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any
 
-from shopmind.core import GLOSSARY
+from shopmind.core import GLOSSARY, IdentifierHasher
 from shopmind.onsite import Visitor
 from shopmind.segments import SEGMENTS
 from shopmind.store import Store
@@ -46,9 +47,29 @@ def segment_label(key: str) -> dict[str, str]:
     return {"key": key, "ko": ko, "en": en}
 
 
-def resolve_profile(store: Store, identifier: str) -> str | None:
-    """The profile id of ``identifier`` (a profile id, or ``user:…``/``anon:…``/a bare user id)."""
-    for candidate in (identifier, f"user:{identifier}", f"anon:{identifier}"):
+#: what a typed phone number may hold: digits, spaces, +, -, dots and brackets
+_PHONE_LIKE = re.compile(r"^\+?[\d\s().-]+$")
+
+
+def contact_identifiers(typed: str, hasher: IdentifierHasher) -> list[str]:
+    """The ``email:…``/``phone:…`` identifiers a typed e-mail address or phone number is stored
+    under: contact data is kept only as keyed hashes, so the typed text is hashed the same way
+    (``010-1234-5678`` and ``+82 10 1234 5678`` agree)."""
+    text = typed.strip()
+    if "@" in text:
+        hashed = hasher.email(text)
+        return [f"email:{hashed}"] if hashed else []
+    if _PHONE_LIKE.match(text):
+        hashed = hasher.phone(text)
+        return [f"phone:{hashed}"] if hashed else []
+    return []
+
+
+def resolve_profile(store: Store, identifier: str, hasher: IdentifierHasher | None = None) -> str | None:
+    """The profile id of ``identifier`` (a profile id, or ``user:…``/``anon:…``/a bare user id;
+    with the workspace's ``hasher``, also an e-mail address or phone number as typed)."""
+    contacts = contact_identifiers(identifier, hasher) if hasher is not None else []
+    for candidate in (identifier, f"user:{identifier}", f"anon:{identifier}", *contacts):
         rows = store.sql("SELECT profile_id FROM profiles WHERE identifier = ?", [candidate])
         if rows:
             return str(rows[0][0])
@@ -103,6 +124,20 @@ def customer_profile(store: Store, profile_id: str, recent: int = 20) -> dict[st
            OR o.email_hash IN (SELECT unnest(?::VARCHAR[])) OR o.phone_hash IN (SELECT unnest(?::VARCHAR[]))""",
         [users, anon, emails, phones],
     )[0]
+    order_list = store.sql(
+        """SELECT o.order_id, o.ordered_at, t.items, t.revenue, o.is_return
+        FROM orders o JOIN order_totals t USING (order_id)
+        WHERE o.customer_id IN (SELECT unnest(?::VARCHAR[])) OR o.anonymous_id IN (SELECT unnest(?::VARCHAR[]))
+           OR o.email_hash IN (SELECT unnest(?::VARCHAR[])) OR o.phone_hash IN (SELECT unnest(?::VARCHAR[]))
+        ORDER BY o.ordered_at DESC LIMIT ?""",
+        [users, anon, emails, phones, recent],
+    )
+    # the latest decision per channel and purpose holds, whichever of their identifiers it was for
+    consents = store.sql(
+        """SELECT channel, purpose, arg_max(granted, recorded_at), max(recorded_at)
+        FROM consents WHERE identifier IN (SELECT unnest(?::VARCHAR[])) GROUP BY ALL ORDER BY 1, 2""",
+        [[i for i, _ in identities]],
+    )
     scores, segments = latest_scores(store, profile_id)
     runs = dict(store.sql(f"SELECT job, as_of FROM {_LATEST_RUNS}"))
     facts = {kind: store.profile_facts(profile_id, kind) for kind in ("taste", "habits", "vip_lookalike")}
@@ -115,6 +150,21 @@ def customer_profile(store: Store, profile_id: str, recent: int = 20) -> dict[st
             for d, o, c, n, at in devices
         ],
         "orders": {"count": int(orders[0]), "revenue": float(orders[1]), "last_at": _plain(orders[2])},
+        "order_list": [
+            {
+                "order_id": o,
+                "ordered_at": _plain(at),
+                "items": int(n),
+                "revenue": float(r),
+                "is_return": bool(ret),
+            }
+            for o, at, n, r, ret in order_list
+        ],
+        "consents": [
+            {"channel": c, "purpose": p, "granted": bool(g), "recorded_at": _plain(at)}
+            for c, p, g, at in consents
+        ],
+        "price_band": price_band(store, facts["taste"]),
         "segments": [segment_label(s) for s in segments],
         "vip": bool(scores.get("is_vip")) or "clv_vip" in segments,
         "clv_12m": scores.get("clv_12m"),
@@ -131,6 +181,26 @@ def customer_profile(store: Store, profile_id: str, recent: int = 20) -> dict[st
         ],
         "as_of": {job: _plain(at) for job, at in sorted(runs.items())},
     }
+
+
+def price_band(store: Store, taste: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Where the prices a customer pays (or, without a purchase, looks at) sit among the shop's
+    catalogue prices: ``low`` below its lower third, ``high`` above its upper third, else ``mid``;
+    with the mean price it rests on and ``bought`` telling which."""
+    if not taste:
+        return None
+    bought = taste.get("bought_price_avg")
+    price = bought if bought is not None else taste.get("viewed_price_avg")
+    if price is None:
+        return None
+    low, high = store.sql(
+        "SELECT quantile_cont(price, 1 / 3), quantile_cont(price, 2 / 3) FROM products "
+        "WHERE price > 0 AND is_product"
+    )[0]
+    if low is None:
+        return None
+    band = "low" if price < low else "high" if price > high else "mid"
+    return {"band": band, "price": float(price), "bought": bought is not None}
 
 
 def visitor_facts(store: Store) -> dict[str, Visitor]:

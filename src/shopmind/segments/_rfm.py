@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import ibis
-import ibis.expr.types as ir
+if TYPE_CHECKING:  # ibis is imported by the functions that build expressions: SEGMENTS is read without it
+    import ibis.expr.types as ir
 
 from shopmind.core import GLOSSARY
 
@@ -96,11 +96,15 @@ SEGMENTS = {s.key: s for s in BUYER_SEGMENTS + VISITOR_SEGMENTS}
 
 
 def _quintile(pr: ir.FloatingValue) -> ir.IntegerValue:
+    import ibis
+
     return ibis.least(5, (pr * 5).floor().cast("int64") + 1)
 
 
 def rfm_scores(summary: ir.Table) -> ir.Table:
     """Add r_score, f_score and m_score (1-5) to a purchase summary (``features.rfm_summary``)."""
+    import ibis
+
     return summary.mutate(
         r_score=_quintile(ibis.percent_rank().over(order_by=ibis.desc(summary.days_since_last_purchase))),
         f_score=_quintile(ibis.percent_rank().over(order_by=summary.frequency)),
@@ -109,6 +113,8 @@ def rfm_scores(summary: ir.Table) -> ir.Table:
 
 
 def _first_match(columns: Any, segments: tuple[Segment, ...]) -> ir.StringValue:
+    import ibis
+
     return ibis.cases(*[(s.test(columns), s.key) for s in segments[:-1]], else_=segments[-1].key)
 
 
@@ -120,6 +126,8 @@ def rfm_segments(summary: ir.Table) -> ir.Table:
 
 def customer_segments(summary: ir.Table, visits: ir.Table) -> ir.Table:
     """Every profile (buyers and visitors) with its segment: profile_id, segment, is_buyer, scores."""
+    import ibis
+
     buyers = rfm_segments(summary).select(
         "profile_id", "segment", "r_score", "f_score", "m_score", is_buyer=ibis.literal(True)
     )
@@ -138,6 +146,8 @@ def customer_segments(summary: ir.Table, visits: ir.Table) -> ir.Table:
 def segment_transitions(before: ir.Table, after: ir.Table) -> ir.Table:
     """How many profiles moved from each segment to each other between two runs
     (``segment_from`` / ``segment_to``; a side is null for profiles present in one run only)."""
+    import ibis
+
     left = before.select("profile_id", segment_from="segment")
     right = after.select(profile_id_after="profile_id", segment_to="segment")
     joined = left.outer_join(right, left.profile_id == right.profile_id_after)

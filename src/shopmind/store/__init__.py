@@ -29,6 +29,8 @@ from shopmind.store._audiences import save_audience, saved_audiences
 from shopmind.store._claims import unverified_orders
 from shopmind.store._decisions import (
     OUTCOMES,
+    append_decisions,
+    append_outcomes,
     log_decisions,
     log_outcomes,
     served_since,
@@ -45,6 +47,22 @@ from shopmind.store._erasure import (
 )
 from shopmind.store._keys import KEYS_FILE, KINDS, ApiKey, KeyKind, KeyRing
 from shopmind.store._migrations import LATEST_VERSION, MIGRATIONS, Migration
+from shopmind.store._profiles import missing_profiles, record_profiles, stored_profiles
+from shopmind.store._running import (
+    SERVER_FILE,
+    TOKEN_FILE,
+    RunningServer,
+    announce_server,
+    retire_server,
+    running_server,
+)
+from shopmind.store._server_jobs import (
+    JOB_STATUSES,
+    ServerJob,
+    interrupt_server_jobs,
+    record_server_job,
+    server_jobs,
+)
 from shopmind.store._signatures import IDENTITY_FILE, IdentitySigner
 from shopmind.store._store import (
     FACT_TABLES,
@@ -55,12 +73,14 @@ from shopmind.store._store import (
     WriteResult,
 )
 from shopmind.store._url import open_store
+from shopmind.store._visits import write_visit_days
 from shopmind.store._workspace import PRIVACY_FILE, Workspace
 
 __all__ = [
     "ERASED_TABLES",
     "FACT_TABLES",
     "IDENTITY_FILE",
+    "JOB_STATUSES",
     "KEYS_FILE",
     "KINDS",
     "LATEST_VERSION",
@@ -69,6 +89,8 @@ __all__ = [
     "PRIVACY_FILE",
     "QUARANTINE_SCHEMA",
     "ROLES",
+    "SERVER_FILE",
+    "TOKEN_FILE",
     "AccountError",
     "ApiKey",
     "Erasure",
@@ -77,6 +99,8 @@ __all__ = [
     "KeyRing",
     "Migration",
     "Role",
+    "RunningServer",
+    "ServerJob",
     "SessionUser",
     "Store",
     "StoreStatus",
@@ -84,6 +108,9 @@ __all__ = [
     "User",
     "Workspace",
     "WriteResult",
+    "announce_server",
+    "append_decisions",
+    "append_outcomes",
     "check_password",
     "compact_store",
     "create_user",
@@ -94,25 +121,34 @@ __all__ = [
     "find_user",
     "free_bytes",
     "has_owner",
+    "interrupt_server_jobs",
     "list_users",
     "log_decisions",
     "log_outcomes",
+    "missing_profiles",
     "normalise_login",
     "open_store",
     "out_of_space",
+    "record_profiles",
+    "record_server_job",
     "resolve_person",
+    "retire_server",
     "revoke_sessions",
     "role_allows",
+    "running_server",
     "save_audience",
     "saved_audiences",
     "served_since",
+    "server_jobs",
     "session_hash",
     "session_user",
     "set_disabled",
     "set_password",
     "set_role",
     "start_session",
+    "stored_profiles",
     "touch_session",
     "trigger_performance",
     "unverified_orders",
+    "write_visit_days",
 ]

@@ -336,6 +336,38 @@ MIGRATIONS: tuple[Migration, ...] = (
         GROUP BY ALL;
         """,
     ),
+    Migration(
+        11,
+        "the server's job history: each full run, who asked for it, how it ended",
+        """
+        CREATE TABLE server_jobs (
+            job_id       VARCHAR PRIMARY KEY,
+            job          VARCHAR NOT NULL,
+            trigger      VARCHAR NOT NULL,
+            requested_at TIMESTAMPTZ NOT NULL,
+            started_at   TIMESTAMPTZ,
+            finished_at  TIMESTAMPTZ,
+            status       VARCHAR NOT NULL,
+            as_of        TIMESTAMPTZ,
+            detail       VARCHAR
+        );
+        """,
+    ),
+    Migration(
+        12,
+        "visits per shop-local day (sessions, sessions with a verified order, visitors), per run",
+        """
+        CREATE TABLE visit_days (
+            run_id       VARCHAR NOT NULL,
+            day          DATE NOT NULL,
+            sessions     BIGINT NOT NULL,
+            converted    BIGINT NOT NULL,  -- sessions with a verified, placed order
+            visitors     BIGINT NOT NULL,  -- distinct profiles that day
+            as_of        TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (run_id, day)
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
-import ibis
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -184,6 +183,8 @@ class Store:
         self._assume_new = False  # see write_atomically
         self._table_columns: dict[str, list[str]] = {}
         self._graph: IdentityGraph | None = None  # this process owns the file, so a cache is safe
+        #: set on a connection that does not own the identity graph (see ``defer_identity_to``)
+        self._owner: Callable[[Callable[[Store], Any]], Any] | None = None
         if not read_only:
             self.migrate()
         elif self.schema_version() != LATEST_VERSION:
@@ -203,6 +204,13 @@ class Store:
         other._table_columns = {}
         other._graph = None
         return other
+
+    def defer_identity_to(self, owner: Callable[[Callable[[Store], Any]], Any]) -> None:
+        """Let the connection that owns the identity graph make this one's identity and profile
+        writes: ``owner(fn)`` runs ``fn(owning store)`` there and returns what it returns. A
+        server's long jobs (an import on their own connection) then neither give out link ids
+        another connection gives out too nor leave the owner's cached graph behind."""
+        self._owner = owner
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
@@ -321,6 +329,8 @@ class Store:
     def ibis(self) -> Any:
         """An Ibis backend on this store's connection."""
         if self._ibis is None:
+            import ibis  # a third of a second: only the jobs that build expressions pay it
+
             self._ibis = ibis.duckdb.from_connection(self._con)
         return self._ibis
 
@@ -703,6 +713,10 @@ class Store:
 
     def link_identities(self, pairs: Iterable[tuple[str, str, str]]) -> list[IdentityLink]:
         """Record links (a, b, reason) between identifiers; returns the new ones (merges flagged)."""
+        if self._owner is not None:
+            given = list(pairs)
+            found: list[IdentityLink] = self._owner(lambda owner: owner.link_identities(given))
+            return found
         graph = self.identity_graph()
         new = [link for a, b, reason in pairs if (link := graph.link(a, b, reason)) is not None]
         if new:
@@ -729,6 +743,9 @@ class Store:
 
     def undo_link(self, link_id: int) -> IdentityLink:
         """Undo a merge: the link stays on record, marked undone; call ``rebuild_profiles`` next."""
+        if self._owner is not None:
+            undone: IdentityLink = self._owner(lambda owner: owner.undo_link(link_id))
+            return undone
         rows = self._run(
             "SELECT link_id, a, b, reason, merged FROM identity_links WHERE link_id = ? AND undone_at IS NULL",
             [link_id],
@@ -742,6 +759,9 @@ class Store:
 
     def rebuild_profiles(self) -> int:
         """Recompute identifier -> profile for every identifier seen; returns the number of profiles."""
+        if self._owner is not None:
+            count: int = self._owner(Store.rebuild_profiles)
+            return count
         graph = self.identity_graph()
         linked = pa.table(
             {

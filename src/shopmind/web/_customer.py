@@ -4,11 +4,13 @@ taste, best time and device, and live recommendations with their reasons."""
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import Query
-from fastapi.responses import HTMLResponse
+from fastapi import Form, Query
+from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.requests import Request
 
+from shopmind.core import IdentifierHasher
 from shopmind.pipeline import customer_profile, resolve_profile
 from shopmind.recommend import Context
 from shopmind.store import Store
@@ -21,8 +23,8 @@ router = page("customer", "nav.customer")
 RECOMMENDATIONS = 8
 
 
-def _find(store: Store, identifier: str) -> dict[str, Any] | None:
-    profile_id = resolve_profile(store, identifier)
+def _find(store: Store, identifier: str, hasher: IdentifierHasher | None) -> dict[str, Any] | None:
+    profile_id = resolve_profile(store, identifier, hasher)
     return customer_profile(store, profile_id, recent=30) if profile_id else None
 
 
@@ -49,10 +51,34 @@ def _recommendations(request: Request, profile_id: str, lang: str) -> tuple[list
     return live.describe(found, lang), None
 
 
+def _lookup(store: Store, typed: str, hasher: IdentifierHasher | None) -> str | None:
+    return resolve_profile(store, typed, hasher)
+
+
+@router.post("", response_model=None)
+async def search(
+    request: Request, id: Annotated[str, Form(max_length=512)] = ""
+) -> HTMLResponse | RedirectResponse:
+    """The search form posts (with its CSRF token), so a typed phone number or e-mail never
+    lands in a URL, a browser's history or an access log; a match is shown under its profile id
+    (for a guest, the keyed hash), the way every link to a customer names them."""
+    typed = id.strip()
+    hasher = getattr(request.app.state, "hasher", None)
+    profile_id = await read(request, _lookup, typed, hasher) if typed else None
+    if profile_id is not None:
+        return RedirectResponse(f"{request.url.path}?id={quote(profile_id, safe='')}", status_code=303)
+    return await _page(request, typed, None)
+
+
 @router.get("", response_class=HTMLResponse)
 async def show(request: Request, id: Annotated[str, Query(max_length=512)] = "") -> HTMLResponse:
     identifier = id.strip()
-    profile = await read(request, _find, identifier) if identifier else None
+    hasher = getattr(request.app.state, "hasher", None)
+    profile = await read(request, _find, identifier, hasher) if identifier else None
+    return await _page(request, identifier, profile)
+
+
+async def _page(request: Request, identifier: str, profile: dict[str, Any] | None) -> HTMLResponse:
     lang = lang_of(request)
     context: dict[str, Any] = {"asked": identifier, "profile": profile, "charts": {}}
     if profile is not None:

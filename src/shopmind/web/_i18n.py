@@ -3,7 +3,7 @@ a key without a translation is a bug the tests catch (every template's keys are 
 
 from __future__ import annotations
 
-from shopmind.core import GLOSSARY
+from shopmind.core import GLOSSARY, LABELS
 from shopmind.segments import SEGMENTS
 
 LANGS = ("ko", "en")
@@ -87,6 +87,127 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ov.last_event": ("마지막 이벤트 수신", "Last event received"),
     "ov.last_import": ("마지막 가져오기", "Last import"),
     # the jobs' names are the glossary's (added below)
+    "ov.jobs": ("분석 실행", "Analysis runs"),
+    "ov.run_now": ("지금 분석 실행", "Run the analysis now"),
+    "ov.next_run": ("다음 예약 실행", "Next scheduled run"),
+    "ov.no_schedule": ("예약 없음", "none scheduled"),
+    "ov.running_since": ("{at}부터 분석을 실행하고 있습니다.", "An analysis has been running since {at}."),
+    "ov.run_started": (
+        "분석을 시작했습니다. 끝나면 아래 기록에 나타납니다.",
+        "The analysis has started; it appears in the history below when it ends.",
+    ),
+    "ov.run_busy": (
+        "이미 분석이 실행 중입니다. 끝난 뒤에 다시 시도하세요.",
+        "An analysis is already running; try again when it has finished.",
+    ),
+    "ov.requested": ("요청 시각", "Requested"),
+    "ov.trigger": ("요청한 곳", "Asked by"),
+    "ov.status": ("상태", "Status"),
+    "ov.result": ("결과", "Result"),
+    "ov.run_facts": (
+        "고객 {profiles}명 · 구매 고객 {buyers}명 · CLV VIP {vips}명",
+        "{profiles} customers · {buyers} buyers · {vips} CLV VIPs",
+    ),
+    "ov.skipped": ("건너뜀", "skipped"),
+    "ov.run_failed": ("실패했습니다 (서버 로그 참고)", "Failed (see the server's log)"),
+    "ov.no_jobs": ("아직 실행한 분석이 없습니다.", "No analysis has run yet."),
+    "trigger.schedule": ("예약", "Schedule"),
+    "trigger.cli": ("명령줄", "Command line"),
+    "trigger.api": ("API", "API"),
+    "trigger.dashboard": ("대시보드", "Dashboard"),
+    "status.queued": ("대기 중", "Queued"),
+    "status.running": ("실행 중", "Running"),
+    "status.ok": ("완료", "Done"),
+    "status.failed": ("실패", "Failed"),
+    "status.interrupted": ("중단됨", "Interrupted"),
+    # overview KPIs for a picked range (issue 17, point 3)
+    "kpi.title": ("핵심 지표", "Key figures"),
+    "kpi.start": ("시작일", "From"),
+    "kpi.end": ("종료일", "To"),
+    "kpi.within": ("재구매 기준 일수", "Second-purchase window (days)"),
+    "kpi.apply": ("적용", "Apply"),
+    "kpi.compare": (
+        "바로 앞 같은 길이의 기간({start} ~ {end})과 비교합니다.",
+        "Compared with the period just before, {start} – {end}.",
+    ),
+    "kpi.before": ("이전", "before"),
+    "kpi.repurchase_rate": ("재구매율", "Repurchase rate"),
+    "kpi.second_purchase": ("첫 구매 후 {n}일 내 재구매", "Second purchase within {n} days"),
+    "kpi.average_order_value": ("평균 주문 금액", "Average order value"),
+    "kpi.visit_conversion": ("방문 구매 전환율", "Visit conversion rate"),
+    "kpi.revenue_per_visitor": ("방문자당 매출", "Revenue per visitor"),
+    "kpi.help.repurchase_rate": (
+        "기간 중 구매한 고객 가운데 서로 다른 날에 두 번 이상 구매한 고객의 비율",
+        "Of the range's buyers, the share who have bought on two or more days",
+    ),
+    "kpi.help.second_purchase": (
+        "첫 구매 후 {n}일이 이 기간 안에 끝난 신규 고객 가운데 그 {n}일 안에 다시 산 고객의 비율",
+        "Of the new buyers whose {n} days after their first purchase ended in the range, the share who bought again within them",
+    ),
+    "kpi.help.average_order_value": (
+        "매출 ÷ 주문 수 (확인된 주문, 반품 제외)",
+        "Revenue ÷ orders (verified orders, returns left out)",
+    ),
+    "kpi.help.visit_conversion": (
+        "주문으로 이어진 방문(세션)의 비율",
+        "Share of visits (sessions) that ended in an order",
+    ),
+    "kpi.help.revenue_per_visitor": (
+        "매출 ÷ 방문자 수 (방문자는 하루에 한 번 셉니다)",
+        "Revenue ÷ visitors (a visitor counted once per day)",
+    ),
+    "kpi.no_visits": (
+        "방문 지표는 고객 분석을 한 번 실행한 뒤에 나옵니다 (shopmind run).",
+        "The visit figures appear once the customer analysis has run (shopmind run).",
+    ),
+    "kpi.visits_as_of": (
+        "방문 지표는 마지막 고객 분석이 집계한 {day}까지의 방문입니다.",
+        "The visit figures count visits up to {day}, as the last customer analysis counted them.",
+    ),
+    "kpi.err.start": (
+        "시작일을 읽을 수 없거나 종료일보다 늦습니다. 기본 기간(최근 30일)을 보여 드립니다.",
+        "The start date is not a date or is after the end: showing the default range (last 30 days).",
+    ),
+    "kpi.err.end": (
+        "종료일을 읽을 수 없거나 기간이 너무 깁니다(최대 3,660일). 기본 기간(최근 30일)을 보여 드립니다.",
+        "The end date is not a date or the range is too long (3,660 days at most): showing the default range.",
+    ),
+    "kpi.err.within": (
+        "재구매 기준 일수는 1에서 365 사이여야 합니다. 기본 기간과 30일로 보여 드립니다.",
+        "The second-purchase window must be 1 to 365 days: showing the default range and 30 days.",
+    ),
+    # customer 360: orders, consent, taste and drivers in words (issue 17, point 4)
+    "c3x.guest": ("비회원", "Guest"),
+    "c3x.order_list": ("주문 내역", "Orders"),
+    "c3x.order": ("주문번호", "Order"),
+    "c3x.items": ("수량", "Items"),
+    "c3x.amount": ("금액", "Amount"),
+    "c3x.return": ("반품", "return"),
+    "c3x.no_orders": ("확인된 주문이 없습니다.", "No verified orders."),
+    "c3x.consent": ("수신 동의", "Consent"),
+    "c3x.granted": ("동의", "granted"),
+    "c3x.refused": ("거부", "refused"),
+    "c3x.no_consent": (
+        "수신 동의 기록이 없습니다. 광고성 메시지는 보낼 수 없습니다.",
+        "No consent recorded: no advertising messages may be sent.",
+    ),
+    "c3x.categories": ("즐겨 찾는 카테고리", "Favourite categories"),
+    "c3x.brands": ("즐겨 찾는 브랜드", "Favourite brands"),
+    "c3x.interests": ("관심 키워드", "Interests"),
+    "c3x.price_band": ("가격대", "Price band"),
+    "c3x.band.low": ("저가 상품 위주", "mostly lower-priced products"),
+    "c3x.band.mid": ("중간 가격대", "mid-priced products"),
+    "c3x.band.high": ("고가 상품 위주", "mostly higher-priced products"),
+    "c3x.band_bought": ("구매 평균 {price}", "bought at {price} on average"),
+    "c3x.band_viewed": ("본 상품 평균 {price}", "viewed at {price} on average"),
+    "c3x.lookalike_drivers": ("VIP 유사도를 높인 요인", "What makes them look like a VIP"),
+    "c3x.clv_inputs": ("생애 가치 모델이 본 구매 기록", "The purchase history the lifetime-value model read"),
+    "consent.sms": ("문자", "Text message"),
+    "consent.email": ("이메일", "E-mail"),
+    "consent.push": ("앱 푸시", "App push"),
+    "consent.kakao": ("카카오 알림톡", "KakaoTalk"),
+    "consent.marketing": ("광고성 정보", "advertising"),
+    # the models' inputs in words: core.LABELS["feature"] (added below), one catalogue for every surface
     # customers
     "cu.map": ("RFM 세그먼트 지도", "RFM segment map"),
     "cu.map_note": (
@@ -163,7 +284,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "card.purchase_probability_7d": ("7일 내 구매 확률", "Purchase within 7 days"),
     "card.vip_lookalike": GLOSSARY["list.could_become_vip"],
     # customer 360
-    "c3.find": ("회원 ID, 익명 ID 또는 고객 ID", "Member id, anonymous id or customer id"),
+    "c3.find": (
+        "휴대폰 번호, 이메일, 회원 ID, 익명 ID 또는 고객 ID",
+        "Phone number, e-mail, member id, anonymous id or customer id",
+    ),
     "c3.not_found": ("그런 고객이 없습니다: {id}", "No such customer: {id}"),
     "c3.identities": ("식별자", "Identifiers"),
     "c3.devices": ("기기", "Devices"),
@@ -300,6 +424,7 @@ _RULES_KO = {
     "passing_visitor": "구매 없음 (그 외)",
 }
 MESSAGES.update({key: names for key, names in GLOSSARY.items() if key.startswith("job.")})
+MESSAGES.update({f"feat.{code}": names for code, names in LABELS["feature"].items()})
 MESSAGES.update({f"rule.{key}": (_RULES_KO.get(key, s.rule), s.rule) for key, s in SEGMENTS.items()})
 
 

@@ -1,0 +1,203 @@
+"""Long work beside collection: the full customer-intelligence run (scheduled, or asked for by the
+command line, the API or the dashboard) and the commands the command line sends while the server
+owns the store.
+
+Each job runs on a daemon thread of its own, at a lower scheduling priority, with its own
+connection to the store (never the store worker's, whose thread writes the collected events):
+DuckDB lets connections of one process work at once, and a job's reads and its writes (results
+of runs, imported files) do not wait for collection, nor collection for them. The identity links
+and profiles a job writes are made by the store worker (``Store.defer_identity_to``), which owns
+the identity graph. One full run at a time; each is kept in the job history (``server_jobs``);
+after a run the recommender is refitted off the request path and swapped in at once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, TypeVar
+
+import orjson
+
+from shopmind.api._models import LiveRecommender
+from shopmind.api._threads import in_daemon_thread
+from shopmind.api._worker import StoreWorker
+from shopmind.core import DEFAULT_SHOP_TZ, Clock, ShopmindError
+from shopmind.pipeline import FullRunReport, run_everything
+from shopmind.store import ServerJob, Store, interrupt_server_jobs, record_server_job, server_jobs
+
+T = TypeVar("T")
+_log = logging.getLogger("shopmind.api")
+
+#: how much lower a job's threads are scheduled than the requests' (Linux nice steps)
+JOB_NICENESS = 10
+TRIGGERS = ("schedule", "cli", "api", "dashboard")
+
+
+class RunInProgressError(ShopmindError):
+    """A full run was asked for while another one runs."""
+
+    def __init__(self, running: ServerJob) -> None:
+        super().__init__(
+            f"a run is in progress (asked for by {running.trigger} at {running.requested_at:%Y-%m-%d %H:%M} UTC); "
+            "try again when it has finished"
+        )
+        self.running = running
+
+
+class Jobs:
+    """The server's jobs: ``call`` runs a function of the store on its own thread and connection;
+    ``full_run`` makes a full run (one at a time) and keeps it in the history."""
+
+    def __init__(
+        self,
+        worker: StoreWorker,
+        recommender: LiveRecommender,
+        *,
+        clock: Clock,
+        zone: str = DEFAULT_SHOP_TZ,
+    ) -> None:
+        self._worker = worker
+        self._recommender = recommender
+        self.clock = clock
+        self.zone = zone
+        self.running: ServerJob | None = None
+        self.history: list[ServerJob] = []  # newest first
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._refit: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[ServerJob] | None = None
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        interrupted = await self.call(interrupt_server_jobs, self.clock.now())
+        if interrupted:
+            _log.warning("%d job(s) of the last server run had not ended: marked interrupted", interrupted)
+        self.history = await self.call(server_jobs)
+
+    async def close(self) -> None:
+        if self._refit is not None:
+            self._refit.cancel()
+            await asyncio.gather(self._refit, return_exceptions=True)
+
+    # -- any work ----------------------------------------------------------------------------
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(store, *args)`` on a thread of its own with a connection of its own. What was
+        acknowledged before is in the store first (the derived rows the worker still holds)."""
+        await self._worker.run(_nothing)  # the worker writes what it holds before any run
+        connection: Store = await self._worker.write(Store.reader)
+        connection.defer_identity_to(self._on_worker)
+
+        def work() -> T:
+            try:
+                return fn(connection, *args)
+            finally:
+                connection.close()
+
+        return await in_daemon_thread(work, name="shopmind-job", nice=JOB_NICENESS)
+
+    def _on_worker(self, fn: Callable[[Store], T]) -> T:
+        """``fn(the worker's store)`` on the worker's thread, called from a job's thread."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(self._worker.run(fn), self._loop).result()
+
+    # -- the full run ------------------------------------------------------------------------
+    async def full_run(
+        self,
+        trigger: str,
+        execute: Callable[[Store], tuple[int, Any]] | None = None,
+        *,
+        as_of: datetime | None = None,
+        wait: bool = True,
+    ) -> ServerJob:
+        """Make a full run as of ``as_of`` (default: now), or ``execute(store)`` (the command
+        line's ``run``, which returns its exit code and report), and refit the recommender after
+        it. Raises ``RunInProgressError`` if a run is in progress. ``wait=False``: return the job
+        as it starts; the run goes on in the background."""
+        if self.running is not None:
+            raise RunInProgressError(self.running)
+        now = self.clock.now()
+        job = ServerJob(uuid.uuid4().hex[:16], "run", trigger, now, now, status="running", as_of=as_of)
+        self.running = job
+        self._remember(job)
+        task = asyncio.create_task(self._full_run(job, execute), name="shopmind-full-run")
+        self._task = task
+        if not wait:
+            return job
+        return await asyncio.shield(task)  # a caller who goes away does not stop the run
+
+    async def _full_run(
+        self, job: ServerJob, execute: Callable[[Store], tuple[int, Any]] | None
+    ) -> ServerJob:
+        threads = await self.call(_one_engine_thread)
+        try:
+            await self.call(record_server_job, job)
+            if execute is None:
+                as_of, zone = job.as_of or job.requested_at, self.zone
+                code, report = await self.call(lambda store: (0, run_everything(store, as_of, zone=zone)))
+            else:
+                code, report = await self.call(execute)
+        except Exception as exc:
+            _log.exception("the full run failed")
+            failed = {"error": str(exc) or repr(exc)}
+            done = replace(job, status="failed", finished_at=self.clock.now(), detail=_json(failed))
+        else:
+            facts = report.facts() if isinstance(report, FullRunReport) else {"exit_code": code}
+            done = replace(
+                job,
+                status="ok" if code in (0, 3) else "failed",
+                finished_at=self.clock.now(),
+                as_of=report.as_of if isinstance(report, FullRunReport) else None,
+                detail=_json(facts),
+            )
+        await self.call(_engine_threads, threads)
+        self.running = None
+        self._remember(done)
+        try:
+            await self.call(record_server_job, done)
+        except Exception:  # the history keeps it in memory; the store said why in the log
+            _log.exception("keeping the job history failed")
+        if done.status == "ok":
+            self._refit = asyncio.create_task(self.refit(), name="shopmind-refit")
+        return done
+
+    async def refit(self) -> None:
+        """Learn the recommender again from the store (on a job's connection) and swap it in."""
+        await self._recommender.learn(self.call, refit=True)
+
+    def _remember(self, job: ServerJob) -> None:
+        self.history = [job, *(j for j in self.history if j.job_id != job.job_id)][:50]
+
+
+def _json(facts: dict[str, Any]) -> str:
+    return orjson.dumps(facts).decode()
+
+
+def job_facts(job: ServerJob) -> dict[str, Any]:
+    """What a job's ``detail`` holds: a run's numbers (see ``FullRunReport.facts``), or
+    ``error``, or the command line's ``exit_code``."""
+    try:
+        found = orjson.loads(job.detail) if job.detail else {}
+    except orjson.JSONDecodeError:
+        return {"error": job.detail}
+    return found if isinstance(found, dict) else {}
+
+
+def _one_engine_thread(store: Store) -> int:
+    """Let DuckDB work on the calling thread only, while a run works (its threads serve every
+    connection of the database, and are not lowered in priority like the job's thread): the run's
+    queries then run on the job's thread, the collected events' writes on the store's. Returns
+    the threads it had."""
+    threads = int(store.scalar("SELECT current_setting('threads')"))
+    store.sql("SET threads = 1")
+    return threads
+
+
+def _engine_threads(store: Store, threads: int) -> None:
+    store.sql(f"SET threads = {int(threads)}")
+
+
+def _nothing(store: Store) -> None:
+    """Nothing: ``StoreWorker.run`` writes the derived rows it holds before it."""

@@ -1,0 +1,73 @@
+"""The command line starts without the heavy libraries: ``shopmind --help`` imports no store,
+model or server library, and a read command no model library (issue 17: 4 s to start any
+command, scikit-learn and scipy imported eagerly). Asserted on what is imported, not on time."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEAVY = ("sklearn", "scipy", "lightgbm", "implicit", "ibis", "duckdb", "pandas", "fastapi", "uvicorn")
+
+
+def _imported(*args: str) -> set[str]:
+    """Top-level packages a ``shopmind`` command imports, from ``python -X importtime``."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "shopmind", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    names = set()
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    assert "shopmind" in names  # the parse found the imports
+    return names
+
+
+def test_help_imports_no_heavy_library() -> None:
+    loaded = _imported("--help")
+    assert not loaded & set(HEAVY), f"shopmind --help imports {sorted(loaded & set(HEAVY))}"
+    assert "pydantic_settings" not in loaded
+
+
+@pytest.mark.parametrize("command", [["customers", "--help"], ["import", "orders", "--help"]])
+def test_sub_command_help_imports_no_heavy_library(command: list[str]) -> None:
+    loaded = _imported(*command)
+    assert not loaded & set(HEAVY), f"shopmind {' '.join(command)} imports {sorted(loaded & set(HEAVY))}"
+
+
+def test_read_command_imports_no_model_library(tmp_path: Path) -> None:
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "shopmind", "init", "-w", str(tmp_path / "ws")],
+            capture_output=True,
+            timeout=120,
+        ).returncode
+        == 0
+    )
+    loaded = _imported("status", "-w", str(tmp_path / "ws"))
+    assert "duckdb" in loaded  # it did read the store
+    model = {"sklearn", "scipy", "lightgbm", "implicit", "ibis", "pandas"}
+    assert not loaded & model, f"shopmind status imports {sorted(loaded & model)}"
+
+
+def test_help_names_stay_in_step_with_the_code() -> None:
+    """The help lists the order formats, algorithms and roles without importing their packages."""
+    from shopmind.cli._data import ORDER_FORMATS
+    from shopmind.cli._recommend import ALGORITHM_NAMES
+    from shopmind.cli._users import ROLE_NAMES
+    from shopmind.ingest import FORMATS
+    from shopmind.pipeline import ALGORITHMS
+    from shopmind.store import ROLES
+
+    assert tuple(FORMATS) == ORDER_FORMATS
+    assert tuple(ALGORITHMS) == ALGORITHM_NAMES
+    assert ROLE_NAMES == ROLES
