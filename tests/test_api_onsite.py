@@ -96,7 +96,7 @@ def test_the_360_degree_profile(server: Server, shop: Shop) -> None:
         assert {"user", "anon"} <= kinds
         assert found["devices"] and all(d["events"] > 0 for d in found["devices"])
         assert "vip" in {s["key"] for s in found["segments"]} and found["vip"] is True
-        assert {s["ko"] for s in found["segments"] if s["key"] == "vip"} == {"VIP"}
+        assert {s["ko"] for s in found["segments"] if s["key"] == "vip"} == {"RFM VIP"}
         assert found["clv_12m"] > 0 and 0 <= found["p_alive"] <= 1
         assert found["orders"]["count"] >= 1 and found["orders"]["revenue"] > 0
         times = [e["event_time"] for e in found["recent_events"]]

@@ -172,6 +172,9 @@ def test_every_page_renders_its_charts_with_data_in_korean_and_english(
         # the numbers are the store's
         page.goto(server.url + "/dashboard/overview")
         assert page.inner_text("#members").replace(",", "") == str(facts["members"])
+        _charts(page)  # the date axis as drawn: numbers, never English month names on a Korean page
+        ticks = " ".join(t.text_content() or "" for t in page.query_selector_all("#trend .xtick text"))
+        assert ticks and not re.search(r"Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec", ticks), ticks
         page.goto(server.url + "/dashboard/customers")
         for segment, count in facts["segments"].items():
             row = page.query_selector(f"#segments tr[data-segment='{segment}'] td.num")

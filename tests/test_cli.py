@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,12 @@ def shopmind(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
         text=True,
         cwd=cwd,
         timeout=300,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+        # PYTHONPATH passes through: a checkout's sources, not the installed copy, are under test
+        env={
+            "COLUMNS": "200",
+            "PATH": "/usr/bin:/bin",
+            **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"},
+        },
     )
 
 
@@ -140,26 +146,26 @@ def test_run_and_customers_commands(tmp_path: Path) -> None:
     assert "세그먼트" in first.stdout and "VIPs" in first.stdout
     assert shopmind("run", "-w", ws, "--as-of", "2026-03-02").returncode == 0
     segments = shopmind("customers", "segments", "-w", ws)
-    assert segments.returncode == 0 and "dormant former VIP" in segments.stdout
+    assert segments.returncode == 0 and "dormant VIP" in segments.stdout
     out = tmp_path / "vips.csv"
     listed = shopmind("customers", "list", "-w", ws, "--segment", "clv_vip", "--output", str(out))
     assert listed.returncode == 0, listed.stderr
     lines = out.read_text().splitlines()
     assert lines[0] == "profile_id,clv_12m,p_alive,revenue" and len(lines) > 10
     moved = shopmind("customers", "moved", "-w", ws, "--from", "vip", "--to", "dormant_vip")
-    assert moved.returncode == 0 and "moved from vip to dormant_vip" in moved.stdout
+    assert moved.returncode == 0 and "moved from RFM VIP · RFM VIP to dormant VIP · 휴면 VIP" in moved.stdout
     assert "model card: AUC" in first.stdout + first.stderr or "purchase probability skipped" in first.stderr
     audience = tmp_path / "band.csv"
     band = shopmind("customers", "band", "-w", ws, "--low", "0.2", "--high", "1", "--output", str(audience))
     assert band.returncode == 0, band.stderr
-    count = int(band.stdout.split(" profiles")[0].replace(",", ""))
+    count = int(band.stdout.split(" customers")[0].replace(",", ""))
     assert len(audience.read_text().splitlines()) == count + 1
     assert shopmind("customers", "band", "-w", ws, "--low", "0.5", "--high", "0.2").returncode == 2
 
     # churn, VIPs at risk, dormant former VIPs, look-alikes and one profile, from the second run
     second = shopmind("run", "-w", ws, "--as-of", "2026-03-02", "--churn-horizon", "14")
     assert second.returncode == 0, second.stderr
-    assert "churn risk" in second.stdout and "could become VIP" in second.stdout
+    assert "churn risk" in second.stdout and "VIP look-alikes" in second.stdout
     assert "taste" in second.stdout
     at_risk = tmp_path / "at_risk.csv"
     shown = shopmind("customers", "at-risk", "-w", ws, "-o", str(at_risk))

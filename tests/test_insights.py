@@ -214,3 +214,19 @@ def test_no_insight_reads_the_event_table(store: Store) -> None:
     finally:
         store.sql("ROLLBACK")
     assert store.scalar("SELECT count(*) FROM events") > 0
+
+
+def test_buyers_are_counted_once_and_include_guests(store: Store) -> None:
+    """The overview, the customer-intelligence run and the predictions page count the same buyers
+    (issue 17: the overview left guest buyers out)."""
+    found = insights.overview(store)
+    run = _run(store)
+    in_run = store.scalar("SELECT count(*) FROM scores WHERE run_id = ? AND name = 'revenue'", [run.run_id])
+    clv = store.scalar("SELECT count(*) FROM scores WHERE run_id = ? AND name = 'clv_12m'", [run.run_id])
+    assert found.buyers == insights.counts(store).buyers == in_run == clv
+    members_who_bought = store.scalar(
+        "SELECT count(DISTINCT customer_id) FROM orders WHERE customer_id IS NOT NULL AND NOT is_return"
+    )
+    assert found.buyers > members_who_bought, "guests who bought are buyers too"
+    people = insights.counts(store)
+    assert people.customers == people.members + people.anonymous < people.identifiers

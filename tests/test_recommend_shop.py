@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shopmind.core import with_particle
 from shopmind.demo import PlantedTruths, generate_shop
 from shopmind.pipeline import RecommenderData, load_demo_shop, order_baskets, recommender_data
 from shopmind.recommend import AssociationRules, Context, HybridRecommender
@@ -68,7 +69,7 @@ def test_planted_pairs_are_the_top_rules_complements_and_session_picks(shop: Sho
     assert shop.category(first.item) == "김치" and "함께 구매" in first.reason.ko
     # the reason names the product as the shop does, not by its id
     name = shop.data.catalogue.set_index("item")["name"][ramen.antecedent]
-    assert first.reason.ko == f"{name}와(과) 자주 함께 구매", first.reason
+    assert first.reason.ko == f"{with_particle(name, '과/와')} 자주 함께 구매", first.reason
     assert first.reason.en == f"bought together with {name}"
 
 

@@ -23,7 +23,7 @@ from shopmind.cli._common import (
     parse_as_of,
 )
 from shopmind.cli._format import local_date, local_time, money, score_value
-from shopmind.core import UnknownProfileError
+from shopmind.core import GLOSSARY, UnknownProfileError, label
 
 if TYPE_CHECKING:  # the rest is imported where it is used: ``shopmind --help`` stays quick
     from shopmind.store import Store
@@ -50,8 +50,14 @@ def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object
 
     with _private(path) as fh:
         count = write_csv(fh, header, rows)  # a cell that starts like a formula is written as text
-    console.print(f"wrote {count:,} profiles to {path}")
+    console.print(f"wrote {count:,} customers to {path}")
     return count
+
+
+def _names(key: str) -> dict[str, str]:
+    """A segment's or list's names, the glossary's (as pipeline.segment_label, without loading it)."""
+    ko, en = GLOSSARY.get(f"segment.{key}") or GLOSSARY.get(f"list.{key}") or (key, key)
+    return {"key": key, "ko": ko, "en": en}
 
 
 def _number(value: float | None, spec: str) -> str:
@@ -76,15 +82,14 @@ def customers_segments(workspace: WorkspaceOpt = Path(".shopmind")) -> None:
             [run_id],
         )
     table = Table(title=f"segments as of {local_date(moment)}")
-    for col in ("segment", "세그먼트", "rule", "profiles"):
-        table.add_column(col, justify="right" if col == "profiles" else "left")
+    # the key is what --segment takes; the names are the glossary's, as on the dashboard
+    for col in ("key", "segment", "세그먼트", "rule", "customers"):
+        table.add_column(col, justify="right" if col == "customers" else "left")
     for key, count in rows:
         seg = SEGMENTS.get(key)
+        name = _names(key)
         table.add_row(
-            seg.en if seg else key,
-            seg.ko if seg else "VIP (CLV 상위 20%)",
-            seg.rule if seg else "top 20% by 12-month CLV",
-            f"{count:,}",
+            key, name["en"], name["ko"], seg.rule if seg else "top 20% by 12-month CLV", f"{count:,}"
         )
     console.print(table)
 
@@ -110,9 +115,10 @@ def customers_list(
         )
     if output:
         _write_csv(output, ("profile_id", "clv_12m", "p_alive", "revenue"), rows)
-    table = Table(title=f"{segment}: {len(rows):,} profiles")
-    for col in ("profile", "CLV 12m", "P(alive)", "revenue so far"):
-        table.add_column(col, justify="left" if col == "profile" else "right")
+    name = _names(segment)
+    table = Table(title=f"{name['en']} · {name['ko']}: {len(rows):,} customers")
+    for col in ("customer", "CLV 12m", "P(alive)", "revenue so far"):
+        table.add_column(col, justify="left" if col == "customer" else "right")
     for pid, clv, alive, revenue in rows[:limit]:
         table.add_row(
             pid,
@@ -134,7 +140,7 @@ def customers_band(
     ] = 1.0,
     horizon: Annotated[int, typer.Option(min=1, help="The horizon the probability was run with.")] = 7,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the profiles of the band to this CSV file.")
+        Path | None, typer.Option("--output", "-o", help="Write the customers of the band to this CSV file.")
     ] = None,
 ) -> None:
     """The profiles whose purchase probability lies in [--low, --high]: count, expected buyers and,
@@ -156,7 +162,7 @@ def customers_band(
     (band,) = probability_bands([v for _, v in rows], edges=[low, high]) if rows else (None,)
     expected = band.expected_buyers if band else 0.0
     console.print(
-        f"{len(rows):,} profiles with P(buy within {horizon} days) in [{low:.0%}, {high:.0%}] · "
+        f"{len(rows):,} customers with P(buy within {horizon} days) in [{low:.0%}, {high:.0%}] · "
         f"expected buyers {expected:,.1f}"
     )
     if output:
@@ -194,12 +200,20 @@ def customers_moved(
             [earlier[0], latest_id],
         )
     table = Table(title=f"movement {local_date(earlier[1])} → {local_date(latest_at)}")
-    for col in ("from", "to", "profiles"):
+    for col in ("from", "to", "customers"):
         table.add_column(col)
+    named = {
+        key: f"{n['en']} · {n['ko']}"
+        for key in {*(f[0] for f in flows), *(f[1] for f in flows), from_, to}
+        for n in [_names(key)]
+    }
     for a, b, n in flows:
-        table.add_row(a, b, f"{n:,}")
+        table.add_row(named[a], named[b], f"{n:,}")
     console.print(table)
-    console.print(f"{len(rows):,} profiles moved from {from_} to {to}: " + ", ".join(r[0] for r in rows[:20]))
+    console.print(
+        f"{len(rows):,} customers moved from {named[from_]} to {named[to]}: "
+        + ", ".join(r[0] for r in rows[:20])
+    )
 
 
 @customers_app.command("at-risk")
@@ -223,8 +237,8 @@ def customers_at_risk(
     if output:
         _write_csv(output, ("profile_id", "churn_risk", "clv_12m", "revenue"), rows)
     table = Table(title=f"VIPs at risk · 이탈 위험 VIP as of {local_date(moment)}: {len(rows):,}")
-    for col in ("profile", "churn risk", "CLV 12m", "revenue so far"):
-        table.add_column(col, justify="left" if col == "profile" else "right")
+    for col in ("customer", "churn risk", "CLV 12m", "revenue so far"):
+        table.add_column(col, justify="left" if col == "customer" else "right")
     for pid, risk, clv, revenue in rows[:limit]:
         table.add_row(pid, f"{risk:.0%}", money(clv), money(revenue))
     console.print(table)
@@ -234,7 +248,7 @@ def customers_at_risk(
 def customers_dormant_vips(
     workspace: WorkspaceOpt = Path(".shopmind"), limit: LimitOpt = 20, output: OutputOpt = None
 ) -> None:
-    """Former VIPs now dormant · 뜸한 VIP: frequent, high-spending buyers who have stopped buying
+    """Dormant VIPs · 휴면 VIP: former VIPs, frequent, high-spending buyers who have stopped buying
     (RFM R <= 2, F >= 4, M >= 4), biggest spenders first, with their days since the last purchase
     and churn risk: the win-back list."""
     with open_workspace(workspace) as (_, store):
@@ -253,9 +267,9 @@ def customers_dormant_vips(
         )
     if output:
         _write_csv(output, ("profile_id", "revenue", "days_since_last_purchase", "churn_risk"), rows)
-    table = Table(title=f"former VIPs now dormant · 뜸한 VIP as of {local_date(moment)}: {len(rows):,}")
-    for col in ("profile", "revenue so far", "days since last purchase", "churn risk"):
-        table.add_column(col, justify="left" if col == "profile" else "right")
+    table = Table(title=f"dormant VIPs · 휴면 VIP as of {local_date(moment)}: {len(rows):,}")
+    for col in ("customer", "revenue so far", "days since last purchase", "churn risk"):
+        table.add_column(col, justify="left" if col == "customer" else "right")
     for pid, revenue, days, risk in rows[:limit]:
         table.add_row(pid, money(revenue), _number(days, ".0f"), _number(risk, ".0%"))
     console.print(table)
@@ -265,7 +279,7 @@ def customers_dormant_vips(
 def customers_lookalikes(
     workspace: WorkspaceOpt = Path(".shopmind"), limit: LimitOpt = 20, output: OutputOpt = None
 ) -> None:
-    """Could become VIP · 잠재 VIP: non-VIPs whose behaviour looks like today's VIPs' behaviour
+    """VIP look-alikes · VIP 유사 고객: non-VIPs whose behaviour looks like today's VIPs' behaviour
     before they were VIPs, likeliest first, with the features that drive each score."""
     with open_workspace(workspace) as (_, store):
         run_id, moment = _run_or_fail(store, job="vip_lookalike")
@@ -280,8 +294,8 @@ def customers_lookalikes(
     listed = [(pid, p, _drivers(facts)) for pid, p, facts in rows]
     if output:
         _write_csv(output, ("profile_id", "probability", "drivers"), listed)
-    table = Table(title=f"could become VIP · 잠재 VIP as of {local_date(moment)}: {len(rows):,}")
-    for col in ("profile", "probability", "why (top features)"):
+    table = Table(title=f"VIP look-alikes · VIP 유사 고객 as of {local_date(moment)}: {len(rows):,}")
+    for col in ("customer", "probability", "why (top features)"):
         table.add_column(col, justify="right" if col == "probability" else "left")
     for pid, p, drivers in listed[:limit]:
         table.add_row(pid, f"{p:.0%}", drivers)
@@ -291,12 +305,15 @@ def customers_lookalikes(
 def _drivers(facts: str | None) -> str:
     if not facts:
         return ""
-    return "; ".join(f"{d['feature']} (+{d['contribution']:.2f})" for d in json.loads(facts)["drivers"])
+    return "; ".join(
+        f"{label('feature', d['feature'], 'en')} (+{d['contribution']:.2f})"
+        for d in json.loads(facts)["drivers"]
+    )
 
 
 @customers_app.command("show")
 def customers_show(
-    profile: Annotated[str, typer.Argument(help="A profile id, e.g. user:m000772 (see customers list).")],
+    profile: Annotated[str, typer.Argument(help="A profile id, e.g. user:m003412 (see customers list).")],
     workspace: WorkspaceOpt = Path(".shopmind"),
     as_json: Annotated[bool, typer.Option("--json", help="Print everything as JSON for scripts.")] = False,
 ) -> None:
@@ -324,9 +341,10 @@ def customers_show(
         console.print(f"segment · 세그먼트: {names['en']} · {names['ko']}")
     table = Table(title="scores · 점수")
     table.add_column("score")
+    table.add_column("점수")
     table.add_column("value", justify="right")
     for name, value in scores.items():
-        table.add_row(name, score_value(name, value))
+        table.add_row(label("score", name, "en"), label("score", name, "ko"), score_value(name, value))
     console.print(table)
     taste = facts["taste"]
     if taste:
@@ -344,29 +362,29 @@ def customers_show(
     habits = facts["habits"]
     if habits:
         days = "월화수목금토일"
-        for kind, label in (("browse", "browses"), ("buy", "buys")):
+        for kind, verb in (("browse", "browses"), ("buy", "buys")):
             if habits[f"{kind}_hour"] is not None:
                 console.print(
-                    f"{label} around {habits[f'{kind}_hour']:02d}:00 on {days[habits[f'{kind}_weekday']]}요일, "
-                    f"on {habits[f'{kind}_device']} ({habits[f'{kind}_channel']})"
+                    f"{verb} around {habits[f'{kind}_hour']:02d}:00 on {days[habits[f'{kind}_weekday']]}요일, "
+                    f"on {label('device', habits[f'{kind}_device'], 'en')} ({label('channel', habits[f'{kind}_channel'], 'en')})"
                 )
         basis = {"profile": "their own history", "segment": "their segment", "shop": "the whole shop"}
         console.print(
-            f"best send time · 최적 발송: {habits['send_hour']:02d}:00 by {habits['send_channel']} "
+            f"best send time · 최적 발송: {habits['send_hour']:02d}:00 by {label('channel', habits['send_channel'], 'en')} "
             f"(from {basis[habits['send_basis']]})"
         )
     look = facts["vip_lookalike"]
     if look:
         console.print(
-            f"could become VIP: {look['probability']:.0%} · why: "
-            + ("; ".join(d["feature"] for d in look["drivers"]) or "-")
+            f"VIP look-alike · VIP 유사도: {look['probability']:.0%} · why: "
+            + ("; ".join(label("feature", d["feature"], "en") for d in look["drivers"]) or "-")
         )
 
 
 @customers_app.command("erase")
 def customers_erase(
     profile: Annotated[
-        str, typer.Argument(help="A profile id (e.g. user:m000772), a user id or an anonymous id.")
+        str, typer.Argument(help="A profile id (e.g. user:m003412), a user id or an anonymous id.")
     ],
     workspace: WorkspaceOpt = Path(".shopmind"),
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Erase without asking to confirm.")] = False,

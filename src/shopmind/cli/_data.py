@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -256,7 +257,7 @@ def demo(
         ("products", report.products),
         ("weather (region-days)", report.weather_days),
         ("external interests", report.interests),
-        ("profiles", report.profiles),
+        ("customers (profiles)", report.profiles),
         ("on-site decisions (simulated)", report.decisions),
         ("skipped (already stored)", report.duplicates),
     ):
@@ -271,7 +272,10 @@ def status(
 ) -> None:
     """Counts per table, date ranges and a data-quality summary."""
     with open_workspace(workspace) as (_, store):
+        from shopmind.insights import counts
+
         st = store.status()
+        people = counts(store)  # the dashboard's words and numbers: customers, identifiers, buyers
     if as_json:
         console.out(
             json.dumps(
@@ -286,6 +290,7 @@ def status(
                         }
                         for t in st.tables
                     },
+                    "counts": asdict(people),
                     "quality": dict(st.quality),
                     "quarantine_by_reason": dict(st.quarantine_by_reason),
                 },
@@ -302,6 +307,11 @@ def status(
     for t in st.tables:
         tables.add_row(t.name, f"{t.rows:,}", str(t.first or "")[:19], str(t.last or "")[:19])
     console.print(tables)
+    console.print(
+        f"customers · 고객 {people.customers:,} (members · 회원 {people.members:,}, anonymous · 비회원 "
+        f"{people.anonymous:,}) from {people.identifiers:,} identifiers · 식별자 (the profiles table's rows); "
+        f"buyers · 구매 고객 {people.buyers:,}, guests included"
+    )
     quality = Table(title="data quality")
     quality.add_column("check")
     quality.add_column("rows", justify="right")

@@ -22,7 +22,7 @@ from shopmind.cli._common import (
 )
 from shopmind.cli._format import local_time, plain_number
 from shopmind.cli._notes import print_notes
-from shopmind.core import DEFAULT_SHOP_TZ
+from shopmind.core import DEFAULT_SHOP_TZ, label
 
 if TYPE_CHECKING:  # the jobs are imported when the command runs: ``shopmind --help`` stays quick
     from shopmind.pipeline import (
@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # the jobs are imported when the command runs: ``shopmind --h
 _STEPS = {
     "churn_risk": "churn risk",
     "purchase_probability": "purchase probability",
-    "vip_lookalike": "could become VIP",
+    "vip_lookalike": "VIP look-alikes",
 }
 
 
@@ -68,10 +68,11 @@ def run(
 ) -> Any:  # the FullRunReport (Typer evaluates this annotation, so it names no job type)
     """Understand every customer as of a date and store the results with the run:
 
-    RFM segments; P(alive), expected purchases, expected spend, 12-month CLV and VIPs (top 20% by
-    CLV); churn risk (P(alive)-based or supervised, whichever wins the backtest) with the VIPs at
-    risk; the probability that each profile buys within --horizon days (backtested, calibrated);
-    who could become a VIP (look-alikes of today's VIPs); taste and best time and channel.
+    RFM segments; P(alive), expected purchases, expected spend, 12-month CLV and the CLV VIPs (top
+    20% by CLV); churn risk (P(alive)-based or supervised, whichever wins the backtest) with the VIPs
+    at risk; the probability that each customer buys within --horizon days (backtested,
+    calibrated); the VIP look-alikes (customers who behave as today's VIPs did before they were
+    VIPs); taste and best time and channel.
 
     Jobs that lack the history they need are skipped with the reason; see the results with
     'shopmind customers ...'. While 'shopmind serve' runs, the run is made by the server (on its
@@ -113,13 +114,13 @@ def _print_intelligence(result: IntelligenceReport, moment: datetime, zone: str)
     table = Table(title=f"customers as of {local_time(moment, zone)} (run {result.run_id})")
     table.add_column("segment")
     table.add_column("세그먼트")
-    table.add_column("profiles", justify="right")
+    table.add_column("customers", justify="right")
     for key, count in result.segments:
         seg = SEGMENTS[key]
         table.add_row(seg.en, seg.ko, f"{count:,}")
     console.print(table)
     console.print(
-        f"buyers {result.buyers:,} · VIPs (top 20% by CLV) {result.vips:,} · top 20% of buyers gave "
+        f"buyers {result.buyers:,} · CLV VIPs (top 20% by CLV) {result.vips:,} · top 20% of buyers gave "
         f"{result.pareto.revenue_share_of_top:.0%} of revenue"
     )
     if result.clv_params:
@@ -135,7 +136,7 @@ def _auc(value: float | None) -> str:
 def _print_churn(churn: ChurnReport) -> None:
     console.print(
         f"churn risk · 이탈 위험 ({churn.horizon_days} days without a purchase): {churn.buyers:,} buyers, "
-        f"model {churn.chosen} (backtest AUC supervised {_auc(churn.supervised_auc)}, P(alive)-based "
+        f"model: {label('model', churn.chosen, 'en')} (backtest AUC supervised {_auc(churn.supervised_auc)}, P(alive)-based "
         f"{_auc(churn.p_alive_auc)}) · VIPs at risk {churn.vips_at_risk:,} (shopmind customers at-risk)"
     )
 
@@ -145,7 +146,7 @@ def _print_purchase(purchase: PurchaseReport) -> None:
     bands = Table(
         title=f"P(buy within {purchase.horizon_days} days) · 구매 확률 — backtest on the newest complete window"
     )
-    for col in ("band", "profiles", "expected buyers", "actual buyers"):
+    for col in ("band", "customers", "expected buyers", "actual buyers"):
         bands.add_column(col, justify="right")
     for band in card.bands:
         bands.add_row(
@@ -157,15 +158,15 @@ def _print_purchase(purchase: PurchaseReport) -> None:
     console.print(bands)
     console.print(
         f"model card: AUC {card.auc:.3f} (recency only {card.baseline_auc:.3f}) · Brier {card.brier:.4f} · "
-        f"ECE {card.ece:.4f} · top decile lift {card.lift[0][2]:.1f}x · today: {purchase.profiles:,} profiles, "
+        f"ECE {card.ece:.4f} · top decile lift {card.lift[0][2]:.1f}x · today: {purchase.profiles:,} customers, "
         f"{purchase.expected_buyers:,.0f} expected buyers"
     )
 
 
 def _print_lookalike(lookalike: LookalikeReport) -> None:
-    drivers = ", ".join(name for name, _ in lookalike.top_features[:3])
+    drivers = ", ".join(label("feature", name, "en") for name, _ in lookalike.top_features[:3])
     console.print(
-        f"could become VIP · 잠재 VIP (look-alikes of {lookalike.vips:,} VIPs): {lookalike.candidates:,} of "
+        f"VIP look-alikes · VIP 유사 고객 (look-alikes of {lookalike.vips:,} VIPs): {lookalike.candidates:,} of "
         f"{lookalike.scored:,} non-VIPs · held-out AUC {lookalike.card.auc:.3f} (past revenue "
         f"{_auc(lookalike.card.baseline_auc)}) · drivers: {drivers} (shopmind customers lookalikes)"
     )
@@ -173,7 +174,7 @@ def _print_lookalike(lookalike: LookalikeReport) -> None:
 
 def _print_preferences(preferences: PreferencesReport) -> None:
     console.print(
-        f"taste · 취향 for {preferences.tastes:,} profiles · best time and channel · 최적 발송 시간 for "
+        f"taste · 취향 for {preferences.tastes:,} customers · best time and channel · 최적 발송 시간 for "
         f"{preferences.habits:,} ({preferences.fallbacks:,} from their segment or the shop: little history) "
         "(shopmind customers show PROFILE)"
     )

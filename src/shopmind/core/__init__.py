@@ -1,5 +1,5 @@
-"""Settings, the error tree, clocks, keyed hashing, password hashing, the shop's time zone and
-native thread limits."""
+"""Settings, the error tree, clocks, keyed hashing, password hashing, the shop's time zone,
+native thread limits, Korean particles and the catalogue of labels and terms."""
 
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,8 @@ from shopmind.core._errors import (
     WorkspaceLockedError,
 )
 from shopmind.core._hashing import IdentifierHasher, normalise_email, normalise_phone
+from shopmind.core._korean import particle, resolve_particles, with_particle
+from shopmind.core._labels import GLOSSARY, LABELS, label, term
 from shopmind.core._passwords import hash_password, verify_password
 from shopmind.core._personal import (
     DEFAULT_PERSONAL_FIELDS,
@@ -54,6 +56,8 @@ __all__ = [
     "DEFAULT_SHOP_TZ",
     "DROP_KEYS",
     "EMAIL_KEYS",
+    "GLOSSARY",
+    "LABELS",
     "PHONE_KEYS",
     "REDACTED",
     "TRAIT_DROP_KEYS",
@@ -77,10 +81,15 @@ __all__ = [
     "WorkspaceError",
     "WorkspaceLockedError",
     "hash_password",
+    "label",
     "normalise_email",
     "normalise_key",
     "normalise_phone",
+    "particle",
+    "resolve_particles",
     "single_threaded_blas",
+    "term",
     "to_utc",
     "verify_password",
+    "with_particle",
 ]

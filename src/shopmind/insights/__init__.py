@@ -2,6 +2,7 @@
 model cards) and the orders, shaped for people. Reads only; no page scans the event table when a
 job's result answers the question."""
 
+from shopmind.insights._counts import Counts, buyer_count, counts
 from shopmind.insights._kpis import Kpi, KpiReport, default_range, kpis
 from shopmind.insights._overview import Overview, overview
 from shopmind.insights._predictions import (
@@ -31,6 +32,7 @@ __all__ = [
     "ABSENT",
     "LIST_SCORES",
     "Band",
+    "Counts",
     "Histogram",
     "Kpi",
     "KpiReport",
@@ -41,6 +43,8 @@ __all__ = [
     "audience",
     "audience_size",
     "bands",
+    "buyer_count",
+    "counts",
     "default_range",
     "distribution",
     "kpis",

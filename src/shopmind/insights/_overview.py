@@ -11,6 +11,7 @@ from datetime import date, datetime
 
 import numpy as np
 
+from shopmind.insights._counts import counts
 from shopmind.insights._runs import Run, latest_run, latest_runs
 from shopmind.pipeline import ParetoReport, pareto_report
 from shopmind.store import Store
@@ -38,13 +39,10 @@ class Overview:
 
 
 def overview(store: Store, zone: str = "Asia/Seoul", days: int = 180) -> Overview:
-    members, anonymous = store.sql(
-        """SELECT count(*) FILTER (WHERE member), count(*) FILTER (WHERE NOT member)
-        FROM (SELECT profile_id, bool_or(kind = 'user') AS member FROM profiles GROUP BY 1)"""
-    )[0]
-    buyers, orders, revenue = store.sql(
-        """SELECT count(DISTINCT customer_id), count(*), coalesce(sum(revenue), 0)
-        FROM order_totals WHERE NOT is_return"""
+    people = counts(store)  # one definition of customers and buyers (guests included) everywhere
+    members, anonymous, buyers = people.members, people.anonymous, people.buyers
+    orders, revenue = store.sql(
+        "SELECT count(*), coalesce(sum(revenue), 0) FROM order_totals WHERE NOT is_return"
     )[0]
     trend = store.sql(
         """WITH daily AS (

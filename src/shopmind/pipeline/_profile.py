@@ -8,7 +8,7 @@ import re
 from datetime import date, datetime
 from typing import Any
 
-from shopmind.core import IdentifierHasher
+from shopmind.core import GLOSSARY, IdentifierHasher
 from shopmind.onsite import Visitor
 from shopmind.segments import SEGMENTS
 from shopmind.store import Store
@@ -19,11 +19,7 @@ _LATEST_RUNS = (
     "FROM job_runs WHERE status = 'ok' GROUP BY job)"
 )
 #: the model lists beside the RFM segments, as people read them
-LISTS = {
-    "clv_vip": ("VIP (CLV 상위 20%)", "VIP, top 20% by 12-month CLV"),
-    "vip_at_risk": ("이탈 위험 VIP", "VIP at risk"),
-    "could_become_vip": ("잠재 VIP", "could become VIP (look-alike)"),
-}
+LISTS = {key: GLOSSARY[f"list.{key}"] for key in ("clv_vip", "vip_at_risk", "could_become_vip")}
 _RECENT_COLUMNS = (
     "message_id",
     "event_time",
@@ -37,6 +33,7 @@ _RECENT_COLUMNS = (
     "device_type",
     "channel",
     "region",
+    "product_name",
 )
 
 
@@ -110,7 +107,10 @@ def customer_profile(store: Store, profile_id: str, recent: int = 20) -> dict[st
         [anon, users],
     )
     events = store.sql(
-        f"SELECT {', '.join(_RECENT_COLUMNS)} FROM events WHERE {mine} ORDER BY event_time DESC LIMIT ?",
+        # the product's name beside its id: a timeline reads "상품 조회 · 종가 포기김치 1kg", not "P00114"
+        f"SELECT {', '.join('e.' + c for c in _RECENT_COLUMNS[:-1])}, p.name AS product_name "
+        f"FROM events e LEFT JOIN products p ON p.product_id = e.product_id WHERE {mine} "
+        "ORDER BY e.event_time DESC LIMIT ?",
         [anon, users, recent],
     )
     emails = [i.removeprefix("email:") for i, k in identities if k == "email"]

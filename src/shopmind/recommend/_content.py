@@ -24,7 +24,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import sparse
 
-from shopmind.core import FieldError, InvalidInputError
+from shopmind.core import FieldError, InvalidInputError, with_particle
 from shopmind.recommend._base import Context, Explain, Reason, Recommender, display_names
 from shopmind.recommend._popularity import POPULAR
 from shopmind.recommend._sparse import take_rows
@@ -127,7 +127,7 @@ def _singular(word: str) -> str:
 
 
 def _similar_to(name: str) -> Reason:
-    return Reason("similar", f"{name}와(과) 비슷한 상품", f"similar to {name}")
+    return Reason("similar", f"{with_particle(name, '과/와')} 비슷한 상품", f"similar to {name}")
 
 
 class ContentRecommender(Recommender):

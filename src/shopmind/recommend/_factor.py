@@ -27,7 +27,7 @@ from implicit.cpu.bpr import BayesianPersonalizedRanking
 from scipy import sparse
 from threadpoolctl import threadpool_limits
 
-from shopmind.core import FieldError, InvalidInputError
+from shopmind.core import FieldError, InvalidInputError, with_particle
 from shopmind.recommend._base import Context, Explain, Reason, Recommender, display_names
 from shopmind.recommend._popularity import POPULAR
 
@@ -36,11 +36,13 @@ Indices = npt.NDArray[np.int64]
 
 
 def _taste(item: str) -> Reason:
-    return Reason("similar_taste", f"{item}을(를) 좋아하신 분께 추천", f"for fans of {item}")
+    return Reason(
+        "similar_taste", f"{with_particle(item, '을/를')} 좋아하신 분께 추천", f"for fans of {item}"
+    )
 
 
 def _alike(item: str) -> Reason:
-    return Reason("similar", f"{item}와(과) 비슷한 상품", f"similar to {item}")
+    return Reason("similar", f"{with_particle(item, '과/와')} 비슷한 상품", f"similar to {item}")
 
 
 class _FactorRecommender(Recommender):

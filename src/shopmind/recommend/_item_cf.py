@@ -10,19 +10,23 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import sparse
 
-from shopmind.core import FieldError, InvalidInputError
+from shopmind.core import FieldError, InvalidInputError, with_particle
 from shopmind.recommend._base import Context, Explain, Reason, Recommender, display_names
 from shopmind.recommend._popularity import POPULAR
 from shopmind.recommend._sparse import row_positions
 
 
 def _together(item: str) -> Reason:
-    return Reason("bought_together", f"{item}와(과) 자주 함께 구매", f"bought together with {item}")
+    return Reason(
+        "bought_together", f"{with_particle(item, '과/와')} 자주 함께 구매", f"bought together with {item}"
+    )
 
 
 def _also_chose(item: str) -> Reason:
     return Reason(
-        "also_chose", f"{item}을(를) 고른 고객이 함께 고른 상품", f"customers who chose {item} also chose"
+        "also_chose",
+        f"{with_particle(item, '을/를')} 고른 고객이 함께 고른 상품",
+        f"customers who chose {item} also chose",
     )
 
 

@@ -12,7 +12,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import sparse
 
-from shopmind.core import FieldError, InvalidInputError
+from shopmind.core import FieldError, InvalidInputError, with_particle
 from shopmind.recommend._base import Context, Explain, Reason, Recommender
 from shopmind.recommend._popularity import POPULAR
 from shopmind.recommend._sparse import row_positions
@@ -28,7 +28,9 @@ def _customers(count: int) -> Reason:
 
 
 def _together(item: str) -> Reason:
-    return Reason("bought_together", f"{item}와(과) 자주 함께 구매", f"bought together with {item}")
+    return Reason(
+        "bought_together", f"{with_particle(item, '과/와')} 자주 함께 구매", f"bought together with {item}"
+    )
 
 
 class UserCFRecommender(Recommender):

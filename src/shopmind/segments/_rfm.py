@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # ibis is imported by the functions that build expressions: SEGMENTS is read without it
     import ibis.expr.types as ir
 
+from shopmind.core import GLOSSARY
+
 
 @dataclass(frozen=True)
 class Segment:
     key: str
-    ko: str
+    ko: str  # the names are core.GLOSSARY's "segment.<key>": one name per concept everywhere
     en: str
     rule: str  # the rule, as people read it
     test: Callable[[Any], Any]  # the same rule over columns (Ibis columns or a plain row)
@@ -30,65 +32,61 @@ class Segment:
 BUYER_SEGMENTS: tuple[Segment, ...] = (
     Segment(
         "vip",
-        "VIP",
-        "VIP",
+        *GLOSSARY["segment.vip"],
         "R ≥ 4, F ≥ 4, M ≥ 4",
         lambda c: (c.r_score >= 4) & (c.f_score >= 4) & (c.m_score >= 4),
     ),
     Segment(
         "dormant_vip",
-        "뜸한 VIP",
-        "dormant former VIP",
+        *GLOSSARY["segment.dormant_vip"],
         "R ≤ 2, F ≥ 4, M ≥ 4",
         lambda c: (c.r_score <= 2) & (c.f_score >= 4) & (c.m_score >= 4),
     ),
-    Segment("loyal", "충성 고객", "loyal", "R ≥ 3, F ≥ 4", lambda c: (c.r_score >= 3) & (c.f_score >= 4)),
+    Segment(
+        "loyal", *GLOSSARY["segment.loyal"], "R ≥ 3, F ≥ 4", lambda c: (c.r_score >= 3) & (c.f_score >= 4)
+    ),
     Segment(
         "about_to_churn",
-        "이탈 우려",
-        "about to churn",
+        *GLOSSARY["segment.about_to_churn"],
         "R ≤ 2, F ≥ 3",
         lambda c: (c.r_score <= 2) & (c.f_score >= 3),
     ),
     Segment(
         "potential_vip",
-        "잠재 VIP",
-        "could become VIP",
+        *GLOSSARY["segment.potential_vip"],
         "R ≥ 4, F ≥ 2, M ≥ 3",
         lambda c: (c.r_score >= 4) & (c.f_score >= 2) & (c.m_score >= 3),
     ),
     Segment(
         "new",
-        "신규",
-        "new",
+        *GLOSSARY["segment.new"],
         "R ≥ 4, one purchase day so far",
         lambda c: (c.r_score >= 4) & (c.frequency == 0),
     ),
-    Segment("promising", "유망", "promising", "R ≥ 4 (other)", lambda c: c.r_score >= 4),
-    Segment("needs_attention", "관심 필요", "needs attention", "R = 3 (other)", lambda c: c.r_score == 3),
-    Segment("hibernating", "휴면", "hibernating", "R = 2 (other)", lambda c: c.r_score == 2),
-    Segment("lost", "이탈", "lost", "R = 1 (other)", lambda c: c.r_score <= 1),
+    Segment("promising", *GLOSSARY["segment.promising"], "R ≥ 4 (other)", lambda c: c.r_score >= 4),
+    Segment(
+        "needs_attention", *GLOSSARY["segment.needs_attention"], "R = 3 (other)", lambda c: c.r_score == 3
+    ),
+    Segment("hibernating", *GLOSSARY["segment.hibernating"], "R = 2 (other)", lambda c: c.r_score == 2),
+    Segment("lost", *GLOSSARY["segment.lost"], "R = 1 (other)", lambda c: c.r_score <= 1),
 )
 
 VISITOR_SEGMENTS: tuple[Segment, ...] = (
     Segment(
         "engaged_visitor",
-        "관심 방문자",
-        "engaged visitor",
+        *GLOSSARY["segment.engaged_visitor"],
         "no purchase; visits on ≥ 3 days, last ≤ 14 days ago",
         lambda c: (c.visit_days >= 3) & (c.days_since_last_visit <= 14),
     ),
     Segment(
         "new_visitor",
-        "신규 방문자",
-        "new visitor",
+        *GLOSSARY["segment.new_visitor"],
         "no purchase; first visit ≤ 7 days ago",
         lambda c: c.days_since_first_visit <= 7,
     ),
     Segment(
         "passing_visitor",
-        "스쳐간 방문자",
-        "passing visitor",
+        *GLOSSARY["segment.passing_visitor"],
         "no purchase (other)",
         lambda c: c.visit_days >= 0,
     ),

@@ -61,6 +61,8 @@ def trend(
         ],
         showlegend=True,
         legend={"orientation": "h", "y": 1.12},
+        # dates as numbers, never month names: plotly's default "Mar 2026" is English on a Korean page
+        xaxis={"type": "date", "tickformat": "%m.%d", "hoverformat": "%Y-%m-%d", "gridcolor": "#eee"},
         yaxis=axis(labels[0], rangemode="tozero"),
         yaxis2={
             "title": {"text": labels[1]},
@@ -163,7 +165,9 @@ def sankey(
     )
 
 
-def calibration(points: Sequence[Sequence[float]], labels: tuple[str, str]) -> dict[str, Any]:
+def calibration(
+    points: Sequence[Sequence[float]], labels: tuple[str, str], sample: str = "n"
+) -> dict[str, Any]:
     """Observed rate against mean predicted probability per bin (the diagonal is perfect)."""
     return figure(
         [
@@ -180,7 +184,7 @@ def calibration(points: Sequence[Sequence[float]], labels: tuple[str, str]) -> d
                 "x": [p[0] for p in points],
                 "y": [p[1] for p in points],
                 "marker": {"size": [max(6, min(18, 4 + (p[2] ** 0.5))) for p in points], "color": ACCENT},
-                "text": [f"n={int(p[2])}" for p in points],
+                "text": [f"{sample} {int(p[2]):,}" for p in points],  # the bin's size, in the page's words
             },
         ],
         xaxis=axis(labels[0], range=[0, 1], tickformat=".0%"),

@@ -22,6 +22,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 from starlette.requests import Request
 
+from shopmind.core import label, resolve_particles, with_particle
 from shopmind.web._access import CSRF_FIELD, Viewer, require
 from shopmind.web._i18n import DEFAULT_LANG, LANGS, MESSAGES, message
 
@@ -108,6 +109,8 @@ _ENV = Environment(
     lstrip_blocks=True,
 )
 _ENV.filters.update(number=_number, won=_won, percent=_percent, when=_when, json=_json, readable=_readable)
+# ``{{ name|josa("을/를") }}``: the name with the particle its last sound takes (라면을, 김치를, 1kg을)
+_ENV.filters["josa"] = with_particle
 
 
 def csrf_field(viewer: Viewer) -> Markup:
@@ -121,7 +124,11 @@ def render(request: Request, template: str, title: str, **context: Any) -> HTMLR
 
     def t(key: str, **fields: Any) -> str:
         text = message(key, lang)
-        return text.format(**fields) if fields else text
+        if not fields:
+            return text
+        text = text.format(**fields)
+        # a word filled in decides the particle after it: "{name}을(를)" → "라면을" / "김치를"
+        return resolve_particles(text) if lang == "ko" else text
 
     active = request.url.path.removeprefix(PREFIX + "/").split("/")[0]
     viewer: Viewer = request.state.viewer
@@ -130,6 +137,7 @@ def render(request: Request, template: str, title: str, **context: Any) -> HTMLR
         lang=lang,
         other_lang="en" if lang == "ko" else "ko",
         t=t,
+        label=lambda kind, code: label(kind, code, lang),  # codes (event types, devices...) as words
         title=t(title),
         pages=[(p.slug, t(p.label), p.slug == active) for p in PAGES if viewer.may(p.role)],
         viewer=viewer,

@@ -3,6 +3,7 @@ a key without a translation is a bug the tests catch (every template's keys are 
 
 from __future__ import annotations
 
+from shopmind.core import GLOSSARY, LABELS
 from shopmind.segments import SEGMENTS
 
 LANGS = ("ko", "en")
@@ -72,8 +73,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ov.trend": ("일별 매출과 주문", "Revenue and orders by day"),
     "ov.pareto": ("파레토 곡선 (80/20)", "Pareto curve (80/20)"),
     "ov.pareto_note": (
-        "상위 {top}의 고객이 매출의 {share}를 만듭니다. VIP {vips}명이 매출의 {vip_share}.",
-        "The top {top} of buyers bring {share} of revenue. The {vips} VIPs bring {vip_share}.",
+        "매출 상위 {top}의 구매 고객이 매출의 {share}를 만듭니다. CLV VIP(예상 12개월 CLV 상위 20%) {vips}명이 매출의 "
+        "{vip_share}를 만듭니다. 고객 세그먼트의 RFM VIP는 R, F, M 점수 규칙으로 정하므로 수가 다릅니다.",
+        "The top {top} of buyers by revenue bring {share} of revenue. The {vips} CLV VIPs (top 20% by predicted "
+        "12-month CLV) bring {vip_share}. The RFM VIP segment on the Customers page is a rule on R, F and M "
+        "scores, so its count differs.",
     ),
     "ov.share_buyers": ("고객 비율 (매출 순)", "Share of buyers (by revenue)"),
     "ov.share_revenue": ("누적 매출 비율", "Cumulative share of revenue"),
@@ -82,6 +86,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ov.finished": ("완료", "Finished"),
     "ov.last_event": ("마지막 이벤트 수신", "Last event received"),
     "ov.last_import": ("마지막 가져오기", "Last import"),
+    # the jobs' names are the glossary's (added below)
     "ov.jobs": ("분석 실행", "Analysis runs"),
     "ov.run_now": ("지금 분석 실행", "Run the analysis now"),
     "ov.next_run": ("다음 예약 실행", "Next scheduled run"),
@@ -100,8 +105,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ov.status": ("상태", "Status"),
     "ov.result": ("결과", "Result"),
     "ov.run_facts": (
-        "고객 {profiles}명 · 구매 고객 {buyers}명 · VIP {vips}명",
-        "{profiles} customers · {buyers} buyers · {vips} VIPs",
+        "고객 {profiles}명 · 구매 고객 {buyers}명 · CLV VIP {vips}명",
+        "{profiles} customers · {buyers} buyers · {vips} CLV VIPs",
     ),
     "ov.skipped": ("건너뜀", "skipped"),
     "ov.run_failed": ("실패했습니다 (서버 로그 참고)", "Failed (see the server's log)"),
@@ -115,11 +120,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "status.ok": ("완료", "Done"),
     "status.failed": ("실패", "Failed"),
     "status.interrupted": ("중단됨", "Interrupted"),
-    "job.customer_intelligence": ("고객 분석 (RFM, CLV, VIP)", "Customer intelligence (RFM, CLV, VIP)"),
-    "job.churn_risk": ("이탈 위험", "Churn risk"),
-    "job.purchase_probability": ("구매 확률", "Purchase probability"),
-    "job.vip_lookalike": ("잠재 VIP", "Could become VIP"),
-    "job.preferences": ("취향과 최적 시간", "Taste and best time"),
     # overview KPIs for a picked range (issue 17, point 3)
     "kpi.title": ("핵심 지표", "Key figures"),
     "kpi.start": ("시작일", "From"),
@@ -200,49 +200,22 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "c3x.band.high": ("고가 상품 위주", "mostly higher-priced products"),
     "c3x.band_bought": ("구매 평균 {price}", "bought at {price} on average"),
     "c3x.band_viewed": ("본 상품 평균 {price}", "viewed at {price} on average"),
-    "c3x.lookalike_drivers": ("VIP 가능성을 높인 요인", "What makes them look like a VIP"),
+    "c3x.lookalike_drivers": ("VIP 유사도를 높인 요인", "What makes them look like a VIP"),
     "c3x.clv_inputs": ("생애 가치 모델이 본 구매 기록", "The purchase history the lifetime-value model read"),
     "consent.sms": ("문자", "Text message"),
     "consent.email": ("이메일", "E-mail"),
     "consent.push": ("앱 푸시", "App push"),
     "consent.kakao": ("카카오 알림톡", "KakaoTalk"),
     "consent.marketing": ("광고성 정보", "advertising"),
-    # the models' inputs in words (behavioural features and the CLV model's summary)
-    "feat.is_member": ("회원 가입", "being a member"),
-    "feat.days_since_last_visit": ("마지막 방문 시점", "time since the last visit"),
-    "feat.days_since_first_seen": ("처음 방문한 뒤 지난 기간", "time since the first visit"),
-    "feat.visit_days_7": ("최근 7일 방문일 수", "days visited in the last 7 days"),
-    "feat.visit_days_30": ("최근 30일 방문일 수", "days visited in the last 30 days"),
-    "feat.sessions_30": ("최근 30일 방문 횟수", "visits in the last 30 days"),
-    "feat.events_30": ("최근 30일 활동량", "activity in the last 30 days"),
-    "feat.product_views_7": ("최근 7일 상품 조회", "product views in the last 7 days"),
-    "feat.product_views_30": ("최근 30일 상품 조회", "product views in the last 30 days"),
-    "feat.cart_adds_7": ("최근 7일 장바구니 담기", "cart additions in the last 7 days"),
-    "feat.cart_adds_30": ("최근 30일 장바구니 담기", "cart additions in the last 30 days"),
-    "feat.checkouts_30": ("최근 30일 결제 시도", "checkouts started in the last 30 days"),
-    "feat.searches_30": ("최근 30일 검색", "searches in the last 30 days"),
-    "feat.categories_viewed_30": ("최근 30일 둘러본 카테고리 수", "categories browsed in the last 30 days"),
-    "feat.viewed_price_mean_30": ("최근 본 상품의 평균 가격", "mean price of the products viewed lately"),
-    "feat.viewed_price_max_30": ("최근 본 상품의 최고 가격", "highest price viewed lately"),
-    "feat.mobile_share": ("모바일 이용 비중", "share of mobile use"),
-    "feat.app_share": ("앱 이용 비중", "share of app use"),
-    "feat.evening_share": ("저녁(18~24시) 이용 비중", "share of evening use (6 pm to midnight)"),
-    "feat.morning_share": ("아침(6~10시) 이용 비중", "share of morning use (6 to 10 am)"),
-    "feat.days_since_last_purchase": ("마지막 구매 시점", "time since the last purchase"),
-    "feat.orders_30": ("최근 30일 구매 횟수", "purchases in the last 30 days"),
-    "feat.orders_90": ("최근 90일 구매 횟수", "purchases in the last 90 days"),
-    "feat.orders_all": ("누적 구매 횟수", "purchases ever"),
-    "feat.revenue_all": ("누적 구매액", "lifetime spend"),
-    "feat.average_order_value": ("평균 주문 금액", "average order value"),
-    "feat.frequency": ("재구매한 날 수", "repeat purchase days"),
-    "feat.recency_weeks": ("첫 구매부터 마지막 구매까지 (주)", "weeks from the first to the last purchase"),
-    "feat.T_weeks": ("첫 구매 후 지난 기간 (주)", "weeks since the first purchase"),
-    "feat.monetary_value": ("재구매 평균 금액", "mean repeat purchase value"),
+    # the models' inputs in words: core.LABELS["feature"] (added below), one catalogue for every surface
     # customers
     "cu.map": ("RFM 세그먼트 지도", "RFM segment map"),
     "cu.map_note": (
-        "크기는 고객 수, 색은 매출입니다. 세그먼트를 누르면 고객 목록이 열립니다.",
-        "Size is customers, colour is revenue. Click a segment to open its customers.",
+        "크기는 고객 수, 색은 매출입니다. 세그먼트를 누르면 고객 목록이 열립니다. RFM VIP는 R, F, M 점수 규칙으로 "
+        "정한 세그먼트이고, 개요와 예측의 CLV VIP는 예상 12개월 CLV 상위 20%여서 수가 다릅니다.",
+        "Size is customers, colour is revenue. Click a segment to open its customers. RFM VIP is a rule on the "
+        "R, F and M scores; the CLV VIPs of the overview and predictions are the top 20% by predicted 12-month "
+        "CLV, so the counts differ.",
     ),
     "cu.segment": ("세그먼트", "Segment"),
     "cu.rule": ("규칙", "Rule"),
@@ -259,7 +232,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "cu.new": ("신규", "new"),
     "cu.list": ("고객 목록", "Customers"),
     "cu.member": ("회원 ID", "Member id"),
-    "cu.profile": ("프로필", "Profile"),
+    "cu.profile": ("고객 ID", "Customer id"),
     # scores
     "sc.revenue": ("누적 매출", "Revenue so far"),
     "sc.clv_12m": ("12개월 CLV", "12-month CLV"),
@@ -267,11 +240,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "sc.churn_risk": ("이탈 위험", "Churn risk"),
     "sc.purchase_probability_7d": ("7일 내 구매 확률", "P(buy within 7 days)"),
     "sc.purchase_probability": ("구매 확률", "Purchase probability"),
-    "sc.vip_lookalike": ("VIP 가능성", "Could become VIP"),
+    "sc.vip_lookalike": GLOSSARY["score.vip_lookalike"],
     # predictions
     "pr.clv": ("CLV 분포 (12개월)", "CLV distribution (12 months)"),
     "pr.clv_note": (
-        "고객 {n}명 · 평균 {mean} · 중앙값 {median}",
+        "구매 고객 {n}명 · 평균 {mean} · 중앙값 {median}",
         "{n} buyers · mean {mean} · median {median}",
     ),
     "pr.purchase": ("구매 확률 구간", "Purchase probability in bands"),
@@ -281,7 +254,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "pr.low": ("최소", "From"),
     "pr.high": ("최대", "To"),
-    "pr.selected": ("선택한 고객", "Selected profiles"),
+    "pr.selected": ("선택한 고객", "Selected customers"),
     "pr.expected": ("예상 구매자", "Expected buyers"),
     "pr.audience_name": ("오디언스 이름", "Audience name"),
     "pr.save": ("오디언스 저장", "Save audience"),
@@ -290,32 +263,33 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "pr.audiences": ("저장한 오디언스", "Saved audiences"),
     "pr.churn": ("이탈 위험 분포", "Churn risk"),
     "pr.vip_at_risk": ("이탈 위험 VIP", "VIPs at risk"),
-    "pr.dormant_vip": ("휴면 전 VIP", "Dormant former VIPs"),
-    "pr.could_become_vip": ("잠재 VIP", "Could become VIP"),
+    "pr.dormant_vip": GLOSSARY["segment.dormant_vip"],
+    "pr.could_become_vip": GLOSSARY["list.could_become_vip"],
     "pr.cards": ("모델 카드", "Model cards"),
     "pr.calibration": ("보정 곡선", "Calibration"),
     "pr.predicted": ("예측 확률", "Predicted"),
     "pr.observed": ("실제 비율", "Observed"),
+    "pr.sample": ("표본", "n ="),
     "pr.lift": ("십분위 리프트", "Lift by decile"),
     "pr.decile": ("십분위", "Decile"),
     "pr.backtest": ("백테스트 (구간별 예상 vs 실제)", "Backtest (expected vs actual per band)"),
     "pr.actual": ("실제", "Actual"),
     "pr.band": ("구간", "Band"),
-    "pr.profiles": ("고객 수", "Profiles"),
+    "pr.profiles": ("고객 수", "Customers"),
     "pr.metrics": (
         "AUC {auc} · Brier {brier} · ECE {ece} · 표본 {n}",
         "AUC {auc} · Brier {brier} · ECE {ece} · n {n}",
     ),
     "card.churn_risk": ("이탈 위험", "Churn risk"),
     "card.purchase_probability_7d": ("7일 내 구매 확률", "Purchase within 7 days"),
-    "card.vip_lookalike": ("잠재 VIP", "Could become VIP"),
+    "card.vip_lookalike": GLOSSARY["list.could_become_vip"],
     # customer 360
     "c3.find": (
-        "휴대폰 번호, 이메일 또는 고객 ID (회원·익명·프로필 ID)",
-        "Phone number, e-mail or customer id (member, anonymous or profile id)",
+        "휴대폰 번호, 이메일, 회원 ID, 익명 ID 또는 고객 ID",
+        "Phone number, e-mail, member id, anonymous id or customer id",
     ),
     "c3.not_found": ("그런 고객이 없습니다: {id}", "No such customer: {id}"),
-    "c3.identities": ("식별자", "Identities"),
+    "c3.identities": ("식별자", "Identifiers"),
     "c3.devices": ("기기", "Devices"),
     "c3.scores": ("점수", "Scores"),
     "c3.drivers": ("주요 요인", "Drivers"),
@@ -326,7 +300,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "c3.recommender_wait": ("추천 모델 준비 중: {note}", "Recommender not ready: {note}"),
     "c3.orders": ("주문 {n}건 · 매출 {revenue}", "{n} orders · revenue {revenue}"),
     "c3.segments": ("세그먼트", "Segments"),
-    "c3.vip": ("VIP", "VIP"),
+    "c3.vip": ("CLV VIP", "CLV VIP"),
     "c3.events": ("이벤트", "Events"),
     "c3.last_seen": ("마지막 방문", "Last seen"),
     "c3.when": ("시각", "When"),
@@ -361,7 +335,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "pd.precip": ("강수 (mm)", "Rain (mm)"),
     "pd.hour": ("시각 (0-23시)", "Hour (0-23)"),
     "pd.bad_number": (
-        "{field}: '{text}'은(는) {low}~{high} 사이의 숫자가 아니어서 빼고 보여 줍니다. 고쳐서 다시 누르세요.",
+        "{field}: 입력한 값('{text}')이 {low}~{high} 사이의 숫자가 아니어서 빼고 보여 줍니다. 고쳐서 다시 누르세요.",
         "{field}: '{text}' is not a number from {low} to {high}, so it is left out. Correct it and press again.",
     ),
     "pd.any": ("(상관없음)", "(any)"),
@@ -449,6 +423,8 @@ _RULES_KO = {
     "new_visitor": "구매 없음; 첫 방문 7일 이내",
     "passing_visitor": "구매 없음 (그 외)",
 }
+MESSAGES.update({key: names for key, names in GLOSSARY.items() if key.startswith("job.")})
+MESSAGES.update({f"feat.{code}": names for code, names in LABELS["feature"].items()})
 MESSAGES.update({f"rule.{key}": (_RULES_KO.get(key, s.rule), s.rule) for key, s in SEGMENTS.items()})
 
 

@@ -27,6 +27,7 @@ async def show(request: Request) -> HTMLResponse:
         rows.append(
             {
                 "id": trigger.id,
+                "name": trigger.name.in_(lang),
                 "action": trigger.action,
                 "placement": trigger.placement,
                 "priority": trigger.priority,
@@ -38,6 +39,7 @@ async def show(request: Request) -> HTMLResponse:
         rows.append(
             {
                 "id": trigger_id,
+                "name": trigger_id,  # decided by a trigger no longer in the file: only its id is known
                 "action": stats["action"],
                 "placement": None,
                 "priority": None,
@@ -45,7 +47,7 @@ async def show(request: Request) -> HTMLResponse:
                 **_rates(stats),
             }
         )
-    names = [r["id"] for r in rows]
+    names = [r["name"] for r in rows]
     chart = _charts.figure(
         [
             {"type": "bar", "name": message(f"os.{k}", lang), "x": names, "y": [r[k] for r in rows]}

@@ -97,7 +97,7 @@ async def show(request: Request) -> HTMLResponse:
     for card in found["cards"]:
         name = card["name"]
         charts[f"cal-{name}"] = _charts.calibration(
-            card.get("reliability", []), (t("pr.predicted"), t("pr.observed"))
+            card.get("reliability", []), (t("pr.predicted"), t("pr.observed")), t("pr.sample")
         )
         lift = card.get("lift", [])
         charts[f"lift-{name}"] = _charts.bars(
