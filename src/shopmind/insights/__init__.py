@@ -1,32 +1,41 @@
 """What the dashboard shows, read from the store: the results the jobs left (scores, segments,
 model cards) and the orders, shaped for people. Reads only; no page scans the event table when a
-job's result answers the question."""
+job's result answers the question.
 
-from shopmind.insights._counts import Counts, buyer_count, counts
-from shopmind.insights._kpis import Kpi, KpiReport, default_range, kpis
-from shopmind.insights._overview import Overview, overview
-from shopmind.insights._predictions import (
-    Band,
-    Histogram,
-    audience,
-    audience_size,
-    bands,
-    distribution,
-    model_cards,
-    score_run,
-)
-from shopmind.insights._products import product, products, regions
-from shopmind.insights._runs import Run, latest_run, latest_runs, runs_of
-from shopmind.insights._segments import (
-    ABSENT,
-    LIST_SCORES,
-    Movement,
-    SegmentSize,
-    label,
-    movement,
-    segment_customers,
-    segment_map,
-)
+The names load on first use (PEP 562): a command that counts customers does not import the
+pipeline's models (scikit-learn, scipy, LightGBM)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shopmind.insights._counts import Counts, buyer_count, counts
+    from shopmind.insights._kpis import Kpi, KpiReport, default_range, kpis
+    from shopmind.insights._overview import Overview, overview
+    from shopmind.insights._predictions import (
+        Band,
+        Histogram,
+        audience,
+        audience_size,
+        bands,
+        distribution,
+        model_cards,
+        score_run,
+    )
+    from shopmind.insights._products import product, products, regions
+    from shopmind.insights._runs import Run, latest_run, latest_runs, runs_of
+    from shopmind.insights._segments import (
+        ABSENT,
+        LIST_SCORES,
+        Movement,
+        SegmentSize,
+        label,
+        movement,
+        segment_customers,
+        segment_map,
+    )
 
 __all__ = [
     "ABSENT",
@@ -62,3 +71,51 @@ __all__ = [
     "segment_customers",
     "segment_map",
 ]
+
+_WHERE = {
+    "ABSENT": "_segments",
+    "Band": "_predictions",
+    "Counts": "_counts",
+    "Histogram": "_predictions",
+    "Kpi": "_kpis",
+    "KpiReport": "_kpis",
+    "LIST_SCORES": "_segments",
+    "Movement": "_segments",
+    "Overview": "_overview",
+    "Run": "_runs",
+    "SegmentSize": "_segments",
+    "audience": "_predictions",
+    "audience_size": "_predictions",
+    "bands": "_predictions",
+    "buyer_count": "_counts",
+    "counts": "_counts",
+    "default_range": "_kpis",
+    "distribution": "_predictions",
+    "kpis": "_kpis",
+    "label": "_segments",
+    "latest_run": "_runs",
+    "latest_runs": "_runs",
+    "model_cards": "_predictions",
+    "movement": "_segments",
+    "overview": "_overview",
+    "product": "_products",
+    "products": "_products",
+    "regions": "_products",
+    "runs_of": "_runs",
+    "score_run": "_predictions",
+    "segment_customers": "_segments",
+    "segment_map": "_segments",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
