@@ -13,7 +13,10 @@ after a run the recommender is refitted off the request path and swapped in at o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -34,6 +37,8 @@ _log = logging.getLogger("shopmind.api")
 
 #: how much lower a job's threads are scheduled than the requests' (Linux nice steps)
 JOB_NICENESS = 10
+#: Seconds a graceful stop waits for a run in progress to end once interrupted.
+SHUTDOWN_WAIT_S = 30.0
 TRIGGERS = ("schedule", "cli", "api", "dashboard")
 
 
@@ -69,6 +74,8 @@ class Jobs:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._refit: asyncio.Task[None] | None = None
         self._task: asyncio.Task[ServerJob] | None = None
+        self._connections: set[Store] = set()  # the jobs' connections now working
+        self._lock = threading.Lock()  # (the set changes on the jobs' threads)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -78,9 +85,22 @@ class Jobs:
         self.history = await self.call(server_jobs)
 
     async def close(self) -> None:
+        """Stop: a run in progress is interrupted (its queries raise) and its thread ends before
+        the store closes (a job's connection still working when the database closed aborted the
+        server at a graceful stop)."""
         if self._refit is not None:
             self._refit.cancel()
             await asyncio.gather(self._refit, return_exceptions=True)
+        deadline = time.monotonic() + SHUTDOWN_WAIT_S
+        while self._connections and time.monotonic() < deadline:
+            with self._lock:
+                working = list(self._connections)
+            for connection in working:
+                with contextlib.suppress(Exception):
+                    connection.interrupt()
+            await asyncio.sleep(0.1)
+        if self._task is not None and not self._task.done():
+            await asyncio.wait({self._task}, timeout=max(0.0, deadline - time.monotonic()))
 
     # -- any work ----------------------------------------------------------------------------
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -89,11 +109,15 @@ class Jobs:
         await self._worker.run(_nothing)  # the worker writes what it holds before any run
         connection: Store = await self._worker.write(Store.reader)
         connection.defer_identity_to(self._on_worker)
+        with self._lock:
+            self._connections.add(connection)
 
         def work() -> T:
             try:
                 return fn(connection, *args)
             finally:
+                with self._lock:
+                    self._connections.discard(connection)
                 connection.close()
 
         return await in_daemon_thread(work, name="shopmind-job", nice=JOB_NICENESS)

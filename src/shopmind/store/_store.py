@@ -216,6 +216,10 @@ class Store:
     def close(self) -> None:
         self._con.close()
 
+    def interrupt(self) -> None:
+        """Stop the query this connection is running now (from another thread): it raises there."""
+        self._con.interrupt()
+
     # -- the write-ahead log -------------------------------------------------------------------
     def wal_bytes(self) -> int:
         """The size of the write-ahead log: committed writes not yet folded into the database
