@@ -15,13 +15,13 @@ import pytest
 
 from shopmind.core import IdentifierHasher
 from shopmind.ingest import import_events, import_interests, import_orders
+from shopmind.segments import create_segment
 from shopmind.store import (
     ERASED_TABLES,
     Store,
     Workspace,
     log_decisions,
     log_outcomes,
-    save_audience,
 )
 from tests.serving import Server
 from tests.test_privacy import holding, shopmind, text_columns
@@ -103,7 +103,8 @@ def seed(ws: Workspace) -> None:
                 "(?, ?, 'home', 1, 'P1', 0.5, 'popular', 'hybrid', ?)",
                 [run_id, kim, NOW, run_id, lee, NOW],
             )
-        save_audience(store, "vips", {"segment": "vip"}, run_id, [kim, lee])
+        vips = {"name": {"ko": "VIP", "en": "VIPs"}, "conditions": [{"kind": "in_segment", "segment": "vip"}]}
+        assert create_segment(store, vips, as_of=NOW).members == 2
         decided = NOW - timedelta(hours=1)
         log_decisions(
             store,
@@ -155,7 +156,8 @@ def _assert_kim_is_gone(ws: Workspace, lee_before: dict[str, int]) -> dict[str, 
         assert len(text_columns(store)) > 60  # every text column of every table is searched
         assert holding(store, kim_needles(hasher)) == []
         assert lee_rows(store) == lee_before
-        assert store.scalar("SELECT size FROM audiences") == 1
+        # a saved segment's members are its stays: Lee's is there, Kim's is gone
+        assert store.sql("SELECT profile_id FROM segment_history") == [("user:lee-3x",)]
         erasures = store.sql("SELECT erasure_id, token, counts FROM erasures")
     assert len(erasures) == 1
     _, token, counts = erasures[0]

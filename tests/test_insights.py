@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from shopmind import insights
 from shopmind.segments import SEGMENTS
-from shopmind.store import Store, save_audience, saved_audiences
+from shopmind.segments import create_segment, member_list, saved_segments
+from shopmind.store import Store
 from tests.shops import understood_workspace
 
 
@@ -125,20 +126,24 @@ def test_an_audience_is_exactly_the_profiles_in_its_range(store: Store, low: int
     assert all(a <= m[name] <= b for m in members)
 
 
-def test_a_saved_audience_keeps_its_members(store: Store) -> None:
+def test_a_saved_score_band_keeps_its_members(store: Store) -> None:
+    """A band of scores saved from the predictions page is a saved segment whose members are the
+    band's (the audiences of earlier versions became segments)."""
     run, name = insights.score_run(store, "purchase_probability") or (None, "")
     assert run is not None
-    members = [m["profile_id"] for m in insights.audience(store, run, name, 0.1, 0.5)]
-    audience_id = save_audience(
-        store, "10-50%", {"score": name, "low": 0.1, "high": 0.5}, run.run_id, members
-    )
-    saved = {a["audience_id"]: a for a in saved_audiences(store)}[audience_id]
-    assert saved["size"] == len(members) and saved["definition"]["high"] == 0.5
-    stored = {
-        p
-        for (p,) in store.sql("SELECT profile_id FROM audience_members WHERE audience_id = ?", [audience_id])
+    expected = {m["profile_id"] for m in insights.audience(store, run, name, 0.1, 0.5)}
+    band = {
+        "name": {"ko": "10-50%", "en": "10-50%"},
+        "conditions": [
+            {"kind": "profile", "field": name, "op": ">=", "value": 0.1},
+            {"kind": "profile", "field": name, "op": "<", "value": 0.5},
+        ],
     }
-    assert stored == set(members)
+    saved = create_segment(store, band, as_of=run.as_of)
+    assert saved.members == len(expected) > 0
+    assert {s.segment_id: s for s in saved_segments(store)}[saved.segment_id].members == len(expected)
+    total, rows = member_list(store, saved.segment_id, limit=None)
+    assert total == len(expected) and {r["profile_id"] for r in rows} == expected
 
 
 def test_products_by_revenue_add_up_and_search(store: Store) -> None:
@@ -173,17 +178,20 @@ def test_a_reader_reads_while_the_store_writes(tmp_path: Path) -> None:
             try:
                 for i in range(50):
                     with store.atomically():
-                        store.sql("INSERT INTO audiences VALUES (?, 'x', '{}', NULL, 0, now())", [f"a{i}"])
+                        store.sql(
+                            "INSERT INTO segments VALUES (?, 'x', 'x', NULL, NULL, '{}', now(), now(), NULL)",
+                            [f"a{i}"],
+                        )
             except BaseException as exc:  # pragma: no cover - reported below
                 errors.append(exc)
 
         thread = threading.Thread(target=write)
         thread.start()
-        seen = [reader.scalar("SELECT count(*) FROM audiences") for _ in range(50)]
+        seen = [reader.scalar("SELECT count(*) FROM segments") for _ in range(50)]
         thread.join()
         assert not errors
         assert seen == sorted(seen)  # never a half-written state going backwards
-        assert reader.scalar("SELECT count(*) FROM audiences") == 50
+        assert reader.scalar("SELECT count(*) FROM segments") == 50
         reader.close()
 
 

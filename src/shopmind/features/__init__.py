@@ -12,7 +12,7 @@ from shopmind.features._rfm import (
     rfm_summary,
     visit_summary,
 )
-from shopmind.features._taste import customer_taste, taste_scores
+from shopmind.features._taste import catalogue_price_thirds, customer_taste, price_band, taste_scores
 from shopmind.features._time import as_of_day, local_day
 from shopmind.features._visits import daily_visits
 
@@ -22,12 +22,14 @@ __all__ = [
     "as_of_day",
     "behaviour_features",
     "best_time_and_device",
+    "catalogue_price_thirds",
     "customer_key",
     "customer_taste",
     "daily_visits",
     "event_profiles",
     "interactions",
     "local_day",
+    "price_band",
     "purchase_labels",
     "purchase_transactions",
     "recommender_catalogue",

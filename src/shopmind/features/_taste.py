@@ -298,3 +298,20 @@ def customer_taste(
         **{c: ibis.coalesce(out[c], 0) for c in ("purchases", "cart_adds", "product_views")},
         **{c: ibis.coalesce(out[c], ibis.literal([], type=t)) for c, t in empty.items()},
     ).order_by("profile_id")
+
+
+def catalogue_price_thirds(products: ir.Table) -> ir.Table:
+    """One row: ``low`` and ``high``, the catalogue's price terciles (products on sale, priced)."""
+    priced = products.filter((products.price > 0) & products.is_product)
+    return priced.aggregate(low=priced.price.quantile(1 / 3), high=priced.price.quantile(2 / 3))
+
+
+def price_band(price: ir.NumericValue, low: ir.NumericValue, high: ir.NumericValue) -> ir.StringValue:
+    """A price band: ``low`` below the catalogue's lower third (``catalogue_price_thirds``),
+    ``high`` above its upper third, else ``mid``; null without a price."""
+    return ibis.cases(
+        (price.isnull() | low.isnull(), ibis.null("string")),
+        (price < low, "low"),
+        (price > high, "high"),
+        else_="mid",
+    )

@@ -185,22 +185,24 @@ def customer_profile(store: Store, profile_id: str, recent: int = 20) -> dict[st
 
 def price_band(store: Store, taste: dict[str, Any] | None) -> dict[str, Any] | None:
     """Where the prices a customer pays (or, without a purchase, looks at) sit among the shop's
-    catalogue prices: ``low`` below its lower third, ``high`` above its upper third, else ``mid``;
-    with the mean price it rests on and ``bought`` telling which."""
+    catalogue prices (``features.price_band``, as segment conditions read it), with the mean price
+    it rests on and ``bought`` telling which."""
     if not taste:
         return None
     bought = taste.get("bought_price_avg")
     price = bought if bought is not None else taste.get("viewed_price_avg")
     if price is None:
         return None
-    low, high = store.sql(
-        "SELECT quantile_cont(price, 1 / 3), quantile_cont(price, 2 / 3) FROM products "
-        "WHERE price > 0 AND is_product"
-    )[0]
-    if low is None:
+    import ibis
+
+    from shopmind.features import catalogue_price_thirds
+    from shopmind.features import price_band as band_of
+
+    thirds = catalogue_price_thirds(store.table("products"))
+    found = thirds.select(band=band_of(ibis.literal(float(price)), thirds.low, thirds.high)).execute()
+    if found.empty or found.band[0] is None:
         return None
-    band = "low" if price < low else "high" if price > high else "mid"
-    return {"band": band, "price": float(price), "bought": bought is not None}
+    return {"band": str(found.band[0]), "price": float(price), "bought": bought is not None}
 
 
 def visitor_facts(store: Store) -> dict[str, Visitor]:

@@ -1,7 +1,14 @@
 """RFM scores and named segments (Korean and English), visitor segments and segment movement;
 the segment definition language (declared conditions on events, profiles and segments, read from
-JSON or YAML and checked field by field); exports that spreadsheets open safely."""
+JSON or YAML and checked field by field), compiled to Ibis; saved segments with their members'
+history; exports that spreadsheets open safely.
 
+The names that build expressions or read the store load on first use (PEP 562): reading a
+definition does not import Ibis."""
+
+from typing import TYPE_CHECKING
+
+from shopmind.core._lazy import lazy_names
 from shopmind.segments._definition import (
     CONSENT_CHANNELS,
     CONSENT_PURPOSES,
@@ -43,6 +50,27 @@ from shopmind.segments._definition import (
 )
 from shopmind.segments._export import spreadsheet_safe, write_csv
 from shopmind.segments._regex import regex_problem
+
+if TYPE_CHECKING:
+    from shopmind.segments._compile import compile_condition, compile_definition, page_pattern
+    from shopmind.segments._saved import (
+        NO_SEGMENT,
+        Preview,
+        SavedSegment,
+        SegmentInUseError,
+        UnknownSegmentError,
+        create_segment,
+        export_members,
+        materialize,
+        member_list,
+        members,
+        preview,
+        remove_segment,
+        saved_segment,
+        saved_segments,
+    )
+    from shopmind.segments._sources import Sources
+    from shopmind.segments._vocabulary import vocabulary_warnings
 from shopmind.segments._rfm import (
     BUYER_SEGMENTS,
     SEGMENTS,
@@ -62,6 +90,7 @@ __all__ = [
     "MAX_CONDITIONS",
     "MAX_DEPTH",
     "MAX_WINDOW_DAYS",
+    "NO_SEGMENT",
     "PROFILE_FIELDS",
     "SEGMENTS",
     "VISITOR_SEGMENTS",
@@ -81,28 +110,70 @@ __all__ = [
     "Moved",
     "Names",
     "Not",
+    "Preview",
     "Profile",
     "ProfileField",
+    "SavedSegment",
     "Segment",
+    "SegmentInUseError",
     "SinceFirstVisit",
+    "Sources",
     "Step",
+    "UnknownSegmentError",
     "Where",
     "Window",
     "check_definition",
+    "compile_condition",
+    "compile_definition",
+    "create_segment",
     "customer_segments",
+    "export_members",
     "json_schema",
+    "materialize",
+    "member_list",
+    "members",
     "moved",
     "nodes",
+    "page_pattern",
     "parse_definition",
     "parse_yaml",
+    "preview",
     "regex_problem",
+    "remove_segment",
     "rfm_scores",
     "rfm_segments",
+    "saved_segment",
+    "saved_segments",
     "segment_transitions",
     "spreadsheet_safe",
     "to_dict",
     "to_json",
     "to_yaml",
+    "vocabulary_warnings",
     "window_bounds",
     "write_csv",
 ]
+
+_WHERE = {
+    "NO_SEGMENT": "_saved",
+    "Preview": "_saved",
+    "SavedSegment": "_saved",
+    "SegmentInUseError": "_saved",
+    "Sources": "_sources",
+    "UnknownSegmentError": "_saved",
+    "compile_condition": "_compile",
+    "compile_definition": "_compile",
+    "create_segment": "_saved",
+    "export_members": "_saved",
+    "materialize": "_saved",
+    "member_list": "_saved",
+    "members": "_saved",
+    "page_pattern": "_compile",
+    "preview": "_saved",
+    "remove_segment": "_saved",
+    "saved_segment": "_saved",
+    "saved_segments": "_saved",
+    "vocabulary_warnings": "_vocabulary",
+}
+
+__getattr__, __dir__ = lazy_names(__name__, _WHERE, globals())

@@ -255,6 +255,7 @@ PROFILE_FIELDS: dict[str, ProfileField] = {
     f.key: f
     for f in (
         ProfileField("member", "trait", "bool", "회원 여부", "Member"),
+        ProfileField("buyer", "trait", "bool", "구매 고객 여부", "Buyer"),
         ProfileField("gender", "trait", "text", "성별", "Gender", ("female", "male", "other")),
         ProfileField("age_band", "trait", "text", "연령대", "Age band", AGE_BANDS),
         ProfileField("region", "trait", "text", "지역", "Region"),

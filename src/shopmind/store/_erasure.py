@@ -5,7 +5,7 @@ recognises a repeated request without naming anyone).
 
 The customer is resolved through the identity graph: every identifier of the profile (member ids,
 anonymous ids, hashed e-mail and phone) leads to their events, orders and order lines, identity
-links and profile rows, scores, segment and audience memberships, findings, recommendations,
+links and profile rows, scores, segment memberships (and their history in saved segments), findings, recommendations,
 on-site decisions and their outcomes, consents, interest signals, and the quarantined input that
 mentions any of them.
 """
@@ -41,7 +41,7 @@ ERASED_TABLES = (
     "segment_members",
     "profile_facts",
     "recommendations",
-    "audience_members",
+    "segment_history",
     "consents",
     "external_interests",
     "quarantine",
@@ -209,19 +209,8 @@ def _delete(store: Store, idents: frozenset[str]) -> dict[str, int]:
         delete("profiles", f"identifier IN {ids} OR profile_id IN {ids}")
         for table in ("scores", "segment_members", "profile_facts", "recommendations"):
             delete(table, f"profile_id IN {ids}")
-        audiences = [
-            a
-            for (a,) in store.sql(
-                f"SELECT DISTINCT audience_id FROM audience_members WHERE profile_id IN {ids}"
-            )
-        ]
-        delete("audience_members", f"profile_id IN {ids}")
-        if audiences:  # a saved audience's size is its members' count
-            store.sql(
-                "UPDATE audiences SET size = (SELECT count(*) FROM audience_members m "
-                "WHERE m.audience_id = audiences.audience_id) WHERE list_contains(?, audience_id)",
-                [audiences],
-            )
+        # every stay in a saved segment goes: no member list, past or present, holds them
+        delete("segment_history", f"profile_id IN {ids}")
         for table in ("consents", "external_interests"):
             delete(table, f"identifier IN {ids}")
     counts["quarantine"] = _delete_quarantined(store, [*values, *everyone])

@@ -368,6 +368,55 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        13,
+        "saved segments (a definition, names in Korean and English) and each member's stays in them; "
+        "the saved audiences become saved segments",
+        """
+        CREATE TABLE segments (
+            segment_id      VARCHAR PRIMARY KEY,
+            name_ko         VARCHAR,
+            name_en         VARCHAR,
+            description_ko  VARCHAR,
+            description_en  VARCHAR,
+            definition      VARCHAR NOT NULL,  -- JSON (shopmind.segments.Definition)
+            created_at      TIMESTAMPTZ NOT NULL,
+            updated_at      TIMESTAMPTZ NOT NULL,
+            materialized_at TIMESTAMPTZ         -- the moment the members were last counted as of
+        );
+        -- one row per stay: entered when a count first found them, exited when one no longer did
+        CREATE TABLE segment_history (
+            segment_id   VARCHAR NOT NULL,
+            profile_id   VARCHAR NOT NULL,
+            entered_at   TIMESTAMPTZ NOT NULL,
+            exited_at    TIMESTAMPTZ,
+            PRIMARY KEY (segment_id, profile_id, entered_at)
+        );
+        -- an audience was the profiles whose score lay in [low, high) (the top band: [low, 1]) in a run,
+        -- saved under a name:
+        -- the same rule as a definition, and its members as stays that began when it was saved
+        INSERT INTO segments
+        SELECT audience_id, name, name, NULL, NULL,
+               CAST(json_object(
+                   'name', json_object('ko', name, 'en', name),
+                   'conditions', json_array(
+                       json_object('kind', 'profile', 'field', definition->>'score', 'op', '>=',
+                                   'value', CAST(definition->>'low' AS DOUBLE)),
+                       json_object('kind', 'profile', 'field', definition->>'score',
+                                   'op', CASE WHEN CAST(definition->>'high' AS DOUBLE) >= 1 THEN '<=' ELSE '<' END,
+                                   'value', CAST(definition->>'high' AS DOUBLE)))) AS VARCHAR),
+               created_at, created_at, created_at
+        FROM audiences
+        WHERE definition->>'score' IS NOT NULL AND definition->>'low' IS NOT NULL
+          AND definition->>'high' IS NOT NULL;
+        INSERT INTO segment_history
+        SELECT m.audience_id, m.profile_id, a.created_at, NULL
+        FROM audience_members m JOIN audiences a USING (audience_id)
+        WHERE a.audience_id IN (SELECT segment_id FROM segments);
+        DROP TABLE audience_members;
+        DROP TABLE audiences;
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

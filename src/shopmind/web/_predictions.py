@@ -22,8 +22,8 @@ from shopmind.insights import (
     segment_customers,
 )
 from shopmind.insights import latest_run as latest
-from shopmind.segments import write_csv
-from shopmind.store import Store, save_audience, saved_audiences
+from shopmind.segments import Profile, create_segment, saved_segments, write_csv
+from shopmind.store import Store
 from shopmind.web import _charts
 from shopmind.web._access import Viewer, require
 from shopmind.web._frame import lang_of, page, render
@@ -44,7 +44,7 @@ LIST_ROWS = 10
 
 
 def _page_data(store: Store) -> dict[str, Any]:
-    out: dict[str, Any] = {"audiences": saved_audiences(store), "cards": model_cards(store)}
+    out: dict[str, Any] = {"audiences": _saved_bands(store), "cards": model_cards(store)}
     clv = score_run(store, "clv_12m")
     out["clv"] = distribution(store, *clv) if clv else None
     purchase = score_run(store, "purchase_probability")
@@ -187,15 +187,52 @@ async def audience_csv(
     )
 
 
+def _band_definition(name: str, stored: str, low: float, high: float) -> dict[str, Any]:
+    """A score band as a segment definition: ``[low, high)``, the top band ``[low, 1]``."""
+    return {
+        "name": {"ko": name, "en": name},
+        "conditions": [
+            {"kind": "profile", "field": stored, "op": ">=", "value": low},
+            {"kind": "profile", "field": stored, "op": "<=" if high >= 1.0 else "<", "value": high},
+        ],
+    }
+
+
+def _saved_bands(store: Store) -> list[dict[str, Any]]:
+    """The saved segments, with the score band of those that are one (saved from this page)."""
+    out = []
+    for segment in saved_segments(store):
+        conditions = segment.definition.conditions
+        band = len(conditions) == 2 and all(isinstance(c, Profile) for c in conditions)
+        bounds = [c.value if isinstance(c, Profile) else None for c in conditions]
+        out.append(
+            {
+                "id": segment.segment_id,
+                "name": segment.name_ko,
+                "name_en": segment.name_en,
+                "definition": {"low": bounds[0], "high": bounds[1]} if band else None,
+                "size": segment.members,
+                "created_at": segment.created_at,
+            }
+        )
+    return out
+
+
 def _save(store: Store, name: str, score: str, low: float, high: float) -> dict[str, Any] | None:
     found = score_run(store, score)
     if found is None:
         return None
     run, stored = found
-    members = [r["profile_id"] for r in audience(store, run, stored, low, high)]
+    # counted as of the run the page shows: its scores are the latest at that moment
+    saved = create_segment(store, _band_definition(name, stored, low, high), as_of=run.as_of)
     definition = {"score": stored, "low": low, "high": high}
-    audience_id = save_audience(store, name, definition, run.run_id, members)
-    return {"audience_id": audience_id, "name": name, "size": len(members), **definition}
+    return {
+        "audience_id": saved.segment_id,
+        "segment_id": saved.segment_id,
+        "name": name,
+        "size": saved.members,
+        **definition,
+    }
 
 
 @router.post("/audiences")
