@@ -93,11 +93,14 @@ class Where(msgspec.Struct, **_STRUCT):
 
 
 class Count(msgspec.Struct, **_STRUCT):
-    """How many matching events: ``exactly`` N, or ``at_least`` and/or ``at_most`` N."""
+    """How many matching events: ``exactly`` N, or ``at_least`` and/or ``at_most`` N; or, with
+    ``distinct``, how many different values of that event column (``category``: viewed products
+    of 8 different categories) - purchases count orders, not lines."""
 
     at_least: int | None = None
     at_most: int | None = None
     exactly: int | None = None
+    distinct: str | None = None
 
     def bounds(self) -> tuple[int, int | None]:
         """(lowest, highest or None for no limit) number of events."""
@@ -667,6 +670,7 @@ def window_bounds(window: Between, zone: str = DEFAULT_SHOP_TZ) -> tuple[datetim
 
 
 def _check_count(count: Count, path: str, add: Any) -> None:
+    _check_text(count.distinct, f"{path}.distinct", add, required=True)
     for name in ("at_least", "at_most", "exactly"):
         n = getattr(count, name)
         if n is not None and not 0 <= n <= MAX_COUNT:
