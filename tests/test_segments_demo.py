@@ -189,7 +189,10 @@ def test_vip_to_dormant_vip_finds_the_churned_vips(shop: Shop) -> None:
     was = set(before[before.segment.isin(["vip", "loyal"])].profile_id)
     now = set(members[(members.run_id == later) & (members.segment == "dormant_vip")].profile_id)
     definition = {
-        "name": {"ko": "VIP·충성 고객에서 휴면 VIP가 된 고객", "en": "VIPs and loyal buyers who became dormant"},
+        "name": {
+            "ko": "VIP·충성 고객에서 휴면 VIP가 된 고객",
+            "en": "VIPs and loyal buyers who became dormant",
+        },
         "conditions": [
             {
                 "kind": "any",

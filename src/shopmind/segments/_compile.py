@@ -165,7 +165,9 @@ class _Compiler:
         keep.extend(self._window_bounds(rows.event_time, window))
         if distinct is not None and distinct not in columns:
             known = ", ".join(sorted(columns))
-            raise InvalidInputError([FieldError(f"{at}.count.distinct", f"not a column of these events; one of {known}")])
+            raise InvalidInputError(
+                [FieldError(f"{at}.count.distinct", f"not a column of these events; one of {known}")]
+            )
         if keep:
             rows = rows.filter(*keep)
         if purchase:
