@@ -688,6 +688,9 @@ def _check_window(window: Window, path: str, add: Any) -> None:
             add(f"{path}.days", "must not be negative")
         elif window.hours < 0:
             add(f"{path}.hours", "must not be negative")
+        elif window.days > MAX_WINDOW_DAYS or window.hours > MAX_WINDOW_DAYS * 24:
+            field = "days" if window.days > MAX_WINDOW_DAYS else "hours"
+            add(f"{path}.{field}", f"longer than the {MAX_WINDOW_DAYS} days of history kept")
         elif window.days == 0 and window.hours == 0:
             add(f"{path}.days", "a window of the last 0 days holds nothing; give days (or hours) above 0")
         elif window.span() > timedelta(days=MAX_WINDOW_DAYS):
