@@ -18,6 +18,7 @@ from shopmind import web
 from shopmind.api import (
     _admin,
     _collect,
+    _consent,
     _demo_shop,
     _docs,
     _health,
@@ -133,6 +134,7 @@ def create_app(
         _collect,
         _inspect,
         _profiles,
+        _consent,
         _onsite,
         _sdk,
         _demo_shop,
