@@ -221,19 +221,30 @@ def import_consents(
     kept_columns = [c for c in present if c not in {columns.get("email"), columns.get("phone")}]
     kept = {c: data.rows.column(c).to_pylist() for c in kept_columns}
 
+    read = [_read_row(i, values, hasher, zone, exported_at, now, text_version) for i in range(len(lines))]
+    progress("read", len(lines), len(lines))
+    # an erased customer's rows from before the erasure leave no trace: no entry, no link, nothing
+    # quarantined (a rejected row would keep their member id)
+    erased = _erased_before(store, hasher, {r.subject for r in read if r.subject})
     rows: list[_Row] = []
     rejected: list[dict[str, Any]] = []
     links: dict[tuple[str, str, str], None] = {}
-    invalid_contacts = 0
-    for i, line in enumerate(lines):
-        row = _read_row(i, values, hasher, zone, exported_at, now, text_version)
+    invalid_contacts = skipped_erased = 0
+    for i, row in enumerate(read):
+        gone = erased.get(row.subject)
+        if gone is not None:
+            kept_entries = [e for e in row.entries if e.occurred_at > gone]
+            skipped_erased += len(row.entries) - len(kept_entries) + (1 if row.errors else 0)
+            row.entries = kept_entries
+            if row.errors or not row.entries:
+                continue
         invalid_contacts += row.invalid_contacts
         if row.errors:
             raw = {c: kept[c][i] for c in kept_columns}
             raw.update({f"{k}_hash": v for k, v in row.contacts.items()})
             rejected.append(
                 {
-                    "line_no": line,
+                    "line_no": lines[i],
                     "field": row.errors[0].partition(":")[0],
                     "reason": "; ".join(row.errors),
                     "raw": orjson.dumps(raw).decode(),
@@ -243,7 +254,6 @@ def import_consents(
         rows.append(row)
         for contact in row.linked:
             links[(row.subject, contact, "member_export")] = None
-    progress("read", len(lines), len(lines))
     quarantined = pa.concat_tables(
         [
             unreadable_table(data.unreadable),
@@ -255,15 +265,11 @@ def import_consents(
     new_links = store.link_identities(list(links)) if links else []
     if new_links:  # the undated rows are compared with the state of the customers they now are
         store.rebuild_profiles()
-    erased = _erased_before(store, hasher, {r.subject for r in rows})
     current = _current_state(store, {r.subject for r in rows if any(not e.dated for e in r.entries)})
     entries: list[ConsentEntry] = []
-    unchanged = skipped_erased = 0
+    unchanged = 0
     for row in rows:
         for e in row.entries:
-            if (at := erased.get(row.subject)) is not None and e.occurred_at <= at:
-                skipped_erased += 1
-                continue
             if not e.dated:
                 key = (row.subject, e.channel, e.purpose)
                 if current.get(key) == e.granted:
@@ -299,7 +305,7 @@ def import_consents(
         extra=(
             *((f"{c} entries", n) for c, n in per_channel.items() if n),
             ("undated rows the ledger already holds (skipped)", unchanged),
-            ("entries of erased customers (skipped)", skipped_erased),
+            ("entries and rows of erased customers (skipped)", skipped_erased),
             ("member ids newly linked to their contacts", len(new_links)),
             ("contact values that are not valid (not linked)", invalid_contacts),
         ),
