@@ -1,6 +1,6 @@
 """The consent ledger over HTTP: record a consent or withdrawal (``POST /v1/consent``), read a
 customer's consent and whether advertising may go to them (``GET /v1/consent/{profile}``), who is
-due the two-yearly notice of consent status and that it went out (``/v1/consent/notices``).
+due the two-yearly notice of consent status and that it went out (``/v1/consent-notices``).
 
 Who may record what. The write key is public (it sits in every shop page), so whatever comes with
 it may be a lie; a forged withdrawal only stops advertising (the law's safe side), a forged grant
@@ -285,7 +285,7 @@ def _notice(
 
 
 @router.post(
-    "/consent/notices",
+    "/consent-notices",
     summary="Record that the consent-status notice (§50⑧, every two years) went out to a customer",
     dependencies=[Depends(requires("secret"))],
 )
@@ -303,7 +303,7 @@ async def notice(request: Request, ask: NoticeRequest) -> dict[str, Any]:
 
 
 @router.get(
-    "/consent/notices/due",
+    "/consent-notices/due",
     summary="Customers due the consent-status notice (§50⑧): two years after their advertising consent or "
     "their last notice",
     dependencies=[Depends(requires("secret"))],
