@@ -330,3 +330,23 @@ def test_the_old_consents_table_migrates_into_the_ledger(tmp_path: Path) -> None
             store, [ConsentEntry("user:m1", "sms", True, datetime(2025, 6, 1, tzinfo=UTC), "admin")]
         )
         assert consent_state(store, "user:m1").channel("sms").advertising_granted
+
+
+def test_the_surfaces_name_the_ledgers_channels_and_methods() -> None:
+    from typing import get_args
+
+    from shopmind.api._consent import Channel, Method
+    from shopmind.cli._consent import CHANNEL_NAMES, METHOD_NAMES
+    from shopmind.core import LABELS
+    from shopmind.store import METHODS, PURPOSES, REASONS
+
+    assert CHANNEL_NAMES == CHANNELS and METHOD_NAMES == METHODS
+    assert get_args(Channel) == CHANNELS and get_args(Method) == METHODS
+    # every code a surface shows has its words in both languages (one catalogue)
+    for kind, codes in (
+        ("channel", CHANNELS),
+        ("consent_method", METHODS),
+        ("consent_purpose", PURPOSES),
+        ("consent_reason", REASONS),
+    ):
+        assert set(codes) <= set(LABELS[kind]), kind
