@@ -9,7 +9,7 @@ its keyed hash), with their orders, consent and taste in words. Screenshots go t
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,12 @@ import pytest
 
 from shopmind import insights
 from shopmind.demo import guest_contact
-from shopmind.store import Store, Workspace
+from shopmind.store import ConsentEntry, Store, Workspace, record_consents
 from tests.serving import Server
 from tests.shops import understood_workspace
 from tests.test_browser_dashboard import CHROMIUM, _browser, _sign_in, artifacts
+
+CONSENTED = datetime(2026, 2, 14, 11, tzinfo=UTC)  # the guest agreed to text messages at checkout
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run installs it with apt-get)"
@@ -54,7 +56,14 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dic
                 guest = (phone, int(orders))
                 break
         assert guest is not None
-        store.record_consent(f"phone:{hasher.phone(guest[0])}", "sms", "marketing", True, source="test")
+        record_consents(
+            store,
+            [
+                ConsentEntry(
+                    f"phone:{hasher.phone(guest[0])}", "sms", True, CONSENTED, "checkout", source="test"
+                )
+            ],
+        )
     server = Server(folder)
     facts = {"password": server.add_user("marketer", "marketer"), "picked": picked, "guest": guest}
     server.start()
@@ -107,12 +116,14 @@ def test_overview_kpis_for_a_picked_range_and_the_360_search_by_phone(
         assert shown.startswith(("email%3A", "phone%3A")) and digits not in shown and "+82" not in shown
         assert "비회원" in page.inner_text("#profile-id")
         assert page.locator("#order-list tbody tr").count() == orders
-        assert "문자 · 광고성 정보: 동의" in page.inner_text("#consent")
+        sms = page.inner_text("#consent tr[data-channel=sms]")
+        assert "문자" in sms and "동의" in sms and "주문 결제" in sms, sms
         assert phone not in page.content() and digits not in page.content()  # never shown back in plain
         page.screenshot(path=str(out / "marketer-customer-360-by-phone-ko.png"), full_page=True)
         page.goto(page.url + "&lang=en")
         page.wait_for_selector("html[lang='en']")
-        assert "Text message · advertising: granted" in page.inner_text("#consent")
+        sms = page.inner_text("#consent tr[data-channel=sms]")
+        assert "text message" in sms and "granted" in sms and "checkout" in sms, sms
         page.screenshot(path=str(out / "marketer-customer-360-by-phone-en.png"), full_page=True)
         browser.close()
     assert not problems, problems

@@ -185,7 +185,11 @@ def test_run_and_customers_commands(tmp_path: Path) -> None:
     assert profile.returncode == 0, profile.stderr
     found = json.loads(profile.stdout)
     assert "clv_12m" in found["scores"] and "churn_risk" in found["scores"]
-    assert found["taste"]["top_categories"] and found["habits"]["send_channel"] in {"push", "sms", "email"}
+    assert found["taste"]["top_categories"] and found["habits"]["send_channel"] in {
+        "app_push",
+        "sms",
+        "email",
+    }
     assert "best send time" in shopmind("customers", "show", vip, "-w", ws).stdout
     assert shopmind("customers", "show", "user:nobody", "-w", ws).returncode == 2
     bad_zone = shopmind("run", "-w", ws, "--zone", "Mars/Olympus")

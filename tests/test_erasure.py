@@ -18,10 +18,14 @@ from shopmind.ingest import import_events, import_interests, import_orders
 from shopmind.segments import create_segment
 from shopmind.store import (
     ERASED_TABLES,
+    ConsentEntry,
+    ConsentNotice,
     Store,
     Workspace,
     log_decisions,
     log_outcomes,
+    record_consents,
+    record_notices,
 )
 from tests.serving import Server
 from tests.test_privacy import holding, shopmind, text_columns
@@ -127,8 +131,15 @@ def seed(ws: Workspace) -> None:
             store,
             [{"decision_id": f"d-{w}", "outcome": "shown", "outcome_at": NOW} for w in ("kim-7q", "lee-3x")],
         )
-        store.record_consent("email:" + str(hasher.email(KIM_EMAIL)), "email", "marketing", True)
-        store.record_consent(lee, "sms", "marketing", True)
+        record_consents(
+            store,
+            [
+                ConsentEntry("email:" + str(hasher.email(KIM_EMAIL)), "email", True, NOW, "signup_form"),
+                ConsentEntry("user:kim-7q", "sms", False, NOW, "reply_080"),
+                ConsentEntry(lee, "sms", True, NOW, "signup_form"),
+            ],
+        )
+        record_notices(store, [ConsentNotice("user:kim-7q", "email", NOW)])
 
 
 def lee_rows(store: Store) -> dict[str, int]:

@@ -240,6 +240,9 @@ README_COMMANDS = [
     ["quarantine"],
     ["identity", "merges"],
     ["users", "list"],
+    ["consent", "show", "{member}"],
+    ["consent", "history", "{member}"],
+    ["consent", "due", "--as-of", "2026-04-01"],
     ["run", "--as-of", "2026-04-01"],  # the day after the synthetic shop's last
     ["demo", "--customers", "200", "--days", "30", "--seed", "42"],  # into a workspace of its own
 ]

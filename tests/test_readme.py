@@ -59,6 +59,13 @@ RUN: dict[str, tuple[str, ...]] = {
     "shopmind keys create --kind write": ("sm_w_",),
     "shopmind keys create --kind secret": ("sm_s_",),
     "shopmind users create --role owner --login owner -w .shopmind-demo": ("owner",),
+    "shopmind consent import members.csv -w myshop --exported-at 2026-03-31": ("rows read", "sms entries"),
+    "shopmind consent show user:m003412": ("user:m003412", "text message", "granted", "may send"),
+    "shopmind consent history user:m003412": ("consent history", "sign-up form", "2022-07"),
+    "shopmind consent due --as-of 2026-04-01": ("consent-status notice due", "customers", "text message"),
+    "shopmind consent notice-sent --all-due --as-of 2026-04-01 --channel email": (
+        "recorded the consent-status notice",
+    ),
 }
 
 #: README commands this test does not run, and why.
@@ -160,6 +167,13 @@ def write_user_files(folder: Path) -> None:
         "P00001,신라면 멀티팩,라면,농심,4500,,매운 라면 5입,120,\n"
     )
     (folder / "interests.csv").write_text("user_id,keyword\nm003412,캠핑\n")
+    # a Cafe24-style 회원 목록 with its 수신여부 columns (no date: the README gives --exported-at)
+    (folder / "members.csv").write_text(
+        "아이디,이름,휴대폰번호,이메일,SMS 수신여부,이메일 수신여부\n"
+        "m003412,김민준,010-3412-0000,m003412@example.com,Y,N\n"
+        ",,010-5555-1234,,수신거부,\n",
+        encoding="utf-8",
+    )
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,16 @@ import pytest
 
 from shopmind.core import SchemaVersionError, StoreError, WorkspaceError, WorkspaceLockedError
 from shopmind.events import EVENT_SCHEMA, events_to_arrow, validate_event
-from shopmind.store import LATEST_VERSION, MIGRATIONS, Store, Workspace, WriteResult, open_store
+from shopmind.store import (
+    LATEST_VERSION,
+    MIGRATIONS,
+    ConsentEntry,
+    Store,
+    Workspace,
+    WriteResult,
+    open_store,
+    record_consents,
+)
 
 from .conftest import NOW
 
@@ -151,9 +160,9 @@ def test_products_catalogue_overwrites_but_orders_only_fill_gaps(store: Store) -
 
 def test_status_summarises_tables_and_quality(store: Store) -> None:
     store.write_events(_events(12))
-    store.record_consent("user:u1", "email", "marketing", True)
+    record_consents(store, [ConsentEntry("user:u1", "email", True, datetime(2026, 3, 1, tzinfo=UTC), "api")])
     st = store.status()
-    assert st.rows("events") == 12 and st.rows("consents") == 1
+    assert st.rows("events") == 12 and st.rows("consent_ledger") == 1
     events = next(t for t in st.tables if t.name == "events")
     assert events.first is not None and events.last is not None
     assert dict(st.quality)["anonymous-only events"] == 0

@@ -113,7 +113,7 @@ def test_habit_columns_are_consistent(shop: Shop) -> None:
         assert all(row[f"{kind}_by_hour"][int(row[f"{kind}_hour"])] > 0 for _, row in seen.iterrows())
         assert h.loc[h[f"{kind}_sessions"] == 0, f"{kind}_hour"].isna().all()
     assert h["send_hour"].between(0, 23).all()
-    assert set(h["send_channel"]) <= {"push", "sms", "email"}
+    assert set(h["send_channel"]) <= {"app_push", "sms", "email"}
     assert (h["is_fallback"] == (h["sessions"] < 3)).all()
     assert set(h.loc[h["is_fallback"], "send_basis"]) == {"shop"}
     # a profile with one event (or none) gets the shop's best hour and channel, flagged
@@ -211,7 +211,7 @@ def test_send_channel_mapping() -> None:
         )
     )
     got = t.select(c=send_channel(t.device_type, t.channel)).to_pandas()["c"].tolist()
-    assert got == ["push", "sms", "email", "email", "push", "email"]
+    assert got == ["app_push", "sms", "email", "email", "app_push", "email"]
 
 
 H_START = datetime(2026, 2, 1, tzinfo=UTC)

@@ -18,6 +18,7 @@ from shopmind import web
 from shopmind.api import (
     _admin,
     _collect,
+    _consent,
     _demo_shop,
     _docs,
     _health,
@@ -135,6 +136,7 @@ def create_app(
         _inspect,
         _profiles,
         _segments,
+        _consent,
         _onsite,
         _sdk,
         _demo_shop,

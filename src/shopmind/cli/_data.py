@@ -259,6 +259,7 @@ def demo(
         ("external interests", report.interests),
         ("customers (profiles)", report.profiles),
         ("on-site decisions (simulated)", report.decisions),
+        ("consent ledger entries", report.consents),
         ("skipped (already stored)", report.duplicates),
     ):
         table.add_row(label, f"{value:,}")

@@ -38,10 +38,37 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
     "channel": {
         "web": ("웹", "web"),
         "app": ("앱", "app"),
-        "push": ("앱 푸시", "app push"),
+        "app_push": ("앱 푸시", "app push"),
+        "web_push": ("웹 푸시", "web push"),
         "sms": ("문자", "text message"),
         "email": ("이메일", "email"),
-        "kakao": ("카카오 알림톡", "KakaoTalk message"),
+        # advertising on KakaoTalk goes out as 친구톡 (FriendTalk); 알림톡 carries informational
+        # messages only, so the channel is named for the app, not for either kind of message
+        "kakao": ("카카오톡", "KakaoTalk"),
+        "push": ("앱 푸시", "app push"),  # what runs before the consent ledger stored for app_push
+    },
+    # how a customer gave or withdrew advertising consent (the consent ledger's methods)
+    "consent_method": {
+        "signup_form": ("회원 가입", "sign-up form"),
+        "checkout": ("주문 결제", "checkout"),
+        "reply_080": ("080 수신거부 전화", "080 opt-out call"),
+        "unsubscribe_link": ("수신거부 링크", "unsubscribe link"),
+        "import": ("파일 가져오기", "file import"),
+        "api": ("쇼핑몰 서버 연동", "the shop's server (API)"),
+        "tracker": ("웹사이트 스크립트", "website tracker"),
+        "admin": ("관리자 입력", "entered by an admin"),
+    },
+    "consent_purpose": {
+        "advertising": ("광고성 정보 수신", "advertising"),
+        "night_advertising": ("야간 광고성 정보 수신", "night-time advertising"),
+    },
+    # why an advertising message may or may not be sent now
+    "consent_reason": {
+        "allowed": ("보낼 수 있음", "may be sent"),
+        "no_consent": ("수신 동의 없음", "no consent"),
+        "withdrawn": ("수신 거부", "consent refused or withdrawn"),
+        "night_without_consent": ("야간 수신 동의 없음", "night time, without night-time consent"),
+        "informational": ("정보성 메시지: 동의 필요 없음", "informational: no consent needed"),
     },
     "action": {
         "popup": ("팝업", "popup"),
@@ -173,8 +200,9 @@ GLOSSARY: dict[str, tuple[str, str]] = {
 
 
 def label(kind: str, code: str | None, lang: str) -> str:
-    """The word for ``code`` of ``kind`` ("event", "device", "channel", "action", "placement",
-    "page_type", "feature", "score", "model") in ``lang``; an unknown code as it is ("–" for none)."""
+    """The word for ``code`` of ``kind`` ("event", "device", "channel", "consent_method",
+    "consent_purpose", "consent_reason", "action", "placement", "page_type", "feature", "score",
+    "model") in ``lang``; an unknown code as it is ("–" for none)."""
     if code is None or code == "":
         return "–"
     found = LABELS.get(kind, {}).get(code)

@@ -3,10 +3,12 @@
 ``generate_shop(customers, days, seed)`` returns a ``SyntheticShop`` of Arrow tables in the
 store's layouts (events, orders, order lines, products, weather, external interests) and the
 ``PlantedTruths`` behind them. ``simulate_onsite(truths, seed)`` adds two weeks of on-site decisions
-of the built-in triggers and their outcomes.
+of the built-in triggers and their outcomes. ``generate_consents(customers, days, seed, start)``
+gives its members' advertising consent ledger (a random stream of its own).
 """
 
 from shopmind.demo._catalogue import PRODUCT_SCHEMA
+from shopmind.demo._consent import DemoConsents, generate_consents
 from shopmind.demo._geography import WEATHER_SCHEMA
 from shopmind.demo._inquiries import INQUIRY_EVENT
 from shopmind.demo._onsite import simulate_onsite
@@ -28,10 +30,12 @@ __all__ = [
     "PRODUCT_SCHEMA",
     "WEATHER_SCHEMA",
     "ComplementaryPair",
+    "DemoConsents",
     "DeviceHourHabit",
     "PlantedTruths",
     "SyntheticShop",
     "WeatherEffect",
+    "generate_consents",
     "generate_shop",
     "guest_contact",
     "simulate_onsite",

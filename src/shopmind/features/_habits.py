@@ -19,18 +19,21 @@ but buys at night is best reached at night). Customers who never bought are reac
 browsing peak. The **send channel** follows the device and channel of the sessions around the
 send hour:
 
-======================  ========  ==================================================================
-sessions around it      channel   why
-======================  ========  ==================================================================
-the shop's app (any)    ``push``  an app push opens the app they already use at that hour
-web on a mobile phone   ``sms``   a text (문자, 알림톡) is read at once on the phone, its link
-                                  opens the mobile web they use
-web on desktop/tablet   ``email`` read at the desk; its link opens the browser they buy in
-======================  ========  ==================================================================
+======================  ============  ==============================================================
+sessions around it      channel       why
+======================  ============  ==============================================================
+the shop's app (any)    ``app_push``  an app push opens the app they already use at that hour
+web on a mobile phone   ``sms``       a text (문자, 알림톡) is read at once on the phone, its link
+                                      opens the mobile web they use
+web on desktop/tablet   ``email``     read at the desk; its link opens the browser they buy in
+======================  ============  ==============================================================
+
+(The channel codes are the consent ledger's: ``store.CHANNELS``.)
 
 Profiles with fewer than ``min_sessions`` sessions before ``as_of`` get the send hour and channel
 of their segment (when ``segments`` is given and they are in one) or else of the whole shop, and
-``is_fallback`` says so. Consent is not considered here: the send step must check it.
+``is_fallback`` says so. Consent is not considered here: the send step must check it
+(``store.may_send_advertising``).
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ _BINS = {
 def send_channel(device_type: ir.StringValue, channel: ir.StringValue) -> ir.StringValue:
     """The message channel for sessions on ``device_type`` through ``channel`` (see the module)."""
     return ibis.cases(
-        (channel == "app", "push"),
+        (channel == "app", "app_push"),
         (device_type == "mobile", "sms"),
         else_="email",
     )
@@ -163,8 +166,8 @@ def best_time_and_device(
     - ``browse_hour``, ``browse_weekday`` (Monday = 0), ``browse_device``, ``browse_channel``:
       the browsing peak (null without browsing sessions); ``buy_hour``, ``buy_weekday``,
       ``buy_device``, ``buy_channel`` likewise for buying sessions
-    - ``send_hour`` (local, 0..23), ``send_device``, ``send_channel`` (``push``, ``sms`` or
-      ``email``): the best time and channel to message them
+    - ``send_hour`` (local, 0..23), ``send_device``, ``send_channel`` (``app_push``, ``sms``
+      or ``email``): the best time and channel to message them
     - ``send_basis``: ``profile``, ``segment`` or ``shop``; ``is_fallback``: not ``profile``
     """
     sessions = _sessions(events, profiles, as_of, zone)

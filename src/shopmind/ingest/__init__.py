@@ -1,7 +1,10 @@
 """Importers: orders (CSV/Parquet/XLSX with a column mapping; the UCI Online Retail formats),
-events (JSON Lines), product catalogues and external interest signals."""
+events (JSON Lines), product catalogues, external interest signals and the advertising consent
+of a shop's member export."""
 
 from shopmind.ingest._catalogue import CATALOGUE_FIELDS, import_catalogue
+from shopmind.ingest._consent import FIELDS as CONSENT_IMPORT_FIELDS
+from shopmind.ingest._consent import consent_value, detect_columns, import_consents
 from shopmind.ingest._events import import_events
 from shopmind.ingest._interests import import_interests
 from shopmind.ingest._live import LiveWriter, Rejected, event_rows, store_incoming, validate_incoming
@@ -20,6 +23,7 @@ from shopmind.ingest._weather import import_weather
 
 __all__ = [
     "CATALOGUE_FIELDS",
+    "CONSENT_IMPORT_FIELDS",
     "FORMATS",
     "GENERIC",
     "ONLINE_RETAIL",
@@ -30,9 +34,12 @@ __all__ = [
     "OrderFormat",
     "Progress",
     "Rejected",
+    "consent_value",
+    "detect_columns",
     "detect_format",
     "event_rows",
     "import_catalogue",
+    "import_consents",
     "import_events",
     "import_interests",
     "import_orders",

@@ -7,8 +7,16 @@ from dataclasses import dataclass
 from datetime import date
 
 from shopmind.core import IdentifierHasher
-from shopmind.demo import PlantedTruths, generate_shop, simulate_onsite
-from shopmind.store import Store, log_decisions, log_outcomes
+from shopmind.demo import DemoConsents, PlantedTruths, generate_consents, generate_shop, simulate_onsite
+from shopmind.store import (
+    ConsentEntry,
+    ConsentNotice,
+    Store,
+    log_decisions,
+    log_outcomes,
+    record_consents,
+    record_notices,
+)
 
 CHUNK = 250_000
 
@@ -24,6 +32,7 @@ class DemoLoadReport:
     profiles: int
     duplicates: int
     decisions: int  # simulated on-site decisions of the built-in triggers (newly stored)
+    consents: int  # advertising consent ledger entries (newly stored)
     truths: PlantedTruths
 
 
@@ -59,6 +68,7 @@ def load_demo_shop(
         duplicates += result.duplicates
         report("store events", min(begin + CHUNK, events.num_rows), events.num_rows)
     orders, lines = store.write_orders(shop.orders, shop.order_lines)
+    consents = _store_consents(store, generate_consents(customers, days, seed, shop.start))
     report("profiles", 0, 1)
     profiles = store.rebuild_profiles()
     report("profiles", 1, 1)
@@ -76,5 +86,32 @@ def load_demo_shop(
         profiles=profiles,
         duplicates=duplicates + orders.duplicates + lines.duplicates,
         decisions=logged,
+        consents=consents,
         truths=shop.truths,
     )
+
+
+def _store_consents(store: Store, made: DemoConsents) -> int:
+    """The demo members' consent ledger and notices; re-loading the same seed stores them once."""
+    entries = [
+        ConsentEntry(
+            identifier=row["identifier"],
+            channel=row["channel"],
+            purpose=row["purpose"],
+            granted=row["granted"],
+            occurred_at=row["occurred_at"],
+            method=row["method"],
+            text_version=row["text_version"],
+            source="demo",
+            entry_id=row["entry_id"],
+        )
+        for row in made.entries.to_pylist()
+    ]
+    notices = [
+        ConsentNotice(
+            row["identifier"], row["channel"], row["sent_at"], source="demo", notice_id=row["notice_id"]
+        )
+        for row in made.notices.to_pylist()
+    ]
+    record_notices(store, notices)
+    return record_consents(store, entries).inserted

@@ -11,7 +11,7 @@ from typing import Any
 from shopmind.core import GLOSSARY, IdentifierHasher
 from shopmind.onsite import Visitor
 from shopmind.segments import SEGMENTS
-from shopmind.store import Store
+from shopmind.store import Store, consent_state
 
 #: the latest successful run of each job
 _LATEST_RUNS = (
@@ -132,12 +132,8 @@ def customer_profile(store: Store, profile_id: str, recent: int = 20) -> dict[st
         ORDER BY o.ordered_at DESC LIMIT ?""",
         [users, anon, emails, phones, recent],
     )
-    # the latest decision per channel and purpose holds, whichever of their identifiers it was for
-    consents = store.sql(
-        """SELECT channel, purpose, arg_max(granted, recorded_at), max(recorded_at)
-        FROM consents WHERE identifier IN (SELECT unnest(?::VARCHAR[])) GROUP BY ALL ORDER BY 1, 2""",
-        [[i for i, _ in identities]],
-    )
+    # the ledger's latest entry per channel and purpose holds, whichever of their identifiers it was for
+    consent = consent_state(store, profile_id)
     scores, segments = latest_scores(store, profile_id)
     runs = dict(store.sql(f"SELECT job, as_of FROM {_LATEST_RUNS}"))
     facts = {kind: store.profile_facts(profile_id, kind) for kind in ("taste", "habits", "vip_lookalike")}
@@ -160,10 +156,7 @@ def customer_profile(store: Store, profile_id: str, recent: int = 20) -> dict[st
             }
             for o, at, n, r, ret in order_list
         ],
-        "consents": [
-            {"channel": c, "purpose": p, "granted": bool(g), "recorded_at": _plain(at)}
-            for c, p, g, at in consents
-        ],
+        "consent": consent.to_dict(),
         "price_band": price_band(store, facts["taste"]),
         "segments": [segment_label(s) for s in segments],
         "vip": bool(scores.get("is_vip")) or "clv_vip" in segments,

@@ -94,7 +94,7 @@ class Sources:
             "segment_members",
             "job_runs",
             "profile_facts",
-            "consents",
+            "consent_ledger",
             "segment_history",
         )
         return cls({name: store.table(name) for name in names}, as_of, zone)
@@ -197,11 +197,17 @@ class Sources:
         decision per customer, channel and purpose holds, whichever of their identifiers (member
         id, device, e-mail, phone) it was recorded under; this is the one place that reads the
         consent records."""
-        c, p = self["consents"], self["profiles"]
-        keyed = c.join(p.select("identifier", "profile_id"), "identifier")
-        return keyed.group_by("profile_id", "channel", "purpose").aggregate(
-            granted=keyed.granted.argmax(keyed.recorded_at)
+        c, p = self["consent_ledger"], self["profiles"]
+        c = c.filter(c.occurred_at <= self.as_of)
+        keyed = c.left_join(p.select("identifier", p.profile_id.name("owner")), "identifier")
+        keyed = keyed.mutate(profile_id=ibis.coalesce(keyed.owner, keyed.identifier))
+        # the ledger's order: by when it happened, ties by the order shopmind stored them
+        latest = ibis.window(
+            group_by=[keyed.profile_id, keyed.channel, keyed.purpose],
+            order_by=[keyed.occurred_at.desc(), keyed.seq.desc()],
         )
+        ranked = keyed.mutate(rank=ibis.row_number().over(latest))
+        return ranked.filter(ranked["rank"] == 0).select("profile_id", "channel", "purpose", "granted")
 
     def saved_members(self, segment_id: str) -> ir.Table:
         """The current members of a saved segment."""

@@ -5,9 +5,10 @@ recognises a repeated request without naming anyone).
 
 The customer is resolved through the identity graph: every identifier of the profile (member ids,
 anonymous ids, hashed e-mail and phone) leads to their events, orders and order lines, identity
-links and profile rows, scores, segment memberships (and their history in saved segments), findings, recommendations,
-on-site decisions and their outcomes, consents, interest signals, and the quarantined input that
-mentions any of them.
+links and profile rows, scores, segment memberships (and their history in saved segments), findings,
+recommendations, on-site decisions and their outcomes, consent ledger entries and §50⑧ notices, interest
+signals, and the quarantined input that mentions any of them. Of their consent, only the counts of the
+erasure record stay: no identifier, so no state that could be read back as theirs.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ ERASED_TABLES = (
     "profile_facts",
     "recommendations",
     "segment_history",
-    "consents",
+    "consent_ledger",
+    "consent_notices",
     "external_interests",
     "quarantine",
 )
@@ -106,7 +108,8 @@ def _known(store: Store, ident: str) -> bool:
         return True
     return bool(
         store.sql(
-            """SELECT 1 FROM (SELECT identifier FROM consents UNION ALL SELECT identifier FROM external_interests
+            """SELECT 1 FROM (SELECT identifier FROM consent_ledger UNION ALL SELECT identifier FROM consent_notices
+            UNION ALL SELECT identifier FROM external_interests
             UNION ALL SELECT profile_id FROM scores UNION ALL SELECT profile_id FROM decisions)
             WHERE identifier = ? LIMIT 1""",
             [ident],
@@ -211,7 +214,8 @@ def _delete(store: Store, idents: frozenset[str]) -> dict[str, int]:
             delete(table, f"profile_id IN {ids}")
         # every stay in a saved segment goes: no member list, past or present, holds them
         delete("segment_history", f"profile_id IN {ids}")
-        for table in ("consents", "external_interests"):
+        # the consent ledger is append-only but for this: the erasure's counts are all that stays of it
+        for table in ("consent_ledger", "consent_notices", "external_interests"):
             delete(table, f"identifier IN {ids}")
     counts["quarantine"] = _delete_quarantined(store, [*values, *everyone])
     return {table: counts.get(table, 0) for table in ERASED_TABLES}

@@ -417,6 +417,63 @@ MIGRATIONS: tuple[Migration, ...] = (
         DROP TABLE audiences;
         """,
     ),
+    Migration(
+        14,
+        "the consent ledger (정보통신망법 §50): append-only entries per identifier, channel and purpose "
+        "(with when, how and the text shown), the §50⑧ notices, and the current state derived from them",
+        """
+        CREATE SEQUENCE consent_batches START 1;
+        CREATE TABLE consent_ledger (
+            seq          BIGINT PRIMARY KEY,    -- batch * 2^20 + position (migrated rows: below 0): breaks ties
+            entry_id     VARCHAR NOT NULL UNIQUE,  -- a re-sent entry is stored once
+            identifier   VARCHAR NOT NULL,      -- user:…, anon:…, email:<hmac>, phone:<hmac>
+            channel      VARCHAR NOT NULL,      -- email, sms, kakao, app_push, web_push
+            purpose      VARCHAR NOT NULL,      -- advertising, night_advertising (21:00-08:00, §50③)
+            granted      BOOLEAN NOT NULL,      -- given (true) or withdrawn (false)
+            occurred_at  TIMESTAMPTZ NOT NULL,  -- when the customer did it
+            recorded_at  TIMESTAMPTZ NOT NULL,  -- when shopmind stored it
+            method       VARCHAR NOT NULL,      -- signup_form, checkout, reply_080, unsubscribe_link, import, api, tracker, admin
+            text_version VARCHAR,               -- the version of the consent text the customer saw
+            source       VARCHAR NOT NULL       -- who sent it: an import's id and file, a key's kind, a login
+        );
+        INSERT INTO consent_ledger
+        SELECT (row_number() OVER (ORDER BY recorded_at, identifier, channel, purpose)) - 1125899906842624,
+               'migrated:' || md5(concat_ws('|', identifier, channel, purpose, granted, recorded_at, source,
+                   row_number() OVER (ORDER BY recorded_at, identifier, channel, purpose))),
+               identifier,
+               CASE channel WHEN 'push' THEN 'app_push' WHEN 'lms' THEN 'sms' WHEN 'mms' THEN 'sms' ELSE channel END,
+               CASE WHEN purpose IN ('marketing', 'ads', 'advertising') THEN 'advertising' ELSE purpose END,
+               granted, recorded_at, recorded_at,
+               CASE WHEN source IN ('signup_form', 'checkout', 'reply_080', 'unsubscribe_link', 'import',
+                   'api', 'tracker', 'admin') THEN source ELSE 'api' END,
+               NULL, source
+        FROM consents;
+        DROP TABLE consents;
+        CREATE TABLE consent_notices (
+            notice_id    VARCHAR PRIMARY KEY,
+            identifier   VARCHAR NOT NULL,      -- the customer, as for the ledger
+            channel      VARCHAR NOT NULL,      -- how the notice went out
+            sent_at      TIMESTAMPTZ NOT NULL,
+            recorded_at  TIMESTAMPTZ NOT NULL,
+            text_version VARCHAR,
+            source       VARCHAR NOT NULL
+        );
+        -- the latest entry per customer (profile), channel and purpose: by when it happened, ties
+        -- by the order shopmind stored them (an identifier without a profile row is its own customer)
+        CREATE VIEW consent_current AS
+        SELECT profile_id, channel, purpose,
+               last.granted AS granted, last.occurred_at AS occurred_at, last.method AS method,
+               last.text_version AS text_version, last.identifier AS identifier, last.seq AS seq
+        FROM (
+            SELECT coalesce(p.profile_id, l.identifier) AS profile_id, l.channel, l.purpose,
+                   arg_max({'granted': l.granted, 'occurred_at': l.occurred_at, 'method': l.method,
+                            'text_version': l.text_version, 'identifier': l.identifier, 'seq': l.seq},
+                           (l.occurred_at, l.seq)) AS last
+            FROM consent_ledger l LEFT JOIN profiles p ON p.identifier = l.identifier
+            GROUP BY ALL
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -55,7 +55,8 @@ FACT_TABLES = (
     "products",
     "profiles",
     "identity_links",
-    "consents",
+    "consent_ledger",
+    "consent_notices",
     "external_interests",
     "weather",
     "quarantine",
@@ -140,7 +141,8 @@ _TIME_COLUMNS = {
     "quarantine": "quarantined_at",
     "imports": "started_at",
     "identity_links": "created_at",
-    "consents": "recorded_at",
+    "consent_ledger": "occurred_at",
+    "consent_notices": "sent_at",
     "weather": "day",
     "external_interests": "observed_at",
 }
@@ -539,15 +541,6 @@ class Store:
             SELECT identifier, keyword, topic, weight, observed_at, source FROM {src}""",
         )
 
-    def record_consent(
-        self, identifier: str, channel: str, purpose: str, granted: bool, source: str = "api"
-    ) -> None:
-        """Append a consent decision; the latest one per identifier, channel and purpose holds."""
-        self._run(
-            "INSERT INTO consents VALUES (?, ?, ?, ?, ?, ?)",
-            [identifier, channel, purpose, granted, self._clock.now(), source],
-        )
-
     def quarantine(
         self,
         rows: pa.Table,
@@ -788,6 +781,8 @@ class Store:
                         UNION SELECT 'email:' || email_hash FROM orders WHERE email_hash IS NOT NULL
                         UNION SELECT 'phone:' || phone_hash FROM orders WHERE phone_hash IS NOT NULL
                         UNION SELECT identifier FROM _linked_profiles
+                        UNION SELECT identifier FROM consent_ledger
+                        UNION SELECT identifier FROM consent_notices
                     ) AS seen LEFT JOIN _linked_profiles l ON l.identifier = seen.ident"""
                 )
         finally:

@@ -184,12 +184,27 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "c3x.amount": ("금액", "Amount"),
     "c3x.return": ("반품", "return"),
     "c3x.no_orders": ("확인된 주문이 없습니다.", "No verified orders."),
-    "c3x.consent": ("수신 동의", "Consent"),
+    "c3x.consent": ("광고성 정보 수신 동의", "Advertising consent"),
+    "c3x.channel": ("채널", "Channel"),
+    "c3x.advertising": ("광고 수신", "Advertising"),
+    "c3x.night": ("야간 수신 (21시~08시)", "At night (21:00-08:00)"),
     "c3x.granted": ("동의", "granted"),
     "c3x.refused": ("거부", "refused"),
+    "c3x.not_recorded": ("기록 없음", "not recorded"),
+    "c3x.night_exempt": ("야간 제한 없음", "no night-time rule"),
     "c3x.no_consent": (
-        "수신 동의 기록이 없습니다. 광고성 메시지는 보낼 수 없습니다.",
-        "No consent recorded: no advertising messages may be sent.",
+        "광고성 정보 수신 동의 기록이 없습니다. 광고성 메시지는 보낼 수 없습니다.",
+        "No advertising consent recorded: no advertising messages may be sent.",
+    ),
+    "c3x.notice": ("수신 동의 여부 안내 (2년마다)", "Consent-status notice (every two years)"),
+    "c3x.notice_last": ("마지막 안내 {date}", "last sent {date}"),
+    "c3x.notice_never": ("보낸 적 없음", "never sent"),
+    "c3x.notice_due": ("다음 안내 기한 {date}", "next due by {date}"),
+    "c3x.consent_note": (
+        "카카오톡 광고는 친구톡으로 보냅니다(알림톡으로는 정보성 메시지만 보낼 수 있습니다). 주문 확인이나 배송 안내 같은 "
+        "정보성 메시지는 광고 수신 동의와 관계없이 보낼 수 있습니다.",
+        "Advertising on KakaoTalk goes out as FriendTalk (AlimTalk carries informational messages only). "
+        "Informational messages, such as an order confirmation or a delivery notice, need no advertising consent.",
     ),
     "c3x.categories": ("즐겨 찾는 카테고리", "Favourite categories"),
     "c3x.brands": ("즐겨 찾는 브랜드", "Favourite brands"),
@@ -202,11 +217,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "c3x.band_viewed": ("본 상품 평균 {price}", "viewed at {price} on average"),
     "c3x.lookalike_drivers": ("VIP 유사도를 높인 요인", "What makes them look like a VIP"),
     "c3x.clv_inputs": ("생애 가치 모델이 본 구매 기록", "The purchase history the lifetime-value model read"),
-    "consent.sms": ("문자", "Text message"),
-    "consent.email": ("이메일", "E-mail"),
-    "consent.push": ("앱 푸시", "App push"),
-    "consent.kakao": ("카카오 알림톡", "KakaoTalk"),
-    "consent.marketing": ("광고성 정보", "advertising"),
     # the models' inputs in words: core.LABELS["feature"] (added below), one catalogue for every surface
     # customers
     "cu.map": ("RFM 세그먼트 지도", "RFM segment map"),

@@ -6,6 +6,8 @@
  *   shopmind.page()                        // sent automatically on load (data-auto-page="false" turns it off)
  *   shopmind.identify("member-42", {grade: "gold"}, {signature: "<HMAC from your server>"})
  *   shopmind.decide("top")                 // ask for the action of a placement and render it
+ *   shopmind.consent({channel: "sms", granted: false})   // the visitor withdraws advertising consent
+ *   shopmind.consent({channel: "email", granted: true, textVersion: "2024-01"})  // needs a signed member
  *
  * It detects exit intent (the pointer leaving through the top of the window) and scroll depth
  * (25/50/75/100%), asks /v1/decide for the "popup" placement on exit intent and for each element
@@ -18,6 +20,11 @@
  * Personal on-site content (a VIP's picks) needs the member's identity signature: your server
  * computes HMAC-SHA256(identity secret, member id) in hex (`shopmind keys identity-secret`) and
  * passes it to identify(); without it the visitor is answered as an anonymous one.
+ * Advertising consent (정보통신망법 §50): consent({channel, granted, night, textVersion}) records it at
+ * /v1/consent; channel is email, sms, kakao, app_push or web_push, night: true the 21:00-08:00
+ * consent. The write key is public, so a grant is taken only for a member identified with their
+ * signature; a withdrawal is always taken (for the signed member, else for this device's visitor).
+ * The returned promise rejects with the server's error (e.g. a grant without a signature).
  */
 (function (w, d) {
   "use strict";
@@ -107,6 +114,21 @@
     if (options && options.signature) store.setItem("shopmind:userSignature", String(options.signature));
     else store.removeItem("shopmind:userSignature");
     return enqueue("/v1/identify", { type: "identify", userId: String(id), traits: traits || {} });
+  }
+  function consent(options) {
+    var o = options || {};
+    var body = { channel: o.channel, granted: o.granted, purpose: o.night ? "night_advertising" : "advertising",
+      entryId: uuid(), anonymousId: anonymousId() };
+    if (o.textVersion) body.textVersion = String(o.textVersion);
+    var uid = userId();
+    if (uid) {
+      body.userId = uid;
+      var signature = store.getItem("shopmind:userSignature");
+      if (signature) body.userSignature = signature;
+    }
+    var sent = queue.then(function () { return post("/v1/consent", body); });
+    queue = sent.catch(function (e) { if (w.console) w.console.warn("shopmind: consent not recorded", e); });
+    return sent;
   }
   function reset() {
     store.removeItem("shopmind:userId"); store.removeItem("shopmind:userSignature"); store.removeItem("shopmind:anonymousId");
@@ -248,6 +270,7 @@
     track: track,
     page: page,
     identify: identify,
+    consent: consent,
     decide: decide,
     exitIntent: exitIntent,
     reset: reset,
