@@ -45,6 +45,18 @@ from shopmind.store._erasure import (
     erasure_token,
     resolve_person,
 )
+from shopmind.store._exports import (
+    DESTINATION_KINDS,
+    Destination,
+    ExportRecord,
+    add_destination,
+    destinations,
+    export_log,
+    find_destination,
+    record_export,
+    remove_destination,
+    stream_query,
+)
 from shopmind.store._keys import KEYS_FILE, KINDS, ApiKey, KeyKind, KeyRing
 from shopmind.store._migrations import LATEST_VERSION, MIGRATIONS, Migration
 from shopmind.store._profiles import missing_profiles, record_profiles, stored_profiles
@@ -77,6 +89,7 @@ from shopmind.store._visits import write_visit_days
 from shopmind.store._workspace import PRIVACY_FILE, Workspace
 
 __all__ = [
+    "DESTINATION_KINDS",
     "ERASED_TABLES",
     "FACT_TABLES",
     "IDENTITY_FILE",
@@ -93,7 +106,9 @@ __all__ = [
     "TOKEN_FILE",
     "AccountError",
     "ApiKey",
+    "Destination",
     "Erasure",
+    "ExportRecord",
     "IdentitySigner",
     "KeyKind",
     "KeyRing",
@@ -108,6 +123,7 @@ __all__ = [
     "User",
     "Workspace",
     "WriteResult",
+    "add_destination",
     "announce_server",
     "append_decisions",
     "append_outcomes",
@@ -115,9 +131,12 @@ __all__ = [
     "compact_store",
     "create_user",
     "credentials",
+    "destinations",
     "end_session",
     "erase_profile",
     "erasure_token",
+    "export_log",
+    "find_destination",
     "find_user",
     "free_bytes",
     "has_owner",
@@ -129,8 +148,10 @@ __all__ = [
     "normalise_login",
     "open_store",
     "out_of_space",
+    "record_export",
     "record_profiles",
     "record_server_job",
+    "remove_destination",
     "resolve_person",
     "retire_server",
     "revoke_sessions",
@@ -147,6 +168,7 @@ __all__ = [
     "set_role",
     "start_session",
     "stored_profiles",
+    "stream_query",
     "touch_session",
     "trigger_performance",
     "unverified_orders",
