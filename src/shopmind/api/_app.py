@@ -20,6 +20,7 @@ from shopmind.api import (
     _collect,
     _demo_shop,
     _docs,
+    _exports,
     _health,
     _inspect,
     _onsite,
@@ -137,6 +138,7 @@ def create_app(
         _sdk,
         _demo_shop,
         _schedule,
+        _exports,
         _admin,
         _docs,
     ):
