@@ -119,7 +119,7 @@ def score_band_audience(store: Store, score: str, low: float, high: float) -> Au
 
 
 def segment_audience(store: Store, segment: str) -> Audience:
-    """The members of ``segment`` now. Today: an RFM segment key (``champions``, ``vip``, ...) of
+    """The members of ``segment`` now. Today: an RFM segment key (``vip``, ``loyal``, ``about_to_churn``, ...) of
     the latest customer-intelligence run. The hook for defined segments: resolve their ids here."""
     if segment not in SEGMENTS:
         raise InvalidInputError(

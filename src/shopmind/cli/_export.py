@@ -52,7 +52,7 @@ SegmentOpt = Annotated[
     str | None,
     typer.Option(
         "--segment",
-        help="A segment's members now: an RFM segment key (champions, vip, at_risk, ...); defined segments "
+        help="A segment's members now: an RFM segment key (vip, loyal, about_to_churn, ...); defined segments "
         "will be accepted here too.",
     ),
 ]
