@@ -27,7 +27,7 @@ from shopmind.audiences import (
     segment_audience,
     sha256_hex,
 )
-from shopmind.audiences._platforms import email_sql, phone_sql
+from shopmind.audiences._platforms import normalised_sql
 from shopmind.core import ImportFileError, InvalidInputError
 from tests.exports_shop import GUEST, PEOPLE, STRANGER, build, contact_csv
 
@@ -108,9 +108,7 @@ def test_the_sql_rules_equal_the_python_rules() -> None:
     con.register("t", pa.table({"e": emails, "p": phones}))
     for gmail in (True, False):
         for plus in (True, False):
-            got = con.sql(
-                f"SELECT {email_sql('e', gmail_dots=gmail)} AS e, {phone_sql('p', plus=plus)} AS p FROM t"
-            ).fetchall()
+            got = con.sql(normalised_sql("t", gmail_dots=gmail, plus=plus, email="e", phone="p")).fetchall()
             assert [e for e, _ in got] == [normalise_email_for(e, gmail_dots=gmail) for e in emails]
             assert [p for _, p in got] == [phone_e164(p, plus=plus) for p in phones]
     con.close()

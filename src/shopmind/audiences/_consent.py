@@ -59,7 +59,7 @@ def ad_consented_profiles(store: Store, channel: str) -> frozenset[str]:
     per channel across all their identifiers, as the customer's profile shows it).
 
     The one function to rewire to the consent ledger's set-based query once it exists."""
-    rows = store.sql(
+    found = store.query_arrow(
         """SELECT profile_id FROM (
             SELECT coalesce(p.profile_id, c.identifier) AS profile_id,
                    arg_max(c.granted, c.recorded_at) AS granted
@@ -69,7 +69,7 @@ def ad_consented_profiles(store: Store, channel: str) -> frozenset[str]:
         ) WHERE granted""",
         [channel, AD_PURPOSE],
     )
-    return frozenset(p for (p,) in rows)
+    return frozenset(found.column("profile_id").to_pylist())
 
 
 def allowed_profiles(store: Store, consent: ConsentFilter | None, channel: str) -> pa.Array:

@@ -18,18 +18,19 @@ from typing import IO
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from shopmind.audiences._audience import Audience
 from shopmind.audiences._consent import DEFAULT_CHANNELS, ConsentChannels, ConsentFilter, allowed_profiles
+from shopmind.audiences._contacts import CONTACT_SCHEMA
 from shopmind.audiences._members import STAGED, MemberDigest
 from shopmind.audiences._platforms import (
     DEFAULT_COUNTRY,
     Platform,
-    email_sql,
     normalise_email_for,
+    normalised_sql,
     phone_e164,
-    phone_sql,
     sha256_hex,
 )
 from shopmind.core import IdentifierHasher
@@ -64,15 +65,19 @@ class HashedOutcome:
 
 def _people(
     store: Store, audience: Audience, consent: ConsentFilter | None, channels: ConsentChannels
-) -> pa.Table:
-    """The audience's identifiers (member ids and keyed contact hashes) with whether e-mail and
-    phone may leave for each profile."""
+) -> tuple[int, pa.Table]:
+    """How many of the audience the store knows, and their identifiers (member ids and keyed
+    contact hashes) with whether e-mail and phone may leave for each profile."""
     with store.staged(STAGED, audience.table()):
         known = store.query_arrow(
             f"""SELECT a.profile_id, p.kind, p.identifier FROM (SELECT DISTINCT profile_id FROM {STAGED}) a
-            JOIN profiles p ON p.profile_id = a.profile_id WHERE p.kind IN ('user', 'email', 'phone')
-            UNION ALL SELECT DISTINCT a.profile_id, NULL, NULL FROM {STAGED} a
-            WHERE a.profile_id IN (SELECT profile_id FROM profiles)"""
+            JOIN profiles p ON p.profile_id = a.profile_id WHERE p.kind IN ('user', 'email', 'phone')"""
+        )
+        in_store = int(
+            store.scalar(
+                f"SELECT count(*) FROM (SELECT DISTINCT profile_id FROM {STAGED}) "
+                "WHERE profile_id IN (SELECT profile_id FROM profiles)"
+            )
         )
     email_ok = allowed_profiles(store, consent, channels.email)
     phone_ok = allowed_profiles(store, consent, channels.phone)
@@ -81,7 +86,7 @@ def _people(
         con.register("known", known)
         con.register("email_ok", pa.table({"profile_id": email_ok}))
         con.register("phone_ok", pa.table({"profile_id": phone_ok}))
-        return con.sql(
+        return in_store, con.sql(
             """SELECT k.profile_id, k.kind, k.identifier,
                    k.profile_id IN (SELECT profile_id FROM email_ok) AS email_ok,
                    k.profile_id IN (SELECT profile_id FROM phone_ok) AS phone_ok
@@ -107,12 +112,17 @@ def write_platform_file(
 ) -> HashedOutcome:
     """Write ``platform``'s customer list for ``audience`` from the ``contacts`` batches (see
     ``contact_batches``) to ``out`` as CSV; what was written and left out. ``columns`` renames the
-    two columns (e-mail, phone), e.g. to follow a platform's newer template."""
+    two columns (e-mail, phone), e.g. to follow a platform's newer template.
+
+    The contact rows are read once into an in-memory DuckDB connection of this call (never the
+    store; spilling to disk is off, so plain values never reach a file), joined to the members in
+    one hash join, and hashed there (DuckDB's vectorised ``sha256``)."""
     header = columns or platform.columns()
     outcome = HashedOutcome(header)
-    people = _people(store, audience, consent, channels)
+    in_store, people = _people(store, audience, consent, channels)
     con = duckdb.connect()  # in memory, this process only: where the plain values are hashed
     try:
+        con.execute("SET temp_directory = ''")  # never offload (plain contact data) to disk
         con.execute("SET threads = 2")
         con.register("people", people)
         con.execute(
@@ -123,53 +133,67 @@ def write_platform_file(
             """CREATE TABLE guests AS SELECT DISTINCT identifier, profile_id, email_ok, phone_ok
             FROM people WHERE kind IN ('email', 'phone')"""
         )
-        con.execute("CREATE TABLE seen (profile_id VARCHAR PRIMARY KEY)")
-        audience_size = len(audience)
-        in_store, allowed = con.execute(
-            "SELECT count(DISTINCT profile_id), count(DISTINCT profile_id) FILTER (WHERE email_ok OR phone_ok) "
-            "FROM people"
-        ).fetchall()[0]
-        outcome.audience, outcome.unknown = audience_size, audience_size - int(in_store)
+        allowed = con.execute(
+            "SELECT count(DISTINCT profile_id) FILTER (WHERE email_ok OR phone_ok) FROM people"
+        ).fetchall()[0][0]
+        con.unregister("people")
+        del people
+        outcome.audience, outcome.unknown = len(audience), len(audience) - int(in_store)
         outcome.no_consent = int(in_store) - int(allowed)
-        has_guests = bool(con.execute("SELECT count(*) FROM guests").fetchall()[0][0])
-        email = email_sql("b.email", gmail_dots=platform.gmail_dots)
-        phone = phone_sql("b.phone", plus=platform.phone_plus, country=country)
+        con.register("contact_stream", pa.RecordBatchReader.from_batches(CONTACT_SCHEMA, contacts))
+        con.execute("CREATE TABLE contacts AS SELECT * FROM contact_stream")
+        con.unregister("contact_stream")
+        outcome.contact_rows = int(con.execute("SELECT count(*) FROM contacts").fetchall()[0][0])
+        normalised = normalised_sql(
+            "picked",
+            gmail_dots=platform.gmail_dots,
+            plus=platform.phone_plus,
+            country=country,
+            keep=("profile_id", "email_ok", "phone_ok"),
+        )
         by_member = f"""
+            WITH firsts AS (
+                SELECT m.profile_id, any_value(m.email_ok) AS email_ok, any_value(m.phone_ok) AS phone_ok,
+                       min(c.rowid) AS first_row
+                FROM contacts c JOIN members m ON m.member_id = trim(c.member_id)
+                WHERE m.email_ok OR m.phone_ok
+                GROUP BY m.profile_id
+            ),
+            picked AS (
+                SELECT f.profile_id, f.email_ok, f.phone_ok, c.email, c.phone
+                FROM firsts f JOIN contacts c ON c.rowid = f.first_row
+            )
             SELECT profile_id, email, phone FROM (
-                SELECT m.profile_id,
-                       CASE WHEN m.email_ok THEN sha256({email}) END AS email,
-                       CASE WHEN m.phone_ok THEN sha256({phone}) END AS phone,
-                       b._row
-                FROM batch b JOIN members m ON m.member_id = trim(b.member_id)
-                WHERE m.profile_id NOT IN (SELECT profile_id FROM seen)
-            ) WHERE email IS NOT NULL OR phone IS NOT NULL
-            QUALIFY row_number() OVER (PARTITION BY profile_id ORDER BY _row) = 1"""
+                SELECT profile_id,
+                       CASE WHEN email_ok THEN sha256(email) END AS email,
+                       CASE WHEN phone_ok THEN sha256(phone) END AS phone
+                FROM ({normalised})
+            ) WHERE email IS NOT NULL OR phone IS NOT NULL"""
         options = pacsv.WriteOptions(include_header=False, quoting_style="none")
         out.write((",".join(header) + "\n").encode())
-        for batch in contacts:
-            outcome.contact_rows += batch.num_rows
-            numbered = pa.Table.from_batches([batch]).append_column(
-                "_row", pa.array(range(batch.num_rows), pa.int64())
-            )
-            con.register("batch", numbered)
-            found = con.sql(by_member).to_arrow_table()
-            if has_guests:
-                guests = _guests(con, found, platform, hasher, country)
-                outcome.matched_by["keyed_hash"] += guests.num_rows
-                found = pa.concat_tables([found, guests])
-            con.unregister("batch")
-            if found.num_rows == 0:
-                continue
-            con.register("found", found)
-            con.execute("INSERT INTO seen SELECT DISTINCT profile_id FROM found")
-            con.unregister("found")
-            outcome.rows += found.num_rows
-            pacsv.write_csv(found.select(["email", "phone"]), out, write_options=options)
-        outcome.matched_by["member_id"] = outcome.rows - outcome.matched_by["keyed_hash"]
+        exported: list[pa.Array] = []
+        for batch in con.sql(by_member).to_arrow_reader(65_536):
+            if batch.num_rows:
+                exported.append(batch.column(0))
+                pacsv.write_csv(
+                    pa.Table.from_batches([batch]).select(["email", "phone"]), out, write_options=options
+                )
+                outcome.rows += batch.num_rows
+        outcome.matched_by["member_id"] = outcome.rows
+        if con.execute("SELECT count(*) FROM guests").fetchall()[0][0]:
+            seen = pa.chunked_array(exported, pa.string()) if exported else pa.chunked_array([], pa.string())
+            guests = _guests(con, seen, platform, hasher, country)
+            if guests.num_rows:
+                exported.append(guests.column("profile_id").combine_chunks())
+                pacsv.write_csv(guests.select(["email", "phone"]), out, write_options=options)
+                outcome.rows += guests.num_rows
+                outcome.matched_by["keyed_hash"] = guests.num_rows
         outcome.no_contact = int(allowed) - outcome.rows
-        reader = con.sql("SELECT profile_id FROM seen ORDER BY profile_id").to_arrow_reader(65_536)
-        for ids in reader:
-            digest.update(ids.column(0).to_pylist())
+        if exported:
+            ids = pa.chunked_array(exported, pa.string()).combine_chunks()
+            ordered = ids.take(pc.sort_indices(ids))
+            for start in range(0, len(ordered), 65_536):
+                digest.update(ordered.slice(start, 65_536).to_pylist())
     finally:
         con.close()
     return outcome
@@ -177,26 +201,26 @@ def write_platform_file(
 
 def _guests(
     con: duckdb.DuckDBPyConnection,
-    matched: pa.Table,
+    exported: pa.ChunkedArray,
     platform: Platform,
     hasher: IdentifierHasher,
     country: str,
 ) -> pa.Table:
-    """Rows of the staged ``batch`` that matched no member id, matched by the keyed hash of their e-mail or
+    """Contact rows that matched no member id, matched by the keyed hash of their e-mail or
     phone to the audience's guests (the store knows guests by those hashes only)."""
-    rows = con.sql(
-        """SELECT b.email, b.phone FROM batch b
-        WHERE (b.email IS NOT NULL OR b.phone IS NOT NULL)
-          AND (b.member_id IS NULL OR trim(b.member_id) NOT IN (SELECT member_id FROM members))"""
+    rows = con.execute(
+        """SELECT c.email, c.phone FROM contacts c
+        WHERE (c.email IS NOT NULL OR c.phone IS NOT NULL)
+          AND (c.member_id IS NULL OR trim(c.member_id) NOT IN (SELECT member_id FROM members))
+        ORDER BY c.rowid"""
     ).fetchall()
     if not rows:
         return HASHED_SCHEMA.empty_table()
     guests = {
         identifier: (profile_id, bool(email_ok), bool(phone_ok))
-        for identifier, profile_id, email_ok, phone_ok in con.sql("SELECT * FROM guests").fetchall()
+        for identifier, profile_id, email_ok, phone_ok in con.execute("SELECT * FROM guests").fetchall()
     }
-    seen = {p for (p,) in con.sql("SELECT profile_id FROM seen").fetchall()}
-    seen |= set(matched.column("profile_id").to_pylist())
+    seen = set(exported.to_pylist())
     out: dict[str, tuple[str | None, str | None]] = {}
     for raw_email, raw_phone in rows:
         keyed = [

@@ -16,8 +16,8 @@ Sources (docs/exports.md has the details and what could not be confirmed):
   rename the columns (``columns=``) before uploading.
 
 The same rules exist twice: in Python (``normalise_email_for``, ``phone_e164``: the reference,
-used for single values and tests) and as DuckDB SQL (``email_sql``, ``phone_sql``: what a million
-rows go through); a test holds them equal."""
+used for single values and tests) and as DuckDB SQL (``normalised_sql``: what a million rows go
+through); a test holds them equal."""
 
 from __future__ import annotations
 
@@ -156,35 +156,49 @@ def phone_e164(raw: str | None, *, country: str = DEFAULT_COUNTRY, plus: bool = 
     return ("+" if plus else "") + full
 
 
-def email_sql(column: str, *, gmail_dots: bool) -> str:
-    """DuckDB SQL for ``normalise_email_for(column)``."""
-    value = f"lower(regexp_replace({column}, '^{_SPACE}+|{_SPACE}+$', '', 'g'))"
-    valid = f"CASE WHEN regexp_full_match({value}, '{_EMAIL.pattern}') THEN {value} END"
-    if not gmail_dots:
-        return valid
-    domain = f"split_part({valid}, '@', 2)"
-    return (
-        f"CASE WHEN {domain} IN {GMAIL_DOMAINS!r} "
-        f"THEN replace(split_part({valid}, '@', 1), '.', '') || '@' || {domain} ELSE {valid} END"
-    )
+#: the whitespace ``trim`` removes (the same characters as ``_SPACE``)
+_WS_CHARS = "chr(32) || chr(9) || chr(10) || chr(13) || chr(12) || chr(11)"
 
 
-def phone_sql(column: str, *, plus: bool, country: str = DEFAULT_COUNTRY) -> str:
-    """DuckDB SQL for ``phone_e164(column)``."""
+def normalised_sql(
+    source: str,
+    *,
+    gmail_dots: bool,
+    plus: bool,
+    country: str = DEFAULT_COUNTRY,
+    keep: tuple[str, ...] = (),
+    email: str = "email",
+    phone: str = "phone",
+) -> str:
+    """DuckDB SQL selecting ``keep`` columns of ``source`` and ``email`` / ``phone`` as
+    ``normalise_email_for`` and ``phone_e164`` make them (NULL where they give None). Each step
+    is computed once, in nested selects (a regular expression per value at most twice)."""
     if not country.isdigit():
         raise ValueError("the country code is digits")
-    text = f"regexp_replace({column}, '^{_SPACE}+|{_SPACE}+$', '', 'g')"
-    digits = f"regexp_replace({column}, '[^0-9]', '', 'g')"
-    full = (
-        f"CASE WHEN starts_with({text}, '+') THEN {digits} "
+    kept = "".join(f"{k}, " for k in keep)
+    digits = "_d"
+    national = (
+        f"CASE WHEN starts_with(trim({phone}, {_WS_CHARS}), '+') THEN {digits} "
         f"WHEN starts_with({digits}, '00') THEN substr({digits}, 3) "
         f"WHEN starts_with({digits}, '0') THEN '{country}' || substr({digits}, 2) "
         f"WHEN starts_with({digits}, '{country}') THEN {digits} "
         f"ELSE '{country}' || {digits} END"
     )
-    full = (
-        f"(CASE WHEN starts_with({full}, '{country}0') THEN '{country}' || substr({full}, {len(country) + 2}) "
-        f"ELSE {full} END)"
+    gmail = (
+        "CASE WHEN split_part(_e1, '@', 2) IN ('gmail.com', 'googlemail.com') "
+        "THEN replace(split_part(_e1, '@', 1), '.', '') || '@' || split_part(_e1, '@', 2) ELSE _e1 END"
+        if gmail_dots
+        else "_e1"
     )
     prefix = "'+' || " if plus else ""
-    return f"CASE WHEN length({full}) BETWEEN 8 AND 15 THEN {prefix}{full} END"
+    return f"""
+        SELECT {kept}{gmail} AS email, CASE WHEN length(_f1) BETWEEN 8 AND 15 THEN {prefix}_f1 END AS phone
+        FROM (
+            SELECT {kept}CASE WHEN regexp_full_match(_e0, '{_EMAIL.pattern}') THEN _e0 END AS _e1,
+                   CASE WHEN starts_with(_f0, '{country}0') THEN '{country}' || substr(_f0, {len(country) + 2})
+                        ELSE _f0 END AS _f1
+            FROM (
+                SELECT {kept}lower(trim({email}, {_WS_CHARS})) AS _e0, {national} AS _f0
+                FROM (SELECT *, regexp_replace({phone}, '[^0-9]', '', 'g') AS {digits} FROM {source})
+            )
+        )"""
