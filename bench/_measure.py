@@ -38,7 +38,7 @@ def measure(setup: str, body: str) -> Measurement:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("@@")), None)
     if proc.returncode != 0 or line is None:
-        raise RuntimeError(proc.stderr[-2000:])
+        raise RuntimeError(f"exit {proc.returncode}: {proc.stderr[-2000:]}")
     data = json.loads(line[2:])
     return Measurement(data["seconds"], data["peak_mb"], data["result"])
 

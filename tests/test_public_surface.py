@@ -15,6 +15,7 @@ PACKAGES = [
     "shopmind.segments",
     "shopmind.models",
     "shopmind.pipeline",
+    "shopmind.audiences",
 ]
 
 

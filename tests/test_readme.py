@@ -56,6 +56,8 @@ RUN: dict[str, tuple[str, ...]] = {
     ),
     "shopmind recommend for user:m003412 --region 부산 --temp-c -5": ("user:m003412",),
     "shopmind recommend for new-visitor --session P00001": ("P0",),
+    "shopmind export csv --segment vip -o vips.csv": ("exported", "customers"),
+    "shopmind export log": ("exports", "csv"),
     "shopmind keys create --kind write": ("sm_w_",),
     "shopmind keys create --kind secret": ("sm_s_",),
     "shopmind users create --role owner --login owner -w .shopmind-demo": ("owner",),

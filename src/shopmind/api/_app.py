@@ -21,6 +21,7 @@ from shopmind.api import (
     _consent,
     _demo_shop,
     _docs,
+    _exports,
     _health,
     _inspect,
     _onsite,
@@ -141,6 +142,7 @@ def create_app(
         _sdk,
         _demo_shop,
         _schedule,
+        _exports,
         _admin,
         _docs,
     ):

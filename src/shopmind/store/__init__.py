@@ -77,6 +77,18 @@ from shopmind.store._erasure import (
     erasure_token,
     resolve_person,
 )
+from shopmind.store._exports import (
+    DESTINATION_KINDS,
+    Destination,
+    ExportRecord,
+    add_destination,
+    destinations,
+    export_log,
+    find_destination,
+    record_export,
+    remove_destination,
+    stream_query,
+)
 from shopmind.store._keys import KEYS_FILE, KINDS, ApiKey, KeyKind, KeyRing
 from shopmind.store._migrations import LATEST_VERSION, MIGRATIONS, Migration
 from shopmind.store._profiles import missing_profiles, record_profiles, stored_profiles
@@ -122,6 +134,7 @@ from shopmind.store._workspace import PRIVACY_FILE, Workspace
 
 __all__ = [
     "CHANNELS",
+    "DESTINATION_KINDS",
     "ERASED_TABLES",
     "FACT_TABLES",
     "IDENTITY_FILE",
@@ -149,7 +162,9 @@ __all__ = [
     "ConsentEntry",
     "ConsentFact",
     "ConsentNotice",
+    "Destination",
     "Erasure",
+    "ExportRecord",
     "IdentitySigner",
     "KeyKind",
     "KeyRing",
@@ -171,6 +186,7 @@ __all__ = [
     "User",
     "Workspace",
     "WriteResult",
+    "add_destination",
     "advertising_allowed",
     "announce_server",
     "append_decisions",
@@ -184,9 +200,12 @@ __all__ = [
     "decide_advertising",
     "delete_segment",
     "describe_profiles",
+    "destinations",
     "end_session",
     "erase_profile",
     "erasure_token",
+    "export_log",
+    "find_destination",
     "find_user",
     "free_bytes",
     "has_owner",
@@ -207,10 +226,12 @@ __all__ = [
     "out_of_space",
     "profile_identifiers",
     "record_consents",
+    "record_export",
     "record_members",
     "record_notices",
     "record_profiles",
     "record_server_job",
+    "remove_destination",
     "resolve_customer",
     "resolve_person",
     "retire_server",
@@ -228,6 +249,7 @@ __all__ = [
     "stored_profiles",
     "stored_segment",
     "stored_segments",
+    "stream_query",
     "touch_session",
     "trigger_performance",
     "unverified_orders",

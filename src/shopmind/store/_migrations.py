@@ -474,6 +474,35 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        15,
+        "audience exports: where webhooks go (with their signing secrets) and a log of what left, naming no one",
+        """
+        CREATE TABLE export_destinations (
+            name         VARCHAR PRIMARY KEY,
+            kind         VARCHAR NOT NULL,  -- webhook
+            url          VARCHAR NOT NULL,
+            secret       VARCHAR NOT NULL,  -- the HMAC-SHA256 signing secret the receiver also holds
+            created_at   TIMESTAMPTZ NOT NULL,
+            created_by   VARCHAR NOT NULL
+        );
+        CREATE TABLE export_log (
+            export_id    VARCHAR PRIMARY KEY,
+            started_at   TIMESTAMPTZ NOT NULL,
+            finished_at  TIMESTAMPTZ,
+            format       VARCHAR NOT NULL,  -- csv, parquet, google, meta, kakao, naver, webhook
+            destination  VARCHAR NOT NULL,  -- a file, a download, or webhook:NAME
+            audience     VARCHAR NOT NULL,  -- what was asked for (a score band, a segment), never ids
+            members      BIGINT NOT NULL,   -- distinct customers that left
+            rows_out     BIGINT NOT NULL,   -- rows (or webhook members) written
+            members_digest VARCHAR,         -- keyed HMAC of the sorted profile ids (no id is stored)
+            columns      VARCHAR NOT NULL,  -- JSON list
+            detail       VARCHAR NOT NULL,  -- JSON: consent channels, counts left out and why
+            actor        VARCHAR NOT NULL,  -- who ran it: cli:USER or api:KEY_ID
+            status       VARCHAR NOT NULL   -- ok or failed
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
