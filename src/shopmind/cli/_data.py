@@ -27,6 +27,7 @@ from shopmind.cli._common import (
     open_workspace,
     progress_bars,
 )
+from shopmind.cli._format import local_moment
 from shopmind.cli._mappings import resolve_mapping
 from shopmind.core import (
     ImportFileError,
@@ -305,7 +306,7 @@ def status(
     tables.add_column("from")
     tables.add_column("to")
     for t in st.tables:
-        tables.add_row(t.name, f"{t.rows:,}", str(t.first or "")[:19], str(t.last or "")[:19])
+        tables.add_row(t.name, f"{t.rows:,}", local_moment(t.first), local_moment(t.last))
     console.print(tables)
     console.print(
         f"customers · 고객 {people.customers:,} (members · 회원 {people.members:,}, anonymous · 비회원 "

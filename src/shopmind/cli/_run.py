@@ -20,7 +20,7 @@ from shopmind.cli._common import (
     parse_as_of,
     progress_bars,
 )
-from shopmind.cli._format import local_time, plain_number
+from shopmind.cli._format import local_time, plain_number, shop_zone
 from shopmind.cli._notes import print_notes
 from shopmind.core import DEFAULT_SHOP_TZ, label
 
@@ -63,8 +63,12 @@ def run(
         float, typer.Option(min=0.0, max=1.0, help="Churn risk from which a VIP is listed as 'at risk'.")
     ] = 0.5,
     zone: Annotated[
-        str, typer.Option(help="The shop's time zone (IANA name): days, hours and --as-of dates are local.")
-    ] = DEFAULT_SHOP_TZ,
+        str | None,
+        typer.Option(
+            help="The shop's time zone (IANA name): days, hours and --as-of dates are local. "
+            f"Default: the workspace's (SHOPMIND_SHOP_TIMEZONE, else {DEFAULT_SHOP_TZ})."
+        ),
+    ] = None,
 ) -> Any:  # the FullRunReport (Typer evaluates this annotation, so it names no job type)
     """Understand every customer as of a date and store the results with the run:
 
@@ -79,7 +83,7 @@ def run(
     own connection: collection goes on) and the server's recommender is refitted after it."""
     from shopmind.pipeline import run_everything
 
-    zone = _zone(zone)
+    zone = _zone(zone or shop_zone())
     moment = parse_as_of(as_of, zone)
     with open_workspace(workspace) as (_, store), progress_bars() as progress:
         report = run_everything(

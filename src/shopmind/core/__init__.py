@@ -34,7 +34,7 @@ from shopmind.core._personal import (
     normalise_key,
 )
 from shopmind.core._threads import single_threaded_blas
-from shopmind.core._timezone import DEFAULT_SHOP_TZ, to_utc
+from shopmind.core._timezone import DEFAULT_SHOP_TZ, shop_day, shop_time, to_utc
 
 if TYPE_CHECKING:
     from shopmind.core._settings import Settings
@@ -87,6 +87,8 @@ __all__ = [
     "normalise_phone",
     "particle",
     "resolve_particles",
+    "shop_day",
+    "shop_time",
     "single_threaded_blas",
     "term",
     "to_utc",
