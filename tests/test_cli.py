@@ -181,7 +181,7 @@ def test_run_and_customers_commands(tmp_path: Path) -> None:
     audience = tmp_path / "band.csv"
     band = shopmind("customers", "band", "-w", ws, "--low", "0.2", "--high", "1", "--output", str(audience))
     assert band.returncode == 0, band.stderr
-    count = int(band.stdout.split(" customers")[0].replace(",", ""))
+    count = int(band.stdout.split(" customer")[0].replace(",", ""))
     assert len(audience.read_text().splitlines()) == count + 1
     assert shopmind("customers", "band", "-w", ws, "--low", "0.5", "--high", "0.2").returncode == 2
 

@@ -32,6 +32,7 @@ from shopmind.cli._mappings import resolve_mapping
 from shopmind.core import (
     ImportFileError,
     UnknownIdentityLinkError,
+    counted,
 )
 
 if TYPE_CHECKING:  # imported where used: ``shopmind --help`` starts without the store and the jobs
@@ -310,7 +311,7 @@ def status(
     console.print(tables)
     console.print(
         f"customers · 고객 {people.customers:,} (members · 회원 {people.members:,}, anonymous · 비회원 "
-        f"{people.anonymous:,}) from {people.identifiers:,} identifiers · 식별자 (the profiles table's rows); "
+        f"{people.anonymous:,}) from {counted(people.identifiers, 'identifier')} · 식별자 (the profiles table's rows); "
         f"buyers · 구매 고객 {people.buyers:,}, guests included"
     )
     quality = Table(title="data quality")
@@ -374,4 +375,4 @@ def identity_undo(link_id: int, workspace: WorkspaceOpt = Path(".shopmind")) -> 
         except UnknownIdentityLinkError as exc:
             raise fail(str(exc), EXIT_USAGE, "list links with: shopmind identity merges") from None
         profiles = store.rebuild_profiles()
-    console.print(f"undid link {link.link_id} ({link.a} ~ {link.b}); {profiles:,} profiles now")
+    console.print(f"undid link {link.link_id} ({link.a} ~ {link.b}); {counted(profiles, 'profile')} now")

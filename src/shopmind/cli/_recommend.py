@@ -20,7 +20,7 @@ from shopmind.cli._common import (
     parse_as_of,
 )
 from shopmind.cli._format import local_date
-from shopmind.core import InvalidInputError
+from shopmind.core import InvalidInputError, counted
 
 if TYPE_CHECKING:  # the models are imported when a command runs: ``shopmind --help`` stays quick
     from shopmind.recommend import Recommendation
@@ -114,7 +114,7 @@ def evaluate_recommendations_cmd(
         except InvalidInputError as exc:
             raise fail(str(exc), EXIT_INPUT, "check --split-at/--until against the orders' dates") from None
     view = Table(
-        title=f"Recommendations @ {k} · {table.attrs['users']:,} customers · "
+        title=f"Recommendations @ {k} · {counted(table.attrs['users'], 'customer')} · "
         f"train < {local_date(start, zone)}, test until {local_date(datetime.fromisoformat(table.attrs['until']), zone)}"
     )
     columns = ["algorithm", *PERCENT, "popularity_bias", "fit_s", "latency_ms_p50", "latency_ms_p99"]
@@ -169,8 +169,10 @@ def recommend_rules(
         raise fail(str(exc), EXIT_INPUT, "raise --min-support") from None
     if output is not None:
         _write_table(output, table)
-        console.print(f"wrote {len(table):,} rules to {output}")
-    view = Table(title=f"{len(table):,} rules from {rules.n_baskets_:,} orders (support ≥ {min_support:g})")
+        console.print(f"wrote {counted(len(table), 'rule')} to {output}")
+    view = Table(
+        title=f"{counted(len(table), 'rule')} from {counted(rules.n_baskets_, 'order')} (support ≥ {min_support:g})"
+    )
     for col in ("if bought · 구매하면", "then · 함께 구매", "support", "confidence", "lift"):
         view.add_column(col, justify="right" if col in ("support", "confidence", "lift") else "left")
     for row in table.head(limit).to_dict("records"):

@@ -4,6 +4,7 @@ native thread limits, Korean particles and the catalogue of labels and terms."""
 from typing import TYPE_CHECKING, Any
 
 from shopmind.core._clock import Clock, FixedClock, SystemClock
+from shopmind.core._english import counted, plural, resolve_plurals
 from shopmind.core._errors import (
     FieldError,
     ImportFileError,
@@ -80,13 +81,16 @@ __all__ = [
     "UnknownProfileError",
     "WorkspaceError",
     "WorkspaceLockedError",
+    "counted",
     "hash_password",
     "label",
     "normalise_email",
     "normalise_key",
     "normalise_phone",
     "particle",
+    "plural",
     "resolve_particles",
+    "resolve_plurals",
     "shop_day",
     "shop_time",
     "single_threaded_blas",
