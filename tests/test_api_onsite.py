@@ -190,7 +190,30 @@ def test_the_coupon_popup_its_outcomes_and_the_conversion(server: Server, shop: 
         assert after["served"] == before["served"] + 2
         assert (after["shown"], after["clicked"]) == (before["shown"] + 1, before["clicked"] + 1)
         assert after["converted"] == before["converted"] + 1
-        assert after["revenue"] == pytest.approx(before["revenue"] + 3900)
+        # the browser's word is a claim: its revenue waits apart until the shop's server confirms it
+        assert after["revenue"] == pytest.approx(before["revenue"])
+        assert after["unverified_revenue"] == pytest.approx(before["unverified_revenue"] + 3900)
+        confirmed = secret.post(
+            "/v1/track",
+            json={
+                "messageId": f"server-{v.anonymous_id}",
+                "event": "Order Completed",
+                "anonymousId": v.anonymous_id,
+                "properties": {
+                    "order_id": f"o-{v.anonymous_id}",
+                    "revenue": 3510,  # with the coupon's 10% off, as the shop charged it
+                    "products": [{"product_id": "P00001", "quantity": 1, "price": 3510}],
+                },
+            },
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        deadline = time.monotonic() + 10  # orders derived from events are written a moment later
+        while (verified := _performance(secret, "first-purchase-coupon"))["revenue"] == before["revenue"]:
+            assert time.monotonic() < deadline, verified
+            time.sleep(0.1)
+        assert verified["converted"] == before["converted"] + 1
+        assert verified["revenue"] == pytest.approx(before["revenue"] + 3510)
+        assert verified["unverified_revenue"] == pytest.approx(before["unverified_revenue"])
         unknown = write.post("/v1/decisions/not-a-decision/outcome", json={"outcome": "shown"})
         assert unknown.status_code == 404
         wrong = write.post(f"/v1/decisions/{decision['decision_id']}/outcome", json={"outcome": "loved"})
@@ -278,6 +301,7 @@ def test_the_tracker_and_the_demo_shop_are_served(server: Server) -> None:
         assert all(name in sdk.text for name in ("exitIntent", "/v1/decide", "Scroll Depth", "sendBeacon"))
         home = anyone.get("/demo/")
         assert home.status_code == 200 and 'src="/sdk.js"' in home.text and "data-write-key=" in home.text
+        assert "숍마인드 데모 상점" in home.text  # the product's one Korean name (숍, as Koreans write shop)
         assert anyone.get("/demo/product/P00001").status_code == 200
         assert anyone.get("/demo/product/NOPE").status_code == 404
         # browsers on the shop's own domain may call the API

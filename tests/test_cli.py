@@ -12,7 +12,9 @@ import orjson
 import pytest
 
 
-def shopmind(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def shopmind(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "shopmind", *args],
         capture_output=True,
@@ -24,6 +26,7 @@ def shopmind(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
             "COLUMNS": "200",
             "PATH": "/usr/bin:/bin",
             **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"},
+            **(env or {}),
         },
     )
 
@@ -154,11 +157,31 @@ def test_run_and_customers_commands(tmp_path: Path) -> None:
     assert lines[0] == "profile_id,clv_12m,p_alive,revenue" and len(lines) > 10
     moved = shopmind("customers", "moved", "-w", ws, "--from", "vip", "--to", "dormant_vip")
     assert moved.returncode == 0 and "moved from RFM VIP · RFM VIP to dormant VIP · 휴면 VIP" in moved.stdout
+    # dates are the shop's days (Asia/Seoul): --as-of 2026-02-01 is 2026-01-31 15:00 in UTC
+    assert "movement 2026-02-01 → 2026-03-02" in moved.stdout
+    assert "before 2026-02-01 (need" in first.stderr  # the churn note: too little history
+    assert "2026-01-31" not in first.stdout + first.stderr
+    evaluated = shopmind(
+        "evaluate",
+        "recommendations",
+        "-w",
+        ws,
+        "--split-at",
+        "2026-02-01",
+        "--until",
+        "2026-02-20",
+        "-a",
+        "popularity",
+    )
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "train < 2026-02-01, test until 2026-02-20" in evaluated.stdout
+    status = shopmind("status", "-w", ws).stdout
+    assert "2026-01-01 0" in status and "KST" in status and "2025-12-31" not in status
     assert "model card: AUC" in first.stdout + first.stderr or "purchase probability skipped" in first.stderr
     audience = tmp_path / "band.csv"
     band = shopmind("customers", "band", "-w", ws, "--low", "0.2", "--high", "1", "--output", str(audience))
     assert band.returncode == 0, band.stderr
-    count = int(band.stdout.split(" customers")[0].replace(",", ""))
+    count = int(band.stdout.split(" customer")[0].replace(",", ""))
     assert len(audience.read_text().splitlines()) == count + 1
     assert shopmind("customers", "band", "-w", ws, "--low", "0.5", "--high", "0.2").returncode == 2
 
@@ -194,3 +217,19 @@ def test_run_and_customers_commands(tmp_path: Path) -> None:
     assert shopmind("customers", "show", "user:nobody", "-w", ws).returncode == 2
     bad_zone = shopmind("run", "-w", ws, "--zone", "Mars/Olympus")
     assert bad_zone.returncode == 2 and "IANA" in bad_zone.stderr
+
+
+def test_a_shop_in_another_zone_gets_its_own_days(tmp_path: Path) -> None:
+    """The workspace's zone (SHOPMIND_SHOP_TIMEZONE) is the default of every command: a run
+    --as-of 2026-01-20 in Los Angeles is that day's midnight there (not in Seoul, where it is the
+    19th's 07:00 in Los Angeles), and the movement between two runs says so."""
+    ws = str(tmp_path / "ws")
+    zone = {"SHOPMIND_SHOP_TIMEZONE": "America/Los_Angeles"}
+    assert shopmind("demo", "-w", ws, "--customers", "300", "--days", "45", "--seed", "4").returncode == 0
+    first = shopmind("run", "-w", ws, "--as-of", "2026-01-20", env=zone)
+    assert first.returncode == 0, first.stderr
+    assert "customers as of 2026-01-20 00:00 PST" in first.stdout
+    assert shopmind("run", "-w", ws, "--as-of", "2026-02-05", env=zone).returncode == 0
+    moved = shopmind("customers", "moved", "-w", ws, env=zone)
+    assert moved.returncode == 0, moved.stderr
+    assert "movement 2026-01-20 → 2026-02-05" in moved.stdout

@@ -368,6 +368,76 @@ def test_coats_sell_in_the_cold(shop: SyntheticShop, orders: pd.DataFrame, lines
     assert orders.loc[rain_orders, "precip_mm"].mean() > 2 * orders["precip_mm"].mean()
 
 
+def test_rain_puts_rain_gear_in_baskets_and_in_view(
+    shop: SyntheticShop, events: pd.DataFrame, orders: pd.DataFrame, lines: pd.DataFrame
+) -> None:
+    (rain,) = [w for w in shop.truths.weather_categories if w.variable == "precip_mm"]
+    assert rain.category == "레인용품" and "rain-gear line" in rain.extra
+    with_gear = orders["order_id"].isin(set(lines.loc[lines["category"] == rain.category, "order_id"]))
+    wet, dry = orders["precip_mm"] >= 15, orders["precip_mm"] == 0
+    assert wet.sum() >= 40 and dry.sum() >= 1000
+    # about 30% of the orders of a 15 mm+ day in the buyer's region hold rain gear, hardly any dry day's
+    assert with_gear[wet].mean() >= 0.2, with_gear[wet].mean()
+    assert with_gear[dry].mean() <= 0.02, with_gear[dry].mean()
+    bands = pd.cut(orders["precip_mm"], [-1, 0, 5, 15, 1000], right=True)
+    shares = with_gear.groupby(bands, observed=True).mean()
+    assert shares.is_monotonic_increasing and len(shares) == 4, shares  # the more rain, the more gear
+    # and it is looked at: views of rain gear per session, rainy sessions against dry ones
+    weather = shop.weather.to_pandas().set_index(["region", "day"])["precip_mm"]
+    sessions = (
+        events.assign(day=events["local"].dt.date)
+        .groupby("session_id")
+        .agg(day=("day", "first"), gear=("category", lambda c: (c == rain.category).sum()))
+    )
+    region = shop.events.select(["session_id", "region"]).to_pandas().drop_duplicates("session_id")
+    sessions = sessions.join(region.set_index("session_id"))
+    sessions["precip_mm"] = weather.reindex(
+        pd.MultiIndex.from_arrays([sessions["region"], sessions["day"]])
+    ).to_numpy()
+    assert (
+        sessions.loc[sessions["precip_mm"] >= 15, "gear"].mean()
+        > 5 * sessions.loc[sessions["precip_mm"] == 0, "gear"].mean()
+    )
+
+
+def test_the_rain_moves_none_of_the_shops_other_draws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rain draws from its own generator: without it (no line, no view) every other row is
+    the same, and only the revenue of the orders that got rain gear differs."""
+    import shopmind.demo._simulator as simulator
+    from shopmind.demo._rain import RainGear
+
+    wet = generate_shop(customers=600, days=45, seed=9)
+    nothing = np.zeros(0, dtype=np.int64)
+    monkeypatch.setattr(
+        simulator,
+        "draw_rain_gear",
+        lambda *args: RainGear(nothing, nothing, np.zeros(0), nothing, nothing),
+    )
+    dry = generate_shop(customers=600, days=45, seed=9)
+    for name in ("products", "weather", "interests", "orders"):
+        assert getattr(wet, name).equals(getattr(dry, name)), name
+    gear = wet.order_lines.to_pandas()
+    gear = gear[~gear["line_key"].isin(set(dry.order_lines.column("line_key").to_pylist()))]
+    assert len(gear) > 0 and len(gear) + dry.order_lines.num_rows == wet.order_lines.num_rows
+    products = wet.products.to_pandas().set_index("product_id")["category"]
+    assert set(gear["product_id"].map(products)) == {"레인용품"}
+    kept = wet.order_lines.to_pandas().merge(dry.order_lines.to_pandas(), how="inner")
+    assert len(kept) == dry.order_lines.num_rows  # the shop's own lines are all there, unchanged
+    # events: the dry shop's, with the rain's views and cart adds added and some revenue grown
+    dry_events = dry.events.to_pandas().set_index("message_id")
+    wet_events = wet.events.to_pandas().set_index("message_id")
+    added = wet_events.loc[~wet_events.index.isin(dry_events.index)]
+    assert added.index.str.contains("-rain-").all() and set(added["category"]) == {"레인용품"}
+    assert set(added["type"]) == {"product_view", "cart_add"}
+    same = wet_events.loc[dry_events.index]
+    changed = (same.drop(columns="revenue") != dry_events.drop(columns="revenue")) & ~(
+        same.drop(columns="revenue").isna() & dry_events.drop(columns="revenue").isna()
+    )
+    assert not changed.any().any()
+    grown = same["revenue"].fillna(0) != dry_events["revenue"].fillna(0)
+    assert set(same.loc[grown, "order_id"]) == set(gear["order_id"])
+
+
 def test_job_seekers_scan_every_category(shop: SyntheticShop, events: pd.DataFrame) -> None:
     seekers = shop.truths.job_seeker_anonymous_ids
     assert seekers and seekers <= shop.truths.anonymous_visitor_ids

@@ -32,6 +32,11 @@ from tests.serving import DashboardClient, Server
 from tests.shops import understood_workspace
 
 PLACEHOLDER = re.compile(r"을\(를\)|를\(을\)|은\(는\)|는\(은\)|이\(가\)|가\(이\)|과\(와\)|와\(과\)|\(으\)로")
+#: English: a plural marker left ("order(s)") or a plural after a count of one ("1 orders")
+PLURAL = re.compile(
+    r"\b[A-Za-z]+\(e?s\)|(?<![\d,.])1 (?:[A-Za-z-]+ ){0,2}"
+    r"(?:order|customer|buyer|day|VIP|visitor|identifier|profile|rule|row|session|item)s\b"
+)
 
 #: codes the product produces: on a Korean screen each must be shown by its word
 #: (the one-word codes, such as ``mobile`` or ``popup``, are English words: the Korean check catches them)
@@ -131,6 +136,7 @@ def problems(text: str, korean: bool, any_snake_case: bool = True) -> list[str]:
     found = [
         f"placeholder particle: …{text[max(0, m.start() - 20) : m.end()]}" for m in PLACEHOLDER.finditer(text)
     ]
+    found += [f"plural: …{text[max(0, m.start() - 20) : m.end()]}" for m in PLURAL.finditer(text)]
     for match in WORD.finditer(text):
         word = match.group().rstrip(".:/-")
         context = text[max(0, match.start() - 30) : match.end() + 10].replace("\n", " ")
@@ -205,6 +211,24 @@ def test_the_checker_catches_what_it_must() -> None:
     assert problems("revenue_all (+1.37)", korean=False)
     assert problems("Mar 2026 매출", korean=True)
     assert not problems("P00183 · user:m001250 · ORD-5-0001701 · RFM VIP 264명 · 1kg", korean=True)
+    assert problems("1 orders · revenue ₩12,900", korean=False)
+    assert problems("Second purchase within 30 day(s)", korean=False)
+    assert not problems("1 order · 11 orders · 21 customers · 1,201 buyers", korean=False)
+
+
+def test_a_count_of_one_takes_the_singular_in_english(shop: tuple[Server, DashboardClient, Path]) -> None:
+    """The customer page of a member who ordered once: "1 order" in English (it said "1 orders"),
+    주문 1건 in Korean."""
+    _, client, folder = shop
+    with Store(folder / "shop.duckdb") as store:
+        ((once,),) = store.sql(
+            "SELECT 'user:' || customer_id FROM orders WHERE customer_id IS NOT NULL "
+            "GROUP BY customer_id HAVING count(*) = 1 ORDER BY 1 LIMIT 1"
+        )
+    english = visible_text(client.get("/dashboard/customer", params={"id": once, "lang": "en"}).text)
+    assert "1 order · revenue" in english, english[:2000]
+    korean = visible_text(client.get("/dashboard/customer", params={"id": once, "lang": "ko"}).text)
+    assert "주문 1건 · 매출" in korean
 
 
 def _a_cli_identifier(problem: str) -> bool:
@@ -274,3 +298,22 @@ def test_the_readmes_commands_leave_no_placeholder_or_raw_code(
     # the CLI also serves data teams: a parameter named in a warning (penalizer_coef) is fine there
     found = [p for p in problems(output, korean=False, any_snake_case=False) if not _a_cli_identifier(p)]
     assert not found, "\n".join(found[:40])
+
+
+def test_the_product_has_one_korean_name() -> None:
+    """숍마인드, as Koreans write "shop" (숍), everywhere: the demo shop's pages were titled
+    "쇼프마인드"."""
+    root = Path(__file__).resolve().parents[1]
+    files = [
+        *(root / "src").rglob("*.py"),
+        *(root / "src").rglob("*.html"),
+        *(root / "src").rglob("*.js"),
+        root / "README.md",
+        *(root / "docs").rglob("*.md"),
+    ]
+    misspelt = ("쇼프마인드", "샵마인드", "쇼핑마인드")
+    found = [
+        f"{path.relative_to(root)}: {word}" for path in files for word in misspelt if word in path.read_text()
+    ]
+    assert not found, found
+    assert "숍마인드" in (root / "src/shopmind/api/_demo_shop.py").read_text()

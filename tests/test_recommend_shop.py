@@ -14,7 +14,7 @@ import pytest
 from shopmind.core import with_particle
 from shopmind.demo import PlantedTruths, generate_shop
 from shopmind.pipeline import RecommenderData, load_demo_shop, order_baskets, recommender_data
-from shopmind.recommend import AssociationRules, Context, HybridRecommender
+from shopmind.recommend import AssociationRules, Context, ContextLift, HybridRecommender
 from shopmind.store import Store
 
 CUSTOMERS, DAYS, SEED = 2000, 90, 3
@@ -103,6 +103,28 @@ def test_weather_moves_coats_and_rain_gear_the_planted_way(shop: Shop) -> None:
     now = pd.Timestamp(coldest["day"]).tz_localize("Asia/Seoul") + pd.Timedelta(hours=12)
     looked_up = shop.model.context_.weather_of(Context(region=coldest["region"], now=now.to_pydatetime()))
     assert looked_up is not None and looked_up[0] == pytest.approx(coldest["temp_c"])
+
+
+def test_the_rain_lift_is_learned_from_the_days_it_rained(shop: Shop) -> None:
+    """Nothing in the context step knows rain gear: its lift on a wet day comes from the purchases
+    on wet days. With the same rain moved to other days (each region keeps its days' amounts,
+    shuffled by a seeded permutation) the rain gear is no longer lifted."""
+    data = shop.data
+    rain_gear = data.catalogue.loc[data.catalogue["category"] == "레인용품", "item"].tolist()
+    wet, dry = Context(precip_mm=25.0), Context(precip_mm=0.0)
+
+    def lifts(weather: pd.DataFrame) -> tuple[float, float]:
+        lift = ContextLift().fit(data.interactions, data.catalogue, weather)
+        return float(lift.lift(rain_gear, wet)[0].mean()), float(lift.lift(rain_gear, dry)[0].mean())
+
+    real_wet, real_dry = lifts(data.weather)
+    assert real_wet >= 4 and real_dry <= 0.5, (real_wet, real_dry)
+    rng = np.random.default_rng(0)
+    moved = data.weather.copy()
+    for _, rows in moved.groupby("region").groups.items():
+        moved.loc[rows, "precip_mm"] = rng.permutation(moved.loc[rows, "precip_mm"].to_numpy())
+    moved_wet, moved_dry = lifts(moved)
+    assert 0.5 <= moved_dry <= 1.5 and moved_wet <= 2, (moved_wet, moved_dry)
 
 
 def test_region_lifts_local_specialities(shop: Shop) -> None:

@@ -67,7 +67,7 @@ def _page(
         meta += f'<meta name="shopmind:category" content="{_e(category)}">'
     text = f"""<!doctype html>
 <html lang="ko"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{_e(title)} · 쇼프마인드 데모 상점</title>{meta}
+<title>{_e(title)} · 숍마인드 데모 상점</title>{meta}
 <style>
 body{{margin:0;font:15px/1.5 'Noto Sans KR',system-ui,sans-serif;color:#222}}
 header{{display:flex;gap:18px;align-items:center;padding:12px 20px;border-bottom:1px solid #ddd}}
@@ -81,7 +81,7 @@ function cart() {{ return JSON.parse(localStorage.getItem("demo:cart") || "{{}}"
 function saveCart(c) {{ localStorage.setItem("demo:cart", JSON.stringify(c)); }}
 </script>
 <script src="/sdk.js" data-write-key="{_e(key)}" data-link-base="/demo" defer></script></head>
-<body><header><a href="/demo/"><b>쇼프마인드 데모 상점</b></a><a href="/demo/cart" id="cart-link">장바구니</a></header>
+<body><header><a href="/demo/"><b>숍마인드 데모 상점</b></a><a href="/demo/cart" id="cart-link">장바구니</a></header>
 <div data-shopmind-placement="top"></div>
 <main>{body}</main>
 </body></html>"""

@@ -305,7 +305,15 @@ async def triggers(request: Request) -> dict[str, Any]:
                 **t.model_dump(mode="json"),
                 "performance": performance.get(
                     t.id,
-                    {"served": 0, "shown": 0, "clicked": 0, "dismissed": 0, "converted": 0, "revenue": 0.0},
+                    {
+                        "served": 0,
+                        "shown": 0,
+                        "clicked": 0,
+                        "dismissed": 0,
+                        "converted": 0,
+                        "revenue": 0.0,
+                        "unverified_revenue": 0.0,
+                    },
                 ),
             }
             for t in onsite.triggers

@@ -23,7 +23,7 @@ from shopmind.cli._common import (
     parse_as_of,
 )
 from shopmind.cli._format import local_date, local_time, money, score_value
-from shopmind.core import GLOSSARY, UnknownProfileError, label
+from shopmind.core import GLOSSARY, UnknownProfileError, counted, label
 
 if TYPE_CHECKING:  # the rest is imported where it is used: ``shopmind --help`` stays quick
     from shopmind.store import Store
@@ -50,7 +50,7 @@ def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object
 
     with _private(path) as fh:
         count = write_csv(fh, header, rows)  # a cell that starts like a formula is written as text
-    console.print(f"wrote {count:,} customers to {path}")
+    console.print(f"wrote {counted(count, 'customer')} to {path}")
     return count
 
 
@@ -116,7 +116,7 @@ def customers_list(
     if output:
         _write_csv(output, ("profile_id", "clv_12m", "p_alive", "revenue"), rows)
     name = _names(segment)
-    table = Table(title=f"{name['en']} · {name['ko']}: {len(rows):,} customers")
+    table = Table(title=f"{name['en']} · {name['ko']}: {counted(len(rows), 'customer')}")
     for col in ("customer", "CLV 12m", "P(alive)", "revenue so far"):
         table.add_column(col, justify="left" if col == "customer" else "right")
     for pid, clv, alive, revenue in rows[:limit]:
@@ -162,7 +162,7 @@ def customers_band(
     (band,) = probability_bands([v for _, v in rows], edges=[low, high]) if rows else (None,)
     expected = band.expected_buyers if band else 0.0
     console.print(
-        f"{len(rows):,} customers with P(buy within {horizon} days) in [{low:.0%}, {high:.0%}] · "
+        f"{counted(len(rows), 'customer')} with P(buy within {counted(horizon, 'day')}) in [{low:.0%}, {high:.0%}] · "
         f"expected buyers {expected:,.1f}"
     )
     if output:
@@ -211,7 +211,7 @@ def customers_moved(
         table.add_row(named[a], named[b], f"{n:,}")
     console.print(table)
     console.print(
-        f"{len(rows):,} customers moved from {named[from_]} to {named[to]}: "
+        f"{counted(len(rows), 'customer')} moved from {named[from_]} to {named[to]}: "
         + ", ".join(r[0] for r in rows[:20])
     )
 
@@ -407,7 +407,7 @@ def customers_erase(
         if found is not None and not yes:
             profile_id, identifiers = found
             question = (
-                f"erase everything stored about {profile_id} ({len(identifiers)} identifiers)? "
+                f"erase everything stored about {profile_id} ({counted(len(identifiers), 'identifier')})? "
                 "This cannot be undone"
             )
             if not typer.confirm(question, default=False):
@@ -425,7 +425,7 @@ def customers_erase(
         when = ", ".join(local_time(at) for at in erased.erased_before)
         console.print(f"nothing left to erase: {profile} was erased before ({when})")
         return
-    table = Table(title=f"erased {erased.profile_id}: {erased.total:,} rows")
+    table = Table(title=f"erased {erased.profile_id}: {counted(erased.total, 'row')}")
     table.add_column("table")
     table.add_column("rows deleted", justify="right")
     for name, count in erased.counts:

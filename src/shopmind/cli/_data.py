@@ -27,10 +27,12 @@ from shopmind.cli._common import (
     open_workspace,
     progress_bars,
 )
+from shopmind.cli._format import local_moment
 from shopmind.cli._mappings import resolve_mapping
 from shopmind.core import (
     ImportFileError,
     UnknownIdentityLinkError,
+    counted,
 )
 
 if TYPE_CHECKING:  # imported where used: ``shopmind --help`` starts without the store and the jobs
@@ -306,11 +308,11 @@ def status(
     tables.add_column("from")
     tables.add_column("to")
     for t in st.tables:
-        tables.add_row(t.name, f"{t.rows:,}", str(t.first or "")[:19], str(t.last or "")[:19])
+        tables.add_row(t.name, f"{t.rows:,}", local_moment(t.first), local_moment(t.last))
     console.print(tables)
     console.print(
         f"customers · 고객 {people.customers:,} (members · 회원 {people.members:,}, anonymous · 비회원 "
-        f"{people.anonymous:,}) from {people.identifiers:,} identifiers · 식별자 (the profiles table's rows); "
+        f"{people.anonymous:,}) from {counted(people.identifiers, 'identifier')} · 식별자 (the profiles table's rows); "
         f"buyers · 구매 고객 {people.buyers:,}, guests included"
     )
     quality = Table(title="data quality")
@@ -374,4 +376,4 @@ def identity_undo(link_id: int, workspace: WorkspaceOpt = Path(".shopmind")) -> 
         except UnknownIdentityLinkError as exc:
             raise fail(str(exc), EXIT_USAGE, "list links with: shopmind identity merges") from None
         profiles = store.rebuild_profiles()
-    console.print(f"undid link {link.link_id} ({link.a} ~ {link.b}); {profiles:,} profiles now")
+    console.print(f"undid link {link.link_id} ({link.a} ~ {link.b}); {counted(profiles, 'profile')} now")

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import math
 import os
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from shopmind.core import DEFAULT_SHOP_TZ
+from shopmind.core import DEFAULT_SHOP_TZ, shop_day, shop_time
 
 #: symbols of the currencies a Korean shop meets; any other is written with its ISO code
 SYMBOLS = {"KRW": "₩", "USD": "$", "JPY": "¥", "EUR": "€", "GBP": "£", "CNY": "CN¥"}
@@ -34,14 +34,23 @@ def shop_zone() -> str:
 
 
 def local_time(moment: datetime, zone: str | None = None) -> str:
-    """``2026-04-01 00:00 KST``: the moment in the shop's zone, the zone named."""
-    here = moment.astimezone(ZoneInfo(zone or shop_zone()))
-    return f"{here:%Y-%m-%d %H:%M} {here.tzname()}"
+    """``2026-04-01 00:00 KST``: the moment in the shop's zone, the zone named (a naive moment
+    is UTC, as the store keeps it, not the zone of the machine)."""
+    return shop_time(moment, zone or shop_zone())
 
 
 def local_date(moment: datetime, zone: str | None = None) -> str:
     """The shop's calendar day of the moment (``--as-of 2026-04-01`` is that day's midnight there)."""
-    return f"{moment.astimezone(ZoneInfo(zone or shop_zone())):%Y-%m-%d}"
+    return shop_day(moment, zone or shop_zone())
+
+
+def local_moment(value: datetime | date | None, zone: str | None = None) -> str:
+    """A stored time or day for a table cell: a time in the shop's zone, a day as it is, else ''."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return local_time(value, zone)
+    return value.isoformat()
 
 
 def plain_number(value: float, digits: int = 4) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,7 +19,8 @@ from shopmind.cli._common import (
     open_workspace,
     parse_as_of,
 )
-from shopmind.core import InvalidInputError
+from shopmind.cli._format import local_date
+from shopmind.core import InvalidInputError, counted
 
 if TYPE_CHECKING:  # the models are imported when a command runs: ``shopmind --help`` stays quick
     from shopmind.recommend import Recommendation
@@ -78,7 +80,10 @@ def evaluate_recommendations_cmd(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Also write the table as CSV.")
     ] = None,
-    zone: Annotated[str, typer.Option("--zone", help="The shop's time zone, for the dates.")] = "Asia/Seoul",
+    zone: Annotated[
+        str | None,
+        typer.Option("--zone", help="The shop's time zone, for the dates (default: the workspace's)."),
+    ] = None,
     workspace: WorkspaceOpt = Path(".shopmind"),
 ) -> None:
     """Fit every algorithm on the purchases before --split-at and compare its top-K with what the
@@ -109,8 +114,8 @@ def evaluate_recommendations_cmd(
         except InvalidInputError as exc:
             raise fail(str(exc), EXIT_INPUT, "check --split-at/--until against the orders' dates") from None
     view = Table(
-        title=f"Recommendations @ {k} · {table.attrs['users']:,} customers · "
-        f"train < {start:%Y-%m-%d}, test until {table.attrs['until'][:10]}"
+        title=f"Recommendations @ {k} · {counted(table.attrs['users'], 'customer')} · "
+        f"train < {local_date(start, zone)}, test until {local_date(datetime.fromisoformat(table.attrs['until']), zone)}"
     )
     columns = ["algorithm", *PERCENT, "popularity_bias", "fit_s", "latency_ms_p50", "latency_ms_p99"]
     for col in columns:  # short headers that fold rather than cut: the table fits 80 columns
@@ -164,8 +169,10 @@ def recommend_rules(
         raise fail(str(exc), EXIT_INPUT, "raise --min-support") from None
     if output is not None:
         _write_table(output, table)
-        console.print(f"wrote {len(table):,} rules to {output}")
-    view = Table(title=f"{len(table):,} rules from {rules.n_baskets_:,} orders (support ≥ {min_support:g})")
+        console.print(f"wrote {counted(len(table), 'rule')} to {output}")
+    view = Table(
+        title=f"{counted(len(table), 'rule')} from {counted(rules.n_baskets_, 'order')} (support ≥ {min_support:g})"
+    )
     for col in ("if bought · 구매하면", "then · 함께 구매", "support", "confidence", "lift"):
         view.add_column(col, justify="right" if col in ("support", "confidence", "lift") else "left")
     for row in table.head(limit).to_dict("records"):

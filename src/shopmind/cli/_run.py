@@ -20,9 +20,9 @@ from shopmind.cli._common import (
     parse_as_of,
     progress_bars,
 )
-from shopmind.cli._format import local_time, plain_number
+from shopmind.cli._format import local_time, plain_number, shop_zone
 from shopmind.cli._notes import print_notes
-from shopmind.core import DEFAULT_SHOP_TZ, label
+from shopmind.core import DEFAULT_SHOP_TZ, counted, label
 
 if TYPE_CHECKING:  # the jobs are imported when the command runs: ``shopmind --help`` stays quick
     from shopmind.pipeline import (
@@ -63,8 +63,12 @@ def run(
         float, typer.Option(min=0.0, max=1.0, help="Churn risk from which a VIP is listed as 'at risk'.")
     ] = 0.5,
     zone: Annotated[
-        str, typer.Option(help="The shop's time zone (IANA name): days, hours and --as-of dates are local.")
-    ] = DEFAULT_SHOP_TZ,
+        str | None,
+        typer.Option(
+            help="The shop's time zone (IANA name): days, hours and --as-of dates are local. "
+            f"Default: the workspace's (SHOPMIND_SHOP_TIMEZONE, else {DEFAULT_SHOP_TZ})."
+        ),
+    ] = None,
 ) -> Any:  # the FullRunReport (Typer evaluates this annotation, so it names no job type)
     """Understand every customer as of a date and store the results with the run:
 
@@ -79,7 +83,7 @@ def run(
     own connection: collection goes on) and the server's recommender is refitted after it."""
     from shopmind.pipeline import run_everything
 
-    zone = _zone(zone)
+    zone = _zone(zone or shop_zone())
     moment = parse_as_of(as_of, zone)
     with open_workspace(workspace) as (_, store), progress_bars() as progress:
         report = run_everything(
@@ -135,7 +139,7 @@ def _auc(value: float | None) -> str:
 
 def _print_churn(churn: ChurnReport) -> None:
     console.print(
-        f"churn risk · 이탈 위험 ({churn.horizon_days} days without a purchase): {churn.buyers:,} buyers, "
+        f"churn risk · 이탈 위험 ({counted(churn.horizon_days, 'day')} without a purchase): {counted(churn.buyers, 'buyer')}, "
         f"model: {label('model', churn.chosen, 'en')} (backtest AUC supervised {_auc(churn.supervised_auc)}, P(alive)-based "
         f"{_auc(churn.p_alive_auc)}) · VIPs at risk {churn.vips_at_risk:,} (shopmind customers at-risk)"
     )
@@ -144,7 +148,7 @@ def _print_churn(churn: ChurnReport) -> None:
 def _print_purchase(purchase: PurchaseReport) -> None:
     card = purchase.card
     bands = Table(
-        title=f"P(buy within {purchase.horizon_days} days) · 구매 확률 — backtest on the newest complete window"
+        title=f"P(buy within {counted(purchase.horizon_days, 'day')}) · 구매 확률 — backtest on the newest complete window"
     )
     for col in ("band", "customers", "expected buyers", "actual buyers"):
         bands.add_column(col, justify="right")
@@ -158,7 +162,7 @@ def _print_purchase(purchase: PurchaseReport) -> None:
     console.print(bands)
     console.print(
         f"model card: AUC {card.auc:.3f} (recency only {card.baseline_auc:.3f}) · Brier {card.brier:.4f} · "
-        f"ECE {card.ece:.4f} · top decile lift {card.lift[0][2]:.1f}x · today: {purchase.profiles:,} customers, "
+        f"ECE {card.ece:.4f} · top decile lift {card.lift[0][2]:.1f}x · today: {counted(purchase.profiles, 'customer')}, "
         f"{purchase.expected_buyers:,.0f} expected buyers"
     )
 
@@ -166,15 +170,15 @@ def _print_purchase(purchase: PurchaseReport) -> None:
 def _print_lookalike(lookalike: LookalikeReport) -> None:
     drivers = ", ".join(label("feature", name, "en") for name, _ in lookalike.top_features[:3])
     console.print(
-        f"VIP look-alikes · VIP 유사 고객 (look-alikes of {lookalike.vips:,} VIPs): {lookalike.candidates:,} of "
-        f"{lookalike.scored:,} non-VIPs · held-out AUC {lookalike.card.auc:.3f} (past revenue "
+        f"VIP look-alikes · VIP 유사 고객 (look-alikes of {counted(lookalike.vips, 'VIP')}): {lookalike.candidates:,} of "
+        f"{counted(lookalike.scored, 'non-VIP')} · held-out AUC {lookalike.card.auc:.3f} (past revenue "
         f"{_auc(lookalike.card.baseline_auc)}) · drivers: {drivers} (shopmind customers lookalikes)"
     )
 
 
 def _print_preferences(preferences: PreferencesReport) -> None:
     console.print(
-        f"taste · 취향 for {preferences.tastes:,} customers · best time and channel · 최적 발송 시간 for "
+        f"taste · 취향 for {counted(preferences.tastes, 'customer')} · best time and channel · 최적 발송 시간 for "
         f"{preferences.habits:,} ({preferences.fallbacks:,} from their segment or the shop: little history) "
         "(shopmind customers show PROFILE)"
     )

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from shopmind.cli._common import EXIT_USAGE, WorkspaceOpt, app, console, err_console, fail, open_workspace
 from shopmind.cli._format import local_time
+from shopmind.core import counted
 
 if TYPE_CHECKING:  # the rest is imported where it is used: ``shopmind --help`` stays quick
     from shopmind.store import AccountError, Store, User
@@ -242,4 +243,4 @@ def sessions_revoke(login: LoginArg, workspace: WorkspaceOpt = Path(".shopmind")
             ended = revoke_account_sessions(store, login)
         except AccountError as exc:
             raise _refused(exc) from None
-    err_console.print(f"ended {ended} session(s) of {login}")
+    err_console.print(f"ended {counted(ended, 'session')} of {login}")

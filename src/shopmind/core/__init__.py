@@ -4,6 +4,7 @@ native thread limits, Korean particles and the catalogue of labels and terms."""
 from typing import TYPE_CHECKING, Any
 
 from shopmind.core._clock import Clock, FixedClock, SystemClock
+from shopmind.core._english import counted, plural, resolve_plurals
 from shopmind.core._errors import (
     FieldError,
     ImportFileError,
@@ -34,7 +35,7 @@ from shopmind.core._personal import (
     normalise_key,
 )
 from shopmind.core._threads import single_threaded_blas
-from shopmind.core._timezone import DEFAULT_SHOP_TZ, to_utc
+from shopmind.core._timezone import DEFAULT_SHOP_TZ, shop_day, shop_time, to_utc
 
 if TYPE_CHECKING:
     from shopmind.core._settings import Settings
@@ -80,13 +81,18 @@ __all__ = [
     "UnknownProfileError",
     "WorkspaceError",
     "WorkspaceLockedError",
+    "counted",
     "hash_password",
     "label",
     "normalise_email",
     "normalise_key",
     "normalise_phone",
     "particle",
+    "plural",
     "resolve_particles",
+    "resolve_plurals",
+    "shop_day",
+    "shop_time",
     "single_threaded_blas",
     "term",
     "to_utc",

@@ -24,6 +24,7 @@ from shopmind.demo._catalogue import (
 )
 from shopmind.demo._geography import CITIES, REGION_NAMES
 from shopmind.demo._people import CHANNEL_NAMES, DEVICE_TYPES, OS_NAMES, People
+from shopmind.demo._rain import RainGear
 from shopmind.demo._sampling import ProductSampler, choice, constant, numbered, pick, take
 from shopmind.demo._sessions import BROWSE, BUY, DAY_US, SCAN, US, Orders, Sessions
 from shopmind.events import EVENT_SCHEMA, EventType
@@ -351,7 +352,11 @@ def build_events(
     campaign_ids: tuple[str, ...],
     period_start_us: int,
     seed: int,
+    rain: RainGear,
+    rain_rng: np.random.Generator,
 ) -> TimedEvents:
+    """The events of every session; ``rain``'s lines and views come last, timed with
+    ``rain_rng`` inside their sessions, so that the other events are the same without them."""
     pages = Pages.of(catalogue, campaign_ids)
     ev = _draw_events(rng, sessions, orders, people, catalogue, sampler, pages)
     channel = people.device_channel[sessions.device]
@@ -381,8 +386,24 @@ def build_events(
     for name in list(ev):  # one column at a time keeps the peak memory down
         ev[name] = ev[name][final]
     time_us = time_us[chronological]
+    n_main = time_us.size
+    extra, extra_time = _rain_events(rain_rng, rain, orders, sessions.size, ev, time_us, catalogue, pages)
+    merged = np.lexsort(
+        (np.arange(n_main + extra_time.size) >= n_main, np.concatenate([time_us, extra_time]))
+    )
+    for name in list(ev):
+        ev[name] = np.concatenate([ev[name], extra[name]])[merged]
+    time_us = np.concatenate([time_us, extra_time])[merged]
+    # the shop's events keep their numbers; the rain's are numbered apart
+    message_ids = pa.concat_arrays(
+        [
+            numbered(f"demo-{seed}-", np.arange(n_main)),
+            numbered(f"demo-{seed}-rain-", np.arange(extra_time.size)),
+        ]
+    ).take(pa.array(merged))
     session = ev["session"]
     kind = ev["kind"]
+    n = session.size
     n_orders = orders.size
 
     is_order = kind == ORDER
@@ -411,11 +432,11 @@ def build_events(
     quantity = ev["quantity"]
     price = ev["price"]
     revenue = np.zeros(n)
-    revenue[is_order] = orders.revenue[ev["order"][is_order]]
+    revenue[is_order] = (orders.revenue + rain.revenue(n_orders))[ev["order"][is_order]]
     guest_contact = np.where(is_order, person, -1)
 
     columns = {
-        "message_id": numbered(f"demo-{seed}-", np.arange(n)),
+        "message_id": message_ids,
         "type": take([t.value for t in TYPES], kind),
         "name": pa.nulls(n, pa.string()),
         "anonymous_id": take(people.anonymous_ids, device),
@@ -459,3 +480,54 @@ def build_events(
     }
     table = pa.Table.from_arrays([columns[name] for name in EVENT_SCHEMA.names], schema=EVENT_SCHEMA)
     return TimedEvents(table=table, order_time_us=order_time_us, order_ids=order_ids)
+
+
+def _rain_events(
+    rng: np.random.Generator,
+    rain: RainGear,
+    orders: Orders,
+    n_sessions: int,
+    ev: dict[str, np.ndarray],
+    time_us: np.ndarray,
+    catalogue: Catalogue,
+    pages: Pages,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The rain gear's events (columns as in ``ev``) and their times: a line's product view and
+    cart add fall between its session's first event and its checkout, a browsing session's view
+    between its first and last event."""
+    session, kind = ev["session"], ev["kind"]
+    first = np.full(n_sessions, np.iinfo(np.int64).max)
+    np.minimum.at(first, session, time_us)
+    last = np.full(n_sessions, np.iinfo(np.int64).min)
+    np.maximum.at(last, session, time_us)
+    checkout = last.copy()
+    checking = kind == CHECKOUT
+    checkout[session[checking]] = time_us[checking]
+
+    line_session = orders.session[rain.line_order]
+    start, end = first[line_session], checkout[line_session]
+    viewed = start + (rng.uniform(0.05, 0.9, line_session.size) * (end - start)).astype(np.int64)
+    added = viewed + (rng.uniform(0.1, 0.9, line_session.size) * (end - viewed)).astype(np.int64)
+    looking = rain.viewed_session
+    seen = first[looking] + (rng.uniform(0.1, 1.0, looking.size) * (last[looking] - first[looking])).astype(
+        np.int64
+    )
+
+    blocks = _Blocks()
+    for at, kind_of, product in (
+        (line_session, PRODUCT, rain.line_product),
+        (line_session, CART_ADD, rain.line_product),
+        (looking, PRODUCT, rain.viewed_product),
+    ):
+        blocks.add(
+            at,
+            kind_of,
+            0.0,
+            product=product,
+            quantity=np.ones(at.size),
+            price=catalogue.price[product],
+            path=pages.product + product,
+        )
+    extra = blocks.concat()
+    del extra["seq"]
+    return extra, np.concatenate([viewed, added, seen])

@@ -6,7 +6,8 @@ Who gets what follows the triggers' own rules: the first-purchase coupon goes to
 on the cart page, the cart reminder to members, the careers banner to the planted job seekers and
 the personal picks to the VIPs still buying. The rates below are the simulator's, not measured
 anywhere: converted decisions carry a revenue drawn like a basket, not an order of the ``orders``
-table (the log records what a page reported; the demo's orders came before it)."""
+table (the log records what a page reported; the demo's orders came before it), so the on-site
+report lists that revenue as unverified: it counts verified orders only."""
 
 from __future__ import annotations
 

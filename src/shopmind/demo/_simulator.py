@@ -1,6 +1,7 @@
 """The synthetic Korean shop: shoppers, sessions, carts and orders with planted truths.
 
-Everything is drawn from one ``numpy.random.default_rng(seed)`` in a fixed order and built as
+Everything is drawn from one ``numpy.random.default_rng(seed)`` in a fixed order (the rain's
+rain gear from a second one, ``_rain.rain_rng(seed)``) and built as
 whole arrays (no per-event Python), so equal arguments give identical tables, and a shop of
 20,000 members over 180 days (about 1.5 million events) takes a few seconds.
 
@@ -15,7 +16,8 @@ The phases, in the order they draw:
    device, a focus category and the weather of the person's region that day.
 4. **Orders** - one per buying session: lines drawn by category (weather-adjusted, favourite
    category) then product (popularity, price for VIPs, local specialities), complementary partners
-   added, quantities and prices.
+   added, quantities and prices. Then the rain (``_rain``, from its own generator so that nothing
+   else moves): rain gear added to orders and viewed in browsing sessions on rainy days.
 5. **Events** - each session expands into its events (landing page with referrer and UTM, identify,
    CRM message open and click, banners, searches, product views, cart adds and removes, checkout,
    order), ordered inside the session, spaced by random gaps and sorted by time; then some
@@ -61,6 +63,7 @@ from shopmind.demo._people import (
     make_people,
     with_contact_hashes,
 )
+from shopmind.demo._rain import ADD_ON_TEXT, VIEW_TEXT, draw_rain_gear, rain_rng, with_rain_gear
 from shopmind.demo._sampling import COAT_FACTOR_TEXT, RAIN_FACTOR_TEXT, ProductSampler, constant, take
 from shopmind.demo._sessions import (
     CAMPAIGN_EVERY_DAYS,
@@ -202,6 +205,8 @@ def generate_shop(
     report(3, _PHASES)
 
     orders = make_orders(rng, sessions, people, catalogue, sampler)
+    wet = rain_rng(seed)  # the rain's own stream: the shop's other draws stay as they were
+    rain = draw_rain_gear(wet, sessions, orders, people, catalogue, sampler)
     report(4, _PHASES)
 
     n_campaigns = -(-days // CAMPAIGN_EVERY_DAYS)
@@ -209,10 +214,11 @@ def generate_shop(
         f"crm-{first_day + timedelta(days=CAMPAIGN_EVERY_DAYS * w):%Y%m%d}" for w in range(n_campaigns)
     )
     timed = build_events(
-        rng, sessions, orders, people, catalogue, sampler, campaign_ids, period_start_us, seed
+        rng, sessions, orders, people, catalogue, sampler, campaign_ids, period_start_us, seed, rain, wet
     )
     report(5, _PHASES)
 
+    orders = with_rain_gear(orders, rain)
     order_table, line_table = _order_tables(
         sessions, orders, people, catalogue.table, timed.order_time_us, timed.order_ids
     )
@@ -380,7 +386,9 @@ def _truths(
         device_hour_habits=(habit,),
         weather_categories=(
             WeatherEffect(COAT_CATEGORY, "temp_c", -1, COAT_FACTOR_TEXT),
-            WeatherEffect(RAIN_CATEGORY, "precip_mm", +1, RAIN_FACTOR_TEXT),
+            WeatherEffect(
+                RAIN_CATEGORY, "precip_mm", +1, RAIN_FACTOR_TEXT, extra=f"{ADD_ON_TEXT}; {VIEW_TEXT}"
+            ),
         ),
         job_seeker_anonymous_ids=devices(np.flatnonzero(tier == SCANNER)),
         anonymous_visitor_ids=devices(np.arange(members, people.size)),

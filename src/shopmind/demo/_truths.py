@@ -43,13 +43,15 @@ class WeatherEffect:
 
     ``direction`` is -1 when demand rises as the variable falls (coats in the cold) and +1 when it
     rises with it (umbrellas in the rain). ``multiplier`` describes the planted weight, applied to
-    the category's share before each line's category is drawn.
+    the category's share before each line's category is drawn; ``extra`` what else the weather
+    does (rain puts rain gear in baskets and in front of browsers), empty if nothing.
     """
 
     category: str
     variable: str  # a column of the weather table: "temp_c" or "precip_mm"
     direction: int
     multiplier: str
+    extra: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,9 @@ class PlantedTruths:
     device_hour_habits: tuple[DeviceHourHabit, ...]
 
     #: Weather-driven demand, by the buyer's region and local day: 아우터 (coats, padding) when it
-    #: is cold, 레인용품 (umbrellas, rain boots) on rainy days.
+    #: is cold, 레인용품 (umbrellas, rain boots) on rainy days - through the category weights and,
+    #: for the rain, a rain-gear line added to up to 30% of a rainy day's orders (the chance grows
+    #: with the rain, none when dry) and rain gear viewed in up to half its browsing sessions.
     weather_categories: tuple[WeatherEffect, ...]
 
     #: Anonymous visitors who scan the whole shop like job seekers or competitors: each session

@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 from sklearn.metrics import roc_auc_score
 
-from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError
+from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError, shop_day
 from shopmind.features import (
     FEATURES,
     behaviour_features,
@@ -193,7 +193,7 @@ def run_churn_risk(
             baseline=alive_risk if p_alive_auc is not None else None,
             notes=(
                 f"backtest: trained on {len(known)} windows of {horizon_days} days, scored on the buyers at the "
-                f"newest complete window's cut ({as_of - pd.Timedelta(days=horizon_days):%Y-%m-%d}); label: no "
+                f"newest complete window's cut ({shop_day(as_of - pd.Timedelta(days=horizon_days), zone)}); label: no "
                 "purchase within the horizon",
                 "baseline_auc: the P(alive)-based risk (BG/NBD P(no purchase within the horizon)) at the same cut",
             ),
@@ -201,7 +201,7 @@ def run_churn_risk(
     else:
         notes.append(
             f"only {len(known)} past windows of {horizon_days} days with churners and returners before "
-            f"{as_of:%Y-%m-%d} (need {MIN_WINDOWS}): churn risk is the P(alive)-based one alone. Import more history "
+            f"{shop_day(as_of, zone)} (need {MIN_WINDOWS}): churn risk is the P(alive)-based one alone. Import more history "
             "or pick a shorter horizon."
         )
     report("backtest", windows + 1, steps)
@@ -209,7 +209,9 @@ def run_churn_risk(
     supervised_wins = supervised_auc is not None and (p_alive_auc is None or supervised_auc >= p_alive_auc)
     now = churn_features(events, tx, profiles, as_of, horizon_days, zone, notes)
     if now.empty:
-        raise InvalidInputError([FieldError("as_of", f"no buyers before {as_of:%Y-%m-%d}: nothing to score")])
+        raise InvalidInputError(
+            [FieldError("as_of", f"no buyers before {shop_day(as_of, zone)}: nothing to score")]
+        )
     scores = {"churn_risk_p_alive": now.p_no_purchase.to_numpy()}
     top: tuple[tuple[str, float], ...] = ()
     if supervised_wins:
@@ -224,7 +226,7 @@ def run_churn_risk(
             [
                 FieldError(
                     "as_of",
-                    f"too few buyers before {as_of:%Y-%m-%d} for either churn model (need {MIN_BUYERS} with "
+                    f"too few buyers before {shop_day(as_of, zone)} for either churn model (need {MIN_BUYERS} with "
                     "repeat buyers among them, and past windows): import more order history",
                 )
             ]

@@ -11,7 +11,7 @@ from datetime import datetime
 import numpy as np
 import pyarrow as pa
 
-from shopmind.core import DEFAULT_SHOP_TZ
+from shopmind.core import DEFAULT_SHOP_TZ, shop_day
 from shopmind.features import daily_visits, purchase_transactions, rfm_summary, visit_summary
 from shopmind.pipeline._clv import fit_repeat_purchases, fit_spend
 from shopmind.segments import customer_segments
@@ -120,7 +120,7 @@ def run_customer_intelligence(
             ranking = revenue
         else:
             notes.append(
-                f"only {buyers.num_rows} buyers ({int((x > 0).sum())} repeat buyers) before {as_of:%Y-%m-%d}: "
+                f"only {buyers.num_rows} buyers ({int((x > 0).sum())} repeat buyers) before {shop_day(as_of, zone)}: "
                 f"too few to fit the lifetime-value models (need {MIN_BUYERS_FOR_CLV}); VIPs are ranked by "
                 "past revenue instead. Import more order history or pick a later --as-of."
             )

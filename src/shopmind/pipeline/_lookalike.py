@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pyarrow as pa
 
-from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError
+from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError, shop_day, shop_time
 from shopmind.features import FEATURES, behaviour_features, purchase_transactions
 from shopmind.models import CalibratedBoostingClassifier, ModelCard, model_card
 from shopmind.store import Store
@@ -47,14 +47,14 @@ class LookalikeReport:
     top_features: tuple[tuple[str, float], ...]
 
 
-def _vips(store: Store, as_of: datetime) -> set[str]:
+def _vips(store: Store, as_of: datetime, zone: str) -> set[str]:
     run_id = store.run_at("customer_intelligence", as_of)
     if run_id is None:
         raise InvalidInputError(
             [
                 FieldError(
                     "as_of",
-                    f"no customer-intelligence run as of {as_of:%Y-%m-%d %H:%M}: the look-alike learns from its "
+                    f"no customer-intelligence run as of {shop_time(as_of, zone)}: the look-alike learns from its "
                     "VIPs. Run run_customer_intelligence (shopmind run) for the same as_of first",
                 )
             ]
@@ -90,7 +90,7 @@ def run_vip_lookalike(
     if errors:
         raise InvalidInputError(errors)
     report = progress or (lambda phase, done, total: None)
-    vips = _vips(store, as_of)
+    vips = _vips(store, as_of, zone)
     events, profiles = store.table("events"), store.table("profiles")
     tx = purchase_transactions(store.table("orders"), store.table("order_lines"), profiles)
     cut = as_of - timedelta(days=lead_days)
@@ -103,7 +103,7 @@ def run_vip_lookalike(
             [
                 FieldError(
                     "lead_days",
-                    f"only {int(y.sum())} of today's VIPs were seen before {cut:%Y-%m-%d} (need {MIN_VIPS}): "
+                    f"only {int(y.sum())} of today's VIPs were seen before {shop_day(cut, zone)} (need {MIN_VIPS}): "
                     "pick a shorter lead or a later as_of",
                 )
             ]
@@ -130,7 +130,7 @@ def run_vip_lookalike(
         name=SCORE,
         baseline=then.loc[held, "revenue_all"].to_numpy(),
         notes=(
-            f"trained on the behaviour {lead_days} days before {as_of:%Y-%m-%d} of {int((~held).sum()):,} "
+            f"trained on the behaviour {lead_days} days before {shop_day(as_of, zone)} of {int((~held).sum()):,} "
             f"profiles, judged on {int(held.sum()):,} held-out ones; positive: a VIP (top 20% by CLV) today",
             "baseline_auc: revenue so far",
         ),

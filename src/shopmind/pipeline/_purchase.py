@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError
+from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError, shop_day
 from shopmind.features import FEATURES, behaviour_features, purchase_labels, purchase_transactions
 from shopmind.models import CalibratedBoostingClassifier, ModelCard, model_card
 from shopmind.pipeline._windows import first_known, window_cuts
@@ -142,7 +142,7 @@ def run_purchase_probability(
         baseline=recency_baseline(latest),
         notes=(
             f"backtest: trained and cross-calibrated on {len(known)} windows of {horizon_days} days, scored on "
-            f"the newest complete window (cut {as_of - timedelta(days=horizon_days):%Y-%m-%d})",
+            f"the newest complete window (cut {shop_day(as_of - timedelta(days=horizon_days), zone)})",
             "baseline_auc: minus the days since the last visit or purchase",
         ),
     )

@@ -148,18 +148,27 @@ class ContextLift:
         self.rain_ = _Table.learn(group_codes, rain, w, m, n_groups)
         return self
 
-    def weather_of(self, context: Context) -> tuple[float, float] | None:
-        """(temp_c, precip_mm) given in the context, else from the table for its region and day."""
-        if context.temp_c is not None:
-            return context.temp_c, context.precip_mm or 0.0
-        if context.region is None or context.now is None:
-            return None
-        day = (
-            pd.Timestamp(context.now).tz_convert(self.zone).date()
-            if context.now.tzinfo
-            else context.now.date()
-        )
-        return self._weather.get((context.region, day))
+    def weather_of(self, context: Context) -> tuple[float | None, float | None] | None:
+        """(temp_c, precip_mm): each as given in the context, else from the table for its region
+        and day, None where neither says (a temperature alone says nothing of the rain); None
+        when nothing is known."""
+        looked: tuple[float, float] | None = None
+        if context.region is not None and context.now is not None:
+            day = (
+                pd.Timestamp(context.now).tz_convert(self.zone).date()
+                if context.now.tzinfo
+                else context.now.date()
+            )
+            looked = self._weather.get((context.region, day))
+
+        def known(given: float | None, column: int) -> float | None:
+            if given is not None:
+                return float(given)
+            value = None if looked is None else looked[column]
+            return None if value is None or np.isnan(value) else value
+
+        temp, rain = known(context.temp_c, 0), known(context.precip_mm, 1)
+        return None if temp is None and rain is None else (temp, rain)
 
     def codes(self, items: Sequence[Any]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """The item and group codes of ``items`` (-1 when unknown), for :meth:`lift_codes`."""
@@ -186,18 +195,17 @@ class ContextLift:
                     Reason("popular_in_region", f"{region}에서 인기", f"popular in {region}"),
                 )
             )
-        measured = self.weather_of(context)
-        if measured is not None:
-            temp, rain = measured
-            cold = temp < 10
+        temp, rain = self.weather_of(context) or (None, None)
+        if temp is not None:
             parts.append(
                 (
                     self.temp_.get(groups, _band(temp, TEMP_EDGES), nearest=True),
                     Reason("weather", "추운 날씨에 인기", "popular in cold weather")
-                    if cold
+                    if temp < 10
                     else Reason("weather", "더운 날씨에 인기", "popular in warm weather"),
                 )
             )
+        if rain is not None:
             parts.append(
                 (
                     self.rain_.get(groups, _band(rain, RAIN_EDGES), nearest=True),

@@ -107,24 +107,42 @@ def served_since(store: Store, since: datetime) -> list[tuple[str, str, datetime
 
 def trigger_performance(store: Store, since: datetime | None = None) -> list[dict[str, Any]]:
     """Per trigger: decisions served, and how many were shown, clicked, dismissed and converted,
-    with the converted revenue."""
+    with the converted revenue: ``revenue`` counts verified orders only (the shop's server or an
+    import confirmed them; their confirmed amount, as ``order_totals`` has it), and
+    ``unverified_revenue`` what the pages reported for orders not (yet) verified, a browser's
+    claim that anyone holding the public write key could make."""
     rows = store.sql(
         """SELECT d.trigger_id, any_value(d.action) AS action, count(*) AS served,
                count(*) FILTER (WHERE o.shown) AS shown,
                count(*) FILTER (WHERE o.clicked) AS clicked,
                count(*) FILTER (WHERE o.dismissed) AS dismissed,
                count(*) FILTER (WHERE o.converted) AS converted,
-               coalesce(sum(o.revenue), 0) AS revenue
+               coalesce(sum(o.revenue), 0) AS revenue,
+               coalesce(sum(o.unverified_revenue), 0) AS unverified_revenue
         FROM decisions d LEFT JOIN (
-            SELECT decision_id,
-                   bool_or(outcome = 'shown') AS shown, bool_or(outcome = 'clicked') AS clicked,
-                   bool_or(outcome = 'dismissed') AS dismissed, bool_or(outcome = 'converted') AS converted,
-                   sum(revenue) FILTER (WHERE outcome = 'converted') AS revenue
-            FROM decision_outcomes GROUP BY decision_id
+            SELECT c.decision_id,
+                   bool_or(c.outcome = 'shown') AS shown, bool_or(c.outcome = 'clicked') AS clicked,
+                   bool_or(c.outcome = 'dismissed') AS dismissed, bool_or(c.outcome = 'converted') AS converted,
+                   sum(t.revenue) FILTER (WHERE c.outcome = 'converted' AND t.order_id IS NOT NULL) AS revenue,
+                   sum(c.revenue) FILTER (WHERE c.outcome = 'converted' AND t.order_id IS NULL)
+                       AS unverified_revenue
+            FROM decision_outcomes c
+            LEFT JOIN order_totals t ON t.order_id = c.order_id AND NOT t.is_return  -- verified orders only
+            GROUP BY c.decision_id
         ) o USING (decision_id)
         WHERE ? IS NULL OR d.decided_at >= ?
         GROUP BY d.trigger_id ORDER BY served DESC, d.trigger_id""",
         [since, since],
     )
-    keys = ("trigger_id", "action", "served", "shown", "clicked", "dismissed", "converted", "revenue")
+    keys = (
+        "trigger_id",
+        "action",
+        "served",
+        "shown",
+        "clicked",
+        "dismissed",
+        "converted",
+        "revenue",
+        "unverified_revenue",
+    )
     return [dict(zip(keys, row, strict=True)) for row in rows]

@@ -22,7 +22,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 from starlette.requests import Request
 
-from shopmind.core import label, resolve_particles, with_particle
+from shopmind.core import label, resolve_particles, resolve_plurals, with_particle
 from shopmind.web._access import CSRF_FIELD, Viewer, require
 from shopmind.web._i18n import DEFAULT_LANG, LANGS, MESSAGES, message
 
@@ -127,8 +127,9 @@ def render(request: Request, template: str, title: str, **context: Any) -> HTMLR
         if not fields:
             return text
         text = text.format(**fields)
-        # a word filled in decides the particle after it: "{name}을(를)" → "라면을" / "김치를"
-        return resolve_particles(text) if lang == "ko" else text
+        # a word filled in decides the particle after it: "{name}을(를)" → "라면을" / "김치를";
+        # a count the English noun after it: "{n} order(s)" → "1 order" / "2 orders"
+        return resolve_particles(text) if lang == "ko" else resolve_plurals(text)
 
     active = request.url.path.removeprefix(PREFIX + "/").split("/")[0]
     viewer: Viewer = request.state.viewer

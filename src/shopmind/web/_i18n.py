@@ -67,16 +67,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ov.unverified": (
         "브라우저가 보낸 미확인 주문 {n}건({revenue})은 위 수치에 넣지 않았습니다. 쇼핑몰 서버(비밀 키 API)나 "
         "주문 가져오기로 확인되면 반영됩니다.",
-        "{n} unverified orders ({revenue}) reported by browsers are not in the figures above; they count "
-        "once the shop's server (secret-key API) or an order import confirms them.",
+        "Orders reported by browsers but not yet verified ({n}, {revenue}) are left out of the figures above; "
+        "they count once the shop's server (secret-key API) or an order import confirms them.",
     ),
     "ov.trend": ("일별 매출과 주문", "Revenue and orders by day"),
     "ov.pareto": ("파레토 곡선 (80/20)", "Pareto curve (80/20)"),
     "ov.pareto_note": (
         "매출 상위 {top}의 구매 고객이 매출의 {share}를 만듭니다. CLV VIP(예상 12개월 CLV 상위 20%) {vips}명이 매출의 "
         "{vip_share}를 만듭니다. 고객 세그먼트의 RFM VIP는 R, F, M 점수 규칙으로 정하므로 수가 다릅니다.",
-        "The top {top} of buyers by revenue bring {share} of revenue. The {vips} CLV VIPs (top 20% by predicted "
-        "12-month CLV) bring {vip_share}. The RFM VIP segment on the Customers page is a rule on R, F and M "
+        "The top {top} of buyers by revenue bring {share} of revenue. The CLV VIPs ({vips}: the top 20% by "
+        "predicted 12-month CLV) bring {vip_share}. The RFM VIP segment on the Customers page is a rule on R, F and M "
         "scores, so its count differs.",
     ),
     "ov.share_buyers": ("고객 비율 (매출 순)", "Share of buyers (by revenue)"),
@@ -106,7 +106,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ov.result": ("결과", "Result"),
     "ov.run_facts": (
         "고객 {profiles}명 · 구매 고객 {buyers}명 · CLV VIP {vips}명",
-        "{profiles} customers · {buyers} buyers · {vips} CLV VIPs",
+        "{profiles} customer(s) · {buyers} buyer(s) · {vips} CLV VIP(s)",
     ),
     "ov.skipped": ("건너뜀", "skipped"),
     "ov.run_failed": ("실패했습니다 (서버 로그 참고)", "Failed (see the server's log)"),
@@ -132,7 +132,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "kpi.before": ("이전", "before"),
     "kpi.repurchase_rate": ("재구매율", "Repurchase rate"),
-    "kpi.second_purchase": ("첫 구매 후 {n}일 내 재구매", "Second purchase within {n} days"),
+    "kpi.second_purchase": ("첫 구매 후 {n}일 내 재구매", "Second purchase within {n} day(s)"),
     "kpi.average_order_value": ("평균 주문 금액", "Average order value"),
     "kpi.visit_conversion": ("방문 구매 전환율", "Visit conversion rate"),
     "kpi.revenue_per_visitor": ("방문자당 매출", "Revenue per visitor"),
@@ -142,7 +142,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "kpi.help.second_purchase": (
         "첫 구매 후 {n}일이 이 기간 안에 끝난 신규 고객 가운데 그 {n}일 안에 다시 산 고객의 비율",
-        "Of the new buyers whose {n} days after their first purchase ended in the range, the share who bought again within them",
+        "Of the new buyers whose first {n} day(s) after their first purchase ended in the range, the share who bought again within them",
     ),
     "kpi.help.average_order_value": (
         "매출 ÷ 주문 수 (확인된 주문, 반품 제외)",
@@ -238,7 +238,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "이동을 보려면 두 시점의 분석이 필요합니다: 'shopmind run --as-of 이전날짜'를 한 번 더 실행하세요.",
         "Movement needs two runs: run 'shopmind run --as-of EARLIER-DATE' once more.",
     ),
-    "cu.moved": ("이동한 고객", "customers who moved"),
+    "cu.moved": ("이동한 고객 {n}명", "{n} customer(s) moved"),
     "cu.new": ("신규", "new"),
     "cu.list": ("고객 목록", "Customers"),
     "cu.member": ("회원 ID", "Member id"),
@@ -255,7 +255,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "pr.clv": ("CLV 분포 (12개월)", "CLV distribution (12 months)"),
     "pr.clv_note": (
         "구매 고객 {n}명 · 평균 {mean} · 중앙값 {median}",
-        "{n} buyers · mean {mean} · median {median}",
+        "{n} buyer(s) · mean {mean} · median {median}",
     ),
     "pr.purchase": ("구매 확률 구간", "Purchase probability in bands"),
     "pr.purchase_note": (
@@ -308,7 +308,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "c3.timeline": ("최근 행동", "Timeline"),
     "c3.recommendations": ("지금 추천 (이유 포함)", "Recommendations now, with reasons"),
     "c3.recommender_wait": ("추천 모델 준비 중: {note}", "Recommender not ready: {note}"),
-    "c3.orders": ("주문 {n}건 · 매출 {revenue}", "{n} orders · revenue {revenue}"),
+    "c3.orders": ("주문 {n}건 · 매출 {revenue}", "{n} order(s) · revenue {revenue}"),
     "c3.segments": ("세그먼트", "Segments"),
     "c3.vip": ("CLV VIP", "CLV VIP"),
     "c3.events": ("이벤트", "Events"),
@@ -364,7 +364,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "os.converted": ("전환", "Converted"),
     "os.ctr": ("클릭률", "Click rate"),
     "os.cvr": ("전환율", "Conversion rate"),
-    "os.revenue": ("전환 매출", "Converted revenue"),
+    "os.revenue": ("전환 매출 (확인된 주문)", "Converted revenue (verified orders)"),
+    "os.unverified_revenue": ("미확인 주문", "Unverified orders"),
+    "os.revenue_note": (
+        "전환 매출은 확인된 주문(쇼핑몰 서버가 비밀 키로 보냈거나 주문 가져오기로 들여온 주문)의 금액만 셉니다. "
+        "브라우저만 알린 주문은 확인될 때까지 '미확인 주문'에 따로 표시됩니다.",
+        "Converted revenue counts only orders the shop's server (secret-key API) or an order import "
+        "confirmed, at their confirmed amount. Orders only a browser reported show apart, under "
+        "'Unverified orders', until they are confirmed.",
+    ),
     "os.title": ("문구", "Message"),
     # users
     "us.roles_note": (

@@ -1,5 +1,6 @@
 """On-site: the triggers the server decides with and how each performed (served, shown, clicked,
-dismissed, converted, converted revenue)."""
+dismissed, converted, and the converted revenue of verified orders beside what pages reported for
+orders not verified)."""
 
 from __future__ import annotations
 
@@ -66,6 +67,7 @@ def _rates(stats: dict[str, Any]) -> dict[str, Any]:
         k: int(stats.get(k) or 0) for k in ("served", "shown", "clicked", "dismissed", "converted")
     }
     out["revenue"] = float(stats.get("revenue") or 0.0)
+    out["unverified_revenue"] = float(stats.get("unverified_revenue") or 0.0)
     out["ctr"] = out["clicked"] / out["shown"] if out["shown"] else None
     out["cvr"] = out["converted"] / out["served"] if out["served"] else None
     return out
