@@ -74,7 +74,7 @@ from shopmind.store._store import (
 )
 from shopmind.store._url import open_store
 from shopmind.store._visits import write_visit_days
-from shopmind.store._workspace import PRIVACY_FILE, Workspace
+from shopmind.store._workspace import MODELS_DIR, PRIVACY_FILE, Workspace, models_folder
 
 __all__ = [
     "ERASED_TABLES",
@@ -85,6 +85,7 @@ __all__ = [
     "KINDS",
     "LATEST_VERSION",
     "MIGRATIONS",
+    "MODELS_DIR",
     "OUTCOMES",
     "PRIVACY_FILE",
     "QUARANTINE_SCHEMA",
@@ -126,6 +127,7 @@ __all__ = [
     "log_decisions",
     "log_outcomes",
     "missing_profiles",
+    "models_folder",
     "normalise_login",
     "open_store",
     "out_of_space",
