@@ -54,8 +54,12 @@ RUN: dict[str, tuple[str, ...]] = {
         "confidence",
         "lift",
     ),
-    "shopmind recommend for user:m003412 --region 부산 --temp-c -5": ("user:m003412",),
+    "shopmind recommend for user:m003412 --region 부산 --temp-c -5": (
+        "user:m003412",
+        "stored by the run as of 2026-04-01",
+    ),
     "shopmind recommend for new-visitor --session P00001": ("P0",),
+    "shopmind recommend for user:m003412 --scores": ("model score", "stored by the run as of 2026-04-01"),
     "shopmind keys create --kind write": ("sm_w_",),
     "shopmind keys create --kind secret": ("sm_s_",),
     "shopmind users create --role owner --login owner -w .shopmind-demo": ("owner",),
