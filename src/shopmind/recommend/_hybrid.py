@@ -87,6 +87,12 @@ class HybridRecommender(Recommender):
             index; every request is ranked live).
         random_state: seeds the user sample and the trees.
         exclude_seen: leave out what the customer already chose.
+
+    Fitted: ``ranker_`` (the LambdaRank trees, a LightGBM ``Booster``; None with rank fusion),
+    ``ranker_note_`` (how the candidates are ranked, in words), ``component_names_``,
+    ``context_``. :func:`shopmind.recommend.save_recommender` stores it (components, trees,
+    context and index) and :func:`~shopmind.recommend.load_recommender` reads it back, answering
+    as it did.
     """
 
     def __init__(
@@ -528,7 +534,8 @@ class _State:
         return total / top, lambda index: rows[int(np.argmax(stacked[:, index]))][1](index)
 
     def save(self, state: ModelState) -> None:
-        """Write the components (each a child state) and the ranker's facts into ``state``."""
+        """Write the components (each a child state, with its items' places here) and the facts
+        the ranker's features and the context step read into ``state``."""
         from shopmind.recommend._persist import save_model_state
 
         state.set_fact("per_component", self.per_component)
