@@ -16,6 +16,7 @@ BENCHES = [
     "bench.bench_onsite",
     "bench.bench_dashboard",
     "bench.bench_exports",
+    "bench.bench_cli",
 ]
 
 

@@ -50,6 +50,7 @@ def shopmind(
         ["customers", "dormant-vips"],
         ["customers", "lookalikes"],
         ["customers", "show"],
+        ["recommend", "for"],
     ],
 )
 def test_every_command_explains_itself(command: list[str]) -> None:
@@ -190,6 +191,16 @@ def test_run_and_customers_commands(tmp_path: Path) -> None:
     assert second.returncode == 0, second.stderr
     assert "churn risk" in second.stdout and "VIP look-alikes" in second.stdout
     assert "taste" in second.stdout
+    # the run stored the recommender: recommend for answers from it, fitting nothing
+    assert "recommender · 추천 모델: learned from" in second.stdout
+    assert (tmp_path / "ws" / "models" / "recommender.json").exists()
+    picks = shopmind("recommend", "for", "new-visitor", "--session", "P00001", "-n", "5", "-w", ws)
+    assert picks.returncode == 0, picks.stderr
+    assert "stored by the run as of 2026-03-02 00:00 KST" in picks.stderr and "fitted now" not in picks.stderr
+    assert "P00001" not in picks.stdout and picks.stdout.count("(P0") == 5  # the cart's item not again
+    backtest = shopmind("run", "-w", ws, "--as-of", "2026-02-15")
+    assert backtest.returncode == 0 and "recommender skipped" in backtest.stderr  # the newer one is kept
+    assert "2026-03-02 00:00 KST, later than this run" in backtest.stderr
     at_risk = tmp_path / "at_risk.csv"
     shown = shopmind("customers", "at-risk", "-w", ws, "-o", str(at_risk))
     assert shown.returncode == 0, shown.stderr

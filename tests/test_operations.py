@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -163,6 +164,28 @@ def test_status_customers_run_and_import_work_while_serving(
     ):
         done = shopmind(*command, "-w", ws)
         assert done.returncode == 0, (command, done.stderr)
+
+
+def test_recommend_for_answers_with_the_servers_live_recommender(server: Server, shop: Shop) -> None:
+    """Through the server, ``recommend for`` is answered by the recommender the API answers with
+    (issue 17: it fitted a model of its own on every call): the same items as
+    /v1/recommendations for the same customer, with and without a cart, and nothing fitted."""
+    ws = str(server.workspace)
+    user = f"user:{shop.repeat_buyer}"
+    for options, query in [((), {}), (("--session", "P00001"), {"cart": "P00001"})]:
+        for _ in range(3):  # a refit swapping the model in between the two questions: ask again
+            fits = _wait_for_recommender(server)["recommender"]["fits"]
+            done = shopmind("recommend", "for", user, "-n", "8", *options, "-w", ws)
+            with server.client(server.secret_key) as c:
+                api = c.get("/v1/recommendations", params={"user": user, "n": 8, **query})
+            if _wait_for_recommender(server)["recommender"]["fits"] == fits:
+                break
+        assert done.returncode == 0, done.stderr
+        assert "working through it" in done.stderr
+        assert "answered by the server's recommender" in done.stderr and "fitted now" not in done.stderr
+        assert api.status_code == 200, api.text
+        expected = [item["product_id"] for item in api.json()["items"]]
+        assert len(expected) == 8 and re.findall(r"\((P\d{5})\)", done.stdout) == expected, done.stdout
 
 
 # -- 2. the server's full run --------------------------------------------------------------------

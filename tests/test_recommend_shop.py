@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,7 +16,14 @@ import pytest
 from shopmind.core import with_particle
 from shopmind.demo import PlantedTruths, generate_shop
 from shopmind.pipeline import RecommenderData, load_demo_shop, order_baskets, recommender_data
-from shopmind.recommend import AssociationRules, Context, ContextLift, HybridRecommender
+from shopmind.recommend import (
+    AssociationRules,
+    Context,
+    ContextLift,
+    HybridRecommender,
+    load_recommender,
+    save_recommender,
+)
 from shopmind.store import Store
 
 CUSTOMERS, DAYS, SEED = 2000, 90, 3
@@ -160,3 +169,32 @@ def test_alternatives_stay_in_the_category_and_diversity_caps_it(shop: Shop) -> 
     counts = pd.Series([shop.category(r.item) for r in got]).value_counts()
     assert len(got) == 10 and counts.max() <= 2
     assert np.isfinite([r.score for r in got]).all()
+
+
+def test_a_stored_model_read_back_answers_as_the_fitted_one(shop: Shop, tmp_path: Path) -> None:
+    """The hybrid of the demo shop stored (JSON and a numpy .npz, no pickle) and read back, as
+    ``shopmind recommend for`` reads the model a run stored: the same items, scores and reasons
+    for known customers (from the in-process index and ranked live) and new visitors, with and
+    without a region, weather, an hour and a cart; the same complements and alternatives."""
+    save_recommender(shop.model, tmp_path)
+    loaded = load_recommender(tmp_path).model
+    assert isinstance(loaded, HybridRecommender) and loaded.ranker_ is not None
+    users = sorted(shop.data.interactions["user"].unique())
+    sample = [*users[:: max(1, len(users) // 120)], "new visitor"]
+    ramen = shop.truths.complementary_pairs[0].antecedent
+    contexts = [
+        Context(),  # known customers: the in-process index
+        Context(region="부산", temp_c=-5.0),
+        Context(region="강원", now=datetime(2026, 2, 10, 7, tzinfo=UTC)),  # the weather table's day
+        Context(temp_c=12.0, precip_mm=25.0),
+        Context(session=(ramen,), exclude=frozenset({ramen})),
+    ]
+    compared = 0
+    for user in sample:
+        for context in contexts:
+            assert loaded.recommend(user, context, n=10) == shop.model.recommend(user, context, n=10)
+            compared += 1
+    assert compared >= 500
+    for item in shop.data.catalogue["item"].tolist()[::5]:
+        assert loaded.complements(item, n=10) == shop.model.complements(item, n=10)
+        assert loaded.similar_items(item, n=10) == shop.model.similar_items(item, n=10)

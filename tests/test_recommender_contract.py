@@ -4,6 +4,7 @@ run for each algorithm, and what each one must find on small planted data."""
 from __future__ import annotations
 
 import itertools
+import tempfile
 from collections.abc import Callable
 
 import numpy as np
@@ -20,6 +21,8 @@ from shopmind.recommend import (
     PopularityRecommender,
     Recommendation,
     Recommender,
+    load_recommender,
+    save_recommender,
 )
 
 ITEMS = [f"P{i:02d}" for i in range(30)]
@@ -109,6 +112,19 @@ def check_contract(
     )
     assert again.recommend(user, context, n=8) == got
     assert again.similar_items("P01", n=8) == model.similar_items("P01", n=8)
+    # stored (JSON and a numpy .npz, no pickle) and read back, it answers as it did
+    with tempfile.TemporaryDirectory() as folder:
+        save_recommender(model, folder)
+        loaded = load_recommender(folder).model
+    assert type(loaded) is type(model) and loaded.get_params() == model.get_params()
+    for someone in (user, "u2", "u3", "someone new"):
+        for when in (context, Context(), Context(region="부산"), Context(session=("P01", "P12"))):
+            assert loaded.recommend(someone, when, n=8) == model.recommend(someone, when, n=8), (
+                someone,
+                when,
+            )
+    for item in ("P01", "P03", "P27", "no such item"):
+        assert loaded.similar_items(item, n=8) == model.similar_items(item, n=8)
     # cold start: a new visitor and an unknown item get answers, not errors
     assert model.recommend("someone new", Context(region="부산"), n=5)
     assert model.similar_items("no such item") == []

@@ -28,12 +28,16 @@ from fastapi.responses import StreamingResponse
 
 from shopmind.api._errors import ApiError
 from shopmind.api._jobs import Jobs, RunInProgressError, job_facts
+from shopmind.api._models import LiveRecommender
 from shopmind.core import FieldError, InvalidInputError
 from shopmind.store import Store
 
-#: runs a command sent by the CLI against a store, sending its output to ``emit``: its exit code
-#: and what the command returned (the command line's layer provides it: ``cli._in_server``)
-CommandRunner = Callable[[dict[str, Any], Store, Path, Callable[[dict[str, Any]], None]], tuple[int, Any]]
+#: runs a command sent by the CLI against a store, sending its output to ``emit``, with the
+#: server's live recommender at hand: its exit code and what the command returned (the command
+#: line's layer provides it: ``cli._in_server``)
+CommandRunner = Callable[
+    [dict[str, Any], Store, Path, Callable[[dict[str, Any]], None], LiveRecommender], tuple[int, Any]
+]
 EXIT_BUG, EXIT_USAGE, EXIT_WORKSPACE = 1, 2, 5
 
 router = APIRouter(prefix="/admin/v1", include_in_schema=False)
@@ -41,11 +45,13 @@ router = APIRouter(prefix="/admin/v1", include_in_schema=False)
 
 @dataclass(frozen=True)
 class Admin:
-    """What the endpoint needs: the workspace folder, the token and the command runner."""
+    """What the endpoint needs: the workspace folder, the token, the command runner and the
+    server's live recommender (``shopmind recommend for`` answers from it, as the API does)."""
 
     workspace: Path
     token: str
     run_command: CommandRunner
+    recommender: LiveRecommender
 
 
 def _local(request: Request) -> bool:
@@ -86,7 +92,7 @@ async def cli(request: Request) -> StreamingResponse:
 
     def execute(store: Store) -> tuple[int, Any]:
         try:
-            return admin.run_command(asked, store, admin.workspace, emit)
+            return admin.run_command(asked, store, admin.workspace, emit, admin.recommender)
         except InvalidInputError as exc:
             emit({"err": f"error: {exc}\n"})
             return EXIT_USAGE, None

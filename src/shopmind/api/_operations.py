@@ -47,7 +47,7 @@ async def start_operations(
     app.state.jobs, app.state.scheduler = jobs, scheduler
     if ops.listen is not None and ops.run_command is not None:
         server = announce_server(folder, *ops.listen)
-        app.state.admin = Admin(folder, server.token, ops.run_command)
+        app.state.admin = Admin(folder, server.token, ops.run_command, recommender)
 
     async def stop() -> None:
         if app.state.admin is not None:

@@ -14,7 +14,7 @@ from shopmind.api._errors import ApiError, error_responses
 from shopmind.api._models import LiveRecommender
 from shopmind.core import IdentifierHasher, UnknownProfileError
 from shopmind.pipeline import customer_profile, resolve_profile
-from shopmind.recommend import Context
+from shopmind.recommend import request_context
 from shopmind.store import Erasure, Store, erase_profile
 
 router = APIRouter(
@@ -123,17 +123,15 @@ async def recommendations(
     live = _recommender(request)
     assert live.model is not None
     in_cart = _ids(cart)
-    session = tuple(dict.fromkeys((*in_cart, *((product,) if product else ()))))
     profile_id = _profile_of(request, user)
-    context = Context(
-        exclude=frozenset(session),
+    # with no weather given, today's weather in the region is looked up (that needs the day)
+    context = request_context(
+        datetime.now(UTC),
         region=region,
-        session=session,
-        now=datetime.now(UTC) if region and temp_c is None and precip_mm is None else None,
+        session=(*in_cart, *((product,) if product else ())),
         temp_c=temp_c,
         precip_mm=precip_mm,
     )
-    # with no weather given, today's weather in the region is looked up (that needs the day)
     found = live.model.recommend(profile_id or user, context, n)
     return {
         "user": user,

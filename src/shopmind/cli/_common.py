@@ -57,13 +57,15 @@ app.add_typer(customers_app, name="customers")
 @dataclass(frozen=True)
 class InServer:
     """A command running inside the server that owns the store: the store it uses (a connection
-    of its own), where its output goes and where its progress is reported."""
+    of its own), where its output goes, where its progress is reported and the recommender the
+    server answers with (``api._models.LiveRecommender``: ``recommend for`` answers from it)."""
 
     workspace: Workspace
     store: Store
     out: Console
     err: Console
     progress: Callable[[str, int, int], None]
+    recommender: Any = None
 
 
 #: set while a command runs inside the server (each command on its own thread)

@@ -431,3 +431,8 @@ def customers_erase(
     for name, count in erased.counts:
         table.add_row(name, f"{count:,}")
     console.print(table)
+    if erased.models_removed:
+        console.print(
+            f"also removed the stored models learned from their data ({', '.join(erased.models_removed)}): "
+            "the next 'shopmind run' stores them again"
+        )

@@ -81,9 +81,12 @@ def _value(value: Any) -> Any:
     return value
 
 
-def run_command(request: dict[str, Any], store: Store, workspace: Path, emit: Emit) -> tuple[int, Any]:
+def run_command(
+    request: dict[str, Any], store: Store, workspace: Path, emit: Emit, recommender: Any = None
+) -> tuple[int, Any]:
     """Run the command of ``request`` (see ``cli._remote.command_request``) against ``store``; the
-    exit code and what the command returned (``shopmind run`` returns its report)."""
+    exit code and what the command returned (``shopmind run`` returns its report). ``recommender``:
+    the server's live recommender, which ``recommend for`` answers from."""
     path = [str(n) for n in request.get("command", [])]
     command = find_command(path)
     params = request.get("params") or {}
@@ -110,6 +113,7 @@ def run_command(request: dict[str, Any], store: Store, workspace: Path, emit: Em
         console("out"),
         console("err"),
         lambda phase, done, total: emit({"progress": [phase, done, total]}),
+        recommender,
     )
     token = IN_SERVER.set(here)
     try:

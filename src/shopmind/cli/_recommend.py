@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from shopmind.cli._common import (
+    IN_SERVER,
     WorkspaceOpt,
     app,
     console,
@@ -18,12 +19,14 @@ from shopmind.cli._common import (
     fail,
     open_workspace,
     parse_as_of,
+    progress_bars,
 )
-from shopmind.cli._format import local_date
-from shopmind.core import InvalidInputError, counted
+from shopmind.cli._format import local_date, local_time
+from shopmind.core import InvalidInputError, counted, to_utc
 
 if TYPE_CHECKING:  # the models are imported when a command runs: ``shopmind --help`` stays quick
-    from shopmind.recommend import Recommendation
+    from shopmind.recommend import HybridRecommender, Recommendation
+    from shopmind.store import Store
 
 #: the keys of ``shopmind.pipeline.ALGORITHMS``, for the help (a test keeps them equal)
 ALGORITHM_NAMES = ("popularity", "trending", "item_cf", "user_cf", "content", "als", "bpr", "hybrid")
@@ -213,7 +216,12 @@ def recommend_for(
     temp_c: Annotated[float | None, typer.Option(help="Temperature now (else the weather table's).")] = None,
     precip_mm: Annotated[float | None, typer.Option(help="Rain now in mm.")] = None,
     as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Learn from purchases before this date.")
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Learn from the signals before this date instead (fits a recommender now, several "
+            "seconds, unless the stored one is as of that moment).",
+        ),
     ] = None,
     english: Annotated[bool, typer.Option("--english", help="Reasons in English.")] = False,
     scores: Annotated[
@@ -221,29 +229,100 @@ def recommend_for(
     ] = False,
     workspace: WorkspaceOpt = Path(".shopmind"),
 ) -> None:
-    """Fit the hybrid recommender and show the items for one customer or visitor, with reasons."""
-    from shopmind.pipeline import recommender_data
-    from shopmind.recommend import Context, HybridRecommender
+    """The items for one customer or visitor, with reasons, from the hybrid recommender, answered
+    as /v1/recommendations answers (the session's items are not offered again; a region without
+    a temperature brings today's weather there and the hour).
 
-    moment = parse_as_of(as_of)
+    Which recommender answers: while 'shopmind serve' owns the workspace, the server's own (the
+    one its API answers with, learned again after each run); otherwise the one the last
+    'shopmind run' stored in the workspace (models/recommender.json; read in well under a
+    second). With --as-of, or with no usable stored recommender (no run yet, one stored by an
+    older shopmind, or removed by a customer's erasure), one is fitted now on the shop's signals
+    (several seconds, with a progress bar and a note: 'shopmind run' makes the next call fast)."""
+    from shopmind.recommend import request_context
+
+    moment = parse_as_of(as_of) if as_of else None
     with open_workspace(workspace) as (_, store):
-        try:
-            data = recommender_data(store, before=moment)
-        except InvalidInputError as exc:
-            raise fail(str(exc), EXIT_INPUT) from None
-    with console.status("learning the hybrid recommender from the shop's past"):
-        model = HybridRecommender(index_size=0).fit(
-            data.interactions, data.catalogue, weather=data.weather
-        )  # one answer: no index
-    err_console.print(f"[dim]{model.ranker_note_}[/]")
-    context = Context(
+        names: dict[str, str] = dict(store.sql("SELECT product_id, coalesce(name, product_id) FROM products"))
+        model = _recommender(store, moment)
+    context = request_context(
+        moment or datetime.now(UTC),
         region=region,
-        session=tuple(s.strip() for s in session.split(",")) if session else (),
-        now=moment,
+        session=(s.strip() for s in session.split(",") if s.strip()) if session else (),
         temp_c=temp_c,
         precip_mm=precip_mm,
     )
-    names = dict(
-        zip(data.catalogue["item"], data.catalogue["name"].fillna(data.catalogue["item"]), strict=True)
-    )
     _show(f"for {profile}", model.recommend(profile, context, n), names, english, scores)
+
+
+def _recommender(store: Store, moment: datetime | None) -> HybridRecommender:
+    """The server's live recommender, else the stored one, else one fitted now (see
+    ``recommend_for``), saying which on stderr."""
+    from shopmind.pipeline import stored_recommender
+    from shopmind.recommend import HybridRecommender, StoredModelError
+
+    here = IN_SERVER.get()
+    live = None if here is None else here.recommender
+    if moment is None and live is not None:
+        if live.ready and isinstance(live.model, HybridRecommender):
+            err_console.print("[dim]answered by the server's recommender (the one its API answers with)[/]")
+            return live.model
+        err_console.print(
+            f"[dim]the server's recommender is {live.status} ({live.note}): using the stored one[/]"
+        )
+    try:
+        stored = stored_recommender(store)
+    except StoredModelError as exc:
+        why = str(exc)
+    else:
+        about = stored.about
+        try:
+            stored_at = to_utc(datetime.fromisoformat(str(about["as_of"])))
+        except (KeyError, ValueError):
+            stored_at = None
+        if not isinstance(stored.model, HybridRecommender):
+            why = f"the stored model is a {type(stored.model).__name__}, not the hybrid recommender"
+        elif moment is None or moment == stored_at:
+            _say_stored(store, about, stored_at)
+            return stored.model
+        else:
+            why = ""  # --as-of asked for another moment: fitting is what was asked for
+    return _fit_now(store, moment, why)
+
+
+def _say_stored(store: Store, about: dict[str, Any], as_of: datetime | None) -> None:
+    """Which run stored the recommender, on what, and whether orders came after it."""
+    when = local_time(as_of) if as_of else "an unknown date"
+    facts = (
+        f"learned from {int(about.get('buyers') or 0):,} buyers, {int(about.get('products') or 0):,} products"
+    )
+    err_console.print(f"[dim]answered by the recommender stored by the run as of {when} ({facts})[/]")
+    if as_of is not None:
+        newer = int(store.scalar("SELECT count(*) FROM orders WHERE ordered_at >= ?", [as_of]) or 0)
+        if newer:
+            err_console.print(
+                f"[dim]{newer:,} orders came after it: 'shopmind run' learns them (and stores a new one)[/]"
+            )
+
+
+def _fit_now(store: Store, moment: datetime | None, why: str) -> HybridRecommender:
+    from shopmind.pipeline import recommender_data
+    from shopmind.recommend import HybridRecommender
+
+    before = moment or datetime.now(UTC)
+    with progress_bars() as progress:
+        progress("recommender", 0, 2)
+        try:
+            data = recommender_data(store, before=before)
+        except InvalidInputError as exc:
+            raise fail(str(exc), EXIT_INPUT) from None
+        progress("recommender", 1, 2)
+        model = HybridRecommender(index_size=0).fit(  # one answer: no index
+            data.interactions, data.catalogue, weather=data.weather
+        )
+    err_console.print(f"[dim]fitted now on the signals before {local_time(before)}: {model.ranker_note_}[/]")
+    if moment is None:
+        err_console.print(
+            f"[yellow]note:[/] {why}; 'shopmind run' stores one, and then this answers in well under a second"
+        )
+    return model

@@ -31,12 +31,14 @@ if TYPE_CHECKING:  # the jobs are imported when the command runs: ``shopmind --h
         LookalikeReport,
         PreferencesReport,
         PurchaseReport,
+        RecommenderReport,
     )
 
 _STEPS = {
     "churn_risk": "churn risk",
     "purchase_probability": "purchase probability",
     "vip_lookalike": "VIP look-alikes",
+    "recommender": "recommender",
 }
 
 
@@ -76,7 +78,9 @@ def run(
     20% by CLV); churn risk (P(alive)-based or supervised, whichever wins the backtest) with the VIPs
     at risk; the probability that each customer buys within --horizon days (backtested,
     calibrated); the VIP look-alikes (customers who behave as today's VIPs did before they were
-    VIPs); taste and best time and channel.
+    VIPs); taste and best time and channel. Last, the hybrid recommender is fitted on the signals
+    before the date and stored in the workspace (models/), for 'shopmind recommend for' (a
+    recommender stored as of a later date is kept).
 
     Jobs that lack the history they need are skipped with the reason; see the results with
     'shopmind customers ...'. While 'shopmind serve' runs, the run is made by the server (on its
@@ -108,6 +112,8 @@ def run(
     if report.lookalike is not None:
         _print_lookalike(report.lookalike)
     _print_preferences(report.preferences)
+    if report.recommender is not None:
+        _print_recommender(report.recommender)
     print_notes(err_console, notes)  # once each, after the report they qualify
     return report  # for the server's job history (a command line ignores it)
 
@@ -181,4 +187,14 @@ def _print_preferences(preferences: PreferencesReport) -> None:
         f"taste · 취향 for {counted(preferences.tastes, 'customer')} · best time and channel · 최적 발송 시간 for "
         f"{preferences.habits:,} ({preferences.fallbacks:,} from their segment or the shop: little history) "
         "(shopmind customers show PROFILE)"
+    )
+
+
+def _print_recommender(recommender: RecommenderReport) -> None:
+    where = (
+        "stored for 'shopmind recommend for'" if recommender.stored else "not stored (no workspace folder)"
+    )
+    console.print(
+        f"recommender · 추천 모델: learned from {recommender.buyers:,} buyers' purchases of "
+        f"{recommender.products:,} products in {recommender.fit_seconds:.1f} s and {where} (run {recommender.run_id})"
     )

@@ -188,6 +188,7 @@ GLOSSARY: dict[str, tuple[str, str]] = {
     "job.purchase_probability": ("구매 확률", "Purchase probability"),
     "job.vip_lookalike": ("VIP 유사 고객", "VIP look-alike"),
     "job.preferences": ("취향과 최적 시간", "Taste and best time"),
+    "job.recommender": ("추천 모델", "Recommender"),
     # counts: a customer is a profile (one person, however many identifiers); a buyer is a
     # customer with an order, guests included
     "count.customers": ("고객", "customers"),

@@ -1,5 +1,6 @@
 """Jobs that wire the store to the parts above it: the demo shop, customer intelligence (segments,
-CLV, VIPs), churn risk, purchase probability, look-alikes (could become VIP), taste and habits.
+CLV, VIPs), churn risk, purchase probability, look-alikes (could become VIP), taste and habits,
+and the recommender a run stores in the workspace.
 
 The names load on first use (PEP 562): a command that needs one job does not import the models
 of all the others (scikit-learn, scipy, LightGBM, implicit)."""
@@ -37,6 +38,12 @@ if TYPE_CHECKING:
         order_baskets,
         recommender_data,
     )
+    from shopmind.pipeline._stored_recommender import (
+        RecommenderReport,
+        run_recommender,
+        stored_as_of,
+        stored_recommender,
+    )
 
 __all__ = [
     "ALGORITHMS",
@@ -49,6 +56,7 @@ __all__ = [
     "PreferencesReport",
     "PurchaseReport",
     "RecommenderData",
+    "RecommenderReport",
     "customer_profile",
     "evaluate_recommendations",
     "latest_scores",
@@ -62,9 +70,12 @@ __all__ = [
     "run_everything",
     "run_preferences",
     "run_purchase_probability",
+    "run_recommender",
     "run_vip_lookalike",
     "score_name",
     "segment_label",
+    "stored_as_of",
+    "stored_recommender",
     "visitor_facts",
 ]
 
@@ -97,6 +108,10 @@ _WHERE = {
     "evaluate_recommendations": "_recommend",
     "order_baskets": "_recommend",
     "recommender_data": "_recommend",
+    "RecommenderReport": "_stored_recommender",
+    "run_recommender": "_stored_recommender",
+    "stored_as_of": "_stored_recommender",
+    "stored_recommender": "_stored_recommender",
 }
 
 

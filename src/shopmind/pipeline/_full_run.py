@@ -15,6 +15,7 @@ from shopmind.pipeline._intelligence import IntelligenceReport, run_customer_int
 from shopmind.pipeline._lookalike import LookalikeReport, run_vip_lookalike
 from shopmind.pipeline._preferences import PreferencesReport, run_preferences
 from shopmind.pipeline._purchase import PurchaseReport, run_purchase_probability
+from shopmind.pipeline._stored_recommender import RecommenderReport, run_recommender
 from shopmind.store import Store
 
 T = TypeVar("T")
@@ -30,7 +31,11 @@ class FullRunReport:
     purchase: PurchaseReport | None
     lookalike: LookalikeReport | None
     preferences: PreferencesReport
-    skipped: tuple[tuple[str, str], ...]  # (job, why): churn_risk, purchase_probability, vip_lookalike
+    skipped: tuple[
+        tuple[str, str], ...
+    ]  # (job, why): churn_risk, purchase_probability, vip_lookalike, recommender
+    #: the hybrid recommender fitted as of the run and stored in the workspace (None: skipped)
+    recommender: RecommenderReport | None = None
 
     def facts(self) -> dict[str, Any]:
         """The run in a few numbers, JSON-ready, for a job history: profiles, buyers, VIPs, VIPs
@@ -57,7 +62,8 @@ def run_everything(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> FullRunReport:
     """Run customer intelligence, churn risk, purchase probability, the VIP look-alikes and the
-    preferences as of ``as_of``, each stored with its own run."""
+    preferences as of ``as_of``, each stored with its own run; then fit the hybrid recommender as
+    of ``as_of`` and store it in the workspace (``shopmind recommend for`` reads it)."""
     skipped: list[tuple[str, str]] = []
 
     def optional(job: str, work: Callable[[], T]) -> T | None:
@@ -84,4 +90,7 @@ def run_everything(
         "vip_lookalike", lambda: run_vip_lookalike(store, as_of, zone=zone, progress=progress)
     )
     preferences = run_preferences(store, as_of, zone=zone, progress=progress)
-    return FullRunReport(as_of, intelligence, churn, purchase, lookalike, preferences, tuple(skipped))
+    recommender = optional("recommender", lambda: run_recommender(store, as_of, zone=zone, progress=progress))
+    return FullRunReport(
+        as_of, intelligence, churn, purchase, lookalike, preferences, tuple(skipped), recommender
+    )

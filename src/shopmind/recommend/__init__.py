@@ -13,12 +13,15 @@ storage.
   shop's past, then re-ranked by :class:`ContextLift`: region, weather, time of day).
 - :func:`temporal_split`, :func:`evaluate_recommenders`, :func:`ranking_metrics`: offline
   evaluation (Recall, NDCG, MAP, hit rate at K, coverage, popularity bias).
+- :func:`save_recommender`, :func:`load_recommender`: a fitted recommender stored in a folder
+  (JSON and a numpy ``.npz``, no pickle; format version ``FORMAT_VERSION``) and read back,
+  answering as it did; each recommender writes its learned state into a :class:`ModelState`.
 """
 
-from shopmind.recommend._base import Context, Reason, Recommendation, Recommender
+from shopmind.recommend._base import Context, Reason, Recommendation, Recommender, request_context
 from shopmind.recommend._content import ContentRecommender
 from shopmind.recommend._context import ContextLift
-from shopmind.recommend._errors import NotFittedError
+from shopmind.recommend._errors import NotFittedError, StoredModelError
 from shopmind.recommend._evaluation import (
     TemporalSplit,
     evaluate_recommenders,
@@ -28,11 +31,21 @@ from shopmind.recommend._evaluation import (
 from shopmind.recommend._factor import ALSRecommender, BPRRecommender
 from shopmind.recommend._hybrid import HybridRecommender
 from shopmind.recommend._item_cf import ItemCFRecommender
+from shopmind.recommend._persist import (
+    FORMAT_VERSION,
+    StoredRecommender,
+    load_recommender,
+    read_header,
+    remove_recommender,
+    save_recommender,
+)
 from shopmind.recommend._popularity import PopularityRecommender
 from shopmind.recommend._rules import AssociationRules
+from shopmind.recommend._state import ModelState
 from shopmind.recommend._user_cf import UserCFRecommender
 
 __all__ = [
+    "FORMAT_VERSION",
     "ALSRecommender",
     "AssociationRules",
     "BPRRecommender",
@@ -41,14 +54,22 @@ __all__ = [
     "ContextLift",
     "HybridRecommender",
     "ItemCFRecommender",
+    "ModelState",
     "NotFittedError",
     "PopularityRecommender",
     "Reason",
     "Recommendation",
     "Recommender",
+    "StoredModelError",
+    "StoredRecommender",
     "TemporalSplit",
     "UserCFRecommender",
     "evaluate_recommenders",
+    "load_recommender",
     "ranking_metrics",
+    "read_header",
+    "remove_recommender",
+    "request_context",
+    "save_recommender",
     "temporal_split",
 ]

@@ -16,7 +16,7 @@ from abc import abstractmethod
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +25,7 @@ from sklearn.base import BaseEstimator
 
 from shopmind.core import FieldError, InvalidInputError
 from shopmind.recommend._errors import NotFittedError
+from shopmind.recommend._state import ModelState, object_array
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,30 @@ class Context:
     now: datetime | None = None
     temp_c: float | None = None
     precip_mm: float | None = None
+
+
+def request_context(
+    now: datetime,
+    *,
+    region: str | None = None,
+    session: Iterable[str] = (),
+    temp_c: float | None = None,
+    precip_mm: float | None = None,
+) -> Context:
+    """The context of one live request, as the server builds it for ``/v1/recommendations`` and
+    the command line for ``shopmind recommend for`` (one rule, so both answer alike): the
+    session's items (the cart, the product on screen) feed the complements and are not offered
+    again; with a region and no weather given, the region's weather on the day of ``now`` (from
+    the weather table learned at fit) and the hour of ``now`` count too."""
+    items = tuple(dict.fromkeys(session))
+    return Context(
+        exclude=frozenset(items),
+        region=region,
+        session=items,
+        now=now if region and temp_c is None and precip_mm is None else None,
+        temp_c=temp_c,
+        precip_mm=precip_mm,
+    )
 
 
 def check_interactions(interactions: pd.DataFrame) -> pd.DataFrame:
@@ -121,6 +146,47 @@ class Recommender(BaseEstimator):
 
     @abstractmethod
     def _fit(self, frame: pd.DataFrame, catalogue: pd.DataFrame | None) -> None: ...
+
+    # -- the learned state as plain arrays (see ``shopmind.recommend.save_recommender``) ---------
+
+    def save_state(self, state: ModelState) -> None:
+        """Write what ``fit`` learned into ``state``: what every recommender knows (its items,
+        users, what each user chose, what is never offered), then the algorithm's own arrays."""
+        self._check_fitted()
+        state.put_strings("items", self.items_.tolist())
+        state.put_strings("users", self.users_.tolist())
+        state.put_ragged("seen", self._seen)
+        state.put_strings("blocked", sorted(self._blocked))
+        state.put("bound_codes", self._bound_codes)
+        state.put_strings("bound_regions", self._bound_regions.tolist())
+        self._save_fitted(state)
+
+    @classmethod
+    def from_state(cls, params: dict[str, Any], state: ModelState) -> Self:
+        """The fitted model ``save_state`` wrote, with the hyper-parameters ``params``, answering
+        as it did (nothing is fitted again)."""
+        model = cls(**params)
+        items = state.strings("items")
+        model.items_ = object_array(items)
+        model._item_index = {item: i for i, item in enumerate(items)}
+        users = state.strings("users")
+        model.users_ = object_array(users)
+        model._user_index = {user: i for i, user in enumerate(users)}
+        model._seen = state.ragged("seen")
+        model._blocked = frozenset(state.strings("blocked"))
+        model._blocked_codes = model._codes(model._blocked)
+        model._bound_codes = state.get("bound_codes").astype(np.int64)
+        model._bound_regions = object_array(state.strings("bound_regions"))
+        model._load_fitted(state)
+        return model
+
+    def _save_fitted(self, state: ModelState) -> None:
+        """The algorithm's learned arrays (beyond the base's), into ``state``."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be stored")
+
+    def _load_fitted(self, state: ModelState) -> None:
+        """Set the algorithm's learned attributes from ``state`` (the base's are set)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be stored")
 
     @abstractmethod
     def _scores(self, user: str, context: Context) -> tuple[npt.NDArray[np.float64], Explain]:

@@ -28,6 +28,7 @@ from shopmind.core import FieldError, InvalidInputError, with_particle
 from shopmind.recommend._base import Context, Explain, Reason, Recommender, display_names
 from shopmind.recommend._popularity import POPULAR
 from shopmind.recommend._sparse import take_rows
+from shopmind.recommend._state import ModelState
 
 #: Relative weights of the attribute columns inside the attribute part of an item's vector.
 _ATTRIBUTES = {"category": 1.0, "brand": 0.6, "colour": 0.4}
@@ -219,6 +220,24 @@ class ContentRecommender(Recommender):
         profiles = sparse.csr_matrix(self._choices @ self._vectors)
         self._profile_norms = np.sqrt(np.asarray(profiles.multiply(profiles).sum(axis=1)).ravel())
         self._profiles = _normalise_rows(profiles)
+
+    def _save_fitted(self, state: ModelState) -> None:
+        state.put_csr("vectors", self._vectors)
+        state.put_strings("names", self._names)
+        state.put("popularity", self._popularity)
+        state.put("tie_break", self._tie_break)
+        state.put_csr("choices", self._choices)
+        state.put("profile_norms", self._profile_norms)
+        state.put_csr("profiles", self._profiles)
+
+    def _load_fitted(self, state: ModelState) -> None:
+        self._vectors = state.csr("vectors")
+        self._names = state.strings("names")
+        self._popularity = state.get("popularity")
+        self._tie_break = state.get("tie_break")
+        self._choices = state.csr("choices")
+        self._profile_norms = state.get("profile_norms")
+        self._profiles = state.csr("profiles")
 
     def _features(self, table: pd.DataFrame) -> sparse.csr_matrix:
         """One L2-normalised row per catalogue row: weighted text and attribute blocks."""

@@ -25,6 +25,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from shopmind.recommend._base import Context, Reason
+from shopmind.recommend._state import ModelState
 
 FloatArray = npt.NDArray[np.float64]
 # finer in the cold and the wet, where the demand for coats and rain gear keeps changing
@@ -66,6 +67,15 @@ class _Table:
         expected = p[:, None] * counts.sum(axis=0)[None, :]
         lift = (counts + m) / (expected + m)
         return cls(index, lift)
+
+    def save(self, state: ModelState) -> None:
+        # the context values (regions; hour, temperature and rain bands) in column order, as JSON
+        state.set_fact("values", sorted(self.values, key=self.values.__getitem__))
+        state.put("lift", self.lift)
+
+    @classmethod
+    def load(cls, state: ModelState) -> _Table:
+        return cls({value: k for k, value in enumerate(state.fact("values"))}, state.get("lift"))
 
     def get(self, groups: npt.NDArray[np.int64], value: Any, nearest: bool = False) -> FloatArray:
         """Lift of each group in context ``value`` (1 for unknown groups and unseen values; with
@@ -147,6 +157,35 @@ class ContextLift:
         self.temp_ = _Table.learn(group_codes, temp, w, m, n_groups)
         self.rain_ = _Table.learn(group_codes, rain, w, m, n_groups)
         return self
+
+    def save_state(self, state: ModelState) -> None:
+        """Write the learned lifts and the weather table into ``state``."""
+        state.set_fact("params", {"smoothing": self.smoothing, "zone": self.zone})
+        state.put_number_map("item_code", self._item_code, np.int64)
+        state.put_number_map("group_of", self._group_of, np.int64)
+        for name in ("region", "hour", "temp", "rain"):
+            table: _Table = getattr(self, f"{name}_")
+            table.save(state.child(name))
+        keys = list(self._weather)
+        state.put_strings("weather.region", [region for region, _ in keys])
+        state.put("weather.day", np.asarray([day for _, day in keys], dtype="datetime64[D]"))
+        state.put("weather.values", np.asarray(list(self._weather.values()), dtype=np.float64).reshape(-1, 2))
+
+    @classmethod
+    def from_state(cls, state: ModelState) -> ContextLift:
+        """The lifts ``save_state`` wrote."""
+        lift = cls(**state.fact("params"))
+        lift._item_code = {k: int(v) for k, v in state.number_map("item_code").items()}
+        lift._group_of = {k: int(v) for k, v in state.number_map("group_of").items()}
+        for name in ("region", "hour", "temp", "rain"):
+            setattr(lift, f"{name}_", _Table.load(state.child(name)))
+        days = state.get("weather.day").astype(object).tolist()  # datetime.date, as learned
+        values = state.get("weather.values").tolist()
+        lift._weather = {
+            (region, day): (float(t), float(p))
+            for region, day, (t, p) in zip(state.strings("weather.region"), days, values, strict=True)
+        }
+        return lift
 
     def weather_of(self, context: Context) -> tuple[float | None, float | None] | None:
         """(temp_c, precip_mm): each as given in the context, else from the table for its region

@@ -9,3 +9,7 @@ from shopmind.core import ShopmindError
 
 class NotFittedError(ShopmindError, _SklearnNotFittedError):
     """A recommender was asked for results before ``fit`` (also scikit-learn's NotFittedError)."""
+
+
+class StoredModelError(ShopmindError):
+    """A stored model cannot be used: missing, from another format version, or damaged."""

@@ -30,6 +30,7 @@ from threadpoolctl import threadpool_limits
 from shopmind.core import FieldError, InvalidInputError, with_particle
 from shopmind.recommend._base import Context, Explain, Reason, Recommender, display_names
 from shopmind.recommend._popularity import POPULAR
+from shopmind.recommend._state import ModelState
 
 Floats = npt.NDArray[np.float64]
 Indices = npt.NDArray[np.int64]
@@ -88,6 +89,22 @@ class _FactorRecommender(Recommender):
         latent = self._latent
         norms = np.linalg.norm(latent, axis=1, keepdims=True)
         self._unit = np.divide(latent, norms, out=np.zeros_like(latent), where=norms > 0)
+
+    def _save_fitted(self, state: ModelState) -> None:
+        state.put_csr("weights", self._weights)
+        state.put("popularity", self._popularity)
+        state.put_strings("names", self._names)
+        state.put("user_factors", self.user_factors_)
+        state.put("item_factors", self.item_factors_)
+        state.put("unit", self._unit)
+
+    def _load_fitted(self, state: ModelState) -> None:
+        self._weights = state.csr("weights")
+        self._popularity = state.get("popularity")
+        self._names = state.strings("names")
+        self.user_factors_ = state.get("user_factors")
+        self.item_factors_ = state.get("item_factors")
+        self._unit = state.get("unit")
 
     def _scores(self, user: str, context: Context) -> tuple[Floats, Explain]:
         session = self._session(context)
@@ -211,6 +228,14 @@ class ALSRecommender(_FactorRecommender):
         self._gram = np.asarray(model.item_factors, dtype=np.float64)
         self._gram = self._gram.T @ self._gram  # YᵀY, for the fold-in
         return model.user_factors, model.item_factors
+
+    def _save_fitted(self, state: ModelState) -> None:
+        super()._save_fitted(state)
+        state.put("gram", self._gram)
+
+    def _load_fitted(self, state: ModelState) -> None:
+        super()._load_fitted(state)
+        self._gram = state.get("gram")
 
     def _vector(self, user: int | None, session: Indices) -> Floats:
         if session.size == 0 and user is not None:

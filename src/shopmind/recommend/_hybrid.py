@@ -33,6 +33,7 @@ from shopmind.recommend._context import ContextLift
 from shopmind.recommend._evaluation import temporal_split
 from shopmind.recommend._item_cf import ItemCFRecommender
 from shopmind.recommend._popularity import PopularityRecommender
+from shopmind.recommend._state import ModelState
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -86,6 +87,12 @@ class HybridRecommender(Recommender):
             index; every request is ranked live).
         random_state: seeds the user sample and the trees.
         exclude_seen: leave out what the customer already chose.
+
+    Fitted: ``ranker_`` (the LambdaRank trees, a LightGBM ``Booster``; None with rank fusion),
+    ``ranker_note_`` (how the candidates are ranked, in words), ``component_names_``,
+    ``context_``. :func:`shopmind.recommend.save_recommender` stores it (components, trees,
+    context and index) and :func:`~shopmind.recommend.load_recommender` reads it back, answering
+    as it did.
     """
 
     def __init__(
@@ -166,7 +173,7 @@ class HybridRecommender(Recommender):
         if not chosen:
             raise InvalidInputError([FieldError("components", "needs at least one recommender")])
         self.component_names_ = [name for name, _ in chosen]
-        self.ranker_: lgb.LGBMRanker | None = None
+        self.ranker_: lgb.Booster | None = None  # the LambdaRank trees
         self.ranker_note_ = "no time column: candidates blended by reciprocal rank fusion"
         if has_time:
             self._learn_ranker(frame, catalogue, chosen)
@@ -234,12 +241,56 @@ class HybridRecommender(Recommender):
             verbose=-1,
         )
         ranker.fit(np.vstack(blocks), np.concatenate(targets), group=groups)
-        self.ranker_ = ranker
+        self.ranker_ = ranker.booster_
         self.feature_names_ = state.feature_names
         self.ranker_note_ = (
             f"LambdaRank learned on {len(groups)} customers' choices in the {days} days "
             f"from {cut.date()} (components fitted on what came before)"
         )
+
+    # -- storing ---------------------------------------------------------------------------------
+
+    def _save_fitted(self, state: ModelState) -> None:
+        state.set_fact("component_names", self.component_names_)
+        state.set_fact("ranker_note", self.ranker_note_)
+        if self.ranker_ is not None:  # LightGBM's own text format of the trees
+            state.set_fact("feature_names", self.feature_names_)
+            text = self.ranker_.model_to_string()
+            state.put("ranker", np.frombuffer(text.encode("utf-8"), dtype=np.uint8))
+        self._state.save(state.child("state"))
+        users = sorted(self._index)
+        rows = [self._index[user] for user in users]
+        index = state.child("index")
+        index.put_strings("users", users)
+        index.put("indptr", np.concatenate(([0], np.cumsum([r.items.size for r in rows]))).astype(np.int64))
+        index.put("items", np.concatenate([r.items for r in rows]) if rows else np.zeros(0, np.int64))
+        index.put("value", np.concatenate([r.value for r in rows]) if rows else np.zeros(0))
+        index.put("best", np.concatenate([r.best for r in rows]) if rows else np.zeros(0, np.int8))
+        index.put("complete", np.asarray([r.complete for r in rows], dtype=bool))
+
+    def _load_fitted(self, state: ModelState) -> None:
+        self._weather = None  # only fitting reads it
+        self.component_names_ = list(state.fact("component_names"))
+        self.ranker_note_ = str(state.fact("ranker_note"))
+        self.ranker_ = None
+        if "feature_names" in state.facts:
+            self.feature_names_ = list(state.fact("feature_names"))
+            self.ranker_ = lgb.Booster(model_str=bytes(state.get("ranker")).decode("utf-8"))
+        self._state = _State.load(state.child("state"), self.items_, self._item_index)
+        self.context_ = self._state.context
+        index = state.child("index")
+        indptr = index.get("indptr")
+        items, value, best = index.get("items"), index.get("value"), index.get("best")
+        complete = index.get("complete").tolist()
+        self._index = {
+            user: _Indexed(
+                items[indptr[k] : indptr[k + 1]],
+                value[indptr[k] : indptr[k + 1]],
+                best[indptr[k] : indptr[k + 1]],
+                complete=bool(complete[k]),
+            )
+            for k, user in enumerate(index.strings("users"))
+        }
 
     # -- answering -------------------------------------------------------------------------------
 
@@ -252,7 +303,7 @@ class HybridRecommender(Recommender):
         if cand.size == 0:
             return cand, np.zeros(0), best, explains
         if self.ranker_ is not None:
-            value = np.asarray(self.ranker_.booster_.predict(features, num_threads=1), dtype=np.float64)
+            value = np.asarray(self.ranker_.predict(features, num_threads=1), dtype=np.float64)
         else:
             ranks = features[:, : 2 * (len(state.components) + 1) : 2]
             value = (1.0 / (RRF_K + ranks)).sum(axis=1) * 100.0
@@ -481,6 +532,65 @@ class _State:
         if top <= 0:
             return None, lambda index: _FALLBACK
         return total / top, lambda index: rows[int(np.argmax(stacked[:, index]))][1](index)
+
+    def save(self, state: ModelState) -> None:
+        """Write the components (each a child state, with its items' places here) and the facts
+        the ranker's features and the context step read into ``state``."""
+        from shopmind.recommend._persist import save_model_state
+
+        state.set_fact("per_component", self.per_component)
+        state.set_fact("components", [name for name, _, _ in self.components])
+        for j, (_, model, mapping) in enumerate(self.components):
+            part = state.child(f"component{j}")
+            save_model_state(model, part)
+            part.put("mapping", mapping)
+        state.put("item_facts", self.item_facts)
+        state.put_ragged("history", self.history)
+        state.put_number_map("user_idle", self.user_idle)
+        state.put("category", self.category)
+        state.put("brand", self.brand)
+        state.put("log_price", self.log_price)
+        state.put_text_map("category_of", self.category_of)
+        state.put("blocked", self.blocked)
+        self.context.save_state(state.child("context"))
+        state.put("item_code", self.item_code)
+        state.put("group_code", self.group_code)
+        state.put_text_map("home", self.home)
+
+    @classmethod
+    def load(cls, state: ModelState, items: npt.NDArray[Any], index: dict[str, int]) -> _State:
+        """The state ``save`` wrote, over the hybrid's ``items``."""
+        from shopmind.recommend._persist import load_model_state
+
+        components = []
+        inverse = []
+        for j, name in enumerate(state.fact("components")):
+            part = state.child(f"component{j}")
+            model = load_model_state(part)
+            mapping = part.get("mapping").astype(np.int64)
+            components.append((str(name), model, mapping))
+            back = np.full(items.size, -1, dtype=np.int64)
+            back[mapping] = np.arange(mapping.size)
+            inverse.append(back)
+        return cls(
+            items,
+            index,
+            components,
+            inverse,
+            int(state.fact("per_component")),
+            state.get("item_facts"),
+            state.ragged("history"),
+            {user: float(v) for user, v in state.number_map("user_idle").items()},
+            state.get("category"),
+            state.get("brand"),
+            state.get("log_price"),
+            state.text_map("category_of"),
+            state.get("blocked"),
+            ContextLift.from_state(state.child("context")),
+            state.get("item_code"),
+            state.get("group_code"),
+            state.text_map("home"),
+        )
 
     @property
     def feature_names(self) -> list[str]:

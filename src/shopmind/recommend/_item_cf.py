@@ -14,6 +14,7 @@ from shopmind.core import FieldError, InvalidInputError, with_particle
 from shopmind.recommend._base import Context, Explain, Reason, Recommender, display_names
 from shopmind.recommend._popularity import POPULAR
 from shopmind.recommend._sparse import row_positions
+from shopmind.recommend._state import ModelState
 
 
 def _together(item: str) -> Reason:
@@ -89,6 +90,20 @@ class ItemCFRecommender(Recommender):
         self._similarity = _keep_top(similarity, self.neighbours)
         self._by_column = self._similarity.tocsc()  # who points to an item: for the reasons
         self._names = display_names(self.items_.tolist(), catalogue)
+
+    def _save_fitted(self, state: ModelState) -> None:
+        state.put_csr("user_items", self._user_items)
+        state.put("popularity", self._popularity)
+        state.put_csr("similarity", self._similarity)
+        state.put_strings("names", self._names)
+
+    def _load_fitted(self, state: ModelState) -> None:
+        self._user_items = state.csr("user_items")
+        self._popularity = state.get("popularity")
+        self._reason = _together if self.by == "basket" else _also_chose
+        self._similarity = state.csr("similarity")
+        self._by_column = self._similarity.tocsc()
+        self._names = state.strings("names")
 
     def _baskets(self, frame: pd.DataFrame) -> sparse.csr_matrix:
         if "time" not in frame.columns:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from shopmind.core import FieldError, InvalidInputError
 from shopmind.recommend._base import Context, Explain, Reason, Recommender
+from shopmind.recommend._state import ModelState
 
 POPULAR = Reason("popular", "인기 상품", "popular")
 
@@ -73,7 +74,27 @@ class PopularityRecommender(Recommender):
                 ["user", "n", "category"], ascending=[True, False, True]
             ).drop_duplicates("user")
             self._favourite = dict(zip(best.user, best.category, strict=True))
-        self._reason = Reason("trending", "요즘 뜨는 상품", "trending now") if self.trending_days else POPULAR
+        self._reason = self._reason_of_list()
+
+    def _reason_of_list(self) -> Reason:
+        return Reason("trending", "요즘 뜨는 상품", "trending now") if self.trending_days else POPULAR
+
+    def _save_fitted(self, state: ModelState) -> None:
+        state.put("base", self._base)
+        state.put_strings("regions", self._by_region)
+        state.put(
+            "by_region", np.vstack(list(self._by_region.values())) if self._by_region else np.zeros((0, 0))
+        )
+        state.put_text_map("category_of", self._category_of)
+        state.put_text_map("favourite", self._favourite)
+
+    def _load_fitted(self, state: ModelState) -> None:
+        self._base = state.get("base")
+        counts = state.get("by_region")
+        self._by_region = {region: counts[k] for k, region in enumerate(state.strings("regions"))}
+        self._category_of = state.text_map("category_of")
+        self._favourite = state.text_map("favourite")
+        self._reason = self._reason_of_list()
 
     def _counts(self, frame: pd.DataFrame) -> npt.NDArray[np.float64]:
         users = frame.groupby("item")["user"].nunique()

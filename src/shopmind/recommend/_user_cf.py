@@ -16,6 +16,7 @@ from shopmind.core import FieldError, InvalidInputError, with_particle
 from shopmind.recommend._base import Context, Explain, Reason, Recommender
 from shopmind.recommend._popularity import POPULAR
 from shopmind.recommend._sparse import row_positions
+from shopmind.recommend._state import ModelState
 
 Floats = npt.NDArray[np.float64]
 Indices = npt.NDArray[np.int64]
@@ -79,6 +80,16 @@ class UserCFRecommender(Recommender):
         self._users_of = chosen.T.tocsr()  # item → users
         self._users_of.sort_indices()
         self._user_counts = np.diff(chosen.indptr).astype(np.float64)
+        self._popularity = np.diff(self._users_of.indptr).astype(np.float64)
+
+    def _save_fitted(self, state: ModelState) -> None:
+        state.put_csr("items_of", self._items_of)
+        state.put_csr("users_of", self._users_of)
+
+    def _load_fitted(self, state: ModelState) -> None:
+        self._items_of = state.csr("items_of")
+        self._users_of = state.csr("users_of")
+        self._user_counts = np.diff(self._items_of.indptr).astype(np.float64)
         self._popularity = np.diff(self._users_of.indptr).astype(np.float64)
 
     def _profile(self, user: str, context: Context) -> tuple[int | None, Indices, Indices]:

@@ -130,7 +130,7 @@ from shopmind.store._store import (
 )
 from shopmind.store._url import open_store
 from shopmind.store._visits import write_visit_days
-from shopmind.store._workspace import PRIVACY_FILE, Workspace
+from shopmind.store._workspace import MODELS_DIR, PRIVACY_FILE, Workspace, models_folder
 
 __all__ = [
     "CHANNELS",
@@ -145,6 +145,7 @@ __all__ = [
     "MEMBER_COLUMNS",
     "METHODS",
     "MIGRATIONS",
+    "MODELS_DIR",
     "NIGHT_EXEMPT",
     "NOTICE_EVERY_YEARS",
     "OUTCOMES",
@@ -219,6 +220,7 @@ __all__ = [
     "may_send_informational",
     "member_rows",
     "missing_profiles",
+    "models_folder",
     "normalise_login",
     "notice_history",
     "notices_due",

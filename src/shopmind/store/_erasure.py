@@ -13,6 +13,7 @@ erasure record stay: no identifier, so no state that could be read back as their
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import uuid
@@ -28,6 +29,7 @@ import pyarrow as pa
 from shopmind.core import IdentifierHasher, UnknownProfileError
 from shopmind.events import KIND_PRIORITY
 from shopmind.store._store import Store
+from shopmind.store._workspace import models_folder
 
 #: The tables an erasure deletes from, in the order it does (dependants first).
 ERASED_TABLES = (
@@ -62,6 +64,8 @@ class Erasure:
     erased_at: datetime | None
     counts: tuple[tuple[str, int], ...]
     erased_before: tuple[datetime, ...] = ()
+    #: the stored model files removed with them (learned from their data, e.g. the recommender)
+    models_removed: tuple[str, ...] = ()
     #: the identifiers erased (for the caller's own caches; never stored, not in ``to_dict``)
     identifiers: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
@@ -77,6 +81,7 @@ class Erasure:
             "deleted": dict(self.counts),
             "total": self.total,
             "erased_before": [at.isoformat() for at in self.erased_before],
+            "models_removed": list(self.models_removed),
         }
 
 
@@ -162,7 +167,23 @@ def erase_profile(store: Store, identifier: str, hasher: IdentifierHasher) -> Er
             )
     store.forget_identity_graph()
     store.checkpoint()
-    return Erasure(profile_id, erasure_id, erased_at, tuple(counts.items()), before, idents)
+    removed = _remove_models(store) if erasure_id is not None else ()
+    return Erasure(profile_id, erasure_id, erased_at, tuple(counts.items()), before, removed, idents)
+
+
+def _remove_models(store: Store) -> tuple[str, ...]:
+    """Delete the models the runs stored in the workspace (they hold the customer's ids and what
+    they chose); the next run learns them again without the customer."""
+    folder = models_folder(store)
+    if folder is None or not folder.is_dir():
+        return ()
+    removed = []
+    for path in sorted(folder.iterdir()):
+        if path.is_file():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path.name)
+    return tuple(removed)
 
 
 def _delete(store: Store, idents: frozenset[str]) -> dict[str, int]:

@@ -30,6 +30,16 @@ from shopmind.store._store import Store
 STORE_FILE = "shop.duckdb"
 KEY_FILE = "hash.key"
 PRIVACY_FILE = "privacy.toml"
+#: the folder beside the store where runs keep the models they learned (``shopmind run`` stores
+#: the recommender there; the recommend package owns the files' format)
+MODELS_DIR = "models"
+
+
+def models_folder(store: Store) -> Path | None:
+    """The models folder of the workspace that holds ``store`` (None for an in-memory store)."""
+    if store.path == ":memory:":
+        return None
+    return Path(store.path).parent / MODELS_DIR
 
 
 class Workspace:
@@ -61,6 +71,10 @@ class Workspace:
     @property
     def store_path(self) -> Path:
         return self.path / STORE_FILE
+
+    @property
+    def models_path(self) -> Path:
+        return self.path / MODELS_DIR
 
     def open_store(self, *, clock: Clock | None = None, read_only: bool = False) -> Store:
         return Store(self.store_path, clock=clock, read_only=read_only, personal=self.personal_fields())

@@ -1,0 +1,219 @@
+"""The recommender a run stores (issue 17, point 5): ``recommend for`` refitted the hybrid on every
+call (5-16 s). Now a run stores the fitted model in the workspace (JSON and a numpy ``.npz``, no
+pickle), which answers exactly as the fitted one did, with what it was fitted on; ``recommend for``
+reads it and fits nothing; old, damaged or foreign files are refused with the reason; a backtest
+does not replace a newer model; an erasure removes it. (The loaded hybrid on the demo shop:
+tests/test_recommend_shop.py; through a running server: tests/test_operations.py.)"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import shopmind.pipeline._stored_recommender as stored_module
+from shopmind.cli import app
+from shopmind.core import InvalidInputError
+from shopmind.pipeline import recommender_data, run_recommender, stored_recommender
+from shopmind.recommend import (
+    FORMAT_VERSION,
+    Context,
+    HybridRecommender,
+    StoredModelError,
+    load_recommender,
+    request_context,
+    save_recommender,
+)
+from shopmind.store import Workspace, erase_profile
+from tests.shops import START, Shop, demo_workspace
+from tests.test_recommender_contract import _data
+
+DAYS = 60
+AS_OF = START + timedelta(days=DAYS)
+
+
+@pytest.fixture(scope="module")
+def small() -> tuple[HybridRecommender, pd.DataFrame]:
+    interactions, catalogue = _data()
+    return HybridRecommender(n_estimators=30).fit(interactions, catalogue), interactions
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
+    return demo_workspace(tmp_path_factory.mktemp("stored") / "shop", customers=300, days=DAYS)
+
+
+def test_the_files_hold_numbers_and_text_only_readable_by_their_owner(
+    small: tuple[HybridRecommender, pd.DataFrame], tmp_path: Path
+) -> None:
+    model, _ = small
+    path = save_recommender(model, tmp_path, about={"run_id": "r1", "as_of": "2026-03-02T00:00:00+00:00"})
+    header = json.loads(path.read_text())
+    assert header["format"] == "shopmind.recommender" and header["version"] == FORMAT_VERSION == 1
+    assert header["about"]["run_id"] == "r1" and header["model"]["class"] == "HybridRecommender"
+    arrays = tmp_path / header["arrays"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, arrays.name])
+    with np.load(arrays, allow_pickle=False) as npz:  # an object array would raise here
+        kinds = {npz[key].dtype.kind for key in npz.files}
+    assert kinds <= {"f", "i", "u", "b", "U", "M"}, kinds
+    for file in (path, arrays):
+        assert file.stat().st_mode & 0o777 == 0o600  # customers' ids and what they chose
+    again = save_recommender(model, tmp_path)  # replaced: one header, one set of arrays
+    assert again == path and len(list(tmp_path.glob("recommender-*.npz"))) == 1
+
+
+def test_a_loaded_model_answers_as_the_fitted_one(
+    small: tuple[HybridRecommender, pd.DataFrame], tmp_path: Path
+) -> None:
+    model, interactions = small
+    save_recommender(model, tmp_path)
+    loaded = load_recommender(tmp_path).model
+    assert isinstance(loaded, HybridRecommender) and loaded.get_params() == model.get_params()
+    assert loaded.ranker_ is not None and loaded.ranker_note_ == model.ranker_note_
+    contexts = [
+        Context(),
+        Context(region="부산"),
+        Context(session=("P01",), exclude=frozenset({"P01"})),
+        Context(region="서울", now=datetime(2026, 3, 1, 9, tzinfo=UTC)),
+    ]
+    users = [*sorted(interactions["user"].unique())[:60], "someone new"]
+    for user in users:
+        for context in contexts:
+            assert loaded.recommend(user, context, n=10) == model.recommend(user, context, n=10), user
+    for item in ("P01", "P03", "P12", "P27"):
+        assert loaded.similar_items(item, n=8) == model.similar_items(item, n=8)
+        assert loaded.complements(item, n=8) == model.complements(item, n=8)
+
+
+def test_old_damaged_or_foreign_files_are_refused_with_the_reason(
+    small: tuple[HybridRecommender, pd.DataFrame], tmp_path: Path
+) -> None:
+    model, _ = small
+    with pytest.raises(StoredModelError, match="no stored recommender in"):
+        load_recommender(tmp_path / "nothing here")
+    path = save_recommender(model, tmp_path)
+    header = json.loads(path.read_text())
+
+    def refused(changed: dict[str, Any], match: str) -> None:
+        path.write_text(json.dumps(changed))
+        with pytest.raises(StoredModelError, match=match):
+            load_recommender(tmp_path)
+
+    refused({**header, "version": 0}, "format version 0; this shopmind reads version 1")
+    refused({**header, "format": "something else"}, "not a stored shopmind recommender")
+    foreign = {**header, "model": {**header["model"], "class": "subprocess.Popen"}}
+    refused(foreign, "unknown recommender 'subprocess.Popen'")
+    path.write_text("{not json")
+    with pytest.raises(StoredModelError, match="not JSON"):
+        load_recommender(tmp_path)
+    path.write_text(json.dumps(header))
+    assert isinstance(load_recommender(tmp_path).model, HybridRecommender)  # the original reads again
+    arrays = tmp_path / header["arrays"]
+    arrays.write_bytes(arrays.read_bytes()[:-100] + b"\0" * 100)
+    with pytest.raises(StoredModelError, match="do not match"):
+        load_recommender(tmp_path)
+
+
+def test_a_run_stores_the_model_with_what_it_was_fitted_on(shop: Shop, tmp_path: Path) -> None:
+    folder = tmp_path / "shop"
+    shutil.copytree(shop.folder, folder)
+    with Workspace(folder).open_store() as store:
+        report = run_recommender(store, AS_OF)
+        assert report.stored == folder / "models" / "recommender.json"
+        assert store.latest_run("recommender") == (report.run_id, AS_OF)
+        about = stored_recommender(store).about
+        data = recommender_data(store, before=AS_OF)
+    assert about["run_id"] == report.run_id and about["as_of"] == AS_OF.isoformat()
+    assert about["interactions"] == len(data.interactions) == report.interactions
+    assert about["buyers"] == data.interactions["user"].nunique() == report.buyers > 50
+    assert about["catalogue"] == len(data.catalogue) and about["products"] == report.products
+    # the stored model is the hybrid the server would fit on the same signals
+    fitted = HybridRecommender().fit(data.interactions, data.catalogue, weather=data.weather)
+    with Workspace(folder).open_store() as store:
+        loaded = stored_recommender(store).model
+    for user in [f"user:{shop.vip}", f"user:{shop.repeat_buyer}", "new visitor"]:
+        context = request_context(AS_OF, region="서울", session=("P00001",))
+        assert loaded.recommend(user, context, n=10) == fitted.recommend(user, context, n=10)
+    # a run as of an earlier date (a backtest) keeps the newer model, saying so
+    arrays = sorted(p.name for p in (folder / "models").iterdir())
+    with (
+        Workspace(folder).open_store() as store,
+        pytest.raises(InvalidInputError, match="later than this run"),
+    ):
+        run_recommender(store, AS_OF - timedelta(days=20))
+    assert sorted(p.name for p in (folder / "models").iterdir()) == arrays
+
+
+def test_an_erasure_removes_the_stored_model(shop: Shop, tmp_path: Path) -> None:
+    folder = tmp_path / "shop"
+    shutil.copytree(shop.folder, folder)
+    ws = Workspace(folder)
+    with ws.open_store() as store:
+        run_recommender(store, AS_OF)
+        assert f"user:{shop.vip}" in set(stored_recommender(store).model.users_.tolist())
+        erased = erase_profile(store, f"user:{shop.vip}", ws.hasher())
+        assert erased.models_removed and "models_removed" in erased.to_dict()
+        assert list((folder / "models").iterdir()) == []
+        with pytest.raises(StoredModelError, match="no stored recommender"):
+            stored_recommender(store)
+
+
+def _items(output: str) -> list[str]:
+    return re.findall(r"\((P\d{5})\)", output)
+
+
+def test_recommend_for_reads_the_stored_model_and_fits_nothing(
+    shop: Shop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counted, not timed: every fit of the hybrid and every read of a stored model in this
+    process. Without a stored model the command fits one (and says how to avoid it); after a
+    run, two calls read the stored model and fit nothing, and answer as it does."""
+    folder = tmp_path / "shop"
+    shutil.copytree(shop.folder, folder)
+    fits: list[int] = []
+    reads: list[Path] = []
+    fit, load = HybridRecommender.fit, stored_module.load_recommender
+
+    def counted_fit(self: HybridRecommender, *args: Any, **kwargs: Any) -> HybridRecommender:
+        fits.append(1)
+        return fit(self, *args, **kwargs)
+
+    def counted_load(where: Path, name: str = "recommender") -> Any:
+        reads.append(Path(where))
+        return load(where, name)
+
+    monkeypatch.setattr(HybridRecommender, "fit", counted_fit)
+    monkeypatch.setattr(stored_module, "load_recommender", counted_load)
+    runner = CliRunner()
+    user = f"user:{shop.vip}"
+    command = ["recommend", "for", user, "-w", str(folder), "-n", "8"]
+
+    first = runner.invoke(app, command)
+    assert first.exit_code == 0, first.output
+    assert len(fits) == 1 and "'shopmind run' stores one" in first.output
+    assert reads == [folder / "models"]  # it looked for one first
+    with Workspace(folder).open_store() as store:
+        run_recommender(store, AS_OF)
+    assert len(fits) == 2
+    reads.clear()
+
+    answers = []
+    for _ in range(2):
+        done = runner.invoke(app, command)
+        assert done.exit_code == 0, done.output
+        assert "answered by the recommender stored by the run as of" in done.output
+        answers.append(_items(done.output))
+    assert len(fits) == 2, "recommend for fitted a model although one was stored"
+    assert reads == [folder / "models", folder / "models"]
+    with Workspace(folder).open_store() as store:
+        model = stored_recommender(store).model
+    expected = [r.item for r in model.recommend(user, request_context(datetime.now(UTC)), n=8)]
+    assert answers[0] == answers[1] == expected and len(expected) == 8
