@@ -39,9 +39,13 @@ from shopmind.store._consent import (
     consent_history,
     notice_history,
     profile_identifiers,
+    record_consent_rows,
     record_consents,
     record_notices,
     resolve_customer,
+)
+from shopmind.store._consent import (
+    ENTRY_SCHEMA as CONSENT_ENTRY_SCHEMA,
 )
 from shopmind.store._consent_state import (
     NIGHT_EXEMPT,
@@ -111,6 +115,7 @@ from shopmind.store._workspace import PRIVACY_FILE, Workspace
 
 __all__ = [
     "CHANNELS",
+    "CONSENT_ENTRY_SCHEMA",
     "ERASED_TABLES",
     "FACT_TABLES",
     "IDENTITY_FILE",
@@ -188,6 +193,7 @@ __all__ = [
     "open_store",
     "out_of_space",
     "profile_identifiers",
+    "record_consent_rows",
     "record_consents",
     "record_notices",
     "record_profiles",
