@@ -35,7 +35,7 @@ def _errors(answer: httpx.Response) -> set[str]:
     return {e["field"] for e in body["errors"]}
 
 
-def test_the_shops_server_records_and_reads_consent(server: Server) -> None:
+def test_the_shops_server_records_and_reads_consent(server: Server, tmp_path: Path) -> None:
     secret = server.client(server.secret_key)
     signup = {
         "userId": "m1",
@@ -126,6 +126,15 @@ def test_the_shops_server_records_and_reads_consent(server: Server) -> None:
     history = shopmind("consent", "history", "user:m1", "-w", str(server.workspace), "--json")
     assert history.returncode == 0, history.stderr
     assert len(orjson.loads(history.stdout)["entries"]) == 4
+    members = tmp_path / "members.csv"
+    members.write_text("아이디,휴대폰번호,SMS 수신여부\nm7,010-7777-0000,Y\n", encoding="utf-8")
+    imported = shopmind(
+        "consent", "import", str(members), "-w", str(server.workspace), "--exported-at", "2026-03-01"
+    )
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    assert "working through it" in imported.stderr and "newly stored" in imported.stdout
+    m7 = secret.get("/v1/consent/010-7777-0000").json()  # linked by the server's identity graph
+    assert m7["profile_id"] == "user:m7" and m7["channels"]["sms"]["advertising"]["method"] == "import"
 
     # erasure: the customer's consent is reduced to the erasure's record, which names no one
     erased = secret.delete("/v1/profiles/m1")
@@ -139,8 +148,8 @@ def test_the_shops_server_records_and_reads_consent(server: Server) -> None:
     ws = Workspace(server.workspace)
     hasher = ws.hasher()
     with ws.open_store(read_only=True) as store:
-        assert store.scalar("SELECT count(*) FROM consent_ledger") == 0
-        assert store.scalar("SELECT count(*) FROM consent_current") == 0
+        assert store.sql("SELECT DISTINCT identifier FROM consent_ledger") == [("user:m7",)]  # only m7's
+        assert store.sql("SELECT profile_id FROM consent_current") == [("user:m7",)]
         needles = ["m1", PHONE, "01012345678", str(hasher.phone(PHONE))]
         left = [h for h in holding(store, needles) if h[0] not in {"schema_migrations"}]
         assert left == [], left

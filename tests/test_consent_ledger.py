@@ -12,6 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -32,6 +33,7 @@ from shopmind.store import (
     may_send_informational,
     notices_due,
     profile_identifiers,
+    record_consent_rows,
     record_consents,
     record_notices,
 )
@@ -142,6 +144,35 @@ def test_a_resent_entry_without_an_id_is_stored_once(store: Store) -> None:
     assert record_consents(store, [e, e]).inserted == 1
     assert record_consents(store, [e]).inserted == 0
     assert store.scalar("SELECT count(*) FROM consent_ledger") == 1
+
+
+def test_an_entrys_id_is_its_content_in_python_and_in_the_engine(store: Store) -> None:
+    e = ConsentEntry("user:m1", "sms", True, kst(2026, 3, 2, 12, 0), "signup_form", text_version="v1")
+    same_moment = ConsentEntry("user:m1", "sms", True, BASE, "signup_form", text_version="v1")
+    assert e.key() == same_moment.key()  # one moment, written in any zone
+    record_consents(store, [e])
+    assert store.scalar("SELECT entry_id FROM consent_ledger") == e.key()
+    bulk = pa.table(
+        {
+            "entry_id": pa.array([None, "given-id"], pa.string()),
+            "identifier": ["user:m1", "user:m2"],
+            "channel": ["sms", "email"],
+            "purpose": ["advertising", "advertising"],
+            "granted": [True, False],
+            "occurred_at": pa.array([BASE, BASE], pa.timestamp("us", tz="UTC")),
+            "method": ["signup_form", "import"],
+            "text_version": ["v1", None],
+            "source": ["bulk", "bulk"],
+        }
+    )
+    written = record_consent_rows(store, bulk)
+    assert (written.inserted, written.duplicates) == (1, 1)  # the first is the entry above
+    bad = bulk.set_column(2, "channel", pa.array(["sms", "fax"]))
+    bad = bad.set_column(4, "granted", pa.array([True, None], pa.bool_()))
+    with pytest.raises(InvalidInputError) as caught:
+        record_consent_rows(store, bad.set_column(0, "entry_id", pa.array(["x", "y"])))
+    assert {e.field for e in caught.value.errors} == {"rows.1.channel", "rows.1.granted"}
+    assert store.scalar("SELECT count(*) FROM consent_ledger") == 2
 
 
 def test_bad_entries_name_the_field_and_store_nothing(store: Store) -> None:

@@ -26,7 +26,7 @@ from shopmind.cli._common import (
 )
 from shopmind.cli._data import ForgetMapOpt, _print_report, _remembered
 from shopmind.cli._format import local_time, shop_zone
-from shopmind.core import ImportFileError, InvalidInputError, label, to_utc
+from shopmind.core import ImportFileError, InvalidInputError, label, term, to_utc
 
 if TYPE_CHECKING:  # the store is imported where it is used: ``shopmind --help`` stays quick
     from shopmind.core import IdentifierHasher
@@ -78,6 +78,11 @@ def _moment(value: str | None, option: str) -> datetime | None:
 def _both(kind: str, code: str) -> str:
     """A code's words in English and Korean, as the command line shows names."""
     return f"{label(kind, code, 'en')} · {label(kind, code, 'ko')}"
+
+
+def _term(key: str) -> str:
+    """A glossary term in English and Korean."""
+    return f"{term(key, 'en')} · {term(key, 'ko')}"
 
 
 def _customer(store: Store, reference: str, hasher: IdentifierHasher) -> str:
@@ -186,7 +191,7 @@ def consent_show(
         found = {**state.to_dict(), "may_send": {k: d.to_dict() for k, d in decisions.items()}}
         console.print_json(json.dumps(found, ensure_ascii=False))
         return
-    table = Table(title=f"{profile_id}: advertising consent · 광고성 정보 수신 동의")
+    table = Table(title=f"{profile_id}: {_term('consent.advertising')}")
     for column in (
         "channel · 채널",
         "advertising · 광고 수신",
@@ -202,7 +207,7 @@ def consent_show(
     console.print(table)
     last = local_time(state.last_notice_at) if state.last_notice_at else "never · 없음"
     due = f", next due by {local_time(state.notice_due_at)}" if state.notice_due_at else ""
-    console.print(f"consent-status notice · 수신 동의 여부 안내 (every two years): last {last}{due}")
+    console.print(f"{_term('consent.notice')} (every two years · 2년마다): last {last}{due}")
     console.print(
         "informational messages (orders, delivery) · 정보성 메시지: allowed without advertising consent"
     )
@@ -230,7 +235,7 @@ def consent_history_cmd(
         }
         console.print_json(json.dumps(found, ensure_ascii=False))
         return
-    table = Table(title=f"{profile_id}: consent history · 수신 동의 이력 ({len(entries)} changes)")
+    table = Table(title=f"{profile_id}: {_term('consent.history')} ({len(entries)} changes)")
     for column in (
         "happened · 시각",
         "stored · 기록",
@@ -258,7 +263,7 @@ def consent_history_cmd(
         )
     console.print(table)
     if notices:
-        sent = Table(title="consent-status notices sent · 수신 동의 여부 안내")
+        sent = Table(title=f"sent · 발송: {_term('consent.notice')}")
         for column in ("sent · 발송", "stored · 기록", "channel · 채널", "text · 문구"):
             sent.add_column(column)
         for n in notices:
@@ -312,7 +317,8 @@ def consent_due(
         return
     horizon = f" (and the next {within} days)" if within else ""
     table = Table(
-        title=f"consent-status notice due · 수신 동의 여부 안내 대상 by {local_time(moment)}{horizon}: {len(due):,} customers"
+        title=f"{term('consent.notice', 'en')} due · {term('consent.notice', 'ko')} 대상, by {local_time(moment)}"
+        f"{horizon}: {len(due):,} customers"
     )
     for column in (
         "customer · 고객",
@@ -436,6 +442,6 @@ def consent_notice_sent(
         except InvalidInputError as exc:
             raise fail(str(exc), EXIT_USAGE) from None
     console.print(
-        f"recorded the consent-status notice · 수신 동의 여부 안내 of {written.inserted:,} customers "
+        f"recorded the {_term('consent.notice')} of {written.inserted:,} customers "
         f"({written.duplicates:,} already recorded), sent {local_time(moment)} by {_both('channel', channel)}"
     )

@@ -58,9 +58,10 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "tracker": ("웹사이트 스크립트", "website tracker"),
         "admin": ("관리자 입력", "entered by an admin"),
     },
+    # what a consent is for (the glossary's names of the two consents)
     "consent_purpose": {
-        "advertising": ("광고성 정보 수신", "advertising"),
-        "night_advertising": ("야간 광고성 정보 수신", "night-time advertising"),
+        "advertising": ("광고성 정보 수신 동의", "advertising consent"),
+        "night_advertising": ("야간 광고성 정보 수신 동의", "night-time advertising consent"),
     },
     # why an advertising message may or may not be sent now
     "consent_reason": {
@@ -197,6 +198,12 @@ GLOSSARY: dict[str, tuple[str, str]] = {
     "count.identifiers": ("식별자", "identifiers"),
     "count.orders": ("주문", "orders"),
     "score.vip_lookalike": ("VIP 유사도", "VIP look-alike score"),
+    # advertising consent (정보통신망법 제50조): the consent, its night-time twin (21:00-08:00), the
+    # two-yearly notice of consent status (§50⑧) and the ledger's record of every change
+    "consent.advertising": LABELS["consent_purpose"]["advertising"],
+    "consent.night": LABELS["consent_purpose"]["night_advertising"],
+    "consent.notice": ("수신 동의 여부 안내", "consent-status notice"),
+    "consent.history": ("수신 동의 이력", "consent history"),
 }
 
 

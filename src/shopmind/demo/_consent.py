@@ -136,7 +136,7 @@ def generate_consents(customers: int, days: int, seed: int, start: date) -> Demo
     identifiers = np.char.add("user:m", np.char.zfill((who[order] + 1).astype(str), 6))
     entries = pa.table(
         [
-            pa.array([f"demo:{seed}:{i}" for i in range(order.size)]),
+            pa.array(np.char.add(f"demo:{seed}:", np.arange(order.size).astype(str)).tolist()),
             pa.array(identifiers.tolist()),
             pa.array(channels[order].tolist()),
             pa.array(purposes[order].tolist()),
@@ -155,7 +155,7 @@ def generate_consents(customers: int, days: int, seed: int, start: date) -> Demo
     notice_ids = np.char.add("user:m", np.char.zfill((members[noticed] + 1).astype(str), 6))
     notices = pa.table(
         [
-            pa.array([f"demo-notice:{seed}:{i}" for i in range(sent.size)]),
+            pa.array(np.char.add(f"demo-notice:{seed}:", np.arange(sent.size).astype(str)).tolist()),
             pa.array(notice_ids.tolist()),
             pa.array(["email"] * sent.size),
             pa.array(sent, pa.timestamp("us", tz="UTC")),

@@ -6,15 +6,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
+import pyarrow as pa
+
 from shopmind.core import IdentifierHasher
 from shopmind.demo import DemoConsents, PlantedTruths, generate_consents, generate_shop, simulate_onsite
 from shopmind.store import (
-    ConsentEntry,
     ConsentNotice,
     Store,
     log_decisions,
     log_outcomes,
-    record_consents,
+    record_consent_rows,
     record_notices,
 )
 
@@ -93,20 +94,7 @@ def load_demo_shop(
 
 def _store_consents(store: Store, made: DemoConsents) -> int:
     """The demo members' consent ledger and notices; re-loading the same seed stores them once."""
-    entries = [
-        ConsentEntry(
-            identifier=row["identifier"],
-            channel=row["channel"],
-            purpose=row["purpose"],
-            granted=row["granted"],
-            occurred_at=row["occurred_at"],
-            method=row["method"],
-            text_version=row["text_version"],
-            source="demo",
-            entry_id=row["entry_id"],
-        )
-        for row in made.entries.to_pylist()
-    ]
+    entries = made.entries.append_column("source", pa.repeat(pa.scalar("demo"), made.entries.num_rows))
     notices = [
         ConsentNotice(
             row["identifier"], row["channel"], row["sent_at"], source="demo", notice_id=row["notice_id"]
@@ -114,4 +102,4 @@ def _store_consents(store: Store, made: DemoConsents) -> int:
         for row in made.notices.to_pylist()
     ]
     record_notices(store, notices)
-    return record_consents(store, entries).inserted
+    return record_consent_rows(store, entries).inserted

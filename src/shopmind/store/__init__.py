@@ -38,9 +38,13 @@ from shopmind.store._consent import (
     consent_history,
     notice_history,
     profile_identifiers,
+    record_consent_rows,
     record_consents,
     record_notices,
     resolve_customer,
+)
+from shopmind.store._consent import (
+    ENTRY_SCHEMA as CONSENT_ENTRY_SCHEMA,
 )
 from shopmind.store._consent_state import (
     NIGHT_EXEMPT,
@@ -134,6 +138,7 @@ from shopmind.store._workspace import MODELS_DIR, PRIVACY_FILE, Workspace, model
 
 __all__ = [
     "CHANNELS",
+    "CONSENT_ENTRY_SCHEMA",
     "DESTINATION_KINDS",
     "ERASED_TABLES",
     "FACT_TABLES",
@@ -227,6 +232,7 @@ __all__ = [
     "open_store",
     "out_of_space",
     "profile_identifiers",
+    "record_consent_rows",
     "record_consents",
     "record_export",
     "record_members",

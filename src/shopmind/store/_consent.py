@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
@@ -47,10 +47,11 @@ SUBJECT_KINDS = ("user", "anon", "email", "phone")
 #: entries in one batch at most: their positions must stay below 2^20
 BATCH_SIZE = 1 << 20
 _TEXT_LIMIT = 512
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-_ENTRY_SCHEMA = pa.schema(
+#: the layout ``record_consent_rows`` takes (``entry_id`` may be null: the content's hash)
+ENTRY_SCHEMA = pa.schema(
     [
-        ("pos", pa.int64()),
         ("entry_id", pa.string()),
         ("identifier", pa.string()),
         ("channel", pa.string()),
@@ -61,6 +62,11 @@ _ENTRY_SCHEMA = pa.schema(
         ("text_version", pa.string()),
         ("source", pa.string()),
     ]
+)
+#: an entry's id when none is given, computed in the engine: ``ConsentEntry.key`` in SQL
+CONTENT_KEY_SQL = (
+    "'sha256:' || sha256(concat_ws('|', identifier, channel, purpose, CASE WHEN granted THEN '1' ELSE '0' END, "
+    "CAST(epoch_us(occurred_at) AS VARCHAR), method, coalesce(text_version, '')))"
 )
 
 
@@ -83,7 +89,7 @@ class ConsentEntry:
     entry_id: str | None = None
 
     def key(self) -> str:
-        """The entry's id: the given one, or a hash of what it says."""
+        """The entry's id: the given one, or a hash of what it says (``CONTENT_KEY_SQL``)."""
         if self.entry_id:
             return self.entry_id
         content = "|".join(
@@ -92,7 +98,7 @@ class ConsentEntry:
                 self.channel,
                 self.purpose,
                 "1" if self.granted else "0",
-                self.occurred_at.isoformat(),
+                str((self.occurred_at - _EPOCH) // timedelta(microseconds=1)),  # any zone: one moment
                 self.method,
                 self.text_version or "",
             )
@@ -166,19 +172,9 @@ def record_consents(store: Store, entries: Sequence[ConsentEntry]) -> WriteResul
     errors = [e for at, entry in enumerate(entries) for e in entry.problems(f"entries.{at}.")]
     if errors:
         raise InvalidInputError(errors)
-    result = WriteResult(0, 0)
-    for start in range(0, len(entries), BATCH_SIZE - 1):
-        result += _append(store, entries[start : start + BATCH_SIZE - 1])
-    return result
-
-
-def _append(store: Store, entries: Sequence[ConsentEntry]) -> WriteResult:
-    if not entries:
-        return WriteResult(0, 0)
     rows = pa.table(
         {
-            "pos": list(range(len(entries))),
-            "entry_id": [e.key() for e in entries],
+            "entry_id": [e.entry_id for e in entries],
             "identifier": [e.identifier for e in entries],
             "channel": [e.channel for e in entries],
             "purpose": [e.purpose for e in entries],
@@ -188,23 +184,73 @@ def _append(store: Store, entries: Sequence[ConsentEntry]) -> WriteResult:
             "text_version": [e.text_version for e in entries],
             "source": [e.source for e in entries],
         },
-        schema=_ENTRY_SCHEMA,
+        schema=ENTRY_SCHEMA,
     )
+    return _append_all(store, rows)
+
+
+def record_consent_rows(store: Store, rows: pa.Table) -> WriteResult:
+    """``record_consents`` for many entries at once: an Arrow table in the ``ENTRY_SCHEMA``
+    layout (a bulk load, checked in the engine; InvalidInputError names the first bad rows'
+    fields, ``rows.7.channel: …``, and stores nothing)."""
+    rows = rows.select(ENTRY_SCHEMA.names).cast(ENTRY_SCHEMA)
+    with store.staged("_consent_checked", rows) as src:
+        bad = store.sql(
+            f"""SELECT pos, errors FROM (
+                SELECT row_number() OVER () - 1 AS pos, list_filter([
+                    CASE WHEN identifier IS NULL OR NOT regexp_full_match(identifier, '(user|anon|email|phone):.+')
+                         THEN 'identifier: expected user:…, anon:…, email:<hash> or phone:<hash>' END,
+                    CASE WHEN channel IS NULL OR NOT list_contains(?, channel)
+                         THEN 'channel: expected one of {", ".join(CHANNELS)}' END,
+                    CASE WHEN purpose IS NULL OR NOT list_contains(?, purpose)
+                         THEN 'purpose: expected one of {", ".join(PURPOSES)}' END,
+                    CASE WHEN method IS NULL OR NOT list_contains(?, method)
+                         THEN 'method: expected one of {", ".join(METHODS)}' END,
+                    CASE WHEN granted IS NULL THEN 'granted: expected true or false' END,
+                    CASE WHEN occurred_at IS NULL THEN 'occurred_at: missing' END,
+                    CASE WHEN greatest(length(entry_id), length(identifier), length(text_version)) > {_TEXT_LIMIT}
+                         THEN 'text: longer than {_TEXT_LIMIT} characters' END
+                ], lambda e: e IS NOT NULL) AS errors FROM {src}
+            ) WHERE len(errors) > 0 ORDER BY pos LIMIT 20""",
+            [list(CHANNELS), list(PURPOSES), list(METHODS)],
+        )
+    if bad:
+        raise InvalidInputError(
+            [
+                FieldError(f"rows.{pos}.{e.partition(':')[0]}", e.partition(": ")[2])
+                for pos, errors in bad
+                for e in errors
+            ]
+        )
+    return _append_all(store, rows)
+
+
+def _append_all(store: Store, rows: pa.Table) -> WriteResult:
+    result = WriteResult(0, 0)
+    for start in range(0, rows.num_rows, BATCH_SIZE - 1):
+        result += _append(store, rows.slice(start, BATCH_SIZE - 1))
+    return result
+
+
+def _append(store: Store, rows: pa.Table) -> WriteResult:
+    if rows.num_rows == 0:
+        return WriteResult(0, 0)
+    rows = rows.append_column("pos", pa.array(range(rows.num_rows), pa.int64()))
     with store.atomically(), store.staged("_consent_entries", rows) as src:
         batch = int(store.scalar("SELECT nextval('consent_batches')"))
         inserted = int(
             store.sql(
                 f"""INSERT INTO consent_ledger (seq, entry_id, identifier, channel, purpose, granted,
                     occurred_at, recorded_at, method, text_version, source)
-                SELECT ? * {BATCH_SIZE} + pos, entry_id, identifier, channel, purpose, granted,
-                    occurred_at, ?, method, text_version, source
-                FROM {src} s
-                WHERE pos = (SELECT min(pos) FROM {src} f WHERE f.entry_id = s.entry_id)
-                  AND NOT EXISTS (SELECT 1 FROM consent_ledger c WHERE c.entry_id = s.entry_id)""",
+                SELECT ? * {BATCH_SIZE} + pos, id, identifier, channel, purpose, granted,
+                    occurred_at, ?, method, text_version, coalesce(source, '')
+                FROM (SELECT *, coalesce(entry_id, {CONTENT_KEY_SQL}) AS id FROM {src}) s
+                WHERE NOT EXISTS (SELECT 1 FROM consent_ledger c WHERE c.entry_id = s.id)
+                QUALIFY row_number() OVER (PARTITION BY id ORDER BY pos) = 1""",
                 [batch, store._clock.now()],
             )[0][0]
         )
-    return WriteResult(inserted, len(entries) - inserted)
+    return WriteResult(inserted, rows.num_rows - inserted)
 
 
 def record_notices(store: Store, notices: Sequence[ConsentNotice]) -> WriteResult:

@@ -255,19 +255,27 @@ def advertising_allowed(
     for channel in wanted:
         _check_channel(channel)
     night = at is not None and is_night(at, zone)
-    query = """SELECT DISTINCT a.profile_id FROM consent_current a
-        LEFT JOIN consent_current n ON n.profile_id = a.profile_id AND n.channel = a.channel
-            AND n.purpose = 'night_advertising'
-        {within}
-        WHERE a.purpose = 'advertising' AND a.granted AND list_contains(?, a.channel)
-          AND (NOT ? OR list_contains(?, a.channel) OR coalesce(n.granted, false))"""
+    # one pass over the ledger's entries of those channels: the latest per customer, channel and
+    # purpose, then the customers whose advertising (and, at night, night-time) consent holds
+    query = """WITH latest AS (
+            SELECT coalesce(p.profile_id, l.identifier) AS profile_id, l.channel, l.purpose,
+                   arg_max(l.granted, (l.occurred_at, l.seq)) AS granted
+            FROM consent_ledger l LEFT JOIN profiles p ON p.identifier = l.identifier
+            WHERE list_contains(?, l.channel) {within}
+            GROUP BY ALL
+        )
+        SELECT DISTINCT profile_id FROM (
+            SELECT profile_id, channel FROM latest GROUP BY ALL
+            HAVING bool_or(purpose = 'advertising' AND granted)
+               AND (NOT ? OR list_contains(?, channel) OR bool_or(purpose = 'night_advertising' AND granted))
+        )"""
     params = [wanted, night, sorted(NIGHT_EXEMPT)]
     if profile_ids is None:
         return frozenset(r[0] for r in store.sql(query.format(within=""), params))
     ids = profile_ids if isinstance(profile_ids, pa.Array | pa.ChunkedArray) else pa.array(list(profile_ids))
     staged = pa.table({"profile_id": ids.cast(pa.string())})
     with store.staged("_consent_wanted", staged) as src:
-        within = f"SEMI JOIN {src} w ON w.profile_id = a.profile_id"
+        within = f"AND coalesce(p.profile_id, l.identifier) IN (SELECT profile_id FROM {src})"
         return frozenset(r[0] for r in store.sql(query.format(within=within), params))
 
 
@@ -300,15 +308,18 @@ def notices_due(
     if as_of.tzinfo is None:
         raise InvalidInputError([FieldError("as_of", "expected a date and time with its time zone")])
     rows = store.sql(
-        f"""WITH granted AS (
-            SELECT profile_id, channel, occurred_at FROM consent_current WHERE purpose = 'advertising' AND granted
+        f"""WITH latest AS (
+            SELECT coalesce(p.profile_id, l.identifier) AS profile_id, l.channel,
+                   arg_max({{'granted': l.granted, 'occurred_at': l.occurred_at}}, (l.occurred_at, l.seq)) AS last
+            FROM consent_ledger l LEFT JOIN profiles p ON p.identifier = l.identifier
+            WHERE l.purpose = 'advertising' GROUP BY ALL
         ), notices AS (
             SELECT coalesce(p.profile_id, n.identifier) AS profile_id, max(n.sent_at) AS last_notice
             FROM consent_notices n LEFT JOIN profiles p ON p.identifier = n.identifier GROUP BY 1
         ), per AS (
             SELECT g.profile_id, list(g.channel ORDER BY g.channel) AS channels,
-                   min(g.occurred_at) AS consented_at, any_value(n.last_notice) AS last_notice
-            FROM granted g LEFT JOIN notices n USING (profile_id) GROUP BY 1
+                   min(g.last.occurred_at) AS consented_at, any_value(n.last_notice) AS last_notice
+            FROM latest g LEFT JOIN notices n USING (profile_id) WHERE g.last.granted GROUP BY 1
         )
         SELECT profile_id, channels, consented_at, last_notice,
                greatest(consented_at, coalesce(last_notice, consented_at)) + INTERVAL {NOTICE_EVERY_YEARS} YEAR AS due_at
