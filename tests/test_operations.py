@@ -192,7 +192,8 @@ def test_recommend_for_answers_with_the_servers_live_recommender(server: Server,
 def test_a_run_asked_for_over_the_api_is_one_at_a_time_kept_and_refits_the_recommender(
     server: Server,
 ) -> None:
-    fits = _wait_for_recommender(server)["recommender"]["fits"]
+    before = _wait_for_recommender(server)["recommender"]
+    fits = before["fits"]
     with server.client(server.secret_key) as c:
         assert server.client(server.write_key).post("/v1/jobs/run").status_code == 403
         started = c.post("/v1/jobs/run")
@@ -202,6 +203,8 @@ def test_a_run_asked_for_over_the_api_is_one_at_a_time_kept_and_refits_the_recom
         busy = c.post("/v1/jobs/run")
         assert busy.status_code == 409 and busy.json()["error"] == "run_in_progress"
     jobs = _wait_for_recommender(server, fits + 1)  # refitted after the run, swapped in
+    # the model the run fitted and stored is the one swapped in: not fitted a second time
+    assert jobs["recommender"]["loaded_from_run"] == before["loaded_from_run"] + 1
     done = next(j for j in jobs["history"] if j["job_id"] == job["job_id"])
     assert done["status"] == "ok" and done["detail"]["profiles"] > 0 and done["finished_at"]
     with server.client(server.secret_key) as c:

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
@@ -184,12 +185,18 @@ class Jobs:
         except Exception:  # the history keeps it in memory; the store said why in the log
             _log.exception("keeping the job history failed")
         if done.status == "ok":
-            self._refit = asyncio.create_task(self.refit(), name="shopmind-refit")
+            # the run fitted and stored a recommender on the same data: serve that one rather than
+            # fitting the same model a second time (a command line's run, or a backtest that kept
+            # a newer model, stored none: then learn again)
+            stored = report.recommender if isinstance(report, FullRunReport) else None
+            path = stored.stored if stored is not None else None
+            self._refit = asyncio.create_task(self.refit(path), name="shopmind-refit")
         return done
 
-    async def refit(self) -> None:
-        """Learn the recommender again from the store (on a job's connection) and swap it in."""
-        await self._recommender.learn(self.call, refit=True)
+    async def refit(self, stored: Path | None = None) -> None:
+        """Swap in the recommender the run stored at ``stored``, else learn it again from the
+        store (on a job's connection)."""
+        await self._recommender.learn(self.call, refit=True, stored=stored)
 
     def _remember(self, job: ServerJob) -> None:
         self.history = [job, *(j for j in self.history if j.job_id != job.job_id)][:50]

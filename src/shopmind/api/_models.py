@@ -7,6 +7,7 @@ import gc
 import logging
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import pandas as pd
@@ -14,7 +15,13 @@ import pandas as pd
 from shopmind.api._threads import in_daemon_thread
 from shopmind.core import ShopmindError
 from shopmind.pipeline import order_baskets, recommender_data
-from shopmind.recommend import AssociationRules, HybridRecommender, Recommendation
+from shopmind.recommend import (
+    AssociationRules,
+    HybridRecommender,
+    Recommendation,
+    StoredModelError,
+    load_recommender,
+)
 from shopmind.store import Store
 
 log = logging.getLogger("shopmind.api")
@@ -35,24 +42,31 @@ class LiveRecommender:
         #: recommender is ready: lhs (list), rhs, support, confidence, lift
         self.rules: pd.DataFrame | None = None
         self.fits = 0  # models learned since the server started (a refit after each run)
+        self.loads = 0  # of those, read from the file a run stored rather than fitted again
 
     @property
     def ready(self) -> bool:
         return self.status == "ready"
 
-    async def learn(self, run_on_store: Any, *, refit: bool = False) -> None:
+    async def learn(self, run_on_store: Any, *, refit: bool = False, stored: Path | None = None) -> None:
         """Read the shop's past with ``run_on_store`` (``fn(store)`` somewhere the store may be
         read), then fit on another thread. ``refit``: learn again while the current model keeps
-        answering; the new one (its items and rules with it) replaces it in one step."""
+        answering; the new one (its items and rules with it) replaces it in one step. ``stored``:
+        the JSON file of a hybrid recommender a run has just fitted and stored: it is read
+        instead of fitting (fitted when it cannot be read)."""
         if self.status == "off":
             return
         started = time.perf_counter()
         try:
             data = await run_on_store(_read)
-            model = await in_daemon_thread(
-                lambda: HybridRecommender().fit(data.interactions, data.catalogue, weather=data.weather),
-                nice=10 if refit else 0,
-            )
+            model = _stored_hybrid(stored) if stored is not None else None
+            if model is None:
+                model = await in_daemon_thread(
+                    lambda: HybridRecommender().fit(data.interactions, data.catalogue, weather=data.weather),
+                    nice=10 if refit else 0,
+                )
+            else:
+                self.loads += 1
             items = _items(data.catalogue)
         except ShopmindError as exc:  # e.g. no orders yet: say so on /readyz and in the 503s
             if self.model is None:
@@ -119,6 +133,17 @@ def _mine(baskets: list[list[str]]) -> pd.DataFrame:
     n = max(len(baskets), 1)
     rules = AssociationRules(min_support=max(3 / n, 0.001), min_confidence=0.05, max_length=3)
     return rules.fit(baskets).rules_.to_pandas()
+
+
+def _stored_hybrid(path: Path) -> HybridRecommender | None:
+    """The hybrid recommender stored at ``path`` (its JSON header), or None (logged) when it
+    cannot be read or is another kind of model."""
+    try:
+        model = load_recommender(path.parent, path.stem).model
+    except StoredModelError as exc:
+        log.warning("the run's stored recommender could not be read (%s): fitting it again", exc)
+        return None
+    return model if isinstance(model, HybridRecommender) else None
 
 
 def _read(store: Store) -> Any:

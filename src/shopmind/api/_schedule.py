@@ -101,6 +101,8 @@ async def jobs(request: Request, _: str = Depends(requires("secret"))) -> dict[s
         "recommender": {
             "status": request.app.state.recommender.status,
             "fits": request.app.state.recommender.fits,
+            # of those, read from the file the run stored (not fitted a second time)
+            "loaded_from_run": request.app.state.recommender.loads,
         },
         "history": [_job(j) for j in jobs.history],
     }
