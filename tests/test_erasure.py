@@ -5,9 +5,11 @@ a record that an erasure happened stays, naming no one."""
 from __future__ import annotations
 
 import stat
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pyarrow as pa
@@ -207,6 +209,17 @@ def test_cli_erases_a_customer_everywhere(seeded: Workspace) -> None:
     assert unknown.returncode == 2 and "no customer 'nobody-9'" in unknown.stderr
 
 
+def _ready_recommender(client: Any, fits: int = 1) -> dict[str, Any]:
+    """The server's recommender facts once it has been learned ``fits`` times and is ready."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        facts: dict[str, Any] = client.get("/v1/jobs").json()["recommender"]
+        if facts["status"] == "ready" and facts["fits"] >= fits:
+            return facts
+        time.sleep(0.2)
+    raise AssertionError(f"the recommender was not learned {fits} time(s): {facts}")
+
+
 def test_the_api_erases_a_customer_everywhere(seeded: Workspace) -> None:
     hasher = seeded.hasher()
     server = Server(seeded.path).start()
@@ -227,6 +240,7 @@ def test_the_api_erases_a_customer_everywhere(seeded: Workspace) -> None:
             assert write.post("/v1/batch", json={"batch": live}).status_code == 200
             assert write.delete("/v1/profiles/user:kim-7q").status_code == 403
             assert secret.delete("/v1/profiles/nobody-9").status_code == 404
+            recommender = _ready_recommender(secret)
             answer = secret.delete("/v1/profiles/kim-7q")
             assert answer.status_code == 200, answer.text
             erased = answer.json()
@@ -239,6 +253,8 @@ def test_the_api_erases_a_customer_everywhere(seeded: Workspace) -> None:
             again = secret.delete("/v1/profiles/kim-7q")
             assert again.status_code == 200
             assert again.json()["total"] == 0 and again.json()["erased_before"] == [erased["erased_at"]]
+            # the recommender in memory learned from Kim's purchases: it is learned again without them
+            assert _ready_recommender(secret, recommender["fits"] + 1)["fits"] > recommender["fits"]
     finally:
         assert server.stop() == 0
     with seeded.open_store(read_only=True) as store:

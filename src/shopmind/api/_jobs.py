@@ -193,6 +193,19 @@ class Jobs:
             self._refit = asyncio.create_task(self.refit(path), name="shopmind-refit")
         return done
 
+    def relearn(self) -> None:
+        """Learn the recommender again in the background, after any refit in progress (which may
+        have read the store before the change): e.g. after an erasure, since the model in memory
+        still holds what the erased customer bought."""
+        previous = self._refit
+
+        async def after_previous() -> None:
+            if previous is not None:
+                await asyncio.gather(previous, return_exceptions=True)
+            await self.refit()
+
+        self._refit = asyncio.create_task(after_previous(), name="shopmind-refit")
+
     async def refit(self, stored: Path | None = None) -> None:
         """Swap in the recommender the run stored at ``stored``, else learn it again from the
         store (on a job's connection)."""

@@ -73,6 +73,8 @@ async def erase(profile_id: str, request: Request) -> dict[str, Any]:
     for ident in found.identifiers:  # what the on-site decisions remember about them goes too
         state.onsite.visitors.pop(ident, None)
         state.onsite.orders.pop(ident.partition(":")[2], None)
+    if state.recommender.model is not None:  # the model in memory learned from their purchases
+        state.jobs.relearn()
     return found.to_dict()
 
 
