@@ -17,6 +17,7 @@ BENCHES = [
     "bench.bench_dashboard",
     "bench.bench_exports",
     "bench.bench_cli",
+    "bench.bench_segments",
 ]
 
 
