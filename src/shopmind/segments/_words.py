@@ -434,6 +434,10 @@ def _node(node: Condition, lang: str, saved: Callable[[str], str | None]) -> Wor
     return Words(f"a member of the saved segment '{name}'" if en else f"저장한 세그먼트 '{name}'의 고객")
 
 
+def _capitalised(words: Words) -> Words:
+    return Words(words.text[:1].upper() + words.text[1:], tuple(_capitalised(c) for c in words.children))
+
+
 def in_words(
     definition: Definition,
     lang: str = "ko",
@@ -443,6 +447,8 @@ def in_words(
     condition. ``saved_names``: the names of saved segments a condition refers to, by id."""
     names = saved_names or {}
     lines = tuple(_node(c, lang, names.get) for c in definition.conditions)
+    if lang == "en":  # each line reads as a sentence of its own
+        lines = tuple(_capitalised(w) for w in lines)
     one, every = len(lines) == 1, definition.match == "all"
     if lang == "en":
         heading = (

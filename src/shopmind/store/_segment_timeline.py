@@ -26,11 +26,11 @@ def membership_timeline(
     ``days`` of them (the member count still counts every earlier stay)."""
     rows = store.sql(
         """WITH moves AS (
-            SELECT entered_at AS at, 1 AS entered, 0 AS exited FROM segment_history WHERE segment_id = ?
+            SELECT entered_at AS moved_at, 1 AS entered, 0 AS exited FROM segment_history WHERE segment_id = ?
             UNION ALL
             SELECT exited_at, 0, 1 FROM segment_history WHERE segment_id = ? AND exited_at IS NOT NULL
         )
-        SELECT CAST(timezone(?, at) AS DATE) AS day, sum(entered), sum(exited)
+        SELECT CAST(timezone(?, moved_at) AS DATE) AS day, sum(entered), sum(exited)
         FROM moves GROUP BY 1 ORDER BY 1""",
         [segment_id, segment_id, zone],
     )

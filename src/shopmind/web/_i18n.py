@@ -464,7 +464,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "sg.not": ("제외 (이 조건에 해당하는 고객을 뺍니다)", "Exclude (NOT: leave out who meets this)"),
     "sg.remove": ("삭제", "Remove"),
     "sg.ev.any_type": ("모든 이벤트", "Any event"),
-    "sg.ev.name_hint": ("쇼핑몰이 보낸 이벤트 이름", "the name the shop's tracker sent"),
+    "sg.ev.example": ("예: {name}", "e.g. {name}"),
     "sg.ev.page": ("페이지 주소 (*는 아무 글자)", "Page address (* matches any text)"),
     "sg.ev.count": ("횟수", "How often"),
     "sg.ev.times": ("회", "times"),
@@ -551,6 +551,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "sg.went_out": ("나감", "Left"),
     "sg.at_day_end": ("그날 고객 수", "Customers at day's end"),
     "sg.refresh": ("지금 다시 세기", "Count again now"),
+    "sg.recount": ("고객 다시 세기", "Count the customers again"),
+    "sg.recount_note": (
+        "조건은 그대로 두고 지금 시점으로 다시 셉니다. 들어오고 나간 고객은 고객 수 변화에 남습니다.",
+        "The same conditions, counted as of now; who entered and left goes into the history.",
+    ),
     "sg.export": ("내보내기", "Export"),
     "sg.export_note": (
         "무엇을 언제 누가 내보냈는지 기록합니다. CSV는 엑셀에서 수식이 실행되지 않도록 안전하게 씁니다.",

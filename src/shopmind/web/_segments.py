@@ -114,6 +114,11 @@ def _choices(store: Store, lang: str) -> dict[str, Any]:
     """What the builder's fields offer: the event types, names, categories, regions, products and
     brands the store has seen; the profile fields by group; segments and consent channels."""
     seen = seen_names(store)
+
+    def named(kind: str, code: str) -> str:  # a choice in a form: capitalised in English
+        word = label(kind, code, lang)
+        return word[:1].upper() + word[1:] if lang == "en" else word
+
     fields: dict[str, Any] = {}
     for key, f in PROFILE_FIELDS.items():
         kinds = {"gender": "gender", "age_band": "age_band", "price_band": "price_band"}
@@ -123,13 +128,14 @@ def _choices(store: Store, lang: str) -> dict[str, Any]:
             "type": f.type,
             "name": f.en if lang == "en" else f.ko,
             "unit": field_unit(key),
-            "values": [[v, label(kind, v, lang)] for v in f.values],
+            "values": [[v, named(kind, v)] for v in f.values],
             "list": {"region": "dl-regions", "top_category": "dl-categories", "top_brand": "dl-brands"}.get(
                 key
             ),
         }
     return {
-        "types": [(t, label("event", t, lang)) for t in seen.types],
+        "types": [(t, named("event", t)) for t in seen.types],
+        "labels": {k: named("event_field", k) for k in ("type", "name", "category", "product_id")},
         "names": seen.names,
         "categories": seen.categories,
         "regions": seen.regions,
@@ -137,11 +143,15 @@ def _choices(store: Store, lang: str) -> dict[str, Any]:
         "brands": seen.brands,
         "fields": fields,
         "groups": ("trait", "score", "taste", "habit"),
-        "segments": [(k, segment_name(k, lang)) for k in SEGMENT_CHOICES],
-        "rfm": [(k, segment_name(k, lang)) for k in SEGMENTS],
-        "channels": [(c, label("channel", c, lang)) for c in CONSENT_CHANNELS],
-        "purposes": [(p, label("consent_purpose", p, lang)) for p in CONSENT_CHOICES],
+        "segments": [(k, _first_upper(segment_name(k, lang), lang)) for k in SEGMENT_CHOICES],
+        "rfm": [(k, _first_upper(segment_name(k, lang), lang)) for k in SEGMENTS],
+        "channels": [(c, named("channel", c)) for c in CONSENT_CHANNELS],
+        "purposes": [(p, named("consent_purpose", p)) for p in CONSENT_CHOICES],
     }
+
+
+def _first_upper(text: str, lang: str) -> str:
+    return text[:1].upper() + text[1:] if lang == "en" else text
 
 
 def _problems(found: list[Problem], lang: str) -> list[dict[str, Any]]:
@@ -303,17 +313,19 @@ def _words_lines(definition: Definition, lang: str, saved: Mapping[str, str] | N
 
 @router.post("/preview")
 async def preview_count(request: Request) -> Response:
-    """How many customers the builder's conditions hold now (JSON, for the page's script)."""
+    """How many customers the builder's conditions hold now (JSON, for the page's script). Form
+    problems are an answer too (``{"problems": [...]}``, 200): the page shows them by their
+    fields, and a browser does not log a correction in progress as a failed request."""
     lang = lang_of(request)
     state = await _state(request)
     data, problems = definition_data(state, require_name=False)
     if data is None:
-        return JSONResponse({"problems": _problems(problems, lang)}, 400)
+        return JSONResponse({"problems": _problems(problems, lang)})
     try:
         definition = parse_definition(data)
         answer = await read(request, _preview, definition, datetime.now(UTC), lang)
     except InvalidInputError as exc:
-        return JSONResponse({"problems": _problems(_library_problems(exc), lang)}, 400)
+        return JSONResponse({"problems": _problems(_library_problems(exc), lang)})
     answer["definition"] = to_dict(definition)
     return JSONResponse(answer)
 

@@ -300,6 +300,7 @@
 
     function changed() {
       noRows.hidden = list.children.length > 0;
+      preview.setAttribute("data-busy", "1"); // counting is due: the shown count is not the latest
       clearTimeout(timer);
       timer = setTimeout(run, DEBOUNCE_MS);
     }
