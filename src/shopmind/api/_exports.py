@@ -50,7 +50,9 @@ class AudienceSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     band: str | None = Field(None, description="SCORE:LOW-HIGH, e.g. purchase_probability_7d:0.3-0.6")
-    segment: str | None = Field(None, description="An RFM segment key (vip, loyal, about_to_churn, ...)")
+    segment: str | None = Field(
+        None, description="An RFM segment key (vip, loyal, about_to_churn, ...) or a saved segment's id"
+    )
     profile_ids: list[str] | None = Field(
         None, max_length=1_000_000, description="Profile ids, e.g. user:m000123"
     )

@@ -1,10 +1,7 @@
 """An audience: the profiles an export is about, and a label saying what was asked for (the export
 log keeps the label, never the ids). Made from a list of profile ids, a score band of the latest
-run that holds the score, or an RFM segment of the latest customer-intelligence run.
-
-``segment_audience`` is the hook for defined segments: when the segment definitions land, a segment
-id resolves to its current members there, and every export (and ``shopmind export --segment``)
-takes it unchanged."""
+run that holds the score, an RFM segment of the latest customer-intelligence run, or a saved
+segment (its current members): every export (and ``shopmind export --segment``) takes either."""
 
 from __future__ import annotations
 
@@ -17,7 +14,7 @@ import pyarrow.compute as pc
 
 from shopmind.core import FieldError, InvalidInputError
 from shopmind.segments import SEGMENTS
-from shopmind.store import Store
+from shopmind.store import Store, stored_segment
 
 #: the RFM segments are written by this job
 SEGMENT_JOB = "customer_intelligence"
@@ -119,11 +116,24 @@ def score_band_audience(store: Store, score: str, low: float, high: float) -> Au
 
 
 def segment_audience(store: Store, segment: str) -> Audience:
-    """The members of ``segment`` now. Today: an RFM segment key (``vip``, ``loyal``, ``about_to_churn``, ...) of
-    the latest customer-intelligence run. The hook for defined segments: resolve their ids here."""
+    """The members of ``segment`` now: an RFM segment key (``vip``, ``loyal``, ``about_to_churn``,
+    ...) of the latest customer-intelligence run, or a saved segment's id (its current members, as
+    last counted)."""
     if segment not in SEGMENTS:
+        if stored_segment(store, segment) is not None:
+            ids = store.query_arrow(
+                "SELECT DISTINCT profile_id FROM segment_history WHERE segment_id = ? AND exited_at IS NULL",
+                [segment],
+            ).column("profile_id")
+            return Audience(f"saved segment {segment}", ids.combine_chunks())
         raise InvalidInputError(
-            [FieldError("segment", f"unknown segment {segment!r}; one of {', '.join(SEGMENTS)}")]
+            [
+                FieldError(
+                    "segment",
+                    f"unknown segment {segment!r}: a saved segment's id (shopmind segments list) "
+                    f"or one of {', '.join(SEGMENTS)}",
+                )
+            ]
         )
     latest = store.latest_run(SEGMENT_JOB)
     if latest is None:

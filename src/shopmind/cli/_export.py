@@ -52,8 +52,8 @@ SegmentOpt = Annotated[
     str | None,
     typer.Option(
         "--segment",
-        help="A segment's members now: an RFM segment key (vip, loyal, about_to_churn, ...); defined segments "
-        "will be accepted here too.",
+        help="A segment's members now: an RFM segment key (vip, loyal, about_to_churn, ...) or a saved "
+        "segment's id (shopmind segments list).",
     ),
 ]
 ProfilesOpt = Annotated[

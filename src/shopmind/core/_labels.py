@@ -62,6 +62,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
     "consent_purpose": {
         "advertising": ("광고성 정보 수신 동의", "advertising consent"),
         "night_advertising": ("야간 광고성 정보 수신 동의", "night-time advertising consent"),
+        "informational": ("정보성 메시지 수신 동의", "informational-message consent"),
     },
     # why an advertising message may or may not be sent now
     "consent_reason": {
@@ -151,6 +152,75 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "purchase_probability_7d": ("7일 내 구매 확률", "P(buy within 7 days)"),
         "vip_lookalike": ("VIP 유사도", "VIP look-alike score"),
     },
+    # what a customer's profile says of them (segment conditions on traits, taste and habits)
+    "gender": {
+        "female": ("여성", "female"),
+        "male": ("남성", "male"),
+        "other": ("기타", "other"),
+    },
+    "age_band": {
+        "10s": ("10대", "teens"),
+        "20s": ("20대", "20s"),
+        "30s": ("30대", "30s"),
+        "40s": ("40대", "40s"),
+        "50s": ("50대", "50s"),
+        "60s+": ("60대 이상", "60 and over"),
+    },
+    # where the prices a customer pays (else looks at) sit among the catalogue's
+    "price_band": {
+        "low": ("저가 상품 위주", "mostly lower-priced products"),
+        "mid": ("중간 가격대", "mid-priced products"),
+        "high": ("고가 상품 위주", "mostly higher-priced products"),
+    },
+    # the facts of a customer a segment condition may test (the scores are named under "score")
+    "profile_field": {
+        "member": ("회원 여부", "member"),
+        "buyer": ("구매 여부", "buyer"),
+        "gender": ("성별", "gender"),
+        "age_band": ("연령대", "age band"),
+        "region": ("지역", "region"),
+        "signed_up": ("가입일", "sign-up date"),
+        "top_category": ("가장 좋아하는 카테고리", "favourite category"),
+        "top_brand": ("가장 좋아하는 브랜드", "favourite brand"),
+        "price_band": ("가격대", "price band"),
+        "device": ("주로 쓰는 기기", "usual device"),
+        "hour": ("주로 방문하는 시각", "usual hour of visit"),
+        "buy_device": ("구매할 때 쓰는 기기", "device used to buy"),
+        "buy_hour": ("주로 구매하는 시각", "usual hour of purchase"),
+        "send_channel": ("메시지에 가장 잘 반응하는 채널", "channel that works best"),
+        "send_hour": ("메시지를 보내기 좋은 시각", "best hour to send"),
+    },
+    # the columns of an event (and of a purchase) a segment condition may compare
+    "event_field": {
+        "type": ("이벤트 종류", "event type"),
+        "name": ("이벤트 이름", "event name"),
+        "session_id": ("세션 ID", "session ID"),
+        "device_type": ("기기", "device"),
+        "os": ("OS", "OS"),
+        "channel": ("접속 채널", "channel"),
+        "region": ("지역", "region"),
+        "city": ("도시", "city"),
+        "locale": ("언어 설정", "locale"),
+        "page_url": ("페이지 주소", "page address"),
+        "referrer": ("이전 페이지", "referring page"),
+        "utm_source": ("유입 소스", "traffic source"),
+        "utm_medium": ("유입 매체", "traffic medium"),
+        "utm_campaign": ("유입 캠페인", "traffic campaign"),
+        "utm_term": ("유입 키워드", "traffic keyword"),
+        "utm_content": ("유입 콘텐츠", "traffic content"),
+        "product_id": ("상품", "product"),
+        "category": ("카테고리", "category"),
+        "brand": ("브랜드", "brand"),
+        "query": ("검색어", "search words"),
+        "quantity": ("수량", "quantity"),
+        "price": ("가격", "price"),
+        "order_id": ("주문번호", "order number"),
+        "revenue": ("주문 금액", "order value"),
+        "currency": ("통화", "currency"),
+        "banner_id": ("배너", "banner"),
+        "campaign_id": ("캠페인", "campaign"),
+        "message_id": ("메시지 ID", "message ID"),
+    },
     # which churn model a run chose
     "model": {
         "supervised": ("지도 학습 모델", "supervised model"),
@@ -209,8 +279,9 @@ GLOSSARY: dict[str, tuple[str, str]] = {
 
 def label(kind: str, code: str | None, lang: str) -> str:
     """The word for ``code`` of ``kind`` ("event", "device", "channel", "consent_method",
-    "consent_purpose", "consent_reason", "action", "placement", "page_type", "feature", "score",
-    "model") in ``lang``; an unknown code as it is ("–" for none)."""
+    "consent_purpose", "consent_reason", "action", "placement", "page_type", "gender", "age_band",
+    "price_band", "profile_field", "event_field", "feature", "score", "model") in ``lang``; an
+    unknown code as it is ("–" for none)."""
     if code is None or code == "":
         return "–"
     found = LABELS.get(kind, {}).get(code)

@@ -1,6 +1,6 @@
 """RFM scores and named segments (Korean and English), visitor segments and segment movement;
 the segment definition language (declared conditions on events, profiles and segments, read from
-JSON or YAML and checked field by field), compiled to Ibis; saved segments with their members'
+JSON or YAML and checked field by field, and told in Korean or English words), compiled to Ibis; saved segments with their members'
 history; exports that spreadsheets open safely.
 
 The names that build expressions or read the store load on first use (PEP 562): reading a
@@ -50,6 +50,7 @@ from shopmind.segments._definition import (
 )
 from shopmind.segments._export import spreadsheet_safe, write_csv
 from shopmind.segments._regex import regex_problem
+from shopmind.segments._words import Words, field_name, field_unit, in_words, segment_name, value_name
 
 if TYPE_CHECKING:
     from shopmind.segments._compile import compile_condition, compile_definition, page_pattern
@@ -71,7 +72,7 @@ if TYPE_CHECKING:
         saved_segments,
     )
     from shopmind.segments._sources import Sources
-    from shopmind.segments._vocabulary import vocabulary_warnings
+    from shopmind.segments._vocabulary import SeenNames, seen_names, vocabulary_warnings
 from shopmind.segments._rfm import (
     BUYER_SEGMENTS,
     SEGMENTS,
@@ -115,6 +116,7 @@ __all__ = [
     "Profile",
     "ProfileField",
     "SavedSegment",
+    "SeenNames",
     "Segment",
     "SegmentInUseError",
     "SinceFirstVisit",
@@ -123,13 +125,17 @@ __all__ = [
     "UnknownSegmentError",
     "Where",
     "Window",
+    "Words",
     "check_definition",
     "compile_condition",
     "compile_definition",
     "create_segment",
     "customer_segments",
     "export_members",
+    "field_name",
+    "field_unit",
     "find_segment",
+    "in_words",
     "json_schema",
     "materialize",
     "member_list",
@@ -146,11 +152,14 @@ __all__ = [
     "rfm_segments",
     "saved_segment",
     "saved_segments",
+    "seen_names",
+    "segment_name",
     "segment_transitions",
     "spreadsheet_safe",
     "to_dict",
     "to_json",
     "to_yaml",
+    "value_name",
     "vocabulary_warnings",
     "window_bounds",
     "write_csv",
@@ -176,6 +185,8 @@ _WHERE = {
     "remove_segment": "_saved",
     "saved_segment": "_saved",
     "saved_segments": "_saved",
+    "SeenNames": "_vocabulary",
+    "seen_names": "_vocabulary",
     "vocabulary_warnings": "_vocabulary",
 }
 

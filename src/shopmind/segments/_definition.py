@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError
+from shopmind.core import DEFAULT_SHOP_TZ, LABELS, FieldError, InvalidInputError
 from shopmind.segments._regex import regex_problem
 
 SCHEMA_VERSION = 1
@@ -254,35 +254,46 @@ DEVICES = ("mobile", "desktop", "tablet", "other")
 SEND_CHANNELS = ("push", "sms", "email")
 PRICE_BANDS = ("low", "mid", "high")
 
+
+def _field(
+    key: str,
+    group: Literal["trait", "score", "taste", "habit"],
+    type: Literal["bool", "number", "text", "date", "hour"],
+    values: tuple[str, ...] = (),
+) -> ProfileField:
+    """A profile field named as everywhere else: scores by the catalogue's score names, the other
+    facts by its profile-field names (one name per concept, ``core.LABELS``)."""
+    ko, en = LABELS["score" if group == "score" else "profile_field"][key]
+    return ProfileField(key, group, type, ko, en[:1].upper() + en[1:], values)
+
+
 PROFILE_FIELDS: dict[str, ProfileField] = {
     f.key: f
     for f in (
-        ProfileField("member", "trait", "bool", "회원 여부", "Member"),
-        ProfileField("buyer", "trait", "bool", "구매 고객 여부", "Buyer"),
-        ProfileField("gender", "trait", "text", "성별", "Gender", ("female", "male", "other")),
-        ProfileField("age_band", "trait", "text", "연령대", "Age band", AGE_BANDS),
-        ProfileField("region", "trait", "text", "지역", "Region"),
-        ProfileField("signed_up", "trait", "date", "가입일", "Sign-up date"),
-        ProfileField("churn_risk", "score", "number", "이탈 위험", "Churn risk"),
-        ProfileField(
-            "purchase_probability_7d", "score", "number", "7일 내 구매 확률", "Purchase probability (7 days)"
-        ),
-        ProfileField("clv_12m", "score", "number", "12개월 예상 가치", "Expected value (12 months)"),
-        ProfileField("vip_lookalike", "score", "number", "VIP 유사도", "VIP look-alike"),
-        ProfileField("p_alive", "score", "number", "활동 확률", "Probability active"),
-        ProfileField("revenue", "score", "number", "누적 구매액", "Revenue"),
-        ProfileField("r_score", "score", "number", "R 점수", "R score"),
-        ProfileField("f_score", "score", "number", "F 점수", "F score"),
-        ProfileField("m_score", "score", "number", "M 점수", "M score"),
-        ProfileField("top_category", "taste", "text", "가장 좋아하는 카테고리", "Top category"),
-        ProfileField("top_brand", "taste", "text", "가장 좋아하는 브랜드", "Top brand"),
-        ProfileField("price_band", "taste", "text", "가격대", "Price band", PRICE_BANDS),
-        ProfileField("device", "habit", "text", "주로 쓰는 기기", "Usual device", DEVICES),
-        ProfileField("hour", "habit", "hour", "주로 방문하는 시간", "Usual hour"),
-        ProfileField("buy_device", "habit", "text", "구매할 때 쓰는 기기", "Buying device", DEVICES),
-        ProfileField("buy_hour", "habit", "hour", "주로 구매하는 시간", "Buying hour"),
-        ProfileField("send_channel", "habit", "text", "추천 발송 채널", "Best channel", SEND_CHANNELS),
-        ProfileField("send_hour", "habit", "hour", "추천 발송 시간", "Best send hour"),
+        _field("member", "trait", "bool"),
+        _field("buyer", "trait", "bool"),
+        _field("gender", "trait", "text", ("female", "male", "other")),
+        _field("age_band", "trait", "text", AGE_BANDS),
+        _field("region", "trait", "text"),
+        _field("signed_up", "trait", "date"),
+        _field("churn_risk", "score", "number"),
+        _field("purchase_probability_7d", "score", "number"),
+        _field("clv_12m", "score", "number"),
+        _field("vip_lookalike", "score", "number"),
+        _field("p_alive", "score", "number"),
+        _field("revenue", "score", "number"),
+        _field("r_score", "score", "number"),
+        _field("f_score", "score", "number"),
+        _field("m_score", "score", "number"),
+        _field("top_category", "taste", "text"),
+        _field("top_brand", "taste", "text"),
+        _field("price_band", "taste", "text", PRICE_BANDS),
+        _field("device", "habit", "text", DEVICES),
+        _field("hour", "habit", "hour"),
+        _field("buy_device", "habit", "text", DEVICES),
+        _field("buy_hour", "habit", "hour"),
+        _field("send_channel", "habit", "text", SEND_CHANNELS),
+        _field("send_hour", "habit", "hour"),
     )
 }
 

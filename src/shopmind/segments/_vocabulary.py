@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from shopmind.segments._definition import (
     Definition,
@@ -160,3 +161,36 @@ def _step_warnings(step: Step, path: str, seen: _Seen) -> list[DefinitionWarning
                 DefinitionWarning(f"{field}.property", f"no event has carried a property {name!r}", near)
             )
     return out
+
+
+@dataclass(frozen=True)
+class SeenNames:
+    """The names a segment builder offers, as the store has seen them: event types (with
+    purchases), ``track`` names, categories, regions and products (id and name; only the first
+    ``limit`` by id in a large catalogue)."""
+
+    types: tuple[str, ...]
+    names: tuple[str, ...]
+    categories: tuple[str, ...]
+    regions: tuple[str, ...]
+    products: tuple[tuple[str, str], ...]
+    brands: tuple[str, ...]
+
+
+def seen_names(store: Store, limit: int = 2_000) -> SeenNames:
+    """What the store has seen, for the builder's choices and completions."""
+    seen = _Seen(store)
+    products = store.sql(
+        f"SELECT product_id, coalesce(name, product_id) FROM products ORDER BY product_id LIMIT {int(limit)}"
+    )
+    brands = store.sql(
+        f"SELECT DISTINCT brand FROM products WHERE brand IS NOT NULL ORDER BY 1 LIMIT {int(limit)}"
+    )
+    return SeenNames(
+        types=tuple(seen.types()),
+        names=tuple(seen.names()[:limit]),
+        categories=tuple(seen.categories()[:limit]),
+        regions=tuple(seen.values("region")[:limit]),
+        products=tuple((str(p), str(n)) for p, n in products),
+        brands=tuple(str(b) for (b,) in brands),
+    )

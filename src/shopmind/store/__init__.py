@@ -104,6 +104,7 @@ from shopmind.store._running import (
     retire_server,
     running_server,
 )
+from shopmind.store._segment_timeline import MembershipDay, membership_timeline
 from shopmind.store._segments import (
     MEMBER_COLUMNS,
     MembershipChange,
@@ -176,6 +177,7 @@ __all__ = [
     "KeyRing",
     "LedgerEntry",
     "MembershipChange",
+    "MembershipDay",
     "Migration",
     "NoticeDue",
     "ProfileConsent",
@@ -224,6 +226,7 @@ __all__ = [
     "may_send_advertising",
     "may_send_informational",
     "member_rows",
+    "membership_timeline",
     "missing_profiles",
     "models_folder",
     "normalise_login",

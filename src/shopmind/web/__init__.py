@@ -17,6 +17,7 @@ from shopmind.web import (
     _overview,
     _predictions,
     _products,
+    _segments,
     _users,
 )
 from shopmind.web._access import Forbidden, Sessions, SignInRequired, Viewer
@@ -26,7 +27,7 @@ from shopmind.web._i18n import LANGS, MESSAGES
 from shopmind.web._reading import Reader
 
 #: the pages, in the navigation's order (a new page: its module here)
-PAGE_MODULES = (_overview, _customers, _predictions, _customer, _products, _onsite, _users)
+PAGE_MODULES = (_overview, _customers, _segments, _predictions, _customer, _products, _onsite, _users)
 
 
 def install(app: FastAPI) -> None:
