@@ -232,7 +232,7 @@ def test_build_preview_save_and_export_a_segment_in_english(
         assert count == f"{expected['count']:,} customer" + ("" if expected["count"] == 1 else "s")
         words = page.inner_text("#preview-words-list")
         assert "Added to cart in the category '라면' at least once" in words
-        assert "Has consented to advertising by email" in words
+        assert "Has advertising consent on email" in words
         page.click("#json-toggle summary")
         page.wait_for_function("document.getElementById('preview-json').textContent.length > 0")
         assert parse_definition(json.loads(page.inner_text("#preview-json"))) == parse_definition(ENGLISH)

@@ -387,3 +387,16 @@ def test_membership_over_time_counts_who_entered_and_left_each_day(store: Store)
     assert membership_timeline(store, saved.segment_id, days=1) == found[-1:]
     assert membership_timeline(store, "nothing") == []
     assert datetime.now(UTC) > days[-1]
+
+
+def test_the_page_counts_a_history_as_of_its_newest_data_and_a_live_shop_as_of_now(store: Store) -> None:
+    """As of now, "the last 30 days" of the demo shop (its history ended months ago) finds nobody:
+    the page counts as of the later of its newest event and newest run; a live shop, as of now."""
+    from shopmind.web._segments import _counting_moment
+
+    newest_event = store.scalar("SELECT max(event_time) FROM events")
+    newest_run = store.scalar("SELECT max(as_of) FROM job_runs WHERE status = 'ok'")
+    history_end = max(newest_event, newest_run)
+    assert _counting_moment(store, history_end + timedelta(days=200)) == history_end
+    live = history_end + timedelta(hours=3)  # something happened within the day: the shop is live
+    assert _counting_moment(store, live) == live

@@ -14,7 +14,7 @@ import logging
 import re
 import tempfile
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -82,6 +82,8 @@ MEMBERS_PAGE = 50
 SAMPLE = 8
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _log = logging.getLogger("shopmind.web")
+#: a newest event older than this means a history, not a live shop: count as of that event
+STALE_AFTER = timedelta(days=1)
 
 
 # -- the list ------------------------------------------------------------------------------------
@@ -247,8 +249,22 @@ def _counted(n: int, lang: str) -> str:
     return f"고객 {n:,}명" if lang == "ko" else counted(n, "customer")
 
 
-def _preview(store: Store, definition: Definition, as_of: datetime, lang: str) -> dict[str, Any]:
-    found = preview(store, definition, as_of=as_of, sample=SAMPLE)
+def _counting_moment(store: Store, now: datetime) -> datetime:
+    """The moment the page counts segments as of: now, unless the store's newest event and its
+    newest run are both more than a day old (an imported history, the demo shop), when "the last
+    30 days" would find nobody: then the later of the two (the page says which moment it counted
+    as of; the scores a segment reads are those of the runs as of that moment)."""
+    newest = store.scalar(
+        "SELECT greatest((SELECT max(event_time) FROM events), "
+        "(SELECT max(as_of) FROM job_runs WHERE status = 'ok'))"
+    )
+    if isinstance(newest, datetime) and now - newest > STALE_AFTER:
+        return newest
+    return now
+
+
+def _preview(store: Store, definition: Definition, now: datetime, lang: str) -> dict[str, Any]:
+    found = preview(store, definition, as_of=_counting_moment(store, now), sample=SAMPLE)
     total = found.count or 1
     warnings = []
     for w in found.warnings:
@@ -330,8 +346,8 @@ async def preview_count(request: Request) -> Response:
     return JSONResponse(answer)
 
 
-def _create(store: Store, definition: Definition, as_of: datetime) -> tuple[str, int]:
-    saved = create_segment(store, definition, as_of=as_of)
+def _create(store: Store, definition: Definition, now: datetime) -> tuple[str, int]:
+    saved = create_segment(store, definition, as_of=_counting_moment(store, now))
     return saved.segment_id, saved.members
 
 
@@ -418,7 +434,8 @@ def _int_or_text(value: str) -> str:
     return f"{int(value):,}" if value.isdigit() else value[:64]
 
 
-def _refresh(store: Store, segment_id: str, as_of: datetime) -> tuple[int, int] | None:
+def _refresh(store: Store, segment_id: str, now: datetime) -> tuple[int, int] | None:
+    as_of = _counting_moment(store, now)
     try:
         change = materialize(store, segment_id, as_of=as_of)
     except UnknownSegmentError:
