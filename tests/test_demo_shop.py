@@ -404,6 +404,7 @@ def test_the_rain_moves_none_of_the_shops_other_draws(monkeypatch: pytest.Monkey
     """The rain draws from its own generator: without it (no line, no view) every other row is
     the same, and only the revenue of the orders that got rain gear differs."""
     import shopmind.demo._simulator as simulator
+    from shopmind.demo._inquiries import INQUIRY_EVENT
     from shopmind.demo._rain import RainGear
 
     wet = generate_shop(customers=600, days=45, seed=9)
@@ -424,8 +425,12 @@ def test_the_rain_moves_none_of_the_shops_other_draws(monkeypatch: pytest.Monkey
     kept = wet.order_lines.to_pandas().merge(dry.order_lines.to_pandas(), how="inner")
     assert len(kept) == dry.order_lines.num_rows  # the shop's own lines are all there, unchanged
     # events: the dry shop's, with the rain's views and cart adds added and some revenue grown
+    # the 문의하기 clicks follow product views, the rain's too: they are compared apart
     dry_events = dry.events.to_pandas().set_index("message_id")
     wet_events = wet.events.to_pandas().set_index("message_id")
+    dry_asks, wet_asks = (e[e["name"] == INQUIRY_EVENT] for e in (dry_events, wet_events))
+    assert len(dry_asks) > 0 and len(wet_asks) > 0
+    dry_events, wet_events = (e[e["name"] != INQUIRY_EVENT] for e in (dry_events, wet_events))
     added = wet_events.loc[~wet_events.index.isin(dry_events.index)]
     assert added.index.str.contains("-rain-").all() and set(added["category"]) == {"레인용품"}
     assert set(added["type"]) == {"product_view", "cart_add"}

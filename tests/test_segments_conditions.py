@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from shopmind.core import FixedClock, InvalidInputError
 from shopmind.ingest import import_events, import_orders
 from shopmind.segments import members, page_pattern, preview
-from shopmind.store import Store
+from shopmind.store import ConsentEntry, Store, record_consents
 
 AS_OF = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -211,10 +211,16 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
                     }
                 ),
             )
-        store.record_consent("user:kim", "sms", "advertising", True)
-        store.record_consent("user:lee", "sms", "advertising", True)
-        store.sql("UPDATE consents SET recorded_at = recorded_at - INTERVAL 1 DAY")
-        store.record_consent("user:lee", "sms", "advertising", False)  # withdrawn later: the latest holds
+        day = AS_OF - timedelta(days=2)
+        record_consents(
+            store,
+            [
+                ConsentEntry("user:kim", "sms", True, day, "signup_form"),
+                ConsentEntry("user:lee", "sms", True, day, "signup_form"),
+                # withdrawn later: the latest holds
+                ConsentEntry("user:lee", "sms", False, day + timedelta(days=1), "unsubscribe_link"),
+            ],
+        )
         yield store
 
 
