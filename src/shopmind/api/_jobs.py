@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -76,6 +76,8 @@ class Jobs:
         self._task: asyncio.Task[ServerJob] | None = None
         self._connections: set[Store] = set()  # the jobs' connections now working
         self._lock = threading.Lock()  # (the set changes on the jobs' threads)
+        #: called after each successful full run (e.g. live segments read the new scores)
+        self.after_run: list[Callable[[], Awaitable[None]]] = []
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -184,6 +186,11 @@ class Jobs:
         except Exception:  # the history keeps it in memory; the store said why in the log
             _log.exception("keeping the job history failed")
         if done.status == "ok":
+            for then in self.after_run:
+                try:
+                    await then()
+                except Exception:  # the run is done and kept; what follows it says why in the log
+                    _log.exception("work after the full run failed")
             self._refit = asyncio.create_task(self.refit(), name="shopmind-refit")
         return done
 

@@ -53,6 +53,8 @@ from shopmind.segments._regex import regex_problem
 
 if TYPE_CHECKING:
     from shopmind.segments._compile import compile_condition, compile_definition, page_pattern
+    from shopmind.segments._live import LiveChange, LiveSegments, is_live, live_problem
+    from shopmind.segments._live_store import LiveMembership
     from shopmind.segments._saved import (
         NO_SEGMENT,
         Preview,
@@ -107,6 +109,9 @@ __all__ = [
     "InSavedSegment",
     "InSegment",
     "Last",
+    "LiveChange",
+    "LiveMembership",
+    "LiveSegments",
     "Moved",
     "Names",
     "Not",
@@ -128,7 +133,9 @@ __all__ = [
     "create_segment",
     "customer_segments",
     "export_members",
+    "is_live",
     "json_schema",
+    "live_problem",
     "materialize",
     "member_list",
     "members",
@@ -165,6 +172,11 @@ _WHERE = {
     "compile_definition": "_compile",
     "create_segment": "_saved",
     "export_members": "_saved",
+    "is_live": "_live",
+    "LiveChange": "_live",
+    "LiveMembership": "_live_store",
+    "LiveSegments": "_live",
+    "live_problem": "_live",
     "materialize": "_saved",
     "member_list": "_saved",
     "members": "_saved",

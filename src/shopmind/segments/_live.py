@@ -30,11 +30,12 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from shopmind.core import DEFAULT_SHOP_TZ
+from shopmind.events import EventType
 from shopmind.segments._definition import (
     AllOf,
     AnyOf,
@@ -55,8 +56,12 @@ from shopmind.segments._definition import (
     Window,
     window_bounds,
 )
-from shopmind.segments._live_match import Test, step_matcher
-from shopmind.segments._sources import PURCHASE
+
+if TYPE_CHECKING:
+    from shopmind.segments._live_match import Test
+
+#: purchase conditions read the orders (``_sources.PURCHASE``), not the events
+PURCHASE = EventType.ORDER_COMPLETED.value
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -439,6 +444,8 @@ class LiveSegments:
         return (_STATIC, static)
 
     def _leaf(self, node: Event | EventSequence, at: str) -> _Leaf:
+        from shopmind.segments._live_match import step_matcher  # (it loads the compiler, and Ibis)
+
         leaf = _Leaf(len(self._leaves), node, len(self._slot_leaf), self.zone)
         self._leaves.append(leaf)
         steps: Sequence[Step] = node.steps if isinstance(node, EventSequence) else [node]
@@ -458,6 +465,11 @@ class LiveSegments:
     def statics(self) -> list[tuple[int, Condition]]:
         """The static conditions to read (index, condition) for ``set_static``."""
         return [(s.index, s.condition) for s in self._statics]
+
+    @property
+    def tracks_first_visits(self) -> bool:
+        """Whether a window starts at the first visit (every identifier's first event is kept)."""
+        return self._track_first
 
     @property
     def event_types(self) -> frozenset[str] | None:
@@ -666,9 +678,11 @@ class LiveSegments:
         return found
 
     # -- static conditions and identities -------------------------------------------------------
-    def set_static(self, values: Mapping[int, Iterable[str]], now: datetime) -> None:
+    def set_static(
+        self, values: Mapping[int, Iterable[str]], now: datetime, *, evaluate: bool = True
+    ) -> None:
         """The members of the static conditions (by index, see ``statics``) as the latest runs
-        found them; the segments that use a changed one are evaluated again."""
+        found them; the segments that use a changed one are evaluated again (``evaluate``)."""
         touched: dict[str, _Segment] = {}
         for index, found in values.items():
             static = self._statics[index]
@@ -676,7 +690,7 @@ class LiveSegments:
             if members != static.members:
                 static.members = members
                 touched.update((s.segment_id, s) for s in static.segments)
-        if touched:
+        if touched and evaluate:
             self.evaluate_all(now, touched.values())
 
     def move(self, moves: Mapping[str, str], now: datetime) -> None:
