@@ -135,7 +135,11 @@ def test_a_visitor_enters_within_a_second_and_exits_when_the_day_slides_past(
     profile, entered, exited = rows[0]
     assert profile == "anon:fan" and entered is not None and exited is not None
     # the exit is dated when the first click left the last day, not when the sweep saw it
-    assert timedelta(days=1) - timedelta(seconds=30) < exited - entered < timedelta(days=1) + timedelta(seconds=5)
+    assert (
+        timedelta(days=1) - timedelta(seconds=30)
+        < exited - entered
+        < timedelta(days=1) + timedelta(seconds=5)
+    )
 
 
 def test_a_restart_rebuilds_the_members_and_writes_nothing_new(
