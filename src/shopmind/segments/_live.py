@@ -64,6 +64,7 @@ if TYPE_CHECKING:
 PURCHASE = EventType.ORDER_COMPLETED.value
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EMPTY: list[int] = []
 _US = timedelta(microseconds=1)
 #: matching events kept per step of a sequence per identifier at most (a sequence needs every
 #: event in its window; beyond this many, the ones least likely to matter go first)
@@ -225,21 +226,20 @@ class _Leaf:
 
     def value(self, lists: list[list[int]], first: int | None, now: int) -> tuple[bool, int | None]:
         """Whether the condition holds at ``now`` over the customer's times (``lists``: per step,
-        sorted), and when it can next change with time alone (None: not by time)."""
+        sorted), and the next moment it may change with time alone (None: not by time)."""
         if self.sequence:
             return self._sequence(lists, first, now)
         found = lists[0]
         lo = 0
         hi = bisect_left(found, now)  # events before now
-        upper = now
         if self.kind == _LAST:
             lo = bisect_left(found, now - self.span)
         elif self.kind == _FIRST:
             if first is None:
                 return self._count(0), None
-            upper = min(now, first + self.span)
-            hi = bisect_left(found, upper)
+            hi = bisect_left(found, min(now, first + self.span))
         n = hi - lo
+        value = self._count(n)
         nxt: int | None = None
         # the next event to become past (if it can count then)
         if (
@@ -249,9 +249,13 @@ class _Leaf:
         ):
             nxt = found[hi] + 1
         if self.kind == _LAST and n:
-            leave = found[lo] + self.span + 1  # the oldest counted one leaves the window
-            nxt = leave if nxt is None else min(nxt, leave)
-        return self._count(n), nxt
+            # the counted events leave the window oldest first: when will the count's value flip?
+            for left in range(1, n + 1):
+                if self._count(n - left) != value:
+                    leave = found[lo + left - 1] + self.span + 1
+                    nxt = leave if nxt is None else min(nxt, leave)
+                    break
+        return value, nxt
 
     def _count(self, n: int) -> bool:
         low, high = self.low, self.high
@@ -320,12 +324,52 @@ class _Static:
         self.segments: list[_Segment] = []
 
 
+_Entry = tuple["_Leaf", int, "Test | None"]
+#: the event columns a step may name with ``=`` that the index files it under (the most selective first)
+_KEYS = ("product_id", "category", "name", "banner_id", "campaign_id", "page_url", "query")
+
+
+class _Index:
+    """The steps of one event type, filed by a column they need equal to a value (the product,
+    the category, the name, the banner...): an event is tested against the steps filed under its
+    own values and those filed under none, not against every step of its type."""
+
+    __slots__ = ("keyed", "rest")
+
+    def __init__(self) -> None:
+        self.keyed: dict[str, dict[Any, list[_Entry]]] = {}
+        self.rest: list[_Entry] = []
+
+    def add(self, step: Step, entry: _Entry) -> None:
+        wanted = {"product_id": step.product, "category": step.category, "name": step.name}
+        for where in step.where:
+            key = where.property
+            if where.op == "=" and isinstance(where.value, str) and key in _KEYS and wanted.get(key) is None:
+                wanted[key] = where.value
+        for key in _KEYS:
+            value = wanted.get(key)
+            if value is not None:
+                self.keyed.setdefault(key, {}).setdefault(value, []).append(entry)
+                return
+        self.rest.append(entry)
+
+    def candidates(self, row: Mapping[str, Any]) -> list[_Entry]:
+        found = self.rest
+        for key, table in self.keyed.items():
+            value = row[key]
+            if value is not None:
+                more = table.get(value)
+                if more:
+                    found = found + more
+        return found
+
+
 _ALL, _ANY, _NOT, _LEAF, _STATIC = range(5)
 Node = tuple[Any, ...]
 
 
 class _Segment:
-    __slots__ = ("definition", "leaves", "segment_id", "statics", "tree")
+    __slots__ = ("definition", "holds", "leaves", "segment_id", "statics", "tree")
 
     def __init__(self, segment_id: str, definition: Definition) -> None:
         self.segment_id = segment_id
@@ -333,6 +377,8 @@ class _Segment:
         self.leaves: list[_Leaf] = []
         self.statics: list[_Static] = []
         self.tree: Node = ()
+        #: the tree as one function of the conditions' values and the profile id
+        self.holds: Callable[[Mapping[int, bool], str], bool] = lambda values, profile: False
 
 
 class _Visitor:
@@ -350,12 +396,14 @@ class _Visitor:
 
 @dataclass(frozen=True)
 class LiveChange:
-    """A customer entered (or exited) a segment at ``at``."""
+    """A customer entered (or exited) a segment at ``at``; an exit says when the stay it ends
+    began (``since``)."""
 
     segment_id: str
     profile_id: str
     entered: bool
     at: datetime
+    since: datetime | None = None
 
 
 Resolve = Callable[[str], str]
@@ -372,8 +420,9 @@ class LiveSegments:
         self._leaves: list[_Leaf] = []
         self._statics: list[_Static] = []
         self._slot_leaf: list[_Leaf] = []
-        self._by_type: dict[str, list[tuple[_Leaf, int, Test | None]]] = {}
-        self._any_type: list[tuple[_Leaf, int, Test | None]] = []
+        self._by_type: dict[str, _Index] = {}
+        self._any_type: list[_Entry] = []
+        self._first_segments: list[_Segment] = []
         self._track_first = False
         self._visitors: dict[str, _Visitor] = {}
         self._groups: dict[str, list[_Visitor]] = {}
@@ -393,6 +442,7 @@ class LiveSegments:
         self.segments, self.problems = {}, {}
         self._leaves, self._statics, self._slot_leaf = [], [], []
         self._by_type, self._any_type, self._track_first = {}, [], False
+        self._first_segments = []
         leaves: dict[bytes, _Leaf] = {}
         statics: dict[bytes, _Static] = {}
         for segment_id, definition in saved:
@@ -402,7 +452,9 @@ class LiveSegments:
                 continue
             segment = _Segment(segment_id, definition)
             segment.tree = self._compile(definition.root, segment, leaves, statics, "conditions")
+            segment.holds = _function(segment.tree)
             self.segments[segment_id] = segment
+        self._finish()
         self._visitors, self._groups, self._via = {}, {}, {}
         self._members = {segment_id: {} for segment_id in self.segments}
         self._of, self._due, self._heap, self.changes = {}, {}, [], []
@@ -456,7 +508,7 @@ class LiveSegments:
             if step.type is None:
                 self._any_type.append(entry)
             else:
-                self._by_type.setdefault(step.type, []).append(entry)
+                self._by_type.setdefault(step.type, _Index()).add(step, entry)
         if leaf.kind == _FIRST:
             self._track_first = True
         return leaf
@@ -470,6 +522,11 @@ class LiveSegments:
     def tracks_first_visits(self) -> bool:
         """Whether a window starts at the first visit (every identifier's first event is kept)."""
         return self._track_first
+
+    def _finish(self) -> None:
+        self._first_segments = list(
+            {id(s): s for leaf in self._leaves if leaf.kind == _FIRST for s in leaf.segments}.values()
+        )
 
     @property
     def event_types(self) -> frozenset[str] | None:
@@ -523,16 +580,17 @@ class LiveSegments:
         now: int,
         dirty: dict[str, set[_Segment]] | None,
     ) -> None:
-        kind = row["type"]
-        candidates = self._by_type.get(kind)
-        if candidates is None and not self._any_type and not self._track_first:
-            return
+        index = self._by_type.get(row["type"])
+        if index is None:
+            if not self._any_type and not self._track_first:
+                return
+            candidates = self._any_type
+        else:
+            candidates = index.candidates(row)
+            if self._any_type:
+                candidates = candidates + self._any_type
         memo: dict[str, Any] = {}
-        matched = [
-            (leaf, step)
-            for leaf, step, test in (*(candidates or ()), *self._any_type)
-            if test is None or test(row, memo)
-        ]
+        matched = [(leaf, step) for leaf, step, test in candidates if test is None or test(row, memo)]
         if not matched and not self._track_first:
             return
         user, anon = row["user_id"], row["anonymous_id"]
@@ -548,11 +606,13 @@ class LiveSegments:
         if self._track_first and (visitor.first is None or t < visitor.first):
             visitor.first = t
             if dirty is not None:
-                dirty.setdefault(visitor.profile, set()).update(
-                    s for leaf in self._leaves if leaf.kind == _FIRST for s in leaf.segments
-                )
+                dirty.setdefault(visitor.profile, set()).update(self._first_segments)
         for leaf, step in matched:
             if leaf.add(visitor.times, step, t, now) and dirty is not None:
+                # a later step of a sequence with no start yet changes nothing (it is kept: a start
+                # sent late may come before it)
+                if step and not any(leaf.slots[0] in v.times for v in self._groups[visitor.profile]):
+                    continue
                 dirty.setdefault(visitor.profile, set()).update(leaf.segments)
         if new and not visitor.times and visitor.first is None:  # nothing of it can count
             del self._visitors[ident]
@@ -595,10 +655,17 @@ class LiveSegments:
         if self._track_first:
             firsts = [v.first for v in group if v.first is not None]
             first = min(firsts) if firsts else None
+        single = len(group) == 1
         for leaf in segment.leaves:
-            for visitor in group:
-                leaf.prune(visitor.times, now)
-            lists = [_merged([v.times[s] for v in group if s in v.times]) for s in leaf.slots]
+            if single:
+                times = group[0].times
+                if leaf.kind == _LAST:
+                    leaf.prune(times, now)
+                lists = [times.get(s, _EMPTY) for s in leaf.slots]
+            else:
+                for visitor in group:
+                    leaf.prune(visitor.times, now)
+                lists = [_merged([v.times[s] for v in group if s in v.times]) for s in leaf.slots]
             if not leaf.sequence and not lists[0]:
                 values[leaf.index] = leaf._count(0)
                 continue
@@ -606,21 +673,24 @@ class LiveSegments:
             values[leaf.index] = value
             if nxt is not None and (due is None or nxt < due):
                 due = nxt
-        member = _holds(segment.tree, values, profile)
+        member = segment.holds(values, profile)
         members = self._members[segment.segment_id]
         was = profile in members
         if member != was:
             if member:
                 members[profile] = stamp
                 self._of.setdefault(profile, set()).add(segment.segment_id)
+                self.changes.append(LiveChange(segment.segment_id, profile, True, moment(stamp)))
             else:
-                del members[profile]
+                since = members.pop(profile)
                 inside = self._of.get(profile)
                 if inside is not None:
                     inside.discard(segment.segment_id)
                     if not inside:
                         del self._of[profile]
-            self.changes.append(LiveChange(segment.segment_id, profile, member, moment(stamp)))
+                self.changes.append(
+                    LiveChange(segment.segment_id, profile, False, moment(stamp), moment(since))
+                )
         key = (profile, segment.segment_id)
         if due is None:
             self._due.pop(key, None)
@@ -801,9 +871,9 @@ class LiveSegments:
                     members[profile] = micros(before[profile])
                 else:
                     self.changes.append(LiveChange(segment_id, profile, True, moment(at)))
-            for profile in sorted(before):
+            for profile, entered in sorted(before.items()):
                 if profile not in members:
-                    self.changes.append(LiveChange(segment_id, profile, False, moment(at)))
+                    self.changes.append(LiveChange(segment_id, profile, False, moment(at), entered))
 
     # -- reading --------------------------------------------------------------------------------
     def members(self, segment_id: str) -> dict[str, datetime]:
@@ -850,14 +920,21 @@ def _merged(lists: list[list[int]]) -> list[int]:
     return sorted(t for found in lists for t in found)
 
 
-def _holds(node: Node, values: Mapping[int, bool], profile: str) -> bool:
+def _function(node: Node) -> Callable[[Mapping[int, bool], str], bool]:
+    """The tree ``node`` as a function (values of the conditions by index, profile id) → bool."""
     kind = node[0]
     if kind == _LEAF:
-        return values[node[1].index]
-    if kind == _ALL:
-        return all(_holds(c, values, profile) for c in node[1])
-    if kind == _ANY:
-        return any(_holds(c, values, profile) for c in node[1])
+        index = node[1].index
+        return lambda values, _: values[index]
+    if kind == _STATIC:
+        static = node[1]
+        return lambda _, profile: profile in static.members
     if kind == _NOT:
-        return not _holds(node[1], values, profile)
-    return profile in node[1].members
+        inner = _function(node[1])
+        return lambda values, profile: not inner(values, profile)
+    parts = [_function(c) for c in node[1]]
+    if len(parts) == 1:
+        return parts[0]
+    if kind == _ALL:
+        return lambda values, profile: all(part(values, profile) for part in parts)
+    return lambda values, profile: any(part(values, profile) for part in parts)

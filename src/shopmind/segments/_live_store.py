@@ -137,16 +137,17 @@ class LiveMembership:
         """Erased customers (their history is deleted by the erasure)."""
         self.engine.forget(identifiers)
 
-    def write(self, store: Store) -> tuple[int, int]:
-        """Write the changes waiting into the history (kept waiting if that fails)."""
+    def write(self, store: Store) -> int:
+        """Write the changes waiting into the history (kept waiting if that fails); how many
+        stays were written (opened or closed)."""
         changes = self.engine.changes
         if not changes:
             self._since = None
-            return 0, 0
-        written = record_stays(store, [_row(c) for c in changes])
+            return 0
+        written = record_stays(store, stays(changes))
         del changes[: len(changes)]
         self._since = None
-        self.written += sum(written)
+        self.written += written
         return written
 
     # -- reading --------------------------------------------------------------------------------
@@ -163,5 +164,14 @@ class LiveMembership:
         return store.identity_graph().profile_of
 
 
-def _row(change: LiveChange) -> tuple[str, str, bool, datetime]:
-    return change.segment_id, change.profile_id, change.entered, change.at
+def stays(changes: Iterable[LiveChange]) -> list[tuple[str, str, datetime, datetime | None]]:
+    """The stays that changes (oldest first) open or close: (segment, profile, entered, exited),
+    each once, as it is after them all."""
+    found: dict[tuple[str, str, datetime], datetime | None] = {}
+    for c in changes:
+        if c.entered:  # (an exit and an entry of one moment: the stay goes on)
+            found[(c.segment_id, c.profile_id, c.at)] = None
+        else:
+            assert c.since is not None, "an exit says when its stay began"
+            found[(c.segment_id, c.profile_id, c.since)] = c.at
+    return [(*key, exited) for key, exited in found.items()]

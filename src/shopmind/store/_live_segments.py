@@ -104,69 +104,27 @@ def open_stays(store: Store, segment_ids: Collection[str]) -> dict[str, dict[str
 
 
 _TS = pa.timestamp("us", tz="UTC")
-_CLOSES = pa.schema([("segment_id", pa.string()), ("profile_id", pa.string()), ("at", _TS)])
 _STAYS = pa.schema(
     [("segment_id", pa.string()), ("profile_id", pa.string()), ("entered_at", _TS), ("exited_at", _TS)]
 )
 
 
-def record_stays(store: Store, changes: Sequence[tuple[str, str, bool, datetime]]) -> tuple[int, int]:
-    """Add membership changes (segment id, profile id, entered or exited, when; oldest first) to
-    the history in one transaction: an exit closes the member's open stay, an entry opens a new
-    one. An exit and an entry of the same moment cancel out; a segment deleted meanwhile takes
-    nothing. Returns (entries, exits) written."""
-    closes: dict[tuple[str, str], datetime] = {}  # the history's open stays to close
-    stays: list[list[Any]] = []  # new stays: segment, profile, entered, exited (None: open)
-    open_: dict[tuple[str, str], int] = {}  # the new stay still open, per member
-    for segment_id, profile_id, entered, at in changes:
-        pair = (segment_id, profile_id)
-        at_open = open_.get(pair)
-        if entered:
-            if at_open is not None:  # entered twice without an exit between: keep the first
-                continue
-            last = next((s for s in reversed(stays) if (s[0], s[1]) == pair), None)
-            if last is not None and last[3] == at:  # exited and entered at once: one stay
-                last[3] = None
-                open_[pair] = stays.index(last)
-            elif last is None and closes.get(pair) == at:
-                del closes[pair]
-            else:
-                open_[pair] = len(stays)
-                stays.append([segment_id, profile_id, at, None])
-        elif at_open is not None:
-            stays[at_open][3] = at
-            del open_[pair]
-        elif not any((s[0], s[1]) == pair for s in stays):
-            closes.setdefault(pair, at)
-    stays = [s for s in stays if s[3] is None or s[3] > s[2]]  # a stay of no time was none
-    if not closes and not stays:
-        return 0, 0
-    with store.atomically():
-        if closes:
-            table = pa.table(
-                [
-                    [p[0] for p in closes],
-                    [p[1] for p in closes],
-                    list(closes.values()),
-                ],
-                schema=_CLOSES,
-            )
-            with store.staged("_live_exits", table) as src:
-                store.sql(
-                    f"""UPDATE segment_history h SET exited_at = x.at FROM {src} x
-                    WHERE h.segment_id = x.segment_id AND h.profile_id = x.profile_id
-                      AND h.exited_at IS NULL"""
-                )
-        if stays:
-            table = pa.table([list(column) for column in zip(*stays, strict=True)], schema=_STAYS)
-            with store.staged("_live_stays", table) as src:
-                store.sql(
-                    f"""INSERT INTO segment_history
-                    SELECT s.segment_id, s.profile_id, s.entered_at, s.exited_at FROM {src} s
-                    WHERE s.segment_id IN (SELECT segment_id FROM segments)
-                    ON CONFLICT DO UPDATE SET exited_at = excluded.exited_at"""
-                )
-    return sum(1 for s in stays), len(closes)
+def record_stays(store: Store, stays: Sequence[tuple[str, str, datetime, datetime | None]]) -> int:
+    """Write stays (segment id, profile id, entered at, exited at or None while it lasts) into
+    the history in one statement: a new stay is added, a known one (the same entry) gets its exit.
+    A segment deleted meanwhile takes nothing. Returns the stays written."""
+    if not stays:
+        return 0
+    table = pa.table([list(column) for column in zip(*stays, strict=True)], schema=_STAYS)
+    with store.staged("_live_stays", table) as src:
+        # one upsert by the primary key (an index lookup per stay, whatever the history's size)
+        store.sql(
+            f"""INSERT INTO segment_history
+            SELECT s.segment_id, s.profile_id, s.entered_at, s.exited_at FROM {src} s
+            WHERE s.segment_id IN (SELECT segment_id FROM segments)
+            ON CONFLICT DO UPDATE SET exited_at = excluded.exited_at"""
+        )
+    return len(stays)
 
 
 def segments_signature(store: Store) -> str:
