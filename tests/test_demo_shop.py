@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -15,6 +16,7 @@ import shopmind.demo as demo
 from shopmind.core import InvalidInputError
 from shopmind.demo import (
     EVENTS_PER_CUSTOMER_DAY,
+    INQUIRY_EVENT,
     INTEREST_SCHEMA,
     PRODUCT_SCHEMA,
     WEATHER_SCHEMA,
@@ -168,7 +170,9 @@ def test_events_per_customer_day_is_as_documented(shop: SyntheticShop) -> None:
 
 def test_event_values(shop: SyntheticShop) -> None:
     e = shop.events.to_pandas()
-    assert set(e["type"]) == {t.value for t in EventType} - {"alias", "custom"}
+    # every type but alias; the custom ones are the 문의하기 clicks (a track call)
+    assert set(e["type"]) == {t.value for t in EventType} - {"alias"}
+    assert set(e.loc[e["type"] == "custom", "name"]) == {INQUIRY_EVENT}
     assert (e["event_time"] == e["client_time"]).all() and (e["event_time"] == e["received_at"]).all()
     assert e["session_id"].notna().all()
     assert (e["anonymous_id"].notna() | e["user_id"].notna()).all()
@@ -430,6 +434,8 @@ def _as_json(row: Mapping[str, Any], order_lines: Mapping[str, list[dict[str, An
         properties = {"banner_id": row["banner_id"]}
     elif kind in ("message_open", "message_click"):
         properties = {"campaign_id": row["campaign_id"]}
+    elif kind == "custom":
+        properties = orjson.loads(row["properties"])
     context = present(
         {
             "device": present({"type": row["device_type"]}),
@@ -453,6 +459,7 @@ def _as_json(row: Mapping[str, Any], order_lines: Mapping[str, list[dict[str, An
         {
             "messageId": row["message_id"],
             "type": kind,
+            "event": row["name"] if kind == "custom" else None,
             "anonymousId": row["anonymous_id"],
             "userId": row["user_id"],
             "sessionId": row["session_id"],

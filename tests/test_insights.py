@@ -14,8 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shopmind import insights
-from shopmind.segments import SEGMENTS
-from shopmind.segments import create_segment, member_list, saved_segments
+from shopmind.segments import SEGMENTS, create_segment, member_list, saved_segments
 from shopmind.store import Store
 from tests.shops import understood_workspace
 

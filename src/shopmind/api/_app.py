@@ -27,6 +27,7 @@ from shopmind.api import (
     _profiles,
     _schedule,
     _sdk,
+    _segments,
 )
 from shopmind.api._auth import RateLimiter
 from shopmind.api._config import ServerConfig
@@ -148,6 +149,7 @@ def create_app(
         _collect,
         _inspect,
         _profiles,
+        _segments,
         _onsite,
         _live,
         _sdk,
@@ -159,6 +161,7 @@ def create_app(
         app.include_router(module.router)
     web.install(app)
     document_one_error_shape(app)
+    _segments.document_definitions(app)
     return app
 
 

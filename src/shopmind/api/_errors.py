@@ -139,6 +139,7 @@ _DESCRIPTIONS = {
     401: "Missing or wrong key",
     403: "The key may not do this (a write key only collects and decides)",
     404: "Not found",
+    409: "In conflict with what is stored (e.g. still used by something else)",
     429: "Too many requests for this key (see Retry-After)",
     503: "Not ready yet, or behind on writing (see Retry-After)",
     507: "The server's disk is full: nothing was stored (see Retry-After)",

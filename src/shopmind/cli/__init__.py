@@ -11,7 +11,7 @@ Exit codes, for scripts:
 
 from __future__ import annotations
 
-from shopmind.cli import _customers, _data, _recommend, _run, _serve, _users  # noqa: F401  (they register the commands)
+from shopmind.cli import _customers, _data, _recommend, _run, _segments, _serve, _users  # noqa: F401  (they register the commands)
 from shopmind.cli._common import EXIT_BUG, app, err_console
 from shopmind.cli._notes import OnceWarnings
 from shopmind.core import ShopmindError

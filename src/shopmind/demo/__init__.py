@@ -8,6 +8,7 @@ of the built-in triggers and their outcomes.
 
 from shopmind.demo._catalogue import PRODUCT_SCHEMA
 from shopmind.demo._geography import WEATHER_SCHEMA
+from shopmind.demo._inquiries import INQUIRY_EVENT
 from shopmind.demo._onsite import simulate_onsite
 from shopmind.demo._people import guest_contact
 from shopmind.demo._simulator import (
@@ -22,6 +23,7 @@ from shopmind.demo._truths import ComplementaryPair, DeviceHourHabit, PlantedTru
 __all__ = [
     "DEFAULT_START",
     "EVENTS_PER_CUSTOMER_DAY",
+    "INQUIRY_EVENT",
     "INTEREST_SCHEMA",
     "PRODUCT_SCHEMA",
     "WEATHER_SCHEMA",

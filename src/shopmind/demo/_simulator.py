@@ -18,7 +18,8 @@ The phases, in the order they draw:
    added, quantities and prices.
 5. **Events** - each session expands into its events (landing page with referrer and UTM, identify,
    CRM message open and click, banners, searches, product views, cart adds and removes, checkout,
-   order), ordered inside the session, spaced by random gaps and sorted by time.
+   order), ordered inside the session, spaced by random gaps and sorted by time; then some
+   shoppers' clicks on the 문의하기 button (a ``track`` event, from a random stream of its own).
 6. **Tables** - Arrow tables in the store's layouts.
 
 Volume: about ``EVENTS_PER_CUSTOMER_DAY`` (0.42) events and 0.014 orders per member and day,
@@ -48,6 +49,7 @@ from shopmind.demo._catalogue import (
 )
 from shopmind.demo._events import SOURCE, build_events
 from shopmind.demo._geography import REGION_NAMES, simulate_weather
+from shopmind.demo._inquiries import add_inquiries
 from shopmind.demo._people import (
     CHANNEL_NAMES,
     CHURNED,
@@ -220,7 +222,7 @@ def generate_shop(
     )
     report(6, _PHASES)
     return SyntheticShop(
-        events=timed.table,
+        events=add_inquiries(timed.table, seed),  # their own random stream: nothing above shifts
         orders=order_table,
         order_lines=line_table,
         products=catalogue.table,

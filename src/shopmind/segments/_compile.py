@@ -132,9 +132,10 @@ class _Compiler:
         return out
 
     # -- events -------------------------------------------------------------------------------
-    def _matching(self, step: Step, window: Window | None, at: str) -> ir.Table:
+    def _matching(self, step: Step, window: Window | None, at: str, distinct: str | None = None) -> ir.Table:
         """The events (or purchase lines) matching ``step`` within ``window``, with
-        ``profile_id``, ``event_time`` and ``_key`` (what counts as one: the event, or the order)."""
+        ``profile_id``, ``event_time`` and ``_key``: what counts as one (the event, or the order;
+        with ``distinct``, that column's value)."""
         purchase = step.type == PURCHASE
         if purchase:
             if step.page is not None:
@@ -162,13 +163,18 @@ class _Compiler:
         for i, where in enumerate(step.where):
             keep.append(self._where(rows, where, columns, f"{at}.where[{i}]", purchase))
         keep.extend(self._window_bounds(rows.event_time, window))
+        if distinct is not None and distinct not in columns:
+            known = ", ".join(sorted(columns))
+            raise InvalidInputError(
+                [FieldError(f"{at}.count.distinct", f"not a column of these events; one of {known}")]
+            )
         if keep:
             rows = rows.filter(*keep)
         if purchase:
-            rows = rows.select("profile_id", "event_time", _key=rows.order_id)
+            rows = rows.select("profile_id", "event_time", _key=rows[distinct or "order_id"])
         else:
-            rows = self.s.owned(rows.select("message_id", "user_id", "anonymous_id", "event_time"))
-            rows = rows.select("profile_id", "event_time", _key=rows.message_id)
+            rows = rows.select("user_id", "anonymous_id", "event_time", _key=rows[distinct or "message_id"])
+            rows = self.s.owned(rows).select("profile_id", "event_time", "_key")
         if isinstance(window, SinceFirstVisit) and window.days is not None:
             first = self.s.first_visits()
             joined = rows.join(first, "profile_id")
@@ -186,9 +192,10 @@ class _Compiler:
         return []
 
     def _event(self, node: Event, at: str) -> ir.Table:
-        rows = self._matching(node, node.window, at)
+        distinct = node.count.distinct if node.count is not None else None
+        rows = self._matching(node, node.window, at, distinct)
         low, high = node.count.bounds() if node.count is not None else (1, None)
-        if low <= 1 and high is None:  # at least once: no counting needed
+        if low <= 1 and high is None and distinct is None:  # at least once: no counting needed
             return rows.select("profile_id").distinct()
         counted = rows.group_by("profile_id").aggregate(n=rows._key.nunique())
         if low >= 1:

@@ -93,11 +93,14 @@ class Where(msgspec.Struct, **_STRUCT):
 
 
 class Count(msgspec.Struct, **_STRUCT):
-    """How many matching events: ``exactly`` N, or ``at_least`` and/or ``at_most`` N."""
+    """How many matching events: ``exactly`` N, or ``at_least`` and/or ``at_most`` N; or, with
+    ``distinct``, how many different values of that event column (``category``: viewed products
+    of 8 different categories) - purchases count orders, not lines."""
 
     at_least: int | None = None
     at_most: int | None = None
     exactly: int | None = None
+    distinct: str | None = None
 
     def bounds(self) -> tuple[int, int | None]:
         """(lowest, highest or None for no limit) number of events."""
@@ -667,6 +670,7 @@ def window_bounds(window: Between, zone: str = DEFAULT_SHOP_TZ) -> tuple[datetim
 
 
 def _check_count(count: Count, path: str, add: Any) -> None:
+    _check_text(count.distinct, f"{path}.distinct", add, required=True)
     for name in ("at_least", "at_most", "exactly"):
         n = getattr(count, name)
         if n is not None and not 0 <= n <= MAX_COUNT:
@@ -684,6 +688,9 @@ def _check_window(window: Window, path: str, add: Any) -> None:
             add(f"{path}.days", "must not be negative")
         elif window.hours < 0:
             add(f"{path}.hours", "must not be negative")
+        elif window.days > MAX_WINDOW_DAYS or window.hours > MAX_WINDOW_DAYS * 24:
+            field = "days" if window.days > MAX_WINDOW_DAYS else "hours"
+            add(f"{path}.{field}", f"longer than the {MAX_WINDOW_DAYS} days of history kept")
         elif window.days == 0 and window.hours == 0:
             add(f"{path}.days", "a window of the last 0 days holds nothing; give days (or hours) above 0")
         elif window.span() > timedelta(days=MAX_WINDOW_DAYS):

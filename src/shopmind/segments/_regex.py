@@ -22,6 +22,8 @@ sre_constants: Any = importlib.import_module("re._constants")
 MAX_PATTERN_LENGTH = 200
 #: repeats of repeats beyond this bound are treated as unbounded ((a{1,100}){1,100} backtracks too)
 _BIG_REPEAT = 10
+#: RE2 refuses a counted repeat above this (a{1001})
+_MAX_COUNT = 1000
 _REPEATS = {
     sre_constants.MAX_REPEAT,
     sre_constants.MIN_REPEAT,
@@ -52,8 +54,14 @@ def _walk(items: Any, inside_repeat: bool) -> str | None:
             return "back-references are not supported (the engine's RE2 matcher has none)"
         if op in (sre_constants.ASSERT, sre_constants.ASSERT_NOT):
             return "look-ahead and look-behind are not supported (the engine's RE2 matcher has none)"
+        if op is getattr(sre_constants, "POSSESSIVE_REPEAT", None):
+            return "possessive quantifiers (a*+) are not supported (the engine's RE2 matcher has none)"
+        if op is getattr(sre_constants, "ATOMIC_GROUP", None):
+            return "atomic groups (?>...) are not supported (the engine's RE2 matcher has none)"
         if op in _REPEATS:
-            _low, high, body = arg
+            low, high, body = arg
+            if max(low, 0 if high is sre_constants.MAXREPEAT else high) > _MAX_COUNT:
+                return f"a repeat count above {_MAX_COUNT} is not supported (the engine's RE2 matcher)"
             big = _is_big(high)
             if big and inside_repeat:
                 return (
@@ -77,10 +85,6 @@ def _walk(items: Any, inside_repeat: bool) -> str | None:
                 found = _walk(branch, inside_repeat)
                 if found:
                     return found
-        elif op is getattr(sre_constants, "ATOMIC_GROUP", None):
-            found = _walk(arg, inside_repeat)
-            if found:
-                return found
     return None
 
 

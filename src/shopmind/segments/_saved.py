@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import duckdb
 import pyarrow as pa
 
 from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError, ShopmindError
@@ -21,6 +22,11 @@ from shopmind.segments._compile import compile_definition, referenced_segments
 from shopmind.segments._definition import (
     Definition,
     DefinitionWarning,
+    Event,
+    EventSequence,
+    Profile,
+    Step,
+    nodes,
     parse_definition,
     to_dict,
     to_json,
@@ -138,6 +144,35 @@ def _check_references(store: Store, definition: Definition) -> None:
         raise InvalidInputError(missing)
 
 
+def _regexes(definition: Definition) -> list[tuple[str, str]]:
+    """(field path, pattern) of every regular expression in ``definition``."""
+    found: list[tuple[str, str]] = []
+    for node, path, _ in nodes(definition):
+        if isinstance(node, Profile) and node.op == "regex" and isinstance(node.value, str):
+            found.append((f"{path}.value", node.value))
+        steps: list[tuple[str, Step]] = [(path, node)] if isinstance(node, Event) else []
+        if isinstance(node, EventSequence):
+            steps = [(f"{path}.steps[{i}]", step) for i, step in enumerate(node.steps)]
+        for at, step in steps:
+            for i, where in enumerate(step.where):
+                if where.op == "regex" and isinstance(where.value, str):
+                    found.append((f"{at}.where[{i}].value", where.value))
+    return found
+
+
+def _check_with_engine(store: Store, definition: Definition) -> None:
+    """Regular expressions the engine's own matcher (RE2) refuses, named by field: the checks of
+    ``regex_problem`` are Python's and cannot know every difference."""
+    errors = []
+    for field_path, pattern in _regexes(definition):
+        try:
+            store.sql("SELECT regexp_matches('', ?)", [pattern])
+        except duckdb.Error as exc:
+            errors.append(FieldError(field_path, f"the engine's RE2 matcher refuses it: {exc}"))
+    if errors:
+        raise InvalidInputError(errors)
+
+
 def members(
     store: Store,
     definition: Definition | Mapping[str, Any] | str,
@@ -148,8 +183,13 @@ def members(
     """The members of a definition as of ``as_of``: an Arrow table of ``profile_id``, sorted."""
     checked = _definition(definition)
     _check_references(store, checked)
+    _check_with_engine(store, checked)
     expr = compile_definition(checked, Sources.of(store, as_of, zone))
-    found = expr.to_pyarrow()
+    try:
+        found = expr.to_pyarrow()
+    except (duckdb.ConversionException, duckdb.OutOfRangeException, duckdb.InvalidInputException) as exc:
+        # a value the engine cannot compare (a number too large for its type...): the input's fault
+        raise InvalidInputError([FieldError("conditions", f"cannot be counted: {exc}")]) from None
     return found.select(["profile_id"]).sort_by("profile_id")
 
 

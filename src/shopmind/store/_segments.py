@@ -148,7 +148,7 @@ def member_rows(
     limit: int | None = 50,
 ) -> tuple[int, list[dict[str, Any]]]:
     """How many members the segment has (now, or at ``at``), and a page of them, longest members
-    first: ``MEMBER_COLUMNS``."""
+    first (then by revenue, as the customer list): ``MEMBER_COLUMNS``."""
     when = (
         "h.exited_at IS NULL"
         if at is None
@@ -165,7 +165,7 @@ def member_rows(
         )
         SELECT {_describe_columns("m")}, m.entered_at
         FROM m {_describe_joins("m")}
-        ORDER BY m.entered_at, m.profile_id {page}""",
+        ORDER BY m.entered_at, sc.revenue DESC NULLS LAST, m.profile_id {page}""",
         params,
     )
     return total, [dict(zip(MEMBER_COLUMNS, row, strict=True)) for row in rows]
