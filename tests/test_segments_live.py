@@ -163,11 +163,12 @@ def pandas_members(store: Store, definition: Definition, as_of: datetime) -> set
             return bool(t < first[profile] + timedelta(days=window.days))
         return True
 
-    def times(step: Step, window: Any) -> dict[str, list[Any]]:
+    def times(step: Step, window: Any, column: str = "event_time") -> dict[str, list[Any]]:
+        """Per customer, the matching events' ``column`` (their times by default)."""
         found: dict[str, list[Any]] = {}
         for row in events.itertuples():
             if matches(step, row) and (window is None or in_window(window, row.event_time, row.profile_id)):
-                found.setdefault(row.profile_id, []).append(row.event_time)
+                found.setdefault(row.profile_id, []).append(getattr(row, column))
         return found
 
     def holds(node: Condition) -> set[str]:
@@ -181,9 +182,14 @@ def pandas_members(store: Store, definition: Definition, as_of: datetime) -> set
         if isinstance(node, Not):
             return customers - holds(node.condition)
         if isinstance(node, Event):
-            counts = {p: len(ts) for p, ts in times(node, node.window).items()}
+            distinct = node.count.distinct if node.count else None
+            if distinct is None:
+                counts = {p: len(ts) for p, ts in times(node, node.window).items()}
+            else:  # different values of a column (a missing one is none)
+                values = times(node, node.window, distinct)
+                counts = {p: len({v for v in vs if isinstance(v, str)}) for p, vs in values.items()}
             low, high = node.count.bounds() if node.count else (1, None)
-            if low <= 1 and high is None:
+            if low <= 1 and high is None and distinct is None:
                 return {p for p, n in counts.items() if n >= 1}
             return {
                 p for p in customers if low <= counts.get(p, 0) and (high is None or counts.get(p, 0) <= high)
@@ -245,6 +251,12 @@ _counts = st.one_of(
     st.builds(lambda n: Count(exactly=n), st.integers(1, 2)),
     st.builds(lambda n, m: Count(at_least=n, at_most=n + m), st.integers(1, 2), st.integers(0, 2)),
     st.builds(lambda n: Count(at_most=n), st.integers(0, 2)),
+    st.builds(
+        lambda n, m, column: Count(at_least=n, at_most=m, distinct=column),
+        st.integers(1, 2),
+        st.one_of(st.none(), st.integers(2, 3)),
+        st.sampled_from(("banner_id", "type")),
+    ),
 )
 _events = st.builds(
     lambda step, count, window: Event(type=step.type, where=step.where, count=count, window=window),

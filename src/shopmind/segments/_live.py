@@ -135,7 +135,8 @@ def _anchored(node: Condition) -> bool:
     with live state need evaluating."""
     if isinstance(node, Event):
         low, high = _bounds(node)
-        return _at_least_once(low, high) or low >= 1
+        distinct = node.count is not None and node.count.distinct is not None
+        return low >= 1 or (_at_least_once(low, high) and not distinct)
     if isinstance(node, EventSequence):
         return True
     if isinstance(node, AllOf):
@@ -154,6 +155,7 @@ class _Leaf:
     """An event or sequence condition, shared by every live segment that has it."""
 
     __slots__ = (
+        "distinct",
         "end",
         "high",
         "index",
@@ -176,6 +178,8 @@ class _Leaf:
         self.segments: list[_Segment] = []
         self.kind, self.span, self.start, self.end = _window(node.window, zone)
         self.within = node.within_minutes * 60_000_000 if isinstance(node, EventSequence) else 0
+        #: the event column whose different values are counted (None: events are counted)
+        self.distinct = node.count.distinct if isinstance(node, Event) and node.count is not None else None
         if isinstance(node, Event):
             self.low, self.high = _bounds(node)
             #: a count needs to know the number of events up to this many
@@ -183,8 +187,9 @@ class _Leaf:
         else:
             self.low, self.high, self.keep = 1, None, MAX_KEPT
 
-    def add(self, times: dict[int, list[int]], step: int, t: int, now: int) -> bool:
-        """Keep the time of a matching event; False when it can never matter."""
+    def add(self, times: dict[int, Any], step: int, t: int, now: int, value: Any = None) -> bool:
+        """Keep the time of a matching event (``value``: its ``distinct`` column's); False when it
+        can never matter."""
         kind = self.kind
         first_step = step == 0
         if kind == _LAST:
@@ -192,6 +197,8 @@ class _Leaf:
                 return False
         elif kind == _BETWEEN and first_step and not self.start <= t < self.end:
             return False
+        if self.distinct is not None:
+            return self._add_value(times, t, now, value)
         slot = self.slots[step]
         found = times.get(slot)
         if found is None:
@@ -212,11 +219,40 @@ class _Leaf:
             return dropped != t or t in found
         return True
 
-    def prune(self, times: dict[int, list[int]], now: int) -> None:
+    def _add_value(self, times: dict[int, Any], t: int, now: int, value: Any) -> bool:
+        """A distinct count keeps, per value, the times that decide whether it counts: in a
+        sliding window the newest before now (and any later); from a fixed start the oldest."""
+        if value is None:  # (a missing value is no value)
+            return False
+        values: dict[Any, list[int]] = times.setdefault(self.slots[0], {})
+        found = values.get(value)
+        if found is None:
+            values[value] = [t]
+            return True
+        if self.kind == _LAST:
+            insort(found, t)
+            past = bisect_left(found, now)
+            if past > 1:
+                del found[: past - 1]
+            return t in found
+        if t < found[0]:
+            found[0] = t
+            return True
+        return False
+
+    def prune(self, times: dict[int, Any], now: int) -> None:
         """Forget what left a sliding window for good."""
         if self.kind != _LAST:
             return
         cut = now - self.span
+        if self.distinct is not None:
+            values = times.get(self.slots[0])
+            if values:
+                for value in [v for v, found in values.items() if found[-1] < cut]:
+                    del values[value]
+                if not values:
+                    del times[self.slots[0]]
+            return
         for slot in self.slots:
             found = times.get(slot)
             if found and found[0] < cut:
@@ -224,12 +260,12 @@ class _Leaf:
                 if not found:
                     del times[slot]
 
-    def value(self, lists: list[list[int]], first: int | None, now: int) -> tuple[bool, int | None]:
+    def value(self, lists: list[Any], first: int | None, now: int) -> tuple[bool, int | None]:
         """Whether the condition holds at ``now`` over the customer's times (``lists``: per step,
         sorted), and the next moment it may change with time alone (None: not by time)."""
         if self.sequence:
             return self._sequence(lists, first, now)
-        found = lists[0]
+        found = lists[0] if self.distinct is None else self._representatives(lists[0], now)
         lo = 0
         hi = bisect_left(found, now)  # events before now
         if self.kind == _LAST:
@@ -257,9 +293,26 @@ class _Leaf:
                     break
         return value, nxt
 
+    def _representatives(self, values: Mapping[Any, list[int]], now: int) -> list[int]:
+        """One time per value, sorted, that a count of values reads as a count of events: the
+        newest before now (in a sliding window) or the oldest; and the first later one of a value
+        that has none before now (when it comes, the value counts)."""
+        out = []
+        for found in values.values():
+            if self.kind != _LAST:
+                out.append(found[0])
+                continue
+            past = bisect_left(found, now)
+            if past and found[past - 1] >= now - self.span:
+                out.append(found[past - 1])
+            elif past < len(found):
+                out.append(found[past])
+        out.sort()
+        return out
+
     def _count(self, n: int) -> bool:
         low, high = self.low, self.high
-        if _at_least_once(low, high):
+        if self.distinct is None and _at_least_once(low, high):
             return n >= 1
         if low >= 1:
             return n >= low and (high is None or n <= high)
@@ -608,7 +661,8 @@ class LiveSegments:
             if dirty is not None:
                 dirty.setdefault(visitor.profile, set()).update(self._first_segments)
         for leaf, step in matched:
-            if leaf.add(visitor.times, step, t, now) and dirty is not None:
+            value = row[leaf.distinct] if leaf.distinct is not None else None
+            if leaf.add(visitor.times, step, t, now, value) and dirty is not None:
                 # a later step of a sequence with no start yet changes nothing (it is kept: a start
                 # sent late may come before it)
                 if step and not any(leaf.slots[0] in v.times for v in self._groups[visitor.profile]):
@@ -665,7 +719,8 @@ class LiveSegments:
             else:
                 for visitor in group:
                     leaf.prune(visitor.times, now)
-                lists = [_merged([v.times[s] for v in group if s in v.times]) for s in leaf.slots]
+                merge: Callable[[list[Any]], Any] = _merged if leaf.distinct is None else _merged_values
+                lists = [merge([v.times[s] for v in group if s in v.times]) for s in leaf.slots]
             if not leaf.sequence and not lists[0]:
                 values[leaf.index] = leaf._count(0)
                 continue
@@ -910,6 +965,16 @@ class LiveSegments:
             "times": sum(len(t) for v in self._visitors.values() for t in v.times.values()),
             "members": sum(len(m) for m in self._members.values()),
         }
+
+
+def _merged_values(dicts: list[dict[Any, list[int]]]) -> dict[Any, list[int]]:
+    if len(dicts) == 1:
+        return dicts[0]
+    out: dict[Any, list[int]] = {}
+    for found in dicts:
+        for value, times in found.items():
+            out[value] = sorted(out.get(value, []) + times)
+    return out
 
 
 def _merged(lists: list[list[int]]) -> list[int]:
