@@ -119,6 +119,10 @@ def test_a_visitor_enters_within_a_second_and_exits_when_the_day_slides_past(
             assert time.monotonic() - acknowledged < 1.5
             members = secret.get(f"/v1/live/segments/{segment}/members").json()
             assert [m["profile_id"] for m in members["members"]] == ["anon:fan"]
+            # the membership history (what the segments API reads) holds the stay too
+            history = secret.get(f"/v1/segments/{segment}/members").json()
+            assert [m["profile_id"] for m in history["members"]] == ["anon:fan"]
+            assert secret.get(f"/v1/segments/{segment}").json()["live"] is True
 
             # a day and a minute later, by the server's clock: the first click left the window
             shift.write_text(str(24 * 3600 + 60), encoding="utf-8")
@@ -140,6 +144,36 @@ def test_a_visitor_enters_within_a_second_and_exits_when_the_day_slides_past(
         < exited - entered
         < timedelta(days=1) + timedelta(seconds=5)
     )
+
+
+def test_a_segment_saved_through_the_api_is_kept_live_from_the_next_sweep(
+    workspace: tuple[Path, str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, _, _ = workspace
+    monkeypatch.setenv("SHOPMIND_CLOCK_SHIFT_FILE", str(tmp_path / "no-shift"))
+    server = Server(folder, ("--no-recommender", "--run-at", "off")).start()
+    try:
+        with server.client(server.write_key) as write, server.client(server.secret_key) as secret:
+            for _ in range(3):  # clicks before the segment exists count too (the state is rebuilt)
+                assert write.post("/v1/batch", json={"batch": [_click("early")]}).status_code == 200
+            definition = {**CLICKED_TWICE, "name": {"en": "Clicked banner X twice (saved later)"}}
+            created = secret.post("/v1/segments", json=definition)
+            assert created.status_code == 201, created.text
+            assert created.json()["live"] is True and created.json()["live_problem"] is None
+            segment = created.json()["id"]
+
+            def live_ids() -> set[str]:
+                return {s["id"] for s in secret.get("/v1/live/segments").json()["segments"] if s["live"]}
+
+            _wait(lambda: segment in live_ids(), 3.0)
+            found = secret.get(f"/v1/live/segments/{segment}/members").json()
+            assert [m["profile_id"] for m in found["members"]] == ["anon:early"]
+            write.post("/v1/batch", json={"batch": [_click("late"), _click("late")]})
+            _wait(lambda: secret.get(f"/v1/live/segments/{segment}/members").json()["count"] == 2, 1.0)
+            history = secret.get(f"/v1/segments/{segment}/members").json()
+            assert sorted(m["profile_id"] for m in history["members"]) == ["anon:early", "anon:late"]
+    finally:
+        assert server.stop() == 0
 
 
 def test_a_restart_rebuilds_the_members_and_writes_nothing_new(

@@ -70,7 +70,7 @@ def create_app(
     recommender = LiveRecommender(enabled=recommend)
     onsite = _onsite.OnSite(triggers, recommender, now=lambda: datetime.now(UTC))
     live = LiveMembership(operations.clock, operations.zone)
-    onsite.live_segments = live.engine.segments_of  # "in saved segment X" for the triggers
+    onsite.live_segments = live.segments_of  # "in saved segment X" for the triggers
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -17,8 +17,8 @@ from datetime import datetime
 from typing import Any
 
 from shopmind.core import DEFAULT_SHOP_TZ, Clock, ShopmindError
-from shopmind.segments._definition import Definition, parse_definition
-from shopmind.segments._live import LiveChange, LiveSegments, Resolve
+from shopmind.segments._definition import Definition, parse_definition, to_json
+from shopmind.segments._live import LiveChange, LiveSegments, Resolve, is_live, live_problem
 from shopmind.store import (
     Store,
     first_event_times,
@@ -42,6 +42,7 @@ class LiveMembership:
         self._signature: str | None = None
         self._graph: object | None = None
         self._graph_version = -1
+        self._counted: dict[str, datetime | None] = {}  # segment → last counted by a query
         self._since: float | None = None  # monotonic time of the oldest change waiting
         self.written = 0  # changes written to the history so far
 
@@ -50,26 +51,51 @@ class LiveMembership:
         """Read the saved segments, rebuild the live state from the stored events in the longest
         window, bring the history in line with it and read the static conditions."""
         signature = segments_signature(store)
+        self._define(store, self._saved(store))
+        self._signature = signature  # (not before: a start that failed is tried again by the sweep)
+
+    def _saved(self, store: Store) -> list[tuple[str, Definition]]:
         saved = []
-        for segment_id, text in saved_definitions(store):
+        self._counted = {}
+        for segment_id, text, counted in saved_definitions(store):
             try:
                 saved.append((segment_id, parse_definition(text)))
             except ShopmindError as exc:  # written by a newer shopmind, say: counted at each run
                 _log.warning("segment %s is not kept live: %s", segment_id, exc)
-        self._define(store, saved)
-        self._signature = signature  # (not before: a start that failed is tried again by the sweep)
+            self._counted[segment_id] = counted
+        return saved
+
+    def _reload(self, store: Store, signature: str) -> None:
+        """The saved segments changed: start again if the live ones did, or one of them was
+        counted into its history by a query (``segments refresh``: the live state corrects the
+        history from there); else only note why the others are not live."""
+        before = {segment_id: self._counted.get(segment_id) for segment_id in self.engine.segments}
+        known = {segment_id: to_json(s.definition) for segment_id, s in self.engine.segments.items()}
+        saved = self._saved(store)
+        live = {segment_id: to_json(d) for segment_id, d in saved if is_live(d)}
+        if live != known or any(self._counted.get(segment_id) != at for segment_id, at in before.items()):
+            self._define(store, saved)
+        else:
+            self.engine.problems = {
+                segment_id: problem for segment_id, d in saved if (problem := live_problem(d)) is not None
+            }
+        self._signature = signature
 
     def _define(self, store: Store, saved: Sequence[tuple[str, Definition]]) -> None:
-        engine = self.engine
+        """A new state for ``saved``, built aside and then put in place at once (the API and the
+        on-site decisions read the state from other threads: never a half-built one)."""
+        self.write(store)  # what the state in place found is written first
+        engine = LiveSegments(self.zone)
         engine.define(saved)
         now = self.clock.now()
         if engine.active:
             resolve = self._resolve(store)
-            self._statics(store, now, evaluate=False)
+            self._statics(store, now, engine, evaluate=False)
             rows = live_event_rows(store, engine.lookback(now), engine.event_types)
             firsts = first_event_times(store) if engine.tracks_first_visits else ()
             current = open_stays(store, list(engine.segments))
             engine.rebuild(rows, firsts, resolve, now, current)
+        self.engine = engine
         graph = store.identity_graph()
         self._graph, self._graph_version = graph, graph.version
         self.write(store)
@@ -104,8 +130,10 @@ class LiveMembership:
         (and entries) time alone made by now; how many customers were evaluated."""
         signature = segments_signature(store)
         if signature != self._signature:
-            self.start(store)
-            return 0
+            if self._signature is None:  # the start failed: try it again
+                self.start(store)
+            else:
+                self._reload(store, signature)
         self.before_links(store)
         done = self.engine.sweep(self.clock.now())
         self.write(store)
@@ -114,16 +142,16 @@ class LiveMembership:
     def refresh_static(self, store: Store) -> None:
         """Read the conditions on profiles, consent and segments again (after a run)."""
         if self.engine.active and self.engine.statics:
-            self._statics(store, self.clock.now(), evaluate=True)
+            self._statics(store, self.clock.now(), self.engine, evaluate=True)
             self.write(store)
 
-    def _statics(self, store: Store, now: datetime, *, evaluate: bool) -> None:
+    def _statics(self, store: Store, now: datetime, engine: LiveSegments, *, evaluate: bool) -> None:
         from shopmind.segments._compile import compile_condition
         from shopmind.segments._sources import Sources
 
         sources = Sources.of(store, now, self.zone)
         values: dict[int, Iterable[str]] = {}
-        for index, condition in self.engine.statics:
+        for index, condition in engine.statics:
             try:
                 found = compile_condition(condition, sources).to_pyarrow()
             except ShopmindError as exc:  # e.g. a saved segment it names was deleted: nobody
@@ -131,7 +159,11 @@ class LiveMembership:
                 values[index] = ()
             else:
                 values[index] = found.column("profile_id").to_pylist()
-        self.engine.set_static(values, now, evaluate=evaluate)
+        engine.set_static(values, now, evaluate=evaluate)
+
+    def segments_of(self, *identifiers: str | None) -> frozenset[str]:
+        """The live segments the customer of any of ``identifiers`` is in now (any thread)."""
+        return self.engine.segments_of(*identifiers)
 
     def forget(self, identifiers: Iterable[str]) -> None:
         """Erased customers (their history is deleted by the erasure)."""

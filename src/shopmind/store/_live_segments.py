@@ -128,17 +128,16 @@ def record_stays(store: Store, stays: Sequence[tuple[str, str, datetime, datetim
 
 
 def segments_signature(store: Store) -> str:
-    """What changes when a segment is saved, changed or deleted."""
+    """What changes when a segment is saved, changed, deleted or counted again."""
     found = store.scalar(
-        "SELECT md5(coalesce(string_agg(segment_id || '@' || CAST(updated_at AS VARCHAR), ',' "
-        "ORDER BY segment_id), '')) FROM segments"
+        "SELECT md5(coalesce(string_agg(segment_id || '@' || CAST(updated_at AS VARCHAR) || '@' "
+        "|| coalesce(CAST(materialized_at AS VARCHAR), ''), ',' ORDER BY segment_id), '')) FROM segments"
     )
     return str(found)
 
 
-def saved_definitions(store: Store) -> list[tuple[str, str]]:
-    """(segment id, definition JSON) of every saved segment, oldest first."""
-    return [
-        (str(s), str(d))
-        for s, d in store.sql("SELECT segment_id, definition FROM segments ORDER BY created_at")
-    ]
+def saved_definitions(store: Store) -> list[tuple[str, str, datetime | None]]:
+    """(segment id, definition JSON, last counted into the history) of every saved segment,
+    oldest first."""
+    rows = store.sql("SELECT segment_id, definition, materialized_at FROM segments ORDER BY created_at")
+    return [(str(s), str(d), at) for s, d, at in rows]
