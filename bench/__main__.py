@@ -15,6 +15,7 @@ BENCHES = [
     "bench.bench_api",
     "bench.bench_onsite",
     "bench.bench_dashboard",
+    "bench.bench_segments",
 ]
 
 

@@ -56,6 +56,27 @@ RUN: dict[str, tuple[str, ...]] = {
     ),
     "shopmind recommend for user:m003412 --region 부산 --temp-c -5": ("user:m003412",),
     "shopmind recommend for new-visitor --session P00001": ("P0",),
+    "shopmind segments preview inquiry.yaml --as-of 2026-04-01": (
+        "이번 주 문의하기를 두 번 이상 누른 고객",
+        "by RFM segment",
+    ),
+    "shopmind segments create inquiry.yaml --as-of 2026-04-01": ("saved segment", "세그먼트를 저장했습니다"),
+    "shopmind segments list": ("saved segments", "Clicked 문의하기 twice or more this week"),
+    'shopmind segments show "이번 주 문의하기를 두 번 이상 누른 고객" [--yaml]': (
+        "kind: event",
+        "문의하기 클릭",
+    ),
+    'shopmind segments members "Clicked 문의하기 twice or more this week" --limit 5': (
+        "customers",
+        "entered",
+    ),
+    'shopmind segments refresh "Clicked 문의하기 twice or more this week" --as-of 2026-04-02': (
+        "entered",
+        "left",
+    ),
+    'shopmind segments export "Clicked 문의하기 twice or more this week" -o asked.csv [--format parquet]': (
+        "wrote",
+    ),
     "shopmind keys create --kind write": ("sm_w_",),
     "shopmind keys create --kind secret": ("sm_s_",),
     "shopmind users create --role owner --login owner -w .shopmind-demo": ("owner",),
@@ -160,6 +181,10 @@ def write_user_files(folder: Path) -> None:
         "P00001,신라면 멀티팩,라면,농심,4500,,매운 라면 5입,120,\n"
     )
     (folder / "interests.csv").write_text("user_id,keyword\nm003412,캠핑\n")
+    # the README's segment definition (its YAML block)
+    definition = re.search(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    assert definition is not None
+    (folder / "inquiry.yaml").write_text(definition.group(1), encoding="utf-8")
 
 
 @pytest.fixture(scope="module")

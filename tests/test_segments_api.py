@@ -213,6 +213,13 @@ def test_bad_definitions_are_refused_with_the_field(
     assert stored_segments(server) == before  # nothing stored
 
 
+def test_the_preview_is_not_a_segment_id(server: Server) -> None:
+    with server.client(server.secret_key) as c:
+        for method in ("GET", "DELETE", "PUT"):
+            answer = c.request(method, "/v1/segments/preview")
+            assert answer.status_code == 405 and answer.headers["allow"] == "POST", (method, answer.text)
+
+
 def test_segments_need_the_secret_key(server: Server) -> None:
     with server.client(server.write_key) as c:
         assert c.get("/v1/segments").status_code == 403

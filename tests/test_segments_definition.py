@@ -268,3 +268,20 @@ def test_json_schema_names_every_kind() -> None:
         "in_saved_segment",
     ):
         assert f'"{kind}"' in schema
+
+
+def test_the_documented_examples_are_valid() -> None:
+    """Every JSON and YAML example of docs/segments.md (and the README's) is a definition."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    docs = (root / "docs" / "segments.md").read_text(encoding="utf-8")
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    json_blocks = re.findall(r"```json\n(.*?)```", docs, flags=re.S)
+    yaml_blocks = re.findall(r"```yaml\n(.*?)```", docs + readme, flags=re.S)
+    assert len(json_blocks) >= 1 and len(yaml_blocks) >= 6
+    for block in json_blocks:
+        assert parse_definition(block).conditions
+    for block in yaml_blocks:
+        assert parse_yaml(block).conditions

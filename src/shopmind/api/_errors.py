@@ -113,9 +113,13 @@ async def http_error(request: Request, exc: Exception) -> JSON:
 
 
 def _documented_methods(request: Request) -> set[str]:
-    """The methods the OpenAPI document lists for the request's path."""
+    """The methods the OpenAPI document lists for the request's path: a path written out in full
+    (``/v1/segments/preview``) is that path's own, not one of a template's (``/v1/segments/{id}``)."""
     found: set[str] = set()
-    for template, operations in request.app.openapi()["paths"].items():
+    paths = request.app.openapi()["paths"]
+    if request.url.path in paths:
+        return {method.upper() for method in paths[request.url.path]}
+    for template, operations in paths.items():
         if re.fullmatch(re.sub(r"\{[^/]+\}", "[^/]+", template), request.url.path):
             found |= {method.upper() for method in operations}
     return found
@@ -139,6 +143,7 @@ _DESCRIPTIONS = {
     401: "Missing or wrong key",
     403: "The key may not do this (a write key only collects and decides)",
     404: "Not found",
+    405: "Method not allowed on this path (see Allow)",
     409: "In conflict with what is stored (e.g. still used by something else)",
     429: "Too many requests for this key (see Retry-After)",
     503: "Not ready yet, or behind on writing (see Retry-After)",

@@ -70,6 +70,18 @@ async def _definition(request: Request) -> bytes:
     return bytes(body)
 
 
+def _not_the_preview(segment_id: str, request: Request) -> None:
+    """``GET`` or ``DELETE /v1/segments/preview`` is a wrong method on the preview, not a
+    segment called "preview" (no segment id is a word)."""
+    if segment_id == "preview":
+        raise ApiError(
+            405,
+            "method_not_allowed",
+            f"{request.method} is not allowed here; use POST",
+            headers={"Allow": "POST"},
+        )
+
+
 def _not_found(segment_id: str) -> ApiError:
     return ApiError(404, "not_found", f"no saved segment {segment_id!r} (GET /v1/segments lists them)")
 
@@ -168,10 +180,14 @@ def _one(store: Store, segment_id: str) -> dict[str, Any] | None:
 @router.get(
     "/{segment_id}",
     summary="A saved segment: names, description, definition, current members",
-    responses={200: {"description": "The segment", "content": {"application/json": {"schema": _SEGMENT}}}},
+    responses={
+        200: {"description": "The segment", "content": {"application/json": {"schema": _SEGMENT}}},
+        **error_responses(405),
+    },
     response_model=None,
 )
 async def show(segment_id: str, request: Request) -> dict[str, Any]:
+    _not_the_preview(segment_id, request)
     found = await request.app.state.worker.run(_one, segment_id)
     if found is None:
         raise _not_found(segment_id)
@@ -241,11 +257,12 @@ def _delete(store: Store, segment_id: str) -> str | None:
 @router.delete(
     "/{segment_id}",
     summary="Delete a saved segment and its members' history (refused while another segment uses it)",
-    responses={**error_responses(409), 204: {"description": "Deleted"}},
+    responses={**error_responses(405, 409), 204: {"description": "Deleted"}},
     status_code=204,
     response_model=None,
 )
 async def delete(segment_id: str, request: Request) -> Response:
+    _not_the_preview(segment_id, request)
     problem = await request.app.state.worker.run(_delete, segment_id)
     if problem == "missing":
         raise _not_found(segment_id)

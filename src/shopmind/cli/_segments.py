@@ -49,7 +49,10 @@ DefinitionArg = Annotated[
         dir_okay=False,
     ),
 ]
-SegmentArg = Annotated[str, typer.Argument(help="A saved segment's id (shopmind segments list shows them).")]
+SegmentArg = Annotated[
+    str,
+    typer.Argument(help="A saved segment: its id or its name in Korean or English (shopmind segments list)."),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the answer as JSON for scripts.")]
 
 
@@ -126,11 +129,11 @@ def _customers_table(title: str, rows: list[dict[str, Any]], entered: bool = Fal
     return table
 
 
-def _saved_or_fail(store: Store, segment_id: str) -> SavedSegment:
-    from shopmind.segments import UnknownSegmentError, saved_segment
+def _saved_or_fail(store: Store, key: str) -> SavedSegment:
+    from shopmind.segments import UnknownSegmentError, find_segment
 
     try:
-        return saved_segment(store, segment_id)
+        return find_segment(store, key)
     except UnknownSegmentError as exc:
         raise fail(str(exc), EXIT_USAGE, "see the saved segments with: shopmind segments list") from None
 
@@ -228,7 +231,7 @@ def segments_refresh(
 
     moment = parse_as_of(as_of)
     with open_workspace(workspace) as (_, store):
-        _saved_or_fail(store, segment)
+        segment = _saved_or_fail(store, segment).segment_id
         try:
             change = materialize(store, segment, as_of=moment)
         except InvalidInputError as exc:
@@ -239,7 +242,7 @@ def segments_refresh(
         return
     console.print(
         f"{segment}: {change.members:,} customers (+{change.entered:,} entered, -{change.exited:,} left) · "
-        f"고객 {change.members:,}명 (새로 {change.entered:,}명, 빠짐 {change.exited:,}명)"
+        f"고객 {change.members:,}명 (새로 들어온 고객 {change.entered:,}명, 빠진 고객 {change.exited:,}명)"
     )
 
 
@@ -328,7 +331,7 @@ def segments_members(
     moment = parse_as_of(at) if at else None
     with open_workspace(workspace) as (_, store):
         saved = _saved_or_fail(store, segment)
-        total, rows = member_list(store, segment, offset=offset, limit=limit, at=moment)
+        total, rows = member_list(store, saved.segment_id, offset=offset, limit=limit, at=moment)
     if as_json:
         console.print_json(json.dumps({"total": total, "members": rows}, ensure_ascii=False, default=str))
         return
@@ -351,7 +354,7 @@ def segments_export(
     from shopmind.segments import export_members
 
     with open_workspace(workspace) as (_, store):
-        _saved_or_fail(store, segment)
+        segment = _saved_or_fail(store, segment).segment_id
         written = export_members(
             store, segment, output, format=ExportFormat(format).value
         )  # a plain text through the server
@@ -367,7 +370,7 @@ def segments_delete(
     from shopmind.segments import SegmentInUseError, remove_segment
 
     with open_workspace(workspace) as (_, store):
-        _saved_or_fail(store, segment)
+        segment = _saved_or_fail(store, segment).segment_id
         try:
             remove_segment(store, segment)
         except SegmentInUseError as exc:

@@ -93,13 +93,15 @@ class _Compiler:
         if isinstance(node, AllOf):
             return self._all(node, at)
         if isinstance(node, AnyOf):
-            parts = [self.members(c, f"{at}.conditions[{i}]") for i, c in enumerate(node.conditions)]
+            # one type for every part: a union needs equal schemas, and a column read from the
+            # profiles table is non-null where one read from events is not
+            parts = [_ids(self.members(c, f"{at}.conditions[{i}]")) for i, c in enumerate(node.conditions)]
             out = parts[0]
             for part in parts[1:]:
                 out = out.union(part, distinct=True)
             return out
         if isinstance(node, Not):
-            return self.customers().anti_join(self.members(node.condition, f"{at}.condition"), "profile_id")
+            return _without(self.customers(), self.members(node.condition, f"{at}.condition"))
         if isinstance(node, Event):
             return self._event(node, at)
         if isinstance(node, EventSequence):
@@ -124,11 +126,11 @@ class _Compiler:
         if positive:
             out = self.members(positive[0][1], f"{prefix}[{positive[0][0]}]")
             for i, c in positive[1:]:
-                out = out.semi_join(self.members(c, f"{prefix}[{i}]"), "profile_id")
+                out = _within(out, self.members(c, f"{prefix}[{i}]"))
         else:
             out = self.customers()
         for i, inner in negative:
-            out = out.anti_join(self.members(inner, f"{prefix}[{i}].condition"), "profile_id")
+            out = _without(out, self.members(inner, f"{prefix}[{i}].condition"))
         return out
 
     # -- events -------------------------------------------------------------------------------
@@ -176,7 +178,8 @@ class _Compiler:
             rows = rows.select("user_id", "anonymous_id", "event_time", _key=rows[distinct or "message_id"])
             rows = self.s.owned(rows).select("profile_id", "event_time", "_key")
         if isinstance(window, SinceFirstVisit) and window.days is not None:
-            first = self.s.first_visits()
+            first = self.s.first_visits().view()
+            rows = rows.view()
             joined = rows.join(first, "profile_id")
             rows = joined.filter(
                 joined.event_time < joined.first_at + ibis.interval(days=window.days)
@@ -195,7 +198,9 @@ class _Compiler:
         distinct = node.count.distinct if node.count is not None else None
         rows = self._matching(node, node.window, at, distinct)
         low, high = node.count.bounds() if node.count is not None else (1, None)
-        if low <= 1 and high is None and distinct is None:  # at least once: no counting needed
+        if low == 0 and high is None:  # at least zero times: everyone
+            return self.customers()
+        if low == 1 and high is None and distinct is None:  # at least once: no counting needed
             return rows.select("profile_id").distinct()
         counted = rows.group_by("profile_id").aggregate(n=rows._key.nunique())
         if low >= 1:
@@ -205,7 +210,7 @@ class _Compiler:
             return counted.filter(keep).select("profile_id")
         # at most N (zero included): everyone but those with more
         assert high is not None
-        return self.customers().anti_join(counted.filter(counted.n > high), "profile_id")
+        return _without(self.customers(), counted.filter(counted.n > high))
 
     def _sequence(self, node: EventSequence, at: str) -> ir.Table:
         """Did the steps in order, the last within ``within_minutes`` of the first: the first step
@@ -218,7 +223,8 @@ class _Compiler:
         first = steps[0].select("profile_id", t0=steps[0].event_time)
         chain = first.mutate(t=first.t0)
         for step in steps[1:]:
-            nxt = step.select(p_next="profile_id", t_next="event_time")
+            nxt = step.select(p_next="profile_id", t_next="event_time").view()
+            chain = chain.view()
             joined = chain.join(
                 nxt,
                 [
@@ -255,12 +261,10 @@ class _Compiler:
         field = PROFILE_FIELDS[node.field]
         if node.field == "member":
             found = self.s.members()
-            return found if _is_true(node.op, node.value) else self.customers().anti_join(found, "profile_id")
+            return found if _is_true(node.op, node.value) else _without(self.customers(), found)
         if node.field == "buyer":
             buyers = self.s.purchases().select("profile_id").distinct()
-            return (
-                buyers if _is_true(node.op, node.value) else self.customers().anti_join(buyers, "profile_id")
-            )
+            return buyers if _is_true(node.op, node.value) else _without(self.customers(), buyers)
         if field.group == "score":
             table = self.s.scores(node.field)
         elif node.field in _TASTES:
@@ -281,14 +285,14 @@ class _Compiler:
         kind = "number" if field.type == "hour" else field.type
         condition = compare(table.value, node.op, node.value, kind, at)
         if node.op in ("!=", "not_in"):  # customers without a value differ from it too
-            return self.customers().anti_join(table.filter(~condition).select("profile_id"), "profile_id")
+            return _without(self.customers(), table.filter(~condition).select("profile_id"))
         return table.filter(condition).select("profile_id").distinct()
 
     def _consent(self, node: Consent) -> ir.Table:
         c = self.s.consent()
         given = c.filter((c.channel == node.channel) & (c.purpose == node.purpose) & c.granted)
         given = given.select("profile_id").distinct()
-        return given if node.granted else self.customers().anti_join(given, "profile_id")
+        return given if node.granted else _without(self.customers(), given)
 
     # -- segments -----------------------------------------------------------------------------
     def _moved(self, node: Moved) -> ir.Table:
@@ -321,6 +325,21 @@ class _Compiler:
         after = node.to_run if node.to_run is not None else latest
         before = node.from_run if node.from_run is not None else earlier
         return before, after
+
+
+def _within(left: ir.Table, right: ir.Table) -> ir.Table:
+    """The profiles of ``left`` also in ``right``. Each side is a view of its own: both may be
+    built from the same tables (everyone, the events), which a join must tell apart."""
+    return left.view().semi_join(right.view(), "profile_id")
+
+
+def _without(left: ir.Table, right: ir.Table) -> ir.Table:
+    """The profiles of ``left`` not in ``right`` (see ``_within``)."""
+    return left.view().anti_join(right.view(), "profile_id")
+
+
+def _ids(table: ir.Table) -> ir.Table:
+    return table.select(profile_id=table.profile_id.cast("!string").cast("string"))
 
 
 def _is_true(op: str, value: Value) -> bool:

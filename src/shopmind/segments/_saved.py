@@ -305,6 +305,23 @@ def saved_segment(store: Store, segment_id: str) -> SavedSegment:
     return _saved(found)
 
 
+def find_segment(store: Store, key: str) -> SavedSegment:
+    """A saved segment by its id, or by its name in Korean or English (exactly); raises
+    ``UnknownSegmentError`` when none or several have it."""
+    found = stored_segment(store, key)
+    if found is not None:
+        return _saved(found)
+    named = [s for s in stored_segments(store) if key.strip() in (s.name_ko, s.name_en)]
+    if len(named) == 1:
+        return _saved(named[0])
+    if named:
+        ids = ", ".join(s.segment_id for s in named)
+        raise UnknownSegmentError(f"several saved segments are named {key!r} ({ids}): give the id")
+    raise UnknownSegmentError(
+        f"no saved segment has the id or name {key!r} (shopmind segments list shows them)"
+    )
+
+
 def materialize(
     store: Store, segment_id: str, *, as_of: datetime, zone: str = DEFAULT_SHOP_TZ
 ) -> MembershipChange:

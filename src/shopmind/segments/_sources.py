@@ -211,16 +211,15 @@ class Sources:
     # -- traits -------------------------------------------------------------------------------
     def traits(self) -> ir.Table:
         """Per customer: the latest region their events carry, and from their ``identify`` calls'
-        traits the latest gender, age (or birth year) and sign-up date (else their first
-        ``identify`` as a member): profile_id, region, gender, age_band, signed_up."""
+        traits the latest gender, age band (``age_band``, else from ``age``) and sign-up date
+        (``signed_up_at`` or ``created_at``, else their first ``identify`` as a member):
+        profile_id, region, gender, age_band, signed_up."""
         e = self.events()
         seen = self.owned(e.select("type", "user_id", "anonymous_id", "event_time", "region", "properties"))
         traits = seen.properties["traits"]
         gender = traits["gender"].str.lower().strip()
-        age = ibis.coalesce(
-            traits["age"].int.cast("float64"),
-            ibis.literal(self.as_of.year) - traits["birth_year"].int.cast("float64"),
-        )
+        # an age, or an age band the shop sends (a birth date is personal data: the collector drops it)
+        age = traits["age"].int.cast("float64")
         identified = (seen.type == "identify") & seen.user_id.notnull()
         seen = seen.mutate(
             _gender=ibis.cases(
