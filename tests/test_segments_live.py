@@ -189,8 +189,6 @@ def pandas_members(store: Store, definition: Definition, as_of: datetime) -> set
                 values = times(node, node.window, distinct)
                 counts = {p: len({v for v in vs if isinstance(v, str)}) for p, vs in values.items()}
             low, high = node.count.bounds() if node.count else (1, None)
-            if low <= 1 and high is None and distinct is None:
-                return {p for p, n in counts.items() if n >= 1}
             return {
                 p for p in customers if low <= counts.get(p, 0) and (high is None or counts.get(p, 0) <= high)
             }

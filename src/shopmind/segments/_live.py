@@ -125,18 +125,11 @@ def _bounds(node: Event) -> tuple[int, int | None]:
     return node.count.bounds() if node.count is not None else (1, None)
 
 
-def _at_least_once(low: int, high: int | None) -> bool:
-    """Whether a count means "at least once" (as the compiler reads ``at_least: 0`` too)."""
-    return low <= 1 and high is None
-
-
 def _anchored(node: Condition) -> bool:
     """Whether ``node`` can hold only for a customer with a matching event: then only the customers
     with live state need evaluating."""
     if isinstance(node, Event):
-        low, high = _bounds(node)
-        distinct = node.count is not None and node.count.distinct is not None
-        return low >= 1 or (_at_least_once(low, high) and not distinct)
+        return _bounds(node)[0] >= 1
     if isinstance(node, EventSequence):
         return True
     if isinstance(node, AllOf):
@@ -311,9 +304,10 @@ class _Leaf:
         return out
 
     def _count(self, n: int) -> bool:
+        """Whether ``n`` events (or values) meet the count, as the compiler reads it."""
         low, high = self.low, self.high
-        if self.distinct is None and _at_least_once(low, high):
-            return n >= 1
+        if high is None and low == 0:  # at least zero times: anyone
+            return True
         if low >= 1:
             return n >= low and (high is None or n <= high)
         assert high is not None
