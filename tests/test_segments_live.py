@@ -31,6 +31,7 @@ from shopmind.segments import (
     Last,
     Names,
     Not,
+    Profile,
     SinceFirstVisit,
     Step,
     Where,
@@ -181,6 +182,9 @@ def pandas_members(store: Store, definition: Definition, as_of: datetime) -> set
             return set().union(*(holds(child) for child in node.conditions))
         if isinstance(node, Not):
             return customers - holds(node.condition)
+        if isinstance(node, Profile):  # member: a customer with a member id
+            members = {p for i, p in profiles.items() if i.startswith("user:")}
+            return members if node.value else customers - members
         if isinstance(node, Event):
             distinct = node.count.distinct if node.count else None
             if distinct is None:
@@ -268,7 +272,9 @@ _sequences = st.builds(
     st.one_of(st.integers(1, 60), st.integers(60, 3000)),
     _windows,
 )
-_leaves = st.one_of(_events, _events, _events, _sequences)
+# a condition on the profile (read from the latest run: constant between runs)
+_members = st.sampled_from([Profile(field="member", value=True), Profile(field="member", value=False)])
+_leaves = st.one_of(_events, _events, _events, _sequences, _members)
 _trees = st.recursive(
     _leaves,
     lambda children: st.one_of(
@@ -341,6 +347,7 @@ def _stamp(raws: list[dict[str, Any]], now: datetime, start: int) -> list[dict[s
 
 
 def _check(shop: Shop) -> None:
+    shop.live.refresh_static(shop.store)  # as a run would (who is a member changes with events)
     for segment_id, definition in shop.segments.items():
         live = shop.live_members(segment_id)
         assert live == shop.ibis_members(segment_id), (segment_id, live)
