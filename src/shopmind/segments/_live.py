@@ -321,6 +321,16 @@ class _Leaf:
             lo = bisect_left(starts, now - self.span)
         elif self.kind == _FIRST:
             hi = 0 if first is None else bisect_left(starts, min(now, first + self.span))
+        # only starts that a later step can follow: after the first next step's earliest time
+        # less ``within``, and before the last step's latest time before now
+        later = lists[1:]
+        if all(later):
+            lo = max(lo, bisect_left(starts, later[0][0] - within))
+            last = later[-1]
+            past = bisect_left(last, now)
+            hi = min(hi, bisect_left(starts, last[past - 1])) if past else lo
+        else:
+            hi = lo
         # the latest start with a complete chain: each next step the earliest strictly after the
         # one before, before now, and no later than ``within`` after the start
         found: int | None = None
@@ -416,7 +426,7 @@ Node = tuple[Any, ...]
 
 
 class _Segment:
-    __slots__ = ("definition", "holds", "leaves", "segment_id", "statics", "tree")
+    __slots__ = ("definition", "holds", "leaves", "monotone", "segment_id", "statics", "tree")
 
     def __init__(self, segment_id: str, definition: Definition) -> None:
         self.segment_id = segment_id
@@ -426,6 +436,10 @@ class _Segment:
         self.tree: Node = ()
         #: the tree as one function of the conditions' values and the profile id
         self.holds: Callable[[Mapping[int, bool], str], bool] = lambda values, profile: False
+        #: whether another event can only keep a member in (no ``not`` above an event
+        #: condition, no upper bound on a count, no window from the first visit, which an
+        #: earlier event moves): a member's new events then need no evaluation
+        self.monotone = False
 
 
 class _Visitor:
@@ -500,6 +514,7 @@ class LiveSegments:
             segment = _Segment(segment_id, definition)
             segment.tree = self._compile(definition.root, segment, leaves, statics, "conditions")
             segment.holds = _function(segment.tree)
+            segment.monotone = _monotone(segment.tree, positive=True)
             self.segments[segment_id] = segment
         self._finish()
         self._visitors, self._groups, self._via = {}, {}, {}
@@ -657,14 +672,25 @@ class LiveSegments:
         for leaf, step in matched:
             value = row[leaf.distinct] if leaf.distinct is not None else None
             if leaf.add(visitor.times, step, t, now, value) and dirty is not None:
-                # a later step of a sequence with no start yet changes nothing (it is kept: a start
-                # sent late may come before it)
-                if step and not any(leaf.slots[0] in v.times for v in self._groups[visitor.profile]):
+                if leaf.sequence and t < now and not self._may_chain(leaf, step, t, visitor.profile):
                     continue
                 dirty.setdefault(visitor.profile, set()).update(leaf.segments)
         if new and not visitor.times and visitor.first is None:  # nothing of it can count
             del self._visitors[ident]
             self._drop(visitor)
+
+    def _may_chain(self, leaf: _Leaf, step: int, t: int, profile: str) -> bool:
+        """Whether a step of a sequence at ``t`` may complete a chain now: not without a start
+        before it, nor while no next step comes after it (the usual case as events arrive in
+        order); the event is kept all the same (a step sent late may come before it)."""
+        group = self._groups[profile]
+        slots = leaf.slots
+        if step and not any(slots[0] in v.times for v in group):
+            return False
+        if step + 1 < len(slots):
+            following = slots[step + 1]
+            return any((found := v.times.get(following)) and found[-1] > t for v in group)
+        return True
 
     def _drop(self, visitor: _Visitor) -> None:
         group = self._groups.get(visitor.profile)
@@ -688,9 +714,14 @@ class LiveSegments:
 
     # -- evaluation ---------------------------------------------------------------------------
     def _evaluate_dirty(self, dirty: dict[str, set[_Segment]], now: int) -> None:
+        members = self._members
         for profile, segments in dirty.items():
             group = self._groups.get(profile, ())
             for segment in segments:
+                # a member stays one: their next change by time may only come later than planned,
+                # and the evaluation planned (earlier) finds that out then
+                if segment.monotone and profile in members[segment.segment_id]:
+                    continue
                 self._evaluate(profile, group, segment, now, now)
 
     def _evaluate(
@@ -977,6 +1008,18 @@ def _merged(lists: list[list[int]]) -> list[int]:
     if len(lists) == 1:
         return lists[0]
     return sorted(t for found in lists for t in found)
+
+
+def _monotone(node: Node, *, positive: bool) -> bool:
+    kind = node[0]
+    if kind == _STATIC:
+        return True
+    if kind == _NOT:
+        return _monotone(node[1], positive=not positive)
+    if kind == _LEAF:
+        leaf = node[1]
+        return positive and leaf.kind != _FIRST and (leaf.sequence or leaf.high is None)
+    return all(_monotone(c, positive=positive) for c in node[1])
 
 
 def _function(node: Node) -> Callable[[Mapping[int, bool], str], bool]:
