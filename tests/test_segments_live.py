@@ -514,3 +514,27 @@ def test_restarts_rebuild_the_same_members_from_the_stored_events(restart_every:
         if i % restart_every == 0:
             shop.restart()
         assert shop.live_members(segment) == shop.ibis_members(segment) == shop.history_members(segment)
+
+
+def test_an_erased_customer_leaves_the_live_segments_without_a_trace() -> None:
+    from shopmind.core import IdentifierHasher
+    from shopmind.store import erase_profile
+
+    shop = Shop()
+    segment = shop.save(parse_definition(CLICKED_TWICE))
+    shop.start()
+    shop.send(
+        [_click(1, "gone", NOW - timedelta(hours=2), user="m9"), _click(2, "gone", NOW - timedelta(hours=1))]
+    )
+    shop.send([_click(3, "stays", NOW - timedelta(hours=2)), _click(4, "stays", NOW - timedelta(hours=1))])
+    assert shop.live_members(segment) == {"user:m9", "anon:stays"}
+    erased = erase_profile(shop.store, "user:m9", IdentifierHasher(b"k" * 32))
+    shop.live.forget({*erased.identifiers, erased.profile_id})  # as the server does after an erasure
+    shop.live.write(shop.store)
+    assert shop.live_members(segment) == {"anon:stays"} == shop.ibis_members(segment)
+    assert shop.live.engine.segments_of("anon:gone", "user:m9") == frozenset()
+    assert shop.history_members(segment) == {"anon:stays"}
+    assert shop.store.sql("SELECT count(*) FROM segment_history WHERE profile_id = 'user:m9'") == [(0,)]
+    shop.advance(timedelta(days=2))  # nothing of theirs comes back, not even an exit
+    shop.restart()
+    assert shop.store.sql("SELECT count(*) FROM segment_history WHERE profile_id = 'user:m9'") == [(0,)]

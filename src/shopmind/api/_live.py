@@ -89,7 +89,8 @@ async def live_segments(request: Request) -> dict[str, Any]:
         for segment_id, s in list(engine.segments.items())
     ]
     counted = [
-        {"id": segment_id, "live": False, "reason": reason} for segment_id, reason in engine.problems.items()
+        {"id": segment_id, "live": False, "reason": reason}
+        for segment_id, reason in list(engine.problems.items())
     ]
     return {"segments": live + counted, "state": engine.stats()}
 

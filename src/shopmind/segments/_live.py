@@ -983,12 +983,13 @@ class LiveSegments:
 
     def stats(self) -> dict[str, int]:
         """How much state is kept: identifiers, customers, kept event times, members."""
+        visitors = list(self._visitors.values())  # (a copy at once: another thread may add some)
         return {
             "segments": len(self.segments),
-            "identifiers": len(self._visitors),
+            "identifiers": len(visitors),
             "customers": len(self._groups),
-            "times": sum(len(t) for v in self._visitors.values() for t in v.times.values()),
-            "members": sum(len(m) for m in self._members.values()),
+            "times": sum(len(t) for v in visitors for t in list(v.times.values())),
+            "members": sum(len(m) for m in list(self._members.values())),
         }
 
 

@@ -17,9 +17,7 @@ from typing import Any
 import orjson
 
 from shopmind.core import FieldError, InvalidInputError
-from shopmind.segments._compile import page_pattern
 from shopmind.segments._definition import Step, Value, Where
-from shopmind.segments._sources import EVENT_COLUMNS
 
 Row = Mapping[str, Any]
 Test = Callable[[Row, dict[str, Any]], bool]
@@ -34,6 +32,8 @@ def step_matcher(step: Step, at: str) -> Test | None:
         name = step.name
         tests.append(lambda row, _: row["name"] == name)
     if step.page is not None:
+        from shopmind.segments._compile import page_pattern  # (with Ibis: only when a page is named)
+
         search = re.compile(page_pattern(step.page)).search
         tests.append(lambda row, _: (url := row["page_url"]) is not None and search(url) is not None)
     if step.product is not None:
@@ -52,6 +52,8 @@ def step_matcher(step: Step, at: str) -> Test | None:
 
 
 def _where(where: Where, at: str) -> Test:
+    from shopmind.segments._sources import EVENT_COLUMNS  # (with Ibis: only when a step has a where)
+
     key = where.property
     if key.startswith("properties."):
         key = key.removeprefix("properties.")
