@@ -54,6 +54,7 @@ from shopmind.segments._definition import (
     SinceFirstVisit,
     Step,
     Window,
+    nodes,
     window_bounds,
 )
 
@@ -382,6 +383,37 @@ class _Static:
 
 
 _Entry = tuple["_Leaf", int, "Test | None"]
+#: the events table's columns a ``where`` may name (any other name is a property)
+_COLUMN_NAMES = frozenset(
+    [
+        "type",
+        "name",
+        "session_id",
+        "device_type",
+        "os",
+        "channel",
+        "region",
+        "city",
+        "locale",
+        "page_url",
+        "referrer",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_term",
+        "utm_content",
+        "product_id",
+        "category",
+        "query",
+        "quantity",
+        "price",
+        "order_id",
+        "revenue",
+        "currency",
+        "banner_id",
+        "campaign_id",
+    ]
+)
 #: the event columns a step may name with ``=`` that the index files it under (the most selective first)
 _KEYS = ("product_id", "category", "name", "banner_id", "campaign_id", "page_url", "query")
 
@@ -579,6 +611,37 @@ class LiveSegments:
     def statics(self) -> list[tuple[int, Condition]]:
         """The static conditions to read (index, condition) for ``set_static``."""
         return [(s.index, s.condition) for s in self._statics]
+
+    @property
+    def columns(self) -> frozenset[str]:
+        """The event columns the live conditions read (what a rebuild needs of the stored events)."""
+        found = {"type", "user_id", "anonymous_id", "event_time"}
+        for segment in self.segments.values():
+            for node, _, _ in nodes(segment.definition):
+                steps = (
+                    node.steps
+                    if isinstance(node, EventSequence)
+                    else [node]
+                    if isinstance(node, Event)
+                    else []
+                )
+                for step in steps:
+                    found.update(
+                        column
+                        for column, given in (
+                            ("name", step.name),
+                            ("page_url", step.page),
+                            ("product_id", step.product),
+                            ("category", step.category),
+                        )
+                        if given is not None
+                    )
+                    for where in step.where:
+                        key = where.property
+                        found.add(key if key in _COLUMN_NAMES else "properties")
+                if isinstance(node, Event) and node.count is not None and node.count.distinct is not None:
+                    found.add(node.count.distinct)
+        return frozenset(found)
 
     @property
     def tracks_first_visits(self) -> bool:

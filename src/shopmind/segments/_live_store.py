@@ -91,7 +91,7 @@ class LiveMembership:
         if engine.active:
             resolve = self._resolve(store)
             self._statics(store, now, engine, evaluate=False)
-            rows = live_event_rows(store, engine.lookback(now), engine.event_types)
+            rows = live_event_rows(store, engine.lookback(now), engine.event_types, columns=engine.columns)
             firsts = first_event_times(store) if engine.tracks_first_visits else ()
             current = open_stays(store, list(engine.segments))
             engine.rebuild(rows, firsts, resolve, now, current)

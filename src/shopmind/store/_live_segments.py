@@ -50,10 +50,14 @@ _BATCH = 50_000  # rows converted to Python at a time while rebuilding
 
 
 def live_event_rows(
-    store: Store, since: datetime | None, types: Collection[str] | None, before: datetime | None = None
+    store: Store,
+    since: datetime | None,
+    types: Collection[str] | None,
+    before: datetime | None = None,
+    columns: Collection[str] = LIVE_EVENT_COLUMNS,
 ) -> Iterator[dict[str, Any]]:
     """The stored events of ``types`` (None: any) from ``since`` on (None: all history), up to
-    ``before``, oldest first, as dicts of ``LIVE_EVENT_COLUMNS``."""
+    ``before``, oldest first, as dicts of ``columns`` (of ``LIVE_EVENT_COLUMNS``)."""
     where: list[str] = []
     params: list[object] = []
     if since is not None:
@@ -68,8 +72,9 @@ def live_event_rows(
         where.append(f"type IN ({', '.join('?' * len(types))})")
         params.extend(sorted(types))
     clause = f"WHERE {' AND '.join(where)}" if where else ""
+    wanted = [c for c in LIVE_EVENT_COLUMNS if c in columns]
     table = store.query_arrow(
-        f"SELECT {', '.join(LIVE_EVENT_COLUMNS)} FROM events {clause} ORDER BY event_time, message_id", params
+        f"SELECT {', '.join(wanted)} FROM events {clause} ORDER BY event_time, message_id", params
     )
     for batch in table.to_batches(_BATCH):
         yield from batch.to_pylist()
