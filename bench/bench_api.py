@@ -19,7 +19,11 @@ one slow round says more about the neighbours than about the server).
 Peer, measured in the same run with the same load: a bare FastAPI endpoint on uvicorn that parses
 the JSON body and answers 200 without validating or storing anything (the HTTP stack's floor).
 
-Run with ``python -m bench.bench_api [--connections N]``.
+``--live-segments N`` saves N segments the server keeps live before it starts (product views of
+a category, cart adds, searches, counted over sliding windows: the load's events match them), so
+the figures include counting each group's events for them before it is acknowledged.
+
+Run with ``python -m bench.bench_api [--connections N] [--live-segments N]``.
 """
 
 from __future__ import annotations
@@ -234,6 +238,37 @@ def _load(port: int, key: str, pid: int, connections: int) -> _Figures:
     )
 
 
+def _save_live_segments(workspace: Path, n: int) -> None:
+    """``n`` segments on what the load sends, all of them kept live by the server."""
+    from shopmind.segments import create_segment, is_live, parse_definition
+    from shopmind.store import Workspace
+
+    def made(i: int) -> dict[str, object]:
+        days = 1 + i % 7
+        window = {"kind": "last", "days": days}
+        kind = i % 3
+        if kind == 0:
+            condition = {"kind": "event", "type": "product_view", "category": _CATEGORIES[i % len(_CATEGORIES)],
+                         "count": {"at_least": 2 + i % 3}, "window": window}  # fmt: skip
+        elif kind == 1:
+            condition = {"kind": "sequence", "steps": [{"type": "product_view"}, {"type": "cart_add"}],
+                         "within_minutes": 10 + i, "window": window}  # fmt: skip
+        else:
+            condition = {
+                "kind": "event",
+                "type": "search",
+                "count": {"at_least": 1 + i % 4},
+                "window": window,
+            }
+        return {"name": {"en": f"live {i}"}, "conditions": [condition]}
+
+    with Workspace(workspace).open_store() as store:
+        for i in range(n):
+            definition = parse_definition(made(i))
+            assert is_live(definition)
+            create_segment(store, definition, as_of=datetime.now(UTC), materialize=False)
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -249,9 +284,16 @@ def main(argv: list[str] | None = None) -> None:
         default=CONNECTIONS,
         help=f"concurrent clients (default {CONNECTIONS})",
     )
-    connections = parser.parse_args(argv).connections
+    parser.add_argument(
+        "--live-segments", type=int, default=0, help="live segments saved before the server starts"
+    )
+    args = parser.parse_args(argv)
+    connections = args.connections
     with tempfile.TemporaryDirectory() as tmp:
-        server = Server(Path(tmp) / "shop").start()
+        server = Server(Path(tmp) / "shop")
+        if args.live_segments:
+            _save_live_segments(server.workspace, args.live_segments)
+        server.start()
         try:
             assert server.process is not None
             ours = _load(server.port, server.write_key, server.process.pid, connections)
@@ -265,7 +307,7 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             peer.terminate()
             peer.wait()
-    print(f"{connections} connections")
+    print(f"{connections} connections; {args.live_segments} live segments")
     print(
         f"ours: peak RSS {ours.peak_mb:.0f} MB; peer (bare FastAPI, nothing stored): {theirs.peak_mb:.0f} MB"
     )

@@ -24,6 +24,7 @@ from shopmind.api import (
     _exports,
     _health,
     _inspect,
+    _live,
     _onsite,
     _profiles,
     _schedule,
@@ -38,6 +39,7 @@ from shopmind.api._models import LiveRecommender
 from shopmind.api._operations import Operations, start_operations
 from shopmind.api._worker import GroupCommitter, StoreWorker
 from shopmind.onsite import load_triggers
+from shopmind.segments import LiveMembership
 from shopmind.store import IdentitySigner, KeyRing, Store, Workspace
 from shopmind.web import Reader
 
@@ -69,18 +71,28 @@ def create_app(
     keys = KeyRing(ws.path)
     recommender = LiveRecommender(enabled=recommend)
     onsite = _onsite.OnSite(triggers, recommender, now=lambda: datetime.now(UTC))
+    live = LiveMembership(operations.clock, operations.zone)
+    onsite.live_segments = live.segments_of  # "in saved segment X" for the triggers
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker = StoreWorker(store)
-        committer = GroupCommitter(worker, config.max_pending_events)
+        committer = GroupCommitter(worker, config.max_pending_events, live)
         # orders and identity links of events stored by a run that stopped before writing them
         orders, links = await worker.run(committer.writer.recover)
         if orders or links:
             _log.warning(
                 "derived %d orders and %d identity links the last run had not written", orders, links
             )
+        # the live segments' state from the stored events in their longest window
+        try:
+            await worker.write(live.start)
+        except Exception:  # the segments are still counted at each run; the sweep tries again
+            _log.exception("the live segments could not be rebuilt from the stored events")
+        sweeper = _live.LiveSweeper(worker, live)
+        app.state.live_sweeper = sweeper
         committer.start()
+        sweeper.start()
         app.state.worker, app.state.committer = worker, committer
         reader = Reader(store.reader())
         app.state.dashboard_reader = reader
@@ -89,6 +101,7 @@ def create_app(
         if demo:
             app.state.demo_shop = await worker.run(_demo_shop.demo_catalogue)
         stop_operations = await start_operations(app, ws.path, worker, recommender, operations)
+        app.state.jobs.after_run.append(sweeper.refresh_static)
         gc.freeze()  # what start-up loaded stays: keep it out of every later full collection
         learning = asyncio.create_task(recommender.learn(worker.run), name="shopmind-learn")
         try:
@@ -97,6 +110,7 @@ def create_app(
             await stop_operations()
             learning.cancel()
             await asyncio.gather(learning, return_exceptions=True)
+            await sweeper.close()
             await committer.close()
             await onsite.close()
             reader.close()
@@ -118,6 +132,7 @@ def create_app(
     app.state.limiter = RateLimiter(config.requests_per_second)
     app.state.recommender = recommender
     app.state.onsite = onsite
+    app.state.live = live
     app.state.demo_shop = None
     app.state.admin = None
     app.state.demo_key = _demo_shop.demo_write_key(ws.path, keys) if demo else None
@@ -139,6 +154,7 @@ def create_app(
         _segments,
         _consent,
         _onsite,
+        _live,
         _sdk,
         _demo_shop,
         _schedule,

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -77,6 +77,8 @@ class Jobs:
         self._task: asyncio.Task[ServerJob] | None = None
         self._connections: set[Store] = set()  # the jobs' connections now working
         self._lock = threading.Lock()  # (the set changes on the jobs' threads)
+        #: called after each successful full run (e.g. live segments read the new scores)
+        self.after_run: list[Callable[[], Awaitable[None]]] = []
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -185,6 +187,11 @@ class Jobs:
         except Exception:  # the history keeps it in memory; the store said why in the log
             _log.exception("keeping the job history failed")
         if done.status == "ok":
+            for then in self.after_run:
+                try:
+                    await then()
+                except Exception:  # the run is done and kept; what follows it says why in the log
+                    _log.exception("work after the full run failed")
             # the run fitted and stored a recommender on the same data: serve that one rather than
             # fitting the same model a second time (a command line's run, or a backtest that kept
             # a newer model, stored none: then learn again)

@@ -10,6 +10,7 @@ for, is written with the next group.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections import OrderedDict
@@ -62,6 +63,8 @@ class OnSite:
         self.orders: dict[str, int] = {}  # visitor → orders completed since the server started
         self.recent: OrderedDict[str, None] = OrderedDict()  # the latest decisions' ids, oldest first
         self.log = DecisionLog()
+        #: the live saved segments a customer is in now, by their identifiers (``user:``, ``anon:``)
+        self.live_segments: Callable[..., frozenset[str]] = lambda *_: frozenset()
         self._served = 0
         self._worker: StoreWorker | None = None
 
@@ -106,12 +109,19 @@ class OnSite:
         A member's profile only for the member id the session proved (``verified_user``): a
         ``userId`` sent with the public write key is anyone's claim."""
         known = None
-        if session.user_id and session.user_id == session.verified_user:
-            known = self.visitors.get(f"user:{session.user_id}")
+        verified = session.user_id if session.user_id and session.user_id == session.verified_user else None
+        if verified:
+            known = self.visitors.get(f"user:{verified}")
         known = known or self.visitors.get(f"anon:{session.visitor}") or Visitor()
         before_session = self.orders.get(session.visitor, 0) - session.orders
-        if before_session > 0:
-            known = Visitor(known.profile_id, known.segments, known.orders + before_session, True)
+        saved = self.live_segments(f"anon:{session.visitor}", f"user:{verified}" if verified else None)
+        if before_session > 0 or saved:
+            known = dataclasses.replace(
+                known,
+                orders=known.orders + max(before_session, 0),
+                known=known.known or before_session > 0,
+                saved_segments=saved,
+            )
         return known
 
     # -- deciding -------------------------------------------------------------------------

@@ -69,7 +69,12 @@ async def erase(profile_id: str, request: Request) -> dict[str, Any]:
             f"no customer {profile_id!r}: give a profile id (e.g. user:m000123), a user id or an anonymous id",
         )
     forgotten = found.identifiers  # their profile rows are gone: the live writer makes new ones
-    await state.worker.write(lambda _: state.committer.writer.forget(forgotten))
+
+    def forget(_: Store) -> None:
+        state.committer.writer.forget(forgotten)
+        state.live.forget({*forgotten, found.profile_id})  # and live segments drop them, unrecorded
+
+    await state.worker.write(forget)
     for ident in found.identifiers:  # what the on-site decisions remember about them goes too
         state.onsite.visitors.pop(ident, None)
         state.onsite.orders.pop(ident.partition(":")[2], None)

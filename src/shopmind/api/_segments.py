@@ -116,6 +116,8 @@ _SEGMENT = {
         "name": {"type": "object"},
         "definition": _DEFINITION,
         "members": {"type": "integer"},
+        "live": {"type": "boolean", "description": "kept up to date as events arrive (see /v1/live)"},
+        "live_problem": {"type": ["string", "null"], "description": "why it is counted at each run"},
     },
 }
 

@@ -11,12 +11,15 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shopmind.core import StorageFullError
 from shopmind.events import Event
 from shopmind.ingest import LiveWriter, Rejected, event_rows
 from shopmind.store import Store, free_bytes, out_of_space
+
+if TYPE_CHECKING:
+    from shopmind.segments import LiveMembership
 
 T = TypeVar("T")
 
@@ -111,10 +114,13 @@ class GroupCommitter:
     ``DERIVED_MAX_AGE_S`` under load, and before any ``StoreWorker.run``: a group's transaction
     stays short, and the derived rows of many groups share one."""
 
-    def __init__(self, worker: StoreWorker, max_pending: int) -> None:
+    def __init__(self, worker: StoreWorker, max_pending: int, live: LiveMembership | None = None) -> None:
         self._worker = worker
         self.writer = LiveWriter()
-        worker.before_run = self.writer.flush
+        #: live segment membership: counts each group's committed events on the store's thread,
+        #: before the group is acknowledged; its changes are written with the derived rows
+        self.live = live
+        worker.before_run = self.flush_derived
         self._max_pending = max_pending
         self._queue: list[_Waiting] = []
         self.pending = 0
@@ -157,10 +163,45 @@ class GroupCommitter:
         self._wake.set()
         return await waiting.done
 
+    def _write_group(
+        self, store: Store, events: Sequence[Event], rejected: Sequence[Rejected], rows: Any
+    ) -> list[bool]:
+        duplicates = self.writer.write(store, events, rejected, rows)
+        if self.live is not None and events:
+            try:  # the events are durable: whatever live membership makes of them, they stay
+                self.live.observe(store, events, duplicates)
+            except Exception:
+                _log.exception("live segment membership could not count a group of events")
+        return duplicates
+
+    def flush_derived(self, store: Store) -> None:
+        """Write the orders, identity links and profiles derived from stored events, then the
+        live membership changes (the customers the links joined included)."""
+        live = self.live
+        if live is None:
+            self.writer.flush(store)
+            return
+        try:
+            live.before_links(store)
+        except Exception:
+            _log.exception("live segment membership could not take in changed identities")
+        moves = self.writer.flush(store)
+        try:
+            live.after_links(store, moves)
+            live.write(store)
+        except Exception:
+            _log.exception("live segment membership could not write its changes")
+
+    def _derived_pending(self) -> bool:
+        return bool(self.writer.pending or (self.live is not None and self.live.pending))
+
+    def _derived_age(self) -> float:
+        return max(self.writer.age(), self.live.age() if self.live is not None else 0.0)
+
     async def _loop(self) -> None:
         while not (self._closing and not self._queue):
-            if self.writer.pending and not self._queue:
-                wait = min(DERIVED_IDLE_S, max(0.0, DERIVED_MAX_AGE_S - self.writer.age()))
+            if self._derived_pending() and not self._queue:
+                wait = min(DERIVED_IDLE_S, max(0.0, DERIVED_MAX_AGE_S - self._derived_age()))
                 try:
                     await asyncio.wait_for(self._wake.wait(), wait)
                 except TimeoutError:  # idle: write what derives from the stored events
@@ -184,7 +225,7 @@ class GroupCommitter:
                 # outside the GIL (measured: more events per second than on the store's thread)
                 rows = event_rows(events) if events else None
                 try:
-                    duplicates = await self._worker.write(self.writer.write, events, rejected, rows)
+                    duplicates = await self._worker.write(self._write_group, events, rejected, rows)
                 except Exception as exc:  # every waiting request learns that its events are not stored
                     if out_of_space(exc):
                         if self.storage_full_since is None:
@@ -210,13 +251,13 @@ class GroupCommitter:
                     self.groups += 1
                 finally:
                     self.pending -= len(events)
-                if self.writer.age() > DERIVED_MAX_AGE_S:
+                if self._derived_age() > DERIVED_MAX_AGE_S:
                     await self._flush()
         await self._flush()
 
     async def _flush(self) -> None:
         try:
-            await self._worker.write(self.writer.flush)
+            await self._worker.write(self.flush_derived)
         except Exception:  # the events are stored: their orders and links wait for the next flush
             _log.exception("writing the orders and identity links derived from stored events failed")
 

@@ -302,6 +302,14 @@ def segments_show(
             console.print(saved.definition.description.en, markup=False)
     counted = local_time(saved.materialized_at) if saved.materialized_at else "-"
     console.print(f"{saved.members:,} customers · 고객 {saved.members:,}명 (counted · 집계: {counted})")
+    problem = saved.live_problem
+    if problem is None:
+        console.print(
+            "live: a running server keeps its members up to date as events arrive · "
+            "실시간: 이벤트가 들어올 때마다 서버가 바로 갱신"
+        )
+    else:
+        console.print(f"counted at each run · 실행할 때마다 집계: {problem}", markup=False)
     console.print(to_yaml(saved.definition), markup=False, highlight=False)
 
 

@@ -167,7 +167,7 @@ def serve(
         raise_open_files_limit,
     )
     from shopmind.cli._in_server import run_command
-    from shopmind.core import Settings
+    from shopmind.core import Settings, ShiftedClock, SystemClock
     from shopmind.events import NumberLimits
     from shopmind.store import KeyRing
 
@@ -190,6 +190,8 @@ def serve(
                 run_command=run_command,
                 run_at=daily,
                 zone=settings.shop_timezone,
+                # SHOPMIND_CLOCK_SHIFT_FILE: a test (or a replay) moves the server's time forward
+                clock=ShiftedClock(settings.clock_shift_file) if settings.clock_shift_file else SystemClock(),
             ),
         )
     except InvalidInputError as exc:  # the workspace's triggers.toml

@@ -3,7 +3,7 @@ native thread limits, Korean particles and the catalogue of labels and terms."""
 
 from typing import TYPE_CHECKING, Any
 
-from shopmind.core._clock import Clock, FixedClock, SystemClock
+from shopmind.core._clock import Clock, FixedClock, ShiftedClock, SystemClock
 from shopmind.core._english import counted, plural, resolve_plurals
 from shopmind.core._errors import (
     FieldError,
@@ -73,6 +73,7 @@ __all__ = [
     "PersonalFields",
     "SchemaVersionError",
     "Settings",
+    "ShiftedClock",
     "ShopmindError",
     "StorageFullError",
     "StoreError",

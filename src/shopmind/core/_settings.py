@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     shop_timezone: str = Field(default=DEFAULT_SHOP_TZ, description="IANA zone for business rules")
     currency: str = Field(default="KRW", min_length=3, max_length=3, description="default currency")
     max_event_bytes: int = Field(default=32 * 1024, gt=0, description="largest accepted event")
+    clock_shift_file: Path | None = Field(
+        default=None,
+        description="a file holding seconds to move the server's clock forward by (tests and replays: "
+        "windows slide and the nightly run comes as if that much time had passed)",
+    )
     future_tolerance_seconds: int = Field(
         default=300,
         ge=0,

@@ -85,10 +85,14 @@ class IdentityGraph:
         self._nodes: set[str] = set()
         self._parent: dict[str, str] | None = None
         self._next_id = next_id
+        #: counts the changes of the links (each added or undone one): equal versions of one
+        #: graph mean the same customers
+        self.version = 0
         for link in links:
             self._add(link)
 
     def _add(self, link: IdentityLink) -> None:
+        self.version += 1
         self._links[link.link_id] = link
         self._pairs[(min(link.a, link.b), max(link.a, link.b))] = link.link_id
         self._nodes.update((link.a, link.b))
@@ -152,6 +156,7 @@ class IdentityGraph:
             raise UnknownIdentityLinkError(f"no active identity link with id {link_id}")
         del self._pairs[(min(link.a, link.b), max(link.a, link.b))]
         self._parent = None
+        self.version += 1
         return link
 
     def profile_of(self, ident: str) -> str:

@@ -259,12 +259,16 @@ class LiveWriter:
             self._since = time.monotonic()
         return duplicate
 
-    def flush(self, store: Store) -> None:
+    def flush(self, store: Store) -> dict[str, str]:
         """Write the queued orders, identity links and new visitors' profiles in one transaction
-        (kept queued if it fails)."""
+        (kept queued if it fails). Returns the customers the links joined: old profile id → the
+        joined customer's (every identifier of the old one moved)."""
         if not self.pending:
-            return
+            return {}
         orders, links, seen = self._orders, list(self._links), set(self._seen)
+        graph = store.identity_graph()
+        # a link only ever joins whole customers: the customers of its two ends before and after
+        before = {ident: graph.profile_of(ident) for a, b, _ in links for ident in (a, b)}
 
         def write() -> set[str]:
             _write_orders(store, orders)
@@ -273,6 +277,10 @@ class LiveWriter:
         profiled = store.write_atomically(write)
         self._orders, self._links, self._seen, self._since = [], {}, {}, None
         self._remember(profiled)
+        if not before:
+            return {}
+        graph = store.identity_graph()
+        return {old: new for ident, old in before.items() if (new := graph.profile_of(ident)) != old}
 
     def forget(self, identifiers: Iterable[str]) -> None:
         """Identifiers whose profile rows were deleted (an erasure): their next events make them

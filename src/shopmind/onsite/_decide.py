@@ -18,12 +18,14 @@ VIP_SEGMENTS = frozenset({"vip", "clv_vip"})
 @dataclass(frozen=True)
 class Visitor:
     """What the store knew about a visitor before this session: their profile, segments (RFM and
-    the model lists), orders completed, and whether they had been seen at all."""
+    the model lists), orders completed, and whether they had been seen at all; and the live saved
+    segments they are in now (ids)."""
 
     profile_id: str | None = None
     segments: frozenset[str] = frozenset()
     orders: int = 0
     known: bool = False
+    saved_segments: frozenset[str] = frozenset()
 
     @property
     def vip(self) -> bool:
@@ -106,6 +108,8 @@ def unmet(trigger: Trigger, session: Session, visitor: Visitor, now: datetime) -
         need("target.region", session.region in t.region)
     if t.segment is not None:
         need("target.segment", bool(visitor.segments & set(t.segment)))
+    if t.saved_segment is not None:
+        need("target.saved_segment", bool(visitor.saved_segments & set(t.saved_segment)))
     return failed
 
 

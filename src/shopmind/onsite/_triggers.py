@@ -1,5 +1,5 @@
 """Declarative on-site triggers: *when* a visitor's live session looks like this, *for* these
-visitors (device, segment, region), show *this* action (popup, banner, slide-in or a
+visitors (device, segment, region, live saved segment), show *this* action (popup, banner, slide-in or a
 recommendation widget) in a placement, at most so often.
 
 Triggers are written in TOML (``triggers.toml`` in the workspace; :data:`DEFAULT_TRIGGERS` when
@@ -71,11 +71,13 @@ class Conditions(_Strict):
 
 
 class Targeting(_Strict):
-    """Who may see it (an absent list admits everyone)."""
+    """Who may see it (an absent list admits everyone): ``segment`` an RFM or model segment of
+    the latest run, ``saved_segment`` the id of a saved segment kept live (a member now)."""
 
     device: list[str] | None = None
     segment: list[str] | None = None
     region: list[str] | None = None
+    saved_segment: list[str] | None = None
 
 
 class Cap(_Strict):
@@ -117,8 +119,9 @@ DEFAULT_TRIGGERS = """
 # shopmind's on-site triggers. Copy to triggers.toml in the workspace and edit; the server reads
 # it at start. Conditions: exit_intent, page_type, page_type_not, pages_min, cart_items_min,
 # cart_items_max, cart_idle_seconds_min, categories_viewed_min, mean_dwell_seconds_max, scroll_percent_min,
-# first_time_buyer, returning, vip. Targeting: device, segment, region. Actions: popup, banner,
-# slide_in, recommendations.
+# first_time_buyer, returning, vip. Targeting: device, segment, region, saved_segment (ids of
+# saved segments kept live: "clicked banner X twice today"). Actions: popup, banner, slide_in,
+# recommendations.
 
 [[trigger]]
 id = "first-purchase-coupon"

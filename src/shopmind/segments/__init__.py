@@ -54,6 +54,8 @@ from shopmind.segments._words import Words, field_name, field_unit, in_words, se
 
 if TYPE_CHECKING:
     from shopmind.segments._compile import compile_condition, compile_definition, page_pattern
+    from shopmind.segments._live import LiveChange, LiveSegments, is_live, live_problem
+    from shopmind.segments._live_store import LiveMembership
     from shopmind.segments._saved import (
         NO_SEGMENT,
         Preview,
@@ -109,6 +111,9 @@ __all__ = [
     "InSavedSegment",
     "InSegment",
     "Last",
+    "LiveChange",
+    "LiveMembership",
+    "LiveSegments",
     "Moved",
     "Names",
     "Not",
@@ -136,7 +141,9 @@ __all__ = [
     "field_unit",
     "find_segment",
     "in_words",
+    "is_live",
     "json_schema",
+    "live_problem",
     "materialize",
     "member_list",
     "members",
@@ -177,6 +184,11 @@ _WHERE = {
     "create_segment": "_saved",
     "export_members": "_saved",
     "find_segment": "_saved",
+    "is_live": "_live",
+    "LiveChange": "_live",
+    "LiveMembership": "_live_store",
+    "LiveSegments": "_live",
+    "live_problem": "_live",
     "materialize": "_saved",
     "member_list": "_saved",
     "members": "_saved",

@@ -106,6 +106,13 @@ class SavedSegment:
     def name_en(self) -> str:
         return self.definition.name.text("en")
 
+    @property
+    def live_problem(self) -> str | None:
+        """Why a running server does not keep the members live (None: it does)."""
+        from shopmind.segments._live import live_problem
+
+        return live_problem(self.definition)
+
     def to_dict(self) -> dict[str, Any]:
         out = {
             "id": self.segment_id,
@@ -116,6 +123,9 @@ class SavedSegment:
             "updated_at": self.updated_at.isoformat(),
             "materialized_at": self.materialized_at.isoformat() if self.materialized_at else None,
             "members": self.members,
+            # kept up to date as events arrive by a running server, or counted at each run (why)
+            "live": self.live_problem is None,
+            "live_problem": self.live_problem,
         }
         if self.warnings:
             out["warnings"] = [_warning(w) for w in self.warnings]

@@ -94,6 +94,15 @@ from shopmind.store._exports import (
     stream_query,
 )
 from shopmind.store._keys import KEYS_FILE, KINDS, ApiKey, KeyKind, KeyRing
+from shopmind.store._live_segments import (
+    LIVE_EVENT_COLUMNS,
+    first_event_times,
+    live_event_rows,
+    open_stays,
+    record_stays,
+    saved_definitions,
+    segments_signature,
+)
 from shopmind.store._migrations import LATEST_VERSION, MIGRATIONS, Migration
 from shopmind.store._profiles import missing_profiles, record_profiles, stored_profiles
 from shopmind.store._running import (
@@ -148,6 +157,7 @@ __all__ = [
     "KEYS_FILE",
     "KINDS",
     "LATEST_VERSION",
+    "LIVE_EVENT_COLUMNS",
     "MEMBER_COLUMNS",
     "METHODS",
     "MIGRATIONS",
@@ -215,12 +225,14 @@ __all__ = [
     "export_log",
     "find_destination",
     "find_user",
+    "first_event_times",
     "free_bytes",
     "has_owner",
     "insert_segment",
     "interrupt_server_jobs",
     "is_night",
     "list_users",
+    "live_event_rows",
     "log_decisions",
     "log_outcomes",
     "may_send_advertising",
@@ -232,6 +244,7 @@ __all__ = [
     "normalise_login",
     "notice_history",
     "notices_due",
+    "open_stays",
     "open_store",
     "out_of_space",
     "profile_identifiers",
@@ -242,6 +255,7 @@ __all__ = [
     "record_notices",
     "record_profiles",
     "record_server_job",
+    "record_stays",
     "remove_destination",
     "resolve_customer",
     "resolve_person",
@@ -249,6 +263,8 @@ __all__ = [
     "revoke_sessions",
     "role_allows",
     "running_server",
+    "saved_definitions",
+    "segments_signature",
     "served_since",
     "server_jobs",
     "session_hash",
