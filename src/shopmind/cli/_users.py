@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # the rest is imported where it is used: ``shopmind --help`` 
 ROLE_NAMES = ("viewer", "marketer", "owner")
 
 users_app = typer.Typer(
-    help="Dashboard accounts: owner (everything), marketer (also saves audiences, exports CSV), viewer (reads).",
+    help="Dashboard accounts: owner (everything), marketer (also saves segments, exports CSV), viewer (reads).",
     no_args_is_help=True,
 )
 sessions_app = typer.Typer(help="Dashboard sessions of an account.", no_args_is_help=True)

@@ -216,14 +216,12 @@ def preview(
     started = time.perf_counter()
     checked = _definition(definition)
     found = members(store, checked, as_of=as_of, zone=zone)
-    ids = found.column("profile_id").to_pylist()
     by_segment = _rfm_counts(store, found, as_of)
-    described = describe_profiles(store, ids) if ids else []
-    described.sort(key=lambda r: (-(r["revenue"] or 0.0), r["profile_id"]))
+    described = describe_profiles(store, found, limit=sample) if sample else []
     warnings = tuple(vocabulary_warnings(store, checked))
     return Preview(
-        count=len(ids),
-        sample=tuple(described[:sample]),
+        count=found.num_rows,
+        sample=tuple(described),
         by_segment=by_segment,
         warnings=warnings,
         as_of=as_of,

@@ -174,13 +174,14 @@ class Sources:
         return found.group_by("profile_id").aggregate(value=found.value.argmax(found.run_as_of))
 
     def facts(self, kind: str) -> ir.Table:
-        """Each customer's facts of ``kind`` (``taste``, ``habits``) from the latest run that
-        wrote them: profile_id, facts (JSON)."""
+        """Each customer's facts of ``kind`` (``taste``, ``habits``) from the latest run of the
+        job that writes them: profile_id, facts (JSON)."""
         f = self["profile_facts"]
-        latest = self.latest_runs().select("run_id", "run_as_of")
-        found = f.filter(f.kind == kind).join(latest, "run_id")
-        found = found.group_by("profile_id").aggregate(facts=found.facts.argmax(found.run_as_of))
-        return found.mutate(facts=found.facts.cast("json"))
+        latest = self.latest_runs().select("run_id")
+        # one job writes each kind, once per profile and run: the latest run's rows, as they are
+        # (no per-profile pick over every run's JSON, which costs a second on 100,000 customers)
+        found = f.filter(f.kind == kind).semi_join(latest, "run_id")
+        return found.select("profile_id", facts=found.facts.cast("json"))
 
     def segment_members(self) -> ir.Table:
         """RFM and model segments now: profile_id, segment, from the latest run of each job."""

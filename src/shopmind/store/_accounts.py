@@ -1,7 +1,7 @@
 """The dashboard's accounts and their server-side sessions.
 
 An account has a login name, a display name, a role (``viewer`` reads the pages; ``marketer``
-also saves audiences and exports CSV; ``owner`` also manages the accounts) and a scrypt hash of
+also saves segments and exports CSV; ``owner`` also manages the accounts) and a scrypt hash of
 its password. A session is a random token in the browser's cookie; only its SHA-256 is stored,
 so a copy of the store does not hold live sessions. A session ends when it expires, when its
 user signs out, when its user's sessions are revoked, when its user is disabled and when its

@@ -6,7 +6,6 @@ The definition is kept as JSON text; reading and checking it is ``shopmind.segme
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -171,14 +170,27 @@ def member_rows(
     return total, [dict(zip(MEMBER_COLUMNS, row, strict=True)) for row in rows]
 
 
-def describe_profiles(store: Store, profile_ids: Sequence[str]) -> list[dict[str, Any]]:
-    """The customers ``profile_ids`` as a member list shows them (``MEMBER_COLUMNS`` but
-    ``entered_at``), in the given order."""
-    if not profile_ids:
+def describe_profiles(
+    store: Store, profile_ids: pa.Table, *, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """The customers of ``profile_ids`` (a ``profile_id`` column) as a member list shows them
+    (``MEMBER_COLUMNS`` but ``entered_at``), highest revenue first, at most ``limit``."""
+    if not profile_ids.num_rows:
         return []
-    ids = pa.table({"profile_id": list(profile_ids), "_order": list(range(len(profile_ids)))})
-    with store.staged("_describe", ids) as m:
-        rows = store.sql(f"SELECT {_describe_columns(m)} FROM {m} {_describe_joins(m)} ORDER BY {m}._order")
+    ids = pa.table({"profile_id": profile_ids.column("profile_id").cast(pa.string())})
+    page = "" if limit is None else f"LIMIT {int(limit)}"
+    with store.staged("_describe", ids) as staged:
+        # the page first (by revenue), then what the list shows of those few
+        rows = store.sql(
+            f"""WITH top AS (
+                SELECT t.profile_id FROM {staged} t
+                LEFT JOIN (SELECT profile_id, max(value) AS revenue FROM scores
+                           WHERE run_id IN {_LATEST_RUNS} AND name = 'revenue' GROUP BY 1) r USING (profile_id)
+                ORDER BY r.revenue DESC NULLS LAST, t.profile_id {page}
+            )
+            SELECT {_describe_columns("top")} FROM top {_describe_joins("top")}
+            ORDER BY sc.revenue DESC NULLS LAST, top.profile_id"""
+        )
     return [dict(zip(MEMBER_COLUMNS[:-1], row, strict=True)) for row in rows]
 
 

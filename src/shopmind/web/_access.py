@@ -3,7 +3,7 @@
 A person signs in with an account (``store._accounts``) and gets a server-side session: the
 cookie holds a random token, the store its hash, so signing out, revoking the user's sessions,
 disabling the user or changing the password ends it at once. A tool may present the workspace's
-secret key as ``Authorization: Bearer`` and acts as a marketer (reads, audiences, CSV), never as
+secret key as ``Authorization: Bearer`` and acts as a marketer (reads, segments, CSV), never as
 an owner. Every POST carries the session's CSRF token (a hidden form field or the
 ``X-CSRF-Token`` header) and, from a browser, an Origin (or Referer) of this server.
 

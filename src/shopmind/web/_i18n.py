@@ -256,11 +256,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "pr.high": ("최대", "To"),
     "pr.selected": ("선택한 고객", "Selected customers"),
     "pr.expected": ("예상 구매자", "Expected buyers"),
-    "pr.audience_name": ("오디언스 이름", "Audience name"),
-    "pr.save": ("오디언스 저장", "Save audience"),
+    "pr.audience_name": ("세그먼트 이름", "Segment name"),
+    "pr.save": ("세그먼트로 저장", "Save as a segment"),
     "pr.saved": ("저장했습니다", "Saved"),
     "pr.export": ("CSV 내보내기", "Export CSV"),
-    "pr.audiences": ("저장한 오디언스", "Saved audiences"),
+    "pr.audiences": ("저장한 세그먼트", "Saved segments"),
     "pr.churn": ("이탈 위험 분포", "Churn risk"),
     "pr.vip_at_risk": ("이탈 위험 VIP", "VIPs at risk"),
     "pr.dormant_vip": GLOSSARY["segment.dormant_vip"],
@@ -358,8 +358,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "os.title": ("문구", "Message"),
     # users
     "us.roles_note": (
-        "열람자는 화면을 볼 수 있고, 마케터는 오디언스를 저장하고 CSV로 내보낼 수도 있으며, 소유자는 계정까지 관리합니다.",
-        "Viewers read the pages; marketers also save audiences and export CSV; owners also manage the accounts.",
+        "열람자는 화면을 볼 수 있고, 마케터는 세그먼트를 저장하고 CSV로 내보낼 수도 있으며, 소유자는 계정까지 관리합니다.",
+        "Viewers read the pages; marketers also save segments and export CSV; owners also manage the accounts.",
     ),
     "us.list": ("계정", "Accounts"),
     "us.login": ("아이디", "Login name"),
@@ -407,8 +407,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The last active owner cannot be demoted or disabled: make another owner first.",
     ),
     "pr.marketer_only": (
-        "오디언스 저장과 CSV 내보내기는 마케터와 소유자만 할 수 있습니다.",
-        "Saving audiences and exporting CSV need the marketer or owner role.",
+        "세그먼트 저장과 CSV 내보내기는 마케터와 소유자만 할 수 있습니다.",
+        "Saving segments and exporting CSV need the marketer or owner role.",
     ),
 }
 
