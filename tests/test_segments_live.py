@@ -546,3 +546,22 @@ def test_the_columns_live_conditions_may_name_are_the_compilers() -> None:
     from shopmind.store import LIVE_EVENT_COLUMNS
 
     assert set(EVENT_COLUMNS) == _COLUMN_NAMES <= set(LIVE_EVENT_COLUMNS)
+
+
+def test_an_undone_merge_splits_the_customer_again_at_the_next_sweep() -> None:
+    shop = Shop()
+    segment = shop.save(parse_definition(CLICKED_TWICE))
+    shop.start()
+    shop.send(
+        [
+            _click(1, "phone", NOW - timedelta(hours=2)),
+            _click(2, "laptop", NOW - timedelta(hours=1), user="m1"),
+        ]
+    )
+    shop.send([{"messageId": "i1", "type": "identify", "anonymousId": "phone", "userId": "m1"}])
+    assert shop.live_members(segment) == {"user:m1"}
+    (link,) = shop.store.sql("SELECT link_id FROM identity_links WHERE a = 'anon:phone' OR b = 'anon:phone'")
+    shop.store.undo_link(link[0])  # (the command line's `identities undo`)
+    shop.store.rebuild_profiles()
+    shop.live.sweep(shop.store)
+    assert shop.live_members(segment) == set() == shop.ibis_members(segment) == shop.history_members(segment)
