@@ -431,6 +431,8 @@ def test_a_second_click_enters_and_the_window_sliding_past_exits_at_its_moment()
     assert shop.live_members(segment) == {"anon:a"}
     shop.advance(timedelta(hours=2))  # the first click left the last day at 09:00 the next day
     assert shop.live_members(segment) == set()
+    shop.advance(timedelta(hours=2))  # the second one too: nothing of the visitor is kept
+    assert shop.live.engine.stats()["identifiers"] == 0
     rows = shop.store.sql(
         "SELECT profile_id, entered_at, exited_at FROM segment_history WHERE segment_id = ?", [segment]
     )
