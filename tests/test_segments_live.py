@@ -431,6 +431,8 @@ def test_a_second_click_enters_and_the_window_sliding_past_exits_at_its_moment()
     assert shop.live_members(segment) == {"anon:a"}
     shop.advance(timedelta(hours=2))  # the first click left the last day at 09:00 the next day
     assert shop.live_members(segment) == set()
+    shop.advance(timedelta(hours=2))  # the second one too: nothing of the visitor is kept
+    assert shop.live.engine.stats()["identifiers"] == 0
     rows = shop.store.sql(
         "SELECT profile_id, entered_at, exited_at FROM segment_history WHERE segment_id = ?", [segment]
     )
@@ -546,3 +548,22 @@ def test_the_columns_live_conditions_may_name_are_the_compilers() -> None:
     from shopmind.store import LIVE_EVENT_COLUMNS
 
     assert set(EVENT_COLUMNS) == _COLUMN_NAMES <= set(LIVE_EVENT_COLUMNS)
+
+
+def test_an_undone_merge_splits_the_customer_again_at_the_next_sweep() -> None:
+    shop = Shop()
+    segment = shop.save(parse_definition(CLICKED_TWICE))
+    shop.start()
+    shop.send(
+        [
+            _click(1, "phone", NOW - timedelta(hours=2)),
+            _click(2, "laptop", NOW - timedelta(hours=1), user="m1"),
+        ]
+    )
+    shop.send([{"messageId": "i1", "type": "identify", "anonymousId": "phone", "userId": "m1"}])
+    assert shop.live_members(segment) == {"user:m1"}
+    (link,) = shop.store.sql("SELECT link_id FROM identity_links WHERE a = 'anon:phone' OR b = 'anon:phone'")
+    shop.store.undo_link(link[0])  # (the command line's `identities undo`)
+    shop.store.rebuild_profiles()
+    shop.live.sweep(shop.store)
+    assert shop.live_members(segment) == set() == shop.ibis_members(segment) == shop.history_members(segment)

@@ -280,11 +280,13 @@ class _Leaf:
             nxt = found[hi] + 1
         if self.kind == _LAST and n:
             # the counted events leave the window oldest first: when will the count's value flip?
+            # (if never, when the last has left: the customer's state is then forgotten)
+            leave = found[hi - 1] + self.span + 1
             for left in range(1, n + 1):
                 if self._count(n - left) != value:
                     leave = found[lo + left - 1] + self.span + 1
-                    nxt = leave if nxt is None else min(nxt, leave)
                     break
+            nxt = leave if nxt is None else min(nxt, leave)
         return value, nxt
 
     def _representatives(self, values: Mapping[Any, list[int]], now: int) -> list[int]:
@@ -352,9 +354,14 @@ class _Leaf:
             j = bisect_left(steps, now)
             if j < len(steps):
                 nxt = steps[j] + 1 if nxt is None else min(nxt, steps[j] + 1)
-        if found is not None and self.kind == _LAST:
-            leave = found + self.span + 1
-            nxt = leave if nxt is None else min(nxt, leave)
+        if self.kind == _LAST:
+            if found is not None:  # the latest complete chain's start leaves the window
+                leave: int | None = found + self.span + 1
+            else:  # (with none, when every step's events have left: the state is then forgotten)
+                pasts = [steps[j - 1] for steps in lists if (j := bisect_left(steps, now))]
+                leave = max(pasts) + self.span + 1 if pasts else None
+            if leave is not None:
+                nxt = leave if nxt is None else min(nxt, leave)
         return found is not None, nxt
 
 
@@ -852,9 +859,20 @@ class LiveSegments:
             del self._due[key]
             segment = self.segments.get(segment_id)
             if segment is not None:
-                self._evaluate(profile, self._groups.get(profile, ()), segment, due, due)
+                group = self._groups.get(profile, ())
+                self._evaluate(profile, group, segment, due, due)
                 done += 1
+                self._forget_idle(profile, group)
         return done
+
+    def _forget_idle(self, profile: str, group: Sequence[_Visitor]) -> None:
+        """Identifiers whose events all left their windows, of a customer in no segment, go (a
+        long-running server does not keep every visitor it ever saw)."""
+        if profile in self._of or any(v.times or v.first is not None for v in group):
+            return
+        for visitor in list(group):
+            self._visitors.pop(visitor.ident, None)
+            self._drop(visitor)
 
     def sweep(self, now: datetime) -> int:
         """Apply the exits (and entries) that time alone makes by ``now``; how many customers
