@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from shopmind.core._lazy import lazy_names
 
 if TYPE_CHECKING:
-    from shopmind.insights._counts import Counts, buyer_count, counts
+    from shopmind.insights._counts import Counts, buyer_count, buyer_expression, counts
     from shopmind.insights._kpis import Kpi, KpiReport, default_range, kpis
     from shopmind.insights._overview import Overview, overview
     from shopmind.insights._predictions import (
@@ -54,6 +54,7 @@ __all__ = [
     "audience_size",
     "bands",
     "buyer_count",
+    "buyer_expression",
     "counts",
     "default_range",
     "distribution",
@@ -89,6 +90,7 @@ _WHERE = {
     "audience_size": "_predictions",
     "bands": "_predictions",
     "buyer_count": "_counts",
+    "buyer_expression": "_counts",
     "counts": "_counts",
     "default_range": "_kpis",
     "distribution": "_predictions",

@@ -9,8 +9,9 @@ run against 1,771 on the overview, where guests were left out)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from shopmind.features import purchase_transactions
+from shopmind.insights._buyers_sql import BUYERS_SQL
 from shopmind.store import Store
 
 
@@ -23,11 +24,19 @@ class Counts:
     buyers: int  # customers with at least one purchase, guests included
 
 
-def buyer_count(store: Store) -> int:
-    """Customers with a purchase: the same transactions the RFM and CLV runs summarise (verified,
-    product lines, not returned, worth something), counted by profile."""
+def buyer_expression(store: Store) -> Any:
+    """Customers with a purchase as an Ibis expression: the same transactions the RFM and CLV runs
+    summarise (verified, product lines, not returned, worth something), counted by profile."""
+    from shopmind.features import purchase_transactions  # Ibis: only where the expression is built
+
     tx = purchase_transactions(store.table("orders"), store.table("order_lines"), store.table("profiles"))
-    return int(tx.profile_id.nunique().execute())
+    return tx.profile_id.nunique()
+
+
+def buyer_count(store: Store) -> int:
+    """Customers with a purchase (``buyer_expression``), counted by the SQL Ibis compiles it to,
+    kept generated in ``_buyers_sql`` so that counting does not load Ibis (a test keeps them equal)."""
+    return int(store.scalar(BUYERS_SQL) or 0)
 
 
 def counts(store: Store) -> Counts:
