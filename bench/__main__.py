@@ -16,6 +16,7 @@ BENCHES = [
     "bench.bench_onsite",
     "bench.bench_dashboard",
     "bench.bench_segments",
+    "bench.bench_live_segments",
 ]
 
 
