@@ -18,6 +18,7 @@ BENCHES = [
     "bench.bench_exports",
     "bench.bench_cli",
     "bench.bench_segments",
+    "bench.bench_live_segments",
 ]
 
 

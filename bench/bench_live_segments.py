@@ -208,7 +208,7 @@ def _one(source: str, folder: str, n: int, label: str) -> None:
         f"  {n} segments ({got['live']} live, {got['not_live']} counted at each run), {label}: "
         f"{got['events']:,} events in groups of {GROUP}"
     )
-    print(row(f"update per event, {n} segments, {label}", ours_us / 1000, peer_us / 1000, "ms"))
+    print(row(f"update per event, {n} segments, {label}", ours_us, peer_us, "µs"))
     state = got["state"]
     print(
         f"    ours: {ours_us:.1f} µs per event: {observe_us:.1f} µs counting it before it is acknowledged, "
