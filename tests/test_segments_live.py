@@ -543,8 +543,8 @@ def test_an_erased_customer_leaves_the_live_segments_without_a_trace() -> None:
 
 
 def test_the_columns_live_conditions_may_name_are_the_compilers() -> None:
+    from shopmind.segments._definition import EVENT_COLUMNS
     from shopmind.segments._live import _COLUMN_NAMES
-    from shopmind.segments._sources import EVENT_COLUMNS
     from shopmind.store import LIVE_EVENT_COLUMNS
 
     assert set(EVENT_COLUMNS) == _COLUMN_NAMES <= set(LIVE_EVENT_COLUMNS)

@@ -20,6 +20,7 @@ import ibis.expr.types as ir
 
 from shopmind.core import FieldError, InvalidInputError
 from shopmind.segments._definition import (
+    EVENT_COLUMNS,
     PROFILE_FIELDS,
     AllOf,
     AnyOf,
@@ -43,7 +44,7 @@ from shopmind.segments._definition import (
     nodes,
     window_bounds,
 )
-from shopmind.segments._sources import EVENT_COLUMNS, PURCHASE, PURCHASE_COLUMNS, RFM_JOB, Sources
+from shopmind.segments._sources import PURCHASE, PURCHASE_COLUMNS, RFM_JOB, Sources
 
 _HABITS = {
     "device": "browse_device",

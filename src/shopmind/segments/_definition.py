@@ -59,6 +59,36 @@ MAX_WINDOW_DAYS = 5 * 366
 MAX_SEQUENCE_MINUTES = 7 * 24 * 60
 MAX_COUNT = 1_000_000
 
+#: event columns a condition may compare (the personal hashes and raw ids are not for targeting)
+EVENT_COLUMNS: dict[str, str] = {
+    "type": "text",
+    "name": "text",
+    "session_id": "text",
+    "device_type": "text",
+    "os": "text",
+    "channel": "text",
+    "region": "text",
+    "city": "text",
+    "locale": "text",
+    "page_url": "text",
+    "referrer": "text",
+    "utm_source": "text",
+    "utm_medium": "text",
+    "utm_campaign": "text",
+    "utm_term": "text",
+    "utm_content": "text",
+    "product_id": "text",
+    "category": "text",
+    "query": "text",
+    "quantity": "number",
+    "price": "number",
+    "order_id": "text",
+    "revenue": "number",
+    "currency": "text",
+    "banner_id": "text",
+    "campaign_id": "text",
+}
+
 Op: TypeAlias = Literal[
     "=", "!=", "<", ">", "<=", ">=", "between", "in", "not_in", "contains", "regex", "exists"
 ]

@@ -37,6 +37,7 @@ import msgspec
 from shopmind.core import DEFAULT_SHOP_TZ
 from shopmind.events import EventType
 from shopmind.segments._definition import (
+    EVENT_COLUMNS,
     AllOf,
     AnyOf,
     Between,
@@ -391,36 +392,7 @@ class _Static:
 
 _Entry = tuple["_Leaf", int, "Test | None"]
 #: the events table's columns a ``where`` may name (any other name is a property)
-_COLUMN_NAMES = frozenset(
-    [
-        "type",
-        "name",
-        "session_id",
-        "device_type",
-        "os",
-        "channel",
-        "region",
-        "city",
-        "locale",
-        "page_url",
-        "referrer",
-        "utm_source",
-        "utm_medium",
-        "utm_campaign",
-        "utm_term",
-        "utm_content",
-        "product_id",
-        "category",
-        "query",
-        "quantity",
-        "price",
-        "order_id",
-        "revenue",
-        "currency",
-        "banner_id",
-        "campaign_id",
-    ]
-)
+_COLUMN_NAMES = frozenset(EVENT_COLUMNS)
 #: the event columns a step may name with ``=`` that the index files it under (the most selective first)
 _KEYS = ("product_id", "category", "name", "banner_id", "campaign_id", "page_url", "query")
 

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from shopmind.core import FieldError, InvalidInputError
-from shopmind.segments._definition import Step, Value, Where
+from shopmind.segments._definition import EVENT_COLUMNS, Step, Value, Where
 
 Row = Mapping[str, Any]
 Test = Callable[[Row, dict[str, Any]], bool]
@@ -52,8 +52,6 @@ def step_matcher(step: Step, at: str) -> Test | None:
 
 
 def _where(where: Where, at: str) -> Test:
-    from shopmind.segments._sources import EVENT_COLUMNS  # (with Ibis: only when a step has a where)
-
     key = where.property
     if key.startswith("properties."):
         key = key.removeprefix("properties.")

@@ -24,35 +24,6 @@ from shopmind.features._taste import catalogue_price_thirds, price_band
 from shopmind.features._time import utc_offset_hours
 from shopmind.store import Store
 
-#: event columns a condition may compare (the personal hashes and raw ids are not for targeting)
-EVENT_COLUMNS: dict[str, str] = {
-    "type": "text",
-    "name": "text",
-    "session_id": "text",
-    "device_type": "text",
-    "os": "text",
-    "channel": "text",
-    "region": "text",
-    "city": "text",
-    "locale": "text",
-    "page_url": "text",
-    "referrer": "text",
-    "utm_source": "text",
-    "utm_medium": "text",
-    "utm_campaign": "text",
-    "utm_term": "text",
-    "utm_content": "text",
-    "product_id": "text",
-    "category": "text",
-    "query": "text",
-    "quantity": "number",
-    "price": "number",
-    "order_id": "text",
-    "revenue": "number",
-    "currency": "text",
-    "banner_id": "text",
-    "campaign_id": "text",
-}
 #: the columns of a purchase (one row per product line of a placed order)
 PURCHASE_COLUMNS: dict[str, str] = {
     "order_id": "text",

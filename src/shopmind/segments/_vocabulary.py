@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from shopmind.segments._definition import (
+    EVENT_COLUMNS,
     Definition,
     DefinitionWarning,
     Event,
@@ -20,7 +21,7 @@ from shopmind.segments._definition import (
     nodes,
 )
 from shopmind.segments._rfm import SEGMENTS
-from shopmind.segments._sources import EVENT_COLUMNS, PURCHASE, PURCHASE_COLUMNS
+from shopmind.segments._sources import PURCHASE, PURCHASE_COLUMNS
 from shopmind.store import Store
 
 #: the property keys looked at: the newest events carry the keys a shop sends now
