@@ -503,6 +503,88 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        16,
+        "campaigns: their definitions, members (treated or holdout), the outbox of messages and what customers did with them",
+        """
+        CREATE TABLE campaigns (
+            campaign_id  VARCHAR PRIMARY KEY,
+            name         VARCHAR NOT NULL UNIQUE,
+            definition   VARCHAR NOT NULL,  -- JSON: audience, steps (templates), channel policy, schedule, caps, holdout
+            state        VARCHAR NOT NULL,  -- draft, scheduled, running, paused, finished
+            created_at   TIMESTAMPTZ NOT NULL,
+            created_by   VARCHAR NOT NULL,
+            updated_at   TIMESTAMPTZ NOT NULL
+        );
+        -- who a campaign is about: every audience member once, in the treated group or the holdout
+        -- (assigned by a keyed hash of campaign and profile: reproducible), and where a journey has them
+        CREATE TABLE campaign_members (
+            campaign_id  VARCHAR NOT NULL,
+            profile_id   VARCHAR NOT NULL,
+            arm          VARCHAR NOT NULL,  -- treated or holdout
+            entered_at   TIMESTAMPTZ NOT NULL,
+            step         VARCHAR,           -- the journey step they are at (NULL: not started)
+            step_at      TIMESTAMPTZ,       -- since when
+            exited_at    TIMESTAMPTZ,
+            exit_reason  VARCHAR,           -- purchased, finished, left_audience
+            PRIMARY KEY (campaign_id, profile_id)
+        );
+        -- one row per message a campaign step means to send (or chose not to: suppressed, with the
+        -- reason). No address is kept: the contact book gives it at hand-over.
+        CREATE TABLE outbox (
+            message_key  VARCHAR PRIMARY KEY,  -- the idempotency key: campaign x customer x step
+            campaign_id  VARCHAR NOT NULL,
+            step         VARCHAR NOT NULL,
+            profile_id   VARCHAR NOT NULL,
+            channel      VARCHAR NOT NULL,     -- the consent channel: email, sms, kakao, app_push, web_push
+            format       VARCHAR NOT NULL,     -- email, sms, lms, mms, alimtalk, brand, app_push, web_push
+            kind         VARCHAR NOT NULL,     -- advertising or informational
+            state        VARCHAR NOT NULL,     -- queued, sending, sent, failed, suppressed, unknown
+            due_at       TIMESTAMPTZ NOT NULL, -- when it may go (the best hour, moved out of the night)
+            planned_at   TIMESTAMPTZ NOT NULL, -- when the plan wanted it before any move (why: reason)
+            attempts     INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TIMESTAMPTZ,
+            subject      VARCHAR,
+            body_text    VARCHAR NOT NULL,
+            body_html    VARCHAR,
+            template_code VARCHAR,
+            image_url    VARCHAR,
+            links        VARCHAR,              -- JSON list of the tracked links' targets
+            cost         DOUBLE NOT NULL DEFAULT 0,
+            reason       VARCHAR,              -- why suppressed, deferred, failed or unknown
+            provider_id  VARCHAR,
+            resends      INTEGER NOT NULL DEFAULT 0, -- sent again after an unknown hand-over
+            created_at   TIMESTAMPTZ NOT NULL,
+            updated_at   TIMESTAMPTZ NOT NULL,
+            sent_at      TIMESTAMPTZ
+        );
+        CREATE INDEX outbox_due ON outbox (state, due_at);
+        CREATE INDEX outbox_profile ON outbox (profile_id);
+        -- what happened to a message after it left: delivered, failed, opened, clicked,
+        -- unsubscribed, converted (an order within the attribution window)
+        CREATE TABLE message_events (
+            event_id     VARCHAR PRIMARY KEY,  -- a provider's callback id, or derived: stored once
+            message_key  VARCHAR NOT NULL,
+            campaign_id  VARCHAR NOT NULL,
+            step         VARCHAR NOT NULL,
+            profile_id   VARCHAR NOT NULL,
+            kind         VARCHAR NOT NULL,
+            occurred_at  TIMESTAMPTZ NOT NULL,
+            recorded_at  TIMESTAMPTZ NOT NULL,
+            detail       VARCHAR               -- JSON: a clicked link's index, an order id and revenue
+        );
+        CREATE INDEX message_events_campaign ON message_events (campaign_id, kind);
+        -- a browser's Web Push subscription, handed over by the tracker (an endpoint and keys, no address)
+        CREATE TABLE push_subscriptions (
+            endpoint     VARCHAR PRIMARY KEY,
+            identifier   VARCHAR NOT NULL,     -- the customer, as for the consent ledger
+            p256dh       VARCHAR NOT NULL,     -- the browser's public key (base64url)
+            auth         VARCHAR NOT NULL,     -- the browser's auth secret (base64url)
+            created_at   TIMESTAMPTZ NOT NULL,
+            revoked_at   TIMESTAMPTZ
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
