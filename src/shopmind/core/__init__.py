@@ -34,6 +34,7 @@ from shopmind.core._personal import (
     PersonalFields,
     normalise_key,
 )
+from shopmind.core._schema_errors import schema_field_error
 from shopmind.core._threads import single_threaded_blas
 from shopmind.core._timezone import DEFAULT_SHOP_TZ, shop_day, shop_time, to_utc
 
@@ -92,6 +93,7 @@ __all__ = [
     "plural",
     "resolve_particles",
     "resolve_plurals",
+    "schema_field_error",
     "shop_day",
     "shop_time",
     "single_threaded_blas",

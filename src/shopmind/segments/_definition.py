@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from shopmind.core import DEFAULT_SHOP_TZ, LABELS, FieldError, InvalidInputError
+from shopmind.core import DEFAULT_SHOP_TZ, LABELS, FieldError, InvalidInputError, schema_field_error
 from shopmind.segments._regex import regex_problem
 
 SCHEMA_VERSION = 1
@@ -348,30 +348,13 @@ class DefinitionWarning:
 
 # --- reading ------------------------------------------------------------------------------------
 
-_AT = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
-
 
 def _msgspec_error(exc: Exception) -> InvalidInputError:
-    """A msgspec error (``Expected `int`, got `str` - at `$.conditions[2].window.days```) as a
-    field error (``conditions[2].window.days``: expected `int`, got `str`)."""
-    text = str(exc)
-    found = _AT.match(text)
-    reason, path = (found.group("reason"), found.group("path") or "") if found else (text, "")
-    path = path.lstrip(".")
-    # a missing field is reported at its parent: name the field itself
-    missing = re.match(r"Object missing required field `([^`]+)`", reason)
-    if missing:
-        path = f"{path}.{missing.group(1)}" if path else missing.group(1)
-        reason = "required"
-    unknown = re.match(r"Object contains unknown field `([^`]+)`", reason)
-    if unknown:
-        path = f"{path}.{unknown.group(1)}" if path else unknown.group(1)
-        reason = "unknown field"
-    if reason.startswith("Invalid value") and path.endswith("kind"):
-        reason = f"{reason[0].lower()}{reason[1:]}; kind is one of {', '.join(sorted(_KINDS))}"
-    elif reason:
-        reason = reason[0].lower() + reason[1:]
-    return InvalidInputError([FieldError(path or "definition", reason)])
+    """A msgspec error as a field error, with the condition kinds listed when a kind is wrong."""
+    error = schema_field_error(str(exc), "definition")
+    if error.reason.startswith("invalid value") and error.field.endswith("kind"):
+        error = FieldError(error.field, f"{error.reason}; kind is one of {', '.join(sorted(_KINDS))}")
+    return InvalidInputError([error])
 
 
 _KINDS = (
