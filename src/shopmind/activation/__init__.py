@@ -19,6 +19,15 @@ from shopmind.activation._campaign import (
     check_campaign,
     parse_campaign,
 )
+from shopmind.activation._journey import (
+    DueStep,
+    Entrant,
+    JourneyAdvance,
+    JourneyExit,
+    advance,
+    enter_members,
+    record_steps,
+)
 from shopmind.activation._links import ACTIONS, BadLinkError, LinkToken, make_token, read_token
 from shopmind.activation._memory import MemoryChannel
 from shopmind.activation._message import (
@@ -51,7 +60,11 @@ __all__ = [
     "ContactBook",
     "Content",
     "Draft",
+    "DueStep",
+    "Entrant",
     "HandOverUnknownError",
+    "JourneyAdvance",
+    "JourneyExit",
     "LinkToken",
     "MemoryChannel",
     "Message",
@@ -64,12 +77,15 @@ __all__ = [
     "Step",
     "Template",
     "Trigger",
+    "advance",
     "campaign_json",
     "carrier_bytes",
     "check_campaign",
+    "enter_members",
     "format_for",
     "make_token",
     "parse_campaign",
     "read_token",
+    "record_steps",
     "render",
 ]
