@@ -322,3 +322,28 @@ def test_bad_input_names_the_field(store: Store) -> None:
     with pytest.raises(InvalidInputError) as caught:
         enter_members(store, "c1", [Entrant("user:a", T0)], {})
     assert caught.value.field == "arms"
+
+
+def test_a_branch_with_a_shorter_wait_goes_first_and_the_rest_wait_for_the_longer(store: Store) -> None:
+    steps = [
+        JOURNEY["steps"][0],
+        {
+            "id": "fast",
+            "after": "s1",
+            "wait_hours": 24,
+            "when": "clicked",
+            "messages": {"sms": {"text": "x"}},
+        },
+        {"id": "slow", "after": "s1", "wait_hours": 48, "when": "always", "messages": {"sms": {"text": "y"}}},
+    ]
+    add_campaign(store, {**JOURNEY, "steps": steps})
+    member(store, "user:clicker", step="s1", at=T0)
+    member(store, "user:other", step="s1", at=T0)
+    event(store, "user:clicker", "clicked", T0 + H)
+    first = advance(store, "c1", T0 + 30 * H)
+    assert dues(first) == {("user:clicker", "fast", T0 + 24 * H)} and first.exits == ()
+    record_steps(store, "c1", first.due)
+    second = advance(store, "c1", T0 + 48 * H)
+    assert dues(second) == {("user:other", "slow", T0 + 48 * H)}
+    # the clicker, at the last step "fast", is done; "other" waits to be recorded at "slow"
+    assert [(x.profile_id, x.reason) for x in second.exits] == [("user:clicker", "finished")]

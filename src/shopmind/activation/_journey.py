@@ -205,38 +205,26 @@ def _due(
                 finished.extend(JourneyExit(p, "finished", at) for p, at in rows)
             continue
         taken: set[str] = set()
-        undecided: set[str] = set()
-        last: dict[str, datetime] = {}
+        longest = max(nexts, key=lambda s: s.wait_hours)
+        decided: list[tuple[str, datetime]] = []  # every following step's time has come
         for step in nexts:
-            rows = _candidates(store, campaign_id, at_step, where, members_params, step)
-            for profile, due_at, holds in rows:
-                if due_at > now:
-                    undecided.add(profile)
-                    continue
-                last[profile] = max(due_at, last.get(profile, due_at))
+            for profile, due_at, holds in _candidates(store, at_step, where, members_params, step, now):
                 if holds and profile not in taken:
                     taken.add(profile)
                     due.append(DueStep(profile, step.id, due_at))
-        if at_step is not None:  # every branch's time has come, none applies: done
-            finished.extend(
-                JourneyExit(p, "finished", at)
-                for p, at in sorted(last.items())
-                if p not in taken and p not in undecided
-            )
+                if step is longest:
+                    decided.append((profile, due_at))
+        if at_step is not None:  # no following step applies to them: the journey is over
+            finished.extend(JourneyExit(p, "finished", at) for p, at in decided if p not in taken)
     due.sort(key=lambda d: (d.due_at, d.profile_id))
     return due, finished
 
 
 def _candidates(
-    store: Store,
-    campaign_id: str,
-    at_step: str | None,
-    where: str,
-    members_params: list[object],
-    step: Step,
+    store: Store, at_step: str | None, where: str, members_params: list[object], step: Step, now: datetime
 ) -> list[tuple[str, datetime, bool]]:
-    """Members at ``at_step`` with the moment ``step`` falls due and whether its ``when`` holds
-    by then (the caller leaves those whose time has not come undecided)."""
+    """Members at ``at_step`` for whom ``step`` has fallen due by ``now``: when, and whether its
+    ``when`` held by then."""
     wait = _micros(step.wait_hours)
     base = "m.entered_at" if at_step is None else "m.step_at"
     answers = (
@@ -255,11 +243,11 @@ def _candidates(
         WITH m AS (
             SELECT *, {base} + to_microseconds(?::BIGINT) AS due_at FROM campaign_members m
             WHERE m.campaign_id = ? AND {where} AND m.arm = 'treated'
-              AND m.exited_at IS NULL AND {base} IS NOT NULL
+              AND m.exited_at IS NULL AND {base} + to_microseconds(?::BIGINT) <= ?
         ), a AS (SELECT m.profile_id, m.due_at, {answers} FROM m)
         SELECT profile_id, due_at, {_WHEN[step.when]} FROM a ORDER BY profile_id
         """,
-        [wait, *members_params],
+        [wait, *members_params, wait, now],
     )
     return [(p, d, bool(h)) for p, d, h in rows]
 
