@@ -285,3 +285,34 @@ def test_bad_messages_are_refused_naming_the_field(message: SentMessage, field: 
     with pytest.raises(InvalidInputError) as caught:
         simulate_responses([message], roster({"buyer": 1}), 0)
     assert [e.field for e in caught.value.errors] == [field]
+
+
+def test_on_the_demo_shop_sending_at_the_habits_best_hour_beats_ten_oclock_for_evening_readers() -> None:
+    """End to end below the planner: the shop's events → habits' best send hour and channel →
+    the simulated opens. Evening readers' habits put most of them at 21-22h on e-mail."""
+    from shopmind.features import best_time_and_device
+    from shopmind.pipeline import load_demo_shop
+
+    with Store(":memory:") as store:
+        shop = load_demo_shop(store, customers=3_000, days=90, seed=7)
+        end = datetime.combine(shop.truths.end, datetime.min.time(), UTC) - KST
+        habits = best_time_and_device(store.table("events"), store.table("profiles"), end).to_pandas()
+        people = shop_recipients(generate_shop(customers=3_000, days=90, seed=7))
+    readers = habits[habits["profile_id"].isin({f"user:{u}" for u in shop.truths.evening_reader_user_ids})]
+    assert len(readers) > 150
+    assert readers["send_hour"].isin(EVENING_READER_HOURS).mean() > 0.7
+    day = end + timedelta(days=1)  # the next shop-local midnight, as UTC
+    rates = {}
+    for name in ("best", "ten"):
+        sent = [
+            SentMessage(
+                name, "s1", p, "treated", day + timedelta(hours=h if name == "best" else 10), c, False
+            )
+            for p, h, c in zip(
+                readers["profile_id"], readers["send_hour"], readers["send_channel"], strict=True
+            )
+        ]
+        rates[name] = opens(sent, simulate_responses(sent, people, 7).message_events)
+    best_lo, _ = interval(*rates["best"])
+    _, ten_hi = interval(*rates["ten"])
+    assert best_lo > ten_hi, rates
