@@ -261,6 +261,18 @@ def test_orders_are_the_stores_shape_within_the_window_and_load_into_a_store(sto
     lines = answers.order_lines.to_pylist()
     assert all(products[r["product_id"]] == r["unit_price"] and r["quantity"] >= 1 for r in lines)
     assert {r["order_id"] for r in lines} == set(answers.orders.column("order_id").to_pylist())
+    last = {}  # a member's orders come from where their last order came from
+    for customer, region, channel, device in zip(
+        *(shop.orders.column(c).to_pylist() for c in ("customer_id", "region", "channel", "device_type")),
+        strict=True,
+    ):
+        if customer:
+            last[customer] = (region, channel, device)
+    heads = answers.orders.to_pylist()
+    assert all(
+        (r["region"], r["channel"], r["device_type"]) == last.get(r["customer_id"], (None, "web", "mobile"))
+        for r in heads
+    )
     store.write_orders(answers.orders, answers.order_lines)
     assert store.query_arrow("SELECT count(*) AS n FROM orders").column("n").to_pylist() == [
         answers.orders.num_rows

@@ -109,6 +109,8 @@ class Recipients:
     favourites: Mapping[str, str] = field(default_factory=dict)  # profile → category
     devices: Mapping[str, str] = field(default_factory=dict)  # profile → an anonymous id of theirs
     regions: Mapping[str, str] = field(default_factory=dict)  # profile → region of their last order
+    #: profile → (channel, device type) of their last order (else the shop's usual: web, mobile)
+    order_devices: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -127,11 +129,19 @@ def shop_recipients(shop: SyntheticShop) -> Recipients:
     truths = shop.truths
     buyers = {c for c in shop.orders.column("customer_id").to_pylist() if c is not None}
     last_region: dict[str, str] = {}
-    for customer, region in zip(
-        shop.orders.column("customer_id").to_pylist(), shop.orders.column("region").to_pylist(), strict=True
+    last_device: dict[str, tuple[str, str]] = {}
+    o = shop.orders
+    for customer, region, channel, device in zip(
+        o.column("customer_id").to_pylist(),
+        o.column("region").to_pylist(),
+        o.column("channel").to_pylist(),
+        o.column("device_type").to_pylist(),
+        strict=True,
     ):
-        if customer is not None and region is not None:
-            last_region[customer] = region  # orders are in time order: the last one wins
+        if customer is not None:  # orders are in time order: the last one wins
+            if region is not None:
+                last_region[customer] = region
+            last_device[customer] = (channel or "web", device or "mobile")
     evening = truths.evening_reader_user_ids
     groups: dict[str, str] = {}
     for user in truths.member_devices:
@@ -166,6 +176,7 @@ def shop_recipients(shop: SyntheticShop) -> Recipients:
         favourites=MappingProxyType({f"user:{u}": c for u, c in truths.favourite_categories.items()}),
         devices=MappingProxyType({f"user:{u}": d[0] for u, d in truths.member_devices.items() if d}),
         regions=MappingProxyType({f"user:{u}": r for u, r in last_region.items()}),
+        order_devices=MappingProxyType({f"user:{u}": d for u, d in last_device.items()}),
     )
 
 
@@ -281,6 +292,7 @@ def _order_tables(seed: int, orders: list[_Order], people: Recipients) -> dict[s
         favourite = [p for p in products if p.category == people.favourites.get(o.profile_id)]
         count = int(rng.integers(2, 5) if vip else rng.integers(1, 3))
         customer = o.profile_id.removeprefix("user:")
+        channel, device = people.order_devices.get(o.profile_id, ("web", "mobile"))
         heads.append(
             {
                 "order_id": order_id,
@@ -292,8 +304,8 @@ def _order_tables(seed: int, orders: list[_Order], people: Recipients) -> dict[s
                 "currency": CURRENCY,
                 "country": "KR",
                 "region": people.regions.get(o.profile_id),
-                "channel": "web",
-                "device_type": "mobile",
+                "channel": channel,
+                "device_type": device,
                 "is_return": False,
                 "source": SOURCE,
                 "verified": True,
