@@ -116,7 +116,7 @@ def test_dormant_vips_buy_8_points_more_after_a_coupon_over_seeded_draws() -> No
 
 
 def test_a_big_draw_pins_the_dormant_uplift_and_the_holdout_rate() -> None:
-    people = roster({"dormant_vip": 60_000})
+    people = roster({"dormant_vip": 40_000})
     messages = campaign(people, "dormant_vip")
     rates = buy_rates(messages, simulate_responses(messages, people, 7).orders)
     diff, low, high = difference(rates)
@@ -158,9 +158,9 @@ def opens(messages: list[SentMessage], events: pa.Table) -> tuple[int, int]:
 
 
 def test_evening_readers_open_more_at_their_hour_than_at_ten() -> None:
-    people = roster({"evening_reader": 20_000, "buyer": 20_000})
+    people = roster({"evening_reader": 10_000, "buyer": 10_000})
     answer = MESSAGE_RESPONSES["evening_reader"]
-    for seed in range(3):
+    for seed in range(2):
         rates = {}
         for group in ("evening_reader", "buyer"):
             for name, at in (("best", AT_21), ("ten", AT_10)):
