@@ -19,6 +19,18 @@ from shopmind.activation._campaign import (
     check_campaign,
     parse_campaign,
 )
+from shopmind.activation._compliance import (
+    RULE_NAMES,
+    Clearance,
+    Violation,
+    clear,
+    clearance,
+    consent_decision,
+    finish,
+    send_window,
+    violations,
+)
+from shopmind.activation._context import coupon_code, customer_contexts, shop_recommender
 from shopmind.activation._links import ACTIONS, BadLinkError, LinkToken, make_token, read_token
 from shopmind.activation._memory import MemoryChannel
 from shopmind.activation._message import (
@@ -33,13 +45,29 @@ from shopmind.activation._message import (
     Receipt,
     Sender,
 )
-from shopmind.activation._template import Draft, Template, carrier_bytes, format_for, render
+from shopmind.activation._preview import Preview, preview
+from shopmind.activation._rules import AD_PREFIX, AD_WORDS, RULES, FormatRules, advertising_words
+from shopmind.activation._template import (
+    CONTEXT_FIELDS,
+    Draft,
+    Template,
+    carrier_bytes,
+    check_template,
+    format_for,
+    render,
+    unsendable,
+)
 
 __all__ = [
     "ACTIONS",
+    "AD_PREFIX",
+    "AD_WORDS",
     "CHANNELS",
+    "CONTEXT_FIELDS",
     "FORMATS",
     "KINDS",
+    "RULES",
+    "RULE_NAMES",
     "Audience",
     "BadLinkError",
     "BandAudience",
@@ -48,14 +76,17 @@ __all__ = [
     "Channel",
     "ChannelError",
     "ChannelPolicy",
+    "Clearance",
     "ContactBook",
     "Content",
     "Draft",
+    "FormatRules",
     "HandOverUnknownError",
     "LinkToken",
     "MemoryChannel",
     "Message",
     "MovedAudience",
+    "Preview",
     "Receipt",
     "RfmAudience",
     "SegmentAudience",
@@ -64,12 +95,26 @@ __all__ = [
     "Step",
     "Template",
     "Trigger",
+    "Violation",
+    "advertising_words",
     "campaign_json",
     "carrier_bytes",
     "check_campaign",
+    "check_template",
+    "clear",
+    "clearance",
+    "consent_decision",
+    "coupon_code",
+    "customer_contexts",
+    "finish",
     "format_for",
     "make_token",
     "parse_campaign",
+    "preview",
     "read_token",
     "render",
+    "send_window",
+    "shop_recommender",
+    "unsendable",
+    "violations",
 ]
