@@ -31,18 +31,31 @@ from shopmind.activation import (
     unsendable,
 )
 from shopmind.core import InvalidInputError
-from shopmind.pipeline import latest_scores, load_demo_shop, run_customer_intelligence, run_preferences, run_recommender
+from shopmind.pipeline import (
+    latest_scores,
+    load_demo_shop,
+    run_customer_intelligence,
+    run_preferences,
+    run_recommender,
+)
 from shopmind.store import Store, Workspace
 from tests.shops import START
 
 SENDER = Sender("마음상점", "02-123-4567", opt_out_phone="080-123-4567")
-KIMCHI = {"name": "종가 포기김치 1kg", "price": 13900.0, "reason": "자주 함께 구매한 상품", "product_id": "P1"}
+KIMCHI = {
+    "name": "종가 포기김치 1kg",
+    "price": 13900.0,
+    "reason": "자주 함께 구매한 상품",
+    "product_id": "P1",
+}
 RAMEN = {"name": "농심 신라면", "price": 4500.0, "reason": "인기 상품", "product_id": "P2"}
 
 
 def context(**extra: Any) -> dict[str, Any]:
     base: dict[str, Any] = {name: None for name in CONTEXT_FIELDS if name != "link"}
-    base.update(name_or_customer="고객", recommended=[KIMCHI, RAMEN], coupon="WB-7K2MQ9XZ", locale="ko", lists=[])
+    base.update(
+        name_or_customer="고객", recommended=[KIMCHI, RAMEN], coupon="WB-7K2MQ9XZ", locale="ko", lists=[]
+    )
     base.update(extra)
     return base
 
@@ -115,13 +128,19 @@ def test_particles_follow_the_word_they_attach_to() -> None:
 
 def test_english_templates_write_won_the_english_way_and_keep_their_brackets() -> None:
     en = context(locale="en", name_or_customer="customer")
-    draft = render(Template("Dear {{ name_or_customer }}, {{ recommended[0].price | won }} 을(를)", locale="en"), en, "email")
+    draft = render(
+        Template("Dear {{ name_or_customer }}, {{ recommended[0].price | won }} 을(를)", locale="en"),
+        en,
+        "email",
+    )
     assert draft.text == "Dear customer, ₩13,900 을(를)"  # no Korean particle rewriting in English
     assert draft.locale == "en"
 
 
 def test_a_missing_fact_is_written_as_nothing_not_none() -> None:
-    draft = render(Template("[{{ region }}][{{ recommended[5].name }}][{{ scores.churn_risk }}]"), context(), "sms")
+    draft = render(
+        Template("[{{ region }}][{{ recommended[5].name }}][{{ scores.churn_risk }}]"), context(), "sms"
+    )
     assert draft.text == "[][][]"
 
 
@@ -144,10 +163,14 @@ def test_links_record_their_targets_in_order_and_write_the_callers_redirects() -
     template = Template(
         "{{ link('https://shop.example/p/1') }} {{ link('https://shop.example/sale') }} {{ link('https://shop.example/p/1') }}",
         subject="{{ link('https://shop.example/sale') }}",
-        html='<a href="{{ link(\'https://shop.example/p/2?a=1&b=2\') }}">x</a>',
+        html="<a href=\"{{ link('https://shop.example/p/2?a=1&b=2') }}\">x</a>",
     )
     draft = render(template, context(), "email", tracked=tracked)
-    assert draft.links == ("https://shop.example/p/1", "https://shop.example/sale", "https://shop.example/p/2?a=1&b=2")
+    assert draft.links == (
+        "https://shop.example/p/1",
+        "https://shop.example/sale",
+        "https://shop.example/p/2?a=1&b=2",
+    )
     assert draft.text == "https://s.example/m/c/0 https://s.example/m/c/1 https://s.example/m/c/0"
     assert draft.subject == "https://s.example/m/c/1"
     assert draft.html == '<a href="https://s.example/m/c/2">x</a>'
@@ -155,7 +178,11 @@ def test_links_record_their_targets_in_order_and_write_the_callers_redirects() -
 
 
 def test_without_a_tracker_a_link_is_its_target_and_still_recorded() -> None:
-    draft = render(Template("{{ link(recommended[0].url) }}"), context(recommended=[{"url": "https://shop.example/p/9"}]), "sms")
+    draft = render(
+        Template("{{ link(recommended[0].url) }}"),
+        context(recommended=[{"url": "https://shop.example/p/9"}]),
+        "sms",
+    )
     assert draft.text == "https://shop.example/p/9"
     assert draft.links == ("https://shop.example/p/9",)
 
@@ -184,7 +211,9 @@ def test_a_template_error_names_the_field_and_the_line(source: str, line: int, s
 
 def test_errors_in_the_subject_and_html_name_those_fields() -> None:
     with pytest.raises(InvalidInputError) as err:
-        render(Template("ok", subject="{{ coupon | nope }}"), context(), "email", where="steps[1].messages.email")
+        render(
+            Template("ok", subject="{{ coupon | nope }}"), context(), "email", where="steps[1].messages.email"
+        )
     assert err.value.field == "steps[1].messages.email.subject"
     with pytest.raises(InvalidInputError) as err:
         render(Template("ok", subject="s", html="<p>\n{{ x.y }}</p>"), context(), "email", where="w")
@@ -197,7 +226,9 @@ def test_check_template_refuses_an_alimtalk_that_advertises() -> None:
     errors = check_template(ad, "kakao", "informational", where="steps[0].messages.kakao")
     assert [e.field for e in errors] == ["steps[0].messages.kakao.text"]
     assert "쿠폰" in errors[0].reason and "할인" in errors[0].reason and "%" in errors[0].reason
-    notice = Template("{{ name_or_customer }}님, 주문하신 상품이 오늘 출발했습니다.", template_code="SHIPPED_01")
+    notice = Template(
+        "{{ name_or_customer }}님, 주문하신 상품이 오늘 출발했습니다.", template_code="SHIPPED_01"
+    )
     assert check_template(notice, "kakao", "informational") == []
     # the same words are fine in advertising, which goes as a 브랜드 메시지
     assert check_template(ad, "kakao", "advertising") == []
@@ -233,7 +264,9 @@ def test_contexts_for_many_customers_agree_with_each_customers_own_facts(shop: S
     ids.append("user:nobody-at-all")
     recommender = shop_recommender(shop)
     assert recommender is not None
-    contexts = customer_contexts(shop, ids, as_of=AS_OF, recommender=recommender, recommended=3, shop="마음상점")
+    contexts = customer_contexts(
+        shop, ids, as_of=AS_OF, recommender=recommender, recommended=3, shop="마음상점"
+    )
     assert set(contexts) == set(ids)
     names = dict(shop.sql("SELECT product_id, name FROM products"))
     checked_segments = 0
@@ -254,7 +287,9 @@ def test_contexts_for_many_customers_agree_with_each_customers_own_facts(shop: S
         assert [i["product_id"] for i in got["recommended"]] == [r.item for r in expected]
         assert [i["reason"] for i in got["recommended"]] == [r.reason.ko for r in expected]
         assert all(i["name"] == names[i["product_id"]] for i in got["recommended"])
-        users = shop.sql("SELECT identifier FROM profiles WHERE profile_id = ? AND kind = 'user' ORDER BY 1", [pid])
+        users = shop.sql(
+            "SELECT identifier FROM profiles WHERE profile_id = ? AND kind = 'user' ORDER BY 1", [pid]
+        )
         assert got["member_id"] == (users[0][0].removeprefix("user:") if users else None)
         assert got["shop"] == "마음상점"
     assert checked_segments > 10
@@ -299,7 +334,12 @@ def test_coupon_codes_are_per_customer_stable_and_unguessable() -> None:
 
 
 def test_the_preview_shows_each_customer_their_own_finished_message(shop: Store) -> None:
-    ids = [p for (p,) in shop.sql("SELECT DISTINCT profile_id FROM profiles WHERE kind = 'user' ORDER BY 1 LIMIT 4")]
+    ids = [
+        p
+        for (p,) in shop.sql(
+            "SELECT DISTINCT profile_id FROM profiles WHERE kind = 'user' ORDER BY 1 LIMIT 4"
+        )
+    ]
     template = Template(
         "{{ name_or_customer }}님을 위한 추천: {{ recommended[0].name }} ({{ recommended[0].reason }})\n쿠폰 {{ coupon }}"
     )
@@ -307,7 +347,15 @@ def test_the_preview_shows_each_customer_their_own_finished_message(shop: Store)
     assert recommender is not None
     names = dict(shop.sql("SELECT product_id, name FROM products"))
     shown = preview(
-        shop, template, ids, "sms", "advertising", SENDER, as_of=AS_OF, recommender=recommender, coupon="WB-{code}"
+        shop,
+        template,
+        ids,
+        "sms",
+        "advertising",
+        SENDER,
+        as_of=AS_OF,
+        recommender=recommender,
+        coupon="WB-{code}",
     )
     assert [p.profile_id for p in shown] == ids
     for p in shown:
