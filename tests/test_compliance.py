@@ -113,7 +113,7 @@ def test_a_finished_email_has_the_prefix_in_its_subject_and_a_bilingual_opt_out(
     )
     assert done.subject == "(광고) 이번 주 신상품"  # never twice
     assert "발신: 마음상점 · 문의 02-123-4567" in done.text
-    assert f"수신거부를 눌러 주세요: {UNSUBSCRIBE}" in done.text
+    assert f"메일 수신을 원하지 않으시면 여기에서 수신거부하실 수 있습니다: {UNSUBSCRIBE}" in done.text
     assert f"unsubscribe here: {UNSUBSCRIBE}" in done.text
     assert f'<a href="{UNSUBSCRIBE}">' in (done.html or "")
     assert violations(done, "advertising", "email", SENDER, UNSUBSCRIBE) == []
@@ -219,6 +219,13 @@ def test_opt_out_rule_catches_each_channels_missing_opt_out(fmt: str, old: str, 
     good = finished(fmt)
     assert old in good.text
     assert _rules_broken(replace(good, text=good.text.replace(old, new))) == {"opt_out"}
+
+
+def test_the_html_footer_goes_inside_a_whole_document() -> None:
+    page = "<html><body><p>본문</p></body></html>"
+    done = finish(draft("email", html=page), "advertising", "email", SENDER, UNSUBSCRIBE)
+    assert (done.html or "").endswith("</p>\n</body></html>")
+    assert (done.html or "").index("발신: 마음상점") < (done.html or "").index("</body>")
 
 
 def test_opt_out_rule_catches_an_html_part_without_the_link() -> None:

@@ -183,7 +183,9 @@ def finish(
     text = text.rstrip() + "\n\n" + "\n".join(footer)
     body_html = draft.html
     if body_html is not None:
-        body_html = body_html + _html_footer(who, rules, sender, unsubscribe_url, draft.locale)
+        footer_html = _html_footer(who, rules, sender, unsubscribe_url, draft.locale)
+        end = body_html.lower().rfind("</body>")  # inside a whole document, before it closes
+        body_html = body_html + footer_html if end < 0 else body_html[:end] + footer_html + body_html[end:]
     finished = replace(draft, text=text, subject=subject, html=body_html)
     return with_format(finished, channel, kind)
 
