@@ -458,8 +458,28 @@ senders = st.builds(
 )
 
 
+products = st.fixed_dictionaries(
+    {
+        "name": st.text(
+            alphabet=st.sampled_from("김치라면생수목살샤인머스캣 1kgABC"), min_size=1, max_size=20
+        ),
+        "price": st.none() | st.floats(0, 2_000_000, allow_nan=False),
+        "reason": st.sampled_from(["인기 상품", "함께 구매한 상품", "bought together"]),
+    }
+)
+customers = st.fixed_dictionaries(
+    {
+        "name_or_customer": st.sampled_from(["고객", "김민지", "customer"]),
+        "recommended": st.lists(products, max_size=3),
+        "coupon": st.none() | st.sampled_from(["WB-7K2MQ9XZ", "WELCOME10"]),
+        "region": st.none() | st.sampled_from(["서울", "부산", "제주"]),
+    }
+)
+
+
 @given(
     st.lists(fragments, min_size=1, max_size=8).map("".join),
+    customers,
     st.sampled_from(CONSENT_CHANNELS),
     st.sampled_from(["ko", "en"]),
     senders,
@@ -467,20 +487,14 @@ senders = st.builds(
 )
 @settings(max_examples=150, deadline=None, derandomize=True)
 def test_every_finished_ad_starts_with_the_prefix_and_carries_the_opt_out(
-    body: str, channel: str, locale: str, sender: Sender, with_subject: bool
+    body: str, customer: dict[str, object], channel: str, locale: str, sender: Sender, with_subject: bool
 ) -> None:
     template = Template(
         body,
         subject="{{ name_or_customer }}님을 위한 소식" if with_subject or channel == "email" else None,
         locale=locale,
     )
-    ctx = {
-        "name_or_customer": "고객",
-        "recommended": [{"name": "종가 포기김치 1kg", "price": 13900}],
-        "coupon": "WB-7K2MQ9XZ",
-        "region": "부산",
-        "locale": locale,
-    }
+    ctx = {**customer, "locale": locale}
     done = finish(render(template, ctx, channel), "advertising", channel, sender, UNSUBSCRIBE)
     rules = RULES[done.format]
     head = next((getattr(done, f) for f in rules.prefix_on if getattr(done, f)), "")
