@@ -260,3 +260,20 @@ def test_a_subscription_parses_as_browsers_give_it(standin: Standin) -> None:
     parsed = Subscription.parse(standin.subscribe())
     assert parsed.endpoint.startswith(standin.base_url + "/push/")
     assert len(parsed.p256dh) == 65 and len(parsed.auth) == 16
+
+
+def test_processes_making_the_key_at_once_all_get_the_same_one(tmp_path: Path) -> None:
+    import threading
+
+    path = tmp_path / "keys" / "vapid.pem"
+    keys: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: keys.append(VapidKey.load_or_create(path).application_server_key))
+        for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(keys) == 8 and len(set(keys)) == 1
+    assert [p.name for p in path.parent.iterdir()] == ["vapid.pem"]  # no half-written leftovers

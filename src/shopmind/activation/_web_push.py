@@ -20,6 +20,7 @@ import base64
 import hashlib
 import hmac
 import os
+import secrets
 import stat
 from dataclasses import dataclass
 from datetime import timedelta
@@ -146,20 +147,30 @@ class VapidKey:
         """The key kept at ``path`` (PEM, PKCS#8), made there first (0600) if absent. A key file
         others may read is refused: whoever holds it can push to every subscriber."""
         path = Path(path)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
+        if path.exists():
             return cls._load(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         key = ec.generate_private_key(ec.SECP256R1())
         pem = key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(pem)
-            fh.flush()
-            os.fsync(fh.fileno())
+        # written whole under another name, then linked into place: a crash leaves no half key,
+        # and of two processes making it at once one key wins and both use it
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(pem)
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return cls._load(path)
+        finally:
+            tmp.unlink(missing_ok=True)
         return cls(key)
 
     @classmethod
