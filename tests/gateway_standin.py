@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import itertools
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -69,6 +70,15 @@ class Service:
         with self.lock:
             return list(self.taken)
 
+    def carried(self) -> dict[str, int]:
+        """How many requests carried each key (a key carried twice was sent twice)."""
+        counts: dict[str, int] = {}
+        with self.lock:
+            for request in self.requests:
+                for key in request["keys"]:
+                    counts[key] = counts.get(key, 0) + 1
+        return counts
+
     def answer_next(self, status: int, *, retry_after: str | None = None, times: int = 1) -> None:
         with self.lock:
             self.faults.extend(Fault(status=status, retry_after=retry_after) for _ in range(times))
@@ -88,6 +98,15 @@ class _Subscriber:
     auth: bytes
     subscription: str  # the JSON handed to the shop
     application_server_key: bytes | None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a client killed mid-request (the outbox's SIGKILL tests) breaks its connection: expected
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _Refused(Exception):
@@ -115,8 +134,7 @@ class Standin:
         self._subscribers: dict[str, _Subscriber] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )

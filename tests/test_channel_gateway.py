@@ -214,8 +214,8 @@ def test_retry_after_as_an_http_date(standin: Standin) -> None:
     gateway.close()
 
 
-@pytest.mark.parametrize("status", [500, 502, 503])
-def test_a_server_error_is_a_retry_and_the_resend_is_taken(
+@pytest.mark.parametrize("status", [500, 502, 503, 408, 409])
+def test_a_server_error_or_a_busy_key_is_a_retry_and_the_resend_is_taken(
     channel: HttpGateway, standin: Standin, status: int
 ) -> None:
     standin.gateway.answer_next(status)
@@ -233,6 +233,7 @@ def test_a_cut_after_the_gateway_took_it_is_unknown_and_the_resend_a_duplicate(
         channel.send(message("sms", "c9.p1.s1", PHONE))
     again = channel.send(message("sms", "c9.p1.s1", PHONE))
     assert again.outcome == "sent" and again.duplicate
+    assert standin.gateway.carried() == {"c9.p1.s1": 2}  # sent twice,
     assert [r.key for r in standin.gateway.received()] == ["c9.p1.s1"]  # delivered once
 
 

@@ -121,17 +121,20 @@ def test_a_file_that_is_not_a_key_is_named(tmp_path: Path) -> None:
         VapidKey.load_or_create(path)
 
 
-def test_a_push_signed_by_another_key_is_refused_by_the_service(standin: Standin, tmp_path: Path) -> None:
-    """The subscription was made for the shop's key (applicationServerKey); a push signed with
-    another key is refused (403), which is the channel's error: no message can go."""
+def test_a_push_signed_by_another_key_is_rejected_for_that_subscription(
+    standin: Standin, tmp_path: Path
+) -> None:
+    """The subscription was made for the shop's key (applicationServerKey); the push service refuses
+    a push signed with another key (403): that address is unusable, the channel is not."""
     shop = VapidKey.load_or_create(tmp_path / "shop.pem")
     other = open_web_push(tmp_path / "other.pem", subject=SUBJECT)
     subscription = standin.subscribe(application_server_key=shop.application_server_key)
-    with pytest.raises(ChannelError, match="HTTP 403"):
-        other.send(message("web_push", "c1.p1.s1", subscription))
+    refused = other.send(message("web_push", "c1.p1.s1", subscription))
+    assert refused.outcome == "rejected" and "HTTP 403" in (refused.reason or "")
+    assert other.send(message("web_push", "c1.p2.s1", standin.subscribe())).outcome == "sent"
     right = open_web_push(tmp_path / "shop.pem", subject=SUBJECT)
     assert right.send(message("web_push", "c1.p1.s1", subscription)).outcome == "sent"
-    assert [r.key for r in standin.web_push.received()] == ["c1.p1.s1"]
+    assert [r.key for r in standin.web_push.received()] == ["c1.p2.s1", "c1.p1.s1"]
     other.close()
     right.close()
 

@@ -125,10 +125,15 @@ def post(
         ) from exc
 
 
+#: 408 Request Timeout, 409 Conflict (the same key is still being handled), 425 Too Early
+_TRY_AGAIN = frozenset({408, 409, 425})
+
+
 def common_outcome(
     response: httpx.Response, *, key: str, pace: Pace, clock: Clock, what: str
 ) -> Receipt | None:
-    """What every provider's status codes mean alike: 429 (wait as told, then retry), 5xx (retry),
+    """What every provider's status codes mean alike: 429 (wait as told, then retry), 5xx, 408,
+    409 and 425 (retry),
     401/403 (the credentials are wrong: no message can go, so it is the channel's error). None for
     the statuses each adapter reads itself."""
     status = response.status_code
@@ -137,6 +142,13 @@ def common_outcome(
         if wait is not None:
             pace.hold(wait)
         return Receipt(key, "retry", reason=f"{what} rate limit (HTTP 429)", retry_after_s=wait)
+    if status in _TRY_AGAIN:
+        return Receipt(
+            key,
+            "retry",
+            reason=f"{what} answered HTTP {status}",
+            retry_after_s=retry_after_s(response, clock),
+        )
     if status >= 500:
         return Receipt(
             key,

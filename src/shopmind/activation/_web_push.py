@@ -285,6 +285,15 @@ class WebPush:
         )
         if isinstance(answer, Receipt):
             return answer
+        if answer.status_code == 403:
+            # the subscription was made for another VAPID key (the shop's key changed since):
+            # this address is unusable, the channel is not
+            return Receipt(
+                message.key,
+                "rejected",
+                reason="the push service refused our VAPID key for this subscription (HTTP 403); "
+                "the browser subscribed with another key: revoke it",
+            )
         common = common_outcome(answer, key=message.key, pace=self._pace, clock=self._clock, what=_WHAT)
         if common is not None:
             return common
