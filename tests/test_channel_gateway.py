@@ -13,6 +13,8 @@ from email.utils import format_datetime
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shopmind.activation import (
     ChannelError,
@@ -22,6 +24,7 @@ from shopmind.activation import (
     Sender,
     open_http_gateway,
 )
+from shopmind.activation._http_gateway import korean_phone
 from shopmind.activation._http_hand_over import Pace
 from shopmind.core import FixedClock
 from tests.channel_contract import ChannelContract, message
@@ -350,3 +353,26 @@ def test_a_closed_gateway_refuses_to_send(channel: HttpGateway) -> None:
     channel.close()
     with pytest.raises(ChannelError, match="closed"):
         channel.send(message("sms", "c9.p1.s1", PHONE))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    mobile=st.from_regex(r"01[016789][0-9]{7,8}", fullmatch=True),
+    style=st.sampled_from(["plain", "hyphens", "spaces", "international"]),
+)
+def test_a_phone_number_written_any_usual_way_is_the_same_number(mobile: str, style: str) -> None:
+    head, middle, tail = mobile[:3], mobile[3:-4], mobile[-4:]
+    written = {
+        "plain": mobile,
+        "hyphens": f"{head}-{middle}-{tail}",
+        "spaces": f" {head} {middle} {tail} ",
+        "international": f"+82 {head[1:]}-{middle}-{tail}",
+    }[style]
+    assert korean_phone(written) == mobile
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "010", "1012345678", "010-1234-567a", "+1 415 555 0100", "0101234567890"]
+)
+def test_what_is_not_a_korean_phone_number(bad: str) -> None:
+    assert korean_phone(bad) is None

@@ -13,6 +13,8 @@ from pathlib import Path
 import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shopmind.activation import ChannelError, Message, VapidKey, WebPush, open_web_push, vapid_key_path
 from shopmind.activation._web_push import MAX_PLAINTEXT, Subscription, b64url, b64url_decode, encrypt
@@ -280,3 +282,21 @@ def test_processes_making_the_key_at_once_all_get_the_same_one(tmp_path: Path) -
         t.join()
     assert len(keys) == 8 and len(set(keys)) == 1
     assert [p.name for p in path.parent.iterdir()] == ["vapid.pem"]  # no half-written leftovers
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(payload=st.binary(max_size=MAX_PLAINTEXT))
+def test_any_payload_that_fits_one_record_opens_in_the_browser(payload: bytes) -> None:
+    """Round trip through the stand-in's independent decryption, up to the largest payload."""
+    from tests.gateway_standin import _decrypt
+
+    browser = ec.derive_private_key(int.from_bytes(b64url_decode(RFC_UA_PRIVATE)), ec.SECP256R1())
+    auth = b64url_decode(RFC_AUTH)
+    body = encrypt(payload, b64url_decode(RFC_UA_PUBLIC), auth)
+    assert len(body) <= 4096  # what every push service must take (RFC 8030 §7.2)
+    assert _decrypt(body, browser, auth) == payload
+
+
+def test_one_byte_over_the_record_is_refused_by_the_encryption() -> None:
+    with pytest.raises(ValueError, match=str(MAX_PLAINTEXT)):
+        encrypt(b"x" * (MAX_PLAINTEXT + 1), b64url_decode(RFC_UA_PUBLIC), b64url_decode(RFC_AUTH))
