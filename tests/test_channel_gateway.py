@@ -345,7 +345,9 @@ def test_the_formats_follow_what_is_configured() -> None:
         "https://k@gateway.example/v1", sender=Sender("쇼핑몰", "02-1234-5678", sms_number="02-1234-5678")
     )
     assert from_sender.from_number == "0212345678"
-    for gateway in (sms_only, kakao_only, from_sender):
+    representative = open_http_gateway("https://k@gateway.example/v1?from=1588-1234")
+    assert representative.from_number == "15881234"  # a 대표번호 may send, though not receive
+    for gateway in (sms_only, kakao_only, from_sender, representative):
         gateway.close()
 
 

@@ -55,6 +55,8 @@ _KAKAO_FORMATS = frozenset({"alimtalk", "brand"})
 _MAX_BYTES = {"sms": 90, "lms": 2000, "mms": 2000}
 _MAX_KAKAO_CHARS = 1000
 _PHONE = re.compile(r"0\d{8,10}")
+#: a 발신번호 may also be a nationwide representative number (대표번호: 15xx, 16xx, 18xx-xxxx)
+_REPRESENTATIVE = re.compile(r"1[568]\d{6}")
 _WHAT = "the messaging gateway"
 
 Auth = Literal["key", "hmac"]
@@ -66,6 +68,14 @@ def korean_phone(to: str) -> str | None:
     if digits.startswith("+82"):
         digits = "0" + digits[3:].lstrip("0")
     return digits if _PHONE.fullmatch(digits) else None
+
+
+def sending_number(number: str) -> str | None:
+    """A registered 발신번호 as digits (a phone number or a 대표번호 such as 1588-1234), or None."""
+    digits = re.sub(r"[\s\-().]", "", number)
+    if _REPRESENTATIVE.fullmatch(digits):
+        return digits
+    return korean_phone(number)
 
 
 @dataclass(frozen=True)
@@ -122,9 +132,9 @@ class HttpGateway:
         if auth == "hmac" and not api_secret:
             raise ChannelError(f"{_WHAT}: auth=hmac needs the API secret (api_secret, or the URL's password)")
         number = from_number or (sender.sms_number if sender else None)
-        if number is not None and korean_phone(number) is None:
+        if number is not None and sending_number(number) is None:
             raise ChannelError(f"{_WHAT}: the sending number {number!r} is not a Korean phone number")
-        self.from_number = korean_phone(number) if number else None
+        self.from_number = sending_number(number) if number else None
         self.kakao_sender_key = kakao_sender_key
         usable: set[str] = set()
         if self.from_number:
@@ -166,8 +176,8 @@ class HttpGateway:
                 f"{_WHAT} is configured for {sorted(self.formats)}, not {message.format!r} messages"
             )
         if message.format == "alimtalk":
-            # 알림톡 may carry information only (Kakao's rules, and 정보통신망법 §50 needs consent
-            # channels for ads): an advertising message here is a planning error, not a bad address
+            # Kakao allows only informational messages (orders, deliveries, bookings) as 알림톡;
+            # an advertising one here is a planning error, not a bad address: nothing is sent
             if message.kind != "informational":
                 raise ChannelError(
                     f"message {message.key!r}: 알림톡 carries informational messages only; "
