@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 
 import orjson
 import pytest
@@ -35,7 +36,7 @@ ALL = ("sms", "lms", "mms", "alimtalk", "brand")
 
 
 def _url(standin: Standin, query: str = "from=02-1234-5678&sender_key=KAKAO-SENDER-1") -> str:
-    return standin.gateway_url.replace("http://", f"http://{standin.api_key}@") + "?" + query
+    return standin.gateway_url.replace("://", f"://{standin.api_key}@", 1) + "?" + query
 
 
 @pytest.fixture
@@ -378,3 +379,35 @@ def test_a_phone_number_written_any_usual_way_is_the_same_number(mobile: str, st
 )
 def test_what_is_not_a_korean_phone_number(bad: str) -> None:
     assert korean_phone(bad) is None
+
+
+# -- over TLS, as in production -----------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_standin(tmp_path: Path) -> Iterator[Standin]:
+    server = Standin(tls_dir=tmp_path)
+    yield server
+    server.close()
+
+
+def test_over_https_with_the_providers_ca(tls_standin: Standin) -> None:
+    assert tls_standin.gateway_url.startswith("https://")
+    gateway = open_http_gateway(_url(tls_standin), verify=str(tls_standin.ca_file))
+    assert gateway.send(message("sms", "c9.p1.s1", PHONE)).outcome == "sent"
+    assert gateway.send(message("sms", "c9.p2.s1", PHONE)).outcome == "sent"  # the connection reused
+    assert [r.key for r in tls_standin.gateway.received()] == ["c9.p1.s1", "c9.p2.s1"]
+    gateway.close()
+
+
+def test_a_certificate_that_does_not_verify_is_the_channels_error(tls_standin: Standin) -> None:
+    gateway = open_http_gateway(_url(tls_standin))  # the system's CAs do not know the stand-in's
+    with pytest.raises(ChannelError, match="TLS handshake"):
+        gateway.send(message("sms", "c9.p1.s1", PHONE))
+    assert tls_standin.gateway.requests == []
+    gateway.close()
+
+
+def test_a_missing_ca_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ChannelError, match="CA bundle"):
+        open_http_gateway("https://k@gateway.example/v1?from=0212345678", verify=str(tmp_path / "none.pem"))

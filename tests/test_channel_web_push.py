@@ -300,3 +300,16 @@ def test_any_payload_that_fits_one_record_opens_in_the_browser(payload: bytes) -
 def test_one_byte_over_the_record_is_refused_by_the_encryption() -> None:
     with pytest.raises(ValueError, match=str(MAX_PLAINTEXT)):
         encrypt(b"x" * (MAX_PLAINTEXT + 1), b64url_decode(RFC_UA_PUBLIC), b64url_decode(RFC_AUTH))
+
+
+def test_over_https_with_the_push_services_ca(tmp_path: Path) -> None:
+    server = Standin(tls_dir=tmp_path)
+    try:
+        push = open_web_push(tmp_path / "k.pem", subject=SUBJECT, verify=str(server.ca_file))
+        subscription = server.subscribe()
+        assert orjson.loads(subscription)["endpoint"].startswith("https://127.0.0.1:")
+        assert push.send(message("web_push", "c1.p1.s1", subscription)).outcome == "sent"
+        assert [r.key for r in server.web_push.received()] == ["c1.p1.s1"]
+        push.close()
+    finally:
+        server.close()

@@ -32,6 +32,7 @@ from shopmind.activation._http_hand_over import (
     common_outcome,
     held_receipt,
     post,
+    provider_client,
 )
 from shopmind.activation._message import ChannelError, Message, Receipt
 from shopmind.core import Clock, SystemClock
@@ -57,6 +58,7 @@ class AppPush:
         clock: Clock | None = None,
         transport: httpx.BaseTransport | None = None,
         pace: Pace | None = None,
+        verify: bool | str = True,
     ) -> None:
         check_provider_url(url, _WHAT)
         if not api_key:
@@ -66,7 +68,7 @@ class AppPush:
         self._api_key = api_key
         self._clock = clock or SystemClock()
         self._pace = pace or Pace(rate_per_s)
-        self._client = httpx.Client(timeout=timeout_s, transport=transport)
+        self._client = provider_client(timeout_s, transport, verify)
         self._closed = False
 
     def send(self, message: Message) -> Receipt:

@@ -42,6 +42,7 @@ from shopmind.activation._http_hand_over import (
     common_outcome,
     held_receipt,
     post,
+    provider_client,
 )
 from shopmind.activation._message import ChannelError, Message, Receipt, Sender
 from shopmind.activation._template import carrier_bytes
@@ -123,6 +124,7 @@ class HttpGateway:
         clock: Clock | None = None,
         transport: httpx.BaseTransport | None = None,
         pace: Pace | None = None,
+        verify: bool | str = True,
     ) -> None:
         check_provider_url(url, _WHAT)
         if not api_key:
@@ -163,7 +165,7 @@ class HttpGateway:
         self._credentials = _Credentials(auth, api_key, api_secret, key_header)
         self._clock = clock or SystemClock()
         self._pace = pace or Pace(rate_per_s)
-        self._client = httpx.Client(timeout=timeout_s, transport=transport)
+        self._client = provider_client(timeout_s, transport, verify)
         self._closed = False
 
     # -- one message --------------------------------------------------------------------------

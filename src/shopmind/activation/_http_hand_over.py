@@ -5,6 +5,7 @@ the answer did not come" (:class:`HandOverUnknownError`: resend with the same ke
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -85,6 +86,29 @@ class Pace:
             self._sleep(slot - now)
 
 
+def provider_client(
+    timeout_s: float, transport: httpx.BaseTransport | None, verify: bool | str
+) -> httpx.Client:
+    """The HTTP client of one adapter (its connections are reused across messages). ``verify``: a
+    CA bundle file when the provider's certificate is signed by a private CA."""
+    if isinstance(verify, str):
+        try:
+            context = ssl.create_default_context(cafile=verify)
+        except (OSError, ssl.SSLError) as exc:
+            raise ChannelError(f"verify: cannot read the CA bundle {verify!r} ({exc})") from None
+        return httpx.Client(timeout=timeout_s, transport=transport, verify=context)
+    return httpx.Client(timeout=timeout_s, transport=transport, verify=verify)
+
+
+def _certificate_error(exc: BaseException) -> ssl.SSLError | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def retry_after_s(response: httpx.Response, clock: Clock) -> float | None:
     """The Retry-After header in seconds: a number of seconds or an HTTP date (RFC 9110 §10.2.3)."""
     value = response.headers.get("retry-after")
@@ -117,6 +141,13 @@ def post(
     try:
         return client.post(url, content=content, headers=dict(headers))
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        tls = _certificate_error(exc)
+        if tls is not None:
+            # not a passing fault: no message will go until the certificate or the CA is fixed
+            raise ChannelError(
+                f"{what}: the TLS handshake with {url} failed ({tls}); check the URL, or give the "
+                "provider's CA bundle (verify=)"
+            ) from exc
         return Receipt(key, "retry", reason=f"{what} unreachable: {exc or type(exc).__name__}")
     except (httpx.TransportError, httpx.TimeoutException) as exc:
         raise HandOverUnknownError(

@@ -37,6 +37,7 @@ from shopmind.core import Clock
 
 #: channels.toml's option names → the adapters' keyword arguments
 _GATEWAY_OPTIONS = {
+    "ca_file": "verify",
     "api_key": "api_key",
     "api_secret": "api_secret",
     "auth": "auth",
@@ -47,12 +48,14 @@ _GATEWAY_OPTIONS = {
     "timeout": "timeout_s",
 }
 _APP_PUSH_OPTIONS = {
+    "ca_file": "verify",
     "api_key": "api_key",
     "title": "default_title",
     "rate": "rate_per_s",
     "timeout": "timeout_s",
 }
 _WEB_PUSH_OPTIONS = {
+    "ca_file": "verify",
     "subject": "subject",
     "ttl": "ttl_s",
     "urgency": "urgency",
@@ -90,7 +93,11 @@ def _options(context: OpenContext, names: Mapping[str, str], what: str) -> dict[
             f"channels.{context.channel}: unknown option {', '.join(unknown)} for {what}; "
             f"expected {', '.join(names)}"
         )
-    return {names[k]: v for k, v in context.options.items()}
+    options = {names[k]: v for k, v in context.options.items()}
+    ca_file = options.get("verify")
+    if isinstance(ca_file, str) and context.base is not None and not Path(ca_file).is_absolute():
+        options["verify"] = str(context.base / ca_file)  # beside channels.toml, in the workspace
+    return options
 
 
 def open_https(url: str, context: OpenContext) -> Channel:

@@ -41,6 +41,7 @@ from shopmind.activation._http_hand_over import (
     common_outcome,
     held_receipt,
     post,
+    provider_client,
 )
 from shopmind.activation._message import ChannelError, Message, Receipt
 from shopmind.core import Clock, SystemClock
@@ -229,6 +230,7 @@ class WebPush:
         clock: Clock | None = None,
         transport: httpx.BaseTransport | None = None,
         pace: Pace | None = None,
+        verify: bool | str = True,
     ) -> None:
         if not subject.startswith(("mailto:", "https:")):
             raise ChannelError(
@@ -244,7 +246,7 @@ class WebPush:
         self.urgency = urgency
         self._clock = clock or SystemClock()
         self._pace = pace or Pace(rate_per_s)
-        self._client = httpx.Client(timeout=timeout_s, transport=transport)
+        self._client = provider_client(timeout_s, transport, verify)
         self._tokens: dict[str, tuple[str, int]] = {}
         self._closed = False
 
