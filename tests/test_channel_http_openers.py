@@ -129,3 +129,17 @@ def test_the_registry_opens_the_http_schemes(standin: Standin, tmp_path: Path) -
     push = config.open_channel("webpush:vapid.pem", channel="web_push", sender=SENDER, base=tmp_path)
     assert isinstance(push, WebPush)
     push.close()
+
+
+def test_a_ca_file_is_found_in_the_workspace(tmp_path: Path) -> None:
+    server = Standin(tls_dir=tmp_path)
+    try:
+        assert server.ca_file is not None and server.ca_file.parent == tmp_path
+        sms = open_https(
+            server.gateway_url,
+            Context("sms", base=tmp_path, options={"api_key": server.api_key, "ca_file": "ca.pem"}),
+        )
+        assert sms.send(message("sms", "c1.p1.s1", "01012345678")).outcome == "sent"
+        sms.close()
+    finally:
+        server.close()

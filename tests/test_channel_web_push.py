@@ -313,3 +313,18 @@ def test_over_https_with_the_push_services_ca(tmp_path: Path) -> None:
         push.close()
     finally:
         server.close()
+
+
+def test_a_push_service_asking_to_wait_holds_only_its_own_subscribers(
+    channel: WebPush, standin: Standin
+) -> None:
+    other = Standin()  # another push service (another origin)
+    try:
+        standin.web_push.answer_next(429, retry_after="60")
+        waiting = channel.send(message("web_push", "c1.p1.s1", standin.subscribe()))
+        assert (waiting.outcome, waiting.retry_after_s) == ("retry", 60.0)
+        held = channel.send(message("web_push", "c1.p2.s1", standin.subscribe()))
+        assert held.outcome == "retry" and len(standin.web_push.requests) == 1  # not asked again
+        assert channel.send(message("web_push", "c1.p3.s1", other.subscribe())).outcome == "sent"
+    finally:
+        other.close()

@@ -22,6 +22,7 @@ import hmac
 import os
 import secrets
 import stat
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -206,6 +207,12 @@ class VapidKey:
         return f"{header}.{claims}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 
+def _origin(endpoint: str) -> str:
+    """The push service's origin: the VAPID token's audience (RFC 8292 §2)."""
+    parts = urlsplit(endpoint)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
 def _topic(key: str) -> str:
     # RFC 8030 §5.4: at most 32 base64url characters; a hash keeps any key within that
     return b64url(hashlib.sha256(key.encode()).digest())[:32]
@@ -248,6 +255,9 @@ class WebPush:
         self._pace = pace or Pace(rate_per_s)
         self._client = provider_client(timeout_s, transport, verify)
         self._tokens: dict[str, tuple[str, int]] = {}
+        # each push service (FCM, Mozilla's, Apple's) asks for its own pauses (429 Retry-After)
+        self._holds: dict[str, Pace] = {}
+        self._holds_lock = threading.Lock()
         self._closed = False
 
     def send(self, message: Message) -> Receipt:
@@ -269,7 +279,8 @@ class WebPush:
                 "rejected",
                 reason=f"the push payload is {len(payload)} bytes; web push carries at most {MAX_PLAINTEXT}",
             )
-        held = held_receipt(message.key, self._pace, _WHAT)
+        hold = self._hold(_origin(subscription.endpoint))
+        held = held_receipt(message.key, hold, _WHAT)
         if held is not None:
             return held
         body = encrypt(payload, subscription.p256dh, subscription.auth)
@@ -296,7 +307,7 @@ class WebPush:
                 reason="the push service refused our VAPID key for this subscription (HTTP 403); "
                 "the browser subscribed with another key: revoke it",
             )
-        common = common_outcome(answer, key=message.key, pace=self._pace, clock=self._clock, what=_WHAT)
+        common = common_outcome(answer, key=message.key, pace=hold, clock=self._clock, what=_WHAT)
         if common is not None:
             return common
         if answer.status_code in (200, 201, 202):
@@ -327,9 +338,12 @@ class WebPush:
             data["data"] = dict(message.data)
         return orjson.dumps(data)
 
+    def _hold(self, origin: str) -> Pace:
+        with self._holds_lock:
+            return self._holds.setdefault(origin, Pace(None))
+
     def _authorization(self, endpoint: str) -> str:
-        parts = urlsplit(endpoint)
-        audience = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+        audience = _origin(endpoint)
         now = self._clock.now()
         cached = self._tokens.get(audience)
         if cached is None or cached[1] - now.timestamp() < _TOKEN_RENEW_BEFORE.total_seconds():
