@@ -11,6 +11,12 @@
 
 Each service can be told to answer the next requests with a status (429 with Retry-After, 500, …)
 or to cut the connection after reading a request (having taken the message, or not).
+``service.received()`` is what it took (each gateway key once), ``service.carried()`` how many
+requests carried each key (a resend after an ``unknown`` hand-over shows as 2). With ``tls_dir``
+it serves https with a certificate from a CA made there (``ca_file``, for ``verify=``).
+
+It runs in a thread of the test process; a worker in a subprocess reaches it by URL, e.g.
+``http://test-api-key@127.0.0.1:<port>/v1/messages`` as the sms channel's url in channels.toml.
 """
 
 from __future__ import annotations
