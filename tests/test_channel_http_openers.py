@@ -116,6 +116,13 @@ def test_the_registry_opens_the_http_schemes(standin: Standin, tmp_path: Path) -
     """Through channels.toml's registry (activation._channel_config, written beside this work):
     https → the gateway for sms, webpush → web push."""
     config = pytest.importorskip("shopmind.activation._channel_config")
+    missing = [s for s in ("http", "https", "webpush") if s not in config._OPENERS]
+    if missing:
+        pytest.fail(
+            f"register the HTTP channels' schemes {missing} in _channel_config._OPENERS: "
+            '"http"/"https": "shopmind.activation._http_openers:open_https", '
+            '"webpush": "shopmind.activation._http_openers:open_webpush"'
+        )
     sms = config.open_channel(
         standin.gateway_url.replace("http://", "http://${GATEWAY_KEY}@"),
         channel="sms",
