@@ -2,6 +2,7 @@
 SMS, Kakao and push, at each customer's best hour, within Korean advertising law (정보통신망법 §50),
 through a durable outbox that delivers each message once, measured against a holdout."""
 
+from shopmind.activation._app_push import AppPush, open_app_push
 from shopmind.activation._campaign import (
     Audience,
     BandAudience,
@@ -19,6 +20,7 @@ from shopmind.activation._campaign import (
     check_campaign,
     parse_campaign,
 )
+from shopmind.activation._http_gateway import GATEWAY_FORMATS, HttpGateway, open_http_gateway
 from shopmind.activation._links import ACTIONS, BadLinkError, LinkToken, make_token, read_token
 from shopmind.activation._memory import MemoryChannel
 from shopmind.activation._message import (
@@ -34,12 +36,15 @@ from shopmind.activation._message import (
     Sender,
 )
 from shopmind.activation._template import Draft, Template, carrier_bytes, format_for, render
+from shopmind.activation._web_push import VapidKey, WebPush, open_web_push, vapid_key_path
 
 __all__ = [
     "ACTIONS",
     "CHANNELS",
     "FORMATS",
+    "GATEWAY_FORMATS",
     "KINDS",
+    "AppPush",
     "Audience",
     "BadLinkError",
     "BandAudience",
@@ -52,6 +57,7 @@ __all__ = [
     "Content",
     "Draft",
     "HandOverUnknownError",
+    "HttpGateway",
     "LinkToken",
     "MemoryChannel",
     "Message",
@@ -64,12 +70,18 @@ __all__ = [
     "Step",
     "Template",
     "Trigger",
+    "VapidKey",
+    "WebPush",
     "campaign_json",
     "carrier_bytes",
     "check_campaign",
     "format_for",
     "make_token",
+    "open_app_push",
+    "open_http_gateway",
+    "open_web_push",
     "parse_campaign",
     "read_token",
     "render",
+    "vapid_key_path",
 ]
