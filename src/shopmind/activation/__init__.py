@@ -2,6 +2,7 @@
 SMS, Kakao and push, at each customer's best hour, within Korean advertising law (정보통신망법 §50),
 through a durable outbox that delivers each message once, measured against a holdout."""
 
+from shopmind.activation._app_push import AppPush, open_app_push
 from shopmind.activation._campaign import (
     Audience,
     BandAudience,
@@ -31,6 +32,7 @@ from shopmind.activation._compliance import (
     violations,
 )
 from shopmind.activation._context import coupon_code, customer_contexts, shop_recommender
+from shopmind.activation._http_gateway import GATEWAY_FORMATS, HttpGateway, open_http_gateway
 from shopmind.activation._links import ACTIONS, BadLinkError, LinkToken, make_token, read_token
 from shopmind.activation._memory import MemoryChannel
 from shopmind.activation._message import (
@@ -57,6 +59,7 @@ from shopmind.activation._template import (
     render,
     unsendable,
 )
+from shopmind.activation._web_push import VapidKey, WebPush, open_web_push, vapid_key_path
 
 __all__ = [
     "ACTIONS",
@@ -65,9 +68,11 @@ __all__ = [
     "CHANNELS",
     "CONTEXT_FIELDS",
     "FORMATS",
+    "GATEWAY_FORMATS",
     "KINDS",
     "RULES",
     "RULE_NAMES",
+    "AppPush",
     "Audience",
     "BadLinkError",
     "BandAudience",
@@ -82,6 +87,7 @@ __all__ = [
     "Draft",
     "FormatRules",
     "HandOverUnknownError",
+    "HttpGateway",
     "LinkToken",
     "MemoryChannel",
     "Message",
@@ -95,7 +101,9 @@ __all__ = [
     "Step",
     "Template",
     "Trigger",
+    "VapidKey",
     "Violation",
+    "WebPush",
     "advertising_words",
     "campaign_json",
     "carrier_bytes",
@@ -109,6 +117,9 @@ __all__ = [
     "finish",
     "format_for",
     "make_token",
+    "open_app_push",
+    "open_http_gateway",
+    "open_web_push",
     "parse_campaign",
     "preview",
     "read_token",
@@ -116,5 +127,6 @@ __all__ = [
     "send_window",
     "shop_recommender",
     "unsendable",
+    "vapid_key_path",
     "violations",
 ]
