@@ -82,6 +82,9 @@ def test_ninety_bytes_is_an_sms_and_ninety_one_an_lms() -> None:
     assert format_for("kakao", "informational", "주문 안내") == "alimtalk"
     assert format_for("kakao", "advertising", "주문 안내") == "brand"
     assert format_for("email", "advertising", "x") == "email"
+    with pytest.raises(InvalidInputError) as err:
+        render(Template("x"), context(), "fax")
+    assert err.value.field == "channel"
 
 
 @given(st.text(alphabet=st.sampled_from("가나다라마바사 abcXYZ019!?\n"), max_size=120))

@@ -434,6 +434,36 @@ def test_an_opt_out_recorded_in_the_ledger_stops_every_later_send(
         assert consent_decision(store, "user:kim", channel, "informational", out_at).allowed
 
 
+def test_the_consent_rules_each_with_their_own_example(store: Store) -> None:
+    night = kst(2026, 11, 2, 23, 0)
+    day = kst(2026, 11, 2, 14, 0)
+    record_consents(
+        store,
+        [
+            ConsentEntry("user:day_only", "sms", True, T0, "signup_form"),
+            ConsentEntry("user:night_too", "sms", True, T0, "signup_form"),
+            ConsentEntry("user:night_too", "sms", True, T0, "signup_form", "night_advertising"),
+            ConsentEntry("user:left", "sms", True, T0, "signup_form"),
+            ConsentEntry("user:left", "sms", False, T0 + timedelta(days=3), "reply_080"),
+            ConsentEntry("user:email_only", "email", True, T0, "checkout"),
+        ],
+    )
+    # no consent: no ad, on any channel, day or night
+    assert clearance(store, "user:never", "sms", "advertising", day).reason == "no_consent"
+    assert not consent_decision(store, "user:never", "sms", "advertising", day).allowed
+    # consent on one channel is not consent on another
+    assert clearance(store, "user:email_only", "sms", "advertising", day).reason == "no_consent"
+    # withdrawn by an 080 reply: no ad
+    assert clearance(store, "user:left", "sms", "advertising", day).reason == "withdrawn"
+    # at night without night consent: not sent then, moved to 08:00
+    got = clearance(store, "user:day_only", "sms", "advertising", night)
+    assert (got.reason, got.send_at) == ("night_deferred", kst(2026, 11, 3, 8, 0))
+    assert not consent_decision(store, "user:day_only", "sms", "advertising", night).allowed
+    # with night consent it goes at night; e-mail needs none
+    assert clearance(store, "user:night_too", "sms", "advertising", night).send_at == night
+    assert clearance(store, "user:email_only", "email", "advertising", night).send_at == night
+
+
 # -- finished messages, over random templates -----------------------------------------------------
 fragments = st.sampled_from(
     [

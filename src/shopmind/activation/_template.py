@@ -133,7 +133,8 @@ def format_for(channel: str, kind: Kind, text: str, image_url: str | None = None
     if channel == "kakao":
         return "alimtalk" if kind == "informational" else "brand"
     if channel not in FORMATS:
-        raise ValueError(f"unknown channel {channel!r}")
+        known = ", ".join(sorted(set(FORMATS.values())))
+        raise InvalidInputError([FieldError("channel", f"{channel!r}: expected one of {known}")])
     return channel
 
 
