@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from shopmind.activation import (
     AD_PREFIX,
     CONTEXT_FIELDS,
+    LinkToken,
     Sender,
     Template,
     carrier_bytes,
@@ -25,7 +26,9 @@ from shopmind.activation import (
     coupon_code,
     customer_contexts,
     format_for,
+    make_token,
     preview,
+    read_token,
     render,
     shop_recommender,
     unsendable,
@@ -371,3 +374,49 @@ def test_the_preview_shows_each_customer_their_own_finished_message(shop: Store)
         assert p.format == ("sms" if p.carrier_bytes <= 90 else "lms")
         assert p.to_dict()["text"] == p.draft.text
     assert len({p.draft.text for p in shown}) > 1  # coupons (at least) differ per customer
+
+
+#: pieces of templates, well and badly formed, to throw at the renderer
+TEMPLATE_PIECES = [
+    *"{}%#()[]|.,'\"~+-*/ _ax01\n",
+    *(
+        "coupon",
+        "recommended",
+        "link",
+        "if ",
+        "for ",
+        " in ",
+        "endfor",
+        "endif",
+        "set ",
+        "__class__",
+        "won",
+        "josa",
+    ),
+]
+
+
+@given(st.lists(st.sampled_from(TEMPLATE_PIECES), max_size=30).map("".join))
+@settings(max_examples=400, deadline=None, derandomize=True)
+def test_any_template_either_renders_or_is_refused_naming_its_field(source: str) -> None:
+    try:
+        render(Template(source), context(), "sms", where="steps[0].messages.sms")
+    except InvalidInputError as exc:
+        assert exc.field == "steps[0].messages.sms.text"
+
+
+def test_a_tracked_link_is_a_signed_click_token_pointing_back_at_its_target() -> None:
+    key = b"k" * 32
+    base = "https://shop.example/m/c/"
+
+    def tracked(index: int, target: str) -> str:
+        return base + make_token(key, LinkToken("click", "c1:user:a:s1", index))
+
+    template = Template("{{ link('https://shop.example/p/1') }}\n{{ link('https://shop.example/coupon') }}")
+    draft = render(template, context(), "sms", tracked=tracked)
+    for line, target in zip(
+        draft.text.splitlines(), ("https://shop.example/p/1", "https://shop.example/coupon"), strict=True
+    ):
+        token = read_token(key, line.removeprefix(base))
+        assert token.action == "click" and token.message_key == "c1:user:a:s1"
+        assert token.target is not None and draft.links[token.target] == target
