@@ -19,6 +19,19 @@ from shopmind.activation._campaign import (
     check_campaign,
     parse_campaign,
 )
+from shopmind.activation._channel_config import (
+    CHANNELS_FILE,
+    DEFAULT_COSTS,
+    ChannelConfig,
+    Channels,
+    ChannelSettings,
+    OpenContext,
+    default_channel_config,
+    load_channel_config,
+    open_channel,
+    parse_channel_config,
+    register_scheme,
+)
 from shopmind.activation._links import ACTIONS, BadLinkError, LinkToken, make_token, read_token
 from shopmind.activation._memory import MemoryChannel
 from shopmind.activation._message import (
@@ -33,11 +46,15 @@ from shopmind.activation._message import (
     Receipt,
     Sender,
 )
+from shopmind.activation._outbox_file import OutboxFileChannel, read_outbox_file
+from shopmind.activation._smtp import SmtpChannel, key_from_message_id, message_id
 from shopmind.activation._template import Draft, Template, carrier_bytes, format_for, render
 
 __all__ = [
     "ACTIONS",
     "CHANNELS",
+    "CHANNELS_FILE",
+    "DEFAULT_COSTS",
     "FORMATS",
     "KINDS",
     "Audience",
@@ -46,8 +63,11 @@ __all__ = [
     "Campaign",
     "Caps",
     "Channel",
+    "ChannelConfig",
     "ChannelError",
     "ChannelPolicy",
+    "ChannelSettings",
+    "Channels",
     "ContactBook",
     "Content",
     "Draft",
@@ -56,20 +76,31 @@ __all__ = [
     "MemoryChannel",
     "Message",
     "MovedAudience",
+    "OpenContext",
+    "OutboxFileChannel",
     "Receipt",
     "RfmAudience",
     "SegmentAudience",
     "SendTime",
     "Sender",
+    "SmtpChannel",
     "Step",
     "Template",
     "Trigger",
     "campaign_json",
     "carrier_bytes",
     "check_campaign",
+    "default_channel_config",
     "format_for",
+    "key_from_message_id",
+    "load_channel_config",
     "make_token",
+    "message_id",
+    "open_channel",
     "parse_campaign",
+    "parse_channel_config",
+    "read_outbox_file",
     "read_token",
+    "register_scheme",
     "render",
 ]
