@@ -4,7 +4,8 @@ offline and can read exactly what would have gone out.
 
 Like an SMTP server it dedupes nothing: a message resent after an ``unknown`` hand-over appears
 twice, with the same key. The file holds addresses (it stands where a provider would), so it is
-created readable by its owner only. A line cut short by a kill is skipped by :func:`read_outbox_file`.
+created readable by its owner only. A line cut short by a kill is ended by the next writer and
+skipped by :func:`read_outbox_file`.
 """
 
 from __future__ import annotations
@@ -75,7 +76,11 @@ class OutboxFileChannel:
         if self._fd is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    os.write(fd, b"\n")  # end a line torn by a killed writer, so ours starts clean
+                self._fd = fd
             except OSError as exc:
                 raise ChannelError(f"cannot open the outbox file {self.path}: {exc}") from exc
         return self._fd
@@ -109,8 +114,9 @@ def _record(message: Message, clock: Clock) -> dict[str, Any]:
 
 
 def read_outbox_file(path: str | Path) -> Iterator[dict[str, Any]]:
-    """The messages in an outbox file, in the order written; a last line cut short (the writer
-    was killed mid-line) is skipped. Nothing when the file does not exist yet."""
+    """The messages in an outbox file, in the order written. A line cut short by a killed writer
+    (the last one, or one the next writer ended) is skipped: the message it began was never
+    answered ``sent``. Nothing when the file does not exist yet."""
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed by the with below, after the existence check
     except FileNotFoundError:
@@ -119,7 +125,12 @@ def read_outbox_file(path: str | Path) -> Iterator[dict[str, Any]]:
         for raw in fh:
             if not raw.endswith(b"\n"):
                 return
-            yield json.loads(raw)
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                yield record
 
 
 def open_outbox_file(url: str, context: OpenContext) -> OutboxFileChannel:
