@@ -284,3 +284,33 @@ def test_the_message_id_carries_any_key_back_exactly(key: str) -> None:
 def test_a_sender_without_an_address_is_refused_with_how_to_fix(tmp_path: Path) -> None:
     with pytest.raises(ChannelError, match="email_from"):
         SmtpChannel("127.0.0.1", 25, from_address="봄날상점")
+
+
+def _subject(parsed: object) -> str:
+    return str(parsed["Subject"])  # type: ignore[index]
+
+
+@pytest.mark.parametrize("subject", ["봄\r\nBcc: all@x.example", "Spring\r\nBcc: all@x.example"])
+def test_a_line_break_in_the_subject_cannot_add_a_header(
+    server: SmtpServer, channel: SmtpChannel, subject: str
+) -> None:
+    assert channel.send(mail("c1.p1.s1", subject=subject)).outcome == "sent"
+    parsed = server.mails[0].parsed
+    assert parsed["Bcc"] is None
+    assert _subject(parsed) == subject.replace("\r\n", " ")
+
+
+def test_a_long_korean_subject_is_folded_and_reads_back_whole(
+    server: SmtpServer, channel: SmtpChannel
+) -> None:
+    subject = "(광고) " + "김민지 고객님께만 드리는 봄맞이 특별 혜택, " * 6
+    channel.send(mail("c1.p1.s1", subject=subject, html="<p>봄</p>"))
+    raw = server.mails[0].raw
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 78  # folded, as RFC 5322 recommends
+    assert _subject(server.mails[0].parsed) == subject
+
+
+def test_an_unsubscribe_link_that_is_not_a_url_is_rejected(server: SmtpServer, channel: SmtpChannel) -> None:
+    receipt = channel.send(mail("c1.p1.s1", unsubscribe_url="https://shop.example/u> \r\nBcc: x"))
+    assert receipt.outcome == "rejected" and receipt.reason and "not a URL" in receipt.reason
+    assert server.connections == 0

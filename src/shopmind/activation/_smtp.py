@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import re
 import smtplib
 import ssl
 import threading
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
-from email.utils import format_datetime, parseaddr
+from email.header import Header
+from email.utils import format_datetime, formataddr, parseaddr
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -40,9 +40,7 @@ if TYPE_CHECKING:
 
 Security = Literal["starttls", "ssl", "none"]
 
-# 7-bit transfer encodings (base64 / quoted-printable for UTF-8 text): every server takes them,
-# with or without 8BITMIME; CRLF line ends as SMTP wants them
-_POLICY = SMTP_POLICY.clone(cte_type="7bit")
+_URL = re.compile(r"^(https?://|mailto:)[^\s<>]+$")
 # RFC 5322 atext without "%", which escapes everything else (so the key comes back exactly)
 _ATEXT = re.compile(r"[A-Za-z0-9!#$&'*+\-/=?^_`{|}~]")
 _ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
@@ -123,7 +121,7 @@ class SmtpChannel:
     ) -> None:
         if security not in _DEFAULT_PORTS:
             raise ChannelError(f"SMTP security {security!r}: expected starttls, ssl or none")
-        _, envelope = parseaddr(from_address)
+        display_name, envelope = parseaddr(from_address)
         if not envelope or _smtp_address(envelope) is None:
             raise ChannelError(
                 f"the e-mail sender {from_address!r} is not an address: set [sender] email_from in "
@@ -140,6 +138,9 @@ class SmtpChannel:
         self.from_address = from_address
         self.envelope_from = _smtp_address(envelope) or envelope
         self.domain = self.envelope_from.rsplit("@", 1)[1]
+        self._from_header = _header_text(
+            formataddr((display_name, self.envelope_from), charset="utf-8"), "From"
+        )
         self.username = username
         self._password = password
         self._tls = tls
@@ -157,22 +158,40 @@ class SmtpChannel:
     def _where(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def build(self, message: Message, to: str) -> EmailMessage:
-        """The e-mail as it goes on the wire (also what a preview shows)."""
-        mail = EmailMessage(policy=_POLICY)
-        mail["From"] = self.from_address
-        mail["To"] = to
+    def build(self, message: Message, to: str) -> bytes:
+        """The e-mail as it goes on the wire (before the SMTP dot-stuffing): headers with any
+        Korean in RFC 2047 words, UTF-8 parts in base64. Written directly rather than through
+        ``email.message`` (four times its speed; the tests read it back with ``email``'s parser)."""
+        headers = [
+            f"From: {self._from_header}",
+            f"To: {to}",
+            f"Date: {format_datetime(self._clock.now())}",
+            f"Message-ID: {message_id(message.key, self.domain)}",
+        ]
         if message.subject:
-            mail["Subject"] = message.subject
-        mail["Date"] = format_datetime(self._clock.now())
-        mail["Message-ID"] = message_id(message.key, self.domain)
+            headers.append(f"Subject: {_header_text(message.subject, 'Subject')}")
         if message.unsubscribe_url:
-            mail["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
-            mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        mail.set_content(message.text, charset="utf-8")
-        if message.html:
-            mail.add_alternative(message.html, subtype="html", charset="utf-8")
-        return mail
+            headers.append(f"List-Unsubscribe: <{message.unsubscribe_url}>")
+            headers.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
+        headers.append("MIME-Version: 1.0")
+        text = _text_part(message.text, "plain")
+        if not message.html:
+            return "\r\n".join(headers).encode() + b"\r\n" + text
+        boundary = f"=_shopmind_{hashlib.sha256(message.key.encode()).hexdigest()[:24]}"
+        headers.append(f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"')
+        mark = f"--{boundary}\r\n".encode()
+        return b"".join(
+            (
+                "\r\n".join(headers).encode(),
+                b"\r\n\r\n",
+                mark,
+                text,
+                b"\r\n",
+                mark,
+                _text_part(message.html, "html"),
+                f"\r\n--{boundary}--\r\n".encode(),
+            )
+        )
 
     def send(self, message: Message) -> Receipt:
         if message.format not in self.formats:
@@ -182,6 +201,8 @@ class SmtpChannel:
         to = _smtp_address(message.to)
         if to is None:
             return Receipt(message.key, "rejected", reason=f"not an e-mail address: {message.to!r}")
+        if message.unsubscribe_url and not _URL.match(message.unsubscribe_url):
+            return Receipt(message.key, "rejected", reason=f"not a URL: {message.unsubscribe_url!r}")
         payload = _wire_bytes(self.build(message, message.to.strip()))
         mid = message_id(message.key, self.domain)
         with self._lock:
@@ -345,11 +366,28 @@ class _Unreachable(Exception):
     """The server could not be reached or did not finish its greeting: try again later."""
 
 
-def _wire_bytes(mail: EmailMessage) -> bytes:
-    data = mail.as_bytes(policy=_POLICY)
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
-    return re.sub(rb"(?m)^\.", b"..", data) + b".\r\n"  # dot-stuffing, then the end of DATA
+def _wire_bytes(mail: bytes) -> bytes:
+    if not mail.endswith(b"\r\n"):
+        mail += b"\r\n"
+    return re.sub(rb"(?m)^\.", b"..", mail) + b".\r\n"  # dot-stuffing, then the end of DATA
+
+
+def _header_text(text: str, name: str = "") -> str:
+    """A header value: line breaks (a header injection) made spaces; non-ASCII as RFC 2047
+    encoded words, folded."""
+    text = " ".join(text.splitlines())
+    if text.isascii():
+        return text
+    return Header(text, "utf-8", maxlinelen=78, header_name=name).encode(linesep="\r\n")
+
+
+def _text_part(text: str, subtype: str) -> bytes:
+    """A text part's headers and its UTF-8 body in base64, in canonical form (CRLF line ends)."""
+    body = "\r\n".join(text.splitlines()).encode()
+    encoded = base64.encodebytes(body).replace(b"\n", b"\r\n")
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+    ).encode() + encoded
 
 
 def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
