@@ -3,7 +3,8 @@ every message it takes, with STARTTLS or TLS from the start (a certificate autho
 certificate for 127.0.0.1 made at test time with ``cryptography``) and AUTH (one user).
 
 It can also misbehave on request, as real servers do: refuse recipients (``refuse``: address →
-reply), answer the next DATA with a given reply (``data_replies``), cut the connection right after
+reply), answer the next MAIL or DATA with a given reply (``mail_replies``, ``data_replies``; a 421
+to MAIL also closes the connection), cut the connection right after
 taking a message's content (``cut_next_data``: the message arrived, the client never hears so),
 and drop every open connection (``drop_connections``, as a server closing idle connections does).
 """
@@ -133,6 +134,19 @@ class _Handler:
     def __init__(self, server: SmtpServer) -> None:
         self.server = server
 
+    async def handle_MAIL(
+        self, smtp: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        with self.server.lock:
+            reply = self.server.mail_replies.pop(0) if self.server.mail_replies else None
+        if reply is not None:
+            if reply.startswith("421") and smtp.transport is not None:
+                smtp.transport.close()  # as a server closing an idle connection says 421 and goes
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
     async def handle_RCPT(
         self, smtp: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
@@ -210,6 +224,7 @@ class SmtpServer:
         self.mails: list[Mail] = []
         self.refuse: dict[str, str] = {}
         self.data_replies: list[str] = []
+        self.mail_replies: list[str] = []
         self.cut_next_data = False
         self.connections = 0
         self.logins: list[str] = []

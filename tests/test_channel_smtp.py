@@ -314,3 +314,19 @@ def test_an_unsubscribe_link_that_is_not_a_url_is_rejected(server: SmtpServer, c
     receipt = channel.send(mail("c1.p1.s1", unsubscribe_url="https://shop.example/u> \r\nBcc: x"))
     assert receipt.outcome == "rejected" and receipt.reason and "not a URL" in receipt.reason
     assert server.connections == 0
+
+
+def test_a_server_closing_with_421_before_the_message_gets_it_on_a_new_connection(
+    server: SmtpServer, channel: SmtpChannel
+) -> None:
+    assert channel.send(mail("c1.p1.s1")).outcome == "sent"
+    server.mail_replies.append("421 4.4.2 timeout exceeded")
+    assert channel.send(mail("c1.p2.s1")).outcome == "sent"
+    assert [r.key for r in server.received()] == ["c1.p1.s1", "c1.p2.s1"]
+    assert channel.connections == 2
+
+
+def test_a_421_on_a_fresh_connection_is_a_retry(server: SmtpServer, channel: SmtpChannel) -> None:
+    server.mail_replies.extend(["421 4.3.2 shutting down"] * 2)
+    receipt = channel.send(mail("c1.p1.s1"))
+    assert receipt.outcome == "retry" and server.received() == []

@@ -230,7 +230,7 @@ class SmtpChannel:
 
     def _refused(self, key: str, code: int, reply: str) -> Receipt:
         reason = f"{self._where} answered {code} {reply}".strip()
-        if code == 421:  # the server is closing the connection: open a new one next time
+        if code == 421:  # after the content: the server took it or not, and is closing
             self._drop()
         if 400 <= code < 500:
             return Receipt(key, "retry", reason=reason)
@@ -245,9 +245,10 @@ class SmtpChannel:
                 smtp.putcmd(command)
                 code, raw = smtp.getreply()
                 expected = 354 if command == "DATA" else 250
+                if code == 421:  # the server is closing this connection (an idle timeout, a restart)
+                    raise _Stale()
                 if code != expected and not (command.startswith("RCPT") and code == 251):
-                    if code != 421:
-                        _reset(smtp)
+                    _reset(smtp)
                     raise _Refused(code, raw.decode("utf-8", "replace"))
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             raise _Stale() from exc
