@@ -124,6 +124,7 @@ def channel(server: SmtpServer, certificates: Certificates) -> Iterator[SmtpChan
 def test_one_connection_carries_many_messages(server: SmtpServer, channel: SmtpChannel) -> None:
     receipts = [channel.send(mail(f"c1.p{i}.s1")) for i in range(12)]
     assert {r.outcome for r in receipts} == {"sent"}
+    assert server.keys() == [f"c1.p{i}.s1" for i in range(12)] == [r.key for r in server.received()]
     assert server.connections == 1 and channel.connections == 1
     assert server.logins == [USER]  # logged in once, not per message
 

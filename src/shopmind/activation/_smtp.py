@@ -26,7 +26,6 @@ import re
 import smtplib
 import ssl
 import threading
-from dataclasses import dataclass
 from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
 from typing import TYPE_CHECKING, Literal
@@ -82,12 +81,13 @@ def _smtp_address(address: str) -> str | None:
     return f"{local}@{domain}"
 
 
-@dataclass(frozen=True)
 class _Refused(Exception):
     """A reply before the message's content left: the transaction is reset, nothing was sent."""
 
-    code: int
-    reply: str
+    def __init__(self, code: int, reply: str) -> None:
+        super().__init__(code, reply)
+        self.code = code
+        self.reply = reply
 
 
 class _Stale(Exception):
