@@ -6,11 +6,13 @@ It can also misbehave on request, as real servers do: refuse recipients (``refus
 reply), answer the next MAIL or DATA with a given reply (``mail_replies``, ``data_replies``; a 421
 to MAIL also closes the connection), cut the connection right after
 taking a message's content (``cut_next_data``: the message arrived, the client never hears so),
+go quiet after taking it (``stall_next_data_s``),
 and drop every open connection (``drop_connections``, as a server closing idle connections does).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
 import re
@@ -163,9 +165,12 @@ class _Handler:
         with self.server.lock:
             reply = self.server.data_replies.pop(0) if self.server.data_replies else "250 2.0.0 OK"
             cut, self.server.cut_next_data = self.server.cut_next_data, False
+            stall, self.server.stall_next_data_s = self.server.stall_next_data_s, 0.0
             if reply.startswith("250"):
                 raw = envelope.original_content or b""
                 self.server.mails.append(Mail(envelope.mail_from or "", tuple(envelope.rcpt_tos), raw))
+        if stall:
+            await asyncio.sleep(stall)  # a server that takes the content and then goes quiet
         if cut and smtp.transport is not None:
             smtp.transport.abort()  # the message is in; the client never hears "250"
         return reply
@@ -229,6 +234,7 @@ class SmtpServer:
         self.data_replies: list[str] = []
         self.mail_replies: list[str] = []
         self.cut_next_data = False
+        self.stall_next_data_s = 0.0
         self.connections = 0
         self.logins: list[str] = []
         self._open: list[_RecordingSMTP] = []

@@ -331,3 +331,14 @@ def test_a_421_on_a_fresh_connection_is_a_retry(server: SmtpServer, channel: Smt
     server.mail_replies.extend(["421 4.3.2 shutting down"] * 2)
     receipt = channel.send(mail("c1.p1.s1"))
     assert receipt.outcome == "retry" and server.received() == []
+
+
+def test_a_server_gone_quiet_after_the_content_is_unknown_not_a_hang(
+    server: SmtpServer, certificates: Certificates
+) -> None:
+    channel = _channel(server, certificates, timeout=0.5)
+    server.stall_next_data_s = 3.0
+    with pytest.raises(HandOverUnknownError):
+        channel.send(mail("c1.p1.s1"))
+    assert channel.send(mail("c1.p2.s1")).outcome == "sent"  # on a new connection
+    channel.close()
