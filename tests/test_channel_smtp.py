@@ -342,3 +342,22 @@ def test_a_server_gone_quiet_after_the_content_is_unknown_not_a_hang(
         channel.send(mail("c1.p1.s1"))
     assert channel.send(mail("c1.p2.s1")).outcome == "sent"  # on a new connection
     channel.close()
+
+
+def test_a_sender_the_server_refuses_is_a_channel_error_not_a_rejected_message(
+    server: SmtpServer, channel: SmtpChannel
+) -> None:
+    server.mail_replies.append("553 5.7.1 sender address not owned by user")
+    with pytest.raises(ChannelError, match="email_from"):
+        channel.send(mail("c1.p1.s1"))
+    server.mail_replies.append("451 4.3.0 sender check unavailable")
+    assert channel.send(mail("c1.p1.s1")).outcome == "retry"
+    assert channel.send(mail("c1.p1.s1")).outcome == "sent"  # the connection was fine all along
+    assert channel.connections == 1
+
+
+def test_an_international_domain_goes_in_its_ascii_form(server: SmtpServer, channel: SmtpChannel) -> None:
+    assert channel.send(mail("c1.p1.s1", to="kim@한국.example")).outcome == "sent"
+    (got,) = server.mails
+    assert got.rcpt_tos == ("kim@xn--3e0b707e.example",)
+    assert all(b < 128 for b in got.raw) and got.parsed["To"] == "kim@xn--3e0b707e.example"
