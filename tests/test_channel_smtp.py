@@ -12,6 +12,8 @@ from email.header import decode_header
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shopmind.activation import (
     ChannelError,
@@ -361,3 +363,38 @@ def test_an_international_domain_goes_in_its_ascii_form(server: SmtpServer, chan
     (got,) = server.mails
     assert got.rcpt_tos == ("kim@xn--3e0b707e.example",)
     assert all(b < 128 for b in got.raw) and got.parsed["To"] == "kim@xn--3e0b707e.example"
+
+
+_READABLE = st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\u2028\u2029\x85")
+
+
+@given(key=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40))
+def test_any_key_makes_a_valid_message_id_that_gives_it_back(key: str) -> None:
+    made = message_id(key, "shop.example")
+    assert re.fullmatch(
+        r"<[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*@shop\.example>", made
+    )
+    assert key_from_message_id(made) == key
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    subject=st.text(_READABLE, min_size=1, max_size=120)
+    | st.sampled_from(["=?utf-8?q?x?=", " Spring ", "a" * 1000]),
+    text=st.text(st.characters(blacklist_categories=("Cs",)), max_size=400),
+    html=st.none() | st.text(_READABLE, max_size=200),
+)
+def test_what_is_built_reads_back_as_it_was_written(subject: str, text: str, html: str | None) -> None:
+    from email import message_from_bytes, policy
+
+    channel = SmtpChannel("127.0.0.1", 25, from_address=FROM, security="none")
+    raw = channel.build(mail("c1.p1.s1", subject=subject, text=text, html=html), "kim@customer.example")
+    assert all(b < 128 for b in raw) and max(len(line) for line in raw.split(b"\r\n")) <= 998
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert str(parsed["Subject"]) == subject
+    plain = parsed.get_body(("plain",))
+    assert plain is not None
+    assert plain.get_content().splitlines() == text.splitlines()
+    if html:
+        rich = parsed.get_body(("html",))
+        assert rich is not None and rich.get_content().splitlines() == html.splitlines()

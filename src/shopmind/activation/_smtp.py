@@ -383,9 +383,11 @@ def _wire_bytes(mail: bytes) -> bytes:
 
 def _header_text(text: str, name: str = "") -> str:
     """A header value: line breaks (a header injection) made spaces; non-ASCII as RFC 2047
-    encoded words, folded."""
+    encoded words, folded. Reads back exactly (a property test checks it)."""
     text = " ".join(text.splitlines())
-    if text.isascii():
+    # plain ASCII as it is, unless a reader would take it for an encoded word, lose its edge
+    # spaces or need it folded
+    if text.isascii() and "=?" not in text and text == text.strip() and len(text) < 900:
         return text
     return Header(text, "utf-8", maxlinelen=78, header_name=name).encode(linesep="\r\n")
 
