@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 Security = Literal["starttls", "ssl", "none"]
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _URL = re.compile(r"^(https?://|mailto:)[^\s<>]+$")
 # RFC 5322 atext without "%", which escapes everything else (so the key comes back exactly)
 _ATEXT = re.compile(r"[A-Za-z0-9!#$&'*+\-/=?^_`{|}~]")
@@ -138,9 +139,8 @@ class SmtpChannel:
         self.from_address = from_address
         self.envelope_from = _smtp_address(envelope) or envelope
         self.domain = self.envelope_from.rsplit("@", 1)[1]
-        self._from_header = _header_text(
-            formataddr((display_name, self.envelope_from), charset="utf-8"), "From"
-        )
+        # a Korean name as an RFC 2047 word, specials quoted
+        self._from_header = formataddr((display_name, self.envelope_from), charset="utf-8")
         self.username = username
         self._password = password
         self._tls = tls
@@ -394,7 +394,7 @@ def _header_text(text: str, name: str = "") -> str:
 
 def _text_part(text: str, subtype: str) -> bytes:
     """A text part's headers and its UTF-8 body in base64, in canonical form (CRLF line ends)."""
-    body = "\r\n".join(text.splitlines()).encode()
+    body = _LINE_BREAK.sub("\r\n", text).encode()
     encoded = base64.encodebytes(body).replace(b"\n", b"\r\n")
     return (
         f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
