@@ -256,3 +256,24 @@ def test_smtp_urls_choose_security_and_port() -> None:
 
 def test_display_url_without_password_is_unchanged() -> None:
     assert ChannelSettings("sms", "file:outbox/sms.jsonl").display_url == "file:outbox/sms.jsonl"
+
+
+def test_a_workspace_sends_its_email_through_the_smtp_server_its_file_names(tmp_path: Path) -> None:
+    from tests.smtp_server import SmtpServer
+
+    with SmtpServer() as server:
+        (tmp_path / CHANNELS_FILE).write_text(
+            '[sender]\nname = "봄날상점"\ncontact = "02-1234-5678"\nemail_from = "봄날상점 <news@shop.example>"\n'
+            f'[channels.email]\nurl = "smtp://{server.host}:{server.port}?starttls=false"\n'
+            '[channels.sms]\nurl = "file:outbox/sms.jsonl"\n',
+            encoding="utf-8",
+        )
+        channels = Channels(load_channel_config(tmp_path), tmp_path)
+        for i in range(3):
+            channels.send(
+                Message(f"c1.p{i}.s1", "email", f"kim{i}@customer.example", "(광고) 봄", subject="봄")
+            )
+        channels.send(Message("c1.p9.s1", "sms", "01012345678", "(광고) 봄"))
+        channels.close()
+        assert server.keys() == ["c1.p0.s1", "c1.p1.s1", "c1.p2.s1"] and server.connections == 1
+    assert [r["key"] for r in read_outbox_file(tmp_path / "outbox" / "sms.jsonl")] == ["c1.p9.s1"]
