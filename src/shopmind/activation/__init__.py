@@ -2,6 +2,7 @@
 SMS, Kakao and push, at each customer's best hour, within Korean advertising law (정보통신망법 §50),
 through a durable outbox that delivers each message once, measured against a holdout."""
 
+from shopmind.activation._app_push import AppPush, open_app_push
 from shopmind.activation._campaign import (
     Audience,
     BandAudience,
@@ -32,6 +33,7 @@ from shopmind.activation._channel_config import (
     parse_channel_config,
     register_scheme,
 )
+from shopmind.activation._http_gateway import GATEWAY_FORMATS, HttpGateway, open_http_gateway
 from shopmind.activation._links import ACTIONS, BadLinkError, LinkToken, make_token, read_token
 from shopmind.activation._memory import MemoryChannel
 from shopmind.activation._message import (
@@ -49,6 +51,7 @@ from shopmind.activation._message import (
 from shopmind.activation._outbox_file import OutboxFileChannel, read_outbox_file
 from shopmind.activation._smtp import SmtpChannel, key_from_message_id, message_id
 from shopmind.activation._template import Draft, Template, carrier_bytes, format_for, render
+from shopmind.activation._web_push import VapidKey, WebPush, open_web_push, vapid_key_path
 
 __all__ = [
     "ACTIONS",
@@ -56,7 +59,9 @@ __all__ = [
     "CHANNELS_FILE",
     "DEFAULT_COSTS",
     "FORMATS",
+    "GATEWAY_FORMATS",
     "KINDS",
+    "AppPush",
     "Audience",
     "BadLinkError",
     "BandAudience",
@@ -72,6 +77,7 @@ __all__ = [
     "Content",
     "Draft",
     "HandOverUnknownError",
+    "HttpGateway",
     "LinkToken",
     "MemoryChannel",
     "Message",
@@ -87,6 +93,8 @@ __all__ = [
     "Step",
     "Template",
     "Trigger",
+    "VapidKey",
+    "WebPush",
     "campaign_json",
     "carrier_bytes",
     "check_campaign",
@@ -96,11 +104,15 @@ __all__ = [
     "load_channel_config",
     "make_token",
     "message_id",
+    "open_app_push",
     "open_channel",
+    "open_http_gateway",
+    "open_web_push",
     "parse_campaign",
     "parse_channel_config",
     "read_outbox_file",
     "read_token",
     "register_scheme",
     "render",
+    "vapid_key_path",
 ]

@@ -24,9 +24,11 @@ channel's table are options for its adapter. Without ``channels.toml`` every cha
 ``outbox/<channel>.jsonl`` in the workspace (:func:`default_channel_config`), so a demo runs
 offline; with one, only the channels it names are available.
 
-:func:`open_channel` picks the adapter by the URL's scheme from a registry: ``smtp``, ``smtps`` and
-``file`` are built in; an adapter module adds its schemes to ``_OPENERS`` below (as "module:function",
-imported on first use) or at run time with :func:`register_scheme`.
+:func:`open_channel` picks the adapter by the URL's scheme from a registry: ``smtp``/``smtps``
+(e-mail), ``file`` (the outbox file), ``https`` (the messaging gateway for sms and kakao, the push
+API for app_push) and ``webpush`` (web push with the workspace's VAPID key). An adapter module adds
+its schemes to ``_OPENERS`` below (as "module:function", imported on first use) or at run time
+with :func:`register_scheme`.
 """
 
 from __future__ import annotations
@@ -96,6 +98,9 @@ _OPENERS: dict[str, str | Opener] = {
     "smtp": "shopmind.activation._smtp:open_smtp",
     "smtps": "shopmind.activation._smtp:open_smtp",
     "file": "shopmind.activation._outbox_file:open_outbox_file",
+    "http": "shopmind.activation._http_openers:open_https",  # loopback only (the adapter checks)
+    "https": "shopmind.activation._http_openers:open_https",
+    "webpush": "shopmind.activation._http_openers:open_webpush",
 }
 _OPENERS_LOCK = threading.Lock()
 
