@@ -215,7 +215,9 @@ def test_a_scheme_is_added_to_the_registry_and_gets_its_context(tmp_path: Path) 
 def test_an_unknown_scheme_lists_the_known_ones() -> None:
     with pytest.raises(ChannelError) as caught:
         open_channel("gopher://x", channel="email", sender=Sender("a", "b"))
-    assert "smtp://" in str(caught.value) and "file:" in str(caught.value)
+    assert (
+        "smtp://" in str(caught.value) and "file:," in str(caught.value) and "webpush:" in str(caught.value)
+    )
     with pytest.raises(ChannelError, match="unknown channel"):
         open_channel("file:x.jsonl", channel="fax", sender=Sender("a", "b"))
 

@@ -103,6 +103,7 @@ _OPENERS: dict[str, str | Opener] = {
     "webpush": "shopmind.activation._http_openers:open_webpush",
 }
 _OPENERS_LOCK = threading.Lock()
+_PATH_SCHEMES = {"file", "webpush"}  # written scheme:path, without //
 
 
 def register_scheme(scheme: str, opener: Opener) -> None:
@@ -115,7 +116,7 @@ def _opener(scheme: str) -> Opener:
     with _OPENERS_LOCK:
         found = _OPENERS.get(scheme)
         if found is None:
-            known = ", ".join(f"{s}://" if s != "file" else "file:" for s in sorted(_OPENERS))
+            known = ", ".join(f"{s}:" if s in _PATH_SCHEMES else f"{s}://" for s in sorted(_OPENERS))
             raise ChannelError(f"no channel adapter for {scheme or 'a URL without a scheme'}: known: {known}")
         if isinstance(found, str):
             module, _, name = found.partition(":")
