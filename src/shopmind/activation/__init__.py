@@ -2,7 +2,10 @@
 SMS, Kakao and push, at each customer's best hour, within Korean advertising law (정보통신망법 §50),
 through a durable outbox that delivers each message once, measured against a holdout."""
 
-from shopmind.activation._app_push import AppPush, open_app_push
+from shopmind.activation._app_push import (
+    AppPush,
+    open_app_push,
+)
 from shopmind.activation._campaign import (
     Audience,
     BandAudience,
@@ -20,6 +23,19 @@ from shopmind.activation._campaign import (
     check_campaign,
     parse_campaign,
 )
+from shopmind.activation._channel_config import (
+    CHANNELS_FILE,
+    DEFAULT_COSTS,
+    ChannelConfig,
+    Channels,
+    ChannelSettings,
+    OpenContext,
+    default_channel_config,
+    load_channel_config,
+    open_channel,
+    parse_channel_config,
+    register_scheme,
+)
 from shopmind.activation._compliance import (
     RULE_NAMES,
     Clearance,
@@ -31,10 +47,26 @@ from shopmind.activation._compliance import (
     send_window,
     violations,
 )
-from shopmind.activation._context import coupon_code, customer_contexts, shop_recommender
-from shopmind.activation._http_gateway import GATEWAY_FORMATS, HttpGateway, open_http_gateway
-from shopmind.activation._links import ACTIONS, BadLinkError, LinkToken, make_token, read_token
-from shopmind.activation._memory import MemoryChannel
+from shopmind.activation._context import (
+    coupon_code,
+    customer_contexts,
+    shop_recommender,
+)
+from shopmind.activation._http_gateway import (
+    GATEWAY_FORMATS,
+    HttpGateway,
+    open_http_gateway,
+)
+from shopmind.activation._links import (
+    ACTIONS,
+    BadLinkError,
+    LinkToken,
+    make_token,
+    read_token,
+)
+from shopmind.activation._memory import (
+    MemoryChannel,
+)
 from shopmind.activation._message import (
     CHANNELS,
     FORMATS,
@@ -47,8 +79,26 @@ from shopmind.activation._message import (
     Receipt,
     Sender,
 )
-from shopmind.activation._preview import Preview, preview
-from shopmind.activation._rules import AD_PREFIX, AD_WORDS, RULES, FormatRules, advertising_words
+from shopmind.activation._outbox_file import (
+    OutboxFileChannel,
+    read_outbox_file,
+)
+from shopmind.activation._preview import (
+    Preview,
+    preview,
+)
+from shopmind.activation._rules import (
+    AD_PREFIX,
+    AD_WORDS,
+    RULES,
+    FormatRules,
+    advertising_words,
+)
+from shopmind.activation._smtp import (
+    SmtpChannel,
+    key_from_message_id,
+    message_id,
+)
 from shopmind.activation._template import (
     CONTEXT_FIELDS,
     Draft,
@@ -59,14 +109,21 @@ from shopmind.activation._template import (
     render,
     unsendable,
 )
-from shopmind.activation._web_push import VapidKey, WebPush, open_web_push, vapid_key_path
+from shopmind.activation._web_push import (
+    VapidKey,
+    WebPush,
+    open_web_push,
+    vapid_key_path,
+)
 
 __all__ = [
     "ACTIONS",
     "AD_PREFIX",
     "AD_WORDS",
     "CHANNELS",
+    "CHANNELS_FILE",
     "CONTEXT_FIELDS",
+    "DEFAULT_COSTS",
     "FORMATS",
     "GATEWAY_FORMATS",
     "KINDS",
@@ -79,8 +136,11 @@ __all__ = [
     "Campaign",
     "Caps",
     "Channel",
+    "ChannelConfig",
     "ChannelError",
     "ChannelPolicy",
+    "ChannelSettings",
+    "Channels",
     "Clearance",
     "ContactBook",
     "Content",
@@ -92,12 +152,15 @@ __all__ = [
     "MemoryChannel",
     "Message",
     "MovedAudience",
+    "OpenContext",
+    "OutboxFileChannel",
     "Preview",
     "Receipt",
     "RfmAudience",
     "SegmentAudience",
     "SendTime",
     "Sender",
+    "SmtpChannel",
     "Step",
     "Template",
     "Trigger",
@@ -114,15 +177,23 @@ __all__ = [
     "consent_decision",
     "coupon_code",
     "customer_contexts",
+    "default_channel_config",
     "finish",
     "format_for",
+    "key_from_message_id",
+    "load_channel_config",
     "make_token",
+    "message_id",
     "open_app_push",
+    "open_channel",
     "open_http_gateway",
     "open_web_push",
     "parse_campaign",
+    "parse_channel_config",
     "preview",
+    "read_outbox_file",
     "read_token",
+    "register_scheme",
     "render",
     "send_window",
     "shop_recommender",
