@@ -2,6 +2,10 @@
 SMS, Kakao and push, at each customer's best hour, within Korean advertising law (정보통신망법 §50),
 through a durable outbox that delivers each message once, measured against a holdout."""
 
+from shopmind.activation._app_push import (
+    AppPush,
+    open_app_push,
+)
 from shopmind.activation._campaign import (
     Audience,
     BandAudience,
@@ -19,6 +23,40 @@ from shopmind.activation._campaign import (
     check_campaign,
     parse_campaign,
 )
+from shopmind.activation._channel_config import (
+    CHANNELS_FILE,
+    DEFAULT_COSTS,
+    ChannelConfig,
+    Channels,
+    ChannelSettings,
+    OpenContext,
+    default_channel_config,
+    load_channel_config,
+    open_channel,
+    parse_channel_config,
+    register_scheme,
+)
+from shopmind.activation._compliance import (
+    RULE_NAMES,
+    Clearance,
+    Violation,
+    clear,
+    clearance,
+    consent_decision,
+    finish,
+    send_window,
+    violations,
+)
+from shopmind.activation._context import (
+    coupon_code,
+    customer_contexts,
+    shop_recommender,
+)
+from shopmind.activation._http_gateway import (
+    GATEWAY_FORMATS,
+    HttpGateway,
+    open_http_gateway,
+)
 from shopmind.activation._journey import (
     DueStep,
     Entrant,
@@ -28,8 +66,16 @@ from shopmind.activation._journey import (
     enter_members,
     record_steps,
 )
-from shopmind.activation._links import ACTIONS, BadLinkError, LinkToken, make_token, read_token
-from shopmind.activation._memory import MemoryChannel
+from shopmind.activation._links import (
+    ACTIONS,
+    BadLinkError,
+    LinkToken,
+    make_token,
+    read_token,
+)
+from shopmind.activation._memory import (
+    MemoryChannel,
+)
 from shopmind.activation._message import (
     CHANNELS,
     FORMATS,
@@ -42,50 +88,132 @@ from shopmind.activation._message import (
     Receipt,
     Sender,
 )
-from shopmind.activation._template import Draft, Template, carrier_bytes, format_for, render
+from shopmind.activation._outbox_file import (
+    OutboxFileChannel,
+    read_outbox_file,
+)
+from shopmind.activation._preview import (
+    Preview,
+    preview,
+)
+from shopmind.activation._rules import (
+    AD_PREFIX,
+    AD_WORDS,
+    RULES,
+    FormatRules,
+    advertising_words,
+)
+from shopmind.activation._smtp import (
+    SmtpChannel,
+    key_from_message_id,
+    message_id,
+)
+from shopmind.activation._template import (
+    CONTEXT_FIELDS,
+    Draft,
+    Template,
+    carrier_bytes,
+    check_template,
+    format_for,
+    render,
+    unsendable,
+)
+from shopmind.activation._web_push import (
+    VapidKey,
+    WebPush,
+    open_web_push,
+    vapid_key_path,
+)
 
 __all__ = [
     "ACTIONS",
+    "AD_PREFIX",
+    "AD_WORDS",
     "CHANNELS",
+    "CHANNELS_FILE",
+    "CONTEXT_FIELDS",
+    "DEFAULT_COSTS",
     "FORMATS",
+    "GATEWAY_FORMATS",
     "KINDS",
+    "RULES",
+    "RULE_NAMES",
+    "AppPush",
     "Audience",
     "BadLinkError",
     "BandAudience",
     "Campaign",
     "Caps",
     "Channel",
+    "ChannelConfig",
     "ChannelError",
     "ChannelPolicy",
+    "ChannelSettings",
+    "Channels",
+    "Clearance",
     "ContactBook",
     "Content",
     "Draft",
     "DueStep",
     "Entrant",
+    "FormatRules",
     "HandOverUnknownError",
+    "HttpGateway",
     "JourneyAdvance",
     "JourneyExit",
     "LinkToken",
     "MemoryChannel",
     "Message",
     "MovedAudience",
+    "OpenContext",
+    "OutboxFileChannel",
+    "Preview",
     "Receipt",
     "RfmAudience",
     "SegmentAudience",
     "SendTime",
     "Sender",
+    "SmtpChannel",
     "Step",
     "Template",
     "Trigger",
+    "VapidKey",
+    "Violation",
+    "WebPush",
     "advance",
+    "advertising_words",
     "campaign_json",
     "carrier_bytes",
     "check_campaign",
+    "check_template",
+    "clear",
+    "clearance",
+    "consent_decision",
+    "coupon_code",
+    "customer_contexts",
+    "default_channel_config",
     "enter_members",
+    "finish",
     "format_for",
+    "key_from_message_id",
+    "load_channel_config",
     "make_token",
+    "message_id",
+    "open_app_push",
+    "open_channel",
+    "open_http_gateway",
+    "open_web_push",
     "parse_campaign",
+    "parse_channel_config",
+    "preview",
+    "read_outbox_file",
     "read_token",
     "record_steps",
+    "register_scheme",
     "render",
+    "send_window",
+    "shop_recommender",
+    "unsendable",
+    "vapid_key_path",
+    "violations",
 ]
