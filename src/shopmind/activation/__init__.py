@@ -19,6 +19,7 @@ from shopmind.activation._campaign import (
     check_campaign,
     parse_campaign,
 )
+from shopmind.activation._contacts import ChainedContacts, FileContacts, MemoryContacts, PushSubscriptions
 from shopmind.activation._links import ACTIONS, BadLinkError, LinkToken, make_token, read_token
 from shopmind.activation._memory import MemoryChannel
 from shopmind.activation._message import (
@@ -34,6 +35,7 @@ from shopmind.activation._message import (
     Sender,
 )
 from shopmind.activation._template import Draft, Template, carrier_bytes, format_for, render
+from shopmind.activation._worker import OutboxSender, SenderStats, next_morning
 
 __all__ = [
     "ACTIONS",
@@ -45,22 +47,28 @@ __all__ = [
     "BandAudience",
     "Campaign",
     "Caps",
+    "ChainedContacts",
     "Channel",
     "ChannelError",
     "ChannelPolicy",
     "ContactBook",
     "Content",
     "Draft",
+    "FileContacts",
     "HandOverUnknownError",
     "LinkToken",
     "MemoryChannel",
+    "MemoryContacts",
     "Message",
     "MovedAudience",
+    "OutboxSender",
+    "PushSubscriptions",
     "Receipt",
     "RfmAudience",
     "SegmentAudience",
     "SendTime",
     "Sender",
+    "SenderStats",
     "Step",
     "Template",
     "Trigger",
@@ -69,6 +77,7 @@ __all__ = [
     "check_campaign",
     "format_for",
     "make_token",
+    "next_morning",
     "parse_campaign",
     "read_token",
     "render",
