@@ -1,0 +1,155 @@
+"""Delivery once (issue 19, point 5): a sender process killed with SIGKILL in the middle of sending,
+twice, and restarted: every eligible customer got their message, none of the suppressed did, and
+the only repeats are messages that were in flight at a kill (found in ``sending``, then marked
+``unknown`` and resent with the same key), at most the batch in flight per kill.
+
+The provider here is a file channel (each message a JSON line, synced before the channel answers):
+a message is out once its line is written, whatever the sender recorded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+
+from shopmind.store import ConsentEntry, OutboxRow, Store, enqueue, outbox_counts, record_consents
+
+ROOT = Path(__file__).resolve().parents[1]
+CUSTOMERS = 3000
+BATCH = 25
+
+
+def _customers() -> dict[str, str]:
+    """Who each customer is: eligible, withdrawn (opted out after consenting), never consented,
+    or consented but absent from the shop's contact file (unreachable)."""
+    kinds = {}
+    for i in range(CUSTOMERS):
+        kind = "eligible"
+        if i % 20 == 3:
+            kind = "withdrawn"
+        elif i % 10 == 7:
+            kind = "no_consent"
+        elif i % 20 == 11:
+            kind = "unreachable"
+        kinds[f"m{i:05d}"] = kind
+    return kinds
+
+
+def _seed(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    kinds = _customers()
+    now = datetime.now(UTC)
+    store_path = tmp_path / "shop.duckdb"
+    contacts = tmp_path / "members.csv"
+    contacts.write_text(
+        "아이디,이메일,휴대폰\n"
+        + "".join(f"{m},{m}@shop.example,\n" for m, kind in kinds.items() if kind != "unreachable")
+    )
+    consents = [
+        ConsentEntry(f"user:{m}", "email", True, now - timedelta(days=30), "signup_form")
+        for m, kind in kinds.items()
+        if kind != "no_consent"
+    ] + [
+        ConsentEntry(f"user:{m}", "email", False, now - timedelta(hours=1), "unsubscribe_link")
+        for m, kind in kinds.items()
+        if kind == "withdrawn"
+    ]
+    rows = [
+        OutboxRow(
+            message_key=f"winback:user:{m}:s1",
+            campaign_id="winback",
+            step="s1",
+            profile_id=f"user:{m}",
+            channel="email",
+            format="email",
+            kind="advertising",
+            due_at=now - timedelta(minutes=1),
+            body_text=f"(광고) {m}님, 다시 만나요",
+            subject="다시 만나요",
+        )
+        for m in kinds
+    ]
+    with Store(store_path) as store:
+        record_consents(store, consents)
+        assert enqueue(store, rows, at=now) == CUSTOMERS
+    return store_path, contacts, kinds
+
+
+def _start(store: Path, contacts: Path, out: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "tests" / "outbox_sender.py"),
+            str(store),
+            str(contacts),
+            str(out),
+            str(BATCH),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+        },
+    )
+
+
+def _lines(out: Path) -> int:
+    return out.read_bytes().count(b"\n") if out.exists() else 0
+
+
+def _kill_after(process: subprocess.Popen[bytes], out: Path, lines: int) -> None:
+    """SIGKILL the sender once ``lines`` messages are out (it must still be sending then)."""
+    deadline = time.monotonic() + 300  # a hang guard, not a speed check
+    while _lines(out) < lines:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert time.monotonic() < deadline, f"the sender sent only {_lines(out)} messages"
+        time.sleep(0.005)
+    assert process.poll() is None, "the sender finished before the kill: the test proves nothing"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def _in_flight(store_path: Path) -> set[str]:
+    with Store(store_path) as store:
+        return {key for (key,) in store.sql("SELECT message_key FROM outbox WHERE state = 'sending'")}
+
+
+def test_a_killed_sender_loses_nothing_and_repeats_only_what_was_in_flight(tmp_path: Path) -> None:
+    store_path, contacts, kinds = _seed(tmp_path)
+    out = tmp_path / "provider.jsonl"
+    in_flight: list[set[str]] = []
+    for kill_at in (CUSTOMERS // 5, CUSTOMERS // 2):
+        process = _start(store_path, contacts, out)
+        _kill_after(process, out, kill_at)
+        in_flight.append(_in_flight(store_path))
+    last = _start(store_path, contacts, out)
+    stdout, stderr = last.communicate(timeout=600)
+    assert last.returncode == 0, stderr.decode()
+    facts = orjson.loads(stdout)
+    # the restart found what the kill left in sending
+    assert facts["recovered"] == len(in_flight[-1])
+
+    received = Counter(orjson.loads(line)["key"] for line in out.read_bytes().splitlines())
+    eligible = {f"winback:user:{m}:s1" for m, kind in kinds.items() if kind == "eligible"}
+    suppressed = {f"winback:user:{m}:s1": kind for m, kind in kinds.items() if kind != "eligible"}
+    assert eligible <= set(received)  # every eligible customer got the message
+    assert not set(received) & set(suppressed)  # no suppressed one did
+    repeats = {key for key, n in received.items() if n > 1}
+    with Store(store_path) as store:
+        resent = {key for (key,) in store.sql("SELECT message_key FROM outbox WHERE resends > 0")}
+        reasons = dict(store.sql("SELECT message_key, reason FROM outbox WHERE state = 'suppressed'"))
+        counts = outbox_counts(store)
+    # the only repeats are messages in flight at a kill, marked unknown and resent with their key
+    assert repeats <= resent <= set().union(*in_flight)
+    assert all(received[key] <= 1 + sum(key in f for f in in_flight) for key in repeats)
+    assert all(len(f) <= BATCH for f in in_flight)  # at most the batch in flight per kill
+    assert counts["sent"] == len(eligible) and counts["queued"] == counts["sending"] == counts["unknown"] == 0
+    assert reasons == suppressed  # each with its reason: withdrawn, no_consent, unreachable
+    assert counts["suppressed"] == len(suppressed)
