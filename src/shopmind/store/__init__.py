@@ -74,6 +74,7 @@ from shopmind.store._decisions import (
 )
 from shopmind.store._disk import free_bytes, out_of_space
 from shopmind.store._erasure import (
+    ERASED_MESSAGE_TABLES,
     ERASED_TABLES,
     Erasure,
     compact_store,
@@ -172,6 +173,7 @@ __all__ = [
     "CHANNELS",
     "CONSENT_ENTRY_SCHEMA",
     "DESTINATION_KINDS",
+    "ERASED_MESSAGE_TABLES",
     "ERASED_TABLES",
     "FACT_TABLES",
     "IDENTITY_FILE",
