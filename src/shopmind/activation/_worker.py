@@ -162,6 +162,15 @@ class OutboxSender:
         """End after the message in flight (from any thread, or a signal handler)."""
         self._stop.set()
 
+    def close(self) -> None:
+        """Close the channels (their connections)."""
+        channels = self._channels.values() if isinstance(self._channels, Mapping) else [self._channels]
+        for channel in {id(c): c for c in channels}.values():
+            try:
+                channel.close()
+            except Exception:  # closing is best effort: what was sent is recorded
+                _log.exception("closing a channel failed")
+
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()

@@ -37,6 +37,7 @@ from shopmind.api._errors import HANDLERS, document_one_error_shape
 from shopmind.api._json import JSON
 from shopmind.api._models import LiveRecommender
 from shopmind.api._operations import Operations, start_operations
+from shopmind.api._outbox import OutboxThread, SenderFactory
 from shopmind.api._worker import GroupCommitter, StoreWorker
 from shopmind.onsite import load_triggers
 from shopmind.segments import LiveMembership
@@ -55,13 +56,15 @@ def create_app(
     recommend: bool = True,
     demo: bool = False,
     operations: Operations | None = None,
+    sender: SenderFactory | None = None,
 ) -> FastAPI:
     """The HTTP API of the workspace at ``workspace`` (opened when the app starts).
 
     ``recommend``: learn the hybrid recommender in the background at start (recommendations and
     the recommendation widgets answer 503 until it is ready). ``demo``: serve the demo shop at
     ``/demo/`` with a write key of its own. ``operations``: the daily run, and where the server
-    listens for the command line to work through it (see ``Operations``).
+    listens for the command line to work through it (see ``Operations``). ``sender``: send the
+    campaigns' outbox on a thread of its own with the sender it makes (see ``api._outbox``).
     """
     config = config or ServerConfig()
     operations = operations or Operations()
@@ -101,12 +104,18 @@ def create_app(
         if demo:
             app.state.demo_shop = await worker.run(_demo_shop.demo_catalogue)
         stop_operations = await start_operations(app, ws.path, worker, recommender, operations)
+        outbox = OutboxThread(worker, sender) if sender is not None else None
+        app.state.outbox = outbox
+        if outbox is not None:
+            await outbox.start()
         app.state.jobs.after_run.append(sweeper.refresh_static)
         gc.freeze()  # what start-up loaded stays: keep it out of every later full collection
         learning = asyncio.create_task(recommender.learn(worker.run), name="shopmind-learn")
         try:
             yield
         finally:  # graceful: what was accepted is written before the store closes
+            if outbox is not None:  # its connection closes before the store does
+                await outbox.close()
             await stop_operations()
             learning.cancel()
             await asyncio.gather(learning, return_exceptions=True)
