@@ -351,23 +351,27 @@ def test_retries_rejections_and_cut_hand_overs(store: Store, clock: FixedClock) 
     )
     work = sender(store, clock, channel, book("r", "x", "u", "d", "g"), max_attempts=3)
     work.drain()
-    # the cut one was claimed again at once (unknown) and resent with its key
-    assert channel.calls.count("c1:u:s1") == 2
     got = {
         k: (s, a, r) for k, s, a, r in store.sql("SELECT message_key, state, attempts, resends FROM outbox")
     }
-    assert got["c1:u:s1"] == ("sent", 2, 1)
+    assert got["c1:u:s1"] == ("unknown", 1, 0)  # resent after the backoff, not at once
     assert got["c1:x:s1"][0] == "failed"
     assert got["c1:r:s1"][0] == got["c1:d:s1"][0] == got["c1:g:s1"][0] == "queued"
     waits = dict(store.sql("SELECT message_key, next_attempt_at FROM outbox WHERE state = 'queued'"))
     assert waits["c1:r:s1"] == DAY + timedelta(seconds=60)  # the provider's Retry-After beats 30 s
     assert waits["c1:d:s1"] == DAY + timedelta(seconds=30)
+    cut_wait = store.scalar("SELECT next_attempt_at FROM outbox WHERE message_key = 'c1:u:s1'")
+    assert cut_wait == DAY + timedelta(seconds=30)
     events = store.sql("SELECT event_id, kind, profile_id FROM message_events")
     assert events == [("c1:x:s1:failed", "failed", "user:x")]
     for _ in range(3):
         clock.advance(timedelta(minutes=5))
         work.drain()
+    # the cut one was claimed again after the backoff and resent with its key
+    assert channel.calls.count("c1:u:s1") == 2
     got = {k: (s, a) for k, s, a in store.sql("SELECT message_key, state, attempts FROM outbox")}
+    assert got["c1:u:s1"] == ("sent", 2)
+    assert store.scalar("SELECT resends FROM outbox WHERE message_key = 'c1:u:s1'") == 1
     assert got["c1:r:s1"] == ("sent", 2) and got["c1:d:s1"] == ("sent", 2)
     assert got["c1:g:s1"] == ("failed", 3)  # three refusals for now: given up
     reason = store.scalar("SELECT reason FROM outbox WHERE message_key = 'c1:g:s1'")
@@ -443,3 +447,26 @@ def test_the_contact_file_and_push_subscriptions_give_addresses(store: Store, tm
     assert chain.address("user:kim", "email") == "kim@shop.example"
     assert chain.address("user:kim", "web_push") == older
     assert chain.address("user:kim", "app_push") is None
+
+
+def test_a_failed_round_returns_its_rows_and_the_sender_goes_on(store: Store, clock: FixedClock) -> None:
+    consent(store, "a")
+    enqueue(store, [row("a")], at=DAY)
+    holder: list[OutboxSender] = []
+
+    class Flickering:
+        calls = 0
+
+        def address(self, profile_id: str, channel: str) -> str | None:
+            self.calls += 1
+            if self.calls == 1:
+                raise RuntimeError("the contact lookup timed out")
+            holder[0].stop()
+            return "a@shop.example"
+
+    channel = MemoryChannel()
+    work = sender(store, clock, channel, Flickering())
+    holder.append(work)
+    work.run_forever(idle_s=0.01)
+    assert [m.key for m in channel.sent] == ["c1:a:s1"]
+    assert store.sql("SELECT state, attempts FROM outbox") == [("sent", 1)]  # the failed round did not count

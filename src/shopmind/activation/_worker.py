@@ -12,7 +12,8 @@ Each round claims a batch of due rows (``sending``, in one transaction), then, a
 4. records every outcome of the batch in one transaction: ``sent`` (the provider's id),
    ``failed`` (refused, with a ``failed`` message event), back to ``queued`` for a retry with
    exponential backoff (rate limits, a provider down: ``retry_after_s`` honoured), or ``unknown``
-   when the channel cannot tell whether the provider took it (resent with the same key).
+   when the channel cannot tell whether the provider took it (resent with the same key after the
+   same backoff).
 
 A sender killed in the middle leaves its batch in ``sending``; the next one marks those rows
 ``unknown`` at start (``recover``) and resends them with their keys: only they can repeat, at
@@ -178,7 +179,12 @@ class OutboxSender:
     def run_forever(self, idle_s: float = IDLE_S) -> SenderStats:
         """Send rounds until ``stop()``; when nothing is due, wait ``idle_s`` and look again."""
         while not self._stop.is_set():
-            if not self.run_once():
+            try:
+                busy = self.run_once()
+            except Exception:  # e.g. a write conflict with another connection: the next round tries again
+                _log.exception("a round of the outbox sender failed")
+                busy = 0
+            if not busy:
                 self._stop.wait(idle_s)
         return self.stats
 
@@ -288,7 +294,9 @@ class OutboxSender:
                 return Outcome(
                     key, "failed", f"hand-over unknown {row.attempts} times (may have arrived): {exc}"
                 )
-            return Outcome(key, "unknown", str(exc) or "hand-over cut")
+            # resent with its key after a backoff: a connection that breaks once may break again
+            when = retry_at(self.clock.now(), row.attempts)
+            return Outcome(key, "unknown", str(exc) or "hand-over cut", next_attempt_at=when)
         except Exception as exc:  # a provider down, a refused connection: not handed over
             _log.warning("sending %s failed before hand-over: %s", key, exc)
             return self._retry(row, f"{type(exc).__name__}: {exc}", None)
