@@ -14,6 +14,7 @@ import pytest
 
 from shopmind.activation import (
     ChainedContacts,
+    ChannelError,
     FileContacts,
     HandOverUnknownError,
     MemoryChannel,
@@ -311,7 +312,8 @@ def test_night_defers_sms_to_eight_but_not_email(store: Store) -> None:
 
 
 class Flaky:
-    """Answers from a script of outcomes per key: ``retry``, ``reject``, ``cut``, ``boom`` or ``sent``."""
+    """Answers from a script of outcomes per key: ``retry``, ``reject``, ``cut``, ``down``, ``boom``
+    or ``sent``."""
 
     formats = frozenset({"email"})
 
@@ -328,8 +330,10 @@ class Flaky:
             return Receipt(message.key, "rejected", reason="no such mailbox")
         if step == "cut":
             raise HandOverUnknownError("the connection broke after DATA")
+        if step == "down":
+            raise ChannelError("provider down before the hand-over")
         if step == "boom":
-            raise ConnectionRefusedError("provider down")
+            raise RuntimeError("the adapter broke mid-way")
         return Receipt(message.key, "sent", provider_id=f"p-{message.key}")
 
     def close(self) -> None:
@@ -337,24 +341,26 @@ class Flaky:
 
 
 def test_retries_rejections_and_cut_hand_overs(store: Store, clock: FixedClock) -> None:
-    for who in ("r", "x", "u", "d", "g"):
+    for who in ("r", "x", "u", "d", "b", "g"):
         consent(store, who)
-    enqueue(store, [row(w) for w in ("r", "x", "u", "d", "g")], at=DAY)
+    enqueue(store, [row(w) for w in ("r", "x", "u", "d", "b", "g")], at=DAY)
     channel = Flaky(
         {
             "c1:r:s1": ["retry"],
             "c1:x:s1": ["reject"],
             "c1:u:s1": ["cut"],
-            "c1:d:s1": ["boom"],
+            "c1:d:s1": ["down"],
+            "c1:b:s1": ["boom"],
             "c1:g:s1": ["retry", "retry", "retry"],
         }
     )
-    work = sender(store, clock, channel, book("r", "x", "u", "d", "g"), max_attempts=3)
+    work = sender(store, clock, channel, book("r", "x", "u", "d", "b", "g"), max_attempts=3)
     work.drain()
     got = {
         k: (s, a, r) for k, s, a, r in store.sql("SELECT message_key, state, attempts, resends FROM outbox")
     }
     assert got["c1:u:s1"] == ("unknown", 1, 0)  # resent after the backoff, not at once
+    assert got["c1:b:s1"] == ("unknown", 1, 0)  # an adapter that broke may have handed it over
     assert got["c1:x:s1"][0] == "failed"
     assert got["c1:r:s1"][0] == got["c1:d:s1"][0] == got["c1:g:s1"][0] == "queued"
     waits = dict(store.sql("SELECT message_key, next_attempt_at FROM outbox WHERE state = 'queued'"))
@@ -371,7 +377,8 @@ def test_retries_rejections_and_cut_hand_overs(store: Store, clock: FixedClock) 
     assert channel.calls.count("c1:u:s1") == 2
     got = {k: (s, a) for k, s, a in store.sql("SELECT message_key, state, attempts FROM outbox")}
     assert got["c1:u:s1"] == ("sent", 2)
-    assert store.scalar("SELECT resends FROM outbox WHERE message_key = 'c1:u:s1'") == 1
+    resent = dict(store.sql("SELECT message_key, resends FROM outbox WHERE resends > 0"))
+    assert resent == {"c1:u:s1": 1, "c1:b:s1": 1}
     assert got["c1:r:s1"] == ("sent", 2) and got["c1:d:s1"] == ("sent", 2)
     assert got["c1:g:s1"] == ("failed", 3)  # three refusals for now: given up
     reason = store.scalar("SELECT reason FROM outbox WHERE message_key = 'c1:g:s1'")

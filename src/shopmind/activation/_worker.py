@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 from shopmind.activation._message import (
     FORMATS,
     Channel,
+    ChannelError,
     ContactBook,
     HandOverUnknownError,
     Message,
@@ -212,22 +213,23 @@ class OutboxSender:
         self.stats.rounds += 1
         self.stats.claimed += len(claimed)
         outcomes: list[Outcome] = []
-        going = self._check_consent(claimed, outcomes)
-        prefetch = getattr(self.contacts, "prefetch", None)
-        if prefetch is not None and going:
-            prefetch([c.profile_id for c in going])
-        handed: set[str] = set()
         try:
+            going = self._check_consent(claimed, outcomes)
+            prefetch = getattr(self.contacts, "prefetch", None)
+            if prefetch is not None and going:
+                prefetch([c.profile_id for c in going])
             for row in going:
                 if self._stop.is_set():
                     break
                 outcomes.append(self._hand_over(row))
-                handed.add(row.message_key)
         finally:
+            # what was settled is recorded; the rest was never given to a channel (the sender is
+            # stopping, or failed before the hand-over): back to the queue, not in flight
             now = self.clock.now()
             record_outcomes(self.store, outcomes, at=now)
-            left = [c.message_key for c in going if c.message_key not in handed]
-            if left:  # stopping: not handed over, so not in flight
+            settled = {o.key for o in outcomes}
+            left = [c.message_key for c in claimed if c.message_key not in settled]
+            if left:
                 self.stats.released += release(self.store, left, at=now)
         self._count(outcomes)
         if self.progress is not None:
@@ -297,9 +299,15 @@ class OutboxSender:
             # resent with its key after a backoff: a connection that breaks once may break again
             when = retry_at(self.clock.now(), row.attempts)
             return Outcome(key, "unknown", str(exc) or "hand-over cut", next_attempt_at=when)
-        except Exception as exc:  # a provider down, a refused connection: not handed over
+        except ChannelError as exc:  # the channel refused before the hand-over (e.g. its settings)
             _log.warning("sending %s failed before hand-over: %s", key, exc)
-            return self._retry(row, f"{type(exc).__name__}: {exc}", None)
+            return self._retry(row, f"{exc}", None)
+        except Exception as exc:  # anything else: the provider may have it; resent with its key
+            _log.exception("sending %s failed; resending it with its key", key)
+            if row.attempts >= self.max_attempts:
+                return Outcome(key, "failed", f"failed {row.attempts} times (may have arrived): {exc!r}")
+            when = retry_at(self.clock.now(), row.attempts)
+            return Outcome(key, "unknown", f"{type(exc).__name__}: {exc}", next_attempt_at=when)
         return self._receipt(row, receipt, delivered=bool(getattr(channel, "confirms_delivery", False)))
 
     def _receipt(self, row: Claimed, receipt: Receipt, *, delivered: bool) -> Outcome:
