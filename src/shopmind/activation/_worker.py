@@ -124,7 +124,9 @@ class OutboxSender:
     carries, or a mapping from format or consent channel to its channel), asking ``contacts``
     for addresses. ``unsubscribe_url(message_key)``: the one-click unsubscribe link of a
     message (e-mail's List-Unsubscribe), if the workspace has one. ``progress(stats)`` is
-    called after each round."""
+    called after each round. A channel whose ``sent`` means delivered (it sets
+    ``confirms_delivery = True``) gets a ``delivered`` message event with each message it takes;
+    others' deliveries arrive later by the providers' callbacks."""
 
     def __init__(
         self,
