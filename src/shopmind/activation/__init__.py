@@ -2,6 +2,7 @@
 SMS, Kakao and push, at each customer's best hour, within Korean advertising law (정보통신망법 §50),
 through a durable outbox that delivers each message once, measured against a holdout."""
 
+from shopmind.activation._app_push import AppPush, open_app_push
 from shopmind.activation._campaign import (
     Audience,
     BandAudience,
@@ -19,7 +20,20 @@ from shopmind.activation._campaign import (
     check_campaign,
     parse_campaign,
 )
+from shopmind.activation._compliance import (
+    RULE_NAMES,
+    Clearance,
+    Violation,
+    clear,
+    clearance,
+    consent_decision,
+    finish,
+    send_window,
+    violations,
+)
 from shopmind.activation._contacts import ChainedContacts, FileContacts, MemoryContacts, PushSubscriptions
+from shopmind.activation._context import coupon_code, customer_contexts, shop_recommender
+from shopmind.activation._http_gateway import GATEWAY_FORMATS, HttpGateway, open_http_gateway
 from shopmind.activation._links import ACTIONS, BadLinkError, LinkToken, make_token, read_token
 from shopmind.activation._memory import MemoryChannel
 from shopmind.activation._message import (
@@ -34,14 +48,33 @@ from shopmind.activation._message import (
     Receipt,
     Sender,
 )
-from shopmind.activation._template import Draft, Template, carrier_bytes, format_for, render
-from shopmind.activation._worker import OutboxSender, SenderStats, next_morning
+from shopmind.activation._preview import Preview, preview
+from shopmind.activation._rules import AD_PREFIX, AD_WORDS, RULES, FormatRules, advertising_words
+from shopmind.activation._template import (
+    CONTEXT_FIELDS,
+    Draft,
+    Template,
+    carrier_bytes,
+    check_template,
+    format_for,
+    render,
+    unsendable,
+)
+from shopmind.activation._web_push import VapidKey, WebPush, open_web_push, vapid_key_path
+from shopmind.activation._worker import OutboxSender, SenderStats
 
 __all__ = [
     "ACTIONS",
+    "AD_PREFIX",
+    "AD_WORDS",
     "CHANNELS",
+    "CONTEXT_FIELDS",
     "FORMATS",
+    "GATEWAY_FORMATS",
     "KINDS",
+    "RULES",
+    "RULE_NAMES",
+    "AppPush",
     "Audience",
     "BadLinkError",
     "BandAudience",
@@ -51,17 +84,21 @@ __all__ = [
     "Channel",
     "ChannelError",
     "ChannelPolicy",
+    "Clearance",
     "ContactBook",
     "Content",
     "Draft",
     "FileContacts",
+    "FormatRules",
     "HandOverUnknownError",
+    "HttpGateway",
     "LinkToken",
     "MemoryChannel",
     "MemoryContacts",
     "Message",
     "MovedAudience",
     "OutboxSender",
+    "Preview",
     "PushSubscriptions",
     "Receipt",
     "RfmAudience",
@@ -72,13 +109,32 @@ __all__ = [
     "Step",
     "Template",
     "Trigger",
+    "VapidKey",
+    "Violation",
+    "WebPush",
+    "advertising_words",
     "campaign_json",
     "carrier_bytes",
     "check_campaign",
+    "check_template",
+    "clear",
+    "clearance",
+    "consent_decision",
+    "coupon_code",
+    "customer_contexts",
+    "finish",
     "format_for",
     "make_token",
-    "next_morning",
+    "open_app_push",
+    "open_http_gateway",
+    "open_web_push",
     "parse_campaign",
+    "preview",
     "read_token",
     "render",
+    "send_window",
+    "shop_recommender",
+    "unsendable",
+    "vapid_key_path",
+    "violations",
 ]

@@ -28,9 +28,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
+from shopmind.activation._compliance import send_window
 from shopmind.activation._message import (
     FORMATS,
     Channel,
@@ -48,7 +47,6 @@ from shopmind.store import (
     is_night,
     may_send_advertising,
 )
-from shopmind.store._consent_state import NIGHT_ENDS
 from shopmind.store._outbox import (
     Claimed,
     Outcome,
@@ -107,16 +105,6 @@ class SenderStats:
             "suppressed": dict(sorted(self.suppressed.items())),
             "sent_per_second": round(self.per_second, 1),
         }
-
-
-def next_morning(at: datetime, zone: str = DEFAULT_SHOP_TZ) -> datetime:
-    """The first 08:00 in the shop's ``zone`` after ``at`` (the end of the night window)."""
-    tz = ZoneInfo(zone)
-    local = at.astimezone(tz)
-    morning = datetime.combine(local.date(), NIGHT_ENDS, tz)
-    if morning <= local:
-        morning = datetime.combine(local.date() + timedelta(days=1), NIGHT_ENDS, tz)
-    return morning.astimezone(at.tzinfo)
 
 
 class OutboxSender:
@@ -262,8 +250,9 @@ class OutboxSender:
                     reason = "withdrawn" if decision.reason == "withdrawn" else "no_consent"
                     refused[row.message_key] = Outcome(row.message_key, "suppressed", reason)
                 elif row.profile_id not in by_night:
+                    morning = send_window(now, channel, False, self.zone)
                     refused[row.message_key] = Outcome(
-                        row.message_key, "queued", "night_deferred", due_at=next_morning(now, self.zone)
+                        row.message_key, "queued", "night_deferred", due_at=morning
                     )
         outcomes.extend(refused.values())
         return [row for row in claimed if row.message_key not in refused]
