@@ -1,7 +1,8 @@
 """A sender process for the kill tests: ``python tests/outbox_sender.py STORE CONTACTS OUT BATCH``
 sends the outbox of the store at STORE to a file channel (each message a JSON line appended to
-OUT and synced before the channel answers, as a provider that took it would), addresses from the
-contact file CONTACTS, until nothing is due; prints the sender's facts as JSON at the end."""
+OUT and synced before the channel answers, as a provider that took it would) or, when OUT is an
+``http://`` URL, to the HTTP gateway there; addresses from the contact file CONTACTS, until
+nothing is due; prints the sender's facts as JSON at the end."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ from pathlib import Path
 
 import orjson
 
-from shopmind.activation import FORMATS, FileContacts, Message, OutboxSender, Receipt
+from shopmind.activation import (
+    FORMATS,
+    Channel,
+    FileContacts,
+    Message,
+    OutboxSender,
+    Receipt,
+    open_http_gateway,
+)
 from shopmind.core import SystemClock
 from shopmind.store import Store
 
@@ -37,7 +46,7 @@ class FileChannel:
 def main() -> None:
     store_path, contacts, out, batch = sys.argv[1:5]
     with Store(store_path) as store:
-        channel = FileChannel(Path(out))
+        channel: Channel = open_http_gateway(out) if out.startswith("http") else FileChannel(Path(out))
         sender = OutboxSender(
             store, channel, FileContacts(store, Path(contacts)), clock=SystemClock(), batch=int(batch)
         )

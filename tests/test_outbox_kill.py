@@ -47,7 +47,7 @@ def _customers(n: int = CUSTOMERS) -> dict[str, str]:
 
 
 def _seed(
-    tmp_path: Path, n: int = CUSTOMERS, store_path: Path | None = None
+    tmp_path: Path, n: int = CUSTOMERS, store_path: Path | None = None, channel: str = "email"
 ) -> tuple[Path, Path, dict[str, str]]:
     kinds = _customers(n)
     now = datetime.now(UTC)
@@ -55,14 +55,20 @@ def _seed(
     contacts = tmp_path / "members.csv"
     contacts.write_text(
         "아이디,이메일,휴대폰\n"
-        + "".join(f"{m},{m}@shop.example,\n" for m, kind in kinds.items() if kind != "unreachable")
+        + "".join(
+            f"{m},{m}@shop.example,010-{1000 + i // 10000}-{i % 10000:04d}\n"
+            for i, (m, kind) in enumerate(kinds.items())
+            if kind != "unreachable"
+        )
     )
     consents = [
-        ConsentEntry(f"user:{m}", "email", True, now - timedelta(days=30), "signup_form")
+        ConsentEntry(f"user:{m}", channel, True, now - timedelta(days=30), "signup_form", purpose=purpose)
         for m, kind in kinds.items()
         if kind != "no_consent"
+        # text messages at night need the night-time consent too: the test may run at any hour
+        for purpose in ("advertising", "night_advertising")
     ] + [
-        ConsentEntry(f"user:{m}", "email", False, now - timedelta(hours=1), "unsubscribe_link")
+        ConsentEntry(f"user:{m}", channel, False, now - timedelta(hours=1), "unsubscribe_link")
         for m, kind in kinds.items()
         if kind == "withdrawn"
     ]
@@ -72,8 +78,8 @@ def _seed(
             campaign_id="winback",
             step="s1",
             profile_id=f"user:{m}",
-            channel="email",
-            format="email",
+            channel=channel,
+            format="email" if channel == "email" else "lms",
             kind="advertising",
             due_at=now - timedelta(minutes=1),
             body_text=f"(광고) {m}님, 다시 만나요",
@@ -87,7 +93,7 @@ def _seed(
     return store_path, contacts, kinds
 
 
-def _start(store: Path, contacts: Path, out: Path) -> subprocess.Popen[bytes]:
+def _start(store: Path, contacts: Path, out: Path | str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -159,6 +165,44 @@ def test_a_killed_sender_loses_nothing_and_repeats_only_what_was_in_flight(tmp_p
     assert counts["sent"] == len(eligible) and counts["queued"] == counts["sending"] == counts["unknown"] == 0
     assert reasons == suppressed  # each with its reason: withdrawn, no_consent, unreachable
     assert counts["suppressed"] == len(suppressed)
+
+
+def test_a_killed_sender_repeats_nothing_at_a_gateway_that_dedupes_on_the_key(tmp_path: Path) -> None:
+    """The same kills with text messages to the HTTP gateway stand-in: the requests of the
+    messages in flight at a kill reach it twice, with their keys, and it sends none twice."""
+    from tests.gateway_standin import Standin
+
+    store_path, contacts, kinds = _seed(tmp_path, channel="sms")
+    standin = Standin()
+    try:
+        url = standin.gateway_url.replace("://", f"://{standin.api_key}@", 1) + "?from=02-1234-5678"
+        in_flight: list[set[str]] = []
+        for kill_at in (CUSTOMERS // 5, CUSTOMERS // 2):
+            process = _start(store_path, contacts, url)
+            deadline = time.monotonic() + 300  # a hang guard, not a speed check
+            while len(standin.gateway.received()) < kill_at:
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                assert time.monotonic() < deadline, "the sender stopped sending"
+                time.sleep(0.005)
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            in_flight.append(_in_flight(store_path))
+        last = _start(store_path, contacts, url)
+        _, stderr = last.communicate(timeout=600)
+        assert last.returncode == 0, stderr.decode()
+        taken = Counter(r.key for r in standin.gateway.received())
+        carried = standin.gateway.carried()
+    finally:
+        standin.close()
+    eligible = {f"winback:user:{m}:s1" for m, kind in kinds.items() if kind == "eligible"}
+    assert set(taken) == eligible and set(taken.values()) == {1}  # every one, none twice
+    carried_twice = {key for key, n in carried.items() if n > 1}
+    with Store(store_path) as store:
+        resent = {key for (key,) in store.sql("SELECT message_key FROM outbox WHERE resends > 0")}
+        counts = outbox_counts(store)
+    # what reached the gateway twice was in flight at a kill, and it said "duplicate" to it
+    assert carried_twice <= resent <= set().union(*in_flight)
+    assert counts["sent"] == len(eligible) and counts["suppressed"] == CUSTOMERS - len(eligible)
 
 
 # -- the acceptance: 10,000 e-mails to a real SMTP server, through ``shopmind worker`` -----------
