@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
-import pytest
 
 from shopmind.store import ConsentEntry, OutboxRow, Store, Workspace, enqueue, outbox_counts, record_consents
 
@@ -247,11 +246,7 @@ def _worker(workspace: Path, contacts: Path) -> subprocess.Popen[bytes]:
 
 
 def test_ten_thousand_emails_to_smtp_with_the_worker_killed_twice(tmp_path: Path) -> None:
-    # the SMTP adapter and its test server come with branch mail; until it is merged this skips
-    smtp_server = pytest.importorskip(
-        "tests.smtp_server", reason="the SMTP adapter (branch mail) is not merged yet"
-    )
-    SmtpServer = smtp_server.SmtpServer
+    from tests.smtp_server import SmtpServer
 
     with SmtpServer() as smtp:
         ws, contacts, kinds = _workspace_for_smtp(tmp_path, smtp.port)

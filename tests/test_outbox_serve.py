@@ -15,15 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from shopmind.activation import read_outbox_file
 from shopmind.store import ConsentEntry, OutboxRow, Workspace, enqueue, outbox_counts, record_consents
 from tests.serving import Server
 
 ROOT = Path(__file__).resolve().parents[1]
-# the workspace's channels (channels.toml, the outbox-file default) come with branch mail; until
-# it is merged these tests skip
-read_outbox_file = pytest.importorskip(
-    "shopmind.activation._outbox_file", reason="the channel configuration (branch mail) is not merged yet"
-).read_outbox_file
 
 
 def _message(who: str, due: datetime) -> OutboxRow:
@@ -143,3 +139,41 @@ def test_the_worker_command_sends_what_is_due_and_names_a_bad_option(tmp_path: P
         timeout=300,
     )
     assert bad.returncode == 2 and "--column" in bad.stderr and "FIELD=COLUMN" in bad.stderr
+    missing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shopmind",
+            "worker",
+            "-w",
+            str(workspace),
+            "--contacts",
+            str(tmp_path / "no.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert missing.returncode == 4 and "no such file" in " ".join(missing.stderr.split())
+    (workspace / "channels.toml").write_text(
+        '[channels.email]\nurl = "smtp://"\n[sender]\nname = "봄날상점"\n'
+    )
+    config = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shopmind",
+            "worker",
+            "-w",
+            str(workspace),
+            "--contacts",
+            str(contacts),
+            "--once",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert config.returncode == 2 and "sender.contact" in " ".join(config.stderr.split()), config.stderr

@@ -2,7 +2,10 @@
 SMS, Kakao and push, at each customer's best hour, within Korean advertising law (정보통신망법 §50),
 through a durable outbox that delivers each message once, measured against a holdout."""
 
-from shopmind.activation._app_push import AppPush, open_app_push
+from shopmind.activation._app_push import (
+    AppPush,
+    open_app_push,
+)
 from shopmind.activation._campaign import (
     Audience,
     BandAudience,
@@ -19,6 +22,19 @@ from shopmind.activation._campaign import (
     campaign_json,
     check_campaign,
     parse_campaign,
+)
+from shopmind.activation._channel_config import (
+    CHANNELS_FILE,
+    DEFAULT_COSTS,
+    ChannelConfig,
+    Channels,
+    ChannelSettings,
+    OpenContext,
+    default_channel_config,
+    load_channel_config,
+    open_channel,
+    parse_channel_config,
+    register_scheme,
 )
 from shopmind.activation._compliance import (
     RULE_NAMES,
@@ -48,8 +64,26 @@ from shopmind.activation._message import (
     Receipt,
     Sender,
 )
-from shopmind.activation._preview import Preview, preview
-from shopmind.activation._rules import AD_PREFIX, AD_WORDS, RULES, FormatRules, advertising_words
+from shopmind.activation._outbox_file import (
+    OutboxFileChannel,
+    read_outbox_file,
+)
+from shopmind.activation._preview import (
+    Preview,
+    preview,
+)
+from shopmind.activation._rules import (
+    AD_PREFIX,
+    AD_WORDS,
+    RULES,
+    FormatRules,
+    advertising_words,
+)
+from shopmind.activation._smtp import (
+    SmtpChannel,
+    key_from_message_id,
+    message_id,
+)
 from shopmind.activation._template import (
     CONTEXT_FIELDS,
     Draft,
@@ -68,7 +102,9 @@ __all__ = [
     "AD_PREFIX",
     "AD_WORDS",
     "CHANNELS",
+    "CHANNELS_FILE",
     "CONTEXT_FIELDS",
+    "DEFAULT_COSTS",
     "FORMATS",
     "GATEWAY_FORMATS",
     "KINDS",
@@ -82,8 +118,11 @@ __all__ = [
     "Caps",
     "ChainedContacts",
     "Channel",
+    "ChannelConfig",
     "ChannelError",
     "ChannelPolicy",
+    "ChannelSettings",
+    "Channels",
     "Clearance",
     "ContactBook",
     "Content",
@@ -97,6 +136,8 @@ __all__ = [
     "MemoryContacts",
     "Message",
     "MovedAudience",
+    "OpenContext",
+    "OutboxFileChannel",
     "OutboxSender",
     "Preview",
     "PushSubscriptions",
@@ -106,6 +147,7 @@ __all__ = [
     "SendTime",
     "Sender",
     "SenderStats",
+    "SmtpChannel",
     "Step",
     "Template",
     "Trigger",
@@ -122,15 +164,23 @@ __all__ = [
     "consent_decision",
     "coupon_code",
     "customer_contexts",
+    "default_channel_config",
     "finish",
     "format_for",
+    "key_from_message_id",
+    "load_channel_config",
     "make_token",
+    "message_id",
     "open_app_push",
+    "open_channel",
     "open_http_gateway",
     "open_web_push",
     "parse_campaign",
+    "parse_channel_config",
     "preview",
+    "read_outbox_file",
     "read_token",
+    "register_scheme",
     "render",
     "send_window",
     "shop_recommender",

@@ -3,17 +3,25 @@ runs on a thread of its own)."""
 
 from __future__ import annotations
 
-import importlib
 import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from shopmind.cli._common import EXIT_USAGE, EXIT_WORKSPACE, WorkspaceOpt, app, console, err_console, fail
-from shopmind.core import Clock, InvalidInputError, ShopmindError, WorkspaceError, WorkspaceLockedError
+from shopmind.cli._common import (
+    EXIT_BAD_FILE,
+    EXIT_USAGE,
+    EXIT_WORKSPACE,
+    WorkspaceOpt,
+    app,
+    console,
+    err_console,
+    fail,
+)
+from shopmind.core import Clock, ImportFileError, ShopmindError, WorkspaceError, WorkspaceLockedError
 
 if TYPE_CHECKING:  # imported where used: ``shopmind --help`` stays quick
     from shopmind.activation import Channel, OutboxSender, SenderStats
@@ -25,18 +33,10 @@ PROGRESS_EVERY_S = 10.0
 
 def workspace_channels(folder: Path, clock: Clock) -> Channel:
     """The workspace's channels (its ``channels.toml``, or every channel to ``outbox/<channel>.jsonl``
-    in the workspace), behind one channel. They come from the channel configuration of
-    ``shopmind.activation`` (``Channels``, ``load_channel_config``), looked up when called: a
-    build without it says so here rather than failing at import."""
-    activation = importlib.import_module("shopmind.activation")
-    channels: Any = getattr(activation, "Channels", None)
-    load: Any = getattr(activation, "load_channel_config", None)
-    if channels is None or load is None:
-        raise ShopmindError(
-            "this shopmind has no channel configuration (channels.toml) yet: the outbox cannot be sent"
-        )
-    opened: Channel = channels(load(folder), folder, clock=clock)
-    return opened
+    in the workspace), behind one channel."""
+    from shopmind.activation import Channels, load_channel_config
+
+    return Channels(load_channel_config(folder), folder, clock=clock)
 
 
 def sender_factory(
@@ -159,7 +159,8 @@ def worker(
     Ctrl-C or SIGTERM stop it after the message in flight. While 'shopmind serve' owns the
     workspace, start the server with --send instead: it runs this worker itself.
 
-    Exit codes: 0 stopped cleanly, 2 bad option, 5 workspace problem (missing, locked)."""
+    Exit codes: 0 stopped cleanly, 2 bad option or channels.toml, 4 unreadable contact file,
+    5 workspace problem (missing, locked)."""
     from shopmind.core import Settings, SystemClock
     from shopmind.store import Workspace, outbox_counts
 
@@ -196,9 +197,9 @@ def worker(
         )
         try:
             sender = make(store)
-        except InvalidInputError as exc:
-            raise fail(f"--contacts: {exc}", EXIT_USAGE) from None
-        except ShopmindError as exc:
+        except ImportFileError as exc:  # the contact file is missing or unreadable
+            raise fail(f"--contacts: {exc}", EXIT_BAD_FILE) from None
+        except ShopmindError as exc:  # channels.toml or the contact file's columns, each field named
             raise fail(str(exc), EXIT_USAGE) from None
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: sender.stop())
