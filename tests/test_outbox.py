@@ -5,6 +5,7 @@ backoff, a cut hand-over is resent with the same key, a stop returns the unsent 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -475,3 +476,31 @@ def test_a_failed_round_returns_its_rows_and_the_sender_goes_on(store: Store, cl
     work.run_forever(idle_s=0.01)
     assert [m.key for m in channel.sent] == ["c1:a:s1"]
     assert store.sql("SELECT state, attempts FROM outbox") == [("sent", 1)]  # the failed round did not count
+
+
+def test_a_write_conflict_when_recording_is_tried_again(
+    store: Store, clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another connection (the server's planner, an erasure) holds the row in a transaction of
+    its own while the round is recorded: the sender tries again once it is done."""
+    consent(store, "a")
+    enqueue(store, [row("a")], at=DAY)
+    other = store.reader()
+    timers: list[threading.Timer] = []
+
+    class Busy:
+        def address(self, profile_id: str, channel: str) -> str | None:
+            other.sql("BEGIN TRANSACTION")
+            other.sql("UPDATE outbox SET state = state WHERE message_key = 'c1:a:s1'")
+            timers.append(threading.Timer(0.02, lambda: other.sql("ROLLBACK")))
+            timers[0].start()
+            return "a@shop.example"
+
+    channel = MemoryChannel()
+    with caplog.at_level("WARNING", logger="shopmind.activation"):
+        sender(store, clock, channel, Busy()).run_once()
+    timers[0].join()
+    other.close()
+    assert [m.key for m in channel.sent] == ["c1:a:s1"]
+    assert store.sql("SELECT state FROM outbox") == [("sent",)]
+    assert "trying again" in caplog.text  # the first try met the other transaction

@@ -65,6 +65,8 @@ BATCH = 50
 MAX_ATTEMPTS = 6
 #: how long ``run_forever`` waits when nothing is due before it looks again
 IDLE_S = 1.0
+#: tries to record a round's outcomes (another connection's write may conflict with it)
+SETTLE_TRIES = 5
 
 
 @dataclass
@@ -215,16 +217,31 @@ class OutboxSender:
         finally:
             # what was settled is recorded; the rest was never given to a channel (the sender is
             # stopping, or failed before the hand-over): back to the queue, not in flight
-            now = self.clock.now()
-            record_outcomes(self.store, outcomes, at=now)
             settled = {o.key for o in outcomes}
-            left = [c.message_key for c in claimed if c.message_key not in settled]
-            if left:
-                self.stats.released += release(self.store, left, at=now)
+            self._settle(outcomes, [c.message_key for c in claimed if c.message_key not in settled])
         self._count(outcomes)
         if self.progress is not None:
             self.progress(self.stats)
         return len(claimed)
+
+    def _settle(self, outcomes: Sequence[Outcome], left: Sequence[str]) -> None:
+        """Record ``outcomes`` and return ``left`` to the queue, in one transaction, trying again
+        if another connection's write conflicts (e.g. the planner enqueueing): rows left in
+        ``sending`` would wait for the next start to be resent."""
+        for attempt in range(SETTLE_TRIES):
+            try:
+                now = self.clock.now()
+                with self.store.atomically():
+                    record_outcomes(self.store, outcomes, at=now)
+                    released = release(self.store, left, at=now)
+            except Exception:
+                if attempt == SETTLE_TRIES - 1:
+                    raise
+                _log.warning("recording a round's outcomes failed; trying again", exc_info=True)
+                time.sleep(0.05 * 2**attempt)
+            else:
+                self.stats.released += released
+                return
 
     def _check_consent(self, claimed: Sequence[Claimed], outcomes: list[Outcome]) -> list[Claimed]:
         """The rows that may go now; the others' outcomes (suppressed, deferred) into ``outcomes``.
