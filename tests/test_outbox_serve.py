@@ -92,6 +92,18 @@ def test_the_server_sends_the_outbox_and_an_api_opt_out_stops_a_later_message(
             assert answer.status_code in (200, 201), answer.text
         shift.write_text(str(int(timedelta(days=1, minutes=1).total_seconds())))  # tomorrow comes
         _wait_for(lambda: "c1:user:f:s1" in _sent(server.workspace), "f was not sent when due")
+        # a second sender on the same store is refused, with the way to go
+        refused = subprocess.run(
+            [sys.executable, "-m", "shopmind", "worker", "-w", str(server.workspace), "--once"],
+            capture_output=True,
+            text=True,
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+            },
+            timeout=300,
+        )
+        assert refused.returncode == 5 and "--send" in refused.stderr, refused.stderr
     finally:
         assert server.stop() == 0, server.output()
     sent = _sent(server.workspace)
