@@ -168,6 +168,24 @@ def test_the_worker_command_sends_what_is_due_and_names_a_bad_option(tmp_path: P
         timeout=300,
     )
     assert missing.returncode == 4 and "no such file" in " ".join(missing.stderr.split())
+    serving = subprocess.run(  # the server checks before it starts
+        [
+            sys.executable,
+            "-m",
+            "shopmind",
+            "serve",
+            "-w",
+            str(workspace),
+            "--send",
+            "--contacts",
+            str(tmp_path / "no.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert serving.returncode == 4 and "no such file" in " ".join(serving.stderr.split())
     (workspace / "channels.toml").write_text(
         '[channels.email]\nurl = "smtp://"\n[sender]\nname = "봄날상점"\n'
     )

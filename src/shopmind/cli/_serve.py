@@ -190,8 +190,9 @@ def serve(
     clock = ShiftedClock(settings.clock_shift_file) if settings.clock_shift_file else SystemClock()
     sender = None
     if send:
-        from shopmind.cli._worker import sender_factory
+        from shopmind.cli._worker import check_sending, sender_factory
 
+        check_sending(workspace, contacts)
         sender = sender_factory(
             workspace,
             contacts=contacts,

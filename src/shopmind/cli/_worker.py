@@ -39,6 +39,19 @@ def workspace_channels(folder: Path, clock: Clock) -> Channel:
     return Channels(load_channel_config(folder), folder, clock=clock)
 
 
+def check_sending(folder: Path, contacts: Path | None) -> None:
+    """Fail now, with the reason, if the outbox could not be sent: the contact file missing, the
+    workspace's channels.toml invalid (the server checks before it starts)."""
+    from shopmind.activation import load_channel_config
+
+    if contacts is not None and not contacts.is_file():
+        raise fail(f"--contacts: {contacts}: no such file", EXIT_BAD_FILE)
+    try:
+        load_channel_config(folder)
+    except ShopmindError as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
+
+
 def sender_factory(
     folder: Path,
     *,
