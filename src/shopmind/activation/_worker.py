@@ -42,15 +42,13 @@ from shopmind.activation._message import (
 from shopmind.core import DEFAULT_SHOP_TZ, Clock, FieldError, InvalidInputError
 from shopmind.store import (
     NIGHT_EXEMPT,
-    Store,
-    advertising_allowed,
-    is_night,
-    may_send_advertising,
-)
-from shopmind.store._outbox import (
     Claimed,
     Outcome,
+    Store,
+    advertising_allowed,
     claim_due,
+    is_night,
+    may_send_advertising,
     record_outcomes,
     recover_sending,
     release,
