@@ -88,20 +88,26 @@ PLAIN_BODY = "plain()"
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--messages", type=int, default=MESSAGES)
     parser.add_argument("--batch", type=int, nargs="+", default=[50, 200])
     parser.add_argument("--fsync", action="store_true", help="sync the channel's file after each message")
     args = parser.parse_args(argv)
     n = args.messages
-    print(f"outbox throughput, {n:,} e-mails to a file channel (fsync per message: {args.fsync}); {load_note()}")
+    print(
+        f"outbox throughput, {n:,} e-mails to a file channel (fsync per message: {args.fsync}); {load_note()}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for batch in args.batch:
             path = str(folder / f"store-{batch}.duckdb")
             measure(SEED.format(path=path, n=n), "0")
             worker = measure(
-                WORKER_SETUP.format(path=path, n=n, out=str(folder / f"w{batch}.jsonl"), fsync=args.fsync, batch=batch),
+                WORKER_SETUP.format(
+                    path=path, n=n, out=str(folder / f"w{batch}.jsonl"), fsync=args.fsync, batch=batch
+                ),
                 WORKER_BODY,
             )
             plain = measure(
@@ -118,7 +124,9 @@ def main(argv: list[str] | None = None) -> None:
                     lower_is_better=False,
                 )
             )
-            print(f"  sender {worker.seconds:.2f} s (peak {worker.peak_mb:.0f} MB), plain {plain.seconds:.2f} s")
+            print(
+                f"  sender {worker.seconds:.2f} s (peak {worker.peak_mb:.0f} MB), plain {plain.seconds:.2f} s"
+            )
 
 
 if __name__ == "__main__":
