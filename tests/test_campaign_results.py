@@ -236,6 +236,8 @@ def test_the_attribution_window_and_which_orders_count(store: Store) -> None:
     assert (step.converted, step.revenue, step.cost) == (2, 32_000.0, 19.8)
     assert results.uplift.messaged == 2 and results.uplift.cost == 19.8
     assert results.uplift.treated.conversion_rate == 1.0 and results.uplift.holdout.conversion_rate == 0.5
+    earlier = campaign_results(store, "c1", as_of=T0 + DAY)  # b's message had not gone yet
+    assert (earlier.steps[0].sent, earlier.steps[0].cost, earlier.uplift.messaged) == (1, 9.9, 1)
 
     assert record_conversions(store, "c1", 7, T0 + 30 * DAY) == 3  # o2, o3 on a's message; o4 on b's
     assert record_conversions(store, "c1", 7, T0 + 30 * DAY) == 0

@@ -279,18 +279,10 @@ def campaign_results(
         raise InvalidInputError([FieldError("attribution_days", "at least 1")])
     arms = arm_totals(store, campaign_id, days, as_of, campaign.start_at)
     steps = tuple(step_counts(store, campaign_id, days, as_of))
-    messaged = int(
-        store.scalar(
-            """SELECT count(DISTINCT o.profile_id) FROM outbox o JOIN campaign_members m
-                 ON m.campaign_id = o.campaign_id AND m.profile_id = o.profile_id AND m.arm = 'treated'
-               WHERE o.campaign_id = ? AND o.sent_at IS NOT NULL""",
-            [campaign_id],
-        )
-    )
     result = uplift(
         _arm(arms.get("treated")),
         _arm(arms.get("holdout")),
-        messaged=messaged,
+        messaged=arms["treated"].messaged if "treated" in arms else 0,
         cost=sum(s.cost for s in steps),
         confidence=confidence,
     )

@@ -210,13 +210,13 @@ def record_conversions(store: Store, campaign_id: str, attribution_days: int, as
                 SELECT 'converted:' || m.message_key || ':' || o.order_id, m.message_key, m.campaign_id, m.step,
                        m.profile_id, 'converted', o.ordered_at, ?,
                        json_object('order_id', o.order_id, 'revenue', o.revenue)::VARCHAR
-                FROM (SELECT * FROM outbox WHERE campaign_id = ? AND sent_at IS NOT NULL) m
+                FROM (SELECT * FROM outbox WHERE campaign_id = ? AND sent_at <= ?) m
                 JOIN ({_PURCHASES}) o ON o.profile_id = m.profile_id
                      AND o.ordered_at >= m.sent_at AND o.ordered_at < m.sent_at + {_window(attribution_days)}
                 WHERE NOT EXISTS (
                     SELECT 1 FROM message_events e
                     WHERE e.event_id = 'converted:' || m.message_key || ':' || o.order_id)""",
-                [store._clock.now(), campaign_id, as_of],
+                [store._clock.now(), campaign_id, as_of, as_of],
             )[0][0]
         )
 
@@ -224,13 +224,15 @@ def record_conversions(store: Store, campaign_id: str, attribution_days: int, as
 @dataclass(frozen=True)
 class ArmTotals:
     """The sufficient statistics of one arm: members, converted members, and the sum and sum of
-    squares of each member's attributed revenue (0 for those who bought nothing)."""
+    squares of each member's attributed revenue (0 for those who bought nothing); and how many of
+    them were sent a message of the campaign."""
 
     arm: str
     n: int
     conversions: int
     revenue: float
     revenue_squares: float
+    messaged: int = 0
 
 
 def arm_totals(
@@ -246,27 +248,28 @@ def arm_totals(
     rows = store.sql(
         f"""WITH first_sent AS (
                 SELECT profile_id, min(sent_at) AS sent_at FROM outbox
-                WHERE campaign_id = ? AND sent_at IS NOT NULL GROUP BY ALL
+                WHERE campaign_id = ? AND sent_at <= ? GROUP BY ALL
             ), members AS (
-                SELECT m.profile_id, m.arm,
+                SELECT m.profile_id, m.arm, f.sent_at IS NOT NULL AS messaged,
                        CASE WHEN m.arm = 'treated' AND f.sent_at IS NOT NULL THEN f.sent_at
                             ELSE greatest(m.entered_at, coalesce(?::TIMESTAMPTZ, m.entered_at)) END AS since
                 FROM campaign_members m LEFT JOIN first_sent f USING (profile_id)
                 WHERE m.campaign_id = ?
             ), per_member AS (
-                SELECT m.arm, m.profile_id, count(o.order_id) > 0 AS converted,
+                SELECT m.arm, m.profile_id, m.messaged, count(o.order_id) > 0 AS converted,
                        coalesce(sum(o.revenue), 0) AS revenue
                 FROM members m LEFT JOIN ({_PURCHASES}) o ON o.profile_id = m.profile_id
                      AND o.ordered_at >= m.since AND o.ordered_at < m.since + {_window(attribution_days)}
                 GROUP BY ALL
             )
-            SELECT arm, count(*), count(*) FILTER (WHERE converted), sum(revenue), sum(revenue * revenue)
+            SELECT arm, count(*), count(*) FILTER (WHERE converted), sum(revenue), sum(revenue * revenue),
+                   count(*) FILTER (WHERE messaged)
             FROM per_member GROUP BY arm""",
-        [campaign_id, start_at, campaign_id, as_of],
+        [campaign_id, as_of, start_at, campaign_id, as_of],
     )
     return {
-        arm: ArmTotals(arm, int(n), int(conv), float(revenue or 0.0), float(squares or 0.0))
-        for arm, n, conv, revenue, squares in rows
+        arm: ArmTotals(arm, int(n), int(conv), float(revenue or 0.0), float(squares or 0.0), int(messaged))
+        for arm, n, conv, revenue, squares, messaged in rows
     }
 
 
@@ -295,7 +298,9 @@ def step_counts(store: Store, campaign_id: str, attribution_days: int, as_of: da
     message was planned."""
     rows = store.sql(
         f"""WITH messages AS (
-                SELECT * FROM outbox WHERE campaign_id = ?
+                -- a message sent after ``as_of`` was not sent yet then
+                SELECT * REPLACE (CASE WHEN sent_at <= ? THEN sent_at END AS sent_at)
+                FROM outbox WHERE campaign_id = ?
             ), events AS (
                 SELECT message_key, bool_or(kind = 'delivered') AS delivered, bool_or(kind = 'failed') AS failed,
                        bool_or(kind IN ('opened', 'clicked')) AS opened, bool_or(kind = 'clicked') AS clicked,
@@ -318,7 +323,7 @@ def step_counts(store: Store, campaign_id: str, attribution_days: int, as_of: da
                    coalesce(sum(m.cost) FILTER (WHERE m.sent_at IS NOT NULL), 0)
             FROM messages m LEFT JOIN events e USING (message_key) LEFT JOIN bought b USING (message_key)
             GROUP BY m.step ORDER BY min(m.planned_at), m.step""",
-        [campaign_id, campaign_id, as_of, as_of],
+        [as_of, campaign_id, campaign_id, as_of, as_of],
     )
     found = []
     for step, *counts, revenue, cost in rows:
