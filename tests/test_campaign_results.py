@@ -11,6 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import t as stats_t
 
 from shopmind.activation import (
     Arm,
@@ -106,6 +109,41 @@ def test_welch_interval_from_sums_matches_a_hand_computation_on_the_raw_values()
     assert found.low == pytest.approx(m1 - m2 - t * se, abs=1e-6)
     assert found.high == pytest.approx(m1 - m2 + t * se, abs=1e-6)
     assert found.high < 0  # p = 0.021: the interval leaves out 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    n1=st.integers(1, 5000),
+    n2=st.integers(1, 5000),
+    share1=st.floats(0, 1),
+    share2=st.floats(0, 1),
+    confidence=st.sampled_from([0.8, 0.9, 0.95, 0.99]),
+)
+def test_the_difference_interval_holds_its_estimate_and_stays_in_range(
+    n1: int, n2: int, share1: float, share2: float, confidence: float
+) -> None:
+    x1, x2 = round(share1 * n1), round(share2 * n2)
+    found = proportion_difference(x1, n1, x2, n2, confidence)
+    assert -1.0 - 1e-12 <= found.low <= found.estimate <= found.high <= 1.0 + 1e-12
+    wider = proportion_difference(x1, n1, x2, n2, 0.999)
+    assert wider.low <= found.low + 1e-12 and found.high <= wider.high + 1e-12
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.floats(0, 1e6, allow_nan=False), min_size=2, max_size=60),
+    st.lists(st.floats(0, 1e6, allow_nan=False), min_size=2, max_size=60),
+)
+def test_welch_from_sums_equals_welch_from_the_values(a: list[float], b: list[float]) -> None:
+    x, y = np.array(a), np.array(b)
+    found = welch_difference(len(a), x.sum(), (x * x).sum(), len(b), y.sum(), (y * y).sum())
+    assert found.estimate == pytest.approx(x.mean() - y.mean(), abs=1e-6)
+    se = math.sqrt(x.var(ddof=1) / len(a) + y.var(ddof=1) / len(b))
+    if se > 1e-3:  # the sums lose digits the values keep only when the spread is a rounding error
+        assert (found.high - found.low) / 2 == pytest.approx(
+            float(stats_t.ppf(0.975, found.df)) * se, rel=1e-4
+        )
+    assert found.low <= found.estimate <= found.high
 
 
 def test_welch_interval_edges() -> None:

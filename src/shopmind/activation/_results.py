@@ -114,7 +114,10 @@ def welch_difference(
     se = math.sqrt(a + b)
     if se == 0.0:
         return WelchInterval(d, d, d, math.inf)
-    df = (a + b) ** 2 / (a * a / (n1 - 1) + b * b / (n2 - 1))
+    # Welch-Satterthwaite, (a + b)² / (a²/(n1-1) + b²/(n2-1)), with a and b as shares of their
+    # sum: squaring tiny variances would underflow to 0
+    ra, rb = a / (a + b), b / (a + b)
+    df = 1.0 / (ra * ra / (n1 - 1) + rb * rb / (n2 - 1))
     half = float(stats.t.ppf(0.5 + confidence / 2, df)) * se
     return WelchInterval(d, d - half, d + half, df)
 
