@@ -15,6 +15,7 @@ import pytest
 
 from shopmind.activation import (
     LinkToken,
+    MessageLinks,
     campaign_results,
     link_key,
     make_token,
@@ -90,13 +91,12 @@ def _grant(api: httpx.Client, profile: str, channel: str) -> None:
 
 
 def test_pixel_clicks_and_one_click_unsubscribe(server: Server) -> None:
-    key = workspace_link_key(Workspace(server.workspace))
-    opened = make_token(key, LinkToken("open", "c1:a:s1"))
-    click = make_token(key, LinkToken("click", "c1:a:s1", 1))
-    leave = make_token(key, LinkToken("unsubscribe", "c1:a:s1"))
+    links = MessageLinks(server.url + "/", workspace_link_key(Workspace(server.workspace)), "c1:a:s1")
+    opened, click, leave = links.pixel(), links.click(1), links.unsubscribe()
+    assert opened.startswith(f"{server.url}/m/o/") and leave.startswith(f"{server.url}/m/u/")
     with server.client() as c, server.client(server.secret_key) as api:
         for _ in range(2):  # the pixel loads again when the message is read again: one open
-            pixel = c.get(f"/m/o/{opened}")
+            pixel = c.get(opened)
             assert pixel.status_code == 200
             assert pixel.headers["content-type"] == "image/gif"
             assert pixel.headers["cache-control"] == "no-store"
@@ -105,7 +105,7 @@ def test_pixel_clicks_and_one_click_unsubscribe(server: Server) -> None:
             control = gif.index(b"\x21\xf9\x04")  # the graphic control extension: transparency on
             assert gif[control + 3] & 1 == 1
 
-        went = c.get(f"/m/c/{click}", follow_redirects=False)
+        went = c.get(click, follow_redirects=False)
         assert went.status_code == 302
         assert went.headers["location"] == LINKS[1]  # the stored target, by its index
         assert went.headers["cache-control"] == "no-store"
@@ -114,18 +114,18 @@ def test_pixel_clicks_and_one_click_unsubscribe(server: Server) -> None:
         _grant(api, "user:a", "email")
         assert _may_send(api, "user:a", "email")["allowed"] is True
 
-        page = c.get(f"/m/u/{leave}")  # a GET (a mail scanner, a preview) changes nothing
+        page = c.get(leave)  # a GET (a mail scanner, a preview) changes nothing
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         assert '<html lang="ko">' in page.text and "이메일로 광고성 정보를 받지 않으시려면" in page.text
         assert '<form method="post">' in page.text and ">수신거부</button>" in page.text
-        english = c.get(f"/m/u/{leave}", headers={"Accept-Language": "en-GB,en;q=0.9,ko;q=0.5"})
+        english = c.get(leave, headers={"Accept-Language": "en-GB,en;q=0.9,ko;q=0.5"})
         assert '<html lang="en">' in english.text and "advertising by e-mail" in english.text
         assert "default-src 'none'" in page.headers["content-security-policy"]
         assert _may_send(api, "user:a", "email")["allowed"] is True
 
         # what a mail client sends for List-Unsubscribe-Post: List-Unsubscribe=One-Click (RFC 8058)
         done = c.post(
-            f"/m/u/{leave}",
+            leave,
             content="List-Unsubscribe=One-Click",
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
@@ -140,7 +140,7 @@ def test_pixel_clicks_and_one_click_unsubscribe(server: Server) -> None:
             "unsubscribe_link",
         )
         assert history[-1]["source"] == "message:c1:a:s1"
-        assert c.post(f"/m/u/{leave}").status_code == 200  # pressed twice: still fine
+        assert c.post(leave).status_code == 200  # pressed twice: still fine
     server.stop()
     assert _events(server) == [
         ("clicked:c1:a:s1:1", "c1:a:s1", "clicked"),

@@ -48,7 +48,9 @@ from shopmind.activation._results import (
 from shopmind.activation._template import Draft, Template, carrier_bytes, format_for, render
 from shopmind.activation._tracking import (
     LINK_KEY_CONTEXT,
+    LINK_PATHS,
     DeliveryReport,
+    MessageLinks,
     Withdrawal,
     follow_click,
     link_key,
@@ -66,6 +68,7 @@ __all__ = [
     "FORMATS",
     "KINDS",
     "LINK_KEY_CONTEXT",
+    "LINK_PATHS",
     "Arm",
     "Audience",
     "BadLinkError",
@@ -85,6 +88,7 @@ __all__ = [
     "LinkToken",
     "MemoryChannel",
     "Message",
+    "MessageLinks",
     "MovedAudience",
     "Receipt",
     "RfmAudience",

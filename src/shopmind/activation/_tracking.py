@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Literal
 from urllib.parse import urlsplit
 
-from shopmind.activation._links import BadLinkError, read_token
+from shopmind.activation._links import BadLinkError, LinkToken, make_token, read_token
 from shopmind.core import FieldError, IdentifierHasher, InvalidInputError
 from shopmind.store import (
     HASH_KEY_FILE,
@@ -53,6 +53,34 @@ def link_key(hash_key: bytes) -> bytes:
 def workspace_link_key(workspace: Workspace) -> bytes:
     """The link key of ``workspace``."""
     return link_key(bytes.fromhex((workspace.path / HASH_KEY_FILE).read_text().strip()))
+
+
+#: where the server answers each kind of link (``api/_messages.py``)
+LINK_PATHS = {"open": "/m/o/", "click": "/m/c/", "unsubscribe": "/m/u/"}
+
+
+@dataclass(frozen=True)
+class MessageLinks:
+    """The tracked URLs of one message, on the server at ``base_url`` (``https://crm.shop.example``):
+    what composing a message puts in it."""
+
+    base_url: str
+    key: bytes
+    message_key: str
+
+    def _url(self, token: LinkToken) -> str:
+        return self.base_url.rstrip("/") + LINK_PATHS[token.action] + make_token(self.key, token)
+
+    def pixel(self) -> str:
+        return self._url(LinkToken("open", self.message_key))
+
+    def click(self, index: int) -> str:
+        """The link to the message's ``index``-th tracked target (its outbox row's ``links``)."""
+        return self._url(LinkToken("click", self.message_key, index))
+
+    def unsubscribe(self) -> str:
+        """The unsubscribe page, and the one-click unsubscribe (``List-Unsubscribe``, RFC 8058)."""
+        return self._url(LinkToken("unsubscribe", self.message_key))
 
 
 def _message(store: Store, key: bytes, token: str, action: str) -> tuple[TrackedMessage, int | None]:

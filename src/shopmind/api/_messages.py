@@ -26,6 +26,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shopmind.activation import (
+    LINK_PATHS,
     BadLinkError,
     DeliveryReport,
     follow_click,
@@ -65,7 +66,7 @@ async def _run(request: Request, fn: Any, *args: Any) -> Any:
 
 
 @router.get(
-    "/m/o/{token}",
+    LINK_PATHS["open"] + "{token}",
     summary="The open pixel of a message: records its first open; a 1×1 GIF",
     response_class=Response,
     responses={
@@ -79,7 +80,7 @@ async def opened(token: Token, request: Request) -> Response:
 
 
 @router.get(
-    "/m/c/{token}",
+    LINK_PATHS["click"] + "{token}",
     summary="A tracked link of a message: records the click and redirects to the link's stored target",
     response_class=RedirectResponse,
     status_code=302,
@@ -174,7 +175,7 @@ _PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.get(
-    "/m/u/{token}",
+    LINK_PATHS["unsubscribe"] + "{token}",
     summary="The unsubscribe page of a message (Korean or English): one button; nothing changes until it is pressed",
     response_class=HTMLResponse,
     responses=_PAGE_RESPONSES,
@@ -185,7 +186,7 @@ async def unsubscribe_page(token: Token, request: Request) -> HTMLResponse:
 
 
 @router.post(
-    "/m/u/{token}",
+    LINK_PATHS["unsubscribe"] + "{token}",
     summary="Unsubscribe (the page's button, or a mail client's one-click unsubscribe, RFC 8058): advertising "
     "on the message's channel is withdrawn in the consent ledger",
     response_class=HTMLResponse,
