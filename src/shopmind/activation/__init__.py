@@ -2,6 +2,10 @@
 SMS, Kakao and push, at each customer's best hour, within Korean advertising law (정보통신망법 §50),
 through a durable outbox that delivers each message once, measured against a holdout."""
 
+from shopmind.activation._app_push import (
+    AppPush,
+    open_app_push,
+)
 from shopmind.activation._campaign import (
     Audience,
     BandAudience,
@@ -19,8 +23,50 @@ from shopmind.activation._campaign import (
     check_campaign,
     parse_campaign,
 )
-from shopmind.activation._links import ACTIONS, BadLinkError, LinkToken, make_token, read_token
-from shopmind.activation._memory import MemoryChannel
+from shopmind.activation._channel_config import (
+    CHANNELS_FILE,
+    DEFAULT_COSTS,
+    ChannelConfig,
+    Channels,
+    ChannelSettings,
+    OpenContext,
+    default_channel_config,
+    load_channel_config,
+    open_channel,
+    parse_channel_config,
+    register_scheme,
+)
+from shopmind.activation._compliance import (
+    RULE_NAMES,
+    Clearance,
+    Violation,
+    clear,
+    clearance,
+    consent_decision,
+    finish,
+    send_window,
+    violations,
+)
+from shopmind.activation._context import (
+    coupon_code,
+    customer_contexts,
+    shop_recommender,
+)
+from shopmind.activation._http_gateway import (
+    GATEWAY_FORMATS,
+    HttpGateway,
+    open_http_gateway,
+)
+from shopmind.activation._links import (
+    ACTIONS,
+    BadLinkError,
+    LinkToken,
+    make_token,
+    read_token,
+)
+from shopmind.activation._memory import (
+    MemoryChannel,
+)
 from shopmind.activation._message import (
     CHANNELS,
     FORMATS,
@@ -32,6 +78,14 @@ from shopmind.activation._message import (
     Message,
     Receipt,
     Sender,
+)
+from shopmind.activation._outbox_file import (
+    OutboxFileChannel,
+    read_outbox_file,
+)
+from shopmind.activation._preview import (
+    Preview,
+    preview,
 )
 from shopmind.activation._results import (
     Arm,
@@ -45,7 +99,28 @@ from shopmind.activation._results import (
     welch_difference,
     wilson_interval,
 )
-from shopmind.activation._template import Draft, Template, carrier_bytes, format_for, render
+from shopmind.activation._rules import (
+    AD_PREFIX,
+    AD_WORDS,
+    RULES,
+    FormatRules,
+    advertising_words,
+)
+from shopmind.activation._smtp import (
+    SmtpChannel,
+    key_from_message_id,
+    message_id,
+)
+from shopmind.activation._template import (
+    CONTEXT_FIELDS,
+    Draft,
+    Template,
+    carrier_bytes,
+    check_template,
+    format_for,
+    render,
+    unsendable,
+)
 from shopmind.activation._tracking import (
     LINK_KEY_CONTEXT,
     LINK_PATHS,
@@ -61,14 +136,29 @@ from shopmind.activation._tracking import (
     unsubscribe_target,
     workspace_link_key,
 )
+from shopmind.activation._web_push import (
+    VapidKey,
+    WebPush,
+    open_web_push,
+    vapid_key_path,
+)
 
 __all__ = [
     "ACTIONS",
+    "AD_PREFIX",
+    "AD_WORDS",
     "CHANNELS",
+    "CHANNELS_FILE",
+    "CONTEXT_FIELDS",
+    "DEFAULT_COSTS",
     "FORMATS",
+    "GATEWAY_FORMATS",
     "KINDS",
     "LINK_KEY_CONTEXT",
     "LINK_PATHS",
+    "RULES",
+    "RULE_NAMES",
+    "AppPush",
     "Arm",
     "Audience",
     "BadLinkError",
@@ -77,48 +167,86 @@ __all__ = [
     "CampaignResults",
     "Caps",
     "Channel",
+    "ChannelConfig",
     "ChannelError",
     "ChannelPolicy",
+    "ChannelSettings",
+    "Channels",
+    "Clearance",
     "ContactBook",
     "Content",
     "DeliveryReport",
     "Draft",
+    "FormatRules",
     "HandOverUnknownError",
+    "HttpGateway",
     "Interval",
     "LinkToken",
     "MemoryChannel",
     "Message",
     "MessageLinks",
     "MovedAudience",
+    "OpenContext",
+    "OutboxFileChannel",
+    "Preview",
     "Receipt",
     "RfmAudience",
     "SegmentAudience",
     "SendTime",
     "Sender",
+    "SmtpChannel",
     "Step",
     "Template",
     "Trigger",
     "Uplift",
+    "VapidKey",
+    "Violation",
+    "WebPush",
     "WelchInterval",
     "Withdrawal",
+    "advertising_words",
     "campaign_json",
     "campaign_results",
     "carrier_bytes",
     "check_campaign",
+    "check_template",
+    "clear",
+    "clearance",
+    "consent_decision",
+    "coupon_code",
+    "customer_contexts",
+    "default_channel_config",
+    "finish",
     "follow_click",
     "format_for",
+    "key_from_message_id",
     "link_key",
+    "load_channel_config",
     "make_token",
+    "message_id",
+    "open_app_push",
+    "open_channel",
+    "open_http_gateway",
+    "open_web_push",
     "parse_campaign",
+    "parse_channel_config",
+    "preview",
     "proportion_difference",
+    "read_outbox_file",
     "read_token",
     "record_deliveries",
     "record_open",
     "record_opt_out",
+    "register_scheme",
     "render",
+    "send_window",
+    "shop_recommender",
+    "unsendable",
     "unsubscribe",
     "unsubscribe_target",
     "uplift",
+    "vapid_key_path",
+    "violations",
     "welch_difference",
     "wilson_interval",
     "workspace_link_key",
