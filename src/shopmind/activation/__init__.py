@@ -47,11 +47,32 @@ from shopmind.activation._compliance import (
     send_window,
     violations,
 )
-from shopmind.activation._contacts import ChainedContacts, FileContacts, MemoryContacts, PushSubscriptions
-from shopmind.activation._context import coupon_code, customer_contexts, shop_recommender
-from shopmind.activation._http_gateway import GATEWAY_FORMATS, HttpGateway, open_http_gateway
-from shopmind.activation._links import ACTIONS, BadLinkError, LinkToken, make_token, read_token
-from shopmind.activation._memory import MemoryChannel
+from shopmind.activation._contacts import (
+    ChainedContacts,
+    FileContacts,
+    MemoryContacts,
+    PushSubscriptions,
+)
+from shopmind.activation._context import (
+    coupon_code,
+    customer_contexts,
+    shop_recommender,
+)
+from shopmind.activation._http_gateway import (
+    GATEWAY_FORMATS,
+    HttpGateway,
+    open_http_gateway,
+)
+from shopmind.activation._links import (
+    ACTIONS,
+    BadLinkError,
+    LinkToken,
+    make_token,
+    read_token,
+)
+from shopmind.activation._memory import (
+    MemoryChannel,
+)
 from shopmind.activation._message import (
     CHANNELS,
     FORMATS,
@@ -71,6 +92,18 @@ from shopmind.activation._outbox_file import (
 from shopmind.activation._preview import (
     Preview,
     preview,
+)
+from shopmind.activation._results import (
+    Arm,
+    CampaignResults,
+    Interval,
+    Uplift,
+    WelchInterval,
+    campaign_results,
+    proportion_difference,
+    uplift,
+    welch_difference,
+    wilson_interval,
 )
 from shopmind.activation._rules import (
     AD_PREFIX,
@@ -94,8 +127,31 @@ from shopmind.activation._template import (
     render,
     unsendable,
 )
-from shopmind.activation._web_push import VapidKey, WebPush, open_web_push, vapid_key_path
-from shopmind.activation._worker import OutboxSender, SenderStats
+from shopmind.activation._tracking import (
+    LINK_KEY_CONTEXT,
+    LINK_PATHS,
+    DeliveryReport,
+    MessageLinks,
+    Withdrawal,
+    follow_click,
+    link_key,
+    record_deliveries,
+    record_open,
+    record_opt_out,
+    unsubscribe,
+    unsubscribe_target,
+    workspace_link_key,
+)
+from shopmind.activation._web_push import (
+    VapidKey,
+    WebPush,
+    open_web_push,
+    vapid_key_path,
+)
+from shopmind.activation._worker import (
+    OutboxSender,
+    SenderStats,
+)
 
 __all__ = [
     "ACTIONS",
@@ -108,13 +164,17 @@ __all__ = [
     "FORMATS",
     "GATEWAY_FORMATS",
     "KINDS",
+    "LINK_KEY_CONTEXT",
+    "LINK_PATHS",
     "RULES",
     "RULE_NAMES",
     "AppPush",
+    "Arm",
     "Audience",
     "BadLinkError",
     "BandAudience",
     "Campaign",
+    "CampaignResults",
     "Caps",
     "ChainedContacts",
     "Channel",
@@ -126,15 +186,18 @@ __all__ = [
     "Clearance",
     "ContactBook",
     "Content",
+    "DeliveryReport",
     "Draft",
     "FileContacts",
     "FormatRules",
     "HandOverUnknownError",
     "HttpGateway",
+    "Interval",
     "LinkToken",
     "MemoryChannel",
     "MemoryContacts",
     "Message",
+    "MessageLinks",
     "MovedAudience",
     "OpenContext",
     "OutboxFileChannel",
@@ -151,11 +214,15 @@ __all__ = [
     "Step",
     "Template",
     "Trigger",
+    "Uplift",
     "VapidKey",
     "Violation",
     "WebPush",
+    "WelchInterval",
+    "Withdrawal",
     "advertising_words",
     "campaign_json",
+    "campaign_results",
     "carrier_bytes",
     "check_campaign",
     "check_template",
@@ -166,8 +233,10 @@ __all__ = [
     "customer_contexts",
     "default_channel_config",
     "finish",
+    "follow_click",
     "format_for",
     "key_from_message_id",
+    "link_key",
     "load_channel_config",
     "make_token",
     "message_id",
@@ -178,13 +247,23 @@ __all__ = [
     "parse_campaign",
     "parse_channel_config",
     "preview",
+    "proportion_difference",
     "read_outbox_file",
     "read_token",
+    "record_deliveries",
+    "record_open",
+    "record_opt_out",
     "register_scheme",
     "render",
     "send_window",
     "shop_recommender",
     "unsendable",
+    "unsubscribe",
+    "unsubscribe_target",
+    "uplift",
     "vapid_key_path",
     "violations",
+    "welch_difference",
+    "wilson_interval",
+    "workspace_link_key",
 ]

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from shopmind import web
+from shopmind.activation import workspace_link_key
 from shopmind.api import (
     _admin,
     _collect,
@@ -25,6 +26,7 @@ from shopmind.api import (
     _health,
     _inspect,
     _live,
+    _messages,
     _onsite,
     _profiles,
     _schedule,
@@ -137,6 +139,7 @@ def create_app(
     app.state.config = config
     app.state.keys = keys
     app.state.hasher = ws.hasher()
+    app.state.link_key = workspace_link_key(ws)  # checks the signed links in sent messages
     app.state.signer = IdentitySigner(ws.path)
     app.state.limiter = RateLimiter(config.requests_per_second)
     app.state.recommender = recommender
@@ -168,6 +171,7 @@ def create_app(
         _demo_shop,
         _schedule,
         _exports,
+        _messages,
         _admin,
         _docs,
     ):

@@ -104,6 +104,19 @@ from shopmind.store._live_segments import (
     saved_definitions,
     segments_signature,
 )
+from shopmind.store._message_events import (
+    MESSAGE_EVENT_KINDS,
+    ArmTotals,
+    EventsRecorded,
+    MessageEvent,
+    StepCounts,
+    TrackedMessage,
+    arm_totals,
+    record_conversions,
+    record_message_events,
+    step_counts,
+    tracked_message,
+)
 from shopmind.store._migrations import LATEST_VERSION, MIGRATIONS, Migration
 from shopmind.store._outbox import (
     ALL_CHANNELS,
@@ -166,6 +179,7 @@ from shopmind.store._store import (
 )
 from shopmind.store._url import open_store
 from shopmind.store._visits import write_visit_days
+from shopmind.store._workspace import KEY_FILE as HASH_KEY_FILE
 from shopmind.store._workspace import MODELS_DIR, PRIVACY_FILE, Workspace, models_folder
 
 __all__ = [
@@ -176,6 +190,7 @@ __all__ = [
     "ERASED_MESSAGE_TABLES",
     "ERASED_TABLES",
     "FACT_TABLES",
+    "HASH_KEY_FILE",
     "IDENTITY_FILE",
     "JOB_STATUSES",
     "KEYS_FILE",
@@ -183,6 +198,7 @@ __all__ = [
     "LATEST_VERSION",
     "LIVE_EVENT_COLUMNS",
     "MEMBER_COLUMNS",
+    "MESSAGE_EVENT_KINDS",
     "METHODS",
     "MIGRATIONS",
     "MODELS_DIR",
@@ -200,6 +216,7 @@ __all__ = [
     "TOKEN_FILE",
     "AccountError",
     "ApiKey",
+    "ArmTotals",
     "ChannelConsent",
     "Claimed",
     "ConsentEntry",
@@ -207,6 +224,7 @@ __all__ = [
     "ConsentNotice",
     "Destination",
     "Erasure",
+    "EventsRecorded",
     "ExportRecord",
     "IdentitySigner",
     "KeyKind",
@@ -214,6 +232,7 @@ __all__ = [
     "LedgerEntry",
     "MembershipChange",
     "MembershipDay",
+    "MessageEvent",
     "Migration",
     "NoticeDue",
     "OutboxRow",
@@ -224,11 +243,13 @@ __all__ = [
     "SendDecision",
     "ServerJob",
     "SessionUser",
+    "StepCounts",
     "Store",
     "StoreStatus",
     "StoredNotice",
     "StoredSegment",
     "TableSummary",
+    "TrackedMessage",
     "User",
     "Workspace",
     "WriteResult",
@@ -237,6 +258,7 @@ __all__ = [
     "announce_server",
     "append_decisions",
     "append_outcomes",
+    "arm_totals",
     "cap_counts",
     "check_password",
     "claim_due",
@@ -288,8 +310,10 @@ __all__ = [
     "profile_identifiers",
     "record_consent_rows",
     "record_consents",
+    "record_conversions",
     "record_export",
     "record_members",
+    "record_message_events",
     "record_notices",
     "record_outcomes",
     "record_profiles",
@@ -315,11 +339,13 @@ __all__ = [
     "set_password",
     "set_role",
     "start_session",
+    "step_counts",
     "stored_profiles",
     "stored_segment",
     "stored_segments",
     "stream_query",
     "touch_session",
+    "tracked_message",
     "trigger_performance",
     "unverified_orders",
     "write_visit_days",
