@@ -20,6 +20,8 @@ BENCHES = [
     "bench.bench_segments",
     "bench.bench_live_segments",
     "bench.bench_smtp",
+    "bench.bench_outbox",
+    "bench.bench_campaign_results",
 ]
 
 
