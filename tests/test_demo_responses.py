@@ -328,3 +328,72 @@ def test_on_the_demo_shop_sending_at_the_habits_best_hour_beats_ten_oclock_for_e
     best_lo, _ = interval(*rates["best"])
     _, ten_hi = interval(*rates["ten"])
     assert best_lo > ten_hi, rates
+
+
+def load_campaign(store: Store, cid: str, messages: list[SentMessage], people: Recipients, seed: int) -> None:
+    """The campaign as the plan, the worker and the tracking would have left it: its members, the
+    treated members' sent messages, and what the demo shop answered."""
+    from shopmind.activation import campaign_json, parse_campaign
+
+    start = min(m.at for m in messages)
+    definition = parse_campaign(
+        {
+            "name": f"win-back {cid}",
+            "audience": {"kind": "rfm", "segments": ["dormant_vip"]},
+            "steps": [{"id": "s1", "messages": {"email": {"text": "x"}}, "coupon": "BACK10"}],
+            "start_at": start.isoformat(),
+        }
+    )
+    store.sql(
+        "INSERT INTO campaigns VALUES (?, ?, ?, 'running', ?, 'test', ?)",
+        [cid, definition.name, campaign_json(definition), start, start],
+    )
+    members = pa.table(
+        {
+            "profile_id": [m.profile_id for m in messages],
+            "arm": [m.arm for m in messages],
+            "moment": pa.array([m.at for m in messages], pa.timestamp("us", tz="UTC")),
+            "key": [m.key for m in messages],
+        }
+    )
+    with store.staged("_sent", members) as sent:
+        store.sql(
+            f"""INSERT INTO campaign_members (campaign_id, profile_id, arm, entered_at, step, step_at)
+                SELECT ?, profile_id, arm, moment, CASE WHEN arm = 'treated' THEN 's1' END,
+                       CASE WHEN arm = 'treated' THEN moment END FROM {sent}""",
+            [cid],
+        )
+        store.sql(
+            f"""INSERT INTO outbox (message_key, campaign_id, step, profile_id, channel, format, kind, state,
+                    due_at, planned_at, body_text, cost, created_at, updated_at, sent_at)
+                SELECT key, ?, 's1', profile_id, 'email', 'email', 'advertising', 'sent', moment, moment, 'x',
+                       0.5, moment, moment, moment FROM {sent} WHERE arm = 'treated'""",
+            [cid],
+        )
+    answers = simulate_responses(messages, people, seed)
+    store.write_orders(answers.orders, answers.order_lines)
+    with store.staged("_answers", answers.message_events) as events:
+        store.sql(f"INSERT INTO message_events SELECT * FROM {events}")
+
+
+def test_the_measured_win_back_uplift_covers_the_planted_effect(store: Store) -> None:
+    """Through the measurement (activation.campaign_results): the dormant VIPs' uplift interval
+    covers the planted 8 points and excludes 0; the active VIPs' covers 0; each holdout converts at
+    its no-message rate."""
+    from shopmind.activation import campaign_results, wilson_interval
+
+    people = roster({"dormant_vip": 20_000, "active_vip": 10_000})
+    for group, cid in (("dormant_vip", "wb-dormant"), ("active_vip", "wb-active")):
+        load_campaign(store, cid, campaign(people, group, cid=cid), people, 11)
+        uplift = campaign_results(store, cid, as_of=AT_10 + timedelta(days=10)).uplift
+        answer = MESSAGE_RESPONSES[group]
+        assert uplift.conversion is not None and uplift.conversion.covers(answer.coupon_uplift), (
+            uplift.conversion
+        )
+        if group == "dormant_vip":
+            assert uplift.conversion.low > 0
+        holdout = uplift.holdout
+        assert wilson_interval(holdout.conversions, holdout.n).covers(answer.no_message)
+        assert uplift.messaged == uplift.treated.n
+    steps = campaign_results(store, "wb-dormant", as_of=AT_10 + timedelta(days=10)).steps
+    assert steps[0].sent == 18_000 and 0 < steps[0].clicked < steps[0].opened < steps[0].sent

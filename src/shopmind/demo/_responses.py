@@ -20,7 +20,9 @@ The model, per campaign and member (``MessageResponse`` for the member's group):
 
 A read shows as an ``opened`` message event only where the channel can report it (e-mail's pixel,
 the push services); text and Kakao messages show only their clicks. ``delivered`` and
-``converted`` events are not drawn: the channel and the measurement record those.
+``converted`` events are not drawn: the channel and the measurement record those. Event ids
+are those the tracking derives (``opened:KEY``, ``clicked:KEY:0``: the message's first link), so
+a simulated event and a tracked one are stored once.
 """
 
 from __future__ import annotations
@@ -262,15 +264,15 @@ def _answer(
     read_at = m.at + timedelta(minutes=-math.log1p(-r[2]) * (15.0 if own else 150.0))
     out: list[tuple[object, ...]] = []
 
-    def event(kind: str, at: datetime, detail: str | None) -> None:
+    def event(kind: str, at: datetime, detail: str | None, event_id: str) -> None:
         at = at.astimezone(_UTC)
-        out.append((f"demo:{m.key}:{kind}", m.key, m.campaign_id, m.step, m.profile_id, kind, at, at, detail))
+        out.append((event_id, m.key, m.campaign_id, m.step, m.profile_id, kind, at, at, detail))
 
     if m.channel in OPEN_TRACKED:
-        event("opened", read_at, None)
+        event("opened", read_at, None, f"opened:{m.key}")
     if clicked:
         click_at = read_at + timedelta(seconds=20 + 280 * r[3])
-        event("clicked", click_at, json.dumps({"link": 0}))
+        event("clicked", click_at, json.dumps({"link": 0}), f"clicked:{m.key}:0")
         if won:
             orders.append(
                 _Order(m.campaign_id, m.profile_id, m.step, click_at + timedelta(hours=0.1 + 47.8 * r[4]))
