@@ -332,7 +332,7 @@ WITH members AS (
     FROM candidates GROUP BY profile_id
 ), timed AS (
     SELECT per.*, hr.*,
-           (h.send_hour IS NOT NULL AND $best_hour) AS own_hour,
+           coalesce($best_hour AND h.send_hour BETWEEN 0 AND 23, false) AS own_hour,
            NOT $informational AND hr.night AND pick.channel IS NOT NULL
                AND NOT list_contains($night_exempt, pick.channel) AND NOT pick.night AS moved
     FROM per LEFT JOIN habits h USING (profile_id)
@@ -382,7 +382,7 @@ SELECT m.profile_id, m.arm,
        CASE WHEN x.excluded IS NULL THEN x.pick.cost END AS cost,
        CAST(x.hour AS INTEGER) AS send_hour,
        CASE WHEN m.arm = 'treated' THEN CASE WHEN x.own_hour THEN 'habits' ELSE 'campaign' END END AS hour_basis,
-       CASE WHEN x.excluded IS NULL THEN
+       CASE WHEN m.arm = 'treated' AND x.excluded IS NULL THEN
            CASE WHEN $fixed THEN 'fixed' WHEN x.pick.responsive THEN 'responsive' ELSE 'consented' END
        END AS channel_basis,
        CASE WHEN x.excluded IS NULL OR x.excluded IN ('after_end', 'cap_day', 'cap_week') THEN x.planned_at END AS planned_at,

@@ -1,0 +1,302 @@
+"""The campaign plan (set-based, in DuckDB) equals a plain pandas implementation of the same rules
+(``bench/_plan_peer.py``) row for row, on random customers, consents, habits, earlier messages and
+campaigns; the holdout is deterministic and close to the asked share; and each rule has its own
+small example that would fail without it."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bench._plan_peer import pandas_plan, synthetic_store
+from shopmind.activation import (
+    Sender,
+    assign_arm,
+    assign_arms,
+    compose,
+    holdout_draw,
+    holdout_key,
+    message_key,
+    parse_campaign,
+    plan_campaign,
+)
+from shopmind.core import InvalidInputError
+from shopmind.store import Store, enqueue_outbox_rows, record_consents
+from shopmind.store._consent import ConsentEntry
+
+AT = datetime(2026, 12, 5, 5, 30, tzinfo=UTC)  # 14:30 in Seoul
+KEY = holdout_key(b"k" * 32)
+SHORT = "{{ profile_id }}님 쿠폰"
+LONG = "신상품이 들어왔어요. " * 12
+
+
+def _normal(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return value
+
+
+def _rows(table: pa.Table | pd.DataFrame) -> list[dict[str, Any]]:
+    records = table.to_pylist() if isinstance(table, pa.Table) else table.to_dict("records")
+    return [{k: _normal(v) for k, v in r.items()} for r in records]
+
+
+def _random_campaign(rnd: random.Random) -> dict[str, Any]:
+    channels = rnd.sample(["email", "sms", "kakao", "app_push", "web_push"], rnd.randint(1, 5))
+    # the first channel always has a message (a fixed policy uses only it)
+    with_message = channels[:1] + [c for c in channels[1:] if rnd.random() < 0.85]
+    campaign: dict[str, Any] = {
+        "name": "random",
+        "audience": {"kind": "segment", "segment": "vip"},
+        "steps": [
+            {
+                "id": "s1",
+                "kind": rnd.choice(["advertising", "advertising", "informational"]),
+                "messages": {c: {"text": rnd.choice([SHORT, LONG])} for c in with_message},
+            }
+        ],
+        "channel": {"mode": rnd.choice(["cheapest", "cheapest", "fixed"]), "channels": channels},
+        "send_time": {"mode": rnd.choice(["best_hour", "fixed"]), "hour": rnd.randint(0, 23)},
+        "caps": {"per_day": rnd.randint(1, 2), "per_week": rnd.randint(2, 4)},
+        "holdout": rnd.choice([0.0, 0.1, 0.3]),
+    }
+    if rnd.random() < 0.3:
+        campaign["start_at"] = (AT + timedelta(hours=rnd.randint(1, 60))).isoformat()
+    if rnd.random() < 0.3:
+        campaign["end_at"] = (AT + timedelta(hours=rnd.randint(61, 90))).isoformat()
+    return campaign
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_plan_equals_the_pandas_oracle(seed: int) -> None:
+    rnd = random.Random(seed)
+    with Store(":memory:") as store:
+        ids = synthetic_store(store, 400, seed, AT)
+        audience = rnd.sample(ids, 300) + ["p9999999"]  # one customer the store knows nothing of
+        campaign = parse_campaign(_random_campaign(rnd))
+        costs = {"email": rnd.choice([0.5, 50.0]), "app_push": rnd.choice([0.0, 3.0])}
+        at = AT + timedelta(minutes=rnd.randint(0, 24 * 60))
+        plan = plan_campaign(store, campaign, f"c{seed}", at=at, key=KEY, audience=audience, costs=costs)
+        oracle = pandas_plan(store, campaign, f"c{seed}", at=at, key=KEY, audience=audience, costs=costs)
+    ours, theirs = _rows(plan.table), _rows(oracle)
+    assert len(ours) == len(theirs) == len(set(audience))
+    for a, b in zip(ours, theirs, strict=True):
+        assert a == b, (a, b)
+    # the counts are the table's
+    statuses = [r["status"] for r in ours]
+    assert plan.counts.planned == statuses.count("planned")
+    assert plan.counts.holdout == statuses.count("holdout")
+    assert sum(plan.counts.excluded.values()) == statuses.count("excluded")
+
+
+def test_the_random_plans_exercise_every_rule() -> None:
+    """The oracle comparison above means something only if its cases reach each branch."""
+    seen_reasons: set[str] = set()
+    seen_basis: set[str] = set()
+    for seed in range(8):
+        rnd = random.Random(seed)
+        with Store(":memory:") as store:
+            ids = synthetic_store(store, 400, seed, AT)
+            audience = rnd.sample(ids, 300) + ["p9999999"]
+            campaign = parse_campaign(_random_campaign(rnd))
+            costs = {"email": rnd.choice([0.5, 50.0]), "app_push": rnd.choice([0.0, 3.0])}
+            at = AT + timedelta(minutes=rnd.randint(0, 24 * 60))
+            plan = plan_campaign(store, campaign, f"c{seed}", at=at, key=KEY, audience=audience, costs=costs)
+        seen_reasons |= {r for r in plan.table.column("reason").to_pylist() if r}
+        seen_basis |= {r for r in plan.table.column("channel_basis").to_pylist() if r}
+    assert {"no_consent", "opted_out", "unreachable", "cap_day", "cap_week", "night_deferred"} <= seen_reasons
+    assert {"responsive", "consented", "fixed"} <= seen_basis
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    campaign=st.text(min_size=1, max_size=12),
+    share=st.sampled_from([0.05, 0.1, 0.25, 0.5]),
+)
+def test_holdout_is_deterministic_and_near_the_share(campaign: str, share: float) -> None:
+    ids = [f"p{i}" for i in range(4000)]
+    first = [assign_arm(KEY, campaign, p, share) for p in ids]
+    assert first == [assign_arm(KEY, campaign, p, share) for p in ids]
+    held = first.count("holdout") / len(ids)
+    # binomial: 5 standard deviations either side (a false alarm once in ~3 million)
+    assert abs(held - share) <= 5 * math.sqrt(share * (1 - share) / len(ids))
+
+
+def test_holdout_in_the_engine_equals_python_and_depends_on_key_and_campaign() -> None:
+    ids = [f"p{i}" for i in range(2000)]
+    with Store(":memory:") as store:
+        arms = assign_arms(store, KEY, "c1", pa.array(ids), 0.1)
+    engine = dict(zip(arms.column("profile_id").to_pylist(), arms.column("arm").to_pylist(), strict=True))
+    assert engine == {p: assign_arm(KEY, "c1", p, 0.1) for p in ids}
+    other_campaign = [assign_arm(KEY, "c2", p, 0.1) for p in ids]
+    other_key = [assign_arm(holdout_key(b"x" * 32), "c1", p, 0.1) for p in ids]
+    assert other_campaign != [engine[p] for p in ids]
+    assert other_key != [engine[p] for p in ids]
+    assert 0.0 <= holdout_draw(KEY, "c1", "p1") < 1.0
+
+
+# -- each rule on its own -------------------------------------------------------------------------
+
+
+def _store_with(consents: list[tuple[str, str, str, bool, datetime]]) -> Store:
+    store = Store(":memory:")
+    store.sql("INSERT INTO profiles VALUES ('user:a', 'a', 'user'), ('user:b', 'b', 'user')")
+    record_consents(
+        store,
+        [ConsentEntry(f"user:{who}", ch, ok, when, "signup_form", purpose=p) for who, ch, p, ok, when in consents],
+    )
+    return store
+
+
+def _campaign(**over: Any) -> Any:
+    base: dict[str, Any] = {
+        "name": "c",
+        "audience": {"kind": "segment", "segment": "vip"},
+        "steps": [{"id": "s1", "messages": {"sms": {"text": "hi"}, "email": {"text": "hi", "subject": "s"}}}],
+        "channel": {"mode": "cheapest", "channels": ["sms", "email"]},
+        "send_time": {"mode": "fixed", "hour": 22},
+        "holdout": 0.0,
+    }
+    base.update(over)
+    return parse_campaign(base)
+
+
+def _one(plan: Any, who: str) -> dict[str, Any]:
+    return next(r for r in plan.table.to_pylist() if r["profile_id"] == who)
+
+
+GIVEN = AT - timedelta(days=30)
+
+
+def test_no_consent_and_a_withdrawal_exclude_with_their_reasons() -> None:
+    with _store_with(
+        [("a", "sms", "advertising", True, GIVEN), ("a", "sms", "advertising", False, GIVEN + timedelta(days=1))]
+    ) as store:
+        plan = plan_campaign(store, _campaign(), "c", at=AT, key=KEY, audience=["a", "b"])
+    assert _one(plan, "a")["reason"] == "opted_out"
+    assert _one(plan, "b")["reason"] == "no_consent"
+    why = plan.why_excluded()
+    assert [(e.reason, e.count, e.examples) for e in why] == [("opted_out", 1, ("a",)), ("no_consent", 1, ("b",))]
+    assert why[0].share == 0.5
+
+
+def test_an_informational_step_needs_no_consent_and_keeps_its_night_hour() -> None:
+    steps = [{"id": "s1", "kind": "informational", "messages": {"sms": {"text": "배송이 시작됐어요"}}}]
+    with _store_with([]) as store:
+        plan = plan_campaign(store, _campaign(steps=steps), "c", at=AT, key=KEY, audience=["a"])
+    row = _one(plan, "a")
+    assert row["status"] == "planned" and row["reason"] is None
+    assert row["due_at"] == datetime(2026, 12, 5, 13, 0, tzinfo=UTC)  # 22:00 KST
+
+
+def test_night_hour_moves_to_eight_without_night_consent_and_email_is_exempt() -> None:
+    with _store_with(
+        [
+            ("a", "sms", "advertising", True, GIVEN),
+            ("b", "sms", "advertising", True, GIVEN),
+            ("b", "sms", "night_advertising", True, GIVEN),
+        ]
+    ) as store:
+        sms = plan_campaign(store, _campaign(), "c", at=AT, key=KEY, audience=["a", "b"])
+    moved, kept = _one(sms, "a"), _one(sms, "b")
+    assert moved["reason"] == "night_deferred" and moved["status"] == "planned"
+    assert moved["planned_at"] == datetime(2026, 12, 5, 13, 0, tzinfo=UTC)  # 22:00 KST
+    assert moved["due_at"] == datetime(2026, 12, 5, 23, 0, tzinfo=UTC)  # 08:00 KST the next day
+    assert kept["reason"] is None and kept["due_at"] == kept["planned_at"]
+    with _store_with([("a", "email", "advertising", True, GIVEN)]) as store:
+        mail = plan_campaign(store, _campaign(), "c", at=AT, key=KEY, audience=["a"])
+    assert _one(mail, "a")["channel"] == "email" and _one(mail, "a")["reason"] is None
+
+
+def test_cheapest_prefers_a_channel_they_respond_on() -> None:
+    consents = [("a", c, "advertising", True, GIVEN) for c in ("sms", "email")]
+    with _store_with(consents) as store:
+        plain = plan_campaign(store, _campaign(), "c", at=AT, key=KEY, audience=["a"])
+        with store.job_run("preferences", AT) as run_id:
+            store.write_profile_facts(
+                run_id, AT, "habits", pa.table({"profile_id": ["a"], "send_hour": [9], "send_channel": ["sms"]})
+            )
+        responsive = plan_campaign(
+            store, _campaign(send_time={"mode": "best_hour", "hour": 10}), "c", at=AT, key=KEY, audience=["a"]
+        )
+    assert _one(plain, "a")["channel"] == "email" and _one(plain, "a")["channel_basis"] == "consented"
+    row = _one(responsive, "a")
+    assert row["channel"] == "sms" and row["channel_basis"] == "responsive"
+    assert row["send_hour"] == 9 and row["hour_basis"] == "habits"
+    assert row["due_at"] == datetime(2026, 12, 6, 0, 0, tzinfo=UTC)  # 09:00 KST tomorrow (it is 14:30)
+
+
+def test_caps_count_other_campaigns_on_the_same_shop_day() -> None:
+    with _store_with([("a", "email", "advertising", True, GIVEN), ("b", "email", "advertising", True, GIVEN)]) as store:
+        due = datetime(2026, 12, 5, 15, 30, tzinfo=UTC)  # 00:30 KST on the 6th: the planned day in Seoul
+        other = {
+            "message_key": ["k1"],
+            "campaign_id": ["other"],
+            "step": ["s1"],
+            "profile_id": ["a"],
+            "channel": ["sms"],
+            "format": ["sms"],
+            "kind": ["advertising"],
+            "state": ["sent"],
+            "due_at": pa.array([due], pa.timestamp("us", tz="UTC")),
+            "planned_at": pa.array([due], pa.timestamp("us", tz="UTC")),
+            "subject": [None],
+            "body_text": ["x"],
+            "body_html": [None],
+            "template_code": [None],
+            "image_url": [None],
+            "links": ["[]"],
+            "cost": [9.9],
+            "reason": [None],
+        }
+        enqueue_outbox_rows(store, pa.table(other), AT)
+        plan = plan_campaign(
+            store, _campaign(send_time={"mode": "fixed", "hour": 10}), "c", at=AT, key=KEY, audience=["a", "b"]
+        )
+    assert _one(plan, "a")["reason"] == "cap_day"  # the 6th in Seoul already has one advertisement
+    assert _one(plan, "b")["status"] == "planned"
+
+
+def test_web_push_needs_a_live_subscription() -> None:
+    steps = [{"id": "s1", "messages": {"web_push": {"text": "hi"}}}]
+    with _store_with([("a", "web_push", "advertising", True, GIVEN), ("b", "web_push", "advertising", True, GIVEN)]) as store:
+        store.sql("INSERT INTO push_subscriptions VALUES ('https://p/1', 'user:b', 'k', 'a', ?, NULL)", [AT])
+        plan = plan_campaign(
+            store, _campaign(steps=steps, channel={"mode": "fixed", "channels": ["web_push"]}), "c", at=AT, key=KEY,
+            audience=["a", "b"],
+        )
+    assert _one(plan, "a")["reason"] == "unreachable"
+    assert _one(plan, "b")["status"] == "planned"
+
+
+def test_a_step_without_a_message_on_the_channels_is_refused() -> None:
+    with _store_with([]) as store, pytest.raises(InvalidInputError) as err:
+        plan_campaign(store, _campaign(channel={"mode": "fixed", "channels": ["kakao"]}), "c", at=AT, key=KEY, audience=["a"])
+    assert "steps.s1.messages" in str(err.value.errors[0].field)
+
+
+def test_compose_finishes_advertising_and_keys_are_stable() -> None:
+    with _store_with([("a", "sms", "advertising", True, GIVEN)]) as store:
+        campaign = _campaign(send_time={"mode": "fixed", "hour": 10})
+        plan = plan_campaign(store, campaign, "c", at=AT, key=KEY, audience=["a"])
+        sender = Sender(name="가게", contact="02-123-4567", opt_out_phone="080-123-4567")
+        rows = compose(plan, campaign, sender=sender).to_pylist()
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["message_key"] == message_key("c", "s1", "a")
+    assert row["body_text"].startswith("(광고)") and "080-123-4567" in row["body_text"] and "가게" in row["body_text"]
+    assert row["state"] == "queued" and row["channel"] == "sms"
