@@ -13,10 +13,10 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pytest
+from bench._plan_peer import pandas_plan, synthetic_store
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench._plan_peer import pandas_plan, synthetic_store
 from shopmind.activation import (
     Sender,
     assign_arm,
@@ -86,7 +86,7 @@ def test_plan_equals_the_pandas_oracle(seed: int) -> None:
     rnd = random.Random(seed)
     with Store(":memory:") as store:
         ids = synthetic_store(store, 400, seed, AT)
-        audience = rnd.sample(ids, 300) + ["p9999999"]  # one customer the store knows nothing of
+        audience = [*rnd.sample(ids, 300), "p9999999"]  # one customer the store knows nothing of
         campaign = parse_campaign(_random_campaign(rnd))
         costs = {"email": rnd.choice([0.5, 50.0]), "app_push": rnd.choice([0.0, 3.0])}
         at = AT + timedelta(minutes=rnd.randint(0, 24 * 60))
@@ -111,7 +111,7 @@ def test_the_random_plans_exercise_every_rule() -> None:
         rnd = random.Random(seed)
         with Store(":memory:") as store:
             ids = synthetic_store(store, 400, seed, AT)
-            audience = rnd.sample(ids, 300) + ["p9999999"]
+            audience = [*rnd.sample(ids, 300), "p9999999"]
             campaign = parse_campaign(_random_campaign(rnd))
             costs = {"email": rnd.choice([0.5, 50.0]), "app_push": rnd.choice([0.0, 3.0])}
             at = AT + timedelta(minutes=rnd.randint(0, 24 * 60))
@@ -157,7 +157,10 @@ def _store_with(consents: list[tuple[str, str, str, bool, datetime]]) -> Store:
     store.sql("INSERT INTO profiles VALUES ('user:a', 'a', 'user'), ('user:b', 'b', 'user')")
     record_consents(
         store,
-        [ConsentEntry(f"user:{who}", ch, ok, when, "signup_form", purpose=p) for who, ch, p, ok, when in consents],
+        [
+            ConsentEntry(f"user:{who}", ch, ok, when, "signup_form", purpose=p)
+            for who, ch, p, ok, when in consents
+        ],
     )
     return store
 
@@ -184,13 +187,19 @@ GIVEN = AT - timedelta(days=30)
 
 def test_no_consent_and_a_withdrawal_exclude_with_their_reasons() -> None:
     with _store_with(
-        [("a", "sms", "advertising", True, GIVEN), ("a", "sms", "advertising", False, GIVEN + timedelta(days=1))]
+        [
+            ("a", "sms", "advertising", True, GIVEN),
+            ("a", "sms", "advertising", False, GIVEN + timedelta(days=1)),
+        ]
     ) as store:
         plan = plan_campaign(store, _campaign(), "c", at=AT, key=KEY, audience=["a", "b"])
     assert _one(plan, "a")["reason"] == "opted_out"
     assert _one(plan, "b")["reason"] == "no_consent"
     why = plan.why_excluded()
-    assert [(e.reason, e.count, e.examples) for e in why] == [("opted_out", 1, ("a",)), ("no_consent", 1, ("b",))]
+    assert [(e.reason, e.count, e.examples) for e in why] == [
+        ("opted_out", 1, ("a",)),
+        ("no_consent", 1, ("b",)),
+    ]
     assert why[0].share == 0.5
 
 
@@ -228,7 +237,10 @@ def test_cheapest_prefers_a_channel_they_respond_on() -> None:
         plain = plan_campaign(store, _campaign(), "c", at=AT, key=KEY, audience=["a"])
         with store.job_run("preferences", AT) as run_id:
             store.write_profile_facts(
-                run_id, AT, "habits", pa.table({"profile_id": ["a"], "send_hour": [9], "send_channel": ["sms"]})
+                run_id,
+                AT,
+                "habits",
+                pa.table({"profile_id": ["a"], "send_hour": [9], "send_channel": ["sms"]}),
             )
         responsive = plan_campaign(
             store, _campaign(send_time={"mode": "best_hour", "hour": 10}), "c", at=AT, key=KEY, audience=["a"]
@@ -241,7 +253,9 @@ def test_cheapest_prefers_a_channel_they_respond_on() -> None:
 
 
 def test_caps_count_other_campaigns_on_the_same_shop_day() -> None:
-    with _store_with([("a", "email", "advertising", True, GIVEN), ("b", "email", "advertising", True, GIVEN)]) as store:
+    with _store_with(
+        [("a", "email", "advertising", True, GIVEN), ("b", "email", "advertising", True, GIVEN)]
+    ) as store:
         due = datetime(2026, 12, 5, 15, 30, tzinfo=UTC)  # 00:30 KST on the 6th: the planned day in Seoul
         other = {
             "message_key": ["k1"],
@@ -265,7 +279,12 @@ def test_caps_count_other_campaigns_on_the_same_shop_day() -> None:
         }
         enqueue_outbox_rows(store, pa.table(other), AT)
         plan = plan_campaign(
-            store, _campaign(send_time={"mode": "fixed", "hour": 10}), "c", at=AT, key=KEY, audience=["a", "b"]
+            store,
+            _campaign(send_time={"mode": "fixed", "hour": 10}),
+            "c",
+            at=AT,
+            key=KEY,
+            audience=["a", "b"],
         )
     assert _one(plan, "a")["reason"] == "cap_day"  # the 6th in Seoul already has one advertisement
     assert _one(plan, "b")["status"] == "planned"
@@ -273,10 +292,16 @@ def test_caps_count_other_campaigns_on_the_same_shop_day() -> None:
 
 def test_web_push_needs_a_live_subscription() -> None:
     steps = [{"id": "s1", "messages": {"web_push": {"text": "hi"}}}]
-    with _store_with([("a", "web_push", "advertising", True, GIVEN), ("b", "web_push", "advertising", True, GIVEN)]) as store:
+    with _store_with(
+        [("a", "web_push", "advertising", True, GIVEN), ("b", "web_push", "advertising", True, GIVEN)]
+    ) as store:
         store.sql("INSERT INTO push_subscriptions VALUES ('https://p/1', 'user:b', 'k', 'a', ?, NULL)", [AT])
         plan = plan_campaign(
-            store, _campaign(steps=steps, channel={"mode": "fixed", "channels": ["web_push"]}), "c", at=AT, key=KEY,
+            store,
+            _campaign(steps=steps, channel={"mode": "fixed", "channels": ["web_push"]}),
+            "c",
+            at=AT,
+            key=KEY,
             audience=["a", "b"],
         )
     assert _one(plan, "a")["reason"] == "unreachable"
@@ -285,7 +310,14 @@ def test_web_push_needs_a_live_subscription() -> None:
 
 def test_a_step_without_a_message_on_the_channels_is_refused() -> None:
     with _store_with([]) as store, pytest.raises(InvalidInputError) as err:
-        plan_campaign(store, _campaign(channel={"mode": "fixed", "channels": ["kakao"]}), "c", at=AT, key=KEY, audience=["a"])
+        plan_campaign(
+            store,
+            _campaign(channel={"mode": "fixed", "channels": ["kakao"]}),
+            "c",
+            at=AT,
+            key=KEY,
+            audience=["a"],
+        )
     assert "steps.s1.messages" in str(err.value.errors[0].field)
 
 
@@ -298,5 +330,9 @@ def test_compose_finishes_advertising_and_keys_are_stable() -> None:
     assert len(rows) == 1
     row = rows[0]
     assert row["message_key"] == message_key("c", "s1", "a")
-    assert row["body_text"].startswith("(광고)") and "080-123-4567" in row["body_text"] and "가게" in row["body_text"]
+    assert (
+        row["body_text"].startswith("(광고)")
+        and "080-123-4567" in row["body_text"]
+        and "가게" in row["body_text"]
+    )
     assert row["state"] == "queued" and row["channel"] == "sms"
