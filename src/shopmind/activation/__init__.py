@@ -19,7 +19,7 @@ from shopmind.activation._campaign import (
     check_campaign,
     parse_campaign,
 )
-from shopmind.activation._compose import OUTBOX_SCHEMA, compose, finish_minimal, message_key
+from shopmind.activation._compose import DEFAULT_COSTS, OUTBOX_SCHEMA, compose, finish_minimal, message_key
 from shopmind.activation._holdout import DEFAULT_HOLDOUT, assign_arm, assign_arms, holdout_draw, holdout_key
 from shopmind.activation._links import ACTIONS, BadLinkError, LinkToken, make_token, read_token
 from shopmind.activation._memory import MemoryChannel
@@ -36,7 +36,6 @@ from shopmind.activation._message import (
     Sender,
 )
 from shopmind.activation._plan import (
-    DEFAULT_COSTS,
     EXCLUSIONS,
     PLAN_SCHEMA,
     Exclusion,

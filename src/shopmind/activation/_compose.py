@@ -27,6 +27,17 @@ if TYPE_CHECKING:
     from shopmind.activation._plan import Plan
 
 AD_PREFIX = "(광고)"
+#: what each message format costs (KRW), until the workspace's channel configuration gives its own
+DEFAULT_COSTS: dict[str, float] = {
+    "sms": 9.9,
+    "lms": 30.0,
+    "mms": 100.0,
+    "alimtalk": 7.5,
+    "brand": 15.0,
+    "email": 0.5,
+    "app_push": 0.0,
+    "web_push": 0.0,
+}
 #: contexts for customers: profile ids → each one's template context
 ContextSource = Callable[[Sequence[str]], Mapping[str, Mapping[str, Any]]]
 OUTBOX_SCHEMA = pa.schema(
@@ -127,8 +138,6 @@ def compose(
     rendered with each customer's context (``contexts``; default: just their ``profile_id``),
     finished for the law, priced by their final format. ``unsubscribe_url(message_key)`` gives an
     e-mail's one-click unsubscribe link."""
-    from shopmind.activation._plan import DEFAULT_COSTS
-
     price = {**DEFAULT_COSTS, **(costs or {})}
     step = campaign.step(plan.step)
     planned = plan.planned()

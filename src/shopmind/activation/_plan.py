@@ -43,6 +43,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from shopmind.activation._campaign import (
     BandAudience,
@@ -52,22 +53,12 @@ from shopmind.activation._campaign import (
     SegmentAudience,
     Step,
 )
+from shopmind.activation._compose import DEFAULT_COSTS, estimated_format
 from shopmind.activation._holdout import draw_sql
 from shopmind.activation._message import Sender
 from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError
 from shopmind.store import NIGHT_EXEMPT, Store
 
-#: what each message format costs (KRW), until the workspace's channel configuration gives its own
-DEFAULT_COSTS: dict[str, float] = {
-    "sms": 9.9,
-    "lms": 30.0,
-    "mms": 100.0,
-    "alimtalk": 7.5,
-    "brand": 15.0,
-    "email": 0.5,
-    "app_push": 0.0,
-    "web_push": 0.0,
-}
 #: why a treated customer gets no message, in the order the plan decides them
 EXCLUSIONS = ("unreachable", "opted_out", "no_consent", "after_end", "cap_day", "cap_week")
 #: a planned message moved out of the night (not an exclusion)
@@ -183,14 +174,10 @@ class Plan:
 
     def planned(self) -> pa.Table:
         """The rows that become messages."""
-        import pyarrow.compute as pc
-
         return self.table.filter(pc.equal(self.table.column("status"), "planned"))
 
     def why_excluded(self, examples: int = 5) -> list[Exclusion]:
         """The reasons customers are left out, most frequent first (only reasons that occur)."""
-        import pyarrow.compute as pc
-
         treated = max(self.counts.treated, 1)
         found = []
         for reason, count in self.counts.excluded.items():
@@ -218,8 +205,6 @@ def candidate_channels(campaign: Campaign, step: Step) -> list[str]:
 def step_formats(campaign: Campaign, step: Step, sender: Sender | None = None) -> dict[str, str]:
     """The format ``step``'s message takes on each candidate channel, from its text as finished
     for the law (an advertising SMS with its "(광고)" and opt-out is often long enough to be an LMS)."""
-    from shopmind.activation._compose import estimated_format
-
     return {c: estimated_format(step, c, sender) for c in candidate_channels(campaign, step)}
 
 
@@ -524,15 +509,11 @@ def _run(store: Store, query: str, params: dict[str, Any]) -> pa.Table:
 
 
 def _value_counts(column: pa.ChunkedArray) -> dict[str, int]:
-    import pyarrow.compute as pc
-
     counted = pc.value_counts(column).to_pylist()
     return {c["values"]: int(c["counts"]) for c in counted if c["values"] is not None}
 
 
 def _counts(table: pa.Table) -> PlanCounts:
-    import pyarrow.compute as pc
-
     status = table.column("status")
     planned = table.filter(pc.equal(status, "planned"))
     excluded = table.filter(pc.equal(status, "excluded"))
