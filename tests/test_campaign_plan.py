@@ -336,3 +336,29 @@ def test_compose_finishes_advertising_and_keys_are_stable() -> None:
         and "가게" in row["body_text"]
     )
     assert row["state"] == "queued" and row["channel"] == "sms"
+
+
+def test_a_reachable_table_narrows_the_channels_it_lists() -> None:
+    consents = [(who, c, "advertising", True, GIVEN) for who in ("a", "b") for c in ("sms", "email")]
+    with _store_with(consents) as store:
+        reachable = pa.table({"profile_id": ["b"], "channel": ["email"]})  # e-mail known for b only
+        plan = plan_campaign(
+            store,
+            _campaign(send_time={"mode": "fixed", "hour": 10}),
+            "c",
+            at=AT,
+            key=KEY,
+            audience=["a", "b"],
+            reachable=reachable,
+        )
+    assert _one(plan, "a")["channel"] == "sms"  # no e-mail address: the dearer SMS
+    assert _one(plan, "b")["channel"] == "email"
+
+
+def test_a_send_after_the_end_is_excluded() -> None:
+    with _store_with([("a", "email", "advertising", True, GIVEN)]) as store:
+        campaign = _campaign(
+            send_time={"mode": "fixed", "hour": 10}, end_at=(AT + timedelta(hours=2)).isoformat()
+        )
+        plan = plan_campaign(store, campaign, "c", at=AT, key=KEY, audience=["a"])
+    assert _one(plan, "a")["reason"] == "after_end"  # 10:00 KST tomorrow is past the end

@@ -260,25 +260,37 @@ def _step(campaign: Campaign, step: str | None) -> Step:
     return found[0]
 
 
+#: the ledger's order (when it happened, ties by the order stored) as one number: the time in µs
+#: above 64 bits, the sequence below (|seq| < 2**63). A struct key sorts the same, 3x slower.
+_LEDGER_ORDER = "(epoch_us(l.occurred_at)::HUGEINT * 18446744073709551616 + l.seq)"
+#: the pick's order: responsive channels first, then by cost, then the campaign's order (the last
+#: two digits are the channel's rank, read back to find the channel)
+_PICK_ORDER = "CAST(CASE WHEN responsive THEN 0 ELSE 1 END * 10000000000000 + round(cost * 1000) * 100 + rank AS BIGINT)"
+_RESPONSIVE_BELOW = 10_000_000_000_000
+
 _PLAN_SQL = """
 WITH members AS (
     SELECT profile_id, CASE WHEN {draw} < $share THEN 'holdout' ELSE 'treated' END AS arm
     FROM (SELECT DISTINCT profile_id FROM {audience} WHERE profile_id IS NOT NULL)
 ), treated AS (
     SELECT profile_id FROM members WHERE arm = 'treated'
-), ledger AS (
-    SELECT coalesce(p.profile_id, l.identifier) AS profile_id, l.channel, l.purpose,
-           arg_max(l.granted, (l.occurred_at, l.seq)) AS granted
-    FROM consent_ledger l LEFT JOIN profiles p ON p.identifier = l.identifier
-    WHERE list_contains($channels, l.channel)
-      AND coalesce(p.profile_id, l.identifier) IN (SELECT profile_id FROM treated)
-    GROUP BY ALL
+), identities AS (
+    -- the identifiers whose ledger entries are the treated customers': theirs in the identity
+    -- graph, and a profile id that is no identifier of another (a customer the graph never saw)
+    SELECT p.identifier, p.profile_id FROM profiles p
+    WHERE p.profile_id IN (SELECT profile_id FROM treated)
+    UNION ALL
+    SELECT t.profile_id, t.profile_id FROM treated t
+    WHERE t.profile_id NOT IN (SELECT identifier FROM profiles)
 ), consent AS (
-    SELECT profile_id, channel,
-           bool_or(purpose = 'advertising' AND granted) AS ad,
-           bool_or(purpose = 'advertising' AND NOT granted) AS withdrawn,
-           bool_or(purpose = 'night_advertising' AND granted) AS night
-    FROM ledger GROUP BY ALL
+    -- the latest entry per customer, channel and purpose (ties: the order they were stored)
+    SELECT i.profile_id, l.channel,
+           arg_max(l.granted, {ledger_order}) FILTER (WHERE l.purpose = 'advertising') AS ad_latest,
+           arg_max(l.granted, {ledger_order})
+               FILTER (WHERE l.purpose = 'night_advertising') AS night_latest
+    FROM consent_ledger l JOIN identities i ON i.identifier = l.identifier
+    WHERE list_contains($channels, l.channel)
+    GROUP BY ALL
 ), habits AS (
     SELECT profile_id, any_value(TRY_CAST(facts->>'send_hour' AS INTEGER)) AS send_hour,
            any_value(facts->>'send_channel') AS send_channel
@@ -296,8 +308,8 @@ WITH members AS (
 ), candidates AS (
     SELECT t.profile_id, c.channel, c.format, c.cost, c.rank,
            (c.channel <> 'web_push' OR s.profile_id IS NOT NULL) {reachable} AS reachable,
-           coalesce(k.ad, false) AS ad, coalesce(k.withdrawn, false) AS withdrawn,
-           coalesce(k.night, false) AS night,
+           coalesce(k.ad_latest, false) AS ad, coalesce(NOT k.ad_latest, false) AS withdrawn,
+           coalesce(k.night_latest, false) AS night,
            (coalesce(h.send_channel = c.channel, false) OR r.profile_id IS NOT NULL) AS responsive
     FROM treated t CROSS JOIN {channels} c
     LEFT JOIN consent k ON k.profile_id = t.profile_id AND k.channel = c.channel
@@ -310,17 +322,19 @@ WITH members AS (
            bool_or(reachable) AS any_reachable,
            bool_or(reachable AND ($informational OR ad)) AS any_allowed,
            bool_or(reachable AND withdrawn) AS any_withdrawn,
-           arg_min({{'channel': channel, 'format': format, 'cost': cost, 'night': night,
-                     'responsive': responsive}},
-                   CASE WHEN responsive THEN 0 ELSE 1 END * 1e13 + round(cost * 1000) * 100 + rank)
-               FILTER (WHERE reachable AND ($informational OR ad)) AS pick
+           min({pick_order}) FILTER (WHERE reachable AND ($informational OR ad)) AS best,
+           arg_min(night, {pick_order}) FILTER (WHERE reachable AND ($informational OR ad)) AS best_night
     FROM candidates GROUP BY profile_id
+), picked AS (
+    SELECT per.*, {{'channel': c.channel, 'format': c.format, 'cost': c.cost, 'night': per.best_night,
+                    'responsive': per.best < {responsive_below}}} AS pick
+    FROM per LEFT JOIN {channels} c ON c.rank = per.best % 100
 ), timed AS (
     SELECT per.*, hr.*,
            coalesce($best_hour AND h.send_hour BETWEEN 0 AND 23, false) AS own_hour,
            NOT $informational AND hr.night AND pick.channel IS NOT NULL
                AND NOT list_contains($night_exempt, pick.channel) AND NOT pick.night AS moved
-    FROM per LEFT JOIN habits h USING (profile_id)
+    FROM picked per LEFT JOIN habits h USING (profile_id)
     JOIN {hours} hr ON hr.hour = CASE WHEN $best_hour AND h.send_hour BETWEEN 0 AND 23
                                       THEN h.send_hour ELSE $default_hour END
 ), dated AS (
@@ -483,6 +497,9 @@ def plan_campaign(
             hours=hours_src,
             reachable=reachable_sql,
             reachable_join=reachable_join,
+            ledger_order=_LEDGER_ORDER,
+            pick_order=_PICK_ORDER,
+            responsive_below=_RESPONSIVE_BELOW,
         )
         if reachable is not None:
             with store.staged("_plan_reachable", reachable.select(["profile_id", "channel"])):
