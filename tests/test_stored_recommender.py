@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 import shopmind.pipeline._stored_recommender as stored_module
 from shopmind.cli import app
-from shopmind.core import InvalidInputError
+from shopmind.core import InvalidInputError, shop_day
 from shopmind.pipeline import recommender_data, run_recommender, stored_recommender
 from shopmind.recommend import (
     FORMAT_VERSION,
@@ -217,3 +217,15 @@ def test_recommend_for_reads_the_stored_model_and_fits_nothing(
         model = stored_recommender(store).model
     expected = [r.item for r in model.recommend(user, request_context(datetime.now(UTC)), n=8)]
     assert answers[0] == answers[1] == expected and len(expected) == 8
+
+
+def test_the_rankers_note_names_the_shops_day_not_utcs() -> None:
+    interactions, catalogue = _data()
+    # the last choice at 16:00 UTC: already the next day in Seoul, where the shop counts its days
+    interactions = interactions.assign(
+        time=pd.to_datetime(interactions["time"], utc=True) + pd.Timedelta(hours=16)
+    )
+    model = HybridRecommender(n_estimators=10, label_days=14).fit(interactions, catalogue)
+    cut = interactions["time"].max() - pd.Timedelta(days=14)
+    assert cut.strftime("%Y-%m-%d") != shop_day(cut.to_pydatetime())
+    assert f"from {shop_day(cut.to_pydatetime())} " in model.ranker_note_, model.ranker_note_

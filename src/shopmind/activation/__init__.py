@@ -2,6 +2,7 @@
 SMS, Kakao and push, at each customer's best hour, within Korean advertising law (정보통신망법 §50),
 through a durable outbox that delivers each message once, measured against a holdout."""
 
+from shopmind.activation._app_push import AppPush, open_app_push
 from shopmind.activation._campaign import (
     Audience,
     BandAudience,
@@ -19,8 +20,21 @@ from shopmind.activation._campaign import (
     check_campaign,
     parse_campaign,
 )
+from shopmind.activation._compliance import (
+    RULE_NAMES,
+    Clearance,
+    Violation,
+    clear,
+    clearance,
+    consent_decision,
+    finish,
+    send_window,
+    violations,
+)
 from shopmind.activation._compose import DEFAULT_COSTS, OUTBOX_SCHEMA, compose, finish_minimal, message_key
+from shopmind.activation._context import coupon_code, customer_contexts, shop_recommender
 from shopmind.activation._holdout import DEFAULT_HOLDOUT, assign_arm, assign_arms, holdout_draw, holdout_key
+from shopmind.activation._http_gateway import GATEWAY_FORMATS, HttpGateway, open_http_gateway
 from shopmind.activation._links import ACTIONS, BadLinkError, LinkToken, make_token, read_token
 from shopmind.activation._memory import MemoryChannel
 from shopmind.activation._message import (
@@ -45,6 +59,8 @@ from shopmind.activation._plan import (
     plan_campaign,
     send_hours,
 )
+from shopmind.activation._preview import Preview, preview
+from shopmind.activation._rules import AD_PREFIX, AD_WORDS, RULES, FormatRules, advertising_words
 from shopmind.activation._schedule import (
     SENDING_STATES,
     Scheduled,
@@ -56,19 +72,36 @@ from shopmind.activation._schedule import (
     schedule_campaign,
     stored_definition,
 )
-from shopmind.activation._template import Draft, Template, carrier_bytes, format_for, render
+from shopmind.activation._template import (
+    CONTEXT_FIELDS,
+    Draft,
+    Template,
+    carrier_bytes,
+    check_template,
+    format_for,
+    render,
+    unsendable,
+)
+from shopmind.activation._web_push import VapidKey, WebPush, open_web_push, vapid_key_path
 
 __all__ = [
     "ACTIONS",
+    "AD_PREFIX",
+    "AD_WORDS",
     "CHANNELS",
+    "CONTEXT_FIELDS",
     "DEFAULT_COSTS",
     "DEFAULT_HOLDOUT",
     "EXCLUSIONS",
     "FORMATS",
+    "GATEWAY_FORMATS",
     "KINDS",
     "OUTBOX_SCHEMA",
     "PLAN_SCHEMA",
+    "RULES",
+    "RULE_NAMES",
     "SENDING_STATES",
+    "AppPush",
     "Audience",
     "BadLinkError",
     "BandAudience",
@@ -77,17 +110,21 @@ __all__ = [
     "Channel",
     "ChannelError",
     "ChannelPolicy",
+    "Clearance",
     "ContactBook",
     "Content",
     "Draft",
     "Exclusion",
+    "FormatRules",
     "HandOverUnknownError",
+    "HttpGateway",
     "LinkToken",
     "MemoryChannel",
     "Message",
     "MovedAudience",
     "Plan",
     "PlanCounts",
+    "Preview",
     "Receipt",
     "RfmAudience",
     "Scheduled",
@@ -97,13 +134,24 @@ __all__ = [
     "Step",
     "Template",
     "Trigger",
+    "VapidKey",
+    "Violation",
+    "WebPush",
+    "advertising_words",
     "assign_arm",
     "assign_arms",
     "audience_ids",
     "campaign_json",
     "carrier_bytes",
     "check_campaign",
+    "check_template",
+    "clear",
+    "clearance",
     "compose",
+    "consent_decision",
+    "coupon_code",
+    "customer_contexts",
+    "finish",
     "finish_campaign",
     "finish_minimal",
     "format_for",
@@ -113,13 +161,22 @@ __all__ = [
     "mark_running",
     "message_key",
     "new_campaign",
+    "open_app_push",
+    "open_http_gateway",
+    "open_web_push",
     "parse_campaign",
     "pause_campaign",
     "plan_campaign",
+    "preview",
     "read_token",
     "render",
     "resume_campaign",
     "schedule_campaign",
     "send_hours",
+    "send_window",
+    "shop_recommender",
     "stored_definition",
+    "unsendable",
+    "vapid_key_path",
+    "violations",
 ]

@@ -27,7 +27,7 @@ import numpy.typing as npt
 import pandas as pd
 from sklearn.base import clone
 
-from shopmind.core import FieldError, InvalidInputError
+from shopmind.core import FieldError, InvalidInputError, shop_day
 from shopmind.recommend._base import Context, Explain, Reason, Recommendation, Recommender, _check_n
 from shopmind.recommend._context import ContextLift
 from shopmind.recommend._evaluation import temporal_split
@@ -245,7 +245,7 @@ class HybridRecommender(Recommender):
         self.feature_names_ = state.feature_names
         self.ranker_note_ = (
             f"LambdaRank learned on {len(groups)} customers' choices in the {days} days "
-            f"from {cut.date()} (components fitted on what came before)"
+            f"from {shop_day(cut)} (components fitted on what came before)"
         )
 
     # -- storing ---------------------------------------------------------------------------------

@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from shopmind.store._store import Store
+    from shopmind.store._connection import StoreConnection
 
 _CHUNK = 1000  # ids per lookup: each is a primary-key probe, never a scan
 
 
-def replace_claims(store: Store, order_ids: Sequence[str]) -> int:
+def replace_claims(store: StoreConnection, order_ids: Sequence[str]) -> int:
     """Delete the unverified claims among ``order_ids`` and their lines, so the verified orders
     about to be written take their place (inside the caller's transaction). Returns how many."""
     replaced = 0
@@ -36,6 +36,6 @@ def replace_claims(store: Store, order_ids: Sequence[str]) -> int:
     return replaced
 
 
-def unverified_orders(store: Store) -> int:
+def unverified_orders(store: StoreConnection) -> int:
     """How many orders are clients' claims that no server-side source has confirmed."""
     return int(store.scalar("SELECT count(*) FROM orders WHERE NOT verified"))

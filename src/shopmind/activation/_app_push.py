@@ -1,0 +1,154 @@
+"""App push through an FCM-like HTTP API (Firebase Cloud Messaging's HTTP v1 shape): one JSON
+request per device token, answered with the message's name.
+
+    POST <url>                                  e.g. https://fcm.googleapis.com/v1/projects/<p>/messages:send
+    Authorization: Bearer <access token or server key>
+    Idempotency-Key: <message key>
+    {"message": {"token": <device token>,
+                 "notification": {"title": ..., "body": ..., "image": ...},
+                 "data": {"key": <message key>, "link": ..., ...},
+                 "android": {"collapse_key": <key>}, "apns": {"headers": {"apns-collapse-id": <key>}}}}
+
+    200 {"name": "projects/<p>/messages/<id>"}
+    404 / 400 {"error": {"status": "NOT_FOUND" | "INVALID_ARGUMENT", "message": ...,
+                         "details": [{"errorCode": "UNREGISTERED"}]}}      → rejected (the token is gone)
+
+Push services deliver a resent message again; the collapse key (the message key) makes the device
+show it once. 429 and 5xx are ``retry``; a connection broken after the request left raises
+HandOverUnknownError.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import httpx
+import orjson
+
+from shopmind.activation._http_hand_over import (
+    Pace,
+    check_provider_url,
+    common_outcome,
+    held_receipt,
+    post,
+    provider_client,
+)
+from shopmind.activation._message import ChannelError, Message, Receipt
+from shopmind.core import Clock, SystemClock
+
+_WHAT = "the app push service"
+_APNS_COLLAPSE_MAX = 64  # apns-collapse-id: at most 64 bytes
+
+
+class AppPush:
+    """A :class:`~shopmind.activation.Channel` for app push. ``default_title``: the notification's
+    title when a message has no subject (the shop's name)."""
+
+    formats = frozenset({"app_push"})
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        api_key: str,
+        default_title: str | None = None,
+        rate_per_s: float | None = None,
+        timeout_s: float = 10.0,
+        clock: Clock | None = None,
+        transport: httpx.BaseTransport | None = None,
+        pace: Pace | None = None,
+        verify: bool | str = True,
+    ) -> None:
+        check_provider_url(url, _WHAT)
+        if not api_key:
+            raise ChannelError(f"{_WHAT}: an API key (or access token) is needed")
+        self.url = url
+        self.default_title = default_title
+        self._api_key = api_key
+        self._clock = clock or SystemClock()
+        self._pace = pace or Pace(rate_per_s)
+        self._client = provider_client(timeout_s, transport, verify)
+        self._closed = False
+
+    def send(self, message: Message) -> Receipt:
+        if self._closed:
+            raise ChannelError(f"{_WHAT}: this channel is closed")
+        if message.format not in self.formats:
+            raise ChannelError(f"app push carries app_push messages, not {message.format!r}")
+        token = message.to.strip()
+        if not token:
+            return Receipt(message.key, "rejected", reason="no device token")
+        held = held_receipt(message.key, self._pace, _WHAT)
+        if held is not None:
+            return held
+        self._pace.wait_turn()
+        headers = {
+            "Authorization": f"Bearer {self._api_key}",
+            "Content-Type": "application/json; charset=utf-8",
+            "Idempotency-Key": message.key,
+        }
+        body = orjson.dumps({"message": self._payload(message, token)})
+        answer = post(self._client, self.url, key=message.key, content=body, headers=headers, what=_WHAT)
+        if isinstance(answer, Receipt):
+            return answer
+        common = common_outcome(answer, key=message.key, pace=self._pace, clock=self._clock, what=_WHAT)
+        if common is not None:
+            return common
+        if answer.status_code == 200:
+            try:
+                name = orjson.loads(answer.content).get("name")
+            except (orjson.JSONDecodeError, AttributeError):
+                name = None
+            return Receipt(message.key, "sent", provider_id=name)
+        return Receipt(message.key, "rejected", reason=_error_reason(answer))
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._client.close()
+
+    def _payload(self, message: Message, token: str) -> dict[str, Any]:
+        notification: dict[str, str] = {"body": message.text}
+        title = message.subject or self.default_title
+        if title:
+            notification["title"] = title
+        if message.image_url:
+            notification["image"] = message.image_url
+        # FCM's data values are strings; the key lets the app recognise a resent message
+        data = {**message.data, "key": message.key}
+        if message.link_url:
+            data["link"] = message.link_url
+        collapse = message.key.encode()[:_APNS_COLLAPSE_MAX].decode(errors="ignore")
+        return {
+            "token": token,
+            "notification": notification,
+            "data": data,
+            "android": {"collapse_key": message.key},
+            "apns": {"headers": {"apns-collapse-id": collapse}},
+        }
+
+
+def _error_reason(response: httpx.Response) -> str:
+    try:
+        error = orjson.loads(response.content)["error"]
+        codes = [d.get("errorCode") for d in error.get("details", []) if isinstance(d, dict)]
+        code = next((c for c in codes if c), None) or error.get("status")
+        return f"HTTP {response.status_code} {code}: {error.get('message', '')}".strip()
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        return f"HTTP {response.status_code}: {response.text[:200]}"
+
+
+def open_app_push(url: str, **options: Any) -> AppPush:
+    """An :class:`AppPush` from ``https://KEY@host/path`` (the user part is the API key or access
+    token; ``api_key=`` wins)."""
+    parts = urlsplit(url)
+    config: dict[str, Any] = {}
+    if parts.username:
+        config["api_key"] = unquote(parts.username)
+    netloc = parts.netloc.rpartition("@")[2]
+    plain = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    config.update(options)
+    if "api_key" not in config:
+        raise ChannelError(f"{_WHAT}: an API key is needed (https://KEY@host/... or api_key=)")
+    return AppPush(plain, **config)
