@@ -362,3 +362,32 @@ def test_a_send_after_the_end_is_excluded() -> None:
         )
         plan = plan_campaign(store, campaign, "c", at=AT, key=KEY, audience=["a"])
     assert _one(plan, "a")["reason"] == "after_end"  # 10:00 KST tomorrow is past the end
+
+
+def test_the_audience_from_rfm_segments_and_movements() -> None:
+    from shopmind.activation import audience_ids
+
+    with Store(":memory:") as store:
+        runs = {"r1": AT - timedelta(days=20), "r2": AT - timedelta(days=1), "r0": AT - timedelta(days=90)}
+        for run_id, as_of in runs.items():
+            store.sql(
+                "INSERT INTO job_runs VALUES (?, 'customer_intelligence', ?, ?, ?, 'ok')", [run_id, as_of, as_of, as_of]
+            )
+        members = [
+            ("r0", "vip", "old"),  # a VIP three months ago: outside a 30-day window
+            ("r1", "vip", "a"),
+            ("r1", "loyal", "b"),
+            ("r1", "new", "c"),
+            ("r2", "dormant_vip", "a"),
+            ("r2", "dormant_vip", "c"),
+            ("r2", "dormant_vip", "old"),
+            ("r2", "vip", "b"),
+        ]
+        for run_id, segment, who in members:
+            store.sql("INSERT INTO segment_members VALUES (?, ?, ?, ?)", [run_id, segment, who, runs[run_id]])
+        moved = _campaign(audience={"kind": "moved", "from": ["vip", "loyal"], "to": ["dormant_vip"]})
+        rfm = _campaign(audience={"kind": "rfm", "segments": ["dormant_vip", "vip"]})
+        segment = _campaign(audience={"kind": "segment", "segment": "vip"})
+        assert sorted(audience_ids(store, moved).to_pylist()) == ["a"]
+        assert sorted(audience_ids(store, rfm).to_pylist()) == ["a", "b", "c", "old"]
+        assert audience_ids(store, segment).to_pylist() == ["b"]
