@@ -371,7 +371,8 @@ def test_the_audience_from_rfm_segments_and_movements() -> None:
         runs = {"r1": AT - timedelta(days=20), "r2": AT - timedelta(days=1), "r0": AT - timedelta(days=90)}
         for run_id, as_of in runs.items():
             store.sql(
-                "INSERT INTO job_runs VALUES (?, 'customer_intelligence', ?, ?, ?, 'ok')", [run_id, as_of, as_of, as_of]
+                "INSERT INTO job_runs VALUES (?, 'customer_intelligence', ?, ?, ?, 'ok')",
+                [run_id, as_of, as_of, as_of],
             )
         members = [
             ("r0", "vip", "old"),  # a VIP three months ago: outside a 30-day window
@@ -391,3 +392,51 @@ def test_the_audience_from_rfm_segments_and_movements() -> None:
         assert sorted(audience_ids(store, moved).to_pylist()) == ["a"]
         assert sorted(audience_ids(store, rfm).to_pylist()) == ["a", "b", "c", "old"]
         assert audience_ids(store, segment).to_pylist() == ["b"]
+
+
+def test_compose_tracks_links_and_needs_what_the_law_wants() -> None:
+    steps = [
+        {
+            "id": "s1",
+            "messages": {
+                "email": {
+                    "subject": "겨울 세일",
+                    "text": "{{ profile_id }}님, 새 상품: {{ link('https://shop.example/new') }}",
+                    "html": "<p><a href=\"{{ link('https://shop.example/new') }}\">새 상품</a></p>",
+                }
+            },
+        }
+    ]
+    campaign = _campaign(steps=steps, channel={"mode": "fixed", "channels": ["email"]})
+    sender = Sender(name="가게", contact="02-123-4567", opt_out_phone="080-123-4567")
+    with _store_with([("a", "email", "advertising", True, GIVEN)]) as store:
+        plan = plan_campaign(store, campaign, "c", at=AT, key=KEY, audience=["a"])
+        with pytest.raises(InvalidInputError) as err:
+            compose(plan, campaign, sender=sender)  # no unsubscribe link for an advertising e-mail
+        assert err.value.errors[0].field == "unsubscribe_url"
+        rows = compose(
+            plan,
+            campaign,
+            sender=sender,
+            unsubscribe_url=lambda key: f"https://t.example/m/u/{key}",
+            tracked=lambda key, i, target: f"https://t.example/m/c/{key}.{i}",
+        ).to_pylist()
+    key = message_key("c", "s1", "a")
+    row = rows[0]
+    assert row["subject"].startswith("(광고)")
+    assert f"https://t.example/m/c/{key}.0" in row["body_text"] and "shop.example/new" not in row["body_text"]
+    assert (
+        f"https://t.example/m/u/{key}" in row["body_text"]
+        and f"https://t.example/m/u/{key}" in row["body_html"]
+    )
+    assert row["links"] == '["https://shop.example/new"]'
+    assert row["cost"] == 0.5 and row["format"] == "email"
+
+
+def test_compose_refuses_text_advertising_without_a_free_080_number() -> None:
+    with _store_with([("a", "sms", "advertising", True, GIVEN)]) as store:
+        campaign = _campaign(send_time={"mode": "fixed", "hour": 10})
+        plan = plan_campaign(store, campaign, "c", at=AT, key=KEY, audience=["a"])
+        with pytest.raises(InvalidInputError) as err:
+            compose(plan, campaign, sender=Sender(name="가게", contact="02-123-4567"))
+    assert err.value.errors[0].field == "sender.opt_out_phone"

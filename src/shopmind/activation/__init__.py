@@ -31,7 +31,7 @@ from shopmind.activation._compliance import (
     send_window,
     violations,
 )
-from shopmind.activation._compose import DEFAULT_COSTS, OUTBOX_SCHEMA, compose, finish_minimal, message_key
+from shopmind.activation._compose import DEFAULT_COSTS, OUTBOX_SCHEMA, compose, message_key
 from shopmind.activation._context import coupon_code, customer_contexts, shop_recommender
 from shopmind.activation._holdout import DEFAULT_HOLDOUT, assign_arm, assign_arms, holdout_draw, holdout_key
 from shopmind.activation._http_gateway import GATEWAY_FORMATS, HttpGateway, open_http_gateway
@@ -153,7 +153,6 @@ __all__ = [
     "customer_contexts",
     "finish",
     "finish_campaign",
-    "finish_minimal",
     "format_for",
     "holdout_draw",
     "holdout_key",

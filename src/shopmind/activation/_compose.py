@@ -1,32 +1,30 @@
-"""From a plan to outbox rows: each planned message rendered for its customer (``render``) and
-finished for the law (advertising: "(광고)" first, the sender's name and contact, a free opt-out).
+"""From a plan to outbox rows: each planned message rendered for its customer (``render``, with
+tracked links) and finished for the law by the compliance engine (``finish``: "(광고)" first, the
+sender's name and contact, the free opt-out of its channel), then checked once more
+(``violations``): a message the rules would refuse is never queued.
 
 Each message's idempotency key is derived from campaign, step and customer (:func:`message_key`),
 so composing the same plan twice gives the same keys and the outbox's enqueue adds nothing twice.
-
-``finish_minimal`` below is a STAND-IN: the rules helper's ``activation._compliance.finish`` (the
-law as a table per channel) replaces it once merged; until then it adds only the three things every
-advertising message must carry, in the plainest form.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
 import pyarrow as pa
 
 from shopmind.activation._campaign import Campaign, Step
-from shopmind.activation._message import FORMATS, Kind, Sender
+from shopmind.activation._compliance import finish, violations
+from shopmind.activation._message import FORMATS, Sender
 from shopmind.activation._template import Draft, Template, format_for, render
+from shopmind.core import FieldError, InvalidInputError
 
 if TYPE_CHECKING:
     from shopmind.activation._plan import Plan
 
-AD_PREFIX = "(광고)"
 #: what each message format costs (KRW), until the workspace's channel configuration gives its own
 DEFAULT_COSTS: dict[str, float] = {
     "sms": 9.9,
@@ -62,46 +60,14 @@ OUTBOX_SCHEMA = pa.schema(
         ("reason", pa.string()),
     ]
 )
-_PLACEHOLDER_SENDER = Sender(name="상점", contact="000-0000-0000", opt_out_phone="080-000-0000")
+# to estimate a format before the real sender and links are known: typical lengths
+_PLACEHOLDER_SENDER = Sender(name="상점", contact="02-000-0000", opt_out_phone="080-000-0000")
+_PLACEHOLDER_URL = "https://shop.example/m/u/0000000000000000000000000000000000000000"
 
 
 def message_key(campaign_id: str, step: str, profile_id: str) -> str:
     """The idempotency key of ``step`` of a campaign to a customer (hex, safe in a Message-ID)."""
     return hashlib.sha256(f"{campaign_id}\x1f{step}\x1f{profile_id}".encode()).hexdigest()[:32]
-
-
-def finish_minimal(
-    draft: Draft, kind: Kind, channel: str, sender: Sender, unsubscribe_url: str | None = None
-) -> Draft:
-    """STAND-IN for the rules helper's ``finish``: an advertising draft gets "(광고)" first (and in
-    an e-mail's subject), the sender's name and contact, and the opt-out of its channel (the 080
-    number for text messages, the unsubscribe link for e-mail, 채널 차단 for Kakao, the app's
-    settings for push). Informational drafts are left as they are."""
-    if kind != "advertising":
-        return draft
-    text = draft.text if draft.text.startswith(AD_PREFIX) else f"{AD_PREFIX} {draft.text}"
-    if channel == "sms":
-        opt_out = (
-            f"무료수신거부 {sender.opt_out_phone}"
-            if sender.opt_out_phone
-            else "수신거부: 답장으로 알려주세요"
-        )
-    elif channel == "email":
-        opt_out = f"수신거부: {unsubscribe_url}" if unsubscribe_url else "수신거부: 이 메일에 답장해 주세요"
-    elif channel == "kakao":
-        opt_out = "수신거부: 채널 차단"
-    else:
-        opt_out = "수신거부: 앱 설정 > 알림"
-    footer = f"{sender.name} {sender.contact}\n{opt_out}"
-    subject = draft.subject
-    if subject is not None and not subject.startswith(AD_PREFIX):
-        subject = f"{AD_PREFIX} {subject}"
-    html = draft.html
-    if html is not None:
-        html = f"{html}\n<p>{footer.replace(chr(10), '<br>')}</p>"
-    finished = replace(draft, text=f"{text}\n\n{footer}", subject=subject, html=html)
-    # the additions may make a short text long: the format follows the finished text
-    return replace(finished, format=format_for(channel, kind, finished.text, draft.image_url))
 
 
 def template_for(campaign: Campaign, step: Step, channel: str) -> Template:
@@ -120,9 +86,15 @@ def estimated_format(step: Step, channel: str, sender: Sender | None = None) -> 
     """The format ``step``'s message will likely take on ``channel``, judged from its template's
     text finished for the law (the rendered text may be longer or shorter: compose decides)."""
     content = step.messages[channel]
-    draft = Draft(format=channel, text=content.text, subject=content.subject, image_url=content.image_url)
-    finished = finish_minimal(draft, step.kind, channel, sender or _PLACEHOLDER_SENDER, "https://u.example/x")
-    return format_for(channel, step.kind, finished.text, content.image_url)
+    fmt = format_for(channel, step.kind, content.text, content.image_url)
+    draft = Draft(format=fmt, text=content.text, subject=content.subject, image_url=content.image_url)
+    if step.kind == "informational":
+        return fmt
+    try:
+        finished = finish(draft, step.kind, channel, sender or _PLACEHOLDER_SENDER, _PLACEHOLDER_URL)
+    except InvalidInputError:  # a sender without what the law wants: compose will say so
+        finished = finish(draft, step.kind, channel, _PLACEHOLDER_SENDER, _PLACEHOLDER_URL)
+    return finished.format
 
 
 def compose(
@@ -132,12 +104,15 @@ def compose(
     sender: Sender,
     contexts: ContextSource | None = None,
     unsubscribe_url: Callable[[str], str] | None = None,
+    tracked: Callable[[str, int, str], str] | None = None,
     costs: Mapping[str, float] | None = None,
 ) -> pa.Table:
     """The planned messages of ``plan`` as outbox rows (``OUTBOX_SCHEMA``, state ``queued``):
     rendered with each customer's context (``contexts``; default: just their ``profile_id``),
-    finished for the law, priced by their final format. ``unsubscribe_url(message_key)`` gives an
-    e-mail's one-click unsubscribe link."""
+    finished for the law, priced by their final format. ``unsubscribe_url(message_key)`` gives the
+    one-click unsubscribe link (required for advertising e-mail); ``tracked(message_key, i,
+    target)`` the URL written for a template's ``i``-th tracked link (a signed click redirect).
+    InvalidInputError names what is missing (the sender's 080 number …) or a rule a message breaks."""
     price = {**DEFAULT_COSTS, **(costs or {})}
     step = campaign.step(plan.step)
     planned = plan.planned()
@@ -155,9 +130,14 @@ def compose(
     ):
         key = message_key(plan.campaign_id, plan.step, profile_id)
         context = {"profile_id": profile_id, **found.get(profile_id, {})}
-        draft = render(templates[channel], context, channel, step.kind)
-        link = unsubscribe_url(key) if unsubscribe_url is not None else None
-        draft = finish_minimal(draft, step.kind, channel, sender, link)
+        where = f"steps.{step.id}.messages.{channel}"
+        link = _link_maker(tracked, key)
+        draft = render(templates[channel], context, channel, step.kind, tracked=link, where=where)
+        opt_out = unsubscribe_url(key) if unsubscribe_url is not None else None
+        draft = finish(draft, step.kind, channel, sender, opt_out)
+        broken = violations(draft, step.kind, channel, sender, opt_out)
+        if broken:
+            raise InvalidInputError([FieldError(f"{where}.{v.field}", v.reason) for v in broken])
         assert FORMATS[draft.format] == channel
         for name, value in (
             ("message_key", key),
@@ -181,3 +161,9 @@ def compose(
         ):
             rows[name].append(value)
     return pa.table(rows, schema=OUTBOX_SCHEMA)
+
+
+def _link_maker(tracked: Callable[[str, int, str], str] | None, key: str) -> Callable[[int, str], str] | None:
+    if tracked is None:
+        return None
+    return lambda index, target: tracked(key, index, target)

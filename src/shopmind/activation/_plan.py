@@ -53,17 +53,18 @@ from shopmind.activation._campaign import (
     SegmentAudience,
     Step,
 )
+from shopmind.activation._compliance import rules_night, send_window
 from shopmind.activation._compose import DEFAULT_COSTS, estimated_format
 from shopmind.activation._holdout import draw_sql
 from shopmind.activation._message import Sender
+from shopmind.activation._rules import NIGHT_FROM_HOUR, NIGHT_UNTIL_HOUR
 from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError
-from shopmind.store import NIGHT_EXEMPT, Store
+from shopmind.store import Store
 
 #: why a treated customer gets no message, in the order the plan decides them
 EXCLUSIONS = ("unreachable", "opted_out", "no_consent", "after_end", "cap_day", "cap_week")
 #: a planned message moved out of the night (not an exclusion)
 DEFERRED = "night_deferred"
-NIGHT_START_HOUR, NIGHT_END_HOUR = 21, 8
 HABITS_JOB_KIND = "habits"
 COUNTED_STATES = ("queued", "sending", "sent", "unknown")
 PLAN_SCHEMA = pa.schema(
@@ -85,7 +86,7 @@ PLAN_SCHEMA = pa.schema(
 
 
 def is_night_hour(hour: int) -> bool:
-    return hour >= NIGHT_START_HOUR or hour < NIGHT_END_HOUR
+    return hour >= NIGHT_FROM_HOUR or hour < NIGHT_UNTIL_HOUR
 
 
 @dataclass(frozen=True)
@@ -109,10 +110,8 @@ def send_hours(start: datetime, zone: str = DEFAULT_SHOP_TZ) -> list[SendHour]:
         if planned < local:
             planned = (planned + timedelta(days=1)).replace(tzinfo=tz)
         night = is_night_hour(hour)
-        moved = planned
-        if night:
-            day = planned.date() + timedelta(days=1) if hour >= NIGHT_START_HOUR else planned.date()
-            moved = datetime(day.year, day.month, day.day, NIGHT_END_HOUR, tzinfo=tz)
+        # the compliance engine's move out of the night (to 08:00), for a channel the rule covers
+        moved = send_window(planned, "sms", night_consent=False, zone=zone)
         out.append(
             SendHour(hour, night, planned.astimezone(ZoneInfo("UTC")), moved.astimezone(ZoneInfo("UTC")))
         )
@@ -469,7 +468,7 @@ def plan_campaign(
         "informational": chosen.kind == "informational",
         "best_hour": campaign.send_time.mode == "best_hour",
         "default_hour": int(campaign.send_time.hour),
-        "night_exempt": sorted(NIGHT_EXEMPT),
+        "night_exempt": sorted(c for c in channels if not rules_night(c)),
         "zone": zone,
         "counted": list(COUNTED_STATES),
         "step": chosen.id,

@@ -70,11 +70,15 @@ def schedule_campaign(
     sender: Sender,
     contexts: ContextSource | None = None,
     unsubscribe_url: Callable[[str], str] | None = None,
+    tracked: Callable[[str, int, str], str] | None = None,
     costs: Mapping[str, float] | None = None,
     reachable: pa.Table | None = None,
     zone: str = DEFAULT_SHOP_TZ,
 ) -> Scheduled:
-    """Schedule a draft campaign (see the module); ``key`` is the holdout key."""
+    """Schedule a draft campaign (see the module); ``key`` is the holdout key. ``contexts``:
+    the template context per customer (default: ``customer_contexts`` as of ``now``, in the
+    campaign's language, with the step's coupon, without recommendations); ``unsubscribe_url``
+    and ``tracked``: the signed links (see ``compose``)."""
     stored = get_campaign(store, id_or_name)
     campaign = stored_definition(stored)
     if stored.state != "draft":
