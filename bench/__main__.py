@@ -19,6 +19,7 @@ BENCHES = [
     "bench.bench_cli",
     "bench.bench_segments",
     "bench.bench_live_segments",
+    "bench.bench_smtp",
 ]
 
 

@@ -13,6 +13,7 @@ PACKAGES = [
     "shopmind.demo",
     "shopmind.features",
     "shopmind.segments",
+    "shopmind.activation",
     "shopmind.models",
     "shopmind.pipeline",
     "shopmind.audiences",

@@ -2,7 +2,10 @@
 SMS, Kakao and push, at each customer's best hour, within Korean advertising law (정보통신망법 §50),
 through a durable outbox that delivers each message once, measured against a holdout."""
 
-from shopmind.activation._app_push import AppPush, open_app_push
+from shopmind.activation._app_push import (
+    AppPush,
+    open_app_push,
+)
 from shopmind.activation._campaign import (
     Audience,
     BandAudience,
@@ -20,6 +23,19 @@ from shopmind.activation._campaign import (
     check_campaign,
     parse_campaign,
 )
+from shopmind.activation._channel_config import (
+    CHANNELS_FILE,
+    DEFAULT_COSTS,
+    ChannelConfig,
+    Channels,
+    ChannelSettings,
+    OpenContext,
+    default_channel_config,
+    load_channel_config,
+    open_channel,
+    parse_channel_config,
+    register_scheme,
+)
 from shopmind.activation._compliance import (
     RULE_NAMES,
     Clearance,
@@ -31,12 +47,28 @@ from shopmind.activation._compliance import (
     send_window,
     violations,
 )
-from shopmind.activation._compose import DEFAULT_COSTS, OUTBOX_SCHEMA, compose, message_key
-from shopmind.activation._context import coupon_code, customer_contexts, shop_recommender
+from shopmind.activation._compose import OUTBOX_SCHEMA, compose, message_key
+from shopmind.activation._context import (
+    coupon_code,
+    customer_contexts,
+    shop_recommender,
+)
 from shopmind.activation._holdout import DEFAULT_HOLDOUT, assign_arm, assign_arms, holdout_draw, holdout_key
-from shopmind.activation._http_gateway import GATEWAY_FORMATS, HttpGateway, open_http_gateway
-from shopmind.activation._links import ACTIONS, BadLinkError, LinkToken, make_token, read_token
-from shopmind.activation._memory import MemoryChannel
+from shopmind.activation._http_gateway import (
+    GATEWAY_FORMATS,
+    HttpGateway,
+    open_http_gateway,
+)
+from shopmind.activation._links import (
+    ACTIONS,
+    BadLinkError,
+    LinkToken,
+    make_token,
+    read_token,
+)
+from shopmind.activation._memory import (
+    MemoryChannel,
+)
 from shopmind.activation._message import (
     CHANNELS,
     FORMATS,
@@ -49,6 +81,10 @@ from shopmind.activation._message import (
     Receipt,
     Sender,
 )
+from shopmind.activation._outbox_file import (
+    OutboxFileChannel,
+    read_outbox_file,
+)
 from shopmind.activation._plan import (
     EXCLUSIONS,
     PLAN_SCHEMA,
@@ -59,8 +95,17 @@ from shopmind.activation._plan import (
     plan_campaign,
     send_hours,
 )
-from shopmind.activation._preview import Preview, preview
-from shopmind.activation._rules import AD_PREFIX, AD_WORDS, RULES, FormatRules, advertising_words
+from shopmind.activation._preview import (
+    Preview,
+    preview,
+)
+from shopmind.activation._rules import (
+    AD_PREFIX,
+    AD_WORDS,
+    RULES,
+    FormatRules,
+    advertising_words,
+)
 from shopmind.activation._schedule import (
     SENDING_STATES,
     Scheduled,
@@ -72,6 +117,11 @@ from shopmind.activation._schedule import (
     schedule_campaign,
     stored_definition,
 )
+from shopmind.activation._smtp import (
+    SmtpChannel,
+    key_from_message_id,
+    message_id,
+)
 from shopmind.activation._template import (
     CONTEXT_FIELDS,
     Draft,
@@ -82,13 +132,19 @@ from shopmind.activation._template import (
     render,
     unsendable,
 )
-from shopmind.activation._web_push import VapidKey, WebPush, open_web_push, vapid_key_path
+from shopmind.activation._web_push import (
+    VapidKey,
+    WebPush,
+    open_web_push,
+    vapid_key_path,
+)
 
 __all__ = [
     "ACTIONS",
     "AD_PREFIX",
     "AD_WORDS",
     "CHANNELS",
+    "CHANNELS_FILE",
     "CONTEXT_FIELDS",
     "DEFAULT_COSTS",
     "DEFAULT_HOLDOUT",
@@ -108,8 +164,11 @@ __all__ = [
     "Campaign",
     "Caps",
     "Channel",
+    "ChannelConfig",
     "ChannelError",
     "ChannelPolicy",
+    "ChannelSettings",
+    "Channels",
     "Clearance",
     "ContactBook",
     "Content",
@@ -122,6 +181,8 @@ __all__ = [
     "MemoryChannel",
     "Message",
     "MovedAudience",
+    "OpenContext",
+    "OutboxFileChannel",
     "Plan",
     "PlanCounts",
     "Preview",
@@ -131,6 +192,7 @@ __all__ = [
     "SegmentAudience",
     "SendTime",
     "Sender",
+    "SmtpChannel",
     "Step",
     "Template",
     "Trigger",
@@ -151,23 +213,31 @@ __all__ = [
     "consent_decision",
     "coupon_code",
     "customer_contexts",
+    "default_channel_config",
     "finish",
     "finish_campaign",
     "format_for",
     "holdout_draw",
     "holdout_key",
+    "key_from_message_id",
+    "load_channel_config",
     "make_token",
     "mark_running",
+    "message_id",
     "message_key",
     "new_campaign",
     "open_app_push",
+    "open_channel",
     "open_http_gateway",
     "open_web_push",
     "parse_campaign",
+    "parse_channel_config",
     "pause_campaign",
     "plan_campaign",
     "preview",
+    "read_outbox_file",
     "read_token",
+    "register_scheme",
     "render",
     "resume_campaign",
     "schedule_campaign",

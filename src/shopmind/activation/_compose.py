@@ -17,6 +17,7 @@ import orjson
 import pyarrow as pa
 
 from shopmind.activation._campaign import Campaign, Step
+from shopmind.activation._channel_config import DEFAULT_COSTS
 from shopmind.activation._compliance import finish, violations
 from shopmind.activation._message import FORMATS, Sender
 from shopmind.activation._template import Draft, Template, format_for, render
@@ -25,17 +26,6 @@ from shopmind.core import FieldError, InvalidInputError
 if TYPE_CHECKING:
     from shopmind.activation._plan import Plan
 
-#: what each message format costs (KRW), until the workspace's channel configuration gives its own
-DEFAULT_COSTS: dict[str, float] = {
-    "sms": 9.9,
-    "lms": 30.0,
-    "mms": 100.0,
-    "alimtalk": 7.5,
-    "brand": 15.0,
-    "email": 0.5,
-    "app_push": 0.0,
-    "web_push": 0.0,
-}
 #: contexts for customers: profile ids → each one's template context
 ContextSource = Callable[[Sequence[str]], Mapping[str, Mapping[str, Any]]]
 OUTBOX_SCHEMA = pa.schema(

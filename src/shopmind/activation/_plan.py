@@ -53,8 +53,9 @@ from shopmind.activation._campaign import (
     SegmentAudience,
     Step,
 )
+from shopmind.activation._channel_config import DEFAULT_COSTS
 from shopmind.activation._compliance import rules_night, send_window
-from shopmind.activation._compose import DEFAULT_COSTS, estimated_format
+from shopmind.activation._compose import estimated_format
 from shopmind.activation._holdout import draw_sql
 from shopmind.activation._message import Sender
 from shopmind.activation._rules import NIGHT_FROM_HOUR, NIGHT_UNTIL_HOUR
