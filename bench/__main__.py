@@ -20,6 +20,7 @@ BENCHES = [
     "bench.bench_segments",
     "bench.bench_live_segments",
     "bench.bench_smtp",
+    "bench.bench_campaign_plan",
 ]
 
 
