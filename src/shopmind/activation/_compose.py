@@ -80,11 +80,14 @@ def estimated_format(step: Step, channel: str, sender: Sender | None = None) -> 
     draft = Draft(format=fmt, text=content.text, subject=content.subject, image_url=content.image_url)
     if step.kind == "informational":
         return fmt
-    try:
-        finished = finish(draft, step.kind, channel, sender or _PLACEHOLDER_SENDER, _PLACEHOLDER_URL)
-    except InvalidInputError:  # a sender without what the law wants: compose will say so
-        finished = finish(draft, step.kind, channel, _PLACEHOLDER_SENDER, _PLACEHOLDER_URL)
-    return finished.format
+    for who in (sender, _PLACEHOLDER_SENDER):
+        if who is None:
+            continue
+        try:
+            return finish(draft, step.kind, channel, who, _PLACEHOLDER_URL).format
+        except InvalidInputError:  # a sender or message lacking what the law wants: compose says so
+            continue
+    return fmt
 
 
 def compose(
