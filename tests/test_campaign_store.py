@@ -15,6 +15,7 @@ from shopmind.activation import (
     holdout_key,
     new_campaign,
     pause_campaign,
+    plan_campaign,
     resume_campaign,
     schedule_campaign,
     stored_definition,
@@ -155,6 +156,20 @@ def test_schedule_plans_records_and_queues_once(store: Store, monkeypatch: pytes
         WHERE m.arm = 'holdout'"""
     )
     assert holdout_messages == 0
+    # planned again, its own queued messages do not count against the caps: the same customers
+    again = plan_campaign(store, stored_definition(stored), stored.campaign_id, at=NOW, key=KEY)
+    assert again.counts.planned == done.plan.counts.planned
+    assert (
+        again.planned().column("profile_id").to_pylist()
+        == done.plan.planned().column("profile_id").to_pylist()
+    )
+    # ... while another campaign on the same day is capped by them (1 a day)
+    other = plan_campaign(store, stored_definition(stored), "c_other", at=NOW, key=KEY)
+    rows = other.table.to_pylist()
+    capped = {r["profile_id"] for r in rows if r["reason"] == "cap_day"}
+    treated_there = {r["profile_id"] for r in rows if r["arm"] == "treated"}
+    first = set(done.plan.planned().column("profile_id").to_pylist())
+    assert capped == first & treated_there and capped
     with pytest.raises(CampaignStateError, match="only a draft"):
         schedule_campaign(store, stored.name, now=NOW, key=KEY, sender=SENDER)
     assert pause_campaign(store, stored.name, now=NOW).state == "paused"
