@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._measure import load_note, paired_medians, row, spread  # noqa: E402
+from bench._measure import load_note, measure, paired_medians, row, spread  # noqa: E402
 
 CUSTOMERS = 1_000_000
 SEED = 19
@@ -61,6 +61,18 @@ key = holdout_key(b"k" * 32)
 audience = store.query_arrow("SELECT DISTINCT profile_id FROM profiles").column(0)
 """
 OURS = "plan_campaign(store, campaign, 'c_bench', at=at, key=key, audience=audience).counts.to_dict()"
+COMPOSE_SETUP = (
+    SETUP
+    + """
+from shopmind.activation import Sender, compose
+sender = Sender(name="가게", contact="02-123-4567", opt_out_phone="080-123-4567", kakao_channel="가게")
+plan = plan_campaign(store, campaign, 'c_bench', at=at, key=key, audience=audience.slice(0, {sample}))
+"""
+)
+COMPOSE = (
+    "compose(plan, campaign, sender=sender, unsubscribe_url=lambda k: 'https://t.example/m/u/' + k).num_rows"
+)
+COMPOSE_SAMPLE = 50_000
 PEER_SETUP = SETUP + "from bench._plan_peer import pandas_plan\naudience = audience.to_pylist()\n"
 PEER = "_counts(pandas_plan(store, campaign, 'c_bench', at=at, key=key, audience=audience))"
 PEER_COUNTS = """
@@ -94,6 +106,13 @@ def main(n: int = CUSTOMERS, repeats: int = 1) -> None:
         (ours, peer), (ours_times, peer_times) = paired_medians(
             repeats, (setup, OURS), (peer_setup + PEER_COUNTS, PEER)
         )
+        sample = min(n, COMPOSE_SAMPLE)
+        composed = measure(
+            COMPOSE_SETUP.format(
+                root=str(ROOT), path=str(path), campaign=CAMPAIGN, at=AT.isoformat(), sample=sample
+            ),
+            COMPOSE,
+        )
     counts = ours.result
     assert isinstance(counts, dict) and isinstance(peer.result, dict)
     mine = {k: counts[k] for k in ("planned", "holdout", "deferred", "by_channel")}
@@ -108,6 +127,11 @@ def main(n: int = CUSTOMERS, repeats: int = 1) -> None:
     print(row("wall time", ours.seconds, peer.seconds, "s"))
     print(row("peak memory (RSS of the process)", ours.peak_mb, peer.peak_mb, "MB"))
     print(f"ours {spread(ours_times)}; peer {spread(peer_times)}")
+    rate = float(composed.result) / composed.seconds  # type: ignore[arg-type]
+    print(
+        f"compose (render, finish for the law, check) of the {composed.result:,} messages planned for "
+        f"{sample:,} customers: {composed.seconds:.2f} s, {rate:,.0f} messages/s, peak {composed.peak_mb:.0f} MB"
+    )
     if not same:
         raise SystemExit(f"the plans differ: ours {mine} vs peer {peer.result}")
 
