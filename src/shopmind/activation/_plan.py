@@ -270,61 +270,66 @@ _RESPONSIVE_BELOW = 10_000_000_000_000
 
 _PLAN_SQL = """
 WITH members AS (
-    SELECT profile_id, CASE WHEN {draw} < $share THEN 'holdout' ELSE 'treated' END AS arm
+    -- each customer numbered (pid): the joins below compare integers, not ids
+    SELECT profile_id, row_number() OVER (ORDER BY profile_id) AS pid,
+           CASE WHEN {draw} < $share THEN 'holdout' ELSE 'treated' END AS arm
     FROM (SELECT DISTINCT profile_id FROM {audience} WHERE profile_id IS NOT NULL)
 ), treated AS (
-    SELECT profile_id FROM members WHERE arm = 'treated'
+    SELECT profile_id, pid FROM members WHERE arm = 'treated'
 ), identities AS (
     -- the identifiers whose ledger entries are the treated customers': theirs in the identity
     -- graph, and a profile id that is no identifier of another (a customer the graph never saw)
-    SELECT p.identifier, p.profile_id FROM profiles p
-    WHERE p.profile_id IN (SELECT profile_id FROM treated)
+    SELECT p.identifier, t.pid FROM profiles p JOIN treated t ON t.profile_id = p.profile_id
     UNION ALL
-    SELECT t.profile_id, t.profile_id FROM treated t
+    SELECT t.profile_id, t.pid FROM treated t
     WHERE t.profile_id NOT IN (SELECT identifier FROM profiles)
 ), consent AS (
     -- the latest entry per customer, channel and purpose (ties: the order they were stored)
-    SELECT i.profile_id, l.channel,
+    SELECT i.pid, c.rank,
            arg_max(l.granted, {ledger_order}) FILTER (WHERE l.purpose = 'advertising') AS ad_latest,
            arg_max(l.granted, {ledger_order})
                FILTER (WHERE l.purpose = 'night_advertising') AS night_latest
     FROM consent_ledger l JOIN identities i ON i.identifier = l.identifier
-    WHERE list_contains($channels, l.channel)
+    JOIN {channels} c ON c.channel = l.channel
     GROUP BY ALL
 ), habits AS (
-    SELECT profile_id, any_value(TRY_CAST(facts->>'send_hour' AS INTEGER)) AS send_hour,
-           any_value(facts->>'send_channel') AS send_channel
-    FROM profile_facts
-    WHERE run_id = $habits_run AND kind = 'habits' AND profile_id IN (SELECT profile_id FROM treated)
-    GROUP BY profile_id
-), responded AS (
-    SELECT DISTINCT o.profile_id, o.channel
+    SELECT t.pid, any_value(TRY_CAST(f.facts->>'send_hour' AS INTEGER)) AS send_hour,
+           any_value(f.facts->>'send_channel') AS send_channel
+    FROM profile_facts f JOIN treated t ON t.profile_id = f.profile_id
+    WHERE f.run_id = $habits_run AND f.kind = 'habits'
+    GROUP BY t.pid
+), responsive AS (
+    -- the channels a customer answers on: their habits' channel, or one they opened or clicked on
+    SELECT h.pid, c.rank FROM habits h JOIN {channels} c ON c.channel = h.send_channel
+    UNION
+    SELECT t.pid, c.rank
     FROM message_events e JOIN outbox o ON o.message_key = e.message_key
-    WHERE e.kind IN ('opened', 'clicked') AND o.profile_id IN (SELECT profile_id FROM treated)
+    JOIN treated t ON t.profile_id = o.profile_id JOIN {channels} c ON c.channel = o.channel
+    WHERE e.kind IN ('opened', 'clicked')
 ), subscribed AS (
-    SELECT DISTINCT coalesce(p.profile_id, s.identifier) AS profile_id
+    SELECT DISTINCT t.pid
     FROM push_subscriptions s LEFT JOIN profiles p ON p.identifier = s.identifier
+    JOIN treated t ON t.profile_id = coalesce(p.profile_id, s.identifier)
     WHERE s.revoked_at IS NULL
 ), candidates AS (
-    SELECT t.profile_id, c.channel, c.format, c.cost, c.rank,
-           (c.channel <> 'web_push' OR s.profile_id IS NOT NULL) {reachable} AS reachable,
+    SELECT t.pid, c.rank, c.cost,
+           (NOT c.web_push OR s.pid IS NOT NULL) {reachable} AS reachable,
            coalesce(k.ad_latest, false) AS ad, coalesce(NOT k.ad_latest, false) AS withdrawn,
            coalesce(k.night_latest, false) AS night,
-           (coalesce(h.send_channel = c.channel, false) OR r.profile_id IS NOT NULL) AS responsive
+           r.pid IS NOT NULL AS responsive
     FROM treated t CROSS JOIN {channels} c
-    LEFT JOIN consent k ON k.profile_id = t.profile_id AND k.channel = c.channel
-    LEFT JOIN habits h ON h.profile_id = t.profile_id
-    LEFT JOIN responded r ON r.profile_id = t.profile_id AND r.channel = c.channel
-    LEFT JOIN subscribed s ON c.channel = 'web_push' AND s.profile_id = t.profile_id
+    LEFT JOIN consent k ON k.pid = t.pid AND k.rank = c.rank
+    LEFT JOIN responsive r ON r.pid = t.pid AND r.rank = c.rank
+    LEFT JOIN subscribed s ON c.web_push AND s.pid = t.pid
     {reachable_join}
 ), per AS (
-    SELECT profile_id,
+    SELECT pid,
            bool_or(reachable) AS any_reachable,
            bool_or(reachable AND ($informational OR ad)) AS any_allowed,
            bool_or(reachable AND withdrawn) AS any_withdrawn,
            min({pick_order}) FILTER (WHERE reachable AND ($informational OR ad)) AS best,
            arg_min(night, {pick_order}) FILTER (WHERE reachable AND ($informational OR ad)) AS best_night
-    FROM candidates GROUP BY profile_id
+    FROM candidates GROUP BY pid
 ), picked AS (
     SELECT per.*, {{'channel': c.channel, 'format': c.format, 'cost': c.cost, 'night': per.best_night,
                     'responsive': per.best < {responsive_below}}} AS pick
@@ -334,7 +339,7 @@ WITH members AS (
            coalesce($best_hour AND h.send_hour BETWEEN 0 AND 23, false) AS own_hour,
            NOT $informational AND hr.night AND pick.channel IS NOT NULL
                AND NOT list_contains($night_exempt, pick.channel) AND NOT pick.night AS moved
-    FROM picked per LEFT JOIN habits h USING (profile_id)
+    FROM picked per LEFT JOIN habits h USING (pid)
     JOIN {hours} hr ON hr.hour = CASE WHEN $best_hour AND h.send_hour BETWEEN 0 AND 23
                                       THEN h.send_hour ELSE $default_hour END
 ), dated AS (
@@ -344,22 +349,21 @@ WITH members AS (
            CASE WHEN moved THEN moved_week ELSE planned_week END AS due_week
     FROM timed
 ), sent AS (
-    SELECT o.profile_id, o.channel,
+    SELECT t.pid, o.channel,
            CAST(timezone($zone, coalesce(o.sent_at, o.due_at)) AS DATE) AS day,
            CAST(date_trunc('week', timezone($zone, coalesce(o.sent_at, o.due_at))) AS DATE) AS week
-    FROM outbox o
+    FROM outbox o JOIN treated t ON t.profile_id = o.profile_id
     WHERE o.kind = 'advertising' AND list_contains($counted, o.state)
       AND NOT (o.campaign_id = $campaign AND o.step = $step)
-      AND o.profile_id IN (SELECT profile_id FROM treated)
 ), caps AS (
-    SELECT d.profile_id,
+    SELECT d.pid,
            count(*) FILTER (WHERE s.day = d.due_day) AS day_all,
            count(*) FILTER (WHERE s.day = d.due_day AND s.channel = d.pick.channel) AS day_channel,
            count(*) FILTER (WHERE s.week = d.due_week) AS week_all,
            count(*) FILTER (WHERE s.week = d.due_week AND s.channel = d.pick.channel) AS week_channel
-    FROM dated d JOIN sent s ON s.profile_id = d.profile_id
+    FROM dated d JOIN sent s ON s.pid = d.pid
     WHERE d.pick.channel IS NOT NULL
-    GROUP BY d.profile_id
+    GROUP BY d.pid
 ), decided AS (
     SELECT d.*,
            CASE WHEN NOT d.any_reachable THEN 'unreachable'
@@ -371,7 +375,7 @@ WITH members AS (
                 WHEN NOT $informational AND (coalesce(c.week_all, 0) + 1 > $per_week
                      OR coalesce(c.week_channel, 0) + 1 > $per_week) THEN 'cap_week'
            END AS excluded
-    FROM dated d LEFT JOIN caps c USING (profile_id)
+    FROM dated d LEFT JOIN caps c USING (pid)
 )
 SELECT m.profile_id, m.arm,
        CASE WHEN m.arm = 'holdout' THEN 'holdout' WHEN x.excluded IS NULL THEN 'planned' ELSE 'excluded' END AS status,
@@ -386,8 +390,8 @@ SELECT m.profile_id, m.arm,
        END AS channel_basis,
        CASE WHEN x.excluded IS NULL OR x.excluded IN ('after_end', 'cap_day', 'cap_week') THEN x.planned_at END AS planned_at,
        CASE WHEN x.excluded IS NULL OR x.excluded IN ('after_end', 'cap_day', 'cap_week') THEN x.due_at END AS due_at
-FROM members m LEFT JOIN decided x USING (profile_id)
-ORDER BY m.profile_id
+FROM members m LEFT JOIN decided x USING (pid)
+ORDER BY m.pid
 """
 
 
@@ -436,6 +440,7 @@ def plan_campaign(
             "format": [formats[c] for c in channels],
             "cost": [float(price.get(formats[c], 0.0)) for c in channels],
             "rank": list(range(len(channels))),
+            "web_push": [c == "web_push" for c in channels],
         }
     )
     start = max(at, campaign.start_at) if campaign.start_at else at
