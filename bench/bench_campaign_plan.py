@@ -130,7 +130,7 @@ def main(n: int = CUSTOMERS, repeats: int = 1) -> None:
     rate = float(composed.result) / composed.seconds  # type: ignore[arg-type]
     print(
         f"compose (render, finish for the law, check) of the {composed.result:,} messages planned for "
-        f"{sample:,} customers: {composed.seconds:.2f} s, {rate:,.0f} messages/s, peak {composed.peak_mb:.0f} MB"
+        f"{sample:,} customers: {composed.seconds:.2f} s, {rate:,.0f} messages/s"
     )
     if not same:
         raise SystemExit(f"the plans differ: ours {mine} vs peer {peer.result}")
