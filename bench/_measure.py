@@ -115,10 +115,11 @@ def wait_until_ready(url: str, seconds: float = 60.0) -> None:
 
 
 def row(label: str, ours: float, peer: float, unit: str, lower_is_better: bool = True) -> str:
+    """One figure beside its peer's; the ratio is how many times better ours is (above 1: ours wins),
+    whichever way the unit points (seconds: lower is better; messages per second: higher is)."""
     ratio = peer / ours if lower_is_better else ours / peer
-    return (
-        f"{label:<52} ours {ours:10.2f} {unit:<6} peer {peer:10.2f} {unit:<6} ratio (peer/ours) {ratio:6.2f}x"
-    )
+    told = "peer/ours" if lower_is_better else "ours/peer"
+    return f"{label:<52} ours {ours:10.2f} {unit:<6} peer {peer:10.2f} {unit:<6} ratio ({told}) {ratio:6.2f}x"
 
 
 @dataclass(frozen=True)

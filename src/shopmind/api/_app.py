@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from shopmind import web
+from shopmind.activation import workspace_link_key
 from shopmind.api import (
     _admin,
     _collect,
@@ -25,6 +26,7 @@ from shopmind.api import (
     _health,
     _inspect,
     _live,
+    _messages,
     _onsite,
     _profiles,
     _schedule,
@@ -37,6 +39,7 @@ from shopmind.api._errors import HANDLERS, document_one_error_shape
 from shopmind.api._json import JSON
 from shopmind.api._models import LiveRecommender
 from shopmind.api._operations import Operations, start_operations
+from shopmind.api._outbox import OutboxThread, SenderFactory
 from shopmind.api._worker import GroupCommitter, StoreWorker
 from shopmind.onsite import load_triggers
 from shopmind.segments import LiveMembership
@@ -55,13 +58,15 @@ def create_app(
     recommend: bool = True,
     demo: bool = False,
     operations: Operations | None = None,
+    sender: SenderFactory | None = None,
 ) -> FastAPI:
     """The HTTP API of the workspace at ``workspace`` (opened when the app starts).
 
     ``recommend``: learn the hybrid recommender in the background at start (recommendations and
     the recommendation widgets answer 503 until it is ready). ``demo``: serve the demo shop at
     ``/demo/`` with a write key of its own. ``operations``: the daily run, and where the server
-    listens for the command line to work through it (see ``Operations``).
+    listens for the command line to work through it (see ``Operations``). ``sender``: send the
+    campaigns' outbox on a thread of its own with the sender it makes (see ``api._outbox``).
     """
     config = config or ServerConfig()
     operations = operations or Operations()
@@ -101,12 +106,18 @@ def create_app(
         if demo:
             app.state.demo_shop = await worker.run(_demo_shop.demo_catalogue)
         stop_operations = await start_operations(app, ws.path, worker, recommender, operations)
+        outbox = OutboxThread(worker, sender) if sender is not None else None
+        app.state.outbox = outbox
+        if outbox is not None:
+            await outbox.start()
         app.state.jobs.after_run.append(sweeper.refresh_static)
         gc.freeze()  # what start-up loaded stays: keep it out of every later full collection
         learning = asyncio.create_task(recommender.learn(worker.run), name="shopmind-learn")
         try:
             yield
         finally:  # graceful: what was accepted is written before the store closes
+            if outbox is not None:  # its connection closes before the store does
+                await outbox.close()
             await stop_operations()
             learning.cancel()
             await asyncio.gather(learning, return_exceptions=True)
@@ -128,6 +139,7 @@ def create_app(
     app.state.config = config
     app.state.keys = keys
     app.state.hasher = ws.hasher()
+    app.state.link_key = workspace_link_key(ws)  # checks the signed links in sent messages
     app.state.signer = IdentitySigner(ws.path)
     app.state.limiter = RateLimiter(config.requests_per_second)
     app.state.recommender = recommender
@@ -159,6 +171,7 @@ def create_app(
         _demo_shop,
         _schedule,
         _exports,
+        _messages,
         _admin,
         _docs,
     ):

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from shopmind.cli._common import EXIT_USAGE, EXIT_WORKSPACE, WorkspaceOpt, app, console, err_console, fail
 from shopmind.cli._format import local_time
+from shopmind.cli._worker import BatchOpt, ContactsOpt, EncodingOpt
 from shopmind.core import InvalidInputError, ShopmindError, WorkspaceError
 
 if TYPE_CHECKING:  # the rest is imported where it is used: ``shopmind --help`` stays quick
@@ -148,6 +149,17 @@ def serve(
             "(SHOPMIND_SHOP_TIMEZONE, default Asia/Seoul); 'off': only when asked.",
         ),
     ] = "03:00",
+    send: Annotated[
+        bool,
+        typer.Option(
+            "--send/--no-send",
+            help="Also send the campaigns' outbox, as 'shopmind worker' does, on a thread of the server "
+            "(give --contacts: the shop's contact file).",
+        ),
+    ] = False,
+    contacts: ContactsOpt = None,
+    contacts_encoding: EncodingOpt = "utf-8",
+    send_batch: BatchOpt = 50,
 ) -> None:
     """Serve the HTTP API of a workspace: event collection (/v1/track, /v1/batch, ...), profiles
     and recommendations (/v1/profiles, /v1/recommendations), on-site decisions (/v1/decide, by the
@@ -156,7 +168,8 @@ def serve(
     until it stops (Ctrl-C or SIGTERM stop it gracefully, writing what was accepted).
 
     While it runs, the other commands (status, run, customers, import, ...) work through it, and
-    it runs every customer-intelligence job daily at --run-at (see /v1/jobs)."""
+    it runs every customer-intelligence job daily at --run-at (see /v1/jobs), and, with --send,
+    sends the campaigns' outbox (see 'shopmind worker --help')."""
     import uvicorn
 
     from shopmind.api import Operations, ServerConfig, create_app
@@ -174,6 +187,23 @@ def serve(
     settings = Settings()  # SHOPMIND_MAX_UNIT_PRICE and the other limits, from the environment
     limits = NumberLimits(settings.max_unit_price, settings.max_quantity, settings.max_order_value)
     daily = _daily(run_at)
+    clock = ShiftedClock(settings.clock_shift_file) if settings.clock_shift_file else SystemClock()
+    sender = None
+    if send:
+        from shopmind.cli._worker import check_sending, sender_factory
+
+        check_sending(workspace, contacts)
+        sender = sender_factory(
+            workspace,
+            contacts=contacts,
+            encoding=contacts_encoding,
+            batch=send_batch,
+            max_attempts=6,
+            clock=clock,
+            zone=settings.shop_timezone,
+        )
+    elif contacts is not None:
+        raise fail("--contacts is for sending the outbox: add --send", EXIT_USAGE)
     try:
         api = create_app(
             workspace,
@@ -191,8 +221,9 @@ def serve(
                 run_at=daily,
                 zone=settings.shop_timezone,
                 # SHOPMIND_CLOCK_SHIFT_FILE: a test (or a replay) moves the server's time forward
-                clock=ShiftedClock(settings.clock_shift_file) if settings.clock_shift_file else SystemClock(),
+                clock=clock,
             ),
+            sender=sender,
         )
     except InvalidInputError as exc:  # the workspace's triggers.toml
         raise fail(f"triggers.toml: {exc}", EXIT_USAGE, "fix the named fields, or remove the file") from None
@@ -210,6 +241,10 @@ def serve(
     if daily is not None:
         err_console.print(
             f"every customer-intelligence job runs daily at {run_at} ({settings.shop_timezone})"
+        )
+    if send:
+        err_console.print(
+            "sending the campaigns' outbox" + (f" (addresses from {contacts})" if contacts else "")
         )
     # uvicorn stops gracefully on SIGTERM / Ctrl-C, then raises the signal again for the handler
     # found at start: with these, a graceful stop exits 0 instead of dying by the signal

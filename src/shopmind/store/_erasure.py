@@ -7,7 +7,8 @@ The customer is resolved through the identity graph: every identifier of the pro
 anonymous ids, hashed e-mail and phone) leads to their events, orders and order lines, identity
 links and profile rows, scores, segment memberships (and their history in saved segments), findings,
 recommendations, on-site decisions and their outcomes, consent ledger entries and §50⑧ notices, interest
-signals, and the quarantined input that mentions any of them. Of their consent, only the counts of the
+signals, the quarantined input that mentions any of them, and what campaigns kept of them: their
+outbox messages, campaign memberships, message events and Web Push subscriptions. Of their consent, only the counts of the
 erasure record stay: no identifier, so no state that could be read back as theirs.
 """
 
@@ -50,12 +51,16 @@ ERASED_TABLES = (
     "external_interests",
     "quarantine",
 )
+#: The campaigns' tables an erasure deletes from too (after ``ERASED_TABLES``; kept apart so that
+#: a shop that never ran a campaign is not asked to show rows of them).
+ERASED_MESSAGE_TABLES = ("message_events", "outbox", "campaign_members", "push_subscriptions")
 _TOKEN_KIND = "erasure"
 
 
 @dataclass(frozen=True)
 class Erasure:
-    """What an erasure did, ``counts``: rows deleted per table (``ERASED_TABLES`` order);
+    """What an erasure did, ``counts``: rows deleted per table (``ERASED_TABLES`` then
+    ``ERASED_MESSAGE_TABLES`` order);
     ``erasure_id`` is None when nothing was left to delete (``erased_before`` then says when
     the customer was erased)."""
 
@@ -150,7 +155,13 @@ def erase_profile(store: Store, identifier: str, hasher: IdentifierHasher) -> Er
     )
     if resolved is None:
         if before:
-            return Erasure(identifier, None, None, tuple((t, 0) for t in ERASED_TABLES), before)
+            return Erasure(
+                identifier,
+                None,
+                None,
+                tuple((t, 0) for t in (*ERASED_TABLES, *ERASED_MESSAGE_TABLES)),
+                before,
+            )
         raise UnknownProfileError(
             f"no customer {identifier!r}: give a profile id (e.g. user:m000123), a user id or an anonymous id"
         )
@@ -238,8 +249,13 @@ def _delete(store: Store, idents: frozenset[str]) -> dict[str, int]:
         # the consent ledger is append-only but for this: the erasure's counts are all that stays of it
         for table in ("consent_ledger", "consent_notices", "external_interests"):
             delete(table, f"identifier IN {ids}")
+        # the messages sent to them (their text may name them), what they did with them, their
+        # place in campaigns, and the browsers they let send them pushes
+        for table in ("message_events", "outbox", "campaign_members"):
+            delete(table, f"profile_id IN {ids}")
+        delete("push_subscriptions", f"identifier IN {ids}")
     counts["quarantine"] = _delete_quarantined(store, [*values, *everyone])
-    return {table: counts.get(table, 0) for table in ERASED_TABLES}
+    return {table: counts.get(table, 0) for table in (*ERASED_TABLES, *ERASED_MESSAGE_TABLES)}
 
 
 def _delete_quarantined(store: Store, values: Iterable[str]) -> int:
