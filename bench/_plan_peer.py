@@ -300,8 +300,6 @@ def synthetic_store(store: Store, customers: int, seed: int, at: datetime) -> li
     import numpy as np
     import pyarrow as pa
 
-    from shopmind.store import enqueue_outbox_rows
-
     rng = np.random.default_rng(seed)
     n = customers
     pids = np.array([f"p{i:07d}" for i in range(n)], dtype=object)
@@ -410,7 +408,13 @@ def synthetic_store(store: Store, customers: int, seed: int, at: datetime) -> li
             "reason": pa.nulls(m, pa.string()),
         }
     )
-    enqueue_outbox_rows(store, outbox, at)
+    # written straight into the table (a fixture: a million OutboxRow objects would only slow it)
+    columns = ", ".join(outbox.column_names)
+    with store.staged("_syn_outbox", outbox) as src:
+        store.sql(
+            f"INSERT INTO outbox ({columns}, created_at, updated_at) SELECT {columns}, ?, ? FROM {src}",
+            [at, at],
+        )
     store.sql("UPDATE outbox SET sent_at = due_at WHERE state = 'sent'")
     opened = rng.random(m) < 0.2
     events = pa.table(

@@ -70,7 +70,7 @@ plan = plan_campaign(store, campaign, 'c_bench', at=at, key=key, audience=audien
 """
 )
 COMPOSE = (
-    "compose(plan, campaign, sender=sender, unsubscribe_url=lambda k: 'https://t.example/m/u/' + k).num_rows"
+    "len(compose(plan, campaign, sender=sender, unsubscribe_url=lambda k: 'https://t.example/m/u/' + k))"
 )
 COMPOSE_SAMPLE = 50_000
 PEER_SETUP = SETUP + "from bench._plan_peer import pandas_plan\naudience = audience.to_pylist()\n"

@@ -29,7 +29,7 @@ from shopmind.activation import (
     plan_campaign,
 )
 from shopmind.core import InvalidInputError
-from shopmind.store import Store, enqueue_outbox_rows, record_consents
+from shopmind.store import OutboxRow, Store, enqueue, record_consents
 from shopmind.store._consent import ConsentEntry
 
 AT = datetime(2026, 12, 5, 5, 30, tzinfo=UTC)  # 14:30 in Seoul
@@ -257,27 +257,9 @@ def test_caps_count_other_campaigns_on_the_same_shop_day() -> None:
         [("a", "email", "advertising", True, GIVEN), ("b", "email", "advertising", True, GIVEN)]
     ) as store:
         due = datetime(2026, 12, 5, 15, 30, tzinfo=UTC)  # 00:30 KST on the 6th: the planned day in Seoul
-        other = {
-            "message_key": ["k1"],
-            "campaign_id": ["other"],
-            "step": ["s1"],
-            "profile_id": ["a"],
-            "channel": ["sms"],
-            "format": ["sms"],
-            "kind": ["advertising"],
-            "state": ["sent"],
-            "due_at": pa.array([due], pa.timestamp("us", tz="UTC")),
-            "planned_at": pa.array([due], pa.timestamp("us", tz="UTC")),
-            "subject": [None],
-            "body_text": ["x"],
-            "body_html": [None],
-            "template_code": [None],
-            "image_url": [None],
-            "links": ["[]"],
-            "cost": [9.9],
-            "reason": [None],
-        }
-        enqueue_outbox_rows(store, pa.table(other), AT)
+        other = OutboxRow("k1", "other", "s1", "a", "sms", "sms", "advertising", due, "x", cost=9.9)
+        enqueue(store, [other], at=AT)
+        store.sql("UPDATE outbox SET state = 'sent', sent_at = due_at")
         plan = plan_campaign(
             store,
             _campaign(send_time={"mode": "fixed", "hour": 10}),
@@ -326,16 +308,12 @@ def test_compose_finishes_advertising_and_keys_are_stable() -> None:
         campaign = _campaign(send_time={"mode": "fixed", "hour": 10})
         plan = plan_campaign(store, campaign, "c", at=AT, key=KEY, audience=["a"])
         sender = Sender(name="가게", contact="02-123-4567", opt_out_phone="080-123-4567")
-        rows = compose(plan, campaign, sender=sender).to_pylist()
+        rows = compose(plan, campaign, sender=sender)
     assert len(rows) == 1
     row = rows[0]
-    assert row["message_key"] == message_key("c", "s1", "a")
-    assert (
-        row["body_text"].startswith("(광고)")
-        and "080-123-4567" in row["body_text"]
-        and "가게" in row["body_text"]
-    )
-    assert row["state"] == "queued" and row["channel"] == "sms"
+    assert row.message_key == message_key("c", "s1", "a")
+    assert row.body_text.startswith("(광고)") and "080-123-4567" in row.body_text and "가게" in row.body_text
+    assert row.state == "queued" and row.channel == "sms" and row.format == "sms" and row.cost == 9.9
 
 
 def test_a_reachable_table_narrows_the_channels_it_lists() -> None:
@@ -420,17 +398,15 @@ def test_compose_tracks_links_and_needs_what_the_law_wants() -> None:
             sender=sender,
             unsubscribe_url=lambda key: f"https://t.example/m/u/{key}",
             tracked=lambda key, i, target: f"https://t.example/m/c/{key}.{i}",
-        ).to_pylist()
+        )
     key = message_key("c", "s1", "a")
     row = rows[0]
-    assert row["subject"].startswith("(광고)")
-    assert f"https://t.example/m/c/{key}.0" in row["body_text"] and "shop.example/new" not in row["body_text"]
-    assert (
-        f"https://t.example/m/u/{key}" in row["body_text"]
-        and f"https://t.example/m/u/{key}" in row["body_html"]
-    )
-    assert row["links"] == '["https://shop.example/new"]'
-    assert row["cost"] == 0.5 and row["format"] == "email"
+    assert row.subject is not None and row.subject.startswith("(광고)")
+    assert f"https://t.example/m/c/{key}.0" in row.body_text and "shop.example/new" not in row.body_text
+    assert row.body_html is not None
+    assert f"https://t.example/m/u/{key}" in row.body_text and f"https://t.example/m/u/{key}" in row.body_html
+    assert row.links == ("https://shop.example/new",)
+    assert row.cost == 0.5 and row.format == "email"
 
 
 def test_compose_refuses_text_advertising_without_a_free_080_number() -> None:

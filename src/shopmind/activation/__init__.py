@@ -47,7 +47,7 @@ from shopmind.activation._compliance import (
     send_window,
     violations,
 )
-from shopmind.activation._compose import OUTBOX_SCHEMA, compose, message_key
+from shopmind.activation._compose import compose, message_key
 from shopmind.activation._contacts import (
     ChainedContacts,
     FileContacts,
@@ -191,7 +191,6 @@ __all__ = [
     "KINDS",
     "LINK_KEY_CONTEXT",
     "LINK_PATHS",
-    "OUTBOX_SCHEMA",
     "PLAN_SCHEMA",
     "RULES",
     "RULE_NAMES",

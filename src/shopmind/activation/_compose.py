@@ -13,43 +13,19 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import orjson
-import pyarrow as pa
-
 from shopmind.activation._campaign import Campaign, Step
 from shopmind.activation._channel_config import DEFAULT_COSTS
 from shopmind.activation._compliance import finish, violations
 from shopmind.activation._message import FORMATS, Sender
 from shopmind.activation._template import Draft, Template, format_for, render
 from shopmind.core import FieldError, InvalidInputError
+from shopmind.store import OutboxRow
 
 if TYPE_CHECKING:
     from shopmind.activation._plan import Plan
 
 #: contexts for customers: profile ids → each one's template context
 ContextSource = Callable[[Sequence[str]], Mapping[str, Mapping[str, Any]]]
-OUTBOX_SCHEMA = pa.schema(
-    [
-        ("message_key", pa.string()),
-        ("campaign_id", pa.string()),
-        ("step", pa.string()),
-        ("profile_id", pa.string()),
-        ("channel", pa.string()),
-        ("format", pa.string()),
-        ("kind", pa.string()),
-        ("state", pa.string()),
-        ("due_at", pa.timestamp("us", tz="UTC")),
-        ("planned_at", pa.timestamp("us", tz="UTC")),
-        ("subject", pa.string()),
-        ("body_text", pa.string()),
-        ("body_html", pa.string()),
-        ("template_code", pa.string()),
-        ("image_url", pa.string()),
-        ("links", pa.string()),
-        ("cost", pa.float64()),
-        ("reason", pa.string()),
-    ]
-)
 # to estimate a format before the real sender and links are known: typical lengths
 _PLACEHOLDER_SENDER = Sender(name="상점", contact="02-000-0000", opt_out_phone="080-000-0000")
 _PLACEHOLDER_URL = "https://shop.example/m/u/0000000000000000000000000000000000000000"
@@ -99,8 +75,8 @@ def compose(
     unsubscribe_url: Callable[[str], str] | None = None,
     tracked: Callable[[str, int, str], str] | None = None,
     costs: Mapping[str, float] | None = None,
-) -> pa.Table:
-    """The planned messages of ``plan`` as outbox rows (``OUTBOX_SCHEMA``, state ``queued``):
+) -> list[OutboxRow]:
+    """The planned messages of ``plan`` as outbox rows (state ``queued``), for ``store.enqueue``:
     rendered with each customer's context (``contexts``; default: just their ``profile_id``),
     finished for the law, priced by their final format. ``unsubscribe_url(message_key)`` gives the
     one-click unsubscribe link (required for advertising e-mail); ``tracked(message_key, i,
@@ -112,7 +88,7 @@ def compose(
     ids = planned.column("profile_id").to_pylist()
     found = contexts(ids) if contexts is not None else {}
     templates = {c: template_for(campaign, step, c) for c in plan.formats}
-    rows: dict[str, list[Any]] = {name: [] for name in OUTBOX_SCHEMA.names}
+    rows: list[OutboxRow] = []
     for profile_id, channel, due_at, planned_at, reason in zip(
         ids,
         planned.column("channel").to_pylist(),
@@ -132,28 +108,28 @@ def compose(
         if broken:
             raise InvalidInputError([FieldError(f"{where}.{v.field}", v.reason) for v in broken])
         assert FORMATS[draft.format] == channel
-        for name, value in (
-            ("message_key", key),
-            ("campaign_id", plan.campaign_id),
-            ("step", plan.step),
-            ("profile_id", profile_id),
-            ("channel", channel),
-            ("format", draft.format),
-            ("kind", step.kind),
-            ("state", "queued"),
-            ("due_at", due_at),
-            ("planned_at", planned_at),
-            ("subject", draft.subject),
-            ("body_text", draft.text),
-            ("body_html", draft.html),
-            ("template_code", draft.template_code),
-            ("image_url", draft.image_url),
-            ("links", orjson.dumps(list(draft.links)).decode()),
-            ("cost", float(price.get(draft.format, 0.0))),
-            ("reason", reason),
-        ):
-            rows[name].append(value)
-    return pa.table(rows, schema=OUTBOX_SCHEMA)
+        rows.append(
+            OutboxRow(
+                message_key=key,
+                campaign_id=plan.campaign_id,
+                step=plan.step,
+                profile_id=profile_id,
+                channel=channel,
+                format=draft.format,
+                kind=step.kind,
+                due_at=due_at,
+                planned_at=planned_at,
+                body_text=draft.text,
+                subject=draft.subject,
+                body_html=draft.html,
+                template_code=draft.template_code,
+                image_url=draft.image_url,
+                links=draft.links,
+                cost=float(price.get(draft.format, 0.0)),
+                reason=reason,
+            )
+        )
+    return rows
 
 
 def _link_maker(tracked: Callable[[str, int, str], str] | None, key: str) -> Callable[[int, str], str] | None:

@@ -8,8 +8,9 @@ customers' messages, in one transaction: a failure leaves the campaign a draft w
 A campaign triggered by segment entry or an event is only marked scheduled: its journeys enqueue
 each customer's steps as they come (``activation._journey``).
 
-Pausing does not touch the queued messages: the worker sends only the messages of campaigns that
-are ``scheduled`` or ``running`` (see :data:`SENDING_STATES`).
+Pausing does not touch the queued messages: the sender claims no message of a paused campaign
+(``store.claim_due``). :data:`SENDING_STATES` are the states whose messages may go; a finished
+campaign's queued messages are not withdrawn here (the sender's claim should skip them too).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from shopmind.store import (
     Store,
     StoredCampaign,
     create_campaign,
-    enqueue_outbox_rows,
+    enqueue,
     get_campaign,
     record_campaign_members,
     set_campaign_state,
@@ -106,7 +107,7 @@ def schedule_campaign(
         members = record_campaign_members(
             store, stored.campaign_id, plan.table.select(["profile_id", "arm"]), now
         )
-        queued = enqueue_outbox_rows(store, rows, now)
+        queued = enqueue(store, rows, at=now)
         after = set_campaign_state(store, stored.campaign_id, "scheduled", now)
     return Scheduled(after, plan, members, queued)
 
@@ -127,5 +128,5 @@ def mark_running(store: Store, id_or_name: str, *, now: datetime) -> StoredCampa
 
 
 def finish_campaign(store: Store, id_or_name: str, *, now: datetime) -> StoredCampaign:
-    """End the campaign; its messages not yet sent are not sent."""
+    """End the campaign (its state: the sender should send nothing more of it)."""
     return set_campaign_state(store, get_campaign(store, id_or_name).campaign_id, "finished", now)

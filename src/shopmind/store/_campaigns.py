@@ -3,10 +3,7 @@
 
 The store does not read the definition (that is the activation layer's), it keeps it. A campaign's
 state moves only along the state machine's edges (``CAMPAIGN_TRANSITIONS``), checked and changed in one
-statement so two callers cannot both move it from the same state.
-
-Until the outbox's own module lands, :func:`enqueue_outbox_rows` writes planned messages into the
-``outbox`` table idempotently (a message key already there is left as it is)."""
+statement so two callers cannot both move it from the same state."""
 
 from __future__ import annotations
 
@@ -33,27 +30,6 @@ CAMPAIGN_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 ARMS = ("treated", "holdout")
 MAX_NAME = 200
-#: the outbox columns a planned message carries (the rest take their defaults)
-OUTBOX_COLUMNS = (
-    "message_key",
-    "campaign_id",
-    "step",
-    "profile_id",
-    "channel",
-    "format",
-    "kind",
-    "state",
-    "due_at",
-    "planned_at",
-    "subject",
-    "body_text",
-    "body_html",
-    "template_code",
-    "image_url",
-    "links",
-    "cost",
-    "reason",
-)
 
 
 class CampaignStateError(ShopmindError):
@@ -239,22 +215,3 @@ def member_counts(store: Store, campaign_id: str) -> dict[str, int]:
     ):
         counts[arm] = int(n)
     return counts
-
-
-def enqueue_outbox_rows(store: Store, rows: pa.Table, now: datetime) -> int:
-    """Write planned messages into the outbox; a message key already there stays as it is, so
-    planning the same step again adds nothing twice. ``rows`` has ``OUTBOX_COLUMNS``. Returns how
-    many rows were new. (Stand-in for the outbox module's enqueue until it lands.)"""
-    missing = [c for c in OUTBOX_COLUMNS if c not in rows.column_names]
-    if missing:
-        raise InvalidInputError([FieldError(c, "the outbox rows have no such column") for c in missing])
-    columns = ", ".join(OUTBOX_COLUMNS)
-    before = store.scalar("SELECT count(*) FROM outbox")
-    with store.staged("_outbox_new", rows.select(list(OUTBOX_COLUMNS))) as src:
-        store.sql(
-            f"""INSERT INTO outbox ({columns}, created_at, updated_at)
-            SELECT DISTINCT ON (message_key) {columns}, ?, ? FROM {src}
-            ON CONFLICT DO NOTHING""",
-            [now, now],
-        )
-    return int(store.scalar("SELECT count(*) FROM outbox") - before)
