@@ -416,3 +416,37 @@ def test_compose_refuses_text_advertising_without_a_free_080_number() -> None:
         with pytest.raises(InvalidInputError) as err:
             compose(plan, campaign, sender=Sender(name="가게", contact="02-123-4567"))
     assert err.value.errors[0].field == "sender.opt_out_phone"
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_after_queuing_the_plan_no_planned_customer_exceeds_the_caps(seed: int) -> None:
+    """The outbox's own cap counts (``store.cap_counts``), after the plan's messages are queued:
+    every customer who got one stays within the campaign's caps that shop day and week."""
+    from shopmind.store import ALL_CHANNELS, cap_counts
+
+    campaign = parse_campaign(
+        {
+            "name": "caps",
+            "audience": {"kind": "segment", "segment": "vip"},
+            "steps": [
+                {"id": "s1", "messages": {c: {"text": "hi", "subject": "s"} for c in ("sms", "email")}}
+            ],
+            "channel": {"mode": "cheapest", "channels": ["sms", "email"]},
+            "send_time": {"mode": "fixed", "hour": 10},
+            "caps": {"per_day": 1, "per_week": 2},
+            "holdout": 0.0,
+        }
+    )
+    sender = Sender(name="가게", contact="02-123-4567", opt_out_phone="080-123-4567")
+    with Store(":memory:") as store:
+        ids = synthetic_store(store, 500, seed, AT)
+        plan = plan_campaign(store, campaign, "caps", at=AT, key=KEY, audience=ids)
+        rows = compose(plan, campaign, sender=sender, unsubscribe_url=lambda k: f"https://t.example/u/{k}")
+        assert enqueue(store, rows, at=AT) == plan.counts.planned > 0
+        day = (AT + timedelta(days=1)).date()  # 10:00 in Seoul tomorrow (it is 14:30 there)
+        counts = cap_counts(store, day, profile_ids=[r.profile_id for r in rows]).to_pylist()
+    assert plan.counts.excluded["cap_day"] > 0 and plan.counts.excluded["cap_week"] > 0
+    for c in counts:
+        assert c["day"] <= 1 and c["week"] <= 2, c
+    overall = {c["profile_id"] for c in counts if c["channel"] == ALL_CHANNELS}
+    assert overall == {r.profile_id for r in rows}  # each planned customer counted, with this message
