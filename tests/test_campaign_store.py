@@ -210,3 +210,33 @@ def test_a_triggered_campaign_is_scheduled_without_planning(store: Store) -> Non
     )
     done = schedule_campaign(store, stored.campaign_id, now=NOW, key=KEY, sender=SENDER)
     assert done.campaign.state == "scheduled" and done.plan is None and done.queued == 0
+
+
+def test_schedule_fills_coupons_and_tracks_links(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = _customers(store, 10)
+    import shopmind.activation._plan as plan_module
+
+    monkeypatch.setattr(plan_module, "audience_ids", lambda _store, _campaign: pa.array(ids))
+    text = "쿠폰 {{ coupon }}: {{ link('https://shop.example/sale') }}"
+    definition = _definition(
+        steps=[{"id": "s1", "coupon": "WIN-{code}", "messages": {"sms": {"text": text}}}], holdout=0.0
+    )
+    stored = new_campaign(store, definition, created_by="cli:me", now=NOW)
+    done = schedule_campaign(
+        store,
+        stored.name,
+        now=NOW,
+        key=KEY,
+        sender=SENDER,
+        tracked=lambda key, i, target: f"https://t.example/c/{key}/{i}",
+    )
+    rows = store.sql("SELECT message_key, body_text, links FROM outbox ORDER BY profile_id")
+    assert len(rows) == done.queued == 5  # the five with SMS consent
+    codes = set()
+    for key, body, links in rows:
+        assert f"https://t.example/c/{key}/0" in body and "shop.example/sale" not in body
+        assert links == '["https://shop.example/sale"]'
+        code = body.split("WIN-")[1][:8]
+        assert code.isalnum() and len(code) == 8
+        codes.add(code)
+    assert len(codes) == 5  # each customer a code of their own

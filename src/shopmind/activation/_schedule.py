@@ -15,14 +15,18 @@ campaign's queued messages are not withdrawn here (the sender's claim should ski
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import hashlib
+import hmac
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
 
 from shopmind.activation._campaign import Campaign, campaign_json, parse_campaign
 from shopmind.activation._compose import ContextSource, compose
+from shopmind.activation._context import customer_contexts
 from shopmind.activation._message import Sender
 from shopmind.activation._plan import Plan, plan_campaign
 from shopmind.core import DEFAULT_SHOP_TZ
@@ -100,8 +104,16 @@ def schedule_campaign(
         reachable=reachable,
         zone=zone,
     )
+    if contexts is None:
+        contexts = _default_contexts(store, campaign, plan.step, stored.campaign_id, key, now)
     rows = compose(
-        plan, campaign, sender=sender, contexts=contexts, unsubscribe_url=unsubscribe_url, costs=costs
+        plan,
+        campaign,
+        sender=sender,
+        contexts=contexts,
+        unsubscribe_url=unsubscribe_url,
+        tracked=tracked,
+        costs=costs,
     )
     with store.atomically():
         members = record_campaign_members(
@@ -110,6 +122,28 @@ def schedule_campaign(
         queued = enqueue(store, rows, at=now)
         after = set_campaign_state(store, stored.campaign_id, "scheduled", now)
     return Scheduled(after, plan, members, queued)
+
+
+def _default_contexts(
+    store: Store, campaign: Campaign, step: str, campaign_id: str, key: str, now: datetime
+) -> ContextSource:
+    """Each customer's template context as of ``now`` in the campaign's language, with the step's
+    coupon (codes keyed by the secret holdout key, kept apart from it: no one can work them out)."""
+    coupon = campaign.step(step).coupon
+    secret = hmac.new(key.encode(), b"shopmind coupons v1", hashlib.sha256).digest()
+
+    def contexts(ids: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
+        return customer_contexts(
+            store,
+            ids,
+            as_of=now,
+            locale=campaign.locale,
+            coupon=coupon,
+            coupon_secret=secret,
+            coupon_seed=campaign_id,
+        )
+
+    return contexts
 
 
 def pause_campaign(store: Store, id_or_name: str, *, now: datetime) -> StoredCampaign:
