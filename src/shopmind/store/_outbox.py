@@ -205,7 +205,7 @@ _CLAIMED = (
 
 def claim_due(store: Store, at: datetime, limit: int) -> list[Claimed]:
     """Move up to ``limit`` rows due at ``at`` (queued or unknown, their retry time passed, their
-    campaign not paused) to ``sending`` in one transaction, ``attempts + 1`` (and ``resends + 1``
+    campaign neither paused nor finished nor back to a draft) to ``sending`` in one transaction, ``attempts + 1`` (and ``resends + 1``
     for an unknown one, which is now sent again); earliest due first."""
     if limit < 1:
         raise InvalidInputError([FieldError("limit", "claim at least one row")])
@@ -217,7 +217,8 @@ def claim_due(store: Store, at: datetime, limit: int) -> list[Claimed]:
                 SELECT o.message_key FROM outbox o
                 WHERE o.state IN ('queued', 'unknown') AND o.due_at <= ?
                   AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?)
-                  AND o.campaign_id NOT IN (SELECT campaign_id FROM campaigns WHERE state = 'paused')
+                  AND o.campaign_id NOT IN (
+                      SELECT campaign_id FROM campaigns WHERE state IN ('draft', 'paused', 'finished'))
                 ORDER BY o.due_at, o.message_key LIMIT ?
             ) RETURNING {_CLAIMED}""",
             [at, at, at, limit],
