@@ -124,6 +124,7 @@ from shopmind.store._outbox import (
     Claimed,
     OutboxRow,
     Outcome,
+    Reported,
     cap_counts,
     claim_due,
     enqueue,
@@ -135,11 +136,19 @@ from shopmind.store._outbox import (
     next_due,
     outbox_counts,
     record_outcomes,
+    record_reported,
     recover_sending,
     release,
     retry_at,
 )
 from shopmind.store._profiles import missing_profiles, record_profiles, stored_profiles
+from shopmind.store._push_subscriptions import (
+    PushKind,
+    PushSubscription,
+    push_address,
+    revoke_push_subscriptions,
+    save_push_subscription,
+)
 from shopmind.store._running import (
     SERVER_FILE,
     TOKEN_FILE,
@@ -179,6 +188,7 @@ from shopmind.store._store import (
 )
 from shopmind.store._url import open_store
 from shopmind.store._visits import write_visit_days
+from shopmind.store._withdrawals import withdrawn_identifiers
 from shopmind.store._workspace import KEY_FILE as HASH_KEY_FILE
 from shopmind.store._workspace import MODELS_DIR, PRIVACY_FILE, Workspace, models_folder
 
@@ -238,6 +248,9 @@ __all__ = [
     "OutboxRow",
     "Outcome",
     "ProfileConsent",
+    "PushKind",
+    "PushSubscription",
+    "Reported",
     "Role",
     "RunningServer",
     "SendDecision",
@@ -308,6 +321,7 @@ __all__ = [
     "out_of_space",
     "outbox_counts",
     "profile_identifiers",
+    "push_address",
     "record_consent_rows",
     "record_consents",
     "record_conversions",
@@ -317,6 +331,7 @@ __all__ = [
     "record_notices",
     "record_outcomes",
     "record_profiles",
+    "record_reported",
     "record_server_job",
     "record_stays",
     "recover_sending",
@@ -326,9 +341,11 @@ __all__ = [
     "resolve_person",
     "retire_server",
     "retry_at",
+    "revoke_push_subscriptions",
     "revoke_sessions",
     "role_allows",
     "running_server",
+    "save_push_subscription",
     "saved_definitions",
     "segments_signature",
     "served_since",
@@ -348,5 +365,6 @@ __all__ = [
     "tracked_message",
     "trigger_performance",
     "unverified_orders",
+    "withdrawn_identifiers",
     "write_visit_days",
 ]
