@@ -180,3 +180,38 @@ def test_subscriptions_are_stored_refused_revoked_and_pushed_to(tmp_path: Path, 
         "unregistered-v4": True,  # the app push service said UNREGISTERED
     }
     assert kinds["tok-v1"] == "app:android" and kinds[endpoint["v1"]] == "web:"
+
+
+def test_a_store_with_browser_subscriptions_takes_app_tokens_after_migration_24(tmp_path: Path) -> None:
+    import duckdb
+
+    from shopmind.store import MIGRATIONS, PushSubscription, Store, push_address, save_push_subscription
+
+    path = tmp_path / "shop.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMPTZ)"
+    )
+    for migration in MIGRATIONS:
+        if migration.version > 23:
+            break
+        con.execute(migration.sql)
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [migration.version, migration.name])
+    before = datetime(2026, 11, 1, tzinfo=UTC)
+    con.execute(
+        "INSERT INTO push_subscriptions VALUES ('https://push.example/s1', 'anon:v1', 'P', 'A', ?, NULL)",
+        [before],
+    )
+    con.close()
+    with Store(path) as store:
+        assert store.sql("SELECT kind, platform, p256dh FROM push_subscriptions") == [("web", None, "P")]
+        at = before + timedelta(days=1)
+        assert save_push_subscription(
+            store, PushSubscription("tok-1", "anon:v1", "app", platform="ios"), at=at
+        )
+        assert not save_push_subscription(
+            store, PushSubscription("tok-1", "anon:v1", "app", platform="ios"), at=at
+        )
+        assert push_address(store, "anon:v1", "app") == ("tok-1", None, None)
+        assert push_address(store, "anon:v1", "web") == ("https://push.example/s1", "P", "A")
