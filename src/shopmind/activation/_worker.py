@@ -7,13 +7,16 @@ Each round claims a batch of due rows (``sending``, in one transaction), then, a
    given (``no_consent``); at night (21:00-08:00 in the shop's zone) a message to a customer
    without night-time consent is moved to 08:00 (``night_deferred``; e-mail is exempt);
 2. asks the contact book for the address (none: suppressed, ``unreachable``); addresses are held
-   only while the message is built;
+   only while the message is built. An advertising text message to a number whose 080 opt-out
+   is in the ledger (under the number's keyed hash, linked to the customer or not) is suppressed
+   (``withdrawn``);
 3. builds the :class:`Message` with the outbox's idempotency key and calls the channel;
 4. records every outcome of the batch in one transaction: ``sent`` (the provider's id),
    ``failed`` (refused, with a ``failed`` message event), back to ``queued`` for a retry with
    exponential backoff (rate limits, a provider down: ``retry_after_s`` honoured), or ``unknown``
    when the channel cannot tell whether the provider took it (resent with the same key after the
-   same backoff).
+   same backoff). A push subscription the push service says is gone is revoked in the same
+   transaction.
 
 A sender killed in the middle leaves its batch in ``sending``; the next one marks those rows
 ``unknown`` at start (``recover``) and resends them with their keys: only they can repeat, at
@@ -118,7 +121,8 @@ class OutboxSender:
     carries, or a mapping from format or consent channel to its channel), asking ``contacts``
     for addresses. ``unsubscribe_url(message_key)``: the one-click unsubscribe link of an
     advertising message (e-mail's List-Unsubscribe; ``MessageLinks.unsubscribe`` on the server's
-    public address). ``progress(stats)`` is
+    public address). ``hasher``: the workspace's, to find 080 opt-outs under the number the
+    contact book gives (without it only the customer's own consent is checked). ``progress(stats)`` is
     called after each round. A channel whose ``sent`` means delivered (it sets
     ``confirms_delivery = True``) gets a ``delivered`` message event with each message it takes;
     others' deliveries arrive later by the providers' callbacks."""

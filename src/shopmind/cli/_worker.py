@@ -290,4 +290,5 @@ def _line(stats: SenderStats) -> str:
         + (f" ({why})" if why else "")
         + f", deferred {stats.deferred}, retrying {stats.retried}, failed {stats.failed}, "
         f"unknown {stats.unknown}, resent after a stop {stats.recovered}"
+        + (f", push subscriptions revoked {stats.revoked}" if stats.revoked else "")
     )
