@@ -21,6 +21,7 @@ BENCHES = [
     "bench.bench_live_segments",
     "bench.bench_smtp",
     "bench.bench_outbox",
+    "bench.bench_campaign_plan",
     "bench.bench_campaign_results",
 ]
 

@@ -151,14 +151,15 @@ def test_claim_takes_due_rows_once_in_order(store: Store) -> None:
         claim_due(store, DAY, 0)
 
 
-def test_a_paused_campaign_is_not_claimed(store: Store) -> None:
-    store.sql(
-        "INSERT INTO campaigns VALUES ('c1', 'win-back', '{}', 'paused', ?, 'test', ?), "
-        "('c2', 'other', '{}', 'running', ?, 'test', ?)",
-        [DAY] * 4,
-    )
-    enqueue(store, [row("a"), row("b", campaign="c2")], at=DAY)
-    assert [c.campaign_id for c in claim_due(store, DAY, 10)] == ["c2"]
+def test_only_a_scheduled_or_running_campaigns_messages_are_claimed(store: Store) -> None:
+    states = {"c1": "paused", "c2": "running", "c3": "finished", "c4": "draft", "c5": "scheduled"}
+    for campaign, state in states.items():
+        store.sql(
+            "INSERT INTO campaigns VALUES (?, ?, '{}', ?, ?, 'test', ?)",
+            [campaign, campaign, state, DAY, DAY],
+        )
+    enqueue(store, [row(c, campaign=c) for c in states], at=DAY)
+    assert sorted(c.campaign_id for c in claim_due(store, DAY, 10)) == ["c2", "c5"]
 
 
 def test_retry_backs_off_exponentially_and_honours_retry_after(store: Store) -> None:
@@ -430,7 +431,7 @@ def test_the_contact_file_and_push_subscriptions_give_addresses(store: Store, tm
         [guest, guest],
     )
     store.sql(
-        "INSERT INTO push_subscriptions VALUES ('https://push.example/1', 'anon:a1', 'P', 'A', ?, NULL), "
+        "INSERT INTO push_subscriptions (endpoint, identifier, p256dh, auth, created_at, revoked_at) VALUES ('https://push.example/1', 'anon:a1', 'P', 'A', ?, NULL), "
         "('https://push.example/0', 'anon:a1', 'P0', 'A0', ?, NULL)",
         [DAY, DAY - timedelta(days=1)],
     )

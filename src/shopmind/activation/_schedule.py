@@ -1,0 +1,166 @@
+"""A campaign's life: created as a draft, scheduled (planned and its messages queued in the
+outbox), running, paused and resumed, finished. The states and their edges are the store's
+(``store.CAMPAIGN_TRANSITIONS``); this module does the work each edge means.
+
+Scheduling a campaign whose trigger is ``now`` plans its first step for the audience as it is,
+records every member (treated and holdout: the holdout is measured too), and queues the treated
+customers' messages, in one transaction: a failure leaves the campaign a draft with nothing queued.
+A campaign triggered by segment entry or an event is only marked scheduled: its journeys enqueue
+each customer's steps as they come (``activation._journey``).
+
+Pausing does not touch the queued messages: the sender claims no message of a paused campaign
+(``store.claim_due``). :data:`SENDING_STATES` are the states whose messages may go; a finished
+campaign's queued messages are not withdrawn here (the sender's claim should skip them too).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from shopmind.activation._campaign import Campaign, campaign_json, parse_campaign
+from shopmind.activation._compose import ContextSource, compose
+from shopmind.activation._context import customer_contexts
+from shopmind.activation._message import Sender
+from shopmind.activation._plan import Plan, plan_campaign
+from shopmind.core import DEFAULT_SHOP_TZ
+from shopmind.store import (
+    CampaignStateError,
+    Store,
+    StoredCampaign,
+    create_campaign,
+    enqueue,
+    get_campaign,
+    record_campaign_members,
+    set_campaign_state,
+)
+
+#: the states whose queued messages may be sent
+SENDING_STATES = ("scheduled", "running")
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """What scheduling did: the campaign now, its plan (None for a triggered journey), how many
+    members were recorded and messages queued (new ones: a second call adds none)."""
+
+    campaign: StoredCampaign
+    plan: Plan | None
+    members: int
+    queued: int
+
+
+def new_campaign(store: Store, definition: object, *, created_by: str, now: datetime) -> StoredCampaign:
+    """Check ``definition`` (JSON, a mapping or a :class:`Campaign`) and keep it as a draft."""
+    campaign = parse_campaign(definition)  # type: ignore[arg-type]
+    return create_campaign(store, campaign.name, campaign_json(campaign), created_by=created_by, now=now)
+
+
+def stored_definition(stored: StoredCampaign) -> Campaign:
+    return parse_campaign(stored.definition)
+
+
+def schedule_campaign(
+    store: Store,
+    id_or_name: str,
+    *,
+    now: datetime,
+    key: str,
+    sender: Sender,
+    contexts: ContextSource | None = None,
+    unsubscribe_url: Callable[[str], str] | None = None,
+    tracked: Callable[[str, int, str], str] | None = None,
+    costs: Mapping[str, float] | None = None,
+    reachable: pa.Table | None = None,
+    zone: str = DEFAULT_SHOP_TZ,
+) -> Scheduled:
+    """Schedule a draft campaign (see the module); ``key`` is the holdout key. ``contexts``:
+    the template context per customer (default: ``customer_contexts`` as of ``now``, in the
+    campaign's language, with the step's coupon, without recommendations); ``unsubscribe_url``
+    and ``tracked``: the signed links (see ``compose``)."""
+    stored = get_campaign(store, id_or_name)
+    campaign = stored_definition(stored)
+    if stored.state != "draft":
+        raise CampaignStateError(
+            f"campaign {stored.name!r} is {stored.state}: only a draft can be scheduled"
+            + (" (resume it instead)" if stored.state == "paused" else "")
+        )
+    if campaign.trigger.kind != "now":
+        return Scheduled(set_campaign_state(store, stored.campaign_id, "scheduled", now), None, 0, 0)
+    plan = plan_campaign(
+        store,
+        campaign,
+        stored.campaign_id,
+        at=now,
+        key=key,
+        costs=costs,
+        sender=sender,
+        reachable=reachable,
+        zone=zone,
+    )
+    if contexts is None:
+        contexts = _default_contexts(store, campaign, plan.step, stored.campaign_id, key, now)
+    rows = compose(
+        plan,
+        campaign,
+        sender=sender,
+        contexts=contexts,
+        unsubscribe_url=unsubscribe_url,
+        tracked=tracked,
+        costs=costs,
+    )
+    with store.atomically():
+        members = record_campaign_members(
+            store, stored.campaign_id, plan.table.select(["profile_id", "arm"]), now
+        )
+        queued = enqueue(store, rows, at=now)
+        after = set_campaign_state(store, stored.campaign_id, "scheduled", now)
+    return Scheduled(after, plan, members, queued)
+
+
+def _default_contexts(
+    store: Store, campaign: Campaign, step: str, campaign_id: str, key: str, now: datetime
+) -> ContextSource:
+    """Each customer's template context as of ``now`` in the campaign's language, with the step's
+    coupon (codes keyed by the secret holdout key, kept apart from it: no one can work them out)."""
+    coupon = campaign.step(step).coupon
+    secret = hmac.new(key.encode(), b"shopmind coupons v1", hashlib.sha256).digest()
+
+    def contexts(ids: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
+        return customer_contexts(
+            store,
+            ids,
+            as_of=now,
+            locale=campaign.locale,
+            coupon=coupon,
+            coupon_secret=secret,
+            coupon_seed=campaign_id,
+        )
+
+    return contexts
+
+
+def pause_campaign(store: Store, id_or_name: str, *, now: datetime) -> StoredCampaign:
+    """Stop sending: its queued messages wait until it is resumed."""
+    return set_campaign_state(store, get_campaign(store, id_or_name).campaign_id, "paused", now)
+
+
+def resume_campaign(store: Store, id_or_name: str, *, now: datetime) -> StoredCampaign:
+    """Send again what a pause held back."""
+    return set_campaign_state(store, get_campaign(store, id_or_name).campaign_id, "scheduled", now)
+
+
+def mark_running(store: Store, id_or_name: str, *, now: datetime) -> StoredCampaign:
+    """The first message has gone (the worker says so)."""
+    return set_campaign_state(store, get_campaign(store, id_or_name).campaign_id, "running", now)
+
+
+def finish_campaign(store: Store, id_or_name: str, *, now: datetime) -> StoredCampaign:
+    """End the campaign (its state: the sender should send nothing more of it)."""
+    return set_campaign_state(store, get_campaign(store, id_or_name).campaign_id, "finished", now)
