@@ -347,3 +347,61 @@ def test_a_branch_with_a_shorter_wait_goes_first_and_the_rest_wait_for_the_longe
     assert dues(second) == {("user:other", "slow", T0 + 48 * H)}
     # the clicker, at the last step "fast", is done; "other" waits to be recorded at "slow"
     assert [(x.profile_id, x.reason) for x in second.exits] == [("user:clicker", "finished")]
+
+
+def test_run_journey_queues_an_abandoned_cart_journey_through_the_plan(store: Store) -> None:
+    """Wired to the plan: entrants join their arm, the due step is planned (consent, hour),
+    composed and queued once, the members move to it; a branch queues the next step later."""
+    from shopmind.activation import Sender, holdout_key, new_campaign, run_journey, schedule_campaign
+    from shopmind.store import record_consents
+    from shopmind.store._consent import ConsentEntry
+
+    key = holdout_key(b"k" * 32)
+    sender = Sender(name="가게", contact="02-123-4567", opt_out_phone="080-123-4567")
+    store.sql(
+        "INSERT INTO profiles VALUES ('user:u1', 'u1', 'user'), ('user:u2', 'u2', 'user'), ('user:u3', 'u3', 'user')"
+    )
+    record_consents(
+        store, [ConsentEntry(f"user:{u}", "sms", True, T0 - 72 * H, "signup_form") for u in ("u1", "u2")]
+    )
+    for user in ("u1", "u2", "u3"):
+        shop_event(store, user, "add_to_cart", T0)
+    definition = {
+        "name": "장바구니",
+        "audience": {"kind": "segment", "segment": "all"},
+        "trigger": {"kind": "event", "event": "add_to_cart", "unless": "order_completed", "after_hours": 1},
+        "steps": [
+            {"id": "s1", "messages": {"sms": {"text": "담아두신 상품이 기다려요"}}},
+            {
+                "id": "s2",
+                "wait_hours": 48,
+                "when": "clicked_not_bought",
+                "messages": {"sms": {"text": "쿠폰을 드려요"}},
+            },
+        ],
+        "channel": {"mode": "fixed", "channels": ["sms"]},
+        "send_time": {"mode": "fixed", "hour": 10},
+        "holdout": 0.0,
+    }
+    stored = new_campaign(store, definition, created_by="test", now=T0 - 24 * H)
+    schedule_campaign(store, stored.campaign_id, now=T0 - 24 * H, key=key, sender=sender)
+    cid = stored.campaign_id
+
+    run = run_journey(store, cid, now=T0 + H, key=key, sender=sender)
+    assert run.entered == 3 and run.queued == 2
+    assert [(x.profile_id, x.reason) for x in run.excluded] == [("u3", "no_consent")]
+    send = T0 + 24 * H  # the next 10:00 in Seoul
+    queued = store.sql("SELECT profile_id, step, due_at FROM outbox WHERE campaign_id = ? ORDER BY 1", [cid])
+    assert queued == [("u1", "s1", send), ("u2", "s1", send)]
+    assert state(store, "u1", cid)[:2] == ("s1", send) and state(store, "u3", cid)[3] == "no_consent"
+
+    again = run_journey(store, cid, now=T0 + 2 * H, key=key, sender=sender)
+    assert (again.entered, again.queued, again.advanced.due) == (0, 0, ())
+
+    event(store, "u1", "clicked", send + H, cid=cid)
+    later = run_journey(store, cid, now=send + 48 * H, key=key, sender=sender)
+    assert later.queued == 1
+    assert store.sql("SELECT profile_id FROM outbox WHERE campaign_id = ? AND step = 's2'", [cid]) == [
+        ("u1",)
+    ]
+    assert state(store, "u2", cid)[3] == "finished"

@@ -66,13 +66,16 @@ from shopmind.activation._http_gateway import (
     open_http_gateway,
 )
 from shopmind.activation._journey import (
+    FINAL_EXCLUSIONS,
     DueStep,
     Entrant,
     JourneyAdvance,
     JourneyExit,
+    JourneyRun,
     advance,
     enter_members,
     record_steps,
+    run_journey,
 )
 from shopmind.activation._links import (
     ACTIONS,
@@ -199,6 +202,7 @@ __all__ = [
     "DEFAULT_COSTS",
     "DEFAULT_HOLDOUT",
     "EXCLUSIONS",
+    "FINAL_EXCLUSIONS",
     "FORMATS",
     "GATEWAY_FORMATS",
     "KINDS",
@@ -238,6 +242,7 @@ __all__ = [
     "Interval",
     "JourneyAdvance",
     "JourneyExit",
+    "JourneyRun",
     "LinkToken",
     "MemoryChannel",
     "MemoryContacts",
@@ -319,6 +324,7 @@ __all__ = [
     "register_scheme",
     "render",
     "resume_campaign",
+    "run_journey",
     "schedule_campaign",
     "send_hours",
     "send_window",

@@ -29,13 +29,20 @@ answer; its purchases are measured from the campaign's start.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+import pyarrow as pa
+
 from shopmind.activation._campaign import Campaign, Step, parse_campaign
-from shopmind.core import FieldError, InvalidInputError
-from shopmind.store import Store
+from shopmind.activation._compose import ContextSource, compose, message_key
+from shopmind.activation._holdout import assign_arms
+from shopmind.activation._message import Sender
+from shopmind.activation._plan import Plan, plan_campaign
+from shopmind.activation._schedule import _default_contexts
+from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError
+from shopmind.store import Store, enqueue
 
 #: Campaign states in which journeys move (a draft, a paused or a finished campaign stands still).
 MOVING = ("scheduled", "running")
@@ -340,4 +347,128 @@ def record_steps(store: Store, campaign_id: str, sent: Iterable[DueStep]) -> Non
     )
 
 
-__all__ = ["DueStep", "Entrant", "JourneyAdvance", "JourneyExit", "advance", "enter_members", "record_steps"]
+@dataclass(frozen=True)
+class JourneyRun:
+    """One turn of a journey: what ``advance`` found, how many entrants became members, the plans
+    of the due steps, the messages newly queued, and the members the plan left out for good."""
+
+    advanced: JourneyAdvance
+    entered: int
+    plans: tuple[Plan, ...]
+    queued: int
+    excluded: tuple[JourneyExit, ...]
+
+
+#: a due member the plan leaves out for these reasons leaves the journey (the reason is the exit's);
+#: one left out by a cap stays, and the next turn plans them again (another day, another week)
+FINAL_EXCLUSIONS = ("unreachable", "opted_out", "no_consent", "after_end")
+
+
+def run_journey(
+    store: Store,
+    campaign_id: str,
+    *,
+    now: datetime,
+    key: str,
+    sender: Sender,
+    contexts: ContextSource | None = None,
+    unsubscribe_url: Callable[[str], str] | None = None,
+    tracked: Callable[[str, int, str], str] | None = None,
+    costs: Mapping[str, float] | None = None,
+    reachable: pa.Table | None = None,
+    zone: str = DEFAULT_SHOP_TZ,
+) -> JourneyRun:
+    """Advance the journey of ``campaign_id`` at ``now`` and queue what is due: entrants join in
+    their arm (the keyed holdout, ``key``), each due step is planned for its members (consent,
+    channel, best hour, caps: ``plan_campaign``), composed and queued (``store.enqueue``), and the
+    members who got it move to that step at the moment it was queued for."""
+    found = advance(store, campaign_id, now)
+    campaign, _, _ = _campaign(store, campaign_id)
+    entered = 0
+    due = found.due
+    if found.entrants:
+        ids = pa.array([e.profile_id for e in found.entrants], pa.string())
+        arms = assign_arms(store, key, campaign_id, ids, campaign.holdout)
+        entered = enter_members(
+            store,
+            campaign_id,
+            found.entrants,
+            dict(zip(arms.column("profile_id").to_pylist(), arms.column("arm").to_pylist(), strict=True)),
+        )
+        due = advance(store, campaign_id, now).due  # an entrant's first step may be due at once
+    plans: list[Plan] = []
+    queued = 0
+    excluded: list[JourneyExit] = []
+    for step_id in dict.fromkeys(d.step for d in due):
+        members = [d.profile_id for d in due if d.step == step_id]
+        plan = plan_campaign(
+            store,
+            campaign,
+            campaign_id,
+            at=now,
+            key=key,
+            step=step_id,
+            audience=members,
+            costs=costs,
+            sender=sender,
+            reachable=reachable,
+            zone=zone,
+        )
+        step_contexts = contexts or _default_contexts(store, campaign, step_id, campaign_id, key, now)
+        rows = compose(
+            plan,
+            campaign,
+            sender=sender,
+            contexts=step_contexts,
+            unsubscribe_url=unsubscribe_url,
+            tracked=tracked,
+            costs=costs,
+        )
+        table = plan.table.to_pylist()
+        gone = [
+            JourneyExit(r["profile_id"], r["reason"], now)
+            for r in table
+            if r["status"] == "excluded" and r["reason"] in FINAL_EXCLUSIONS
+        ]
+        sent_to = [r["profile_id"] for r in table if r["status"] == "planned"]
+        with store.atomically():
+            queued += enqueue(store, rows, at=now)
+            _record_queued(store, campaign_id, step_id, sent_to)
+            _write_exits(store, campaign_id, gone)
+        plans.append(plan)
+        excluded.extend(gone)
+    return JourneyRun(found, entered, tuple(plans), queued, tuple(excluded))
+
+
+def _record_queued(store: Store, campaign_id: str, step_id: str, profiles: list[str]) -> None:
+    """The members move to ``step_id`` at the moment its message is queued for (the outbox row's,
+    which a re-plan does not move)."""
+    if not profiles:
+        return
+    keys = pa.table(
+        {
+            "profile_id": profiles,
+            "message_key": [message_key(campaign_id, step_id, p) for p in profiles],
+        }
+    )
+    with store.staged("_journey_queued", keys) as src:
+        store.sql(
+            f"""UPDATE campaign_members SET step = ?, step_at = o.due_at
+                FROM {src} k JOIN outbox o USING (message_key)
+                WHERE campaign_members.campaign_id = ? AND campaign_members.profile_id = k.profile_id""",
+            [step_id, campaign_id],
+        )
+
+
+__all__ = [
+    "FINAL_EXCLUSIONS",
+    "DueStep",
+    "Entrant",
+    "JourneyAdvance",
+    "JourneyExit",
+    "JourneyRun",
+    "advance",
+    "enter_members",
+    "record_steps",
+    "run_journey",
+]
