@@ -13,7 +13,7 @@ DEMO_EARLIER   ?= 2026-03-04
 .PHONY: help setup demo serve test check lint format bench clean
 
 help:
-	@echo "make demo   - set up .venv, generate + load the synthetic Korean demo shop, and understand its customers"
+	@echo "make demo   - set up .venv, generate + load the synthetic Korean demo shop, understand its customers, and run a win-back campaign into outbox files"
 	@echo "make serve  - after make demo: a demo owner account, then the dashboard, API and demo shop on http://127.0.0.1:8000"
 	@echo "make test   - set up .venv and run the whole test suite"
 	@echo "make check  - ruff, mypy and the import-layer contracts"
@@ -37,6 +37,7 @@ demo: $(STAMP)
 	$(BIN)/shopmind customers lookalikes --workspace $(DEMO_WORKSPACE) --limit 5
 	$(BIN)/shopmind recommend rules --workspace $(DEMO_WORKSPACE) --min-support 0.002 --min-confidence 0.2 --limit 8
 	$(BIN)/shopmind recommend for new-visitor --workspace $(DEMO_WORKSPACE) --session P00001 --region 강원 --temp-c -5 --n 5
+	$(BIN)/shopmind demo-campaign --workspace $(DEMO_WORKSPACE) --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --seed 42
 	@echo "next: make serve  - the dashboard (http://127.0.0.1:8000/dashboard), the API and a demo shop page (/demo/)"
 
 serve: $(STAMP)

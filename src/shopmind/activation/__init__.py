@@ -50,6 +50,7 @@ from shopmind.activation._compliance import (
 from shopmind.activation._compose import compose, message_key
 from shopmind.activation._contacts import (
     ChainedContacts,
+    DemoContacts,
     FileContacts,
     MemoryContacts,
     PushSubscriptions,
@@ -58,6 +59,13 @@ from shopmind.activation._context import (
     coupon_code,
     customer_contexts,
     shop_recommender,
+)
+from shopmind.activation._demo_campaign import (
+    DemoCampaignRun,
+    OpenRates,
+    Planted,
+    demo_recipients,
+    run_demo_campaign,
 )
 from shopmind.activation._holdout import DEFAULT_HOLDOUT, assign_arm, assign_arms, holdout_draw, holdout_key
 from shopmind.activation._http_gateway import (
@@ -231,6 +239,8 @@ __all__ = [
     "ContactBook",
     "Content",
     "DeliveryReport",
+    "DemoCampaignRun",
+    "DemoContacts",
     "Draft",
     "DueStep",
     "Entrant",
@@ -250,10 +260,12 @@ __all__ = [
     "MessageLinks",
     "MovedAudience",
     "OpenContext",
+    "OpenRates",
     "OutboxFileChannel",
     "OutboxSender",
     "Plan",
     "PlanCounts",
+    "Planted",
     "Preview",
     "PushSubscriptions",
     "Receipt",
@@ -290,6 +302,7 @@ __all__ = [
     "coupon_code",
     "customer_contexts",
     "default_channel_config",
+    "demo_recipients",
     "enter_members",
     "finish",
     "finish_campaign",
@@ -324,6 +337,7 @@ __all__ = [
     "register_scheme",
     "render",
     "resume_campaign",
+    "run_demo_campaign",
     "run_journey",
     "schedule_campaign",
     "send_hours",

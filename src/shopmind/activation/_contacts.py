@@ -12,6 +12,8 @@ as it goes out.
 * :class:`ChainedContacts`: the first book that knows an address.
 * :class:`MemoryContacts`: addresses given in a mapping (tests, and a shop that looks them up
   itself).
+* :class:`DemoContacts`: the demo shop's members at synthetic addresses derived from their member
+  ids (``m003412@demo.shopmind.invalid``, ``010-0000-3412``), so ``make demo`` sends offline.
 
 A book backed by the store works on the connection it was given: build it on the thread that
 sends (the sender's), and give it that thread's connection."""
@@ -148,3 +150,23 @@ class ChainedContacts:
             if found:
                 return found
         return None
+
+
+class DemoContacts:
+    """The demo shop's members (``user:m003412``) at the synthetic addresses ``demo.member_contact``
+    derives from their ids: e-mail, and the mobile number for text and Kakao messages. Guests and
+    push channels have none (``unreachable``)."""
+
+    def __init__(self) -> None:
+        from shopmind.demo import member_contact  # here: importing activation does not load the demo shop
+
+        self._contact = member_contact
+
+    def address(self, profile_id: str, channel: str) -> str | None:
+        wanted = CONTACT_FIELDS.get(channel)
+        if wanted is None or not profile_id.startswith("user:"):
+            return None
+        contact = self._contact(profile_id.removeprefix("user:"))
+        if contact is None:
+            return None
+        return contact[_EMAIL] if wanted == "email" else contact[_PHONE]

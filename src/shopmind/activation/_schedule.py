@@ -79,8 +79,10 @@ def schedule_campaign(
     costs: Mapping[str, float] | None = None,
     reachable: pa.Table | None = None,
     zone: str = DEFAULT_SHOP_TZ,
+    audience: pa.Array | Sequence[str] | None = None,
 ) -> Scheduled:
-    """Schedule a draft campaign (see the module); ``key`` is the holdout key. ``contexts``:
+    """Schedule a draft campaign (see the module); ``key`` is the holdout key. ``audience``: these
+    customers instead of the campaign's audience now (a split test's half); ``contexts``:
     the template context per customer (default: ``customer_contexts`` as of ``now``, in the
     campaign's language, with the step's coupon, without recommendations); ``unsubscribe_url``
     and ``tracked``: the signed links (see ``compose``)."""
@@ -103,6 +105,7 @@ def schedule_campaign(
         sender=sender,
         reachable=reachable,
         zone=zone,
+        audience=audience,
     )
     if contexts is None:
         contexts = _default_contexts(store, campaign, plan.step, stored.campaign_id, key, now)

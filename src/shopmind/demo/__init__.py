@@ -14,7 +14,7 @@ from shopmind.demo._consent import DemoConsents, generate_consents
 from shopmind.demo._geography import WEATHER_SCHEMA
 from shopmind.demo._inquiries import INQUIRY_EVENT
 from shopmind.demo._onsite import simulate_onsite
-from shopmind.demo._people import guest_contact
+from shopmind.demo._people import MEMBER_EMAIL_DOMAIN, guest_contact, member_contact
 from shopmind.demo._responses import (
     MESSAGE_EVENT_SCHEMA,
     OPEN_TRACKED,
@@ -49,6 +49,7 @@ __all__ = [
     "EVENTS_PER_CUSTOMER_DAY",
     "INQUIRY_EVENT",
     "INTEREST_SCHEMA",
+    "MEMBER_EMAIL_DOMAIN",
     "MESSAGE_EVENT_SCHEMA",
     "MESSAGE_RESPONSES",
     "OPEN_TRACKED",
@@ -69,6 +70,7 @@ __all__ = [
     "generate_consents",
     "generate_shop",
     "guest_contact",
+    "member_contact",
     "shop_recipients",
     "simulate_onsite",
     "simulate_responses",

@@ -192,6 +192,21 @@ def guest_contact(seed: int, guest: int) -> tuple[str, str]:
     return f"guest{guest}.s{seed}@example.com", f"010-{number // 10_000:04d}-{number % 10_000:04d}"
 
 
+#: the demo members' e-mail domain: ``.invalid`` is reserved (RFC 2606), so no demo message can reach anyone
+MEMBER_EMAIL_DOMAIN = "demo.shopmind.invalid"
+
+
+def member_contact(member_id: str) -> tuple[str, str] | None:
+    """The synthetic e-mail address and mobile number of the demo member ``member_id`` (``m003412``
+    → ``m003412@demo.shopmind.invalid``, ``010-0000-3412``): derived from the id, so the demo's
+    contact book needs no file and the store never holds an address. None for an id the demo
+    shop does not make."""
+    if len(member_id) < 2 or member_id[0] != "m" or not member_id[1:].isdigit():
+        return None
+    number = int(member_id[1:]) % 100_000_000
+    return f"{member_id}@{MEMBER_EMAIL_DOMAIN}", f"010-{number // 10_000:04d}-{number % 10_000:04d}"
+
+
 def with_contact_hashes(people: People, seed: int, hasher: IdentifierHasher) -> People:
     """``people`` whose guests carry the keyed hashes of their :func:`guest_contact` (in place of
     random strings), so the dashboard finds a guest by the phone number or e-mail typed in."""

@@ -241,10 +241,13 @@ def arm_totals(
     attribution_days: int,
     as_of: datetime,
     start_at: datetime | None = None,
+    only: Sequence[str] | None = None,
 ) -> dict[str, ArmTotals]:
-    """Per arm (``treated``, ``holdout``) of the campaign: ``ArmTotals`` over its members, each
-    member's window starting at their first sent message, or (no message) when they entered the
-    campaign or at ``start_at`` if later. Arms without members are absent."""
+    """Per arm (``treated``, ``holdout``) of the campaign: ``ArmTotals`` over its members (or
+    those of them in ``only``: a subgroup), each member's window starting at their first sent
+    message, or (no message) when they entered the campaign or at ``start_at`` if later. Arms
+    without members are absent."""
+    only_ids = None if only is None else list(only)
     rows = store.sql(
         f"""WITH first_sent AS (
                 SELECT profile_id, min(sent_at) AS sent_at FROM outbox
@@ -254,7 +257,7 @@ def arm_totals(
                        CASE WHEN m.arm = 'treated' AND f.sent_at IS NOT NULL THEN f.sent_at
                             ELSE greatest(m.entered_at, coalesce(?::TIMESTAMPTZ, m.entered_at)) END AS since
                 FROM campaign_members m LEFT JOIN first_sent f USING (profile_id)
-                WHERE m.campaign_id = ?
+                WHERE m.campaign_id = ? AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], m.profile_id))
             ), per_member AS (
                 SELECT m.arm, m.profile_id, m.messaged, count(o.order_id) > 0 AS converted,
                        coalesce(sum(o.revenue), 0) AS revenue
@@ -265,7 +268,7 @@ def arm_totals(
             SELECT arm, count(*), count(*) FILTER (WHERE converted), sum(revenue), sum(revenue * revenue),
                    count(*) FILTER (WHERE messaged)
             FROM per_member GROUP BY arm""",
-        [campaign_id, as_of, start_at, campaign_id, as_of],
+        [campaign_id, as_of, start_at, campaign_id, only_ids, only_ids, as_of],
     )
     return {
         arm: ArmTotals(arm, int(n), int(conv), float(revenue or 0.0), float(squares or 0.0), int(messaged))
