@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -155,12 +155,16 @@ def demo_definitions(as_of: datetime, shop_url: str) -> dict[str, dict[str, Any]
 @dataclass(frozen=True)
 class Planted:
     """What the demo shop planted for a campaign's audience (its members by planted group): the
-    no-message purchase rate and the coupon's uplift, averaged over the members (what an unbiased
-    measurement of the whole audience estimates)."""
+    no-message purchase rate averaged over the members (what the holdout's conversion estimates),
+    and the coupon's uplift averaged over the treated members who were sent the message
+    (``per_messaged``: what ``Uplift.per_messaged()`` estimates) and over all treated members, the
+    unreached counting 0 (``per_treated``: what the arm difference, ``Uplift.conversion``,
+    estimates). A guest is not simulated: they buy nothing in the window."""
 
     groups: Mapping[str, int]
     no_message: float
-    uplift: float
+    per_messaged: float
+    per_treated: float
 
 
 @dataclass(frozen=True)
@@ -363,7 +367,11 @@ def run_demo_campaign(
     winback_id = campaigns[WINBACK_NAME].campaign_id
     results = campaign_results(store, winback_id, as_of=measured_at)
     members = _members(store, winback_id)
-    planted = _planted(members, people)
+    winback_messages = [m for m in messages if m.campaign_id == winback_id]
+    planted = _planted(members, winback_messages, people)
+    planted = replace(
+        planted, per_treated=planted.per_messaged * results.uplift.messaged / max(results.uplift.treated.n, 1)
+    )
     dormant = [p for p in members if people.groups.get(p) == "dormant_vip"]
     arms = arm_totals(store, winback_id, 7, measured_at, as_of, only=dormant)
     dormant_uplift = uplift(
@@ -488,17 +496,20 @@ def _sent_messages(store: Store, campaign_ids: Sequence[str], people: Recipients
     return out
 
 
-def _planted(members: Sequence[str], people: Recipients) -> Planted:
+def _planted(members: Sequence[str], messages: Sequence[SentMessage], people: Recipients) -> Planted:
     from shopmind.demo import MESSAGE_RESPONSES
 
     groups = Counter(people.groups.get(p, "guest") for p in members)
-    answered = [MESSAGE_RESPONSES[people.groups[p]] for p in members if p in people.groups]
-    n = len(members) or 1
-    # a guest is not simulated: they buy nothing in the window (rate 0, uplift 0)
+    rates = [MESSAGE_RESPONSES[people.groups[p]].no_message if p in people.groups else 0.0 for p in members]
+    # members of the treated arm: messaged ones come back as "treated" rows, the others as "holdout" rows
+    messaged = [
+        MESSAGE_RESPONSES[people.groups[m.profile_id]].coupon_uplift for m in messages if m.arm == "treated"
+    ]
     return Planted(
         groups=dict(sorted(groups.items(), key=lambda kv: -kv[1])),
-        no_message=sum(a.no_message for a in answered) / n,
-        uplift=sum(a.coupon_uplift for a in answered) / n,
+        no_message=sum(rates) / len(rates) if rates else 0.0,
+        per_messaged=sum(messaged) / len(messaged) if messaged else 0.0,
+        per_treated=0.0,  # filled by the caller, who knows the treated arm's size
     )
 
 

@@ -179,20 +179,21 @@ def _print(run: DemoCampaignRun) -> None:
     lift.add_column("")
     lift.add_column("measured [95%] · 측정 [95% 구간]", justify="right")
     lift.add_column("planted · 심어 둔 값", justify="right")
+    lift.add_row("conversion uplift · 구매율 증분", _points(u.conversion), _pp(planted.per_treated))
     lift.add_row(
-        "conversion uplift · 구매율 증분",
-        _points(u.conversion),
-        _pp(planted.uplift) + " (audience · 대상 평균)",
+        f"per customer messaged · 받은 고객당 ({u.messaged:,})",
+        _points(u.per_messaged()["conversion"]),
+        _pp(planted.per_messaged),
     )
     lift.add_row(
         "holdout conversion · 대조군 구매율",
         _rate(_wilson(u.holdout.conversions, u.holdout.n)),
-        _pct(planted.no_message) + " (no message · 메시지 없을 때)",
+        _pct(planted.no_message),
     )
     lift.add_row(
-        f"planted dormant VIPs only · 휴면 VIP만 ({dormant.treated.n + dormant.holdout.n:,})",
-        _points(dormant.conversion),
-        _pp(answer.coupon_uplift) + " (coupon · 쿠폰)",
+        f"planted dormant VIPs, per customer messaged · 휴면 VIP, 받은 고객당 ({dormant.messaged:,})",
+        _points(dormant.per_messaged()["conversion"]),
+        _pp(answer.coupon_uplift),
     )
     lift.add_row(
         "their holdout · 그 대조군",
