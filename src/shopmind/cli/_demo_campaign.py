@@ -19,6 +19,17 @@ if TYPE_CHECKING:  # imported where used: ``shopmind --help`` stays quick
     from shopmind.activation import DemoCampaignRun, Interval
 
 
+#: the demo shop's planted groups (``demo.MESSAGE_RESPONSES``) in both languages
+GROUPS = {
+    "dormant_vip": "dormant VIPs · 휴면 VIP",
+    "active_vip": "active VIPs · 활동 VIP",
+    "evening_reader": "evening readers · 저녁 독자",
+    "buyer": "other buyers · 기타 구매 고객",
+    "non_buyer": "non-buyers · 미구매 고객",
+    "guest": "guests · 비회원",
+}
+
+
 def _pp(value: float) -> str:
     """Percentage points, signed: +8.0%p."""
     return f"{value * 100:+.1f}%p"
@@ -206,7 +217,7 @@ def _print(run: DemoCampaignRun) -> None:
     lift.add_row("incremental revenue − cost · 증분 매출 − 비용", _won(u.net_revenue), "")
     console.print(lift)
     console.print(
-        f"audience · 대상: {', '.join(f'{g} {n:,}' for g, n in planted.groups.items())} "
+        f"audience · 대상: {', '.join(f'{GROUPS.get(g, g)} {n:,}' for g, n in planted.groups.items())} "
         "(the demo shop's planted groups · 데모 상점이 심어 둔 집단). A small holdout gives wide "
         "intervals · 대조군이 작으면 구간이 넓습니다."
     )
