@@ -108,6 +108,7 @@ def test_the_win_back_uplift_interval_covers_the_planted_effect(demo: Demo) -> N
     assert per_messaged is not None and per_messaged.covers(planted.per_messaged)
     # the planted dormant VIPs alone: +8 points on those sent the coupon
     dormant = demo.run.dormant_vips
+    assert dormant.treated.n + dormant.holdout.n == planted.groups["dormant_vip"]  # measured on them alone
     effect = MESSAGE_RESPONSES["dormant_vip"].coupon_uplift
     assert effect == pytest.approx(0.08)
     found = dormant.per_messaged()["conversion"]

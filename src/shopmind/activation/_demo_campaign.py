@@ -7,7 +7,8 @@
 2. creates a send-time test beside it: the same message to the shop's other buyers (the RFM
    segments of customers with orders), split 50/50 by a keyed draw into two campaigns, one sent
    at each customer's best hour and one at 10:00;
-3. sends the outbox into the workspace's channels (``outbox/<channel>.jsonl`` unless a
+3. sends the outbox (whatever is due in it up to the campaigns' last send: in the demo's
+   workspace, these campaigns) into the workspace's channels (``outbox/<channel>.jsonl`` unless a
    ``channels.toml`` says otherwise) with a clock stepping through the planned send moments, to
    the demo members' synthetic addresses (:class:`DemoContacts`: never a real one);
 4. lets the demo shop answer (``demo.simulate_responses``: opens, clicks and orders with the planted
@@ -25,6 +26,8 @@ parameters is refused rather than answered with another shop's customers.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -35,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from shopmind.activation._campaign import campaign_json, parse_campaign
-from shopmind.activation._channel_config import Channels, load_channel_config
+from shopmind.activation._channel_config import ChannelConfig, Channels, load_channel_config
 from shopmind.activation._contacts import DemoContacts
 from shopmind.activation._context import customer_contexts, shop_recommender
 from shopmind.activation._holdout import holdout_draw, holdout_key
@@ -290,9 +293,6 @@ def run_demo_campaign(
     recommender = shop_recommender(store)
 
     def contexts_for(campaign: StoredCampaign) -> Callable[[Sequence[str]], Mapping[str, Mapping[str, Any]]]:
-        import hashlib
-        import hmac
-
         coupon_secret = hmac.new(key.encode(), b"shopmind coupons v1", hashlib.sha256).digest()
 
         def contexts(ids: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
@@ -530,7 +530,7 @@ def _open_rates(store: Store, campaign: StoredCampaign, mode: str, people: Recip
     )
 
 
-def _outbox_files(folder: Path, config: Any) -> dict[str, int]:
+def _outbox_files(folder: Path, config: ChannelConfig) -> dict[str, int]:
     """Each outbox file the channels wrote (``file:`` URLs) and its messages (lines)."""
     out: dict[str, int] = {}
     for settings in config.channels.values():
