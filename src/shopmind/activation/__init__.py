@@ -26,6 +26,7 @@ from shopmind.activation._campaign import (
 from shopmind.activation._campaign_preview import (
     CampaignPreview,
     PreviewSample,
+    due_hours,
     preview_campaign,
     suppressed_counts,
 )
@@ -286,6 +287,7 @@ __all__ = [
     "coupon_code",
     "customer_contexts",
     "default_channel_config",
+    "due_hours",
     "finish",
     "finish_campaign",
     "follow_click",

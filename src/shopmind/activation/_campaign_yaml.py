@@ -43,7 +43,16 @@ def _plain(value: Any) -> Any:
 
 
 def campaign_yaml(campaign: Campaign) -> str:
-    """The campaign as YAML (every field, defaults included: what will happen is all there)."""
+    """The campaign as YAML (defaults written out: what will happen is all there)."""
     import yaml
 
-    return yaml.safe_dump(msgspec.to_builtins(campaign), allow_unicode=True, sort_keys=False)
+    return yaml.safe_dump(_without_nulls(msgspec.to_builtins(campaign)), allow_unicode=True, sort_keys=False)
+
+
+def _without_nulls(value: Any) -> Any:
+    """Fields left unset (a subject on a text message) are not written."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
