@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from shopmind.activation._campaign import Campaign
 from shopmind.activation._campaign_settings import CampaignSettings, recommender_for
-from shopmind.activation._compose import template_for
+from shopmind.activation._compose import check_templates, template_for
 from shopmind.activation._plan import Exclusion, Plan, PlanCounts, candidate_channels, plan_campaign
 from shopmind.activation._preview import Preview, preview
 from shopmind.store import Store
@@ -70,14 +70,10 @@ class CampaignPreview:
             "at": self.at.isoformat(),
             "counts": self.counts.to_dict(),
             "formats": dict(self.formats),
-            "excluded": [exclusion_dict(e) for e in self.exclusions],
+            "excluded": [e.to_dict() for e in self.exclusions],
             "due": [{"at": at.isoformat(), "messages": n} for at, n in self.due],
             "samples": [s.to_dict() for s in self.samples],
         }
-
-
-def exclusion_dict(e: Exclusion) -> dict[str, Any]:
-    return {"reason": e.reason, "count": e.count, "share": e.share, "examples": list(e.examples)}
 
 
 def due_hours(plan: Plan) -> tuple[tuple[datetime, int], ...]:
@@ -107,6 +103,7 @@ def preview_campaign(
 ) -> CampaignPreview:
     """Plan ``step`` (default: the first) of ``campaign`` as of ``at`` and show the message of
     ``customers`` planned customers spread over the audience, or of ``profile_ids``."""
+    check_templates(campaign)
     plan = plan_campaign(
         store,
         campaign,

@@ -25,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 
 from shopmind.activation._campaign import Campaign, campaign_json, parse_campaign
-from shopmind.activation._compose import ContextSource, compose
+from shopmind.activation._compose import ContextSource, check_templates, compose
 from shopmind.activation._context import Recommends, customer_contexts
 from shopmind.activation._message import Sender
 from shopmind.activation._plan import Plan, plan_campaign
@@ -61,8 +61,10 @@ class Scheduled:
 
 
 def new_campaign(store: Store, definition: object, *, created_by: str, now: datetime) -> StoredCampaign:
-    """Check ``definition`` (JSON, a mapping or a :class:`Campaign`) and keep it as a draft."""
+    """Check ``definition`` (JSON, a mapping or a :class:`Campaign`) and its templates, and keep it
+    as a draft."""
     campaign = parse_campaign(definition)  # type: ignore[arg-type]
+    check_templates(campaign)
     return create_campaign(store, campaign.name, campaign_json(campaign), created_by=created_by, now=now)
 
 
