@@ -72,7 +72,10 @@ def counts_table(counts: PlanCounts, title: str) -> Table:
         (both("held out (measured, sent nothing)", "대조군 (발송 안 함)"), counts.holdout),
         (both("treated", "발송 대상군"), counts.treated),
         (both("planned messages", "발송 예정 메시지"), counts.planned),
-        (both("  of which moved out of the night", "  그중 야간이라 08시로 미룸"), counts.deferred),
+        (
+            both("  of which moved out of the night to 08:00", "  그중 야간이라 08시로 미룬 메시지"),
+            counts.deferred,
+        ),
     ]
     for name, n in rows:
         table.add_row(name, f"{n:,}")
@@ -130,7 +133,7 @@ def print_preview(out: Console, shown: CampaignPreview) -> None:
     if shown.due:
         write(due_table(shown.due))
     for e in shown.exclusions:
-        examples = ", ".join(e.examples)
+        examples = ", ".join(e.examples[:3])
         write(f"{reason(e.reason)}: {e.count:,} ({e.share:.0%}) e.g. · 예: {examples}", highlight=False)
     if not shown.samples:
         write("no customer to show · 보여줄 고객이 없습니다")
