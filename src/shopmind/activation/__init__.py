@@ -179,6 +179,10 @@ from shopmind.activation._tracking import (
     unsubscribe_target,
     workspace_link_key,
 )
+from shopmind.activation._vapid_keys import (
+    workspace_vapid_key,
+    workspace_vapid_key_path,
+)
 from shopmind.activation._web_push import (
     VapidKey,
     WebPush,
@@ -338,4 +342,6 @@ __all__ = [
     "welch_difference",
     "wilson_interval",
     "workspace_link_key",
+    "workspace_vapid_key",
+    "workspace_vapid_key_path",
 ]

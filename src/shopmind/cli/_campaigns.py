@@ -115,13 +115,9 @@ def _stored(store: Store, key: str) -> StoredCampaign:
 
 def _settings(ws: Workspace, public_url: str | None = None) -> CampaignSettings:
     from shopmind.activation import DEFAULT_PUBLIC_URL, campaign_settings
+    from shopmind.cli._worker import check_public_url
 
-    url = (public_url or DEFAULT_PUBLIC_URL).strip()
-    if not url.startswith(("http://", "https://")):
-        raise typer.BadParameter(
-            f"{url!r}: expected the server's address, e.g. https://crm.shop.example",
-            param_hint="--public-url",
-        )
+    url = check_public_url(public_url or DEFAULT_PUBLIC_URL)
     try:
         return campaign_settings(ws, public_url=url, zone=shop_zone())
     except InvalidInputError as exc:  # channels.toml, each field named
