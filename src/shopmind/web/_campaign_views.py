@@ -57,7 +57,9 @@ def words(key: str, lang: str, **values: Any) -> str:
 def won(value: float | None, lang: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    return f"{value:,.0f}원" if lang == "ko" else f"₩{value:,.0f}".replace("₩-", "-₩")
+    # message costs are often fractions of a won (an e-mail 0.5): one decimal below 1,000
+    digits = 1 if abs(value) < 1000 and round(value, 1) != round(value) else 0
+    return f"{value:,.{digits}f}원" if lang == "ko" else f"₩{value:,.{digits}f}".replace("₩-", "-₩")
 
 
 def shown_id(profile_id: str) -> str:
@@ -386,7 +388,7 @@ def review(
             why=[],
         )
     out["when"] = _when_rows(rows, zone, lang)
-    out["chart"] = _charts.sends(out["when"], (message("cp.day_hour", lang), message("cp.messages_n", lang)))
+    out["chart"] = _charts.sends(out["when"], (message("cp.messages_n", lang),))
     return out
 
 

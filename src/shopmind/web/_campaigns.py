@@ -74,7 +74,7 @@ ACTIONS = {"schedule": "scheduled", "pause": "paused", "resume": "scheduled", "f
 _log = logging.getLogger("shopmind.web")
 #: the template fields the form lists (what the marketer types, and what it means)
 TEMPLATE_FIELDS = (
-    ("{{ name_or_customer }}님", "cp.f.name"),
+    ("{{ name_or_customer }}", "cp.f.name"),
     ("{{ segment_name }}", "cp.f.segment"),
     ("{{ favourite_category }}", "cp.f.category"),
     ("{{ coupon }}", "cp.f.coupon"),
@@ -145,6 +145,7 @@ def _choices(store: Store, lang: str) -> dict[str, Any]:
         "scores": [(k, upper(label("score", k, lang))) for k in BAND_SCORES],
         "channels": [(c, upper(label("channel", c, lang))) for c in CHANNELS],
         "responses": [(r, message(f"cp.when.{r}", lang)) for r in RESPONSES],
+        "kinds": [(k, upper(label("message_kind", k, lang))) for k in ("advertising", "informational")],
     }
 
 

@@ -238,10 +238,15 @@ def uplift(
     )
 
 
-def sends(rows: Sequence[Mapping[str, Any]], labels: tuple[str, str]) -> dict[str, Any]:
+def sends(rows: Sequence[Mapping[str, Any]], labels: tuple[str]) -> dict[str, Any]:
     """Messages per shop-local day and hour, stacked by channel (``rows``: day, hour, channel,
-    messages)."""
-    slots = sorted({f"{r['day']} {r['hour']}" for r in rows})
+    messages); ``labels``: the y axis's title."""
+
+    # short labels ("12.05 16:00"): the full date under every bar would overlap
+    def slot(r: Mapping[str, Any]) -> str:
+        return f"{r['day'][5:].replace('-', '.')} {r['hour']}"
+
+    slots = sorted({slot(r) for r in rows})
     traces = []
     palette = (ACCENT, "#f08c00", "#2b8a3e", "#ae3ec9", "#1098ad")
     channels = list(dict.fromkeys(r["channel"] for r in rows))
@@ -249,7 +254,7 @@ def sends(rows: Sequence[Mapping[str, Any]], labels: tuple[str, str]) -> dict[st
         per = {s: 0 for s in slots}
         for r in rows:
             if r["channel"] == channel:
-                per[f"{r['day']} {r['hour']}"] += r["messages"]
+                per[slot(r)] += r["messages"]
         traces.append(
             {
                 "type": "bar",
@@ -264,7 +269,8 @@ def sends(rows: Sequence[Mapping[str, Any]], labels: tuple[str, str]) -> dict[st
         barmode="stack",
         showlegend=True,
         legend={"orientation": "h", "y": 1.15},
-        xaxis={"type": "category", "title": {"text": labels[0]}},
-        yaxis=axis(labels[1], rangemode="tozero", tickformat=",d"),
-        height=280,
+        xaxis={"type": "category", "tickangle": -45, "automargin": True},
+        yaxis=axis(labels[0], rangemode="tozero", tickformat=",d"),
+        margin={"l": 56, "r": 16, "t": 16, "b": 64},
+        height=300,
     )
