@@ -115,7 +115,6 @@ def _create_korean(page: Any, out: Path) -> dict[str, Any]:
     assert error.inner_text() == ""
     assert page.locator("#preview-messages .message").count() == 2
     page.select_option("#sample", index=2)  # another sample customer: their own message
-    page.evaluate("document.activeElement.blur()")
     _settled(page)
     shown = {
         "sample": page.input_value("#sample"),
