@@ -208,6 +208,10 @@ def test_every_post_needs_the_sessions_csrf_token(shop: tuple[Server, dict[str, 
     )
     assert forged.status_code == 403
     assert client_missing(client, "토큰 없는 캠페인")
+    # with its token, an action on no campaign leads back to the list (no server error)
+    for action in ("schedule", "pause", "finish"):
+        answer = _action(client, "c_000000000000", action)
+        assert answer.status_code == 303 and answer.headers["location"] == "/dashboard/campaigns"
 
 
 def _action(client: DashboardClient, campaign_id: str, action: str) -> Any:

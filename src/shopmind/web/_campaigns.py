@@ -48,6 +48,7 @@ from shopmind.store import (
     CampaignStateError,
     Store,
     StoredCampaign,
+    UnknownCampaignError,
     find_campaign,
 )
 from shopmind.web import _campaign_views as views
@@ -360,7 +361,8 @@ def _act(
         finish_campaign(store, campaign_id, now=now)
     else:
         stored = _stored(store, campaign_id)
-        assert stored is not None
+        if stored is None:
+            raise UnknownCampaignError(campaign_id)
         campaign = stored_definition(stored)
         coupon = campaign.steps[0].coupon
         # the coupon codes as the library keys them (a secret of their own, from the holdout key)
@@ -411,6 +413,8 @@ async def act(request: Request, campaign_id: str, action: str, _: Marketer) -> R
             _links(request),
             _recommender(request),
         )
+    except UnknownCampaignError:
+        return RedirectResponse(HERE, 303)
     except CampaignStateError:
         return RedirectResponse(f"{here}?problem=state", 303)
     except InvalidInputError as exc:
