@@ -288,3 +288,36 @@ def test_save_review_schedule_pause_resume_finish_and_read_results(
         and '-campaign"' not in finished.split('id="actions"')[1].split("</div>")[0]
     )
     assert not found_problems, "\n".join(found_problems[:40])
+
+
+def test_a_journey_of_two_steps_is_saved_and_its_review_says_what_it_shows(
+    shop: tuple[Server, dict[str, DashboardClient]],
+) -> None:
+    _, clients = shop
+    client = clients["owner"]
+    second = {
+        "kind": "advertising",
+        "wait_hours": "abc",
+        "when": "clicked_not_bought",
+        "messages": {
+            "email": {"subject": "아직 고민 중이세요?", "text": "{{ name_or_customer }}님, 쿠폰이 곧 끝나요."}
+        },
+    }
+    state = form_state(name="두 단계 복귀 여정")
+    state["steps"].append(second)
+    answer = _post_json(client, "/dashboard/campaigns/preview", state).json()
+    assert answer["problems"] == [{"field": "steps[1].wait_hours", "message": "숫자를 입력하세요."}]
+    second["wait_hours"] = "48"
+    answer = _post_json(client, "/dashboard/campaigns/preview", state).json()
+    assert answer["problems"] == []
+    assert sorted((m["step"], m["channel"]) for m in answer["messages"]) == [
+        (0, "email"),
+        (0, "sms"),
+        (1, "email"),
+    ]
+    saved = _save(client, state)
+    assert saved.status_code == 303, saved.text[:300]
+    review = client.get(saved.headers["location"]).text
+    assert "2단계부터는 앞 단계를 보낸 뒤 고객의 반응에 따라" in review
+    english = client.get(saved.headers["location"].split("?")[0] + "?lang=en").text
+    assert "Later steps are planned as customers answer" in english

@@ -62,6 +62,12 @@ def won(value: float | None, lang: str) -> str:
     return f"{value:,.{digits}f}원" if lang == "ko" else f"₩{value:,.{digits}f}".replace("₩-", "-₩")
 
 
+def named(kind: str, code: str, lang: str) -> str:
+    """A code's word as a table cell or a heading shows it: capitalised in English."""
+    word = label(kind, code, lang)
+    return word[:1].upper() + word[1:] if lang == "en" else word
+
+
 def shown_id(profile_id: str) -> str:
     return profile_id.removeprefix("user:")
 
@@ -122,7 +128,7 @@ def campaign_list(store: Store, now: datetime, lang: str) -> list[dict[str, Any]
             "id": stored.campaign_id,
             "name": stored.name,
             "state": stored.state,
-            "state_name": label("campaign_state", stored.state, lang),
+            "state_name": named("campaign_state", stored.state, lang),
             "audience": audience_words(campaign.audience, lang, saved),
             "treated": arms[stored.campaign_id].get("treated"),
             "holdout": arms[stored.campaign_id].get("holdout"),
@@ -225,9 +231,9 @@ def message_view(step: int, channel: str, shown: Any, coupon: bool, lang: str) -
     return {
         "step": step,
         "channel": channel,
-        "channel_name": label("channel", channel, lang),
+        "channel_name": named("channel", channel, lang),
         "format": shown.format,
-        "format_name": label("message_format", shown.format, lang),
+        "format_name": named("message_format", shown.format, lang),
         "size": words("cp.bytes", lang, n=f"{shown.carrier_bytes:,}")
         if text_message
         else words("cp.chars", lang, n=f"{len(draft.text):,}"),
@@ -262,8 +268,8 @@ def _when_rows(
         {
             "day": day,
             "hour": hour,
-            "channel": label("channel", channel, lang),
-            "format": label("message_format", fmt, lang),
+            "channel": named("channel", channel, lang),
+            "format": named("message_format", fmt, lang),
             "messages": int(v[0]),
             "cost": won(v[1], lang),
         }
@@ -322,7 +328,7 @@ def review(
         why = [
             {
                 "reason": e.reason,
-                "name": label("exclusion", e.reason, lang),
+                "name": named("exclusion", e.reason, lang),
                 "count": e.count,
                 "share": e.share,
                 "examples": [customer_link(p) for p in e.examples],
@@ -333,7 +339,7 @@ def review(
             why.append(
                 {
                     "reason": "night_deferred",
-                    "name": label("exclusion", "night_deferred", lang),
+                    "name": named("exclusion", "night_deferred", lang),
                     "count": len(deferred),
                     "share": len(deferred) / max(counts.treated, 1),
                     "examples": [customer_link(p) for p in deferred[:EXAMPLES]],
@@ -353,7 +359,7 @@ def review(
             },
             excluded={r: counts.excluded.get(r, 0) for r in EXCLUSIONS},
             by_channel=[
-                (label("channel", c, lang), n)
+                (named("channel", c, lang), n)
                 for c, n in sorted(counts.by_channel.items(), key=lambda x: -x[1])
             ],
             why=why,

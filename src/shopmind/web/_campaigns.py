@@ -317,7 +317,7 @@ async def review(
         "campaign.html",
         "cp.review",
         campaign=stored,
-        state_name=label("campaign_state", stored.state, lang),
+        state_name=views.named("campaign_state", stored.state, lang),
         definition=stored_definition(stored),
         shown=shown,
         actions=_actions(stored.state) if viewer.may("marketer") else [],
@@ -450,6 +450,6 @@ async def results(request: Request, campaign_id: str) -> HTMLResponse:
         "campaign_results.html",
         "cp.results",
         campaign=stored,
-        state_name=label("campaign_state", stored.state, lang),
+        state_name=views.named("campaign_state", stored.state, lang),
         shown=shown,
     )

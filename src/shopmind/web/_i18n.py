@@ -820,6 +820,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Scheduled now, this is what would go out (planned as of {at}).",
     ),
     "cp.queued_now": ("발송함에 들어간 메시지입니다.", "The messages in the outbox."),
+    "cp.later_steps": (
+        "2단계부터는 앞 단계를 보낸 뒤 고객의 반응에 따라 그때그때 계획합니다. 여기에는 1단계만 나옵니다.",
+        "Later steps are planned as customers answer the step before: this shows the first step only.",
+    ),
     "cp.planned": ("보낼 메시지", "Messages to send"),
     "cp.deferred": ("오전 8시로 미룬 메시지", "Moved to 08:00"),
     "cp.excluded": ("보내지 않는 고객", "Left out"),
