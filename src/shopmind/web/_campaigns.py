@@ -51,6 +51,7 @@ from shopmind.store import (
     UnknownCampaignError,
     find_campaign,
 )
+from shopmind.web import _campaign_results
 from shopmind.web import _campaign_views as views
 from shopmind.web._access import Viewer, require, store_write
 from shopmind.web._campaign_form import (
@@ -433,7 +434,7 @@ def _results(store: Store, campaign_id: str, now: datetime, lang: str) -> Any:
     stored = _stored(store, campaign_id)
     if stored is None:
         return None
-    return stored, views.results(store, stored, now, lang)
+    return stored, _campaign_results.results(store, stored, now, lang)
 
 
 @router.get("/{campaign_id}/results", response_class=HTMLResponse)
