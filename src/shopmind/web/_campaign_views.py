@@ -1,6 +1,6 @@
 """What the campaign pages show, read from the store on the dashboard's reader thread: the list,
-the live preview of a form, the review of a campaign (its plan, or for a scheduled one its outbox)
-and its results with the uplift in words. Functions of a store; the routes are ``_campaigns``."""
+the live preview of a form and the review of a campaign (its plan, or for a scheduled one its
+outbox); the results are ``_campaign_results``. Functions of a store; the routes are ``_campaigns``."""
 
 from __future__ import annotations
 
