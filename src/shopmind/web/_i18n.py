@@ -698,8 +698,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "cp.open_profile": ("고객 보기", "Open the profile"),
     "cp.audience_count": ("대상 고객 {n}명", "{n} customer(s) in the audience"),
     "cp.audience_split": (
-        "대조군 약 {holdout}명을 빼고 약 {treated}명에게 보냅니다.",
-        "About {holdout} go to the holdout; about {treated} get messages.",
+        "대조군 약 {holdout}명을 빼면 발송 그룹은 약 {treated}명입니다. 누가 왜 빠지는지는 저장한 뒤 검토에서 봅니다.",
+        "About {holdout} go to the holdout, leaving a treated group of about {treated}; who of them gets "
+        "nothing, and why, the review shows once saved.",
     ),
     "cp.no_sample": ("대상 고객이 없습니다.", "The audience is empty."),
     "cp.preview_busy": ("만드는 중…", "Writing…"),
