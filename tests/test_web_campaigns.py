@@ -321,3 +321,22 @@ def test_a_journey_of_two_steps_is_saved_and_its_review_says_what_it_shows(
     assert "2단계부터는 앞 단계를 보낸 뒤 고객의 반응에 따라" in review
     english = client.get(saved.headers["location"].split("?")[0] + "?lang=en").text
     assert "Later steps are planned as customers answer" in english
+
+
+def test_a_later_start_moves_every_planned_message_after_it(
+    shop: tuple[Server, dict[str, DashboardClient]],
+) -> None:
+    _, clients = shop
+    client = clients["marketer"]
+    bad = _post_json(
+        client, "/dashboard/campaigns/preview?lang=ko", form_state(start_at="2027-13-01T09:00")
+    ).json()
+    assert bad["problems"] == [
+        {"field": "start_at", "message": "날짜와 시각을 2026-03-01 09:00처럼 입력하세요."}
+    ]
+    saved = _save(client, form_state(name="새해 첫 주 쿠폰", start_at="2027-01-04T09:00"))
+    assert saved.status_code == 303, saved.text[:300]
+    review = client.get(saved.headers["location"] + "&lang=ko").text
+    assert "2027-01-04 09:00부터 보냅니다." in review
+    slots = re.findall(r"<tr><td>(\d{4}-\d\d-\d\d \d\d:00)</td>", review)
+    assert slots and min(slots) >= "2027-01-04 09:00", slots[:3]

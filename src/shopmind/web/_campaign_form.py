@@ -13,9 +13,12 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from shopmind.activation import CHANNELS
+from shopmind.core import DEFAULT_SHOP_TZ
 from shopmind.segments import SEGMENTS
 
 MAX_NAME = 200
@@ -182,6 +185,25 @@ def _steps(state: Mapping[str, Any], found: list[Problem]) -> list[dict[str, Any
     return steps
 
 
+def _start(value: Any, found: list[Problem]) -> str | None:
+    """The start the form gives (``2026-03-01T09:00``, the shop's local time; empty: when it is
+    scheduled), as an ISO time with the shop's offset."""
+    text = _text(value)
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        found.append(Problem("start_at", "cp.err.start"))
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(DEFAULT_SHOP_TZ))
+    if not 2000 <= moment.year <= 2100:
+        found.append(Problem("start_at", "cp.err.start"))
+        return None
+    return moment.isoformat()
+
+
 def campaign_data(state: Any) -> tuple[dict[str, Any] | None, list[Problem]]:
     """The campaign the form describes (the shape ``parse_campaign`` reads), or None and what is
     wrong with it, field by field."""
@@ -219,6 +241,7 @@ def campaign_data(state: Any) -> tuple[dict[str, Any] | None, list[Problem]]:
         found.append(Problem("per_week", "cp.err.week_below_day"))
     holdout = _number(state.get("holdout", "10"), "holdout", 0, 50, found, whole=False)
     days = _number(state.get("attribution_days", "7"), "attribution_days", 1, 60, found)
+    start_at = _start(state.get("start_at"), found)
     if found or audience is None or None in (hour, per_day, per_week, holdout, days):
         return None, found
     assert channels is not None and hour is not None and per_day is not None and per_week is not None
@@ -233,6 +256,7 @@ def campaign_data(state: Any) -> tuple[dict[str, Any] | None, list[Problem]]:
         "caps": {"per_day": int(per_day), "per_week": int(per_week)},
         "holdout": round(holdout / 100, 4),
         "attribution_days": int(days),
+        **({"start_at": start_at} if start_at else {}),
     }, []
 
 

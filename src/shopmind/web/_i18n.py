@@ -673,6 +673,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "시각 (습관을 모르는 고객도 이 시각에)",
         "Hour (also for customers whose habits are unknown)",
     ),
+    "cp.starts": ("{at}부터 보냅니다.", "Sends from {at}."),
+    "cp.start": ("발송 시작 (비우면 예약하는 때부터, 한국 시간)", "Start (empty: when scheduled; shop time)"),
+    "cp.err.start": (
+        "날짜와 시각을 2026-03-01 09:00처럼 입력하세요.",
+        "Enter a date and time such as 2026-03-01 09:00.",
+    ),
     "cp.night_note": (
         "밤 9시부터 아침 8시 사이의 광고성 메시지는 야간 수신 동의가 없으면 아침 8시로 미룹니다. 이메일은 예외입니다.",
         "Advertising between 21:00 and 08:00 waits for 08:00 unless the customer gave night-time consent; "

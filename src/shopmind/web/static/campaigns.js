@@ -116,6 +116,7 @@
         per_week: value("per-week"),
         holdout: value("holdout"),
         attribution_days: value("attribution"),
+        start_at: value("start-at"),
         sample: sample.value || null
       };
     }
@@ -141,7 +142,7 @@
       });
       if (s.channels) tick("policy-channel", s.channels);
       set("send-hour", s.hour); set("per-day", s.per_day); set("per-week", s.per_week);
-      set("holdout", s.holdout); set("attribution", s.attribution_days);
+      set("holdout", s.holdout); set("attribution", s.attribution_days); set("start-at", s.start_at);
       return (s.steps || []).length > 0;
     }
     function showAudience() {
