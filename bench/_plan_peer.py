@@ -439,7 +439,7 @@ def synthetic_store(store: Store, customers: int, seed: int, at: datetime) -> li
     )
     with store.staged("_syn_subs", subs) as src:
         store.sql(
-            f"""INSERT INTO push_subscriptions
+            f"""INSERT INTO push_subscriptions (endpoint, identifier, p256dh, auth, created_at, revoked_at)
             SELECT 'https://push.example/' || row_number() OVER (), identifier, 'k', 'a', ?,
                    CASE WHEN revoked THEN ? END FROM {src}""",
             [at, at],

@@ -277,7 +277,11 @@ def test_web_push_needs_a_live_subscription() -> None:
     with _store_with(
         [("a", "web_push", "advertising", True, GIVEN), ("b", "web_push", "advertising", True, GIVEN)]
     ) as store:
-        store.sql("INSERT INTO push_subscriptions VALUES ('https://p/1', 'user:b', 'k', 'a', ?, NULL)", [AT])
+        store.sql(
+            "INSERT INTO push_subscriptions (endpoint, identifier, p256dh, auth, created_at, revoked_at) "
+            "VALUES ('https://p/1', 'user:b', 'k', 'a', ?, NULL)",
+            [AT],
+        )
         plan = plan_campaign(
             store,
             _campaign(steps=steps, channel={"mode": "fixed", "channels": ["web_push"]}),

@@ -431,7 +431,7 @@ def test_the_contact_file_and_push_subscriptions_give_addresses(store: Store, tm
         [guest, guest],
     )
     store.sql(
-        "INSERT INTO push_subscriptions VALUES ('https://push.example/1', 'anon:a1', 'P', 'A', ?, NULL), "
+        "INSERT INTO push_subscriptions (endpoint, identifier, p256dh, auth, created_at, revoked_at) VALUES ('https://push.example/1', 'anon:a1', 'P', 'A', ?, NULL), "
         "('https://push.example/0', 'anon:a1', 'P0', 'A0', ?, NULL)",
         [DAY, DAY - timedelta(days=1)],
     )

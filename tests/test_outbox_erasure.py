@@ -53,7 +53,7 @@ def _campaign_rows(store: Store) -> None:
             [f"user:{who}", NOW, NOW],
         )
         store.sql(
-            "INSERT INTO push_subscriptions VALUES (?, ?, 'P', 'A', ?, NULL)",
+            "INSERT INTO push_subscriptions (endpoint, identifier, p256dh, auth, created_at, revoked_at) VALUES (?, ?, 'P', 'A', ?, NULL)",
             [f"https://push.example/{who}", f"anon:anon-{who}", NOW - timedelta(days=1)],
         )
 

@@ -6,8 +6,9 @@ as it goes out.
   read with ``audiences.contact_batches`` into this process's memory only (never the store, never
   a log): a member matches by member id (``user:<id>``), a guest by the keyed hash of the e-mail or
   phone the store knows them by.
-* :class:`PushSubscriptions`: the store's Web Push subscriptions (a browser hands them over; they
-  are no address anyone could write to without the keys), the newest in force per customer.
+* :class:`PushSubscriptions`: the store's push subscriptions (a browser's Web Push subscription,
+  an app's device token: handed over through the API; no address anyone could write to without
+  the shop's keys), the newest in force per customer.
 * :class:`ChainedContacts`: the first book that knows an address.
 * :class:`MemoryContacts`: addresses given in a mapping (tests, and a shop that looks them up
   itself).
@@ -26,7 +27,7 @@ import orjson
 from shopmind.activation._message import ContactBook
 from shopmind.audiences import contact_batches
 from shopmind.core import IdentifierHasher
-from shopmind.store import Store
+from shopmind.store import Store, push_address
 
 #: which field of a contact file reaches a customer on each consent channel
 CONTACT_FIELDS = {"email": "email", "sms": "phone", "kakao": "phone"}
@@ -108,25 +109,24 @@ class FileContacts:
 
 
 class PushSubscriptions:
-    """A customer's newest Web Push subscription in force (not revoked), as the subscription JSON
-    the web-push channel takes: ``{"endpoint": …, "keys": {"p256dh": …, "auth": …}}``."""
+    """A customer's newest push subscription in force (not revoked): for ``web_push`` the browser's,
+    as the subscription JSON the web-push channel takes (``{"endpoint": …, "keys": {"p256dh": …,
+    "auth": …}}``); for ``app_push`` the app's device token (registered with
+    ``POST /v1/push-subscriptions``, ``kind: "app"``)."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
 
     def address(self, profile_id: str, channel: str) -> str | None:
+        if channel == "app_push":
+            found = push_address(self._store, profile_id, "app")
+            return found[0] if found else None
         if channel != "web_push":
             return None
-        rows = self._store.sql(
-            """SELECT s.endpoint, s.p256dh, s.auth FROM push_subscriptions s
-            WHERE s.revoked_at IS NULL AND (s.identifier = ? OR s.identifier IN
-                (SELECT identifier FROM profiles WHERE profile_id = ?))
-            ORDER BY s.created_at DESC, s.endpoint LIMIT 1""",
-            [profile_id, profile_id],
-        )
-        if not rows:
+        found = push_address(self._store, profile_id, "web")
+        if found is None:
             return None
-        endpoint, p256dh, auth = rows[0]
+        endpoint, p256dh, auth = found
         return orjson.dumps({"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}}).decode()
 
 

@@ -30,12 +30,14 @@ from shopmind.store import (
     ConsentEntry,
     EventsRecorded,
     MessageEvent,
+    Reported,
     Store,
     TrackedMessage,
     Workspace,
     record_consents,
     record_message_events,
     record_profiles,
+    record_reported,
     stored_profiles,
     tracked_message,
 )
@@ -201,20 +203,32 @@ class DeliveryReport:
     reason: str | None = None
 
 
-def record_deliveries(store: Store, reports: list[DeliveryReport]) -> EventsRecorded:
-    """Store the reports as ``delivered``/``failed`` message events, each once; those naming no
-    known message are listed in ``unknown`` (their positions) and not stored."""
-    return record_message_events(
-        store,
-        [
-            MessageEvent(
-                r.status,
-                r.occurred_at,
-                message_key=r.message_key,
-                provider_id=r.provider_id,
-                event_id=r.event_id,
-                detail={"reason": r.reason} if r.reason else {},
+def record_deliveries(
+    store: Store, reports: list[DeliveryReport], at: datetime | None = None
+) -> EventsRecorded:
+    """Store the reports as ``delivered``/``failed`` message events, each once, and move their
+    outbox rows (``store.record_reported``: a failed one becomes ``failed`` with the provider's
+    reason), in one transaction; those naming no known message are listed in ``unknown`` (their
+    positions) and not stored. ``at``: when the rows changed (default: the latest report's time)."""
+    with store.atomically():
+        recorded = record_message_events(
+            store,
+            [
+                MessageEvent(
+                    r.status,
+                    r.occurred_at,
+                    message_key=r.message_key,
+                    provider_id=r.provider_id,
+                    event_id=r.event_id,
+                    detail={"reason": r.reason} if r.reason else {},
+                )
+                for r in reports
+            ],
+        )
+        if reports:
+            record_reported(
+                store,
+                [Reported(r.status, r.message_key, r.provider_id, r.reason) for r in reports],
+                at=at or max(r.occurred_at for r in reports),
             )
-            for r in reports
-        ],
-    )
+    return recorded

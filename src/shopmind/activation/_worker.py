@@ -7,13 +7,16 @@ Each round claims a batch of due rows (``sending``, in one transaction), then, a
    given (``no_consent``); at night (21:00-08:00 in the shop's zone) a message to a customer
    without night-time consent is moved to 08:00 (``night_deferred``; e-mail is exempt);
 2. asks the contact book for the address (none: suppressed, ``unreachable``); addresses are held
-   only while the message is built;
+   only while the message is built. An advertising text message to a number whose 080 opt-out
+   is in the ledger (under the number's keyed hash, linked to the customer or not) is suppressed
+   (``withdrawn``);
 3. builds the :class:`Message` with the outbox's idempotency key and calls the channel;
 4. records every outcome of the batch in one transaction: ``sent`` (the provider's id),
    ``failed`` (refused, with a ``failed`` message event), back to ``queued`` for a retry with
    exponential backoff (rate limits, a provider down: ``retry_after_s`` honoured), or ``unknown``
    when the channel cannot tell whether the provider took it (resent with the same key after the
-   same backoff).
+   same backoff). A push subscription the push service says is gone is revoked in the same
+   transaction.
 
 A sender killed in the middle leaves its batch in ``sending``; the next one marks those rows
 ``unknown`` at start (``recover``) and resends them with their keys: only they can repeat, at
@@ -29,6 +32,8 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import orjson
+
 from shopmind.activation._compliance import send_window
 from shopmind.activation._message import (
     FORMATS,
@@ -39,7 +44,7 @@ from shopmind.activation._message import (
     Message,
     Receipt,
 )
-from shopmind.core import DEFAULT_SHOP_TZ, Clock, FieldError, InvalidInputError
+from shopmind.core import DEFAULT_SHOP_TZ, Clock, FieldError, IdentifierHasher, InvalidInputError
 from shopmind.store import (
     NIGHT_EXEMPT,
     Claimed,
@@ -53,6 +58,8 @@ from shopmind.store import (
     recover_sending,
     release,
     retry_at,
+    revoke_push_subscriptions,
+    withdrawn_identifiers,
 )
 
 _log = logging.getLogger("shopmind.activation")
@@ -83,6 +90,7 @@ class SenderStats:
     deferred: int = 0
     released: int = 0
     recovered: int = 0
+    revoked: int = 0  # push subscriptions the push service said are gone
     suppressed: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -102,6 +110,7 @@ class SenderStats:
             "deferred": self.deferred,
             "released": self.released,
             "recovered": self.recovered,
+            "revoked": self.revoked,
             "suppressed": dict(sorted(self.suppressed.items())),
             "sent_per_second": round(self.per_second, 1),
         }
@@ -110,8 +119,10 @@ class SenderStats:
 class OutboxSender:
     """Sends the outbox of ``store`` through ``channels`` (one channel for every format it
     carries, or a mapping from format or consent channel to its channel), asking ``contacts``
-    for addresses. ``unsubscribe_url(message_key)``: the one-click unsubscribe link of a
-    message (e-mail's List-Unsubscribe), if the workspace has one. ``progress(stats)`` is
+    for addresses. ``unsubscribe_url(message_key)``: the one-click unsubscribe link of an
+    advertising message (e-mail's List-Unsubscribe; ``MessageLinks.unsubscribe`` on the server's
+    public address). ``hasher``: the workspace's, to find 080 opt-outs under the number the
+    contact book gives (without it only the customer's own consent is checked). ``progress(stats)`` is
     called after each round. A channel whose ``sent`` means delivered (it sets
     ``confirms_delivery = True``) gets a ``delivered`` message event with each message it takes;
     others' deliveries arrive later by the providers' callbacks."""
@@ -127,6 +138,7 @@ class OutboxSender:
         batch: int = BATCH,
         max_attempts: int = MAX_ATTEMPTS,
         unsubscribe_url: Callable[[str], str] | None = None,
+        hasher: IdentifierHasher | None = None,
         progress: Callable[[SenderStats], None] | None = None,
     ) -> None:
         if batch < 1:
@@ -136,6 +148,7 @@ class OutboxSender:
         self.store, self.contacts, self.clock, self.zone = store, contacts, clock, zone
         self.batch, self.max_attempts = batch, max_attempts
         self.unsubscribe_url, self.progress = unsubscribe_url, progress
+        self.hasher = hasher
         self._channels = channels
         self.stats = SenderStats()
         self._stop = threading.Event()
@@ -203,35 +216,50 @@ class OutboxSender:
         self.stats.rounds += 1
         self.stats.claimed += len(claimed)
         outcomes: list[Outcome] = []
+        gone: list[str] = []
         try:
             going = self._check_consent(claimed, outcomes)
             prefetch = getattr(self.contacts, "prefetch", None)
             if prefetch is not None and going:
                 prefetch([c.profile_id for c in going])
+            addresses: dict[str, str | None] = {}
+
+            def address(row: Claimed) -> str | None:  # asked once per message, when needed
+                if row.message_key not in addresses:
+                    addresses[row.message_key] = self.contacts.address(row.profile_id, row.channel)
+                return addresses[row.message_key]
+
+            going = self._check_opted_out_numbers(going, address, outcomes)
             for row in going:
                 if self._stop.is_set():
                     break
-                outcomes.append(self._hand_over(row))
+                outcome = self._hand_over(row, address(row))
+                outcomes.append(outcome)
+                if _subscription_gone(row, outcome):
+                    gone.append(_subscription_id(str(addresses[row.message_key])))
         finally:
             # what was settled is recorded; the rest was never given to a channel (the sender is
             # stopping, or failed before the hand-over): back to the queue, not in flight
             settled = {o.key for o in outcomes}
-            self._settle(outcomes, [c.message_key for c in claimed if c.message_key not in settled])
+            self._settle(outcomes, [c.message_key for c in claimed if c.message_key not in settled], gone)
         self._count(outcomes)
         if self.progress is not None:
             self.progress(self.stats)
         return len(claimed)
 
-    def _settle(self, outcomes: Sequence[Outcome], left: Sequence[str]) -> None:
-        """Record ``outcomes`` and return ``left`` to the queue, in one transaction, trying again
-        if another connection's write conflicts (e.g. the planner enqueueing): rows left in
-        ``sending`` would wait for the next start to be resent."""
+    def _settle(self, outcomes: Sequence[Outcome], left: Sequence[str], gone: Sequence[str] = ()) -> None:
+        """Record ``outcomes``, return ``left`` to the queue and revoke the push subscriptions the
+        push services said are ``gone``, in one transaction, trying again if another connection's
+        write conflicts (e.g. the planner enqueueing): rows left in ``sending`` would wait for the
+        next start to be resent."""
         for attempt in range(SETTLE_TRIES):
             try:
                 now = self.clock.now()
                 with self.store.atomically():
                     record_outcomes(self.store, outcomes, at=now)
                     released = release(self.store, left, at=now)
+                    if gone:
+                        self.stats.revoked += revoke_push_subscriptions(self.store, gone, at=now)
             except Exception:
                 if attempt == SETTLE_TRIES - 1:
                     raise
@@ -272,14 +300,38 @@ class OutboxSender:
         outcomes.extend(refused.values())
         return [row for row in claimed if row.message_key not in refused]
 
-    def _hand_over(self, row: Claimed) -> Outcome:
+    def _check_opted_out_numbers(
+        self, rows: Sequence[Claimed], address: Callable[[Claimed], str | None], outcomes: list[Outcome]
+    ) -> list[Claimed]:
+        """The rows that may go; advertising text messages to a number whose 080 opt-out is in the
+        ledger are suppressed (``withdrawn``) into ``outcomes``. The opt-out is recorded under the
+        number's keyed hash: a number shopmind never linked to the customer (the contact file
+        gave it, no event did) still stops the message. One query per round."""
+        if self.hasher is None:
+            return list(rows)
+        numbers: dict[str, str] = {}
+        for row in rows:
+            if row.kind != "advertising" or row.channel != "sms":
+                continue
+            number = address(row)
+            if number:
+                hashed = self.hasher.phone(number)
+                if hashed is not None:
+                    numbers[row.message_key] = f"phone:{hashed}"
+        if not numbers:
+            return list(rows)
+        withdrawn = withdrawn_identifiers(self.store, "sms", numbers.values())
+        stopped = {key for key, identifier in numbers.items() if identifier in withdrawn}
+        outcomes.extend(Outcome(key, "suppressed", "withdrawn") for key in sorted(stopped))
+        return [row for row in rows if row.message_key not in stopped]
+
+    def _hand_over(self, row: Claimed, address: str | None) -> Outcome:
         key = row.message_key
         channel = self.channel_for(row.format)
         if channel is None:
             return Outcome(
                 key, "failed", f"no channel is configured for {row.format!r} messages", event="failed"
             )
-        address = self.contacts.address(row.profile_id, row.channel)
         if not address:
             return Outcome(key, "suppressed", "unreachable")
         message = Message(
@@ -291,7 +343,10 @@ class OutboxSender:
             subject=row.subject,
             html=row.body_html,
             template_code=row.template_code,
-            unsubscribe_url=self.unsubscribe_url(key) if self.unsubscribe_url is not None else None,
+            # the one-click unsubscribe withdraws advertising consent: an order notice has none
+            unsubscribe_url=self.unsubscribe_url(key)
+            if self.unsubscribe_url is not None and row.kind == "advertising"
+            else None,
             image_url=row.image_url,
             data={"campaign_id": row.campaign_id, "step": row.step},
         )
@@ -359,3 +414,24 @@ class OutboxSender:
                 self.stats.deferred += 1
             else:
                 self.stats.retried += 1
+
+
+def _subscription_gone(row: Claimed, outcome: Outcome) -> bool:
+    """Whether the push service refused a push because the subscription or token is gone for good
+    (the adapters say so in the reason: web push 404/410, or 403 for a subscription made with
+    another VAPID key, "…; revoke it"; app push ``UNREGISTERED``)."""
+    if outcome.state != "failed" or not outcome.reason:
+        return False
+    if row.channel == "web_push":
+        return outcome.reason.endswith("revoke it")
+    return row.channel == "app_push" and "UNREGISTERED" in outcome.reason
+
+
+def _subscription_id(address: str) -> str:
+    """The stored subscription an address came from: a web push subscription's endpoint (its
+    address is the subscription JSON), an app's device token (its address is the token)."""
+    try:
+        found = orjson.loads(address)
+    except orjson.JSONDecodeError:
+        return address
+    return str(found.get("endpoint", address)) if isinstance(found, dict) else address

@@ -29,6 +29,7 @@ from shopmind.api import (
     _messages,
     _onsite,
     _profiles,
+    _push,
     _schedule,
     _sdk,
     _segments,
@@ -140,6 +141,8 @@ def create_app(
     app.state.keys = keys
     app.state.hasher = ws.hasher()
     app.state.link_key = workspace_link_key(ws)  # checks the signed links in sent messages
+    app.state.workspace_folder = ws.path  # its VAPID key, read when first asked for (api._push)
+    app.state.vapid_public_key = None
     app.state.signer = IdentitySigner(ws.path)
     app.state.limiter = RateLimiter(config.requests_per_second)
     app.state.recommender = recommender
@@ -152,7 +155,7 @@ def create_app(
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],
-        allow_methods=["GET", "POST"],
+        allow_methods=["GET", "POST", "DELETE"],  # DELETE: a browser revoking its push subscription
         allow_headers=["Authorization", "Content-Type"],
         max_age=600,
     )
@@ -172,6 +175,7 @@ def create_app(
         _schedule,
         _exports,
         _messages,
+        _push,
         _admin,
         _docs,
     ):

@@ -256,7 +256,7 @@ async def callbacks(request: Request, ask: CallbacksRequest) -> dict[str, Any]:
         )
         for r in ask.results
     ]
-    done = await request.app.state.worker.run(record_deliveries, reports)
+    done = await request.app.state.worker.run(record_deliveries, reports, now)
     return {"recorded": done.inserted, "duplicates": done.duplicates, "unknown": list(done.unknown)}
 
 

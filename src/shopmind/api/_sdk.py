@@ -14,7 +14,8 @@ _SDK = files("shopmind.api").joinpath("static/sdk.js").read_bytes()
 @router.api_route(
     "/sdk.js",
     methods=["GET", "HEAD"],
-    summary="The JavaScript tracker: track, page, identify, consent, exit intent, scroll, on-site rendering",
+    summary="The JavaScript tracker: track, page, identify, consent, web push, exit intent, scroll, on-site "
+    "rendering",
     response_class=Response,
     responses={200: {"content": {"application/javascript; charset=utf-8": {}}, "description": "The tracker"}},
 )

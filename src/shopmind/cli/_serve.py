@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 from datetime import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -12,7 +13,7 @@ from rich.table import Table
 
 from shopmind.cli._common import EXIT_USAGE, EXIT_WORKSPACE, WorkspaceOpt, app, console, err_console, fail
 from shopmind.cli._format import local_time
-from shopmind.cli._worker import BatchOpt, ContactsOpt, EncodingOpt
+from shopmind.cli._worker import BatchOpt, ContactsOpt, EncodingOpt, PublicUrlOpt, check_public_url
 from shopmind.core import InvalidInputError, ShopmindError, WorkspaceError
 
 if TYPE_CHECKING:  # the rest is imported where it is used: ``shopmind --help`` stays quick
@@ -100,6 +101,14 @@ def keys_revoke(key_id: str, workspace: WorkspaceOpt = Path(".shopmind")) -> Non
     err_console.print(f"revoked {described.kind} key {described.key_id}")
 
 
+def _own_url(host: str, port: int) -> str:
+    """The server's own address, for links when no --public-url is given (an address listening on
+    every interface is named by the machine's name)."""
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.getfqdn()
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def _daily(value: str) -> time | None:
     if value.strip().lower() == "off":
         return None
@@ -160,6 +169,7 @@ def serve(
     contacts: ContactsOpt = None,
     contacts_encoding: EncodingOpt = "utf-8",
     send_batch: BatchOpt = 50,
+    public_url: PublicUrlOpt = None,
 ) -> None:
     """Serve the HTTP API of a workspace: event collection (/v1/track, /v1/batch, ...), profiles
     and recommendations (/v1/profiles, /v1/recommendations), on-site decisions (/v1/decide, by the
@@ -189,6 +199,7 @@ def serve(
     daily = _daily(run_at)
     clock = ShiftedClock(settings.clock_shift_file) if settings.clock_shift_file else SystemClock()
     sender = None
+    links = check_public_url(public_url or _own_url(host, port))
     if send:
         from shopmind.cli._worker import check_sending, sender_factory
 
@@ -196,6 +207,7 @@ def serve(
         sender = sender_factory(
             workspace,
             contacts=contacts,
+            public_url=links,
             encoding=contacts_encoding,
             batch=send_batch,
             max_attempts=6,
@@ -244,7 +256,10 @@ def serve(
         )
     if send:
         err_console.print(
-            "sending the campaigns' outbox" + (f" (addresses from {contacts})" if contacts else "")
+            "sending the campaigns' outbox"
+            + (f" (addresses from {contacts})" if contacts else "")
+            + f"; unsubscribe links point at {links}"
+            + ("" if public_url else " (give --public-url if customers reach the server elsewhere)")
         )
     # uvicorn stops gracefully on SIGTERM / Ctrl-C, then raises the signal again for the handler
     # found at start: with these, a graceful stop exits 0 instead of dying by the signal

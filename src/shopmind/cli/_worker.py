@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+from urllib.parse import urlsplit
 
 import typer
 
@@ -52,10 +53,30 @@ def check_sending(folder: Path, contacts: Path | None) -> None:
         raise fail(str(exc), EXIT_USAGE) from None
 
 
+#: where ``shopmind serve`` listens unless told otherwise: the worker's links point there by default
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+def check_public_url(value: str) -> str:
+    """``--public-url`` as the links' base (no trailing slash); BadParameter saying what is wrong."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise typer.BadParameter(
+            f"{value!r}: expected the server's address as customers reach it, e.g. https://crm.shop.example",
+            param_hint="--public-url",
+        )
+    if parts.query or parts.fragment:
+        raise typer.BadParameter(
+            f"{value!r}: the address takes no query or fragment", param_hint="--public-url"
+        )
+    return value.strip().rstrip("/")
+
+
 def sender_factory(
     folder: Path,
     *,
     contacts: Path | None,
+    public_url: str,
     columns: dict[str, str] | None = None,
     encoding: str = "utf-8",
     batch: int,
@@ -65,23 +86,32 @@ def sender_factory(
     progress: Callable[[SenderStats], None] | None = None,
 ) -> Callable[[Store], OutboxSender]:
     """What makes the sender for a connection: the workspace's channels, the contact book (the
-    shop's contact file, then the store's Web Push subscriptions)."""
+    shop's contact file, then the store's push subscriptions), each advertising message's
+    one-click unsubscribe link on the server at ``public_url``."""
 
     def make(store: Store) -> OutboxSender:
         from shopmind.activation import (
             ChainedContacts,
             ContactBook,
             FileContacts,
+            MessageLinks,
             OutboxSender,
             PushSubscriptions,
+            workspace_link_key,
         )
         from shopmind.store import Workspace
 
+        ws = Workspace(folder)
+        hasher = ws.hasher()
+        link_key = workspace_link_key(ws)
         books: list[ContactBook] = []
         if contacts is not None:
-            hasher = Workspace(folder).hasher()
             books.append(FileContacts(store, contacts, columns, encoding=encoding, hasher=hasher))
         books.append(PushSubscriptions(store))
+
+        def unsubscribe_url(message_key: str) -> str:
+            return MessageLinks(public_url, link_key, message_key).unsubscribe()
+
         return OutboxSender(
             store,
             workspace_channels(folder, clock),
@@ -90,6 +120,8 @@ def sender_factory(
             zone=zone,
             batch=batch,
             max_attempts=max_attempts,
+            unsubscribe_url=unsubscribe_url,
+            hasher=hasher,
             progress=progress,
         )
 
@@ -137,6 +169,18 @@ BatchOpt = Annotated[
         "(with the same idempotency key); larger rounds send faster.",
     ),
 ]
+PublicUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--public-url",
+        envvar="SHOPMIND_PUBLIC_URL",
+        help="The address customers reach the shopmind server at (https://crm.shop.example): each "
+        "advertising e-mail's one-click unsubscribe link (List-Unsubscribe) points at "
+        "<public-url>/m/u/…, which 'shopmind serve' answers. Default: the address 'shopmind serve' "
+        "listens on (for 'shopmind worker': " + DEFAULT_PUBLIC_URL + "); behind a reverse proxy or "
+        "when customers read mail elsewhere, give the public one.",
+    ),
+]
 AttemptsOpt = Annotated[
     int, typer.Option(min=1, max=100, help="Tries before a message the provider keeps deferring is failed.")
 ]
@@ -150,6 +194,7 @@ def worker(
     encoding: EncodingOpt = "utf-8",
     batch: BatchOpt = 50,
     max_attempts: AttemptsOpt = 6,
+    public_url: PublicUrlOpt = None,
     once: Annotated[
         bool,
         typer.Option("--once", help="Send what is due now, then exit (else: keep sending until stopped)."),
@@ -178,6 +223,7 @@ def worker(
     from shopmind.store import Workspace, outbox_counts
 
     zone = Settings().shop_timezone
+    links = check_public_url(public_url or DEFAULT_PUBLIC_URL)
     try:
         ws = Workspace(workspace)
         store = ws.open_store()
@@ -200,6 +246,7 @@ def worker(
         make = sender_factory(
             ws.path,
             contacts=contacts,
+            public_url=links,
             columns=parse_columns(column),
             encoding=encoding,
             batch=batch,
@@ -225,6 +272,7 @@ def worker(
         err_console.print(
             f"sending the outbox of {workspace}" + (" (what is due now)" if once else " (Ctrl-C stops)")
         )
+        err_console.print(f"unsubscribe links point at {links}" + ("" if public_url else " (--public-url)"))
         stats = sender.drain() if once else sender.run_forever(idle)
         err_console.print(_line(stats))
         sender.close()
@@ -242,4 +290,5 @@ def _line(stats: SenderStats) -> str:
         + (f" ({why})" if why else "")
         + f", deferred {stats.deferred}, retrying {stats.retried}, failed {stats.failed}, "
         f"unknown {stats.unknown}, resent after a stop {stats.recovered}"
+        + (f", push subscriptions revoked {stats.revoked}" if stats.revoked else "")
     )

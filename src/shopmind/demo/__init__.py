@@ -5,6 +5,8 @@ store's layouts (events, orders, order lines, products, weather, external intere
 ``PlantedTruths`` behind them. ``simulate_onsite(truths, seed)`` adds two weeks of on-site decisions
 of the built-in triggers and their outcomes. ``generate_consents(customers, days, seed, start)``
 gives its members' advertising consent ledger (a random stream of its own).
+``simulate_responses(messages, shop_recipients(shop), seed)`` answers a campaign's messages with
+opens, clicks and orders carrying planted effects (``MESSAGE_RESPONSES``).
 """
 
 from shopmind.demo._catalogue import PRODUCT_SCHEMA
@@ -13,6 +15,16 @@ from shopmind.demo._geography import WEATHER_SCHEMA
 from shopmind.demo._inquiries import INQUIRY_EVENT
 from shopmind.demo._onsite import simulate_onsite
 from shopmind.demo._people import guest_contact
+from shopmind.demo._responses import (
+    MESSAGE_EVENT_SCHEMA,
+    OPEN_TRACKED,
+    Product,
+    Recipients,
+    Responses,
+    SentMessage,
+    shop_recipients,
+    simulate_responses,
+)
 from shopmind.demo._simulator import (
     DEFAULT_START,
     EVENTS_PER_CUSTOMER_DAY,
@@ -20,23 +32,44 @@ from shopmind.demo._simulator import (
     SyntheticShop,
     generate_shop,
 )
-from shopmind.demo._truths import ComplementaryPair, DeviceHourHabit, PlantedTruths, WeatherEffect
+from shopmind.demo._truths import (
+    EVENING_READER_HOURS,
+    MESSAGE_RESPONSES,
+    RESPONSE_DAYS,
+    ComplementaryPair,
+    DeviceHourHabit,
+    MessageResponse,
+    PlantedTruths,
+    WeatherEffect,
+)
 
 __all__ = [
     "DEFAULT_START",
+    "EVENING_READER_HOURS",
     "EVENTS_PER_CUSTOMER_DAY",
     "INQUIRY_EVENT",
     "INTEREST_SCHEMA",
+    "MESSAGE_EVENT_SCHEMA",
+    "MESSAGE_RESPONSES",
+    "OPEN_TRACKED",
     "PRODUCT_SCHEMA",
+    "RESPONSE_DAYS",
     "WEATHER_SCHEMA",
     "ComplementaryPair",
     "DemoConsents",
     "DeviceHourHabit",
+    "MessageResponse",
     "PlantedTruths",
+    "Product",
+    "Recipients",
+    "Responses",
+    "SentMessage",
     "SyntheticShop",
     "WeatherEffect",
     "generate_consents",
     "generate_shop",
     "guest_contact",
+    "shop_recipients",
     "simulate_onsite",
+    "simulate_responses",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from types import MappingProxyType
 from typing import NamedTuple
 
 
@@ -129,3 +130,62 @@ class PlantedTruths:
     def active_vip_user_ids(self) -> frozenset[str]:
         """VIPs still buying at the end of the period."""
         return self.vip_user_ids - self.churned_vip_user_ids
+
+    @property
+    def evening_reader_user_ids(self) -> frozenset[str]:
+        """Members who read their messages in the evening (``EVENING_READER_HOURS``): the
+        device-by-hour habit group, who buy on their desktop at 21-22h KST."""
+        return frozenset().union(*(h.user_ids for h in self.device_hour_habits))
+
+    @property
+    def message_responses(self) -> Mapping[str, MessageResponse]:
+        """How each group of members answers a campaign message (``MESSAGE_RESPONSES``)."""
+        return MESSAGE_RESPONSES
+
+
+#: The days within which a message's planted effect on buying shows, and over which the
+#: no-message purchase rates below are counted (the campaigns' default attribution window).
+RESPONSE_DAYS = 7
+#: The shop-local hours at which evening readers read their messages (their buying hours).
+EVENING_READER_HOURS = (21, 22)
+
+
+@dataclass(frozen=True)
+class MessageResponse:
+    """How one group of the demo shop's members answers a campaign message (``demo._responses``).
+
+    ``no_message`` is the chance that a member of the group orders at least once within
+    ``RESPONSE_DAYS`` of the campaign's send moment when sent nothing (the holdout's rate);
+    a message raises it by ``coupon_uplift`` (a message with a coupon) or ``message_uplift``
+    (without), in percentage points, exactly: P(order) = no_message + uplift. ``read`` is the
+    chance that the message is read (opened), ``read_own_hour`` when it arrives in one of the
+    member's own hours (evening readers: ``EVENING_READER_HOURS``; equal to ``read`` for the
+    other groups); ``click`` the chance that a reader clicks its link. A member whom the message
+    wins over (the uplift) always reads and clicks it before buying.
+    """
+
+    group: str
+    no_message: float
+    coupon_uplift: float
+    message_uplift: float
+    read: float
+    read_own_hour: float
+    click: float
+
+
+#: The planted answers, by group. Groups, in this order of precedence: ``dormant_vip`` (the
+#: churned VIPs: silent since ``churned_from``), ``active_vip`` (VIPs still buying),
+#: ``evening_reader`` (``evening_reader_user_ids``), ``buyer`` (other members with an order in the
+#: period), ``non_buyer`` (members without one).
+MESSAGE_RESPONSES: Mapping[str, MessageResponse] = MappingProxyType(
+    {
+        r.group: r
+        for r in (
+            MessageResponse("dormant_vip", 0.03, 0.08, 0.02, 0.25, 0.25, 0.3),
+            MessageResponse("active_vip", 0.5, 0.0, 0.0, 0.45, 0.45, 0.3),
+            MessageResponse("evening_reader", 0.15, 0.01, 0.0, 0.12, 0.4, 0.25),
+            MessageResponse("buyer", 0.08, 0.01, 0.0, 0.2, 0.2, 0.2),
+            MessageResponse("non_buyer", 0.01, 0.005, 0.0, 0.1, 0.1, 0.15),
+        )
+    }
+)

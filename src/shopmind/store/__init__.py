@@ -141,6 +141,7 @@ from shopmind.store._outbox import (
     Claimed,
     OutboxRow,
     Outcome,
+    Reported,
     cap_counts,
     claim_due,
     enqueue,
@@ -152,11 +153,19 @@ from shopmind.store._outbox import (
     next_due,
     outbox_counts,
     record_outcomes,
+    record_reported,
     recover_sending,
     release,
     retry_at,
 )
 from shopmind.store._profiles import missing_profiles, record_profiles, stored_profiles
+from shopmind.store._push_subscriptions import (
+    PushKind,
+    PushSubscription,
+    push_address,
+    revoke_push_subscriptions,
+    save_push_subscription,
+)
 from shopmind.store._running import (
     SERVER_FILE,
     TOKEN_FILE,
@@ -196,6 +205,7 @@ from shopmind.store._store import (
 )
 from shopmind.store._url import open_store
 from shopmind.store._visits import write_visit_days
+from shopmind.store._withdrawals import withdrawn_identifiers
 from shopmind.store._workspace import KEY_FILE as HASH_KEY_FILE
 from shopmind.store._workspace import MODELS_DIR, PRIVACY_FILE, Workspace, models_folder
 
@@ -259,6 +269,9 @@ __all__ = [
     "OutboxRow",
     "Outcome",
     "ProfileConsent",
+    "PushKind",
+    "PushSubscription",
+    "Reported",
     "Role",
     "RunningServer",
     "SendDecision",
@@ -337,6 +350,7 @@ __all__ = [
     "out_of_space",
     "outbox_counts",
     "profile_identifiers",
+    "push_address",
     "record_campaign_members",
     "record_consent_rows",
     "record_consents",
@@ -347,6 +361,7 @@ __all__ = [
     "record_notices",
     "record_outcomes",
     "record_profiles",
+    "record_reported",
     "record_server_job",
     "record_stays",
     "recover_sending",
@@ -356,9 +371,11 @@ __all__ = [
     "resolve_person",
     "retire_server",
     "retry_at",
+    "revoke_push_subscriptions",
     "revoke_sessions",
     "role_allows",
     "running_server",
+    "save_push_subscription",
     "saved_definitions",
     "segments_signature",
     "served_since",
@@ -380,5 +397,6 @@ __all__ = [
     "trigger_performance",
     "unverified_orders",
     "update_definition",
+    "withdrawn_identifiers",
     "write_visit_days",
 ]

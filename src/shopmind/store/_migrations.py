@@ -585,6 +585,17 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        17,
+        "push subscriptions of apps too: an app's device token (kind app, its platform) beside browsers' subscriptions",
+        """
+        ALTER TABLE push_subscriptions ADD COLUMN kind VARCHAR NOT NULL DEFAULT 'web';  -- web or app
+        ALTER TABLE push_subscriptions ADD COLUMN platform VARCHAR;  -- an app's: android, ios
+        -- an app's token has no browser keys
+        ALTER TABLE push_subscriptions ALTER COLUMN p256dh DROP NOT NULL;
+        ALTER TABLE push_subscriptions ALTER COLUMN auth DROP NOT NULL;
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

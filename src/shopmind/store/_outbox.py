@@ -362,6 +362,84 @@ def mark_unknown(store: Store, key: str, reason: str, *, at: datetime) -> int:
     return record_outcomes(store, [Outcome(key, "unknown", reason)], at=at)
 
 
+@dataclass(frozen=True)
+class Reported:
+    """A provider's later word on a message it took (a delivery callback): ``delivered`` to the
+    phone or inbox, or ``failed`` (``reason``: the provider's words). Names the message by our key
+    or by the provider's id for it."""
+
+    status: Literal["delivered", "failed"]
+    message_key: str | None = None
+    provider_id: str | None = None
+    reason: str | None = None
+
+
+_REPORTED_SCHEMA = pa.schema(
+    [
+        ("pos", pa.int64()),
+        ("status", pa.string()),
+        ("message_key", pa.string()),
+        ("provider_id", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
+
+
+def record_reported(store: Store, reports: Sequence[Reported], *, at: datetime) -> int:
+    """Move the outbox rows the providers reported on, in one transaction; how many changed.
+
+    * ``failed``: a row ``sent``, ``unknown`` or ``sending`` becomes ``failed`` with the provider's
+      reason (``delivery failed: …``): it never reached the customer, and an ``unknown`` one is
+      not resent (the provider had it);
+    * ``delivered``: a ``sent`` row stays ``sent``; an ``unknown`` one becomes ``sent`` (the
+      provider has it: resending it would only repeat it).
+
+    A report naming a provider id that two rows share is ambiguous and moves nothing; a row
+    already ``failed`` stays as it is (the first word wins over a contradicting later one)."""
+    if not reports:
+        return 0
+    table = pa.table(
+        {
+            "pos": list(range(len(reports))),
+            "status": [r.status for r in reports],
+            "message_key": [r.message_key for r in reports],
+            "provider_id": [r.provider_id for r in reports],
+            "reason": [r.reason for r in reports],
+        },
+        schema=_REPORTED_SCHEMA,
+    )
+    with store.staged("_outbox_reported", table) as src, store.atomically():
+        # each report's row: by our key, else by the provider's id when exactly one row has it;
+        # of several reports on one row, a failure counts (the last one's reason)
+        changed = store.sql(
+            f"""WITH found AS (
+                SELECT s.pos, s.status, s.reason, o.message_key AS key
+                FROM {src} s JOIN outbox o ON o.message_key = s.message_key
+                UNION ALL
+                SELECT s.pos, s.status, s.reason, any_value(o.message_key)
+                FROM {src} s JOIN outbox o ON s.message_key IS NULL AND o.provider_id = s.provider_id
+                GROUP BY ALL HAVING count(*) = 1
+            ), per_row AS (
+                SELECT key, bool_or(status = 'failed') AS failed,
+                       arg_max(reason, pos) FILTER (WHERE status = 'failed') AS reason
+                FROM found GROUP BY key
+            )
+            UPDATE outbox SET
+                state = CASE WHEN r.failed THEN 'failed' ELSE 'sent' END,
+                reason = CASE WHEN r.failed
+                    THEN 'delivery failed: ' || coalesce(r.reason, 'the provider gave no reason')
+                    ELSE outbox.reason END,
+                sent_at = CASE WHEN r.failed THEN outbox.sent_at ELSE coalesce(outbox.sent_at, ?) END,
+                next_attempt_at = NULL, updated_at = ?
+            FROM per_row r
+            WHERE outbox.message_key = r.key
+              AND ((r.failed AND outbox.state IN ('sent', 'unknown', 'sending'))
+                   OR (NOT r.failed AND outbox.state = 'unknown'))""",
+            [at, at],
+        )
+    return int(changed[0][0]) if changed else 0
+
+
 def release(store: Store, keys: Sequence[str], *, at: datetime) -> int:
     """Put claimed rows the sender did not hand over (it is stopping) back in the queue, their
     claim not counted as an attempt; how many."""

@@ -8,6 +8,8 @@
  *   shopmind.decide("top")                 // ask for the action of a placement and render it
  *   shopmind.consent({channel: "sms", granted: false})   // the visitor withdraws advertising consent
  *   shopmind.consent({channel: "email", granted: true, textVersion: "2024-01"})  // needs a signed member
+ *   shopmind.subscribePush()               // ask for browser notifications; hands the subscription to shopmind
+ *   shopmind.unsubscribePush()             // stop them (the subscription is revoked at shopmind too)
  *
  * It detects exit intent (the pointer leaving through the top of the window) and scroll depth
  * (25/50/75/100%), asks /v1/decide for the "popup" placement on exit intent and for each element
@@ -25,6 +27,12 @@
  * consent. The write key is public, so a grant is taken only for a member identified with their
  * signature; a withdrawal is always taken (for the signed member, else for this device's visitor).
  * The returned promise rejects with the server's error (e.g. a grant without a signature).
+ * Web push: subscribePush({serviceWorker, scope}) registers the service worker (default: /push-sw.js
+ * when shopmind serves this page's origin, else /shopmind-sw.js, a file on the shop's own site holding
+ * importScripts("https://YOUR-SHOPMIND/push-sw.js")), subscribes with the shop's VAPID key
+ * (GET /v1/push/vapid-key) — the browser asks the visitor — and sends the subscription to
+ * /v1/push-subscriptions for the signed member, else this device's visitor. Sending advertising by
+ * push still needs the visitor's consent on web_push (consent()).
  */
 (function (w, d) {
   "use strict";
@@ -129,6 +137,76 @@
     var sent = queue.then(function () { return post("/v1/consent", body); });
     queue = sent.catch(function (e) { if (w.console) w.console.warn("shopmind: consent not recorded", e); });
     return sent;
+  }
+  // -- web push ----------------------------------------------------------------------------
+  function keyBytes(text) {
+    var b64 = (text + "===".slice((text.length + 3) % 4)).replace(/-/g, "+").replace(/_/g, "/");
+    var raw = w.atob(b64), out = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+    return out;
+  }
+  function sameKey(subscription, key) {
+    var had = subscription.options && subscription.options.applicationServerKey;
+    if (!had) return false;
+    var a = new Uint8Array(had), b = keyBytes(key);
+    if (a.length !== b.length) return false;
+    for (var i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
+  function active(registration) {  // subscribing needs an active service worker
+    if (registration.active) return Promise.resolve(registration);
+    var worker = registration.installing || registration.waiting;
+    return new Promise(function (resolve) {
+      worker.addEventListener("statechange", function () { if (worker.state === "activated") resolve(registration); });
+    });
+  }
+  function workerUrl(o) {
+    if (o.serviceWorker) return o.serviceWorker;
+    return host === w.location.origin ? host + "/push-sw.js" : "/shopmind-sw.js";
+  }
+  function subscribePush(options) {
+    var o = options || {};
+    if (!navigator.serviceWorker || !w.PushManager) return Promise.reject(new Error("shopmind: this browser has no web push"));
+    var key;
+    var sent = queue.then(function () {
+      return fetch(host + "/v1/push/vapid-key", { headers: headers() })
+        .then(function (r) { return r.json().then(function (j) { if (!r.ok) throw j; return j; }); });
+    }).then(function (answer) {
+      key = answer.publicKey;
+      return navigator.serviceWorker.register(workerUrl(o), o.scope ? { scope: o.scope } : undefined);
+    }).then(active).then(function (registration) {
+      return registration.pushManager.getSubscription().then(function (had) {
+        if (had && sameKey(had, key)) return had;
+        var fresh = function () {
+          return registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key) });
+        };
+        return had ? had.unsubscribe().then(fresh) : fresh();
+      });
+    }).then(function (subscription) {
+      var body = { kind: "web", subscription: subscription.toJSON(), anonymousId: anonymousId() };
+      var uid = userId();
+      if (uid) {
+        var signature = store.getItem("shopmind:userSignature");
+        if (signature) { body.userId = uid; body.userSignature = signature; }
+      }
+      return post("/v1/push-subscriptions", body);
+    });
+    queue = sent.catch(function (e) { if (w.console) w.console.warn("shopmind: push not subscribed", e); });
+    return sent;
+  }
+  function unsubscribePush(options) {
+    var o = options || {};
+    if (!navigator.serviceWorker) return Promise.resolve({ revoked: 0 });
+    return navigator.serviceWorker.getRegistration(o.scope || workerUrl(o)).then(function (registration) {
+      return registration ? registration.pushManager.getSubscription() : null;
+    }).then(function (subscription) {
+      if (!subscription) return { revoked: 0 };
+      var endpoint = subscription.endpoint;
+      return subscription.unsubscribe().then(function () {
+        return fetch(host + "/v1/push-subscriptions?endpoint=" + encodeURIComponent(endpoint),
+          { method: "DELETE", headers: headers() }).then(function (r) { return r.json(); });
+      });
+    });
   }
   function reset() {
     store.removeItem("shopmind:userId"); store.removeItem("shopmind:userSignature"); store.removeItem("shopmind:anonymousId");
@@ -271,6 +349,8 @@
     page: page,
     identify: identify,
     consent: consent,
+    subscribePush: subscribePush,
+    unsubscribePush: unsubscribePush,
     decide: decide,
     exitIntent: exitIntent,
     reset: reset,
