@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -87,8 +88,9 @@ TEMPLATE_FIELDS = (
 
 # -- what every page needs of the workspace ------------------------------------------------------
 def _folder(request: Request) -> Path:
-    """The workspace's folder: the one the server's key ring lives in."""
-    return Path(request.app.state.keys.path).parent
+    """The workspace's folder (the server's; else the one its key ring lives in)."""
+    found = getattr(request.app.state, "workspace_folder", None)
+    return Path(found) if found is not None else Path(request.app.state.keys.path).parent
 
 
 def _config(request: Request) -> ChannelConfig:
@@ -330,9 +332,11 @@ async def review(
 
 
 def _links(request: Request) -> tuple[Any, Any]:
-    """The signed links a scheduled message carries, on this server (its open pixel, clicks and
-    one-click unsubscribe answer at ``/m/…``)."""
-    base = str(request.base_url).rstrip("/")
+    """The signed links a scheduled message carries, on this server (its clicks and one-click
+    unsubscribe answer at ``/m/…``)."""
+    # the public address the sender's links use (SHOPMIND_PUBLIC_URL), else the one the
+    # marketer reached the dashboard by
+    base = (os.environ.get("SHOPMIND_PUBLIC_URL") or str(request.base_url)).rstrip("/")
     key: bytes = request.app.state.link_key
 
     def unsubscribe(message_key: str) -> str:
