@@ -83,6 +83,12 @@ RUN: dict[str, tuple[str, ...]] = {
     'shopmind segments export "Clicked 문의하기 twice or more this week" -o asked.csv [--format parquet]': (
         "wrote",
     ),
+    "shopmind campaigns create --file winback.yaml": ("created campaign", "초안으로 만들었습니다"),
+    'shopmind campaigns preview "겨울 복귀 쿠폰" --customers 3': ("the plan · 발송 계획", "(광고)", "bytes"),
+    'shopmind campaigns schedule "겨울 복귀 쿠폰"': ("scheduled", "발송을 기다립니다"),
+    'shopmind campaigns pause "겨울 복귀 쿠폰"': ("paused", "일시 중지했습니다"),
+    'shopmind campaigns resume "겨울 복귀 쿠폰"': ("resumed",),
+    'shopmind campaigns results "겨울 복귀 쿠폰"': ("uplift over the holdout", "대조군 대비 효과"),
     "shopmind keys create --kind write": ("sm_w_",),
     "shopmind keys create --kind secret": ("sm_s_",),
     "shopmind users create --role owner --login owner -w .shopmind-demo": ("owner",),
@@ -201,10 +207,11 @@ def write_user_files(folder: Path) -> None:
         ",,010-5555-1234,,수신거부,\n",
         encoding="utf-8",
     )
-    # the README's segment definition (its YAML block)
-    definition = re.search(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
-    assert definition is not None
-    (folder / "inquiry.yaml").write_text(definition.group(1), encoding="utf-8")
+    # the README's segment definition and campaign (its YAML blocks)
+    blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    (folder / "inquiry.yaml").write_text(blocks[0], encoding="utf-8")
+    campaign = next(b for b in blocks if b.startswith("name: ") and "audience:" in b)
+    (folder / "winback.yaml").write_text(campaign, encoding="utf-8")
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ Written as JSON or YAML (the CLI, the API and the dashboard all send this shape)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
@@ -37,6 +38,11 @@ from shopmind.core import FieldError, InvalidInputError, schema_field_error
 
 MAX_CAMPAIGN_BYTES = 256 * 1024
 MAX_STEPS = 10
+#: bounds of the numbers a campaign holds (beyond them a number is a mistake, and the engine's
+#: integers and dates would overflow)
+MAX_CAP = 1_000
+MAX_DAYS = 3_650
+MAX_WAIT_HOURS = 24 * 366
 
 
 class SegmentAudience(msgspec.Struct, tag_field="kind", tag="segment", forbid_unknown_fields=True):
@@ -183,8 +189,8 @@ def check_campaign(campaign: Campaign) -> list[FieldError]:
             errors.append(FieldError(f"{where}.kind", f"expected one of {', '.join(KINDS)}"))
         if step.after is not None and step.after not in ids[:i]:
             errors.append(FieldError(f"{where}.after", f"{step.after!r} is not an earlier step"))
-        if step.wait_hours < 0:
-            errors.append(FieldError(f"{where}.wait_hours", "must not be negative"))
+        if not 0 <= step.wait_hours <= MAX_WAIT_HOURS:
+            errors.append(FieldError(f"{where}.wait_hours", f"hours from 0 to {MAX_WAIT_HOURS:,}"))
         if i == 0 and step.when != "always":
             errors.append(
                 FieldError(f"{where}.when", "the first step answers no earlier message: use always")
@@ -198,14 +204,31 @@ def check_campaign(campaign: Campaign) -> list[FieldError]:
         errors.append(FieldError("send_time.hour", "an hour from 0 to 23"))
     if campaign.caps.per_day < 1 or campaign.caps.per_week < campaign.caps.per_day:
         errors.append(FieldError("caps", "per_day at least 1 and per_week at least per_day"))
-    if campaign.attribution_days < 1:
-        errors.append(FieldError("attribution_days", "at least 1"))
+    for name in ("per_day", "per_week"):
+        if getattr(campaign.caps, name) > MAX_CAP:
+            errors.append(FieldError(f"caps.{name}", f"at most {MAX_CAP:,} messages"))
+    if not 1 <= campaign.attribution_days <= MAX_DAYS:
+        errors.append(FieldError("attribution_days", f"days from 1 to {MAX_DAYS:,}"))
+    audience = campaign.audience
+    if isinstance(audience, MovedAudience) and not 1 <= audience.within_days <= MAX_DAYS:
+        errors.append(FieldError("audience.within_days", f"days from 1 to {MAX_DAYS:,}"))
+    if isinstance(audience, BandAudience) and not (
+        math.isfinite(audience.low) and math.isfinite(audience.high) and audience.low <= audience.high
+    ):
+        errors.append(FieldError("audience.low", "finite numbers with low at most high"))
+    for name in ("start_at", "end_at"):
+        moment = getattr(campaign, name)
+        if moment is not None and moment.tzinfo is None:
+            errors.append(FieldError(name, "expected a time with its offset, e.g. 2026-12-06T10:00:00+09:00"))
     trigger = campaign.trigger
     if trigger.kind == "segment_entry" and not trigger.segment:
         errors.append(FieldError("trigger.segment", "required for a segment_entry trigger"))
     if trigger.kind == "event" and not trigger.event:
         errors.append(FieldError("trigger.event", "required for an event trigger"))
-    if campaign.start_at and campaign.end_at and campaign.end_at <= campaign.start_at:
+    if not 0 <= trigger.after_hours <= MAX_WAIT_HOURS:
+        errors.append(FieldError("trigger.after_hours", f"hours from 0 to {MAX_WAIT_HOURS:,}"))
+    aware = all(m is None or m.tzinfo is not None for m in (campaign.start_at, campaign.end_at))
+    if aware and campaign.start_at and campaign.end_at and campaign.end_at <= campaign.start_at:
         errors.append(FieldError("end_at", "must be after start_at"))
     return errors
 

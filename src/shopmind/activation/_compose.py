@@ -17,7 +17,7 @@ from shopmind.activation._campaign import Campaign, Step
 from shopmind.activation._channel_config import DEFAULT_COSTS
 from shopmind.activation._compliance import finish, violations
 from shopmind.activation._message import FORMATS, Sender
-from shopmind.activation._template import Draft, Template, format_for, render
+from shopmind.activation._template import Draft, Template, check_template, format_for, render
 from shopmind.core import FieldError, InvalidInputError
 from shopmind.store import OutboxRow
 
@@ -46,6 +46,19 @@ def template_for(campaign: Campaign, step: Step, channel: str) -> Template:
         image_url=content.image_url,
         locale=campaign.locale,
     )
+
+
+def check_templates(campaign: Campaign) -> None:
+    """Refuse a campaign whose templates cannot be used (syntax, unknown fields or filters, an
+    e-mail without a subject, an 알림톡 with advertising words): InvalidInputError naming each
+    field (``steps[0].messages.email.subject``) before anything is stored or planned."""
+    errors = []
+    for i, step in enumerate(campaign.steps):
+        for channel in step.messages:
+            where = f"steps[{i}].messages.{channel}"
+            errors.extend(check_template(template_for(campaign, step, channel), channel, step.kind, where))
+    if errors:
+        raise InvalidInputError(errors)
 
 
 def estimated_format(step: Step, channel: str, sender: Sender | None = None) -> str:

@@ -159,6 +159,14 @@ class Exclusion:
     share: float
     examples: tuple[str, ...]
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reason": self.reason,
+            "count": self.count,
+            "share": self.share,
+            "examples": list(self.examples),
+        }
+
 
 @dataclass(frozen=True, eq=False)
 class Plan:

@@ -18,15 +18,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 
 from shopmind.activation._campaign import Campaign, campaign_json, parse_campaign
-from shopmind.activation._compose import ContextSource, compose
-from shopmind.activation._context import customer_contexts
+from shopmind.activation._compose import ContextSource, check_templates, compose
+from shopmind.activation._context import Recommends, customer_contexts
 from shopmind.activation._message import Sender
 from shopmind.activation._plan import Plan, plan_campaign
 from shopmind.core import DEFAULT_SHOP_TZ
@@ -43,6 +43,10 @@ from shopmind.store import (
 
 #: the states whose queued messages may be sent
 SENDING_STATES = ("scheduled", "running")
+#: planned messages composed at a time (each part's contexts are built at once: memory stays flat)
+COMPOSE_PART = 20_000
+#: where scheduling reports how far it is: (phase, done, total), phases plan, compose, queue
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,10 @@ class Scheduled:
 
 
 def new_campaign(store: Store, definition: object, *, created_by: str, now: datetime) -> StoredCampaign:
-    """Check ``definition`` (JSON, a mapping or a :class:`Campaign`) and keep it as a draft."""
+    """Check ``definition`` (JSON, a mapping or a :class:`Campaign`) and its templates, and keep it
+    as a draft."""
     campaign = parse_campaign(definition)  # type: ignore[arg-type]
+    check_templates(campaign)
     return create_campaign(store, campaign.name, campaign_json(campaign), created_by=created_by, now=now)
 
 
@@ -79,13 +85,17 @@ def schedule_campaign(
     costs: Mapping[str, float] | None = None,
     reachable: pa.Table | None = None,
     zone: str = DEFAULT_SHOP_TZ,
+    recommender: Recommends | None = None,
+    progress: Progress | None = None,
     audience: pa.Array | Sequence[str] | None = None,
 ) -> Scheduled:
     """Schedule a draft campaign (see the module); ``key`` is the holdout key. ``audience``: these
     customers instead of the campaign's audience now (a split test's half); ``contexts``:
     the template context per customer (default: ``customer_contexts`` as of ``now``, in the
-    campaign's language, with the step's coupon, without recommendations); ``unsubscribe_url``
-    and ``tracked``: the signed links (see ``compose``)."""
+    campaign's language, with the step's coupon, and products from ``recommender`` if given);
+    ``unsubscribe_url`` and ``tracked``: the signed links (see ``compose``); ``progress``: told
+    how far planning, composing and queuing are."""
+    report = progress or _silent
     stored = get_campaign(store, id_or_name)
     campaign = stored_definition(stored)
     if stored.state != "draft":
@@ -95,6 +105,7 @@ def schedule_campaign(
         )
     if campaign.trigger.kind != "now":
         return Scheduled(set_campaign_state(store, stored.campaign_id, "scheduled", now), None, 0, 0)
+    report("plan", 0, 1)
     plan = plan_campaign(
         store,
         campaign,
@@ -107,28 +118,50 @@ def schedule_campaign(
         zone=zone,
         audience=audience,
     )
+    report("plan", 1, 1)
     if contexts is None:
-        contexts = _default_contexts(store, campaign, plan.step, stored.campaign_id, key, now)
-    rows = compose(
-        plan,
-        campaign,
-        sender=sender,
-        contexts=contexts,
-        unsubscribe_url=unsubscribe_url,
-        tracked=tracked,
-        costs=costs,
-    )
+        contexts = _default_contexts(store, campaign, plan.step, stored.campaign_id, key, now, recommender)
+    planned = plan.planned()
+    total = planned.num_rows
+    rows = []
+    report("compose", 0, total)
+    for start in range(0, total, COMPOSE_PART):
+        part = replace(plan, table=planned.slice(start, COMPOSE_PART))
+        rows.extend(
+            compose(
+                part,
+                campaign,
+                sender=sender,
+                contexts=contexts,
+                unsubscribe_url=unsubscribe_url,
+                tracked=tracked,
+                costs=costs,
+            )
+        )
+        report("compose", min(start + COMPOSE_PART, total), total)
+    report("queue", 0, len(rows))
     with store.atomically():
         members = record_campaign_members(
             store, stored.campaign_id, plan.table.select(["profile_id", "arm"]), now
         )
         queued = enqueue(store, rows, at=now)
         after = set_campaign_state(store, stored.campaign_id, "scheduled", now)
+    report("queue", len(rows), len(rows))
     return Scheduled(after, plan, members, queued)
 
 
+def _silent(phase: str, done: int, total: int) -> None:
+    return None
+
+
 def _default_contexts(
-    store: Store, campaign: Campaign, step: str, campaign_id: str, key: str, now: datetime
+    store: Store,
+    campaign: Campaign,
+    step: str,
+    campaign_id: str,
+    key: str,
+    now: datetime,
+    recommender: Recommends | None = None,
 ) -> ContextSource:
     """Each customer's template context as of ``now`` in the campaign's language, with the step's
     coupon (codes keyed by the secret holdout key, kept apart from it: no one can work them out)."""
@@ -141,6 +174,7 @@ def _default_contexts(
             ids,
             as_of=now,
             locale=campaign.locale,
+            recommender=recommender,
             coupon=coupon,
             coupon_secret=secret,
             coupon_seed=campaign_id,

@@ -18,6 +18,7 @@ from shopmind import web
 from shopmind.activation import workspace_link_key
 from shopmind.api import (
     _admin,
+    _campaigns,
     _collect,
     _consent,
     _demo_shop,
@@ -143,6 +144,7 @@ def create_app(
     app.state.link_key = workspace_link_key(ws)  # checks the signed links in sent messages
     app.state.workspace_folder = ws.path  # its VAPID key, read when first asked for (api._push)
     app.state.vapid_public_key = None
+    app.state.workspace, app.state.shop_zone = ws, operations.zone  # campaigns read its keys and channels
     app.state.signer = IdentitySigner(ws.path)
     app.state.limiter = RateLimiter(config.requests_per_second)
     app.state.recommender = recommender
@@ -167,6 +169,7 @@ def create_app(
         _inspect,
         _profiles,
         _segments,
+        _campaigns,
         _consent,
         _onsite,
         _live,
@@ -183,6 +186,7 @@ def create_app(
     web.install(app)
     document_one_error_shape(app)
     _segments.document_definitions(app)
+    _campaigns.document_campaigns(app)
     return app
 
 

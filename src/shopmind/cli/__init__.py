@@ -13,7 +13,18 @@ from __future__ import annotations
 
 import shopmind.cli._demo_campaign  # registers demo-campaign
 import shopmind.cli._worker  # noqa: F401  (registers the worker command)
-from shopmind.cli import _consent, _customers, _data, _export, _recommend, _run, _segments, _serve, _users  # noqa: F401  (they register the commands)
+from shopmind.cli import (  # noqa: F401  (they register the commands)
+    _campaigns,
+    _consent,
+    _customers,
+    _data,
+    _export,
+    _recommend,
+    _run,
+    _segments,
+    _serve,
+    _users,
+)
 from shopmind.cli._common import EXIT_BUG, app, err_console
 from shopmind.cli._notes import OnceWarnings
 from shopmind.core import ShopmindError

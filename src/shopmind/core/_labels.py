@@ -221,6 +221,38 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "campaign_id": ("캠페인", "campaign"),
         "message_id": ("메시지 ID", "message ID"),
     },
+    # campaigns (shopmind.activation): a campaign's state, why the plan leaves a customer out (or
+    # moves their message), the format a message goes in and its kind under the law
+    "campaign_state": {
+        "draft": ("초안", "draft"),
+        "scheduled": ("예약됨", "scheduled"),
+        "running": ("발송 중", "sending"),
+        "paused": ("일시 중지", "paused"),
+        "finished": ("종료", "finished"),
+    },
+    "exclusion": {
+        "unreachable": ("연락처 없음", "no address"),
+        "opted_out": ("수신 거부", "opted out"),
+        "no_consent": ("수신 동의 없음", "no consent"),
+        "after_end": ("캠페인 종료 뒤", "after the campaign's end"),
+        "cap_day": ("하루 발송 한도 초과", "over the daily cap"),
+        "cap_week": ("주간 발송 한도 초과", "over the weekly cap"),
+        "night_deferred": ("야간이라 오전 8시로 미룸", "moved out of the night to 08:00"),
+    },
+    "message_format": {
+        "email": ("이메일", "email"),
+        "sms": ("단문 문자", "SMS"),
+        "lms": ("장문 문자", "LMS"),
+        "mms": ("사진 문자", "MMS"),
+        "alimtalk": ("알림톡", "AlimTalk"),
+        "brand": ("브랜드 메시지", "brand message"),
+        "app_push": ("앱 푸시", "app push"),
+        "web_push": ("웹 푸시", "web push"),
+    },
+    "message_kind": {
+        "advertising": ("광고성 메시지", "advertising"),
+        "informational": ("정보성 메시지", "informational"),
+    },
     # which churn model a run chose
     "model": {
         "supervised": ("지도 학습 모델", "supervised model"),
@@ -274,6 +306,10 @@ GLOSSARY: dict[str, tuple[str, str]] = {
     "consent.night": LABELS["consent_purpose"]["night_advertising"],
     "consent.notice": ("수신 동의 여부 안내", "consent-status notice"),
     "consent.history": ("수신 동의 이력", "consent history"),
+    # campaigns: who gets the messages and who is kept back to measure them against
+    "campaign.treated": ("발송 그룹", "treated group"),
+    "campaign.holdout": ("대조군", "holdout"),
+    "campaign.uplift": ("증분 효과", "uplift"),
 }
 
 

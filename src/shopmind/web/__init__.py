@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from shopmind.web import (
     _assets,
+    _campaigns,
     _customer,
     _customers,
     _login,
@@ -27,7 +28,17 @@ from shopmind.web._i18n import LANGS, MESSAGES
 from shopmind.web._reading import Reader
 
 #: the pages, in the navigation's order (a new page: its module here)
-PAGE_MODULES = (_overview, _customers, _segments, _predictions, _customer, _products, _onsite, _users)
+PAGE_MODULES = (
+    _overview,
+    _customers,
+    _segments,
+    _campaigns,
+    _predictions,
+    _customer,
+    _products,
+    _onsite,
+    _users,
+)
 
 
 def install(app: FastAPI) -> None:

@@ -12,7 +12,12 @@ from fastapi.responses import FileResponse
 from shopmind.web._frame import PREFIX
 
 router = APIRouter(prefix=f"{PREFIX}/static", include_in_schema=False)
-_OURS = {"dashboard.js": "text/javascript", "segments.js": "text/javascript", "dashboard.css": "text/css"}
+_OURS = {
+    "dashboard.js": "text/javascript",
+    "segments.js": "text/javascript",
+    "campaigns.js": "text/javascript",
+    "dashboard.css": "text/css",
+}
 _CACHE = {"Cache-Control": "public, max-age=86400"}
 
 

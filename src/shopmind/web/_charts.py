@@ -3,7 +3,7 @@ plotly.js: the server never imports plotly's Python side."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 FONT = "'Noto Sans CJK KR', 'Noto Sans KR', 'Apple SD Gothic Neo', sans-serif"
@@ -190,4 +190,87 @@ def calibration(
         xaxis=axis(labels[0], range=[0, 1], tickformat=".0%"),
         yaxis=axis(labels[1], range=[0, 1], tickformat=".0%"),
         height=280,
+    )
+
+
+ARM_COLOURS = (ACCENT, MUTED)
+
+
+def uplift(
+    arms: Sequence[tuple[str, Sequence[float], Sequence[float]]],
+    titles: tuple[str, str],
+    unit: str,
+) -> dict[str, Any]:
+    """Treated vs holdout, side by side: the conversion rate (left) and the revenue per customer
+    (right) of each arm, each with its 95 % interval as error bars. ``arms``: (name, (rate, low,
+    high), (revenue per customer, low, high))."""
+    data: list[dict[str, Any]] = []
+    for panel, (axis_x, axis_y) in enumerate((("x", "y"), ("x2", "y2"))):
+        values = [a[1] if panel == 0 else a[2] for a in arms]
+        scale = 100.0 if panel == 0 else 1.0
+        data.append(
+            {
+                "type": "bar",
+                "x": [a[0] for a in arms],
+                "y": [v[0] * scale for v in values],
+                "xaxis": axis_x,
+                "yaxis": axis_y,
+                "marker": {"color": list(ARM_COLOURS[: len(arms)])},
+                "error_y": {
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [(v[2] - v[0]) * scale for v in values],
+                    "arrayminus": [(v[0] - v[1]) * scale for v in values],
+                    "color": "#212529",
+                    "thickness": 1.5,
+                    "width": 8,
+                },
+                "hovertemplate": "%{x}: %{y:,.2f}" + ("%" if panel == 0 else unit) + "<extra></extra>",
+            }
+        )
+    return figure(
+        data,
+        xaxis={"domain": [0, 0.44]},
+        xaxis2={"domain": [0.56, 1], "anchor": "y2"},
+        yaxis=axis(titles[0] + " (%)", rangemode="tozero", ticksuffix="%"),
+        yaxis2=axis(f"{titles[1]} ({unit})", anchor="x2", rangemode="tozero", tickformat=",.0f"),
+        margin={"l": 64, "r": 16, "t": 16, "b": 40},
+    )
+
+
+def sends(rows: Sequence[Mapping[str, Any]], labels: tuple[str]) -> dict[str, Any]:
+    """Messages per shop-local day and hour, stacked by channel (``rows``: day, hour, channel,
+    messages); ``labels``: the y axis's title."""
+
+    # short labels ("12.05 16:00"): the full date under every bar would overlap
+    def slot(r: Mapping[str, Any]) -> str:
+        return f"{r['day'][5:].replace('-', '.')} {r['hour']}"
+
+    slots = sorted({slot(r) for r in rows})
+    traces = []
+    palette = (ACCENT, "#f08c00", "#2b8a3e", "#ae3ec9", "#1098ad")
+    channels = list(dict.fromkeys(r["channel"] for r in rows))
+    for i, channel in enumerate(channels):
+        per = {s: 0 for s in slots}
+        for r in rows:
+            if r["channel"] == channel:
+                per[slot(r)] += r["messages"]
+        traces.append(
+            {
+                "type": "bar",
+                "name": channel,
+                "x": slots,
+                "y": [per[s] for s in slots],
+                "marker": {"color": palette[i % len(palette)]},
+            }
+        )
+    return figure(
+        traces,
+        barmode="stack",
+        showlegend=True,
+        legend={"orientation": "h", "y": 1.15},
+        xaxis={"type": "category", "tickangle": -45, "automargin": True},
+        yaxis=axis(labels[0], rangemode="tozero", tickformat=",d"),
+        margin={"l": 56, "r": 16, "t": 16, "b": 64},
+        height=300,
     )
