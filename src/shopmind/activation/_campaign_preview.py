@@ -7,8 +7,6 @@ customers' summary adds what the sender has suppressed since a campaign was sche
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +18,7 @@ import pyarrow.compute as pc
 from shopmind.activation._campaign import Campaign
 from shopmind.activation._campaign_settings import CampaignSettings, recommender_for
 from shopmind.activation._compose import check_templates, template_for
+from shopmind.activation._context import coupon_key
 from shopmind.activation._plan import Exclusion, Plan, PlanCounts, candidate_channels, plan_campaign
 from shopmind.activation._preview import Preview, preview
 from shopmind.store import Store
@@ -127,7 +126,7 @@ def preview_campaign(
     by_channel: dict[str, list[str]] = {}
     for pid in wanted:
         by_channel.setdefault((rows.get(pid) or {}).get("channel") or first, []).append(pid)
-    secret = hmac.new(settings.holdout_key.encode(), b"shopmind coupons v1", hashlib.sha256).digest()
+    secret = coupon_key(settings.holdout_key)
     recommender = recommender_for(store, campaign) if wanted else None
     shown: dict[str, PreviewSample] = {}
     for channel, ids in by_channel.items():

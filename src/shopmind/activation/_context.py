@@ -50,6 +50,12 @@ def shop_recommender(store: Store) -> Recommends | None:
         return None
 
 
+def coupon_key(holdout_key: str) -> bytes:
+    """The secret that keys customers' coupon codes: derived from the workspace's holdout key and
+    kept apart from it (every surface that composes or previews messages derives it so)."""
+    return hmac.new(holdout_key.encode(), b"shopmind coupons v1", hashlib.sha256).digest()
+
+
 def coupon_code(pattern: str | None, secret: bytes, seed: str) -> str | None:
     """The coupon a customer gets from a step's ``pattern``: the pattern itself when it has no
     ``{code}``, else ``{code}`` filled with 8 characters derived from ``secret`` and ``seed``

@@ -40,7 +40,7 @@ from shopmind.activation._compose import ContextSource, compose, message_key
 from shopmind.activation._holdout import assign_arms
 from shopmind.activation._message import Sender
 from shopmind.activation._plan import Plan, plan_campaign
-from shopmind.activation._schedule import _default_contexts
+from shopmind.activation._schedule import campaign_contexts
 from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError
 from shopmind.store import Store, enqueue
 
@@ -414,7 +414,9 @@ def run_journey(
             reachable=reachable,
             zone=zone,
         )
-        step_contexts = contexts or _default_contexts(store, campaign, step_id, campaign_id, key, now)
+        step_contexts = contexts or campaign_contexts(
+            store, campaign, step_id, campaign_id, key, now, shop=sender.name
+        )
         rows = compose(
             plan,
             campaign,

@@ -15,8 +15,6 @@ campaign's queued messages are not withdrawn here (the sender's claim should ski
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -26,7 +24,7 @@ import pyarrow as pa
 
 from shopmind.activation._campaign import Campaign, campaign_json, parse_campaign
 from shopmind.activation._compose import ContextSource, check_templates, compose
-from shopmind.activation._context import Recommends, customer_contexts
+from shopmind.activation._context import Recommends, coupon_key, customer_contexts
 from shopmind.activation._message import Sender
 from shopmind.activation._plan import Plan, plan_campaign
 from shopmind.core import DEFAULT_SHOP_TZ
@@ -120,7 +118,9 @@ def schedule_campaign(
     )
     report("plan", 1, 1)
     if contexts is None:
-        contexts = _default_contexts(store, campaign, plan.step, stored.campaign_id, key, now, recommender)
+        contexts = campaign_contexts(
+            store, campaign, plan.step, stored.campaign_id, key, now, recommender, shop=sender.name
+        )
     planned = plan.planned()
     total = planned.num_rows
     rows = []
@@ -154,7 +154,7 @@ def _silent(phase: str, done: int, total: int) -> None:
     return None
 
 
-def _default_contexts(
+def campaign_contexts(
     store: Store,
     campaign: Campaign,
     step: str,
@@ -162,11 +162,14 @@ def _default_contexts(
     key: str,
     now: datetime,
     recommender: Recommends | None = None,
+    *,
+    shop: str = "",
 ) -> ContextSource:
     """Each customer's template context as of ``now`` in the campaign's language, with the step's
-    coupon (codes keyed by the secret holdout key, kept apart from it: no one can work them out)."""
+    coupon (codes keyed by the secret holdout key, kept apart from it: no one can work them out),
+    products from ``recommender`` if given, and the shop's name."""
     coupon = campaign.step(step).coupon
-    secret = hmac.new(key.encode(), b"shopmind coupons v1", hashlib.sha256).digest()
+    secret = coupon_key(key)
 
     def contexts(ids: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
         return customer_contexts(
@@ -178,6 +181,7 @@ def _default_contexts(
             coupon=coupon,
             coupon_secret=secret,
             coupon_seed=campaign_id,
+            shop=shop,
         )
 
     return contexts

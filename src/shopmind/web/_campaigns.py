@@ -10,8 +10,6 @@ saving and the actions run on the server's store thread. Every POST carries the 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import os
 import re
@@ -30,7 +28,6 @@ from shopmind.activation import (
     CHANNELS,
     ChannelConfig,
     MessageLinks,
-    customer_contexts,
     finish_campaign,
     holdout_key,
     load_channel_config,
@@ -368,31 +365,13 @@ def _act(
         stored = _stored(store, campaign_id)
         if stored is None:
             raise UnknownCampaignError(campaign_id)
-        campaign = stored_definition(stored)
-        coupon = campaign.steps[0].coupon
-        # the coupon codes as the library keys them (a secret of their own, from the holdout key)
-        secret = hmac.new(key.encode(), b"shopmind coupons v1", hashlib.sha256).digest()
-
-        def contexts(ids: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
-            return customer_contexts(
-                store,
-                ids,
-                as_of=now,
-                locale=campaign.locale,
-                recommender=recommender,
-                coupon=coupon,
-                coupon_secret=secret,
-                coupon_seed=campaign_id,
-                shop=config.sender.name,
-            )
-
         done = schedule_campaign(
             store,
             campaign_id,
             now=now,
             key=key,
             sender=config.sender,
-            contexts=contexts,
+            recommender=recommender,
             unsubscribe_url=links[0],
             tracked=links[1],
             costs=config.costs,
