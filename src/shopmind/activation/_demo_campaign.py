@@ -26,8 +26,6 @@ parameters is refused rather than answered with another shop's customers.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -40,7 +38,7 @@ import pyarrow as pa
 from shopmind.activation._campaign import campaign_json, parse_campaign
 from shopmind.activation._channel_config import ChannelConfig, Channels, load_channel_config
 from shopmind.activation._contacts import DemoContacts
-from shopmind.activation._context import customer_contexts, shop_recommender
+from shopmind.activation._context import shop_recommender
 from shopmind.activation._holdout import holdout_draw, holdout_key
 from shopmind.activation._results import (
     Arm,
@@ -51,7 +49,7 @@ from shopmind.activation._results import (
     uplift,
     wilson_interval,
 )
-from shopmind.activation._schedule import finish_campaign, mark_running, schedule_campaign
+from shopmind.activation._schedule import campaign_contexts, finish_campaign, mark_running, schedule_campaign
 from shopmind.activation._tracking import MessageLinks, workspace_link_key
 from shopmind.activation._worker import OutboxSender
 from shopmind.core import DEFAULT_SHOP_TZ, FieldError, FixedClock, InvalidInputError
@@ -292,24 +290,6 @@ def run_demo_campaign(
 
     recommender = shop_recommender(store)
 
-    def contexts_for(campaign: StoredCampaign) -> Callable[[Sequence[str]], Mapping[str, Mapping[str, Any]]]:
-        coupon_secret = hmac.new(key.encode(), b"shopmind coupons v1", hashlib.sha256).digest()
-
-        def contexts(ids: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
-            return customer_contexts(
-                store,
-                ids,
-                as_of=as_of,
-                locale="ko",
-                recommender=recommender,
-                coupon="BACK-{code}",
-                coupon_secret=coupon_secret,
-                coupon_seed=campaign.campaign_id,
-                product_url=f"{shop_url}#{{product_id}}",
-            )
-
-        return contexts
-
     def schedule(name: str, audience: Sequence[str] | None = None) -> None:
         campaign = campaigns[name]
         if campaign.state != "draft":
@@ -321,7 +301,16 @@ def run_demo_campaign(
             now=as_of,
             key=key,
             sender=config.sender,
-            contexts=contexts_for(campaign),
+            contexts=campaign_contexts(
+                store,
+                parse_campaign(campaign.definition),
+                "s1",
+                campaign.campaign_id,
+                key,
+                as_of,
+                recommender,
+                shop=config.sender.name,
+            ),
             unsubscribe_url=unsubscribe,
             tracked=tracked,
             costs=config.costs,
