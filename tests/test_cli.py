@@ -51,6 +51,11 @@ def shopmind(
         ["customers", "lookalikes"],
         ["customers", "show"],
         ["recommend", "for"],
+        ["demo-campaign"],
+        ["campaigns", "create"],
+        ["campaigns", "schedule"],
+        ["campaigns", "results"],
+        ["worker"],
     ],
 )
 def test_every_command_explains_itself(command: list[str]) -> None:
