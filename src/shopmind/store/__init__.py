@@ -123,6 +123,7 @@ from shopmind.store._live_segments import (
 )
 from shopmind.store._message_events import (
     MESSAGE_EVENT_KINDS,
+    PLACED_ORDERS_SQL,
     ArmTotals,
     EventsRecorded,
     MessageEvent,
@@ -237,6 +238,7 @@ __all__ = [
     "NOTICE_EVERY_YEARS",
     "OUTBOX_STATES",
     "OUTCOMES",
+    "PLACED_ORDERS_SQL",
     "PRIVACY_FILE",
     "PURPOSES",
     "QUARANTINE_SCHEMA",
