@@ -68,14 +68,7 @@ class AppPush(HttpChannel):
         self.url = url
         self.default_title = default_title
         self._api_key = api_key
-        self._connect(
-            clock=clock,
-            pace=pace,
-            rate_per_s=rate_per_s,
-            timeout_s=timeout_s,
-            transport=transport,
-            verify=verify,
-        )
+        self._connect(clock, pace, rate_per_s, timeout_s, transport, verify)
 
     def send(self, message: Message) -> Receipt:
         self._check_open()

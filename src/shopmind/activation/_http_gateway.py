@@ -167,14 +167,7 @@ class HttpGateway(HttpChannel):
             self.formats = wanted
         self.url = url
         self._credentials = _Credentials(auth, api_key, api_secret, key_header)
-        self._connect(
-            clock=clock,
-            pace=pace,
-            rate_per_s=rate_per_s,
-            timeout_s=timeout_s,
-            transport=transport,
-            verify=verify,
-        )
+        self._connect(clock, pace, rate_per_s, timeout_s, transport, verify)
 
     # -- one message --------------------------------------------------------------------------
 

@@ -211,13 +211,13 @@ class HttpChannel:
 
     def _connect(
         self,
-        *,
         clock: Clock | None,
         pace: Pace | None,
         rate_per_s: float | None,
         timeout_s: float,
         transport: httpx.BaseTransport | None,
         verify: bool | str,
+        /,
     ) -> None:
         self._clock = clock or SystemClock()
         self._pace = pace or Pace(rate_per_s)

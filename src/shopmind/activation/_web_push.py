@@ -252,14 +252,7 @@ class WebPush(HttpChannel):
         self.subject = subject
         self.ttl_s = ttl_s
         self.urgency = urgency
-        self._connect(
-            clock=clock,
-            pace=pace,
-            rate_per_s=rate_per_s,
-            timeout_s=timeout_s,
-            transport=transport,
-            verify=verify,
-        )
+        self._connect(clock, pace, rate_per_s, timeout_s, transport, verify)
         self._tokens: dict[str, tuple[str, int]] = {}
         # each push service (FCM, Mozilla's, Apple's) asks for its own pauses (429 Retry-After)
         self._holds: dict[str, Pace] = {}
