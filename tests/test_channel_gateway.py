@@ -40,13 +40,6 @@ def _url(standin: Standin, query: str = "from=02-1234-5678&sender_key=KAKAO-SEND
 
 
 @pytest.fixture
-def standin() -> Iterator[Standin]:
-    server = Standin()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def channel(standin: Standin) -> Iterator[HttpGateway]:
     gateway = open_http_gateway(_url(standin))
     yield gateway
