@@ -29,7 +29,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode
 
@@ -84,8 +84,8 @@ def sending_number(number: str) -> str | None:
 @dataclass(frozen=True)
 class _Credentials:
     auth: Auth
-    api_key: str
-    api_secret: str | None
+    api_key: str = field(repr=False)  # never in a repr: tracebacks that print locals show reprs
+    api_secret: str | None = field(repr=False)
     key_header: str
 
     def headers(self, clock: Clock) -> dict[str, str]:
