@@ -7,8 +7,7 @@ revokes the subscriptions the push services say are gone."""
 from __future__ import annotations
 
 import stat
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from shopmind.activation import VapidKey
 from shopmind.store import ConsentEntry, OutboxRow, Workspace, enqueue, record_consents, stored_profiles
 from tests.gateway_standin import Standin
 from tests.serving import Server
+from tests.workers import wait_for
 
 
 @pytest.fixture
@@ -27,13 +27,6 @@ def standin(tmp_path: Path) -> Iterator[Standin]:
     server = Standin(tls_dir=tmp_path / "tls")  # https: the API takes https endpoints only
     yield server
     server.close()
-
-
-def _wait_for(check: Callable[[], bool], what: str, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds  # a hang guard, not a speed check
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
 
 
 def _channels(workspace: Path, standin: Standin) -> None:
@@ -150,7 +143,7 @@ def test_subscriptions_are_stored_refused_revoked_and_pushed_to(tmp_path: Path, 
     server.args = ("--send", "--no-recommender", "--run-at", "off")
     server.start()
     try:
-        _wait_for(
+        wait_for(
             lambda: len(standin.web_push.requests) >= 2 and len(standin.app_push.requests) >= 2,
             "the pushes did not reach the push services",
         )
