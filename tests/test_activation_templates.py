@@ -461,3 +461,17 @@ def test_ordinary_loops_widths_and_repeats_still_render() -> None:
         "email",
     )
     assert draft.text.splitlines() == ["-" * 20, "김치        |   13900", "라면        |    4500", "012"]
+
+
+def test_loops_keep_their_else_length_and_last_under_the_step_budget() -> None:
+    source = (
+        "{% for x in recommended %}a{% else %}none{% endfor %}|"
+        "{% for x in lists %}{{ loop.index }}/{{ loop.length }}{{ ',' if not loop.last }}{% endfor %}|"
+        '{{ "%05.1f" % churn_risk }}|{{ "{:,}".format(clv_12m) }}'
+    )
+    draft = render(
+        Template(source),
+        context(recommended=[], lists=["a", "b", "c"], churn_risk=3.14159, clv_12m=1234567),
+        "email",
+    )
+    assert draft.text == "none|1/3,2/3,3/3|003.1|1,234,567"
