@@ -11,7 +11,6 @@ import orjson
 
 from shopmind.store import (
     ERASED_MESSAGE_TABLES,
-    OutboxRow,
     Outcome,
     Store,
     Workspace,
@@ -19,6 +18,7 @@ from shopmind.store import (
     enqueue,
     record_outcomes,
 )
+from tests.campaign_rows import email_ad
 from tests.test_erasure import kim_needles, seed
 from tests.test_privacy import holding, shopmind
 
@@ -26,20 +26,7 @@ from .conftest import NOW
 
 
 def _campaign_rows(store: Store) -> None:
-    rows = [
-        OutboxRow(
-            f"c1:user:{who}:s1",
-            "c1",
-            "s1",
-            f"user:{who}",
-            "email",
-            "email",
-            "advertising",
-            NOW,
-            f"(광고) {who}님, 다시 만나요",
-        )
-        for who in ("kim-7q", "lee-3x")
-    ]
+    rows = [email_ad(who, NOW) for who in ("kim-7q", "lee-3x")]
     enqueue(store, rows, at=NOW)
     claim_due(store, NOW, 10)
     record_outcomes(

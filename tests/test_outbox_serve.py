@@ -13,23 +13,13 @@ import pytest
 
 from shopmind.activation import read_outbox_file
 from shopmind.store import ConsentEntry, OutboxRow, Workspace, enqueue, outbox_counts, record_consents
+from tests.campaign_rows import email_ad
 from tests.serving import Server
 from tests.workers import run_shopmind, wait_for
 
 
 def _message(who: str, due: datetime) -> OutboxRow:
-    return OutboxRow(
-        f"c1:user:{who}:s1",
-        "c1",
-        "s1",
-        f"user:{who}",
-        "email",
-        "email",
-        "advertising",
-        due,
-        f"(광고) {who}님, 다시 만나요",
-        subject="다시 만나요",
-    )
+    return email_ad(who, due, subject="다시 만나요")
 
 
 def _seed(workspace: Path, now: datetime) -> Path:
