@@ -11,7 +11,7 @@ from datetime import datetime
 import pyarrow as pa
 
 from shopmind.activation import Campaign, Content, SegmentAudience, Step, campaign_json
-from shopmind.store import Store
+from shopmind.store import OutboxRow, Store
 
 
 def define_campaign(
@@ -128,3 +128,19 @@ def add_orders(
             SELECT order_id || ':1', order_id, 1, 'p1', 1, amount, ? FROM {src}""",
             [is_return],
         )
+
+
+def email_ad(who: str, due: datetime, *, subject: str | None = None) -> OutboxRow:
+    """An advertising e-mail of campaign c1, step s1, to ``user:WHO``, keyed ``c1:user:WHO:s1``."""
+    return OutboxRow(
+        f"c1:user:{who}:s1",
+        "c1",
+        "s1",
+        f"user:{who}",
+        "email",
+        "email",
+        "advertising",
+        due,
+        f"(광고) {who}님, 다시 만나요",
+        subject=subject,
+    )

@@ -3,12 +3,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from shopmind.core import FixedClock, IdentifierHasher
 from shopmind.ingest import import_orders
 from shopmind.store import Store
+
+if TYPE_CHECKING:
+    from tests.gateway_standin import Standin
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -45,3 +49,13 @@ def store(clock: FixedClock) -> Iterator[Store]:
 @pytest.fixture
 def hasher() -> IdentifierHasher:
     return IdentifierHasher(b"k" * 32)
+
+
+@pytest.fixture
+def standin() -> Iterator[Standin]:
+    """The local stand-in for the messaging gateway and the push services (the HTTP channels' tests)."""
+    from tests.gateway_standin import Standin
+
+    server = Standin()
+    yield server
+    server.close()

@@ -420,3 +420,58 @@ def test_a_tracked_link_is_a_signed_click_token_pointing_back_at_its_target() ->
         token = read_token(key, line.removeprefix(base))
         assert token.action == "click" and token.message_key == "c1:user:a:s1"
         assert token.target is not None and draft.links[token.target] == target
+
+
+# -- a template cannot make the renderer build huge text or loop without end ----------------------
+@pytest.mark.parametrize(
+    "source",
+    [
+        '{{ "x" * 100000000 }}',  # one multiplication, 100 MB
+        '{{ "%100000000d" % 1 }}',  # a printf width
+        '{{ "%*d" % (100000000, 1) }}',  # a width given as an argument
+        '{{ "{:>100000000}".format(1) }}',  # a format width
+        '{{ "{:>{}}".format(1, 100000000) }}',  # a nested width
+        '{{ "x".ljust(100000000) }}',  # a padding method
+        '{{ "x" | center(100000000) }}',  # a padding filter
+        '{{ "x" | indent(100000000, true) }}\n',
+        '{{ "%100000000d" | format(1) }}',
+        "{{ lipsum(100000) }}",
+        "{{ 10 ** 100000000 }}",  # a number too large to print
+        # many pieces, each small: the output grows past what any message is
+        "{% for a in range(100000) %}{% for b in range(100) %}xxxxxxxxxx{% endfor %}{% endfor %}",
+        # nothing written, but 10 billion steps
+        "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
+        '{% for a in "x" * 99999 %}{% for b in "x" * 99999 %}{% endfor %}{% endfor %}',
+    ],
+)
+def test_a_template_cannot_exhaust_the_renderer(source: str) -> None:
+    with pytest.raises(InvalidInputError) as err:
+        render(Template(source), context(), "email", where="steps[0].messages.email")
+    assert err.value.field == "steps[0].messages.email.text"
+    assert "too" in str(err.value)
+
+
+def test_ordinary_loops_widths_and_repeats_still_render() -> None:
+    draft = render(
+        Template(
+            '{{ "-" * 20 }}\n{% for item in recommended %}{{ "%-10s" % item.name }}|{{ "{:>8}".format(item.price) }}\n'
+            "{% endfor %}{% for i in range(3) %}{{ i }}{% endfor %}"
+        ),
+        context(recommended=[{"name": "김치", "price": 13900}, {"name": "라면", "price": 4500}]),
+        "email",
+    )
+    assert draft.text.splitlines() == ["-" * 20, "김치        |   13900", "라면        |    4500", "012"]
+
+
+def test_loops_keep_their_else_length_and_last_under_the_step_budget() -> None:
+    source = (
+        "{% for x in recommended %}a{% else %}none{% endfor %}|"
+        "{% for x in lists %}{{ loop.index }}/{{ loop.length }}{{ ',' if not loop.last }}{% endfor %}|"
+        '{{ "%05.1f" % churn_risk }}|{{ "{:,}".format(clv_12m) }}'
+    )
+    draft = render(
+        Template(source),
+        context(recommended=[], lists=["a", "b", "c"], churn_risk=3.14159, clv_12m=1234567),
+        "email",
+    )
+    assert draft.text == "none|1/3,2/3,3/3|003.1|1,234,567"

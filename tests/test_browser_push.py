@@ -20,6 +20,7 @@ import orjson
 import pytest
 
 from shopmind.activation import Message, open_web_push, workspace_vapid_key_path
+from shopmind.api._push import LOOPBACK_ENDPOINTS_ENV
 from shopmind.store import Workspace
 from tests.gateway_standin import Standin
 from tests.serving import Server
@@ -56,8 +57,12 @@ FAKE_PUSH_SERVICE = """
 """
 
 
-def test_subscribe_push_show_a_notification_and_unsubscribe(tmp_path: Path) -> None:
+def test_subscribe_push_show_a_notification_and_unsubscribe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv(LOOPBACK_ENDPOINTS_ENV, "1")  # the stand-in push service is on this machine
 
     (tmp_path / "tls").mkdir()
     standin = Standin(tls_dir=tmp_path / "tls")  # https endpoints, as browsers' are

@@ -15,13 +15,6 @@ TOKEN = "fcm-device-token-1"
 
 
 @pytest.fixture
-def standin() -> Iterator[Standin]:
-    server = Standin()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def channel(standin: Standin) -> Iterator[AppPush]:
     push = open_app_push(
         standin.app_push_url.replace("http://", f"http://{standin.push_token}@"), default_title="쇼핑몰"

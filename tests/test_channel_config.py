@@ -279,3 +279,14 @@ def test_a_workspace_sends_its_email_through_the_smtp_server_its_file_names(tmp_
         channels.close()
         assert server.keys() == ["c1.p0.s1", "c1.p1.s1", "c1.p2.s1"] and server.connections == 1
     assert [r["key"] for r in read_outbox_file(tmp_path / "outbox" / "sms.jsonl")] == ["c1.p9.s1"]
+
+
+def test_display_url_hides_a_gateways_api_key_in_the_user_part() -> None:
+    # for the https gateways and push APIs the URL's user part is the API key itself
+    key_only = ChannelSettings("sms", "https://sk_live_4f2a@api.gateway.example/v1/messages?rate=20")
+    assert key_only.display_url == "https://***@api.gateway.example/v1/messages?rate=20"
+    pair = ChannelSettings("sms", "https://sk_live_4f2a:s3cret@api.gateway.example/v1/messages")
+    assert pair.display_url == "https://***:***@api.gateway.example/v1/messages"
+    # an SMTP login is an address, not a secret: shown so the operator can tell which account
+    smtp = ChannelSettings("email", "smtp://news%40shop.example:pw@smtp.example.com:587")
+    assert smtp.display_url == "smtp://news%40shop.example:***@smtp.example.com:587"

@@ -40,13 +40,6 @@ def _url(standin: Standin, query: str = "from=02-1234-5678&sender_key=KAKAO-SEND
 
 
 @pytest.fixture
-def standin() -> Iterator[Standin]:
-    server = Standin()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def channel(standin: Standin) -> Iterator[HttpGateway]:
     gateway = open_http_gateway(_url(standin))
     yield gateway
@@ -411,3 +404,11 @@ def test_a_certificate_that_does_not_verify_is_the_channels_error(tls_standin: S
 def test_a_missing_ca_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ChannelError, match="CA bundle"):
         open_http_gateway("https://k@gateway.example/v1?from=0212345678", verify=str(tmp_path / "none.pem"))
+
+
+def test_the_gateways_credentials_never_show_in_a_repr() -> None:
+    # a traceback that prints locals (rich's, a debugger's) must not print the key or the secret
+    from shopmind.activation._http_gateway import _Credentials
+
+    shown = repr(_Credentials("hmac", "live-key-7f3a", "s3cret-9b1c", "Authorization"))
+    assert "live-key-7f3a" not in shown and "s3cret-9b1c" not in shown and "hmac" in shown

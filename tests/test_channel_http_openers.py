@@ -4,7 +4,7 @@ scheme), sending to the local stand-in; and, once the registry is merged, throug
 from __future__ import annotations
 
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,13 +36,6 @@ class Context:
     @property
     def formats(self) -> frozenset[str]:
         return frozenset(_FORMATS.get(self.channel, {self.channel}))
-
-
-@pytest.fixture
-def standin() -> Iterator[Standin]:
-    server = Standin()
-    yield server
-    server.close()
 
 
 def test_sms_and_kakao_open_the_gateway_with_the_senders_number_and_the_options(standin: Standin) -> None:

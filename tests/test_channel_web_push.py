@@ -26,13 +26,6 @@ SUBJECT = "mailto:ops@shop.example"
 
 
 @pytest.fixture
-def standin() -> Iterator[Standin]:
-    server = Standin()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def channel(standin: Standin, tmp_path: Path) -> Iterator[WebPush]:
     push = open_web_push(vapid_key_path(tmp_path), subject=SUBJECT)
     yield push

@@ -5,8 +5,6 @@ number from the shop's contact file at hand-over, hashes it, and finds the withd
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,17 +13,11 @@ import pytest
 from shopmind.activation import read_outbox_file
 from shopmind.store import ConsentEntry, OutboxRow, Workspace, enqueue, record_consents
 from tests.serving import Server
+from tests.workers import wait_for
 
 
 def _row(key: str, who: str, due: datetime, kind: str = "advertising") -> OutboxRow:
     return OutboxRow(key, "c1", "s1", f"user:{who}", "sms", "sms", kind, due, f"(광고) 봄날상점 {who}님 쿠폰")
-
-
-def _wait_for(check: Callable[[], bool], what: str, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds  # a hang guard, not a speed check
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
 
 
 def test_an_080_reply_from_an_unlinked_number_stops_the_next_text_ad(
@@ -64,7 +56,7 @@ def test_an_080_reply_from_an_unlinked_number_stops_the_next_text_ad(
             assert answer.status_code == 200, answer.text
             assert answer.json()["profileId"] != "user:a"  # withdrawn for the number alone
         shift.write_text(str(int((due - now + timedelta(minutes=1)).total_seconds())))
-        _wait_for(
+        wait_for(
             lambda: (
                 outbox.exists() and {"c1:b:s1", "c1:a:n1"} <= {m["key"] for m in read_outbox_file(outbox)}
             ),

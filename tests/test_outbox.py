@@ -505,3 +505,30 @@ def test_a_write_conflict_when_recording_is_tried_again(
     assert [m.key for m in channel.sent] == ["c1:a:s1"]
     assert store.sql("SELECT state FROM outbox") == [("sent",)]
     assert "trying again" in caplog.text  # the first try met the other transaction
+
+
+def test_a_campaign_paused_mid_batch_stops_within_ten_messages(store: Store, clock: FixedClock) -> None:
+    """The batch was claimed while the campaign ran; paused while the batch is being handed over
+    (a slow, rate-limited gateway can take minutes for one), the rest of it waits in the queue."""
+    store.sql("INSERT INTO campaigns VALUES ('c1', 'c1', '{}', 'running', ?, 'test', ?)", [DAY, DAY])
+    who = [f"m{i:02d}" for i in range(30)]
+    for w in who:
+        consent(store, w)
+    enqueue(store, [row(w) for w in who], at=DAY)
+
+    class PausedAtTheThird(MemoryChannel):
+        def send(self, message: Message) -> Receipt:
+            receipt = super().send(message)
+            if len(self.sent) == 3:  # the marketer presses pause
+                store.sql("UPDATE campaigns SET state = 'paused' WHERE campaign_id = 'c1'")
+            return receipt
+
+    channel = PausedAtTheThird()
+    work = sender(store, clock, channel, book(*who), batch=30)
+    work.drain()
+    assert len(channel.sent) == 10  # the state is read again every 10 messages
+    assert sorted(states(store).values()) == ["queued"] * 20 + ["sent"] * 10
+    assert store.sql("SELECT DISTINCT attempts FROM outbox WHERE state = 'queued'") == [(0,)]
+    store.sql("UPDATE campaigns SET state = 'running' WHERE campaign_id = 'c1'")  # resumed
+    sender(store, clock, channel, book(*who), batch=30).drain()
+    assert sorted(m.key for m in channel.sent) == sorted(f"c1:{w}:s1" for w in who)

@@ -11,7 +11,6 @@ a message is out once its line is written, whatever the sender recorded."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 import orjson
 
 from shopmind.store import ConsentEntry, OutboxRow, Store, Workspace, enqueue, outbox_counts, record_consents
+from tests.workers import SHOPMIND, shopmind_env, smtp_channels_toml
 
 ROOT = Path(__file__).resolve().parents[1]
 CUSTOMERS = 3000
@@ -104,10 +104,7 @@ def _start(store: Path, contacts: Path, out: Path | str) -> subprocess.Popen[byt
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
-        },
+        env=shopmind_env(),
     )
 
 
@@ -214,19 +211,14 @@ def _workspace_for_smtp(tmp_path: Path, port: int) -> tuple[Workspace, Path, dic
     message per customer (eligible or not, as ``_customers`` says), and the shop's contact file."""
     ws = Workspace.init(tmp_path / "shop")
     _, contacts, kinds = _seed(tmp_path, SMTP_CUSTOMERS, ws.store_path)
-    (ws.path / "channels.toml").write_text(
-        '[sender]\nname = "봄날상점"\ncontact = "02-123-4567"\nemail_from = "봄날상점 <news@shop.example>"\n'
-        f'[channels.email]\nurl = "smtp://127.0.0.1:{port}?starttls=false"\n'
-    )
+    (ws.path / "channels.toml").write_text(smtp_channels_toml(port))
     return ws, contacts, kinds
 
 
 def _worker(workspace: Path, contacts: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "shopmind",
+            *SHOPMIND,
             "worker",
             "-w",
             str(workspace),
@@ -238,10 +230,7 @@ def _worker(workspace: Path, contacts: Path) -> subprocess.Popen[bytes]:
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
-        },
+        env=shopmind_env(),
     )
 
 

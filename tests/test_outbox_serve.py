@@ -6,10 +6,6 @@ graceful stop leaves nothing in ``sending``."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,24 +13,13 @@ import pytest
 
 from shopmind.activation import read_outbox_file
 from shopmind.store import ConsentEntry, OutboxRow, Workspace, enqueue, outbox_counts, record_consents
+from tests.campaign_rows import email_ad
 from tests.serving import Server
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.workers import run_shopmind, wait_for
 
 
 def _message(who: str, due: datetime) -> OutboxRow:
-    return OutboxRow(
-        f"c1:user:{who}:s1",
-        "c1",
-        "s1",
-        f"user:{who}",
-        "email",
-        "email",
-        "advertising",
-        due,
-        f"(광고) {who}님, 다시 만나요",
-        subject="다시 만나요",
-    )
+    return email_ad(who, due, subject="다시 만나요")
 
 
 def _seed(workspace: Path, now: datetime) -> Path:
@@ -61,13 +46,6 @@ def _sent(workspace: Path) -> list[str]:
     return [m["key"] for m in read_outbox_file(workspace / "outbox" / "email.jsonl")]
 
 
-def _wait_for(check: object, what: str, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds  # a hang guard, not a speed check
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
-
-
 def test_the_server_sends_the_outbox_and_an_api_opt_out_stops_a_later_message(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -78,7 +56,7 @@ def test_the_server_sends_the_outbox_and_an_api_opt_out_stops_a_later_message(
     server.args = ("--send", "--contacts", str(contacts), "--no-recommender", "--run-at", "off")
     server.start()
     try:
-        _wait_for(lambda: len(_sent(server.workspace)) >= 2, "a and b were not sent")
+        wait_for(lambda: len(_sent(server.workspace)) >= 2, "a and b were not sent")
         with server.client(server.secret_key) as client:
             answer = client.post(
                 "/v1/consent",
@@ -91,18 +69,9 @@ def test_the_server_sends_the_outbox_and_an_api_opt_out_stops_a_later_message(
             )
             assert answer.status_code in (200, 201), answer.text
         shift.write_text(str(int(timedelta(days=1, minutes=1).total_seconds())))  # tomorrow comes
-        _wait_for(lambda: "c1:user:f:s1" in _sent(server.workspace), "f was not sent when due")
+        wait_for(lambda: "c1:user:f:s1" in _sent(server.workspace), "f was not sent when due")
         # a second sender on the same store is refused, with the way to go
-        refused = subprocess.run(
-            [sys.executable, "-m", "shopmind", "worker", "-w", str(server.workspace), "--once"],
-            capture_output=True,
-            text=True,
-            env={
-                **os.environ,
-                "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
-            },
-            timeout=300,
-        )
+        refused = run_shopmind("worker", "-w", str(server.workspace), "--once")
         assert refused.returncode == 5 and "--send" in refused.stderr, refused.stderr
     finally:
         assert server.stop() == 0, server.output()
@@ -121,89 +90,20 @@ def test_the_worker_command_sends_what_is_due_and_names_a_bad_option(tmp_path: P
     workspace = tmp_path / "shop"
     Workspace.init(workspace)
     contacts = _seed(workspace, datetime.now(UTC))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "shopmind",
-            "worker",
-            "-w",
-            str(workspace),
-            "--contacts",
-            str(contacts),
-            "--once",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    done = run_shopmind("worker", "-w", str(workspace), "--contacts", str(contacts), "--once")
     assert done.returncode == 0, done.stderr
     assert sorted(_sent(workspace)) == ["c1:user:a:s1", "c1:user:b:s1"]
     assert "sent 2" in done.stderr and "no_consent 1" in done.stderr
     assert "queued=2" in done.stdout and "sent=2" in done.stdout and "suppressed=1" in done.stdout
-    bad = subprocess.run(
-        [sys.executable, "-m", "shopmind", "worker", "-w", str(workspace), "--column", "phone"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    bad = run_shopmind("worker", "-w", str(workspace), "--column", "phone")
     assert bad.returncode == 2 and "--column" in bad.stderr and "FIELD=COLUMN" in bad.stderr
-    missing = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "shopmind",
-            "worker",
-            "-w",
-            str(workspace),
-            "--contacts",
-            str(tmp_path / "no.csv"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    missing = run_shopmind("worker", "-w", str(workspace), "--contacts", str(tmp_path / "no.csv"))
     assert missing.returncode == 4 and "no such file" in " ".join(missing.stderr.split())
-    serving = subprocess.run(  # the server checks before it starts
-        [
-            sys.executable,
-            "-m",
-            "shopmind",
-            "serve",
-            "-w",
-            str(workspace),
-            "--send",
-            "--contacts",
-            str(tmp_path / "no.csv"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    # the server checks before it starts
+    serving = run_shopmind("serve", "-w", str(workspace), "--send", "--contacts", str(tmp_path / "no.csv"))
     assert serving.returncode == 4 and "no such file" in " ".join(serving.stderr.split())
     (workspace / "channels.toml").write_text(
         '[channels.email]\nurl = "smtp://"\n[sender]\nname = "봄날상점"\n'
     )
-    config = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "shopmind",
-            "worker",
-            "-w",
-            str(workspace),
-            "--contacts",
-            str(contacts),
-            "--once",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    config = run_shopmind("worker", "-w", str(workspace), "--contacts", str(contacts), "--once")
     assert config.returncode == 2 and "sender.contact" in " ".join(config.stderr.split()), config.stderr

@@ -7,8 +7,7 @@ revokes the subscriptions the push services say are gone."""
 from __future__ import annotations
 
 import stat
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,9 +15,11 @@ import orjson
 import pytest
 
 from shopmind.activation import VapidKey
+from shopmind.api._push import LOOPBACK_ENDPOINTS_ENV, public_push_host
 from shopmind.store import ConsentEntry, OutboxRow, Workspace, enqueue, record_consents, stored_profiles
 from tests.gateway_standin import Standin
 from tests.serving import Server
+from tests.workers import wait_for
 
 
 @pytest.fixture
@@ -27,13 +28,6 @@ def standin(tmp_path: Path) -> Iterator[Standin]:
     server = Standin(tls_dir=tmp_path / "tls")  # https: the API takes https endpoints only
     yield server
     server.close()
-
-
-def _wait_for(check: Callable[[], bool], what: str, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds  # a hang guard, not a speed check
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
 
 
 def _channels(workspace: Path, standin: Standin) -> None:
@@ -64,7 +58,10 @@ def _push(key: str, profile: str, channel: str) -> OutboxRow:
     )
 
 
-def test_subscriptions_are_stored_refused_revoked_and_pushed_to(tmp_path: Path, standin: Standin) -> None:
+def test_subscriptions_are_stored_refused_revoked_and_pushed_to(
+    tmp_path: Path, standin: Standin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(LOOPBACK_ENDPOINTS_ENV, "1")  # the stand-in push service is on this machine
     server = Server(tmp_path / "shop")
     _channels(server.workspace, standin)
     server.args = ("--no-recommender", "--run-at", "off")
@@ -104,6 +101,10 @@ def test_subscriptions_are_stored_refused_revoked_and_pushed_to(tmp_path: Path, 
             good = orjson.loads(subs["v1"])
             plain = {**good, "endpoint": good["endpoint"].replace("https:", "http:")}
             assert refused({"subscription": plain, "anonymousId": "v9"}) == ["subscription.endpoint"]
+            # the sender will POST to the endpoint: not into the shop's own network
+            for inside in ("https://10.0.0.5/push/1", "https://169.254.169.254/x", "https://db.internal/x"):
+                local = {**good, "endpoint": inside}
+                assert refused({"subscription": local, "anonymousId": "v9"}) == ["subscription.endpoint"]
             short = {**good, "keys": {"p256dh": good["keys"]["p256dh"][:40], "auth": "AAAA"}}
             assert refused({"subscription": short, "anonymousId": "v9"}) == [
                 "subscription.keys.p256dh",
@@ -150,7 +151,7 @@ def test_subscriptions_are_stored_refused_revoked_and_pushed_to(tmp_path: Path, 
     server.args = ("--send", "--no-recommender", "--run-at", "off")
     server.start()
     try:
-        _wait_for(
+        wait_for(
             lambda: len(standin.web_push.requests) >= 2 and len(standin.app_push.requests) >= 2,
             "the pushes did not reach the push services",
         )
@@ -215,3 +216,32 @@ def test_a_store_with_browser_subscriptions_takes_app_tokens_after_migration_17(
         )
         assert push_address(store, "anon:v1", "app") == ("tok-1", None, None)
         assert push_address(store, "anon:v1", "web") == ("https://push.example/s1", "P", "A")
+
+
+@pytest.mark.parametrize(
+    ("host", "public", "with_loopback"),
+    [
+        ("fcm.googleapis.com", True, True),
+        ("updates.push.services.mozilla.com", True, True),
+        ("web.push.apple.com", True, True),
+        ("8.8.8.8", True, True),
+        ("127.0.0.1", False, True),
+        ("[::1]", False, True),
+        ("localhost", False, True),
+        ("10.1.2.3", False, False),
+        ("192.168.0.10", False, False),
+        ("172.16.5.4", False, False),
+        ("169.254.169.254", False, False),  # the cloud's metadata service
+        ("0.0.0.0", False, False),
+        ("[fd00::1]", False, False),
+        ("224.0.0.1", False, False),
+        ("intranet", False, False),
+        ("printer.local", False, False),
+        ("db.internal", False, False),
+    ],
+)
+def test_a_subscription_endpoint_must_be_on_the_internet(
+    host: str, public: bool, with_loopback: bool
+) -> None:
+    assert public_push_host(host) is public
+    assert public_push_host(host, loopback=True) is with_loopback

@@ -6,12 +6,8 @@ suppressed at hand-over. ``shopmind worker --public-url`` puts its links on the 
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,8 +17,8 @@ from shopmind.activation import read_token, workspace_link_key
 from shopmind.store import ConsentEntry, OutboxRow, Workspace, enqueue, record_consents
 from tests.serving import Server
 from tests.smtp_server import SmtpServer
+from tests.workers import SHOPMIND, shopmind_env, smtp_channels_toml, wait_for
 
-ROOT = Path(__file__).resolve().parents[1]
 _LINK = re.compile(r"^<(?P<url>[^>]+)>$")
 
 
@@ -43,10 +39,7 @@ def _row(key: str, who: str, due: datetime, kind: str = "advertising") -> Outbox
 
 def _seed(workspace: Path, smtp_port: int, now: datetime) -> Path:
     """a: an ad now, an order notice now, an ad tomorrow; b: an ad tomorrow. Both consented."""
-    (workspace / "channels.toml").write_text(
-        '[sender]\nname = "봄날상점"\ncontact = "02-123-4567"\nemail_from = "봄날상점 <news@shop.example>"\n'
-        f'[channels.email]\nurl = "smtp://127.0.0.1:{smtp_port}?starttls=false"\n'
-    )
+    (workspace / "channels.toml").write_text(smtp_channels_toml(smtp_port))
     contacts = workspace.parent / "members.csv"
     contacts.write_text("아이디,이메일\na,a@shop.example\nb,b@shop.example\n")
     tomorrow = now + timedelta(days=1)
@@ -68,13 +61,6 @@ def _seed(workspace: Path, smtp_port: int, now: datetime) -> Path:
     return contacts
 
 
-def _wait_for(check: Callable[[], bool], what: str, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds  # a hang guard, not a speed check
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
-
-
 def test_the_unsubscribe_link_of_a_sent_email_works_on_the_server_and_stops_the_next_ad(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -86,7 +72,7 @@ def test_the_unsubscribe_link_of_a_sent_email_works_on_the_server_and_stops_the_
         server.args = ("--send", "--contacts", str(contacts), "--no-recommender", "--run-at", "off")
         server.start()
         try:
-            _wait_for(lambda: len(smtp.mails) >= 2, "the ad and the notice were not sent")
+            wait_for(lambda: len(smtp.mails) >= 2, "the ad and the notice were not sent")
             mails = {key: mail.parsed for key, mail in zip(smtp.keys(), list(smtp.mails), strict=True)}
             assert set(mails) == {"c1:a:s1", "c1:a:n1"}
             ad = mails["c1:a:s1"]
@@ -105,7 +91,7 @@ def test_the_unsubscribe_link_of_a_sent_email_works_on_the_server_and_stops_the_
             )
             assert done.status_code == 200, done.text
             shift.write_text(str(int(timedelta(days=1, minutes=1).total_seconds())))  # tomorrow comes
-            _wait_for(lambda: "c1:b:s2" in list(smtp.keys()), "b's ad was not sent when due")
+            wait_for(lambda: "c1:b:s2" in list(smtp.keys()), "b's ad was not sent when due")
         finally:
             assert server.stop() == 0, server.output()
         assert sorted(smtp.keys()) == ["c1:a:n1", "c1:a:s1", "c1:b:s2"]
@@ -122,16 +108,14 @@ def test_the_unsubscribe_link_of_a_sent_email_works_on_the_server_and_stops_the_
 
 
 def test_the_worker_puts_its_unsubscribe_links_on_the_public_url(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    env = shopmind_env()
     env.pop("SHOPMIND_PUBLIC_URL", None)
     with SmtpServer() as smtp:
         workspace = tmp_path / "shop"
         Workspace.init(workspace)
         contacts = _seed(workspace, smtp.port, datetime.now(UTC))
         command = [
-            sys.executable,
-            "-m",
-            "shopmind",
+            *SHOPMIND,
             "worker",
             "-w",
             str(workspace),

@@ -21,31 +21,33 @@ HandOverUnknownError.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 import orjson
 
 from shopmind.activation._http_hand_over import (
+    HttpChannel,
     Pace,
     check_provider_url,
     common_outcome,
     held_receipt,
     post,
-    provider_client,
+    split_credentials,
+    without_credentials,
 )
 from shopmind.activation._message import ChannelError, Message, Receipt
-from shopmind.core import Clock, SystemClock
+from shopmind.core import Clock
 
 _WHAT = "the app push service"
 _APNS_COLLAPSE_MAX = 64  # apns-collapse-id: at most 64 bytes
 
 
-class AppPush:
+class AppPush(HttpChannel):
     """A :class:`~shopmind.activation.Channel` for app push. ``default_title``: the notification's
     title when a message has no subject (the shop's name)."""
 
     formats = frozenset({"app_push"})
+    what = _WHAT
 
     def __init__(
         self,
@@ -66,14 +68,10 @@ class AppPush:
         self.url = url
         self.default_title = default_title
         self._api_key = api_key
-        self._clock = clock or SystemClock()
-        self._pace = pace or Pace(rate_per_s)
-        self._client = provider_client(timeout_s, transport, verify)
-        self._closed = False
+        self._connect(clock, pace, rate_per_s, timeout_s, transport, verify)
 
     def send(self, message: Message) -> Receipt:
-        if self._closed:
-            raise ChannelError(f"{_WHAT}: this channel is closed")
+        self._check_open()
         if message.format not in self.formats:
             raise ChannelError(f"app push carries app_push messages, not {message.format!r}")
         token = message.to.strip()
@@ -102,11 +100,6 @@ class AppPush:
                 name = None
             return Receipt(message.key, "sent", provider_id=name)
         return Receipt(message.key, "rejected", reason=_error_reason(answer))
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._client.close()
 
     def _payload(self, message: Message, token: str) -> dict[str, Any]:
         notification: dict[str, str] = {"body": message.text}
@@ -142,12 +135,11 @@ def _error_reason(response: httpx.Response) -> str:
 def open_app_push(url: str, **options: Any) -> AppPush:
     """An :class:`AppPush` from ``https://KEY@host/path`` (the user part is the API key or access
     token; ``api_key=`` wins)."""
-    parts = urlsplit(url)
+    parts, key, _ = split_credentials(url)
     config: dict[str, Any] = {}
-    if parts.username:
-        config["api_key"] = unquote(parts.username)
-    netloc = parts.netloc.rpartition("@")[2]
-    plain = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    if key:
+        config["api_key"] = key
+    plain = without_credentials(parts)
     config.update(options)
     if "api_key" not in config:
         raise ChannelError(f"{_WHAT}: an API key is needed (https://KEY@host/... or api_key=)")

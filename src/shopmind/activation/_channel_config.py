@@ -175,12 +175,15 @@ class ChannelSettings:
 
     @property
     def display_url(self) -> str:
-        """The URL with any password written as ``***`` (for screens and logs)."""
+        """The URL with any password written as ``***`` (for screens and logs), and the user part
+        too but for e-mail's login: a gateway's or push API's user part is its API key."""
         parts = urlsplit(self.url)
-        if parts.password is None:
+        if parts.username is None and parts.password is None:
             return self.url
         host = parts.netloc.rsplit("@", 1)[1]
-        return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+        user = parts.username if parts.scheme in ("smtp", "smtps") else "***"
+        secret = "" if parts.password is None else ":***"
+        return urlunsplit(parts._replace(netloc=f"{user}{secret}@{host}"))
 
 
 @dataclass(frozen=True)

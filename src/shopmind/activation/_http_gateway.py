@@ -29,24 +29,26 @@ import hmac
 import re
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import orjson
 
 from shopmind.activation._http_hand_over import (
+    HttpChannel,
     Pace,
     check_provider_url,
     common_outcome,
     held_receipt,
     post,
-    provider_client,
+    split_credentials,
+    without_credentials,
 )
 from shopmind.activation._message import ChannelError, Message, Receipt, Sender
 from shopmind.activation._template import carrier_bytes
-from shopmind.core import Clock, SystemClock
+from shopmind.core import Clock
 
 #: the formats an HTTP messaging gateway carries
 GATEWAY_FORMATS = frozenset({"sms", "lms", "mms", "alimtalk", "brand"})
@@ -82,8 +84,8 @@ def sending_number(number: str) -> str | None:
 @dataclass(frozen=True)
 class _Credentials:
     auth: Auth
-    api_key: str
-    api_secret: str | None
+    api_key: str = field(repr=False)  # never in a repr: tracebacks that print locals show reprs
+    api_secret: str | None = field(repr=False)
     key_header: str
 
     def headers(self, clock: Clock) -> dict[str, str]:
@@ -101,11 +103,13 @@ class _Credentials:
         }
 
 
-class HttpGateway:
+class HttpGateway(HttpChannel):
     """A :class:`~shopmind.activation.Channel` for text messages and Kakao messages through an HTTP
     gateway. ``from_number`` (or ``sender.sms_number``) is the registered 발신번호 SMS/LMS/MMS go
     out from; ``kakao_sender_key`` the Kakao channel's 발신 프로필 키. The formats it carries are those
     it has what they need for (or ``formats``, checked). ``rate_per_s``: the gateway's allowed pace."""
+
+    what = _WHAT
 
     def __init__(
         self,
@@ -163,16 +167,12 @@ class HttpGateway:
             self.formats = wanted
         self.url = url
         self._credentials = _Credentials(auth, api_key, api_secret, key_header)
-        self._clock = clock or SystemClock()
-        self._pace = pace or Pace(rate_per_s)
-        self._client = provider_client(timeout_s, transport, verify)
-        self._closed = False
+        self._connect(clock, pace, rate_per_s, timeout_s, transport, verify)
 
     # -- one message --------------------------------------------------------------------------
 
     def send(self, message: Message) -> Receipt:
-        if self._closed:
-            raise ChannelError(f"{_WHAT}: this channel is closed")
+        self._check_open()
         if message.format not in self.formats:
             raise ChannelError(
                 f"{_WHAT} is configured for {sorted(self.formats)}, not {message.format!r} messages"
@@ -204,11 +204,6 @@ class HttpGateway:
         if isinstance(answer, Receipt):
             return answer
         return self._receipt(message.key, answer)
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._client.close()
 
     # -- the parts ----------------------------------------------------------------------------
 
@@ -295,13 +290,13 @@ def open_http_gateway(url: str, **options: Any) -> HttpGateway:
     ``rate`` (messages a second), ``timeout`` (seconds), ``key_header``, ``from`` (발신번호) and
     ``sender_key`` (Kakao) configure the adapter and are not sent on. Keyword ``options`` (those of
     :class:`HttpGateway`) win over the URL."""
-    parts = urlsplit(url)
+    parts, key, secret = split_credentials(url)
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
     config: dict[str, Any] = {}
-    if parts.username:
-        config["api_key"] = unquote(parts.username)
-    if parts.password:
-        config["api_secret"] = unquote(parts.password)
+    if key:
+        config["api_key"] = key
+    if secret:
+        config["api_secret"] = secret
         config["auth"] = "hmac"
     for name, option in (("auth", "auth"), ("key_header", "key_header"), ("from", "from_number")):
         if name in params:
@@ -314,8 +309,7 @@ def open_http_gateway(url: str, **options: Any) -> HttpGateway:
     timeout = _query_float(params, "timeout")
     if timeout is not None:
         config["timeout_s"] = timeout
-    netloc = parts.netloc.rpartition("@")[2]
-    plain = urlunsplit((parts.scheme, netloc, parts.path, urlencode(params), ""))
+    plain = without_credentials(parts, urlencode(params))
     config.update(options)
     if "api_key" not in config:
         raise ChannelError(f"{_WHAT}: an API key is needed (https://KEY@host/... or api_key=)")

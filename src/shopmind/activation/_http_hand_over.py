@@ -12,12 +12,12 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from ipaddress import ip_address
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 import httpx
 
 from shopmind.activation._message import ChannelError, HandOverUnknownError, Receipt
-from shopmind.core import Clock
+from shopmind.core import Clock, SystemClock
 
 #: hosts that may be spoken to over plain http (a stand-in or a relay on this machine)
 _LOOPBACK_NAMES = {"localhost"}
@@ -201,3 +201,48 @@ def held_receipt(key: str, pace: Pace, what: str) -> Receipt | None:
     if wait > 0:
         return Receipt(key, "retry", reason=f"{what} asked us to wait", retry_after_s=wait)
     return None
+
+
+class HttpChannel:
+    """What the gateway, app-push and web-push adapters share: their HTTP client (connections
+    reused across messages), pace and clock, and closing. ``what`` names the provider in errors."""
+
+    what: str
+
+    def _connect(
+        self,
+        clock: Clock | None,
+        pace: Pace | None,
+        rate_per_s: float | None,
+        timeout_s: float,
+        transport: httpx.BaseTransport | None,
+        verify: bool | str,
+        /,
+    ) -> None:
+        self._clock = clock or SystemClock()
+        self._pace = pace or Pace(rate_per_s)
+        self._client = provider_client(timeout_s, transport, verify)
+        self._closed = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ChannelError(f"{self.what}: this channel is closed")
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._client.close()
+
+
+def split_credentials(url: str) -> tuple[SplitResult, str | None, str | None]:
+    """``https://KEY:SECRET@host/path?q`` → (the URL's parts without the user part, KEY, SECRET),
+    percent-decoded: a provider URL's user part carries its credentials, never sent as such."""
+    parts = urlsplit(url)
+    user = unquote(parts.username) if parts.username else None
+    secret = unquote(parts.password) if parts.password else None
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2], fragment=""), user, secret
+
+
+def without_credentials(parts: SplitResult, query: str | None = None) -> str:
+    """The URL of ``parts`` (from :func:`split_credentials`), with ``query`` if given."""
+    return urlunsplit(parts if query is None else parts._replace(query=query))

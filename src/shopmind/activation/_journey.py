@@ -42,23 +42,16 @@ from shopmind.activation._message import Sender
 from shopmind.activation._plan import Plan, plan_campaign
 from shopmind.activation._schedule import campaign_contexts
 from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError
-from shopmind.store import Store, enqueue
+from shopmind.store import PLACED_ORDERS_SQL, Store, enqueue
 
 #: Campaign states in which journeys move (a draft, a paused or a finished campaign stands still).
 MOVING = ("scheduled", "running")
 ARMS = ("treated", "holdout")
 
-#: Orders that count as purchases, with the buyer's profile (members by member id, guests by their
-#: hashed e-mail or phone; as ``features.purchase_transactions`` keys them).
-_PURCHASES = """
-    SELECT coalesce(p.profile_id, o.ident) AS profile_id, o.ordered_at
-    FROM (
-        SELECT ordered_at,
-               coalesce('user:' || customer_id, 'email:' || email_hash, 'phone:' || phone_hash) AS ident
-        FROM orders WHERE NOT is_return AND coalesce(verified, true)
-    ) o LEFT JOIN profiles p ON p.identifier = o.ident
-    WHERE o.ident IS NOT NULL
-"""
+#: Orders that count as purchases, with the buyer's profile: the very orders campaign results count
+#: as conversions (placed, verified, no returns; a guest's by hashed e-mail, phone or device), so a
+#: journey's "bought" and its purchase exit agree with what the results measure.
+_PURCHASES = PLACED_ORDERS_SQL
 #: Events with the profile of whoever made them (member id first, else the device's).
 _EVENTS = """
     SELECT coalesce(p.profile_id, e.ident) AS profile_id, e.type, e.event_time

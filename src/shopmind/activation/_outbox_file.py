@@ -4,12 +4,14 @@ offline and can read exactly what would have gone out.
 
 Like an SMTP server it dedupes nothing: a message resent after an ``unknown`` hand-over appears
 twice, with the same key. The file holds addresses (it stands where a provider would), so it is
-created readable by its owner only. A line cut short by a kill is ended by the next writer and
+created readable by its owner only, and an erasure removes the erased customer's lines (under the
+lock every writer takes). A line cut short by a kill is ended by the next writer and
 skipped by :func:`read_outbox_file`.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
@@ -60,9 +62,14 @@ class OutboxFileChannel:
             fd = self._open()
             written = 0
             try:
-                # O_APPEND: each write lands at the end, so processes sharing the file do not mix lines
-                while written < len(line):
-                    written += os.write(fd, line[written:])
+                # O_APPEND: each write lands at the end, so processes sharing the file do not mix
+                # lines; the lock: an erasure rewriting the file (store/_outbox_files.py) loses none
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    while written < len(line):
+                        written += os.write(fd, line[written:])
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
                 if self.fsync:
                     os.fsync(fd)
             except OSError as exc:

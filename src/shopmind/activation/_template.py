@@ -25,13 +25,16 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
+import jinja2.filters
 from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -165,12 +168,138 @@ def _josa(word: Any, which: str) -> str:
     return text + korean_particle(text, which) if text else text
 
 
+#: what one field of one message may come to (characters): far above any real message (Gmail
+#: clips an e-mail at 102 KB), far below what would hurt the server rendering a whole campaign
+MAX_RENDERED_CHARS = 200_000
+#: loop steps one field's rendering may take, all loops together (a recommended list has ~10)
+MAX_LOOP_STEPS = 100_000
+#: the widest padding a template may ask for ("%-10s", "{:>8}", center(40))
+MAX_WIDTH = 1_000
+#: the largest power a template may raise a number to (a huge one takes long to print)
+MAX_EXPONENT = 64
+
+
+class _TooLarge(SecurityError):
+    """A template asked for more than a message can be (see ``MAX_RENDERED_CHARS``)."""
+
+
+_LOOP_STEPS: ContextVar[list[int] | None] = ContextVar("template_loop_steps", default=None)
+_PRINTF_WIDTHS = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
+_FORMAT_SPECS = re.compile(r"\{[^{}]*?:([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}")
+_PADDING_METHODS = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs"})
+
+
+def _check_width(width: Any) -> None:
+    if isinstance(width, int) and width > MAX_WIDTH:
+        raise _TooLarge(f"a width of {width:,} is too wide (at most {MAX_WIDTH:,})")
+
+
+def _check_printf(template: str) -> None:
+    """``"%-10s" % x``, ``"%*d" % (w, x)`` and the ``format`` filter: no width past ``MAX_WIDTH``."""
+    for match in _PRINTF_WIDTHS.finditer(template):
+        for part in match.groups():
+            if part == "*":
+                raise _TooLarge("a width taken from the arguments (%*) is too open-ended for a template")
+            if part:
+                _check_width(int(part))
+
+
+def _check_format_spec(template: str) -> None:
+    """``"{:>8}".format(x)``: no width past ``MAX_WIDTH``, none taken from the arguments."""
+    for spec in _FORMAT_SPECS.findall(template):
+        if "{" in spec:
+            raise _TooLarge("a width taken from the arguments ({:{}}) is too open-ended for a template")
+        for digits in re.findall(r"\d+", spec):
+            _check_width(int(digits))
+
+
+def _budgeted(iterable: Any) -> Any:
+    """Every loop's iterable passes through here (see ``_count_loops``): the steps of one field's
+    rendering, all loops together, stop at ``MAX_LOOP_STEPS``."""
+    steps = _LOOP_STEPS.get()
+    if steps is None:  # rendered outside ``_render_field`` (not done here): no budget to keep
+        yield from iterable
+        return
+    for item in iterable:
+        steps[0] += 1
+        if steps[0] > MAX_LOOP_STEPS:
+            raise _TooLarge(f"the template's loops take too many steps (more than {MAX_LOOP_STEPS:,})")
+        yield item
+
+
+def _count_loops(tree: nodes.Template) -> nodes.Template:
+    """Each ``{% for %}`` iterates through ``_budgeted`` (a filter call put around its iterable)."""
+    for loop in tree.find_all(nodes.For):
+        loop.iter = nodes.Filter(loop.iter, _BUDGET_FILTER, [], [], None, None, lineno=loop.lineno)
+    return tree
+
+
+_BUDGET_FILTER = "_shopmind_loop_budget"
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     """The sandbox, strict: reaching for Python's insides (``__class__``, ``mro``, a list's
-    ``append``) is an error naming the line, not an empty string a marketer would never notice."""
+    ``append``) is an error naming the line, not an empty string a marketer would never notice. A
+    template is also kept from building text far larger than a message (a multiplied string, a
+    huge padding width, a power too large to print, a long lorem ipsum): the renderer would spend
+    seconds and gigabytes on it before any size check could see the result."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
         raise SecurityError(f"{attribute!r} of a {type(obj).__name__} is not available to templates")
+
+    def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for sequence, times in ((left, right), (right, left)):
+                if (
+                    isinstance(sequence, str | list | tuple)
+                    and isinstance(times, int)
+                    and len(sequence) * times > MAX_RENDERED_CHARS
+                ):
+                    raise _TooLarge(
+                        f"repeating {len(sequence):,} characters {times:,} times is too long "
+                        f"(a field holds at most {MAX_RENDERED_CHARS:,})"
+                    )
+        elif operator == "**":
+            if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+                raise _TooLarge(f"a power of {right} is too large (at most {MAX_EXPONENT})")
+        elif operator == "%" and isinstance(left, str):
+            _check_printf(left)
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: jinja2.runtime.Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        target = getattr(__obj, "__wrapped__", __obj)  # str.format comes wrapped by the sandbox
+        owner = getattr(target, "__self__", None)
+        name = getattr(target, "__name__", "")
+        if isinstance(owner, str):
+            if name in ("format", "format_map"):
+                _check_format_spec(owner)
+            elif name in _PADDING_METHODS:
+                for width in (*args, *kwargs.values()):
+                    _check_width(width)
+        elif __obj is __self.globals.get("lipsum"):
+            for count in (*args, *kwargs.values()):
+                if isinstance(count, int) and count > 20:
+                    raise _TooLarge(f"lipsum({count}) is too long (at most 20 paragraphs)")
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def _checked_center(value: Any, width: int = 80) -> str:
+    _check_width(width)
+    return str(value).center(width)
+
+
+def _checked_indent(value: Any, width: int | str = 4, first: bool = False, blank: bool = False) -> str:
+    _check_width(width)
+    if isinstance(width, str):
+        _check_width(len(width))
+    return jinja2.filters.do_indent(value, width, first, blank)
+
+
+def _checked_format(value: Any, *args: Any, **kwargs: Any) -> str:
+    _check_printf(str(value))
+    return jinja2.filters.do_format(value, *args, **kwargs)
 
 
 def _environment(html: bool) -> ImmutableSandboxedEnvironment:
@@ -182,6 +311,10 @@ def _environment(html: bool) -> ImmutableSandboxedEnvironment:
     )
     env.filters["won"] = _won
     env.filters["josa"] = _josa
+    env.filters["center"] = _checked_center
+    env.filters["indent"] = _checked_indent
+    env.filters["format"] = _checked_format
+    env.filters[_BUDGET_FILTER] = _budgeted
     return env
 
 
@@ -203,7 +336,7 @@ class _TemplateFault(Exception):
 def _compile(source: str, html: bool) -> _Compiled:
     """The template compiled once per source (a campaign renders it for every customer)."""
     env = _HTML_ENV if html else _TEXT_ENV
-    tree = env.parse(source)
+    tree = _count_loops(env.parse(source))
     undeclared = meta.find_undeclared_variables(tree)
     names: dict[str, int] = {}
     for node in tree.find_all(nodes.Name):
@@ -254,14 +387,31 @@ def _compiled_or_fault(source: str, field: str, html: bool) -> _Compiled:
 def _render_field(source: str, field: str, html: bool, context: Mapping[str, Any]) -> str:
     compile_field(source, field, html=html, known=context)
     compiled = _compile(source, html)
+    budget = _LOOP_STEPS.set([0])
     try:
-        return compiled.template.render(context)
+        return _bounded(compiled.template.generate(context))
     except SecurityError as exc:
         raise _fault(field, _template_line(exc.__traceback__), f"not allowed in a template: {exc}") from None
     except _TemplateFault as exc:
         raise _fault(field, _template_line(exc.__traceback__), str(exc)) from None
+    except RecursionError:  # a macro calling itself without end
+        raise _fault(field, None, "too deep: a macro calls itself without end") from None
     except (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError, AttributeError) as exc:
         raise _fault(field, _template_line(exc.__traceback__), f"cannot be written: {exc}") from None
+    finally:
+        _LOOP_STEPS.reset(budget)
+
+
+def _bounded(pieces: Iterator[str]) -> str:
+    """The rendered pieces joined, stopping as soon as they pass ``MAX_RENDERED_CHARS``."""
+    out: list[str] = []
+    size = 0
+    for piece in pieces:
+        size += len(piece)
+        if size > MAX_RENDERED_CHARS:
+            raise _TooLarge(f"the message is too long (more than {MAX_RENDERED_CHARS:,} characters)")
+        out.append(piece)
+    return "".join(out)
 
 
 def check_template(

@@ -37,15 +37,15 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from shopmind.activation._http_hand_over import (
+    HttpChannel,
     Pace,
     check_provider_url,
     common_outcome,
     held_receipt,
     post,
-    provider_client,
 )
 from shopmind.activation._message import ChannelError, Message, Receipt
-from shopmind.core import Clock, SystemClock
+from shopmind.core import Clock
 
 _WHAT = "the web push service"
 #: the record size we declare; push services must take bodies of at least 4096 octets (RFC 8030 §7.2)
@@ -218,12 +218,13 @@ def _topic(key: str) -> str:
     return b64url(hashlib.sha256(key.encode()).digest())[:32]
 
 
-class WebPush:
+class WebPush(HttpChannel):
     """A :class:`~shopmind.activation.Channel` for web push. ``subject``: how the push service's
     operator reaches the shop (``mailto:`` or an ``https:`` URL, RFC 8292 §2.1); ``ttl_s``: how long
     the push service keeps a message for a browser that is offline."""
 
     formats = frozenset({"web_push"})
+    what = _WHAT
 
     def __init__(
         self,
@@ -251,18 +252,14 @@ class WebPush:
         self.subject = subject
         self.ttl_s = ttl_s
         self.urgency = urgency
-        self._clock = clock or SystemClock()
-        self._pace = pace or Pace(rate_per_s)
-        self._client = provider_client(timeout_s, transport, verify)
+        self._connect(clock, pace, rate_per_s, timeout_s, transport, verify)
         self._tokens: dict[str, tuple[str, int]] = {}
         # each push service (FCM, Mozilla's, Apple's) asks for its own pauses (429 Retry-After)
         self._holds: dict[str, Pace] = {}
         self._holds_lock = threading.Lock()
-        self._closed = False
 
     def send(self, message: Message) -> Receipt:
-        if self._closed:
-            raise ChannelError(f"{_WHAT}: this channel is closed")
+        self._check_open()
         if message.format not in self.formats:
             raise ChannelError(f"web push carries web_push messages, not {message.format!r}")
         if not message.to.strip():
@@ -320,11 +317,6 @@ class WebPush:
                 reason=f"the push subscription is gone (HTTP {answer.status_code}); revoke it",
             )
         return Receipt(message.key, "rejected", reason=f"HTTP {answer.status_code}: {answer.text[:200]}")
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._client.close()
 
     def _payload(self, message: Message) -> bytes:
         data: dict[str, Any] = {"key": message.key, "body": message.text, "tag": message.key}

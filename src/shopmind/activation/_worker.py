@@ -52,6 +52,7 @@ from shopmind.store import (
     Store,
     advertising_allowed,
     claim_due,
+    held_campaigns,
     is_night,
     may_send_advertising,
     record_outcomes,
@@ -72,6 +73,9 @@ MAX_ATTEMPTS = 6
 IDLE_S = 1.0
 #: tries to record a round's outcomes (another connection's write may conflict with it)
 SETTLE_TRIES = 5
+#: while handing a batch over, the campaigns' states are read again every this many messages: a
+#: pause stops the batch within it (one small query on the campaigns table)
+STATE_CHECK_EVERY = 10
 
 
 @dataclass
@@ -230,9 +234,14 @@ class OutboxSender:
                 return addresses[row.message_key]
 
             going = self._check_opted_out_numbers(going, address, outcomes)
-            for row in going:
+            held: frozenset[str] = frozenset()
+            for i, row in enumerate(going):
                 if self._stop.is_set():
                     break
+                if i and i % STATE_CHECK_EVERY == 0:  # paused meanwhile? the rest waits in the queue
+                    held = held_campaigns(self.store, {r.campaign_id for r in going[i:]})
+                if row.campaign_id in held:
+                    continue
                 outcome = self._hand_over(row, address(row))
                 outcomes.append(outcome)
                 if _subscription_gone(row, outcome):

@@ -8,7 +8,10 @@ hand over so that campaigns can reach a browser or a phone by push.
   (``kind: "app"``, ``token`` and ``platform``), for the visitor's own identifier: their
   ``anonymousId``, or their member id with its identity signature (the write key is public: a
   member id without its signature could route someone else's messages to this device). A secret
-  key (the shop's server or app backend) may name a member without signature;
+  key (the shop's server or app backend) may name a member without signature.
+  The endpoint must be a push service on the internet (the sender will POST to it): a local or
+  private address is refused (``SHOPMIND_PUSH_LOOPBACK_ENDPOINTS=1`` admits this machine's, for a
+  stand-in push service);
 * ``DELETE /v1/push-subscriptions?endpoint=…`` (write key): revokes it (the endpoint or token is
   the browser's or app's own secret: knowing it is holding it);
 * ``GET /push-sw.js``: the service worker that shows the notifications (see ``static/push-sw.js``).
@@ -19,9 +22,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import os
 import re
 from datetime import UTC, datetime
 from importlib.resources import files
+from ipaddress import ip_address
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -112,6 +117,13 @@ def _subscription(ask: PushSubscriptionRequest, identifier: str) -> PushSubscrip
         parts = urlsplit(sub.endpoint)
         if parts.scheme != "https" or not parts.hostname:
             errors.append(FieldError("subscription.endpoint", "expected the push service's https:// URL"))
+        elif not public_push_host(parts.hostname, loopback=_loopback_allowed()):
+            # the sender POSTs to the endpoint: a public key must not point it at the shop's own network
+            errors.append(
+                FieldError(
+                    "subscription.endpoint", "expected a push service on the internet, not a local address"
+                )
+            )
         p256dh = _b64url(sub.keys.p256dh, 65, "subscription.keys.p256dh", errors)
         if not errors and base64.urlsafe_b64decode(p256dh + "=" * (-len(p256dh) % 4))[0] != 4:
             errors.append(FieldError("subscription.keys.p256dh", "not an uncompressed P-256 public key"))
@@ -131,6 +143,32 @@ def _subscription(ask: PushSubscriptionRequest, identifier: str) -> PushSubscrip
         raise InvalidInputError(errors)
     assert ask.token is not None
     return PushSubscription(ask.token, identifier, "app", platform=ask.platform)
+
+
+#: a push service on this machine (a stand-in in tests): its endpoints are taken when this is "1"
+LOOPBACK_ENDPOINTS_ENV = "SHOPMIND_PUSH_LOOPBACK_ENDPOINTS"
+_LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa")
+
+
+def _loopback_allowed() -> bool:
+    return os.environ.get(LOOPBACK_ENDPOINTS_ENV) == "1"
+
+
+def public_push_host(host: str, *, loopback: bool = False) -> bool:
+    """Whether a subscription's endpoint host may be stored: a name (browsers' push services are
+    fcm.googleapis.com, updates.push.services.mozilla.com, *.push.apple.com, *.notify.windows.com),
+    not a private, loopback, link-local or reserved address, nor a local-only name. (A name that
+    resolves to a private address is not caught here.) ``loopback``: this machine's addresses too."""
+    host = host.strip("[]").lower().rstrip(".")
+    if host == "localhost" or host.endswith(_LOCAL_SUFFIXES) or ("." not in host and ":" not in host):
+        return loopback and (host == "localhost" or host.endswith(".localhost"))
+    try:
+        address = ip_address(host)
+    except ValueError:
+        return True
+    if address.is_loopback:
+        return loopback
+    return address.is_global and not address.is_multicast
 
 
 def _identifier(request: Request, ask: PushSubscriptionRequest, kind: str) -> str:

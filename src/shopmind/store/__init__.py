@@ -123,6 +123,7 @@ from shopmind.store._live_segments import (
 )
 from shopmind.store._message_events import (
     MESSAGE_EVENT_KINDS,
+    PLACED_ORDERS_SQL,
     ArmTotals,
     EventsRecorded,
     MessageEvent,
@@ -145,6 +146,7 @@ from shopmind.store._outbox import (
     cap_counts,
     claim_due,
     enqueue,
+    held_campaigns,
     mark_failed,
     mark_retry,
     mark_sent,
@@ -236,6 +238,7 @@ __all__ = [
     "NOTICE_EVERY_YEARS",
     "OUTBOX_STATES",
     "OUTCOMES",
+    "PLACED_ORDERS_SQL",
     "PRIVACY_FILE",
     "PURPOSES",
     "QUARANTINE_SCHEMA",
@@ -321,6 +324,7 @@ __all__ = [
     "free_bytes",
     "get_campaign",
     "has_owner",
+    "held_campaigns",
     "insert_segment",
     "interrupt_server_jobs",
     "is_night",

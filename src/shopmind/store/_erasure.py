@@ -8,7 +8,7 @@ anonymous ids, hashed e-mail and phone) leads to their events, orders and order 
 links and profile rows, scores, segment memberships (and their history in saved segments), findings,
 recommendations, on-site decisions and their outcomes, consent ledger entries and §50⑧ notices, interest
 signals, the quarantined input that mentions any of them, and what campaigns kept of them: their
-outbox messages, campaign memberships, message events and Web Push subscriptions. Of their consent, only the counts of the
+outbox messages (and their lines in the workspace's outbox files), campaign memberships, message events and Web Push subscriptions. Of their consent, only the counts of the
 erasure record stay: no identifier, so no state that could be read back as theirs.
 """
 
@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from shopmind.core import IdentifierHasher, UnknownProfileError
 from shopmind.events import KIND_PRIORITY
+from shopmind.store._outbox_files import erase_outbox_lines, outbox_folder
 from shopmind.store._store import Store
 from shopmind.store._workspace import models_folder
 
@@ -71,6 +72,8 @@ class Erasure:
     erased_before: tuple[datetime, ...] = ()
     #: the stored model files removed with them (learned from their data, e.g. the recommender)
     models_removed: tuple[str, ...] = ()
+    #: the lines of their messages removed from the workspace's outbox files (``outbox/*.jsonl``)
+    outbox_lines_removed: int = 0
     #: the identifiers erased (for the caller's own caches; never stored, not in ``to_dict``)
     identifiers: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
@@ -87,6 +90,7 @@ class Erasure:
             "total": self.total,
             "erased_before": [at.isoformat() for at in self.erased_before],
             "models_removed": list(self.models_removed),
+            "outbox_lines_removed": self.outbox_lines_removed,
         }
 
 
@@ -167,6 +171,15 @@ def erase_profile(store: Store, identifier: str, hasher: IdentifierHasher) -> Er
         )
     profile_id, idents = resolved
     with store.atomically():
+        # their lines in the workspace's outbox files go first: should that fail, nothing is
+        # deleted and the erasure can be asked again (the keys would be gone with the rows)
+        keys = [
+            k
+            for (k,) in store.sql(
+                "SELECT message_key FROM outbox WHERE list_contains(?, profile_id)", [sorted(idents)]
+            )
+        ]
+        lines_removed = erase_outbox_lines(outbox_folder(store), frozenset(keys))
         counts = _delete(store, idents)
         erasure_id = erased_at = None
         if sum(counts.values()):
@@ -179,7 +192,9 @@ def erase_profile(store: Store, identifier: str, hasher: IdentifierHasher) -> Er
     store.forget_identity_graph()
     store.checkpoint()
     removed = _remove_models(store) if erasure_id is not None else ()
-    return Erasure(profile_id, erasure_id, erased_at, tuple(counts.items()), before, removed, idents)
+    return Erasure(
+        profile_id, erasure_id, erased_at, tuple(counts.items()), before, removed, lines_removed, idents
+    )
 
 
 def _remove_models(store: Store) -> tuple[str, ...]:

@@ -30,8 +30,10 @@ from shopmind.store._store import Store
 MESSAGE_EVENT_KINDS = ("delivered", "failed", "opened", "clicked", "unsubscribed", "converted")
 _TEXT_LIMIT = 256
 
-#: the customer (profile) behind each placed, verified order, as the KPIs see it; ``?`` = as of
-_PURCHASES = """
+#: the customer (profile) behind each placed, verified order (returns left out), as the KPIs see
+#: it: order_id, ordered_at, revenue, profile_id. One definition for what campaigns call a purchase:
+#: conversions and results here, journeys' purchase exits and "bought" branches
+PLACED_ORDERS_SQL = """
     SELECT t.order_id, t.ordered_at, t.revenue, coalesce(p.profile_id, k.ident) AS profile_id
     FROM order_totals t JOIN (
         SELECT order_id, coalesce('user:' || customer_id, 'email:' || email_hash,
@@ -39,8 +41,10 @@ _PURCHASES = """
         FROM orders
     ) k USING (order_id)
     LEFT JOIN profiles p ON p.identifier = k.ident
-    WHERE NOT t.is_return AND t.ordered_at <= ?
+    WHERE NOT t.is_return
 """
+#: the same, placed by ``?`` (as of)
+_PURCHASES = f"SELECT * FROM ({PLACED_ORDERS_SQL}) WHERE ordered_at <= ?"
 
 
 @dataclass(frozen=True)

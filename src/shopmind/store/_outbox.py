@@ -228,6 +228,23 @@ def claim_due(store: Store, at: datetime, limit: int) -> list[Claimed]:
     return claimed
 
 
+#: the campaign states whose messages the sender does not send (claim_due, held_campaigns)
+_HELD_STATES = ("draft", "paused", "finished")
+
+
+def held_campaigns(store: Store, campaign_ids: Iterable[str]) -> frozenset[str]:
+    """Which of ``campaign_ids`` are now paused, finished or back to a draft: the sender reads
+    this again while handing a claimed batch over, so a pause stops it mid-batch."""
+    ids = sorted(set(campaign_ids))
+    if not ids:
+        return frozenset()
+    rows = store.sql(
+        "SELECT campaign_id FROM campaigns WHERE list_contains(?, campaign_id) AND list_contains(?, state)",
+        [ids, list(_HELD_STATES)],
+    )
+    return frozenset(r[0] for r in rows)
+
+
 def _claimed(row: tuple[Any, ...]) -> Claimed:
     key, campaign, step, profile, channel, fmt, kind, subject, text, html, code, image = row[:12]
     links = tuple(orjson.loads(row[12] or "[]"))
