@@ -1,0 +1,176 @@
+"""The running sender advances the journeys: a real ``shopmind worker`` on a small workspace
+whose channels are the built-in default (every channel to ``outbox/<channel>.jsonl``), its clock
+moved by ``SHOPMIND_CLOCK_SHIFT_FILE``. A two-step campaign sends its second step only to the
+member who clicked and did not buy; an abandoned-cart campaign messages the customer whose cart
+was left for an hour, and not the one who ordered within it."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from shopmind.activation import campaign_settings, new_campaign, read_outbox_file, schedule_stored
+from shopmind.store import ConsentEntry, Store, Workspace, record_consents
+from tests.campaign_rows import add_orders
+from tests.workers import SHOPMIND, run_shopmind, shopmind_env, wait_for
+
+SEOUL = ZoneInfo("Asia/Seoul")
+MIN = timedelta(minutes=1)
+H = timedelta(hours=1)
+
+
+def _tomorrow_at(hour: int, minute: int) -> datetime:
+    """Tomorrow at ``hour:minute`` in Seoul (a daytime moment, whenever the test runs)."""
+    day = datetime.now(SEOUL).date() + timedelta(days=1)
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=SEOUL).astimezone(UTC)
+
+
+class Clock:
+    """The worker's clock: moved to a moment by writing the shift file (seconds from now)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def move_to(self, at: datetime) -> None:
+        self.path.write_text(str((at - datetime.now(UTC)).total_seconds()))
+
+
+def _shop(tmp_path: Path, who: str, at: datetime) -> tuple[Path, Path]:
+    """A workspace whose members ``who`` gave e-mail consent, and the contact file with their addresses."""
+    workspace = tmp_path / "shop"
+    Workspace.init(workspace)
+    contacts = tmp_path / "members.csv"
+    contacts.write_text("아이디,이메일\n" + "".join(f"{w},{w}@shop.example\n" for w in who))
+    with Workspace(workspace).open_store() as store:
+        for w in who:
+            store.sql("INSERT INTO profiles VALUES (?, ?, 'user')", [f"user:{w}", f"user:{w}"])
+            # a customer-intelligence run found them dormant VIPs (the win-back audience)
+            store.sql("INSERT INTO segment_members VALUES ('r1', 'dormant_vip', ?, ?)", [f"user:{w}", at - H])
+        store.sql(
+            "INSERT INTO job_runs VALUES ('r1', 'customer_intelligence', ?, ?, ?, 'ok')",
+            [at - H, at - H, at - H],
+        )
+        record_consents(
+            store,
+            [ConsentEntry(f"user:{w}", "email", True, at - timedelta(days=3), "signup_form") for w in who],
+        )
+    return workspace, contacts
+
+
+def _schedule(workspace: Path, definition: dict[str, Any], at: datetime) -> str:
+    ws = Workspace(workspace)
+    with ws.open_store() as store:
+        stored = new_campaign(store, definition, created_by="test", now=at)
+        schedule_stored(store, campaign_settings(ws), stored.campaign_id, now=at)
+        return stored.campaign_id
+
+
+def _sent(workspace: Path) -> list[dict[str, Any]]:
+    path = workspace / "outbox" / "email.jsonl"
+    return list(read_outbox_file(path)) if path.exists() else []
+
+
+def _start(workspace: Path, contacts: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [*SHOPMIND, "worker", "-w", str(workspace), "--contacts", str(contacts), "--journey-interval", "0.2"]
+        + ["--idle", "0.1"],
+        env=shopmind_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _stop(worker: subprocess.Popen[bytes]) -> str:
+    worker.send_signal(signal.SIGTERM)
+    out, err = worker.communicate(timeout=60)
+    assert worker.returncode == 0, err.decode()
+    return err.decode()
+
+
+def _events(store: Store, rows: list[tuple[str, str, str, str, datetime]]) -> None:
+    """message_events: (campaign, step, profile, kind, at), keyed like the sender's messages."""
+    for n, (cid, step, profile, kind, at) in enumerate(rows):
+        key = store.scalar(
+            "SELECT message_key FROM outbox WHERE campaign_id = ? AND step = ? AND profile_id = ?",
+            [cid, step, profile],
+        )
+        store.sql(
+            "INSERT INTO message_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+            [f"e{n}", key, cid, step, profile, kind, at, at],
+        )
+
+
+def test_the_worker_sends_a_later_step_only_to_who_clicked_and_did_not_buy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shift = tmp_path / "clock-shift"
+    monkeypatch.setenv("SHOPMIND_CLOCK_SHIFT_FILE", str(shift))
+    clock = Clock(shift)
+    start = _tomorrow_at(11, 30)
+    noon = _tomorrow_at(12, 0)
+    workspace, contacts = _shop(tmp_path, "ab", start)
+    cid = _schedule(
+        workspace,
+        {
+            "name": "다시 만나요",
+            "audience": {"kind": "rfm", "segments": ["dormant_vip"]},
+            "steps": [
+                {"id": "s1", "messages": {"email": {"subject": "다시 만나요", "text": "새 상품이 왔어요"}}},
+                {
+                    "id": "s2",
+                    "wait_hours": 48,
+                    "when": "clicked_not_bought",
+                    "messages": {"email": {"subject": "쿠폰을 드려요", "text": "쿠폰을 드려요"}},
+                },
+            ],
+            "channel": {"mode": "fixed", "channels": ["email"]},
+            "send_time": {"mode": "fixed", "hour": 12},
+            "holdout": 0.0,
+        },
+        start,
+    )
+    with Workspace(workspace).open_store(read_only=True) as store:  # at step 1 since it goes
+        assert store.sql(
+            "SELECT profile_id, step, step_at FROM campaign_members WHERE campaign_id = ? ORDER BY 1", [cid]
+        ) == [("user:a", "s1", noon), ("user:b", "s1", noon)]
+    clock.move_to(noon + 10 * MIN)
+    first = run_shopmind("worker", "-w", str(workspace), "--contacts", str(contacts), "--once")
+    assert first.returncode == 0, first.stderr
+    assert sorted(m["to"] for m in _sent(workspace)) == ["a@shop.example", "b@shop.example"], first.stderr
+    with Workspace(workspace).open_store() as store:
+        _events(
+            store,
+            [
+                (cid, "s1", "user:a", "clicked", noon + 30 * MIN),
+                (cid, "s1", "user:b", "clicked", noon + 30 * MIN),
+            ],
+        )
+        add_orders(store, [("o1", "b", noon + H, 39_000.0)])  # member b bought
+    worker = _start(workspace, contacts)
+    try:
+        clock.move_to(noon + 10 * MIN + 49 * H)  # step 2 fell due for who clicked and did not buy
+        time.sleep(2)  # ten turns of the journeys at this moment: step 2 is queued for the next noon
+        clock.move_to(noon + 10 * MIN + 72 * H)  # its send hour, the next noon
+        wait_for(lambda: len(_sent(workspace)) >= 3, "step 2 was not sent")
+    finally:
+        log = _stop(worker)
+    to = [m["to"] for m in _sent(workspace)]
+    assert sorted(to) == ["a@shop.example", "a@shop.example", "b@shop.example"], log
+    assert "journeys: 0 entered, 1 queued" in log, log
+    with Workspace(workspace).open_store(read_only=True) as store:
+        steps = store.sql(
+            "SELECT profile_id, step, state FROM outbox WHERE campaign_id = ? ORDER BY 1, 2", [cid]
+        )
+        exits = store.sql(
+            "SELECT profile_id, step, exit_reason FROM campaign_members WHERE campaign_id = ? ORDER BY 1",
+            [cid],
+        )
+    assert steps == [("user:a", "s1", "sent"), ("user:a", "s2", "sent"), ("user:b", "s1", "sent")]
+    assert exits[0][:2] == ("user:a", "s2") and exits[1][2] == "purchased", exits
