@@ -16,7 +16,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from shopmind.activation import campaign_settings, new_campaign, read_outbox_file, schedule_stored
+from shopmind.activation import (
+    campaign_settings,
+    message_key,
+    new_campaign,
+    read_outbox_file,
+    schedule_stored,
+)
 from shopmind.store import ConsentEntry, Store, Workspace, record_consents
 from tests.campaign_rows import add_orders
 from tests.workers import SHOPMIND, run_shopmind, shopmind_env, wait_for
@@ -78,9 +84,9 @@ def _sent(workspace: Path) -> list[dict[str, Any]]:
 
 
 def _start(workspace: Path, contacts: Path) -> subprocess.Popen[bytes]:
+    options = ("--contacts", str(contacts), "--journey-interval", "0.2", "--idle", "0.1")
     return subprocess.Popen(
-        [*SHOPMIND, "worker", "-w", str(workspace), "--contacts", str(contacts), "--journey-interval", "0.2"]
-        + ["--idle", "0.1"],
+        [*SHOPMIND, "worker", "-w", str(workspace), *options],
         env=shopmind_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -89,7 +95,7 @@ def _start(workspace: Path, contacts: Path) -> subprocess.Popen[bytes]:
 
 def _stop(worker: subprocess.Popen[bytes]) -> str:
     worker.send_signal(signal.SIGTERM)
-    out, err = worker.communicate(timeout=60)
+    _, err = worker.communicate(timeout=60)
     assert worker.returncode == 0, err.decode()
     return err.decode()
 
@@ -174,3 +180,64 @@ def test_the_worker_sends_a_later_step_only_to_who_clicked_and_did_not_buy(
         )
     assert steps == [("user:a", "s1", "sent"), ("user:a", "s2", "sent"), ("user:b", "s1", "sent")]
     assert exits[0][:2] == ("user:a", "s2") and exits[1][2] == "purchased", exits
+
+
+def test_the_worker_messages_an_abandoned_cart_an_hour_on_and_not_who_ordered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shift = tmp_path / "clock-shift"
+    monkeypatch.setenv("SHOPMIND_CLOCK_SHIFT_FILE", str(shift))
+    clock = Clock(shift)
+    cart = _tomorrow_at(11, 20)
+    workspace, contacts = _shop(tmp_path, "ac", cart)
+    cid = _schedule(
+        workspace,
+        {
+            "name": "장바구니",
+            "audience": {"kind": "segment", "segment": "all"},
+            "trigger": {
+                "kind": "event",
+                "event": "add_to_cart",
+                "unless": "order_completed",
+                "after_hours": 1,
+            },
+            "steps": [{"id": "s1", "messages": {"email": {"subject": "담아두신 상품", "text": "기다려요"}}}],
+            "channel": {"mode": "fixed", "channels": ["email"]},
+            "send_time": {"mode": "fixed", "hour": 13},
+            "holdout": 0.0,
+            "start_at": (cart - 24 * H).isoformat(),
+        },
+        cart - 24 * H,
+    )
+    with Workspace(workspace).open_store() as store:
+        for n, (user, kind, at) in enumerate(
+            [
+                ("a", "add_to_cart", cart),
+                ("c", "add_to_cart", cart),
+                ("c", "order_completed", cart + 20 * MIN),
+            ]
+        ):
+            store.sql(
+                "INSERT INTO events (message_id, type, user_id, event_time, received_at, source) "
+                "VALUES (?, ?, ?, ?, ?, 'test')",
+                [f"m{n}", kind, user, at, at],
+            )
+    clock.move_to(cart + MIN)
+    worker = _start(workspace, contacts)
+    try:
+        time.sleep(1)  # turns of the journeys before the hour is up: nobody enters yet
+        clock.move_to(cart + 61 * MIN)  # a's cart was left an hour: a enters, queued for 13:00
+        time.sleep(2)
+        assert _sent(workspace) == []
+        clock.move_to(_tomorrow_at(13, 1))  # the send hour
+        wait_for(lambda: len(_sent(workspace)) >= 1, "the abandoned cart's message was not sent")
+        time.sleep(1)  # c's message would go with it
+    finally:
+        log = _stop(worker)
+    assert [(m["to"], m["key"]) for m in _sent(workspace)] == [
+        ("a@shop.example", message_key(cid, "s1", "user:a"))
+    ], log
+    assert "journeys: 1 entered, 1 queued" in log, log
+    with Workspace(workspace).open_store(read_only=True) as store:
+        members = store.sql("SELECT profile_id, step FROM campaign_members WHERE campaign_id = ?", [cid])
+    assert members == [("user:a", "s1")]

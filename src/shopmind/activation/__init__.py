@@ -87,7 +87,6 @@ from shopmind.activation._http_gateway import (
     HttpGateway,
     open_http_gateway,
 )
-from shopmind.activation._journey_runner import JourneysTurn, is_journey, run_journeys
 from shopmind.activation._journey import (
     FINAL_EXCLUSIONS,
     DueStep,
@@ -100,6 +99,7 @@ from shopmind.activation._journey import (
     record_steps,
     run_journey,
 )
+from shopmind.activation._journey_runner import JourneysTurn, is_journey, run_journeys
 from shopmind.activation._links import (
     ACTIONS,
     BadLinkError,
