@@ -241,3 +241,75 @@ def test_the_worker_messages_an_abandoned_cart_an_hour_on_and_not_who_ordered(
     with Workspace(workspace).open_store(read_only=True) as store:
         members = store.sql("SELECT profile_id, step FROM campaign_members WHERE campaign_id = ?", [cid])
     assert members == [("user:a", "s1")]
+
+
+def test_a_failing_journey_is_logged_and_counted_and_the_others_and_the_sending_go_on(tmp_path: Path) -> None:
+    """In process: a campaign whose stored definition no longer parses fails its turn; the
+    abandoned cart beside it still brings its customer in; a sender whose journeys raise still
+    sends the outbox and counts the failure."""
+    from shopmind.activation import (
+        CampaignSettings,
+        JourneysTurn,
+        MemoryChannel,
+        MemoryContacts,
+        OutboxSender,
+        holdout_key,
+        link_key,
+        load_channel_config,
+        run_journeys,
+    )
+    from shopmind.core import FixedClock
+    from shopmind.store import enqueue
+    from tests.campaign_rows import email_ad
+
+    at = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)  # 12:00 in Seoul
+    settings = CampaignSettings(holdout_key(b"k" * 32), link_key(b"k" * 32), load_channel_config(tmp_path))
+    with Store(":memory:") as store:
+        store.sql(
+            "INSERT INTO campaigns VALUES ('broken', 'broken', '{\"name\": 1}', 'running', ?, 'test', ?)",
+            [at, at],
+        )
+        stored = new_campaign(
+            store,
+            {
+                "name": "장바구니",
+                "audience": {"kind": "segment", "segment": "all"},
+                "trigger": {
+                    "kind": "event",
+                    "event": "add_to_cart",
+                    "unless": "order_completed",
+                    "after_hours": 1,
+                },
+                "steps": [
+                    {"id": "s1", "messages": {"email": {"subject": "담아두신 상품", "text": "기다려요"}}}
+                ],
+                "start_at": (at - 24 * H).isoformat(),
+            },
+            created_by="test",
+            now=at - 24 * H,
+        )
+        store.sql("UPDATE campaigns SET state = 'running' WHERE campaign_id = ?", [stored.campaign_id])
+        store.sql(
+            "INSERT INTO events (message_id, type, user_id, event_time, received_at, source) "
+            "VALUES ('m1', 'add_to_cart', 'a', ?, ?, 'test')",
+            [at - 2 * H, at - 2 * H],
+        )
+        turn = run_journeys(store, settings, now=at)
+        assert (turn.campaigns, turn.entered, turn.errors) == (1, 1, 1)  # the broken one: an error, not a run
+
+        def boom(now: datetime) -> JourneysTurn:
+            raise RuntimeError("the campaigns table is gone")
+
+        enqueue(store, [email_ad("b", at - MIN)], at=at)
+        record_consents(store, [ConsentEntry("user:b", "email", True, at - 24 * H, "signup_form")])
+        channel = MemoryChannel()
+        sender = OutboxSender(
+            store,
+            channel,
+            MemoryContacts({"user:b": {"email": "b@shop.example"}}),
+            clock=FixedClock(at),
+            journeys=boom,
+        )
+        stats = sender.drain()
+        assert (stats.sent, stats.journey_turns, stats.journey_errors) == (1, 1, 1)
+        assert stats.facts()["journey_errors"] == 1
