@@ -1,4 +1,4 @@
-"""The running sender advances the journeys: a real ``shopmind worker`` on a small workspace
+"""The sender advances the journeys: real ``shopmind worker --once`` turns on a small workspace
 whose channels are the built-in default (every channel to ``outbox/<channel>.jsonl``), its clock
 moved by ``SHOPMIND_CLOCK_SHIFT_FILE``. A two-step campaign sends its second step only to the
 member who clicked and did not buy; an abandoned-cart campaign messages the customer whose cart
@@ -6,9 +6,6 @@ was left for an hour, and not the one who ordered within it."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +22,7 @@ from shopmind.activation import (
 )
 from shopmind.store import ConsentEntry, Store, Workspace, record_consents
 from tests.campaign_rows import add_orders
-from tests.workers import SHOPMIND, run_shopmind, shopmind_env, wait_for
+from tests.workers import run_shopmind
 
 SEOUL = ZoneInfo("Asia/Seoul")
 MIN = timedelta(minutes=1)
@@ -81,23 +78,6 @@ def _schedule(workspace: Path, definition: dict[str, Any], at: datetime) -> str:
 def _sent(workspace: Path) -> list[dict[str, Any]]:
     path = workspace / "outbox" / "email.jsonl"
     return list(read_outbox_file(path)) if path.exists() else []
-
-
-def _start(workspace: Path, contacts: Path) -> subprocess.Popen[bytes]:
-    options = ("--contacts", str(contacts), "--journey-interval", "0.2", "--idle", "0.1")
-    return subprocess.Popen(
-        [*SHOPMIND, "worker", "-w", str(workspace), *options],
-        env=shopmind_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-
-
-def _stop(worker: subprocess.Popen[bytes]) -> str:
-    worker.send_signal(signal.SIGTERM)
-    _, err = worker.communicate(timeout=60)
-    assert worker.returncode == 0, err.decode()
-    return err.decode()
 
 
 def _events(store: Store, rows: list[tuple[str, str, str, str, datetime]]) -> None:
@@ -159,14 +139,16 @@ def test_the_worker_sends_a_later_step_only_to_who_clicked_and_did_not_buy(
             ],
         )
         add_orders(store, [("o1", "b", noon + H, 39_000.0)])  # member b bought
-    worker = _start(workspace, contacts)
-    try:
-        clock.move_to(noon + 10 * MIN + 49 * H)  # step 2 fell due for who clicked and did not buy
-        time.sleep(2)  # ten turns of the journeys at this moment: step 2 is queued for the next noon
-        clock.move_to(noon + 10 * MIN + 72 * H)  # its send hour, the next noon
-        wait_for(lambda: len(_sent(workspace)) >= 3, "step 2 was not sent")
-    finally:
-        log = _stop(worker)
+    # one worker turn per moment (``--once``: the journeys once, then what is due): no race with
+    # a running worker's start-up on a busy machine
+    clock.move_to(noon + 10 * MIN + 49 * H)  # step 2 fell due for who clicked and did not buy
+    turn = run_shopmind("worker", "-w", str(workspace), "--contacts", str(contacts), "--once")
+    assert turn.returncode == 0, turn.stderr
+    assert len(_sent(workspace)) == 2  # queued for its send hour, the next noon
+    clock.move_to(noon + 10 * MIN + 72 * H)  # its send hour
+    last = run_shopmind("worker", "-w", str(workspace), "--contacts", str(contacts), "--once")
+    assert last.returncode == 0, last.stderr
+    log = turn.stderr + last.stderr
     to = [m["to"] for m in _sent(workspace)]
     assert sorted(to) == ["a@shop.example", "a@shop.example", "b@shop.example"], log
     assert "journeys: 0 entered, 1 queued" in log, log
@@ -222,18 +204,16 @@ def test_the_worker_messages_an_abandoned_cart_an_hour_on_and_not_who_ordered(
                 "VALUES (?, ?, ?, ?, ?, 'test')",
                 [f"m{n}", kind, user, at, at],
             )
-    clock.move_to(cart + MIN)
-    worker = _start(workspace, contacts)
-    try:
-        time.sleep(1)  # turns of the journeys before the hour is up: nobody enters yet
-        clock.move_to(cart + 61 * MIN)  # a's cart was left an hour: a enters, queued for 13:00
-        time.sleep(2)
-        assert _sent(workspace) == []
-        clock.move_to(_tomorrow_at(13, 1))  # the send hour
-        wait_for(lambda: len(_sent(workspace)) >= 1, "the abandoned cart's message was not sent")
-        time.sleep(1)  # c's message would go with it
-    finally:
-        log = _stop(worker)
+    log = ""
+    for moment in (cart + MIN, cart + 61 * MIN, _tomorrow_at(13, 1)):
+        # before the hour is up nobody enters; at +61 min a's cart was left an hour (a enters,
+        # queued for 13:00; c ordered within it); at the send hour a's message goes
+        clock.move_to(moment)
+        turn = run_shopmind("worker", "-w", str(workspace), "--contacts", str(contacts), "--once")
+        assert turn.returncode == 0, turn.stderr
+        log += turn.stderr
+        if moment < _tomorrow_at(13, 0):
+            assert _sent(workspace) == [], turn.stderr
     assert [(m["to"], m["key"]) for m in _sent(workspace)] == [
         ("a@shop.example", message_key(cid, "s1", "user:a"))
     ], log
@@ -313,3 +293,41 @@ def test_a_failing_journey_is_logged_and_counted_and_the_others_and_the_sending_
         stats = sender.drain()
         assert (stats.sent, stats.journey_turns, stats.journey_errors) == (1, 1, 1)
         assert stats.facts()["journey_errors"] == 1
+
+
+def test_the_running_sender_turns_the_journeys_every_interval() -> None:
+    """``run_forever`` (what ``worker`` and ``serve --send`` run) turns the journeys at start and
+    again after each interval, between its sending rounds."""
+    import threading
+
+    from shopmind.activation import JourneysTurn, MemoryChannel, MemoryContacts, OutboxSender
+    from shopmind.core import FixedClock
+
+    at = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)
+    turns: list[datetime] = []
+    enough = threading.Event()
+
+    def journeys(now: datetime) -> JourneysTurn:
+        turns.append(now)
+        if len(turns) >= 3:
+            enough.set()
+        return JourneysTurn(campaigns=1, queued=1)
+
+    with Store(":memory:") as store:
+        sender = OutboxSender(
+            store,
+            MemoryChannel(),
+            MemoryContacts({}),
+            clock=FixedClock(at),
+            journeys=journeys,
+            journey_interval=0.05,
+        )
+        runner = threading.Thread(target=sender.run_forever, kwargs={"idle_s": 0.01})
+        runner.start()
+        try:
+            assert enough.wait(60), turns
+        finally:
+            sender.stop()
+            runner.join(60)
+    assert not runner.is_alive()
+    assert turns[:3] == [at, at, at] and sender.stats.journey_turns >= 3 and sender.stats.journey_queued >= 3
