@@ -99,6 +99,7 @@ from shopmind.activation._journey import (
     record_steps,
     run_journey,
 )
+from shopmind.activation._journey_runner import JourneysTurn, is_journey, run_journeys
 from shopmind.activation._links import (
     ACTIONS,
     BadLinkError,
@@ -270,6 +271,7 @@ __all__ = [
     "JourneyAdvance",
     "JourneyExit",
     "JourneyRun",
+    "JourneysTurn",
     "LinkToken",
     "MemoryChannel",
     "MemoryContacts",
@@ -331,6 +333,7 @@ __all__ = [
     "format_for",
     "holdout_draw",
     "holdout_key",
+    "is_journey",
     "key_from_message_id",
     "link_key",
     "load_channel_config",
@@ -362,6 +365,7 @@ __all__ = [
     "resume_campaign",
     "run_demo_campaign",
     "run_journey",
+    "run_journeys",
     "schedule_campaign",
     "schedule_stored",
     "send_hours",

@@ -37,6 +37,7 @@ import pyarrow as pa
 
 from shopmind.activation._campaign import Campaign, Step, parse_campaign
 from shopmind.activation._compose import ContextSource, compose, message_key
+from shopmind.activation._context import Recommends
 from shopmind.activation._holdout import assign_arms
 from shopmind.activation._message import Sender
 from shopmind.activation._plan import Plan, plan_campaign
@@ -370,11 +371,13 @@ def run_journey(
     costs: Mapping[str, float] | None = None,
     reachable: pa.Table | None = None,
     zone: str = DEFAULT_SHOP_TZ,
+    recommender: Recommends | None = None,
 ) -> JourneyRun:
     """Advance the journey of ``campaign_id`` at ``now`` and queue what is due: entrants join in
     their arm (the keyed holdout, ``key``), each due step is planned for its members (consent,
     channel, best hour, caps: ``plan_campaign``), composed and queued (``store.enqueue``), and the
-    members who got it move to that step at the moment it was queued for."""
+    members who got it move to that step at the moment it was queued for. ``recommender``: the
+    products a template's ``recommended`` reads (as scheduling passes them)."""
     found = advance(store, campaign_id, now)
     campaign, _, _ = _campaign(store, campaign_id)
     entered = 0
@@ -408,7 +411,7 @@ def run_journey(
             zone=zone,
         )
         step_contexts = contexts or campaign_contexts(
-            store, campaign, step_id, campaign_id, key, now, shop=sender.name
+            store, campaign, step_id, campaign_id, key, now, recommender, shop=sender.name
         )
         rows = compose(
             plan,

@@ -145,9 +145,23 @@ def schedule_campaign(
             store, stored.campaign_id, plan.table.select(["profile_id", "arm"]), now
         )
         queued = enqueue(store, rows, at=now)
+        _at_first_step(store, stored.campaign_id, plan.step)
         after = set_campaign_state(store, stored.campaign_id, "scheduled", now)
     report("queue", len(rows), len(rows))
     return Scheduled(after, plan, members, queued)
+
+
+def _at_first_step(store: Store, campaign_id: str, step: str) -> None:
+    """The members whose message of the first step was queued are at that step since the moment
+    it was queued for: the journey's next step counts its wait from there (without this, the
+    sender's journey turn would find the first step due again)."""
+    store.sql(
+        """UPDATE campaign_members SET step = o.step, step_at = o.due_at
+            FROM outbox o
+            WHERE o.campaign_id = ? AND o.step = ? AND campaign_members.campaign_id = o.campaign_id
+              AND campaign_members.profile_id = o.profile_id AND campaign_members.step IS NULL""",
+        [campaign_id, step],
+    )
 
 
 def _silent(phase: str, done: int, total: int) -> None:

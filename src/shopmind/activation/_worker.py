@@ -21,7 +21,12 @@ Each round claims a batch of due rows (``sending``, in one transaction), then, a
 A sender killed in the middle leaves its batch in ``sending``; the next one marks those rows
 ``unknown`` at start (``recover``) and resends them with their keys: only they can repeat, at
 most one batch. ``stop()`` (SIGTERM in ``shopmind worker``) ends after the message in flight:
-what was handed over is recorded and the rest of the batch goes back to the queue."""
+what was handed over is recorded and the rest of the batch goes back to the queue.
+
+Given ``journeys`` (``run_journeys`` bound to the store and the workspace's settings), the sender
+also advances the campaigns' journeys every ``journey_interval`` seconds, at its own clock: the
+customers a trigger brings in and the later steps that came due are queued, and the next rounds
+send them. A journey that fails is logged and counted (``journey_errors``); sending goes on."""
 
 from __future__ import annotations
 
@@ -31,10 +36,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import orjson
 
 from shopmind.activation._compliance import send_window
+from shopmind.activation._journey_runner import JourneysTurn
 from shopmind.activation._message import (
     FORMATS,
     Channel,
@@ -76,6 +83,8 @@ SETTLE_TRIES = 5
 #: while handing a batch over, the campaigns' states are read again every this many messages: a
 #: pause stops the batch within it (one small query on the campaigns table)
 STATE_CHECK_EVERY = 10
+#: seconds between two turns of the journeys (entrants and due steps queued)
+JOURNEY_INTERVAL_S = 60.0
 
 
 @dataclass
@@ -95,6 +104,10 @@ class SenderStats:
     released: int = 0
     recovered: int = 0
     revoked: int = 0  # push subscriptions the push service said are gone
+    journey_turns: int = 0
+    journey_entered: int = 0  # customers a trigger brought into a journey
+    journey_queued: int = 0  # messages the journeys queued (later steps, entrants' first)
+    journey_errors: int = 0  # campaigns whose journey turn failed (logged)
     suppressed: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -115,6 +128,10 @@ class SenderStats:
             "released": self.released,
             "recovered": self.recovered,
             "revoked": self.revoked,
+            "journey_turns": self.journey_turns,
+            "journey_entered": self.journey_entered,
+            "journey_queued": self.journey_queued,
+            "journey_errors": self.journey_errors,
             "suppressed": dict(sorted(self.suppressed.items())),
             "sent_per_second": round(self.per_second, 1),
         }
@@ -144,15 +161,21 @@ class OutboxSender:
         unsubscribe_url: Callable[[str], str] | None = None,
         hasher: IdentifierHasher | None = None,
         progress: Callable[[SenderStats], None] | None = None,
+        journeys: Callable[[datetime], JourneysTurn] | None = None,
+        journey_interval: float = JOURNEY_INTERVAL_S,
     ) -> None:
         if batch < 1:
             raise InvalidInputError([FieldError("batch", "send at least one message per round")])
         if max_attempts < 1:
             raise InvalidInputError([FieldError("max_attempts", "allow at least one attempt")])
+        if not journey_interval > 0:
+            raise InvalidInputError([FieldError("journey_interval", "a positive number of seconds")])
         self.store, self.contacts, self.clock, self.zone = store, contacts, clock, zone
         self.batch, self.max_attempts = batch, max_attempts
         self.unsubscribe_url, self.progress = unsubscribe_url, progress
         self.hasher = hasher
+        self.journeys, self.journey_interval = journeys, journey_interval
+        self._journeys_at: float | None = None  # monotonic time of the last journey turn
         self._channels = channels
         self.stats = SenderStats()
         self._stop = threading.Event()
@@ -187,6 +210,7 @@ class OutboxSender:
     def run_forever(self, idle_s: float = IDLE_S) -> SenderStats:
         """Send rounds until ``stop()``; when nothing is due, wait ``idle_s`` and look again."""
         while not self._stop.is_set():
+            self._journeys_if_due()
             try:
                 busy = self.run_once()
             except Exception:  # e.g. a write conflict with another connection: the next round tries again
@@ -197,10 +221,35 @@ class OutboxSender:
         return self.stats
 
     def drain(self) -> SenderStats:
-        """Send rounds until nothing is due now (or ``stop()``)."""
+        """Advance the journeys once, then send rounds until nothing is due now (or ``stop()``)."""
+        self.advance_journeys()
         while not self._stop.is_set() and self.run_once():
             pass
         return self.stats
+
+    # -- journeys ----------------------------------------------------------------------------
+    def _journeys_if_due(self) -> None:
+        if self.journeys is None:
+            return
+        if self._journeys_at is None or time.monotonic() - self._journeys_at >= self.journey_interval:
+            self.advance_journeys()
+
+    def advance_journeys(self) -> JourneysTurn | None:
+        """One turn of the journeys at the sender's clock (None: the sender has none to run).
+        A failure is logged and counted, never raised: the outbox keeps being sent."""
+        if self.journeys is None:
+            return None
+        self._journeys_at = time.monotonic()
+        try:
+            turn = self.journeys(self.clock.now())
+        except Exception:  # e.g. the campaigns table unreadable for a moment: the next turn tries again
+            _log.exception("a turn of the journeys failed")
+            turn = JourneysTurn(errors=1)
+        self.stats.journey_turns += 1
+        self.stats.journey_entered += turn.entered
+        self.stats.journey_queued += turn.queued
+        self.stats.journey_errors += turn.errors
+        return turn
 
     # -- one round ---------------------------------------------------------------------------
     def channel_for(self, format: str) -> Channel | None:

@@ -13,7 +13,14 @@ from rich.table import Table
 
 from shopmind.cli._common import EXIT_USAGE, EXIT_WORKSPACE, WorkspaceOpt, app, console, err_console, fail
 from shopmind.cli._format import local_time
-from shopmind.cli._worker import BatchOpt, ContactsOpt, EncodingOpt, PublicUrlOpt, check_public_url
+from shopmind.cli._worker import (
+    BatchOpt,
+    ContactsOpt,
+    EncodingOpt,
+    JourneyIntervalOpt,
+    PublicUrlOpt,
+    check_public_url,
+)
 from shopmind.core import InvalidInputError, ShopmindError, WorkspaceError
 
 if TYPE_CHECKING:  # the rest is imported where it is used: ``shopmind --help`` stays quick
@@ -162,14 +169,15 @@ def serve(
         bool,
         typer.Option(
             "--send/--no-send",
-            help="Also send the campaigns' outbox, as 'shopmind worker' does, on a thread of the server "
-            "(give --contacts: the shop's contact file).",
+            help="Also send the campaigns' outbox and run their journeys, as 'shopmind worker' does, on a "
+            "thread of the server (give --contacts: the shop's contact file).",
         ),
     ] = False,
     contacts: ContactsOpt = None,
     contacts_encoding: EncodingOpt = "utf-8",
     send_batch: BatchOpt = 50,
     public_url: PublicUrlOpt = None,
+    journey_interval: JourneyIntervalOpt = 60.0,
 ) -> None:
     """Serve the HTTP API of a workspace: event collection (/v1/track, /v1/batch, ...), profiles
     and recommendations (/v1/profiles, /v1/recommendations), on-site decisions (/v1/decide, by the
@@ -213,6 +221,7 @@ def serve(
             max_attempts=6,
             clock=clock,
             zone=settings.shop_timezone,
+            journey_interval=journey_interval,
         )
     elif contacts is not None:
         raise fail("--contacts is for sending the outbox: add --send", EXIT_USAGE)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
@@ -25,7 +26,7 @@ from shopmind.cli._common import (
 from shopmind.core import Clock, ImportFileError, ShopmindError, WorkspaceError, WorkspaceLockedError
 
 if TYPE_CHECKING:  # imported where used: ``shopmind --help`` stays quick
-    from shopmind.activation import Channel, OutboxSender, SenderStats
+    from shopmind.activation import Channel, JourneysTurn, OutboxSender, SenderStats
     from shopmind.store import Store
 
 #: seconds between two progress lines of a running worker
@@ -84,10 +85,12 @@ def sender_factory(
     clock: Clock,
     zone: str,
     progress: Callable[[SenderStats], None] | None = None,
+    journey_interval: float = 60.0,
 ) -> Callable[[Store], OutboxSender]:
     """What makes the sender for a connection: the workspace's channels, the contact book (the
     shop's contact file, then the store's push subscriptions), each advertising message's
-    one-click unsubscribe link on the server at ``public_url``."""
+    one-click unsubscribe link on the server at ``public_url``, and the campaigns' journeys,
+    advanced every ``journey_interval`` seconds with the settings scheduling uses."""
 
     def make(store: Store) -> OutboxSender:
         from shopmind.activation import (
@@ -97,6 +100,8 @@ def sender_factory(
             MessageLinks,
             OutboxSender,
             PushSubscriptions,
+            campaign_settings,
+            run_journeys,
             workspace_link_key,
         )
         from shopmind.store import Workspace
@@ -112,6 +117,11 @@ def sender_factory(
         def unsubscribe_url(message_key: str) -> str:
             return MessageLinks(public_url, link_key, message_key).unsubscribe()
 
+        settings = campaign_settings(ws, public_url=public_url, zone=zone)
+
+        def journeys(now: datetime) -> JourneysTurn:
+            return run_journeys(store, settings, now=now)
+
         return OutboxSender(
             store,
             workspace_channels(folder, clock),
@@ -123,6 +133,8 @@ def sender_factory(
             unsubscribe_url=unsubscribe_url,
             hasher=hasher,
             progress=progress,
+            journeys=journeys,
+            journey_interval=journey_interval,
         )
 
     return make
@@ -181,6 +193,16 @@ PublicUrlOpt = Annotated[
         "when customers read mail elsewhere, give the public one.",
     ),
 ]
+JourneyIntervalOpt = Annotated[
+    float,
+    typer.Option(
+        "--journey-interval",
+        min=0.1,
+        help="Seconds between two turns of the journeys: every scheduled or running campaign with "
+        "more than one step or a trigger (segment entry, an event such as an abandoned cart) is "
+        "advanced, and the customers it brings in and the steps that came due are queued.",
+    ),
+]
 AttemptsOpt = Annotated[
     int, typer.Option(min=1, max=100, help="Tries before a message the provider keeps deferring is failed.")
 ]
@@ -195,6 +217,7 @@ def worker(
     batch: BatchOpt = 50,
     max_attempts: AttemptsOpt = 6,
     public_url: PublicUrlOpt = None,
+    journey_interval: JourneyIntervalOpt = 60.0,
     once: Annotated[
         bool,
         typer.Option("--once", help="Send what is due now, then exit (else: keep sending until stopped)."),
@@ -214,15 +237,24 @@ def worker(
     start the messages it was handing over are marked 'unknown' and resent with the same key, so
     a gateway drops the repeat and a mail reader recognises it.
 
+    It also runs the journeys: every --journey-interval seconds (and once with --once) each
+    scheduled or running campaign with more than one step, or with a trigger other than 'now',
+    lets in the customers its trigger brings (e.g. an abandoned cart an hour on) and queues each
+    member's step once it is due (wait_hours after the previous one, if its 'when' holds); a
+    purchase ends a member's journey. A campaign whose turn fails is logged and the others go on.
+
     Ctrl-C or SIGTERM stop it after the message in flight. While 'shopmind serve' owns the
     workspace, start the server with --send instead: it runs this worker itself.
 
     Exit codes: 0 stopped cleanly, 2 bad option or channels.toml, 4 unreadable contact file,
     5 workspace problem (missing, locked)."""
-    from shopmind.core import Settings, SystemClock
+    from shopmind.core import Settings, ShiftedClock, SystemClock
     from shopmind.store import Workspace, outbox_counts
 
-    zone = Settings().shop_timezone
+    settings = Settings()
+    zone = settings.shop_timezone
+    # SHOPMIND_CLOCK_SHIFT_FILE: a test (or a replay) moves the worker's time forward, as the server's
+    clock = ShiftedClock(settings.clock_shift_file) if settings.clock_shift_file else SystemClock()
     links = check_public_url(public_url or DEFAULT_PUBLIC_URL)
     try:
         ws = Workspace(workspace)
@@ -251,9 +283,10 @@ def worker(
             encoding=encoding,
             batch=batch,
             max_attempts=max_attempts,
-            clock=SystemClock(),
+            clock=clock,
             zone=zone,
             progress=progress,
+            journey_interval=journey_interval,
         )
         try:
             sender = make(store)
@@ -291,4 +324,10 @@ def _line(stats: SenderStats) -> str:
         + f", deferred {stats.deferred}, retrying {stats.retried}, failed {stats.failed}, "
         f"unknown {stats.unknown}, resent after a stop {stats.recovered}"
         + (f", push subscriptions revoked {stats.revoked}" if stats.revoked else "")
+        + (
+            f"; journeys: {stats.journey_entered} entered, {stats.journey_queued} queued"
+            + (f", {stats.journey_errors} failed (see the log)" if stats.journey_errors else "")
+            if stats.journey_turns
+            else ""
+        )
     )
