@@ -18,17 +18,17 @@ from rich.table import Table
 
 from shopmind.cli._campaign_tables import both, print_preview, results_tables, state
 from shopmind.cli._common import (
-    EXIT_BAD_FILE,
     EXIT_USAGE,
     AsOfOpt,
     WorkspaceOpt,
     app,
     console,
-    err_console,
+    declared_error,
     fail,
     open_workspace,
     parse_as_of,
     progress_bars,
+    read_declared,
 )
 from shopmind.cli._format import local_time, money, shop_zone
 from shopmind.core import InvalidInputError, ShopmindError, counted, with_particle
@@ -83,25 +83,15 @@ def _read(path: Path) -> Campaign:
     """The checked campaign in ``path``; exits 2 naming each bad field (4: unreadable)."""
     from shopmind.activation import parse_campaign, parse_campaign_yaml
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise fail(f"cannot read {path}: {exc}", EXIT_BAD_FILE) from None
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            return parse_campaign_yaml(text)
-        return parse_campaign(text)
-    except InvalidInputError as exc:
-        raise _bad(path, exc) from None
+    return read_declared(path, parse_campaign, parse_campaign_yaml, what=_WHAT, hint=_HINT, code=EXIT_USAGE)
+
+
+_WHAT = "the campaign{where} cannot be used · 캠페인을 쓸 수 없습니다"
+_HINT = "the campaign file is described in docs/campaigns.md"
 
 
 def _bad(path: Path | None, exc: InvalidInputError) -> typer.Exit:
-    where = f" in {path}" if path else ""
-    err_console.print(f"[bold red]error:[/] the campaign{where} cannot be used · 캠페인을 쓸 수 없습니다:")
-    for e in exc.errors:
-        err_console.print(f"  [bold]{e.field}[/]: {e.reason}", markup=True, highlight=False)
-    err_console.print("[yellow]hint:[/] the campaign file is described in docs/campaigns.md")
-    return typer.Exit(EXIT_USAGE)
+    return declared_error(path, exc, what=_WHAT, hint=_HINT, code=EXIT_USAGE)
 
 
 def _stored(store: Store, key: str) -> StoredCampaign:

@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 import typer
@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from shopmind.cli._format import shop_zone
 from shopmind.core import (
+    InvalidInputError,
     ShopmindError,
     WorkspaceError,
     WorkspaceLockedError,
@@ -113,6 +114,43 @@ def fail(message: str, code: int, hint: str | None = None) -> typer.Exit:
     err_console.print(f"[bold red]error:[/] {message}")
     if hint:
         err_console.print(f"[yellow]hint:[/] {hint}")
+    return typer.Exit(code)
+
+
+T = TypeVar("T")
+
+
+def read_declared(
+    path: Path,
+    parse: Callable[[str], T],
+    parse_yaml: Callable[[str], T],
+    *,
+    what: str,
+    hint: str,
+    code: int,
+) -> T:
+    """A declared input (a segment definition, a campaign) from a JSON or YAML file (by its
+    suffix); an unreadable file exits 4, a bad one exits ``code`` naming each field and why."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise fail(f"cannot read {path}: {exc}", EXIT_BAD_FILE) from None
+    try:
+        return parse_yaml(text) if path.suffix.lower() in (".yaml", ".yml") else parse(text)
+    except InvalidInputError as exc:
+        raise declared_error(path, exc, what=what, hint=hint, code=code) from None
+
+
+def declared_error(
+    path: Path | None, exc: InvalidInputError, *, what: str, hint: str, code: int
+) -> typer.Exit:
+    """Say which fields are wrong and why, after ``what`` (a sentence whose ``{where}`` names
+    ``path``, if any); exit ``code``."""
+    where = f" in {path}" if path else ""
+    err_console.print(f"[bold red]error:[/] {what.format(where=where)}:")
+    for e in exc.errors:
+        err_console.print(f"  [bold]{e.field}[/]: {e.reason}", markup=True, highlight=False)
+    err_console.print(f"[yellow]hint:[/] {hint}")
     return typer.Exit(code)
 
 

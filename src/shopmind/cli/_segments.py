@@ -21,10 +21,12 @@ from shopmind.cli._common import (
     WorkspaceOpt,
     app,
     console,
+    declared_error,
     err_console,
     fail,
     open_workspace,
     parse_as_of,
+    read_declared,
 )
 from shopmind.cli._format import local_time, money
 from shopmind.core import GLOSSARY, InvalidInputError
@@ -65,25 +67,15 @@ def _read(path: Path) -> Definition:
     """The checked definition in ``path``; exits 4 naming each bad field."""
     from shopmind.segments import parse_definition, parse_yaml
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise fail(f"cannot read {path}: {exc}", EXIT_BAD_FILE) from None
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            return parse_yaml(text)
-        return parse_definition(text)
-    except InvalidInputError as exc:
-        raise _bad(path, exc) from None
+    return read_declared(path, parse_definition, parse_yaml, what=_WHAT, hint=_HINT, code=EXIT_BAD_FILE)
+
+
+_WHAT = "the segment definition{where} cannot be used"
+_HINT = "the definition language is described in docs/segments.md"
 
 
 def _bad(path: Path | None, exc: InvalidInputError) -> typer.Exit:
-    where = f" in {path}" if path else ""
-    err_console.print(f"[bold red]error:[/] the segment definition{where} cannot be used:")
-    for e in exc.errors:
-        err_console.print(f"  [bold]{e.field}[/]: {e.reason}", markup=True, highlight=False)
-    err_console.print("[yellow]hint:[/] the definition language is described in docs/segments.md")
-    return typer.Exit(EXIT_BAD_FILE)
+    return declared_error(path, exc, what=_WHAT, hint=_HINT, code=EXIT_BAD_FILE)
 
 
 def _warn(warnings: tuple[DefinitionWarning, ...] | list[DefinitionWarning]) -> None:
