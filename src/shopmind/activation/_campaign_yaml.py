@@ -9,25 +9,14 @@ from typing import Any
 import msgspec
 
 from shopmind.activation._campaign import MAX_CAMPAIGN_BYTES, Campaign, parse_campaign
-from shopmind.core import FieldError, InvalidInputError
+from shopmind.core import load_yaml_mapping
 
 
 def parse_campaign_yaml(text: str) -> Campaign:
     """A checked campaign from YAML; InvalidInputError naming each bad field and why."""
-    import yaml
-
-    if len(text.encode()) > MAX_CAMPAIGN_BYTES:
-        raise InvalidInputError([FieldError("campaign", f"larger than {MAX_CAMPAIGN_BYTES // 1024} KiB")])
-    # no aliases: a few nested ones expand to billions of nodes (the "billion laughs")
-    try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent):
-                raise InvalidInputError([FieldError("campaign", "YAML aliases (*name) are not allowed")])
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidInputError([FieldError("campaign", f"not valid YAML: {exc}")]) from None
-    if not isinstance(data, Mapping):
-        raise InvalidInputError([FieldError("campaign", "expected a mapping (name, audience, steps, ...)")])
+    data = load_yaml_mapping(
+        text, root="campaign", max_bytes=MAX_CAMPAIGN_BYTES, expected="name, audience, steps, ..."
+    )
     return parse_campaign(msgspec.json.encode(_plain(data)))
 
 

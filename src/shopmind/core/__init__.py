@@ -37,6 +37,7 @@ from shopmind.core._personal import (
 from shopmind.core._schema_errors import schema_field_error
 from shopmind.core._threads import single_threaded_blas
 from shopmind.core._timezone import DEFAULT_SHOP_TZ, shop_day, shop_time, to_utc
+from shopmind.core._yaml import load_yaml_mapping
 
 if TYPE_CHECKING:
     from shopmind.core._settings import Settings
@@ -86,6 +87,7 @@ __all__ = [
     "counted",
     "hash_password",
     "label",
+    "load_yaml_mapping",
     "normalise_email",
     "normalise_key",
     "normalise_phone",

@@ -43,7 +43,14 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from shopmind.core import DEFAULT_SHOP_TZ, LABELS, FieldError, InvalidInputError, schema_field_error
+from shopmind.core import (
+    DEFAULT_SHOP_TZ,
+    LABELS,
+    FieldError,
+    InvalidInputError,
+    load_yaml_mapping,
+    schema_field_error,
+)
 from shopmind.segments._regex import regex_problem
 
 SCHEMA_VERSION = 1
@@ -411,23 +418,12 @@ def _too_deep() -> InvalidInputError:
 
 def parse_yaml(text: str) -> Definition:
     """A checked definition from its YAML form (the same fields as JSON)."""
-    import yaml
-
-    if len(text.encode()) > MAX_DEFINITION_BYTES:
-        raise InvalidInputError([FieldError("definition", f"larger than {MAX_DEFINITION_BYTES // 1024} KiB")])
-    # no aliases: ``*a`` repeats a node by reference, and a few lines of nested aliases (the
-    # "billion laughs") expand to billions of conditions once converted
     try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent):
-                raise InvalidInputError([FieldError("definition", "YAML aliases (*name) are not allowed")])
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidInputError([FieldError("definition", f"not valid YAML: {exc}")]) from None
+        data = load_yaml_mapping(
+            text, root="definition", max_bytes=MAX_DEFINITION_BYTES, expected="name, conditions..."
+        )
     except RecursionError:
         raise _too_deep() from None
-    if not isinstance(data, Mapping):
-        raise InvalidInputError([FieldError("definition", "expected a mapping (name, conditions...)")])
     return parse_definition(_plain(data))
 
 
