@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
+# GrowthBook's statistics engine (gbstats 0.8 pins pandas < 2 and numpy < 2): an oracle for the
+# experiments' statistics, in an environment of its own, fed and read through files
+PEERS       := .venv-peers
+PEERS_STAMP := $(PEERS)/.installed
 DEMO_WORKSPACE ?= .shopmind-demo
 DEMO_CUSTOMERS ?= 5000
 DEMO_DAYS      ?= 90
@@ -10,7 +14,7 @@ DEMO_AS_OF     ?= 2026-04-01
 # a first run four weeks earlier, so the dashboard and `customers moved` show segment movement
 DEMO_EARLIER   ?= 2026-03-04
 
-.PHONY: help setup demo serve test check lint format bench clean
+.PHONY: help setup peers demo serve test check lint format bench clean
 
 help:
 	@echo "make demo   - set up .venv, generate + load the synthetic Korean demo shop, understand its customers, and run a win-back campaign into outbox files"
@@ -25,7 +29,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(PEERS_STAMP): Makefile
+	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS)/bin/python -m pip install --quiet "gbstats==0.8.0" "pandas<2" "numpy<2" "scipy<2"
+	touch $(PEERS_STAMP)
+
 setup: $(STAMP)
+
+peers: $(PEERS_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/shopmind init --workspace $(DEMO_WORKSPACE)
@@ -46,8 +58,8 @@ serve: $(STAMP)
 	@echo "open http://127.0.0.1:8000/dashboard (sign in as demo with the password above) and http://127.0.0.1:8000/demo/"
 	$(BIN)/shopmind serve --workspace $(DEMO_WORKSPACE) --demo
 
-test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -q
+test: $(STAMP) $(PEERS_STAMP)
+	SHOPMIND_REQUIRE_PEERS=1 $(BIN)/python -m pytest -n 2 -q
 
 check: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -64,4 +76,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(DEMO_WORKSPACE) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(PEERS) $(DEMO_WORKSPACE) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -596,6 +596,50 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE push_subscriptions ALTER COLUMN auth DROP NOT NULL;
         """,
     ),
+    Migration(
+        18,
+        "experiments: their definitions, each unit's first exposure (variant, propensity), the variant and context of on-site decisions and campaign messages, bandit states over time",
+        """
+        CREATE TABLE experiments (
+            experiment_id VARCHAR PRIMARY KEY,
+            name         VARCHAR NOT NULL,
+            definition   VARCHAR NOT NULL,  -- JSON (experiments.experiment_json)
+            state        VARCHAR NOT NULL,  -- draft, running, stopped
+            winner       VARCHAR,           -- the bandit's switch, or the variant picked at stop
+            created_at   TIMESTAMPTZ NOT NULL,
+            created_by   VARCHAR NOT NULL,
+            started_at   TIMESTAMPTZ,
+            stopped_at   TIMESTAMPTZ,
+            updated_at   TIMESTAMPTZ NOT NULL
+        );
+        -- a unit's first exposure to an experiment, once: its variant from then on
+        CREATE TABLE exposures (
+            experiment_id VARCHAR NOT NULL,
+            unit_id      VARCHAR NOT NULL,  -- the profile id (or the identifier, before it has one)
+            variant      VARCHAR NOT NULL,
+            exposed_at   TIMESTAMPTZ NOT NULL,
+            propensity   DOUBLE,            -- the chance the policy gave this variant then
+            source       VARCHAR,           -- the decision id or the message key that exposed it
+            PRIMARY KEY (experiment_id, unit_id)
+        );
+        CREATE INDEX exposures_at ON exposures (experiment_id, exposed_at);
+        -- an on-site decision made inside an experiment: its variant, the chance the policy gave it
+        -- (off-policy evaluation needs it) and the context a bandit saw (JSON)
+        ALTER TABLE decisions ADD COLUMN experiment_id VARCHAR;
+        ALTER TABLE decisions ADD COLUMN variant VARCHAR;
+        ALTER TABLE decisions ADD COLUMN propensity DOUBLE;
+        ALTER TABLE decisions ADD COLUMN context VARCHAR;
+        ALTER TABLE outbox ADD COLUMN experiment_id VARCHAR;
+        ALTER TABLE outbox ADD COLUMN variant VARCHAR;
+        -- a bandit's state after each batch update (JSON: per variant its posterior and traffic share)
+        CREATE TABLE bandit_states (
+            experiment_id VARCHAR NOT NULL,
+            updated_at   TIMESTAMPTZ NOT NULL,
+            state        VARCHAR NOT NULL,
+            PRIMARY KEY (experiment_id, updated_at)
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -1,0 +1,75 @@
+"""Experiments on every decision point (on-site placements, recommendation strategies, campaign
+messages and send times): the declared experiment, deterministic assignment, statistics on
+sufficient statistics (frequentist, Bayesian, CUPED, sequential, Holm, SRM), bandits, off-policy
+evaluation and uplift models. Pure: the store's numbers come in as sums (``VariantStats``)."""
+
+from shopmind.experiments._assign import Assigner, unit_point
+from shopmind.experiments._definition import (
+    FEATURES,
+    METRIC_KINDS,
+    POINT_KINDS,
+    STRATEGIES,
+    Analysis,
+    CampaignMessagePoint,
+    DecisionPoint,
+    Experiment,
+    Layer,
+    Metric,
+    PlacementPoint,
+    Policy,
+    RecommendationsPoint,
+    SendTimePoint,
+    Target,
+    Variant,
+    check_experiment,
+    experiment_json,
+    parse_experiment,
+)
+from shopmind.experiments._policy import Context, FixedShares, Reward, TrafficPolicy, policy_for
+from shopmind.experiments._report import (
+    Comparison,
+    ExperimentResult,
+    Interval,
+    MetricResult,
+    SrmCheck,
+    TrafficPoint,
+    VariantSummary,
+)
+from shopmind.experiments._sufficient import VariantStats
+
+__all__ = [
+    "FEATURES",
+    "METRIC_KINDS",
+    "POINT_KINDS",
+    "STRATEGIES",
+    "Analysis",
+    "Assigner",
+    "CampaignMessagePoint",
+    "Comparison",
+    "Context",
+    "DecisionPoint",
+    "Experiment",
+    "ExperimentResult",
+    "FixedShares",
+    "Interval",
+    "Layer",
+    "Metric",
+    "MetricResult",
+    "PlacementPoint",
+    "Policy",
+    "RecommendationsPoint",
+    "Reward",
+    "SendTimePoint",
+    "SrmCheck",
+    "Target",
+    "TrafficPoint",
+    "TrafficPolicy",
+    "Variant",
+    "VariantStats",
+    "VariantSummary",
+    "check_experiment",
+    "experiment_json",
+    "parse_experiment",
+    "policy_for",
+    "unit_point",
+]
