@@ -25,6 +25,11 @@ DECISION_SCHEMA = pa.schema(
         ("page_type", pa.string()),
         ("device_type", pa.string()),
         ("region", pa.string()),
+        # inside an experiment: its id, the variant, the chance the policy gave it, the context (JSON)
+        ("experiment_id", pa.string()),
+        ("variant", pa.string()),
+        ("propensity", pa.float64()),
+        ("context", pa.string()),
     ]
 )
 OUTCOME_SCHEMA = pa.schema(
