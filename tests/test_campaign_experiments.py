@@ -11,7 +11,7 @@ import math
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,8 +29,10 @@ from shopmind.activation import (
     parse_campaign,
     plan_campaign,
     schedule_campaign,
+    wilson_interval,
 )
 from shopmind.core import InvalidInputError
+from shopmind.demo import MESSAGE_RESPONSES, SentMessage, generate_shop, shop_recipients, simulate_responses
 from shopmind.experiments import Assigner, experiment_json, parse_experiment
 from shopmind.pipeline import load_demo_shop, run_customer_intelligence, run_preferences
 from shopmind.store import Store, create_experiment, get_campaign, set_experiment_state
@@ -47,6 +49,8 @@ SEOUL = ZoneInfo("Asia/Seoul")
 BUYERS = ["vip", "clv_vip", "loyal", "potential_vip", "promising", "new", "needs_attention"]
 BUYERS += ["about_to_churn", "dormant_vip", "hibernating", "lost"]
 PLAIN = "{{ name_or_customer }}님, 새 상품을 만나 보세요"
+RESPONSE_SEED = 19  # the demo shop's answers (seeded: the same answers every run)
+WINDOW_DAYS = 7  # the experiment's conversion window
 WITH_COUPON = "{{ name_or_customer }}님께 드리는 쿠폰 {{ coupon }}"
 
 
@@ -308,6 +312,61 @@ def test_a_variant_template_that_cannot_render_is_refused(shop: Store) -> None:
         )
     assert any(e.field.startswith("experiments.broken-copy.variants[1].sms") for e in raised.value.errors)
     assert not shop.scalar("SELECT count(*) FROM outbox WHERE campaign_id = ?", [stored.campaign_id])
+
+
+@dataclass(frozen=True)
+class Answered:
+    """The demo shop's answers to the coupon test's messages: each exposed unit's expected
+    conversion (the planted rates: no message + the coupon's or the plain message's uplift) and
+    whether it ordered within the window of its exposure (the simulation's draw)."""
+
+    expected: dict[str, list[float]]  # variant → each unit's planted conversion chance
+    converted: dict[str, list[bool]]  # variant → each unit's simulated outcome
+
+
+@pytest.fixture(scope="module")
+def answered(shop: Store, message_test: Outcome) -> Answered:
+    shop_again = generate_shop(customers=CUSTOMERS, days=DAYS, seed=SEED)
+    people = shop_recipients(shop_again)
+    rows = [r for r in message_test.outbox if r["profile_id"] in people.groups]
+    # the coupon variant's message carries the step's coupon: the demo shop answers it as a coupon
+    messages = [
+        SentMessage(
+            message_test.scheduled.campaign.campaign_id,
+            "s1",
+            r["profile_id"],
+            "treated",
+            r["due_at"],
+            "sms",
+            coupon=r["variant"] == "coupon",
+            message_key=r["message_key"],
+        )
+        for r in rows
+    ]
+    answers = simulate_responses(messages, people, RESPONSE_SEED)
+    shop.write_orders(answers.orders, answers.order_lines)
+    ordered: dict[str, list[datetime]] = {}
+    for o in answers.orders.to_pylist():
+        ordered.setdefault(f"user:{o['customer_id']}", []).append(o["ordered_at"])
+    expected: dict[str, list[float]] = {}
+    converted: dict[str, list[bool]] = {}
+    for r in rows:
+        answer = MESSAGE_RESPONSES[people.groups[r["profile_id"]]]
+        uplift = answer.coupon_uplift if r["variant"] == "coupon" else answer.message_uplift
+        expected.setdefault(r["variant"], []).append(answer.no_message + uplift)
+        window = r["due_at"] + timedelta(days=WINDOW_DAYS)
+        converted.setdefault(r["variant"], []).append(
+            any(r["due_at"] <= at < window for at in ordered.get(r["profile_id"], []))
+        )
+    return Answered(expected, converted)
+
+
+def test_the_planted_coupon_effect_is_in_the_simulated_answers(answered: Answered) -> None:
+    planted = {v: sum(x) / len(x) for v, x in answered.expected.items()}
+    assert planted["coupon"] > planted["plain"]  # the dormant VIPs' +8 points against +2 for a plain one
+    for variant, outcomes in answered.converted.items():
+        rate = sum(outcomes) / len(outcomes)
+        assert wilson_interval(sum(outcomes), len(outcomes)).covers(planted[variant]), (variant, rate)
 
 
 def test_the_assignment_table_is_empty_without_experiments() -> None:
