@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,19 +24,28 @@ from shopmind.activation import (
     Sender,
     assign_members,
     campaign_experiments,
+    campaign_settings,
     experiment_key,
     holdout_key,
     new_campaign,
     parse_campaign,
     plan_campaign,
     schedule_campaign,
+    schedule_stored,
     wilson_interval,
 )
 from shopmind.core import InvalidInputError
 from shopmind.demo import MESSAGE_RESPONSES, SentMessage, generate_shop, shop_recipients, simulate_responses
 from shopmind.experiments import Assigner, experiment_json, parse_experiment
 from shopmind.pipeline import load_demo_shop, run_customer_intelligence, run_preferences
-from shopmind.store import Store, create_experiment, get_campaign, set_experiment_state
+from shopmind.store import (
+    HASH_KEY_FILE,
+    Store,
+    Workspace,
+    create_experiment,
+    get_campaign,
+    set_experiment_state,
+)
 from tests.shops import START
 
 CUSTOMERS, DAYS, SEED = 2000, 60, 42
@@ -367,6 +377,45 @@ def test_the_planted_coupon_effect_is_in_the_simulated_answers(answered: Answere
     for variant, outcomes in answered.converted.items():
         rate = sum(outcomes) / len(outcomes)
         assert wilson_interval(sum(outcomes), len(outcomes)).covers(planted[variant]), (variant, rate)
+
+
+def test_scheduling_as_the_surfaces_do_applies_the_workspaces_experiment_key(
+    shop: Store, tmp_path: Path
+) -> None:
+    """The CLI, the API and the dashboard schedule through ``schedule_stored`` with the workspace's
+    settings: its experiment key is derived from the workspace's secret, apart from the holdout's."""
+    folder = tmp_path / "shop"
+    folder.mkdir(mode=0o700)
+    (folder / HASH_KEY_FILE).write_text(SECRET.hex())
+    (folder / HASH_KEY_FILE).chmod(0o600)
+    Workspace.init(folder)
+    settings = campaign_settings(Workspace(folder))
+    assert settings.experiment_key == EXPERIMENT_KEY != settings.holdout_key == KEY
+    name = "설정 경유 캠페인"
+    start(shop, {**message_experiment(name), "id": "via-settings"})
+    # the other tests' campaigns went to the same customers today: caps that let this one through
+    lenient = campaign(name, caps={"per_day": 20, "per_week": 40})
+    stored = new_campaign(shop, lenient, created_by="test", now=AS_OF)
+    scheduled = schedule_stored(shop, settings, stored.campaign_id, now=AS_OF)
+    variants = shop.sql(
+        "SELECT profile_id, variant FROM outbox WHERE campaign_id = ? AND experiment_id = 'via-settings'",
+        [stored.campaign_id],
+    )
+    assert scheduled.queued > 100 and len(variants) == scheduled.queued
+    assigner = Assigner(parse_experiment({**message_experiment(name), "id": "via-settings"}), EXPERIMENT_KEY)
+    assert all(assigner(p) == v for p, v in variants)
+
+
+def test_a_bandit_policy_on_a_campaign_is_refused_not_served_as_fixed_shares(shop: Store) -> None:
+    name = "밴딧 캠페인"
+    start(shop, {**message_experiment(name), "id": "copy-bandit", "policy": {"kind": "thompson"}})
+    stored = new_campaign(shop, campaign(name), created_by="test", now=AS_OF)
+    with pytest.raises(InvalidInputError) as raised:
+        schedule_campaign(
+            shop, stored.campaign_id, now=AS_OF, key=KEY, sender=SENDER, experiment_key=EXPERIMENT_KEY
+        )
+    assert [e.field for e in raised.value.errors] == ["experiments.copy-bandit.policy.kind"]
+    assert get_campaign(shop, stored.campaign_id).state == "draft"
 
 
 def test_the_assignment_table_is_empty_without_experiments() -> None:

@@ -26,7 +26,8 @@ A message that is queued is an exposure (``store.record_exposures``: unit = the 
 message's due time, source = its message key); the outbox row carries ``experiment_id`` and
 ``variant``. A treated member the plan excludes (no consent, caps) gets no message and is no
 exposure. Only a campaign triggered ``now`` is planned when scheduled; the steps a journey
-enqueues later are not split here.
+enqueues later are not split here. Only fixed shares: an experiment declaring a bandit policy on
+a campaign is refused when the campaign is scheduled (waves of sends are not planned yet).
 """
 
 from __future__ import annotations
@@ -114,6 +115,17 @@ def campaign_experiments(
             continue
         if isinstance(point, CampaignMessagePoint) and (point.step or first) != step_id:
             continue
+        if experiment.policy.kind != "fixed":
+            # a bandit would move traffic between waves of sends; campaigns are planned at once
+            raise InvalidInputError(
+                [
+                    FieldError(
+                        f"experiments.{experiment.id}.policy.kind",
+                        "a campaign is split by fixed shares when it is scheduled: Thompson sampling "
+                        "over waves of messages is not available yet (use kind: fixed)",
+                    )
+                ]
+            )
         if isinstance(point, CampaignMessagePoint):
             check_variants(experiment, campaign, campaign.step(step_id))
         found.append(CampaignExperiment(experiment, stored.started_at, _target_members(store, experiment)))
