@@ -3,6 +3,7 @@ messages and send times): the declared experiment, deterministic assignment, sta
 sufficient statistics (frequentist, Bayesian, CUPED, sequential, Holm, SRM), bandits, off-policy
 evaluation and uplift models. Pure: the store's numbers come in as sums (``VariantStats``)."""
 
+from shopmind.experiments._analyse import analyse_experiment, analyse_metric
 from shopmind.experiments._assign import Assigner, unit_point
 from shopmind.experiments._definition import (
     FEATURES,
@@ -25,6 +26,7 @@ from shopmind.experiments._definition import (
     experiment_json,
     parse_experiment,
 )
+from shopmind.experiments._multiple import holm
 from shopmind.experiments._policy import Context, FixedShares, Reward, TrafficPolicy, policy_for
 from shopmind.experiments._report import (
     Comparison,
@@ -35,6 +37,7 @@ from shopmind.experiments._report import (
     TrafficPoint,
     VariantSummary,
 )
+from shopmind.experiments._srm import srm_check
 from shopmind.experiments._sufficient import VariantStats
 
 __all__ = [
@@ -67,9 +70,13 @@ __all__ = [
     "Variant",
     "VariantStats",
     "VariantSummary",
+    "analyse_experiment",
+    "analyse_metric",
     "check_experiment",
     "experiment_json",
+    "holm",
     "parse_experiment",
     "policy_for",
+    "srm_check",
     "unit_point",
 ]
