@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from scipy import stats as st
+from scipy.special import betaln
 from statsmodels.stats import proportion as smp
 from statsmodels.stats.multitest import multipletests
 
@@ -253,3 +258,239 @@ def test_experiment_holm_over_goal_and_guardrails_and_srm() -> None:
     assert results[1].note == "not enough data: not measured" and math.isfinite(
         results[0].comparisons[0].p_value or 0
     )
+
+
+# --- gbstats (GrowthBook's engine) in the peers environment, through files -------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _peers_python() -> Path | None:
+    """The peers environment's python: the checkout's own, else the main checkout's (a git
+    worktree shares it)."""
+    candidates = [REPO / ".venv-peers"]
+    try:
+        common = subprocess.run(
+            ["git", "rev-parse", "--path-format=absolute", "--git-common-dir"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        candidates.append(Path(common).parent / ".venv-peers")
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    for venv in candidates:
+        python = venv / "bin" / "python"
+        if python.exists():
+            return python
+    return None
+
+
+def _sums(x: np.ndarray, pre: np.ndarray | None = None, d: np.ndarray | None = None) -> dict[str, float]:
+    out = {"n": len(x), "sum": float(x.sum()), "sum_squares": float((x * x).sum())}
+    if pre is not None:
+        out |= {
+            "pre_sum": float(pre.sum()),
+            "pre_sum_squares": float((pre * pre).sum()),
+            "post_pre_sum": float((x * pre).sum()),
+        }
+    if d is not None:
+        out |= {
+            "d_sum": float(d.sum()),
+            "d_sum_squares": float((d * d).sum()),
+            "x_d_sum": float((x * d).sum()),
+        }
+    return out
+
+
+def _oracle_cases() -> list[dict[str, Any]]:
+    """Random aggregates of every kind gbstats and we share: means (revenue), proportions
+    (conversion), ratios (order value), CUPED on means and on proportions."""
+    cases: list[dict[str, Any]] = []
+    for seed in range(8):
+        rng = np.random.default_rng(1000 + seed)
+        alpha = [0.05, 0.1, 0.01, 0.2][seed % 4]
+        tuning = [5000, 1000, 20000, 300][seed % 4]
+        n_a, n_b = (int(v) for v in rng.integers(200, 6000, size=2))
+        common = {"alpha": alpha, "tuning": tuning, "seed": seed}
+        # revenue per unit: most units buy nothing
+        xa = rng.lognormal(3, 1, n_a) * (rng.random(n_a) < 0.2)
+        xb = rng.lognormal(3.1, 1, n_b) * (rng.random(n_b) < 0.2)
+        srm = {"users": [n_a, n_b, int(n_a * 0.9)], "weights": [0.4, 0.4, 0.2 + 0.1 * (seed % 2)]}
+        cases.append(
+            {"stat": "mean", "kind": "revenue", "a": _sums(xa), "b": _sums(xb), "srm": srm, **common}
+        )
+        cases.append(
+            {
+                "stat": "mean",
+                "kind": "unsubscribes",
+                "a": _sums(xa > 60),
+                "b": _sums(xb > 55),
+                "inverse": True,
+                **common,
+            }
+        )
+        # conversion
+        ca = (rng.random(n_a) < 0.05).astype(float)
+        cb = (rng.random(n_b) < 0.06).astype(float)
+        cases.append({"stat": "proportion", "kind": "conversion", "a": _sums(ca), "b": _sums(cb), **common})
+        # order value = revenue / orders
+        oa, ob = rng.poisson(0.3, n_a).astype(float), rng.poisson(0.35, n_b).astype(float)
+        ra, rb = oa * rng.gamma(2, 20, n_a), ob * rng.gamma(2, 21, n_b)
+        cases.append(
+            {"stat": "ratio", "kind": "order_value", "a": _sums(ra, d=oa), "b": _sums(rb, d=ob), **common}
+        )
+        # CUPED: a pre-period value correlated with the post-period one
+        pa, pb = rng.gamma(1, 30, n_a), rng.gamma(1, 30, n_b)
+        ya = 0.8 * pa + rng.normal(0, 20, n_a)
+        yb = 0.8 * pb + rng.normal(2, 20, n_b)
+        cases.append({"stat": "cuped", "kind": "revenue", "a": _sums(ya, pa), "b": _sums(yb, pb), **common})
+        qa, qb = (rng.random(n_a) < 0.3).astype(float), (rng.random(n_b) < 0.3).astype(float)
+        za = (rng.random(n_a) < 0.05 + 0.2 * qa).astype(float)
+        zb = (rng.random(n_b) < 0.06 + 0.2 * qb).astype(float)
+        cases.append(
+            {
+                "stat": "cuped",
+                "kind": "conversion",
+                "proportion": True,
+                "pre_proportion": True,
+                "a": _sums(za, qa),
+                "b": _sums(zb, qb),
+                **common,
+            }
+        )
+    return cases
+
+
+@pytest.fixture(scope="module")
+def gbstats_results(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    python = _peers_python()
+    if python is None:
+        message = "the gbstats peers environment (.venv-peers) is absent: `make peers` builds it"
+        if os.environ.get("SHOPMIND_REQUIRE_PEERS") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    cases = _oracle_cases()
+    folder = tmp_path_factory.mktemp("gbstats")
+    (folder / "in.json").write_text(json.dumps(cases), encoding="utf-8")
+    subprocess.run(
+        [
+            str(python),
+            str(REPO / "tests" / "peers" / "gbstats_oracle.py"),
+            str(folder / "in.json"),
+            str(folder / "out.json"),
+        ],
+        check=True,
+        timeout=300,
+    )
+    return list(zip(cases, json.loads((folder / "out.json").read_text(encoding="utf-8")), strict=True))
+
+
+def _stats(variant: str, sums: dict[str, float]) -> VariantStats:
+    return VariantStats(variant, **sums)  # type: ignore[arg-type]
+
+
+def _close(ours: float | None, theirs: float) -> None:
+    assert ours is not None
+    assert ours == pytest.approx(theirs, abs=TOL, rel=TOL)
+
+
+@pytest.mark.parametrize("index", range(48))
+def test_equals_gbstats_on_the_same_aggregates(
+    gbstats_results: list[tuple[dict[str, Any], dict[str, Any]]], index: int
+) -> None:
+    case, gb = gbstats_results[index]
+    kind = case["kind"]
+    metric = Metric(kind, kind, guardrail=kind == "unsubscribes")
+    analysis = Analysis(alpha=case["alpha"], sequential=True, sequential_tuning=case["tuning"], cuped=True)
+    result = analyse_metric(metric, [_stats("a", case["a"]), _stats("b", case["b"])], analysis, "a")
+    (comp,) = result.comparisons
+    assert comp.note is None
+    # the relative lift: point, delta-method interval (Welch's degrees of freedom)
+    rel = gb["relative"]
+    assert comp.relative is not None
+    _close(comp.relative.estimate, rel["expected"])
+    _close(comp.relative.low, rel["ci"][0])
+    _close(comp.relative.high, rel["ci"][1])
+    # the always-valid interval and p-value
+    seq = gb["sequential"]
+    assert comp.sequential is not None
+    _close(comp.sequential.low, seq["ci"][0])
+    _close(comp.sequential.high, seq["ci"][1])
+    _close(comp.sequential_p_value, seq["p_value"])
+    if kind == "conversion" and case["stat"] == "proportion":
+        # the absolute difference is the two-proportion test (statsmodels, above): same estimate
+        assert comp.absolute is not None
+        _close(comp.absolute.estimate, gb["absolute"]["expected"])
+        return
+    ab = gb["absolute"]
+    assert comp.absolute is not None
+    _close(comp.absolute.estimate, ab["expected"])
+    _close(comp.absolute.low, ab["ci"][0])
+    _close(comp.absolute.high, ab["ci"][1])
+    _close(comp.p_value, ab["p_value"])
+    # Bayesian: a normal effect with a flat prior; the loss of choosing the variant
+    bayes = gb["bayes"]
+    _close(comp.chance_to_beat_control, bayes["chance_to_win"])
+    # gbstats flips the risks for an inverse metric: [1] is always the variant's
+    _close(comp.expected_loss, bayes["risk"][1])
+    if "srm" in case:
+        users, weights = case["srm"]["users"], case["srm"]["weights"]
+        check = srm_check(dict(zip("abc", users, strict=True)), dict(zip("abc", weights, strict=True)), 0.001)
+        _close(check.p_value, gb["srm_p"])
+    if case["stat"] == "cuped":
+        assert comp.cuped
+        a, b = result.variants
+        _close(a.adjusted_value, gb["mean"][0])
+        _close(b.adjusted_value, gb["mean"][1])
+        assert comp.variance_reduction is not None and 0 < comp.variance_reduction < 1
+
+
+# --- beta-binomial: the integral against exact sums -------------------------------------------
+
+
+def _exact_beta_above(a1: int, b1: int, a2: int, b2: int) -> float:
+    """P(X > Y), X ~ Beta(a1, b1), Y ~ Beta(a2, b2), integer a1: Evan Miller's closed form
+    Σ_{i<a1} B(a2 + i, b1 + b2) / ((b1 + i) B(1 + i, b1) B(a2, b2))."""
+    i = np.arange(a1)
+    terms = betaln(a2 + i, b1 + b2) - np.log(b1 + i) - betaln(1 + i, b1) - betaln(a2, b2)
+    return float(np.exp(terms).sum())
+
+
+@pytest.mark.parametrize(
+    ("c_a", "n_a", "c_b", "n_b"),
+    [
+        (3, 40, 7, 45),
+        (30, 1000, 45, 1000),
+        (200, 5000, 180, 5000),
+        (0, 300, 2, 300),
+        (1500, 30000, 1600, 30000),
+    ],
+)
+def test_beta_binomial_equals_the_exact_sums(c_a: int, n_a: int, c_b: int, n_b: int) -> None:
+    from shopmind.experiments._bayesian import beta_binomial
+
+    out = beta_binomial(c_a, n_a, c_b, n_b)
+    aa, ba, ab, bb = 1 + c_a, 1 + n_a - c_a, 1 + c_b, 1 + n_b - c_b
+    chance = _exact_beta_above(ab, bb, aa, ba)
+    assert out.chance_to_beat_control == pytest.approx(chance, abs=1e-9)
+    loss = aa / (aa + ba) * _exact_beta_above(aa + 1, ba, ab, bb) - ab / (ab + bb) * _exact_beta_above(
+        aa, ba, ab + 1, bb
+    )
+    assert out.expected_loss == pytest.approx(loss, abs=1e-10)
+    flipped = beta_binomial(c_a, n_a, c_b, n_b, lower_is_better=True)
+    assert flipped.chance_to_beat_control == pytest.approx(1 - chance, abs=1e-9)
+
+
+def test_beta_binomial_loss_is_the_posterior_expectation() -> None:
+    """The size-biased identity for the loss against draws from the posteriors (seeded)."""
+    from shopmind.experiments._bayesian import beta_binomial
+
+    rng = np.random.default_rng(3)
+    out = beta_binomial(30, 1000, 38, 1000)
+    pa = rng.beta(31, 971, 2_000_000)
+    pb = rng.beta(39, 963, 2_000_000)
+    loss = np.maximum(pa - pb, 0.0)
+    assert out.expected_loss == pytest.approx(loss.mean(), abs=4 * loss.std() / math.sqrt(len(loss)))
+    assert out.chance_to_beat_control == pytest.approx((pb > pa).mean(), abs=0.002)
