@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 from scipy import stats as st
 
 from shopmind.experiments._report import Interval
@@ -89,30 +91,62 @@ def ratio_moments(s: VariantStats) -> Moments:
     return Moments(n, ratio, var, ratio)
 
 
-def welch_dof(a: Moments, b: Moments) -> float:
+# --- kernels: numpy arrays of many comparisons at once (the simulations run thousands of
+# experiments through these); the functions below wrap them for one comparison ---------------
+
+
+def welch_dof_arrays(var_a: Any, n_a: Any, var_b: Any, n_b: Any) -> np.ndarray:
     """Welch–Satterthwaite degrees of freedom (inf when neither side varies: a normal)."""
-    ea, eb = a.variance / a.n, b.variance / b.n
-    den = 0.0
-    if a.n > 1:
-        den += ea * ea / (a.n - 1)
-    if b.n > 1:
-        den += eb * eb / (b.n - 1)
-    if den <= 0:
-        return math.inf
-    return (ea + eb) ** 2 / den
+    var_a, n_a, var_b, n_b = (np.asarray(v, dtype=float) for v in (var_a, n_a, var_b, n_b))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ea, eb = var_a / n_a, var_b / n_b
+        den = np.where(n_a > 1, ea * ea / (n_a - 1), 0.0) + np.where(n_b > 1, eb * eb / (n_b - 1), 0.0)
+        return np.where(den > 0, (ea + eb) ** 2 / np.where(den > 0, den, 1.0), np.inf)
 
 
-def _t_test(estimate: float, variance: float, dof: float, alpha: float) -> TestOutcome:
-    se = math.sqrt(variance)
-    crit = (
-        float(st.t.ppf(1.0 - alpha / 2.0, dof)) if math.isfinite(dof) else float(st.norm.ppf(1 - alpha / 2))
-    )
-    z = estimate / se
-    # t.sf(|z|) rather than 1 - cdf: the same number where both are exact, no underflow to 0 below
-    p = 2.0 * float(st.t.sf(abs(z), dof) if math.isfinite(dof) else st.norm.sf(abs(z)))
-    return TestOutcome(
-        Interval(estimate, estimate - crit * se, estimate + crit * se), min(p, 1.0), variance, dof
-    )
+def t_test_arrays(estimate: Any, variance: Any, dof: Any, alpha: float) -> tuple[np.ndarray, ...]:
+    """Two-sided t-test of 0 and interval: (low, high, p); inf degrees of freedom is a normal."""
+    estimate, variance = np.asarray(estimate, dtype=float), np.asarray(variance, dtype=float)
+    se = np.sqrt(np.maximum(variance, 0.0))
+    crit = st.t.ppf(1.0 - alpha / 2.0, dof)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # t.sf(|z|) rather than 1 - cdf: the same where both are exact, no underflow to 0 beyond
+        p = np.minimum(2.0 * st.t.sf(np.abs(estimate / se), dof), 1.0)
+    return estimate - crit * se, estimate + crit * se, p
+
+
+def relative_variance_arrays(
+    mean_a: Any, var_a: Any, n_a: Any, mean_b: Any, var_b: Any, n_b: Any
+) -> np.ndarray:
+    """The delta method's variance of (m_b - m_a)/m_a (on the unadjusted means, as gbstats)."""
+    ma, mb = np.asarray(mean_a, dtype=float), np.asarray(mean_b, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(var_b / (ma * ma * n_b) + var_a * mb * mb / (ma**4 * n_a))
+
+
+def two_proportions_arrays(
+    count_a: Any, n_a: Any, count_b: Any, n_b: Any, alpha: float
+) -> tuple[np.ndarray, ...]:
+    """p_b - p_a: (difference, Wald low, Wald high, pooled z-test p, Wald variance)."""
+    ca, na, cb, nb = (np.asarray(v, dtype=float) for v in (count_a, n_a, count_b, n_b))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pa, pb = ca / na, cb / nb
+        pooled = (ca + cb) / (na + nb)
+        null_var = pooled * (1.0 - pooled) * (1.0 / na + 1.0 / nb)
+        wald_var = np.maximum(pa * (1.0 - pa) / na + pb * (1.0 - pb) / nb, 0.0)
+        diff = pb - pa
+        p = np.minimum(2.0 * st.norm.sf(np.abs(diff) / np.sqrt(null_var)), 1.0)
+    half = st.norm.ppf(1.0 - alpha / 2.0) * np.sqrt(wald_var)
+    return diff, diff - half, diff + half, p, wald_var
+
+
+def _outcome(estimate: float, variance: float, dof: float, alpha: float) -> TestOutcome:
+    low, high, p = t_test_arrays(estimate, variance, dof, alpha)
+    return TestOutcome(Interval(estimate, float(low), float(high)), float(p), variance, dof)
+
+
+def welch_dof(a: Moments, b: Moments) -> float:
+    return float(welch_dof_arrays(a.variance, a.n, b.variance, b.n))
 
 
 def welch_absolute(a: Moments, b: Moments, alpha: float) -> TestOutcome | None:
@@ -123,13 +157,13 @@ def welch_absolute(a: Moments, b: Moments, alpha: float) -> TestOutcome | None:
     variance = b.variance / b.n + a.variance / a.n
     if not variance > 0:
         return None
-    return _t_test(b.mean - a.mean, variance, welch_dof(a, b), alpha)
+    return _outcome(b.mean - a.mean, variance, welch_dof(a, b), alpha)
 
 
 def relative_variance(a: Moments, b: Moments) -> float:
-    """The delta method's variance of (m_b - m_a)/m_a, on the unadjusted means (gbstats)."""
-    ma, mb = a.unadjusted_mean, b.unadjusted_mean
-    return b.variance / (ma * ma * b.n) + a.variance * mb * mb / (ma**4 * a.n)
+    return float(
+        relative_variance_arrays(a.unadjusted_mean, a.variance, a.n, b.unadjusted_mean, b.variance, b.n)
+    )
 
 
 def welch_relative(a: Moments, b: Moments, alpha: float) -> TestOutcome | None:
@@ -140,8 +174,7 @@ def welch_relative(a: Moments, b: Moments, alpha: float) -> TestOutcome | None:
     variance = relative_variance(a, b)
     if not variance > 0 or not math.isfinite(variance):
         return None
-    estimate = (b.mean - a.mean) / a.unadjusted_mean
-    return _t_test(estimate, variance, welch_dof(a, b), alpha)
+    return _outcome((b.mean - a.mean) / a.unadjusted_mean, variance, welch_dof(a, b), alpha)
 
 
 def two_proportions(count_a: float, n_a: int, count_b: float, n_b: int, alpha: float) -> TestOutcome | None:
@@ -149,17 +182,11 @@ def two_proportions(count_a: float, n_a: int, count_b: float, n_b: int, alpha: f
     no units or no unit varies (nobody or everybody converted on both sides)."""
     if n_a < 1 or n_b < 1:
         return None
-    pa, pb = count_a / n_a, count_b / n_b
     pooled = (count_a + count_b) / (n_a + n_b)
-    null_var = pooled * (1.0 - pooled) * (1.0 / n_a + 1.0 / n_b)
-    wald_var = pa * (1.0 - pa) / n_a + pb * (1.0 - pb) / n_b
-    if not null_var > 0:
+    if not 0.0 < pooled < 1.0:
         return None
-    diff = pb - pa
-    p = 2.0 * float(st.norm.sf(abs(diff) / math.sqrt(null_var)))
-    z = float(st.norm.ppf(1.0 - alpha / 2.0))
-    half = z * math.sqrt(max(wald_var, 0.0))
-    return TestOutcome(Interval(diff, diff - half, diff + half), min(p, 1.0), wald_var, math.inf)
+    diff, low, high, p, var = two_proportions_arrays(count_a, n_a, count_b, n_b, alpha)
+    return TestOutcome(Interval(float(diff), float(low), float(high)), float(p), float(var), math.inf)
 
 
 def mean_interval(m: Moments, alpha: float, *, normal: bool = False) -> Interval | None:

@@ -13,6 +13,9 @@ exactly when the interval leaves 0 out. These are gbstats' ``SequentialTwoSidedT
 from __future__ import annotations
 
 import math
+from typing import Any
+
+import numpy as np
 
 from shopmind.experiments._report import Interval
 
@@ -21,17 +24,24 @@ def mixture_rho(alpha: float, tuning: float) -> float:
     return math.sqrt((-2.0 * math.log(alpha) + math.log(-2.0 * math.log(alpha) + 1.0)) / tuning)
 
 
+def sequential_arrays(
+    estimate: Any, variance: Any, units: Any, alpha: float, tuning: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(low, high, p) of many estimates at once (numpy arrays; see ``sequential_interval``)."""
+    est, var, n = (np.asarray(v, dtype=float) for v in (estimate, variance, units))
+    rho = mixture_rho(alpha, tuning)
+    nr = n * rho * rho + 1.0
+    half = np.sqrt(var * n) * np.sqrt(2.0 * nr * np.log(np.sqrt(nr) / alpha) / (n * rho) ** 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_e = rho * rho * (est * est * n / var) / (2.0 * nr) - 0.5 * np.log(nr)
+    p = np.where(log_e > 0, np.exp(-np.maximum(log_e, 0.0)), 1.0)
+    return est - half, est + half, p
+
+
 def sequential_interval(
     estimate: float, variance: float, units: int, alpha: float, tuning: float
 ) -> tuple[Interval, float]:
     """The always-valid interval and p-value of an estimate with ``variance`` (of the estimate,
     not per unit) after ``units`` units in total."""
-    n = float(units)
-    rho = mixture_rho(alpha, tuning)
-    s2 = variance * n
-    nr = n * rho * rho + 1.0
-    half = math.sqrt(s2) * math.sqrt(2.0 * nr * math.log(math.sqrt(nr) / alpha) / (n * rho) ** 2)
-    st2 = estimate * estimate * n / variance
-    log_e = rho * rho * st2 / (2.0 * nr) - 0.5 * math.log(nr)
-    p = 1.0 if log_e <= 0 else math.exp(-log_e)
-    return Interval(estimate, estimate - half, estimate + half), min(p, 1.0)
+    low, high, p = sequential_arrays(estimate, variance, units, alpha, tuning)
+    return Interval(estimate, float(low), float(high)), float(p)
