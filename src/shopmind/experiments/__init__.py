@@ -4,6 +4,7 @@ sufficient statistics (frequentist, Bayesian, CUPED, sequential, Holm, SRM), ban
 evaluation and uplift models. Pure: the store's numbers come in as sums (``VariantStats``)."""
 
 from shopmind.experiments._assign import Assigner, unit_point
+from shopmind.experiments._bandit import ThompsonSampling
 from shopmind.experiments._definition import (
     FEATURES,
     METRIC_KINDS,
@@ -25,7 +26,14 @@ from shopmind.experiments._definition import (
     experiment_json,
     parse_experiment,
 )
-from shopmind.experiments._policy import Context, FixedShares, Reward, TrafficPolicy, policy_for
+from shopmind.experiments._policy import (
+    Context,
+    FixedShares,
+    Reward,
+    TrafficPolicy,
+    policy_for,
+    policy_from_state,
+)
 from shopmind.experiments._report import (
     Comparison,
     ExperimentResult,
@@ -62,6 +70,7 @@ __all__ = [
     "SendTimePoint",
     "SrmCheck",
     "Target",
+    "ThompsonSampling",
     "TrafficPoint",
     "TrafficPolicy",
     "Variant",
@@ -71,5 +80,6 @@ __all__ = [
     "experiment_json",
     "parse_experiment",
     "policy_for",
+    "policy_from_state",
     "unit_point",
 ]
