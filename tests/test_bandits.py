@@ -14,7 +14,10 @@ import pytest
 
 from shopmind.core import InvalidInputError
 from shopmind.experiments import (
+    ContextEncoder,
     FixedShares,
+    LinearThompson,
+    LinUCB,
     Reward,
     ThompsonSampling,
     TrafficPolicy,
@@ -49,6 +52,14 @@ def experiment(policy: dict[str, object], **extra: object):
 POLICIES: dict[str, Callable[[], TrafficPolicy]] = {
     "fixed": lambda: FixedShares(VARIANTS, [0.5, 0.3, 0.2], seed=1),
     "thompson": lambda: ThompsonSampling(VARIANTS, floor=0.05, seed=1),
+    "lints": lambda: LinearThompson(VARIANTS, floor=0.05, seed=1),
+    "linucb": lambda: LinUCB(VARIANTS, floor=0.05, seed=1),
+}
+DECLARED = {
+    "fixed": {"kind": "fixed"},
+    "thompson": {"kind": "thompson"},
+    "lints": {"kind": "contextual", "algorithm": "lints"},
+    "linucb": {"kind": "contextual", "algorithm": "linucb"},
 }
 
 RATES = {"control": 0.03, "a": 0.06, "b": 0.04}
@@ -88,7 +99,7 @@ def test_the_port_contract(name: str) -> None:
     assert json.loads(json.dumps(state)) == state  # JSON-ready, no NaN
     for key in ("kind", "variants", "shares", "winner", "decisions"):
         assert key in state, key
-    assert state["kind"] == name
+    assert state["kind"] == DECLARED[name]["kind"]
     assert state["variants"] == VARIANTS
     assert sum(state["shares"].values()) == pytest.approx(1.0)
     assert state["decisions"] == 1000
@@ -113,7 +124,7 @@ def test_choices_follow_the_probabilities(name: str) -> None:
 def test_rebuilt_from_its_state_it_serves_the_same(name: str) -> None:
     policy = POLICIES[name]()
     feed(policy, batches=3, per_batch=300)
-    kind = {"fixed": {"kind": "fixed"}, "thompson": {"kind": "thompson"}}[name]
+    kind = DECLARED[name]
     extra = {
         "variants": [
             {"name": v, "trigger": "t", "share": s} for v, s in zip(VARIANTS, [0.5, 0.3, 0.2], strict=True)
@@ -135,6 +146,13 @@ def test_rebuilt_from_its_state_it_serves_the_same(name: str) -> None:
 
 def test_policy_for_builds_what_the_experiment_declares() -> None:
     assert isinstance(policy_for(experiment({"kind": "fixed"}), seed=1), FixedShares)
+    lints = policy_for(experiment({"kind": "contextual", "features": ["device", "hour"], "floor": 0.02}))
+    assert isinstance(lints, LinearThompson)
+    assert lints.floor == 0.02 and lints.encoder.features == ["device", "hour"]
+    assert isinstance(lints.seed, int)  # drawn when not given, and kept in the state
+    assert lints.state()["seed"] == lints.seed
+    linucb = policy_for(experiment({"kind": "contextual", "algorithm": "linucb"}), seed=2)
+    assert isinstance(linucb, LinUCB)
     thompson = policy_for(experiment({"kind": "thompson", "floor": 0.1, "switch_at": 0.9}), seed=1)
     assert isinstance(thompson, ThompsonSampling)
     assert thompson.floor == 0.1 and thompson.switch_at == 0.9
@@ -231,3 +249,97 @@ def test_bad_input_names_the_field() -> None:
         policy.update([Reward("a", float("nan"))])
     assert err.value.errors[0].field == "rewards[0].reward"
     assert policy.state() == before  # a refused batch teaches nothing
+
+
+def test_a_contextual_state_of_the_other_algorithm_is_refused() -> None:
+    state = LinUCB(VARIANTS, seed=1).state()
+    with pytest.raises(InvalidInputError) as err:
+        policy_from_state(experiment({"kind": "contextual", "algorithm": "lints"}), state)
+    assert err.value.errors[0].field == "state.algorithm"
+    state = LinearThompson(VARIANTS, seed=1).state()
+    state["targets"] = [[0.0]]
+    with pytest.raises(InvalidInputError) as err:
+        policy_from_state(experiment({"kind": "contextual"}), state)
+    assert err.value.errors[0].field == "state"
+
+
+@pytest.mark.parametrize("name", ["lints", "linucb"])
+def test_contextual_bandits_learn_who_likes_what_and_keep_the_floor(name: str) -> None:
+    """Planted: variant a works on mobile, b on desktop (5% against 2%); after a few batches
+    each device gets mostly its own variant, and every variant keeps the floor everywhere."""
+    policy = POLICIES[name]()
+    rng = np.random.default_rng(5)
+    contexts = [{"device": d, "hour": h} for d in ("mobile", "desktop") for h in range(24)]
+    rate = {("mobile", "a"): 0.05, ("desktop", "b"): 0.05}
+    for _ in range(15):
+        rewards = []
+        for context in contexts * 40:
+            variant, propensity = policy.choose(context)
+            assert propensity >= 0.05 - 1e-12
+            p = rate.get((context["device"], variant), 0.02)
+            rewards.append(Reward(variant, float(rng.random() < p), context))
+        policy.update(rewards)
+    mobile = policy.probabilities({"device": "mobile", "hour": 20})
+    desktop = policy.probabilities({"device": "desktop", "hour": 11})
+    assert max(mobile, key=mobile.__getitem__) == "a" and mobile["a"] > 0.6
+    assert max(desktop, key=desktop.__getitem__) == "b" and desktop["b"] > 0.6
+    for probs in (mobile, desktop):
+        assert min(probs.values()) >= 0.05 - 1e-12
+    if name == "linucb":  # the argmax gets 1 - (K-1) * floor, the others the floor
+        assert sorted(mobile.values()) == pytest.approx([0.05, 0.05, 0.9])
+    matrix = policy.probability_matrix([{"device": "mobile", "hour": 20}, None])
+    assert matrix.shape == (2, 3)
+    assert list(matrix[0]) == pytest.approx(list(mobile.values()))
+    assert policy.state()["winner"] is None  # the best variant depends on the visitor
+
+
+def test_the_context_encoder() -> None:
+    encoder = ContextEncoder()
+    names = encoder.get_feature_names_out()
+    assert names[0] == "intercept" and len(names) == encoder.dimension == len(set(names))
+    row = encoder.transform(
+        [
+            {
+                "device": "mobile",
+                "hour": 19,
+                "region": "부산",
+                "segment": "vip",
+                "recent": {"pages": 3, "cart_items": 2, "orders": 5},
+            }
+        ]
+    )[0]
+    on = {n for n, v in zip(names, row, strict=True) if v}
+    assert on == {
+        "intercept",
+        "device=mobile",
+        "hour=evening",
+        "device=mobile&hour=evening",
+        "region=부산",
+        "segment=vip",
+        "recent=pages_2_4",
+        "recent=cart",
+        "recent=orders_2_plus",
+    }
+    # unknown, missing or malformed values set none of their columns
+    for context in (
+        {},
+        None,
+        {"device": "fridge", "hour": 25, "region": "화성", "segment": 3, "recent": "x"},
+        {"hour": True, "recent": {"pages": -1, "orders": "many"}},
+    ):
+        assert [n for n, v in zip(names, encoder.transform([context])[0], strict=True) if v] == ["intercept"]
+    assert encoder.key({"hour": "7"}) == encoder.key({"hour": 7.0}) == encoder.key({"hour": 7})
+    # only the declared features
+    small = ContextEncoder(["device"])
+    assert small.get_feature_names_out() == ["intercept", "device=mobile", "device=desktop", "device=tablet"]
+    assert small.key({"device": "tablet", "hour": 3}) == small.key({"device": "tablet"})
+    with pytest.raises(InvalidInputError) as err:
+        ContextEncoder(["device", "weather"])
+    assert err.value.errors[0].field == "policy.features[1]"
+    assert ContextEncoder.from_config(encoder.config()).get_feature_names_out() == names
+
+
+def test_the_encoders_segments_are_the_rfm_segments() -> None:
+    from shopmind.segments import SEGMENTS
+
+    assert set(ContextEncoder().segments) == set(SEGMENTS)

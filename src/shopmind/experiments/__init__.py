@@ -5,6 +5,8 @@ evaluation and uplift models. Pure: the store's numbers come in as sums (``Varia
 
 from shopmind.experiments._assign import Assigner, unit_point
 from shopmind.experiments._bandit import ThompsonSampling
+from shopmind.experiments._context_features import ContextEncoder
+from shopmind.experiments._contextual import LinearThompson, LinUCB
 from shopmind.experiments._definition import (
     FEATURES,
     METRIC_KINDS,
@@ -55,12 +57,15 @@ __all__ = [
     "CampaignMessagePoint",
     "Comparison",
     "Context",
+    "ContextEncoder",
     "DecisionPoint",
     "Experiment",
     "ExperimentResult",
     "FixedShares",
     "Interval",
     "Layer",
+    "LinUCB",
+    "LinearThompson",
     "Metric",
     "MetricResult",
     "PlacementPoint",

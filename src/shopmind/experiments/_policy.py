@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from shopmind.core import FieldError, InvalidInputError
 from shopmind.experiments._bandit import ThompsonSampling, new_seed, pick
+from shopmind.experiments._contextual import LinearThompson, LinUCB
 from shopmind.experiments._definition import Experiment
 
 Context = Mapping[str, Any]
@@ -108,9 +109,10 @@ def policy_for(experiment: Experiment, seed: int | None = None) -> TrafficPolicy
     names = experiment.variant_names
     if p.kind == "thompson":
         return ThompsonSampling(names, floor=p.floor, switch_at=p.switch_at, seed=seed)
+    if p.kind == "contextual" and p.algorithm == "linucb":
+        return LinUCB(names, features=p.features, floor=p.floor, seed=seed)
     if p.kind == "contextual":
-        # the contextual bandits land next; Thompson sampling serves meanwhile
-        return ThompsonSampling(names, floor=p.floor, switch_at=p.switch_at, seed=seed)
+        return LinearThompson(names, features=p.features, floor=p.floor, seed=seed)
     return FixedShares(names, experiment.shares(), seed)
 
 
@@ -130,8 +132,19 @@ def policy_from_state(experiment: Experiment, state: Mapping[str, Any]) -> Traff
         policy.decisions = int(state.get("decisions") or 0)
         policy._rng = random.Random(f"{policy.seed}:{policy.decisions}")
         return policy
-    if kind == "thompson" and experiment.policy.kind in ("thompson", "contextual"):
+    if kind == "thompson" and experiment.policy.kind == "thompson":
         return ThompsonSampling.from_state(state)
+    if kind == "contextual" and experiment.policy.kind == "contextual":
+        algorithm = state.get("algorithm")
+        if algorithm != experiment.policy.algorithm:
+            raise InvalidInputError(
+                [
+                    FieldError(
+                        "state.algorithm", f"a {algorithm!r} state cannot serve {experiment.policy.algorithm}"
+                    )
+                ]
+            )
+        return LinUCB.from_state(state) if algorithm == "linucb" else LinearThompson.from_state(state)
     raise InvalidInputError(
         [FieldError("state.kind", f"a {kind!r} state cannot serve a {experiment.policy.kind} policy")]
     )
