@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from shopmind.core import InvalidInputError
+from shopmind.demo import POPUP_VARIANTS, click_rates, draw_visitors, simulate_month
+from shopmind.demo._popup_effects import SEGMENT_NAMES
 from shopmind.experiments import (
     ContextEncoder,
     FixedShares,
@@ -343,3 +345,75 @@ def test_the_encoders_segments_are_the_rfm_segments() -> None:
     from shopmind.segments import SEGMENTS
 
     assert set(ContextEncoder().segments) == set(SEGMENTS)
+
+
+def test_linear_thompson_chances_match_sampled_scores() -> None:
+    """P(best | x), integrated, equals the share of sampled scores each variant wins (within
+    0.01; 200,000 draws have a standard error below 0.0012)."""
+    policy = LinearThompson(["a", "b", "c", "d"], seed=1)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        mean = rng.normal(0.05, 0.02, (1, 4))
+        spread = np.exp(rng.normal(-1.0, 0.5, (1, 4)))
+        chances = policy._chances(np.zeros((1, 1)), mean, spread)[0]
+        scores = mean + policy.scale * spread * rng.standard_normal((200_000, 4))
+        sampled = np.bincount(scores.argmax(axis=1), minlength=4) / 200_000
+        assert chances.sum() == pytest.approx(1.0)
+        assert np.abs(chances - sampled).max() < 0.01
+
+
+def test_a_month_contextual_beats_thompson_beats_uniform() -> None:
+    """The demo shop's planted popup effects (each variant works for its own visitors): over a
+    simulated month the contextual bandit's cumulative regret is below Thompson sampling's,
+    which is below uniform A/B's; the same visitors and luck for all three."""
+    variants = list(POPUP_VARIANTS)
+    policies = {
+        "uniform": FixedShares(variants, [0.25] * 4, seed=1),
+        "thompson": ThompsonSampling(variants, draws=2000, seed=1),
+        "contextual": LinearThompson(variants, seed=1),
+    }
+    months = {name: simulate_month(p, days=30, per_day=2000, seed=11) for name, p in policies.items()}
+    regret = {name: m.total_regret for name, m in months.items()}
+    print({name: round(r, 1) for name, r in regret.items()})
+    assert regret["contextual"] < 0.7 * regret["thompson"]
+    assert regret["thompson"] < 0.9 * regret["uniform"]
+    for m in months.values():
+        assert m.decisions.sum() == 60_000 and len(m.cumulative_regret) == 30
+        assert np.all(np.diff(m.cumulative_regret) >= 0)
+    # the contextual bandit's regret per day falls as it learns (last week vs first days)
+    daily = months["contextual"].regret
+    assert daily[-7:].mean() < 0.6 * daily[:3].mean()
+    # uniform's regret grows linearly: each day about the same
+    assert months["uniform"].regret.std() < 0.2 * months["uniform"].regret.mean()
+    # Thompson found the best single variant on average and switched to it
+    assert policies["thompson"].winner == "evening-mobile"
+    assert months["contextual"].click_rate > months["thompson"].click_rate > months["uniform"].click_rate
+
+
+def test_the_planted_popup_effects() -> None:
+    """Each variant is best for its own visitors, and the evening one is best on average."""
+    rng = np.random.default_rng(3)
+    visitors = draw_visitors(rng, 50_000)
+    rates = click_rates(visitors)
+    assert rates.min() >= 0.02 and rates.max() <= 0.14
+    best = rates.argmax(axis=1)
+    mobile_evening = (visitors.device == 0) & (visitors.hour >= 18)
+    vip = np.isin(visitors.segment, [SEGMENT_NAMES.index("vip"), SEGMENT_NAMES.index("loyal")])
+    desktop = visitors.device == 1
+    index = {v: i for i, v in enumerate(POPUP_VARIANTS)}
+    assert np.all(best[mobile_evening & ~vip] == index["evening-mobile"])
+    assert np.all(best[desktop & ~vip] == index["desktop-compare"])
+    assert np.all(best[vip] == index["vip-exclusive"])
+    means = rates.mean(axis=0)
+    assert means.argmax() == index["evening-mobile"]
+    # a context-aware policy has about three times the best single variant's gain over the control
+    gain_single = means.max() - means[0]
+    gain_context = rates.max(axis=1).mean() - means[0]
+    assert 0.004 < gain_single < 0.01 and gain_context > 2.5 * gain_single
+    # visitors as the demo shop's: mostly on phones, the evening peak, sorted by time of day
+    assert 0.65 < (visitors.device == 0).mean() < 0.71
+    order = visitors.hour * 60 + visitors.minute
+    assert np.all(np.diff(order) >= 0)
+    assert (visitors.hour >= 18).mean() > 0.3
+    context = visitors.take(slice(0, 1)).contexts()[0]
+    assert set(context) == {"device", "hour", "region", "segment", "recent"}
