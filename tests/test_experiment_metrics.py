@@ -202,3 +202,124 @@ def test_as_of_sees_only_the_past(small: Store) -> None:
     assert result.srm is not None and result.srm.observed == {"control": 1, "treat": 2}
     assert result.crossed_units == 1  # a's device saw treat on day 1
     assert [v.value for v in result.metrics[0].variants] == [0.0, 0.0]
+
+
+def stats_of(store: Store, exp: Experiment, **fields: object) -> dict[str, object]:
+    from shopmind.experiments import Metric
+
+    return {s.variant: s for s in metric_stats(store, exp, Metric(**fields), AS_OF)}  # type: ignore[arg-type]
+
+
+def test_cuped_pre_period_sums(small: Store) -> None:
+    exp = experiment(analysis={"cuped": True, "cuped_days": 28})
+    revenue = stats_of(small, exp, name="revenue", kind="revenue")
+    # c ordered 40 the day before its exposure (the pre-period), nothing after
+    assert (revenue["treat"].pre_sum, revenue["treat"].pre_sum_squares, revenue["treat"].post_pre_sum) == (
+        40.0,
+        1600.0,
+        0.0,
+    )
+    assert (revenue["control"].pre_sum, revenue["control"].post_pre_sum) == (0.0, 0.0)
+    conversion = stats_of(small, exp, name="conversion", kind="conversion")
+    assert conversion["treat"].pre_sum == 1.0
+    # a pre-period shorter than the gap sees nothing
+    short = experiment(analysis={"cuped": True, "cuped_days": 1})
+    small.sql("UPDATE orders SET ordered_at = ? WHERE order_id = 'o5'", [day(-2)])
+    assert stats_of(small, short, name="revenue", kind="revenue")["treat"].pre_sum == 0.0
+    # clicks and ratios have no pre-period value
+    assert stats_of(small, exp, name="clicks", kind="clicks")["treat"].pre_sum is None
+
+
+def test_order_value_is_a_ratio_of_revenue_to_orders(small: Store) -> None:
+    order(small, "o7", day(4), 30.0, customer="a")  # a: two orders, 130
+    value = stats_of(small, experiment(), name="aov", kind="order_value")
+    c, t = value["control"], value["treat"]
+    assert (c.n, c.sum, c.sum_squares, c.d_sum, c.d_sum_squares, c.x_d_sum) == (
+        2,
+        130.0,
+        16900.0,
+        2.0,
+        4.0,
+        260.0,
+    )
+    assert (t.n, t.sum, t.d_sum, t.x_d_sum) == (2, 50.0, 1.0, 50.0)
+    orders = stats_of(small, experiment(), name="orders", kind="orders")
+    assert (orders["control"].sum, orders["control"].sum_squares) == (2.0, 4.0)
+
+
+def outbox_row(store: Store, key: str, profile: str, experiment_id: str | None, variant: str | None) -> None:
+    store.sql(
+        "INSERT INTO outbox (message_key, campaign_id, step, profile_id, channel, format, kind, state, due_at, "
+        "planned_at, body_text, created_at, updated_at, experiment_id, variant) "
+        "VALUES (?, 'c1', 's1', ?, 'email', 'email', 'advertising', 'sent', ?, ?, 'hi', ?, ?, ?, ?)",
+        [key, profile, day(0.5), day(0.5), day(0), day(0), experiment_id, variant],
+    )
+
+
+def message_event(store: Store, key: str, profile: str, kind: str, at: datetime) -> None:
+    store.sql(
+        "INSERT INTO message_events VALUES (?, ?, 'c1', 's1', ?, ?, ?, ?, NULL)",
+        [f"{kind}:{key}", key, profile, kind, at, at],
+    )
+
+
+def decision(
+    store: Store, decision_id: str, visitor: str, experiment_id: str | None, variant: str | None, at: datetime
+) -> None:
+    store.sql(
+        "INSERT INTO decisions (decision_id, decided_at, visitor, trigger_id, action, experiment_id, variant) "
+        "VALUES (?, ?, ?, 'exit', 'popup', ?, ?)",
+        [decision_id, at, visitor, experiment_id, variant],
+    )
+
+
+def test_clicks_unsubscribes_and_bounces(small: Store) -> None:
+    decision(small, "d1", "x1", "popup-copy", "treat", day(1))  # a's device: a's click (control)
+    small.sql("INSERT INTO decision_outcomes VALUES ('d1', 'clicked', ?, NULL, NULL)", [day(1.1)])
+    decision(small, "d2", "x9", "other", "b", day(1))  # another experiment's click
+    small.sql("INSERT INTO decision_outcomes VALUES ('d2', 'clicked', ?, NULL, NULL)", [day(1.1)])
+    outbox_row(small, "m1", "user:b", "popup-copy", "treat")
+    message_event(small, "m1", "user:b", "clicked", day(1))
+    outbox_row(small, "m2", "user:c", None, None)  # not the experiment's message
+    message_event(small, "m2", "user:c", "clicked", day(1))
+    message_event(small, "m2", "user:c", "unsubscribed", day(2))  # any campaign's unsubscribe counts
+    message_event(small, "m3", "user:a", "failed", day(10))  # after a's window
+    message_event(small, "m4", "anon:z", "failed", day(3))
+    exp = experiment()
+    clicks = stats_of(small, exp, name="clicks", kind="clicks")
+    assert (clicks["control"].sum, clicks["treat"].sum) == (1.0, 1.0)
+    unsubscribes = stats_of(small, exp, name="unsubscribes", kind="unsubscribes")
+    assert (unsubscribes["control"].sum, unsubscribes["treat"].sum) == (0.0, 1.0)
+    bounces = stats_of(small, exp, name="bounces", kind="bounces")
+    assert (bounces["control"].sum, bounces["treat"].sum) == (1.0, 0.0)
+    # the decision made the device a unit too: still 4 persons, a counted once
+    assert experiment_results(small, exp, as_of=AS_OF).units == 4
+
+
+def test_winsorisation_at_an_amount_and_at_a_quantile(small: Store) -> None:
+    exp = experiment(analysis={"cuped": True})
+    capped = stats_of(small, exp, name="revenue", kind="revenue", cap=60.0)
+    assert (capped["control"].sum, capped["control"].sum_squares, capped["treat"].sum) == (60.0, 3600.0, 50.0)
+    # the median of the four persons' revenue (100, 0, 50, 0) is 25: every value above it is 25,
+    # c's pre-period 40 too
+    median = stats_of(small, exp, name="revenue", kind="revenue", cap_quantile=0.5)
+    assert (median["control"].sum, median["treat"].sum, median["treat"].pre_sum) == (25.0, 25.0, 25.0)
+
+
+def test_a_variant_without_exposures_is_zero_not_missing(store: Store) -> None:
+    expose(store, "user:a", "control", day(0))
+    stats = metric_stats(store, experiment(), experiment().metrics[1], AS_OF)
+    assert [(s.variant, s.n, s.sum) for s in stats] == [("control", 1, 0.0), ("treat", 0, 0.0)]
+
+
+def test_identity_merge_after_exposure_keeps_the_earliest_variant(store: Store) -> None:
+    expose(store, "anon:d1", "treat", day(0))
+    expose(store, "user:m", "control", day(1))
+    order(store, "o1", day(2), 10.0, customer="m")
+    exp = experiment()
+    before = {s.variant: (s.n, s.sum) for s in metric_stats(store, exp, exp.metrics[1], AS_OF)}
+    assert before == {"control": (1, 10.0), "treat": (1, 0.0)}
+    add_profiles(store, {"anon:d1": "user:m", "user:m": "user:m"})  # the device logs in: one person
+    after = {s.variant: (s.n, s.sum) for s in metric_stats(store, exp, exp.metrics[1], AS_OF)}
+    assert after == {"control": (0, 0.0), "treat": (1, 10.0)}
+    assert experiment_results(store, exp, as_of=AS_OF).crossed_units == 1
