@@ -323,3 +323,24 @@ def test_identity_merge_after_exposure_keeps_the_earliest_variant(store: Store) 
     after = {s.variant: (s.n, s.sum) for s in metric_stats(store, exp, exp.metrics[1], AS_OF)}
     assert after == {"control": (0, 0.0), "treat": (1, 10.0)}
     assert experiment_results(store, exp, as_of=AS_OF).crossed_units == 1
+
+
+def test_erasure_deletes_their_exposures_and_experiment_decisions(small: Store) -> None:
+    from shopmind.core import IdentifierHasher
+    from shopmind.store import erase_profile
+
+    small.link_identities([("anon:x1", "user:a", "login")])
+    decision(small, "d1", "x1", "popup-copy", "treat", day(1))  # a's device, inside the experiment
+    decision(small, "d2", "q", "popup-copy", "control", day(1))  # someone else's
+    erased = erase_profile(small, "user:a", IdentifierHasher(b"k" * 32))
+    assert dict(erased.counts)["exposures"] == 2  # their member id's and their device's
+    assert dict(erased.counts)["decisions"] == 1
+    assert small.sql("SELECT unit_id FROM exposures ORDER BY unit_id") == [
+        ("anon:z",),
+        ("user:b",),
+        ("user:c",),
+    ]
+    assert small.sql("SELECT decision_id FROM decisions") == [("d2",)]
+    result = experiment_results(small, experiment(), as_of=AS_OF)
+    assert result.crossed_units == 0
+    assert result.srm is not None and result.srm.observed == {"control": 2, "treat": 2}  # z and q; b and c
