@@ -344,3 +344,226 @@ def test_erasure_deletes_their_exposures_and_experiment_decisions(small: Store) 
     result = experiment_results(small, experiment(), as_of=AS_OF)
     assert result.crossed_units == 0
     assert result.srm is not None and result.srm.observed == {"control": 2, "treat": 2}  # z and q; b and c
+
+
+# -- the pandas oracle: the same definitions, written out row by row in pandas, on random stores --
+
+KINDS = ("conversion", "orders", "revenue", "order_value", "clicks", "unsubscribes", "bounces")
+VARIANTS = ("control", "b", "c")
+
+
+def random_store(store: Store, seed: int) -> dict[str, object]:
+    """A random shop around one experiment (people with members' ids, devices and e-mails, some
+    merged; exposures, decisions and clicks, orders verified or not, returns, messages and their
+    events), written to ``store``; returns the same rows as plain lists for the oracle."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    people = int(rng.integers(3, 30))
+    profiles: dict[str, str] = {}
+    idents: list[str] = []
+    for p in range(people):
+        own = [f"user:u{p}"] + [f"anon:d{p}x{k}" for k in range(int(rng.integers(0, 3)))]
+        if rng.random() < 0.5:
+            own.append(f"email:e{p}")
+        idents.extend(own)
+        if rng.random() < 0.7:  # a profile ties them together; else each is its own
+            profiles |= dict.fromkeys(own, own[0])
+    add_profiles(store, profiles)
+
+    def when() -> datetime:
+        return T0 + timedelta(seconds=int(rng.integers(-30 * 86400, 40 * 86400)))
+
+    exposures = []
+    for ident in rng.choice(
+        idents, size=min(len(idents), int(rng.integers(1, len(idents) + 1))), replace=False
+    ):
+        row = (
+            str(ident),
+            str(rng.choice(VARIANTS)),
+            T0 + timedelta(seconds=int(rng.integers(0, 30 * 86400))),
+        )
+        exposures.append(row)
+        expose(store, *row)
+        if rng.random() < 0.2:
+            expose(store, *row[:2], row[2], experiment_id="other")
+    decisions, clicks = [], []
+    for i in range(int(rng.integers(0, 12))):
+        ident = str(rng.choice(idents))
+        kind, _, value = ident.partition(":")
+        ours = rng.random() < 0.8
+        at = T0 + timedelta(seconds=int(rng.integers(0, 30 * 86400)))
+        variant = str(rng.choice(VARIANTS))
+        visitor = value if kind == "anon" else f"v{i}"
+        user = value if kind == "user" and rng.random() < 0.5 else None
+        profile = ident if kind != "anon" and user is None else None
+        store.sql(
+            "INSERT INTO decisions (decision_id, decided_at, visitor, user_id, profile_id, trigger_id, action, "
+            "experiment_id, variant) VALUES (?, ?, ?, ?, ?, 'exit', 'popup', ?, ?)",
+            [f"d{i}", at, visitor, user, profile, "popup-copy" if ours else "other", variant],
+        )
+        who = profile or (f"user:{user}" if user else f"anon:{visitor}")
+        if ours:
+            decisions.append((who, variant, at))
+        if rng.random() < 0.6:
+            clicked = at + timedelta(seconds=int(rng.integers(0, 10 * 86400)))
+            store.sql(
+                "INSERT INTO decision_outcomes VALUES (?, 'clicked', ?, NULL, NULL)", [f"d{i}", clicked]
+            )
+            if ours:
+                clicks.append((who, clicked))
+    orders = []
+    for i in range(int(rng.integers(0, 40))):
+        ident = str(rng.choice(idents))
+        kind, _, value = ident.partition(":")
+        at, amount = when(), float(rng.integers(1, 500) * 100)
+        verified, returned = bool(rng.random() < 0.9), bool(rng.random() < 0.1)
+        order(
+            store,
+            f"o{i}",
+            at,
+            amount,
+            customer=value if kind == "user" else None,
+            anon=value if kind == "anon" else None,
+            email=value if kind == "email" else None,
+            is_return=returned,
+            verified=verified,
+        )
+        if rng.random() < 0.3:  # a second line
+            store.sql(
+                "INSERT INTO order_lines (line_key, order_id, product_id, quantity, unit_price) VALUES (?, ?, 'q', 2, 50)",
+                [f"o{i}:2", f"o{i}"],
+            )
+            amount += 100.0
+        if verified and not returned:
+            orders.append((ident, at, amount))
+    events = []
+    for i in range(int(rng.integers(0, 15))):
+        ident = str(rng.choice(idents))
+        ours = rng.random() < 0.6
+        outbox_row(store, f"m{i}", ident, "popup-copy" if ours else None, "b" if ours else None)
+        for kind in ("clicked", "unsubscribed", "failed"):
+            if rng.random() < 0.4:
+                at = when()
+                message_event(store, f"m{i}", ident, kind, at)
+                events.append((ident, kind, at, ours))
+    return {
+        "profiles": profiles,
+        "exposures": exposures,
+        "decisions": decisions,
+        "clicks": clicks,
+        "orders": orders,
+        "events": events,
+    }
+
+
+def oracle(
+    rows: dict, kind: str, window: int, pre_days: int, cap: float | None, cap_quantile: float | None
+) -> dict[str, tuple[float, ...]]:
+    """What ``metric_stats`` must give, in pandas, straight from the definitions."""
+    import numpy as np
+    import pandas as pd
+
+    profiles: dict[str, str] = rows["profiles"]
+    units = pd.DataFrame(rows["exposures"] + rows["decisions"], columns=["ident", "variant", "when"])
+    units = units[units.when <= AS_OF]
+    units["profile"] = units.ident.map(lambda i: profiles.get(i, i))
+    units = units.sort_values(["profile", "when", "variant"]).groupby("profile", as_index=False).first()
+    if kind in ("conversion", "orders", "revenue", "order_value"):
+        happened = pd.DataFrame(rows["orders"], columns=["ident", "when", "value"])
+    elif kind == "clicks":
+        ours = [(i, a) for i, k, a, o in rows["events"] if k == "clicked" and o]
+        happened = pd.DataFrame(rows["clicks"] + ours, columns=["ident", "when"]).assign(value=1.0)
+    else:
+        wanted = "unsubscribed" if kind == "unsubscribes" else "failed"
+        happened = pd.DataFrame(
+            [(i, a) for i, k, a, _ in rows["events"] if k == wanted], columns=["ident", "when"]
+        ).assign(value=1.0)
+    happened["profile"] = happened.ident.map(lambda i: profiles.get(i, i))
+    happened = happened[happened.when <= AS_OF]
+    out = []
+    for unit in units.itertuples():
+        mine = happened[happened.profile == unit.profile]
+        post = mine[(mine.when >= unit.when) & (mine.when < unit.when + timedelta(days=window))]
+        before = mine[(mine.when >= unit.when - timedelta(days=pre_days)) & (mine.when < unit.when)]
+        if kind == "conversion":
+            x, p = float(len(post) > 0), float(len(before) > 0)
+        elif kind in ("revenue", "order_value"):
+            x, p = float(post.value.sum()), float(before.value.sum())
+        else:
+            x, p = float(len(post)), float(len(before))
+        out.append((unit.variant, x, float(len(post)), p))
+    frame = pd.DataFrame(out, columns=["variant", "x", "d", "p"])
+    limit = cap if cap is not None else (np.quantile(frame.x, cap_quantile) if cap_quantile else None)
+    if limit is not None:
+        frame["x"] = frame.x.clip(upper=limit)
+        frame["p"] = frame.p.clip(upper=limit)
+    sums = {}
+    for variant in VARIANTS:
+        v = frame[frame.variant == variant]
+        sums[variant] = (
+            len(v),
+            v.x.sum(),
+            (v.x**2).sum(),
+            (v.p.sum(), (v.p**2).sum(), (v.x * v.p).sum()) if pre_days else (None,) * 3,
+            (v.d.sum(), (v.d**2).sum(), (v.x * v.d).sum()) if kind == "order_value" else (None,) * 3,
+        )
+    return sums
+
+
+def ours(store: Store, kind: str, window: int, pre_days: int, cap: float | None, q: float | None) -> dict:
+    from shopmind.experiments import Metric
+
+    exp = experiment(
+        variants=[{"name": v, "trigger": "exit"} for v in VARIANTS],
+        analysis={"cuped": bool(pre_days), "cuped_days": max(pre_days, 1)},
+    )
+    found = metric_stats(
+        store, exp, Metric(name="m", kind=kind, window_days=window, cap=cap, cap_quantile=q), AS_OF
+    )
+    return {
+        s.variant: (
+            s.n,
+            s.sum,
+            s.sum_squares,
+            (s.pre_sum, s.pre_sum_squares, s.post_pre_sum),
+            (s.d_sum, s.d_sum_squares, s.x_d_sum),
+        )
+        for s in found
+    }
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_sums_equal_a_pandas_oracle_on_random_stores(seed: int) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(1000 + seed)
+    with Store(":memory:") as store:
+        rows = random_store(store, seed)
+        for kind in KINDS:
+            window = int(rng.integers(1, 15))
+            pre = int(rng.choice([0, 3, 28])) if kind not in ("clicks", "order_value") else 0
+            cap = float(rng.integers(1, 400) * 100) if rng.random() < 0.3 else None
+            q = float(rng.choice([0.5, 0.9, 0.99])) if cap is None and rng.random() < 0.5 else None
+            want = oracle(rows, kind, window, pre, cap, q)
+            got = ours(store, kind, window, pre, cap, q)
+            assert _close(got, want), (kind, window, pre, cap, q, got, want)
+
+
+def _close(got: dict, want: dict) -> bool:
+    """Nested tuples equal to 1e-9 (pytest.approx does not descend into nested tuples)."""
+    import math
+
+    def flat(v: object) -> list:
+        return [y for x in v for y in (flat(x) if isinstance(x, tuple) else [x])]  # type: ignore[attr-defined]
+
+    for variant in want:
+        a, b = flat(got[variant]), flat(want[variant])
+        if len(a) != len(b):
+            return False
+        for x, y in zip(a, b, strict=True):
+            if (x is None) != (y is None):
+                return False
+            if x is not None and not math.isclose(float(x), float(y), rel_tol=1e-9, abs_tol=1e-9):
+                return False
+    return True

@@ -128,7 +128,10 @@ def verified_orders(order_totals: ir.Table, orders: ir.Table, profiles: ir.Table
     joined = joined.filter(joined._buyer.notnull())
     resolved = _resolve(joined._buyer, joined, profiles)
     return resolved.select(
-        "profile_id", at=resolved.ordered_at, value=resolved.revenue.cast("float64"), times=ibis.literal(1.0)
+        "profile_id",
+        at=resolved.ordered_at,
+        value=resolved.revenue.cast("float64"),
+        times=ibis.literal(1, type="int64"),
     )
 
 
@@ -158,14 +161,18 @@ def experiment_clicks(
     by_message = events.join(sent, "message_key").select(ident=events.profile_id, at=events.occurred_at)
     both = _nullable(on_site).union(_nullable(by_message), distinct=False)
     resolved = _resolve(both.ident, both, profiles)
-    return resolved.select("profile_id", "at", value=ibis.literal(1.0), times=ibis.literal(1.0))
+    return resolved.select(
+        "profile_id", "at", value=ibis.literal(1, type="int64"), times=ibis.literal(1, type="int64")
+    )
 
 
 def message_kind_events(message_events: ir.Table, profiles: ir.Table, kind: str) -> ir.Table:
     """profile_id, at, value (1) of every message event of ``kind`` (e.g. ``unsubscribed``)."""
     events = message_events.filter(message_events.kind == kind)
     resolved = _resolve(events.profile_id, events.select("profile_id", at=events.occurred_at), profiles)
-    return resolved.select("profile_id", "at", value=ibis.literal(1.0), times=ibis.literal(1.0))
+    return resolved.select(
+        "profile_id", "at", value=ibis.literal(1, type="int64"), times=ibis.literal(1, type="int64")
+    )
 
 
 def unit_values(units: ir.Table, happenings: ir.Table, spec: MetricSpec, as_of: datetime) -> ir.Table:
@@ -174,8 +181,14 @@ def unit_values(units: ir.Table, happenings: ir.Table, spec: MetricSpec, as_of: 
     before any cap. ``happenings``: profile_id, at, value, times (one row per order, click, ...)."""
     window = ibis.interval(days=spec.window_days)
     pre = ibis.interval(days=max(spec.pre_days, 0))
+    # values are doubles, counts integers: a literal such as 1.0 is a DECIMAL to DuckDB (and Ibis,
+    # taking it for a double, would leave out a cast to one), and a quantile of decimals is
+    # rounded to their scale
     h = happenings.select(
-        _hp=happenings.profile_id, _at=happenings.at, _v=happenings.value, _c=happenings.times
+        _hp=happenings.profile_id,
+        _at=happenings.at,
+        _v=happenings.value.cast("float64"),
+        _c=happenings.times.cast("int64"),
     )
     h = h.filter(h._at <= as_of)
     joined = units.left_join(
@@ -190,18 +203,21 @@ def unit_values(units: ir.Table, happenings: ir.Table, spec: MetricSpec, as_of: 
     before = joined._at < joined.exposed_at
     per = joined.group_by(["profile_id", "variant"]).aggregate(
         _x=ibis.ifelse(after, joined._v, 0.0).sum(),
-        _n=ibis.ifelse(after, joined._c, 0.0).sum(),
+        _n=ibis.ifelse(after, joined._c, 0).sum(),
         _px=ibis.ifelse(before, joined._v, 0.0).sum(),
-        _pn=ibis.ifelse(before, joined._c, 0.0).sum(),
+        _pn=ibis.ifelse(before, joined._c, 0).sum(),
     )
-    x, n, px, pn = (ibis.coalesce(col, 0.0) for col in (per._x, per._n, per._px, per._pn))
+    x, px = ibis.coalesce(per._x, 0.0), ibis.coalesce(per._px, 0.0)
+    n, pn = ibis.coalesce(per._n, 0), ibis.coalesce(per._pn, 0)
     if spec.kind == "conversion":
-        value, prior = ibis.ifelse(n > 0, 1.0, 0.0), ibis.ifelse(pn > 0, 1.0, 0.0)
+        value, prior = ibis.ifelse(n > 0, 1, 0), ibis.ifelse(pn > 0, 1, 0)
     elif spec.kind in ("orders", "clicks", "unsubscribes", "bounces"):
         value, prior = n, pn
     else:  # revenue, order_value
         value, prior = x, px
-    return per.select("profile_id", "variant", x=value, d=n, p=prior)
+    return per.select(
+        "profile_id", "variant", x=value.cast("float64"), d=n.cast("float64"), p=prior.cast("float64")
+    )
 
 
 def capped(values: ir.Table, spec: MetricSpec) -> ir.Table:
