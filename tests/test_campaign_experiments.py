@@ -35,9 +35,10 @@ from shopmind.activation import (
     schedule_stored,
     wilson_interval,
 )
+from shopmind.activation._campaign_experiments import variant_content
 from shopmind.core import InvalidInputError
 from shopmind.demo import MESSAGE_RESPONSES, SentMessage, generate_shop, shop_recipients, simulate_responses
-from shopmind.experiments import Assigner, experiment_json, parse_experiment
+from shopmind.experiments import Assigner, Variant, experiment_json, parse_experiment
 from shopmind.measure import experiment_results
 from shopmind.pipeline import load_demo_shop, run_customer_intelligence, run_preferences
 from shopmind.store import (
@@ -464,6 +465,39 @@ def test_a_bandit_policy_on_a_campaign_is_refused_not_served_as_fixed_shares(sho
         )
     assert [e.field for e in raised.value.errors] == ["experiments.copy-bandit.policy.kind"]
     assert get_campaign(shop, stored.campaign_id).state == "draft"
+
+
+def test_a_message_experiment_on_a_step_the_campaign_lacks_is_refused(shop: Store) -> None:
+    name = "없는 단계 캠페인"
+    definition = message_experiment(name)
+    definition["id"] = "no-such-step"
+    definition["point"]["step"] = "s9"
+    start(shop, definition)
+    stored = new_draft(shop, campaign(name), created_by="test", now=AS_OF)
+    with pytest.raises(InvalidInputError) as raised:
+        schedule_campaign(
+            shop, stored.campaign_id, now=AS_OF, key=KEY, sender=SENDER, experiment_key=EXPERIMENT_KEY
+        )
+    assert [e.field for e in raised.value.errors] == ["experiments.no-such-step.point.step"]
+
+
+def test_a_variant_replaces_subject_and_text_in_the_campaigns_language() -> None:
+    definition = campaign("내용 캠페인")
+    definition["steps"][0]["messages"]["email"] = {
+        "subject": "원래 제목",
+        "text": "원래 본문",
+        "html": "<p>원래</p>",
+    }
+    step = parse_campaign(definition).steps[0]
+    both = Variant(name="b", subject={"ko": "새 제목"}, text={"ko": "새 본문", "en": "new"})
+    subject_only = Variant(name="s", subject={"ko": "새 제목"})
+    ko = parse_campaign(definition)
+    # a new text drops the e-mail HTML (it would show the control's words); a new subject keeps it
+    assert variant_content(ko, step, "email", both) == ("새 본문", "새 제목", None)
+    assert variant_content(ko, step, "email", subject_only) == ("원래 본문", "새 제목", "<p>원래</p>")
+    assert variant_content(ko, step, "sms", both)[0] == "새 본문"
+    en = parse_campaign({**definition, "locale": "en"})
+    assert variant_content(en, step, "email", both) == ("new", "원래 제목", None)
 
 
 def test_the_assignment_table_is_empty_without_experiments() -> None:

@@ -113,6 +113,18 @@ def campaign_experiments(
         point = experiment.point
         if not _names_campaign(point, campaign_id, campaign.name):
             continue
+        if isinstance(point, CampaignMessagePoint) and point.step not in (
+            None,
+            *(s.id for s in campaign.steps),
+        ):
+            raise InvalidInputError(
+                [
+                    FieldError(
+                        f"experiments.{experiment.id}.point.step",
+                        f"{point.step!r} is not a step of the campaign {campaign.name!r}",
+                    )
+                ]
+            )
         if isinstance(point, CampaignMessagePoint) and (point.step or first) != step_id:
             continue
         if experiment.policy.kind != "fixed":
