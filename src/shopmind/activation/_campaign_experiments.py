@@ -163,28 +163,47 @@ def assign_members(
 ) -> pa.Table:
     """Each member's variant (``ASSIGNMENT_SCHEMA``; members in no experiment are absent): the
     first experiment (in the order given) whose target, layer and traffic take the member."""
-    assigners = [(e, Assigner(e.experiment, key)) for e in experiments]
-    rows: dict[str, list[Any]] = {name: [] for name in ASSIGNMENT_SCHEMA.names}
-    if not assigners:
+    if not experiments:
         return ASSIGNMENT_SCHEMA.empty_table()
+    # per experiment, built once: its assigner and each variant's send hour (None: a message test)
+    prepared = [
+        (
+            e.id,
+            e.eligible,
+            Assigner(e.experiment, key),
+            {v.name: _send_hour(v) for v in e.experiment.variants} if e.kind == "send_time" else None,
+        )
+        for e in experiments
+    ]
+    no_hour = (None, None)
+    ids: list[str] = []
+    experiment_ids: list[str] = []
+    variants: list[str] = []
+    best: list[bool | None] = []
+    hours: list[int | None] = []
     for profile_id in dict.fromkeys(profile_ids):
         if profile_id is None:
             continue
-        for entry, assign in assigners:
-            if entry.eligible is not None and profile_id not in entry.eligible:
+        for experiment_id, eligible, assign, send_hours in prepared:
+            if eligible is not None and profile_id not in eligible:
                 continue
             name = assign(profile_id)
             if name is None:
                 continue
-            best, hour = (
-                _send_hour(entry.experiment.variant(name)) if entry.kind == "send_time" else (None, None)
-            )
-            rows["profile_id"].append(profile_id)
-            rows["experiment_id"].append(entry.id)
-            rows["variant"].append(name)
-            rows["best_hour"].append(best)
-            rows["hour"].append(hour)
+            own, hour = send_hours[name] if send_hours is not None else no_hour
+            ids.append(profile_id)
+            experiment_ids.append(experiment_id)
+            variants.append(name)
+            best.append(own)
+            hours.append(hour)
             break
+    rows = {
+        "profile_id": ids,
+        "experiment_id": experiment_ids,
+        "variant": variants,
+        "best_hour": best,
+        "hour": hours,
+    }
     return pa.table(rows, schema=ASSIGNMENT_SCHEMA)
 
 
