@@ -494,3 +494,42 @@ def test_beta_binomial_loss_is_the_posterior_expectation() -> None:
     loss = np.maximum(pa - pb, 0.0)
     assert out.expected_loss == pytest.approx(loss.mean(), abs=4 * loss.std() / math.sqrt(len(loss)))
     assert out.chance_to_beat_control == pytest.approx((pb > pa).mean(), abs=0.002)
+
+
+def test_impossible_sums_are_named_errors() -> None:
+    with pytest.raises(InvalidInputError) as exc:
+        analyse_metric(
+            Metric("c", "conversion"),
+            [_binary("a", 100, 120), VariantStats("b", 100, math.nan, 3.0), _binary("a", 5, 1)],
+            Analysis(),
+            "a",
+        )
+    fields = {e.field for e in exc.value.errors}
+    assert fields == {"stats[0].sum", "stats[1].sum", "stats[2].variant"}
+
+
+def test_the_sequential_interval_leaves_zero_out_exactly_when_its_p_value_is_below_alpha() -> None:
+    from shopmind.experiments._sequential import sequential_interval
+
+    rng = np.random.default_rng(9)
+    for _ in range(2000):
+        est, var, n = rng.normal(0, 0.1), rng.uniform(1e-4, 1e-2), int(rng.integers(10, 100_000))
+        alpha = float(rng.choice([0.01, 0.05, 0.1]))
+        interval, p = sequential_interval(est, var, n, alpha, 5000)
+        if abs(p - alpha) > 1e-9:
+            assert (p < alpha) == (not interval.covers(0.0))
+
+
+def test_decisions_follow_the_sequential_test_or_the_fixed_one() -> None:
+    """A difference a fixed-horizon test calls at p ≈ 0.01 is not yet enough for the always-valid one."""
+    stats = [_binary("a", 5000, 250), _binary("b", 5000, 310)]
+    fixed = analyse_metric(Metric("c", "conversion"), stats, Analysis(sequential=False), "a").comparisons[0]
+    seq = analyse_metric(Metric("c", "conversion"), stats, Analysis(sequential=True), "a").comparisons[0]
+    assert fixed.p_value is not None and fixed.p_value < 0.05 and fixed.decision == "better"
+    assert (
+        seq.sequential_p_value is not None
+        and seq.sequential_p_value > 0.05
+        and seq.decision == "inconclusive"
+    )
+    assert seq.sequential is not None and seq.relative is not None
+    assert seq.sequential.low < seq.relative.low and seq.sequential.covers(0.0)
