@@ -483,17 +483,44 @@ def test_beta_binomial_equals_the_exact_sums(c_a: int, n_a: int, c_b: int, n_b: 
     assert flipped.chance_to_beat_control == pytest.approx(1 - chance, abs=1e-9)
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        (4, 37, 8, 38),
+        (31, 971, 46, 956),
+        (201, 4801, 181, 4821),
+        (1, 301, 3, 299),
+        (30001, 970001, 29501, 970501),
+    ],
+)
+def test_the_closed_form_over_any_side_equals_the_integral(params: tuple[int, int, int, int]) -> None:
+    """Each way of summing the closed form (over either side's conversions or non-conversions)
+    against the numerical integral, which large counts fall back to."""
+    from shopmind.experiments._bayesian import _integrated_above, _sum_above
+
+    a1, b1, a2, b2 = params
+    integral = _integrated_above(a1, b1, a2, b2)
+    # scipy's log-beta at a million carries about 1e-14 relative error: about 1e-9 in P there
+    tol = 1e-9 if max(params) < 100_000 else 1e-8
+    assert _sum_above(a1, b1, a2, b2) == pytest.approx(integral, abs=tol)
+    assert 1 - _sum_above(a2, b2, a1, b1) == pytest.approx(integral, abs=tol)
+    assert _sum_above(b2, a2, b1, a1) == pytest.approx(integral, abs=tol)
+    assert 1 - _sum_above(b1, a1, b2, a2) == pytest.approx(integral, abs=tol)
+
+
 def test_beta_binomial_loss_is_the_posterior_expectation() -> None:
     """The size-biased identity for the loss against draws from the posteriors (seeded)."""
     from shopmind.experiments._bayesian import beta_binomial
 
     rng = np.random.default_rng(3)
-    out = beta_binomial(30, 1000, 38, 1000)
-    pa = rng.beta(31, 971, 2_000_000)
-    pb = rng.beta(39, 963, 2_000_000)
-    loss = np.maximum(pa - pb, 0.0)
-    assert out.expected_loss == pytest.approx(loss.mean(), abs=4 * loss.std() / math.sqrt(len(loss)))
-    assert out.chance_to_beat_control == pytest.approx((pb > pa).mean(), abs=0.002)
+    # rates near 1 take the mirrored formula (on 1 - p)
+    for c_a, c_b, n in ((30, 38, 1000), (985, 990, 1000), (49_990, 49_996, 50_000)):
+        out = beta_binomial(c_a, n, c_b, n)
+        pa = rng.beta(1 + c_a, 1 + n - c_a, 2_000_000)
+        pb = rng.beta(1 + c_b, 1 + n - c_b, 2_000_000)
+        loss = np.maximum(pa - pb, 0.0)
+        assert out.expected_loss == pytest.approx(loss.mean(), abs=4 * loss.std() / math.sqrt(len(loss)))
+        assert out.chance_to_beat_control == pytest.approx((pb > pa).mean(), abs=0.002)
 
 
 def test_impossible_sums_are_named_errors() -> None:
