@@ -435,6 +435,18 @@ def test_equals_gbstats_on_the_same_aggregates(
     _close(comp.chance_to_beat_control, bayes["chance_to_win"])
     # gbstats flips the risks for an inverse metric: [1] is always the variant's
     _close(comp.expected_loss, bayes["risk"][1])
+    if "prior" in case:
+        from shopmind.experiments._bayesian import gaussian_effect
+
+        with_prior = gaussian_effect(
+            comp.absolute.estimate,
+            sum(_stats(v, case[v]).variance / case[v]["n"] for v in ("a", "b")),
+            prior_mean=case["prior"]["mean"],
+            prior_variance=case["prior"]["variance"],
+        )
+        assert with_prior is not None
+        _close(with_prior.chance_to_beat_control, gb["bayes_prior"]["chance_to_win"])
+        _close(with_prior.expected_loss, gb["bayes_prior"]["risk"][1])
     if "srm" in case:
         users, weights = case["srm"]["users"], case["srm"]["weights"]
         check = srm_check(dict(zip("abc", users, strict=True)), dict(zip("abc", weights, strict=True)), 0.001)
