@@ -572,3 +572,53 @@ def test_decisions_follow_the_sequential_test_or_the_fixed_one() -> None:
     )
     assert seq.sequential is not None and seq.relative is not None
     assert seq.sequential.low < seq.relative.low and seq.sequential.covers(0.0)
+
+
+def test_a_bandit_moves_traffic_on_purpose_so_its_split_is_not_an_srm() -> None:
+    experiment = parse_experiment(
+        {
+            "id": "popup-ts",
+            "name": "popup",
+            "point": {"kind": "placement", "placement": "popup", "trigger": "t"},
+            "variants": [{"name": "control", "trigger": "t"}, {"name": "b", "trigger": "u"}],
+            "policy": {"kind": "thompson"},
+        }
+    )
+    stats = {"conversion": [_binary("control", 1000, 30), _binary("b", 9000, 400)]}
+    srm, (conversion,) = analyse_experiment(experiment, stats, {"control": 1000, "b": 9000})
+    assert not srm.flagged and srm.p_value is None and srm.observed == {"control": 1000, "b": 9000}
+    (comp,) = conversion.comparisons
+    assert (
+        comp.absolute is not None and comp.sequential is not None and comp.chance_to_beat_control is not None
+    )
+
+
+def test_order_value_is_the_ratio_of_sums_with_the_delta_method() -> None:
+    rng = np.random.default_rng(11)
+    orders = [rng.poisson(0.4, 3000).astype(float) for _ in range(2)]
+    revenue = [o * rng.gamma(2.0, 25.0 + 3 * i, len(o)) for i, o in enumerate(orders)]
+    stats = [
+        VariantStats(
+            v,
+            len(o),
+            float(r.sum()),
+            float((r * r).sum()),
+            d_sum=float(o.sum()),
+            d_sum_squares=float((o * o).sum()),
+            x_d_sum=float((r * o).sum()),
+        )
+        for v, r, o in zip(("a", "b"), revenue, orders, strict=True)
+    ]
+    result = analyse_metric(Metric("aov", "order_value"), stats, Analysis(sequential=False), "a")
+    a, b = result.variants
+    assert a.value == pytest.approx(revenue[0].sum() / orders[0].sum())
+    (comp,) = result.comparisons
+    assert comp.absolute is not None and not comp.cuped
+    assert comp.absolute.estimate == pytest.approx(b.value - a.value)  # type: ignore[operator]
+    # the delta method's standard error against a bootstrap over customers (seeded)
+    boot = []
+    for _ in range(400):
+        ia, ib = rng.integers(0, 3000, 3000), rng.integers(0, 3000, 3000)
+        boot.append(revenue[1][ib].sum() / orders[1][ib].sum() - revenue[0][ia].sum() / orders[0][ia].sum())
+    se = (comp.absolute.high - comp.absolute.low) / (2 * st.t.ppf(0.975, 5000))
+    assert se == pytest.approx(np.std(boot), rel=0.15)
