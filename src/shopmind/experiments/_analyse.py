@@ -19,8 +19,8 @@ from shopmind.experiments._bayesian import BayesianOutcome, beta_binomial, gauss
 from shopmind.experiments._cuped import cuped_moments
 from shopmind.experiments._definition import Analysis, Experiment, Metric
 from shopmind.experiments._frequentist import (
+    FixedOutcome,
     Moments,
-    TestOutcome,
     mean_interval,
     mean_moments,
     proportion_moments,
@@ -113,7 +113,7 @@ def _compare(
         return _empty_comparison(b.variant, a.variant, reason)
     alpha = analysis.alpha
     proportion = metric.kind == "conversion" and not ratio
-    absolute: TestOutcome | None
+    absolute: FixedOutcome | None
     if proportion and not cuped:
         absolute = two_proportions(a.sum, a.n, b.sum, b.n, alpha)
     else:
