@@ -455,16 +455,19 @@ def test_the_results_show_the_planted_difference_between_the_variants(
     )
 
 
-def test_a_bandit_policy_on_a_campaign_is_refused_not_served_as_fixed_shares(shop: Store) -> None:
+def test_a_bandit_policy_on_a_campaign_sends_a_first_wave_not_fixed_shares(shop: Store) -> None:
+    """Thompson sampling is served in waves (tests/test_campaign_bandits.py): scheduling queues
+    only the first wave, each message with the chance its variant was drawn with."""
     name = "밴딧 캠페인"
     start(shop, {**message_experiment(name), "id": "copy-bandit", "policy": {"kind": "thompson"}})
-    stored = new_draft(shop, campaign(name), created_by="test", now=AS_OF)
-    with pytest.raises(InvalidInputError) as raised:
-        schedule_campaign(
-            shop, stored.campaign_id, now=AS_OF, key=KEY, sender=SENDER, experiment_key=EXPERIMENT_KEY
-        )
-    assert [e.field for e in raised.value.errors] == ["experiments.copy-bandit.policy.kind"]
-    assert get_campaign(shop, stored.campaign_id).state == "draft"
+    lenient = campaign(name, caps={"per_day": 20, "per_week": 40})
+    stored = new_draft(shop, lenient, created_by="test", now=AS_OF)
+    scheduled = schedule_campaign(
+        shop, stored.campaign_id, now=AS_OF, key=KEY, sender=SENDER, experiment_key=EXPERIMENT_KEY
+    )
+    assert scheduled.waiting > 3 * scheduled.queued > 0
+    exposed = shop.sql("SELECT propensity FROM exposures WHERE experiment_id = 'copy-bandit'")
+    assert len(exposed) == scheduled.queued and all(0.4 < p < 0.6 for (p,) in exposed)
 
 
 def test_a_message_experiment_on_a_step_the_campaign_lacks_is_refused(shop: Store) -> None:
