@@ -3,10 +3,24 @@ messages and send times): the declared experiment, deterministic assignment, sta
 sufficient statistics (frequentist, Bayesian, CUPED, sequential, Holm, SRM), bandits, off-policy
 evaluation and uplift models. Pure: the store's numbers come in as sums (``VariantStats``)."""
 
-from shopmind.experiments._assign import Assigner, unit_point
-from shopmind.experiments._bandit import ThompsonSampling
-from shopmind.experiments._context_features import ContextEncoder
-from shopmind.experiments._contextual import LinearThompson, LinUCB
+from shopmind.experiments._analyse import (
+    analyse_experiment,
+    analyse_metric,
+)
+from shopmind.experiments._assign import (
+    Assigner,
+    unit_point,
+)
+from shopmind.experiments._bandit import (
+    ThompsonSampling,
+)
+from shopmind.experiments._context_features import (
+    ContextEncoder,
+)
+from shopmind.experiments._contextual import (
+    LinearThompson,
+    LinUCB,
+)
 from shopmind.experiments._definition import (
     FEATURES,
     METRIC_KINDS,
@@ -28,6 +42,9 @@ from shopmind.experiments._definition import (
     experiment_json,
     parse_experiment,
 )
+from shopmind.experiments._multiple import (
+    holm,
+)
 from shopmind.experiments._policy import (
     Context,
     FixedShares,
@@ -45,7 +62,12 @@ from shopmind.experiments._report import (
     TrafficPoint,
     VariantSummary,
 )
-from shopmind.experiments._sufficient import VariantStats
+from shopmind.experiments._srm import (
+    srm_check,
+)
+from shopmind.experiments._sufficient import (
+    VariantStats,
+)
 
 __all__ = [
     "FEATURES",
@@ -81,10 +103,14 @@ __all__ = [
     "Variant",
     "VariantStats",
     "VariantSummary",
+    "analyse_experiment",
+    "analyse_metric",
     "check_experiment",
     "experiment_json",
+    "holm",
     "parse_experiment",
     "policy_for",
     "policy_from_state",
+    "srm_check",
     "unit_point",
 ]
