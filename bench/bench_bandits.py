@@ -92,7 +92,7 @@ def write_svg(path: Path, curves: dict[str, np.ndarray]) -> None:
         f'<text x="{left}" y="22" font-size="14" font-weight="bold">'
         f"Cumulative regret: the demo popup, a month of {PER_DAY:,} visitors a day</text>",
     ]
-    for i in range(int(round(ymax / step)) + 1):
+    for i in range(round(ymax / step) + 1):
         value = i * step
         parts.append(
             f'<line x1="{left}" x2="{width - right}" y1="{y(value):.1f}" y2="{y(value):.1f}" stroke="#e8eaed"/>'
