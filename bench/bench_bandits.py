@@ -100,9 +100,7 @@ def write_svg(path: Path, curves: dict[str, np.ndarray]) -> None:
         parts.append(f'<text x="{left - 6}" y="{y(value) + 4:.1f}" text-anchor="end">{value:,.0f}</text>')
     for day in range(0, days + 1, 5):
         parts.append(f'<text x="{x(day):.1f}" y="{height - bottom + 18}" text-anchor="middle">{day}</text>')
-    parts.append(
-        f'<text x="{(left + width - right) / 2}" y="{height - 10}" text-anchor="middle">day</text>'
-    )
+    parts.append(f'<text x="{(left + width - right) / 2}" y="{height - 10}" text-anchor="middle">day</text>')
     parts.append(
         f'<text transform="translate(16 {(top + height - bottom) / 2}) rotate(-90)" text-anchor="middle">'
         "expected clicks lost</text>"

@@ -44,7 +44,7 @@ DEFAULT_NODES = 48
 #: contexts whose probabilities are cached between batches (a bound on memory, not on speed)
 _CACHE = 50_000
 #: the recent contexts the stored ``shares`` average over
-_RECENT = 500
+_RECENT = 200
 
 
 class _LinearBandit:
