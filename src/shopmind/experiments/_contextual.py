@@ -210,7 +210,23 @@ class _LinearBandit:
 
     def _cached(self, key: Key) -> tuple[list[float], list[float]]:
         hit = self._cache.get(key)
-        return hit if hit is not None else self._compute([key])[key]
+        return hit if hit is not None else self._compute_one(key)
+
+    def _compute_one(self, key: Key) -> tuple[list[float], list[float]]:
+        """One new context while serving: its row has a handful of ones, so its means and
+        xᵀA_k⁻¹x are sums over those columns (a few small array operations, not matrix products)."""
+        columns = np.flatnonzero(self.encoder.row(key))
+        mean = self._theta[:, columns].sum(axis=1)
+        quadratic = self._inverse[:, columns[:, None], columns].sum(axis=(1, 2))
+        spread = np.sqrt(np.maximum(quadratic, 0.0))
+        k = len(self.variants)
+        chances = self._chances(self.encoder.row(key)[None], mean[None], spread[None])[0]
+        values = [float(p) for p in self.floor + (1.0 - k * self.floor) * chances]
+        out = (values, list(itertools.accumulate(values)))
+        if len(self._cache) >= _CACHE:
+            self._cache.clear()  # a bound on memory: what is needed again is computed again
+        self._cache[key] = out
+        return out
 
     def _compute(self, keys: Sequence[Key]) -> dict[Key, tuple[list[float], list[float]]]:
         """The probabilities (and their running sums) of each key, computed 256 contexts at a
@@ -261,6 +277,7 @@ class LinearThompson(_LinearBandit):
         self.nodes = int(nodes)
         z, w = np.polynomial.hermite_e.hermegauss(self.nodes)
         self._z, self._w = z, w / w.sum()
+        self._own = ndtr(z)
         super().__init__(variants, features=features, floor=floor, ridge=ridge, seed=seed, encoder=encoder)
 
     def _parameters(self) -> dict[str, Any]:
@@ -276,14 +293,12 @@ class LinearThompson(_LinearBandit):
         and its small quadrature error only makes the policy a little less than exactly Thompson:
         the propensity logged is still exactly the probability the choice was drawn with."""
         sd = self.scale * np.maximum(spread, 1e-12)  # (m, K)
-        k = mean.shape[1]
         # score of i at each node: (m, K_i, nodes)
-        score = mean[:, :, None] + sd[:, :, None] * self._z[None, None, :]
-        # Φ((score_i − μ_j) / σ_j): (m, K_i, nodes, K_j)
-        cdf = ndtr((score[:, :, :, None] - mean[:, None, None, :]) / sd[:, None, None, :])
-        eye = np.eye(k, dtype=bool)[None, :, None, :]
-        product = np.where(eye, 1.0, cdf).prod(axis=3)  # over j ≠ i
-        chances = product @ self._w  # (m, K)
+        score = mean[:, :, None] + sd[:, :, None] * self._z
+        # Φ((score_i − μ_j) / σ_j): (m, K_i, nodes, K_j); the j = i factor is Φ(z) at every i,
+        # so the product over j ≠ i is the product over all j divided by it
+        cdf = ndtr((score[..., None] - mean[:, None, None, :]) / sd[:, None, None, :])
+        chances = (cdf.prod(axis=3) / self._own) @ self._w  # (m, K)
         return chances / chances.sum(axis=1, keepdims=True)
 
 
