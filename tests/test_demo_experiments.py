@@ -180,3 +180,10 @@ def test_without_the_demo_shop_it_says_what_to_do(tmp_path: Path) -> None:
     done = _cli("demo-experiments", "--workspace", str(tmp_path / "empty"))
     assert done.returncode == 2
     assert "shopmind demo" in done.stderr
+
+
+def test_the_command_explains_itself() -> None:
+    done = _cli("demo-experiments", "--help")
+    assert done.returncode == 0
+    for words in ("Usage", "--workspace", "--per-day", "contextual bandit", "propensity"):
+        assert words in done.stdout, words
