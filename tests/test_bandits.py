@@ -441,3 +441,20 @@ def test_logged_propensities_give_unbiased_off_policy_estimates(seed: int) -> No
         value = float((target * truth).sum(axis=1).mean())  # its expected click rate on these visitors
         print(f"{name}: IPS {estimate:.4f} ± {1.96 * se:.4f}, on-policy {value:.4f}")
         assert abs(estimate - value) < 3 * se, name
+
+
+def test_a_full_cache_of_context_probabilities_is_emptied_not_wrong(monkeypatch: pytest.MonkeyPatch) -> None:
+    import shopmind.experiments._contextual as contextual
+
+    policy = LinearThompson(VARIANTS, seed=1)
+    feed(policy, batches=2, per_batch=300)
+    contexts = [{"device": d, "hour": h} for d in ("mobile", "desktop", "tablet") for h in range(0, 24, 4)]
+    expected = policy.probability_matrix(contexts)
+    policy._cache.clear()
+    monkeypatch.setattr(contextual, "_CACHE", 3)
+    for context in contexts[:2]:
+        policy.choose(context)
+    assert np.allclose(policy.probability_matrix(contexts), expected)
+    assert len(policy._cache) <= len(contexts)
+    for context, row in zip(contexts, expected, strict=True):
+        assert list(policy.probabilities(context).values()) == pytest.approx(list(row))

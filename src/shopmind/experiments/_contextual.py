@@ -204,8 +204,10 @@ class _LinearBandit:
         self._rng = random.Random(f"{self.seed}:{self.batches}")
 
     def _rows(self, keys: Sequence[Key]) -> np.ndarray:
-        fresh = self._compute([key for key in dict.fromkeys(keys) if key not in self._cache])
-        rows = [(self._cache.get(key) or fresh[key])[0] for key in keys]
+        # the hits first: computing the misses may empty a full cache
+        known = {key: self._cache[key] for key in dict.fromkeys(keys) if key in self._cache}
+        fresh = self._compute([key for key in dict.fromkeys(keys) if key not in known])
+        rows = [(known.get(key) or fresh[key])[0] for key in keys]
         return np.array(rows).reshape(len(keys), len(self.variants))
 
     def _cached(self, key: Key) -> tuple[list[float], list[float]]:
