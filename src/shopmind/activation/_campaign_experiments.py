@@ -23,11 +23,16 @@ one's members are then a random part of the rest, still split by its own hash. G
 ``layer`` to split the campaign's members between them explicitly.
 
 A message that is queued is an exposure (``store.record_exposures``: unit = the profile id, at the
-message's due time, source = its message key); the outbox row carries ``experiment_id`` and
-``variant``. A treated member the plan excludes (no consent, caps) gets no message and is no
-exposure. Only a campaign triggered ``now`` is planned when scheduled; the steps a journey
-enqueues later are not split here. Only fixed shares: an experiment declaring a bandit policy on
-a campaign is refused when the campaign is scheduled (waves of sends are not planned yet).
+message's due time, source = its message key; once per unit and experiment, so a journey's later
+steps expose no one again); the outbox row carries ``experiment_id`` and ``variant``. A treated
+member the plan excludes (no consent, caps) gets no message and is no exposure. Scheduling splits
+a campaign triggered ``now``; the journeys' turns split the members a segment entry or an event
+brings in, and those whose later step falls due (``activation._journey.run_journey``).
+
+A Thompson-sampling experiment (``policy: {kind: thompson}``) does not use the variant hash: its
+members (target, layer and traffic as above) draw their variant from the policy's chances as
+they are (:class:`BanditDraw`), the propensity kept with the exposure, or are held for the
+campaign's next wave (``activation._campaign_waves``).
 """
 
 from __future__ import annotations

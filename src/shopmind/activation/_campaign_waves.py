@@ -262,7 +262,8 @@ def _unlearned(store: Store, bandit: Bandit) -> int:
 @dataclass(frozen=True)
 class WavesRun:
     """One turn of a campaign's bandits: rewards learned, messages queued in a new wave, members
-    still waiting, members who left (excluded for good), and each bandit's winner (None: none)."""
+    still held for a later wave, members who left (excluded for good), and each bandit's winner
+    (None: none)."""
 
     learned: int = 0
     queued: int = 0
@@ -315,9 +316,12 @@ def run_waves(
         taught = learn(store, bandit, now)
         record_winner(store, bandit, now)
         learned += taught
-        sent = 0
+        sent, saved = 0, False
         point_step = getattr(e.experiment.point, "step", None) or first
-        if campaign.trigger.kind == "now" and point_step == first and not _unlearned(store, bandit):
+        waves_here = campaign.trigger.kind == "now" and point_step == first
+        if waves_here and _unlearned(store, bandit):  # the last wave's rewards are still to come
+            waiting += len(held_ids(store, stored.campaign_id, campaign, first, bandit, experiment_key)[0])
+        elif waves_here:
             found = _next_wave(store, stored.campaign_id, campaign, first, bandit, now, experiment_key, key)
             if found is not None:
                 wave, experiments, out = found
@@ -334,18 +338,48 @@ def run_waves(
                     costs=costs,
                     experiments=experiments,
                 )
+                # the wave and the state it was drawn from are kept together: a sender killed in
+                # between finds either both or neither
                 with store.atomically():
                     sent = enqueue(store, rows, at=now)
                     record_campaign_exposures(store, stored.campaign_id, first, rows, wave.plan.assignments)
                     at_first_step(store, stored.campaign_id, first)
                     _leave(store, stored.campaign_id, out, now)
+                    save_bandit(store, bandit, now)
+                saved = True
                 queued += sent
                 left += len(out)
                 waiting += wave.waiting
-        if taught or sent:
+        if taught and not saved:
             save_bandit(store, bandit, now)
         winners.append((e.id, bandit.winner))
     return WavesRun(learned, queued, waiting, left, tuple(winners))
+
+
+def held_ids(
+    store: Store, campaign_id: str, campaign: Campaign, step: str, bandit: Bandit, experiment_key: str
+) -> tuple[list[str], list[CampaignExperiment]]:
+    """The bandit's held members (treated, in the campaign, no message for the step, not left),
+    and the step's experiments they were assigned among."""
+    rows = store.sql(
+        """SELECT m.profile_id FROM campaign_members m
+           WHERE m.campaign_id = ? AND m.arm = 'treated' AND m.exited_at IS NULL
+             AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.campaign_id = m.campaign_id AND o.step = ?
+                             AND o.profile_id = m.profile_id)
+           ORDER BY m.profile_id""",
+        [campaign_id, step],
+    )
+    if not rows:
+        return [], []
+    experiments = campaign_experiments(store, campaign_id, campaign, step)
+    table = assign_members(experiments, experiment_key, [r[0] for r in rows])
+    mine = table.filter(
+        pc.and_(
+            pc.equal(table.column("experiment_id"), bandit.experiment.id),
+            pc.is_null(table.column("variant")),
+        )
+    )
+    return mine.column("profile_id").to_pylist(), experiments
 
 
 def _next_wave(
@@ -360,24 +394,7 @@ def _next_wave(
 ) -> tuple[Wave, list[CampaignExperiment], list[tuple[str, str]]] | None:
     """The next wave's plan of the bandit's held members (None: none are held), the step's
     experiments, and the held members the plan now excludes for good (profile, reason)."""
-    rows = store.sql(
-        """SELECT m.profile_id FROM campaign_members m
-           WHERE m.campaign_id = ? AND m.arm = 'treated' AND m.exited_at IS NULL
-             AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.campaign_id = m.campaign_id AND o.step = ?
-                             AND o.profile_id = m.profile_id)
-           ORDER BY m.profile_id""",
-        [campaign_id, step],
-    )
-    if not rows:
-        return None
-    experiments = campaign_experiments(store, campaign_id, campaign, step)
-    table = assign_members(experiments, experiment_key, [r[0] for r in rows])
-    mine = table.filter(
-        pc.and_(
-            pc.equal(table.column("experiment_id"), bandit.experiment.id), pc.is_null(table.column("variant"))
-        )
-    )
-    held = mine.column("profile_id").to_pylist()
+    held, experiments = held_ids(store, campaign_id, campaign, step, bandit, experiment_key)
     if not held:
         return None
     plan = plan_campaign(
