@@ -270,3 +270,17 @@ def test_a_turn_before_the_batch_has_passed_learns_nothing_and_sends_nothing(sho
     assert (run.learned, run.queued) == (0, 0) and run.waiting >= scheduled.waiting
     assert shop.scalar("SELECT count(*) FROM outbox WHERE campaign_id = ?", [cid]) == before
     assert len(bandit_states(shop, "wait-bandit")) == 1  # only the start's
+
+
+def test_the_results_read_the_bandits_exposures(shop: Store, campaign_waves: Any) -> None:
+    """``measure.experiment_results`` counts every exposed unit once, in the variant it was sent,
+    and does not flag the bandit's uneven split as a sample-ratio mismatch."""
+    from shopmind.measure import experiment_results
+
+    _, waves, _ = campaign_waves
+    result = experiment_results(shop, "copy-bandit", as_of=AS_OF + timedelta(days=14))
+    assert result.units == sum(len(w) for w in waves)
+    sent = Counter(r["variant"] for wave in waves for r in wave)
+    conversion = next(m for m in result.metrics if m.kind == "conversion")
+    assert {v.variant: v.units for v in conversion.variants} == dict(sent)
+    assert result.srm is None or not result.srm.flagged

@@ -243,7 +243,8 @@ def test_a_bandit_on_a_triggered_campaign_draws_each_entrant_and_learns_between(
 
 def test_the_senders_turn_runs_the_waves_with_the_workspaces_experiment_key(tmp_path: Path) -> None:
     """``run_journeys`` (the worker's and ``serve --send``'s periodic turn) learns and sends the
-    next wave of a ``now`` campaign's bandit, with the settings scheduling uses."""
+    next wave of a ``now`` campaign's bandit, with the settings scheduling uses, and the
+    campaign's journey does not send the held members their first step."""
     from shopmind.activation import schedule_stored
 
     ws = Workspace.init(tmp_path / "shop")
@@ -269,8 +270,7 @@ def test_the_senders_turn_runs_the_waves_with_the_workspaces_experiment_key(tmp_
         definition = {
             **cart_campaign(name),
             "audience": {"kind": "rfm", "segments": ["dormant_vip"]},
-            "trigger": {"kind": "now"},
-            "steps": cart_campaign(name)["steps"][:1],
+            "trigger": {"kind": "now"},  # two steps: a journey as well
         }
         stored = new_campaign(store, definition, created_by="test", now=T0)
         first = schedule_stored(store, settings, stored.campaign_id, now=T0)
@@ -278,6 +278,12 @@ def test_the_senders_turn_runs_the_waves_with_the_workspaces_experiment_key(tmp_
         due = store.scalar("SELECT max(due_at) FROM outbox WHERE campaign_id = ?", [stored.campaign_id])
         turn = run_journeys(store, settings, now=due + H)
         assert turn.errors == 0 and turn.wave_messages > 0
+        # the journey's turn left the first step's held members to the waves: no message went to
+        # them beside the two waves' (the journey would otherwise find their first step due)
+        s1 = store.scalar(
+            "SELECT count(*) FROM outbox WHERE campaign_id = ? AND step = 's1'", [stored.campaign_id]
+        )
+        assert turn.queued == 0 and s1 == first.queued + turn.wave_messages < first.queued + first.waiting
         assert len(bandit_states(store, "now-bandit")) == 2  # the start's, and the turn's
         second = store.scalar(
             "SELECT count(*) FROM exposures WHERE experiment_id = 'now-bandit' AND exposed_at > ?", [due]
