@@ -17,14 +17,16 @@ from typing import Any
 import pytest
 
 from shopmind.activation import (
+    WAVE_SHARE,
     Sender,
     campaign_json,
     experiment_key,
     holdout_key,
     parse_campaign,
+    run_waves,
     schedule_campaign,
 )
-from shopmind.activation._campaign_waves import WAVE_SHARE, load_bandit, run_waves
+from shopmind.activation._campaign_waves import load_bandit
 from shopmind.experiments import experiment_json, parse_experiment
 from shopmind.pipeline import load_demo_shop, run_customer_intelligence, run_preferences
 from shopmind.store import (

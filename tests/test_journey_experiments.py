@@ -24,9 +24,9 @@ from shopmind.activation import (
     new_campaign,
     run_journey,
     run_journeys,
+    run_waves,
     schedule_campaign,
 )
-from shopmind.activation._campaign_waves import run_waves
 from shopmind.experiments import Assigner, experiment_json, parse_experiment
 from shopmind.store import (
     ConsentEntry,
