@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from shopmind.activation import (
@@ -286,3 +287,61 @@ def test_the_results_read_the_bandits_exposures(shop: Store, campaign_waves: Any
     conversion = next(m for m in result.metrics if m.kind == "conversion")
     assert {v.variant: v.units for v in conversion.variants} == dict(sent)
     assert result.srm is None or not result.srm.flagged
+
+
+def test_a_converted_reward_counts_a_converted_event_or_an_order_since_the_message(shop: Store) -> None:
+    from shopmind.events import ORDER_LINE_SCHEMA, ORDER_SCHEMA
+
+    name = "전환 밴딧"
+    definition = bandit_experiment(name, "convert-bandit")
+    definition["policy"]["reward"] = "converted"
+    start(shop, definition)
+    cid = new_draft(shop, campaign(name))
+    schedule_campaign(shop, cid, now=AS_OF, key=KEY, sender=SENDER, experiment_key=EXPERIMENT_KEY)
+    rows = shop.query_arrow(
+        "SELECT message_key, profile_id, variant, due_at FROM outbox WHERE campaign_id = ? ORDER BY 1", [cid]
+    ).to_pylist()
+    coupon = [r for r in rows if r["variant"] == "coupon"]
+    plain = [r for r in rows if r["variant"] == "plain"]
+    assert len(coupon) >= 3 and len(plain) >= 2
+    # two coupon messages converted (the tracking's event), one plain member ordered after hers,
+    # and one plain member's order came before the message: no reward
+    for r in coupon[:2]:
+        at = r["due_at"] + timedelta(minutes=30)
+        shop.sql(
+            "INSERT INTO message_events VALUES (?, ?, ?, 's1', ?, 'converted', ?, ?, NULL)",
+            [f"converted:{r['message_key']}", r["message_key"], cid, r["profile_id"], at, at],
+        )
+    for i, (r, delta) in enumerate([(plain[0], timedelta(minutes=40)), (plain[1], -timedelta(hours=3))]):
+        order_id = f"convert-bandit-{i}"
+        head = {n: None for n in ORDER_SCHEMA.names}
+        head.update(
+            order_id=order_id,
+            ordered_at=r["due_at"] + delta,
+            customer_id=r["profile_id"].removeprefix("user:"),
+            currency="KRW",
+            is_return=False,
+            source="test",
+            verified=True,
+        )
+        line = {
+            "order_id": order_id,
+            "line_key": f"{order_id}#1",
+            "line_no": 1,
+            "product_id": "p1",
+            "description": "x",
+            "quantity": 1,
+            "unit_price": 10_000.0,
+            "is_return": False,
+            "is_product": True,
+        }
+        shop.write_orders(
+            pa.Table.from_pylist([head], schema=ORDER_SCHEMA),
+            pa.Table.from_pylist([line], schema=ORDER_LINE_SCHEMA),
+        )
+    now = max(r["due_at"] for r in rows) + timedelta(minutes=61)
+    run = run_waves(shop, cid, now=now, key=KEY, experiment_key=EXPERIMENT_KEY, sender=SENDER)
+    assert run.learned == len(rows)
+    state = json.loads(bandit_states(shop, "convert-bandit")[-1][1])
+    successes = dict(zip(state["variants"], state["successes"], strict=True))
+    assert successes == {"plain": 1.0, "coupon": 2.0}
