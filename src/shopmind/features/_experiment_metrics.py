@@ -100,14 +100,12 @@ def exposed_units(
     )
     both = _nullable(shown).union(_nullable(decided), distinct=False)
     resolved = _resolve(both.ident, both, profiles)
-    ranked = resolved.mutate(
-        _k=ibis.row_number().over(
-            group_by=resolved.profile_id, order_by=[resolved.exposed_at, resolved.variant]
-        ),
-        _variants=resolved.variant.nunique().over(group_by=resolved.profile_id),
+    # one group-by (no window): the earliest exposure's variant, ties by the variant's name
+    return resolved.group_by("profile_id").aggregate(
+        variant=resolved.variant.first(order_by=[resolved.exposed_at, resolved.variant]),
+        exposed_at=resolved.exposed_at.min(),
+        crossed=resolved.variant.min() != resolved.variant.max(),
     )
-    first = ranked.filter(ranked._k == 0)
-    return first.select("profile_id", "variant", "exposed_at", crossed=first._variants > 1)
 
 
 def verified_orders(order_totals: ir.Table, orders: ir.Table, profiles: ir.Table) -> ir.Table:
