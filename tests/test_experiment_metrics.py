@@ -110,42 +110,6 @@ def test_hand_computed_conversion_and_revenue(small: Store) -> None:
     assert all(s.pre_sum is None and s.d_sum is None for s in revenue)
 
 
-@pytest.fixture(autouse=True)
-def _stats_standin(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Until the statistics land on this branch (the stats helper's ``analyse_experiment``), a
-    plain stand-in: Pearson's chi-square for SRM and each variant's mean."""
-    import shopmind.experiments as ex
-
-    if hasattr(ex, "analyse_experiment"):
-        return
-    from scipy import stats as sps
-
-    from shopmind.experiments import MetricResult, SrmCheck, VariantSummary
-
-    def analyse_experiment(exp, stats_by_metric, counts):  # type: ignore[no-untyped-def]
-        shares = dict(zip(exp.variant_names, exp.shares(), strict=True))
-        total = sum(counts.values())
-        expected = [shares[v] * total for v in counts]
-        chi2, p = sps.chisquare(list(counts.values()), expected)
-        srm = SrmCheck(dict(counts), shares, float(chi2), float(p), bool(p < exp.analysis.srm_p))
-        metrics = [
-            MetricResult(
-                m.name,
-                m.kind,
-                m.guardrail,
-                [
-                    VariantSummary(s.variant, s.n, s.mean if s.n else None, None)
-                    for s in stats_by_metric[m.name]
-                ],
-                [],
-            )
-            for m in exp.metrics
-        ]
-        return srm, metrics
-
-    monkeypatch.setattr(ex, "analyse_experiment", analyse_experiment, raising=False)
-
-
 def test_results_of_the_small_store(small: Store) -> None:
     result = experiment_results(small, experiment(), as_of=AS_OF)
     assert result.units == 4

@@ -12,7 +12,6 @@ from typing import Any
 
 import orjson
 
-from shopmind import experiments as ex
 from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError
 from shopmind.experiments import (
     Experiment,
@@ -22,6 +21,7 @@ from shopmind.experiments import (
     SrmCheck,
     TrafficPoint,
     VariantStats,
+    analyse_experiment,
     parse_experiment,
 )
 from shopmind.features._experiment_metrics import (
@@ -261,7 +261,7 @@ def _results(
         placed = placed.filter(placed.at <= as_of).semi_join(units.select("profile_id"), "profile_id")
         orders = cached.enter_context(placed.cache())
     stats_by_metric = {m.name: metric_stats(store, found, m, as_of, units, orders) for m in found.metrics}
-    srm, metrics = ex.analyse_experiment(found, stats_by_metric, counts)  # type: ignore[attr-defined]
+    srm, metrics = analyse_experiment(found, stats_by_metric, counts)
     srm_check: SrmCheck | None = srm if found.policy.kind == "fixed" else None
     shown: Sequence[MetricResult] = metrics
     if srm_check is not None and srm_check.flagged:
