@@ -531,3 +531,40 @@ def _close(got: dict, want: dict) -> bool:
             if x is not None and not math.isclose(float(x), float(y), rel_tol=1e-9, abs_tol=1e-9):
                 return False
     return True
+
+
+def _no_nan(result: object) -> str:
+    import json
+
+    return json.dumps(result.to_dict(), allow_nan=False)  # type: ignore[attr-defined]
+
+
+def test_a_variant_without_exposures_and_no_conversions_say_not_enough_data(store: Store) -> None:
+    for i in range(30):
+        expose(store, f"user:u{i}", "control", day(i / 10))
+    result = experiment_results(store, experiment(), as_of=AS_OF, show_flagged=True)
+    assert result.srm is not None and result.srm.flagged  # 30 to 0 of a 50/50 split
+    assert result.metrics, "shown when asked"
+    for m in result.metrics:
+        assert m.note and "not enough data" in m.note, m
+    _no_nan(result)
+    hidden = experiment_results(store, experiment(), as_of=AS_OF)
+    assert hidden.metrics == [] and "sample ratio mismatch" in hidden.notes[0]
+    _no_nan(hidden)
+    # both variants seen, nobody bought: a note, no NaN
+    for i in range(30, 60):
+        expose(store, f"user:u{i}", "treat", day(i / 10))
+    result = experiment_results(store, experiment(), as_of=AS_OF)
+    assert result.srm is not None and not result.srm.flagged
+    conversion = result.metrics[0]
+    assert conversion.note and "not enough data" in conversion.note
+    _no_nan(result)
+
+
+def test_results_with_cuped_and_every_metric_kind_are_json_without_nan(small: Store) -> None:
+    metrics = [{"name": k, "kind": k} for k in ("conversion", "revenue", "order_value", "orders", "clicks")]
+    metrics += [{"name": k, "kind": k, "guardrail": True} for k in ("unsubscribes", "bounces")]
+    result = experiment_results(small, experiment(metrics=metrics, analysis={"cuped": True}), as_of=AS_OF)
+    assert [m.metric for m in result.metrics] == [m["name"] for m in metrics]
+    assert result.metrics[1].variants[0].value == 50.0
+    _no_nan(result)
