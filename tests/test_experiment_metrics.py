@@ -568,3 +568,58 @@ def test_results_with_cuped_and_every_metric_kind_are_json_without_nan(small: St
     assert [m.metric for m in result.metrics] == [m["name"] for m in metrics]
     assert result.metrics[1].variants[0].value == 50.0
     _no_nan(result)
+
+
+def test_a_bandits_traffic_is_its_decisions_with_the_shares_of_its_stored_state(store: Store) -> None:
+    import orjson
+
+    from shopmind.store import save_bandit_state
+
+    exp = experiment(policy={"kind": "thompson"})
+    # day 0 (Seoul 10-01): 3 decisions for control, 1 for treat; day 1: 1 and 3
+    for i, (variant, at) in enumerate(
+        [
+            *[("control", 0.0), ("control", 0.1), ("control", 0.2), ("treat", 0.3)],
+            *[("control", 1.0), ("treat", 1.1), ("treat", 1.2), ("treat", 1.3)],
+        ]
+    ):
+        decision(store, f"d{i}", f"v{i}", exp.id, variant, day(at))
+    state = {"kind": "thompson", "variants": ["control", "treat"], "winner": None, "decisions": 4}
+    save_bandit_state(
+        store, exp.id, day(1.05), orjson.dumps(state | {"shares": {"control": 0.2, "treat": 0.8}}).decode()
+    )
+    result = experiment_results(store, exp, as_of=AS_OF)
+    assert result.srm is None  # a bandit moves traffic on purpose: no fixed split to check
+    traffic = {(p.day, p.variant): (p.count, p.share) for p in result.traffic}
+    assert traffic == {
+        ("2026-10-01", "control"): (3, 0.75),  # before any state: the decisions' share
+        ("2026-10-01", "treat"): (1, 0.25),
+        ("2026-10-02", "control"): (1, 0.2),  # the state stored that day
+        ("2026-10-02", "treat"): (3, 0.8),
+    }
+    assert result.units == 8
+    _no_nan(result)
+
+
+def test_a_triggers_implicit_holdout_experiment_from_its_decisions(store: Store) -> None:
+    from shopmind.experiments import Experiment, Metric, PlacementPoint, Variant
+
+    trigger = Experiment(
+        id="trigger:exit-coupon",
+        name="exit-coupon",
+        point=PlacementPoint(placement="popup", trigger="exit-coupon"),
+        variants=[
+            Variant(name="shown", share=0.9, trigger="exit-coupon"),
+            Variant(name="holdout", share=0.1),
+        ],
+        metrics=[Metric(name="conversion", kind="conversion")],
+    )
+    for i in range(10):
+        decision(store, f"d{i}", f"v{i}", trigger.id, "holdout" if i == 0 else "shown", day(i / 10))
+    decision(store, "d10", "v1", trigger.id, "shown", day(2))  # v1 again: one unit
+    order(store, "o1", day(1), 10.0, anon="v1")
+    result = experiment_results(store, trigger, as_of=AS_OF)
+    assert result.units == 10 and result.srm is not None
+    assert result.srm.observed == {"shown": 9, "holdout": 1}
+    shown = result.metrics[0].variants[0]
+    assert (shown.variant, shown.units, shown.value) == ("shown", 9, 1 / 9)
