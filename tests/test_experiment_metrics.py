@@ -623,3 +623,17 @@ def test_a_triggers_implicit_holdout_experiment_from_its_decisions(store: Store)
     assert result.srm.observed == {"shown": 9, "holdout": 1}
     shown = result.metrics[0].variants[0]
     assert (shown.variant, shown.units, shown.value) == ("shown", 9, 1 / 9)
+
+
+def test_bad_input_names_the_field(store: Store) -> None:
+    from shopmind.core import InvalidInputError
+    from shopmind.store import UnknownExperimentError
+
+    with pytest.raises(UnknownExperimentError, match="no experiment has the id 'nope'"):
+        experiment_results(store, "nope", as_of=AS_OF)
+    with pytest.raises(InvalidInputError) as naive:
+        experiment_results(store, experiment(), as_of=datetime(2026, 11, 1))
+    assert naive.value.errors[0].field == "as_of"
+    with pytest.raises(InvalidInputError) as zero:
+        experiment(traffic=0)
+    assert zero.value.errors[0].field == "traffic"
