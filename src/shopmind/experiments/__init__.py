@@ -25,7 +25,9 @@ from shopmind.experiments._definition import (
     experiment_json,
     parse_experiment,
 )
+from shopmind.experiments._off_policy import doubly_robust, ips, snips
 from shopmind.experiments._policy import Context, FixedShares, Reward, TrafficPolicy, policy_for
+from shopmind.experiments._qini import auuc, qini_coefficient, qini_curve, uplift_curve
 from shopmind.experiments._report import (
     Comparison,
     ExperimentResult,
@@ -36,6 +38,8 @@ from shopmind.experiments._report import (
     VariantSummary,
 )
 from shopmind.experiments._sufficient import VariantStats
+from shopmind.experiments._targeting import TargetedCustomer, TargetList, target_list
+from shopmind.experiments._uplift import TLearner, UpliftNotFittedError, XLearner
 
 __all__ = [
     "FEATURES",
@@ -61,15 +65,28 @@ __all__ = [
     "Reward",
     "SendTimePoint",
     "SrmCheck",
+    "TLearner",
     "Target",
+    "TargetList",
+    "TargetedCustomer",
     "TrafficPoint",
     "TrafficPolicy",
+    "UpliftNotFittedError",
     "Variant",
     "VariantStats",
     "VariantSummary",
+    "XLearner",
+    "auuc",
     "check_experiment",
+    "doubly_robust",
     "experiment_json",
+    "ips",
     "parse_experiment",
     "policy_for",
+    "qini_coefficient",
+    "qini_curve",
+    "snips",
+    "target_list",
     "unit_point",
+    "uplift_curve",
 ]
