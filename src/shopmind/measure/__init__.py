@@ -2,4 +2,6 @@
 metrics computed in the engine as sufficient statistics, then the statistics of
 ``shopmind.experiments``), the uplift of campaigns, and the off-policy value of bandit policies."""
 
-__all__: list[str] = []
+from shopmind.measure._campaign_uplift import CampaignUplift, RankingScore, campaign_uplift
+
+__all__ = ["CampaignUplift", "RankingScore", "campaign_uplift"]
