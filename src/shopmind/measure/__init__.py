@@ -3,5 +3,6 @@ metrics computed in the engine as sufficient statistics, then the statistics of
 ``shopmind.experiments``), the uplift of campaigns, and the off-policy value of bandit policies."""
 
 from shopmind.measure._campaign_uplift import CampaignUplift, RankingScore, campaign_uplift
+from shopmind.measure._results import experiment_results, metric_stats
 
-__all__ = ["CampaignUplift", "RankingScore", "campaign_uplift"]
+__all__ = ["CampaignUplift", "RankingScore", "campaign_uplift", "experiment_results", "metric_stats"]
