@@ -227,3 +227,33 @@ def test_the_uplift_command_prints_the_comparison_and_the_list(demo: Demo) -> No
         [*base[:4], "no-such-campaign", *base[5:]], capture_output=True, text=True, env=env, timeout=120
     )
     assert unknown.returncode == 2 and "no-such-campaign" in unknown.stderr
+
+
+def test_a_campaign_without_a_holdout_or_orders_is_refused_with_the_reason(demo: Demo) -> None:
+    from shopmind.core import InvalidInputError
+
+    members = sorted(demo.groups)[:300]
+    with Workspace(demo.folder).open_store() as store:
+        for name, campaign_id, arms in (
+            ("no holdout", "c_no_holdout", ["treated"] * 300),
+            ("no orders", "c_no_orders", [arm(p) for p in members]),
+        ):
+            definition = {**COUPON, "name": name, "start_at": (AS_OF + timedelta(days=60)).isoformat()}
+            create_campaign(
+                store,
+                name,
+                campaign_json(parse_campaign(definition)),
+                created_by="test",
+                now=AS_OF,
+                campaign_id=campaign_id,
+            )
+            record_campaign_members(store, campaign_id, pa.table({"profile_id": members, "arm": arms}), AS_OF)
+        with pytest.raises(InvalidInputError) as refused:
+            campaign_uplift(store, "no holdout", budget=1000, coupon_cost=10, margin=100)
+        assert refused.value.field == "campaign" and "0 held-out" in str(refused.value)
+        with pytest.raises(InvalidInputError) as refused:
+            campaign_uplift(store, "c_no_orders", budget=1000, coupon_cost=10, margin=100)
+        assert refused.value.field == "campaign" and "no member ordered" in str(refused.value)
+        with pytest.raises(InvalidInputError) as refused:
+            campaign_uplift(store, CAMPAIGN, budget=float("nan"), coupon_cost=10, margin=100)
+        assert refused.value.field == "budget"

@@ -36,6 +36,8 @@ SCORE_JOBS = ("customer_intelligence", "churn_risk", "purchase_probability")
 #: fewer members than this in either arm: no model is worth fitting
 MIN_ARM = 20
 MIN_LEAF = 20
+#: fewer members than this in either arm: the figures are given with a warning
+FEW = 300
 RANKINGS = ("x_learner", "response_model", "random")
 
 
@@ -300,6 +302,11 @@ def campaign_uplift(
     if as_of is not None and as_of < start + timedelta(days=days):
         notes.append(
             f"the {days}-day attribution window is not over by {as_of.isoformat()}: outcomes may grow"
+        )
+    if min(n_treated, n_holdout) < FEW:
+        notes.append(
+            f"only {min(n_treated, n_holdout):,} members in the smaller arm: the Qini figures are mostly noise "
+            "at this size (an uplift is a difference of two noisy rates per customer group; see docs/uplift.md)"
         )
     fold = _stratified_folds(t, seed)
     held = fold == 0
