@@ -24,6 +24,7 @@ BENCHES = [
     "bench.bench_campaign_plan",
     "bench.bench_campaign_results",
     "bench.bench_experiment_results",
+    "bench.bench_bandits",
 ]
 
 
