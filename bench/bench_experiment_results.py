@@ -8,7 +8,9 @@ of the store (exposures, profiles, order totals and the orders' buyers), fed to 
 statistics. Both must agree (each variant's value to 1e-9).
 
 The data are generated in the engine (``range`` and hashes, no Python loops). Run with
-``python -m bench.bench_experiment_results`` (a few minutes; the peer needs several GB).
+``python -m bench.bench_experiment_results`` (20 minutes on a busy 2-core machine; the peer
+needs about 6 GB). Measured 2026-12-05 (load average 10 on 2 cores): ours 63 s, 3.3 GB; pandas
+232 s, 6.3 GB (3.7x).
 """
 
 from __future__ import annotations
