@@ -2,4 +2,6 @@
 metrics computed in the engine as sufficient statistics, then the statistics of
 ``shopmind.experiments``), the uplift of campaigns, and the off-policy value of bandit policies."""
 
-__all__: list[str] = []
+from shopmind.measure._trigger_uplift import TriggerUplift, trigger_uplift, uplift_of
+
+__all__ = ["TriggerUplift", "trigger_uplift", "uplift_of"]
