@@ -1,0 +1,358 @@
+"""On-site experiments against a real ``shopmind serve``: every trigger's default holdout (held-out
+visitors answered with nothing, their decisions and exposures logged, their orders converting
+them, the trigger's report an uplift of shown against holdout), placement experiments (the
+variant's trigger shown instead, a holdout variant showing nothing, fixed shares by the keyed
+hash), and, in process on a real store, what routes a decision: sticky variants across identity
+merges, layers, targeting, bandits' batched updates from stored outcomes."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from shopmind.api._live_experiments import HOLDOUT, SHOWN, LiveExperiments, Snapshot
+from shopmind.experiments import Assigner, parse_experiment, unit_point
+from shopmind.onsite import DEFAULT_TRIGGERS, Session, Visitor, parse_triggers
+from shopmind.store import (
+    HASH_KEY_FILE,
+    IdentitySigner,
+    Store,
+    Workspace,
+    create_experiment,
+    set_experiment_state,
+)
+from tests.serving import Server
+
+COUPON = "first-purchase-coupon"
+FREE_SHIPPING = """
+[[trigger]]
+id = "free-shipping-popup"
+name = { ko = "무료 배송 팝업", en = "Free shipping popup" }
+action = "popup"
+placement = "popup"
+enabled = false  # shown only as an experiment's variant
+[trigger.content]
+title = { ko = "지금 주문하면 무료 배송", en = "Free shipping if you order now" }
+"""
+EXPERIMENT = {
+    "id": "exit-popup-copy",
+    "name": "이탈 팝업 문구",
+    "point": {"kind": "placement", "placement": "popup", "trigger": COUPON},
+    "variants": [
+        {"name": "control", "trigger": COUPON},
+        {"name": "free-shipping", "trigger": "free-shipping-popup"},
+        {"name": "nothing", "trigger": None},
+    ],
+    "traffic": 0.6,
+}
+
+
+def _key(folder: Path) -> str:
+    return (folder / HASH_KEY_FILE).read_text().strip()
+
+
+def _held_out(key: str, trigger: str, unit: str, share: float = 0.1) -> bool:
+    return unit_point(key, f"trigger:{trigger}:holdout", unit) < share
+
+
+class Shopper:
+    """A visitor who puts a product in the cart and is about to leave the cart page."""
+
+    def __init__(self, client: httpx.Client, anonymous_id: str | None = None) -> None:
+        self.client = client
+        self.anonymous_id = anonymous_id or f"v-{uuid.uuid4().hex[:12]}"
+        self.at = datetime.now(UTC) - timedelta(minutes=2)
+
+    def send(self, *bodies: dict[str, Any]) -> None:
+        batch = []
+        for body in bodies:
+            self.at += timedelta(seconds=1)
+            batch.append(
+                {
+                    "messageId": uuid.uuid4().hex,
+                    "timestamp": self.at.isoformat(),
+                    "anonymousId": self.anonymous_id,
+                    **body,
+                }
+            )
+        answer = self.client.post("/v1/batch", json={"batch": batch})
+        assert answer.status_code == 200 and answer.json()["accepted"] == len(batch), answer.text
+
+    def about_to_leave_the_cart(self) -> None:
+        self.send(
+            {
+                "type": "track",
+                "event": "Product Added",
+                "properties": {"product_id": "P00001", "price": 3900},
+            },
+            {"type": "page", "context": {"page": {"url": "https://shop.example.kr/cart"}}},
+            {"type": "track", "event": "Exit Intent", "properties": {"page_type": "cart"}},
+        )
+
+    def decide(self, placement: str = "popup", **extra: Any) -> dict[str, Any]:
+        answer = self.client.get(
+            "/v1/decide", params={"anonymousId": self.anonymous_id, "placement": placement, **extra}
+        )
+        assert answer.status_code == 200, answer.text
+        found: dict[str, Any] = answer.json()
+        return found
+
+    def order(self) -> None:
+        self.send(
+            {
+                "type": "track",
+                "event": "Order Completed",
+                "properties": {
+                    "order_id": f"o-{self.anonymous_id}",
+                    "revenue": 3900,
+                    "products": [{"product_id": "P00001", "quantity": 1, "price": 3900}],
+                },
+            }
+        )
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    folder = tmp_path_factory.mktemp("onsite-experiments") / "shop"
+    running = Server(folder, ("--no-recommender", "--run-at", "off"))
+    (folder / "triggers.toml").write_text(DEFAULT_TRIGGERS + FREE_SHIPPING, encoding="utf-8")
+    running.start()
+    yield running
+    running.stop()
+
+
+def test_a_trigger_holds_out_a_tenth_and_reports_its_uplift(server: Server) -> None:
+    key = _key(server.workspace)
+    shopper_ids = [f"hold-{n:03d}" for n in range(160)]
+    held = {a for a in shopper_ids if _held_out(key, COUPON, f"anon:{a}")}
+    assert 5 <= len(held) <= 35  # about a tenth (the hash decides; the test checks each one)
+    with server.client(server.write_key) as write, server.client(server.secret_key) as secret:
+        answers: dict[str, dict[str, Any]] = {}
+        for a in shopper_ids:
+            shopper = Shopper(write, a)
+            shopper.about_to_leave_the_cart()
+            answers[a] = shopper.decide()
+        for a, answer in answers.items():
+            if a in held:  # qualified, shown nothing: the same answer as when nothing applies
+                assert answer == {"decision_id": None, "placement": "popup", "action": None}, a
+            else:
+                assert answer["action"]["trigger"] == COUPON, a
+        # every held-out shopper orders; one shown shopper in four does
+        shown = [a for a in shopper_ids if a not in held]
+        buyers = set(held) | set(shown[::4])
+        for a in buyers:
+            Shopper(write, a).order()
+        listed = {t["id"]: t for t in secret.get("/v1/triggers").json()["triggers"]}
+        coupon = listed[COUPON]
+        assert coupon["holdout"] == pytest.approx(0.1)
+        uplift = coupon["uplift"]
+        assert uplift["shown"] == {
+            "units": len(shown),
+            "converted": len(shown[::4]),
+            "rate": pytest.approx(0.25, abs=0.01),
+        }
+        assert uplift["holdout"] == {"units": len(held), "converted": len(held), "rate": 1.0}
+        assert uplift["difference"] == pytest.approx(len(shown[::4]) / len(shown) - 1.0)
+        # the performance counts what was shown: held-out decisions were not served
+        assert coupon["performance"]["served"] == len(shown)
+        assert coupon["performance"]["converted"] == len(shown[::4])
+        # a trigger nothing qualified for yet says so instead of a rate
+        careers = listed["careers-banner"]["uplift"]
+        assert careers["difference"] is None and "not enough data" in careers["note"]
+        assert "100%" not in str(careers)
+
+
+def test_the_held_out_decisions_and_exposures_are_in_the_store(server: Server) -> None:
+    key = _key(server.workspace)
+    # a shopper of each arm
+    ids = iter(f"arm-{n}" for n in range(1000))
+    out = next(a for a in ids if _held_out(key, COUPON, f"anon:{a}"))
+    shown = next(a for a in ids if not _held_out(key, COUPON, f"anon:{a}"))
+    with server.client(server.write_key) as write, server.client(server.secret_key) as secret:
+        for a in (out, shown):
+            shopper = Shopper(write, a)
+            shopper.about_to_leave_the_cart()
+            shopper.decide()
+            # the cap counts a held-out decision too: asked again, the same arm and nothing more
+            assert shopper.decide()["action"] is None
+        secret.get("/v1/triggers")  # flushes the decision log
+    # the server holds the store: read the rows through a copy
+    rows = _query(
+        server,
+        "SELECT visitor, trigger_id, action, experiment_id, variant, propensity FROM decisions "
+        "WHERE visitor IN (?, ?) ORDER BY visitor",
+        [out, shown],
+    )
+    assert rows == sorted(
+        [
+            (out, COUPON, "none", f"trigger:{COUPON}", HOLDOUT, pytest.approx(0.1)),
+            (shown, COUPON, "popup", f"trigger:{COUPON}", SHOWN, pytest.approx(0.9)),
+        ]
+    )
+    exposures = _query(
+        server,
+        "SELECT unit_id, variant, source IS NOT NULL FROM exposures WHERE experiment_id = ? "
+        "AND unit_id IN (?, ?) ORDER BY unit_id",
+        [f"trigger:{COUPON}", f"anon:{out}", f"anon:{shown}"],
+    )
+    assert exposures == sorted([(f"anon:{out}", HOLDOUT, True), (f"anon:{shown}", SHOWN, True)])
+
+
+def test_a_member_keeps_their_arm_on_another_device(server: Server) -> None:
+    key = _key(server.workspace)
+    signer = IdentitySigner(server.workspace)
+    # a member first seen on a phone, then on a laptop whose anonymous id alone hashes to the
+    # other arm: the member id finds the first exposure before anything is hashed
+    member = "member-42"
+    phone = next(f"phone-{n}" for n in range(5000) if _held_out(key, COUPON, f"anon:phone-{n}"))
+    laptop = next(f"laptop-{n}" for n in range(5000) if not _held_out(key, COUPON, f"anon:laptop-{n}"))
+    signed = {"userId": member, "userSignature": signer.sign(member)}
+    with server.client(server.write_key) as write:
+        first = Shopper(write, phone)
+        first.about_to_leave_the_cart()
+        assert first.decide(**signed)["action"] is None  # held out
+        second = Shopper(write, laptop)
+        second.about_to_leave_the_cart()
+        assert second.decide(**signed)["action"] is None  # still held out, not shown
+
+
+def _query(server: Server, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    copy = server.workspace / f"copy-{uuid.uuid4().hex[:6]}.duckdb"
+    with server.client(server.secret_key) as secret:
+        secret.get("/v1/triggers")
+    shutil.copy(server.workspace / "shop.duckdb", copy)
+    wal = server.workspace / "shop.duckdb.wal"
+    if wal.exists():
+        shutil.copy(wal, Path(f"{copy}.wal"))
+    with Store(copy) as store:
+        return [tuple(r) for r in store.sql(sql, params)]
+
+
+# -- placement experiments through a real server ------------------------------------------------
+def test_a_placement_experiment_shows_each_variants_trigger(tmp_path: Path) -> None:
+    folder = tmp_path / "shop"
+    workspace = Workspace.init(folder)
+    (folder / "triggers.toml").write_text(DEFAULT_TRIGGERS + FREE_SHIPPING, encoding="utf-8")
+    experiment = parse_experiment(EXPERIMENT)
+    now = datetime.now(UTC)
+    with workspace.open_store() as store:
+        create_experiment(
+            store,
+            experiment.id,
+            experiment.name,
+            orjson.dumps(EXPERIMENT).decode(),
+            created_by="test",
+            now=now,
+        )
+        set_experiment_state(store, experiment.id, "running", now)
+    assigner = Assigner(experiment, _key(folder))
+    server = Server(folder, ("--no-recommender", "--run-at", "off")).start()
+    try:
+        seen: dict[str | None, int] = {}
+        with server.client(server.write_key) as write:
+            for n in range(90):
+                a = f"exp-{n:03d}"
+                shopper = Shopper(write, a)
+                shopper.about_to_leave_the_cart()
+                action = shopper.decide()["action"]
+                variant = assigner(f"anon:{a}")
+                seen[variant] = seen.get(variant, 0) + 1
+                if variant == "control":
+                    assert action["trigger"] == COUPON, a
+                elif variant == "free-shipping":
+                    assert action["trigger"] == "free-shipping-popup", a
+                    assert action["title"] == "지금 주문하면 무료 배송"
+                elif variant == "nothing":
+                    assert action is None, a
+                else:  # outside the experiment's 60% of traffic: the trigger's own holdout applies
+                    expected = None if _held_out(assigner.key, COUPON, f"anon:{a}") else COUPON
+                    assert (action or {}).get("trigger") == expected, a
+        assert set(seen) == {"control", "free-shipping", "nothing", None}  # every path was taken
+        rows = _query(
+            server,
+            "SELECT variant, count(*), min(propensity), max(propensity) FROM decisions "
+            "WHERE experiment_id = ? GROUP BY variant ORDER BY variant",
+            [experiment.id],
+        )
+        assert [(v, n) for v, n, _, _ in rows] == sorted((v, n) for v, n in seen.items() if v)
+        assert all(lo == hi == pytest.approx(1 / 3) for _, _, lo, hi in rows)
+        exposed = _query(
+            server,
+            "SELECT count(*), count(DISTINCT unit_id) FROM exposures WHERE experiment_id = ?",
+            [experiment.id],
+        )
+        assert exposed == [(90 - seen[None], 90 - seen[None])]
+    finally:
+        server.stop()
+
+
+# -- routing in process ------------------------------------------------------------------------
+TRIGGERS = {t.id: t for t in parse_triggers(DEFAULT_TRIGGERS + FREE_SHIPPING)}
+NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
+
+
+def _session(anonymous_id: str, user: str | None = None) -> Session:
+    session = Session(anonymous_id, NOW, NOW)
+    session.verified_user = session.user_id = user
+    return session
+
+
+def _live(*definitions: dict[str, Any], key: str = "k") -> LiveExperiments:
+    live = LiveExperiments()
+    experiments = [(parse_experiment(d), None, NOW) for d in definitions]
+    live.load(Snapshot(key, experiments, {}, []), {})
+    return live
+
+
+def test_layers_keep_experiments_apart_and_targeting_admits_only_the_segment() -> None:
+    left = {**EXPERIMENT, "id": "left", "traffic": 1.0, "layer": {"name": "popup", "start": 0.0, "end": 0.5}}
+    right = {
+        **EXPERIMENT,
+        "id": "right",
+        "traffic": 1.0,
+        "layer": {"name": "popup", "start": 0.5, "end": 1.0},
+    }
+    live = _live(left, right)
+    coupon = TRIGGERS[COUPON]
+    hits = {"left": 0, "right": 0}
+    for n in range(400):
+        choice = live.route(coupon, TRIGGERS, _session(f"a{n}"), Visitor(), NOW, f"d{n}")
+        assert choice.experiment_id in hits  # the layer's two halves cover every unit, once
+        hits[str(choice.experiment_id)] += 1
+    assert 150 < hits["left"] < 250 and hits["left"] + hits["right"] == 400
+    vips = _live({**EXPERIMENT, "id": "vips", "traffic": 1.0, "target": {"rfm": ["vip"]}})
+    outsider = vips.route(coupon, TRIGGERS, _session("x"), Visitor(), NOW, "d")
+    assert outsider.experiment_id == f"trigger:{COUPON}"  # not targeted: the trigger's own holdout
+    vip = Visitor(profile_id="user:v", segments=frozenset({"vip"}), known=True)
+    assert vips.route(coupon, TRIGGERS, _session("y"), vip, NOW, "d").experiment_id == "vips"
+
+
+def test_a_unit_keeps_its_variant_when_its_identities_merge() -> None:
+    live = _live({**EXPERIMENT, "traffic": 1.0}, key="k")
+    coupon = TRIGGERS[COUPON]
+    first = live.route(coupon, TRIGGERS, _session("phone", user="m1"), Visitor(), NOW, "d1")
+    assert first.exposure is not None and first.exposure["unit_id"] == "anon:phone"
+    # the laptop's own hash would give another variant
+    assigner = Assigner(parse_experiment({**EXPERIMENT, "traffic": 1.0}), "k")
+    laptop = next(f"l{n}" for n in range(1000) if assigner(f"anon:l{n}") != first.variant)
+    again = live.route(coupon, TRIGGERS, _session(laptop, user="m1"), Visitor(), NOW, "d2")
+    assert again.variant == first.variant and again.exposure is None  # exposed once
+    # after a restart the store's profiles map the exposed unit to its profile
+    restarted = LiveExperiments()
+    facts = {"anon:phone": Visitor(profile_id="user:m1"), "user:m1": Visitor(profile_id="user:m1")}
+    experiment = parse_experiment({**EXPERIMENT, "traffic": 1.0})
+    restarted.load(
+        Snapshot("k", [(experiment, None, NOW)], {}, [(experiment.id, "anon:phone", str(first.variant))]),
+        facts,
+    )
+    member = Visitor(profile_id="user:m1", known=True)
+    later = restarted.route(coupon, TRIGGERS, _session(laptop), member, NOW, "d3")
+    assert later.variant == first.variant and later.exposure is None
