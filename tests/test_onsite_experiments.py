@@ -7,6 +7,7 @@ merges, layers, targeting, bandits' batched updates from stored outcomes."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -31,6 +32,8 @@ from shopmind.store import (
 )
 from tests.serving import Server
 
+CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 COUPON = "first-purchase-coupon"
 FREE_SHIPPING = """
 [[trigger]]
@@ -124,6 +127,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("onsite-experiments") / "shop"
     running = Server(folder, ("--no-recommender", "--run-at", "off"))
     (folder / "triggers.toml").write_text(DEFAULT_TRIGGERS + FREE_SHIPPING, encoding="utf-8")
+    running.owner_password = running.add_user("owner", "owner")  # type: ignore[attr-defined]
     running.start()
     yield running
     running.stop()
@@ -222,6 +226,57 @@ def test_a_member_keeps_their_arm_on_another_device(server: Server) -> None:
         second = Shopper(write, laptop)
         second.about_to_leave_the_cart()
         assert second.decide(**signed)["action"] is None  # still held out, not shown
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
+def test_the_dashboard_shows_each_triggers_uplift_in_korean_and_english(
+    server: Server, tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with server.client(server.write_key) as write, server.client(server.secret_key) as secret:
+        for n in range(12):  # whatever ran before, both arms of the coupon have units
+            shopper = Shopper(write, f"page-{n}")
+            shopper.about_to_leave_the_cart()
+            shopper.decide()
+        listed = {t["id"]: t for t in secret.get("/v1/triggers").json()["triggers"]}
+    coupon = listed[COUPON]["uplift"]
+    assert coupon["shown"]["units"] and coupon["holdout"]["units"]
+    out = Path(os.environ.get("SHOPMIND_ARTIFACTS", tmp_path))
+    out.mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="ko-KR")
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto(server.url + "/dashboard/onsite")
+        page.wait_for_url("**/dashboard/login**")
+        page.fill("#login", "owner")
+        page.fill("#password", server.owner_password)  # type: ignore[attr-defined]
+        page.click("#sign-in")
+        page.wait_for_url("**/dashboard/onsite*")
+        row = f"#uplift tr[data-trigger='{COUPON}']"
+        units = {
+            k: page.inner_text(f"{row} [data-units='{k}']").replace(",", "") for k in ("shown", "holdout")
+        }
+        assert units == {"shown": str(coupon["shown"]["units"]), "holdout": str(coupon["holdout"]["units"])}
+        rate = page.inner_text(f"{row} [data-rate='holdout']")
+        assert rate == f"{100 * coupon['holdout']['rate']:.1f}%"
+        difference = page.inner_text(f"{row} [data-difference]")
+        if coupon["interval"] is not None:  # the difference in points, with its interval
+            assert difference.startswith(f"{100 * coupon['difference']:+.1f}%p (")
+        careers = page.inner_text("#uplift tr[data-trigger='careers-banner'] [data-note]")
+        assert careers == "아직 홀드아웃 고객이 없어 비교할 수 없습니다"
+        korean = page.inner_text("#uplift")
+        assert "NaN" not in korean and "not enough" not in korean
+        page.screenshot(path=str(out / "onsite-uplift-ko.png"), full_page=True)
+        page.click("#lang-switch")
+        page.wait_for_selector("html[lang='en']")
+        english = page.inner_text("#uplift")
+        assert "Not enough data: nobody held out yet" in english and "NaN" not in english
+        page.screenshot(path=str(out / "onsite-uplift-en.png"), full_page=True)
+        browser.close()
+    assert problems == [], problems
 
 
 def _query(server: Server, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
