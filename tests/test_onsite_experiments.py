@@ -411,3 +411,94 @@ def test_a_unit_keeps_its_variant_when_its_identities_merge() -> None:
     member = Visitor(profile_id="user:m1", known=True)
     later = restarted.route(coupon, TRIGGERS, _session(laptop), member, NOW, "d3")
     assert later.variant == first.variant and later.exposure is None
+
+
+# -- a bandit on /v1/decide, in process on a real store with a clock the test moves --------------
+ALWAYS = """
+[[trigger]]
+id = "top-banner"
+name = { ko = "상단 배너 A", en = "Top banner A" }
+action = "banner"
+placement = "top"
+cap = { per_session = 100 }
+[trigger.content]
+title = { ko = "A", en = "A" }
+
+[[trigger]]
+id = "top-banner-b"
+name = { ko = "상단 배너 B", en = "Top banner B" }
+action = "banner"
+placement = "top"
+enabled = false
+[trigger.content]
+title = { ko = "B", en = "B" }
+"""
+BANDIT = {
+    "id": "top-banner-bandit",
+    "name": "상단 배너 밴딧",
+    "point": {"kind": "placement", "placement": "top", "trigger": "top-banner"},
+    "variants": [{"name": "a", "trigger": "top-banner"}, {"name": "b", "trigger": "top-banner-b"}],
+    "policy": {"kind": "thompson", "reward": "clicked", "batch_minutes": 10, "floor": 0.05},
+}
+
+
+def test_a_bandit_learns_in_batches_from_the_stored_clicks_and_its_states_are_kept(tmp_path: Path) -> None:
+    import asyncio
+
+    from shopmind.api._models import LiveRecommender
+    from shopmind.api._onsite import OnSite
+    from shopmind.api._worker import StoreWorker
+    from shopmind.store import bandit_states
+
+    workspace = Workspace.init(tmp_path / "shop")
+    started = datetime(2026, 3, 2, 3, tzinfo=UTC)
+    clock = [started + timedelta(minutes=1)]
+    with workspace.open_store() as store:
+        create_experiment(
+            store, BANDIT["id"], BANDIT["name"], orjson.dumps(BANDIT).decode(), created_by="test", now=started
+        )
+        set_experiment_state(store, BANDIT["id"], "running", started)
+
+    async def month() -> tuple[list[tuple[str, str, float, str]], list[dict[str, Any]]]:
+        worker = StoreWorker(workspace.open_store())
+        onsite = OnSite(parse_triggers(ALWAYS), LiveRecommender(enabled=False), now=lambda: clock[0])
+        await onsite.start(worker)
+        try:
+            await onsite.update_bandits()  # done at start already: nothing due
+            assert await onsite.update_bandits() == 0
+            shown: dict[str, int] = {}
+            for n in range(60):
+                answer = await onsite.decide(f"b-{n}", None, "top", "ko")
+                trigger = answer["action"]["trigger"]
+                shown[trigger] = shown.get(trigger, 0) + 1
+                if trigger == "top-banner-b":  # B is clicked, A never
+                    assert await onsite.outcome(answer["decision_id"], "clicked")
+            assert set(shown) == {"top-banner", "top-banner-b"}
+            assert await onsite.update_bandits() == 0  # the next batch is not due yet
+            clock[0] = started + timedelta(minutes=13)  # 10 minutes on, the decisions' outcomes are in
+            assert await onsite.update_bandits() == 1
+            await onsite.flush()
+            decided = await worker.run(
+                lambda s: s.sql(
+                    "SELECT variant, trigger_id, propensity, context FROM decisions WHERE experiment_id = ?",
+                    [BANDIT["id"]],
+                )
+            )
+            states = [orjson.loads(text) for _, text in await worker.run(bandit_states, BANDIT["id"])]
+            return decided, states
+        finally:
+            await onsite.close()
+            worker.close()
+
+    decided, states = asyncio.run(month())
+    assert len(decided) == 60
+    for variant, trigger, propensity, context in decided:
+        assert trigger == ("top-banner" if variant == "a" else "top-banner-b")
+        assert 0 < propensity <= 1
+        assert set(orjson.loads(context)) == {"device", "hour", "region", "segment", "recent"}
+        assert orjson.loads(context)["hour"] == 12  # 03:01 UTC is noon in Seoul
+    assert len(states) == 2, states  # the first state, then the batch
+    assert states[0]["through"] == started.isoformat()
+    # the batch took every decision up to 10 minutes before it
+    assert states[1]["through"] == (started + timedelta(minutes=3)).isoformat()
+    assert set(states[1]["variants"]) == {"a", "b"}

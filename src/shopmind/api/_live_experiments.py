@@ -371,14 +371,14 @@ class LiveExperiments:
 
     # -- bandits -------------------------------------------------------------------------
     def bandits_due(self, now: datetime) -> list[_Running]:
-        """The bandits whose batch is due: ``batch_minutes`` since their last update."""
+        """The bandits whose batch is due: ``batch_minutes`` since their last update, or none yet."""
         due = []
         for run in self.running.values():
             if run.policy is None:
                 continue
             every = timedelta(minutes=run.experiment.policy.batch_minutes)
-            last = run.updated_at or run.through
-            if last is None or now - last >= every:
+            # the first turn of a server saves the state it starts from (the traffic chart's start)
+            if run.updated_at is None or now - run.updated_at >= every:
                 due.append(run)
         return due
 

@@ -83,6 +83,7 @@ class OnSite:
         self._served = 0
         self._worker: StoreWorker | None = None
         self._bandits: asyncio.Task[None] | None = None
+        self._learning = asyncio.Lock()  # one batch at a time: a batch is never fed twice
 
     async def start(self, worker: StoreWorker) -> None:
         """Read what the store knows about visitors, the last day's decisions (caps survive a
@@ -113,17 +114,18 @@ class OnSite:
         """Feed every bandit whose batch is due the rewards stored since its last one, save its
         state and record a switch to a winner; how many were updated."""
         assert self._worker is not None, "the server has not started"
-        now = self.now()
-        due = self.experiments.bandits_due(now)
-        if due:
-            await self.log.drain()
-        for run in due:
-            rewards, until = await self._worker.run(self.experiments.rewards, run, now)
-            state = self.experiments.learn(run, rewards, until, now)
-            await self._worker.write(save_bandit, run.id, state, now, run.winner)
-            if state.get("winner"):
-                run.winner = str(state["winner"])
-        return len(due)
+        async with self._learning:
+            now = self.now()
+            due = self.experiments.bandits_due(now)
+            if due:
+                await self.log.drain()
+            for run in due:
+                rewards, until = await self._worker.run(self.experiments.rewards, run, now)
+                state = self.experiments.learn(run, rewards, until, now)
+                await self._worker.write(save_bandit, run.id, state, now, run.winner)
+                if state.get("winner"):
+                    run.winner = str(state["winner"])
+            return len(due)
 
     async def _learn_forever(self) -> None:
         while True:
