@@ -2,6 +2,7 @@
 metrics computed in the engine as sufficient statistics, then the statistics of
 ``shopmind.experiments``), the uplift of campaigns, and the off-policy value of bandit policies."""
 
+from shopmind.measure._results import experiment_results, metric_stats
 from shopmind.measure._trigger_uplift import TriggerUplift, trigger_uplift, uplift_of
 
-__all__ = ["TriggerUplift", "trigger_uplift", "uplift_of"]
+__all__ = ["TriggerUplift", "experiment_results", "metric_stats", "trigger_uplift", "uplift_of"]
