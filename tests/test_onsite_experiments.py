@@ -28,6 +28,7 @@ from shopmind.store import (
     Store,
     Workspace,
     create_experiment,
+    get_experiment,
     set_experiment_state,
 )
 from tests.serving import Server
@@ -165,6 +166,10 @@ def test_a_trigger_holds_out_a_tenth_and_reports_its_uplift(server: Server) -> N
         }
         assert uplift["holdout"] == {"units": len(held), "converted": len(held), "rate": 1.0}
         assert uplift["difference"] == pytest.approx(len(shown[::4]) / len(shown) - 1.0)
+        # the difference's interval (two proportions) holds it and, this clear, excludes 0
+        low, high = uplift["interval"]["low"], uplift["interval"]["high"]
+        assert low < uplift["difference"] < high < 0
+        assert 0 <= uplift["p_value"] < 0.001 and uplift["decision"] in ("worse", "inconclusive")
         # the performance counts what was shown: held-out decisions were not served
         assert coupon["performance"]["served"] == len(shown)
         assert coupon["performance"]["converted"] == len(shown[::4])
@@ -263,8 +268,9 @@ def test_the_dashboard_shows_each_triggers_uplift_in_korean_and_english(
         rate = page.inner_text(f"{row} [data-rate='holdout']")
         assert rate == f"{100 * coupon['holdout']['rate']:.1f}%"
         difference = page.inner_text(f"{row} [data-difference]")
-        if coupon["interval"] is not None:  # the difference in points, with its interval
-            assert difference.startswith(f"{100 * coupon['difference']:+.1f}%p (")
+        interval = coupon["interval"]  # the difference in points, with its interval
+        low, high = 100 * interval["low"], 100 * interval["high"]
+        assert difference == f"{100 * coupon['difference']:+.1f}%p ({low:+.1f} ~ {high:+.1f})"
         careers = page.inner_text("#uplift tr[data-trigger='careers-banner'] [data-note]")
         assert careers == "아직 홀드아웃 고객이 없어 비교할 수 없습니다"
         korean = page.inner_text("#uplift")
@@ -501,4 +507,27 @@ def test_a_bandit_learns_in_batches_from_the_stored_clicks_and_its_states_are_ke
     assert states[0]["through"] == started.isoformat()
     # the batch took every decision up to 10 minutes before it
     assert states[1]["through"] == (started + timedelta(minutes=3)).isoformat()
-    assert set(states[1]["variants"]) == {"a", "b"}
+    assert states[1]["kind"] == "thompson" and states[1]["decisions"] == 60  # every decision, once
+    shares = states[1]["shares"]
+    assert shares["b"] > 0.9 and shares["a"] >= 0.05 - 1e-9  # B is clicked; A keeps the floor
+    if states[1]["winner"] is not None:  # switched: the experiment records its winner
+        with workspace.open_store() as store:
+            assert get_experiment(store, BANDIT["id"]).winner == states[1]["winner"] == "b"
+    assert states[1]["through"] > states[0]["through"]
+
+    async def restarted() -> dict[str, Any]:
+        worker = StoreWorker(workspace.open_store())
+        onsite = OnSite(parse_triggers(ALWAYS), LiveRecommender(enabled=False), now=lambda: clock[0])
+        await onsite.start(worker)
+        try:
+            await onsite.update_bandits()
+            policy = onsite.experiments.running[BANDIT["id"]].policy
+            assert policy is not None
+            return policy.state()
+        finally:
+            await onsite.close()
+            worker.close()
+
+    # after a restart the bandit goes on from its saved state, not from scratch
+    again = asyncio.run(restarted())
+    assert again["decisions"] == 60 and again["shares"]["b"] == pytest.approx(states[1]["shares"]["b"])

@@ -30,7 +30,6 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from shopmind import experiments as _experiments
 from shopmind.experiments import (
     Assigner,
     Experiment,
@@ -40,6 +39,7 @@ from shopmind.experiments import (
     TrafficPolicy,
     parse_experiment,
     policy_for,
+    policy_from_state,
     unit_point,
 )
 from shopmind.onsite import Session, Trigger, Visitor
@@ -205,12 +205,11 @@ class LiveExperiments:
     def _policy(
         self, experiment: Experiment, saved: tuple[datetime, dict[str, Any]] | None
     ) -> tuple[TrafficPolicy, datetime | None]:
-        rebuild = getattr(_experiments, "policy_from_state", None)  # the bandits' own restore
-        if saved is not None and rebuild is not None:
+        if saved is not None:  # after a restart: what it had learned, from its latest state
             at, state = saved
             through = state.pop("through", None)
             try:
-                return rebuild(experiment, state), (
+                return policy_from_state(experiment, state), (
                     datetime.fromisoformat(through) if isinstance(through, str) else at
                 )
             except Exception:  # a state of an older form: learn again from the start

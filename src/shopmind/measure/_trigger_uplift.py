@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shopmind.experiments import Analysis, Metric, MetricResult, VariantStats
+from shopmind.experiments import Analysis, Metric, MetricResult, VariantStats, analyse_metric
 from shopmind.store import ArmCount, Store, trigger_arms
 
 SHOWN, HOLDOUT = "shown", "holdout"
@@ -36,7 +36,9 @@ class Arm:
 class TriggerUplift:
     """One trigger's comparison: its shown and held-out units, their conversion, and the
     statistics of shown against holdout (``result``: None with a ``note`` when there is not
-    enough data to compare)."""
+    enough data to compare). ``interval`` is the difference's fixed-horizon interval (two
+    proportions); ``decision`` (better, worse, inconclusive) goes by the always-valid sequential
+    interval of the relative lift, since a trigger's report is read whenever the marketer looks."""
 
     trigger_id: str
     shown: Arm
@@ -65,6 +67,10 @@ class TriggerUplift:
             "relative": None
             if relative is None
             else {"estimate": relative.estimate, "low": relative.low, "high": relative.high},
+            # always valid however often one looks (mSPRT): what the decision goes by
+            "sequential": None
+            if comparison is None or comparison.sequential is None
+            else {"low": comparison.sequential.low, "high": comparison.sequential.high},
             "p_value": comparison.p_value if comparison is not None else None,
             "decision": comparison.decision if comparison is not None else None,
             "note": self.note or (comparison.note if comparison is not None else None),
@@ -86,17 +92,12 @@ def uplift_of(trigger_id: str, arms: Sequence[ArmCount]) -> TriggerUplift:
     return TriggerUplift(trigger_id, shown, holdout, result, note)
 
 
-def _analyse(shown: Arm, holdout: Arm) -> MetricResult | None:
-    try:  # the statistics of shopmind.experiments (Welch / two proportions, sequential)
-        from shopmind.experiments import analyse_metric  # type: ignore[attr-defined]
-    except ImportError:  # not merged yet
-        return None
+def _analyse(shown: Arm, holdout: Arm) -> MetricResult:
     stats = [
         VariantStats(HOLDOUT, holdout.units, float(holdout.converted), float(holdout.converted)),
         VariantStats(SHOWN, shown.units, float(shown.converted), float(shown.converted)),
     ]
-    result: MetricResult = analyse_metric(_CONVERSION, stats, _ANALYSIS, HOLDOUT)
-    return result
+    return analyse_metric(_CONVERSION, stats, _ANALYSIS, HOLDOUT)
 
 
 def trigger_uplift(store: Store, since: datetime | None = None) -> dict[str, TriggerUplift]:

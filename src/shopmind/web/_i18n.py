@@ -384,11 +384,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "os.uplift_note": (
         "트리거 조건에 맞은 방문자 중 일부(기본 10%)에게는 아무것도 보여 주지 않습니다(홀드아웃). "
         "두 집단의 전환율 차이가 트리거 덕분에 늘어난 전환이며, 괄호 안은 95% 신뢰구간입니다. "
-        "구간이 0을 포함하면 아직 효과가 있다고 말할 수 없습니다.",
+        "효과 판정은 매일 확인해도 유효한 순차 검정 구간으로 하므로, 데이터가 더 쌓여야 판정이 나올 수 있습니다.",
         "A share of the visitors each trigger qualifies for (10% by default) is shown nothing (the "
         "holdout). The difference between the two groups' conversion rates is what the trigger "
-        "adds; the brackets hold its 95% interval. While the interval includes 0, no effect can "
-        "be claimed yet.",
+        "adds; the brackets hold its 95% interval. The verdict goes by an always-valid sequential "
+        "interval, safe to read every day, so it may need more data than the bracket suggests.",
     ),
     "os.pp": ("%p", " pp"),  # percentage points
     "os.holdout_share": ("홀드아웃 비율", "Held out"),
