@@ -531,3 +531,72 @@ def test_a_bandit_learns_in_batches_from_the_stored_clicks_and_its_states_are_ke
     # after a restart the bandit goes on from its saved state, not from scratch
     again = asyncio.run(restarted())
     assert again["decisions"] == 60 and again["shares"]["b"] == pytest.approx(states[1]["shares"]["b"])
+
+
+# -- recommendation strategies: hybrid against popularity ---------------------------------------
+STRATEGIES = {
+    "id": "picks-hybrid-vs-popular",
+    "name": "추천 방식 비교",
+    "point": {"kind": "recommendations", "placement": "*"},
+    "variants": [{"name": "hybrid", "strategy": "hybrid"}, {"name": "popular", "strategy": "popularity"}],
+}
+
+
+def test_a_recommendation_experiment_answers_each_unit_with_its_variants_recommender(tmp_path: Path) -> None:
+    import time
+
+    from tests.shops import demo_workspace
+
+    shop = demo_workspace(tmp_path / "shop")
+    no_holdout = DEFAULT_TRIGGERS.replace("\npriority = ", "\nholdout = 0\npriority = ")
+    (shop.folder / "triggers.toml").write_text(no_holdout, encoding="utf-8")
+    experiment = parse_experiment(STRATEGIES)
+    now = datetime.now(UTC)
+    with Workspace(shop.folder).open_store() as store:
+        create_experiment(
+            store,
+            experiment.id,
+            experiment.name,
+            orjson.dumps(STRATEGIES).decode(),
+            created_by="test",
+            now=now,
+        )
+        set_experiment_state(store, experiment.id, "running", now)
+    assigner = Assigner(experiment, _key(shop.folder))
+    server = Server(shop.folder, ("--run-at", "off")).start()
+    try:
+        with server.client(server.secret_key) as secret, server.client(server.write_key) as write:
+            deadline = time.monotonic() + 240
+            while secret.get("/readyz").json()["recommender"] == "training":
+                assert time.monotonic() < deadline
+                time.sleep(0.5)
+            lists: dict[str, list[list[str]]] = {"hybrid": [], "popular": []}
+            for n in range(24):
+                user = f"rec-{n}"
+                answer = secret.get("/v1/recommendations", params={"user": user, "n": 5}).json()
+                variant = assigner(f"anon:{user}")
+                assert answer["experiment"] == {"id": experiment.id, "variant": variant}
+                assert answer["algorithm"] == ("popularity" if variant == "popular" else "hybrid")
+                lists[str(variant)].append([i["product_id"] for i in answer["items"]])
+                again = secret.get("/v1/recommendations", params={"user": user, "n": 5}).json()
+                assert again["experiment"]["variant"] == variant  # the same unit, the same recommender
+            assert lists["hybrid"] and lists["popular"]
+            # new visitors all get the best sellers from popularity
+            assert all(items == lists["popular"][0] for items in lists["popular"])
+            # the recommendation widget of a returning VIP follows their variant too
+            vip = Shopper(write, f"vip-{uuid.uuid4().hex[:6]}")
+            vip.send({"type": "page", "context": {"page": {"url": "https://shop.example.kr/"}}})
+            signature = IdentitySigner(shop.folder).sign(shop.vip)
+            picks = vip.decide("top", userId=shop.vip, userSignature=signature)["action"]
+            vip_variant = assigner(f"user:{shop.vip}")
+            assert picks["trigger"] == "returning-vip" and len(picks["items"]) == 4
+            assert picks["experiment"] == {"id": experiment.id, "variant": vip_variant}
+            assert picks["algorithm"] == ("popularity" if vip_variant == "popular" else "hybrid")
+        exposed = _query(
+            server,
+            "SELECT count(*), count(DISTINCT unit_id) FROM exposures WHERE experiment_id = ?",
+            [experiment.id],
+        )
+        assert exposed == [(25, 25)]  # each unit once: 24 visitors and the VIP
+    finally:
+        server.stop()

@@ -50,6 +50,13 @@ class DecisionLog:
         """Store an outcome (``store.OUTCOME_SCHEMA`` keys); returns once it is durable."""
         await self._submit(self._outcomes, row)
 
+    def exposure_soon(self, row: dict[str, Any]) -> None:
+        """Store a unit's first exposure with the next write, nobody waiting for it (a list of
+        recommendations served without a decision)."""
+        self._exposures.append(row)
+        self._idle.clear()
+        self._wake.set()
+
     def outcome_soon(self, row: dict[str, Any]) -> None:
         """Store an outcome with the next write, nobody waiting for it (a conversion)."""
         self._outcomes.append((row, None))
@@ -80,10 +87,10 @@ class DecisionLog:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, self._store)
 
     async def _loop(self) -> None:
-        while not (self._closing and not (self._decisions or self._outcomes)):
+        while not (self._closing and not (self._decisions or self._outcomes or self._exposures)):
             await self._wake.wait()
             self._wake.clear()
-            while self._decisions or self._outcomes:
+            while self._decisions or self._outcomes or self._exposures:
                 decisions, self._decisions = self._decisions, []
                 outcomes, self._outcomes = self._outcomes, []
                 exposures, self._exposures = self._exposures, []

@@ -43,6 +43,8 @@ from shopmind.experiments import (
     unit_point,
 )
 from shopmind.onsite import Session, Trigger, Visitor
+from shopmind.recommend import Context as RecommendContext
+from shopmind.recommend import HybridRecommender, Recommendation
 from shopmind.segments import SEGMENTS
 from shopmind.store import (
     HASH_KEY_FILE,
@@ -282,10 +284,10 @@ class LiveExperiments:
         )
         return Choice(shown, run.id, variant, propensity, context, exposure)
 
-    def strategy(self, placement: str, session: Session, visitor: Visitor, now: datetime) -> Choice | None:
-        """A recommendations experiment's variant for this visitor (its ``strategy``), or None."""
-        unit = unit_of(session, visitor)
-        keys = identities(session, visitor)
+    def strategy(
+        self, placement: str, unit: str, keys: Sequence[str], visitor: Visitor, now: datetime, source: str
+    ) -> Choice | None:
+        """A recommendations experiment's variant for this unit (its ``strategy``), or None."""
         for run in self._recommendations:
             point = run.experiment.point
             assert isinstance(point, RecommendationsPoint)
@@ -302,12 +304,17 @@ class LiveExperiments:
             experiment = run.experiment
             propensity = experiment.shares()[experiment.variant_names.index(variant)]
             exposure = (
-                self._expose(run.id, keys, unit, variant, propensity, now, f"recommendations:{placement}")
-                if sticky is None
-                else None
+                self._expose(run.id, keys, unit, variant, propensity, now, source) if sticky is None else None
             )
             return Choice(None, run.id, variant, propensity, None, exposure)
         return None
+
+    def strategy_name(self, choice: Choice) -> str:
+        """The recommender a recommendations variant names (``hybrid`` when it names none)."""
+        run = self.running.get(choice.experiment_id or "")
+        if run is None or choice.variant is None:
+            return "hybrid"
+        return run.experiment.variant(choice.variant).strategy or "hybrid"
 
     def targeted(self, experiment: Experiment, visitor: Visitor) -> bool:
         """Whether the experiment's targeting admits the visitor (any of its segments)."""
@@ -415,3 +422,19 @@ def save_bandit(
     winner = state.get("winner")
     if winner and winner != known_winner:
         set_experiment_winner(store, experiment_id, str(winner), now)
+
+
+def recommend_by(
+    model: HybridRecommender, strategy: str, user: str, context: RecommendContext, n: int
+) -> tuple[list[Recommendation], str]:
+    """Recommendations of ``strategy``: the hybrid, or one of the components it blends
+    (``popularity``, ``als``, ``item_cf``, ...), fitted on the same data; the strategy used (the
+    hybrid when it has no such component)."""
+    if strategy != "hybrid":
+        # the hybrid's fitted components (it keeps them to blend): no second fit of the same data
+        state = getattr(model, "_state", None)
+        for name, component, _ in getattr(state, "components", ()):
+            if name == strategy:
+                return list(component.recommend(user, context, n)), strategy
+        _log.warning("no %s component in the recommender: the hybrid answers", strategy)
+    return model.recommend(user, context, n), "hybrid"

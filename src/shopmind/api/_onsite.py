@@ -34,7 +34,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from shopmind.api._auth import requires
 from shopmind.api._decision_log import DecisionLog
 from shopmind.api._errors import ApiError, error_responses
-from shopmind.api._live_experiments import LiveExperiments, read_snapshot, save_bandit
+from shopmind.api._live_experiments import (
+    LiveExperiments,
+    identities,
+    read_snapshot,
+    recommend_by,
+    save_bandit,
+    unit_of,
+)
 from shopmind.api._models import LiveRecommender
 from shopmind.api._worker import StoreWorker
 from shopmind.events import Event, EventType
@@ -266,8 +273,40 @@ class OnSite:
             banned = frozenset(in_cart) | ({on_screen} if on_screen else set())
             context = Context(exclude=banned, region=session.region, session=in_cart)
             user = visitor.profile_id or session.visitor
-            action["items"] = live.describe(live.model.recommend(user, context, c.items), lang)
+            # a recommendations experiment on this placement names the recommender that answers
+            choice = self.experiments.strategy(
+                trigger.placement,
+                unit_of(session, visitor),
+                identities(session, visitor),
+                visitor,
+                now,
+                f"widget:{trigger.id}",
+            )
+            strategy = self.experiments.strategy_name(choice) if choice is not None else "hybrid"
+            found, action["algorithm"] = recommend_by(live.model, strategy, user, context, c.items)
+            action["items"] = live.describe(found, lang)
+            if choice is not None:
+                action["experiment"] = {"id": choice.experiment_id, "variant": choice.variant}
+                if choice.exposure is not None:
+                    self.log.exposure_soon(choice.exposure)
         return action
+
+    def strategy_for(self, user: str, profile_id: str | None, placement: str | None) -> tuple[str, Any]:
+        """The recommender that answers ``/v1/recommendations`` for ``user`` (a profile, member or
+        anonymous id) in ``placement``, and the experiment's choice that named it (or None); the
+        unit's first exposure is recorded with the next write."""
+        known = self.visitors.get(profile_id or "") or Visitor(profile_id=profile_id)
+        plain = user.split(":", 1)[1] if user.startswith(("user:", "anon:")) else user
+        unit = profile_id or (user if user.startswith(("user:", "anon:")) else f"anon:{user}")
+        keys = list(dict.fromkeys([unit, f"user:{plain}", f"anon:{plain}"]))
+        choice = self.experiments.strategy(
+            placement or "*", unit, keys, known, self.now(), f"recommendations:{placement or '*'}"
+        )
+        if choice is None:
+            return "hybrid", None
+        if choice.exposure is not None:
+            self.log.exposure_soon(choice.exposure)
+        return self.experiments.strategy_name(choice), choice
 
     async def outcome(self, decision_id: str, outcome: str) -> bool:
         """Record an outcome now (durable when it returns); False for an unknown decision."""
