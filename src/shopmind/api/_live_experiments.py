@@ -85,7 +85,7 @@ def identities(session: Session, visitor: Visitor) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Choice:
     """What the experiments make of a qualifying trigger for one visitor."""
 
@@ -105,6 +105,14 @@ class _Running:
     through: datetime | None = None  # a bandit's rewards are counted up to here
     winner: str | None = None
     updated_at: datetime | None = None
+    # read on every decision: computed once (msgspec's shares() costs more than the hash)
+    share_of: dict[str, float] = field(default_factory=dict)
+    trigger_of: dict[str, str | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        e = self.experiment
+        self.share_of = dict(zip(e.variant_names, e.shares(), strict=True))
+        self.trigger_of = {v.name: v.trigger for v in e.variants}
 
     @property
     def id(self) -> str:
@@ -265,15 +273,19 @@ class LiveExperiments:
         experiment = run.experiment
         sticky = self._sticky(run.id, keys)
         context: dict[str, Any] | None = None
-        if sticky is None and not (self.targeted(experiment, visitor) and run.assigner.in_experiment(unit)):
+        if sticky is None and experiment.target is not None and not self.targeted(experiment, visitor):
             return None
         if run.policy is None:
-            variant = sticky or run.assigner.variant(unit)
-            propensity = experiment.shares()[experiment.variant_names.index(variant)]
+            found = sticky or run.assigner(unit)
+            if found is None:  # outside its layer range or traffic share
+                return None
+            variant, propensity = found, run.share_of[found]
         else:  # a bandit chooses every decision, from what it has learned so far
+            if sticky is None and not run.assigner.in_experiment(unit):
+                return None
             context = self.context(session, visitor, now, experiment.policy.features)
             variant, propensity = run.policy.choose(context)
-        shown_id = experiment.variant(variant).trigger
+        shown_id = run.trigger_of[variant]
         shown = triggers.get(shown_id) if shown_id else None
         if shown_id and shown is None:
             _log.warning("experiment %s: variant %s names no trigger %r", run.id, variant, shown_id)
@@ -301,8 +313,7 @@ class LiveExperiments:
                 variant = run.assigner(unit)
                 if variant is None:
                     continue
-            experiment = run.experiment
-            propensity = experiment.shares()[experiment.variant_names.index(variant)]
+            propensity = run.share_of[variant]
             exposure = (
                 self._expose(run.id, keys, unit, variant, propensity, now, source) if sticky is None else None
             )
