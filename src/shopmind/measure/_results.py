@@ -240,7 +240,7 @@ def experiment_results(
     if sum(counts.values()) == 0:
         return ExperimentResult(found.id, as_of, total, None, [], traffic, [NO_EXPOSURES, *notes], crossed)
     stats_by_metric = {m.name: metric_stats(store, found, m, as_of, units) for m in found.metrics}
-    srm, metrics = ex.analyse_experiment(found, stats_by_metric, counts)  # type: ignore[attr-defined]
+    srm, metrics = ex.analyse_experiment(found, stats_by_metric, counts)
     srm_check: SrmCheck | None = srm if found.policy.kind == "fixed" else None
     shown: Sequence[MetricResult] = metrics
     if srm_check is not None and srm_check.flagged:
