@@ -600,3 +600,67 @@ def test_a_recommendation_experiment_answers_each_unit_with_its_variants_recomme
         assert exposed == [(25, 25)]  # each unit once: 24 visitors and the VIP
     finally:
         server.stop()
+
+
+def test_reload_experiments_starts_and_stops_routing_without_a_restart(tmp_path: Path) -> None:
+    import asyncio
+
+    from shopmind.api._models import LiveRecommender
+    from shopmind.api._onsite import OnSite
+    from shopmind.api._worker import StoreWorker
+
+    workspace = Workspace.init(tmp_path / "shop")
+    now = datetime(2026, 3, 2, 3, tzinfo=UTC)
+    fixed = {**BANDIT, "id": "top-banner-ab", "policy": {"kind": "fixed"}}
+
+    async def run() -> list[tuple[str | None, str | None]]:
+        worker = StoreWorker(workspace.open_store())
+        onsite = OnSite(parse_triggers(ALWAYS), LiveRecommender(enabled=False), now=lambda: now)
+        await onsite.start(worker)
+        seen: list[tuple[str | None, str | None]] = []
+
+        async def ask(visitor: str) -> None:
+            await onsite.decide(visitor, None, "top", "ko")
+            await onsite.flush()
+            rows = await worker.run(
+                lambda s: s.sql("SELECT experiment_id, variant FROM decisions WHERE visitor = ?", [visitor])
+            )
+            seen.append(rows[-1])
+
+        try:
+            await ask("r-1")  # no experiment yet: the trigger's own comparison
+            definition = orjson.dumps(fixed).decode()
+            await worker.write(
+                lambda s: create_experiment(
+                    s, fixed["id"], fixed["name"], definition, created_by="t", now=now
+                )
+            )
+            await worker.write(lambda s: set_experiment_state(s, fixed["id"], "running", now))
+            await ask("r-2")  # not re-read yet
+            await onsite.reload_experiments()
+            await ask("r-3")
+            await ask("r-3")  # the same unit: its variant, exposed once
+            await worker.write(lambda s: set_experiment_state(s, fixed["id"], "stopped", now))
+            await onsite.reload_experiments()
+            await ask("r-4")
+            exposures = await worker.run(
+                lambda s: s.sql("SELECT unit_id FROM exposures WHERE experiment_id = ?", [fixed["id"]])
+            )
+            assert exposures == [("anon:r-3",)]
+            return seen
+        finally:
+            await onsite.close()
+            worker.close()
+
+    seen = asyncio.run(run())
+    key = _key(tmp_path / "shop")
+    variant = Assigner(parse_experiment(fixed), key)("anon:r-3")
+    experiments = [e for e, _ in seen]
+    assert experiments == [
+        "trigger:top-banner",
+        "trigger:top-banner",
+        fixed["id"],
+        fixed["id"],
+        "trigger:top-banner",
+    ]
+    assert seen[2][1] == seen[3][1] == variant
