@@ -2,7 +2,23 @@
 metrics computed in the engine as sufficient statistics, then the statistics of
 ``shopmind.experiments``), the uplift of campaigns, and the off-policy value of bandit policies."""
 
+from shopmind.measure._demo_experiments import (
+    DemoExperimentsRun,
+    DemoExperimentSummary,
+    demo_experiment,
+    run_demo_experiments,
+)
 from shopmind.measure._results import experiment_results, metric_stats
 from shopmind.measure._trigger_uplift import TriggerUplift, trigger_uplift, uplift_of
 
-__all__ = ["TriggerUplift", "experiment_results", "metric_stats", "trigger_uplift", "uplift_of"]
+__all__ = [
+    "DemoExperimentSummary",
+    "DemoExperimentsRun",
+    "TriggerUplift",
+    "demo_experiment",
+    "experiment_results",
+    "metric_stats",
+    "run_demo_experiments",
+    "trigger_uplift",
+    "uplift_of",
+]
