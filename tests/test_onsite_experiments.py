@@ -19,6 +19,7 @@ import httpx
 import orjson
 import pytest
 
+from shopmind.activation import experiment_key
 from shopmind.api._live_experiments import HOLDOUT, SHOWN, LiveExperiments, Snapshot
 from shopmind.experiments import Assigner, parse_experiment, unit_point
 from shopmind.onsite import DEFAULT_TRIGGERS, Session, Visitor, parse_triggers
@@ -60,7 +61,8 @@ EXPERIMENT = {
 
 
 def _key(folder: Path) -> str:
-    return (folder / HASH_KEY_FILE).read_text().strip()
+    """The assignment key, as campaigns' experiments derive it from the workspace's secret."""
+    return experiment_key(bytes.fromhex((folder / HASH_KEY_FILE).read_text().strip()))
 
 
 def _held_out(key: str, trigger: str, unit: str, share: float = 0.1) -> bool:

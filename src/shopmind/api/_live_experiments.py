@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from shopmind.activation import experiment_key
 from shopmind.experiments import (
     Assigner,
     Experiment,
@@ -64,11 +65,14 @@ _RFM_ORDER = tuple(SEGMENTS)  # a visitor's segment for a bandit's context: the 
 
 
 def assignment_key(store: Store) -> str:
-    """The workspace's secret (hex) that keys the assignment hashes (empty for a store in memory)."""
+    """The key of the assignment hashes: the one campaigns' experiments use
+    (``activation.experiment_key``, derived from the workspace's secret), so that a layer shared by
+    on-site and campaign experiments splits the same customers the same way (empty for a store in
+    memory)."""
     if store.path == ":memory:":
         return ""
     file = Path(store.path).parent / HASH_KEY_FILE
-    return file.read_text().strip() if file.exists() else ""
+    return experiment_key(bytes.fromhex(file.read_text().strip())) if file.exists() else ""
 
 
 def unit_of(session: Session, visitor: Visitor) -> str:
