@@ -666,3 +666,26 @@ def test_reload_experiments_starts_and_stops_routing_without_a_restart(tmp_path:
         "trigger:top-banner",
     ]
     assert seen[2][1] == seen[3][1] == variant
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"), [("1.5", "less than or equal to 0.9"), ("-0.1", "greater than")]
+)
+def test_a_bad_holdout_is_named_with_its_reason(value: str, reason: str) -> None:
+    from shopmind.core import InvalidInputError
+
+    text = DEFAULT_TRIGGERS.replace("\npriority = 100", f"\npriority = 100\nholdout = {value}", 1)
+    with pytest.raises(InvalidInputError) as caught:
+        parse_triggers(text)
+    (error,) = caught.value.errors
+    assert error.field == "trigger[0].holdout" and reason in error.reason
+
+
+def test_holdout_zero_shows_everyone_who_qualifies_and_logs_no_comparison() -> None:
+    text = DEFAULT_TRIGGERS.replace("\npriority = ", "\nholdout = 0\npriority = ")
+    triggers = {t.id: t for t in parse_triggers(text)}
+    live = _live()
+    coupon = triggers[COUPON]
+    for n in range(200):
+        choice = live.route(coupon, triggers, _session(f"z{n}"), Visitor(), NOW, f"d{n}")
+        assert choice.trigger is coupon and choice.experiment_id is None and choice.exposure is None
