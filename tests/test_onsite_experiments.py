@@ -689,3 +689,24 @@ def test_holdout_zero_shows_everyone_who_qualifies_and_logs_no_comparison() -> N
     for n in range(200):
         choice = live.route(coupon, triggers, _session(f"z{n}"), Visitor(), NOW, f"d{n}")
         assert choice.trigger is coupon and choice.experiment_id is None and choice.exposure is None
+
+
+def test_a_stopped_experiments_winner_is_shown_to_everyone_but_the_holdout() -> None:
+    experiment = parse_experiment(EXPERIMENT)
+    live = LiveExperiments()
+    live.load(Snapshot("k", [], {}, [], winners=[(experiment, "free-shipping")]), {})
+    coupon = TRIGGERS[COUPON]
+    arms: dict[str | None, int] = {}
+    for n in range(300):
+        choice = live.route(coupon, TRIGGERS, _session(f"w{n}"), Visitor(), NOW, f"d{n}")
+        assert choice.experiment_id == f"trigger:{COUPON}"  # no experiment runs: the trigger's holdout
+        shown = choice.trigger.id if choice.trigger is not None else None
+        assert shown == ("free-shipping-popup" if choice.variant == SHOWN else None)
+        arms[choice.variant] = arms.get(choice.variant, 0) + 1
+    assert 10 < arms[HOLDOUT] < 60 and arms[SHOWN] == 300 - arms[HOLDOUT]
+    nothing = LiveExperiments()
+    nothing.load(Snapshot("k", [], {}, [], winners=[(experiment, "nothing")]), {})
+    assert all(
+        nothing.route(coupon, TRIGGERS, _session(f"x{n}"), Visitor(), NOW, "d").trigger is None
+        for n in range(50)
+    )

@@ -10,6 +10,8 @@ When a trigger qualifies for a visitor, :meth:`LiveExperiments.route` says what 
 - otherwise the trigger's own comparison, the experiment ``trigger:<id>``: a ``holdout`` share of
   the qualifying units (``Trigger.holdout``, 10% by default) is shown nothing, the others
   (``shown``) the trigger, so that its report is an uplift and not a rate without a comparison.
+  Once a placement experiment is stopped with a winner, the ``shown`` arm sees the winner's
+  trigger (or nothing, when the winner is a holdout variant).
 
 The unit is the visitor's profile id when the store knows it, else ``anon:<anonymous id>``. A
 unit keeps its variant: before hashing, every identifier of the visitor (the profile id, the
@@ -132,6 +134,8 @@ class Snapshot:
     states: dict[str, tuple[datetime, dict[str, Any]]]  # a bandit's latest state
     exposures: list[tuple[str, str, str]]
     segment_names: dict[str, str] = field(default_factory=dict)  # a saved segment's name → id
+    #: stopped placement experiments that named a winner (the latest stop last): all traffic to it
+    winners: list[tuple[Experiment, str]] = field(default_factory=list)
 
 
 def read_snapshot(store: Store) -> Snapshot:
@@ -159,7 +163,18 @@ def read_snapshot(store: Store) -> Snapshot:
         if name
     }
     exposures = exposures_of(store, [e.id for e, _, _ in found])
-    return Snapshot(assignment_key(store), found, states, exposures, names)
+    winners: list[tuple[datetime, Experiment, str]] = []
+    for stopped in list_experiments(store, "stopped"):
+        if stopped.winner is None or stopped.stopped_at is None:
+            continue
+        try:
+            experiment = parse_experiment(stopped.definition)
+        except Exception:  # as above: it routes nothing
+            continue
+        if isinstance(experiment.point, PlacementPoint) and stopped.winner in experiment.variant_names:
+            winners.append((stopped.stopped_at, experiment, stopped.winner))
+    winners.sort(key=lambda w: w[0])
+    return Snapshot(assignment_key(store), found, states, exposures, names, [(e, w) for _, e, w in winners])
 
 
 class LiveExperiments:
@@ -176,6 +191,8 @@ class LiveExperiments:
         self._placements: dict[tuple[str, str], list[_Running]] = {}
         self._recommendations: list[_Running] = []
         self._segment_names: dict[str, str] = {}
+        #: (placement, trigger) → the trigger a stopped experiment's winner shows (None: nothing)
+        self._winners: dict[tuple[str, str], str | None] = {}
 
     # -- loading -------------------------------------------------------------------------
     def load(self, snapshot: Snapshot, facts: Mapping[str, Visitor]) -> None:
@@ -183,6 +200,11 @@ class LiveExperiments:
         store knew) maps an exposed unit to its profile, so its other identifiers find it."""
         self.key = snapshot.key
         self._segment_names = snapshot.segment_names
+        self._winners = {
+            (e.point.placement, e.point.trigger): e.variant(winner).trigger
+            for e, winner in snapshot.winners
+            if isinstance(e.point, PlacementPoint)
+        }
         exposed: dict[str, dict[str, str]] = {}
         for experiment_id, unit, variant in snapshot.exposures:
             seen = exposed.setdefault(experiment_id, {})
@@ -247,8 +269,13 @@ class LiveExperiments:
             choice = self._placement(run, triggers, session, visitor, unit, keys, now, decision_id)
             if choice is not None:
                 return choice
+        # a stopped experiment's winner shows its trigger from then on, still against the holdout
+        shown: Trigger | None = trigger
+        if (trigger.placement, trigger.id) in self._winners:
+            winner = self._winners[(trigger.placement, trigger.id)]
+            shown = triggers.get(winner, trigger) if winner else None
         if trigger.holdout <= 0:
-            return Choice(trigger)
+            return Choice(shown)
         experiment_id = f"{TRIGGER_EXPERIMENT}{trigger.id}"
         variant = self._sticky(experiment_id, keys)
         first = variant is None
@@ -259,9 +286,7 @@ class LiveExperiments:
         exposure = (
             self._expose(experiment_id, keys, unit, variant, propensity, now, decision_id) if first else None
         )
-        return Choice(
-            trigger if variant == SHOWN else None, experiment_id, variant, propensity, None, exposure
-        )
+        return Choice(shown if variant == SHOWN else None, experiment_id, variant, propensity, None, exposure)
 
     def _placement(
         self,
