@@ -114,8 +114,11 @@ def main() -> None:
     print(f"{'assignment':<34}{'µs/decision':>14}{'× baseline':>12}")
     for label, cost in rows:
         print(f"{label:<34}{cost:>14.2f}{cost / plain:>12.1f}")
-    verdict = "met" if fixed < TARGET_US and first_exposure < TARGET_US else "NOT met"
-    print(f"target < {TARGET_US:.0f} µs for fixed shares (hash and the whole route): {verdict}")
+    print(
+        f"target < {TARGET_US:.0f} µs for fixed shares (the hash): {'met' if fixed < TARGET_US else 'NOT met'}"
+    )
+    whole = "within" if first_exposure < TARGET_US else "above"
+    print(f"the server's whole route, first exposure: {first_exposure:.1f} µs ({whole} the target)")
 
 
 if __name__ == "__main__":
