@@ -25,6 +25,7 @@ BENCHES = [
     "bench.bench_campaign_results",
     "bench.bench_experiment_results",
     "bench.bench_bandits",
+    "bench.bench_assignment",
 ]
 
 
