@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -78,6 +79,7 @@ def create_app(
     keys = KeyRing(ws.path)
     recommender = LiveRecommender(enabled=recommend)
     onsite = _onsite.OnSite(triggers, recommender, now=lambda: datetime.now(UTC))
+    onsite.experiments.zone = ZoneInfo(operations.zone)  # a bandit's hour is the shop's
     live = LiveMembership(operations.clock, operations.zone)
     onsite.live_segments = live.segments_of  # "in saved segment X" for the triggers
 

@@ -2,6 +2,7 @@
 metrics computed in the engine as sufficient statistics, then the statistics of
 ``shopmind.experiments``), the uplift of campaigns, and the off-policy value of bandit policies."""
 
+from shopmind.measure._campaign_uplift import CampaignUplift, RankingScore, campaign_uplift
 from shopmind.measure._demo_experiments import (
     DemoExperimentsRun,
     DemoExperimentSummary,
@@ -9,12 +10,19 @@ from shopmind.measure._demo_experiments import (
     run_demo_experiments,
 )
 from shopmind.measure._results import experiment_results, metric_stats
+from shopmind.measure._trigger_uplift import TriggerUplift, trigger_uplift, uplift_of
 
 __all__ = [
+    "CampaignUplift",
     "DemoExperimentSummary",
     "DemoExperimentsRun",
+    "RankingScore",
+    "TriggerUplift",
+    "campaign_uplift",
     "demo_experiment",
     "experiment_results",
     "metric_stats",
     "run_demo_experiments",
+    "trigger_uplift",
+    "uplift_of",
 ]
