@@ -2,4 +2,24 @@
 metrics computed in the engine as sufficient statistics, then the statistics of
 ``shopmind.experiments``), the uplift of campaigns, and the off-policy value of bandit policies."""
 
-__all__: list[str] = []
+from shopmind.measure._experiment_admin import (
+    change_experiment,
+    exposure_counts,
+    new_experiment,
+    point_words,
+    read_experiment_text,
+    start_experiment,
+    stop_experiment,
+    stored_experiment,
+)
+
+__all__: list[str] = [
+    "change_experiment",
+    "exposure_counts",
+    "new_experiment",
+    "point_words",
+    "read_experiment_text",
+    "start_experiment",
+    "stop_experiment",
+    "stored_experiment",
+]
