@@ -51,7 +51,10 @@ def test_create_list_change_start_stop(server: Server) -> None:
         assert c.get("/v1/experiments", params={"state": "running"}).json()["experiments"] == []
 
         # a draft's definition can change: now 80/20
-        changed = {**POPUP, "variants": [{**v, "share": s} for v, s in zip(POPUP["variants"], (0.8, 0.2))]}
+        changed = {
+            **POPUP,
+            "variants": [{**v, "share": s} for v, s in zip(POPUP["variants"], (0.8, 0.2), strict=True)],
+        }
         put = c.put("/v1/experiments/exit-popup-copy", json=changed)
         assert put.status_code == 200, put.text
         assert [v["share"] for v in put.json()["definition"]["variants"]] == [0.8, 0.2]
