@@ -13,6 +13,8 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+from markupsafe import Markup
+
 from shopmind.core import label, resolve_particles, resolve_plurals
 from shopmind.experiments import (
     CampaignMessagePoint,
@@ -39,6 +41,15 @@ def words(key: str, lang: str, **values: Any) -> str:
     if values:
         text = text.format(**values)
     return resolve_particles(text) if lang == "ko" else resolve_plurals(text)
+
+
+def code_words(key: str, lang: str, plain: dict[str, str] | None = None, **codes: str) -> Markup:
+    """A sentence naming identifiers the marketer typed (trigger ids, campaign ids), each shown as
+    code: they are data, not words of the page (``plain``: values that are words)."""
+    shown: dict[str, Any] = {k: Markup("<code>{}</code>").format(v) for k, v in codes.items()}
+    shown.update(plain or {})
+    text = Markup(message(key, lang)).format(**shown)
+    return Markup(resolve_particles(text) if lang == "ko" else resolve_plurals(text))
 
 
 def _finite(value: float | None) -> bool:
@@ -96,9 +107,9 @@ def point_text(experiment: Experiment, lang: str) -> str:
         )
         return words("ex.point.recommendations", lang, placement=where)
     if isinstance(point, CampaignMessagePoint):
-        return words("ex.point.campaign_message", lang, campaign=point.campaign)
+        return code_words("ex.point.campaign_message", lang, campaign=point.campaign)
     assert isinstance(point, SendTimePoint)
-    return words("ex.point.send_time", lang, campaign=point.campaign)
+    return code_words("ex.point.send_time", lang, campaign=point.campaign)
 
 
 def variant_detail(experiment: Experiment, index: int, lang: str) -> str:
@@ -107,12 +118,12 @@ def variant_detail(experiment: Experiment, index: int, lang: str) -> str:
     point = experiment.point
     if isinstance(point, PlacementPoint):
         return (
-            words("ex.shows_trigger", lang, trigger=v.trigger)
+            code_words("ex.shows_trigger", lang, trigger=v.trigger)
             if v.trigger
             else message("ex.shows_nothing", lang)
         )
     if isinstance(point, RecommendationsPoint):
-        return words("ex.strategy", lang, strategy=v.strategy or "–")
+        return code_words("ex.strategy", lang, strategy=v.strategy or "–")
     if isinstance(point, SendTimePoint):
         return (
             message("ex.best_hour", lang)

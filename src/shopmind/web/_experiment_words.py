@@ -30,25 +30,24 @@ WORDS: dict[str, tuple[str, str]] = {
     "ex.page": ("실험", "Experiment"),
     "ex.form_note": (
         "실험을 YAML이나 JSON으로 적으세요. 저장하면 초안이 되고, 시작하기 전까지는 누구에게도 변형이 배정되지 않습니다. "
-        "항목 설명은 docs/experiments.md에 있습니다.",
+        "모든 항목의 설명은 아래 문서에 있습니다.",
         "Write the experiment as YAML or JSON. Saving keeps it as a draft: nobody is assigned a variant "
-        "until it starts. docs/experiments.md describes every field.",
+        "until it starts. The document below describes every field.",
     ),
     "ex.definition": ("실험 정의", "Definition"),
     "ex.fix": ("아래 항목을 고쳐 주세요.", "Please fix these fields."),
     "ex.fields_title": ("주요 항목", "The main fields"),
     "ex.field.id": (
-        "실험 ID (영문 소문자, 숫자, -, _). 시작한 뒤에도 바뀌지 않습니다.",
+        "실험 ID: 영문 소문자, 숫자, 하이픈, 밑줄로 짓고 한 번 정하면 바뀌지 않습니다.",
         "the experiment's id (lower-case letters, digits, - and _); it never changes",
     ),
     "ex.field.name": ("화면에 보일 이름", "the name the pages show"),
     "ex.field.point": (
-        "결정 지점: placement(온사이트 팝업·배너), recommendations(추천 방식), campaign_message(캠페인 메시지), "
-        "send_time(발송 시각)",
-        "where it decides: placement (on-site), recommendations (strategy), campaign_message, send_time",
+        "결정 지점: 온사이트 자리(팝업, 배너), 추천 방식, 캠페인 메시지, 발송 시각 가운데 하나",
+        "where it decides: an on-site placement, the recommendation strategy, a campaign's message or its send time",
     ),
     "ex.field.variants": (
-        "변형 목록. 첫 번째가 대조군이고, share를 적지 않으면 똑같이 나눕니다. 비율의 합은 100%여야 합니다.",
+        "변형 목록: 첫 번째가 대조군입니다. 비율을 적지 않으면 똑같이 나누고, 적으면 합이 100%여야 합니다.",
         "the variants, the first is the control; no share means equal shares; shares must add up to 100%",
     ),
     "ex.field.traffic": (
@@ -56,15 +55,15 @@ WORDS: dict[str, tuple[str, str]] = {
         "the share of eligible units that take part (above 0, at most 1)",
     ),
     "ex.field.metrics": (
-        "지표 목록. 첫 번째가 목표 지표이고, guardrail: true는 가드레일 지표입니다.",
+        "지표 목록: 첫 번째가 목표 지표이고, 나빠지면 안 되는 지표는 가드레일 지표로 표시합니다.",
         "the metrics, the first is the goal; guardrail: true marks a guardrail",
     ),
     "ex.field.policy": (
-        "배분 방식: fixed(고정 비율), thompson(톰슨 샘플링), contextual(상황별 밴딧)",
+        "배분 방식: 고정 비율, 톰슨 샘플링, 상황별 밴딧 가운데 하나",
         "how traffic is split: fixed, thompson (Thompson sampling) or contextual (a contextual bandit)",
     ),
     "ex.field.analysis": (
-        "분석 설정: 유의수준(alpha), 순차 검정(sequential), CUPED 보정(cuped)",
+        "분석 설정: 유의수준, 순차 검정 사용 여부, CUPED 보정 사용 여부",
         "the analysis: alpha, sequential testing, CUPED",
     ),
     "ex.save": ("초안으로 저장", "Save as a draft"),
@@ -229,7 +228,7 @@ WORDS: dict[str, tuple[str, str]] = {
         "Name at least one metric (the first is the goal).",
     ),
     "ex.err.slug": (
-        "영문 소문자, 숫자, -, _만 쓸 수 있습니다 (예: exit-popup-copy).",
+        "영문 소문자, 숫자, 하이픈, 밑줄만 쓸 수 있습니다.",
         "Lower-case letters, digits, - and _ only (e.g. exit-popup-copy).",
     ),
     "ex.err.duplicate": ("같은 이름을 두 번 쓸 수 없습니다.", "This name is used twice."),
@@ -266,7 +265,7 @@ WORDS: dict[str, tuple[str, str]] = {
         "The variant to keep must be one of the experiment's variants.",
     ),
     "ex.err.other": (
-        "값이 맞지 않습니다. docs/experiments.md에서 이 항목의 설명을 확인하세요.",
+        "값이 맞지 않습니다. 실험 설명서에서 이 항목의 설명을 확인하세요.",
         "This value cannot be used: docs/experiments.md describes the field.",
     ),
 }

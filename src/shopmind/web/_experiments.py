@@ -101,8 +101,10 @@ def problem_text(reason: str, lang: str) -> str:
         return reason
     for pattern, key in _KOREAN_REASONS:
         found = pattern.match(reason)
-        if found:
-            return views.words(key, lang, **found.groupdict())
+        if found:  # the values the marketer may type (choices, types) are shown as code
+            values = found.groupdict()
+            codes = {k: values.pop(k) for k in ("choices", "type") if k in values}
+            return views.code_words(key, lang, plain=values, **codes)
     return message("ex.err.other", lang)
 
 
