@@ -7,14 +7,25 @@ of the built-in triggers and their outcomes. ``generate_consents(customers, days
 gives its members' advertising consent ledger (a random stream of its own).
 ``simulate_responses(messages, shop_recipients(shop), seed)`` answers a campaign's messages with
 opens, clicks and orders carrying planted effects (``MESSAGE_RESPONSES``).
+``simulate_month(policy)`` serves a month of popup visitors with context-dependent planted
+effects (``POPUP_EFFECTS``) through a traffic policy and measures its regret.
 """
 
+from shopmind.demo._bandit_month import BanditMonth, DecisionLog, simulate_month
 from shopmind.demo._catalogue import PRODUCT_SCHEMA
 from shopmind.demo._consent import DemoConsents, generate_consents
 from shopmind.demo._geography import WEATHER_SCHEMA
 from shopmind.demo._inquiries import INQUIRY_EVENT
 from shopmind.demo._onsite import simulate_onsite
 from shopmind.demo._people import MEMBER_EMAIL_DOMAIN, guest_contact, member_contact
+from shopmind.demo._popup_effects import (
+    POPUP_EFFECTS,
+    POPUP_VARIANTS,
+    PopupEffect,
+    Visitors,
+    click_rates,
+    draw_visitors,
+)
 from shopmind.demo._responses import (
     MESSAGE_EVENT_SCHEMA,
     OPEN_TRACKED,
@@ -53,25 +64,34 @@ __all__ = [
     "MESSAGE_EVENT_SCHEMA",
     "MESSAGE_RESPONSES",
     "OPEN_TRACKED",
+    "POPUP_EFFECTS",
+    "POPUP_VARIANTS",
     "PRODUCT_SCHEMA",
     "RESPONSE_DAYS",
     "WEATHER_SCHEMA",
+    "BanditMonth",
     "ComplementaryPair",
+    "DecisionLog",
     "DemoConsents",
     "DeviceHourHabit",
     "MessageResponse",
     "PlantedTruths",
+    "PopupEffect",
     "Product",
     "Recipients",
     "Responses",
     "SentMessage",
     "SyntheticShop",
+    "Visitors",
     "WeatherEffect",
+    "click_rates",
+    "draw_visitors",
     "generate_consents",
     "generate_shop",
     "guest_contact",
     "member_contact",
     "shop_recipients",
+    "simulate_month",
     "simulate_onsite",
     "simulate_responses",
 ]

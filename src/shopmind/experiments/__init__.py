@@ -3,7 +3,24 @@ messages and send times): the declared experiment, deterministic assignment, sta
 sufficient statistics (frequentist, Bayesian, CUPED, sequential, Holm, SRM), bandits, off-policy
 evaluation and uplift models. Pure: the store's numbers come in as sums (``VariantStats``)."""
 
-from shopmind.experiments._assign import Assigner, unit_point
+from shopmind.experiments._analyse import (
+    analyse_experiment,
+    analyse_metric,
+)
+from shopmind.experiments._assign import (
+    Assigner,
+    unit_point,
+)
+from shopmind.experiments._bandit import (
+    ThompsonSampling,
+)
+from shopmind.experiments._context_features import (
+    ContextEncoder,
+)
+from shopmind.experiments._contextual import (
+    LinearThompson,
+    LinUCB,
+)
 from shopmind.experiments._definition import (
     FEATURES,
     METRIC_KINDS,
@@ -25,7 +42,17 @@ from shopmind.experiments._definition import (
     experiment_json,
     parse_experiment,
 )
-from shopmind.experiments._policy import Context, FixedShares, Reward, TrafficPolicy, policy_for
+from shopmind.experiments._multiple import (
+    holm,
+)
+from shopmind.experiments._policy import (
+    Context,
+    FixedShares,
+    Reward,
+    TrafficPolicy,
+    policy_for,
+    policy_from_state,
+)
 from shopmind.experiments._report import (
     Comparison,
     ExperimentResult,
@@ -35,7 +62,12 @@ from shopmind.experiments._report import (
     TrafficPoint,
     VariantSummary,
 )
-from shopmind.experiments._sufficient import VariantStats
+from shopmind.experiments._srm import (
+    srm_check,
+)
+from shopmind.experiments._sufficient import (
+    VariantStats,
+)
 
 __all__ = [
     "FEATURES",
@@ -47,12 +79,15 @@ __all__ = [
     "CampaignMessagePoint",
     "Comparison",
     "Context",
+    "ContextEncoder",
     "DecisionPoint",
     "Experiment",
     "ExperimentResult",
     "FixedShares",
     "Interval",
     "Layer",
+    "LinUCB",
+    "LinearThompson",
     "Metric",
     "MetricResult",
     "PlacementPoint",
@@ -62,14 +97,20 @@ __all__ = [
     "SendTimePoint",
     "SrmCheck",
     "Target",
+    "ThompsonSampling",
     "TrafficPoint",
     "TrafficPolicy",
     "Variant",
     "VariantStats",
     "VariantSummary",
+    "analyse_experiment",
+    "analyse_metric",
     "check_experiment",
     "experiment_json",
+    "holm",
     "parse_experiment",
     "policy_for",
+    "policy_from_state",
+    "srm_check",
     "unit_point",
 ]

@@ -11,11 +11,16 @@ A context is a mapping of the visitor's features at decision time, all optional:
 
 from __future__ import annotations
 
+import itertools
+import math
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from shopmind.core import FieldError, InvalidInputError
+from shopmind.experiments._bandit import ThompsonSampling, new_seed, pick
+from shopmind.experiments._contextual import LinearThompson, LinUCB
 from shopmind.experiments._definition import Experiment
 
 Context = Mapping[str, Any]
@@ -56,25 +61,95 @@ class TrafficPolicy(Protocol):
 class FixedShares:
     """The experiment's shares, whatever the rewards (a randomised A/B/n test served per decision)."""
 
-    def __init__(self, variants: list[str], shares: list[float], seed: int | None = None) -> None:
+    kind = "fixed"
+
+    def __init__(self, variants: Sequence[str], shares: Sequence[float], seed: int | None = None) -> None:
         self.variants = list(variants)
-        self._shares = list(shares)
-        self._rng = random.Random(seed)
+        self._shares = [float(s) for s in shares]
+        if len(self._shares) != len(self.variants) or any(
+            not math.isfinite(s) or s < 0 for s in self._shares
+        ):
+            raise InvalidInputError([FieldError("variants", "one share of at least 0 per variant")])
+        if abs(sum(self._shares) - 1.0) > 1e-9:
+            raise InvalidInputError([FieldError("variants", "the shares must add up to 100%")])
+        self.seed = new_seed() if seed is None else int(seed)
+        self.decisions = 0
+        self._rng = random.Random(self.seed)
+        self._cumulative = list(itertools.accumulate(self._shares))
 
     def probabilities(self, context: Context | None = None) -> dict[str, float]:
         return dict(zip(self.variants, self._shares, strict=True))
 
     def choose(self, context: Context | None = None) -> tuple[str, float]:
-        i = self._rng.choices(range(len(self.variants)), weights=self._shares)[0]
+        i = pick(self._rng, self._cumulative)
         return self.variants[i], self._shares[i]
 
     def update(self, rewards: Iterable[Reward]) -> None:
-        return None
+        """Learns nothing; counts the rewards seen (``state()['decisions']``) and, like the
+        bandits, restarts its serving draws from (seed, decisions) so a rebuilt policy serves
+        the same."""
+        self.decisions += sum(1 for _ in rewards)
+        self._rng = random.Random(f"{self.seed}:{self.decisions}")
 
     def state(self) -> dict[str, Any]:
-        return {"kind": "fixed", "variants": self.variants, "shares": self._shares}
+        return {
+            "kind": self.kind,
+            "variants": list(self.variants),
+            "shares": self.probabilities(),
+            "winner": None,
+            "decisions": self.decisions,
+            "seed": self.seed,
+        }
 
 
 def policy_for(experiment: Experiment, seed: int | None = None) -> TrafficPolicy:
-    """The traffic policy ``experiment.policy`` declares (fixed shares until the bandits land)."""
-    return FixedShares(experiment.variant_names, experiment.shares(), seed)
+    """The traffic policy ``experiment.policy`` declares, before any reward: fixed shares,
+    Thompson sampling, or a contextual bandit (linear Thompson sampling or LinUCB)."""
+    p = experiment.policy
+    names = experiment.variant_names
+    if p.kind == "thompson":
+        return ThompsonSampling(names, floor=p.floor, switch_at=p.switch_at, seed=seed)
+    if p.kind == "contextual" and p.algorithm == "linucb":
+        return LinUCB(names, features=p.features, floor=p.floor, seed=seed)
+    if p.kind == "contextual":
+        return LinearThompson(names, features=p.features, floor=p.floor, seed=seed)
+    return FixedShares(names, experiment.shares(), seed)
+
+
+def policy_from_state(experiment: Experiment, state: Mapping[str, Any]) -> TrafficPolicy:
+    """The policy a stored ``state()`` describes (after a restart: same posterior, same chances,
+    same winner). The state must be the experiment's: its kind and variants, else
+    ``InvalidInputError`` naming the field."""
+    if not isinstance(state, Mapping):
+        raise InvalidInputError([FieldError("state", "expected a JSON object")])
+    kind = state.get("kind")
+    if list(state.get("variants") or []) != experiment.variant_names:
+        raise InvalidInputError(
+            [FieldError("state.variants", f"the state's variants are not {experiment.id}'s")]
+        )
+    if kind == "fixed" and experiment.policy.kind == "fixed":
+        policy = FixedShares(experiment.variant_names, experiment.shares(), _seed_of(state))
+        policy.decisions = int(state.get("decisions") or 0)
+        policy._rng = random.Random(f"{policy.seed}:{policy.decisions}")
+        return policy
+    if kind == "thompson" and experiment.policy.kind == "thompson":
+        return ThompsonSampling.from_state(state)
+    if kind == "contextual" and experiment.policy.kind == "contextual":
+        algorithm = state.get("algorithm")
+        if algorithm != experiment.policy.algorithm:
+            raise InvalidInputError(
+                [
+                    FieldError(
+                        "state.algorithm", f"a {algorithm!r} state cannot serve {experiment.policy.algorithm}"
+                    )
+                ]
+            )
+        return LinUCB.from_state(state) if algorithm == "linucb" else LinearThompson.from_state(state)
+    raise InvalidInputError(
+        [FieldError("state.kind", f"a {kind!r} state cannot serve a {experiment.policy.kind} policy")]
+    )
+
+
+def _seed_of(state: Mapping[str, Any]) -> int | None:
+    seed = state.get("seed")
+    return None if seed is None else int(seed)

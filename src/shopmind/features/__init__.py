@@ -3,6 +3,15 @@ tastes (categories, brands, price band, interests), habits (best time and channe
 behavioural features and labels of the supervised models (purchase probability, churn, look-alikes)."""
 
 from shopmind.features._behaviour import FEATURES, NEVER, behaviour_features, purchase_labels
+from shopmind.features._experiment_metrics import (
+    MetricSpec,
+    experiment_clicks,
+    exposed_units,
+    message_kind_events,
+    unit_values,
+    variant_sums,
+    verified_orders,
+)
 from shopmind.features._habits import best_time_and_device, send_channel
 from shopmind.features._interactions import interactions, recommender_catalogue
 from shopmind.features._rfm import (
@@ -19,6 +28,7 @@ from shopmind.features._visits import daily_visits
 __all__ = [
     "FEATURES",
     "NEVER",
+    "MetricSpec",
     "as_of_day",
     "behaviour_features",
     "best_time_and_device",
@@ -27,8 +37,11 @@ __all__ = [
     "customer_taste",
     "daily_visits",
     "event_profiles",
+    "experiment_clicks",
+    "exposed_units",
     "interactions",
     "local_day",
+    "message_kind_events",
     "price_band",
     "purchase_labels",
     "purchase_transactions",
@@ -36,5 +49,8 @@ __all__ = [
     "rfm_summary",
     "send_channel",
     "taste_scores",
+    "unit_values",
+    "variant_sums",
+    "verified_orders",
     "visit_summary",
 ]

@@ -12,10 +12,13 @@ from shopmind.measure._experiment_admin import (
     stop_experiment,
     stored_experiment,
 )
+from shopmind.measure._results import experiment_results, metric_stats
 
-__all__: list[str] = [
+__all__ = [
     "change_experiment",
+    "experiment_results",
     "exposure_counts",
+    "metric_stats",
     "new_experiment",
     "point_words",
     "read_experiment_text",

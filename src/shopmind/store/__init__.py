@@ -91,6 +91,7 @@ from shopmind.store._decisions import (
 )
 from shopmind.store._disk import free_bytes, out_of_space
 from shopmind.store._erasure import (
+    ERASED_EXPERIMENT_TABLES,
     ERASED_MESSAGE_TABLES,
     ERASED_TABLES,
     Erasure,
@@ -238,6 +239,7 @@ __all__ = [
     "CHANNELS",
     "CONSENT_ENTRY_SCHEMA",
     "DESTINATION_KINDS",
+    "ERASED_EXPERIMENT_TABLES",
     "ERASED_MESSAGE_TABLES",
     "ERASED_TABLES",
     "EXPERIMENT_STATES",

@@ -8,7 +8,7 @@ anonymous ids, hashed e-mail and phone) leads to their events, orders and order 
 links and profile rows, scores, segment memberships (and their history in saved segments), findings,
 recommendations, on-site decisions and their outcomes, consent ledger entries and §50⑧ notices, interest
 signals, the quarantined input that mentions any of them, and what campaigns kept of them: their
-outbox messages (and their lines in the workspace's outbox files), campaign memberships, message events and Web Push subscriptions. Of their consent, only the counts of the
+outbox messages (and their lines in the workspace's outbox files), campaign memberships, message events and Web Push subscriptions, and their exposures to experiments. Of their consent, only the counts of the
 erasure record stay: no identifier, so no state that could be read back as theirs.
 """
 
@@ -55,13 +55,16 @@ ERASED_TABLES = (
 #: The campaigns' tables an erasure deletes from too (after ``ERASED_TABLES``; kept apart so that
 #: a shop that never ran a campaign is not asked to show rows of them).
 ERASED_MESSAGE_TABLES = ("message_events", "outbox", "campaign_members", "push_subscriptions")
+#: The experiments' table of exposures (which variant they saw, when): deleted last. Their
+#: on-site decisions inside experiments (variant, propensity, context) go with ``decisions``.
+ERASED_EXPERIMENT_TABLES = ("exposures",)
 _TOKEN_KIND = "erasure"
 
 
 @dataclass(frozen=True)
 class Erasure:
-    """What an erasure did, ``counts``: rows deleted per table (``ERASED_TABLES`` then
-    ``ERASED_MESSAGE_TABLES`` order);
+    """What an erasure did, ``counts``: rows deleted per table (``ERASED_TABLES``, then
+    ``ERASED_MESSAGE_TABLES``, then ``ERASED_EXPERIMENT_TABLES`` order);
     ``erasure_id`` is None when nothing was left to delete (``erased_before`` then says when
     the customer was erased)."""
 
@@ -163,7 +166,7 @@ def erase_profile(store: Store, identifier: str, hasher: IdentifierHasher) -> Er
                 identifier,
                 None,
                 None,
-                tuple((t, 0) for t in (*ERASED_TABLES, *ERASED_MESSAGE_TABLES)),
+                tuple((t, 0) for t in (*ERASED_TABLES, *ERASED_MESSAGE_TABLES, *ERASED_EXPERIMENT_TABLES)),
                 before,
             )
         raise UnknownProfileError(
@@ -269,8 +272,11 @@ def _delete(store: Store, idents: frozenset[str]) -> dict[str, int]:
         for table in ("message_events", "outbox", "campaign_members"):
             delete(table, f"profile_id IN {ids}")
         delete("push_subscriptions", f"identifier IN {ids}")
+        # the variants they saw (a unit is their profile id, or an identifier before they had one)
+        delete("exposures", f"unit_id IN {ids}")
     counts["quarantine"] = _delete_quarantined(store, [*values, *everyone])
-    return {table: counts.get(table, 0) for table in (*ERASED_TABLES, *ERASED_MESSAGE_TABLES)}
+    tables = (*ERASED_TABLES, *ERASED_MESSAGE_TABLES, *ERASED_EXPERIMENT_TABLES)
+    return {table: counts.get(table, 0) for table in tables}
 
 
 def _delete_quarantined(store: Store, values: Iterable[str]) -> int:

@@ -1,0 +1,98 @@
+"""Bayesian views of a comparison: the chance that the variant beats the control and the expected
+loss of choosing it (what one gives up, on average, if it is in fact worse).
+
+- Conversion: beta-binomial. With a uniform Beta(1, 1) prior, a variant with ``c`` conversions of
+  ``n`` units has the posterior Beta(1 + c, 1 + n - c). ``P(p_b > p_a) = ∫ f_b(x) F_a(x) dx`` is
+  integrated numerically over where the posteriors have mass (not Monte Carlo: the same numbers
+  every time, to about 1e-10). The expected loss ``E[max(p_a - p_b, 0)]`` follows from the same
+  integral through the size-biased posteriors (``x f(x)/E[p]`` is Beta(α + 1, β)):
+  ``E[p_a 1{p_a > p_b}] - E[p_b 1{p_a > p_b}] = E[p_a] P(a⁺ > b) - E[p_b] P(a > b⁺)``.
+- Any mean (revenue, orders, a ratio, a CUPED-adjusted mean): the effect ``Δ`` is normal with the
+  estimate's variance, optionally with a normal prior on the effect (gbstats'
+  ``EffectBayesianABTest``; the default prior is flat, so the posterior is N(Δ̂, Var Δ̂)):
+  ``P(Δ > 0) = Φ(μ/σ)`` and ``E[max(-Δ, 0)] = σ φ(μ/σ) - μ Φ(-μ/σ)``.
+
+Both are on the absolute difference, in the metric's own units (a share of units for conversion,
+won per unit for revenue). For a metric where lower is better, the variant "beats" the control
+when it is lower, and the loss is of it being higher.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from scipy import integrate
+from scipy import stats as st
+
+_TAIL = 1e-15
+
+
+@dataclass(frozen=True)
+class BayesianOutcome:
+    chance_to_beat_control: float
+    expected_loss: float
+
+
+def _beta_above(a1: float, b1: float, a2: float, b2: float) -> float:
+    """P(X > Y) for independent X ~ Beta(a1, b1), Y ~ Beta(a2, b2): ∫ f_X(x) F_Y(x) dx over the
+    part of [0, 1] where X has mass (all but 2e-15 of it)."""
+    x = st.beta(a1, b1)
+    y = st.beta(a2, b2)
+    lo, hi = float(x.ppf(_TAIL)), float(x.isf(_TAIL))
+    # the integrand changes fastest around both means: tell quad where they are
+    points = sorted({min(max(m, lo), hi) for m in (float(x.mean()), float(y.mean()))})
+    value, _ = integrate.quad(
+        lambda t: float(x.pdf(t) * y.cdf(t)),
+        lo,
+        hi,
+        points=points,
+        epsabs=1e-13,
+        epsrel=1e-11,
+        limit=400,
+    )
+    return min(max(value, 0.0), 1.0)
+
+
+def beta_binomial(
+    conversions_a: float, n_a: int, conversions_b: float, n_b: int, *, lower_is_better: bool = False
+) -> BayesianOutcome:
+    """Chance that variant b's rate beats control a's, and the expected loss (in rate) of
+    choosing b, under uniform priors."""
+    aa, ba = 1.0 + conversions_a, 1.0 + n_a - conversions_a
+    ab, bb = 1.0 + conversions_b, 1.0 + n_b - conversions_b
+    if lower_is_better:
+        # swap the roles: "b beats a" becomes "a's rate above b's"
+        aa, ba, ab, bb = ab, bb, aa, ba
+    chance = _beta_above(ab, bb, aa, ba)
+    mean_a, mean_b = aa / (aa + ba), ab / (ab + bb)
+    loss = mean_a * _beta_above(aa + 1.0, ba, ab, bb) - mean_b * _beta_above(aa, ba, ab + 1.0, bb)
+    return BayesianOutcome(chance, max(loss, 0.0))
+
+
+def gaussian_effect(
+    estimate: float,
+    variance: float,
+    *,
+    prior_mean: float = 0.0,
+    prior_variance: float | None = None,
+    lower_is_better: bool = False,
+) -> BayesianOutcome | None:
+    """The normal effect's posterior (flat prior unless ``prior_variance`` is given) → chance to
+    beat control and expected loss of choosing the variant; None without variance."""
+    if not variance > 0 or not math.isfinite(variance):
+        return None
+    precision = 1.0 / variance
+    if prior_variance is not None:
+        post_precision = precision + 1.0 / prior_variance
+        mu = (estimate * precision + prior_mean / prior_variance) / post_precision
+    else:
+        post_precision = precision
+        mu = estimate
+    sigma = math.sqrt(1.0 / post_precision)
+    if lower_is_better:
+        mu = -mu
+    z = mu / sigma
+    chance = float(st.norm.cdf(z))
+    loss = sigma * float(st.norm.pdf(z)) - mu * float(st.norm.cdf(-z))
+    return BayesianOutcome(chance, max(loss, 0.0))
