@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 
+from shopmind.measure import experiment_results
+from shopmind.store import Store, Workspace
+from tests import experiment_rows
 from tests.serving import Server
 
 POPUP: dict[str, Any] = {
@@ -29,10 +32,27 @@ POPUP: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = Server(tmp_path_factory.mktemp("experiments-api") / "shop", args=("--no-recommender",))
+    folder = tmp_path_factory.mktemp("experiments-api") / "shop"
+    Workspace.init(folder)
+    with Store(folder / "shop.duckdb") as store:
+        experiment_rows.seed(
+            store,
+            "seeded-popup",
+            "심어 둔 팝업 실험",
+            {"control": 400, "free-shipping": 400},
+            {"control": 0.1, "free-shipping": 0.2},
+        )
+        experiment_rows.empty(store, "nobody-yet", "아무도 없는 실험")
+        ORACLE["seeded-popup"] = experiment_results(
+            store, "seeded-popup", as_of=experiment_rows.AS_OF
+        ).to_dict()
+    running = Server(folder, args=("--no-recommender", "--run-at", "off"))
     running.start()
     yield running
     assert running.stop() == 0, running.output()
+
+
+ORACLE: dict[str, Any] = {}
 
 
 def test_create_list_change_start_stop(server: Server) -> None:
@@ -47,8 +67,9 @@ def test_create_list_change_start_stop(server: Server) -> None:
         assert again.status_code == 400 and again.json()["errors"][0]["field"] == "id"
 
         listed = c.get("/v1/experiments").json()["experiments"]
-        assert [e["experiment_id"] for e in listed] == ["exit-popup-copy"]
-        assert c.get("/v1/experiments", params={"state": "running"}).json()["experiments"] == []
+        assert listed[0]["experiment_id"] == "exit-popup-copy"  # newest first
+        running = c.get("/v1/experiments", params={"state": "running"}).json()["experiments"]
+        assert "exit-popup-copy" not in [e["experiment_id"] for e in running]
 
         # a draft's definition can change: now 80/20
         changed = {
@@ -68,7 +89,7 @@ def test_create_list_change_start_stop(server: Server) -> None:
         fixed = c.put("/v1/experiments/exit-popup-copy", json=changed)
         assert fixed.status_code == 409 and "only a draft" in fixed.json()["message"]
         running = c.get("/v1/experiments", params={"state": "running"}).json()["experiments"]
-        assert [e["experiment_id"] for e in running] == ["exit-popup-copy"]
+        assert "exit-popup-copy" in [e["experiment_id"] for e in running]
 
         bad_winner = c.post("/v1/experiments/exit-popup-copy/stop", params={"winner": "nope"})
         assert bad_winner.status_code == 400
@@ -131,3 +152,22 @@ def test_unknown_experiments_and_keys(server: Server) -> None:
         assert c.get("/v1/experiments").status_code == 403
     with server.client() as c:
         assert c.get("/v1/experiments").status_code == 401
+
+
+def test_results_are_experiment_results_as_json(server: Server) -> None:
+    with server.client(server.secret_key) as c:
+        answer = c.get(
+            "/v1/experiments/seeded-popup/results", params={"as_of": experiment_rows.AS_OF.isoformat()}
+        )
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        empty = c.get("/v1/experiments/nobody-yet/results").json()
+    assert body["name"] == "심어 둔 팝업 실험" and body["state"] == "running"
+    oracle = ORACLE["seeded-popup"]
+    for key in ("units", "srm", "metrics", "traffic", "notes", "enough_data"):
+        assert body[key] == oracle[key], key
+    assert body["units"] == 800 and body["srm"]["flagged"] is False
+    assert [m["metric"] for m in body["metrics"]] == ["conversion", "revenue"]
+    assert "NaN" not in answer.text
+    assert empty["units"] == 0 and empty["metrics"] == [] and empty["notes"]
+    assert empty["enough_data"] is False
