@@ -57,9 +57,9 @@ ExperimentArg = Annotated[str, typer.Argument(help="An experiment's id (shopmind
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the answer as JSON for scripts.")]
 STATES = {"draft": "초안", "running": "진행 중", "stopped": "종료"}
 DECISIONS = {
-    "better": ("better", "더 좋음"),
-    "worse": ("worse", "더 나쁨"),
-    "inconclusive": ("inconclusive", "판단 보류"),
+    "better": ("better", "대조군보다 좋음"),
+    "worse": ("worse", "대조군보다 나쁨"),
+    "inconclusive": ("inconclusive", "아직 판단할 수 없음"),
 }
 _WHAT = "the experiment{where} cannot be used · 실험을 쓸 수 없습니다"
 _HINT = "the experiment file is described in docs/experiments.md"
@@ -184,7 +184,7 @@ def experiments_list(
     table.add_column(_both("state", "상태"))
     table.add_column(_both("decides", "결정 지점"))
     table.add_column(_both("variants", "변형"))
-    table.add_column(_both("units", "노출 단위"), justify="right")
+    table.add_column(_both("units", "노출 고객"), justify="right")
     table.add_column(_both("created", "만든 때"))
     for s, experiment, counts in rows:
         table.add_row(
@@ -216,7 +216,7 @@ def experiments_show(
     declared = stored_experiment(stored)
     console.print(
         f"[bold]{escape(stored.name)}[/] ({stored.experiment_id}) · {_state(stored.state)}"
-        + (f" · winner · 승자 {escape(stored.winner)}" if stored.winner else ""),
+        + (f" · kept · 채택한 변형 {escape(stored.winner)}" if stored.winner else ""),
         highlight=False,
     )
     console.print(
@@ -227,7 +227,7 @@ def experiments_show(
     table = Table(title=_both("variants", "변형"))
     table.add_column(_both("variant", "변형"))
     table.add_column(_both("share", "비율"), justify="right")
-    table.add_column(_both("exposed units", "노출 단위"), justify="right")
+    table.add_column(_both("exposed units", "노출 고객"), justify="right")
     for i, (variant, share) in enumerate(zip(declared.variants, declared.shares(), strict=True)):
         name = variant.name + (" (control · 대조군)" if i == 0 else "")
         table.add_row(escape(name), f"{share:.0%}", f"{described['exposures'][variant.name]:,}")
@@ -284,7 +284,7 @@ def experiments_stop(
     """Stop the experiment: no new units are assigned; its results stay readable. With --winner,
     the winning variant is recorded (and served to everyone by the decision point)."""
     after = _move(experiment, workspace, "stop", winner)
-    won = f" · winner · 승자 {escape(after.winner)}" if after.winner else ""
+    won = f" · kept · 채택한 변형 {escape(after.winner)}" if after.winner else ""
     console.print(
         f"stopped {after.experiment_id}{won} · 실험 {with_particle(f'‘{escape(after.name)}’', '을/를')} 종료했습니다",
         highlight=False,
@@ -325,7 +325,7 @@ def _metric_tables(metric: MetricResult, alpha: float) -> list[Table]:
     title = f"{metric.metric} ({metric.kind})" + (" · guardrail · 가드레일" if metric.guardrail else "")
     per = Table(title=_both(f"{title}: per variant ({level} intervals)", f"변형별 ({level} 구간)"))
     per.add_column(_both("variant", "변형"))
-    per.add_column(_both("units", "단위"), justify="right")
+    per.add_column(_both("units", "노출 고객"), justify="right")
     per.add_column(_both("value \\[interval]", "값 \\[구간]"), justify="right")
     per.add_column(_both("CUPED-adjusted", "CUPED 보정"), justify="right")
     for v in metric.variants:
@@ -342,9 +342,9 @@ def _metric_tables(metric: MetricResult, alpha: float) -> list[Table]:
     versus = Table(title=_both("against the control", "대조군 대비"))
     for en, ko in (
         ("variant", "변형"),
-        ("lift \\[interval]", "상대 효과 \\[구간]"),
+        ("lift \\[interval]", "변화율 \\[구간]"),
         ("sequential \\[always valid]", "순차 검정 구간"),
-        ("p (Holm)", "p (Holm 보정)"),
+        ("p (Holm)", "p값 (Holm 보정)"),
         ("chance to beat", "대조군보다 나을 확률"),
         ("decision", "판정"),
     ):
@@ -370,15 +370,15 @@ def _comparison_row(c: Comparison) -> list[str]:
 def print_results(result: ExperimentResult, alpha: float) -> None:
     srm = result.srm
     console.print(
-        f"units · 노출 단위: {result.units:,}"
+        f"units · 노출 고객: {result.units:,}"
         + (f" · crossed · 두 변형에 노출: {result.crossed_units:,}" if result.crossed_units else "")
     )
     if srm is not None:
         observed = ", ".join(f"{k} {v:,}" for k, v in srm.observed.items())
         verdict = (
-            "[bold red]FLAGGED: the assignment is broken, results hidden · 배분 이상: 결과를 숨깁니다[/]"
+            "[bold red]FLAGGED: the assignment is broken, results hidden · 표본 비율 불일치: 결과를 숨깁니다[/]"
             if srm.flagged
-            else "ok · 정상"
+            else "ok · 통과"
         )
         console.print(f"SRM check · 표본 비율 검사: {observed} · p = {_p(srm.p_value)} · {verdict}")
     for note in result.notes:
