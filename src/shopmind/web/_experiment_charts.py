@@ -88,7 +88,7 @@ def lifts(
     return figure(
         data,
         showlegend=True,
-        legend={"orientation": "h", "y": -0.35},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
         xaxis=axis(titles[0], ticksuffix="%", zeroline=True, zerolinecolor="#868e96", zerolinewidth=2),
         yaxis={
             "tickmode": "array",
@@ -97,9 +97,10 @@ def lifts(
             "autorange": "reversed",
             "automargin": True,
             "range": [len(rows) - 0.5, -0.5],
+            "showgrid": False,
         },
         height=max(200, 120 + 56 * len(rows)),
-        margin={"l": 16, "r": 16, "t": 8, "b": 64},
+        margin={"l": 16, "r": 16, "t": 36, "b": 48},
     )
 
 
@@ -121,7 +122,13 @@ def traffic(days: Sequence[str], shares: Mapping[str, Sequence[float]], title: s
         ],
         showlegend=True,
         legend={"orientation": "h", "y": 1.15},
-        xaxis={"type": "date", "tickformat": "%m.%d", "hoverformat": "%Y-%m-%d", "gridcolor": "#eee"},
+        xaxis={
+            "type": "date",
+            "tickformat": "%m.%d",
+            "hoverformat": "%Y-%m-%d",
+            "gridcolor": "#eee",
+            "dtick": 86_400_000 * max(1, len(days) // 10),  # whole days: no date repeated
+        },
         yaxis=axis(title, range=[0, 100], ticksuffix="%"),
         height=260,
         margin={"l": 56, "r": 16, "t": 24, "b": 40},
