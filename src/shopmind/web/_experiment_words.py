@@ -30,9 +30,9 @@ WORDS: dict[str, tuple[str, str]] = {
     "ex.page": ("실험", "Experiment"),
     "ex.form_note": (
         "실험을 YAML이나 JSON으로 적으세요. 저장하면 초안이 되고, 시작하기 전까지는 누구에게도 변형이 배정되지 않습니다. "
-        "모든 항목의 설명은 아래 문서에 있습니다.",
+        "항목마다 자세한 설명은 다음 문서에 있습니다:",
         "Write the experiment as YAML or JSON. Saving keeps it as a draft: nobody is assigned a variant "
-        "until it starts. The document below describes every field.",
+        "until it starts. Every field is described in",
     ),
     "ex.definition": ("실험 정의", "Definition"),
     "ex.fix": ("아래 항목을 고쳐 주세요.", "Please fix these fields."),
