@@ -50,6 +50,7 @@ demo: $(STAMP)
 	$(BIN)/shopmind recommend rules --workspace $(DEMO_WORKSPACE) --min-support 0.002 --min-confidence 0.2 --limit 8
 	$(BIN)/shopmind recommend for new-visitor --workspace $(DEMO_WORKSPACE) --session P00001 --region 강원 --temp-c -5 --n 5
 	$(BIN)/shopmind demo-campaign --workspace $(DEMO_WORKSPACE) --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --seed 42
+	$(BIN)/shopmind demo-experiments --workspace $(DEMO_WORKSPACE) --seed 42
 	@echo "next: make serve  - the dashboard (http://127.0.0.1:8000/dashboard), the API and a demo shop page (/demo/)"
 
 serve: $(STAMP)

@@ -23,6 +23,7 @@ BENCHES = [
     "bench.bench_outbox",
     "bench.bench_campaign_plan",
     "bench.bench_campaign_results",
+    "bench.bench_bandits",
 ]
 
 

@@ -435,6 +435,18 @@ def test_equals_gbstats_on_the_same_aggregates(
     _close(comp.chance_to_beat_control, bayes["chance_to_win"])
     # gbstats flips the risks for an inverse metric: [1] is always the variant's
     _close(comp.expected_loss, bayes["risk"][1])
+    if "prior" in case:
+        from shopmind.experiments._bayesian import gaussian_effect
+
+        with_prior = gaussian_effect(
+            comp.absolute.estimate,
+            sum(_stats(v, case[v]).variance / case[v]["n"] for v in ("a", "b")),
+            prior_mean=case["prior"]["mean"],
+            prior_variance=case["prior"]["variance"],
+        )
+        assert with_prior is not None
+        _close(with_prior.chance_to_beat_control, gb["bayes_prior"]["chance_to_win"])
+        _close(with_prior.expected_loss, gb["bayes_prior"]["risk"][1])
     if "srm" in case:
         users, weights = case["srm"]["users"], case["srm"]["weights"]
         check = srm_check(dict(zip("abc", users, strict=True)), dict(zip("abc", weights, strict=True)), 0.001)
@@ -483,14 +495,130 @@ def test_beta_binomial_equals_the_exact_sums(c_a: int, n_a: int, c_b: int, n_b: 
     assert flipped.chance_to_beat_control == pytest.approx(1 - chance, abs=1e-9)
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        (4, 37, 8, 38),
+        (31, 971, 46, 956),
+        (201, 4801, 181, 4821),
+        (1, 301, 3, 299),
+        (30001, 970001, 29501, 970501),
+    ],
+)
+def test_the_closed_form_over_any_side_equals_the_integral(params: tuple[int, int, int, int]) -> None:
+    """Each way of summing the closed form (over either side's conversions or non-conversions)
+    against the numerical integral, which large counts fall back to."""
+    from shopmind.experiments._bayesian import _integrated_above, _sum_above
+
+    a1, b1, a2, b2 = params
+    integral = _integrated_above(a1, b1, a2, b2)
+    # scipy's log-beta at a million carries about 1e-14 relative error: about 1e-9 in P there
+    tol = 1e-9 if max(params) < 100_000 else 1e-8
+    assert _sum_above(a1, b1, a2, b2) == pytest.approx(integral, abs=tol)
+    assert 1 - _sum_above(a2, b2, a1, b1) == pytest.approx(integral, abs=tol)
+    assert _sum_above(b2, a2, b1, a1) == pytest.approx(integral, abs=tol)
+    assert 1 - _sum_above(b1, a1, b2, a2) == pytest.approx(integral, abs=tol)
+
+
 def test_beta_binomial_loss_is_the_posterior_expectation() -> None:
     """The size-biased identity for the loss against draws from the posteriors (seeded)."""
     from shopmind.experiments._bayesian import beta_binomial
 
     rng = np.random.default_rng(3)
-    out = beta_binomial(30, 1000, 38, 1000)
-    pa = rng.beta(31, 971, 2_000_000)
-    pb = rng.beta(39, 963, 2_000_000)
-    loss = np.maximum(pa - pb, 0.0)
-    assert out.expected_loss == pytest.approx(loss.mean(), abs=4 * loss.std() / math.sqrt(len(loss)))
-    assert out.chance_to_beat_control == pytest.approx((pb > pa).mean(), abs=0.002)
+    # rates near 1 take the mirrored formula (on 1 - p)
+    for c_a, c_b, n in ((30, 38, 1000), (985, 990, 1000), (49_990, 49_996, 50_000)):
+        out = beta_binomial(c_a, n, c_b, n)
+        pa = rng.beta(1 + c_a, 1 + n - c_a, 2_000_000)
+        pb = rng.beta(1 + c_b, 1 + n - c_b, 2_000_000)
+        loss = np.maximum(pa - pb, 0.0)
+        assert out.expected_loss == pytest.approx(loss.mean(), abs=4 * loss.std() / math.sqrt(len(loss)))
+        assert out.chance_to_beat_control == pytest.approx((pb > pa).mean(), abs=0.002)
+
+
+def test_impossible_sums_are_named_errors() -> None:
+    with pytest.raises(InvalidInputError) as exc:
+        analyse_metric(
+            Metric("c", "conversion"),
+            [_binary("a", 100, 120), VariantStats("b", 100, math.nan, 3.0), _binary("a", 5, 1)],
+            Analysis(),
+            "a",
+        )
+    fields = {e.field for e in exc.value.errors}
+    assert fields == {"stats[0].sum", "stats[1].sum", "stats[2].variant"}
+
+
+def test_the_sequential_interval_leaves_zero_out_exactly_when_its_p_value_is_below_alpha() -> None:
+    from shopmind.experiments._sequential import sequential_interval
+
+    rng = np.random.default_rng(9)
+    for _ in range(2000):
+        est, var, n = rng.normal(0, 0.1), rng.uniform(1e-4, 1e-2), int(rng.integers(10, 100_000))
+        alpha = float(rng.choice([0.01, 0.05, 0.1]))
+        interval, p = sequential_interval(est, var, n, alpha, 5000)
+        if abs(p - alpha) > 1e-9:
+            assert (p < alpha) == (not interval.covers(0.0))
+
+
+def test_decisions_follow_the_sequential_test_or_the_fixed_one() -> None:
+    """A difference a fixed-horizon test calls at p ≈ 0.01 is not yet enough for the always-valid one."""
+    stats = [_binary("a", 5000, 250), _binary("b", 5000, 310)]
+    fixed = analyse_metric(Metric("c", "conversion"), stats, Analysis(sequential=False), "a").comparisons[0]
+    seq = analyse_metric(Metric("c", "conversion"), stats, Analysis(sequential=True), "a").comparisons[0]
+    assert fixed.p_value is not None and fixed.p_value < 0.05 and fixed.decision == "better"
+    assert (
+        seq.sequential_p_value is not None
+        and seq.sequential_p_value > 0.05
+        and seq.decision == "inconclusive"
+    )
+    assert seq.sequential is not None and seq.relative is not None
+    assert seq.sequential.low < seq.relative.low and seq.sequential.covers(0.0)
+
+
+def test_a_bandit_moves_traffic_on_purpose_so_its_split_is_not_an_srm() -> None:
+    experiment = parse_experiment(
+        {
+            "id": "popup-ts",
+            "name": "popup",
+            "point": {"kind": "placement", "placement": "popup", "trigger": "t"},
+            "variants": [{"name": "control", "trigger": "t"}, {"name": "b", "trigger": "u"}],
+            "policy": {"kind": "thompson"},
+        }
+    )
+    stats = {"conversion": [_binary("control", 1000, 30), _binary("b", 9000, 400)]}
+    srm, (conversion,) = analyse_experiment(experiment, stats, {"control": 1000, "b": 9000})
+    assert not srm.flagged and srm.p_value is None and srm.observed == {"control": 1000, "b": 9000}
+    (comp,) = conversion.comparisons
+    assert (
+        comp.absolute is not None and comp.sequential is not None and comp.chance_to_beat_control is not None
+    )
+
+
+def test_order_value_is_the_ratio_of_sums_with_the_delta_method() -> None:
+    rng = np.random.default_rng(11)
+    orders = [rng.poisson(0.4, 3000).astype(float) for _ in range(2)]
+    revenue = [o * rng.gamma(2.0, 25.0 + 3 * i, len(o)) for i, o in enumerate(orders)]
+    stats = [
+        VariantStats(
+            v,
+            len(o),
+            float(r.sum()),
+            float((r * r).sum()),
+            d_sum=float(o.sum()),
+            d_sum_squares=float((o * o).sum()),
+            x_d_sum=float((r * o).sum()),
+        )
+        for v, r, o in zip(("a", "b"), revenue, orders, strict=True)
+    ]
+    result = analyse_metric(Metric("aov", "order_value"), stats, Analysis(sequential=False), "a")
+    a, b = result.variants
+    assert a.value == pytest.approx(revenue[0].sum() / orders[0].sum())
+    (comp,) = result.comparisons
+    assert comp.absolute is not None and not comp.cuped
+    assert comp.absolute.estimate == pytest.approx(b.value - a.value)  # type: ignore[operator]
+    # the delta method's standard error against a bootstrap over customers (seeded)
+    boot = []
+    for _ in range(400):
+        ia, ib = rng.integers(0, 3000, 3000), rng.integers(0, 3000, 3000)
+        boot.append(revenue[1][ib].sum() / orders[1][ib].sum() - revenue[0][ia].sum() / orders[0][ia].sum())
+    se = (comp.absolute.high - comp.absolute.low) / (2 * st.t.ppf(0.975, 5000))
+    assert se == pytest.approx(np.std(boot), rel=0.15)

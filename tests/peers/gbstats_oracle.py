@@ -7,7 +7,8 @@ IN is a list of cases, each ``{"stat": "mean"|"proportion"|"ratio"|"cuped", "a":
 d_sum_squares, x_d_sum`` for ratio; ``proportion`` and ``pre_proportion`` for cuped say which
 statistic each part is). OUT is the list of gbstats' results per case: the two-sided t-test on the
 absolute and relative scales, the sequential test (relative), the Bayesian effect test
-(absolute, flat prior), the SRM p-value when ``srm`` is given, and the means/variances."""
+(absolute, flat prior), the SRM p-value when ``srm`` is given, the Bayesian test with a proper
+prior on the absolute effect when ``prior`` (mean, variance) is given, and the means/variances."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gbstats.bayesian.tests import EffectBayesianABTest, EffectBayesianConfig
+from gbstats.bayesian.tests import EffectBayesianABTest, EffectBayesianConfig, GaussianPrior
 from gbstats.frequentist.tests import (
     FrequentistConfig,
     SequentialConfig,
@@ -103,6 +104,19 @@ def _case(case: dict[str, Any]) -> dict[str, Any]:
         "expected": r.expected,
         "error": r.error_message,
     }
+    if "prior" in case:
+        # a proper normal prior on the absolute effect
+        a, b = fresh()
+        prior = GaussianPrior(mean=case["prior"]["mean"], variance=case["prior"]["variance"], proper=True)
+        config = EffectBayesianConfig(
+            alpha=alpha,
+            difference_type="absolute",
+            prior_type="absolute",
+            prior_effect=prior,
+            inverse=bool(case.get("inverse")),
+        )
+        r = EffectBayesianABTest(a, b, config).compute_result()
+        out["bayes_prior"] = {"chance_to_win": r.chance_to_win, "risk": list(r.risk), "expected": r.expected}
     a, b = fresh()
     if kind == "cuped":
         theta = compute_theta(a, b)

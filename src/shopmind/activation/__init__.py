@@ -23,6 +23,13 @@ from shopmind.activation._campaign import (
     check_campaign,
     parse_campaign,
 )
+from shopmind.activation._campaign_experiments import (
+    ASSIGNMENT_SCHEMA,
+    CampaignExperiment,
+    assign_members,
+    campaign_experiments,
+    experiment_key,
+)
 from shopmind.activation._campaign_preview import (
     CampaignPreview,
     PreviewSample,
@@ -219,6 +226,7 @@ __all__ = [
     "ACTIONS",
     "AD_PREFIX",
     "AD_WORDS",
+    "ASSIGNMENT_SCHEMA",
     "CHANNELS",
     "CHANNELS_FILE",
     "CONTEXT_FIELDS",
@@ -242,6 +250,7 @@ __all__ = [
     "BadLinkError",
     "BandAudience",
     "Campaign",
+    "CampaignExperiment",
     "CampaignPreview",
     "CampaignResults",
     "CampaignSettings",
@@ -309,7 +318,9 @@ __all__ = [
     "advertising_words",
     "assign_arm",
     "assign_arms",
+    "assign_members",
     "audience_ids",
+    "campaign_experiments",
     "campaign_json",
     "campaign_results",
     "campaign_settings",
@@ -327,6 +338,7 @@ __all__ = [
     "demo_recipients",
     "due_hours",
     "enter_members",
+    "experiment_key",
     "finish",
     "finish_campaign",
     "follow_click",

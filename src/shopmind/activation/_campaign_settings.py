@@ -1,5 +1,5 @@
 """What a workspace's campaigns are planned, composed and scheduled with, read from the workspace
-once: the holdout key and the link key (both derived from its secret hashing key), its
+once: the holdout key, the experiments' key and the link key (all derived from its secret hashing key), its
 ``channels.toml`` (the sender the law wants named, the message costs) and the server's public
 address, where the links in messages point (``--public-url``, ``SHOPMIND_PUBLIC_URL``). The
 command line, the API and the dashboard schedule a stored campaign through :func:`schedule_stored`, so
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shopmind.activation._campaign import Campaign
+from shopmind.activation._campaign_experiments import experiment_key
 from shopmind.activation._channel_config import ChannelConfig, load_channel_config
 from shopmind.activation._context import Recommends, shop_recommender
 from shopmind.activation._holdout import holdout_key
@@ -33,6 +34,7 @@ class CampaignSettings:
     config: ChannelConfig
     public_url: str = DEFAULT_PUBLIC_URL
     zone: str = DEFAULT_SHOP_TZ
+    experiment_key: str | None = None  # the experiments' assignment key (None: no experiment applies)
 
     @property
     def sender(self) -> Sender:
@@ -60,6 +62,7 @@ def campaign_settings(
         config=load_channel_config(workspace.path),
         public_url=public_url.rstrip("/"),
         zone=zone,
+        experiment_key=experiment_key(secret),
     )
 
 
@@ -100,4 +103,5 @@ def schedule_stored(
         zone=settings.zone,
         recommender=recommender_for(store, campaign),
         progress=progress,
+        experiment_key=settings.experiment_key,
     )

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shopmind.activation._campaign import Campaign, Step
+from shopmind.activation._campaign_experiments import CampaignExperiment, variant_template
 from shopmind.activation._channel_config import DEFAULT_COSTS
 from shopmind.activation._compliance import finish, violations
 from shopmind.activation._message import FORMATS, Sender
@@ -88,19 +89,23 @@ def compose(
     unsubscribe_url: Callable[[str], str] | None = None,
     tracked: Callable[[str, int, str], str] | None = None,
     costs: Mapping[str, float] | None = None,
+    experiments: Sequence[CampaignExperiment] = (),
 ) -> list[OutboxRow]:
     """The planned messages of ``plan`` as outbox rows (state ``queued``), for ``store.enqueue``:
     rendered with each customer's context (``contexts``; default: just their ``profile_id``),
     finished for the law, priced by their final format. ``unsubscribe_url(message_key)`` gives the
     one-click unsubscribe link (required for advertising e-mail); ``tracked(message_key, i,
     target)`` the URL written for a template's ``i``-th tracked link (a signed click redirect).
-    InvalidInputError names what is missing (the sender's 080 number …) or a rule a message breaks."""
+    InvalidInputError names what is missing (the sender's 080 number …) or a rule a message breaks.
+    ``experiments``: the plan's (``plan_campaign``); a member of a message experiment
+    (``plan.assignments``) gets the variant's subject and text."""
     price = {**DEFAULT_COSTS, **(costs or {})}
     step = campaign.step(plan.step)
     planned = plan.planned()
     ids = planned.column("profile_id").to_pylist()
     found = contexts(ids) if contexts is not None else {}
     templates = {c: template_for(campaign, step, c) for c in plan.formats}
+    variant_of, variant_templates = _message_variants(plan, campaign, step, experiments)
     rows: list[OutboxRow] = []
     for profile_id, channel, due_at, planned_at, reason in zip(
         ids,
@@ -114,7 +119,9 @@ def compose(
         context = {"profile_id": profile_id, **found.get(profile_id, {})}
         where = f"steps.{step.id}.messages.{channel}"
         link = _link_maker(tracked, key)
-        draft = render(templates[channel], context, channel, step.kind, tracked=link, where=where)
+        variant = variant_of.get(profile_id)
+        template = variant_templates[variant, channel] if variant is not None else templates[channel]
+        draft = render(template, context, channel, step.kind, tracked=link, where=where)
         opt_out = unsubscribe_url(key) if unsubscribe_url is not None else None
         draft = finish(draft, step.kind, channel, sender, opt_out)
         broken = violations(draft, step.kind, channel, sender, opt_out)
@@ -143,6 +150,34 @@ def compose(
             )
         )
     return rows
+
+
+def _message_variants(
+    plan: Plan, campaign: Campaign, step: Step, experiments: Sequence[CampaignExperiment]
+) -> tuple[dict[str, tuple[str, str]], dict[tuple[tuple[str, str], str], Template]]:
+    """Who gets a message variant (profile id → (experiment id, variant)) and each variant's
+    template per channel."""
+    message = {e.id: e.experiment for e in experiments if e.kind == "campaign_message"}
+    if not message or plan.assignments.num_rows == 0:
+        return {}, {}
+    a = plan.assignments
+    variant_of = {
+        p: (e, v)
+        for p, e, v in zip(
+            a.column("profile_id").to_pylist(),
+            a.column("experiment_id").to_pylist(),
+            a.column("variant").to_pylist(),
+            strict=True,
+        )
+        if e in message
+    }
+    variant_templates = {
+        ((experiment.id, v.name), c): variant_template(campaign, step, c, v)
+        for experiment in message.values()
+        for v in experiment.variants
+        for c in plan.formats
+    }
+    return variant_of, variant_templates
 
 
 def _link_maker(tracked: Callable[[str, int, str], str] | None, key: str) -> Callable[[int, str], str] | None:

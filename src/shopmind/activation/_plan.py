@@ -20,7 +20,8 @@ steps, per customer of the audience:
    none of those, the cheapest consented one (``channel_basis`` says which). Ties: the campaign's order;
 5. **send time**: the customer's best send hour (habits' ``send_hour``, ``best_hour`` mode), else the
    campaign's hour, at its next occurrence from the start (``at``, or the campaign's ``start_at`` if
-   later) in the shop's zone. An advertising message at night (21:00–08:00) without night-time
+   later) in the shop's zone; a send-time experiment's variant sets the hour instead (``best_hour``
+   or a fixed hour: ``hour_basis`` ``experiment``). An advertising message at night (21:00–08:00) without night-time
    consent on its channel is moved to 08:00 (``night_deferred``: planned, not excluded); e-mail is
    exempt from the night rule (시행령 §61). ``planned_at`` keeps the hour before the move;
 6. **caps** (advertising): the advertising messages already in the outbox for the customer (queued,
@@ -53,6 +54,12 @@ from shopmind.activation._campaign import (
     SegmentAudience,
     Step,
 )
+from shopmind.activation._campaign_experiments import (
+    ASSIGNMENT_SCHEMA,
+    CampaignExperiment,
+    assign_members,
+    treated_assignments,
+)
 from shopmind.activation._channel_config import DEFAULT_COSTS
 from shopmind.activation._compliance import rules_night, send_window
 from shopmind.activation._compose import estimated_format
@@ -78,7 +85,7 @@ PLAN_SCHEMA = pa.schema(
         ("format", pa.string()),
         ("cost", pa.float64()),
         ("send_hour", pa.int32()),  # the shop-local hour chosen, before any night move
-        ("hour_basis", pa.string()),  # habits or campaign
+        ("hour_basis", pa.string()),  # habits, campaign, or experiment (a send-time variant's hour)
         ("channel_basis", pa.string()),  # responsive, consented or fixed
         ("planned_at", pa.timestamp("us", tz="UTC")),
         ("due_at", pa.timestamp("us", tz="UTC")),
@@ -179,6 +186,8 @@ class Plan:
     formats: dict[str, str]  # candidate channel → the format its message takes
     counts: PlanCounts
     table: pa.Table = field(repr=False)  # PLAN_SCHEMA, one row per audience member
+    #: the treated members in a running experiment on this step (``ASSIGNMENT_SCHEMA``)
+    assignments: pa.Table = field(default_factory=ASSIGNMENT_SCHEMA.empty_table, repr=False)
 
     def planned(self) -> pa.Table:
         """The rows that become messages."""
@@ -342,14 +351,20 @@ WITH members AS (
     SELECT per.*, {{'channel': c.channel, 'format': c.format, 'cost': c.cost, 'night': per.best_night,
                     'responsive': per.best < {responsive_below}}} AS pick
     FROM per LEFT JOIN {channels} c ON c.rank = per.best % 100
+), timing AS (
+    -- a send-time experiment's variant: the customer's own hour (best_hour) or a fixed hour
+    SELECT t.pid, v.best_hour AS v_best, v.hour AS v_hour
+    FROM {timing} v JOIN treated t ON t.profile_id = v.profile_id
+    WHERE v.best_hour IS NOT NULL
 ), timed AS (
     SELECT per.*, hr.*,
-           coalesce($best_hour AND h.send_hour BETWEEN 0 AND 23, false) AS own_hour,
+           coalesce(coalesce(v.v_best, $best_hour) AND h.send_hour BETWEEN 0 AND 23, false) AS own_hour,
+           v.v_hour IS NOT NULL AS variant_hour,
            NOT $informational AND hr.night AND pick.channel IS NOT NULL
                AND NOT list_contains($night_exempt, pick.channel) AND NOT pick.night AS moved
-    FROM picked per LEFT JOIN habits h USING (pid)
-    JOIN {hours} hr ON hr.hour = CASE WHEN $best_hour AND h.send_hour BETWEEN 0 AND 23
-                                      THEN h.send_hour ELSE $default_hour END
+    FROM picked per LEFT JOIN habits h USING (pid) LEFT JOIN timing v USING (pid)
+    JOIN {hours} hr ON hr.hour = CASE WHEN coalesce(v.v_best, $best_hour) AND h.send_hour BETWEEN 0 AND 23
+                                      THEN h.send_hour ELSE coalesce(v.v_hour, $default_hour) END
 ), dated AS (
     SELECT *,
            CASE WHEN moved THEN moved_at ELSE planned_at END AS due_at,
@@ -392,7 +407,7 @@ SELECT m.profile_id, m.arm,
        CASE WHEN x.excluded IS NULL THEN x.pick.format END AS format,
        CASE WHEN x.excluded IS NULL THEN x.pick.cost END AS cost,
        CAST(x.hour AS INTEGER) AS send_hour,
-       CASE WHEN m.arm = 'treated' THEN CASE WHEN x.own_hour THEN 'habits' ELSE 'campaign' END END AS hour_basis,
+       CASE WHEN m.arm = 'treated' THEN CASE WHEN x.own_hour THEN 'habits' WHEN x.variant_hour THEN 'experiment' ELSE 'campaign' END END AS hour_basis,
        CASE WHEN m.arm = 'treated' AND x.excluded IS NULL THEN
            CASE WHEN $fixed THEN 'fixed' WHEN x.pick.responsive THEN 'responsive' ELSE 'consented' END
        END AS channel_basis,
@@ -416,12 +431,17 @@ def plan_campaign(
     sender: Sender | None = None,
     reachable: pa.Table | None = None,
     zone: str = DEFAULT_SHOP_TZ,
+    experiments: Sequence[CampaignExperiment] = (),
+    experiment_key: str = "",
 ) -> Plan:
     """Plan ``step`` (default: the first) of ``campaign`` for its audience (or ``audience``, the
     profile ids to plan for, e.g. the customers a journey's trigger let in), from ``at`` on.
     ``key``: the holdout key (``holdout_key``); ``costs``: KRW per format (``DEFAULT_COSTS``);
     ``reachable``: optionally the (profile_id, channel) pairs the shop has an address for (a
-    channel absent from it is taken as reachable). Nothing is written."""
+    channel absent from it is taken as reachable); ``experiments``: the running experiments on
+    this step (``campaign_experiments``), assigned under ``experiment_key``: the treated
+    members' variants (``Plan.assignments``), a send-time variant's hour planned. Nothing is
+    written."""
     if at.tzinfo is None:
         raise InvalidInputError([FieldError("at", "expected a date and time with its time zone")])
     chosen = _step(campaign, step)
@@ -473,6 +493,12 @@ def plan_campaign(
     else:
         ids = pa.array([str(a) for a in audience], pa.string())
     audience_table = pa.table({"profile_id": ids.cast(pa.string())})
+    # every member is assigned (about a microsecond each); the holdout's are dropped after the plan
+    assignments = (
+        assign_members(experiments, experiment_key, audience_table.column("profile_id").to_pylist())
+        if experiments
+        else ASSIGNMENT_SCHEMA.empty_table()
+    )
     params: dict[str, Any] = {
         "key": key,
         "campaign": campaign_id,
@@ -495,6 +521,7 @@ def plan_campaign(
         store.staged("_plan_audience", audience_table) as audience_src,
         store.staged("_plan_channels", channel_table) as channels_src,
         store.staged("_plan_hours", hour_table) as hours_src,
+        store.staged("_plan_timing", assignments) as timing_src,
     ):
         reachable_sql, reachable_join = "", ""
         if reachable is not None:
@@ -508,6 +535,7 @@ def plan_campaign(
             audience=audience_src,
             channels=channels_src,
             hours=hours_src,
+            timing=timing_src,
             reachable=reachable_sql,
             reachable_join=reachable_join,
             ledger_order=_LEDGER_ORDER,
@@ -519,7 +547,16 @@ def plan_campaign(
                 table = _run(store, query, params)
         else:
             table = _run(store, query, params)
-    return Plan(campaign_id, chosen.id, chosen.kind, at, formats, _counts(table), table)
+    return Plan(
+        campaign_id,
+        chosen.id,
+        chosen.kind,
+        at,
+        formats,
+        _counts(table),
+        table,
+        treated_assignments(assignments, table),
+    )
 
 
 _NAMED = re.compile(r"\$([a-z_]+)")

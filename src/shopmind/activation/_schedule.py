@@ -5,6 +5,8 @@ outbox), running, paused and resumed, finished. The states and their edges are t
 Scheduling a campaign whose trigger is ``now`` plans its first step for the audience as it is,
 records every member (treated and holdout: the holdout is measured too), and queues the treated
 customers' messages, in one transaction: a failure leaves the campaign a draft with nothing queued.
+Running experiments on its message or send time split the treated customers and record each
+queued message as an exposure in the same transaction (``activation._campaign_experiments``).
 A campaign triggered by segment entry or an event is only marked scheduled: its journeys enqueue
 each customer's steps as they come (``activation._journey``).
 
@@ -23,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 
 from shopmind.activation._campaign import Campaign, campaign_json, parse_campaign
+from shopmind.activation._campaign_experiments import campaign_experiments, record_campaign_exposures
 from shopmind.activation._compose import ContextSource, check_templates, compose
 from shopmind.activation._context import Recommends, coupon_key, customer_contexts
 from shopmind.activation._message import Sender
@@ -86,13 +89,16 @@ def schedule_campaign(
     recommender: Recommends | None = None,
     progress: Progress | None = None,
     audience: pa.Array | Sequence[str] | None = None,
+    experiment_key: str | None = None,
 ) -> Scheduled:
     """Schedule a draft campaign (see the module); ``key`` is the holdout key. ``audience``: these
     customers instead of the campaign's audience now (a split test's half); ``contexts``:
     the template context per customer (default: ``customer_contexts`` as of ``now``, in the
     campaign's language, with the step's coupon, and products from ``recommender`` if given);
     ``unsubscribe_url`` and ``tracked``: the signed links (see ``compose``); ``progress``: told
-    how far planning, composing and queuing are."""
+    how far planning, composing and queuing are; ``experiment_key`` (``experiment_key``): the
+    running experiments on the campaign's message or send time split its treated members, their
+    messages carry the variant and are recorded as exposures (None: no experiment applies)."""
     report = progress or _silent
     stored = get_campaign(store, id_or_name)
     campaign = stored_definition(stored)
@@ -103,6 +109,9 @@ def schedule_campaign(
         )
     if campaign.trigger.kind != "now":
         return Scheduled(set_campaign_state(store, stored.campaign_id, "scheduled", now), None, 0, 0)
+    experiments = (
+        campaign_experiments(store, stored.campaign_id, campaign) if experiment_key is not None else []
+    )
     report("plan", 0, 1)
     plan = plan_campaign(
         store,
@@ -115,6 +124,8 @@ def schedule_campaign(
         reachable=reachable,
         zone=zone,
         audience=audience,
+        experiments=experiments,
+        experiment_key=experiment_key or "",
     )
     report("plan", 1, 1)
     if contexts is None:
@@ -136,6 +147,7 @@ def schedule_campaign(
                 unsubscribe_url=unsubscribe_url,
                 tracked=tracked,
                 costs=costs,
+                experiments=experiments,
             )
         )
         report("compose", min(start + COMPOSE_PART, total), total)
@@ -145,6 +157,7 @@ def schedule_campaign(
             store, stored.campaign_id, plan.table.select(["profile_id", "arm"]), now
         )
         queued = enqueue(store, rows, at=now)
+        record_campaign_exposures(store, stored.campaign_id, plan.step, rows, plan.assignments)
         _at_first_step(store, stored.campaign_id, plan.step)
         after = set_campaign_state(store, stored.campaign_id, "scheduled", now)
     report("queue", len(rows), len(rows))

@@ -12,6 +12,7 @@ Exit codes, for scripts:
 from __future__ import annotations
 
 import shopmind.cli._demo_campaign  # registers demo-campaign
+import shopmind.cli._demo_experiments  # registers demo-experiments
 import shopmind.cli._worker  # noqa: F401  (registers the worker command)
 from shopmind.cli import (  # noqa: F401  (they register the commands)
     _campaigns,

@@ -11,6 +11,7 @@ the same month; the policy's own choices come from a stream of their own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,9 +77,11 @@ def simulate_month(
     batch_minutes: int = 60,
     seed: int = 0,
     keep_log: bool = False,
+    on_day: Callable[[int], None] | None = None,
 ) -> BanditMonth:
     """Serve ``days`` × ``per_day`` visitors through ``policy`` (its variants must be the demo's
-    ``POPUP_VARIANTS``, in that order), updating it every ``batch_minutes``."""
+    ``POPUP_VARIANTS``, in that order), updating it every ``batch_minutes``; ``on_day(day)`` runs
+    after each day's last update (the demo store keeps the policy's state then)."""
     if list(policy.variants) != list(POPUP_VARIANTS):
         raise ValueError(f"the policy's variants must be {list(POPUP_VARIANTS)}")
     if not 1 <= batch_minutes <= 24 * 60:
@@ -120,6 +123,8 @@ def simulate_month(
                 log.propensity.append(probs[np.arange(rows.size), arm])
                 log.click.append(click)
                 log.truth.append(rates)
+        if on_day is not None:
+            on_day(day)
     return BanditMonth(decisions, clicks, regret, np.cumsum(regret), chosen, log)
 
 

@@ -14,12 +14,13 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 
+from shopmind.core import FieldError, InvalidInputError
 from shopmind.experiments._bayesian import BayesianOutcome, beta_binomial, gaussian_effect
 from shopmind.experiments._cuped import cuped_moments
 from shopmind.experiments._definition import Analysis, Experiment, Metric
 from shopmind.experiments._frequentist import (
+    FixedOutcome,
     Moments,
-    TestOutcome,
     mean_interval,
     mean_moments,
     proportion_moments,
@@ -112,7 +113,7 @@ def _compare(
         return _empty_comparison(b.variant, a.variant, reason)
     alpha = analysis.alpha
     proportion = metric.kind == "conversion" and not ratio
-    absolute: TestOutcome | None
+    absolute: FixedOutcome | None
     if proportion and not cuped:
         absolute = two_proportions(a.sum, a.n, b.sum, b.n, alpha)
     else:
@@ -167,9 +168,31 @@ def _compare(
     )
 
 
+def _check_stats(metric: Metric, stats: Sequence[VariantStats]) -> None:
+    """Sums that no store can produce are a bug upstream: say which, rather than compute NaN."""
+    errors: list[FieldError] = []
+    seen: set[str] = set()
+    for i, s in enumerate(stats):
+        where = f"stats[{i}]"
+        if s.variant in seen:
+            errors.append(FieldError(f"{where}.variant", f"{s.variant!r} appears twice"))
+        seen.add(s.variant)
+        if s.n < 0:
+            errors.append(FieldError(f"{where}.n", "units must be at least 0"))
+        sums = {k: v for k, v in dataclasses.asdict(s).items() if k not in ("variant", "n") and v is not None}
+        for name, value in sums.items():
+            if not math.isfinite(value):
+                errors.append(FieldError(f"{where}.{name}", "must be a finite number"))
+        if metric.kind == "conversion" and math.isfinite(s.sum) and not 0 <= s.sum <= s.n:
+            errors.append(FieldError(f"{where}.sum", "conversions must be from 0 to the units"))
+    if errors:
+        raise InvalidInputError(errors)
+
+
 def _metric_result(
     metric: Metric, stats: Sequence[VariantStats], analysis: Analysis, control: str
 ) -> MetricResult:
+    _check_stats(metric, stats)
     stats = list(stats)
     names = [s.variant for s in stats]
     if control not in names:
@@ -277,7 +300,8 @@ def analyse_metric(
 ) -> MetricResult:
     """One metric's result: each variant (in the order given) and each against ``control``, with
     Holm's correction over this metric's comparisons (``analyse_experiment`` corrects over the
-    goal and the guardrails together)."""
+    goal and the guardrails together). Raises ``InvalidInputError`` naming the sums that cannot
+    be (negative units, non-finite sums, more conversions than units, a variant twice)."""
     result = _metric_result(metric, stats, analysis, control)
     return _apply_holm([result], [metric], {metric.name}, analysis)[0]
 

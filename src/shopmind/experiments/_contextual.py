@@ -44,7 +44,7 @@ DEFAULT_NODES = 48
 #: contexts whose probabilities are cached between batches (a bound on memory, not on speed)
 _CACHE = 50_000
 #: the recent contexts the stored ``shares`` average over
-_RECENT = 500
+_RECENT = 200
 
 
 class _LinearBandit:
@@ -126,8 +126,8 @@ class _LinearBandit:
             "seed": self.seed,
             "encoder": self.encoder.config(),
             # A_k's upper triangle (symmetric; counts plus the ridge) and b_k
-            "gram": [g[upper].tolist() for g in self.gram],
-            "targets": self.targets.tolist(),
+            "gram": [_compact(g[upper]) for g in self.gram],
+            "targets": [_compact(t) for t in self.targets],
             "recent": [list(key) for key in self._recent],
             **self._parameters(),
         }
@@ -204,13 +204,31 @@ class _LinearBandit:
         self._rng = random.Random(f"{self.seed}:{self.batches}")
 
     def _rows(self, keys: Sequence[Key]) -> np.ndarray:
-        fresh = self._compute([key for key in dict.fromkeys(keys) if key not in self._cache])
-        rows = [(self._cache.get(key) or fresh[key])[0] for key in keys]
+        # the hits first: computing the misses may empty a full cache
+        known = {key: self._cache[key] for key in dict.fromkeys(keys) if key in self._cache}
+        fresh = self._compute([key for key in dict.fromkeys(keys) if key not in known])
+        rows = [(known.get(key) or fresh[key])[0] for key in keys]
         return np.array(rows).reshape(len(keys), len(self.variants))
 
     def _cached(self, key: Key) -> tuple[list[float], list[float]]:
         hit = self._cache.get(key)
-        return hit if hit is not None else self._compute([key])[key]
+        return hit if hit is not None else self._compute_one(key)
+
+    def _compute_one(self, key: Key) -> tuple[list[float], list[float]]:
+        """One new context while serving: its row has a handful of ones, so its means and
+        xᵀA_k⁻¹x are sums over those columns (a few small array operations, not matrix products)."""
+        columns = np.flatnonzero(self.encoder.row(key))
+        mean = self._theta[:, columns].sum(axis=1)
+        quadratic = self._inverse[:, columns[:, None], columns].sum(axis=(1, 2))
+        spread = np.sqrt(np.maximum(quadratic, 0.0))
+        k = len(self.variants)
+        chances = self._chances(self.encoder.row(key)[None], mean[None], spread[None])[0]
+        values = [float(p) for p in self.floor + (1.0 - k * self.floor) * chances]
+        out = (values, list(itertools.accumulate(values)))
+        if len(self._cache) >= _CACHE:
+            self._cache.clear()  # a bound on memory: what is needed again is computed again
+        self._cache[key] = out
+        return out
 
     def _compute(self, keys: Sequence[Key]) -> dict[Key, tuple[list[float], list[float]]]:
         """The probabilities (and their running sums) of each key, computed 256 contexts at a
@@ -261,6 +279,7 @@ class LinearThompson(_LinearBandit):
         self.nodes = int(nodes)
         z, w = np.polynomial.hermite_e.hermegauss(self.nodes)
         self._z, self._w = z, w / w.sum()
+        self._own = ndtr(z)
         super().__init__(variants, features=features, floor=floor, ridge=ridge, seed=seed, encoder=encoder)
 
     def _parameters(self) -> dict[str, Any]:
@@ -276,14 +295,12 @@ class LinearThompson(_LinearBandit):
         and its small quadrature error only makes the policy a little less than exactly Thompson:
         the propensity logged is still exactly the probability the choice was drawn with."""
         sd = self.scale * np.maximum(spread, 1e-12)  # (m, K)
-        k = mean.shape[1]
         # score of i at each node: (m, K_i, nodes)
-        score = mean[:, :, None] + sd[:, :, None] * self._z[None, None, :]
-        # Φ((score_i − μ_j) / σ_j): (m, K_i, nodes, K_j)
-        cdf = ndtr((score[:, :, :, None] - mean[:, None, None, :]) / sd[:, None, None, :])
-        eye = np.eye(k, dtype=bool)[None, :, None, :]
-        product = np.where(eye, 1.0, cdf).prod(axis=3)  # over j ≠ i
-        chances = product @ self._w  # (m, K)
+        score = mean[:, :, None] + sd[:, :, None] * self._z
+        # Φ((score_i − μ_j) / σ_j): (m, K_i, nodes, K_j); the j = i factor is Φ(z) at every i,
+        # so the product over j ≠ i is the product over all j divided by it
+        cdf = ndtr((score[..., None] - mean[:, None, None, :]) / sd[:, None, None, :])
+        chances = (cdf.prod(axis=3) / self._own) @ self._w  # (m, K)
         return chances / chances.sum(axis=1, keepdims=True)
 
 
@@ -320,3 +337,11 @@ class LinUCB(_LinearBandit):
         bound = mean + self.alpha * spread
         best = bound >= bound.max(axis=1, keepdims=True) - 1e-12
         return best / best.sum(axis=1, keepdims=True)
+
+
+def _compact(values: np.ndarray) -> list[Any]:
+    """Whole numbers as JSON integers (0/1 features and rewards make the sums counts): a stored
+    state a fifth smaller, read back the same."""
+    if np.array_equal(values, np.round(values)) and np.abs(values).max(initial=0.0) < 2**53:
+        return [int(v) for v in values.astype(np.int64)]
+    return [float(v) for v in values]

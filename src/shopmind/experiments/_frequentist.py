@@ -46,7 +46,7 @@ class Moments:
 
 
 @dataclass(frozen=True)
-class TestOutcome:
+class FixedOutcome:
     """A fixed-horizon comparison: the estimate with its interval, the two-sided p-value of no
     difference, and the variance of the estimate (for the sequential and Bayesian views)."""
 
@@ -140,16 +140,16 @@ def two_proportions_arrays(
     return diff, diff - half, diff + half, p, wald_var
 
 
-def _outcome(estimate: float, variance: float, dof: float, alpha: float) -> TestOutcome:
+def _outcome(estimate: float, variance: float, dof: float, alpha: float) -> FixedOutcome:
     low, high, p = t_test_arrays(estimate, variance, dof, alpha)
-    return TestOutcome(Interval(estimate, float(low), float(high)), float(p), variance, dof)
+    return FixedOutcome(Interval(estimate, float(low), float(high)), float(p), variance, dof)
 
 
 def welch_dof(a: Moments, b: Moments) -> float:
     return float(welch_dof_arrays(a.variance, a.n, b.variance, b.n))
 
 
-def welch_absolute(a: Moments, b: Moments, alpha: float) -> TestOutcome | None:
+def welch_absolute(a: Moments, b: Moments, alpha: float) -> FixedOutcome | None:
     """The difference of means (variant - control) by Welch's t-test; None when neither side
     varies or a side has fewer than two units."""
     if a.n < 2 or b.n < 2:
@@ -166,7 +166,7 @@ def relative_variance(a: Moments, b: Moments) -> float:
     )
 
 
-def welch_relative(a: Moments, b: Moments, alpha: float) -> TestOutcome | None:
+def welch_relative(a: Moments, b: Moments, alpha: float) -> FixedOutcome | None:
     """The relative lift (m_b - m_a)/m_a with its delta-method interval and Welch's degrees of
     freedom; None when the control's mean is 0, a side has fewer than two units or nothing varies."""
     if a.n < 2 or b.n < 2 or a.mean == 0 or a.unadjusted_mean == 0:
@@ -177,7 +177,7 @@ def welch_relative(a: Moments, b: Moments, alpha: float) -> TestOutcome | None:
     return _outcome((b.mean - a.mean) / a.unadjusted_mean, variance, welch_dof(a, b), alpha)
 
 
-def two_proportions(count_a: float, n_a: int, count_b: float, n_b: int, alpha: float) -> TestOutcome | None:
+def two_proportions(count_a: float, n_a: int, count_b: float, n_b: int, alpha: float) -> FixedOutcome | None:
     """p_b - p_a: the pooled z-test's p-value and the unpooled Wald interval; None when a side has
     no units or no unit varies (nobody or everybody converted on both sides)."""
     if n_a < 1 or n_b < 1:
@@ -186,7 +186,7 @@ def two_proportions(count_a: float, n_a: int, count_b: float, n_b: int, alpha: f
     if not 0.0 < pooled < 1.0:
         return None
     diff, low, high, p, var = two_proportions_arrays(count_a, n_a, count_b, n_b, alpha)
-    return TestOutcome(Interval(float(diff), float(low), float(high)), float(p), float(var), math.inf)
+    return FixedOutcome(Interval(float(diff), float(low), float(high)), float(p), float(var), math.inf)
 
 
 def mean_interval(m: Moments, alpha: float, *, normal: bool = False) -> Interval | None:

@@ -2,6 +2,12 @@
 metrics computed in the engine as sufficient statistics, then the statistics of
 ``shopmind.experiments``), the uplift of campaigns, and the off-policy value of bandit policies."""
 
+from shopmind.measure._demo_experiments import (
+    DemoExperimentsRun,
+    DemoExperimentSummary,
+    demo_experiment,
+    run_demo_experiments,
+)
 from shopmind.measure._experiment_admin import (
     change_experiment,
     exposure_counts,
@@ -15,13 +21,17 @@ from shopmind.measure._experiment_admin import (
 from shopmind.measure._results import experiment_results, metric_stats
 
 __all__ = [
+    "DemoExperimentSummary",
+    "DemoExperimentsRun",
     "change_experiment",
+    "demo_experiment",
     "experiment_results",
     "exposure_counts",
     "metric_stats",
     "new_experiment",
     "point_words",
     "read_experiment_text",
+    "run_demo_experiments",
     "start_experiment",
     "stop_experiment",
     "stored_experiment",
