@@ -59,7 +59,7 @@ WORDS: dict[str, tuple[str, str]] = {
         "the metrics, the first is the goal; guardrail: true marks a guardrail",
     ),
     "ex.field.policy": (
-        "배분 방식: 고정 비율, 톰슨 샘플링, 상황별 밴딧 가운데 하나",
+        "배분 방식: 고정 비율, 톰슨 샘플링, 맥락 밴딧 가운데 하나",
         "how traffic is split: fixed, thompson (Thompson sampling) or contextual (a contextual bandit)",
     ),
     "ex.field.analysis": (
@@ -170,7 +170,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "ex.state.stopped": ("종료", "Stopped"),
     "ex.policy.fixed": ("고정 비율", "Fixed shares"),
     "ex.policy.thompson": ("톰슨 샘플링", "Thompson sampling"),
-    "ex.policy.contextual": ("상황별 밴딧", "Contextual bandit"),
+    "ex.policy.contextual": ("맥락 밴딧", "Contextual bandit"),
     "ex.kind.conversion": ("구매 전환율", "conversion rate"),
     "ex.kind.orders": ("고객당 주문 수", "orders per unit"),
     "ex.kind.revenue": ("고객당 매출", "revenue per unit"),
@@ -257,7 +257,7 @@ WORDS: dict[str, tuple[str, str]] = {
         "Bandits serve on-site placements and campaign messages.",
     ),
     "ex.err.contextual_point": (
-        "상황별 밴딧은 온사이트 자리에만 쓸 수 있습니다.",
+        "맥락 밴딧은 온사이트 자리에만 쓸 수 있습니다.",
         "A contextual bandit serves on-site placements only.",
     ),
     "ex.err.winner": (
