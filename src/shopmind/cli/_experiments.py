@@ -262,8 +262,9 @@ def _move(experiment: str, workspace: Path, action: str, winner: str | None = No
 def experiments_start(experiment: ExperimentArg, workspace: WorkspaceOpt = Path(".shopmind")) -> None:
     """Start a draft: from now on the server assigns each unit (a customer's profile, or an
     anonymous visitor) a variant by a keyed hash and records its first exposure. A running
-    experiment's definition cannot change (its units keep their variants). A running 'shopmind
-    serve' picks it up when started through it (or through the API or the dashboard)."""
+    experiment's definition cannot change (its units keep their variants). While 'shopmind serve'
+    runs, start and stop through the API or the dashboard: they tell the server's on-site
+    decisions at once (this command changes the stored state only)."""
     after = _move(experiment, workspace, "start")
     console.print(
         f"started {after.experiment_id} · 실험 {with_particle(f'‘{escape(after.name)}’', '을/를')} 시작했습니다 "

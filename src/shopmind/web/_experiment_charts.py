@@ -121,7 +121,7 @@ def traffic(days: Sequence[str], shares: Mapping[str, Sequence[float]], title: s
             for i, (name, values) in enumerate(shares.items())
         ],
         showlegend=True,
-        legend={"orientation": "h", "y": 1.15},
+        legend={"orientation": "h", "y": 1.15, "traceorder": "normal"},
         xaxis={
             "type": "date",
             "tickformat": "%m.%d",

@@ -215,7 +215,7 @@ def results_view(result: ExperimentResult, experiment: Experiment, lang: str) ->
         total = sum(srm.observed.values())
         srm_view = {
             "flagged": srm.flagged,
-            "p": _p(srm.p_value),
+            "p": "p " + (_p(srm.p_value) if _p(srm.p_value).startswith("<") else f"= {_p(srm.p_value)}"),
             "rows": [
                 {
                     "variant": name,

@@ -113,14 +113,14 @@ WORDS: dict[str, tuple[str, str]] = {
         "Sample ratio mismatch (SRM): the results are hidden",
     ),
     "ex.srm_flagged_why": (
-        "변형별 노출 고객 수가 정한 비율과 크게 다릅니다 (p = {p}). 배정이나 노출 기록에 문제가 있다는 뜻이므로, "
+        "변형별 노출 고객 수가 정한 비율과 크게 다릅니다 ({p}). 배정이나 노출 기록에 문제가 있다는 뜻이므로, "
         "원인을 고치기 전에는 어떤 결과도 믿을 수 없습니다.",
-        "The units per variant differ from the shares asked for (p = {p}): the assignment or the "
+        "The units per variant differ from the shares asked for ({p}): the assignment or the "
         "exposure logging is broken, and no result can be trusted until it is fixed.",
     ),
     "ex.srm_ok": (
-        "표본 비율 검사 통과: 변형별 노출 고객 수가 정한 비율과 맞습니다 (p = {p}).",
-        "Sample ratio check passed: the units per variant match the shares (p = {p}).",
+        "표본 비율 검사 통과: 변형별 노출 고객 수가 정한 비율과 맞습니다 ({p}).",
+        "Sample ratio check passed: the units per variant match the shares ({p}).",
     ),
     "ex.observed_share": ("실제 비율", "Observed share"),
     "ex.expected_share": ("정한 비율", "Expected share"),
