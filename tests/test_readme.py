@@ -61,6 +61,11 @@ RUN: dict[str, tuple[str, ...]] = {
     "shopmind recommend for new-visitor --session P00001": ("P0",),
     "shopmind export csv --segment vip -o vips.csv": ("exported", "customers"),
     "shopmind export log": ("exports", "csv"),
+    'shopmind uplift "발송 시각 시험 A: 고객별 최적 시각 (데모)" --budget 300000 --coupon-cost 3000 --margin 30000': (
+        "Qini",
+        "X-learner",
+        "target list",
+    ),
     "shopmind recommend for user:m003412 --scores": ("model score", "stored by the run as of 2026-04-01"),
     "shopmind segments preview inquiry.yaml --as-of 2026-04-01": (
         "이번 주 문의하기를 두 번 이상 누른 고객",

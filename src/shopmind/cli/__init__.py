@@ -25,6 +25,7 @@ from shopmind.cli import (  # noqa: F401  (they register the commands)
     _run,
     _segments,
     _serve,
+    _uplift,
     _users,
 )
 from shopmind.cli._common import EXIT_BUG, app, err_console

@@ -45,6 +45,7 @@ from shopmind.experiments._definition import (
 from shopmind.experiments._multiple import (
     holm,
 )
+from shopmind.experiments._off_policy import doubly_robust, ips, snips
 from shopmind.experiments._policy import (
     Context,
     FixedShares,
@@ -53,6 +54,7 @@ from shopmind.experiments._policy import (
     policy_for,
     policy_from_state,
 )
+from shopmind.experiments._qini import auuc, qini_coefficient, qini_curve, uplift_curve
 from shopmind.experiments._report import (
     Comparison,
     ExperimentResult,
@@ -68,6 +70,8 @@ from shopmind.experiments._srm import (
 from shopmind.experiments._sufficient import (
     VariantStats,
 )
+from shopmind.experiments._targeting import TargetedCustomer, TargetList, target_list
+from shopmind.experiments._uplift import TLearner, UpliftNotFittedError, XLearner
 
 __all__ = [
     "FEATURES",
@@ -96,21 +100,34 @@ __all__ = [
     "Reward",
     "SendTimePoint",
     "SrmCheck",
+    "TLearner",
     "Target",
+    "TargetList",
+    "TargetedCustomer",
     "ThompsonSampling",
     "TrafficPoint",
     "TrafficPolicy",
+    "UpliftNotFittedError",
     "Variant",
     "VariantStats",
     "VariantSummary",
+    "XLearner",
     "analyse_experiment",
     "analyse_metric",
+    "auuc",
     "check_experiment",
+    "doubly_robust",
     "experiment_json",
     "holm",
+    "ips",
     "parse_experiment",
     "policy_for",
     "policy_from_state",
+    "qini_coefficient",
+    "qini_curve",
+    "snips",
     "srm_check",
+    "target_list",
     "unit_point",
+    "uplift_curve",
 ]

@@ -2,6 +2,7 @@
 metrics computed in the engine as sufficient statistics, then the statistics of
 ``shopmind.experiments``), the uplift of campaigns, and the off-policy value of bandit policies."""
 
+from shopmind.measure._campaign_uplift import CampaignUplift, RankingScore, campaign_uplift
 from shopmind.measure._demo_experiments import (
     DemoExperimentsRun,
     DemoExperimentSummary,
@@ -21,8 +22,11 @@ from shopmind.measure._experiment_admin import (
 from shopmind.measure._results import experiment_results, metric_stats
 
 __all__ = [
+    "CampaignUplift",
     "DemoExperimentSummary",
     "DemoExperimentsRun",
+    "RankingScore",
+    "campaign_uplift",
     "change_experiment",
     "demo_experiment",
     "experiment_results",
