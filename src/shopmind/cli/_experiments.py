@@ -372,7 +372,11 @@ def print_results(result: ExperimentResult, alpha: float) -> None:
     srm = result.srm
     console.print(
         f"units · 노출 고객: {result.units:,}"
-        + (f" · crossed · 두 변형에 노출: {result.crossed_units:,}" if result.crossed_units else "")
+        + (
+            f" · met more than one variant · 변형 두 개 이상에 노출: {result.crossed_units:,}"
+            if result.crossed_units
+            else ""
+        )
     )
     if srm is not None:
         observed = ", ".join(f"{k} {v:,}" for k, v in srm.observed.items())

@@ -158,8 +158,9 @@ WORDS: dict[str, tuple[str, str]] = {
         "No exposures yet: results appear after the first units are exposed.",
     ),
     "ex.note.crossed": (
-        "고객 {n}명은 계정 통합 뒤 두 변형에 모두 노출되어 처음 변형으로만 셉니다.",
-        "{n} unit(s) met two variants (identities merged later): each counts in its first variant only.",
+        "고객 {n}명은 변형 두 개 이상에 노출되어 (계정 통합이나 밴딧의 방문마다 다른 선택) 처음 노출된 변형으로만 셉니다.",
+        "{n} unit(s) met more than one variant (identities merged later, or a bandit choosing per visit): "
+        "each counts in its first variant only.",
     ),
     "ex.note.not_enough": (
         "아직 데이터가 부족해 이 지표는 계산할 수 없습니다.",
