@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from shopmind.core import GLOSSARY, LABELS
 from shopmind.segments import SEGMENTS
+from shopmind.web._experiment_words import WORDS as _EXPERIMENT_WORDS
 
 LANGS = ("ko", "en")
 DEFAULT_LANG = "ko"
@@ -1018,6 +1019,7 @@ _RULES_KO = {
     "passing_visitor": "구매 없음 (그 외)",
 }
 MESSAGES.update({key: names for key, names in GLOSSARY.items() if key.startswith("job.")})
+MESSAGES.update(_EXPERIMENT_WORDS)  # the experiment pages' words, kept beside their pages
 MESSAGES.update({f"feat.{code}": names for code, names in LABELS["feature"].items()})
 MESSAGES.update({f"c3x.band.{code}": names for code, names in LABELS["price_band"].items()})
 MESSAGES.update({f"rule.{key}": (_RULES_KO.get(key, s.rule), s.rule) for key, s in SEGMENTS.items()})
