@@ -22,6 +22,7 @@ import pytest
 from shopmind.activation import experiment_key
 from shopmind.api._live_experiments import HOLDOUT, SHOWN, LiveExperiments, Snapshot
 from shopmind.experiments import Assigner, parse_experiment, unit_point
+from shopmind.measure import trigger_experiment
 from shopmind.onsite import DEFAULT_TRIGGERS, Session, Visitor, parse_triggers
 from shopmind.store import (
     HASH_KEY_FILE,
@@ -112,6 +113,8 @@ class Shopper:
         return found
 
     def order(self) -> None:
+        # now (send adds a second): after the decision that exposed them, not in the future
+        self.at = datetime.now(UTC) - timedelta(seconds=1)
         self.send(
             {
                 "type": "track",
@@ -155,8 +158,8 @@ def test_a_trigger_holds_out_a_tenth_and_reports_its_uplift(server: Server) -> N
         # every held-out shopper orders; one shown shopper in four does
         shown = [a for a in shopper_ids if a not in held]
         buyers = set(held) | set(shown[::4])
-        for a in buyers:
-            Shopper(write, a).order()
+        for a in buyers:  # the shop's server reports the orders (secret key): verified orders
+            Shopper(secret, a).order()
         listed = {t["id"]: t for t in secret.get("/v1/triggers").json()["triggers"]}
         coupon = listed[COUPON]
         assert coupon["holdout"] == pytest.approx(0.1)
@@ -179,6 +182,40 @@ def test_a_trigger_holds_out_a_tenth_and_reports_its_uplift(server: Server) -> N
         careers = listed["careers-banner"]["uplift"]
         assert careers["difference"] is None and "not enough data" in careers["note"]
         assert "100%" not in str(careers)
+    # the report is experiment_results of the implicit trigger:<id> experiment: the same figures
+    result = _results(server, trigger_experiment(COUPON, 0.1, "popup"))
+    (conversion,) = result.metrics
+    by = {v.variant: v for v in conversion.variants}
+    assert by[SHOWN].units == uplift["shown"]["units"] and by[HOLDOUT].units == uplift["holdout"]["units"]
+    assert by[SHOWN].value == pytest.approx(uplift["shown"]["rate"])
+    assert by[HOLDOUT].value == pytest.approx(uplift["holdout"]["rate"])
+    (comparison,) = conversion.comparisons
+    assert comparison.absolute.estimate == pytest.approx(uplift["difference"])
+    assert comparison.p_value == pytest.approx(uplift["p_value"])
+
+
+def test_browser_orders_do_not_convert_a_trigger_and_a_login_is_one_unit(server: Server) -> None:
+    """A browser's order_completed is anyone's claim: the trigger's report counts verified orders
+    only; a visitor answered before and after logging in is one unit, not two."""
+    key = _key(server.workspace)
+    signer = IdentitySigner(server.workspace)
+    shopper_id = next(f"claim-{n}" for n in range(1000) if not _held_out(key, COUPON, f"anon:claim-{n}"))
+    with server.client(server.write_key) as write, server.client(server.secret_key) as secret:
+        before = secret.get("/v1/triggers").json()["triggers"]
+        (coupon,) = [t["uplift"] for t in before if t["id"] == COUPON]
+        shopper = Shopper(write, shopper_id)
+        shopper.about_to_leave_the_cart()
+        assert shopper.decide()["action"]["trigger"] == COUPON
+        shopper.order()  # with the write key: a claim
+        after = next(t["uplift"] for t in secret.get("/v1/triggers").json()["triggers"] if t["id"] == COUPON)
+        assert after["shown"]["units"] == coupon["shown"]["units"] + 1
+        assert after["shown"]["converted"] == coupon["shown"]["converted"]  # the claim converts nothing
+        # the same visitor logs in and is answered again: still one unit
+        member = f"m-{shopper_id}"
+        shopper.send({"type": "identify", "userId": member})
+        shopper.decide(userId=member, userSignature=signer.sign(member))
+        again = next(t["uplift"] for t in secret.get("/v1/triggers").json()["triggers"] if t["id"] == COUPON)
+        assert again["shown"]["units"] == after["shown"]["units"]
 
 
 def test_the_held_out_decisions_and_exposures_are_in_the_store(server: Server) -> None:
@@ -285,6 +322,26 @@ def test_the_dashboard_shows_each_triggers_uplift_in_korean_and_english(
         page.screenshot(path=str(out / "onsite-uplift-en.png"), full_page=True)
         browser.close()
     assert problems == [], problems
+
+
+def _results(server: Server, experiment: Any) -> Any:
+    """experiment_results on a copy of the server's store (the server holds the store)."""
+    from shopmind.measure import experiment_results
+
+    copy = _copy(server)
+    with Store(copy) as store:
+        return experiment_results(store, experiment)
+
+
+def _copy(server: Server) -> Path:
+    copy = server.workspace / f"copy-{uuid.uuid4().hex[:6]}.duckdb"
+    with server.client(server.secret_key) as secret:
+        secret.get("/v1/triggers")
+    shutil.copy(server.workspace / "shop.duckdb", copy)
+    wal = server.workspace / "shop.duckdb.wal"
+    if wal.exists():
+        shutil.copy(wal, Path(f"{copy}.wal"))
+    return copy
 
 
 def _query(server: Server, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:

@@ -205,8 +205,18 @@ async def replace(experiment_id: str, request: Request) -> dict[str, Any]:
 async def start(experiment_id: str, request: Request) -> dict[str, Any]:
     now = _now()
 
+    # what this server can show and recommend: a variant naming anything else is refused
+    onsite = getattr(request.app.state, "onsite", None)
+    triggers = [t.id for t in onsite.triggers] if onsite is not None else None
+    model = getattr(getattr(request.app.state, "recommender", None), "model", None)
+    names = getattr(model, "component_names_", None)
+    strategies = ["hybrid", *names] if names else None
+
     def started(store: Store, stored: StoredExperiment) -> dict[str, Any]:
-        return described(store, start_experiment(store, stored.experiment_id, now=now))
+        return described(
+            store,
+            start_experiment(store, stored.experiment_id, now=now, triggers=triggers, strategies=strategies),
+        )
 
     found: dict[str, Any] = await _on_store(request, experiment_id, started)
     await _reload(request)

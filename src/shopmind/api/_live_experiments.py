@@ -16,13 +16,21 @@ When a trigger qualifies for a visitor, :meth:`LiveExperiments.route` says what 
 The unit is the visitor's profile id when the store knows it, else ``anon:<anonymous id>``. A
 unit keeps its variant: before hashing, every identifier of the visitor (the profile id, the
 verified member id, the anonymous id) is looked up among the units exposed so far, so a merge
-of identities never moves a customer between variants. The first exposure of each unit is
-recorded once, with the decision that exposed it.
+of identities never moves a customer between variants; a variant found under one identifier is
+remembered under all of them (a member seen on a phone keeps it on a laptop). The first exposure
+of each unit is recorded once, with the decision that exposed it.
+
+Memory stays bounded however many visitors come: the server remembers the variants of the
+latest ``cache_size`` (experiment, identifier) pairs only (an LRU). On a miss the caller looks
+the identifiers up in the store's exposures (:meth:`LiveExperiments.misses`, then
+:meth:`LiveExperiments.remember`); a unit never exposed is hashed (fixed shares are
+deterministic) or chosen by its bandit.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -53,9 +61,8 @@ from shopmind.store import (
     HASH_KEY_FILE,
     TRIGGER_EXPERIMENT,
     Store,
-    bandit_states,
     decision_rewards,
-    exposures_of,
+    latest_bandit_state,
     list_experiments,
     save_bandit_state,
     set_experiment_winner,
@@ -63,6 +70,8 @@ from shopmind.store import (
 
 _log = logging.getLogger("shopmind.api")
 SHOWN, HOLDOUT = "shown", "holdout"
+#: (experiment, identifier) → variant pairs kept in memory; older ones are read from the store again
+DEFAULT_CACHE_SIZE = 100_000
 _RFM_ORDER = tuple(SEGMENTS)  # a visitor's segment for a bandit's context: the first they are in
 
 
@@ -152,9 +161,9 @@ def read_snapshot(store: Store) -> Snapshot:
             continue
         found.append((experiment, stored.winner, stored.started_at))
         if experiment.policy.kind != "fixed":
-            saved = bandit_states(store, experiment.id)
-            if saved:
-                at, text = saved[-1]
+            saved = latest_bandit_state(store, experiment.id)  # not every state since it started
+            if saved is not None:
+                at, text = saved
                 states[experiment.id] = (at, orjson.loads(text))
     names = {
         str(name): str(sid)
@@ -162,7 +171,7 @@ def read_snapshot(store: Store) -> Snapshot:
         for name in (ko, en)
         if name
     }
-    exposures = exposures_of(store, [e.id for e, _, _ in found])
+    exposures: list[tuple[str, str, str]] = []  # looked up per visitor on a miss: memory stays bounded
     winners: list[tuple[datetime, Experiment, str]] = []
     for stopped in list_experiments(store, "stopped"):
         if stopped.winner is None or stopped.stopped_at is None:
@@ -181,12 +190,20 @@ class LiveExperiments:
     """The on-site experiments of one server (see the module). Not thread-safe: the event loop
     routes; the store is read and written through the caller."""
 
-    def __init__(self, key: str = "", *, zone: ZoneInfo | None = None, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        key: str = "",
+        *,
+        zone: ZoneInfo | None = None,
+        seed: int | None = None,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+    ) -> None:
         self.key = key
         self.zone = zone or ZoneInfo("Asia/Seoul")
         self.seed = seed
-        #: experiment → identifier → variant of every unit exposed so far
-        self.exposed: dict[str, dict[str, str]] = {}
+        self.cache_size = cache_size
+        #: (experiment, identifier) → its variant, or None: looked up, not exposed (an LRU)
+        self.remembered: OrderedDict[tuple[str, str], str | None] = OrderedDict()
         self.running: dict[str, _Running] = {}
         self._placements: dict[tuple[str, str], list[_Running]] = {}
         self._recommendations: list[_Running] = []
@@ -205,16 +222,15 @@ class LiveExperiments:
             for e, winner in snapshot.winners
             if isinstance(e.point, PlacementPoint)
         }
-        exposed: dict[str, dict[str, str]] = {}
-        for experiment_id, unit, variant in snapshot.exposures:
-            seen = exposed.setdefault(experiment_id, {})
-            seen.setdefault(unit, variant)
+        for experiment_id, unit, variant in snapshot.exposures:  # a snapshot may bring some along
             known = facts.get(unit)
-            if known is not None and known.profile_id:
-                seen.setdefault(known.profile_id, variant)
-        self.exposed = exposed
+            profile = [known.profile_id] if known is not None and known.profile_id else []
+            self.remember(experiment_id, [unit, *profile], variant)
         running: dict[str, _Running] = {}
-        for experiment, winner, started_at in snapshot.experiments:
+        # the experiment started first routes first: a later one on the same point never steals
+        # its units (starting refuses such overlaps; this keeps older data deterministic)
+        ordered = sorted(snapshot.experiments, key=lambda e: (e[2] is None, e[2] or datetime.min, e[0].id))
+        for experiment, winner, started_at in ordered:
             previous = self.running.get(experiment.id)
             run = _Running(experiment, Assigner(experiment, self.key), winner=winner)
             if experiment.policy.kind != "fixed":
@@ -384,13 +400,54 @@ class LiveExperiments:
         }
         return {k: everything[k] for k in features if k in everything}
 
+    # -- the units' variants: a bounded memory in front of the store -------------------------
+    def relevant(self, trigger: Trigger) -> list[str]:
+        """The experiments a decision on ``trigger`` may route through (to look up on a miss)."""
+        ids = [run.id for run in self._placements.get((trigger.placement, trigger.id), ())]
+        if trigger.holdout > 0:
+            ids.append(f"{TRIGGER_EXPERIMENT}{trigger.id}")
+        if trigger.content.items:
+            ids.extend(run.id for run in self._recommendations)
+        return ids
+
+    def recommendation_ids(self) -> list[str]:
+        """The running recommendations experiments (``/v1/recommendations`` looks these up)."""
+        return [run.id for run in self._recommendations]
+
+    def misses(self, experiment_ids: Iterable[str], keys: Sequence[str]) -> list[str]:
+        """The experiments for which none of ``keys`` is remembered: look them up in the store."""
+        found = self.remembered
+        return [e for e in experiment_ids if not any((e, k) in found for k in keys)]
+
+    def remember(self, experiment_id: str, keys: Iterable[str], variant: str | None) -> None:
+        """What the store says of these identifiers (None: never exposed). A variant known
+        already is never replaced (the first exposure wins); an LRU of ``cache_size`` pairs."""
+        found = self.remembered
+        for key in keys:
+            pair = (experiment_id, key)
+            if found.get(pair) is None:
+                found[pair] = variant
+            found.move_to_end(pair)
+        while len(found) > self.cache_size:
+            found.popitem(last=False)
+
+    def forget(self, identifiers: Iterable[str]) -> int:
+        """Drop everything remembered about these identifiers (an erasure); how many pairs."""
+        gone = set(identifiers)
+        stale = [pair for pair in self.remembered if pair[1] in gone]
+        for pair in stale:
+            del self.remembered[pair]
+        return len(stale)
+
     def _sticky(self, experiment_id: str, keys: Sequence[str]) -> str | None:
-        seen = self.exposed.get(experiment_id)
-        if seen:
-            for key in keys:
-                variant = seen.get(key)
-                if variant is not None:
-                    return variant
+        found = self.remembered
+        for key in keys:
+            variant = found.get((experiment_id, key))
+            if variant is not None:
+                # every identifier the visitor has now keeps it too: a member first seen on a
+                # phone is found by their member id on a laptop
+                self.remember(experiment_id, keys, variant)
+                return variant
         return None
 
     def _expose(
@@ -403,9 +460,7 @@ class LiveExperiments:
         now: datetime,
         source: str,
     ) -> dict[str, Any]:
-        seen = self.exposed.setdefault(experiment_id, {})
-        for key in keys:
-            seen.setdefault(key, variant)
+        self.remember(experiment_id, keys, variant)
         return {
             "experiment_id": experiment_id,
             "unit_id": unit,
@@ -435,7 +490,9 @@ class LiveExperiments:
         until = now - timedelta(minutes=policy.batch_minutes)
         if run.through is not None and until <= run.through:
             return [], until
-        rows = decision_rewards(store, run.id, run.through, until, policy.reward)
+        # each decision has had ``batch_minutes`` for its click or its (verified) order
+        window = timedelta(minutes=policy.batch_minutes)
+        rows = decision_rewards(store, run.id, run.through, until, policy.reward, window)
         return [
             Reward(variant, reward, orjson.loads(context) if context else None)
             for variant, reward, context in rows

@@ -23,7 +23,8 @@ import dataclasses
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -57,7 +58,14 @@ from shopmind.onsite import (
 )
 from shopmind.pipeline import visitor_facts
 from shopmind.recommend import Context
-from shopmind.store import NO_ACTION, OUTCOMES, served_since, trigger_performance
+from shopmind.store import (
+    NO_ACTION,
+    OUTCOMES,
+    Store,
+    exposed_variants,
+    served_since,
+    trigger_performance,
+)
 
 log = logging.getLogger("shopmind.api")
 router = APIRouter(
@@ -91,6 +99,9 @@ class OnSite:
         self._worker: StoreWorker | None = None
         self._bandits: asyncio.Task[None] | None = None
         self._learning = asyncio.Lock()  # one batch at a time: a batch is never fed twice
+        #: a connection and a thread of their own for the units' variants the memory lacks
+        self._reader: Store | None = None
+        self._reading: ThreadPoolExecutor | None = None
 
     async def start(self, worker: StoreWorker) -> None:
         """Read what the store knows about visitors, the last day's decisions (caps survive a
@@ -100,6 +111,8 @@ class OnSite:
         for visitor, trigger, at in await worker.run(served_since, self.now() - timedelta(days=1)):
             self.ledger.record(visitor, trigger, at)
         self.experiments.load(await worker.run(read_snapshot), self.visitors)
+        self._reader = await worker.write(Store.reader)
+        self._reading = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shopmind-exposures")
         await self.log.start(worker)
         self._bandits = asyncio.create_task(self._learn_forever(), name="shopmind-bandits")
 
@@ -109,6 +122,28 @@ class OnSite:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._bandits
         await self.log.close()
+        if self._reading is not None:
+            self._reading.shutdown(wait=True)
+        if self._reader is not None:
+            self._reader.close()
+
+    async def recall(self, experiment_ids: Iterable[str], keys: Sequence[str]) -> None:
+        """Before routing: the variants of ``keys`` in the experiments the memory has nothing
+        about, read from the store's exposures (the memory keeps recent visitors only)."""
+        missing = self.experiments.misses(experiment_ids, keys)
+        if not missing or self._reader is None or self._reading is None:
+            return
+        reader = self._reader
+        found = await asyncio.get_running_loop().run_in_executor(
+            self._reading, exposed_variants, reader, missing, keys
+        )
+        for experiment_id in missing:
+            self.experiments.remember(experiment_id, keys, found.get(experiment_id))
+
+    def forget(self, identifiers: Iterable[str]) -> None:
+        """An erasure: the experiments' memory of these identifiers goes (drain ``log`` before
+        erasing the store, so no exposure of theirs it buffered is written after)."""
+        self.experiments.forget(identifiers)
 
     async def reload_experiments(self) -> None:
         """Re-read the running experiments (after one is created, started or stopped): from the
@@ -209,6 +244,7 @@ class OnSite:
         if trigger is None:
             return {"decision_id": None, "placement": placement, "action": None}
         decision_id = uuid.uuid4().hex
+        await self.recall(self.experiments.relevant(trigger), identities(session, visitor))
         choice = self.experiments.route(trigger, self.by_id, session, visitor, now, decision_id)
         shown = choice.trigger
         # the qualifying trigger's caps count whatever was shown: a held-out visitor is answered
@@ -291,7 +327,7 @@ class OnSite:
                     self.log.exposure_soon(choice.exposure)
         return action
 
-    def strategy_for(self, user: str, profile_id: str | None, placement: str | None) -> tuple[str, Any]:
+    async def strategy_for(self, user: str, profile_id: str | None, placement: str | None) -> tuple[str, Any]:
         """The recommender that answers ``/v1/recommendations`` for ``user`` (a profile, member or
         anonymous id) in ``placement``, and the experiment's choice that named it (or None); the
         unit's first exposure is recorded with the next write."""
@@ -299,6 +335,7 @@ class OnSite:
         plain = user.split(":", 1)[1] if user.startswith(("user:", "anon:")) else user
         unit = profile_id or (user if user.startswith(("user:", "anon:")) else f"anon:{user}")
         keys = list(dict.fromkeys([unit, f"user:{plain}", f"anon:{plain}"]))
+        await self.recall(self.experiments.recommendation_ids(), keys)
         choice = self.experiments.strategy(
             placement or "*", unit, keys, known, self.now(), f"recommendations:{placement or '*'}"
         )
@@ -424,7 +461,7 @@ async def triggers(request: Request) -> dict[str, Any]:
     await onsite.flush()
     worker = request.app.state.worker
     performance = {row["trigger_id"]: row for row in await worker.run(trigger_performance)}
-    uplift = await worker.run(trigger_uplift)
+    uplift = await worker.run(trigger_uplift, onsite.triggers)  # as experiment_results says
     empty = {
         "served": 0,
         "shown": 0,

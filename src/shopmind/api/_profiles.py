@@ -62,6 +62,8 @@ def _erase(store: Store, identifier: str, hasher: IdentifierHasher) -> Erasure |
 )
 async def erase(profile_id: str, request: Request) -> dict[str, Any]:
     state = request.app.state
+    # what the decision log holds is written first: no exposure of theirs lands after the erasure
+    await state.onsite.log.drain()
     found = await state.worker.run(_erase, profile_id, state.hasher)
     if found is None:
         raise ApiError(
@@ -76,6 +78,7 @@ async def erase(profile_id: str, request: Request) -> dict[str, Any]:
         state.live.forget({*forgotten, found.profile_id})  # and live segments drop them, unrecorded
 
     await state.worker.write(forget)
+    state.onsite.forget({*found.identifiers, found.profile_id})  # and the experiments' memory
     for ident in found.identifiers:  # what the on-site decisions remember about them goes too
         state.onsite.visitors.pop(ident, None)
         state.onsite.orders.pop(ident.partition(":")[2], None)
@@ -141,7 +144,7 @@ async def recommendations(
         precip_mm=precip_mm,
     )
     # a running recommendations experiment may name another recommender for this customer
-    strategy, choice = request.app.state.onsite.strategy_for(user, profile_id, placement)
+    strategy, choice = await request.app.state.onsite.strategy_for(user, profile_id, placement)
     found, algorithm = recommend_by(live.model, strategy, profile_id or user, context, n)
     answer: dict[str, Any] = {
         "user": user,

@@ -14,6 +14,12 @@ so every variant keeps at least ``floor`` of the traffic (exploration never stop
 propensity is ever 0). Once one variant's P(best) reaches ``switch_at`` (with at least
 ``min_per_variant`` rewards seen for every variant, so a lucky first hour cannot decide), all
 traffic goes to it: the winner is kept, and ``state()['winner']`` names it.
+
+A bandit rewarded by what a browser claims (``clicked``: anyone holding the public write key can
+post it) is built with ``auto_switch=False``: it never switches on its own, since forged clicks
+on fresh visitors could otherwise hand one variant all the traffic for good. It records the
+variant it would have switched to as ``state()['suggested_winner']``, keeps the floor, and the
+operator confirms (``shopmind experiments stop ID --winner V``). See docs/bandits.md.
 """
 
 from __future__ import annotations
@@ -112,6 +118,7 @@ class ThompsonSampling:
         draws: int = DEFAULT_DRAWS,
         min_per_variant: int = DEFAULT_MIN_PER_VARIANT,
         seed: int | None = None,
+        auto_switch: bool = True,
     ) -> None:
         self.variants = check_policy_arguments(variants, floor)
         errors: list[FieldError] = []
@@ -134,7 +141,10 @@ class ThompsonSampling:
         self.successes = np.zeros(k)
         self.failures = np.zeros(k)
         self.batches = 0
+        self.auto_switch = bool(auto_switch)
         self.winner: str | None = None
+        #: the variant the switch rule picks when it may not switch on its own (see the module)
+        self.suggested_winner: str | None = None
         self._refresh()
 
     # -- the port -------------------------------------------------------------------------------
@@ -165,6 +175,8 @@ class ThompsonSampling:
             "variants": list(self.variants),
             "shares": self.probabilities(),
             "winner": self.winner,
+            "suggested_winner": self.suggested_winner,
+            "auto_switch": self.auto_switch,
             "decisions": round(float(self.successes.sum() + self.failures.sum())),
             "chance_best": dict(zip(self.variants, self._chance_best, strict=True)),
             "successes": self.successes.tolist(),
@@ -200,6 +212,7 @@ class ThompsonSampling:
                 draws=int(state["draws"]),
                 min_per_variant=int(state.get("min_per_variant", DEFAULT_MIN_PER_VARIANT)),
                 seed=int(state["seed"]),
+                auto_switch=bool(state.get("auto_switch", True)),
             )
             successes = np.asarray(state["successes"], dtype=float)
             failures = np.asarray(state["failures"], dtype=float)
@@ -229,13 +242,18 @@ class ThompsonSampling:
         best = np.bincount(samples.argmax(axis=1), minlength=k) / self.draws
         self._chance_best = [float(x) for x in best]
         seen = self.successes + self.failures
+        if not self.auto_switch:
+            self.suggested_winner = None  # recomputed each batch: a suggestion can be withdrawn
         if (
             self.winner is None
             and self.switch_at is not None
             and float(best.max()) >= self.switch_at
             and float(seen.min()) >= self.min_per_variant
         ):
-            self.winner = self.variants[int(best.argmax())]
+            if self.auto_switch:
+                self.winner = self.variants[int(best.argmax())]
+            else:  # only a suggestion: the operator confirms it by stopping with a winner
+                self.suggested_winner = self.variants[int(best.argmax())]
         if self.winner is not None:
             probs = [1.0 if v == self.winner else 0.0 for v in self.variants]
         else:

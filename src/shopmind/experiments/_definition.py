@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
 import msgspec
@@ -303,6 +303,68 @@ def _check_variant(point: DecisionPoint, v: Variant, where: str) -> list[FieldEr
         or (v.send_time is not None and re.fullmatch(r"([01]\d|2[0-3]):00", v.send_time))
     ):
         errors.append(FieldError(f"{where}.send_time", "best_hour or an hour such as 10:00"))
+    return errors
+
+
+#: the recommenders the hybrid blends by default (``recommend.default_components``) and the
+#: hybrid itself: what a strategy can name when no fitted model says otherwise
+HYBRID_STRATEGIES = (
+    "hybrid",
+    "item_cf",
+    "user_cf",
+    "als",
+    "popularity",
+    "bought_together",
+    "trending",
+    "content",
+)
+
+
+def start_errors(
+    experiment: Experiment,
+    *,
+    triggers: Collection[str] | None = None,
+    strategies: Collection[str] | None = None,
+) -> list[FieldError]:
+    """What stops a well-formed experiment from working where it would start: a variant naming a
+    trigger the workspace lacks (``triggers``: the ids it has; None: not checked), a strategy
+    the recommender cannot answer with (``strategies``; None: :data:`HYBRID_STRATEGIES`), a
+    bandit rewarded by clicks with a variant that shows nothing (it can never be clicked, so the
+    bandit learns nothing true about it)."""
+    errors: list[FieldError] = []
+    point = experiment.point
+    bandit = experiment.policy.kind != "fixed"
+    if isinstance(point, PlacementPoint) and triggers is not None and point.trigger not in triggers:
+        errors.append(
+            FieldError("point.trigger", f"no trigger {point.trigger!r} in the workspace's triggers")
+        )
+    known = set(strategies) if strategies is not None else set(HYBRID_STRATEGIES)
+    for i, v in enumerate(experiment.variants):
+        where = f"variants[{i}]"
+        if isinstance(point, PlacementPoint):
+            if v.trigger is None and bandit and experiment.policy.reward == "clicked":
+                errors.append(
+                    FieldError(
+                        f"{where}.trigger",
+                        "shows nothing, so it is never clicked: a bandit rewarded by clicks would "
+                        "learn nothing true of it (give it a trigger, or reward converted)",
+                    )
+                )
+            elif v.trigger is not None and triggers is not None and v.trigger not in triggers:
+                errors.append(
+                    FieldError(
+                        f"{where}.trigger",
+                        f"no trigger {v.trigger!r} in the workspace's triggers "
+                        f"(known: {', '.join(sorted(triggers)) or 'none'})",
+                    )
+                )
+        if isinstance(point, RecommendationsPoint) and v.strategy is not None and v.strategy not in known:
+            errors.append(
+                FieldError(
+                    f"{where}.strategy",
+                    f"the recommender has no {v.strategy!r}: expected one of {', '.join(sorted(known))}",
+                )
+            )
     return errors
 
 

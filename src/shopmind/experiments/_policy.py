@@ -108,7 +108,10 @@ def policy_for(experiment: Experiment, seed: int | None = None) -> TrafficPolicy
     p = experiment.policy
     names = experiment.variant_names
     if p.kind == "thompson":
-        return ThompsonSampling(names, floor=p.floor, switch_at=p.switch_at, seed=seed)
+        # a browser's click is anyone's claim: such a bandit only suggests its winner (docs/bandits.md)
+        return ThompsonSampling(
+            names, floor=p.floor, switch_at=p.switch_at, seed=seed, auto_switch=p.reward != "clicked"
+        )
     if p.kind == "contextual" and p.algorithm == "linucb":
         return LinUCB(names, features=p.features, floor=p.floor, seed=seed)
     if p.kind == "contextual":
@@ -133,7 +136,12 @@ def policy_from_state(experiment: Experiment, state: Mapping[str, Any]) -> Traff
         policy._rng = random.Random(f"{policy.seed}:{policy.decisions}")
         return policy
     if kind == "thompson" and experiment.policy.kind == "thompson":
-        return ThompsonSampling.from_state(state)
+        thompson = ThompsonSampling.from_state(state)
+        if experiment.policy.reward == "clicked" and thompson.auto_switch:
+            # a state saved before clicks stopped switching: its winner becomes a suggestion
+            thompson.auto_switch, thompson.winner = False, None
+            thompson._refresh()
+        return thompson
     if kind == "contextual" and experiment.policy.kind == "contextual":
         algorithm = state.get("algorithm")
         if algorithm != experiment.policy.algorithm:

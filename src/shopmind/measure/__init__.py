@@ -29,6 +29,7 @@ from shopmind.measure._results import (
 )
 from shopmind.measure._trigger_uplift import (
     TriggerUplift,
+    trigger_experiment,
     trigger_uplift,
     uplift_of,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "start_experiment",
     "stop_experiment",
     "stored_experiment",
+    "trigger_experiment",
     "trigger_uplift",
     "uplift_of",
 ]

@@ -5,21 +5,28 @@ surfaces check the same things and name the same fields."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
+from pathlib import Path
 
 from shopmind.core import FieldError, InvalidInputError, load_yaml_mapping
 from shopmind.experiments import (
+    CampaignMessagePoint,
     Experiment,
     PlacementPoint,
+    RecommendationsPoint,
+    SendTimePoint,
     experiment_json,
     parse_experiment,
 )
-from shopmind.experiments._definition import MAX_EXPERIMENT_BYTES
+from shopmind.experiments._definition import MAX_EXPERIMENT_BYTES, start_errors
+from shopmind.onsite import load_triggers
 from shopmind.store import (
     Store,
     StoredExperiment,
     create_experiment,
     get_experiment,
+    list_experiments,
     set_experiment_state,
     update_experiment,
 )
@@ -68,11 +75,97 @@ def change_experiment(store: Store, experiment: Experiment, *, now: datetime) ->
     return update_experiment(store, experiment.id, experiment.name, experiment_json(experiment), now)
 
 
-def start_experiment(store: Store, experiment_id: str, *, now: datetime) -> StoredExperiment:
-    """A draft starts: units are assigned and exposed from now on."""
+#: the workspace's trigger file (``api`` reads the same one when the server starts)
+TRIGGERS_FILE = "triggers.toml"
+
+
+def start_experiment(
+    store: Store,
+    experiment_id: str,
+    *,
+    now: datetime,
+    triggers: Collection[str] | None = None,
+    strategies: Collection[str] | None = None,
+) -> StoredExperiment:
+    """A draft starts: units are assigned and exposed from now on.
+
+    Refused (``InvalidInputError`` naming the field) when it could not work: a variant naming a
+    trigger that ``triggers`` lacks (the server's; None: the workspace's ``triggers.toml``, or
+    the built-in triggers without one), a strategy ``strategies`` lacks (the server's
+    recommender's; None: the hybrid's default components), a clicks bandit with a variant that
+    shows nothing; or when it would share units with a running experiment (see
+    :func:`overlap_errors`)."""
     stored = get_experiment(store, experiment_id)
-    stored_experiment(stored)  # a definition stored by an older version must still read
+    experiment = stored_experiment(stored)  # a definition stored by an older version must still read
+    if isinstance(experiment.point, PlacementPoint) and triggers is None:
+        triggers = [t.id for t in load_triggers(_workspace_triggers(store))]
+    errors = start_errors(experiment, triggers=triggers, strategies=strategies)
+    errors += overlap_errors(store, experiment)
+    if errors:
+        raise InvalidInputError(errors)
     return set_experiment_state(store, experiment_id, "running", now)
+
+
+def _workspace_triggers(store: Store) -> Path:
+    # a store in memory has no workspace: the built-in triggers (load_triggers' default)
+    folder = Path(store.path).parent if store.path != ":memory:" else Path("/nonexistent")
+    return folder / TRIGGERS_FILE
+
+
+def _same_point(a: Experiment, b: Experiment) -> bool:
+    """Whether two experiments decide the same thing for the same unit."""
+    p, q = a.point, b.point
+    if isinstance(p, PlacementPoint) and isinstance(q, PlacementPoint):
+        return (p.placement, p.trigger) == (q.placement, q.trigger)
+    if isinstance(p, RecommendationsPoint) and isinstance(q, RecommendationsPoint):
+        return "*" in (p.placement, q.placement) or p.placement == q.placement
+    if isinstance(p, CampaignMessagePoint) and isinstance(q, CampaignMessagePoint):
+        return p.campaign == q.campaign and p.step == q.step
+    if isinstance(p, SendTimePoint) and isinstance(q, SendTimePoint):
+        return p.campaign == q.campaign
+    return False
+
+
+def overlap_errors(store: Store, experiment: Experiment) -> list[FieldError]:
+    """Mutual exclusion with the running experiments: two in the same layer must hold disjoint
+    [start, end) ranges of it, and two on the same decision point must be in the same layer
+    with disjoint ranges (else the one started later would silently get nobody, or the same
+    units twice). Each error names the running experiment it collides with."""
+    errors: list[FieldError] = []
+    mine = experiment.layer
+    for running in sorted(
+        list_experiments(store, "running"), key=lambda r: (r.started_at is None, r.started_at)
+    ):
+        if running.experiment_id == experiment.id:
+            continue
+        try:
+            other = stored_experiment(running)
+        except InvalidInputError:  # a definition that no longer parses routes nothing
+            continue
+        theirs = other.layer
+        same_layer = disjoint = False
+        if mine is not None and theirs is not None and mine.name == theirs.name:
+            same_layer = True
+            disjoint = mine.end <= theirs.start or theirs.end <= mine.start
+        if same_layer and not disjoint:
+            assert mine is not None and theirs is not None
+            errors.append(
+                FieldError(
+                    "layer",
+                    f"[{mine.start:g}, {mine.end:g}) of layer {mine.name!r} overlaps the running "
+                    f"experiment {other.id!r}'s [{theirs.start:g}, {theirs.end:g}): give it a "
+                    "disjoint range, or stop that one first",
+                )
+            )
+        elif _same_point(experiment, other) and not disjoint:
+            errors.append(
+                FieldError(
+                    "point",
+                    f"the running experiment {other.id!r} decides the same point: put both in one "
+                    "layer with disjoint ranges, or stop that one first",
+                )
+            )
+    return errors
 
 
 def stop_experiment(

@@ -4,20 +4,42 @@ held out (they qualified and were shown nothing), and the difference with its in
 A rate without a comparison says little: a trigger that converted its one visitor "converts
 100%", and a coupon popup shown to people already at the checkout converts well whether or not it
 does anything. The holdout (``Trigger.holdout``, 10% by default) answers what would have happened
-without it."""
+without it.
+
+The report is :func:`shopmind.measure.experiment_results` of the trigger's implicit experiment
+``trigger:<id>`` (variants ``holdout``, the control, and ``shown``; one metric: conversion, a
+verified order within :data:`WINDOW_DAYS` of the unit's first exposure), so ``/v1/triggers``,
+the dashboard and ``experiment_results('trigger:<id>')`` say the same: units resolved to
+today's profiles (a visitor before and after logging in is one unit), orders the shop's server
+or an import confirmed (a browser's ``order_completed`` is a claim anyone can post)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shopmind.experiments import Analysis, Metric, MetricResult, VariantStats, analyse_metric
-from shopmind.store import ArmCount, Store, trigger_arms
+from shopmind.experiments import (
+    Analysis,
+    Experiment,
+    ExperimentResult,
+    Metric,
+    MetricResult,
+    PlacementPoint,
+    Variant,
+    VariantStats,
+    analyse_metric,
+)
+from shopmind.measure._results import experiment_results
+from shopmind.onsite import Trigger
+from shopmind.store import TRIGGER_EXPERIMENT, ArmCount, Store
 
 SHOWN, HOLDOUT = "shown", "holdout"
-_CONVERSION = Metric(name="conversion", kind="conversion")
+#: a trigger's conversion: a verified order within a week of the unit's first exposure
+WINDOW_DAYS = 7
+DEFAULT_HOLDOUT = 0.1
+_CONVERSION = Metric(name="conversion", kind="conversion", window_days=WINDOW_DAYS)
 # a trigger's report is read whenever the marketer looks: always-valid intervals
 _ANALYSIS = Analysis(sequential=True, cuped=False)
 
@@ -100,7 +122,64 @@ def _analyse(shown: Arm, holdout: Arm) -> MetricResult:
     return analyse_metric(_CONVERSION, stats, _ANALYSIS, HOLDOUT)
 
 
-def trigger_uplift(store: Store, since: datetime | None = None) -> dict[str, TriggerUplift]:
-    """Every trigger's comparison of shown against held-out units (decided since ``since``)."""
-    arms = trigger_arms(store, since)
-    return {t: uplift_of(t, arms) for t in dict.fromkeys(a.trigger_id for a in arms)}
+def trigger_experiment(trigger_id: str, holdout: float = DEFAULT_HOLDOUT, placement: str = "*") -> Experiment:
+    """The implicit experiment of a trigger's default holdout: ``holdout`` (the control) against
+    ``shown``, conversion within :data:`WINDOW_DAYS`, always-valid intervals, no CUPED."""
+    return Experiment(
+        id=f"{TRIGGER_EXPERIMENT}{trigger_id}",
+        name=trigger_id,
+        point=PlacementPoint(placement=placement, trigger=trigger_id),
+        variants=[Variant(HOLDOUT, share=holdout), Variant(SHOWN, share=1.0 - holdout)],
+        metrics=[_CONVERSION],
+        analysis=_ANALYSIS,
+    )
+
+
+def _from_result(trigger_id: str, result: ExperimentResult) -> TriggerUplift:
+    counts = dict(result.srm.observed) if result.srm is not None else {}
+    metric = result.metrics[0] if result.metrics else None
+    converted = {
+        v.variant: round(v.value * v.units)
+        for v in (metric.variants if metric else [])
+        if v.value is not None
+    }
+    shown = Arm(int(counts.get(SHOWN, 0)), converted.get(SHOWN, 0))
+    holdout = Arm(int(counts.get(HOLDOUT, 0)), converted.get(HOLDOUT, 0))
+    note = None
+    if not holdout.units:
+        note = "not enough data: nobody held out yet"
+    elif not shown.units:
+        note = "not enough data: nobody shown yet"
+    elif metric is None:  # hidden: e.g. the SRM check flagged the split
+        note = "; ".join(result.notes) or "not enough data"
+    elif metric.note:
+        note = metric.note
+    return TriggerUplift(trigger_id, shown, holdout, metric, note)
+
+
+def trigger_uplift(
+    store: Store, triggers: Iterable[Trigger] | None = None, *, as_of: datetime | None = None
+) -> dict[str, TriggerUplift]:
+    """Every trigger's comparison of shown against held-out units, as
+    ``experiment_results(store, trigger_experiment(...))`` computes it. ``triggers`` gives each
+    its holdout share (for the SRM check) and placement; a trigger not among them (or all, when
+    None) is taken with the default 10%."""
+    known = {t.id: t for t in triggers or ()}
+    ids = [
+        str(e)[len(TRIGGER_EXPERIMENT) :]
+        for (e,) in store.sql(
+            """SELECT DISTINCT experiment_id FROM (
+                SELECT experiment_id FROM exposures UNION ALL SELECT experiment_id FROM decisions
+            ) WHERE starts_with(experiment_id, ?) ORDER BY 1""",
+            [TRIGGER_EXPERIMENT],
+        )
+    ]
+    found: dict[str, TriggerUplift] = {}
+    for trigger_id in ids:
+        trigger = known.get(trigger_id)
+        # a trigger whose holdout was turned off keeps its past comparison at the default share
+        share = trigger.holdout if trigger is not None and trigger.holdout > 0 else DEFAULT_HOLDOUT
+        placement = trigger.placement if trigger is not None else "*"
+        experiment = trigger_experiment(trigger_id, share, placement)
+        found[trigger_id] = _from_result(trigger_id, experiment_results(store, experiment, as_of=as_of))
+    return found

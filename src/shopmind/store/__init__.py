@@ -161,7 +161,9 @@ from shopmind.store._onsite_experiments import (
     TRIGGER_EXPERIMENT,
     ArmCount,
     decision_rewards,
+    exposed_variants,
     exposures_of,
+    latest_bandit_state,
     trigger_arms,
 )
 from shopmind.store._outbox import (
@@ -359,6 +361,7 @@ __all__ = [
     "erasure_token",
     "export_log",
     "exposed_units",
+    "exposed_variants",
     "exposures_of",
     "find_campaign",
     "find_destination",
@@ -373,6 +376,7 @@ __all__ = [
     "insert_segment",
     "interrupt_server_jobs",
     "is_night",
+    "latest_bandit_state",
     "list_campaigns",
     "list_experiments",
     "list_users",

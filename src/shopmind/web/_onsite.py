@@ -23,7 +23,7 @@ router = page("onsite", "nav.onsite")
 @router.get("", response_class=HTMLResponse)
 async def show(request: Request) -> HTMLResponse:
     performance = {row["trigger_id"]: row for row in await read(request, trigger_performance)}
-    uplifts = await read(request, trigger_uplift)
+    uplifts = await read(request, trigger_uplift, request.app.state.onsite.triggers)
     lang = lang_of(request)
     uplift_rows = [
         _uplift(trigger.id, trigger.name.in_(lang), trigger.holdout, uplifts.get(trigger.id))
