@@ -8,8 +8,8 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from shopmind.experiments import parse_experiment
-from shopmind.measure import new_experiment, start_experiment
-from shopmind.store import Store, record_exposures
+from shopmind.measure import new_experiment
+from shopmind.store import Store, record_exposures, set_experiment_state
 
 T0 = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)
 AS_OF = datetime(2026, 11, 30, tzinfo=UTC)
@@ -61,7 +61,8 @@ def seed(
     10,000–50,000 won); the truth per variant: units, converted, revenue."""
     rng = random.Random(seed)
     new_experiment(store, parse_experiment(popup(experiment_id, name)), created_by="test", now=T0)
-    start_experiment(store, experiment_id, now=T0)
+    # stored data for the results, not a start: several seeded ones share one point
+    set_experiment_state(store, experiment_id, "running", T0)
     rows = []
     truth: dict[str, dict[str, float]] = {}
     for variant, n in counts.items():
@@ -94,4 +95,27 @@ def seed(
 def empty(store: Store, experiment_id: str, name: str) -> None:
     """A running experiment nobody has met yet."""
     new_experiment(store, parse_experiment(popup(experiment_id, name)), created_by="test", now=T0)
-    start_experiment(store, experiment_id, now=T0)
+    # stored data for the results, not a start: several seeded ones share one point
+    set_experiment_state(store, experiment_id, "running", T0)
+
+
+#: the workspace triggers the popup experiments name (starting one refuses a variant naming a
+#: trigger the server lacks)
+TRIGGERS = """
+[[trigger]]
+id = "exit-coupon"
+name = { ko = "이탈 쿠폰", en = "Exit coupon" }
+action = "popup"
+placement = "popup"
+[trigger.content]
+title = { ko = "쿠폰", en = "Coupon" }
+
+[[trigger]]
+id = "exit-free-shipping"
+name = { ko = "이탈 무료 배송", en = "Exit free shipping" }
+action = "popup"
+placement = "popup"
+enabled = false
+[trigger.content]
+title = { ko = "무료 배송", en = "Free shipping" }
+"""

@@ -18,7 +18,8 @@ from tests.serving import Server
 POPUP: dict[str, Any] = {
     "id": "exit-popup-copy",
     "name": "이탈 팝업 문구",
-    "point": {"kind": "placement", "placement": "popup", "trigger": "exit-coupon"},
+    # the seeded experiments run on exit-coupon; starting refuses a second one on the same point
+    "point": {"kind": "placement", "placement": "popup", "trigger": "exit-free-shipping"},
     "variants": [
         {"name": "control", "trigger": "exit-coupon"},
         {"name": "free-shipping", "trigger": "exit-free-shipping"},
@@ -34,6 +35,7 @@ POPUP: dict[str, Any] = {
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("experiments-api") / "shop"
     Workspace.init(folder)
+    (folder / "triggers.toml").write_text(experiment_rows.TRIGGERS, encoding="utf-8")
     with Store(folder / "shop.duckdb") as store:
         experiment_rows.seed(
             store,

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import orjson
 import pytest
 
+from shopmind.api._live_batches import batch_rewards
 from shopmind.api._live_experiments import LiveExperiments, Snapshot
 from shopmind.core import InvalidInputError
 from shopmind.experiments import Assigner, parse_experiment
@@ -179,7 +180,7 @@ def test_a_converted_bandit_is_rewarded_by_verified_orders_only(tmp_path: Path) 
         await worker.write(orders)
         await onsite.flush()
         run = onsite.experiments.running[converted["id"]]
-        rewards, _ = await worker.run(onsite.experiments.rewards, run, STARTED + timedelta(minutes=30))
+        rewards, _ = await worker.run(batch_rewards, run, STARTED + timedelta(minutes=30))
         return [r.reward for r in rewards]
 
     assert _in_server(workspace, clock, run) == [0.0, 0.0, 1.0, 0.0, 0.0, 0.0]

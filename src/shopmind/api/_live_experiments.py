@@ -33,7 +33,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -46,7 +46,6 @@ from shopmind.experiments import (
     Experiment,
     PlacementPoint,
     RecommendationsPoint,
-    Reward,
     TrafficPolicy,
     parse_experiment,
     policy_for,
@@ -54,18 +53,13 @@ from shopmind.experiments import (
     unit_point,
 )
 from shopmind.onsite import Session, Trigger, Visitor
-from shopmind.recommend import Context as RecommendContext
-from shopmind.recommend import HybridRecommender, Recommendation
 from shopmind.segments import SEGMENTS
 from shopmind.store import (
     HASH_KEY_FILE,
     TRIGGER_EXPERIMENT,
     Store,
-    decision_rewards,
     latest_bandit_state,
     list_experiments,
-    save_bandit_state,
-    set_experiment_winner,
 )
 
 _log = logging.getLogger("shopmind.api")
@@ -113,7 +107,9 @@ class Choice:
 
 
 @dataclass
-class _Running:
+class Running:
+    """One running experiment of the server: its assigner, and a bandit's policy and batches."""
+
     experiment: Experiment
     assigner: Assigner
     policy: TrafficPolicy | None = None  # a bandit's; None: fixed shares by the hash
@@ -204,9 +200,9 @@ class LiveExperiments:
         self.cache_size = cache_size
         #: (experiment, identifier) → its variant, or None: looked up, not exposed (an LRU)
         self.remembered: OrderedDict[tuple[str, str], str | None] = OrderedDict()
-        self.running: dict[str, _Running] = {}
-        self._placements: dict[tuple[str, str], list[_Running]] = {}
-        self._recommendations: list[_Running] = []
+        self.running: dict[str, Running] = {}
+        self._placements: dict[tuple[str, str], list[Running]] = {}
+        self._recommendations: list[Running] = []
         self._segment_names: dict[str, str] = {}
         #: (placement, trigger) → the trigger a stopped experiment's winner shows (None: nothing)
         self._winners: dict[tuple[str, str], str | None] = {}
@@ -226,13 +222,13 @@ class LiveExperiments:
             known = facts.get(unit)
             profile = [known.profile_id] if known is not None and known.profile_id else []
             self.remember(experiment_id, [unit, *profile], variant)
-        running: dict[str, _Running] = {}
+        running: dict[str, Running] = {}
         # the experiment started first routes first: a later one on the same point never steals
         # its units (starting refuses such overlaps; this keeps older data deterministic)
         ordered = sorted(snapshot.experiments, key=lambda e: (e[2] is None, e[2] or datetime.min, e[0].id))
         for experiment, winner, started_at in ordered:
             previous = self.running.get(experiment.id)
-            run = _Running(experiment, Assigner(experiment, self.key), winner=winner)
+            run = Running(experiment, Assigner(experiment, self.key), winner=winner)
             if experiment.policy.kind != "fixed":
                 if previous is not None and previous.policy is not None:  # keeps what it learned
                     run.policy, run.through, run.updated_at = (
@@ -306,7 +302,7 @@ class LiveExperiments:
 
     def _placement(
         self,
-        run: _Running,
+        run: Running,
         triggers: Mapping[str, Trigger],
         session: Session,
         visitor: Visitor,
@@ -469,69 +465,3 @@ class LiveExperiments:
             "propensity": propensity,
             "source": source,
         }
-
-    # -- bandits -------------------------------------------------------------------------
-    def bandits_due(self, now: datetime) -> list[_Running]:
-        """The bandits whose batch is due: ``batch_minutes`` since their last update, or none yet."""
-        due = []
-        for run in self.running.values():
-            if run.policy is None:
-                continue
-            every = timedelta(minutes=run.experiment.policy.batch_minutes)
-            # the first turn of a server saves the state it starts from (the traffic chart's start)
-            if run.updated_at is None or now - run.updated_at >= every:
-                due.append(run)
-        return due
-
-    def rewards(self, store: Store, run: _Running, now: datetime) -> tuple[list[Reward], datetime]:
-        """A batch (on the store's thread): the rewards of the decisions made since the last batch
-        up to ``batch_minutes`` ago (each has had that long for its click or order)."""
-        policy = run.experiment.policy
-        until = now - timedelta(minutes=policy.batch_minutes)
-        if run.through is not None and until <= run.through:
-            return [], until
-        # each decision has had ``batch_minutes`` for its click or its (verified) order
-        window = timedelta(minutes=policy.batch_minutes)
-        rows = decision_rewards(store, run.id, run.through, until, policy.reward, window)
-        return [
-            Reward(variant, reward, orjson.loads(context) if context else None)
-            for variant, reward, context in rows
-        ], until
-
-    def learn(
-        self, run: _Running, rewards: Sequence[Reward], until: datetime, now: datetime
-    ) -> dict[str, Any]:
-        """Feed a batch to the policy (on the event loop, where it chooses); its state to save."""
-        assert run.policy is not None
-        if rewards:
-            run.policy.update(rewards)
-        if run.through is None or until > run.through:
-            run.through = until
-        run.updated_at = now
-        return {**run.policy.state(), "through": run.through.isoformat()}
-
-
-def save_bandit(
-    store: Store, experiment_id: str, state: Mapping[str, Any], now: datetime, known_winner: str | None
-) -> None:
-    """Keep a bandit's state after a batch and record its switch to a winner (the store's thread)."""
-    save_bandit_state(store, experiment_id, now, orjson.dumps(state).decode())
-    winner = state.get("winner")
-    if winner and winner != known_winner:
-        set_experiment_winner(store, experiment_id, str(winner), now)
-
-
-def recommend_by(
-    model: HybridRecommender, strategy: str, user: str, context: RecommendContext, n: int
-) -> tuple[list[Recommendation], str]:
-    """Recommendations of ``strategy``: the hybrid, or one of the components it blends
-    (``popularity``, ``als``, ``item_cf``, ...), fitted on the same data; the strategy used (the
-    hybrid when it has no such component)."""
-    if strategy != "hybrid":
-        # the hybrid's fitted components (it keeps them to blend): no second fit of the same data
-        state = getattr(model, "_state", None)
-        for name, component, _ in getattr(state, "components", ()):
-            if name == strategy:
-                return list(component.recommend(user, context, n)), strategy
-        _log.warning("no %s component in the recommender: the hybrid answers", strategy)
-    return model.recommend(user, context, n), "hybrid"

@@ -35,15 +35,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from shopmind.api._auth import requires
 from shopmind.api._decision_log import DecisionLog
 from shopmind.api._errors import ApiError, error_responses
-from shopmind.api._live_experiments import (
-    LiveExperiments,
-    identities,
-    read_snapshot,
-    recommend_by,
-    save_bandit,
-    unit_of,
-)
+from shopmind.api._live_batches import bandits_due, batch_rewards, learn, save_bandit
+from shopmind.api._live_experiments import LiveExperiments, identities, read_snapshot, unit_of
 from shopmind.api._models import LiveRecommender
+from shopmind.api._recommend_by import recommend_by
 from shopmind.api._worker import StoreWorker
 from shopmind.events import Event, EventType
 from shopmind.measure import trigger_uplift, uplift_of
@@ -158,12 +153,12 @@ class OnSite:
         assert self._worker is not None, "the server has not started"
         async with self._learning:
             now = self.now()
-            due = self.experiments.bandits_due(now)
+            due = bandits_due(self.experiments, now)
             if due:
                 await self.log.drain()
             for run in due:
-                rewards, until = await self._worker.run(self.experiments.rewards, run, now)
-                state = self.experiments.learn(run, rewards, until, now)
+                rewards, until = await self._worker.run(batch_rewards, run, now)
+                state = learn(run, rewards, until, now)
                 await self._worker.write(save_bandit, run.id, state, now, run.winner)
                 if state.get("winner"):
                     run.winner = str(state["winner"])

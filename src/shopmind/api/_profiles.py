@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from shopmind.api._auth import requires
 from shopmind.api._errors import ApiError, error_responses
-from shopmind.api._live_experiments import recommend_by
 from shopmind.api._models import LiveRecommender
+from shopmind.api._recommend_by import recommend_by
 from shopmind.core import IdentifierHasher, UnknownProfileError
 from shopmind.pipeline import customer_profile, resolve_profile
 from shopmind.recommend import request_context

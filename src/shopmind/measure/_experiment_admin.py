@@ -97,19 +97,24 @@ def start_experiment(
     :func:`overlap_errors`)."""
     stored = get_experiment(store, experiment_id)
     experiment = stored_experiment(stored)  # a definition stored by an older version must still read
-    if isinstance(experiment.point, PlacementPoint) and triggers is None:
-        triggers = [t.id for t in load_triggers(_workspace_triggers(store))]
-    errors = start_errors(experiment, triggers=triggers, strategies=strategies)
-    errors += overlap_errors(store, experiment)
-    if errors:
-        raise InvalidInputError(errors)
+    if stored.state == "draft":  # else set_experiment_state says why it cannot start (409)
+        if isinstance(experiment.point, PlacementPoint) and triggers is None:
+            triggers = _workspace_triggers(store)
+        errors = start_errors(experiment, triggers=triggers, strategies=strategies)
+        errors += overlap_errors(store, experiment)
+        if errors:
+            raise InvalidInputError(errors)
     return set_experiment_state(store, experiment_id, "running", now)
 
 
-def _workspace_triggers(store: Store) -> Path:
-    # a store in memory has no workspace: the built-in triggers (load_triggers' default)
-    folder = Path(store.path).parent if store.path != ":memory:" else Path("/nonexistent")
-    return folder / TRIGGERS_FILE
+def _workspace_triggers(store: Store) -> list[str] | None:
+    """The trigger ids of the workspace's ``triggers.toml``; None without one (a workspace on
+    the built-in triggers, or a store in memory: not checked here, the server checks what it
+    serves when it starts the experiment)."""
+    if store.path == ":memory:":
+        return None
+    file = Path(store.path).parent / TRIGGERS_FILE
+    return [t.id for t in load_triggers(file)] if file.exists() else None
 
 
 def _same_point(a: Experiment, b: Experiment) -> bool:
