@@ -392,3 +392,21 @@ def test_an_erasure_leaves_nothing_of_the_visitor_in_the_experiments_memory(serv
         # the server no longer remembers their variant: they come back as a new unit, exposed anew
         shopper.decide("top")
         assert exposures() == 1
+
+
+def test_a_bandit_without_auto_switch_only_suggests_and_an_old_clicks_state_loses_its_winner() -> None:
+    from shopmind.experiments import Reward, ThompsonSampling, policy_from_state
+
+    rewards = [Reward("b", 1.0, None)] * 150 + [Reward("a", 0.0, None)] * 150
+    suggesting = ThompsonSampling(["a", "b"], floor=0.05, seed=3, auto_switch=False)
+    suggesting.update(rewards)
+    assert suggesting.winner is None and suggesting.suggested_winner == "b"
+    assert suggesting.probabilities()["a"] == pytest.approx(0.05, abs=0.01)
+    switching = ThompsonSampling(["a", "b"], floor=0.05, seed=3)
+    switching.update(rewards)
+    assert switching.winner == "b" and switching.probabilities()["a"] == 0.0
+    # a state saved by an older server for a clicks bandit, with its winner: now a suggestion
+    old = {k: v for k, v in switching.state().items() if k not in ("auto_switch", "suggested_winner")}
+    rebuilt = policy_from_state(parse_experiment(BANDIT), old)
+    assert rebuilt.state()["winner"] is None and rebuilt.state()["suggested_winner"] == "b"
+    assert rebuilt.probabilities()["a"] >= 0.05 - 1e-9

@@ -137,7 +137,7 @@ def policy_from_state(experiment: Experiment, state: Mapping[str, Any]) -> Traff
         return policy
     if kind == "thompson" and experiment.policy.kind == "thompson":
         thompson = ThompsonSampling.from_state(state)
-        if experiment.policy.reward == "clicked" and thompson.auto_switch:
+        if experiment.policy.reward == "clicked" and "auto_switch" not in state:
             # a state saved before clicks stopped switching: its winner becomes a suggestion
             thompson.auto_switch, thompson.winner = False, None
             thompson._refresh()
