@@ -2,7 +2,7 @@
 metrics computed in the engine as sufficient statistics, then the statistics of
 ``shopmind.experiments``), the uplift of campaigns, and the off-policy value of bandit policies."""
 
-from shopmind.measure._campaign_uplift import CampaignUplift, RankingScore, campaign_uplift
+from shopmind.measure._campaign_uplift import CampaignUplift, RankingScore, campaign_uplift, compare_rankings
 from shopmind.measure._demo_experiments import (
     DemoExperimentsRun,
     DemoExperimentSummary,
@@ -17,6 +17,7 @@ __all__ = [
     "DemoExperimentsRun",
     "RankingScore",
     "campaign_uplift",
+    "compare_rankings",
     "demo_experiment",
     "experiment_results",
     "metric_stats",
