@@ -1,21 +1,41 @@
 """Uplift on the demo shop's planted coupon effect (issue 20 acceptance): a randomised coupon test
 on the demo shop (10,000 members, seed 42): every customer in an RFM segment of buyers (the
-latest customer-intelligence run's, dormant VIPs included), half sent a coupon, half held out (a keyed draw), answered by the demo shop's simulated
-customers (``demo.simulate_responses``: the coupon adds 8 points of buying to the planted
-dormant VIPs, 1 point to ordinary buyers and evening readers, 0.5 to the rest, and nothing to the
-active VIPs, who buy half the time anyway). ``campaign_uplift`` then ranks the members.
+latest customer-intelligence run's, dormant VIPs included), half sent a coupon, half held out (a
+keyed draw), answered by the demo shop's simulated customers (``demo.simulate_responses``: the
+coupon adds 8 points of buying to the planted dormant VIPs, 1 point to ordinary buyers and
+evening readers, 0.5 to the rest, and nothing to the active VIPs, who buy half the time anyway). ``campaign_uplift`` then ranks the members.
 
-What is checked, and why so: the demo shop plants the effect on its dormant VIPs, about 140 at
-this size, so a coupon brings some 6 extra orders among 600. A Qini coefficient measured on the
-members' orders (printed: on the held-out third, as the command shows it, and cross-fitted over
-every member) is therefore mostly noise here — the observed X-learner beats the response model on
-about three seeds in four — and asserting on it would test luck. The demo shop knows each member's
-true uplift (their group's ``coupon_uplift``), so the test judges each ranking by the Qini of the
-true uplift (the expected extra orders among the top k, the curve's area above the random
-diagonal over the perfect ranking's): noise-free in the outcomes, it says which ranking finds the
-persuadables. The X-learner's beats the response model's, which ranks the sure things (active
-VIPs) first; and the X-learner's top tenth holds over twice the random share of the planted
-dormant VIPs, the response model's hardly any.
+What is checked, and why so. The demo shop plants the effect on its dormant VIPs, about 140 at
+this size, so a coupon brings some 6 extra orders among 570: one campaign's observed Qini on a
+held-out third (about 1,160 members, 190 of them buying) is mostly noise, and which ranking wins
+on one run is a coin weighted about 60/40 (printed for the fixture's run: on the held-out third,
+as the command shows it, and cross-fitted). So the observed claim is asserted over repeated runs:
+
+1. **Observed outcomes, replicated.** The campaign is run again 100 times: the same members,
+   features and arms, outcomes redrawn by the demo's own simulator with another response seed
+   (``redrawn_outcomes``; with the fixture's seed it gives exactly the outcome the store counts,
+   which a test checks), and a new seeded split each time. Each run fits and scores exactly as
+   ``campaign_uplift`` does (``compare_rankings``: models on two thirds, Qini on the third held
+   out). Both rankings are judged on the same members and outcomes, so the comparison is paired:
+   the mean of the X-learner's Qini minus the response model's, less two standard errors of that
+   mean, must exceed 0. Two standard errors, not a fixed margin: the claim is "not luck", and the
+   interval says how sure. The figures are printed as a table.
+2. **Not tuned to this test.** ``campaign_uplift``'s trees (7 leaves of at least 5 % of the
+   members) were chosen on this shop, so the same replicated comparison is also run with the
+   library's defaults (``XLearner``'s 15 leaves of at least 20 rows) and must hold there too.
+3. **Against the truth.** The demo shop knows each member's true uplift (their group's
+   ``coupon_uplift``), so the models fitted on every member are also judged by the Qini of the
+   true uplift (the expected extra orders among the top k, the curve's area above the random
+   diagonal over the perfect ranking's), noise-free in the outcomes: the X-learner's beats the
+   response model's, which ranks the sure things (active VIPs) first, and its top tenth holds
+   over twice the random share of the planted dormant VIPs, the response model's hardly any.
+
+What the replicated figures say, plainly: averaged over runs, the response model is worse than a
+random order (it spends the top of the list on customers the coupon does not move) and the
+X-learner scores about a random order's observed Qini at this size (the planted truth itself, as a
+ranking, reaches only about +0.04: the measure's ceiling is low when 6 of 190 orders are the
+coupon's). The X-learner beats the response model; it does not, at this size, measurably beat a
+random order on observed outcomes alone.
 """
 
 from __future__ import annotations
@@ -38,8 +58,9 @@ from shopmind.activation import demo_recipients
 from shopmind.activation._campaign import campaign_json, parse_campaign
 from shopmind.activation._demo_campaign import BUYER_SEGMENTS
 from shopmind.demo import MESSAGE_RESPONSES, Recipients, SentMessage, simulate_responses
+from shopmind.experiments import qini_coefficient
 from shopmind.measure import CampaignUplift, campaign_uplift, compare_rankings
-from shopmind.measure._campaign_uplift import member_features, member_outcomes
+from shopmind.measure._campaign_uplift import _stratified_folds, member_features, member_outcomes
 from shopmind.pipeline import load_demo_shop, run_customer_intelligence
 from shopmind.store import Workspace, create_campaign, record_campaign_members
 from tests.shops import START
@@ -185,20 +206,27 @@ class Replicated:
 
     ours: np.ndarray  # campaign_uplift's tree settings
     library: np.ndarray  # the library's defaults
+    random: np.ndarray  # a random order's (campaign_uplift's settings' run)
+    oracle: np.ndarray  # the planted true uplift's own ranking: the most any model could score
 
 
 @pytest.fixture(scope="module")
 def replicated(demo: Demo) -> Replicated:
-    ours, library = [], []
+    ours, library, random, oracle = [], [], [], []
+    truth = np.array([MESSAGE_RESPONSES[g].coupon_uplift for g in demo.groups.values()])
     for run in range(REPLICATIONS):
         y = redrawn_outcomes(demo, RESPONSE_SEED + 1 + run)
+        held = _stratified_folds(demo.treated, run) == 0  # compare_rankings' held-out third
+        oracle.append(qini_coefficient(y[held], truth[held], demo.treated[held]))
         for trees, into in ((None, ours), (LIBRARY_TREES, library)):
             # a new split each run too (seed = run): the split's luck is averaged over as well
             compared = compare_rankings(demo.X, demo.treated, y, seed=run, cross_fit=False, trees=trees)
             assert compared is not None
             scores = {r.name: r.qini for r in compared[0]}
             into.append((scores["x_learner"], scores["response_model"]))
-    return Replicated(np.array(ours), np.array(library))
+            if trees is None:
+                random.append(scores["random"])
+    return Replicated(np.array(ours), np.array(library), np.array(random), np.array(oracle))
 
 
 def test_redrawn_outcomes_are_what_the_store_measures(demo: Demo) -> None:
@@ -226,6 +254,13 @@ def test_the_x_learners_observed_qini_beats_the_response_models_over_repeated_ca
         assert mean - 2 * se > 0, label
         # the response model ranks the sure things first: worse than random on average
         assert q[:, 1].mean() < 0, label
+    print(
+        f"  random order {replicated.random.mean():+.4f}; the planted true uplift as the ranking (the most "
+        f"a model could reach) {replicated.oracle.mean():+.4f}"
+    )
+    # the measure can see the planted effect at all, given enough runs
+    oracle = replicated.oracle
+    assert oracle.mean() - 2 * oracle.std(ddof=1) / np.sqrt(oracle.size) > 0
 
 
 def test_the_x_learner_finds_the_planted_persuadables_and_the_response_model_the_sure_things(

@@ -234,6 +234,7 @@ def _ranking_scores(
         if trees is not None
         else {"num_leaves": 7, "min_child_samples": _leaf_size(int(train.sum()))}
     )
+    leaves, leaf = shape["num_leaves"], shape["min_child_samples"]
     params = {"n_estimators": n_estimators, **shape, "random_state": seed}
     out = {"x_learner": XLearner(**params).fit(X[train], t[train], y[train]).predict_uplift(X[test])}
     treated_train = train & (t == 1)
@@ -242,7 +243,8 @@ def _ranking_scores(
     else:
         response = lgb.LGBMClassifier(
             n_estimators=n_estimators,
-            **shape,
+            num_leaves=leaves,
+            min_child_samples=leaf,
             random_state=seed,
             n_jobs=1,
             learning_rate=0.05,
