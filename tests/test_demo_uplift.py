@@ -60,7 +60,13 @@ from shopmind.activation._demo_campaign import BUYER_SEGMENTS
 from shopmind.demo import MESSAGE_RESPONSES, Recipients, SentMessage, simulate_responses
 from shopmind.experiments import qini_coefficient
 from shopmind.measure import CampaignUplift, campaign_uplift, compare_rankings
-from shopmind.measure._campaign_uplift import _stratified_folds, member_features, member_outcomes
+from shopmind.measure._campaign_uplift import (
+    RANKINGS,
+    _ranking_scores,
+    _stratified_folds,
+    member_features,
+    member_outcomes,
+)
 from shopmind.pipeline import load_demo_shop, run_customer_intelligence
 from shopmind.store import Workspace, create_campaign, record_campaign_members
 from tests.shops import START
@@ -202,31 +208,68 @@ def redrawn_outcomes(demo: Demo, seed: int) -> np.ndarray:
 
 @dataclass
 class Replicated:
-    """Observed held-out Qini per run: rows = runs, columns = (X-learner, response model)."""
+    """Per run (rows) and ranking (columns: X-learner, response model), for each tree setting:
+    the observed held-out Qini and the held-out Qini of the true uplift."""
 
-    ours: np.ndarray  # campaign_uplift's tree settings
-    library: np.ndarray  # the library's defaults
-    random: np.ndarray  # a random order's (campaign_uplift's settings' run)
+    observed: dict[str, np.ndarray]  # setting → runs × 2
+    true: dict[str, np.ndarray]  # setting → runs × 2
+    random: np.ndarray  # a random order's observed Qini (campaign_uplift's run)
     oracle: np.ndarray  # the planted true uplift's own ranking: the most any model could score
+    #: dormant VIPs among the top tenth of the held-out third by (X-learner, response model), and
+    #: a tenth of the third's dormant VIPs (a random tenth's), campaign_uplift's settings
+    top_dormant: np.ndarray
+
+
+SETTINGS = {"campaign_uplift's (7 leaves, 5 %)": None, "library defaults (15 leaves, 20)": LIBRARY_TREES}
 
 
 @pytest.fixture(scope="module")
 def replicated(demo: Demo) -> Replicated:
-    ours, library, random, oracle = [], [], [], []
+    observed: dict[str, list[tuple[float, float]]] = {label: [] for label in SETTINGS}
+    true: dict[str, list[tuple[float, float]]] = {label: [] for label in SETTINGS}
+    random, oracle, top_dormant = [], [], []
     truth = np.array([MESSAGE_RESPONSES[g].coupon_uplift for g in demo.groups.values()])
+    dormant = np.array([g == "dormant_vip" for g in demo.groups.values()])
+    X, t = demo.X, demo.treated
     for run in range(REPLICATIONS):
         y = redrawn_outcomes(demo, RESPONSE_SEED + 1 + run)
-        held = _stratified_folds(demo.treated, run) == 0  # compare_rankings' held-out third
-        oracle.append(qini_coefficient(y[held], truth[held], demo.treated[held]))
-        for trees, into in ((None, ours), (LIBRARY_TREES, library)):
-            # a new split each run too (seed = run): the split's luck is averaged over as well
-            compared = compare_rankings(demo.X, demo.treated, y, seed=run, cross_fit=False, trees=trees)
-            assert compared is not None
-            scores = {r.name: r.qini for r in compared[0]}
-            into.append((scores["x_learner"], scores["response_model"]))
+        # a new split each run too (seed = run): the split's luck is averaged over as well
+        held = _stratified_folds(t, run) == 0  # compare_rankings' held-out third
+        oracle.append(qini_coefficient(y[held], truth[held], t[held]))
+        for label, trees in SETTINGS.items():
+            # the models campaign_uplift's comparison fits (compare_rankings), kept to judge by the truth
+            scores = _ranking_scores(X, t, y, ~held, held, run, 100, trees)
+            if run == 0:  # the same numbers as compare_rankings gives
+                compared = compare_rankings(X, t, y, seed=run, cross_fit=False, trees=trees)
+                assert compared is not None
+                assert [r.qini for r in compared[0]] == [
+                    qini_coefficient(y[held], scores[n], t[held]) for n in RANKINGS
+                ]
+            x, response = scores["x_learner"], scores["response_model"]
+            observed[label].append(
+                (qini_coefficient(y[held], x, t[held]), qini_coefficient(y[held], response, t[held]))
+            )
+            true[label].append((true_qini(truth[held], x), true_qini(truth[held], response)))
             if trees is None:
-                random.append(scores["random"])
-    return Replicated(np.array(ours), np.array(library), np.array(random), np.array(oracle))
+                random.append(qini_coefficient(y[held], scores["random"], t[held]))
+                tenth = int(held.sum()) // 10
+                top_dormant.append(
+                    [dormant[held][np.argsort(-s, kind="stable")[:tenth]].sum() for s in (x, response)]
+                    + [dormant[held].sum() / 10]
+                )
+    return Replicated(
+        {k: np.array(v) for k, v in observed.items()},
+        {k: np.array(v) for k, v in true.items()},
+        np.array(random),
+        np.array(oracle),
+        np.array(top_dormant, dtype=float),
+    )
+
+
+def paired(q: np.ndarray) -> tuple[float, float]:
+    """The mean of column 0 minus column 1 and its standard error."""
+    difference = q[:, 0] - q[:, 1]
+    return float(difference.mean()), float(difference.std(ddof=1) / np.sqrt(difference.size))
 
 
 def test_redrawn_outcomes_are_what_the_store_measures(demo: Demo) -> None:
@@ -238,29 +281,40 @@ def test_redrawn_outcomes_are_what_the_store_measures(demo: Demo) -> None:
 def test_the_x_learners_observed_qini_beats_the_response_models_over_repeated_campaigns(
     replicated: Replicated,
 ) -> None:
-    print(f"\nobserved Qini on a held-out third, {REPLICATIONS} runs of the campaign (outcomes redrawn):")
-    print(f"  {'trees':<34}{'X-learner':>11}{'response':>11}{'difference':>12}{'± 2 SE':>9}{'X wins':>8}")
-    for label, q in (
-        ("campaign_uplift's (7 leaves, 5 %)", replicated.ours),
-        ("library defaults (15 leaves, 20)", replicated.library),
-    ):
-        difference = q[:, 0] - q[:, 1]
-        mean, se = difference.mean(), difference.std(ddof=1) / np.sqrt(difference.size)
-        print(
-            f"  {label:<34}{q[:, 0].mean():>+11.4f}{q[:, 1].mean():>+11.4f}{mean:>+12.4f}{2 * se:>9.4f}"
-            f"{(difference > 0).mean():>8.0%}"
-        )
-        # paired: both rankings are judged on the same held-out members and outcomes each run
-        assert mean - 2 * se > 0, label
+    print(f"\nheld-out third, {REPLICATIONS} runs of the campaign (outcomes redrawn), mean Qini:")
+    print(
+        f"  {'trees':<34}{'judged by':<14}{'X-learner':>10}{'response':>10}{'difference':>12}{'± 2 SE':>8}"
+        f"{'X wins':>8}"
+    )
+    for label in SETTINGS:
+        for judged, q in (("outcomes", replicated.observed[label]), ("true uplift", replicated.true[label])):
+            mean, se = paired(q)
+            print(
+                f"  {label:<34}{judged:<14}{q[:, 0].mean():>+10.4f}{q[:, 1].mean():>+10.4f}{mean:>+12.4f}"
+                f"{2 * se:>8.4f}{(q[:, 0] > q[:, 1]).mean():>8.0%}"
+            )
+            # paired: both rankings are judged on the same held-out members and outcomes each run
+            assert mean - 2 * se > 0, (label, judged)
         # the response model ranks the sure things first: worse than random on average
-        assert q[:, 1].mean() < 0, label
+        assert replicated.observed[label][:, 1].mean() < 0, label
+    top = replicated.top_dormant
     print(
         f"  random order {replicated.random.mean():+.4f}; the planted true uplift as the ranking (the most "
         f"a model could reach) {replicated.oracle.mean():+.4f}"
     )
+    print(
+        f"  dormant VIPs in the held-out top tenth: X-learner {top[:, 0].mean():.1f}, response model "
+        f"{top[:, 1].mean():.1f}, a random tenth {top[:, 2].mean():.1f}"
+    )
     # the measure can see the planted effect at all, given enough runs
     oracle = replicated.oracle
     assert oracle.mean() - 2 * oracle.std(ddof=1) / np.sqrt(oracle.size) > 0
+    # the X-learner's top tenth holds more of the planted persuadables than a random tenth (about
+    # 1.7 times on average: "over twice", as one run showed, was that run's luck) and than the
+    # response model's
+    for other in (top[:, 2], top[:, 1]):
+        mean, se = paired(np.column_stack([top[:, 0], other]))
+        assert mean - 2 * se > 0
 
 
 def test_the_x_learner_finds_the_planted_persuadables_and_the_response_model_the_sure_things(
@@ -281,14 +335,14 @@ def test_the_x_learner_finds_the_planted_persuadables_and_the_response_model_the
     for label, scores in (("held-out third", found.rankings), ("cross-fitted", found.cross_fitted)):
         print(f"  observed Qini, {label}: " + ", ".join(f"{r.name} {r.qini:+.3f}" for r in scores))
     print(f"  Qini of the true uplift: X-learner {qini_x:+.3f}, response model {qini_response:+.3f}")
-    assert qini_x > qini_response + 0.2
-    assert qini_x > 0.3  # far better than random (0)
+    # on this one run only what held on every one of 40 response seeds (measured; see the module):
+    # the margins (+0.65 here) and the X-learner's own level (+0.46 here) vary with the run, and
+    # are asserted as means over redrawn runs in the replicated test instead
+    assert qini_x > qini_response
     tenth = len(members) // 10
     top_x = Counter(demo.groups[members[i]] for i in np.argsort(-x_learner, kind="stable")[:tenth])
     top_response = Counter(demo.groups[members[i]] for i in np.argsort(-response, kind="stable")[:tenth])
     print(f"  top tenth by the X-learner: {dict(top_x)}; by the response model: {dict(top_response)}")
-    # a random tenth would hold a tenth of the planted dormant VIPs; the X-learner's holds over twice that
-    assert top_x["dormant_vip"] > 2 * counts["dormant_vip"] / 10
     assert (
         top_response["active_vip"] > top_response["dormant_vip"]
     )  # the response model picks the sure things
