@@ -23,7 +23,9 @@ BENCHES = [
     "bench.bench_outbox",
     "bench.bench_campaign_plan",
     "bench.bench_campaign_results",
+    "bench.bench_experiment_results",
     "bench.bench_bandits",
+    "bench.bench_assignment",
 ]
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shopmind.onsite import DEFAULT_TRIGGERS
 from shopmind.store import IdentitySigner
 from tests.serving import Server
 from tests.shops import Shop, demo_workspace
@@ -27,7 +28,12 @@ from tests.shops import Shop, demo_workspace
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
-    return demo_workspace(tmp_path_factory.mktemp("onsite") / "shop")
+    found = demo_workspace(tmp_path_factory.mktemp("onsite") / "shop")
+    # these tests follow what each trigger shows: no holdout (by default a tenth of the qualifying
+    # visitors are shown nothing; tests/test_onsite_experiments.py follows the holdout)
+    no_holdout = DEFAULT_TRIGGERS.replace("\npriority = ", "\nholdout = 0\npriority = ")
+    (found.folder / "triggers.toml").write_text(no_holdout, encoding="utf-8")
+    return found
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from shopmind.onsite import DEFAULT_TRIGGERS
 from shopmind.store import Store
 from tests.serving import Server
 from tests.shops import demo_workspace
@@ -31,6 +32,9 @@ def test_exit_intent_on_the_cart_shows_the_coupon_and_the_order_converts_it(tmp_
     from playwright.sync_api import sync_playwright
 
     shop = demo_workspace(tmp_path / "shop")
+    # this visitor must see the coupon: no holdout (a tenth of visitors would be shown nothing)
+    no_holdout = DEFAULT_TRIGGERS.replace("\npriority = ", "\nholdout = 0\npriority = ")
+    (shop.folder / "triggers.toml").write_text(no_holdout, encoding="utf-8")
     server = Server(shop.folder, ("--demo", "--no-recommender")).start()
     problems: list[str] = []
     try:

@@ -11,7 +11,7 @@ import hashlib
 import math
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from shopmind.activation import (
     holdout_key,
     parse_campaign,
     plan_campaign,
+    preview_campaign,
     schedule_campaign,
     schedule_stored,
     wilson_interval,
@@ -455,16 +456,19 @@ def test_the_results_show_the_planted_difference_between_the_variants(
     )
 
 
-def test_a_bandit_policy_on_a_campaign_is_refused_not_served_as_fixed_shares(shop: Store) -> None:
+def test_a_bandit_policy_on_a_campaign_sends_a_first_wave_not_fixed_shares(shop: Store) -> None:
+    """Thompson sampling is served in waves (tests/test_campaign_bandits.py): scheduling queues
+    only the first wave, each message with the chance its variant was drawn with."""
     name = "밴딧 캠페인"
     start(shop, {**message_experiment(name), "id": "copy-bandit", "policy": {"kind": "thompson"}})
-    stored = new_draft(shop, campaign(name), created_by="test", now=AS_OF)
-    with pytest.raises(InvalidInputError) as raised:
-        schedule_campaign(
-            shop, stored.campaign_id, now=AS_OF, key=KEY, sender=SENDER, experiment_key=EXPERIMENT_KEY
-        )
-    assert [e.field for e in raised.value.errors] == ["experiments.copy-bandit.policy.kind"]
-    assert get_campaign(shop, stored.campaign_id).state == "draft"
+    lenient = campaign(name, caps={"per_day": 20, "per_week": 40})
+    stored = new_draft(shop, lenient, created_by="test", now=AS_OF)
+    scheduled = schedule_campaign(
+        shop, stored.campaign_id, now=AS_OF, key=KEY, sender=SENDER, experiment_key=EXPERIMENT_KEY
+    )
+    assert scheduled.waiting > 3 * scheduled.queued > 0
+    exposed = shop.sql("SELECT propensity FROM exposures WHERE experiment_id = 'copy-bandit'")
+    assert len(exposed) == scheduled.queued and all(0.4 < p < 0.6 for (p,) in exposed)
 
 
 def test_a_message_experiment_on_a_step_the_campaign_lacks_is_refused(shop: Store) -> None:
@@ -504,3 +508,51 @@ def test_the_assignment_table_is_empty_without_experiments() -> None:
     table = assign_members([], EXPERIMENT_KEY, ["a", "b"])
     assert table.num_rows == 0 and table.schema.names[:3] == ["profile_id", "experiment_id", "variant"]
     assert isinstance(table, pa.Table)
+
+
+def test_the_preview_shows_each_variants_share_members_and_message(shop: Store, tmp_path: Path) -> None:
+    folder = tmp_path / "shop"
+    folder.mkdir(mode=0o700)
+    (folder / HASH_KEY_FILE).write_text(SECRET.hex())
+    (folder / HASH_KEY_FILE).chmod(0o600)
+    Workspace.init(folder)
+    settings = campaign_settings(Workspace(folder))
+    name = "미리보기 캠페인"
+    start(shop, {**message_experiment(name), "id": "preview-copy"})
+    lenient = parse_campaign(campaign(name, caps={"per_day": 20, "per_week": 40}))
+    shown = preview_campaign(shop, settings, lenient, at=AS_OF, customers=6)
+    assert [(v.experiment_id, v.variant, v.share, v.policy) for v in shown.variants] == [
+        ("preview-copy", "plain", 0.4, "fixed"),
+        ("preview-copy", "coupon", 0.6, "fixed"),
+    ]
+    assert sum(v.members for v in shown.variants) == shown.counts.planned > 100
+    plain, coupon = shown.variants
+    assert plain.sample is not None and coupon.sample is not None
+    assert "쿠폰 CX-" in coupon.sample.message.draft.text
+    assert "새 상품을 만나 보세요" in plain.sample.message.draft.text
+    # the sample customers read their own variant's words
+    assigner = Assigner(parse_experiment({**message_experiment(name), "id": "preview-copy"}), EXPERIMENT_KEY)
+    assert len(shown.samples) == 6
+    for sample in shown.samples:
+        has_coupon = "쿠폰 CX-" in sample.message.draft.text
+        assert has_coupon == (assigner(sample.message.profile_id) == "coupon")
+    as_json = shown.to_dict()["variants"]
+    assert as_json[1]["sample"]["profile_id"] == coupon.sample.message.profile_id
+    # without the experiment key (no experiment applies) the preview lists no variant
+    bare = preview_campaign(shop, replace(settings, experiment_key=None), lenient, at=AS_OF)
+    assert bare.variants == () and bare.to_dict()["variants"] == []
+
+
+def test_the_preview_of_a_bandit_shows_its_chances_now(shop: Store, tmp_path: Path) -> None:
+    folder = tmp_path / "shop"
+    folder.mkdir(mode=0o700)
+    (folder / HASH_KEY_FILE).write_text(SECRET.hex())
+    Workspace.init(folder)
+    settings = campaign_settings(Workspace(folder))
+    name = "밴딧 미리보기"
+    start(shop, {**message_experiment(name), "id": "preview-bandit", "policy": {"kind": "thompson"}})
+    lenient = parse_campaign(campaign(name, caps={"per_day": 20, "per_week": 40}))
+    shown = preview_campaign(shop, settings, lenient, at=AS_OF)
+    assert [v.policy for v in shown.variants] == ["thompson", "thompson"]
+    assert all(v.share == pytest.approx(0.5, abs=0.01) for v in shown.variants)
+    assert all(v.members > 0 and v.sample is not None for v in shown.variants)

@@ -110,42 +110,6 @@ def test_hand_computed_conversion_and_revenue(small: Store) -> None:
     assert all(s.pre_sum is None and s.d_sum is None for s in revenue)
 
 
-@pytest.fixture(autouse=True)
-def _stats_standin(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Until the statistics land on this branch (the stats helper's ``analyse_experiment``), a
-    plain stand-in: Pearson's chi-square for SRM and each variant's mean."""
-    import shopmind.experiments as ex
-
-    if hasattr(ex, "analyse_experiment"):
-        return
-    from scipy import stats as sps
-
-    from shopmind.experiments import MetricResult, SrmCheck, VariantSummary
-
-    def analyse_experiment(exp, stats_by_metric, counts):  # type: ignore[no-untyped-def]
-        shares = dict(zip(exp.variant_names, exp.shares(), strict=True))
-        total = sum(counts.values())
-        expected = [shares[v] * total for v in counts]
-        chi2, p = sps.chisquare(list(counts.values()), expected)
-        srm = SrmCheck(dict(counts), shares, float(chi2), float(p), bool(p < exp.analysis.srm_p))
-        metrics = [
-            MetricResult(
-                m.name,
-                m.kind,
-                m.guardrail,
-                [
-                    VariantSummary(s.variant, s.n, s.mean if s.n else None, None)
-                    for s in stats_by_metric[m.name]
-                ],
-                [],
-            )
-            for m in exp.metrics
-        ]
-        return srm, metrics
-
-    monkeypatch.setattr(ex, "analyse_experiment", analyse_experiment, raising=False)
-
-
 def test_results_of_the_small_store(small: Store) -> None:
     result = experiment_results(small, experiment(), as_of=AS_OF)
     assert result.units == 4
@@ -402,7 +366,8 @@ def random_store(store: Store, seed: int) -> dict[str, object]:
             "experiment_id, variant) VALUES (?, ?, ?, ?, ?, 'exit', 'popup', ?, ?)",
             [f"d{i}", at, visitor, user, profile, "popup-copy" if ours else "other", variant],
         )
-        who = profile or (f"user:{user}" if user else f"anon:{visitor}")
+        # the server's unit: the profile, else the device (a claimed userId never counts)
+        who = profile or f"anon:{visitor}"
         if ours:
             decisions.append((who, variant, at))
         if rng.random() < 0.6:
@@ -567,3 +532,109 @@ def _close(got: dict, want: dict) -> bool:
             if x is not None and not math.isclose(float(x), float(y), rel_tol=1e-9, abs_tol=1e-9):
                 return False
     return True
+
+
+def _no_nan(result: object) -> str:
+    import json
+
+    return json.dumps(result.to_dict(), allow_nan=False)  # type: ignore[attr-defined]
+
+
+def test_a_variant_without_exposures_and_no_conversions_say_not_enough_data(store: Store) -> None:
+    for i in range(30):
+        expose(store, f"user:u{i}", "control", day(i / 10))
+    result = experiment_results(store, experiment(), as_of=AS_OF, show_flagged=True)
+    assert result.srm is not None and result.srm.flagged  # 30 to 0 of a 50/50 split
+    assert result.metrics, "shown when asked"
+    for m in result.metrics:
+        assert m.note and "not enough data" in m.note, m
+    _no_nan(result)
+    hidden = experiment_results(store, experiment(), as_of=AS_OF)
+    assert hidden.metrics == [] and "sample ratio mismatch" in hidden.notes[0]
+    _no_nan(hidden)
+    # both variants seen, nobody bought: a note, no NaN
+    for i in range(30, 60):
+        expose(store, f"user:u{i}", "treat", day(i / 10))
+    result = experiment_results(store, experiment(), as_of=AS_OF)
+    assert result.srm is not None and not result.srm.flagged
+    conversion = result.metrics[0]
+    assert conversion.note and "not enough data" in conversion.note
+    _no_nan(result)
+
+
+def test_results_with_cuped_and_every_metric_kind_are_json_without_nan(small: Store) -> None:
+    metrics = [{"name": k, "kind": k} for k in ("conversion", "revenue", "order_value", "orders", "clicks")]
+    metrics += [{"name": k, "kind": k, "guardrail": True} for k in ("unsubscribes", "bounces")]
+    result = experiment_results(small, experiment(metrics=metrics, analysis={"cuped": True}), as_of=AS_OF)
+    assert [m.metric for m in result.metrics] == [m["name"] for m in metrics]
+    assert result.metrics[1].variants[0].value == 50.0
+    _no_nan(result)
+
+
+def test_a_bandits_traffic_is_its_decisions_with_the_shares_of_its_stored_state(store: Store) -> None:
+    import orjson
+
+    from shopmind.store import save_bandit_state
+
+    exp = experiment(policy={"kind": "thompson"})
+    # day 0 (Seoul 10-01): 3 decisions for control, 1 for treat; day 1: 1 and 3
+    for i, (variant, at) in enumerate(
+        [
+            *[("control", 0.0), ("control", 0.1), ("control", 0.2), ("treat", 0.3)],
+            *[("control", 1.0), ("treat", 1.1), ("treat", 1.2), ("treat", 1.3)],
+        ]
+    ):
+        decision(store, f"d{i}", f"v{i}", exp.id, variant, day(at))
+    state = {"kind": "thompson", "variants": ["control", "treat"], "winner": None, "decisions": 4}
+    save_bandit_state(
+        store, exp.id, day(1.05), orjson.dumps(state | {"shares": {"control": 0.2, "treat": 0.8}}).decode()
+    )
+    result = experiment_results(store, exp, as_of=AS_OF)
+    assert result.srm is None  # a bandit moves traffic on purpose: no fixed split to check
+    traffic = {(p.day, p.variant): (p.count, p.share) for p in result.traffic}
+    assert traffic == {
+        ("2026-10-01", "control"): (3, 0.75),  # before any state: the decisions' share
+        ("2026-10-01", "treat"): (1, 0.25),
+        ("2026-10-02", "control"): (1, 0.2),  # the state stored that day
+        ("2026-10-02", "treat"): (3, 0.8),
+    }
+    assert result.units == 8
+    _no_nan(result)
+
+
+def test_a_triggers_implicit_holdout_experiment_from_its_decisions(store: Store) -> None:
+    from shopmind.experiments import Experiment, Metric, PlacementPoint, Variant
+
+    trigger = Experiment(
+        id="trigger:exit-coupon",
+        name="exit-coupon",
+        point=PlacementPoint(placement="popup", trigger="exit-coupon"),
+        variants=[
+            Variant(name="shown", share=0.9, trigger="exit-coupon"),
+            Variant(name="holdout", share=0.1),
+        ],
+        metrics=[Metric(name="conversion", kind="conversion")],
+    )
+    for i in range(10):
+        decision(store, f"d{i}", f"v{i}", trigger.id, "holdout" if i == 0 else "shown", day(i / 10))
+    decision(store, "d10", "v1", trigger.id, "shown", day(2))  # v1 again: one unit
+    order(store, "o1", day(1), 10.0, anon="v1")
+    result = experiment_results(store, trigger, as_of=AS_OF)
+    assert result.units == 10 and result.srm is not None
+    assert result.srm.observed == {"shown": 9, "holdout": 1}
+    shown = result.metrics[0].variants[0]
+    assert (shown.variant, shown.units, shown.value) == ("shown", 9, 1 / 9)
+
+
+def test_bad_input_names_the_field(store: Store) -> None:
+    from shopmind.core import InvalidInputError
+    from shopmind.store import UnknownExperimentError
+
+    with pytest.raises(UnknownExperimentError, match="no experiment has the id 'nope'"):
+        experiment_results(store, "nope", as_of=AS_OF)
+    with pytest.raises(InvalidInputError) as naive:
+        experiment_results(store, experiment(), as_of=datetime(2026, 11, 1))
+    assert naive.value.errors[0].field == "as_of"
+    with pytest.raises(InvalidInputError) as zero:
+        experiment(traffic=0)
+    assert zero.value.errors[0].field == "traffic"

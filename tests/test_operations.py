@@ -34,6 +34,7 @@ from shopmind.api._models import LiveRecommender
 from shopmind.api._schedule import Scheduler, next_run
 from shopmind.api._worker import StoreWorker
 from shopmind.core import FixedClock
+from shopmind.onsite import DEFAULT_TRIGGERS
 from shopmind.store import SERVER_FILE, TOKEN_FILE, Store, Workspace
 from tests.serving import Server
 from tests.shops import START, Shop, demo_workspace
@@ -358,7 +359,11 @@ def _live_events(members: list[str], per_member: int) -> list[dict[str, Any]]:
 
 # -- 4. durable decisions ------------------------------------------------------------------------
 def test_decisions_answered_just_before_kill_9_take_their_outcomes_after_the_restart(tmp_path: Path) -> None:
-    server = Server(tmp_path / "decisions", ("--no-recommender", "--run-at", "off")).start()
+    server = Server(tmp_path / "decisions", ("--no-recommender", "--run-at", "off"))
+    # every visitor here must be shown the coupon: no holdout (a tenth would be shown nothing)
+    no_holdout = DEFAULT_TRIGGERS.replace("\npriority = ", "\nholdout = 0\npriority = ")
+    (tmp_path / "decisions" / "triggers.toml").write_text(no_holdout, encoding="utf-8")
+    server.start()
     decided: list[str] = []
     with server.client(server.write_key) as c:
         for n in range(40):

@@ -94,6 +94,25 @@ RUN: dict[str, tuple[str, ...]] = {
     'shopmind campaigns pause "겨울 복귀 쿠폰"': ("paused", "일시 중지했습니다"),
     'shopmind campaigns resume "겨울 복귀 쿠폰"': ("resumed",),
     'shopmind campaigns results "겨울 복귀 쿠폰"': ("uplift over the holdout", "대조군 대비 효과"),
+    "shopmind experiments create popup-test.yaml": (
+        "created experiment welcome-popup-copy",
+        "초안으로 만들었습니다",
+    ),
+    "shopmind experiments list": ("welcome-popup-copy", "demo-popup-abn", "draft · 초안"),
+    "shopmind experiments start welcome-popup-copy": ("started welcome-popup-copy", "시작했습니다"),
+    "shopmind experiments show welcome-popup-copy": (
+        "첫 구매 팝업 문구",
+        "running · 진행 중",
+        "control · 대조군",
+    ),
+    "shopmind experiments stop welcome-popup-copy --winner free-shipping": (
+        "채택한 변형 free-shipping",
+        "종료했습니다",
+    ),
+    "shopmind experiments results demo-popup-abn [--json]": (
+        "SRM check · 표본 비율 검사",
+        "against the control · 대조군 대비",
+    ),
     "shopmind keys create --kind write": ("sm_w_",),
     "shopmind keys create --kind secret": ("sm_s_",),
     "shopmind users create --role owner --login owner -w .shopmind-demo": ("owner",),
@@ -212,11 +231,13 @@ def write_user_files(folder: Path) -> None:
         ",,010-5555-1234,,수신거부,\n",
         encoding="utf-8",
     )
-    # the README's segment definition and campaign (its YAML blocks)
+    # the README's segment definition, campaign and experiment (its YAML blocks)
     blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
     (folder / "inquiry.yaml").write_text(blocks[0], encoding="utf-8")
     campaign = next(b for b in blocks if b.startswith("name: ") and "audience:" in b)
     (folder / "winback.yaml").write_text(campaign, encoding="utf-8")
+    experiment = next(b for b in blocks if b.startswith("id: "))
+    (folder / "popup-test.yaml").write_text(experiment, encoding="utf-8")
 
 
 @pytest.fixture(scope="module")

@@ -46,6 +46,7 @@ action = "banner"
 placement = "top"
 target = {{ saved_segment = ["{segment_id}"] }}
 cap = {{ per_session = 100 }}
+holdout = 0  # the fan must see it whenever they are in the segment
 [trigger.content]
 title = {{ ko = "X 기획전", en = "The X sale" }}
 """

@@ -33,6 +33,7 @@ from shopmind.activation._campaign_experiments import (
 from shopmind.activation._campaign_preview import (
     CampaignPreview,
     PreviewSample,
+    VariantPreview,
     due_hours,
     preview_campaign,
     suppressed_counts,
@@ -43,6 +44,7 @@ from shopmind.activation._campaign_settings import (
     campaign_settings,
     schedule_stored,
 )
+from shopmind.activation._campaign_waves import WAVE_SHARE, WavesRun, run_waves
 from shopmind.activation._campaign_yaml import campaign_yaml, parse_campaign_yaml
 from shopmind.activation._channel_config import (
     CHANNELS_FILE,
@@ -244,6 +246,7 @@ __all__ = [
     "RULES",
     "RULE_NAMES",
     "SENDING_STATES",
+    "WAVE_SHARE",
     "AppPush",
     "Arm",
     "Audience",
@@ -310,7 +313,9 @@ __all__ = [
     "Trigger",
     "Uplift",
     "VapidKey",
+    "VariantPreview",
     "Violation",
+    "WavesRun",
     "WebPush",
     "WelchInterval",
     "Withdrawal",
@@ -378,6 +383,7 @@ __all__ = [
     "run_demo_campaign",
     "run_journey",
     "run_journeys",
+    "run_waves",
     "schedule_campaign",
     "schedule_stored",
     "send_hours",

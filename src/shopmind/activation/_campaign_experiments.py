@@ -23,17 +23,24 @@ one's members are then a random part of the rest, still split by its own hash. G
 ``layer`` to split the campaign's members between them explicitly.
 
 A message that is queued is an exposure (``store.record_exposures``: unit = the profile id, at the
-message's due time, source = its message key); the outbox row carries ``experiment_id`` and
-``variant``. A treated member the plan excludes (no consent, caps) gets no message and is no
-exposure. Only a campaign triggered ``now`` is planned when scheduled; the steps a journey
-enqueues later are not split here. Only fixed shares: an experiment declaring a bandit policy on
-a campaign is refused when the campaign is scheduled (waves of sends are not planned yet).
+message's due time, source = its message key; once per unit and experiment, so a journey's later
+steps expose no one again); the outbox row carries ``experiment_id`` and ``variant``. A treated
+member the plan excludes (no consent, caps) gets no message and is no exposure. Scheduling splits
+a campaign triggered ``now``; the journeys' turns split the members a segment entry or an event
+brings in, and those whose later step falls due (``activation._journey.run_journey``).
+
+A Thompson-sampling experiment (``policy: {kind: thompson}``) does not use the variant hash: its
+members (target, layer and traffic as above) draw their variant from the policy's chances as
+they are (:class:`BanditDraw`), the propensity kept with the exposure, or are held for the
+campaign's next wave (``activation._campaign_waves``).
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,8 +57,10 @@ from shopmind.experiments import (
     CampaignMessagePoint,
     Experiment,
     SendTimePoint,
+    TrafficPolicy,
     Variant,
     parse_experiment,
+    unit_point,
 )
 from shopmind.store import OutboxRow, Store, list_experiments, record_exposures
 
@@ -67,6 +76,8 @@ ASSIGNMENT_SCHEMA = pa.schema(
         ("variant", pa.string()),
         ("best_hour", pa.bool_()),
         ("hour", pa.int32()),
+        # a bandit's member: the chance its policy gave the variant (null for fixed shares)
+        ("propensity", pa.float64()),
     ]
 )
 
@@ -93,6 +104,11 @@ class CampaignExperiment:
     @property
     def kind(self) -> str:
         return "send_time" if isinstance(self.experiment.point, SendTimePoint) else "campaign_message"
+
+    @property
+    def bandit(self) -> bool:
+        """Whether a policy that learns (Thompson sampling) chooses the variants, not the hash."""
+        return self.experiment.policy.kind != "fixed"
 
 
 def _names_campaign(point: object, campaign_id: str, name: str) -> bool:
@@ -127,14 +143,14 @@ def campaign_experiments(
             )
         if isinstance(point, CampaignMessagePoint) and (point.step or first) != step_id:
             continue
-        if experiment.policy.kind != "fixed":
-            # a bandit would move traffic between waves of sends; campaigns are planned at once
+        if experiment.policy.kind not in ("fixed", "thompson"):
+            # a contextual bandit needs a visitor's context: campaigns learn without one
             raise InvalidInputError(
                 [
                     FieldError(
                         f"experiments.{experiment.id}.policy.kind",
-                        "a campaign is split by fixed shares when it is scheduled: Thompson sampling "
-                        "over waves of messages is not available yet (use kind: fixed)",
+                        "a campaign's messages are split by fixed shares or Thompson sampling "
+                        "(kind: fixed or thompson)",
                     )
                 ]
             )
@@ -159,43 +175,65 @@ def _target_members(store: Store, experiment: Experiment) -> frozenset[str] | No
 
 
 def assign_members(
-    experiments: Sequence[CampaignExperiment], key: str, profile_ids: Iterable[str]
+    experiments: Sequence[CampaignExperiment],
+    key: str,
+    profile_ids: Iterable[str],
+    policies: Mapping[str, TrafficPolicy] | None = None,
 ) -> pa.Table:
     """Each member's variant (``ASSIGNMENT_SCHEMA``; members in no experiment are absent): the
-    first experiment (in the order given) whose target, layer and traffic take the member."""
+    first experiment (in the order given) whose target, layer and traffic take the member.
+
+    A bandit's member (Thompson sampling) gets the variant its policy draws now (``policies``:
+    experiment id → the policy as of now; a keyed draw per member, see :func:`bandit_draw`) with
+    its propensity; without the experiment's policy the member is *held* (variant null): the
+    campaign's waves send it later (``activation._campaign_waves``). Either way the member is the
+    bandit's, and no later experiment takes it."""
     if not experiments:
         return ASSIGNMENT_SCHEMA.empty_table()
-    # per experiment, built once: its assigner and each variant's send hour (None: a message test)
+    given = policies or {}
+    # per experiment, built once: its assigner, each variant's send hour (None: a message test)
+    # and, for a bandit whose policy is given, its draw
     prepared = [
         (
             e.id,
             e.eligible,
             Assigner(e.experiment, key),
             {v.name: _send_hour(v) for v in e.experiment.variants} if e.kind == "send_time" else None,
+            e.bandit,
+            BanditDraw(e.experiment, given[e.id], key) if e.bandit and e.id in given else None,
         )
         for e in experiments
     ]
     no_hour = (None, None)
     ids: list[str] = []
     experiment_ids: list[str] = []
-    variants: list[str] = []
+    variants: list[str | None] = []
     best: list[bool | None] = []
     hours: list[int | None] = []
+    propensities: list[float | None] = []
     for profile_id in dict.fromkeys(profile_ids):
         if profile_id is None:
             continue
-        for experiment_id, eligible, assign, send_hours in prepared:
+        for experiment_id, eligible, assign, send_hours, bandit, draw in prepared:
             if eligible is not None and profile_id not in eligible:
                 continue
-            name = assign(profile_id)
-            if name is None:
-                continue
-            own, hour = send_hours[name] if send_hours is not None else no_hour
+            name: str | None
+            propensity: float | None = None
+            if bandit:
+                if not assign.in_experiment(profile_id):
+                    continue
+                name, propensity = draw(profile_id) if draw is not None else (None, None)
+            else:
+                name = assign(profile_id)
+                if name is None:
+                    continue
+            own, hour = send_hours[name] if send_hours is not None and name is not None else no_hour
             ids.append(profile_id)
             experiment_ids.append(experiment_id)
             variants.append(name)
             best.append(own)
             hours.append(hour)
+            propensities.append(propensity)
             break
     rows = {
         "profile_id": ids,
@@ -203,8 +241,32 @@ def assign_members(
         "variant": variants,
         "best_hour": best,
         "hour": hours,
+        "propensity": propensities,
     }
     return pa.table(rows, schema=ASSIGNMENT_SCHEMA)
+
+
+class BanditDraw:
+    """A bandit's choice for one member: the policy's current chances, and a uniform point keyed
+    by the member (the experiment's salt and the policy's batch number), so the same member
+    draws the same until the policy learns, whatever order members come in or how often a
+    turn is repeated; the propensity is the chance of the variant drawn."""
+
+    def __init__(self, experiment: Experiment, policy: TrafficPolicy, key: str) -> None:
+        chances = policy.probabilities()
+        self.names = list(chances)
+        self.chances = [float(chances[n]) for n in self.names]
+        self.cumulative = list(itertools.accumulate(self.chances))
+        batches = int(policy.state().get("batches") or 0)
+        self.salt = f"{experiment.salt or experiment.id}:bandit:{batches}"
+        self.key = key
+
+    def __call__(self, unit: str) -> tuple[str, float]:
+        u = unit_point(self.key, self.salt, unit) * self.cumulative[-1]
+        i = min(bisect.bisect_right(self.cumulative, u), len(self.names) - 1)
+        while self.chances[i] <= 0.0:  # a variant with no chance is never drawn (rounding at an edge)
+            i = (i + 1) % len(self.names)
+        return self.names[i], self.chances[i]
 
 
 def _send_hour(variant: Variant) -> tuple[bool, int | None]:
@@ -270,11 +332,17 @@ def treated_assignments(assignments: pa.Table, plan_table: pa.Table) -> pa.Table
     return assignments.filter(pc.is_in(assignments.column("profile_id"), value_set=treated.combine_chunks()))
 
 
+def chosen_assignments(assignments: pa.Table) -> pa.Table:
+    """The assignments with a variant (a bandit's held members have none yet)."""
+    return assignments.filter(pc.is_valid(assignments.column("variant")))
+
+
 def exposures_of(
-    rows: Sequence[OutboxRow], assignments: Mapping[str, tuple[str, str]]
+    rows: Sequence[OutboxRow], assignments: Mapping[str, tuple[str, str, float | None]]
 ) -> list[dict[str, Any]]:
     """The exposures the queued ``rows`` make (``store.EXPOSURE_SCHEMA``), for the members in an
-    experiment (``assignments``: profile id → (experiment id, variant))."""
+    experiment (``assignments``: profile id → (experiment id, variant, propensity: a bandit's
+    chance of the variant, None for fixed shares))."""
     out = []
     for row in rows:
         found = assignments.get(row.profile_id)
@@ -286,7 +354,7 @@ def exposures_of(
                 "unit_id": row.profile_id,
                 "variant": found[1],
                 "exposed_at": row.due_at,
-                "propensity": None,
+                "propensity": found[2],
                 "source": row.message_key,
             }
         )
@@ -297,16 +365,19 @@ def record_campaign_exposures(
     store: Store, campaign_id: str, step: str, rows: Sequence[OutboxRow], assignments: pa.Table
 ) -> int:
     """Mark the campaign step's outbox rows with their experiment and variant and record the
-    exposures; how many exposures were new (a second call adds none)."""
-    if assignments.num_rows == 0:
+    exposures (once per unit and experiment: a journey's later step exposes no one again); how
+    many exposures were new (a second call adds none)."""
+    assignments = chosen_assignments(assignments)
+    if assignments.num_rows == 0 or not rows:
         return 0
     pairs = assignments.select(["profile_id", "experiment_id", "variant"])
     by_member = {
-        p: (e, v)
-        for p, e, v in zip(
-            pairs.column("profile_id").to_pylist(),
-            pairs.column("experiment_id").to_pylist(),
-            pairs.column("variant").to_pylist(),
+        p: (e, v, w)
+        for p, e, v, w in zip(
+            assignments.column("profile_id").to_pylist(),
+            assignments.column("experiment_id").to_pylist(),
+            assignments.column("variant").to_pylist(),
+            assignments.column("propensity").to_pylist(),
             strict=True,
         )
     }

@@ -24,7 +24,8 @@ in ``campaign_members`` and answers, set-based in the store's engine:
   (``finished``).
 
 Only treated members move through steps: the holdout is sent nothing, so there is nothing to
-answer; its purchases are measured from the campaign's start.
+answer; its purchases are measured from the campaign's start. Running experiments on a step's
+message or on the campaign's send time split the members as scheduling does (``run_journey``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from datetime import datetime
 import pyarrow as pa
 
 from shopmind.activation._campaign import Campaign, Step, parse_campaign
+from shopmind.activation._campaign_experiments import campaign_experiments, record_campaign_exposures
+from shopmind.activation._campaign_waves import current_policies, held_members
 from shopmind.activation._compose import ContextSource, compose, message_key
 from shopmind.activation._context import Recommends
 from shopmind.activation._holdout import assign_arms
@@ -372,12 +375,20 @@ def run_journey(
     reachable: pa.Table | None = None,
     zone: str = DEFAULT_SHOP_TZ,
     recommender: Recommends | None = None,
+    experiment_key: str | None = None,
 ) -> JourneyRun:
     """Advance the journey of ``campaign_id`` at ``now`` and queue what is due: entrants join in
     their arm (the keyed holdout, ``key``), each due step is planned for its members (consent,
     channel, best hour, caps: ``plan_campaign``), composed and queued (``store.enqueue``), and the
     members who got it move to that step at the moment it was queued for. ``recommender``: the
-    products a template's ``recommended`` reads (as scheduling passes them)."""
+    products a template's ``recommended`` reads (as scheduling passes them).
+
+    ``experiment_key`` (``experiment_key``): the running experiments on each due step's message
+    or on the campaign's send time split its members as scheduling does (the same keyed hash;
+    the message carries the variant; a member's first message is its exposure, once per
+    experiment). A Thompson-sampling experiment draws each member's variant from its policy as
+    it is now, except the first step of a campaign triggered ``now``, whose bandit members its
+    waves send (``activation._campaign_waves``)."""
     found = advance(store, campaign_id, now)
     campaign, _, _ = _campaign(store, campaign_id)
     entered = 0
@@ -397,6 +408,18 @@ def run_journey(
     excluded: list[JourneyExit] = []
     for step_id in dict.fromkeys(d.step for d in due):
         members = [d.profile_id for d in due if d.step == step_id]
+        experiments = (
+            campaign_experiments(store, campaign_id, campaign, step_id) if experiment_key is not None else []
+        )
+        policies = None
+        if any(e.bandit for e in experiments):
+            if campaign.trigger.kind == "now" and step_id == campaign.steps[0].id:
+                held = held_members(experiments, experiment_key or "", members)
+                members = [p for p in members if p not in held]
+                if not members:
+                    continue
+            else:
+                policies = current_policies(store, experiments, experiment_key or "")
         plan = plan_campaign(
             store,
             campaign,
@@ -409,6 +432,9 @@ def run_journey(
             sender=sender,
             reachable=reachable,
             zone=zone,
+            experiments=experiments,
+            experiment_key=experiment_key or "",
+            policies=policies,
         )
         step_contexts = contexts or campaign_contexts(
             store, campaign, step_id, campaign_id, key, now, recommender, shop=sender.name
@@ -421,6 +447,7 @@ def run_journey(
             unsubscribe_url=unsubscribe_url,
             tracked=tracked,
             costs=costs,
+            experiments=experiments,
         )
         table = plan.table.to_pylist()
         gone = [
@@ -431,6 +458,7 @@ def run_journey(
         sent_to = [r["profile_id"] for r in table if r["status"] == "planned"]
         with store.atomically():
             queued += enqueue(store, rows, at=now)
+            record_campaign_exposures(store, campaign_id, step_id, rows, plan.assignments)
             _record_queued(store, campaign_id, step_id, sent_to)
             _write_exits(store, campaign_id, gone)
         plans.append(plan)

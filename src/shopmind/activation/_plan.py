@@ -67,6 +67,7 @@ from shopmind.activation._holdout import draw_sql
 from shopmind.activation._message import Sender
 from shopmind.activation._rules import NIGHT_FROM_HOUR, NIGHT_UNTIL_HOUR
 from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError
+from shopmind.experiments import TrafficPolicy
 from shopmind.store import Store
 
 #: why a treated customer gets no message, in the order the plan decides them
@@ -433,6 +434,7 @@ def plan_campaign(
     zone: str = DEFAULT_SHOP_TZ,
     experiments: Sequence[CampaignExperiment] = (),
     experiment_key: str = "",
+    policies: Mapping[str, TrafficPolicy] | None = None,
 ) -> Plan:
     """Plan ``step`` (default: the first) of ``campaign`` for its audience (or ``audience``, the
     profile ids to plan for, e.g. the customers a journey's trigger let in), from ``at`` on.
@@ -440,8 +442,9 @@ def plan_campaign(
     ``reachable``: optionally the (profile_id, channel) pairs the shop has an address for (a
     channel absent from it is taken as reachable); ``experiments``: the running experiments on
     this step (``campaign_experiments``), assigned under ``experiment_key``: the treated
-    members' variants (``Plan.assignments``), a send-time variant's hour planned. Nothing is
-    written."""
+    members' variants (``Plan.assignments``), a send-time variant's hour planned; a bandit's
+    members draw from its policy in ``policies`` (experiment id → policy now), or are held
+    (variant null) for the campaign's waves when it is absent. Nothing is written."""
     if at.tzinfo is None:
         raise InvalidInputError([FieldError("at", "expected a date and time with its time zone")])
     chosen = _step(campaign, step)
@@ -495,7 +498,7 @@ def plan_campaign(
     audience_table = pa.table({"profile_id": ids.cast(pa.string())})
     # every member is assigned (about a microsecond each); the holdout's are dropped after the plan
     assignments = (
-        assign_members(experiments, experiment_key, audience_table.column("profile_id").to_pylist())
+        assign_members(experiments, experiment_key, audience_table.column("profile_id").to_pylist(), policies)
         if experiments
         else ASSIGNMENT_SCHEMA.empty_table()
     )

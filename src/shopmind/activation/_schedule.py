@@ -6,7 +6,9 @@ Scheduling a campaign whose trigger is ``now`` plans its first step for the audi
 records every member (treated and holdout: the holdout is measured too), and queues the treated
 customers' messages, in one transaction: a failure leaves the campaign a draft with nothing queued.
 Running experiments on its message or send time split the treated customers and record each
-queued message as an exposure in the same transaction (``activation._campaign_experiments``).
+queued message as an exposure in the same transaction (``activation._campaign_experiments``); a
+Thompson-sampling experiment's members are sent in waves: the first now, the others held for the
+sender's turns (``activation._campaign_waves``).
 A campaign triggered by segment entry or an event is only marked scheduled: its journeys enqueue
 each customer's steps as they come (``activation._journey``).
 
@@ -26,6 +28,7 @@ import pyarrow as pa
 
 from shopmind.activation._campaign import Campaign, campaign_json, parse_campaign
 from shopmind.activation._campaign_experiments import campaign_experiments, record_campaign_exposures
+from shopmind.activation._campaign_waves import load_bandit, save_bandit, split_wave
 from shopmind.activation._compose import ContextSource, check_templates, compose
 from shopmind.activation._context import Recommends, coupon_key, customer_contexts
 from shopmind.activation._message import Sender
@@ -59,6 +62,8 @@ class Scheduled:
     plan: Plan | None
     members: int
     queued: int
+    #: planned members a Thompson-sampling experiment holds for its later waves (not queued yet)
+    waiting: int = 0
 
 
 def new_campaign(store: Store, definition: object, *, created_by: str, now: datetime) -> StoredCampaign:
@@ -128,6 +133,12 @@ def schedule_campaign(
         experiment_key=experiment_key or "",
     )
     report("plan", 1, 1)
+    full, waiting = plan, 0
+    bandits = {e.id: load_bandit(store, e.experiment, experiment_key or "") for e in experiments if e.bandit}
+    if bandits:  # the first wave goes now; the bandit's other members wait for the next waves
+        wave = split_wave(plan, experiments, experiment_key or "", bandits)
+        plan, waiting = wave.plan, wave.waiting
+        full = replace(full, assignments=wave.assignments)
     if contexts is None:
         contexts = campaign_contexts(
             store, campaign, plan.step, stored.campaign_id, key, now, recommender, shop=sender.name
@@ -154,17 +165,19 @@ def schedule_campaign(
     report("queue", 0, len(rows))
     with store.atomically():
         members = record_campaign_members(
-            store, stored.campaign_id, plan.table.select(["profile_id", "arm"]), now
+            store, stored.campaign_id, full.table.select(["profile_id", "arm"]), now
         )
         queued = enqueue(store, rows, at=now)
         record_campaign_exposures(store, stored.campaign_id, plan.step, rows, plan.assignments)
-        _at_first_step(store, stored.campaign_id, plan.step)
+        at_first_step(store, stored.campaign_id, plan.step)
+        for bandit in bandits.values():  # the starting chances and the wave size, for a restart
+            save_bandit(store, bandit, now)
         after = set_campaign_state(store, stored.campaign_id, "scheduled", now)
     report("queue", len(rows), len(rows))
-    return Scheduled(after, plan, members, queued)
+    return Scheduled(after, full, members, queued, waiting)
 
 
-def _at_first_step(store: Store, campaign_id: str, step: str) -> None:
+def at_first_step(store: Store, campaign_id: str, step: str) -> None:
     """The members whose message of the first step was queued are at that step since the moment
     it was queued for: the journey's next step counts its wait from there (without this, the
     sender's journey turn would find the first step due again)."""

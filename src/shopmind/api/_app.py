@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -23,6 +24,7 @@ from shopmind.api import (
     _consent,
     _demo_shop,
     _docs,
+    _experiments,
     _exports,
     _health,
     _inspect,
@@ -78,6 +80,7 @@ def create_app(
     keys = KeyRing(ws.path)
     recommender = LiveRecommender(enabled=recommend)
     onsite = _onsite.OnSite(triggers, recommender, now=lambda: datetime.now(UTC))
+    onsite.experiments.zone = ZoneInfo(operations.zone)  # a bandit's hour is the shop's
     live = LiveMembership(operations.clock, operations.zone)
     onsite.live_segments = live.segments_of  # "in saved segment X" for the triggers
 
@@ -170,6 +173,7 @@ def create_app(
         _profiles,
         _segments,
         _campaigns,
+        _experiments,
         _consent,
         _onsite,
         _live,

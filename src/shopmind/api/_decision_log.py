@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from shopmind.api._worker import StoreWorker
-from shopmind.store import Store, append_decisions, append_outcomes
+from shopmind.store import Store, append_decisions, append_outcomes, record_exposures
 
 _log = logging.getLogger("shopmind.api")
 _Waiting = tuple[dict[str, Any], "asyncio.Future[None] | None"]
@@ -24,6 +24,7 @@ class DecisionLog:
     def __init__(self) -> None:
         self._decisions: list[_Waiting] = []
         self._outcomes: list[_Waiting] = []
+        self._exposures: list[dict[str, Any]] = []  # first exposures, written with their decisions
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -38,13 +39,23 @@ class DecisionLog:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shopmind-decisions")
         self._task = asyncio.create_task(self._loop(), name="shopmind-decision-log")
 
-    async def decision(self, row: dict[str, Any]) -> None:
-        """Store a decision (``store.DECISION_SCHEMA`` keys); returns once it is durable."""
+    async def decision(self, row: dict[str, Any], exposure: dict[str, Any] | None = None) -> None:
+        """Store a decision (``store.DECISION_SCHEMA`` keys), and the first exposure of a unit to an
+        experiment it made (``store.EXPOSURE_SCHEMA`` keys); returns once both are durable."""
+        if exposure is not None:
+            self._exposures.append(exposure)
         await self._submit(self._decisions, row)
 
     async def outcome(self, row: dict[str, Any]) -> None:
         """Store an outcome (``store.OUTCOME_SCHEMA`` keys); returns once it is durable."""
         await self._submit(self._outcomes, row)
+
+    def exposure_soon(self, row: dict[str, Any]) -> None:
+        """Store a unit's first exposure with the next write, nobody waiting for it (a list of
+        recommendations served without a decision)."""
+        self._exposures.append(row)
+        self._idle.clear()
+        self._wake.set()
 
     def outcome_soon(self, row: dict[str, Any]) -> None:
         """Store an outcome with the next write, nobody waiting for it (a conversion)."""
@@ -76,14 +87,17 @@ class DecisionLog:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, self._store)
 
     async def _loop(self) -> None:
-        while not (self._closing and not (self._decisions or self._outcomes)):
+        while not (self._closing and not (self._decisions or self._outcomes or self._exposures)):
             await self._wake.wait()
             self._wake.clear()
-            while self._decisions or self._outcomes:
+            while self._decisions or self._outcomes or self._exposures:
                 decisions, self._decisions = self._decisions, []
                 outcomes, self._outcomes = self._outcomes, []
+                exposures, self._exposures = self._exposures, []
                 try:
-                    await self._on_thread(lambda store, d=decisions, o=outcomes: _write(store, d, o))
+                    await self._on_thread(
+                        lambda store, d=decisions, o=outcomes, x=exposures: _write(store, d, o, x)
+                    )
                 except Exception as exc:  # every waiting request learns that its row is not stored
                     _log.exception("writing the decision log failed")
                     for _, done in (*decisions, *outcomes):
@@ -108,8 +122,14 @@ class DecisionLog:
             self._store.close()
 
 
-def _write(store: Store, decisions: Sequence[_Waiting], outcomes: Sequence[_Waiting]) -> None:
+def _write(
+    store: Store,
+    decisions: Sequence[_Waiting],
+    outcomes: Sequence[_Waiting],
+    exposures: Sequence[dict[str, Any]] = (),
+) -> None:
     # one statement each, its own transaction (about a millisecond, a third of an Arrow view in a
     # transaction); the decisions first: the log never has an outcome without its decision
     append_decisions(store, [row for row, _ in decisions])
     append_outcomes(store, [row for row, _ in outcomes])
+    record_exposures(store, exposures)  # each unit's first, kept once

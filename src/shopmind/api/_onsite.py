@@ -3,6 +3,13 @@ answers what to show in a placement now (popup, banner, slide-in, recommendation
 workspace's triggers, within frequency caps and targeting; every decision is logged, and its
 outcomes (shown, clicked, dismissed; converted when the session then orders) with it.
 
+Every trigger holds out a share of the visitors it qualifies for (``Trigger.holdout``, 10% by
+default): they are answered with nothing, their decision is logged with the action ``none`` in the
+experiment ``trigger:<id>`` (variant ``holdout``, the others ``shown``), and their orders convert it
+like a shown decision's; ``/v1/triggers`` reports each trigger's uplift, shown against holdout.
+Running placement, bandit and recommendation experiments route the decisions too
+(``api._live_experiments``); ``OnSite.reload_experiments`` re-reads them after a change.
+
 A decision is answered, and an outcome acknowledged, only once it is durable (``DecisionLog``:
 a group commit on a thread and a connection of its own); a conversion, which no request waits
 for, is written with the next group.
@@ -10,6 +17,8 @@ for, is written with the next group.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
 import uuid
@@ -18,15 +27,25 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from shopmind.api._auth import requires
 from shopmind.api._decision_log import DecisionLog
 from shopmind.api._errors import ApiError, error_responses
+from shopmind.api._live_experiments import (
+    LiveExperiments,
+    identities,
+    read_snapshot,
+    recommend_by,
+    save_bandit,
+    unit_of,
+)
 from shopmind.api._models import LiveRecommender
 from shopmind.api._worker import StoreWorker
 from shopmind.events import Event, EventType
+from shopmind.measure import trigger_uplift, uplift_of
 from shopmind.onsite import (
     FrequencyLedger,
     Session,
@@ -38,7 +57,7 @@ from shopmind.onsite import (
 )
 from shopmind.pipeline import visitor_facts
 from shopmind.recommend import Context
-from shopmind.store import OUTCOMES, served_since, trigger_performance
+from shopmind.store import NO_ACTION, OUTCOMES, served_since, trigger_performance
 
 log = logging.getLogger("shopmind.api")
 router = APIRouter(
@@ -46,6 +65,7 @@ router = APIRouter(
 )
 _RECENT_DECISIONS = 100_000
 _FORGET_EVERY = 1000  # decisions
+_BANDIT_CHECK_SECONDS = 20.0  # how often the server looks for a bandit whose batch is due
 
 
 class OnSite:
@@ -55,6 +75,8 @@ class OnSite:
         self, triggers: Sequence[Trigger], recommender: LiveRecommender, now: Callable[[], datetime]
     ) -> None:
         self.triggers = list(triggers)
+        self.by_id = {t.id: t for t in self.triggers}
+        self.experiments = LiveExperiments()
         self.recommender = recommender
         self.now = now
         self.tracker = SessionTracker()
@@ -67,18 +89,58 @@ class OnSite:
         self.live_segments: Callable[..., frozenset[str]] = lambda *_: frozenset()
         self._served = 0
         self._worker: StoreWorker | None = None
+        self._bandits: asyncio.Task[None] | None = None
+        self._learning = asyncio.Lock()  # one batch at a time: a batch is never fed twice
 
     async def start(self, worker: StoreWorker) -> None:
-        """Read what the store knows about visitors and the last day's decisions (caps survive a
-        restart), then open the decision log."""
+        """Read what the store knows about visitors, the last day's decisions (caps survive a
+        restart) and the running experiments with their exposures, then open the decision log."""
         self._worker = worker
         self.visitors = await worker.run(visitor_facts)
         for visitor, trigger, at in await worker.run(served_since, self.now() - timedelta(days=1)):
             self.ledger.record(visitor, trigger, at)
+        self.experiments.load(await worker.run(read_snapshot), self.visitors)
         await self.log.start(worker)
+        self._bandits = asyncio.create_task(self._learn_forever(), name="shopmind-bandits")
 
     async def close(self) -> None:
+        if self._bandits is not None:
+            self._bandits.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._bandits
         await self.log.close()
+
+    async def reload_experiments(self) -> None:
+        """Re-read the running experiments (after one is created, started or stopped): from the
+        next decision on, they route it. A bandit that keeps running keeps what it learned."""
+        assert self._worker is not None, "the server has not started"
+        await self.log.drain()  # the exposures decided so far are in the store
+        self.experiments.load(await self._worker.run(read_snapshot), self.visitors)
+
+    async def update_bandits(self) -> int:
+        """Feed every bandit whose batch is due the rewards stored since its last one, save its
+        state and record a switch to a winner; how many were updated."""
+        assert self._worker is not None, "the server has not started"
+        async with self._learning:
+            now = self.now()
+            due = self.experiments.bandits_due(now)
+            if due:
+                await self.log.drain()
+            for run in due:
+                rewards, until = await self._worker.run(self.experiments.rewards, run, now)
+                state = self.experiments.learn(run, rewards, until, now)
+                await self._worker.write(save_bandit, run.id, state, now, run.winner)
+                if state.get("winner"):
+                    run.winner = str(state["winner"])
+            return len(due)
+
+    async def _learn_forever(self) -> None:
+        while True:
+            try:
+                await self.update_bandits()
+            except Exception:  # the bandits keep serving what they learned; the next turn tries again
+                log.exception("updating the bandits failed")
+            await asyncio.sleep(_BANDIT_CHECK_SECONDS)
 
     async def flush(self) -> None:
         """Wait until every decision and outcome so far is written (conversions included)."""
@@ -147,17 +209,24 @@ class OnSite:
         if trigger is None:
             return {"decision_id": None, "placement": placement, "action": None}
         decision_id = uuid.uuid4().hex
+        choice = self.experiments.route(trigger, self.by_id, session, visitor, now, decision_id)
+        shown = choice.trigger
+        # the qualifying trigger's caps count whatever was shown: a held-out visitor is answered
+        # as often as a shown one would have been, so the two arms stay alike
         serve(trigger, session, self.ledger, decision_id, now)
+        if shown is not None and shown.id != trigger.id:
+            serve(shown, session, self.ledger, decision_id, now)
         self._served += 1
         if self._served % _FORGET_EVERY == 0:  # the caps look back a day at most
             self.ledger.forget_before(now - timedelta(days=1))
         self.recent[decision_id] = None
         while len(self.recent) > _RECENT_DECISIONS:
             self.recent.popitem(last=False)
+        # a held-out visitor's answer is the same as one nothing qualified for
         answer = {
-            "decision_id": decision_id,
-            "placement": trigger.placement,
-            "action": self._action(trigger, session, visitor, lang),
+            "decision_id": decision_id if shown is not None else None,
+            "placement": trigger.placement if shown is not None else placement,
+            "action": self._action(shown, session, visitor, lang, now) if shown is not None else None,
         }
         await self.log.decision(
             {
@@ -168,16 +237,23 @@ class OnSite:
                 "profile_id": visitor.profile_id,
                 "session_id": session.session_id,
                 "placement": trigger.placement,
-                "trigger_id": trigger.id,
-                "action": trigger.action,
+                "trigger_id": shown.id if shown is not None else trigger.id,
+                "action": shown.action if shown is not None else NO_ACTION,
                 "page_type": session.page_type,
                 "device_type": session.device,
                 "region": session.region,
-            }
+                "experiment_id": choice.experiment_id,
+                "variant": choice.variant,
+                "propensity": choice.propensity,
+                "context": orjson.dumps(choice.context).decode() if choice.context is not None else None,
+            },
+            choice.exposure,
         )
         return answer
 
-    def _action(self, trigger: Trigger, session: Session, visitor: Visitor, lang: str) -> dict[str, Any]:
+    def _action(
+        self, trigger: Trigger, session: Session, visitor: Visitor, lang: str, now: datetime
+    ) -> dict[str, Any]:
         c = trigger.content
         action: dict[str, Any] = {
             "kind": trigger.action,
@@ -197,8 +273,40 @@ class OnSite:
             banned = frozenset(in_cart) | ({on_screen} if on_screen else set())
             context = Context(exclude=banned, region=session.region, session=in_cart)
             user = visitor.profile_id or session.visitor
-            action["items"] = live.describe(live.model.recommend(user, context, c.items), lang)
+            # a recommendations experiment on this placement names the recommender that answers
+            choice = self.experiments.strategy(
+                trigger.placement,
+                unit_of(session, visitor),
+                identities(session, visitor),
+                visitor,
+                now,
+                f"widget:{trigger.id}",
+            )
+            strategy = self.experiments.strategy_name(choice) if choice is not None else "hybrid"
+            found, action["algorithm"] = recommend_by(live.model, strategy, user, context, c.items)
+            action["items"] = live.describe(found, lang)
+            if choice is not None:
+                action["experiment"] = {"id": choice.experiment_id, "variant": choice.variant}
+                if choice.exposure is not None:
+                    self.log.exposure_soon(choice.exposure)
         return action
+
+    def strategy_for(self, user: str, profile_id: str | None, placement: str | None) -> tuple[str, Any]:
+        """The recommender that answers ``/v1/recommendations`` for ``user`` (a profile, member or
+        anonymous id) in ``placement``, and the experiment's choice that named it (or None); the
+        unit's first exposure is recorded with the next write."""
+        known = self.visitors.get(profile_id or "") or Visitor(profile_id=profile_id)
+        plain = user.split(":", 1)[1] if user.startswith(("user:", "anon:")) else user
+        unit = profile_id or (user if user.startswith(("user:", "anon:")) else f"anon:{user}")
+        keys = list(dict.fromkeys([unit, f"user:{plain}", f"anon:{plain}"]))
+        choice = self.experiments.strategy(
+            placement or "*", unit, keys, known, self.now(), f"recommendations:{placement or '*'}"
+        )
+        if choice is None:
+            return "hybrid", None
+        if choice.exposure is not None:
+            self.log.exposure_soon(choice.exposure)
+        return self.experiments.strategy_name(choice), choice
 
     async def outcome(self, decision_id: str, outcome: str) -> bool:
         """Record an outcome now (durable when it returns); False for an unknown decision."""
@@ -301,30 +409,38 @@ async def outcome(
 
 @router.get(
     "/triggers",
-    summary="The on-site triggers and how each performs",
+    summary="The on-site triggers, how each performs and what it adds against its holdout",
+    description=(
+        "Per trigger: its definition, `performance` (decisions served, shown, clicked, dismissed, "
+        "converted, revenue) and `uplift`: the units shown it and those held out (qualified, shown "
+        "nothing: `holdout` of the trigger, 10% by default), each arm's conversion rate, the "
+        "difference (shown minus holdout) with its interval, or a note when there is not yet "
+        "enough data to compare."
+    ),
     dependencies=[Depends(requires("secret"))],
 )
 async def triggers(request: Request) -> dict[str, Any]:
     onsite = _onsite(request)
     await onsite.flush()
-    performance = {row["trigger_id"]: row for row in await request.app.state.worker.run(trigger_performance)}
+    worker = request.app.state.worker
+    performance = {row["trigger_id"]: row for row in await worker.run(trigger_performance)}
+    uplift = await worker.run(trigger_uplift)
+    empty = {
+        "served": 0,
+        "shown": 0,
+        "clicked": 0,
+        "dismissed": 0,
+        "converted": 0,
+        "revenue": 0.0,
+        "unverified_revenue": 0.0,
+    }
     return {
         "outcomes": list(OUTCOMES),
         "triggers": [
             {
                 **t.model_dump(mode="json"),
-                "performance": performance.get(
-                    t.id,
-                    {
-                        "served": 0,
-                        "shown": 0,
-                        "clicked": 0,
-                        "dismissed": 0,
-                        "converted": 0,
-                        "revenue": 0.0,
-                        "unverified_revenue": 0.0,
-                    },
-                ),
+                "performance": performance.get(t.id, empty),
+                "uplift": (uplift[t.id] if t.id in uplift else uplift_of(t.id, [])).to_dict(),
             }
             for t in onsite.triggers
         ],

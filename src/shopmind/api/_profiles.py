@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from shopmind.api._auth import requires
 from shopmind.api._errors import ApiError, error_responses
+from shopmind.api._live_experiments import recommend_by
 from shopmind.api._models import LiveRecommender
 from shopmind.core import IdentifierHasher, UnknownProfileError
 from shopmind.pipeline import customer_profile, resolve_profile
@@ -139,14 +140,19 @@ async def recommendations(
         temp_c=temp_c,
         precip_mm=precip_mm,
     )
-    found = live.model.recommend(profile_id or user, context, n)
-    return {
+    # a running recommendations experiment may name another recommender for this customer
+    strategy, choice = request.app.state.onsite.strategy_for(user, profile_id, placement)
+    found, algorithm = recommend_by(live.model, strategy, profile_id or user, context, n)
+    answer: dict[str, Any] = {
         "user": user,
         "profile_id": profile_id,
         "placement": placement,
-        "algorithm": "hybrid",
+        "algorithm": algorithm,
         "items": live.describe(found, lang),
     }
+    if choice is not None:
+        answer["experiment"] = {"id": choice.experiment_id, "variant": choice.variant}
+    return answer
 
 
 @router.get("/products/{product_id:path}/related", summary="Items bought with a product, or like it")

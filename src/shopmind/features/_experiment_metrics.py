@@ -80,7 +80,7 @@ def exposed_units(
     earliest exposure), exposed_at (its time) and crossed (their units saw more than one variant).
 
     Exposures come from ``exposures``, and from the experiment's on-site ``decisions`` too (a
-    decision is an exposure of its visitor: the unit is its profile, its member or its visitor),
+    decision is an exposure of its visitor: the unit is its profile, else its device),
     so a trigger's holdout counts even where only the decision was logged."""
     shown = exposures.filter((exposures.experiment_id == experiment_id) & (exposures.exposed_at <= as_of))
     shown = shown.select(ident=shown.unit_id, variant=shown.variant, exposed_at=shown.exposed_at)
@@ -90,24 +90,20 @@ def exposed_units(
         & (decisions.decided_at <= as_of)
     )
     decided = decided.select(
-        ident=ibis.coalesce(
-            decided.profile_id,
-            ibis.literal("user:") + decided.user_id,
-            ibis.literal("anon:") + decided.visitor,
-        ),
+        # the unit the server hashed: its profile, else the device; never the userId a browser
+        # claims (anyone can send one with the public write key)
+        ident=ibis.coalesce(decided.profile_id, ibis.literal("anon:") + decided.visitor),
         variant=decided.variant,
         exposed_at=decided.decided_at,
     )
     both = _nullable(shown).union(_nullable(decided), distinct=False)
     resolved = _resolve(both.ident, both, profiles)
-    ranked = resolved.mutate(
-        _k=ibis.row_number().over(
-            group_by=resolved.profile_id, order_by=[resolved.exposed_at, resolved.variant]
-        ),
-        _variants=resolved.variant.nunique().over(group_by=resolved.profile_id),
+    # one group-by (no window): the earliest exposure's variant, ties by the variant's name
+    return resolved.group_by("profile_id").aggregate(
+        variant=resolved.variant.first(order_by=[resolved.exposed_at, resolved.variant]),
+        exposed_at=resolved.exposed_at.min(),
+        crossed=resolved.variant.min() != resolved.variant.max(),
     )
-    first = ranked.filter(ranked._k == 0)
-    return first.select("profile_id", "variant", "exposed_at", crossed=first._variants > 1)
 
 
 def verified_orders(order_totals: ir.Table, orders: ir.Table, profiles: ir.Table) -> ir.Table:
@@ -191,22 +187,19 @@ def unit_values(units: ir.Table, happenings: ir.Table, spec: MetricSpec, as_of: 
         _c=happenings.times.cast("int64"),
     )
     h = h.filter(h._at <= as_of)
-    joined = units.left_join(
-        h,
-        [
-            units.profile_id == h._hp,
-            h._at >= units.exposed_at - pre,
-            h._at < units.exposed_at + window,
-        ],
-    )
-    after = joined._at >= joined.exposed_at
-    before = joined._at < joined.exposed_at
-    per = joined.group_by(["profile_id", "variant"]).aggregate(
+    # the persons who did something in their window (an equi-join, then the range), summed, then
+    # given back to every exposed person: a left join on a range condition is far slower
+    keys = units.select(_up=units.profile_id, _ue=units.exposed_at)
+    joined = keys.join(h, keys._up == h._hp)
+    joined = joined.filter((joined._at >= joined._ue - pre) & (joined._at < joined._ue + window))
+    after = joined._at >= joined._ue
+    sums = joined.group_by("_up").aggregate(
         _x=ibis.ifelse(after, joined._v, 0.0).sum(),
         _n=ibis.ifelse(after, joined._c, 0).sum(),
-        _px=ibis.ifelse(before, joined._v, 0.0).sum(),
-        _pn=ibis.ifelse(before, joined._c, 0).sum(),
+        _px=ibis.ifelse(after, 0.0, joined._v).sum(),
+        _pn=ibis.ifelse(after, 0, joined._c).sum(),
     )
+    per = units.left_join(sums, units.profile_id == sums._up)
     x, px = ibis.coalesce(per._x, 0.0), ibis.coalesce(per._px, 0.0)
     n, pn = ibis.coalesce(per._n, 0), ibis.coalesce(per._pn, 0)
     if spec.kind == "conversion":

@@ -6,12 +6,12 @@ from a broken split can be trusted), and the traffic each variant got per day.""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from shopmind import experiments as ex
 from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError
 from shopmind.experiments import (
     Experiment,
@@ -21,6 +21,7 @@ from shopmind.experiments import (
     SrmCheck,
     TrafficPoint,
     VariantStats,
+    analyse_experiment,
     parse_experiment,
 )
 from shopmind.features._experiment_metrics import (
@@ -78,15 +79,19 @@ def metric_stats(
     metric: Metric,
     as_of: datetime,
     units: Any = None,
+    orders: Any = None,
 ) -> list[VariantStats]:
     """One ``VariantStats`` per variant of the experiment, in its order (zero for a variant no one
-    saw), for ``metric``, summed in the engine."""
+    saw), for ``metric``, summed in the engine. ``units`` and ``orders``: the exposed persons and
+    the verified orders when the caller has them already (e.g. cached for several metrics)."""
     spec = metric_spec(metric, experiment)
     t = store.table
     if units is None:
         units = exposed_units(t("exposures"), t("decisions"), t("profiles"), experiment.id, as_of)
     if metric.kind in ORDER_KINDS:
-        happenings = verified_orders(t("order_totals"), t("orders"), t("profiles"))
+        happenings = (
+            orders if orders is not None else verified_orders(t("order_totals"), t("orders"), t("profiles"))
+        )
     elif metric.kind == "clicks":
         happenings = experiment_clicks(
             t("decisions"),
@@ -223,8 +228,19 @@ def experiment_results(
         as_of = datetime.now(UTC)
     elif as_of.tzinfo is None:
         raise InvalidInputError([FieldError("as_of", "expected a date and time with its time zone")])
+    with ExitStack() as cached:
+        return _results(store, found, as_of, zone, show_flagged, cached)
+
+
+def _results(
+    store: Store, found: Experiment, as_of: datetime, zone: str, show_flagged: bool, cached: ExitStack
+) -> ExperimentResult:
+    # the exposed persons and the orders are read by every metric: each is computed once, into
+    # a temporary table of this connection (dropped on leaving), not once per query
     t = store.table
-    units = exposed_units(t("exposures"), t("decisions"), t("profiles"), found.id, as_of)
+    units = cached.enter_context(
+        exposed_units(t("exposures"), t("decisions"), t("profiles"), found.id, as_of).cache()
+    )
     per_variant = units.group_by("variant").aggregate(n=units.count(), crossed=units.crossed.sum())
     counted = {row["variant"]: row for row in per_variant.to_pyarrow().to_pylist()}
     counts = {name: int(counted[name]["n"]) if name in counted else 0 for name in found.variant_names}
@@ -239,8 +255,13 @@ def experiment_results(
     traffic = _traffic(store, found, units, zone, as_of)
     if sum(counts.values()) == 0:
         return ExperimentResult(found.id, as_of, total, None, [], traffic, [NO_EXPOSURES, *notes], crossed)
-    stats_by_metric = {m.name: metric_stats(store, found, m, as_of, units) for m in found.metrics}
-    srm, metrics = ex.analyse_experiment(found, stats_by_metric, counts)
+    orders = None
+    if any(m.kind in ORDER_KINDS for m in found.metrics):
+        placed = verified_orders(t("order_totals"), t("orders"), t("profiles"))
+        placed = placed.filter(placed.at <= as_of).semi_join(units.select("profile_id"), "profile_id")
+        orders = cached.enter_context(placed.cache())
+    stats_by_metric = {m.name: metric_stats(store, found, m, as_of, units, orders) for m in found.metrics}
+    srm, metrics = analyse_experiment(found, stats_by_metric, counts)
     srm_check: SrmCheck | None = srm if found.policy.kind == "fixed" else None
     shown: Sequence[MetricResult] = metrics
     if srm_check is not None and srm_check.flagged:

@@ -13,6 +13,7 @@ there is none)::
     priority = 100
     when = { exit_intent = true, page_type = ["cart"], cart_items_min = 1, first_time_buyer = true }
     cap = { per_session = 1, per_day = 1 }
+    holdout = 0.1   # the default: a tenth of the qualifying visitors are shown nothing
     content = { title = { ko = "...", en = "..." }, coupon = "WELCOME10", discount_percent = 10 }
 
 Every condition given must hold (an absent one does not constrain); unknown keys are errors,
@@ -105,6 +106,9 @@ class Trigger(_Strict):
     placement: Annotated[str, Field(min_length=1, max_length=64)]
     priority: int = 0
     enabled: bool = True
+    #: the share of qualifying visitors shown nothing, so that the trigger's effect can be measured
+    #: (its conversions against theirs); 0 turns the comparison off
+    holdout: Annotated[float, Field(ge=0, le=0.9)] = 0.1
     when: Conditions = Conditions()
     target: Targeting = Targeting()
     cap: Cap = Cap()
@@ -121,7 +125,8 @@ DEFAULT_TRIGGERS = """
 # cart_items_max, cart_idle_seconds_min, categories_viewed_min, mean_dwell_seconds_max, scroll_percent_min,
 # first_time_buyer, returning, vip. Targeting: device, segment, region, saved_segment (ids of
 # saved segments kept live: "clicked banner X twice today"). Actions: popup, banner, slide_in,
-# recommendations.
+# recommendations. holdout: the share of qualifying visitors shown nothing (default 0.1), the
+# comparison that tells what the trigger adds; 0 shows everyone who qualifies.
 
 [[trigger]]
 id = "first-purchase-coupon"

@@ -156,6 +156,14 @@ from shopmind.store._message_events import (
     tracked_message,
 )
 from shopmind.store._migrations import LATEST_VERSION, MIGRATIONS, Migration
+from shopmind.store._onsite_experiments import (
+    NO_ACTION,
+    TRIGGER_EXPERIMENT,
+    ArmCount,
+    decision_rewards,
+    exposures_of,
+    trigger_arms,
+)
 from shopmind.store._outbox import (
     ALL_CHANNELS,
     OUTBOX_STATES,
@@ -260,6 +268,7 @@ __all__ = [
     "MODELS_DIR",
     "NIGHT_EXEMPT",
     "NOTICE_EVERY_YEARS",
+    "NO_ACTION",
     "OUTBOX_STATES",
     "OUTCOMES",
     "PLACED_ORDERS_SQL",
@@ -271,8 +280,10 @@ __all__ = [
     "SERVER_FILE",
     "SUBJECT_KINDS",
     "TOKEN_FILE",
+    "TRIGGER_EXPERIMENT",
     "AccountError",
     "ApiKey",
+    "ArmCount",
     "ArmTotals",
     "CampaignStateError",
     "ChannelConsent",
@@ -338,6 +349,7 @@ __all__ = [
     "create_user",
     "credentials",
     "decide_advertising",
+    "decision_rewards",
     "delete_segment",
     "describe_profiles",
     "destinations",
@@ -347,6 +359,7 @@ __all__ = [
     "erasure_token",
     "export_log",
     "exposed_units",
+    "exposures_of",
     "find_campaign",
     "find_destination",
     "find_experiment",
@@ -435,6 +448,7 @@ __all__ = [
     "stream_query",
     "touch_session",
     "tracked_message",
+    "trigger_arms",
     "trigger_performance",
     "unverified_orders",
     "update_definition",

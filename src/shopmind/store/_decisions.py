@@ -111,7 +111,7 @@ def served_since(store: Store, since: datetime) -> list[tuple[str, str, datetime
 
 
 def trigger_performance(store: Store, since: datetime | None = None) -> list[dict[str, Any]]:
-    """Per trigger: decisions served, and how many were shown, clicked, dismissed and converted,
+    """Per trigger: decisions served (a held-out visitor's decision, action ``none``, was not), and how many were shown, clicked, dismissed and converted,
     with the converted revenue: ``revenue`` counts verified orders only (the shop's server or an
     import confirmed them; their confirmed amount, as ``order_totals`` has it), and
     ``unverified_revenue`` what the pages reported for orders not (yet) verified, a browser's
@@ -135,7 +135,7 @@ def trigger_performance(store: Store, since: datetime | None = None) -> list[dic
             LEFT JOIN order_totals t ON t.order_id = c.order_id AND NOT t.is_return  -- verified orders only
             GROUP BY c.decision_id
         ) o USING (decision_id)
-        WHERE ? IS NULL OR d.decided_at >= ?
+        WHERE (? IS NULL OR d.decided_at >= ?) AND d.action <> 'none'  -- a holdout was shown nothing
         GROUP BY d.trigger_id ORDER BY served DESC, d.trigger_id""",
         [since, since],
     )

@@ -1,6 +1,7 @@
-"""On-site: the triggers the server decides with and how each performed (served, shown, clicked,
-dismissed, converted, and the converted revenue of verified orders beside what pages reported for
-orders not verified)."""
+"""On-site: the triggers the server decides with, what each adds (the conversion of the visitors
+shown it against those held out, with the difference's interval) and how each performed (served,
+shown, clicked, dismissed, converted, and the converted revenue of verified orders beside what
+pages reported for orders not verified)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from fastapi.responses import HTMLResponse
 from starlette.requests import Request
 
+from shopmind.measure import TriggerUplift, trigger_uplift, uplift_of
 from shopmind.store import trigger_performance
 from shopmind.web import _charts
 from shopmind.web._frame import lang_of, page, render
@@ -21,7 +23,13 @@ router = page("onsite", "nav.onsite")
 @router.get("", response_class=HTMLResponse)
 async def show(request: Request) -> HTMLResponse:
     performance = {row["trigger_id"]: row for row in await read(request, trigger_performance)}
+    uplifts = await read(request, trigger_uplift)
     lang = lang_of(request)
+    uplift_rows = [
+        _uplift(trigger.id, trigger.name.in_(lang), trigger.holdout, uplifts.get(trigger.id))
+        for trigger in request.app.state.onsite.triggers
+        if trigger.enabled or trigger.id in uplifts  # a variant's trigger only once it was shown
+    ]
     rows: list[dict[str, Any]] = []
     for trigger in request.app.state.onsite.triggers:
         stats = performance.pop(trigger.id, {})
@@ -59,7 +67,35 @@ async def show(request: Request) -> HTMLResponse:
         legend={"orientation": "h", "y": 1.15},
         yaxis=_charts.axis(message("os.served", lang)),
     )
-    return render(request, "onsite.html", "nav.onsite", rows=rows, charts={"triggers": chart})
+    return render(
+        request, "onsite.html", "nav.onsite", rows=rows, uplift=uplift_rows, charts={"triggers": chart}
+    )
+
+
+def _uplift(trigger_id: str, name: str, share: float, found: TriggerUplift | None) -> dict[str, Any]:
+    """One row of the uplift table: the arms, the difference with its interval, or why not yet."""
+    report = (found or uplift_of(trigger_id, [])).to_dict()
+    if share <= 0 and not report["holdout"]["units"]:
+        note: str | None = "os.no_holdout"
+    elif not report["holdout"]["units"]:
+        note = "os.no_holdout_yet"
+    elif not report["shown"]["units"]:
+        note = "os.no_shown_yet"
+    elif report["interval"] is None:
+        note = "os.not_enough"
+    else:
+        note = None
+    return {
+        "id": trigger_id,
+        "name": name,
+        "share": share,
+        "shown": report["shown"],
+        "holdout": report["holdout"],
+        "difference": report["difference"],
+        "interval": report["interval"],
+        "decision": f"os.{report['decision']}" if report["decision"] and note is None else None,
+        "note": note,
+    }
 
 
 def _rates(stats: dict[str, Any]) -> dict[str, Any]:

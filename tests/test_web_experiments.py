@@ -1,0 +1,226 @@
+"""The dashboard's experiment pages without a browser, against ``shopmind serve`` on a small store
+with two running experiments (exposures and orders written in) and one nobody has met: the list
+and pages render for each role (viewers look, marketers act); the form names each wrong field in
+the page's language and stores nothing; an experiment is saved, started and stopped from its page
+(a winner that is not a variant is refused); the results page shows the numbers
+``experiment_results`` computes, hides them under a red banner when the split is broken, and
+never shows NaN; every POST needs the session's CSRF token."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from shopmind.measure import experiment_results
+from shopmind.store import Store, Workspace
+from tests import experiment_rows
+from tests.serving import DashboardClient, Server
+from tests.test_korean_text import problems, visible_text
+
+ROLES = ("viewer", "marketer")
+#: the marketer's own identifiers (variant, trigger, experiment ids, the account that made them),
+#: shown as typed, and the method names a Korean analyst writes in Latin letters
+DATA = {"control", "free-shipping", "exit-coupon", "exit-free-shipping", "test", "marketer", "viewer"}
+TERMS = {"SRM", "CUPED", "Holm", "YAML"}
+GOOD = """\
+id: banner-strategy
+name: 배너 추천 방식
+point: {kind: recommendations, placement: "*"}
+variants:
+  - {name: hybrid, strategy: hybrid}
+  - {name: popular, strategy: popularity}
+metrics:
+  - {name: clicks, kind: clicks, window_days: 3}
+"""
+
+
+@pytest.fixture(scope="module")
+def shop(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Server, dict[str, DashboardClient], dict[str, Any]]]:
+    folder = tmp_path_factory.mktemp("experiment-pages") / "shop"
+    Workspace.init(folder)
+    with Store(folder / "shop.duckdb") as store:
+        truth = experiment_rows.seed(
+            store,
+            "popup-copy",
+            "이탈 팝업 문구",
+            {"control": 500, "free-shipping": 500},
+            {"control": 0.1, "free-shipping": 0.2},
+        )
+        experiment_rows.seed(
+            store,
+            "broken-split",
+            "배정이 깨진 실험",
+            {"control": 600, "free-shipping": 400},
+            {"control": 0.1, "free-shipping": 0.1},
+            seed=8,
+        )
+        experiment_rows.empty(store, "nobody-yet", "아직 아무도 없는 실험")
+        oracle = experiment_results(store, "popup-copy", as_of=experiment_rows.AS_OF)
+    server = Server(folder, args=("--no-recommender", "--run-at", "off"))
+    passwords = {role: server.add_user(role, role) for role in ROLES}
+    server.start()
+    clients = {role: server.dashboard(role, passwords[role]) for role in ROLES}
+    try:
+        yield server, clients, {"truth": truth, "oracle": oracle}
+    finally:
+        for c in clients.values():
+            c.close()
+        assert server.stop() == 0, server.output()
+
+
+def _post(client: DashboardClient, path: str, data: dict[str, str], csrf: bool = True) -> Any:
+    if csrf:
+        data = {**data, "csrf_token": client.csrf}
+    return client.post(path, data=data, headers={"Origin": str(client.base_url)})
+
+
+def _text_problems(page: str, korean: bool) -> list[str]:
+    """The page's placeholder particles, raw codes and (Korean) untranslated words; what the
+    marketer typed (in <code> and the text box) and their identifiers are data."""
+    text = visible_text(re.sub(r"<code>.*?</code>|<textarea.*?</textarea>", " ", page, flags=re.S))
+    return [p for p in problems(text, korean=korean) if not any(f"'{w}'" in p for w in DATA | TERMS)]
+
+
+def _readable(client: DashboardClient, path: str) -> list[str]:
+    """Problems of the page's text in both languages (identifiers in <code> are data)."""
+    found = []
+    for lang in ("ko", "en"):
+        answer = client.get(path + ("&" if "?" in path else "?") + f"lang={lang}")
+        assert answer.status_code == 200, (path, answer.status_code, answer.text[:300])
+        assert "NaN" not in answer.text and "nan%" not in answer.text.lower(), path
+        found += [f"{lang} {path}: {p}" for p in _text_problems(answer.text, lang == "ko")]
+    return found
+
+
+def test_the_pages_render_for_each_role_and_read_natively(
+    shop: tuple[Server, dict[str, DashboardClient], dict[str, Any]],
+) -> None:
+    _, clients, _ = shop
+    for role, client in clients.items():
+        listing = client.get("/dashboard/experiments")
+        assert listing.status_code == 200
+        assert 'data-page="experiments"' in listing.text and ">실험<" in listing.text
+        assert ('id="new-experiment"' in listing.text) == (role != "viewer"), role
+        for eid in ("popup-copy", "broken-split", "nobody-yet"):
+            assert f'data-experiment="{eid}"' in listing.text
+        page = client.get("/dashboard/experiments/popup-copy")
+        assert ('id="stop-experiment"' in page.text) == (role != "viewer"), role
+    found: list[str] = []
+    for path in (
+        "/dashboard/experiments",
+        "/dashboard/experiments/new",
+        "/dashboard/experiments/popup-copy",
+        "/dashboard/experiments/broken-split",
+        "/dashboard/experiments/nobody-yet",
+    ):
+        found += _readable(clients["marketer"], path)
+    assert not found, "\n".join(found)
+    missing = clients["viewer"].get("/dashboard/experiments/no-such-thing")
+    assert missing.status_code == 404 and "그런 실험이 없습니다" in missing.text
+
+
+def test_the_results_page_shows_what_experiment_results_computes(
+    shop: tuple[Server, dict[str, DashboardClient], dict[str, Any]],
+) -> None:
+    _, clients, facts = shop
+    truth, oracle = facts["truth"], facts["oracle"]
+    page = clients["viewer"].get("/dashboard/experiments/popup-copy?lang=en").text
+    assert 'id="srm-ok"' in page and 'id="srm-banner"' not in page
+    assert f'data-units="{truth["control"]["units"] + truth["free-shipping"]["units"]}"' in page
+    conversion = next(m for m in oracle.metrics if m.metric == "conversion")
+    for v in conversion.variants:
+        rate = truth[v.variant]["converted"] / truth[v.variant]["units"]
+        assert v.value == pytest.approx(rate)  # the library's number is the planted one
+        assert f"{100 * v.value:.2f}%" in page  # and the page shows it
+    (comparison,) = conversion.comparisons
+    assert comparison.relative is not None
+    lift = f"{100 * comparison.relative.estimate:+.1f}%"
+    assert lift in page
+    assert 'id="estimates-m0"' in page and 'id="lifts-m0"' in page and 'id="traffic-chart"' in page
+    korean = clients["viewer"].get("/dashboard/experiments/popup-copy?lang=ko").text
+    assert "표본 비율 검사 통과" in korean and "순차 검정 구간" in korean
+
+
+def test_a_broken_split_hides_the_results_under_a_red_banner(
+    shop: tuple[Server, dict[str, DashboardClient], dict[str, Any]],
+) -> None:
+    _, clients, _ = shop
+    page = clients["viewer"].get("/dashboard/experiments/broken-split").text
+    assert 'id="srm-banner"' in page and "표본 비율 불일치(SRM): 결과를 숨겼습니다" in page
+    assert 'class="card metric"' not in page  # no metric is shown
+    empty = clients["viewer"].get("/dashboard/experiments/nobody-yet").text
+    assert 'data-units="0"' in empty and "아직 노출된 고객이 없습니다" in empty
+    assert 'class="card metric"' not in empty
+
+
+def test_the_form_names_each_wrong_field_in_the_pages_language_and_stores_nothing(
+    shop: tuple[Server, dict[str, DashboardClient], dict[str, Any]],
+) -> None:
+    _, clients, _ = shop
+    client = clients["marketer"]
+    before = client.get("/dashboard/experiments").text.count("data-experiment=")
+    over = GOOD.replace("{name: hybrid, strategy: hybrid}", "{name: hybrid, strategy: hybrid, share: 0.7}")
+    over = over.replace(
+        "{name: popular, strategy: popularity}", "{name: popular, strategy: popularity, share: 0.5}"
+    )
+    answer = _post(client, "/dashboard/experiments/new?lang=ko", {"definition": over})
+    assert answer.status_code == 400
+    assert 'data-field="variants"' in answer.text
+    assert "변형 비율의 합이 120%로 100%를 넘습니다" in answer.text
+    assert "share: 0.5" in answer.text  # the marketer's text is kept to fix
+    english = _post(client, "/dashboard/experiments/new?lang=en", {"definition": "traffic: 0\n" + GOOD})
+    assert english.status_code == 400 and 'data-field="traffic"' in english.text
+    assert "a share above 0 and at most 1" in english.text
+    for bad, field in (
+        ("", "experiment"),
+        ("id: [unclosed", "experiment"),
+        (GOOD.replace("kind: clicks", "kind: joy"), "metrics[0].kind"),
+    ):
+        answer = _post(client, "/dashboard/experiments/new?lang=ko", {"definition": bad})
+        assert answer.status_code == 400 and f'data-field="{field}"' in answer.text, bad
+        assert not _text_problems(answer.text, korean=True)
+    assert client.get("/dashboard/experiments").text.count("data-experiment=") == before
+    assert _post(clients["viewer"], "/dashboard/experiments/new", {"definition": GOOD}).status_code == 403
+    assert _post(client, "/dashboard/experiments/new", {"definition": GOOD}, csrf=False).status_code == 403
+
+
+def test_save_start_and_stop_from_the_page(
+    shop: tuple[Server, dict[str, DashboardClient], dict[str, Any]],
+) -> None:
+    server, clients, _ = shop
+    client = clients["marketer"]
+    saved = _post(client, "/dashboard/experiments/new", {"definition": GOOD})
+    assert saved.status_code == 303 and saved.headers["location"].startswith(
+        "/dashboard/experiments/banner-strategy"
+    )
+    page = client.get(saved.headers["location"]).text
+    assert (
+        "실험을 초안으로 저장했습니다" in page
+        and 'id="start-experiment"' in page
+        and 'id="no-results"' in page
+    )
+    started = _post(client, "/dashboard/experiments/banner-strategy/start", {})
+    assert started.status_code == 303 and "done=started" in started.headers["location"]
+    page = client.get("/dashboard/experiments/banner-strategy").text
+    assert 'data-state="running"' in page and 'id="start-experiment"' not in page
+    wrong = _post(client, "/dashboard/experiments/banner-strategy/stop", {"winner": "nope"})
+    assert "problem=winner" in wrong.headers["location"]
+    assert "채택할 변형은 이 실험의 변형 가운데 하나여야 합니다" in client.get(wrong.headers["location"]).text
+    stopped = _post(client, "/dashboard/experiments/banner-strategy/stop", {"winner": "popular"})
+    assert "done=stopped" in stopped.headers["location"]
+    page = client.get("/dashboard/experiments/banner-strategy").text
+    assert (
+        'data-state="stopped"' in page
+        and "채택한 변형: popular" in page
+        and 'id="stop-experiment"' not in page
+    )
+    again = _post(client, "/dashboard/experiments/banner-strategy/start", {})
+    assert "problem=state" in again.headers["location"]
+    with server.client(server.secret_key) as c:
+        found = c.get("/v1/experiments/banner-strategy").json()
+    assert found["state"] == "stopped" and found["winner"] == "popular"
