@@ -65,8 +65,10 @@ def wilson_interval(successes: float, n: int, alpha: float = 0.05) -> Interval |
     z2n = z * z / n
     centre = (p + z2n / 2) / (1 + z2n)
     half = z / (1 + z2n) * math.sqrt(p * (1 - p) / n + z2n / (4 * n))
-    # the bounds are exactly 0 and 1 at p = 0 and p = 1; clamp the rounding of the formula
-    return Interval(p, max(0.0, centre - half), min(1.0, centre + half))
+    # the bounds are exactly 0 at p = 0 and 1 at p = 1: say so, not the formula's rounding
+    low = 0.0 if p == 0.0 else max(0.0, min(p, centre - half))
+    high = 1.0 if p == 1.0 else min(1.0, max(p, centre + half))
+    return Interval(p, low, high)
 
 
 def _is_ratio(metric: Metric, stats: Sequence[VariantStats]) -> bool:

@@ -37,6 +37,7 @@ from shopmind.experiments import (
     wilson_interval,
 )
 from shopmind.experiments import ips as ips_estimate
+from shopmind.features._experiment_metrics import verified_orders
 from shopmind.store import Store, bandit_states, find_experiment
 
 BANDIT_NOTE = (
@@ -60,7 +61,14 @@ def decision_log(store: Store, experiment: Experiment, as_of: datetime) -> ir.Ta
         sent = x.filter((x.experiment_id == experiment.id) & (x.exposed_at <= as_of))
         events = t("message_events")
         won = events.filter((events.kind == outcome) & (events.occurred_at <= as_of))
-        won = won.select(_key=won.message_key).distinct()
+        won = won.select(_key=won.message_key.cast("string"))
+        if outcome == "converted":
+            # as the campaign's bandit learns it: a converted event, or an order since the message
+            placed = verified_orders(t("order_totals"), t("orders"), t("profiles"))
+            placed = placed.filter(placed.at <= as_of)
+            bought = sent.join(placed, (sent.unit_id == placed.profile_id) & (placed.at >= sent.exposed_at))
+            won = won.union(bought.select(_key=bought.source.cast("string")), distinct=False)
+        won = won.distinct()
         joined = sent.left_join(won, sent.source == won._key)
         return joined.select(
             "variant", "propensity", reward=joined._key.notnull().cast("int64"), at=joined.exposed_at
@@ -155,5 +163,13 @@ def policy_values(
     return out, int(variants.size), winner, notes
 
 
-def bandit_note(experiment: Experiment) -> str:
-    return BANDIT_NOTE.format(reward=experiment.policy.reward, level=f"{1 - experiment.analysis.alpha:.0%}")
+PER_MEMBER = (
+    "; each member got one message, so the per-member metrics are shown too, but their comparisons "
+    "lean the same way as the plain rates: the bandit changed the shares between waves"
+)
+
+
+def bandit_note(experiment: Experiment, *, per_member: bool = False) -> str:
+    """What a bandit's numbers are, in one English sentence (the surfaces say it in theirs)."""
+    said = BANDIT_NOTE.format(reward=experiment.policy.reward, level=f"{1 - experiment.analysis.alpha:.0%}")
+    return said + (PER_MEMBER if per_member else "")

@@ -4,7 +4,9 @@ computed in the engine (``features._experiment_metrics``), then the statistics o
 from a broken split can be trusted), and the traffic each variant got per day.
 
 A bandit's experiment is read per decision instead (``_bandit_results``): each variant's
-decisions, rewards and inverse-propensity-weighted value, no per-unit metrics and no SRM."""
+decisions, rewards and inverse-propensity-weighted value, no SRM; an on-site bandit has no
+per-unit metrics (a visitor meets several variants), a campaign's keeps them (one message a
+member: the member is the decision)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import orjson
 
 from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError
 from shopmind.experiments import (
+    CampaignMessagePoint,
     Experiment,
     ExperimentResult,
     Metric,
@@ -284,7 +287,8 @@ def _results(
             f"exposures to variants the experiment does not declare are left out: {', '.join(unknown)}"
         )
     traffic = _traffic(store, found, units, zone, as_of)
-    if found.policy.kind != "fixed":
+    bandit = found.policy.kind != "fixed"
+    if bandit and not isinstance(found.point, CampaignMessagePoint):
         return _bandit_result(store, found, as_of, total, traffic, notes)
     if sum(counts.values()) == 0:
         return ExperimentResult(found.id, as_of, total, None, [], traffic, [NO_EXPOSURES, *notes], crossed)
@@ -295,6 +299,24 @@ def _results(
         orders = cached.enter_context(placed.cache())
     stats_by_metric = {m.name: metric_stats(store, found, m, as_of, units, orders) for m in found.metrics}
     srm_check, metrics = analyse_experiment(found, stats_by_metric, counts)
+    if bandit:
+        # a campaign's bandit sends each member one message: the member is the decision, so
+        # the per-member metrics stay, beside the values of always sending each variant
+        values, decisions, winner, more = policy_values(store, found, as_of)
+        return ExperimentResult(
+            found.id,
+            as_of,
+            sum(counts.values()),
+            None,
+            metrics,
+            traffic,
+            [bandit_note(found, per_member=True), *notes, *more],
+            crossed,
+            policy_values=values,
+            decisions=decisions,
+            reward=found.policy.reward,
+            winner=winner,
+        )
     shown: Sequence[MetricResult] = metrics
     if srm_check.flagged:
         notes.insert(0, SRM_HIDDEN.format(p=srm_check.p_value or 0.0))
