@@ -237,3 +237,21 @@ def test_the_command_explains_itself() -> None:
     assert done.returncode == 0
     for words in ("Usage", "--workspace", "--per-day", "contextual bandit", "propensity"):
         assert words in done.stdout, words
+
+
+def test_the_cli_prints_a_bandits_values_per_decision(shop: Path) -> None:
+    with Workspace(shop).open_store(read_only=True) as store:
+        result = experiment_results(store, "demo-popup-contextual")
+    done = _cli("experiments", "results", "demo-popup-contextual", "--workspace", str(shop))
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert f"per decision ({DAYS * PER_DAY:,} decisions" in out and "결정 단위" in out
+    assert "if always shown" in out and "SRM" not in out and "more than one variant" not in out
+    for v in result.policy_values:
+        assert v.value is not None
+        assert f"{100 * v.value.estimate:.2f}% [{100 * v.value.low:.2f}%, {100 * v.value.high:.2f}%]" in out
+    as_json = json.loads(
+        _cli("experiments", "results", "demo-popup-contextual", "--workspace", str(shop), "--json").stdout
+    )
+    assert as_json["decisions"] == DAYS * PER_DAY and len(as_json["policy_values"]) == 4
+    assert as_json["srm"] is None and as_json["crossed_units"] == 0

@@ -323,3 +323,27 @@ def test_a_bandits_page_reads_per_decision_with_its_policy_values_and_traffic(
     ):
         assert said in korean, said
     assert "고객 40명은" not in korean and "변형 두 개 이상에 노출" not in korean
+
+
+def test_a_count_metrics_chart_has_no_currency() -> None:
+    """Clicks per unit are a count: the estimates chart's axis said "(원)" for every non-rate."""
+    from shopmind.experiments import Interval, MetricResult, VariantSummary, parse_experiment
+    from shopmind.web._experiment_views import metric_view
+
+    definition = experiment_rows.popup("clicky", "클릭")
+    definition["metrics"] = [{"name": "clicks", "kind": "clicks"}]
+    experiment = parse_experiment(definition)
+    metric = MetricResult(
+        "clicks",
+        "clicks",
+        False,
+        [
+            VariantSummary("control", 10, 0.5, Interval(0.5, 0.2, 0.8)),
+            VariantSummary("free-shipping", 10, 0.7, Interval(0.7, 0.4, 1.0)),
+        ],
+        [],
+    )
+    for lang in ("ko", "en"):
+        chart = metric_view(metric, 0, experiment, lang)["estimate_chart"]
+        title = str(chart["layout"]["xaxis"]["title"])
+        assert "원" not in title and "₩" not in title and "()" not in title, title

@@ -173,7 +173,7 @@ def experiment_page(
     experiment = stored_experiment(stored)
     counts = exposure_counts(store, experiment)
     shares = experiment.shares()
-    summary = {
+    summary: dict[str, Any] = {
         "point": point_text(experiment, lang),
         "traffic": experiment.traffic,
         "policy": message(f"ex.policy.{experiment.policy.kind}", lang),
@@ -254,7 +254,7 @@ def results_view(result: ExperimentResult, experiment: Experiment, lang: str) ->
         "hidden": bool(srm is not None and srm.flagged),
         "notes": notes,
         "metrics": [metric_view(m, i, experiment, lang) for i, m in enumerate(result.metrics)],
-        "traffic": traffic_view(result, lang),
+        "traffic": traffic_view(result, experiment, lang),
         "bandit": bandit_view(result, experiment, lang) if result.policy_values else None,
         "data": result.to_dict(),
     }
@@ -385,7 +385,12 @@ def metric_view(metric: MetricResult, index: int, experiment: Experiment, lang: 
     ]
     level = f"{1 - experiment.analysis.alpha:.0%}"
     estimate_chart = (
-        charts.estimates(plotted, name_kind, kind in PERCENT_KINDS, "원" if lang == "ko" else "₩")
+        charts.estimates(
+            plotted,
+            name_kind,
+            kind in PERCENT_KINDS,
+            ("원" if lang == "ko" else "₩") if kind in MONEY_KINDS else "",
+        )
         if plotted
         else None
     )
@@ -425,14 +430,16 @@ _KINDS = {
 }
 
 
-def traffic_view(result: ExperimentResult, lang: str) -> dict[str, Any] | None:
+def traffic_view(result: ExperimentResult, experiment: Experiment, lang: str) -> dict[str, Any] | None:
     if not result.traffic:
         return None
     days = sorted({p.day for p in result.traffic})
     by: dict[str, dict[str, float]] = defaultdict(dict)
     for p in result.traffic:
         by[p.variant][p.day] = p.share if _finite(p.share) else 0.0
-    shares = {variant: [found.get(day, 0.0) for day in days] for variant, found in by.items()}
+    # the experiment's order (the control first), so each variant keeps its colour in every chart
+    order = [v for v in experiment.variant_names if v in by] + sorted(set(by) - set(experiment.variant_names))
+    shares = {variant: [by[variant].get(day, 0.0) for day in days] for variant in order}
     return {
         "days": len(days),
         "chart": charts.traffic(days, shares, message("ex.traffic_share", lang)),
