@@ -12,6 +12,11 @@ propensity weighting (``shopmind.experiments.snips``, and plain ``ips``): a targ
 shows v with probability 1 weights each decision that showed v by 1 / its propensity. Those are
 the values this module reports per variant, beside the plain counts and rate.
 
+A caveat the intervals do not carry: once Thompson sampling switches to its winner, the others'
+propensity is 0 and the decisions after the switch say nothing about them. SNIPS then rests on the
+decisions before the switch (it normalises by the weights it saw); plain IPS, divided by every
+decision, reads them too low — hence SNIPS as the value, IPS beside it.
+
 The decisions: on-site placements log each in ``decisions`` (propensity, outcomes in
 ``decision_outcomes``); campaign messages log each message as an exposure (its ``source`` the
 message key; its reward a message event). The reward is the policy's own: ``clicked`` or
