@@ -410,3 +410,16 @@ def test_a_bandit_without_auto_switch_only_suggests_and_an_old_clicks_state_lose
     rebuilt = policy_from_state(parse_experiment(BANDIT), old)
     assert rebuilt.state()["winner"] is None and rebuilt.state()["suggested_winner"] == "b"
     assert rebuilt.probabilities()["a"] >= 0.05 - 1e-9
+
+
+def test_only_what_hashing_cannot_answer_is_looked_up_in_the_store() -> None:
+    live = LiveExperiments()
+    experiments = [(parse_experiment(d), None, STARTED) for d in (FIXED, {**BANDIT, "id": "b2"})]
+    live.load(Snapshot("k", experiments, {}, []), {})
+    ids = [FIXED["id"], "b2", "trigger:top-banner"]
+    # one identifier: a hash gives back the variant it was exposed to; a bandit's choice it cannot
+    assert live.misses(ids, ["anon:new"]) == ["b2"]
+    # several identifiers: an earlier exposure under another of them must be found
+    assert live.misses(ids, ["user:m1", "anon:laptop"]) == ids
+    live.remember(FIXED["id"], ["user:m1"], None)
+    assert live.misses(ids, ["user:m1", "anon:laptop"]) == ["b2", "trigger:top-banner"]

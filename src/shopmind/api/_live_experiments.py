@@ -411,9 +411,20 @@ class LiveExperiments:
         return [run.id for run in self._recommendations]
 
     def misses(self, experiment_ids: Iterable[str], keys: Sequence[str]) -> list[str]:
-        """The experiments for which none of ``keys`` is remembered: look them up in the store."""
+        """The experiments for which none of ``keys`` is remembered: look them up in the store.
+
+        A visitor known by one identifier only (a new anonymous visitor: most of the traffic)
+        is looked up only for bandits: fixed shares and a trigger's holdout hash that one unit
+        to the variant it was exposed to, and recording its exposure again changes nothing
+        (the first is kept)."""
         found = self.remembered
-        return [e for e in experiment_ids if not any((e, k) in found for k in keys)]
+        wanted = [e for e in experiment_ids if len(keys) > 1 or self._chosen(e)]
+        return [e for e in wanted if not any((e, k) in found for k in keys)]
+
+    def _chosen(self, experiment_id: str) -> bool:
+        """Whether a unit's variant in the experiment was chosen (a bandit), not hashed."""
+        run = self.running.get(experiment_id)
+        return run is not None and run.policy is not None
 
     def remember(self, experiment_id: str, keys: Iterable[str], variant: str | None) -> None:
         """What the store says of these identifiers (None: never exposed). A variant known
