@@ -423,3 +423,21 @@ def test_only_what_hashing_cannot_answer_is_looked_up_in_the_store() -> None:
     assert live.misses(ids, ["user:m1", "anon:laptop"]) == ids
     live.remember(FIXED["id"], ["user:m1"], None)
     assert live.misses(ids, ["user:m1", "anon:laptop"]) == ["b2", "trigger:top-banner"]
+
+
+def test_of_two_experiments_on_one_point_the_one_started_first_routes() -> None:
+    # stored before starting refused such pairs: the older keeps its units, deterministically
+    newer = (parse_experiment({**EXPERIMENT, "id": "newer", "traffic": 1.0}), None, STARTED)
+    older = (
+        parse_experiment({**EXPERIMENT, "id": "older", "traffic": 1.0}),
+        None,
+        STARTED - timedelta(days=1),
+    )
+    live = LiveExperiments()
+    live.load(Snapshot("k", [newer, older], {}, []), {})
+    coupon = TRIGGERS[COUPON]
+    routed = {
+        live.route(coupon, TRIGGERS, _session(f"o{n}"), Visitor(), STARTED, "d").experiment_id
+        for n in range(50)
+    }
+    assert routed == {"older"}
