@@ -47,14 +47,15 @@ def seed_bandit(store: Store) -> None:
     import orjson
 
     from shopmind.experiments import parse_experiment
-    from shopmind.measure import new_experiment, start_experiment
-    from shopmind.store import log_decisions, log_outcomes, save_bandit_state
+    from shopmind.measure import new_experiment
+    from shopmind.store import log_decisions, log_outcomes, save_bandit_state, set_experiment_state
 
     definition = experiment_rows.popup("popup-bandit", "이탈 팝업 밴딧")
     definition["policy"] = {"kind": "thompson", "reward": "clicked"}
     t0 = experiment_rows.T0
     new_experiment(store, parse_experiment(definition), created_by="test", now=t0)
-    start_experiment(store, "popup-bandit", now=t0)
+    # stored data for the pages, not a start: the seeded popup tests share its point
+    set_experiment_state(store, "popup-bandit", "running", t0)
     rng = random.Random(11)
     decisions, outcomes = [], []
     for i in range(400):
@@ -94,6 +95,9 @@ def seed_bandit(store: Store) -> None:
         save_bandit_state(
             store, "popup-bandit", t0 + timedelta(days=d, hours=20), orjson.dumps(state).decode()
         )
+    # stopped with its winner, as the operator confirms a clicks bandit's suggestion (a running one
+    # would go on learning in the server, and a clicks bandit never names a winner by itself)
+    set_experiment_state(store, "popup-bandit", "stopped", t0 + timedelta(days=4), "free-shipping")
 
 
 @pytest.fixture(scope="module")
