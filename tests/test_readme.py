@@ -95,18 +95,18 @@ RUN: dict[str, tuple[str, ...]] = {
     'shopmind campaigns resume "겨울 복귀 쿠폰"': ("resumed",),
     'shopmind campaigns results "겨울 복귀 쿠폰"': ("uplift over the holdout", "대조군 대비 효과"),
     "shopmind experiments create popup-test.yaml": (
-        "created experiment welcome-popup-copy",
+        "created experiment welcome-popup",
         "초안으로 만들었습니다",
     ),
-    "shopmind experiments list": ("welcome-popup-copy", "demo-popup-abn", "draft · 초안"),
-    "shopmind experiments start welcome-popup-copy": ("started welcome-popup-copy", "시작했습니다"),
-    "shopmind experiments show welcome-popup-copy": (
-        "첫 구매 팝업 문구",
+    "shopmind experiments list": ("welcome-popup", "demo-popup-abn", "draft · 초안"),
+    "shopmind experiments start welcome-popup": ("started welcome-popup", "시작했습니다"),
+    "shopmind experiments show welcome-popup": (
+        "첫 구매 팝업 시험",
         "running · 진행 중",
         "control · 대조군",
     ),
-    "shopmind experiments stop welcome-popup-copy --winner free-shipping": (
-        "채택한 변형 free-shipping",
+    "shopmind experiments stop welcome-popup --winner control": (
+        "채택한 변형 control",
         "종료했습니다",
     ),
     "shopmind experiments results demo-popup-abn [--json]": (
