@@ -46,6 +46,7 @@ from shopmind.experiments._multiple import (
     holm,
 )
 from shopmind.experiments._off_policy import doubly_robust, ips, snips
+from shopmind.experiments._reward_model import cross_fitted_rewards
 from shopmind.experiments._policy import (
     Context,
     FixedShares,
@@ -116,6 +117,7 @@ __all__ = [
     "analyse_metric",
     "auuc",
     "check_experiment",
+    "cross_fitted_rewards",
     "doubly_robust",
     "experiment_json",
     "holm",

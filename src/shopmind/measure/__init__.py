@@ -23,6 +23,10 @@ from shopmind.measure._experiment_admin import (
     stop_experiment,
     stored_experiment,
 )
+from shopmind.measure._policy_value import (
+    PolicyValue,
+    policy_value,
+)
 from shopmind.measure._results import (
     experiment_results,
     metric_stats,
@@ -37,6 +41,7 @@ __all__ = [
     "CampaignUplift",
     "DemoExperimentSummary",
     "DemoExperimentsRun",
+    "PolicyValue",
     "RankingScore",
     "TriggerUplift",
     "campaign_uplift",
@@ -47,6 +52,7 @@ __all__ = [
     "metric_stats",
     "new_experiment",
     "point_words",
+    "policy_value",
     "read_experiment_text",
     "run_demo_experiments",
     "start_experiment",

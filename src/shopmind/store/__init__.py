@@ -156,6 +156,11 @@ from shopmind.store._message_events import (
     tracked_message,
 )
 from shopmind.store._migrations import LATEST_VERSION, MIGRATIONS, Migration
+from shopmind.store._logged_decisions import (
+    REWARD_OUTCOMES,
+    LoggedDecision,
+    logged_decisions,
+)
 from shopmind.store._onsite_experiments import (
     NO_ACTION,
     TRIGGER_EXPERIMENT,
@@ -276,6 +281,7 @@ __all__ = [
     "PURPOSES",
     "QUARANTINE_SCHEMA",
     "REASONS",
+    "REWARD_OUTCOMES",
     "ROLES",
     "SERVER_FILE",
     "SUBJECT_KINDS",
@@ -302,6 +308,7 @@ __all__ = [
     "LedgerEntry",
     "MembershipChange",
     "MembershipDay",
+    "LoggedDecision",
     "MessageEvent",
     "Migration",
     "NoticeDue",
@@ -378,6 +385,7 @@ __all__ = [
     "list_users",
     "live_event_rows",
     "log_decisions",
+    "logged_decisions",
     "log_outcomes",
     "mark_failed",
     "mark_retry",
