@@ -46,7 +46,6 @@ from shopmind.experiments._multiple import (
     holm,
 )
 from shopmind.experiments._off_policy import doubly_robust, ips, snips
-from shopmind.experiments._reward_model import cross_fitted_rewards
 from shopmind.experiments._policy import (
     Context,
     FixedShares,
@@ -65,6 +64,7 @@ from shopmind.experiments._report import (
     TrafficPoint,
     VariantSummary,
 )
+from shopmind.experiments._reward_model import cross_fitted_rewards
 from shopmind.experiments._srm import (
     srm_check,
 )

@@ -141,6 +141,11 @@ from shopmind.store._live_segments import (
     saved_definitions,
     segments_signature,
 )
+from shopmind.store._logged_decisions import (
+    REWARD_OUTCOMES,
+    LoggedDecision,
+    logged_decisions,
+)
 from shopmind.store._message_events import (
     MESSAGE_EVENT_KINDS,
     PLACED_ORDERS_SQL,
@@ -156,11 +161,6 @@ from shopmind.store._message_events import (
     tracked_message,
 )
 from shopmind.store._migrations import LATEST_VERSION, MIGRATIONS, Migration
-from shopmind.store._logged_decisions import (
-    REWARD_OUTCOMES,
-    LoggedDecision,
-    logged_decisions,
-)
 from shopmind.store._onsite_experiments import (
     NO_ACTION,
     TRIGGER_EXPERIMENT,
@@ -306,9 +306,9 @@ __all__ = [
     "KeyKind",
     "KeyRing",
     "LedgerEntry",
+    "LoggedDecision",
     "MembershipChange",
     "MembershipDay",
-    "LoggedDecision",
     "MessageEvent",
     "Migration",
     "NoticeDue",
@@ -385,8 +385,8 @@ __all__ = [
     "list_users",
     "live_event_rows",
     "log_decisions",
-    "logged_decisions",
     "log_outcomes",
+    "logged_decisions",
     "mark_failed",
     "mark_retry",
     "mark_sent",
