@@ -15,9 +15,11 @@ cross-fitted reward model, :func:`~shopmind.experiments.cross_fitted_rewards`). 
   robust estimate uses the reward model for real; a bandit's log holds only the chosen variant's
   probability, so its doubly robust estimate takes the logged variant as the draw from the logging
   policy and reduces to the on-policy rate;
-- ``thompson`` / ``contextual``: the experiment's bandit as it stands in its latest stored state
-  (by ``as_of``), its probabilities per logged context. It learned from these same decisions, so
-  its value on them leans optimistic.
+- ``thompson`` / ``contextual``: the experiment's bandit (its algorithm, floor and features; the
+  defaults when the experiment is served otherwise: a contextual bandit valued on an A/B/n
+  test's log answers "would one have done better?") as it learns from the log, cross-fitted: each decision valued by the policy fed every other part's
+  rewards (see ``_learned``), the policy the server holds after 80% of these decisions. The
+  stored state itself, valued on the decisions it learned from, would overstate its worth.
 
 The reward is the experiment's policy reward unless given: ``clicked``, or ``converted`` (a
 verified order only: see ``store.logged_decisions``).
@@ -30,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import numpy as np
 import orjson
 
@@ -38,18 +41,23 @@ from shopmind.experiments import (
     ContextEncoder,
     Experiment,
     Interval,
+    Policy,
+    Reward,
+    TrafficPolicy,
     cross_fitted_rewards,
     doubly_robust,
     ips,
     parse_experiment,
-    policy_from_state,
+    policy_for,
     snips,
 )
-from shopmind.store import REWARD_OUTCOMES, Store, bandit_states, get_experiment, logged_decisions
+from shopmind.store import REWARD_OUTCOMES, Store, get_experiment, logged_decisions
 
 #: fewer logged decisions than this (or no reward at all) is "not enough data"
 MIN_DECISIONS = 30
 TARGETS = ("uniform", "always:<variant>", "logged", "thompson", "contextual")
+#: the parts a bandit target is cross-fitted over (each valued by the policy fed the others' rewards)
+POLICY_FOLDS = 5
 #: below this share of the decisions, the effective sample size earns a warning
 _LOW_ESS = 0.1
 
@@ -142,7 +150,7 @@ def policy_value(
     contexts = [_context(row.context) for row in rows]
     n, k = len(rows), len(names)
     at = np.arange(n)
-    probs, bandit_logged = _target_probabilities(store, experiment, target, contexts, mu, arms, moment)
+    probs, bandit_logged = _target_probabilities(experiment, target, contexts, mu, arms, r)
     pi = probs[at, arms]
     q = cross_fitted_rewards(ContextEncoder().transform(contexts), arms, r, k)
     q_logged = q[at, arms]
@@ -197,26 +205,15 @@ def _check_target(experiment: Experiment, target: str) -> None:
         return
     if target not in ("uniform", "logged", "thompson", "contextual"):
         raise InvalidInputError([FieldError("policy", f"{target!r}: expected one of {', '.join(TARGETS)}")])
-    if target in ("thompson", "contextual") and experiment.policy.kind != target:
-        raise InvalidInputError(
-            [
-                FieldError(
-                    "policy",
-                    f"{experiment.id} is served by a {experiment.policy.kind} policy, so it has no "
-                    f"{target} state to evaluate; try uniform, always:<variant> or logged",
-                )
-            ]
-        )
 
 
 def _target_probabilities(
-    store: Store,
     experiment: Experiment,
     target: str,
     contexts: list[dict[str, Any] | None],
     mu: np.ndarray,
     arms: np.ndarray,
-    as_of: datetime,
+    rewards: np.ndarray,
 ) -> tuple[np.ndarray, bool]:
     """``(n, K)`` the target's chance of each variant per logged decision, and whether it is a
     bandit's logging policy (whose full distribution the log does not hold)."""
@@ -232,17 +229,45 @@ def _target_probabilities(
         probs = np.zeros((n, k))
         probs[np.arange(n), arms] = mu  # the chosen variant's chance is all the log holds
         return probs, True
-    states = [s for at, s in bandit_states(store, experiment.id) if at <= as_of]
-    if not states:
-        raise _not_enough(f"{experiment.id}'s bandit has no stored state by {as_of:%Y-%m-%d %H:%M} UTC")
-    try:
-        state = orjson.loads(states[-1])
-    except orjson.JSONDecodeError:
-        raise InvalidInputError([FieldError("state", "the latest stored state is not JSON")]) from None
-    policy = policy_from_state(experiment, state)
+    return _learned(experiment, target, contexts, arms, rewards), False
+
+
+def _learned(
+    experiment: Experiment,
+    kind: str,
+    contexts: list[dict[str, Any] | None],
+    arms: np.ndarray,
+    rewards: np.ndarray,
+) -> np.ndarray:
+    """The experiment's bandit as it learns from the log, cross-fitted: the decisions split into
+    ``POLICY_FOLDS`` seeded parts, each part's probabilities from the policy (``policy_for``, the
+    experiment's algorithm, floor and features; the defaults of ``kind`` when the experiment is
+    served otherwise) fed the rewards of all the other parts. Its
+    regression sums and Beta counts do not depend on the order or batching of the rewards, so a
+    policy fed a part's rewards at once is the one the server would hold after them. The policy
+    as stored, valued on the decisions it learned from, would flatter itself: its chances lean to
+    where the noise was kind (on the demo month, 7.0% estimated against 5.3% true)."""
+    names = experiment.variant_names
+    n = len(contexts)
+    if experiment.policy.kind != kind:  # e.g. a contextual bandit valued on an A/B/n test's log
+        experiment = msgspec.structs.replace(experiment, policy=Policy(kind=kind))  # type: ignore[arg-type]
+    fold = np.random.default_rng([0, 1]).permutation(n) % POLICY_FOLDS
+    out = np.zeros((n, len(names)))
+    for f in range(POLICY_FOLDS):
+        policy = policy_for(experiment, seed=f)
+        train = np.flatnonzero(fold != f)
+        policy.update(Reward(names[arms[i]], float(rewards[i]), contexts[i]) for i in train)
+        test = np.flatnonzero(fold == f)
+        out[test] = _probability_rows(policy, [contexts[i] for i in test], names)
+    return out
+
+
+def _probability_rows(
+    policy: TrafficPolicy, contexts: list[dict[str, Any] | None], names: list[str]
+) -> np.ndarray:
     matrix = getattr(policy, "probability_matrix", None)
     if matrix is not None:
-        return np.asarray(matrix(contexts), dtype=np.float64), False
+        return np.asarray(matrix(contexts), dtype=np.float64)
     seen: dict[bytes, list[float]] = {}
     rows = []
     for c in contexts:
@@ -251,7 +276,7 @@ def _target_probabilities(
             chances = policy.probabilities(c)
             seen[key] = [chances[v] for v in names]
         rows.append(seen[key])
-    return np.array(rows, dtype=np.float64), False
+    return np.array(rows, dtype=np.float64).reshape(len(contexts), len(names))
 
 
 def _context(text: str | None) -> dict[str, Any] | None:
@@ -279,7 +304,13 @@ def _notes(experiment: Experiment, target: str, bandit_logged: bool, ess: float,
         )
     if target in ("thompson", "contextual"):
         notes.append(
-            f"the {target} policy as it stands now learned from these same decisions: its value on them leans optimistic"
+            f"the {target} policy fed {POLICY_FOLDS - 1} of {POLICY_FOLDS} parts of the log, valued on the "
+            "part it did not learn from (cross-fitted): a policy never valued on its own rewards"
+            + (
+                ""
+                if experiment.policy.kind == target
+                else f"; default {target} settings (the experiment is {experiment.policy.kind})"
+            )
         )
     if math.isfinite(ess) and ess < _LOW_ESS * n:
         notes.append(
