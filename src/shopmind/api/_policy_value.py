@@ -29,7 +29,7 @@ Policy = Annotated[
         min_length=1,
         max_length=80,
         description="The policy to value: uniform, always:<variant>, logged (the policy that served: a "
-        "check), thompson or contextual (the experiment's bandit in its latest stored state)",
+        "check), thompson or contextual (the bandit learnt from the log, cross-fitted)",
     ),
 ]
 RewardQuery = Annotated[

@@ -39,8 +39,8 @@ def policy_words(policy: str) -> str:
     words = {
         "uniform": "uniform · 모든 변형을 똑같이",
         "logged": "logged · 실제로 쓴 정책",
-        "thompson": "Thompson sampling, as it stands · 톰슨 샘플링 (현재 상태)",
-        "contextual": "contextual bandit, as it stands · 맥락 밴딧 (현재 상태)",
+        "thompson": "Thompson sampling, learnt from the log · 기록으로 학습한 톰슨 샘플링",
+        "contextual": "contextual bandit, learnt from the log · 기록으로 학습한 맥락 밴딧",
     }
     return words.get(policy, escape(policy))
 
@@ -97,7 +97,8 @@ def experiments_evaluate(
         typer.Option(
             "--policy",
             help="The policy to value: uniform (every variant equally), always:VARIANT, logged (the "
-            "policy that served: a check), thompson or contextual (the experiment's bandit as it stands).",
+            "policy that served: a check), thompson or contextual (a bandit learnt from the log, each "
+            "decision valued by the policy fed the others' rewards).",
         ),
     ],
     reward: Annotated[

@@ -110,8 +110,8 @@ def policy_value(
 ) -> PolicyValue:
     """The ``target`` policy's value (IPS, SNIPS, doubly robust, each with its interval at the
     experiment's alpha) on the experiment's logged decisions up to ``as_of`` (default now).
-    ``InvalidInputError`` naming the field: an unknown target or variant, a bandit target the
-    experiment has no state of, decisions without propensities, not enough data."""
+    ``InvalidInputError`` naming the field: an unknown target, reward or variant, decisions
+    without propensities, not enough data (fewer than ``MIN_DECISIONS`` or no reward at all)."""
     experiment = _experiment(store, experiment_id)
     moment = as_of if as_of is not None else datetime.now(UTC)
     outcome = reward or experiment.policy.reward
