@@ -20,7 +20,7 @@ from shopmind.core import InvalidInputError
 
 if TYPE_CHECKING:
     from shopmind.experiments import Interval
-    from shopmind.measure import PolicyValue
+    from shopmind.measure import PolicyEvaluation
 
 REWARDS = {"clicked": ("click rate", "클릭률"), "converted": ("conversion rate", "구매 전환율")}
 ESTIMATORS = (
@@ -53,7 +53,7 @@ def _interval(value: Interval) -> str:
     return f"{_pct(value.estimate)} \\[{_pct(value.low)}, {_pct(value.high)}]"
 
 
-def print_policy_value(value: PolicyValue) -> None:
+def print_policy_value(value: PolicyEvaluation) -> None:
     en, ko = REWARDS[value.reward]
     level = f"{1 - value.alpha:.0%}"
     console.print(

@@ -25,7 +25,7 @@ from shopmind.measure._experiment_admin import (
     stored_experiment,
 )
 from shopmind.measure._policy_value import (
-    PolicyValue,
+    PolicyEvaluation,
     policy_value,
 )
 from shopmind.measure._results import (
@@ -42,7 +42,7 @@ __all__ = [
     "CampaignUplift",
     "DemoExperimentSummary",
     "DemoExperimentsRun",
-    "PolicyValue",
+    "PolicyEvaluation",
     "RankingScore",
     "TriggerUplift",
     "campaign_uplift",

@@ -63,7 +63,7 @@ _LOW_ESS = 0.1
 
 
 @dataclass(frozen=True)
-class PolicyValue:
+class PolicyEvaluation:
     """A target policy's estimated reward rate on an experiment's logged decisions, beside the
     logging policy's own (``on_policy``). ``shares``: the target's average chance of each variant
     over the logged contexts; ``logged``: per variant, the decisions logged and their rewards."""
@@ -107,7 +107,7 @@ def policy_value(
     *,
     reward: str | None = None,
     as_of: datetime | None = None,
-) -> PolicyValue:
+) -> PolicyEvaluation:
     """The ``target`` policy's value (IPS, SNIPS, doubly robust, each with its interval at the
     experiment's alpha) on the experiment's logged decisions up to ``as_of`` (default now).
     ``InvalidInputError`` naming the field: an unknown target, reward or variant, decisions
@@ -160,12 +160,21 @@ def policy_value(
     weights = pi / mu
     ess = float(weights.sum() ** 2 / (weights**2).sum()) if weights.any() else 0.0
     notes = _notes(experiment, target, bandit_logged, ess, n)
+    # decisions logged with certainty (a bandit switched to its winner): the other variants had
+    # no chance there, and a target that would show them cannot be read from those decisions
+    unreadable = int(((mu >= 1.0 - 1e-12) & (pi < 1.0 - 1e-12)).sum())
+    if unreadable:
+        notes.append(
+            f"{unreadable:,} decisions were logged with certainty (the bandit had switched to its winner), "
+            "where this policy would sometimes show another variant: IPS counts them as earning nothing and "
+            "reads the policy too low; SNIPS leaves them out, doubly robust fills them in with the reward model"
+        )
     ones = np.ones(n)
     try:
         snips_value = snips(r, mu, pi, alpha=alpha)
     except InvalidInputError:
         raise _not_enough(f"the {target} policy never shows a variant the log holds") from None
-    return PolicyValue(
+    return PolicyEvaluation(
         experiment_id=experiment.id,
         policy=target,
         reward=outcome,
