@@ -171,7 +171,7 @@ def test_bad_targets_and_thin_data_are_named(store: Store) -> None:
         policy_value(store, "no-such-test", "uniform")
 
 
-def _small_experiment(store: Store, experiment_id: str, reward: str) -> None:
+def _small_experiment(store: Store, experiment_id: str, reward: str, kind: str = "fixed") -> None:
     definition = parse_experiment(
         {
             "id": experiment_id,
@@ -179,7 +179,7 @@ def _small_experiment(store: Store, experiment_id: str, reward: str) -> None:
             "point": {"kind": "placement", "placement": "popup", "trigger": "first-purchase-coupon"},
             "variants": [{"name": "a", "trigger": "first-purchase-coupon"}, {"name": "b", "trigger": "t-b"}],
             "metrics": [{"name": "conversion", "kind": "conversion"}],
-            "policy": {"kind": "fixed", "reward": reward},
+            "policy": {"kind": kind, "reward": reward},
         }
     )
     create_experiment(
@@ -243,6 +243,39 @@ def test_decisions_without_propensities_are_refused(store: Store) -> None:
         policy_value(store, "ope-no-propensity", "uniform")
     error = caught.value.errors[0]
     assert error.field == "decisions.propensity" and "40 of 40 decisions have no propensity" in error.reason
+
+
+def test_decisions_logged_with_certainty_are_said_to_hide_the_other_variants(store: Store) -> None:
+    """After a bandit switches to its winner, the others had no chance: IPS cannot read them there."""
+    _small_experiment(store, "ope-switched", "clicked", "thompson")
+    rows = _decisions("ope-switched", 60, 0.5)
+    for row in rows[40:]:
+        row.update(variant="a", propensity=1.0)
+    log_decisions(store, rows)
+    at = datetime.now(UTC) - timedelta(hours=1)
+    log_outcomes(
+        store,
+        [
+            {"decision_id": f"ope-switched-{i}", "outcome": "clicked", "outcome_at": at}
+            for i in range(0, 60, 6)
+        ],
+    )
+    uniform = policy_value(store, "ope-switched", "uniform")
+    assert any(note.startswith("20 decisions were logged with certainty") for note in uniform.notes)
+    assert not any("with certainty" in note for note in policy_value(store, "ope-switched", "always:a").notes)
+    assert not any("with certainty" in note for note in policy_value(store, "ope-switched", "logged").notes)
+    # fixed shares logged with the wrong propensities: the logged policy's check says so
+    _small_experiment(store, "ope-wrong-shares", "clicked")
+    rows = _decisions("ope-wrong-shares", 40, 0.5)
+    for row in rows[:10]:
+        row["propensity"] = 0.9
+    log_decisions(store, rows)
+    log_outcomes(
+        store,
+        [{"decision_id": f"ope-wrong-shares-{i}", "outcome": "clicked", "outcome_at": at} for i in (1, 2, 3)],
+    )
+    notes = policy_value(store, "ope-wrong-shares", "logged").notes
+    assert any(note.startswith("10 decisions were logged with a propensity other than") for note in notes)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -160,6 +160,12 @@ def policy_value(
     weights = pi / mu
     ess = float(weights.sum() ** 2 / (weights**2).sum()) if weights.any() else 0.0
     notes = _notes(experiment, target, bandit_logged, ess, n)
+    mismatched = int((np.abs(weights - 1.0) > 1e-6).sum()) if target == "logged" else 0
+    if mismatched:
+        notes.append(
+            f"{mismatched:,} decisions were logged with a propensity other than their variant's share: "
+            "the logged propensities or the experiment's shares are wrong, and so is this check"
+        )
     # decisions logged with certainty (a bandit switched to its winner): the other variants had
     # no chance there, and a target that would show them cannot be read from those decisions
     unreadable = int(((mu >= 1.0 - 1e-12) & (pi < 1.0 - 1e-12)).sum())
