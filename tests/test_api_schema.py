@@ -55,4 +55,4 @@ def test_the_api_keeps_to_its_openapi_document(tmp_path: Path) -> None:
         assert server.stop() == 0
     summary = run.stdout[-20000:]
     assert run.returncode == 0, summary
-    assert "Tested: 67" in summary and "passed" in summary
+    assert "Tested: 68" in summary and "passed" in summary

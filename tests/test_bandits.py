@@ -23,6 +23,9 @@ from shopmind.experiments import (
     Reward,
     ThompsonSampling,
     TrafficPolicy,
+    cross_fitted_rewards,
+    doubly_robust,
+    ips,
     parse_experiment,
     policy_for,
     policy_from_state,
@@ -419,28 +422,52 @@ def test_the_planted_popup_effects() -> None:
     assert set(context) == {"device", "hour", "region", "segment", "recent"}
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_logged_propensities_give_unbiased_off_policy_estimates(seed: int) -> None:
+def test_logged_propensities_give_unbiased_off_policy_estimates() -> None:
     """The propensities a contextual bandit logs are the probabilities its choices were drawn with:
-    inverse-propensity estimates, from its log, of other policies' click rates agree with their
-    values on the same visitors (within 3 standard errors; a plain IPS here, the floor keeping
-    every weight at most 1 / 0.05; three seeded months)."""
-    policy = LinearThompson(list(POPUP_VARIANTS), seed=seed)
-    month = simulate_month(policy, days=10, per_day=2000, seed=seed, keep_log=True)
-    assert month.log is not None
-    log = month.log.columns()
-    arm, p, click, truth = log["arm"], log["propensity"], log["click"].astype(float), log["truth"]
-    assert p.min() >= 0.05 - 1e-12
+    IPS and doubly robust estimates (``shopmind.experiments.ips`` / ``doubly_robust``, the latter
+    with the cross-fitted reward model), from its log, of other policies' click rates cover their
+    values on the same visitors. Five seeded months, five target policies (uniform, each variant
+    for everyone): 25 nominal 95% intervals per estimator, about 1.25 misses expected; at most 4
+    may miss (under exact 95% coverage 5 or more happens about once in 140 runs). Not "each target
+    at most 1 of 5": with five targets and two estimators that rule fails by chance about once in
+    ten runs, and does here (always evening-mobile misses in months 1 and 4, low both times; over
+    40 other months its IPS interval covered every time, the four variants 93-100%).
+    The floor caps each weight at 20, but the weights of "always one variant" are heavy (an
+    effective sample of 10-14% of the decisions) and skewed, so the normal interval's misses are
+    mostly low (4 of the 5 in those 40 months): a known weakness of IPS's interval.
+    """
     k = len(POPUP_VARIANTS)
-    targets = {"uniform": np.full((arm.size, k), 1 / k)}
-    for v in POPUP_VARIANTS:
-        targets[f"always {v}"] = np.eye(k)[np.full(arm.size, POPUP_VARIANTS.index(v))]
-    for name, target in targets.items():
-        terms = target[np.arange(arm.size), arm] / p * click
-        estimate, se = terms.mean(), terms.std(ddof=1) / np.sqrt(arm.size)
-        value = float((target * truth).sum(axis=1).mean())  # its expected click rate on these visitors
-        print(f"{name}: IPS {estimate:.4f} ± {1.96 * se:.4f}, on-policy {value:.4f}")
-        assert abs(estimate - value) < 3 * se, name
+    misses: Counter[tuple[str, str]] = Counter()
+    for seed in range(5):
+        policy = LinearThompson(list(POPUP_VARIANTS), seed=seed)
+        month = simulate_month(policy, days=10, per_day=2000, seed=seed, keep_log=True)
+        assert month.log is not None
+        log = month.log.columns()
+        arm, p, click, truth = log["arm"], log["propensity"], log["click"].astype(float), log["truth"]
+        assert p.min() >= 0.05 - 1e-12
+        contexts = [c for part in month.log.visitors for c in part.contexts()]
+        q = cross_fitted_rewards(ContextEncoder().transform(contexts), arm, click, k, seed=seed)
+        rows = np.arange(arm.size)
+        targets = {"uniform": np.full((arm.size, k), 1 / k)}
+        for v in POPUP_VARIANTS:
+            targets[f"always {v}"] = np.eye(k)[np.full(arm.size, POPUP_VARIANTS.index(v))]
+        for name, target in targets.items():
+            pi = target[rows, arm]
+            value = float((target * truth).sum(axis=1).mean())  # its expected click rate on these visitors
+            estimates = {
+                "ips": ips(click, p, pi),
+                "dr": doubly_robust(click, p, pi, q[rows, arm], (target * q).sum(axis=1)),
+            }
+            for estimator, interval in estimates.items():
+                print(
+                    f"seed {seed} {name} {estimator}: {interval.estimate:.4f} "
+                    f"[{interval.low:.4f}, {interval.high:.4f}], true {value:.4f}"
+                )
+                if not interval.covers(value):
+                    misses[(name, estimator)] += 1
+    print("misses", dict(misses))
+    for estimator in ("ips", "dr"):
+        assert sum(m for (_, e), m in misses.items() if e == estimator) <= 4, misses
 
 
 def test_a_full_cache_of_context_probabilities_is_emptied_not_wrong(monkeypatch: pytest.MonkeyPatch) -> None:

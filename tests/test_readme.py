@@ -94,6 +94,10 @@ RUN: dict[str, tuple[str, ...]] = {
     'shopmind campaigns pause "겨울 복귀 쿠폰"': ("paused", "일시 중지했습니다"),
     'shopmind campaigns resume "겨울 복귀 쿠폰"': ("resumed",),
     'shopmind campaigns results "겨울 복귀 쿠폰"': ("uplift over the holdout", "대조군 대비 효과"),
+    "shopmind experiments evaluate demo-popup-abn --policy contextual": (
+        "기록으로 학습한 맥락 밴딧",
+        "doubly robust · 이중 강건 추정",
+    ),
     "shopmind experiments create popup-test.yaml": (
         "created experiment welcome-popup",
         "초안으로 만들었습니다",

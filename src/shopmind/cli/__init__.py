@@ -19,6 +19,7 @@ from shopmind.cli import (  # noqa: F401  (they register the commands)
     _consent,
     _customers,
     _data,
+    _experiment_evaluate,
     _experiments,
     _export,
     _recommend,

@@ -66,6 +66,7 @@ from shopmind.experiments._report import (
     TrafficPoint,
     VariantSummary,
 )
+from shopmind.experiments._reward_model import cross_fitted_rewards
 from shopmind.experiments._srm import (
     srm_check,
 )
@@ -119,6 +120,7 @@ __all__ = [
     "analyse_metric",
     "auuc",
     "check_experiment",
+    "cross_fitted_rewards",
     "doubly_robust",
     "experiment_json",
     "holm",

@@ -24,6 +24,10 @@ from shopmind.measure._experiment_admin import (
     stop_experiment,
     stored_experiment,
 )
+from shopmind.measure._policy_value import (
+    PolicyEvaluation,
+    policy_value,
+)
 from shopmind.measure._results import (
     experiment_results,
     metric_stats,
@@ -39,6 +43,7 @@ __all__ = [
     "CampaignUplift",
     "DemoExperimentSummary",
     "DemoExperimentsRun",
+    "PolicyEvaluation",
     "RankingScore",
     "TriggerUplift",
     "campaign_uplift",
@@ -50,6 +55,7 @@ __all__ = [
     "metric_stats",
     "new_experiment",
     "point_words",
+    "policy_value",
     "read_experiment_text",
     "run_demo_experiments",
     "start_experiment",

@@ -141,6 +141,11 @@ from shopmind.store._live_segments import (
     saved_definitions,
     segments_signature,
 )
+from shopmind.store._logged_decisions import (
+    REWARD_OUTCOMES,
+    LoggedDecision,
+    logged_decisions,
+)
 from shopmind.store._message_events import (
     MESSAGE_EVENT_KINDS,
     PLACED_ORDERS_SQL,
@@ -278,6 +283,7 @@ __all__ = [
     "PURPOSES",
     "QUARANTINE_SCHEMA",
     "REASONS",
+    "REWARD_OUTCOMES",
     "ROLES",
     "SERVER_FILE",
     "SUBJECT_KINDS",
@@ -302,6 +308,7 @@ __all__ = [
     "KeyKind",
     "KeyRing",
     "LedgerEntry",
+    "LoggedDecision",
     "MembershipChange",
     "MembershipDay",
     "MessageEvent",
@@ -383,6 +390,7 @@ __all__ = [
     "live_event_rows",
     "log_decisions",
     "log_outcomes",
+    "logged_decisions",
     "mark_failed",
     "mark_retry",
     "mark_sent",
