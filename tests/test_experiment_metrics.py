@@ -366,7 +366,8 @@ def random_store(store: Store, seed: int) -> dict[str, object]:
             "experiment_id, variant) VALUES (?, ?, ?, ?, ?, 'exit', 'popup', ?, ?)",
             [f"d{i}", at, visitor, user, profile, "popup-copy" if ours else "other", variant],
         )
-        who = profile or (f"user:{user}" if user else f"anon:{visitor}")
+        # the server's unit: the profile, else the device (a claimed userId never counts)
+        who = profile or f"anon:{visitor}"
         if ours:
             decisions.append((who, variant, at))
         if rng.random() < 0.6:

@@ -274,7 +274,7 @@ def test_the_dashboard_shows_each_triggers_uplift_in_korean_and_english(
         low, high = 100 * interval["low"], 100 * interval["high"]
         assert difference == f"{100 * coupon['difference']:+.1f}%p ({low:+.1f} ~ {high:+.1f})"
         careers = page.inner_text("#uplift tr[data-trigger='careers-banner'] [data-note]")
-        assert careers == "아직 홀드아웃 고객이 없어 비교할 수 없습니다"
+        assert careers == "아직 대조군 고객이 없어 비교할 수 없습니다"
         korean = page.inner_text("#uplift")
         assert "NaN" not in korean and "not enough" not in korean
         page.screenshot(path=str(out / "onsite-uplift-ko.png"), full_page=True)

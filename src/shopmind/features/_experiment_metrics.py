@@ -80,7 +80,7 @@ def exposed_units(
     earliest exposure), exposed_at (its time) and crossed (their units saw more than one variant).
 
     Exposures come from ``exposures``, and from the experiment's on-site ``decisions`` too (a
-    decision is an exposure of its visitor: the unit is its profile, its member or its visitor),
+    decision is an exposure of its visitor: the unit is its profile, else its device),
     so a trigger's holdout counts even where only the decision was logged."""
     shown = exposures.filter((exposures.experiment_id == experiment_id) & (exposures.exposed_at <= as_of))
     shown = shown.select(ident=shown.unit_id, variant=shown.variant, exposed_at=shown.exposed_at)
@@ -90,11 +90,9 @@ def exposed_units(
         & (decisions.decided_at <= as_of)
     )
     decided = decided.select(
-        ident=ibis.coalesce(
-            decided.profile_id,
-            ibis.literal("user:") + decided.user_id,
-            ibis.literal("anon:") + decided.visitor,
-        ),
+        # the unit the server hashed: its profile, else the device; never the userId a browser
+        # claims (anyone can send one with the public write key)
+        ident=ibis.coalesce(decided.profile_id, ibis.literal("anon:") + decided.visitor),
         variant=decided.variant,
         exposed_at=decided.decided_at,
     )

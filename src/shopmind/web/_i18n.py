@@ -379,11 +379,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "os.title": ("문구", "Message"),
     "os.uplift": (
-        "트리거의 효과: 보여 준 고객과 홀드아웃 고객의 전환 비교",
+        "트리거의 효과: 보여 준 고객과 대조군의 전환 비교",
         "What each trigger adds: shown against held-out visitors",
     ),
     "os.uplift_note": (
-        "트리거 조건에 맞은 방문자 중 일부(기본 10%)에게는 아무것도 보여 주지 않습니다(홀드아웃). "
+        "트리거 조건에 맞은 방문자 중 일부(기본 10%)에게는 아무것도 보여 주지 않습니다(대조군). "
         "두 집단의 전환율 차이가 트리거 덕분에 늘어난 전환이며, 괄호 안은 95% 신뢰구간입니다. "
         "효과 판정은 매일 확인해도 유효한 순차 검정 구간으로 하므로, 데이터가 더 쌓여야 판정이 나올 수 있습니다.",
         "A share of the visitors each trigger qualifies for (10% by default) is shown nothing (the "
@@ -392,18 +392,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "interval, safe to read every day, so it may need more data than the bracket suggests.",
     ),
     "os.pp": ("%p", " pp"),  # percentage points
-    "os.holdout_share": ("홀드아웃 비율", "Held out"),
+    "os.holdout_share": ("대조군 비율", "Held out"),
     "os.shown_units": ("본 고객", "Shown"),
-    "os.holdout_units": ("홀드아웃 고객", "Held out"),
+    "os.holdout_units": ("대조군 고객", "Held out"),
     "os.shown_cvr": ("본 고객 전환율", "Shown: conversion"),
-    "os.holdout_cvr": ("홀드아웃 전환율", "Held out: conversion"),
+    "os.holdout_cvr": ("대조군 전환율", "Held out: conversion"),
     "os.difference": ("전환율 차이 (95% 구간)", "Difference (95% interval)"),
     "os.no_holdout": (
-        "홀드아웃을 0으로 두어 비교할 수 없습니다",
+        "대조군 비율을 0으로 두어 비교할 수 없습니다",
         "No holdout (holdout = 0): nothing to compare with",
     ),
     "os.no_holdout_yet": (
-        "아직 홀드아웃 고객이 없어 비교할 수 없습니다",
+        "아직 대조군 고객이 없어 비교할 수 없습니다",
         "Not enough data: nobody held out yet",
     ),
     "os.no_shown_yet": ("아직 본 고객이 없어 비교할 수 없습니다", "Not enough data: nobody shown yet"),
@@ -411,9 +411,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "데이터가 부족해 아직 구간을 계산할 수 없습니다",
         "Not enough data for an interval yet",
     ),
-    "os.better": ("효과 있음", "Adds conversions"),
-    "os.worse": ("오히려 전환 감소", "Costs conversions"),
-    "os.inconclusive": ("아직 판단 불가", "Inconclusive so far"),
+    "os.better": ("대조군보다 좋음", "Adds conversions"),
+    "os.worse": ("대조군보다 나쁨", "Costs conversions"),
+    "os.inconclusive": ("아직 판단할 수 없음", "Inconclusive so far"),
     # users
     "us.roles_note": (
         "열람자는 화면을 볼 수 있고, 마케터는 세그먼트를 저장하고 CSV로 내보낼 수도 있으며, 소유자는 계정까지 관리합니다.",
