@@ -12,17 +12,30 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Form, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.requests import Request
 
-from shopmind.core import InvalidInputError
-from shopmind.experiments import Experiment
-from shopmind.measure import new_experiment, read_experiment_text, start_experiment, stop_experiment
-from shopmind.store import ExperimentStateError, Store, UnknownExperimentError
+from shopmind.core import InvalidInputError, label
+from shopmind.experiments import Experiment, PlacementPoint
+from shopmind.measure import (
+    new_experiment,
+    read_experiment_text,
+    start_experiment,
+    stop_experiment,
+    stored_experiment,
+)
+from shopmind.store import (
+    ExperimentStateError,
+    Store,
+    StoredExperiment,
+    UnknownExperimentError,
+    find_experiment,
+)
 from shopmind.web import _experiment_views as views
 from shopmind.web._access import Viewer, require, store_write
 from shopmind.web._frame import PREFIX, lang_of, page, render
@@ -114,10 +127,62 @@ def _problems(exc: InvalidInputError, lang: str) -> list[dict[str, str]]:
     ]
 
 
+# -- trigger names -------------------------------------------------------------------------------
+def _trigger_names(request: Request, lang: str) -> dict[str, str]:
+    """The server's on-site triggers' names in ``lang``, by id: a placement experiment names the
+    triggers it shows by their names (a trigger id is the product's code, not a word of the page)."""
+    onsite = getattr(request.app.state, "onsite", None)
+    return {t.id: t.name.in_(lang) for t in getattr(onsite, "triggers", ())}
+
+
+def _shows(trigger: str, names: Mapping[str, str], lang: str) -> str:
+    """What a variant showing ``trigger`` does: the trigger by its name, or its id as code when
+    the server has no such trigger."""
+    if trigger in names:
+        return views.words("ex.shows_trigger_named", lang, trigger=names[trigger])
+    return views.code_words("ex.shows_trigger", lang, trigger=trigger)
+
+
+def _point(experiment: Experiment, names: Mapping[str, str], lang: str) -> str | None:
+    """A placement experiment's decision point with its trigger's name (None: another point)."""
+    point = experiment.point
+    if not isinstance(point, PlacementPoint):
+        return None
+    where = label("placement", point.placement, lang)
+    if point.trigger in names:
+        return views.words("ex.point.placement_named", lang, placement=where, trigger=names[point.trigger])
+    return views.code_words("ex.point.placement", lang, plain={"placement": where}, trigger=point.trigger)
+
+
+def _list(store: Store, lang: str, names: Mapping[str, str]) -> list[dict[str, Any]]:
+    rows = views.experiment_list(store, lang)
+    for row in rows:
+        stored = find_experiment(store, row["id"])
+        named = _point(stored_experiment(stored), names, lang) if stored is not None else None
+        if named is not None:
+            row["point"] = named
+    return rows
+
+
+def _name_triggers(
+    stored: StoredExperiment, shown: dict[str, Any], names: Mapping[str, str], lang: str
+) -> None:
+    experiment = stored_experiment(stored)
+    named = _point(experiment, names, lang)
+    if named is None:
+        return
+    summary = shown["summary"]
+    summary["point"] = named
+    for variant, row in zip(experiment.variants, summary["variants"], strict=True):
+        if variant.trigger:
+            row["detail"] = _shows(variant.trigger, names, lang)
+
+
 # -- the list ------------------------------------------------------------------------------------
 @router.get("", response_class=HTMLResponse)
 async def show(request: Request) -> HTMLResponse:
-    rows = await read(request, views.experiment_list, lang_of(request))
+    lang = lang_of(request)
+    rows = await read(request, _list, lang, _trigger_names(request, lang))
     viewer: Viewer = request.state.viewer
     return render(
         request, "experiments.html", "nav.experiments", experiments=rows, may_act=viewer.may("marketer")
@@ -190,6 +255,7 @@ async def one(
     if found is None:
         return _not_found(request)
     stored, shown = found
+    _name_triggers(stored, shown, _trigger_names(request, lang), lang)
     viewer: Viewer = request.state.viewer
     may_act = viewer.may("marketer")
     actions = []
