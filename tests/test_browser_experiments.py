@@ -6,9 +6,15 @@ shares' problem named in Korean, fixes it, saves and starts it; reads the seeded
 every chart drawn with data) in Korean and in English; sees the broken split's red banner with no
 metric under it; and no page shows NaN or throws a script error.
 
+Then the demo shop's popup experiments after ``shopmind demo-experiments``: the A/B/n test's
+traffic spans the simulated days, and each bandit's page reads per decision — its policy values
+(the value of always showing each variant, with intervals) drawn, its traffic over the days,
+no SRM and no "crossed units" note.
+
 Screenshots (``experiment-form-error-ko.png``, ``experiment-results-ko.png``,
-``experiment-results-en.png``, ``experiment-srm-ko.png``, ``experiments-ko.png``) go to
-``SHOPMIND_ARTIFACTS`` (or the test's folder)."""
+``experiment-results-en.png``, ``experiment-srm-ko.png``, ``experiments-ko.png``,
+``demo-popup-abn-ko.png``, ``demo-popup-thompson-ko.png``, ``demo-popup-contextual-ko.png``,
+``demo-popup-contextual-en.png``) go to ``SHOPMIND_ARTIFACTS`` (or the test's folder)."""
 
 from __future__ import annotations
 
@@ -160,3 +166,95 @@ def test_write_start_and_read_experiments_in_both_languages(
     # the form answered the bad text with a 400 (as it should): the browser logs that status
     unexpected = [p for p in problems if not ("/experiments/new" in p and "status of 400" in p)]
     assert not unexpected, unexpected
+
+
+DEMO_DAYS = 10
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
+    import os
+    import subprocess
+    import sys
+
+    from shopmind.pipeline import load_demo_shop
+
+    folder = tmp_path_factory.mktemp("demo-experiment-browser") / "shop"
+    with Workspace.init(folder).open_store() as store:
+        load_demo_shop(store, customers=300, days=40, seed=3)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shopmind",
+            "demo-experiments",
+            "--workspace",
+            str(folder),
+            "--days",
+            str(DEMO_DAYS),
+            "--per-day",
+            "150",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "160"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    server = Server(folder, args=("--no-recommender", "--run-at", "off"))
+    password = server.add_user("owner", "owner")
+    server.start()
+    try:
+        yield server, password
+    finally:
+        assert server.stop() == 0, server.output()
+
+
+def test_the_demo_experiments_pages_read_bandits_per_decision(
+    demo: tuple[Server, str], tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    server, password = demo
+    out = artifacts(tmp_path)
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        browser, page = _browser(pw, problems)
+        try:
+            _sign_in(page, server, password, "/dashboard/experiments/demo-popup-abn?lang=ko")
+            drawn = _charts(page)
+            # four variants a day over the simulated days (local days: the first may be cut)
+            assert drawn["traffic-chart"] >= 4 * (DEMO_DAYS - 1), drawn
+            assert page.is_visible("#srm-ok") and page.locator(".card.metric").count() == 2
+            assert page.locator("#policy-values").count() == 0
+            _no_nan(page)
+            page.screenshot(path=str(out / "demo-popup-abn-ko.png"), full_page=True)
+
+            for experiment, lang in (
+                ("demo-popup-thompson", "ko"),
+                ("demo-popup-contextual", "ko"),
+                ("demo-popup-contextual", "en"),
+            ):
+                page.goto(server.url + f"/dashboard/experiments/{experiment}?lang={lang}")
+                drawn = _charts(page)
+                assert drawn["policy-values-chart"] >= 3, (experiment, drawn)
+                assert drawn["traffic-chart"] >= 4 * (DEMO_DAYS - 1), (experiment, drawn)
+                assert page.get_attribute("#policy-values", "data-decisions") == str(DEMO_DAYS * 150)
+                rows = page.locator("#policy-values-table tbody tr")
+                assert rows.count() == 4
+                values = page.locator("#policy-values-table [data-k=value]").all_inner_texts()
+                assert sum("%" in v for v in values) >= 3, values
+                assert page.locator("#srm-ok, #srm-banner, #srm").count() == 0
+                assert page.locator(".card.metric").count() == 0
+                text = page.inner_text("body")
+                if lang == "ko":
+                    assert "결정 단위" in text and "항상 보여 줄 때의 예상 성과" in text
+                    assert "변형 두 개 이상에 노출" not in text
+                else:
+                    assert "per decision" in text and "Value if always shown" in text
+                    assert "more than one variant" not in text
+                _no_nan(page)
+                page.screenshot(path=str(out / f"{experiment}-{lang}.png"), full_page=True)
+        finally:
+            browser.close()
+    assert not problems, problems

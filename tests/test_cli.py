@@ -55,6 +55,7 @@ def shopmind(
         ["campaigns", "create"],
         ["campaigns", "schedule"],
         ["campaigns", "results"],
+        ["uplift"],
         ["worker"],
     ],
 )

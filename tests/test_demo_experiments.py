@@ -156,8 +156,58 @@ def test_results_read_like_any_experiments(shop: Path) -> None:
             result = experiment_results(store, i).to_dict()
             json.dumps(result, allow_nan=False)  # no NaN anywhere
             assert result["units"] > 0
-            assert [m["metric"] for m in result["metrics"]] == ["clicks", "conversion"]
             assert result["traffic"]
+        fixed = experiment_results(store, "demo-popup-abn")
+        assert [m.metric for m in fixed.metrics] == ["clicks", "conversion"]
+        assert fixed.srm is not None and not fixed.srm.flagged and fixed.policy_values == []
+
+
+def test_the_fixed_share_tests_units_arrive_over_the_month(shop: Path) -> None:
+    """The fault: every unit was drawn from the first day, so all were exposed within two days
+    and the A/B/n test's traffic (first exposures per day) ended there."""
+    with Workspace(shop).open_store(read_only=True) as store:
+        result = experiment_results(store, "demo-popup-abn")
+    days = sorted({p.day for p in result.traffic})
+    assert len(days) >= DAYS - 1, days  # local days of a UTC month: the first may be cut
+    per_day = defaultdict(int)
+    for p in result.traffic:
+        per_day[p.day] += p.count
+    assert max(per_day.values()) < 0.3 * result.units  # no day takes most of the units
+
+
+def test_a_bandits_results_are_per_decision_and_its_values_find_the_planted_effects(shop: Path) -> None:
+    """Per decision, not per unit: no unit "crossed", no SRM, no per-unit metrics; each variant's
+    inverse-propensity value of always showing it covers the planted click rate (the demo's
+    visitors' mean), where the contextual bandit's plain rates lean towards the variants it
+    showed where they work."""
+    import numpy as np
+
+    from shopmind.demo import POPUP_VARIANTS, click_rates, draw_visitors
+
+    truth = dict(
+        zip(
+            POPUP_VARIANTS,
+            click_rates(draw_visitors(np.random.default_rng(0), 200_000)).mean(axis=0),
+            strict=True,
+        )
+    )
+    covered, shown = 0, 0
+    with Workspace(shop).open_store(read_only=True) as store:
+        for i in ("demo-popup-thompson", "demo-popup-contextual"):
+            result = experiment_results(store, i)
+            assert result.crossed_units == 0 and result.srm is None and result.metrics == []
+            assert result.decisions == DAYS * PER_DAY and result.reward == "clicked"
+            assert [v.variant for v in result.policy_values] == list(POPUP_VARIANTS)
+            assert sum(v.decisions for v in result.policy_values) == DAYS * PER_DAY
+            assert sum(v.share or 0.0 for v in result.policy_values) == pytest.approx(1.0)
+            assert not any("more than one variant" in n for n in result.notes)
+            for v in result.policy_values:
+                if v.value is None:
+                    continue
+                shown += 1
+                covered += v.value.covers(truth[v.variant])
+                print(i, v.variant, v.decisions, v.rewards, v.value, f"planted {truth[v.variant]:.4f}")
+    assert shown >= 6 and covered >= shown - 1, (covered, shown)
 
 
 def test_run_again_it_stores_nothing_twice(shop: Path) -> None:
@@ -187,3 +237,21 @@ def test_the_command_explains_itself() -> None:
     assert done.returncode == 0
     for words in ("Usage", "--workspace", "--per-day", "contextual bandit", "propensity"):
         assert words in done.stdout, words
+
+
+def test_the_cli_prints_a_bandits_values_per_decision(shop: Path) -> None:
+    with Workspace(shop).open_store(read_only=True) as store:
+        result = experiment_results(store, "demo-popup-contextual")
+    done = _cli("experiments", "results", "demo-popup-contextual", "--workspace", str(shop))
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert f"per decision ({DAYS * PER_DAY:,} decisions" in out and "결정 단위" in out
+    assert "if always shown" in out and "SRM" not in out and "more than one variant" not in out
+    for v in result.policy_values:
+        assert v.value is not None
+        assert f"{100 * v.value.estimate:.2f}% [{100 * v.value.low:.2f}%, {100 * v.value.high:.2f}%]" in out
+    as_json = json.loads(
+        _cli("experiments", "results", "demo-popup-contextual", "--workspace", str(shop), "--json").stdout
+    )
+    assert as_json["decisions"] == DAYS * PER_DAY and len(as_json["policy_values"]) == 4
+    assert as_json["srm"] is None and as_json["crossed_units"] == 0

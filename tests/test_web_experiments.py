@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ ROLES = ("viewer", "marketer")
 #: the marketer's own identifiers (variant, trigger, experiment ids, the account that made them),
 #: shown as typed, and the method names a Korean analyst writes in Latin letters
 DATA = {"control", "free-shipping", "exit-coupon", "exit-free-shipping", "test", "marketer", "viewer"}
-TERMS = {"SRM", "CUPED", "Holm", "YAML"}
+TERMS = {"SRM", "CUPED", "Holm", "YAML", "SNIPS", "IPS"}
 GOOD = """\
 id: banner-strategy
 name: 배너 추천 방식
@@ -35,6 +36,64 @@ variants:
 metrics:
   - {name: clicks, kind: clicks, window_days: 3}
 """
+
+
+def seed_bandit(store: Store) -> None:
+    """A Thompson-sampling popup test, seeded: 400 decisions over four days by 40 visitors (each
+    meets both variants), propensities moving towards free-shipping, which clicks more; one
+    stored state a day, the last naming free-shipping the winner."""
+    import random
+
+    import orjson
+
+    from shopmind.experiments import parse_experiment
+    from shopmind.measure import new_experiment, start_experiment
+    from shopmind.store import log_decisions, log_outcomes, save_bandit_state
+
+    definition = experiment_rows.popup("popup-bandit", "이탈 팝업 밴딧")
+    definition["policy"] = {"kind": "thompson", "reward": "clicked"}
+    t0 = experiment_rows.T0
+    new_experiment(store, parse_experiment(definition), created_by="test", now=t0)
+    start_experiment(store, "popup-bandit", now=t0)
+    rng = random.Random(11)
+    decisions, outcomes = [], []
+    for i in range(400):
+        d = i // 100
+        p_free = 0.5 + 0.1 * d  # the bandit leans towards free-shipping day by day
+        variant = "free-shipping" if rng.random() < p_free else "control"
+        at = t0 + timedelta(days=d, minutes=3 * (i % 100))
+        decisions.append(
+            {
+                "decision_id": f"b{i}",
+                "decided_at": at,
+                "visitor": f"bv{i % 40}",
+                "placement": "popup",
+                "trigger_id": "exit-coupon",
+                "action": "popup",
+                "experiment_id": "popup-bandit",
+                "variant": variant,
+                "propensity": p_free if variant == "free-shipping" else 1 - p_free,
+            }
+        )
+        outcomes.append({"decision_id": f"b{i}", "outcome": "shown", "outcome_at": at})
+        if rng.random() < (0.15 if variant == "free-shipping" else 0.05):
+            outcomes.append(
+                {"decision_id": f"b{i}", "outcome": "clicked", "outcome_at": at + timedelta(seconds=9)}
+            )
+    log_decisions(store, decisions)
+    log_outcomes(store, outcomes)
+    for d in range(4):
+        p_free = 0.5 + 0.1 * d
+        state = {
+            "kind": "thompson",
+            "variants": ["control", "free-shipping"],
+            "shares": {"control": 1 - p_free - 0.1, "free-shipping": p_free + 0.1},
+            "winner": "free-shipping" if d == 3 else None,
+            "decisions": 100 * (d + 1),
+        }
+        save_bandit_state(
+            store, "popup-bandit", t0 + timedelta(days=d, hours=20), orjson.dumps(state).decode()
+        )
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +119,15 @@ def shop(
             seed=8,
         )
         experiment_rows.empty(store, "nobody-yet", "아직 아무도 없는 실험")
+        seed_bandit(store)
         oracle = experiment_results(store, "popup-copy", as_of=experiment_rows.AS_OF)
+        bandit = experiment_results(store, "popup-bandit", as_of=experiment_rows.AS_OF)
     server = Server(folder, args=("--no-recommender", "--run-at", "off"))
     passwords = {role: server.add_user(role, role) for role in ROLES}
     server.start()
     clients = {role: server.dashboard(role, passwords[role]) for role in ROLES}
     try:
-        yield server, clients, {"truth": truth, "oracle": oracle}
+        yield server, clients, {"truth": truth, "oracle": oracle, "bandit": bandit}
     finally:
         for c in clients.values():
             c.close()
@@ -117,6 +178,7 @@ def test_the_pages_render_for_each_role_and_read_natively(
         "/dashboard/experiments/popup-copy",
         "/dashboard/experiments/broken-split",
         "/dashboard/experiments/nobody-yet",
+        "/dashboard/experiments/popup-bandit",
     ):
         found += _readable(clients["marketer"], path)
     assert not found, "\n".join(found)
@@ -224,3 +286,64 @@ def test_save_start_and_stop_from_the_page(
     with server.client(server.secret_key) as c:
         found = c.get("/v1/experiments/banner-strategy").json()
     assert found["state"] == "stopped" and found["winner"] == "popular"
+
+
+def test_a_bandits_page_reads_per_decision_with_its_policy_values_and_traffic(
+    shop: tuple[Server, dict[str, DashboardClient], dict[str, Any]],
+) -> None:
+    _, clients, facts = shop
+    bandit = facts["bandit"]
+    assert bandit.decisions == 400 and bandit.winner == "free-shipping"
+    page = clients["viewer"].get("/dashboard/experiments/popup-bandit?lang=en").text
+    assert 'id="policy-values"' in page and 'data-decisions="400"' in page
+    assert 'data-winner="free-shipping"' in page and "The bandit&#39;s winner: free-shipping" in page
+    for v in bandit.policy_values:
+        assert v.value is not None and v.rate is not None
+        row = re.search(
+            rf'<tr data-variant="{v.variant}"[^>]*>(.*?)</tr>', page.split('id="policy-values"')[1], re.S
+        )
+        assert row is not None, v.variant
+        cells = row.group(1)
+        assert f'data-k="decisions">{v.decisions:,}<' in cells
+        assert f'data-k="rewards">{v.rewards:,}<' in cells
+        assert f"{100 * v.value.estimate:.2f}%" in cells and f"{100 * v.rate.estimate:.2f}%" in cells
+    assert 'id="policy-values-chart"' in page and 'id="traffic-chart"' in page
+    # no sample-ratio check, no "met more than one variant", no per-unit metric cards
+    assert 'id="srm' not in page and "more than one variant" not in page
+    assert 'class="card metric"' not in page
+    assert "per decision" in page
+    # the variants table counts decisions, not units' first variants
+    assert f'data-units="{bandit.policy_values[0].decisions}"' in page
+    korean = clients["viewer"].get("/dashboard/experiments/popup-bandit?lang=ko").text
+    for said in (
+        "결정 단위",
+        "항상 보여 줄 때의 예상 성과",
+        "밴딧이 고른 변형: free-shipping",
+        "현재 트래픽 비율",
+    ):
+        assert said in korean, said
+    assert "고객 40명은" not in korean and "변형 두 개 이상에 노출" not in korean
+
+
+def test_a_count_metrics_chart_has_no_currency() -> None:
+    """Clicks per unit are a count: the estimates chart's axis said "(원)" for every non-rate."""
+    from shopmind.experiments import Interval, MetricResult, VariantSummary, parse_experiment
+    from shopmind.web._experiment_views import metric_view
+
+    definition = experiment_rows.popup("clicky", "클릭")
+    definition["metrics"] = [{"name": "clicks", "kind": "clicks"}]
+    experiment = parse_experiment(definition)
+    metric = MetricResult(
+        "clicks",
+        "clicks",
+        False,
+        [
+            VariantSummary("control", 10, 0.5, Interval(0.5, 0.2, 0.8)),
+            VariantSummary("free-shipping", 10, 0.7, Interval(0.7, 0.4, 1.0)),
+        ],
+        [],
+    )
+    for lang in ("ko", "en"):
+        chart = metric_view(metric, 0, experiment, lang)["estimate_chart"]
+        title = str(chart["layout"]["xaxis"]["title"])
+        assert "원" not in title and "₩" not in title and "()" not in title, title

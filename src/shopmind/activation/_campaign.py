@@ -34,7 +34,7 @@ from typing import Any, Literal
 import msgspec
 
 from shopmind.activation._message import CHANNELS, KINDS
-from shopmind.core import FieldError, InvalidInputError, schema_field_error
+from shopmind.core import FieldError, decode_declared
 
 MAX_CAMPAIGN_BYTES = 256 * 1024
 MAX_STEPS = 10
@@ -236,28 +236,9 @@ def check_campaign(campaign: Campaign) -> list[FieldError]:
 def parse_campaign(data: bytes | str | Mapping[str, Any] | Campaign) -> Campaign:
     """A checked campaign from JSON, a mapping (parsed JSON or YAML) or a campaign; raises
     ``InvalidInputError`` naming each bad field and why."""
-    try:
-        if isinstance(data, Campaign):
-            campaign = data
-        elif isinstance(data, bytes | str):
-            raw = data.encode() if isinstance(data, str) else data
-            if len(raw) > MAX_CAMPAIGN_BYTES:
-                raise InvalidInputError(
-                    [FieldError("campaign", f"larger than {MAX_CAMPAIGN_BYTES // 1024} KiB")]
-                )
-            campaign = msgspec.json.decode(raw, type=Campaign)
-        elif isinstance(data, Mapping):
-            campaign = msgspec.convert(dict(data), type=Campaign)
-        else:
-            raise InvalidInputError([FieldError("campaign", "expected a JSON object")])
-    except msgspec.ValidationError as exc:
-        raise InvalidInputError([schema_field_error(str(exc), "campaign")]) from None
-    except msgspec.DecodeError as exc:
-        raise InvalidInputError([FieldError("campaign", f"not valid JSON: {exc}")]) from None
-    errors = check_campaign(campaign)
-    if errors:
-        raise InvalidInputError(errors)
-    return campaign
+    return decode_declared(
+        data, Campaign, root="campaign", max_bytes=MAX_CAMPAIGN_BYTES, check=check_campaign
+    )
 
 
 def campaign_json(campaign: Campaign) -> str:

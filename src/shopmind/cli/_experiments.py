@@ -372,6 +372,41 @@ def _comparison_row(c: Comparison) -> list[str]:
     ]
 
 
+def _policy_table(result: ExperimentResult, alpha: float) -> Table:
+    """A bandit's variants per decision: decisions, rewards, the plain rate and the value of
+    always showing it (SNIPS; IPS beside), with intervals, its share now; ★ the winner."""
+    level = f"{1 - alpha:.0%}"
+    reward = "clicks · 클릭" if result.reward == "clicked" else "conversions · 구매 전환"
+    table = Table(
+        title=_both(
+            f"per decision ({result.decisions:,} decisions, {level} intervals)",
+            f"결정 단위 (결정 {result.decisions:,}건, {level} 구간)",
+        )
+    )
+    table.add_column(_both("variant", "변형"))
+    table.add_column(_both("decisions", "결정 수"), justify="right")
+    table.add_column(reward, justify="right")
+    table.add_column(_both("plain rate \\[interval]", "단순 비율 \\[구간]"), justify="right")
+    table.add_column(_both("if always shown \\[interval]", "항상 보여 줄 때 \\[구간]"), justify="right")
+    table.add_column("IPS", justify="right")
+    table.add_column(_both("share now", "현재 비율"), justify="right")
+    for v in result.policy_values:
+        pct = lambda x: _pct(x, 2)  # noqa: E731 - the table's one format
+        table.add_row(
+            escape(v.variant) + (" ★" if v.variant == result.winner else ""),
+            f"{v.decisions:,}",
+            f"{v.rewards:,}",
+            _interval(v.rate, pct),
+            _interval(v.value, pct) + (f" ({escape(v.note)})" if v.note else ""),
+            _pct(v.ips.estimate, 2) if v.ips else "–",
+            _pct(v.share),
+        )
+    table.caption = (
+        f"winner · 승자: {escape(result.winner)}" if result.winner else "no winner yet · 아직 승자 없음"
+    )
+    return table
+
+
 def print_results(result: ExperimentResult, alpha: float) -> None:
     srm = result.srm
     console.print(
@@ -392,6 +427,8 @@ def print_results(result: ExperimentResult, alpha: float) -> None:
         console.print(f"SRM check · 표본 비율 검사: {observed} · p = {_p(srm.p_value)} · {verdict}")
     for note in result.notes:
         console.print(f"[yellow]note · 참고:[/] {escape(note)}")
+    if result.policy_values:
+        console.print(_policy_table(result, alpha))
     if srm is not None and srm.flagged:
         return
     for metric in result.metrics:

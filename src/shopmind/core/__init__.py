@@ -34,7 +34,7 @@ from shopmind.core._personal import (
     PersonalFields,
     normalise_key,
 )
-from shopmind.core._schema_errors import schema_field_error
+from shopmind.core._schema_errors import decode_declared, schema_field_error
 from shopmind.core._threads import single_threaded_blas
 from shopmind.core._timezone import DEFAULT_SHOP_TZ, shop_day, shop_time, to_utc
 from shopmind.core._yaml import load_yaml_mapping
@@ -85,6 +85,7 @@ __all__ = [
     "WorkspaceError",
     "WorkspaceLockedError",
     "counted",
+    "decode_declared",
     "hash_password",
     "label",
     "load_yaml_mapping",

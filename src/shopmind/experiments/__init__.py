@@ -6,6 +6,7 @@ evaluation and uplift models. Pure: the store's numbers come in as sums (``Varia
 from shopmind.experiments._analyse import (
     analyse_experiment,
     analyse_metric,
+    wilson_interval,
 )
 from shopmind.experiments._assign import (
     Assigner,
@@ -60,6 +61,7 @@ from shopmind.experiments._report import (
     ExperimentResult,
     Interval,
     MetricResult,
+    PolicyValue,
     SrmCheck,
     TrafficPoint,
     VariantSummary,
@@ -96,6 +98,7 @@ __all__ = [
     "MetricResult",
     "PlacementPoint",
     "Policy",
+    "PolicyValue",
     "RecommendationsPoint",
     "Reward",
     "SendTimePoint",
@@ -130,4 +133,5 @@ __all__ = [
     "target_list",
     "unit_point",
     "uplift_curve",
+    "wilson_interval",
 ]

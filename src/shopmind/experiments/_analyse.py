@@ -14,6 +14,8 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 
+from scipy import stats as st
+
 from shopmind.core import FieldError, InvalidInputError
 from shopmind.experiments._bayesian import BayesianOutcome, beta_binomial, gaussian_effect
 from shopmind.experiments._cuped import cuped_moments
@@ -46,6 +48,27 @@ def _finite_interval(i: Interval | None) -> Interval | None:
     if i is None or not all(math.isfinite(v) for v in (i.estimate, i.low, i.high)):
         return None
     return i
+
+
+def wilson_interval(successes: float, n: int, alpha: float = 0.05) -> Interval | None:
+    """A rate's own interval: the share ``successes / n`` with Wilson's score interval (Wilson
+    1927), which stays within [0, 1] and keeps its coverage on small groups and rare events,
+    where the normal (Wald) interval runs below 0 %. The estimate is the plain share; the
+    interval is not centred on it. None without units. (Comparisons between variants keep
+    their own methods.)"""
+    if n <= 0:
+        return None
+    if not 0 < alpha < 1:
+        raise InvalidInputError([FieldError("alpha", "must lie strictly between 0 and 1")])
+    p = min(max(successes / n, 0.0), 1.0)
+    z = float(st.norm.ppf(1 - alpha / 2))
+    z2n = z * z / n
+    centre = (p + z2n / 2) / (1 + z2n)
+    half = z / (1 + z2n) * math.sqrt(p * (1 - p) / n + z2n / (4 * n))
+    # the bounds are exactly 0 at p = 0 and 1 at p = 1: say so, not the formula's rounding
+    low = 0.0 if p == 0.0 else max(0.0, min(p, centre - half))
+    high = 1.0 if p == 1.0 else min(1.0, max(p, centre + half))
+    return Interval(p, low, high)
 
 
 def _is_ratio(metric: Metric, stats: Sequence[VariantStats]) -> bool:
@@ -211,7 +234,11 @@ def _metric_result(
 
     summaries = []
     for s, m_raw, m in zip(stats, raw, moments, strict=True):
-        interval = mean_interval(m_raw, analysis.alpha, normal=ratio or metric.kind == "conversion")
+        if metric.kind == "conversion" and not ratio:
+            # a variant's own rate: Wilson's interval, never below 0 % on a small group
+            interval = wilson_interval(s.sum, s.n, analysis.alpha)
+        else:
+            interval = mean_interval(m_raw, analysis.alpha, normal=ratio)
         summaries.append(
             VariantSummary(
                 variant=s.variant,

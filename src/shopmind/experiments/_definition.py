@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from shopmind.core import FieldError, InvalidInputError, schema_field_error
+from shopmind.core import FieldError, decode_declared
 
 MAX_EXPERIMENT_BYTES = 64 * 1024
 MAX_VARIANTS = 20
@@ -309,28 +309,9 @@ def _check_variant(point: DecisionPoint, v: Variant, where: str) -> list[FieldEr
 def parse_experiment(data: bytes | str | Mapping[str, Any] | Experiment) -> Experiment:
     """A checked experiment from JSON, a mapping (parsed JSON or YAML) or an experiment; raises
     ``InvalidInputError`` naming each bad field and why."""
-    try:
-        if isinstance(data, Experiment):
-            experiment = data
-        elif isinstance(data, bytes | str):
-            raw = data.encode() if isinstance(data, str) else data
-            if len(raw) > MAX_EXPERIMENT_BYTES:
-                raise InvalidInputError(
-                    [FieldError("experiment", f"larger than {MAX_EXPERIMENT_BYTES // 1024} KiB")]
-                )
-            experiment = msgspec.json.decode(raw, type=Experiment)
-        elif isinstance(data, Mapping):
-            experiment = msgspec.convert(dict(data), type=Experiment)
-        else:
-            raise InvalidInputError([FieldError("experiment", "expected a JSON object")])
-    except msgspec.ValidationError as exc:
-        raise InvalidInputError([schema_field_error(str(exc), "experiment")]) from None
-    except msgspec.DecodeError as exc:
-        raise InvalidInputError([FieldError("experiment", f"not valid JSON: {exc}")]) from None
-    errors = check_experiment(experiment)
-    if errors:
-        raise InvalidInputError(errors)
-    return experiment
+    return decode_declared(
+        data, Experiment, root="experiment", max_bytes=MAX_EXPERIMENT_BYTES, check=check_experiment
+    )
 
 
 def experiment_json(experiment: Experiment) -> str:

@@ -112,6 +112,28 @@ class TrafficPoint:
 
 
 @dataclass(frozen=True)
+class PolicyValue:
+    """A bandit's variant, read per decision (a bandit chooses anew on every decision, so the
+    decision, not the unit, is what it randomises): the decisions that showed it, their
+    ``rewards`` (the policy's reward: clicked or converted), the plain ``rate`` (rewards per
+    decision, Wilson interval: biased as a comparison, since the shares moved while the rates
+    may have too), and ``value``: the self-normalised inverse-propensity (SNIPS) estimate of the
+    reward rate of always showing this variant, from every logged decision and its propensity,
+    with its interval (``ips``: the plain IPS estimate). ``share``: the variant's share of
+    traffic by the bandit's latest stored state. None with a ``note`` when it cannot be
+    estimated (never shown, no rewards yet)."""
+
+    variant: str
+    decisions: int
+    rewards: int
+    rate: Interval | None
+    value: Interval | None
+    ips: Interval | None = None
+    share: float | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
 class ExperimentResult:
     experiment_id: str
     as_of: datetime
@@ -121,10 +143,17 @@ class ExperimentResult:
     traffic: list[TrafficPoint] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. "no exposures yet", "SRM: results hidden"
     crossed_units: int = 0  # units exposed to more than one variant (identities merged later)
+    # a bandit's results, per decision (empty for fixed shares): each variant's policy value
+    policy_values: list[PolicyValue] = field(default_factory=list)
+    decisions: int = 0  # a bandit's logged decisions (0 for fixed shares)
+    reward: str | None = None  # what a bandit's reward counts: "clicked" or "converted"
+    winner: str | None = None  # the variant a bandit switched to (or the one kept), if any
 
     @property
     def enough_data(self) -> bool:
-        return self.units > 0 and any(m.note is None for m in self.metrics)
+        return self.units > 0 and (
+            any(m.note is None for m in self.metrics) or any(v.value is not None for v in self.policy_values)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = _clean(asdict(self))

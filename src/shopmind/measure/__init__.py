@@ -6,6 +6,7 @@ from shopmind.measure._campaign_uplift import (
     CampaignUplift,
     RankingScore,
     campaign_uplift,
+    compare_rankings,
 )
 from shopmind.measure._demo_experiments import (
     DemoExperimentsRun,
@@ -41,6 +42,7 @@ __all__ = [
     "TriggerUplift",
     "campaign_uplift",
     "change_experiment",
+    "compare_rankings",
     "demo_experiment",
     "experiment_results",
     "exposure_counts",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -225,10 +226,16 @@ def _ranking_scores(
     test: np.ndarray,
     seed: int,
     n_estimators: int,
+    trees: Mapping[str, int] | None = None,
 ) -> dict[str, np.ndarray]:
     """Each ranking's scores of the ``test`` rows, from models fitted on the ``train`` rows."""
-    leaf = _leaf_size(int(train.sum()))
-    params = {"n_estimators": n_estimators, "num_leaves": 7, "min_child_samples": leaf, "random_state": seed}
+    shape = (
+        dict(trees)
+        if trees is not None
+        else {"num_leaves": 7, "min_child_samples": _leaf_size(int(train.sum()))}
+    )
+    leaves, leaf = shape["num_leaves"], shape["min_child_samples"]
+    params = {"n_estimators": n_estimators, **shape, "random_state": seed}
     out = {"x_learner": XLearner(**params).fit(X[train], t[train], y[train]).predict_uplift(X[test])}
     treated_train = train & (t == 1)
     if y[treated_train].min() == y[treated_train].max():
@@ -236,7 +243,7 @@ def _ranking_scores(
     else:
         response = lgb.LGBMClassifier(
             n_estimators=n_estimators,
-            num_leaves=7,
+            num_leaves=leaves,
             min_child_samples=leaf,
             random_state=seed,
             n_jobs=1,
@@ -250,6 +257,41 @@ def _ranking_scores(
 
 def _judged(y: np.ndarray, t: np.ndarray, scores: dict[str, np.ndarray]) -> tuple[RankingScore, ...]:
     return tuple(RankingScore(n, qini_coefficient(y, scores[n], t), auuc(y, scores[n], t)) for n in RANKINGS)
+
+
+def compare_rankings(
+    X: np.ndarray,
+    t: np.ndarray,
+    y: np.ndarray,
+    *,
+    seed: int = 0,
+    n_estimators: int = 100,
+    cross_fit: bool = True,
+    trees: Mapping[str, int] | None = None,
+) -> tuple[tuple[RankingScore, ...], tuple[RankingScore, ...]] | None:
+    """The three rankings judged on the held-out third (fold 0 of a seeded split stratified on
+    the arm) and, with ``cross_fit``, on every member scored by models fitted on the other two
+    thirds (else empty); None when a third or its complement has no orders. What
+    ``campaign_uplift`` reports: given apart so that the comparison can be repeated on redrawn
+    outcomes (``tests/test_demo_uplift.py``). ``trees``: both models' ``num_leaves`` and
+    ``min_child_samples`` (None: ``campaign_uplift``'s, 7 leaves of at least 5 % of the rows)."""
+    fold = _stratified_folds(t, seed)
+    if any(y[fold == f].sum() == 0 or y[fold != f].sum() == 0 for f in range(3)):
+        return None
+    parts = [
+        _ranking_scores(X, t, y, fold != f, fold == f, seed, n_estimators, trees)
+        for f in range(3 if cross_fit else 1)
+    ]
+    held = fold == 0
+    rankings = _judged(y[held], t[held], parts[0])
+    if not cross_fit:
+        return rankings, ()
+    # every member scored by models that did not see them: three times the rows of one third
+    joined = {n: np.empty(len(y)) for n in RANKINGS}
+    for f, part in enumerate(parts):
+        for n in RANKINGS:
+            joined[n][fold == f] = part[n]
+    return rankings, _judged(y, t, joined)
 
 
 def campaign_uplift(
@@ -308,21 +350,10 @@ def campaign_uplift(
             f"only {min(n_treated, n_holdout):,} members in the smaller arm: the Qini figures are mostly noise "
             "at this size (an uplift is a difference of two noisy rates per customer group; see docs/uplift.md)"
         )
-    fold = _stratified_folds(t, seed)
-    held = fold == 0
-    rankings: tuple[RankingScore, ...] = ()
-    cross_fitted: tuple[RankingScore, ...] = ()
-    if any(y[fold == f].sum() == 0 or y[fold != f].sum() == 0 for f in range(3)):
+    compared = compare_rankings(X, t, y, seed=seed, n_estimators=n_estimators)
+    if compared is None:
         notes.append("too few orders to split the members in thirds: the rankings are not compared")
-    else:
-        parts = [_ranking_scores(X, t, y, fold != f, fold == f, seed, n_estimators) for f in range(3)]
-        rankings = _judged(y[held], t[held], parts[0])
-        # every member scored by models that did not see them: three times the rows of one third
-        joined = {n: np.empty(len(ids)) for n in RANKINGS}
-        for f, part in enumerate(parts):
-            for n in RANKINGS:
-                joined[n][fold == f] = part[n]
-        cross_fitted = _judged(y, t, joined)
+    rankings, cross_fitted = compared or ((), ())
     leaf = _leaf_size(len(ids))
     params = {"n_estimators": n_estimators, "num_leaves": 7, "min_child_samples": leaf, "random_state": seed}
     everyone = XLearner(**params).fit(X, t, y).predict_uplift(X)
@@ -338,7 +369,7 @@ def campaign_uplift(
         treated_converted=int(y[t == 1].sum()),
         holdout_converted=int(y[t == 0].sum()),
         features=tuple(names),
-        held_out=int(held.sum()),
+        held_out=int((_stratified_folds(t, seed) == 0).sum()),
         rankings=rankings,
         cross_fitted=cross_fitted,
         targets=targets,

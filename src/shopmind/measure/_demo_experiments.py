@@ -16,7 +16,9 @@ sampling's winner named once it switched); their results are read like any exper
 
 Units are the demo shop's profiles (members for buyers' visits, anonymous visitors for the
 others): the visitor's context (device, hour, region, segment, recent behaviour) is the
-simulation's, not read from the profile. Run again, it stores nothing twice.
+simulation's, not read from the profile. Units arrive over the month (each its first day, spread
+evenly), so a fixed-share test gains units every day as a live one would. Run again, it stores
+nothing twice.
 """
 
 from __future__ import annotations
@@ -207,13 +209,24 @@ def _simulate(
     arm = log["arm"]
     members, anonymous = units["members"], units["anonymous"]
     is_visitor = np.isin(visitors.segment, [SEGMENT_NAMES.index(s) for s in _VISITOR_SEGMENTS])
+    # visitors arrive over the month, as a shop's do: each unit of a pool has its first day (the
+    # pool shuffled, then spread evenly over the days), and a decision on day d draws among the
+    # units arrived by then. Drawing from the whole pool from the first day would expose every
+    # unit within a day or two, and a fixed-share test's traffic (first exposures per day) would
+    # end there while its decisions go on for the month.
+    arrivals: dict[str, tuple[list[str], np.ndarray]] = {}
+    for name, pool in units.items():
+        order = [pool[k] for k in rng.permutation(len(pool))]
+        arrivals[name] = (order, (np.arange(len(order)) * days) // max(len(order), 1))
     chosen_units: list[str] = []
     for i in range(n):
         if not bandit:  # the unit's hashed variant is the one shown: draw among that variant's units
-            pool = units[variant_names[int(arm[i])]]
+            name = variant_names[int(arm[i])]
         else:
-            pool = anonymous if is_visitor[i] and anonymous else members or anonymous
-        chosen_units.append(pool[int(rng.integers(len(pool)))])
+            name = "anonymous" if is_visitor[i] and anonymous else "members" if members else "anonymous"
+        order, first_day = arrivals[name]
+        here = int(np.searchsorted(first_day, int(log["day"][i]), side="right"))
+        chosen_units.append(order[int(rng.integers(here))])
     seconds = rng.uniform(0, 60, n)
     decided = [
         first + timedelta(days=int(d), hours=int(h), minutes=int(m), seconds=float(s))

@@ -1,7 +1,12 @@
 """An experiment's results from the store: its exposed persons, each metric's per-variant sums
 computed in the engine (``features._experiment_metrics``), then the statistics of
 ``shopmind.experiments`` (SRM first: a flagged assignment hides the metrics, since no estimate
-from a broken split can be trusted), and the traffic each variant got per day."""
+from a broken split can be trusted), and the traffic each variant got per day.
+
+A bandit's experiment is read per decision instead (``_bandit_results``): each variant's
+decisions, rewards and inverse-propensity-weighted value, no SRM; an on-site bandit has no
+per-unit metrics (a visitor meets several variants), a campaign's keeps them (one message a
+member: the member is the decision)."""
 
 from __future__ import annotations
 
@@ -14,11 +19,11 @@ import orjson
 
 from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError
 from shopmind.experiments import (
+    CampaignMessagePoint,
     Experiment,
     ExperimentResult,
     Metric,
     MetricResult,
-    SrmCheck,
     TrafficPoint,
     VariantStats,
     analyse_experiment,
@@ -39,6 +44,7 @@ from shopmind.features._experiment_metrics import (
     verified_orders,
 )
 from shopmind.features._time import local_day
+from shopmind.measure._bandit_results import bandit_note, policy_values
 from shopmind.store import Store, bandit_states, get_experiment
 
 NO_EXPOSURES = "no exposures yet: results appear once units have seen a variant"
@@ -232,6 +238,34 @@ def experiment_results(
         return _results(store, found, as_of, zone, show_flagged, cached)
 
 
+def _bandit_result(
+    store: Store,
+    found: Experiment,
+    as_of: datetime,
+    units: int,
+    traffic: list[TrafficPoint],
+    notes: list[str],
+) -> ExperimentResult:
+    """A bandit's results per decision (``_bandit_results``): no per-unit metrics (a visitor
+    meets several variants, and the shares moved over time), no SRM, no crossed units."""
+    values, decisions, winner, more = policy_values(store, found, as_of)
+    said = [NO_EXPOSURES, *notes, *more] if decisions == 0 else [bandit_note(found), *notes, *more]
+    return ExperimentResult(
+        found.id,
+        as_of,
+        units,
+        None,
+        [],
+        traffic,
+        said,
+        0,
+        policy_values=values,
+        decisions=decisions,
+        reward=found.policy.reward,
+        winner=winner,
+    )
+
+
 def _results(
     store: Store, found: Experiment, as_of: datetime, zone: str, show_flagged: bool, cached: ExitStack
 ) -> ExperimentResult:
@@ -253,6 +287,9 @@ def _results(
             f"exposures to variants the experiment does not declare are left out: {', '.join(unknown)}"
         )
     traffic = _traffic(store, found, units, zone, as_of)
+    bandit = found.policy.kind != "fixed"
+    if bandit and not isinstance(found.point, CampaignMessagePoint):
+        return _bandit_result(store, found, as_of, total, traffic, notes)
     if sum(counts.values()) == 0:
         return ExperimentResult(found.id, as_of, total, None, [], traffic, [NO_EXPOSURES, *notes], crossed)
     orders = None
@@ -261,10 +298,27 @@ def _results(
         placed = placed.filter(placed.at <= as_of).semi_join(units.select("profile_id"), "profile_id")
         orders = cached.enter_context(placed.cache())
     stats_by_metric = {m.name: metric_stats(store, found, m, as_of, units, orders) for m in found.metrics}
-    srm, metrics = analyse_experiment(found, stats_by_metric, counts)
-    srm_check: SrmCheck | None = srm if found.policy.kind == "fixed" else None
+    srm_check, metrics = analyse_experiment(found, stats_by_metric, counts)
+    if bandit:
+        # a campaign's bandit sends each member one message: the member is the decision, so
+        # the per-member metrics stay, beside the values of always sending each variant
+        values, decisions, winner, more = policy_values(store, found, as_of)
+        return ExperimentResult(
+            found.id,
+            as_of,
+            sum(counts.values()),
+            None,
+            metrics,
+            traffic,
+            [bandit_note(found, per_member=True), *notes, *more],
+            crossed,
+            policy_values=values,
+            decisions=decisions,
+            reward=found.policy.reward,
+            winner=winner,
+        )
     shown: Sequence[MetricResult] = metrics
-    if srm_check is not None and srm_check.flagged:
+    if srm_check.flagged:
         notes.insert(0, SRM_HIDDEN.format(p=srm_check.p_value or 0.0))
         if not show_flagged:
             shown = []

@@ -40,7 +40,10 @@ def estimates(
                 "hovertemplate": "%{y}: %{x:,.2f}" + ("%" if percent else unit) + "<extra></extra>",
             }
         ],
-        xaxis=axis(title + (" (%)" if percent else f" ({unit})"), ticksuffix="%" if percent else ""),
+        # a count (clicks per unit) has no unit: no empty parentheses, and never "원"
+        xaxis=axis(
+            title + (" (%)" if percent else f" ({unit})" if unit else ""), ticksuffix="%" if percent else ""
+        ),
         yaxis={"autorange": "reversed", "automargin": True, "type": "category"},
         height=max(160, 70 + 48 * len(rows)),
         margin={"l": 16, "r": 16, "t": 8, "b": 48},

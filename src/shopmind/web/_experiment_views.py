@@ -173,7 +173,7 @@ def experiment_page(
     experiment = stored_experiment(stored)
     counts = exposure_counts(store, experiment)
     shares = experiment.shares()
-    summary = {
+    summary: dict[str, Any] = {
         "point": point_text(experiment, lang),
         "traffic": experiment.traffic,
         "policy": message(f"ex.policy.{experiment.policy.kind}", lang),
@@ -198,12 +198,20 @@ def experiment_page(
             }
             for i, m in enumerate(experiment.metrics)
         ],
+        "per_decision": False,
         "sequential": experiment.analysis.sequential,
         "level": f"{1 - experiment.analysis.alpha:.0%}",
     }
     result = None
     if stored.state != "draft" or any(counts.values()):
-        result = results_view(experiment_results(store, experiment, as_of=now), experiment, lang)
+        found = experiment_results(store, experiment, as_of=now)
+        result = results_view(found, experiment, lang)
+        if found.policy_values:
+            # a bandit's variants are read per decision: its units' first variants say nothing
+            summary["per_decision"] = True
+            decided = {v.variant: v.decisions for v in found.policy_values}
+            for row in summary["variants"]:
+                row["units"] = decided.get(row["name"], 0)
     return stored, {"summary": summary, "results": result, "definition": stored.definition}
 
 
@@ -229,8 +237,14 @@ def results_view(result: ExperimentResult, experiment: Experiment, lang: str) ->
     notes = []
     if result.units == 0:
         notes.append(message("ex.note.no_units", lang))
-    if lang == "en":  # the library's own notes are English sentences (the two above said already)
-        notes += [n for n in result.notes if not n.startswith(("no exposures yet", "sample ratio mismatch"))]
+    if result.policy_values and result.decisions:
+        notes.append(message("ex.note.bandit", lang))
+    if lang == "en":  # the library's own notes are English sentences (those above said already)
+        notes += [
+            n
+            for n in result.notes
+            if not n.startswith(("no exposures yet", "sample ratio mismatch", "a bandit chooses"))
+        ]
     if result.crossed_units:
         notes.append(words("ex.note.crossed", lang, n=f"{result.crossed_units:,}"))
     return {
@@ -240,8 +254,62 @@ def results_view(result: ExperimentResult, experiment: Experiment, lang: str) ->
         "hidden": bool(srm is not None and srm.flagged),
         "notes": notes,
         "metrics": [metric_view(m, i, experiment, lang) for i, m in enumerate(result.metrics)],
-        "traffic": traffic_view(result, lang),
+        "traffic": traffic_view(result, experiment, lang),
+        "bandit": bandit_view(result, experiment, lang) if result.policy_values else None,
         "data": result.to_dict(),
+    }
+
+
+def _rate_interval(value: Interval | None) -> str:
+    if not _interval_ok(value) or value is None:
+        return "–"
+    return f"{value_text(value.low, 'conversion', 'en')} ~ {value_text(value.high, 'conversion', 'en')}"
+
+
+def bandit_view(result: ExperimentResult, experiment: Experiment, lang: str) -> dict[str, Any]:
+    """A bandit's results per decision: each variant's decisions, rewards, plain rate and the
+    value of always showing it (SNIPS, with IPS beside), its share now; the winner; a chart of
+    the values with their intervals."""
+    reward = result.reward if result.reward in ("clicked", "converted") else "clicked"
+    rows = []
+    for v in result.policy_values:
+        note = None
+        if v.note is not None:
+            note = (
+                message("ex.note.never_shown", lang)
+                if v.decisions == 0
+                else message("ex.note.no_rewards", lang)
+                if v.rewards == 0
+                else (v.note if lang == "en" else message("ex.note.not_enough", lang))
+            )
+        rows.append(
+            {
+                "variant": v.variant,
+                "decisions": v.decisions,
+                "rewards": v.rewards,
+                "rate": value_text(v.rate.estimate if v.rate else None, "conversion", lang),
+                "rate_interval": _rate_interval(v.rate),
+                "value": value_text(v.value.estimate if v.value else None, "conversion", lang),
+                "value_interval": _rate_interval(v.value),
+                "ips": value_text(v.ips.estimate if v.ips else None, "conversion", lang),
+                "share": v.share if _finite(v.share) else None,
+                "winner": v.variant == result.winner,
+                "note": note,
+            }
+        )
+    plotted = [
+        (v.variant, v.value.estimate, v.value.low, v.value.high)
+        for v in result.policy_values
+        if v.value is not None and _interval_ok(v.value)
+    ]
+    chart = charts.estimates(plotted, message(f"ex.value_axis.{reward}", lang), True, "") if plotted else None
+    return {
+        "decisions": result.decisions,
+        "rewards_label": message(f"ex.rewards.{reward}", lang),
+        "rows": rows,
+        "chart": chart,
+        "winner": result.winner,
+        "level": f"{1 - experiment.analysis.alpha:.0%}",
     }
 
 
@@ -317,7 +385,12 @@ def metric_view(metric: MetricResult, index: int, experiment: Experiment, lang: 
     ]
     level = f"{1 - experiment.analysis.alpha:.0%}"
     estimate_chart = (
-        charts.estimates(plotted, name_kind, kind in PERCENT_KINDS, "원" if lang == "ko" else "₩")
+        charts.estimates(
+            plotted,
+            name_kind,
+            kind in PERCENT_KINDS,
+            ("원" if lang == "ko" else "₩") if kind in MONEY_KINDS else "",
+        )
         if plotted
         else None
     )
@@ -357,12 +430,18 @@ _KINDS = {
 }
 
 
-def traffic_view(result: ExperimentResult, lang: str) -> dict[str, Any] | None:
+def traffic_view(result: ExperimentResult, experiment: Experiment, lang: str) -> dict[str, Any] | None:
     if not result.traffic:
         return None
     days = sorted({p.day for p in result.traffic})
     by: dict[str, dict[str, float]] = defaultdict(dict)
     for p in result.traffic:
         by[p.variant][p.day] = p.share if _finite(p.share) else 0.0
-    shares = {variant: [found.get(day, 0.0) for day in days] for variant, found in by.items()}
-    return {"days": len(days), "chart": charts.traffic(days, shares, message("ex.traffic_share", lang))}
+    # the experiment's order (the control first), so each variant keeps its colour in every chart
+    order = [v for v in experiment.variant_names if v in by] + sorted(set(by) - set(experiment.variant_names))
+    shares = {variant: [by[variant].get(day, 0.0) for day in days] for variant in order}
+    return {
+        "days": len(days),
+        "chart": charts.traffic(days, shares, message("ex.traffic_share", lang)),
+        "note": message("ex.traffic_note_bandit" if result.policy_values else "ex.traffic_note", lang),
+    }

@@ -163,6 +163,46 @@ WORDS: dict[str, tuple[str, str]] = {
         "{n} unit(s) met more than one variant (identities merged later, or a bandit choosing per visit): "
         "each counts in its first variant only.",
     ),
+    "ex.note.bandit": (
+        "밴딧은 결정할 때마다 변형을 새로 고르므로, 결과를 고객 단위가 아니라 결정 단위로 셉니다. "
+        "단순 비율은 밴딧이 배우는 동안 트래픽을 옮겼기 때문에 변형끼리 비교하면 치우칩니다. "
+        "‘항상 보여 줄 때의 예상 성과’는 기록된 모든 결정과 각 결정의 선택 확률로 역확률 가중(SNIPS)해 추정한 값입니다. "
+        "밴딧은 일부러 트래픽을 옮기므로 표본 비율 검사는 하지 않습니다.",
+        "A bandit chooses anew on each decision, so its results count decisions, not units. The plain "
+        "rate is biased as a comparison (the bandit moved traffic while it learned); the value of "
+        "always showing a variant is estimated from every logged decision and its propensity by "
+        "inverse propensity weighting (SNIPS). No sample-ratio check: a bandit moves traffic on purpose.",
+    ),
+    "ex.policy_values": (
+        "변형별 성과 (결정 단위, {level} 구간)",
+        "Per variant, per decision ({level} intervals)",
+    ),
+    "ex.decisions": ("결정 수", "Decisions"),
+    "ex.rewards.clicked": ("클릭 수", "Clicks"),
+    "ex.rewards.converted": ("구매 전환 수", "Conversions"),
+    "ex.plain_rate": ("단순 비율", "Plain rate"),
+    "ex.policy_value": ("항상 보여 줄 때의 예상 성과", "Value if always shown"),
+    "ex.ips_value": ("IPS 추정", "IPS estimate"),
+    "ex.current_share": ("현재 트래픽 비율", "Share now"),
+    "ex.value_axis.clicked": ("항상 보여 줄 때의 클릭률", "Click rate if always shown"),
+    "ex.value_axis.converted": ("항상 보여 줄 때의 구매 전환율", "Conversion rate if always shown"),
+    "ex.bandit_winner": ("밴딧이 고른 변형: {winner}", "The bandit's winner: {winner}"),
+    "ex.bandit_no_winner": (
+        "밴딧이 아직 한 변형으로 정하지 않았습니다.",
+        "The bandit has not settled on one variant yet.",
+    ),
+    "ex.as_of_decisions": (
+        "{at} 기준 · 결정 {d}건 · 노출 고객 {n}명",
+        "As of {at} · {d} decisions · {n} exposed units",
+    ),
+    "ex.note.never_shown": ("한 번도 보여 주지 않았습니다.", "Never shown yet."),
+    "ex.note.no_rewards": ("아직 보상이 없어 추정할 수 없습니다.", "No rewards yet: nothing to estimate."),
+    "ex.traffic_note_bandit": (
+        "날마다 밴딧이 각 변형에 준 트래픽 비율입니다 (그날 마지막으로 저장된 밴딧 상태 기준). "
+        "성과가 좋은 변형으로 트래픽이 옮겨 가는 모습을 볼 수 있습니다.",
+        "The share of traffic the bandit gave each variant, day by day (its last stored state each "
+        "day): it moves traffic towards the variants that work.",
+    ),
     "ex.note.not_enough": (
         "아직 데이터가 부족해 이 지표는 계산할 수 없습니다.",
         "Not enough data to compute this metric yet.",
