@@ -60,7 +60,7 @@ ALLOWED = {
     "Android", "iOS", "macOS", "Windows", "Linux", "SPF", "SPF50", "P", "A", "B", "kg", "g", "ml", "L", "cm",
     "mm", "C", "Pro", "vs", "p",  # %p: percentage points
     "JSON", "Parquet", "YAML",  # file formats, as CSV
-    "CUPED", "Holm", "SRM",  # the names statisticians use in Korean too (CUPED 보정, Holm 보정)
+    "CUPED", "Holm", "SRM", "IPS", "SNIPS",  # names statisticians use in Korean too (CUPED 보정, IPS 추정)
     "owner", "nobody",  # the test's account's login name, the id it looks up
 }  # fmt: skip
 # identifiers and data: member/anonymous/profile ids, product ids (P00183), order ids, URLs, SKU-like
@@ -241,6 +241,7 @@ def _pages(client: DashboardClient) -> list[str]:
         "/dashboard/experiments/new",
         "/dashboard/experiments/no-such-experiment",
         *(f"/dashboard/experiments/{e}" for e in EXPERIMENT_IDS),
+        f"/dashboard/experiments/{DRAFT['id']}/edit",
     ]
     pages += [f"/dashboard/customers/segment/{key}" for key in (*SEGMENTS, "clv_vip", "vip_at_risk")]
     segment = client.get("/dashboard/customers/segment/vip?lang=ko").text

@@ -67,6 +67,15 @@ WORDS: dict[str, tuple[str, str]] = {
         "the analysis: alpha, sequential testing, CUPED",
     ),
     "ex.save": ("초안으로 저장", "Save as a draft"),
+    "ex.edit": ("수정", "Edit"),
+    "ex.back_to_one": ("실험으로 돌아가기", "Back to the experiment"),
+    "ex.edit_form": ("실험 초안 수정", "Edit the draft"),
+    "ex.save_edit": ("변경 내용 저장", "Save the changes"),
+    "ex.done.edited": ("실험 초안을 수정했습니다.", "The draft is changed."),
+    "ex.err.id_changed": (
+        "실험 ID는 바꿀 수 없습니다. 처음 정한 ID를 그대로 두세요.",
+        "The id cannot change: keep the experiment's own id.",
+    ),
     "ex.marketer_only": (
         "실험 저장, 시작, 종료는 마케터와 소유자만 할 수 있습니다.",
         "Saving, starting and stopping experiments need the marketer or owner role.",

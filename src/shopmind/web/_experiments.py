@@ -11,6 +11,7 @@ saving and the actions run on the server's store thread. Every POST carries the 
 from __future__ import annotations
 
 import inspect
+import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -20,9 +21,10 @@ from fastapi import Depends, Form, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.requests import Request
 
-from shopmind.core import InvalidInputError, label
+from shopmind.core import FieldError, InvalidInputError, label
 from shopmind.experiments import Experiment, PlacementPoint
 from shopmind.measure import (
+    change_experiment,
     new_experiment,
     read_experiment_text,
     start_experiment,
@@ -104,6 +106,7 @@ _KOREAN_REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^bandits serve", "ex.err.bandit_point"),
         (r"^a contextual bandit serves", "ex.err.contextual_point"),
         (r"^'.*' is not a variant of it", "ex.err.winner"),
+        (r"^'.*' is not the id of the experiment edited", "ex.err.id_changed"),
     )
 )
 
@@ -191,17 +194,26 @@ async def show(request: Request) -> HTMLResponse:
 
 # -- the form ------------------------------------------------------------------------------------
 def _form(
-    request: Request, text: str | None = None, problems: list[dict[str, str]] | None = None
+    request: Request,
+    text: str | None = None,
+    problems: list[dict[str, str]] | None = None,
+    editing: str | None = None,
 ) -> HTMLResponse:
+    """The form: a new experiment's (the example to start from), or a draft's (``editing``: its
+    id; the text its stored definition)."""
     lang = lang_of(request)
     viewer: Viewer = request.state.viewer
     response = render(
         request,
         "experiments_new.html",
-        "ex.form",
+        "ex.edit_form" if editing else "ex.form",
         text=EXAMPLE[lang] if text is None else text,
         problems=problems or [],
         may_save=viewer.may("marketer"),
+        action=f"{HERE}/{editing}/edit" if editing else f"{HERE}/new",
+        back=f"{HERE}/{editing}" if editing else HERE,
+        back_label="ex.back_to_one" if editing else "ex.back",
+        save_label="ex.save_edit" if editing else "ex.save",
     )
     if problems:
         response.status_code = 400
@@ -232,6 +244,70 @@ async def save(
     except InvalidInputError as exc:
         return _form(request, definition, _problems(exc, lang))
     return RedirectResponse(f"{HERE}/{experiment_id}?done=created&lang={lang}", 303)
+
+
+# -- a draft's form ------------------------------------------------------------------------------
+def _draft_text(store: Store, experiment_id: str) -> str | None:
+    """A draft's definition as the form shows it (JSON, indented: YAML reads it too); None: no
+    such experiment. ``ExperimentStateError`` once it has started (its definition is fixed)."""
+    stored = find_experiment(store, experiment_id)
+    if stored is None:
+        return None
+    if stored.state != "draft":
+        raise ExperimentStateError(f"experiment {experiment_id!r} is {stored.state}")
+    return json.dumps(json.loads(stored.definition), ensure_ascii=False, indent=2)
+
+
+@router.get("/{experiment_id}/edit", response_class=HTMLResponse, response_model=None)
+async def edit(request: Request, experiment_id: str) -> Response:
+    """A draft's definition in the form, to change before it starts."""
+    lang = lang_of(request)
+    if not _ID.match(experiment_id):
+        return _not_found(request)
+    try:
+        text = await read(request, _draft_text, experiment_id)
+    except ExperimentStateError:
+        return RedirectResponse(f"{HERE}/{experiment_id}?problem=state&lang={lang}", 303)
+    if text is None:
+        return _not_found(request)
+    return _form(request, text, editing=experiment_id)
+
+
+def _change(store: Store, experiment: Experiment, now: datetime) -> None:
+    change_experiment(store, experiment, now=now)
+
+
+@router.post("/{experiment_id}/edit", response_model=None)
+async def save_edit(
+    request: Request,
+    experiment_id: str,
+    _: Marketer,
+    definition: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+) -> Response:
+    """Replace a draft's definition and open its page; or the form again, each wrong field named
+    (the id cannot change: it is the experiment's name in the results and the assignment)."""
+    lang = lang_of(request)
+    if not _ID.match(experiment_id):
+        return RedirectResponse(HERE, 303)
+    here = f"{HERE}/{experiment_id}"
+    try:
+        experiment = read_experiment_text(definition)
+        if experiment.id != experiment_id:
+            raise InvalidInputError(
+                [
+                    FieldError(
+                        "id", f"{experiment.id!r} is not the id of the experiment edited ({experiment_id!r})"
+                    )
+                ]
+            )
+        await store_write(request, _change, experiment, datetime.now(UTC))
+    except InvalidInputError as exc:
+        return _form(request, definition, _problems(exc, lang), editing=experiment_id)
+    except UnknownExperimentError:
+        return RedirectResponse(HERE, 303)
+    except ExperimentStateError:
+        return RedirectResponse(f"{here}?problem=state&lang={lang}", 303)
+    return RedirectResponse(f"{here}?done=edited&lang={lang}", 303)
 
 
 # -- one experiment ------------------------------------------------------------------------------
@@ -272,7 +348,9 @@ async def one(
         shown=shown,
         actions=actions,
         may_act=may_act,
-        done=message(f"ex.done.{done}", lang) if done in ("created", "started", "stopped") else None,
+        done=message(f"ex.done.{done}", lang)
+        if done in ("created", "edited", "started", "stopped")
+        else None,
         problem=message(f"ex.err.action.{problem}", lang) if problem in ("state", "winner") else None,
     )
 
