@@ -345,3 +345,45 @@ def test_a_converted_reward_counts_a_converted_event_or_an_order_since_the_messa
     state = json.loads(bandit_states(shop, "convert-bandit")[-1][1])
     successes = dict(zip(state["variants"], state["successes"], strict=True))
     assert successes == {"plain": 1.0, "coupon": 2.0}
+
+
+@pytest.mark.parametrize(("winner", "kept"), [("coupon", "coupon"), (None, "plain")])
+def test_a_stopped_bandits_held_members_get_the_winner_or_else_the_control(
+    shop: Store, winner: str | None, kept: str
+) -> None:
+    """Stopped after its first wave, the bandit's held members are sent on the next turn: the
+    variant kept with the stop, or the control without one. They are no exposures of the
+    experiment (their variant was not drawn), and a second turn sends nothing more."""
+    name, eid = f"멈춘 밴딧 {kept}", f"stopped-bandit-{kept}"
+    start(shop, bandit_experiment(name, eid))
+    cid = new_draft(shop, campaign(name))
+    scheduled = schedule_campaign(shop, cid, now=AS_OF, key=KEY, sender=SENDER, experiment_key=EXPERIMENT_KEY)
+    assert scheduled.waiting > 0
+    first = answer(shop, cid, 0)
+    stopped_at = max(r["due_at"] for r in first) + timedelta(minutes=5)
+    set_experiment_state(shop, eid, "stopped", stopped_at, winner=winner)
+    run = run_waves(shop, cid, now=stopped_at, key=KEY, experiment_key=EXPERIMENT_KEY, sender=SENDER)
+    first_keys = {r["message_key"] for r in first}
+    rest = [
+        r
+        for r in shop.query_arrow(
+            "SELECT message_key, body_text, experiment_id, variant FROM outbox WHERE campaign_id = ?", [cid]
+        ).to_pylist()
+        if r["message_key"] not in first_keys
+    ]
+    assert run.queued == len(rest) > 0.9 * scheduled.waiting
+    words = "드리는 쿠폰" if kept == "coupon" else "새 상품을 만나 보세요"
+    assert all(words in r["body_text"] for r in rest), rest[:3]
+    assert {(r["experiment_id"], r["variant"]) for r in rest} == {(None, None)}
+    assert shop.scalar("SELECT count(*) FROM exposures WHERE experiment_id = ?", [eid]) == len(first)
+    left = shop.scalar(
+        """SELECT count(*) FROM campaign_members m WHERE campaign_id = ? AND arm = 'treated'
+           AND exited_at IS NULL AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.campaign_id = m.campaign_id
+           AND o.profile_id = m.profile_id)""",
+        [cid],
+    )
+    assert left == 0
+    again = run_waves(
+        shop, cid, now=stopped_at + timedelta(hours=2), key=KEY, experiment_key=EXPERIMENT_KEY, sender=SENDER
+    )
+    assert again.queued == 0

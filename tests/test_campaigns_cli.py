@@ -209,3 +209,49 @@ def test_the_commands_work_through_a_server_that_owns_the_store(shop: Path) -> N
         assert found[0]["state"] == "scheduled" and found[0]["outbox"]["queued"] > 0
     finally:
         assert server.stop() == 0, server.output()
+
+
+def test_the_preview_prints_each_experiment_variants_share_customers_and_message(shop: Path) -> None:
+    """A running message experiment on the campaign: the preview's variants table names each
+    variant (the control marked), its share, the customers the plan gives it and a sample of its
+    words; the numbers are the ones ``--json`` gives."""
+    name = "변형 미리보기"
+    lenient = (
+        WINBACK.replace("휴면 고객 복귀", name) + "caps: {per_day: 20, per_week: 40}\n"
+    )  # after the others
+    (shop.parent / "variants.yaml").write_text(lenient, encoding="utf-8")
+    experiment = {
+        "id": "winback-copy",
+        "name": "복귀 문구",
+        "point": {"kind": "campaign_message", "campaign": name},
+        "variants": [
+            {"name": "plain", "share": 0.3, "text": {"ko": "{{ name_or_customer }}님, 다시 만나요"}},
+            {"name": "sorry", "share": 0.7, "text": {"ko": "{{ name_or_customer }}님, 보고 싶었어요"}},
+        ],
+    }
+    (shop.parent / "copy.json").write_text(json.dumps(experiment, ensure_ascii=False), encoding="utf-8")
+    made = shopmind("experiments", "create", str(shop.parent / "copy.json"), "-w", str(shop))
+    assert made.returncode == 0, made.stderr
+    assert shopmind("experiments", "start", "winback-copy", "-w", str(shop)).returncode == 0
+
+    preview = as_json(shop, "preview", str(shop.parent / "variants.yaml"))
+    plain, sorry = preview["variants"]
+    assert (plain["variant"], plain["share"], sorry["variant"], sorry["share"]) == (
+        "plain",
+        0.3,
+        "sorry",
+        0.7,
+    )
+    assert plain["members"] > 0 and sorry["members"] > 0
+    shown = run(shop, "preview", str(shop.parent / "variants.yaml"))
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    assert "experiment variants · 실험 변형" in out and "planned customers · 발송 예정 고객" in out
+    rows = {line.split("│")[2].strip(): line for line in out.splitlines() if "winback-copy" in line}
+    assert set(rows) == {"plain (control · 대조군)", "sorry"}, out
+    assert (
+        "30%" in rows["plain (control · 대조군)"]
+        and f"{plain['members']:,}" in rows["plain (control · 대조군)"]
+    )
+    assert "70%" in rows["sorry"] and f"{sorry['members']:,}" in rows["sorry"]
+    assert "보고 싶었어요" in rows["sorry"] and "다시 만나요" in rows["plain (control · 대조군)"]

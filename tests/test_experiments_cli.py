@@ -175,3 +175,58 @@ def test_an_unreadable_file_exits_4(shop: dict[str, Any], tmp_path: Path) -> Non
     done = run(shop, "create", str(tmp_path / "latin1.yaml"))
     assert done.returncode == 4, done.stderr
     assert "caf" not in {e["name"] for e in json.loads(run(shop, "list", "--json").stdout)}
+
+
+def test_start_and_stop_through_a_running_server_route_its_next_decisions(tmp_path: Path) -> None:
+    """The server owns the store: the commands work through it, and its on-site decisions follow
+    before the command returns (no restart, no API call)."""
+    from shopmind.experiments import Assigner, parse_experiment
+    from shopmind.onsite import DEFAULT_TRIGGERS
+    from tests.serving import Server
+    from tests.test_onsite_experiments import COUPON, FREE_SHIPPING, Shopper, _held_out, _key
+
+    folder = tmp_path / "shop"
+    Workspace.init(folder)
+    (folder / "triggers.toml").write_text(DEFAULT_TRIGGERS + FREE_SHIPPING, encoding="utf-8")
+    definition = {
+        "id": "exit-popup-copy",
+        "name": "이탈 팝업 문구",
+        "point": {"kind": "placement", "placement": "popup", "trigger": COUPON},
+        "variants": [
+            {"name": "control", "trigger": COUPON},
+            {"name": "free-shipping", "trigger": "free-shipping-popup"},
+        ],
+    }
+    (tmp_path / "exit.json").write_text(json.dumps(definition), encoding="utf-8")
+    where = {"shop": folder}
+    assert run(where, "create", str(tmp_path / "exit.json")).returncode == 0
+    assigner = Assigner(parse_experiment(definition), _key(folder))
+    server = Server(folder, ("--no-recommender", "--run-at", "off")).start()
+
+    def shown(write: Any, visitor: str) -> str | None:
+        shopper = Shopper(write, visitor)
+        shopper.about_to_leave_the_cart()
+        action = shopper.decide()["action"]
+        return None if action is None else str(action["trigger"])
+
+    try:
+        with server.client(server.write_key) as write:
+            visitors = [f"cli-{n:02d}" for n in range(16)]
+            arms = {v: assigner(f"anon:{v}") for v in visitors}
+            assert set(arms.values()) == {"control", "free-shipping"}
+            started = run(where, "start", "exit-popup-copy")
+            assert started.returncode == 0, started.stderr
+            assert "working through it" in started.stderr and "시작했습니다" in started.stdout
+            for visitor, arm in arms.items():
+                expected = COUPON if arm == "control" else "free-shipping-popup"
+                assert shown(write, visitor) == expected, (visitor, arm)
+
+            stopped = run(where, "stop", "exit-popup-copy", "--winner", "free-shipping")
+            assert stopped.returncode == 0, stopped.stderr
+            key = _key(folder)
+            for n in range(12):  # new visitors: the winner, or the trigger's own holdout
+                visitor = f"after-{n:02d}"
+                held = _held_out(key, COUPON, f"anon:{visitor}")
+                assert shown(write, visitor) == (None if held else "free-shipping-popup"), visitor
+    finally:
+        server.stop()

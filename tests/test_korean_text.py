@@ -3,8 +3,12 @@ shop with every job run, read as a native would write them (issue 17): no placeh
 ("와(과)", "을(를)", "(으)로" ...) anywhere, and on Korean pages no code the product itself produces
 (event types, devices, channels, on-site actions and placements, trigger ids, model inputs, job
 and segment keys) nor any other English word outside an allow-list of brands, abbreviations, units
-and identifiers. The dashboard is the real ``shopmind serve``, signed in with an account; the CLI
-runs as ``python -m shopmind``."""
+and identifiers. The shop's own data is not the page's words: product names, and the experiments'
+ids, names, variant and metric names (the marketer's, as the experiment file names them). What the
+marketer types (a form's text area) is left out, and a word shown as code (``<code>``: an
+experiment file's field names, an identifier) may be English, but never one of the product's own
+codes. The dashboard is the real ``shopmind serve``, signed in with an account; the CLI runs as
+``python -m shopmind``."""
 
 from __future__ import annotations
 
@@ -55,7 +59,8 @@ ALLOWED = {
     "shopmind", "English", "VIP", "RFM", "CLV", "AUC", "Brier", "ECE", "CSV", "ID", "OS", "R", "F", "M", "T",
     "Android", "iOS", "macOS", "Windows", "Linux", "SPF", "SPF50", "P", "A", "B", "kg", "g", "ml", "L", "cm",
     "mm", "C", "Pro", "vs", "p",  # %p: percentage points
-    "JSON", "Parquet",  # file formats, as CSV
+    "JSON", "Parquet", "YAML",  # file formats, as CSV
+    "CUPED", "Holm", "SRM", "IPS", "SNIPS",  # names statisticians use in Korean too (CUPED 보정, IPS 추정)
     "owner", "nobody",  # the test's account's login name, the id it looks up
 }  # fmt: skip
 # identifiers and data: member/anonymous/profile ids, product ids (P00183), order ids, URLs, SKU-like
@@ -135,6 +140,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Das
     with Store(folder / "shop.duckdb") as store:
         _decisions(store)
         create_segment(store, SAVED_SEGMENT, as_of=datetime(2026, 4, 1, tzinfo=UTC))
+        _experiments(store)
     _catalogue_words(folder)
     cli = folder.parent / "cli"  # the server holds its workspace's store: the CLI reads a copy
     shutil.copytree(folder, cli)
@@ -155,12 +161,12 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Das
 
 def visible_text(page: str) -> str:
     """What a reader sees: the text of the page without tags, plus the words of its charts (trace
-    names, axis titles, category labels)."""
+    names, axis titles, category labels); not what the marketer types into a text area."""
     charts = re.findall(r'<script type="application/json"[^>]*>(.*?)</script>', page, flags=re.S)
     words: list[str] = []
     for chart in charts:
         _chart_words(json.loads(chart.replace("<\\/", "</")), words, None)
-    body = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S)
+    body = re.sub(r"<(script|style|textarea)\b.*?</\1>", " ", page, flags=re.S)
     body = re.sub(r"<[^>]+>", " ", body)
     return html.unescape(body) + "\n" + "\n".join(words)
 
@@ -176,9 +182,18 @@ def _chart_words(node: Any, out: list[str], key: str | None) -> None:
         out.append(node)
 
 
-def problems(text: str, korean: bool, any_snake_case: bool = True) -> list[str]:
+def code_words(page: str) -> set[str]:
+    """The words a page shows as code (``<code>``): identifiers and an experiment file's fields."""
+    shown = re.findall(r"<code\b[^>]*>(.*?)</code>", page, flags=re.S)
+    return {m.group().rstrip(".:/-") for text in shown for m in WORD.finditer(html.unescape(text))}
+
+
+def problems(
+    text: str, korean: bool, any_snake_case: bool = True, as_code: frozenset[str] | set[str] = frozenset()
+) -> list[str]:
     """The placeholder particles of ``text``, its raw codes (the catalogue's, and with
-    ``any_snake_case`` every snake_case word), and (``korean``) its untranslated words."""
+    ``any_snake_case`` every snake_case word), and (``korean``) its untranslated words, apart
+    from those shown as code (``as_code``)."""
     found = [
         f"placeholder particle: …{text[max(0, m.start() - 20) : m.end()]}" for m in PLACEHOLDER.finditer(text)
     ]
@@ -188,12 +203,19 @@ def problems(text: str, korean: bool, any_snake_case: bool = True) -> list[str]:
         context = text[max(0, match.start() - 30) : match.end() + 10].replace("\n", " ")
         if word in RAW_TERMS or (any_snake_case and "_" in word and not ID_LIKE.match(word)):
             found.append(f"raw code {word!r}: …{context}…")
-        elif korean and word not in ALLOWED and not ID_LIKE.match(word) and not _in_product_name(word):
+        elif (
+            korean
+            and word not in ALLOWED
+            and word not in as_code
+            and not ID_LIKE.match(word)
+            and not _in_product_name(word)
+        ):
             found.append(f"English word {word!r}: …{context}…")
     return found
 
 
-# Latin words inside the synthetic shop's product and brand names ("SPF50+", "1++") are data, not UI
+# Latin words inside the synthetic shop's product and brand names ("SPF50+", "1++") are data, not UI;
+# so are the experiments' ids, names, variant and metric names and who made them
 _CATALOGUE_WORDS: set[str] = set()
 
 
@@ -215,6 +237,11 @@ def _pages(client: DashboardClient) -> list[str]:
         "/dashboard/segments",
         "/dashboard/segments/new",
         "/dashboard/segments/no-such-segment",
+        "/dashboard/experiments",
+        "/dashboard/experiments/new",
+        "/dashboard/experiments/no-such-experiment",
+        *(f"/dashboard/experiments/{e}" for e in EXPERIMENT_IDS),
+        f"/dashboard/experiments/{DRAFT['id']}/edit",
     ]
     pages += [f"/dashboard/customers/segment/{key}" for key in (*SEGMENTS, "clv_vip", "vip_at_risk")]
     segment = client.get("/dashboard/customers/segment/vip?lang=ko").text
@@ -235,9 +262,74 @@ def _pages(client: DashboardClient) -> list[str]:
 
 
 def _catalogue_words(folder: Path) -> None:
+    from shopmind.experiments import parse_experiment
+
     with Store(folder / "shop.duckdb") as store:
         names = [n for (n,) in store.sql("SELECT name || ' ' || coalesce(brand, '') FROM products")]
+        for experiment_id, name, definition, by in store.sql(
+            "SELECT experiment_id, name, definition, created_by FROM experiments"
+        ):
+            declared = parse_experiment(definition)
+            names += [experiment_id, name, by, *declared.variant_names, *(m.name for m in declared.metrics)]
+            # the demo's variants show triggers of its own, not in the server's file: the on-site
+            # page knows their decisions by the id only
+            names += [v.trigger for v in declared.variants if v.trigger and v.trigger.startswith("demo-")]
     _CATALOGUE_WORDS.update(m.group().rstrip(".:/-") for n in names for m in WORD.finditer(n))
+
+
+#: a draft and a running experiment beside the demo's three stopped popup experiments
+DRAFT = {
+    "id": "exit-popup-copy",
+    "name": "이탈 팝업 문구",
+    "point": {"kind": "placement", "placement": "popup", "trigger": "cart-abandonment"},
+    "variants": [
+        {"name": "control", "trigger": "cart-abandonment"},
+        {"name": "coupon", "trigger": "first-purchase-coupon"},
+        {"name": "nothing", "trigger": None},
+    ],
+    "metrics": [
+        {"name": "conversion", "kind": "conversion", "window_days": 7},
+        {"name": "unsubscribes", "kind": "unsubscribes", "guardrail": True},
+    ],
+}
+RUNNING = {
+    "id": "picks-hybrid-vs-popular",
+    "name": "추천 방식 비교",
+    "point": {"kind": "recommendations", "placement": "*"},
+    "variants": [{"name": "hybrid", "strategy": "hybrid"}, {"name": "popular", "strategy": "popularity"}],
+    "metrics": [{"name": "revenue", "kind": "revenue"}, {"name": "basket", "kind": "order_value"}],
+}
+EXPERIMENT_IDS = (
+    "demo-popup-abn",
+    "demo-popup-thompson",
+    "demo-popup-contextual",
+    DRAFT["id"],
+    RUNNING["id"],
+)
+
+
+def _experiments(store: Store) -> None:
+    """The demo's popup experiments (a week, stopped), a draft and a running one, so the
+    experiment pages show every state, their results, intervals and the bandits' traffic."""
+    from datetime import UTC, datetime
+
+    from shopmind.experiments import experiment_json, parse_experiment
+    from shopmind.measure import run_demo_experiments
+    from shopmind.store import create_experiment, set_experiment_state
+
+    run_demo_experiments(store, days=7, per_day=48)
+    now = datetime(2026, 3, 31, tzinfo=UTC)
+    for definition in (DRAFT, RUNNING):
+        declared = parse_experiment(definition)
+        create_experiment(
+            store,
+            declared.id,
+            declared.name,
+            experiment_json(declared),
+            created_by="dashboard:owner",
+            now=now,
+        )
+    set_experiment_state(store, RUNNING["id"], "running", now)
 
 
 def test_every_dashboard_page_reads_as_native_korean_and_english(
@@ -252,7 +344,8 @@ def test_every_dashboard_page_reads_as_native_korean_and_english(
             answer = client.get(path + ("&" if "?" in path else "?") + f"lang={lang}")
             assert answer.status_code == (404 if "no-such" in path else 200), (path, answer.status_code)
             text = visible_text(answer.text)
-            found += [f"{lang} {path}: {p}" for p in problems(text, korean=lang == "ko")]
+            as_code = code_words(answer.text)
+            found += [f"{lang} {path}: {p}" for p in problems(text, korean=lang == "ko", as_code=as_code)]
     assert not found, "\n".join(found[:60])
 
 
@@ -268,6 +361,10 @@ def test_the_checker_catches_what_it_must() -> None:
     assert problems("1 orders · revenue ₩12,900", korean=False)
     assert problems("Second purchase within 30 day(s)", korean=False)
     assert not problems("1 order · 11 orders · 21 customers · 1,201 buyers", korean=False)
+    # shown as code, a field's name may be English, but never the product's own code
+    assert not problems("항목 window 설명", korean=True, as_code={"window"})
+    assert problems("트리거 first-purchase-coupon", korean=True, as_code={"first-purchase-coupon"})
+    assert visible_text("<p>실험 정의</p><textarea>id: x\nname: y</textarea>").split() == ["실험", "정의"]
 
 
 def test_a_count_of_one_takes_the_singular_in_english(shop: tuple[Server, DashboardClient, Path]) -> None:

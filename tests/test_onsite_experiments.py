@@ -767,3 +767,76 @@ def test_a_stopped_experiments_winner_is_shown_to_everyone_but_the_holdout() -> 
         nothing.route(coupon, TRIGGERS, _session(f"x{n}"), Visitor(), NOW, "d").trigger is None
         for n in range(50)
     )
+
+
+def _stopped(store: Store, definition: dict[str, Any], winner: str | None) -> None:
+    experiment = parse_experiment(definition)
+    create_experiment(
+        store, experiment.id, experiment.name, orjson.dumps(definition).decode(), created_by="test", now=NOW
+    )
+    set_experiment_state(store, experiment.id, "running", NOW)
+    set_experiment_state(store, experiment.id, "stopped", NOW + timedelta(days=7), winner=winner)
+
+
+@pytest.mark.parametrize(("winner", "kept"), [("items", "item_cf"), (None, "popularity")])
+def test_a_stopped_recommendation_experiment_gives_everyone_the_kept_strategy(
+    tmp_path: Path, winner: str | None, kept: str
+) -> None:
+    """Stopped, a recommendations experiment splits no more: every unit of its placement gets the
+    winner's strategy, or the control's without a winner (here the control is popularity),
+    untagged and exposed to nothing; other placements keep the hybrid."""
+    from shopmind.api._live_experiments import read_snapshot
+    from shopmind.api._models import LiveRecommender
+    from shopmind.api._onsite import OnSite
+
+    definition = {
+        "id": "home-picks",
+        "name": "홈 추천 방식",
+        "point": {"kind": "recommendations", "placement": "home"},
+        "variants": [
+            {"name": "popular", "strategy": "popularity"},
+            {"name": "hybrid", "strategy": "hybrid"},
+            {"name": "items", "strategy": "item_cf"},
+        ],
+    }
+    with Workspace.init(tmp_path / "shop").open_store() as store:
+        _stopped(store, definition, winner)
+        snapshot = read_snapshot(store)
+    onsite = OnSite(parse_triggers(DEFAULT_TRIGGERS), LiveRecommender(enabled=False), now=lambda: NOW)
+    onsite.experiments.load(snapshot, {})
+    for n in range(40):
+        assert onsite.strategy_for(f"u{n}", None, "home") == (kept, None)
+        assert onsite.strategy_for(f"u{n}", None, "cart") == ("hybrid", None)
+    assert onsite.experiments.exposed == {}
+
+
+def test_a_placement_experiment_stopped_without_a_winner_shows_its_controls_trigger() -> None:
+    """The control here is the free-shipping popup (not the trigger that qualifies): stopped
+    without a winner, the shown arm keeps seeing the control's trigger."""
+    definition = {
+        **EXPERIMENT,
+        "variants": [
+            {"name": "free-shipping", "trigger": "free-shipping-popup"},
+            {"name": "coupon", "trigger": COUPON},
+        ],
+    }
+    experiment = parse_experiment(definition)
+    live = LiveExperiments()
+    live.load(Snapshot("k", [], {}, [], winners=[(experiment, experiment.control.name)]), {})
+    coupon = TRIGGERS[COUPON]
+    for n in range(100):
+        choice = live.route(coupon, TRIGGERS, _session(f"c{n}"), Visitor(), NOW, f"d{n}")
+        shown = choice.trigger.id if choice.trigger is not None else None
+        assert shown == ("free-shipping-popup" if choice.variant == SHOWN else None)
+
+
+def test_the_snapshot_keeps_a_stopped_placement_experiments_control_when_it_named_no_winner(
+    tmp_path: Path,
+) -> None:
+    from shopmind.api._live_experiments import read_snapshot
+
+    definition = {**EXPERIMENT, "id": "no-winner-popup"}
+    with Workspace.init(tmp_path / "shop").open_store() as store:
+        _stopped(store, definition, None)
+        snapshot = read_snapshot(store)
+    assert [(e.id, kept) for e, kept in snapshot.winners] == [("no-winner-popup", "control")]

@@ -351,3 +351,71 @@ def test_a_count_metrics_chart_has_no_currency() -> None:
         chart = metric_view(metric, 0, experiment, lang)["estimate_chart"]
         title = str(chart["layout"]["xaxis"]["title"])
         assert "원" not in title and "₩" not in title and "()" not in title, title
+
+
+def test_a_drafts_definition_is_changed_in_the_form_until_it_starts(
+    shop: tuple[Server, dict[str, DashboardClient], dict[str, Any]],
+) -> None:
+    """The list links a draft's form (only a draft's, for marketers); the form holds the stored
+    definition; saving changes it (the id cannot change; a wrong field is named and nothing
+    changes); once started, the form is refused and the page says why."""
+    server, clients, _ = shop
+    client = clients["marketer"]
+    draft = GOOD.replace("banner-strategy", "draft-to-edit").replace("배너 추천 방식", "고칠 초안")
+    assert _post(client, "/dashboard/experiments/new", {"definition": draft}).status_code == 303
+    listed = client.get("/dashboard/experiments").text
+    assert 'href="/dashboard/experiments/draft-to-edit/edit"' in listed
+    assert 'href="/dashboard/experiments/popup-copy/edit"' not in listed  # running: no form
+    assert "/edit" not in clients["viewer"].get("/dashboard/experiments").text
+
+    form = client.get("/dashboard/experiments/draft-to-edit/edit?lang=ko")
+    assert form.status_code == 200 and "실험 초안 수정" in form.text and "고칠 초안" in form.text
+    assert 'action="/dashboard/experiments/draft-to-edit/edit?lang=ko"' in form.text
+    assert not _readable(client, "/dashboard/experiments/draft-to-edit/edit")
+
+    renamed = _post(
+        client,
+        "/dashboard/experiments/draft-to-edit/edit?lang=ko",
+        {"definition": draft.replace("고칠 초안", "고친 초안").replace("window_days: 3", "window_days: 5")},
+    )
+    assert renamed.status_code == 303 and "done=edited" in renamed.headers["location"]
+    assert "실험 초안을 수정했습니다" in client.get(renamed.headers["location"]).text
+    with server.client(server.secret_key) as c:
+        found = c.get("/v1/experiments/draft-to-edit").json()
+    assert found["name"] == "고친 초안" and found["definition"]["metrics"][0]["window_days"] == 5
+
+    moved = _post(
+        client,
+        "/dashboard/experiments/draft-to-edit/edit?lang=ko",
+        {"definition": draft.replace("id: draft-to-edit", "id: another-id")},
+    )
+    assert moved.status_code == 400 and 'data-field="id"' in moved.text
+    assert "실험 ID는 바꿀 수 없습니다" in moved.text
+    broken = _post(
+        client,
+        "/dashboard/experiments/draft-to-edit/edit?lang=en",
+        {"definition": draft.replace("kind: clicks", "kind: joy")},
+    )
+    assert broken.status_code == 400 and 'data-field="metrics[0].kind"' in broken.text
+    with server.client(server.secret_key) as c:
+        assert c.get("/v1/experiments/draft-to-edit").json()["name"] == "고친 초안"
+        assert c.get("/v1/experiments/another-id").status_code == 404
+
+    assert (
+        _post(
+            clients["viewer"], "/dashboard/experiments/draft-to-edit/edit", {"definition": draft}
+        ).status_code
+        == 403
+    )
+    assert (
+        _post(
+            client, "/dashboard/experiments/draft-to-edit/edit", {"definition": draft}, csrf=False
+        ).status_code
+        == 403
+    )
+    assert _post(client, "/dashboard/experiments/draft-to-edit/start", {}).status_code == 303
+    late = client.get("/dashboard/experiments/draft-to-edit/edit", follow_redirects=False)
+    assert late.status_code == 303 and "problem=state" in late.headers["location"]
+    refused = _post(client, "/dashboard/experiments/draft-to-edit/edit", {"definition": draft})
+    assert refused.status_code == 303 and "problem=state" in refused.headers["location"]
+    assert client.get("/dashboard/experiments/no-such-draft/edit").status_code == 404

@@ -111,7 +111,7 @@ class CampaignExperiment:
         return self.experiment.policy.kind != "fixed"
 
 
-def _names_campaign(point: object, campaign_id: str, name: str) -> bool:
+def names_campaign(point: object, campaign_id: str, name: str) -> bool:
     return isinstance(point, CampaignMessagePoint | SendTimePoint) and point.campaign in (campaign_id, name)
 
 
@@ -127,7 +127,7 @@ def campaign_experiments(
     for stored in list_experiments(store, "running"):
         experiment = parse_experiment(stored.definition)
         point = experiment.point
-        if not _names_campaign(point, campaign_id, campaign.name):
+        if not names_campaign(point, campaign_id, campaign.name):
             continue
         if isinstance(point, CampaignMessagePoint) and point.step not in (
             None,
@@ -156,12 +156,12 @@ def campaign_experiments(
             )
         if isinstance(point, CampaignMessagePoint):
             check_variants(experiment, campaign, campaign.step(step_id))
-        found.append(CampaignExperiment(experiment, stored.started_at, _target_members(store, experiment)))
+        found.append(CampaignExperiment(experiment, stored.started_at, target_members(store, experiment)))
     # started first first; a start time unknown sorts last
     return sorted(found, key=lambda e: (e.started_at is None, e.started_at or datetime.min, e.id))
 
 
-def _target_members(store: Store, experiment: Experiment) -> frozenset[str] | None:
+def target_members(store: Store, experiment: Experiment) -> frozenset[str] | None:
     target = experiment.target
     if target is None or not (target.segments or target.rfm):
         return None

@@ -23,6 +23,12 @@ and traffic as for fixed shares) are sent in waves:
    the held members go to it in that wave, and the experiment records the winner
    (``store.set_experiment_winner``).
 
+A bandit **stopped** while members are still held does not strand them: on the campaign's next
+turn they are planned and sent the variant the experiment kept (its ``winner``), or the control
+when it was stopped without one (:func:`settle_stopped`). They are no exposures of the
+experiment (their variant was not drawn: the experiment's results keep its waves only), and
+their outbox rows carry no experiment.
+
 Everything is in the store (the members without a message, the exposures, the saved states), so
 a restarted sender continues where it stopped, with the same policy (``policy_from_state``). In a
 triggered campaign or a journey's later step the members come one by one: each draws from the
@@ -39,6 +45,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -49,7 +56,9 @@ from shopmind.activation._campaign_experiments import (
     assign_members,
     campaign_experiments,
     chosen_assignments,
+    names_campaign,
     record_campaign_exposures,
+    target_members,
 )
 from shopmind.activation._compose import ContextSource, compose
 from shopmind.activation._context import Recommends
@@ -57,9 +66,13 @@ from shopmind.activation._message import Sender
 from shopmind.activation._plan import Plan, plan_campaign
 from shopmind.core import DEFAULT_SHOP_TZ
 from shopmind.experiments import (
+    CampaignMessagePoint,
     Experiment,
+    Policy,
     Reward,
+    SendTimePoint,
     TrafficPolicy,
+    parse_experiment,
     policy_for,
     policy_from_state,
     unit_point,
@@ -71,6 +84,7 @@ from shopmind.store import (
     enqueue,
     get_campaign,
     get_experiment,
+    list_experiments,
     save_bandit_state,
     set_experiment_winner,
 )
@@ -353,6 +367,28 @@ def run_waves(
         if taught and not saved:
             save_bandit(store, bandit, now)
         winners.append((e.id, bandit.winner))
+    if campaign.trigger.kind == "now":
+        for stopped in stopped_bandits(store, stored.campaign_id, campaign):
+            step_contexts = contexts or campaign_contexts(
+                store, campaign, first, stored.campaign_id, key, now, recommender, shop=sender.name
+            )
+            sent, gone = settle_stopped(
+                store,
+                stored.campaign_id,
+                campaign,
+                stopped,
+                now=now,
+                key=key,
+                experiment_key=experiment_key,
+                sender=sender,
+                contexts=step_contexts,
+                unsubscribe_url=unsubscribe_url,
+                tracked=tracked,
+                costs=costs,
+                zone=zone,
+            )
+            queued += sent
+            left += gone
     return WavesRun(learned, queued, waiting, left, tuple(winners))
 
 
@@ -426,3 +462,129 @@ def _leave(store: Store, campaign_id: str, out: Sequence[tuple[str, str]], now: 
            WHERE campaign_members.campaign_id = ? AND campaign_members.profile_id = x.profile_id""",
         [now, [p for p, _ in out], [r for _, r in out], campaign_id],
     )
+
+
+@dataclass(frozen=True)
+class StoppedBandit:
+    """A stopped Thompson-sampling experiment on a campaign's first step, and the variant its
+    held members get: the winner it kept, else the control."""
+
+    experiment: CampaignExperiment
+    kept: str
+
+
+def stopped_bandits(store: Store, campaign_id: str, campaign: Campaign) -> list[StoppedBandit]:
+    """The stopped bandit experiments that held members of the campaign's first step (a message
+    experiment on that step, or a send-time experiment), the one started first first."""
+    first = campaign.steps[0].id
+    found = []
+    for stored in list_experiments(store, "stopped"):
+        experiment = parse_experiment(stored.definition)
+        point = experiment.point
+        if experiment.policy.kind != "thompson" or not names_campaign(point, campaign_id, campaign.name):
+            continue
+        if isinstance(point, CampaignMessagePoint) and (point.step or first) != first:
+            continue
+        if not isinstance(point, CampaignMessagePoint | SendTimePoint):
+            continue
+        kept = stored.winner if stored.winner in experiment.variant_names else experiment.control.name
+        found.append(
+            StoppedBandit(
+                CampaignExperiment(experiment, stored.started_at, target_members(store, experiment)),
+                str(kept),
+            )
+        )
+    return sorted(
+        found,
+        key=lambda b: (
+            b.experiment.started_at is None,
+            b.experiment.started_at or datetime.min,
+            b.experiment.id,
+        ),
+    )
+
+
+def _settled(stopped: StoppedBandit) -> CampaignExperiment:
+    """The stopped experiment as one fixed variant for everyone it held: the kept one."""
+    experiment = stopped.experiment.experiment
+    kept = msgspec.structs.replace(experiment.variant(stopped.kept), share=1.0)
+    settled = msgspec.structs.replace(
+        experiment, variants=[kept], traffic=1.0, layer=None, target=None, policy=Policy(kind="fixed")
+    )
+    return CampaignExperiment(settled, stopped.experiment.started_at, None)
+
+
+def settle_stopped(
+    store: Store,
+    campaign_id: str,
+    campaign: Campaign,
+    stopped: StoppedBandit,
+    *,
+    now: datetime,
+    key: str,
+    experiment_key: str,
+    sender: Sender,
+    contexts: ContextSource | None = None,
+    unsubscribe_url: Callable[[str], str] | None = None,
+    tracked: Callable[[str, int, str], str] | None = None,
+    costs: Mapping[str, float] | None = None,
+    zone: str = DEFAULT_SHOP_TZ,
+) -> tuple[int, int]:
+    """Send the members a stopped bandit still held the variant it kept (see the module): the
+    messages queued and the members who left (the plan now excludes them for good)."""
+    first = campaign.steps[0].id
+    rows = store.sql(
+        """SELECT m.profile_id FROM campaign_members m
+           WHERE m.campaign_id = ? AND m.arm = 'treated' AND m.exited_at IS NULL
+             AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.campaign_id = m.campaign_id AND o.step = ?
+                             AND o.profile_id = m.profile_id)
+           ORDER BY m.profile_id""",
+        [campaign_id, first],
+    )
+    if not rows:
+        return 0, 0
+    # the members it held: those it took (target, layer, traffic) before any running experiment
+    running = campaign_experiments(store, campaign_id, campaign, first)
+    taken = assign_members([stopped.experiment, *running], experiment_key, [r[0] for r in rows])
+    held = taken.filter(pc.equal(taken.column("experiment_id"), stopped.experiment.id))
+    held_ids = held.column("profile_id").to_pylist()
+    if not held_ids:
+        return 0, 0
+    settled = _settled(stopped)
+    plan = plan_campaign(
+        store,
+        campaign,
+        campaign_id,
+        at=now,
+        key=key,
+        step=first,
+        audience=held_ids,
+        costs=costs,
+        sender=sender,
+        zone=zone,
+        experiments=[settled],
+        experiment_key=experiment_key,
+    )
+    out = [
+        (r["profile_id"], r["reason"])
+        for r in plan.table.select(["profile_id", "status", "reason"]).to_pylist()
+        if r["status"] == "excluded" and r["reason"] in FINAL_EXCLUSIONS
+    ]
+    messages = compose(
+        plan,
+        campaign,
+        sender=sender,
+        contexts=contexts,
+        unsubscribe_url=unsubscribe_url,
+        tracked=tracked,
+        costs=costs,
+        experiments=[settled],
+    )
+    # imported here: scheduling imports this module for the first wave
+    from shopmind.activation._schedule import at_first_step
+
+    with store.atomically():
+        sent = enqueue(store, messages, at=now)
+        at_first_step(store, campaign_id, first)
+        _leave(store, campaign_id, out, now)
+    return sent, len(out)

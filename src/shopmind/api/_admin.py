@@ -4,7 +4,9 @@
 process against the store (a job of ``api._jobs``: its own thread and connection, so collection
 goes on) and streams back, one JSON object a line, what it prints (``{"out": text}``,
 ``{"err": text}``), its progress (``{"progress": [phase, done, total]}``) and last its exit code
-(``{"exit": code}``). ``shopmind run`` sent this way is the server's full run (one at a time, in
+(``{"exit": code}``). A command that changed what the server holds in memory says so
+(``{"changed": "experiments"}``, kept here): the on-site decisions re-read the running
+experiments before the exit code is sent. ``shopmind run`` sent this way is the server's full run (one at a time, in
 the job history, the recommender refitted after it).
 
 Only this machine may call it: the peer must be a loopback address (or the server's own address,
@@ -67,6 +69,15 @@ def _local(request: Request) -> bool:
     return bool(server[0] == peer)  # a server bound to one address, called from itself
 
 
+async def _catch_up(request: Request, changed: set[str]) -> None:
+    """What the server holds in memory follows what the command changed in the store, before the
+    caller hears the command is done: ``experiments start`` routes the next decision."""
+    if "experiments" in changed:
+        onsite = getattr(request.app.state, "onsite", None)
+        if onsite is not None:
+            await onsite.reload_experiments()
+
+
 @router.post("/cli")
 async def cli(request: Request) -> StreamingResponse:
     admin: Admin | None = getattr(request.app.state, "admin", None)
@@ -87,7 +98,12 @@ async def cli(request: Request) -> StreamingResponse:
     loop = asyncio.get_running_loop()
     messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
+    changed: set[str] = set()
+
     def emit(message: dict[str, Any]) -> None:  # from the job's thread
+        if "changed" in message:  # for the server, not the caller
+            changed.add(str(message["changed"]))
+            return
         loop.call_soon_threadsafe(messages.put_nowait, message)
 
     def execute(store: Store) -> tuple[int, Any]:
@@ -106,6 +122,7 @@ async def cli(request: Request) -> StreamingResponse:
                 failed = job_facts(done).get("exit_code")
                 return failed if isinstance(failed, int) else EXIT_BUG
             code, _ = await jobs.call(execute)
+            await _catch_up(request, changed)
             return int(code)
         except RunInProgressError as exc:
             emit({"err": f"error: {exc}\n"})

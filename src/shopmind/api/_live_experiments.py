@@ -10,8 +10,12 @@ When a trigger qualifies for a visitor, :meth:`LiveExperiments.route` says what 
 - otherwise the trigger's own comparison, the experiment ``trigger:<id>``: a ``holdout`` share of
   the qualifying units (``Trigger.holdout``, 10% by default) is shown nothing, the others
   (``shown``) the trigger, so that its report is an uplift and not a rate without a comparison.
-  Once a placement experiment is stopped with a winner, the ``shown`` arm sees the winner's
-  trigger (or nothing, when the winner is a holdout variant).
+  Once a placement experiment is stopped, the ``shown`` arm sees the trigger of the variant it
+  kept: its winner, or the control when it was stopped without one (nothing, when that variant is
+  a holdout).
+- a recommendations experiment, while it runs, names each unit's recommender (its variant's
+  ``strategy``); once stopped, everyone in its placement gets the kept variant's strategy (the
+  winner's, else the control's), untagged and without exposures (:meth:`kept_strategy`).
 
 The unit is the visitor's profile id when the store knows it, else ``anon:<anonymous id>``. A
 unit keeps its variant: before hashing, every identifier of the visitor (the profile id, the
@@ -139,7 +143,8 @@ class Snapshot:
     states: dict[str, tuple[datetime, dict[str, Any]]]  # a bandit's latest state
     exposures: list[tuple[str, str, str]]
     segment_names: dict[str, str] = field(default_factory=dict)  # a saved segment's name → id
-    #: stopped placement experiments that named a winner (the latest stop last): all traffic to it
+    #: stopped placement and recommendations experiments with the variant they kept (the winner,
+    #: else the control), the latest stop last: all traffic to it
     winners: list[tuple[Experiment, str]] = field(default_factory=list)
 
 
@@ -170,14 +175,15 @@ def read_snapshot(store: Store) -> Snapshot:
     exposures: list[tuple[str, str, str]] = []  # looked up per visitor on a miss: memory stays bounded
     winners: list[tuple[datetime, Experiment, str]] = []
     for stopped in list_experiments(store, "stopped"):
-        if stopped.winner is None or stopped.stopped_at is None:
+        if stopped.stopped_at is None:
             continue
         try:
             experiment = parse_experiment(stopped.definition)
         except Exception:  # as above: it routes nothing
             continue
-        if isinstance(experiment.point, PlacementPoint) and stopped.winner in experiment.variant_names:
-            winners.append((stopped.stopped_at, experiment, stopped.winner))
+        if isinstance(experiment.point, PlacementPoint | RecommendationsPoint):
+            kept = stopped.winner if stopped.winner in experiment.variant_names else experiment.control.name
+            winners.append((stopped.stopped_at, experiment, str(kept)))
     winners.sort(key=lambda w: w[0])
     return Snapshot(assignment_key(store), found, states, exposures, names, [(e, w) for _, e, w in winners])
 
@@ -206,6 +212,8 @@ class LiveExperiments:
         self._segment_names: dict[str, str] = {}
         #: (placement, trigger) → the trigger a stopped experiment's winner shows (None: nothing)
         self._winners: dict[tuple[str, str], str | None] = {}
+        #: placement (``*``: every one) → the strategy a stopped recommendations experiment kept
+        self._strategies: dict[str, str] = {}
 
     # -- loading -------------------------------------------------------------------------
     def load(self, snapshot: Snapshot, facts: Mapping[str, Visitor]) -> None:
@@ -217,6 +225,11 @@ class LiveExperiments:
             (e.point.placement, e.point.trigger): e.variant(winner).trigger
             for e, winner in snapshot.winners
             if isinstance(e.point, PlacementPoint)
+        }
+        self._strategies = {
+            e.point.placement: e.variant(kept).strategy or "hybrid"
+            for e, kept in snapshot.winners
+            if isinstance(e.point, RecommendationsPoint)
         }
         for experiment_id, unit, variant in snapshot.exposures:  # a snapshot may bring some along
             known = facts.get(unit)
@@ -360,6 +373,12 @@ class LiveExperiments:
             )
             return Choice(None, run.id, variant, propensity, None, exposure)
         return None
+
+    def kept_strategy(self, placement: str) -> str:
+        """The recommender for a unit no running experiment takes in ``placement``: the strategy a
+        stopped experiment on it kept (the placement's own before one on every placement), else
+        the hybrid."""
+        return self._strategies.get(placement) or self._strategies.get("*") or "hybrid"
 
     def strategy_name(self, choice: Choice) -> str:
         """The recommender a recommendations variant names (``hybrid`` when it names none)."""

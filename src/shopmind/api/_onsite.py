@@ -313,7 +313,11 @@ class OnSite:
                 now,
                 f"widget:{trigger.id}",
             )
-            strategy = self.experiments.strategy_name(choice) if choice is not None else "hybrid"
+            strategy = (
+                self.experiments.strategy_name(choice)
+                if choice is not None
+                else self.experiments.kept_strategy(trigger.placement)
+            )
             found, action["algorithm"] = recommend_by(live.model, strategy, user, context, c.items)
             action["items"] = live.describe(found, lang)
             if choice is not None:
@@ -334,8 +338,8 @@ class OnSite:
         choice = self.experiments.strategy(
             placement or "*", unit, keys, known, self.now(), f"recommendations:{placement or '*'}"
         )
-        if choice is None:
-            return "hybrid", None
+        if choice is None:  # a stopped experiment's kept strategy, else the hybrid
+            return self.experiments.kept_strategy(placement or "*"), None
         if choice.exposure is not None:
             self.log.exposure_soon(choice.exposure)
         return self.experiments.strategy_name(choice), choice

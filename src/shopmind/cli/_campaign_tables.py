@@ -16,7 +16,14 @@ from shopmind.cli._format import local_time, money, plain_number
 from shopmind.core import label
 
 if TYPE_CHECKING:
-    from shopmind.activation import CampaignPreview, CampaignResults, Interval, PlanCounts, PreviewSample
+    from shopmind.activation import (
+        CampaignPreview,
+        CampaignResults,
+        Interval,
+        PlanCounts,
+        PreviewSample,
+        VariantPreview,
+    )
 
 #: why a customer gets no message (``activation.EXCLUSIONS``), and the night move
 REASONS = {
@@ -122,6 +129,55 @@ def sample_panel(sample: PreviewSample) -> Panel:
     return Panel("\n".join(lines), title=_escape(title), title_align="left")
 
 
+#: how much of a variant's sample message the table shows (the panels below show whole messages)
+_SAMPLE_CHARS = 80
+
+
+def _sample_words(variant: VariantPreview) -> str:
+    if variant.send_time is not None:
+        hour = (
+            both("each customer's best hour", "고객별 최적 시각")
+            if variant.send_time == "best_hour"
+            else None
+        )
+        return hour or both(f"at {variant.send_time}", f"{variant.send_time}에 발송")
+    if variant.sample is None:
+        return both("nobody planned", "발송 예정 고객 없음")
+    draft = variant.sample.message.draft
+    words = " ".join(draft.text.split())
+    if draft.subject:
+        words = f"{' '.join(draft.subject.split())} / {words}"
+    if len(words) > _SAMPLE_CHARS:
+        words = words[: _SAMPLE_CHARS - 1] + "…"
+    return f"{_escape(words)} ({variant.sample.message.profile_id})"
+
+
+def variants_table(variants: Iterable[VariantPreview]) -> Table:
+    """The experiments' variants on the step: each one's share (a bandit's chance now), the
+    planned customers the plan gives it and a sample of its message (or its send hour)."""
+    table = Table(title=both("experiment variants", "실험 변형"))
+    table.add_column(both("experiment", "실험"), no_wrap=True)
+    table.add_column(both("variant", "변형"))
+    table.add_column(both("share", "비율"), justify="right")
+    table.add_column(both("planned customers", "발송 예정 고객"), justify="right")
+    table.add_column(both("sample message", "메시지 예시"))
+    seen: set[str] = set()
+    bandit = False
+    for v in variants:
+        control = v.experiment_id not in seen
+        seen.add(v.experiment_id)
+        bandit = bandit or v.policy != "fixed"
+        share = f"{v.share:.0%}" + (" *" if v.policy != "fixed" else "")
+        name = _escape(v.variant) + (" (control · 대조군)" if control else "")
+        table.add_row(_escape(v.experiment_id), name, share, f"{v.members:,}", _sample_words(v))
+    if bandit:
+        table.caption = (
+            "* Thompson sampling: the chance now; it sends in waves, the first a fifth of its customers · "
+            "톰슨 샘플링: 지금의 배분 확률입니다. 여러 회차로 나누어 보내며 첫 회차는 대상 고객의 5분의 1입니다"
+        )
+    return table
+
+
 def print_preview(out: Console, shown: CampaignPreview) -> None:
     write = out.print
     kind = both("advertising", "광고성") if shown.kind == "advertising" else both("informational", "정보성")
@@ -132,6 +188,8 @@ def print_preview(out: Console, shown: CampaignPreview) -> None:
     write(counts_table(shown.counts, both("the plan", "발송 계획")))
     if shown.due:
         write(due_table(shown.due))
+    if shown.variants:
+        write(variants_table(shown.variants))
     for e in shown.exclusions:
         examples = ", ".join(e.examples[:3])
         write(f"{reason(e.reason)}: {e.count:,} ({e.share:.0%}) e.g. · 예: {examples}", highlight=False)

@@ -67,6 +67,9 @@ class InServer:
     err: Console
     progress: Callable[[str, int, int], None]
     recommender: Any = None
+    #: tells the server what the command changed that it holds in memory (``"experiments"``:
+    #: the on-site decisions re-read the running experiments once the command is done)
+    changed: Callable[[str], None] = lambda _what: None
 
 
 #: set while a command runs inside the server (each command on its own thread)
@@ -93,6 +96,14 @@ class _Routed:
 
     def __exit__(self, *exc: Any) -> None:
         self._target().__exit__(*exc)
+
+
+def tell_server(what: str) -> None:
+    """Inside the server, say the command changed ``what`` (see ``InServer.changed``); on the
+    command line's own store nothing holds it in memory, so nothing to do."""
+    here = IN_SERVER.get()
+    if here is not None:
+        here.changed(what)
 
 
 console = cast(Console, _Routed(Console(), lambda here: here.out))

@@ -30,6 +30,7 @@ from shopmind.cli._common import (
     open_workspace,
     parse_as_of,
     read_declared,
+    tell_server,
 )
 from shopmind.cli._format import local_time
 from shopmind.core import InvalidInputError, ShopmindError, with_particle
@@ -248,8 +249,11 @@ def _move(experiment: str, workspace: Path, action: str, winner: str | None = No
         stored = _stored(store, experiment)
         try:
             if action == "start":
-                return start_experiment(store, stored.experiment_id, now=now)
-            return stop_experiment(store, stored.experiment_id, now=now, winner=winner)
+                after = start_experiment(store, stored.experiment_id, now=now)
+            else:
+                after = stop_experiment(store, stored.experiment_id, now=now, winner=winner)
+            tell_server("experiments")  # a running server's on-site decisions follow at once
+            return after
         except InvalidInputError as exc:
             raise declared_error(
                 None, exc, what=_WHAT, hint="shopmind experiments show ID lists its variants", code=EXIT_USAGE
@@ -263,8 +267,8 @@ def experiments_start(experiment: ExperimentArg, workspace: WorkspaceOpt = Path(
     """Start a draft: from now on the server assigns each unit (a customer's profile, or an
     anonymous visitor) a variant by a keyed hash and records its first exposure. A running
     experiment's definition cannot change (its units keep their variants). While 'shopmind serve'
-    runs, start and stop through the API or the dashboard: they tell the server's on-site
-    decisions at once (this command changes the stored state only)."""
+    owns the workspace, this command works through it and its on-site decisions follow at once;
+    otherwise the store is changed and a server started later reads it."""
     after = _move(experiment, workspace, "start")
     console.print(
         f"started {after.experiment_id} · 실험 {with_particle(f'‘{escape(after.name)}’', '을/를')} 시작했습니다 "

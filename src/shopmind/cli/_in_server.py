@@ -1,7 +1,8 @@
 """The server's side of the command line working through it: a command the CLI sent (its name and
 parsed parameters) is run here, on the calling thread, against the store connection the server
-gives it; what it prints and its progress go to ``emit`` as messages, and the exit code is
-returned. The commands are the same functions as on the command line: ``open_workspace`` and
+gives it; what it prints and its progress go to ``emit`` as messages (and what it changed that
+the server holds in memory, ``{"changed": "experiments"}``: the admin endpoint acts on it), and
+the exit code is returned. The commands are the same functions as on the command line: ``open_workspace`` and
 the consoles of ``cli._common`` see they run inside the server."""
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ def run_command(
         console("err"),
         lambda phase, done, total: emit({"progress": [phase, done, total]}),
         recommender,
+        lambda what: emit({"changed": what}),
     )
     token = IN_SERVER.set(here)
     try:

@@ -42,7 +42,9 @@ from shopmind.store._campaigns import (
     set_campaign_state,
     update_definition,
 )
-from shopmind.store._claims import unverified_orders
+from shopmind.store._claims import (
+    unverified_orders,
+)
 from shopmind.store._consent import (
     CHANNELS,
     METHODS,
@@ -89,7 +91,10 @@ from shopmind.store._decisions import (
     served_since,
     trigger_performance,
 )
-from shopmind.store._disk import free_bytes, out_of_space
+from shopmind.store._disk import (
+    free_bytes,
+    out_of_space,
+)
 from shopmind.store._erasure import (
     ERASED_EXPERIMENT_TABLES,
     ERASED_MESSAGE_TABLES,
@@ -104,6 +109,7 @@ from shopmind.store._experiments import (
     EXPERIMENT_STATES,
     EXPERIMENT_TRANSITIONS,
     EXPOSURE_SCHEMA,
+    LIGHT_STATE_KEYS,
     ExperimentStateError,
     StoredExperiment,
     UnknownExperimentError,
@@ -112,6 +118,7 @@ from shopmind.store._experiments import (
     exposed_units,
     find_experiment,
     get_experiment,
+    light_state,
     list_experiments,
     record_exposures,
     save_bandit_state,
@@ -131,7 +138,13 @@ from shopmind.store._exports import (
     remove_destination,
     stream_query,
 )
-from shopmind.store._keys import KEYS_FILE, KINDS, ApiKey, KeyKind, KeyRing
+from shopmind.store._keys import (
+    KEYS_FILE,
+    KINDS,
+    ApiKey,
+    KeyKind,
+    KeyRing,
+)
 from shopmind.store._live_segments import (
     LIVE_EVENT_COLUMNS,
     first_event_times,
@@ -160,7 +173,11 @@ from shopmind.store._message_events import (
     step_counts,
     tracked_message,
 )
-from shopmind.store._migrations import LATEST_VERSION, MIGRATIONS, Migration
+from shopmind.store._migrations import (
+    LATEST_VERSION,
+    MIGRATIONS,
+    Migration,
+)
 from shopmind.store._onsite_experiments import (
     NO_ACTION,
     TRIGGER_EXPERIMENT,
@@ -195,7 +212,11 @@ from shopmind.store._outbox import (
     release,
     retry_at,
 )
-from shopmind.store._profiles import missing_profiles, record_profiles, stored_profiles
+from shopmind.store._profiles import (
+    missing_profiles,
+    record_profiles,
+    stored_profiles,
+)
 from shopmind.store._push_subscriptions import (
     PushKind,
     PushSubscription,
@@ -211,7 +232,10 @@ from shopmind.store._running import (
     retire_server,
     running_server,
 )
-from shopmind.store._segment_timeline import MembershipDay, membership_timeline
+from shopmind.store._segment_timeline import (
+    MembershipDay,
+    membership_timeline,
+)
 from shopmind.store._segments import (
     MEMBER_COLUMNS,
     MembershipChange,
@@ -231,7 +255,10 @@ from shopmind.store._server_jobs import (
     record_server_job,
     server_jobs,
 )
-from shopmind.store._signatures import IDENTITY_FILE, IdentitySigner
+from shopmind.store._signatures import (
+    IDENTITY_FILE,
+    IdentitySigner,
+)
 from shopmind.store._store import (
     FACT_TABLES,
     QUARANTINE_SCHEMA,
@@ -240,11 +267,24 @@ from shopmind.store._store import (
     TableSummary,
     WriteResult,
 )
-from shopmind.store._url import open_store
-from shopmind.store._visits import write_visit_days
-from shopmind.store._withdrawals import withdrawn_identifiers
-from shopmind.store._workspace import KEY_FILE as HASH_KEY_FILE
-from shopmind.store._workspace import MODELS_DIR, PRIVACY_FILE, Workspace, models_folder
+from shopmind.store._url import (
+    open_store,
+)
+from shopmind.store._visits import (
+    write_visit_days,
+)
+from shopmind.store._withdrawals import (
+    withdrawn_identifiers,
+)
+from shopmind.store._workspace import (
+    KEY_FILE as HASH_KEY_FILE,
+)
+from shopmind.store._workspace import (
+    MODELS_DIR,
+    PRIVACY_FILE,
+    Workspace,
+    models_folder,
+)
 
 __all__ = [
     "ALL_CHANNELS",
@@ -267,6 +307,7 @@ __all__ = [
     "KEYS_FILE",
     "KINDS",
     "LATEST_VERSION",
+    "LIGHT_STATE_KEYS",
     "LIVE_EVENT_COLUMNS",
     "MEMBER_COLUMNS",
     "MESSAGE_EVENT_KINDS",
@@ -384,6 +425,7 @@ __all__ = [
     "interrupt_server_jobs",
     "is_night",
     "latest_bandit_state",
+    "light_state",
     "list_campaigns",
     "list_experiments",
     "list_users",

@@ -7,6 +7,7 @@ whose variant the unit keeps; a re-sent exposure changes nothing."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -209,16 +210,52 @@ def exposed_units(store: Store, experiment_id: str) -> dict[str, str]:
     return dict(store.sql("SELECT unit_id, variant FROM exposures WHERE experiment_id = ?", [experiment_id]))
 
 
+#: what an older state keeps once a newer one is saved: enough for the traffic over time (the
+#: shares) and the bookkeeping of who learned what when (small), not the model (a contextual
+#: bandit's matrices are ~36 KB: saved hourly that was ~26 MB per experiment a month)
+LIGHT_STATE_KEYS = ("kind", "variants", "shares", "winner", "decisions", "batches", "through", "campaign")
+
+
+def light_state(state: dict[str, Any]) -> dict[str, Any]:
+    """The part of a bandit's state an older row keeps (``light`` marks it: no policy can be
+    rebuilt from it)."""
+    return {"light": True, **{k: state[k] for k in LIGHT_STATE_KEYS if k in state}}
+
+
 def save_bandit_state(store: Store, experiment_id: str, at: datetime, state: str) -> None:
-    """Keep a bandit's state after a batch update (JSON); one per instant."""
-    store.sql(
-        "INSERT INTO bandit_states (experiment_id, updated_at, state) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-        [experiment_id, at, state],
+    """Keep a bandit's state after a batch update (JSON); one per instant. Only the latest row of
+    an experiment keeps the whole state (``policy_from_state`` rebuilds the policy from it after a
+    restart); the older ones are cut to :func:`light_state` in the same transaction."""
+    with store.atomically():
+        store.sql(
+            "INSERT INTO bandit_states (experiment_id, updated_at, state) VALUES (?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            [experiment_id, at, state],
+        )
+        _lighten_older(store, experiment_id)
+
+
+def _lighten_older(store: Store, experiment_id: str) -> None:
+    older = store.sql(
+        """SELECT updated_at, state FROM bandit_states
+           WHERE experiment_id = ?
+             AND updated_at < (SELECT max(updated_at) FROM bandit_states WHERE experiment_id = ?)
+             AND json_valid(state) AND json_extract(state, '$.light') IS NULL""",
+        [experiment_id, experiment_id],
     )
+    for at, text in older:
+        full = json.loads(text)
+        if not isinstance(full, dict):
+            continue  # not a state this store understands: left as it is
+        store.sql(
+            "UPDATE bandit_states SET state = ? WHERE experiment_id = ? AND updated_at = ?",
+            [json.dumps(light_state(full), ensure_ascii=False), experiment_id, at],
+        )
 
 
 def bandit_states(store: Store, experiment_id: str) -> list[tuple[datetime, str]]:
-    """Every stored state of the experiment's bandit, oldest first."""
+    """Every stored state of the experiment's bandit, oldest first: the latest whole, the older
+    ones light (:func:`light_state`: kind, variants, shares, winner, decisions, bookkeeping)."""
     return [
         (at, state)
         for at, state in store.sql(

@@ -67,6 +67,15 @@ WORDS: dict[str, tuple[str, str]] = {
         "the analysis: alpha, sequential testing, CUPED",
     ),
     "ex.save": ("초안으로 저장", "Save as a draft"),
+    "ex.edit": ("수정", "Edit"),
+    "ex.back_to_one": ("실험으로 돌아가기", "Back to the experiment"),
+    "ex.edit_form": ("실험 초안 수정", "Edit the draft"),
+    "ex.save_edit": ("변경 내용 저장", "Save the changes"),
+    "ex.done.edited": ("실험 초안을 수정했습니다.", "The draft is changed."),
+    "ex.err.id_changed": (
+        "실험 ID는 바꿀 수 없습니다. 처음 정한 ID를 그대로 두세요.",
+        "The id cannot change: keep the experiment's own id.",
+    ),
     "ex.marketer_only": (
         "실험 저장, 시작, 종료는 마케터와 소유자만 할 수 있습니다.",
         "Saving, starting and stopping experiments need the marketer or owner role.",
@@ -130,7 +139,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "ex.adjusted": ("CUPED 보정 값", "CUPED-adjusted"),
     "ex.versus_control": ("대조군 대비", "Against the control"),
     "ex.lift_note": (
-        "파란 점은 고정 표본 구간, 주황 마름모는 순차 검정 구간입니다. 구간이 0을 넘지 않으면 아직 차이를 말할 수 없습니다.",
+        "파란 점은 고정 표본 구간, 주황 마름모는 순차 검정 구간입니다. 구간에 0이 들어 있으면 아직 두 변형의 차이를 말할 수 없습니다.",
         "Blue dots: the fixed-horizon interval; orange diamonds: the sequential (always valid) one. "
         "An interval that crosses 0 cannot tell the variants apart yet.",
     ),
@@ -158,7 +167,8 @@ WORDS: dict[str, tuple[str, str]] = {
         "No exposures yet: results appear after the first units are exposed.",
     ),
     "ex.note.crossed": (
-        "고객 {n}명은 변형 두 개 이상에 노출되어 (계정 통합이나 밴딧의 방문마다 다른 선택) 처음 노출된 변형으로만 셉니다.",
+        "고객 {n}명은 변형을 두 개 이상 만났습니다(나중에 계정이 합쳐졌거나, 밴딧이 방문할 때마다 다르게 골랐기 때문입니다). "
+        "이 고객들은 처음 노출된 변형에만 셉니다.",
         "{n} unit(s) met more than one variant (identities merged later, or a bandit choosing per visit): "
         "each counts in its first variant only.",
     ),
@@ -225,6 +235,11 @@ WORDS: dict[str, tuple[str, str]] = {
     "ex.point.campaign_message": ("캠페인 {campaign}의 메시지", "campaign {campaign}: message"),
     "ex.point.send_time": ("캠페인 {campaign}의 발송 시각", "campaign {campaign}: send time"),
     "ex.shows_trigger": ("{trigger} 트리거를 보여 줌", "shows trigger {trigger}"),
+    "ex.point.placement_named": (
+        "{placement} 자리의 ‘{trigger}’ 트리거",
+        "{placement}: the trigger ‘{trigger}’",
+    ),
+    "ex.shows_trigger_named": ("‘{trigger}’ 트리거를 보여 줌", "shows the trigger ‘{trigger}’"),
     "ex.shows_nothing": ("아무것도 보여 주지 않음 (보류군)", "shows nothing (a holdout)"),
     "ex.strategy": ("추천 방식: {strategy}", "strategy: {strategy}"),
     "ex.best_hour": ("고객별 최적 시각에 발송", "at each customer's best hour"),

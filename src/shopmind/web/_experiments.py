@@ -11,18 +11,33 @@ saving and the actions run on the server's store thread. Every POST carries the 
 from __future__ import annotations
 
 import inspect
+import json
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Form, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.requests import Request
 
-from shopmind.core import InvalidInputError
-from shopmind.experiments import Experiment
-from shopmind.measure import new_experiment, read_experiment_text, start_experiment, stop_experiment
-from shopmind.store import ExperimentStateError, Store, UnknownExperimentError
+from shopmind.core import FieldError, InvalidInputError, label
+from shopmind.experiments import Experiment, PlacementPoint
+from shopmind.measure import (
+    change_experiment,
+    new_experiment,
+    read_experiment_text,
+    start_experiment,
+    stop_experiment,
+    stored_experiment,
+)
+from shopmind.store import (
+    ExperimentStateError,
+    Store,
+    StoredExperiment,
+    UnknownExperimentError,
+    find_experiment,
+)
 from shopmind.web import _experiment_views as views
 from shopmind.web._access import Viewer, require, store_write
 from shopmind.web._frame import PREFIX, lang_of, page, render
@@ -91,6 +106,7 @@ _KOREAN_REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^bandits serve", "ex.err.bandit_point"),
         (r"^a contextual bandit serves", "ex.err.contextual_point"),
         (r"^'.*' is not a variant of it", "ex.err.winner"),
+        (r"^'.*' is not the id of the experiment edited", "ex.err.id_changed"),
     )
 )
 
@@ -114,10 +130,62 @@ def _problems(exc: InvalidInputError, lang: str) -> list[dict[str, str]]:
     ]
 
 
+# -- trigger names -------------------------------------------------------------------------------
+def _trigger_names(request: Request, lang: str) -> dict[str, str]:
+    """The server's on-site triggers' names in ``lang``, by id: a placement experiment names the
+    triggers it shows by their names (a trigger id is the product's code, not a word of the page)."""
+    onsite = getattr(request.app.state, "onsite", None)
+    return {t.id: t.name.in_(lang) for t in getattr(onsite, "triggers", ())}
+
+
+def _shows(trigger: str, names: Mapping[str, str], lang: str) -> str:
+    """What a variant showing ``trigger`` does: the trigger by its name, or its id as code when
+    the server has no such trigger."""
+    if trigger in names:
+        return views.words("ex.shows_trigger_named", lang, trigger=names[trigger])
+    return views.code_words("ex.shows_trigger", lang, trigger=trigger)
+
+
+def _point(experiment: Experiment, names: Mapping[str, str], lang: str) -> str | None:
+    """A placement experiment's decision point with its trigger's name (None: another point)."""
+    point = experiment.point
+    if not isinstance(point, PlacementPoint):
+        return None
+    where = label("placement", point.placement, lang)
+    if point.trigger in names:
+        return views.words("ex.point.placement_named", lang, placement=where, trigger=names[point.trigger])
+    return views.code_words("ex.point.placement", lang, plain={"placement": where}, trigger=point.trigger)
+
+
+def _list(store: Store, lang: str, names: Mapping[str, str]) -> list[dict[str, Any]]:
+    rows = views.experiment_list(store, lang)
+    for row in rows:
+        stored = find_experiment(store, row["id"])
+        named = _point(stored_experiment(stored), names, lang) if stored is not None else None
+        if named is not None:
+            row["point"] = named
+    return rows
+
+
+def _name_triggers(
+    stored: StoredExperiment, shown: dict[str, Any], names: Mapping[str, str], lang: str
+) -> None:
+    experiment = stored_experiment(stored)
+    named = _point(experiment, names, lang)
+    if named is None:
+        return
+    summary = shown["summary"]
+    summary["point"] = named
+    for variant, row in zip(experiment.variants, summary["variants"], strict=True):
+        if variant.trigger:
+            row["detail"] = _shows(variant.trigger, names, lang)
+
+
 # -- the list ------------------------------------------------------------------------------------
 @router.get("", response_class=HTMLResponse)
 async def show(request: Request) -> HTMLResponse:
-    rows = await read(request, views.experiment_list, lang_of(request))
+    lang = lang_of(request)
+    rows = await read(request, _list, lang, _trigger_names(request, lang))
     viewer: Viewer = request.state.viewer
     return render(
         request, "experiments.html", "nav.experiments", experiments=rows, may_act=viewer.may("marketer")
@@ -126,17 +194,26 @@ async def show(request: Request) -> HTMLResponse:
 
 # -- the form ------------------------------------------------------------------------------------
 def _form(
-    request: Request, text: str | None = None, problems: list[dict[str, str]] | None = None
+    request: Request,
+    text: str | None = None,
+    problems: list[dict[str, str]] | None = None,
+    editing: str | None = None,
 ) -> HTMLResponse:
+    """The form: a new experiment's (the example to start from), or a draft's (``editing``: its
+    id; the text its stored definition)."""
     lang = lang_of(request)
     viewer: Viewer = request.state.viewer
     response = render(
         request,
         "experiments_new.html",
-        "ex.form",
+        "ex.edit_form" if editing else "ex.form",
         text=EXAMPLE[lang] if text is None else text,
         problems=problems or [],
         may_save=viewer.may("marketer"),
+        action=f"{HERE}/{editing}/edit" if editing else f"{HERE}/new",
+        back=f"{HERE}/{editing}" if editing else HERE,
+        back_label="ex.back_to_one" if editing else "ex.back",
+        save_label="ex.save_edit" if editing else "ex.save",
     )
     if problems:
         response.status_code = 400
@@ -169,6 +246,70 @@ async def save(
     return RedirectResponse(f"{HERE}/{experiment_id}?done=created&lang={lang}", 303)
 
 
+# -- a draft's form ------------------------------------------------------------------------------
+def _draft_text(store: Store, experiment_id: str) -> str | None:
+    """A draft's definition as the form shows it (JSON, indented: YAML reads it too); None: no
+    such experiment. ``ExperimentStateError`` once it has started (its definition is fixed)."""
+    stored = find_experiment(store, experiment_id)
+    if stored is None:
+        return None
+    if stored.state != "draft":
+        raise ExperimentStateError(f"experiment {experiment_id!r} is {stored.state}")
+    return json.dumps(json.loads(stored.definition), ensure_ascii=False, indent=2)
+
+
+@router.get("/{experiment_id}/edit", response_class=HTMLResponse, response_model=None)
+async def edit(request: Request, experiment_id: str) -> Response:
+    """A draft's definition in the form, to change before it starts."""
+    lang = lang_of(request)
+    if not _ID.match(experiment_id):
+        return _not_found(request)
+    try:
+        text = await read(request, _draft_text, experiment_id)
+    except ExperimentStateError:
+        return RedirectResponse(f"{HERE}/{experiment_id}?problem=state&lang={lang}", 303)
+    if text is None:
+        return _not_found(request)
+    return _form(request, text, editing=experiment_id)
+
+
+def _change(store: Store, experiment: Experiment, now: datetime) -> None:
+    change_experiment(store, experiment, now=now)
+
+
+@router.post("/{experiment_id}/edit", response_model=None)
+async def save_edit(
+    request: Request,
+    experiment_id: str,
+    _: Marketer,
+    definition: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+) -> Response:
+    """Replace a draft's definition and open its page; or the form again, each wrong field named
+    (the id cannot change: it is the experiment's name in the results and the assignment)."""
+    lang = lang_of(request)
+    if not _ID.match(experiment_id):
+        return RedirectResponse(HERE, 303)
+    here = f"{HERE}/{experiment_id}"
+    try:
+        experiment = read_experiment_text(definition)
+        if experiment.id != experiment_id:
+            raise InvalidInputError(
+                [
+                    FieldError(
+                        "id", f"{experiment.id!r} is not the id of the experiment edited ({experiment_id!r})"
+                    )
+                ]
+            )
+        await store_write(request, _change, experiment, datetime.now(UTC))
+    except InvalidInputError as exc:
+        return _form(request, definition, _problems(exc, lang), editing=experiment_id)
+    except UnknownExperimentError:
+        return RedirectResponse(HERE, 303)
+    except ExperimentStateError:
+        return RedirectResponse(f"{here}?problem=state&lang={lang}", 303)
+    return RedirectResponse(f"{here}?done=edited&lang={lang}", 303)
+
+
 # -- one experiment ------------------------------------------------------------------------------
 def _not_found(request: Request) -> HTMLResponse:
     response = render(request, "experiment.html", "nav.experiments", experiment=None)
@@ -190,6 +331,7 @@ async def one(
     if found is None:
         return _not_found(request)
     stored, shown = found
+    _name_triggers(stored, shown, _trigger_names(request, lang), lang)
     viewer: Viewer = request.state.viewer
     may_act = viewer.may("marketer")
     actions = []
@@ -206,7 +348,9 @@ async def one(
         shown=shown,
         actions=actions,
         may_act=may_act,
-        done=message(f"ex.done.{done}", lang) if done in ("created", "started", "stopped") else None,
+        done=message(f"ex.done.{done}", lang)
+        if done in ("created", "edited", "started", "stopped")
+        else None,
         problem=message(f"ex.err.action.{problem}", lang) if problem in ("state", "winner") else None,
     )
 
