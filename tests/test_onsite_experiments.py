@@ -7,6 +7,7 @@ merges, layers, targeting, bandits' batched updates from stored outcomes."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import uuid
@@ -804,10 +805,14 @@ def test_a_stopped_recommendation_experiment_gives_everyone_the_kept_strategy(
         snapshot = read_snapshot(store)
     onsite = OnSite(parse_triggers(DEFAULT_TRIGGERS), LiveRecommender(enabled=False), now=lambda: NOW)
     onsite.experiments.load(snapshot, {})
-    for n in range(40):
-        assert onsite.strategy_for(f"u{n}", None, "home") == (kept, None)
-        assert onsite.strategy_for(f"u{n}", None, "cart") == ("hybrid", None)
-    assert onsite.experiments.exposed == {}
+
+    async def answers() -> None:
+        for n in range(40):
+            assert await onsite.strategy_for(f"u{n}", None, "home") == (kept, None)
+            assert await onsite.strategy_for(f"u{n}", None, "cart") == ("hybrid", None)
+
+    asyncio.run(answers())
+    assert not any(v is not None for v in onsite.experiments.remembered.values())
 
 
 def test_a_placement_experiment_stopped_without_a_winner_shows_its_controls_trigger() -> None:
