@@ -107,7 +107,7 @@ RUN: dict[str, tuple[str, ...]] = {
     "shopmind experiments show welcome-popup": (
         "첫 구매 팝업 시험",
         "running · 진행 중",
-        "control · 대조군",
+        "control · 기준안",
     ),
     "shopmind experiments stop welcome-popup --winner control": (
         "채택한 변형 control",
@@ -115,7 +115,7 @@ RUN: dict[str, tuple[str, ...]] = {
     ),
     "shopmind experiments results demo-popup-abn [--json]": (
         "SRM check · 표본 비율 검사",
-        "against the control · 대조군 대비",
+        "against the control · 기준안 대비",
     ),
     "shopmind keys create --kind write": ("sm_w_",),
     "shopmind keys create --kind secret": ("sm_s_",),

@@ -58,8 +58,8 @@ ExperimentArg = Annotated[str, typer.Argument(help="An experiment's id (shopmind
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the answer as JSON for scripts.")]
 STATES = {"draft": "초안", "running": "진행 중", "stopped": "종료"}
 DECISIONS = {
-    "better": ("better", "대조군보다 좋음"),
-    "worse": ("worse", "대조군보다 나쁨"),
+    "better": ("better", "기준안보다 좋음"),
+    "worse": ("worse", "기준안보다 나쁨"),
     "inconclusive": ("inconclusive", "아직 판단할 수 없음"),
 }
 _WHAT = "the experiment{where} cannot be used · 실험을 쓸 수 없습니다"
@@ -230,7 +230,7 @@ def experiments_show(
     table.add_column(_both("share", "비율"), justify="right")
     table.add_column(_both("exposed units", "노출 고객"), justify="right")
     for i, (variant, share) in enumerate(zip(declared.variants, declared.shares(), strict=True)):
-        name = variant.name + (" (control · 대조군)" if i == 0 else "")
+        name = variant.name + (" (control · 기준안)" if i == 0 else "")
         table.add_row(escape(name), f"{share:.0%}", f"{described['exposures'][variant.name]:,}")
     console.print(table)
     metrics = ", ".join(
@@ -344,13 +344,13 @@ def _metric_tables(metric: MetricResult, alpha: float) -> list[Table]:
         )
     if metric.note:
         per.caption = f"{metric.note} · 데이터가 부족합니다"
-    versus = Table(title=_both("against the control", "대조군 대비"))
+    versus = Table(title=_both("against the control", "기준안 대비"))
     for en, ko in (
         ("variant", "변형"),
         ("lift \\[interval]", "변화율 \\[구간]"),
         ("sequential \\[always valid]", "순차 검정 구간"),
         ("p (Holm)", "p값 (Holm 보정)"),
-        ("chance to beat", "대조군보다 나을 확률"),
+        ("chance to beat", "기준안보다 나을 확률"),
         ("decision", "판정"),
     ):
         versus.add_column(_both(en, ko), justify="left" if en in ("variant", "decision") else "right")

@@ -1,7 +1,8 @@
 """The experiment pages' words in Korean and English (merged into ``_i18n.MESSAGES``).
 
-One Korean word per concept: 실험 (experiment), 변형 (variant), 대조군 (the control: the first
-variant), 보류군 (a variant that shows nothing), 노출 고객 (a unit: a customer or visitor who met
+One Korean word per concept: 실험 (experiment), 변형 (variant), 기준안 (the control: the first
+variant, the one the others are compared with), 대조군 (a variant that shows nothing, as the
+campaigns' holdout), 노출 고객 (a unit: a customer or visitor who met
 the experiment), 지표 (metric), 목표 지표 / 보조 지표 / 가드레일 지표, 구간 (interval, as the campaign
 pages say it), 순차 검정 구간 (the always-valid interval), 채택 (the variant kept at the end)."""
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 WORDS: dict[str, tuple[str, str]] = {
     "nav.experiments": ("실험", "Experiments"),
     "ex.intro": (
-        "팝업, 추천 방식, 캠페인 메시지, 발송 시각을 변형별로 나눠 시험하고, 대조군과 비교해 효과를 잽니다. "
+        "팝업, 추천 방식, 캠페인 메시지, 발송 시각을 변형별로 나눠 시험하고, 기준안과 비교해 효과를 잽니다. "
         "매일 결과를 봐도 결론이 틀어지지 않도록 순차 검정 구간을 함께 보여 줍니다.",
         "Test popups, recommendation strategies, campaign messages and send times variant by variant, "
         "measured against the control. Sequential intervals stay valid however often you look.",
@@ -47,7 +48,7 @@ WORDS: dict[str, tuple[str, str]] = {
         "where it decides: an on-site placement, the recommendation strategy, a campaign's message or its send time",
     ),
     "ex.field.variants": (
-        "변형 목록: 첫 번째가 대조군입니다. 비율을 적지 않으면 똑같이 나누고, 적으면 합이 100%여야 합니다.",
+        "변형 목록: 첫 번째가 기준안입니다. 비율을 적지 않으면 똑같이 나누고, 적으면 합이 100%여야 합니다.",
         "the variants, the first is the control; no share means equal shares; shares must add up to 100%",
     ),
     "ex.field.traffic": (
@@ -93,7 +94,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "ex.variant": ("변형", "Variant"),
     "ex.does": ("내용", "What it does"),
     "ex.share": ("비율", "Share"),
-    "ex.control": ("대조군", "control"),
+    "ex.control": ("기준안", "control"),
     "ex.metrics": ("지표", "Metrics"),
     "ex.metric": ("지표", "Metric"),
     "ex.kind": ("종류", "Kind"),
@@ -137,7 +138,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "ex.value": ("값", "Value"),
     "ex.interval": ("{level} 구간", "{level} interval"),
     "ex.adjusted": ("CUPED 보정 값", "CUPED-adjusted"),
-    "ex.versus_control": ("대조군 대비", "Against the control"),
+    "ex.versus_control": ("기준안 대비", "Against the control"),
     "ex.lift_note": (
         "파란 점은 고정 표본 구간, 주황 마름모는 순차 검정 구간입니다. 구간에 0이 들어 있으면 아직 두 변형의 차이를 말할 수 없습니다.",
         "Blue dots: the fixed-horizon interval; orange diamonds: the sequential (always valid) one. "
@@ -146,14 +147,14 @@ WORDS: dict[str, tuple[str, str]] = {
     "ex.relative": ("변화율 ({level} 구간)", "Lift ({level} interval)"),
     "ex.sequential": ("순차 검정 구간", "Sequential interval"),
     "ex.p_value": ("p값 (Holm 보정)", "p (Holm-adjusted)"),
-    "ex.chance": ("대조군보다 나을 확률", "Chance to beat the control"),
+    "ex.chance": ("기준안보다 나을 확률", "Chance to beat the control"),
     "ex.decision": ("판정", "Decision"),
-    "ex.decision.better": ("대조군보다 좋음", "Better than the control"),
-    "ex.decision.worse": ("대조군보다 나쁨", "Worse than the control"),
+    "ex.decision.better": ("기준안보다 좋음", "Better than the control"),
+    "ex.decision.worse": ("기준안보다 나쁨", "Worse than the control"),
     "ex.decision.inconclusive": ("아직 판단할 수 없음", "Not yet distinguishable"),
     "ex.decision.not_enough": ("데이터 부족", "Not enough data"),
     "ex.cuped_cut": ("(CUPED로 분산 {share}% 감소)", "(CUPED removed {share}% of the variance)"),
-    "ex.lift_axis": ("대조군 대비 변화율", "Lift over the control"),
+    "ex.lift_axis": ("기준안 대비 변화율", "Lift over the control"),
     "ex.fixed_interval": ("고정 표본 {level} 구간", "Fixed-horizon {level} interval"),
     "ex.sequential_interval": ("순차 검정 구간", "Sequential interval"),
     "ex.traffic": ("날짜별 트래픽", "Traffic per day"),
@@ -240,7 +241,7 @@ WORDS: dict[str, tuple[str, str]] = {
         "{placement}: the trigger ‘{trigger}’",
     ),
     "ex.shows_trigger_named": ("‘{trigger}’ 트리거를 보여 줌", "shows the trigger ‘{trigger}’"),
-    "ex.shows_nothing": ("아무것도 보여 주지 않음 (보류군)", "shows nothing (a holdout)"),
+    "ex.shows_nothing": ("아무것도 보여 주지 않음 (대조군)", "shows nothing (a holdout)"),
     "ex.strategy": ("추천 방식: {strategy}", "strategy: {strategy}"),
     "ex.best_hour": ("고객별 최적 시각에 발송", "at each customer's best hour"),
     "ex.at_hour": ("{hour}에 발송", "at {hour}"),
@@ -276,7 +277,7 @@ WORDS: dict[str, tuple[str, str]] = {
         "A share above 0 and at most 1 (0.2 is a fifth of the eligible units).",
     ),
     "ex.err.two_variants": (
-        "변형을 두 개 이상 적으세요 (첫 번째가 대조군).",
+        "변형을 두 개 이상 적으세요 (첫 번째가 기준안).",
         "Name at least two variants (the first is the control).",
     ),
     "ex.err.one_metric": (
