@@ -203,10 +203,41 @@ def test_the_target_list_takes_the_best_gains_within_the_budget() -> None:
     assert target_list(customers, uplift, margin=100.0, coupon_cost=5.0, budget=4.0).targets == ()
 
 
+def test_a_sure_thing_costs_the_discount_it_would_take_anyway() -> None:
+    """Two customers moved alike by the coupon: the one who buys anyway (μ₀ 0.9) takes the
+    discount on an order she would have placed, so she costs; the other is worth the coupon."""
+    customers = ["sure", "persuadable"]
+    uplift = [0.10, 0.10]
+    plain = target_list(customers, uplift, margin=100.0, coupon_cost=1.0, budget=10.0)
+    assert plain.customers == ["sure", "persuadable"]  # without the discount both look worth it
+    honest = target_list(
+        customers, uplift, margin=100.0, coupon_cost=1.0, budget=10.0, discount=10.0, buy_anyway=[0.9, 0.05]
+    )
+    # gains: sure 10 − 1 − 9 = 0 (not positive), persuadable 10 − 1 − 0.5 = 8.5
+    assert honest.customers == ["persuadable"]
+    assert honest.targets[0].expected_gain == pytest.approx(8.5)
+    with pytest.raises(InvalidInputError) as missing:
+        target_list(customers, uplift, margin=100.0, coupon_cost=1.0, budget=10.0, discount=10.0)
+    assert missing.value.field == "buy_anyway"
+
+
+def test_the_x_learner_predicts_the_chance_to_buy_anyway() -> None:
+    rng = np.random.default_rng(3)
+    X = rng.random((4000, 2))
+    t = rng.integers(0, 2, 4000)
+    base = np.where(X[:, 0] > 0.5, 0.6, 0.1)  # half buy anyway at 60%, half at 10%
+    y = (rng.random(4000) < base + 0.05 * t).astype(float)
+    learner = XLearner(n_estimators=200, random_state=0).fit(X, t, y)
+    anyway = learner.predict_untreated(np.array([[0.9, 0.5], [0.1, 0.5]]))
+    assert anyway[0] == pytest.approx(0.6, abs=0.08) and anyway[1] == pytest.approx(0.1, abs=0.05)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
         ({"budget": -1.0}, "budget"),
+        ({"discount": -1.0}, "discount"),
+        ({"buy_anyway": [0.1, 2.0, 0.3]}, "buy_anyway"),
         ({"coupon_cost": float("nan")}, "coupon_cost"),
         ({"margin": [1.0, 2.0]}, "margin"),
         ({"margin": -3.0}, "margin"),

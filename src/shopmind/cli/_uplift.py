@@ -38,8 +38,16 @@ def uplift(
     campaign: Annotated[str, typer.Argument(help="The campaign's id or name.")],
     budget: Annotated[float, typer.Option(min=0, help="What the coupons may cost in all (won).")] = 1_000_000,
     coupon_cost: Annotated[
-        float, typer.Option("--coupon-cost", min=0, help="What one coupon costs to send and honour (won).")
+        float, typer.Option("--coupon-cost", min=0, help="What sending one coupon costs (won).")
     ] = 3_000,
+    discount: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="What the coupon takes off an order (won): paid also by the customers who would "
+            "have bought anyway, so they cost rather than earn.",
+        ),
+    ] = 0,
     margin: Annotated[
         float, typer.Option(min=0, help="What one order earns after the coupon's discount (won).")
     ] = 20_000,
@@ -58,7 +66,8 @@ def uplift(
     sent the message: it ranks the customers who buy anyway first) and a
     random one by the Qini coefficient (1 perfect, 0 no better than random).
     Then lists the customers whose predicted uplift × margin exceeds the
-    coupon's cost, best first, while the budget lasts.
+    coupon's cost and the discount they would take on an order placed anyway,
+    best first, while the budget lasts.
 
     The campaign needs a holdout (20 members at least) and some orders. When
     the coupon moves a few points of buying among some of the members, one
@@ -74,7 +83,13 @@ def uplift(
     with open_workspace(workspace) as (_, store):
         try:
             found = campaign_uplift(
-                store, campaign, budget=budget, coupon_cost=coupon_cost, margin=margin, as_of=moment
+                store,
+                campaign,
+                budget=budget,
+                coupon_cost=coupon_cost,
+                margin=margin,
+                discount=discount,
+                as_of=moment,
             )
         except InvalidInputError as exc:
             raise fail(

@@ -1,10 +1,14 @@
 """Whom to send a coupon: the customers whose predicted uplift pays for it — the persuadables,
 not the ones who would buy anyway.
 
-A customer's expected gain from a coupon is ``uplift × margin − cost``: the extra chance they buy
-because of it, times what an order earns (the margin, after the discount), less what the coupon
-costs to send and honour. The list takes customers by that gain, best first, while it is
-positive and the budget (the coupons' total cost) lasts.
+A customer's expected gain from a coupon is ``uplift × margin − cost − discount × buy_anyway``:
+the extra chance they buy because of it, times what an order earns (the margin, after the
+discount), less what the coupon costs to send, less the discount they would take on an order they
+would have placed anyway (``buy_anyway``: their chance to buy without the coupon, μ₀ of the uplift
+model). The last term is what makes a sure thing a loss: with coupon and margin m after a
+discount d, the profit is μ₁(m) − c against μ₀(m + d) without, a gain of (μ₁ − μ₀)m − c − μ₀d.
+The list takes customers by that gain, best first, while it is positive and the budget (the
+coupons' sending cost) lasts.
 """
 
 from __future__ import annotations
@@ -52,10 +56,13 @@ def target_list(
     margin: float | npt.ArrayLike,
     coupon_cost: float,
     budget: float,
+    discount: float = 0.0,
+    buy_anyway: npt.ArrayLike | None = None,
 ) -> TargetList:
-    """The customers with the highest ``uplift × margin − coupon_cost`` while positive, within
-    ``budget`` (coupons at ``coupon_cost`` each). ``margin`` is one number or one per customer
-    (e.g. their expected order's margin)."""
+    """The customers with the highest ``uplift × margin − coupon_cost − discount × buy_anyway``
+    while positive, within ``budget`` (coupons at ``coupon_cost`` each). ``margin`` is one number
+    or one per customer (e.g. their expected order's margin); ``buy_anyway`` one chance per
+    customer (needed when ``discount`` is above 0)."""
     ids = list(customers)
     n = len(ids)
     scores = np.asarray(uplift, dtype=np.float64)
@@ -73,11 +80,18 @@ def target_list(
         errors.append(FieldError("coupon_cost", "must be zero or more"))
     if not math.isfinite(budget) or budget < 0:
         errors.append(FieldError("budget", "must be zero or more"))
+    if not math.isfinite(discount) or discount < 0:
+        errors.append(FieldError("discount", "must be zero or more"))
+    anyway = np.zeros(n) if buy_anyway is None else np.asarray(buy_anyway, dtype=np.float64)
+    if anyway.shape != (n,) or not np.isfinite(anyway).all() or (anyway < 0).any() or (anyway > 1).any():
+        errors.append(FieldError("buy_anyway", f"must hold one chance from 0 to 1 per customer ({n})"))
+    elif discount > 0 and buy_anyway is None:
+        errors.append(FieldError("buy_anyway", "give each customer's chance to buy without the coupon"))
     if len(set(ids)) != n:
         errors.append(FieldError("customers", "must not repeat a customer"))
     if errors:
         raise InvalidInputError(errors)
-    gain = scores * margins - coupon_cost
+    gain = scores * margins - coupon_cost - discount * anyway
     order = np.lexsort((np.arange(n), -gain))  # best gain first; ties in the given order
     worth = int((gain > 0).sum())
     # free coupons: every customer worth it; else as many as the budget pays for

@@ -212,6 +212,11 @@ class XLearner(_MetaLearner):
         self.n_features_in_ = features.shape[1]
         return self
 
+    def predict_untreated(self, X: npt.ArrayLike) -> FloatArray:
+        """μ₀(x): the outcome expected without treatment (the chance to buy anyway, for a 0/1
+        outcome)."""
+        return _mu(self.control_model_, self._check_fitted(X), self.binary_)
+
     def predict_uplift(self, X: npt.ArrayLike) -> FloatArray:
         features = self._check_fitted(X)
         tau1 = np.asarray(self.treated_effect_model_.predict(features), dtype=np.float64)

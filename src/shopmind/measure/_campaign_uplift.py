@@ -301,17 +301,25 @@ def campaign_uplift(
     budget: float,
     coupon_cost: float,
     margin: float,
+    discount: float = 0.0,
     as_of: datetime | None = None,
     seed: int = 0,
     n_estimators: int = 100,
 ) -> CampaignUplift:
     """Fit uplift models on ``campaign``'s (id or name) members and list whom to target (see the
     module). ``margin``: what one order earns after the coupon's discount; ``coupon_cost``: each
-    coupon's cost (sending and honouring); ``budget``: the coupons' total cost; ``as_of``: count
+    coupon's cost to send; ``discount``: what the coupon takes off an order, which the customers
+    who would have bought anyway take too (charged at their predicted chance to buy without it);
+    ``budget``: the coupons' total sending cost; ``as_of``: count
     orders up to then (None: every stored order)."""
     errors = [
         FieldError(name, "must be a finite number, zero or more")
-        for name, value in (("budget", budget), ("coupon_cost", coupon_cost), ("margin", margin))
+        for name, value in (
+            ("budget", budget),
+            ("coupon_cost", coupon_cost),
+            ("margin", margin),
+            ("discount", discount),
+        )
         if not math.isfinite(value) or value < 0
     ]
     if errors:
@@ -356,8 +364,17 @@ def campaign_uplift(
     rankings, cross_fitted = compared or ((), ())
     leaf = _leaf_size(len(ids))
     params = {"n_estimators": n_estimators, "num_leaves": 7, "min_child_samples": leaf, "random_state": seed}
-    everyone = XLearner(**params).fit(X, t, y).predict_uplift(X)
-    targets = target_list(ids, everyone, margin=margin, coupon_cost=coupon_cost, budget=budget)
+    learner = XLearner(**params).fit(X, t, y)
+    everyone = learner.predict_uplift(X)
+    targets = target_list(
+        ids,
+        everyone,
+        margin=margin,
+        coupon_cost=coupon_cost,
+        budget=budget,
+        discount=discount,
+        buy_anyway=np.clip(learner.predict_untreated(X), 0.0, 1.0),
+    )
     return CampaignUplift(
         campaign_id=stored.campaign_id,
         name=stored.name,
