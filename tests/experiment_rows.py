@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from shopmind.experiments import parse_experiment
 from shopmind.measure import new_experiment
@@ -97,6 +98,28 @@ def empty(store: Store, experiment_id: str, name: str) -> None:
     new_experiment(store, parse_experiment(popup(experiment_id, name)), created_by="test", now=T0)
     # stored data for the results, not a start: several seeded ones share one point
     set_experiment_state(store, experiment_id, "running", T0)
+
+
+def seed_pages(store: Store) -> dict[str, Any]:
+    """The experiments the page tests read: a clear A/B test (``popup-copy``, its truth returned),
+    a broken split (``broken-split``: SRM flags it) and one nobody has met yet (``nobody-yet``)."""
+    truth = seed(
+        store,
+        "popup-copy",
+        "이탈 팝업 문구",
+        {"control": 500, "free-shipping": 500},
+        {"control": 0.1, "free-shipping": 0.2},
+    )
+    seed(
+        store,
+        "broken-split",
+        "배정이 깨진 실험",
+        {"control": 600, "free-shipping": 400},
+        {"control": 0.1, "free-shipping": 0.1},
+        seed=8,
+    )
+    empty(store, "nobody-yet", "아직 아무도 없는 실험")
+    return truth
 
 
 #: the workspace triggers the popup experiments name (starting one refuses a variant naming a

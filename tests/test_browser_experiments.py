@@ -51,22 +51,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str
     folder = tmp_path_factory.mktemp("experiment-browser") / "shop"
     Workspace.init(folder)
     with Store(folder / "shop.duckdb") as store:
-        truth = experiment_rows.seed(
-            store,
-            "popup-copy",
-            "이탈 팝업 문구",
-            {"control": 500, "free-shipping": 500},
-            {"control": 0.1, "free-shipping": 0.2},
-        )
-        experiment_rows.seed(
-            store,
-            "broken-split",
-            "배정이 깨진 실험",
-            {"control": 600, "free-shipping": 400},
-            {"control": 0.1, "free-shipping": 0.1},
-            seed=8,
-        )
-        experiment_rows.empty(store, "nobody-yet", "아직 아무도 없는 실험")
+        truth = experiment_rows.seed_pages(store)
         oracle = experiment_results(store, "popup-copy")
     server = Server(folder, args=("--no-recommender", "--run-at", "off"))
     password = server.add_user("owner", "owner")

@@ -107,22 +107,7 @@ def shop(
     folder = tmp_path_factory.mktemp("experiment-pages") / "shop"
     Workspace.init(folder)
     with Store(folder / "shop.duckdb") as store:
-        truth = experiment_rows.seed(
-            store,
-            "popup-copy",
-            "이탈 팝업 문구",
-            {"control": 500, "free-shipping": 500},
-            {"control": 0.1, "free-shipping": 0.2},
-        )
-        experiment_rows.seed(
-            store,
-            "broken-split",
-            "배정이 깨진 실험",
-            {"control": 600, "free-shipping": 400},
-            {"control": 0.1, "free-shipping": 0.1},
-            seed=8,
-        )
-        experiment_rows.empty(store, "nobody-yet", "아직 아무도 없는 실험")
+        truth = experiment_rows.seed_pages(store)
         seed_bandit(store)
         oracle = experiment_results(store, "popup-copy", as_of=experiment_rows.AS_OF)
         bandit = experiment_results(store, "popup-bandit", as_of=experiment_rows.AS_OF)
