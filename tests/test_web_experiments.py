@@ -245,6 +245,7 @@ def test_save_start_and_stop_from_the_page(
 ) -> None:
     server, clients, _ = shop
     client = clients["marketer"]
+    client.get("/dashboard/experiments?lang=ko")  # the language sticks: another test may have chosen English
     saved = _post(client, "/dashboard/experiments/new", {"definition": GOOD})
     assert saved.status_code == 303 and saved.headers["location"].startswith(
         "/dashboard/experiments/banner-strategy"

@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 from shopmind.core import FieldError, InvalidInputError
 from shopmind.experiments._bandit import ThompsonSampling, new_seed, pick
 from shopmind.experiments._contextual import LinearThompson, LinUCB
-from shopmind.experiments._definition import Experiment
+from shopmind.experiments._definition import CampaignMessagePoint, Experiment
 
 Context = Mapping[str, Any]
 
@@ -102,6 +102,13 @@ class FixedShares:
         }
 
 
+def clicks_are_claims(experiment: Experiment) -> bool:
+    """Whether the experiment's rewards are clicks a browser reports (an on-site decision's
+    outcome, posted with the public write key: anyone's claim). A campaign message's click comes
+    through its own signed link, so a bandit over messages may switch on clicks by itself."""
+    return experiment.policy.reward == "clicked" and not isinstance(experiment.point, CampaignMessagePoint)
+
+
 def policy_for(experiment: Experiment, seed: int | None = None) -> TrafficPolicy:
     """The traffic policy ``experiment.policy`` declares, before any reward: fixed shares,
     Thompson sampling, or a contextual bandit (linear Thompson sampling or LinUCB)."""
@@ -110,7 +117,11 @@ def policy_for(experiment: Experiment, seed: int | None = None) -> TrafficPolicy
     if p.kind == "thompson":
         # a browser's click is anyone's claim: such a bandit only suggests its winner (docs/bandits.md)
         return ThompsonSampling(
-            names, floor=p.floor, switch_at=p.switch_at, seed=seed, auto_switch=p.reward != "clicked"
+            names,
+            floor=p.floor,
+            switch_at=p.switch_at,
+            seed=seed,
+            auto_switch=not clicks_are_claims(experiment),
         )
     if p.kind == "contextual" and p.algorithm == "linucb":
         return LinUCB(names, features=p.features, floor=p.floor, seed=seed)
@@ -137,7 +148,7 @@ def policy_from_state(experiment: Experiment, state: Mapping[str, Any]) -> Traff
         return policy
     if kind == "thompson" and experiment.policy.kind == "thompson":
         thompson = ThompsonSampling.from_state(state)
-        if experiment.policy.reward == "clicked" and "auto_switch" not in state:
+        if clicks_are_claims(experiment) and "auto_switch" not in state:
             # a state saved before clicks stopped switching: its winner becomes a suggestion
             thompson.auto_switch, thompson.winner = False, None
             thompson._refresh()
