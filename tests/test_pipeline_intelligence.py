@@ -129,3 +129,12 @@ def test_taste_and_habits_are_stored_per_profile(shop: tuple[Store, object, obje
     someone = sorted(habit.user_ids)[0]
     taste = store.profile_facts(f"user:{someone}", "taste")
     assert taste is not None and taste["top_categories"] and "bought_price_avg" in taste
+
+
+def test_a_run_before_the_first_order_stores_no_scores_and_does_not_fail() -> None:
+    """A run dated before any order (the API's jobs accept any as_of; schemathesis found it):
+    no customer to score, so nothing stored, and no crash on the empty segment scores."""
+    with Store(":memory:") as store:
+        load_demo_shop(store, customers=200, days=30, seed=3)
+        result = run_customer_intelligence(store, datetime(2020, 1, 1, tzinfo=UTC))
+        assert store.scalar("SELECT count(*) FROM scores WHERE run_id = ?", [result.run_id]) == 0

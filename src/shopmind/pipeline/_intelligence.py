@@ -148,7 +148,8 @@ def run_customer_intelligence(
             pa.table(
                 {
                     "profile_id": segments.column("profile_id"),
-                    "name": [n] * segments.num_rows,
+                    # typed: with no customers (a run before the first order) an empty list is null-typed
+                    "name": pa.array([n] * segments.num_rows, pa.string()),
                     "value": segments.column(n).cast(pa.float64()),
                 }
             )
