@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
+import sys
 from datetime import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -289,3 +291,9 @@ def serve(
         proxy_headers=forwarded_proto,
     )
     err_console.print("shopmind stopped; everything acknowledged is stored")
+    # the store is closed and flushed by now; a recommender still training on a daemon thread
+    # (native thread pools) aborted the interpreter's finalisation ("terminate called without an
+    # active exception", exit -6) when stopped early: leave without finalising
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
