@@ -65,6 +65,15 @@ class WorkspaceLockedError(WorkspaceError):
     """Another process already owns the workspace's store."""
 
 
+class NotFoundError(ShopmindError, KeyError):
+    """Nothing has the id asked for; the message says what and how to find the right one."""
+
+    default = ""  # the message when none is given
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else self.default
+
+
 class UnknownIdentityLinkError(ShopmindError, KeyError):
     """An identity link id that does not exist (or was already undone)."""
 

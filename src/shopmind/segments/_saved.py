@@ -17,7 +17,7 @@ from typing import Any, Literal
 import duckdb
 import pyarrow as pa
 
-from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError, ShopmindError
+from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError, NotFoundError, ShopmindError
 from shopmind.segments._compile import compile_definition, referenced_segments
 from shopmind.segments._definition import (
     Definition,
@@ -53,11 +53,10 @@ SAMPLE = 10
 NO_SEGMENT = "(none)"
 
 
-class UnknownSegmentError(ShopmindError, KeyError):
+class UnknownSegmentError(NotFoundError):
     """No saved segment has this id."""
 
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "no such segment"
+    default = "no such segment"
 
 
 class SegmentInUseError(ShopmindError):

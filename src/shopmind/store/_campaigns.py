@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from shopmind.core import FieldError, InvalidInputError, ShopmindError
+from shopmind.core import FieldError, InvalidInputError, NotFoundError, ShopmindError
 from shopmind.store._store import Store
 
 #: a campaign's states, in the order a campaign normally goes through them
@@ -37,11 +37,8 @@ class CampaignStateError(ShopmindError):
     that is not paused); the message names both."""
 
 
-class UnknownCampaignError(ShopmindError, KeyError):
+class UnknownCampaignError(NotFoundError):
     """No campaign has this id or name."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from shopmind.core import FieldError, InvalidInputError, ShopmindError
+from shopmind.core import FieldError, InvalidInputError, NotFoundError, ShopmindError
 from shopmind.store._store import Store
 
 EXPERIMENT_STATES = ("draft", "running", "stopped")
@@ -42,11 +42,8 @@ class ExperimentStateError(ShopmindError):
     """An experiment cannot move to the asked state from the one it is in; the message names both."""
 
 
-class UnknownExperimentError(ShopmindError, KeyError):
+class UnknownExperimentError(NotFoundError):
     """No experiment has this id."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
 
 
 @dataclass(frozen=True)
