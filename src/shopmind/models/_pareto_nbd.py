@@ -225,13 +225,18 @@ def probability_alive(
     r: float, alpha: float, s: float, beta: float, x: FloatArray, tx: FloatArray, T: FloatArray
 ) -> FloatArray:
     """P(alive | x, t_x, T) = 1 / (1 + s/(r+s+x) (α+T)^(r+x) (β+T)^s A0), FH 2005 section 5."""
-    log_odds_dead = (
-        np.log(s)
-        - np.log(r + s + x)
-        + (r + x) * np.log(alpha + T)
-        + s * np.log(beta + T)
-        + _log_a0(r, alpha, s, beta, x, tx, T)
-    )
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        log_a0 = _log_a0(r, alpha, s, beta, x, tx, T) - np.log(r + s + x)
+    x, tx, T, log_a0 = np.broadcast_arrays(x, tx, T, log_a0)
+    # 2F1 overflows when the drop-out parameters run far out (s and β both huge, as a fit on a
+    # shop where nobody leaves can end): there the quadrature of the same integral stands in
+    bad = np.isnan(log_a0) | (np.isinf(log_a0) & (tx < T))
+    if bad.any():
+        log_a0 = np.array(log_a0, dtype=np.float64)
+        log_a0[bad] = _log_death_integral(
+            r, alpha, s, beta, *(np.ravel(np.asarray(v, dtype=np.float64)[bad]) for v in (x, tx, T))
+        )[0]
+    log_odds_dead = np.log(s) + (r + x) * np.log(alpha + T) + s * np.log(beta + T) + log_a0
     return np.asarray(expit(-log_odds_dead), dtype=np.float64)
 
 
