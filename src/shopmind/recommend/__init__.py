@@ -11,6 +11,8 @@ storage.
   :class:`ContentRecommender` (category, brand, price band, colour, Korean and English text; new
   items too); :class:`HybridRecommender` (their candidates ranked by LambdaRank learned on the
   shop's past, then re-ranked by :class:`ContextLift`: region, weather, time of day).
+- :class:`RepurchaseRecommender`: replenishment, the customer's own items by recency-decayed
+  frequency and by how due each is from the item's repurchase cycle learnt from the shop.
 - :func:`temporal_split`, :func:`evaluate_recommenders`, :func:`ranking_metrics`: offline
   evaluation (Recall, NDCG, MAP, hit rate at K, coverage, popularity bias).
 - :func:`save_recommender`, :func:`load_recommender`: a fitted recommender stored in a folder
@@ -40,6 +42,7 @@ from shopmind.recommend._persist import (
     save_recommender,
 )
 from shopmind.recommend._popularity import PopularityRecommender
+from shopmind.recommend._repurchase import RepurchaseRecommender
 from shopmind.recommend._rules import AssociationRules
 from shopmind.recommend._state import ModelState
 from shopmind.recommend._user_cf import UserCFRecommender
@@ -60,6 +63,7 @@ __all__ = [
     "Reason",
     "Recommendation",
     "Recommender",
+    "RepurchaseRecommender",
     "StoredModelError",
     "StoredRecommender",
     "TemporalSplit",
