@@ -116,6 +116,8 @@ def test_features_for_the_ranker(model: RepurchaseRecommender) -> None:
         assert np.isnan(never["days_since_last"]) and np.isnan(never["overdue_ratio"])
     assert stranger["cycle_days"] == pytest.approx(model.cycles_["라면"])  # the item's cycle
     assert tv["cycle_days"] == pytest.approx(model.shop_cycle_)  # no cycle of its own: the shop's
+    # a consumable is bought again by most of its customers, a TV by none
+    assert ramen["item_repeat_rate"] > 0.8 and tv["item_repeat_rate"] < 0.5
     rows = model.user_features("u_due")
     assert rows["item"].tolist()[:2] == ["라면", "김치"] and rows["score"].is_monotonic_decreasing
     with pytest.raises(InvalidInputError, match="items"):
