@@ -10,7 +10,7 @@ import pytest
 from sklearn.base import clone
 
 from shopmind.core import InvalidInputError
-from shopmind.recommend import Context, ModelState, RepurchaseRecommender
+from shopmind.recommend import Context, ItemCFRecommender, ModelState, RepurchaseRecommender
 from shopmind.recommend._repurchase import FEATURES, every
 
 START = pd.Timestamp("2026-01-01", tz="UTC")
@@ -184,3 +184,40 @@ def test_bad_parameters_name_the_field(shop: pd.DataFrame, param: str, value: fl
 )
 def test_cycles_in_words(days: float, ko: str, en: str) -> None:
     assert every(days) == (ko, en)
+
+
+def test_item_cf_scores_an_item_by_itself_when_repeats_may_be_recommended(shop: pd.DataFrame) -> None:
+    """Item CF with exclude_seen=False: a chosen item is its own neighbour, its similarity the
+    share of its customers who chose it again; with exclude_seen=True nothing changes."""
+    # lone: bought only 선풍기, twice (no other item points to it from lone's history)
+    lone = pd.DataFrame(
+        {
+            "user": ["lone", "lone"],
+            "item": ["선풍기", "선풍기"],
+            "time": [START, START + pd.Timedelta(days=30)],
+        }
+    )
+    frame = pd.concat([shop, lone], ignore_index=True)
+    repeats = ItemCFRecommender(exclude_seen=False).fit(frame)
+    fresh = ItemCFRecommender().fit(frame)
+    assert fresh._repeat is None
+    strength = repeats._repeat
+    ramen, fan = repeats._item_index["라면"], repeats._item_index["선풍기"]
+    assert strength[ramen] > 0.5 and 0 < strength[fan] < strength[ramen]  # only lone bought it again
+    # the score of a chosen item = its neighbours' similarities + its own repeat strength
+    for user in ("u_due", "u3", "lone"):
+        with_self, _ = repeats._scores(user, Context())
+        without, _ = fresh._scores(user, Context())
+        own = repeats._seen[user]
+        expected = np.where(np.isfinite(without), without, 0.0)
+        expected[own] += strength[own]
+        expected[expected <= 0] = -np.inf
+        np.testing.assert_allclose(with_self, expected)
+    (fan_again,) = [r for r in repeats.recommend("lone", n=10) if r.item == "선풍기"]
+    assert fan_again.reason.kind == "reorder" and fan_again.score == pytest.approx(strength[fan])
+    assert fan_again.reason.en == "You bought this before; often bought again"
+    assert "선풍기" not in {r.item for r in fresh.recommend("lone", n=5)}
+    state = ModelState()
+    repeats.save_state(state)
+    loaded = ItemCFRecommender.from_state(repeats.get_params(), state)
+    assert loaded.recommend("u_due", n=5) == repeats.recommend("u_due", n=5)
