@@ -3,6 +3,8 @@ purchases too), beside the personal top-frequency baseline."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -128,3 +130,51 @@ def test_bad_input_names_the_field() -> None:
         evaluate_next_basket({"p": PersonalTopFrequency()}, _small(), k=(0,))
     with pytest.raises(InvalidInputError, match="max_users"):
         evaluate_next_basket({"p": PersonalTopFrequency()}, _small(), max_users=0)
+
+
+def _orders_csv(path: Path) -> None:
+    """40 customers, up to 5 orders each a week or more apart: 라면 in most orders, two others."""
+    rng = np.random.default_rng(0)
+    rows = []
+    n = 0
+    for c in range(40):
+        day = int(rng.integers(0, 10))
+        for _ in range(int(rng.integers(1, 6))):
+            n += 1
+            items = ["라면"] if rng.random() < 0.8 else []
+            items += rng.choice(["김치", "생수", "세제", "기저귀", "TV"], size=2, replace=False).tolist()
+            for item in items:
+                at = pd.Timestamp("2026-01-01") + pd.Timedelta(days=day)
+                rows.append((f"o{n}", at.isoformat(), item, 1, 3000, f"c{c}"))
+            day += int(rng.integers(7, 20))
+    columns = ["order_id", "ordered_at", "product_id", "quantity", "unit_price", "customer_id"]
+    pd.DataFrame(rows, columns=columns).to_csv(path, index=False)
+
+
+def test_cli_prints_the_next_basket_table(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from shopmind.cli import app
+    from shopmind.cli._recommend import NEXT_BASKET_NAMES
+    from shopmind.pipeline import NEXT_BASKET_ALGORITHMS
+
+    assert tuple(NEXT_BASKET_ALGORITHMS) == NEXT_BASKET_NAMES  # the help names them without imports
+    _orders_csv(tmp_path / "orders.csv")
+    folder = str(tmp_path / "ws")
+    runner = CliRunner()
+    assert runner.invoke(app, ["init", "-w", folder]).exit_code == 0
+    imported = runner.invoke(app, ["import", "orders", str(tmp_path / "orders.csv"), "-w", folder])
+    assert imported.exit_code == 0, imported.output
+    done = runner.invoke(app, ["evaluate", "next-basket", "-w", folder, "-o", str(tmp_path / "nb.csv")])
+    assert done.exit_code == 0, done.output
+    assert "Next basket · 34 customers (their last order held out)" in done.output
+    for name in NEXT_BASKET_NAMES:
+        assert name in done.output
+    table = pd.read_csv(tmp_path / "nb.csv").set_index("algorithm")
+    assert list(table.index) == list(NEXT_BASKET_NAMES)
+    assert {"recall@10", "ndcg@10", "recall@20", "ndcg@20", "repeat_share@10", "fit_s"} <= set(table.columns)
+    assert "repeats: the share of the top 10 the customer had bought before" in done.output
+    # six products: every top 10 holds the whole basket; the order of the list is what differs
+    assert table.loc["repurchase", "ndcg@10"] > table.loc["personal_top", "ndcg@10"]
+    bad = runner.invoke(app, ["evaluate", "next-basket", "-w", folder, "-a", "nope"])
+    assert bad.exit_code != 0 and "algorithms" in bad.output and "personal_top" in bad.output

@@ -99,14 +99,14 @@ def evaluate_next_basket(
     max_users: int | None = None,
     seed: int = 0,
     on_step: Callable[[str], None] | None = None,
-    on_user: Callable[[], None] | None = None,
+    on_user: Callable[[int, int], None] | None = None,
     weather: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Fit each recommender on the training part of :func:`next_basket_split` (or the split
     given), recommend max(``k``) items to every tested customer (``max_users``: a seeded sample)
     and measure (see the module docstring). One row per recommender: ``algorithm``, per K the
-    metrics, ``fit_s``. ``on_step(name)`` is called before each fit and ``on_user()`` after each
-    customer's list (progress)."""
+    metrics, ``fit_s``. ``on_step(name)`` is called before each fit and ``on_user(done, total)``
+    after each customer's list (progress)."""
     ks = sorted({int(x) for x in k})
     if not ks or ks[0] < 1:
         raise InvalidInputError([FieldError("k", "must be whole numbers >= 1")])
@@ -132,10 +132,10 @@ def evaluate_next_basket(
             model.fit(split.train, catalogue)
         fit_seconds = time.perf_counter() - started
         lists: dict[str, list[str]] = {}
-        for user in users:
+        for done, user in enumerate(users, start=1):
             lists[user] = [r.item for r in model.recommend(user, Context(), n=ks[-1])]
             if on_user is not None:
-                on_user()
+                on_user(done, len(users))
         row: dict[str, float | str] = {"algorithm": name}
         for cut in ks:
             metrics = ranking_metrics(lists, relevant, cut, popularity)
