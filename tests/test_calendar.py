@@ -8,7 +8,13 @@ import pandas as pd
 import pytest
 
 from shopmind.core import InvalidInputError
-from shopmind.features import CALENDAR_COLUMNS, calendar_and_momentum, calendar_features, shop_momentum
+from shopmind.features import (
+    CALENDAR_COLUMNS,
+    calendar_and_momentum,
+    calendar_features,
+    shop_activity,
+    shop_momentum,
+)
 
 
 def test_korean_peaks_come_from_the_lunar_calendar() -> None:
@@ -98,3 +104,46 @@ def test_momentum_reads_an_ibis_table_like_a_frame() -> None:
     both = calendar_and_momentum(table, [cut, datetime(2024, 3, 1)], 60, country="KR", days=45)
     assert both.shape[0] == 2 and both.shop_orders_recent[0] == 90
     assert math.isnan(both.shop_momentum[1])
+
+
+def _seasonal_orders() -> pd.DataFrame:
+    # two orders a day, four a day in December and January: the shop's winter peak (two years)
+    days = pd.date_range("2024-01-01", "2025-12-31", freq="D")
+    per_day = [4 if d.month in (12, 1) else 2 for d in days]
+    times = [d + pd.Timedelta(hours=h) for d, n in zip(days, per_day, strict=True) for h in range(n)]
+    return pd.DataFrame({"ordered_at": times})
+
+
+def test_the_season_ahead_is_last_years_same_period() -> None:
+    orders = _seasonal_orders()
+    # on 1 November 2025, a year ago the 61 days from 2 November 2024 held 30 peak days of 4 orders
+    got = shop_momentum(orders, datetime(2025, 11, 1), days=61, horizon_days=61)
+    ahead = (29 * 2 + 32 * 4) / 61  # 2024-11-02 .. 2025-01-01, 364 days before 2025-11-01 .. 2026-01-01
+    assert got["shop_season_ahead"] == pytest.approx(math.log((ahead + 1 / 61) / (2 + 1 / 61)))
+    assert got["shop_season_ahead"] > 0.3
+    assert got["shop_season_index"] > 0.2  # busier than the average day of the year
+    # and in spring the coming stretch was an ordinary one
+    spring = shop_momentum(orders, datetime(2025, 4, 1), days=30)
+    assert spring["shop_season_ahead"] == pytest.approx(0, abs=0.02)
+    assert spring["shop_season_index"] < 0
+
+
+def test_with_one_year_of_history_the_recent_weeks_stand_in() -> None:
+    orders = _seasonal_orders()
+    orders = orders[orders.ordered_at >= "2024-10-15"]
+    got = shop_momentum(orders, datetime(2025, 10, 31), days=30, horizon_days=30)
+    # the 30 days before 2024-11-01 are partly before the history: the weeks before the cut now
+    # (2 orders a day) are the base instead
+    assert math.isnan(got["shop_momentum"])
+    assert got["shop_season_ahead"] == pytest.approx(math.log((2 + 1 / 30) / (2 + 1 / 30)))
+    winter = shop_momentum(orders, datetime(2025, 11, 30), days=30, horizon_days=30)
+    assert winter["shop_season_ahead"] == pytest.approx(math.log((4 + 1 / 30) / (2 + 1 / 30)))
+
+
+def test_shop_activity_is_what_the_season_ahead_forecasts_as_it_happened() -> None:
+    orders = _seasonal_orders()
+    cuts = [datetime(2024, 11, 1), datetime(2024, 4, 1), datetime(2025, 10, 31)]  # the last: 52 weeks on
+    realised = shop_activity(orders, cuts, 61)
+    assert realised[0] == pytest.approx(shop_momentum(orders, cuts[2], days=61)["shop_season_ahead"])
+    assert realised[1] == pytest.approx(0, abs=0.02)
+    assert shop_activity(ibis.memtable(orders), cuts, 61) == pytest.approx(realised)

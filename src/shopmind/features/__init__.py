@@ -8,6 +8,7 @@ from shopmind.features._calendar import (
     MOMENTUM_COLUMNS,
     calendar_and_momentum,
     calendar_features,
+    shop_activity,
     shop_momentum,
 )
 from shopmind.features._experiment_metrics import (
@@ -59,6 +60,7 @@ __all__ = [
     "recommender_catalogue",
     "rfm_summary",
     "send_channel",
+    "shop_activity",
     "shop_momentum",
     "taste_scores",
     "unit_values",

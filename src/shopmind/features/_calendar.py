@@ -41,7 +41,13 @@ CALENDAR_COLUMNS = (
     "month_sin",
     "month_cos",
 )
-MOMENTUM_COLUMNS = ("shop_orders_recent", "shop_orders_year_before", "shop_momentum", "shop_season_ahead")
+MOMENTUM_COLUMNS = (
+    "shop_orders_recent",
+    "shop_orders_year_before",
+    "shop_momentum",
+    "shop_season_ahead",
+    "shop_season_index",
+)
 
 
 def _black_friday(year: int) -> date:
@@ -164,50 +170,90 @@ def _counts(
     return counts, (None if pd.isna(first_at) else pd.Timestamp(first_at).to_pydatetime())
 
 
+def _on_or_before(first: datetime | None, start: datetime) -> bool:
+    """Whether the history (its first order at ``first``) reaches back to ``start``."""
+    if first is None:
+        return False
+    a, b = pd.Timestamp(first), pd.Timestamp(start)
+    if a.tzinfo is None and b.tzinfo is not None:
+        a = a.tz_localize("UTC")
+    elif a.tzinfo is not None and b.tzinfo is None:
+        b = b.tz_localize("UTC")
+    return bool(a <= b)
+
+
+def _check_days(**values: int | None) -> None:
+    for field, value in values.items():
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise InvalidInputError([FieldError(field, "must be a whole number of days >= 1")])
+
+
+def _log_rate_ratio(count: int, days: int, base: int, base_days: int) -> float:
+    """log of the per-day rate of ``count`` over that of ``base``, each smoothed by one order per
+    ``base_days`` (so an empty stretch gives a large finite ratio, not infinity)."""
+    return math.log((count / days + 1 / base_days) / (base / base_days + 1 / base_days))
+
+
 def shop_momentum(
     tx: ir.Table | pd.DataFrame, cut: datetime, days: int = 90, horizon_days: int | None = None
 ) -> dict[str, float]:
-    """The shop's momentum at ``cut`` from its orders (a table or frame with ``ordered_at``, one row
-    per order, e.g. :func:`~shopmind.features.purchase_transactions`):
+    """The shop's momentum and season at ``cut`` from its orders (a table or frame with
+    ``ordered_at``, one row per order, e.g. :func:`~shopmind.features.purchase_transactions`);
+    ``horizon_days`` (default ``days``) is the stretch after the cut a model predicts:
 
     - ``shop_orders_recent``: orders in the ``days`` before the cut;
     - ``shop_orders_year_before``: orders in the same ``days`` a year (52 weeks) earlier;
     - ``shop_momentum``: log((recent + 1) / (year before + 1)), > 0 when the shop grows;
-    - ``shop_season_ahead``: the same period last year: log((orders in the ``horizon_days`` after the
-      cut a year earlier + 1) / (year before + 1)) scaled to per-day rates, > 0 when the coming
-      horizon was busier than the weeks before it a year ago (the season ahead).
+    - ``shop_season_ahead``: the same period last year: the log ratio of the per-day order rate in
+      the ``horizon_days`` after the cut a year earlier to that in the ``days`` before it then, > 0
+      when the coming horizon was busier than the weeks before it a year ago. When the history
+      reaches the horizon a year ago but not the weeks before it (a shop with one year of orders),
+      the weeks before the cut now stand in for them (growth between the years then counts as
+      season);
+    - ``shop_season_index``: the log ratio of the per-day order rate in the horizon a year ago to
+      that over the whole year before the cut (how the coming stretch compares with an average one).
 
-    The year-ago figures are NaN when the history does not reach that far back (the first order is
-    after the start of the year-ago ``days``), so a young shop is not read as a shrinking one.
+    Figures that need more history than there is are NaN, so a young shop is not read as a
+    shrinking one. Every stretch ends before the cut as long as ``horizon_days`` < 364: no peeking.
     """
-    if not isinstance(days, int) or isinstance(days, bool) or days < 1:
-        raise InvalidInputError([FieldError("days", "must be a whole number of days >= 1")])
+    _check_days(days=days, horizon_days=horizon_days)
     horizon = days if horizon_days is None else horizon_days
-    if not isinstance(horizon, int) or isinstance(horizon, bool) or horizon < 1:
-        raise InvalidInputError([FieldError("horizon_days", "must be a whole number of days >= 1")])
     year_ago = cut - timedelta(days=YEAR_DAYS)
     bounds = [
         (cut - timedelta(days=days), cut),
         (year_ago - timedelta(days=days), year_ago),
         (year_ago, year_ago + timedelta(days=horizon)),
+        (year_ago, cut),
     ]
-    (recent, before, ahead), first = _counts(tx, bounds)
-    start = pd.Timestamp(bounds[1][0])
-    if first is not None:
-        first_at = pd.Timestamp(first)
-        if first_at.tzinfo is None and start.tzinfo is not None:
-            first_at = first_at.tz_localize("UTC")
-        elif first_at.tzinfo is not None and start.tzinfo is None:
-            start = start.tz_localize("UTC")
-    reaches = first is not None and first_at <= start
-    out = {"shop_orders_recent": float(recent)}
-    if reaches:
+    (recent, before, ahead, year), first = _counts(tx, bounds)
+    out = dict.fromkeys(MOMENTUM_COLUMNS, math.nan)
+    out["shop_orders_recent"] = float(recent)
+    if _on_or_before(first, bounds[1][0]):
         out["shop_orders_year_before"] = float(before)
         out["shop_momentum"] = math.log((recent + 1) / (before + 1))
-        out["shop_season_ahead"] = math.log((ahead / horizon + 1 / days) / (before / days + 1 / days))
-    else:
-        out.update(shop_orders_year_before=math.nan, shop_momentum=math.nan, shop_season_ahead=math.nan)
+        out["shop_season_ahead"] = _log_rate_ratio(ahead, horizon, before, days)
+    elif _on_or_before(first, year_ago):
+        out["shop_season_ahead"] = _log_rate_ratio(ahead, horizon, recent, days)
+    if _on_or_before(first, year_ago):
+        out["shop_season_index"] = _log_rate_ratio(ahead, horizon, year, YEAR_DAYS)
     return out
+
+
+def shop_activity(
+    tx: ir.Table | pd.DataFrame, cuts: Iterable[datetime], horizon_days: int, days: int | None = None
+) -> list[float]:
+    """Per cut, what :func:`shop_momentum`'s ``shop_season_ahead`` forecasts, as it happened: the
+    log ratio of the per-day order rate in ``[cut, cut + horizon_days)`` to that in the ``days``
+    (default ``horizon_days``) before the cut. Only for cuts whose horizon has passed (past
+    windows); one query for all the cuts."""
+    _check_days(horizon_days=horizon_days, days=days)
+    before = horizon_days if days is None else days
+    cuts = list(cuts)
+    bounds = []
+    for cut in cuts:
+        bounds += [(cut, cut + timedelta(days=horizon_days)), (cut - timedelta(days=before), cut)]
+    counts, _ = _counts(tx, bounds)
+    return [_log_rate_ratio(counts[2 * k], horizon_days, counts[2 * k + 1], before) for k in range(len(cuts))]
 
 
 def calendar_and_momentum(
