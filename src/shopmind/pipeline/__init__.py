@@ -41,7 +41,9 @@ if TYPE_CHECKING:
     from shopmind.pipeline._purchase import PurchaseReport, run_purchase_probability, score_name
     from shopmind.pipeline._recommend import (
         ALGORITHMS,
+        NEXT_BASKET_ALGORITHMS,
         RecommenderData,
+        evaluate_next_baskets,
         evaluate_recommendations,
         order_baskets,
         recommender_data,
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALGORITHMS",
+    "NEXT_BASKET_ALGORITHMS",
     "CandidateScore",
     "ChurnReport",
     "ClvChoice",
@@ -70,6 +73,7 @@ __all__ = [
     "choose_clv_model",
     "customer_profile",
     "customer_summary",
+    "evaluate_next_baskets",
     "evaluate_recommendations",
     "latest_scores",
     "load_demo_shop",
@@ -125,6 +129,8 @@ _WHERE = {
     "score_name": "_purchase",
     "ALGORITHMS": "_recommend",
     "RecommenderData": "_recommend",
+    "NEXT_BASKET_ALGORITHMS": "_recommend",
+    "evaluate_next_baskets": "_recommend",
     "evaluate_recommendations": "_recommend",
     "order_baskets": "_recommend",
     "recommender_data": "_recommend",
