@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from shopmind.core import ShopmindError, single_threaded_blas
+from shopmind.core import ShopmindError
 from shopmind.models import BetaGeoModel, GammaGammaModel, ParetoNBDModel
 
 #: The ridge penalty of the refit when plain maximum likelihood runs off to the boundary
@@ -240,8 +240,8 @@ def _supervised_spend(purchases: pd.DataFrame, cut: date, horizon_days: int) -> 
     """A gradient-boosted regression (Poisson loss: spend is non-negative and skewed) of the
     spend in the next ``horizon_days`` on each customer's history, trained where the label is
     known: the same season a year before when the history reaches, else the window just before
-    ``cut``. Seeded and single-threaded: the same figures on every run."""
-    from sklearn.ensemble import HistGradientBoostingRegressor
+    ``cut``. LightGBM, seeded and single-threaded: the same figures on every run."""
+    from lightgbm import LGBMRegressor
 
     year_back = cut - timedelta(days=YEAR_DAYS)
     start = purchases["day"].min()
@@ -259,17 +259,19 @@ def _supervised_spend(purchases: pd.DataFrame, cut: date, horizon_days: int) -> 
     # a feature the history cannot give at either cut (last year's season) is left out of both
     usable = [c for c in train.columns if train[c].notna().any() and now[c].notna().any()]
     train, now = train[usable], now[usable]
-    model = HistGradientBoostingRegressor(
-        loss="poisson",
-        max_iter=200,
+    model = LGBMRegressor(
+        objective="poisson",
+        n_estimators=200,
         learning_rate=0.05,
-        max_leaf_nodes=15,
-        min_samples_leaf=40,
+        num_leaves=15,
+        min_child_samples=40,
         random_state=0,
+        deterministic=True,
+        num_threads=1,  # one thread: identical results everywhere, and no pool fighting the other jobs
+        verbose=-1,
     )
-    with single_threaded_blas():
-        model.fit(train.to_numpy(dtype=np.float64), label)
-        return np.asarray(model.predict(now.to_numpy(dtype=np.float64)), dtype=np.float64)
+    model.fit(train.to_numpy(dtype=np.float64), label)
+    return np.asarray(model.predict(now.to_numpy(dtype=np.float64)), dtype=np.float64)
 
 
 def predict_spend(name: str, purchases: pd.DataFrame, cut: date, horizon_days: int) -> pd.Series:

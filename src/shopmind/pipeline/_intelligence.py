@@ -121,8 +121,8 @@ def run_customer_intelligence(
             clv_params = tuple((k, float(v)) for k, v in count_model.params_.items())
             p_alive = count_model.conditional_probability_alive(x, t_x, age)
             columns["p_alive"] = p_alive
-            columns["expected_purchases_90d"] = count_model.conditional_expected_number_of_purchases_up_to_time(
-                90 / 7, x, t_x, age
+            columns["expected_purchases_90d"] = (
+                count_model.conditional_expected_number_of_purchases_up_to_time(90 / 7, x, t_x, age)
             )
         if spend is not None and choice is not None:
             spend_params = tuple((k, float(v)) for k, v in spend.params_.items())
