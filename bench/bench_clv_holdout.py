@@ -119,7 +119,7 @@ def holdout(with_year_before: bool, *, peer: bool = True) -> Holdout:
     """The holdout comparison on one history (see the module docstring)."""
     purchases = load_purchases(with_year_before)
     t0 = time.perf_counter()
-    choice = choose_clv_model(purchases, CALIBRATION_END, HORIZON_DAYS)
+    choice = choose_clv_model(purchases, CALIBRATION_END, HORIZON_DAYS, country="GB")  # a UK shop
     ours = predict_spend(choice.chosen, purchases, CALIBRATION_END, HORIZON_DAYS) * choice.level
     seconds = time.perf_counter() - t0
     customers = ours.index

@@ -58,6 +58,9 @@ def test_a_peak_ahead_is_judged_on_last_years_peak(seasonal: pd.DataFrame) -> No
     assert choice.backtest_cut == date(2022, 6, 30)
     assert choice.chosen in CANDIDATES and choice.chosen in choice.reason
     assert {s.name for s in choice.scores} == set(CANDIDATES)
+    # 추석 and Black Friday fall in both the horizon and last year's: the level knows them
+    assert choice.peak_ahead and choice.peak_in_backtest
+    assert "peak" not in choice.reason
     predicted = predict_spend(choice.chosen, seasonal, cut, horizon)
     actual = spend_between(seasonal, cut, cut + timedelta(days=horizon), predicted.index).sum()
     unscaled = predicted.sum() / actual
@@ -84,6 +87,11 @@ def test_a_short_history_falls_back_to_the_newest_window_then_to_bg_nbd(seasonal
     none = choose_clv_model(young, date(2021, 3, 1), 60)
     assert none.window_kind == "none" and none.chosen == "bg_nbd" and none.level == 1.0
     assert "too short" in none.reason
+    # 추석 and Black Friday 2021 within 120 days of 2021-09-01, none in the backtest's May..August:
+    # the level cannot know them, and the reason says so
+    warned = choose_clv_model(young, date(2021, 9, 1), 120)
+    assert warned.window_kind == "newest window" and warned.peak_ahead and warned.peak_in_backtest is False
+    assert "peak falls in the horizon ahead but not in the backtest's window" in warned.reason
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -15,6 +15,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from shopmind.core import ShopmindError
+from shopmind.features import calendar_features
 from shopmind.models import BetaGeoModel, GammaGammaModel, ParetoNBDModel
 
 #: The ridge penalty of the refit when plain maximum likelihood runs off to the boundary
@@ -117,6 +118,11 @@ class ClvChoice:
     horizon_days: int
     level: float
     scores: tuple[CandidateScore, ...]
+    #: the shop's known peaks (features.calendar_features) in the horizon ahead, and in the
+    #: backtest's holdout (None without a backtest): a peak ahead that the backtest did not hold
+    #: is one the level correction cannot know
+    peak_ahead: bool = False
+    peak_in_backtest: bool | None = None
 
     def card(self) -> dict[str, Any]:
         """The model-card entry (JSON-able)."""
@@ -130,6 +136,8 @@ class ClvChoice:
                 "horizon_days": self.horizon_days,
             },
             "level": self.level,
+            "peak_ahead": self.peak_ahead,
+            "peak_in_backtest": self.peak_in_backtest,
             "candidates": [
                 {
                     "name": s.name,
@@ -301,6 +309,8 @@ def choose_clv_model(
     as_of: date,
     horizon_days: int,
     candidates: Sequence[str] = CANDIDATES,
+    *,
+    country: str = "KR",
 ) -> ClvChoice:
     """Backtest every candidate on a window whose outcome is known and choose the one that
     predicts spend per customer best (the sum of the Spearman and Pearson correlations with the
@@ -309,7 +319,25 @@ def choose_clv_model(
     The window is the same season a year before (cut at ``as_of`` - 365 days, holdout the next
     ``horizon_days``) when the history reaches that far, so a holdout over an autumn peak is
     judged on last year's autumn; otherwise the newest ``horizon_days`` before ``as_of``. The
-    chosen model's actual / predicted total there is the level correction (within 0.5..2)."""
+    chosen model's actual / predicted total there is the level correction (within 0.5..2).
+    ``country`` names the shop's calendar of peaks (설날, 추석 in KR; Black Friday, Christmas):
+    when a peak falls in the horizon ahead but not in the backtest's, the reason says so."""
+    choice = _choose(purchases, as_of, horizon_days, candidates)
+    peaks = calendar_features(
+        [as_of, *([choice.backtest_cut] if choice.backtest_cut else [])], horizon_days, country=country
+    )["peak_in_horizon"].to_numpy()
+    ahead, before = bool(peaks[0]), (bool(peaks[1]) if len(peaks) > 1 else None)
+    reason = choice.reason
+    if ahead and not before:
+        reason += (
+            "; a shopping peak falls in the horizon ahead but "
+            + ("no backtest was possible" if before is None else "not in the backtest's window")
+            + ", so the prediction cannot include it (it will likely fall short)"
+        )
+    return replace(choice, reason=reason, peak_ahead=ahead, peak_in_backtest=before)
+
+
+def _choose(purchases: pd.DataFrame, as_of: date, horizon_days: int, candidates: Sequence[str]) -> ClvChoice:
     start = purchases["day"].min() if len(purchases) else as_of
     year_cut = as_of - timedelta(days=YEAR_DAYS)
     newest_cut = as_of - timedelta(days=horizon_days)

@@ -157,6 +157,11 @@ def run_customer_intelligence(
                     "spend_model": {"name": "GammaGammaModel", "params": dict(spend.params_)},
                 },
             )
+            if choice.peak_ahead and not choice.peak_in_backtest:
+                notes.append(
+                    "a shopping peak falls in the next year but the CLV backtest held none: the 12-month "
+                    "CLV cannot include it and will likely fall short (import more order history)"
+                )
             if level != choice.level:
                 notes.append(
                     f"the CLV backtest covered {choice.horizon_days} days, less than a year: its level "
