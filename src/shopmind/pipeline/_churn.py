@@ -48,6 +48,7 @@ from shopmind.features import (
     rfm_summary,
     shop_activity,
     shop_momentum,
+    shop_order_rates,
 )
 from shopmind.models import CalibratedBoostingClassifier, ModelCard, model_card
 from shopmind.pipeline._clv import fit_repeat_purchases
@@ -72,6 +73,9 @@ MAX_SEASON = 4.0
 #: Horizons from 52 weeks on hold every season (and the same period last year would reach past
 #: the cut): no seasonal adjustment.
 SEASON_MAX_HORIZON = 363
+#: The P(alive)-based risk compares the horizon with each buyer's own history, counted as at least
+#: this many days (a buyer of yesterday has no season of their own yet).
+MIN_TENURE_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -143,12 +147,12 @@ def _labelled(
     return frame
 
 
-def seasonal_risk(risk: npt.ArrayLike, season: float) -> FloatArray:
+def seasonal_risk(risk: npt.ArrayLike, season: float | npt.ArrayLike) -> FloatArray:
     """Churn risk ``risk`` (the chance of no purchase within the horizon) for a horizon ``season``
     times as busy as the one it was calibrated on: ``risk ** season`` (see the module). Risks of 0
     and 1 stay put, the order of the customers too."""
     p = np.clip(np.asarray(risk, dtype=np.float64), 0.0, 1.0)
-    return np.asarray(p**season, dtype=np.float64)
+    return np.asarray(p ** np.asarray(season, dtype=np.float64), dtype=np.float64)
 
 
 def _season_exponent(ahead: float, reference: float) -> float:
@@ -183,11 +187,25 @@ class _Seasons:
         return float(np.average(values, weights=weights))
 
     def ahead(self, cut: datetime) -> tuple[float, float]:
-        """The same period last year at ``cut``: (vs the weeks before it, vs the whole year)."""
+        """The same period last year at ``cut``: (the supervised risk's log ratio of its order rate
+        to the weeks before it, the horizon's orders a year before), NaN when unknown."""
         if self.horizon_days > SEASON_MAX_HORIZON:
             return np.nan, np.nan
         found = shop_momentum(self.tx, cut, self.horizon_days, self.horizon_days)
-        return found["shop_season_ahead"], found["shop_season_index"]
+        return found["shop_season_ahead"], found["shop_orders_ahead_year_before"]
+
+    def alive_exponents(self, cut: datetime, ahead_orders: float, tenure_days: npt.ArrayLike) -> FloatArray:
+        """Per buyer, the season exponent of the P(alive)-based risk: BG/NBD learns each buyer's
+        rate from their own history, so the horizon a year ago is compared with the shop's order
+        rate over that history (a buyer who came in the Christmas rush saw a busier shop than the
+        winter ahead). Ones when the same period last year is unknown."""
+        tenure = np.asarray(tenure_days, dtype=np.float64)
+        if not np.isfinite(ahead_orders) or tenure.size == 0:
+            return np.ones(tenure.size)
+        days = np.clip(np.nan_to_num(tenure, nan=MIN_TENURE_DAYS), MIN_TENURE_DAYS, LOOKBACK_DAYS)
+        own = shop_order_rates(self.tx, cut, days)
+        ahead = (ahead_orders + 1) / self.horizon_days
+        return np.asarray(np.clip(ahead / own, 1 / MAX_SEASON, MAX_SEASON), dtype=np.float64)
 
 
 def _auc(y: pd.Series, score: np.ndarray) -> float | None:
@@ -242,9 +260,9 @@ def run_churn_risk(
     known = [frames[k] for k in known_at]
     seasons = _Seasons.of(tx, cuts, horizon_days)
     # the backtest's seasons as they were known at the newest window's cut
-    ahead_then, index_then = seasons.ahead(cuts[0])
-
-    alive_risk = seasonal_risk(latest.p_no_purchase.to_numpy(), _season_exponent(index_then, 0.0))
+    ahead_then, orders_then = seasons.ahead(cuts[0])
+    alive_then = seasons.alive_exponents(cuts[0], orders_then, latest.days_since_first_seen)
+    alive_risk = seasonal_risk(latest.p_no_purchase.to_numpy(), alive_then)
     p_alive_auc = _auc(latest.y, alive_risk)
     supervised_auc = None
     card = None
@@ -296,9 +314,12 @@ def run_churn_risk(
         raise InvalidInputError(
             [FieldError("as_of", f"no buyers before {shop_day(as_of, zone)}: nothing to score")]
         )
-    ahead_now, index_now = seasons.ahead(as_of)
-    exponents = {"p_alive": _season_exponent(index_now, 0.0), "supervised": 1.0}
-    scores = {"churn_risk_p_alive": seasonal_risk(now.p_no_purchase.to_numpy(), exponents["p_alive"])}
+    ahead_now, orders_now = seasons.ahead(as_of)
+    reference = np.nan
+    alive_now = seasons.alive_exponents(as_of, orders_now, now.days_since_first_seen)
+    # the P(alive)-based exponent differs per buyer: the median stands for it in the report
+    exponents = {"p_alive": float(np.median(alive_now)), "supervised": 1.0}
+    scores = {"churn_risk_p_alive": seasonal_risk(now.p_no_purchase.to_numpy(), alive_now)}
     top: tuple[tuple[str, float], ...] = ()
     if supervised_wins:
         every_at = [
@@ -308,7 +329,8 @@ def run_churn_risk(
         train = pd.concat(every, ignore_index=True)
         window_of = np.repeat(np.arange(len(every)), [len(f) for f in every])
         production = model().fit(train[columns], train.y, groups=window_of)
-        exponents["supervised"] = _season_exponent(ahead_now, seasons.reference(frames, every_at))
+        reference = seasons.reference(frames, every_at)
+        exponents["supervised"] = _season_exponent(ahead_now, reference)
         scores["churn_risk_supervised"] = seasonal_risk(
             production.predict_proba(now[columns])[:, 1], exponents["supervised"]
         )
@@ -329,7 +351,7 @@ def run_churn_risk(
         )
     chosen = "supervised" if supervised_wins else "p_alive"
     scores[SCORE] = scores[f"churn_risk_{chosen}"]
-    notes.append(_season_note(chosen, exponents[chosen], horizon_days, ahead_now, index_now))
+    notes.append(_season_note(chosen, exponents[chosen], horizon_days, (ahead_now, reference), orders_now))
     notes.append(
         f"chosen: {chosen} (backtest AUC supervised "
         f"{'n/a' if supervised_auc is None else f'{supervised_auc:.3f}'}, P(alive)-based "
@@ -385,19 +407,27 @@ def run_churn_risk(
     )
 
 
-def _season_note(chosen: str, exponent: float, horizon_days: int, ahead: float, index: float) -> str:
+def _season_note(
+    chosen: str, exponent: float, horizon_days: int, ahead: tuple[float, float], ahead_orders: float
+) -> str:
+    """``ahead``: the log activity of the same period last year and of the training windows."""
     if horizon_days > SEASON_MAX_HORIZON:
         return f"a horizon of {horizon_days} days holds every season: churn risk is not adjusted for one"
-    known = np.isfinite(ahead) if chosen == "supervised" else np.isfinite(index)
-    if not known:
+    if not np.isfinite(ahead[0] if chosen == "supervised" else ahead_orders):
         return (
             "the order history does not reach the same period last year: churn risk is not adjusted for the "
             "season ahead"
         )
     way = "raised" if exponent < 1 else "lowered" if exponent > 1 else "kept"
+    if chosen == "supervised":
+        return (
+            f"season: the same {horizon_days} days a year ago had {np.exp(ahead[0]):.2f}x the orders per day of the "
+            f"weeks before them, the windows the risk was fitted on {np.exp(ahead[1]):.2f}x; churn risk {way} for it "
+            f"(risk ** {exponent:.2f})"
+        )
     return (
-        f"season: the same {horizon_days} days a year ago ran at {np.exp(ahead):.2f}x the shop's recent orders per day "
-        f"({np.exp(index):.2f}x the year's average day); churn risk {way} for it (risk ** {exponent:.2f})"
+        f"season: the same {horizon_days} days a year ago held {ahead_orders:.0f} orders; each buyer's risk is set "
+        f"against the shop's order rate over their own history (risk ** {exponent:.2f} for the median buyer)"
     )
 
 
