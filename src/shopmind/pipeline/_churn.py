@@ -18,9 +18,16 @@ of no purchase, exp(-rate x horizon) while the customer is alive, becomes p ** s
 much busier the coming horizon is than the horizons the risk was calibrated on: for the supervised
 risk, the horizon a year ago (the same period last year, :func:`~shopmind.features.shop_momentum`)
 against the horizons of the training windows as they happened (:func:`~shopmind.features.shop_activity`),
-each relative to the weeks before it; for the P(alive)-based one, against the shop's average day of
-the year before. The map is monotone, so rankings (AUC) do not change. Without a year of history
-there is no same period last year and nothing is adjusted (a note says so).
+each relative to the weeks before it (with a single year of history, the weeks before the cut now
+stand in for the weeks before the horizon a year ago); for the P(alive)-based one, whose BG/NBD rate
+is learnt from each buyer's own history, the horizon a year ago against the shop's order rate over
+that buyer's history (a buyer of the Christmas rush saw a busier shop than the winter ahead). The
+supervised map is monotone, so its ranking (AUC) does not change; the P(alive)-based one moves
+buyers of busy and quiet stretches apart. Measured on Online Retail (``python -m bench.bench_churn``):
+fitted to 2010-12-01 and judged on the winter after, ECE 0.268 -> 0.067 (supervised) and 0.171 ->
+0.063 (P(alive)-based), at AUC 0.787 and 0.792. Without a year of history there is no same period
+last year and nothing is adjusted (a note says so).
+
 The chosen model's risk is written as ``churn_risk`` (the other's beside it), the backtest as the
 model card ``churn_risk``, and the VIPs of the customer-intelligence run of the same ``as_of``
 whose risk is at least ``at_risk`` as the segment ``vip_at_risk``.
