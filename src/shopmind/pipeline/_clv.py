@@ -158,9 +158,9 @@ def _json_float(value: float) -> float | None:
 
 def customer_summary(purchases: pd.DataFrame, cut: date) -> pd.DataFrame:
     """Per customer who bought on or before ``cut``: frequency, recency and T in weeks (one
-    transaction per customer and day), mean repeat spend, revenue, and the spend of the last
-    year's same days ahead is left to the callers. ``purchases`` has ``customer``, ``day`` (a
-    date) and ``value``, one row per customer and day or finer."""
+    transaction per customer and day, as the CLV models count them), revenue, and the mean spend
+    of the repeat transactions (0 without one). ``purchases`` has ``customer``, ``day`` (a date)
+    and ``value``, one row per purchase or coarser."""
     seen = purchases[purchases["day"] <= cut]
     daily = seen.groupby(["customer", "day"], sort=True)["value"].sum().reset_index()
     per = daily.groupby("customer", sort=True)

@@ -159,8 +159,8 @@ def run_customer_intelligence(
             )
             if choice.peak_ahead and not choice.peak_in_backtest:
                 notes.append(
-                    "a shopping peak falls in the next year but the CLV backtest held none: the 12-month "
-                    "CLV cannot include it and will likely fall short (import more order history)"
+                    f"a shopping peak falls in the next {choice.horizon_days} days but the CLV backtest held "
+                    "none: the CLV cannot include it and will likely fall short (import more order history)"
                 )
             if level != choice.level:
                 notes.append(
