@@ -336,14 +336,14 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         for number in range(self.n_clusters_):
             inside = labels == number
             effects = (logged[inside].mean().to_numpy() - logged.mean().to_numpy()) / spread
-            traits = []
+            traits: list[Trait] = []
             for i in np.argsort(-np.abs(effects), kind="stable"):
                 if abs(effects[i]) < self.min_effect or len(traits) >= self.max_traits:
                     break
                 column = kept[i]
-                typical = self._typical(X[column], inside, column)
-                ko, en = _trait_lines(column, typical[0], typical[1], currency)
-                traits.append(Trait(column, typical[0], typical[1], float(effects[i]), ko, en))
+                own, overall = self._typical(X[column], inside, column)
+                ko, en = _trait_lines(column, own, overall, currency)
+                traits.append(Trait(column, own, overall, float(effects[i]), ko, en))
             all_effects = {kept[i]: float(effects[i]) for i in range(len(kept))}
             typical = {c: self._typical(X[c], inside, c)[0] for c in kept}
             ko_name, en_name = persona_names(all_effects, typical)

@@ -14,7 +14,7 @@ lists, exports and campaigns read them as any segment), a profile fact of kind `
 buyer, and the model card ``personas`` (names, traits, sizes, value, the silhouette per k).
 
 Persona numbers stay with what a persona is across runs: a persona whose centre lies near one of
-the previous run's (assigned one to one, nearest first) keeps that persona's number, so a saved
+the previous run's (assigned one to one, nearest first; within :data:`NEAR`) keeps that persona's number, so a saved
 segment on ``persona_2`` keeps meaning the same customers' kind; a new kind of buyer gets a
 number never used before.
 """
@@ -50,6 +50,9 @@ MAX_CATEGORIES = 10
 MIN_BUYERS = 30
 #: the RFM job's score read for each persona's expected value
 CLV_SCORE = "clv_12m"
+#: a persona keeps the number of the previous run's persona whose centre is within this share of
+#: the median distance between this run's personas (in the model's weighted standard space)
+NEAR = 0.6
 
 
 @dataclass(frozen=True)
@@ -145,43 +148,45 @@ def persona_features(store: Store, as_of: datetime, *, zone: str = DEFAULT_SHOP_
     return features.sort_values("profile_id", kind="stable").reset_index(drop=True)
 
 
-def _previous_personas(store: Store, as_of: datetime) -> list[dict[str, Any]]:
-    latest = store.latest_run(JOB, before=as_of)
+def _previous_personas(store: Store, as_of: datetime) -> tuple[list[dict[str, Any]], int]:
+    """The personas of the latest run before ``as_of`` (else the latest run), and the highest
+    persona number any run has given (numbers are never given twice)."""
+    latest = store.latest_run(JOB, before=as_of) or store.latest_run(JOB)
     if latest is None:
-        latest = store.latest_run(JOB)
-    if latest is None:
-        return []
+        return [], 0
     card = store.model_card(latest[0], CARD) or {}
-    return list(card.get("personas", [])) + list(card.get("retired", []))
+    personas = list(card.get("personas", []))
+    numbers = [int(p["number"]) for p in personas] + [int(card.get("highest_number", 0))]
+    return personas, max(numbers)
 
 
-def _keep_numbers(model: PersonaModel, previous: list[dict[str, Any]]) -> tuple[list[Persona], int]:
+def _keep_numbers(
+    model: PersonaModel, previous: list[dict[str, Any]], highest: int
+) -> tuple[list[Persona], int]:
     """The model's personas renumbered so that a persona near one of the previous run's keeps its
-    number (see the module); the others get numbers never used."""
+    number (see the module); the others get numbers above ``highest``. Also how many kept one."""
     from scipy.optimize import linear_sum_assignment
 
     personas = list(model.personas_)
-    if not previous:
-        return personas, 0
-    columns = list(model.feature_names_in_)
-    old = pd.DataFrame([{c: p.get("centre", {}).get(c, np.nan) for c in columns} for p in previous])
-    new = pd.DataFrame([{c: p.centre.get(c, np.nan) for c in columns} for p in personas])
-    old_z, new_z = model.standardise(old), model.standardise(new)
-    cost = np.sqrt(((new_z[:, None, :] - old_z[None, :, :]) ** 2).sum(axis=2))
-    # near: closer than half the median distance between this run's personas
-    between = np.sqrt(((new_z[:, None, :] - new_z[None, :, :]) ** 2).sum(axis=2))
-    spread = float(np.median(between[np.triu_indices(len(new_z), 1)])) if len(new_z) > 1 else 1.0
     numbers: dict[int, int] = {}
-    for r, c in zip(*linear_sum_assignment(cost), strict=True):
-        if cost[r, c] <= 0.5 * spread:
-            numbers[int(r)] = int(previous[c]["number"])
+    if previous:
+        columns = list(model.feature_names_in_)
+        old = pd.DataFrame([{c: p.get("centre", {}).get(c, np.nan) for c in columns} for p in previous])
+        new = pd.DataFrame([{c: p.centre.get(c, np.nan) for c in columns} for p in personas])
+        old_z, new_z = model.standardise(old), model.standardise(new)
+        cost = np.sqrt(((new_z[:, None, :] - old_z[None, :, :]) ** 2).sum(axis=2))
+        # near: closer than 0.6 of the median distance between this run's personas
+        between = np.sqrt(((new_z[:, None, :] - new_z[None, :, :]) ** 2).sum(axis=2))
+        spread = float(np.median(between[np.triu_indices(len(new_z), 1)])) if len(new_z) > 1 else 1.0
+        for r, c in zip(*linear_sum_assignment(cost), strict=True):
+            if cost[r, c] <= NEAR * spread:
+                numbers[int(r)] = int(previous[c]["number"])
     kept = len(numbers)
-    used = max(int(p["number"]) for p in previous)
     out = []
     for i, persona in enumerate(personas):
         if i not in numbers:
-            used += 1
-            numbers[i] = used
+            highest += 1
+            numbers[i] = highest
         out.append(dataclasses.replace(persona, number=numbers[i], key=f"persona_{numbers[i]}"))
     return out, kept
 
@@ -223,7 +228,8 @@ def run_personas(
     model = PersonaModel(n_clusters=n_personas, random_state=random_state).fit(
         frame[columns], currency=currency
     )
-    personas, kept_numbers = _keep_numbers(model, _previous_personas(store, as_of))
+    previous, highest = _previous_personas(store, as_of)
+    personas, kept_numbers = _keep_numbers(model, previous, highest)
     labels = model.labels_
     keys = np.array([p.key for p in personas], dtype=object)[labels]
 
@@ -271,14 +277,8 @@ def run_personas(
         "personas": [
             {**p.to_dict(), "value": dataclasses.asdict(v)} for p, v in zip(personas, values, strict=True)
         ],
-        "retired": [p for p in _previous_personas(store, as_of) if f"persona_{p['number']}" not in by_key][
-            :50
-        ],
+        "highest_number": max([highest, *(p.number for p in personas)]),
     }
-    card["retired"] = [
-        {k: p[k] for k in ("number", "key", "name_ko", "name_en", "centre") if k in p}
-        for p in card["retired"]
-    ]
     with store.job_run(JOB, as_of) as run_id:
         store.write_segment_members(run_id, as_of, pa.table({"segment": keys.tolist(), "profile_id": ids}))
         store.write_profile_facts(
