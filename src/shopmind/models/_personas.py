@@ -336,6 +336,7 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         for number in range(self.n_clusters_):
             inside = labels == number
             effects = (logged[inside].mean().to_numpy() - logged.mean().to_numpy()) / spread
+            effects = np.nan_to_num(effects, nan=0.0)  # a column no member of the persona has: no trait
             traits: list[Trait] = []
             for i in np.argsort(-np.abs(effects), kind="stable"):
                 if abs(effects[i]) < self.min_effect or len(traits) >= self.max_traits:
@@ -351,7 +352,8 @@ class PersonaModel(ClusterMixin, BaseEstimator):
             names_seen[ko_name] = seen + 1
             if seen:  # two personas alike in every slot: told apart by number
                 ko_name, en_name = f"{ko_name} {seen + 1}", f"{en_name} {seen + 1}"
-            centre = {c: float(np.nanmean(X.loc[inside, c].to_numpy(dtype=np.float64))) for c in X.columns}
+            # pandas' mean skips missing values (a shop without devices: all missing) without a warning
+            centre = {c: float(X.loc[inside, c].astype(np.float64).mean()) for c in X.columns}
             out.append(
                 Persona(
                     key=f"persona_{number + 1}",
@@ -368,15 +370,20 @@ class PersonaModel(ClusterMixin, BaseEstimator):
 
     @staticmethod
     def _typical(column: pd.Series, inside: npt.NDArray[np.bool_], name: str) -> tuple[float, float]:
-        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        """The persona's and everyone's typical value of ``column`` (NaN where none is known)."""
         kind = feature_of(name).kind
-        if kind in ("share",):
-            pick: Callable[[FloatArray], float] = lambda v: float(np.nanmean(v))  # noqa: E731
-        elif kind == "ratio":  # the geometric mean: what the log scale averaged
-            pick = lambda v: float(np.exp(np.nanmean(np.log(np.clip(v, 1e-6, None)))))  # noqa: E731
-        else:
-            pick = lambda v: float(np.nanmedian(v))  # noqa: E731
-        return pick(values[inside]), pick(values)
+
+        def pick(part: pd.Series) -> float:
+            known = part.astype(np.float64).dropna().to_numpy()
+            if not known.size:
+                return math.nan
+            if kind == "share":
+                return float(known.mean())
+            if kind == "ratio":  # the geometric mean: what the log scale averaged
+                return float(np.exp(np.log(np.clip(known, 1e-6, None)).mean()))
+            return float(np.median(known))
+
+        return pick(column[inside]), pick(column)
 
 
 # -- names ---------------------------------------------------------------------------------------
