@@ -21,6 +21,7 @@ from shopmind.core import InvalidInputError
 from shopmind.insights import stored_personas
 from shopmind.models import NotFittedError, PersonaModel
 from shopmind.pipeline import (
+    customer_profile,
     load_demo_shop,
     persona_features,
     run_customer_intelligence,
@@ -186,6 +187,8 @@ def test_the_demo_shops_planted_vips_are_one_persona_stored_as_a_segment(shop: t
         )
         rows = store.sql("SELECT profile_id, segment FROM segment_members WHERE run_id = ?", [report.run_id])
         found = stored_personas(store)
+        someone, their = rows[0]
+        profile = customer_profile(store, someone)
     assert buyers == report.buyers == sum(p.size for p in report.personas)
     assert len(rows) == report.buyers  # one persona each
     assert 3 <= len(report.personas) <= 8
@@ -205,6 +208,10 @@ def test_the_demo_shops_planted_vips_are_one_persona_stored_as_a_segment(shop: t
     assert [p.key for p in found.personas] == [p.key for p in report.personas]
     assert found.names("en")[persona.key] == persona.name_en
     assert found.currency == "KRW" and found.criterion == "silhouette" and found.silhouette
+    # the customer's profile (the 360° page, the API) names their persona
+    theirs = next(p for p in report.personas if p.key == their)
+    assert profile is not None and profile["persona"]["persona"] == their
+    assert {"key": their, "ko": theirs.name_ko, "en": theirs.name_en} in profile["segments"]
 
 
 def test_a_persona_is_a_segment_condition_named_in_words(shop: tuple[Path, object]) -> None:
