@@ -347,7 +347,18 @@ def test_the_command_line_runs_lists_and_exports_personas(shop: tuple[Path, obje
     assert listed.returncode == 0, listed.stderr
     with out.open(encoding="utf-8") as fh:
         assert sum(1 for _ in csv.DictReader(fh)) == first.size
-    wrong = _cli("personas", "members", "persona_99", "-w", str(folder))
-    assert wrong.returncode == 2 and "persona_99" in wrong.stderr
-    bad = _cli("personas", "show", "-w", str(folder), "--lang", "fr")
-    assert bad.returncode == 2 and "--lang" in bad.stderr
+    exported = tmp_path / "export.csv"  # the export (and its destinations) take a persona as a segment
+    done = _cli("export", "csv", "--segment", first.key, "-o", str(exported), "-w", str(folder))
+    assert done.returncode == 0, done.stderr
+    with exported.open(encoding="utf-8-sig") as fh:
+        assert sum(1 for _ in csv.DictReader(fh)) == first.size
+    # usage errors, in this process (no second start-up)
+    from typer.testing import CliRunner
+
+    from shopmind.cli import app
+
+    runner = CliRunner()
+    wrong = runner.invoke(app, ["personas", "members", "persona_99", "-w", str(folder)])
+    assert wrong.exit_code == 2 and "persona_99" in wrong.output
+    bad = runner.invoke(app, ["personas", "show", "-w", str(folder), "--lang", "fr"])
+    assert bad.exit_code == 2 and "--lang" in bad.output
