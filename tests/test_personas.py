@@ -362,3 +362,18 @@ def test_the_command_line_runs_lists_and_exports_personas(shop: tuple[Path, obje
     assert wrong.exit_code == 2 and "persona_99" in wrong.output
     bad = runner.invoke(app, ["personas", "show", "-w", str(folder), "--lang", "fr"])
     assert bad.exit_code == 2 and "--lang" in bad.output
+
+
+def test_the_segment_builders_form_takes_a_persona_and_refuses_what_is_not_one() -> None:
+    from shopmind.web._segment_form import definition_data
+
+    state = {"name_ko": "페르소나", "conditions": [{"kind": "segment", "segment": "persona_12"}]}
+    data, problems = definition_data(state, require_name=True)
+    assert not problems and data is not None
+    assert data["conditions"] == [{"kind": "in_segment", "segment": "persona_12"}]
+    for wrong in ("persona_0", "persona_x", "persona_1; drop", "persona_12345"):
+        state = {"name_ko": "x", "conditions": [{"kind": "segment", "segment": wrong}]}
+        data, problems = definition_data(state, require_name=True)
+        assert data is None and [(p.row, p.field, p.key) for p in problems] == [
+            (0, "segment", "sg.err.choose")
+        ]

@@ -5,8 +5,9 @@ named and described in Korean and English by what sets it apart from the other b
 subset; columns ``category:<name>`` are the share of the buyer's spend in that category). Counts,
 money and days are taken as ``log1p`` (a buyer with 40 orders is not ten times as different from
 one with 4 as one with 4 from one with 0.4); every column is standardised, and each column is
-weighted ``1/sqrt(columns of its group)``, so the four groups (value, time, device, taste) weigh
-the same however many columns each has: twelve category shares do not drown the weekend share.
+weighted ``1/sqrt(columns of its group)``, so the three groups (value; habits: when and on what
+device; taste) weigh the same however many columns each has: ten category shares do not drown the
+weekend share, and two near-binary device shares do not split the buyers by device alone.
 Columns that do not vary (a shop without devices in its orders) are left out.
 
 k-means (Lloyd, seeded, ``n_init`` starts) groups the rows; the number of groups is the one
