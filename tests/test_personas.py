@@ -377,3 +377,25 @@ def test_the_segment_builders_form_takes_a_persona_and_refuses_what_is_not_one()
         assert data is None and [(p.row, p.field, p.key) for p in problems] == [
             (0, "segment", "sg.err.choose")
         ]
+
+
+@pytest.mark.slow
+def test_online_retails_buyers_in_personas(retail: Store) -> None:
+    """A real shop nobody tuned for (a UK gift wholesaler: no devices, no categories): personas
+    still form, in pounds, and the most valuable persona holds most of the revenue."""
+    from datetime import UTC, datetime
+
+    as_of = datetime(2011, 12, 10, tzinfo=UTC)
+    report = run_personas(retail, as_of, zone="Europe/London")
+    again = PersonaModel(random_state=0).fit(
+        persona_features(retail, as_of, zone="Europe/London").drop(columns="profile_id"), currency="GBP"
+    )
+    assert report.currency == "GBP" and report.buyers == 4_334
+    assert 3 <= len(report.personas) <= 8 and report.silhouette
+    assert [p.size for p in report.personas] == [p.size for p in again.personas_]  # seeded
+    top = max(zip(report.personas, report.values, strict=True), key=lambda pv: pv[1].revenue_share)
+    assert top[0].name_ko == "VIP 고객" and top[1].revenue_share > 0.5
+    lines = [t.ko for p in report.personas for t in p.traits]
+    assert any("£" in line for line in lines) and not any("₩" in line for line in lines)
+    # without devices or categories in the data, no persona is named by them
+    assert not any(w in p.name_ko for p in report.personas for w in ("모바일", "PC", "앱으로"))
