@@ -100,6 +100,13 @@ def test_the_personas_page_in_korean_and_english(shop: tuple[Server, dict[str, A
         missing = page.goto(server.url + "/dashboard/personas/persona_999")
         assert missing is not None and missing.status == 404
 
+        # one click saves a persona as a segment (campaigns, exports and live counts take it)
+        page.goto(server.url + "/dashboard/personas")
+        page.click(f"div.persona#{first.key} button.save-segment")
+        page.wait_for_url("**/dashboard/segments/*?done=created*")
+        assert page.get_attribute("#segment-members", "data-members") == str(first.size)
+        assert f"지금 '{first.name_ko}' 세그먼트에 속함" in page.inner_text("#segment-words")
+
         page.goto(server.url + "/dashboard/personas")
         page.click("#lang-switch")
         page.wait_for_selector("html[lang='en']")

@@ -1049,6 +1049,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Spend per customer {per} · average order {order} · mean 12-month CLV {clv}",
     ),
     "ps.top_members": ("구매액 상위 고객", "Top customers by spend"),
+    "ps.save_segment": ("세그먼트로 저장", "Save as a segment"),
+    "ps.save_failed": (
+        "이 페르소나를 세그먼트로 저장하지 못했습니다. 잠시 뒤 다시 시도하세요.",
+        "This persona could not be saved as a segment: please try again in a moment.",
+    ),
 }
 
 #: the segments' rules in Korean where words are needed (the formulas read the same in both)

@@ -6,21 +6,27 @@ campaigns)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Query
-from fastapi.responses import HTMLResponse
+from fastapi import Depends, Query
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.requests import Request
 
+from shopmind.core import InvalidInputError
 from shopmind.insights import LIST_SCORES, StoredPersonas, segment_customers, stored_personas
+from shopmind.segments import create_segment
 from shopmind.store import Store
 from shopmind.web import _charts
-from shopmind.web._frame import lang_of, render
+from shopmind.web._access import Viewer, require, store_write
+from shopmind.web._frame import PREFIX, lang_of, render
 from shopmind.web._frame import page as new_page
 from shopmind.web._i18n import message
 from shopmind.web._reading import read
 
 router = new_page("personas", "nav.personas")
+#: saving a persona as a segment writes to the store: marketers and owners
+Marketer = Annotated[Viewer, Depends(require("marketer"))]
 #: members shown under each persona on the page (all of them on the persona's own list)
 TOP_MEMBERS = 5
 PAGE_ROWS = 50
@@ -135,3 +141,39 @@ async def members(
     if persona is None:
         response.status_code = 404
     return response
+
+
+def _save(store: Store, key: str, now: datetime) -> tuple[str, int] | None:
+    """Save the persona ``key`` of the latest run as a segment (its names, the condition
+    ``in_segment``) counted now; None when the latest run has no such persona."""
+    found = stored_personas(store)
+    persona = None if found is None else next((p for p in found.personas if p.key == key), None)
+    if found is None or persona is None:
+        return None
+    when = found.as_of.date().isoformat()
+    saved = create_segment(
+        store,
+        {
+            "name": {"ko": persona.name_ko, "en": persona.name_en},
+            "description": {
+                "ko": f"{when} 기준 페르소나 분석의 {key}: 분석을 다시 하면 같은 번호의 페르소나를 따릅니다.",
+                "en": f"{key} of the personas run as of {when}: follows the persona of that number in later runs.",
+            },
+            "conditions": [{"kind": "in_segment", "segment": key}],
+        },
+        as_of=max(now, found.as_of),
+    )
+    return saved.segment_id, saved.members
+
+
+@router.post("/{key}/segment", response_model=None)
+async def save_as_segment(request: Request, key: str, _: Marketer) -> Response:
+    """Save a persona as a segment (for campaigns, exports, live counts) and open its page."""
+    try:
+        saved = await store_write(request, _save, key[:40], datetime.now(UTC))
+    except InvalidInputError:  # the definition refused (never expected): the personas page, saying so
+        return RedirectResponse(f"{PREFIX}/personas?problem=saved#{key[:40]}", 303)
+    if saved is None:
+        return RedirectResponse(f"{PREFIX}/personas", 303)
+    segment_id, members = saved
+    return RedirectResponse(f"{PREFIX}/segments/{segment_id}?done=created&n={members}", 303)
