@@ -4,6 +4,7 @@ purchases too), beside the personal top-frequency baseline."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -178,3 +179,20 @@ def test_cli_prints_the_next_basket_table(tmp_path: Path) -> None:
     assert table.loc["repurchase", "ndcg@10"] > table.loc["personal_top", "ndcg@10"]
     bad = runner.invoke(app, ["evaluate", "next-basket", "-w", folder, "-a", "nope"])
     assert bad.exit_code != 0 and "algorithms" in bad.output and "personal_top" in bad.output
+
+
+class _Recording(PersonalTopFrequency):
+    """Personal top-frequency that notes the moment each list is asked for."""
+
+    asked: ClassVar[dict[str, object]] = {}
+
+    def recommend(self, user, context=None, n=10):  # type: ignore[no-untyped-def]
+        type(self).asked[str(user)] = context.now if context is not None else None
+        return super().recommend(user, context, n)
+
+
+def test_lists_are_asked_at_the_moment_the_customer_comes_back() -> None:
+    evaluate_next_basket({"p": _Recording()}, _small())
+    assert _Recording.asked == {"a": _day(14).to_pydatetime(), "b": _day(3).to_pydatetime()}
+    evaluate_next_basket({"p": _Recording()}, _small(), at_basket_time=False)
+    assert _Recording.asked == {"a": None, "b": None}
