@@ -100,15 +100,18 @@ def test_metrics_count_every_item_of_the_basket_repeats_included() -> None:
 def test_personal_top_frequency() -> None:
     frame = _small()
     model = PersonalTopFrequency().fit(frame)
-    got = model.recommend("a", n=4)
+    got = model.recommend("b", n=4)
     assert all(isinstance(r, Recommendation) for r in got)
-    # 라면 three times, then 김치 and 생수 once each (생수 bought last), then the popular 세제
-    assert [r.item for r in got] == ["라면", "생수", "김치", "세제"]
-    assert [r.reason.ko for r in got] == ["자주 사신 상품", "전에 사신 상품", "전에 사신 상품", "인기 상품"]
+    # b: 김치 on two days, then 세제 once; then the shop's most frequent: 라면 (4 purchase days)
+    assert [r.item for r in got] == ["김치", "세제", "라면", "생수"]
+    assert [r.reason.ko for r in got] == ["자주 사신 상품", "전에 사신 상품", "인기 상품", "인기 상품"]
     assert got[0].reason.kind == "reorder" and got[0].reason.en == "One you buy often"
+    # score: purchase days + (the last one's number + 1) / (most days of a customer + 2) + the
+    # item's share of purchase days (popularity / (most + 1)): b's 김치 2 + 2/5 + 3/5
+    assert [r.score for r in got] == pytest.approx([3.0, 1 + 2 / 5 + 2 / 5, 4 / 5, 1 / 5])
     assert model.exclude_seen is False
-    # a new customer: the most popular (라면, 김치 and 세제 have two customers each; ties by id)
-    assert [r.item for r in model.recommend("someone new", n=3)] == ["김치", "라면", "세제"]
+    # a new customer: the most frequent items of the shop
+    assert [r.item for r in model.recommend("someone new", n=3)] == ["라면", "김치", "세제"]
     assert "라면" not in {r.item for r in model.recommend("a", Context(exclude=frozenset({"라면"})))}
     state = ModelState()
     model.save_state(state)

@@ -165,7 +165,14 @@ def test_cold_start_views_and_no_time(shop: pd.DataFrame) -> None:
 
 @pytest.mark.parametrize(
     ("param", "value"),
-    [("half_life_days", 0), ("due_weight", -1.0), ("due_width", float("nan")), ("min_customers", 0)],
+    [
+        ("half_life_days", 0),
+        ("due_weight", -1.0),
+        ("due_width", float("nan")),
+        ("min_customers", 0),
+        ("item_weight", -1),
+        ("popularity_weight", "a lot"),
+    ],
 )
 def test_bad_parameters_name_the_field(shop: pd.DataFrame, param: str, value: float) -> None:
     with pytest.raises(InvalidInputError, match=param):
