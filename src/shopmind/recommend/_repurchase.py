@@ -71,8 +71,8 @@ class RepurchaseRecommender(Recommender):
     frequencies with their neighbours'), then the shop's most popular items (negative scores);
     unknown customers get the popular items. Without it (a candidate source, e.g. of the hybrid)
     only the customer's own items come out, with their own scores, and no user CF is fitted.
-    (User CF rather than item CF: better on both Online Retail's and the demo shop's next
-    baskets, and a third of the fitting time.)
+    (User CF rather than item CF: 2.3 points of NDCG@10 better on Online Retail's next baskets,
+    within 0.002 on the demo shop's, and a third of the fitting time.)
 
     Args:
         half_life_days: a purchase counts half as much this many days before the latest one.
