@@ -71,7 +71,7 @@ class RepurchaseRecommender(Recommender):
     frequencies with their neighbours'), then the shop's most popular items (negative scores);
     unknown customers get the popular items. Without it (a candidate source, e.g. of the hybrid)
     only the customer's own items come out, with their own scores, and no user CF is fitted.
-    (User CF rather than item CF: 2.3 points of NDCG@10 better on Online Retail's next baskets,
+    (User CF rather than item CF: NDCG@10 0.2746 against 0.2723 on Online Retail's next baskets,
     within 0.002 on the demo shop's, and a third of the fitting time.)
 
     Args:
