@@ -103,13 +103,17 @@ class CalibratedBoostingClassifier(ClassifierMixin, BaseEstimator):
         calibration: tuple[pd.DataFrame | npt.ArrayLike, npt.ArrayLike] | None = None,
         groups: npt.ArrayLike | None = None,
         n_folds: int = 3,
+        calibrate_on: npt.ArrayLike | None = None,
     ) -> Self:
         """Fit the trees on every row, then the calibration map; returns ``self``.
 
         Without ``calibration`` rows the map learns on out-of-fold scores: the rows are dealt
         into ``n_folds`` seeded folds stratified by outcome or, with ``groups`` (e.g. the time
         window of each row), the groups are dealt round-robin into the folds. With
-        ``calibration=(X_cal, y_cal)`` the map learns on those rows.
+        ``calibration=(X_cal, y_cal)`` the map learns on those rows. ``calibrate_on`` (a
+        boolean per row) restricts the out-of-fold scores the map learns on, e.g. to the newest
+        time windows, so the probabilities follow the latest base rate while the trees still
+        learn on every row.
 
         Raises:
             InvalidInputError: y not 0/1 or of the wrong length, only one class, an unknown
@@ -120,6 +124,14 @@ class CalibratedBoostingClassifier(ClassifierMixin, BaseEstimator):
         frame = self._frame(X, fit=True)
         target = self._check_y(y, len(frame))
         if calibration is not None:
+            if calibrate_on is not None:
+                raise InvalidInputError(
+                    [
+                        FieldError(
+                            "calibrate_on", "applies to out-of-fold scores: give it or calibration, not both"
+                        )
+                    ]
+                )
             cal_x = self._frame(calibration[0], fit=True)[list(frame.columns)]
             cal_y = self._check_y(calibration[1], len(cal_x), "calibration")
             booster, trees = self._train(frame, target, valid=(cal_x, cal_y))
@@ -127,7 +139,16 @@ class CalibratedBoostingClassifier(ClassifierMixin, BaseEstimator):
             self._calibrate(self._tree_score(cal_x), cal_y, frame, target)
             return self
         fold = self._folds(target, groups, n_folds)
-        return self._fit_cross(frame, target, fold)
+        mask = np.ones(len(frame), dtype=bool)
+        if calibrate_on is not None:
+            mask = np.asarray(calibrate_on)
+            if mask.shape != (len(frame),) or mask.dtype != np.bool_:
+                raise InvalidInputError(
+                    [FieldError("calibrate_on", f"must hold one true/false per row ({len(frame)})")]
+                )
+            if np.unique(target[mask]).size < 2:
+                raise InvalidInputError([FieldError("calibrate_on", f"rows {_BOTH}")])
+        return self._fit_cross(frame, target, fold, mask)
 
     def _folds(self, target: IntArray, groups: npt.ArrayLike | None, n_folds: int) -> IntArray:
         """The fold of each row."""
@@ -163,7 +184,9 @@ class CalibratedBoostingClassifier(ClassifierMixin, BaseEstimator):
                 )
         return fold
 
-    def _fit_cross(self, frame: pd.DataFrame, target: IntArray, fold: IntArray) -> Self:
+    def _fit_cross(
+        self, frame: pd.DataFrame, target: IntArray, fold: IntArray, calibrate_on: npt.NDArray[np.bool_]
+    ) -> Self:
         n_folds = int(fold.max()) + 1
         boosters, losses = [], np.zeros(self.n_estimators)
         for f in range(n_folds):
@@ -180,7 +203,7 @@ class CalibratedBoostingClassifier(ClassifierMixin, BaseEstimator):
             )
         self.booster_ = self._train(frame, target, trees=trees)[0]
         self.n_estimators_ = trees
-        self._calibrate(out_of_fold, target, frame, target)
+        self._calibrate(out_of_fold[calibrate_on], target[calibrate_on], frame, target)
         return self
 
     def _params(self) -> dict[str, Any]:
