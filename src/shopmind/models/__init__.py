@@ -4,8 +4,9 @@ scikit-learn estimator contract and the vocabulary of the papers.
 - :class:`BetaGeoModel`: BG/NBD (Fader, Hardie & Lee 2005) repeat purchases and P(alive).
 - :class:`ParetoNBDModel`: Pareto/NBD (Schmittlein, Morrison & Colombo 1987).
 - :class:`GammaGammaModel`: spend per transaction (Fader & Hardie 2013) and discounted CLV.
-- :class:`CalibratedBoostingClassifier`: LightGBM trees with isotonic/Platt calibration (purchase
-  probability, churn, look-alikes), judged by :func:`model_card`.
+- :class:`CalibratedBoostingClassifier`: LightGBM trees on every row with cross-fitted, strictly
+  increasing calibration (interpolated isotonic or Platt), so the probabilities keep the trees'
+  ranking (purchase probability, churn, look-alikes), judged by :func:`model_card`.
 
 Each takes per-customer arrays (frequency, recency, T; or frequency, monetary_value), never
 storage; ``fit`` returns the model, learned state ends in ``_``.

@@ -180,7 +180,12 @@ class CalibratedBoostingClassifier(ClassifierMixin, BaseEstimator):
         for f in range(n_folds):
             if np.unique(target[fold != f]).size < 2:
                 raise InvalidInputError(
-                    [FieldError("groups", f"leave a fold without both outcomes: y {_BOTH}")]
+                    [
+                        FieldError(
+                            "groups",
+                            f"leave the trees of fold {f} one outcome only: use other groups or add data",
+                        )
+                    ]
                 )
         return fold
 
