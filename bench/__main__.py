@@ -11,6 +11,7 @@ BENCHES = [
     "bench.bench_clv",
     "bench.bench_purchase",
     "bench.bench_pipeline",
+    "bench.bench_personas",
     "bench.bench_rules",
     "bench.bench_recommend",
     "bench.bench_api",
