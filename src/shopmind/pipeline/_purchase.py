@@ -58,9 +58,11 @@ COLUMNS = (*FEATURES, *CONTEXT)
 
 
 def settled(features: pd.DataFrame) -> pd.DataFrame:
-    """The features rounded to 6 decimals. DuckDB adds money up in parallel, so a sum differs in
-    its last bits from run to run (up to 6e-11 on Online Retail's revenue), and trees split on
-    exact values: unrounded, two runs on the same data gave different probabilities."""
+    """The features rounded to 6 decimals. DuckDB aggregates in parallel, so a float sum or mean
+    can differ in its last bits from run to run (up to 6e-11 on Online Retail's revenue before
+    the behaviour features rounded it), and trees split on exact values: unrounded, two runs on
+    the same data gave different probabilities. Rounding every float column here keeps the
+    models identical run to run whatever aggregate a feature comes from."""
     floats = features.select_dtypes("float").columns
     features[floats] = features[floats].round(6)
     return features
