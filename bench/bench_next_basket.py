@@ -1,0 +1,458 @@
+"""Next-basket recommendation: shopmind's recommenders beside TIFU-KNN and the top-frequency
+baselines, on Online Retail and on the demo shop, measured in the same run.
+
+Protocol (the next-basket literature's, e.g. Hu et al. 2020; Li et al. 2023 "A next basket
+recommendation reality check"): a basket is one customer's items at one time stamp (Online Retail:
+an invoice; the demo shop: an order). Every customer with at least two baskets has the last one
+held out; everything else (every other basket of every customer, whenever it happened) is the
+training data. Each recommender, fitted once on the training data, ranks K items for each held-out
+customer, asked at the time of the held-out basket (``Context(now=...)``: the moment the customer
+comes back). The truth is the whole basket, items bought before included:
+
+- ``recall@K`` = hits / min(K, |basket|); ``ndcg@K`` = DCG / ideal DCG with min(K, |basket|)
+  hits on top (binary relevance);
+- ``repeat share``: the share of recommended items the customer had bought before; the held-out
+  baskets' own share of such items is printed as the data's "repeat share" for comparison;
+- ``fit s``: fitting time; for TIFU-KNN the user vectors and the neighbour search (its tuning on
+  the validation split is not counted).
+
+Peers, written here from their papers:
+
+- **global top-frequency**: the items in most baskets, the same list for everyone;
+- **personal top-frequency**: each customer's own items by the number of their baskets holding
+  them (ties: the more recent first), then the global list;
+- **TIFU-KNN** (Hu, He, Gao, Zhang, SIGIR 2020, "Modeling personalized item frequency
+  information for next-basket recommendation"): a customer's baskets (binary item vectors), oldest
+  first, are split into ``groups`` contiguous groups of (nearly) equal size (fewer baskets than
+  groups: one basket a group); inside a group basket j of m is weighted ``r_b ** (m - j)`` and the
+  group averaged, the groups weighted ``r_g ** (last - g)`` and averaged: the personal item
+  frequency vector. Scores are ``alpha * own vector + (1 - alpha) * mean vector of the k nearest
+  customers`` (Euclidean, over every training customer, the customer included as in the authors'
+  code). Its hyper-parameters are tuned per data set on a validation split (each held-out
+  customer's second-last basket, trained without the last two), over the grid of ``TIFU_GRID``,
+  by NDCG@10: the peer at its best, as the paper tuned it.
+
+shopmind's recommenders are built with ``exclude_seen=False`` where they take it (a repurchase
+may be recommended), the rest as defaults.
+
+Run with ``python -m bench.bench_next_basket`` (``--data online_retail`` or ``demo`` for one;
+``--demo-customers/--demo-days/--demo-seed`` for another demo shop; default the ``make demo`` shop:
+5,000 customers, 90 days, seed 42).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import itertools
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+KS = (10, 20)
+DEMO = {"customers": 5_000, "days": 90, "seed": 42}  # the ``make demo`` shop
+
+#: TIFU-KNN's grid: (groups, r_b, r_g, neighbours, alpha); the paper's defaults are in it
+TIFU_GRID = {
+    "groups": (3, 7),
+    "r_b": (0.9, 1.0),
+    "r_g": (0.6, 0.8),
+    "neighbours": (100, 300),
+    "alpha": (0.5, 0.7, 0.9),
+}
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+
+def online_retail() -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Online Retail's purchase lines of known customers (cancellations, returns and the shop's
+    non-product codes such as POST, DOT, M, BANK CHARGES left out): user, item, time."""
+    frame = pd.read_parquet(DATA / "online_retail" / "online_retail.parquet")
+    frame = frame[~frame.InvoiceNo.astype(str).str.startswith("C") & (frame.Quantity > 0)]
+    frame = frame.dropna(subset=["CustomerID"])
+    code = frame.StockCode.astype(str)
+    frame = frame[code.str[0].str.isdigit()]  # products have numeric codes (85123A, 22423...)
+    rows = pd.DataFrame(
+        {
+            "user": frame.CustomerID.astype(int).astype(str),
+            "item": frame.StockCode.astype(str),
+            "time": pd.to_datetime(frame.InvoiceDate).dt.tz_localize("UTC"),
+        }
+    )
+    return rows.drop_duplicates().reset_index(drop=True), None
+
+
+def demo_shop(customers: int, days: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The demo shop's members' order lines (user, item, time) and its catalogue."""
+    from shopmind.demo import generate_shop
+
+    shop = generate_shop(customers=customers, days=days, seed=seed)
+    orders = shop.orders.select(["order_id", "ordered_at", "customer_id"]).to_pandas()
+    lines = shop.order_lines.select(["order_id", "product_id"]).to_pandas()
+    rows = lines.merge(orders, on="order_id").dropna(subset=["customer_id"])
+    frame = pd.DataFrame({"user": rows.customer_id, "item": rows.product_id, "time": rows.ordered_at})
+    products = shop.products.to_pandas()
+    catalogue = products[["product_id", "name", "category", "brand", "price", "colour", "description"]]
+    return frame.drop_duplicates().reset_index(drop=True), catalogue.rename(columns={"product_id": "item"})
+
+
+# -- the split and the metrics --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BasketSplit:
+    train: pd.DataFrame  # user, item, time
+    baskets: Mapping[str, frozenset[str]]  # held-out basket per test customer
+    at: Mapping[str, pd.Timestamp]  # its time
+
+
+def basket_split(frame: pd.DataFrame) -> BasketSplit:
+    """Each customer's last time stamp held out (customers with at least two time stamps)."""
+    last = frame.groupby("user")["time"].transform("max")
+    stamps = frame.groupby("user")["time"].transform("nunique")
+    held = (frame["time"] == last) & (stamps >= 2)
+    test = frame[held]
+    baskets = {str(u): frozenset(items) for u, items in test.groupby("user")["item"]}
+    at = test.groupby("user")["time"].first().to_dict()
+    return BasketSplit(frame[~held].reset_index(drop=True), baskets, {str(u): t for u, t in at.items()})
+
+
+def basket_metrics(
+    lists: Mapping[str, list[str]], split: BasketSplit, seen: Mapping[str, set[str]]
+) -> dict[str, float]:
+    """Recall and NDCG at each K of ``KS`` and the repeat share of the top ``max(KS)``."""
+    k_max = max(KS)
+    discounts = 1.0 / np.log2(np.arange(2, k_max + 2))
+    ideal = np.cumsum(discounts)
+    out: dict[str, list[float]] = {f"{m}@{k}": [] for k in KS for m in ("recall", "ndcg")}
+    repeats = []
+    for user, basket in split.baskets.items():
+        top = lists.get(user, [])[:k_max]
+        rel = np.array([i in basket for i in top] + [False] * (k_max - len(top)), dtype=np.float64)
+        for k in KS:
+            best = min(k, len(basket))
+            out[f"recall@{k}"].append(rel[:k].sum() / best)
+            out[f"ndcg@{k}"].append(float(rel[:k] @ discounts[:k]) / ideal[best - 1])
+        mine = seen.get(user, set())
+        if top:
+            repeats.append(np.mean([i in mine for i in top]))
+    metrics = {name: float(np.mean(v)) for name, v in out.items()}
+    metrics["repeat_share"] = float(np.mean(repeats)) if repeats else 0.0
+    return metrics
+
+
+def _seen(train: pd.DataFrame) -> dict[str, set[str]]:
+    return {str(u): set(items) for u, items in train.groupby("user")["item"]}
+
+
+# -- the peers ------------------------------------------------------------------------------------
+
+
+class _Coded:
+    """Users and items of a training frame as codes, and each (user, basket) as a row."""
+
+    def __init__(self, train: pd.DataFrame) -> None:
+        self.users, user_codes = np.unique(train["user"].to_numpy(dtype=str), return_inverse=True)
+        self.items, item_codes = np.unique(train["item"].to_numpy(dtype=str), return_inverse=True)
+        frame = pd.DataFrame({"u": user_codes, "i": item_codes, "t": train["time"].to_numpy()})
+        frame = frame.drop_duplicates(["u", "i", "t"])
+        # baskets numbered per user, oldest first (0-based), and how many each user has
+        stamps = frame[["u", "t"]].drop_duplicates().sort_values(["u", "t"], kind="stable")
+        stamps["b"] = stamps.groupby("u").cumcount()
+        self.rows = frame.merge(stamps, on=["u", "t"])
+        self.n_baskets = np.bincount(stamps["u"].to_numpy(), minlength=self.users.size)
+        self.user_index = {u: i for i, u in enumerate(self.users.tolist())}
+
+    def basket_counts(self) -> sparse.csr_matrix:
+        """users × items: the number of the user's baskets holding the item."""
+        r = self.rows
+        return sparse.csr_matrix(
+            (np.ones(len(r)), (r["u"].to_numpy(), r["i"].to_numpy())),
+            shape=(self.users.size, self.items.size),
+        )
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` best columns of each row of ``scores``, best first (ties: lower column first)."""
+    k = min(k, scores.shape[1])
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    picked = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -picked), axis=1)
+    return np.take_along_axis(part, order, axis=1)
+
+
+class GlobalTopFrequency:
+    name = "global top-frequency"
+
+    def fit(self, train: pd.DataFrame) -> GlobalTopFrequency:
+        counts = train.drop_duplicates(["user", "item", "time"])["item"].value_counts()
+        self.ranked_ = sorted(counts.index, key=lambda i: (-counts[i], i))[: max(KS)]
+        return self
+
+    def lists(self, users: list[str], at: Mapping[str, pd.Timestamp]) -> dict[str, list[str]]:
+        return {u: list(self.ranked_) for u in users}
+
+
+class PersonalTopFrequency:
+    name = "personal top-frequency"
+
+    def fit(self, train: pd.DataFrame) -> PersonalTopFrequency:
+        self.coded_ = coded = _Coded(train)
+        per = coded.rows.groupby(["u", "i"])["b"].agg(["size", "max"]).reset_index()
+        # own items score their basket count (>= 1) plus a fraction for recency (ties: the more
+        # recent first); the global list fills in below them
+        own = per["size"].to_numpy() + (per["max"].to_numpy() + 1.0) / (coded.n_baskets.max() + 2.0)
+        shape = (coded.users.size, coded.items.size)
+        self.score_ = sparse.csr_matrix((own, (per["u"].to_numpy(), per["i"].to_numpy())), shape=shape)
+        popularity = np.bincount(coded.rows["i"].to_numpy(), minlength=coded.items.size).astype(float)
+        self.global_ = popularity / (popularity.max() + 1.0)
+        return self
+
+    def lists(self, users: list[str], at: Mapping[str, pd.Timestamp]) -> dict[str, list[str]]:
+        coded = self.coded_
+        rows = np.array([coded.user_index[u] for u in users])
+        scores = self.score_[rows].toarray() + self.global_[None, :]
+        top = _top(scores, max(KS))
+        return {u: coded.items[t].tolist() for u, t in zip(users, top, strict=True)}
+
+
+class TifuKnn:
+    name = "TIFU-KNN"
+
+    def __init__(
+        self, groups: int = 7, r_b: float = 0.9, r_g: float = 0.7, neighbours: int = 300, alpha: float = 0.7
+    ) -> None:
+        self.groups, self.r_b, self.r_g, self.neighbours, self.alpha = groups, r_b, r_g, neighbours, alpha
+
+    def params(self) -> dict[str, float]:
+        return {
+            "groups": self.groups,
+            "r_b": self.r_b,
+            "r_g": self.r_g,
+            "k": self.neighbours,
+            "alpha": self.alpha,
+        }
+
+    def fit(self, train: pd.DataFrame) -> TifuKnn:
+        self.coded_ = _Coded(train)
+        self.vectors_ = self._vectors()
+        self._near: dict[int, np.ndarray] = {}
+        return self
+
+    def _vectors(self) -> sparse.csr_matrix:
+        """The personal item frequency vectors (users × items)."""
+        coded = self.coded_
+        r = coded.rows
+        u, b = r["u"].to_numpy(), r["b"].to_numpy()
+        n = coded.n_baskets[u]
+        g_count = np.minimum(n, self.groups)
+        base = n // g_count
+        extra = n - base * g_count  # the last ``extra`` groups hold one basket more
+        small = (g_count - extra) * base  # baskets in the smaller groups
+        in_small = b < small
+        group = np.where(in_small, b // np.maximum(base, 1), (g_count - extra) + (b - small) // (base + 1))
+        size = np.where(in_small, base, base + 1)
+        start = np.where(in_small, group * base, small + (group - (g_count - extra)) * (base + 1))
+        position = b - start  # 0-based inside the group
+        weight = (self.r_b ** (size - 1 - position)) / size * (self.r_g ** (g_count - 1 - group)) / g_count
+        vectors = sparse.csr_matrix(
+            (weight, (u, r["i"].to_numpy())), shape=(coded.users.size, coded.items.size)
+        )
+        vectors.sum_duplicates()
+        return vectors
+
+    def neighbours_of(self, rows: np.ndarray, k: int) -> np.ndarray:
+        """The ``k`` nearest users (Euclidean over the vectors) of each of ``rows``, nearest first."""
+        vectors = self.vectors_
+        norms = np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel()
+        k = min(k, vectors.shape[0])
+        out = np.empty((rows.size, k), dtype=np.int64)
+        for start in range(0, rows.size, 1000):
+            chunk = rows[start : start + 1000]
+            dots = (vectors[chunk] @ vectors.T).toarray()
+            dist = norms[chunk][:, None] + norms[None, :] - 2.0 * dots
+            out[start : start + chunk.size] = _top(-dist, k)
+        return out
+
+    def scores(self, rows: np.ndarray, near: np.ndarray | None = None) -> np.ndarray:
+        near = self.neighbours_of(rows, self.neighbours) if near is None else near[:, : self.neighbours]
+        own = self.vectors_[rows].toarray()
+        dense = self.vectors_
+        mean = np.vstack([np.asarray(dense[n].mean(axis=0)).ravel() for n in near]) if rows.size else own
+        return self.alpha * own + (1.0 - self.alpha) * mean
+
+    def lists(self, users: list[str], at: Mapping[str, pd.Timestamp]) -> dict[str, list[str]]:
+        coded = self.coded_
+        rows = np.array([coded.user_index[u] for u in users])
+        top = _top(self.scores(rows), max(KS))
+        return {u: coded.items[t].tolist() for u, t in zip(users, top, strict=True)}
+
+
+def tune_tifu(train: pd.DataFrame) -> tuple[TifuKnn, list[tuple[dict[str, float], float]]]:
+    """TIFU-KNN with the grid's best NDCG@10 on the validation split of ``train``."""
+    valid = basket_split(train)
+    users = sorted(u for u in valid.baskets if u in set(valid.train["user"]))
+    valid = BasketSplit(valid.train, {u: valid.baskets[u] for u in users}, valid.at)
+    seen = _seen(valid.train)
+    tried = []
+    best: tuple[float, dict[str, float]] | None = None
+    for groups, r_b, r_g in itertools.product(TIFU_GRID["groups"], TIFU_GRID["r_b"], TIFU_GRID["r_g"]):
+        model = TifuKnn(groups, r_b, r_g).fit(valid.train)
+        rows = np.array([model.coded_.user_index[u] for u in users])
+        near = model.neighbours_of(rows, max(TIFU_GRID["neighbours"]))
+        for k, alpha in itertools.product(TIFU_GRID["neighbours"], TIFU_GRID["alpha"]):
+            model.neighbours, model.alpha = k, alpha
+            top = _top(model.scores(rows, near), max(KS))
+            lists = {u: model.coded_.items[t].tolist() for u, t in zip(users, top, strict=True)}
+            ndcg = basket_metrics(lists, valid, seen)["ndcg@10"]
+            tried.append((model.params(), ndcg))
+            if best is None or ndcg > best[0]:
+                best = (ndcg, model.params())
+    assert best is not None
+    p = best[1]
+    chosen = TifuKnn(int(p["groups"]), p["r_b"], p["r_g"], int(p["k"]), p["alpha"])
+    return chosen, tried
+
+
+# -- shopmind's recommenders ------------------------------------------------------------------------
+
+
+def shopmind_models() -> dict[str, Callable[[], object]]:
+    """shopmind's recommenders, repurchases allowed where the model takes ``exclude_seen``."""
+    import shopmind.recommend as rec
+    from shopmind.pipeline import ALGORITHMS
+
+    made: dict[str, Callable[[], object]] = {}
+    extra = {
+        "personal_top_frequency": getattr(rec, "PersonalTopFrequency", None),
+        "repurchase": getattr(rec, "RepurchaseRecommender", None),
+    }
+    for name, make in {**{k: v for k, v in extra.items() if v is not None}, **ALGORITHMS}.items():
+        probe = make()
+        if "exclude_seen" in probe.get_params():
+            made[name] = lambda make=make: make().set_params(exclude_seen=False)
+        else:
+            made[name] = make
+    return made
+
+
+def _shopmind_lists(model, split: BasketSplit, users: list[str]) -> dict[str, list[str]]:
+    from shopmind.recommend import Context
+
+    k = max(KS)
+    return {
+        u: [r.item for r in model.recommend(u, Context(now=split.at[u].to_pydatetime()), n=k)] for u in users
+    }
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+
+def evaluate(
+    label: str, frame: pd.DataFrame, catalogue: pd.DataFrame | None, only: list[str] | None = None
+) -> pd.DataFrame:
+    split = basket_split(frame)
+    seen = _seen(split.train)
+    users = sorted(split.baskets)
+    repeat_truth = np.mean([np.mean([i in seen.get(u, set()) for i in split.baskets[u]]) for u in users])
+    print(
+        f"\n== {label}: {len(frame):,} lines, {frame.user.nunique():,} customers, {frame.item.nunique():,} items;"
+        f" {len(users):,} held-out baskets (mean {np.mean([len(b) for b in split.baskets.values()]):.1f} items,"
+        f" {repeat_truth:.1%} of their items bought before by the same customer)",
+        flush=True,
+    )
+    rows = []
+
+    def record(name: str, kind: str, fit_s: float, lists: Mapping[str, list[str]], note: str = "") -> None:
+        m = basket_metrics(lists, split, seen)
+        rows.append({"data": label, "model": name, "kind": kind, **m, "fit_s": fit_s, "note": note})
+        print(
+            f"{name:<24} {kind:<5} R@10 {m['recall@10']:.4f} N@10 {m['ndcg@10']:.4f} "
+            f"R@20 {m['recall@20']:.4f} N@20 {m['ndcg@20']:.4f} repeats {m['repeat_share']:.2f} "
+            f"fit {fit_s:7.2f} s {note}",
+            flush=True,
+        )
+
+    for peer in (GlobalTopFrequency(), PersonalTopFrequency()):
+        t0 = time.perf_counter()
+        peer.fit(split.train)
+        record(peer.name, "peer", time.perf_counter() - t0, peer.lists(users, split.at))
+    t0 = time.perf_counter()
+    tifu, tried = tune_tifu(split.train)
+    tuning = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    tifu.fit(split.train)
+    lists = tifu.lists(users, split.at)
+    params = ", ".join(f"{k}={v:g}" for k, v in tifu.params().items())
+    record(
+        tifu.name,
+        "peer",
+        time.perf_counter() - t0,
+        lists,
+        f"({params}; best of {len(tried)}, tuned in {tuning:.0f} s)",
+    )
+
+    for name, make in shopmind_models().items():
+        if only and name not in only:
+            continue
+        model = make()
+        t0 = time.perf_counter()
+        if catalogue is not None and "catalogue" in inspect.signature(model.fit).parameters:
+            model.fit(split.train, catalogue)
+        else:
+            model.fit(split.train)
+        fit_s = time.perf_counter() - t0
+        record(name, "ours", fit_s, _shopmind_lists(model, split, users))
+    table = pd.DataFrame(rows)
+    _ratios(table)
+    return table
+
+
+def _ratios(table: pd.DataFrame) -> None:
+    peers = table[table.kind == "peer"].set_index("model")
+    ours = table[table.kind == "ours"]
+    if ours.empty:
+        return
+    best = ours.loc[ours["ndcg@10"].idxmax()]
+    print(f"best of ours by NDCG@10: {best.model}")
+    for peer in ("personal top-frequency", "TIFU-KNN"):
+        for metric in ("recall@10", "ndcg@10"):
+            value, theirs = best[metric], peers.loc[peer, metric]
+            verdict = "beats" if value > theirs else "does NOT beat"
+            print(
+                f"  {metric:<9} ours ({best.model}) {value:.4f} vs {peer} {theirs:.4f}: "
+                f"ratio {value / theirs:.3f} ({verdict})"
+            )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", choices=("all", "online_retail", "demo"), default="all")
+    parser.add_argument("--demo-customers", type=int, default=DEMO["customers"])
+    parser.add_argument("--demo-days", type=int, default=DEMO["days"])
+    parser.add_argument("--demo-seed", type=int, default=DEMO["seed"])
+    parser.add_argument("--only", nargs="*", help="shopmind models to run (default all)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    if args.data in ("all", "demo"):
+        frame, catalogue = demo_shop(args.demo_customers, args.demo_days, args.demo_seed)
+        label = f"demo shop ({args.demo_customers:,} customers, {args.demo_days} days, seed {args.demo_seed})"
+        evaluate(label, frame, catalogue, args.only)
+    if args.data in ("all", "online_retail"):
+        if not (DATA / "online_retail").is_dir():
+            print(f"Online Retail skipped: {DATA / 'online_retail'} is absent")
+        else:
+            frame, catalogue = online_retail()
+            evaluate("Online Retail (each customer's last invoice held out)", frame, catalogue, args.only)
+
+
+if __name__ == "__main__":
+    main()
