@@ -285,8 +285,12 @@ class TifuKnn:
     def scores(self, rows: np.ndarray, near: np.ndarray | None = None) -> np.ndarray:
         near = self.neighbours_of(rows, self.neighbours) if near is None else near[:, : self.neighbours]
         own = self.vectors_[rows].toarray()
-        dense = self.vectors_
-        mean = np.vstack([np.asarray(dense[n].mean(axis=0)).ravel() for n in near]) if rows.size else own
+        k = near.shape[1]
+        pick = sparse.csr_matrix(
+            (np.full(near.size, 1.0 / k), near.ravel(), np.arange(0, near.size + 1, k)),
+            shape=(rows.size, self.vectors_.shape[0]),
+        )
+        mean = (pick @ self.vectors_).toarray()  # the neighbours' mean vector
         return self.alpha * own + (1.0 - self.alpha) * mean
 
     def lists(self, users: list[str], at: Mapping[str, pd.Timestamp]) -> dict[str, list[str]]:

@@ -25,6 +25,7 @@ from shopmind.demo._catalogue import (
 from shopmind.demo._geography import CITIES, REGION_NAMES
 from shopmind.demo._people import CHANNEL_NAMES, DEVICE_TYPES, OS_NAMES, People
 from shopmind.demo._rain import RainGear
+from shopmind.demo._restock import RESTOCK_MARK
 from shopmind.demo._sampling import ProductSampler, choice, constant, numbered, pick, take
 from shopmind.demo._sessions import BROWSE, BUY, DAY_US, SCAN, US, Orders, Sessions
 from shopmind.events import EVENT_SCHEMA, EventType
@@ -407,7 +408,7 @@ def build_events(
         [
             numbered(f"demo-{seed}-", np.arange(n_main)),
             numbered(f"demo-{seed}-rain-", np.arange(wet_time.size)),
-            numbered(f"demo-{seed}-restock-", np.arange(stocked_time.size)),
+            numbered(f"demo-{seed}{RESTOCK_MARK}", np.arange(stocked_time.size)),
         ]
     ).take(pa.array(merged))
     session = ev["session"]

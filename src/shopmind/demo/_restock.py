@@ -27,6 +27,8 @@ from shopmind.demo._people import People
 from shopmind.demo._rain import RainGear
 from shopmind.demo._sessions import COMPLEMENT_PROBABILITY, Orders, Sessions
 
+#: What the restocked lines' event ids carry (``demo-<seed>-restock-<n>``).
+RESTOCK_MARK = "-restock-"
 #: Second word of the restock generator's seed, so that its stream is not the shop's.
 RESTOCK_STREAM = 0x52535443  # "RSTC"
 
