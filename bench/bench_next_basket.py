@@ -181,6 +181,15 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(part, order, axis=1)
 
 
+def _with_unknown(users: list[str], lists: dict[str, list[str]], coded: _Coded) -> dict[str, list[str]]:
+    """``lists`` plus the most popular items for the customers the training data does not know
+    (all of whose baskets were at the held-out basket's time)."""
+    popular = coded.items[
+        np.argsort(-np.bincount(coded.rows["i"], minlength=coded.items.size), kind="stable")
+    ]
+    return {u: lists.get(u, popular[: max(KS)].tolist()) for u in users}
+
+
 class GlobalTopFrequency:
     name = "global top-frequency"
 
@@ -211,10 +220,13 @@ class PersonalTopFrequency:
 
     def lists(self, users: list[str]) -> dict[str, list[str]]:
         coded = self.coded_
-        rows = np.array([coded.user_index[u] for u in users])
+        known = [u for u in users if u in coded.user_index]
+        rows = np.array([coded.user_index[u] for u in known], dtype=np.int64)
         scores = self.score_[rows].toarray() + self.global_[None, :]
         top = _top(scores, max(KS))
-        return {u: coded.items[t].tolist() for u, t in zip(users, top, strict=True)}
+        return _with_unknown(
+            users, {u: coded.items[t].tolist() for u, t in zip(known, top, strict=True)}, coded
+        )
 
 
 class TifuKnn:
@@ -288,9 +300,12 @@ class TifuKnn:
 
     def lists(self, users: list[str]) -> dict[str, list[str]]:
         coded = self.coded_
-        rows = np.array([coded.user_index[u] for u in users])
+        known = [u for u in users if u in coded.user_index]
+        rows = np.array([coded.user_index[u] for u in known], dtype=np.int64)
         top = _top(self.scores(rows), max(KS))
-        return {u: coded.items[t].tolist() for u, t in zip(users, top, strict=True)}
+        return _with_unknown(
+            users, {u: coded.items[t].tolist() for u, t in zip(known, top, strict=True)}, coded
+        )
 
 
 def tune_tifu(train: pd.DataFrame) -> tuple[TifuKnn, list[tuple[dict[str, float], float]]]:

@@ -1,7 +1,8 @@
 """The synthetic Korean shop: shoppers, sessions, carts and orders with planted truths.
 
 Everything is drawn from one ``numpy.random.default_rng(seed)`` in a fixed order (the rain's
-rain gear from a second one, ``_rain.rain_rng(seed)``) and built as
+rain gear from a second one, ``_rain.rain_rng(seed)``, the restocked consumables from a third,
+``_restock.restock_rng(seed)``) and built as
 whole arrays (no per-event Python), so equal arguments give identical tables, and a shop of
 20,000 members over 180 days (about 1.5 million events) takes a few seconds.
 
@@ -17,7 +18,10 @@ The phases, in the order they draw:
 4. **Orders** - one per buying session: lines drawn by category (weather-adjusted, favourite
    category) then product (popularity, price for VIPs, local specialities), complementary partners
    added, quantities and prices. Then the rain (``_rain``, from its own generator so that nothing
-   else moves): rain gear added to orders and viewed in browsing sessions on rainy days.
+   else moves): rain gear added to orders and viewed in browsing sessions on rainy days; then the
+   restocking (``_restock``, from a generator of its own too): members who adopted a consumable
+   (라면, 김치, 생수, 세제, 기저귀...) at a first purchase buy it again at their orders on the days it
+   is due on their own cycle.
 5. **Events** - each session expands into its events (landing page with referrer and UTM, identify,
    CRM message open and click, banners, searches, product views, cart adds and removes, checkout,
    order), ordered inside the session, spaced by random gaps and sorted by time; then some
