@@ -246,8 +246,8 @@ class TifuKnn:
             "alpha": self.alpha,
         }
 
-    def fit(self, train: pd.DataFrame) -> TifuKnn:
-        self.coded_ = _Coded(train)
+    def fit(self, train: pd.DataFrame, coded: _Coded | None = None) -> TifuKnn:
+        self.coded_ = coded if coded is not None else _Coded(train)
         self.vectors_ = self._vectors()
         self._near: dict[int, np.ndarray] = {}
         return self
@@ -287,16 +287,18 @@ class TifuKnn:
             out[start : start + chunk.size] = _top(-dist, k)
         return out
 
-    def scores(self, rows: np.ndarray, near: np.ndarray | None = None) -> np.ndarray:
-        near = self.neighbours_of(rows, self.neighbours) if near is None else near[:, : self.neighbours]
-        own = self.vectors_[rows].toarray()
+    def scores(self, rows: np.ndarray) -> np.ndarray:
+        near = self.neighbours_of(rows, self.neighbours)
+        return self.alpha * self.vectors_[rows].toarray() + (1.0 - self.alpha) * self.neighbour_mean(near)
+
+    def neighbour_mean(self, near: np.ndarray) -> np.ndarray:
+        """The mean vector of each row's neighbours (``near``: users × k)."""
         k = near.shape[1]
         pick = sparse.csr_matrix(
             (np.full(near.size, 1.0 / k), near.ravel(), np.arange(0, near.size + 1, k)),
-            shape=(rows.size, self.vectors_.shape[0]),
+            shape=(near.shape[0], self.vectors_.shape[0]),
         )
-        mean = (pick @ self.vectors_).toarray()  # the neighbours' mean vector
-        return self.alpha * own + (1.0 - self.alpha) * mean
+        return (pick @ self.vectors_).toarray()
 
     def lists(self, users: list[str]) -> dict[str, list[str]]:
         coded = self.coded_
@@ -317,18 +319,22 @@ def tune_tifu(train: pd.DataFrame) -> tuple[TifuKnn, list[tuple[dict[str, float]
     users = sorted(u for u in valid.relevant if u in set(valid.train["user"]))
     tried = []
     best: tuple[float, dict[str, float]] | None = None
+    coded = _Coded(valid.train)
     for groups, r_b, r_g in itertools.product(TIFU_GRID["groups"], TIFU_GRID["r_b"], TIFU_GRID["r_g"]):
-        model = TifuKnn(groups, r_b, r_g).fit(valid.train)
-        rows = np.array([model.coded_.user_index[u] for u in users])
+        model = TifuKnn(groups, r_b, r_g).fit(valid.train, coded)
+        rows = np.array([coded.user_index[u] for u in users])
+        own = model.vectors_[rows].toarray()
         near = model.neighbours_of(rows, max(TIFU_GRID["neighbours"]))
-        for k, alpha in itertools.product(TIFU_GRID["neighbours"], TIFU_GRID["alpha"]):
-            model.neighbours, model.alpha = k, alpha
-            top = _top(model.scores(rows, near), max(KS))
-            lists = {u: model.coded_.items[t].tolist() for u, t in zip(users, top, strict=True)}
-            ndcg = _ndcg10(lists, valid.relevant)
-            tried.append((model.params(), ndcg))
-            if best is None or ndcg > best[0]:
-                best = (ndcg, model.params())
+        for k in TIFU_GRID["neighbours"]:
+            mean = model.neighbour_mean(near[:, :k])
+            for alpha in TIFU_GRID["alpha"]:
+                model.neighbours, model.alpha = k, alpha
+                top = _top(alpha * own + (1.0 - alpha) * mean, max(KS))
+                lists = {u: coded.items[t].tolist() for u, t in zip(users, top, strict=True)}
+                ndcg = _ndcg10(lists, valid.relevant)
+                tried.append((model.params(), ndcg))
+                if best is None or ndcg > best[0]:
+                    best = (ndcg, model.params())
     assert best is not None
     p = best[1]
     chosen = TifuKnn(int(p["groups"]), p["r_b"], p["r_g"], int(p["k"]), p["alpha"])
