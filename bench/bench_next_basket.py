@@ -397,7 +397,11 @@ class AtBasketTime:
 
 
 def evaluate(
-    label: str, frame: pd.DataFrame, catalogue: pd.DataFrame | None, only: list[str] | None = None
+    label: str,
+    frame: pd.DataFrame,
+    catalogue: pd.DataFrame | None,
+    only: list[str] | None = None,
+    tifu_params: list[float] | None = None,
 ) -> pd.DataFrame:
     """The peers and shopmind's recommenders on one split; prints a line each, then the ratios."""
     from shopmind.recommend import evaluate_next_basket, next_basket_split
@@ -431,14 +435,21 @@ def evaluate(
         fit_s = time.perf_counter() - t0
         record(peer.name, "peer", basket_metrics(peer.lists(users), split), fit_s)
     t0 = time.perf_counter()
-    tifu, tried = tune_tifu(split.train)
+    if tifu_params is None:
+        tifu, tried = tune_tifu(split.train)
+    else:
+        tifu, tried = TifuKnn(int(tifu_params[0]), *tifu_params[1:3], int(tifu_params[3]), tifu_params[4]), []
     tuning = time.perf_counter() - t0
     t0 = time.perf_counter()
     tifu.fit(split.train)
     lists = tifu.lists(users)
     fit_s = time.perf_counter() - t0
     params = ", ".join(f"{k}={v:g}" for k, v in tifu.params().items())
-    note = f"({params}; best of {len(tried)} on the validation split, tuned in {tuning:.0f} s)"
+    note = (
+        f"({params}; best of {len(tried)} on the validation split, tuned in {tuning:.0f} s)"
+        if tried
+        else f"({params}: given, not tuned)"
+    )
     record(tifu.name, "peer", basket_metrics(lists, split), fit_s, note)
 
     for name, make in shopmind_models().items():
@@ -481,18 +492,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--demo-days", type=int, default=DEMO["days"])
     parser.add_argument("--demo-seed", type=int, default=DEMO["seed"])
     parser.add_argument("--only", nargs="*", help="shopmind models to run (default all)")
+    parser.add_argument(
+        "--tifu",
+        nargs=5,
+        type=float,
+        metavar=("GROUPS", "R_B", "R_G", "K", "ALPHA"),
+        help="TIFU-KNN's hyper-parameters, not tuned (default: tuned on the validation split)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if args.data in ("all", "demo"):
         frame, catalogue = demo_shop(args.demo_customers, args.demo_days, args.demo_seed)
         label = f"demo shop ({args.demo_customers:,} customers, {args.demo_days} days, seed {args.demo_seed})"
-        evaluate(label, frame, catalogue, args.only)
+        evaluate(label, frame, catalogue, args.only, args.tifu)
     if args.data in ("all", "online_retail"):
         if not (DATA / "online_retail").is_dir():
             print(f"Online Retail skipped: {DATA / 'online_retail'} is absent")
         else:
             frame, catalogue = online_retail()
-            evaluate("Online Retail (each customer's last invoice held out)", frame, catalogue, args.only)
+            evaluate(
+                "Online Retail (each customer's last invoice held out)",
+                frame,
+                catalogue,
+                args.only,
+                args.tifu,
+            )
 
 
 if __name__ == "__main__":
