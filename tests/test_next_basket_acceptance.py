@@ -2,9 +2,11 @@
 out (Online Retail: the last invoice; the demo shop: the last order), shopmind's best default for
 repeat purchases beats personal top-frequency and TIFU-KNN on Recall@10 and NDCG@10.
 
-The peers are those of ``bench/bench_next_basket.py`` (TIFU-KNN with the hyper-parameters its
-validation-split tuning chose there, ``TIFU_*`` below; re-run the bench to re-tune), measured in the
-same run on the same split and metrics. "shopmind's best default" is the better, by NDCG@10, of
+The peers are those of ``bench/bench_next_basket.py``, measured in the same run on the same split
+and metrics; TIFU-KNN with the hyper-parameters of ``TIFU_*`` below: on the demo shop those its
+validation-split tuning chose there; on Online Retail the paper's defaults, which score higher on
+this test than the grid's validation choice (3, 1, 0.6, 300, 0.5: Recall@10 0.2754 vs 0.2771), so
+the stronger peer is kept. "shopmind's best default" is the better, by NDCG@10, of
 the two recommenders shopmind offers for next baskets with their default settings: the
 replenishment recommender and the hybrid with ``exclude_seen=False``.
 """
@@ -32,7 +34,7 @@ from tests.conftest import data_file
 
 pytestmark = pytest.mark.slow
 
-#: TIFU-KNN (groups, r_b, r_g, neighbours, alpha) chosen by ``python -m bench.bench_next_basket``
+#: TIFU-KNN (groups, r_b, r_g, neighbours, alpha); see the module docstring
 TIFU_DEMO = (3, 1.0, 0.8, 100, 0.5)
 TIFU_ONLINE_RETAIL = (7, 0.9, 0.7, 300, 0.7)
 
@@ -64,7 +66,7 @@ def _assert_best_default_wins(table: pd.DataFrame) -> None:
     for peer in ("personal top-frequency", "TIFU-KNN"):
         for metric in ("recall@10", "ndcg@10"):
             assert table.loc[best, metric] > table.loc[peer, metric], (best, peer, metric, table.round(4))
-    assert np.isfinite(table.to_numpy(dtype=float)).all()
+    assert np.isfinite(table[["recall@10", "ndcg@10", "recall@20", "ndcg@20"]].to_numpy(dtype=float)).all()
 
 
 def test_demo_shop_next_basket() -> None:
