@@ -73,9 +73,10 @@ TIFU_GRID = {
 # -- data ---------------------------------------------------------------------------------------
 
 
-def online_retail() -> tuple[pd.DataFrame, pd.DataFrame | None]:
+def online_retail() -> tuple[pd.DataFrame, pd.DataFrame]:
     """Online Retail's purchase lines of known customers (cancellations, returns and the shop's
-    non-product codes such as POST, DOT, M, BANK CHARGES left out): user, item, time."""
+    non-product codes such as POST, DOT, M, BANK CHARGES left out): user, item, time, basket
+    (the invoice), kind; and the catalogue (item, name, median price)."""
     frame = pd.read_parquet(DATA / "online_retail" / "online_retail.parquet")
     frame = frame[~frame.InvoiceNo.astype(str).str.startswith("C") & (frame.Quantity > 0)]
     frame = frame.dropna(subset=["CustomerID"])
@@ -90,7 +91,16 @@ def online_retail() -> tuple[pd.DataFrame, pd.DataFrame | None]:
             "kind": "purchase",
         }
     )
-    return rows.drop_duplicates().reset_index(drop=True), None
+    named = frame.assign(item=frame.StockCode.astype(str), name=frame.Description.str.strip())
+    catalogue = (
+        named.groupby("item")
+        .agg(
+            name=("name", lambda s: s.mode().iat[0] if s.notna().any() else None),
+            price=("UnitPrice", "median"),
+        )
+        .reset_index()
+    )
+    return rows.drop_duplicates().reset_index(drop=True), catalogue
 
 
 def demo_shop(customers: int, days: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
