@@ -2,7 +2,8 @@
 
 ``generate_shop(customers, days, seed)`` returns a ``SyntheticShop`` of Arrow tables in the
 store's layouts (events, orders, order lines, products, weather, external interests) and the
-``PlantedTruths`` behind them. ``simulate_onsite(truths, seed)`` adds two weeks of on-site decisions
+``PlantedTruths`` behind them (among them each member's restocking cycle of the consumables they
+buy again: ``PlantedTruths.restock_cycles``). ``simulate_onsite(truths, seed)`` adds two weeks of on-site decisions
 of the built-in triggers and their outcomes. ``generate_consents(customers, days, seed, start)``
 gives its members' advertising consent ledger (a random stream of its own).
 ``simulate_responses(messages, shop_recipients(shop), seed)`` answers a campaign's messages with

@@ -25,6 +25,7 @@ from shopmind.demo._catalogue import (
 from shopmind.demo._geography import CITIES, REGION_NAMES
 from shopmind.demo._people import CHANNEL_NAMES, DEVICE_TYPES, OS_NAMES, People
 from shopmind.demo._rain import RainGear
+from shopmind.demo._restock import RESTOCK_MARK
 from shopmind.demo._sampling import ProductSampler, choice, constant, numbered, pick, take
 from shopmind.demo._sessions import BROWSE, BUY, DAY_US, SCAN, US, Orders, Sessions
 from shopmind.events import EVENT_SCHEMA, EventType
@@ -354,9 +355,12 @@ def build_events(
     seed: int,
     rain: RainGear,
     rain_rng: np.random.Generator,
+    restock: RainGear,
+    restock_rng: np.random.Generator,
 ) -> TimedEvents:
     """The events of every session; ``rain``'s lines and views come last, timed with
-    ``rain_rng`` inside their sessions, so that the other events are the same without them."""
+    ``rain_rng`` inside their sessions, then ``restock``'s lines timed with ``restock_rng``, so
+    that the other events are the same without them."""
     pages = Pages.of(catalogue, campaign_ids)
     ev = _draw_events(rng, sessions, orders, people, catalogue, sampler, pages)
     channel = people.device_channel[sessions.device]
@@ -387,18 +391,24 @@ def build_events(
         ev[name] = ev[name][final]
     time_us = time_us[chronological]
     n_main = time_us.size
-    extra, extra_time = _rain_events(rain_rng, rain, orders, sessions.size, ev, time_us, catalogue, pages)
+    wet, wet_time = _rain_events(rain_rng, rain, orders, sessions.size, ev, time_us, catalogue, pages)
+    stocked, stocked_time = _rain_events(
+        restock_rng, restock, orders, sessions.size, ev, time_us, catalogue, pages
+    )
+    extra = {name: np.concatenate([wet[name], stocked[name]]) for name in wet}
+    extra_time = np.concatenate([wet_time, stocked_time])
     merged = np.lexsort(
         (np.arange(n_main + extra_time.size) >= n_main, np.concatenate([time_us, extra_time]))
     )
     for name in list(ev):
         ev[name] = np.concatenate([ev[name], extra[name]])[merged]
     time_us = np.concatenate([time_us, extra_time])[merged]
-    # the shop's events keep their numbers; the rain's are numbered apart
+    # the shop's events keep their numbers; the rain's and the restocking's are numbered apart
     message_ids = pa.concat_arrays(
         [
             numbered(f"demo-{seed}-", np.arange(n_main)),
-            numbered(f"demo-{seed}-rain-", np.arange(extra_time.size)),
+            numbered(f"demo-{seed}-rain-", np.arange(wet_time.size)),
+            numbered(f"demo-{seed}{RESTOCK_MARK}", np.arange(stocked_time.size)),
         ]
     ).take(pa.array(merged))
     session = ev["session"]
@@ -432,7 +442,9 @@ def build_events(
     quantity = ev["quantity"]
     price = ev["price"]
     revenue = np.zeros(n)
-    revenue[is_order] = (orders.revenue + rain.revenue(n_orders))[ev["order"][is_order]]
+    revenue[is_order] = (orders.revenue + rain.revenue(n_orders) + restock.revenue(n_orders))[
+        ev["order"][is_order]
+    ]
     guest_contact = np.where(is_order, person, -1)
 
     columns = {

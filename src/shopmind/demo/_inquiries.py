@@ -16,6 +16,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shopmind.demo._restock import RESTOCK_MARK
 from shopmind.demo._sampling import numbered
 from shopmind.events import EventType
 
@@ -53,6 +54,10 @@ def add_inquiries(events: pa.Table, seed: int) -> pa.Table:
     rng = np.random.default_rng([seed, STREAM])
     kinds = events.column("type").to_numpy(zero_copy_only=False)
     views = np.flatnonzero(kinds == EventType.PRODUCT_VIEW.value)
+    # a member restocking a product they know has no question about it; leaving those views out
+    # also keeps the clicks where they were before the restocking was planted (``_restock``)
+    ids = events.column("message_id").take(pa.array(views))
+    views = views[~pc.match_substring(ids, RESTOCK_MARK).to_numpy(zero_copy_only=False)]
     if views.size == 0:
         return events
     devices = events.column("anonymous_id").take(pa.array(views)).to_numpy(zero_copy_only=False)

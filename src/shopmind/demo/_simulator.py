@@ -1,7 +1,8 @@
 """The synthetic Korean shop: shoppers, sessions, carts and orders with planted truths.
 
 Everything is drawn from one ``numpy.random.default_rng(seed)`` in a fixed order (the rain's
-rain gear from a second one, ``_rain.rain_rng(seed)``) and built as
+rain gear from a second one, ``_rain.rain_rng(seed)``, the restocked consumables from a third,
+``_restock.restock_rng(seed)``) and built as
 whole arrays (no per-event Python), so equal arguments give identical tables, and a shop of
 20,000 members over 180 days (about 1.5 million events) takes a few seconds.
 
@@ -17,7 +18,10 @@ The phases, in the order they draw:
 4. **Orders** - one per buying session: lines drawn by category (weather-adjusted, favourite
    category) then product (popularity, price for VIPs, local specialities), complementary partners
    added, quantities and prices. Then the rain (``_rain``, from its own generator so that nothing
-   else moves): rain gear added to orders and viewed in browsing sessions on rainy days.
+   else moves): rain gear added to orders and viewed in browsing sessions on rainy days; then the
+   restocking (``_restock``, from a generator of its own too): members who adopted a consumable
+   (라면, 김치, 생수, 세제, 기저귀...) at a first purchase buy it again at their orders on the days it
+   is due on their own cycle.
 5. **Events** - each session expands into its events (landing page with referrer and UTM, identify,
    CRM message open and click, banners, searches, product views, cart adds and removes, checkout,
    order), ordered inside the session, spaced by random gaps and sorted by time; then some
@@ -31,7 +35,7 @@ visitors' events included; periods of a few weeks run ~10% higher (each device i
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
@@ -64,6 +68,7 @@ from shopmind.demo._people import (
     with_contact_hashes,
 )
 from shopmind.demo._rain import ADD_ON_TEXT, VIEW_TEXT, draw_rain_gear, rain_rng, with_rain_gear
+from shopmind.demo._restock import RESTOCK_TEXT, draw_restock, restock_rng
 from shopmind.demo._sampling import COAT_FACTOR_TEXT, RAIN_FACTOR_TEXT, ProductSampler, constant, take
 from shopmind.demo._sessions import (
     CAMPAIGN_EVERY_DAYS,
@@ -207,6 +212,8 @@ def generate_shop(
     orders = make_orders(rng, sessions, people, catalogue, sampler)
     wet = rain_rng(seed)  # the rain's own stream: the shop's other draws stay as they were
     rain = draw_rain_gear(wet, sessions, orders, people, catalogue, sampler)
+    stock = restock_rng(seed)  # the restocking's own stream, after the rain's: nothing above moves
+    restock, cycles = draw_restock(stock, sessions, orders, people, catalogue, rain)
     report(4, _PHASES)
 
     n_campaigns = -(-days // CAMPAIGN_EVERY_DAYS)
@@ -214,17 +221,37 @@ def generate_shop(
         f"crm-{first_day + timedelta(days=CAMPAIGN_EVERY_DAYS * w):%Y%m%d}" for w in range(n_campaigns)
     )
     timed = build_events(
-        rng, sessions, orders, people, catalogue, sampler, campaign_ids, period_start_us, seed, rain, wet
+        rng,
+        sessions,
+        orders,
+        people,
+        catalogue,
+        sampler,
+        campaign_ids,
+        period_start_us,
+        seed,
+        rain,
+        wet,
+        restock,
+        stock,
     )
     report(5, _PHASES)
 
-    orders = with_rain_gear(orders, rain)
+    orders = with_rain_gear(with_rain_gear(orders, rain), restock)  # the restocked lines come last
     order_table, line_table = _order_tables(
         sessions, orders, people, catalogue.table, timed.order_time_us, timed.order_ids
     )
     interests = _interests(rng, people, days, period_start_us)
     truths = _truths(
-        people, sessions, orders, catalogue.product_ids, catalogue.pairs, catalogue.region, first_day, days
+        people,
+        sessions,
+        orders,
+        catalogue.product_ids,
+        catalogue.pairs,
+        catalogue.region,
+        first_day,
+        days,
+        cycles,
     )
     report(6, _PHASES)
     return SyntheticShop(
@@ -345,6 +372,7 @@ def _truths(
     product_region: tuple[str | None, ...],
     start: date,
     days: int,
+    cycles: dict[tuple[int, int], float],
 ) -> PlantedTruths:
     user_ids: list[str] = people.user_ids.to_pylist()
     anonymous_ids: list[str] = people.anonymous_ids.to_pylist()
@@ -408,7 +436,18 @@ def _truths(
         regional_products=MappingProxyType(
             {product_ids[i]: r for i, r in enumerate(product_region) if r is not None}
         ),
+        restock_cycles=_restock_cycles(cycles, user_ids, product_ids),
+        restock_rule=RESTOCK_TEXT,
     )
+
+
+def _restock_cycles(
+    cycles: dict[tuple[int, int], float], user_ids: list[str], product_ids: tuple[str, ...]
+) -> Mapping[str, Mapping[str, float]]:
+    by_member: dict[str, dict[str, float]] = {}
+    for (person, product), days in sorted(cycles.items()):
+        by_member.setdefault(user_ids[person], {})[product_ids[product]] = round(days, 2)
+    return MappingProxyType({u: MappingProxyType(c) for u, c in by_member.items()})
 
 
 __all__ = ["DEFAULT_START", "EVENTS_PER_CUSTOMER_DAY", "INTEREST_SCHEMA", "SyntheticShop", "generate_shop"]

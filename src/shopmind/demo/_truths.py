@@ -121,6 +121,12 @@ class PlantedTruths:
     #: Local specialities (product_id -> region): shoppers in that region pick them 5x as often.
     regional_products: Mapping[str, str]
 
+    #: Replenishment (``demo._restock``): member -> {consumable product_id -> their cycle in days}
+    #: for the consumables (라면, 김치, 생수, 세제, 기저귀...) they adopted at a first purchase; a
+    #: later order on a day when the product is due gets it (``restock_rule`` says how exactly).
+    restock_cycles: Mapping[str, Mapping[str, float]]
+    restock_rule: str
+
     @property
     def end(self) -> date:
         """The first day after the period."""
