@@ -36,6 +36,7 @@ import pandas as pd
 from scipy.stats import pearsonr, spearmanr
 
 from shopmind.pipeline import choose_clv_model, customer_summary, predict_spend, spend_between
+from shopmind.pipeline._clv import predict_transactions, transactions_between
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ONLINE_RETAIL = DATA / "online_retail" / "online_retail.parquet"
@@ -101,6 +102,13 @@ class Holdout:
     lifetimes: Figures | None
     candidates: dict[str, Figures]
     seconds: float
+    #: the same comparison on transactions per customer (one per customer and day) instead of
+    #: spend: ours is the chosen count model's E[transactions] (BG/NBD when the supervised spend
+    #: model was chosen, as the job fits it), unscaled
+    actual_transactions: float
+    ours_transactions: Figures
+    naive_transactions: Figures
+    lifetimes_transactions: Figures | None
 
     @property
     def verdicts(self) -> dict[str, bool]:
@@ -143,7 +151,17 @@ def holdout(with_year_before: bool, *, peer: bool = True) -> Holdout:
         except ValueError:
             continue
 
-    lifetimes = _lifetimes(summary, actual, weeks) if peer else None
+    actual_tx = transactions_between(purchases, CALIBRATION_END, HOLDOUT_END, customers)
+    ours_tx = predict_transactions(choice.chosen, purchases, CALIBRATION_END, HORIZON_DAYS).reindex(customers)
+    transactions = summary["frequency"].to_numpy() + 1
+    naive_tx = max(
+        (
+            _figures(transactions / np.maximum(summary["T"].to_numpy(), 1 / 7) * weeks, actual_tx),
+            _figures(transactions / span_weeks * weeks, actual_tx),
+        ),
+        key=lambda f: f.spearman,
+    )
+    lifetimes, lifetimes_tx = _lifetimes(summary, actual, actual_tx, weeks) if peer else (None, None)
     label = (
         "Online Retail with the year before (Online Retail II)" if with_year_before else "Online Retail alone"
     )
@@ -158,10 +176,17 @@ def holdout(with_year_before: bool, *, peer: bool = True) -> Holdout:
         lifetimes,
         candidates,
         seconds,
+        float(actual_tx.sum()),
+        _figures(ours_tx.to_numpy(), actual_tx),
+        naive_tx,
+        lifetimes_tx,
     )
 
 
-def _lifetimes(summary: pd.DataFrame, actual: np.ndarray, weeks: float) -> Figures:
+def _lifetimes(
+    summary: pd.DataFrame, actual: np.ndarray, actual_tx: np.ndarray, weeks: float
+) -> tuple[Figures, Figures]:
+    """lifetimes' figures on spend and on transactions."""
     from lifetimes import BetaGeoFitter, GammaGammaFitter
 
     with warnings.catch_warnings():
@@ -175,7 +200,11 @@ def _lifetimes(summary: pd.DataFrame, actual: np.ndarray, weeks: float) -> Figur
         per_purchase = spend.conditional_expected_average_profit(
             summary["frequency"], summary["monetary_value"]
         )
-    return _figures(np.asarray(expected * per_purchase, dtype=float), actual)
+    expected = np.asarray(expected, dtype=float)
+    return (
+        _figures(expected * np.asarray(per_purchase, dtype=float), actual),
+        _figures(expected, actual_tx),
+    )
 
 
 def _line(label: str, f: Figures) -> str:
@@ -198,7 +227,12 @@ def main() -> None:
         for name, f in h.candidates.items():
             print(_line(f"  candidate {name} (unscaled)", f))
         for what, ok in h.verdicts.items():
-            print(f"  acceptance, {what}: {'PASS' if ok else 'FAIL'}")
+            print(f"  acceptance (spend), {what}: {'PASS' if ok else 'FAIL'}")
+        print(f"  transactions per customer (one per day), actual {h.actual_transactions:,.0f}:")
+        print(_line("ours (count model, unscaled)", h.ours_transactions))
+        print(_line("naive rate", h.naive_transactions))
+        if h.lifetimes_transactions is not None:
+            print(_line("lifetimes BG/NBD", h.lifetimes_transactions))
 
 
 if __name__ == "__main__":

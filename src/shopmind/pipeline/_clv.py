@@ -187,6 +187,37 @@ def spend_between(purchases: pd.DataFrame, start: date, end: date, customers: pd
     return np.asarray(spend.to_numpy(dtype=np.float64))
 
 
+def transactions_between(purchases: pd.DataFrame, start: date, end: date, customers: pd.Index) -> FloatArray:
+    """Each customer's transactions on days in (start, end], counted as the CLV models count them
+    (one per customer and day)."""
+    window = purchases[(purchases["day"] > start) & (purchases["day"] <= end)]
+    count = window.groupby("customer")["day"].nunique().reindex(customers).fillna(0.0)
+    return np.asarray(count.to_numpy(dtype=np.float64))
+
+
+def predict_transactions(name: str, purchases: pd.DataFrame, cut: date, horizon_days: int) -> pd.Series:
+    """The expected transactions per customer (who bought on or before ``cut``) in the
+    ``horizon_days`` after ``cut`` of the count model the job fits for the named candidate
+    (BG/NBD, with the job's refit when plain maximum likelihood fails, for "bg_nbd" and for
+    "supervised", which predicts spend only)."""
+    summary = customer_summary(purchases[purchases["day"] <= cut], cut)
+    x, t_x, age = (summary[c].to_numpy(dtype=np.float64) for c in ("frequency", "recency", "T"))
+    if name not in CANDIDATES:
+        raise ValueError(f"unknown candidate {name!r}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if name in ("bg_nbd", "supervised"):
+            counts: BetaGeoModel | ParetoNBDModel = fit_repeat_purchases(x, t_x, age, [])
+        else:
+            penalty = PENALTY if name.endswith("_penalised") else 0.0
+            model_class = ParetoNBDModel if name.startswith("pareto_nbd") else BetaGeoModel
+            counts = model_class(penalizer_coef=penalty).fit(x, t_x, age)
+        expected = counts.conditional_expected_number_of_purchases_up_to_time(
+            horizon_days / _DAYS_PER_WEEK, x, t_x, age
+        )
+    return pd.Series(np.asarray(expected, dtype=np.float64), index=summary.index, name=name)
+
+
 def _probabilistic_spend(name: str, summary: pd.DataFrame, horizon_days: float) -> FloatArray:
     """E[transactions in the horizon] x E[spend per transaction] of the named count model with
     Gamma-Gamma, fitted on ``summary``."""
