@@ -18,7 +18,7 @@ from shopmind.pipeline import (
     run_customer_intelligence,
     spend_between,
 )
-from shopmind.pipeline._clv import CANDIDATES
+from shopmind.pipeline._clv import CANDIDATES, transactions_between
 from shopmind.store import Store
 
 from .conftest import data_file
@@ -143,3 +143,38 @@ def test_online_retail_autumn_holdout_acceptance() -> None:
     }, both
     alone = holdout(with_year_before=False)
     assert alone.verdicts["Pearson >= lifetimes"], alone
+    # no backtest window of 162 days in seven months: BG/NBD by default (the opt-in shorter
+    # window's choice, the blend, ranks better but matches the amounts worse: not the default)
+    assert alone.chosen == "bg_nbd" and alone.shorter is not None
+
+
+def test_a_shorter_backtest_is_opt_in_and_its_level_is_not_applied(seasonal: pd.DataFrame) -> None:
+    """Seven months of history and a 162-day horizon (Online Retail alone's shape): no window
+    of the horizon's length fits, so by default BG/NBD; with ``shorter_backtest`` the candidates
+    (the supervised one and the blend included) are judged on a 60-day newest window, and the
+    level it measured is recorded but not applied (other, fewer weeks than the horizon)."""
+    young = seasonal[seasonal["day"] <= date(2021, 7, 31)]
+    cut = date(2021, 7, 31)
+    default = choose_clv_model(young, cut, 162)
+    assert default.window_kind == "none" and default.chosen == "bg_nbd" and not default.level_applies
+    shorter = choose_clv_model(young, cut, 162, shorter_backtest=True)
+    assert shorter.window_kind == "newest window, shorter"
+    days = ((cut - young["day"].min()).days - 90) // 2  # half of what MIN_HISTORY_DAYS leaves
+    assert days == 60 and shorter.backtest_days == days and shorter.backtest_cut == cut - timedelta(days=days)
+    assert not shorter.level_applies and "not applied" in shorter.reason
+    scored = {s.name: s for s in shorter.scores}
+    assert set(scored) == set(CANDIDATES)
+    assert all(np.isfinite(scored[n].spearman) for n in ("supervised", "blend")), scored
+    assert shorter.card()["backtest"]["holdout_days"] == 60 and shorter.card()["level_applies"] is False
+
+
+def test_transactions_are_counted_once_per_customer_and_day() -> None:
+    purchases = pd.DataFrame(
+        {
+            "customer": ["a", "a", "a", "b", "b"],
+            "day": [date(2024, 1, d) for d in (1, 2, 2, 3, 9)],
+            "value": [1.0, 2.0, 3.0, 4.0, 5.0],
+        }
+    )
+    counted = transactions_between(purchases, date(2024, 1, 1), date(2024, 1, 8), pd.Index(["a", "b", "c"]))
+    assert counted.tolist() == [1.0, 1.0, 0.0]

@@ -129,21 +129,26 @@ def run_customer_intelligence(
             m_seen = np.maximum(m, 0.0)
             columns["expected_average_spend"] = spend.conditional_expected_average_profit(x, m_seen)
             level = choice.level if choice.horizon_days >= YEAR_DAYS else 1.0
-            if choice.chosen == "supervised":
-                # the regression predicts the next year's spend itself (undiscounted)
+            probabilistic = spend.customer_lifetime_value(
+                count_model,
+                x,
+                t_x,
+                age,
+                m_seen,
+                time_unit_per_month=WEEKS_PER_MONTH,
+                time=12,
+                discount_rate=0.01,
+            )
+            if choice.chosen in ("supervised", "blend"):
+                # the regression predicts the next year's spend itself (undiscounted); the blend
+                # is its mean with BG/NBD x Gamma-Gamma's (count_model is BG/NBD then)
                 predicted = predict_spend("supervised", purchases, _last_day(as_of, zone), YEAR_DAYS)
-                clv = predicted.reindex(ids.to_pylist()).fillna(0.0).to_numpy(dtype=float) * level
-            else:
-                clv = level * spend.customer_lifetime_value(
-                    count_model,
-                    x,
-                    t_x,
-                    age,
-                    m_seen,
-                    time_unit_per_month=WEEKS_PER_MONTH,
-                    time=12,
-                    discount_rate=0.01,
+                supervised = predicted.reindex(ids.to_pylist()).fillna(0.0).to_numpy(dtype=float)
+                clv = level * (
+                    supervised if choice.chosen == "supervised" else (supervised + probabilistic) / 2
                 )
+            else:
+                clv = level * probabilistic
             columns["clv_12m"] = clv
             ranking = clv
             store.write_model_card(
