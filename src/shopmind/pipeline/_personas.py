@@ -25,7 +25,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import ibis
@@ -149,15 +149,19 @@ def persona_features(store: Store, as_of: datetime, *, zone: str = DEFAULT_SHOP_
 
 
 def _previous_personas(store: Store, as_of: datetime) -> tuple[list[dict[str, Any]], int]:
-    """The personas of the latest run before ``as_of`` (else the latest run), and the highest
-    persona number any run has given (numbers are never given twice)."""
-    latest = store.latest_run(JOB, before=as_of) or store.latest_run(JOB)
+    """The personas of the latest run as of ``as_of`` or before (a re-run of the same day keeps
+    that day's numbers; else the latest run), and the highest persona number any run has given
+    (numbers are never given twice)."""
+    latest = store.latest_run(JOB, before=as_of + timedelta(microseconds=1)) or store.latest_run(JOB)
     if latest is None:
         return [], 0
     card = store.model_card(latest[0], CARD) or {}
     personas = list(card.get("personas", []))
-    numbers = [int(p["number"]) for p in personas] + [int(card.get("highest_number", 0))]
-    return personas, max(numbers)
+    # over every run, not only the one compared with: a re-run of an earlier day must not give
+    # again a number a later day's run gave to another kind of buyer
+    runs = store.sql("SELECT run_id FROM job_runs WHERE job = ? AND status = 'ok'", [JOB])
+    highest = [int((store.model_card(run_id, CARD) or {}).get("highest_number", 0)) for (run_id,) in runs]
+    return personas, max([0, *highest, *(int(p["number"]) for p in personas)])
 
 
 def _keep_numbers(
