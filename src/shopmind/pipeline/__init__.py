@@ -33,7 +33,9 @@ if TYPE_CHECKING:
     from shopmind.pipeline._purchase import PurchaseReport, run_purchase_probability, score_name
     from shopmind.pipeline._recommend import (
         ALGORITHMS,
+        NEXT_BASKET_ALGORITHMS,
         RecommenderData,
+        evaluate_next_baskets,
         evaluate_recommendations,
         order_baskets,
         recommender_data,
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALGORITHMS",
+    "NEXT_BASKET_ALGORITHMS",
     "ChurnReport",
     "DemoLoadReport",
     "FullRunReport",
@@ -58,6 +61,7 @@ __all__ = [
     "RecommenderData",
     "RecommenderReport",
     "customer_profile",
+    "evaluate_next_baskets",
     "evaluate_recommendations",
     "latest_scores",
     "load_demo_shop",
@@ -105,6 +109,8 @@ _WHERE = {
     "score_name": "_purchase",
     "ALGORITHMS": "_recommend",
     "RecommenderData": "_recommend",
+    "NEXT_BASKET_ALGORITHMS": "_recommend",
+    "evaluate_next_baskets": "_recommend",
     "evaluate_recommendations": "_recommend",
     "order_baskets": "_recommend",
     "recommender_data": "_recommend",

@@ -1,5 +1,6 @@
 """Recommendation jobs: the data the recommenders learn from (interactions, catalogue, weather,
-read from the store) and the offline evaluation of every algorithm on a temporal split."""
+read from the store), the offline evaluation of every algorithm on a temporal split, and the
+next-basket evaluation (each customer's last order held out, repeat purchases included)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,14 @@ from shopmind.recommend import (
     ContentRecommender,
     HybridRecommender,
     ItemCFRecommender,
+    PersonalTopFrequency,
     PopularityRecommender,
     Recommender,
+    RepurchaseRecommender,
     UserCFRecommender,
+    evaluate_next_basket,
     evaluate_recommenders,
+    next_basket_split,
     temporal_split,
 )
 from shopmind.store import Store
@@ -35,6 +40,18 @@ ALGORITHMS: dict[str, Callable[[], Recommender]] = {
     "als": ALSRecommender,
     "bpr": BPRRecommender,
     "hybrid": HybridRecommender,
+}
+
+
+#: The algorithms of ``shopmind evaluate next-basket``, in the order of its table: the two
+#: baselines of next-basket recommendation, then shopmind's recommenders that may recommend a
+#: repeat purchase.
+NEXT_BASKET_ALGORITHMS: dict[str, Callable[[], Recommender]] = {
+    "global_top": lambda: PopularityRecommender(exclude_seen=False),
+    "personal_top": PersonalTopFrequency,
+    "repurchase": RepurchaseRecommender,
+    "item_cf": lambda: ItemCFRecommender(exclude_seen=False),
+    "hybrid": lambda: HybridRecommender(exclude_seen=False),
 }
 
 
@@ -109,3 +126,43 @@ def evaluate_recommendations(
     return evaluate_recommenders(
         models, split, data.catalogue, k=k, users=users, on_step=on_step, weather=data.weather
     )
+
+
+def evaluate_next_baskets(
+    store: Store,
+    *,
+    k: Sequence[int] = (10, 20),
+    algorithms: Sequence[str] | None = None,
+    max_users: int | None = None,
+    seed: int = 0,
+    on_step: Callable[[str], None] | None = None,
+    on_user: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Hold out each customer's last order (customers with two orders or more), fit each
+    algorithm on everything else and measure its top-K against that order, repeat purchases
+    included: one row per algorithm (see :func:`shopmind.recommend.evaluate_next_basket`);
+    ``max_users`` samples the tested customers (seeded). ``table.attrs["tested"]``: the
+    customers with two orders or more, before sampling."""
+    names = list(algorithms) if algorithms else list(NEXT_BASKET_ALGORITHMS)
+    unknown = [n for n in names if n not in NEXT_BASKET_ALGORITHMS]
+    if unknown:
+        choose = ", ".join(NEXT_BASKET_ALGORITHMS)
+        raise InvalidInputError(
+            [FieldError("algorithms", f"unknown: {', '.join(unknown)}; choose from {choose}")]
+        )
+    data = recommender_data(store)
+    split = next_basket_split(data.interactions)
+    models = {name: NEXT_BASKET_ALGORITHMS[name]() for name in names}
+    table = evaluate_next_basket(
+        models,
+        split,
+        k,
+        catalogue=data.catalogue,
+        max_users=max_users,
+        seed=seed,
+        on_step=on_step,
+        on_user=on_user,
+        weather=data.weather,
+    )
+    table.attrs["tested"] = len(split.relevant)
+    return table

@@ -11,8 +11,12 @@ storage.
   :class:`ContentRecommender` (category, brand, price band, colour, Korean and English text; new
   items too); :class:`HybridRecommender` (their candidates ranked by LambdaRank learned on the
   shop's past, then re-ranked by :class:`ContextLift`: region, weather, time of day).
+- :class:`RepurchaseRecommender`: replenishment, the customer's own items by recency-decayed
+  frequency and by how due each is from the item's repurchase cycle learnt from the shop.
 - :func:`temporal_split`, :func:`evaluate_recommenders`, :func:`ranking_metrics`: offline
-  evaluation (Recall, NDCG, MAP, hit rate at K, coverage, popularity bias).
+  evaluation (Recall, NDCG, MAP, hit rate at K, coverage, popularity bias);
+  :func:`next_basket_split`, :func:`evaluate_next_basket`: each customer's last basket held out,
+  repeats included, beside :class:`PersonalTopFrequency` (each customer's own most frequent items).
 - :func:`save_recommender`, :func:`load_recommender`: a fitted recommender stored in a folder
   (JSON and a numpy ``.npz``, no pickle; format version ``FORMAT_VERSION``) and read back,
   answering as it did; each recommender writes its learned state into a :class:`ModelState`.
@@ -31,6 +35,7 @@ from shopmind.recommend._evaluation import (
 from shopmind.recommend._factor import ALSRecommender, BPRRecommender
 from shopmind.recommend._hybrid import HybridRecommender
 from shopmind.recommend._item_cf import ItemCFRecommender
+from shopmind.recommend._next_basket import NextBasketSplit, evaluate_next_basket, next_basket_split
 from shopmind.recommend._persist import (
     FORMAT_VERSION,
     StoredRecommender,
@@ -39,7 +44,8 @@ from shopmind.recommend._persist import (
     remove_recommender,
     save_recommender,
 )
-from shopmind.recommend._popularity import PopularityRecommender
+from shopmind.recommend._popularity import PersonalTopFrequency, PopularityRecommender
+from shopmind.recommend._repurchase import RepurchaseRecommender
 from shopmind.recommend._rules import AssociationRules
 from shopmind.recommend._state import ModelState
 from shopmind.recommend._user_cf import UserCFRecommender
@@ -55,17 +61,22 @@ __all__ = [
     "HybridRecommender",
     "ItemCFRecommender",
     "ModelState",
+    "NextBasketSplit",
     "NotFittedError",
+    "PersonalTopFrequency",
     "PopularityRecommender",
     "Reason",
     "Recommendation",
     "Recommender",
+    "RepurchaseRecommender",
     "StoredModelError",
     "StoredRecommender",
     "TemporalSplit",
     "UserCFRecommender",
+    "evaluate_next_basket",
     "evaluate_recommenders",
     "load_recommender",
+    "next_basket_split",
     "ranking_metrics",
     "read_header",
     "remove_recommender",

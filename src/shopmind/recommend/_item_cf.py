@@ -32,6 +32,11 @@ def _also_chose(item: str) -> Reason:
     )
 
 
+AGAIN = Reason(
+    "reorder", "전에 사신 상품 · 다시 사는 분이 많아요", "You bought this before; often bought again"
+)
+
+
 class ItemCFRecommender(Recommender):
     """Cosine similarity of items over customers (who chose each, weights ignored) or over baskets
     (``by="basket"``: the purchases a customer made at one time, i.e. one order: "frequently
@@ -41,6 +46,12 @@ class ItemCFRecommender(Recommender):
     sum of its similarities to the items they chose and to the items of the current session
     (``Context.session``: real-time, session-based recommendations); the reason names the item
     that contributes most. Customers with no history and no session get the most popular items.
+
+    With ``exclude_seen=False`` (consumables) an item the customer chose is also its own
+    neighbour, with its repeat strength as the similarity: the share of its customers who chose
+    it again (on another ``time``, else in another row), shrunk like the similarities,
+    r_i = again_i / (c_i + shrinkage). So a customer's usual 라면 scores by itself, not only
+    through the items bought with it.
 
     Args:
         by: ``"user"`` (customers who viewed or bought this also viewed or bought) or
@@ -91,12 +102,30 @@ class ItemCFRecommender(Recommender):
         self._similarity = _keep_top(similarity, self.neighbours)
         self._by_column = self._similarity.tocsc()  # who points to an item: for the reasons
         self._names = display_names(self.items_.tolist(), catalogue)
+        self._repeat = None if self.exclude_seen else self._repeat_strength(frame)
+
+    def _repeat_strength(self, frame: pd.DataFrame) -> npt.NDArray[np.float64]:
+        """Each item's share of customers who chose it more than once (shrunk)."""
+        bought = frame[frame["kind"] == "purchase"] if "kind" in frame.columns else frame
+        if "time" in bought.columns:
+            bought = bought[["user", "item", "time"]].drop_duplicates()
+        times = bought.groupby(["user", "item"], sort=False).size()
+        again = times[times >= 2].groupby(level="item").size()
+        chosen = times.groupby(level="item").size()
+        strength = np.zeros(self.items_.size)
+        items = pd.Index(self.items_)
+        strength[items.get_indexer(again.index)] = again.to_numpy(np.float64)
+        buyers = np.zeros(self.items_.size)
+        buyers[items.get_indexer(chosen.index)] = chosen.to_numpy(np.float64)
+        return strength / (buyers + self.shrinkage + 1e-12)
 
     def _save_fitted(self, state: ModelState) -> None:
         state.put_csr("user_items", self._user_items)
         state.put("popularity", self._popularity)
         state.put_csr("similarity", self._similarity)
         state.put_strings("names", self._names)
+        if self._repeat is not None:
+            state.put("repeat", self._repeat)
 
     def _load_fitted(self, state: ModelState) -> None:
         self._user_items = state.csr("user_items")
@@ -105,6 +134,7 @@ class ItemCFRecommender(Recommender):
         self._similarity = state.csr("similarity")
         self._by_column = self._similarity.tocsc()
         self._names = state.strings("names")
+        self._repeat = state.get("repeat") if state.prefix + "repeat" in state.arrays else None
 
     def _baskets(self, frame: pd.DataFrame) -> sparse.csr_matrix:
         if "time" not in frame.columns:
@@ -142,6 +172,8 @@ class ItemCFRecommender(Recommender):
         scores = np.bincount(sim.indices[at], weights=sim.data[at], minlength=self.items_.size).astype(
             np.float64
         )
+        if self._repeat is not None:  # each chosen item is its own neighbour
+            scores[history] += self._repeat[history]
         scores[scores <= 0] = -np.inf
         return scores, self._explain(history)
 
@@ -165,7 +197,7 @@ class ItemCFRecommender(Recommender):
         return self._explain(history) if history.size else lambda index: POPULAR
 
     def _explain(self, history: npt.NDArray[np.int64]) -> Explain:
-        names, reason, columns = self._names, self._reason, self._by_column
+        names, reason, columns, repeat = self._names, self._reason, self._by_column, self._repeat
         in_history = np.zeros(self.items_.size, dtype=bool)
         in_history[history] = True
 
@@ -174,6 +206,9 @@ class ItemCFRecommender(Recommender):
             rows, values = columns.indices[start:end], columns.data[start:end]
             mine = in_history[rows]
             rows, values = rows[mine], values[mine]
+            again = repeat[index] if repeat is not None and in_history[index] else 0.0
+            if again > 0 and (rows.size == 0 or again >= values.max()):
+                return AGAIN  # the item itself contributes most
             if rows.size == 0:  # asked about an item no chosen item points to
                 return POPULAR
             return reason(names[int(rows[np.lexsort((rows, -values))[0]])])

@@ -1,5 +1,6 @@
 """Popularity, the baseline to beat: the items most customers chose, overall, in the visitor's
-region, in the customer's favourite category, or trending (most customers in the latest days)."""
+region, in the customer's favourite category, or trending (most customers in the latest days);
+and, for repeat purchases, each customer's own most frequent items (:class:`PersonalTopFrequency`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from scipy import sparse
 
 from shopmind.core import FieldError, InvalidInputError
 from shopmind.recommend._base import Context, Explain, Reason, Recommender
@@ -114,3 +116,87 @@ class PopularityRecommender(Recommender):
             scores = np.where(inside, self._base, -np.inf)
             return scores, lambda index: reason
         return self._base.copy(), lambda index: self._reason
+
+
+class PersonalTopFrequency(Recommender):
+    """Each customer's own most frequent items, then the shop's most popular ones: the ten-line
+    baseline of next-basket recommendation (it recommends repeat purchases, so ``exclude_seen``
+    is always False).
+
+    A customer's frequency of an item is the number of their purchase occasions with it (distinct
+    ``time`` values; without a ``time`` column, rows; with a ``kind`` column only purchases);
+    ties go to the item bought last, then by item id. Popularity is the number of distinct
+    customers who chose the item.
+    """
+
+    exclude_seen = False  # by nature: it recommends what was bought
+
+    def __init__(self) -> None:
+        pass
+
+    def _fit(self, frame: pd.DataFrame, catalogue: pd.DataFrame | None) -> None:
+        items = pd.Index(self.items_)
+        users = frame.groupby("item")["user"].nunique()
+        self._base = np.zeros(items.size)
+        self._base[items.get_indexer(users.index)] = users.to_numpy(dtype=np.float64)
+        bought = frame
+        if "kind" in frame.columns and (frame["kind"] == "purchase").any():
+            bought = frame[frame["kind"] == "purchase"]
+        key = pd.DataFrame(
+            {
+                "u": pd.Index(self.users_).get_indexer(bought["user"]),
+                "i": items.get_indexer(bought["item"]),
+                "t": pd.to_datetime(bought["time"], utc=True)
+                if "time" in bought.columns
+                else np.arange(len(bought)),
+            }
+        )
+        if "time" in bought.columns:
+            key = key.drop_duplicates()
+        order = key.assign(r=key["t"].rank(method="dense")).groupby(["u", "i"], sort=True)
+        counts = order.size()
+        latest = order["r"].max()
+        # the frequency, then (a fraction below one occasion) how recent the last one was
+        value = counts.to_numpy(np.float64) + latest.to_numpy(np.float64) / (float(latest.max()) + 1.0)
+        self._own = sparse.csr_matrix(
+            (value, (counts.index.get_level_values("u"), counts.index.get_level_values("i"))),
+            shape=(self.users_.size, items.size),
+        )
+
+    def _save_fitted(self, state: ModelState) -> None:
+        state.put("base", self._base)
+        state.put_csr("own", self._own)
+
+    def _load_fitted(self, state: ModelState) -> None:
+        self._base = state.get("base")
+        self._own = state.csr("own")
+
+    def _scores(self, user: str, context: Context) -> tuple[npt.NDArray[np.float64], Explain]:
+        # popular items in [0, 1), own items above 1
+        scores = self._base / (float(self._base.max(initial=0.0)) + 1.0)
+        own, value = self._mine(user)
+        scores[own] = 1.0 + value
+        return scores, self._explain(own, value)
+
+    def _explainer(self, user: str, context: Context) -> Explain:
+        return self._explain(*self._mine(user))
+
+    def _mine(self, user: str) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]]:
+        index = self._user_index.get(user)
+        if index is None:
+            return np.empty(0, dtype=np.int32), np.empty(0)
+        start, end = self._own.indptr[index], self._own.indptr[index + 1]
+        return self._own.indices[start:end], self._own.data[start:end]
+
+    def _explain(self, own: npt.NDArray[np.int32], value: npt.NDArray[np.float64]) -> Explain:
+        times = dict(zip(own.tolist(), np.floor(value).tolist(), strict=True))
+
+        def explain(index: int) -> Reason:
+            n = times.get(index)
+            return POPULAR if n is None else OFTEN if n >= 2 else BEFORE
+
+        return explain
+
+
+OFTEN = Reason("reorder", "자주 사신 상품", "One you buy often")
+BEFORE = Reason("reorder", "전에 사신 상품", "You bought this before")
