@@ -3,6 +3,14 @@ tastes (categories, brands, price band, interests), habits (best time and channe
 behavioural features and labels of the supervised models (purchase probability, churn, look-alikes)."""
 
 from shopmind.features._behaviour import FEATURES, NEVER, behaviour_features, purchase_labels
+from shopmind.features._calendar import (
+    CALENDAR_COLUMNS,
+    MOMENTUM_COLUMNS,
+    calendar_and_momentum,
+    calendar_features,
+    shop_activity,
+    shop_momentum,
+)
 from shopmind.features._experiment_metrics import (
     MetricSpec,
     experiment_clicks,
@@ -26,12 +34,16 @@ from shopmind.features._time import as_of_day, local_day
 from shopmind.features._visits import daily_visits
 
 __all__ = [
+    "CALENDAR_COLUMNS",
     "FEATURES",
+    "MOMENTUM_COLUMNS",
     "NEVER",
     "MetricSpec",
     "as_of_day",
     "behaviour_features",
     "best_time_and_device",
+    "calendar_and_momentum",
+    "calendar_features",
     "catalogue_price_thirds",
     "customer_key",
     "customer_taste",
@@ -48,6 +60,8 @@ __all__ = [
     "recommender_catalogue",
     "rfm_summary",
     "send_channel",
+    "shop_activity",
+    "shop_momentum",
     "taste_scores",
     "unit_values",
     "variant_sums",

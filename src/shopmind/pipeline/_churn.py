@@ -9,6 +9,18 @@
   expected purchases, trained on past ``as_of`` windows (see :mod:`shopmind.pipeline._windows`).
 
 The label of a window is 1 when a buyer known at the cut makes no purchase in ``[cut, cut + N)``.
+
+**Seasons.** The windows a model learns on lie in other seasons than the horizon it predicts: fitted
+in spring and summer on Online Retail, whose customers stock up for Christmas, the risk predicted
+on 1 December 40% churn over the winter where 67% happened. Both risks are therefore recalibrated
+for the season ahead: a customer's purchases follow the shop's seasonal order rate, so the chance
+of no purchase, exp(-rate x horizon) while the customer is alive, becomes p ** s where s is how
+much busier the coming horizon is than the horizons the risk was calibrated on: for the supervised
+risk, the horizon a year ago (the same period last year, :func:`~shopmind.features.shop_momentum`)
+against the horizons of the training windows as they happened (:func:`~shopmind.features.shop_activity`),
+each relative to the weeks before it; for the P(alive)-based one, against the shop's average day of
+the year before. The map is monotone, so rankings (AUC) do not change. Without a year of history
+there is no same period last year and nothing is adjusted (a note says so).
 The chosen model's risk is written as ``churn_risk`` (the other's beside it), the backtest as the
 model card ``churn_risk``, and the VIPs of the customer-intelligence run of the same ``as_of``
 whose risk is at least ``at_risk`` as the segment ``vip_at_risk``.
@@ -22,6 +34,7 @@ from datetime import datetime
 
 import ibis.expr.types as ir
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 from sklearn.metrics import roc_auc_score
@@ -33,11 +46,15 @@ from shopmind.features import (
     purchase_labels,
     purchase_transactions,
     rfm_summary,
+    shop_activity,
+    shop_momentum,
 )
 from shopmind.models import CalibratedBoostingClassifier, ModelCard, model_card
 from shopmind.pipeline._clv import fit_repeat_purchases
 from shopmind.pipeline._windows import first_known, window_cuts
 from shopmind.store import Store
+
+FloatArray = npt.NDArray[np.float64]
 
 JOB = "churn_risk"
 SCORE = "churn_risk"
@@ -49,6 +66,12 @@ MIN_BUYERS = 20
 LOOKBACK_DAYS = 3_650
 ALIVE = ("p_alive", "expected_purchases", "p_no_purchase")
 COLUMNS = (*FEATURES, *ALIVE)
+#: The seasonal exponent is kept within [1/MAX_SEASON, MAX_SEASON]: a shop whose orders a year ago
+#: were a handful should not turn every risk into 0 or 1.
+MAX_SEASON = 4.0
+#: Horizons from 52 weeks on hold every season (and the same period last year would reach past
+#: the cut): no seasonal adjustment.
+SEASON_MAX_HORIZON = 363
 
 
 @dataclass(frozen=True)
@@ -64,6 +87,8 @@ class ChurnReport:
     vips_at_risk: int
     top_features: tuple[tuple[str, float], ...]
     notes: tuple[str, ...]
+    #: the chosen risk's seasonal exponent (risk = p ** season), 1.0 when not adjusted
+    season: float = 1.0
 
 
 def _alive(tx: ir.Table, cut: datetime, horizon_days: int, zone: str, notes: list[str]) -> pd.DataFrame:
@@ -114,6 +139,53 @@ def _labelled(
     return frame
 
 
+def seasonal_risk(risk: npt.ArrayLike, season: float) -> FloatArray:
+    """Churn risk ``risk`` (the chance of no purchase within the horizon) for a horizon ``season``
+    times as busy as the one it was calibrated on: ``risk ** season`` (see the module). Risks of 0
+    and 1 stay put, the order of the customers too."""
+    p = np.clip(np.asarray(risk, dtype=np.float64), 0.0, 1.0)
+    return np.asarray(p**season, dtype=np.float64)
+
+
+def _season_exponent(ahead: float, reference: float) -> float:
+    """exp(ahead - reference) within the bounds, 1.0 when either is unknown."""
+    if not (np.isfinite(ahead) and np.isfinite(reference)):
+        return 1.0
+    return float(np.clip(np.exp(ahead - reference), 1 / MAX_SEASON, MAX_SEASON))
+
+
+@dataclass(frozen=True)
+class _Seasons:
+    """The shop's season at the cuts of the churn job: the realised activity of each window's
+    horizon, and the forecast of the horizon after a cut from the same period last year."""
+
+    tx: ir.Table
+    horizon_days: int
+    cuts: list[datetime]
+    activity: list[float]  # per window: log per-day order rate of its horizon vs the weeks before
+
+    @classmethod
+    def of(cls, tx: ir.Table, cuts: list[datetime], horizon_days: int) -> _Seasons:
+        adjusts = horizon_days <= SEASON_MAX_HORIZON
+        activity = shop_activity(tx, cuts, horizon_days) if adjusts else [np.nan] * len(cuts)
+        return cls(tx, horizon_days, cuts, activity)
+
+    def reference(self, frames: list[pd.DataFrame], which: list[int]) -> float:
+        """The row-weighted mean activity of the training windows ``which``."""
+        weights = np.array([len(frames[k]) for k in which], dtype=float)
+        values = np.array([self.activity[k] for k in which])
+        if not which or weights.sum() == 0 or not np.isfinite(values).all():
+            return np.nan
+        return float(np.average(values, weights=weights))
+
+    def ahead(self, cut: datetime) -> tuple[float, float]:
+        """The same period last year at ``cut``: (vs the weeks before it, vs the whole year)."""
+        if self.horizon_days > SEASON_MAX_HORIZON:
+            return np.nan, np.nan
+        found = shop_momentum(self.tx, cut, self.horizon_days, self.horizon_days)
+        return found["shop_season_ahead"], found["shop_season_index"]
+
+
 def _auc(y: pd.Series, score: np.ndarray) -> float | None:
     ok = np.isfinite(score)
     if not ok.all() or y.nunique() < 2:
@@ -155,15 +227,20 @@ def run_churn_risk(
     stride = stride_days or max(1, horizon_days // 3)
     notes: list[str] = []
 
+    cuts = window_cuts(as_of, horizon_days, windows, stride)
     frames = []
-    for k, cut in enumerate(window_cuts(as_of, horizon_days, windows, stride)):
+    for k, cut in enumerate(cuts):
         frames.append(_labelled(events, tx, profiles, cut, horizon_days, zone))
         report("windows", k + 1, steps)
     latest = frames[0]
     known_from = first_known(horizon_days, stride)
-    known = [f for f in frames[known_from:] if f.y.nunique() == 2]
+    known_at = [k for k in range(known_from, len(frames)) if frames[k].y.nunique() == 2]
+    known = [frames[k] for k in known_at]
+    seasons = _Seasons.of(tx, cuts, horizon_days)
+    # the backtest's seasons as they were known at the newest window's cut
+    ahead_then, index_then = seasons.ahead(cuts[0])
 
-    alive_risk = latest.p_no_purchase.to_numpy()
+    alive_risk = seasonal_risk(latest.p_no_purchase.to_numpy(), _season_exponent(index_then, 0.0))
     p_alive_auc = _auc(latest.y, alive_risk)
     supervised_auc = None
     card = None
@@ -184,7 +261,8 @@ def run_churn_risk(
     if len(known) >= MIN_WINDOWS and latest.y.nunique() == 2:
         older = pd.concat(known, ignore_index=True)
         groups = np.repeat(np.arange(len(known)), [len(f) for f in known])
-        predicted = model().fit(older[columns], older.y, groups=groups).predict_proba(latest[columns])[:, 1]
+        raw = model().fit(older[columns], older.y, groups=groups).predict_proba(latest[columns])[:, 1]
+        predicted = seasonal_risk(raw, _season_exponent(ahead_then, seasons.reference(frames, known_at)))
         supervised_auc = _auc(latest.y, predicted)
         card = model_card(
             latest.y,
@@ -196,6 +274,8 @@ def run_churn_risk(
                 f"newest complete window's cut ({shop_day(as_of - pd.Timedelta(days=horizon_days), zone)}); label: no "
                 "purchase within the horizon",
                 "baseline_auc: the P(alive)-based risk (BG/NBD P(no purchase within the horizon)) at the same cut",
+                "both risks recalibrated for the season of the horizon as it was known at the cut (the same period "
+                "the year before)",
             ),
         )
     else:
@@ -212,14 +292,22 @@ def run_churn_risk(
         raise InvalidInputError(
             [FieldError("as_of", f"no buyers before {shop_day(as_of, zone)}: nothing to score")]
         )
-    scores = {"churn_risk_p_alive": now.p_no_purchase.to_numpy()}
+    ahead_now, index_now = seasons.ahead(as_of)
+    exponents = {"p_alive": _season_exponent(index_now, 0.0), "supervised": 1.0}
+    scores = {"churn_risk_p_alive": seasonal_risk(now.p_no_purchase.to_numpy(), exponents["p_alive"])}
     top: tuple[tuple[str, float], ...] = ()
     if supervised_wins:
-        every = [f for f in frames if f.y.nunique() == 2]  # the newest windows too, labels known by now
+        every_at = [
+            k for k, f in enumerate(frames) if f.y.nunique() == 2
+        ]  # the newest too: labels known by now
+        every = [frames[k] for k in every_at]
         train = pd.concat(every, ignore_index=True)
         window_of = np.repeat(np.arange(len(every)), [len(f) for f in every])
         production = model().fit(train[columns], train.y, groups=window_of)
-        scores["churn_risk_supervised"] = production.predict_proba(now[columns])[:, 1]
+        exponents["supervised"] = _season_exponent(ahead_now, seasons.reference(frames, every_at))
+        scores["churn_risk_supervised"] = seasonal_risk(
+            production.predict_proba(now[columns])[:, 1], exponents["supervised"]
+        )
         top = production.top_features()
     elif not np.isfinite(scores["churn_risk_p_alive"]).all():
         raise InvalidInputError(
@@ -237,6 +325,7 @@ def run_churn_risk(
         )
     chosen = "supervised" if supervised_wins else "p_alive"
     scores[SCORE] = scores[f"churn_risk_{chosen}"]
+    notes.append(_season_note(chosen, exponents[chosen], horizon_days, ahead_now, index_now))
     notes.append(
         f"chosen: {chosen} (backtest AUC supervised "
         f"{'n/a' if supervised_auc is None else f'{supervised_auc:.3f}'}, P(alive)-based "
@@ -264,7 +353,16 @@ def run_churn_risk(
         )
         if card is not None:
             store.write_model_card(
-                run_id, as_of, SCORE, {**card.to_dict(), "chosen": chosen, "p_alive_auc": p_alive_auc}
+                run_id,
+                as_of,
+                SCORE,
+                {
+                    **card.to_dict(),
+                    "chosen": chosen,
+                    "p_alive_auc": p_alive_auc,
+                    "season": exponents[chosen],
+                    "season_p_alive": exponents["p_alive"],
+                },
             )
     report("store", steps, steps)
     return ChurnReport(
@@ -279,6 +377,23 @@ def run_churn_risk(
         vips_at_risk=len(at_risk_ids),
         top_features=top,
         notes=tuple(dict.fromkeys(notes)),
+        season=exponents[chosen],
+    )
+
+
+def _season_note(chosen: str, exponent: float, horizon_days: int, ahead: float, index: float) -> str:
+    if horizon_days > SEASON_MAX_HORIZON:
+        return f"a horizon of {horizon_days} days holds every season: churn risk is not adjusted for one"
+    known = np.isfinite(ahead) if chosen == "supervised" else np.isfinite(index)
+    if not known:
+        return (
+            "the order history does not reach the same period last year: churn risk is not adjusted for the "
+            "season ahead"
+        )
+    way = "raised" if exponent < 1 else "lowered" if exponent > 1 else "kept"
+    return (
+        f"season: the same {horizon_days} days a year ago ran at {np.exp(ahead):.2f}x the shop's recent orders per day "
+        f"({np.exp(index):.2f}x the year's average day); churn risk {way} for it (risk ** {exponent:.2f})"
     )
 
 
