@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import lightgbm as lgb
@@ -41,6 +42,8 @@ from shopmind.recommend._context import ContextLift
 from shopmind.recommend._evaluation import temporal_split
 from shopmind.recommend._item_cf import ItemCFRecommender
 from shopmind.recommend._popularity import PopularityRecommender
+from shopmind.recommend._repurchase import FEATURES as REPURCHASE_FEATURES
+from shopmind.recommend._repurchase import RepurchaseRecommender
 from shopmind.recommend._state import ModelState
 from shopmind.recommend._topk import ranked, top_k_mask
 
@@ -54,26 +57,33 @@ RRF_K = 60.0
 BLOCK = 256  # customers scored together while learning the ranker and building the index
 
 
-def default_components(catalogue: pd.DataFrame | None, has_time: bool) -> list[tuple[str, Recommender]]:
+def default_components(
+    catalogue: pd.DataFrame | None, has_time: bool, exclude_seen: bool = True
+) -> list[tuple[str, Recommender]]:
     """Item CF, user CF, ALS, popularity, trending (with times) and content (with a catalogue that
-    describes the items)."""
+    describes the items); with ``exclude_seen=False`` also the customer's own items due again
+    (:class:`~shopmind.recommend.RepurchaseRecommender`), and item CF scores an item by itself."""
     from shopmind.recommend._factor import ALSRecommender
+    from shopmind.recommend._repurchase import RepurchaseRecommender
     from shopmind.recommend._user_cf import UserCFRecommender
 
+    seen = {"exclude_seen": exclude_seen}
     components: list[tuple[str, Recommender]] = [
-        ("item_cf", ItemCFRecommender()),
-        ("user_cf", UserCFRecommender()),
-        ("als", ALSRecommender()),
-        ("popularity", PopularityRecommender()),
+        ("item_cf", ItemCFRecommender(**seen)),
+        ("user_cf", UserCFRecommender(**seen)),
+        ("als", ALSRecommender(**seen)),
+        ("popularity", PopularityRecommender(**seen)),
     ]
     if has_time:
-        components.append(("bought_together", ItemCFRecommender(by="basket", shrinkage=2.0)))
-        components.append(("trending", PopularityRecommender(trending_days=TREND_DAYS)))
+        components.append(("bought_together", ItemCFRecommender(by="basket", shrinkage=2.0, **seen)))
+        components.append(("trending", PopularityRecommender(trending_days=TREND_DAYS, **seen)))
     described = {"name", "description", "category", "brand"}
     if catalogue is not None and described & set(catalogue.columns):
         from shopmind.recommend._content import ContentRecommender
 
-        components.append(("content", ContentRecommender()))
+        components.append(("content", ContentRecommender(**seen)))
+    if not exclude_seen:  # only the customer's own items: the others come from the rest
+        components.append(("repurchase", RepurchaseRecommender(fill_popular=False)))
     return components
 
 
@@ -179,7 +189,11 @@ class HybridRecommender(Recommender):
         has_time = "time" in frame.columns
         if has_time:
             frame = frame.assign(time=pd.to_datetime(frame["time"], utc=True))
-        chosen = self.components if self.components is not None else default_components(catalogue, has_time)
+        chosen = (
+            self.components
+            if self.components is not None
+            else default_components(catalogue, has_time, self.exclude_seen)
+        )
         if not chosen:
             raise InvalidInputError([FieldError("components", "needs at least one recommender")])
         self.component_names_ = [name for name, _ in chosen]
@@ -204,15 +218,17 @@ class HybridRecommender(Recommender):
         span_days = (times.max() - times.min()).total_seconds() / 86_400
         days = self.label_days or int(np.clip(span_days / 4, 7, 90))
         cut = times.max() - pd.Timedelta(days=days)
-        try:  # what the customers known before the cut chose afterwards, new to them
-            split = temporal_split(frame, cut)
+        try:  # what the customers known before the cut chose afterwards (new to them, unless
+            # repurchases may be recommended: then a repurchase is a choice to learn from too)
+            split = temporal_split(frame, cut, new_items_only=self.exclude_seen)
             before, labels = split.train, split.relevant
         except InvalidInputError:
             before, labels = frame[times < cut], {}
         if len(labels) < 20 or before["item"].nunique() < 2:
             self.ranker_note_ = (
                 f"too little history before the last {days} days to learn a ranker "
-                f"({len(labels)} customers chose something new): reciprocal rank fusion"
+                f"({len(labels)} customers chose something{' new' if self.exclude_seen else ''}): "
+                "reciprocal rank fusion"
             )
             return
         models = [(name, clone(model).fit(before, catalogue)) for name, model in chosen]
@@ -644,7 +660,19 @@ class _State:
         names = []
         for name in [*(c[0] for c in self.components), "in_context"]:
             names += [f"{name}_rank", f"{name}_score"]
-        return names + list(ITEM_FEATURES) + list(USER_FEATURES) + list(AFFINITY_FEATURES)
+        names += list(ITEM_FEATURES) + list(USER_FEATURES) + list(AFFINITY_FEATURES)
+        if self.repurchase is not None:
+            names += [f"repurchase_{name}" for name in REPURCHASE_FEATURES]
+        return names
+
+    @property
+    def repurchase(self) -> RepurchaseRecommender | None:
+        """The repurchase component, whose features of each (customer, item) the ranker reads:
+        decayed frequency, days since last, days overdue against the cycle..."""
+        for _, model, _ in self.components:
+            if isinstance(model, RepurchaseRecommender):
+                return model
+        return None
 
     @classmethod
     def build(
@@ -730,7 +758,7 @@ class _State:
         sources' reasons (by state item index)."""
         sources = self._sources(user, context)
         banned = self._banned([user], exclude_seen, context.exclude)
-        block = self._assemble([user], [full[None, :] for full, _ in sources], banned)
+        block = self._assemble([user], [full[None, :] for full, _ in sources], banned, context.now)
         return block.items, block.features, block.best, [explain for _, explain in sources]
 
     def candidate_block(self, users: Sequence[str], exclude_seen: bool) -> _Block:
@@ -767,7 +795,11 @@ class _State:
         return banned
 
     def _assemble(
-        self, users: Sequence[str], sources: list[FloatArray], banned: npt.NDArray[np.bool_]
+        self,
+        users: Sequence[str],
+        sources: list[FloatArray],
+        banned: npt.NDArray[np.bool_],
+        now: datetime | None = None,
     ) -> _Block:
         """Each source's ``per_component`` best items per customer (ties by item), their ranks and
         scores relative to the source's best, as the ranker's feature rows."""
@@ -804,9 +836,11 @@ class _State:
         n_seen = np.array([h.size for h in histories], dtype=np.float64)
         idle = np.array([self.user_idle.get(user, np.nan) for user in users], dtype=np.float64)
         user_part = np.column_stack([np.log1p(n_seen)[rows], idle[rows]])
-        features = np.hstack(
-            [blocks, self.item_facts[cols], user_part, self._affinity(histories, rows, cols)]
-        )
+        parts = [blocks, self.item_facts[cols], user_part, self._affinity(histories, rows, cols)]
+        if self.repurchase is not None:
+            who = np.asarray(users, dtype=object)[rows].tolist()
+            parts.append(self.repurchase.features(who, self.items[cols].tolist(), now))
+        features = np.hstack(parts)
         offsets = np.searchsorted(rows, np.arange(n_users + 1))
         return _Block(offsets, cols.astype(np.int64), features, best.astype(np.int64))
 

@@ -188,6 +188,8 @@ class ItemCFRecommender(Recommender):
             chosen = take_rows(self._user_items, index[known])
             chosen.data[:] = 1.0
             scores = (chosen @ self._similarity).toarray()
+            if self._repeat is not None:  # each chosen item is its own neighbour
+                scores += chosen.multiply(self._repeat[None, :]).toarray()
             scores[scores <= 0] = -np.inf
             out[known] = scores
         return out
