@@ -119,7 +119,7 @@ class HybridRecommender(Recommender):
         self,
         *,
         components: Sequence[tuple[str, Recommender]] | None = None,
-        candidates: int = 50,
+        candidates: int = 30,
         label_days: int | None = None,
         max_training_users: int = 3000,
         n_estimators: int = 150,
@@ -695,8 +695,15 @@ class _State:
             back[mapping] = np.arange(mapping.size)
             inverse.append(back)
         codes = positions(frame["item"], items)
-        pairs = frame.assign(code=codes)[["user", "code"]].drop_duplicates().sort_values(["user", "code"])
-        history = {str(u): c.to_numpy(dtype=np.int64) for u, c in pairs.groupby("user", sort=True)["code"]}
+        people = np.asarray(sorted(frame["user"].unique()), dtype=object)
+        pairs = np.unique(positions(frame["user"], people) * items.size + codes)  # by user, then item
+        owner, chosen = np.divmod(pairs, items.size)
+        cuts = np.flatnonzero(np.diff(owner)) + 1
+        history = {
+            str(people[part[0]]): mine
+            for part, mine in zip(np.split(owner, cuts), np.split(chosen, cuts), strict=True)
+            if part.size
+        }
         facts = np.zeros((items.size, len(ITEM_FEATURES)))
         n_users = max(frame["user"].nunique(), 1)
         distinct = frame[["user", "item"]].drop_duplicates()
@@ -810,10 +817,10 @@ class _State:
         for full in sources:
             # float32 precision: the same list whichever way (one customer or a block, on any
             # machine's BLAS) a component summed its score
-            full = full.astype(np.float32).astype(np.float64)
+            full = full.astype(np.float32)
             full[banned] = -np.inf
             rows, cols, rank = ranked(full, top_k_mask(full, k))
-            value = full[rows, cols]
+            value = full[rows, cols].astype(np.float64)
             top = np.zeros(n_users)
             first = rank == 1
             top[rows[first]] = value[first]

@@ -7,7 +7,7 @@ import numpy as np
 import numpy.typing as npt
 
 
-def top_k_mask(scores: npt.NDArray[np.float64], k: int) -> npt.NDArray[np.bool_]:
+def top_k_mask(scores: npt.NDArray[np.floating], k: int) -> npt.NDArray[np.bool_]:
     """For each row of ``scores`` (-inf: not a candidate), the ``k`` largest finite entries, equal
     scores taken by column, as a mask of the same shape."""
     finite = np.isfinite(scores)
@@ -21,7 +21,7 @@ def top_k_mask(scores: npt.NDArray[np.float64], k: int) -> npt.NDArray[np.bool_]
 
 
 def ranked(
-    scores: npt.NDArray[np.float64], mask: npt.NDArray[np.bool_]
+    scores: npt.NDArray[np.floating], mask: npt.NDArray[np.bool_]
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """The masked entries of each row, best first (equal scores by column): their row, column and
     rank in the row (1 = best)."""
