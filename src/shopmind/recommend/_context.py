@@ -120,7 +120,8 @@ class ContextLift:
             }
             known = np.asarray(list(self._group_of), dtype=object)
             at = positions(frame["item"], known)
-            group_codes = np.where(at >= 0, np.asarray(list(self._group_of.values()), dtype=np.int64)[at], -1)
+            group_codes = np.full(at.size, -1, dtype=np.int64)
+            group_codes[at >= 0] = np.asarray(list(self._group_of.values()), dtype=np.int64)[at[at >= 0]]
             n_groups = len(names)
         m = self.smoothing
         # what sells: rows count by their weight (a purchase 1, a view less)
