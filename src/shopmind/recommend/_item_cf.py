@@ -96,10 +96,9 @@ class ItemCFRecommender(Recommender):
         co = (x.T @ x).tocsr()
         co.setdiag(0)
         co.eliminate_zeros()
-        co = co.tocoo()
-        sim = co.data / (np.sqrt(chosen[co.row] * chosen[co.col]) + self.shrinkage)
-        similarity = sparse.csr_matrix((sim, (co.row, co.col)), shape=co.shape)
-        self._similarity = _keep_top(similarity, self.neighbours)
+        row = np.repeat(np.arange(co.shape[0]), np.diff(co.indptr))  # in place: no copy through COO
+        co.data = co.data / (np.sqrt(chosen[row] * chosen[co.indices]) + self.shrinkage)
+        self._similarity = _keep_top(co, self.neighbours)
         self._by_column = self._similarity.tocsc()  # who points to an item: for the reasons
         self._names = display_names(self.items_.tolist(), catalogue)
         self._repeat = None if self.exclude_seen else self._repeat_strength(frame)
