@@ -67,21 +67,23 @@ def default_components(
     from shopmind.recommend._repurchase import RepurchaseRecommender
     from shopmind.recommend._user_cf import UserCFRecommender
 
-    seen = {"exclude_seen": exclude_seen}
+    seen = exclude_seen
     components: list[tuple[str, Recommender]] = [
-        ("item_cf", ItemCFRecommender(**seen)),
-        ("user_cf", UserCFRecommender(**seen)),
-        ("als", ALSRecommender(**seen)),
-        ("popularity", PopularityRecommender(**seen)),
+        ("item_cf", ItemCFRecommender(exclude_seen=seen)),
+        ("user_cf", UserCFRecommender(exclude_seen=seen)),
+        ("als", ALSRecommender(exclude_seen=seen)),
+        ("popularity", PopularityRecommender(exclude_seen=seen)),
     ]
     if has_time:
-        components.append(("bought_together", ItemCFRecommender(by="basket", shrinkage=2.0, **seen)))
-        components.append(("trending", PopularityRecommender(trending_days=TREND_DAYS, **seen)))
+        components.append(
+            ("bought_together", ItemCFRecommender(by="basket", shrinkage=2.0, exclude_seen=seen))
+        )
+        components.append(("trending", PopularityRecommender(trending_days=TREND_DAYS, exclude_seen=seen)))
     described = {"name", "description", "category", "brand"}
     if catalogue is not None and described & set(catalogue.columns):
         from shopmind.recommend._content import ContentRecommender
 
-        components.append(("content", ContentRecommender(**seen)))
+        components.append(("content", ContentRecommender(exclude_seen=seen)))
     if not exclude_seen:  # only the customer's own items: the others come from the rest
         components.append(("repurchase", RepurchaseRecommender(fill_popular=False)))
     return components
@@ -246,8 +248,8 @@ class HybridRecommender(Recommender):
                 cand = block.items[at]
                 if cand.size == 0:
                     continue
-                chosen = [state.index[item] for item in labels[user] if item in state.index]
-                y = np.isin(cand, chosen).astype(np.int32)
+                picked = [state.index[item] for item in labels[user] if item in state.index]
+                y = np.isin(cand, picked).astype(np.int32)
                 if y.sum() == 0:
                     continue  # LambdaRank learns nothing from a list without a positive
                 blocks.append(block.features[at])
