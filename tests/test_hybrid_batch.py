@@ -140,3 +140,14 @@ def test_repurchases_are_learned_when_they_may_be_recommended(
     loaded = load_model_state(state)
     users = sorted(interactions.user.unique())[:60]
     assert _answers(loaded, users) == _answers(model, users)  # type: ignore[arg-type]
+
+
+def test_a_catalogue_whose_categories_are_all_empty_fits(data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    """Online Retail's catalogue has a category column with nothing in it: the context lifts then
+    group by item, as without the column (this failed the fit once)."""
+    interactions, catalogue = data
+    empty = catalogue.assign(category=None)
+    model = HybridRecommender(n_estimators=20).fit(interactions, empty)
+    without = HybridRecommender(n_estimators=20).fit(interactions, catalogue.drop(columns="category"))
+    users = sorted(interactions.user.unique())[:40]
+    assert _answers(model, users) == _answers(without, users)
