@@ -14,6 +14,7 @@ from shopmind.features import (
     calendar_features,
     shop_activity,
     shop_momentum,
+    shop_order_rates,
 )
 
 
@@ -147,3 +148,15 @@ def test_shop_activity_is_what_the_season_ahead_forecasts_as_it_happened() -> No
     assert realised[0] == pytest.approx(shop_momentum(orders, cuts[2], days=61)["shop_season_ahead"])
     assert realised[1] == pytest.approx(0, abs=0.02)
     assert shop_activity(ibis.memtable(orders), cuts, 61) == pytest.approx(realised)
+
+
+def test_order_rates_count_back_from_the_cut() -> None:
+    orders = _seasonal_orders()  # 2 a day, 4 in December and January
+    cut = datetime(2025, 3, 1)
+    rates = shop_order_rates(orders, cut, [1, 28, 31 + 28, 59.7, 0])
+    # February 2025 has 28 days of 2 orders; with January 31 days of 4; the smoothing adds one order
+    assert list(rates) == pytest.approx([3 / 1, 57 / 28, (56 + 124 + 1) / 59, (56 + 124 + 1) / 59, 3 / 1])
+    assert shop_order_rates(ibis.memtable(orders), cut, [1, 28, 59, 400]) == pytest.approx(
+        shop_order_rates(orders, cut, [1, 28, 59, 400])
+    )
+    assert shop_order_rates(orders, cut, []).size == 0

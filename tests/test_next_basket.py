@@ -4,6 +4,7 @@ purchases too), beside the personal top-frequency baseline."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -99,15 +100,18 @@ def test_metrics_count_every_item_of_the_basket_repeats_included() -> None:
 def test_personal_top_frequency() -> None:
     frame = _small()
     model = PersonalTopFrequency().fit(frame)
-    got = model.recommend("a", n=4)
+    got = model.recommend("b", n=4)
     assert all(isinstance(r, Recommendation) for r in got)
-    # 라면 three times, then 김치 and 생수 once each (생수 bought last), then the popular 세제
-    assert [r.item for r in got] == ["라면", "생수", "김치", "세제"]
-    assert [r.reason.ko for r in got] == ["자주 사신 상품", "전에 사신 상품", "전에 사신 상품", "인기 상품"]
+    # b: 김치 on two days, then 세제 once; then the shop's most frequent: 라면 (4 purchase days)
+    assert [r.item for r in got] == ["김치", "세제", "라면", "생수"]
+    assert [r.reason.ko for r in got] == ["자주 사신 상품", "전에 사신 상품", "인기 상품", "인기 상품"]
     assert got[0].reason.kind == "reorder" and got[0].reason.en == "One you buy often"
+    # score: purchase days + (the last one's number + 1) / (most days of a customer + 2) + the
+    # item's share of purchase days (popularity / (most + 1)): b's 김치 2 + 2/5 + 3/5
+    assert [r.score for r in got] == pytest.approx([3.0, 1 + 2 / 5 + 2 / 5, 4 / 5, 1 / 5])
     assert model.exclude_seen is False
-    # a new customer: the most popular (라면, 김치 and 세제 have two customers each; ties by id)
-    assert [r.item for r in model.recommend("someone new", n=3)] == ["김치", "라면", "세제"]
+    # a new customer: the most frequent items of the shop
+    assert [r.item for r in model.recommend("someone new", n=3)] == ["라면", "김치", "세제"]
     assert "라면" not in {r.item for r in model.recommend("a", Context(exclude=frozenset({"라면"})))}
     state = ModelState()
     model.save_state(state)
@@ -178,3 +182,20 @@ def test_cli_prints_the_next_basket_table(tmp_path: Path) -> None:
     assert table.loc["repurchase", "ndcg@10"] > table.loc["personal_top", "ndcg@10"]
     bad = runner.invoke(app, ["evaluate", "next-basket", "-w", folder, "-a", "nope"])
     assert bad.exit_code != 0 and "algorithms" in bad.output and "personal_top" in bad.output
+
+
+class _Recording(PersonalTopFrequency):
+    """Personal top-frequency that notes the moment each list is asked for."""
+
+    asked: ClassVar[dict[str, object]] = {}
+
+    def recommend(self, user, context=None, n=10):  # type: ignore[no-untyped-def]
+        type(self).asked[str(user)] = context.now if context is not None else None
+        return super().recommend(user, context, n)
+
+
+def test_lists_are_asked_at_the_moment_the_customer_comes_back() -> None:
+    evaluate_next_basket({"p": _Recording()}, _small())
+    assert _Recording.asked == {"a": _day(14).to_pydatetime(), "b": _day(3).to_pydatetime()}
+    evaluate_next_basket({"p": _Recording()}, _small(), at_basket_time=False)
+    assert _Recording.asked == {"a": None, "b": None}

@@ -135,6 +135,9 @@ NOT_RUN: dict[str, str] = {
     "shopmind evaluate recommendations --split-at 2011-10-01 --until 2011-12-10": (
         "needs UCI Online Retail (the README's figures table); tests/test_recommend_evaluation.py runs it"
     ),
+    "shopmind evaluate next-basket": (
+        "fits five recommenders, the hybrid among them; tests/test_next_basket.py runs the command"
+    ),
     "shopmind serve --port 8000": "a server that runs until stopped; tests/serving.py starts it for the API tests",
     "shopmind serve -w .shopmind-demo": "a server that runs until stopped; see the API and browser tests",
 }

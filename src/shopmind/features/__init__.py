@@ -10,6 +10,7 @@ from shopmind.features._calendar import (
     calendar_features,
     shop_activity,
     shop_momentum,
+    shop_order_rates,
 )
 from shopmind.features._experiment_metrics import (
     MetricSpec,
@@ -62,6 +63,7 @@ __all__ = [
     "send_channel",
     "shop_activity",
     "shop_momentum",
+    "shop_order_rates",
     "taste_scores",
     "unit_values",
     "variant_sums",

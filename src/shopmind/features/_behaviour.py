@@ -125,7 +125,9 @@ def behaviour_features(
         orders_30=count(bought._age < MONTH_DAYS),
         orders_90=count(bought._age < QUARTER_DAYS),
         orders_all=bought.count().cast("float64"),
-        revenue_all=bought.value.sum().cast("float64"),
+        # rounded to a millionth: a parallel sum's last bits vary run to run, and the trees split
+        # on them (models fitted twice on the same store must agree)
+        revenue_all=bought.value.sum().cast("float64").round(6),
     )
 
     joined = visits.outer_join(buys, visits.profile_id == buys.profile_id)
@@ -160,5 +162,5 @@ def purchase_labels(transactions: ir.Table, as_of: datetime, horizon_days: float
     end = as_of + timedelta(days=horizon_days)
     window = transactions.filter((transactions.ordered_at >= as_of) & (transactions.ordered_at < end))
     return window.group_by("profile_id").aggregate(
-        orders=window.count().cast("float64"), revenue=window.value.sum().cast("float64")
+        orders=window.count().cast("float64"), revenue=window.value.sum().cast("float64").round(6)
     )

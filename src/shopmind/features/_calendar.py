@@ -21,11 +21,15 @@ from datetime import date, datetime, timedelta
 from functools import cache
 
 import holidays
+import ibis
 import ibis.expr.types as ir
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from shopmind.core import FieldError, InvalidInputError
+
+FloatArray = npt.NDArray[np.float64]
 
 #: The peaks, in column order: ``days_to_<peak>``.
 PEAKS = ("seollal", "chuseok", "black_friday", "christmas")
@@ -44,6 +48,7 @@ CALENDAR_COLUMNS = (
 MOMENTUM_COLUMNS = (
     "shop_orders_recent",
     "shop_orders_year_before",
+    "shop_orders_ahead_year_before",
     "shop_momentum",
     "shop_season_ahead",
     "shop_season_index",
@@ -203,6 +208,7 @@ def shop_momentum(
 
     - ``shop_orders_recent``: orders in the ``days`` before the cut;
     - ``shop_orders_year_before``: orders in the same ``days`` a year (52 weeks) earlier;
+    - ``shop_orders_ahead_year_before``: orders in the ``horizon_days`` after the cut a year earlier;
     - ``shop_momentum``: log((recent + 1) / (year before + 1)), > 0 when the shop grows;
     - ``shop_season_ahead``: the same period last year: the log ratio of the per-day order rate in
       the ``horizon_days`` after the cut a year earlier to that in the ``days`` before it then, > 0
@@ -235,6 +241,7 @@ def shop_momentum(
     elif _on_or_before(first, year_ago):
         out["shop_season_ahead"] = _log_rate_ratio(ahead, horizon, recent, days)
     if _on_or_before(first, year_ago):
+        out["shop_orders_ahead_year_before"] = float(ahead)
         out["shop_season_index"] = _log_rate_ratio(ahead, horizon, year, YEAR_DAYS)
     return out
 
@@ -254,6 +261,37 @@ def shop_activity(
         bounds += [(cut, cut + timedelta(days=horizon_days)), (cut - timedelta(days=before), cut)]
     counts, _ = _counts(tx, bounds)
     return [_log_rate_ratio(counts[2 * k], horizon_days, counts[2 * k + 1], before) for k in range(len(cuts))]
+
+
+def shop_order_rates(tx: ir.Table | pd.DataFrame, cut: datetime, days: npt.ArrayLike) -> FloatArray:
+    """The shop's orders per day in ``[cut - d, cut)`` for each ``d`` of ``days`` (whole days
+    counted back from the cut; at least one day), smoothed by one order so that a quiet stretch has
+    a small positive rate. One query: the orders are counted per day back from the cut."""
+    span = np.maximum(np.floor(np.asarray(days, dtype=np.float64)), 1.0)
+    if span.size == 0:
+        return np.zeros(0)
+    longest = int(span.max())
+    start = cut - timedelta(days=longest)
+    if isinstance(tx, pd.DataFrame):
+        at = pd.to_datetime(tx["ordered_at"])
+        stamp = pd.Timestamp(cut)
+        if at.dt.tz is not None and stamp.tzinfo is None:
+            stamp = stamp.tz_localize("UTC")
+        elif at.dt.tz is None and stamp.tzinfo is not None:
+            stamp = stamp.tz_convert("UTC").tz_localize(None)
+        back = ((stamp - at) / pd.Timedelta(days=1)).to_numpy(dtype=np.float64)
+        back = np.ceil(back[(back > 0) & (back <= longest)]) - 1
+        per_day = np.bincount(back.astype(np.int64), minlength=longest)
+    else:
+        seen = tx.filter((tx.ordered_at >= start) & (tx.ordered_at < cut))
+        ago = ((ibis.literal(cut).epoch_seconds() - seen.ordered_at.epoch_seconds()) / 86_400).ceil() - 1
+        counted = seen.group_by(k=ago.cast("int64")).aggregate(n=seen.count()).to_pandas()
+        per_day = np.zeros(longest, dtype=np.int64)
+        inside = counted[(counted.k >= 0) & (counted.k < longest)]
+        per_day[inside.k.to_numpy(dtype=np.int64)] = inside.n.to_numpy(dtype=np.int64)
+    within = np.cumsum(per_day)  # within[k]: orders at most k + 1 days before the cut
+    counts = within[span.astype(np.int64) - 1]
+    return np.asarray((counts + 1) / span, dtype=np.float64)
 
 
 def calendar_and_momentum(

@@ -18,9 +18,16 @@ of no purchase, exp(-rate x horizon) while the customer is alive, becomes p ** s
 much busier the coming horizon is than the horizons the risk was calibrated on: for the supervised
 risk, the horizon a year ago (the same period last year, :func:`~shopmind.features.shop_momentum`)
 against the horizons of the training windows as they happened (:func:`~shopmind.features.shop_activity`),
-each relative to the weeks before it; for the P(alive)-based one, against the shop's average day of
-the year before. The map is monotone, so rankings (AUC) do not change. Without a year of history
-there is no same period last year and nothing is adjusted (a note says so).
+each relative to the weeks before it (with a single year of history, the weeks before the cut now
+stand in for the weeks before the horizon a year ago); for the P(alive)-based one, whose BG/NBD rate
+is learnt from each buyer's own history, the horizon a year ago against the shop's order rate over
+that buyer's history (a buyer of the Christmas rush saw a busier shop than the winter ahead). The
+supervised map is monotone, so its ranking (AUC) does not change; the P(alive)-based one moves
+buyers of busy and quiet stretches apart. Measured on Online Retail (``python -m bench.bench_churn``):
+fitted to 2010-12-01 and judged on the winter after, ECE 0.268 -> 0.067 (supervised) and 0.171 ->
+0.063 (P(alive)-based), at AUC 0.787 and 0.792. Without a year of history there is no same period
+last year and nothing is adjusted (a note says so).
+
 The chosen model's risk is written as ``churn_risk`` (the other's beside it), the backtest as the
 model card ``churn_risk``, and the VIPs of the customer-intelligence run of the same ``as_of``
 whose risk is at least ``at_risk`` as the segment ``vip_at_risk``.
@@ -48,6 +55,7 @@ from shopmind.features import (
     rfm_summary,
     shop_activity,
     shop_momentum,
+    shop_order_rates,
 )
 from shopmind.models import CalibratedBoostingClassifier, ModelCard, model_card
 from shopmind.pipeline._clv import fit_repeat_purchases
@@ -72,6 +80,9 @@ MAX_SEASON = 4.0
 #: Horizons from 52 weeks on hold every season (and the same period last year would reach past
 #: the cut): no seasonal adjustment.
 SEASON_MAX_HORIZON = 363
+#: The P(alive)-based risk compares the horizon with each buyer's own history, counted as at least
+#: this many days (a buyer of yesterday has no season of their own yet).
+MIN_TENURE_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -127,6 +138,10 @@ def churn_features(
     buyers = found[found.orders_all > 0]
     alive = _alive(tx, cut, horizon_days, zone, [] if notes is None else notes)
     frame = buyers.merge(alive, on="profile_id", how="left")
+    # money to a millionth: the engine sums doubles in parallel in no fixed order, and last-bit
+    # differences move the trees' bin edges, so the same data gave AUC 0.785 or 0.787 run to run
+    money = ["revenue_all", "average_order_value"]
+    frame[money] = frame[money].round(6)
     return frame.sort_values("profile_id", kind="stable").reset_index(drop=True)
 
 
@@ -139,12 +154,12 @@ def _labelled(
     return frame
 
 
-def seasonal_risk(risk: npt.ArrayLike, season: float) -> FloatArray:
+def seasonal_risk(risk: npt.ArrayLike, season: float | npt.ArrayLike) -> FloatArray:
     """Churn risk ``risk`` (the chance of no purchase within the horizon) for a horizon ``season``
     times as busy as the one it was calibrated on: ``risk ** season`` (see the module). Risks of 0
     and 1 stay put, the order of the customers too."""
     p = np.clip(np.asarray(risk, dtype=np.float64), 0.0, 1.0)
-    return np.asarray(p**season, dtype=np.float64)
+    return np.asarray(p ** np.asarray(season, dtype=np.float64), dtype=np.float64)
 
 
 def _season_exponent(ahead: float, reference: float) -> float:
@@ -179,11 +194,25 @@ class _Seasons:
         return float(np.average(values, weights=weights))
 
     def ahead(self, cut: datetime) -> tuple[float, float]:
-        """The same period last year at ``cut``: (vs the weeks before it, vs the whole year)."""
+        """The same period last year at ``cut``: (the supervised risk's log ratio of its order rate
+        to the weeks before it, the horizon's orders a year before), NaN when unknown."""
         if self.horizon_days > SEASON_MAX_HORIZON:
             return np.nan, np.nan
         found = shop_momentum(self.tx, cut, self.horizon_days, self.horizon_days)
-        return found["shop_season_ahead"], found["shop_season_index"]
+        return found["shop_season_ahead"], found["shop_orders_ahead_year_before"]
+
+    def alive_exponents(self, cut: datetime, ahead_orders: float, tenure_days: npt.ArrayLike) -> FloatArray:
+        """Per buyer, the season exponent of the P(alive)-based risk: BG/NBD learns each buyer's
+        rate from their own history, so the horizon a year ago is compared with the shop's order
+        rate over that history (a buyer who came in the Christmas rush saw a busier shop than the
+        winter ahead). Ones when the same period last year is unknown."""
+        tenure = np.asarray(tenure_days, dtype=np.float64)
+        if not np.isfinite(ahead_orders) or tenure.size == 0:
+            return np.ones(tenure.size)
+        days = np.clip(np.nan_to_num(tenure, nan=MIN_TENURE_DAYS), MIN_TENURE_DAYS, LOOKBACK_DAYS)
+        own = shop_order_rates(self.tx, cut, days)
+        ahead = (ahead_orders + 1) / self.horizon_days
+        return np.asarray(np.clip(ahead / own, 1 / MAX_SEASON, MAX_SEASON), dtype=np.float64)
 
 
 def _auc(y: pd.Series, score: np.ndarray) -> float | None:
@@ -238,9 +267,9 @@ def run_churn_risk(
     known = [frames[k] for k in known_at]
     seasons = _Seasons.of(tx, cuts, horizon_days)
     # the backtest's seasons as they were known at the newest window's cut
-    ahead_then, index_then = seasons.ahead(cuts[0])
-
-    alive_risk = seasonal_risk(latest.p_no_purchase.to_numpy(), _season_exponent(index_then, 0.0))
+    ahead_then, orders_then = seasons.ahead(cuts[0])
+    alive_then = seasons.alive_exponents(cuts[0], orders_then, latest.days_since_first_seen)
+    alive_risk = seasonal_risk(latest.p_no_purchase.to_numpy(), alive_then)
     p_alive_auc = _auc(latest.y, alive_risk)
     supervised_auc = None
     card = None
@@ -292,9 +321,12 @@ def run_churn_risk(
         raise InvalidInputError(
             [FieldError("as_of", f"no buyers before {shop_day(as_of, zone)}: nothing to score")]
         )
-    ahead_now, index_now = seasons.ahead(as_of)
-    exponents = {"p_alive": _season_exponent(index_now, 0.0), "supervised": 1.0}
-    scores = {"churn_risk_p_alive": seasonal_risk(now.p_no_purchase.to_numpy(), exponents["p_alive"])}
+    ahead_now, orders_now = seasons.ahead(as_of)
+    reference = np.nan
+    alive_now = seasons.alive_exponents(as_of, orders_now, now.days_since_first_seen)
+    # the P(alive)-based exponent differs per buyer: the median stands for it in the report
+    exponents = {"p_alive": float(np.median(alive_now)), "supervised": 1.0}
+    scores = {"churn_risk_p_alive": seasonal_risk(now.p_no_purchase.to_numpy(), alive_now)}
     top: tuple[tuple[str, float], ...] = ()
     if supervised_wins:
         every_at = [
@@ -304,7 +336,8 @@ def run_churn_risk(
         train = pd.concat(every, ignore_index=True)
         window_of = np.repeat(np.arange(len(every)), [len(f) for f in every])
         production = model().fit(train[columns], train.y, groups=window_of)
-        exponents["supervised"] = _season_exponent(ahead_now, seasons.reference(frames, every_at))
+        reference = seasons.reference(frames, every_at)
+        exponents["supervised"] = _season_exponent(ahead_now, reference)
         scores["churn_risk_supervised"] = seasonal_risk(
             production.predict_proba(now[columns])[:, 1], exponents["supervised"]
         )
@@ -325,7 +358,7 @@ def run_churn_risk(
         )
     chosen = "supervised" if supervised_wins else "p_alive"
     scores[SCORE] = scores[f"churn_risk_{chosen}"]
-    notes.append(_season_note(chosen, exponents[chosen], horizon_days, ahead_now, index_now))
+    notes.append(_season_note(chosen, exponents[chosen], horizon_days, (ahead_now, reference), orders_now))
     notes.append(
         f"chosen: {chosen} (backtest AUC supervised "
         f"{'n/a' if supervised_auc is None else f'{supervised_auc:.3f}'}, P(alive)-based "
@@ -381,19 +414,27 @@ def run_churn_risk(
     )
 
 
-def _season_note(chosen: str, exponent: float, horizon_days: int, ahead: float, index: float) -> str:
+def _season_note(
+    chosen: str, exponent: float, horizon_days: int, ahead: tuple[float, float], ahead_orders: float
+) -> str:
+    """``ahead``: the log activity of the same period last year and of the training windows."""
     if horizon_days > SEASON_MAX_HORIZON:
         return f"a horizon of {horizon_days} days holds every season: churn risk is not adjusted for one"
-    known = np.isfinite(ahead) if chosen == "supervised" else np.isfinite(index)
-    if not known:
+    if not np.isfinite(ahead[0] if chosen == "supervised" else ahead_orders):
         return (
             "the order history does not reach the same period last year: churn risk is not adjusted for the "
             "season ahead"
         )
     way = "raised" if exponent < 1 else "lowered" if exponent > 1 else "kept"
+    if chosen == "supervised":
+        return (
+            f"season: the same {horizon_days} days a year ago had {np.exp(ahead[0]):.2f}x the orders per day of the "
+            f"weeks before them, the windows the risk was fitted on {np.exp(ahead[1]):.2f}x; churn risk {way} for it "
+            f"(risk ** {exponent:.2f})"
+        )
     return (
-        f"season: the same {horizon_days} days a year ago ran at {np.exp(ahead):.2f}x the shop's recent orders per day "
-        f"({np.exp(index):.2f}x the year's average day); churn risk {way} for it (risk ** {exponent:.2f})"
+        f"season: the same {horizon_days} days a year ago held {ahead_orders:.0f} orders; each buyer's risk is set "
+        f"against the shop's order rate over their own history (risk ** {exponent:.2f} for the median buyer)"
     )
 
 

@@ -101,12 +101,15 @@ def evaluate_next_basket(
     on_step: Callable[[str], None] | None = None,
     on_user: Callable[[int, int], None] | None = None,
     weather: pd.DataFrame | None = None,
+    at_basket_time: bool = True,
 ) -> pd.DataFrame:
     """Fit each recommender on the training part of :func:`next_basket_split` (or the split
     given), recommend max(``k``) items to every tested customer (``max_users``: a seeded sample)
     and measure (see the module docstring). One row per recommender: ``algorithm``, per K the
     metrics, ``fit_s``. ``on_step(name)`` is called before each fit and ``on_user(done, total)``
-    after each customer's list (progress)."""
+    after each customer's list (progress). ``at_basket_time``: each list is asked at the moment of
+    the held-out basket (``Context(now=...)``, as a live request when the customer comes back: the
+    days since their last purchase are known); False: asked without a time."""
     ks = sorted({int(x) for x in k})
     if not ks or ks[0] < 1:
         raise InvalidInputError([FieldError("k", "must be whole numbers >= 1")])
@@ -133,7 +136,9 @@ def evaluate_next_basket(
         fit_seconds = time.perf_counter() - started
         lists: dict[str, list[str]] = {}
         for done, user in enumerate(users, start=1):
-            lists[user] = [r.item for r in model.recommend(user, Context(), n=ks[-1])]
+            moment = split.basket_time.get(user) if at_basket_time else None
+            context = Context(now=moment.to_pydatetime()) if moment is not None else Context()
+            lists[user] = [r.item for r in model.recommend(user, context, n=ks[-1])]
             if on_user is not None:
                 on_user(done, len(users))
         row: dict[str, float | str] = {"algorithm": name}

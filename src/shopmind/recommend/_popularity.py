@@ -124,9 +124,10 @@ class PersonalTopFrequency(Recommender):
     is always False).
 
     A customer's frequency of an item is the number of their purchase occasions with it (distinct
-    ``time`` values; without a ``time`` column, rows; with a ``kind`` column only purchases);
-    ties go to the item bought last, then by item id. Popularity is the number of distinct
-    customers who chose the item.
+    ``time`` values; without a ``time`` column, rows; with a ``kind`` column only purchases).
+    Between equal frequencies the item bought more recently and the more popular one come first
+    (each adds a fraction below one occasion, as in the next-basket literature's baseline); the
+    popularity is the number of purchase occasions of the item over all customers.
     """
 
     exclude_seen = False  # by nature: it recommends what was bought
@@ -136,9 +137,6 @@ class PersonalTopFrequency(Recommender):
 
     def _fit(self, frame: pd.DataFrame, catalogue: pd.DataFrame | None) -> None:
         items = pd.Index(self.items_)
-        users = frame.groupby("item")["user"].nunique()
-        self._base = np.zeros(items.size)
-        self._base[items.get_indexer(users.index)] = users.to_numpy(dtype=np.float64)
         bought = frame
         if "kind" in frame.columns and (frame["kind"] == "purchase").any():
             bought = frame[frame["kind"] == "purchase"]
@@ -153,11 +151,15 @@ class PersonalTopFrequency(Recommender):
         )
         if "time" in bought.columns:
             key = key.drop_duplicates()
-        order = key.assign(r=key["t"].rank(method="dense")).groupby(["u", "i"], sort=True)
+        self._base = np.bincount(key["i"].to_numpy(), minlength=items.size).astype(np.float64)
+        # each customer's occasions numbered from their first (0) to their last
+        key["r"] = key.groupby("u")["t"].rank(method="dense").to_numpy() - 1
+        order = key.groupby(["u", "i"], sort=True)
         counts = order.size()
         latest = order["r"].max()
+        occasions = key.groupby("u")["r"].max().max() + 1
         # the frequency, then (a fraction below one occasion) how recent the last one was
-        value = counts.to_numpy(np.float64) + latest.to_numpy(np.float64) / (float(latest.max()) + 1.0)
+        value = counts.to_numpy(np.float64) + (latest.to_numpy(np.float64) + 1.0) / (float(occasions) + 2.0)
         self._own = sparse.csr_matrix(
             (value, (counts.index.get_level_values("u"), counts.index.get_level_values("i"))),
             shape=(self.users_.size, items.size),
@@ -172,10 +174,10 @@ class PersonalTopFrequency(Recommender):
         self._own = state.csr("own")
 
     def _scores(self, user: str, context: Context) -> tuple[npt.NDArray[np.float64], Explain]:
-        # popular items in [0, 1), own items above 1
+        # popular items in [0, 1), own items above 1, their popularity breaking ties
         scores = self._base / (float(self._base.max(initial=0.0)) + 1.0)
         own, value = self._mine(user)
-        scores[own] = 1.0 + value
+        scores[own] += value
         return scores, self._explain(own, value)
 
     def _explainer(self, user: str, context: Context) -> Explain:
