@@ -10,6 +10,7 @@ BENCHES = [
     "bench.bench_demo",
     "bench.bench_clv",
     "bench.bench_pipeline",
+    "bench.bench_personas",
     "bench.bench_rules",
     "bench.bench_recommend",
     "bench.bench_api",

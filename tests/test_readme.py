@@ -48,6 +48,10 @@ RUN: dict[str, tuple[str, ...]] = {
     "shopmind customers lookalikes": ("VIP look-alikes",),
     "shopmind customers band --low 0.3 --high 0.6 -o audience.csv": ("expected buyers", "wrote"),
     "shopmind customers show user:m003412 [--json]": ("user:m003412", "12-month CLV"),
+    "shopmind personas show": ("VIP 고객", "persona_2", "두드러진 특징"),
+    "shopmind personas members persona_2 -o persona_2.csv": ("VIP 고객", "wrote"),
+    "shopmind export csv --segment persona_2 -o persona.csv": ("exported", "customers"),
+    "shopmind personas run --as-of 2026-04-01 --personas 6": ("페르소나", "persona_"),
     "shopmind recommend rules --min-support 0.01 --min-confidence 0.3": (
         "if bought",
         "then",

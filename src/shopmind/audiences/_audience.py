@@ -18,6 +18,8 @@ from shopmind.store import Store, stored_segment
 
 #: the RFM segments are written by this job
 SEGMENT_JOB = "customer_intelligence"
+#: the personas (segments ``persona_<n>``) are written by this job
+PERSONAS_JOB = "personas"
 _BAND = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*([0-9.]+)\s*-\s*([0-9.]+)\s*$")
 
 
@@ -117,8 +119,28 @@ def score_band_audience(store: Store, score: str, low: float, high: float) -> Au
 
 def segment_audience(store: Store, segment: str) -> Audience:
     """The members of ``segment`` now: an RFM segment key (``vip``, ``loyal``, ``about_to_churn``,
-    ...) of the latest customer-intelligence run, or a saved segment's id (its current members, as
-    last counted)."""
+    ...) of the latest customer-intelligence run, a persona (``persona_2``) of the latest personas
+    run, or a saved segment's id (its current members, as last counted)."""
+    if segment.startswith("persona_"):  # a persona of the latest personas run (pipeline.run_personas)
+        personas = store.latest_run(PERSONAS_JOB)
+        found = (
+            None
+            if personas is None
+            else store.query_arrow(
+                "SELECT DISTINCT profile_id FROM segment_members WHERE run_id = ? AND segment = ?",
+                [personas[0], segment],
+            ).column("profile_id")
+        )
+        if personas is None or found is None or not len(found):
+            raise InvalidInputError(
+                [
+                    FieldError(
+                        "segment",
+                        f"no persona {segment!r} in the latest personas run (shopmind personas show)",
+                    )
+                ]
+            )
+        return Audience(f"persona {segment}", found.combine_chunks(), personas[0])
     if segment not in SEGMENTS:
         if stored_segment(store, segment) is not None:
             ids = store.query_arrow(

@@ -22,6 +22,7 @@ from shopmind.cli import (  # noqa: F401  (they register the commands)
     _experiment_evaluate,
     _experiments,
     _export,
+    _personas,
     _recommend,
     _run,
     _segments,

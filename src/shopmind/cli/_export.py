@@ -52,7 +52,7 @@ SegmentOpt = Annotated[
     str | None,
     typer.Option(
         "--segment",
-        help="A segment's members now: an RFM segment key (vip, loyal, about_to_churn, ...) or a saved "
+        help="A segment's members now: an RFM segment key (vip, loyal, about_to_churn, ...), a persona (persona_2) or a saved "
         "segment's id (shopmind segments list).",
     ),
 ]

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the jobs are imported when the command runs: ``shopmind --h
         ChurnReport,
         IntelligenceReport,
         LookalikeReport,
+        PersonasReport,
         PreferencesReport,
         PurchaseReport,
         RecommenderReport,
@@ -38,6 +39,7 @@ _STEPS = {
     "churn_risk": "churn risk",
     "purchase_probability": "purchase probability",
     "vip_lookalike": "VIP look-alikes",
+    "personas": "personas",
     "recommender": "recommender",
 }
 
@@ -78,7 +80,7 @@ def run(
     20% by CLV); churn risk (P(alive)-based or supervised, whichever wins the backtest) with the VIPs
     at risk; the probability that each customer buys within --horizon days (backtested,
     calibrated); the VIP look-alikes (customers who behave as today's VIPs did before they were
-    VIPs); taste and best time and channel. Last, the hybrid recommender is fitted on the signals
+    VIPs); taste and best time and channel; the buyers' personas. Last, the hybrid recommender is fitted on the signals
     before the date and stored in the workspace (models/), for 'shopmind recommend for' (a
     recommender stored as of a later date is kept).
 
@@ -112,6 +114,8 @@ def run(
     if report.lookalike is not None:
         _print_lookalike(report.lookalike)
     _print_preferences(report.preferences)
+    if report.personas is not None:
+        _print_personas(report.personas)
     if report.recommender is not None:
         _print_recommender(report.recommender)
     print_notes(err_console, notes)  # once each, after the report they qualify
@@ -187,6 +191,14 @@ def _print_preferences(preferences: PreferencesReport) -> None:
         f"taste · 취향 for {counted(preferences.tastes, 'customer')} · best time and channel · 최적 발송 시간 for "
         f"{preferences.habits:,} ({preferences.fallbacks:,} from their segment or the shop: little history) "
         "(shopmind customers show PROFILE)"
+    )
+
+
+def _print_personas(personas: PersonasReport) -> None:
+    largest = ", ".join(f"{p.name_ko} ({p.share:.0%})" for p in personas.personas[:3])
+    console.print(
+        f"personas · 페르소나: {counted(personas.buyers, 'buyer')} in {len(personas.personas)} personas, largest: "
+        f"{largest} (shopmind personas show)"
     )
 
 

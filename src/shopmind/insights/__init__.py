@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from shopmind.insights._counts import Counts, buyer_count, buyer_expression, counts
     from shopmind.insights._kpis import Kpi, KpiReport, default_range, kpis
     from shopmind.insights._overview import Overview, overview
+    from shopmind.insights._personas import StoredPersona, StoredPersonas, persona_names, stored_personas
     from shopmind.insights._predictions import (
         Band,
         Histogram,
@@ -50,6 +51,8 @@ __all__ = [
     "Overview",
     "Run",
     "SegmentSize",
+    "StoredPersona",
+    "StoredPersonas",
     "audience",
     "audience_size",
     "bands",
@@ -65,6 +68,7 @@ __all__ = [
     "model_cards",
     "movement",
     "overview",
+    "persona_names",
     "product",
     "products",
     "regions",
@@ -72,6 +76,7 @@ __all__ = [
     "score_run",
     "segment_customers",
     "segment_map",
+    "stored_personas",
 ]
 
 _WHERE = {
@@ -86,6 +91,10 @@ _WHERE = {
     "Overview": "_overview",
     "Run": "_runs",
     "SegmentSize": "_segments",
+    "StoredPersona": "_personas",
+    "StoredPersonas": "_personas",
+    "persona_names": "_personas",
+    "stored_personas": "_personas",
     "audience": "_predictions",
     "audience_size": "_predictions",
     "bands": "_predictions",

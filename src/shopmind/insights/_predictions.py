@@ -142,6 +142,8 @@ def model_cards(store: Store) -> list[dict[str, Any]]:
     cards = []
     for name, card, as_of in rows:
         body = json.loads(card)
+        if "auc" not in body:  # a card of another kind (the personas' descriptions): no calibration to show
+            continue
         body.setdefault("name", name)
         body["as_of"] = as_of
         cards.append(body)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         run_customer_intelligence,
     )
     from shopmind.pipeline._lookalike import LookalikeReport, run_vip_lookalike
+    from shopmind.pipeline._personas import PersonasReport, PersonaValue, persona_features, run_personas
     from shopmind.pipeline._preferences import PreferencesReport, run_preferences
     from shopmind.pipeline._profile import (
         customer_profile,
@@ -56,6 +57,8 @@ __all__ = [
     "IntelligenceReport",
     "LookalikeReport",
     "ParetoReport",
+    "PersonaValue",
+    "PersonasReport",
     "PreferencesReport",
     "PurchaseReport",
     "RecommenderData",
@@ -67,11 +70,13 @@ __all__ = [
     "load_demo_shop",
     "order_baskets",
     "pareto_report",
+    "persona_features",
     "recommender_data",
     "resolve_profile",
     "run_churn_risk",
     "run_customer_intelligence",
     "run_everything",
+    "run_personas",
     "run_preferences",
     "run_purchase_probability",
     "run_recommender",
@@ -97,6 +102,10 @@ _WHERE = {
     "run_customer_intelligence": "_intelligence",
     "LookalikeReport": "_lookalike",
     "run_vip_lookalike": "_lookalike",
+    "PersonaValue": "_personas",
+    "PersonasReport": "_personas",
+    "persona_features": "_personas",
+    "run_personas": "_personas",
     "PreferencesReport": "_preferences",
     "run_preferences": "_preferences",
     "customer_profile": "_profile",

@@ -13,6 +13,7 @@ from shopmind.core import DEFAULT_SHOP_TZ, InvalidInputError
 from shopmind.pipeline._churn import ChurnReport, run_churn_risk
 from shopmind.pipeline._intelligence import IntelligenceReport, run_customer_intelligence
 from shopmind.pipeline._lookalike import LookalikeReport, run_vip_lookalike
+from shopmind.pipeline._personas import PersonasReport, run_personas
 from shopmind.pipeline._preferences import PreferencesReport, run_preferences
 from shopmind.pipeline._purchase import PurchaseReport, run_purchase_probability
 from shopmind.pipeline._stored_recommender import RecommenderReport, run_recommender
@@ -33,9 +34,11 @@ class FullRunReport:
     preferences: PreferencesReport
     skipped: tuple[
         tuple[str, str], ...
-    ]  # (job, why): churn_risk, purchase_probability, vip_lookalike, recommender
+    ]  # (job, why): churn_risk, purchase_probability, vip_lookalike, personas, recommender
     #: the hybrid recommender fitted as of the run and stored in the workspace (None: skipped)
     recommender: RecommenderReport | None = None
+    #: the buyers' personas (None: skipped, e.g. too few buyers)
+    personas: PersonasReport | None = None
 
     def facts(self) -> dict[str, Any]:
         """The run in a few numbers, JSON-ready, for a job history: profiles, buyers, VIPs, VIPs
@@ -61,8 +64,8 @@ def run_everything(
     zone: str = DEFAULT_SHOP_TZ,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> FullRunReport:
-    """Run customer intelligence, churn risk, purchase probability, the VIP look-alikes and the
-    preferences as of ``as_of``, each stored with its own run; then fit the hybrid recommender as
+    """Run customer intelligence, churn risk, purchase probability, the VIP look-alikes, the
+    preferences and the personas as of ``as_of``, each stored with its own run; then fit the hybrid recommender as
     of ``as_of`` and store it in the workspace (``shopmind recommend for`` reads it)."""
     skipped: list[tuple[str, str]] = []
 
@@ -90,7 +93,8 @@ def run_everything(
         "vip_lookalike", lambda: run_vip_lookalike(store, as_of, zone=zone, progress=progress)
     )
     preferences = run_preferences(store, as_of, zone=zone, progress=progress)
+    personas = optional("personas", lambda: run_personas(store, as_of, zone=zone, progress=progress))
     recommender = optional("recommender", lambda: run_recommender(store, as_of, zone=zone, progress=progress))
     return FullRunReport(
-        as_of, intelligence, churn, purchase, lookalike, preferences, tuple(skipped), recommender
+        as_of, intelligence, churn, purchase, lookalike, preferences, tuple(skipped), recommender, personas
     )

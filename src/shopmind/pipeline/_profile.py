@@ -136,7 +136,10 @@ def customer_profile(store: Store, profile_id: str, recent: int = 20) -> dict[st
     consent = consent_state(store, profile_id)
     scores, segments = latest_scores(store, profile_id)
     runs = dict(store.sql(f"SELECT job, as_of FROM {_LATEST_RUNS}"))
-    facts = {kind: store.profile_facts(profile_id, kind) for kind in ("taste", "habits", "vip_lookalike")}
+    facts = {
+        kind: store.profile_facts(profile_id, kind)
+        for kind in ("taste", "habits", "vip_lookalike", "persona")
+    }
     purchase = {k: v for k, v in scores.items() if k.startswith("purchase_probability_")}
     return {
         "profile_id": profile_id,
@@ -158,7 +161,7 @@ def customer_profile(store: Store, profile_id: str, recent: int = 20) -> dict[st
         ],
         "consent": consent.to_dict(),
         "price_band": price_band(store, facts["taste"]),
-        "segments": [segment_label(s) for s in segments],
+        "segments": [_persona_label(s, facts["persona"]) or segment_label(s) for s in segments],
         "vip": bool(scores.get("is_vip")) or "clv_vip" in segments,
         "clv_12m": scores.get("clv_12m"),
         "p_alive": scores.get("p_alive"),
@@ -169,11 +172,19 @@ def customer_profile(store: Store, profile_id: str, recent: int = 20) -> dict[st
         "taste": facts["taste"],
         "best_time": facts["habits"],
         "vip_lookalike": facts["vip_lookalike"],
+        "persona": facts["persona"],
         "recent_events": [
             {k: _plain(v) for k, v in zip(_RECENT_COLUMNS, row, strict=True)} for row in events
         ],
         "as_of": {job: _plain(at) for job, at in sorted(runs.items())},
     }
+
+
+def _persona_label(segment: str, persona: dict[str, Any] | None) -> dict[str, str] | None:
+    """A persona segment (``persona_2``) named by the personas run that put the customer in it."""
+    if persona is None or persona.get("persona") != segment:
+        return None
+    return {"key": segment, "ko": str(persona["name_ko"]), "en": str(persona["name_en"])}
 
 
 def price_band(store: Store, taste: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -402,7 +402,12 @@ def _moved(node: Moved, lang: str) -> str:
     return f"{lead}'{before}'에서 {target} 이동함{runs}"
 
 
-def _node(node: Condition, lang: str, saved: Callable[[str], str | None]) -> Words:
+def _node(
+    node: Condition,
+    lang: str,
+    saved: Callable[[str], str | None],
+    segments: Callable[[str], str | None] = lambda _: None,
+) -> Words:
     en = lang == "en"
     if isinstance(node, AllOf | AnyOf):
         text = (
@@ -410,9 +415,9 @@ def _node(node: Condition, lang: str, saved: Callable[[str], str | None]) -> Wor
             if en
             else ("다음을 모두 만족:" if isinstance(node, AllOf) else "다음 중 하나 이상 만족:")
         )
-        return Words(text, tuple(_node(c, lang, saved) for c in node.conditions))
+        return Words(text, tuple(_node(c, lang, saved, segments) for c in node.conditions))
     if isinstance(node, Not):
-        inner = _node(node.condition, lang, saved)
+        inner = _node(node.condition, lang, saved, segments)
         lead = "Not: " if en else "제외: "
         return Words(lead + inner.text, inner.children)
     if isinstance(node, Event):
@@ -424,7 +429,7 @@ def _node(node: Condition, lang: str, saved: Callable[[str], str | None]) -> Wor
     if isinstance(node, Consent):
         return Words(_consent(node, lang))
     if isinstance(node, InSegment):
-        name = segment_name(node.segment, lang)
+        name = segments(node.segment) or segment_name(node.segment, lang)
         return Words(f"in the segment '{name}' now" if en else f"지금 '{name}' 세그먼트에 속함")
     if isinstance(node, Moved):
         return Words(_moved(node, lang))
@@ -441,11 +446,14 @@ def in_words(
     definition: Definition,
     lang: str = "ko",
     saved_names: Mapping[str, str] | None = None,
+    segment_names: Mapping[str, str] | None = None,
 ) -> Words:
     """``definition`` in words: a heading line (all or any of the conditions) and a line per
-    condition. ``saved_names``: the names of saved segments a condition refers to, by id."""
+    condition. ``saved_names``: the names of saved segments a condition refers to, by id;
+    ``segment_names``: names of segments the glossary does not know (a run's personas), by key."""
     names = saved_names or {}
-    lines = tuple(_node(c, lang, names.get) for c in definition.conditions)
+    found = segment_names or {}
+    lines = tuple(_node(c, lang, names.get, found.get) for c in definition.conditions)
     if lang == "en":  # each line reads as a sentence of its own
         lines = tuple(_capitalised(w) for w in lines)
     one, every = len(lines) == 1, definition.match == "all"

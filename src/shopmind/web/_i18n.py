@@ -24,6 +24,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "lang.switch": ("English", "한국어"),
     "logout": ("로그아웃", "Log out"),
     "nav.users": ("사용자", "Users"),
+    "nav.personas": ("페르소나", "Personas"),
     "login.title": ("대시보드 로그인", "Dashboard login"),
     "login.login": ("아이디", "Login name"),
     "login.password": ("비밀번호", "Password"),
@@ -499,7 +500,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "sg.add": ("조건 추가", "Add a condition"),
     "sg.kind.event": ("행동", "Behaviour"),
     "sg.kind.profile": ("고객 특성과 점수", "Traits and scores"),
-    "sg.kind.segment": ("RFM 세그먼트", "RFM segment"),
+    "sg.kind.segment": ("RFM·예측·페르소나 세그먼트", "RFM, prediction or persona segment"),
     "sg.kind.moved": ("세그먼트 이동", "Moved between segments"),
     "sg.kind.consent": ("수신 동의", "Consent"),
     "sg.not": ("제외 (이 조건에 해당하는 고객을 뺍니다)", "Exclude (NOT: leave out who meets this)"),
@@ -1004,6 +1005,54 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "pr.marketer_only": (
         "세그먼트 저장과 CSV 내보내기는 마케터와 소유자만 할 수 있습니다.",
         "Saving segments and exporting CSV need the marketer or owner role.",
+    ),
+    # personas
+    "job.personas": ("페르소나", "Personas"),
+    "ps.none": (
+        "아직 페르소나가 없습니다. 'shopmind personas run' 또는 'shopmind run'을 먼저 실행하세요.",
+        "No personas yet: run 'shopmind personas run' or 'shopmind run' first.",
+    ),
+    "ps.title": ("구매 고객 페르소나", "Buyer personas"),
+    "ps.summary": ("구매 고객 {n}명을 페르소나 {k}개로 나눴습니다", "{n} buyer(s) in {k} personas"),
+    "ps.how": (
+        "구매 금액과 횟수, 주로 사는 요일·시간대와 기기, 즐겨 사는 카테고리와 가격대가 비슷한 고객끼리 묶고, "
+        "페르소나마다 전체 구매 고객과 가장 다른 점으로 이름을 붙였습니다.",
+        "Buyers alike in what they spend and how often, in the days, hours and devices they buy on, and in the "
+        "categories and price level they buy are grouped; each persona is named by what sets it apart from all "
+        "the buyers.",
+    ),
+    "ps.persona": ("페르소나", "Persona"),
+    "ps.customer_share": ("고객 비중", "Share of buyers"),
+    "ps.revenue_share": ("매출 비중", "Share of revenue"),
+    "ps.share": ("비중", "Share"),
+    "ps.average_order": ("객단가", "Average order"),
+    "ps.orders": ("1인당 주문 수", "Orders per customer"),
+    "ps.clv": ("평균 12개월 CLV", "Mean 12-month CLV"),
+    "ps.segment_key": ("세그먼트 키", "Segment key"),
+    "ps.use": (
+        "페르소나는 그대로 세그먼트로 쓸 수 있습니다. 세그먼트 빌더에서 'RFM·예측·페르소나 세그먼트' 조건을 추가하고 페르소나를 고르세요.",
+        "Each persona is a segment: in the segment builder, add an 'RFM, prediction or persona segment' "
+        "condition and pick the persona.",
+    ),
+    "ps.builder": ("세그먼트 만들기", "Build a segment"),
+    "ps.card_note": (
+        "고객 {n}명 (구매 고객의 {share}) · 누적 매출 {revenue} (전체 매출의 {revenue_share})",
+        "{n} customer(s) ({share} of the buyers) · revenue {revenue} ({revenue_share} of all)",
+    ),
+    "ps.traits": ("두드러진 특징", "What sets them apart"),
+    "ps.no_traits": (
+        "전체 구매 고객과 크게 다른 점이 없습니다.",
+        "Close to the average buyer in every respect.",
+    ),
+    "ps.value_note": (
+        "1인당 누적 구매액 {per} · 객단가 {order} · 평균 12개월 CLV {clv}",
+        "Spend per customer {per} · average order {order} · mean 12-month CLV {clv}",
+    ),
+    "ps.top_members": ("구매액 상위 고객", "Top customers by spend"),
+    "ps.save_segment": ("세그먼트로 저장", "Save as a segment"),
+    "ps.save_failed": (
+        "이 페르소나를 세그먼트로 저장하지 못했습니다. 잠시 뒤 다시 시도하세요.",
+        "This persona could not be saved as a segment: please try again in a moment.",
     ),
 }
 

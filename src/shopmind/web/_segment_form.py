@@ -36,6 +36,9 @@ PURCHASE = "order_completed"
 #: the segments a "segment" row may name: the RFM segments, then the model lists
 MODEL_LISTS = ("clv_vip", "vip_at_risk", "could_become_vip")
 SEGMENT_CHOICES = (*SEGMENTS, *MODEL_LISTS)
+#: a persona's segment key (``pipeline.run_personas``): the personas change with each run, so any
+#: number is accepted (a persona no run made counts no one, and the preview warns)
+PERSONA_KEY = re.compile(r"persona_[1-9][0-9]{0,3}")
 #: the consent purposes a marketer targets (informational messages need no consent)
 CONSENT_CHOICES = ("advertising", "night_advertising")
 MAX_TEXT = 500
@@ -150,6 +153,8 @@ def _condition(row: _Row) -> dict[str, Any] | None:
     if kind == "profile":
         return _profile(row)
     if kind == "segment":
+        if PERSONA_KEY.fullmatch(row.text("segment")):  # a persona of a personas run
+            return {"kind": "in_segment", "segment": row.text("segment")}
         segment = row.choice("segment", SEGMENT_CHOICES)
         return {"kind": "in_segment", "segment": segment} if segment else None
     if kind == "moved":

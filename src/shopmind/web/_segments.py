@@ -40,6 +40,7 @@ from shopmind.core import (
     resolve_particles,
     resolve_plurals,
 )
+from shopmind.insights import persona_names
 from shopmind.segments import (
     CONSENT_CHANNELS,
     NO_SEGMENT,
@@ -145,7 +146,14 @@ def _choices(store: Store, lang: str) -> dict[str, Any]:
         "brands": seen.brands,
         "fields": fields,
         "groups": ("trait", "score", "taste", "habit"),
-        "segments": [(k, _first_upper(segment_name(k, lang), lang)) for k in SEGMENT_CHOICES],
+        "segments": [
+            *((k, _first_upper(segment_name(k, lang), lang)) for k in SEGMENT_CHOICES),
+            # the latest run's personas: each is a segment (persona_<n>)
+            *(
+                (k, f"{message('nav.personas', lang)} · {name}")
+                for k, name in persona_names(store, lang).items()
+            ),
+        ],
         "rfm": [(k, _first_upper(segment_name(k, lang), lang)) for k in SEGMENTS],
         "channels": [(c, named("channel", c)) for c in CONSENT_CHANNELS],
         "purposes": [(p, named("consent_purpose", p)) for p in CONSENT_CHOICES],
@@ -296,7 +304,7 @@ def _preview(store: Store, definition: Definition, now: datetime, lang: str) -> 
         ],
         "sample": [_customer_row(r, lang) for r in found.sample],
         "warnings": warnings,
-        "words": _words_lines(definition, lang),
+        "words": _words_lines(definition, lang, segments=persona_names(store, lang)),
     }
 
 
@@ -318,8 +326,13 @@ def _customer_row(row: Mapping[str, Any], lang: str) -> dict[str, Any]:
     }
 
 
-def _words_lines(definition: Definition, lang: str, saved: Mapping[str, str] | None = None) -> dict[str, Any]:
-    words = in_words(definition, lang, saved)
+def _words_lines(
+    definition: Definition,
+    lang: str,
+    saved: Mapping[str, str] | None = None,
+    segments: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    words = in_words(definition, lang, saved, segments)
 
     def plain(w: Any) -> dict[str, Any]:
         return {"text": w.text, "children": [plain(c) for c in w.children]}
@@ -380,7 +393,7 @@ def _one(store: Store, segment_id: str, offset: int, lang: str) -> dict[str, Any
     names = {s.segment_id: (s.name_en if lang == "en" else s.name_ko) for s in saved_segments(store)}
     return {
         "segment": segment,
-        "words": _words_lines(segment.definition, lang, names),
+        "words": _words_lines(segment.definition, lang, names, persona_names(store, lang)),
         "definition_json": to_dict(segment.definition),
         "total": total,
         "rows": [{**_customer_row(r, lang), "entered_at": r["entered_at"]} for r in rows],
