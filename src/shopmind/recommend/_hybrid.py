@@ -121,7 +121,7 @@ class HybridRecommender(Recommender):
         self,
         *,
         components: Sequence[tuple[str, Recommender]] | None = None,
-        candidates: int = 30,
+        candidates: int = 50,
         label_days: int | None = None,
         max_training_users: int = 3000,
         n_estimators: int = 150,
