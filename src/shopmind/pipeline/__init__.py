@@ -13,6 +13,14 @@ from shopmind.core._lazy import lazy_names
 
 if TYPE_CHECKING:
     from shopmind.pipeline._churn import ChurnReport, run_churn_risk
+    from shopmind.pipeline._clv import (
+        CandidateScore,
+        ClvChoice,
+        choose_clv_model,
+        customer_summary,
+        predict_spend,
+        spend_between,
+    )
     from shopmind.pipeline._demo_job import DemoLoadReport, load_demo_shop
     from shopmind.pipeline._full_run import FullRunReport, run_everything
     from shopmind.pipeline._intelligence import (
@@ -51,7 +59,9 @@ if TYPE_CHECKING:
 __all__ = [
     "ALGORITHMS",
     "NEXT_BASKET_ALGORITHMS",
+    "CandidateScore",
     "ChurnReport",
+    "ClvChoice",
     "DemoLoadReport",
     "FullRunReport",
     "IntelligenceReport",
@@ -63,7 +73,9 @@ __all__ = [
     "PurchaseReport",
     "RecommenderData",
     "RecommenderReport",
+    "choose_clv_model",
     "customer_profile",
+    "customer_summary",
     "evaluate_next_baskets",
     "evaluate_recommendations",
     "latest_scores",
@@ -71,6 +83,7 @@ __all__ = [
     "order_baskets",
     "pareto_report",
     "persona_features",
+    "predict_spend",
     "recommender_data",
     "resolve_profile",
     "run_churn_risk",
@@ -83,6 +96,7 @@ __all__ = [
     "run_vip_lookalike",
     "score_name",
     "segment_label",
+    "spend_between",
     "stored_as_of",
     "stored_recommender",
     "visitor_facts",
@@ -92,6 +106,12 @@ __all__ = [
 _WHERE = {
     "ChurnReport": "_churn",
     "run_churn_risk": "_churn",
+    "CandidateScore": "_clv",
+    "ClvChoice": "_clv",
+    "choose_clv_model": "_clv",
+    "customer_summary": "_clv",
+    "predict_spend": "_clv",
+    "spend_between": "_clv",
     "DemoLoadReport": "_demo_job",
     "load_demo_shop": "_demo_job",
     "FullRunReport": "_full_run",

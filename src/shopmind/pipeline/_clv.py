@@ -3,12 +3,20 @@ with a usable fit and a note (never a crash) when the data are awkward."""
 
 from __future__ import annotations
 
+import math
 import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
-from shopmind.models import BetaGeoModel, GammaGammaModel
+from shopmind.core import ShopmindError
+from shopmind.features import calendar_features
+from shopmind.models import BetaGeoModel, GammaGammaModel, ParetoNBDModel
 
 #: The ridge penalty of the refit when plain maximum likelihood runs off to the boundary
 #: (lifetimes' ``penalizer_coef``, which it documents as a good first choice).
@@ -69,3 +77,327 @@ def fit_spend(x: FloatArray, m: FloatArray, notes: list[str]) -> GammaGammaModel
         model = GammaGammaModel().fit(x[usable], m[usable])
     notes.extend(str(w.message) for w in caught)
     return model
+
+
+# --- choosing the lifetime-value model by backtest -------------------------------------------
+
+#: The candidates, in the order a tie is broken (simpler first).
+CANDIDATES = ("bg_nbd", "pareto_nbd", "bg_nbd_penalised", "pareto_nbd_penalised", "supervised")
+YEAR_DAYS = 365
+MIN_HISTORY_DAYS = 90  # of calibration before a backtest cut: less and no model is worth fitting
+_LEVEL_BOUNDS = (0.5, 2.0)  # a backtest that says "double it" or more says more about itself
+_DAYS_PER_WEEK = 7.0
+
+
+@dataclass(frozen=True)
+class CandidateScore:
+    """How one candidate predicted a backtest window's spend per customer."""
+
+    name: str
+    spearman: float
+    pearson: float
+    predicted_total: float
+    actual_total: float
+    note: str = ""
+
+    @property
+    def total_ratio(self) -> float:
+        return self.predicted_total / self.actual_total if self.actual_total > 0 else math.nan
+
+
+@dataclass(frozen=True)
+class ClvChoice:
+    """The backtest's verdict: which model predicts spend best, on which window, and the level
+    correction (actual / predicted total of the chosen model in that window)."""
+
+    chosen: str
+    reason: str
+    window_kind: str  # "same season a year before", "newest window" or "none"
+    backtest_cut: date | None
+    backtest_end: date | None
+    horizon_days: int
+    level: float
+    scores: tuple[CandidateScore, ...]
+    #: the shop's known peaks (features.calendar_features) in the horizon ahead, and in the
+    #: backtest's holdout (None without a backtest): a peak ahead that the backtest did not hold
+    #: is one the level correction cannot know
+    peak_ahead: bool = False
+    peak_in_backtest: bool | None = None
+
+    def card(self) -> dict[str, Any]:
+        """The model-card entry (JSON-able)."""
+        return {
+            "chosen": self.chosen,
+            "reason": self.reason,
+            "backtest": {
+                "window": self.window_kind,
+                "calibration_end": self.backtest_cut.isoformat() if self.backtest_cut else None,
+                "holdout_end": self.backtest_end.isoformat() if self.backtest_end else None,
+                "horizon_days": self.horizon_days,
+            },
+            "level": self.level,
+            "peak_ahead": self.peak_ahead,
+            "peak_in_backtest": self.peak_in_backtest,
+            "candidates": [
+                {
+                    "name": s.name,
+                    "spearman": _json_float(s.spearman),
+                    "pearson": _json_float(s.pearson),
+                    "predicted_total": _json_float(s.predicted_total),
+                    "actual_total": _json_float(s.actual_total),
+                    "note": s.note,
+                }
+                for s in self.scores
+            ],
+        }
+
+
+def _json_float(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def customer_summary(purchases: pd.DataFrame, cut: date) -> pd.DataFrame:
+    """Per customer who bought on or before ``cut``: frequency, recency and T in weeks (one
+    transaction per customer and day, as the CLV models count them), revenue, and the mean spend
+    of the repeat transactions (0 without one). ``purchases`` has ``customer``, ``day`` (a date)
+    and ``value``, one row per purchase or coarser."""
+    seen = purchases[purchases["day"] <= cut]
+    daily = seen.groupby(["customer", "day"], sort=True)["value"].sum().reset_index()
+    per = daily.groupby("customer", sort=True)
+    first, last = per["day"].min(), per["day"].max()
+    cut_ts = pd.Timestamp(cut)
+    summary = pd.DataFrame(
+        {
+            "frequency": (per["day"].count() - 1).astype(float),
+            "recency": (pd.to_datetime(last) - pd.to_datetime(first)).dt.days / _DAYS_PER_WEEK,
+            "T": (cut_ts - pd.to_datetime(first)).dt.days / _DAYS_PER_WEEK,
+            "revenue": per["value"].sum().astype(float),
+        }
+    )
+    repeat = daily.merge(first.rename("first"), left_on="customer", right_index=True)
+    repeat = repeat[repeat["day"] > repeat["first"]]
+    summary["monetary_value"] = repeat.groupby("customer")["value"].mean().reindex(summary.index).fillna(0.0)
+    return summary
+
+
+def spend_between(purchases: pd.DataFrame, start: date, end: date, customers: pd.Index) -> FloatArray:
+    """Each customer's spend on days in (start, end]."""
+    window = purchases[(purchases["day"] > start) & (purchases["day"] <= end)]
+    spend = window.groupby("customer")["value"].sum().reindex(customers).fillna(0.0)
+    return np.asarray(spend.to_numpy(dtype=np.float64))
+
+
+def _probabilistic_spend(name: str, summary: pd.DataFrame, horizon_days: float) -> FloatArray:
+    """E[transactions in the horizon] x E[spend per transaction] of the named count model with
+    Gamma-Gamma, fitted on ``summary``."""
+    x, t_x, age, m = (
+        summary[c].to_numpy(dtype=np.float64) for c in ("frequency", "recency", "T", "monetary_value")
+    )
+    penalty = PENALTY if name.endswith("_penalised") else 0.0
+    model_class = ParetoNBDModel if name.startswith("pareto_nbd") else BetaGeoModel
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        counts = model_class(penalizer_coef=penalty).fit(x, t_x, age)
+        expected = counts.conditional_expected_number_of_purchases_up_to_time(
+            horizon_days / _DAYS_PER_WEEK, x, t_x, age
+        )
+        notes: list[str] = []
+        spend_model = fit_spend(x, m, notes)
+    per_purchase = (
+        spend_model.conditional_expected_average_profit(x, np.maximum(m, 0.0))
+        if spend_model is not None
+        else np.full(len(x), float(np.mean(m[x > 0])) if (x > 0).any() else 0.0)
+    )
+    return np.asarray(expected * per_purchase, dtype=np.float64)
+
+
+def _supervised_features(purchases: pd.DataFrame, cut: date, horizon_days: int) -> pd.DataFrame:
+    summary = customer_summary(purchases, cut)
+    # rates and times since, not totals: a history longer at prediction than at training time
+    # would otherwise put every customer beyond the trees' training range
+    weeks = np.maximum(summary["T"], 1.0 / _DAYS_PER_WEEK)
+    features = pd.DataFrame(
+        {
+            "spend_rate": summary["revenue"] / weeks,
+            "purchase_rate": summary["frequency"] / weeks,
+            "weeks_since_last": summary["T"] - summary["recency"],
+            "monetary_value": summary["monetary_value"],
+        },
+        index=summary.index,
+    )
+    customers = summary.index
+    features["last_window"] = spend_between(purchases, cut - timedelta(days=horizon_days), cut, customers)
+    # the same days a year before, what the season did to this customer (NaN when the history
+    # does not reach back so far): the seasons a stationary count model cannot see
+    year_ago = cut - timedelta(days=YEAR_DAYS)
+    reaches = purchases["day"].min() <= year_ago - timedelta(days=horizon_days)
+    features["same_window_last_year"] = (
+        spend_between(purchases, year_ago, year_ago + timedelta(days=horizon_days), customers)
+        if reaches
+        else np.nan
+    )
+    features["last_year_before"] = (
+        spend_between(purchases, year_ago - timedelta(days=horizon_days), year_ago, customers)
+        if reaches
+        else np.nan
+    )
+    return features
+
+
+def _supervised_spend(purchases: pd.DataFrame, cut: date, horizon_days: int) -> FloatArray:
+    """A gradient-boosted regression (Poisson loss: spend is non-negative and skewed) of the
+    spend in the next ``horizon_days`` on each customer's history, trained where the label is
+    known: the same season a year before when the history reaches, else the window just before
+    ``cut``. LightGBM, seeded and single-threaded: the same figures on every run."""
+    from lightgbm import LGBMRegressor
+
+    year_back = cut - timedelta(days=YEAR_DAYS)
+    start = purchases["day"].min()
+    train_cut = (
+        year_back
+        if start <= year_back - timedelta(days=MIN_HISTORY_DAYS)
+        else cut - timedelta(days=horizon_days)
+    )
+    if start > train_cut - timedelta(days=MIN_HISTORY_DAYS):
+        raise ValueError("the history is too short to train on a window before the cut")
+    known = purchases[purchases["day"] <= train_cut + timedelta(days=horizon_days)]
+    train = _supervised_features(known[known["day"] <= train_cut], train_cut, horizon_days)
+    label = spend_between(known, train_cut, train_cut + timedelta(days=horizon_days), train.index)
+    now = _supervised_features(purchases[purchases["day"] <= cut], cut, horizon_days)
+    # a feature the history cannot give at either cut (last year's season) is left out of both
+    usable = [c for c in train.columns if train[c].notna().any() and now[c].notna().any()]
+    train, now = train[usable], now[usable]
+    model = LGBMRegressor(
+        objective="poisson",
+        n_estimators=200,
+        learning_rate=0.05,
+        num_leaves=15,
+        min_child_samples=40,
+        random_state=0,
+        deterministic=True,
+        num_threads=1,  # one thread: identical results everywhere, and no pool fighting the other jobs
+        verbose=-1,
+    )
+    model.fit(train.to_numpy(dtype=np.float64), label)
+    return np.asarray(model.predict(now.to_numpy(dtype=np.float64)), dtype=np.float64)
+
+
+def predict_spend(name: str, purchases: pd.DataFrame, cut: date, horizon_days: int) -> pd.Series:
+    """The named candidate's predicted spend per customer (who bought on or before ``cut``) in
+    the ``horizon_days`` after ``cut``, from the purchases up to ``cut`` only."""
+    seen = purchases[purchases["day"] <= cut]
+    summary = customer_summary(seen, cut)
+    if name == "supervised":
+        values = _supervised_spend(seen, cut, horizon_days)
+    elif name in CANDIDATES:
+        values = _probabilistic_spend(name, summary, horizon_days)
+    else:
+        raise ValueError(f"unknown candidate {name!r}")
+    return pd.Series(values, index=summary.index, name=name)
+
+
+def _correlations(predicted: FloatArray, actual: FloatArray) -> tuple[float, float]:
+    from scipy.stats import pearsonr, spearmanr
+
+    if len(actual) < 3 or np.ptp(predicted) == 0 or np.ptp(actual) == 0:
+        return math.nan, math.nan
+    return float(spearmanr(predicted, actual)[0]), float(pearsonr(predicted, actual)[0])
+
+
+def choose_clv_model(
+    purchases: pd.DataFrame,
+    as_of: date,
+    horizon_days: int,
+    candidates: Sequence[str] = CANDIDATES,
+    *,
+    country: str = "KR",
+) -> ClvChoice:
+    """Backtest every candidate on a window whose outcome is known and choose the one that
+    predicts spend per customer best (the sum of the Spearman and Pearson correlations with the
+    actual spend: the ranking VIPs come from and the amounts; ties go to the simpler model).
+
+    The window is the same season a year before (cut at ``as_of`` - 365 days, holdout the next
+    ``horizon_days``) when the history reaches that far, so a holdout over an autumn peak is
+    judged on last year's autumn; otherwise the newest ``horizon_days`` before ``as_of``. The
+    chosen model's actual / predicted total there is the level correction (within 0.5..2).
+    ``country`` names the shop's calendar of peaks (설날, 추석 in KR; Black Friday, Christmas):
+    when a peak falls in the horizon ahead but not in the backtest's, the reason says so."""
+    choice = _choose(purchases, as_of, horizon_days, candidates)
+    peaks = calendar_features(
+        [as_of, *([choice.backtest_cut] if choice.backtest_cut else [])], horizon_days, country=country
+    )["peak_in_horizon"].to_numpy()
+    ahead, before = bool(peaks[0]), (bool(peaks[1]) if len(peaks) > 1 else None)
+    reason = choice.reason
+    if ahead and not before:
+        reason += (
+            "; a shopping peak falls in the horizon ahead but "
+            + ("no backtest was possible" if before is None else "not in the backtest's window")
+            + ", so the prediction cannot include it (it will likely fall short)"
+        )
+    return replace(choice, reason=reason, peak_ahead=ahead, peak_in_backtest=before)
+
+
+def _choose(purchases: pd.DataFrame, as_of: date, horizon_days: int, candidates: Sequence[str]) -> ClvChoice:
+    start = purchases["day"].min() if len(purchases) else as_of
+    year_cut = as_of - timedelta(days=YEAR_DAYS)
+    newest_cut = as_of - timedelta(days=horizon_days)
+    if start <= year_cut - timedelta(days=MIN_HISTORY_DAYS):
+        kind, cut = "same season a year before", year_cut
+    elif start <= newest_cut - timedelta(days=MIN_HISTORY_DAYS):
+        kind, cut = "newest window", newest_cut
+    else:
+        return ClvChoice(
+            "bg_nbd",
+            f"history from {start} is too short for a backtest of {horizon_days} days (need "
+            f"{MIN_HISTORY_DAYS} days before the window): BG/NBD by default, level 1",
+            "none",
+            None,
+            None,
+            horizon_days,
+            1.0,
+            (),
+        )
+    end = cut + timedelta(days=horizon_days)
+    scores = []
+    for name in candidates:
+        try:
+            predicted = predict_spend(name, purchases, cut, horizon_days)
+        except (ValueError, ShopmindError, np.linalg.LinAlgError) as error:
+            scores.append(
+                CandidateScore(name, math.nan, math.nan, math.nan, math.nan, f"not scored: {error}")
+            )
+            continue
+        actual = spend_between(purchases, cut, end, predicted.index)
+        values = predicted.to_numpy(dtype=np.float64)
+        if not np.isfinite(values).all():
+            scores.append(
+                CandidateScore(
+                    name, math.nan, math.nan, math.nan, float(actual.sum()), "predictions not finite"
+                )
+            )
+            continue
+        spearman, pearson = _correlations(values, actual)
+        scores.append(CandidateScore(name, spearman, pearson, float(values.sum()), float(actual.sum())))
+    usable = [
+        s for s in scores if math.isfinite(s.spearman) and math.isfinite(s.pearson) and s.predicted_total > 0
+    ]
+    if not usable:
+        return ClvChoice(
+            "bg_nbd",
+            "no candidate could be scored on the backtest window: BG/NBD by default, level 1",
+            kind,
+            cut,
+            end,
+            horizon_days,
+            1.0,
+            tuple(scores),
+        )
+    best = max(usable, key=lambda s: round(s.spearman + s.pearson, 3))
+    level = float(np.clip(best.actual_total / best.predicted_total, *_LEVEL_BOUNDS))
+    others = ", ".join(f"{s.name} {s.spearman:.3f}/{s.pearson:.3f}" for s in usable if s is not best)
+    reason = (
+        f"{best.name} predicted the spend of {cut} .. {end} ({kind}) best: Spearman {best.spearman:.3f}, "
+        f"Pearson {best.pearson:.3f} (others, Spearman/Pearson: {others or 'none'}); it predicted "
+        f"{100 * best.total_ratio:.0f}% of the actual total there, so its predictions are scaled by {level:.3f}"
+    )
+    return ClvChoice(best.name, reason, kind, cut, end, horizon_days, level, tuple(scores))

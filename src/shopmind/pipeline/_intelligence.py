@@ -4,16 +4,27 @@ write the results back (scores, segment members), so any earlier ``as_of`` repla
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from shopmind.core import DEFAULT_SHOP_TZ, shop_day
 from shopmind.features import daily_visits, purchase_transactions, rfm_summary, visit_summary
-from shopmind.pipeline._clv import fit_repeat_purchases, fit_spend
+from shopmind.models import BetaGeoModel, ParetoNBDModel
+from shopmind.pipeline._clv import (
+    PENALTY,
+    YEAR_DAYS,
+    ClvChoice,
+    choose_clv_model,
+    fit_repeat_purchases,
+    fit_spend,
+    predict_spend,
+)
 from shopmind.segments import customer_segments
 from shopmind.store import Store, write_visit_days
 
@@ -21,6 +32,9 @@ JOB = "customer_intelligence"
 WEEKS_PER_MONTH = 4.345
 VIP_SHARE = 0.2  # VIPs are the top 20% of buyers by predicted 12-month CLV
 MIN_BUYERS_FOR_CLV = 20
+CLV_CARD = "clv_12m"
+#: the shortest backtest worth choosing a model on; a year when the history allows
+MIN_BACKTEST_DAYS = 28
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,7 @@ class IntelligenceReport:
     spend_params: tuple[tuple[str, float], ...]
     pareto: ParetoReport
     warnings: tuple[str, ...]
+    clv_model: str = "bg_nbd"  # the model the backtest chose (the model card "clv_12m" says why)
 
 
 def pareto_report(revenue: np.ndarray, top: float = VIP_SHARE) -> ParetoReport:
@@ -96,25 +111,62 @@ def run_customer_intelligence(
             "revenue": revenue,
         }
         spend = None
+        choice: ClvChoice | None = None
         if buyers.num_rows >= MIN_BUYERS_FOR_CLV and (x > 0).sum() >= 2:
-            bgnbd = fit_repeat_purchases(x, t_x, age, notes)
+            purchases = _purchase_days(tx, as_of, zone)
+            choice = _choose(purchases, as_of, zone)
+            count_model = _count_model(choice.chosen, x, t_x, age, notes)
             report("fit", 2, steps)
             spend = fit_spend(x, m, notes)
-            clv_params = tuple((k, float(v)) for k, v in bgnbd.params_.items())
-            p_alive = bgnbd.conditional_probability_alive(x, t_x, age)
+            clv_params = tuple((k, float(v)) for k, v in count_model.params_.items())
+            p_alive = count_model.conditional_probability_alive(x, t_x, age)
             columns["p_alive"] = p_alive
-            columns["expected_purchases_90d"] = bgnbd.conditional_expected_number_of_purchases_up_to_time(
-                90 / 7, x, t_x, age
+            columns["expected_purchases_90d"] = (
+                count_model.conditional_expected_number_of_purchases_up_to_time(90 / 7, x, t_x, age)
             )
-        if spend is not None:
+        if spend is not None and choice is not None:
             spend_params = tuple((k, float(v)) for k, v in spend.params_.items())
             m_seen = np.maximum(m, 0.0)
             columns["expected_average_spend"] = spend.conditional_expected_average_profit(x, m_seen)
-            clv = spend.customer_lifetime_value(
-                bgnbd, x, t_x, age, m_seen, time_unit_per_month=WEEKS_PER_MONTH, time=12, discount_rate=0.01
-            )
+            level = choice.level if choice.horizon_days >= YEAR_DAYS else 1.0
+            if choice.chosen == "supervised":
+                # the regression predicts the next year's spend itself (undiscounted)
+                predicted = predict_spend("supervised", purchases, _last_day(as_of, zone), YEAR_DAYS)
+                clv = predicted.reindex(ids.to_pylist()).fillna(0.0).to_numpy(dtype=float) * level
+            else:
+                clv = level * spend.customer_lifetime_value(
+                    count_model,
+                    x,
+                    t_x,
+                    age,
+                    m_seen,
+                    time_unit_per_month=WEEKS_PER_MONTH,
+                    time=12,
+                    discount_rate=0.01,
+                )
             columns["clv_12m"] = clv
             ranking = clv
+            store.write_model_card(
+                run_id,
+                as_of,
+                CLV_CARD,
+                {
+                    **choice.card(),
+                    "applied_level": level,
+                    "count_model": {"name": type(count_model).__name__, "params": dict(count_model.params_)},
+                    "spend_model": {"name": "GammaGammaModel", "params": dict(spend.params_)},
+                },
+            )
+            if choice.peak_ahead and not choice.peak_in_backtest:
+                notes.append(
+                    f"a shopping peak falls in the next {choice.horizon_days} days but the CLV backtest held "
+                    "none: the CLV cannot include it and will likely fall short (import more order history)"
+                )
+            if level != choice.level:
+                notes.append(
+                    f"the CLV backtest covered {choice.horizon_days} days, less than a year: its level "
+                    f"correction ({choice.level:.3f}) is recorded but not applied to the 12-month CLV"
+                )
         elif clv_params:
             notes.append("without a spend model VIPs are ranked by past revenue")
             ranking = revenue
@@ -187,4 +239,58 @@ def run_customer_intelligence(
         spend_params=spend_params,
         pareto=pareto_report(revenue),
         warnings=tuple(notes),
+        clv_model=choice.chosen if choice is not None else "none",
     )
+
+
+def _purchase_days(tx: object, as_of: datetime, zone: str) -> pd.DataFrame:
+    """customer, day (the shop's local date), value: the purchases before ``as_of``, for the
+    model choice's backtest (the same purchases rfm_summary counts)."""
+    import ibis.expr.types as ir
+
+    assert isinstance(tx, ir.Table)
+    frame = tx.filter(tx.ordered_at < as_of).select("profile_id", "ordered_at", "value").to_pandas()
+    stamps = pd.to_datetime(frame["ordered_at"])
+    stamps = stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps
+    return pd.DataFrame(
+        {
+            "customer": frame["profile_id"].astype(str).to_numpy(),
+            "day": stamps.dt.tz_convert(zone).dt.date.to_numpy(),
+            "value": frame["value"].astype(float).to_numpy(),
+        }
+    ).sort_values(["customer", "day"], kind="stable", ignore_index=True)
+
+
+def _choose(purchases: pd.DataFrame, as_of: datetime, zone: str) -> ClvChoice:
+    """The backtest over a year when the history allows (a 12-month CLV), else over what it
+    allows: half the history, at least MIN_BACKTEST_DAYS."""
+    today = _last_day(as_of, zone)
+    span = (today - purchases["day"].min()).days if len(purchases) else 0
+    horizon = int(min(YEAR_DAYS, max(MIN_BACKTEST_DAYS, span // 2)))
+    return choose_clv_model(purchases, today, horizon)
+
+
+def _last_day(as_of: datetime, zone: str) -> date:
+    """The shop's last whole day before ``as_of`` (a run as of a midnight covers the day before)."""
+    return date.fromisoformat(shop_day(as_of - timedelta(microseconds=1), zone))
+
+
+def _count_model(
+    name: str, x: np.ndarray, t_x: np.ndarray, age: np.ndarray, notes: list[str]
+) -> BetaGeoModel | ParetoNBDModel:
+    """The chosen purchase-count model fitted on every buyer (BG/NBD for P(alive) and the
+    expected purchases when the supervised spend model won: it predicts spend only)."""
+    if name.startswith("pareto_nbd"):
+        penalty = PENALTY if name.endswith("_penalised") else 0.0
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = ParetoNBDModel(penalizer_coef=penalty).fit(x, t_x, age)
+        notes.extend(str(w.message) for w in caught)
+        return model
+    if name == "bg_nbd_penalised":
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            bg = BetaGeoModel(penalizer_coef=PENALTY).fit(x, t_x, age)
+        notes.extend(str(w.message) for w in caught)
+        return bg
+    return fit_repeat_purchases(x, t_x, age, notes)

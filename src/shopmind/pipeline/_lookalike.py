@@ -4,7 +4,9 @@ behaviour today's VIPs showed earlier, with the features that drive it.
 Today's VIPs (``clv_vip`` of the customer-intelligence run of the same ``as_of``) are the
 positives; everyone seen ``lead_days`` earlier is a row, with the behavioural features of that
 time (:data:`~shopmind.features.FEATURES`). Calibrated trees learn "profiles that behaved like
-this became (or stayed) VIPs ``lead_days`` later"; applied to today's features of the non-VIPs,
+this became (or stayed) VIPs ``lead_days`` later" (on every row, calibrated on out-of-fold
+scores, so that the probabilities keep the trees' ranking: no two profiles share one unless the
+trees and the tie-breaker see them alike); applied to today's features of the non-VIPs,
 they give each one's probability of looking like a VIP ``lead_days`` from now, and SHAP names
 the features that push it up. A seeded quarter of the rows is held out for the model card
 (AUC against past spend alone as the baseline). The non-VIPs with a probability of at least
@@ -23,6 +25,7 @@ import pyarrow as pa
 from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError, shop_day, shop_time
 from shopmind.features import FEATURES, behaviour_features, purchase_transactions
 from shopmind.models import CalibratedBoostingClassifier, ModelCard, model_card
+from shopmind.pipeline._purchase import settled
 from shopmind.store import Store
 
 JOB = "vip_lookalike"
@@ -95,7 +98,7 @@ def run_vip_lookalike(
     tx = purchase_transactions(store.table("orders"), store.table("order_lines"), profiles)
     cut = as_of - timedelta(days=lead_days)
     report("features", 0, 4)
-    then = behaviour_features(events, tx, profiles, cut, zone=zone).to_pandas()
+    then = settled(behaviour_features(events, tx, profiles, cut, zone=zone).to_pandas())
     then = then.sort_values("profile_id", kind="stable").reset_index(drop=True)
     y = then.profile_id.isin(vips).astype(np.int64).to_numpy()
     if y.sum() < MIN_VIPS or y.sum() == len(y):
@@ -109,9 +112,7 @@ def run_vip_lookalike(
             ]
         )
     columns = list(FEATURES)
-    rng = np.random.default_rng(random_state)
-    held = rng.random(len(then)) < HELD_OUT
-    folds = rng.integers(0, 3, len(then))
+    held = np.random.default_rng(random_state).random(len(then)) < HELD_OUT
 
     def model() -> CalibratedBoostingClassifier:
         return CalibratedBoostingClassifier(
@@ -123,7 +124,8 @@ def run_vip_lookalike(
         )
 
     report("backtest", 1, 4)
-    check = model().fit(then.loc[~held, columns], y[~held], groups=folds[~held])
+    # profiles are independent rows: the classifier's own seeded, stratified folds cross-fit
+    check = model().fit(then.loc[~held, columns], y[~held])
     card = model_card(
         y[held],
         check.predict_proba(then.loc[held, columns])[:, 1],
@@ -136,8 +138,8 @@ def run_vip_lookalike(
         ),
     )
     report("fit", 2, 4)
-    production = model().fit(then[columns], y, groups=folds)
-    now = behaviour_features(events, tx, profiles, as_of, zone=zone).to_pandas()
+    production = model().fit(then[columns], y)
+    now = settled(behaviour_features(events, tx, profiles, as_of, zone=zone).to_pandas())
     now = now[~now.profile_id.isin(vips)].sort_values("profile_id", kind="stable").reset_index(drop=True)
     probability = production.predict_proba(now[columns])[:, 1]
     drivers = production.explain(now[columns], top=3)
