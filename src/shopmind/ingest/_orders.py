@@ -298,11 +298,20 @@ def import_orders(
                     quantity, unit_price, cancelled AS is_return, NOT non_product AS is_product
                FROM keyed_lines ORDER BY line_no"""
         )
+        # the name: the product's most frequent description, ties to the first in text order
+        # (DuckDB's mode() breaks ties by whichever thread saw a value first, so two imports of
+        # one file could name a product differently, and the recommenders that read names moved)
         products = store.query_arrow(
-            """SELECT product_id, mode(description) AS name,
-                    median(unit_price) FILTER (WHERE unit_price > 0) AS price,
-                    min(currency) AS currency, bool_and(NOT non_product) AS is_product
-               FROM keyed_lines GROUP BY product_id"""
+            """WITH counted AS (
+                   SELECT product_id, description, count(*) AS n FROM keyed_lines
+                    WHERE description IS NOT NULL GROUP BY product_id, description),
+               named AS (
+                   SELECT product_id, first(description ORDER BY n DESC, description) AS name
+                     FROM counted GROUP BY product_id)
+               SELECT k.product_id, min(named.name) AS name,
+                    median(k.unit_price) FILTER (WHERE k.unit_price > 0) AS price,
+                    min(k.currency) AS currency, bool_and(NOT k.non_product) AS is_product
+               FROM keyed_lines k LEFT JOIN named USING (product_id) GROUP BY k.product_id"""
         )
     orders_result, _ = store.write_orders(headers, lines.slice(0, 0))
     stored = duplicates = 0

@@ -25,7 +25,7 @@ import pandas as pd
 from scipy import sparse
 
 from shopmind.core import FieldError, InvalidInputError, with_particle
-from shopmind.recommend._base import Context, Explain, Reason, Recommender, display_names
+from shopmind.recommend._base import Context, Explain, Reason, Recommender, display_names, positions
 from shopmind.recommend._popularity import POPULAR
 from shopmind.recommend._sparse import take_rows
 from shopmind.recommend._state import ModelState
@@ -197,7 +197,7 @@ class ContentRecommender(Recommender):
         items = sorted(set(self.items_.tolist()) | set(table["item"].tolist()))
         self.items_ = np.asarray(items, dtype=object)
         self._item_index = {item: i for i, item in enumerate(items)}
-        rows = table["item"].map(self._item_index).to_numpy()
+        rows = positions(table["item"], self.items_)
         features = self._features(table)
         place = sparse.csr_matrix(
             (np.ones(rows.size), (rows, np.arange(rows.size))), shape=(len(items), rows.size)
@@ -208,8 +208,8 @@ class ContentRecommender(Recommender):
 
         pairs = frame.groupby(["user", "item"], sort=True)["weight"].sum().reset_index()
         pairs = pairs.sort_values(["user", "item"], kind="stable")
-        user_rows = pairs["user"].map(self._user_index).to_numpy()
-        item_cols = pairs["item"].map(self._item_index).to_numpy()
+        user_rows = positions(pairs["user"], self.users_)
+        item_cols = positions(pairs["item"], self.items_)
         self._popularity = np.bincount(item_cols, minlength=len(items)).astype(np.float64)
         self._tie_break = _TIE_BREAK * self._popularity / (self._popularity.max() + 1.0)
         self._choices = sparse.csr_matrix(
@@ -324,6 +324,19 @@ class ContentRecommender(Recommender):
         scores = similarity + self._tie_break
         scores[profile.session] = -np.inf  # what is in the session (cart, page) now is not offered again
         return scores, self._explain(profile)
+
+    def _score_users(self, users: Sequence[str], contexts: Sequence[Context]) -> npt.NDArray[np.float64]:
+        """``_scores`` of many customers at once: their profiles times the item vectors."""
+        if any(context.session for context in contexts):
+            return super()._score_users(users, contexts)
+        index = np.asarray([self._user_index.get(user, -1) for user in users], dtype=np.int64)
+        out = np.tile(self._popularity, (index.size, 1))
+        known = np.flatnonzero(index >= 0)
+        known = known[self._profile_norms[index[known]] > 0]  # a profile of nothing: popularity
+        if known.size:
+            similarity = (take_rows(self._profiles, index[known]) @ self._vectors.T).toarray()
+            out[known] = np.round(similarity, _DECIMALS) + self._tie_break
+        return out
 
     def _explainer(self, user: str, context: Context) -> Explain:
         profile = self._profile(user, context)

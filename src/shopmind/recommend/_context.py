@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from shopmind.recommend._base import Context, Reason
+from shopmind.recommend._base import Context, Reason, positions
 from shopmind.recommend._state import ModelState
 
 FloatArray = npt.NDArray[np.float64]
@@ -107,7 +107,7 @@ class ContextLift:
     def fit(self, frame: pd.DataFrame, catalogue: pd.DataFrame | None, weather: pd.DataFrame | None) -> Self:
         items = sorted(frame["item"].astype(str).unique())
         self._item_code = {item: i for i, item in enumerate(items)}
-        item_codes = frame["item"].map(self._item_code).to_numpy(dtype=np.int64)
+        item_codes = positions(frame["item"], np.asarray(items, dtype=object))
         self._group_of: dict[str, int] = dict(self._item_code)  # weather and hour: per category if known
         group_codes = item_codes
         n_groups = len(items)
@@ -118,7 +118,10 @@ class ContextLift:
             self._group_of = {
                 str(i): code[str(c)] for i, c in zip(cats["item"], cats["category"], strict=True)
             }
-            group_codes = frame["item"].map(self._group_of).fillna(-1).to_numpy(dtype=np.int64)
+            known = np.asarray(list(self._group_of), dtype=object)
+            at = positions(frame["item"], known)
+            group_codes = np.full(at.size, -1, dtype=np.int64)
+            group_codes[at >= 0] = np.asarray(list(self._group_of.values()), dtype=np.int64)[at[at >= 0]]
             n_groups = len(names)
         m = self.smoothing
         # what sells: rows count by their weight (a purchase 1, a view less)

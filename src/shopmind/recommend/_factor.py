@@ -16,6 +16,7 @@ kept as plain numpy arrays: recommending is one matrix-vector product, with no c
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Any, Self
 
@@ -28,7 +29,7 @@ from scipy import sparse
 from threadpoolctl import threadpool_limits
 
 from shopmind.core import FieldError, InvalidInputError, with_particle
-from shopmind.recommend._base import Context, Explain, Reason, Recommender, display_names
+from shopmind.recommend._base import Context, Explain, Reason, Recommender, display_names, positions
 from shopmind.recommend._popularity import POPULAR
 from shopmind.recommend._state import ModelState
 
@@ -76,8 +77,8 @@ class _FactorRecommender(Recommender):
         # sorted first, so that a pair's weights are summed in the same order whatever the row order
         ordered = frame.sort_values(["user", "item", "weight"], kind="stable")
         pairs = ordered.groupby(["user", "item"], sort=True)["weight"].sum().reset_index()
-        rows = pairs["user"].map(self._user_index).to_numpy(dtype=np.int64)
-        cols = pairs["item"].map(self._item_index).to_numpy(dtype=np.int64)
+        rows = positions(pairs["user"], self.users_)
+        cols = positions(pairs["item"], self.items_)
         shape = (self.users_.size, self.items_.size)
         self._weights = sparse.csr_matrix((pairs["weight"].to_numpy(dtype=np.float64), (rows, cols)), shape)
         self._popularity = np.bincount(cols, minlength=self.items_.size).astype(np.float64)
@@ -115,6 +116,19 @@ class _FactorRecommender(Recommender):
         if self.exclude_seen:
             scores[session] = -np.inf  # already in the cart or just viewed
         return scores, self._explain(index, session)
+
+    def _score_users(self, users: Sequence[str], contexts: Sequence[Context]) -> Floats:
+        """``_scores`` of many customers at once: one product with the item factors."""
+        if any(context.session for context in contexts):
+            return super()._score_users(users, contexts)
+        index = np.asarray([self._user_index.get(user, -1) for user in users], dtype=np.int64)
+        out = np.tile(self._popularity, (index.size, 1))
+        known = np.flatnonzero(index >= 0)
+        if known.size:
+            empty = np.empty(0, dtype=np.int64)
+            vectors = np.vstack([self._vector(int(i), empty) for i in index[known].tolist()])
+            out[known] = vectors @ self.item_factors_.T
+        return out
 
     def _session(self, context: Context) -> Indices:
         return np.asarray(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import lightgbm as lgb
@@ -28,12 +29,23 @@ import pandas as pd
 from sklearn.base import clone
 
 from shopmind.core import FieldError, InvalidInputError, shop_day
-from shopmind.recommend._base import Context, Explain, Reason, Recommendation, Recommender, _check_n
+from shopmind.recommend._base import (
+    Context,
+    Explain,
+    Reason,
+    Recommendation,
+    Recommender,
+    _check_n,
+    positions,
+)
 from shopmind.recommend._context import ContextLift
 from shopmind.recommend._evaluation import temporal_split
 from shopmind.recommend._item_cf import ItemCFRecommender
 from shopmind.recommend._popularity import PopularityRecommender
+from shopmind.recommend._repurchase import FEATURES as REPURCHASE_FEATURES
+from shopmind.recommend._repurchase import RepurchaseRecommender
 from shopmind.recommend._state import ModelState
+from shopmind.recommend._topk import ranked, top_k_mask
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -42,28 +54,38 @@ ITEM_FEATURES = ("popularity", "trend", "days_since_sold", "age_days")
 USER_FEATURES = ("user_items", "user_days_idle")
 AFFINITY_FEATURES = ("category_share", "brand_share", "price_log_ratio")
 RRF_K = 60.0
+BLOCK = 256  # customers scored together while learning the ranker and building the index
 
 
-def default_components(catalogue: pd.DataFrame | None, has_time: bool) -> list[tuple[str, Recommender]]:
+def default_components(
+    catalogue: pd.DataFrame | None, has_time: bool, exclude_seen: bool = True
+) -> list[tuple[str, Recommender]]:
     """Item CF, user CF, ALS, popularity, trending (with times) and content (with a catalogue that
-    describes the items)."""
+    describes the items); with ``exclude_seen=False`` also the customer's own items due again
+    (:class:`~shopmind.recommend.RepurchaseRecommender`), and item CF scores an item by itself."""
     from shopmind.recommend._factor import ALSRecommender
+    from shopmind.recommend._repurchase import RepurchaseRecommender
     from shopmind.recommend._user_cf import UserCFRecommender
 
+    seen = exclude_seen
     components: list[tuple[str, Recommender]] = [
-        ("item_cf", ItemCFRecommender()),
-        ("user_cf", UserCFRecommender()),
-        ("als", ALSRecommender()),
-        ("popularity", PopularityRecommender()),
+        ("item_cf", ItemCFRecommender(exclude_seen=seen)),
+        ("user_cf", UserCFRecommender(exclude_seen=seen)),
+        ("als", ALSRecommender(exclude_seen=seen)),
+        ("popularity", PopularityRecommender(exclude_seen=seen)),
     ]
     if has_time:
-        components.append(("bought_together", ItemCFRecommender(by="basket", shrinkage=2.0)))
-        components.append(("trending", PopularityRecommender(trending_days=TREND_DAYS)))
+        components.append(
+            ("bought_together", ItemCFRecommender(by="basket", shrinkage=2.0, exclude_seen=seen))
+        )
+        components.append(("trending", PopularityRecommender(trending_days=TREND_DAYS, exclude_seen=seen)))
     described = {"name", "description", "category", "brand"}
     if catalogue is not None and described & set(catalogue.columns):
         from shopmind.recommend._content import ContentRecommender
 
-        components.append(("content", ContentRecommender()))
+        components.append(("content", ContentRecommender(exclude_seen=seen)))
+    if not exclude_seen:  # only the customer's own items: the others come from the rest
+        components.append(("repurchase", RepurchaseRecommender(fill_popular=False)))
     return components
 
 
@@ -169,7 +191,11 @@ class HybridRecommender(Recommender):
         has_time = "time" in frame.columns
         if has_time:
             frame = frame.assign(time=pd.to_datetime(frame["time"], utc=True))
-        chosen = self.components if self.components is not None else default_components(catalogue, has_time)
+        chosen = (
+            self.components
+            if self.components is not None
+            else default_components(catalogue, has_time, self.exclude_seen)
+        )
         if not chosen:
             raise InvalidInputError([FieldError("components", "needs at least one recommender")])
         self.component_names_ = [name for name, _ in chosen]
@@ -185,7 +211,7 @@ class HybridRecommender(Recommender):
         self.context_ = self._state.context
         self._index: dict[str, _Indexed] = {}
         if self.index_size > 0:
-            self._index = {user: self._indexed(user) for user in sorted(self._state.history)}
+            self._index = self._build_index(sorted(self._state.history))
 
     def _learn_ranker(
         self, frame: pd.DataFrame, catalogue: pd.DataFrame | None, chosen: Sequence[tuple[str, Recommender]]
@@ -194,15 +220,17 @@ class HybridRecommender(Recommender):
         span_days = (times.max() - times.min()).total_seconds() / 86_400
         days = self.label_days or int(np.clip(span_days / 4, 7, 90))
         cut = times.max() - pd.Timedelta(days=days)
-        try:  # what the customers known before the cut chose afterwards, new to them
-            split = temporal_split(frame, cut)
+        try:  # what the customers known before the cut chose afterwards (new to them, unless
+            # repurchases may be recommended: then a repurchase is a choice to learn from too)
+            split = temporal_split(frame, cut, new_items_only=self.exclude_seen)
             before, labels = split.train, split.relevant
         except InvalidInputError:
             before, labels = frame[times < cut], {}
         if len(labels) < 20 or before["item"].nunique() < 2:
             self.ranker_note_ = (
                 f"too little history before the last {days} days to learn a ranker "
-                f"({len(labels)} customers chose something new): reciprocal rank fusion"
+                f"({len(labels)} customers chose something{' new' if self.exclude_seen else ''}): "
+                "reciprocal rank fusion"
             )
             return
         models = [(name, clone(model).fit(before, catalogue)) for name, model in chosen]
@@ -212,16 +240,21 @@ class HybridRecommender(Recommender):
         if len(users) > self.max_training_users:
             users = sorted(rng.choice(users, size=self.max_training_users, replace=False).tolist())
         blocks, targets, groups = [], [], []
-        for user in users:
-            cand, features, _, _ = state.candidates(user, state.local(user, Context()), self.exclude_seen)
-            if cand.size == 0:
-                continue
-            y = np.array([state.items[i] in labels[user] for i in cand], dtype=np.int32)
-            if y.sum() == 0:
-                continue  # LambdaRank learns nothing from a list without a positive
-            blocks.append(features)
-            targets.append(y)
-            groups.append(cand.size)
+        for start in range(0, len(users), BLOCK):
+            some = users[start : start + BLOCK]
+            block = state.candidate_block(some, self.exclude_seen)
+            for row, user in enumerate(some):
+                at = slice(block.offsets[row], block.offsets[row + 1])
+                cand = block.items[at]
+                if cand.size == 0:
+                    continue
+                picked = [state.index[item] for item in labels[user] if item in state.index]
+                y = np.isin(cand, picked).astype(np.int32)
+                if y.sum() == 0:
+                    continue  # LambdaRank learns nothing from a list without a positive
+                blocks.append(block.features[at])
+                targets.append(y)
+                groups.append(cand.size)
         if not groups:
             self.ranker_note_ = "no candidate was ever chosen in the held-back days: reciprocal rank fusion"
             return
@@ -298,10 +331,15 @@ class HybridRecommender(Recommender):
         """The candidates for ``user`` (state item indices), the ranker's value of each (with the
         brand and price affinity, before the context), the source ranking each best, and the
         sources' reasons."""
+        cand, features, best, explains = self._state.candidates(user, context, self.exclude_seen)
+        return cand, self._value(features), best, explains
+
+    def _value(self, features: FloatArray) -> FloatArray:
+        """The ranker's value of candidates from their features (with the brand and price
+        affinity, before the context)."""
         state = self._state
-        cand, features, best, explains = state.candidates(user, context, self.exclude_seen)
-        if cand.size == 0:
-            return cand, np.zeros(0), best, explains
+        if features.shape[0] == 0:
+            return np.zeros(0)
         if self.ranker_ is not None:
             value = np.asarray(self.ranker_.predict(features, num_threads=1), dtype=np.float64)
         else:
@@ -312,7 +350,7 @@ class HybridRecommender(Recommender):
             share = np.nan_to_num(features[:, names.index("brand_share")])
             price = np.nan_to_num(features[:, names.index("price_log_ratio")], nan=2.0)
             value = value + self.affinity_weight * (share - 0.25 * np.abs(price))
-        return cand, value, best, explains
+        return value
 
     def _in_context(
         self, cand: IntArray, value: FloatArray, context: Context, reason_of: Explain
@@ -356,22 +394,38 @@ class HybridRecommender(Recommender):
 
         return self._in_context(cand, value, context, reason_of)
 
-    def _indexed(self, user: str) -> _Indexed:
-        """What the index keeps for a known customer: the ``index_size`` best candidates in their
+    def _build_index(self, users: list[str]) -> dict[str, _Indexed]:
+        """The in-process index of ``users``: each one's ``index_size`` best candidates in their
         usual context (their region, no session), with the value before the context lifts, which
-        each request adds."""
+        each request adds. Scored a block of customers at a time (one call of each component and
+        of the ranker per block), the same as ranking each one live."""
         state = self._state
-        usual = state.local(user, Context())
-        cand, value, best, _ = self._ranked(user, usual)
-        if cand.size > self.index_size:
-            final = value
-            if self.context_weight > 0:
-                lift, _ = state.context.lift_codes(state.item_code[cand], state.group_code[cand], usual)
-                final = value + self.context_weight * np.log(lift)
-            keep = np.lexsort((cand, -final))[: self.index_size]
-            keep.sort()
-            cand, value, best = cand[keep], value[keep], best[keep]
-        return _Indexed(cand, value, best.astype(np.int8), complete=cand.size < self.index_size)
+        lifts: dict[str | None, FloatArray] = {}
+        index: dict[str, _Indexed] = {}
+        for start in range(0, len(users), BLOCK):
+            some = users[start : start + BLOCK]
+            block = state.candidate_block(some, self.exclude_seen)
+            values = self._value(block.features)
+            for row, user in enumerate(some):
+                at = slice(block.offsets[row], block.offsets[row + 1])
+                cand, value, best = block.items[at], values[at], block.best[at]
+                if cand.size > self.index_size:
+                    final = value
+                    if self.context_weight > 0:
+                        region = state.home.get(user)
+                        if region not in lifts:
+                            usual = Context(region=region)
+                            lifts[region] = np.log(
+                                state.context.lift_codes(state.item_code, state.group_code, usual)[0]
+                            )
+                        final = value + self.context_weight * lifts[region][cand]
+                    keep = np.lexsort((cand, -final))[: self.index_size]
+                    keep.sort()
+                    cand, value, best = cand[keep], value[keep], best[keep]
+                index[user] = _Indexed(
+                    cand, value, best.astype(np.int8), complete=cand.size < self.index_size
+                )
+        return index
 
     def _from_index(
         self, user: str, context: Context, want: int, banned: IntArray
@@ -477,6 +531,17 @@ def _diversified(
         if len(kept) == n:
             break
     return kept if len(kept) == n else kept + rest[: n - len(kept)]
+
+
+@dataclass(frozen=True)
+class _Block:
+    """The candidates of a block of customers: customer ``u``'s are rows ``offsets[u]`` to
+    ``offsets[u + 1]``."""
+
+    offsets: IntArray
+    items: IntArray  # state item indices, sorted within each customer
+    features: FloatArray
+    best: IntArray  # the source that ranked each best
 
 
 @dataclass(frozen=True)
@@ -597,7 +662,19 @@ class _State:
         names = []
         for name in [*(c[0] for c in self.components), "in_context"]:
             names += [f"{name}_rank", f"{name}_score"]
-        return names + list(ITEM_FEATURES) + list(USER_FEATURES) + list(AFFINITY_FEATURES)
+        names += list(ITEM_FEATURES) + list(USER_FEATURES) + list(AFFINITY_FEATURES)
+        if self.repurchase is not None:
+            names += [f"repurchase_{name}" for name in REPURCHASE_FEATURES]
+        return names
+
+    @property
+    def repurchase(self) -> RepurchaseRecommender | None:
+        """The repurchase component, whose features of each (customer, item) the ranker reads:
+        decayed frequency, days since last, days overdue against the cycle..."""
+        for _, model, _ in self.components:
+            if isinstance(model, RepurchaseRecommender):
+                return model
+        return None
 
     @classmethod
     def build(
@@ -619,13 +696,20 @@ class _State:
             back = np.full(items.size, -1, dtype=np.int64)
             back[mapping] = np.arange(mapping.size)
             inverse.append(back)
-        codes = frame["item"].map(index).to_numpy()
-        pairs = frame.assign(code=codes)[["user", "code"]].drop_duplicates().sort_values(["user", "code"])
-        history = {str(u): c.to_numpy(dtype=np.int64) for u, c in pairs.groupby("user", sort=True)["code"]}
+        codes = positions(frame["item"], items)
+        people = np.asarray(sorted(frame["user"].unique()), dtype=object)
+        pairs = np.unique(positions(frame["user"], people) * items.size + codes)  # by user, then item
+        owner, chosen = np.divmod(pairs, items.size)
+        cuts = np.flatnonzero(np.diff(owner)) + 1
+        history = {
+            str(people[part[0]]): mine
+            for part, mine in zip(np.split(owner, cuts), np.split(chosen, cuts), strict=True)
+            if part.size
+        }
         facts = np.zeros((items.size, len(ITEM_FEATURES)))
         n_users = max(frame["user"].nunique(), 1)
         distinct = frame[["user", "item"]].drop_duplicates()
-        pop = np.bincount(distinct["item"].map(index).to_numpy(), minlength=items.size) / n_users
+        pop = np.bincount(positions(distinct["item"], items), minlength=items.size) / n_users
         facts[:, 0] = pop
         user_idle: dict[str, float] = {}
         if "time" in frame.columns:
@@ -634,7 +718,7 @@ class _State:
             age = (end - times).dt.total_seconds().to_numpy() / 86_400
             recent = frame[age <= TREND_DAYS][["user", "item"]].drop_duplicates()
             n_recent = max(recent["user"].nunique(), 1)
-            recent_pop = np.bincount(recent["item"].map(index).to_numpy(), minlength=items.size) / n_recent
+            recent_pop = np.bincount(positions(recent["item"], items), minlength=items.size) / n_recent
             facts[:, 1] = (recent_pop + 1e-3) / (pop + 1e-3)
             last = np.full(items.size, np.nan)
             first = np.full(items.size, np.nan)
@@ -681,43 +765,93 @@ class _State:
         """The union of the components' top candidates for ``user`` (state item indices, sorted),
         their features (one row each), the source ranking each best (the first on ties) and the
         sources' reasons (by state item index)."""
-        banned = np.zeros(self.items.size, dtype=bool)
-        seen = self.history.get(user)
-        if exclude_seen and seen is not None:
-            banned[seen] = True
-        for item in context.exclude:
+        sources = self._sources(user, context)
+        banned = self._banned([user], exclude_seen, context.exclude)
+        block = self._assemble([user], [full[None, :] for full, _ in sources], banned, context.now)
+        return block.items, block.features, block.best, [explain for _, explain in sources]
+
+    def candidate_block(self, users: Sequence[str], exclude_seen: bool) -> _Block:
+        """:meth:`candidates` of many known customers in their usual context (their region, no
+        session, weather or time), each component scoring them all at once: the same rows as one
+        customer at a time."""
+        contexts = [self.local(user, Context()) for user in users]
+        sources = []
+        for _, model, mapping in self.components:
+            full = np.full((len(users), self.items.size), -np.inf)
+            full[:, mapping] = model._score_users(users, contexts)
+            sources.append(full)
+        popular = {}
+        for region in sorted({c.region for c in contexts}, key=str):
+            lift, _ = self.context.lift_codes(self.item_code, self.group_code, Context(region=region))
+            values = self.item_facts[:, 0] * lift
+            popular[region] = np.where(values > 0, values, -np.inf)
+        sources.append(np.vstack([popular[c.region] for c in contexts]))
+        return self._assemble(users, sources, self._banned(users, exclude_seen, frozenset()))
+
+    def _banned(
+        self, users: Sequence[str], exclude_seen: bool, exclude: frozenset[str]
+    ) -> npt.NDArray[np.bool_]:
+        banned = np.zeros((len(users), self.items.size), dtype=bool)
+        if exclude_seen:
+            for row, user in enumerate(users):
+                seen = self.history.get(user)
+                if seen is not None:
+                    banned[row, seen] = True
+        for item in exclude:
             if item in self.index:
-                banned[self.index[item]] = True
-        banned[self.blocked] = True
+                banned[:, self.index[item]] = True
+        banned[:, self.blocked] = True
+        return banned
+
+    def _assemble(
+        self,
+        users: Sequence[str],
+        sources: list[FloatArray],
+        banned: npt.NDArray[np.bool_],
+        now: datetime | None = None,
+    ) -> _Block:
+        """Each source's ``per_component`` best items per customer (ties by item), their ranks and
+        scores relative to the source's best, as the ranker's feature rows."""
         k = self.per_component
-        m = len(self.components) + 1
-        ranks = np.full((self.items.size, m), np.inf)
-        scores = np.zeros((self.items.size, m))
-        explains: list[Explain] = []
-        for j, (full, explain) in enumerate(self._sources(user, context)):
-            explains.append(explain)
+        n_users = len(users)
+        found = []
+        wanted = np.zeros(banned.shape, dtype=bool)
+        for full in sources:
+            # float32 precision: the same list whichever way (one customer or a block, on any
+            # machine's BLAS) a component summed its score
+            full = full.astype(np.float32)
             full[banned] = -np.inf
-            finite = np.flatnonzero(np.isfinite(full))
-            if finite.size == 0:
-                continue
-            if finite.size > k:
-                finite = finite[np.argpartition(-full[finite], k - 1)[:k]]
-            order = finite[np.lexsort((finite, -full[finite]))]
-            top = full[order[0]]
-            ranks[order, j] = np.arange(1, order.size + 1)
-            scores[order, j] = full[order] / top if top > 0 else 0.0
-        cand = np.flatnonzero(np.isfinite(ranks).any(axis=1))
-        r = ranks[cand]
-        best = np.argmin(r, axis=1)
-        if cand.size == 0:
-            return cand, np.zeros((0, len(self.feature_names))), best, explains
-        blocks = np.empty((cand.size, 2 * m))
-        blocks[:, 0::2] = np.where(np.isinf(r), k + 1.0, r)
-        blocks[:, 1::2] = scores[cand]
-        n_seen = 0 if seen is None else seen.size
-        user_part = np.tile([np.log1p(n_seen), self.user_idle.get(user, np.nan)], (cand.size, 1))
-        features = np.hstack([blocks, self.item_facts[cand], user_part, self._affinity(seen, cand)])
-        return cand, features, best, explains
+            rows, cols, rank = ranked(full, top_k_mask(full, k))
+            value = full[rows, cols].astype(np.float64)
+            top = np.zeros(n_users)
+            first = rank == 1
+            top[rows[first]] = value[first]
+            best = top[rows]
+            relative = np.divide(value, best, out=np.zeros_like(value), where=best > 0)
+            found.append((rows, cols, rank, relative))
+            wanted[rows, cols] = True
+        rows, cols = np.nonzero(wanted)  # by customer, then by item
+        slot = np.full(banned.shape, -1, dtype=np.int64)
+        slot[rows, cols] = np.arange(rows.size)
+        m = len(sources)
+        blocks = np.zeros((rows.size, 2 * m))
+        blocks[:, 0::2] = k + 1.0
+        for j, (r, c, rank, relative) in enumerate(found):
+            at = slot[r, c]
+            blocks[at, 2 * j] = rank
+            blocks[at, 2 * j + 1] = relative
+        best = np.argmin(blocks[:, 0::2], axis=1) if rows.size else np.zeros(0, dtype=np.int64)
+        histories = [self.history.get(user, np.zeros(0, dtype=np.int64)) for user in users]
+        n_seen = np.array([h.size for h in histories], dtype=np.float64)
+        idle = np.array([self.user_idle.get(user, np.nan) for user in users], dtype=np.float64)
+        user_part = np.column_stack([np.log1p(n_seen)[rows], idle[rows]])
+        parts = [blocks, self.item_facts[cols], user_part, self._affinity(histories, rows, cols)]
+        if self.repurchase is not None:
+            who = np.asarray(users, dtype=object)[rows].tolist()
+            parts.append(self.repurchase.features(who, self.items[cols].tolist(), now))
+        features = np.hstack(parts)
+        offsets = np.searchsorted(rows, np.arange(n_users + 1))
+        return _Block(offsets, cols.astype(np.int64), features, best.astype(np.int64))
 
     def popular_in(self, context: Context, weight: float) -> tuple[FloatArray, Explain]:
         """New visitors: the items most customers chose, re-weighted by the context's lifts."""
@@ -746,21 +880,35 @@ class _State:
         sources.append((np.where(popular > 0, popular, -np.inf), lambda index: why[index] or _FALLBACK))
         return sources
 
-    def _affinity(self, seen: npt.NDArray[np.int64] | None, cand: npt.NDArray[np.int64]) -> FloatArray:
-        out = np.full((cand.size, len(AFFINITY_FEATURES)), np.nan)
-        if seen is None or seen.size == 0:
+    def _affinity(self, histories: list[npt.NDArray[np.int64]], rows: IntArray, cols: IntArray) -> FloatArray:
+        """Each candidate's category and brand share among what its customer chose, and its log
+        price against the median of theirs (NaN when unknown)."""
+        out = np.full((rows.size, len(AFFINITY_FEATURES)), np.nan)
+        lengths = np.array([h.size for h in histories], dtype=np.int64)
+        if rows.size == 0 or lengths.sum() == 0:
             return out
+        chosen = np.concatenate(histories)
+        owner = np.repeat(np.arange(len(histories)), lengths)
         for col, codes in ((0, self.category), (1, self.brand)):
-            own = codes[seen]
-            own = own[own >= 0]
-            if own.size:
-                shares = np.bincount(own, minlength=codes.max() + 1) / own.size
-                known = codes[cand] >= 0
-                out[known, col] = shares[codes[cand][known]]
-        prices = self.log_price[seen]
-        prices = prices[~np.isnan(prices)]
-        if prices.size:
-            out[:, 2] = self.log_price[cand] - np.median(prices)
+            own = codes[chosen]
+            ok = own >= 0
+            if not ok.any():
+                continue
+            counts = np.zeros((len(histories), int(codes.max()) + 1))
+            np.add.at(counts, (owner[ok], own[ok]), 1.0)
+            totals = counts.sum(axis=1)
+            code = codes[cols]
+            known = (code >= 0) & (totals[rows] > 0)
+            out[known, col] = counts[rows[known], code[known]] / totals[rows[known]]
+        prices = self.log_price[chosen]
+        median = np.full(len(histories), np.nan)
+        ends = np.cumsum(lengths)
+        for user, (start, end) in enumerate(zip((ends - lengths).tolist(), ends.tolist(), strict=True)):
+            mine = prices[start:end]
+            mine = mine[~np.isnan(mine)]
+            if mine.size:
+                median[user] = np.median(mine)
+        out[:, 2] = self.log_price[cols] - median[rows]
         return out
 
     def component_similar(self, item: str, prefer: Sequence[str]) -> tuple[FloatArray, Explain]:

@@ -3,6 +3,7 @@ bought this also bought"): items are similar when the same customers chose both.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -11,9 +12,9 @@ import pandas as pd
 from scipy import sparse
 
 from shopmind.core import FieldError, InvalidInputError, with_particle
-from shopmind.recommend._base import Context, Explain, Reason, Recommender, display_names
+from shopmind.recommend._base import Context, Explain, Reason, Recommender, display_names, positions
 from shopmind.recommend._popularity import POPULAR
-from shopmind.recommend._sparse import row_positions
+from shopmind.recommend._sparse import row_positions, take_rows
 from shopmind.recommend._state import ModelState
 
 
@@ -82,8 +83,8 @@ class ItemCFRecommender(Recommender):
         if self.by not in ("user", "basket"):
             raise InvalidInputError([FieldError("by", "must be 'user' or 'basket'")])
         pairs = frame[["user", "item"]].drop_duplicates()
-        rows = pairs["user"].map(self._user_index).to_numpy()
-        cols = pairs["item"].map(self._item_index).to_numpy()
+        rows = positions(pairs["user"], self.users_)
+        cols = positions(pairs["item"], self.items_)
         x = sparse.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(self.users_.size, self.items_.size))
         self._user_items = x
         self._popularity = np.asarray(x.sum(axis=0)).ravel()
@@ -95,10 +96,9 @@ class ItemCFRecommender(Recommender):
         co = (x.T @ x).tocsr()
         co.setdiag(0)
         co.eliminate_zeros()
-        co = co.tocoo()
-        sim = co.data / (np.sqrt(chosen[co.row] * chosen[co.col]) + self.shrinkage)
-        similarity = sparse.csr_matrix((sim, (co.row, co.col)), shape=co.shape)
-        self._similarity = _keep_top(similarity, self.neighbours)
+        row = np.repeat(np.arange(co.shape[0]), np.diff(co.indptr))  # in place: no copy through COO
+        co.data = co.data / (np.sqrt(chosen[row] * chosen[co.indices]) + self.shrinkage)
+        self._similarity = _keep_top(co, self.neighbours)
         self._by_column = self._similarity.tocsc()  # who points to an item: for the reasons
         self._names = display_names(self.items_.tolist(), catalogue)
         self._repeat = None if self.exclude_seen else self._repeat_strength(frame)
@@ -142,9 +142,10 @@ class ItemCFRecommender(Recommender):
             )
         bought = frame[frame["kind"] == "purchase"] if "kind" in frame.columns else frame
         bought = bought[["user", "time", "item"]].drop_duplicates()
-        keys = pd.MultiIndex.from_frame(bought[["user", "time"]].astype(str))
-        basket, _ = pd.factorize(keys, sort=True)
-        cols = bought["item"].map(self._item_index).to_numpy()
+        # one number per (user, time): grouping the columns themselves, not their text (formatting
+        # a few hundred thousand times as text took seconds)
+        basket = bought.groupby(["user", "time"], sort=True, dropna=False).ngroup().to_numpy(dtype=np.int64)
+        cols = positions(bought["item"], self.items_)
         return sparse.csr_matrix(
             (np.ones(cols.size), (basket, cols)),
             shape=(int(basket.max()) + 1 if basket.size else 0, self.items_.size),
@@ -174,6 +175,23 @@ class ItemCFRecommender(Recommender):
             scores[history] += self._repeat[history]
         scores[scores <= 0] = -np.inf
         return scores, self._explain(history)
+
+    def _score_users(self, users: Sequence[str], contexts: Sequence[Context]) -> npt.NDArray[np.float64]:
+        """``_scores`` of many customers at once: their items times the similarities."""
+        if any(context.session for context in contexts):
+            return super()._score_users(users, contexts)
+        index = np.asarray([self._user_index.get(user, -1) for user in users], dtype=np.int64)
+        out = np.tile(self._popularity.astype(np.float64), (index.size, 1))
+        known = np.flatnonzero(index >= 0)
+        if known.size:
+            chosen = take_rows(self._user_items, index[known])
+            chosen.data[:] = 1.0
+            scores = (chosen @ self._similarity).toarray()
+            if self._repeat is not None:  # each chosen item is its own neighbour
+                scores += chosen.multiply(self._repeat[None, :]).toarray()
+            scores[scores <= 0] = -np.inf
+            out[known] = scores
+        return out
 
     def _explainer(self, user: str, context: Context) -> Explain:
         history = self._profile(user, context)

@@ -46,7 +46,8 @@ def _classes() -> dict[str, type[Recommender]]:
     from shopmind.recommend._factor import ALSRecommender, BPRRecommender
     from shopmind.recommend._hybrid import HybridRecommender
     from shopmind.recommend._item_cf import ItemCFRecommender
-    from shopmind.recommend._popularity import PopularityRecommender
+    from shopmind.recommend._popularity import PersonalTopFrequency, PopularityRecommender
+    from shopmind.recommend._repurchase import RepurchaseRecommender
     from shopmind.recommend._user_cf import UserCFRecommender
 
     found: list[type[Recommender]] = [
@@ -55,7 +56,9 @@ def _classes() -> dict[str, type[Recommender]]:
         ContentRecommender,
         HybridRecommender,
         ItemCFRecommender,
+        PersonalTopFrequency,
         PopularityRecommender,
+        RepurchaseRecommender,
         UserCFRecommender,
     ]
     return {cls.__name__: cls for cls in found}

@@ -4,6 +4,7 @@ are alike, and a customer is offered what the customers most like them chose."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Self
 
@@ -13,10 +14,11 @@ import pandas as pd
 from scipy import sparse
 
 from shopmind.core import FieldError, InvalidInputError, with_particle
-from shopmind.recommend._base import Context, Explain, Reason, Recommender
+from shopmind.recommend._base import Context, Explain, Reason, Recommender, positions
 from shopmind.recommend._popularity import POPULAR
-from shopmind.recommend._sparse import row_positions
+from shopmind.recommend._sparse import row_positions, take_rows
 from shopmind.recommend._state import ModelState
+from shopmind.recommend._topk import top_k_mask
 
 Floats = npt.NDArray[np.float64]
 Indices = npt.NDArray[np.int64]
@@ -71,8 +73,8 @@ class UserCFRecommender(Recommender):
 
     def _fit(self, frame: pd.DataFrame, catalogue: pd.DataFrame | None) -> None:
         pairs = frame[["user", "item"]].drop_duplicates()
-        rows = pairs["user"].map(self._user_index).to_numpy(dtype=np.int64)
-        cols = pairs["item"].map(self._item_index).to_numpy(dtype=np.int64)
+        rows = positions(pairs["user"], self.users_)
+        cols = positions(pairs["item"], self.items_)
         shape = (self.users_.size, self.items_.size)
         chosen = sparse.csr_matrix((np.ones(rows.size), (rows, cols)), shape=shape)
         chosen.sort_indices()
@@ -128,6 +130,33 @@ class UserCFRecommender(Recommender):
         if self.exclude_seen:
             scores[session] = -np.inf  # already in the cart or just viewed
         return scores, lambda item: _customers(int(counts[item]))
+
+    def _score_users(self, users: Sequence[str], contexts: Sequence[Context]) -> Floats:
+        """``_scores`` of many customers at once: their items in common with every customer in
+        one product, the ``neighbours`` closest kept per row (ties by customer id, as one at a
+        time), then the neighbours' items weighted by closeness."""
+        if any(context.session for context in contexts):
+            return super()._score_users(users, contexts)
+        index = np.asarray([self._user_index.get(user, -1) for user in users], dtype=np.int64)
+        out = np.tile(self._popularity, (index.size, 1))
+        known = np.flatnonzero(index >= 0)
+        known = known[self._user_counts[index[known]] > 0]
+        if known.size == 0:
+            return out
+        rows = index[known]
+        common = (take_rows(self._items_of, rows) @ self._users_of).toarray()
+        common[np.arange(rows.size), rows] = 0.0  # not one's own neighbour
+        similarity = common / (
+            np.sqrt(self._user_counts[rows][:, None] * self._user_counts[None, :]) + float(self.shrinkage)
+        )
+        similarity[common == 0] = -np.inf
+        close = top_k_mask(similarity, int(self.neighbours))
+        weights = sparse.csr_matrix(np.where(close, similarity, 0.0))
+        scores = (weights @ self._items_of).toarray()
+        counts = (sparse.csr_matrix(close.astype(np.float64)) @ self._items_of).toarray()
+        scores[counts == 0] = -np.inf
+        out[known] = scores
+        return out
 
     def _similar(self, item: str) -> tuple[Floats, Explain]:
         index = self._item_index[item]
