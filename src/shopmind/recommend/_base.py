@@ -13,7 +13,7 @@ is only offered to a request in its region (for known customers without one, the
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self
@@ -314,3 +314,10 @@ def _blocked(catalogue: pd.DataFrame | None) -> frozenset[str]:
     if "is_product" in catalogue.columns:
         bad |= ~catalogue["is_product"].fillna(True).astype(bool)
     return frozenset(catalogue.loc[bad, "item"].astype(str))
+
+
+def check_ranges(owner: str, checks: Mapping[str, bool]) -> None:
+    """Raise InvalidInputError naming every hyper-parameter whose check failed."""
+    bad = [FieldError(name, f"is out of range (see {owner})") for name, ok in checks.items() if not ok]
+    if bad:
+        raise InvalidInputError(bad)

@@ -34,6 +34,7 @@ from shopmind.recommend._base import (
     Recommendation,
     Recommender,
     _check_n,
+    check_ranges,
 )
 from shopmind.recommend._evaluation import temporal_split
 from shopmind.recommend._hybrid_state import _FALLBACK, TREND_DAYS, _remapped, _State
@@ -168,13 +169,7 @@ class HybridRecommender(Recommender):
             "session_weight": self.session_weight >= 0,
             "affinity_weight": self.affinity_weight >= 0,
         }
-        bad = [
-            FieldError(name, "is out of range (see HybridRecommender)")
-            for name, ok in checks.items()
-            if not ok
-        ]
-        if bad:
-            raise InvalidInputError(bad)
+        check_ranges("HybridRecommender", checks)
 
     def _fit(self, frame: pd.DataFrame, catalogue: pd.DataFrame | None) -> None:
         self._check_params()

@@ -23,7 +23,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from shopmind.core import FieldError, InvalidInputError
-from shopmind.recommend._base import Context, Explain, Reason, Recommender
+from shopmind.recommend._base import Context, Explain, Reason, Recommender, check_ranges
 from shopmind.recommend._popularity import POPULAR
 from shopmind.recommend._state import ModelState
 from shopmind.recommend._user_cf import UserCFRecommender
@@ -126,13 +126,7 @@ class RepurchaseRecommender(Recommender):
             "popularity_weight": _number(self.popularity_weight) and self.popularity_weight >= 0,
             "explore_weight": _number(self.explore_weight) and self.explore_weight >= 0,
         }
-        bad = [
-            FieldError(name, "is out of range (see RepurchaseRecommender)")
-            for name, ok in checks.items()
-            if not ok
-        ]
-        if bad:
-            raise InvalidInputError(bad)
+        check_ranges("RepurchaseRecommender", checks)
 
     def _fit(self, frame: pd.DataFrame, catalogue: pd.DataFrame | None) -> None:
         self._check_params()
