@@ -171,12 +171,7 @@ def evaluate_recommenders(
     for name, model in recommenders.items():
         if on_step is not None:
             on_step(name)
-        started = time.perf_counter()
-        if weather is not None and "weather" in inspect.signature(model.fit).parameters:
-            model.fit(split.train, catalogue, weather=weather)  # type: ignore[call-arg]
-        else:
-            model.fit(split.train, catalogue)
-        fit_seconds = time.perf_counter() - started
+        fit_seconds = fit_timed(model, split.train, catalogue, weather)
         lists: dict[str, list[str]] = {}
         latencies = np.empty(len(relevant))
         for i, user in enumerate(relevant):
@@ -197,6 +192,18 @@ def evaluate_recommenders(
     table = pd.DataFrame(rows)
     table.attrs.update(k=k, users=len(relevant), split_at=str(split.split_at), until=str(split.until))
     return table
+
+
+def fit_timed(
+    model: Recommender, train: pd.DataFrame, catalogue: pd.DataFrame | None, weather: pd.DataFrame | None
+) -> float:
+    """Fit ``model`` (with ``weather`` when its ``fit`` takes it); the seconds it took."""
+    started = time.perf_counter()
+    if weather is not None and "weather" in inspect.signature(model.fit).parameters:
+        model.fit(train, catalogue, weather=weather)  # type: ignore[call-arg]
+    else:
+        model.fit(train, catalogue)
+    return time.perf_counter() - started
 
 
 def _popularity(train: pd.DataFrame) -> dict[str, float]:

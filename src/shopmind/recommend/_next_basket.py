@@ -16,8 +16,6 @@ basket's repeat and new items alone (over the customers whose basket has some).
 
 from __future__ import annotations
 
-import inspect
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -26,7 +24,7 @@ import pandas as pd
 
 from shopmind.core import FieldError, InvalidInputError
 from shopmind.recommend._base import Context, Recommender, check_interactions
-from shopmind.recommend._evaluation import ranking_metrics
+from shopmind.recommend._evaluation import fit_timed, ranking_metrics
 
 
 @dataclass(frozen=True)
@@ -128,12 +126,7 @@ def evaluate_next_basket(
     for name, model in recommenders.items():
         if on_step is not None:
             on_step(name)
-        started = time.perf_counter()
-        if weather is not None and "weather" in inspect.signature(model.fit).parameters:
-            model.fit(split.train, catalogue, weather=weather)  # type: ignore[call-arg]
-        else:
-            model.fit(split.train, catalogue)
-        fit_seconds = time.perf_counter() - started
+        fit_seconds = fit_timed(model, split.train, catalogue, weather)
         lists: dict[str, list[str]] = {}
         for done, user in enumerate(users, start=1):
             moment = split.basket_time.get(user) if at_basket_time else None
