@@ -341,7 +341,15 @@ def _supervised_spend(purchases: pd.DataFrame, cut: date, horizon_days: int) -> 
         num_threads=1,  # one thread: identical results everywhere, and no pool fighting the other jobs
         verbose=-1,
     )
-    model.fit(train.to_numpy(dtype=np.float64), label)
+    if len(train) < 2 or not (np.asarray(label, dtype=np.float64) > 0).any():
+        # a Poisson fit needs some spend to learn from (LightGBM stops: "sum of labels is zero")
+        raise ValueError("no customer spent anything in the window the regression would learn from")
+    from lightgbm.basic import LightGBMError
+
+    try:
+        model.fit(train.to_numpy(dtype=np.float64), label)
+    except LightGBMError as error:  # the job goes on with the other candidates
+        raise ValueError(f"the spend regression could not be fitted: {error}") from error
     predicted = np.asarray(model.predict(now.to_numpy(dtype=np.float64)), dtype=np.float64) * (
         horizon_days / window
     )
