@@ -127,14 +127,22 @@ def test_subscriptions_are_stored_refused_revoked_and_pushed_to(
     with Workspace(server.workspace).open_store() as store:
         profile = stored_profiles(store, [f"anon:v{i}" for i in range(1, 5)])
         assert len(set(profile.values())) == 4
+        # night-time consent too: the test sends now, and now may be 21:00-08:00 in Korea, when an
+        # advertising push without it waits for 08:00 (the law; tests/test_compliance.py)
         record_consents(
             store,
             [
                 ConsentEntry(
-                    f"anon:v{i}", channel, True, datetime.now(UTC) - timedelta(days=1), "signup_form"
+                    f"anon:v{i}",
+                    channel,
+                    True,
+                    datetime.now(UTC) - timedelta(days=1),
+                    "signup_form",
+                    purpose=purpose,
                 )
                 for i in range(1, 5)
                 for channel in ("web_push", "app_push")
+                for purpose in ("advertising", "night_advertising")
             ],
         )
         enqueue(
