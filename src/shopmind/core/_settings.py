@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shopmind.core._timezone import DEFAULT_SHOP_TZ
+
+#: what DuckDB's memory_limit accepts: a number and a unit (1000- or 1024-based), or a share of the RAM
+_MEMORY = re.compile(r"\s*\d+(\.\d+)?\s*(b|kb|mb|gb|tb|kib|mib|gib|tib|%)\s*", re.IGNORECASE)
 
 
 class Settings(BaseSettings):
@@ -47,3 +51,20 @@ class Settings(BaseSettings):
         allow_inf_nan=False,
         description="largest order value an event may carry",
     )
+    duckdb_memory_limit: str | None = Field(
+        default=None,
+        description="the most memory the store's DuckDB may take, e.g. '6GB' or '40%' of the RAM "
+        "(default: DuckDB's 80%); bigger sorts, joins and aggregations spill to the temp directory",
+    )
+    duckdb_temp_directory: Path | None = Field(
+        default=None,
+        description="where DuckDB spills what does not fit its memory limit (default: beside the "
+        "store, shop.duckdb.tmp); a disk with room for the largest job's intermediate results",
+    )
+
+    @field_validator("duckdb_memory_limit")
+    @classmethod
+    def _amount_of_memory(cls, value: str | None) -> str | None:
+        if value is not None and not _MEMORY.fullmatch(value):
+            raise ValueError("must be an amount of memory such as 6GB, 500MiB or 40% (of the RAM)")
+        return value

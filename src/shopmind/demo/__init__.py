@@ -8,6 +8,8 @@ of the built-in triggers and their outcomes. ``generate_consents(customers, days
 gives its members' advertising consent ledger (a random stream of its own).
 ``simulate_responses(messages, shop_recipients(shop), seed)`` answers a campaign's messages with
 opens, clicks and orders carrying planted effects (``MESSAGE_RESPONSES``).
+``stream_shop(days=..., seed=..., events=N)`` gives a shop too big to hold (100 million events)
+cohort by cohort (``ShopChunk``), each a million events or so, without its planted truths.
 ``simulate_month(policy)`` serves a month of popup visitors with context-dependent planted
 effects (``POPUP_EFFECTS``) through a traffic policy and measures its regret.
 """
@@ -44,6 +46,13 @@ from shopmind.demo._simulator import (
     SyntheticShop,
     generate_shop,
 )
+from shopmind.demo._stream import (
+    DEFAULT_CHUNK_EVENTS,
+    ShopChunk,
+    ShopStream,
+    customers_for_events,
+    stream_shop,
+)
 from shopmind.demo._truths import (
     EVENING_READER_HOURS,
     MESSAGE_RESPONSES,
@@ -56,6 +65,7 @@ from shopmind.demo._truths import (
 )
 
 __all__ = [
+    "DEFAULT_CHUNK_EVENTS",
     "DEFAULT_START",
     "EVENING_READER_HOURS",
     "EVENTS_PER_CUSTOMER_DAY",
@@ -82,10 +92,13 @@ __all__ = [
     "Recipients",
     "Responses",
     "SentMessage",
+    "ShopChunk",
+    "ShopStream",
     "SyntheticShop",
     "Visitors",
     "WeatherEffect",
     "click_rates",
+    "customers_for_events",
     "draw_visitors",
     "generate_consents",
     "generate_shop",
@@ -95,4 +108,5 @@ __all__ = [
     "simulate_month",
     "simulate_onsite",
     "simulate_responses",
+    "stream_shop",
 ]

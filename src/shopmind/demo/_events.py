@@ -352,7 +352,7 @@ def build_events(
     sampler: ProductSampler,
     campaign_ids: tuple[str, ...],
     period_start_us: int,
-    seed: int,
+    seed: int | str,
     rain: RainGear,
     rain_rng: np.random.Generator,
     restock: RainGear,
@@ -360,7 +360,8 @@ def build_events(
 ) -> TimedEvents:
     """The events of every session; ``rain``'s lines and views come last, timed with
     ``rain_rng`` inside their sessions, then ``restock``'s lines timed with ``restock_rng``, so
-    that the other events are the same without them."""
+    that the other events are the same without them. ``seed`` goes into the event, order and
+    session ids (a streamed shop's cohort passes its own tag, such as ``42c3``)."""
     pages = Pages.of(catalogue, campaign_ids)
     ev = _draw_events(rng, sessions, orders, people, catalogue, sampler, pages)
     channel = people.device_channel[sessions.device]

@@ -49,9 +49,10 @@ _CLEARED = (
 )
 
 
-def add_inquiries(events: pa.Table, seed: int) -> pa.Table:
-    """``events`` (sorted by time) with the 문의하기 clicks added, still sorted by time."""
-    rng = np.random.default_rng([seed, STREAM])
+def add_inquiries(events: pa.Table, seed: int, cohort: int | None = None) -> pa.Table:
+    """``events`` (sorted by time) with the 문의하기 clicks added, still sorted by time (for one
+    ``cohort`` of a streamed shop: a stream and event ids of its own)."""
+    rng = np.random.default_rng([seed, STREAM] if cohort is None else [seed, STREAM, cohort])
     kinds = events.column("type").to_numpy(zero_copy_only=False)
     views = np.flatnonzero(kinds == EventType.PRODUCT_VIEW.value)
     # a member restocking a product they know has no question about it; leaving those views out
@@ -75,7 +76,7 @@ def add_inquiries(events: pa.Table, seed: int) -> pa.Table:
     columns = {name: source.column(name) for name in events.schema.names}
     for name in _CLEARED:
         columns[name] = pa.nulls(n, events.schema.field(name).type)
-    seed_text = f"demo-{seed}-inquiry-"
+    seed_text = f"demo-{seed}-inquiry-" if cohort is None else f"demo-{seed}c{cohort}-inquiry-"
     columns.update(
         message_id=numbered(seed_text, np.arange(n)),
         type=pa.array([EventType.CUSTOM.value] * n, pa.string()),

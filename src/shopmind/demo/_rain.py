@@ -36,9 +36,9 @@ ADD_ON_TEXT = (
 VIEW_TEXT = f"a browsing session views rain gear with probability min(precip_mm / {VIEW_MM:g}, {VIEW_MAX:g})"
 
 
-def rain_rng(seed: int) -> np.random.Generator:
-    """The rain's own generator for the shop of ``seed``."""
-    return np.random.default_rng([seed, RAIN_STREAM])
+def rain_rng(seed: int, cohort: int | None = None) -> np.random.Generator:
+    """The rain's own generator for the shop of ``seed`` (for one ``cohort`` of a streamed shop)."""
+    return np.random.default_rng([seed, RAIN_STREAM] if cohort is None else [seed, RAIN_STREAM, cohort])
 
 
 def add_on_probability(precip_mm: np.ndarray) -> np.ndarray:

@@ -72,9 +72,10 @@ RESTOCK_TEXT = (
 )
 
 
-def restock_rng(seed: int) -> np.random.Generator:
-    """The restocking's own generator for the shop of ``seed``."""
-    return np.random.default_rng([seed, RESTOCK_STREAM])
+def restock_rng(seed: int, cohort: int | None = None) -> np.random.Generator:
+    """The restocking's own generator for the shop of ``seed`` (for one ``cohort`` of a streamed shop)."""
+    words = [seed, RESTOCK_STREAM] if cohort is None else [seed, RESTOCK_STREAM, cohort]
+    return np.random.default_rng(words)
 
 
 def typical_cycles(catalogue: Catalogue) -> np.ndarray:

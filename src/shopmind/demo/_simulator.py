@@ -51,10 +51,11 @@ from shopmind.demo._catalogue import (
     COAT_CATEGORY,
     CURRENCY,
     RAIN_CATEGORY,
+    Catalogue,
     build_catalogue,
 )
 from shopmind.demo._events import SOURCE, build_events
-from shopmind.demo._geography import REGION_NAMES, simulate_weather
+from shopmind.demo._geography import REGION_NAMES, Weather, simulate_weather
 from shopmind.demo._inquiries import add_inquiries
 from shopmind.demo._people import (
     CHANNEL_NAMES,
@@ -187,39 +188,123 @@ def generate_shop(
     random strings).
     """
     customers, days, seed = _check(customers, days, seed)
-    first_day = start or DEFAULT_START
-    if isinstance(first_day, datetime):  # a datetime is a date too; keep its calendar day
-        first_day = first_day.date()
     report = progress or (lambda done, total: None)
     report(0, _PHASES)
     rng = np.random.default_rng(seed)
-    local_midnight = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC) - SHOP_UTC_OFFSET
-    period_start_us = int(local_midnight.timestamp()) * US
+    setting = shop_setting(rng, start, days)
+    report(1, _PHASES)
+    cohort = draw_cohort(
+        setting,
+        customers,
+        rng,
+        rain_rng(seed),  # the rain's own stream: the shop's other draws stay as they were
+        restock_rng(seed),  # the restocking's own stream, after the rain's: nothing above moves
+        seed,
+        lambda people: people if hasher is None else with_contact_hashes(people, seed, hasher),
+        lambda phase: report(phase, _PHASES),
+    )
+    truths = _truths(
+        cohort.people,
+        cohort.sessions,
+        cohort.order_draws,
+        setting.catalogue.product_ids,
+        setting.catalogue.pairs,
+        setting.catalogue.region,
+        setting.first_day,
+        days,
+        cohort.cycles,
+    )
+    report(6, _PHASES)
+    return SyntheticShop(
+        events=add_inquiries(cohort.events, seed),  # their own random stream: nothing above shifts
+        orders=cohort.orders,
+        order_lines=cohort.order_lines,
+        products=setting.catalogue.table,
+        weather=setting.weather.table,
+        interests=cohort.interests,
+        truths=truths,
+        customers=customers,
+        days=days,
+        seed=seed,
+        start=setting.first_day,
+    )
 
+
+@dataclass(frozen=True)
+class ShopSetting:
+    """What all the shop's people share: the period, the catalogue, the weather, the campaigns."""
+
+    first_day: date
+    days: int
+    period_start_us: int
+    catalogue: Catalogue
+    weather: Weather
+    sampler: ProductSampler
+    campaign_ids: tuple[str, ...]
+
+
+def shop_setting(rng: np.random.Generator, start: date | None, days: int) -> ShopSetting:
+    """Phase 1: the catalogue and the weather (drawn from ``rng``) of ``days`` days from ``start``."""
+    first_day = start or DEFAULT_START
+    if isinstance(first_day, datetime):  # a datetime is a date too; keep its calendar day
+        first_day = first_day.date()
+    local_midnight = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC) - SHOP_UTC_OFFSET
     catalogue = build_catalogue(rng)
     weather = simulate_weather(rng, first_day, days)
-    sampler = ProductSampler(catalogue)
-    report(1, _PHASES)
+    n_campaigns = -(-days // CAMPAIGN_EVERY_DAYS)
+    return ShopSetting(
+        first_day=first_day,
+        days=days,
+        period_start_us=int(local_midnight.timestamp()) * US,
+        catalogue=catalogue,
+        weather=weather,
+        sampler=ProductSampler(catalogue),
+        campaign_ids=tuple(
+            f"crm-{first_day + timedelta(days=CAMPAIGN_EVERY_DAYS * w):%Y%m%d}" for w in range(n_campaigns)
+        ),
+    )
 
-    people = make_people(rng, customers, days)
-    if hasher is not None:  # (after make_people: the random draws are the same either way)
-        people = with_contact_hashes(people, seed, hasher)
-    report(2, _PHASES)
 
-    sessions = make_sessions(rng, people, days, weather, period_start_us)
-    report(3, _PHASES)
+@dataclass(frozen=True)
+class Cohort:
+    """What a group of people did in the shop: their tables (events without the 문의하기 clicks)
+    and the draws the planted truths are read from."""
+
+    events: pa.Table
+    orders: pa.Table
+    order_lines: pa.Table
+    interests: pa.Table
+    people: People
+    sessions: Sessions
+    order_draws: Orders  # with the rain gear and the restocked lines
+    cycles: dict[tuple[int, int], float]
+
+
+def draw_cohort(
+    setting: ShopSetting,
+    customers: int,
+    rng: np.random.Generator,
+    wet: np.random.Generator,
+    stock: np.random.Generator,
+    tag: int | str,
+    adjust_people: Callable[[People], People],
+    report: Callable[[int], None],
+) -> Cohort:
+    """Phases 2-6 for ``customers`` members (and their share of visitors): people, sessions,
+    orders (rain gear from ``wet``, restocking from ``stock``), events and tables. ``tag`` goes
+    into the ids; ``adjust_people`` sets ids or contact hashes (it must draw nothing from ``rng``)."""
+    days, catalogue, sampler = setting.days, setting.catalogue, setting.sampler
+    people = adjust_people(make_people(rng, customers, days))
+    report(2)
+
+    sessions = make_sessions(rng, people, days, setting.weather, setting.period_start_us)
+    report(3)
 
     orders = make_orders(rng, sessions, people, catalogue, sampler)
-    wet = rain_rng(seed)  # the rain's own stream: the shop's other draws stay as they were
     rain = draw_rain_gear(wet, sessions, orders, people, catalogue, sampler)
-    stock = restock_rng(seed)  # the restocking's own stream, after the rain's: nothing above moves
     restock, cycles = draw_restock(stock, sessions, orders, people, catalogue, rain)
-    report(4, _PHASES)
+    report(4)
 
-    n_campaigns = -(-days // CAMPAIGN_EVERY_DAYS)
-    campaign_ids = tuple(
-        f"crm-{first_day + timedelta(days=CAMPAIGN_EVERY_DAYS * w):%Y%m%d}" for w in range(n_campaigns)
-    )
     timed = build_events(
         rng,
         sessions,
@@ -227,45 +312,30 @@ def generate_shop(
         people,
         catalogue,
         sampler,
-        campaign_ids,
-        period_start_us,
-        seed,
+        setting.campaign_ids,
+        setting.period_start_us,
+        tag,
         rain,
         wet,
         restock,
         stock,
     )
-    report(5, _PHASES)
+    report(5)
 
     orders = with_rain_gear(with_rain_gear(orders, rain), restock)  # the restocked lines come last
     order_table, line_table = _order_tables(
         sessions, orders, people, catalogue.table, timed.order_time_us, timed.order_ids
     )
-    interests = _interests(rng, people, days, period_start_us)
-    truths = _truths(
-        people,
-        sessions,
-        orders,
-        catalogue.product_ids,
-        catalogue.pairs,
-        catalogue.region,
-        first_day,
-        days,
-        cycles,
-    )
-    report(6, _PHASES)
-    return SyntheticShop(
-        events=add_inquiries(timed.table, seed),  # their own random stream: nothing above shifts
+    interests = _interests(rng, people, days, setting.period_start_us)
+    return Cohort(
+        events=timed.table,
         orders=order_table,
         order_lines=line_table,
-        products=catalogue.table,
-        weather=weather.table,
         interests=interests,
-        truths=truths,
-        customers=customers,
-        days=days,
-        seed=seed,
-        start=first_day,
+        people=people,
+        sessions=sessions,
+        order_draws=orders,
+        cycles=cycles,
     )
 
 

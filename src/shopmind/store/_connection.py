@@ -17,6 +17,8 @@ import pyarrow as pa
 from shopmind.core import (
     DEFAULT_PERSONAL_FIELDS,
     Clock,
+    FieldError,
+    InvalidInputError,
     PersonalFields,
     SchemaVersionError,
     StoreError,
@@ -28,6 +30,31 @@ from shopmind.store._migrations import LATEST_VERSION, MIGRATIONS
 from shopmind.store._private import keep_private
 
 T = TypeVar("T")
+
+
+#: the environment variables of ``Settings.duckdb_memory_limit`` and ``duckdb_temp_directory``
+_LIMIT_VARIABLES = ("SHOPMIND_DUCKDB_MEMORY_LIMIT", "SHOPMIND_DUCKDB_TEMP_DIRECTORY")
+
+
+def engine_limits() -> tuple[str | None, Path | None]:
+    """The settings' DuckDB memory limit and temp directory (from the environment). The settings
+    are read only when one is set: pydantic-settings takes a tenth of a second to import."""
+    if not any(os.environ.get(variable) for variable in _LIMIT_VARIABLES):
+        return None, None
+    from pydantic import ValidationError
+
+    from shopmind.core import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise InvalidInputError(
+            [
+                FieldError(".".join(map(str, e["loc"])), e["msg"].removeprefix("Value error, "))
+                for e in exc.errors()
+            ]
+        ) from None
+    return settings.duckdb_memory_limit, settings.duckdb_temp_directory
 
 
 class _StoredBefore(StoreError):
@@ -49,6 +76,8 @@ class StoreConnection:
         clock: Clock | None = None,
         read_only: bool = False,
         personal: PersonalFields = DEFAULT_PERSONAL_FIELDS,
+        memory_limit: str | None = None,
+        temp_directory: str | Path | None = None,
     ) -> None:
         self.path = str(path)
         self._clock: Clock = clock or SystemClock()
@@ -67,6 +96,7 @@ class StoreConnection:
         if self.path != ":memory:" and not read_only:
             keep_private(self.path, created=True)
         self._run("SET TimeZone = 'UTC'")
+        self._bound_memory(memory_limit, temp_directory)
         self._ibis: Any = None
         self._in_transaction = False
         self._assume_new = False  # see write_atomically
@@ -81,6 +111,24 @@ class StoreConnection:
                 f"{self.path} has schema version {self.schema_version()}, this shopmind needs "
                 f"{LATEST_VERSION}; open it once read-write to migrate it"
             )
+
+    def _bound_memory(self, memory_limit: str | None, temp_directory: str | Path | None) -> None:
+        """DuckDB's memory limit and spill folder: given, else the settings' (``Settings.duckdb_*``),
+        else DuckDB's own (80% of the RAM; ``<store>.tmp``)."""
+        if memory_limit is None and temp_directory is None:
+            memory_limit, temp_directory = engine_limits()
+        for name, value in (("memory_limit", memory_limit), ("temp_directory", temp_directory)):
+            if value is None:
+                continue
+            if name == "temp_directory" and str(value):
+                # DuckDB makes the folder but not its parents; the spilled rows are the shop's data
+                Path(value).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            quoted = str(value).replace("'", "''")
+            try:
+                self._run(f"SET {name} = '{quoted}'")
+            except duckdb.Error as exc:
+                self._con.close()
+                raise InvalidInputError([FieldError(f"duckdb_{name}", str(exc))]) from None
 
     def reader(self) -> Self:
         """Another connection to this store's database, for reading on another thread while
