@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         spend_between,
     )
     from shopmind.pipeline._demo_job import DemoLoadReport, load_demo_shop
+    from shopmind.pipeline._demo_lake import DemoLakeReport, write_demo_lake
     from shopmind.pipeline._full_run import FullRunReport, run_everything
     from shopmind.pipeline._intelligence import (
         IntelligenceReport,
@@ -62,6 +63,7 @@ __all__ = [
     "CandidateScore",
     "ChurnReport",
     "ClvChoice",
+    "DemoLakeReport",
     "DemoLoadReport",
     "FullRunReport",
     "IntelligenceReport",
@@ -100,6 +102,7 @@ __all__ = [
     "stored_as_of",
     "stored_recommender",
     "visitor_facts",
+    "write_demo_lake",
 ]
 
 #: the private module that defines each exported name
@@ -114,6 +117,8 @@ _WHERE = {
     "spend_between": "_clv",
     "DemoLoadReport": "_demo_job",
     "load_demo_shop": "_demo_job",
+    "DemoLakeReport": "_demo_lake",
+    "write_demo_lake": "_demo_lake",
     "FullRunReport": "_full_run",
     "run_everything": "_full_run",
     "IntelligenceReport": "_intelligence",
