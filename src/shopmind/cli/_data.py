@@ -231,13 +231,43 @@ def demo(
     days: Annotated[int, typer.Option(min=7, help="Days of history.")] = 90,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same shop.")] = 42,
     start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (default 2026-01-01).")] = None,
+    to_lake: Annotated[
+        Path | None,
+        typer.Option(
+            "--to-lake",
+            help="Write the shop as Parquet (the open data layout) to this new directory instead of "
+            "a workspace, cohort by cohort in bounded memory (no planted truths, weather or interests).",
+        ),
+    ] = None,
+    events: Annotated[
+        int | None,
+        typer.Option(min=1_000, help="With --to-lake: about this many events (sets the customers)."),
+    ] = None,
+    chunk_events: Annotated[
+        int, typer.Option(min=1_000, help="With --to-lake: events per cohort (memory ~1.5 GB a million).")
+    ] = 1_000_000,
 ) -> None:
     """Generate a synthetic Korean shop (catalogue, regions and weather, sessions, searches, carts,
     orders, banners) with planted truths, and load it into the workspace (created if missing)."""
+    first = date.fromisoformat(start) if start else None
+    if to_lake is not None:  # streamed to Parquet: a shop of any size (shopmind import parquet loads it)
+        from shopmind.cli._demo_lake import write_lake
+
+        write_lake(
+            to_lake,
+            customers=None if events else customers,
+            events=events,
+            days=days,
+            seed=seed,
+            start=first,
+            chunk_events=chunk_events,
+        )
+        return
+    if events is not None:
+        raise fail("--events needs --to-lake (a workspace demo is sized by --customers)", EXIT_USAGE)
     from shopmind.pipeline import load_demo_shop
     from shopmind.store import Workspace
 
-    first = date.fromisoformat(start) if start else None
     ws = Workspace.init(workspace)
     with open_workspace(ws.path) as (_, store), progress_bars() as progress:
         report = load_demo_shop(

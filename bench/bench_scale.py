@@ -1,0 +1,317 @@
+"""Cost curves of one machine: generate (the synthetic shop streamed to a Parquet lake), import
+(the lake into a fresh workspace), features (RFM, visits, behaviour) and each job, at 1M, 10M
+and 100M events, each stage in a fresh process with its wall time and peak memory (RSS).
+
+The peer of each figure is the same stage at the smallest size measured in the same run: the
+growth factor beside the growth of the events says whether a stage grows linearly (a factor of
+~10 for 10x the events) or worse.
+
+DuckDB runs under ``SHOPMIND_DUCKDB_MEMORY_LIMIT`` (default here 6GB) with its spill folder in the
+work directory, so the figures show what a bounded machine does. A watchdog kills a stage whose
+RSS passes ``--kill-above`` (default 12 GB: the issue's bound) and reports it as not met.
+
+Run with ``python -m bench.bench_scale`` (1M events; what ``make bench`` runs) or
+``python -m bench.bench_scale --events 1000000 10000000 100000000`` (hours for 100M; run it in
+the background with ``nice``). Each run appends its figures to ``bench/scale_results.jsonl`` and
+draws ``docs/scale.svg`` from every size measured there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from bench._measure import load_note
+
+DAYS = 365
+SEED = 1
+START = date(2026, 1, 1)
+AS_OF = datetime(2027, 1, 1) - timedelta(hours=9)  # the end of the year in Seoul, in UTC
+RESULTS = Path(__file__).with_name("scale_results.jsonl")
+PLOT = Path(__file__).resolve().parent.parent / "docs" / "scale.svg"
+
+#: the jobs of ``shopmind run``, in its order: (stage name, call on ``store`` as of ``AS_OF``)
+JOBS = (
+    ("intelligence", "run_customer_intelligence(store, AS_OF).profiles"),
+    ("churn", "run_churn_risk(store, AS_OF).buyers"),
+    ("purchase", "run_purchase_probability(store, AS_OF).profiles"),
+    ("lookalike", "run_vip_lookalike(store, AS_OF).scored"),
+    ("preferences", "run_preferences(store, AS_OF).tastes"),
+    ("personas", "len(run_personas(store, AS_OF).personas)"),
+    ("recommender", "run_recommender(store, AS_OF).interactions"),
+)
+
+_WRAPPER = """
+import json, resource, time
+from datetime import datetime
+AS_OF = datetime.fromisoformat({as_of!r})
+{setup}
+t0 = time.perf_counter()
+result = (lambda: ({body}))()
+elapsed = time.perf_counter() - t0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print("@@" + json.dumps({{"seconds": elapsed, "peak_mb": peak, "result": result}}, default=str))
+"""
+
+
+@dataclass(frozen=True)
+class Figure:
+    stage: str
+    events: int
+    seconds: float
+    peak_mb: float
+    result: str
+    note: str = ""
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return next(int(ln.split()[1]) for ln in fh if ln.startswith("VmRSS")) / 1024
+    except (OSError, StopIteration):
+        return 0.0
+
+
+def run_stage(stage: str, events: int, setup: str, body: str, env: dict[str, str], kill_mb: float) -> Figure:
+    """``body`` in a fresh process after ``setup``; killed if its RSS passes ``kill_mb``."""
+    code = _WRAPPER.format(as_of=AS_OF.isoformat(), setup=textwrap.dedent(setup), body=body)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    killed = threading.Event()
+    highest = [0.0]
+
+    def watch() -> None:
+        while proc.poll() is None:
+            rss = _rss_mb(proc.pid)
+            highest[0] = max(highest[0], rss)
+            if rss > kill_mb:
+                killed.set()
+                proc.kill()
+            time.sleep(0.5)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    out, err = proc.communicate()
+    watcher.join()
+    if killed.is_set():
+        return Figure(stage, events, float("nan"), highest[0], "", f"killed above {kill_mb:,.0f} MB")
+    line = next((ln for ln in out.splitlines() if ln.startswith("@@")), None)
+    if proc.returncode != 0 or line is None:
+        last = err.strip().splitlines()[-1] if err.strip() else f"exit {proc.returncode}"
+        return Figure(stage, events, float("nan"), highest[0], "", f"failed: {last[:200]}")
+    data = json.loads(line[2:])
+    return Figure(stage, events, data["seconds"], data["peak_mb"], str(data["result"]))
+
+
+def stages(lake: Path, workspace: Path) -> list[tuple[str, str, str]]:
+    """(stage, setup, body) in the order they run."""
+    open_store = f"from shopmind.store import Workspace\nstore = Workspace({str(workspace)!r}).open_store()\n"
+    features = open_store + textwrap.dedent(
+        """
+        from shopmind.features import behaviour_features, purchase_transactions, rfm_summary, visit_summary
+        orders, lines = store.table("orders"), store.table("order_lines")
+        events, profiles = store.table("events"), store.table("profiles")
+        tx = purchase_transactions(orders, lines, profiles)
+        def work():
+            rfm = rfm_summary(tx, AS_OF).to_pyarrow().num_rows
+            visits = visit_summary(events, profiles, AS_OF).to_pyarrow().num_rows
+            behaviour = behaviour_features(events, tx, profiles, AS_OF).to_pyarrow().num_rows
+            return {"rfm": rfm, "visits": visits, "behaviour": behaviour}
+        """
+    )
+    found = [
+        (
+            "generate",
+            "from shopmind.pipeline import write_demo_lake",
+            f"write_demo_lake({str(lake)!r}, events=EVENTS, days={DAYS}, seed={SEED}).rows('events')",
+        ),
+        (
+            "import",
+            f"""
+            from shopmind.store import Workspace
+            from shopmind.ingest import import_lake
+            ws = Workspace.init({str(workspace)!r})
+            store = ws.open_store()
+            """,
+            f"import_lake(store, {str(lake)!r}, hasher=ws.hasher()).accepted",
+        ),
+        ("features", features, "work()"),
+    ]
+    for name, call in JOBS:
+        found.append((name, open_store + "from shopmind.pipeline import *", call))
+    return found
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--stages", nargs="+", default=None, help="only these stages (default: all)")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/shopmind-bench-scale"))
+    parser.add_argument("--memory-limit", default="6GB", help="SHOPMIND_DUCKDB_MEMORY_LIMIT for the stages")
+    parser.add_argument("--kill-above", type=float, default=12_000, help="MB of RSS that stops a stage")
+    parser.add_argument("--keep", action="store_true", help="keep the lake and workspace of the last size")
+    args = parser.parse_args(argv)
+
+    print(load_note())
+    figures: list[Figure] = []
+    for n in sorted(args.events):
+        folder = args.work / f"{n}"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        env = dict(
+            os.environ,
+            SHOPMIND_DUCKDB_MEMORY_LIMIT=args.memory_limit,
+            SHOPMIND_DUCKDB_TEMP_DIRECTORY=str(folder / "spill"),
+        )
+        for stage, setup, body in stages(folder / "lake", folder / "workspace"):
+            if args.stages and stage not in args.stages:
+                continue
+            figure = run_stage(
+                stage, n, f"EVENTS = {n}\n" + textwrap.dedent(setup), body, env, args.kill_above
+            )
+            figures.append(figure)
+            print(_line(figure), flush=True)
+            with RESULTS.open("a") as fh:
+                fh.write(
+                    json.dumps({**asdict(figure), "at": datetime.now().isoformat(timespec="seconds")}) + "\n"
+                )
+            if figure.note:
+                break  # the later stages need this one's output
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    print()
+    print(growth_table(figures))
+    draw(load_results(), PLOT)
+    print(f"\nplot: {PLOT}")
+
+
+def _line(f: Figure) -> str:
+    rate = f"{f.events / f.seconds:12,.0f} events/s" if f.seconds == f.seconds and f.seconds > 0 else ""
+    return (
+        f"{f.stage:<13} {f.events:>12,} events  {f.seconds:9.1f} s  peak {f.peak_mb:8,.0f} MB {rate} {f.note}"
+    )
+
+
+def growth_table(figures: list[Figure]) -> str:
+    """Each stage at each size beside its figure at the smallest size: time and memory growth."""
+    lines = ["growth vs the smallest size (linear: the events' factor)"]
+    smallest: dict[str, Figure] = {}
+    for f in sorted(figures, key=lambda f: f.events):
+        base = smallest.setdefault(f.stage, f)
+        if base is f:
+            continue
+        lines.append(
+            f"{f.stage:<13} x{f.events / base.events:<6.0f} events: time x{f.seconds / base.seconds:6.1f}, "
+            f"peak memory x{f.peak_mb / base.peak_mb:5.1f}"
+        )
+    return "\n".join(lines)
+
+
+def load_results() -> list[Figure]:
+    """The latest figure of each (stage, events) in ``scale_results.jsonl``."""
+    if not RESULTS.exists():
+        return []
+    latest: dict[tuple[str, int], Figure] = {}
+    for line in RESULTS.read_text().splitlines():
+        data = json.loads(line)
+        data.pop("at", None)
+        f = Figure(**data)
+        latest[(f.stage, f.events)] = f
+    return list(latest.values())
+
+
+def draw(figures: list[Figure], path: Path) -> None:
+    """A log-log SVG of seconds and peak GB per stage against events (no plotting library)."""
+    import math
+
+    done = [f for f in figures if f.seconds == f.seconds and f.seconds > 0]
+    if not done:
+        return
+    sizes = sorted({f.events for f in done})
+    stages_seen = list(dict.fromkeys(f.stage for f in sorted(done, key=lambda f: f.events)))
+    colours = [
+        "#1f77b4",
+        "#ff7f0e",
+        "#2ca02c",
+        "#d62728",
+        "#9467bd",
+        "#8c564b",
+        "#e377c2",
+        "#7f7f7f",
+        "#bcbd22",
+        "#17becf",
+    ]
+    width, height, pad = 420, 300, 50
+
+    def panel(x0: int, title: str, value: str, unit: str) -> list[str]:
+        values = [getattr(f, value) / (1024 if value == "peak_mb" else 1) for f in done]
+        lo, hi = math.log10(min(values)), math.log10(max(values))
+        hi = hi if hi > lo else lo + 1
+        xlo, xhi = math.log10(sizes[0]), math.log10(sizes[-1])
+        xhi = xhi if xhi > xlo else xlo + 1
+
+        def x(events: int) -> float:
+            return x0 + pad + (math.log10(events) - xlo) / (xhi - xlo) * (width - 2 * pad)
+
+        def y(v: float) -> float:
+            return height - pad - (math.log10(v) - lo) / (hi - lo) * (height - 2 * pad)
+
+        out = [
+            f'<text x="{x0 + width / 2}" y="20" text-anchor="middle" font-size="14">{title}</text>',
+            f'<line x1="{x0 + pad}" y1="{height - pad}" x2="{x0 + width - pad}" y2="{height - pad}" stroke="black"/>',
+            f'<line x1="{x0 + pad}" y1="{pad}" x2="{x0 + pad}" y2="{height - pad}" stroke="black"/>',
+            f'<text x="{x0 + 12}" y="{pad - 10}" font-size="11">{unit} (log)</text>',
+        ]
+        for n in sizes:
+            out.append(
+                f'<text x="{x(n):.0f}" y="{height - pad + 16}" text-anchor="middle" font-size="11">{n / 1e6:g}M</text>'
+            )
+        for v in (10**k for k in range(math.floor(lo), math.ceil(hi) + 1)):
+            if lo <= math.log10(v) <= hi:
+                out.append(
+                    f'<text x="{x0 + pad - 4}" y="{y(v) + 4:.0f}" text-anchor="end" font-size="10">{v:g}</text>'
+                )
+        for i, stage in enumerate(stages_seen):
+            points = sorted(
+                (f.events, getattr(f, value) / (1024 if value == "peak_mb" else 1))
+                for f in done
+                if f.stage == stage
+            )
+            colour = colours[i % len(colours)]
+            path_d = " ".join(
+                f"{'M' if j == 0 else 'L'}{x(e):.1f},{y(v):.1f}" for j, (e, v) in enumerate(points)
+            )
+            out.append(f'<path d="{path_d}" fill="none" stroke="{colour}" stroke-width="2"/>')
+            out.extend(f'<circle cx="{x(e):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}"/>' for e, v in points)
+        return out
+
+    body = panel(0, "time per stage", "seconds", "seconds") + panel(
+        width, "peak memory per stage", "peak_mb", "GB"
+    )
+    for i, stage in enumerate(stages_seen):
+        body.append(
+            f'<text x="{2 * width + 10}" y="{pad + 16 * i}" font-size="12" fill="{colours[i % len(colours)]}">{stage}</text>'
+        )
+    svg = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * width + 110}" height="{height}" '
+        f'font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n'
+        + "\n".join(body)
+        + "\n</svg>\n"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(svg)
+
+
+if __name__ == "__main__":
+    main()
