@@ -259,6 +259,11 @@ from shopmind.store._signatures import (
     IDENTITY_FILE,
     IdentitySigner,
 )
+from shopmind.store._spark import (
+    SparkUnavailableError,
+    java_runtime,
+    spark_session,
+)
 from shopmind.store._store import (
     FACT_TABLES,
     QUARANTINE_SCHEMA,
@@ -366,6 +371,7 @@ __all__ = [
     "SendDecision",
     "ServerJob",
     "SessionUser",
+    "SparkUnavailableError",
     "StepCounts",
     "Store",
     "StoreStatus",
@@ -424,6 +430,7 @@ __all__ = [
     "insert_segment",
     "interrupt_server_jobs",
     "is_night",
+    "java_runtime",
     "latest_bandit_state",
     "light_state",
     "list_campaigns",
@@ -494,6 +501,7 @@ __all__ = [
     "set_experiment_winner",
     "set_password",
     "set_role",
+    "spark_session",
     "start_session",
     "step_counts",
     "stored_profiles",
