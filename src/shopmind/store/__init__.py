@@ -269,6 +269,11 @@ from shopmind.store._signatures import (
     IDENTITY_FILE,
     IdentitySigner,
 )
+from shopmind.store._spark import (
+    SparkUnavailableError,
+    java_runtime,
+    spark_session,
+)
 from shopmind.store._store import (
     FACT_TABLES,
     QUARANTINE_SCHEMA,
@@ -380,6 +385,7 @@ __all__ = [
     "SendDecision",
     "ServerJob",
     "SessionUser",
+    "SparkUnavailableError",
     "StepCounts",
     "Store",
     "StoreStatus",
@@ -439,6 +445,7 @@ __all__ = [
     "insert_segment",
     "interrupt_server_jobs",
     "is_night",
+    "java_runtime",
     "lake_partition",
     "lake_schema",
     "latest_bandit_state",
@@ -512,6 +519,7 @@ __all__ = [
     "set_experiment_winner",
     "set_password",
     "set_role",
+    "spark_session",
     "start_session",
     "step_counts",
     "stored_profiles",

@@ -2,7 +2,7 @@
 folders, readable by DuckDB, Spark, pyarrow, pandas or any warehouse without shopmind.
 
 ``DIR/<table>/day=YYYY-MM-DD/part-<uuid>.parquet`` for the time series (events, orders, order
-lines, scores), ``DIR/<table>/part-<uuid>.parquet`` for the snapshots (products, profiles). ``day`` is
+lines, scores), ``DIR/<table>/part-<uuid>.parquet`` for the snapshots and the small ledger (products, profiles, consents). ``day`` is
 the shop-local calendar date (the zone is recorded in ``DIR/_lake.json``) of the row's time:
 ``event_time``, ``ordered_at`` (order lines: their order's), ``as_of`` (scores). As hive readers
 expect, ``day`` is in the folder name only, not in the files. Writers only add files, never
@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError, StoreError
 from shopmind.events import EVENT_SCHEMA, ORDER_LINE_SCHEMA, ORDER_SCHEMA
+from shopmind.store._consent import ENTRY_SCHEMA as CONSENT_SCHEMA
 
 if TYPE_CHECKING:
     from shopmind.store._store import Store
@@ -46,7 +47,15 @@ __all__ = [
 _TS = pa.timestamp("us", tz="UTC")
 
 #: The tables of the open layout, in the order an importer reads them (orders before their lines).
-LAKE_TABLES: tuple[str, ...] = ("events", "orders", "order_lines", "products", "profiles", "scores")
+LAKE_TABLES: tuple[str, ...] = (
+    "events",
+    "orders",
+    "order_lines",
+    "products",
+    "profiles",
+    "consents",
+    "scores",
+)
 
 #: The partition column of the time series: the shop-local date, ``YYYY-MM-DD``.
 DAY = "day"
@@ -89,6 +98,7 @@ _FILE_SCHEMAS: dict[str, pa.Schema] = {
     "order_lines": ORDER_LINE_SCHEMA,
     "products": PRODUCT_SCHEMA,
     "profiles": PROFILE_SCHEMA,
+    "consents": CONSENT_SCHEMA,
     "scores": SCORE_SCHEMA,
 }
 #: the time column whose shop-local date is a row's ``day`` (order lines: their order's
@@ -106,6 +116,16 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "order_lines": ("line_key", "order_id", "product_id", "quantity", "unit_price"),
     "products": ("product_id",),
     "profiles": ("identifier", "profile_id", "kind"),
+    "consents": (
+        "entry_id",
+        "identifier",
+        "channel",
+        "purpose",
+        "granted",
+        "occurred_at",
+        "method",
+        "source",
+    ),
     "scores": ("run_id", "profile_id", "name", "as_of"),
 }
 #: defaults of the store's NOT NULL columns that have one
@@ -407,6 +427,8 @@ def _select(name: str, zone: str) -> str:
     if name == "scores":
         cols = cols.replace('t."job"', "r.job")
         return f"SELECT {cols}, {local.format('t.as_of')} FROM scores t LEFT JOIN job_runs r USING (run_id)"
+    if name == "consents":  # the ledger, in the order it was recorded
+        return f"SELECT {cols} FROM consent_ledger t ORDER BY t.seq"
     if name in _DAY_OF:
         return f"SELECT {cols}, {local.format('t.' + _DAY_OF[name])} FROM {name} t"
     return f"SELECT {cols} FROM {name} t"
