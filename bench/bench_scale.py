@@ -144,7 +144,7 @@ def stages(lake: Path, workspace: Path) -> list[tuple[str, str, str]]:
             ws = Workspace.init({str(workspace)!r})
             store = ws.open_store()
             """,
-            f"import_lake(store, {str(lake)!r}, hasher=ws.hasher()).accepted",
+            f"sum(r.accepted for r in import_lake(store, {str(lake)!r}))",
         ),
         ("features", features, "work()"),
     ]
@@ -156,7 +156,12 @@ def stages(lake: Path, workspace: Path) -> list[tuple[str, str, str]]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, nargs="+", default=[1_000_000])
-    parser.add_argument("--stages", nargs="+", default=None, help="only these stages (default: all)")
+    parser.add_argument(
+        "--stages",
+        nargs="+",
+        default=None,
+        help="only these stages (default: all; without generate: the kept lake)",
+    )
     parser.add_argument("--work", type=Path, default=Path("/tmp/shopmind-bench-scale"))
     parser.add_argument("--memory-limit", default="6GB", help="SHOPMIND_DUCKDB_MEMORY_LIMIT for the stages")
     parser.add_argument("--kill-above", type=float, default=12_000, help="MB of RSS that stops a stage")
@@ -167,8 +172,11 @@ def main(argv: list[str] | None = None) -> None:
     figures: list[Figure] = []
     for n in sorted(args.events):
         folder = args.work / f"{n}"
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
+        # without the generate stage, the lake of an earlier run (--keep) is reused
+        generating = not args.stages or "generate" in args.stages
+        for part in ("lake", "workspace", "spill") if generating else ("workspace", "spill"):
+            shutil.rmtree(folder / part, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
         env = dict(
             os.environ,
             SHOPMIND_DUCKDB_MEMORY_LIMIT=args.memory_limit,

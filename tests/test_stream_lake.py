@@ -109,3 +109,19 @@ def test_the_cli_writes_a_lake_and_says_how_to_load_it(tmp_path: Path) -> None:
     assert no_lake.returncode == 2
     assert "--events needs --to-lake" in no_lake.stderr
     assert not (tmp_path / "ws").exists()
+
+
+def test_the_lake_imports_whole_into_a_workspace(lake: tuple[Path, DemoLakeReport], tmp_path: Path) -> None:
+    from shopmind.ingest import import_lake
+    from shopmind.store import Workspace
+
+    folder, report = lake
+    with Workspace.init(tmp_path / "ws").open_store() as store:
+        imported = {r.kind: r for r in import_lake(store, folder)}
+        for table in ("events", "orders", "order_lines", "products"):
+            kind = next(k for k in imported if table.rstrip("s") in k.replace(" ", "_"))
+            assert imported[kind].rejected == 0, imported[kind].rejected_by_reason
+            assert store.scalar(f"SELECT count(*) FROM {table}") == report.rows(table), table
+        members = store.scalar("SELECT count(DISTINCT user_id) FROM events WHERE user_id IS NOT NULL")
+        linked = store.scalar("SELECT count(*) FROM profiles WHERE identifier LIKE 'user:%'")
+        assert members == linked > 0  # every member who came has a profile
