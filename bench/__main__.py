@@ -8,6 +8,7 @@ import sys
 BENCHES = [
     "bench.bench_import",
     "bench.bench_demo",
+    "bench.bench_scale",
     "bench.bench_clv",
     "bench.bench_purchase",
     "bench.bench_pipeline",

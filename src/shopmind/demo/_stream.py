@@ -56,7 +56,8 @@ MIN_COHORT = 10  # members: below that a cohort has no VIP tier to speak of
 class ShopChunk:
     """One cohort's tables, in the layouts of :class:`SyntheticShop`'s tables of the same names:
     members ``m{first_member:06d}`` onwards (``members`` of them) and their share of anonymous
-    visitors, guests and job seekers."""
+    visitors, guests and job seekers. The events are in time order but for the 문의하기 clicks,
+    which come last (sorting them in would copy the whole table)."""
 
     cohort: int
     first_member: int
@@ -162,7 +163,7 @@ def _chunk(setting: ShopSetting, seed: int, cohort: int, first_member: int, memb
         cohort=cohort,
         first_member=first_member,
         members=members,
-        events=add_inquiries(drawn.events, seed, cohort),
+        events=add_inquiries(drawn.events, seed, cohort, in_order=False),
         orders=drawn.orders,
         order_lines=drawn.order_lines,
         interests=drawn.interests,
