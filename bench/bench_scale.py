@@ -28,15 +28,14 @@ import textwrap
 import threading
 import time
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench._measure import load_note
 
 DAYS = 365
 SEED = 1
-START = date(2026, 1, 1)
-AS_OF = datetime(2027, 1, 1) - timedelta(hours=9)  # the end of the year in Seoul, in UTC
+AS_OF = datetime(2026, 12, 31, 15, tzinfo=UTC)  # the end of the year in Seoul
 RESULTS = Path(__file__).with_name("scale_results.jsonl")
 PLOT = Path(__file__).resolve().parent.parent / "docs" / "scale.svg"
 
@@ -166,16 +165,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--memory-limit", default="6GB", help="SHOPMIND_DUCKDB_MEMORY_LIMIT for the stages")
     parser.add_argument("--kill-above", type=float, default=12_000, help="MB of RSS that stops a stage")
     parser.add_argument("--keep", action="store_true", help="keep the lake and workspace of the last size")
+    parser.add_argument("--table", action="store_true", help="print the recorded figures as a Markdown table")
     args = parser.parse_args(argv)
+    if args.table:
+        print(markdown_table(load_results()))
+        return
 
     print(load_note())
     figures: list[Figure] = []
     for n in sorted(args.events):
         folder = args.work / f"{n}"
-        # without the generate stage, the lake of an earlier run (--keep) is reused
-        generating = not args.stages or "generate" in args.stages
-        for part in ("lake", "workspace", "spill") if generating else ("workspace", "spill"):
-            shutil.rmtree(folder / part, ignore_errors=True)
+        # a stage left out keeps what an earlier run (--keep) made: the lake, the imported workspace
+        for part, maker in (("lake", "generate"), ("workspace", "import"), ("spill", None)):
+            if maker is None or not args.stages or maker in args.stages:
+                shutil.rmtree(folder / part, ignore_errors=True)
         folder.mkdir(parents=True, exist_ok=True)
         env = dict(
             os.environ,
@@ -194,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
                 fh.write(
                     json.dumps({**asdict(figure), "at": datetime.now().isoformat(timespec="seconds")}) + "\n"
                 )
-            if figure.note:
+            if figure.note and stage in ("generate", "import"):
                 break  # the later stages need this one's output
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
@@ -223,6 +226,27 @@ def growth_table(figures: list[Figure]) -> str:
             f"{f.stage:<13} x{f.events / base.events:<6.0f} events: time x{f.seconds / base.seconds:6.1f}, "
             f"peak memory x{f.peak_mb / base.peak_mb:5.1f}"
         )
+    return "\n".join(lines)
+
+
+def markdown_table(figures: list[Figure]) -> str:
+    """Seconds and peak GB per stage (rows) and size (columns), as the README shows them."""
+    sizes = sorted({f.events for f in figures})
+    order = ["generate", "import", "features", *(name for name, _ in JOBS)]
+    cell = {(f.stage, f.events): f for f in figures}
+    head = "| stage | " + " | ".join(f"{n / 1e6:g}M events: time, peak" for n in sizes) + " |"
+    lines = [head, "|---|" + "---|" * len(sizes)]
+    for stage in order:
+        cells = []
+        for n in sizes:
+            f = cell.get((stage, n))
+            if f is None:
+                cells.append("not measured")
+            elif f.seconds != f.seconds:
+                cells.append(f.note or "failed")
+            else:
+                cells.append(f"{f.seconds:,.0f} s, {f.peak_mb / 1024:.1f} GB")
+        lines.append(f"| {stage} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

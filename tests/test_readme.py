@@ -142,6 +142,9 @@ NOT_RUN: dict[str, str] = {
     "shopmind evaluate next-basket": (
         "fits five recommenders, the hybrid among them; tests/test_next_basket.py runs the command"
     ),
+    "shopmind demo --to-lake big-lake --events 10000000 --days 365 --seed 1": (
+        "10 million events take minutes; tests/test_stream_lake.py runs the command on 6,000"
+    ),
     "shopmind serve --port 8000": "a server that runs until stopped; tests/serving.py starts it for the API tests",
     "shopmind serve -w .shopmind-demo": "a server that runs until stopped; see the API and browser tests",
 }
