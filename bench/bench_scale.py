@@ -37,6 +37,7 @@ DAYS = 365
 SEED = 1
 AS_OF = datetime(2026, 12, 31, 15, tzinfo=UTC)  # the end of the year in Seoul
 RESULTS = Path(__file__).with_name("scale_results.jsonl")
+BOUND_GB = 12  # the issue's bound on one machine's peak memory
 PLOT = Path(__file__).resolve().parent.parent / "docs" / "scale.svg"
 
 #: the jobs of ``shopmind run``, in its order: (stage name, call on ``store`` as of ``AS_OF``)
@@ -288,9 +289,14 @@ def draw(figures: list[Figure], path: Path) -> None:
 
     def panel(x0: int, title: str, value: str, unit: str) -> list[str]:
         values = [getattr(f, value) / (1024 if value == "peak_mb" else 1) for f in done]
+        if value == "peak_mb":
+            values.append(BOUND_GB)  # the bound is on the chart
         lo, hi = math.log10(min(values)), math.log10(max(values))
         hi = hi if hi > lo else lo + 1
-        xlo, xhi = math.log10(sizes[0]), math.log10(sizes[-1])
+        xlo, xhi = (
+            math.log10(min(sizes[0], 1e6)),
+            math.log10(max(sizes[-1], 1e8)),
+        )  # 1M to 100M, measured or not
         xhi = xhi if xhi > xlo else xlo + 1
 
         def x(events: int) -> float:
@@ -305,7 +311,16 @@ def draw(figures: list[Figure], path: Path) -> None:
             f'<line x1="{x0 + pad}" y1="{pad}" x2="{x0 + pad}" y2="{height - pad}" stroke="black"/>',
             f'<text x="{x0 + 12}" y="{pad - 10}" font-size="11">{unit} (log)</text>',
         ]
-        for n in sizes:
+        if value == "peak_mb":
+            out.append(
+                f'<line x1="{x0 + pad}" y1="{y(BOUND_GB):.1f}" x2="{x0 + width - pad}" y2="{y(BOUND_GB):.1f}" '
+                'stroke="red" stroke-dasharray="4 3"/>'
+            )
+            out.append(
+                f'<text x="{x0 + width - pad}" y="{y(BOUND_GB) - 4:.1f}" text-anchor="end" font-size="10" '
+                f'fill="red">{BOUND_GB:g} GB bound</text>'
+            )
+        for n in sorted({*sizes, 1_000_000, 10_000_000, 100_000_000}):
             out.append(
                 f'<text x="{x(n):.0f}" y="{height - pad + 16}" text-anchor="middle" font-size="11">{n / 1e6:g}M</text>'
             )

@@ -152,11 +152,25 @@ def test_iterating_keeps_no_earlier_cohort_in_memory() -> None:
     assert max(held) < 2.5 * one, held  # one cohort (and the next being drawn), never the shop
 
 
+def test_members_and_events_together_make_a_sparser_shop() -> None:
+    # the big shop: many members (7 million) who each come rarely (100 million events)
+    stream = stream_shop(days=DAYS, seed=SEED, customers=6_000, events=30_000, chunk_events=CHUNK)
+    assert stream.customers == 6_000
+    assert stream.activity == pytest.approx(30_000 / (EVENTS_PER_CUSTOMER_DAY * 6_000 * DAYS))
+    chunks = list(stream)
+    assert sum(c.members for c in chunks) == 6_000
+    events = sum(c.events.num_rows for c in chunks)
+    assert 0.75 * 30_000 < events < 1.35 * 30_000, events
+    dense = stream_shop(days=DAYS, seed=SEED, customers=6_000)
+    assert dense.activity == 1.0 and dense.expected_events > 3 * stream.expected_events
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
         ({"days": 30, "seed": 1}, "events"),
-        ({"days": 30, "seed": 1, "events": 10, "customers": 10}, "events"),
+        ({"days": 30, "seed": 1, "events": 10_000, "customers": 10}, "events"),  # denser than the demo
+        ({"days": 30, "seed": 1, "events": 1_000, "customers": 100_000}, "events"),  # too sparse
         ({"days": 30, "seed": 1, "events": 0}, "events"),
         ({"days": 30, "seed": 1, "events": 10**12}, "events"),
         ({"days": 30, "seed": 1, "customers": -3}, "customers"),

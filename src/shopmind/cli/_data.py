@@ -282,7 +282,9 @@ def import_parquet_cmd(
 @app.command()
 def demo(
     workspace: WorkspaceOpt = Path(".shopmind"),
-    customers: Annotated[int, typer.Option(min=10, help="Number of customers (members and guests).")] = 5000,
+    customers: Annotated[
+        int | None, typer.Option(min=10, help="Number of customers (members and guests) [default: 5000].")
+    ] = None,
     days: Annotated[int, typer.Option(min=7, help="Days of history.")] = 90,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same shop.")] = 42,
     start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (default 2026-01-01).")] = None,
@@ -296,7 +298,11 @@ def demo(
     ] = None,
     events: Annotated[
         int | None,
-        typer.Option(min=1_000, help="With --to-lake: about this many events (sets the customers)."),
+        typer.Option(
+            min=1_000,
+            help="With --to-lake: about this many events (sets the customers; with --customers, "
+            "how often they come).",
+        ),
     ] = None,
     chunk_events: Annotated[
         int, typer.Option(min=1_000, help="With --to-lake: events per cohort (memory ~1.5 GB a million).")
@@ -310,7 +316,7 @@ def demo(
 
         write_lake(
             to_lake,
-            customers=None if events else customers,
+            customers=5000 if customers is None and events is None else customers,
             events=events,
             days=days,
             seed=seed,
@@ -327,7 +333,7 @@ def demo(
     with open_workspace(ws.path) as (_, store), progress_bars() as progress:
         report = load_demo_shop(
             store,
-            customers=customers,
+            customers=customers or 5000,
             days=days,
             seed=seed,
             start=first,

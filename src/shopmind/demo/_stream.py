@@ -50,6 +50,9 @@ DEFAULT_CHUNK_EVENTS = 1_000_000
 MAX_STREAM_CUSTOMERS = 100_000_000
 MAX_STREAM_EVENTS = 10_000_000_000
 MIN_COHORT = 10  # members: below that a cohort has no VIP tier to speak of
+#: the sparsest members may be, relative to the demo's rates (a planted VIP keeps a floor of orders,
+#: so much sparser shops would have more events than asked for)
+MIN_ACTIVITY = 0.05
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ class ShopStream:
     start: date
     cohort_sizes: tuple[int, ...]
     setting: ShopSetting
+    activity: float = 1.0  # the members' browsing and buying rates relative to the demo's
 
     @property
     def products(self) -> pa.Table:
@@ -101,12 +105,12 @@ class ShopStream:
     @property
     def expected_events(self) -> int:
         """About how many events the shop will have (``EVENTS_PER_CUSTOMER_DAY``)."""
-        return round(EVENTS_PER_CUSTOMER_DAY * self.customers * self.days)
+        return round(EVENTS_PER_CUSTOMER_DAY * self.customers * self.days * self.activity)
 
     def __iter__(self) -> Iterator[ShopChunk]:
         first = 1
         for cohort, members in enumerate(self.cohort_sizes):
-            yield _chunk(self.setting, self.seed, cohort, first, members)
+            yield _chunk(self.setting, self.seed, cohort, first, members, self.activity)
             first += members
 
 
@@ -126,10 +130,13 @@ def stream_shop(
 ) -> ShopStream:
     """A shop of ``customers`` members (or as many as give about ``events`` events) over ``days``
     days from ``start`` (default 2026-01-01), generated in cohorts of about ``chunk_events``
-    events. Pure and lazy: nothing is drawn but the catalogue and weather until it is iterated."""
+    events. Given both, the members are that many and each comes less often (browsing and
+    buying rates scaled by ``activity``, at most the demo's own: a shop of 7 million members
+    and 100 million events a year). Pure and lazy: nothing is drawn but the catalogue and
+    weather until it is iterated."""
     days, seed, chunk_events = _check(days, seed, chunk_events)
-    members = _members(customers, events, days)
-    per_cohort = max(MIN_COHORT, customers_for_events(chunk_events, days))
+    members, activity = _members(customers, events, days)
+    per_cohort = max(MIN_COHORT, round(customers_for_events(chunk_events, days) / activity))
     cohorts = max(1, math.ceil(members / per_cohort))
     edges = np.linspace(0, members, cohorts + 1).round().astype(np.int64)
     setting = shop_setting(np.random.default_rng(seed), start, days)
@@ -140,14 +147,22 @@ def stream_shop(
         start=setting.first_day,
         cohort_sizes=tuple(int(n) for n in np.diff(edges)),
         setting=setting,
+        activity=activity,
     )
 
 
-def _chunk(setting: ShopSetting, seed: int, cohort: int, first_member: int, members: int) -> ShopChunk:
+def _chunk(
+    setting: ShopSetting, seed: int, cohort: int, first_member: int, members: int, activity: float
+) -> ShopChunk:
     def numbered_members(people: People) -> People:
         numbers = pa.array(np.arange(first_member, first_member + people.members), pa.int64())
         digits = pc.utf8_lpad(pc.cast(numbers, pa.string()), 6, "0")
-        return replace(people, user_ids=pc.binary_join_element_wise("m", digits, ""))
+        return replace(
+            people,
+            user_ids=pc.binary_join_element_wise("m", digits, ""),
+            browse_rate=people.browse_rate * activity,
+            order_rate=people.order_rate * activity,
+        )
 
     drawn = draw_cohort(
         setting,
@@ -190,33 +205,50 @@ def _check(days: object, seed: object, chunk_events: object) -> tuple[int, int, 
     return d, s, c
 
 
-def _members(customers: object, events: object, days: int) -> int:
+def _members(customers: object, events: object, days: int) -> tuple[int, float]:
+    """The members and their activity (1.0: the demo's rates)."""
     if customers is None and events is None:
         raise InvalidInputError([FieldError("events", "give the number of events (or of customers)")])
-    if customers is not None and events is not None:
-        raise InvalidInputError([FieldError("events", "give customers or events, not both")])
+    c = e = None
     if customers is not None:
         c = _whole(customers)
         if c is None or not 1 <= c <= MAX_STREAM_CUSTOMERS:
             raise InvalidInputError(
                 [FieldError("customers", f"must be a whole number from 1 to {MAX_STREAM_CUSTOMERS:,}")]
             )
-        return c
-    e = _whole(events)
-    if e is None or not 1 <= e <= MAX_STREAM_EVENTS:
-        raise InvalidInputError(
-            [FieldError("events", f"must be a whole number from 1 to {MAX_STREAM_EVENTS:,}")]
-        )
-    members = customers_for_events(e, days)
-    if members > MAX_STREAM_CUSTOMERS:
+    if events is not None:
+        e = _whole(events)
+        if e is None or not 1 <= e <= MAX_STREAM_EVENTS:
+            raise InvalidInputError(
+                [FieldError("events", f"must be a whole number from 1 to {MAX_STREAM_EVENTS:,}")]
+            )
+    if c is not None and e is None:
+        return c, 1.0
+    assert e is not None
+    if c is None:
+        members = customers_for_events(e, days)
+        if members > MAX_STREAM_CUSTOMERS:
+            raise InvalidInputError(
+                [
+                    FieldError(
+                        "events",
+                        f"needs {members:,} members over {days} days; at most {MAX_STREAM_CUSTOMERS:,}",
+                    )
+                ]
+            )
+        return members, 1.0
+    full = EVENTS_PER_CUSTOMER_DAY * c * days  # the events at the demo's own rates
+    if not MIN_ACTIVITY * full <= e <= full:
         raise InvalidInputError(
             [
                 FieldError(
-                    "events", f"needs {members:,} members over {days} days; at most {MAX_STREAM_CUSTOMERS:,}"
+                    "events",
+                    f"{c:,} members over {days} days make {MIN_ACTIVITY * full:,.0f} to {full:,.0f} events "
+                    "(at most the demo's rates)",
                 )
             ]
         )
-    return members
+    return c, e / full
 
 
 __all__ = [
