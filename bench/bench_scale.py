@@ -146,6 +146,30 @@ def stages(lake: Path, workspace: Path) -> list[tuple[str, str, str]]:
             """,
             f"sum(r.accepted for r in import_lake(store, {str(lake)!r}))",
         ),
+        (
+            "load",  # the peer of import: the same tables through the store's own writers, unvalidated
+            f"""
+            import pyarrow.dataset as ds
+            from shopmind.store import Workspace, lake_schema
+            ws = Workspace.init({str(workspace)!r})
+            store = ws.open_store()
+            def parts(name):
+                data = ds.dataset({str(lake)!r} + "/" + name, partitioning="hive", schema=lake_schema(name))
+                for batch in data.to_batches(batch_size=500_000):
+                    yield pa.Table.from_batches([batch]).drop_columns(["day"])
+            def work():
+                import pyarrow as pa
+                globals()["pa"] = pa
+                store.write_products(ds.dataset({str(lake)!r} + "/products").to_table().drop_columns(["updated_at"]))
+                stored = sum(store.write_events(t).inserted for t in parts("events"))
+                orders = pa.concat_tables(parts("orders"))
+                lines = pa.concat_tables(parts("order_lines"))
+                store.write_orders(orders, lines)
+                store.rebuild_profiles()
+                return stored
+            """,
+            "work()",
+        ),
         ("features", features, "work()"),
     ]
     for name, call in JOBS:
@@ -177,8 +201,8 @@ def main(argv: list[str] | None = None) -> None:
     for n in sorted(args.events):
         folder = args.work / f"{n}"
         # a stage left out keeps what an earlier run (--keep) made: the lake, the imported workspace
-        for part, maker in (("lake", "generate"), ("workspace", "import"), ("spill", None)):
-            if maker is None or not args.stages or maker in args.stages:
+        for part, makers in (("lake", {"generate"}), ("workspace", {"import", "load"}), ("spill", set())):
+            if not makers or not args.stages or makers & set(args.stages):
                 shutil.rmtree(folder / part, ignore_errors=True)
         folder.mkdir(parents=True, exist_ok=True)
         env = dict(
@@ -187,8 +211,8 @@ def main(argv: list[str] | None = None) -> None:
             SHOPMIND_DUCKDB_TEMP_DIRECTORY=str(folder / "spill"),
         )
         for stage, setup, body in stages(folder / "lake", folder / "workspace"):
-            if args.stages and stage not in args.stages:
-                continue
+            if (args.stages and stage not in args.stages) or (not args.stages and stage == "load"):
+                continue  # load only when asked for: import is the stage, load its unvalidated peer
             figure = run_stage(
                 stage, n, f"EVENTS = {n}\n" + textwrap.dedent(setup), body, env, args.kill_above
             )
@@ -198,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
                 fh.write(
                     json.dumps({**asdict(figure), "at": datetime.now().isoformat(timespec="seconds")}) + "\n"
                 )
-            if figure.note and stage in ("generate", "import"):
+            if figure.note and stage in ("generate", "import", "load"):
                 break  # the later stages need this one's output
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
@@ -233,7 +257,7 @@ def growth_table(figures: list[Figure]) -> str:
 def markdown_table(figures: list[Figure]) -> str:
     """Seconds and peak GB per stage (rows) and size (columns), as the README shows them."""
     sizes = sorted({f.events for f in figures})
-    order = ["generate", "import", "features", *(name for name, _ in JOBS)]
+    order = ["generate", "import", "load", "features", *(name for name, _ in JOBS)]
     cell = {(f.stage, f.events): f for f in figures}
     head = "| stage | " + " | ".join(f"{n / 1e6:g}M events: time, peak" for n in sizes) + " |"
     lines = [head, "|---|" + "---|" * len(sizes)]
