@@ -260,3 +260,23 @@ def test_the_job_values_a_naive_or_blended_choice_with_its_own_prediction(season
         clv_of_choice("naive_blend", probabilistic, seasonal, last_day, customers),
         (naive + probabilistic) / 2,
     )
+
+
+def test_every_order_spend_tells_one_time_buyers_apart(seasonal: pd.DataFrame) -> None:
+    """Gamma-Gamma on the repeat orders gives every one-time buyer the same population mean, so
+    BG/NBD x Gamma-Gamma cannot tell a 10 first order from a 1,000 one; the every-order fit
+    ("bg_nbd_all_orders") counts that order as evidence."""
+    cut = date(2023, 6, 30)
+    late = pd.DataFrame(
+        {"customer": ["small", "big"], "day": [date(2023, 6, 1)] * 2, "value": [10.0, 1000.0]}
+    )
+    shop = pd.concat([seasonal, late], ignore_index=True)
+    repeat_only = predict_spend("bg_nbd", shop, cut, 120)
+    every = predict_spend("bg_nbd_all_orders", shop, cut, 120)
+    assert repeat_only["small"] == pytest.approx(repeat_only["big"])
+    assert every["big"] > 5 * every["small"]
+    # the job's CLV of that choice: the probabilistic CLV x E[spend per order] every / repeat
+    customers = ["small", "big", "nobody"]
+    probabilistic = np.array([100.0, 100.0, 7.0])
+    clv = clv_of_choice("bg_nbd_all_orders", probabilistic, shop, cut, customers)
+    assert clv[1] > 5 * clv[0] and clv[2] == 7.0  # a customer the history does not know: as given

@@ -28,7 +28,14 @@ from shopmind.pipeline._clv_candidates import (
     predict_spend,
     predict_transactions,
 )
-from shopmind.pipeline._clv_fit import PENALTY, FloatArray, fit_repeat_purchases, fit_spend
+from shopmind.pipeline._clv_fit import (
+    PENALTY,
+    FloatArray,
+    fit_repeat_purchases,
+    fit_spend,
+    fit_spend_all_orders,
+    spend_per_order,
+)
 from shopmind.pipeline._clv_summary import (
     MIN_HISTORY_DAYS,
     MIN_WINDOW_DAYS,
@@ -56,10 +63,12 @@ __all__ = [  # the jobs' names: the choice here, the rest re-exported from the s
     "customer_summary",
     "fit_repeat_purchases",
     "fit_spend",
+    "fit_spend_all_orders",
     "naive_spend",
     "predict_spend",
     "predict_transactions",
     "spend_between",
+    "spend_per_order",
     "transactions_between",
 ]
 
@@ -301,13 +310,27 @@ def clv_of_choice(
 ) -> FloatArray:
     """The next year's value per customer (in ``customers``' order) from the chosen candidate:
     ``probabilistic`` (the count model x Gamma-Gamma's discounted CLV) for the probabilistic
-    models, the regression's or the naive rate's own prediction of the next year's spend
-    (undiscounted) for those, the mean of its parts for a blend (whose count model is BG/NBD)."""
+    models; for "bg_nbd_all_orders" the same with Gamma-Gamma on every order (``probabilistic``
+    x each customer's E[spend per order] on every order / on the repeat ones); the regression's
+    or the naive rate's own prediction of the next year's spend (undiscounted) for those; the
+    mean of its parts for a blend (whose count model is BG/NBD)."""
+    order = list(customers)
 
     def part(name: str) -> FloatArray:
         if name in ("supervised", "naive_rate"):
             predicted = predict_spend(name, purchases, last_day, YEAR_DAYS)
-            return np.asarray(predicted.reindex(list(customers)).fillna(0.0).to_numpy(dtype=np.float64))
+            return np.asarray(predicted.reindex(order).fillna(0.0).to_numpy(dtype=np.float64))
+        if name.endswith("_all_orders"):
+            summary = customer_summary(purchases, last_day)
+            x, m, revenue = (
+                summary[c].to_numpy(dtype=np.float64) for c in ("frequency", "monetary_value", "revenue")
+            )
+            every = spend_per_order(x, m, revenue, all_orders=True)
+            repeat = spend_per_order(x, m, revenue, all_orders=False)
+            ratio = pd.Series(
+                np.divide(every, repeat, out=np.ones_like(every), where=repeat > 0), index=summary.index
+            )
+            return np.asarray(probabilistic * ratio.reindex(order).fillna(1.0).to_numpy(dtype=np.float64))
         return probabilistic
 
     return np.asarray(

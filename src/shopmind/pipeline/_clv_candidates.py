@@ -11,12 +11,20 @@ import numpy as np
 import pandas as pd
 
 from shopmind.models import BetaGeoModel, ParetoNBDModel
-from shopmind.pipeline._clv_fit import PENALTY, FloatArray, fit_repeat_purchases, fit_spend
+from shopmind.pipeline._clv_fit import PENALTY, FloatArray, fit_repeat_purchases, spend_per_order
 from shopmind.pipeline._clv_summary import DAYS_PER_WEEK, customer_summary
 from shopmind.pipeline._clv_supervised import supervised_spend
 
 #: The candidates the job backtests by default, in the order a tie is broken (simpler first).
-CANDIDATES = ("bg_nbd", "pareto_nbd", "bg_nbd_penalised", "pareto_nbd_penalised", "supervised", "blend")
+CANDIDATES = (
+    "bg_nbd",
+    "pareto_nbd",
+    "bg_nbd_penalised",
+    "pareto_nbd_penalised",
+    "bg_nbd_all_orders",  # BG/NBD x Gamma-Gamma on every order, the first included
+    "supervised",
+    "blend",
+)
 #: Candidates a caller may add (``choose_clv_model(..., candidates=ALL_CANDIDATES)``), not backtested
 #: by default: the naive rate (spend so far per week of the shop's history) means another thing at
 #: a backtest cut a year back, with less history behind it, than at the prediction's cut. On Online
@@ -64,7 +72,7 @@ def predict_transactions(name: str, purchases: pd.DataFrame, cut: date, horizon_
         return pd.Series(transactions / weeks * horizon_days / DAYS_PER_WEEK, index=summary.index, name=name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if name in ("bg_nbd", "supervised", "blend", "naive_blend"):
+        if name in ("bg_nbd", "bg_nbd_all_orders", "supervised", "blend", "naive_blend"):
             counts: BetaGeoModel | ParetoNBDModel = fit_repeat_purchases(x, t_x, age, [])
         else:
             penalty = PENALTY if name.endswith("_penalised") else 0.0
@@ -78,9 +86,11 @@ def predict_transactions(name: str, purchases: pd.DataFrame, cut: date, horizon_
 
 def _probabilistic_spend(name: str, summary: pd.DataFrame, horizon_days: float) -> FloatArray:
     """E[transactions in the horizon] x E[spend per transaction] of the named count model with
-    Gamma-Gamma, fitted on ``summary``."""
-    x, t_x, age, m = (
-        summary[c].to_numpy(dtype=np.float64) for c in ("frequency", "recency", "T", "monetary_value")
+    Gamma-Gamma (on the repeat orders, or on every order for "..._all_orders"), fitted on
+    ``summary``."""
+    x, t_x, age, m, revenue = (
+        summary[c].to_numpy(dtype=np.float64)
+        for c in ("frequency", "recency", "T", "monetary_value", "revenue")
     )
     penalty = PENALTY if name.endswith("_penalised") else 0.0
     model_class = ParetoNBDModel if name.startswith("pareto_nbd") else BetaGeoModel
@@ -90,13 +100,7 @@ def _probabilistic_spend(name: str, summary: pd.DataFrame, horizon_days: float) 
         expected = counts.conditional_expected_number_of_purchases_up_to_time(
             horizon_days / DAYS_PER_WEEK, x, t_x, age
         )
-        notes: list[str] = []
-        spend_model = fit_spend(x, m, notes)
-    per_purchase = (
-        spend_model.conditional_expected_average_profit(x, np.maximum(m, 0.0))
-        if spend_model is not None
-        else np.full(len(x), float(np.mean(m[x > 0])) if (x > 0).any() else 0.0)
-    )
+        per_purchase = spend_per_order(x, m, revenue, all_orders=name.endswith("_all_orders"))
     return np.asarray(expected * per_purchase, dtype=np.float64)
 
 

@@ -70,3 +70,45 @@ def fit_spend(x: FloatArray, m: FloatArray, notes: list[str]) -> GammaGammaModel
         model = GammaGammaModel().fit(x[usable], m[usable])
     notes.extend(str(w.message) for w in caught)
     return model
+
+
+def fit_spend_all_orders(x: FloatArray, revenue: FloatArray, notes: list[str]) -> GammaGammaModel | None:
+    """Gamma-Gamma on every order, the first included: each buyer's x + 1 transactions and their
+    mean value (revenue / (x + 1)). The usual fit leaves the first order out (it may differ from
+    the repeat ones), so every one-time buyer gets the same population mean; this one lets a
+    one-time buyer's order count as evidence of their spend. None when fewer than two buyers
+    with positive spend remain (buyers with none are left out, with a note)."""
+    orders = x + 1.0
+    usable = revenue > 0
+    dropped = int((~usable).sum())
+    if dropped:
+        notes.append(
+            f"{dropped} buyer(s) with no positive spend were left out of the every-order Gamma-Gamma fit"
+        )
+    if usable.sum() < 2:
+        notes.append("fewer than 2 buyers with positive spend: no every-order spend model")
+        return None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = GammaGammaModel().fit(orders[usable], revenue[usable] / orders[usable])
+    notes.extend(str(w.message) for w in caught)
+    return model
+
+
+def spend_per_order(x: FloatArray, m: FloatArray, revenue: FloatArray, *, all_orders: bool) -> FloatArray:
+    """E[spend per future order] per customer: Gamma-Gamma on the repeat orders (``m``: their
+    mean, 0 without one), or on every order (``all_orders``: revenue / (x + 1)); without a
+    usable fit, the plain mean of the same values."""
+    if all_orders:
+        orders, values, model = (
+            x + 1.0,
+            np.maximum(revenue, 0.0) / (x + 1.0),
+            fit_spend_all_orders(x, revenue, []),
+        )
+        fallback = float(np.mean(values)) if len(values) else 0.0
+    else:
+        orders, values, model = x, np.maximum(m, 0.0), fit_spend(x, m, [])
+        fallback = float(np.mean(m[x > 0])) if (x > 0).any() else 0.0
+    if model is None:
+        return np.full(len(x), fallback)
+    return np.asarray(model.conditional_expected_average_profit(orders, values), dtype=np.float64)
