@@ -396,6 +396,35 @@ def _print_gap(g: SpendGap) -> None:
         print(f"    {month}  {per_day:9,.0f}  {order:6,.0f}")
 
 
+#: Histories of 9-11 months (Online Retail II + Online Retail from these days): too short for
+#: the same season a year before, long enough for a newest window of the horizon's length
+SHORTER_STARTS = (date(2010, 8, 1), date(2010, 9, 1), date(2010, 10, 1))
+
+
+def shorter_histories() -> list[tuple[date, str, str, float, bool, float]]:
+    """Per start of :data:`SHORTER_STARTS`: the start, the chosen candidate, the backtest window,
+    its level, whether it applies, and the chosen one's predicted / actual total unscaled (the
+    level, were it applied, multiplies that)."""
+    everything = load_purchases(with_year_before=True)
+    rows = []
+    for start in SHORTER_STARTS:
+        purchases = everything[everything["day"] >= start]
+        choice = choose_clv_model(purchases, CALIBRATION_END, HORIZON_DAYS, country="GB")
+        predicted = predict_spend(choice.chosen, purchases, CALIBRATION_END, HORIZON_DAYS)
+        actual = spend_between(purchases, CALIBRATION_END, HOLDOUT_END, predicted.index)
+        rows.append(
+            (
+                start,
+                choice.chosen,
+                f"{choice.backtest_cut} .. {choice.backtest_end}",
+                choice.level,
+                choice.level_applies,
+                float(predicted.sum() / actual.sum()),
+            )
+        )
+    return rows
+
+
 def _lifetimes(
     summary: pd.DataFrame, actual: np.ndarray, actual_tx: np.ndarray, weeks: float
 ) -> tuple[Figures, Figures]:
@@ -456,6 +485,15 @@ def main() -> None:
             print(_line(f"  {name}", figures))
         if not with_year_before:
             _print_gap(spend_gap(load_purchases(False)))
+    print(
+        "\nShorter histories (Online Retail II + Online Retail from a later day), the newest window's level:"
+    )
+    for start, chosen, window, level, applies, ratio in shorter_histories():
+        print(
+            f"  from {start}: {chosen}, backtest {window}, level {level:.3f} "
+            f"({'applied' if applies else 'recorded, not applied'}); total {100 * ratio:.1f}% of actual unscaled, "
+            f"{100 * ratio * level:.1f}% were the level applied"
+        )
 
 
 if __name__ == "__main__":

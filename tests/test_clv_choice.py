@@ -280,3 +280,20 @@ def test_every_order_spend_tells_one_time_buyers_apart(seasonal: pd.DataFrame) -
     probabilistic = np.array([100.0, 100.0, 7.0])
     clv = clv_of_choice("bg_nbd_all_orders", probabilistic, shop, cut, customers)
     assert clv[1] > 5 * clv[0] and clv[2] == 7.0  # a customer the history does not know: as given
+
+
+def test_a_level_measured_in_another_season_is_not_applied(seasonal: pd.DataFrame) -> None:
+    """Eleven months of history, a horizon over the autumn peak: the newest window (January to
+    June) is off-peak while the models learnt on months that held the peak, so its level says
+    "predict less"; applied to the autumn ahead it would move the total further from the actual.
+    It is recorded, not applied (only the same season a year before, or a whole year, may)."""
+    cut, horizon = date(2023, 6, 30), 162
+    young = seasonal[seasonal["day"] >= date(2022, 8, 1)]
+    choice = choose_clv_model(young, cut, horizon)
+    assert choice.window_kind == "newest window" and choice.backtest_days == horizon
+    assert choice.level < 1 and not choice.level_applies
+    assert "not applied" in choice.reason and choice.card()["level_applies"] is False
+    predicted = predict_spend(choice.chosen, young, cut, horizon)
+    actual = spend_between(young, cut, cut + timedelta(days=horizon), predicted.index).sum()
+    unscaled = predicted.sum() / actual
+    assert abs(unscaled - 1) < abs(unscaled * choice.level - 1)

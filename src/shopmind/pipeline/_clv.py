@@ -72,6 +72,7 @@ __all__ = [  # the jobs' names: the choice here, the rest re-exported from the s
     "transactions_between",
 ]
 
+SAME_SEASON = "same season a year before"
 _LEVEL_BOUNDS = (0.5, 2.0)  # a backtest that says "double it" or more says more about itself
 
 
@@ -115,9 +116,12 @@ class ClvChoice:
 
     @property
     def level_applies(self) -> bool:
-        """Whether ``level`` was measured on a window as long as the horizon (a shorter one is
-        another part of the year: its level is recorded, not applied)."""
-        return self.backtest_days == self.horizon_days
+        """Whether ``level`` was measured on the horizon's part of the year: a window as long as
+        the horizon on the same season a year before, or a whole year. A shorter window, or the
+        newest one of a horizon under a year, is another season (e.g. January-June, learnt on
+        months that held the autumn peak, before a horizon over the next one): its level is
+        recorded, not applied."""
+        return _level_applies(self.window_kind, self.backtest_days, self.horizon_days)
 
     def card(self) -> dict[str, Any]:
         """The model-card entry (JSON-able)."""
@@ -147,6 +151,13 @@ class ClvChoice:
                 for s in self.scores
             ],
         }
+
+
+def _level_applies(window_kind: str, backtest_days: int | None, horizon_days: int) -> bool:
+    """See :attr:`ClvChoice.level_applies`."""
+    if backtest_days != horizon_days:
+        return False
+    return window_kind == SAME_SEASON or horizon_days >= YEAR_DAYS
 
 
 def _json_float(value: float) -> float | None:
@@ -225,7 +236,7 @@ def _choose(
     short_days = min(horizon_days, ((as_of - start).days - MIN_HISTORY_DAYS) // 2)
     window_days = horizon_days
     if start <= year_cut - timedelta(days=MIN_HISTORY_DAYS):
-        kind, cut = "same season a year before", year_cut
+        kind, cut = SAME_SEASON, year_cut
     elif start <= newest_cut - timedelta(days=MIN_HISTORY_DAYS):
         kind, cut = "newest window", newest_cut
     elif shorter and short_days >= MIN_WINDOW_DAYS:
@@ -295,9 +306,12 @@ def _choose(
         f"{100 * best.total_ratio:.0f}% of the actual total there, "
         + (
             f"so its predictions are scaled by {level:.3f}"
-            if window_days == horizon_days
+            if _level_applies(kind, window_days, horizon_days)
             # a level measured on other, fewer weeks says nothing about the horizon's season
             else f"a level ({level:.3f}) of {window_days} days, not of the {horizon_days} ahead: not applied"
+            if window_days != horizon_days
+            else f"a level ({level:.3f}) of another part of the year than the {horizon_days} days ahead: "
+            "not applied"
         )
     )
     return ClvChoice(
