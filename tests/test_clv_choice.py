@@ -150,7 +150,7 @@ def test_online_retail_autumn_holdout_acceptance() -> None:
     alone = holdout(with_year_before=False)
     assert alone.verdicts["Pearson >= lifetimes"], alone
     # no backtest window of 162 days in seven months: BG/NBD by default (the opt-in shorter
-    # window's choice, the blend, ranks better but matches the amounts worse: not the default)
+    # window's choice, Gamma-Gamma on every order, ranks better but matches the amounts worse: not the default)
     assert alone.chosen == "bg_nbd" and alone.shorter is not None
     # with the year before, the backtest on 2010's autumn (seven months of history behind it)
     # picks the opt-in naive rate, whose meaning changes with the history's length: on 2011's

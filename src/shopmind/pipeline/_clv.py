@@ -195,10 +195,10 @@ def choose_clv_model(
     ``shorter_backtest``: when no window of ``horizon_days`` fits, backtest on a shorter newest
     window (half of the history after MIN_HISTORY_DAYS, at least MIN_WINDOW_DAYS) instead of
     falling back to BG/NBD. Off by default: on Online Retail alone (seven months, a 162-day
-    horizon) the 60-day window chose the blend, which ranked better than BG/NBD on the holdout
-    (Spearman 0.568 vs 0.545) but matched the amounts worse (Pearson 0.769 vs 0.789), and beat
-    the naive rate on neither (bench/bench_clv_holdout.py prints it): a window of other, fewer
-    weeks is weak evidence for the horizon."""
+    horizon) the 60-day window chooses BG/NBD with Gamma-Gamma on every order, which ranks better
+    than BG/NBD on the holdout (Spearman 0.580 vs 0.545) but matches the amounts worse (Pearson
+    0.761 vs 0.789), and beats the naive rate on neither (bench/bench_clv_holdout.py prints it):
+    a window of other, fewer weeks is weak evidence for the horizon."""
     unknown = [name for name in candidates if name not in ALL_CANDIDATES]
     if unknown:
         raise ValueError(
