@@ -308,6 +308,7 @@ def draw(figures: list[Figure], path: Path) -> None:
         "#7f7f7f",
         "#bcbd22",
         "#17becf",
+        "#000000",
     ]
     width, height, pad = 420, 300, 50
 
