@@ -21,6 +21,8 @@ from typing import Any, Self
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sklearn.base import BaseEstimator
 
 from shopmind.core import FieldError, InvalidInputError
@@ -283,6 +285,14 @@ def positions(values: pd.Series, items: npt.NDArray[Any]) -> npt.NDArray[np.int6
     """The index of each of ``values`` in the sorted ``items`` (-1 when absent): the codes of a
     column over a fitted model's users or items (a dictionary ``map`` of a text column costs
     seconds on a few hundred thousand rows)."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow" and items.size:
+        # Arrow's hash lookup on the column as stored: turning a few hundred thousand strings
+        # into Python objects first cost ~50 ms a call, and a hybrid fit makes dozens of calls
+        column = pa.array(values.array)
+        if all(isinstance(item, str) for item in items.tolist()):
+            found = pc.index_in(column, value_set=pa.array(items.tolist(), type=column.type))
+            return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
     return np.asarray(pd.Index(items).get_indexer(values.to_numpy(dtype=object)), dtype=np.int64)
 
 

@@ -231,6 +231,9 @@ def _keep_top(matrix: sparse.csr_matrix, k: int) -> sparse.csr_matrix:
         if end == start:
             continue
         c, v = matrix.indices[start:end], matrix.data[start:end]
+        if v.size > k:  # only the entries at or above the row's k-th value need the full sort
+            at = v >= np.partition(v, v.size - k)[v.size - k]
+            c, v = c[at], v[at]
         keep = np.lexsort((c, -v))[:k]
         rows.append(np.full(keep.size, r))
         cols.append(c[keep])
