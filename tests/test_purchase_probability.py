@@ -26,6 +26,7 @@ from shopmind.models import (
     model_card,
     probability_bands,
 )
+from shopmind.models._calibration import RECENCY
 from shopmind.pipeline import load_demo_shop, run_purchase_probability
 from shopmind.pipeline._purchase import recency_baseline
 from shopmind.store import Store
@@ -112,6 +113,9 @@ def test_purchase_probability_on_the_demo_shop(demo: Store) -> None:
     card = report.card
     assert card.auc > card.baseline_auc + 0.05  # type: ignore[operator]
     assert card.ece < 0.05 and card.positives > 50
+    # the card says how the windows were weighted in the calibration, as the backtest chose
+    (note,) = [n for n in card.notes if n.startswith("calibration:")]
+    assert any(f"'{name}'" in note for name in RECENCY), note
     scores = demo.sql(
         "SELECT profile_id, value FROM scores WHERE run_id = ? AND name = 'purchase_probability_7d'",
         [report.run_id],
