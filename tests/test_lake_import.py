@@ -1,0 +1,191 @@
+"""Importing a lake directory: bad files and rows are quarantined naming the file, the row, the
+field and the reason while the good rows are stored; a directory written by another tool
+(pyarrow, with its own partition folders and bookkeeping files) imports too."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from shopmind.core import ImportFileError, InvalidInputError
+from shopmind.ingest import import_lake
+from shopmind.store import LakeWriter, Store
+
+T = datetime(2026, 4, 1, 3, 0, tzinfo=UTC)
+
+
+def _events(n: int, prefix: str = "e") -> pa.Table:
+    return pa.table(
+        {
+            "message_id": [f"{prefix}{i}" for i in range(n)],
+            "type": ["product_view"] * n,
+            "user_id": [f"m{i % 4}" for i in range(n)],
+            "anonymous_id": [f"a{i}" for i in range(n)],
+            "event_time": pa.array([T] * n, pa.timestamp("us", tz="UTC")),
+            "received_at": pa.array([T] * n, pa.timestamp("us", tz="UTC")),
+            "source": ["server"] * n,
+            "product_id": ["p1"] * n,
+            "price": [1000.0] * n,
+        }
+    )
+
+
+def _quarantine(store: Store) -> list[tuple[object, ...]]:
+    return store.sql("SELECT source, line_no, field, reason FROM quarantine ORDER BY source, line_no")
+
+
+def test_bad_rows_and_files_are_quarantined_naming_file_row_field_and_reason(
+    store: Store, tmp_path: Path
+) -> None:
+    with LakeWriter(tmp_path) as writer:
+        writer.append("events", _events(3))
+    day = tmp_path / "events" / "day=2026-04-01"
+    # a file of the shop's own making: times as text, one unreadable, one unknown type, one
+    # event that names nobody
+    bad = pa.table(
+        {
+            "message_id": ["b1", "b2", "b3", "b4"],
+            "type": ["page_view", "page_view", "teleport", "page_view"],
+            "user_id": ["m1", "m1", "m1", None],
+            "event_time": [
+                "2026-04-01T10:00:00+09:00",
+                "yesterday",
+                "2026-04-01 10:00:00",
+                "2026-04-01 11:00:00",
+            ],
+            "price": ["12", "3", "4", "-5"],
+        }
+    )
+    pq.write_table(bad, day / "shop-export.parquet")
+    (day / "broken.parquet").write_bytes(b"PAR1 this is not parquet")
+    (day / "_SUCCESS").write_bytes(b"")  # what Spark leaves: skipped, as hive readers do
+    (day / ".part-0.crc").write_bytes(b"\x00")
+
+    reports = import_lake(store, tmp_path)
+
+    (events,) = reports
+    assert events.kind == "lake:events"
+    assert (events.rows_read, events.stored, events.rejected) == (7, 4, 4)  # 3 + 1 good; 3 rows + 1 file
+    assert not events.ok
+    rows = _quarantine(store)
+    broken, *shop = rows
+    assert broken[0].endswith("broken.parquet") and broken[1] is None and broken[2] == "file"
+    assert "not a readable Parquet file" in str(broken[3])
+    assert [(Path(str(s)).name, line, field) for s, line, field, _ in shop] == [
+        ("shop-export.parquet", 2, "event_time"),
+        ("shop-export.parquet", 3, "type"),
+        ("shop-export.parquet", 4, "anonymous_id"),
+    ]
+    reasons = [str(r) for *_, r in shop]
+    assert reasons[0].startswith('event_time: cannot read "yesterday" as a date and time')
+    assert reasons[1].startswith('type: "teleport" is not an event type')
+    assert "anonymous_id: an event needs an anonymous_id or a user_id" in reasons[2]
+    assert "price: must be a finite number >= 0, not -5.0" in reasons[2]  # every reason of the row
+    assert all(f"(file {day / 'shop-export.parquet'})" in r for r in reasons)
+    # the good rows of the shop's file are stored, the text times read (a time without a zone is the shop's)
+    got = dict(store.sql("SELECT message_id, event_time FROM events WHERE message_id = 'b1'"))
+    assert got == {"b1": datetime(2026, 4, 1, 1, 0, tzinfo=UTC)}
+    # again: nothing stored twice, nothing quarantined twice
+    again = import_lake(store, tmp_path)[0]
+    assert (again.stored, again.duplicates) == (0, 4)
+    assert _quarantine(store) == rows
+
+
+def test_a_file_without_a_required_column_rejects_its_rows(store: Store, tmp_path: Path) -> None:
+    folder = tmp_path / "orders"
+    folder.mkdir(parents=True)
+    pq.write_table(
+        pa.table({"order_id": ["o1", "o2"], "customer_id": ["m1", "m2"]}), folder / "orders.parquet"
+    )
+    lines = tmp_path / "order_lines"
+    lines.mkdir()
+    pq.write_table(
+        pa.table({"order_id": ["o9"], "product_id": ["p"], "quantity": [1], "unit_price": [5.0]}),
+        lines / "lines.parquet",
+    )
+    orders, order_lines = import_lake(store, tmp_path)
+    assert (orders.stored, orders.rejected) == (0, 2)
+    assert (order_lines.stored, order_lines.rejected) == (0, 1)
+    assert [(field, str(reason).split(" (file")[0]) for _, _, field, reason in _quarantine(store)] == [
+        ("order_id", 'order_id: no order "o9" (a line needs its order in orders/ or the store)'),
+        ("ordered_at", "ordered_at: the file has no column ordered_at"),
+        ("ordered_at", "ordered_at: the file has no column ordered_at"),
+    ]
+
+
+def test_a_directory_written_by_pyarrow_imports(store: Store, tmp_path: Path) -> None:
+    """A shop's own export: other partition folders (``dt=``), naive local times, no message ids,
+    no line keys, no currency, text numbers; keys are made from the content, so a re-import
+    stores nothing twice."""
+    naive = pa.array([datetime(2026, 4, 1, 9, 0), datetime(2026, 4, 2, 23, 30)], pa.timestamp("ms"))
+    events = pa.table(
+        {
+            "anonymous_id": ["v1", "v2"],
+            "type": ["page_view", "cart_add"],
+            "event_time": naive,
+            "product_id": [None, "p7"],
+            "dt": ["2026-04-01", "2026-04-02"],
+        }
+    )
+    orders = pa.table(
+        {"order_id": ["o1"], "ordered_at": naive.slice(1), "customer_id": ["m5"], "dt": ["2026-04-02"]}
+    )
+    lines = pa.table(
+        {
+            "order_id": ["o1", "o1"],
+            "product_id": ["p7", "p7"],  # the same product twice on one order: two lines
+            "quantity": ["2", "2"],
+            "unit_price": [1500, 1500],
+            "dt": ["2026-04-02", "2026-04-02"],
+        }
+    )
+    hive = ds.partitioning(pa.schema([("dt", pa.string())]), flavor="hive")
+    for name, table in (("events", events), ("orders", orders), ("order_lines", lines)):
+        ds.write_dataset(table, tmp_path / name, format="parquet", partitioning=hive)
+    (tmp_path / "events" / "_SUCCESS").write_bytes(b"")
+
+    reports = import_lake(store, tmp_path, zone="Asia/Seoul", currency="KRW")
+
+    assert [(r.kind, r.stored, r.rejected) for r in reports] == [
+        ("lake:events", 2, 0),
+        ("lake:orders", 1, 0),
+        ("lake:order_lines", 2, 0),
+    ]
+    stored = store.sql(
+        "SELECT anonymous_id, event_time, source, message_id FROM events ORDER BY anonymous_id"
+    )
+    assert [row[:3] for row in stored] == [
+        ("v1", datetime(2026, 4, 1, 0, 0, tzinfo=UTC), "lake"),
+        ("v2", datetime(2026, 4, 2, 14, 30, tzinfo=UTC), "lake"),
+    ]
+    assert all(str(row[3]).startswith("h-") for row in stored)
+    assert store.sql("SELECT currency, verified, source FROM orders") == [("KRW", True, "lake")]
+    assert store.sql("SELECT quantity, unit_price FROM order_lines") == [(2, 1500.0), (2, 1500.0)]
+    again = import_lake(store, tmp_path)
+    assert [(r.stored, r.duplicates) for r in again] == [(0, 2), (0, 1), (0, 2)]
+    assert store.scalar("SELECT count(*) FROM profiles WHERE profile_id = 'user:m5'") == 1
+
+
+def test_a_directory_without_lake_tables_is_refused(store: Store, tmp_path: Path) -> None:
+    with pytest.raises(ImportFileError, match="no such directory"):
+        import_lake(store, tmp_path / "nowhere")
+    (tmp_path / "clicks").mkdir()
+    with pytest.raises(ImportFileError, match=r"holds none of the lake's table folders \(events/, orders/"):
+        import_lake(store, tmp_path)
+    with pytest.raises(ImportFileError, match="scores are a run's results"):
+        import_lake(store, tmp_path, tables=["scores"])
+    with pytest.raises(InvalidInputError, match="zone: 'Moon/Base' is not an IANA time zone"):
+        (tmp_path / "events").mkdir()
+        import_lake(store, tmp_path, zone="Moon/Base")
+
+
+def test_the_cli_names_the_tables_the_importer_reads() -> None:
+    from shopmind.cli._data import LAKE_TABLE_NAMES
+    from shopmind.ingest import LAKE_IMPORTED_TABLES
+
+    assert LAKE_TABLE_NAMES == LAKE_IMPORTED_TABLES
