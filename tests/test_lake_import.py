@@ -87,6 +87,8 @@ def test_bad_rows_and_files_are_quarantined_naming_file_row_field_and_reason(
     assert "anonymous_id: an event needs an anonymous_id or a user_id" in reasons[2]
     assert "price: must be a finite number >= 0, not -5.0" in reasons[2]  # every reason of the row
     assert all(f"(file {day / 'shop-export.parquet'})" in r for r in reasons)
+    raw = store.sql("SELECT raw FROM quarantine WHERE line_no = 2")[0][0]
+    assert '"event_time":"yesterday"' in raw and '"message_id":"b2"' in raw  # the row as it was read
     # the good rows of the shop's file are stored, the text times read (a time without a zone is the shop's)
     got = dict(store.sql("SELECT message_id, event_time FROM events WHERE message_id = 'b1'"))
     assert got == {"b1": datetime(2026, 4, 1, 1, 0, tzinfo=UTC)}
@@ -189,3 +191,32 @@ def test_the_cli_names_the_tables_the_importer_reads() -> None:
     from shopmind.ingest import LAKE_IMPORTED_TABLES
 
     assert LAKE_TABLE_NAMES == LAKE_IMPORTED_TABLES
+
+
+def test_the_commands_say_what_they_did_and_what_is_wrong(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from shopmind.cli import app
+    from shopmind.store import Workspace
+
+    runner = CliRunner()
+    ws = Workspace.init(tmp_path / "ws").path
+    with LakeWriter(tmp_path / "lake") as writer:
+        writer.append("events", _events(5))
+
+    def run(*args: str | Path) -> tuple[int, str]:
+        done = runner.invoke(app, [str(a) for a in args])
+        return done.exit_code, " ".join(done.output.split())
+
+    code, out = run("import", "parquet", tmp_path / "lake", "-w", ws)
+    assert code == 0 and "import lake:events" in out and "newly stored │ 5" in out
+    assert run("import", "parquet", tmp_path / "lake", "-w", ws, "--tables", "events,clicks")[0] == 2
+    code, out = run("export", "parquet", tmp_path / "out", "-w", ws)
+    assert code == 0 and "events │ 5 │ 1" in out and "shopmind import parquet" in out
+    code, out = run("export", "parquet", tmp_path / "out", "-w", ws)
+    assert code == 4 and "already holds files" in out and "--replace" in out
+    assert run("export", "parquet", tmp_path / "out", "-w", ws, "--replace")[0] == 0
+    code, out = run("export", "parquet", "-w", ws)
+    assert code == 2 and "shopmind export parquet DIR" in out
+    code, out = run("export", "parquet", tmp_path / "x", "--segment", "vip", "-w", ws)
+    assert code == 2 and "not both" in out

@@ -22,6 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -51,6 +53,8 @@ from shopmind.store import (
 )
 
 BATCH_ROWS = 200_000
+_FILE = "_file"  # which of the gathered files a row is from
+_POS = "_pos"  # a row's position in the gathered rows
 #: a row's own values in a reason (quoted text, numbers), left out when rows are counted by reason
 _VALUES = re.compile(r"\"[^\"]*\"|(?<![\w.-])-?\d+(?:\.\d+)?(?![\w.:-])")
 #: what the importer reads; scores are a run's results (see the module's note)
@@ -128,11 +132,18 @@ def _what(field: pa.Field) -> str:
 
 
 def _checked_select(
-    name: str, schema: pa.Schema, zone: str, utc_naive: frozenset[str], now: datetime, currency: str
+    name: str,
+    schema: pa.Schema,
+    zone: str,
+    utc_naive: frozenset[str],
+    now: datetime,
+    currency: str,
+    complete: frozenset[str] = frozenset(),
 ) -> str:
     """SQL over ``staged_lake`` (one batch of a file, with ``_line``): the lake columns typed (and
-    defaulted), the ``errors`` list ('field: reason'), ``_file_row`` (the row's number in its file)
-    and, for rejected rows, ``raw``."""
+    defaulted), the ``errors`` list ('field: reason') and ``_file_row`` (the row's number in its
+    file). ``complete``: the columns of the batch without nulls (they need no default: a lake
+    shopmind wrote has every key, so no row is hashed)."""
     lake = lake_schema(name, partition=False)
     present = {f.name: f.type for f in schema if f.name != LINE}
     row = "struct_pack(" + ", ".join(f"{_q(c)} := {_q(c)}" for c in present) + ")"
@@ -149,7 +160,7 @@ def _checked_select(
                 f"CASE WHEN {_q(field.name)} IS NOT NULL AND {expr} IS NULL THEN "
                 f"'{field.name}: cannot read ' || to_json(CAST({_q(field.name)} AS VARCHAR)) || ' as {_what(field)}' END"
             )
-        if field.name in defaults:
+        if field.name in defaults and field.name not in complete:
             expr = f"coalesce({expr}, {defaults[field.name]})"
         typed.append(f"{expr} AS {_q(field.name)}")
     for required in _REQUIRED[name]:
@@ -160,15 +171,12 @@ def _checked_select(
             errors.append(f"CASE WHEN {_q(required)} IS NULL OR {blank} THEN '{required}: is empty' END")
     return f"""
     WITH typed AS (
-        SELECT {LINE} AS _file_row, {", ".join(typed)}, to_json({row}) AS _raw, [{", ".join(errors)}] AS _read_errors
+        SELECT {LINE} AS _file_row, {_FILE}, {_POS}, {", ".join(typed)}, [{", ".join(errors)}] AS _read_errors
         FROM staged_lake
-    ), checked AS (
-        SELECT * EXCLUDE (_read_errors, _raw),
-            list_filter(list_concat(_read_errors, [{", ".join(_rules(name)) or "NULL"}]), lambda e: e IS NOT NULL) AS errors,
-            _raw
-        FROM typed t
     )
-    SELECT * EXCLUDE (_raw), CASE WHEN len(errors) > 0 THEN _raw END AS raw FROM checked
+    SELECT * EXCLUDE (_read_errors),
+        list_filter(list_concat(_read_errors, [{", ".join(_rules(name)) or "NULL"}]), lambda e: e IS NOT NULL) AS errors
+    FROM typed t
     """
 
 
@@ -269,10 +277,11 @@ def _files(folder: Path) -> list[Path]:
 
 
 def _batches(file: pq.ParquetFile) -> Iterator[pa.Table]:
+    """The file's rows in batches, each row with its number in the file (``_line``, from 1)."""
     start = 1
     for batch in file.iter_batches(batch_size=BATCH_ROWS):
         table = pa.Table.from_batches([batch])
-        lines = pa.array(range(start, start + table.num_rows), pa.int64())
+        lines = pa.array(np.arange(start, start + table.num_rows, dtype=np.int64))
         start += table.num_rows
         yield table.append_column(LINE, lines)
 
@@ -328,85 +337,136 @@ def _import_table(
     store: Store, folder: Path, name: str, zone: str, currency: str, clock: Clock, progress: Progress
 ) -> ImportReport:
     files = _files(folder)
-    import_id = store.begin_import(f"lake:{name}", str(folder), None)
-    now = clock.now()
-    read = rejected = lone = 0
-    written = WriteResult(0, 0)
+    job = _TableImport(
+        store, name, zone, currency, clock.now(), store.begin_import(f"lake:{name}", str(folder), None)
+    )
     if name == "profiles":  # the profiles the facts imported so far imply, to compare with
         store.rebuild_profiles()
-    reasons: dict[str, int] = {}
     for at, path in enumerate(files):
+        job.read_file(path)
+        progress(name, at + 1, len(files))
+    job.flush()
+    extra: tuple[tuple[str, int], ...] = (("files", len(files)),)
+    if name == "profiles":
+        extra += (("lone identifiers without facts (not kept)", job.lone),)
+    return finish_import(
+        store,
+        import_id=job.import_id,
+        kind=f"lake:{name}",
+        source=str(folder),
+        rows_read=job.read,
+        written=job.written,
+        rejected=job.rejected,
+        rejected_by_reason=tuple(sorted(job.reasons.items(), key=lambda kv: -kv[1])),
+        extra=extra,
+    )
+
+
+class _TableImport:
+    """One table's import: batches of its files gathered up to ``BATCH_ROWS`` rows (a lake holds
+    many small files, a day each: one check and one transaction per file would cost more than the
+    rows), checked, the rejected rows quarantined per file, the rest stored."""
+
+    def __init__(
+        self, store: Store, name: str, zone: str, currency: str, now: datetime, import_id: str
+    ) -> None:
+        self.store, self.name, self.zone, self.currency, self.now = store, name, zone, currency, now
+        self.import_id = import_id
+        self.read = self.rejected = self.lone = 0
+        self.written = WriteResult(0, 0)
+        self.reasons: dict[str, int] = {}
+        self._files: list[tuple[Path, str]] = []  # (path, sha256) of the gathered batches
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._schema: pa.Schema | None = None
+        self._utc_naive: frozenset[str] = frozenset()
+
+    def read_file(self, path: Path) -> None:
         sha = file_sha256(path)
         try:
             parquet = pq.ParquetFile(path)
         except (pa.ArrowInvalid, OSError) as exc:
-            entry = pa.table(
+            entry = {
+                "line_no": [None],
+                "field": ["file"],
+                "reason": [f"{path}: not a readable Parquet file ({exc})"],
+                "raw": [None],
+            }
+            self.store.quarantine(
+                pa.table(entry, schema=QUARANTINE_SCHEMA),
+                source=str(path),
+                import_id=self.import_id,
+                file_sha256=sha,
+            )
+            self._count("file: not a readable Parquet file")
+            return
+        utc_naive = frozenset(c.name for c in parquet.schema if c.physical_type == "INT96")
+        for batch in _batches(parquet):
+            self.read += batch.num_rows
+            if self._pending and (batch.schema != self._schema or utc_naive != self._utc_naive):
+                self.flush()  # a file of another layout: checked on its own
+            if not self._files or self._files[-1][0] != path:
+                self._files.append((path, sha))
+            self._schema, self._utc_naive = batch.schema, utc_naive
+            tagged = batch.append_column(
+                _FILE, pa.array(np.full(batch.num_rows, len(self._files) - 1, dtype=np.int32))
+            )
+            self._pending.append(tagged)
+            self._pending_rows += batch.num_rows
+            if self._pending_rows >= BATCH_ROWS:
+                self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        rows = pa.concat_tables(self._pending)
+        rows = rows.append_column(_POS, pa.array(np.arange(rows.num_rows, dtype=np.int64)))
+        files = self._files
+        self._pending, self._pending_rows, self._files = [], 0, []
+        source = rows.drop_columns([_FILE, _POS, LINE])
+        complete = frozenset(c for c in source.column_names if source.column(c).null_count == 0)
+        with self.store.staged("staged_lake", rows):
+            checked = self.store.query_arrow(
+                _checked_select(
+                    self.name, source.schema, self.zone, self._utc_naive, self.now, self.currency, complete
+                )
+            )
+        bad = pc.greater(pc.list_value_length(checked.column("errors")), 0)
+        if pc.any(bad).as_py():
+            self._quarantine(checked.filter(bad), source, files)
+            checked = checked.filter(pc.invert(bad))
+        result, not_kept = _store(
+            self.store, self.name, checked.select(lake_schema(self.name, partition=False).names)
+        )
+        self.written += result
+        self.lone += not_kept
+
+    def _quarantine(self, rejected: pa.Table, source: pa.Table, files: list[tuple[Path, str]]) -> None:
+        """Rejected rows in the quarantine's layout, per file: their row number in the file, the
+        first field at fault, every reason with the file named, and the row as read (JSON, made
+        for the rejected rows only)."""
+        for index, (path, sha) in enumerate(files):
+            mine = rejected.filter(pc.equal(rejected.column(_FILE), index))
+            if mine.num_rows == 0:
+                continue
+            errors = mine.column("errors").to_pylist()
+            raw = [orjson.dumps(r, default=str).decode() for r in source.take(mine.column(_POS)).to_pylist()]
+            for e in errors:
+                self._count(_short(e[0]))
+            table = pa.table(
                 {
-                    "line_no": [None],
-                    "field": ["file"],
-                    "reason": [f"{path}: not a readable Parquet file ({exc})"],
-                    "raw": [None],
+                    "line_no": mine.column("_file_row"),
+                    "field": pa.array([e[0].split(": ")[0] for e in errors], pa.string()),
+                    "reason": pa.array([f"{'; '.join(e)} (file {path})" for e in errors], pa.string()),
+                    "raw": pa.array(raw, pa.string()),
                 },
                 schema=QUARANTINE_SCHEMA,
             )
-            store.quarantine(entry, source=str(path), import_id=import_id, file_sha256=sha)
-            rejected += 1
-            reasons["file: not a readable Parquet file"] = (
-                reasons.get("file: not a readable Parquet file", 0) + 1
-            )
-            continue
-        utc_naive = frozenset(
-            parquet.schema.column(i).name
-            for i in range(len(parquet.schema))
-            if parquet.schema.column(i).physical_type == "INT96"
-        )
-        for batch in _batches(parquet):
-            read += batch.num_rows
-            with store.staged("staged_lake", batch):
-                checked = store.query_arrow(
-                    _checked_select(name, batch.schema, zone, utc_naive, now, currency)
-                )
-            accepted, quarantined = _split(checked, path)
-            if quarantined.num_rows:
-                for error in quarantined.column("reason").to_pylist():
-                    key = _short(str(error).split("; ")[0])
-                    reasons[key] = reasons.get(key, 0) + 1
-                store.quarantine(quarantined, source=str(path), import_id=import_id, file_sha256=sha)
-                rejected += quarantined.num_rows
-            result, not_kept = _store(store, name, accepted.select(lake_schema(name, partition=False).names))
-            written += result
-            lone += not_kept
-        progress(name, at + 1, len(files))
-    return finish_import(
-        store,
-        import_id=import_id,
-        kind=f"lake:{name}",
-        source=str(folder),
-        rows_read=read,
-        written=written,
-        rejected=rejected,
-        rejected_by_reason=tuple(sorted(reasons.items(), key=lambda kv: -kv[1])),
-        extra=(("files", len(files)),)
-        + ((("lone identifiers without facts (not kept)", lone),) if name == "profiles" else ()),
-    )
+            self.store.quarantine(table, source=str(path), import_id=self.import_id, file_sha256=sha)
 
-
-def _split(checked: pa.Table, path: Path) -> tuple[pa.Table, pa.Table]:
-    """The accepted rows, and the rejected ones in the quarantine's layout: their row number in
-    the file, the first field at fault, every reason and the file named."""
-    bad = pc.greater(pc.list_value_length(checked.column("errors")), 0)
-    rejected = checked.filter(bad)
-    errors = rejected.column("errors").to_pylist()
-    quarantined = pa.table(
-        {
-            "line_no": rejected.column("_file_row"),
-            "field": pa.array([e[0].split(": ")[0] for e in errors], pa.string()),
-            "reason": pa.array([f"{'; '.join(e)} (file {path})" for e in errors], pa.string()),
-            "raw": rejected.column("raw").cast(pa.string()),
-        },
-        schema=QUARANTINE_SCHEMA,
-    )
-    return checked.filter(pc.invert(bad)), quarantined
+    def _count(self, reason: str) -> None:
+        self.rejected += 1
+        self.reasons[reason] = self.reasons.get(reason, 0) + 1
 
 
 def _short(error: str) -> str:
