@@ -22,6 +22,7 @@ from shopmind.store import (
     LakeWriter,
     Store,
     export_lake,
+    export_log,
     lake_partition,
     lake_schema,
     read_manifest,
@@ -198,6 +199,13 @@ def test_export_writes_every_table_in_its_declared_schema(demo: Store, tmp_path:
         ("customer_intelligence", "user:y", None),
     }
     assert json.loads((tmp_path / "_lake.json").read_text())["zone"] == "Asia/Seoul"
+    # the export log keeps that the whole shop left, and where to
+    (logged,) = [
+        r for r in export_log(demo) if r.format == "lake" and r.destination == str(tmp_path.resolve())
+    ]
+    assert logged.audience == "the whole shop" and logged.status == "ok" and logged.actor == "library"
+    assert logged.members == demo.scalar("SELECT count(DISTINCT profile_id) FROM profiles") > 0
+    assert json.loads(logged.detail)["rows"]["events"] == report.rows("events")
 
 
 def test_export_refuses_a_lake_that_holds_files_unless_replacing(demo: Store, tmp_path: Path) -> None:

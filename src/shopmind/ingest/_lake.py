@@ -9,7 +9,9 @@ make sense; a rejected row goes to the quarantine with its file, its row number 
 field and the reason, and the rest is stored. An unreadable file is quarantined as one entry naming
 it. Keys make a re-import store nothing twice: ``message_id`` (events without one get a hash of
 their content), ``order_id``, ``line_key`` (lines without one: a hash of their order, line number
-and content), the product id, and the identity links of the profiles.
+and content), the product id, ``entry_id`` (consent entries without one: a hash), and the identity
+links of the profiles. The small files of a lake (a day each) are gathered into batches of
+``BATCH_ROWS`` rows, so a batch is checked and stored in one go whatever the files' sizes.
 
 Scores are not imported: they are a run's results, and ``shopmind run`` computes them again.
 """
@@ -29,8 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from shopmind.core import DEFAULT_SHOP_TZ, Clock, FieldError, ImportFileError, InvalidInputError, SystemClock
-from shopmind.events import KIND_PRIORITY, EventType
-from shopmind.events._types import CHANNELS, DEVICE_TYPES
+from shopmind.events import CHANNELS, DEVICE_TYPES, KIND_PRIORITY, EventType
 from shopmind.ingest._report import ImportReport, Progress, finish_import, no_progress
 from shopmind.ingest._tabular import LINE, file_sha256
 from shopmind.store import (
@@ -97,13 +98,10 @@ def _typed(field: pa.Field, source: pa.DataType | None, zone: str, utc_naive: bo
         return f"CAST(NULL AS {_SQL_TYPES.get(field.type, 'TIMESTAMPTZ')})"
     if pa.types.is_timestamp(field.type):
         if pa.types.is_timestamp(source):
-            if source.tz or utc_naive:  # (Spark's INT96 times are UTC instants without a zone)
-                return (
-                    f"timezone('UTC', CAST({col} AS TIMESTAMP))"
-                    if not source.tz
-                    else f"CAST({col} AS TIMESTAMPTZ)"
-                )
-            return f"timezone({_lit(zone)}, {col})"
+            if source.tz:
+                return f"CAST({col} AS TIMESTAMPTZ)"
+            # a time without a zone is the shop's, except Spark's INT96 times: UTC instants
+            return f"timezone({_lit('UTC' if utc_naive else zone)}, CAST({col} AS TIMESTAMP))"
         if pa.types.is_date(source):
             return f"timezone({_lit(zone)}, CAST({col} AS TIMESTAMP))"
         if pa.types.is_string(source) or pa.types.is_large_string(source):
@@ -297,7 +295,7 @@ def import_lake(
     progress: Progress = no_progress,
 ) -> tuple[ImportReport, ...]:
     """Import the lake tables found in ``directory`` (events, orders, order lines, products,
-    profiles, in that order); one report per table. ``zone``: the zone of times written without
+    consents, profiles, in that order); one report per table. ``zone``: the zone of times written without
     one (default: the lake's recorded zone, else Asia/Seoul); ``currency``: orders without one."""
     directory = Path(directory)
     if not directory.is_dir():

@@ -18,6 +18,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -459,11 +460,15 @@ def export_lake(
     zone: str = DEFAULT_SHOP_TZ,
     tables: Iterable[str] = LAKE_TABLES,
     replace: bool = False,
+    actor: str = "library",
 ) -> LakeReport:
     """Write the store's tables to ``directory`` in the open layout; returns rows and files per
     table. The engine writes the files (partitioned, streaming: the tables never pass through
     Python). A table folder that already holds files is an error unless ``replace``, which
-    deletes those folders first (never anything else in ``directory``)."""
+    deletes those folders first (never anything else in ``directory``).
+
+    The export log keeps that the shop's data left (format ``lake``, where to, how many
+    customers, rows per table, who: ``actor``), as it keeps every audience export."""
     directory = Path(directory)
     zone = _zone(zone)
     names = list(tables)
@@ -483,6 +488,7 @@ def export_lake(
     if replace and read_manifest(directory) is not None:
         (directory / MANIFEST).unlink()
     _write_manifest(directory, zone)
+    started = store._clock.now()
     written = []
     for name in names:
         folder = directory / name
@@ -499,4 +505,30 @@ def export_lake(
             rows = _write_snapshot(store, query, folder, lake_schema(name))
         files = sum(1 for p in folder.rglob("*.parquet") if not p.name.startswith((".", "_")))
         written.append((name, rows, files))
-    return LakeReport(str(directory), zone, tuple(written))
+    report = LakeReport(str(directory), zone, tuple(written))
+    _log_export(store, report, started, actor)
+    return report
+
+
+def _log_export(store: Store, report: LakeReport, started: datetime, actor: str) -> None:
+    from shopmind.store._exports import ExportRecord, record_export
+
+    customers = int(store.scalar("SELECT count(DISTINCT profile_id) FROM profiles") or 0)
+    record_export(
+        store,
+        ExportRecord(
+            export_id=uuid.uuid4().hex[:16],
+            started_at=started,
+            finished_at=store._clock.now(),
+            format="lake",
+            destination=str(Path(report.directory).resolve()),
+            audience="the whole shop",
+            members=customers,
+            rows_out=sum(rows for _, rows, _ in report.tables),
+            members_digest=None,
+            columns=json.dumps([name for name, _, _ in report.tables]),
+            detail=json.dumps({"zone": report.zone, "rows": {name: rows for name, rows, _ in report.tables}}),
+            actor=actor,
+            status="ok",
+        ),
+    )
