@@ -12,6 +12,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shopmind.core import FixedClock, InvalidInputError
 from shopmind.events import EVENT_SCHEMA
@@ -219,3 +221,41 @@ def test_export_refuses_a_lake_that_holds_files_unless_replacing(demo: Store, tm
     assert keep.read_text() == "mine"  # replace deletes the lake's table folders only
     with pytest.raises(LakeError, match="zone Asia/Seoul, not UTC"):
         export_lake(demo, tmp_path, tables=["events"], zone="UTC")
+
+
+ZONES = ("Asia/Seoul", "Europe/London", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu")
+
+
+@given(
+    st.lists(
+        st.datetimes(
+            min_value=datetime(2000, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(UTC)
+        ),
+        min_size=1,
+        max_size=50,
+    ),
+    st.sampled_from(ZONES),
+)
+@settings(max_examples=40, deadline=None)
+def test_both_writers_and_python_agree_on_the_shop_local_day(moments: list[datetime], zone: str) -> None:
+    """The day of a moment as the chunk writer computes it (pyarrow), as the export computes it
+    (DuckDB's timezone()) and as Python's zoneinfo says, around midnights and summer-time
+    changes (London, New York, Lord Howe's half hour) and in a zone 5:45 from UTC."""
+    from zoneinfo import ZoneInfo
+
+    from shopmind.store._lake import shop_dates
+
+    times = pa.array(moments, pa.timestamp("us", tz="UTC"))
+    by_arrow = shop_dates(times, zone).to_pylist()
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    by_duckdb = [
+        str(d)
+        for (d,) in con.sql(
+            f"SELECT CAST(timezone('{zone}', t) AS DATE) FROM (SELECT unnest(?) AS t, generate_subscripts(?, 1) AS i) ORDER BY i",
+            params=[moments, moments],
+        ).fetchall()
+    ]
+    by_python = [m.astimezone(ZoneInfo(zone)).date().isoformat() for m in moments]
+    assert by_arrow == by_python
+    assert by_duckdb == by_python
