@@ -220,3 +220,29 @@ def test_the_commands_say_what_they_did_and_what_is_wrong(tmp_path: Path) -> Non
     assert code == 2 and "shopmind export parquet DIR" in out
     code, out = run("export", "parquet", tmp_path / "x", "--segment", "vip", "-w", ws)
     assert code == 2 and "not both" in out
+
+
+def test_a_verified_order_in_the_lake_replaces_a_clients_claim(store: Store, tmp_path: Path) -> None:
+    from shopmind.store import lake_schema
+
+    claim = pa.table(
+        {
+            "order_id": ["o1", "o2"],
+            "ordered_at": pa.array([T, T], pa.timestamp("us", tz="UTC")),
+            "currency": ["KRW", "KRW"],
+            "is_return": [False, False],
+            "source": ["client", "server"],
+            "verified": [False, True],
+        }
+    )
+    store.write_orders(claim, lake_schema("order_lines", partition=False).empty_table())
+    with LakeWriter(tmp_path) as writer:
+        writer.append(
+            "orders", claim.drop_columns(["verified"]).set_column(4, "source", pa.array(["shop", "shop"]))
+        )
+    (orders,) = import_lake(store, tmp_path)
+    assert (orders.stored, orders.duplicates) == (1, 1)  # o1's claim replaced; o2 was stored verified
+    assert store.sql("SELECT order_id, source, verified FROM orders ORDER BY 1") == [
+        ("o1", "shop", True),
+        ("o2", "server", True),
+    ]

@@ -481,13 +481,42 @@ def _store(store: Store, name: str, rows: pa.Table) -> tuple[WriteResult, int]:
     return _write(store, name, rows), 0
 
 
+#: the key of each keyed table, and which stored rows it is matched against (a client's unverified
+#: claim of an order is replaced by the verified order, so it does not count as stored)
+_KEYS = {
+    "events": ("message_id", "true"),
+    "orders": ("order_id", "t.verified"),
+    "order_lines": ("line_key", "true"),
+}
+
+
+def _not_stored(store: Store, name: str, rows: pa.Table) -> tuple[pa.Table, int]:
+    """The rows whose key is not stored yet, and how many were. One semi-join per batch: a
+    re-imported lake would otherwise have every key of the batch looked up in the index a thousand
+    at a time (about 30 times slower for 200,000 events)."""
+    key, stored_if = _KEYS[name]
+    with store.staged("_lake_keys", rows.select([key])):
+        stored = store.query_arrow(
+            f"SELECT DISTINCT k.{key} FROM _lake_keys k SEMI JOIN {name} t ON t.{key} = k.{key} AND {stored_if}"
+        )
+    if stored.num_rows == 0:
+        return rows, 0
+    fresh = rows.filter(pc.invert(pc.is_in(rows.column(key), value_set=stored.column(key))))
+    return fresh, rows.num_rows - fresh.num_rows
+
+
 def _write(store: Store, name: str, rows: pa.Table) -> WriteResult:
-    if name == "events":
-        return store.write_events(rows)
-    if name == "orders":
-        return store.write_orders(rows, _no_lines())[0]
-    if name == "order_lines":
-        return store.write_orders(_no_orders(), rows)[1]
+    if name in _KEYS:
+        rows, seen = _not_stored(store, name, rows)
+        if rows.num_rows == 0:
+            return WriteResult(0, seen)
+        if name == "events":
+            written = store.write_events(rows)
+        elif name == "orders":
+            written = store.write_orders(rows, _no_lines())[0]
+        else:
+            written = store.write_orders(_no_orders(), rows)[1]
+        return written + WriteResult(0, seen)
     if name == "products":
         with store.staged("_lake_products", rows):
             new = int(
