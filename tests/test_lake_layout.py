@@ -221,6 +221,12 @@ def test_export_refuses_a_lake_that_holds_files_unless_replacing(demo: Store, tm
     assert keep.read_text() == "mine"  # replace deletes the lake's table folders only
     with pytest.raises(LakeError, match="zone Asia/Seoul, not UTC"):
         export_lake(demo, tmp_path, tables=["events"], zone="UTC")
+    export_lake(demo, tmp_path, tables=["events"])
+    with pytest.raises(LakeError, match="zone Asia/Seoul, not UTC, in events"):  # the events keep their days
+        export_lake(demo, tmp_path, tables=["orders"], zone="UTC", replace=True)
+    assert ds.dataset(tmp_path / "orders", partitioning="hive").count_rows() > 0  # nothing deleted
+    assert export_lake(demo, tmp_path, tables=["orders", "events"], zone="UTC", replace=True).zone == "UTC"
+    assert read_manifest(tmp_path)["zone"] == "UTC"  # type: ignore[index]
 
 
 ZONES = ("Asia/Seoul", "Europe/London", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu")

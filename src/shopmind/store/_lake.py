@@ -228,7 +228,9 @@ def _conform(name: str, rows: pa.Table) -> pa.Table:
     null, defaults filled; an unknown column, a missing required one or a null in one is an error
     naming the table and the column (a typo must not lose a column silently)."""
     schema = _FILE_SCHEMAS[name]
-    extra = [c for c in rows.column_names if c not in schema.names and c not in (DAY, "ordered_at")]
+    # (a day given is recomputed from the time; order lines may bring their order's time for it)
+    allowed = {DAY, "ordered_at"} if name == "order_lines" else {DAY} if name in _DAY_OF else set()
+    extra = [c for c in rows.column_names if c not in schema.names and c not in allowed]
     if extra:
         raise InvalidInputError(
             [FieldError(f"{name}.{c}", f"not a column of the lake table {name}") for c in extra]
@@ -476,17 +478,25 @@ def export_lake(
         _known(name)
     if directory.exists() and not directory.is_dir():
         raise LakeError(f"{directory} is a file, not a directory")
+    held = [n for n in LAKE_TABLES if (directory / n).is_dir() and any((directory / n).iterdir())]
     for name in names:
-        folder = directory / name
-        if folder.exists() and any(folder.iterdir()):
-            if not replace:
-                raise LakeError(
-                    f"{folder} already holds files; export to an empty directory, or replace the "
-                    "lake's tables (--replace)"
-                )
-            shutil.rmtree(folder)
-    if replace and read_manifest(directory) is not None:
-        (directory / MANIFEST).unlink()
+        if name in held and not replace:
+            raise LakeError(
+                f"{directory / name} already holds files; export to an empty directory, or replace the "
+                "lake's tables (--replace)"
+            )
+    recorded = (read_manifest(directory) or {}).get("zone")
+    kept = [n for n in held if n not in names]
+    if kept and recorded not in (None, zone):  # checked before anything is deleted
+        raise LakeError(
+            f"{directory} holds days in the zone {recorded}, not {zone}, in {', '.join(kept)}: a lake has one "
+            "zone (export every table, or use its zone)"
+        )
+    for name in names:
+        if name in held:
+            shutil.rmtree(directory / name)
+    if not kept and recorded is not None:
+        (directory / MANIFEST).unlink()  # no table keeps its days: the zone may change
     _write_manifest(directory, zone)
     started = store._clock.now()
     written = []
