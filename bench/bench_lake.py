@@ -28,9 +28,7 @@ def main(customers: int = 5000, days: int = 90) -> None:
             "n",
         )
         events = int(str(made.result))
-        open_shop = (
-            f"from shopmind.store import Store, export_lake\nstore = Store({str(shop)!r}, read_only=True)"
-        )
+        open_shop = f"from shopmind.store import Store, export_lake\nstore = Store({str(shop)!r})"
         ours = measure(open_shop, f"export_lake(store, {str(root / 'lake')!r}).rows('events')")
         peer = measure(
             f"import duckdb\ncon = duckdb.connect({str(shop)!r}, read_only=True)",

@@ -265,3 +265,13 @@ def test_both_writers_and_python_agree_on_the_shop_local_day(moments: list[datet
     by_python = [m.astimezone(ZoneInfo(zone)).date().isoformat() for m in moments]
     assert by_arrow == by_python
     assert by_duckdb == by_python
+
+
+def test_a_store_that_cannot_log_the_export_exports_nothing(tmp_path: Path) -> None:
+    Store(tmp_path / "shop.duckdb").close()
+    with (
+        Store(tmp_path / "shop.duckdb", read_only=True) as store,
+        pytest.raises(LakeError, match="a lake export is logged, and this store cannot log it"),
+    ):
+        export_lake(store, tmp_path / "lake")
+    assert not (tmp_path / "lake").exists()

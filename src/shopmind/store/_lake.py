@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -492,13 +493,37 @@ def export_lake(
             f"{directory} holds days in the zone {recorded}, not {zone}, in {', '.join(kept)}: a lake has one "
             "zone (export every table, or use its zone)"
         )
+    export_id = uuid.uuid4().hex[:16]
+    started = store._clock.now()
+    # logged before anything is deleted or written (a store that cannot log exports nothing)
+    try:
+        _log_export(store, export_id, started, directory, zone, (), actor, "running")
+    except duckdb.Error as exc:
+        raise LakeError(f"a lake export is logged, and this store cannot log it: {exc}") from None
+    try:
+        written = _write_tables(store, directory, zone, names, held, kept, recorded)
+    except BaseException as exc:
+        _log_export(store, export_id, started, directory, zone, (), actor, "failed", str(exc))
+        raise
+    _log_export(store, export_id, started, directory, zone, written, actor, "ok")
+    return LakeReport(str(directory), zone, written)
+
+
+def _write_tables(
+    store: Store,
+    directory: Path,
+    zone: str,
+    names: list[str],
+    held: list[str],
+    kept: list[str],
+    recorded: object,
+) -> tuple[tuple[str, int, int], ...]:
     for name in names:
         if name in held:
             shutil.rmtree(directory / name)
     if not kept and recorded is not None:
         (directory / MANIFEST).unlink()  # no table keeps its days: the zone may change
     _write_manifest(directory, zone)
-    started = store._clock.now()
     written = []
     for name in names:
         folder = directory / name
@@ -515,30 +540,41 @@ def export_lake(
             rows = _write_snapshot(store, query, folder, lake_schema(name))
         files = sum(1 for p in folder.rglob("*.parquet") if not p.name.startswith((".", "_")))
         written.append((name, rows, files))
-    report = LakeReport(str(directory), zone, tuple(written))
-    _log_export(store, report, started, actor)
-    return report
+    return tuple(written)
 
 
-def _log_export(store: Store, report: LakeReport, started: datetime, actor: str) -> None:
+def _log_export(
+    store: Store,
+    export_id: str,
+    started: datetime,
+    directory: Path,
+    zone: str,
+    written: tuple[tuple[str, int, int], ...],
+    actor: str,
+    status: str,
+    error: str | None = None,
+) -> None:
     from shopmind.store._exports import ExportRecord, record_export
 
-    customers = int(store.scalar("SELECT count(DISTINCT profile_id) FROM profiles") or 0)
+    customers = int(store.scalar("SELECT count(DISTINCT profile_id) FROM profiles") or 0) if written else 0
+    detail: dict[str, object] = {"zone": zone, "rows": {name: rows for name, rows, _ in written}}
+    if error is not None:
+        detail["error"] = error
     record_export(
         store,
         ExportRecord(
-            export_id=uuid.uuid4().hex[:16],
+            export_id=export_id,
             started_at=started,
-            finished_at=store._clock.now(),
+            finished_at=None if status == "running" else store._clock.now(),
             format="lake",
-            destination=str(Path(report.directory).resolve()),
+            destination=str(directory.resolve()),
             audience="the whole shop",
             members=customers,
-            rows_out=sum(rows for _, rows, _ in report.tables),
+            rows_out=sum(rows for _, rows, _ in written),
             members_digest=None,
-            columns=json.dumps([name for name, _, _ in report.tables]),
-            detail=json.dumps({"zone": report.zone, "rows": {name: rows for name, rows, _ in report.tables}}),
+            columns=json.dumps([name for name, _, _ in written]),
+            detail=json.dumps(detail),
             actor=actor,
-            status="ok",
+            status=status,
         ),
     )
