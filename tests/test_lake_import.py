@@ -246,3 +246,47 @@ def test_a_verified_order_in_the_lake_replaces_a_clients_claim(store: Store, tmp
         ("o1", "shop", True),
         ("o2", "server", True),
     ]
+
+
+def test_consents_and_profiles_are_checked_too(store: Store, tmp_path: Path) -> None:
+    at = pa.array([T, T, T], pa.timestamp("us", tz="UTC"))
+    with LakeWriter(tmp_path) as writer:
+        writer.append("events", _events(2))  # members m0 and m1, visitors a0 and a1
+    (tmp_path / "consents").mkdir()
+    pq.write_table(
+        pa.table(
+            {
+                "identifier": ["user:m0", "m1", "user:m1"],
+                "channel": ["sms", "sms", "fax"],
+                "purpose": ["advertising"] * 3,
+                "granted": [True, True, True],
+                "occurred_at": at,
+            }
+        ),
+        tmp_path / "consents" / "ledger.parquet",
+    )
+    (tmp_path / "profiles").mkdir()
+    pq.write_table(
+        pa.table(
+            {
+                "identifier": ["anon:a0", "anon:a1", "anon:zz", "a1"],
+                "profile_id": ["user:m0", "user:m0", "anon:zz", "user:m1"],
+            }
+        ),
+        tmp_path / "profiles" / "p.parquet",
+    )
+    _, consents, profiles = import_lake(store, tmp_path)
+    assert (consents.stored, consents.rejected) == (1, 2)
+    assert (profiles.rejected, dict(profiles.extra)["lone identifiers without facts (not kept)"]) == (1, 1)
+    assert [(field, str(reason).split(" (")[0]) for _, _, field, reason in _quarantine(store)] == [
+        ("identifier", 'identifier: "m1" is not an identifier'),
+        ("channel", 'channel: "fax" is not one of email, sms, kakao, app_push, web_push'),
+        ("identifier", 'identifier: "a1" is not an identifier'),
+    ]
+    # a0 was m0's already (the events said so); the lake links a1 (m1's) to m0: one customer now
+    assert profiles.stored == 1 and profiles.duplicates == 1
+    assert dict(store.sql("SELECT identifier, profile_id FROM profiles WHERE kind = 'anon'")) == {
+        "anon:a0": "user:m0",
+        "anon:a1": "user:m0",
+    }
+    assert store.sql("SELECT identifier, channel FROM consent_ledger") == [("user:m0", "sms")]
