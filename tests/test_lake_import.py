@@ -72,6 +72,14 @@ def test_bad_rows_and_files_are_quarantined_naming_file_row_field_and_reason(
     assert events.kind == "lake:events"
     assert (events.rows_read, events.stored, events.rejected) == (7, 4, 4)  # 3 + 1 good; 3 rows + 1 file
     assert not events.ok
+    assert dict(events.rejected_by_reason) == {
+        "file: not a readable Parquet file": 1,
+        "event_time: cannot read … as a date and time (ISO 8601, e.g. 2026-03-01 14:30:00+09:00)": 1,
+        "type: … is not an event type (one of page_view, product_view, search, cart_add, cart_remove, "
+        "checkout_start, order_completed, banner_impression, banner_click, message_open, message_click, "
+        "identify, alias, custom)": 1,
+        "anonymous_id: an event needs an anonymous_id or a user_id": 1,
+    }
     rows = _quarantine(store)
     broken, *shop = rows
     assert broken[0].endswith("broken.parquet") and broken[1] is None and broken[2] == "file"

@@ -45,9 +45,10 @@ from shopmind.store import (
 )
 
 BATCH_ROWS = 200_000
-#: a row's own values in a reason (quoted text, numbers), left out when rows are counted by reason
-_VALUES = re.compile(r"\"[^\"]*\"|(?<![\w.-])-?\d+(?:\.\d+)?(?![\w.:-])")
 #: what the importer reads; scores are a run's results (see the module's note)
+#: a row's own values in a reason (quoted, or a number after "not"), left out when rows are
+#: counted by reason
+_ROW_VALUES = re.compile(r'"(?:[^"\\]|\\.)*"|(?<=not )-?[0-9][0-9.e+-]*|(?<=not )(?:nan|inf|-inf)')
 IMPORTED_TABLES = ("events", "orders", "order_lines", "products", "consents", "profiles")
 
 
@@ -257,4 +258,4 @@ class _TableImport:
 
 def _short(error: str) -> str:
     """'field: reason' without the row's own values, for counting rows by reason."""
-    return _VALUES.sub("…", error)
+    return _ROW_VALUES.sub("…", error)
