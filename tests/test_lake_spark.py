@@ -11,14 +11,16 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from shopmind.events import EVENT_SCHEMA
 from shopmind.ingest import import_lake
-from shopmind.store import LakeWriter, Store
+from shopmind.store import LakeWriter, Store, export_lake
 from tests.spark_fixtures import spark  # noqa: F401  (the session fixture)
 
 MIDNIGHT = datetime(2026, 3, 31, 15, 0, tzinfo=UTC)  # 2026-04-01 00:00 in Seoul
 
 
-def test_spark_reads_a_lake_with_its_days(spark: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_spark_reads_a_lake_with_its_days(spark: Any, store: Store, tmp_path: Path) -> None:  # noqa: F811
+    """Both writers: the chunk writer (pyarrow) and the export of a store (DuckDB's own writer)."""
     times = [datetime(2026, 3, 31, 14, 59, 59, tzinfo=UTC), MIDNIGHT]
     events = pa.table(
         {
@@ -30,15 +32,22 @@ def test_spark_reads_a_lake_with_its_days(spark: Any, tmp_path: Path) -> None:  
             "source": ["server", "server"],
         }
     )
-    with LakeWriter(tmp_path, zone="Asia/Seoul") as writer:
+    with LakeWriter(tmp_path / "written", zone="Asia/Seoul") as writer:
         writer.append("events", events)
-    rows = spark.read.parquet(str(tmp_path / "events")).select("message_id", "event_time", "day").collect()
-    got = {r["message_id"]: (r["event_time"], r["day"].isoformat()) for r in rows}
-    # the session zone is UTC: Spark's naive datetimes are the UTC instants
-    assert got == {
-        "before": (datetime(2026, 3, 31, 14, 59, 59), "2026-03-31"),
-        "after": (datetime(2026, 3, 31, 15, 0), "2026-04-01"),
-    }
+    store.write_events(pa.Table.from_pylist(events.to_pylist(), schema=EVENT_SCHEMA))
+    export_lake(store, tmp_path / "exported", zone="Asia/Seoul")
+    for lake in ("written", "exported"):
+        rows = (
+            spark.read.parquet(str(tmp_path / lake / "events"))
+            .select("message_id", "event_time", "day")
+            .collect()
+        )
+        got = {r["message_id"]: (r["event_time"], r["day"].isoformat()) for r in rows}
+        # the session zone is UTC: Spark's naive datetimes are the UTC instants
+        assert got == {
+            "before": (datetime(2026, 3, 31, 14, 59, 59), "2026-03-31"),
+            "after": (datetime(2026, 3, 31, 15, 0), "2026-04-01"),
+        }, lake
 
 
 def test_a_lake_written_by_spark_imports(spark: Any, store: Store, tmp_path: Path) -> None:  # noqa: F811
