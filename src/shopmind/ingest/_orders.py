@@ -21,11 +21,12 @@ from pathlib import Path
 import pyarrow as pa
 
 from shopmind.core import IdentifierHasher, ImportFileError
+from shopmind.events import ORDER_LINE_SCHEMA
 from shopmind.ingest._report import ImportReport, Progress, finish_import, no_progress
 from shopmind.ingest._tabular import LINE, hash_contacts, read_tabular, split_checked
 from shopmind.store import Store, WriteResult
 
-CHUNK_ROWS = 200_000
+CHUNK_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,32 @@ def _typed_select(fmt: OrderFormat, schema: pa.Schema) -> str:
     """
 
 
+def _keyed_select(fmt: OrderFormat, schema: pa.Schema) -> str:
+    """The typed and checked rows (``_typed_select``) in line order, each accepted one with its
+    line key and the columns of ``order_lines``; one pass of the engine over the file.
+
+    The key hashes the line's normalised content and its occurrence among identical lines of the
+    same order (so genuine repeats inside a file are kept, and re-imports are skipped); rejected
+    rows are numbered apart so that they cannot shift the accepted lines' occurrences."""
+    return f"""
+    WITH checked AS ({_typed_select(fmt, schema)}),
+    counted AS (
+        SELECT *, len(errors) = 0 AS ok,
+            row_number() OVER (PARTITION BY len(errors) = 0, order_id, product_id, description,
+                quantity_num, unit_price, ordered_at, customer_id, country ORDER BY line_no) AS occurrence
+        FROM checked)
+    SELECT line_no, order_id, ordered_at, product_id, description,
+        CASE WHEN ok THEN CAST(quantity_num AS BIGINT) END AS quantity, unit_price, customer_id,
+        currency, country, region, channel, email_hash, phone_hash,
+        cancelled AS is_return, NOT non_product AS is_product,
+        CASE WHEN ok THEN md5(concat_ws('|', order_id, product_id, coalesce(description, '~'),
+            CAST(quantity_num AS BIGINT), unit_price, CAST(ordered_at AS VARCHAR),
+            coalesce(customer_id, '~'), coalesce(country, '~'), occurrence)) END AS line_key,
+        CASE WHEN NOT ok THEN errors END AS errors, raw
+    FROM counted ORDER BY line_no
+    """
+
+
 def import_orders(
     store: Store,
     path: str | Path,
@@ -268,35 +295,21 @@ def import_orders(
     import_id = store.begin_import(f"orders:{fmt.name}", source, data.sha256)
     progress("validate", 0, 1)
     with store.staged("staged_orders", rows):
-        checked = store.query_arrow(_typed_select(fmt, rows.schema))
+        checked = store.query_arrow(_keyed_select(fmt, rows.schema))
     progress("validate", 1, 1)
 
     accepted, rejected_q = split_checked(checked, data.unreadable)
     store.quarantine(rejected_q, source=source, import_id=import_id, file_sha256=data.sha256)
 
-    with store.staged("accepted_lines", accepted):
-        keyed = store.query_arrow(
-            """SELECT *, md5(concat_ws('|', order_id, product_id, coalesce(description, '~'), quantity,
-                    unit_price, CAST(ordered_at AS VARCHAR), coalesce(customer_id, '~'),
-                    coalesce(country, '~'), occurrence)) AS line_key
-               FROM (SELECT * EXCLUDE (quantity_num), CAST(quantity_num AS BIGINT) AS quantity,
-                     row_number() OVER (PARTITION BY order_id, product_id, description, quantity_num,
-                         unit_price, ordered_at, customer_id, country ORDER BY line_no) AS occurrence
-                     FROM accepted_lines)"""
-        )
-    with store.staged("keyed_lines", keyed):
+    lines = accepted.select(ORDER_LINE_SCHEMA.names).cast(ORDER_LINE_SCHEMA)
+    with store.staged("keyed_lines", accepted):
         headers = store.query_arrow(
             """SELECT order_id, min(ordered_at) AS ordered_at, min(customer_id) AS customer_id,
                     min(email_hash) AS email_hash, min(phone_hash) AS phone_hash, min(currency) AS currency,
                     min(country) AS country, min(region) AS region, min(channel) AS channel,
-                    bool_or(cancelled) AS is_return, ? AS source
+                    bool_or(is_return) AS is_return, ? AS source
                FROM keyed_lines GROUP BY order_id""",
             [f"import:{fmt.name}"],
-        )
-        lines = store.query_arrow(
-            """SELECT line_key, order_id, CAST(line_no AS INTEGER) AS line_no, product_id, description,
-                    quantity, unit_price, cancelled AS is_return, NOT non_product AS is_product
-               FROM keyed_lines ORDER BY line_no"""
         )
         # the name: the product's most frequent description, ties to the first in text order
         # (DuckDB's mode() breaks ties by whichever thread saw a value first, so two imports of
@@ -310,7 +323,7 @@ def import_orders(
                      FROM counted GROUP BY product_id)
                SELECT k.product_id, min(named.name) AS name,
                     median(k.unit_price) FILTER (WHERE k.unit_price > 0) AS price,
-                    min(k.currency) AS currency, bool_and(NOT k.non_product) AS is_product
+                    min(k.currency) AS currency, bool_and(k.is_product) AS is_product
                FROM keyed_lines k LEFT JOIN named USING (product_id) GROUP BY k.product_id"""
         )
     orders_result, _ = store.write_orders(headers, lines.slice(0, 0))
