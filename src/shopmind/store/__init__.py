@@ -145,6 +145,16 @@ from shopmind.store._keys import (
     KeyKind,
     KeyRing,
 )
+from shopmind.store._lake import (
+    LAKE_TABLES,
+    LakeError,
+    LakeReport,
+    LakeWriter,
+    export_lake,
+    lake_partition,
+    lake_schema,
+    read_manifest,
+)
 from shopmind.store._live_segments import (
     LIVE_EVENT_COLUMNS,
     first_event_times,
@@ -259,6 +269,11 @@ from shopmind.store._signatures import (
     IDENTITY_FILE,
     IdentitySigner,
 )
+from shopmind.store._spark import (
+    SparkUnavailableError,
+    java_runtime,
+    spark_session,
+)
 from shopmind.store._store import (
     FACT_TABLES,
     QUARANTINE_SCHEMA,
@@ -306,6 +321,7 @@ __all__ = [
     "JOB_STATUSES",
     "KEYS_FILE",
     "KINDS",
+    "LAKE_TABLES",
     "LATEST_VERSION",
     "LIGHT_STATE_KEYS",
     "LIVE_EVENT_COLUMNS",
@@ -348,6 +364,9 @@ __all__ = [
     "IdentitySigner",
     "KeyKind",
     "KeyRing",
+    "LakeError",
+    "LakeReport",
+    "LakeWriter",
     "LedgerEntry",
     "LoggedDecision",
     "MembershipChange",
@@ -366,6 +385,7 @@ __all__ = [
     "SendDecision",
     "ServerJob",
     "SessionUser",
+    "SparkUnavailableError",
     "StepCounts",
     "Store",
     "StoreStatus",
@@ -407,6 +427,7 @@ __all__ = [
     "enqueue",
     "erase_profile",
     "erasure_token",
+    "export_lake",
     "export_log",
     "exposed_units",
     "exposed_variants",
@@ -424,6 +445,9 @@ __all__ = [
     "insert_segment",
     "interrupt_server_jobs",
     "is_night",
+    "java_runtime",
+    "lake_partition",
+    "lake_schema",
     "latest_bandit_state",
     "light_state",
     "list_campaigns",
@@ -455,6 +479,7 @@ __all__ = [
     "outbox_counts",
     "profile_identifiers",
     "push_address",
+    "read_manifest",
     "record_campaign_members",
     "record_consent_rows",
     "record_consents",
@@ -494,6 +519,7 @@ __all__ = [
     "set_experiment_winner",
     "set_password",
     "set_role",
+    "spark_session",
     "start_session",
     "step_counts",
     "stored_profiles",
