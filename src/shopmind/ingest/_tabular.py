@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -45,6 +46,43 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ParquetScan:
+    """A Parquet file the engine reads itself: its rows never pass through Python (a third of
+    the import's reading and checking, measured on Online Retail)."""
+
+    path: Path
+    schema: pa.Schema  # the file's columns, typed as Arrow reads them
+    num_rows: int
+    sha256: str
+
+    def select_sql(self, extra: Mapping[str, str]) -> str:
+        """SQL reading the file's rows with ``_line`` (the 1-based row number, as ``read_tabular``
+        numbers them) and the ``extra`` columns (name -> SQL expression), in that order."""
+        more = "".join(f", {sql} AS {name}" for name, sql in extra.items())
+        where = "'" + str(self.path).replace("'", "''") + "'"
+        return (
+            f"SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS {LINE}{more} "
+            f"FROM read_parquet({where}, file_row_number = true)"
+        )
+
+
+def scan_parquet(path: str | Path) -> ParquetScan | None:
+    """The file as a ``ParquetScan`` when it is a Parquet file whose column names leave room for
+    the row number (None for other files); raises ImportFileError when it cannot be read."""
+    path = Path(path)
+    if not path.is_file() or SUFFIXES.get(path.suffix.lower()) != "parquet":
+        return None
+    try:
+        meta = pq.ParquetFile(path)
+        schema = meta.schema_arrow
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ImportFileError(f"{path}: not a readable Parquet file ({exc})") from None
+    if any(name == "file_row_number" or name.startswith("_") for name in schema.names):
+        return None  # read_tabular's columns then, as before
+    return ParquetScan(path, schema, meta.metadata.num_rows, file_sha256(path))
 
 
 def read_tabular(path: str | Path, *, sheet: str | None = None, delimiter: str | None = None) -> TabularFile:
