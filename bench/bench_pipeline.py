@@ -20,13 +20,18 @@ customers make ~12.6M events (~1.3M for 100k), which the generator (it holds the
 Arrow tables) and the store load can do on this machine (2 cores, 24 GB) within ``TIMEOUT`` = 10
 minutes; 90 days would triple that. A size that does not finish in time is reported as such.
 
-Run with ``python -m bench.bench_pipeline`` (or ``python -m bench`` for every benchmark).
+Run with ``python -m bench.bench_pipeline`` (or ``python -m bench`` for every benchmark);
+``python -m bench.bench_pipeline --before ../main/src`` runs (a) alone as of this checkout and
+as of other sources, taking turns (what a change gained, on a shared machine).
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
+from statistics import median
 
 from bench._measure import StagedMeasurement, load_note, measure_stages, row
 from shopmind.ingest import ONLINE_RETAIL
@@ -243,7 +248,33 @@ def scaling() -> None:
         print("  " + f"{group:<16}" + "".join(f"{c:>26}" for c in cells))
 
 
+def before_after(other: str, repeats: int = 2) -> None:
+    """(a) as of this checkout and as of the sources in ``other`` (e.g. ``../main/src``), the two
+    taking turns in fresh processes: wall and CPU time, medians of ``repeats``."""
+    mine = str(ROOT / "src")
+    runs: dict[str, list[tuple[float, float]]] = {mine: [], other: []}
+    saved = os.environ.get("PYTHONPATH")
+    try:
+        for _ in range(repeats):
+            for src in runs:
+                os.environ["PYTHONPATH"] = os.pathsep.join([src, str(ROOT)])
+                m = measure_stages(OURS_RETAIL)
+                runs[src].append((m.seconds, float(dict(m.result)["cpu"])))  # type: ignore[call-overload]
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+    print(f"(a) parquet -> CLV of every buyer, this checkout vs {other}, medians of {repeats}; {load_note()}")
+    wall, cpu = ({src: median(r[i] for r in rs) for src, rs in runs.items()} for i in (0, 1))
+    print(row("  wall time (ours: this checkout; peer: the other)", wall[mine], wall[other], "s"))
+    print(row("  CPU time (all threads)", cpu[mine], cpu[other], "s"))
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--before":
+        before_after(sys.argv[2])
+        return
     print("Customer-intelligence pipeline: wall time and peak RSS per stage, each run in a fresh process")
     online_retail()
     scaling()
