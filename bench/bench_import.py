@@ -13,12 +13,15 @@ lines) so that a re-import stores nothing twice, the keys inserted under the pri
 (about half of our CPU time here: DuckDB's index insert of 541,909 random 32-character keys), order
 headers and products derived and stored, profiles rebuilt.
 
-Run with ``python -m bench.bench_import``.
+Run with ``python -m bench.bench_import``; ``python -m bench.bench_import --before ../main/src``
+measures our import as of this checkout against other sources instead, taking turns.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
+import sys
 from pathlib import Path
 
 from bench._measure import Measurement, load_note, measure, row
@@ -48,9 +51,41 @@ def _cpu(runs: list[Measurement]) -> float:
     return statistics.median(float(m.result[1]) for m in runs)  # type: ignore[index]
 
 
+def before_after(other: str) -> None:
+    """Our import as of this checkout and as of the sources in ``other`` (e.g. ``../main/src``),
+    taking turns in fresh processes: what a change gained, on a shared machine."""
+    mine = str(Path(__file__).resolve().parents[1] / "src")
+    runs: dict[str, list[Measurement]] = {mine: [], other: []}
+    saved = os.environ.get("PYTHONPATH")
+    try:
+        for _ in range(REPEATS):
+            for src, kept in runs.items():
+                os.environ["PYTHONPATH"] = src
+                kept.append(measure(*OURS))
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+    print(f"Online Retail import, this checkout vs {other}, medians of {REPEATS}; {load_note()}")
+    print(
+        row(
+            "  wall time (ours: this checkout; peer: the other)",
+            _median(runs[mine]).seconds,
+            _median(runs[other]).seconds,
+            "s",
+        )
+    )
+    print(row("  CPU time (all threads)", _cpu(runs[mine]), _cpu(runs[other]), "s"))
+    print(row("  peak memory (RSS)", _median(runs[mine]).peak_mb, _median(runs[other]).peak_mb, "MB"))
+
+
 def main() -> None:
     if not DATA.exists():
         print(f"skipped: {DATA} is absent")
+        return
+    if len(sys.argv) == 3 and sys.argv[1] == "--before":
+        before_after(sys.argv[2])
         return
     ours: list[Measurement] = []
     peer: list[Measurement] = []
