@@ -260,6 +260,7 @@ from shopmind.store._signatures import (
     IdentitySigner,
 )
 from shopmind.store._spark import (
+    SparkFacts,
     SparkUnavailableError,
     java_runtime,
     spark_session,
@@ -371,6 +372,7 @@ __all__ = [
     "SendDecision",
     "ServerJob",
     "SessionUser",
+    "SparkFacts",
     "SparkUnavailableError",
     "StepCounts",
     "Store",

@@ -98,3 +98,107 @@ def spark_session(master: str = "local[*]", **conf: str | int | float | bool) ->
             session.conf.set(key, settings[key])
     session.sparkContext.setLogLevel("ERROR")  # Spark's INFO lines would bury the CLI's report
     return session
+
+
+class SparkFacts:
+    """A shop's facts in an open Parquet layout (``DIR/<table>/[day=YYYY-MM-DD/]part-*.parquet``,
+    see docs/data-layout.md), read by Spark: ``table(name)`` is an Ibis table on Spark, so the
+    jobs' feature expressions compile to Spark SQL and run where the data is.
+
+    A table the lake does not hold (the catalogue, weather, the runs' segment members...) is
+    shipped from the serving store with ``ship``: those are small beside the events, and an Ibis
+    expression must read all its tables from one engine.
+
+    ``session``: a running SparkSession to use (tests share one); else one is started on
+    ``master`` with ``conf`` when first needed. ``close`` drops the views; it stops the session
+    only if this object started it."""
+
+    def __init__(
+        self,
+        directory: str | Path,
+        *,
+        master: str = "local[*]",
+        session: Any = None,
+        conf: dict[str, str] | None = None,
+    ) -> None:
+        self.directory = Path(directory)
+        if not self.directory.is_dir():
+            raise StoreError(f"--data {self.directory}: no such directory (a Parquet lake: DIR/<table>/...)")
+        self.master = master
+        self._conf = dict(conf or {})
+        self._session = session
+        self._own_session = session is None
+        self._backend: Any = None
+        self._views: set[str] = set()
+        # one prefix per instance: two lakes read in one session never see each other's views
+        self._prefix = f"shopmind_{id(self):x}_"
+
+    # -- the engine ----------------------------------------------------------------------------
+    @property
+    def session(self) -> Any:
+        if self._session is None:
+            self._session = spark_session(self.master, **self._conf)
+        return self._session
+
+    def ibis(self) -> Any:
+        """The Ibis PySpark backend on this session."""
+        if self._backend is None:
+            import ibis
+
+            self._backend = ibis.pyspark.connect(self.session)
+        return self._backend
+
+    # -- the facts -----------------------------------------------------------------------------
+    def tables(self) -> tuple[str, ...]:
+        """The tables the lake holds: its sub-directories with at least one Parquet file."""
+        return tuple(
+            sorted(
+                p.name
+                for p in self.directory.iterdir()
+                if p.is_dir() and not p.name.startswith((".", "_")) and next(p.rglob("*.parquet"), None)
+            )
+        )
+
+    def has(self, name: str) -> bool:
+        folder = self.directory / name
+        return folder.is_dir() and next(folder.rglob("*.parquet"), None) is not None
+
+    def table(self, name: str) -> Any:
+        """An Ibis table over the lake's ``name`` (hive partitions such as ``day=`` become columns)."""
+        if not self.has(name):
+            raise StoreError(f"the lake {self.directory} holds no table {name!r} (no {name}/*.parquet)")
+        view = self._prefix + name
+        if view not in self._views:
+            folder = str(self.directory / name)
+            frame = self.session.read.option("basePath", folder).parquet(folder)
+            frame.createOrReplaceTempView(view)
+            self._views.add(view)
+        return self.ibis().table(view)
+
+    def ship(self, name: str, rows: Any) -> Any:
+        """An Ibis table on Spark holding ``rows`` (an Arrow table from the serving store), for a
+        table the lake does not hold. Shipped again on every call: the store may have changed."""
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        schema = from_arrow_schema(rows.schema)
+        frame = self.session.createDataFrame(rows.to_pandas(), schema=schema)
+        view = f"{self._prefix}shipped_{name}"
+        frame.createOrReplaceTempView(view)
+        self._views.add(view)
+        return self.ibis().table(view)
+
+    def close(self) -> None:
+        if self._session is not None:
+            for view in self._views:
+                self._session.catalog.dropTempView(view)
+            if self._own_session:
+                self._session.stop()
+                self._session = None
+        self._views.clear()
+        self._backend = None
+
+    def __enter__(self) -> SparkFacts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
