@@ -90,6 +90,8 @@ def spark_session(master: str = "local[*]", **conf: str | int | float | bool) ->
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
     }
     if master.startswith("local"):
+        # the launcher's own address lookup (else it warns that the host name is a loopback one)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         settings["spark.sql.shuffle.partitions"] = str(_LOCAL_SHUFFLE_PARTITIONS)
         settings["spark.default.parallelism"] = str(_LOCAL_SHUFFLE_PARTITIONS)
         # no lookup of the machine's name (slow or wrong on hosts without DNS for it)
