@@ -1,0 +1,204 @@
+"""Apache Spark as the engine that reads a shop's facts when they outgrow one machine.
+
+``spark_session`` starts (or joins) a Spark session set up the way shopmind's expressions need it:
+the session time zone is UTC (DuckDB's store runs in UTC too, so a timestamp's day and hour are
+computed from the same instant on both engines; shop-local days come from explicit conversion in
+the expressions, never from the session zone), Arrow transfers on, the web UI off, and few shuffle
+partitions on a local master (Spark's default of 200 makes a small job spend most of its time
+scheduling empty tasks).
+
+pyspark is an optional dependency (the ``spark`` extra) and imported only here, when called.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from shopmind.core import StoreError
+
+__all__ = ["SparkUnavailableError", "java_runtime", "spark_session"]
+
+#: shuffle partitions on a local master: one or two per core keeps the tasks busy without
+#: scheduling hundreds of empty ones
+_LOCAL_SHUFFLE_PARTITIONS = 4
+
+JAVA_HINT = "Spark needs a Java runtime: apt-get install default-jre-headless"
+
+
+class SparkUnavailableError(StoreError):
+    """Spark cannot start here: pyspark is not installed or no Java runtime is found."""
+
+
+def java_runtime(environ: dict[str, str] | None = None) -> str:
+    """The ``java`` that Spark will launch (``JAVA_HOME/bin/java``, else the one on ``PATH``);
+    raises ``SparkUnavailableError`` naming the package to install when there is none."""
+    env = os.environ if environ is None else environ
+    home = env.get("JAVA_HOME")
+    if home:
+        java = Path(home) / "bin" / "java"
+        if java.is_file() and os.access(java, os.X_OK):
+            return str(java)
+        raise SparkUnavailableError(f"{JAVA_HINT} (JAVA_HOME={home} holds no bin/java)")
+    found = shutil.which("java", path=env.get("PATH", ""))
+    if found is None:
+        raise SparkUnavailableError(f"{JAVA_HINT} (no java on PATH)")
+    return found
+
+
+def spark_session(master: str = "local[*]", **conf: str | int | float | bool) -> Any:
+    """A ``pyspark.sql.SparkSession`` on ``master`` (``local[2]``, ``spark://host:7077``,
+    ``yarn``...), set up for shopmind: UTC session time zone, Arrow on, UI off, and on a local
+    master 4 shuffle partitions. ``conf`` adds or overrides Spark settings; a key may be written
+    with underscores for dots (``spark_driver_memory="2g"``) or as a full name.
+
+    An active session is reused (Spark allows one per process); its runtime settings (time zone,
+    Arrow, shuffle partitions) are set again so a caller always gets the zone shopmind relies on.
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise SparkUnavailableError("the Spark engine needs pyspark: pip install 'shopmind[spark]'") from None
+    # the driver's JVM runs here whatever the master: a clear message instead of py4j's
+    # "Java gateway process exited before sending its port number"
+    java_runtime()
+    settings: dict[str, str] = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.enabled": "false",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.execution.arrow.pyspark.fallback.enabled": "false",
+        # the JVM's default zone too: functions that ignore the session zone then agree with it
+        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+    }
+    if master.startswith("local"):
+        settings["spark.sql.shuffle.partitions"] = str(_LOCAL_SHUFFLE_PARTITIONS)
+        settings["spark.default.parallelism"] = str(_LOCAL_SHUFFLE_PARTITIONS)
+        # no lookup of the machine's name (slow or wrong on hosts without DNS for it)
+        settings["spark.driver.host"] = "127.0.0.1"
+        settings["spark.driver.bindAddress"] = "127.0.0.1"
+    for key, value in conf.items():
+        name = key if "." in key else key.replace("_", ".")
+        settings[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    builder = SparkSession.builder.master(master).appName("shopmind")
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    try:
+        session = builder.getOrCreate()
+    except Exception as exc:  # py4j's and Spark's own errors: name what failed to start
+        raise SparkUnavailableError(f"cannot start Spark on {master}: {exc}") from exc
+    for key in (
+        "spark.sql.session.timeZone",
+        "spark.sql.execution.arrow.pyspark.enabled",
+        "spark.sql.shuffle.partitions",
+    ):
+        if key in settings:
+            session.conf.set(key, settings[key])
+    session.sparkContext.setLogLevel("ERROR")  # Spark's INFO lines would bury the CLI's report
+    return session
+
+
+class SparkFacts:
+    """A shop's facts in an open Parquet layout (``DIR/<table>/[day=YYYY-MM-DD/]part-*.parquet``,
+    see docs/data-layout.md), read by Spark: ``table(name)`` is an Ibis table on Spark, so the
+    jobs' feature expressions compile to Spark SQL and run where the data is.
+
+    A table the lake does not hold (the catalogue, weather, the runs' segment members...) is
+    shipped from the serving store with ``ship``: those are small beside the events, and an Ibis
+    expression must read all its tables from one engine.
+
+    ``session``: a running SparkSession to use (tests share one); else one is started on
+    ``master`` with ``conf`` when first needed. ``close`` drops the views; it stops the session
+    only if this object started it."""
+
+    def __init__(
+        self,
+        directory: str | Path,
+        *,
+        master: str = "local[*]",
+        session: Any = None,
+        conf: dict[str, str] | None = None,
+    ) -> None:
+        self.directory = Path(directory)
+        if not self.directory.is_dir():
+            raise StoreError(f"--data {self.directory}: no such directory (a Parquet lake: DIR/<table>/...)")
+        self.master = master
+        self._conf = dict(conf or {})
+        self._session = session
+        self._own_session = session is None
+        self._backend: Any = None
+        self._views: set[str] = set()
+        # one prefix per instance: two lakes read in one session never see each other's views
+        self._prefix = f"shopmind_{id(self):x}_"
+
+    # -- the engine ----------------------------------------------------------------------------
+    @property
+    def session(self) -> Any:
+        if self._session is None:
+            self._session = spark_session(self.master, **self._conf)
+        return self._session
+
+    def ibis(self) -> Any:
+        """The Ibis PySpark backend on this session."""
+        if self._backend is None:
+            import ibis
+
+            self._backend = ibis.pyspark.connect(self.session)
+        return self._backend
+
+    # -- the facts -----------------------------------------------------------------------------
+    def tables(self) -> tuple[str, ...]:
+        """The tables the lake holds: its sub-directories with at least one Parquet file."""
+        return tuple(
+            sorted(
+                p.name
+                for p in self.directory.iterdir()
+                if p.is_dir() and not p.name.startswith((".", "_")) and next(p.rglob("*.parquet"), None)
+            )
+        )
+
+    def has(self, name: str) -> bool:
+        folder = self.directory / name
+        return folder.is_dir() and next(folder.rglob("*.parquet"), None) is not None
+
+    def table(self, name: str) -> Any:
+        """An Ibis table over the lake's ``name`` (hive partitions such as ``day=`` become columns)."""
+        if not self.has(name):
+            raise StoreError(f"the lake {self.directory} holds no table {name!r} (no {name}/*.parquet)")
+        view = self._prefix + name
+        if view not in self._views:
+            folder = str(self.directory / name)
+            frame = self.session.read.option("basePath", folder).parquet(folder)
+            frame.createOrReplaceTempView(view)
+            self._views.add(view)
+        return self.ibis().table(view)
+
+    def ship(self, name: str, rows: Any) -> Any:
+        """An Ibis table on Spark holding ``rows`` (an Arrow table from the serving store), for a
+        table the lake does not hold. Shipped again on every call: the store may have changed."""
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        schema = from_arrow_schema(rows.schema)
+        frame = self.session.createDataFrame(rows.to_pandas(), schema=schema)
+        view = f"{self._prefix}shipped_{name}"
+        frame.createOrReplaceTempView(view)
+        self._views.add(view)
+        return self.ibis().table(view)
+
+    def close(self) -> None:
+        if self._session is not None:
+            for view in self._views:
+                self._session.catalog.dropTempView(view)
+            if self._own_session:
+                self._session.stop()
+                self._session = None
+        self._views.clear()
+        self._backend = None
+
+    def __enter__(self) -> SparkFacts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
