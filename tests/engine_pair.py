@@ -11,10 +11,12 @@ connect them.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,20 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+#: the demo shop the suite reads: its weeks cross Europe/London's change to summer time (2026-03-29)
+DEMO_START = date(2026, 3, 10)
+DEMO_DAYS = 40
+FACT_TABLES = (
+    "events",
+    "orders",
+    "order_lines",
+    "products",
+    "profiles",
+    "external_interests",
+    "consent_ledger",
+    "order_totals",
+)
 
 RELATIVE = 1e-9
 #: absolute slack for floats that should be zero (a sum of cancelling terms)
@@ -47,6 +63,33 @@ class Engines:
         left, right = self.both(build)
         assert_same_rows(left, right, keys=keys)
         return left
+
+
+@lru_cache(maxsize=1)
+def demo_tables() -> tuple[dict[str, pa.Table], dict[str, ibis.Schema]]:
+    """A small demo shop's fact tables, stored in DuckDB and read back as Arrow (once per test
+    process), with the store's schemas."""
+    from shopmind.pipeline import load_demo_shop
+    from shopmind.store import Store
+
+    with Store(":memory:") as store:
+        load_demo_shop(store, customers=120, days=DEMO_DAYS, seed=11, start=DEMO_START)
+        tables = {name: arrow_of(store.table(name)) for name in FACT_TABLES}
+        schemas = {name: store.table(name).schema() for name in FACT_TABLES}
+    return tables, schemas
+
+
+@contextmanager
+def quick_small_queries(spark: Any) -> Iterator[None]:
+    """Spark settings for many small queries on a busy machine, restored afterwards: adaptive
+    execution re-plans each of the test's tiny joins (seconds per query, nothing to gain)."""
+    key = "spark.sql.adaptive.enabled"
+    before = spark.conf.get(key)
+    spark.conf.set(key, "false")
+    try:
+        yield
+    finally:
+        spark.conf.set(key, before)
 
 
 def load(

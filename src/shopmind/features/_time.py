@@ -80,7 +80,9 @@ def offset_changes(zone: str) -> tuple[int, tuple[tuple[datetime, int], ...]]:
     return first, tuple(changes)
 
 
-def _offset_of(ts: ir.TimestampValue, first: int, changes: tuple[tuple[datetime, int], ...]) -> ir.IntegerValue:
+def _offset_of(
+    ts: ir.TimestampValue, first: int, changes: tuple[tuple[datetime, int], ...]
+) -> ir.IntegerValue:
     """The offset in effect at ``ts``: one flat ``CASE`` comparing ``ts`` with the change instants,
     newest first (most rows are recent and stop at the first test), a comparison of instants
     meaning the same on every engine whatever its zone. (A nested, balanced form plans slowly.)"""
@@ -138,9 +140,7 @@ def day_from_number(days: ir.IntegerValue) -> ir.DateValue:
     return (ibis.literal(_EPOCH_DAY) + days.cast("int32").as_interval("D")).cast("date")
 
 
-def local_day(
-    ts: ir.TimestampValue, zone: str = DEFAULT_SHOP_TZ, at: datetime | None = None
-) -> ir.DateValue:
+def local_day(ts: ir.TimestampValue, zone: str = DEFAULT_SHOP_TZ, at: datetime | None = None) -> ir.DateValue:
     """The shop-local calendar day of a UTC timestamp column (``at``: the job's ``as_of``, see
     ``local_seconds``)."""
     return day_from_number(local_day_number(ts, zone, at))
