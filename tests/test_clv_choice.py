@@ -18,7 +18,13 @@ from shopmind.pipeline import (
     run_customer_intelligence,
     spend_between,
 )
-from shopmind.pipeline._clv import CANDIDATES, transactions_between
+from shopmind.pipeline._clv import (
+    ALL_CANDIDATES,
+    CANDIDATES,
+    NAIVE_CANDIDATES,
+    clv_of_choice,
+    transactions_between,
+)
 from shopmind.store import Store
 
 from .conftest import data_file
@@ -144,8 +150,34 @@ def test_online_retail_autumn_holdout_acceptance() -> None:
     alone = holdout(with_year_before=False)
     assert alone.verdicts["Pearson >= lifetimes"], alone
     # no backtest window of 162 days in seven months: BG/NBD by default (the opt-in shorter
-    # window's choice, the blend, ranks better but matches the amounts worse: not the default)
+    # window's choice, Gamma-Gamma on every order, ranks better but matches the amounts worse: not the default)
     assert alone.chosen == "bg_nbd" and alone.shorter is not None
+    # with the year before, the backtest on 2010's autumn (seven months of history behind it)
+    # picks the opt-in naive rate, whose meaning changes with the history's length: on 2011's
+    # holdout (nineteen months behind it) it misses the total by more than the default's choice
+    assert both.with_naive is not None and both.with_naive[0] in NAIVE_CANDIDATES
+    assert abs(both.with_naive[2].total_ratio - 1) > abs(both.ours.total_ratio - 1)
+
+
+@pytest.mark.slow
+def test_online_retail_alone_cannot_know_the_autumn_level() -> None:
+    """Why the predicted spend on Online Retail alone is 67% of the actual while the predicted
+    transactions are 88%: spend = transactions x spend per transaction, and the same customers
+    placed bigger orders in the autumn than in their seven months of calibration (Gamma-Gamma
+    follows their calibration means: no defect there; leaving the first order out raises its
+    mean). The level the holdout needed is more than anything the calibration period shows:
+    December 2010 against January-June (the only season in it) and the newest 60 days."""
+    data_file("online_retail", "online_retail.parquet")
+    from bench.bench_clv_holdout import load_purchases, spend_gap
+
+    gap = spend_gap(load_purchases(with_year_before=False))
+    assert gap.spend_ratio == pytest.approx(gap.transactions_ratio * gap.per_transaction_ratio)
+    assert gap.transactions_ratio > 0.85 and gap.spend_ratio < 0.70
+    assert gap.repeat_holdout > 1.1 * gap.repeat_calibration  # bigger orders from the same customers
+    assert abs(gap.repeat_gamma_gamma / gap.repeat_calibration - 1) < 0.05  # Gamma-Gamma follows them
+    assert gap.first_value < gap.repeat_value
+    knowable = max(gap.december_index, gap.newest_window_level)
+    assert gap.needed_level > knowable and knowable * gap.spend_ratio < 0.95
 
 
 def test_a_shorter_backtest_is_opt_in_and_its_level_is_not_applied(seasonal: pd.DataFrame) -> None:
@@ -178,3 +210,90 @@ def test_transactions_are_counted_once_per_customer_and_day() -> None:
     )
     counted = transactions_between(purchases, date(2024, 1, 1), date(2024, 1, 8), pd.Index(["a", "b", "c"]))
     assert counted.tolist() == [1.0, 1.0, 0.0]
+
+
+def test_the_naive_rate_is_spend_so_far_per_week_of_the_shops_history() -> None:
+    """The naive candidate: each customer's spend so far / the weeks since the shop's first day x
+    the horizon's weeks (a newcomer's one order is not spread over their own few days)."""
+    purchases = pd.DataFrame(
+        {
+            "customer": ["a", "a", "b", "c"],
+            "day": [date(2024, 1, 1), date(2024, 1, 15), date(2024, 1, 29), date(2024, 2, 20)],
+            "value": [10.0, 4.0, 7.0, 99.0],
+        }
+    )
+    cut = date(2024, 1, 29)  # 4 weeks after the first day; c's order comes after the cut
+    naive = predict_spend("naive_rate", purchases, cut, 14)
+    assert naive.to_dict() == pytest.approx({"a": 14.0 / 4 * 2, "b": 7.0 / 4 * 2})
+
+
+def test_the_naive_candidates_are_opt_in_and_scored_when_asked_for(seasonal: pd.DataFrame) -> None:
+    cut = date(2023, 6, 30)
+    assert not set(NAIVE_CANDIDATES) & set(
+        CANDIDATES
+    )  # the default set leaves them out (why: _clv_candidates)
+    choice = choose_clv_model(seasonal, cut, 120, ALL_CANDIDATES)
+    scored = {s.name: s for s in choice.scores}
+    assert set(scored) == set(ALL_CANDIDATES)
+    assert all(np.isfinite(scored[n].spearman) for n in NAIVE_CANDIDATES), scored
+    blend = predict_spend("naive_blend", seasonal, cut, 120)
+    parts = [predict_spend(n, seasonal, cut, 120) for n in ("bg_nbd", "naive_rate")]
+    assert np.allclose(blend, (parts[0] + parts[1]) / 2)
+    with pytest.raises(ValueError, match="candidates: unknown 'naive'"):
+        choose_clv_model(seasonal, cut, 120, ("bg_nbd", "naive"))
+
+
+def test_the_job_values_a_naive_or_blended_choice_with_its_own_prediction(seasonal: pd.DataFrame) -> None:
+    """clv_of_choice: the probabilistic CLV as given for a probabilistic model; the naive rate's
+    next-year spend (0 for a customer it does not know) for "naive_rate"; the mean of both for
+    "naive_blend" (the job's count model is BG/NBD then)."""
+    last_day = date(2023, 6, 30)
+    customers = [*sorted(seasonal["customer"].unique()[:5]), "nobody"]
+    probabilistic = np.arange(len(customers), dtype=float)
+    naive = predict_spend("naive_rate", seasonal, last_day, 365).reindex(customers).fillna(0.0).to_numpy()
+    assert naive[-1] == 0.0 and (naive[:-1] > 0).all()
+    assert np.array_equal(
+        clv_of_choice("bg_nbd", probabilistic, seasonal, last_day, customers), probabilistic
+    )
+    assert np.allclose(clv_of_choice("naive_rate", probabilistic, seasonal, last_day, customers), naive)
+    assert np.allclose(
+        clv_of_choice("naive_blend", probabilistic, seasonal, last_day, customers),
+        (naive + probabilistic) / 2,
+    )
+
+
+def test_every_order_spend_tells_one_time_buyers_apart(seasonal: pd.DataFrame) -> None:
+    """Gamma-Gamma on the repeat orders gives every one-time buyer the same population mean, so
+    BG/NBD x Gamma-Gamma cannot tell a 10 first order from a 1,000 one; the every-order fit
+    ("bg_nbd_all_orders") counts that order as evidence."""
+    cut = date(2023, 6, 30)
+    late = pd.DataFrame(
+        {"customer": ["small", "big"], "day": [date(2023, 6, 1)] * 2, "value": [10.0, 1000.0]}
+    )
+    shop = pd.concat([seasonal, late], ignore_index=True)
+    repeat_only = predict_spend("bg_nbd", shop, cut, 120)
+    every = predict_spend("bg_nbd_all_orders", shop, cut, 120)
+    assert repeat_only["small"] == pytest.approx(repeat_only["big"])
+    assert every["big"] > 5 * every["small"]
+    # the job's CLV of that choice: the probabilistic CLV x E[spend per order] every / repeat
+    customers = ["small", "big", "nobody"]
+    probabilistic = np.array([100.0, 100.0, 7.0])
+    clv = clv_of_choice("bg_nbd_all_orders", probabilistic, shop, cut, customers)
+    assert clv[1] > 5 * clv[0] and clv[2] == 7.0  # a customer the history does not know: as given
+
+
+def test_a_level_measured_in_another_season_is_not_applied(seasonal: pd.DataFrame) -> None:
+    """Eleven months of history, a horizon over the autumn peak: the newest window (January to
+    June) is off-peak while the models learnt on months that held the peak, so its level says
+    "predict less"; applied to the autumn ahead it would move the total further from the actual.
+    It is recorded, not applied (only the same season a year before, or a whole year, may)."""
+    cut, horizon = date(2023, 6, 30), 162
+    young = seasonal[seasonal["day"] >= date(2022, 8, 1)]
+    choice = choose_clv_model(young, cut, horizon)
+    assert choice.window_kind == "newest window" and choice.backtest_days == horizon
+    assert choice.level < 1 and not choice.level_applies
+    assert "not applied" in choice.reason and choice.card()["level_applies"] is False
+    predicted = predict_spend(choice.chosen, young, cut, horizon)
+    actual = spend_between(young, cut, cut + timedelta(days=horizon), predicted.index).sum()
+    unscaled = predicted.sum() / actual
+    assert abs(unscaled - 1) < abs(unscaled * choice.level - 1)

@@ -21,9 +21,9 @@ from shopmind.pipeline._clv import (
     YEAR_DAYS,
     ClvChoice,
     choose_clv_model,
+    clv_of_choice,
     fit_repeat_purchases,
     fit_spend,
-    predict_spend,
 )
 from shopmind.segments import customer_segments
 from shopmind.store import Store, write_visit_days
@@ -139,16 +139,9 @@ def run_customer_intelligence(
                 time=12,
                 discount_rate=0.01,
             )
-            if choice.chosen in ("supervised", "blend"):
-                # the regression predicts the next year's spend itself (undiscounted); the blend
-                # is its mean with BG/NBD x Gamma-Gamma's (count_model is BG/NBD then)
-                predicted = predict_spend("supervised", purchases, _last_day(as_of, zone), YEAR_DAYS)
-                supervised = predicted.reindex(ids.to_pylist()).fillna(0.0).to_numpy(dtype=float)
-                clv = level * (
-                    supervised if choice.chosen == "supervised" else (supervised + probabilistic) / 2
-                )
-            else:
-                clv = level * probabilistic
+            clv = level * clv_of_choice(
+                choice.chosen, probabilistic, purchases, _last_day(as_of, zone), ids.to_pylist()
+            )
             columns["clv_12m"] = clv
             ranking = clv
             store.write_model_card(

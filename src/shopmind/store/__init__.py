@@ -270,9 +270,12 @@ from shopmind.store._signatures import (
     IdentitySigner,
 )
 from shopmind.store._spark import (
+    FACT_INPUTS,
     SparkFacts,
     SparkUnavailableError,
     java_runtime,
+    run_ids,
+    scores_to_lake,
     spark_session,
 )
 from shopmind.store._store import (
@@ -316,6 +319,7 @@ __all__ = [
     "EXPERIMENT_STATES",
     "EXPERIMENT_TRANSITIONS",
     "EXPOSURE_SCHEMA",
+    "FACT_INPUTS",
     "FACT_TABLES",
     "HASH_KEY_FILE",
     "IDENTITY_FILE",
@@ -506,10 +510,12 @@ __all__ = [
     "revoke_push_subscriptions",
     "revoke_sessions",
     "role_allows",
+    "run_ids",
     "running_server",
     "save_bandit_state",
     "save_push_subscription",
     "saved_definitions",
+    "scores_to_lake",
     "segments_signature",
     "served_since",
     "server_jobs",

@@ -1,0 +1,56 @@
+"""Per-customer purchase histories as the CLV models count them (one transaction per customer and
+day, times in weeks) and the outcomes a backtest compares predictions with."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from shopmind.pipeline._clv_fit import FloatArray
+
+YEAR_DAYS = 365
+MIN_HISTORY_DAYS = 90  # of calibration before a backtest cut: less and no model is worth fitting
+#: the shortest backtest (or supervised label) window: shorter says more about a week's luck
+MIN_WINDOW_DAYS = 28
+DAYS_PER_WEEK = 7.0
+
+
+def customer_summary(purchases: pd.DataFrame, cut: date) -> pd.DataFrame:
+    """Per customer who bought on or before ``cut``: frequency, recency and T in weeks (one
+    transaction per customer and day, as the CLV models count them), revenue, and the mean spend
+    of the repeat transactions (0 without one). ``purchases`` has ``customer``, ``day`` (a date)
+    and ``value``, one row per purchase or coarser."""
+    seen = purchases[purchases["day"] <= cut]
+    daily = seen.groupby(["customer", "day"], sort=True)["value"].sum().reset_index()
+    per = daily.groupby("customer", sort=True)
+    first, last = per["day"].min(), per["day"].max()
+    cut_ts = pd.Timestamp(cut)
+    summary = pd.DataFrame(
+        {
+            "frequency": (per["day"].count() - 1).astype(float),
+            "recency": (pd.to_datetime(last) - pd.to_datetime(first)).dt.days / DAYS_PER_WEEK,
+            "T": (cut_ts - pd.to_datetime(first)).dt.days / DAYS_PER_WEEK,
+            "revenue": per["value"].sum().astype(float),
+        }
+    )
+    repeat = daily.merge(first.rename("first"), left_on="customer", right_index=True)
+    repeat = repeat[repeat["day"] > repeat["first"]]
+    summary["monetary_value"] = repeat.groupby("customer")["value"].mean().reindex(summary.index).fillna(0.0)
+    return summary
+
+
+def spend_between(purchases: pd.DataFrame, start: date, end: date, customers: pd.Index) -> FloatArray:
+    """Each customer's spend on days in (start, end]."""
+    window = purchases[(purchases["day"] > start) & (purchases["day"] <= end)]
+    spend = window.groupby("customer")["value"].sum().reindex(customers).fillna(0.0)
+    return np.asarray(spend.to_numpy(dtype=np.float64))
+
+
+def transactions_between(purchases: pd.DataFrame, start: date, end: date, customers: pd.Index) -> FloatArray:
+    """Each customer's transactions on days in (start, end], counted as the CLV models count them
+    (one per customer and day)."""
+    window = purchases[(purchases["day"] > start) & (purchases["day"] <= end)]
+    count = window.groupby("customer")["day"].nunique().reindex(customers).fillna(0.0)
+    return np.asarray(count.to_numpy(dtype=np.float64))
