@@ -152,6 +152,16 @@ def test_run_options_need_the_spark_engine(tmp_path: Path) -> None:
     )
     assert done.returncode == 2, done.stderr
     assert "--data is for the Spark engine: add --engine spark" in done.stderr
+    missing = tmp_path / "no-lake"
+    run = [sys.executable, "-m", "shopmind", "run", "-w", str(tmp_path / "ws")]
+    done = subprocess.run(
+        [*run, "--engine", "spark", "--data", str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 5, done.stderr  # refused before Spark starts
+    assert f"--data {missing}: no such directory" in " ".join(done.stderr.split())
     done = subprocess.run(
         [sys.executable, "-m", "shopmind", "run", "-w", str(tmp_path / "ws"), "--engine", "flink"],
         capture_output=True,
