@@ -248,7 +248,7 @@ def run_ids(store: StoreConnection) -> set[str]:
 def scores_to_lake(store: StoreConnection, directory: str | Path, runs: set[str], *, zone: str) -> int:
     """Append the scores of ``runs`` to the lake's ``scores`` (new part files, partitioned by the
     shop-local day of their as_of; nothing already there is rewritten); returns the rows written."""
-    from shopmind.store._lake import LakeWriter
+    from shopmind.store._lake_writer import LakeWriter
 
     if not runs:
         return 0
