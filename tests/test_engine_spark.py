@@ -166,11 +166,14 @@ def test_run_options_need_the_spark_engine(tmp_path: Path) -> None:
     )
     assert done.returncode == 5, done.stderr  # refused before Spark starts
     assert f"--data {missing}: no such directory" in " ".join(done.stderr.split())
+    other = tmp_path / "london-lake"
+    other.mkdir()
+    (other / "_lake.json").write_text('{"layout": "shopmind-lake", "version": 1, "zone": "Europe/London"}')
     done = subprocess.run(
-        [sys.executable, "-m", "shopmind", "run", "-w", str(tmp_path / "ws"), "--engine", "flink"],
+        [*run, "--engine", "spark", "--data", str(other), "--zone", ZONE],
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert done.returncode == 2
-    assert "flink" in done.stderr
+    assert done.returncode == 5, done.stderr  # refused before the jobs run
+    assert "holds days in the zone Europe/London, not Asia/Seoul" in " ".join(done.stderr.split())

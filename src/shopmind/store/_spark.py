@@ -286,6 +286,14 @@ def facts_on_spark(
         from shopmind.store._lake_export import export_lake
 
         export_lake(store, lake, zone=zone, tables=FACT_INPUTS, replace=True)
+    else:
+        from shopmind.store._lake import LakeError, read_manifest
+
+        written_in = (read_manifest(lake) or {}).get("zone") if Path(lake).is_dir() else None
+        if written_in not in (None, zone):  # before the jobs run, not when their scores are appended
+            raise LakeError(
+                f"{lake} holds days in the zone {written_in}, not {zone}: run with --zone {written_in}"
+            )
     before = run_ids(store)
     with SparkFacts(lake, master=master, session=session) as facts, store.use_facts(facts):
         yield facts
