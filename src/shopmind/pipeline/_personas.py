@@ -222,11 +222,12 @@ def run_personas(
                 )
             ]
         )
-    currency = store.scalar(
-        "SELECT currency FROM orders WHERE ordered_at < ? GROUP BY currency ORDER BY count(*) DESC, currency LIMIT 1",
-        [as_of],
-    )
-    currency = str(currency or "KRW")
+    # the shop's main currency, through Ibis: on the engine that holds the facts
+    orders = store.table("orders")
+    seen = orders.filter(orders.ordered_at < as_of)
+    counts = seen.group_by("currency").aggregate(_orders=seen.count())
+    top = counts.order_by([counts._orders.desc(), counts.currency]).limit(1).to_pyarrow()
+    currency = str((top.column("currency")[0].as_py() if top.num_rows else None) or "KRW")
     columns = [c for c in frame.columns if c != "profile_id"]
     report("fit", 1, 3)
     model = PersonaModel(n_clusters=n_personas, random_state=random_state).fit(

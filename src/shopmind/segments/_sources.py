@@ -21,7 +21,7 @@ import ibis.expr.types as ir
 from shopmind.core import DEFAULT_SHOP_TZ
 from shopmind.features import event_profiles, purchase_transactions
 from shopmind.features._taste import catalogue_price_thirds, price_band
-from shopmind.features._time import utc_offset_hours
+from shopmind.features._time import local_day
 from shopmind.store import Store
 
 #: the columns of a purchase (one row per product line of a placed order)
@@ -226,7 +226,7 @@ class Sources:
             "region",
             "gender",
             age_band=ibis.coalesce(per.age_band, age_band(per.age)),
-            signed_up=ibis.coalesce(per.signed, _local_date(per.first_identified, self.zone, self.as_of)),
+            signed_up=ibis.coalesce(per.signed, local_day(per.first_identified, self.zone, self.as_of)),
         )
 
     def price_bands(self) -> ir.Table:
@@ -247,11 +247,6 @@ def age_band(age: ir.FloatingValue) -> ir.StringValue:
         (decade >= 6, "60s+"),
         else_=decade.cast("string") + "0s",
     )
-
-
-def _local_date(ts: ir.TimestampValue, zone: str, at: datetime) -> ir.DateValue:
-    hours = utc_offset_hours(zone, at)
-    return (ts + ibis.interval(minutes=round(hours * 60))).date()
 
 
 def day_start(day: date, zone: str) -> datetime:

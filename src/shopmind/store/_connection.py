@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -28,6 +28,14 @@ from shopmind.store._migrations import LATEST_VERSION, MIGRATIONS
 from shopmind.store._private import keep_private
 
 T = TypeVar("T")
+
+
+class Facts(Protocol):
+    """Where a job's Ibis tables come from instead of this store (``use_facts``)."""
+
+    def has(self, name: str) -> bool: ...
+    def table(self, name: str) -> Any: ...
+    def ship(self, name: str, rows: pa.Table) -> Any: ...
 
 
 class _StoredBefore(StoreError):
@@ -68,6 +76,7 @@ class StoreConnection:
             keep_private(self.path, created=True)
         self._run("SET TimeZone = 'UTC'")
         self._ibis: Any = None
+        self._facts: Facts | None = None  # see use_facts
         self._in_transaction = False
         self._assume_new = False  # see write_atomically
         self._table_columns: dict[str, list[str]] = {}
@@ -89,6 +98,7 @@ class StoreConnection:
         other.__dict__.update(self.__dict__)
         other._con = self._con.cursor()
         other._ibis = None
+        other._facts = None
         other._in_transaction = False
         other._table_columns = {}
         other._graph = None
@@ -228,8 +238,24 @@ class StoreConnection:
         return self._ibis
 
     def table(self, name: str) -> Any:
-        """An Ibis table expression over a stored table or view."""
+        """An Ibis table expression over a stored table or view; while ``use_facts`` is in force,
+        on that engine instead (the facts it holds, the others shipped to it from this store)."""
+        if self._facts is not None:
+            if self._facts.has(name):
+                return self._facts.table(name)
+            return self._facts.ship(name, self.query_arrow(f'SELECT * FROM "{name}"'))
         return self.ibis().table(name)
+
+    @contextmanager
+    def use_facts(self, facts: Facts) -> Iterator[Facts]:
+        """Read the tables through ``facts`` (e.g. ``SparkFacts``: a Parquet lake on Spark) for
+        the duration of the block: the jobs' Ibis expressions then run on that engine while
+        their results are still written here, the serving store."""
+        before, self._facts = self._facts, facts
+        try:
+            yield facts
+        finally:
+            self._facts = before
 
     def sql(self, query: str, params: Sequence[object] | None = None) -> list[tuple[Any, ...]]:
         """Run a read-only query and return its rows (for tests, reports and the CLI)."""
