@@ -241,7 +241,7 @@ def _all_sums(t: dict[str, Any]) -> Any:
     parts = []
     for name, spec in SPECS.items():
         values = capped(unit_values(_units(t), _happenings(t, spec.kind), spec, AS_OF), spec)
-        sums = variant_sums(values, pre=True, ratio=True).order_by([])
+        sums = variant_sums(values, pre=True, ratio=True)
         parts.append(sums.mutate(metric=ibis.literal(name, type="string")))
     out = parts[0]
     for part in parts[1:]:

@@ -19,7 +19,7 @@ import ibis
 import ibis.expr.types as ir
 
 from shopmind.core import FieldError, InvalidInputError
-from shopmind.features._json import json_value
+from shopmind.features._json import Kind, json_value
 from shopmind.segments._definition import (
     EVENT_COLUMNS,
     PROFILE_FIELDS,
@@ -273,8 +273,8 @@ class _Compiler:
             table = self.s.price_bands()
         elif node.field in _HABITS:
             habits = self.s.facts("habits")
-            kind = "number" if field.type == "hour" else "text"
-            table = habits.select("profile_id", value=json_value(habits.facts, [_HABITS[node.field]], kind))
+            read: Kind = "number" if field.type == "hour" else "text"
+            table = habits.select("profile_id", value=json_value(habits.facts, [_HABITS[node.field]], read))
         elif node.field in _TRAITS:
             if self._traits is None:
                 self._traits = self.s.traits()
