@@ -31,6 +31,7 @@ from shopmind.cli._format import local_moment
 from shopmind.cli._mappings import resolve_mapping
 from shopmind.core import (
     ImportFileError,
+    InvalidInputError,
     UnknownIdentityLinkError,
     counted,
 )
@@ -222,6 +223,60 @@ def import_weather_cmd(
     from shopmind.ingest import import_weather
 
     _run_import(workspace, lambda ws, store, progress: import_weather(store, file, progress=progress))
+
+
+#: ``shopmind.ingest.LAKE_IMPORTED_TABLES`` (named here so the help needs no ingest import; a test keeps them equal)
+LAKE_TABLE_NAMES = ("events", "orders", "order_lines", "products", "consents", "profiles")
+
+
+@import_app.command("parquet")
+def import_parquet_cmd(
+    directory: Annotated[
+        Path,
+        typer.Argument(
+            help="A lake directory: events/, orders/, order_lines/, products/, profiles/, consents/ of Parquet "
+            "files (hive folders such as day=2026-04-01 are fine), as 'shopmind export parquet', Spark or "
+            "pyarrow write them (docs/data-layout.md)."
+        ),
+    ],
+    tables: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Only these tables, comma-separated (default: all found of {', '.join(LAKE_TABLE_NAMES)})."
+        ),
+    ] = None,
+    zone: Annotated[
+        str | None,
+        typer.Option(help="The zone of times written without one (default: the lake's, else Asia/Seoul)."),
+    ] = None,
+    currency: Annotated[str, typer.Option(help="The currency of orders without one.")] = "KRW",
+    workspace: WorkspaceOpt = Path(".shopmind"),
+) -> None:
+    """Import a lake directory in the open layout: every row checked like the other imports
+    (rejected rows are quarantined with their file, row, field and reason); a re-import stores
+    nothing twice."""
+    from shopmind.ingest import import_lake
+
+    wanted = None
+    if tables:
+        wanted = [t.strip() for t in tables.split(",") if t.strip()]
+        unknown = [t for t in wanted if t not in LAKE_TABLE_NAMES]
+        if unknown:
+            raise fail(
+                f"unknown lake table(s) {', '.join(unknown)}; the tables are {', '.join(LAKE_TABLE_NAMES)}",
+                EXIT_USAGE,
+            )
+    with open_workspace(workspace) as (_, store), progress_bars() as progress:
+        try:
+            reports = import_lake(
+                store, directory, tables=wanted, zone=zone, currency=currency, progress=progress
+            )
+        except ImportFileError as exc:
+            raise fail(str(exc), EXIT_BAD_FILE) from None
+        except InvalidInputError as exc:
+            raise fail(str(exc), EXIT_USAGE) from None
+    codes = [_print_report(report) for report in reports]
+    raise typer.Exit(max(codes))
 
 
 @app.command()

@@ -131,14 +131,75 @@ def export_csv(
 
 @export_app.command("parquet")
 def export_parquet(
-    output: OutOpt,
+    directory: Annotated[
+        Path | None,
+        typer.Argument(
+            help="The lake directory to write: the shop's events, orders, order lines, products, profiles, "
+            "consents and scores as Parquet, partitioned by day (docs/data-layout.md)."
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="With --band, --segment or --profiles: the audience file to write."
+        ),
+    ] = None,
     band: BandOpt = None,
     segment: SegmentOpt = None,
     profiles: ProfilesOpt = None,
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="Replace the lake's table folders already in DIR (nothing else)."),
+    ] = False,
+    zone: Annotated[
+        str | None,
+        typer.Option(
+            help="The time zone of the day partitions (default: the shop's, SHOPMIND_SHOP_TIMEZONE)."
+        ),
+    ] = None,
     workspace: WorkspaceOpt = Path(".shopmind"),
 ) -> None:
-    """The audience as Parquet (profile id, member id, segment, scores)."""
-    _export_file("parquet", output, band, segment, profiles, workspace)
+    """The whole shop as an open Parquet lake in DIR (Spark, DuckDB and pandas read it as is), or an
+    audience as one Parquet file (-o FILE with --band, --segment or --profiles: profile id, member
+    id, segment, scores)."""
+    if band or segment or profiles or output:
+        if directory is not None:
+            raise fail(
+                f"give either a lake directory ({directory}) or an audience file (-o with --band, --segment "
+                "or --profiles), not both",
+                EXIT_USAGE,
+            )
+        if output is None:
+            raise fail("an audience export needs the file to write: -o FILE", EXIT_USAGE)
+        _export_file("parquet", output, band, segment, profiles, workspace)
+        return
+    if directory is None:
+        raise fail(
+            "say where to write: shopmind export parquet DIR (the whole shop), or -o FILE with --band, "
+            "--segment or --profiles (an audience)",
+            EXIT_USAGE,
+        )
+    _export_lake(directory, replace, zone, workspace)
+
+
+def _export_lake(directory: Path, replace: bool, zone: str | None, workspace: Path) -> None:
+    from shopmind.cli._format import shop_zone
+    from shopmind.store import LakeError, export_lake
+
+    with open_workspace(workspace) as (_, store):
+        try:
+            report = export_lake(store, directory, zone=zone or shop_zone(), replace=replace, actor=actor())
+        except LakeError as exc:
+            raise fail(str(exc), EXIT_BAD_FILE) from None
+        except InvalidInputError as exc:
+            raise fail(str(exc), EXIT_USAGE) from None
+    table = Table(title=f"lake written · 내보낸 데이터: {report.directory} (days in {report.zone})")
+    for column, justify in (("table", "left"), ("rows", "right"), ("files", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for name, rows, files in report.tables:
+        table.add_row(name, f"{rows:,}", f"{files:,}")
+    console.print(table)
+    console.print(f"read it back with: shopmind import parquet {report.directory}")
 
 
 def _export_file(

@@ -7,6 +7,8 @@ from shopmind.ingest._consent import FIELDS as CONSENT_IMPORT_FIELDS
 from shopmind.ingest._consent import consent_value, detect_columns, import_consents
 from shopmind.ingest._events import import_events
 from shopmind.ingest._interests import import_interests
+from shopmind.ingest._lake import IMPORTED_TABLES as LAKE_IMPORTED_TABLES
+from shopmind.ingest._lake import import_lake
 from shopmind.ingest._live import LiveWriter, Rejected, event_rows, store_incoming, validate_incoming
 from shopmind.ingest._orders import (
     FORMATS,
@@ -26,6 +28,7 @@ __all__ = [
     "CONSENT_IMPORT_FIELDS",
     "FORMATS",
     "GENERIC",
+    "LAKE_IMPORTED_TABLES",
     "ONLINE_RETAIL",
     "ONLINE_RETAIL_II",
     "ImportReport",
@@ -42,6 +45,7 @@ __all__ = [
     "import_consents",
     "import_events",
     "import_interests",
+    "import_lake",
     "import_orders",
     "import_weather",
     "store_incoming",

@@ -149,12 +149,12 @@ from shopmind.store._lake import (
     LAKE_TABLES,
     LakeError,
     LakeReport,
-    LakeWriter,
-    export_lake,
     lake_partition,
     lake_schema,
     read_manifest,
 )
+from shopmind.store._lake_export import export_lake
+from shopmind.store._lake_writer import LakeWriter
 from shopmind.store._live_segments import (
     LIVE_EVENT_COLUMNS,
     first_event_times,
