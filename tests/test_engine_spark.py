@@ -27,9 +27,8 @@ from shopmind.store import (
     Store,
     Workspace,
     export_lake,
+    facts_on_spark,
     java_runtime,
-    run_ids,
-    scores_to_lake,
 )
 from tests.spark_fixtures import spark  # noqa: F401  (the session-scoped fixture)
 
@@ -113,13 +112,19 @@ def _scores(store: Store, run_id: str) -> dict[tuple[str, str], float]:
     return {(p, n): v for p, n, v in rows}
 
 
-def test_intelligence_on_spark_writes_what_duckdb_writes(shop: tuple[Store, Path], spark: Any) -> None:  # noqa: F811
-    store, lake = shop
+def test_intelligence_on_spark_writes_what_duckdb_writes(
+    shop: tuple[Store, Path],
+    spark: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Through ``facts_on_spark``, as ``shopmind run --engine spark`` goes: the store's facts
+    exported to a lake, read by Spark, the results stored, the run's scores appended to the lake."""
+    store, _ = shop
     on_duckdb = run_customer_intelligence(store, AS_OF, zone=ZONE)
-    before = run_ids(store)
-    with SparkFacts(lake, session=spark) as facts, store.use_facts(facts):
+    lake = tmp_path / "lake"
+    with facts_on_spark(store, lake, zone=ZONE, export=True, session=spark) as facts:
+        assert store.table("orders").count().execute() > 0  # on Spark, from the lake just written
         on_spark = run_customer_intelligence(store, AS_OF, zone=ZONE)
-    assert store.table("orders").count().execute() > 0  # use_facts ended: the store's tables again
     assert on_spark.run_id != on_duckdb.run_id
     assert on_spark.buyers == on_duckdb.buyers > 20
     assert on_spark.segments == on_duckdb.segments
@@ -132,14 +137,13 @@ def test_intelligence_on_spark_writes_what_duckdb_writes(shop: tuple[Store, Path
             assert sparked[key] is None, key
         else:
             assert sparked[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
-    # the new run's scores go back to the lake as Parquet (appended, partitioned by day)
-    new = run_ids(store) - before
-    assert new == {on_spark.run_id}
-    written = scores_to_lake(store, lake, new, zone=ZONE)
-    assert written == len(sparked)
+    # only the new run's scores went back to the lake, as Parquet partitioned by day
+    assert facts.scores_written == len(sparked)
     back = ds.dataset(lake / "scores", partitioning="hive").to_table()
-    assert back.num_rows == written
+    assert back.num_rows == len(sparked)
+    assert set(back.column("run_id").to_pylist()) == {on_spark.run_id}
     assert set(back.column("job").to_pylist()) == {"customer_intelligence"}
+    assert spark.sparkContext._jsc is not None  # the shared session was not stopped
 
 
 def test_run_options_need_the_spark_engine(tmp_path: Path) -> None:
@@ -152,11 +156,24 @@ def test_run_options_need_the_spark_engine(tmp_path: Path) -> None:
     )
     assert done.returncode == 2, done.stderr
     assert "--data is for the Spark engine: add --engine spark" in done.stderr
+    missing = tmp_path / "no-lake"
+    run = [sys.executable, "-m", "shopmind", "run", "-w", str(tmp_path / "ws")]
     done = subprocess.run(
-        [sys.executable, "-m", "shopmind", "run", "-w", str(tmp_path / "ws"), "--engine", "flink"],
+        [*run, "--engine", "spark", "--data", str(missing)],
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert done.returncode == 2
-    assert "flink" in done.stderr
+    assert done.returncode == 5, done.stderr  # refused before Spark starts
+    assert f"--data {missing}: no such directory" in " ".join(done.stderr.split())
+    other = tmp_path / "london-lake"
+    other.mkdir()
+    (other / "_lake.json").write_text('{"layout": "shopmind-lake", "version": 1, "zone": "Europe/London"}')
+    done = subprocess.run(
+        [*run, "--engine", "spark", "--data", str(other), "--zone", ZONE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 5, done.stderr  # refused before the jobs run
+    assert "holds days in the zone Europe/London, not Asia/Seoul" in " ".join(done.stderr.split())

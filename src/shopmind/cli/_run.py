@@ -184,16 +184,13 @@ def _on_spark(
     """``work`` with the store's tables read by Spark from the lake; the new runs' scores are
     appended to the lake's ``scores`` afterwards."""
     from shopmind.core import StoreError
-    from shopmind.store import FACT_INPUTS, SparkFacts, export_lake, run_ids, scores_to_lake
+    from shopmind.store import facts_on_spark
 
     lake = data if data is not None else ws.path / "lake"
     try:
-        if data is None:
-            export_lake(store, lake, zone=zone, tables=FACT_INPUTS, replace=True)
-        before = run_ids(store)
-        with SparkFacts(lake, master=master) as facts, store.use_facts(facts):
+        with facts_on_spark(store, lake, zone=zone, export=data is None, master=master) as facts:
             report = work()
-        written = scores_to_lake(store, lake, run_ids(store) - before, zone=zone)
+        written = facts.scores_written
     except StoreError as exc:  # Spark or Java missing, no such lake, a lake in another zone...
         raise fail(str(exc), EXIT_WORKSPACE) from None
     err_console.print(

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shopmind.core import StoreError
 
 if TYPE_CHECKING:
-    from shopmind.store._connection import StoreConnection
+    from shopmind.store._store import Store
 
 __all__ = [
     "FACT_INPUTS",
@@ -148,6 +150,8 @@ class SparkFacts:
         self._own_session = False  # see session: only a session this object started is stopped
         self._backend: Any = None
         self._views: set[str] = set()
+        #: the scores ``facts_on_spark`` appended to the lake after its block
+        self.scores_written = 0
         # one prefix per instance: two lakes read in one session never see each other's views
         self._prefix = f"shopmind_{id(self):x}_"
 
@@ -240,15 +244,15 @@ class SparkFacts:
         self.close()
 
 
-def run_ids(store: StoreConnection) -> set[str]:
+def run_ids(store: Store) -> set[str]:
     """The ids of the store's successful job runs (before and after a run: the new ones are its)."""
     return {rid for (rid,) in store.sql("SELECT run_id FROM job_runs WHERE status = 'ok'")}
 
 
-def scores_to_lake(store: StoreConnection, directory: str | Path, runs: set[str], *, zone: str) -> int:
+def scores_to_lake(store: Store, directory: str | Path, runs: set[str], *, zone: str) -> int:
     """Append the scores of ``runs`` to the lake's ``scores`` (new part files, partitioned by the
     shop-local day of their as_of; nothing already there is rewritten); returns the rows written."""
-    from shopmind.store._lake import LakeWriter
+    from shopmind.store._lake_writer import LakeWriter
 
     if not runs:
         return 0
@@ -260,3 +264,37 @@ def scores_to_lake(store: StoreConnection, directory: str | Path, runs: set[str]
     )
     with LakeWriter(directory, zone=zone) as writer:
         return writer.append("scores", rows)
+
+
+@contextmanager
+def facts_on_spark(
+    store: Store,
+    lake: str | Path,
+    *,
+    zone: str,
+    export: bool = False,
+    master: str = "local[*]",
+    session: Any = None,
+) -> Iterator[SparkFacts]:
+    """For the block, ``store.table`` reads the facts from the lake through Spark (the jobs run
+    their expressions there, their results are written to ``store``); afterwards the scores of
+    the runs made in the block are appended to the lake (``facts.scores_written`` says how many).
+
+    ``export``: first write the store's facts (``FACT_INPUTS``) to ``lake``, replacing those
+    table folders (``shopmind run --engine spark`` without ``--data``)."""
+    if export:
+        from shopmind.store._lake_export import export_lake
+
+        export_lake(store, lake, zone=zone, tables=FACT_INPUTS, replace=True)
+    else:
+        from shopmind.store._lake import LakeError, read_manifest
+
+        written_in = (read_manifest(lake) or {}).get("zone") if Path(lake).is_dir() else None
+        if written_in not in (None, zone):  # before the jobs run, not when their scores are appended
+            raise LakeError(
+                f"{lake} holds days in the zone {written_in}, not {zone}: run with --zone {written_in}"
+            )
+    before = run_ids(store)
+    with SparkFacts(lake, master=master, session=session) as facts, store.use_facts(facts):
+        yield facts
+    facts.scores_written = scores_to_lake(store, lake, run_ids(store) - before, zone=zone)
