@@ -11,6 +11,8 @@ connect them.
 from __future__ import annotations
 
 import math
+import os
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +26,11 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+# Ibis runs JSON reads on Spark as Python UDFs: Spark's workers must start this interpreter (with
+# pandas and pyarrow), not the first ``python3`` on the PATH. Read when a session starts, so set
+# on import, before the session fixture runs. (``store.spark_session`` should set it: reported.)
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 #: the demo shop the suite reads: its weeks cross Europe/London's change to summer time (2026-03-29)
 DEMO_START = date(2026, 3, 10)

@@ -116,13 +116,14 @@ def _job_tables(tables: dict[str, pa.Table], schemas: dict[str, Any]) -> dict[st
                     "send_channel": rng.choice(["sms", "email", "app_push"]),
                     "send_hour": rng.randint(0, 23),
                 }
-                for kind, value in (("taste", taste), ("habits", habits)):
+                written: tuple[tuple[str, dict[str, Any]], ...] = (("taste", taste), ("habits", habits))
+                for kind, fact in written:
                     facts.append(
                         {
                             "run_id": run_id,
                             "profile_id": p,
                             "kind": kind,
-                            "facts": json.dumps(value),
+                            "facts": json.dumps(fact),
                             "as_of": at,
                         }
                     )

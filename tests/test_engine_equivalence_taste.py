@@ -22,7 +22,6 @@ from tests.engine_pair import Engines, demo_tables, load, quick_small_queries
 spark = spark_fixtures.spark  # the session-scoped Spark fixture, one session per test process
 
 AS_OF = datetime(2026, 4, 12, 15, 0, tzinfo=UTC)
-TASTE_TABLES = ("events", "orders", "order_lines", "products", "profiles")
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +31,13 @@ def engines(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[En
         yield load(tables, schemas, spark, tmp_path_factory.mktemp("equivalence"), "teq")
 
 
+def _taste_inputs(t: dict[str, Any]) -> tuple[Any, Any, Any, Any, Any]:
+    return t["events"], t["orders"], t["order_lines"], t["products"], t["profiles"]
+
+
 def test_taste_scores(engines: Engines) -> None:
     found = engines.assert_same(
-        lambda t: taste_scores(*(t[a] for a in TASTE_TABLES), AS_OF),
+        lambda t: taste_scores(*_taste_inputs(t), AS_OF),
         keys=["profile_id", "dimension", "value"],
     )
     assert len(found) > 100
@@ -42,7 +45,7 @@ def test_taste_scores(engines: Engines) -> None:
 
 def test_customer_taste(engines: Engines) -> None:
     found = engines.assert_same(
-        lambda t: customer_taste(*(t[a] for a in TASTE_TABLES), t["external_interests"], AS_OF),
+        lambda t: customer_taste(*_taste_inputs(t), t["external_interests"], AS_OF),
         keys=["profile_id"],
     )
     assert any(r["interests"] for r in found) and any(r["top_categories"] for r in found)

@@ -65,7 +65,8 @@ def interactions(
 def recommender_catalogue(products: ir.Table, order_lines: ir.Table) -> ir.Table:
     """One row per product: item, name, description, category, brand, price, colour, in_stock,
     is_product. Products sold but missing from the catalogue (shops that never sent one) get the
-    most recent description of their order lines as name and their median unit price."""
+    most frequent description of their order lines as name (ties: the first in text order) and
+    their median unit price."""
     listed = products.select(
         item=products.product_id,
         name=products.name,
