@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -99,6 +100,10 @@ def spark_session(master: str = "local[*]", **conf: str | int | float | bool) ->
         # no lookup of the machine's name (slow or wrong on hosts without DNS for it)
         settings["spark.driver.host"] = "127.0.0.1"
         settings["spark.driver.bindAddress"] = "127.0.0.1"
+        # the workers run Ibis's Python UDFs (JSON reads): they need this interpreter, with pandas
+        # and pyarrow, not the first `python3` on the PATH (a cluster's executors bring their own)
+        if "PYSPARK_PYTHON" not in os.environ:
+            settings["spark.pyspark.python"] = sys.executable
     for key, value in conf.items():
         name = key if "." in key else key.replace("_", ".")
         settings[name] = str(value).lower() if isinstance(value, bool) else str(value)
