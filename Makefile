@@ -14,10 +14,11 @@ DEMO_AS_OF     ?= 2026-04-01
 # a first run four weeks earlier, so the dashboard and `customers moved` show segment movement
 DEMO_EARLIER   ?= 2026-03-04
 
-.PHONY: help setup peers demo serve test check lint format bench clean
+.PHONY: help setup peers demo demo-spark serve test check lint format bench clean
 
 help:
 	@echo "make demo   - set up .venv, generate + load the synthetic Korean demo shop, understand its customers, and run a win-back campaign into outbox files"
+	@echo "make demo-spark - the demo shop's customer intelligence run again with Apache Spark as the engine (local[*]; needs Java)"
 	@echo "make serve  - after make demo: a demo owner account, then the dashboard, API and demo shop on http://127.0.0.1:8000"
 	@echo "make test   - set up .venv and run the whole test suite"
 	@echo "make check  - ruff, mypy and the import-layer contracts"
@@ -52,6 +53,13 @@ demo: $(STAMP)
 	$(BIN)/shopmind demo-campaign --workspace $(DEMO_WORKSPACE) --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --seed 42
 	$(BIN)/shopmind demo-experiments --workspace $(DEMO_WORKSPACE) --seed 42
 	@echo "next: make serve  - the dashboard (http://127.0.0.1:8000/dashboard), the API and a demo shop page (/demo/)"
+
+# every job with Spark reading the demo shop's facts from its Parquet lake (.shopmind-demo/lake),
+# the results into the same store: `shopmind customers ...` then shows the Spark run's
+demo-spark: $(STAMP)
+	test -f $(DEMO_WORKSPACE)/shop.duckdb || ($(BIN)/shopmind init --workspace $(DEMO_WORKSPACE) && \
+		$(BIN)/shopmind demo --workspace $(DEMO_WORKSPACE) --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --seed 42)
+	$(BIN)/shopmind run --workspace $(DEMO_WORKSPACE) --as-of $(DEMO_AS_OF) --churn-horizon 21 --engine spark --spark-master 'local[*]'
 
 serve: $(STAMP)
 	test -f $(DEMO_WORKSPACE)/shop.duckdb || $(MAKE) demo

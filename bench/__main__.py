@@ -19,6 +19,7 @@ BENCHES = [
     "bench.bench_onsite",
     "bench.bench_dashboard",
     "bench.bench_exports",
+    "bench.bench_lake",
     "bench.bench_cli",
     "bench.bench_segments",
     "bench.bench_live_segments",

@@ -20,15 +20,20 @@ customers make ~12.6M events (~1.3M for 100k), which the generator (it holds the
 Arrow tables) and the store load can do on this machine (2 cores, 24 GB) within ``TIMEOUT`` = 10
 minutes; 90 days would triple that. A size that does not finish in time is reported as such.
 
-Run with ``python -m bench.bench_pipeline`` (or ``python -m bench`` for every benchmark).
+Run with ``python -m bench.bench_pipeline`` (or ``python -m bench`` for every benchmark);
+``python -m bench.bench_pipeline --before ../main/src`` runs (a) alone as of this checkout and
+as of other sources, taking turns (what a change gained, on a shared machine).
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
+from statistics import median
 
-from bench._measure import StagedMeasurement, measure_stages, row
+from bench._measure import StagedMeasurement, load_note, measure_stages, row
 from shopmind.ingest import ONLINE_RETAIL
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,8 +46,8 @@ TIMEOUT = 600.0
 # what runs up to each progress report, read from the code of each step
 IMPORT_LABELS = {
     "read": "read file",
-    "validate": "validate (typed SQL checks)",
-    "store": "line keys, orders, lines, products; store",
+    "validate": "validate (typed SQL checks) + line keys",
+    "store": "orders, lines, products; store",
 }
 RUN_LABELS = {
     "summaries": "summaries: purchases, visits, RFM segments",
@@ -59,7 +64,7 @@ LOAD_LABELS = {
 }
 
 OURS_RETAIL = f"""
-import tempfile
+import tempfile, time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 from shopmind.ingest import import_orders
@@ -67,6 +72,7 @@ from shopmind.pipeline import run_customer_intelligence
 from shopmind.store import Workspace
 
 stages = Stages()
+cpu = time.process_time()
 tmp = tempfile.TemporaryDirectory()
 ws = Workspace.init(tmp.name + "/ws")
 store = ws.open_store()
@@ -86,17 +92,19 @@ stages.report({{
     "lines": imp.rows_read, "stored": imp.stored, "rejected": imp.rejected, "buyers": rep.buyers,
     "profiles": rep.profiles, "vips": rep.vips, "bgnbd": dict(rep.clv_params),
     "gg": dict(rep.spend_params), "clv_sum": clv, "warnings": list(rep.warnings),
+    "cpu": time.process_time() - cpu,
 }})
 """
 
 PEER_RETAIL = f"""
-import warnings
+import time, warnings
 import numpy as np, pandas as pd
 from lifetimes import BetaGeoFitter, GammaGammaFitter
 from lifetimes.utils import summary_data_from_transaction_data
 warnings.simplefilter("ignore")
 
 stages = Stages()
+cpu = time.process_time()
 df = pd.read_parquet({ONLINE_RETAIL_FILE!r})
 stages.end("read parquet")
 df = df[df.CustomerID.notna() & (df.Quantity != 0)]
@@ -123,6 +131,7 @@ stages.end("score (P(alive), E[Y(90d)], spend, CLV 12m)")
 stages.report({{
     "buyers": len(data), "repeat": len(rep), "bgnbd": bg.params_.to_dict(), "gg": gg.params_.to_dict(),
     "clv_sum": float(np.nansum(clv)), "clv_nan": int(np.isnan(np.asarray(clv, float)).sum()),
+    "cpu": time.process_time() - cpu,
 }})
 """
 
@@ -176,11 +185,12 @@ def online_retail() -> None:
     o, p = dict(ours.result), dict(peer.result)  # type: ignore[call-overload]
     print(
         f"(a) Online Retail, as of {AS_OF} 00:00 Europe/London: {o['lines']:,} lines read, {o['stored']:,} "
-        f"stored, {o['rejected']:,} quarantined"
+        f"stored, {o['rejected']:,} quarantined; {load_note()}"
     )
     _print_stages("ours (import into a fresh workspace + run_customer_intelligence)", ours)
     _print_stages("peer (pandas + lifetimes)", peer)
     print(row("parquet -> CLV of every buyer (end to end)", ours.seconds, peer.seconds, "s"))
+    print(row("  the same, CPU time (all threads)", o["cpu"], p["cpu"], "s"))
     peer_analysis = peer.seconds - peer.seconds_of("read parquet", "clean")
     print(row("summary -> fit -> scores (ours: the run)", ours.seconds_of("run "), peer_analysis, "s"))
     print(row("peak RSS of the process", ours.peak_mb, peer.peak_mb, "MB"))
@@ -238,7 +248,33 @@ def scaling() -> None:
         print("  " + f"{group:<16}" + "".join(f"{c:>26}" for c in cells))
 
 
+def before_after(other: str, repeats: int = 2) -> None:
+    """(a) as of this checkout and as of the sources in ``other`` (e.g. ``../main/src``), the two
+    taking turns in fresh processes: wall and CPU time, medians of ``repeats``."""
+    mine = str(ROOT / "src")
+    runs: dict[str, list[tuple[float, float]]] = {mine: [], other: []}
+    saved = os.environ.get("PYTHONPATH")
+    try:
+        for _ in range(repeats):
+            for src in runs:
+                os.environ["PYTHONPATH"] = os.pathsep.join([src, str(ROOT)])
+                m = measure_stages(OURS_RETAIL)
+                runs[src].append((m.seconds, float(dict(m.result)["cpu"])))  # type: ignore[call-overload]
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+    print(f"(a) parquet -> CLV of every buyer, this checkout vs {other}, medians of {repeats}; {load_note()}")
+    wall, cpu = ({src: median(r[i] for r in rs) for src, rs in runs.items()} for i in (0, 1))
+    print(row("  wall time (ours: this checkout; peer: the other)", wall[mine], wall[other], "s"))
+    print(row("  CPU time (all threads)", cpu[mine], cpu[other], "s"))
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--before":
+        before_after(sys.argv[2])
+        return
     print("Customer-intelligence pipeline: wall time and peak RSS per stage, each run in a fresh process")
     online_retail()
     scaling()

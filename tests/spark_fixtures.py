@@ -17,13 +17,17 @@ from shopmind.store import SparkUnavailableError, spark_session
 @pytest.fixture(scope="session")
 def spark() -> Iterator[Any]:
     """A local Spark session (2 cores, 2 shuffle partitions: the test data is small and the
-    machine shared), UTC session time zone, Arrow on."""
+    machine shared), UTC session time zone, Arrow on, set for small tables."""
     try:
         session = spark_session(
             "local[2]",
             spark_sql_shuffle_partitions=2,
             spark_default_parallelism=2,
             spark_driver_memory="1g",
+            # the tests' tables are tiny: compiling each stage to Java and re-planning it as it
+            # runs cost more than they save (about half of each query's time on a busy machine)
+            spark_sql_codegen_wholeStage=False,
+            spark_sql_adaptive_enabled=False,
         )
     except SparkUnavailableError as exc:
         pytest.fail(str(exc), pytrace=False)

@@ -72,3 +72,15 @@ def test_help_names_stay_in_step_with_the_code() -> None:
     assert tuple(FORMATS) == ORDER_FORMATS
     assert tuple(ALGORITHMS) == ALGORITHM_NAMES
     assert ROLE_NAMES == ROLES
+
+
+def test_importing_the_cli_module_imports_no_heavy_library() -> None:
+    """``import shopmind.cli`` (what every command pays before parsing its arguments) loads none
+    of the data or model libraries: each command imports what it needs when it runs."""
+    code = "import sys, shopmind.cli; print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    loaded = set(proc.stdout.split())
+    assert "shopmind" in loaded and "typer" in loaded  # the names were read
+    heavy = {*HEAVY, "numpy", "pyarrow", "pyspark", "jinja2"}
+    assert not loaded & heavy, f"import shopmind.cli imports {sorted(loaded & heavy)}"

@@ -25,8 +25,11 @@ TABLE = {
     "content": (0.0856, 0.0889, 0.0455, 0.3739, 0.5091),
     "als": (0.1052, 0.1044, 0.0498, 0.4813, 0.2367),
     "bpr": (0.0784, 0.0803, 0.0376, 0.3824, 0.3746),
-    "hybrid": (0.1195, 0.1205, 0.0585, 0.5266, 0.2721),
+    "hybrid": (0.1209, 0.1195, 0.0572, 0.5255, 0.2604),
 }
+# the hybrid before its fit was made faster (2026-12-05): it must not fall below these either; its
+# coverage went from 27.2% to 26.0% with 20 candidates per component instead of 50
+HYBRID_FLOOR = (0.1195, 0.1205, 0.0585, 0.5266)
 METRICS = ("recall", "ndcg", "map", "hit_rate", "coverage")
 
 
@@ -42,5 +45,5 @@ def test_the_readme_table_holds_within_two_tenths_of_a_point(retail: Store) -> N
             if abs(got - value) > TOLERANCE:
                 moved.append(f"{name} {metric}: {got:.4f}, pinned {value:.4f}")
     assert not moved, "re-measure the README table: " + "; ".join(moved)
-    for metric, value in zip(METRICS[:4], TABLE["hybrid"][:4], strict=True):
-        assert table.loc["hybrid", metric] >= value - TOLERANCE, metric
+    for metric, value, floor in zip(METRICS[:4], TABLE["hybrid"][:4], HYBRID_FLOOR, strict=True):
+        assert table.loc["hybrid", metric] >= max(value, floor) - TOLERANCE, metric

@@ -12,6 +12,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shopmind.core import FixedClock, InvalidInputError
 from shopmind.events import EVENT_SCHEMA
@@ -22,6 +24,7 @@ from shopmind.store import (
     LakeWriter,
     Store,
     export_lake,
+    export_log,
     lake_partition,
     lake_schema,
     read_manifest,
@@ -198,6 +201,13 @@ def test_export_writes_every_table_in_its_declared_schema(demo: Store, tmp_path:
         ("customer_intelligence", "user:y", None),
     }
     assert json.loads((tmp_path / "_lake.json").read_text())["zone"] == "Asia/Seoul"
+    # the export log keeps that the whole shop left, and where to
+    (logged,) = [
+        r for r in export_log(demo) if r.format == "lake" and r.destination == str(tmp_path.resolve())
+    ]
+    assert logged.audience == "the whole shop" and logged.status == "ok" and logged.actor == "library"
+    assert logged.members == demo.scalar("SELECT count(DISTINCT profile_id) FROM profiles") > 0
+    assert json.loads(logged.detail)["rows"]["events"] == report.rows("events")
 
 
 def test_export_refuses_a_lake_that_holds_files_unless_replacing(demo: Store, tmp_path: Path) -> None:
@@ -211,3 +221,57 @@ def test_export_refuses_a_lake_that_holds_files_unless_replacing(demo: Store, tm
     assert keep.read_text() == "mine"  # replace deletes the lake's table folders only
     with pytest.raises(LakeError, match="zone Asia/Seoul, not UTC"):
         export_lake(demo, tmp_path, tables=["events"], zone="UTC")
+    export_lake(demo, tmp_path, tables=["events"])
+    with pytest.raises(LakeError, match="zone Asia/Seoul, not UTC, in events"):  # the events keep their days
+        export_lake(demo, tmp_path, tables=["orders"], zone="UTC", replace=True)
+    assert ds.dataset(tmp_path / "orders", partitioning="hive").count_rows() > 0  # nothing deleted
+    assert export_lake(demo, tmp_path, tables=["orders", "events"], zone="UTC", replace=True).zone == "UTC"
+    assert read_manifest(tmp_path)["zone"] == "UTC"  # type: ignore[index]
+
+
+ZONES = ("Asia/Seoul", "Europe/London", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu")
+
+
+@given(
+    st.lists(
+        st.datetimes(
+            min_value=datetime(2000, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(UTC)
+        ),
+        min_size=1,
+        max_size=50,
+    ),
+    st.sampled_from(ZONES),
+)
+@settings(max_examples=40, deadline=None)
+def test_both_writers_and_python_agree_on_the_shop_local_day(moments: list[datetime], zone: str) -> None:
+    """The day of a moment as the chunk writer computes it (pyarrow), as the export computes it
+    (DuckDB's timezone()) and as Python's zoneinfo says, around midnights and summer-time
+    changes (London, New York, Lord Howe's half hour) and in a zone 5:45 from UTC."""
+    from zoneinfo import ZoneInfo
+
+    from shopmind.store._lake import shop_dates
+
+    times = pa.array(moments, pa.timestamp("us", tz="UTC"))
+    by_arrow = shop_dates(times, zone).to_pylist()
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    by_duckdb = [
+        str(d)
+        for (d,) in con.sql(
+            f"SELECT CAST(timezone('{zone}', t) AS DATE) FROM (SELECT unnest(?) AS t, generate_subscripts(?, 1) AS i) ORDER BY i",
+            params=[moments, moments],
+        ).fetchall()
+    ]
+    by_python = [m.astimezone(ZoneInfo(zone)).date().isoformat() for m in moments]
+    assert by_arrow == by_python
+    assert by_duckdb == by_python
+
+
+def test_a_store_that_cannot_log_the_export_exports_nothing(tmp_path: Path) -> None:
+    Store(tmp_path / "shop.duckdb").close()
+    with (
+        Store(tmp_path / "shop.duckdb", read_only=True) as store,
+        pytest.raises(LakeError, match="a lake export is logged, and this store cannot log it"),
+    ):
+        export_lake(store, tmp_path / "lake")
+    assert not (tmp_path / "lake").exists()

@@ -99,3 +99,18 @@ def test_a_second_import_stores_nothing_twice(moved: tuple[Path, Path, Path]) ->
     for report in reports:
         assert report.rows_read > 0 and report.rejected == 0
         assert report.stored == 0 and report.duplicates == report.rows_read, report.kind
+
+
+def test_the_imported_shop_gets_the_same_segments(moved: tuple[Path, Path, Path]) -> None:
+    from datetime import UTC, datetime
+
+    from shopmind.pipeline import run_customer_intelligence
+
+    shop, _, fresh = moved
+    as_of = datetime(2026, 1, 22, tzinfo=UTC)  # the demo's 21 days from 2026-01-01
+    members = []
+    for folder in (shop, fresh):
+        with Workspace(folder).open_store() as store:
+            run_customer_intelligence(store, as_of)
+            members.append(store.sql("SELECT segment, profile_id FROM segment_members ORDER BY ALL"))
+    assert members[0] == members[1] and len(members[0]) > 100

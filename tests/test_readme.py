@@ -38,6 +38,17 @@ RUN: dict[str, tuple[str, ...]] = {
     "shopmind demo --customers 5000 --days 90 --seed 42 -w .shopmind-demo": ("demo shop (seed 42)", "events"),
     "shopmind status -w myshop [--json]": ("orders", "events"),
     "shopmind quarantine -w myshop": ("quarantine",),
+    "shopmind export parquet shop-lake -w .shopmind-demo": (
+        "lake written",
+        "order_lines",
+        "read it back with",
+    ),
+    "shopmind init -w lakecopy": ("workspace ready",),
+    "shopmind import parquet shop-lake -w lakecopy": (
+        "import lake:events",
+        "newly stored",
+        "rejected (quarantined)",
+    ),
     "shopmind identity merges -w myshop": ("identity",),
     "shopmind run --as-of 2026-04-01 --churn-horizon 21": ("churn risk", "model card", "VIP look-alikes"),
     "shopmind customers segments": ("segment", "rule", "VIP"),
@@ -145,6 +156,11 @@ NOT_RUN: dict[str, str] = {
     "shopmind demo --to-lake big-lake --events 10000000 --days 365 --seed 1": (
         "10 million events take minutes; tests/test_stream_lake.py runs the command on 6,000"
     ),
+    "shopmind run -w myshop --as-of 2026-04-01 --engine spark": (
+        "starts Spark and takes minutes; tests/test_engine_spark.py runs the same path (facts_on_spark) on a demo shop"
+    ),
+    "shopmind run -w myshop --as-of 2026-04-01 --engine spark --spark-master spark://spark-master:7077 "
+    "--data /mnt/lake/myshop": "needs a Spark cluster; tests/test_engine_spark.py runs the local path",
     "shopmind serve --port 8000": "a server that runs until stopped; tests/serving.py starts it for the API tests",
     "shopmind serve -w .shopmind-demo": "a server that runs until stopped; see the API and browser tests",
 }

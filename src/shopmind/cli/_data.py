@@ -226,7 +226,7 @@ def import_weather_cmd(
 
 
 #: ``shopmind.ingest.LAKE_IMPORTED_TABLES`` (named here so the help needs no ingest import; a test keeps them equal)
-LAKE_TABLE_NAMES = ("events", "orders", "order_lines", "products", "profiles", "consents")
+LAKE_TABLE_NAMES = ("events", "orders", "order_lines", "products", "consents", "profiles")
 
 
 @import_app.command("parquet")

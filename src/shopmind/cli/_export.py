@@ -188,7 +188,7 @@ def _export_lake(directory: Path, replace: bool, zone: str | None, workspace: Pa
 
     with open_workspace(workspace) as (_, store):
         try:
-            report = export_lake(store, directory, zone=zone or shop_zone(), replace=replace)
+            report = export_lake(store, directory, zone=zone or shop_zone(), replace=replace, actor=actor())
         except LakeError as exc:
             raise fail(str(exc), EXIT_BAD_FILE) from None
         except InvalidInputError as exc:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -11,11 +13,14 @@ import typer
 from rich.table import Table
 
 from shopmind.cli._common import (
+    EXIT_USAGE,
+    EXIT_WORKSPACE,
     AsOfOpt,
     WorkspaceOpt,
     app,
     console,
     err_console,
+    fail,
     open_workspace,
     parse_as_of,
     progress_bars,
@@ -27,6 +32,7 @@ from shopmind.core import DEFAULT_SHOP_TZ, counted, label
 if TYPE_CHECKING:  # the jobs are imported when the command runs: ``shopmind --help`` stays quick
     from shopmind.pipeline import (
         ChurnReport,
+        FullRunReport,
         IntelligenceReport,
         LookalikeReport,
         PersonasReport,
@@ -34,6 +40,7 @@ if TYPE_CHECKING:  # the jobs are imported when the command runs: ``shopmind --h
         PurchaseReport,
         RecommenderReport,
     )
+    from shopmind.store import Store, Workspace
 
 _STEPS = {
     "churn_risk": "churn risk",
@@ -42,6 +49,14 @@ _STEPS = {
     "personas": "personas",
     "recommender": "recommender",
 }
+
+
+class Engine(StrEnum):
+    duckdb = "duckdb"
+    spark = "spark"
+
+
+LOCAL_SPARK = "local[*]"
 
 
 def _zone(value: str) -> str:
@@ -73,6 +88,27 @@ def run(
             f"Default: the workspace's (SHOPMIND_SHOP_TIMEZONE, else {DEFAULT_SHOP_TZ})."
         ),
     ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="Where the jobs' relational work runs: duckdb (the store itself) or spark (the facts as "
+            "Parquet, read by Apache Spark; the results still go into the store)."
+        ),
+    ] = Engine.duckdb,
+    spark_master: Annotated[
+        str,
+        typer.Option(
+            help="With --engine spark: local[*] (this machine's cores), local[2], or a cluster's URL such "
+            "as spark://host:7077."
+        ),
+    ] = LOCAL_SPARK,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --engine spark: a Parquet lake to read the facts from (docs/data-layout.md). "
+            "Default: the workspace's facts, exported to WORKSPACE/lake first."
+        ),
+    ] = None,
 ) -> Any:  # the FullRunReport (Typer evaluates this annotation, so it names no job type)
     """Understand every customer as of a date and store the results with the run:
 
@@ -86,21 +122,36 @@ def run(
 
     Jobs that lack the history they need are skipped with the reason; see the results with
     'shopmind customers ...'. While 'shopmind serve' runs, the run is made by the server (on its
-    own connection: collection goes on) and the server's recommender is refitted after it."""
+    own connection: collection goes on) and the server's recommender is refitted after it.
+
+    With --engine spark the facts (events, orders, lines, products, profiles) are read from a
+    Parquet lake by Apache Spark (--data, else the workspace's exported to WORKSPACE/lake), the
+    models are fitted here on what Spark computed, and the scores are stored as usual and
+    appended to the lake's scores."""
     from shopmind.pipeline import run_everything
 
+    if engine is Engine.duckdb and (data is not None or spark_master != LOCAL_SPARK):
+        option = "--data" if data is not None else "--spark-master"
+        raise fail(f"{option} is for the Spark engine: add --engine spark", EXIT_USAGE)
     zone = _zone(zone or shop_zone())
     moment = parse_as_of(as_of, zone)
-    with open_workspace(workspace) as (_, store), progress_bars() as progress:
-        report = run_everything(
-            store,
-            moment,
-            horizon_days=horizon,
-            churn_horizon_days=churn_horizon,
-            at_risk=at_risk,
-            zone=zone,
-            progress=progress,
-        )
+    with open_workspace(workspace) as (ws, store), progress_bars() as progress:
+
+        def everything() -> FullRunReport:
+            return run_everything(
+                store,
+                moment,
+                horizon_days=horizon,
+                churn_horizon_days=churn_horizon,
+                at_risk=at_risk,
+                zone=zone,
+                progress=progress,
+            )
+
+        if engine is Engine.spark:
+            report = _on_spark(store, ws, data, spark_master, zone, everything)
+        else:
+            report = everything()
     for step, why in report.skipped:
         err_console.print(f"[yellow]{_STEPS.get(step, step)} skipped:[/] {why}")
     notes = [("warning", note) for note in report.intelligence.warnings]
@@ -120,6 +171,32 @@ def run(
         _print_recommender(report.recommender)
     print_notes(err_console, notes)  # once each, after the report they qualify
     return report  # for the server's job history (a command line ignores it)
+
+
+def _on_spark(
+    store: Store,
+    ws: Workspace,
+    data: Path | None,
+    master: str,
+    zone: str,
+    work: Callable[[], FullRunReport],
+) -> FullRunReport:
+    """``work`` with the store's tables read by Spark from the lake; the new runs' scores are
+    appended to the lake's ``scores`` afterwards."""
+    from shopmind.core import StoreError
+    from shopmind.store import facts_on_spark
+
+    lake = data if data is not None else ws.path / "lake"
+    try:
+        with facts_on_spark(store, lake, zone=zone, export=data is None, master=master) as facts:
+            report = work()
+        written = facts.scores_written
+    except StoreError as exc:  # Spark or Java missing, no such lake, a lake in another zone...
+        raise fail(str(exc), EXIT_WORKSPACE) from None
+    err_console.print(
+        f"[dim]facts read by Spark ({master}) from {lake}; {written:,} scores appended to {lake / 'scores'}[/]"
+    )
+    return report
 
 
 def _print_intelligence(result: IntelligenceReport, moment: datetime, zone: str) -> None:

@@ -15,7 +15,7 @@ import ibis.expr.types as ir
 
 from shopmind.core import DEFAULT_SHOP_TZ
 from shopmind.features._rfm import event_profiles
-from shopmind.features._time import utc_offset_hours
+from shopmind.features._time import local_hour, utc_seconds
 
 #: Days without a visit or purchase given to profiles that never had one: far beyond any window,
 #: so trees split them off, and finite, so every model can read them.
@@ -56,8 +56,9 @@ FEATURES: dict[str, str] = {
 
 
 def _days_before(as_of: datetime, ts: ir.TimestampValue) -> ir.FloatingValue:
-    """Whole and fractional days from ``ts`` to ``as_of``."""
-    return (ibis.literal(as_of).epoch_seconds() - ts.epoch_seconds()).cast("float64") / 86_400.0
+    """Whole and fractional days from ``ts`` to ``as_of``, to the second: ``epoch_seconds`` keeps
+    the microseconds on DuckDB and drops them on Spark, so it is not used."""
+    return (ibis.literal(as_of.timestamp()) - utc_seconds(ts).cast("float64")) / 86_400.0
 
 
 def behaviour_features(
@@ -77,10 +78,9 @@ def behaviour_features(
     columns and NEVER as days since the last visit.
     """
     start = as_of - timedelta(days=lookback_days)
-    hours = utc_offset_hours(zone, as_of)
     seen = event_profiles(events.filter((events.event_time < as_of) & (events.event_time >= start)), profiles)
     age = _days_before(as_of, seen.event_time)
-    hour = (seen.event_time + ibis.interval(minutes=round(hours * 60))).hour()
+    hour = local_hour(seen.event_time, zone, as_of)
     seen = seen.mutate(_age=age, _hour=hour, _day=(age.floor()).cast("int64"))
     recent, month = seen._age < RECENT_DAYS, seen._age < MONTH_DAYS
     is_view = seen.type == "product_view"

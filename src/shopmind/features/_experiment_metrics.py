@@ -98,12 +98,18 @@ def exposed_units(
     )
     both = _nullable(shown).union(_nullable(decided), distinct=False)
     resolved = _resolve(both.ident, both, profiles)
-    # one group-by (no window): the earliest exposure's variant, ties by the variant's name
-    return resolved.group_by("profile_id").aggregate(
-        variant=resolved.variant.first(order_by=[resolved.exposed_at, resolved.variant]),
+    # the earliest exposure's variant, ties by the variant's name: the earliest time, then the
+    # least variant at it (``first(order_by=...)`` said it in one group-by, but Spark's Ibis has
+    # no ordered aggregates, and ``argmin`` leaves equal times to the engine)
+    per = resolved.group_by("profile_id").aggregate(
         exposed_at=resolved.exposed_at.min(),
         crossed=resolved.variant.min() != resolved.variant.max(),
     )
+    first = resolved.select(_fp="profile_id", _fa="exposed_at", _fv="variant")
+    at_first = per.join(first, (per.profile_id == first._fp) & (per.exposed_at == first._fa))
+    chosen = at_first.group_by("profile_id").aggregate(variant=at_first._fv.min())
+    joined = per.join(chosen, "profile_id")
+    return joined.select("profile_id", "variant", "exposed_at", "crossed")
 
 
 def verified_orders(order_totals: ir.Table, orders: ir.Table, profiles: ir.Table) -> ir.Table:

@@ -45,7 +45,7 @@ import ibis.expr.types as ir
 
 from shopmind.core import DEFAULT_SHOP_TZ
 from shopmind.features._rfm import event_profiles
-from shopmind.features._time import utc_offset_hours
+from shopmind.features._time import local_hour, local_weekday
 
 BUY_EVENT = "order_completed"
 HOURS = 24
@@ -69,25 +69,25 @@ def send_channel(device_type: ir.StringValue, channel: ir.StringValue) -> ir.Str
 
 
 def _sessions(events: ir.Table, profiles: ir.Table, as_of: datetime, zone: str) -> ir.Table:
-    """One row per session before ``as_of``: profile_id, started (shop-local), hour, weekday,
+    """One row per session before ``as_of``: profile_id, started (UTC), hour and weekday (local),
     device_type, channel, is_buy."""
     seen = event_profiles(events.filter(events.event_time < as_of), profiles)
-    minutes = round(utc_offset_hours(zone, as_of) * 60)
     seen = seen.mutate(
         _session=ibis.coalesce(seen.session_id, ibis.literal("event:") + seen.message_id),
-        _local=seen.event_time + ibis.interval(minutes=minutes),
     )
     per = seen.group_by("profile_id", "_session").aggregate(
-        started=seen._local.min(),
+        started=seen.event_time.min(),
         device_type=ibis.coalesce(seen.device_type.argmin(seen.event_time), "unknown"),
         channel=ibis.coalesce(seen.channel.argmin(seen.event_time), "unknown"),
         is_buy=(seen.type == BUY_EVENT).any(),
     )
+    # the local hour and weekday by explicit offset arithmetic (``features._time``), the same on
+    # every engine and with each session's own daylight-saving offset
     return per.select(
         "profile_id",
         "started",
-        hour=per.started.hour().cast("int64"),
-        weekday=per.started.day_of_week.index().cast("int64"),
+        hour=local_hour(per.started, zone, as_of),
+        weekday=local_weekday(per.started, zone, as_of),
         device_type=per.device_type,
         channel=per.channel,
         is_buy=per.is_buy,

@@ -65,7 +65,8 @@ def interactions(
 def recommender_catalogue(products: ir.Table, order_lines: ir.Table) -> ir.Table:
     """One row per product: item, name, description, category, brand, price, colour, in_stock,
     is_product. Products sold but missing from the catalogue (shops that never sent one) get the
-    most recent description of their order lines as name and their median unit price."""
+    most frequent description of their order lines as name (ties: the first in text order) and
+    their median unit price."""
     listed = products.select(
         item=products.product_id,
         name=products.name,
@@ -77,10 +78,22 @@ def recommender_catalogue(products: ir.Table, order_lines: ir.Table) -> ir.Table
         in_stock=products.stock.isnull() | (products.stock > 0),
         is_product=products.is_product,
     )
-    sold = order_lines.group_by("product_id").aggregate(
-        name=order_lines.description.mode(),
+    # the most frequent description (ties: the first in text order): ``mode()`` would do, but
+    # Spark's Ibis compiler has no mode and DuckDB's picks among ties by chance
+    described = order_lines.filter(order_lines.description.notnull())
+    named = described.group_by(["product_id", "description"]).aggregate(_uses=described.count())
+    named = named.mutate(
+        _rank=ibis.row_number().over(
+            group_by=named.product_id, order_by=[named._uses.desc(), named.description]
+        )
+    )
+    names = named.filter(named._rank == 0).select("product_id", name="description")
+    totals = order_lines.group_by("product_id").aggregate(
         price=order_lines.unit_price.median(),
         is_product=order_lines.is_product.any(),
+    )
+    sold = totals.left_join(names, totals.product_id == names.product_id).select(
+        totals.product_id, names.name, totals.price, totals.is_product
     )
     unlisted = sold.anti_join(products, sold.product_id == products.product_id)
     extra = unlisted.select(

@@ -25,6 +25,7 @@ import ibis
 import ibis.expr.types as ir
 
 from shopmind.features._rfm import customer_key, event_profiles, placed_orders
+from shopmind.features._time import utc_seconds
 
 DIMENSIONS = ("category", "brand")
 SECONDS_PER_DAY = 86_400
@@ -84,7 +85,10 @@ def _signals(
     if half_life_days is None:
         weight = base
     else:
-        age_days = (as_of.timestamp() - signals.at.epoch_seconds().cast("float64")) / SECONDS_PER_DAY
+        # to the second on every engine (``epoch_seconds`` keeps microseconds on DuckDB only)
+        age_days = (
+            ibis.literal(as_of.timestamp()) - utc_seconds(signals.at).cast("float64")
+        ) / SECONDS_PER_DAY
         weight = base * (age_days * (-math.log(2) / half_life_days)).exp()
     return signals.select(
         "profile_id",

@@ -18,14 +18,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 
 from shopmind.core import IdentifierHasher, ImportFileError
+from shopmind.events import ORDER_LINE_SCHEMA
 from shopmind.ingest._report import ImportReport, Progress, finish_import, no_progress
-from shopmind.ingest._tabular import LINE, hash_contacts, read_tabular, split_checked
+from shopmind.ingest._tabular import (
+    LINE,
+    UnreadableRow,
+    hash_contacts,
+    read_tabular,
+    scan_parquet,
+    split_checked,
+)
 from shopmind.store import Store, WriteResult
 
-CHUNK_ROWS = 200_000
+CHUNK_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -121,8 +130,9 @@ def _text(col: str) -> str:
     return f"nullif(nullif(trim(CAST({_q(col)} AS VARCHAR)), ''), 'nan')"
 
 
-def _typed_select(fmt: OrderFormat, schema: pa.Schema) -> str:
-    """SQL turning source columns into typed fields plus a list of 'field: reason' errors."""
+def _typed_select(fmt: OrderFormat, schema: pa.Schema, rows: str) -> str:
+    """SQL turning source columns (of ``rows``, a table name or a parenthesised query) into typed
+    fields plus a list of 'field: reason' errors."""
     c = fmt.columns
     types = {f.name: f.type for f in schema}
 
@@ -187,7 +197,7 @@ def _typed_select(fmt: OrderFormat, schema: pa.Schema) -> str:
             {opt["channel"]} AS channel,
             _email_hash AS email_hash, _email_bad AS email_bad,
             _phone_hash AS phone_hash, _phone_bad AS phone_bad
-        FROM staged_orders s
+        FROM {rows} s
     ), flagged AS (
         SELECT *, {non_product} AS non_product, {cancel} AS cancelled FROM typed
     )
@@ -216,6 +226,32 @@ def _typed_select(fmt: OrderFormat, schema: pa.Schema) -> str:
     """
 
 
+def _keyed_select(fmt: OrderFormat, schema: pa.Schema, rows: str) -> str:
+    """The typed and checked rows (``_typed_select``) in line order, each accepted one with its
+    line key and the columns of ``order_lines``; one pass of the engine over the file.
+
+    The key hashes the line's normalised content and its occurrence among identical lines of the
+    same order (so genuine repeats inside a file are kept, and re-imports are skipped); rejected
+    rows are numbered apart so that they cannot shift the accepted lines' occurrences."""
+    return f"""
+    WITH checked AS ({_typed_select(fmt, schema, rows)}),
+    counted AS (
+        SELECT *, len(errors) = 0 AS ok,
+            row_number() OVER (PARTITION BY len(errors) = 0, order_id, product_id, description,
+                quantity_num, unit_price, ordered_at, customer_id, country ORDER BY line_no) AS occurrence
+        FROM checked)
+    SELECT line_no, order_id, ordered_at, product_id, description,
+        CASE WHEN ok THEN CAST(quantity_num AS BIGINT) END AS quantity, unit_price, customer_id,
+        currency, country, region, channel, email_hash, phone_hash,
+        cancelled AS is_return, NOT non_product AS is_product,
+        CASE WHEN ok THEN md5(concat_ws('|', order_id, product_id, coalesce(description, '~'),
+            CAST(quantity_num AS BIGINT), unit_price, CAST(ordered_at AS VARCHAR),
+            coalesce(customer_id, '~'), coalesce(country, '~'), occurrence)) END AS line_key,
+        CASE WHEN NOT ok THEN errors END AS errors, raw
+    FROM counted ORDER BY line_no
+    """
+
+
 def import_orders(
     store: Store,
     path: str | Path,
@@ -232,71 +268,58 @@ def import_orders(
     now, so a file of a known format (Online Retail) is read by its format instead."""
     source = str(path)
     progress("read", 0, 1)
-    data = read_tabular(path, sheet=sheet)
-    progress("read", 1, 1)
-    rows = data.rows
-    if isinstance(fmt, str):
-        if fmt not in FORMATS:
-            raise ImportFileError(f"unknown order format {fmt!r}; known: {', '.join(FORMATS)}")
-        fmt = FORMATS[fmt]
-    preset = fmt is None and detect_format(rows.column_names) is not GENERIC
-    fmt = fmt or detect_format(rows.column_names)
-    if mapping and not (saved_mapping and preset):
-        fmt = fmt.with_mapping(mapping)
+    # a Parquet file is read by the engine in the checking query itself; other files through Arrow
+    scan = scan_parquet(path)
+    data = None if scan else read_tabular(path, sheet=sheet)
+    names = scan.schema.names if scan else [c for c in data.rows.column_names if c != LINE] if data else []
+    fmt = _resolve_format(fmt, mapping, saved_mapping, names, source)
     columns = fmt.columns
-    present = [c for c in rows.column_names if c != LINE]
-    for spec in fields(OrderColumns):
-        col = getattr(columns, spec.name)
-        if col is None or col in present:
-            continue
-        if spec.name in OrderColumns.REQUIRED or col != getattr(OrderColumns(), spec.name):
-            raise ImportFileError(
-                f"{source}: field {spec.name!r} is mapped to column {col!r}, but the file's columns are "
-                f"{present}; pass --map {spec.name}=COLUMN (format {fmt.name!r})"
-            )
-        columns = replace(columns, **{spec.name: None})  # type: ignore[arg-type]  # optional, absent here
-    fmt = replace(fmt, columns=columns)
+    if scan and (columns.email or columns.phone):
+        scan, data = None, read_tabular(path, sheet=sheet)  # contact data is hashed in Python
+    progress("read", 1, 1)
 
-    n = rows.num_rows
-    for kind in ("email", "phone"):
-        col = getattr(columns, kind)
-        hashes, bad = hash_contacts(rows.column(col) if col else None, hasher, kind, n)
-        rows = rows.append_column(f"_{kind}_hash", hashes).append_column(f"_{kind}_bad", bad)
-        if col:  # plain contact data never reaches the store, not even the quarantine
-            rows = rows.drop_columns([col])
+    unreadable: tuple[UnreadableRow, ...] = ()
+    if scan:
+        sha, n = scan.sha256, scan.num_rows
+        contacts = {"_email_hash": "NULL::VARCHAR", "_email_bad": "false"}
+        contacts |= {"_phone_hash": "NULL::VARCHAR", "_phone_bad": "false"}
+        rows_sql = scan.select_sql(contacts)
+    else:
+        assert data is not None
+        rows = data.rows
+        sha, unreadable, n = data.sha256, data.unreadable, rows.num_rows
+        for kind in ("email", "phone"):
+            col = getattr(columns, kind)
+            hashes, bad = hash_contacts(rows.column(col) if col else None, hasher, kind, n)
+            rows = rows.append_column(f"_{kind}_hash", hashes).append_column(f"_{kind}_bad", bad)
+            if col:  # plain contact data never reaches the store, not even the quarantine
+                rows = rows.drop_columns([col])
 
-    import_id = store.begin_import(f"orders:{fmt.name}", source, data.sha256)
     progress("validate", 0, 1)
-    with store.staged("staged_orders", rows):
-        checked = store.query_arrow(_typed_select(fmt, rows.schema))
+    if scan:
+        try:
+            checked = store.query_arrow(_keyed_select(fmt, scan.schema, f"({rows_sql})"))
+        except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+            raise ImportFileError(f"{source}: not a readable Parquet file ({exc})") from None
+    else:
+        with store.staged("staged_orders", rows):
+            checked = store.query_arrow(_keyed_select(fmt, rows.schema, "staged_orders"))
     progress("validate", 1, 1)
 
-    accepted, rejected_q = split_checked(checked, data.unreadable)
-    store.quarantine(rejected_q, source=source, import_id=import_id, file_sha256=data.sha256)
+    # logged once the file was read whole (an unreadable Parquet page stops the import above)
+    import_id = store.begin_import(f"orders:{fmt.name}", source, sha)
+    accepted, rejected_q = split_checked(checked, unreadable)
+    store.quarantine(rejected_q, source=source, import_id=import_id, file_sha256=sha)
 
-    with store.staged("accepted_lines", accepted):
-        keyed = store.query_arrow(
-            """SELECT *, md5(concat_ws('|', order_id, product_id, coalesce(description, '~'), quantity,
-                    unit_price, CAST(ordered_at AS VARCHAR), coalesce(customer_id, '~'),
-                    coalesce(country, '~'), occurrence)) AS line_key
-               FROM (SELECT * EXCLUDE (quantity_num), CAST(quantity_num AS BIGINT) AS quantity,
-                     row_number() OVER (PARTITION BY order_id, product_id, description, quantity_num,
-                         unit_price, ordered_at, customer_id, country ORDER BY line_no) AS occurrence
-                     FROM accepted_lines)"""
-        )
-    with store.staged("keyed_lines", keyed):
+    lines = accepted.select(ORDER_LINE_SCHEMA.names).cast(ORDER_LINE_SCHEMA)
+    with store.staged("keyed_lines", accepted):
         headers = store.query_arrow(
             """SELECT order_id, min(ordered_at) AS ordered_at, min(customer_id) AS customer_id,
                     min(email_hash) AS email_hash, min(phone_hash) AS phone_hash, min(currency) AS currency,
                     min(country) AS country, min(region) AS region, min(channel) AS channel,
-                    bool_or(cancelled) AS is_return, ? AS source
+                    bool_or(is_return) AS is_return, ? AS source
                FROM keyed_lines GROUP BY order_id""",
             [f"import:{fmt.name}"],
-        )
-        lines = store.query_arrow(
-            """SELECT line_key, order_id, CAST(line_no AS INTEGER) AS line_no, product_id, description,
-                    quantity, unit_price, cancelled AS is_return, NOT non_product AS is_product
-               FROM keyed_lines ORDER BY line_no"""
         )
         # the name: the product's most frequent description, ties to the first in text order
         # (DuckDB's mode() breaks ties by whichever thread saw a value first, so two imports of
@@ -310,7 +333,7 @@ def import_orders(
                      FROM counted GROUP BY product_id)
                SELECT k.product_id, min(named.name) AS name,
                     median(k.unit_price) FILTER (WHERE k.unit_price > 0) AS price,
-                    min(k.currency) AS currency, bool_and(NOT k.non_product) AS is_product
+                    min(k.currency) AS currency, bool_and(k.is_product) AS is_product
                FROM keyed_lines k LEFT JOIN named USING (product_id) GROUP BY k.product_id"""
         )
     orders_result, _ = store.write_orders(headers, lines.slice(0, 0))
@@ -329,12 +352,43 @@ def import_orders(
         import_id=import_id,
         kind=f"orders:{fmt.name}",
         source=source,
-        rows_read=n + len(data.unreadable),
+        rows_read=n + len(unreadable),
         written=WriteResult(stored, duplicates),
         rejected=rejected_q.num_rows,
         rejected_by_reason=_reasons(rejected_q),
         extra=(("new orders", orders_result.inserted), ("new products", products_result.inserted)),
     )
+
+
+def _resolve_format(
+    fmt: OrderFormat | str | None,
+    mapping: Mapping[str, str | None] | None,
+    saved_mapping: bool,
+    names: list[str],
+    source: str,
+) -> OrderFormat:
+    """The format to read a file with these columns: the preset named or detected, the mapping
+    applied, optional fields the file lacks dropped; raises ImportFileError for missing ones."""
+    if isinstance(fmt, str):
+        if fmt not in FORMATS:
+            raise ImportFileError(f"unknown order format {fmt!r}; known: {', '.join(FORMATS)}")
+        fmt = FORMATS[fmt]
+    preset = fmt is None and detect_format(names) is not GENERIC
+    fmt = fmt or detect_format(names)
+    if mapping and not (saved_mapping and preset):
+        fmt = fmt.with_mapping(mapping)
+    columns = fmt.columns
+    for spec in fields(OrderColumns):
+        col = getattr(columns, spec.name)
+        if col is None or col in names:
+            continue
+        if spec.name in OrderColumns.REQUIRED or col != getattr(OrderColumns(), spec.name):
+            raise ImportFileError(
+                f"{source}: field {spec.name!r} is mapped to column {col!r}, but the file's columns are "
+                f"{names}; pass --map {spec.name}=COLUMN (format {fmt.name!r})"
+            )
+        columns = replace(columns, **{spec.name: None})  # type: ignore[arg-type]  # optional, absent here
+    return replace(fmt, columns=columns)
 
 
 _DETAIL = re.compile(r"\"[^\"]*\"|(?<![\w.-])-?\d+(?:\.\d+)?(?![\w.:-])")

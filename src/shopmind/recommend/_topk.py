@@ -16,8 +16,13 @@ def top_k_mask(scores: npt.NDArray[np.floating], k: int) -> npt.NDArray[np.bool_
     kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]  # each row's k-th largest
     above = finite & (scores > kth)
     tied = finite & (scores == kth)
-    room = k - above.sum(axis=1, keepdims=True)
-    return above | (tied & (np.cumsum(tied, axis=1) <= room))
+    room = k - above.sum(axis=1)
+    crowded = np.flatnonzero(tied.sum(axis=1) > room)  # only there do ties need counting
+    keep = above | tied
+    if crowded.size:
+        part = tied[crowded]
+        keep[crowded] = above[crowded] | (part & (np.cumsum(part, axis=1) <= room[crowded, None]))
+    return keep
 
 
 def ranked(

@@ -150,11 +150,12 @@ class UserCFRecommender(Recommender):
             np.sqrt(self._user_counts[rows][:, None] * self._user_counts[None, :]) + float(self.shrinkage)
         )
         similarity[common == 0] = -np.inf
-        close = top_k_mask(similarity, int(self.neighbours))
-        weights = sparse.csr_matrix(np.where(close, similarity, 0.0))
+        r, c = np.nonzero(top_k_mask(similarity, int(self.neighbours)))
+        weights = sparse.csr_matrix((similarity[r, c], (r, c)), shape=similarity.shape)
         scores = (weights @ self._items_of).toarray()
-        counts = (sparse.csr_matrix(close.astype(np.float64)) @ self._items_of).toarray()
-        scores[counts == 0] = -np.inf
+        # every kept closeness is > 0 (at least one item in common), so a score is 0 exactly
+        # where no neighbour chose the item: no second product to count them
+        scores[scores == 0] = -np.inf
         out[known] = scores
         return out
 

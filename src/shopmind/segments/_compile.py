@@ -19,6 +19,7 @@ import ibis
 import ibis.expr.types as ir
 
 from shopmind.core import FieldError, InvalidInputError
+from shopmind.features._json import Kind, json_value
 from shopmind.segments._definition import (
     EVENT_COLUMNS,
     PROFILE_FIELDS,
@@ -252,10 +253,7 @@ class _Compiler:
             raise InvalidInputError(
                 [FieldError(f"{at}.property", f"a purchase has no {key!r}; it has {known}")]
             )
-        value: Any = rows.properties
-        for part in key.split("."):
-            value = value[part]
-        return compare_json(value, where.op, where.value, at)
+        return compare_json(rows.properties, key.split("."), where.op, where.value, at)
 
     # -- profiles -----------------------------------------------------------------------------
     def _profile(self, node: Profile, at: str) -> ir.Table:
@@ -270,13 +268,13 @@ class _Compiler:
             table = self.s.scores(node.field)
         elif node.field in _TASTES:
             taste = self.s.facts("taste")
-            table = taste.select("profile_id", value=taste.facts[_TASTES[node.field]].str)
+            table = taste.select("profile_id", value=json_value(taste.facts, [_TASTES[node.field]], "text"))
         elif node.field == "price_band":
             table = self.s.price_bands()
         elif node.field in _HABITS:
             habits = self.s.facts("habits")
-            item = habits.facts[_HABITS[node.field]]
-            table = habits.select("profile_id", value=item.int if field.type == "hour" else item.str)
+            read: Kind = "number" if field.type == "hour" else "text"
+            table = habits.select("profile_id", value=json_value(habits.facts, [_HABITS[node.field]], read))
         elif node.field in _TRAITS:
             if self._traits is None:
                 self._traits = self.s.traits()
@@ -411,14 +409,20 @@ def compare(column: ir.Value, op: str, value: Value, kind: str, at: str) -> ir.B
     raise InvalidInputError([FieldError(f"{at}.op", f"unknown operator {op}")])
 
 
-def compare_json(item: Any, op: str, value: Value, at: str) -> ir.BooleanValue:
-    """A comparison on an event property (JSON): read as a number for numbers, a yes/no for
-    true/false, text otherwise."""
+def compare_json(column: Any, path: list[str], op: str, value: Value, at: str) -> ir.BooleanValue:
+    """A comparison on an event property (``path`` inside the JSON ``column``): read as a number
+    for numbers, a yes/no for true/false, text otherwise (``features.json_value``: the same on
+    every engine; a value of another JSON type is missing)."""
     if op == "exists":
+        item: Any = column.cast("json")
+        for part in path:
+            item = item[part]
         return item.notnull()
     values = value if isinstance(value, list) else [value]
     if all(isinstance(v, bool) for v in values):
-        return compare(item.bool, op, value, "bool_json", at) if op in ("=", "!=") else ibis.literal(False)
+        if op not in ("=", "!="):
+            return ibis.literal(False)
+        return compare(json_value(column, path, "bool"), op, value, "bool_json", at)
     if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-        return compare(item.float, op, value, "number", at)
-    return compare(item.str, op, value, "text", at)
+        return compare(json_value(column, path, "number"), op, value, "number", at)
+    return compare(json_value(column, path, "text"), op, value, "text", at)

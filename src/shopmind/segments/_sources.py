@@ -20,8 +20,9 @@ import ibis.expr.types as ir
 
 from shopmind.core import DEFAULT_SHOP_TZ
 from shopmind.features import event_profiles, purchase_transactions
+from shopmind.features._json import Kind, json_value
 from shopmind.features._taste import catalogue_price_thirds, price_band
-from shopmind.features._time import utc_offset_hours
+from shopmind.features._time import local_day
 from shopmind.store import Store
 
 #: the columns of a purchase (one row per product line of a placed order)
@@ -194,10 +195,13 @@ class Sources:
         profile_id, region, gender, age_band, signed_up."""
         e = self.events()
         seen = self.owned(e.select("type", "user_id", "anonymous_id", "event_time", "region", "properties"))
-        traits = seen.properties["traits"]
-        gender = traits["gender"].str.lower().strip()
+
+        def trait(name: str, kind: Kind = "text") -> Any:
+            return json_value(seen.properties, ["traits", name], kind)
+
+        gender = _trim(trait("gender").lower())
         # an age, or an age band the shop sends (a birth date is personal data: the collector drops it)
-        age = traits["age"].int.cast("float64")
+        age = trait("age", "number")
         identified = (seen.type == "identify") & seen.user_id.notnull()
         seen = seen.mutate(
             _gender=ibis.cases(
@@ -207,10 +211,10 @@ class Sources:
                 else_=ibis.null("string"),
             ),
             _age=age,
-            _age_band=traits["age_band"].str,
-            _signed=ibis.coalesce(
-                traits["signed_up_at"].str.left(10), traits["created_at"].str.left(10)
-            ).try_cast("date"),
+            _age_band=trait("age_band"),
+            _signed=ibis.coalesce(trait("signed_up_at").left(10), trait("created_at").left(10)).try_cast(
+                "date"
+            ),
             _identified=ibis.ifelse(identified, seen.event_time, ibis.null("timestamp('UTC')")),
         )
         per = seen.group_by("profile_id").aggregate(
@@ -226,17 +230,27 @@ class Sources:
             "region",
             "gender",
             age_band=ibis.coalesce(per.age_band, age_band(per.age)),
-            signed_up=ibis.coalesce(per.signed, _local_date(per.first_identified, self.zone, self.as_of)),
+            signed_up=ibis.coalesce(per.signed, local_day(per.first_identified, self.zone, self.as_of)),
         )
 
     def price_bands(self) -> ir.Table:
         """Each customer's price band (``low``, ``mid``, ``high``) from their taste: where the
         prices they pay (else look at) sit among the catalogue's (``features.price_band``)."""
         taste = self.facts("taste")
-        price = ibis.coalesce(taste.facts["bought_price_avg"].float, taste.facts["viewed_price_avg"].float)
+        price = ibis.coalesce(
+            json_value(taste.facts, ["bought_price_avg"], "number"),
+            json_value(taste.facts, ["viewed_price_avg"], "number"),
+        )
         thirds = catalogue_price_thirds(self["products"])
         joined = taste.mutate(price=price).cross_join(thirds)
         return joined.select("profile_id", value=price_band(joined.price, joined.low, joined.high))
+
+
+@ibis.udf.scalar.builtin(name="trim")
+def _trim(text: str) -> str:  # type: ignore[empty-body]
+    """Spaces off both ends, by the engine's own one-argument ``trim`` (the same on DuckDB and
+    Spark). Ibis's ``strip()`` passes the whitespace characters as a second argument, which Spark
+    reads the other way round: ``"F"`` came back empty, and a woman's gender was lost."""
 
 
 def age_band(age: ir.FloatingValue) -> ir.StringValue:
@@ -247,11 +261,6 @@ def age_band(age: ir.FloatingValue) -> ir.StringValue:
         (decade >= 6, "60s+"),
         else_=decade.cast("string") + "0s",
     )
-
-
-def _local_date(ts: ir.TimestampValue, zone: str, at: datetime) -> ir.DateValue:
-    hours = utc_offset_hours(zone, at)
-    return (ts + ibis.interval(minutes=round(hours * 60))).date()
 
 
 def day_start(day: date, zone: str) -> datetime:

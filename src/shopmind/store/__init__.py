@@ -149,12 +149,12 @@ from shopmind.store._lake import (
     LAKE_TABLES,
     LakeError,
     LakeReport,
-    LakeWriter,
-    export_lake,
     lake_partition,
     lake_schema,
     read_manifest,
 )
+from shopmind.store._lake_export import export_lake
+from shopmind.store._lake_writer import LakeWriter
 from shopmind.store._live_segments import (
     LIVE_EVENT_COLUMNS,
     first_event_times,
@@ -270,8 +270,13 @@ from shopmind.store._signatures import (
     IdentitySigner,
 )
 from shopmind.store._spark import (
+    FACT_INPUTS,
+    SparkFacts,
     SparkUnavailableError,
+    facts_on_spark,
     java_runtime,
+    run_ids,
+    scores_to_lake,
     spark_session,
 )
 from shopmind.store._store import (
@@ -315,6 +320,7 @@ __all__ = [
     "EXPERIMENT_STATES",
     "EXPERIMENT_TRANSITIONS",
     "EXPOSURE_SCHEMA",
+    "FACT_INPUTS",
     "FACT_TABLES",
     "HASH_KEY_FILE",
     "IDENTITY_FILE",
@@ -385,6 +391,7 @@ __all__ = [
     "SendDecision",
     "ServerJob",
     "SessionUser",
+    "SparkFacts",
     "SparkUnavailableError",
     "StepCounts",
     "Store",
@@ -432,6 +439,7 @@ __all__ = [
     "exposed_units",
     "exposed_variants",
     "exposures_of",
+    "facts_on_spark",
     "find_campaign",
     "find_destination",
     "find_experiment",
@@ -504,10 +512,12 @@ __all__ = [
     "revoke_push_subscriptions",
     "revoke_sessions",
     "role_allows",
+    "run_ids",
     "running_server",
     "save_bandit_state",
     "save_push_subscription",
     "saved_definitions",
+    "scores_to_lake",
     "segments_signature",
     "served_since",
     "server_jobs",

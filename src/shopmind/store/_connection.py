@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -57,6 +57,14 @@ def engine_limits() -> tuple[str | None, Path | None]:
     return settings.duckdb_memory_limit, settings.duckdb_temp_directory
 
 
+class Facts(Protocol):
+    """Where a job's Ibis tables come from instead of this store (``use_facts``)."""
+
+    def has(self, name: str) -> bool: ...
+    def table(self, name: str) -> Any: ...
+    def ship(self, name: str, rows: pa.Table) -> Any: ...
+
+
 class _StoredBefore(StoreError):
     """A key written as new is stored already: the insert failed as a whole (in a transaction,
     the transaction is lost too: DuckDB has no savepoints)."""
@@ -98,6 +106,7 @@ class StoreConnection:
         self._run("SET TimeZone = 'UTC'")
         self._bound_memory(memory_limit, temp_directory)
         self._ibis: Any = None
+        self._facts: Facts | None = None  # see use_facts
         self._in_transaction = False
         self._assume_new = False  # see write_atomically
         self._table_columns: dict[str, list[str]] = {}
@@ -137,6 +146,7 @@ class StoreConnection:
         other.__dict__.update(self.__dict__)
         other._con = self._con.cursor()
         other._ibis = None
+        other._facts = None
         other._in_transaction = False
         other._table_columns = {}
         other._graph = None
@@ -276,8 +286,24 @@ class StoreConnection:
         return self._ibis
 
     def table(self, name: str) -> Any:
-        """An Ibis table expression over a stored table or view."""
+        """An Ibis table expression over a stored table or view; while ``use_facts`` is in force,
+        on that engine instead (the facts it holds, the others shipped to it from this store)."""
+        if self._facts is not None:
+            if self._facts.has(name):
+                return self._facts.table(name)
+            return self._facts.ship(name, self.query_arrow(f'SELECT * FROM "{name}"'))
         return self.ibis().table(name)
+
+    @contextmanager
+    def use_facts(self, facts: Facts) -> Iterator[Facts]:
+        """Read the tables through ``facts`` (e.g. ``SparkFacts``: a Parquet lake on Spark) for
+        the duration of the block: the jobs' Ibis expressions then run on that engine while
+        their results are still written here, the serving store."""
+        before, self._facts = self._facts, facts
+        try:
+            yield facts
+        finally:
+            self._facts = before
 
     def sql(self, query: str, params: Sequence[object] | None = None) -> list[tuple[Any, ...]]:
         """Run a read-only query and return its rows (for tests, reports and the CLI)."""

@@ -14,16 +14,34 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shopmind.core import StoreError
 
-__all__ = ["SparkUnavailableError", "java_runtime", "spark_session"]
+if TYPE_CHECKING:
+    from shopmind.store._store import Store
+
+__all__ = [
+    "FACT_INPUTS",
+    "SparkFacts",
+    "SparkUnavailableError",
+    "java_runtime",
+    "run_ids",
+    "scores_to_lake",
+    "spark_session",
+]
 
 #: shuffle partitions on a local master: one or two per core keeps the tasks busy without
 #: scheduling hundreds of empty ones
 _LOCAL_SHUFFLE_PARTITIONS = 4
+
+#: the lake's tables a job reads as facts; the lake's ``scores`` are results, which the jobs
+#: read from (and write to) the serving store, as of the run
+FACT_INPUTS = ("events", "orders", "order_lines", "products", "profiles")
 
 JAVA_HINT = "Spark needs a Java runtime: apt-get install default-jre-headless"
 
@@ -67,6 +85,7 @@ def spark_session(master: str = "local[*]", **conf: str | int | float | bool) ->
     settings: dict[str, str] = {
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",  # its bars would tear the CLI's own
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.execution.arrow.pyspark.fallback.enabled": "false",
         # the JVM's default zone too: functions that ignore the session zone then agree with it
@@ -74,11 +93,17 @@ def spark_session(master: str = "local[*]", **conf: str | int | float | bool) ->
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
     }
     if master.startswith("local"):
+        # the launcher's own address lookup (else it warns that the host name is a loopback one)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         settings["spark.sql.shuffle.partitions"] = str(_LOCAL_SHUFFLE_PARTITIONS)
         settings["spark.default.parallelism"] = str(_LOCAL_SHUFFLE_PARTITIONS)
         # no lookup of the machine's name (slow or wrong on hosts without DNS for it)
         settings["spark.driver.host"] = "127.0.0.1"
         settings["spark.driver.bindAddress"] = "127.0.0.1"
+        # the workers run Ibis's Python UDFs (JSON reads): they need this interpreter, with pandas
+        # and pyarrow, not the first `python3` on the PATH (a cluster's executors bring their own)
+        if "PYSPARK_PYTHON" not in os.environ:
+            settings["spark.pyspark.python"] = sys.executable
     for key, value in conf.items():
         name = key if "." in key else key.replace("_", ".")
         settings[name] = str(value).lower() if isinstance(value, bool) else str(value)
@@ -98,3 +123,183 @@ def spark_session(master: str = "local[*]", **conf: str | int | float | bool) ->
             session.conf.set(key, settings[key])
     session.sparkContext.setLogLevel("ERROR")  # Spark's INFO lines would bury the CLI's report
     return session
+
+
+class SparkFacts:
+    """A shop's facts in an open Parquet layout (``DIR/<table>/[day=YYYY-MM-DD/]part-*.parquet``,
+    see docs/data-layout.md), read by Spark: ``table(name)`` is an Ibis table on Spark, so the
+    jobs' feature expressions compile to Spark SQL and run where the data is.
+
+    A table the lake does not hold (the catalogue, weather, the runs' segment members...) is
+    shipped from the serving store with ``ship``: those are small beside the events, and an Ibis
+    expression must read all its tables from one engine.
+
+    ``session``: a running SparkSession to use (tests share one); else one is started on
+    ``master`` with ``conf`` when first needed. ``close`` drops the views; it stops the session
+    only if this object started it."""
+
+    def __init__(
+        self,
+        directory: str | Path,
+        *,
+        master: str = "local[*]",
+        session: Any = None,
+        conf: dict[str, str] | None = None,
+    ) -> None:
+        self.directory = Path(directory)
+        if not self.directory.is_dir():
+            raise StoreError(f"--data {self.directory}: no such directory (a Parquet lake: DIR/<table>/...)")
+        self.master = master
+        self._conf = dict(conf or {})
+        self._session = session
+        self._own_session = False  # see session: only a session this object started is stopped
+        self._backend: Any = None
+        self._views: set[str] = set()
+        #: the scores ``facts_on_spark`` appended to the lake after its block
+        self.scores_written = 0
+        # one prefix per instance: two lakes read in one session never see each other's views
+        self._prefix = f"shopmind_{id(self):x}_"
+
+    # -- the engine ----------------------------------------------------------------------------
+    @property
+    def session(self) -> Any:
+        if self._session is None:
+            from pyspark.sql import SparkSession
+
+            self._own_session = SparkSession.getActiveSession() is None
+            self._session = spark_session(self.master, **self._conf)
+        return self._session
+
+    def ibis(self) -> Any:
+        """The Ibis PySpark backend on this session."""
+        if self._backend is None:
+            import ibis
+
+            self._backend = ibis.pyspark.connect(self.session)
+        return self._backend
+
+    # -- the facts -----------------------------------------------------------------------------
+    def tables(self) -> tuple[str, ...]:
+        """The tables the lake holds: its sub-directories with at least one Parquet file."""
+        return tuple(
+            sorted(
+                p.name
+                for p in self.directory.iterdir()
+                if p.is_dir() and not p.name.startswith((".", "_")) and next(p.rglob("*.parquet"), None)
+            )
+        )
+
+    def has(self, name: str) -> bool:
+        """Whether ``name`` is a fact table (``FACT_INPUTS``) this lake holds."""
+        if name not in FACT_INPUTS:
+            return False
+        folder = self.directory / name
+        return folder.is_dir() and next(folder.rglob("*.parquet"), None) is not None
+
+    def table(self, name: str) -> Any:
+        """An Ibis table over the lake's fact table ``name``, with the serving store's columns."""
+        if not self.has(name):
+            raise StoreError(
+                f"the lake {self.directory} holds no fact table {name!r} (no {name}/*.parquet; "
+                f"the facts are {', '.join(FACT_INPUTS)})"
+            )
+        view = self._prefix + name
+        if view not in self._views:
+            folder = str(self.directory / name)
+            frame = self.session.read.option("basePath", folder).parquet(folder)
+            # the hive partition column ``day`` is the folder's, not the store table's: the jobs'
+            # expressions see the columns they see on DuckDB, and a job's own "day" never collides
+            if "day" in frame.columns:
+                frame = frame.drop("day")
+            frame.createOrReplaceTempView(view)
+            self._views.add(view)
+        return self.ibis().table(view)
+
+    def ship(self, name: str, rows: Any) -> Any:
+        """An Ibis table on Spark holding ``rows`` (an Arrow table from the serving store), for a
+        table the lake does not hold. Shipped again on every call: the store may have changed."""
+        import pyarrow as pa
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        schema = from_arrow_schema(rows.schema)
+        table = rows.to_pandas()
+        # pandas 3 keeps text as Arrow-backed strings, which pyspark 3.5's Arrow path cannot take
+        text = [f.name for f in rows.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+        table = table.astype(dict.fromkeys(text, object))
+        frame = self.session.createDataFrame(table, schema=schema)
+        view = f"{self._prefix}shipped_{name}"
+        frame.createOrReplaceTempView(view)
+        self._views.add(view)
+        return self.ibis().table(view)
+
+    def close(self) -> None:
+        if self._session is not None:
+            for view in self._views:
+                self._session.catalog.dropTempView(view)
+            if self._own_session:
+                self._session.stop()
+                self._session = None
+        self._views.clear()
+        self._backend = None
+
+    def __enter__(self) -> SparkFacts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def run_ids(store: Store) -> set[str]:
+    """The ids of the store's successful job runs (before and after a run: the new ones are its)."""
+    return {rid for (rid,) in store.sql("SELECT run_id FROM job_runs WHERE status = 'ok'")}
+
+
+def scores_to_lake(store: Store, directory: str | Path, runs: set[str], *, zone: str) -> int:
+    """Append the scores of ``runs`` to the lake's ``scores`` (new part files, partitioned by the
+    shop-local day of their as_of; nothing already there is rewritten); returns the rows written."""
+    from shopmind.store._lake_writer import LakeWriter
+
+    if not runs:
+        return 0
+    marks = ", ".join("?" for _ in runs)
+    rows = store.query_arrow(
+        "SELECT s.run_id, r.job, s.profile_id, s.name, s.value, s.as_of FROM scores s "
+        f"JOIN job_runs r USING (run_id) WHERE s.run_id IN ({marks}) ORDER BY s.run_id, s.profile_id, s.name",
+        sorted(runs),
+    )
+    with LakeWriter(directory, zone=zone) as writer:
+        return writer.append("scores", rows)
+
+
+@contextmanager
+def facts_on_spark(
+    store: Store,
+    lake: str | Path,
+    *,
+    zone: str,
+    export: bool = False,
+    master: str = "local[*]",
+    session: Any = None,
+) -> Iterator[SparkFacts]:
+    """For the block, ``store.table`` reads the facts from the lake through Spark (the jobs run
+    their expressions there, their results are written to ``store``); afterwards the scores of
+    the runs made in the block are appended to the lake (``facts.scores_written`` says how many).
+
+    ``export``: first write the store's facts (``FACT_INPUTS``) to ``lake``, replacing those
+    table folders (``shopmind run --engine spark`` without ``--data``)."""
+    if export:
+        from shopmind.store._lake_export import export_lake
+
+        export_lake(store, lake, zone=zone, tables=FACT_INPUTS, replace=True)
+    else:
+        from shopmind.store._lake import LakeError, read_manifest
+
+        written_in = (read_manifest(lake) or {}).get("zone") if Path(lake).is_dir() else None
+        if written_in not in (None, zone):  # before the jobs run, not when their scores are appended
+            raise LakeError(
+                f"{lake} holds days in the zone {written_in}, not {zone}: run with --zone {written_in}"
+            )
+    before = run_ids(store)
+    with SparkFacts(lake, master=master, session=session) as facts, store.use_facts(facts):
+        yield facts
+    facts.scores_written = scores_to_lake(store, lake, run_ids(store) - before, zone=zone)

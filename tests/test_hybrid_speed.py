@@ -1,0 +1,97 @@
+"""The hybrid's faster building blocks give exactly what the plain versions gave: the codes of a
+column (Arrow lookup), the distinct (user, item) pairs, each item's top neighbours, each row's
+top k with ties by column, and the seen lists built on first use. Their speed is measured in
+``bench/bench_recommend.py``, not here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import sparse
+
+from shopmind.recommend import HybridRecommender, ItemCFRecommender
+from shopmind.recommend._base import distinct_pairs, positions
+from shopmind.recommend._item_cf import _keep_top
+from shopmind.recommend._topk import top_k_mask
+
+
+def _keep_top_by_row(matrix: sparse.csr_matrix, k: int) -> sparse.csr_matrix:
+    """The reference: each row sorted in full (value down, column up), its first k kept."""
+    out = sparse.lil_matrix(matrix.shape)
+    for r in range(matrix.shape[0]):
+        c = matrix.indices[matrix.indptr[r] : matrix.indptr[r + 1]]
+        v = matrix.data[matrix.indptr[r] : matrix.indptr[r + 1]]
+        for j in np.lexsort((c, -v))[:k]:
+            out[r, c[j]] = v[j]
+    return out.tocsr()
+
+
+def _top_k_reference(scores: np.ndarray, k: int) -> np.ndarray:
+    mask = np.zeros(scores.shape, dtype=bool)
+    for r, row in enumerate(scores):
+        finite = np.flatnonzero(np.isfinite(row))
+        order = finite[np.lexsort((finite, -row[finite]))][:k]
+        mask[r, order] = True
+    return mask
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_kept_neighbours_are_each_rows_best_with_ties_by_column(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    matrix = sparse.random(60, 50, density=rng.uniform(0.05, 0.6), random_state=seed, format="csr")
+    matrix.data = np.round(matrix.data * 4) / 4 + 0.25  # few distinct values: many ties
+    k = int(rng.integers(1, 30))
+    got, want = _keep_top(matrix, k), _keep_top_by_row(matrix, k)
+    assert np.array_equal(got.indptr, want.indptr)
+    assert np.array_equal(got.indices, want.indices)
+    assert np.array_equal(got.data, want.data)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_top_k_takes_tied_scores_by_column(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 4, size=(40, 30)).astype(np.float64)  # ties everywhere
+    scores[rng.random(scores.shape) < 0.3] = -np.inf
+    for k in (1, 5, 12, 29):
+        assert np.array_equal(top_k_mask(scores, k), _top_k_reference(scores, k)), k
+
+
+def test_codes_from_arrow_text_equal_the_pandas_lookup() -> None:
+    values = pd.Series(["b", "a", None, "zz", "가나", "a", "c"]).astype(str)
+    assert isinstance(values.dtype, pd.StringDtype)
+    items = np.asarray(["a", "b", "c", "가나"], dtype=object)
+    expected = pd.Index(items).get_indexer(values.to_numpy(dtype=object))
+    got = positions(values, items)
+    assert got.dtype == np.int64
+    assert got.tolist() == expected.tolist() == [1, 0, -1, -1, 3, 0, 2]
+    assert positions(values.astype(object), items).tolist() == expected.tolist()
+
+
+def test_distinct_pairs_equal_numpy_unique() -> None:
+    rng = np.random.default_rng(3)
+    rows, cols = rng.integers(0, 50, 2000), rng.integers(0, 70, 2000)
+    owner, chosen = distinct_pairs(rows, cols, 70)
+    want = np.unique(rows * 70 + cols)
+    assert np.array_equal(owner * 70 + chosen, want)
+    empty = distinct_pairs(np.zeros(0, np.int64), np.zeros(0, np.int64), 5)
+    assert empty[0].size == empty[1].size == 0
+
+
+def test_seen_lists_built_on_first_use_are_each_customers_items() -> None:
+    frame = pd.DataFrame(
+        {"user": ["u2", "u1", "u2", "u1", "u3", "u2"], "item": ["b", "a", "a", "a", "c", "b"]}
+    )
+    model = ItemCFRecommender().fit(frame)
+    seen = {user: model.items_[codes].tolist() for user, codes in model._seen.items()}
+    assert seen == {"u1": ["a"], "u2": ["a", "b"], "u3": ["c"]}
+    assert [r.item for r in model.recommend("u1", n=5)] == ["b"]  # what u1 chose never comes back
+
+
+def test_candidates_default_to_fewer_when_only_new_items_are_offered() -> None:
+    assert HybridRecommender()._per_component == 20
+    assert HybridRecommender(exclude_seen=False)._per_component == 50
+    assert HybridRecommender(candidates=7, exclude_seen=False)._per_component == 7
+    assert HybridRecommender()._trees == (60, 0.12)
+    assert HybridRecommender(exclude_seen=False)._trees == (150, 0.05)
+    assert HybridRecommender(n_estimators=9, learning_rate=0.3)._trees == (9, 0.3)
