@@ -12,8 +12,8 @@ RSS passes ``--kill-above`` (default 12 GB: the issue's bound) and reports it as
 
 Run with ``python -m bench.bench_scale`` (1M events; what ``make bench`` runs) or
 ``python -m bench.bench_scale --events 1000000 10000000 100000000`` (hours for 100M; run it in
-the background with ``nice``). Each run appends its figures to ``bench/scale_results.jsonl`` and
-draws ``docs/scale.svg`` from every size measured there.
+the background with ``nice``). Each run appends its figures to ``bench/results/scale_results.jsonl`` and
+draws ``bench/results/scale.svg`` (``--plot docs/scale.svg``: the README's) from every size measured there.
 """
 
 from __future__ import annotations
@@ -36,9 +36,11 @@ from bench._measure import load_note
 DAYS = 365
 SEED = 1
 AS_OF = datetime(2026, 12, 31, 15, tzinfo=UTC)  # the end of the year in Seoul
-RESULTS = Path(__file__).with_name("scale_results.jsonl")
+# figures and the plot stay out of git (bench/results/ is ignored); ``--plot docs/scale.svg``
+# redraws the README's plot when a run measured every size it shows
+RESULTS = Path(__file__).with_name("results") / "scale_results.jsonl"
 BOUND_GB = 12  # the issue's bound on one machine's peak memory
-PLOT = Path(__file__).resolve().parent.parent / "docs" / "scale.svg"
+PLOT = Path(__file__).with_name("results") / "scale.svg"
 
 #: the jobs of ``shopmind run``, in its order: (stage name, call on ``store`` as of ``AS_OF``)
 JOBS = (
@@ -190,6 +192,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--memory-limit", default="6GB", help="SHOPMIND_DUCKDB_MEMORY_LIMIT for the stages")
     parser.add_argument("--kill-above", type=float, default=12_000, help="MB of RSS that stops a stage")
     parser.add_argument("--keep", action="store_true", help="keep the lake and workspace of the last size")
+    parser.add_argument(
+        "--plot", type=Path, default=PLOT, help="where to draw the plot (README's: docs/scale.svg)"
+    )
     parser.add_argument("--table", action="store_true", help="print the recorded figures as a Markdown table")
     args = parser.parse_args(argv)
     if args.table:
@@ -218,6 +223,7 @@ def main(argv: list[str] | None = None) -> None:
             )
             figures.append(figure)
             print(_line(figure), flush=True)
+            RESULTS.parent.mkdir(parents=True, exist_ok=True)
             with RESULTS.open("a") as fh:
                 fh.write(
                     json.dumps({**asdict(figure), "at": datetime.now().isoformat(timespec="seconds")}) + "\n"
@@ -228,8 +234,8 @@ def main(argv: list[str] | None = None) -> None:
             shutil.rmtree(folder, ignore_errors=True)
     print()
     print(growth_table(figures))
-    draw(load_results(), PLOT)
-    print(f"\nplot: {PLOT}")
+    draw(load_results(), args.plot)
+    print(f"\nplot: {args.plot}")
 
 
 def _line(f: Figure) -> str:
