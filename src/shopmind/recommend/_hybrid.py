@@ -100,15 +100,16 @@ class HybridRecommender(Recommender):
             come first (0: the session only feeds the components).
         affinity_weight: how strongly the customer's brand and price band re-rank.
         max_per_category: at most this many items of one category in a list (None: no limit).
-        index_size: items kept per known customer in the in-process index built at fit (0: no
-            index; every request is ranked live).
+        index_size: items kept per known customer in the in-process index (0: no index; every
+            request is ranked live). A customer's row is built on their first request and kept
+            (:meth:`prepare_index` builds many at once, a block at a time).
         random_state: seeds the user sample and the trees.
         exclude_seen: leave out what the customer already chose.
 
     Fitted: ``ranker_`` (the LambdaRank trees, a LightGBM ``Booster``; None with rank fusion),
     ``ranker_note_`` (how the candidates are ranked, in words), ``component_names_``,
     ``context_``. :func:`shopmind.recommend.save_recommender` stores it (components, trees,
-    context and index) and :func:`~shopmind.recommend.load_recommender` reads it back, answering
+    context and the index rows built so far) and :func:`~shopmind.recommend.load_recommender` reads it back, answering
     as it did.
     """
 
@@ -216,9 +217,9 @@ class HybridRecommender(Recommender):
         self.items_ = self._state.items
         self._item_index = self._state.index
         self.context_ = self._state.context
+        # built lazily: a customer's row on their first request (or by ``prepare_index``), kept
+        # after; the rows are the ones an index built at fit would hold (blocks score as one)
         self._index: dict[str, _Indexed] = {}
-        if self.index_size > 0:
-            self._index = self._build_index(sorted(self._state.history))
 
     def _learn_ranker(
         self, frame: pd.DataFrame, catalogue: pd.DataFrame | None, chosen: Sequence[tuple[str, Recommender]]
@@ -450,17 +451,21 @@ class HybridRecommender(Recommender):
         candidates); None when the request needs live ranking (a session, another region, a
         weather or a time, whose in-context popular items are candidates too; an unknown customer;
         more items than the index keeps)."""
-        row = self._index.get(user)
-        if row is None or context.session:
-            return None
         state = self._state
         if (
-            context.temp_c is not None
+            context.session
+            or context.temp_c is not None
             or context.precip_mm is not None
             or context.now is not None
             or (context.region is not None and context.region != state.home.get(user))
         ):
             return None  # another context brings its own candidates (in-context popular items)
+        row = self._index.get(user)
+        if row is None:
+            if self.index_size == 0 or user not in state.history:
+                return None
+            row = self._build_index([user])[user]
+            self._index[user] = row  # one assignment: a concurrent request builds the same row
         cand = row.items
         if not row.complete:
             excluded = np.isin(cand, banned).sum()
@@ -481,10 +486,23 @@ class HybridRecommender(Recommender):
 
         return self._in_context(cand, row.value, context, reason_of)
 
+    def prepare_index(self, users: Sequence[Hashable] | None = None) -> int:
+        """Build the in-process index rows of ``users`` (default: every known customer) now, a
+        block of customers at a time, instead of on their first requests; the rows already built
+        are kept. Returns how many rows were built."""
+        self._check_fitted()
+        if self.index_size == 0:
+            return 0
+        wanted = sorted(self._state.history) if users is None else sorted({str(u) for u in users})
+        todo = [user for user in wanted if user in self._state.history and user not in self._index]
+        self._index.update(self._build_index(todo))
+        return len(todo)
+
     def recommend(self, user: Hashable, context: Context | None = None, n: int = 10) -> list[Recommendation]:
         """Up to ``n`` items for ``user``: known customers in their usual context (no session,
         their region, no weather or time given) are answered from the in-process index (see
-        ``index_size``); every other request is ranked live."""
+        ``index_size``; a customer's row is built on their first such request); every other
+        request is ranked live."""
         self._check_fitted()
         _check_n(n)
         context = context or Context()
