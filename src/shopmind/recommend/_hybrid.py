@@ -36,7 +36,7 @@ from shopmind.recommend._base import (
     _check_n,
     check_ranges,
 )
-from shopmind.recommend._evaluation import temporal_split
+from shopmind.recommend._evaluation import held_back
 from shopmind.recommend._hybrid_state import _FALLBACK, TREND_DAYS, _remapped, _State
 from shopmind.recommend._item_cf import ItemCFRecommender
 from shopmind.recommend._popularity import PopularityRecommender
@@ -228,12 +228,9 @@ class HybridRecommender(Recommender):
         span_days = (times.max() - times.min()).total_seconds() / 86_400
         days = self.label_days or int(np.clip(span_days / 4, 7, 90))
         cut = times.max() - pd.Timedelta(days=days)
-        try:  # what the customers known before the cut chose afterwards (new to them, unless
-            # repurchases may be recommended: then a repurchase is a choice to learn from too)
-            split = temporal_split(frame, cut, new_items_only=self.exclude_seen)
-            before, labels = split.train, split.relevant
-        except InvalidInputError:
-            before, labels = frame[times < cut], {}
+        # what the customers known before the cut chose afterwards (new to them, unless
+        # repurchases may be recommended: then a repurchase is a choice to learn from too)
+        before, labels = held_back(frame, cut, new_items_only=self.exclude_seen)
         if len(labels) < 20 or before["item"].nunique() < 2:
             self.ranker_note_ = (
                 f"too little history before the last {days} days to learn a ranker "
