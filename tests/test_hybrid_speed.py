@@ -66,6 +66,8 @@ def test_codes_from_arrow_text_equal_the_pandas_lookup() -> None:
     assert got.dtype == np.int64
     assert got.tolist() == expected.tolist() == [1, 0, -1, -1, 3, 0, 2]
     assert positions(values.astype(object), items).tolist() == expected.tolist()
+    mixed = np.asarray(["a", 7, "가나"], dtype=object)  # not all text: the pandas lookup
+    assert positions(values, mixed).tolist() == [-1, 0, -1, -1, 2, 0, -1]
 
 
 def test_distinct_pairs_equal_numpy_unique() -> None:
