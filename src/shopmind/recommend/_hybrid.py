@@ -304,8 +304,9 @@ class HybridRecommender(Recommender):
             text = self.ranker_.model_to_string()
             state.put("ranker", np.frombuffer(text.encode("utf-8"), dtype=np.uint8))
         self._state.save(state.child("state"))
-        users = sorted(self._index)
-        rows = [self._index[user] for user in users]
+        built = self._index.copy()  # one step: requests may add rows while this runs
+        users = sorted(built)
+        rows = [built[user] for user in users]
         index = state.child("index")
         index.put_strings("users", users)
         index.put("indptr", np.concatenate(([0], np.cumsum([r.items.size for r in rows]))).astype(np.int64))
