@@ -161,3 +161,24 @@ def test_item_cf_similarities_equal_the_first_written_product(by: str, seed: int
     got.sort_indices()
     assert np.array_equal(got.indptr, want.indptr) and np.array_equal(got.indices, want.indices)
     assert np.array_equal(got.data, want.data)
+
+
+def test_als_on_one_thread_gives_the_factors_of_every_core() -> None:
+    """The hybrid fits ALS on one thread (least CPU): the same factors as implicit's default."""
+    from shopmind.core import InvalidInputError
+    from shopmind.recommend import ALSRecommender
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    frame = pd.DataFrame(
+        {
+            "user": [f"u{k}" for k in rng.integers(0, 300, n)],
+            "item": [f"P{k}" for k in rng.integers(0, 120, n)],
+        }
+    )
+    one = ALSRecommender(factors=16, num_threads=1).fit(frame)
+    every = ALSRecommender(factors=16).fit(frame)
+    assert np.array_equal(one.user_factors_, every.user_factors_)
+    assert np.array_equal(one.item_factors_, every.item_factors_)
+    with pytest.raises(InvalidInputError, match="num_threads"):
+        ALSRecommender(num_threads=-1).fit(frame)

@@ -62,7 +62,8 @@ def default_components(
     components: list[tuple[str, Recommender]] = [
         ("item_cf", ItemCFRecommender(exclude_seen=seen)),
         ("user_cf", UserCFRecommender(exclude_seen=seen)),
-        ("als", ALSRecommender(exclude_seen=seen)),
+        # one thread: the same factors for the least CPU (the hybrid fits ALS twice)
+        ("als", ALSRecommender(exclude_seen=seen, num_threads=1)),
         ("popularity", PopularityRecommender(exclude_seen=seen)),
     ]
     if has_time:
