@@ -151,3 +151,23 @@ def test_a_catalogue_whose_categories_are_all_empty_fits(data: tuple[pd.DataFram
     without = HybridRecommender(n_estimators=20).fit(interactions, catalogue.drop(columns="category"))
     users = sorted(interactions.user.unique())[:40]
     assert _answers(model, users) == _answers(without, users)
+
+
+def test_the_stored_hybrid_keeps_the_rows_built_and_builds_the_rest_on_request(
+    data: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """Stored after some customers asked: the rows built so far are stored, the loaded model
+    builds the others on their first request, and every answer is the fitted model's."""
+    interactions, catalogue = data
+    users = sorted(interactions.user.unique())
+    model = HybridRecommender(n_estimators=40).fit(interactions, catalogue)
+    asked = users[:25]
+    before = {user: model.recommend(user, n=10) for user in asked}
+    assert sorted(model._index) == asked
+    state = ModelState()
+    save_model_state(model, state)
+    loaded = load_model_state(state)
+    assert isinstance(loaded, HybridRecommender) and sorted(loaded._index) == asked
+    assert all(loaded.recommend(user, n=10) == before[user] for user in asked)
+    assert all(loaded.recommend(user, n=10) == model.recommend(user, n=10) for user in users)
+    assert sorted(loaded._index) == users

@@ -66,6 +66,8 @@ def test_codes_from_arrow_text_equal_the_pandas_lookup() -> None:
     assert got.dtype == np.int64
     assert got.tolist() == expected.tolist() == [1, 0, -1, -1, 3, 0, 2]
     assert positions(values.astype(object), items).tolist() == expected.tolist()
+    mixed = np.asarray(["a", 7, "가나"], dtype=object)  # not all text: the pandas lookup
+    assert positions(values, mixed).tolist() == [-1, 0, -1, -1, 2, 0, -1]
 
 
 def test_distinct_pairs_equal_numpy_unique() -> None:
@@ -95,3 +97,88 @@ def test_candidates_default_to_fewer_when_only_new_items_are_offered() -> None:
     assert HybridRecommender()._trees == (60, 0.12)
     assert HybridRecommender(exclude_seen=False)._trees == (150, 0.05)
     assert HybridRecommender(n_estimators=9, learning_rate=0.3)._trees == (9, 0.3)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("new_items_only", [True, False])
+def test_the_hybrids_held_back_split_equals_the_temporal_split(seed: int, new_items_only: bool) -> None:
+    """The hybrid's split of checked interactions: the same training rows and the same choices
+    per customer as :func:`temporal_split` (customers new after the cut and repeats left out)."""
+    from shopmind.recommend._base import check_interactions
+    from shopmind.recommend._evaluation import held_back, temporal_split
+
+    rng = np.random.default_rng(seed)
+    n = 400
+    start = pd.Timestamp("2026-01-01", tz="UTC")
+    raw = pd.DataFrame(
+        {
+            "user": [f"u{k}" for k in rng.integers(0, 40, n)],
+            "item": [f"P{k}" for k in rng.integers(0, 25, n)],
+            "time": start + pd.to_timedelta(rng.integers(0, 90 * 24, n), unit="h"),
+        }
+    )
+    frame = check_interactions(raw)
+    for days in (10, 45, 80):
+        cut = start + pd.Timedelta(days=days)
+        split = temporal_split(frame, cut, new_items_only=new_items_only)
+        train, chosen = held_back(frame, cut, new_items_only=new_items_only)
+        pd.testing.assert_frame_equal(train, split.train)
+        assert chosen == dict(split.relevant) and chosen, days
+    late = frame.time.max() + pd.Timedelta(days=1)  # nothing after the cut
+    train, chosen = held_back(frame, late, new_items_only=new_items_only)
+    assert len(train) == len(frame) and chosen == {}
+    train, chosen = held_back(frame, start, new_items_only=new_items_only)  # nothing before
+    assert train.empty and chosen == {}
+
+
+def _similarity_reference(x: sparse.csr_matrix, shrinkage: float, k: int) -> sparse.csr_matrix:
+    """Item CF's similarities as first written: the co-occurrences multiplied in CSC."""
+    chosen = np.asarray(x.sum(axis=0)).ravel()
+    co = (x.T @ x).tocsr()
+    co.setdiag(0)
+    co.eliminate_zeros()
+    co = co.tocoo()
+    co.data = co.data / (np.sqrt(chosen[co.row] * chosen[co.col]) + shrinkage)
+    return _keep_top_by_row(co.tocsr(), k)
+
+
+@pytest.mark.parametrize("by", ["user", "basket"])
+@pytest.mark.parametrize("seed", range(3))
+def test_item_cf_similarities_equal_the_first_written_product(by: str, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 600
+    frame = pd.DataFrame(
+        {
+            "user": [f"u{k}" for k in rng.integers(0, 80, n)],
+            "item": [f"P{k:02d}" for k in rng.integers(0, 40, n)],
+            "time": pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 30, n), unit="D"),
+        }
+    )
+    model = ItemCFRecommender(by=by, neighbours=7, shrinkage=2.0).fit(frame)
+    x = model._user_items if by == "user" else model._baskets(frame)
+    want = _similarity_reference(x, 2.0, 7)
+    got = model._similarity
+    got.sort_indices()
+    assert np.array_equal(got.indptr, want.indptr) and np.array_equal(got.indices, want.indices)
+    assert np.array_equal(got.data, want.data)
+
+
+def test_als_on_one_thread_gives_the_factors_of_every_core() -> None:
+    """The hybrid fits ALS on one thread (least CPU): the same factors as implicit's default."""
+    from shopmind.core import InvalidInputError
+    from shopmind.recommend import ALSRecommender
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    frame = pd.DataFrame(
+        {
+            "user": [f"u{k}" for k in rng.integers(0, 300, n)],
+            "item": [f"P{k}" for k in rng.integers(0, 120, n)],
+        }
+    )
+    one = ALSRecommender(factors=16, num_threads=1).fit(frame)
+    every = ALSRecommender(factors=16).fit(frame)
+    assert np.array_equal(one.user_factors_, every.user_factors_)
+    assert np.array_equal(one.item_factors_, every.item_factors_)
+    with pytest.raises(InvalidInputError, match="num_threads"):
+        ALSRecommender(num_threads=-1).fit(frame)

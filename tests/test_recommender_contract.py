@@ -148,20 +148,30 @@ def test_contract(name: str, data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
 
 
 def test_hybrid_index_answers_as_live_ranking(data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
-    """Known customers are answered from the in-process index built at fit: the same items,
-    scores and reasons as ranking every component live, including when the index keeps fewer
-    items than asked (then the request is ranked live)."""
+    """Known customers are answered from the in-process index (each row built on the customer's
+    first request, or all at once by ``prepare_index``): the same items, scores and reasons as
+    ranking every component live, including when the index keeps fewer items than asked (then
+    the request is ranked live)."""
     interactions, catalogue = data
     live = HybridRecommender(n_estimators=30, index_size=0).fit(interactions, catalogue)
     indexed = HybridRecommender(n_estimators=30).fit(interactions, catalogue)
+    eager = HybridRecommender(n_estimators=30).fit(interactions, catalogue)
     short = HybridRecommender(n_estimators=30, index_size=3).fit(interactions, catalogue)
     users = sorted(interactions.user.unique())
-    assert len(indexed._index) == len(users) and not live._index
+    assert not indexed._index and not eager._index  # nothing built at fit
+    assert eager.prepare_index() == len(users) and eager.prepare_index() == 0
+    assert live.prepare_index() == 0 and not live._index
     for user in users:
         expected = live.recommend(user, n=10)
         assert indexed.recommend(user, n=10) == expected, user
+        assert eager.recommend(user, n=10) == expected, user
         assert short.recommend(user, n=10) == expected, user
         assert short.recommend(user, n=2) == expected[:2], user
+    assert sorted(indexed._index) == users and not live._index
+    for user in users:  # the lazily built rows are the rows built in blocks
+        a, b = indexed._index[user], eager._index[user]
+        assert np.array_equal(a.items, b.items) and np.array_equal(a.value, b.value), user
+        assert np.array_equal(a.best, b.best) and a.complete == b.complete, user
     in_session = Context(session=("P01",))
     assert indexed.recommend("u3", in_session) == live.recommend("u3", in_session)
 

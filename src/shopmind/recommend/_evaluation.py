@@ -85,6 +85,35 @@ def temporal_split(
     return TemporalSplit(train.reset_index(drop=True), relevant, start, end)
 
 
+def held_back(
+    frame: pd.DataFrame, split_at: pd.Timestamp, *, new_items_only: bool = True
+) -> tuple[pd.DataFrame, dict[str, frozenset[str]]]:
+    """:func:`temporal_split` of interactions a recommender's ``fit`` already checked (text
+    ``user`` and ``item``, a UTC ``time``) until the end of the data: the rows before ``split_at``
+    and what each customer known before it chose from then on (new to them with
+    ``new_items_only``), possibly none. The same rows and choices, without checking the frame
+    again or merging on text (the hybrid splits Online Retail on every fit)."""
+    before = (frame["time"] < split_at).to_numpy()
+    train = frame[before].reset_index(drop=True)
+    if not before.any() or before.all():
+        return train, {}
+    user_codes, people = pd.factorize(frame["user"])
+    item_codes, goods = pd.factorize(frame["item"])
+    users = user_codes.astype(np.int64)
+    keys = users * len(goods) + item_codes.astype(np.int64)
+    known = np.zeros(len(people), dtype=bool)
+    known[users[before]] = True
+    after = ~before & known[users]
+    if new_items_only:
+        after &= ~np.isin(keys, keys[before])
+    owner, chosen = np.divmod(np.unique(keys[after]), len(goods))
+    starts = np.flatnonzero(np.diff(owner, prepend=-1))
+    groups = np.split(chosen, starts[1:])
+    labels = np.asarray(goods, dtype=object)
+    names = np.asarray(people, dtype=object)[owner[starts]].tolist()
+    return train, {str(u): frozenset(labels[g].tolist()) for u, g in zip(names, groups, strict=True)}
+
+
 def _timestamp(value: datetime | str, field: str) -> pd.Timestamp:
     try:
         stamp = pd.Timestamp(value)

@@ -36,7 +36,7 @@ from shopmind.recommend._base import (
     _check_n,
     check_ranges,
 )
-from shopmind.recommend._evaluation import temporal_split
+from shopmind.recommend._evaluation import held_back
 from shopmind.recommend._hybrid_state import _FALLBACK, TREND_DAYS, _remapped, _State
 from shopmind.recommend._item_cf import ItemCFRecommender
 from shopmind.recommend._popularity import PopularityRecommender
@@ -62,7 +62,8 @@ def default_components(
     components: list[tuple[str, Recommender]] = [
         ("item_cf", ItemCFRecommender(exclude_seen=seen)),
         ("user_cf", UserCFRecommender(exclude_seen=seen)),
-        ("als", ALSRecommender(exclude_seen=seen)),
+        # one thread: the same factors for the least CPU (the hybrid fits ALS twice)
+        ("als", ALSRecommender(exclude_seen=seen, num_threads=1)),
         ("popularity", PopularityRecommender(exclude_seen=seen)),
     ]
     if has_time:
@@ -100,15 +101,16 @@ class HybridRecommender(Recommender):
             come first (0: the session only feeds the components).
         affinity_weight: how strongly the customer's brand and price band re-rank.
         max_per_category: at most this many items of one category in a list (None: no limit).
-        index_size: items kept per known customer in the in-process index built at fit (0: no
-            index; every request is ranked live).
+        index_size: items kept per known customer in the in-process index (0: no index; every
+            request is ranked live). A customer's row is built on their first request and kept
+            (:meth:`prepare_index` builds many at once, a block at a time).
         random_state: seeds the user sample and the trees.
         exclude_seen: leave out what the customer already chose.
 
     Fitted: ``ranker_`` (the LambdaRank trees, a LightGBM ``Booster``; None with rank fusion),
     ``ranker_note_`` (how the candidates are ranked, in words), ``component_names_``,
     ``context_``. :func:`shopmind.recommend.save_recommender` stores it (components, trees,
-    context and index) and :func:`~shopmind.recommend.load_recommender` reads it back, answering
+    context and the index rows built so far) and :func:`~shopmind.recommend.load_recommender` reads it back, answering
     as it did.
     """
 
@@ -216,9 +218,9 @@ class HybridRecommender(Recommender):
         self.items_ = self._state.items
         self._item_index = self._state.index
         self.context_ = self._state.context
+        # built lazily: a customer's row on their first request (or by ``prepare_index``), kept
+        # after; the rows are the ones an index built at fit would hold (blocks score as one)
         self._index: dict[str, _Indexed] = {}
-        if self.index_size > 0:
-            self._index = self._build_index(sorted(self._state.history))
 
     def _learn_ranker(
         self, frame: pd.DataFrame, catalogue: pd.DataFrame | None, chosen: Sequence[tuple[str, Recommender]]
@@ -227,12 +229,9 @@ class HybridRecommender(Recommender):
         span_days = (times.max() - times.min()).total_seconds() / 86_400
         days = self.label_days or int(np.clip(span_days / 4, 7, 90))
         cut = times.max() - pd.Timedelta(days=days)
-        try:  # what the customers known before the cut chose afterwards (new to them, unless
-            # repurchases may be recommended: then a repurchase is a choice to learn from too)
-            split = temporal_split(frame, cut, new_items_only=self.exclude_seen)
-            before, labels = split.train, split.relevant
-        except InvalidInputError:
-            before, labels = frame[times < cut], {}
+        # what the customers known before the cut chose afterwards (new to them, unless
+        # repurchases may be recommended: then a repurchase is a choice to learn from too)
+        before, labels = held_back(frame, cut, new_items_only=self.exclude_seen)
         if len(labels) < 20 or before["item"].nunique() < 2:
             self.ranker_note_ = (
                 f"too little history before the last {days} days to learn a ranker "
@@ -306,8 +305,9 @@ class HybridRecommender(Recommender):
             text = self.ranker_.model_to_string()
             state.put("ranker", np.frombuffer(text.encode("utf-8"), dtype=np.uint8))
         self._state.save(state.child("state"))
-        users = sorted(self._index)
-        rows = [self._index[user] for user in users]
+        built = self._index.copy()  # one step: requests may add rows while this runs
+        users = sorted(built)
+        rows = [built[user] for user in users]
         index = state.child("index")
         index.put_strings("users", users)
         index.put("indptr", np.concatenate(([0], np.cumsum([r.items.size for r in rows]))).astype(np.int64))
@@ -450,17 +450,21 @@ class HybridRecommender(Recommender):
         candidates); None when the request needs live ranking (a session, another region, a
         weather or a time, whose in-context popular items are candidates too; an unknown customer;
         more items than the index keeps)."""
-        row = self._index.get(user)
-        if row is None or context.session:
-            return None
         state = self._state
         if (
-            context.temp_c is not None
+            context.session
+            or context.temp_c is not None
             or context.precip_mm is not None
             or context.now is not None
             or (context.region is not None and context.region != state.home.get(user))
         ):
             return None  # another context brings its own candidates (in-context popular items)
+        row = self._index.get(user)
+        if row is None:
+            if self.index_size == 0 or user not in state.history:
+                return None
+            row = self._build_index([user])[user]
+            self._index[user] = row  # one assignment: a concurrent request builds the same row
         cand = row.items
         if not row.complete:
             excluded = np.isin(cand, banned).sum()
@@ -481,10 +485,23 @@ class HybridRecommender(Recommender):
 
         return self._in_context(cand, row.value, context, reason_of)
 
+    def prepare_index(self, users: Sequence[Hashable] | None = None) -> int:
+        """Build the in-process index rows of ``users`` (default: every known customer) now, a
+        block of customers at a time, instead of on their first requests; the rows already built
+        are kept. Returns how many rows were built."""
+        self._check_fitted()
+        if self.index_size == 0:
+            return 0
+        wanted = sorted(self._state.history) if users is None else sorted({str(u) for u in users})
+        todo = [user for user in wanted if user in self._state.history and user not in self._index]
+        self._index.update(self._build_index(todo))
+        return len(todo)
+
     def recommend(self, user: Hashable, context: Context | None = None, n: int = 10) -> list[Recommendation]:
         """Up to ``n`` items for ``user``: known customers in their usual context (no session,
         their region, no weather or time given) are answered from the in-process index (see
-        ``index_size``); every other request is ranked live."""
+        ``index_size``; a customer's row is built on their first such request); every other
+        request is ranked live."""
         self._check_fitted()
         _check_n(n)
         context = context or Context()

@@ -93,7 +93,9 @@ class ItemCFRecommender(Recommender):
             x = self._baskets(frame)
             self._reason = _together
         chosen = np.asarray(x.sum(axis=0)).ravel()
-        co = (x.T @ x).tocsr()
+        # CSR times CSR gives CSR: ``x.T @ x`` multiplied in CSC and then converted the far larger
+        # co-occurrence matrix (counts of ones: the same sums either way)
+        co = x.T.tocsr() @ x
         co.setdiag(0)
         co.eliminate_zeros()
         row = np.repeat(np.arange(co.shape[0]), np.diff(co.indptr))  # in place: no copy through COO
