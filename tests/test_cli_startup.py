@@ -84,3 +84,51 @@ def test_importing_the_cli_module_imports_no_heavy_library() -> None:
     assert "shopmind" in loaded and "typer" in loaded  # the names were read
     heavy = {*HEAVY, "numpy", "pyarrow", "pyspark", "jinja2"}
     assert not loaded & heavy, f"import shopmind.cli imports {sorted(loaded & heavy)}"
+
+
+#: what ``shopmind.core`` loads on first use only (issue 22): msgspec (schema errors), threadpoolctl
+#: (BLAS thread limits), password and identifier hashing, the personal-field rules, the YAML reader
+LAZY_CORE = (
+    "msgspec",
+    "threadpoolctl",
+    "shopmind.core._schema_errors",
+    "shopmind.core._threads",
+    "shopmind.core._passwords",
+    "shopmind.core._hashing",
+    "shopmind.core._personal",
+    "shopmind.core._yaml",
+    "shopmind.core._settings",
+)
+
+
+def _modules_after(code: str) -> set[str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", f"{code}; import sys; print(' '.join(sorted(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    loaded = set(proc.stdout.split())
+    assert "shopmind.core._errors" in loaded  # the names were read
+    return loaded
+
+
+def test_importing_the_cli_module_leaves_the_heavy_core_parts_unloaded() -> None:
+    loaded = _modules_after("import shopmind.cli")
+    assert not loaded & set(LAZY_CORE), f"import shopmind.cli imports {sorted(loaded & set(LAZY_CORE))}"
+    # what only a command's body needs: the user name, hostname, tokens, a saved mapping, progress bars
+    body_only = {"getpass", "termios", "socket", "secrets", "tomllib", "rich.progress"}
+    assert not loaded & body_only, f"import shopmind.cli imports {sorted(loaded & body_only)}"
+
+
+def test_lazy_core_names_load_on_first_use() -> None:
+    """The lazy names are the same objects as their modules' and import only what they need."""
+    loaded = _modules_after(
+        "from shopmind.core import hash_password, single_threaded_blas, decode_declared, IdentifierHasher; "
+        "import shopmind.core as c, shopmind.core._passwords as p, shopmind.core._threads as t; "
+        "assert c.hash_password is p.hash_password and c.single_threaded_blas is t.single_threaded_blas; "
+        "assert set(c.__all__) <= set(dir(c))"
+    )
+    assert {"msgspec", "threadpoolctl", "shopmind.core._hashing"} <= loaded
+    assert "shopmind.core._settings" not in loaded  # nor the names nobody asked for

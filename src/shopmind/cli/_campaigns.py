@@ -7,7 +7,6 @@ the file and names each wrong field with the reason (exit code 2; nothing is sto
 
 from __future__ import annotations
 
-import getpass
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -145,6 +144,7 @@ def campaigns_create(
     caps: {per_day: 1, per_week: 3}
 
     holdout: 0.1"""
+    import getpass  # its termios import is paid only by the command that names the author
     from datetime import UTC, datetime
 
     from shopmind.activation import new_campaign

@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from shopmind.cli._format import shop_zone
 from shopmind.core import (
@@ -227,6 +226,9 @@ def progress_bars() -> Iterator[Callable[[str, int, int], None]]:
         yield tracking(here.progress)
         finish(here.progress)
         return
+    # here, not at the top: only the commands that draw bars pay for rich.progress
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
     bars = Progress(
         TextColumn("{task.description:<14}"),
         BarColumn(),

@@ -9,7 +9,6 @@ state that does not allow the move; 4 for an unreadable file; 5 for a workspace 
 
 from __future__ import annotations
 
-import getpass
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -130,6 +129,8 @@ def experiments_create(
     variants: \[{name: control, trigger: exit-coupon}, {name: free-shipping, trigger: exit-free-shipping}]
 
     metrics: \[{name: conversion, kind: conversion, window_days: 7}, {name: revenue, kind: revenue}]"""
+    import getpass  # its termios import is paid only by the command that names the author
+
     from shopmind.measure import new_experiment
 
     experiment = _read(file)

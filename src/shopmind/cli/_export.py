@@ -5,7 +5,6 @@ files, on this machine)."""
 
 from __future__ import annotations
 
-import getpass
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -65,6 +64,8 @@ OutOpt = Annotated[Path, typer.Option("--output", "-o", help="The file to write.
 
 def actor() -> str:
     """Who runs the command, for the export log."""
+    import getpass  # its termios import is paid only by the commands that log an export
+
     try:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):  # no user name in a bare container

@@ -5,7 +5,6 @@ export is imported again without every ``--map`` (issue 17)."""
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 
 MAPPINGS_FILE = "mappings.toml"
@@ -15,6 +14,8 @@ def _read(folder: Path) -> dict[str, dict[str, str]]:
     path = folder / MAPPINGS_FILE
     if not path.exists():
         return {}
+    import tomllib  # only the imports that read a saved mapping need it
+
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     return {
         kind: {str(k): str(v) for k, v in table.items()}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sys
 from datetime import time
 from pathlib import Path
@@ -114,6 +113,8 @@ def _own_url(host: str, port: int) -> str:
     """The server's own address, for links when no --public-url is given (an address listening on
     every interface is named by the machine's name)."""
     if host in ("0.0.0.0", "::", ""):
+        import socket  # here: every command's start-up would pay for it
+
         host = socket.getfqdn()
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 

@@ -6,7 +6,6 @@ Each command's work is a plain function of a ``Store`` (``create_account``, ``di
 
 from __future__ import annotations
 
-import secrets
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -140,6 +139,8 @@ def users_create(
                 f"(a new password: shopmind users password {found.login})"
             )
             return
+        import secrets  # here, not at the top: every command's start-up would pay for it
+
         password = secrets.token_urlsafe(12) if generate else _password(password_stdin)
         try:
             user = create_account(store, login, role, password, name)
