@@ -121,9 +121,11 @@ WorkspaceOpt = Annotated[
 
 
 def fail(message: str, code: int, hint: str | None = None) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
+    # not wrapped by rich: a path or a command in the message stays whole to copy (the terminal
+    # wraps the line itself; rich would break a long path inside a word at its assumed width)
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     if hint:
-        err_console.print(f"[yellow]hint:[/] {hint}")
+        err_console.print(f"[yellow]hint:[/] {hint}", soft_wrap=True)
     return typer.Exit(code)
 
 
