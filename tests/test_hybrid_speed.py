@@ -129,6 +129,14 @@ def test_the_hybrids_held_back_split_equals_the_temporal_split(seed: int, new_it
     assert len(train) == len(frame) and chosen == {}
     train, chosen = held_back(frame, start, new_items_only=new_items_only)  # nothing before
     assert train.empty and chosen == {}
+    # rows on both sides, but only customers who were not known before buy after the cut (a young
+    # shop's run through the server failed here: one empty group against no customer)
+    cut = start + pd.Timedelta(days=45)
+    newcomers = frame[frame.time < cut].copy()
+    later = frame[frame.time >= cut].assign(user=lambda f: "new-" + f.user)
+    mixed = pd.concat([newcomers, later], ignore_index=True)
+    train, chosen = held_back(mixed, cut, new_items_only=new_items_only)
+    assert len(train) == len(newcomers) and chosen == {}
 
 
 def _similarity_reference(x: sparse.csr_matrix, shrinkage: float, k: int) -> sparse.csr_matrix:

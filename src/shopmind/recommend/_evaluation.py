@@ -106,6 +106,8 @@ def held_back(
     after = ~before & known[users]
     if new_items_only:
         after &= ~np.isin(keys, keys[before])
+    if not after.any():  # nobody known before chose anything (new) after: np.split would give one empty group
+        return train, {}
     owner, chosen = np.divmod(np.unique(keys[after]), len(goods))
     starts = np.flatnonzero(np.diff(owner, prepend=-1))
     groups = np.split(chosen, starts[1:])
