@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator
 from shopmind.core import FieldError, InvalidInputError, single_threaded_blas
 from shopmind.models._errors import NotFittedError
 from shopmind.models._mle import LOG_BOUND, FloatArray, MleResult, aggregate_rows, maximise
-from shopmind.models._validation import check_rfm, check_time
+from shopmind.models._validation import check_counts, check_rfm, check_time
 from shopmind.models._warnings import UnstableFitWarning
 
 METHODS = ("L-BFGS-B", "BFGS", "Nelder-Mead")
@@ -267,8 +267,15 @@ def broadcast_with_time(t: FloatArray, *arrays: FloatArray) -> tuple[FloatArray,
 class TransactionModel(MaximumLikelihoodModel):
     """Base of the purchase-count models fitted on (frequency, recency, T)."""
 
-    def fit(self, frequency: npt.ArrayLike, recency: npt.ArrayLike, T: npt.ArrayLike) -> Self:
-        """Fit by maximum likelihood on one row per customer; returns ``self``.
+    def fit(
+        self,
+        frequency: npt.ArrayLike,
+        recency: npt.ArrayLike,
+        T: npt.ArrayLike,
+        counts: npt.ArrayLike | None = None,
+    ) -> Self:
+        """Fit by maximum likelihood on one row per customer, or on rows that stand for
+        ``counts`` customers each; returns ``self``.
 
         Args:
             frequency: repeat purchases per customer (purchases after the first; several
@@ -276,10 +283,15 @@ class TransactionModel(MaximumLikelihoodModel):
             recency: time from the first to the last purchase (0 when frequency is 0).
             T: time from the first purchase to the end of the calibration period, in the same
                 unit as recency (e.g. weeks).
+            counts: the customers each row stands for (whole numbers), e.g. the distinct
+                (frequency, recency, T) triples with their counts, computed where the data are
+                (the likelihood depends on nothing else): the same fit as on the customers' own
+                rows. None: one customer per row.
 
         Raises:
             InvalidInputError: naming the field, for NaN, negative, non-integer frequency,
-                recency > T, recency > 0 with frequency 0, or mismatched lengths.
+                recency > T, recency > 0 with frequency 0, mismatched lengths, or counts that
+                are not whole numbers >= 0.
 
         Warns:
             UnstableFitWarning: with fewer than 30 repeat buyers or under 10% of customers
@@ -288,19 +300,23 @@ class TransactionModel(MaximumLikelihoodModel):
         """
         self._check_hyper_parameters()
         x, tx, age = check_rfm(frequency, recency, T, fit=True)
-        (ux, utx, uage), weights = aggregate_rows(x, tx, age)
+        given = None if counts is None else check_counts(counts, len(x))
+        (ux, utx, uage), weights = aggregate_rows(x, tx, age, weights=given)
+        n = len(x) if given is None else int(given.sum())
 
         def total_nll(log_params: FloatArray) -> float:
             return -float(np.dot(weights, self._log_likelihood_terms(np.exp(log_params), ux, utx, uage)))
 
         fused = self._value_and_gradient(ux, utx, uage, weights)
-        result = self._maximise(total_nll, self._start(x, tx, age), len(x), fused)
-        self._store_fit(result, len(x), self._data_problems(x))
+        # the start from the distinct rows and their weights: the same whether the customers'
+        # rows or their counts were given, so both fits take the same path
+        result = self._maximise(total_nll, self._start(ux, utx, uage, weights), n, fused)
+        self._store_fit(result, n, self._data_problems(ux, weights))
         return self
 
-    def _data_problems(self, frequency: FloatArray) -> list[str]:
-        n = len(frequency)
-        repeaters = int(np.count_nonzero(frequency > 0))
+    def _data_problems(self, frequency: FloatArray, weights: FloatArray) -> list[str]:
+        n = int(weights.sum())
+        repeaters = int(weights[frequency > 0].sum())
         model = self._model_name
         problems = []
         if repeaters < MIN_REPEAT_BUYERS:
@@ -326,7 +342,9 @@ class TransactionModel(MaximumLikelihoodModel):
     _formula_expected: ClassVar[Callable[..., FloatArray]]
     _formula_conditional: ClassVar[Callable[..., FloatArray]]
 
-    def _start(self, frequency: FloatArray, recency: FloatArray, T: FloatArray) -> FloatArray:
+    def _start(
+        self, frequency: FloatArray, recency: FloatArray, T: FloatArray, weights: FloatArray
+    ) -> FloatArray:
         raise NotImplementedError
 
     def _log_likelihood_terms(

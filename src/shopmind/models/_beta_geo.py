@@ -246,10 +246,12 @@ class BetaGeoModel(TransactionModel):
     _formula_expected = staticmethod(expected_purchases)  # eq. 9
     _formula_conditional = staticmethod(conditional_expected_purchases)  # eq. 10
 
-    def _start(self, frequency: FloatArray, recency: FloatArray, T: FloatArray) -> FloatArray:
+    def _start(
+        self, frequency: FloatArray, recency: FloatArray, T: FloatArray, weights: FloatArray
+    ) -> FloatArray:
         # r = 1 and alpha matching the observed purchase rate: a start in the right scale for
         # any time unit (days, weeks, months)
-        rate = max(float(frequency.sum()), 1.0) / max(float(T.sum()), 1e-9)
+        rate = max(float(weights @ frequency), 1.0) / max(float(weights @ T), 1e-9)
         return np.log(np.array([1.0, 1.0 / rate, 1.0, 1.0]))
 
     def _value_and_gradient(

@@ -22,7 +22,7 @@ from scipy.special import digamma, gammaln
 from shopmind.core import FieldError, InvalidInputError
 from shopmind.models._base import MIN_REPEAT_BUYERS, MaximumLikelihoodModel
 from shopmind.models._mle import FloatArray, aggregate_rows
-from shopmind.models._validation import check_rfm, check_spend
+from shopmind.models._validation import check_counts, check_rfm, check_spend
 
 
 class PurchaseCountModel(Protocol):
@@ -123,12 +123,16 @@ class GammaGammaModel(MaximumLikelihoodModel):
     _param_names = ("p", "q", "gamma")
     _model_name = "Gamma-Gamma"
 
-    def fit(self, frequency: npt.ArrayLike, monetary_value: npt.ArrayLike) -> Self:
-        """Fit by maximum likelihood on repeat buyers; returns ``self``.
+    def fit(
+        self, frequency: npt.ArrayLike, monetary_value: npt.ArrayLike, counts: npt.ArrayLike | None = None
+    ) -> Self:
+        """Fit by maximum likelihood on repeat buyers (one row each, or rows that stand for
+        ``counts`` buyers each: the distinct (frequency, mean spend) pairs with their counts give
+        the same fit); returns ``self``.
 
         Raises:
             InvalidInputError: naming the field, for NaN, frequency < 1 or not whole,
-                monetary_value <= 0, or mismatched lengths.
+                monetary_value <= 0, mismatched lengths, or counts that are not whole numbers >= 0.
 
         Warns:
             UnstableFitWarning: with fewer than 30 customers, when q <= 1 (the mean spend is then
@@ -136,19 +140,22 @@ class GammaGammaModel(MaximumLikelihoodModel):
         """
         self._check_hyper_parameters()
         x, m = check_spend(frequency, monetary_value, fit=True)
-        (ux, um), weights = aggregate_rows(x, m)
+        given = None if counts is None else check_counts(counts, len(x))
+        (ux, um), weights = aggregate_rows(x, m, weights=given)
+        n = len(x) if given is None else int(given.sum())
 
         def total_nll(log_params: FloatArray) -> float:
             p, q, gamma = (float(v) for v in np.exp(log_params))
             return -float(np.dot(weights, log_likelihood_terms(p, q, gamma, ux, um)))
 
-        start = np.log(np.array([1.0, 2.0, float(np.mean(m))]))
+        # the start from the distinct rows and their weights: the same for rows and counts
+        start = np.log(np.array([1.0, 2.0, float(weights @ um) / float(weights.sum())]))
         fused = negative_log_likelihood_objective(ux, um, weights)
-        result = self._maximise(total_nll, start, len(x), fused)
+        result = self._maximise(total_nll, start, n, fused)
         problems = []
-        if len(x) < MIN_REPEAT_BUYERS:
+        if n < MIN_REPEAT_BUYERS:
             problems.append(
-                f"Gamma-Gamma fitted on only {len(x)} repeat buyers; with fewer than "
+                f"Gamma-Gamma fitted on only {n} repeat buyers; with fewer than "
                 f"{MIN_REPEAT_BUYERS} the spend distribution is poorly determined. Fit on more "
                 "customers or use penalizer_coef > 0."
             )
@@ -159,7 +166,7 @@ class GammaGammaModel(MaximumLikelihoodModel):
                 "expected profits of customers with few purchases are meaningless. Check monetary_value "
                 "for outliers (e.g. wholesale orders) or use penalizer_coef > 0."
             )
-        self._store_fit(result, len(x), problems)
+        self._store_fit(result, n, problems)
         return self
 
     def conditional_expected_average_profit(

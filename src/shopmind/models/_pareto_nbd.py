@@ -293,9 +293,11 @@ class ParetoNBDModel(TransactionModel):
     _formula_expected = staticmethod(expected_purchases)  # section 4
     _formula_conditional = staticmethod(conditional_expected_purchases)  # section 6
 
-    def _start(self, frequency: FloatArray, recency: FloatArray, T: FloatArray) -> FloatArray:
-        rate = max(float(frequency.sum()), 1.0) / max(float(T.sum()), 1e-9)
-        return np.log(np.array([1.0, 1.0 / rate, 1.0, max(float(T.mean()), 1e-3)]))
+    def _start(
+        self, frequency: FloatArray, recency: FloatArray, T: FloatArray, weights: FloatArray
+    ) -> FloatArray:
+        rate = max(float(weights @ frequency), 1.0) / max(float(weights @ T), 1e-9)
+        return np.log(np.array([1.0, 1.0 / rate, 1.0, max(float(weights @ T) / float(weights.sum()), 1e-3)]))
 
     def _value_and_gradient(
         self, frequency: FloatArray, recency: FloatArray, T: FloatArray, weights: FloatArray

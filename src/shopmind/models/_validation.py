@@ -178,3 +178,28 @@ def check_time(t: npt.ArrayLike, field: str = "t") -> FloatArray:
     if (array < 0).any():
         raise InvalidInputError([FieldError(field, f"must not be negative: {_describe(array < 0)}")])
     return array
+
+
+def check_counts(counts: npt.ArrayLike | None, rows: int) -> FloatArray:
+    """The number of customers each row of a fit stands for (``counts``: e.g. the distinct
+    (frequency, recency, T) rows with their counts, aggregated where the data are); all ones when
+    None. Whole numbers >= 0, one per row; rows with a count of 0 are allowed (they weigh
+    nothing) but not all of them."""
+    if counts is None:
+        return np.ones(rows, dtype=np.float64)
+    errors: list[FieldError] = []
+    array = _as_float_array("counts", counts, errors)
+    if array is None:
+        raise InvalidInputError(errors)
+    if array.ndim != 1 or array.shape[0] != rows:
+        raise InvalidInputError(
+            [FieldError("counts", f"has shape {array.shape} but there are {rows} rows: one count per row")]
+        )
+    bad = (array < 0) | (array != np.round(array))
+    if bad.any():
+        raise InvalidInputError(
+            [FieldError("counts", f"must be whole numbers of customers >= 0: {_describe(bad)}")]
+        )
+    if not array.sum() > 0:
+        raise InvalidInputError([FieldError("counts", "are all 0: a fit needs at least one customer")])
+    return array

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         predict_spend,
         spend_between,
     )
+    from shopmind.pipeline._clv_statistics import repeat_purchase_counts, spend_counts
     from shopmind.pipeline._demo_job import DemoLoadReport, load_demo_shop
     from shopmind.pipeline._demo_lake import DemoLakeReport, write_demo_lake
     from shopmind.pipeline._full_run import FullRunReport, run_everything
@@ -87,6 +88,7 @@ __all__ = [
     "persona_features",
     "predict_spend",
     "recommender_data",
+    "repeat_purchase_counts",
     "resolve_profile",
     "run_churn_risk",
     "run_customer_intelligence",
@@ -99,6 +101,7 @@ __all__ = [
     "score_name",
     "segment_label",
     "spend_between",
+    "spend_counts",
     "stored_as_of",
     "stored_recommender",
     "visitor_facts",
@@ -115,6 +118,8 @@ _WHERE = {
     "customer_summary": "_clv",
     "predict_spend": "_clv",
     "spend_between": "_clv",
+    "repeat_purchase_counts": "_clv_statistics",
+    "spend_counts": "_clv_statistics",
     "DemoLoadReport": "_demo_job",
     "load_demo_shop": "_demo_job",
     "DemoLakeReport": "_demo_lake",

@@ -252,7 +252,7 @@ def run_churn_risk(
     report = progress or (lambda phase, done, total: None)
     steps = windows + 3
     events, profiles = store.table("events"), store.table("profiles")
-    tx = purchase_transactions(store.table("orders"), store.table("order_lines"), profiles)
+    tx = store.shared(purchase_transactions(store.table("orders"), store.table("order_lines"), profiles))
     stride = stride_days or max(1, horizon_days // 3)
     notes: list[str] = []
 

@@ -87,7 +87,9 @@ def run_customer_intelligence(
     steps = 5
     with store.job_run(JOB, as_of) as run_id:
         report("summaries", 0, steps)
-        tx = purchase_transactions(store.table("orders"), store.table("order_lines"), store.table("profiles"))
+        tx = store.shared(
+            purchase_transactions(store.table("orders"), store.table("order_lines"), store.table("profiles"))
+        )
         summary = rfm_summary(tx, as_of, unit_days=7, zone=zone)
         visits = visit_summary(store.table("events"), store.table("profiles"), as_of, zone=zone)
         segments = customer_segments(summary, visits).to_pyarrow()

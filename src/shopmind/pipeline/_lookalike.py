@@ -99,7 +99,7 @@ def run_vip_lookalike(
     report = progress or (lambda phase, done, total: None)
     vips = _vips(store, as_of, zone)
     events, profiles = store.table("events"), store.table("profiles")
-    tx = purchase_transactions(store.table("orders"), store.table("order_lines"), profiles)
+    tx = store.shared(purchase_transactions(store.table("orders"), store.table("order_lines"), profiles))
     cut = as_of - timedelta(days=lead_days)
     report("features", 0, 4)
     then = settled(behaviour_features(events, tx, profiles, cut, zone=zone).to_pandas())

@@ -87,7 +87,7 @@ def persona_features(store: Store, as_of: datetime, *, zone: str = DEFAULT_SHOP_
     orders, lines, products, profiles = (
         store.table(t) for t in ("orders", "order_lines", "products", "profiles")
     )
-    tx = purchase_transactions(orders, lines, profiles)
+    tx = store.shared(purchase_transactions(orders, lines, profiles))
     tx = tx.filter(tx.ordered_at < as_of)
     about = orders.select("order_id", "device_type", "channel")
     tx = tx.join(about, "order_id")

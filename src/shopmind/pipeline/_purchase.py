@@ -134,7 +134,7 @@ def run_purchase_probability(
     report = progress or (lambda phase, done, total: None)
     steps = windows + 3
     events, profiles = store.table("events"), store.table("profiles")
-    tx = purchase_transactions(store.table("orders"), store.table("order_lines"), profiles)
+    tx = store.shared(purchase_transactions(store.table("orders"), store.table("order_lines"), profiles))
     frames = []
     stride = stride_days or horizon_days
     for k, cut in enumerate(window_cuts(as_of, horizon_days, windows, stride)):

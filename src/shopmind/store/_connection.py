@@ -294,6 +294,15 @@ class StoreConnection:
             return self._facts.ship(name, self.query_arrow(f'SELECT * FROM "{name}"'))
         return self.ibis().table(name)
 
+    def shared(self, expr: Any) -> Any:
+        """``expr``, an Ibis table that several queries of a run read (e.g. the purchases), as
+        the engine serves it best: on facts that recompute it in every query that reads it
+        (Spark: ``use_facts`` with ``SparkFacts``), computed once and kept until the facts are
+        closed; on this store, unchanged (DuckDB plans each query whole and spills, a copy would
+        only cost memory)."""
+        pin = getattr(self._facts, "pin", None)
+        return expr if pin is None else pin(expr)
+
     @contextmanager
     def use_facts(self, facts: Facts) -> Iterator[Facts]:
         """Read the tables through ``facts`` (e.g. ``SparkFacts``: a Parquet lake on Spark) for

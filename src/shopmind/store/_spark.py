@@ -155,6 +155,8 @@ class SparkFacts:
         self._own_session = False  # see session: only a session this object started is stopped
         self._backend: Any = None
         self._views: set[str] = set()
+        #: the Ibis tables ``pin`` cached, by expression: one copy per run, whichever job asks
+        self._pinned: dict[Any, Any] = {}
         #: the scores ``facts_on_spark`` appended to the lake after its block
         self.scores_written = 0
         # one prefix per instance: two lakes read in one session never see each other's views
@@ -232,7 +234,21 @@ class SparkFacts:
         self._views.add(view)
         return self.ibis().table(view)
 
+    def pin(self, expr: Any) -> Any:
+        """``expr`` (an Ibis table on this engine) computed once, on first use, and kept in the
+        executors' memory (spilling to their disks) until ``close``: Spark recomputes a view in
+        every query that reads it, and the jobs' purchases (orders joined with their lines and
+        the profiles) are read by most queries of a run, some twice. Equal expressions built
+        anew by another job share the copy."""
+        key = expr.op()
+        if key not in self._pinned:
+            self._pinned[key] = expr.cache()
+        return self._pinned[key]
+
     def close(self) -> None:
+        for cached in self._pinned.values():
+            cached.release()
+        self._pinned.clear()
         if self._session is not None:
             for view in self._views:
                 self._session.catalog.dropTempView(view)
