@@ -21,8 +21,17 @@ from typing import Any
 
 import pytest
 
-from shopmind.pipeline import FullRunReport, load_demo_shop, run_everything, stored_recommender
-from shopmind.store import Store, Workspace, facts_on_spark
+from shopmind.features import purchase_transactions, rfm_summary
+from shopmind.models import BetaGeoModel, GammaGammaModel
+from shopmind.pipeline import (
+    FullRunReport,
+    load_demo_shop,
+    repeat_purchase_counts,
+    run_everything,
+    spend_counts,
+    stored_recommender,
+)
+from shopmind.store import SparkFacts, Store, Workspace, facts_on_spark
 from tests.spark_fixtures import spark  # noqa: F401  (the session-scoped fixture)
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -170,3 +179,41 @@ def test_recommender_learns_the_same(runs: tuple[Run, Run]) -> None:
         assert [r.item for r in model.recommend(user, n=5)] == [
             r.item for r in model_s.recommend(user, n=5)
         ], user
+
+
+def _counts(tables: Any) -> tuple[Any, Any, Any]:
+    """The buyers' summary and its counted triples and pairs, on the engine ``tables`` reads."""
+    tx = purchase_transactions(tables("orders"), tables("order_lines"), tables("profiles"))
+    summary = rfm_summary(tx, AS_OF, unit_days=7, zone=ZONE)
+    return summary, repeat_purchase_counts(summary).to_pandas(), spend_counts(summary).to_pandas()
+
+
+def test_sufficient_statistics_on_spark_fit_as_the_buyers_rows(
+    runs: tuple[Run, Run],
+    spark: Any,  # noqa: F811
+) -> None:
+    """The distinct (x, t_x, T) with their counts, aggregated by Spark: the same rows as DuckDB's,
+    and the BG/NBD and Gamma-Gamma fits on them equal the fits on one row per buyer."""
+    duck, sparked = runs
+    with SparkFacts(sparked.workspace.path / "lake", session=spark) as facts:
+        _, triples_s, pairs_s = _counts(facts.table)
+    with duck.workspace.open_store(read_only=True) as store:
+        summary, triples, pairs = _counts(store.table)
+        buyers = summary.order_by("profile_id").to_pandas()
+    assert triples_s.to_dict("records") == triples.to_dict("records")
+    assert pairs_s.to_dict("records") == pairs.to_dict("records")
+    assert triples.customers.sum() == len(buyers) > len(triples)
+    x, t_x, age = (buyers[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    rows = BetaGeoModel().fit(x, t_x, age)
+    counted = BetaGeoModel().fit(
+        *(triples_s[c].to_numpy(float) for c in ("frequency", "recency", "T")), counts=triples_s.customers
+    )
+    for name, value in rows.params_.items():
+        assert counted.params_[name] == pytest.approx(value, rel=1e-8), name
+    repeat = (x > 0) & (buyers.monetary_value.to_numpy() > 0)
+    spend_rows = GammaGammaModel().fit(x[repeat], buyers.monetary_value.to_numpy(float)[repeat])
+    spend_counted = GammaGammaModel().fit(
+        pairs_s.frequency.to_numpy(float), pairs_s.monetary_value.to_numpy(float), counts=pairs_s.customers
+    )
+    for name, value in spend_rows.params_.items():
+        assert spend_counted.params_[name] == pytest.approx(value, rel=1e-8), name
