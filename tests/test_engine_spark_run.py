@@ -28,6 +28,7 @@ from shopmind.pipeline import (
     load_demo_shop,
     repeat_purchase_counts,
     run_everything,
+    run_purchase_probability,
     spend_counts,
     stored_recommender,
 )
@@ -217,3 +218,32 @@ def test_sufficient_statistics_on_spark_fit_as_the_buyers_rows(
     )
     for name, value in spend_rows.params_.items():
         assert spend_counted.params_[name] == pytest.approx(value, rel=1e-8), name
+
+
+def test_the_purchase_models_sample_is_drawn_alike_on_spark(
+    runs: tuple[Run, Run],
+    spark: Any,  # noqa: F811
+) -> None:
+    """Past the bound the purchase model learns from a sample of the customers drawn by the
+    engine (md5 of the seed and the id): Spark draws the customers DuckDB draws, so the sampled
+    run scores every customer the same on both."""
+    duck, sparked = runs
+
+    def scores(store: Store, run_id: str) -> dict[str, float]:
+        return dict(store.sql("SELECT profile_id, value FROM scores WHERE run_id = ?", [run_id]))
+
+    with duck.workspace.open_store() as store:
+        on_duckdb = run_purchase_probability(store, AS_OF, zone=ZONE, sample_customers=150)
+        left = scores(store, on_duckdb.run_id)
+        profiles = store.scalar("SELECT count(*) FROM profiles")
+    with sparked.workspace.open_store() as store:
+        with facts_on_spark(store, sparked.workspace.path / "lake", zone=ZONE, session=spark):
+            on_spark = run_purchase_probability(store, AS_OF, zone=ZONE, sample_customers=150)
+        right = scores(store, on_spark.run_id)
+    assert profiles > 300
+    assert any("seeded sample" in n for n in on_spark.card.notes)
+    assert (on_spark.card.n, on_spark.card.positives) == (on_duckdb.card.n, on_duckdb.card.positives)
+    assert on_spark.card.n < duck.report.purchase.card.n  # type: ignore[union-attr]
+    assert left.keys() == right.keys() and len(left) == on_duckdb.profiles
+    for key, value in left.items():
+        assert right[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key

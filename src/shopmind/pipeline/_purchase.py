@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
@@ -24,6 +25,7 @@ import pyarrow as pa
 from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError, shop_day
 from shopmind.features import FEATURES, behaviour_features, purchase_labels, purchase_transactions
 from shopmind.models import CalibratedBoostingClassifier, ModelCard, model_card
+from shopmind.pipeline._model_sample import customer_share, model_sample_customers, sampled_customers
 from shopmind.pipeline._windows import first_known, window_cuts
 from shopmind.store import Store
 
@@ -66,22 +68,53 @@ def settled(features: pd.DataFrame) -> pd.DataFrame:
 
 
 def window_features(
-    events: ir.Table, tx: ir.Table, profiles: ir.Table, cut: datetime, zone: str
+    events: ir.Table,
+    tx: ir.Table,
+    profiles: ir.Table,
+    cut: datetime,
+    zone: str,
+    *,
+    share: float = 1.0,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """Behavioural features at ``cut`` (:func:`settled`) plus the shop-wide context columns."""
-    features = settled(behaviour_features(events, tx, profiles, cut, zone=zone).to_pandas())
-    per_day = features.orders_90.sum() / 90.0
-    recent_7 = features.loc[features.days_since_last_purchase < 7, "orders_30"].size  # buyers of the week
+    """Behavioural features at ``cut`` (:func:`settled`) plus the shop-wide context columns.
+    ``share`` < 1: only the customers :func:`sampled_customers` draws come back (the shop-wide
+    columns are still the whole shop's, summed by the engine)."""
+    found = behaviour_features(events, tx, profiles, cut, zone=zone)
+    if share < 1.0:
+        whole = found.aggregate(
+            orders_90=found.orders_90.sum(),
+            orders_30=found.orders_30.sum(),
+            recent_7=ibis.ifelse(found.days_since_last_purchase < 7, 1, 0).sum(),
+        ).to_pandas()
+        orders_90, orders_30, recent_7 = (
+            float(whole[c].fillna(0).iloc[0]) for c in ("orders_90", "orders_30", "recent_7")
+        )
+        features = settled(sampled_customers(found, share, seed).to_pandas())
+    else:
+        features = settled(found.to_pandas())
+        orders_90, orders_30 = features.orders_90.sum(), features.orders_30.sum()
+        recent_7 = features.loc[features.days_since_last_purchase < 7, "orders_30"].size  # buyers of the week
+    per_day = orders_90 / 90.0
     features["shop_orders_7_vs_90"] = (recent_7 / 7.0) / per_day if per_day > 0 else 1.0
-    features["shop_orders_30_vs_90"] = (features.orders_30.sum() / 30.0) / per_day if per_day > 0 else 1.0
+    features["shop_orders_30_vs_90"] = (orders_30 / 30.0) / per_day if per_day > 0 else 1.0
     return features.sort_values("profile_id", kind="stable").reset_index(drop=True)
 
 
 def labelled_window(
-    events: ir.Table, tx: ir.Table, profiles: ir.Table, cut: datetime, horizon_days: int, zone: str
+    events: ir.Table,
+    tx: ir.Table,
+    profiles: ir.Table,
+    cut: datetime,
+    horizon_days: int,
+    zone: str,
+    *,
+    share: float = 1.0,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """Features at ``cut`` with the column ``y``: 1 when the profile bought within the horizon."""
-    features = window_features(events, tx, profiles, cut, zone)
+    """Features at ``cut`` with the column ``y``: 1 when the profile bought within the horizon
+    (``share`` and ``seed``: see :func:`window_features`)."""
+    features = window_features(events, tx, profiles, cut, zone, share=share, seed=seed)
     buyers = set(purchase_labels(tx, cut, horizon_days).to_pandas().profile_id)
     features["y"] = features.profile_id.isin(buyers).astype(np.int64)
     return features
@@ -123,22 +156,35 @@ def run_purchase_probability(
     stride_days: int | None = None,
     zone: str = DEFAULT_SHOP_TZ,
     random_state: int = 0,
+    sample_customers: int | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> PurchaseReport:
     """Train, backtest and apply the purchase-probability model as of ``as_of``; scores are
-    written as ``purchase_probability_<N>d`` and the backtest's model card under the same name."""
+    written as ``purchase_probability_<N>d`` and the backtest's model card under the same name.
+
+    ``sample_customers``: past this many profiles the model learns from a sample of about that
+    many per window, drawn by ``random_state`` (``shopmind.pipeline._model_sample``; default
+    ``SHOPMIND_MODEL_SAMPLE_CUSTOMERS``, else 1,000,000); every profile is still scored."""
     if not isinstance(horizon_days, int) or horizon_days < 1:
         raise InvalidInputError([FieldError("horizon_days", "must be a whole number of days >= 1")])
     if not isinstance(windows, int) or windows < MIN_WINDOWS:
         raise InvalidInputError([FieldError("windows", f"must be at least {MIN_WINDOWS}")])
     report = progress or (lambda phase, done, total: None)
     steps = windows + 3
+    bound = model_sample_customers() if sample_customers is None else sample_customers
+    if not isinstance(bound, int) or bound < 1:
+        raise InvalidInputError([FieldError("sample_customers", "must be a whole number of customers >= 1")])
     events, profiles = store.table("events"), store.table("profiles")
     tx = store.shared(purchase_transactions(store.table("orders"), store.table("order_lines"), profiles))
+    # every window has at most one row per profile: the profiles bound the rows a window brings
+    customers = int(profiles.count().execute())
+    share = customer_share(customers, bound)
     frames = []
     stride = stride_days or horizon_days
     for k, cut in enumerate(window_cuts(as_of, horizon_days, windows, stride)):
-        frames.append(labelled_window(events, tx, profiles, cut, horizon_days, zone))
+        frames.append(
+            labelled_window(events, tx, profiles, cut, horizon_days, zone, share=share, seed=random_state)
+        )
         report("windows", k + 1, steps)
     usable = [f for f in frames if f.y.nunique() == 2]
     if len(usable) < MIN_WINDOWS or frames[0].y.nunique() < 2:
@@ -179,6 +225,14 @@ def run_purchase_probability(
             f"calibration: out-of-fold scores, windows weighted '{backtest.recency_}' (the least log-loss "
             "on the newest window, learnt from the older ones)",
             "baseline_auc: minus the days since the last visit or purchase",
+            *(
+                ()
+                if share >= 1.0
+                else (
+                    f"trained and backtested on a seeded sample of about {bound:,} of {customers:,} profiles per "
+                    "window (SHOPMIND_MODEL_SAMPLE_CUSTOMERS); every profile is scored",
+                )
+            ),
         ),
     )
     report("backtest", windows + 1, steps)

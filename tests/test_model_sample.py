@@ -1,0 +1,83 @@
+"""The purchase-probability model learns from a seeded sample of customers past a bound
+(``SHOPMIND_MODEL_SAMPLE_CUSTOMERS``), drawn by the engine, and still scores every customer.
+(The same draw on Spark: tests/test_engine_spark_run.py.)"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import ibis
+import pandas as pd
+import pytest
+
+from shopmind.core import InvalidInputError
+from shopmind.pipeline import load_demo_shop, run_purchase_probability
+from shopmind.pipeline._model_sample import (
+    DEFAULT_SAMPLE_CUSTOMERS,
+    SAMPLE_VARIABLE,
+    customer_share,
+    model_sample_customers,
+    sampled_customers,
+)
+from shopmind.store import Store
+
+DAYS = 60
+END = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=DAYS) - timedelta(hours=9)
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[Store]:
+    with Store(":memory:") as store:
+        load_demo_shop(store, customers=600, days=DAYS, seed=5)
+        yield store
+
+
+def test_the_draw_keeps_about_the_share_and_is_seeded() -> None:
+    ids = ibis.memtable(pd.DataFrame({"profile_id": [f"user:{i}" for i in range(20_000)]}))
+    half = set(sampled_customers(ids, 0.5, seed=0).to_pandas().profile_id)
+    assert 9_600 < len(half) < 10_400  # binomial: 4 standard deviations
+    assert half == set(sampled_customers(ids, 0.5, seed=0).to_pandas().profile_id)  # drawn again: the same
+    other = set(sampled_customers(ids, 0.5, seed=1).to_pandas().profile_id)
+    assert 0.4 < len(half & other) / len(half) < 0.6  # another seed, another draw
+    tenth = set(sampled_customers(ids, 0.1, seed=0).to_pandas().profile_id)
+    assert 1_800 < len(tenth) < 2_200
+    assert tenth <= half  # a smaller share of the same seed: a subset
+    assert sampled_customers(ids, 1.0) is ids
+
+
+def test_share_and_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert customer_share(10, 100) == 1.0
+    assert customer_share(1_000, 100) == pytest.approx(0.1)
+    monkeypatch.delenv(SAMPLE_VARIABLE, raising=False)
+    assert model_sample_customers() == DEFAULT_SAMPLE_CUSTOMERS
+    monkeypatch.setenv(SAMPLE_VARIABLE, "5000")
+    assert model_sample_customers() == 5_000
+    for bad in ("0", "many", "-3"):
+        monkeypatch.setenv(SAMPLE_VARIABLE, bad)
+        with pytest.raises(InvalidInputError) as caught:
+            model_sample_customers()
+        assert caught.value.field == "model_sample_customers"
+        assert SAMPLE_VARIABLE in str(caught.value)
+
+
+def test_purchase_model_learns_from_a_sample_and_scores_everyone(demo: Store) -> None:
+    whole = run_purchase_probability(demo, END)
+    sampled = run_purchase_probability(demo, END, sample_customers=300)
+    profiles = demo.scalar("SELECT count(*) FROM profiles")
+    assert profiles > 600
+    # every profile scored either way; the backtest on the sample saw fewer buyers
+    assert sampled.profiles == whole.profiles
+    count = "SELECT count(*) FROM scores WHERE run_id = ?"
+    assert demo.scalar(count, [sampled.run_id]) == demo.scalar(count, [whole.run_id]) == whole.profiles
+    assert sampled.card.positives < whole.card.positives
+    assert sampled.card.n < whole.card.n * 0.7
+    (note,) = [n for n in sampled.card.notes if "seeded sample" in n]
+    assert f"about 300 of {profiles:,} profiles" in note
+    assert not any("seeded sample" in n for n in whole.card.notes)
+    # the same draw again: the same model, the same scores
+    again = run_purchase_probability(demo, END, sample_customers=300)
+    rows = "SELECT profile_id, value FROM scores WHERE run_id = ? ORDER BY profile_id"
+    assert demo.sql(rows, [again.run_id]) == demo.sql(rows, [sampled.run_id])
+    with pytest.raises(InvalidInputError, match="sample_customers"):
+        run_purchase_probability(demo, END, sample_customers=0)
