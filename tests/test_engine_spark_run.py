@@ -27,6 +27,7 @@ from shopmind.pipeline import (
     FullRunReport,
     load_demo_shop,
     repeat_purchase_counts,
+    run_churn_risk,
     run_everything,
     run_purchase_probability,
     spend_counts,
@@ -220,30 +221,45 @@ def test_sufficient_statistics_on_spark_fit_as_the_buyers_rows(
         assert spend_counted.params_[name] == pytest.approx(value, rel=1e-8), name
 
 
-def test_the_purchase_models_sample_is_drawn_alike_on_spark(
+def test_the_tree_models_samples_are_drawn_alike_on_spark(
     runs: tuple[Run, Run],
     spark: Any,  # noqa: F811
 ) -> None:
-    """Past the bound the purchase model learns from a sample of the customers drawn by the
-    engine (md5 of the seed and the id): Spark draws the customers DuckDB draws, so the sampled
-    run scores every customer the same on both."""
+    """Past the bound the purchase and churn models learn from a sample of the customers drawn by
+    the engine (md5 of the seed and the id), churn's P(alive) from the counted triples of every
+    buyer: Spark draws the customers DuckDB draws, so the sampled runs score every customer the
+    same on both."""
     duck, sparked = runs
 
-    def scores(store: Store, run_id: str) -> dict[str, float]:
-        return dict(store.sql("SELECT profile_id, value FROM scores WHERE run_id = ?", [run_id]))
+    def jobs(store: Store) -> tuple[Any, Any]:
+        purchase = run_purchase_probability(store, AS_OF, zone=ZONE, sample_customers=150)
+        churn = run_churn_risk(store, AS_OF, zone=ZONE, horizon_days=21, sample_customers=150)
+        return purchase, churn
+
+    def scores(store: Store, *reports: Any) -> dict[tuple[str, str], float]:
+        rows = store.sql(
+            "SELECT profile_id, name, value FROM scores WHERE run_id IN (?, ?)", [r.run_id for r in reports]
+        )
+        return {(p, n): v for p, n, v in rows}
 
     with duck.workspace.open_store() as store:
-        on_duckdb = run_purchase_probability(store, AS_OF, zone=ZONE, sample_customers=150)
-        left = scores(store, on_duckdb.run_id)
+        purchase, churn = jobs(store)
+        left = scores(store, purchase, churn)
         profiles = store.scalar("SELECT count(*) FROM profiles")
     with sparked.workspace.open_store() as store:
         with facts_on_spark(store, sparked.workspace.path / "lake", zone=ZONE, session=spark):
-            on_spark = run_purchase_probability(store, AS_OF, zone=ZONE, sample_customers=150)
-        right = scores(store, on_spark.run_id)
+            purchase_s, churn_s = jobs(store)
+        right = scores(store, purchase_s, churn_s)
     assert profiles > 300
-    assert any("seeded sample" in n for n in on_spark.card.notes)
-    assert (on_spark.card.n, on_spark.card.positives) == (on_duckdb.card.n, on_duckdb.card.positives)
-    assert on_spark.card.n < duck.report.purchase.card.n  # type: ignore[union-attr]
-    assert left.keys() == right.keys() and len(left) == on_duckdb.profiles
+    assert any("seeded sample" in n for n in purchase_s.card.notes)
+    assert any("seeded sample" in n for n in churn_s.notes)
+    assert (purchase_s.card.n, purchase_s.card.positives) == (purchase.card.n, purchase.card.positives)
+    assert purchase_s.card.n < duck.report.purchase.card.n  # type: ignore[union-attr]
+    assert (churn_s.chosen, churn_s.buyers) == (churn.chosen, churn.buyers)
+    assert len(left) >= purchase.profiles + churn.buyers
+    assert left.keys() == right.keys()
     for key, value in left.items():
-        assert right[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
+        if value is None:
+            assert right[key] is None, key
+        else:
+            assert right[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from shopmind.core import InvalidInputError
-from shopmind.pipeline import load_demo_shop, run_purchase_probability
+from shopmind.pipeline import load_demo_shop, run_churn_risk, run_purchase_probability
 from shopmind.pipeline._model_sample import (
     DEFAULT_SAMPLE_CUSTOMERS,
     SAMPLE_VARIABLE,
@@ -81,3 +81,22 @@ def test_purchase_model_learns_from_a_sample_and_scores_everyone(demo: Store) ->
     assert demo.sql(rows, [again.run_id]) == demo.sql(rows, [sampled.run_id])
     with pytest.raises(InvalidInputError, match="sample_customers"):
         run_purchase_probability(demo, END, sample_customers=0)
+
+
+def test_churn_backtest_on_a_sample_scores_every_buyer(demo: Store) -> None:
+    whole = run_churn_risk(demo, END, horizon_days=21)
+    sampled = run_churn_risk(demo, END, horizon_days=21, sample_customers=250)
+    profiles = demo.scalar("SELECT count(*) FROM profiles")
+    count = "SELECT count(*) FROM scores WHERE run_id = ? AND name = 'churn_risk'"
+    assert sampled.buyers == whole.buyers > 100
+    assert demo.scalar(count, [sampled.run_id]) == demo.scalar(count, [whole.run_id]) == whole.buyers
+    (note,) = [n for n in sampled.notes if "seeded sample" in n]
+    assert f"about 250 of {profiles:,} profiles" in note
+    assert not any("seeded sample" in n for n in whole.notes)
+    assert whole.card is not None and sampled.card is not None
+    assert sampled.card.n < whole.card.n  # the backtest scored the sampled buyers of its window
+    again = run_churn_risk(demo, END, horizon_days=21, sample_customers=250)
+    rows = "SELECT profile_id, name, value FROM scores WHERE run_id = ? ORDER BY profile_id, name"
+    assert demo.sql(rows, [again.run_id]) == demo.sql(rows, [sampled.run_id])
+    with pytest.raises(InvalidInputError, match="sample_customers"):
+        run_churn_risk(demo, END, sample_customers=-1)

@@ -59,6 +59,8 @@ from shopmind.features import (
 )
 from shopmind.models import CalibratedBoostingClassifier, ModelCard, model_card
 from shopmind.pipeline._clv import fit_repeat_purchases
+from shopmind.pipeline._clv_statistics import repeat_purchase_counts
+from shopmind.pipeline._model_sample import customer_share, model_sample_customers, sampled_customers
 from shopmind.pipeline._windows import first_known, window_cuts
 from shopmind.store import Store
 
@@ -102,18 +104,40 @@ class ChurnReport:
     season: float = 1.0
 
 
-def _alive(tx: ir.Table, cut: datetime, horizon_days: int, zone: str, notes: list[str]) -> pd.DataFrame:
+def _alive(
+    tx: ir.Table,
+    cut: datetime,
+    horizon_days: int,
+    zone: str,
+    notes: list[str],
+    *,
+    share: float = 1.0,
+    seed: int = 0,
+) -> pd.DataFrame:
     """P(alive), the expected purchases and P(no purchase) within the horizon per buyer at ``cut`` (NaN when the
-    shop has too few buyers for a BG/NBD fit)."""
-    summary = rfm_summary(tx, cut, unit_days=7, zone=zone).order_by("profile_id").to_pandas()
-    x = summary.frequency.to_numpy(float)
-    t_x, age = summary.recency.to_numpy(float), summary["T"].to_numpy(float)
-    out = pd.DataFrame({"profile_id": summary.profile_id})
-    if len(summary) < MIN_BUYERS or (x > 0).sum() < 2:
+    shop has too few buyers for a BG/NBD fit).
+
+    ``share`` < 1: BG/NBD is fitted on every buyer's (x, t_x, T) counted by the engine (the same
+    fit, a few thousand rows), and only the buyers :func:`sampled_customers` draws come back."""
+    summary = rfm_summary(tx, cut, unit_days=7, zone=zone)
+    if share < 1.0:
+        counted = repeat_purchase_counts(summary).to_pandas()
+        fit_on = [counted[c].to_numpy(float) for c in ("frequency", "recency", "T")]
+        counts: FloatArray | None = counted.customers.to_numpy(float)
+        buyers, repeaters = float(counted.customers.sum()), float(counted.customers[fit_on[0] > 0].sum())
+        summary = sampled_customers(summary, share, seed)
+    frame = summary.order_by("profile_id").to_pandas()
+    x = frame.frequency.to_numpy(float)
+    t_x, age = frame.recency.to_numpy(float), frame["T"].to_numpy(float)
+    if share >= 1.0:
+        fit_on, counts = [x, t_x, age], None
+        buyers, repeaters = len(frame), float((x > 0).sum())
+    out = pd.DataFrame({"profile_id": frame.profile_id})
+    if buyers < MIN_BUYERS or repeaters < 2:
         for column in ALIVE:
             out[column] = np.nan
         return out
-    model = fit_repeat_purchases(x, t_x, age, notes)
+    model = fit_repeat_purchases(fit_on[0], fit_on[1], fit_on[2], notes, counts=counts)
     out["p_alive"] = model.conditional_probability_alive(x, t_x, age)
     out["expected_purchases"] = model.conditional_expected_number_of_purchases_up_to_time(
         horizon_days / 7.0, x, t_x, age
@@ -132,11 +156,16 @@ def churn_features(
     horizon_days: int,
     zone: str,
     notes: list[str] | None = None,
+    *,
+    share: float = 1.0,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """One row per buyer before ``cut``: ``profile_id`` and :data:`COLUMNS`."""
-    found = behaviour_features(events, tx, profiles, cut, zone=zone, lookback_days=LOOKBACK_DAYS).to_pandas()
+    """One row per buyer before ``cut``: ``profile_id`` and :data:`COLUMNS` (``share`` < 1: the
+    buyers :func:`sampled_customers` draws, the P(alive) fit still on every buyer)."""
+    found = behaviour_features(events, tx, profiles, cut, zone=zone, lookback_days=LOOKBACK_DAYS)
+    found = sampled_customers(found, share, seed).to_pandas()
     buyers = found[found.orders_all > 0]
-    alive = _alive(tx, cut, horizon_days, zone, [] if notes is None else notes)
+    alive = _alive(tx, cut, horizon_days, zone, [] if notes is None else notes, share=share, seed=seed)
     frame = buyers.merge(alive, on="profile_id", how="left")
     # money to a millionth: the engine sums doubles in parallel in no fixed order, and last-bit
     # differences move the trees' bin edges, so the same data gave AUC 0.785 or 0.787 run to run
@@ -146,10 +175,20 @@ def churn_features(
 
 
 def _labelled(
-    events: ir.Table, tx: ir.Table, profiles: ir.Table, cut: datetime, horizon_days: int, zone: str
+    events: ir.Table,
+    tx: ir.Table,
+    profiles: ir.Table,
+    cut: datetime,
+    horizon_days: int,
+    zone: str,
+    *,
+    share: float = 1.0,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    frame = churn_features(events, tx, profiles, cut, horizon_days, zone)
-    came_back = set(purchase_labels(tx, cut, horizon_days).to_pandas().profile_id)
+    frame = churn_features(events, tx, profiles, cut, horizon_days, zone, share=share, seed=seed)
+    came_back = set(
+        sampled_customers(purchase_labels(tx, cut, horizon_days), share, seed).to_pandas().profile_id
+    )
     frame["y"] = (~frame.profile_id.isin(came_back)).astype(np.int64)
     return frame
 
@@ -232,6 +271,7 @@ def run_churn_risk(
     at_risk: float = 0.5,
     zone: str = DEFAULT_SHOP_TZ,
     random_state: int = 0,
+    sample_customers: int | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> ChurnReport:
     """Score, backtest and store every buyer's churn risk as of ``as_of`` (see the module).
@@ -239,6 +279,10 @@ def run_churn_risk(
     ``stride_days`` defaults to a third of the horizon (windows overlap; a 90-day horizon then
     needs ``windows`` >= 6 for a supervised backtest). Without enough past windows the P(alive)
     risk is used, with a note; without enough buyers for either model, InvalidInputError.
+
+    ``sample_customers``: past this many profiles the backtest windows bring a sample of about
+    that many, drawn by ``random_state`` (``shopmind.pipeline._model_sample``; default
+    ``SHOPMIND_MODEL_SAMPLE_CUSTOMERS``, else 1,000,000); every buyer is still scored.
     """
     errors = []
     if not isinstance(horizon_days, int) or horizon_days < 1:
@@ -247,20 +291,33 @@ def run_churn_risk(
         errors.append(FieldError("windows", "must be a whole number >= 1"))
     if not 0.0 <= at_risk <= 1.0:
         errors.append(FieldError("at_risk", "must be a risk between 0 and 1, e.g. 0.5"))
+    bound = model_sample_customers() if sample_customers is None else sample_customers
+    if not isinstance(bound, int) or bound < 1:
+        errors.append(FieldError("sample_customers", "must be a whole number of customers >= 1"))
     if errors:
         raise InvalidInputError(errors)
     report = progress or (lambda phase, done, total: None)
     steps = windows + 3
     events, profiles = store.table("events"), store.table("profiles")
     tx = store.shared(purchase_transactions(store.table("orders"), store.table("order_lines"), profiles))
+    # a window has at most one row per profile: the profiles bound the rows it brings
+    customers = int(profiles.count().execute())
+    share = customer_share(customers, bound)
     stride = stride_days or max(1, horizon_days // 3)
     notes: list[str] = []
 
     cuts = window_cuts(as_of, horizon_days, windows, stride)
     frames = []
     for k, cut in enumerate(cuts):
-        frames.append(_labelled(events, tx, profiles, cut, horizon_days, zone))
+        frames.append(
+            _labelled(events, tx, profiles, cut, horizon_days, zone, share=share, seed=random_state)
+        )
         report("windows", k + 1, steps)
+    if share < 1.0:
+        notes.append(
+            f"the backtest windows hold a seeded sample of about {bound:,} of {customers:,} profiles "
+            "(SHOPMIND_MODEL_SAMPLE_CUSTOMERS); P(alive) is fitted on every buyer and every buyer is scored"
+        )
     latest = frames[0]
     known_from = first_known(horizon_days, stride)
     known_at = [k for k in range(known_from, len(frames)) if frames[k].y.nunique() == 2]

@@ -18,14 +18,17 @@ PENALTY = 0.001
 FloatArray = npt.NDArray[np.float64]
 
 
-def fit_repeat_purchases(x: FloatArray, t_x: FloatArray, age: FloatArray, notes: list[str]) -> BetaGeoModel:
+def fit_repeat_purchases(
+    x: FloatArray, t_x: FloatArray, age: FloatArray, notes: list[str], counts: FloatArray | None = None
+) -> BetaGeoModel:
     """BG/NBD by plain maximum likelihood. When a parameter runs to the edge of the search range
     (typically a and b growing without bound: dropout that looks constant), the optimiser did not
     converge, or predictions are not finite, a small ridge penalty gives a usable, stable fit
-    instead; ``notes`` says why. The warnings of the kept fit go to ``notes`` too."""
+    instead; ``notes`` says why. The warnings of the kept fit go to ``notes`` too. ``counts``:
+    the customers each row stands for (``pipeline._clv_statistics``), one each when None."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = BetaGeoModel().fit(x, t_x, age)
+        model = BetaGeoModel().fit(x, t_x, age, counts=counts)
     check = model.conditional_expected_number_of_purchases_up_to_time(52, x, t_x, age)
     problem = (
         "a parameter ran to the edge of the search range"
@@ -41,7 +44,7 @@ def fit_repeat_purchases(x: FloatArray, t_x: FloatArray, age: FloatArray, notes:
         return model
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = BetaGeoModel(penalizer_coef=PENALTY).fit(x, t_x, age)
+        model = BetaGeoModel(penalizer_coef=PENALTY).fit(x, t_x, age, counts=counts)
     notes.append(
         f"plain maximum likelihood gave an unusable BG/NBD fit ({problem}); refitted with "
         f"penalizer_coef={PENALTY}"
