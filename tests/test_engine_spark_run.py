@@ -232,7 +232,10 @@ def test_the_tree_models_samples_are_drawn_alike_on_spark(
     duck, sparked = runs
 
     def jobs(store: Store) -> tuple[Any, Any]:
-        purchase = run_purchase_probability(store, AS_OF, zone=ZONE, sample_customers=150)
+        # scored in parts of 200 profiles too (on Spark: pinned, split by md5 of the id)
+        purchase = run_purchase_probability(
+            store, AS_OF, zone=ZONE, sample_customers=150, score_batch_rows=200
+        )
         churn = run_churn_risk(store, AS_OF, zone=ZONE, horizon_days=21, sample_customers=150)
         return purchase, churn
 
@@ -257,6 +260,7 @@ def test_the_tree_models_samples_are_drawn_alike_on_spark(
     assert purchase_s.card.n < duck.report.purchase.card.n  # type: ignore[union-attr]
     assert (churn_s.chosen, churn_s.buyers) == (churn.chosen, churn.buyers)
     assert len(left) >= purchase.profiles + churn.buyers
+    assert purchase_s.profiles == purchase.profiles > 200  # scored in two parts or more
     assert left.keys() == right.keys()
     for key, value in left.items():
         if value is None:

@@ -100,3 +100,21 @@ def test_churn_backtest_on_a_sample_scores_every_buyer(demo: Store) -> None:
     assert demo.sql(rows, [again.run_id]) == demo.sql(rows, [sampled.run_id])
     with pytest.raises(InvalidInputError, match="sample_customers"):
         run_churn_risk(demo, END, sample_customers=-1)
+
+
+def test_scoring_in_parts_scores_as_in_one(demo: Store) -> None:
+    """Past ``score_batch_rows`` profiles the features come back in parts (``store.batches``),
+    scored part by part: the same scores as in one frame."""
+    whole = run_purchase_probability(demo, END)
+    parts = run_purchase_probability(demo, END, score_batch_rows=100)
+    rows = "SELECT profile_id, value FROM scores WHERE run_id = ? ORDER BY profile_id"
+    one, split = demo.sql(rows, [whole.run_id]), demo.sql(rows, [parts.run_id])
+    assert len(split) == len(one) == parts.profiles > 500
+    assert [p for p, _ in split] == [p for p, _ in one]
+    for (_, a), (_, b) in zip(one, split, strict=True):
+        assert b == pytest.approx(a, rel=1e-12, abs=1e-15)
+    assert parts.expected_buyers == pytest.approx(whole.expected_buyers, rel=1e-12)
+    # the store's parts: about the size asked, every row once
+    found = list(demo.batches(demo.table("profiles"), 100))
+    assert sum(t.num_rows for t in found) == demo.scalar("SELECT count(*) FROM profiles")
+    assert max(t.num_rows for t in found) <= 100 and len(found) > 5

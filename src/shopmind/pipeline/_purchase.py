@@ -44,6 +44,10 @@ class PurchaseReport:
     top_features: tuple[tuple[str, float], ...]
 
 
+#: past this many profiles the scoring brings their features back in parts of about this many
+SCORE_BATCH_ROWS = 250_000
+
+
 def score_name(horizon_days: int) -> str:
     return f"purchase_probability_{horizon_days}d"
 
@@ -67,6 +71,29 @@ def settled(features: pd.DataFrame) -> pd.DataFrame:
     return features
 
 
+def _shop_context(found: ir.Table) -> tuple[float, float, float]:
+    """The shop-wide sums the context columns need (orders in 90 and 30 days, buyers of the
+    week), summed by the engine over every profile of ``found`` (behaviour features)."""
+    whole = found.aggregate(
+        orders_90=found.orders_90.sum(),
+        orders_30=found.orders_30.sum(),
+        recent_7=ibis.ifelse(found.days_since_last_purchase < 7, 1, 0).sum(),
+    ).to_pandas()
+    orders_90, orders_30, recent_7 = (
+        float(whole[c].fillna(0).iloc[0]) for c in ("orders_90", "orders_30", "recent_7")
+    )
+    return orders_90, orders_30, recent_7
+
+
+def _with_context(
+    features: pd.DataFrame, orders_90: float, orders_30: float, recent_7: float
+) -> pd.DataFrame:
+    per_day = orders_90 / 90.0
+    features["shop_orders_7_vs_90"] = (recent_7 / 7.0) / per_day if per_day > 0 else 1.0
+    features["shop_orders_30_vs_90"] = (orders_30 / 30.0) / per_day if per_day > 0 else 1.0
+    return features
+
+
 def window_features(
     events: ir.Table,
     tx: ir.Table,
@@ -82,23 +109,44 @@ def window_features(
     columns are still the whole shop's, summed by the engine)."""
     found = behaviour_features(events, tx, profiles, cut, zone=zone)
     if share < 1.0:
-        whole = found.aggregate(
-            orders_90=found.orders_90.sum(),
-            orders_30=found.orders_30.sum(),
-            recent_7=ibis.ifelse(found.days_since_last_purchase < 7, 1, 0).sum(),
-        ).to_pandas()
-        orders_90, orders_30, recent_7 = (
-            float(whole[c].fillna(0).iloc[0]) for c in ("orders_90", "orders_30", "recent_7")
-        )
+        context = _shop_context(found)
         features = settled(sampled_customers(found, share, seed).to_pandas())
     else:
         features = settled(found.to_pandas())
-        orders_90, orders_30 = features.orders_90.sum(), features.orders_30.sum()
-        recent_7 = features.loc[features.days_since_last_purchase < 7, "orders_30"].size  # buyers of the week
-    per_day = orders_90 / 90.0
-    features["shop_orders_7_vs_90"] = (recent_7 / 7.0) / per_day if per_day > 0 else 1.0
-    features["shop_orders_30_vs_90"] = (orders_30 / 30.0) / per_day if per_day > 0 else 1.0
+        # buyers of the week: rows with a purchase in the last 7 days
+        recent_7 = features.loc[features.days_since_last_purchase < 7, "orders_30"].size
+        context = (features.orders_90.sum(), features.orders_30.sum(), recent_7)
+    features = _with_context(features, *context)
     return features.sort_values("profile_id", kind="stable").reset_index(drop=True)
+
+
+def score_everyone(
+    store: Store,
+    model: CalibratedBoostingClassifier,
+    window: tuple[ir.Table, ir.Table, ir.Table, datetime, str],
+    *,
+    customers: int,
+    batch_rows: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(profile ids, P(purchase)) of every profile with features at the cut of ``window``
+    (events, purchases, profiles, cut, zone). Past ``batch_rows`` profiles the features come
+    back in parts of about that many (``store.batches``) and are scored part by part, so the
+    process never holds every customer's features at once."""
+    events, tx, profiles, cut, zone = window
+    columns = list(COLUMNS)
+    if customers <= batch_rows:
+        now = window_features(events, tx, profiles, cut, zone)
+        return now.profile_id.to_numpy(), model.predict_proba(now[columns])[:, 1]
+    found = behaviour_features(events, tx, profiles, cut, zone=zone)
+    context = _shop_context(found)
+    ids, probabilities = [], []
+    for part in store.batches(found, batch_rows):
+        features = _with_context(settled(part.to_pandas()), *context)
+        ids.append(features.profile_id.to_numpy())
+        probabilities.append(model.predict_proba(features[columns])[:, 1])
+    if not ids:
+        return np.array([], dtype=object), np.array([], dtype=np.float64)
+    return np.concatenate(ids), np.concatenate(probabilities)
 
 
 def labelled_window(
@@ -157,6 +205,7 @@ def run_purchase_probability(
     zone: str = DEFAULT_SHOP_TZ,
     random_state: int = 0,
     sample_customers: int | None = None,
+    score_batch_rows: int = SCORE_BATCH_ROWS,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> PurchaseReport:
     """Train, backtest and apply the purchase-probability model as of ``as_of``; scores are
@@ -164,7 +213,8 @@ def run_purchase_probability(
 
     ``sample_customers``: past this many profiles the model learns from a sample of about that
     many per window, drawn by ``random_state`` (``shopmind.pipeline._model_sample``; default
-    ``SHOPMIND_MODEL_SAMPLE_CUSTOMERS``, else 1,000,000); every profile is still scored."""
+    ``SHOPMIND_MODEL_SAMPLE_CUSTOMERS``, else 1,000,000); every profile is still scored, past
+    ``score_batch_rows`` profiles in parts of about that many (:func:`score_everyone`)."""
     if not isinstance(horizon_days, int) or horizon_days < 1:
         raise InvalidInputError([FieldError("horizon_days", "must be a whole number of days >= 1")])
     if not isinstance(windows, int) or windows < MIN_WINDOWS:
@@ -238,17 +288,20 @@ def run_purchase_probability(
     report("backtest", windows + 1, steps)
 
     production = fit_purchase_model(frames, random_state)
-    now = window_features(events, tx, profiles, as_of, zone)
-    probability = production.predict_proba(now[columns])[:, 1]
+    ids, probability = score_everyone(
+        store,
+        production,
+        (events, tx, profiles, as_of, zone),
+        customers=customers,
+        batch_rows=score_batch_rows,
+    )
     report("fit", windows + 2, steps)
 
     with store.job_run(JOB, as_of) as run_id:
         store.write_scores(
             run_id,
             as_of,
-            pa.table(
-                {"profile_id": now.profile_id.to_numpy(), "name": [name] * len(now), "value": probability}
-            ),
+            pa.table({"profile_id": ids, "name": [name] * len(ids), "value": probability}),
         )
         store.write_model_card(run_id, as_of, name, card.to_dict())
     report("store", steps, steps)
@@ -256,7 +309,7 @@ def run_purchase_probability(
         run_id=run_id,
         as_of=as_of,
         horizon_days=horizon_days,
-        profiles=len(now),
+        profiles=len(ids),
         expected_buyers=float(probability.sum()),
         card=card,
         top_features=production.top_features(),

@@ -305,6 +305,22 @@ class StoreConnection:
         pin = getattr(self._facts, "pin", None)
         return expr if pin is None else pin(expr)
 
+    def batches(self, expr: Any, rows: int, *, key: str = "profile_id") -> Iterator[pa.Table]:
+        """The rows of ``expr`` (an Ibis table) as Arrow tables of about ``rows`` rows each, so
+        that a caller scoring every customer never holds them all: streamed from this store, or
+        on facts that can (Spark), computed once and brought back in parts split by ``key``."""
+        split = getattr(self._facts, "batches", None)
+        if split is not None:
+            yield from split(expr, rows, key=key)
+            return
+        # DuckDB's own reader (Ibis 12's ``to_pyarrow_batches`` calls a method DuckDB 2 dropped)
+        backend = self.ibis()
+        backend._run_pre_execute_hooks(expr)  # registers the expression's in-memory tables, if any
+        reader = self._con.sql(str(backend.compile(expr))).to_arrow_reader(rows)
+        for batch in reader:
+            if batch.num_rows:
+                yield pa.Table.from_batches([batch])
+
     @contextmanager
     def use_facts(self, facts: Facts) -> Iterator[Facts]:
         """Read the tables through ``facts`` (e.g. ``SparkFacts``: a Parquet lake on Spark) for

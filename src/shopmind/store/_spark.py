@@ -39,6 +39,9 @@ __all__ = [
 #: scheduling hundreds of empty ones
 _LOCAL_SHUFFLE_PARTITIONS = 4
 
+#: ``SparkFacts.batches`` splits by the first 8 hex digits of an md5
+_DRAW_SCALE = 16**8
+
 #: the lake's tables a job reads as facts; the lake's ``scores`` are results, which the jobs
 #: read from (and write to) the serving store, as of the run
 FACT_INPUTS = ("events", "orders", "order_lines", "products", "profiles")
@@ -244,6 +247,26 @@ class SparkFacts:
         if key not in self._pinned:
             self._pinned[key] = expr.cache()
         return self._pinned[key]
+
+    def batches(self, expr: Any, rows: int, *, key: str = "profile_id") -> Iterator[Any]:
+        """The rows of ``expr`` as Arrow tables of about ``rows`` rows each: ``expr`` is pinned
+        (computed once), counted, and brought back in parts by the first 32 bits of md5(``key``)
+        (Spark brings a query's whole result to the driver at once: parts keep the driver's share
+        bounded). An empty result gives no part."""
+        pinned = self.pin(expr)
+        total = int(pinned.count().execute())
+        parts = max(1, -(-total // max(1, rows)))
+        if parts == 1:
+            if total:
+                yield pinned.to_pyarrow()
+            return
+        draw = pinned[key].hexdigest("md5").substr(0, 8)
+        edges = [f"{(_DRAW_SCALE * i) // parts:08x}" for i in range(parts)]
+        for i, low in enumerate(edges):
+            inside = draw >= low if i + 1 == parts else (draw >= low) & (draw < edges[i + 1])
+            part = pinned.filter(inside).to_pyarrow()
+            if part.num_rows:
+                yield part
 
     def close(self) -> None:
         for cached in self._pinned.values():
