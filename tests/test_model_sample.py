@@ -11,7 +11,7 @@ import ibis
 import pandas as pd
 import pytest
 
-from shopmind.core import InvalidInputError
+from shopmind.core import InvalidInputError, Settings
 from shopmind.pipeline import load_demo_shop, run_churn_risk, run_purchase_probability
 from shopmind.pipeline._model_sample import (
     DEFAULT_SAMPLE_CUSTOMERS,
@@ -50,9 +50,9 @@ def test_share_and_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     assert customer_share(10, 100) == 1.0
     assert customer_share(1_000, 100) == pytest.approx(0.1)
     monkeypatch.delenv(SAMPLE_VARIABLE, raising=False)
-    assert model_sample_customers() == DEFAULT_SAMPLE_CUSTOMERS
+    assert model_sample_customers() == DEFAULT_SAMPLE_CUSTOMERS == Settings().model_sample_customers
     monkeypatch.setenv(SAMPLE_VARIABLE, "5000")
-    assert model_sample_customers() == 5_000
+    assert model_sample_customers() == 5_000 == Settings().model_sample_customers
     for bad in ("0", "many", "-3"):
         monkeypatch.setenv(SAMPLE_VARIABLE, bad)
         with pytest.raises(InvalidInputError) as caught:

@@ -62,6 +62,14 @@ class Settings(BaseSettings):
         "store, shop.duckdb.tmp); a disk with room for the largest job's intermediate results",
     )
 
+    model_sample_customers: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="past this many profiles the churn and purchase models learn from a seeded sample "
+        "of about this many customers per backtest window, drawn by the engine (every customer is "
+        "still scored); read by shopmind.pipeline._model_sample",
+    )
+
     @field_validator("duckdb_memory_limit")
     @classmethod
     def _amount_of_memory(cls, value: str | None) -> str | None:
