@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from shopmind.events import ORDER_LINE_SCHEMA, ORDER_SCHEMA
 from shopmind.ingest import import_orders
@@ -159,3 +160,35 @@ def test_a_store_from_before_version_19_keeps_its_lines_and_their_keys(tmp_path:
         assert not store.sql(
             "SELECT 1 FROM duckdb_constraints() WHERE table_name = 'order_lines' AND constraint_type = 'PRIMARY KEY'"
         )
+
+
+def test_customer_ids_read_as_numbers_keep_their_text_and_keys(tmp_path: Path) -> None:
+    """Online Retail's CustomerID is a float column (17850.0): the fast path for whole numbers
+    must give the text, and so the line keys, of the general one (the ids as strings)."""
+    ids = [17850.0, 12.5, -0.0, 1e16, -42.0, float("nan"), None]
+    rows = {
+        "order_id": [f"A{i}" for i in range(len(ids))],
+        "ordered_at": ["2026-03-01 10:00:00"] * len(ids),
+        "product_id": ["P1"] * len(ids),
+        "quantity": [1] * len(ids),
+        "unit_price": [1000.0] * len(ids),
+    }
+    pq.write_table(
+        pa.table(rows | {"customer_id": pa.array(ids, pa.float64())}), tmp_path / "numbers.parquet"
+    )
+    texts = ["17850.0", "12.5", "-0.0", "1e+16", "-42.0", "nan", None]  # as DuckDB writes them
+    pq.write_table(pa.table(rows | {"customer_id": pa.array(texts, pa.string())}), tmp_path / "texts.parquet")
+
+    stored = []
+    for name in ("numbers", "texts"):
+        with Store(":memory:") as store:
+            import_orders(store, tmp_path / f"{name}.parquet")
+            stored.append(
+                store.sql(
+                    "SELECT o.order_id, o.customer_id, l.line_key FROM orders o JOIN order_lines l USING (order_id) "
+                    "ORDER BY o.order_id"
+                )
+            )
+
+    assert stored[0] == stored[1]
+    assert [r[1] for r in stored[0]] == ["17850", "12.5", "-0", "1e+16", "-42", None, None]

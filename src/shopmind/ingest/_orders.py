@@ -133,7 +133,7 @@ def _text(col: str) -> str:
 
 def _typed_select(fmt: OrderFormat, schema: pa.Schema, rows: str) -> str:
     """SQL turning source columns (of ``rows``, a table name or a parenthesised query) into typed
-    fields plus a list of 'field: reason' errors (empty for an accepted row)."""
+    fields plus a list of 'field: reason' errors (NULL for an accepted row)."""
     c = fmt.columns
     types = {f.name: f.type for f in schema}
 
@@ -178,7 +178,37 @@ def _typed_select(fmt: OrderFormat, schema: pa.Schema, rows: str) -> str:
     customer = (
         f"nullif(regexp_replace({_text(c.customer_id)}, '\\.0+$', ''), '')" if c.customer_id else "NULL"
     )
+    if c.customer_id and pa.types.is_floating(types[c.customer_id]):
+        # ids read as numbers (Online Retail's 17850.0): a whole one's text without the regular
+        # expression, the very same text (DuckDB writes these as '17850.0'; -0.0 keeps its sign)
+        x = _q(c.customer_id)
+        customer = (
+            f"CASE WHEN {x} = trunc({x}) AND {x} <> 0 AND abs({x}) < 1e15 "
+            f"THEN CAST(CAST({x} AS BIGINT) AS VARCHAR) ELSE {customer} END"
+        )
     currency = f"upper({_text(c.currency)})" if c.currency else _sql_str(fmt.currency)
+    when = (
+        " with format " + fmt.date_format
+        if fmt.date_format
+        else " (expected ISO 8601, e.g. 2026-03-01 14:30:00)"
+    )
+    checks = f"""        CASE WHEN order_id IS NULL THEN 'order_id: {src("order_id")} is empty' END,
+        CASE WHEN ordered_at_raw IS NULL THEN 'ordered_at: {src("ordered_at")} is empty'
+             WHEN ordered_at IS NULL THEN 'ordered_at: cannot read ' || to_json(ordered_at_raw)
+                 || ' as a date and time{when}' END,
+        CASE WHEN product_id IS NULL THEN 'product_id: {src("product_id")} is empty' END,
+        CASE WHEN quantity_raw IS NULL THEN 'quantity: {src("quantity")} is empty'
+             WHEN quantity_num IS NULL THEN 'quantity: ' || to_json(quantity_raw) || ' is not a number'
+             WHEN quantity_num <> floor(quantity_num) THEN 'quantity: ' || quantity_raw || ' is not a whole number'
+             WHEN quantity_num = 0 THEN 'quantity: zero items on an order line' END,
+        CASE WHEN unit_price_raw IS NULL THEN 'unit_price: {src("unit_price")} is empty'
+             WHEN unit_price IS NULL THEN 'unit_price: ' || to_json(unit_price_raw) || ' is not a number'
+             WHEN unit_price < 0 AND NOT non_product
+                 THEN 'unit_price: negative price ' || unit_price_raw || ' on a product line' END,
+        CASE WHEN NOT regexp_full_match(currency, '[A-Z]{{3}}')
+             THEN 'currency: ' || to_json(currency) || ' is not a 3-letter ISO 4217 code' END,
+        CASE WHEN email_bad THEN 'email: not a valid e-mail address' END,
+        CASE WHEN phone_bad THEN 'phone: not a valid phone number' END"""
     return f"""
     WITH typed AS (
         SELECT {LINE} AS line_no,
@@ -202,25 +232,13 @@ def _typed_select(fmt: OrderFormat, schema: pa.Schema, rows: str) -> str:
     ), flagged AS (
         SELECT *, {non_product} AS non_product, {cancel} AS cancelled FROM typed
     )
-    SELECT *, list_filter([
-        CASE WHEN order_id IS NULL THEN 'order_id: {src("order_id")} is empty' END,
-        CASE WHEN ordered_at_raw IS NULL THEN 'ordered_at: {src("ordered_at")} is empty'
-             WHEN ordered_at IS NULL THEN 'ordered_at: cannot read ' || to_json(ordered_at_raw)
-                 || ' as a date and time{" with format " + fmt.date_format if fmt.date_format else " (expected ISO 8601, e.g. 2026-03-01 14:30:00)"}' END,
-        CASE WHEN product_id IS NULL THEN 'product_id: {src("product_id")} is empty' END,
-        CASE WHEN quantity_raw IS NULL THEN 'quantity: {src("quantity")} is empty'
-             WHEN quantity_num IS NULL THEN 'quantity: ' || to_json(quantity_raw) || ' is not a number'
-             WHEN quantity_num <> floor(quantity_num) THEN 'quantity: ' || quantity_raw || ' is not a whole number'
-             WHEN quantity_num = 0 THEN 'quantity: zero items on an order line' END,
-        CASE WHEN unit_price_raw IS NULL THEN 'unit_price: {src("unit_price")} is empty'
-             WHEN unit_price IS NULL THEN 'unit_price: ' || to_json(unit_price_raw) || ' is not a number'
-             WHEN unit_price < 0 AND NOT non_product
-                 THEN 'unit_price: negative price ' || unit_price_raw || ' on a product line' END,
-        CASE WHEN NOT regexp_full_match(currency, '[A-Z]{{3}}')
-             THEN 'currency: ' || to_json(currency) || ' is not a 3-letter ISO 4217 code' END,
-        CASE WHEN email_bad THEN 'email: not a valid e-mail address' END,
-        CASE WHEN phone_bad THEN 'phone: not a valid phone number' END
-    ], lambda e: e IS NOT NULL) AS errors
+    SELECT * EXCLUDE (ordered_at_raw, quantity_raw, unit_price_raw, email_bad, phone_bad),
+        -- each check is NULL when it passes: the list of reasons is built for rejected rows only
+        CASE WHEN coalesce(
+{checks}
+        ) IS NOT NULL THEN list_filter([
+{checks}
+        ], lambda e: e IS NOT NULL) END AS errors
     FROM flagged
     """
 
@@ -236,7 +254,7 @@ def _keyed_lines(checked: str) -> str:
     number), and the others are the first."""
     content = "order_id, product_id, description, quantity_num, unit_price, ordered_at, customer_id, country"
     return f"""(
-    WITH ok AS (SELECT * FROM {checked} WHERE len(errors) = 0),
+    WITH ok AS (SELECT * FROM {checked} WHERE errors IS NULL),
     hashed AS (SELECT line_no, hash({content}) AS h FROM ok),
     shared AS (SELECT h FROM hashed GROUP BY h HAVING count(*) > 1),
     repeated AS (
@@ -313,7 +331,7 @@ def import_orders(
         import_id = store.begin_import(f"orders:{fmt.name}", source, sha)
         # the raw row, for the quarantine, is read again for the rejected rows only
         rejected = store.query_arrow(
-            f"""WITH bad AS (SELECT line_no, errors FROM {checked} WHERE len(errors) > 0)
+            f"""WITH bad AS (SELECT line_no, errors FROM {checked} WHERE errors IS NOT NULL)
             SELECT bad.line_no, bad.errors, raw.raw FROM bad LEFT JOIN (
                 SELECT {LINE} AS line_no, to_json(s) AS raw FROM {relation} s
                  WHERE {LINE} IN (SELECT line_no FROM bad)) raw USING (line_no)
@@ -322,7 +340,7 @@ def import_orders(
         rejected_q = split_checked(rejected, unreadable)[1]
         store.quarantine(rejected_q, source=source, import_id=import_id, file_sha256=sha)
 
-        accepted = f"(SELECT * FROM {checked} WHERE len(errors) = 0)"
+        accepted = f"(SELECT * FROM {checked} WHERE errors IS NULL)"
         headers = store.query_arrow(
             f"""SELECT order_id, min(ordered_at) AS ordered_at, min(customer_id) AS customer_id,
                     min(email_hash) AS email_hash, min(phone_hash) AS phone_hash, min(currency) AS currency,
