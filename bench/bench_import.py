@@ -9,9 +9,10 @@ The machine is shared: the wall ratio moves with the neighbours' load, the CPU r
 What ours does that the peer does not (the issue's "same checks as now"): every field typed and
 checked in SQL with the reason kept for rejected rows (quarantine), cancellations and non-product
 codes flagged, a line key per line (md5 of the normalised line and its occurrence among identical
-lines) so that a re-import stores nothing twice, the keys inserted under the primary-key index
-(about half of our CPU time here: DuckDB's index insert of 541,909 random 32-character keys), order
-headers and products derived and stored, profiles rebuilt.
+lines) so that a re-import stores nothing twice (the lines whose key is stored are left out by an
+anti-join: since schema version 19 no primary-key index, whose insert of 541,909 random keys cost
+about half of our CPU time), order headers and products derived and stored, profiles rebuilt. The
+md5 of every line (with the number and time written as text) is now the largest single cost.
 
 Run with ``python -m bench.bench_import``; ``python -m bench.bench_import --before ../main/src``
 measures our import as of this checkout against other sources instead, taking turns.
