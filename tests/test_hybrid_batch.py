@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shopmind.core import InvalidInputError
 from shopmind.recommend import Context, HybridRecommender, ModelState
 from shopmind.recommend._hybrid import default_components
 from shopmind.recommend._persist import load_model_state, save_model_state
@@ -116,6 +117,22 @@ def test_the_same_answers_run_to_run_in_any_row_order(
     assert _answers(first, users) == _answers(again, users)
     cart = Context(session=("P01",), region="부산")
     assert first.recommend("u5", cart) == again.recommend("u5", cart)
+
+
+def test_fitting_side_by_side_gives_the_model_of_one_after_the_other(
+    data: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """``n_jobs=2`` fits the final components in a second thread while the ranker learns: the
+    same trees, lists, scores and reasons as ``n_jobs=1``; a bad setting is named."""
+    interactions, catalogue = data
+    users = sorted(interactions.user.unique())
+    serial = HybridRecommender(n_estimators=40, n_jobs=1).fit(interactions, catalogue)
+    threaded = HybridRecommender(n_estimators=40, n_jobs=2).fit(interactions, catalogue)
+    assert serial.ranker_ is not None and threaded.ranker_ is not None
+    assert serial.ranker_.model_to_string() == threaded.ranker_.model_to_string()
+    assert _answers(serial, users) == _answers(threaded, users)
+    with pytest.raises(InvalidInputError, match="n_jobs"):
+        HybridRecommender(n_jobs=0).fit(interactions, catalogue)
 
 
 def test_repurchases_are_learned_when_they_may_be_recommended(

@@ -81,3 +81,15 @@ def test_work_bigger_than_the_limit_spills_to_the_folder(tmp_path: Path) -> None
         store.sql("SET threads = 1")
         with pytest.raises(duckdb.OutOfMemoryException):
             store.sql(BIG_SORT)
+
+
+def test_a_slow_query_draws_no_progress_bar(tmp_path: Path) -> None:
+    """Library code prints nothing: DuckDB's own progress bar (drawn on a query slower than two
+    seconds, on the terminal of whoever called the library) is off on every store connection."""
+    with Store(tmp_path / "shop.duckdb") as store:
+        assert store.sql("SELECT current_setting('enable_progress_bar')") == [(False,)]
+        reader = store.reader()
+        try:
+            assert reader.sql("SELECT current_setting('enable_progress_bar')") == [(False,)]
+        finally:
+            reader.close()

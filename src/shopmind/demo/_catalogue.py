@@ -11,24 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-CURRENCY = "KRW"
+from shopmind.events import PRODUCT_SCHEMA
 
-#: Columns of the ``products`` table the demo hands to the store.
-PRODUCT_SCHEMA = pa.schema(
-    [
-        ("product_id", pa.string()),
-        ("name", pa.string()),
-        ("category", pa.string()),
-        ("brand", pa.string()),
-        ("price", pa.float64()),
-        ("currency", pa.string()),
-        ("colour", pa.string()),
-        ("description", pa.string()),
-        ("stock", pa.int64()),
-        ("region", pa.string()),
-        ("is_product", pa.bool_()),
-    ]
-)
+CURRENCY = "KRW"
 
 
 @dataclass(frozen=True)

@@ -162,6 +162,23 @@ ORDER_SCHEMA = pa.schema(
     ]
 )
 
+#: Columns of the ``products`` table (the catalogue) as a shop or the demo hands it to the store.
+PRODUCT_SCHEMA = pa.schema(
+    [
+        ("product_id", pa.string()),
+        ("name", pa.string()),
+        ("category", pa.string()),
+        ("brand", pa.string()),
+        ("price", pa.float64()),
+        ("currency", pa.string()),
+        ("colour", pa.string()),
+        ("description", pa.string()),
+        ("stock", pa.int64()),
+        ("region", pa.string()),
+        ("is_product", pa.bool_()),
+    ]
+)
+
 
 def stored_properties(event: Event) -> str | None:
     """The ``properties`` column as stored: the event's properties and, for an order, its lines

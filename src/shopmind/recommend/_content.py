@@ -334,7 +334,10 @@ class ContentRecommender(Recommender):
         known = np.flatnonzero(index >= 0)
         known = known[self._profile_norms[index[known]] > 0]  # a profile of nothing: popularity
         if known.size:
-            similarity = (take_rows(self._profiles, index[known]) @ self._vectors.T).toarray()
+            # sparse item vectors times the profiles as a dense block: the product is dense, and
+            # multiplied sparse by sparse it cost seven times as much (the same sums, equal values)
+            profiles = take_rows(self._profiles, index[known]).T.toarray()
+            similarity = (self._vectors @ profiles).T
             out[known] = np.round(similarity, _DECIMALS) + self._tie_break
         return out
 

@@ -18,6 +18,7 @@ one category in a list. ``similar_items`` gives alternatives (like the item, sam
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import lightgbm as lgb
@@ -106,6 +107,10 @@ class HybridRecommender(Recommender):
             (:meth:`prepare_index` builds many at once, a block at a time).
         random_state: seeds the user sample and the trees.
         exclude_seen: leave out what the customer already chose.
+        n_jobs: threads that fit: with 2 (the default) the components are fitted on all the
+            interactions while the ranker learns from the held-back days, side by side (their
+            heavy parts run outside Python's lock); 1: one after the other. The same model either
+            way: the two share nothing but the read-only interactions.
 
     Fitted: ``ranker_`` (the LambdaRank trees, a LightGBM ``Booster``; None with rank fusion),
     ``ranker_note_`` (how the candidates are ranked, in words), ``component_names_``,
@@ -131,6 +136,7 @@ class HybridRecommender(Recommender):
         index_size: int = 50,
         random_state: int = 0,
         exclude_seen: bool = True,
+        n_jobs: int = 2,
     ) -> None:
         self.components = components
         self.candidates = candidates
@@ -146,6 +152,7 @@ class HybridRecommender(Recommender):
         self.index_size = index_size
         self.random_state = random_state
         self.exclude_seen = exclude_seen
+        self.n_jobs = n_jobs
 
     # -- fitting ---------------------------------------------------------------------------------
 
@@ -178,6 +185,7 @@ class HybridRecommender(Recommender):
             "context_weight": self.context_weight >= 0,
             "session_weight": self.session_weight >= 0,
             "affinity_weight": self.affinity_weight >= 0,
+            "n_jobs": isinstance(self.n_jobs, int) and self.n_jobs >= 1,
         }
         check_ranges("HybridRecommender", checks)
 
@@ -210,9 +218,7 @@ class HybridRecommender(Recommender):
         self.component_names_ = [name for name, _ in chosen]
         self.ranker_: lgb.Booster | None = None  # the LambdaRank trees
         self.ranker_note_ = "no time column: candidates blended by reciprocal rank fusion"
-        if has_time:
-            self._learn_ranker(frame, catalogue, chosen)
-        models = [(name, clone(model).fit(frame, catalogue)) for name, model in chosen]
+        models = self._fit_components(frame, catalogue, chosen, has_time)
         self._state = _State.build(frame, catalogue, models, self._per_component, self._weather)
         # the union of the components' items (content-based models also know new catalogue items)
         self.items_ = self._state.items
@@ -221,6 +227,30 @@ class HybridRecommender(Recommender):
         # built lazily: a customer's row on their first request (or by ``prepare_index``), kept
         # after; the rows are the ones an index built at fit would hold (blocks score as one)
         self._index: dict[str, _Indexed] = {}
+
+    def _fit_components(
+        self,
+        frame: pd.DataFrame,
+        catalogue: pd.DataFrame | None,
+        chosen: Sequence[tuple[str, Recommender]],
+        has_time: bool,
+    ) -> list[tuple[str, Recommender]]:
+        """The components fitted on all of ``frame``, and (with times) the ranker learned from
+        the held-back days: in a second thread with ``n_jobs >= 2``."""
+
+        def fit_all(rows: pd.DataFrame) -> list[tuple[str, Recommender]]:
+            return [(name, clone(model).fit(rows, catalogue)) for name, model in chosen]
+
+        if not has_time:
+            return fit_all(frame)
+        if self.n_jobs == 1:
+            self._learn_ranker(frame, catalogue, chosen)
+            return fit_all(frame)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shopmind-hybrid-fit") as pool:
+            # its own copy of the frame: pandas fills per-frame caches while reading
+            final = pool.submit(fit_all, frame.copy())
+            self._learn_ranker(frame, catalogue, chosen)  # on an error, leaving waits for the thread
+            return final.result()
 
     def _learn_ranker(
         self, frame: pd.DataFrame, catalogue: pd.DataFrame | None, chosen: Sequence[tuple[str, Recommender]]

@@ -98,8 +98,13 @@ class ItemCFRecommender(Recommender):
         co = x.T.tocsr() @ x
         co.setdiag(0)
         co.eliminate_zeros()
-        row = np.repeat(np.arange(co.shape[0]), np.diff(co.indptr))  # in place: no copy through COO
-        co.data = co.data / (np.sqrt(chosen[row] * chosen[co.indices]) + self.shrinkage)
+        # sqrt(c_i c_j) + shrinkage in one array, in place: each temporary of this size costs more
+        # in page faults than its arithmetic (the same operations in the same order: equal values)
+        denominator = chosen[np.repeat(np.arange(co.shape[0], dtype=np.int32), np.diff(co.indptr))]
+        denominator *= chosen[co.indices]
+        np.sqrt(denominator, out=denominator)
+        denominator += self.shrinkage
+        co.data /= denominator
         self._similarity = _keep_top(co, self.neighbours)
         self.__dict__.pop("_by_column_cache", None)
         self._names = display_names(self.items_.tolist(), catalogue)

@@ -104,6 +104,8 @@ class StoreConnection:
         if self.path != ":memory:" and not read_only:
             keep_private(self.path, created=True)
         self._run("SET TimeZone = 'UTC'")
+        # a library prints nothing: DuckDB would draw its own progress bar on a slow query
+        self._run("SET enable_progress_bar = false")
         self._bound_memory(memory_limit, temp_directory)
         self._ibis: Any = None
         self._facts: Facts | None = None  # see use_facts

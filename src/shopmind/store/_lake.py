@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 
 from shopmind.core import FieldError, InvalidInputError, StoreError
 from shopmind.events import EVENT_SCHEMA, ORDER_LINE_SCHEMA, ORDER_SCHEMA
+from shopmind.events import PRODUCT_SCHEMA as CATALOGUE_SCHEMA
 from shopmind.store._consent import ENTRY_SCHEMA as CONSENT_SCHEMA
 
 __all__ = [
@@ -59,22 +60,8 @@ MANIFEST = "_lake.json"
 LAYOUT_NAME = "shopmind-lake"
 LAYOUT_VERSION = 1
 
-PRODUCT_SCHEMA = pa.schema(
-    [
-        ("product_id", pa.string()),
-        ("name", pa.string()),
-        ("category", pa.string()),
-        ("brand", pa.string()),
-        ("price", pa.float64()),
-        ("currency", pa.string()),
-        ("colour", pa.string()),
-        ("description", pa.string()),
-        ("stock", pa.int64()),
-        ("region", pa.string()),
-        ("is_product", pa.bool_()),
-        ("updated_at", _TS),
-    ]
-)
+#: The catalogue as the lake keeps it: its columns and when each product was last updated.
+PRODUCT_SCHEMA = CATALOGUE_SCHEMA.append(pa.field("updated_at", _TS))
 #: identifier (``user:m1``, ``anon:a1``, ``email:<hash>``, ``phone:<hash>``) -> its customer.
 PROFILE_SCHEMA = pa.schema([("identifier", pa.string()), ("profile_id", pa.string()), ("kind", pa.string())])
 SCORE_SCHEMA = pa.schema(
