@@ -192,3 +192,23 @@ def test_customer_ids_read_as_numbers_keep_their_text_and_keys(tmp_path: Path) -
 
     assert stored[0] == stored[1]
     assert [r[1] for r in stored[0]] == ["17850", "12.5", "-0", "1e+16", "-42", None, None]
+
+
+def test_two_lines_whose_fields_join_alike_are_both_stored_under_different_keys(
+    tmp_path: Path, store: Store
+) -> None:
+    """The key hashes the fields joined by '|': 'P|1' + 'x' and 'P' + '1|x' join alike. Their
+    occurrences are counted by the joined text, so each line gets its own key (stored once each,
+    and once only on a re-import)."""
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "order_id,ordered_at,product_id,quantity,unit_price,customer_id,description\n"
+        "A1,2026-03-01 10:00:00,P|1,2,1000,c1,x\n"
+        "A1,2026-03-01 10:00:00,P,2,1000,c1,1|x\n",
+        encoding="utf-8",
+    )
+    first = import_orders(store, path)
+    again = import_orders(store, path)
+
+    assert (first.stored, again.stored, again.duplicates) == (2, 0, 2)
+    assert store.sql("SELECT count(DISTINCT line_key), count(*) FROM order_lines") == [(2, 2)]

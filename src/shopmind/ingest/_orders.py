@@ -247,24 +247,27 @@ def _keyed_lines(checked: str) -> str:
     """The accepted rows of ``checked`` (a table of ``_typed_select``'s rows) with the columns of
     ``order_lines``, each with its line key.
 
-    The key hashes the line's normalised content and its occurrence among identical lines of the
-    same order (so genuine repeats inside a file are kept, and re-imports are skipped). Nearly
-    every line is the only one with its content: the occurrences are counted among the few rows
-    whose content hash is shared (by their content itself, so a hash collision cannot shift a
+    The key is the md5 of the line's normalised content (its fields joined by '|') and its
+    occurrence among the lines of the file with that same content (so genuine repeats inside a
+    file are kept, and re-imports are skipped). Numbering the repeats of the joined text itself
+    makes every key of a file different, even for two lines whose fields differ but join alike.
+    Nearly every line is the only one with its content: the occurrences are counted among the
+    few rows whose content hash is shared (by the content, so a hash collision cannot shift a
     number), and the others are the first."""
-    content = "order_id, product_id, description, quantity_num, unit_price, ordered_at, customer_id, country"
     return f"""(
-    WITH ok AS (SELECT * FROM {checked} WHERE errors IS NULL),
-    hashed AS (SELECT line_no, hash({content}) AS h FROM ok),
+    WITH ok AS (
+        SELECT *, concat_ws('|', order_id, product_id, coalesce(description, '~'),
+            CAST(quantity_num AS BIGINT), unit_price, CAST(ordered_at AS VARCHAR),
+            coalesce(customer_id, '~'), coalesce(country, '~')) AS content
+        FROM {checked} WHERE errors IS NULL),
+    hashed AS (SELECT line_no, hash(content) AS h FROM ok),
     shared AS (SELECT h FROM hashed GROUP BY h HAVING count(*) > 1),
     repeated AS (
-        SELECT line_no, row_number() OVER (PARTITION BY {content} ORDER BY line_no) AS occurrence
+        SELECT line_no, row_number() OVER (PARTITION BY content ORDER BY line_no) AS occurrence
         FROM ok WHERE line_no IN (SELECT line_no FROM hashed SEMI JOIN shared USING (h)))
     SELECT line_no, order_id, product_id, description, CAST(quantity_num AS BIGINT) AS quantity,
         unit_price, cancelled AS is_return, NOT non_product AS is_product,
-        md5(concat_ws('|', order_id, product_id, coalesce(description, '~'),
-            CAST(quantity_num AS BIGINT), unit_price, CAST(ordered_at AS VARCHAR),
-            coalesce(customer_id, '~'), coalesce(country, '~'), coalesce(r.occurrence, 1))) AS line_key
+        md5(content || '|' || coalesce(r.occurrence, 1)) AS line_key
     FROM ok LEFT JOIN repeated r USING (line_no))"""
 
 
@@ -366,7 +369,7 @@ def import_orders(
         )
         orders_result, _ = store.write_orders(headers, _NO_LINES)
         progress("store", 0, 1)
-        # each key hashes its line's occurrence: no two alike
+        # each key hashes its line's occurrence among lines of the same text: no two alike
         lines_result = store.write_order_lines_from(_keyed_lines(checked), unique_rows=n - rejected.num_rows)
         progress("store", 1, 1)
     products_result = store.write_products(products, overwrite=False)
