@@ -212,3 +212,26 @@ def test_two_lines_whose_fields_join_alike_are_both_stored_under_different_keys(
 
     assert (first.stored, again.stored, again.duplicates) == (2, 0, 2)
     assert store.sql("SELECT count(DISTINCT line_key), count(*) FROM order_lines") == [(2, 2)]
+
+
+def test_a_new_orders_lines_go_in_without_a_look_and_a_claims_lines_are_replaced(store: Store) -> None:
+    """The lines of an order this write stores for the first time cannot be stored yet (a line
+    is stored with or after its order), so they go in without a look at the stored keys; a
+    verified order replacing a client's claim replaces the claim's lines too, whose keys it
+    shares, so nothing is stored twice."""
+    claim = (
+        _order().set_column(4, "source", pa.array(["client"])).append_column("verified", pa.array([False]))
+    )
+    store.write_orders(claim, _lines(("k1", "P1", "claimed"), ("k2", "P2", "claimed")))
+    other = _order().set_column(0, "order_id", pa.array(["B1"]))
+    b_lines = _lines(("b1", "P1", "x"), ("b1", "P1", "repeat")).set_column(
+        0, "order_id", pa.array(["B1"] * 2)
+    )
+
+    _, new = store.write_orders(other, b_lines)
+    _, verified = store.write_orders(_order(), _lines(("k1", "P1", "verified"), ("k2", "P2", "verified")))
+
+    assert (new.inserted, new.duplicates) == (1, 1)  # the repeat inside the write is left out
+    assert (verified.inserted, verified.duplicates) == (2, 0)
+    assert _stored(store) == [("b1", "x"), ("k1", "verified"), ("k2", "verified")]
+    assert store.sql("SELECT order_id, verified FROM orders ORDER BY 1") == [("A1", True), ("B1", True)]

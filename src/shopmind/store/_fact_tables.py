@@ -55,10 +55,11 @@ class FactTables(IdentityTables):
         confirmed = pc.filter(orders.column("order_id"), orders.column("verified")).to_pylist()
         if confirmed:
             replace_claims(self, confirmed)
-        return (
-            self._insert_new("orders", "order_id", orders, ORDER_SCHEMA),
-            insert_new_lines(self, lines),
+        headers = self._insert_new("orders", "order_id", orders, ORDER_SCHEMA)
+        new = (
+            set(orders.column("order_id").to_pylist()) - headers.stored_before if headers.inserted else set()
         )
+        return headers, insert_new_lines(self, lines, new_orders=new)
 
     def write_order_lines_from(self, relation: str, *, unique_rows: int | None = None) -> WriteResult:
         """Store order lines the engine holds already (``relation``: a table or a parenthesised

@@ -9,6 +9,7 @@ adds lines goes through here, so the keys stay unique."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,19 +26,30 @@ _COLUMNS = ", ".join(f'"{c}"' for c in ORDER_LINE_SCHEMA.names)
 _POSITION = "_line_position"
 
 
-def insert_new_lines(store: KeyedWrites, rows: pa.Table) -> WriteResult:
+def insert_new_lines(store: KeyedWrites, rows: pa.Table, *, new_orders: Collection[str] = ()) -> WriteResult:
     """Insert the lines (``ORDER_LINE_SCHEMA`` layout) whose key is not stored yet, the first
-    copy of a key repeated among ``rows`` only, inside the caller's transaction."""
+    copy of a key repeated among ``rows`` only, inside the caller's transaction.
+
+    ``new_orders``: ids of orders this write stored for the first time. A line is stored with or
+    after its order (``write_orders``, the imports), so the lines of a new order cannot be stored
+    yet: when every line is one of theirs (an order sent live, with its lines), no stored key is
+    looked for, a look that scans every stored key (0.13 s at 5 million lines, measured)."""
     if rows.num_rows == 0:
         return WriteResult(0, 0)
     rows = _conform(rows, ORDER_LINE_SCHEMA)
     distinct = pc.count_distinct(rows.column("line_key")).as_py() == rows.num_rows
     if not distinct:  # "first" is the order of ``rows``: the engine needs it spelled out
         rows = rows.append_column(_POSITION, pa.array(np.arange(rows.num_rows, dtype=np.int64)))
+    fresh = (
+        bool(new_orders)
+        and pc.all(
+            pc.is_in(rows.column("order_id"), value_set=pa.array(list(new_orders), pa.string()))
+        ).as_py()
+    )
     view = f"_incoming_lines_{uuid.uuid4().hex}"
     store._con.register(view, rows)
     try:
-        inserted = _insert(store, view, distinct=distinct)
+        inserted = _insert(store, view, distinct=distinct, look=not fresh)
     finally:
         store._con.unregister(view)
     return WriteResult(inserted, rows.num_rows - inserted)
@@ -64,17 +76,17 @@ def insert_new_lines_from(
     return WriteResult(inserted, int(total) - inserted)
 
 
-def _insert(store: KeyedWrites, source: str, *, distinct: bool) -> int:
+def _insert(store: KeyedWrites, source: str, *, distinct: bool, look: bool = True) -> int:
     """One INSERT of the lines of ``source`` whose key is not stored (the first copy of each key
-    when ``distinct`` is false: by ``_line_position``); returns how many it added."""
+    when ``distinct`` is false: by ``_line_position``); returns how many it added. ``look``:
+    leave out the keys stored already (false: none can be)."""
     if not distinct:
         source = (
             f"(SELECT * FROM {source} s QUALIFY row_number() OVER "
             f"(PARTITION BY line_key ORDER BY {_POSITION} NULLS LAST) = 1)"
         )
-    statement = (
-        f"INSERT INTO order_lines ({_COLUMNS}) SELECT {_COLUMNS} FROM {source} s "
-        "WHERE NOT EXISTS (SELECT 1 FROM order_lines t WHERE t.line_key = s.line_key)"
-    )
+    statement = f"INSERT INTO order_lines ({_COLUMNS}) SELECT {_COLUMNS} FROM {source} s"
+    if look:
+        statement += " WHERE NOT EXISTS (SELECT 1 FROM order_lines t WHERE t.line_key = s.line_key)"
     with store._transaction():  # a no-op inside the caller's: the INSERT's count is what it added
         return int(store._run(statement)[0][0])
