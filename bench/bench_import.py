@@ -20,12 +20,11 @@ measures our import as of this checkout against other sources instead, taking tu
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 from pathlib import Path
 
-from bench._measure import Measurement, load_note, measure, row
+from bench._measure import Measurement, load_note, measure, row, taking_turns
 
 DATA = (
     Path(__file__).resolve().parents[1].parent / "shared" / "data" / "online_retail" / "online_retail.parquet"
@@ -56,18 +55,7 @@ def before_after(other: str) -> None:
     """Our import as of this checkout and as of the sources in ``other`` (e.g. ``../main/src``),
     taking turns in fresh processes: what a change gained, on a shared machine."""
     mine = str(Path(__file__).resolve().parents[1] / "src")
-    runs: dict[str, list[Measurement]] = {mine: [], other: []}
-    saved = os.environ.get("PYTHONPATH")
-    try:
-        for _ in range(REPEATS):
-            for src, kept in runs.items():
-                os.environ["PYTHONPATH"] = src
-                kept.append(measure(*OURS))
-    finally:
-        if saved is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = saved
+    runs = taking_turns([mine, other], REPEATS, lambda: measure(*OURS))
     print(f"Online Retail import, this checkout vs {other}, medians of {REPEATS}; {load_note()}")
     print(
         row(
