@@ -368,10 +368,11 @@ def import_orders(
                FROM {accepted} k LEFT JOIN named USING (product_id) GROUP BY k.product_id"""
         )
         orders_result, _ = store.write_orders(headers, _NO_LINES)
-        progress("store", 0, 1)
+        accepted_lines = n - rejected.num_rows
+        progress("store", 0, accepted_lines)
         # each key hashes its line's occurrence among lines of the same text: no two alike
-        lines_result = store.write_order_lines_from(_keyed_lines(checked), unique_rows=n - rejected.num_rows)
-        progress("store", 1, 1)
+        lines_result = store.write_order_lines_from(_keyed_lines(checked), unique_rows=accepted_lines)
+        progress("store", accepted_lines, accepted_lines)
     products_result = store.write_products(products, overwrite=False)
     store.rebuild_profiles()
 
