@@ -45,8 +45,8 @@ TIMEOUT = 600.0
 # what runs up to each progress report, read from the code of each step
 IMPORT_LABELS = {
     "read": "read file",
-    "validate": "validate (typed SQL checks) + line keys",
-    "store": "orders, lines, products; store",
+    "validate": "validate (typed SQL checks, kept in the engine)",
+    "store": "orders; line keys and lines; products",
 }
 RUN_LABELS = {
     "summaries": "summaries: purchases, visits, RFM segments",
