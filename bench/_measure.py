@@ -9,9 +9,12 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -209,3 +212,25 @@ def measure_stages(script: str, timeout: float | None = None) -> StagedMeasureme
     data = json.loads(line[2:])
     stages = tuple(Stage(name, seconds, mb) for name, seconds, mb in data["stages"])
     return StagedMeasurement(stages, data["peak_mb"], data["result"])
+
+
+def taking_turns(
+    sources: Sequence[str], repeats: int, run: Callable[[], T], *, also: Sequence[str] = ()
+) -> dict[str, list[T]]:
+    """``run()`` ``repeats`` times with each of ``sources`` (e.g. this checkout's ``src`` and
+    ``../main/src``) first on ``PYTHONPATH`` (then ``also``), the sources taking turns so that a
+    slow spell of a shared machine falls on all of them: what a change gained. The fresh
+    processes ``run`` starts inherit the path; it is restored after."""
+    runs: dict[str, list[T]] = {src: [] for src in sources}
+    saved = os.environ.get("PYTHONPATH")
+    try:
+        for _ in range(repeats):
+            for src, kept in runs.items():
+                os.environ["PYTHONPATH"] = os.pathsep.join([src, *also])
+                kept.append(run())
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+    return runs

@@ -9,9 +9,10 @@ The machine is shared: the wall ratio moves with the neighbours' load, the CPU r
 What ours does that the peer does not (the issue's "same checks as now"): every field typed and
 checked in SQL with the reason kept for rejected rows (quarantine), cancellations and non-product
 codes flagged, a line key per line (md5 of the normalised line and its occurrence among identical
-lines) so that a re-import stores nothing twice, the keys inserted under the primary-key index
-(about half of our CPU time here: DuckDB's index insert of 541,909 random 32-character keys), order
-headers and products derived and stored, profiles rebuilt.
+lines) so that a re-import stores nothing twice (the lines whose key is stored are left out by an
+anti-join: since schema version 19 no primary-key index, whose insert of 541,909 random keys cost
+about half of our CPU time), order headers and products derived and stored, profiles rebuilt. The
+md5 of every line (with the number and time written as text) is now the largest single cost.
 
 Run with ``python -m bench.bench_import``; ``python -m bench.bench_import --before ../main/src``
 measures our import as of this checkout against other sources instead, taking turns.
@@ -19,12 +20,11 @@ measures our import as of this checkout against other sources instead, taking tu
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 from pathlib import Path
 
-from bench._measure import Measurement, load_note, measure, row
+from bench._measure import Measurement, load_note, measure, row, taking_turns
 
 DATA = (
     Path(__file__).resolve().parents[1].parent / "shared" / "data" / "online_retail" / "online_retail.parquet"
@@ -55,18 +55,7 @@ def before_after(other: str) -> None:
     """Our import as of this checkout and as of the sources in ``other`` (e.g. ``../main/src``),
     taking turns in fresh processes: what a change gained, on a shared machine."""
     mine = str(Path(__file__).resolve().parents[1] / "src")
-    runs: dict[str, list[Measurement]] = {mine: [], other: []}
-    saved = os.environ.get("PYTHONPATH")
-    try:
-        for _ in range(REPEATS):
-            for src, kept in runs.items():
-                os.environ["PYTHONPATH"] = src
-                kept.append(measure(*OURS))
-    finally:
-        if saved is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = saved
+    runs = taking_turns([mine, other], REPEATS, lambda: measure(*OURS))
     print(f"Online Retail import, this checkout vs {other}, medians of {REPEATS}; {load_note()}")
     print(
         row(

@@ -27,13 +27,12 @@ as of other sources, taking turns (what a change gained, on a shared machine).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 from statistics import median
 
-from bench._measure import StagedMeasurement, load_note, measure_stages, row
+from bench._measure import StagedMeasurement, load_note, measure_stages, row, taking_turns
 from shopmind.ingest import ONLINE_RETAIL
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,8 +45,8 @@ TIMEOUT = 600.0
 # what runs up to each progress report, read from the code of each step
 IMPORT_LABELS = {
     "read": "read file",
-    "validate": "validate (typed SQL checks) + line keys",
-    "store": "orders, lines, products; store",
+    "validate": "validate (typed SQL checks, kept in the engine)",
+    "store": "orders; line keys and lines; products",
 }
 RUN_LABELS = {
     "summaries": "summaries: purchases, visits, RFM segments",
@@ -252,19 +251,12 @@ def before_after(other: str, repeats: int = 2) -> None:
     """(a) as of this checkout and as of the sources in ``other`` (e.g. ``../main/src``), the two
     taking turns in fresh processes: wall and CPU time, medians of ``repeats``."""
     mine = str(ROOT / "src")
-    runs: dict[str, list[tuple[float, float]]] = {mine: [], other: []}
-    saved = os.environ.get("PYTHONPATH")
-    try:
-        for _ in range(repeats):
-            for src in runs:
-                os.environ["PYTHONPATH"] = os.pathsep.join([src, str(ROOT)])
-                m = measure_stages(OURS_RETAIL)
-                runs[src].append((m.seconds, float(dict(m.result)["cpu"])))  # type: ignore[call-overload]
-    finally:
-        if saved is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = saved
+
+    def once() -> tuple[float, float]:
+        m = measure_stages(OURS_RETAIL)
+        return m.seconds, float(dict(m.result)["cpu"])  # type: ignore[call-overload]
+
+    runs = taking_turns([mine, other], repeats, once, also=[str(ROOT)])
     print(f"(a) parquet -> CLV of every buyer, this checkout vs {other}, medians of {repeats}; {load_note()}")
     wall, cpu = ({src: median(r[i] for r in rs) for src, rs in runs.items()} for i in (0, 1))
     print(row("  wall time (ours: this checkout; peer: the other)", wall[mine], wall[other], "s"))

@@ -298,3 +298,28 @@ def test_consents_and_profiles_are_checked_too(store: Store, tmp_path: Path) -> 
         "anon:a1": "user:m0",
     }
     assert store.sql("SELECT identifier, channel FROM consent_ledger") == [("user:m0", "sms")]
+
+
+def test_an_event_stored_before_is_skipped_whatever_its_stored_time(store: Store, tmp_path: Path) -> None:
+    """Stored copies are looked for among the batch's time span only (a look that stays small in
+    a large store): a copy stored with another time is still stored once, the primary key
+    refusing it."""
+    lake = _events(4)
+    at = pa.array([T.replace(year=2025)] * 2, pa.timestamp("us", tz="UTC"))
+    before = (lake.slice(0, 2).set_column(4, "event_time", at), lake.slice(2, 1))
+    for at_first, rows in enumerate(before):  # e0, e1 stored at other times; e2 at the same
+        with LakeWriter(tmp_path / f"before{at_first}") as writer:
+            writer.append("events", rows)
+        import_lake(store, tmp_path / f"before{at_first}")
+    with LakeWriter(tmp_path / "lake") as writer:
+        writer.append("events", lake)
+
+    (events,) = import_lake(store, tmp_path / "lake")
+
+    assert (events.stored, events.duplicates) == (1, 3)
+    assert store.sql("SELECT message_id, year(event_time) FROM events ORDER BY 1") == [
+        ("e0", 2025),
+        ("e1", 2025),
+        ("e2", 2026),
+        ("e3", 2026),
+    ]

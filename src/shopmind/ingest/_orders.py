@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -32,9 +33,9 @@ from shopmind.ingest._tabular import (
     scan_parquet,
     split_checked,
 )
-from shopmind.store import Store, WriteResult
+from shopmind.store import Store
 
-CHUNK_ROWS = 1_000_000
+_NO_LINES = ORDER_LINE_SCHEMA.empty_table()
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def _text(col: str) -> str:
 
 def _typed_select(fmt: OrderFormat, schema: pa.Schema, rows: str) -> str:
     """SQL turning source columns (of ``rows``, a table name or a parenthesised query) into typed
-    fields plus a list of 'field: reason' errors."""
+    fields plus a list of 'field: reason' errors (NULL for an accepted row)."""
     c = fmt.columns
     types = {f.name: f.type for f in schema}
 
@@ -177,10 +178,40 @@ def _typed_select(fmt: OrderFormat, schema: pa.Schema, rows: str) -> str:
     customer = (
         f"nullif(regexp_replace({_text(c.customer_id)}, '\\.0+$', ''), '')" if c.customer_id else "NULL"
     )
+    if c.customer_id and pa.types.is_floating(types[c.customer_id]):
+        # ids read as numbers (Online Retail's 17850.0): a whole one's text without the regular
+        # expression, the very same text (DuckDB writes these as '17850.0'; -0.0 keeps its sign)
+        x = _q(c.customer_id)
+        customer = (
+            f"CASE WHEN {x} = trunc({x}) AND {x} <> 0 AND abs({x}) < 1e15 "
+            f"THEN CAST(CAST({x} AS BIGINT) AS VARCHAR) ELSE {customer} END"
+        )
     currency = f"upper({_text(c.currency)})" if c.currency else _sql_str(fmt.currency)
+    when = (
+        " with format " + fmt.date_format
+        if fmt.date_format
+        else " (expected ISO 8601, e.g. 2026-03-01 14:30:00)"
+    )
+    checks = f"""        CASE WHEN order_id IS NULL THEN 'order_id: {src("order_id")} is empty' END,
+        CASE WHEN ordered_at_raw IS NULL THEN 'ordered_at: {src("ordered_at")} is empty'
+             WHEN ordered_at IS NULL THEN 'ordered_at: cannot read ' || to_json(ordered_at_raw)
+                 || ' as a date and time{when}' END,
+        CASE WHEN product_id IS NULL THEN 'product_id: {src("product_id")} is empty' END,
+        CASE WHEN quantity_raw IS NULL THEN 'quantity: {src("quantity")} is empty'
+             WHEN quantity_num IS NULL THEN 'quantity: ' || to_json(quantity_raw) || ' is not a number'
+             WHEN quantity_num <> floor(quantity_num) THEN 'quantity: ' || quantity_raw || ' is not a whole number'
+             WHEN quantity_num = 0 THEN 'quantity: zero items on an order line' END,
+        CASE WHEN unit_price_raw IS NULL THEN 'unit_price: {src("unit_price")} is empty'
+             WHEN unit_price IS NULL THEN 'unit_price: ' || to_json(unit_price_raw) || ' is not a number'
+             WHEN unit_price < 0 AND NOT non_product
+                 THEN 'unit_price: negative price ' || unit_price_raw || ' on a product line' END,
+        CASE WHEN NOT regexp_full_match(currency, '[A-Z]{{3}}')
+             THEN 'currency: ' || to_json(currency) || ' is not a 3-letter ISO 4217 code' END,
+        CASE WHEN email_bad THEN 'email: not a valid e-mail address' END,
+        CASE WHEN phone_bad THEN 'phone: not a valid phone number' END"""
     return f"""
     WITH typed AS (
-        SELECT {LINE} AS line_no, s AS _row,
+        SELECT {LINE} AS line_no,
             {_text(c.order_id)} AS order_id,
             CAST({_q(c.ordered_at)} AS VARCHAR) AS ordered_at_raw,
             {ts} AS ordered_at,
@@ -201,55 +232,43 @@ def _typed_select(fmt: OrderFormat, schema: pa.Schema, rows: str) -> str:
     ), flagged AS (
         SELECT *, {non_product} AS non_product, {cancel} AS cancelled FROM typed
     )
-    , checked AS (SELECT * EXCLUDE (_row), _row, list_filter([
-        CASE WHEN order_id IS NULL THEN 'order_id: {src("order_id")} is empty' END,
-        CASE WHEN ordered_at_raw IS NULL THEN 'ordered_at: {src("ordered_at")} is empty'
-             WHEN ordered_at IS NULL THEN 'ordered_at: cannot read ' || to_json(ordered_at_raw)
-                 || ' as a date and time{" with format " + fmt.date_format if fmt.date_format else " (expected ISO 8601, e.g. 2026-03-01 14:30:00)"}' END,
-        CASE WHEN product_id IS NULL THEN 'product_id: {src("product_id")} is empty' END,
-        CASE WHEN quantity_raw IS NULL THEN 'quantity: {src("quantity")} is empty'
-             WHEN quantity_num IS NULL THEN 'quantity: ' || to_json(quantity_raw) || ' is not a number'
-             WHEN quantity_num <> floor(quantity_num) THEN 'quantity: ' || quantity_raw || ' is not a whole number'
-             WHEN quantity_num = 0 THEN 'quantity: zero items on an order line' END,
-        CASE WHEN unit_price_raw IS NULL THEN 'unit_price: {src("unit_price")} is empty'
-             WHEN unit_price IS NULL THEN 'unit_price: ' || to_json(unit_price_raw) || ' is not a number'
-             WHEN unit_price < 0 AND NOT non_product
-                 THEN 'unit_price: negative price ' || unit_price_raw || ' on a product line' END,
-        CASE WHEN NOT regexp_full_match(currency, '[A-Z]{{3}}')
-             THEN 'currency: ' || to_json(currency) || ' is not a 3-letter ISO 4217 code' END,
-        CASE WHEN email_bad THEN 'email: not a valid e-mail address' END,
-        CASE WHEN phone_bad THEN 'phone: not a valid phone number' END
-    ], lambda e: e IS NOT NULL) AS errors
-    FROM flagged)
-    -- the raw row is kept only for rejected rows (it goes to the quarantine)
-    SELECT * EXCLUDE (_row), CASE WHEN len(errors) > 0 THEN to_json(_row) END AS raw FROM checked
+    SELECT * EXCLUDE (ordered_at_raw, quantity_raw, unit_price_raw, email_bad, phone_bad),
+        -- each check is NULL when it passes: the list of reasons is built for rejected rows only
+        CASE WHEN coalesce(
+{checks}
+        ) IS NOT NULL THEN list_filter([
+{checks}
+        ], lambda e: e IS NOT NULL) END AS errors
+    FROM flagged
     """
 
 
-def _keyed_select(fmt: OrderFormat, schema: pa.Schema, rows: str) -> str:
-    """The typed and checked rows (``_typed_select``) in line order, each accepted one with its
-    line key and the columns of ``order_lines``; one pass of the engine over the file.
+def _keyed_lines(checked: str) -> str:
+    """The accepted rows of ``checked`` (a table of ``_typed_select``'s rows) with the columns of
+    ``order_lines``, each with its line key.
 
-    The key hashes the line's normalised content and its occurrence among identical lines of the
-    same order (so genuine repeats inside a file are kept, and re-imports are skipped); rejected
-    rows are numbered apart so that they cannot shift the accepted lines' occurrences."""
-    return f"""
-    WITH checked AS ({_typed_select(fmt, schema, rows)}),
-    counted AS (
-        SELECT *, len(errors) = 0 AS ok,
-            row_number() OVER (PARTITION BY len(errors) = 0, order_id, product_id, description,
-                quantity_num, unit_price, ordered_at, customer_id, country ORDER BY line_no) AS occurrence
-        FROM checked)
-    SELECT line_no, order_id, ordered_at, product_id, description,
-        CASE WHEN ok THEN CAST(quantity_num AS BIGINT) END AS quantity, unit_price, customer_id,
-        currency, country, region, channel, email_hash, phone_hash,
-        cancelled AS is_return, NOT non_product AS is_product,
-        CASE WHEN ok THEN md5(concat_ws('|', order_id, product_id, coalesce(description, '~'),
+    The key is the md5 of the line's normalised content (its fields joined by '|') and its
+    occurrence among the lines of the file with that same content (so genuine repeats inside a
+    file are kept, and re-imports are skipped). Numbering the repeats of the joined text itself
+    makes every key of a file different, even for two lines whose fields differ but join alike.
+    Nearly every line is the only one with its content: the occurrences are counted among the
+    few rows whose content hash is shared (by the content, so a hash collision cannot shift a
+    number), and the others are the first."""
+    return f"""(
+    WITH ok AS (
+        SELECT *, concat_ws('|', order_id, product_id, coalesce(description, '~'),
             CAST(quantity_num AS BIGINT), unit_price, CAST(ordered_at AS VARCHAR),
-            coalesce(customer_id, '~'), coalesce(country, '~'), occurrence)) END AS line_key,
-        CASE WHEN NOT ok THEN errors END AS errors, raw
-    FROM counted ORDER BY line_no
-    """
+            coalesce(customer_id, '~'), coalesce(country, '~')) AS content
+        FROM {checked} WHERE errors IS NULL),
+    hashed AS (SELECT line_no, hash(content) AS h FROM ok),
+    shared AS (SELECT h FROM hashed GROUP BY h HAVING count(*) > 1),
+    repeated AS (
+        SELECT line_no, row_number() OVER (PARTITION BY content ORDER BY line_no) AS occurrence
+        FROM ok WHERE line_no IN (SELECT line_no FROM hashed SEMI JOIN shared USING (h)))
+    SELECT line_no, order_id, product_id, description, CAST(quantity_num AS BIGINT) AS quantity,
+        unit_price, cancelled AS is_return, NOT non_product AS is_product,
+        md5(content || '|' || coalesce(r.occurrence, 1)) AS line_key
+    FROM ok LEFT JOIN repeated r USING (line_no))"""
 
 
 def import_orders(
@@ -296,54 +315,64 @@ def import_orders(
                 rows = rows.drop_columns([col])
 
     progress("validate", 0, 1)
-    if scan:
+    with ExitStack() as stack:
+        if scan:
+            schema, relation = scan.schema, f"({rows_sql})"
+        else:
+            schema, relation = rows.schema, stack.enter_context(store.staged("staged_orders", rows))
+        # the checked rows stay in the engine: only the rejected ones, the order headers and the
+        # products come to Python (the lines go from here to order_lines in one statement)
         try:
-            checked = store.query_arrow(_keyed_select(fmt, scan.schema, f"({rows_sql})"))
+            checked = stack.enter_context(store.held("_checked_orders", _typed_select(fmt, schema, relation)))
         except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+            if not scan:
+                raise
             raise ImportFileError(f"{source}: not a readable Parquet file ({exc})") from None
-    else:
-        with store.staged("staged_orders", rows):
-            checked = store.query_arrow(_keyed_select(fmt, rows.schema, "staged_orders"))
-    progress("validate", 1, 1)
+        progress("validate", 1, 1)
 
-    # logged once the file was read whole (an unreadable Parquet page stops the import above)
-    import_id = store.begin_import(f"orders:{fmt.name}", source, sha)
-    accepted, rejected_q = split_checked(checked, unreadable)
-    store.quarantine(rejected_q, source=source, import_id=import_id, file_sha256=sha)
+        # logged once the file was read whole (an unreadable Parquet page stops the import above)
+        import_id = store.begin_import(f"orders:{fmt.name}", source, sha)
+        # the raw row, for the quarantine, is read again for the rejected rows only
+        rejected = store.query_arrow(
+            f"""WITH bad AS (SELECT line_no, errors FROM {checked} WHERE errors IS NOT NULL)
+            SELECT bad.line_no, bad.errors, raw.raw FROM bad LEFT JOIN (
+                SELECT {LINE} AS line_no, to_json(s) AS raw FROM {relation} s
+                 WHERE {LINE} IN (SELECT line_no FROM bad)) raw USING (line_no)
+            ORDER BY bad.line_no"""
+        )
+        rejected_q = split_checked(rejected, unreadable)[1]
+        store.quarantine(rejected_q, source=source, import_id=import_id, file_sha256=sha)
 
-    lines = accepted.select(ORDER_LINE_SCHEMA.names).cast(ORDER_LINE_SCHEMA)
-    with store.staged("keyed_lines", accepted):
+        accepted = f"(SELECT * FROM {checked} WHERE errors IS NULL)"
         headers = store.query_arrow(
-            """SELECT order_id, min(ordered_at) AS ordered_at, min(customer_id) AS customer_id,
+            f"""SELECT order_id, min(ordered_at) AS ordered_at, min(customer_id) AS customer_id,
                     min(email_hash) AS email_hash, min(phone_hash) AS phone_hash, min(currency) AS currency,
                     min(country) AS country, min(region) AS region, min(channel) AS channel,
-                    bool_or(is_return) AS is_return, ? AS source
-               FROM keyed_lines GROUP BY order_id""",
+                    bool_or(cancelled) AS is_return, ? AS source
+               FROM {accepted} GROUP BY order_id""",
             [f"import:{fmt.name}"],
         )
         # the name: the product's most frequent description, ties to the first in text order
         # (DuckDB's mode() breaks ties by whichever thread saw a value first, so two imports of
         # one file could name a product differently, and the recommenders that read names moved)
         products = store.query_arrow(
-            """WITH counted AS (
-                   SELECT product_id, description, count(*) AS n FROM keyed_lines
+            f"""WITH counted AS (
+                   SELECT product_id, description, count(*) AS n FROM {accepted} k
                     WHERE description IS NOT NULL GROUP BY product_id, description),
                named AS (
                    SELECT product_id, first(description ORDER BY n DESC, description) AS name
                      FROM counted GROUP BY product_id)
                SELECT k.product_id, min(named.name) AS name,
                     median(k.unit_price) FILTER (WHERE k.unit_price > 0) AS price,
-                    min(k.currency) AS currency, bool_and(k.is_product) AS is_product
-               FROM keyed_lines k LEFT JOIN named USING (product_id) GROUP BY k.product_id"""
+                    min(k.currency) AS currency, bool_and(NOT k.non_product) AS is_product
+               FROM {accepted} k LEFT JOIN named USING (product_id) GROUP BY k.product_id"""
         )
-    orders_result, _ = store.write_orders(headers, lines.slice(0, 0))
-    stored = duplicates = 0
-    total = lines.num_rows
-    for start in range(0, max(total, 1), CHUNK_ROWS):
-        _, result = store.write_orders(headers.slice(0, 0), lines.slice(start, CHUNK_ROWS))
-        stored += result.inserted
-        duplicates += result.duplicates
-        progress("store", min(start + CHUNK_ROWS, total), total)
+        orders_result, _ = store.write_orders(headers, _NO_LINES)
+        accepted_lines = n - rejected.num_rows
+        progress("store", 0, accepted_lines)
+        # each key hashes its line's occurrence among lines of the same text: no two alike
+        lines_result = store.write_order_lines_from(_keyed_lines(checked), unique_rows=accepted_lines)
+        progress("store", accepted_lines, accepted_lines)
     products_result = store.write_products(products, overwrite=False)
     store.rebuild_profiles()
 
@@ -353,7 +382,7 @@ def import_orders(
         kind=f"orders:{fmt.name}",
         source=source,
         rows_read=n + len(unreadable),
-        written=WriteResult(stored, duplicates),
+        written=lines_result,
         rejected=rejected_q.num_rows,
         rejected_by_reason=_reasons(rejected_q),
         extra=(("new orders", orders_result.inserted), ("new products", products_result.inserted)),

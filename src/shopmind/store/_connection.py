@@ -349,6 +349,17 @@ class StoreConnection:
         finally:
             self._con.unregister(name)
 
+    @contextmanager
+    def held(self, name: str, query: str) -> Iterator[str]:
+        """Keep the rows of ``query`` as the temporary table ``name`` for the duration of the
+        block: several statements then read them without running the query again, and without
+        the rows leaving the engine (a large one spills to the temp directory)."""
+        self._run(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {query}')
+        try:
+            yield name
+        finally:
+            self._run(f'DROP TABLE IF EXISTS "{name}"')
+
     def scalar(self, query: str, params: Sequence[object] | None = None) -> Any:
         rows = self._run(query, params)
         return rows[0][0] if rows else None

@@ -8,10 +8,11 @@ import uuid
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shopmind.events import EVENT_SCHEMA, ORDER_LINE_SCHEMA, ORDER_SCHEMA
+from shopmind.events import EVENT_SCHEMA, ORDER_SCHEMA
 from shopmind.store._claims import replace_claims
 from shopmind.store._identity_tables import IdentityTables
 from shopmind.store._keyed_writes import WriteResult, _conform
+from shopmind.store._order_lines import insert_new_lines, insert_new_lines_from
 from shopmind.store._private import redact_rejected
 
 QUARANTINE_SCHEMA = pa.schema(
@@ -45,7 +46,8 @@ class FactTables(IdentityTables):
     def write_orders(self, orders: pa.Table, lines: pa.Table) -> tuple[WriteResult, WriteResult]:
         """Store order headers and lines; known order ids and line keys are skipped, except that a
         verified order (from an import or the shop's server) replaces a client's unverified claim
-        of the same id, lines and all. Headers without ``verified`` are verified."""
+        of the same id, lines and all. Headers without ``verified`` are verified. (Lines skipped
+        as stored before are counted, not named: ``stored_before`` is empty for them.)"""
         if "verified" not in orders.column_names:
             orders = orders.append_column("verified", pa.repeat(pa.scalar(True), orders.num_rows))
         if not self._in_transaction:
@@ -53,10 +55,18 @@ class FactTables(IdentityTables):
         confirmed = pc.filter(orders.column("order_id"), orders.column("verified")).to_pylist()
         if confirmed:
             replace_claims(self, confirmed)
-        return (
-            self._insert_new("orders", "order_id", orders, ORDER_SCHEMA),
-            self._insert_new("order_lines", "line_key", lines, ORDER_LINE_SCHEMA),
+        headers = self._insert_new("orders", "order_id", orders, ORDER_SCHEMA)
+        new = (
+            set(orders.column("order_id").to_pylist()) - headers.stored_before if headers.inserted else set()
         )
+        return headers, insert_new_lines(self, lines, new_orders=new)
+
+    def write_order_lines_from(self, relation: str, *, unique_rows: int | None = None) -> WriteResult:
+        """Store order lines the engine holds already (``relation``: a table or a parenthesised
+        query with the columns of ``ORDER_LINE_SCHEMA``), in one statement: lines of a large
+        import never pass through Python. Known line keys are skipped, as in ``write_orders``
+        (``unique_rows``: see ``insert_new_lines_from``)."""
+        return insert_new_lines_from(self, relation, unique_rows=unique_rows)
 
     def write_products(self, products: pa.Table, *, overwrite: bool = True) -> WriteResult:
         """Insert new products; update known ones.

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from shopmind.core import UnknownIdentityLinkError
 from shopmind.events import LINK_COLUMNS, IdentityGraph, IdentityLink, implied_links
 from shopmind.store._keyed_writes import KeyedWrites
 
+_DISTINCT_FROM = 1_000  # events per write: fewer are converted as they come (the live API's batches)
 _LINK_SCHEMA = pa.schema(
     [
         ("link_id", pa.int64()),
@@ -26,7 +29,7 @@ _LINK_SCHEMA = pa.schema(
 class IdentityTables(KeyedWrites):
     def _link_from_events(self, events: pa.Table) -> None:
         """Record the identity links the events imply (``events.implied_links``)."""
-        columns = [events.column(name).to_pylist() for name in LINK_COLUMNS]
+        columns = [c.to_pylist() for c in _distinct_link_rows(events).columns]
         pairs = implied_links(zip(*columns, strict=True))
         if pairs:
             self.link_identities(pairs)
@@ -127,3 +130,21 @@ class IdentityTables(KeyedWrites):
         finally:
             self._con.unregister("_linked_profiles")
         return int(self.scalar("SELECT count(DISTINCT profile_id) FROM profiles"))
+
+
+def _distinct_link_rows(events: pa.Table) -> pa.Table:
+    """The events' ``LINK_COLUMNS``, each distinct row once, in the order of its first event, the
+    type kept only where it matters (identify, alias): the links they imply, in the same order.
+    A visitor sends many events with the same ids, so a large batch (a lake import's 200,000
+    events) shrinks to a few rows before they become Python objects (a row's pairs depend on its
+    values only, and a pair first appears with the first of the rows that imply it)."""
+    kinds = events.column("type")
+    wanted = pc.is_in(kinds, value_set=pa.array(["identify", "alias"], kinds.type))
+    rows = events.select(LINK_COLUMNS).set_column(
+        0, "type", pc.if_else(wanted, kinds, pa.scalar(None, kinds.type))
+    )
+    if rows.num_rows < _DISTINCT_FROM:
+        return rows
+    first = rows.append_column("_at", pa.array(np.arange(rows.num_rows, dtype=np.int64)))
+    grouped = first.group_by(list(LINK_COLUMNS), use_threads=False).aggregate([("_at", "min")])
+    return grouped.sort_by("_at_min").select(list(LINK_COLUMNS))
