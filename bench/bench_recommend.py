@@ -188,7 +188,7 @@ def main() -> None:
     print(
         f"hybrid fit (ready to serve; index rows built on first request): {hybrid_fit:.2f} s wall, "
         f"CPU {hybrid_cpu[0]:.2f} s and {hybrid_cpu[1]:.2f} s (rows shuffled), mean {mean_cpu:.2f} s "
-        f"(target: < 5 s CPU); {mean_cpu / peer_cpu:.1f}x implicit ALS's fit CPU ({peer_cpu:.2f} s) "
+        f"(the 5 s target is the wall time, below); {mean_cpu / peer_cpu:.1f}x implicit ALS's fit CPU ({peer_cpu:.2f} s) "
         f"in this run; every known customer's index row at once (prepare_index, {built:,} rows): "
         f"{index_cpu:.2f} s CPU, fit + all rows {hybrid_cpu[1] + index_cpu:.2f} s CPU"
     )
