@@ -363,15 +363,26 @@ class CalibratedBoostingClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X: pd.DataFrame | npt.ArrayLike) -> npt.NDArray[np.int64]:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)
 
-    def explain(self, X: pd.DataFrame | npt.ArrayLike, top: int = 3) -> list[list[tuple[str, float]]]:
-        """Per row, the ``top`` features that push its score up the most, with their SHAP
-        contributions to the log-odds (LightGBM's exact tree SHAP)."""
+    def top_contributions(
+        self, X: pd.DataFrame | npt.ArrayLike, top: int = 3
+    ) -> tuple[npt.NDArray[np.int64], FloatArray]:
+        """Per row, the column indices (into ``feature_names_in_``) of the ``top`` features that
+        push its score up the most, and their SHAP contributions to the log-odds (LightGBM's exact
+        tree SHAP), largest first; a contribution that does not push up (<= 0) is NaN. Arrays of
+        shape (n, top): compact enough for millions of rows, unlike :meth:`explain`'s lists."""
         self._check_fitted()
         frame = self._frame(X, fit=False)
         contributions = np.asarray(self.booster_.predict(frame, pred_contrib=True))[:, :-1]
-        names = list(self.feature_names_in_)
         order = np.argsort(-contributions, axis=1, kind="stable")[:, :top]
+        values = np.take_along_axis(contributions, order, axis=1)
+        return order.astype(np.int64), np.where(values > 0, values, np.nan)
+
+    def explain(self, X: pd.DataFrame | npt.ArrayLike, top: int = 3) -> list[list[tuple[str, float]]]:
+        """Per row, the ``top`` features that push its score up the most, with their SHAP
+        contributions to the log-odds (:meth:`top_contributions` as names and numbers)."""
+        order, values = self.top_contributions(X, top)
+        names = list(self.feature_names_in_)
         return [
-            [(names[j], float(contributions[i, j])) for j in row if contributions[i, j] > 0]
-            for i, row in enumerate(order)
+            [(names[j], float(v)) for j, v in zip(row, row_values, strict=True) if v > 0]
+            for row, row_values in zip(order, values, strict=True)
         ]
