@@ -51,15 +51,21 @@ def run_preferences(
         store.table("profiles"),
         store.table("external_interests"),
         as_of,
-    ).to_pyarrow()
-    report("habits", 1, 3)
+    )
     habits = best_time_and_device(
         store.table("events"), store.table("profiles"), as_of, zone=zone, segments=segments
-    ).to_pyarrow()
-    report("store", 2, 3)
+    )
+    # computed by the engine and written as they come: a shop's millions of profiles never sit
+    # in this process at once
     with store.job_run(JOB, as_of) as run_id:
-        tastes = store.write_profile_facts(run_id, as_of, "taste", taste)
-        habit_rows = store.write_profile_facts(run_id, as_of, "habits", habits)
+        tastes = store.write_profile_facts_of(run_id, as_of, "taste", taste)
+        report("habits", 1, 3)
+        habit_rows = store.write_profile_facts_of(run_id, as_of, "habits", habits)
+        report("store", 2, 3)
+    (fallbacks,) = store.sql(
+        "SELECT count(*) FILTER (WHERE CAST(json_extract(facts, '$.is_fallback') AS BOOLEAN)) "
+        "FROM profile_facts WHERE run_id = ? AND kind = 'habits'",
+        [run_id],
+    )[0]
     report("store", 3, 3)
-    fallbacks = sum(1 for flag in habits.column("is_fallback").to_pylist() if flag)
-    return PreferencesReport(run_id, as_of, tastes, habit_rows, fallbacks)
+    return PreferencesReport(run_id, as_of, tastes, habit_rows, int(fallbacks))

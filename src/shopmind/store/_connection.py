@@ -57,6 +57,32 @@ def engine_limits() -> tuple[str | None, Path | None]:
     return settings.duckdb_memory_limit, settings.duckdb_temp_directory
 
 
+class _InlinedCTEs:
+    """Ibis's DuckDB compiler with every common table expression marked ``NOT MATERIALIZED``.
+
+    Ibis names a part that a query reads twice (the taste's product signals, the habits'
+    sessions) as a common table expression, and DuckDB 2 materializes such a part: every reader
+    buffers its own copy, which spills badly once the part outgrows the memory limit (the taste
+    of 10M events under a 600 MB limit: 11.7 GB of spill and 35 s; inlined, 0.25 GB and 9.6 s; at
+    100M events under 6 GB the spill passed 49 GB of disk). Inlined, each reader computes the part
+    again from the columnar tables, with its own filters and columns pushed down: memory stays
+    bounded by the operators' own spilling, at up to a sixth more time when everything fits."""
+
+    def __init__(self, compiler: Any) -> None:
+        self._compiler = compiler
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._compiler, name)
+
+    def to_sqlglot(self, *args: Any, **kwargs: Any) -> Any:
+        import sqlglot.expressions as sge
+
+        query = self._compiler.to_sqlglot(*args, **kwargs)
+        for cte in query.find_all(sge.CTE):
+            cte.set("materialized", False)
+        return query
+
+
 class Facts(Protocol):
     """Where a job's Ibis tables come from instead of this store (``use_facts``)."""
 
@@ -285,6 +311,7 @@ class StoreConnection:
             import ibis  # a third of a second: only the jobs that build expressions pay it
 
             self._ibis = ibis.duckdb.from_connection(self._con)
+            self._ibis.compiler = _InlinedCTEs(self._ibis.compiler)
         return self._ibis
 
     def table(self, name: str) -> Any:

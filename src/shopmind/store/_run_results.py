@@ -68,6 +68,29 @@ class RunResults(KeyedWrites):
             [run_id, kind, as_of],
         ).inserted
 
+    def write_profile_facts_of(
+        self, run_id: str, as_of: datetime, kind: str, rows: Any, *, batch_rows: int = 250_000
+    ) -> int:
+        """:meth:`write_profile_facts` of ``rows``, an Ibis table the engine computes: on this
+        store in one ``INSERT ... SELECT``, so that millions of profiles' facts never come to
+        Python; on other facts (Spark, ``use_facts``) brought back in parts of about
+        ``batch_rows`` rows (``batches``) and written part by part."""
+        if self._facts is not None:
+            return sum(
+                self.write_profile_facts(run_id, as_of, kind, part) for part in self.batches(rows, batch_rows)
+            )
+        backend = self.ibis()
+        backend._run_pre_execute_hooks(rows)  # registers the expression's in-memory tables, if any
+        with self._transaction():
+            return int(
+                self._run(
+                    "INSERT INTO profile_facts (run_id, profile_id, kind, facts, as_of) "
+                    "SELECT ?, profile_id, ?, CAST(to_json(src) AS VARCHAR), ? "
+                    f"FROM ({backend.compile(rows)}) AS src",
+                    [run_id, kind, as_of],
+                )[0][0]
+            )
+
     def profile_facts(self, profile_id: str, kind: str, run_id: str | None = None) -> dict[str, Any] | None:
         """The facts of ``kind`` about one profile from ``run_id`` (default: the newest run that
         wrote any), as a dict, or None."""
