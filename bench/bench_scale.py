@@ -40,6 +40,7 @@ AS_OF = datetime(2026, 12, 31, 15, tzinfo=UTC)  # the end of the year in Seoul
 # redraws the README's plot when a run measured every size it shows
 RESULTS = Path(__file__).with_name("results") / "scale_results.jsonl"
 BOUND_GB = 12  # the issue's bound on one machine's peak memory
+SPARK_MASTER = "local[2]"  # the machine's two cores
 PLOT = Path(__file__).with_name("results") / "scale.svg"
 
 #: the jobs of ``shopmind run``, in its order: (stage name, call on ``store`` as of ``AS_OF``)
@@ -122,10 +123,10 @@ def stages(lake: Path, workspace: Path) -> list[tuple[str, str, str]]:
     features = open_store + textwrap.dedent(
         """
         from shopmind.features import behaviour_features, purchase_transactions, rfm_summary, visit_summary
-        orders, lines = store.table("orders"), store.table("order_lines")
-        events, profiles = store.table("events"), store.table("profiles")
-        tx = purchase_transactions(orders, lines, profiles)
         def work():
+            orders, lines = store.table("orders"), store.table("order_lines")
+            events, profiles = store.table("events"), store.table("profiles")
+            tx = purchase_transactions(orders, lines, profiles)
             rfm = rfm_summary(tx, AS_OF).to_pyarrow().num_rows
             visits = visit_summary(events, profiles, AS_OF).to_pyarrow().num_rows
             behaviour = behaviour_features(events, tx, profiles, AS_OF).to_pyarrow().num_rows
@@ -136,7 +137,7 @@ def stages(lake: Path, workspace: Path) -> list[tuple[str, str, str]]:
         (
             "generate",
             "from shopmind.pipeline import write_demo_lake",
-            f"write_demo_lake({str(lake)!r}, events=EVENTS, days={DAYS}, seed={SEED}).rows('events')",
+            f"write_demo_lake({str(lake)!r}, events=EVENTS, customers=CUSTOMERS, days={DAYS}, seed={SEED}).rows('events')",
         ),
         (
             "import",
@@ -176,6 +177,20 @@ def stages(lake: Path, workspace: Path) -> list[tuple[str, str, str]]:
     ]
     for name, call in JOBS:
         found.append((name, open_store + "from shopmind.pipeline import *", call))
+    # the same stages with the facts read from the lake by Spark (``shopmind run --engine spark
+    # --data LAKE``), run only when asked for: their time includes starting Spark; the peak is the
+    # Python driver's (the JVM is another process)
+    on_spark = textwrap.dedent(
+        f"""
+        from shopmind.core import DEFAULT_SHOP_TZ
+        from shopmind.store import facts_on_spark
+        def on_spark(work):
+            with facts_on_spark(store, {str(lake)!r}, zone=DEFAULT_SHOP_TZ, master={SPARK_MASTER!r}):
+                return work()
+        """
+    )
+    for name, setup, body in list(found[3:]):
+        found.append((f"spark-{name}", textwrap.dedent(setup) + on_spark, f"on_spark(lambda: {body})"))
     return found
 
 
@@ -195,6 +210,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--plot", type=Path, default=PLOT, help="where to draw the plot (README's: docs/scale.svg)"
     )
+    parser.add_argument(
+        "--customers-per-event",
+        type=float,
+        default=None,
+        help="members per event (0.07: the issue's 7M members for 100M events); default: the demo's "
+        "rates (about 65,000 members per million events)",
+    )
     parser.add_argument("--table", action="store_true", help="print the recorded figures as a Markdown table")
     args = parser.parse_args(argv)
     if args.table:
@@ -203,6 +225,10 @@ def main(argv: list[str] | None = None) -> None:
 
     print(load_note())
     figures: list[Figure] = []
+
+    def customers(events: int) -> int | None:
+        return None if args.customers_per_event is None else round(events * args.customers_per_event)
+
     for n in sorted(args.events):
         folder = args.work / f"{n}"
         # a stage left out keeps what an earlier run (--keep) made: the lake, the imported workspace
@@ -216,10 +242,17 @@ def main(argv: list[str] | None = None) -> None:
             SHOPMIND_DUCKDB_TEMP_DIRECTORY=str(folder / "spill"),
         )
         for stage, setup, body in stages(folder / "lake", folder / "workspace"):
-            if (args.stages and stage not in args.stages) or (not args.stages and stage == "load"):
-                continue  # load only when asked for: import is the stage, load its unvalidated peer
+            if (args.stages and stage not in args.stages) or (
+                not args.stages and (stage == "load" or stage.startswith("spark-"))
+            ):
+                continue  # load and spark-* only when asked for: peers of import and of the stages
             figure = run_stage(
-                stage, n, f"EVENTS = {n}\n" + textwrap.dedent(setup), body, env, args.kill_above
+                stage,
+                n,
+                f"EVENTS = {n}\nCUSTOMERS = {customers(n)}\n" + textwrap.dedent(setup),
+                body,
+                env,
+                args.kill_above,
             )
             figures.append(figure)
             print(_line(figure), flush=True)
@@ -234,6 +267,10 @@ def main(argv: list[str] | None = None) -> None:
             shutil.rmtree(folder, ignore_errors=True)
     print()
     print(growth_table(figures))
+    spark = spark_table(figures)
+    if spark:
+        print()
+        print(spark)
     draw(load_results(), args.plot)
     print(f"\nplot: {args.plot}")
 
@@ -258,6 +295,22 @@ def growth_table(figures: list[Figure]) -> str:
             f"peak memory x{f.peak_mb / base.peak_mb:5.1f}"
         )
     return "\n".join(lines)
+
+
+def spark_table(figures: list[Figure]) -> str:
+    """Each stage run on both engines in this run: Spark's time over DuckDB's."""
+    done = {(f.stage, f.events): f for f in figures if f.seconds == f.seconds}
+    lines = []
+    for (stage, events), f in sorted(done.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        duck = done.get((stage.removeprefix("spark-"), events))
+        if stage.startswith("spark-") and duck is not None:
+            lines.append(
+                f"{duck.stage:<13} {events:>12,} events: Spark {f.seconds:8.1f} s, DuckDB {duck.seconds:8.1f} s, "
+                f"Spark / DuckDB x{f.seconds / duck.seconds:5.1f}"
+            )
+    return (
+        "\n".join(["Spark (local[2]) beside DuckDB on the same workspace and lake", *lines]) if lines else ""
+    )
 
 
 def markdown_table(figures: list[Figure]) -> str:

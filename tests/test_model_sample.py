@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from shopmind.core import InvalidInputError, Settings
+from shopmind.features import behaviour_features, purchase_context, purchase_transactions
 from shopmind.pipeline import load_demo_shop, run_churn_risk, run_purchase_probability
 from shopmind.pipeline._model_sample import (
     DEFAULT_SAMPLE_CUSTOMERS,
@@ -118,3 +119,20 @@ def test_scoring_in_parts_scores_as_in_one(demo: Store) -> None:
     found = list(demo.batches(demo.table("profiles"), 100))
     assert sum(t.num_rows for t in found) == demo.scalar("SELECT count(*) FROM profiles")
     assert max(t.num_rows for t in found) <= 100 and len(found) > 5
+
+
+def test_the_behaviour_features_draw_before_aggregating_what_drawing_after_keeps(demo: Store) -> None:
+    """``behaviour_features(share=, seed=)`` draws from the events and purchases: the same rows
+    as drawing from the whole result, and the purchase context equals the whole shop's sums."""
+    t = demo.table
+    tx = purchase_transactions(t("orders"), t("order_lines"), t("profiles"))
+    whole = behaviour_features(t("events"), tx, t("profiles"), END)
+    after = sampled_customers(whole, 0.3, 5).to_pandas().sort_values("profile_id").reset_index(drop=True)
+    before = behaviour_features(t("events"), tx, t("profiles"), END, share=0.3, seed=5).to_pandas()
+    before = before.sort_values("profile_id").reset_index(drop=True)
+    assert 0 < len(before) < 0.5 * whole.count().execute()
+    pd.testing.assert_frame_equal(before, after)
+    every = whole.to_pandas()
+    context = purchase_context(tx, END).to_pandas().iloc[0]
+    assert context.orders_90 == every.orders_90.sum() > 0 and context.orders_30 == every.orders_30.sum()
+    assert context.recent_7 == (every.days_since_last_purchase < 7).sum() > 0

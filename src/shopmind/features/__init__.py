@@ -2,7 +2,13 @@
 tastes (categories, brands, price band, interests), habits (best time and channel) and the
 behavioural features and labels of the supervised models (purchase probability, churn, look-alikes)."""
 
-from shopmind.features._behaviour import FEATURES, NEVER, behaviour_features, purchase_labels
+from shopmind.features._behaviour import (
+    FEATURES,
+    NEVER,
+    behaviour_features,
+    purchase_context,
+    purchase_labels,
+)
 from shopmind.features._calendar import (
     CALENDAR_COLUMNS,
     MOMENTUM_COLUMNS,
@@ -30,6 +36,7 @@ from shopmind.features._rfm import (
     rfm_summary,
     visit_summary,
 )
+from shopmind.features._sample import sampled_customers
 from shopmind.features._taste import catalogue_price_thirds, customer_taste, price_band, taste_scores
 from shopmind.features._time import as_of_day, local_day
 from shopmind.features._visits import daily_visits
@@ -56,10 +63,12 @@ __all__ = [
     "local_day",
     "message_kind_events",
     "price_band",
+    "purchase_context",
     "purchase_labels",
     "purchase_transactions",
     "recommender_catalogue",
     "rfm_summary",
+    "sampled_customers",
     "send_channel",
     "shop_activity",
     "shop_momentum",

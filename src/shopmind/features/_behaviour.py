@@ -15,6 +15,7 @@ import ibis.expr.types as ir
 
 from shopmind.core import DEFAULT_SHOP_TZ
 from shopmind.features._rfm import event_profiles
+from shopmind.features._sample import sampled_customers
 from shopmind.features._time import local_hour, utc_seconds
 
 #: Days without a visit or purchase given to profiles that never had one: far beyond any window,
@@ -61,6 +62,40 @@ def _days_before(as_of: datetime, ts: ir.TimestampValue) -> ir.FloatingValue:
     return (ibis.literal(as_of.timestamp()) - utc_seconds(ts).cast("float64")) / 86_400.0
 
 
+def _count(cond: ir.BooleanValue) -> ir.FloatingValue:
+    return cond.cast("int64").sum().cast("float64")
+
+
+def _purchases(transactions: ir.Table, as_of: datetime, start: datetime) -> ir.Table:
+    """Per profile with a purchase in [``start``, ``as_of``): the purchase columns of the
+    behaviour features (and ``_first_purchase``, the age of the first)."""
+    bought = transactions.filter((transactions.ordered_at < as_of) & (transactions.ordered_at >= start))
+    bought = bought.mutate(_age=_days_before(as_of, bought.ordered_at))
+    return bought.group_by("profile_id").aggregate(
+        days_since_last_purchase=bought._age.min(),
+        _first_purchase=bought._age.max(),
+        orders_30=_count(bought._age < MONTH_DAYS),
+        orders_90=_count(bought._age < QUARTER_DAYS),
+        orders_all=bought.count().cast("float64"),
+        # rounded to a millionth: a parallel sum's last bits vary run to run, and the trees split
+        # on them (models fitted twice on the same store must agree)
+        revenue_all=bought.value.sum().cast("float64").round(6),
+    )
+
+
+def purchase_context(transactions: ir.Table, as_of: datetime, *, lookback_days: int = 365) -> ir.Table:
+    """One row of shop-wide sums over every profile's behaviour features at ``as_of``, from the
+    purchases alone: ``orders_90`` and ``orders_30`` (the sums of those columns) and
+    ``recent_7`` (the profiles whose last purchase is less than 7 days old). Equal to summing
+    :func:`behaviour_features` (a profile without purchases adds nothing), without its events."""
+    buys = _purchases(transactions, as_of, as_of - timedelta(days=lookback_days))
+    return buys.aggregate(
+        orders_90=buys.orders_90.sum(),
+        orders_30=buys.orders_30.sum(),
+        recent_7=ibis.ifelse(buys.days_since_last_purchase < 7, 1, 0).sum(),
+    )
+
+
 def behaviour_features(
     events: ir.Table,
     transactions: ir.Table,
@@ -69,6 +104,8 @@ def behaviour_features(
     *,
     zone: str = DEFAULT_SHOP_TZ,
     lookback_days: int = 365,
+    share: float = 1.0,
+    seed: int = 0,
 ) -> ir.Table:
     """One row per profile seen in the ``lookback_days`` before ``as_of`` (an event or a
     purchase): ``profile_id`` and the columns of :data:`FEATURES` (floats, no nulls).
@@ -76,9 +113,14 @@ def behaviour_features(
     ``transactions`` is :func:`~shopmind.features.purchase_transactions` (profile_id, order_id,
     ordered_at, value). Shops without on-site events (order history only) get zeros in the event
     columns and NEVER as days since the last visit.
+
+    ``share`` < 1: only the profiles :func:`~shopmind.features.sampled_customers` draws with
+    ``seed``, the same rows as drawing from the result, but drawn from the events and purchases
+    before they are aggregated (a tenth of the customers costs about a tenth of the aggregation).
     """
     start = as_of - timedelta(days=lookback_days)
     seen = event_profiles(events.filter((events.event_time < as_of) & (events.event_time >= start)), profiles)
+    seen = sampled_customers(seen, share, seed)
     age = _days_before(as_of, seen.event_time)
     hour = local_hour(seen.event_time, zone, as_of)
     seen = seen.mutate(_age=age, _hour=hour, _day=(age.floor()).cast("int64"))
@@ -87,10 +129,9 @@ def behaviour_features(
     is_cart = seen.type == "cart_add"
     priced = (is_view | is_cart) & month & seen.price.notnull()
 
-    def count(cond: ir.BooleanValue) -> ir.FloatingValue:
-        return cond.cast("int64").sum().cast("float64")
+    count = _count
 
-    def share(cond: ir.BooleanValue) -> ir.FloatingValue:
+    def fraction(cond: ir.BooleanValue) -> ir.FloatingValue:
         return cond.cast("float64").mean()
 
     visits = seen.group_by("profile_id").aggregate(
@@ -110,25 +151,13 @@ def behaviour_features(
         categories_viewed_30=seen.category.nunique(where=is_view & month).cast("float64"),
         viewed_price_mean_30=seen.price.mean(where=priced),
         viewed_price_max_30=seen.price.max(where=priced),
-        mobile_share=share(seen.device_type == "mobile"),
-        app_share=share(seen.channel == "app"),
-        evening_share=share(seen._hour >= 18),
-        morning_share=share((seen._hour >= 6) & (seen._hour < 10)),
+        mobile_share=fraction(seen.device_type == "mobile"),
+        app_share=fraction(seen.channel == "app"),
+        evening_share=fraction(seen._hour >= 18),
+        morning_share=fraction((seen._hour >= 6) & (seen._hour < 10)),
     )
 
-    bought = transactions.filter((transactions.ordered_at < as_of) & (transactions.ordered_at >= start))
-    b_age = _days_before(as_of, bought.ordered_at)
-    bought = bought.mutate(_age=b_age)
-    buys = bought.group_by("profile_id").aggregate(
-        days_since_last_purchase=bought._age.min(),
-        _first_purchase=bought._age.max(),
-        orders_30=count(bought._age < MONTH_DAYS),
-        orders_90=count(bought._age < QUARTER_DAYS),
-        orders_all=bought.count().cast("float64"),
-        # rounded to a millionth: a parallel sum's last bits vary run to run, and the trees split
-        # on them (models fitted twice on the same store must agree)
-        revenue_all=bought.value.sum().cast("float64").round(6),
-    )
+    buys = _purchases(sampled_customers(transactions, share, seed), as_of, start)
 
     joined = visits.outer_join(buys, visits.profile_id == buys.profile_id)
     never = ibis.literal(NEVER)

@@ -162,8 +162,9 @@ def churn_features(
 ) -> pd.DataFrame:
     """One row per buyer before ``cut``: ``profile_id`` and :data:`COLUMNS` (``share`` < 1: the
     buyers :func:`sampled_customers` draws, the P(alive) fit still on every buyer)."""
-    found = behaviour_features(events, tx, profiles, cut, zone=zone, lookback_days=LOOKBACK_DAYS)
-    found = sampled_customers(found, share, seed).to_pandas()
+    found = behaviour_features(
+        events, tx, profiles, cut, zone=zone, lookback_days=LOOKBACK_DAYS, share=share, seed=seed
+    ).to_pandas()
     buyers = found[found.orders_all > 0]
     alive = _alive(tx, cut, horizon_days, zone, [] if notes is None else notes, share=share, seed=seed)
     frame = buyers.merge(alive, on="profile_id", how="left")

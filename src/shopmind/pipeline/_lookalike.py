@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError, shop_day, shop_time
 from shopmind.features import FEATURES, behaviour_features, purchase_transactions
 from shopmind.models import CalibratedBoostingClassifier, ModelCard, model_card
-from shopmind.pipeline._model_sample import customer_share, model_sample_customers, sampled_customers
+from shopmind.pipeline._model_sample import customer_share, model_sample_customers
 from shopmind.pipeline._purchase import SCORE_BATCH_ROWS, settled
 from shopmind.store import Store
 
@@ -207,8 +207,8 @@ def run_vip_lookalike(
     share = customer_share(customers, bound)
     cut = as_of - timedelta(days=lead_days)
     report("features", 0, 4)
-    found_then = behaviour_features(events, tx, profiles, cut, zone=zone)
-    then = settled(sampled_customers(found_then, share, random_state).to_pandas())
+    found_then = behaviour_features(events, tx, profiles, cut, zone=zone, share=share, seed=random_state)
+    then = settled(found_then.to_pandas())
     then = then.sort_values("profile_id", kind="stable").reset_index(drop=True)
     y = then.profile_id.isin(vips).astype(np.int64).to_numpy()
     if y.sum() < MIN_VIPS or y.sum() == len(y):

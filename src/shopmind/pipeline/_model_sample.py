@@ -7,21 +7,18 @@ customers would bring millions of rows per window; past ``SHOPMIND_MODEL_SAMPLE_
 customers (default one million) each window brings a sample of about that many, the same
 customers in every window. Every customer is still scored.
 
-The draw is the first 32 bits of md5("<seed>:<profile_id>") below the sample's share of 2^32:
-text functions every engine has, so DuckDB and Spark draw the same customers (and a run drawn
-again draws them again)."""
+The draw is :func:`shopmind.features.sampled_customers`: the first 32 bits of
+md5("<seed>:<profile_id>") below the sample's share of 2^32, text functions every engine has, so
+DuckDB and Spark draw the same customers (and a run drawn again draws them again). The behaviour
+features take the draw as ``share`` and ``seed`` and apply it to their inputs, so that a sampled
+window aggregates only the sampled customers' events."""
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
-
-import ibis
 
 from shopmind.core import FieldError, InvalidInputError
-
-if TYPE_CHECKING:
-    import ibis.expr.types as ir
+from shopmind.features import sampled_customers
 
 __all__ = ["customer_share", "model_sample_customers", "sampled_customers"]
 
@@ -29,7 +26,6 @@ __all__ = ["customer_share", "model_sample_customers", "sampled_customers"]
 SAMPLE_VARIABLE = "SHOPMIND_MODEL_SAMPLE_CUSTOMERS"
 #: the default bound: a million rows of about 40 features is about 300 MB per window
 DEFAULT_SAMPLE_CUSTOMERS = 1_000_000
-_SCALE = 16**8  # the draw: 8 hex digits of md5
 
 
 def model_sample_customers() -> int:
@@ -52,13 +48,3 @@ def model_sample_customers() -> int:
 def customer_share(customers: int, bound: int) -> float:
     """The share of ``customers`` to draw so that about ``bound`` remain (1.0: all of them)."""
     return 1.0 if customers <= bound else bound / customers
-
-
-def sampled_customers(table: ir.Table, share: float, seed: int = 0) -> ir.Table:
-    """The rows of ``table`` (with a ``profile_id``) of the customers drawn with probability
-    ``share`` by ``seed``; ``table`` itself when the share is 1."""
-    if share >= 1.0:
-        return table
-    threshold = f"{min(int(share * _SCALE), _SCALE - 1):08x}"
-    draw = (ibis.literal(f"{seed}:") + table.profile_id).hexdigest("md5").substr(0, 8)
-    return table.filter(draw < threshold)

@@ -16,16 +16,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from shopmind.core import DEFAULT_SHOP_TZ, FieldError, InvalidInputError, shop_day
-from shopmind.features import FEATURES, behaviour_features, purchase_labels, purchase_transactions
+from shopmind.features import (
+    FEATURES,
+    behaviour_features,
+    purchase_context,
+    purchase_labels,
+    purchase_transactions,
+)
 from shopmind.models import CalibratedBoostingClassifier, ModelCard, model_card
-from shopmind.pipeline._model_sample import customer_share, model_sample_customers, sampled_customers
+from shopmind.pipeline._model_sample import customer_share, model_sample_customers
 from shopmind.pipeline._windows import first_known, window_cuts
 from shopmind.store import Store
 
@@ -71,14 +76,12 @@ def settled(features: pd.DataFrame) -> pd.DataFrame:
     return features
 
 
-def _shop_context(found: ir.Table) -> tuple[float, float, float]:
+def _shop_context(tx: ir.Table, cut: datetime) -> tuple[float, float, float]:
     """The shop-wide sums the context columns need (orders in 90 and 30 days, buyers of the
-    week), summed by the engine over every profile of ``found`` (behaviour features)."""
-    whole = found.aggregate(
-        orders_90=found.orders_90.sum(),
-        orders_30=found.orders_30.sum(),
-        recent_7=ibis.ifelse(found.days_since_last_purchase < 7, 1, 0).sum(),
-    ).to_pandas()
+    week) over every profile at ``cut``, summed by the engine from the purchases
+    (:func:`~shopmind.features.purchase_context`: equal to summing every profile's behaviour
+    features)."""
+    whole = purchase_context(tx, cut).to_pandas()
     orders_90, orders_30, recent_7 = (
         float(whole[c].fillna(0).iloc[0]) for c in ("orders_90", "orders_30", "recent_7")
     )
@@ -105,14 +108,15 @@ def window_features(
     seed: int = 0,
 ) -> pd.DataFrame:
     """Behavioural features at ``cut`` (:func:`settled`) plus the shop-wide context columns.
-    ``share`` < 1: only the customers :func:`sampled_customers` draws come back (the shop-wide
-    columns are still the whole shop's, summed by the engine)."""
-    found = behaviour_features(events, tx, profiles, cut, zone=zone)
+    ``share`` < 1: only the customers :func:`sampled_customers` draws come back, drawn before the
+    events are aggregated (the shop-wide columns are still the whole shop's, summed by the engine
+    from the purchases)."""
     if share < 1.0:
-        context = _shop_context(found)
-        features = settled(sampled_customers(found, share, seed).to_pandas())
-    else:
+        context = _shop_context(tx, cut)
+        found = behaviour_features(events, tx, profiles, cut, zone=zone, share=share, seed=seed)
         features = settled(found.to_pandas())
+    else:
+        features = settled(behaviour_features(events, tx, profiles, cut, zone=zone).to_pandas())
         # buyers of the week: rows with a purchase in the last 7 days
         recent_7 = features.loc[features.days_since_last_purchase < 7, "orders_30"].size
         context = (features.orders_90.sum(), features.orders_30.sum(), recent_7)
@@ -138,7 +142,7 @@ def score_everyone(
         now = window_features(events, tx, profiles, cut, zone)
         return now.profile_id.to_numpy(), model.predict_proba(now[columns])[:, 1]
     found = behaviour_features(events, tx, profiles, cut, zone=zone)
-    context = _shop_context(found)
+    context = _shop_context(tx, cut)
     ids, probabilities = [], []
     for part in store.batches(found, batch_rows):
         features = _with_context(settled(part.to_pandas()), *context)
