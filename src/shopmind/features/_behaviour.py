@@ -129,8 +129,6 @@ def behaviour_features(
     is_cart = seen.type == "cart_add"
     priced = (is_view | is_cart) & month & seen.price.notnull()
 
-    count = _count
-
     def fraction(cond: ir.BooleanValue) -> ir.FloatingValue:
         return cond.cast("float64").mean()
 
@@ -141,13 +139,13 @@ def behaviour_features(
         visit_days_7=seen._day.nunique(where=recent).cast("float64"),
         visit_days_30=seen._day.nunique(where=month).cast("float64"),
         sessions_30=seen.session_id.nunique(where=month).cast("float64"),
-        events_30=count(month),
-        product_views_7=count(is_view & recent),
-        product_views_30=count(is_view & month),
-        cart_adds_7=count(is_cart & recent),
-        cart_adds_30=count(is_cart & month),
-        checkouts_30=count((seen.type == "checkout_start") & month),
-        searches_30=count((seen.type == "search") & month),
+        events_30=_count(month),
+        product_views_7=_count(is_view & recent),
+        product_views_30=_count(is_view & month),
+        cart_adds_7=_count(is_cart & recent),
+        cart_adds_30=_count(is_cart & month),
+        checkouts_30=_count((seen.type == "checkout_start") & month),
+        searches_30=_count((seen.type == "search") & month),
         categories_viewed_30=seen.category.nunique(where=is_view & month).cast("float64"),
         viewed_price_mean_30=seen.price.mean(where=priced),
         viewed_price_max_30=seen.price.max(where=priced),

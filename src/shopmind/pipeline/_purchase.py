@@ -111,16 +111,8 @@ def window_features(
     ``share`` < 1: only the customers :func:`sampled_customers` draws come back, drawn before the
     events are aggregated (the shop-wide columns are still the whole shop's, summed by the engine
     from the purchases)."""
-    if share < 1.0:
-        context = _shop_context(tx, cut)
-        found = behaviour_features(events, tx, profiles, cut, zone=zone, share=share, seed=seed)
-        features = settled(found.to_pandas())
-    else:
-        features = settled(behaviour_features(events, tx, profiles, cut, zone=zone).to_pandas())
-        # buyers of the week: rows with a purchase in the last 7 days
-        recent_7 = features.loc[features.days_since_last_purchase < 7, "orders_30"].size
-        context = (features.orders_90.sum(), features.orders_30.sum(), recent_7)
-    features = _with_context(features, *context)
+    found = behaviour_features(events, tx, profiles, cut, zone=zone, share=share, seed=seed)
+    features = _with_context(settled(found.to_pandas()), *_shop_context(tx, cut))
     return features.sort_values("profile_id", kind="stable").reset_index(drop=True)
 
 
