@@ -10,9 +10,11 @@ from datetime import UTC, datetime, timedelta
 import ibis
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shopmind.core import InvalidInputError, Settings
-from shopmind.features import behaviour_features, purchase_context, purchase_transactions
+from shopmind.features import behaviour_features, customers_in_part, purchase_context, purchase_transactions
 from shopmind.pipeline import load_demo_shop, run_churn_risk, run_purchase_probability
 from shopmind.pipeline._model_sample import (
     DEFAULT_SAMPLE_CUSTOMERS,
@@ -136,3 +138,24 @@ def test_the_behaviour_features_draw_before_aggregating_what_drawing_after_keeps
     context = purchase_context(tx, END).to_pandas().iloc[0]
     assert context.orders_90 == every.orders_90.sum() > 0 and context.orders_30 == every.orders_30.sum()
     assert context.recent_7 == (every.days_since_last_purchase < 7).sum() > 0
+
+
+@given(parts=st.integers(1, 9), seed=st.integers(0, 5))
+@settings(max_examples=15, deadline=None)
+def test_parts_hold_every_customer_once(parts: int, seed: int) -> None:
+    ids = [f"user:{i}" for i in range(400)]
+    table = ibis.memtable({"profile_id": ids})
+    found = [
+        set(customers_in_part(table, p, parts, seed).to_pyarrow()["profile_id"].to_pylist())
+        for p in range(parts)
+    ]
+    assert sum(len(f) for f in found) == len(ids)
+    assert set().union(*found) == set(ids)
+    if parts > 1:
+        assert min(len(f) for f in found) > 400 / parts / 3  # about equal
+
+
+def test_a_part_outside_the_parts_is_named() -> None:
+    table = ibis.memtable({"profile_id": ["a"]})
+    with pytest.raises(InvalidInputError, match="part"):
+        customers_in_part(table, 3, 3)

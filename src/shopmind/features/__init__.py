@@ -27,7 +27,7 @@ from shopmind.features._experiment_metrics import (
     variant_sums,
     verified_orders,
 )
-from shopmind.features._habits import best_time_and_device, send_channel
+from shopmind.features._habits import best_time_and_device, send_channel, send_fallbacks
 from shopmind.features._interactions import interactions, recommender_catalogue
 from shopmind.features._rfm import (
     customer_key,
@@ -36,7 +36,7 @@ from shopmind.features._rfm import (
     rfm_summary,
     visit_summary,
 )
-from shopmind.features._sample import sampled_customers
+from shopmind.features._sample import customers_in_part, sampled_customers
 from shopmind.features._taste import catalogue_price_thirds, customer_taste, price_band, taste_scores
 from shopmind.features._time import as_of_day, local_day
 from shopmind.features._visits import daily_visits
@@ -55,6 +55,7 @@ __all__ = [
     "catalogue_price_thirds",
     "customer_key",
     "customer_taste",
+    "customers_in_part",
     "daily_visits",
     "event_profiles",
     "experiment_clicks",
@@ -70,6 +71,7 @@ __all__ = [
     "rfm_summary",
     "sampled_customers",
     "send_channel",
+    "send_fallbacks",
     "shop_activity",
     "shop_momentum",
     "shop_order_rates",

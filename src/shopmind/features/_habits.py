@@ -45,6 +45,7 @@ import ibis.expr.types as ir
 
 from shopmind.core import DEFAULT_SHOP_TZ
 from shopmind.features._rfm import event_profiles
+from shopmind.features._sample import customers_in_part
 from shopmind.features._time import local_hour, local_weekday
 
 BUY_EVENT = "order_completed"
@@ -140,6 +141,38 @@ def _renamed(table: ir.Table, prefix: str, keys: list[str]) -> ir.Table:
     return table.rename({f"{prefix}_{c}": c for c in table.columns if c not in keys})
 
 
+def _fallbacks(sessions: ir.Table, segments: ir.Table | None) -> ir.Table:
+    """The shop's send peak (``segment`` null) and each segment's, from every session."""
+    shop = _send_peak(sessions.mutate(_all=1), ["_all"]).select(
+        segment=ibis.null("string"), peak_hour="peak_hour", device_type="device_type", channel="channel"
+    )
+    if segments is None:
+        return shop
+    membership = _membership(segments)
+    by_segment = _send_peak(sessions.join(membership, "profile_id"), ["segment"])
+    return shop.union(by_segment.select("segment", "peak_hour", "device_type", "channel"))
+
+
+def _membership(segments: ir.Table) -> ir.Table:
+    """Each profile's segment: the alphabetically first of its segments."""
+    return segments.group_by("profile_id").aggregate(segment=segments.segment.min())
+
+
+def send_fallbacks(
+    events: ir.Table,
+    profiles: ir.Table,
+    as_of: datetime,
+    *,
+    zone: str = DEFAULT_SHOP_TZ,
+    segments: ir.Table | None = None,
+) -> ir.Table:
+    """The send peaks that customers with little history fall back to, from every session before
+    ``as_of``: one row for the shop (``segment`` null) and one per segment of ``segments``, with
+    ``peak_hour`` (local), ``device_type`` and ``channel`` of the sessions around it. A few rows:
+    computed once, they let :func:`best_time_and_device` run part by part."""
+    return _fallbacks(_sessions(events, profiles, as_of, zone), segments)
+
+
 def best_time_and_device(
     events: ir.Table,
     profiles: ir.Table,
@@ -148,6 +181,8 @@ def best_time_and_device(
     zone: str = DEFAULT_SHOP_TZ,
     segments: ir.Table | None = None,
     min_sessions: int = 3,
+    part: tuple[int, int] = (0, 1),
+    fallbacks: ir.Table | None = None,
 ) -> ir.Table:
     """Per profile, members and anonymous visitors alike, when and on what they browse and buy,
     and the best hour and channel to message them (see the module for the definitions).
@@ -156,6 +191,11 @@ def best_time_and_device(
     profile, so a profile without history still gets the fallback. ``segments`` (optional:
     ``profile_id``, ``segment``; the alphabetically first segment is used for a profile in
     several) gives a better fallback than the whole shop. Hours are shop-local (``zone``).
+
+    ``part`` = (i, n): only the profiles in part i of n (:func:`customers_in_part`), so that a
+    shop too big for one query runs part by part; ``fallbacks`` (from :func:`send_fallbacks`,
+    the same ``segments``): the shop's and segments' peaks computed once for every part, else
+    computed here from every session.
 
     Columns:
 
@@ -170,7 +210,10 @@ def best_time_and_device(
       or ``email``): the best time and channel to message them
     - ``send_basis``: ``profile``, ``segment`` or ``shop``; ``is_fallback``: not ``profile``
     """
-    sessions = _sessions(events, profiles, as_of, zone)
+    every_session = _sessions(events, profiles, as_of, zone)
+    if fallbacks is None:
+        fallbacks = _fallbacks(every_session, segments)
+    sessions = customers_in_part(every_session, *part)
     buy = sessions.is_buy
 
     def bins(column: ir.IntegerColumn, n: int, where: ir.BooleanValue) -> ir.ArrayValue:
@@ -194,20 +237,30 @@ def best_time_and_device(
     bought = _renamed(_peak(buying, key), "buy", key).join(
         _renamed(_peak_weekday(buying, key), "buy", key), key
     )
-    shop = _renamed(_send_peak(sessions.mutate(_all=1), ["_all"]), "shop", [])
+    shop = fallbacks.filter(fallbacks.segment.isnull()).select(
+        _all=ibis.literal(1),
+        shop_peak_hour=fallbacks.peak_hour,
+        shop_device_type=fallbacks.device_type,
+        shop_channel=fallbacks.channel,
+    )
 
-    universe = profiles.select(profile_id=profiles.profile_id.cast("string")).union(
+    universe = customers_in_part(profiles.select(profile_id=profiles.profile_id.cast("string")), *part).union(
         sessions.select(profile_id=sessions.profile_id.cast("string")), distinct=True
     )
     out = universe.left_join(stats, key).drop("profile_id_right")
-    for part in (browse, bought):
-        out = out.left_join(part, key).drop("profile_id_right")
+    for peaks in (browse, bought):
+        out = out.left_join(peaks, key).drop("profile_id_right")
     # a left join, not a cross join: before any session there is no shop peak, yet every profile
-    out = out.mutate(_all=1).left_join(shop.rename(_all="shop__all"), "_all").drop("_all", "_all_right")
+    out = out.mutate(_all=1).left_join(shop, "_all").drop("_all", "_all_right")
 
     if segments is not None:
-        membership = segments.group_by("profile_id").aggregate(segment=segments.segment.min())
-        by_segment = _renamed(_send_peak(sessions.join(membership, key), ["segment"]), "segment", ["segment"])
+        membership = _membership(segments)
+        by_segment = fallbacks.filter(fallbacks.segment.notnull()).select(
+            "segment",
+            segment_peak_hour=fallbacks.peak_hour,
+            segment_device_type=fallbacks.device_type,
+            segment_channel=fallbacks.channel,
+        )
         out = (
             out.left_join(membership, key)
             .drop("profile_id_right")

@@ -25,6 +25,7 @@ import ibis
 import ibis.expr.types as ir
 
 from shopmind.features._rfm import customer_key, event_profiles, placed_orders
+from shopmind.features._sample import customers_in_part
 from shopmind.features._time import utc_seconds
 
 DIMENSIONS = ("category", "brand")
@@ -206,7 +207,9 @@ def _prices(signals: ir.Table, prefix: str) -> ir.Table:
     )
 
 
-def _interests(interests: ir.Table, profiles: ir.Table, as_of: datetime, top_k: int) -> ir.Table:
+def _interests(
+    interests: ir.Table, profiles: ir.Table, as_of: datetime, top_k: int, part: tuple[int, int]
+) -> ir.Table:
     seen = interests.filter(interests.observed_at.isnull() | (interests.observed_at < as_of))
     joined = seen.left_join(
         profiles.select("identifier", "profile_id"), seen.identifier == profiles.identifier
@@ -217,6 +220,7 @@ def _interests(interests: ir.Table, profiles: ir.Table, as_of: datetime, top_k: 
         topic=joined.topic,
         weight=joined.weight,
     )
+    keyed = customers_in_part(keyed, *part)
     # the same keyword from several sources or identifiers of one profile counts once, at its
     # strongest
     keyed = keyed.group_by("profile_id", "keyword").aggregate(
@@ -246,6 +250,7 @@ def customer_taste(
     cart_weight: float = 3.0,
     view_weight: float = 1.0,
     half_life_days: float | None = 30.0,
+    part: tuple[int, int] = (0, 1),
 ) -> ir.Table:
     """One row per profile (members, guests and anonymous visitors) with any product signal or
     imported interest before ``as_of`` - what a marketer's profile page and the API show.
@@ -265,6 +270,9 @@ def customer_taste(
       (empty if none)
 
     Empty lists, not nulls, for profiles without categories, brands or interests.
+
+    ``part`` = (i, n): only the profiles in part i of n (:func:`customers_in_part`), so that a
+    shop too big for one query runs part by part.
     """
     signals = _signals(
         events,
@@ -278,9 +286,10 @@ def customer_taste(
         view_weight=view_weight,
         half_life_days=half_life_days,
     )
+    signals = customers_in_part(signals, *part)
     scores = _scores(signals)
     counts = signals.group_by("profile_id").aggregate(**_kind_counts(signals))
-    liked = _interests(interests, profiles, as_of, top_k)
+    liked = _interests(interests, profiles, as_of, top_k, part)
     universe = counts.select("profile_id").union(liked.select("profile_id"), distinct=True)
     parts = [
         counts,
