@@ -54,9 +54,15 @@ def data() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 @pytest.mark.parametrize("exclude_seen", [True, False])
+@pytest.mark.parametrize("cells", [None, 700], ids=["one block", "blocks of two customers"])
 def test_every_component_scores_a_block_as_one_at_a_time(
-    data: tuple[pd.DataFrame, pd.DataFrame], exclude_seen: bool
+    data: tuple[pd.DataFrame, pd.DataFrame],
+    exclude_seen: bool,
+    cells: int | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    if cells is not None:  # user CF's dense customer rows, bounded (300 customers: two rows at a time)
+        monkeypatch.setattr("shopmind.recommend._user_cf._BLOCK_CELLS", cells)
     interactions, catalogue = data
     users = [*sorted(interactions.user.unique())[:120], "nobody"]
     contexts = [Context(region=REGIONS[k % 2]) for k in range(len(users))]

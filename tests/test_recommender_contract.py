@@ -250,3 +250,26 @@ def test_hybrid_affinity_reranks_by_the_customers_brand_and_price_band() -> None
     assert len(shares["plain"]) > 100
     assert np.mean(shares["personal"]) > np.mean(shares["plain"]) + 0.15, shares
     assert np.mean(gaps["personal"]) < 0.8 * np.mean(gaps["plain"])
+
+
+def test_models_fitted_together_share_one_vocabulary(data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    from shopmind.recommend._base import check_interactions, shared_vocabulary
+    from shopmind.recommend._content import ContentRecommender
+
+    interactions, catalogue = data
+    frame = check_interactions(interactions)
+    makers = [PopularityRecommender, ItemCFRecommender, ContentRecommender]
+    alone = [make().fit(frame, catalogue) for make in makers]
+    with shared_vocabulary(frame):
+        together = [make().fit(frame, catalogue) for make in makers]
+        other = PopularityRecommender().fit(frame.copy(), catalogue)  # another frame: its own
+    # one copy of the customer ids and their positions, not one per model
+    assert together[0].users_ is together[1].users_ is together[2].users_
+    assert together[0]._user_index is together[1]._user_index
+    assert other.users_ is not together[0].users_ and alone[0].users_ is not alone[1].users_
+    # the content model widens its items to the catalogue's: its own, the shared ones unchanged
+    assert together[2].items_.size == len(ITEMS) > together[0].items_.size
+    assert together[0].items_.tolist() == alone[0].items_.tolist()
+    for a, b in zip(alone, together, strict=True):
+        for user in ("u1", "u2", "someone new"):
+            assert a.recommend(user, n=8) == b.recommend(user, n=8)

@@ -13,7 +13,9 @@ is only offered to a request in its region (for known customers without one, the
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self
@@ -107,6 +109,48 @@ def check_interactions(interactions: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+@dataclass(frozen=True)
+class Vocabulary:
+    """The sorted users and items of checked interactions and their positions: what every
+    recommender fitted on them starts from. Read-only: models fitted together share one."""
+
+    users: npt.NDArray[Any]
+    items: npt.NDArray[Any]
+    user_index: dict[str, int]  # not to be changed: shared
+    item_index: dict[str, int]
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> Vocabulary:
+        """The vocabulary of ``frame`` (interactions as :func:`check_interactions` returns them)."""
+        items = np.asarray(sorted(frame["item"].unique()), dtype=object)
+        users = np.asarray(sorted(frame["user"].unique()), dtype=object)
+        return cls(
+            users,
+            items,
+            {user: i for i, user in enumerate(users.tolist())},
+            {item: i for i, item in enumerate(items.tolist())},
+        )
+
+
+#: (interactions, their vocabulary) while :func:`shared_vocabulary` is active in this thread
+_SHARED_VOCABULARY: ContextVar[tuple[pd.DataFrame, Vocabulary] | None] = ContextVar(
+    "shopmind_shared_vocabulary", default=None
+)
+
+
+@contextmanager
+def shared_vocabulary(interactions: pd.DataFrame) -> Iterator[None]:
+    """Within it, in this thread, every recommender fitted on ``interactions`` (checked, the same
+    object) shares one :class:`Vocabulary` of its users and items instead of building its own: a
+    hybrid fits a dozen models on one frame, and a copy per model of millions of customer ids
+    and their positions cost gigabytes."""
+    token = _SHARED_VOCABULARY.set((interactions, Vocabulary.of(check_interactions(interactions))))
+    try:
+        yield
+    finally:
+        _SHARED_VOCABULARY.reset(token)
+
+
 class Recommender(BaseEstimator):
     """The contract of every algorithm: ``fit(interactions, catalogue=None)`` returns the model;
     ``recommend(user, context, n)`` and ``similar_items(item, n)`` return up to ``n``
@@ -120,10 +164,10 @@ class Recommender(BaseEstimator):
 
     def fit(self, interactions: pd.DataFrame, catalogue: pd.DataFrame | None = None) -> Self:
         frame = check_interactions(interactions)
-        self.items_ = np.asarray(sorted(frame["item"].unique()), dtype=object)
-        self.users_ = np.asarray(sorted(frame["user"].unique()), dtype=object)
-        self._item_index = {item: i for i, item in enumerate(self.items_.tolist())}
-        self._user_index = {user: i for i, user in enumerate(self.users_.tolist())}
+        shared = _SHARED_VOCABULARY.get()
+        vocabulary = shared[1] if shared is not None and shared[0] is interactions else Vocabulary.of(frame)
+        self.items_, self.users_ = vocabulary.items, vocabulary.users
+        self._item_index, self._user_index = vocabulary.item_index, vocabulary.user_index
         self._blocked = _blocked(catalogue)
         self._fit(frame, catalogue)
         # what each user chose and what is never offered, as indices of the fitted items (some

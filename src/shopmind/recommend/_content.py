@@ -53,6 +53,7 @@ _WORD = re.compile(r"[^\W\d_]+")
 #: in similarity go to the more popular item rather than to rounding noise.
 _DECIMALS = 6
 _TIE_BREAK = 10.0 ** -(_DECIMALS + 1)
+_NORM_BLOCK = 65_536  # customers whose profile lengths are computed together at fit
 
 _kiwi_instance: Any = None
 _kiwi_lock = threading.Lock()
@@ -217,9 +218,16 @@ class ContentRecommender(Recommender):
             shape=(self.users_.size, len(items)),
         )
         self._choices.sort_indices()
-        profiles = sparse.csr_matrix(self._choices @ self._vectors)
-        self._profile_norms = np.sqrt(np.asarray(profiles.multiply(profiles).sum(axis=1)).ravel())
-        self._profiles = _normalise_rows(profiles)
+        # each customer's profile is built when asked for (``_unit_profiles``), not kept: a row
+        # of a few hundred terms per customer is gigabytes for millions of customers; only its
+        # length is kept, computed in blocks of customers
+        self._profile_norms = np.concatenate(
+            [np.zeros(0)]
+            + [
+                _row_norms(sparse.csr_matrix(self._choices[start : start + _NORM_BLOCK] @ self._vectors))
+                for start in range(0, self.users_.size, _NORM_BLOCK)
+            ]
+        )
 
     def _save_fitted(self, state: ModelState) -> None:
         state.put_csr("vectors", self._vectors)
@@ -228,7 +236,6 @@ class ContentRecommender(Recommender):
         state.put("tie_break", self._tie_break)
         state.put_csr("choices", self._choices)
         state.put("profile_norms", self._profile_norms)
-        state.put_csr("profiles", self._profiles)
 
     def _load_fitted(self, state: ModelState) -> None:
         self._vectors = state.csr("vectors")
@@ -237,7 +244,6 @@ class ContentRecommender(Recommender):
         self._tie_break = state.get("tie_break")
         self._choices = state.csr("choices")
         self._profile_norms = state.get("profile_norms")
-        self._profiles = state.csr("profiles")
 
     def _features(self, table: pd.DataFrame) -> sparse.csr_matrix:
         """One L2-normalised row per catalogue row: weighted text and attribute blocks."""
@@ -277,6 +283,10 @@ class ContentRecommender(Recommender):
             matrix = matrix[:, np.flatnonzero(~(everywhere & same))]
         return sparse.csr_matrix(matrix)
 
+    def _unit_profiles(self, users: npt.NDArray[np.int64]) -> sparse.csr_matrix:
+        """The L2-normalised profiles (chosen items' weights times their vectors) of ``users``."""
+        return _normalise_rows(sparse.csr_matrix(take_rows(self._choices, users) @ self._vectors))
+
     def _vector(self, index: int) -> npt.NDArray[np.float64]:
         dense = np.zeros(self._vectors.shape[1])
         start, end = self._vectors.indptr[index], self._vectors.indptr[index + 1]
@@ -292,8 +302,8 @@ class ContentRecommender(Recommender):
         weights = [np.zeros(0)]
         u = self._user_index.get(user)
         if u is not None and self._profile_norms[u] > 0:
-            start, end = self._profiles.indptr[u], self._profiles.indptr[u + 1]
-            profile[self._profiles.indices[start:end]] = self._profiles.data[start:end]
+            own = self._unit_profiles(np.asarray([u], dtype=np.int64))
+            profile[own.indices] = own.data
             start, end = self._choices.indptr[u], self._choices.indptr[u + 1]
             sources.append(self._choices.indices[start:end].astype(np.int64))
             weights.append(self._choices.data[start:end] / self._profile_norms[u])
@@ -336,7 +346,7 @@ class ContentRecommender(Recommender):
         if known.size:
             # sparse item vectors times the profiles as a dense block: the product is dense, and
             # multiplied sparse by sparse it cost seven times as much (the same sums, equal values)
-            profiles = take_rows(self._profiles, index[known]).T.toarray()
+            profiles = self._unit_profiles(index[known]).T.toarray()
             similarity = (self._vectors @ profiles).T
             out[known] = np.round(similarity, _DECIMALS) + self._tie_break
         return out
@@ -445,10 +455,15 @@ def _price_bands(price: pd.Series, bands: int) -> sparse.csr_matrix:
     )
 
 
+def _row_norms(matrix: sparse.csr_matrix) -> npt.NDArray[np.float64]:
+    """The L2 norm of each row."""
+    return np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+
+
 def _normalise_rows(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
     """Each row divided by its L2 norm (empty rows stay empty)."""
     matrix = sparse.csr_matrix(matrix)
-    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    norms = _row_norms(matrix)
     scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
     result = sparse.csr_matrix(sparse.diags(scale) @ matrix)
     result.sort_indices()

@@ -36,6 +36,7 @@ from shopmind.recommend._base import (
     Recommender,
     _check_n,
     check_ranges,
+    shared_vocabulary,
 )
 from shopmind.recommend._evaluation import held_back
 from shopmind.recommend._hybrid_state import _FALLBACK, TREND_DAYS, _remapped, _State
@@ -239,7 +240,8 @@ class HybridRecommender(Recommender):
         the held-back days: in a second thread with ``n_jobs >= 2``."""
 
         def fit_all(rows: pd.DataFrame) -> list[tuple[str, Recommender]]:
-            return [(name, clone(model).fit(rows, catalogue)) for name, model in chosen]
+            with shared_vocabulary(rows):
+                return [(name, clone(model).fit(rows, catalogue)) for name, model in chosen]
 
         if not has_time:
             return fit_all(frame)
@@ -269,7 +271,8 @@ class HybridRecommender(Recommender):
                 "reciprocal rank fusion"
             )
             return
-        models = [(name, clone(model).fit(before, catalogue)) for name, model in chosen]
+        with shared_vocabulary(before):
+            models = [(name, clone(model).fit(before, catalogue)) for name, model in chosen]
         state = _State.build(before, catalogue, models, self._per_component, self._weather)
         rng = np.random.default_rng(self.random_state)
         users = sorted(labels)

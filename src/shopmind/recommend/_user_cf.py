@@ -22,6 +22,8 @@ from shopmind.recommend._topk import top_k_mask
 
 Floats = npt.NDArray[np.float64]
 Indices = npt.NDArray[np.int64]
+#: cells of the dense customer-by-customer rows scored at once (4M: 32 MB per array of floats)
+_BLOCK_CELLS = 4_000_000
 
 
 def _customers(count: int) -> Reason:
@@ -143,7 +145,16 @@ class UserCFRecommender(Recommender):
         known = known[self._user_counts[index[known]] > 0]
         if known.size == 0:
             return out
-        rows = index[known]
+        # a row of every customer per scored customer: a few rows at a time, so that the dense
+        # rows of millions of customers stay within _BLOCK_CELLS (the rows are independent)
+        step = max(1, _BLOCK_CELLS // max(1, self.users_.size))
+        for start in range(0, known.size, step):
+            at = known[start : start + step]
+            out[at] = self._neighbour_scores(index[at])
+        return out
+
+    def _neighbour_scores(self, rows: Indices) -> Floats:
+        """The item scores of the known customers ``rows`` (see :meth:`_score_users`)."""
         common = (take_rows(self._items_of, rows) @ self._users_of).toarray()
         common[np.arange(rows.size), rows] = 0.0  # not one's own neighbour
         similarity = common / (
@@ -156,8 +167,7 @@ class UserCFRecommender(Recommender):
         # every kept closeness is > 0 (at least one item in common), so a score is 0 exactly
         # where no neighbour chose the item: no second product to count them
         scores[scores == 0] = -np.inf
-        out[known] = scores
-        return out
+        return np.asarray(scores, dtype=np.float64)
 
     def _similar(self, item: str) -> tuple[Floats, Explain]:
         index = self._item_index[item]
