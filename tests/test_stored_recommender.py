@@ -229,3 +229,16 @@ def test_the_rankers_note_names_the_shops_day_not_utcs() -> None:
     cut = interactions["time"].max() - pd.Timedelta(days=14)
     assert cut.strftime("%Y-%m-%d") != shop_day(cut.to_pydatetime())
     assert f"from {shop_day(cut.to_pydatetime())} " in model.ranker_note_, model.ranker_note_
+
+
+def test_a_big_shop_fits_its_two_model_sets_one_after_the_other(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shopmind.pipeline import fit_shop_hybrid
+
+    interactions, catalogue = _data()
+    side_by_side = fit_shop_hybrid(interactions, catalogue, None)
+    monkeypatch.setattr(stored_module, "PARALLEL_FIT_ROWS", len(interactions) - 1)
+    in_turn = fit_shop_hybrid(interactions, catalogue, None)
+    assert (side_by_side.n_jobs, in_turn.n_jobs) == (2, 1)  # half the memory at its peak
+    assert in_turn.ranker_note_ == side_by_side.ranker_note_
+    for user in ("u1", "u2", "u3", "someone new"):
+        assert in_turn.recommend(user, n=10) == side_by_side.recommend(user, n=10)

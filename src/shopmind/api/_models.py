@@ -14,7 +14,7 @@ import pandas as pd
 
 from shopmind.api._threads import in_daemon_thread
 from shopmind.core import ShopmindError
-from shopmind.pipeline import order_baskets, recommender_data
+from shopmind.pipeline import fit_shop_hybrid, order_baskets, recommender_data
 from shopmind.recommend import (
     AssociationRules,
     HybridRecommender,
@@ -62,7 +62,7 @@ class LiveRecommender:
             model = _stored_hybrid(stored) if stored is not None else None
             if model is None:
                 model = await in_daemon_thread(
-                    lambda: HybridRecommender().fit(data.interactions, data.catalogue, weather=data.weather),
+                    lambda: fit_shop_hybrid(data.interactions, data.catalogue, data.weather),
                     nice=10 if refit else 0,
                 )
             else:

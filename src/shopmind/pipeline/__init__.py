@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     )
     from shopmind.pipeline._stored_recommender import (
         RecommenderReport,
+        fit_shop_hybrid,
         run_recommender,
         stored_as_of,
         stored_recommender,
@@ -81,6 +82,7 @@ __all__ = [
     "customer_summary",
     "evaluate_next_baskets",
     "evaluate_recommendations",
+    "fit_shop_hybrid",
     "latest_scores",
     "load_demo_shop",
     "order_baskets",
@@ -154,6 +156,7 @@ _WHERE = {
     "order_baskets": "_recommend",
     "recommender_data": "_recommend",
     "RecommenderReport": "_stored_recommender",
+    "fit_shop_hybrid": "_stored_recommender",
     "run_recommender": "_stored_recommender",
     "stored_as_of": "_stored_recommender",
     "stored_recommender": "_stored_recommender",
