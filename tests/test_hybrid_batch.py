@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from shopmind.core import InvalidInputError
-from shopmind.recommend import Context, HybridRecommender, ModelState
+from shopmind.recommend import Context, HybridRecommender, ModelState, PopularityRecommender
 from shopmind.recommend._hybrid import default_components
 from shopmind.recommend._persist import load_model_state, save_model_state
 from shopmind.recommend._topk import ranked, top_k_mask
@@ -194,3 +194,31 @@ def test_the_stored_hybrid_keeps_the_rows_built_and_builds_the_rest_on_request(
     assert all(loaded.recommend(user, n=10) == before[user] for user in asked)
     assert all(loaded.recommend(user, n=10) == model.recommend(user, n=10) for user in users)
     assert sorted(loaded._index) == users
+
+
+def test_the_state_knows_each_customers_home_region_and_idle_days() -> None:
+    from shopmind.recommend._hybrid_state import _State
+
+    rng = np.random.default_rng(3)
+    n = 2_000
+    frame = pd.DataFrame(
+        {
+            "user": pd.array([f"u{i}" for i in rng.integers(0, 300, n)], dtype="str"),
+            "item": pd.array([f"P{i:02d}" for i in rng.integers(0, 40, n)], dtype="str"),
+            "weight": 1.0,
+            "time": pd.Timestamp("2026-01-01", tz="UTC")
+            + pd.to_timedelta(rng.integers(0, 90 * 24, n), unit="h"),
+            "region": pd.array(rng.choice(["서울", "부산", "대구", None], n).tolist(), dtype="str"),
+        }
+    )
+    state = _State.build(frame, None, [("popularity", PopularityRecommender().fit(frame))], 10)
+    # the most frequent region, ties to the first by name; customers seen nowhere have none
+    counts = frame.dropna(subset=["region"]).groupby(["user", "region"]).size().reset_index(name="n")
+    counts = counts.sort_values(["user", "n", "region"], ascending=[True, False, True]).drop_duplicates(
+        "user"
+    )
+    assert state.home == dict(zip(counts["user"], counts["region"], strict=True))
+    assert list(state.home) == sorted(state.home)
+    age = (frame["time"].max() - frame["time"]).dt.total_seconds() / 86_400
+    idle = age.groupby(frame["user"]).min()
+    assert state.user_idle == pytest.approx({str(u): float(v) for u, v in idle.items()})

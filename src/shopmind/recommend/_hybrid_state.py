@@ -192,7 +192,10 @@ class _State:
             inverse.append(back)
         codes = positions(frame["item"], items)
         people = np.asarray(sorted(frame["user"].unique()), dtype=object)
-        owner, chosen = distinct_pairs(positions(frame["user"], people), codes, items.size)
+        # customers by their position among ``people``: grouping millions of rows by a number,
+        # not by its text, costs a fraction of the memory
+        user_codes = positions(frame["user"], people)
+        owner, chosen = distinct_pairs(user_codes, codes, items.size)
         starts = np.flatnonzero(np.diff(owner, prepend=-1))  # each customer's first pair
         ends = np.append(starts[1:], owner.size)
         history = {
@@ -221,18 +224,30 @@ class _State:
             last[last_age.index.to_numpy()] = last_age.to_numpy()
             first[first_age.index.to_numpy()] = first_age.to_numpy()
             facts[:, 2], facts[:, 3] = last, first
-            idle = pd.Series(age).groupby(frame["user"].to_numpy()).min()
-            user_idle = {str(u): float(v) for u, v in idle.items()}
+            idle = pd.Series(age).groupby(user_codes).min()
+            user_idle = {str(people[u]): float(v) for u, v in idle.items()}
         else:
             facts[:, 1:] = np.nan
         category, brand, log_price, category_of = _catalogue_codes(catalogue, index, items.size)
         context = ContextLift().fit(frame, catalogue, weather)
         home: dict[str, str] = {}
         if "region" in frame.columns:
-            regions = frame.dropna(subset=["region"]).groupby(["user", "region"]).size().reset_index(name="n")
+            where = frame["region"]
+            known = where.notna().to_numpy()
+            region_codes, names = pd.factorize(where[known], sort=True)
+            regions = (
+                pd.DataFrame({"user": user_codes[known], "region": region_codes})
+                .groupby(["user", "region"])
+                .size()
+                .reset_index(name="n")
+            )
+            # the most frequent region, ties to the first by name (the codes follow the names)
             regions = regions.sort_values(["user", "n", "region"], ascending=[True, False, True])
             regions = regions.drop_duplicates("user")
-            home = dict(zip(regions["user"].astype(str), regions["region"].astype(str), strict=True))
+            home = {
+                str(people[u]): str(names[r])
+                for u, r in zip(regions["user"].tolist(), regions["region"].tolist(), strict=True)
+            }
         return cls(
             items,
             index,
