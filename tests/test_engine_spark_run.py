@@ -29,6 +29,7 @@ from shopmind.pipeline import (
     repeat_purchase_counts,
     run_churn_risk,
     run_everything,
+    run_preferences,
     run_purchase_probability,
     spend_counts,
     stored_recommender,
@@ -268,3 +269,24 @@ def test_the_tree_models_samples_are_drawn_alike_on_spark(
             assert right[key] is None, key
         else:
             assert right[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
+
+
+def test_preferences_in_parts_on_spark_store_the_facts_of_one_part(
+    runs: tuple[Run, Run],
+    spark: Any,  # noqa: F811
+) -> None:
+    """Past ``part_profiles`` the taste and habits are computed part by part (md5 of the id, after
+    the identity mapping) with the fallback peaks computed once: on Spark the same facts as the
+    whole run's on DuckDB."""
+    duck, sparked = runs
+    with sparked.workspace.open_store() as store:
+        with facts_on_spark(store, sparked.workspace.path / "lake", zone=ZONE, session=spark):
+            parted = run_preferences(store, AS_OF, zone=ZONE, part_profiles=250)
+        _, _, facts = _written(store, parted.run_id)
+    with duck.workspace.open_store() as store:
+        _, _, whole = _written(store, duck.runs["preferences"])
+    assert parted.parts >= 2
+    assert {kind for _, kind in facts} == {"taste", "habits"}
+    assert facts.keys() == whole.keys()
+    for key, value in whole.items():
+        _close(value, facts[key], str(key))

@@ -60,7 +60,7 @@ def run_preferences(
     if parts > 1:
         # a few rows (the shop's and each segment's peak), not recomputed from every session per part
         found = send_fallbacks(events, profiles, as_of, zone=zone, segments=segments).to_pyarrow()
-        fallbacks = ibis.memtable(found.cast(_FALLBACKS.to_pyarrow()))
+        fallbacks = store.small_table("send_fallbacks", found.cast(_FALLBACKS.to_pyarrow()))
     steps = 2 * parts + 1
     tastes = habit_rows = 0
     # computed by the engine and written as they come: a shop's millions of profiles never sit

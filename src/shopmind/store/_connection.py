@@ -323,6 +323,17 @@ class StoreConnection:
             return self._facts.ship(name, self.query_arrow(f'SELECT * FROM "{name}"'))
         return self.ibis().table(name)
 
+    def small_table(self, name: str, rows: pa.Table) -> Any:
+        """``rows`` (a small Arrow table computed by an earlier query, e.g. a few fallback
+        values) as an Ibis table the engine's queries can read with its facts: shipped to Spark
+        under ``name`` on facts that need it, else an in-memory table of this store."""
+        ship = getattr(self._facts, "ship", None)
+        if ship is not None:
+            return ship(name, rows)
+        import ibis  # lazily, as in ``ibis()``
+
+        return ibis.memtable(rows)
+
     def shared(self, expr: Any) -> Any:
         """``expr``, an Ibis table that several queries of a run read (e.g. the purchases), as
         the engine serves it best: on facts that recompute it in every query that reads it
