@@ -93,3 +93,16 @@ def test_a_slow_query_draws_no_progress_bar(tmp_path: Path) -> None:
             assert reader.sql("SELECT current_setting('enable_progress_bar')") == [(False,)]
         finally:
             reader.close()
+
+
+def test_released_memory_leaves_the_limit_and_the_data(tmp_path: Path) -> None:
+    with Store(tmp_path / "shop.duckdb") as store:
+        store.sql("CREATE TABLE numbers AS SELECT range AS n, md5(range::VARCHAR) AS h FROM range(3000000)")
+    cached = "SELECT sum(memory_usage_bytes) FROM duckdb_memory() WHERE tag = 'BASE_TABLE'"
+    with Store(tmp_path / "shop.duckdb", memory_limit="512MB") as store:
+        store.sql("SELECT count(DISTINCT h) FROM numbers")  # its pages now cached
+        before = store.scalar(cached)
+        store.release_memory()
+        assert store.scalar(cached) < before * 0.8
+        assert store.scalar("SELECT current_setting('memory_limit')") == "488.2 MiB"  # 512 MB, as set
+        assert store.scalar("SELECT count(DISTINCT h) FROM numbers") == 3_000_000

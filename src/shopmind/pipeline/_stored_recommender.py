@@ -105,6 +105,9 @@ def run_recommender(
         )
     report("recommender", 0, 2)
     data = recommender_data(store, before=as_of)  # InvalidInputError when nothing was bought
+    # the engine's cached pages back before the fit: at 10 million purchase lines the open store
+    # held 3 GB the fit could use
+    store.release_memory()
     with store.job_run(JOB, as_of) as run_id:
         started = time.perf_counter()
         model = fit_shop_hybrid(data.interactions, data.catalogue, data.weather)

@@ -154,6 +154,7 @@ class StoreConnection:
         else DuckDB's own (80% of the RAM; ``<store>.tmp``)."""
         if memory_limit is None and temp_directory is None:
             memory_limit, temp_directory = engine_limits()
+        self._memory_limit = memory_limit  # None: DuckDB's own
         for name, value in (("memory_limit", memory_limit), ("temp_directory", temp_directory)):
             if value is None:
                 continue
@@ -166,6 +167,20 @@ class StoreConnection:
             except duckdb.Error as exc:
                 self._con.close()
                 raise InvalidInputError([FieldError(f"duckdb_{name}", str(exc))]) from None
+
+    def release_memory(self) -> None:
+        """Hand back the pages DuckDB keeps cached after a query (up to its memory limit), before
+        long work in this process that does not read the store, e.g. fitting a model on what a
+        query returned: the limit is lowered for a moment, which evicts them, then restored."""
+        try:
+            self._run("SET memory_limit = '16MB'")
+        except duckdb.Error:
+            pass  # pages in use stay; nothing is lost but the memory
+        finally:
+            if self._memory_limit is None:
+                self._run("RESET memory_limit")
+            else:  # checked when the store opened
+                self._run(f"SET memory_limit = '{str(self._memory_limit).replace(chr(39), chr(39) * 2)}'")
 
     def reader(self) -> Self:
         """Another connection to this store's database, for reading on another thread while
