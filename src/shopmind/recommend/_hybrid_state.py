@@ -225,7 +225,10 @@ class _State:
             first[first_age.index.to_numpy()] = first_age.to_numpy()
             facts[:, 2], facts[:, 3] = last, first
             idle = pd.Series(age).groupby(user_codes).min()
-            user_idle = {str(people[u]): float(v) for u, v in idle.items()}
+            user_idle = {
+                str(people[u]): float(v)
+                for u, v in zip(idle.index.to_numpy().tolist(), idle.to_numpy().tolist(), strict=True)
+            }
         else:
             facts[:, 1:] = np.nan
         category, brand, log_price, category_of = _catalogue_codes(catalogue, index, items.size)
