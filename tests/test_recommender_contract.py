@@ -273,3 +273,21 @@ def test_models_fitted_together_share_one_vocabulary(data: tuple[pd.DataFrame, p
     for a, b in zip(alone, together, strict=True):
         for user in ("u1", "u2", "someone new"):
             assert a.recommend(user, n=8) == b.recommend(user, n=8)
+
+
+def test_what_each_customer_chose_is_stored_alike_from_the_fit_or_the_mapping(
+    data: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    from shopmind.recommend import ModelState
+
+    interactions, catalogue = data
+    model = ItemCFRecommender().fit(interactions, catalogue)
+    direct = ModelState()
+    model.save_state(direct)  # from the fitted pairs, no mapping of every customer built
+    assert "_seen_map" not in model.__dict__
+    assert len(model._seen) == interactions.user.nunique()  # builds the mapping
+    mapped = ModelState()
+    model.save_state(mapped)
+    assert direct.arrays.keys() == mapped.arrays.keys()
+    for name, array in direct.arrays.items():
+        assert array.dtype == mapped.arrays[name].dtype and np.array_equal(array, mapped.arrays[name]), name

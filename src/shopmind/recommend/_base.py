@@ -220,7 +220,15 @@ class Recommender(BaseEstimator):
         self._check_fitted()
         state.put_strings("items", self.items_.tolist())
         state.put_strings("users", self.users_.tolist())
-        state.put_ragged("seen", self._seen)
+        pairs = None if "_seen_map" in self.__dict__ else self.__dict__.get("_seen_pairs")
+        if pairs is None:
+            state.put_ragged("seen", self._seen)
+        else:  # as fitted: the same arrays without a mapping of every customer first
+            owner, chosen = pairs
+            starts = np.flatnonzero(np.diff(owner, prepend=-1))
+            state.put_ragged_arrays(
+                "seen", self.users_[owner[starts]].tolist(), np.append(starts, owner.size), chosen
+            )
         state.put_strings("blocked", sorted(self._blocked))
         state.put("bound_codes", self._bound_codes)
         state.put_strings("bound_regions", self._bound_regions.tolist())

@@ -83,10 +83,22 @@ class ModelState:
         """A mapping of text keys to integer arrays (in the mapping's order)."""
         keys = list(rows)
         lengths = np.asarray([rows[k].size for k in keys], dtype=np.int64)
-        self.put_strings(f"{name}.keys", keys)
-        self.put(f"{name}.indptr", np.concatenate(([0], np.cumsum(lengths))).astype(np.int64))
         values = [np.asarray(rows[k], dtype=np.int64) for k in keys]
-        self.put(f"{name}.values", np.concatenate(values) if values else np.zeros(0, dtype=np.int64))
+        self.put_ragged_arrays(
+            name,
+            keys,
+            np.concatenate(([0], np.cumsum(lengths))),
+            np.concatenate(values) if values else np.zeros(0, dtype=np.int64),
+        )
+
+    def put_ragged_arrays(
+        self, name: str, keys: Iterable[Any], indptr: npt.ArrayLike, values: npt.ArrayLike
+    ) -> None:
+        """What :meth:`put_ragged` writes, from arrays already laid out that way: key ``k``'s
+        values are ``values[indptr[k]:indptr[k + 1]]`` (no mapping of millions of keys built)."""
+        self.put_strings(f"{name}.keys", keys)
+        self.put(f"{name}.indptr", np.asarray(indptr, dtype=np.int64))
+        self.put(f"{name}.values", np.asarray(values, dtype=np.int64))
 
     def ragged(self, name: str) -> dict[str, npt.NDArray[np.int64]]:
         keys = self.strings(f"{name}.keys")
