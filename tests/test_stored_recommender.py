@@ -70,6 +70,40 @@ def test_the_files_hold_numbers_and_text_only_readable_by_their_owner(
     assert again == path and len(list(tmp_path.glob("recommender-*.npz"))) == 1
 
 
+def test_the_arrays_are_written_as_they_come_and_equal_the_models_state(
+    small: tuple[HybridRecommender, pd.DataFrame], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The arrays go to the file one at a time (a model of millions of customers is not held
+    twice while it is stored): the file holds exactly the state kept in memory, and a save that
+    fails half-way leaves the stored model as it was, with no partial file beside it."""
+    from shopmind.recommend._persist import save_model_state
+    from shopmind.recommend._state import ModelState
+
+    model, _ = small
+    state = ModelState()
+    save_model_state(model, state)
+    path = save_recommender(model, tmp_path)
+    header = json.loads(path.read_text())
+    with np.load(tmp_path / header["arrays"], allow_pickle=False) as npz:
+        assert sorted(npz.files) == sorted(state.arrays)
+        for key, array in state.arrays.items():
+            assert npz[key].dtype == array.dtype, key
+            np.testing.assert_array_equal(npz[key], array, err_msg=key)  # NaN where NaN was
+    assert header["model"] == json.loads(json.dumps(state.facts))
+    before = sorted(p.name for p in tmp_path.iterdir())
+
+    def broken(self: Any, state: ModelState) -> None:
+        state.put("first", np.arange(3))
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(type(model), "_save_fitted", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        save_recommender(model, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    monkeypatch.undo()
+    assert isinstance(load_recommender(tmp_path).model, HybridRecommender)
+
+
 def test_a_loaded_model_answers_as_the_fitted_one(
     small: tuple[HybridRecommender, pd.DataFrame], tmp_path: Path
 ) -> None:

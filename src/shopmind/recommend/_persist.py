@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import os
-from collections.abc import Mapping
+import tempfile
+import zipfile
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 
 from shopmind.recommend._base import Recommender
@@ -133,15 +135,20 @@ def save_recommender(
     arrays; ``about``: JSON facts of the fit for the reader (run id, as_of, sizes). Returns the
     JSON file's path."""
     folder = Path(folder)
-    state = ModelState()
-    save_model_state(model, state)
-    buffer = io.BytesIO()
-    np.savez(buffer, allow_pickle=False, **state.arrays)
-    data = buffer.getvalue()
-    digest = hashlib.sha256(data).hexdigest()
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    arrays = f"{name}-{digest[:16]}.npz"
-    _write_private(folder / arrays, data)
+    fd, written = tempfile.mkstemp(prefix=f".{name}.", suffix=".npz.tmp", dir=folder)  # mode 0600
+    temporary = Path(written)
+    try:
+        with _NpzWriter(fd) as sink:
+            state = ModelState(sink)  # the arrays go to the file as they come, not kept
+            save_model_state(model, state)
+        digest = _sha256(temporary)
+        arrays = f"{name}-{digest[:16]}.npz"
+        os.replace(temporary, folder / arrays)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        raise
     header = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -157,6 +164,61 @@ def save_recommender(
             with contextlib.suppress(FileNotFoundError):
                 old.unlink()
     return path
+
+
+class _NpzWriter(MutableMapping[str, npt.NDArray[Any]]):
+    """The arrays of a state written into an ``.npz`` file (an open descriptor) as they are put, one at a
+    time, in the layout ``numpy.savez`` writes: a model of millions of customers is never held a
+    second time (as its arrays plus a buffer of the file) while it is stored."""
+
+    def __init__(self, fd: int) -> None:
+        self._file = os.fdopen(fd, "wb")
+        self._zip = zipfile.ZipFile(self._file, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True)
+        self._names: set[str] = set()
+
+    def __enter__(self) -> _NpzWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._zip.close()
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+
+    def __setitem__(self, name: str, array: npt.NDArray[Any]) -> None:
+        if name in self._names:
+            raise ValueError(f"the array {name} is stored twice")
+        self._names.add(name)
+        with self._zip.open(f"{name}.npy", mode="w", force_zip64=True) as fh:
+            np.lib.format.write_array(fh, np.asanyarray(array), allow_pickle=False)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def __getitem__(self, name: str) -> npt.NDArray[Any]:
+        raise KeyError(f"{name}: the arrays being stored are not read back")
+
+    def __delitem__(self, name: str) -> None:
+        raise KeyError(f"{name}: the arrays being stored cannot be removed")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._names))
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as fh:
+        return _sha256_of(fh)
+
+
+def _sha256_of(fh: BinaryIO) -> str:
+    """The SHA-256 of what is left in ``fh``, read a few megabytes at a time."""
+    digest = hashlib.sha256()
+    while chunk := fh.read(1 << 22):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -202,22 +264,24 @@ def load_recommender(folder: str | Path, name: str = DEFAULT_NAME) -> StoredReco
     for attempt in range(2):  # a writer may replace the model between the header and its arrays
         header = read_header(folder, name)
         try:
-            data = (folder / str(header["arrays"])).read_bytes()
+            fh = (folder / str(header["arrays"])).open("rb")
         except FileNotFoundError:
             if attempt == 0:
                 continue
             raise StoredModelError(f"the arrays of {folder / name}.json are missing") from None
         except (KeyError, OSError) as exc:
             raise StoredModelError(f"{folder / name}.json names no readable arrays ({exc})") from None
-        if hashlib.sha256(data).hexdigest() != header.get("sha256"):
-            raise StoredModelError(
-                f"the arrays of {folder / name}.json do not match it (damaged or replaced)"
-            )
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-                arrays = {key: npz[key] for key in npz.files}
-        except (OSError, ValueError) as exc:
-            raise StoredModelError(f"the arrays of {folder / name}.json cannot be read ({exc})") from None
+        with fh:  # one open file, hashed then read: a later writer's removal does not reach it
+            if _sha256_of(fh) != header.get("sha256"):
+                raise StoredModelError(
+                    f"the arrays of {folder / name}.json do not match it (damaged or replaced)"
+                )
+            fh.seek(0)
+            try:
+                with np.load(fh, allow_pickle=False) as npz:
+                    arrays = {key: npz[key] for key in npz.files}
+            except (OSError, ValueError, zipfile.BadZipFile) as exc:
+                raise StoredModelError(f"the arrays of {folder / name}.json cannot be read ({exc})") from None
         facts = header.get("model")
         if not isinstance(facts, dict):
             raise StoredModelError(f"{folder / name}.json is damaged (no model)")

@@ -6,7 +6,7 @@ turns a state into files (one ``.npz`` read with ``allow_pickle=False``, one JSO
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,11 +24,12 @@ class ModelState:
 
     def __init__(
         self,
-        arrays: dict[str, npt.NDArray[Any]] | None = None,
+        arrays: MutableMapping[str, npt.NDArray[Any]] | None = None,
         facts: dict[str, Any] | None = None,
         prefix: str = "",
     ) -> None:
-        self.arrays: dict[str, npt.NDArray[Any]] = {} if arrays is None else arrays
+        # a dict, or a sink that writes each array as it is put (see ``save_recommender``)
+        self.arrays: MutableMapping[str, npt.NDArray[Any]] = {} if arrays is None else arrays
         self.facts: dict[str, Any] = {} if facts is None else facts
         self.prefix = prefix
 
