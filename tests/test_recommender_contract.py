@@ -267,6 +267,13 @@ def test_models_fitted_together_share_one_vocabulary(data: tuple[pd.DataFrame, p
     assert together[0].users_ is together[1].users_ is together[2].users_
     assert together[0]._user_index is together[1]._user_index
     assert other.users_ is not together[0].users_ and alone[0].users_ is not alone[1].users_
+    # and one copy of what each customer chose, where the items are the shared ones
+    assert together[0]._seen_pairs is together[1]._seen_pairs
+    assert not together[0]._seen_pairs[0].flags.writeable  # read-only: no model changes another's
+    assert together[2]._seen_pairs is not together[0]._seen_pairs  # over its wider items
+    for a, b in zip(alone, together, strict=True):
+        for mine, shared in zip(a._seen_pairs, b._seen_pairs, strict=True):
+            assert np.array_equal(mine, shared)
     # the content model widens its items to the catalogue's: its own, the shared ones unchanged
     assert together[2].items_.size == len(ITEMS) > together[0].items_.size
     assert together[0].items_.tolist() == alone[0].items_.tolist()

@@ -16,7 +16,7 @@ from abc import abstractmethod
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Self
 
@@ -118,6 +118,24 @@ class Vocabulary:
     items: npt.NDArray[Any]
     user_index: dict[str, int]  # not to be changed: shared
     item_index: dict[str, int]
+    #: the distinct (user, item) positions of the interactions, once a model has computed them
+    chosen: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = field(
+        default_factory=list, compare=False, repr=False
+    )
+
+    def seen_pairs(self, frame: pd.DataFrame) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """What each user of ``frame`` (the checked interactions of this vocabulary) chose, as
+        distinct (user, item) positions sorted by user then item: computed once, then shared
+        (read-only) by the models fitted together (each held its own: 150 MB at 10 million
+        purchase lines)."""
+        if not self.chosen:
+            pairs = distinct_pairs(
+                positions(frame["user"], self.users), positions(frame["item"], self.items), self.items.size
+            )
+            for array in pairs:
+                array.flags.writeable = False
+            self.chosen.append(pairs)
+        return self.chosen[0]
 
     @classmethod
     def of(cls, frame: pd.DataFrame) -> Vocabulary:
@@ -172,9 +190,12 @@ class Recommender(BaseEstimator):
         self._fit(frame, catalogue)
         # what each user chose and what is never offered, as indices of the fitted items (some
         # algorithms widen ``items_`` in ``_fit``, e.g. to catalogue items without sales)
-        users = positions(frame["user"], self.users_)
-        codes = positions(frame["item"], self.items_)
-        self._seen_pairs = distinct_pairs(users, codes, self.items_.size)
+        if self.items_ is vocabulary.items and self.users_ is vocabulary.users:
+            self._seen_pairs = vocabulary.seen_pairs(frame)
+        else:
+            users = positions(frame["user"], self.users_)
+            codes = positions(frame["item"], self.items_)
+            self._seen_pairs = distinct_pairs(users, codes, self.items_.size)
         self.__dict__.pop("_seen_map", None)
         self._blocked_codes = self._codes(self._blocked)
         bound = _listed_regions(catalogue)
