@@ -197,7 +197,7 @@ def test_the_stored_hybrid_keeps_the_rows_built_and_builds_the_rest_on_request(
 
 
 def test_the_state_knows_each_customers_home_region_and_idle_days() -> None:
-    from shopmind.recommend._hybrid_state import _State
+    from shopmind.recommend._hybrid_state import _Customers, _State
 
     rng = np.random.default_rng(3)
     n = 2_000
@@ -217,8 +217,24 @@ def test_the_state_knows_each_customers_home_region_and_idle_days() -> None:
     counts = counts.sort_values(["user", "n", "region"], ascending=[True, False, True]).drop_duplicates(
         "user"
     )
-    assert state.home == dict(zip(counts["user"], counts["region"], strict=True))
-    assert list(state.home) == sorted(state.home)
+    customers = state.customers
+    names = customers.names.tolist()
+    assert names == sorted(frame["user"].unique())
+    home = {name: customers.home_of(name) for name in names if customers.home_of(name) is not None}
+    assert home == dict(zip(counts["user"], counts["region"], strict=True))
     age = (frame["time"].max() - frame["time"]).dt.total_seconds() / 86_400
     idle = age.groupby(frame["user"]).min()
-    assert state.user_idle == pytest.approx({str(u): float(v) for u, v in idle.items()})
+    assert {name: customers.idle_days(name) for name in names} == pytest.approx(
+        {str(u): float(v) for u, v in idle.items()}
+    )
+    chosen = frame.groupby("user")["item"].agg(lambda s: sorted(set(s)))
+    assert {n: state.items[customers.history(n)].tolist() for n in names} == chosen.to_dict()
+    assert customers.history("nobody") is None and customers.home_of("nobody") is None
+    # stored and read back: the same customers (format 1: keys and values as the mappings were)
+    stored = ModelState()
+    customers.save(stored)
+    again = _Customers.load(stored)
+    assert again.names.tolist() == names and again.regions == customers.regions
+    for array in ("indptr", "chosen", "home"):
+        assert np.array_equal(getattr(again, array), getattr(customers, array))
+    assert np.array_equal(again.idle, customers.idle, equal_nan=True)

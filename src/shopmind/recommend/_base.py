@@ -157,12 +157,14 @@ _SHARED_VOCABULARY: ContextVar[tuple[pd.DataFrame, Vocabulary] | None] = Context
 
 
 @contextmanager
-def shared_vocabulary(interactions: pd.DataFrame) -> Iterator[None]:
+def shared_vocabulary(interactions: pd.DataFrame, vocabulary: Vocabulary | None = None) -> Iterator[None]:
     """Within it, in this thread, every recommender fitted on ``interactions`` (checked, the same
     object) shares one :class:`Vocabulary` of its users and items instead of building its own: a
     hybrid fits a dozen models on one frame, and a copy per model of millions of customer ids
-    and their positions cost gigabytes."""
-    token = _SHARED_VOCABULARY.set((interactions, Vocabulary.of(check_interactions(interactions))))
+    and their positions cost gigabytes. ``vocabulary``: the one of ``interactions`` already
+    built (the hybrid's own), instead of a new one."""
+    shared = vocabulary if vocabulary is not None else Vocabulary.of(check_interactions(interactions))
+    token = _SHARED_VOCABULARY.set((interactions, shared))
     try:
         yield
     finally:

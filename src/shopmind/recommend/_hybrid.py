@@ -34,6 +34,7 @@ from shopmind.recommend._base import (
     Reason,
     Recommendation,
     Recommender,
+    Vocabulary,
     _check_n,
     check_ranges,
     shared_vocabulary,
@@ -219,7 +220,9 @@ class HybridRecommender(Recommender):
         self.component_names_ = [name for name, _ in chosen]
         self.ranker_: lgb.Booster | None = None  # the LambdaRank trees
         self.ranker_note_ = "no time column: candidates blended by reciprocal rank fusion"
-        models = self._fit_components(frame, catalogue, chosen, has_time)
+        # the customers and items as fitted (the components fitted on all the rows share them)
+        own = Vocabulary(self.users_, self.items_, self._user_index, self._item_index)
+        models = self._fit_components(frame, catalogue, chosen, has_time, own)
         self._state = _State.build(frame, catalogue, models, self._per_component, self._weather)
         # the union of the components' items (content-based models also know new catalogue items)
         self.items_ = self._state.items
@@ -235,12 +238,13 @@ class HybridRecommender(Recommender):
         catalogue: pd.DataFrame | None,
         chosen: Sequence[tuple[str, Recommender]],
         has_time: bool,
+        vocabulary: Vocabulary,
     ) -> list[tuple[str, Recommender]]:
-        """The components fitted on all of ``frame``, and (with times) the ranker learned from
-        the held-back days: in a second thread with ``n_jobs >= 2``."""
+        """The components fitted on all of ``frame`` (with its ``vocabulary``), and (with times)
+        the ranker learned from the held-back days: in a second thread with ``n_jobs >= 2``."""
 
         def fit_all(rows: pd.DataFrame) -> list[tuple[str, Recommender]]:
-            with shared_vocabulary(rows):
+            with shared_vocabulary(rows, vocabulary):
                 return [(name, clone(model).fit(rows, catalogue)) for name, model in chosen]
 
         if not has_time:
@@ -357,7 +361,9 @@ class HybridRecommender(Recommender):
         if "feature_names" in state.facts:
             self.feature_names_ = list(state.fact("feature_names"))
             self.ranker_ = lgb.Booster(model_str=bytes(state.get("ranker")).decode("utf-8"))
-        self._state = _State.load(state.child("state"), self.items_, self._item_index)
+        self._state = _State.load(
+            state.child("state"), self.items_, self._item_index, self.users_, self._user_index
+        )
         self.context_ = self._state.context
         index = state.child("index")
         indptr = index.get("indptr")
@@ -431,7 +437,7 @@ class HybridRecommender(Recommender):
         """Ranked live: every component scores, the ranker orders the union of their candidates."""
         state = self._state
         context = state.local(user, context)
-        if user not in state.history and not context.session:
+        if user not in state.customers and not context.session:
             return state.popular_in(context, self.context_weight)
         cand, value, best, explains = self._ranked(user, context)
         by_item = dict(zip(cand.tolist(), best.tolist(), strict=True))
@@ -460,7 +466,7 @@ class HybridRecommender(Recommender):
                 if cand.size > self.index_size:
                     final = value
                     if self.context_weight > 0:
-                        region = state.home.get(user)
+                        region = state.customers.home_of(user)
                         if region not in lifts:
                             usual = Context(region=region)
                             lifts[region] = np.log(
@@ -489,12 +495,12 @@ class HybridRecommender(Recommender):
             or context.temp_c is not None
             or context.precip_mm is not None
             or context.now is not None
-            or (context.region is not None and context.region != state.home.get(user))
+            or (context.region is not None and context.region != state.customers.home_of(user))
         ):
             return None  # another context brings its own candidates (in-context popular items)
         row = self._index.get(user)
         if row is None:
-            if self.index_size == 0 or user not in state.history:
+            if self.index_size == 0 or user not in state.customers:
                 return None
             row = self._build_index([user])[user]
             self._index[user] = row  # one assignment: a concurrent request builds the same row
@@ -525,8 +531,9 @@ class HybridRecommender(Recommender):
         self._check_fitted()
         if self.index_size == 0:
             return 0
-        wanted = sorted(self._state.history) if users is None else sorted({str(u) for u in users})
-        todo = [user for user in wanted if user in self._state.history and user not in self._index]
+        known = self._state.customers
+        wanted = known.names.tolist() if users is None else sorted({str(u) for u in users})
+        todo = [user for user in wanted if user in known and user not in self._index]
         self._index.update(self._build_index(todo))
         return len(todo)
 

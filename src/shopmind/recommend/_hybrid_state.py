@@ -5,7 +5,7 @@ their features. :class:`~shopmind.recommend.HybridRecommender` ranks what it giv
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -18,7 +18,7 @@ from shopmind.recommend._base import Context, Explain, Reason, Recommender, dist
 from shopmind.recommend._context import ContextLift
 from shopmind.recommend._repurchase import FEATURES as REPURCHASE_FEATURES
 from shopmind.recommend._repurchase import RepurchaseRecommender
-from shopmind.recommend._state import ModelState
+from shopmind.recommend._state import ModelState, object_array
 from shopmind.recommend._topk import ranked, top_k_mask
 
 FloatArray = npt.NDArray[np.float64]
@@ -48,6 +48,78 @@ class _Block:
     best: IntArray  # the source that ranked each best
 
 
+@dataclass(frozen=True)
+class _Customers:
+    """The customers a state learned from, by their position among ``names`` (sorted): what
+    each chose (``chosen[indptr[k]:indptr[k + 1]]``, sorted state item indices), the days since
+    their last choice (``idle``, NaN unknown) and their usual region (``regions[home[k]]``, -1
+    none). Arrays, not a mapping per customer: at 2 million customers the three mappings and
+    their keys cost over a gigabyte."""
+
+    names: npt.NDArray[Any]
+    at: Mapping[str, int]  # name -> position (shared with the models fitted alongside: read-only)
+    indptr: IntArray
+    chosen: IntArray
+    idle: FloatArray
+    home: IntArray
+    regions: list[str]
+
+    def __contains__(self, user: object) -> bool:
+        return user in self.at
+
+    def __len__(self) -> int:
+        return int(self.names.size)
+
+    def history(self, user: str) -> IntArray | None:
+        """What ``user`` chose (sorted state item indices); None for a customer not known."""
+        k = self.at.get(user)
+        return None if k is None else self.chosen[self.indptr[k] : self.indptr[k + 1]]
+
+    def idle_days(self, user: str) -> float:
+        k = self.at.get(user)
+        return float("nan") if k is None else float(self.idle[k])
+
+    def home_of(self, user: str) -> str | None:
+        """The customer's usual region (None: not known, or seen in none)."""
+        k = self.at.get(user)
+        if k is None or self.home[k] < 0:
+            return None
+        return self.regions[int(self.home[k])]
+
+    def save(self, state: ModelState) -> None:
+        """As the mappings were stored (format 1): ``history`` ragged by customer, ``user_idle``
+        and ``home`` as keys and values of the customers who have one."""
+        names = self.names
+        state.put_ragged_arrays("history", names.tolist(), self.indptr, self.chosen)
+        known = ~np.isnan(self.idle)
+        state.put_strings("user_idle.keys", names[known].tolist())
+        state.put("user_idle.values", self.idle[known])
+        placed = self.home >= 0
+        state.put_strings("home.keys", names[placed].tolist())
+        state.put_strings("home.values", np.asarray(self.regions, dtype=object)[self.home[placed]].tolist())
+
+    @classmethod
+    def load(
+        cls, state: ModelState, users: npt.NDArray[Any] | None = None, at: Mapping[str, int] | None = None
+    ) -> _Customers:
+        """The customers :meth:`save` wrote; ``users`` and ``at``: the model's own sorted users
+        and their positions, shared when they are the same customers."""
+        keys = state.strings("history.keys")
+        if users is None or at is None or users.size != len(keys) or users.tolist() != keys:
+            users = object_array(keys)
+            at = {user: k for k, user in enumerate(keys)}
+        indptr = state.get("history.indptr").astype(np.int64)
+        chosen = state.get("history.values").astype(np.int64)
+        idle = np.full(users.size, np.nan)
+        where = [at[user] for user in state.strings("user_idle.keys")]
+        idle[where] = state.get("user_idle.values")
+        placed = [at[user] for user in state.strings("home.keys")]
+        region_codes, regions = pd.factorize(pd.Series(state.strings("home.values"), dtype=object), sort=True)
+        home = np.full(users.size, -1, dtype=np.int64)
+        home[placed] = region_codes
+        return cls(users, at, indptr, chosen, idle, home, [str(r) for r in regions])
+
+
 @dataclass
 class _State:
     """The fitted components and the facts the ranker's features need, over one item universe."""
@@ -58,8 +130,7 @@ class _State:
     inverse: list[npt.NDArray[np.int64]]  # per component: state item -> the component's index
     per_component: int
     item_facts: FloatArray  # [item, ITEM_FEATURES]
-    history: dict[str, npt.NDArray[np.int64]]
-    user_idle: dict[str, float]
+    customers: _Customers
     category: npt.NDArray[np.int64]  # -1 unknown
     brand: npt.NDArray[np.int64]
     log_price: FloatArray  # NaN unknown
@@ -68,12 +139,13 @@ class _State:
     context: ContextLift
     item_code: IntArray  # the context's codes of each item
     group_code: IntArray
-    home: dict[str, str]  # each customer's usual region
 
     def local(self, user: str, context: Context) -> Context:
         """``context`` with the customer's usual region when the request names none."""
-        if context.region is None and user in self.home:
-            return replace(context, region=self.home[user])
+        if context.region is None:
+            home = self.customers.home_of(user)
+            if home is not None:
+                return replace(context, region=home)
         return context
 
     def session_complements(self, context: Context) -> tuple[FloatArray | None, Explain]:
@@ -104,8 +176,7 @@ class _State:
             save_model_state(model, part)
             part.put("mapping", mapping)
         state.put("item_facts", self.item_facts)
-        state.put_ragged("history", self.history)
-        state.put_number_map("user_idle", self.user_idle)
+        self.customers.save(state)
         state.put("category", self.category)
         state.put("brand", self.brand)
         state.put("log_price", self.log_price)
@@ -114,11 +185,17 @@ class _State:
         self.context.save_state(state.child("context"))
         state.put("item_code", self.item_code)
         state.put("group_code", self.group_code)
-        state.put_text_map("home", self.home)
 
     @classmethod
-    def load(cls, state: ModelState, items: npt.NDArray[Any], index: dict[str, int]) -> _State:
-        """The state ``save`` wrote, over the hybrid's ``items``."""
+    def load(
+        cls,
+        state: ModelState,
+        items: npt.NDArray[Any],
+        index: dict[str, int],
+        users: npt.NDArray[Any] | None = None,
+        user_index: Mapping[str, int] | None = None,
+    ) -> _State:
+        """The state ``save`` wrote, over the hybrid's ``items`` (and its ``users``, shared)."""
         from shopmind.recommend._persist import load_model_state
 
         components = []
@@ -138,8 +215,7 @@ class _State:
             inverse,
             int(state.fact("per_component")),
             state.get("item_facts"),
-            state.ragged("history"),
-            {user: float(v) for user, v in state.number_map("user_idle").items()},
+            _Customers.load(state, users, user_index),
             state.get("category"),
             state.get("brand"),
             state.get("log_price"),
@@ -148,7 +224,6 @@ class _State:
             ContextLift.from_state(state.child("context")),
             state.get("item_code"),
             state.get("group_code"),
-            state.text_map("home"),
         )
 
     @property
@@ -191,30 +266,21 @@ class _State:
             back[mapping] = np.arange(mapping.size)
             inverse.append(back)
         codes = positions(frame["item"], items)
-        people = np.asarray(sorted(frame["user"].unique()), dtype=object)
-        # customers by their position among ``people``: grouping millions of rows by a number,
-        # not by its text, costs a fraction of the memory
-        user_codes = positions(frame["user"], people)
-        owner, chosen = distinct_pairs(user_codes, codes, items.size)
-        starts = np.flatnonzero(np.diff(owner, prepend=-1))  # each customer's first pair
-        ends = np.append(starts[1:], owner.size)
-        history = {
-            str(name): chosen[a:b]
-            for name, a, b in zip(people[owner[starts]].tolist(), starts.tolist(), ends.tolist(), strict=True)
-        }
+        customers, user_codes, pairs = _customers(frame, models[0][1], codes, items.size)
         facts = np.zeros((items.size, len(ITEM_FEATURES)))
-        n_users = max(frame["user"].nunique(), 1)
-        distinct = frame[["user", "item"]].drop_duplicates()
-        pop = np.bincount(positions(distinct["item"], items), minlength=items.size) / n_users
+        # the share of customers who chose each item (distinct customer-item pairs)
+        pop = np.bincount(pairs[1], minlength=items.size) / max(len(customers), 1)
+        del pairs
         facts[:, 0] = pop
-        user_idle: dict[str, float] = {}
         if "time" in frame.columns:
             times = frame["time"]
             end = times.max()
             age = (end - times).dt.total_seconds().to_numpy() / 86_400
-            recent = frame[age <= TREND_DAYS][["user", "item"]].drop_duplicates()
-            n_recent = max(recent["user"].nunique(), 1)
-            recent_pop = np.bincount(positions(recent["item"], items), minlength=items.size) / n_recent
+            recent = age <= TREND_DAYS
+            owner, chosen = distinct_pairs(user_codes[recent], codes[recent], items.size)
+            n_recent = max(int(np.count_nonzero(np.diff(owner, prepend=-1))), 1)
+            recent_pop = np.bincount(chosen, minlength=items.size) / n_recent
+            del owner, chosen
             facts[:, 1] = (recent_pop + 1e-3) / (pop + 1e-3)
             last = np.full(items.size, np.nan)
             first = np.full(items.size, np.nan)
@@ -225,15 +291,11 @@ class _State:
             first[first_age.index.to_numpy()] = first_age.to_numpy()
             facts[:, 2], facts[:, 3] = last, first
             idle = pd.Series(age).groupby(user_codes).min()
-            user_idle = {
-                str(people[u]): float(v)
-                for u, v in zip(idle.index.to_numpy().tolist(), idle.to_numpy().tolist(), strict=True)
-            }
+            customers.idle[idle.index.to_numpy()] = idle.to_numpy()
         else:
             facts[:, 1:] = np.nan
         category, brand, log_price, category_of = _catalogue_codes(catalogue, index, items.size)
         context = ContextLift().fit(frame, catalogue, weather)
-        home: dict[str, str] = {}
         if "region" in frame.columns:
             where = frame["region"]
             known = where.notna().to_numpy()
@@ -247,10 +309,8 @@ class _State:
             # the most frequent region, ties to the first by name (the codes follow the names)
             regions = regions.sort_values(["user", "n", "region"], ascending=[True, False, True])
             regions = regions.drop_duplicates("user")
-            home = {
-                str(people[u]): str(names[r])
-                for u, r in zip(regions["user"].tolist(), regions["region"].tolist(), strict=True)
-            }
+            customers.home[regions["user"].to_numpy()] = regions["region"].to_numpy()
+            customers.regions.extend(str(name) for name in names)
         return cls(
             items,
             index,
@@ -258,8 +318,7 @@ class _State:
             inverse,
             per_component,
             facts,
-            history,
-            user_idle,
+            customers,
             category,
             brand,
             log_price,
@@ -267,7 +326,6 @@ class _State:
             np.array(sorted(index[i] for i in models[0][1]._blocked if i in index), dtype=np.int64),
             context,
             *context.codes(items.tolist()),
-            home,
         )
 
     def candidates(
@@ -305,7 +363,7 @@ class _State:
         banned = np.zeros((len(users), self.items.size), dtype=bool)
         if exclude_seen:
             for row, user in enumerate(users):
-                seen = self.history.get(user)
+                seen = self.customers.history(user)
                 if seen is not None:
                     banned[row, seen] = True
         for item in exclude:
@@ -352,9 +410,10 @@ class _State:
             blocks[at, 2 * j] = rank
             blocks[at, 2 * j + 1] = relative
         best = np.argmin(blocks[:, 0::2], axis=1) if rows.size else np.zeros(0, dtype=np.int64)
-        histories = [self.history.get(user, np.zeros(0, dtype=np.int64)) for user in users]
+        none = np.zeros(0, dtype=np.int64)
+        histories = [none if (h := self.customers.history(user)) is None else h for user in users]
         n_seen = np.array([h.size for h in histories], dtype=np.float64)
-        idle = np.array([self.user_idle.get(user, np.nan) for user in users], dtype=np.float64)
+        idle = np.array([self.customers.idle_days(user) for user in users], dtype=np.float64)
         user_part = np.column_stack([np.log1p(n_seen)[rows], idle[rows]])
         parts = [blocks, self.item_facts[cols], user_part, self._affinity(histories, rows, cols)]
         if self.repurchase is not None:
@@ -439,6 +498,30 @@ class _State:
             full[mapping] = raw
             return full, lambda index, explain=explain, back=back: explain(int(back[index]))
         return np.full(self.items.size, -np.inf), lambda index: _FALLBACK
+
+
+def _customers(
+    frame: pd.DataFrame, model: Recommender, codes: IntArray, n_items: int
+) -> tuple[_Customers, IntArray, tuple[IntArray, IntArray]]:
+    """The customers of ``frame`` (each row's position among them, and the distinct
+    (customer, item) pairs) with what each chose; their idle days and home regions unknown yet.
+    They are the sorted users ``model`` was fitted on (shared, not copied) when those are exactly
+    the customers of ``frame``."""
+    names, at = model.users_, model._user_index
+    user_codes = positions(frame["user"], names)
+    owner, chosen = distinct_pairs(user_codes, codes, n_items)
+    indptr = np.searchsorted(owner, np.arange(names.size + 1))
+    if (user_codes.size and user_codes.min() < 0) or np.any(np.diff(indptr) == 0):
+        names = np.asarray(sorted(frame["user"].unique()), dtype=object)
+        at = {name: k for k, name in enumerate(names.tolist())}
+        user_codes = positions(frame["user"], names)
+        owner, chosen = distinct_pairs(user_codes, codes, n_items)
+        indptr = np.searchsorted(owner, np.arange(names.size + 1))
+    size = names.size
+    customers = _Customers(
+        names, at, indptr, chosen, np.full(size, np.nan), np.full(size, -1, dtype=np.int64), []
+    )
+    return customers, user_codes, (owner, chosen)
 
 
 def _catalogue_codes(
