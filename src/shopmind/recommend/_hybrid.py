@@ -275,13 +275,14 @@ class HybridRecommender(Recommender):
                 "reciprocal rank fusion"
             )
             return
-        with shared_vocabulary(before):
-            models = [(name, clone(model).fit(before, catalogue)) for name, model in chosen]
-        state = _State.build(before, catalogue, models, self._per_component, self._weather)
         rng = np.random.default_rng(self.random_state)
         users = sorted(labels)
         if len(users) > self.max_training_users:
             users = sorted(rng.choice(users, size=self.max_training_users, replace=False).tolist())
+            labels = {user: labels[user] for user in users}  # the others' choices are not read
+        with shared_vocabulary(before):
+            models = [(name, clone(model).fit(before, catalogue)) for name, model in chosen]
+        state = _State.build(before, catalogue, models, self._per_component, self._weather)
         blocks, targets, groups = [], [], []
         for start in range(0, len(users), BLOCK):
             some = users[start : start + BLOCK]
