@@ -57,7 +57,7 @@ def test_the_files_hold_numbers_and_text_only_readable_by_their_owner(
     model, _ = small
     path = save_recommender(model, tmp_path, about={"run_id": "r1", "as_of": "2026-03-02T00:00:00+00:00"})
     header = json.loads(path.read_text())
-    assert header["format"] == "shopmind.recommender" and header["version"] == FORMAT_VERSION == 1
+    assert header["format"] == "shopmind.recommender" and header["version"] == FORMAT_VERSION == 2
     assert header["about"]["run_id"] == "r1" and header["model"]["class"] == "HybridRecommender"
     arrays = tmp_path / header["arrays"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, arrays.name])
@@ -104,6 +104,46 @@ def test_the_arrays_are_written_as_they_come_and_equal_the_models_state(
     assert isinstance(load_recommender(tmp_path).model, HybridRecommender)
 
 
+def test_each_text_is_stored_once_and_the_first_format_still_reads(
+    small: tuple[HybridRecommender, pd.DataFrame],
+) -> None:
+    """The customers' ids are stored once for the hybrid and all its parts (as UTF-8), read back
+    as one list and index shared by all; a model stored in the first format (each text a
+    fixed-width array of its own) reads and answers the same."""
+    from shopmind.recommend._persist import load_model_state, save_model_state
+    from shopmind.recommend._state import ModelState
+
+    model, interactions = small
+    state = ModelState()
+    save_model_state(model, state)
+    written = [key for key in state.arrays if key.endswith(".utf8")]
+    referred = [key for key in state.arrays if key.endswith(".same_as")]
+    assert "users.utf8" in written and "state/component0/users.same_as" in referred
+    assert not [key for key in state.arrays if state.arrays[key].dtype.kind == "U"]
+    texts = {
+        (state.arrays[key[:-5] + ".offsets"].tobytes(), state.arrays[key].tobytes()) for key in written
+    }
+    assert len(texts) == len(written)  # no text written twice
+    loaded = load_model_state(ModelState(dict(state.arrays), json.loads(json.dumps(state.facts))))
+    assert isinstance(loaded, HybridRecommender)
+    parts = [part for _, part, _ in loaded._state.components]
+    assert all(part.users_ is loaded.users_ and part._user_index is loaded._user_index for part in parts)
+    assert loaded._state.customers.names is loaded.users_
+    # the first format: every text a fixed-width array under its own name
+    reader = ModelState(state.arrays)
+    first: dict[str, Any] = {}
+    for key, array in state.arrays.items():
+        base, _, suffix = key.rpartition(".")
+        if suffix in ("utf8", "same_as"):
+            first[base] = np.asarray(reader.strings(base), dtype=np.str_)
+        elif not (suffix == "offsets" and f"{base}.utf8" in state.arrays):
+            first[key] = array
+    old = load_model_state(ModelState(first, json.loads(json.dumps(state.facts))))
+    users = sorted(interactions["user"].astype(str).unique())[:25]
+    for user in [*users, "someone new"]:
+        assert old.recommend(user, n=10) == loaded.recommend(user, n=10) == model.recommend(user, n=10)
+
+
 def test_a_loaded_model_answers_as_the_fitted_one(
     small: tuple[HybridRecommender, pd.DataFrame], tmp_path: Path
 ) -> None:
@@ -141,7 +181,7 @@ def test_old_damaged_or_foreign_files_are_refused_with_the_reason(
         with pytest.raises(StoredModelError, match=match):
             load_recommender(tmp_path)
 
-    refused({**header, "version": 0}, "format version 0; this shopmind reads version 1")
+    refused({**header, "version": 0}, "format version 0; this shopmind reads versions 1 and 2")
     refused({**header, "format": "something else"}, "not a stored shopmind recommender")
     foreign = {**header, "model": {**header["model"], "class": "subprocess.Popen"}}
     refused(foreign, "unknown recommender 'subprocess.Popen'")

@@ -206,6 +206,15 @@ class Recommender(BaseEstimator):
         self._bound_regions = np.asarray([bound[item] for item in known], dtype=object)
         return self
 
+    def _chosen_by(self, user: str) -> npt.NDArray[np.int64] | None:
+        """What ``user`` chose (sorted item indices); None for a customer not known."""
+        k = self._user_index.get(user)
+        if k is None:
+            return None
+        owner, chosen = self._seen_pairs
+        start, end = np.searchsorted(owner, (k, k + 1))
+        return chosen[start:end]
+
     @property
     def _seen(self) -> dict[str, npt.NDArray[np.int64]]:
         """What each user chose, as sorted indices of the fitted items (built on first use: a
@@ -223,10 +232,6 @@ class Recommender(BaseEstimator):
             self.__dict__["_seen_map"] = seen
         return seen
 
-    @_seen.setter
-    def _seen(self, value: dict[str, npt.NDArray[np.int64]]) -> None:
-        self.__dict__["_seen_map"] = value
-
     def _codes(self, items: Iterable[str]) -> npt.NDArray[np.int64]:
         """The indices of the known ``items`` (unknown ones left out)."""
         index = self._item_index
@@ -241,17 +246,12 @@ class Recommender(BaseEstimator):
         """Write what ``fit`` learned into ``state``: what every recommender knows (its items,
         users, what each user chose, what is never offered), then the algorithm's own arrays."""
         self._check_fitted()
-        state.put_strings("items", self.items_.tolist())
-        state.put_strings("users", self.users_.tolist())
-        pairs = None if "_seen_map" in self.__dict__ else self.__dict__.get("_seen_pairs")
-        if pairs is None:
-            state.put_ragged("seen", self._seen)
-        else:  # as fitted: the same arrays without a mapping of every customer first
-            owner, chosen = pairs
-            starts = np.flatnonzero(np.diff(owner, prepend=-1))
-            state.put_ragged_arrays(
-                "seen", self.users_[owner[starts]].tolist(), np.append(starts, owner.size), chosen
-            )
+        state.put_strings("items", self.items_)
+        state.put_strings("users", self.users_)
+        owner, chosen = self._seen_pairs
+        starts = np.flatnonzero(np.diff(owner, prepend=-1))
+        keys = self.users_ if starts.size == self.users_.size else self.users_[owner[starts]]
+        state.put_ragged_arrays("seen", keys, np.append(starts, owner.size), chosen)
         state.put_strings("blocked", sorted(self._blocked))
         state.put("bound_codes", self._bound_codes)
         state.put_strings("bound_regions", self._bound_regions.tolist())
@@ -262,13 +262,10 @@ class Recommender(BaseEstimator):
         """The fitted model ``save_state`` wrote, with the hyper-parameters ``params``, answering
         as it did (nothing is fitted again)."""
         model = cls(**params)
-        items = state.strings("items")
-        model.items_ = object_array(items)
-        model._item_index = {item: i for i, item in enumerate(items)}
-        users = state.strings("users")
-        model.users_ = object_array(users)
-        model._user_index = {user: i for i, user in enumerate(users)}
-        model._seen = state.ragged("seen")
+        # one list and index of the customers for a model and all its parts (stored once)
+        model.items_, model._item_index = state.text_index("items")
+        model.users_, model._user_index = state.text_index("users")
+        model._seen_pairs = _stored_pairs(state, model._user_index)
         model._blocked = frozenset(state.strings("blocked"))
         model._blocked_codes = model._codes(model._blocked)
         model._bound_codes = state.get("bound_codes").astype(np.int64)
@@ -326,8 +323,9 @@ class Recommender(BaseEstimator):
     def _banned(self, user: str, context: Context) -> npt.NDArray[np.int64]:
         """The indices never offered to ``user`` now: blocked, excluded and (by default) chosen."""
         banned = [self._blocked_codes, self._codes(context.exclude)]
-        if getattr(self, "exclude_seen", True) and user in self._seen:
-            banned.append(self._seen[user])
+        chosen = self._chosen_by(user) if getattr(self, "exclude_seen", True) else None
+        if chosen is not None:
+            banned.append(chosen)
         if self._bound_codes.size:  # listed in one region only: not offered elsewhere
             banned.append(self._bound_codes[self._bound_regions != context.region])
         return np.concatenate(banned)
@@ -385,6 +383,22 @@ def positions(values: pd.Series, items: npt.NDArray[Any]) -> npt.NDArray[np.int6
             found = pc.index_in(column, value_set=pa.array(items.tolist(), type=column.type))
             return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
     return np.asarray(pd.Index(items).get_indexer(values.to_numpy(dtype=object)), dtype=np.int64)
+
+
+def _stored_pairs(
+    state: ModelState, user_index: Mapping[str, int]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """What each customer chose as ``save_state`` stored it (``seen``, ragged by customer), as
+    the fitted (customer, item) position pairs, sorted by customer then item."""
+    indptr = state.get("seen.indptr").astype(np.int64)
+    chosen = state.get("seen.values").astype(np.int64)
+    lengths = np.diff(indptr)
+    if state.same_text("seen.keys", "users"):  # every customer, in order
+        return np.repeat(np.arange(lengths.size, dtype=np.int64), lengths), chosen
+    at = np.asarray([user_index[key] for key in state.strings("seen.keys")], dtype=np.int64)
+    owner = np.repeat(at, lengths)
+    order = np.argsort(owner, kind="stable")
+    return owner[order], chosen[order]
 
 
 def distinct_pairs(

@@ -362,9 +362,7 @@ class HybridRecommender(Recommender):
         if "feature_names" in state.facts:
             self.feature_names_ = list(state.fact("feature_names"))
             self.ranker_ = lgb.Booster(model_str=bytes(state.get("ranker")).decode("utf-8"))
-        self._state = _State.load(
-            state.child("state"), self.items_, self._item_index, self.users_, self._user_index
-        )
+        self._state = _State.load(state.child("state"), self.items_, self._item_index)
         self.context_ = self._state.context
         index = state.child("index")
         indptr = index.get("indptr")

@@ -18,7 +18,7 @@ from shopmind.recommend._base import Context, Explain, Reason, Recommender, dist
 from shopmind.recommend._context import ContextLift
 from shopmind.recommend._repurchase import FEATURES as REPURCHASE_FEATURES
 from shopmind.recommend._repurchase import RepurchaseRecommender
-from shopmind.recommend._state import ModelState, object_array
+from shopmind.recommend._state import ModelState
 from shopmind.recommend._topk import ranked, top_k_mask
 
 FloatArray = npt.NDArray[np.float64]
@@ -90,29 +90,26 @@ class _Customers:
         """As the mappings were stored (format 1): ``history`` ragged by customer, ``user_idle``
         and ``home`` as keys and values of the customers who have one."""
         names = self.names
-        state.put_ragged_arrays("history", names.tolist(), self.indptr, self.chosen)
+        state.put_ragged_arrays("history", names, self.indptr, self.chosen)
         known = ~np.isnan(self.idle)
-        state.put_strings("user_idle.keys", names[known].tolist())
+        state.put_strings("user_idle.keys", names if known.all() else names[known])
         state.put("user_idle.values", self.idle[known])
         placed = self.home >= 0
-        state.put_strings("home.keys", names[placed].tolist())
-        state.put_strings("home.values", np.asarray(self.regions, dtype=object)[self.home[placed]].tolist())
+        state.put_strings("home.keys", names[placed])
+        state.put_strings("home.values", np.asarray(self.regions, dtype=object)[self.home[placed]])
 
     @classmethod
-    def load(
-        cls, state: ModelState, users: npt.NDArray[Any] | None = None, at: Mapping[str, int] | None = None
-    ) -> _Customers:
-        """The customers :meth:`save` wrote; ``users`` and ``at``: the model's own sorted users
-        and their positions, shared when they are the same customers."""
-        keys = state.strings("history.keys")
-        if users is None or at is None or users.size != len(keys) or users.tolist() != keys:
-            users = object_array(keys)
-            at = {user: k for k, user in enumerate(keys)}
+    def load(cls, state: ModelState) -> _Customers:
+        """The customers :meth:`save` wrote (their names shared with the model's own)."""
+        users, at = state.text_index("history.keys")
         indptr = state.get("history.indptr").astype(np.int64)
         chosen = state.get("history.values").astype(np.int64)
         idle = np.full(users.size, np.nan)
-        where = [at[user] for user in state.strings("user_idle.keys")]
-        idle[where] = state.get("user_idle.values")
+        values = state.get("user_idle.values")
+        if state.same_text("user_idle.keys", "history.keys"):
+            idle[:] = values
+        else:
+            idle[[at[user] for user in state.strings("user_idle.keys")]] = values
         placed = [at[user] for user in state.strings("home.keys")]
         region_codes, regions = pd.factorize(pd.Series(state.strings("home.values"), dtype=object), sort=True)
         home = np.full(users.size, -1, dtype=np.int64)
@@ -187,15 +184,8 @@ class _State:
         state.put("group_code", self.group_code)
 
     @classmethod
-    def load(
-        cls,
-        state: ModelState,
-        items: npt.NDArray[Any],
-        index: dict[str, int],
-        users: npt.NDArray[Any] | None = None,
-        user_index: Mapping[str, int] | None = None,
-    ) -> _State:
-        """The state ``save`` wrote, over the hybrid's ``items`` (and its ``users``, shared)."""
+    def load(cls, state: ModelState, items: npt.NDArray[Any], index: dict[str, int]) -> _State:
+        """The state ``save`` wrote, over the hybrid's ``items``."""
         from shopmind.recommend._persist import load_model_state
 
         components = []
@@ -215,7 +205,7 @@ class _State:
             inverse,
             int(state.fact("per_component")),
             state.get("item_facts"),
-            _Customers.load(state, users, user_index),
+            _Customers.load(state),
             state.get("category"),
             state.get("brand"),
             state.get("log_price"),

@@ -38,7 +38,9 @@ from shopmind.recommend._state import ModelState
 
 FORMAT = "shopmind.recommender"
 #: 1: the first stored format (the hybrid and every component; ``about`` says what it was fitted on)
-FORMAT_VERSION = 1
+#: 2: text as UTF-8 and offsets, each distinct text stored once (see ``ModelState``); 1 still reads
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 DEFAULT_NAME = "recommender"
 
 
@@ -250,10 +252,9 @@ def read_header(folder: str | Path, name: str = DEFAULT_NAME) -> dict[str, Any]:
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise StoredModelError(f"{path} is not a stored shopmind recommender")
     version = header.get("version")
-    if version != FORMAT_VERSION:
-        raise StoredModelError(
-            f"{path} is format version {version}; this shopmind reads version {FORMAT_VERSION}"
-        )
+    if version not in READABLE_VERSIONS:
+        readable = " and ".join(str(v) for v in READABLE_VERSIONS)
+        raise StoredModelError(f"{path} is format version {version}; this shopmind reads versions {readable}")
     return header
 
 
