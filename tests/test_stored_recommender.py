@@ -120,9 +120,7 @@ def test_each_text_is_stored_once_and_the_first_format_still_reads(
     referred = [key for key in state.arrays if key.endswith(".same_as")]
     assert "users.utf8" in written and "state/component0/users.same_as" in referred
     assert not [key for key in state.arrays if state.arrays[key].dtype.kind == "U"]
-    texts = {
-        (state.arrays[key[:-5] + ".offsets"].tobytes(), state.arrays[key].tobytes()) for key in written
-    }
+    texts = {(state.arrays[key[:-5] + ".offsets"].tobytes(), state.arrays[key].tobytes()) for key in written}
     assert len(texts) == len(written)  # no text written twice
     loaded = load_model_state(ModelState(dict(state.arrays), json.loads(json.dumps(state.facts))))
     assert isinstance(loaded, HybridRecommender)
