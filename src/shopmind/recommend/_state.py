@@ -12,6 +12,7 @@ index of positions. States of the first format (fixed-width ``NAME`` arrays) sti
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
@@ -76,13 +77,11 @@ class ModelState:
     def put_strings(self, name: str, values: Iterable[Any]) -> None:
         """Text, as UTF-8 and offsets; a reference to an equal text already put in this state
         or another of its family."""
-        try:  # the model's own ids (an object array of text): no list of them first
-            if not (isinstance(values, np.ndarray) and values.dtype == object):
-                raise TypeError
-            texts = pa.array(values, type=pa.large_string())
-            if texts.null_count:
-                raise TypeError
-        except (TypeError, pa.ArrowException):
+        texts = None
+        if isinstance(values, np.ndarray) and values.dtype == object:  # the model's own ids
+            with contextlib.suppress(pa.ArrowException):  # not all text: as text below
+                texts = pa.array(values, type=pa.large_string())
+        if texts is None or texts.null_count:
             texts = pa.array([str(v) for v in values], type=pa.large_string())
         offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[: len(texts) + 1]
         start = int(offsets[0]) if offsets.size else 0
