@@ -40,6 +40,7 @@ from shopmind.pipeline._clv_summary import (
     MIN_HISTORY_DAYS,
     MIN_WINDOW_DAYS,
     YEAR_DAYS,
+    Histories,
     customer_summary,
     spend_between,
     transactions_between,
@@ -256,6 +257,7 @@ def _choose(
     end = cut + timedelta(days=window_days)
     scores = []
     made: dict[str, pd.Series] = {}
+    histories = Histories(purchases)
     for name in candidates:
         try:
             parts = BLENDS.get(name, ())
@@ -264,7 +266,7 @@ def _choose(
                     np.mean([made[part] for part in parts], axis=0), index=made[parts[0]].index
                 )
             else:
-                predicted = predict_spend(name, purchases, cut, window_days)
+                predicted = predict_spend(name, purchases, cut, window_days, histories=histories)
             made[name] = predicted
         except (ValueError, ShopmindError, np.linalg.LinAlgError) as error:
             scores.append(
@@ -329,13 +331,14 @@ def clv_of_choice(
     or the naive rate's own prediction of the next year's spend (undiscounted) for those; the
     mean of its parts for a blend (whose count model is BG/NBD)."""
     order = list(customers)
+    histories = Histories(purchases)
 
     def part(name: str) -> FloatArray:
         if name in ("supervised", "naive_rate"):
-            predicted = predict_spend(name, purchases, last_day, YEAR_DAYS)
+            predicted = predict_spend(name, purchases, last_day, YEAR_DAYS, histories=histories)
             return np.asarray(predicted.reindex(order).fillna(0.0).to_numpy(dtype=np.float64))
         if name.endswith("_all_orders"):
-            summary = customer_summary(purchases, last_day)
+            summary = histories.summary(last_day)
             x, m, revenue = (
                 summary[c].to_numpy(dtype=np.float64) for c in ("frequency", "monetary_value", "revenue")
             )

@@ -12,7 +12,7 @@ import pandas as pd
 
 from shopmind.models import BetaGeoModel, ParetoNBDModel
 from shopmind.pipeline._clv_fit import PENALTY, FloatArray, fit_repeat_purchases, spend_per_order
-from shopmind.pipeline._clv_summary import DAYS_PER_WEEK, customer_summary
+from shopmind.pipeline._clv_summary import DAYS_PER_WEEK, Histories, customer_summary
 from shopmind.pipeline._clv_supervised import supervised_spend
 
 #: The candidates the job backtests by default, in the order a tie is broken (simpler first).
@@ -104,18 +104,23 @@ def _probabilistic_spend(name: str, summary: pd.DataFrame, horizon_days: float) 
     return np.asarray(expected * per_purchase, dtype=np.float64)
 
 
-def predict_spend(name: str, purchases: pd.DataFrame, cut: date, horizon_days: int) -> pd.Series:
+def predict_spend(
+    name: str, purchases: pd.DataFrame, cut: date, horizon_days: int, *, histories: Histories | None = None
+) -> pd.Series:
     """The named candidate's predicted spend per customer (who bought on or before ``cut``) in
-    the ``horizon_days`` after ``cut``, from the purchases up to ``cut`` only."""
-    seen = purchases[purchases["day"] <= cut]
-    summary = customer_summary(seen, cut)
+    the ``horizon_days`` after ``cut``, from the purchases up to ``cut`` only. ``histories``:
+    the summaries of ``purchases`` shared with other candidates' predictions (computed here
+    when not given)."""
+    histories = histories if histories is not None else Histories(purchases)
+    seen, summary = histories.seen(cut), histories.summary(cut)
     if name == "supervised":
-        values = supervised_spend(seen, cut, horizon_days)
+        values = supervised_spend(seen, cut, horizon_days, histories=histories)
     elif name == "naive_rate":
         values = naive_spend(seen, summary, cut, horizon_days)
     elif name in BLENDS:
         parts = [
-            predict_spend(part, seen, cut, horizon_days).to_numpy(dtype=np.float64) for part in BLENDS[name]
+            predict_spend(part, seen, cut, horizon_days, histories=histories).to_numpy(dtype=np.float64)
+            for part in BLENDS[name]
         ]
         values = np.mean(parts, axis=0)
     elif name in ALL_CANDIDATES:

@@ -41,6 +41,28 @@ def customer_summary(purchases: pd.DataFrame, cut: date) -> pd.DataFrame:
     return summary
 
 
+class Histories:
+    """The purchases up to each cut and their :func:`customer_summary`, each computed once: a
+    backtest reads them for every candidate it scores (seven by default, the same cut)."""
+
+    def __init__(self, purchases: pd.DataFrame) -> None:
+        self.purchases = purchases
+        self._seen: dict[date, pd.DataFrame] = {}
+        self._summaries: dict[date, pd.DataFrame] = {}
+
+    def seen(self, cut: date) -> pd.DataFrame:
+        """The purchases on or before ``cut``."""
+        if cut not in self._seen:
+            self._seen[cut] = self.purchases[self.purchases["day"] <= cut]
+        return self._seen[cut]
+
+    def summary(self, cut: date) -> pd.DataFrame:
+        """:func:`customer_summary` of the purchases on or before ``cut`` (do not change it)."""
+        if cut not in self._summaries:
+            self._summaries[cut] = customer_summary(self.seen(cut), cut)
+        return self._summaries[cut]
+
+
 def spend_between(purchases: pd.DataFrame, start: date, end: date, customers: pd.Index) -> FloatArray:
     """Each customer's spend on days in (start, end]."""
     window = purchases[(purchases["day"] > start) & (purchases["day"] <= end)]

@@ -16,13 +16,15 @@ from shopmind.pipeline._clv_summary import (
     MIN_HISTORY_DAYS,
     MIN_WINDOW_DAYS,
     YEAR_DAYS,
-    customer_summary,
+    Histories,
     spend_between,
 )
 
 
-def _supervised_features(purchases: pd.DataFrame, cut: date, window_days: int) -> pd.DataFrame:
-    summary = customer_summary(purchases, cut)
+def _supervised_features(
+    purchases: pd.DataFrame, cut: date, window_days: int, summary: pd.DataFrame
+) -> pd.DataFrame:
+    """The features of each customer at ``cut``; ``summary``: theirs (``customer_summary``)."""
     # rates and times since, not totals: a history longer at prediction than at training time
     # would otherwise put every customer beyond the trees' training range
     weeks = np.maximum(summary["T"], 1.0 / DAYS_PER_WEEK)
@@ -65,15 +67,20 @@ def _supervised_features(purchases: pd.DataFrame, cut: date, window_days: int) -
     return features
 
 
-def supervised_spend(purchases: pd.DataFrame, cut: date, horizon_days: int) -> FloatArray:
+def supervised_spend(
+    purchases: pd.DataFrame, cut: date, horizon_days: int, *, histories: Histories | None = None
+) -> FloatArray:
     """A gradient-boosted regression (Poisson loss: spend is non-negative and skewed) of the
     spend in the next ``horizon_days`` on each customer's history, trained where the label is
     known: the same season a year before when the history reaches, else the window just before
     ``cut``. When the history is too short for a label window of ``horizon_days`` after
     MIN_HISTORY_DAYS of features, the label window is what the history allows (at least
     MIN_WINDOW_DAYS) and the predictions are scaled by ``horizon_days`` / that window, as a
-    rate. LightGBM, seeded and single-threaded: the same figures on every run."""
+    rate. LightGBM, seeded and single-threaded: the same figures on every run. ``histories``:
+    the summaries of ``purchases`` (or of more) shared with other candidates."""
     from lightgbm import LGBMRegressor
+
+    histories = histories if histories is not None else Histories(purchases)
 
     year_back = cut - timedelta(days=YEAR_DAYS)
     start = purchases["day"].min()
@@ -85,9 +92,11 @@ def supervised_spend(purchases: pd.DataFrame, cut: date, horizon_days: int) -> F
             raise ValueError("the history is too short to train on a window before the cut")
         train_cut = cut - timedelta(days=window)
     known = purchases[purchases["day"] <= train_cut + timedelta(days=window)]
-    train = _supervised_features(known[known["day"] <= train_cut], train_cut, window)
+    train = _supervised_features(
+        known[known["day"] <= train_cut], train_cut, window, histories.summary(train_cut)
+    )
     label = spend_between(known, train_cut, train_cut + timedelta(days=window), train.index)
-    now = _supervised_features(purchases[purchases["day"] <= cut], cut, window)
+    now = _supervised_features(purchases[purchases["day"] <= cut], cut, window, histories.summary(cut))
     # a feature the history cannot give at either cut (last year's season) is left out of both
     usable = [
         c for c in train.columns if c in now.columns and train[c].notna().any() and now[c].notna().any()
