@@ -8,6 +8,7 @@ few Spark queries (a busy 2-core machine runs each in seconds)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -55,6 +56,23 @@ def test_no_java_fails_with_what_to_install(tmp_path: Path) -> None:
         java_runtime({"PATH": str(tmp_path)})
     with pytest.raises(SparkUnavailableError, match="JAVA_HOME"):
         java_runtime({"JAVA_HOME": str(tmp_path), "PATH": ""})
+
+
+def test_local_spark_heap_is_a_share_of_the_machine_unless_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shopmind.store._spark import _local_driver_memory
+
+    monkeypatch.delenv("SPARK_DRIVER_MEMORY", raising=False)
+    monkeypatch.delenv("PYSPARK_SUBMIT_ARGS", raising=False)
+    heap = _local_driver_memory()
+    assert heap is not None and heap.endswith("g")
+    physical_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    # Spark's own 1 GB thrashed at 10M events; never more than a quarter of the machine (above 4 GB)
+    assert 1 <= int(heap[:-1]) <= max(1, min(16, physical_gb / 4))
+    monkeypatch.setenv("SPARK_DRIVER_MEMORY", "3g")  # Spark's own ways of asking are left to Spark
+    assert _local_driver_memory() is None
+    monkeypatch.delenv("SPARK_DRIVER_MEMORY")
+    monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--driver-memory 5g pyspark-shell")
+    assert _local_driver_memory() is None
 
 
 def test_session_runs_in_utc_with_arrow(spark: Any) -> None:  # noqa: F811
