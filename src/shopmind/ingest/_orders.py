@@ -373,11 +373,13 @@ def import_orders(
                     WHERE description IS NOT NULL GROUP BY product_id, description),
                named AS (
                    SELECT product_id, first(description ORDER BY n DESC, description) AS name
-                     FROM counted GROUP BY product_id)
-               SELECT k.product_id, min(named.name) AS name,
-                    median(k.unit_price) FILTER (WHERE k.unit_price > 0) AS price,
-                    min(k.currency) AS currency, bool_and(NOT k.non_product) AS is_product
-               FROM {accepted} k LEFT JOIN named USING (product_id) GROUP BY k.product_id"""
+                     FROM counted GROUP BY product_id),
+               priced AS (
+                   SELECT product_id, median(unit_price) FILTER (WHERE unit_price > 0) AS price,
+                        min(currency) AS currency, bool_and(NOT non_product) AS is_product
+                     FROM {accepted} k GROUP BY product_id)
+               SELECT product_id, named.name, price, currency, is_product
+               FROM priced LEFT JOIN named USING (product_id)"""
         )
         orders_result, _ = store.write_orders(headers, _NO_LINES)
         accepted_lines = n - rejected.num_rows
