@@ -92,8 +92,8 @@ def run_customer_intelligence(
         )
         summary = rfm_summary(tx, as_of, unit_days=7, zone=zone)
         visits = visit_summary(store.table("events"), store.table("profiles"), as_of, zone=zone)
-        segments = customer_segments(summary, visits).to_pyarrow()
         buyers = summary.order_by("profile_id").to_pyarrow()  # a fixed order: reproducible fits
+        segments = customer_segments(store.fetched(summary, buyers), visits).to_pyarrow()
         report("summaries", 1, steps)
 
         notes: list[str] = []

@@ -358,6 +358,17 @@ class StoreConnection:
         pin = getattr(self._facts, "pin", None)
         return expr if pin is None else pin(expr)
 
+    def fetched(self, expr: Any, rows: pa.Table) -> Any:
+        """``expr`` (an Ibis table) for the queries that read it next, when its ``rows`` were
+        fetched already: on this store the rows themselves (DuckDB reads the Arrow table in
+        place instead of computing ``expr`` again, and the next query compiles smaller); on
+        other facts (Spark) ``shared(expr)``, the rows staying where they were computed."""
+        if self._facts is not None:
+            return self.shared(expr)
+        import ibis
+
+        return ibis.memtable(rows)
+
     def batches(self, expr: Any, rows: int, *, key: str = "profile_id") -> Iterator[pa.Table]:
         """The rows of ``expr`` (an Ibis table) as Arrow tables of about ``rows`` rows each, so
         that a caller scoring every customer never holds them all: streamed from this store, or
