@@ -137,6 +137,7 @@ class StagedMeasurement:
     stages: tuple[Stage, ...]
     peak_mb: float  # the process's high-water RSS (getrusage), interpreter and imports included
     result: object
+    process_seconds: float = float("nan")  # the whole process: interpreter, imports, work, exit
 
     @property
     def seconds(self) -> float:
@@ -203,15 +204,17 @@ def measure_stages(script: str, timeout: float | None = None) -> StagedMeasureme
     """Run ``script`` in a fresh process; it gets a ``Stages`` class and must end with
     ``stages.report(result)``. Raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds."""
     code = _STAGES_PRELUDE + textwrap.dedent(script)
+    started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=timeout
     )
+    process_seconds = time.perf_counter() - started
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("@@")), None)
     if proc.returncode != 0 or line is None:
         raise RuntimeError(f"exit code {proc.returncode}: {proc.stderr[-2000:]}")
     data = json.loads(line[2:])
     stages = tuple(Stage(name, seconds, mb) for name, seconds, mb in data["stages"])
-    return StagedMeasurement(stages, data["peak_mb"], data["result"])
+    return StagedMeasurement(stages, data["peak_mb"], data["result"], process_seconds)
 
 
 def taking_turns(
