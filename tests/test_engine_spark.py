@@ -58,11 +58,13 @@ def test_no_java_fails_with_what_to_install(tmp_path: Path) -> None:
         java_runtime({"JAVA_HOME": str(tmp_path), "PATH": ""})
 
 
-def test_local_spark_heap_is_a_share_of_the_machine_unless_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_spark_heap_is_a_share_of_the_machine_unless_asked_for(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from shopmind.store._spark import _local_driver_memory
 
-    monkeypatch.delenv("SPARK_DRIVER_MEMORY", raising=False)
-    monkeypatch.delenv("PYSPARK_SUBMIT_ARGS", raising=False)
+    for name in ("SPARK_DRIVER_MEMORY", "PYSPARK_SUBMIT_ARGS", "SPARK_CONF_DIR", "SPARK_HOME"):
+        monkeypatch.delenv(name, raising=False)
     heap = _local_driver_memory()
     assert heap is not None and heap.endswith("g")
     physical_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
@@ -73,6 +75,26 @@ def test_local_spark_heap_is_a_share_of_the_machine_unless_asked_for(monkeypatch
     monkeypatch.delenv("SPARK_DRIVER_MEMORY")
     monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--driver-memory 5g pyspark-shell")
     assert _local_driver_memory() is None
+    monkeypatch.delenv("PYSPARK_SUBMIT_ARGS")
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "spark-defaults.conf").write_text("spark.ui.enabled false\nspark.driver.memory   3g\n")
+    monkeypatch.setenv("SPARK_CONF_DIR", str(conf))
+    assert _local_driver_memory() is None
+
+
+def test_local_spark_heap_stays_within_a_containers_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import shopmind.store._spark as spark_module
+
+    for name in ("SPARK_DRIVER_MEMORY", "PYSPARK_SUBMIT_ARGS", "SPARK_CONF_DIR", "SPARK_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    # a container limited to 8 GB on a large host: a quarter of the limit, not of the host
+    monkeypatch.setattr(spark_module, "_machine_memory", lambda: 8 * 2**30)
+    assert spark_module._local_driver_memory() == "2g"
+    monkeypatch.setattr(spark_module, "_machine_memory", lambda: 2 * 2**30)
+    assert spark_module._local_driver_memory() == "1g"  # never below Spark's own 1 GB
+    monkeypatch.setattr(spark_module, "_machine_memory", lambda: 512 * 2**30)
+    assert spark_module._local_driver_memory() == "16g"
 
 
 def test_session_runs_in_utc_with_arrow(spark: Any) -> None:  # noqa: F811

@@ -51,3 +51,33 @@ def test_line_keys_keep_their_format(tmp_path: Path, store: Store, hasher: Ident
 
     again = import_orders(path=path, store=store, hasher=hasher)
     assert (again.stored, again.duplicates) == (0, 4)
+
+
+def test_columns_named_like_the_time_lookup_import_alike(
+    tmp_path: Path, store: Store, hasher: IdentifierHasher
+) -> None:
+    """The import reads each distinct time text once and joins it back: a file's own columns may
+    carry the names that lookup uses and still give the same lines, keys and reasons."""
+    path = tmp_path / "orders.csv"
+    header = "order_id,_stamp_raw,product_id,quantity,unit_price,customer_id,_stamp_text,_stamp_at\n"
+    rows = [(*r[:7], "x") for r in ROWS if not r[7]] + [("A3", "", "P1", "1", "5", "c2", "라면", "x")]
+    path.write_text(header + "".join(",".join(r) + "\n" for r in rows), encoding="utf-8")
+
+    report = import_orders(
+        path=path,
+        store=store,
+        hasher=hasher,
+        mapping={"ordered_at": "_stamp_raw", "description": "_stamp_text"},
+    )
+
+    assert (report.stored, report.rejected) == (4, 1)
+    assert sorted(store.sql("SELECT line_key FROM order_lines")) == sorted(
+        [
+            (_key("A1", "P1", "라면", 2, "1000.0", "2026-03-01 01:00:00+00", "c1", 1),),
+            (_key("A1", "P1", "라면", 2, "1000.0", "2026-03-01 01:00:00+00", "c1", 2),),
+            (_key("A1", "P2", "", 1, "2.5", "2026-03-01 01:00:00+00", "c1", 1),),
+            (_key("A2", "P1", "라면", -1, "1000.0", "2026-03-02 02:00:00+00", "", 1),),
+        ]
+    )
+    reasons = store.sql("SELECT field, reason FROM quarantine")
+    assert reasons == [("ordered_at", "ordered_at: column '_stamp_raw' is empty")]

@@ -149,7 +149,8 @@ def _typed_select(fmt: OrderFormat, schema: pa.Schema, rows: str) -> str:
     tz = _sql_str(fmt.timezone)
     ts_col = c.ordered_at
     ts_type = types[ts_col]
-    stamps, ts_text, source = "", "", f"{rows} s"
+    # the time as the line keys write it, and where the checked rows come from (see below)
+    stamps, ts_text, checked_from = "", "CAST(ordered_at AS VARCHAR)", "typed"
     if pa.types.is_timestamp(ts_type):
         ts = _q(ts_col) if ts_type.tz else f"timezone({tz}, {_q(ts_col)})"
     elif pa.types.is_date(ts_type):
@@ -164,14 +165,16 @@ def _typed_select(fmt: OrderFormat, schema: pa.Schema, rows: str) -> str:
                 f"THEN TRY_CAST({s} AS TIMESTAMPTZ) ELSE timezone({tz}, TRY_CAST({s} AS TIMESTAMP)) END"
             )
         # each distinct text read once (the lines of an order share theirs: Online Retail has 23,260
-        # for 541,909 lines), with its text as the line keys write it; the lines look theirs up
+        # for 541,909 lines), with its text as the line keys write it; the typed rows look theirs up
+        # by their raw text (joined to ``typed``, whose names are fixed: the source's own columns
+        # may be called anything, ``_stamp_raw`` too)
         stamps = f"""stamps AS MATERIALIZED (
         SELECT _stamp_raw, _stamp_at, CAST(_stamp_at AS VARCHAR) AS _stamp_text
           FROM (SELECT _stamp_raw, {parsed} AS _stamp_at
                   FROM (SELECT DISTINCT CAST({_q(ts_col)} AS VARCHAR) AS _stamp_raw FROM {rows} s))
     ), """
-        ts, ts_text = "st._stamp_at", ",\n            st._stamp_text AS ordered_at_text"
-        source = f"{rows} s LEFT JOIN stamps st ON st._stamp_raw = CAST(s.{_q(ts_col)} AS VARCHAR)"
+        ts, ts_text = "NULL::TIMESTAMPTZ", "st._stamp_text"
+        checked_from = "typed LEFT JOIN stamps st ON st._stamp_raw = typed.ordered_at_raw"
 
     non_product = (
         f"regexp_full_match(product_id, {_sql_str('(?i)(' + fmt.non_product_pattern + ')')})"
@@ -219,8 +222,7 @@ def _typed_select(fmt: OrderFormat, schema: pa.Schema, rows: str) -> str:
              THEN 'currency: ' || to_json(currency) || ' is not a 3-letter ISO 4217 code' END,
         CASE WHEN email_bad THEN 'email: not a valid e-mail address' END,
         CASE WHEN phone_bad THEN 'phone: not a valid phone number' END"""
-    # the time as the line keys write it: looked up above, or written here
-    flag_text = "" if ts_text else ", CAST(ordered_at AS VARCHAR) AS ordered_at_text"
+    typed_columns = "typed.* REPLACE (st._stamp_at AS ordered_at)" if stamps else "*"
     return f"""
     WITH {stamps}typed AS (
         SELECT {LINE} AS line_no,
@@ -239,10 +241,12 @@ def _typed_select(fmt: OrderFormat, schema: pa.Schema, rows: str) -> str:
             {opt["region"]} AS region,
             {opt["channel"]} AS channel,
             _email_hash AS email_hash, _email_bad AS email_bad,
-            _phone_hash AS phone_hash, _phone_bad AS phone_bad{ts_text}
-        FROM {source}
+            _phone_hash AS phone_hash, _phone_bad AS phone_bad
+        FROM {rows} s
     ), flagged AS (
-        SELECT *, {non_product} AS non_product, {cancel} AS cancelled{flag_text} FROM typed
+        SELECT {typed_columns}, {non_product} AS non_product, {cancel} AS cancelled,
+            {ts_text} AS ordered_at_text
+        FROM {checked_from}
     )
     SELECT * EXCLUDE (ordered_at_raw, quantity_raw, unit_price_raw, email_bad, phone_bad),
         -- each check is NULL when it passes: the list of reasons is built for rejected rows only

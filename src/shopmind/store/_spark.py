@@ -69,30 +69,65 @@ def java_runtime(environ: dict[str, str] | None = None) -> str:
     return found
 
 
-def _local_driver_memory() -> str | None:
-    """The heap of a local Spark (driver and executors are one JVM): a quarter of the machine's
-    memory, 1 to 16 GB, unless one was asked for (``SPARK_DRIVER_MEMORY``, ``--driver-memory`` in
-    ``PYSPARK_SUBMIT_ARGS``, or ``spark.driver.memory`` in ``conf``, which overrides this).
-    Spark's own default of 1 GB thrashes well before a shop's size calls for Spark: the
-    preferences of 10M events (700,000 members) did not finish in 36 minutes with it, and took
-    10.5 minutes with 6 GB (``bench/bench_scale.py``)."""
+def _machine_memory() -> int | None:
+    """Bytes of memory this process may use: the machine's, or its container's limit when lower
+    (cgroup v2 ``memory.max``, v1 ``memory.limit_in_bytes``); None when the system does not say."""
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(limit_file).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            physical = min(physical, int(text))
+    return physical
+
+
+def _asked_for_driver_memory() -> bool:
+    """Whether the driver's memory was chosen Spark's own ways: ``SPARK_DRIVER_MEMORY``,
+    ``--driver-memory`` in ``PYSPARK_SUBMIT_ARGS``, or ``spark.driver.memory`` in the
+    ``spark-defaults.conf`` of ``SPARK_CONF_DIR`` (else ``SPARK_HOME/conf``)."""
     if os.environ.get("SPARK_DRIVER_MEMORY") or "--driver-memory" in os.environ.get(
         "PYSPARK_SUBMIT_ARGS", ""
     ):
-        return None
+        return True
+    conf_dir = os.environ.get("SPARK_CONF_DIR") or (
+        os.path.join(os.environ["SPARK_HOME"], "conf") if os.environ.get("SPARK_HOME") else None
+    )
+    if conf_dir is None:
+        return False
     try:
-        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # not every system says
+        lines = Path(conf_dir, "spark-defaults.conf").read_text().splitlines()
+    except OSError:
+        return False
+    return any(line.split()[:1] == ["spark.driver.memory"] for line in lines)
+
+
+def _local_driver_memory() -> str | None:
+    """The heap of a local Spark (driver and executors are one JVM): a quarter of the memory this
+    process may use (the container's limit when lower than the machine's), 1 to 16 GB, unless one
+    was asked for Spark's own ways (``_asked_for_driver_memory``; ``spark.driver.memory`` in
+    ``spark_session``'s ``conf`` overrides this too). Spark's own default of 1 GB thrashes well
+    before a shop's size calls for Spark: the preferences of 10M events (700,000 members) did not
+    finish in 36 minutes with it, and took 10.5 minutes with 6 GB (``bench/bench_scale.py``)."""
+    if _asked_for_driver_memory():
         return None
-    return f"{min(16, max(1, physical // 4 // 2**30))}g"
+    memory = _machine_memory()
+    if memory is None:
+        return None
+    return f"{min(16, max(1, memory // 4 // 2**30))}g"
 
 
 def spark_session(master: str = "local[*]", **conf: str | int | float | bool) -> Any:
     """A ``pyspark.sql.SparkSession`` on ``master`` (``local[2]``, ``spark://host:7077``,
     ``yarn``...), set up for shopmind: UTC session time zone, Arrow on, UI off, and on a local
-    master 4 shuffle partitions and a heap of a quarter of the machine's memory (1 to 16 GB; Spark's
-    default of 1 GB thrashes on millions of events). ``conf`` adds or overrides Spark settings; a key may be written
-    with underscores for dots (``spark_driver_memory="2g"``) or as a full name.
+    master 4 shuffle partitions and a heap of a quarter of the machine's (or container's) memory,
+    1 to 16 GB (Spark's default of 1 GB thrashes on millions of events). ``conf`` adds or overrides
+    Spark settings; a key may be written with underscores for dots (``spark_driver_memory="2g"``)
+    or as a full name.
 
     An active session is reused (Spark allows one per process); its runtime settings (time zone,
     Arrow, shuffle partitions) are set again so a caller always gets the zone shopmind relies on.
