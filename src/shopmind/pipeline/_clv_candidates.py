@@ -109,8 +109,8 @@ def predict_spend(
 ) -> pd.Series:
     """The named candidate's predicted spend per customer (who bought on or before ``cut``) in
     the ``horizon_days`` after ``cut``, from the purchases up to ``cut`` only. ``histories``:
-    the summaries of ``purchases`` shared with other candidates' predictions (computed here
-    when not given)."""
+    the summaries shared with other candidates' predictions (made here when not given); when
+    given, its purchases are the ones read (they must hold those of ``purchases`` up to ``cut``)."""
     histories = histories if histories is not None else Histories(purchases)
     seen, summary = histories.seen(cut), histories.summary(cut)
     if name == "supervised":
