@@ -112,7 +112,7 @@ def _local_driver_memory() -> str | None:
     was asked for Spark's own ways (``_asked_for_driver_memory``; ``spark.driver.memory`` in
     ``spark_session``'s ``conf`` overrides this too). Spark's own default of 1 GB thrashes well
     before a shop's size calls for Spark: the preferences of 10M events (700,000 members) did not
-    finish in 36 minutes with it, and took 10.5 minutes with 6 GB (``bench/bench_scale.py``)."""
+    finish in 36 minutes with it, and took 7 to 10.5 minutes with 6 GB (``bench/bench_scale.py``)."""
     if _asked_for_driver_memory():
         return None
     memory = _machine_memory()
