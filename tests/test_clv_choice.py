@@ -4,6 +4,7 @@ Pareto/NBD, their penalised fits and a supervised spend model, measures the leve
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -25,6 +26,8 @@ from shopmind.pipeline._clv import (
     clv_of_choice,
     transactions_between,
 )
+from shopmind.pipeline._clv_candidates import predict_candidates
+from shopmind.pipeline._clv_summary import Histories
 from shopmind.store import Store
 
 from .conftest import data_file
@@ -80,6 +83,30 @@ def test_the_choice_is_reproducible(seasonal: pd.DataFrame) -> None:
     first = choose_clv_model(seasonal, date(2023, 6, 30), 120)
     second = choose_clv_model(seasonal, date(2023, 6, 30), 120)
     assert first.card() == second.card()
+
+
+def test_candidates_predicted_side_by_side_are_those_of_one_after_the_other(seasonal: pd.DataFrame) -> None:
+    """The backtest predicts its candidates in two threads: the same predictions (bit for bit)
+    and errors as in one, and the warning filters are as before (catch_warnings is
+    process-wide: the threads' blocks must not leave one behind)."""
+    filters = list(warnings.filters)
+    cut = date(2022, 9, 30)
+    names = (*CANDIDATES, "naive_blend")
+    together = predict_candidates(names, cut, 90, Histories(seasonal), threads=2)
+    assert warnings.filters == filters
+    alone = predict_candidates(names, cut, 90, Histories(seasonal), threads=1)
+    assert list(together) == list(alone) == list(names)
+    for name in names:
+        assert isinstance(together[name], pd.Series), name
+        assert together[name].index.equals(alone[name].index)
+        assert np.array_equal(together[name].to_numpy(), alone[name].to_numpy()), name
+    # the blend is the mean of its parts, as predict_spend makes it
+    blend = predict_spend("blend", seasonal, cut, 90)
+    assert np.allclose(together["blend"].to_numpy(), blend.to_numpy(), rtol=1e-12)
+    # a candidate that cannot be fitted is returned as its error, the others go on
+    young = seasonal[seasonal["day"] <= date(2021, 3, 1)]
+    failed = predict_candidates(("bg_nbd", "supervised"), date(2021, 3, 1), 90, Histories(young), threads=2)
+    assert isinstance(failed["supervised"], ValueError) and isinstance(failed["bg_nbd"], pd.Series)
 
 
 def test_a_short_history_falls_back_to_the_newest_window_then_to_bg_nbd(seasonal: pd.DataFrame) -> None:

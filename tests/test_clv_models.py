@@ -303,6 +303,28 @@ def test_pareto_nbd_drop_out_quadrature_agrees_with_the_closed_form() -> None:
         np.testing.assert_allclose(quadrature, closed, atol=5e-4, rtol=0)
 
 
+def test_pareto_nbd_closed_form_per_distinct_pair_is_the_row_by_row_value() -> None:
+    """2F1 is evaluated once per distinct (frequency, time) pair: shared and unshared rows, one
+    customer, and scalars give exactly what each row gives alone."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 4, 300).astype(float)
+    age = rng.choice([10.0, 20.0, 30.5], 300)
+    t_x = np.where(x > 0, np.minimum(rng.choice([2.0, 7.5, 10.0], 300), age), 0.0)
+    for r, alpha, s, beta in (
+        (0.553, 10.578, 0.606, 11.669),
+        (0.74, 8.79, 2e-5, 1.18e5),
+        (2.0, 300.0, 0.05, 1.0),
+    ):
+        together = _log_a0(r, alpha, s, beta, x, t_x, age)
+        alone = [
+            _log_a0(r, alpha, s, beta, x[i : i + 1], t_x[i : i + 1], age[i : i + 1])[0] for i in range(300)
+        ]
+        assert np.array_equal(together, alone)
+        alive = ParetoNBDModel.from_params({"r": r, "alpha": alpha, "s": s, "beta": beta})
+        scalar = alive.conditional_probability_alive(float(x[7]), float(t_x[7]), float(age[7]))
+        assert float(scalar) == alive.conditional_probability_alive(x, t_x, age)[7]
+
+
 def test_pareto_nbd_gradient_is_the_slope_of_the_objective() -> None:
     rng = np.random.default_rng(3)
     x = rng.integers(0, 40, 300).astype(float)

@@ -23,6 +23,15 @@ from shopmind.models._mle import FloatArray
 _S_NEAR_ONE = 1e-10
 
 
+def _distinct_pairs(a: FloatArray, b: FloatArray) -> tuple[np.ndarray, np.ndarray]:
+    """The flat positions of the distinct (a, b) pairs and, per element, its pair's number."""
+    flat = np.column_stack([np.ravel(a), np.ravel(b)])
+    if len(flat) < 2:
+        return np.arange(len(flat)), np.arange(len(flat))
+    _, first, back = np.unique(flat, axis=0, return_index=True, return_inverse=True)
+    return first, np.ravel(back)
+
+
 def _log_a0(
     r: float, alpha: float, s: float, beta: float, x: FloatArray, tx: FloatArray, T: FloatArray
 ) -> FloatArray:
@@ -43,12 +52,15 @@ def _log_a0(
     gap = abs(alpha - beta)
 
     def log_f(tau: FloatArray) -> FloatArray:
-        q = larger + tau
+        # 2F1 once per distinct (x, τ): near its argument 1 (β far above α, as on Online Retail)
+        # each costs some 30 µs, and customers share their (frequency, recency) pairs (2,798
+        # buyers of Online Retail have 673 pairs and 623 (frequency, T) pairs); the values
+        # are the same as row by row
+        first, second, third, q = np.broadcast_arrays(rsx + 1.0 - c, rsx + 1.0, 1.0 - c, larger + tau)
+        pairs, back = _distinct_pairs(second, q)
         z = gap / q
-        return np.asarray(
-            (1.0 - c) * np.log1p(-z) + np.log(hyp2f1(1.0, rsx + 1.0 - c, rsx + 1.0, z)) - rsx * np.log(q),
-            dtype=np.float64,
-        )
+        series = np.log(hyp2f1(1.0, first.ravel()[pairs], second.ravel()[pairs], z.ravel()[pairs]))[back]
+        return np.asarray(third * np.log1p(-z) + series.reshape(z.shape) - rsx * np.log(q), dtype=np.float64)
 
     at_recency, at_age = log_f(tx), log_f(T)
     with np.errstate(divide="ignore"):

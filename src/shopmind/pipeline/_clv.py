@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shopmind.core import ShopmindError
 from shopmind.features import calendar_features
 from shopmind.pipeline._clv_candidates import (
     ALL_CANDIDATES,
@@ -25,6 +24,7 @@ from shopmind.pipeline._clv_candidates import (
     CANDIDATES,
     NAIVE_CANDIDATES,
     naive_spend,
+    predict_candidates,
     predict_spend,
     predict_transactions,
 )
@@ -256,21 +256,12 @@ def _choose(
         )
     end = cut + timedelta(days=window_days)
     scores = []
-    made: dict[str, pd.Series] = {}
-    histories = Histories(purchases)
+    made = predict_candidates(candidates, cut, window_days, Histories(purchases))
     for name in candidates:
-        try:
-            parts = BLENDS.get(name, ())
-            if parts and all(part in made for part in parts):
-                predicted = pd.Series(
-                    np.mean([made[part] for part in parts], axis=0), index=made[parts[0]].index
-                )
-            else:
-                predicted = predict_spend(name, purchases, cut, window_days, histories=histories)
-            made[name] = predicted
-        except (ValueError, ShopmindError, np.linalg.LinAlgError) as error:
+        predicted = made[name]
+        if isinstance(predicted, Exception):
             scores.append(
-                CandidateScore(name, math.nan, math.nan, math.nan, math.nan, f"not scored: {error}")
+                CandidateScore(name, math.nan, math.nan, math.nan, math.nan, f"not scored: {predicted}")
             )
             continue
         actual = spend_between(purchases, cut, end, predicted.index)
