@@ -181,6 +181,7 @@ def choose_clv_model(
     *,
     country: str = "KR",
     shorter_backtest: bool = False,
+    histories: Histories | None = None,
 ) -> ClvChoice:
     """Backtest every candidate on a window whose outcome is known and choose the one that
     predicts spend per customer best (the sum of the Spearman and Pearson correlations with the
@@ -199,13 +200,17 @@ def choose_clv_model(
     horizon) the 60-day window chooses BG/NBD with Gamma-Gamma on every order, which ranks better
     than BG/NBD on the holdout (Spearman 0.580 vs 0.545) but matches the amounts worse (Pearson
     0.761 vs 0.789), and beats the naive rate on neither (bench/bench_clv_holdout.py prints it):
-    a window of other, fewer weeks is weak evidence for the horizon."""
+    a window of other, fewer weeks is weak evidence for the horizon.
+
+    ``histories``: the per-cut summaries of ``purchases``, to share with :func:`clv_of_choice`
+    (the backtest's cut is where the final regression learns)."""
     unknown = [name for name in candidates if name not in ALL_CANDIDATES]
     if unknown:
         raise ValueError(
             f"candidates: unknown {', '.join(map(repr, unknown))} (known: {', '.join(ALL_CANDIDATES)})"
         )
-    choice = _choose(purchases, as_of, horizon_days, candidates, shorter_backtest)
+    histories = histories if histories is not None else Histories(purchases)
+    choice = _choose(histories, as_of, horizon_days, candidates, shorter_backtest)
     ahead = bool(calendar_features([as_of], horizon_days, country=country)["peak_in_horizon"].iloc[0])
     before = (
         bool(
@@ -227,8 +232,9 @@ def choose_clv_model(
 
 
 def _choose(
-    purchases: pd.DataFrame, as_of: date, horizon_days: int, candidates: Sequence[str], shorter: bool
+    histories: Histories, as_of: date, horizon_days: int, candidates: Sequence[str], shorter: bool
 ) -> ClvChoice:
+    purchases = histories.purchases
     start = purchases["day"].min() if len(purchases) else as_of
     year_cut = as_of - timedelta(days=YEAR_DAYS)
     newest_cut = as_of - timedelta(days=horizon_days)
@@ -256,7 +262,7 @@ def _choose(
         )
     end = cut + timedelta(days=window_days)
     scores = []
-    made = predict_candidates(candidates, cut, window_days, Histories(purchases))
+    made = predict_candidates(candidates, cut, window_days, histories)
     for name in candidates:
         predicted = made[name]
         if isinstance(predicted, Exception):
@@ -313,16 +319,23 @@ def _choose(
 
 
 def clv_of_choice(
-    chosen: str, probabilistic: FloatArray, purchases: pd.DataFrame, last_day: date, customers: Sequence[str]
+    chosen: str,
+    probabilistic: FloatArray,
+    purchases: pd.DataFrame,
+    last_day: date,
+    customers: Sequence[str],
+    *,
+    histories: Histories | None = None,
 ) -> FloatArray:
     """The next year's value per customer (in ``customers``' order) from the chosen candidate:
     ``probabilistic`` (the count model x Gamma-Gamma's discounted CLV) for the probabilistic
     models; for "bg_nbd_all_orders" the same with Gamma-Gamma on every order (``probabilistic``
     x each customer's E[spend per order] on every order / on the repeat ones); the regression's
     or the naive rate's own prediction of the next year's spend (undiscounted) for those; the
-    mean of its parts for a blend (whose count model is BG/NBD)."""
+    mean of its parts for a blend (whose count model is BG/NBD). ``histories``: the per-cut
+    summaries of ``purchases`` the backtest made (:func:`choose_clv_model`), when at hand."""
     order = list(customers)
-    histories = Histories(purchases)
+    histories = histories if histories is not None else Histories(purchases)
 
     def part(name: str) -> FloatArray:
         if name in ("supervised", "naive_rate"):

@@ -181,9 +181,13 @@ def predict_candidates(
             made = {name: one(name) for name in singles}
     for name in blends:
         parts = [made[part] for part in BLENDS[name]]
+        failed = [part for part in parts if isinstance(part, Exception)]
+        series = [part for part in parts if isinstance(part, pd.Series)]
         made[name] = (
-            next(part for part in parts if isinstance(part, Exception))
-            if any(isinstance(part, Exception) for part in parts)
-            else pd.Series(np.mean(parts, axis=0), index=parts[0].index, name=name)  # type: ignore[union-attr]
+            failed[0]
+            if failed
+            else pd.Series(
+                np.mean([part.to_numpy() for part in series], axis=0), index=series[0].index, name=name
+            )
         )
     return {name: made[name] for name in names}

@@ -20,6 +20,7 @@ from shopmind.pipeline._clv import (
     PENALTY,
     YEAR_DAYS,
     ClvChoice,
+    Histories,
     choose_clv_model,
     clv_of_choice,
     fit_repeat_purchases,
@@ -116,7 +117,8 @@ def run_customer_intelligence(
         choice: ClvChoice | None = None
         if buyers.num_rows >= MIN_BUYERS_FOR_CLV and (x > 0).sum() >= 2:
             purchases = _purchase_days(tx, as_of, zone)
-            choice = _choose(purchases, as_of, zone)
+            histories = Histories(purchases)  # the backtest's summaries, shared with the final CLV
+            choice = _choose(histories, as_of, zone)
             count_model = _count_model(choice.chosen, x, t_x, age, notes)
             report("fit", 2, steps)
             spend = fit_spend(x, m, notes)
@@ -142,7 +144,12 @@ def run_customer_intelligence(
                 discount_rate=0.01,
             )
             clv = level * clv_of_choice(
-                choice.chosen, probabilistic, purchases, _last_day(as_of, zone), ids.to_pylist()
+                choice.chosen,
+                probabilistic,
+                purchases,
+                _last_day(as_of, zone),
+                ids.to_pylist(),
+                histories=histories,
             )
             columns["clv_12m"] = clv
             ranking = clv
@@ -265,13 +272,14 @@ def _purchase_days(tx: object, as_of: datetime, zone: str) -> pd.DataFrame:
     ).sort_values(["customer", "day"], kind="stable", ignore_index=True)
 
 
-def _choose(purchases: pd.DataFrame, as_of: datetime, zone: str) -> ClvChoice:
+def _choose(histories: Histories, as_of: datetime, zone: str) -> ClvChoice:
     """The backtest over a year when the history allows (a 12-month CLV), else over what it
     allows: half the history, at least MIN_BACKTEST_DAYS."""
+    purchases = histories.purchases
     today = _last_day(as_of, zone)
     span = (today - purchases["day"].min()).days if len(purchases) else 0
     horizon = int(min(YEAR_DAYS, max(MIN_BACKTEST_DAYS, span // 2)))
-    return choose_clv_model(purchases, today, horizon)
+    return choose_clv_model(purchases, today, horizon, histories=histories)
 
 
 def _last_day(as_of: datetime, zone: str) -> date:
