@@ -29,6 +29,16 @@ def test_korean_peaks_come_from_the_lunar_calendar() -> None:
     assert row.peak_in_horizon == 1
 
 
+def test_the_lunisolar_calendar_gives_the_holiday_tables_days() -> None:
+    """설날 and 추석 are read from the holidays package's lunisolar calendar (quick) and agree
+    with its table of Korean public holidays in every year both know (설날 is a holiday from 1989)."""
+    from shopmind.features._calendar import _korean_lunisolar, _lunar, _lunar_from_country_table
+
+    assert _korean_lunisolar() is not None, "this holidays version keeps its lunisolar calendar elsewhere"
+    for year in range(1989, 2051):
+        assert _lunar(year) == _lunar_from_country_table(year), year
+
+
 def test_after_a_peak_the_next_one_is_next_years() -> None:
     # 추석 2025 was 6 October; on 7 October the next is 25 September 2026
     row = calendar_features([datetime(2025, 10, 7, 15, 30)], 90).iloc[0]
