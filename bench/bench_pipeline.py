@@ -7,8 +7,8 @@ into a fresh workspace store (``import_orders`` with the ``online_retail`` prese
 ``shopmind import orders --format online_retail`` runs), then ``run_customer_intelligence`` as of
 2011-12-10 00:00 in the shop's zone (Europe/London: the pipeline's default zone is Asia/Seoul).
 Imports are untimed on both sides (the peer's pandas and lifetimes; ours shopmind and the
-libraries its run loads on first use, Ibis and the holiday calendars); the whole process, the
-interpreter and every import included, is printed beside. The peer is the usual lifetimes
+libraries its run loads on first use, Ibis with its DuckDB backend and the holiday calendars);
+the whole process, the interpreter and every import included, is printed beside. The peer is the usual lifetimes
 notebook on the same file: pandas reads the parquet, drops guests,
 cancellations and non-product codes (the preset's pattern), sums lines per invoice, and
 ``lifetimes.utils.summary_data_from_transaction_data`` (days, ``freq_multiplier=7``: weeks as the
@@ -72,7 +72,7 @@ from zoneinfo import ZoneInfo
 from shopmind.ingest import import_orders
 from shopmind.pipeline import run_customer_intelligence
 from shopmind.store import Workspace
-import holidays, ibis  # what the run loads on first use (shopmind loads them lazily): untimed, as the peer's imports
+import holidays, ibis, ibis.backends.duckdb  # what the run loads on first use (shopmind loads them lazily): untimed, as the peer's imports
 
 stages = Stages()
 cpu = time.process_time()
