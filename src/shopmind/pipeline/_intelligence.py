@@ -252,7 +252,9 @@ def run_customer_intelligence(
 
 def _purchase_days(tx: object, as_of: datetime, zone: str) -> pd.DataFrame:
     """customer, day (the shop's local date), value: the purchases before ``as_of``, for the
-    model choice's backtest (the same purchases rfm_summary counts)."""
+    model choice's backtest (the same purchases rfm_summary counts), in a fixed order: the engine
+    returns them in any order, and a day's orders summed in another order can differ in the last
+    bit (the CLV of 2 of Online Retail's 4,334 buyers did, in 1 run of 6)."""
     import ibis.expr.types as ir
 
     assert isinstance(tx, ir.Table)
@@ -269,7 +271,7 @@ def _purchase_days(tx: object, as_of: datetime, zone: str) -> pd.DataFrame:
             "day": days,
             "value": frame["value"].astype(float).to_numpy(),
         }
-    ).sort_values(["customer", "day"], kind="stable", ignore_index=True)
+    ).sort_values(["customer", "day", "value"], kind="stable", ignore_index=True)
 
 
 def _choose(histories: Histories, as_of: datetime, zone: str) -> ClvChoice:
