@@ -325,6 +325,41 @@ def test_pareto_nbd_closed_form_per_distinct_pair_is_the_row_by_row_value() -> N
         assert float(scalar) == alive.conditional_probability_alive(x, t_x, age)[7]
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from([0.0, 1.5, 2.0, float("nan")])), max_size=40))
+def test_distinct_rows_give_the_rows_back(rows: list[tuple[int, float]]) -> None:
+    from shopmind.models._mle import distinct_rows
+
+    a = np.array([float(r[0]) for r in rows])
+    b = np.array([r[1] for r in rows])
+    (da, db), back = distinct_rows(a, b)
+    assert np.array_equal(da[back], a) and np.array_equal(db[back], b, equal_nan=True)
+    finite = ~np.isnan(b)
+    expected = {(x, y) for x, y in zip(a[finite], b[finite], strict=True)}
+    assert {(x, y) for x, y in zip(da, db, strict=True) if not np.isnan(y)} == expected
+    assert len(da) == len(expected) + int((~finite).sum())  # a NaN row is its own
+
+
+def test_lifetime_value_of_shared_rows_is_each_customers_own() -> None:
+    """The CLV evaluates the purchase model once per distinct (x, t_x, T): customers who share
+    a row get what each would get alone."""
+    bg = BetaGeoModel.from_params({"r": 0.24, "alpha": 4.41, "a": 0.79, "b": 2.43})
+    gg = GammaGammaModel.from_params({"p": 6.25, "q": 3.74, "gamma": 15.44})
+    x = np.array([0.0, 2.0, 2.0, 5.0, 2.0, 0.0])
+    t_x = np.array([0.0, 10.0, 10.0, 30.0, 12.0, 0.0])
+    age = np.array([38.0, 38.0, 38.0, 38.0, 38.0, 20.0])
+    m = np.array([0.0, 20.0, 35.0, 50.0, 20.0, 0.0])
+    together = gg.customer_lifetime_value(bg, x, t_x, age, m, time_unit_per_month=4.345)
+    alone = [
+        gg.customer_lifetime_value(
+            bg, x[i : i + 1], t_x[i : i + 1], age[i : i + 1], m[i : i + 1], time_unit_per_month=4.345
+        )[0]
+        for i in range(len(x))
+    ]
+    np.testing.assert_allclose(together, alone, rtol=1e-14, atol=0)
+    assert together[1] != together[2]  # the same row, another spend
+
+
 def test_pareto_nbd_gradient_is_the_slope_of_the_objective() -> None:
     rng = np.random.default_rng(3)
     x = rng.integers(0, 40, 300).astype(float)

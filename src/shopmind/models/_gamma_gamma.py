@@ -21,7 +21,7 @@ from scipy.special import digamma, gammaln
 
 from shopmind.core import FieldError, InvalidInputError
 from shopmind.models._base import MIN_REPEAT_BUYERS, MaximumLikelihoodModel
-from shopmind.models._mle import FloatArray, aggregate_rows
+from shopmind.models._mle import FloatArray, aggregate_rows, distinct_rows
 from shopmind.models._validation import check_counts, check_rfm, check_spend
 
 
@@ -234,17 +234,21 @@ class GammaGammaModel(MaximumLikelihoodModel):
             ) from None
         profit = self.conditional_expected_average_profit(x, m)
         months = np.arange(time + 1, dtype=np.float64)
+        # the expected purchases once per distinct (x, t_x, T) row (customers share theirs: the
+        # same values, 13 evaluations of the transaction model over far fewer rows)
+        (dx, dtx, dage), back = distinct_rows(np.ravel(x), np.ravel(tx), np.ravel(age))
         cumulative = np.stack(
             [
                 np.broadcast_to(
                     transaction_model.conditional_expected_number_of_purchases_up_to_time(
-                        k * time_unit_per_month, x, tx, age
+                        k * time_unit_per_month, dx, dtx, dage
                     ),
-                    x.shape,
+                    dx.shape,
                 )
                 for k in months
             ]
         )
         per_month = np.diff(cumulative, axis=0)
         discount = (1.0 + discount_rate) ** -months[1:]
-        return np.asarray(profit * np.tensordot(discount, per_month, axes=1), dtype=np.float64)
+        per_row = np.tensordot(discount, per_month, axes=1)[back].reshape(x.shape)
+        return np.asarray(profit * per_row, dtype=np.float64)

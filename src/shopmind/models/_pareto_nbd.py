@@ -17,19 +17,10 @@ import numpy as np
 from scipy.special import digamma, expit, gammaln, hyp2f1, roots_legendre
 
 from shopmind.models._base import TransactionModel
-from shopmind.models._mle import FloatArray
+from shopmind.models._mle import FloatArray, distinct_rows
 
 # below this |s - 1| the factor [1 - (β/(β+t))^(s-1)] / (s-1) is replaced by its limit log(1 + t/β)
 _S_NEAR_ONE = 1e-10
-
-
-def _distinct_pairs(a: FloatArray, b: FloatArray) -> tuple[np.ndarray, np.ndarray]:
-    """The flat positions of the distinct (a, b) pairs and, per element, its pair's number."""
-    flat = np.column_stack([np.ravel(a), np.ravel(b)])
-    if len(flat) < 2:
-        return np.arange(len(flat)), np.arange(len(flat))
-    _, first, back = np.unique(flat, axis=0, return_index=True, return_inverse=True)
-    return first, np.ravel(back)
 
 
 def _log_a0(
@@ -57,10 +48,9 @@ def _log_a0(
         # buyers of Online Retail have 673 pairs and 623 (frequency, T) pairs); the values
         # are the same as row by row
         first, second, third, q = np.broadcast_arrays(rsx + 1.0 - c, rsx + 1.0, 1.0 - c, larger + tau)
-        pairs, back = _distinct_pairs(second, q)
-        z = gap / q
-        series = np.log(hyp2f1(1.0, first.ravel()[pairs], second.ravel()[pairs], z.ravel()[pairs]))[back]
-        return np.asarray(third * np.log1p(-z) + series.reshape(z.shape) - rsx * np.log(q), dtype=np.float64)
+        (b, c_, q_distinct), back = distinct_rows(first.ravel(), second.ravel(), q.ravel())
+        series = np.log(hyp2f1(1.0, b, c_, gap / q_distinct))[back].reshape(q.shape)
+        return np.asarray(third * np.log1p(-gap / q) + series - rsx * np.log(q), dtype=np.float64)
 
     at_recency, at_age = log_f(tx), log_f(T)
     with np.errstate(divide="ignore"):
