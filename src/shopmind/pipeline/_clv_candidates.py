@@ -140,7 +140,7 @@ BACKTEST_THREADS = 2
 _COST_ORDER = ("supervised", "pareto_nbd_penalised", "pareto_nbd")
 
 # the errors a candidate's prediction may end in: it is then not scored, the others are
-CandidateError = (ValueError, ShopmindError, np.linalg.LinAlgError)
+_CANDIDATE_ERRORS = (ValueError, ShopmindError, np.linalg.LinAlgError)
 
 
 def predict_candidates(
@@ -167,7 +167,7 @@ def predict_candidates(
     def one(name: str) -> pd.Series | Exception:
         try:
             return predict_spend(name, histories.purchases, cut, horizon_days, histories=histories)
-        except CandidateError as error:
+        except _CANDIDATE_ERRORS as error:
             return error
 
     # warnings.catch_warnings is process-wide, not per thread: the candidates' own blocks may
