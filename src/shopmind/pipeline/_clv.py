@@ -181,31 +181,6 @@ def _correlations(
     return float(np.corrcoef(ranks, rowvar=False)[1, 0]), float(pearsonr(predicted, actual)[0])
 
 
-class _Outcomes:
-    """The backtest window's actual spend per customer and its ranks, computed once for the
-    candidates that predict the same customers (every one, in practice)."""
-
-    def __init__(self, purchases: pd.DataFrame, start: date, end: date) -> None:
-        self._purchases, self._start, self._end = purchases, start, end
-        self._index: pd.Index | None = None
-        self._spend: FloatArray = np.empty(0)
-        self._ranks: FloatArray | None = None
-
-    def spend(self, customers: pd.Index) -> FloatArray:
-        if self._index is None or not customers.equals(self._index):
-            self._index, self._ranks = customers, None
-            self._spend = spend_between(self._purchases, self._start, self._end, customers)
-        return self._spend
-
-    def ranks(self, customers: pd.Index) -> FloatArray:
-        from scipy.stats import rankdata
-
-        spend = self.spend(customers)
-        if self._ranks is None:
-            self._ranks = np.asarray(rankdata(spend), dtype=np.float64)
-        return self._ranks
-
-
 def choose_clv_model(
     purchases: pd.DataFrame,
     as_of: date,
@@ -296,7 +271,13 @@ def _choose(
     end = cut + timedelta(days=window_days)
     scores = []
     made = predict_candidates(candidates, cut, window_days, histories)
-    outcomes = _Outcomes(purchases, cut, end)
+    from scipy.stats import rankdata
+
+    # every candidate predicts the customers of the cut's summary: their actual spend in the
+    # window and its ranks are computed once
+    customers = histories.summary(cut).index
+    actual = spend_between(purchases, cut, end, customers)
+    actual_ranks = np.asarray(rankdata(actual), dtype=np.float64)
     for name in candidates:
         predicted = made[name]
         if isinstance(predicted, Exception):
@@ -304,7 +285,7 @@ def _choose(
                 CandidateScore(name, math.nan, math.nan, math.nan, math.nan, f"not scored: {predicted}")
             )
             continue
-        actual = outcomes.spend(predicted.index)
+        assert predicted.index.equals(customers), name
         values = predicted.to_numpy(dtype=np.float64)
         if not np.isfinite(values).all():
             scores.append(
@@ -313,7 +294,7 @@ def _choose(
                 )
             )
             continue
-        spearman, pearson = _correlations(values, actual, outcomes.ranks(predicted.index))
+        spearman, pearson = _correlations(values, actual, actual_ranks)
         scores.append(CandidateScore(name, spearman, pearson, float(values.sum()), float(actual.sum())))
     usable = [
         s for s in scores if math.isfinite(s.spearman) and math.isfinite(s.pearson) and s.predicted_total > 0
